@@ -1,0 +1,12 @@
+# src/: trpc-broker. Its parts are built into a convenience library that the daemon and the unit
+# tests both link.
+noinst_LTLIBRARIES += src/libtrpcbroker.la
+src_libtrpcbroker_la_SOURCES = \
+	src/trie.c \
+	src/trie.h
+src_libtrpcbroker_la_LIBADD = driver/libtrpcwire.la
+
+check_PROGRAMS += tests/broker/trie_match tests/broker/trie_churn tests/broker/trie_deep
+tests_broker_trie_match_LDADD = src/libtrpcbroker.la
+tests_broker_trie_churn_LDADD = src/libtrpcbroker.la
+tests_broker_trie_deep_LDADD = src/libtrpcbroker.la

@@ -1,0 +1,27 @@
+# tests/fuzz/: libFuzzer targets for the topic syntax and the wire codec, with seed corpora and
+# dictionaries. Every build replays the corpora in `make check` through replay.c (TAP, one point
+# per input); a --enable-fuzzing build (CC=clang) also links the libFuzzer targets, listed in
+# FUZZ_TARGETS for `make fuzz`, which tests/fuzz/run.sh runs for a bounded time.
+noinst_HEADERS += tests/fuzz/fuzz.h
+
+check_PROGRAMS += tests/fuzz/replay_topic tests/fuzz/replay_wire
+tests_fuzz_replay_topic_SOURCES = tests/fuzz/fuzz_topic.c tests/fuzz/replay.c
+tests_fuzz_replay_topic_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/topic"'
+tests_fuzz_replay_topic_LDADD = $(TESTS_WIRE_LIBS)
+tests_fuzz_replay_wire_SOURCES = tests/fuzz/fuzz_wire.c tests/fuzz/replay.c
+tests_fuzz_replay_wire_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/wire"'
+tests_fuzz_replay_wire_LDADD = $(TESTS_WIRE_LIBS)
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_topic tests/fuzz/fuzz_wire
+FUZZ_TARGETS += tests/fuzz/fuzz_topic$(EXEEXT) tests/fuzz/fuzz_wire$(EXEEXT)
+tests_fuzz_fuzz_topic_SOURCES = tests/fuzz/fuzz_topic.c
+tests_fuzz_fuzz_topic_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_topic_LDADD = $(TESTS_WIRE_LIBS)
+tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz_wire.c
+tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_wire_LDADD = $(TESTS_WIRE_LIBS)
+endif
+
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/run.sh \
+	tests/fuzz/make-wire-seeds.py

@@ -1,0 +1,28 @@
+# tests/: one behaviour per program (TAP), grouped by module. Test programs link the objects under
+# test statically; helpers live in tests/tap.h.
+noinst_HEADERS += tests/tap.h
+TESTS_WIRE_LIBS = driver/libtrpcwire.la
+
+check_PROGRAMS += tests/errors/codes
+tests_errors_codes_LDADD = $(TESTS_WIRE_LIBS)
+
+# tests/wire/: the frame codec against docs/protocol.md (driver/wire.c, driver/wire_reader.c).
+noinst_HEADERS += tests/wire/frames.h
+check_PROGRAMS += tests/wire/roundtrip tests/wire/layout tests/wire/malformed tests/wire/split \
+	tests/wire/limits tests/wire/negotiate tests/wire/encoder_checks
+tests_wire_roundtrip_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_layout_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_malformed_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_split_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_limits_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_negotiate_LDADD = $(TESTS_WIRE_LIBS)
+tests_wire_encoder_checks_LDADD = $(TESTS_WIRE_LIBS)
+
+TESTS += $(check_PROGRAMS)
+
+# tests/topic/: topic syntax, matching and tokenizer (driver/topic.c).
+check_PROGRAMS += tests/topic/check tests/topic/match tests/topic/iter tests/topic/diff
+tests_topic_check_LDADD = $(TESTS_WIRE_LIBS)
+tests_topic_match_LDADD = $(TESTS_WIRE_LIBS)
+tests_topic_iter_LDADD = $(TESTS_WIRE_LIBS)
+tests_topic_diff_LDADD = $(TESTS_WIRE_LIBS)
