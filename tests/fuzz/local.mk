@@ -4,7 +4,10 @@
 # FUZZ_TARGETS for `make fuzz`, which tests/fuzz/run.sh runs for a bounded time.
 noinst_HEADERS += tests/fuzz/fuzz.h
 
-check_PROGRAMS += tests/fuzz/replay_topic tests/fuzz/replay_wire
+check_PROGRAMS += tests/fuzz/replay_topic tests/fuzz/replay_wire tests/fuzz/replay_config
+tests_fuzz_replay_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/replay.c
+tests_fuzz_replay_config_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/config"'
+tests_fuzz_replay_config_LDADD = src/libtrpcbroker.la
 tests_fuzz_replay_topic_SOURCES = tests/fuzz/fuzz_topic.c tests/fuzz/replay.c
 tests_fuzz_replay_topic_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/topic"'
 tests_fuzz_replay_topic_LDADD = $(TESTS_WIRE_LIBS)
@@ -13,8 +16,11 @@ tests_fuzz_replay_wire_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/co
 tests_fuzz_replay_wire_LDADD = $(TESTS_WIRE_LIBS)
 
 if ENABLE_FUZZING
-noinst_PROGRAMS += tests/fuzz/fuzz_topic tests/fuzz/fuzz_wire
-FUZZ_TARGETS += tests/fuzz/fuzz_topic$(EXEEXT) tests/fuzz/fuzz_wire$(EXEEXT)
+noinst_PROGRAMS += tests/fuzz/fuzz_topic tests/fuzz/fuzz_wire tests/fuzz/fuzz_config
+FUZZ_TARGETS += tests/fuzz/fuzz_topic$(EXEEXT) tests/fuzz/fuzz_wire$(EXEEXT) tests/fuzz/fuzz_config$(EXEEXT)
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
+tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_config_LDADD = src/libtrpcbroker.la
 tests_fuzz_fuzz_topic_SOURCES = tests/fuzz/fuzz_topic.c
 tests_fuzz_fuzz_topic_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_topic_LDADD = $(TESTS_WIRE_LIBS)
@@ -23,5 +29,5 @@ tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_wire_LDADD = $(TESTS_WIRE_LIBS)
 endif
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/run.sh \
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/run.sh \
 	tests/fuzz/make-wire-seeds.py

@@ -1,0 +1,556 @@
+/*
+ * The broker's options: one table, read by the command-line parser, the config file parser, the
+ * printer and the help text, so that the four can never disagree about a name, a range or a unit.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/config.h"
+
+#define CONFIG_FILE_MAX (1u << 20)
+#define LINE_MAX_LEN    4096
+
+enum kind { K_LISTEN, K_BOOL, K_UINT, K_SIZE, K_MS, K_PATH, K_LOG };
+
+struct option {
+    const char *name;
+    enum kind kind;
+    size_t off;   /* of the field in struct config */
+    size_t width; /* of an integer field: 2, 4 or 8 */
+    uint64_t min, max;
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+
+static const struct option options[] = {
+    {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)"},
+    {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication"},
+    {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU"},
+    {"data-dir", K_PATH, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store"},
+    {"log-level", K_LOG, FIELD(log_level), 0, 0, "error, warn, info or debug"},
+    {"max-frame", K_SIZE, FIELD(limits.max_frame), 56, WIRE_FRAME_MAX_CEILING, "largest frame a client may send"},
+    {"max-topic", K_UINT, FIELD(limits.max_topic), 1, WIRE_TOPIC_MAX_CEILING, "longest topic, in bytes"},
+    {"max-headers", K_UINT, FIELD(limits.max_headers), 0, 65535, "most header entries in a frame"},
+    {"max-header-bytes", K_SIZE, FIELD(limits.max_header_bytes), 0, WIRE_FRAME_MAX_CEILING, "largest header block"},
+    {"max-connections", K_UINT, FIELD(max_connections), 1, 1000000, "connections at most, over all cores"},
+    {"max-subscriptions", K_UINT, FIELD(max_subscriptions), 1, 1000000, "subscriptions per connection at most"},
+    {"max-pending-requests", K_UINT, FIELD(max_pending_requests), 1, 10000000, "requests in flight per core at most"},
+    {"max-output-bytes", K_SIZE, FIELD(max_output_bytes), 65536, UINT64_C(1) << 32,
+     "output queued per connection before it is cut off as a slow consumer"},
+    {"keepalive", K_MS, FIELD(keepalive_ms), 0, 3600000, "clients ping after this much silence; 0: no keepalive"},
+    {"request-timeout", K_MS, FIELD(request_timeout_ms), 1, 3600000, "deadline of a request that names none"},
+    {"max-request-timeout", K_MS, FIELD(max_request_timeout_ms), 1, 86400000, "longest deadline a request may ask"},
+    {"recv-buffers", K_UINT, FIELD(recv_buffers), 16, 32768, "provided receive buffers per core (a power of two)"},
+    {"recv-buffer-size", K_SIZE, FIELD(recv_buffer_size), 4096, 1u << 20, "bytes per receive buffer"},
+    {"send-zc-threshold", K_SIZE, FIELD(send_zc_threshold), 0, WIRE_FRAME_MAX_CEILING,
+     "payloads from this size go out with zero-copy send to non-loopback peers; 0: never"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *const log_names[] = {"error", "warn", "info", "debug"};
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+    c->listen_port = CONFIG_DEFAULT_PORT;
+    snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/trpc");
+    c->log_level = CONFIG_LOG_INFO;
+    wire_limits_default(&c->limits);
+    c->max_connections = 100000;
+    c->max_subscriptions = 10000;
+    c->max_pending_requests = 65536;
+    c->max_output_bytes = 8u << 20;
+    c->keepalive_ms = 30000;
+    c->request_timeout_ms = 5000;
+    c->max_request_timeout_ms = 60000;
+    c->recv_buffers = 1024;
+    c->recv_buffer_size = 16384;
+    c->send_zc_threshold = 65536;
+}
+
+static const struct option *option_find(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Parses digits with an optional unit suffix; mult_of maps a suffix to its multiplier (0: not a unit). */
+static int parse_number(const char *s, uint64_t (*mult_of)(const char *), uint64_t bare, uint64_t *out)
+{
+    uint64_t v = 0, mult;
+    const char *p = s;
+
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -ERANGE;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    mult = *p ? mult_of(p) : bare;
+    if (mult == 0)
+        return -EINVAL;
+    if (v > UINT64_MAX / mult)
+        return -ERANGE;
+    *out = v * mult;
+    return 0;
+}
+
+static uint64_t size_unit(const char *s)
+{
+    if (strcmp(s, "k") == 0 || strcmp(s, "K") == 0)
+        return 1u << 10;
+    if (strcmp(s, "m") == 0 || strcmp(s, "M") == 0)
+        return 1u << 20;
+    if (strcmp(s, "g") == 0 || strcmp(s, "G") == 0)
+        return 1u << 30;
+    return 0;
+}
+
+static uint64_t ms_unit(const char *s)
+{
+    if (strcmp(s, "ms") == 0)
+        return 1;
+    if (strcmp(s, "s") == 0)
+        return 1000;
+    return 0;
+}
+
+static uint64_t no_unit(const char *s)
+{
+    (void)s;
+    return 0;
+}
+
+static int parse_bool(const char *s, uint64_t *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    size_t i;
+
+    for (i = 0; i < 4; i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = strcmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* "HOST:PORT" or "[V6]:PORT"; HOST numeric, so that no name lookup ever runs at start-up. */
+static int parse_listen(struct config *c, const char *v, char *err, size_t errlen)
+{
+    char host[CONFIG_HOST_MAX];
+    const char *colon, *hs = v, *he;
+    struct in6_addr a6;
+    uint64_t port;
+
+    if (v[0] == '[') {
+        hs = v + 1;
+        he = strchr(hs, ']');
+        if (he == NULL || he[1] != ':')
+            return fail(err, errlen, "option 'listen': '%s' is not [IPV6]:PORT", v);
+        colon = he + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (colon == NULL)
+            return fail(err, errlen, "option 'listen': '%s' is not HOST:PORT", v);
+        he = colon;
+    }
+    if ((size_t)(he - hs) >= sizeof(host) || he == hs)
+        return fail(err, errlen, "option 'listen': '%s' has no usable host", v);
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    if (parse_number(colon + 1, no_unit, 1, &port) != 0 || port == 0 || port > 65535)
+        return fail(err, errlen, "option 'listen': port '%s' is not a number from 1 to 65535", colon + 1);
+    if (v[0] == '[' ? inet_pton(AF_INET6, host, &a6) != 1 : inet_pton(AF_INET, host, &a6) != 1)
+        return fail(err, errlen, "option 'listen': '%s' is not a numeric IP%s address", host, v[0] == '[' ? "v6" : "v4");
+    snprintf(c->listen_host, sizeof(c->listen_host), "%s", host);
+    c->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static void store_uint(struct config *c, const struct option *o, uint64_t v)
+{
+    char *field = (char *)c + o->off;
+
+    assert(o->width == 1 || o->width == 2 || o->width == 4 || o->width == 8);
+    if (o->width == 1) {
+        bool b = v != 0;
+        memcpy(field, &b, 1);
+    } else if (o->width == 2) {
+        uint16_t x = (uint16_t)v;
+        memcpy(field, &x, 2);
+    } else if (o->width == 4) {
+        uint32_t x = (uint32_t)v;
+        memcpy(field, &x, 4);
+    } else {
+        memcpy(field, &v, 8);
+    }
+}
+
+static uint64_t load_uint(const struct config *c, const struct option *o)
+{
+    const char *field = (const char *)c + o->off;
+    uint16_t x16;
+    uint32_t x32;
+    uint64_t x64;
+    bool b;
+
+    switch (o->width) {
+    case 1:
+        memcpy(&b, field, 1);
+        return b;
+    case 2:
+        memcpy(&x16, field, 2);
+        return x16;
+    case 4:
+        memcpy(&x32, field, 4);
+        return x32;
+    default:
+        memcpy(&x64, field, 8);
+        return x64;
+    }
+}
+
+static int set_number(struct config *c, const struct option *o, const char *value, char *err, size_t errlen)
+{
+    static const char *const what[] = {[K_UINT] = "a whole number",
+                                       [K_SIZE] = "a size (a number with an optional k, m or g suffix)",
+                                       [K_MS] = "a duration (a number with an optional ms or s suffix)",
+                                       [K_BOOL] = "true or false"};
+    uint64_t v;
+    int e;
+
+    if (o->kind == K_BOOL)
+        e = parse_bool(value, &v);
+    else
+        e = parse_number(value, o->kind == K_SIZE ? size_unit : o->kind == K_MS ? ms_unit : no_unit, 1, &v);
+    if (e != 0)
+        return fail(err, errlen, "option '%s': '%s' is not %s", o->name, value, what[o->kind]);
+    if (v < o->min || v > o->max)
+        return fail(err, errlen, "option '%s': %s is outside %" PRIu64 "..%" PRIu64, o->name, value, o->min, o->max);
+    store_uint(c, o, v);
+    return 0;
+}
+
+int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    const struct option *o = option_find(name, strlen(name));
+    size_t i;
+
+    if (o == NULL)
+        return fail(err, errlen, "unknown option '%s' (see --help)", name);
+    if (value[0] == '\0')
+        return fail(err, errlen, "option '%s' needs a value", name);
+    switch (o->kind) {
+    case K_LISTEN:
+        return parse_listen(c, value, err, errlen);
+    case K_PATH:
+        if (strlen(value) >= sizeof(c->data_dir))
+            return fail(err, errlen, "option '%s': path longer than %zu bytes", name, sizeof(c->data_dir) - 1);
+        snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
+        return 0;
+    case K_LOG:
+        for (i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
+            if (strcmp(value, log_names[i]) == 0) {
+                c->log_level = (int)i;
+                return 0;
+            }
+        }
+        return fail(err, errlen, "option 'log-level': '%s' is not error, warn, info or debug", value);
+    default:
+        return set_number(c, o, value, err, errlen);
+    }
+}
+
+static void trim(const char **s, const char **e)
+{
+    while (*s < *e && (**s == ' ' || **s == '\t' || **s == '\r'))
+        (*s)++;
+    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
+}
+
+/* One line without its newline: blank, a comment, or `name = value` (a '#' starts a comment). */
+static int parse_line(struct config *c, const char *s, const char *e, const char *where, char *err, size_t errlen)
+{
+    char name[64], value[LINE_MAX_LEN], msg[CONFIG_ERR_MAX];
+    const char *hash = memchr(s, '#', (size_t)(e - s)), *eq, *ns, *ne, *vs, *ve;
+
+    if (memchr(s, '\0', (size_t)(e - s)) != NULL)
+        return fail(err, errlen, "%s: NUL byte in line", where);
+    if (hash != NULL)
+        e = hash;
+    trim(&s, &e);
+    if (s == e)
+        return 0;
+    eq = memchr(s, '=', (size_t)(e - s));
+    if (eq == NULL)
+        return fail(err, errlen, "%s: expected 'name = value'", where);
+    ns = s, ne = eq, vs = eq + 1, ve = e;
+    trim(&ns, &ne);
+    trim(&vs, &ve);
+    if (ns == ne || (size_t)(ne - ns) >= sizeof(name))
+        return fail(err, errlen, "%s: missing or overlong option name", where);
+    memcpy(name, ns, (size_t)(ne - ns));
+    name[ne - ns] = '\0';
+    memcpy(value, vs, (size_t)(ve - vs));
+    value[ve - vs] = '\0';
+    if (config_set(c, name, value, msg, sizeof(msg)) != 0)
+        return fail(err, errlen, "%s: %s", where, msg);
+    return 0;
+}
+
+int config_parse(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen)
+{
+    const char *p = text, *end = text + len;
+    char where[CONFIG_PATH_MAX + 32];
+    unsigned line = 0;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
+        int e;
+
+        line++;
+        snprintf(where, sizeof(where), "%s:%u", origin, line);
+        if (le - p >= LINE_MAX_LEN)
+            return fail(err, errlen, "%s: line longer than %d bytes", where, LINE_MAX_LEN - 1);
+        e = parse_line(c, p, le, where, err, errlen);
+        if (e != 0)
+            return e;
+        p = le + (nl != NULL);
+    }
+    return 0;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    char *text = NULL;
+    ssize_t n = 0;
+    int fd, ret;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+        ret = fail(err, errlen, "%s: not a regular file of at most %u bytes", path, CONFIG_FILE_MAX);
+        goto out_close;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (text == NULL) {
+        ret = fail(err, errlen, "%s: out of memory", path);
+        goto out_close;
+    }
+    n = read(fd, text, (size_t)st.st_size);
+    if (n != st.st_size) {
+        ret = fail(err, errlen, "%s: short read", path);
+        goto out_free;
+    }
+    ret = config_parse(c, text, (size_t)n, path, err, errlen);
+out_free:
+    free(text);
+out_close:
+    close(fd);
+    return ret;
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+    if (c->limits.max_header_bytes > c->limits.max_frame)
+        return fail(err, errlen, "max-header-bytes (%u) exceeds max-frame (%u)", c->limits.max_header_bytes, c->limits.max_frame);
+    if (c->recv_buffers & (c->recv_buffers - 1))
+        return fail(err, errlen, "recv-buffers (%u) must be a power of two", c->recv_buffers);
+    if (c->request_timeout_ms > c->max_request_timeout_ms)
+        return fail(err, errlen, "request-timeout exceeds max-request-timeout");
+    /* Until TLS and authentication land, every non-loopback listener is an insecure one. */
+    if (!host_is_loopback(c->listen_host) && !c->insecure)
+        return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",
+                    c->listen_host);
+    assert(wire_limits_valid(&c->limits));
+    return 0;
+}
+
+static bool is_config_flag(const char *a)
+{
+    return strcmp(a, "--config") == 0 || strncmp(a, "--config=", 9) == 0;
+}
+
+/* Splits argv[*i] into name and value ("--name=value", "--name value", or a lone boolean). */
+static int next_flag(int argc, char **argv, int *i, char *name, size_t name_len, const char **value, char *err, size_t errlen)
+{
+    const char *a = argv[*i], *eq;
+    const struct option *o;
+    size_t n;
+
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+        return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
+    a += 2;
+    eq = strchr(a, '=');
+    n = eq != NULL ? (size_t)(eq - a) : strlen(a);
+    if (n >= name_len)
+        return fail(err, errlen, "unknown option '--%s' (see --help)", a);
+    memcpy(name, a, n);
+    name[n] = '\0';
+    if (eq != NULL) {
+        *value = eq + 1;
+        return 0;
+    }
+    o = option_find(name, n);
+    if (o != NULL && o->kind == K_BOOL) {
+        *value = "true";
+        return 0;
+    }
+    if (o == NULL && strcmp(name, "config") != 0)
+        return fail(err, errlen, "unknown option '--%s' (see --help)", name);
+    if (*i + 1 >= argc)
+        return fail(err, errlen, "option '--%s' needs a value", name);
+    *value = argv[++*i];
+    return 0;
+}
+
+int config_from_args(struct config *c, int argc, char **argv, enum config_action *action, char *err, size_t errlen)
+{
+    char name[64];
+    const char *value;
+    int i, e;
+
+    *action = CONFIG_RUN;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *action = CONFIG_HELP;
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            *action = CONFIG_VERSION;
+            return 0;
+        }
+    }
+    /* The file first, wherever --config stands, so that every flag overrides it. */
+    for (i = 1; i < argc; i++) {
+        if (!is_config_flag(argv[i]))
+            continue;
+        e = next_flag(argc, argv, &i, name, sizeof(name), &value, err, errlen);
+        if (e == 0)
+            e = config_load_file(c, value, err, errlen);
+        if (e != 0)
+            return e;
+    }
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--print-config") == 0) {
+            *action = CONFIG_PRINT;
+            continue;
+        }
+        e = next_flag(argc, argv, &i, name, sizeof(name), &value, err, errlen);
+        if (e == 0 && strcmp(name, "config") != 0) {
+            char msg[CONFIG_ERR_MAX];
+            e = config_set(c, name, value, msg, sizeof(msg));
+            if (e != 0)
+                fail(err, errlen, "%s", msg);
+        }
+        if (e != 0)
+            return e;
+    }
+    return config_validate(c, err, errlen);
+}
+
+static void format_value(const struct config *c, const struct option *o, char *buf, size_t len)
+{
+    uint64_t v;
+
+    switch (o->kind) {
+    case K_LISTEN:
+        snprintf(buf, len, strchr(c->listen_host, ':') ? "[%s]:%u" : "%s:%u", c->listen_host, c->listen_port);
+        return;
+    case K_PATH:
+        snprintf(buf, len, "%s", c->data_dir);
+        return;
+    case K_LOG:
+        snprintf(buf, len, "%s", log_names[c->log_level]);
+        return;
+    default:
+        break;
+    }
+    v = load_uint(c, o);
+    if (o->kind == K_BOOL)
+        snprintf(buf, len, "%s", v ? "true" : "false");
+    else if (o->kind == K_SIZE && v != 0 && v % (1u << 20) == 0)
+        snprintf(buf, len, "%" PRIu64 "m", v >> 20);
+    else if (o->kind == K_SIZE && v != 0 && v % (1u << 10) == 0)
+        snprintf(buf, len, "%" PRIu64 "k", v >> 10);
+    else if (o->kind == K_MS && v != 0 && v % 1000 == 0)
+        snprintf(buf, len, "%" PRIu64 "s", v / 1000);
+    else if (o->kind == K_MS)
+        snprintf(buf, len, "%" PRIu64 "ms", v);
+    else
+        snprintf(buf, len, "%" PRIu64, v);
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+    char value[CONFIG_PATH_MAX + 16];
+    size_t i;
+
+    fprintf(out, "# trpc-broker configuration\n");
+    for (i = 0; i < N_OPTIONS; i++) {
+        format_value(c, &options[i], value, sizeof(value));
+        fprintf(out, "\n# %s\n%s = %s\n", options[i].help, options[i].name, value);
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    struct config d;
+    char value[CONFIG_PATH_MAX + 16];
+    size_t i;
+
+    config_defaults(&d);
+    for (i = 0; i < N_OPTIONS; i++) {
+        format_value(&d, &options[i], value, sizeof(value));
+        fprintf(out, "  --%s %s\n      %s (default %s)\n", options[i].name,
+                options[i].kind == K_BOOL   ? "[BOOL]"
+                : options[i].kind == K_SIZE ? "SIZE"
+                : options[i].kind == K_MS   ? "DURATION"
+                                            : "VALUE",
+                options[i].help, value);
+    }
+}

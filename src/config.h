@@ -1,0 +1,81 @@
+/*
+ * config: the broker's settings, from defaults, then the config file, then command-line flags.
+ *
+ * One table of options (config.c) drives all of it: the command-line flags are the option names
+ * with "--", the config file holds `name = value` lines with the same names, --print-config writes
+ * that file format back, and the help text lists the table. docs/operations.md documents the
+ * options.
+ *
+ * Values: integers in decimal; sizes with an optional suffix k, m, g (powers of 1024); durations
+ * with a suffix ms or s (a bare number is milliseconds); booleans true/false/yes/no/on/off/1/0.
+ *
+ * Functions return 0 or a negative errno (-EINVAL for bad input) and, on error, leave a one-line
+ * message in err (for a file: "path:line: message").
+ */
+#ifndef TRPC_SRC_CONFIG_H
+#define TRPC_SRC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "driver/wire.h"
+
+#define CONFIG_HOST_MAX     256
+#define CONFIG_PATH_MAX     1024
+#define CONFIG_ERR_MAX      512
+#define CONFIG_DEFAULT_PORT 4250
+
+enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+
+struct config {
+    char listen_host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 address */
+    uint16_t listen_port;
+    bool insecure;  /* allow a non-loopback listener without TLS and authentication */
+    unsigned cores; /* 0: one per online CPU */
+    char data_dir[CONFIG_PATH_MAX];
+    int log_level; /* enum config_log_level */
+    struct wire_limits limits;
+    unsigned max_connections;
+    unsigned max_subscriptions;    /* per connection */
+    unsigned max_pending_requests; /* per core */
+    uint64_t max_output_bytes;     /* per connection: a slow consumer past this is cut off */
+    unsigned keepalive_ms;
+    unsigned request_timeout_ms; /* for a REQ whose timeout is 0 */
+    unsigned max_request_timeout_ms;
+    unsigned recv_buffers; /* per core, power of two */
+    uint64_t recv_buffer_size;
+    uint64_t send_zc_threshold; /* 0: never use SEND_ZC */
+};
+
+/* Fills c with the defaults. */
+void config_defaults(struct config *c);
+
+/* Sets one option by name (without "--") from its text value. */
+int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen);
+
+/* Reads `name = value` lines from text[0..len) (comments start with '#'). origin names the source in errors. */
+int config_parse(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen);
+
+/* Reads and parses a config file of at most 1 MiB. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Checks relations between options (limits consistent, non-loopback listener needs --insecure). */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+/*
+ * Applies the command line: --config FILE first (wherever it stands), then every other flag in
+ * order, then validation. Flags are `--name value` or `--name=value`; boolean flags may stand
+ * alone. --help, --version and --print-config are not options and are reported through *action.
+ */
+enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_PRINT };
+int config_from_args(struct config *c, int argc, char **argv, enum config_action *action, char *err, size_t errlen);
+
+/* Writes c in the config file format; config_parse of the output gives c back. */
+void config_print(const struct config *c, FILE *out);
+
+/* Writes the option list for --help. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,74 @@
+/* Bad configuration gets one clear line naming the source, the option and what was wrong. */
+#include <string.h>
+
+#include "src/config.h"
+#include "tests/tap.h"
+
+static const struct {
+    const char *text;
+    const char *want; /* the exact message */
+} cases[] = {
+    {"bogus = 1\n", "f.conf:1: unknown option 'bogus' (see --help)"},
+    {"\n\ncores = many\n", "f.conf:3: option 'cores': 'many' is not a whole number"},
+    {"cores = 2000\n", "f.conf:1: option 'cores': 2000 is outside 0..1024"},
+    {"cores = -1\n", "f.conf:1: option 'cores': '-1' is not a whole number"},
+    {"cores = 99999999999999999999999\n", "f.conf:1: option 'cores': '99999999999999999999999' is not a whole number"},
+    {"cores =\n", "f.conf:1: option 'cores' needs a value"},
+    {"cores\n", "f.conf:1: expected 'name = value'"},
+    {"= 4\n", "f.conf:1: missing or overlong option name"},
+    {"max-frame = 1x\n", "f.conf:1: option 'max-frame': '1x' is not a size (a number with an optional k, m or g suffix)"},
+    {"max-frame = 10\n", "f.conf:1: option 'max-frame': 10 is outside 56..67108864"},
+    {"max-frame = 128m\n", "f.conf:1: option 'max-frame': 128m is outside 56..67108864"},
+    {"max-frame = 17179869184g\n",
+     "f.conf:1: option 'max-frame': '17179869184g' is not a size (a number with an optional k, m or g suffix)"},
+    {"max-topic = 0\n", "f.conf:1: option 'max-topic': 0 is outside 1..65535"},
+    {"keepalive = 5 minutes\n",
+     "f.conf:1: option 'keepalive': '5 minutes' is not a duration (a number with an optional ms or s suffix)"},
+    {"keepalive = 2h\n", "f.conf:1: option 'keepalive': '2h' is not a duration (a number with an optional ms or s suffix)"},
+    {"insecure = maybe\n", "f.conf:1: option 'insecure': 'maybe' is not true or false"},
+    {"log-level = loud\n", "f.conf:1: option 'log-level': 'loud' is not error, warn, info or debug"},
+    {"listen = localhost:4250\n", "f.conf:1: option 'listen': 'localhost' is not a numeric IPv4 address"},
+    {"listen = 127.0.0.1\n", "f.conf:1: option 'listen': '127.0.0.1' is not HOST:PORT"},
+    {"listen = 127.0.0.1:0\n", "f.conf:1: option 'listen': port '0' is not a number from 1 to 65535"},
+    {"listen = 127.0.0.1:65536\n", "f.conf:1: option 'listen': port '65536' is not a number from 1 to 65535"},
+    {"listen = [::1:4250\n", "f.conf:1: option 'listen': '[::1:4250' is not [IPV6]:PORT"},
+    {"listen = [zz]:4250\n", "f.conf:1: option 'listen': 'zz' is not a numeric IPv6 address"},
+    {"listen = :4250\n", "f.conf:1: option 'listen': ':4250' has no usable host"},
+    {"recv-buffer-size = 1k\n", "f.conf:1: option 'recv-buffer-size': 1k is outside 4096..1048576"},
+    {"cores = 1\0\n", "f.conf:1: NUL byte in line"},
+};
+
+int main(void)
+{
+    char err[CONFIG_ERR_MAX];
+    struct config c;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].text);
+        if (strcmp(cases[i].want, "f.conf:1: NUL byte in line") == 0)
+            len += 2; /* the NUL and the newline after it */
+        config_defaults(&c);
+        err[0] = '\0';
+        ok(config_parse(&c, cases[i].text, len, "f.conf", err, sizeof(err)) < 0, "refused: %s", cases[i].want);
+        if (!ok(strcmp(err, cases[i].want) == 0, "message: %s", cases[i].want))
+            diag("got: %s", err);
+    }
+
+    /* Relations between options. */
+    config_defaults(&c);
+    c.limits.max_header_bytes = c.limits.max_frame + 1;
+    ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "max-header-bytes") != NULL, "header block above the frame");
+    config_defaults(&c);
+    c.recv_buffers = 1000;
+    ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "power of two") != NULL, "buffer count not a power of two");
+    config_defaults(&c);
+    c.request_timeout_ms = c.max_request_timeout_ms + 1;
+    ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "request-timeout") != NULL, "default timeout above the cap");
+    config_defaults(&c);
+    ok(config_parse(&c, "listen = 0.0.0.0:4250\n", 22, "f", err, sizeof(err)) == 0, "a wildcard address parses");
+    ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "--insecure") != NULL, "but needs --insecure to validate");
+    c.insecure = true;
+    ok(config_validate(&c, err, sizeof(err)) == 0, "and validates with it");
+    return done_testing();
+}
