@@ -1,0 +1,220 @@
+/*
+ * Connections: receive through the loop's buffer ring, send from a bounded output buffer.
+ *
+ * Receive: one recv with IOSQE_BUFFER_SELECT stays armed, multishot where the kernel has it (T1)
+ * or single-shot (T0, or URING_LOOP_SINGLESHOT_RECV). Any CQE without IORING_CQE_F_MORE disarms
+ * it and we re-arm, except: EOF (close, flushing output), -ENOBUFS (the ring ran dry: the bytes
+ * stay in the socket, the conn waits on loop->_nobuf until a buffer is put back, then re-arms),
+ * and errors (close).
+ *
+ * Send: send.c. Output waits on loop->_flush; the flush phase starts one send per conn.
+ *
+ * Invariant: output pending and no send in flight => the conn is on loop->_flush.
+ * Close never calls on_close itself: it queues the conn on loop->_flush, and the flush phase or
+ * the op's last CQE finishes it once no op is in flight.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "uring/internal.h"
+
+#define DEFAULT_OUT_MAX (256 * 1024)
+
+static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
+
+static bool on_list(const struct uring_list *n)
+{
+    return n->next != n;
+}
+
+void uring__conn_queue_flush(struct uring_conn *c)
+{
+    if (!on_list(&c->_flush_node))
+        ulist_add_tail(&c->loop->_flush, &c->_flush_node);
+}
+
+static int arm_recv(struct uring_conn *c)
+{
+    struct uring_loop *loop = c->loop;
+    struct io_uring_sqe *sqe;
+
+    URING_ASSERT(!(c->_state & CONN_RECV_ARMED));
+    if (loop->_closing)
+        return -ECANCELED;
+    sqe = uring_loop_sqe(loop, &c->_recv_op);
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_recv(sqe, c->fd, NULL, loop->multishot_recv ? 0 : loop->_buf_size, 0);
+    if (loop->multishot_recv)
+        sqe->ioprio |= IORING_RECV_MULTISHOT;
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    c->_state |= CONN_RECV_ARMED;
+    return 0;
+}
+
+static void cancel_op(struct uring_conn *c, struct uring_op *op)
+{
+    struct io_uring_sqe *sqe = uring_loop_sqe(c->loop, NULL);
+
+    if (sqe != NULL) {
+        io_uring_prep_cancel(sqe, op, 0);
+        return;
+    }
+    /* No SQE: shutting the socket down ends its recv (EOF) and send (EPIPE) just as well. */
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+void uring_conn_close(struct uring_conn *c, int how)
+{
+    URING_ASSERT(!(c->_state & CONN_CLOSED));
+    if (!(c->_state & CONN_CLOSING)) {
+        c->_state |= CONN_CLOSING;
+        ulist_del(&c->_nobuf_node);
+        if (c->_state & CONN_RECV_ARMED)
+            cancel_op(c, &c->_recv_op);
+    }
+    if (how == URING_CLOSE_NOW && !(c->_state & CONN_CLOSE_NOW)) {
+        c->_state |= CONN_CLOSE_NOW;
+        if (c->_state & CONN_SEND_INFLIGHT)
+            cancel_op(c, c->_send_cur);
+    }
+    uring__conn_queue_flush(c);
+}
+
+void uring__conn_fail(struct uring_conn *c, int err)
+{
+    if (c->_err == 0)
+        c->_err = err;
+    uring_conn_close(c, URING_CLOSE_NOW);
+}
+
+/* Ends a closing conn once nothing of it is in flight (SEND_ZC notifications included) and,
+ * unless closing now, its output went. */
+void uring__conn_maybe_finish(struct uring_conn *c)
+{
+    if (!(c->_state & CONN_CLOSING))
+        return;
+    if (c->_state & (CONN_RECV_ARMED | CONN_SEND_INFLIGHT))
+        return;
+    if (uring__send_pending(c) && !(c->_state & CONN_CLOSE_NOW)) {
+        if (!c->loop->_closing)
+            return;
+        if (c->_err == 0)
+            c->_err = -ECANCELED; /* the loop goes away before the flush could finish */
+    }
+    if (!uring__send_release_all(c)) {
+        /* Only SEND_ZC notifications are due. They come when the kernel frees the sent data,
+         * which a peer that does not read never lets happen: dropping the connection (RST, so
+         * the send queue goes at once) frees it. on_close still waits for them. */
+        if (c->fd >= 0 && ((c->_state & CONN_CLOSE_NOW) || c->loop->_closing)) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            close(c->fd);
+            c->fd = -1;
+        }
+        return;
+    }
+    ulist_del(&c->_flush_node);
+    ulist_del(&c->_nobuf_node);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->_state = CONN_CLOSED;
+    c->_cbs->on_close(c, c->_err);
+}
+
+int uring_conn_start(struct uring_conn *c, struct uring_loop *loop, int fd, const struct uring_conn_cbs *cbs, size_t out_max)
+{
+    int ret;
+
+    URING_ASSERT(cbs->on_recv != NULL);
+    URING_ASSERT(cbs->on_close != NULL);
+    c->fd = fd;
+    c->loop = loop;
+    c->_cbs = cbs;
+    c->_recv_op.cb = recv_done;
+    ulist_init(&c->_flush_node);
+    ulist_init(&c->_nobuf_node);
+    c->_state = 0;
+    c->_err = 0;
+    c->_out_max = out_max ? out_max : DEFAULT_OUT_MAX;
+    uring__send_init(c);
+    ret = arm_recv(c);
+    if (ret != 0)
+        c->fd = -1;
+    return ret;
+}
+
+static void recv_data(struct uring_conn *c, int res, unsigned flags)
+{
+    struct uring_loop *loop = c->loop;
+    unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+    uring__buf_taken(loop, bid);
+    if (res > 0 && !(c->_state & CONN_CLOSING))
+        c->_cbs->on_recv(c, uring_buf_data(loop, bid), (size_t)res, bid);
+    else
+        uring_buf_put(loop, bid);
+}
+
+static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags)
+{
+    struct uring_conn *c = (struct uring_conn *)(void *)((char *)op - offsetof(struct uring_conn, _recv_op));
+    int ret;
+
+    URING_ASSERT(c->_state & CONN_RECV_ARMED);
+    if (!(flags & IORING_CQE_F_MORE))
+        c->_state &= ~CONN_RECV_ARMED;
+    if (flags & IORING_CQE_F_BUFFER)
+        recv_data(c, res, flags);
+    if (c->_state & CONN_CLOSING) {
+        uring__conn_maybe_finish(c);
+        return;
+    }
+    if (res == 0) {
+        uring_conn_close(c, URING_CLOSE_FLUSH);
+    } else if (res == -ENOBUFS) {
+        loop->stats.enobufs++;
+        ulist_add_tail(&loop->_nobuf, &c->_nobuf_node);
+    } else if (res < 0 && res != -EINTR && res != -EAGAIN) {
+        uring__conn_fail(c, res);
+    } else if (!(c->_state & CONN_RECV_ARMED)) {
+        loop->stats.recv_rearms++;
+        ret = arm_recv(c);
+        if (ret != 0)
+            uring__conn_fail(c, ret);
+    }
+}
+
+static void flush_one(struct uring_conn *c)
+{
+    uring__send_next(c);
+    uring__conn_maybe_finish(c);
+}
+
+void uring__conn_flush(struct uring_loop *loop)
+{
+    /* Re-arms first: a failed one closes its conn, whose on_close may queue writes elsewhere. */
+    while (!ulist_empty(&loop->_nobuf) && uring__bufs_free(loop) > 0) {
+        struct uring_conn *c = ulist_entry(loop->_nobuf.next, struct uring_conn, _nobuf_node);
+        int ret;
+
+        ulist_del(&c->_nobuf_node);
+        loop->stats.recv_rearms++;
+        ret = arm_recv(c);
+        if (ret != 0)
+            uring__conn_fail(c, ret);
+    }
+    /* Pop from the head: a callback run from here may close (and free) any other conn. */
+    while (!ulist_empty(&loop->_flush)) {
+        struct uring_conn *c = ulist_entry(loop->_flush.next, struct uring_conn, _flush_node);
+
+        ulist_del(&c->_flush_node);
+        flush_one(c);
+    }
+}

@@ -1,0 +1,92 @@
+/*
+ * Private to the uring/ sources: list helpers, user_data tags and the hooks the loop calls in the other
+ * files. Nothing outside uring/ includes this.
+ */
+#ifndef TRPC_URING_INTERNAL_H
+#define TRPC_URING_INTERNAL_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "uring/uring.h"
+
+/* user_data is a pointer with its low bits as a tag (struct uring_op is 8-aligned). */
+#define URING_TAG_OP        0UL /* struct uring_op */
+#define URING_TAG_BELL      1UL /* struct uring_xchan whose doorbell rang on this (the dst) ring */
+#define URING_TAG_UNCOUNTED 2UL /* struct uring_op of an SQE not counted in flight (success posts no CQE) */
+#define URING_TAG_MASK      7UL
+
+static inline void ulist_init(struct uring_list *l)
+{
+    l->next = l;
+    l->prev = l;
+}
+
+static inline bool ulist_empty(const struct uring_list *l)
+{
+    return l->next == l;
+}
+
+/* A node not on any list points at itself, so unlinking twice is harmless. */
+static inline void ulist_del(struct uring_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n;
+    n->prev = n;
+}
+
+static inline void ulist_add_tail(struct uring_list *head, struct uring_list *n)
+{
+    assert(n->next == n);
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+
+#define ulist_entry(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* bufring.c */
+int uring__bufring_init(struct uring_loop *loop, unsigned count, unsigned size);
+void uring__bufring_free(struct uring_loop *loop);
+/* A CQE handed buffer `bid` to user space. */
+void uring__buf_taken(struct uring_loop *loop, unsigned bid);
+unsigned uring__bufs_free(const struct uring_loop *loop);
+
+/* Connection state bits (conn.c, send.c). */
+#define CONN_RECV_ARMED    (1U << 0)
+#define CONN_SEND_INFLIGHT (1U << 1)
+#define CONN_CLOSING       (1U << 2)
+#define CONN_CLOSE_NOW     (1U << 3)
+#define CONN_CLOSED        (1U << 4)
+
+/* conn.c, for send.c */
+void uring__conn_fail(struct uring_conn *c, int err);
+void uring__conn_maybe_finish(struct uring_conn *c);
+void uring__conn_queue_flush(struct uring_conn *c);
+
+/* send.c, for conn.c */
+void uring__send_init(struct uring_conn *c);
+/* Output (copied or referenced) waiting to be sent. */
+bool uring__send_pending(const struct uring_conn *c);
+/* Starts the next send if none is in flight and something waits. */
+void uring__send_next(struct uring_conn *c);
+/* At close, nothing in flight: releases payloads never sent; false while notifications are due. */
+bool uring__send_release_all(struct uring_conn *c);
+
+/* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited
+ * for buffers. */
+void uring__conn_flush(struct uring_loop *loop);
+
+/* xcore.c */
+void uring__xchan_ring_bells(struct uring_loop *loop);
+void uring__xchan_bell(struct uring_loop *loop, struct uring_xchan *ch);
+
+/* An SQE for an op whose success posts no CQE here (MSG_RING with CQE_SKIP_SUCCESS). */
+struct io_uring_sqe *uring__sqe_uncounted(struct uring_loop *loop, struct uring_op *op);
+
+/* BUG_ON_HOT in haproxy's sense: checked in debug builds only. */
+#define URING_ASSERT(c) assert(c)
+
+#endif

@@ -1,0 +1,58 @@
+# uring/: the per-core io_uring loop (libtrpcuring, a convenience library linked into the broker
+# and, later, the client driver). docs/uring.md documents its internal API.
+noinst_LTLIBRARIES += uring/libtrpcuring.la
+uring_libtrpcuring_la_SOURCES = \
+	uring/uring.h \
+	uring/internal.h \
+	uring/compat.h \
+	uring/probe.c \
+	uring/loop.c \
+	uring/bufring.c \
+	uring/timer.c \
+	uring/conn.c \
+	uring/send.c \
+	uring/accept.c \
+	uring/xcore.c
+uring_libtrpcuring_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+uring_libtrpcuring_la_LIBADD = $(URING_LIBS)
+
+# Tests: one behaviour each, loopback only, bounded in time.
+noinst_HEADERS += tests/uring/helpers.h
+TESTS_URING_LIBS = uring/libtrpcuring.la -lpthread
+TESTS_URING_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+
+URING_TESTS = \
+	tests/uring/probe \
+	tests/uring/echo \
+	tests/uring/accept-emfile \
+	tests/uring/bufring-exhaust \
+	tests/uring/conns-10k \
+	tests/uring/send-full \
+	tests/uring/send-zc \
+	tests/uring/timer-order \
+	tests/uring/xcore-pingpong \
+	tests/uring/xcore-full \
+	tests/uring/shutdown-inflight
+check_PROGRAMS += $(URING_TESTS)
+tests_uring_probe_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_probe_LDADD = $(TESTS_URING_LIBS)
+tests_uring_echo_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_echo_LDADD = $(TESTS_URING_LIBS)
+tests_uring_bufring_exhaust_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_bufring_exhaust_LDADD = $(TESTS_URING_LIBS)
+tests_uring_conns_10k_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_conns_10k_LDADD = $(TESTS_URING_LIBS)
+tests_uring_send_full_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_send_full_LDADD = $(TESTS_URING_LIBS)
+tests_uring_timer_order_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_timer_order_LDADD = $(TESTS_URING_LIBS)
+tests_uring_xcore_pingpong_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_xcore_pingpong_LDADD = $(TESTS_URING_LIBS)
+tests_uring_shutdown_inflight_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_shutdown_inflight_LDADD = $(TESTS_URING_LIBS)
+tests_uring_send_zc_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_send_zc_LDADD = $(TESTS_URING_LIBS)
+tests_uring_xcore_full_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_xcore_full_LDADD = $(TESTS_URING_LIBS)
+tests_uring_accept_emfile_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_accept_emfile_LDADD = $(TESTS_URING_LIBS)

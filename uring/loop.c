@@ -1,0 +1,219 @@
+/*
+ * The loop: one ring per core thread, created in that thread. One iteration:
+ *   1. flush: ring xchan doorbells, start the sends queued this iteration, re-arm recvs that
+ *      waited for buffers (uring__xchan_ring_bells, uring__conn_flush)
+ *   2. submit and wait for at least one CQE (io_uring_submit_and_wait; with DEFER_TASKRUN this
+ *      is also where the kernel runs our task work)
+ *   3. dispatch every ready CQE through the op its user_data points at, then advance the CQ
+ * SQEs count as "in flight" from uring_loop_sqe() until a CQE without IORING_CQE_F_MORE.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "uring/compat.h"
+#include "uring/internal.h"
+
+#define DEFAULT_SQ        256
+#define DEFAULT_BUF_COUNT 1024
+#define DEFAULT_BUF_SIZE  16384
+
+/* Setup flags in order of preference; the first the kernel accepts wins (EINVAL: too old). */
+static int ring_setup(struct uring_loop *loop, unsigned sq, unsigned cq, unsigned lflags)
+{
+    static const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int ret = -EINVAL;
+
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        struct io_uring_params p = {0};
+
+        if ((lflags & URING_LOOP_NO_DEFER) && (tries[i] & IORING_SETUP_DEFER_TASKRUN))
+            continue;
+        p.flags = tries[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = cq;
+        ret = io_uring_queue_init_params(sq, &loop->ring, &p);
+        if (ret == 0) {
+            loop->setup_flags = p.flags;
+            loop->cqe_skip = (p.features & IORING_FEAT_CQE_SKIP) != 0;
+            return 0;
+        }
+        if (ret != -EINVAL)
+            return ret;
+    }
+    return ret;
+}
+
+int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
+{
+    struct uring_loop_opts o = {0};
+    struct uring_features f;
+    int ret;
+
+    if (opts != NULL)
+        o = *opts;
+    o.sq_entries = o.sq_entries ? o.sq_entries : DEFAULT_SQ;
+    o.cq_entries = o.cq_entries ? o.cq_entries : 16 * o.sq_entries;
+    o.buf_count = o.buf_count ? o.buf_count : DEFAULT_BUF_COUNT;
+    o.buf_size = o.buf_size ? o.buf_size : DEFAULT_BUF_SIZE;
+    if (o.buf_count > 32768 || (o.buf_count & (o.buf_count - 1)) != 0)
+        return -EINVAL;
+    ret = uring_probe(&f);
+    if (ret < 0)
+        return ret;
+    memset(loop, 0, sizeof(*loop));
+    ulist_init(&loop->_flush);
+    ulist_init(&loop->_nobuf);
+    ulist_init(&loop->_bells);
+    ret = ring_setup(loop, o.sq_entries, o.cq_entries, o.flags);
+    if (ret != 0)
+        return ret;
+    loop->multishot_recv = f.multishot_recv && !(o.flags & URING_LOOP_SINGLESHOT_RECV);
+    loop->send_zc = f.send_zc && o.zc_threshold > 0;
+    loop->zc_report = f.send_zc_report;
+    loop->zc_threshold = o.zc_threshold;
+    loop->flags = o.flags;
+    ret = uring__bufring_init(loop, o.buf_count, o.buf_size);
+    if (ret != 0)
+        goto out_exit_ring;
+    return 0;
+
+out_exit_ring:
+    io_uring_queue_exit(&loop->ring);
+    return ret;
+}
+
+static struct io_uring_sqe *get_sqe(struct uring_loop *loop)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+    if (sqe == NULL) {
+        io_uring_submit(&loop->ring);
+        sqe = io_uring_get_sqe(&loop->ring);
+    }
+    return sqe;
+}
+
+struct io_uring_sqe *uring_loop_sqe(struct uring_loop *loop, struct uring_op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+
+    if (sqe == NULL)
+        return NULL;
+    io_uring_sqe_set_data(sqe, op);
+    loop->_inflight++;
+    loop->_armed++;
+    return sqe;
+}
+
+struct io_uring_sqe *uring__sqe_uncounted(struct uring_loop *loop, struct uring_op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+
+    if (sqe == NULL)
+        return NULL;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | URING_TAG_UNCOUNTED);
+    return sqe;
+}
+
+static void dispatch(struct uring_loop *loop, uint64_t user_data, int res, unsigned flags)
+{
+    uintptr_t p = (uintptr_t)(user_data & ~(uint64_t)URING_TAG_MASK);
+    unsigned tag = (unsigned)(user_data & URING_TAG_MASK);
+
+    if (tag == URING_TAG_BELL) {
+        uring__xchan_bell(loop, (struct uring_xchan *)p);
+        return;
+    }
+    if (tag == URING_TAG_OP && !(flags & IORING_CQE_F_MORE)) {
+        URING_ASSERT(loop->_inflight > 0);
+        loop->_inflight--;
+    }
+    if (p == 0)
+        return;
+    struct uring_op *op = (struct uring_op *)p;
+    op->cb(loop, op, res, flags);
+}
+
+int uring_loop_run_once(struct uring_loop *loop, bool wait)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    int ret;
+
+    loop->stats.iterations++;
+    uring__xchan_ring_bells(loop);
+    uring__conn_flush(loop);
+    ret = wait ? io_uring_submit_and_wait(&loop->ring, 1) : io_uring_submit_and_get_events(&loop->ring);
+    if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EBUSY && ret != -EAGAIN)
+        return ret;
+    /* Callbacks may take SQEs but never touch the CQ, so walking it in place is safe. */
+    io_uring_for_each_cqe(&loop->ring, head, cqe)
+    {
+        uint64_t ud = cqe->user_data;
+        int res = cqe->res;
+        unsigned flags = cqe->flags;
+
+        n++;
+        dispatch(loop, ud, res, flags);
+    }
+    io_uring_cq_advance(&loop->ring, n);
+    loop->stats.cqes += n;
+    return (int)n;
+}
+
+int uring_loop_run(struct uring_loop *loop)
+{
+    loop->_stop = false;
+    while (!loop->_stop) {
+        int ret = uring_loop_run_once(loop, true);
+
+        if (ret < 0)
+            return ret;
+    }
+    /* What the last callbacks queued (doorbells, sends) still goes out. */
+    uring__xchan_ring_bells(loop);
+    uring__conn_flush(loop);
+    io_uring_submit(&loop->ring);
+    return 0;
+}
+
+void uring_loop_stop(struct uring_loop *loop)
+{
+    loop->_stop = true;
+}
+
+/* Cancels everything, then waits for every CQE: the memory those SQEs point to belongs to their
+ * owners, who may free it only once its CQE has been seen. A new cancel goes out only when
+ * callbacks armed something since the last one, so an op that completes late costs waits, not
+ * a busy loop. */
+void uring_loop_destroy(struct uring_loop *loop)
+{
+    uint64_t cancelled_upto = 0;
+    bool first = true;
+
+    loop->_closing = true;
+    while (loop->_inflight > 0) {
+        if (first || loop->_armed != cancelled_upto) {
+            struct io_uring_sqe *sqe = uring_loop_sqe(loop, NULL);
+
+            if (sqe != NULL)
+                io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+            cancelled_upto = loop->_armed;
+            first = false;
+        }
+        if (uring_loop_run_once(loop, true) < 0)
+            break;
+    }
+    URING_ASSERT(loop->_inflight == 0);
+    uring__bufring_free(loop);
+    io_uring_queue_exit(&loop->ring);
+}
+
+unsigned uring_loop_inflight(const struct uring_loop *loop)
+{
+    return loop->_inflight;
+}

@@ -1,0 +1,360 @@
+/*
+ * uring: the per-core io_uring event loop. One struct uring_loop per core thread; it knows
+ * nothing of topics or frames. docs/uring.md is the full contract (loop phases, buffer rules,
+ * ownership and release points); the rules that every caller must know are repeated here.
+ *
+ * - Every function here runs on the loop's own thread (the thread that called uring_loop_init),
+ *   except uring_probe(), uring_tier_name(), uring_now_ns() and uring_xchan_init()/destroy().
+ * - Return values: 0 or a negative errno.
+ * - "When a function which takes a callback returns an error, the callback will never be called."
+ * - Memory an SQE points to outlives its CQE: an op, timer, connection or listener may be freed
+ *   only in (or after) its release callback, never while it is armed.
+ * - A received buffer belongs to the callee of on_recv until it calls uring_buf_put(); only the
+ *   owning loop's thread may put it back.
+ */
+#ifndef TRPC_URING_H
+#define TRPC_URING_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- feature tiers (setup/probe: uring/probe.c) ---------------------------------------------- */
+
+enum uring_tier {
+    URING_TIER_NONE = -1, /* below T0: the broker refuses to start */
+    URING_TIER_0 = 0,     /* 5.19: provided buffer rings, recv with buffer select, MSG_RING */
+    URING_TIER_1 = 1,     /* 6.0/6.1: multishot recv, SEND_ZC, SINGLE_ISSUER|DEFER_TASKRUN */
+    URING_TIER_2 = 2,     /* 6.10+: recv/send bundles, incremental buffer consumption */
+};
+
+struct uring_features {
+    int tier; /* enum uring_tier */
+    bool buf_ring;
+    bool recv_bufsel;
+    bool msg_ring;
+    bool multishot_recv;
+    bool send_zc;
+    bool send_zc_report; /* IORING_SEND_ZC_REPORT_USAGE (6.2) */
+    bool defer_taskrun;
+    bool coop_taskrun;
+    bool cqe_skip;
+    bool submit_all;
+    bool reg_reg_ring;
+    bool recvsend_bundle;
+    bool buf_ring_inc;
+    /* Below T0: one line naming what is missing. Otherwise: what keeps the next tier away, or "". */
+    char missing[192];
+};
+
+/* Probes the running kernel (opcode table, trial setups, one multishot recv on a socketpair).
+ * Fills *out and returns its tier (>= URING_TIER_0), or -ENOSYS when T0 is not met (out->missing
+ * says why). Safe on any thread; costs a few ring setups. */
+int uring_probe(struct uring_features *out);
+const char *uring_tier_name(int tier);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of uring_timer_start_at(). */
+uint64_t uring_now_ns(void);
+
+/* ---- the loop (uring/loop.c) ------------------------------------------------------------------ */
+
+struct uring_loop;
+struct uring_op;
+
+/* Completion callback: res and cqe_flags are the CQE's. Called once per CQE; for a multishot op,
+ * the op stays armed while cqe_flags has IORING_CQE_F_MORE. */
+typedef void uring_op_cb(struct uring_loop *loop, struct uring_op *op, int res, unsigned cqe_flags);
+
+/* What an SQE's user_data points at. Embed it; keep it (and what the SQE points to) alive until
+ * its last CQE. Aligned so the loop can tag the pointer's low bits. */
+struct uring_op {
+    _Alignas(8) uring_op_cb *cb;
+};
+
+struct uring_list {
+    struct uring_list *next, *prev;
+};
+
+#define URING_LOOP_SINGLESHOT_RECV (1U << 0) /* use the T0 recv path even where multishot works */
+#define URING_LOOP_NO_DEFER        (1U << 1) /* skip SINGLE_ISSUER|DEFER_TASKRUN (tests the fallback) */
+#define URING_LOOP_ZC_LOOPBACK     (1U << 2) /* allow SEND_ZC to loopback peers (tests only: it copies there) */
+
+/* Zero fields take the defaults. */
+struct uring_loop_opts {
+    unsigned sq_entries; /* 256 */
+    unsigned cq_entries; /* 16 * sq_entries; must cover multishot bursts + inbound doorbell credits */
+    unsigned buf_count;  /* provided buffers, power of two <= 32768; 1024 */
+    unsigned buf_size;   /* bytes per buffer; 16384 */
+    unsigned flags;      /* URING_LOOP_* */
+    size_t zc_threshold; /* uring_conn_write_ref() payloads of at least this size use SEND_ZC; 0: never */
+};
+
+/* Counters this loop writes and other threads may read (torn reads of a counter are harmless). */
+struct uring_loop_stats {
+    _Alignas(64) uint64_t iterations;
+    uint64_t cqes;
+    uint64_t enobufs;     /* recv stopped because the buffer ring was empty */
+    uint64_t recv_rearms; /* recv armed again after a CQE without F_MORE */
+    uint64_t accepts;
+    uint64_t accept_errors; /* EMFILE and the like; accept is armed again after a pause */
+    uint64_t sends;
+    uint64_t send_bytes;
+    uint64_t short_sends; /* sends that took less than was offered; the rest went in the next */
+    uint64_t zc_sends;
+    uint64_t zc_notifs;
+    uint64_t zc_copied; /* notifications saying the kernel copied after all (loopback, no NIC support) */
+    uint64_t bells_sent;
+    uint64_t bells_received;
+};
+
+struct uring_loop {
+    struct io_uring ring;
+    unsigned setup_flags; /* IORING_SETUP_* the ring got after fallbacks */
+    bool multishot_recv;  /* recv path in use: multishot (T1) or single-shot (T0) */
+    bool cqe_skip;
+    bool send_zc;   /* SEND_ZC in use for large referenced payloads (T1, zc_threshold > 0) */
+    bool zc_report; /* IORING_SEND_ZC_REPORT_USAGE accepted (6.2+) */
+    size_t zc_threshold;
+    unsigned flags; /* URING_LOOP_* */
+    struct uring_loop_stats stats;
+    /* private */
+    bool _stop;
+    bool _closing;
+    unsigned _inflight;       /* SQEs whose last CQE has not been seen */
+    uint64_t _armed;          /* SQEs ever armed; tells uring_loop_destroy that more need cancelling */
+    struct uring_list _flush; /* conns with output to send before the next submit */
+    struct uring_list _nobuf; /* conns whose recv waits for buffers (after ENOBUFS) */
+    struct uring_list _bells; /* xchans with messages pushed since their last doorbell */
+    struct io_uring_buf_ring *_br;
+    unsigned char *_bufs;
+    size_t _bufs_len;
+    unsigned _buf_count;
+    unsigned _buf_size;
+    unsigned _bufs_out; /* handed to consumers, not yet put back */
+};
+
+/* Creates the ring (SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else plain) and registers the
+ * buffer ring, in the calling thread, which becomes the loop's thread. -ENOSYS below T0 (call
+ * uring_probe() for the line that says why), -EINVAL for a bad option. */
+int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts);
+
+/* Runs until uring_loop_stop(), then submits what the last callbacks queued (sends, doorbells).
+ * Returns 0 or a negative errno from io_uring_enter. */
+int uring_loop_run(struct uring_loop *loop);
+
+/* One iteration: start queued sends, ring doorbells, submit, wait for at least one CQE if `wait`,
+ * dispatch every CQE ready. Returns the number of CQEs dispatched or a negative errno. */
+int uring_loop_run_once(struct uring_loop *loop, bool wait);
+
+/* Makes uring_loop_run() return after the current iteration. */
+void uring_loop_stop(struct uring_loop *loop);
+
+/* Cancels every op in flight and dispatches their completions (each op's callback runs, with
+ * -ECANCELED where the op was cancelled: connections and listeners close and report), then frees
+ * the buffer ring and the ring. Buffers still held by consumers become invalid: put them back in
+ * on_close. No xchan may still push to this loop. */
+void uring_loop_destroy(struct uring_loop *loop);
+
+/* An SQE whose user_data points at `op` (NULL: a CQE nobody waits for), counted in flight.
+ * Prepare it with io_uring_prep_*() (which leave user_data alone); never set
+ * IOSQE_CQE_SKIP_SUCCESS or IOSQE_IO_DRAIN on it. NULL when the SQ stays full even after a submit. */
+struct io_uring_sqe *uring_loop_sqe(struct uring_loop *loop, struct uring_op *op);
+
+/* Buffers in consumers' hands (uring_buf_put not yet called). */
+unsigned uring_loop_bufs_out(const struct uring_loop *loop);
+unsigned uring_loop_inflight(const struct uring_loop *loop);
+
+/* ---- provided buffers (uring/bufring.c) ------------------------------------------------------- */
+
+void *uring_buf_data(const struct uring_loop *loop, unsigned bid);
+/* Gives buffer `bid` back to the loop's ring (at once visible to the kernel). Loop thread only. */
+void uring_buf_put(struct uring_loop *loop, unsigned bid);
+
+/* ---- timers (uring/timer.c) ------------------------------------------------------------------- */
+
+struct uring_timer;
+/* res: 0 when the time came, -ECANCELED after uring_timer_cancel() or loop destruction. The
+ * callback is the timer's release point; it may start the timer again. */
+typedef void uring_timer_cb(struct uring_timer *t, int res);
+
+struct uring_timer {
+    struct uring_op _op;
+    struct __kernel_timespec _ts;
+    struct uring_loop *loop;
+    uring_timer_cb *cb;
+    void *data;
+    bool _armed;
+};
+
+/* after_ns counts from the timer's submission (the loop's next submit, normally within the same
+ * iteration); use uring_timer_start_at() where the base matters. */
+int uring_timer_start(struct uring_loop *loop, struct uring_timer *t, uint64_t after_ns, uring_timer_cb *cb);
+/* deadline_ns on uring_now_ns()'s clock. */
+int uring_timer_start_at(struct uring_loop *loop, struct uring_timer *t, uint64_t deadline_ns, uring_timer_cb *cb);
+/* -ENOENT if not armed. The callback still runs once (with -ECANCELED, or 0 if it fired first). */
+int uring_timer_cancel(struct uring_timer *t);
+bool uring_timer_is_armed(const struct uring_timer *t);
+
+/* ---- connections and the send path (uring/conn.c) --------------------------------------------- */
+
+struct uring_conn;
+
+struct uring_conn_cbs {
+    /* `len` bytes arrived in buffer `bid` at `data`. The callee owns the buffer until it calls
+     * uring_buf_put(conn->loop, bid), which may be much later (frames are parsed in place). */
+    void (*on_recv)(struct uring_conn *conn, void *data, size_t len, unsigned bid);
+    /* Release point: the fd is closed and no op of this connection is in flight. err: 0 for a
+     * close by uring_conn_close() or by the peer (EOF), else the negative errno that ended it. */
+    void (*on_close)(struct uring_conn *conn, int err);
+};
+
+/* Called once the kernel no longer reads a payload given to uring_conn_write_ref(): after the
+ * last SEND_ZC notification, or at close for a payload never sent. err: 0, or why it was not
+ * (all) sent. This is the payload's release point. */
+typedef void uring_release_cb(void *arg, int err);
+
+#define URING_ZC_SLOTS   8 /* referenced payloads queued per connection at a time */
+#define URING_WRITE_HELD 1 /* uring_conn_write_ref(): payload referenced, release follows */
+
+/* One payload going out with SEND_ZC. Private. */
+struct uring_zc {
+    struct uring_op _op;
+    struct uring_conn *_conn;
+    const unsigned char *_data;
+    size_t _len;
+    size_t _off;      /* bytes the kernel took so far */
+    uint64_t _at;     /* copied bytes before this payload in the stream (see send.c) */
+    unsigned _notifs; /* notifications still to come */
+    uring_release_cb *_release;
+    void *_arg;
+};
+
+#define URING_CLOSE_FLUSH 0 /* send what is queued first (as long as the peer reads) */
+#define URING_CLOSE_NOW   1 /* drop queued output, cancel what is in flight */
+
+struct uring_conn {
+    int fd;
+    struct uring_loop *loop;
+    void *data; /* the caller's */
+    /* private */
+    const struct uring_conn_cbs *_cbs;
+    struct uring_op _recv_op;
+    struct uring_op _send_op;
+    struct uring_list _flush_node;
+    struct uring_list _nobuf_node;
+    unsigned _state;
+    int _err;
+    unsigned char *_out; /* [0, _out_len) queued; [0, _out_sending) in flight */
+    size_t _out_len;
+    size_t _out_sending;
+    size_t _out_max;
+    uint64_t _out_base;         /* copied bytes sent so far: _out[0] is stream byte _out_base */
+    struct uring_op *_send_cur; /* the send in flight: _send_op or a uring_zc's op */
+    struct uring_zc *_zc;       /* URING_ZC_SLOTS slots, allocated on first use */
+    unsigned _zc_head;          /* oldest payload not yet released */
+    unsigned _zc_send;          /* next payload to send (head <= send <= tail, free-running) */
+    unsigned _zc_tail;
+    size_t _zc_queued; /* referenced bytes not yet sent */
+    int _zc_ok;        /* peer eligible for SEND_ZC: 0 unknown, 1 yes, -1 no */
+};
+
+/* Takes ownership of connected socket `fd` and arms receive. out_max bounds the bytes queued for
+ * sending (in flight included); 0 means 256 KiB. On error fd stays the caller's. */
+int uring_conn_start(struct uring_conn *conn, struct uring_loop *loop, int fd, const struct uring_conn_cbs *cbs, size_t out_max);
+
+/* Queues all of data[0, len) for sending (batched with other writes of this iteration into one
+ * send), or nothing: -ENOBUFS when it would pass out_max (the caller decides: a slow consumer is
+ * cut), -EPIPE once closing, -ENOMEM. */
+int uring_conn_write(struct uring_conn *conn, const void *data, size_t len);
+/* Sends data[0, len) in order with this connection's other writes. Where SEND_ZC applies (T1,
+ * len >= zc_threshold, a peer that is not loopback or a Unix socket, a free slot) the payload is
+ * referenced, not copied: returns URING_WRITE_HELD and release(arg, err) follows once the kernel
+ * is done with it; keep it unchanged until then. Otherwise it is copied as by uring_conn_write()
+ * and returns 0: the payload is the caller's again at once, release is never called. Errors as
+ * uring_conn_write() (the bound counts referenced bytes too). */
+int uring_conn_write_ref(struct uring_conn *conn, const void *data, size_t len, uring_release_cb *release, void *arg);
+/* Bytes queued and not yet sent, copied and referenced. */
+size_t uring_conn_out_queued(const struct uring_conn *conn);
+/* how: URING_CLOSE_FLUSH or URING_CLOSE_NOW. on_close follows, never from inside this call. */
+void uring_conn_close(struct uring_conn *conn, int how);
+
+/* ---- listeners (uring/accept.c) ---------------------------------------------------------------- */
+
+struct uring_listener;
+
+struct uring_listener_cbs {
+    /* A connection came: the callee owns `fd` (start a uring_conn on it, or close it). */
+    void (*on_accept)(struct uring_listener *l, int fd);
+    /* Release point: accept is no longer armed and the listening fd is closed. */
+    void (*on_close)(struct uring_listener *l);
+};
+
+struct uring_listener {
+    int fd;
+    struct uring_loop *loop;
+    void *data;
+    /* private */
+    const struct uring_listener_cbs *_cbs;
+    struct uring_op _accept_op;
+    struct uring_timer _retry;
+    unsigned _state;
+};
+
+/* A listening TCP socket with SO_REUSEPORT (one per core on the same port), bound to host:port
+ * (numeric IPv4 or IPv6; port 0 picks one), with TCP_NODELAY, which accepted sockets inherit:
+ * the loop already batches one iteration's writes into one send, and Nagle would hold a
+ * second send back until the peer's delayed ACK. Returns the fd or a negative errno. */
+int uring_listen_tcp(const char *host, unsigned port, int backlog);
+/* Takes ownership of listening socket `fd` and arms multishot accept. */
+int uring_listener_start(struct uring_listener *l, struct uring_loop *loop, int fd, const struct uring_listener_cbs *cbs);
+void uring_listener_close(struct uring_listener *l);
+
+/* ---- cross-core messages (uring/xcore.c) -------------------------------------------------------- */
+
+struct uring_xmsg {
+    uint32_t type;
+    uint32_t u32;
+    uint64_t u64;
+    void *ptr;
+};
+
+struct uring_xchan;
+/* Runs on the destination loop's thread, once per message, in push order. */
+typedef void uring_xchan_cb(struct uring_xchan *ch, const struct uring_xmsg *msg);
+
+/* A bounded single-producer (src loop) single-consumer (dst loop) queue. After pushes, the src
+ * loop sends one IORING_OP_MSG_RING per batch to the dst ring as a doorbell; at most `credits`
+ * doorbells are unconsumed at a time, so the dst CQ holds at most that many CQEs per channel. */
+struct uring_xchan {
+    /* producer's line */
+    _Alignas(64) _Atomic uint32_t _tail;
+    uint32_t _head_cache;
+    struct uring_loop *src;
+    struct uring_op _bell_op;
+    struct uring_list _bell_node;
+    /* consumer's line */
+    _Alignas(64) _Atomic uint32_t _head;
+    uint32_t _tail_cache;
+    struct uring_loop *dst;
+    uring_xchan_cb *cb;
+    void *data;
+    /* shared */
+    _Alignas(64) _Atomic uint32_t _bells;
+    uint32_t _credits;
+    uint32_t _mask;
+    struct uring_xmsg *_slots;
+    uint64_t bell_errors;
+};
+
+/* capacity: a power of two; credits >= 1 (1 suffices: one drain empties the queue). Call before
+ * either loop uses the channel (any thread), with both loops initialised. */
+int uring_xchan_init(struct uring_xchan *ch, struct uring_loop *src, struct uring_loop *dst, unsigned capacity, unsigned credits,
+                     uring_xchan_cb *cb);
+/* After both loops have stopped using it. */
+void uring_xchan_destroy(struct uring_xchan *ch);
+/* src loop thread only. -EAGAIN when full (nothing queued: retry after the dst drained). */
+int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg);
+
+#endif
