@@ -1,0 +1,175 @@
+/*
+ * wal: the broker's write-ahead log. Group-committed O_DIRECT writes into preallocated segment files,
+ * submitted to an io_uring the caller owns; recovery on open; sequential reads; truncation of whole
+ * segments. It knows nothing of sockets or topics. The on-disk format is described at the top of
+ * wal/format.c and in docs/wal.md.
+ *
+ * Threading: a struct wal belongs to the thread that owns its ring. Nothing here locks.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative errno on failure. When wal_append
+ * returns an error its callback will never be called. After an I/O error the log is failed: every
+ * unacknowledged append is completed with that error and later appends return it; close and reopen
+ * (which recovers) to continue.
+ */
+#ifndef TRPC_WAL_H
+#define TRPC_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct io_uring;
+struct io_uring_cqe;
+struct wal;
+struct wal_iter;
+
+/* Called once per append, in sequence order, after the batch holding it is durable (res == 0) or has
+ * failed (res < 0). It may call wal_append; it must not call wal_close. */
+typedef void wal_append_cb(void *arg, uint64_t seq, int res);
+
+enum wal_log_level { WAL_LOG_INFO = 0, WAL_LOG_WARN = 1, WAL_LOG_ERR = 2 };
+
+/* Fault injection points (tests): the hook sees each result and returns the one the WAL acts on. */
+enum wal_fault_point {
+    WAL_FAULT_SUBMIT = 0,    /* res 0; a negative return fails the submission */
+    WAL_FAULT_WRITE_CQE = 1, /* res is the write's CQE result */
+    WAL_FAULT_FSYNC_CQE = 2, /* res is the fdatasync's CQE result */
+};
+
+struct wal_options {
+    const char *dir;        /* directory of segment files; created if missing */
+    uint64_t segment_bytes; /* preallocated size of each segment; 0: 64 MiB; rounded up to the block */
+    uint32_t buffer_bytes;  /* size of each of the two batch buffers; 0: 2 MiB; bounds the record size */
+    uint32_t batch_records; /* most records per batch; 0: 8192 */
+    bool repair;            /* on corruption before the tail, truncate there instead of failing open */
+    bool no_fixed_buffers;  /* do not register the buffers (plain WRITE instead of WRITE_FIXED) */
+    bool no_direct;         /* buffered writes plus fdatasync even where O_DIRECT works */
+    /* Durability point: by default each batch is one O_DSYNC write. fdatasync: a plain write, then
+     * IORING_OP_FSYNC(DATASYNC) submitted after the write's CQE (docs/wal.md has the measurements). */
+    bool fdatasync;
+    /* user_data of the WAL's SQEs is user_data_base | kind, kind < 8; 0: the struct wal's address. The
+     * low three bits must be zero. */
+    uint64_t user_data_base;
+    void (*log)(void *arg, enum wal_log_level level, const char *msg); /* NULL: stderr */
+    void *log_arg;
+    int (*fault)(void *arg, enum wal_fault_point point, int res); /* NULL in production */
+    void *fault_arg;
+};
+
+/* What open found. Filled by wal_open on success and on -EBADMSG. */
+struct wal_recovery {
+    uint64_t first_seq;   /* oldest record kept (== next_seq when the log is empty) */
+    uint64_t next_seq;    /* sequence the next append gets */
+    uint32_t segments;    /* segment files after recovery */
+    bool tail_cut;        /* a torn or corrupt tail was cut */
+    bool repaired;        /* corruption before the tail was truncated (options.repair) */
+    uint64_t bad_segment; /* base sequence of the segment holding the cut or the corruption */
+    uint64_t bad_offset;  /* byte offset of the first invalid record in that segment */
+    char message[256];    /* human-readable summary of the above, empty when nothing was wrong */
+};
+
+struct wal_record {
+    uint64_t seq;
+    uint16_t type;
+    uint32_t len;
+    const void *data; /* valid until the next wal_iter_next or wal_iter_close */
+};
+
+#define WAL_HIST_BUCKETS 32
+
+struct wal_stats {
+    uint64_t appends;
+    uint64_t batches;        /* durable batches */
+    uint64_t bytes_appended; /* payload bytes acknowledged */
+    uint64_t bytes_written;  /* bytes handed to the device, padding and rewritten tail blocks included */
+    uint64_t segments_created;
+    uint64_t segments_deleted;
+    uint64_t eagain; /* appends refused because both buffers were busy */
+    /* Durability latency (the whole O_DSYNC write, or the fdatasync): bucket i counts
+     * batches that took [2^i, 2^(i+1)) microseconds (bucket 0: < 2). */
+    uint64_t fsync_us_hist[WAL_HIST_BUCKETS];
+    uint64_t fsync_us_max;
+    bool direct;  /* O_DIRECT in use */
+    bool durable; /* false on tmpfs and other memory-backed filesystems */
+    bool fixed;   /* buffers registered with the ring */
+    uint32_t block_bytes;
+};
+
+/*
+ * Opens (creating or recovering) the log in opt->dir and attaches it to ring, which must outlive it.
+ * Registers the batch buffers with the ring unless opt->no_fixed_buffers or the ring already has a
+ * buffer table (then plain writes are used). On success stores the handle in *out and returns 0;
+ * -EBADMSG when corruption before the tail stops the open (rec says where); other -errno otherwise.
+ * *out is untouched on failure. rec may be NULL.
+ */
+int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **out, struct wal_recovery *rec);
+
+/*
+ * Queues a record of len bytes (0 <= len <= wal_max_record(w)) and returns its sequence in *seq. cb
+ * fires once the record is durable or failed. Returns -EAGAIN when both batch buffers are busy (poll
+ * and retry), -EMSGSIZE when len is too large, or the log's sticky error after a failure. type is the
+ * caller's (0 and 0xffff are reserved).
+ */
+int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal_append_cb *cb, void *arg, uint64_t *seq);
+
+/*
+ * Closes the filling batch now if nothing is in flight. Call once per event-loop turn, before submit.
+ * The WAL only prepares SQEs on the ring, the caller submits them; the one exception is a full SQ,
+ * which the WAL submits to make room.
+ */
+int wal_flush(struct wal *w);
+
+/* Routes a CQE: returns true (and acts on it) if it carries one of this WAL's user_data tags. */
+bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe);
+
+/*
+ * For rings that only the WAL uses (tests, tools): flushes, submits, reaps CQEs (waiting for one when
+ * wait is true and I/O is in flight). Returns the number of CQEs handled or -errno.
+ */
+int wal_poll(struct wal *w, bool wait);
+
+/* wal_poll until nothing is queued or in flight. Returns 0 or the log's error. */
+int wal_drain(struct wal *w);
+
+/* True while a write or fdatasync of this WAL is in flight (its buffers are then in use). */
+bool wal_is_busy(const struct wal *w);
+
+/*
+ * Detaches from the ring and frees. Appends not yet durable complete with -ECANCELED. Must not be
+ * called while wal_is_busy (the kernel still uses the buffers): drain or reap first. Returns -EBUSY then.
+ */
+int wal_close(struct wal *w);
+
+/* Largest record wal_append accepts with these options. */
+uint32_t wal_max_record(const struct wal *w);
+/* Sequence of the newest durable record (first_seq - 1 when none). */
+uint64_t wal_durable_seq(const struct wal *w);
+/* Oldest sequence still in the log. */
+uint64_t wal_first_seq(const struct wal *w);
+void wal_get_stats(const struct wal *w, struct wal_stats *st);
+
+/*
+ * Reads durable records from seq on (seq below wal_first_seq starts at the first). Reads are
+ * synchronous preads: meant for replay at start-up and for tools. wal_iter_next returns 1 with a
+ * record, 0 at the durable end, -EBADMSG when a record fails its checksum, -errno otherwise.
+ */
+int wal_iter_open(struct wal *w, uint64_t seq, struct wal_iter **out);
+int wal_iter_next(struct wal_iter *it, struct wal_record *rec);
+void wal_iter_close(struct wal_iter *it);
+
+/* Deletes whole segments whose records are all below seq (never the segment being written). Returns
+ * the number of segments deleted or -errno. */
+int wal_truncate_before(struct wal *w, uint64_t seq);
+
+/* CRC32C (Castagnoli), as stored on disk. crc is 0 for a fresh computation or a previous result. */
+uint32_t wal_crc32c(uint32_t crc, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
