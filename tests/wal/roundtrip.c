@@ -85,9 +85,5 @@ static void run(const struct walt_conf *c)
 
 int main(void)
 {
-    for (int i = 0; i < WALT_NCONF; i++) {
-        struct walt_conf c = walt_conf(i);
-        run(&c);
-    }
-    return done_testing();
+    return walt_for_all_configs(run);
 }

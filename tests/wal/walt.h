@@ -49,6 +49,16 @@ static inline struct walt_conf walt_conf(int i)
 }
 
 /* Makes a fresh directory for a log under base; returns 0 or -1 (then the fs is skipped). */
+/* Runs one test body in every configuration (liburing's FOR_ALL_TEST_CONFIGS) and ends the TAP run. */
+static inline int walt_for_all_configs(void (*run)(const struct walt_conf *c))
+{
+    for (int i = 0; i < WALT_NCONF; i++) {
+        struct walt_conf c = walt_conf(i);
+        run(&c);
+    }
+    return done_testing();
+}
+
 static inline int walt_mkdir(char *out, size_t n, const char *base)
 {
     snprintf(out, n, "%s/trpc-wal-XXXXXX", base);
