@@ -4,6 +4,13 @@
  * sequential bandwidth (dd oflag=direct).
  *
  *   wal-bench [-d dir] [-s record_bytes] [-a appenders] [-t seconds] [-L large_record_bytes]
+ *             [-p pairs] [-i max_inflight] [-m all|large|small]
+ *
+ * Each comparison runs baseline and WAL alternately, A B A B, for `pairs` pairs (default 5), and
+ * prints every pair with its ratio, then the median and the min-max of each column, so that one noisy
+ * moment of a shared machine cannot decide the result. The comparisons: dd's O_DIRECT bandwidth
+ * against the WAL with large records (O_DSYNC), and write()+fdatasync() per small record against the
+ * WAL's group commit (O_DSYNC). The other rows (one appender, write+fdatasync mode) run once.
  *
  * "Appenders" are concurrent logical clients: each keeps one append outstanding and appends again
  * when it is acknowledged (durable), as publishers waiting for PUBACK do. Latency is from wal_append
@@ -22,6 +29,14 @@
 #include "wal/wal.h"
 
 #define LAT_BUCKETS 200000 /* 1 us each, up to 200 ms; slower samples land in the last one */
+#define MAX_PAIRS   32
+
+struct result {
+    double rec_s;
+    double mb_s;
+};
+
+static uint32_t max_inflight; /* -i; 0: the WAL's default */
 
 struct bench {
     struct wal *w;
@@ -84,7 +99,8 @@ static void rmlog(const char *dir)
 }
 
 /* Runs the WAL with `appenders` clients of len-byte records for `secs` seconds. */
-static int run_wal(const char *base, uint32_t len, uint32_t appenders, double secs, bool dsync, const char *label)
+static int run_wal(const char *base, uint32_t len, uint32_t appenders, double secs, bool dsync, const char *label,
+                   struct result *res)
 {
     char dir[512];
     struct io_uring ring;
@@ -102,6 +118,7 @@ static int run_wal(const char *base, uint32_t len, uint32_t appenders, double se
     o.buffer_bytes = len >= (64u << 10) ? 16u << 20 : 8u << 20;
     o.batch_records = 65536;
     o.fdatasync = !dsync;
+    o.max_inflight = max_inflight;
     ret = io_uring_queue_init(256, &ring, 0);
     if (ret == 0)
         ret = wal_open(&o, &ring, &b.w, NULL);
@@ -147,11 +164,14 @@ static int run_wal(const char *base, uint32_t len, uint32_t appenders, double se
         uint64_t hist = 0;
         for (int i = 0; i < WAL_HIST_BUCKETS; i++)
             hist += st.fsync_us_hist[i];
+        res->rec_s = (double)b.acked / s;
+        res->mb_s = (double)st.bytes_appended / s / 1e6;
         printf("%-34s %7u B x %6u appenders: %10.0f rec/s %9.1f MB/s  p50 %6.0f us  p99 %6.0f us  "
-               "%6.0f rec/batch  fsync max %llu us (%llu)%s\n",
-               label, len, appenders, (double)b.acked / s, (double)st.bytes_appended / s / 1e6, percentile(b.lat, b.acked, 0.50),
-               percentile(b.lat, b.acked, 0.99), st.batches ? (double)b.acked / (double)st.batches : 0.0,
-               (unsigned long long)st.fsync_us_max, (unsigned long long)hist, st.durable ? "" : "  [NOT durable: tmpfs]");
+               "%6.0f rec/batch  %llu/%llu overlapped  fsync max %llu us (%llu)%s\n",
+               label, len, appenders, res->rec_s, res->mb_s, percentile(b.lat, b.acked, 0.50), percentile(b.lat, b.acked, 0.99),
+               st.batches ? (double)b.acked / (double)st.batches : 0.0, (unsigned long long)st.overlapped_batches,
+               (unsigned long long)st.batches, (unsigned long long)st.fsync_us_max, (unsigned long long)hist,
+               st.durable ? "" : "  [NOT durable: tmpfs]");
     }
     wal_close(b.w);
     io_uring_queue_exit(&ring);
@@ -165,7 +185,7 @@ static int run_wal(const char *base, uint32_t len, uint32_t appenders, double se
 }
 
 /* Baseline 1: one write() and one fdatasync() per record. */
-static void run_fdatasync(const char *base, uint32_t len, double secs)
+static void run_fdatasync(const char *base, uint32_t len, double secs, struct result *res)
 {
     char path[512];
     uint8_t *buf = calloc(1, len ? len : 1);
@@ -187,30 +207,96 @@ static void run_fdatasync(const char *base, uint32_t len, double secs)
         n++;
     }
     t1 = now_ns();
-    printf("%-34s %7u B x %6u writer:    %10.0f rec/s %9.1f MB/s  mean %6.0f us\n", "write()+fdatasync()", len, 1,
-           (double)n / ((double)(t1 - t0) / 1e9), (double)n * len / ((double)(t1 - t0) / 1e3),
-           (double)(t1 - t0) / 1e3 / (double)(n ? n : 1));
+    res->rec_s = (double)n / ((double)(t1 - t0) / 1e9);
+    res->mb_s = (double)n * len / ((double)(t1 - t0) / 1e3);
+    printf("%-34s %7u B x %6u writer:    %10.0f rec/s %9.1f MB/s  mean %6.0f us\n", "write()+fdatasync()", len, 1, res->rec_s,
+           res->mb_s, (double)(t1 - t0) / 1e3 / (double)(n ? n : 1));
     close(fd);
     unlink(path);
     free(buf);
 }
 
-/* Baseline 2: the device's O_DIRECT sequential write bandwidth, as dd measures it. */
-static void run_dd(const char *base)
+/* Baseline 2: the device's O_DIRECT sequential write bandwidth, as dd measures it. The rate is
+ * computed from dd's byte count and seconds (its own MB/s is rounded and changes unit). */
+static void run_dd(const char *base, struct result *res)
 {
     char cmd[600], line[512], path[512];
     FILE *p;
 
+    res->mb_s = res->rec_s = 0;
     snprintf(path, sizeof(path), "%s/wal-bench-dd-%d", base, (int)getpid());
     snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of='%s' bs=1M count=512 oflag=direct conv=fdatasync 2>&1", path);
     p = popen(cmd, "r");
     if (!p)
         return;
-    while (fgets(line, sizeof(line), p))
-        if (strstr(line, "copied"))
-            printf("%-34s %s", "dd bs=1M oflag=direct", line);
+    while (fgets(line, sizeof(line), p)) {
+        unsigned long long bytes;
+        const char *c = strstr(line, "copied, ");
+        double secs;
+
+        if (!c || sscanf(line, "%llu", &bytes) != 1 || sscanf(c + 8, "%lf", &secs) != 1 || secs <= 0)
+            continue;
+        res->mb_s = (double)bytes / secs / 1e6;
+        printf("%-34s %7u B blocks:           %9.1f MB/s  (%llu bytes in %.3f s)\n", "dd oflag=direct conv=fdatasync", 1u << 20,
+               res->mb_s, bytes, secs);
+    }
     pclose(p);
     unlink(path);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Median and extremes of n values (n >= 1). */
+static void summary(const double *v, int n, double *med, double *lo, double *hi)
+{
+    double s[MAX_PAIRS];
+
+    memcpy(s, v, (size_t)n * sizeof(*s));
+    qsort(s, (size_t)n, sizeof(*s), cmp_double);
+    *med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    *lo = s[0];
+    *hi = s[n - 1];
+}
+
+static void print_summary(const char *name, const char *unit, int prec, const double *v, int n)
+{
+    double med, lo, hi;
+
+    summary(v, n, &med, &lo, &hi);
+    printf("  %-14s median %12.*f %-5s  min-max %.*f-%.*f\n", name, prec, med, unit, prec, lo, prec, hi);
+}
+
+/* A B A B: baseline then WAL, pairs times; per pair the ratio WAL / baseline of the chosen measure. */
+static int compare(const char *title, const char *dir, int pairs, bool bandwidth, uint32_t len, uint32_t appenders, double secs)
+{
+    double a[MAX_PAIRS], b[MAX_PAIRS], r[MAX_PAIRS];
+    const char *unit = bandwidth ? "MB/s" : "rec/s";
+
+    printf("\n## %s: %d pairs, baseline (A) then WAL (B)\n", title, pairs);
+    for (int i = 0; i < pairs; i++) {
+        struct result ra = {0}, rb = {0};
+
+        if (bandwidth)
+            run_dd(dir, &ra);
+        else
+            run_fdatasync(dir, len, secs, &ra);
+        if (run_wal(dir, len, appenders, secs, true, "wal O_DSYNC", &rb))
+            return 1;
+        a[i] = bandwidth ? ra.mb_s : ra.rec_s;
+        b[i] = bandwidth ? rb.mb_s : rb.rec_s;
+        r[i] = a[i] > 0 ? b[i] / a[i] : 0;
+        printf("pair %d: A %.1f %s, B %.1f %s, B/A %.2f\n", i + 1, a[i], unit, b[i], unit, r[i]);
+    }
+    printf("summary (%s):\n", title);
+    print_summary("A baseline", unit, 1, a, pairs);
+    print_summary("B wal", unit, 1, b, pairs);
+    print_summary("B/A per pair", "x", 2, r, pairs);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -220,7 +306,11 @@ int main(int argc, char **argv)
     double secs = 3;
     int opt;
 
-    while ((opt = getopt(argc, argv, "d:s:a:t:L:")) != -1) {
+    int pairs = 5;
+    const char *mode = "all";
+    struct result res;
+
+    while ((opt = getopt(argc, argv, "d:s:a:t:L:p:i:m:")) != -1) {
         switch (opt) {
         case 'd':
             dir = optarg;
@@ -237,24 +327,41 @@ int main(int argc, char **argv)
         case 'L':
             large = (uint32_t)atoi(optarg);
             break;
+        case 'p':
+            pairs = atoi(optarg);
+            break;
+        case 'i':
+            max_inflight = (uint32_t)atoi(optarg);
+            break;
+        case 'm':
+            mode = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: %s [-d dir] [-s record_bytes] [-a appenders] [-t seconds] [-L large_bytes]\n", argv[0]);
+            fprintf(
+                stderr,
+                "usage: %s [-d dir] [-s record_bytes] [-a appenders] [-t seconds] [-L large_bytes] [-p pairs] [-i max_inflight] "
+                "[-m all|large|small]\n",
+                argv[0]);
             return 2;
         }
     }
-    printf("# wal-bench on %s, %.1f s per run\n", dir, secs);
-    run_dd(dir);
-    run_fdatasync(dir, len, secs);
-    for (int dsync = 0; dsync < 2; dsync++) {
-        const char *mode = dsync ? "O_DSYNC" : "write+fdatasync";
-        char l1[64], l2[64], l3[64];
-
-        snprintf(l1, sizeof(l1), "wal %s, 1 appender", mode);
-        snprintf(l2, sizeof(l2), "wal %s, group", mode);
-        snprintf(l3, sizeof(l3), "wal %s, large", mode);
-        if (run_wal(dir, len, 1, secs, dsync, l1) || run_wal(dir, len, appenders, secs, dsync, l2) ||
-            run_wal(dir, large, 64, secs, dsync, l3))
-            return 1;
+    if (pairs < 1 || pairs > MAX_PAIRS) {
+        fprintf(stderr, "pairs: 1 to %d\n", MAX_PAIRS);
+        return 2;
     }
+    printf("# wal-bench on %s, %.1f s per WAL run, max_inflight %u%s\n", dir, secs, max_inflight, max_inflight ? "" : " (default)");
+    if (strcmp(mode, "small") != 0 && compare("large records: dd O_DIRECT bandwidth vs WAL", dir, pairs, true, large, 64, secs))
+        return 1;
+    if (strcmp(mode, "large") != 0 &&
+        compare("small records: write()+fdatasync() vs WAL group commit", dir, pairs, false, len, appenders, secs))
+        return 1;
+    if (strcmp(mode, "all") != 0)
+        return 0;
+    printf("\n## once each\n");
+    if (run_wal(dir, len, 1, secs, true, "wal O_DSYNC, 1 appender", &res) ||
+        run_wal(dir, len, 1, secs, false, "wal write+fdatasync, 1 appender", &res) ||
+        run_wal(dir, len, appenders, secs, false, "wal write+fdatasync, group", &res) ||
+        run_wal(dir, large, 64, secs, false, "wal write+fdatasync, large", &res))
+        return 1;
     return 0;
 }

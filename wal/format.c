@@ -5,8 +5,11 @@
  * case hex digits: "0000000000000001.wal". Sequences start at 1 and increase by one per record, with no
  * gaps across segments: the base sequence of segment N+1 is one past the last record of segment N.
  * A segment is created as ".<name>.tmp", preallocated with fallocate to its full size, given its header,
- * fdatasync'ed, renamed into place, and the directory fsync'ed; so a segment that has its name always
- * has a valid header. Leftover ".tmp" files are deleted on open. All integers are little-endian.
+ * fdatasync'ed, renamed into place, and the directory fsync'ed. Or it is prepared ahead, before its base
+ * sequence is known, as ".next-<n>.tmp" (preallocated, fdatasync'ed); its header block then goes out
+ * with its first batch's write, and it is renamed into place and the directory fsync'ed once that
+ * write is durable, before any of its records is acknowledged. Either way a segment that has its name
+ * has a durable, valid header. Leftover ".tmp" files are deleted on open. All integers are little-endian.
  *
  * Segment header, at offset 0, padded with zeros to one block (block_bytes):
  *
@@ -28,7 +31,7 @@
  *     0   4  CRC32C of bytes 4..23 of this header followed by the payload
  *     4   4  payload length in bytes
  *     8   8  sequence
- *    16   4  batch delta: sequence minus the first sequence of the batch that wrote the record
+ *    16   4  batch delta: sequence minus the record's origin (see Writing)
  *    20   2  type (the caller's; 0 and 0xffff are reserved)
  *    22   2  reserved (0)
  *    24   .  payload, then zeros up to the next multiple of 8
@@ -39,19 +42,30 @@
  * matches. The log of a segment ends at its first invalid record; everything after it is zeros or
  * the remains of a torn write.
  *
- * Writing. Records are grouped in batches; one batch is one write of whole blocks followed by one
- * fdatasync, and only one batch is in flight at a time. A batch that ends inside a block leaves that
- * block partly filled; the next batch starts by rewriting the same block, with the same leading bytes,
- * so a torn rewrite cannot damage what was already durable. Segments are never reused, so everything
- * past the durable end is zeros (fallocate) or bytes of the one batch that was in flight at a crash.
+ * Writing. Records are grouped in batches; a batch is written as whole blocks and made durable (O_DSYNC
+ * writes, or the writes followed by one fdatasync). Up to max_inflight batches (default 2) are in
+ * flight at once, all in one segment: a batch joins one in flight only if it is large, and the first
+ * batch of a segment goes out only when every earlier batch is durable. A batch that ends inside a
+ * block leaves that block partly filled; the next batch starts by rewriting the same block, with the
+ * same leading bytes, so a torn rewrite cannot damage what was already durable. Two writes of that
+ * shared block are never in flight together (the kernel may finish them in either order, and the older
+ * content landing last would erase newer records): a batch written while the previous batch's writes
+ * are out writes its first block separately, after them. Any mix of the two versions of that block
+ * holds the older batch's bytes. A record's origin is the first sequence of its batch when it was
+ * appended with no batch in flight, and otherwise the oldest sequence not yet durable at its append:
+ * either way every record below the origin was durable before any write holding the record was
+ * submitted. Segments are never reused, so everything past the durable end is zeros (fallocate) or
+ * bytes of the batches that were in flight at a crash.
  *
  * Recovery. Segments are scanned in order and every record is checked. Where a segment's records end,
  * either the log ends there (the tail) or the next segment must start at the expected sequence. An
  * invalid record is a torn tail when nothing written after its batch is found: no valid record beyond
- * it in the segment whose batch started after the expected sequence (batch delta tells), and no valid
- * record in a later segment. Such a tail is cut: the bytes from the first invalid record on are zeroed
- * and later (empty) segments deleted. Anything else is corruption of durable data: open fails with the
- * segment and offset, unless the repair option asks to cut there.
+ * it in the segment whose origin (sequence minus batch delta) lies after the expected sequence, and no
+ * valid record in a later segment. A torn batch's records, and those of batches in flight beside it,
+ * have origins at or before its first sequence, so they are cut with it. Such a tail is cut: the bytes
+ * from the first invalid record on are zeroed and later (empty) segments deleted. Anything else is
+ * corruption of durable data: open fails with the segment and offset, unless the repair option asks to
+ * cut there. (Recovery is the same whether batches overlapped or not.)
  */
 #include <assert.h>
 #include <errno.h>

@@ -20,14 +20,23 @@
 #define WAL_BLOCK_DEFAULT      4096u
 #define WAL_BLOCK_MAX          65536u
 #define WAL_MAX_SEGMENTS       65536u
+#define WAL_MAX_INFLIGHT       4u /* batches in flight at once, at most */
+#define WAL_MAX_BUFS           (WAL_MAX_INFLIGHT + 1)
 #define WAL_TYPE_RESERVED_LOW  0
 #define WAL_TYPE_RESERVED_HIGH 0xffff
 
 _Static_assert(WAL_REC_HDR_BYTES % WAL_REC_ALIGN == 0, "record payload starts aligned");
 _Static_assert(WAL_SEG_HDR_BYTES <= 512, "segment header fits the smallest block");
 
-/* user_data kinds (low three bits). */
-enum { WAL_UD_WRITE = 1, WAL_UD_FSYNC = 2, WAL_UD_MASK = 7 };
+/* user_data tags (low six bits): op << 3 | index; index is the buffer's, or the segment step's. */
+enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_UD_MASK = 63 };
+_Static_assert(WAL_MAX_BUFS <= 8, "a buffer index fits the tag's low three bits");
+
+/* Steps of preparing a segment ahead (OPEN..SYNC) and of naming it once its base is known. */
+enum wal_seg_step { WAL_SEG_OPEN = 0, WAL_SEG_FALLOCATE, WAL_SEG_SYNC, WAL_SEG_RENAME, WAL_SEG_DIRSYNC, WAL_SEG_NSTEPS };
+
+/* The prepared segment: PREP_IDLE, then one step in flight at a time, then ready. */
+enum wal_prep_state { WAL_PREP_IDLE = 0, WAL_PREP_OPEN, WAL_PREP_FALLOCATE, WAL_PREP_SYNC, WAL_PREP_READY };
 
 struct wal_seg_hdr {
     uint64_t base_seq;
@@ -71,24 +80,34 @@ struct wal_waiter {
     void *arg;
 };
 
-/* A batch buffer. mem[0] sits at segment offset file_off (block aligned); it holds the tail block
- * carried over from the previous batch (carry bytes) followed by this batch's records. */
+/*
+ * A batch buffer. mem[0] sits at segment offset file_off (block aligned); it holds the tail block
+ * carried over from the previous batch (carry bytes), or the segment header block for the first batch
+ * of a prepared segment, followed by this batch's records. A sealed batch is written as a head (its
+ * first block, when that block is shared with a batch still being written, else nothing) and a body
+ * (the rest); the head goes out only once the previous batch's writes have completed.
+ */
 struct wal_buf {
     uint8_t *mem;
     uint64_t file_off;
-    uint32_t used;  /* bytes of mem holding content */
-    uint32_t carry; /* leading bytes that are the previous batch's tail block */
+    uint64_t seg_bytes; /* size of the segment the buffer writes into */
+    uint32_t used;      /* bytes of mem holding content */
+    uint32_t carry;     /* leading bytes that are the previous batch's tail block */
     uint32_t nrec;
     uint64_t first_seq;
-    uint32_t seg_idx; /* index into wal->segs */
     uint32_t write_len;
-    uint32_t written;
-    uint64_t payload; /* payload bytes of this batch's records */
-    int fd;           /* the segment's descriptor when the batch was sealed */
+    uint32_t head_len;  /* 0 or one block */
+    uint32_t head_done; /* bytes of [0, head_len) written */
+    uint32_t body_done; /* bytes of [head_len, write_len) written */
+    uint32_t name_id;   /* nonzero: first batch of a segment still called .next-<name_id>.tmp */
+    uint8_t out;        /* 1 << op for each of this buffer's requests on the ring */
+    bool synced;        /* the fdatasync after its writes completed (options.fdatasync) */
+    bool named;         /* its segment's rename and directory fsync completed (name_id) */
+    uint64_t payload;   /* payload bytes of this batch's records */
+    int fd;             /* the segment's descriptor when the batch was sealed */
+    struct timespec t0; /* start of its durability point, for the latency histogram */
     struct wal_waiter *waiters;
 };
-
-enum wal_io { WAL_IO_IDLE = 0, WAL_IO_WRITE, WAL_IO_FSYNC };
 
 struct wal {
     struct io_uring *ring;
@@ -112,13 +131,29 @@ struct wal {
     uint32_t nsegs;
     uint32_t segs_cap;
 
-    struct wal_buf bufs[2];
-    int fill;   /* index of the buffer appends go to */
-    int flight; /* index of the buffer being written or synced, -1 when none */
+    /* Ring of nbufs buffers: ninflight sealed batches from oldest on, then the filling one. */
+    struct wal_buf bufs[WAL_MAX_BUFS];
+    uint32_t nbufs;
+    uint32_t max_inflight;
+    uint32_t overlap_min_bytes; /* a batch joins another in flight only when it writes this much */
+    uint32_t oldest;
+    uint32_t ninflight;
+    uint32_t fill; /* == (oldest + ninflight) % nbufs */
+    uint32_t nout; /* requests on the ring (placed, CQE not yet handled) */
     bool completing;
-    enum wal_io io;
-    bool sqe_pending; /* an SQE could not be had: retry at the next entry point */
-    struct timespec fsync_start;
+
+    /* The next segment, prepared ahead on the ring; and the segment being named (one at a time). */
+    bool prep_ok; /* the ring has the opcodes and options.no_prepare is off */
+    enum wal_prep_state prep;
+    bool prep_out; /* its current step is on the ring */
+    int prep_fd;
+    uint32_t prep_id;
+    uint32_t naming; /* index of the buffer whose segment is being named, WAL_MAX_BUFS when none */
+    bool naming_out;
+    enum wal_seg_step naming_step;
+    char prep_name[32];
+    char ren_from[32];
+    char ren_to[32];
 
     int err; /* sticky; 0 while healthy */
     uint64_t next_seq;
@@ -134,6 +169,9 @@ void wal__log(struct wal *w, enum wal_log_level level, const char *fmt, ...) __a
 void wal__seg_name(char *out, size_t n, uint64_t base_seq);
 int wal__seg_list(struct wal *w);
 int wal__seg_create(struct wal *w, uint64_t base_seq);
+int wal__seg_add(struct wal *w, uint64_t base_seq);
+void wal__seg_hdr_block(const struct wal *w, uint64_t base_seq, uint8_t *blk);
+void wal__prep_name(char *out, size_t n, uint32_t id);
 int wal__seg_open_rw(struct wal *w, uint32_t idx, bool dsync);
 int wal__seg_open_ro(const struct wal *w, uint32_t idx);
 int wal__seg_open_wr_buffered(struct wal *w, uint32_t idx);
@@ -145,8 +183,20 @@ int wal__pread_full(int fd, void *buf, size_t len, uint64_t off);
 int wal__pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /* writer.c */
-int wal__buf_start(struct wal *w, struct wal_buf *b, uint32_t seg_idx, int fd, uint64_t off, const uint8_t *carry);
+struct io_uring_sqe;
+int wal__buf_start(struct wal *w, struct wal_buf *b, int fd, uint64_t off, const uint8_t *carry);
 void wal__complete(struct wal_buf *b, int res);
+void wal__fail(struct wal *w, int err);
+struct io_uring_sqe *wal__get_sqe(struct wal *w);
+void wal__tag(struct wal *w, struct io_uring_sqe *sqe, uint32_t op, uint32_t idx);
+
+/* prepare.c */
+void wal__prep_init(struct wal *w);
+void wal__prep_pump(struct wal *w);
+void wal__prep_cqe(struct wal *w, uint32_t step, int res);
+int wal__prep_take(struct wal *w, uint32_t *name_id);
+void wal__naming_pump(struct wal *w, uint32_t idx);
+void wal__prep_destroy(struct wal *w);
 
 /* recovery.c */
 int wal__recover(struct wal *w, struct wal_recovery *rec);

@@ -6,6 +6,7 @@ wal_libtrpcwal_la_SOURCES = \
 	wal/format.c \
 	wal/segment.c \
 	wal/writer.c \
+	wal/prepare.c \
 	wal/open.c \
 	wal/recovery.c \
 	wal/reader.c
@@ -65,6 +66,14 @@ tests_wal_truncate_before_CFLAGS = $(TESTS_WAL_CFLAGS)
 tests_wal_truncate_before_LDADD = $(TESTS_WAL_LIBS)
 tests_wal_tmpfs_log_CFLAGS = $(TESTS_WAL_CFLAGS)
 tests_wal_tmpfs_log_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/overlap
+tests_wal_overlap_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_overlap_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/prepare
+tests_wal_prepare_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_prepare_LDADD = $(TESTS_WAL_LIBS)
 
 check_PROGRAMS += tests/wal/dir-lock
 tests_wal_dir_lock_CFLAGS = $(TESTS_WAL_CFLAGS)

@@ -1,7 +1,7 @@
 /*
  * Open, close and the ring plumbing for callers that give the WAL a ring of its own (wal_poll).
- * Everything the writer needs is allocated here, once: two aligned batch buffers (registered with the
- * ring when possible) and their bounded waiter arrays.
+ * Everything the writer needs is allocated here, once: max_inflight + 1 aligned batch buffers
+ * (registered with the ring when possible) and their bounded waiter arrays.
  */
 #include <assert.h>
 #include <errno.h>
@@ -20,6 +20,9 @@
 #define DEFAULT_BATCH_RECORDS 8192u
 #define MAX_BUFFER_BYTES      (1u << 30)
 #define MAX_BATCH_RECORDS     (1u << 20)
+#define DEFAULT_MAX_INFLIGHT  2u
+#define DEFAULT_OVERLAP_BYTES (256u << 10)
+#define WAL_STRUCT_ALIGN      64 /* the default user_data base is the address: low six bits zero */
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -31,9 +34,12 @@ static int configure(struct wal *w, const struct wal_options *opt)
     w->segment_bytes = round_up(opt->segment_bytes ? opt->segment_bytes : DEFAULT_SEGMENT_BYTES, w->block);
     w->buffer_bytes = (uint32_t)round_up(opt->buffer_bytes ? opt->buffer_bytes : DEFAULT_BUFFER_BYTES, w->block);
     w->batch_records = opt->batch_records ? opt->batch_records : DEFAULT_BATCH_RECORDS;
+    w->max_inflight = opt->max_inflight ? opt->max_inflight : DEFAULT_MAX_INFLIGHT;
+    w->overlap_min_bytes = opt->overlap_min_bytes ? opt->overlap_min_bytes : DEFAULT_OVERLAP_BYTES;
     if (w->segment_bytes < 2ull * w->block || w->buffer_bytes < 2u * w->block || w->buffer_bytes > MAX_BUFFER_BYTES ||
-        w->batch_records > MAX_BATCH_RECORDS)
+        w->batch_records > MAX_BATCH_RECORDS || w->max_inflight > WAL_MAX_INFLIGHT)
         return -EINVAL;
+    w->nbufs = w->max_inflight + 1;
     w->ud_base = opt->user_data_base ? opt->user_data_base : (uint64_t)(uintptr_t)w;
     if (w->ud_base & WAL_UD_MASK)
         return -EINVAL;
@@ -52,10 +58,10 @@ static int open_dir(struct wal *w)
 
 static int alloc_buffers(struct wal *w)
 {
-    struct iovec iov[2];
+    struct iovec iov[WAL_MAX_BUFS];
     int ret;
 
-    for (int i = 0; i < 2; i++) {
+    for (uint32_t i = 0; i < w->nbufs; i++) {
         void *mem;
 
         if (posix_memalign(&mem, w->block, w->buffer_bytes) != 0)
@@ -70,7 +76,7 @@ static int alloc_buffers(struct wal *w)
     }
     if (w->opt.no_fixed_buffers)
         return 0;
-    ret = io_uring_register_buffers(w->ring, iov, 2);
+    ret = io_uring_register_buffers(w->ring, iov, w->nbufs);
     w->fixed = w->own_buf_table = ret == 0;
     if (ret)
         wal__log(w, WAL_LOG_INFO, "buffers not registered (%s): plain writes instead of WRITE_FIXED", strerror(-ret));
@@ -89,16 +95,17 @@ static int start_writer(struct wal *w)
      * writes never extend the file. */
     if (fallocate(w->fd, 0, 0, (off_t)w->segs[last].bytes) == -1 && errno != EOPNOTSUPP)
         return -errno;
-    w->fill = 0;
-    w->flight = -1;
-    return wal__buf_start(w, &w->bufs[0], last, w->fd, w->tail_off, NULL);
+    w->fill = w->oldest = w->ninflight = 0;
+    w->bufs[0].seg_bytes = w->segs[last].bytes;
+    return wal__buf_start(w, &w->bufs[0], w->fd, w->tail_off, NULL);
 }
 
 static void destroy(struct wal *w)
 {
     if (w->own_buf_table)
         io_uring_unregister_buffers(w->ring);
-    for (int i = 0; i < 2; i++) {
+    wal__prep_destroy(w);
+    for (uint32_t i = 0; i < WAL_MAX_BUFS; i++) {
         free(w->bufs[i].mem);
         free(w->bufs[i].waiters);
     }
@@ -125,13 +132,13 @@ int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **
         return -EINVAL;
     if (!rec)
         rec = &scratch;
-    w = calloc(1, sizeof(*w));
+    w = aligned_alloc(WAL_STRUCT_ALIGN, (sizeof(*w) + WAL_STRUCT_ALIGN - 1) / WAL_STRUCT_ALIGN * WAL_STRUCT_ALIGN);
     if (!w)
         return -ENOMEM;
+    memset(w, 0, sizeof(*w));
     w->opt = *opt;
     w->ring = ring;
-    w->fd = w->prev_fd = w->dir_fd = w->lock_fd = -1;
-    w->flight = -1;
+    w->fd = w->prev_fd = w->dir_fd = w->lock_fd = w->prep_fd = -1;
     w->dir = strdup(opt->dir);
     ret = w->dir ? open_dir(w) : -ENOMEM;
     if (ret == 0)
@@ -140,6 +147,8 @@ int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **
         ret = configure(w, opt);
     if (ret == 0)
         ret = alloc_buffers(w);
+    if (ret == 0)
+        wal__prep_init(w);
     if (ret == 0)
         ret = wal__recover(w, rec);
     if (ret == 0)
@@ -158,9 +167,9 @@ int wal_close(struct wal *w)
 {
     if (wal_is_busy(w))
         return -EBUSY;
-    /* Only an SQE that never reached the ring can be left: its batch was never written. */
-    if (w->flight >= 0)
-        wal__complete(&w->bufs[w->flight], -ECANCELED);
+    /* Only requests that never reached the ring can be left: those batches are not durable. */
+    for (uint32_t k = 0; k < w->ninflight; k++)
+        wal__complete(&w->bufs[(w->oldest + k) % w->nbufs], -ECANCELED);
     wal__complete(&w->bufs[w->fill], -ECANCELED);
     destroy(w);
     return 0;
@@ -199,7 +208,9 @@ int wal_poll(struct wal *w, bool wait)
 
 int wal_drain(struct wal *w)
 {
-    while (w->err == 0 && (w->flight >= 0 || w->bufs[w->fill].nrec > 0)) {
+    /* After a failure, still wait until the ring has given back every request. */
+    while (wal_is_busy(w) || (w->err == 0 && (w->ninflight > 0 || w->bufs[w->fill].nrec > 0 ||
+                                              (w->prep > WAL_PREP_IDLE && w->prep < WAL_PREP_READY)))) {
         int ret = wal_poll(w, true);
         if (ret < 0)
             return ret;

@@ -1,7 +1,8 @@
 /*
  * Segment files: naming, listing, creation (preallocated, header durable before the name exists),
  * deletion, and the filesystem probe that decides O_DIRECT, the block size and durability. All of it
- * is synchronous: it runs at open, at segment roll-over and at truncation.
+ * is synchronous: it runs at open, at truncation, and at a roll-over that finds no segment prepared
+ * ahead (prepare.c does that on the ring).
  */
 #include <assert.h>
 #include <dirent.h>
@@ -171,7 +172,8 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int write_header(struct wal *w, int fd, uint64_t base)
+/* The header block of a new segment based at base: the header, then zeros up to the block size. */
+void wal__seg_hdr_block(const struct wal *w, uint64_t base, uint8_t *blk)
 {
     struct wal_seg_hdr h = {
         .base_seq = base,
@@ -180,16 +182,45 @@ static int write_header(struct wal *w, int fd, uint64_t base)
         .created_ns = now_ns(),
         .creator_pid = (uint32_t)getpid(),
     };
+
+    memset(blk, 0, w->block);
+    wal__seg_hdr_encode(blk, &h);
+}
+
+static int write_header(struct wal *w, int fd, uint64_t base)
+{
     uint8_t *blk;
     int ret;
 
     blk = calloc(1, w->block);
     if (!blk)
         return -ENOMEM;
-    wal__seg_hdr_encode(blk, &h);
+    wal__seg_hdr_block(w, base, blk);
     ret = wal__pwrite_full(fd, blk, w->block, 0);
     free(blk);
     return ret;
+}
+
+/* Name of a segment prepared ahead, until its base is known ("." and ".tmp": deleted at open). */
+void wal__prep_name(char *out, size_t n, uint32_t id)
+{
+    snprintf(out, n, ".next-%u.tmp", id);
+}
+
+/* Appends a segment of this log's size and block to w->segs (its file is the caller's business). */
+int wal__seg_add(struct wal *w, uint64_t base)
+{
+    int ret;
+
+    assert(base > 0);
+    assert(w->nsegs == 0 || w->segs[w->nsegs - 1].base_seq < base);
+    ret = segs_push(w, base);
+    if (ret)
+        return ret;
+    w->segs[w->nsegs - 1].block_bytes = w->block;
+    w->segs[w->nsegs - 1].bytes = w->segment_bytes;
+    w->st.segments_created++;
+    return 0;
 }
 
 /* Creates the segment for base and appends it to w->segs. Durable (file, header, name) on return. */
@@ -221,13 +252,7 @@ int wal__seg_create(struct wal *w, uint64_t base)
         ret = -errno;
         goto out_unlink;
     }
-    ret = segs_push(w, base);
-    if (ret == 0) {
-        w->segs[w->nsegs - 1].block_bytes = w->block;
-        w->segs[w->nsegs - 1].bytes = w->segment_bytes;
-        w->st.segments_created++;
-    }
-    return ret;
+    return wal__seg_add(w, base);
 
 out_unlink:
     if (fd != -1)

@@ -27,8 +27,9 @@ struct io_uring_cqe;
 struct wal;
 struct wal_iter;
 
-/* Called once per append, in sequence order, after the batch holding it is durable (res == 0) or has
- * failed (res < 0). It may call wal_append; it must not call wal_close. */
+/* Called once per append, in sequence order, after the batch holding it and every earlier batch are
+ * durable (res == 0), or the log has failed (res < 0). It may call wal_append; it must not call
+ * wal_close. */
 typedef void wal_append_cb(void *arg, uint64_t seq, int res);
 
 enum wal_log_level { WAL_LOG_INFO = 0, WAL_LOG_WARN = 1, WAL_LOG_ERR = 2 };
@@ -38,21 +39,33 @@ enum wal_fault_point {
     WAL_FAULT_SUBMIT = 0,    /* res 0; a negative return fails the submission */
     WAL_FAULT_WRITE_CQE = 1, /* res is the write's CQE result */
     WAL_FAULT_FSYNC_CQE = 2, /* res is the fdatasync's CQE result */
+    /* res is the CQE result of a step of preparing the next segment ahead (openat, fallocate,
+     * fdatasync) or of naming it once it is used (renameat, fsync of the directory) */
+    WAL_FAULT_SEGMENT_CQE = 3,
 };
 
 struct wal_options {
     const char *dir;        /* directory of segment files; created if missing */
     uint64_t segment_bytes; /* preallocated size of each segment; 0: 64 MiB; rounded up to the block */
-    uint32_t buffer_bytes;  /* size of each of the two batch buffers; 0: 2 MiB; bounds the record size */
+    uint32_t buffer_bytes;  /* size of each batch buffer (max_inflight + 1 of them); 0: 2 MiB; bounds the record size */
     uint32_t batch_records; /* most records per batch; 0: 8192 */
-    bool repair;            /* on corruption before the tail, truncate there instead of failing open */
-    bool no_fixed_buffers;  /* do not register the buffers (plain WRITE instead of WRITE_FIXED) */
-    bool no_direct;         /* buffered writes plus fdatasync even where O_DIRECT works */
+    /* Most batches written at once; 0: 2; at most 4. 1: a batch goes out only when the previous one is
+     * durable. A batch joins others in flight only when it writes at least overlap_min_bytes (0: 256 KiB),
+     * so small batches keep waiting, and growing, while one is in flight. Completions stay in
+     * sequence order either way. */
+    uint32_t max_inflight;
+    uint32_t overlap_min_bytes;
+    /* Create every new segment synchronously at roll-over instead of preparing the next one ahead on
+     * the ring (tests; rings without IORING_OP_OPENAT/FALLOCATE/RENAMEAT do so anyway). */
+    bool no_prepare;
+    bool repair;           /* on corruption before the tail, truncate there instead of failing open */
+    bool no_fixed_buffers; /* do not register the buffers (plain WRITE instead of WRITE_FIXED) */
+    bool no_direct;        /* buffered writes plus fdatasync even where O_DIRECT works */
     /* Durability point: by default each batch is one O_DSYNC write. fdatasync: a plain write, then
      * IORING_OP_FSYNC(DATASYNC) submitted after the write's CQE (docs/wal.md has the measurements). */
     bool fdatasync;
-    /* user_data of the WAL's SQEs is user_data_base | kind, kind < 8; 0: the struct wal's address. The
-     * low three bits must be zero. */
+    /* user_data of the WAL's SQEs is user_data_base | tag, tag < 64; 0: the struct wal's address
+     * (allocated 64-byte aligned). The low six bits must be zero. */
     uint64_t user_data_base;
     void (*log)(void *arg, enum wal_log_level level, const char *msg); /* NULL: stderr */
     void *log_arg;
@@ -88,7 +101,10 @@ struct wal_stats {
     uint64_t bytes_written;  /* bytes handed to the device, padding and rewritten tail blocks included */
     uint64_t segments_created;
     uint64_t segments_deleted;
-    uint64_t eagain; /* appends refused because both buffers were busy */
+    uint64_t segments_prepared;  /* roll-overs onto a segment prepared ahead on the ring: pointer work */
+    uint64_t segments_sync;      /* roll-overs that created the segment synchronously (none ready) */
+    uint64_t overlapped_batches; /* batches that went out while another was still in flight */
+    uint64_t eagain;             /* appends refused because every buffer was busy */
     /* Durability latency (the whole O_DSYNC write, or the fdatasync): bucket i counts
      * batches that took [2^i, 2^(i+1)) microseconds (bucket 0: < 2). */
     uint64_t fsync_us_hist[WAL_HIST_BUCKETS];
@@ -110,14 +126,16 @@ int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **
 
 /*
  * Queues a record of len bytes (0 <= len <= wal_max_record(w)) and returns its sequence in *seq. cb
- * fires once the record is durable or failed. Returns -EAGAIN when both batch buffers are busy (poll
+ * fires once the record is durable or failed. Returns -EAGAIN when every batch buffer is busy (poll
  * and retry), -EMSGSIZE when len is too large, or the log's sticky error after a failure. type is the
  * caller's (0 and 0xffff are reserved).
  */
 int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal_append_cb *cb, void *arg, uint64_t *seq);
 
 /*
- * Closes the filling batch now if nothing is in flight. Call once per event-loop turn, before submit.
+ * Seals the filling batch now if the rules allow (nothing in flight; or, for a batch of at least
+ * overlap_min_bytes, fewer than max_inflight batches in flight in the same segment), and places any
+ * request that is due (segment preparation included). Call once per event-loop turn, before submit.
  * The WAL only prepares SQEs on the ring, the caller submits them; the one exception is a full SQ,
  * which the WAL submits to make room.
  */
@@ -132,10 +150,11 @@ bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe);
  */
 int wal_poll(struct wal *w, bool wait);
 
-/* wal_poll until nothing is queued or in flight. Returns 0 or the log's error. */
+/* wal_poll until nothing is queued or in flight (a segment being prepared ahead included; after a
+ * failure, until the ring has given back every request). Returns 0 or the log's error. */
 int wal_drain(struct wal *w);
 
-/* True while a write or fdatasync of this WAL is in flight (its buffers are then in use). */
+/* True while any request of this WAL is on the ring (its buffers and descriptors are then in use). */
 bool wal_is_busy(const struct wal *w);
 
 /*

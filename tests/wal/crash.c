@@ -2,10 +2,11 @@
  * Crash test: a child appends records and, from each completion callback, reports the acknowledged
  * sequence to the parent over a pipe; the parent kill -9s it at a random moment (during recovery,
  * appends, segment roll-over, anything), reopens the log and checks that every acknowledged record is
- * there, intact, and that the log is gap-free. Built once per configuration (CRASH_CONF: the real
- * disk, buffered, tmpfs) so each program stays short. WAL_CRASH_CYCLES cycles (default 200 on the
- * disk and on tmpfs, 100 buffered; `make wal-torture` runs 1000 of each), WAL_CRASH_SEED repeats a
- * random sequence.
+ * there, intact, and that the log is gap-free. Batches overlap (two writes in flight) and segments are
+ * prepared ahead on the ring, or, in every third cycle, created synchronously. Built once per
+ * configuration (CRASH_CONF: the real disk, buffered, tmpfs) so each program stays short.
+ * WAL_CRASH_CYCLES cycles (default 200 on the disk and on tmpfs, 100 buffered; `make wal-torture`
+ * runs 1000 of each), WAL_CRASH_SEED repeats a random sequence.
  */
 #include <poll.h>
 #include <signal.h>
@@ -131,6 +132,7 @@ static void run(const struct walt_conf *c, int cycles, unsigned seed)
     o.segment_bytes = 256 << 10;
     o.buffer_bytes = 64 << 10;
     o.batch_records = 16;
+    o.overlap_min_bytes = 8 << 10; /* so that batches of these sizes often overlap */
     srand(seed);
     for (int cycle = 0; cycle < cycles; cycle++) {
         int p[2], status;
@@ -141,6 +143,8 @@ static void run(const struct walt_conf *c, int cycles, unsigned seed)
         int from_fork = cycle % 4 == 0;
         uint64_t run_us = 500 + (uint64_t)(rand() % 8000), start = now_us(), deadline = start + run_us;
 
+        /* Every third child creates its segments synchronously, the others prepare them ahead. */
+        o.no_prepare = cycle % 3 == 2;
         if (pipe(p))
             BAIL_OUT("pipe");
         pid = fork();

@@ -2,12 +2,13 @@
  * Group commit, driven CQE by CQE: appends fill a batch without I/O; a flush seals it into one write;
  * the write's CQE brings an fdatasync (submitted only then), and only the fdatasync's CQE fires the
  * batch's callbacks, in order. Meanwhile the next batch fills and goes out, as one more write, when the
- * previous sync completes. With both buffers busy, appends get -EAGAIN; a batch closes at its record
- * limit. CQEs that are not the WAL's are left alone.
+ * previous sync completes (small batches never overlap). With every buffer busy, appends get -EAGAIN;
+ * a batch closes at its record limit. CQEs that are not the WAL's are left alone.
  */
 #include "tests/wal/walt.h"
+#include "wal/internal.h" /* WAL_OP_*: the op in a CQE's user_data tag */
 
-/* Submits, waits for one CQE and hands it to the WAL; returns the CQE's user_data kind (low bits). */
+/* Submits, waits for one CQE and hands it to the WAL; returns the op of the CQE's user_data tag. */
 static int step(struct io_uring *ring, struct wal *w)
 {
     struct io_uring_cqe *cqe;
@@ -16,7 +17,7 @@ static int step(struct io_uring *ring, struct wal *w)
     io_uring_submit(ring);
     if (io_uring_wait_cqe(ring, &cqe))
         BAIL_OUT("wait_cqe");
-    kind = (int)(cqe->user_data & 7);
+    kind = (int)((cqe->user_data & WAL_UD_MASK) >> 3);
     if (!wal_handle_cqe(w, cqe))
         kind = -1;
     io_uring_cqe_seen(ring, cqe);
@@ -61,10 +62,10 @@ static void run(const struct walt_conf *c)
     wal_flush(w);
     ok_eq(io_uring_sq_ready(&ring), 1, "%s: the next batch waits while one is in flight", c->name);
     k1 = step(&ring, w);
-    ok_eq(k1, 1, "%s: first CQE is the write", c->name);
+    ok_eq(k1, WAL_OP_BODY, "%s: first CQE is the write", c->name);
     ok_eq(acks.count, 0, "%s: nothing acknowledged after the write alone", c->name);
     k2 = step(&ring, w);
-    ok_eq(k2, 2, "%s: then the fdatasync", c->name);
+    ok_eq(k2, WAL_OP_FSYNC, "%s: then the fdatasync", c->name);
     ok_eq(acks.count, 10, "%s: the first batch is acknowledged after its sync", c->name);
     ok_eq(acks.last, 10, "%s: up to its last record", c->name);
     ok(wal_is_busy(w), "%s: the second batch went out when the sync completed", c->name);
@@ -77,14 +78,14 @@ static void run(const struct walt_conf *c)
     ok_eq(st.batches, 2, "%s: two batches", c->name);
     ok_eq(wal_durable_seq(w), 20, "%s: durable sequence follows", c->name);
 
-    /* Both buffers busy: one in flight, the other full. */
+    /* Every buffer busy: one batch in flight, the next full but too small to join it. */
     for (int i = 0; i < 200 && !eagain; i++) {
         ret = wal_append(w, 1, "0123456789", 10, walt_ack_cb, &acks, &seq);
         eagain = ret == -EAGAIN;
         if (i == 0)
             wal_flush(w);
     }
-    ok(eagain, "%s: -EAGAIN when both buffers are busy", c->name);
+    ok(eagain, "%s: -EAGAIN when every buffer is busy", c->name);
     wal_drain(w);
     wal_get_stats(w, &st);
     ok(st.batches >= 4, "%s: batches closed at the 50-record limit", c->name);
@@ -109,7 +110,7 @@ static void run(const struct walt_conf *c)
         walt_append(w, 100, rec.next_seq + i, &acks, &seq);
     wal_flush(w);
     ok_eq(io_uring_sq_ready(&ring), 1, "%s: O_DSYNC: one SQE per batch", c->name);
-    ok_eq(step(&ring, w), 1, "%s: O_DSYNC: its CQE is the write's", c->name);
+    ok_eq(step(&ring, w), WAL_OP_BODY, "%s: O_DSYNC: its CQE is the write's", c->name);
     ok_eq(acks.count, 10, "%s: O_DSYNC: the batch is acknowledged on the write's CQE", c->name);
     ok(!wal_is_busy(w), "%s: O_DSYNC: no fdatasync follows", c->name);
     ok_eq(wal_close(w), 0, "%s: O_DSYNC: close", c->name);
