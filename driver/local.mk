@@ -1,5 +1,5 @@
 # driver/: the wire codec and topic syntax shared with the broker (libtrpcwire, a convenience
-# library linked into both), and the error list. The client proper (libtrpc.so) joins here.
+# library linked into both), the error list, and the client library libtrpc.so.
 noinst_LTLIBRARIES += driver/libtrpcwire.la
 driver_libtrpcwire_la_SOURCES = \
 	driver/errors.c \
@@ -10,4 +10,49 @@ driver_libtrpcwire_la_SOURCES = \
 	driver/topic.h
 
 trpcincludedir = $(includedir)/trpc
-trpcinclude_HEADERS = driver/include/trpc/errors.h
+trpcinclude_HEADERS = driver/include/trpc/errors.h driver/include/trpc/trpc.h
+
+# libtrpc.so: the codec linked in statically; only trpc_* exported (hidden visibility for our
+# objects, and the version script for everything, the codec's objects included).
+lib_LTLIBRARIES += driver/libtrpc.la
+driver_libtrpc_la_SOURCES = \
+	driver/client.h \
+	driver/client.c \
+	driver/dispatch.c \
+	driver/io.c \
+	driver/lasterr.c \
+	driver/msg.c \
+	driver/options.c \
+	driver/pending.c \
+	driver/request.c \
+	driver/sendbuf.c \
+	driver/sub.c
+driver_libtrpc_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread -fvisibility=hidden
+driver_libtrpc_la_LIBADD = driver/libtrpcwire.la $(URING_LIBS)
+driver_libtrpc_la_LDFLAGS = $(AM_LDFLAGS) -pthread -version-info $(TRPC_LT_VERSION) -no-undefined \
+	-Wl,--version-script=$(srcdir)/driver/libtrpc.sym
+EXTRA_driver_libtrpc_la_DEPENDENCIES = driver/libtrpc.sym
+EXTRA_DIST += driver/libtrpc.sym driver/trpc.pc.in
+
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = driver/trpc.pc
+
+# man 3 pages: one per function group; every other function name is a .so link to its group.
+TRPC_MAN_GROUPS = \
+	driver/man/trpc_connect.3 \
+	driver/man/trpc_options.3 \
+	driver/man/trpc_publish.3 \
+	driver/man/trpc_subscribe.3 \
+	driver/man/trpc_request.3 \
+	driver/man/trpc_msg.3
+include driver/man/links.mk
+man3_MANS = $(TRPC_MAN_GROUPS) $(TRPC_MAN_LINKS)
+EXTRA_DIST += $(man3_MANS) driver/man/links.mk
+
+# examples/: built with the tree, run by tests/driver/examples.sh against a real broker.
+noinst_PROGRAMS += examples/hello/hello examples/echo/echo-service examples/echo/echo-client
+examples_hello_hello_LDADD = driver/libtrpc.la
+examples_echo_echo_service_LDADD = driver/libtrpc.la
+examples_echo_echo_client_LDADD = driver/libtrpc.la
+
+include tests/driver/local.mk

@@ -199,8 +199,9 @@ static int parse_listen(struct config *c, const char *v, char *err, size_t errle
         return fail(err, errlen, "option 'listen': '%s' has no usable host", v);
     memcpy(host, hs, (size_t)(he - hs));
     host[he - hs] = '\0';
-    if (parse_number(colon + 1, no_unit, 1, &port) != 0 || port == 0 || port > 65535)
-        return fail(err, errlen, "option 'listen': port '%s' is not a number from 1 to 65535", colon + 1);
+    /* Port 0: the kernel picks a free one, shared by every core's listener and logged. */
+    if (parse_number(colon + 1, no_unit, 1, &port) != 0 || port > 65535)
+        return fail(err, errlen, "option 'listen': port '%s' is not a number from 0 to 65535", colon + 1);
     if (v[0] == '[' ? inet_pton(AF_INET6, host, &a6) != 1 : inet_pton(AF_INET, host, &a6) != 1)
         return fail(err, errlen, "option 'listen': '%s' is not a numeric IP%s address", host, v[0] == '[' ? "v6" : "v4");
     snprintf(c->listen_host, sizeof(c->listen_host), "%s", host);
@@ -402,6 +403,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return fail(err, errlen, "recv-buffers (%u) must be a power of two", c->recv_buffers);
     if (c->request_timeout_ms > c->max_request_timeout_ms)
         return fail(err, errlen, "request-timeout exceeds max-request-timeout");
+    /* Below it, a subscriber could never be sent the largest message a publisher may send. */
+    if (c->max_output_bytes < c->limits.max_frame)
+        return fail(err, errlen, "max-output-bytes (%" PRIu64 ") is below max-frame (%u)", c->max_output_bytes,
+                    c->limits.max_frame);
     /* Until TLS and authentication land, every non-loopback listener is an insecure one. */
     if (!host_is_loopback(c->listen_host) && !c->insecure)
         return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",

@@ -5,8 +5,26 @@ src_libtrpcbroker_la_SOURCES = \
 	src/config.c \
 	src/config.h \
 	src/trie.c \
-	src/trie.h
+	src/trie.h \
+	src/idmap.c \
+	src/idmap.h \
+	src/log.c \
+	src/log.h \
+	src/stats.c \
+	src/stats.h
 src_libtrpcbroker_la_LIBADD = driver/libtrpcwire.la
+
+# The daemon: core threads, sessions, routing, request/reply over the uring/ loop.
+bin_PROGRAMS += src/trpc-broker
+src_trpc_broker_SOURCES = \
+	src/broker.h \
+	src/main.c \
+	src/core.c \
+	src/session.c \
+	src/route.c \
+	src/request.c
+src_trpc_broker_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+src_trpc_broker_LDADD = src/libtrpcbroker.la uring/libtrpcuring.la -lpthread
 
 check_PROGRAMS += tests/broker/trie_match tests/broker/trie_churn tests/broker/trie_deep
 tests_broker_trie_match_LDADD = src/libtrpcbroker.la
@@ -17,3 +35,36 @@ check_PROGRAMS += tests/broker/config_file tests/broker/config_errors tests/brok
 tests_broker_config_file_LDADD = src/libtrpcbroker.la
 tests_broker_config_errors_LDADD = src/libtrpcbroker.la
 tests_broker_config_args_LDADD = src/libtrpcbroker.la
+
+# Integration tests: a real broker process on loopback (tests/harness) and a raw wire client
+# (tests/broker/tclient.c) that can send anything, malformed frames included.
+noinst_LTLIBRARIES += tests/broker/libtclient.la
+tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h
+TESTS_BROKER_LIBS = tests/broker/libtclient.la tests/harness/libharness.la driver/libtrpcwire.la -lpthread
+BROKER_ITESTS = \
+	tests/broker/cli \
+	tests/broker/session_rules \
+	tests/broker/wildcards \
+	tests/broker/pubsub_order \
+	tests/broker/sub_cleanup \
+	tests/broker/queue_group \
+	tests/broker/reqrep \
+	tests/broker/reqrep_cores \
+	tests/broker/clients_1000 \
+	tests/broker/slow_consumer \
+	tests/broker/malformed \
+	tests/broker/sigterm_flush
+check_PROGRAMS += $(BROKER_ITESTS)
+TSAN_TESTS += $(BROKER_ITESTS)
+tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_pubsub_order_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_clients_1000_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)

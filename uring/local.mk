@@ -32,6 +32,7 @@ URING_TESTS = \
 	tests/uring/timer-order \
 	tests/uring/xcore-pingpong \
 	tests/uring/xcore-full \
+	tests/uring/xcore-drain \
 	tests/uring/shutdown-inflight
 check_PROGRAMS += $(URING_TESTS)
 tests_uring_probe_CFLAGS = $(TESTS_URING_CFLAGS)
@@ -54,5 +55,7 @@ tests_uring_send_zc_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_send_zc_LDADD = $(TESTS_URING_LIBS)
 tests_uring_xcore_full_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_full_LDADD = $(TESTS_URING_LIBS)
+tests_uring_xcore_drain_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_xcore_drain_LDADD = $(TESTS_URING_LIBS)
 tests_uring_accept_emfile_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_accept_emfile_LDADD = $(TESTS_URING_LIBS)

@@ -61,9 +61,16 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     o.buf_size = o.buf_size ? o.buf_size : DEFAULT_BUF_SIZE;
     if (o.buf_count > 32768 || (o.buf_count & (o.buf_count - 1)) != 0)
         return -EINVAL;
-    ret = uring_probe(&f);
-    if (ret < 0)
-        return ret;
+    /* A process with several loops probes once and passes the result to each. */
+    if (o.features != NULL) {
+        f = *o.features;
+        if (f.tier < URING_TIER_0)
+            return -ENOSYS;
+    } else {
+        ret = uring_probe(&f);
+        if (ret < 0)
+            return ret;
+    }
     memset(loop, 0, sizeof(*loop));
     ulist_init(&loop->_flush);
     ulist_init(&loop->_nobuf);

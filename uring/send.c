@@ -1,9 +1,12 @@
 /*
  * The send path of a connection. Two kinds of output share one byte stream:
  *
- * - copied bytes (uring_conn_write): appended to _out, a buffer of _out_max bytes; _out[0] is
- *   stream byte _out_base of the copied bytes. Everything queued in one iteration leaves in one
- *   IORING_OP_SEND;
+ * - copied bytes (uring_conn_write): appended to _out, a buffer that grows by doubling from
+ *   URING_OUT_MIN up to _out_max bytes and is freed again once drained if it grew past
+ *   URING_OUT_KEEP (so idle connections hold little); _out[0] is stream byte _out_base of the
+ *   copied bytes. Everything queued in one iteration leaves in one IORING_OP_SEND. A buffer the
+ *   kernel is reading is never moved: growing it during a send copies to a new buffer and frees
+ *   the old one (_out_old) when that send completes;
  * - referenced payloads (uring_conn_write_ref, large, non-loopback peer): a slot in _zc, sent
  *   with IORING_OP_SEND_ZC straight from the caller's memory. The payload records in _at how
  *   many copied bytes precede it, so copied bytes queued before it go first and those queued
@@ -25,6 +28,9 @@
 #include "uring/compat.h"
 #include "uring/internal.h"
 
+#define URING_OUT_MIN  1024
+#define URING_OUT_KEEP (64 * 1024)
+
 static void send_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
 static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
 
@@ -38,6 +44,8 @@ void uring__send_init(struct uring_conn *c)
     c->_send_op.cb = send_done;
     c->_out = NULL;
     c->_out_len = 0;
+    c->_out_cap = 0;
+    c->_out_old = NULL;
     c->_out_sending = 0;
     c->_out_base = 0;
     c->_send_cur = NULL;
@@ -137,10 +145,17 @@ static void send_done(struct uring_loop *loop, struct uring_op *op, int res, uns
 
     URING_ASSERT(c->_state & CONN_SEND_INFLIGHT);
     URING_ASSERT(res <= (int)offered);
+    free(c->_out_old); /* the kernel is done reading it; _out holds the same bytes */
+    c->_out_old = NULL;
     if (res > 0) {
         memmove(c->_out, c->_out + res, c->_out_len - (size_t)res);
         c->_out_len -= (size_t)res;
         c->_out_base += (uint64_t)res;
+    }
+    if (c->_out_len == 0 && c->_out_cap > URING_OUT_KEEP) {
+        free(c->_out);
+        c->_out = NULL;
+        c->_out_cap = 0;
     }
     sent(c, res, offered);
     uring__conn_maybe_finish(c);
@@ -207,7 +222,39 @@ bool uring__send_release_all(struct uring_conn *c)
     free(c->_out);
     c->_out = NULL;
     c->_out_len = 0;
+    c->_out_cap = 0;
+    free(c->_out_old);
+    c->_out_old = NULL;
     return true;
+}
+
+/* Makes room for need bytes in _out without moving memory a send in flight reads. */
+static int out_reserve(struct uring_conn *c, size_t need)
+{
+    size_t cap = c->_out_cap ? c->_out_cap : URING_OUT_MIN;
+    unsigned char *nb;
+
+    if (need <= c->_out_cap)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    if (cap > c->_out_max)
+        cap = c->_out_max;
+    URING_ASSERT(need <= cap);
+    if ((c->_state & CONN_SEND_INFLIGHT) && c->_send_cur == &c->_send_op && c->_out_old == NULL) {
+        nb = malloc(cap);
+        if (nb == NULL)
+            return -ENOMEM;
+        memcpy(nb, c->_out, c->_out_len);
+        c->_out_old = c->_out;
+    } else {
+        nb = realloc(c->_out, cap);
+        if (nb == NULL)
+            return -ENOMEM;
+    }
+    c->_out = nb;
+    c->_out_cap = cap;
+    return 0;
 }
 
 int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
@@ -216,11 +263,8 @@ int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
         return -EPIPE;
     if (len > c->_out_max - uring_conn_out_queued(c))
         return -ENOBUFS;
-    if (c->_out == NULL) {
-        c->_out = malloc(c->_out_max);
-        if (c->_out == NULL)
-            return -ENOMEM;
-    }
+    if (out_reserve(c, c->_out_len + len) != 0)
+        return -ENOMEM;
     memcpy(c->_out + c->_out_len, data, len);
     c->_out_len += len;
     if (!(c->_state & CONN_SEND_INFLIGHT))

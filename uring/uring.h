@@ -83,12 +83,13 @@ struct uring_list {
 
 /* Zero fields take the defaults. */
 struct uring_loop_opts {
-    unsigned sq_entries; /* 256 */
-    unsigned cq_entries; /* 16 * sq_entries; must cover multishot bursts + inbound doorbell credits */
-    unsigned buf_count;  /* provided buffers, power of two <= 32768; 1024 */
-    unsigned buf_size;   /* bytes per buffer; 16384 */
-    unsigned flags;      /* URING_LOOP_* */
-    size_t zc_threshold; /* uring_conn_write_ref() payloads of at least this size use SEND_ZC; 0: never */
+    unsigned sq_entries;                   /* 256 */
+    unsigned cq_entries;                   /* 16 * sq_entries; must cover multishot bursts + inbound doorbell credits */
+    unsigned buf_count;                    /* provided buffers, power of two <= 32768; 1024 */
+    unsigned buf_size;                     /* bytes per buffer; 16384 */
+    unsigned flags;                        /* URING_LOOP_* */
+    size_t zc_threshold;                   /* uring_conn_write_ref() payloads of at least this size use SEND_ZC; 0: never */
+    const struct uring_features *features; /* a uring_probe() result to use; NULL: probe here */
 };
 
 /* Counters this loop writes and other threads may read (torn reads of a counter are harmless). */
@@ -248,6 +249,8 @@ struct uring_conn {
     int _err;
     unsigned char *_out; /* [0, _out_len) queued; [0, _out_sending) in flight */
     size_t _out_len;
+    size_t _out_cap;         /* grows by doubling up to _out_max; shrinks back once drained */
+    unsigned char *_out_old; /* the buffer a send in flight reads, replaced by a larger one */
     size_t _out_sending;
     size_t _out_max;
     uint64_t _out_base;         /* copied bytes sent so far: _out[0] is stream byte _out_base */
@@ -354,6 +357,9 @@ int uring_xchan_init(struct uring_xchan *ch, struct uring_loop *src, struct urin
                      uring_xchan_cb *cb);
 /* After both loops have stopped using it. */
 void uring_xchan_destroy(struct uring_xchan *ch);
+/* After both loops have stopped using it (any thread): calls cb for each message still queued,
+ * in push order, so that what they point to can be released. Returns how many there were. */
+unsigned uring_xchan_drain(struct uring_xchan *ch);
 /* src loop thread only. -EAGAIN when full (nothing queued: retry after the dst drained). */
 int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg);
 

@@ -65,6 +65,23 @@ void uring_xchan_destroy(struct uring_xchan *ch)
     ch->_slots = NULL;
 }
 
+unsigned uring_xchan_drain(struct uring_xchan *ch)
+{
+    uint32_t head = atomic_load(&ch->_head), tail = atomic_load(&ch->_tail);
+    unsigned n = 0;
+
+    URING_ASSERT(tail - head <= ch->_mask + 1);
+    while (head != tail) {
+        struct uring_xmsg msg = ch->_slots[head & ch->_mask];
+
+        head++;
+        atomic_store(&ch->_head, head);
+        ch->cb(ch, &msg);
+        n++;
+    }
+    return n;
+}
+
 int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg)
 {
     uint32_t tail = atomic_load_explicit(&ch->_tail, memory_order_relaxed);

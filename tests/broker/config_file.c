@@ -18,7 +18,7 @@ static const char text[] = "# a broker\n"
                            "keepalive = 15s\n"
                            "request-timeout = 250ms\n"
                            "max-request-timeout = 7000\n"
-                           "max-output-bytes = 64k\n"
+                           "max-output-bytes = 4100k\n"
                            "log-level = debug\n"
                            "insecure = yes\n"
                            "data-dir = /tmp/trpc data\n"
@@ -77,7 +77,7 @@ int main(void)
     ok_eq(c.keepalive_ms, 15000, "15s");
     ok_eq(c.request_timeout_ms, 250, "250ms");
     ok_eq(c.max_request_timeout_ms, 7000, "bare duration is milliseconds");
-    ok_eq(c.max_output_bytes, 65536, "64k");
+    ok_eq(c.max_output_bytes, 4100u << 10, "4100k");
     ok_eq(c.log_level, CONFIG_LOG_DEBUG, "log level");
     ok(c.insecure, "yes is true");
     ok(strcmp(c.data_dir, "/tmp/trpc data") == 0, "path with a space");

@@ -1,0 +1,313 @@
+/*
+ * client.h: libtrpc internals shared by the driver's files (never installed).
+ *
+ * Threads and locks. Application threads only append frames to the send buffer (c->lock) and
+ * touch the pending table (c->pend_lock); everything that touches the socket or the ring runs on
+ * the I/O thread (or, in external-loop mode, inside trpc_client_process()). Lock order:
+ * c->lock, then c->pend_lock, then a dispatcher's lock. No lock is held while a callback runs.
+ *
+ * Connection phases (the I/O side's own view; the public trpc_state is coarser):
+ *   WAIT -> CONNECTING (connect op) -> HANDSHAKE (CONNECT sent, waiting for CONNACK) -> OPEN
+ *   any -> DRAINING (socket shut down, waiting for its ops to complete) -> WAIT or DEAD
+ */
+#ifndef TRPC_DRIVER_CLIENT_H
+#define TRPC_DRIVER_CLIENT_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "driver/wire.h"
+#include <trpc/trpc.h>
+
+#define TRPC__MAX_URLS       16
+#define TRPC__RECV_BYTES     (64u << 10)
+#define TRPC__TICK_MS        50
+#define TRPC__DISPATCH_QUEUE 65536u /* messages waiting per dispatcher thread */
+#define TRPC__PEND_BUCKETS   4096u
+#define TRPC__SUB_BUCKETS    256u
+#define TRPC__LOCAL_GRACE_MS 500 /* the broker times requests out; we only back it up */
+#define TRPC__DEFAULT_REQ_MS 30000
+#define TRPC__DEFAULT_PORT   "4250"
+#define TRPC__SENDBUF_MIN    (64u << 10)
+
+struct trpc_options {
+    char *name;
+    char *user;
+    char *password;
+    char *token;
+    bool no_echo;
+    bool external;
+    int connect_timeout_ms;
+    int reconnect_max;
+    int reconnect_initial_ms;
+    int reconnect_max_ms;
+    size_t send_buffer;
+    unsigned max_pending;
+    trpc_dispatch dispatch;
+    unsigned dispatch_threads;
+    trpc_state_cb *state_cb;
+    void *state_ud;
+    trpc_error_cb *error_cb;
+    void *error_ud;
+};
+
+struct trpc__url {
+    char host[256];
+    char port[8];
+};
+
+/* A growable byte buffer of whole frames; capacity grows by doubling, never per message. */
+struct trpc__buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t off; /* bytes already sent (the I/O side's buffers only) */
+};
+
+/* What a dispatcher queue carries; embedded in trpc_msg, in async pending entries and events. */
+enum trpc__node_kind {
+    TRPC__NODE_MSG = 1,   /* a trpc_msg for a subscription */
+    TRPC__NODE_REPLY = 2, /* a completed async request (struct trpc__pending) */
+    TRPC__NODE_STATE = 3, /* struct trpc__event */
+    TRPC__NODE_ERROR = 4, /* struct trpc__event */
+};
+
+struct trpc__node {
+    struct trpc__node *next;
+    int kind;
+};
+
+struct trpc__event {
+    struct trpc__node node;
+    trpc_state state;
+    trpc_sub *sub;
+    int err;
+    char text[200];
+};
+
+/*
+ * A subscription. Its memory is reference counted: the owner's handle (until trpc_sub_destroy),
+ * every message or error event that names it (until its callback returned or it was dropped), and
+ * the I/O side while it looks one up. The last reference frees it; trpc_close frees what is left.
+ */
+struct trpc_sub {
+    struct trpc_sub *next_active;         /* c->sub_buckets chain while subscribed */
+    struct trpc_sub *next_all, *prev_all; /* c->all_subs: not freed yet (under c->lock) */
+    trpc_client *c;
+    uint64_t id;
+    char *pattern;
+    struct wire_header *hdrs; /* the SUB's headers (":group" first), one allocation with their bytes */
+    size_t hdr_count;
+    trpc_msg_cb *cb;
+    void *ud;
+    atomic_uint refs;
+    bool alive;   /* under the owning dispatcher's lock */
+    bool removed; /* under c->lock: trpc_unsubscribe() ran */
+    unsigned disp;
+};
+
+struct trpc_msg {
+    struct trpc__node node;
+    trpc_client *c;
+    trpc_sub *sub;     /* referenced until the callback returns; NULL afterwards is not promised */
+    uint64_t sub_id;   /* for ACK/NACK, which may come after the subscription is gone */
+    uint64_t conn_gen; /* connection the request came on: replies go only there */
+    uint64_t seq;
+    uint32_t aux;
+    uint8_t flags;
+    uint8_t type;
+    atomic_bool answered;
+    uint32_t error_code;
+    uint32_t len;
+    uint32_t hdr_len;
+    uint16_t header_count;
+    const char *topic;
+    const uint8_t *headers;
+    const uint8_t *data;
+};
+
+/* A request waiting for its REP. Sync requests live on the requester's stack, async ones on the
+ * heap (freed after their callback). */
+struct trpc__pending {
+    struct trpc__node node;
+    struct trpc__pending *bnext;         /* hash bucket chain */
+    struct trpc__pending *aprev, *anext; /* every pending entry, for deadline scans */
+    uint64_t id;
+    int64_t deadline_ms;
+    trpc_reply_cb *cb; /* NULL: synchronous, the waiter sleeps on cond */
+    void *ud;
+    pthread_cond_t cond;
+    bool done;
+    int err;
+    trpc_msg *reply;
+};
+
+/* A dispatcher: a thread (or the I/O side itself, for inline dispatch) and its queue. */
+struct trpc__disp {
+    trpc_client *c;
+    pthread_t tid;
+    bool has_thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* work queued, or stop */
+    pthread_cond_t idle_cond; /* a callback returned */
+    struct trpc__node *head, *tail;
+    unsigned msg_count;
+    bool stop;
+    bool overflowing;
+    bool in_cb;        /* a callback runs now, on running_tid */
+    trpc_sub *running; /* sub whose callback runs now, if any */
+    pthread_t running_tid;
+};
+
+enum trpc__phase {
+    TRPC__PH_WAIT = 0,
+    TRPC__PH_CONNECTING,
+    TRPC__PH_HANDSHAKE,
+    TRPC__PH_OPEN,
+    TRPC__PH_DRAINING,
+    TRPC__PH_DEAD,
+};
+
+struct trpc_client {
+    struct trpc_options opts; /* copied, strings owned */
+    struct trpc__url urls[TRPC__MAX_URLS];
+    unsigned url_count;
+    unsigned url_next;
+
+    /* c->lock: state, the application-side send buffer, flush bookkeeping, the subs list. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* state changes and PONGs */
+    trpc_state state;
+    struct trpc__buf fill; /* frames queued by application threads */
+    size_t out_unsent;     /* bytes of c->out not sent yet, for the send_buffer bound */
+    bool send_idle;        /* the I/O side has nothing to send: an append must wake it */
+    uint64_t ping_next;    /* flush PING ids */
+    uint64_t pong_seen;    /* highest flush PONG id received */
+    uint64_t conn_gen;     /* bumps on every session open and loss */
+    uint64_t client_id;
+    struct wire_limits limits;
+    int first_err;                                   /* why the first connect failed */
+    bool first_done;                                 /* the first connect finished (either way) */
+    struct trpc_sub *sub_buckets[TRPC__SUB_BUCKETS]; /* active subscriptions by id */
+    struct trpc_sub *all_subs;                       /* subscriptions not freed yet; close frees them */
+
+    /* c->pend_lock: pending requests. */
+    pthread_mutex_t pend_lock;
+    struct trpc__pending *pend_buckets[TRPC__PEND_BUCKETS];
+    struct trpc__pending *pend_all;
+    unsigned pend_count;
+    atomic_uint_fast64_t id_next; /* subscription and correlation ids share it: ERR names either */
+
+    /* Dispatch. */
+    struct trpc__disp *disp;
+    unsigned disp_count;
+    struct trpc__disp inline_disp; /* TRPC_DISPATCH_IO and external loop: runs on the I/O side */
+
+    /* I/O side only (the I/O thread, or the caller of trpc_client_process). */
+    struct io_uring ring;
+    int wake_fd;
+    uint64_t wake_val;
+    pthread_t io_tid;
+    bool has_io_thread;
+    bool io_go; /* under c->lock: the I/O thread may start (io_tid is written) */
+    atomic_bool stop;
+    enum trpc__phase phase;
+    int fd;
+    unsigned ops_inflight; /* ops on fd: connect, recv, send */
+    bool recv_armed;
+    bool send_armed;
+    bool tick_armed;
+    bool wake_armed;
+    struct __kernel_timespec tick_ts;
+    struct __kernel_timespec connect_ts;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    struct trpc__buf out; /* frames being sent: swapped with c->fill */
+    struct trpc__buf hs;  /* the CONNECT frame, alone before CONNACK */
+    uint8_t *rbuf;
+    struct wire_reader reader;
+    bool reader_live;
+    int64_t phase_deadline_ms; /* WAIT: next attempt; CONNECTING/HANDSHAKE: give up */
+    int64_t last_send_ms;
+    int64_t last_recv_ms;
+    int64_t last_ping_ms;
+    uint32_t keepalive_ms;
+    int attempts; /* failed attempts in this outage */
+    int backoff_ms;
+    int last_err;
+    char err_text[256]; /* detail of last_err, copied to the caller of trpc_connect */
+    bool drain_was_open;
+    struct trpc__buf *sending; /* &hs or &out while a send is in flight */
+    bool ever_connected;
+    unsigned rng;
+};
+
+/* lasterr.c */
+int trpc__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void trpc__clear_error(void);
+int64_t trpc__now_ms(void);
+
+/* options.c */
+int trpc__options_copy(struct trpc_options *dst, const struct trpc_options *src);
+void trpc__options_release(struct trpc_options *o);
+void trpc__options_defaults(struct trpc_options *o);
+int trpc__parse_urls(trpc_client *c, const char *urls);
+
+/* sendbuf.c */
+int trpc__buf_reserve(struct trpc__buf *b, size_t more);
+void trpc__buf_free(struct trpc__buf *b);
+int trpc__enqueue(trpc_client *c, const struct wire_out *o, bool force);
+int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, bool *wake);
+void trpc__wake(trpc_client *c);
+void trpc__keep_only_pubs(struct trpc__buf *b);
+
+/* pending.c */
+void trpc__pend_insert(trpc_client *c, struct trpc__pending *p);
+struct trpc__pending *trpc__pend_take(trpc_client *c, uint64_t id);
+bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p);
+void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply);
+void trpc__pend_fail_all(trpc_client *c, int err);
+void trpc__pend_expire(trpc_client *c, int64_t now_ms);
+
+/* dispatch.c */
+int trpc__disp_start(trpc_client *c);
+void trpc__disp_stop(trpc_client *c);
+void trpc__deliver(trpc_client *c, trpc_msg *m);
+void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p);
+void trpc__notify_state(trpc_client *c, trpc_state st);
+void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text);
+bool trpc__on_callback_thread(const trpc_client *c);
+void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub);
+struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx);
+
+/* sub.c */
+trpc_sub *trpc__sub_find(trpc_client *c, uint64_t id); /* takes a reference */
+void trpc__sub_ref(trpc_sub *sub);
+void trpc__sub_put(trpc_sub *sub);
+void trpc__resubscribe_locked(trpc_client *c);
+void trpc__subs_free(trpc_client *c);
+
+/* msg.c */
+trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f);
+
+/* client.c */
+void trpc__deadline_ts(struct timespec *ts, int64_t timeout_ms);
+void trpc__cond_init(pthread_cond_t *cond);
+int trpc__headers_in(const trpc_header *in, size_t n, struct wire_header *out, size_t *block_len);
+int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t hdr_bytes);
+
+/* io.c */
+int trpc__io_init(trpc_client *c);
+void trpc__io_fini(trpc_client *c);
+int trpc__io_run(trpc_client *c, int wait_ms);
+void *trpc__io_thread(void *arg);
+void trpc__io_shutdown(trpc_client *c);
+void trpc__io_start_first(trpc_client *c);
+void trpc__io_drain(trpc_client *c, int timeout_ms);
+
+#endif

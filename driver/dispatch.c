@@ -1,0 +1,309 @@
+/*
+ * dispatch: where callbacks run.
+ *
+ * TRPC_DISPATCH_THREAD: N dispatcher threads, each with one queue. A subscription always maps to
+ * the same thread (per-subscription order holds). Message queues are bounded: when one is full
+ * the message is dropped and the error callback hears SLOW_CONSUMER once per overflow. Reply
+ * completions are never dropped ("called exactly once"); they need no bound of their own since
+ * each is a pending request, and those are bounded by max_pending.
+ *
+ * TRPC_DISPATCH_IO and external-loop mode run callbacks inline on the I/O side through
+ * c->inline_disp, which keeps the same "which callback runs now" bookkeeping so that
+ * trpc_unsubscribe() can wait for a running callback in every mode.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "driver/client.h"
+
+static void disp_init(struct trpc__disp *d, trpc_client *c)
+{
+    d->c = c;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    pthread_cond_init(&d->idle_cond, NULL);
+}
+
+static void disp_destroy(struct trpc__disp *d)
+{
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->cond);
+    pthread_cond_destroy(&d->idle_cond);
+}
+
+/* Runs one node's callback; d->lock is held on entry and on return, never during the call. */
+static void run_node(struct trpc__disp *d, struct trpc__node *n)
+{
+    trpc_client *c = d->c;
+
+    d->in_cb = true;
+    d->running_tid = pthread_self();
+    switch (n->kind) {
+    case TRPC__NODE_MSG: {
+        trpc_msg *m = (trpc_msg *)n;
+        trpc_sub *sub = m->sub;
+
+        if (!sub->alive) {
+            d->in_cb = false;
+            pthread_mutex_unlock(&d->lock);
+            trpc_msg_free(m);
+            trpc__sub_put(sub);
+            pthread_mutex_lock(&d->lock);
+            return;
+        }
+        d->running = sub;
+        pthread_mutex_unlock(&d->lock);
+        sub->cb(c, sub, m, sub->ud); /* m is the callee's now: sub is our local's */
+        pthread_mutex_lock(&d->lock);
+        d->running = NULL;
+        d->in_cb = false;
+        pthread_cond_broadcast(&d->idle_cond);
+        pthread_mutex_unlock(&d->lock);
+        trpc__sub_put(sub); /* may free it: after running no longer names it */
+        pthread_mutex_lock(&d->lock);
+        return;
+    }
+    case TRPC__NODE_REPLY: {
+        struct trpc__pending *p = (struct trpc__pending *)n;
+
+        pthread_mutex_unlock(&d->lock);
+        p->cb(c, p->err, p->reply, p->ud);
+        free(p);
+        break;
+    }
+    case TRPC__NODE_STATE:
+    case TRPC__NODE_ERROR: {
+        struct trpc__event *e = (struct trpc__event *)n;
+
+        pthread_mutex_unlock(&d->lock);
+        if (n->kind == TRPC__NODE_STATE)
+            c->opts.state_cb(c, e->state, c->opts.state_ud);
+        else
+            c->opts.error_cb(c, e->sub, e->err, e->text, c->opts.error_ud);
+        if (e->sub != NULL)
+            trpc__sub_put(e->sub);
+        free(e);
+        break;
+    }
+    default:
+        assert(!"unknown dispatch node");
+    }
+    pthread_mutex_lock(&d->lock);
+    d->running = NULL;
+    d->in_cb = false;
+    pthread_cond_broadcast(&d->idle_cond);
+}
+
+static void *disp_main(void *arg)
+{
+    struct trpc__disp *d = arg;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        struct trpc__node *n;
+
+        while (d->head == NULL && !d->stop)
+            pthread_cond_wait(&d->cond, &d->lock);
+        n = d->head;
+        if (n == NULL)
+            break;
+        d->head = n->next;
+        if (d->head == NULL)
+            d->tail = NULL;
+        if (n->kind == TRPC__NODE_MSG) {
+            assert(d->msg_count > 0);
+            d->msg_count--;
+            if (d->msg_count == 0)
+                d->overflowing = false;
+            if (d->stop) { /* closing: messages not yet dispatched are dropped */
+                trpc_sub *sub = ((trpc_msg *)n)->sub;
+
+                pthread_mutex_unlock(&d->lock);
+                trpc_msg_free((trpc_msg *)n);
+                trpc__sub_put(sub);
+                pthread_mutex_lock(&d->lock);
+                continue;
+            }
+        }
+        run_node(d, n);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+int trpc__disp_start(trpc_client *c)
+{
+    unsigned i;
+
+    disp_init(&c->inline_disp, c);
+    if (c->opts.external || c->opts.dispatch == TRPC_DISPATCH_IO)
+        return 0;
+    assert(c->opts.dispatch_threads >= 1);
+    c->disp = calloc(c->opts.dispatch_threads, sizeof(*c->disp));
+    if (c->disp == NULL)
+        return trpc__fail(-TRPC_E_NO_MEMORY, "dispatcher: out of memory");
+    for (i = 0; i < c->opts.dispatch_threads; i++) {
+        disp_init(&c->disp[i], c);
+        if (pthread_create(&c->disp[i].tid, NULL, disp_main, &c->disp[i]) != 0) {
+            disp_destroy(&c->disp[i]);
+            c->disp_count = i;
+            trpc__disp_stop(c);
+            return trpc__fail(-TRPC_E_NO_MEMORY, "dispatcher: cannot start a thread");
+        }
+        c->disp[i].has_thread = true;
+        c->disp_count = i + 1;
+    }
+    return 0;
+}
+
+/* Lets each thread finish its queue (reply and state callbacks run, messages are dropped). */
+void trpc__disp_stop(trpc_client *c)
+{
+    unsigned i;
+
+    for (i = 0; i < c->disp_count; i++) {
+        pthread_mutex_lock(&c->disp[i].lock);
+        c->disp[i].stop = true;
+        pthread_cond_signal(&c->disp[i].cond);
+        pthread_mutex_unlock(&c->disp[i].lock);
+    }
+    for (i = 0; i < c->disp_count; i++) {
+        pthread_join(c->disp[i].tid, NULL);
+        disp_destroy(&c->disp[i]);
+    }
+    free(c->disp);
+    c->disp = NULL;
+    c->disp_count = 0;
+    disp_destroy(&c->inline_disp);
+}
+
+struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx)
+{
+    if (c->disp_count == 0)
+        return &c->inline_disp;
+    return &c->disp[idx % c->disp_count];
+}
+
+static void push(struct trpc__disp *d, struct trpc__node *n)
+{
+    n->next = NULL;
+    if (d->tail)
+        d->tail->next = n;
+    else
+        d->head = n;
+    d->tail = n;
+    pthread_cond_signal(&d->cond);
+}
+
+/* Runs n now (inline dispatch) or queues it. */
+static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
+{
+    struct trpc__disp *d = trpc__disp_of(c, idx);
+
+    pthread_mutex_lock(&d->lock);
+    if (c->disp_count == 0)
+        run_node(d, n);
+    else
+        push(d, n);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void trpc__deliver(trpc_client *c, trpc_msg *m)
+{
+    struct trpc__disp *d = trpc__disp_of(c, m->sub->disp);
+    bool overflow = false;
+
+    if (c->disp_count == 0) {
+        hand_over(c, 0, &m->node);
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    if (d->msg_count >= TRPC__DISPATCH_QUEUE) {
+        overflow = !d->overflowing;
+        d->overflowing = true;
+    } else {
+        d->msg_count++;
+        push(d, &m->node);
+        m = NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (m != NULL) {
+        trpc_sub *sub = m->sub;
+
+        trpc_msg_free(m);
+        if (overflow)
+            trpc__notify_error(c, sub, -TRPC_E_SLOW_CONSUMER, "dispatch queue full: messages dropped");
+        trpc__sub_put(sub);
+    }
+}
+
+void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p)
+{
+    assert(p->cb != NULL);
+    p->node.kind = TRPC__NODE_REPLY;
+    hand_over(c, (unsigned)p->id, &p->node);
+}
+
+static void notify(trpc_client *c, int kind, trpc_state st, trpc_sub *sub, int err, const char *text)
+{
+    struct trpc__event *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return; /* a notification is best effort; nothing waits for it */
+    if (sub != NULL)
+        trpc__sub_ref(sub); /* the caller holds one, so it is alive */
+    e->node.kind = kind;
+    e->state = st;
+    e->sub = sub;
+    e->err = err;
+    snprintf(e->text, sizeof(e->text), "%s", text ? text : "");
+    hand_over(c, 0, &e->node);
+}
+
+void trpc__notify_state(trpc_client *c, trpc_state st)
+{
+    if (c->opts.state_cb)
+        notify(c, TRPC__NODE_STATE, st, NULL, 0, NULL);
+}
+
+void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text)
+{
+    if (c->opts.error_cb)
+        notify(c, TRPC__NODE_ERROR, 0, sub, err, text);
+}
+
+static bool in_cb_of(struct trpc__disp *d)
+{
+    bool mine;
+
+    pthread_mutex_lock(&d->lock);
+    mine = d->in_cb && pthread_equal(d->running_tid, pthread_self());
+    pthread_mutex_unlock(&d->lock);
+    return mine;
+}
+
+bool trpc__on_callback_thread(const trpc_client *cc)
+{
+    trpc_client *c = (trpc_client *)cc;
+    unsigned i;
+
+    if (in_cb_of(&c->inline_disp))
+        return true;
+    for (i = 0; i < c->disp_count; i++)
+        if (in_cb_of(&c->disp[i]))
+            return true;
+    return false;
+}
+
+/* After this returns no callback of sub starts, and none runs except on the calling thread. */
+void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub)
+{
+    struct trpc__disp *d = trpc__disp_of(c, sub->disp);
+
+    pthread_mutex_lock(&d->lock);
+    sub->alive = false;
+    while (d->running == sub && !pthread_equal(d->running_tid, pthread_self()))
+        pthread_cond_wait(&d->idle_cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,252 @@
+/*
+ * libtrpc: the TRPC client. Publish, subscribe (fan-out or queue group), request/reply.
+ *
+ * Conventions, for every function below unless it says otherwise:
+ *
+ * - Return value: 0 (TRPC_E_OK) on success, or a negative code -TRPC_E_* from <trpc/errors.h>.
+ *   trpc_strerror() accepts the negative code. After a failure, trpc_last_error() returns a
+ *   one-line detail for the calling thread ("connect 127.0.0.1:4250: Connection refused").
+ * - Threads: every function is thread-safe unless noted. Callbacks run on the client's dispatcher
+ *   thread by default (see trpc_options_set_dispatch); a callback may call any function of this
+ *   library except trpc_close() on its own client.
+ * - Ownership: the library copies every buffer and string the caller passes in before the call
+ *   returns (topics, payloads, headers, option strings). A trpc_msg handed to a callback or
+ *   returned through an out-parameter belongs to the caller, who frees it with trpc_msg_free().
+ * - Opaque handles: struct layouts are private, so new options never break the ABI.
+ *
+ * docs/protocol.md is the wire protocol these calls speak; man 3 trpc_connect, trpc_publish,
+ * trpc_subscribe, trpc_request, trpc_msg and trpc_options document each group.
+ */
+#ifndef TRPC_TRPC_H
+#define TRPC_TRPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <trpc/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything declared here is the library's ABI (the build hides all else). */
+#pragma GCC visibility push(default)
+
+#define TRPC_VERSION_STRING "0.1.0"
+
+typedef struct trpc_client trpc_client;
+typedef struct trpc_options trpc_options;
+typedef struct trpc_sub trpc_sub;
+typedef struct trpc_msg trpc_msg;
+
+/* One message header for trpc_publish_msg()/trpc_request_msg(). Keys: 1..255 bytes of 0x21..0x7e,
+ * not starting with ':' (those are the protocol's). Values: any bytes. */
+typedef struct trpc_header {
+    const char *key;
+    const void *value;
+    size_t value_len;
+} trpc_header;
+
+/* Connection states reported to the state callback and by trpc_client_state(). */
+typedef enum trpc_state {
+    TRPC_STATE_CONNECTING = 1,   /* first connect in progress */
+    TRPC_STATE_CONNECTED = 2,    /* session open (CONNACK received) */
+    TRPC_STATE_RECONNECTING = 3, /* connection lost; retrying with backoff */
+    TRPC_STATE_CLOSED = 4,       /* trpc_close() called, or reconnect attempts exhausted */
+} trpc_state;
+
+/* Where callbacks run. */
+typedef enum trpc_dispatch {
+    TRPC_DISPATCH_THREAD = 0, /* default: on dispatcher threads (1 unless set), in arrival order per subscription */
+    TRPC_DISPATCH_IO = 1,     /* on the I/O thread itself: lowest latency; a slow callback stalls the client */
+} trpc_dispatch;
+
+/* A message for subscription `sub` (NULL for a reply). The callee owns msg: trpc_msg_free() it. */
+typedef void trpc_msg_cb(trpc_client *c, trpc_sub *sub, trpc_msg *msg, void *ud);
+/* Completion of trpc_request_async(): err 0 with reply set, or a negative code with reply NULL,
+ * except -TRPC_E_RESPONDER_ERROR, where reply carries the responder's code and text
+ * (trpc_msg_error_code, trpc_msg_data). The callee owns reply. Called exactly once. */
+typedef void trpc_reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud);
+/* Connection state changes. */
+typedef void trpc_state_cb(trpc_client *c, trpc_state state, void *ud);
+/* Asynchronous errors: an ERR from the broker (sub set when it names a subscription), a slow
+ * consumer cut-off, a reconnect failure. text is valid during the call only. */
+typedef void trpc_error_cb(trpc_client *c, trpc_sub *sub, int err, const char *text, void *ud);
+
+/* ---- options (man 3 trpc_options) ------------------------------------------------------------- */
+
+/* An options object with the defaults. Not thread-safe: build it on one thread, then pass it to
+ * trpc_connect(), which copies it; destroy it whenever you like afterwards. */
+int trpc_options_create(trpc_options **out);
+void trpc_options_destroy(trpc_options *o);
+
+/* Client name shown in broker logs and the dashboard (":name"). Default: none. */
+int trpc_options_set_name(trpc_options *o, const char *name);
+/* User and password, or a token, for brokers that authenticate. Default: anonymous. */
+int trpc_options_set_credentials(trpc_options *o, const char *user, const char *password);
+int trpc_options_set_token(trpc_options *o, const char *token);
+/* Do not deliver this client's own publishes to its own subscriptions. Default: false. */
+int trpc_options_set_no_echo(trpc_options *o, bool no_echo);
+/* Time allowed for TCP connect plus CONNECT/CONNACK per attempt. Default 2000 ms. */
+int trpc_options_set_connect_timeout(trpc_options *o, int timeout_ms);
+/* Reconnect: max_attempts per outage (-1: forever, 0: never), delay starting at initial_ms and
+ * doubling up to max_ms, each with up to 50% random jitter. Default: -1, 50 ms, 2000 ms. */
+int trpc_options_set_reconnect(trpc_options *o, int max_attempts, int initial_ms, int max_ms);
+/* Bytes of frames buffered for sending (connected or not). A publish that would pass it fails
+ * with -TRPC_E_BUFFER_FULL at once; it never blocks. Default 8 MiB. */
+int trpc_options_set_send_buffer(trpc_options *o, size_t bytes);
+/* Requests pending at once per client; more fail with -TRPC_E_TOO_MANY_REQUESTS. Default 65536. */
+int trpc_options_set_max_pending(trpc_options *o, unsigned max_pending);
+/* Callback placement: TRPC_DISPATCH_THREAD with `threads` dispatcher threads (1..64; messages of
+ * one subscription always go to the same thread, so per-subscription order holds), or
+ * TRPC_DISPATCH_IO (threads ignored). Default: TRPC_DISPATCH_THREAD, 1. */
+int trpc_options_set_dispatch(trpc_options *o, trpc_dispatch mode, unsigned threads);
+/* No I/O thread: the application polls trpc_client_fd() for readability and calls
+ * trpc_client_process(); callbacks then run inside trpc_client_process(). Default: false. */
+int trpc_options_set_external_loop(trpc_options *o, bool external);
+int trpc_options_set_state_cb(trpc_options *o, trpc_state_cb *cb, void *ud);
+int trpc_options_set_error_cb(trpc_options *o, trpc_error_cb *cb, void *ud);
+
+/* ---- connection (man 3 trpc_connect) ---------------------------------------------------------- */
+
+/*
+ * Connects to the first reachable broker of `urls`, a comma-separated list of trpc://host:port
+ * (trpcs:// is reserved for TLS and fails with -TRPC_E_INVALID_ARGUMENT for now), tried in turn.
+ * Returns once the session is open, or with the last attempt's error. opts may be NULL.
+ * On success *out is a client the caller releases with trpc_close().
+ */
+int trpc_connect(trpc_client **out, const char *urls, const trpc_options *opts);
+
+/*
+ * Flushes what is buffered (for at most the connect timeout; in external-loop mode, until it is
+ * handed to the kernel), closes the connection, fails pending requests with -TRPC_E_CLOSED (their
+ * callbacks run), waits for running callbacks to return, and frees the client and its
+ * subscriptions. Messages not yet dispatched are dropped. NULL is a no-op. Must not be called
+ * twice; a call from one of this client's callbacks is ignored (it would wait for itself) and
+ * sets trpc_last_error().
+ */
+void trpc_close(trpc_client *c);
+
+/* Blocks until every frame buffered before the call was sent and the broker answered a PING sent
+ * after them, or timeout_ms passed (-TRPC_E_TIMEOUT). */
+int trpc_flush(trpc_client *c, int timeout_ms);
+
+trpc_state trpc_client_state(const trpc_client *c);
+/* The broker's id for the current session (CONNACK client_id), 0 while not connected. */
+uint64_t trpc_client_id(const trpc_client *c);
+
+/* External loop mode only: a descriptor that becomes readable when trpc_client_process() has
+ * work. Stable for the client's life (it survives reconnects). */
+int trpc_client_fd(const trpc_client *c);
+/* Does all the I/O work that is ready and runs due callbacks, without blocking. Call it from one
+ * thread at a time, never from a callback, and at least every few tens of milliseconds (timers
+ * run from it). trpc_request() and trpc_flush() wait for it, so call those only from another
+ * thread (trpc_request() in a callback fails with -TRPC_E_INVALID_ARGUMENT; use
+ * trpc_request_async()). Returns 0 or a negative code; -TRPC_E_CLOSED once closed for good. */
+int trpc_client_process(trpc_client *c);
+
+/* The calling thread's detail of its last failed call; "" if none. Valid until the thread's next
+ * call into the library. */
+const char *trpc_last_error(void);
+
+/* ---- publish (man 3 trpc_publish) ------------------------------------------------------------- */
+
+/* Queues a message on literal `topic` and returns; frames go out in batches. Publishes of one
+ * thread reach the broker in call order. -TRPC_E_BUFFER_FULL when the send buffer is full (also
+ * while reconnecting), -TRPC_E_BAD_TOPIC and friends for a bad topic, -TRPC_E_FRAME_TOO_LARGE above
+ * the broker's max_frame. */
+int trpc_publish(trpc_client *c, const char *topic, const void *data, size_t len);
+int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                     size_t len);
+
+/* ---- subscribe (man 3 trpc_subscribe) --------------------------------------------------------- */
+
+/* Subscribes to `pattern` (wildcards * and >). cb runs for every matching message. *out is the
+ * subscription's handle: it stays valid until trpc_sub_destroy() or trpc_close(), whichever comes
+ * first. Subscriptions are restored after a reconnect. */
+int trpc_subscribe(trpc_client *c, const char *pattern, trpc_msg_cb *cb, void *ud, trpc_sub **out);
+/* The same in queue group `group`: each message goes to one member of the group. Requests (see
+ * trpc_request) go only to group subscriptions: a service subscribes with a group. */
+int trpc_subscribe_group(trpc_client *c, const char *pattern, const char *group, trpc_msg_cb *cb, void *ud, trpc_sub **out);
+
+#define TRPC_HAVE_SUBSCRIBE_MSG 1
+/* trpc_subscribe_group() with headers on the SUB (the delivery policy: trpc-durable,
+ * trpc-max-deliveries, trpc-backoff, trpc-dlq); group NULL = plain fan-out subscription. Keys
+ * follow trpc_header's rules (no leading ':'); the library copies them and sends them again when
+ * it restores the subscription after a reconnect. More headers than the broker's max_headers
+ * (":group" counts) fail with -TRPC_E_TOO_MANY_HEADERS, a block above its max_header_bytes with
+ * -TRPC_E_HEADERS_TOO_LARGE, a bad key with -TRPC_E_BAD_HEADER. */
+int trpc_subscribe_msg(trpc_client *c, const char *pattern, const char *group, const trpc_header *headers, size_t header_count,
+                       trpc_msg_cb *cb, void *ud, trpc_sub **out);
+/* Ends the subscription. After it returns, cb is not called again for it (a call already running
+ * on another thread finishes first, unless this is called from that callback). The handle stays
+ * valid for trpc_sub_pattern() and for a second trpc_unsubscribe(), which fails with
+ * -TRPC_E_INVALID_ARGUMENT (so does NULL), until trpc_sub_destroy() releases it. */
+int trpc_unsubscribe(trpc_sub *sub);
+/* Releases the handle, unsubscribing first if it is still active. Every handle must be destroyed
+ * (or left to trpc_close(), which frees the rest): a program that subscribes and unsubscribes
+ * forever without destroying grows. NULL is a no-op; sub must not be used afterwards. May be
+ * called from sub's own callback (the message being handled stays valid until freed). */
+void trpc_sub_destroy(trpc_sub *sub);
+/* The pattern it was made with. */
+const char *trpc_sub_pattern(const trpc_sub *sub);
+
+/* ---- request/reply (man 3 trpc_request) ------------------------------------------------------- */
+
+/*
+ * Sends a request to one responder on `topic` and waits for the reply (timeout_ms > 0, or 0 for
+ * the broker's default). On 0, *reply is the reply. Errors: -TRPC_E_NO_RESPONDERS, -TRPC_E_TIMEOUT,
+ * -TRPC_E_CONNECTION_LOST (the connection dropped while waiting), -TRPC_E_RESPONDER_LOST, and
+ * -TRPC_E_RESPONDER_ERROR with *reply set to the responder's error (trpc_msg_error_code and the
+ * payload text). The request goes out at once: there is no flush delay.
+ */
+int trpc_request(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_msg **reply);
+int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                     size_t len, int timeout_ms, trpc_msg **reply);
+/* The same without waiting: cb runs once with the outcome. On a non-zero return cb never runs. */
+int trpc_request_async(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_reply_cb *cb,
+                       void *ud);
+
+/* Answers request `req` (trpc_msg_is_request) received by a subscription. Once per request; a
+ * second answer fails with -TRPC_E_INVALID_ARGUMENT. Works from any thread, and after the callback
+ * returned as long as req is not freed. */
+int trpc_respond(trpc_msg *req, const void *data, size_t len);
+/* Answers with an application error: the requester gets -TRPC_E_RESPONDER_ERROR and a reply whose
+ * trpc_msg_error_code() is `code` and whose payload is `text`. */
+int trpc_respond_error(trpc_msg *req, uint32_t code, const char *text);
+
+/* Durable delivery (MSG with ACK required): retire it, or ask for redelivery after delay_ms (0:
+ * the topic's backoff). -TRPC_E_INVALID_ARGUMENT for a message that needs no acknowledgement. */
+int trpc_ack(trpc_msg *msg);
+int trpc_nack(trpc_msg *msg, uint32_t delay_ms);
+
+/* ---- messages (man 3 trpc_msg) ---------------------------------------------------------------- */
+
+/* NUL-terminated topic; "" for a reply. */
+const char *trpc_msg_topic(const trpc_msg *m);
+/* Payload; never NULL (an empty payload gives a pointer to a zero byte). */
+const void *trpc_msg_data(const trpc_msg *m);
+size_t trpc_msg_len(const trpc_msg *m);
+/* The first header named key, or NULL; *len gets its length (len may be NULL). */
+const void *trpc_msg_header(const trpc_msg *m, const char *key, size_t *len);
+/* Headers by index (0..count-1), in the order sent. Returns false past the end. */
+size_t trpc_msg_header_count(const trpc_msg *m);
+bool trpc_msg_header_at(const trpc_msg *m, size_t i, const char **key, const void **value, size_t *value_len);
+/* True for a request delivered to a subscription: answer it with trpc_respond(). */
+bool trpc_msg_is_request(const trpc_msg *m);
+/* Milliseconds the requester still waits, as of delivery (0 if not a request). */
+uint32_t trpc_msg_deadline_ms(const trpc_msg *m);
+/* The responder's code of a reply that failed with -TRPC_E_RESPONDER_ERROR; 0 otherwise. */
+uint32_t trpc_msg_error_code(const trpc_msg *m);
+/* Delivery attempt of a durable message (1 on the first), 0 for others. */
+uint32_t trpc_msg_delivery(const trpc_msg *m);
+/* NULL is a no-op. A request freed before it was answered is left to time out at the requester. */
+void trpc_msg_free(trpc_msg *m);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

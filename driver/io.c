@@ -1,0 +1,754 @@
+/*
+ * io: the I/O side of a client, on its own io_uring.
+ *
+ * At most these operations are in flight: one recv into c->rbuf (fed to a wire_reader), one send
+ * (from c->hs before CONNACK, from c->out after), one read of the wake eventfd, one timeout (the
+ * tick: keepalive, request deadlines, reconnect backoff, handshake deadline) and, while
+ * connecting, one connect with a linked timeout. A connection is torn down by shutdown(2), which
+ * completes its recv and send; the descriptor is closed only once no operation refers to it, so
+ * no completion from an old connection is ever mistaken for one of the new.
+ *
+ * Everything here runs on one thread at a time: the client's I/O thread, or the caller of
+ * trpc_connect()/trpc_client_process() in external-loop mode. c->lock is never held while a
+ * callback runs.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "driver/client.h"
+
+enum {
+    UD_RECV = 1,
+    UD_SEND,
+    UD_WAKE,
+    UD_TICK,
+    UD_CONNECT,
+    UD_LINK_TIMEOUT,
+    UD_CANCEL,
+};
+
+static void conn_down(trpc_client *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static struct io_uring_sqe *get_sqe(trpc_client *c)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+
+    if (sqe == NULL) {
+        io_uring_submit(&c->ring);
+        sqe = io_uring_get_sqe(&c->ring);
+    }
+    assert(sqe != NULL); /* the ring holds many more entries than we ever have in flight */
+    return sqe;
+}
+
+int trpc__io_init(trpc_client *c)
+{
+    int ret = io_uring_queue_init(32, &c->ring, 0);
+
+    if (ret < 0)
+        return trpc__fail(-TRPC_E_IO, "io_uring_queue_init: %s", strerror(-ret));
+    /* Blocking on purpose: io_uring reads a non-blocking eventfd once and fails with EAGAIN. */
+    c->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (c->wake_fd == -1) {
+        ret = errno;
+        io_uring_queue_exit(&c->ring);
+        return trpc__fail(-TRPC_E_IO, "eventfd: %s", strerror(ret));
+    }
+    /* Zeroed once: memory checkers cannot see io_uring fill it, and would call it uninitialised. */
+    c->rbuf = calloc(1, TRPC__RECV_BYTES);
+    if (c->rbuf == NULL) {
+        close(c->wake_fd);
+        io_uring_queue_exit(&c->ring);
+        return trpc__fail(-TRPC_E_NO_MEMORY, "receive buffer: out of memory");
+    }
+    c->fd = -1;
+    c->phase = TRPC__PH_WAIT;
+    c->tick_ts.tv_sec = 0;
+    c->tick_ts.tv_nsec = TRPC__TICK_MS * 1000000L;
+    c->rng = (unsigned)trpc__now_ms() ^ (unsigned)(uintptr_t)c;
+    return 0;
+}
+
+void trpc__io_fini(trpc_client *c)
+{
+    assert(c->fd == -1);
+    io_uring_queue_exit(&c->ring);
+    close(c->wake_fd);
+    free(c->rbuf);
+    c->rbuf = NULL;
+    trpc__buf_free(&c->out);
+    trpc__buf_free(&c->hs);
+    if (c->reader_live)
+        wire_reader_free(&c->reader);
+    c->reader_live = false;
+}
+
+static void arm_recv(trpc_client *c)
+{
+    struct io_uring_sqe *sqe;
+
+    assert(!c->recv_armed);
+    assert(c->fd >= 0);
+    sqe = get_sqe(c);
+    io_uring_prep_recv(sqe, c->fd, c->rbuf, TRPC__RECV_BYTES, 0);
+    io_uring_sqe_set_data64(sqe, UD_RECV);
+    c->recv_armed = true;
+    c->ops_inflight++;
+}
+
+static void arm_send(trpc_client *c, struct trpc__buf *b)
+{
+    struct io_uring_sqe *sqe;
+
+    assert(!c->send_armed);
+    assert(b->off < b->len);
+    sqe = get_sqe(c);
+    io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, UD_SEND);
+    c->sending = b;
+    c->send_armed = true;
+    c->ops_inflight++;
+    c->last_send_ms = trpc__now_ms();
+}
+
+/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches. */
+static void send_kick(trpc_client *c)
+{
+    struct trpc__buf tmp;
+
+    if (c->send_armed || c->fd < 0)
+        return;
+    if (c->phase == TRPC__PH_HANDSHAKE) {
+        if (c->hs.off < c->hs.len)
+            arm_send(c, &c->hs);
+        return;
+    }
+    if (c->phase != TRPC__PH_OPEN)
+        return;
+    if (c->out.off < c->out.len) {
+        arm_send(c, &c->out);
+        return;
+    }
+    c->out.off = c->out.len = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->fill.len == 0) {
+        c->send_idle = true;
+        c->out_unsent = 0;
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    tmp = c->fill;
+    c->fill = c->out;
+    c->out = tmp;
+    c->out_unsent = c->out.len;
+    c->send_idle = false;
+    pthread_mutex_unlock(&c->lock);
+    arm_send(c, &c->out);
+}
+
+/* A frame of our own making (PONG, keepalive PING): past the bound, sent with the next batch. */
+static void send_own(trpc_client *c, const struct wire_out *o)
+{
+    bool wake = false;
+
+    pthread_mutex_lock(&c->lock);
+    (void)trpc__enqueue_locked(c, o, true, &wake);
+    c->send_idle = false; /* we are the I/O side: no need to wake ourselves */
+    pthread_mutex_unlock(&c->lock);
+    send_kick(c);
+}
+
+static int backoff_ms(trpc_client *c)
+{
+    int64_t d = c->opts.reconnect_initial_ms;
+    int i;
+
+    for (i = 0; i < c->attempts && d < c->opts.reconnect_max_ms; i++)
+        d *= 2;
+    if (d > c->opts.reconnect_max_ms)
+        d = c->opts.reconnect_max_ms;
+    /* Up to 50% jitter, so that clients cut off together do not come back together. */
+    return (int)(d - (int64_t)(rand_r(&c->rng) % (unsigned)(d / 2 + 1)));
+}
+
+/* Gives up for good: attempts exhausted (or the first connect failed everywhere). */
+static void go_dead(trpc_client *c)
+{
+    c->phase = TRPC__PH_DEAD;
+    pthread_mutex_lock(&c->lock);
+    c->state = TRPC_STATE_CLOSED;
+    c->first_done = true;
+    c->fill.len = 0;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    trpc__pend_fail_all(c, -TRPC_E_CLOSED);
+    if (c->ever_connected) {
+        trpc__notify_error(c, NULL, c->last_err, c->err_text);
+        trpc__notify_state(c, TRPC_STATE_CLOSED);
+    }
+}
+
+/* The socket is gone: decide on the next attempt. */
+static void after_drain(trpc_client *c)
+{
+    int64_t now = trpc__now_ms();
+
+    c->phase = TRPC__PH_WAIT;
+    if (atomic_load(&c->stop))
+        return;
+    if (!c->ever_connected) {
+        /* First connect: each URL once, back to back; trpc_connect reports the last error. */
+        if (++c->attempts < (int)c->url_count) {
+            c->phase_deadline_ms = now;
+            return;
+        }
+        pthread_mutex_lock(&c->lock);
+        c->first_err = c->last_err;
+        pthread_mutex_unlock(&c->lock);
+        go_dead(c);
+        return;
+    }
+    if (!c->drain_was_open)
+        c->attempts++;
+    if (c->opts.reconnect_max >= 0 && c->attempts >= c->opts.reconnect_max) {
+        go_dead(c);
+        return;
+    }
+    c->phase_deadline_ms = now + backoff_ms(c);
+}
+
+static void drain_check(trpc_client *c)
+{
+    if (c->phase != TRPC__PH_DRAINING || c->ops_inflight > 0)
+        return;
+    close(c->fd);
+    c->fd = -1;
+    if (c->reader_live)
+        wire_reader_free(&c->reader);
+    c->reader_live = false;
+    c->out.off = c->out.len = 0;
+    c->hs.off = c->hs.len = 0;
+    after_drain(c);
+}
+
+/* An open session ended: what belonged to it fails, publishes stay buffered. */
+static void session_lost(trpc_client *c)
+{
+    bool stopping = atomic_load(&c->stop);
+
+    pthread_mutex_lock(&c->lock);
+    c->state = stopping ? TRPC_STATE_CLOSED : TRPC_STATE_RECONNECTING;
+    c->conn_gen++;
+    c->client_id = 0;
+    c->send_idle = false;
+    c->out_unsent = 0;
+    trpc__keep_only_pubs(&c->fill);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    trpc__pend_fail_all(c, stopping ? -TRPC_E_CLOSED : -TRPC_E_CONNECTION_LOST);
+    if (!stopping) {
+        trpc__notify_error(c, NULL, -TRPC_E_CONNECTION_LOST, c->err_text);
+        trpc__notify_state(c, TRPC_STATE_RECONNECTING);
+    }
+}
+
+static void conn_down(trpc_client *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->phase != TRPC__PH_CONNECTING && c->phase != TRPC__PH_HANDSHAKE && c->phase != TRPC__PH_OPEN)
+        return;
+    c->last_err = err;
+    va_start(ap, fmt);
+    vsnprintf(c->err_text, sizeof(c->err_text), fmt, ap);
+    va_end(ap);
+    c->drain_was_open = c->phase == TRPC__PH_OPEN;
+    if (c->phase == TRPC__PH_CONNECTING) {
+        struct io_uring_sqe *sqe = get_sqe(c);
+
+        io_uring_prep_cancel64(sqe, UD_CONNECT, 0);
+        io_uring_sqe_set_data64(sqe, UD_CANCEL);
+    } else {
+        shutdown(c->fd, SHUT_RDWR);
+    }
+    c->phase = TRPC__PH_DRAINING;
+    if (c->drain_was_open) {
+        c->attempts = 0;
+        session_lost(c);
+    }
+    drain_check(c);
+}
+
+static void start_attempt(trpc_client *c)
+{
+    const struct trpc__url *u = &c->urls[c->url_next++ % c->url_count];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    struct io_uring_sqe *sqe;
+    int one = 1, ret;
+
+    assert(c->fd == -1);
+    c->phase = TRPC__PH_CONNECTING; /* so that conn_down below records the failure */
+    c->drain_was_open = false;
+    c->phase_deadline_ms = trpc__now_ms() + c->opts.connect_timeout_ms;
+    ret = getaddrinfo(u->host, u->port, &hints, &ai);
+    if (ret != 0) {
+        c->phase = TRPC__PH_DRAINING;
+        c->last_err = -TRPC_E_IO;
+        snprintf(c->err_text, sizeof(c->err_text), "resolve %.200s:%s: %s", u->host, u->port, gai_strerror(ret));
+        after_drain(c);
+        return;
+    }
+    memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
+    c->addr_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd == -1) {
+        c->phase = TRPC__PH_DRAINING;
+        c->last_err = -TRPC_E_IO;
+        snprintf(c->err_text, sizeof(c->err_text), "socket: %s", strerror(errno));
+        after_drain(c);
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    snprintf(c->err_text, sizeof(c->err_text), "%.200s:%s", u->host, u->port); /* names the attempt */
+    sqe = get_sqe(c);
+    io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addr_len);
+    io_uring_sqe_set_data64(sqe, UD_CONNECT);
+    sqe->flags |= IOSQE_IO_LINK;
+    c->connect_ts.tv_sec = c->opts.connect_timeout_ms / 1000;
+    c->connect_ts.tv_nsec = (long)(c->opts.connect_timeout_ms % 1000) * 1000000L;
+    sqe = get_sqe(c);
+    io_uring_prep_link_timeout(sqe, &c->connect_ts, 0);
+    io_uring_sqe_set_data64(sqe, UD_LINK_TIMEOUT);
+    c->ops_inflight++;
+}
+
+/* TCP is up: CONNECT goes out alone; the buffered frames wait for CONNACK. */
+static void on_connected(trpc_client *c)
+{
+    struct wire_header h[4];
+    struct wire_out o = {.type = WIRE_CONNECT, .aux = wire_versions(WIRE_VERSION_MIN, WIRE_VERSION_MAX), .headers = h};
+    struct wire_limits lim = {
+        .max_frame = WIRE_FRAME_MAX_CEILING,
+        .max_header_bytes = WIRE_FRAME_MAX_CEILING,
+        .max_topic = WIRE_TOPIC_MAX_CEILING,
+        .max_headers = UINT16_MAX,
+    };
+    ssize_t n;
+
+#define ADD_HEADER(k, v)                                                                                                           \
+    do {                                                                                                                           \
+        if ((v) != NULL) {                                                                                                         \
+            h[o.header_count].key = (k);                                                                                           \
+            h[o.header_count].key_len = (uint16_t)strlen(k);                                                                       \
+            h[o.header_count].val = (const uint8_t *)(v);                                                                          \
+            h[o.header_count].val_len = (uint16_t)strlen(v);                                                                       \
+            o.header_count++;                                                                                                      \
+        }                                                                                                                          \
+    } while (0)
+    ADD_HEADER(":name", c->opts.name);
+    ADD_HEADER(":user", c->opts.user);
+    ADD_HEADER(":password", c->opts.password);
+    ADD_HEADER(":token", c->opts.token);
+#undef ADD_HEADER
+    if (c->opts.no_echo)
+        o.flags = WIRE_F_NO_ECHO;
+    n = wire_encoded_len(&o);
+    assert(n > 0);
+    c->hs.off = c->hs.len = 0;
+    if (trpc__buf_reserve(&c->hs, (size_t)n) != 0) {
+        c->phase = TRPC__PH_HANDSHAKE;
+        conn_down(c, -TRPC_E_NO_MEMORY, "CONNECT: out of memory");
+        return;
+    }
+    n = wire_encode(c->hs.data, c->hs.cap, &o);
+    assert(n > 0);
+    c->hs.len = (size_t)n;
+    wire_reader_init(&c->reader, &lim);
+    c->reader_live = true;
+    c->phase = TRPC__PH_HANDSHAKE;
+    c->last_recv_ms = trpc__now_ms();
+    arm_recv(c);
+    send_kick(c);
+}
+
+static void on_connack(trpc_client *c, const struct wire_frame *f)
+{
+    struct wire_connack ca;
+    int err = wire_connack_get(f->payload, f->payload_len, &ca);
+
+    if (err) {
+        conn_down(c, err, "CONNACK: %s", trpc_strerror(err));
+        return;
+    }
+    if (f->aux != WIRE_VERSION_MIN) {
+        conn_down(c, -TRPC_E_UNSUPPORTED_VERSION, "CONNACK chose protocol version %u", f->aux);
+        return;
+    }
+    c->keepalive_ms = ca.keepalive_ms;
+    c->phase = TRPC__PH_OPEN;
+    c->ever_connected = true;
+    c->attempts = 0;
+    pthread_mutex_lock(&c->lock);
+    c->limits.max_frame = ca.max_frame;
+    c->limits.max_header_bytes = ca.max_header_bytes;
+    c->limits.max_topic = ca.max_topic;
+    c->limits.max_headers = ca.max_headers;
+    c->client_id = ca.client_id;
+    c->conn_gen++;
+    c->state = TRPC_STATE_CONNECTED;
+    c->first_done = true;
+    trpc__resubscribe_locked(c);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    trpc__notify_state(c, TRPC_STATE_CONNECTED);
+    send_kick(c);
+}
+
+static void on_err(trpc_client *c, const struct wire_frame *f)
+{
+    char text[200];
+    int err = -(int)f->aux;
+    trpc_sub *sub = NULL;
+
+    snprintf(text, sizeof(text), "%s: %.*s", trpc_strerror(err), (int)f->payload_len, f->payload ? (const char *)f->payload : "");
+    if (f->flags & WIRE_F_FATAL || c->phase == TRPC__PH_HANDSHAKE) {
+        conn_down(c, err, "broker: %s", text);
+        return;
+    }
+    if (f->id != 0) {
+        sub = trpc__sub_find(c, f->id);
+        if (sub == NULL) {
+            trpc__pend_complete(c, f->id, err, NULL); /* a REQ the broker refused */
+            return;
+        }
+    }
+    trpc__notify_error(c, sub, err, text);
+    if (sub != NULL)
+        trpc__sub_put(sub);
+}
+
+static void on_rep(trpc_client *c, const struct wire_frame *f)
+{
+    trpc_msg *m = NULL;
+    int err = 0;
+
+    if (f->flags & WIRE_F_ERROR) {
+        err = -(int)f->aux;
+    } else {
+        m = trpc__msg_from_frame(c, f);
+        if (m == NULL)
+            err = -TRPC_E_NO_MEMORY;
+        else if (f->flags & WIRE_F_APP_ERROR) {
+            m->error_code = f->aux;
+            err = -TRPC_E_RESPONDER_ERROR;
+        }
+    }
+    trpc__pend_complete(c, f->id, err, m);
+}
+
+static void on_msg(trpc_client *c, const struct wire_frame *f)
+{
+    trpc_sub *sub = trpc__sub_find(c, f->id);
+    trpc_msg *m;
+
+    if (sub == NULL)
+        return; /* unsubscribed while the broker was sending */
+    m = trpc__msg_from_frame(c, f);
+    if (m == NULL) {
+        trpc__notify_error(c, sub, -TRPC_E_NO_MEMORY, "message dropped: out of memory");
+        trpc__sub_put(sub);
+        return;
+    }
+    m->sub = sub; /* with sub_find's reference, dropped once dispatched */
+    m->sub_id = sub->id;
+    m->conn_gen = c->conn_gen;
+    trpc__deliver(c, m);
+}
+
+static void on_frame(trpc_client *c, const struct wire_frame *f)
+{
+    if (c->phase == TRPC__PH_HANDSHAKE && f->type != WIRE_CONNACK && f->type != WIRE_ERR) {
+        conn_down(c, -TRPC_E_PROTOCOL, "broker sent %s before CONNACK", wire_type_name(f->type));
+        return;
+    }
+    switch (f->type) {
+    case WIRE_CONNACK:
+        if (c->phase != TRPC__PH_HANDSHAKE)
+            conn_down(c, -TRPC_E_PROTOCOL, "second CONNACK");
+        else
+            on_connack(c, f);
+        break;
+    case WIRE_PING: {
+        struct wire_out o = {.type = WIRE_PONG, .id = f->id};
+        send_own(c, &o);
+        break;
+    }
+    case WIRE_PONG:
+        pthread_mutex_lock(&c->lock);
+        if (f->id > c->pong_seen && f->id <= c->ping_next)
+            c->pong_seen = f->id;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        break;
+    case WIRE_MSG:
+        on_msg(c, f);
+        break;
+    case WIRE_REP:
+        on_rep(c, f);
+        break;
+    case WIRE_ERR:
+        on_err(c, f);
+        break;
+    case WIRE_PUBACK:
+        break; /* we publish without ACK_REQ; nothing to match */
+    default:
+        conn_down(c, -TRPC_E_UNEXPECTED_FRAME, "broker sent %s", wire_type_name(f->type));
+        break;
+    }
+}
+
+static void on_recv(trpc_client *c, int res)
+{
+    struct wire_frame f;
+    int n;
+
+    c->recv_armed = false;
+    c->ops_inflight--;
+    if (c->phase == TRPC__PH_DRAINING) {
+        drain_check(c);
+        return;
+    }
+    if (res <= 0) {
+        conn_down(c, res == 0 ? -TRPC_E_CONNECTION_LOST : -TRPC_E_IO, "%s",
+                  res == 0 ? "connection closed by the broker" : strerror(-res));
+        return;
+    }
+    c->last_recv_ms = trpc__now_ms();
+    wire_reader_feed(&c->reader, c->rbuf, (size_t)res);
+    while ((n = wire_reader_next(&c->reader, &f)) == 1) {
+        on_frame(c, &f);
+        if (c->phase != TRPC__PH_OPEN && c->phase != TRPC__PH_HANDSHAKE)
+            return;
+    }
+    if (n < 0) {
+        conn_down(c, n, "bad frame from the broker: %s", trpc_strerror(n));
+        return;
+    }
+    arm_recv(c);
+}
+
+static void on_send(trpc_client *c, int res)
+{
+    struct trpc__buf *b = c->sending;
+
+    c->send_armed = false;
+    c->sending = NULL;
+    c->ops_inflight--;
+    if (c->phase == TRPC__PH_DRAINING) {
+        drain_check(c);
+        return;
+    }
+    if (res < 0) {
+        conn_down(c, -TRPC_E_IO, "send: %s", strerror(-res));
+        return;
+    }
+    assert(b != NULL);
+    b->off += (size_t)res;
+    assert(b->off <= b->len);
+    send_kick(c);
+}
+
+static void on_connect(trpc_client *c, int res)
+{
+    c->ops_inflight--;
+    if (c->phase == TRPC__PH_DRAINING) {
+        drain_check(c);
+        return;
+    }
+    assert(c->phase == TRPC__PH_CONNECTING);
+    if (res < 0) {
+        char where[sizeof(c->err_text)];
+
+        snprintf(where, sizeof(where), "%s", c->err_text);
+        conn_down(c, res == -ECANCELED ? -TRPC_E_TIMEOUT : -TRPC_E_IO, "connect %s: %s", where,
+                  res == -ECANCELED ? "timed out" : strerror(-res));
+        return;
+    }
+    on_connected(c);
+}
+
+static void on_tick(trpc_client *c)
+{
+    int64_t now = trpc__now_ms();
+
+    switch (c->phase) {
+    case TRPC__PH_WAIT:
+        if (!atomic_load(&c->stop) && now >= c->phase_deadline_ms)
+            start_attempt(c);
+        break;
+    case TRPC__PH_CONNECTING:
+    case TRPC__PH_HANDSHAKE:
+        if (now >= c->phase_deadline_ms)
+            conn_down(c, -TRPC_E_TIMEOUT, "%s: no CONNACK within %d ms", c->err_text, c->opts.connect_timeout_ms);
+        break;
+    case TRPC__PH_OPEN:
+        if (c->keepalive_ms && now - c->last_recv_ms > 2 * (int64_t)c->keepalive_ms + 1000) {
+            conn_down(c, -TRPC_E_CONNECTION_LOST, "broker silent for %lld ms", (long long)(now - c->last_recv_ms));
+            break;
+        }
+        /* PING when we sent nothing (the broker's idle rule), and when we heard nothing, so that a
+         * dead broker shows up even while we publish without pause. */
+        if (c->keepalive_ms && now - c->last_ping_ms >= c->keepalive_ms &&
+            (now - c->last_send_ms >= c->keepalive_ms || now - c->last_recv_ms >= c->keepalive_ms)) {
+            struct wire_out o = {.type = WIRE_PING};
+            c->last_ping_ms = now;
+            send_own(c, &o);
+        }
+        break;
+    default:
+        break;
+    }
+    trpc__pend_expire(c, now);
+}
+
+static void handle_cqe(trpc_client *c, uint64_t ud, int res)
+{
+    switch (ud) {
+    case UD_RECV:
+        on_recv(c, res);
+        break;
+    case UD_SEND:
+        on_send(c, res);
+        break;
+    case UD_CONNECT:
+        on_connect(c, res);
+        break;
+    case UD_WAKE:
+        c->wake_armed = false;
+        send_kick(c);
+        break;
+    case UD_TICK:
+        c->tick_armed = false;
+        on_tick(c);
+        break;
+    default: /* link timeouts and cancels: their target reports the outcome */
+        break;
+    }
+}
+
+/*
+ * One round: arms the tick and the wake read, submits, waits up to wait_ms for a completion (0:
+ * not at all; the tick bounds every wait), and handles every completion there is.
+ */
+int trpc__io_run(trpc_client *c, int wait_ms)
+{
+    struct io_uring_cqe *cqe;
+    struct io_uring_sqe *sqe;
+    unsigned handled = 0;
+    int ret;
+
+    if (!c->tick_armed) {
+        sqe = get_sqe(c);
+        io_uring_prep_timeout(sqe, &c->tick_ts, 0, 0);
+        io_uring_sqe_set_data64(sqe, UD_TICK);
+        c->tick_armed = true;
+    }
+    if (!c->wake_armed) {
+        sqe = get_sqe(c);
+        io_uring_prep_read(sqe, c->wake_fd, &c->wake_val, sizeof(c->wake_val), 0);
+        io_uring_sqe_set_data64(sqe, UD_WAKE);
+        c->wake_armed = true;
+    }
+    ret = io_uring_submit(&c->ring);
+    if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+        return trpc__fail(-TRPC_E_IO, "io_uring_submit: %s", strerror(-ret));
+    /* Sleep in poll(2) on the ring rather than in io_uring_enter: same wake-ups, and tools that
+     * serialise threads (valgrind) let the other threads run meanwhile. The tick bounds it. */
+    if (wait_ms != 0 && io_uring_cq_ready(&c->ring) == 0) {
+        struct pollfd pfd = {.fd = c->ring.ring_fd, .events = POLLIN};
+
+        (void)poll(&pfd, 1, wait_ms < 0 ? 4 * TRPC__TICK_MS : wait_ms);
+    }
+    /* Handle one at a time: a handler may queue new operations, and callbacks may run. */
+    while (io_uring_peek_cqe(&c->ring, &cqe) == 0) {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        int res = cqe->res;
+
+        io_uring_cqe_seen(&c->ring, cqe);
+        handle_cqe(c, ud, res);
+        handled++;
+    }
+    if (handled > 0)
+        io_uring_submit(&c->ring);
+    return 0;
+}
+
+void *trpc__io_thread(void *arg)
+{
+    trpc_client *c = arg;
+
+    /* Wait until trpc_connect has stored io_tid: callbacks compare against it. */
+    pthread_mutex_lock(&c->lock);
+    while (!c->io_go)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    start_attempt(c);
+    while (!atomic_load(&c->stop))
+        trpc__io_run(c, -1);
+    trpc__io_shutdown(c);
+    return NULL;
+}
+
+/* Closes the connection for good and waits until no operation refers to the socket. */
+void trpc__io_shutdown(trpc_client *c)
+{
+    atomic_store(&c->stop, true);
+    if (c->fd >= 0 && c->phase != TRPC__PH_DRAINING)
+        conn_down(c, -TRPC_E_CLOSED, "client closed");
+    while (c->fd >= 0)
+        trpc__io_run(c, -1);
+    if (c->phase != TRPC__PH_DEAD) {
+        c->phase = TRPC__PH_DEAD;
+        pthread_mutex_lock(&c->lock);
+        c->state = TRPC_STATE_CLOSED;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        trpc__pend_fail_all(c, -TRPC_E_CLOSED);
+        if (c->ever_connected)
+            trpc__notify_state(c, TRPC_STATE_CLOSED);
+    }
+}
+
+void trpc__io_start_first(trpc_client *c)
+{
+    start_attempt(c);
+}
+
+/* External-loop mode's flush at close: run the ring until the send buffer is handed to the kernel. */
+void trpc__io_drain(trpc_client *c, int timeout_ms)
+{
+    int64_t end = trpc__now_ms() + timeout_ms;
+
+    while (c->phase == TRPC__PH_OPEN && trpc__now_ms() < end) {
+        bool busy;
+
+        pthread_mutex_lock(&c->lock);
+        busy = c->fill.len > 0 || !c->send_idle;
+        pthread_mutex_unlock(&c->lock);
+        if (!busy)
+            break;
+        trpc__io_run(c, 10);
+    }
+}

@@ -1,0 +1,216 @@
+/*
+ * request: request/reply from both ends, and acknowledgements.
+ *
+ * A request is a REQ frame plus an entry in the pending table (pending.c); the REQ goes out with
+ * the next send, without any flush delay. The broker answers every REQ it accepted with exactly
+ * one REP (reply, responder error, or its own NO_RESPONDERS/TIMEOUT/RESPONDER_LOST); a lost
+ * connection fails the request with CONNECTION_LOST, and a local deadline a little after the
+ * request's own backs the broker up if it vanishes without closing the socket.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/client.h"
+
+#define STACK_HEADERS 16
+
+static int request_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, struct trpc__pending *p)
+{
+    struct wire_header stack_h[STACK_HEADERS], *h = stack_h;
+    struct wire_out o = {.type = WIRE_REQ, .payload = data, .payload_len = len};
+    size_t hdr_bytes;
+    bool wake = false, removed;
+    int err;
+
+    if (c == NULL || topic == NULL || (data == NULL && len > 0) || (headers == NULL && header_count > 0) || timeout_ms < 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL argument or negative timeout");
+    if (header_count > UINT16_MAX)
+        return trpc__fail(-TRPC_E_TOO_MANY_HEADERS, "trpc_request: %zu headers", header_count);
+    if (header_count > STACK_HEADERS) {
+        h = malloc(header_count * sizeof(*h));
+        if (h == NULL)
+            return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_request: out of memory");
+    }
+    err = trpc__headers_in(headers, header_count, h, &hdr_bytes);
+    if (err)
+        goto out_free_headers;
+    o.topic = topic;
+    o.topic_len = strlen(topic);
+    o.headers = h;
+    o.header_count = header_count;
+    o.aux = (uint32_t)timeout_ms;
+    o.id = p->id = atomic_fetch_add(&c->id_next, 1);
+    p->deadline_ms = trpc__now_ms() + (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS;
+
+    pthread_mutex_lock(&c->pend_lock);
+    if (c->pend_count >= c->opts.max_pending) {
+        pthread_mutex_unlock(&c->pend_lock);
+        err = trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%u requests pending already (max_pending)", c->opts.max_pending);
+        goto out_free_headers;
+    }
+    trpc__pend_insert(c, p);
+    pthread_mutex_unlock(&c->pend_lock);
+
+    pthread_mutex_lock(&c->lock);
+    if (c->state != TRPC_STATE_CONNECTED)
+        err = c->state == TRPC_STATE_CLOSED ? trpc__fail(-TRPC_E_CLOSED, "trpc_request: client is closed")
+                                            : trpc__fail(-TRPC_E_CONNECTION_LOST, "trpc_request: not connected");
+    else
+        err = trpc__check_limits_locked(c, &o, hdr_bytes);
+    if (err == 0)
+        err = trpc__enqueue_locked(c, &o, false, &wake);
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        trpc__wake(c);
+    if (err) {
+        pthread_mutex_lock(&c->pend_lock);
+        removed = trpc__pend_remove(c, p);
+        pthread_mutex_unlock(&c->pend_lock);
+        /* Not in the table: a connection loss completed it meanwhile, and that outcome stands. */
+        if (!removed)
+            err = 0;
+    }
+out_free_headers:
+    if (h != stack_h)
+        free(h);
+    return err;
+}
+
+static bool on_io_side(const trpc_client *c)
+{
+    return (c->has_io_thread && pthread_equal(pthread_self(), c->io_tid)) ||
+           ((c->opts.external || c->opts.dispatch == TRPC_DISPATCH_IO) && trpc__on_callback_thread(c));
+}
+
+int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                     size_t len, int timeout_ms, trpc_msg **reply)
+{
+    struct trpc__pending p;
+    struct timespec ts;
+    int err;
+
+    trpc__clear_error();
+    if (c == NULL || reply == NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL argument");
+    if (on_io_side(c))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request would wait for its own I/O thread: use trpc_request_async");
+    memset(&p, 0, sizeof(p));
+    trpc__cond_init(&p.cond);
+    err = request_start(c, topic, headers, header_count, data, len, timeout_ms, &p);
+    if (err)
+        goto out_destroy_cond;
+    /* The I/O side expires the entry at its deadline; this wait is the last resort if it cannot. */
+    trpc__deadline_ts(&ts, p.deadline_ms - trpc__now_ms() + 2000);
+    pthread_mutex_lock(&c->pend_lock);
+    while (!p.done) {
+        if (pthread_cond_timedwait(&p.cond, &c->pend_lock, &ts) == ETIMEDOUT && !p.done && trpc__pend_remove(c, &p)) {
+            p.done = true;
+            p.err = -TRPC_E_TIMEOUT;
+        }
+    }
+    pthread_mutex_unlock(&c->pend_lock);
+    err = p.err;
+    if (err == 0 || err == -TRPC_E_RESPONDER_ERROR)
+        *reply = p.reply;
+    else
+        trpc_msg_free(p.reply);
+    if (err)
+        trpc__fail(err, "request on '%s': %s", topic, trpc_strerror(err));
+out_destroy_cond:
+    pthread_cond_destroy(&p.cond);
+    return err;
+}
+
+int trpc_request(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_msg **reply)
+{
+    return trpc_request_msg(c, topic, NULL, 0, data, len, timeout_ms, reply);
+}
+
+int trpc_request_async(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_reply_cb *cb, void *ud)
+{
+    struct trpc__pending *p;
+    int err;
+
+    trpc__clear_error();
+    if (c == NULL || cb == NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request_async: NULL argument");
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_request_async: out of memory");
+    p->cb = cb;
+    p->ud = ud;
+    err = request_start(c, topic, NULL, 0, data, len, timeout_ms, p);
+    if (err)
+        free(p);
+    return err;
+}
+
+/* Queues a frame answering m (REP, ACK, NACK) on the connection m came from. */
+static int answer(trpc_msg *m, const struct wire_out *o)
+{
+    trpc_client *c = m->c;
+    bool wake = false;
+    int err;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->state != TRPC_STATE_CONNECTED || c->conn_gen != m->conn_gen)
+        err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: the connection the message came on is gone", wire_type_name(o->type));
+    else
+        err = trpc__enqueue_locked(c, o, false, &wake);
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        trpc__wake(c);
+    return err;
+}
+
+static int respond(trpc_msg *req, uint8_t flags, uint32_t code, const void *data, size_t len)
+{
+    struct wire_out o = {.type = WIRE_REP, .flags = flags, .aux = code, .payload = data, .payload_len = len};
+    int err;
+
+    trpc__clear_error();
+    if (!trpc_msg_is_request(req) || (data == NULL && len > 0))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_respond: not a request, or NULL data");
+    if (atomic_exchange(&req->answered, true))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_respond: request already answered");
+    o.seq = req->seq;
+    err = answer(req, &o);
+    if (err == -TRPC_E_BUFFER_FULL)
+        atomic_store(&req->answered, false); /* the caller may try again */
+    return err;
+}
+
+int trpc_respond(trpc_msg *req, const void *data, size_t len)
+{
+    return respond(req, 0, 0, data, len);
+}
+
+int trpc_respond_error(trpc_msg *req, uint32_t code, const char *text)
+{
+    return respond(req, WIRE_F_APP_ERROR, code, text, text ? strlen(text) : 0);
+}
+
+static int acknowledge(trpc_msg *m, uint8_t type, uint32_t delay_ms)
+{
+    struct wire_out o = {.type = type, .aux = delay_ms};
+
+    trpc__clear_error();
+    if (m == NULL || m->type != WIRE_MSG || !(m->flags & WIRE_F_ACK_REQUIRED) || m->sub_id == 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%s: the message needs no acknowledgement", wire_type_name(type));
+    o.id = m->sub_id;
+    o.seq = m->seq;
+    return answer(m, &o);
+}
+
+int trpc_ack(trpc_msg *msg)
+{
+    return acknowledge(msg, WIRE_ACK, 0);
+}
+
+int trpc_nack(trpc_msg *msg, uint32_t delay_ms)
+{
+    return acknowledge(msg, WIRE_NACK, delay_ms);
+}

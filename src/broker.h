@@ -1,0 +1,404 @@
+/*
+ * broker: the internals of trpc-broker shared by its source files (not a public API).
+ *
+ * Threads: one core thread per --cores, each with its own uring_loop, listener (SO_REUSEPORT,
+ * one port), sessions, subject trie and pending requests. The main thread only starts the cores,
+ * waits for SIGTERM/SIGINT and wakes every core through its eventfd.
+ *
+ * Ownership across cores (docs/architecture.md, "The broker"): nothing is shared but the
+ * read-only configuration, the connection counter (one relaxed atomic per accept and close) and
+ * the counter blocks. Cores talk through uring_xchan channels only. A cross-core message body is
+ * malloc'd by the sending core and handed over: from a successful push on, the receiving core owns
+ * it and frees it when done (a reference count of one, moved). PUB copies of a recycled size class
+ * are the exception to "frees it": the receiver hands the consumed block back to its sender in an
+ * X_RECYCLE batch (ownership moved again), and the sender reuses it for its next copy to that core
+ * (route.c). Remote connections are named by (core, slot, generation), never by pointer.
+ */
+#ifndef TRPC_SRC_BROKER_H
+#define TRPC_SRC_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+#include "src/config.h"
+#include "src/idmap.h"
+#include "src/stats.h"
+#include "src/trie.h"
+#include "uring/uring.h"
+
+#define BROKER_NAME           "trpc-broker/" PACKAGE_VERSION
+#define BROKER_OUT_RESERVE    1024       /* output kept free for the ERR that cuts a slow consumer */
+#define BROKER_CLOSE_GRACE_NS 2000000000 /* a flushing close that takes longer is dropped */
+#define BROKER_XCHAN_SLOTS    4096
+#define BROKER_XBACKLOG_MAX   65536       /* messages waiting for a full channel, per pair, before PUBs drop */
+#define BROKER_XBYTES_MAX     (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
+#define BROKER_GROUP_MAX      255
+#define BROKER_PONGS_MAX      8 /* PONGs held per connection until its subscriptions reached every core */
+#define BROKER_CORES_MAX      1024
+#define BROKER_RECYCLE_SHIFT  9                /* smallest recycled PUB copy block: 512 bytes */
+#define BROKER_RECYCLE_NCLS   6                /* size classes 512 B .. 16 KiB; larger copies are malloc'd */
+#define BROKER_RECYCLE_BYTES  (4u << 20)       /* blocks a core keeps for its copies, all cores together */
+#define BROKER_RECYCLE_BATCH  32               /* consumed blocks a core gathers before returning them */
+#define BROKER_PENDING_CEIL   ((1u << 22) - 1) /* slot field of a reply token */
+
+/* A small intrusive list. A node not on a list points at itself. */
+struct blist {
+    struct blist *next, *prev;
+};
+
+static inline void blist_init(struct blist *l)
+{
+    l->next = l;
+    l->prev = l;
+}
+
+static inline bool blist_empty(const struct blist *l)
+{
+    return l->next == l;
+}
+
+static inline void blist_del(struct blist *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n;
+    n->prev = n;
+}
+
+static inline void blist_add_tail(struct blist *head, struct blist *n)
+{
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+
+#define blist_entry(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+struct core;
+struct session;
+
+/*
+ * A subscription as one core's trie holds it. Every core has its own copy of every subscription
+ * (its replica), allocated and freed by that core. On the owner core, sess points at the
+ * subscriber's session; elsewhere it is NULL and (owner, slot, gen, sid) names it.
+ */
+struct rsub {
+    uint32_t owner; /* core index */
+    uint32_t slot;
+    uint32_t gen;
+    uint64_t sid;
+    struct session *sess;
+    uint32_t outstanding; /* requests this core forwarded to it and not yet finished */
+    struct blist pending; /* this core's pending requests on it (struct preq.resp_node) */
+    uint32_t group_hash;
+    uint16_t group_len; /* 0: not in a group */
+    uint16_t pattern_len;
+    char *group;
+    char text[]; /* pattern, then group */
+};
+
+/* A remote connection that has subscriptions, as a core's replica knows it. */
+struct rconn {
+    uint32_t owner, slot, gen;
+    struct idmap subs; /* sid -> struct rsub */
+};
+
+enum session_state { SESS_NEW, SESS_OPEN, SESS_CLOSING };
+
+struct session {
+    struct uring_conn conn;
+    struct core *core;
+    uint32_t slot, gen;
+    uint64_t client_id;
+    enum session_state state;
+    bool no_echo;
+    bool counted; /* holds one of max_connections */
+    uint64_t last_rx_ns;
+    uint64_t closing_ns;
+    struct blist node; /* core->lru (open, new) or core->closing */
+    struct wire_reader rd;
+    struct idmap subs;     /* sid -> struct rsub (this core's copy) */
+    struct blist requests; /* pending requests it made (struct preq.req_node) */
+    unsigned pongs_held;
+    char peer[64];
+    char name[64];
+};
+
+/* A pending request, on the requester's core. */
+struct preq {
+    uint32_t tag; /* generation (8 bits) and random bits (24): the unforgeable part of the token */
+    bool used;
+    uint32_t heap_pos;
+    uint64_t deadline_ns;
+    uint64_t corr_id;
+    struct session *requester;
+    uint32_t resp_core, resp_slot, resp_gen;
+    struct rsub *resp; /* this core's replica of the responder subscription; NULL once removed */
+    struct blist req_node;
+    struct blist resp_node;
+};
+
+struct xtarget {
+    uint32_t slot, gen;
+    uint64_t sid;
+};
+
+struct tvec {
+    struct xtarget *v;
+    uint32_t n, cap;
+};
+
+/* A message waiting for room in a full channel. */
+struct xwait {
+    struct xwait *next;
+    struct uring_xmsg msg;
+};
+
+struct xout {
+    struct uring_xchan *ch;
+    struct xwait *head, *tail;
+    uint32_t count;
+};
+
+/* A consumed PUB copy block on its way back to (or waiting at) the core that allocated it. */
+struct xfree {
+    struct xfree *next;
+    uint8_t cls;
+};
+
+/* Block recycling with one other core (route.c), both directions. */
+struct xrecycle {
+    struct xfree *free[BROKER_RECYCLE_NCLS]; /* blocks for our copies to it, by size class */
+    struct xfree *ret;                       /* its copies we consumed, to hand back */
+    uint32_t nret;                           /* blocks in ret, fewer than BROKER_RECYCLE_BATCH */
+};
+
+struct pong_wait {
+    uint32_t slot, gen;
+    uint64_t id;
+    uint64_t seq; /* broadcasts of this core that must have been applied everywhere */
+};
+
+struct wake_op {
+    struct uring_op op;
+    uint64_t value;
+};
+
+struct core {
+    struct uring_loop loop;
+    struct broker *b;
+    unsigned id;
+    pthread_t thread;
+    int init_err;
+    int listen_fd;
+    struct uring_listener listener;
+    bool listening;
+    int efd;
+    struct wake_op wake;
+    bool stopping;
+    bool stopped;
+    bool timers_idle; /* sweep and request timers stay stopped once the core is shutting down */
+    struct trie *trie;
+
+    struct session **slots; /* [1, nslots); 0 unused */
+    uint32_t *gens;
+    uint32_t nslots, slot_cap;
+    uint32_t *free_slots;
+    uint32_t nfree;
+    unsigned nsessions;
+    uint64_t next_client;
+    struct blist lru;     /* open sessions, least recently heard first */
+    struct blist closing; /* closing sessions, oldest first */
+    struct uring_timer sweep;
+    bool sweep_armed;
+
+    struct rsub **match; /* trie_match results */
+    size_t nmatch, match_cap;
+    struct rsub **gm; /* group members among them */
+    size_t ngm, gm_cap;
+    bool *rplain;        /* [ncores]: a remote plain subscription matched */
+    struct tvec *tv;     /* [ncores]: group members chosen on that core */
+    struct xrecycle *xr; /* [ncores]: PUB copy blocks recycled with that core */
+    uint32_t xr_cached;  /* bytes in every xr[].free, at most BROKER_RECYCLE_BYTES */
+    struct idmap rconns; /* (owner << 32 | slot) -> struct rconn */
+
+    struct xout *out; /* [ncores]: channels to the other cores */
+    struct uring_timer xtimer;
+    bool xtimer_armed;
+    uint64_t bcast_seq;      /* SUB/UNSUB/GONE broadcasts sent */
+    uint64_t *acked;         /* [ncores]: highest broadcast each core confirmed */
+    struct pong_wait *pongs; /* FIFO ring */
+    uint32_t pong_head, pong_count, pong_cap;
+
+    struct preq *preq; /* [1, npreq) */
+    uint32_t npreq, preq_cap;
+    uint32_t *preq_free;
+    uint32_t npreq_free;
+    uint32_t *heap; /* preq indices by deadline */
+    uint32_t nheap;
+    unsigned pending;
+    struct uring_timer rtimer;
+    bool rtimer_armed;
+    bool rtimer_cancelling;
+    uint64_t rtimer_at;
+    uint32_t rnd[64];
+    unsigned nrnd;
+    uint64_t xs; /* xorshift state for responder and group choices */
+
+    struct broker_core_stats *st;
+};
+
+/* Bytes of droppable cross-core messages (PUB copies, replies) from one core to another that the
+ * receiver has not handled yet: the sender adds, the receiver subtracts (uring_xmsg.u32 carries
+ * each message's cost). Bounds the memory a slow core can make the others hold. */
+struct xbytes {
+    _Alignas(64) _Atomic uint64_t v;
+};
+
+struct broker {
+    struct config cfg;
+    unsigned ncores;
+    unsigned port;
+    struct core **cores;
+    struct uring_xchan *chans;       /* [src * ncores + dst] */
+    struct xbytes *xbytes;           /* [src * ncores + dst] */
+    struct broker_core_stats *stats; /* [ncores], each its own lines */
+    struct uring_features features;
+    struct uring_loop_opts loop_opts;
+    _Atomic unsigned conns;
+    atomic_bool failed;             /* a core failed at run time: exit 1 */
+    bool abort_start;               /* a core failed to start: every core leaves before running */
+    bool started;                   /* core threads exist: join them */
+    pthread_barrier_t barrier;      /* ncores + 1: the main thread wires channels between */
+    pthread_barrier_t stop_barrier; /* ncores: nobody pushes once everyone is past it */
+};
+
+/* Cross-core message types (uring_xmsg.type). */
+enum xtype {
+    X_SUB = 1,  /* ptr: struct xsub */
+    X_UNSUB,    /* ptr: struct xunsub */
+    X_GONE,     /* ptr: struct xunsub (sid 0): a connection closed */
+    X_ACK,      /* u64: broadcast seq applied */
+    X_PUB,      /* ptr: struct xpub */
+    X_REQ,      /* ptr: struct xreq */
+    X_REP,      /* ptr: struct xrep */
+    X_REP_FAIL, /* u64: token; the responder vanished before the request reached it */
+    X_ERR,      /* ptr: struct xunsub (sid = code): send a non-fatal ERR to that connection */
+    X_RECYCLE,  /* ptr: struct xfree chain: PUB copy blocks the sender allocated, handed back */
+};
+
+struct xsub {
+    uint64_t seq;
+    uint32_t slot, gen;
+    uint64_t sid;
+    uint16_t pattern_len, group_len;
+    char text[];
+};
+
+struct xunsub {
+    uint64_t seq;
+    uint32_t slot, gen;
+    uint64_t sid;
+};
+
+struct xpub {
+    bool rematch; /* deliver to the receiving core's plain subscriptions too */
+    uint8_t cls;  /* size class of the block, BROKER_RECYCLE_NCLS: malloc'd to size, freed */
+    uint32_t ntargets;
+    uint16_t topic_len;
+    uint32_t hdr_len;
+    uint32_t body_len; /* frame bytes from offset 32 */
+    uint8_t *body;
+    struct xtarget targets[];
+};
+
+struct xreq {
+    struct xtarget target;
+    uint64_t token;
+    uint32_t ms_left;
+    uint16_t topic_len;
+    uint32_t hdr_len;
+    uint32_t body_len;
+    uint8_t body[];
+};
+
+struct xrep {
+    uint64_t token;
+    uint32_t slot, gen; /* the responder's connection */
+    uint8_t flags;
+    uint32_t aux;
+    uint32_t hdr_len;
+    uint32_t body_len;
+    uint8_t body[];
+};
+
+/* ---- core.c ---- */
+int core_start_all(struct broker *b);
+void core_wake_all(struct broker *b);
+void core_join_all(struct broker *b);
+struct session *core_session(struct core *c, uint32_t slot, uint32_t gen);
+/* Pushes msg to core dst (not c), waiting in a backlog when the channel is full. cost > 0 marks a
+ * droppable message (a PUB copy, a reply) of that many bytes: refused when the bytes between the
+ * two cores would pass BROKER_XBYTES_MAX; the receiver gives the cost back (msg->u32 carries it).
+ * cost 0: a message that must arrive (subscription updates, requests, bounded by other limits).
+ * Returns 0 or -ENOBUFS (not sent; msg.ptr still the caller's). */
+int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost);
+/* The receiving side of the cost above. */
+void core_xmsg_done(struct core *c, unsigned src, const struct uring_xmsg *msg);
+/* Pushes msg (cost 0) only when it needs no backlog: returns 0 or -EAGAIN (msg.ptr still the
+ * caller's). For messages the receiver can do without (returned blocks). */
+int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg);
+uint64_t core_random(struct core *c);
+uint32_t core_secure_random(struct core *c);
+
+/* ---- session.c ---- */
+void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid);
+/* Queues a frame made of a fixed header and a body; cuts the session as a slow consumer when it
+ * would pass max_output_bytes. Returns 0, -ENOBUFS (cut) or -EPIPE (closing). */
+int session_write2(struct session *s, const void *a, size_t alen, const void *b, size_t blen);
+int session_send(struct session *s, const struct wire_out *o);
+void session_send_err(struct session *s, uint64_t id, int code, bool fatal, const char *msg);
+void session_fail(struct session *s, uint64_t id, int code, const char *msg);
+void session_send_pong(struct session *s, uint64_t id);
+/* Byte offset 32 of a decoded frame (topic, headers, payload in a row), or NULL when empty. */
+const uint8_t *frame_body(const struct wire_frame *f);
+/* Authentication hook for the security issue: accepts or refuses a CONNECT. */
+int session_authenticate(struct session *s, const struct wire_frame *connect);
+
+/* ---- route.c ---- */
+int route_sub(struct session *s, const struct wire_frame *f);
+int route_unsub(struct session *s, uint64_t sid);
+void route_pub(struct session *s, const struct wire_frame *f);
+/* Drops every subscription of a closing session (and tells the other cores). */
+void route_session_gone(struct session *s);
+void route_xmsg(struct core *c, unsigned src, const struct uring_xmsg *m);
+/* Frees a cross-core message nobody will handle (shutdown). */
+void route_xmsg_discard(const struct uring_xmsg *m);
+/* Collects the matches of topic into c->match. */
+size_t route_match(struct core *c, const char *topic, size_t len);
+void route_free_core(struct core *c);
+void route_hold_pong(struct session *s, uint64_t id);
+void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone);
+
+/* ---- request.c ---- */
+int request_init(struct core *c);
+void request_free(struct core *c);
+void request_req(struct session *s, const struct wire_frame *f);
+void request_rep(struct session *s, const struct wire_frame *f);
+void request_xreq(struct core *c, struct xreq *x);
+void request_xrep(struct core *c, unsigned src, struct xrep *x);
+void request_xrep_fail(struct core *c, uint64_t token);
+/* The requester closed: forget its pending requests. */
+void request_requester_gone(struct session *s);
+/* The responder subscription left this core's replica; conn_gone: because its connection closed. */
+void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone);
+void request_timer_stop(struct core *c);
+/* Delivers a request to a local responder subscription. */
+int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
+                    const uint8_t *body, uint32_t body_len);
+
+#endif

@@ -1,0 +1,692 @@
+/*
+ * Core threads: each runs one uring_loop with its own listener, sessions, trie replica and
+ * pending requests (broker.h). This file holds the thread's life (start, run, shutdown), the
+ * session table, the per-core sweep timer (idle connections, closes that take too long) and the
+ * cross-core channels with their bounded backlog.
+ *
+ * Start: the main thread makes every listening socket (so port 0 is resolved once and shared),
+ * then each core thread creates its ring; the main thread wires the channels while the cores
+ * wait at a barrier, because a channel needs both loops.
+ *
+ * Shutdown: the main thread writes each core's eventfd (read by an op on the core's ring). The
+ * core stops accepting, sends every session ERR SHUTTING_DOWN and closes it with a flush (forced
+ * after BROKER_CLOSE_GRACE_NS), then stops its loop once its last session and its listener are
+ * released. Cores meet at stop_barrier before destroying their rings, so no core pushes to a
+ * ring that is gone; messages still in channels are freed by core_join_all.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/broker.h"
+#include "src/log.h"
+
+#define LISTEN_BACKLOG 4096
+#define XRETRY_NS      1000000 /* a full channel is tried again after 1 ms */
+
+static void session_closed(struct uring_conn *conn, int err);
+static void core_maybe_stop(struct core *c);
+
+static const struct uring_conn_cbs session_cbs = {
+    .on_recv = session_on_recv,
+    .on_close = session_closed,
+};
+
+/* ---- random numbers ---------------------------------------------------------------------------- */
+
+uint32_t core_secure_random(struct core *c)
+{
+    if (c->nrnd == 0) {
+        ssize_t n = getrandom(c->rnd, sizeof(c->rnd), 0);
+
+        /* getrandom on a buffer this small only fails before the pool is seeded, or with
+         * ENOSYS; fall back on the fast generator rather than fail the request. */
+        if (n != (ssize_t)sizeof(c->rnd))
+            for (unsigned i = 0; i < 64; i++)
+                c->rnd[i] = (uint32_t)core_random(c);
+        c->nrnd = 64;
+    }
+    return c->rnd[--c->nrnd];
+}
+
+uint64_t core_random(struct core *c)
+{
+    uint64_t x = c->xs;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->xs = x;
+    return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+/* ---- the session table ------------------------------------------------------------------------- */
+
+struct session *core_session(struct core *c, uint32_t slot, uint32_t gen)
+{
+    if (slot == 0 || slot >= c->nslots)
+        return NULL;
+    if (c->gens[slot] != gen || c->slots[slot] == NULL)
+        return NULL;
+    return c->slots[slot];
+}
+
+static int slot_alloc(struct core *c, uint32_t *out)
+{
+    if (c->nfree > 0) {
+        *out = c->free_slots[--c->nfree];
+        return 0;
+    }
+    if (c->nslots == c->slot_cap) {
+        uint32_t cap = c->slot_cap ? c->slot_cap * 2 : 64;
+        struct session **slots = realloc(c->slots, cap * sizeof(*slots));
+        uint32_t *gens, *fr;
+
+        if (slots == NULL)
+            return -ENOMEM;
+        c->slots = slots;
+        gens = realloc(c->gens, cap * sizeof(*gens));
+        if (gens == NULL)
+            return -ENOMEM;
+        c->gens = gens;
+        fr = realloc(c->free_slots, cap * sizeof(*fr));
+        if (fr == NULL)
+            return -ENOMEM;
+        c->free_slots = fr;
+        for (uint32_t i = c->slot_cap; i < cap; i++) {
+            c->slots[i] = NULL;
+            c->gens[i] = 0;
+        }
+        c->slot_cap = cap;
+        if (c->nslots == 0)
+            c->nslots = 1; /* slot 0 stays unused: (core, 0) names no connection */
+    }
+    *out = c->nslots++;
+    return 0;
+}
+
+static void format_peer(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+static void on_accept(struct uring_listener *l, int fd)
+{
+    struct core *c = l->data;
+    struct broker *b = c->b;
+    struct session *s;
+    uint32_t slot;
+    bool over;
+
+    if (c->stopping) {
+        close(fd);
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || slot_alloc(c, &slot) != 0) {
+        log_error(c->id, "out of memory accepting fd=%d", fd);
+        free(s);
+        close(fd);
+        return;
+    }
+    s->core = c;
+    s->slot = slot;
+    s->gen = ++c->gens[slot];
+    s->client_id = ((uint64_t)(c->id + 1) << 48) | ++c->next_client;
+    s->state = SESS_NEW;
+    s->last_rx_ns = uring_now_ns();
+    s->conn.data = s;
+    blist_init(&s->requests);
+    wire_reader_init(&s->rd, &b->cfg.limits);
+    format_peer(fd, s->peer, sizeof(s->peer));
+    over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= b->cfg.max_connections;
+    s->counted = true;
+    if (uring_conn_start(&s->conn, &c->loop, fd, &session_cbs, b->cfg.max_output_bytes + BROKER_OUT_RESERVE) != 0) {
+        atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
+        c->free_slots[c->nfree++] = slot;
+        wire_reader_free(&s->rd);
+        free(s);
+        close(fd);
+        return;
+    }
+    c->slots[slot] = s;
+    c->nsessions++;
+    blist_add_tail(&c->lru, &s->node);
+    STAT_ADD(c->st, accepted, 1);
+    STAT_ADD(c->st, connections, 1);
+    log_info(c->id, "accepted fd=%d peer=%s client_id=%llu", fd, s->peer, (unsigned long long)s->client_id);
+    if (over) {
+        STAT_ADD(c->st, refused, 1);
+        session_fail(s, 0, TRPC_E_TOO_MANY_CONNECTIONS, "connection limit reached");
+    }
+}
+
+static void session_closed(struct uring_conn *conn, int err)
+{
+    struct session *s = conn->data;
+    struct core *c = s->core;
+
+    blist_del(&s->node);
+    route_session_gone(s);
+    request_requester_gone(s);
+    wire_reader_free(&s->rd);
+    idmap_free(&s->subs);
+    assert(c->slots[s->slot] == s);
+    c->slots[s->slot] = NULL;
+    c->free_slots[c->nfree++] = s->slot;
+    c->nsessions--;
+    if (s->counted)
+        atomic_fetch_sub_explicit(&c->b->conns, 1, memory_order_relaxed);
+    STAT_ADD(c->st, closed, 1);
+    STAT_SUB(c->st, connections, 1);
+    if (err != 0)
+        log_info(c->id, "closed client_id=%llu peer=%s: %s", (unsigned long long)s->client_id, s->peer, strerror(-err));
+    else
+        log_info(c->id, "closed client_id=%llu peer=%s", (unsigned long long)s->client_id, s->peer);
+    free(s);
+    if (c->stopping)
+        core_maybe_stop(c);
+}
+
+/* ---- the sweep: idle sessions and closes that take too long ------------------------------------ */
+
+static uint64_t sweep_period_ns(const struct core *c)
+{
+    uint64_t ms = c->b->cfg.keepalive_ms / 4;
+
+    if (c->b->cfg.keepalive_ms == 0 || ms > 1000)
+        ms = 1000;
+    if (ms < 10)
+        ms = 10;
+    return ms * 1000000;
+}
+
+static void sweep_done(struct uring_timer *t, int res)
+{
+    struct core *c = t->data;
+    uint64_t now = uring_now_ns();
+    uint64_t idle_ns = (uint64_t)c->b->cfg.keepalive_ms * 2 * 1000000;
+
+    c->sweep_armed = false;
+    if (res == -ECANCELED || c->timers_idle)
+        return;
+    while (idle_ns > 0 && !blist_empty(&c->lru)) {
+        struct session *s = blist_entry(c->lru.next, struct session, node);
+
+        if (s->last_rx_ns + idle_ns > now)
+            break;
+        STAT_ADD(c->st, idle_timeouts, 1);
+        session_fail(s, 0, TRPC_E_IDLE_TIMEOUT, "nothing received for twice the keepalive interval");
+    }
+    while (!blist_empty(&c->closing)) {
+        struct session *s = blist_entry(c->closing.next, struct session, node);
+
+        if (s->closing_ns + BROKER_CLOSE_GRACE_NS > now) /* closing_ns may be later than now */
+            break;
+        /* The peer does not read what is queued: give up on it. on_close follows. */
+        blist_del(&s->node);
+        uring_conn_close(&s->conn, URING_CLOSE_NOW);
+    }
+    if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
+        c->sweep_armed = true;
+}
+
+/* ---- cross-core channels ----------------------------------------------------------------------- */
+
+static void xretry_done(struct uring_timer *t, int res);
+
+static void xtimer_arm(struct core *c)
+{
+    if (c->xtimer_armed || c->timers_idle)
+        return;
+    if (uring_timer_start(&c->loop, &c->xtimer, XRETRY_NS, xretry_done) == 0)
+        c->xtimer_armed = true;
+}
+
+static void xout_drain(struct core *c, struct xout *o)
+{
+    while (o->head != NULL && uring_xchan_push(o->ch, &o->head->msg) == 0) {
+        struct xwait *w = o->head;
+
+        o->head = w->next;
+        if (o->head == NULL)
+            o->tail = NULL;
+        o->count--;
+        free(w);
+        STAT_ADD(c->st, xmsgs_out, 1);
+    }
+}
+
+static void xretry_done(struct uring_timer *t, int res)
+{
+    struct core *c = t->data;
+    bool left = false;
+
+    c->xtimer_armed = false;
+    if (res == -ECANCELED || c->timers_idle)
+        return; /* past the stop barrier nothing may ring another core's ring */
+    for (unsigned i = 0; i < c->b->ncores; i++) {
+        if (i == c->id)
+            continue;
+        xout_drain(c, &c->out[i]);
+        left = left || c->out[i].head != NULL;
+    }
+    if (left)
+        xtimer_arm(c);
+}
+
+int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost)
+{
+    struct xout *o = &c->out[dst];
+    _Atomic uint64_t *bytes = &c->b->xbytes[c->id * c->b->ncores + dst].v;
+    struct xwait *w;
+
+    assert(dst != c->id);
+    assert(dst < c->b->ncores);
+    msg->u32 = cost;
+    if (cost > 0) {
+        if (atomic_load_explicit(bytes, memory_order_relaxed) + cost > BROKER_XBYTES_MAX)
+            return -ENOBUFS;
+        if (o->head != NULL && o->count >= BROKER_XBACKLOG_MAX)
+            return -ENOBUFS;
+        atomic_fetch_add_explicit(bytes, cost, memory_order_relaxed);
+    }
+    if (o->head == NULL && uring_xchan_push(o->ch, msg) == 0) {
+        STAT_ADD(c->st, xmsgs_out, 1);
+        return 0;
+    }
+    /* The channel is full, or older messages wait: keep the order, wait behind them. */
+    w = malloc(sizeof(*w));
+    if (w == NULL) {
+        atomic_fetch_sub_explicit(bytes, cost, memory_order_relaxed);
+        return -ENOBUFS;
+    }
+    w->next = NULL;
+    w->msg = *msg;
+    if (o->tail != NULL)
+        o->tail->next = w;
+    else
+        o->head = w;
+    o->tail = w;
+    o->count++;
+    STAT_ADD(c->st, xbacklog, 1);
+    xtimer_arm(c);
+    return 0;
+}
+
+int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
+{
+    struct xout *o = &c->out[dst];
+
+    assert(dst != c->id);
+    assert(dst < c->b->ncores);
+    msg->u32 = 0;
+    if (o->head != NULL || uring_xchan_push(o->ch, msg) != 0)
+        return -EAGAIN;
+    STAT_ADD(c->st, xmsgs_out, 1);
+    return 0;
+}
+
+void core_xmsg_done(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    if (msg->u32 > 0)
+        atomic_fetch_sub_explicit(&c->b->xbytes[src * c->b->ncores + c->id].v, msg->u32, memory_order_relaxed);
+}
+
+static void xchan_cb(struct uring_xchan *ch, const struct uring_xmsg *msg)
+{
+    struct core *c = (struct core *)(void *)((char *)ch->dst - offsetof(struct core, loop));
+
+    if (c->stopped) {
+        route_xmsg_discard(msg); /* the broker is going away: nobody is left to deliver to */
+        return;
+    }
+    route_xmsg(c, (unsigned)(uintptr_t)ch->data, msg);
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------------- */
+
+static void core_maybe_stop(struct core *c)
+{
+    if (c->nsessions > 0 || c->listening || c->stopped)
+        return;
+    c->stopped = true;
+    c->timers_idle = true;
+    if (c->sweep_armed)
+        uring_timer_cancel(&c->sweep);
+    if (c->xtimer_armed)
+        uring_timer_cancel(&c->xtimer);
+    request_timer_stop(c);
+    uring_loop_stop(&c->loop);
+}
+
+static void listener_closed(struct uring_listener *l)
+{
+    struct core *c = l->data;
+
+    c->listening = false;
+    core_maybe_stop(c);
+}
+
+static const struct uring_listener_cbs listener_cbs = {
+    .on_accept = on_accept,
+    .on_close = listener_closed,
+};
+
+static void core_begin_stop(struct core *c)
+{
+    struct blist *n, *next;
+
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    log_info(c->id, "shutting down: %u connections", c->nsessions);
+    if (c->listening)
+        uring_listener_close(&c->listener);
+    for (n = c->lru.next; n != &c->lru; n = next) {
+        struct session *s = blist_entry(n, struct session, node);
+
+        next = n->next;
+        session_fail(s, 0, TRPC_E_SHUTTING_DOWN, "broker is shutting down");
+    }
+    core_maybe_stop(c);
+}
+
+static void wake_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags)
+{
+    struct core *c = (struct core *)(void *)((char *)loop - offsetof(struct core, loop));
+
+    (void)op;
+    (void)flags;
+    if (res == -ECANCELED)
+        return;
+    core_begin_stop(c);
+}
+
+static int arm_wake(struct core *c)
+{
+    struct io_uring_sqe *sqe = uring_loop_sqe(&c->loop, &c->wake.op);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    c->wake.op.cb = wake_done;
+    io_uring_prep_read(sqe, c->efd, &c->wake.value, sizeof(c->wake.value), 0);
+    return 0;
+}
+
+/* ---- the thread -------------------------------------------------------------------------------- */
+
+static int core_init(struct core *c)
+{
+    struct broker *b = c->b;
+    int ret;
+
+    c->trie = trie_new(b->cfg.limits.max_topic);
+    c->out = calloc(b->ncores, sizeof(*c->out));
+    c->acked = calloc(b->ncores, sizeof(*c->acked));
+    if (c->trie == NULL || c->out == NULL || c->acked == NULL)
+        return -ENOMEM;
+    ret = request_init(c);
+    if (ret != 0)
+        return ret;
+    ret = uring_loop_init(&c->loop, &b->loop_opts);
+    if (ret != 0)
+        return ret;
+    return 0;
+}
+
+static void pin(struct core *c)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+
+    if (n <= 0)
+        return;
+    CPU_ZERO(&set);
+    CPU_SET((int)(c->id % (unsigned long)n), &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+        log_warn(c->id, "cannot pin to cpu %ld", (long)(c->id % (unsigned long)n));
+}
+
+static void core_free(struct core *c)
+{
+    for (unsigned i = 0; c->out != NULL && i < c->b->ncores; i++) {
+        while (c->out[i].head != NULL) {
+            struct xwait *w = c->out[i].head;
+
+            c->out[i].head = w->next;
+            route_xmsg_discard(&w->msg);
+            free(w);
+        }
+    }
+    route_free_core(c);
+    request_free(c);
+    trie_free(c->trie);
+    c->trie = NULL;
+    free(c->out);
+    free(c->acked);
+    free(c->match);
+    free(c->pongs);
+    free(c->slots);
+    free(c->gens);
+    free(c->free_slots);
+    c->out = NULL;
+    c->acked = NULL;
+    c->match = NULL;
+    c->pongs = NULL;
+    c->slots = NULL;
+    c->gens = NULL;
+    c->free_slots = NULL;
+}
+
+static void *core_main(void *arg)
+{
+    struct core *c = arg;
+    struct broker *b = c->b;
+    bool loop_ok = false;
+    int ret;
+
+    pin(c);
+    c->init_err = core_init(c);
+    loop_ok = c->init_err == 0;
+    pthread_barrier_wait(&b->barrier); /* the main thread wires the channels */
+    pthread_barrier_wait(&b->barrier);
+    if (b->abort_start)
+        goto out_destroy;
+    c->sweep.data = c;
+    c->xtimer.data = c;
+    c->rtimer.data = c;
+    c->listener.data = c;
+    ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);
+    if (ret == 0) {
+        c->listening = true;
+        c->listen_fd = -1;
+        ret = arm_wake(c);
+    }
+    if (ret == 0 && uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
+        c->sweep_armed = true;
+    if (ret == 0)
+        ret = uring_loop_run(&c->loop);
+    if (ret != 0) {
+        log_error(c->id, "core loop failed: %s", strerror(-ret));
+        atomic_store(&b->failed, true);
+        kill(getpid(), SIGTERM);
+    }
+    c->stopped = true;
+    c->timers_idle = true;
+    pthread_barrier_wait(&b->stop_barrier);
+out_destroy:
+    c->stopped = true;
+    if (loop_ok)
+        uring_loop_destroy(&c->loop);
+    core_free(c);
+    return NULL;
+}
+
+static int open_listeners(struct broker *b)
+{
+    const char *host = b->cfg.listen_host;
+    unsigned port = b->cfg.listen_port;
+
+    for (unsigned i = 0; i < b->ncores; i++) {
+        int fd = uring_listen_tcp(host, port, LISTEN_BACKLOG);
+
+        if (fd < 0) {
+            log_error(LOG_NO_CORE, "cannot listen on %s:%u: %s", host, port, strerror(-fd));
+            return fd;
+        }
+        b->cores[i]->listen_fd = fd;
+        if (port == 0) {
+            /* Bind the others to the port the kernel picked for the first. */
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+
+            if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+                return -errno;
+            port =
+                ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    b->port = port;
+    return 0;
+}
+
+static int wire_channels(struct broker *b)
+{
+    unsigned n = b->ncores;
+
+    b->chans = calloc((size_t)n * n, sizeof(*b->chans));
+    b->xbytes = aligned_alloc(64, (size_t)n * n * sizeof(*b->xbytes));
+    if (b->chans == NULL || b->xbytes == NULL)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n * n; i++)
+        atomic_init(&b->xbytes[i].v, 0);
+    for (unsigned s = 0; s < n; s++) {
+        for (unsigned d = 0; d < n; d++) {
+            struct uring_xchan *ch = &b->chans[s * n + d];
+            int ret;
+
+            if (s == d)
+                continue;
+            ret = uring_xchan_init(ch, &b->cores[s]->loop, &b->cores[d]->loop, BROKER_XCHAN_SLOTS, 1, xchan_cb);
+            if (ret != 0)
+                return ret;
+            ch->data = (void *)(uintptr_t)s;
+            b->cores[s]->out[d].ch = ch;
+        }
+    }
+    return 0;
+}
+
+int core_start_all(struct broker *b)
+{
+    unsigned n = b->ncores;
+    int ret;
+
+    b->cores = calloc(n, sizeof(*b->cores));
+    b->stats = aligned_alloc(64, n * sizeof(*b->stats));
+    if (b->cores == NULL || b->stats == NULL)
+        return -ENOMEM;
+    memset(b->stats, 0, n * sizeof(*b->stats));
+    for (unsigned i = 0; i < n; i++) {
+        struct core *c = aligned_alloc(64, (sizeof(*c) + 63) / 64 * 64);
+
+        if (c == NULL)
+            return -ENOMEM;
+        memset(c, 0, sizeof(*c));
+        c->b = b;
+        c->id = i;
+        c->listen_fd = -1;
+        c->efd = -1;
+        c->st = &b->stats[i];
+        c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+        blist_init(&c->lru);
+        blist_init(&c->closing);
+        b->cores[i] = c;
+        c->efd = eventfd(0, EFD_CLOEXEC);
+        if (c->efd == -1)
+            return -errno;
+        if (getrandom(&c->xs, sizeof(c->xs), 0) != (ssize_t)sizeof(c->xs) || c->xs == 0)
+            c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+    }
+    ret = open_listeners(b);
+    if (ret != 0)
+        return ret;
+    if (pthread_barrier_init(&b->barrier, NULL, n + 1) != 0 || pthread_barrier_init(&b->stop_barrier, NULL, n) != 0)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&b->cores[i]->thread, NULL, core_main, b->cores[i]) != 0) {
+            log_error(LOG_NO_CORE, "cannot start core thread %u", i);
+            exit(1); /* the threads already started wait at a barrier sized for all of them */
+        }
+    }
+    b->started = true;
+    pthread_barrier_wait(&b->barrier);
+    ret = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (b->cores[i]->init_err != 0 && ret == 0) {
+            ret = b->cores[i]->init_err;
+            log_error(i, "cannot start: %s", strerror(-ret));
+        }
+    }
+    if (ret == 0)
+        ret = wire_channels(b);
+    b->abort_start = ret != 0;
+    pthread_barrier_wait(&b->barrier);
+    return ret;
+}
+
+void core_wake_all(struct broker *b)
+{
+    uint64_t one = 1;
+
+    for (unsigned i = 0; i < b->ncores; i++)
+        if (write(b->cores[i]->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+            log_error(LOG_NO_CORE, "cannot wake core %u: %s", i, strerror(errno));
+}
+
+void core_join_all(struct broker *b)
+{
+    unsigned n = b->ncores;
+
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(b->cores[i]->thread, NULL);
+    /* Every loop is gone: what is left in a channel is freed through its callback, which sees
+     * the destination stopped. */
+    for (unsigned i = 0; b->chans != NULL && i < n * n; i++) {
+        if (b->chans[i].src == NULL)
+            continue;
+        uring_xchan_drain(&b->chans[i]);
+        uring_xchan_destroy(&b->chans[i]);
+    }
+    free(b->chans);
+    b->chans = NULL;
+    free(b->xbytes);
+    b->xbytes = NULL;
+    b->started = false;
+    pthread_barrier_destroy(&b->barrier);
+    pthread_barrier_destroy(&b->stop_barrier);
+}

@@ -1,0 +1,469 @@
+/*
+ * Request/reply (docs/protocol.md section 7).
+ *
+ * The pending entry lives on the requester's core, in a table of at most max_pending_requests
+ * slots allocated once (untouched pages cost nothing), so pointers into it stay valid. Its reply
+ * token is
+ *
+ *   bits 63..54  requester's core      bits 53..32  slot      bits 31..24  slot generation
+ *   bits 23..0   random (getrandom)
+ *
+ * so the core that receives a REP knows where to send it without a lookup, and a token cannot be
+ * derived from another. A REP completes the entry only if the token's slot is in use with the same
+ * generation and random bits, and it comes from the connection (core, slot, generation) the
+ * request was delivered to; a timed-out or finished entry is gone, so a late or second REP fails.
+ *
+ * The responder is one group subscription matching the topic, chosen by power of two choices on
+ * outstanding requests. The count is a per-core estimate: each core counts the requests it
+ * forwarded to each subscription in its own replica (rsub.outstanding), so no counter is shared
+ * between threads; with requests spread over cores the estimates add up to the truth.
+ *
+ * Deadlines sit in a binary heap of slot indices; one timer per core is armed at the earliest.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/broker.h"
+#include "src/log.h"
+
+#define TOKEN_CORE_SHIFT 54
+#define TOKEN_SLOT_SHIFT 32
+#define TOKEN_SLOT_MASK  BROKER_PENDING_CEIL
+
+static uint32_t pending_cap(const struct core *c)
+{
+    uint32_t cap = c->b->cfg.max_pending_requests;
+
+    return cap < BROKER_PENDING_CEIL ? cap : BROKER_PENDING_CEIL;
+}
+
+int request_init(struct core *c)
+{
+    uint32_t cap = pending_cap(c) + 1;
+
+    c->preq = calloc(cap, sizeof(*c->preq));
+    c->preq_free = calloc(cap, sizeof(*c->preq_free));
+    c->heap = calloc(cap, sizeof(*c->heap));
+    if (c->preq == NULL || c->preq_free == NULL || c->heap == NULL)
+        return -ENOMEM;
+    c->preq_cap = cap;
+    c->npreq = 1; /* slot 0 is never used: a token is never 0 */
+    return 0;
+}
+
+void request_free(struct core *c)
+{
+    free(c->preq);
+    free(c->preq_free);
+    free(c->heap);
+    c->preq = NULL;
+    c->preq_free = NULL;
+    c->heap = NULL;
+}
+
+/* ---- the deadline heap ------------------------------------------------------------------------- */
+
+static bool earlier(const struct core *c, uint32_t a, uint32_t b)
+{
+    return c->preq[c->heap[a]].deadline_ns < c->preq[c->heap[b]].deadline_ns;
+}
+
+static void heap_swap(struct core *c, uint32_t a, uint32_t b)
+{
+    uint32_t t = c->heap[a];
+
+    c->heap[a] = c->heap[b];
+    c->heap[b] = t;
+    c->preq[c->heap[a]].heap_pos = a;
+    c->preq[c->heap[b]].heap_pos = b;
+}
+
+static void heap_up(struct core *c, uint32_t i)
+{
+    while (i > 0 && earlier(c, i, (i - 1) / 2)) {
+        heap_swap(c, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct core *c, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < c->nheap && earlier(c, l, m))
+            m = l;
+        if (r < c->nheap && earlier(c, r, m))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(c, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct core *c, uint32_t pos)
+{
+    assert(pos < c->nheap);
+    c->nheap--;
+    if (pos == c->nheap)
+        return;
+    heap_swap(c, pos, c->nheap);
+    uint32_t moved = c->heap[pos];
+    heap_up(c, pos);
+    heap_down(c, c->preq[moved].heap_pos);
+}
+
+/* ---- the timer --------------------------------------------------------------------------------- */
+
+static void rtimer_done(struct uring_timer *t, int res);
+static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
+                   uint32_t body_len);
+
+static void rtimer_update(struct core *c)
+{
+    uint64_t first;
+
+    if (c->nheap == 0 || c->timers_idle)
+        return;
+    first = c->preq[c->heap[0]].deadline_ns;
+    if (!c->rtimer_armed) {
+        if (uring_timer_start_at(&c->loop, &c->rtimer, first, rtimer_done) == 0) {
+            c->rtimer_armed = true;
+            c->rtimer_at = first;
+        }
+    } else if (first + 1000000 < c->rtimer_at && !c->rtimer_cancelling) {
+        /* An earlier deadline came in: the callback re-arms at it. */
+        if (uring_timer_cancel(&c->rtimer) == 0)
+            c->rtimer_cancelling = true;
+    }
+}
+
+static void rtimer_done(struct uring_timer *t, int res)
+{
+    struct core *c = t->data;
+    uint64_t now = uring_now_ns();
+
+    (void)res;
+    c->rtimer_armed = false;
+    c->rtimer_cancelling = false;
+    if (c->timers_idle)
+        return;
+    while (c->nheap > 0 && c->preq[c->heap[0]].deadline_ns <= now) {
+        STAT_ADD(c->st, request_timeouts, 1);
+        finish(c, &c->preq[c->heap[0]], WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
+    }
+    rtimer_update(c);
+}
+
+void request_timer_stop(struct core *c)
+{
+    if (c->rtimer_armed && !c->rtimer_cancelling && uring_timer_cancel(&c->rtimer) == 0)
+        c->rtimer_cancelling = true;
+}
+
+/* ---- entries ----------------------------------------------------------------------------------- */
+
+static uint64_t token_of(const struct core *c, const struct preq *p)
+{
+    uint64_t slot = (uint64_t)(p - c->preq);
+
+    return ((uint64_t)c->id << TOKEN_CORE_SHIFT) | (slot << TOKEN_SLOT_SHIFT) | p->tag;
+}
+
+static struct preq *entry_of(struct core *c, uint64_t token)
+{
+    uint32_t slot = (uint32_t)(token >> TOKEN_SLOT_SHIFT) & TOKEN_SLOT_MASK;
+    struct preq *p;
+
+    if ((token >> TOKEN_CORE_SHIFT) != c->id || slot == 0 || slot >= c->npreq)
+        return NULL;
+    p = &c->preq[slot];
+    if (!p->used || p->tag != (uint32_t)token)
+        return NULL;
+    return p;
+}
+
+static void release(struct core *c, struct preq *p)
+{
+    uint32_t slot = (uint32_t)(p - c->preq);
+
+    assert(p->used);
+    heap_remove(c, p->heap_pos);
+    blist_del(&p->req_node);
+    blist_del(&p->resp_node);
+    if (p->resp != NULL)
+        p->resp->outstanding--;
+    p->used = false;
+    p->resp = NULL;
+    p->requester = NULL;
+    c->preq_free[c->npreq_free++] = slot;
+    c->pending--;
+}
+
+/* Sends the requester its one REP and forgets the entry. */
+static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
+                   uint32_t body_len)
+{
+    uint8_t hdr[WIRE_FIXED_LEN];
+
+    wire_put_fixed(hdr, WIRE_REP, flags, WIRE_FIXED_LEN + body_len, 0, hdr_len, aux, p->corr_id, 0);
+    session_write2(p->requester, hdr, sizeof(hdr), body, body_len);
+    release(c, p);
+}
+
+static void rep_error(struct session *s, uint64_t id, int code)
+{
+    struct wire_out o = {.type = WIRE_REP, .flags = WIRE_F_ERROR, .aux = (uint32_t)code, .id = id};
+
+    session_send(s, &o);
+}
+
+static struct preq *entry_new(struct core *c)
+{
+    uint32_t slot;
+    struct preq *p;
+
+    if (c->npreq_free > 0)
+        slot = c->preq_free[--c->npreq_free];
+    else if (c->npreq < c->preq_cap)
+        slot = c->npreq++;
+    else
+        return NULL;
+    p = &c->preq[slot];
+    assert(!p->used);
+    /* Next generation in the top byte, fresh random bits below. */
+    p->tag = ((((p->tag >> 24) + 1) & 0xff) << 24) | (core_secure_random(c) & 0xffffff);
+    p->used = true;
+    blist_init(&p->req_node);
+    blist_init(&p->resp_node);
+    c->pending++;
+    return p;
+}
+
+/* Power of two choices among the group subscriptions in c->match. */
+static struct rsub *pick_responder(struct core *c, size_t n)
+{
+    struct rsub *a, *b;
+    size_t k = 0;
+
+    c->ngm = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c->match[i]->group_len > 0)
+            c->match[k++] = c->match[i];
+    if (k == 0)
+        return NULL;
+    if (k == 1)
+        return c->match[0];
+    size_t i = core_random(c) % k, j = core_random(c) % (k - 1);
+    if (j >= i)
+        j++;
+    a = c->match[i];
+    b = c->match[j];
+    return b->outstanding < a->outstanding ? b : a;
+}
+
+int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
+                    const uint8_t *body, uint32_t body_len)
+{
+    struct core *c = resp->core;
+    uint8_t hdr[WIRE_FIXED_LEN];
+    int ret;
+
+    if (resp->state != SESS_OPEN)
+        return -EPIPE;
+    wire_put_fixed(hdr, WIRE_MSG, WIRE_F_REQUEST, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, ms_left ? ms_left : 1, sid, token);
+    ret = session_write2(resp, hdr, sizeof(hdr), body, body_len);
+    if (ret == 0) {
+        STAT_ADD(c->st, msgs_out, 1);
+        STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + body_len);
+    }
+    return ret;
+}
+
+void request_req(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    const struct config *cfg = &c->b->cfg;
+    uint32_t timeout_ms = f->aux ? f->aux : cfg->request_timeout_ms;
+    const uint8_t *body = frame_body(f);
+    uint32_t body_len = f->length - WIRE_FIXED_LEN;
+    struct rsub *r;
+    struct preq *p;
+
+    if (timeout_ms > cfg->max_request_timeout_ms)
+        timeout_ms = cfg->max_request_timeout_ms;
+    r = pick_responder(c, route_match(c, f->topic, f->topic_len));
+    if (r == NULL) {
+        rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
+        return;
+    }
+    p = entry_new(c);
+    if (p == NULL) {
+        rep_error(s, f->id, TRPC_E_TOO_MANY_REQUESTS);
+        return;
+    }
+    STAT_ADD(c->st, requests, 1);
+    p->corr_id = f->id;
+    p->requester = s;
+    p->deadline_ns = uring_now_ns() + (uint64_t)timeout_ms * 1000000;
+    p->resp_core = r->owner;
+    p->resp_slot = r->slot;
+    p->resp_gen = r->gen;
+    p->resp = r;
+    r->outstanding++;
+    blist_add_tail(&r->pending, &p->resp_node);
+    blist_add_tail(&s->requests, &p->req_node);
+    p->heap_pos = c->nheap;
+    c->heap[c->nheap++] = (uint32_t)(p - c->preq);
+    heap_up(c, p->heap_pos);
+    rtimer_update(c);
+    if (r->owner == c->id) {
+        /* A failed write cuts the responder; its close fails the request (RESPONDER_LOST). */
+        request_deliver(r->sess, r->sid, token_of(c, p), timeout_ms, f->topic_len, f->hdr_len, body, body_len);
+        return;
+    }
+    struct xreq *x = malloc(sizeof(*x) + body_len);
+    struct uring_xmsg m = {.type = X_REQ};
+
+    if (x == NULL) {
+        finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
+        return;
+    }
+    x->target = (struct xtarget){.slot = r->slot, .gen = r->gen, .sid = r->sid};
+    x->token = token_of(c, p);
+    x->ms_left = timeout_ms;
+    x->topic_len = f->topic_len;
+    x->hdr_len = f->hdr_len;
+    x->body_len = body_len;
+    memcpy(x->body, body, body_len);
+    m.ptr = x;
+    if (core_push(c, r->owner, &m, 0) != 0) {
+        free(x);
+        finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
+    }
+}
+
+/* The REP for token came from connection (core, slot, gen). False: the token fails a check. */
+static bool complete(struct core *c, uint64_t token, uint32_t core, uint32_t slot, uint32_t gen, uint8_t flags, uint32_t aux,
+                     uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
+{
+    struct preq *p = entry_of(c, token);
+
+    if (p == NULL || p->resp_core != core || p->resp_slot != slot || p->resp_gen != gen)
+        return false;
+    if (uring_now_ns() > p->deadline_ns) {
+        STAT_ADD(c->st, request_timeouts, 1);
+        finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
+        rtimer_update(c);
+        return false;
+    }
+    finish(c, p, flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), aux, hdr_len, body, body_len);
+    return true;
+}
+
+void request_rep(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    uint64_t core = f->seq >> TOKEN_CORE_SHIFT;
+    const uint8_t *body = frame_body(f);
+    uint32_t body_len = f->length - WIRE_FIXED_LEN;
+
+    if (core >= c->b->ncores) {
+        session_send_err(s, 0, TRPC_E_BAD_REPLY_TOKEN, false, NULL);
+        return;
+    }
+    if (core == c->id) {
+        if (!complete(c, f->seq, c->id, s->slot, s->gen, f->flags, f->aux, f->hdr_len, body, body_len))
+            session_send_err(s, 0, TRPC_E_BAD_REPLY_TOKEN, false, NULL);
+        return;
+    }
+    struct xrep *x = malloc(sizeof(*x) + body_len);
+    struct uring_xmsg m = {.type = X_REP};
+
+    if (x == NULL) {
+        session_send_err(s, 0, TRPC_E_INTERNAL, false, NULL);
+        return;
+    }
+    x->token = f->seq;
+    x->slot = s->slot;
+    x->gen = s->gen;
+    x->flags = f->flags;
+    x->aux = f->aux;
+    x->hdr_len = f->hdr_len;
+    x->body_len = body_len;
+    if (body_len > 0)
+        memcpy(x->body, body, body_len);
+    m.ptr = x;
+    /* Droppable: a responder cannot make the broker hold unbounded replies; a dropped one
+     * leaves its request to time out. */
+    if (core_push(c, (unsigned)core, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
+        free(x);
+        session_send_err(s, 0, TRPC_E_UNAVAILABLE, false, "reply dropped: cross-core queue full");
+    }
+}
+
+void request_xreq(struct core *c, struct xreq *x)
+{
+    struct session *s = core_session(c, x->target.slot, x->target.gen);
+    unsigned owner = (unsigned)(x->token >> TOKEN_CORE_SHIFT);
+    struct uring_xmsg m = {.type = X_REP_FAIL, .u64 = x->token};
+
+    if (s != NULL && s->state == SESS_OPEN && idmap_get(&s->subs, x->target.sid) != NULL) {
+        request_deliver(s, x->target.sid, x->token, x->ms_left, x->topic_len, x->hdr_len, x->body, x->body_len);
+        return;
+    }
+    /* The responder went while the request travelled: its GONE may already have passed the
+     * entry's core, so say so explicitly. */
+    if (core_push(c, owner, &m, 0) != 0)
+        log_error(c->id, "out of memory failing a request");
+}
+
+void request_xrep(struct core *c, unsigned src, struct xrep *x)
+{
+    struct xunsub *e;
+    struct uring_xmsg m = {.type = X_ERR};
+
+    if (complete(c, x->token, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
+        return;
+    e = malloc(sizeof(*e));
+    if (e == NULL)
+        return;
+    *e = (struct xunsub){.slot = x->slot, .gen = x->gen, .sid = TRPC_E_BAD_REPLY_TOKEN};
+    m.ptr = e;
+    if (core_push(c, src, &m, (uint32_t)sizeof(*e)) != 0)
+        free(e);
+}
+
+void request_xrep_fail(struct core *c, uint64_t token)
+{
+    struct preq *p = entry_of(c, token);
+
+    if (p != NULL)
+        finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
+}
+
+void request_requester_gone(struct session *s)
+{
+    struct core *c = s->core;
+
+    while (!blist_empty(&s->requests))
+        release(c, blist_entry(s->requests.next, struct preq, req_node));
+}
+
+void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
+{
+    while (!blist_empty(&r->pending)) {
+        struct preq *p = blist_entry(r->pending.next, struct preq, resp_node);
+
+        if (conn_gone) {
+            finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
+        } else {
+            /* Unsubscribed, still connected: it may still answer. */
+            blist_del(&p->resp_node);
+            p->resp = NULL;
+        }
+    }
+}

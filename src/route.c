@@ -1,0 +1,743 @@
+/*
+ * Routing: subscriptions, the per-core trie replicas and the fan-out of published messages.
+ *
+ * Every core's trie holds every subscription of the broker: its own sessions' (struct rsub with
+ * sess set, also kept in the session's idmap by subscription id) and a replica of every other
+ * core's (kept per remote connection in c->rconns). SUB, UNSUB and a closing connection (GONE)
+ * are broadcast to the other cores, which apply them in channel order and confirm each with an
+ * ACK; a PING is answered only once every broadcast its core sent before it has been confirmed,
+ * so a client that saw its PONG knows its subscriptions are in force on every core.
+ *
+ * A PUB is matched once, on the publisher's core, against its replica:
+ *   - plain subscriptions on this core get a MSG at once;
+ *   - each queue group gets one member, chosen here (the replica has all members), so the choice
+ *     is made once; a member on this core gets the MSG at once;
+ *   - every other core with a matching plain subscription or a chosen member gets ONE copy of the
+ *     message (struct xpub): the chosen members by name, plus a flag telling it to deliver to its
+ *     own plain subscriptions, which it finds by matching its own trie (authoritative for its own
+ *     sessions).
+ * Channels are FIFO per pair of cores, so messages of one publisher keep their order everywhere.
+ *
+ * Copies were malloc'd per message on one core and freed on another, where they landed in the
+ * freeing thread's caches rather than the sender's, so the sender's heap kept growing (sysmalloc,
+ * page faults: docs/performance.md). Blocks up to 16 KiB are therefore rounded up to a size class
+ * and recycled per pair of cores: the receiver chains consumed blocks and hands them back in
+ * batches of BROKER_RECYCLE_BATCH (X_RECYCLE, on the reverse channel, only when it has room:
+ * otherwise they are freed), and the sender keeps up to BROKER_RECYCLE_BYTES of them, all
+ * destinations together, for its next copies. The bound is sized for a bench window's worth of
+ * 256 B copies: the number in flight swings by thousands, and a 256 KiB cache recycled almost none.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/topic.h"
+#include "src/broker.h"
+#include "src/log.h"
+
+static uint64_t rconn_key(uint32_t owner, uint32_t slot)
+{
+    return ((uint64_t)(owner + 1) << 32) | slot;
+}
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static struct rsub *rsub_new(uint32_t owner, uint32_t slot, uint32_t gen, uint64_t sid, const char *pattern, size_t plen,
+                             const char *group, size_t glen)
+{
+    struct rsub *r = malloc(sizeof(*r) + plen + glen);
+
+    if (r == NULL)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    r->owner = owner;
+    r->slot = slot;
+    r->gen = gen;
+    r->sid = sid;
+    blist_init(&r->pending);
+    r->pattern_len = (uint16_t)plen;
+    r->group_len = (uint16_t)glen;
+    memcpy(r->text, pattern, plen);
+    if (glen > 0) {
+        memcpy(r->text + plen, group, glen);
+        r->group = r->text + plen;
+        r->group_hash = fnv1a(group, glen);
+    }
+    return r;
+}
+
+void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone)
+{
+    int ret = trie_remove(c->trie, r->text, r->pattern_len, r);
+
+    assert(ret == 0);
+    (void)ret;
+    request_responder_gone(c, r, conn_gone);
+    free(r);
+}
+
+/* ---- broadcasts -------------------------------------------------------------------------------- */
+
+/* Sends a copy of body (size bytes, starting with its uint64_t seq) to every other core. */
+static void broadcast(struct core *c, uint32_t type, void *body, size_t size)
+{
+    if (c->b->ncores == 1 || c->stopped)
+        return;
+    c->bcast_seq++;
+    memcpy(body, &c->bcast_seq, sizeof(c->bcast_seq));
+    for (unsigned d = 0; d < c->b->ncores; d++) {
+        struct uring_xmsg m = {.type = type};
+
+        if (d == c->id)
+            continue;
+        m.ptr = malloc(size);
+        if (m.ptr != NULL)
+            memcpy(m.ptr, body, size);
+        if (m.ptr == NULL || core_push(c, d, &m, 0) != 0) {
+            /* A replica that misses an update would route wrongly for as long as it lives. */
+            log_error(c->id, "out of memory broadcasting to core %u", d);
+            abort();
+        }
+    }
+}
+
+static void send_ack(struct core *c, unsigned dst, uint64_t seq)
+{
+    struct uring_xmsg m = {.type = X_ACK, .u64 = seq};
+
+    if (core_push(c, dst, &m, 0) != 0) {
+        log_error(c->id, "out of memory acknowledging to core %u", dst);
+        abort();
+    }
+}
+
+static uint64_t min_acked(const struct core *c)
+{
+    uint64_t m = UINT64_MAX;
+
+    for (unsigned i = 0; i < c->b->ncores; i++)
+        if (i != c->id && c->acked[i] < m)
+            m = c->acked[i];
+    return m;
+}
+
+void route_hold_pong(struct session *s, uint64_t id)
+{
+    struct core *c = s->core;
+    struct pong_wait *w;
+
+    if (c->b->ncores == 1 || min_acked(c) >= c->bcast_seq || s->pongs_held >= BROKER_PONGS_MAX) {
+        session_send_pong(s, id);
+        return;
+    }
+    if (c->pong_count == c->pong_cap) {
+        uint32_t cap = c->pong_cap ? c->pong_cap * 2 : 64;
+        struct pong_wait *n = malloc(cap * sizeof(*n));
+
+        if (n == NULL) {
+            session_send_pong(s, id);
+            return;
+        }
+        for (uint32_t i = 0; i < c->pong_count; i++)
+            n[i] = c->pongs[(c->pong_head + i) % c->pong_cap];
+        free(c->pongs);
+        c->pongs = n;
+        c->pong_cap = cap;
+        c->pong_head = 0;
+    }
+    w = &c->pongs[(c->pong_head + c->pong_count) % c->pong_cap];
+    w->slot = s->slot;
+    w->gen = s->gen;
+    w->id = id;
+    w->seq = c->bcast_seq;
+    c->pong_count++;
+    s->pongs_held++;
+}
+
+static void release_pongs(struct core *c)
+{
+    uint64_t done = min_acked(c);
+
+    while (c->pong_count > 0) {
+        struct pong_wait *w = &c->pongs[c->pong_head];
+        struct session *s;
+
+        if (w->seq > done)
+            break;
+        s = core_session(c, w->slot, w->gen);
+        if (s != NULL) {
+            s->pongs_held--;
+            session_send_pong(s, w->id);
+        }
+        c->pong_head = (c->pong_head + 1) % c->pong_cap;
+        c->pong_count--;
+    }
+}
+
+/* ---- subscribe --------------------------------------------------------------------------------- */
+
+int route_sub(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    struct wire_header g = {0}, d;
+    struct rsub *r;
+    bool grouped;
+
+    if (idmap_get(&s->subs, f->id) != NULL)
+        return -TRPC_E_DUPLICATE_SUBSCRIPTION;
+    if (s->subs.count >= c->b->cfg.max_subscriptions)
+        return -TRPC_E_TOO_MANY_SUBSCRIPTIONS;
+    if (wire_header_find(f, ":durable", 8, &d))
+        return -TRPC_E_UNAVAILABLE; /* durable topics are not in this broker yet */
+    grouped = wire_header_find(f, ":group", 6, &g);
+    if (grouped && (g.val_len == 0 || g.val_len > BROKER_GROUP_MAX))
+        return -TRPC_E_BAD_HEADER;
+    r = rsub_new(c->id, s->slot, s->gen, f->id, f->topic, f->topic_len, (const char *)g.val, grouped ? g.val_len : 0);
+    if (r == NULL)
+        return -TRPC_E_INTERNAL;
+    r->sess = s;
+    if (idmap_put(&s->subs, f->id, r) != 0) {
+        free(r);
+        return -TRPC_E_INTERNAL;
+    }
+    if (trie_insert(c->trie, f->topic, f->topic_len, r) != 0) {
+        idmap_del(&s->subs, f->id);
+        free(r);
+        return -TRPC_E_INTERNAL;
+    }
+    STAT_ADD(c->st, subscriptions, 1);
+    if (c->b->ncores > 1) {
+        size_t size = sizeof(struct xsub) + r->pattern_len + r->group_len;
+        struct xsub *x = malloc(size);
+
+        if (x == NULL) {
+            log_error(c->id, "out of memory broadcasting a subscription");
+            abort();
+        }
+        x->slot = s->slot;
+        x->gen = s->gen;
+        x->sid = f->id;
+        x->pattern_len = r->pattern_len;
+        x->group_len = r->group_len;
+        memcpy(x->text, r->text, r->pattern_len + r->group_len);
+        broadcast(c, X_SUB, x, size);
+        free(x);
+    }
+    return 0;
+}
+
+int route_unsub(struct session *s, uint64_t sid)
+{
+    struct core *c = s->core;
+    struct rsub *r = idmap_del(&s->subs, sid);
+    struct xunsub x = {.slot = s->slot, .gen = s->gen, .sid = sid};
+
+    if (r == NULL)
+        return -TRPC_E_UNKNOWN_SUBSCRIPTION;
+    route_delete_rsub(c, r, false);
+    STAT_SUB(c->st, subscriptions, 1);
+    broadcast(c, X_UNSUB, &x, sizeof(x));
+    return 0;
+}
+
+void route_session_gone(struct session *s)
+{
+    struct core *c = s->core;
+    struct xunsub x = {.slot = s->slot, .gen = s->gen};
+    uint32_t pos = 0;
+    struct rsub *r;
+
+    if (s->subs.count == 0)
+        return;
+    STAT_SUB(c->st, subscriptions, s->subs.count);
+    while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL)
+        route_delete_rsub(c, r, true);
+    idmap_free(&s->subs);
+    broadcast(c, X_GONE, &x, sizeof(x));
+}
+
+/* ---- publish ----------------------------------------------------------------------------------- */
+
+static void collect(void *entry, void *ctx)
+{
+    struct core *c = ctx;
+
+    if (c->nmatch == c->match_cap) {
+        size_t cap = c->match_cap ? c->match_cap * 2 : 64;
+        struct rsub **m = realloc(c->match, cap * sizeof(*m));
+
+        if (m == NULL)
+            return; /* fewer deliveries rather than none; counted by the caller as drops */
+        c->match = m;
+        c->match_cap = cap;
+    }
+    c->match[c->nmatch++] = entry;
+}
+
+size_t route_match(struct core *c, const char *topic, size_t len)
+{
+    size_t visits;
+
+    c->nmatch = 0;
+    visits = trie_match(c->trie, topic, len, collect, c);
+    if (visits != c->nmatch)
+        STAT_ADD(c->st, drops, visits - c->nmatch);
+    return c->nmatch;
+}
+
+static void deliver(struct session *s, uint64_t sid, uint16_t topic_len, uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
+{
+    struct core *c = s->core;
+    uint8_t hdr[WIRE_FIXED_LEN];
+
+    if (s->state != SESS_OPEN) {
+        STAT_ADD(c->st, drops, 1);
+        return;
+    }
+    wire_put_fixed(hdr, WIRE_MSG, 0, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, 0, sid, 0);
+    if (session_write2(s, hdr, sizeof(hdr), body, body_len) == 0) {
+        STAT_ADD(c->st, msgs_out, 1);
+        STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + body_len);
+    } else {
+        STAT_ADD(c->st, drops, 1);
+    }
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    const struct rsub *x = *(struct rsub *const *)a, *y = *(struct rsub *const *)b;
+
+    if (x->group_hash != y->group_hash)
+        return x->group_hash < y->group_hash ? -1 : 1;
+    if (x->group_len != y->group_len)
+        return x->group_len < y->group_len ? -1 : 1;
+    return memcmp(x->group, y->group, x->group_len);
+}
+
+static bool same_group(const struct rsub *x, const struct rsub *y)
+{
+    return x->group_hash == y->group_hash && x->group_len == y->group_len && memcmp(x->group, y->group, x->group_len) == 0;
+}
+
+static int gm_push(struct core *c, struct rsub *r)
+{
+    if (c->ngm == c->gm_cap) {
+        size_t cap = c->gm_cap ? c->gm_cap * 2 : 64;
+        struct rsub **m = realloc(c->gm, cap * sizeof(*m));
+
+        if (m == NULL)
+            return -ENOMEM;
+        c->gm = m;
+        c->gm_cap = cap;
+    }
+    c->gm[c->ngm++] = r;
+    return 0;
+}
+
+static int tv_push(struct tvec *t, const struct rsub *r)
+{
+    if (t->n == t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 16;
+        struct xtarget *v = realloc(t->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return -ENOMEM;
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n++] = (struct xtarget){.slot = r->slot, .gen = r->gen, .sid = r->sid};
+    return 0;
+}
+
+static int route_scratch(struct core *c)
+{
+    if (c->rplain != NULL)
+        return 0;
+    c->rplain = calloc(c->b->ncores, sizeof(*c->rplain));
+    c->tv = calloc(c->b->ncores, sizeof(*c->tv));
+    c->xr = calloc(c->b->ncores, sizeof(*c->xr));
+    if (c->rplain == NULL || c->tv == NULL || c->xr == NULL) {
+        free(c->rplain);
+        free(c->tv);
+        free(c->xr);
+        c->rplain = NULL;
+        c->tv = NULL;
+        c->xr = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+_Static_assert(sizeof(struct xfree) <= ((size_t)1 << BROKER_RECYCLE_SHIFT), "a returned block holds its link");
+_Static_assert(BROKER_RECYCLE_NCLS <= UINT8_MAX, "xpub.cls holds a class");
+_Static_assert(BROKER_RECYCLE_BYTES <= UINT32_MAX, "core.xr_cached holds the bound");
+
+static size_t class_size(unsigned cls)
+{
+    return (size_t)1 << (BROKER_RECYCLE_SHIFT + cls);
+}
+
+/* The smallest class that holds size, or BROKER_RECYCLE_NCLS when none does. */
+static unsigned size_class(size_t size)
+{
+    unsigned cls = 0;
+
+    while (cls < BROKER_RECYCLE_NCLS && class_size(cls) < size)
+        cls++;
+    return cls;
+}
+
+static void free_chain(struct xfree *b)
+{
+    while (b != NULL) {
+        struct xfree *next = b->next;
+
+        free(b);
+        b = next;
+    }
+}
+
+/* A block for a copy to core d: a recycled one of its class when we have one. *cap: its size. */
+static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *cap)
+{
+    unsigned cls = size_class(size);
+    struct xrecycle *r = &c->xr[d];
+    struct xpub *x;
+
+    *cap = cls < BROKER_RECYCLE_NCLS ? class_size(cls) : size;
+    if (cls < BROKER_RECYCLE_NCLS && r->free[cls] != NULL) {
+        struct xfree *b = r->free[cls];
+
+        r->free[cls] = b->next;
+        c->xr_cached -= (uint32_t)*cap;
+        x = (struct xpub *)(void *)b;
+    } else {
+        x = malloc(*cap);
+    }
+    if (x != NULL)
+        x->cls = (uint8_t)cls;
+    return x;
+}
+
+/* Core d handed back blocks we allocated for it: keep what the bound allows. */
+static void recycle_in(struct core *c, unsigned d, struct xfree *b)
+{
+    struct xrecycle *r;
+
+    if (route_scratch(c) != 0) {
+        free_chain(b);
+        return;
+    }
+    r = &c->xr[d];
+    while (b != NULL) {
+        struct xfree *next = b->next;
+
+        assert(b->cls < BROKER_RECYCLE_NCLS);
+        if (c->xr_cached + class_size(b->cls) <= BROKER_RECYCLE_BYTES) {
+            b->next = r->free[b->cls];
+            r->free[b->cls] = b;
+            c->xr_cached += (uint32_t)class_size(b->cls);
+        } else {
+            free(b);
+        }
+        b = next;
+    }
+}
+
+/* We are done with a copy from core src: hand its block back, a batch at a time. */
+static void recycle_out(struct core *c, unsigned src, struct xpub *x)
+{
+    uint8_t cls = x->cls;
+    struct xrecycle *r;
+    struct xfree *b;
+    struct uring_xmsg m = {.type = X_RECYCLE};
+
+    if (cls >= BROKER_RECYCLE_NCLS || route_scratch(c) != 0) {
+        free(x);
+        return;
+    }
+    r = &c->xr[src];
+    b = (struct xfree *)(void *)x;
+    b->cls = cls;
+    b->next = r->ret;
+    r->ret = b;
+    if (++r->nret < BROKER_RECYCLE_BATCH)
+        return;
+    m.ptr = r->ret;
+    r->ret = NULL;
+    r->nret = 0;
+    if (core_try_push(c, src, &m) != 0)
+        free_chain(m.ptr); /* a busy channel carries messages, not returns; src mallocs anew */
+}
+
+static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)
+{
+    struct tvec *t = &c->tv[d];
+    size_t size = sizeof(struct xpub) + t->n * sizeof(struct xtarget) + body_len;
+    size_t cap;
+    struct xpub *x = xpub_alloc(c, d, size, &cap);
+    struct uring_xmsg m = {.type = X_PUB};
+
+    if (x == NULL) {
+        STAT_ADD(c->st, drops, 1);
+        return;
+    }
+    x->rematch = c->rplain[d];
+    x->ntargets = t->n;
+    x->topic_len = f->topic_len;
+    x->hdr_len = f->hdr_len;
+    x->body_len = body_len;
+    if (t->n > 0)
+        memcpy(x->targets, t->v, t->n * sizeof(struct xtarget));
+    x->body = (uint8_t *)(x->targets + t->n);
+    memcpy(x->body, body, body_len);
+    m.ptr = x;
+    if (core_push(c, d, &m, (uint32_t)cap) != 0) {
+        free(x);
+        STAT_ADD(c->st, drops, 1);
+    }
+}
+
+void route_pub(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    const uint8_t *body = frame_body(f);
+    uint32_t body_len = f->length - WIRE_FIXED_LEN;
+    size_t n = route_match(c, f->topic, f->topic_len);
+    bool remote = false;
+
+    if (n == 0)
+        return;
+    if (c->b->ncores > 1 && route_scratch(c) != 0) {
+        STAT_ADD(c->st, drops, n);
+        return;
+    }
+    c->ngm = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct rsub *r = c->match[i];
+
+        if (r->sess == s && s->no_echo)
+            continue;
+        if (r->group_len > 0) {
+            if (gm_push(c, r) != 0)
+                STAT_ADD(c->st, drops, 1);
+        } else if (r->owner == c->id) {
+            deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
+        } else {
+            c->rplain[r->owner] = true;
+            remote = true;
+        }
+    }
+    if (c->ngm > 1)
+        qsort(c->gm, c->ngm, sizeof(*c->gm), cmp_group);
+    for (size_t i = 0; i < c->ngm;) {
+        size_t j = i + 1;
+        struct rsub *r;
+
+        while (j < c->ngm && same_group(c->gm[i], c->gm[j]))
+            j++;
+        r = c->gm[i + core_random(c) % (j - i)];
+        if (r->owner == c->id) {
+            deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
+        } else if (tv_push(&c->tv[r->owner], r) == 0) {
+            remote = true;
+        } else {
+            STAT_ADD(c->st, drops, 1);
+        }
+        i = j;
+    }
+    if (!remote)
+        return;
+    for (unsigned d = 0; d < c->b->ncores; d++) {
+        if (c->rplain[d] || c->tv[d].n > 0)
+            send_copy(c, d, f, body, body_len);
+        c->rplain[d] = false;
+        c->tv[d].n = 0;
+    }
+}
+
+/* A copy from another core: its chosen group members here, and our own plain subscriptions. */
+static void recv_pub(struct core *c, struct xpub *x)
+{
+    const char *topic = (const char *)x->body;
+
+    if (x->rematch) {
+        size_t n = route_match(c, topic, x->topic_len);
+
+        for (size_t i = 0; i < n; i++) {
+            struct rsub *r = c->match[i];
+
+            if (r->owner == c->id && r->group_len == 0)
+                deliver(r->sess, r->sid, x->topic_len, x->hdr_len, x->body, x->body_len);
+        }
+    }
+    for (uint32_t i = 0; i < x->ntargets; i++) {
+        struct session *s = core_session(c, x->targets[i].slot, x->targets[i].gen);
+
+        if (s != NULL && idmap_get(&s->subs, x->targets[i].sid) != NULL)
+            deliver(s, x->targets[i].sid, x->topic_len, x->hdr_len, x->body, x->body_len);
+        else
+            STAT_ADD(c->st, drops, 1); /* the member left while the copy travelled */
+    }
+}
+
+/* ---- replicas of the other cores' subscriptions ------------------------------------------------ */
+
+static void rconn_drop(struct core *c, struct rconn *rc, bool conn_gone)
+{
+    uint32_t pos = 0;
+    struct rsub *r;
+
+    while ((r = idmap_next(&rc->subs, &pos, NULL)) != NULL)
+        route_delete_rsub(c, r, conn_gone);
+    idmap_free(&rc->subs);
+    free(rc);
+}
+
+static void recv_sub(struct core *c, unsigned src, const struct xsub *x)
+{
+    uint64_t key = rconn_key(src, x->slot);
+    struct rconn *rc = idmap_get(&c->rconns, key);
+    struct rsub *r;
+
+    if (rc != NULL && rc->gen != x->gen) {
+        /* Cannot happen in channel order (GONE precedes a reuse of the slot); be safe anyway. */
+        idmap_del(&c->rconns, key);
+        rconn_drop(c, rc, true);
+        rc = NULL;
+    }
+    if (rc == NULL) {
+        rc = calloc(1, sizeof(*rc));
+        if (rc == NULL || idmap_put(&c->rconns, key, rc) != 0)
+            goto out_nomem;
+        rc->owner = src;
+        rc->slot = x->slot;
+        rc->gen = x->gen;
+    }
+    r = rsub_new(src, x->slot, x->gen, x->sid, x->text, x->pattern_len, x->text + x->pattern_len, x->group_len);
+    if (r == NULL || idmap_put(&rc->subs, x->sid, r) != 0 || trie_insert(c->trie, r->text, r->pattern_len, r) != 0)
+        goto out_nomem;
+    return;
+
+out_nomem:
+    log_error(c->id, "out of memory applying a subscription from core %u", src);
+    abort();
+}
+
+static void recv_unsub(struct core *c, unsigned src, const struct xunsub *x, bool gone)
+{
+    uint64_t key = rconn_key(src, x->slot);
+    struct rconn *rc = idmap_get(&c->rconns, key);
+    struct rsub *r;
+
+    if (rc == NULL || rc->gen != x->gen)
+        return;
+    if (gone) {
+        idmap_del(&c->rconns, key);
+        rconn_drop(c, rc, true);
+        return;
+    }
+    r = idmap_del(&rc->subs, x->sid);
+    if (r != NULL)
+        route_delete_rsub(c, r, false);
+    if (rc->subs.count == 0) {
+        idmap_del(&c->rconns, key);
+        rconn_drop(c, rc, false);
+    }
+}
+
+void route_xmsg(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    core_xmsg_done(c, src, m);
+    switch (m->type) {
+    case X_SUB:
+        recv_sub(c, src, m->ptr);
+        send_ack(c, src, ((struct xsub *)m->ptr)->seq);
+        break;
+    case X_UNSUB:
+    case X_GONE:
+        recv_unsub(c, src, m->ptr, m->type == X_GONE);
+        send_ack(c, src, ((struct xunsub *)m->ptr)->seq);
+        break;
+    case X_ACK:
+        if (m->u64 > c->acked[src])
+            c->acked[src] = m->u64;
+        release_pongs(c);
+        break;
+    case X_PUB:
+        recv_pub(c, m->ptr);
+        recycle_out(c, src, m->ptr);
+        return;
+    case X_RECYCLE:
+        recycle_in(c, src, m->ptr);
+        return;
+    case X_REQ:
+        request_xreq(c, m->ptr);
+        break;
+    case X_REP:
+        request_xrep(c, src, m->ptr);
+        break;
+    case X_REP_FAIL:
+        request_xrep_fail(c, m->u64);
+        break;
+    case X_ERR: {
+        const struct xunsub *x = m->ptr;
+        struct session *s = core_session(c, x->slot, x->gen);
+
+        if (s != NULL)
+            session_send_err(s, 0, (int)x->sid, false, NULL);
+        break;
+    }
+    default:
+        assert(!"unknown cross-core message");
+    }
+    free(m->ptr);
+}
+
+void route_xmsg_discard(const struct uring_xmsg *m)
+{
+    if (m->type == X_RECYCLE)
+        free_chain(m->ptr);
+    else
+        free(m->ptr);
+}
+
+void route_free_core(struct core *c)
+{
+    uint32_t pos = 0;
+    struct rconn *rc;
+
+    while ((rc = idmap_next(&c->rconns, &pos, NULL)) != NULL) {
+        uint32_t p2 = 0;
+        struct rsub *r;
+
+        while ((r = idmap_next(&rc->subs, &p2, NULL)) != NULL)
+            free(r); /* the trie goes whole; pending requests were released with their sessions */
+        idmap_free(&rc->subs);
+        free(rc);
+    }
+    idmap_free(&c->rconns);
+    for (unsigned d = 0; c->tv != NULL && d < c->b->ncores; d++)
+        free(c->tv[d].v);
+    for (unsigned d = 0; c->xr != NULL && d < c->b->ncores; d++) {
+        for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++)
+            free_chain(c->xr[d].free[cls]);
+        free_chain(c->xr[d].ret);
+    }
+    free(c->tv);
+    free(c->xr);
+    free(c->rplain);
+    free(c->gm);
+    c->tv = NULL;
+    c->xr = NULL;
+    c->rplain = NULL;
+    c->gm = NULL;
+}

@@ -1,0 +1,312 @@
+/*
+ * Sessions: one per client connection, owned by the core that accepted it. Received bytes go
+ * through a wire_reader (frames parsed in place, the receive buffer returned to the ring at
+ * once, a straddling frame copied once into a reassembly buffer bounded by max_frame); each
+ * frame is dispatched by type. Everything a session sends goes through session_write2(), which
+ * enforces max_output_bytes: the session that would pass it is cut off as a slow consumer, with
+ * an ERR that fits in the BROKER_OUT_RESERVE bytes kept free above the bound.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/broker.h"
+#include "src/log.h"
+
+#define CTRL_FRAME_MAX 512 /* control frames are encoded on the stack up to this size */
+
+const uint8_t *frame_body(const struct wire_frame *f)
+{
+    if (f->topic != NULL)
+        return (const uint8_t *)f->topic;
+    if (f->headers != NULL)
+        return f->headers - f->topic_len;
+    if (f->payload != NULL)
+        return f->payload - f->topic_len - f->hdr_len;
+    return NULL;
+}
+
+/* Raw write that only the uring bound (max_output_bytes + reserve) limits. */
+static int write_raw(struct session *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+    int ret = uring_conn_write(&s->conn, a, alen);
+
+    if (ret == 0 && blen > 0)
+        ret = uring_conn_write(&s->conn, b, blen);
+    if (ret != 0 && ret != -EPIPE && ret != -ENOBUFS) {
+        log_error(s->core->id, "client_id=%llu: cannot queue output: %s", (unsigned long long)s->client_id, strerror(-ret));
+        uring_conn_close(&s->conn, URING_CLOSE_NOW);
+    }
+    return ret;
+}
+
+static int encode_and_write(struct session *s, const struct wire_out *o, bool bounded)
+{
+    uint8_t stack[CTRL_FRAME_MAX], *buf = stack;
+    ssize_t len = wire_encoded_len(o);
+    int ret;
+
+    assert(len != 0);
+    if (len < 0)
+        return (int)len;
+    if ((size_t)len > sizeof(stack)) {
+        buf = malloc((size_t)len);
+        if (buf == NULL)
+            return -ENOMEM;
+    }
+    len = wire_encode(buf, (size_t)len, o);
+    assert(len > 0);
+    ret = bounded ? session_write2(s, buf, (size_t)len, NULL, 0) : write_raw(s, buf, (size_t)len, NULL, 0);
+    if (buf != stack)
+        free(buf);
+    return ret;
+}
+
+void session_fail(struct session *s, uint64_t id, int code, const char *msg)
+{
+    struct core *c = s->core;
+    struct wire_out o = {
+        .type = WIRE_ERR,
+        .flags = WIRE_F_FATAL,
+        .aux = (uint32_t)code,
+        .id = id,
+        .payload = msg,
+        .payload_len = msg != NULL ? strlen(msg) : 0,
+    };
+
+    assert(code > 0);
+    if (s->state == SESS_CLOSING)
+        return;
+    /* Past the bound if need be: the reserve above max_output_bytes is kept for this frame. */
+    encode_and_write(s, &o, false);
+    s->state = SESS_CLOSING;
+    s->closing_ns = uring_now_ns();
+    blist_del(&s->node);
+    blist_add_tail(&c->closing, &s->node);
+    log_info(c->id, "closing client_id=%llu peer=%s: %s", (unsigned long long)s->client_id, s->peer, trpc_err_name(code));
+    uring_conn_close(&s->conn, URING_CLOSE_FLUSH);
+}
+
+int session_write2(struct session *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct core *c = s->core;
+
+    if (s->state == SESS_CLOSING)
+        return -EPIPE;
+    if (uring_conn_out_queued(&s->conn) + alen + blen > c->b->cfg.max_output_bytes) {
+        STAT_ADD(c->st, slow_consumers, 1);
+        STAT_ADD(c->st, drops, 1);
+        log_warn(c->id, "client_id=%llu peer=%s: slow consumer cut off with %zu bytes queued", (unsigned long long)s->client_id,
+                 s->peer, uring_conn_out_queued(&s->conn));
+        session_fail(s, 0, TRPC_E_SLOW_CONSUMER, "output queue full");
+        return -ENOBUFS;
+    }
+    return write_raw(s, a, alen, b, blen);
+}
+
+int session_send(struct session *s, const struct wire_out *o)
+{
+    return encode_and_write(s, o, true);
+}
+
+void session_send_err(struct session *s, uint64_t id, int code, bool fatal, const char *msg)
+{
+    struct wire_out o = {
+        .type = WIRE_ERR,
+        .aux = (uint32_t)code,
+        .id = id,
+        .payload = msg,
+        .payload_len = msg != NULL ? strlen(msg) : 0,
+    };
+
+    if (fatal) {
+        session_fail(s, id, code, msg);
+        return;
+    }
+    session_send(s, &o);
+}
+
+void session_send_pong(struct session *s, uint64_t id)
+{
+    struct wire_out o = {.type = WIRE_PONG, .id = id};
+
+    session_send(s, &o);
+}
+
+/*
+ * The authentication hook. The security issue replaces this body: check :user/:password or
+ * :token from the CONNECT headers against the store and return -TRPC_E_AUTH_FAILED to refuse.
+ * Until then every client is anonymous; the listener is loopback-only unless --insecure.
+ */
+int session_authenticate(struct session *s, const struct wire_frame *connect)
+{
+    (void)s;
+    (void)connect;
+    return 0;
+}
+
+static void copy_name(struct session *s, const struct wire_frame *f)
+{
+    struct wire_header h;
+    size_t n;
+
+    if (!wire_header_find(f, ":name", 5, &h))
+        return;
+    n = h.val_len < sizeof(s->name) - 1 ? h.val_len : sizeof(s->name) - 1;
+    for (size_t i = 0; i < n; i++)
+        s->name[i] = h.val[i] > 0x20 && h.val[i] < 0x7f ? (char)h.val[i] : '?';
+    s->name[n] = '\0';
+}
+
+static void do_connect(struct session *s, const struct wire_frame *f)
+{
+    const struct config *cfg = &s->core->b->cfg;
+    uint8_t payload[WIRE_CONNACK_PAYLOAD_LEN];
+    struct wire_connack ca = {
+        .max_frame = cfg->limits.max_frame,
+        .max_header_bytes = cfg->limits.max_header_bytes,
+        .max_topic = cfg->limits.max_topic,
+        .max_headers = cfg->limits.max_headers,
+        .keepalive_ms = cfg->keepalive_ms,
+        .client_id = s->client_id,
+    };
+    struct wire_header server = {
+        .key = ":server",
+        .key_len = 7,
+        .val = (const uint8_t *)BROKER_NAME,
+        .val_len = (uint16_t)strlen(BROKER_NAME),
+    };
+    struct wire_out o = {
+        .type = WIRE_CONNACK,
+        .headers = &server,
+        .header_count = 1,
+        .payload = payload,
+        .payload_len = sizeof(payload),
+    };
+    int version = wire_negotiate(f->aux, WIRE_VERSION_MIN, WIRE_VERSION_MAX), ret;
+
+    if (version < 0) {
+        session_fail(s, f->id, -version, "no protocol version in common");
+        return;
+    }
+    ret = session_authenticate(s, f);
+    if (ret < 0) {
+        session_fail(s, f->id, -ret, "authentication failed");
+        return;
+    }
+    copy_name(s, f);
+    s->no_echo = (f->flags & WIRE_F_NO_ECHO) != 0;
+    s->state = SESS_OPEN;
+    o.aux = (uint32_t)version;
+    wire_connack_put(payload, &ca);
+    session_send(s, &o);
+    log_debug(s->core->id, "connected client_id=%llu name=%s version=%d", (unsigned long long)s->client_id,
+              s->name[0] ? s->name : "-", version);
+}
+
+static void handle_frame(struct session *s, const struct wire_frame *f)
+{
+    int ret;
+
+    if (s->state == SESS_NEW) {
+        if (f->type != WIRE_CONNECT)
+            session_fail(s, f->id, TRPC_E_NOT_CONNECTED, "the first frame must be CONNECT");
+        else
+            do_connect(s, f);
+        return;
+    }
+    switch (f->type) {
+    case WIRE_CONNECT:
+        session_fail(s, f->id, TRPC_E_ALREADY_CONNECTED, "CONNECT sent twice");
+        return;
+    case WIRE_PING:
+        route_hold_pong(s, f->id);
+        return;
+    case WIRE_PONG:
+        return;
+    case WIRE_PUB:
+        route_pub(s, f);
+        if ((f->flags & WIRE_F_ACK_REQ) && s->state == SESS_OPEN) {
+            struct wire_out o = {.type = WIRE_PUBACK, .id = f->id};
+            session_send(s, &o);
+        }
+        return;
+    case WIRE_SUB:
+        ret = route_sub(s, f);
+        if (ret < 0)
+            session_send_err(s, f->id, -ret, false, NULL);
+        return;
+    case WIRE_UNSUB:
+        ret = route_unsub(s, f->id);
+        if (ret < 0)
+            session_send_err(s, f->id, -ret, false, NULL);
+        return;
+    case WIRE_REQ:
+        request_req(s, f);
+        return;
+    case WIRE_REP:
+        request_rep(s, f);
+        return;
+    case WIRE_ACK:
+    case WIRE_NACK:
+        session_send_err(s, f->id, TRPC_E_UNKNOWN_SEQUENCE, false, "no durable delivery in flight");
+        return;
+    case WIRE_ERR:
+        log_debug(s->core->id, "client_id=%llu sent ERR %s", (unsigned long long)s->client_id, trpc_err_name((int)f->aux));
+        return;
+    default:
+        session_fail(s, f->id, TRPC_E_UNEXPECTED_FRAME, "frame type not valid from a client");
+        return;
+    }
+}
+
+/*
+ * The id of the frame the reader refused, when its fixed header lies in the buffer just fed: off
+ * is where that frame starts in it. 0 when unknown (the frame began in an earlier buffer, or its
+ * id has not arrived).
+ */
+static uint64_t refused_id(const uint8_t *data, size_t len, size_t off, bool straddling)
+{
+    uint64_t id = 0;
+
+    if (straddling || off + 24 > len)
+        return 0;
+    for (int i = 7; i >= 0; i--)
+        id = id << 8 | data[off + 16 + (size_t)i];
+    return id;
+}
+
+void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid)
+{
+    struct session *s = conn->data;
+    struct core *c = s->core;
+    struct wire_frame f;
+    size_t held = wire_reader_pending(&s->rd), off = 0; /* bytes of a straddling frame already in */
+    int n;
+
+    STAT_ADD(c->st, bytes_in, len);
+    if (s->state != SESS_CLOSING) {
+        s->last_rx_ns = uring_now_ns();
+        blist_del(&s->node);
+        blist_add_tail(&c->lru, &s->node);
+    }
+    wire_reader_feed(&s->rd, data, len);
+    while (s->state != SESS_CLOSING) {
+        n = wire_reader_next(&s->rd, &f);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            STAT_ADD(c->st, protocol_errors, 1);
+            session_fail(s, refused_id(data, len, off, held > 0), -n, "malformed frame");
+            break;
+        }
+        off += f.length - held; /* the first frame may have begun in an earlier buffer */
+        held = 0;
+        STAT_ADD(c->st, msgs_in, 1);
+        handle_frame(s, &f);
+    }
+    /* Nothing refers to the buffer any more: a partial frame was copied into reassembly, and a
+     * closing session's reader is never read again. */
+    uring_buf_put(&c->loop, bid);
+}

@@ -1,0 +1,40 @@
+/* Sums the per-core counter blocks (see stats.h). */
+#include <string.h>
+
+#include "src/broker.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void broker_stats_sum(const struct broker *b, struct broker_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < b->ncores; i++) {
+        const struct broker_core_stats *s = &b->stats[i];
+        const struct uring_loop_stats *l = &b->cores[i]->loop.stats;
+
+        out->core.connections += LOAD(s->connections);
+        out->core.accepted += LOAD(s->accepted);
+        out->core.closed += LOAD(s->closed);
+        out->core.refused += LOAD(s->refused);
+        out->core.msgs_in += LOAD(s->msgs_in);
+        out->core.bytes_in += LOAD(s->bytes_in);
+        out->core.msgs_out += LOAD(s->msgs_out);
+        out->core.bytes_out += LOAD(s->bytes_out);
+        out->core.drops += LOAD(s->drops);
+        out->core.slow_consumers += LOAD(s->slow_consumers);
+        out->core.protocol_errors += LOAD(s->protocol_errors);
+        out->core.idle_timeouts += LOAD(s->idle_timeouts);
+        out->core.subscriptions += LOAD(s->subscriptions);
+        out->core.requests += LOAD(s->requests);
+        out->core.request_timeouts += LOAD(s->request_timeouts);
+        out->core.xmsgs_out += LOAD(s->xmsgs_out);
+        out->core.xbacklog += LOAD(s->xbacklog);
+        /* Written by the loop without atomics; a torn read of one counter is harmless on the
+         * 64-bit targets we build for (docs/uring.md section 9). */
+        out->enobufs += LOAD(l->enobufs);
+        out->iterations += LOAD(l->iterations);
+        out->cqes += LOAD(l->cqes);
+        out->sends += LOAD(l->sends);
+        out->short_sends += LOAD(l->short_sends);
+    }
+}

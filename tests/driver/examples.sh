@@ -1,0 +1,81 @@
+#!/bin/sh
+# examples/hello and examples/echo against a real broker: hello's greetings come back, and an
+# echo client's requests are answered by three echo-service instances, each serving some.
+top_builddir=${top_builddir:-.}
+broker=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
+ex=$top_builddir/examples
+
+echo "1..6"
+tmp=$(mktemp -d)
+bpid=
+spids=
+cleanup() {
+    for p in $spids $bpid; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$broker" --listen 127.0.0.1:0 2> "$tmp/broker.log" &
+bpid=$!
+port=
+i=0
+while [ $i -lt 200 ]; do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ -z "$port" ]; then
+    echo "Bail out! broker did not start"
+    sed 's/^/# /' "$tmp/broker.log"
+    exit 99
+fi
+url=trpc://127.0.0.1:$port
+
+if out=$("$ex/hello/hello" "$url" 5 2>&1) && echo "$out" | grep -q 'received 5 of 5'; then
+    echo "ok 1 - hello: 5 greetings published and received"
+else
+    echo "not ok 1 - hello"
+    echo "$out" | sed 's/^/# /'
+fi
+
+for n in 1 2 3; do
+    "$ex/echo/echo-service" "$url" "echo$n" > "$tmp/svc$n.out" 2>&1 &
+    spids="$spids $!"
+done
+ready=0
+i=0
+while [ $i -lt 200 ]; do
+    ready=$(cat "$tmp"/svc*.out | grep -c '^ready')
+    [ "$ready" -eq 3 ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ "$ready" -eq 3 ]; then echo "ok 2 - three echo services ready"; else echo "not ok 2 - $ready echo services ready"; fi
+
+if out=$("$ex/echo/echo-client" "$url" 60 2>&1) && echo "$out" | grep -q 'ok 60 of 60'; then
+    echo "ok 3 - echo client: 60 of 60 requests answered"
+else
+    echo "not ok 3 - echo client"
+    echo "$out" | sed 's/^/# /'
+fi
+
+for p in $spids; do kill -TERM "$p"; done
+clean=0
+for p in $spids; do wait "$p" && clean=$((clean + 1)); done
+spids=
+if [ $clean -eq 3 ]; then echo "ok 4 - services stop cleanly on SIGTERM"; else echo "not ok 4 - $clean of 3 stopped cleanly"; fi
+
+served=0
+total=0
+for n in 1 2 3; do
+    s=$(sed -n 's/^stopped echo[0-9] served \([0-9][0-9]*\)$/\1/p' "$tmp/svc$n.out")
+    [ -n "$s" ] && [ "$s" -gt 0 ] && served=$((served + 1))
+    total=$((total + ${s:-0}))
+done
+if [ $served -eq 3 ]; then echo "ok 5 - every instance served requests"; else echo "not ok 5 - $served of 3 instances served"; cat "$tmp"/svc*.out | sed 's/^/# /'; fi
+if [ $total -eq 60 ]; then echo "ok 6 - each request served exactly once ($total)"; else echo "not ok 6 - $total requests served for 60"; fi
+
+kill -TERM $bpid
+wait $bpid
+bpid=

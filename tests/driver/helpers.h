@@ -1,0 +1,131 @@
+/*
+ * helpers for the driver's tests: a real broker (tests/harness), and an inbox that a
+ * subscription callback fills and a test waits on. Every wait is bounded, so a missing message
+ * fails its test point instead of hanging the program.
+ */
+#ifndef TRPC_TESTS_DRIVER_HELPERS_H
+#define TRPC_TESTS_DRIVER_HELPERS_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/harness/broker_proc.h"
+#include "tests/tap.h"
+#include <trpc/trpc.h>
+
+struct inbox {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int count;
+    char topic[256];
+    char data[256];
+    size_t len;
+    int subs_seen; /* distinct subscription handles seen, up to 4 */
+    trpc_sub *subs[4];
+    int per_sub[4];
+};
+
+#define INBOX_INIT                                                                                                                 \
+    {                                                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", "", 0, 0, {NULL},                                              \
+        {                                                                                                                          \
+            0                                                                                                                      \
+        }                                                                                                                          \
+    }
+
+static inline void inbox_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    struct inbox *b = ud;
+    int i;
+
+    (void)c;
+    pthread_mutex_lock(&b->lock);
+    b->count++;
+    snprintf(b->topic, sizeof(b->topic), "%s", trpc_msg_topic(m));
+    b->len = trpc_msg_len(m);
+    snprintf(b->data, sizeof(b->data), "%.*s", (int)b->len, (const char *)trpc_msg_data(m));
+    for (i = 0; i < b->subs_seen && b->subs[i] != sub; i++)
+        ;
+    if (i == b->subs_seen && i < 4)
+        b->subs[b->subs_seen++] = sub;
+    if (i < 4)
+        b->per_sub[i]++;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    trpc_msg_free(m);
+}
+
+static inline void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Waits until the inbox holds at least n messages; returns the count it saw. */
+static inline int inbox_wait(struct inbox *b, int n, int timeout_ms)
+{
+    struct timespec ts;
+    int got;
+
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&b->lock);
+    while (b->count < n && pthread_cond_timedwait(&b->cond, &b->lock, &ts) != ETIMEDOUT)
+        ;
+    got = b->count;
+    pthread_mutex_unlock(&b->lock);
+    return got;
+}
+
+static inline int inbox_count(struct inbox *b)
+{
+    int n;
+
+    pthread_mutex_lock(&b->lock);
+    n = b->count;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+static inline void broker_up(struct broker_proc *b, const char *const *args)
+{
+    int err = broker_proc_start(b, args);
+
+    if (err)
+        BAIL_OUT("cannot start the broker: %s", strerror(-err));
+}
+
+static inline trpc_client *connect_or_bail(const struct broker_proc *b, const trpc_options *o)
+{
+    trpc_client *c = NULL;
+    int err = trpc_connect(&c, b->url, o);
+
+    if (err)
+        BAIL_OUT("trpc_connect %s: %s (%s)", b->url, trpc_strerror(err), trpc_last_error());
+    return c;
+}
+
+/* Polls cond() every 10 ms for up to timeout_ms. */
+static inline bool wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    int waited;
+
+    for (waited = 0; waited < timeout_ms; waited += 10) {
+        if (cond(arg))
+            return true;
+        usleep(10000);
+    }
+    return cond(arg);
+}
+
+#endif

@@ -1,0 +1,45 @@
+# tests/driver/: libtrpc against a real trpc-broker (tests/harness). One behaviour per program.
+noinst_HEADERS += tests/driver/helpers.h
+TESTS_DRIVER_LIBS = driver/libtrpc.la tests/harness/libharness.la -lpthread
+
+DRIVER_TESTS = \
+	tests/driver/options \
+	tests/driver/pubsub \
+	tests/driver/wildcards \
+	tests/driver/groups \
+	tests/driver/request \
+	tests/driver/request_errors \
+	tests/driver/reconnect \
+	tests/driver/buffer_full \
+	tests/driver/threads \
+	tests/driver/misuse \
+	tests/driver/external \
+	tests/driver/dispatch_order \
+	tests/driver/dispatch_io \
+	tests/driver/unsubscribe_wait \
+	tests/driver/url_list \
+	tests/driver/subscribe_msg \
+	tests/driver/sub_destroy
+check_PROGRAMS += $(DRIVER_TESTS)
+tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_pubsub_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_wildcards_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_groups_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_reconnect_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_buffer_full_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_threads_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_misuse_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_external_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_dispatch_order_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_dispatch_io_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_unsubscribe_wait_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_url_list_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_subscribe_msg_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_sub_destroy_LDADD = $(TESTS_DRIVER_LIBS)
+
+# Shell tests: the exported symbols and headers, and the examples against a real broker.
+TESTS += tests/driver/exports.sh tests/driver/examples.sh
+EXTRA_DIST += tests/driver/exports.sh tests/driver/examples.sh
+TSAN_TESTS += $(DRIVER_TESTS)

@@ -1,0 +1,45 @@
+/* The options object and trpc_connect's argument checks: defaults accepted, bad values refused
+ * with INVALID_ARGUMENT and a detail in trpc_last_error(), unreachable brokers reported. */
+#include "tests/driver/helpers.h"
+
+int main(void)
+{
+    trpc_options *o = NULL;
+    trpc_client *c = (trpc_client *)0x1;
+    int err;
+
+    plan(27);
+    ok_eq(trpc_options_create(NULL), -TRPC_E_INVALID_ARGUMENT, "create with NULL out");
+    ok(trpc_last_error()[0] != '\0', "last error says why");
+    ok_eq(trpc_options_create(&o), 0, "create");
+    ok(trpc_last_error()[0] == '\0', "a successful call clears the last error");
+    ok_eq(trpc_options_set_name(o, "tester"), 0, "set_name");
+    ok_eq(trpc_options_set_credentials(o, "user", "secret"), 0, "set_credentials");
+    ok_eq(trpc_options_set_token(o, NULL), 0, "set_token NULL clears it");
+    ok_eq(trpc_options_set_no_echo(o, true), 0, "set_no_echo");
+    ok_eq(trpc_options_set_connect_timeout(o, 0), -TRPC_E_INVALID_ARGUMENT, "connect timeout 0 refused");
+    ok_eq(trpc_options_set_connect_timeout(o, 300), 0, "connect timeout 300");
+    ok_eq(trpc_options_set_reconnect(o, -2, 10, 100), -TRPC_E_INVALID_ARGUMENT, "max_attempts -2 refused");
+    ok_eq(trpc_options_set_reconnect(o, 3, 100, 10), -TRPC_E_INVALID_ARGUMENT, "max below initial refused");
+    ok_eq(trpc_options_set_reconnect(o, 0, 10, 100), 0, "reconnect never");
+    ok_eq(trpc_options_set_send_buffer(o, 10), -TRPC_E_INVALID_ARGUMENT, "a tiny send buffer refused");
+    ok_eq(trpc_options_set_send_buffer(o, 1 << 20), 0, "send buffer 1 MiB");
+    ok_eq(trpc_options_set_max_pending(o, 0), -TRPC_E_INVALID_ARGUMENT, "max_pending 0 refused");
+    ok_eq(trpc_options_set_dispatch(o, TRPC_DISPATCH_THREAD, 65), -TRPC_E_INVALID_ARGUMENT, "65 dispatcher threads refused");
+    ok_eq(trpc_options_set_dispatch(o, (trpc_dispatch)7, 1), -TRPC_E_INVALID_ARGUMENT, "unknown dispatch mode refused");
+    ok_eq(trpc_options_set_dispatch(o, TRPC_DISPATCH_THREAD, 4), 0, "4 dispatcher threads");
+    ok_eq(trpc_options_set_name(NULL, "x"), -TRPC_E_INVALID_ARGUMENT, "setter on NULL options");
+
+    ok_eq(trpc_connect(&c, "trpcs://127.0.0.1:1", o), -TRPC_E_INVALID_ARGUMENT, "trpcs:// is refused for now");
+    ok(c == (trpc_client *)0x1, "out untouched on failure");
+    ok_eq(trpc_connect(&c, "http://x:1", o), -TRPC_E_INVALID_ARGUMENT, "unknown scheme refused");
+    ok_eq(trpc_connect(&c, " , ", o), -TRPC_E_INVALID_ARGUMENT, "empty URL list refused");
+    /* Port 1 on loopback: nothing listens there, both entries are tried and refused. */
+    err = trpc_connect(&c, "trpc://127.0.0.1:1, 127.0.0.1:1", o);
+    ok(err < 0, "unreachable broker fails (%s)", trpc_strerror(err));
+    ok(strstr(trpc_last_error(), "127.0.0.1:1") != NULL, "detail names the address: %s", trpc_last_error());
+    trpc_options_destroy(o);
+    trpc_options_destroy(NULL);
+    ok(1, "destroy and destroy(NULL) return");
+    return done_testing();
+}

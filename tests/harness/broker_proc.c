@@ -1,0 +1,287 @@
+/* broker_proc: a real trpc-broker child process for integration tests (see broker_proc.h). */
+#include "tests/harness/broker_proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 20000
+#define STOP_TIMEOUT_MS  20000
+#define POLL_MS          5
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static const char *broker_path(char *buf, size_t len)
+{
+    const char *env = getenv("TRPC_BROKER");
+    if (env && *env)
+        return env;
+    const char *top = getenv("top_builddir");
+    snprintf(buf, len, "%s/src/trpc-broker", top && *top ? top : ".");
+    return buf;
+}
+
+/* Copies the broker's log to our stderr as TAP comments, so a failing run shows why. */
+static void dump_log(const struct broker_proc *b)
+{
+    FILE *f = fopen(b->log_path, "r");
+    if (!f)
+        return;
+    char line[1024];
+    int n = 0;
+    fprintf(stderr, "# --- broker log %s ---\n", b->log_path);
+    while (fgets(line, sizeof(line), f) && n++ < 400)
+        fprintf(stderr, "# %s%s", line, strchr(line, '\n') ? "" : "\n");
+    fclose(f);
+}
+
+/* The port from the first "listening on 127.0.0.1:PORT" line, or 0 while there is none. */
+static unsigned log_port(const struct broker_proc *b)
+{
+    static const char key[] = "listening on 127.0.0.1:";
+    FILE *f = fopen(b->log_path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    unsigned port = 0;
+    while (!port && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, key);
+        if (p) {
+            long v = strtol(p + sizeof(key) - 1, NULL, 10);
+            if (v > 0 && v < 65536)
+                port = (unsigned)v;
+        }
+    }
+    fclose(f);
+    return port;
+}
+
+int broker_proc_connect(const struct broker_proc *b)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -errno;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int spawn(struct broker_proc *b, const char *listen)
+{
+    char path[1024];
+    const char *bin = broker_path(path, sizeof(path));
+    if (access(bin, X_OK) == -1) {
+        int err = -errno;
+        fprintf(stderr, "# broker_proc: %s: %s\n", bin, strerror(errno));
+        return err;
+    }
+    char *argv[BROKER_PROC_MAX_ARGS + 4];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    argv[n++] = "--listen";
+    argv[n++] = (char *)listen;
+    for (int i = 0; i < b->_nargs; i++)
+        argv[n++] = b->_args[i];
+    argv[n] = NULL;
+
+    int logfd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd == -1)
+        return -errno;
+    pid_t pid = fork();
+    if (pid == -1) {
+        int err = -errno;
+        close(logfd);
+        return err;
+    }
+    if (pid == 0) {
+        dup2(logfd, STDERR_FILENO);
+        execv(bin, argv);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    close(logfd);
+    b->pid = pid;
+    return 0;
+}
+
+/* Waits for the listening line (unless the port is known) and for a connection to succeed. */
+static int wait_ready(struct broker_proc *b)
+{
+    long long deadline = now_ms() + START_TIMEOUT_MS;
+    while (now_ms() < deadline) {
+        int st;
+        if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
+            b->pid = 0;
+            fprintf(stderr, "# broker_proc: broker exited during start (status 0x%x)\n", st);
+            return -ECHILD;
+        }
+        if (!b->port)
+            b->port = log_port(b);
+        if (b->port) {
+            int fd = broker_proc_connect(b);
+            if (fd >= 0) {
+                close(fd);
+                snprintf(b->url, sizeof(b->url), "trpc://127.0.0.1:%u", b->port);
+                return 0;
+            }
+        }
+        sleep_ms(POLL_MS);
+    }
+    fprintf(stderr, "# broker_proc: broker not ready after %d ms\n", START_TIMEOUT_MS);
+    return -ETIMEDOUT;
+}
+
+int broker_proc_start(struct broker_proc *b, const char *const *extra_args)
+{
+    memset(b, 0, sizeof(*b));
+    for (int i = 0; extra_args && extra_args[i]; i++) {
+        if (b->_nargs == BROKER_PROC_MAX_ARGS)
+            return -E2BIG;
+        b->_args[b->_nargs] = strdup(extra_args[i]);
+        if (!b->_args[b->_nargs])
+            return -ENOMEM;
+        b->_nargs++;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(b->log_path, sizeof(b->log_path), "%s/trpc-broker-%d-%p.log", tmp && *tmp ? tmp : "/tmp", (int)getpid(), (void *)b);
+    int rc = spawn(b, "127.0.0.1:0");
+    if (rc == 0)
+        rc = wait_ready(b);
+    if (rc < 0) {
+        dump_log(b);
+        if (b->pid)
+            broker_proc_kill(b);
+    }
+    return rc;
+}
+
+int broker_proc_restart(struct broker_proc *b)
+{
+    if (b->pid)
+        return -EBUSY;
+    char listen[32];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", b->port);
+    /* The port was ours until the broker died; a retry covers the moment the kernel still holds it. */
+    int rc = -EADDRINUSE;
+    for (int attempt = 0; attempt < 20 && rc < 0; attempt++) {
+        if (attempt)
+            sleep_ms(100);
+        rc = spawn(b, listen);
+        if (rc == 0)
+            rc = wait_ready(b);
+    }
+    if (rc < 0)
+        dump_log(b);
+    return rc;
+}
+
+int broker_proc_kill(struct broker_proc *b)
+{
+    if (!b->pid)
+        return -ESRCH;
+    kill(b->pid, SIGKILL);
+    int st;
+    while (waitpid(b->pid, &st, 0) == -1 && errno == EINTR)
+        ;
+    b->pid = 0;
+    return 0;
+}
+
+int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms)
+{
+    if (!b->pid)
+        return -ESRCH;
+    kill(b->pid, sig);
+    long long deadline = now_ms() + timeout_ms;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(b->pid, &st, WNOHANG);
+        if (r == b->pid)
+            break;
+        if (r == -1 && errno != EINTR)
+            return -errno;
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "# broker_proc: no exit %d ms after signal %d; killing\n", timeout_ms, sig);
+            broker_proc_kill(b);
+            dump_log(b);
+            return -ETIMEDOUT;
+        }
+        sleep_ms(POLL_MS);
+    }
+    b->pid = 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        dump_log(b);
+    return st;
+}
+
+int broker_proc_stop(struct broker_proc *b)
+{
+    int rc = b->pid ? broker_proc_signal_wait(b, SIGTERM, STOP_TIMEOUT_MS) : 0;
+    if (rc >= 0 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0)
+        unlink(b->log_path);
+    for (int i = 0; i < b->_nargs; i++)
+        free(b->_args[i]);
+    b->_nargs = 0;
+    return rc;
+}
+
+long broker_proc_rss_kb(const struct broker_proc *b)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)b->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    long kb = -ENOENT;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+int broker_proc_log_count(const struct broker_proc *b, const char *needle)
+{
+    FILE *f = fopen(b->log_path, "r");
+    if (!f)
+        return -errno;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}

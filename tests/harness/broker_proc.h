@@ -1,0 +1,57 @@
+/*
+ * broker_proc: runs a real trpc-broker process for integration tests.
+ *
+ * The broker is started with `--listen 127.0.0.1:0` so the kernel picks a port no other test
+ * holds; the harness reads the real port from the broker's `listening on 127.0.0.1:PORT` log line.
+ * stderr goes to a log file, which broker_proc_stop() removes after a clean exit and copies to
+ * the test's stderr (as TAP comments) otherwise.
+ *
+ * The binary is $TRPC_BROKER if set, else $top_builddir/src/trpc-broker (make check exports
+ * top_builddir), else ./src/trpc-broker.
+ */
+#ifndef TRPC_TESTS_BROKER_PROC_H
+#define TRPC_TESTS_BROKER_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define BROKER_PROC_MAX_ARGS 32
+
+struct broker_proc {
+    pid_t pid; /* 0 when not running */
+    unsigned port;
+    char url[64];       /* trpc://127.0.0.1:PORT */
+    char log_path[256]; /* the broker's stderr */
+    /* private */
+    char *_args[BROKER_PROC_MAX_ARGS];
+    int _nargs;
+};
+
+/* Starts the broker with the extra arguments in the NULL-terminated list (may be NULL), e.g.
+ * {"--cores", "2", NULL}, and waits (up to 20 s) until it accepts connections. Returns 0 or a
+ * negative errno; on failure the log is copied to stderr. */
+int broker_proc_start(struct broker_proc *b, const char *const *extra_args);
+
+/* Starts it again on the same port with the same arguments (after kill or stop). */
+int broker_proc_restart(struct broker_proc *b);
+
+/* SIGKILL and reap: a crash, as far as clients can tell. Returns 0 or a negative errno. */
+int broker_proc_kill(struct broker_proc *b);
+
+/* Sends `sig` (SIGTERM for a clean stop), waits up to timeout_ms, then SIGKILLs. Returns the
+ * wait status (use WIFEXITED/WEXITSTATUS), or -ETIMEDOUT when it had to be killed. */
+int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms);
+
+/* SIGTERM with a 20 s grace; frees the arguments. Returns as broker_proc_signal_wait(). */
+int broker_proc_stop(struct broker_proc *b);
+
+/* Resident set size of the broker in KiB (VmRSS), or a negative errno. */
+long broker_proc_rss_kb(const struct broker_proc *b);
+
+/* Counts lines of the broker's log containing `needle` so far. */
+int broker_proc_log_count(const struct broker_proc *b, const char *needle);
+
+/* A TCP connection to the broker (blocking fd, TCP_NODELAY), or a negative errno. */
+int broker_proc_connect(const struct broker_proc *b);
+
+#endif
