@@ -508,5 +508,7 @@ int gen_check(struct gen_ctx *c)
         declare_unit(&k);
     for (k.u = c->units; k.u != NULL && !gen_diag_full(&c->diag); k.u = k.u->next)
         check_unit(&k);
+    if (c->diag.errors == 0)
+        gen_check_c_names(c); /* names of resolved types only: after everything else passed */
     return c->diag.errors > 0 ? -EINVAL : 0;
 }

@@ -1,9 +1,12 @@
 /*
  * gen: the front end of trpc-gen, the .trpc contract compiler (docs/contracts.md is the language
  * reference). A run loads one or more contracts and everything they import into one context,
- * checks them, and writes a proto3 file per contract that protoc-c turns into protobuf-c code.
+ * checks them, and writes a proto3 file per contract that protoc-c turns into protobuf-c code, and
+ * the typed C stubs over that code (X.trpc.h / X.trpc.c).
  *
  *   gen_ctx_init()  ->  gen_load() per contract  ->  gen_check()  ->  gen_proto_write() per unit
+ *                                                                 ->  gen_emit_header() and
+ *                                                                     gen_emit_source() per unit
  *
  * All input is untrusted: files are capped at GEN_MAX_FILE_BYTES, tokens at GEN_MAX_TOKEN bytes,
  * import nesting at GEN_MAX_IMPORT_DEPTH, the number of files at GEN_MAX_UNITS, and diagnostics at
@@ -358,5 +361,28 @@ void gen_check_options(struct gen_diag *diag, struct gen_arena *a, const struct 
 /* Writes the proto3 translation of a checked unit: its package, imports, enums and messages with
  * their doc comments. Deterministic. Returns 0 or -EIO. */
 int gen_proto_write(FILE *f, const struct gen_unit *u);
+
+/* ---- C names (cname.c) ------------------------------------------------------------------ */
+
+/* protobuf-c's names of a resolved message reference: Acme__Store__OrderItem, acme__store__order_item,
+ * ACME__STORE__ORDER_ITEM. */
+const char *gen_c_type(struct gen_arena *a, const struct gen_typeref *t);
+const char *gen_c_type_lower(struct gen_arena *a, const struct gen_typeref *t);
+const char *gen_c_type_upper(struct gen_arena *a, const struct gen_typeref *t);
+/* The stubs' prefix of service s: acme_store_inventory, or ACME_STORE_INVENTORY when upper. */
+const char *gen_c_service(struct gen_arena *a, const struct gen_unit *u, const struct gen_service *s, bool upper);
+/* One identifier in the stubs' spelling: GetItem -> get_item, or GET_ITEM when upper. */
+const char *gen_c_word(struct gen_arena *a, const char *name, bool upper);
+
+/* Reports services without methods and methods whose generated C names collide; part of
+ * gen_check(). Returns 0 or -EINVAL. */
+int gen_check_c_names(struct gen_ctx *c);
+
+/* ---- C stubs (emit.c) ------------------------------------------------------------------- */
+
+/* Write X.trpc.h and X.trpc.c of a checked unit (docs/contracts.md, "Generated C"). The output is
+ * deterministic and already in the project's clang-format style. Return 0 or -EIO. */
+int gen_emit_header(FILE *f, const struct gen_unit *u);
+int gen_emit_source(FILE *f, const struct gen_unit *u);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * trpc-gen: compiles .trpc contracts. Loads and checks every FILE with its imports, writes one
- * proto3 file per contract into the output directory and runs protoc-c on them. The C stubs
- * (X.trpc.h / X.trpc.c) are not written yet: they need the client library.
+ * proto3 file per contract into the output directory, runs protoc-c on them, and writes the typed
+ * C stubs (X.trpc.h / X.trpc.c) over protoc-c's code.
  *
  * Exit status: 0 success, 1 errors in a contract, 2 usage, I/O or protoc-c failure.
  */
@@ -43,9 +43,12 @@ static const char help_text[] = "NAME\n"
                                 "DESCRIPTION\n"
                                 "    Reads each contract FILE.trpc and every contract it imports, checks them, and writes for\n"
                                 "    each one FILE.proto (proto3: its package, enums and messages with their doc comments),\n"
-                                "    then runs protoc-c on them, which writes FILE.pb-c.c and FILE.pb-c.h. Output is\n"
-                                "    deterministic. Errors are reported as FILE:LINE:COLUMN: error: MESSAGE with the source\n"
-                                "    line and a caret; up to 20 are reported per run. The language is described in\n"
+                                "    then runs protoc-c on them, which writes FILE.pb-c.c and FILE.pb-c.h, and writes the\n"
+                                "    typed C stubs FILE.trpc.h and FILE.trpc.c: client calls, typed publish and subscribe,\n"
+                                "    and a server handler table per service. They include <trpc/stub.h> and <trpc/trpc.h>\n"
+                                "    and link with libtrpc and libprotobuf-c. Output is deterministic and clang-formatted.\n"
+                                "    Errors are reported as FILE:LINE:COLUMN: error: MESSAGE with the source line and a\n"
+                                "    caret; up to 20 are reported per run. The language and the stubs are described in\n"
                                 "    docs/contracts.md.\n"
                                 "\n"
                                 "    An import \"x.trpc\" is searched next to the importing file, then in each -I directory.\n"
@@ -161,14 +164,19 @@ static char *out_path(const struct opts *o, const char *stem, const char *ext)
     return p;
 }
 
-/* Writes the unit's .proto through a temporary file, so a reader never sees half of it. */
-static int write_proto(const struct opts *o, const struct gen_unit *u)
+typedef int writer_fn(FILE *f, const struct gen_unit *u);
+
+/* Writes one output of the unit through a temporary file, so a reader never sees half of it. */
+static int write_output(const struct opts *o, const struct gen_unit *u, const char *ext, writer_fn *write)
 {
-    char *path = out_path(o, u->stem, ".proto");
-    char *tmp = out_path(o, u->stem, ".proto.tmp");
+    char tmp_ext[32];
+    char *path, *tmp;
     FILE *f;
     int err = -ENOMEM;
 
+    snprintf(tmp_ext, sizeof(tmp_ext), "%s.tmp", ext);
+    path = out_path(o, u->stem, ext);
+    tmp = out_path(o, u->stem, tmp_ext);
     if (path == NULL || tmp == NULL)
         goto out_free;
     f = fopen(tmp, "w");
@@ -177,7 +185,7 @@ static int write_proto(const struct opts *o, const struct gen_unit *u)
         fprintf(stderr, "trpc-gen: error: cannot write '%s': %s\n", tmp, strerror(errno));
         goto out_free;
     }
-    err = gen_proto_write(f, u);
+    err = write(f, u);
     if (fclose(f) != 0 && err == 0)
         err = -errno;
     if (err == 0 && rename(tmp, path) == -1)
@@ -280,12 +288,12 @@ static void collect(const struct gen_unit *u, const struct gen_unit **seen, size
 
 /*
  * One rule per contract named on the command line:
- *   out/shop.proto out/shop.pb-c.c out/shop.pb-c.h: shop.trpc common.trpc
+ *   out/shop.proto out/shop.pb-c.c out/shop.pb-c.h out/shop.trpc.h out/shop.trpc.c: shop.trpc common.trpc
  * and an empty rule per import, so make carries on when an import is deleted (like gcc -MP).
  */
 static int write_deps(const struct opts *o, struct gen_unit **roots, size_t n_roots)
 {
-    static const char *const exts[] = {".proto", ".pb-c.c", ".pb-c.h"};
+    static const char *const exts[] = {".proto", ".pb-c.c", ".pb-c.h", ".trpc.h", ".trpc.c"};
     const struct gen_unit *all[GEN_MAX_UNITS], *deps[GEN_MAX_UNITS];
     size_t n_all = 0, i, j, e;
     bool ok = true;
@@ -359,10 +367,13 @@ static int compile(const struct opts *o, struct gen_ctx *c, char **files, size_t
         if (make_out_dir(o->out_dir) != 0)
             goto out_free;
         for (u = c->units; u != NULL; u = u->next)
-            if (write_proto(o, u) != 0)
+            if (write_output(o, u, ".proto", gen_proto_write) != 0)
                 goto out_free;
         if (run_protoc(o, c) != 0)
             goto out_free;
+        for (u = c->units; u != NULL; u = u->next)
+            if (write_output(o, u, ".trpc.h", gen_emit_header) != 0 || write_output(o, u, ".trpc.c", gen_emit_source) != 0)
+                goto out_free;
     }
     if (o->deps != NULL && write_deps(o, roots, n_files) != 0)
         goto out_free;

@@ -1,0 +1,249 @@
+/*
+ * trpc/stub.h: what the C stubs written by trpc-gen share (docs/contracts.md, "Generated C").
+ *
+ * Application code uses the first part: the verdict a server handler returns, the typed error a
+ * call reports, and the codes the stubs themselves answer with. The trpc_stub__ functions after it
+ * are the generated code's helpers, not an API: they may change with every trpc-gen release, which
+ * is why the header ships with trpc-gen and the generated code is rebuilt with it.
+ *
+ * Conventions are libtrpc's (<trpc/trpc.h>): 0 or a negative -TRPC_E_* code, buffers copied
+ * before a call returns, a message handed to a callback owned by the callee.
+ */
+#ifndef TRPC_STUB_H
+#define TRPC_STUB_H
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <trpc/trpc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes of an error text, its NUL included; longer texts are cut. */
+#define TRPC_STUB_ERROR_TEXT_MAX 256
+
+/* Application error codes the stubs send by themselves. Codes from 0xffffff00 up are theirs;
+ * handlers use the others (0 is not an error and is sent as TRPC_STUB_CODE_INTERNAL). */
+#define TRPC_STUB_CODE_BAD_REQUEST 0xffffff00u /* the request payload is not the rpc's message */
+#define TRPC_STUB_CODE_INTERNAL    0xffffff01u /* the handler broke its contract, or out of memory */
+
+/* What a server handler tells its stub. */
+enum trpc_stub_verdict {
+    TRPC_STUB_OK = 0,    /* rpc: send *resp as the reply */
+    TRPC_STUB_ERROR = 1, /* rpc: send err's code and text; the caller gets -TRPC_E_RESPONDER_ERROR */
+    TRPC_STUB_ACK = 2,   /* event: handled; a durable delivery is retired */
+    TRPC_STUB_NACK = 3   /* event: not handled; a durable delivery comes again after *nack_delay_ms */
+};
+
+/* A responder's application error: what trpc_respond_error() sent, as the caller receives it. */
+struct trpc_stub_error {
+    uint32_t code;
+    char text[TRPC_STUB_ERROR_TEXT_MAX]; /* NUL-terminated, cut to fit */
+};
+
+/* For handlers: fills err and returns TRPC_STUB_ERROR, so `return trpc_stub_fail(err, 404, "no
+ * order %s", id);` answers the call with that error. */
+__attribute__((format(printf, 3, 4))) static inline enum trpc_stub_verdict trpc_stub_fail(struct trpc_stub_error *err,
+                                                                                          uint32_t code, const char *fmt, ...)
+{
+    va_list ap;
+
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof(err->text), fmt, ap);
+    va_end(ap);
+    return TRPC_STUB_ERROR;
+}
+
+/* ---- helpers of the generated code ----------------------------------------------------------- */
+
+/* Packs m into a malloc'ed buffer (never NULL, also for an empty message). 0, -TRPC_E_INVALID_ARGUMENT
+ * when m breaks protobuf-c's rules (protobuf_c_message_check: a count without its array, a NULL
+ * required field), -TRPC_E_NO_MEMORY. */
+static inline int trpc_stub__pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
+{
+    size_t n, packed;
+    uint8_t *buf;
+
+    if (!protobuf_c_message_check(m))
+        return -TRPC_E_INVALID_ARGUMENT;
+    n = protobuf_c_message_get_packed_size(m);
+    buf = (uint8_t *)malloc(n > 0 ? n : 1);
+    if (buf == NULL)
+        return -TRPC_E_NO_MEMORY;
+    packed = protobuf_c_message_pack(m, buf);
+    assert(packed == n);
+    (void)packed;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Turns the outcome of a request into the stub's: on 0 the reply decoded as desc into *resp
+ * (-TRPC_E_BAD_PAYLOAD if it does not decode), on -TRPC_E_RESPONDER_ERROR the responder's code and
+ * text into *err (err may be NULL). Frees reply. */
+static inline int trpc_stub__reply(int rc, trpc_msg *reply, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp,
+                                   struct trpc_stub_error *err)
+{
+    if (rc == 0) {
+        ProtobufCMessage *m;
+
+        assert(reply != NULL); /* libtrpc sets it on success */
+        m = protobuf_c_message_unpack(desc, NULL, trpc_msg_len(reply), (const uint8_t *)trpc_msg_data(reply));
+        if (m == NULL)
+            rc = -TRPC_E_BAD_PAYLOAD;
+        else
+            *resp = m;
+    } else if (rc == -TRPC_E_RESPONDER_ERROR && err != NULL && reply != NULL) {
+        size_t n = trpc_msg_len(reply);
+
+        if (n > sizeof(err->text) - 1)
+            n = sizeof(err->text) - 1;
+        err->code = trpc_msg_error_code(reply);
+        memcpy(err->text, trpc_msg_data(reply), n);
+        err->text[n] = '\0';
+    }
+    trpc_msg_free(reply);
+    return rc;
+}
+
+/* A blocking call: packs req, sends it on topic and decodes the reply as resp_desc. */
+static inline int trpc_stub__call(trpc_client *c, const char *topic, const ProtobufCMessage *req,
+                                  const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **resp,
+                                  struct trpc_stub_error *err)
+{
+    trpc_msg *reply = NULL;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = trpc_stub__pack(req, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = trpc_request(c, topic, buf, len, timeout_ms, &reply);
+    free(buf);
+    if (rc != 0 && rc != -TRPC_E_RESPONDER_ERROR)
+        return rc;
+    return trpc_stub__reply(rc, reply, resp_desc, resp, err);
+}
+
+/* An asynchronous call: done runs once with ud unless this returns non-zero. */
+static inline int trpc_stub__call_async(trpc_client *c, const char *topic, const ProtobufCMessage *req, int timeout_ms,
+                                        trpc_reply_cb *done, void *ud)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = trpc_stub__pack(req, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = trpc_request_async(c, topic, buf, len, timeout_ms, done, ud);
+    free(buf);
+    return rc;
+}
+
+static inline int trpc_stub__publish(trpc_client *c, const char *topic, const ProtobufCMessage *ev)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = trpc_stub__pack(ev, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = trpc_publish(c, topic, buf, len);
+    free(buf);
+    return rc;
+}
+
+/*
+ * Subscribes cb to topic in group (NULL: every subscriber gets every message) and sends the
+ * delivery policy headers with the SUB. A libtrpc that cannot attach headers to a SUB (it defines
+ * TRPC_HAVE_SUBSCRIBE_MSG when it can) subscribes without them: the broker then applies the topic's
+ * configured policy instead of the contract's.
+ */
+static inline int trpc_stub__subscribe(trpc_client *c, const char *topic, const char *group, const trpc_header *policy,
+                                       size_t policy_count, trpc_msg_cb *cb, void *ud, trpc_sub **out)
+{
+#ifdef TRPC_HAVE_SUBSCRIBE_MSG
+    return trpc_subscribe_msg(c, topic, group, policy, policy_count, cb, ud, out);
+#else
+    (void)policy;
+    (void)policy_count;
+    if (group == NULL)
+        return trpc_subscribe(c, topic, cb, ud, out);
+    return trpc_subscribe_group(c, topic, group, cb, ud, out);
+#endif
+}
+
+/* Decodes a request for its handler. NULL when msg is no request (a publish on an rpc's topic has
+ * no one to answer), or when it does not decode as desc, which is answered with
+ * TRPC_STUB_CODE_BAD_REQUEST. The caller frees the result with protobuf_c_message_free_unpacked. */
+static inline ProtobufCMessage *trpc_stub__request(trpc_msg *msg, const ProtobufCMessageDescriptor *desc)
+{
+    char text[TRPC_STUB_ERROR_TEXT_MAX];
+    ProtobufCMessage *m;
+
+    if (!trpc_msg_is_request(msg))
+        return NULL;
+    m = protobuf_c_message_unpack(desc, NULL, trpc_msg_len(msg), (const uint8_t *)trpc_msg_data(msg));
+    if (m == NULL) {
+        snprintf(text, sizeof(text), "request does not decode as %s", desc->name);
+        trpc_respond_error(msg, TRPC_STUB_CODE_BAD_REQUEST, text);
+    }
+    return m;
+}
+
+/* Answers a request after its handler ran: the reply for TRPC_STUB_OK, the handler's error for
+ * TRPC_STUB_ERROR, TRPC_STUB_CODE_INTERNAL when the handler returned anything else or its reply
+ * cannot be packed or sent. */
+static inline void trpc_stub__respond(trpc_msg *req, enum trpc_stub_verdict v, const ProtobufCMessage *resp,
+                                      struct trpc_stub_error *err)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    if (v == TRPC_STUB_ERROR) {
+        err->text[sizeof(err->text) - 1] = '\0';
+        trpc_respond_error(req, err->code != 0 ? err->code : TRPC_STUB_CODE_INTERNAL, err->text);
+        return;
+    }
+    if (v != TRPC_STUB_OK) {
+        trpc_respond_error(req, TRPC_STUB_CODE_INTERNAL, "handler returned an event verdict for a call");
+        return;
+    }
+    rc = trpc_stub__pack(resp, &buf, &len);
+    if (rc == 0) {
+        rc = trpc_respond(req, buf, len);
+        free(buf);
+    }
+    if (rc != 0)
+        trpc_respond_error(req, TRPC_STUB_CODE_INTERNAL,
+                           rc == -TRPC_E_INVALID_ARGUMENT ? "handler's reply is not a valid message" : trpc_strerror(rc));
+}
+
+/* Settles an event after its handler ran: ACK, or NACK with the delay for any other verdict. A
+ * message that needs no acknowledgement (not durable) is left alone. */
+static inline void trpc_stub__settle(trpc_msg *msg, enum trpc_stub_verdict v, uint32_t nack_delay_ms)
+{
+    if (trpc_msg_delivery(msg) == 0)
+        return;
+    if (v == TRPC_STUB_ACK)
+        trpc_ack(msg);
+    else
+        trpc_nack(msg, nack_delay_ms);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,89 @@
+#!/bin/sh
+# examples/shop end to end: a real trpc-broker, two shop-server instances serving Billing through
+# the generated stubs, and shop-client calling it (blocking and asynchronous calls, a typed error)
+# and publishing Placed events, which it also watches with a typed fan-out subscription. Every call is answered, both instances take calls, the typed error
+# reaches the client with its code and text, and each event is handled by exactly one instance.
+. "$top_srcdir/tests/gen/lib.sh"
+
+broker=${TRPC_BROKER:-$BUILD/src/trpc-broker}
+ex=$BUILD/examples/shop
+count=20
+[ -x "$broker" ] || { echo "1..0 # SKIP $broker not built"; exit 0; }
+pids=
+bpid=
+stop_all() {
+    for p in $pids $bpid; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap stop_all EXIT
+
+# wait_for FILE PATTERN COUNT: up to 10 s until FILE has COUNT lines matching PATTERN
+wait_for() {
+    i=0
+    while [ $i -lt 100 ]; do
+        [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+"$broker" --listen 127.0.0.1:0 2>"$TMP/broker.log" &
+bpid=$!
+wait_for "$TMP/broker.log" "listening on 127\.0\.0\.1:" 1 || { echo "Bail out! broker did not start"; diag_file "$TMP/broker.log"; exit 99; }
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/broker.log" | head -1)
+url=trpc://127.0.0.1:$port
+
+for n in 1 2; do
+    "$ex/shop-server" "$url" "billing$n" >"$TMP/s$n.out" 2>&1 &
+    pids="$pids $!"
+done
+wait_for "$TMP/s1.out" "^ready billing1\$" 1 && wait_for "$TMP/s2.out" "^ready billing2\$" 1
+ok $? "two shop-server instances serve"
+diag_file "$TMP/s1.out"
+
+"$ex/shop-client" "$url" $count >"$TMP/client.out" 2>&1
+ok $? "shop-client succeeds"
+diag_file "$TMP/client.out"
+grep -q "^charged $((2 * count)) of $((2 * count))\$" "$TMP/client.out"
+ok $? "every blocking and asynchronous call got its receipt"
+grep -q "^declined 402: order o-$((2 * count)): 2500.00 is over the limit\$" "$TMP/client.out"
+ok $? "the handler's typed error reached the client with its code and text"
+grep -q "^published $count\$" "$TMP/client.out"
+ok $? "the client published $count Placed events"
+grep -q "^observed $count\$" "$TMP/client.out"
+ok $? "its own typed fan-out subscription saw every one"
+
+# events arrive asynchronously: wait (bounded) until the instances have seen them all
+i=0
+until [ "$(cat "$TMP/s1.out" "$TMP/s2.out" | grep -c '^placed ')" -ge $count ] || [ $i -ge 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+events=$(cat "$TMP/s1.out" "$TMP/s2.out" | grep '^placed ' | awk '{print $3}' | sort)
+[ "$(echo "$events" | wc -l)" -eq $count ] && [ "$(echo "$events" | uniq | wc -l)" -eq $count ]
+ok $? "each Placed event was handled once, by one instance of the group"
+
+for p in $pids; do kill -TERM "$p"; done
+clean=0
+for p in $pids; do wait "$p" && clean=$((clean + 1)); done
+pids=
+[ $clean -eq 2 ]
+ok $? "both instances stop cleanly on SIGTERM"
+c1=$(sed -n 's/^stopped billing1 charged \([0-9]*\) .*/\1/p' "$TMP/s1.out")
+c2=$(sed -n 's/^stopped billing2 charged \([0-9]*\) .*/\1/p' "$TMP/s2.out")
+[ "${c1:-0}" -gt 0 ] && [ "${c2:-0}" -gt 0 ]
+ok $? "both instances took calls (${c1:-?} and ${c2:-?})"
+[ $((${c1:-0} + ${c2:-0})) -eq $((2 * count)) ]
+ok $? "each call was served once"
+d=$(cat "$TMP/s1.out" "$TMP/s2.out" | sed -n 's/^stopped .* declined \([0-9]*\) .*/\1/p' | awk '{s += $1} END {print s}')
+[ "$d" -eq 1 ]
+ok $? "one instance declined the order over the limit"
+diag_file "$TMP/s1.out"
+diag_file "$TMP/s2.out"
+
+kill -TERM $bpid
+wait $bpid
+ok $? "the broker stops cleanly"
+bpid=
+done_testing
