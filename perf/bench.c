@@ -1,0 +1,730 @@
+/*
+ * bench: workloads shared by trpc-bench and nats-bench (see bench.h and perf/trpc-bench.1).
+ *
+ * Payload layout: bytes 0..7 carry the sender's CLOCK_MONOTONIC time in nanoseconds (when the
+ * payload has 8 bytes or more); the rest is zero. Publishers, subscribers and requesters share one
+ * process and one clock, so send-to-receive latency is the difference of two readings.
+ *
+ * Flow control: pubsub publishers together stay at most `window` messages ahead of the slowest
+ * subscriber (of the group as a whole with --group). Without it a publisher outruns the broker's
+ * delivery and the run measures the broker's slow-consumer cut-off instead of its throughput.
+ */
+#include "perf/bench.h"
+#include "perf/hist.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HIST_RANGE_NS   (UINT64_C(60) * 1000000000)
+#define HIST_DIGITS     3
+#define MAX_CLIENTS     64
+#define MAX_SIZE        (16u << 20)
+#define MAX_INFLIGHT    65536
+#define WINDOW_BYTES    (4u << 20) /* auto window: this many payload bytes ahead ... */
+#define WINDOW_MSGS_MAX 10000u     /* ... and at most this many messages */
+#define REQUEST_TIMEOUT 5000
+#define DRAIN_IDLE_MS   1000
+#define DRAIN_MAX_MS    10000
+#define GROUP_DEFAULT   "bench"
+
+enum workload { W_PUBSUB, W_REQUEST, W_DURABLE };
+
+struct args {
+    enum workload workload;
+    const char *url;
+    unsigned pubs, subs, responders, inflight;
+    const char *group;
+    size_t size;
+    double duration_s;
+    unsigned long window; /* 0: automatic */
+    bool quiet;
+};
+
+/* One receiving side: a subscriber (pubsub) or a responder (request). */
+struct peer {
+    void *conn;
+    _Atomic uint64_t count;
+    pthread_mutex_t lock; /* guards h: the callback thread records, main reads at the end */
+    struct hist h;
+    _Atomic uint64_t last_ns;
+};
+
+struct run {
+    const struct bench_backend *be;
+    const struct args *a;
+    char topic[64];
+    unsigned long window;
+    struct peer peers[MAX_CLIENTS];
+    unsigned npeers;
+    _Atomic bool stop;
+    _Atomic uint64_t sent;
+    _Atomic uint64_t retries; /* publishes refused with a full buffer */
+    _Atomic int error;        /* first hard error */
+    /* request workload: the requester's latencies, and a payload for the callback thread */
+    struct peer req;
+    _Atomic uint64_t inflight, errors;
+    _Atomic int reply_err; /* the first failed reply's code */
+    char *cb_payload;
+};
+
+struct publisher {
+    struct run *r;
+    void *conn;
+    pthread_t thread;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_us(unsigned us)
+{
+    struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void stamp(char *payload, size_t len)
+{
+    uint64_t t = now_ns();
+    if (len >= sizeof(t))
+        memcpy(payload, &t, sizeof(t));
+}
+
+/* Records the latency of a stamped payload on the receiving peer. */
+static void peer_receive(struct peer *p, const void *data, size_t len)
+{
+    uint64_t t = now_ns();
+    if (len >= sizeof(uint64_t)) {
+        uint64_t sent;
+        memcpy(&sent, data, sizeof(sent));
+        pthread_mutex_lock(&p->lock);
+        hist_record(&p->h, t >= sent ? t - sent : 0);
+        pthread_mutex_unlock(&p->lock);
+    }
+    atomic_store_explicit(&p->last_ns, t, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->count, 1, memory_order_relaxed);
+}
+
+static void set_error(struct run *r, int err)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&r->error, &none, err);
+}
+
+/* Deliveries the publishers wait for: the slowest subscriber's, or the whole group's. */
+static uint64_t delivered_floor(struct run *r)
+{
+    uint64_t floor = UINT64_MAX, sum = 0;
+    for (unsigned i = 0; i < r->npeers; i++) {
+        uint64_t c = atomic_load_explicit(&r->peers[i].count, memory_order_relaxed);
+        sum += c;
+        floor = c < floor ? c : floor;
+    }
+    return r->a->group ? sum : floor;
+}
+
+static uint64_t delivered_total(struct run *r)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < r->npeers; i++)
+        sum += atomic_load_explicit(&r->peers[i].count, memory_order_relaxed);
+    return sum;
+}
+
+static void *publisher_main(void *arg)
+{
+    struct publisher *p = arg;
+    struct run *r = p->r;
+    char *payload = calloc(1, r->a->size ? r->a->size : 1);
+    if (!payload) {
+        set_error(r, -ENOMEM);
+        return NULL;
+    }
+    uint64_t budget = 0;
+    while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+        if (budget == 0) {
+            uint64_t ahead = atomic_load(&r->sent) - delivered_floor(r);
+            budget = ahead < r->window ? r->window - ahead : 0;
+            if (budget == 0) {
+                /* Sleep rather than spin: on a small machine a spinning publisher takes the CPU
+                 * the server and the subscribers need to catch up. */
+                sleep_us(20);
+                continue;
+            }
+        }
+        stamp(payload, r->a->size);
+        int rc = r->be->publish(p->conn, r->topic, payload, r->a->size);
+        if (rc == BENCH_AGAIN) {
+            atomic_fetch_add_explicit(&r->retries, 1, memory_order_relaxed);
+            sleep_us(20);
+            continue;
+        }
+        if (rc != 0) {
+            set_error(r, rc);
+            break;
+        }
+        atomic_fetch_add_explicit(&r->sent, 1, memory_order_relaxed);
+        budget--;
+    }
+    free(payload);
+    return NULL;
+}
+
+static void on_msg(void *ud, const void *data, size_t len)
+{
+    peer_receive(ud, data, len);
+}
+
+static void on_served(void *ud)
+{
+    struct peer *p = ud;
+    atomic_fetch_add_explicit(&p->count, 1, memory_order_relaxed);
+}
+
+/* The live line, on a terminal only, once a second while the run lasts. */
+static void live_wait(struct run *r, const char *what, uint64_t start)
+{
+    bool live = !r->a->quiet && isatty(STDERR_FILENO);
+    uint64_t end = start + (uint64_t)(r->a->duration_s * 1e9);
+    uint64_t last_sent = 0, last_got = 0, last_t = start;
+    while (!atomic_load(&r->stop)) {
+        uint64_t t = now_ns();
+        if (t >= end)
+            break;
+        uint64_t left = end - t;
+        sleep_us((unsigned)((left < 1000000000u ? left : 1000000000u) / 1000));
+        /* A hard error, or (request) every slot given up after failed replies: nothing left to run. */
+        if (atomic_load(&r->error) || (r->a->workload == W_REQUEST && atomic_load(&r->inflight) == 0))
+            break;
+        t = now_ns();
+        uint64_t sent = atomic_load(&r->sent), got = delivered_total(r);
+        if (live) {
+            double dt = (double)(t - last_t) / 1e9;
+            fprintf(stderr, "\r\033[K%s %s %4.1f s  sent %10.0f/s  %s %10.0f/s", r->be->system, what, (double)(t - start) / 1e9,
+                    (double)(sent - last_sent) / dt, r->a->workload == W_PUBSUB ? "delivered" : "served",
+                    (double)(got - last_got) / dt);
+            fflush(stderr);
+        }
+        last_sent = sent;
+        last_got = got;
+        last_t = t;
+    }
+    if (live)
+        fprintf(stderr, "\r\033[K");
+}
+
+/* Waits until `done` says everything expected arrived, or nothing arrived for a while. */
+static void drain(struct run *r, bool (*done)(struct run *))
+{
+    uint64_t start = now_ns(), last = delivered_total(r), last_change = start;
+    while (!done(r)) {
+        sleep_us(1000);
+        uint64_t t = now_ns(), got = delivered_total(r);
+        if (got != last) {
+            last = got;
+            last_change = t;
+        }
+        if (t - last_change > (uint64_t)DRAIN_IDLE_MS * 1000000 || t - start > (uint64_t)DRAIN_MAX_MS * 1000000)
+            break;
+    }
+}
+
+static bool pubsub_done(struct run *r)
+{
+    uint64_t want = atomic_load(&r->sent) * (r->a->group ? 1 : r->npeers);
+    return delivered_total(r) >= want;
+}
+
+static bool request_done(struct run *r)
+{
+    return atomic_load(&r->inflight) == 0;
+}
+
+static int peers_open(struct run *r, unsigned n, const char *role)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct peer *p = &r->peers[i];
+        char name[48];
+        snprintf(name, sizeof(name), "bench-%s-%u", role, i);
+        int rc = r->be->connect(&p->conn, r->a->url, name);
+        if (rc != 0) {
+            fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, r->a->url, r->be->strerror(rc));
+            return rc;
+        }
+        r->npeers++;
+        if (r->a->workload == W_PUBSUB)
+            rc = r->be->subscribe(p->conn, r->topic, r->a->group, on_msg, p);
+        else
+            rc = r->be->serve(p->conn, r->topic, r->a->group ? r->a->group : GROUP_DEFAULT, on_served, p);
+        if (rc == 0)
+            rc = r->be->flush(p->conn, REQUEST_TIMEOUT);
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s on %s: %s\n", r->be->prog, role, r->topic, r->be->strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Closes every peer connection (callbacks have returned afterwards), then merges their histograms. */
+static void peers_close(struct run *r, struct hist *all)
+{
+    for (unsigned i = 0; i < r->npeers; i++) {
+        r->be->close(r->peers[i].conn);
+        r->peers[i].conn = NULL;
+    }
+    for (unsigned i = 0; i < r->npeers; i++) {
+        pthread_mutex_lock(&r->peers[i].lock);
+        hist_merge(all, &r->peers[i].h);
+        pthread_mutex_unlock(&r->peers[i].lock);
+    }
+}
+
+static int run_init(struct run *r, const struct bench_backend *be, const struct args *a)
+{
+    memset(r, 0, sizeof(*r));
+    r->be = be;
+    r->a = a;
+    snprintf(r->topic, sizeof(r->topic), "bench.%d.%s", (int)getpid(), a->workload == W_PUBSUB ? "pubsub" : "request");
+    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+        pthread_mutex_init(&r->peers[i].lock, NULL);
+        int rc = hist_init(&r->peers[i].h, HIST_RANGE_NS, HIST_DIGITS);
+        if (rc != 0)
+            return rc;
+    }
+    pthread_mutex_init(&r->req.lock, NULL);
+    return hist_init(&r->req.h, HIST_RANGE_NS, HIST_DIGITS);
+}
+
+static void run_free(struct run *r)
+{
+    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+        if (r->peers[i].conn)
+            r->be->close(r->peers[i].conn);
+        hist_destroy(&r->peers[i].h);
+        pthread_mutex_destroy(&r->peers[i].lock);
+    }
+    if (r->req.conn)
+        r->be->close(r->req.conn);
+    hist_destroy(&r->req.h);
+    pthread_mutex_destroy(&r->req.lock);
+    free(r->cb_payload);
+}
+
+static uint64_t last_delivery(struct run *r)
+{
+    uint64_t last = 0;
+    for (unsigned i = 0; i < r->npeers; i++) {
+        uint64_t t = atomic_load(&r->peers[i].last_ns);
+        last = t > last ? t : last;
+    }
+    return last;
+}
+
+/* Latency fields of the result line; "-" when no payload carried a timestamp (size below 8). */
+static void print_latency(const struct hist *h)
+{
+    static const double pcts[] = {50, 90, 99, 99.9};
+    static const char *const names[] = {"p50_us", "p90_us", "p99_us", "p999_us"};
+    for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
+        if (h->total)
+            printf(" %s=%.1f", names[i], (double)hist_percentile(h, pcts[i]) / 1e3);
+        else
+            printf(" %s=-", names[i]);
+    }
+    if (h->total)
+        printf(" max_us=%.1f", (double)h->max / 1e3);
+    else
+        printf(" max_us=-");
+}
+
+static int pubs_open(struct run *r, struct publisher *pubs)
+{
+    for (unsigned i = 0; i < r->a->pubs; i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "bench-pub-%u", i);
+        pubs[i].r = r;
+        int rc = r->be->connect(&pubs[i].conn, r->a->url, name);
+        if (rc != 0) {
+            fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, r->a->url, r->be->strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void pubs_close(struct run *r, struct publisher *pubs)
+{
+    for (unsigned i = 0; i < r->a->pubs; i++)
+        if (pubs[i].conn)
+            r->be->close(pubs[i].conn);
+}
+
+static void pubsub_report(struct run *r, uint64_t start, uint64_t pub_end, const struct hist *all)
+{
+    const struct args *a = r->a;
+    uint64_t sent = atomic_load(&r->sent), got = delivered_total(r);
+    uint64_t want = sent * (a->group ? 1 : a->subs), loss = want > got ? want - got : 0;
+    uint64_t end = last_delivery(r);
+    double secs = (double)((end > start ? end : pub_end) - start) / 1e9, pub_secs = (double)(pub_end - start) / 1e9;
+    double rate = (double)got / secs, mbps = (double)got * (double)a->size / 1e6 / secs;
+
+    printf("%s pubsub: %u publisher(s) -> %u subscriber(s)%s%s, %zu B, window %lu msgs, %.1f s\n", r->be->system, a->pubs, a->subs,
+           a->group ? " in group " : "", a->group ? a->group : "", a->size, r->window, pub_secs);
+    printf("  published %" PRIu64 " (%.0f msgs/s, %" PRIu64 " full-buffer retries); delivered %" PRIu64 " of %" PRIu64
+           " (%.0f msgs/s, %.2f MB/s); lost %" PRIu64 "\n",
+           sent, (double)sent / pub_secs, atomic_load(&r->retries), got, want, rate, mbps, loss);
+    printf("  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", (double)hist_percentile(all, 50) / 1e3,
+           (double)hist_percentile(all, 90) / 1e3, (double)hist_percentile(all, 99) / 1e3, (double)hist_percentile(all, 99.9) / 1e3,
+           (double)all->max / 1e3);
+    printf("result workload=pubsub size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
+           a->size, rate, mbps, sent, got, loss);
+    print_latency(all);
+    printf(" pub_per_s=%.0f pubs=%u subs=%u group=%s window=%lu system=%s\n", (double)sent / pub_secs, a->pubs, a->subs,
+           a->group ? a->group : "-", r->window, r->be->system);
+}
+
+static int run_pubsub(struct run *r)
+{
+    struct publisher pubs[MAX_CLIENTS];
+    struct hist all;
+    unsigned started = 0;
+    memset(pubs, 0, sizeof(pubs));
+    int rc = hist_init(&all, HIST_RANGE_NS, HIST_DIGITS);
+    if (rc != 0)
+        return rc;
+    rc = peers_open(r, r->a->subs, "sub");
+    if (rc == 0)
+        rc = pubs_open(r, pubs);
+    if (rc != 0)
+        goto out_close;
+    uint64_t start = now_ns();
+    for (; started < r->a->pubs; started++)
+        if (pthread_create(&pubs[started].thread, NULL, publisher_main, &pubs[started]) != 0)
+            break;
+    if (started == r->a->pubs)
+        live_wait(r, "pubsub", start);
+    atomic_store(&r->stop, true);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(pubs[i].thread, NULL);
+    uint64_t pub_end = now_ns();
+    if (started < r->a->pubs)
+        set_error(r, -EAGAIN);
+    for (unsigned i = 0; i < r->a->pubs; i++)
+        r->be->flush(pubs[i].conn, REQUEST_TIMEOUT);
+    drain(r, pubsub_done);
+    peers_close(r, &all);
+    rc = atomic_load(&r->error);
+    if (rc != 0)
+        fprintf(stderr, "%s: pubsub: %s\n", r->be->prog, rc == -EAGAIN ? "cannot start threads" : r->be->strerror(rc));
+    else
+        pubsub_report(r, start, pub_end, &all);
+out_close:
+    pubs_close(r, pubs);
+    hist_destroy(&all);
+    return rc;
+}
+
+static bench_reply_fn on_reply;
+
+/* Sends one request from buf; on failure the slot it held is given up. */
+static void request_issue(struct run *r, char *buf)
+{
+    stamp(buf, r->a->size);
+    atomic_fetch_add(&r->sent, 1);
+    int rc = r->be->request(r->req.conn, r->topic, buf, r->a->size, REQUEST_TIMEOUT, on_reply, r);
+    if (rc != 0) {
+        atomic_fetch_sub(&r->sent, 1);
+        atomic_fetch_sub(&r->inflight, 1);
+        set_error(r, rc);
+    }
+}
+
+static void on_reply(void *ud, int err, const void *data, size_t len)
+{
+    struct run *r = ud;
+    if (err == 0) {
+        peer_receive(&r->req, data, len);
+    } else {
+        int none = 0;
+        atomic_fetch_add(&r->errors, 1);
+        atomic_compare_exchange_strong(&r->reply_err, &none, err);
+    }
+    if (err == 0 && !atomic_load(&r->stop) && !atomic_load(&r->error))
+        request_issue(r, r->cb_payload);
+    else
+        atomic_fetch_sub(&r->inflight, 1);
+}
+
+static void request_report(struct run *r, uint64_t start, const struct hist *lat)
+{
+    const struct args *a = r->a;
+    uint64_t sent = atomic_load(&r->sent), got = atomic_load(&r->req.count), served = delivered_total(r);
+    uint64_t end = atomic_load(&r->req.last_ns);
+    double secs = (double)((end > start ? end : now_ns()) - start) / 1e9;
+    double rate = (double)got / secs, mbps = (double)got * (double)a->size / 1e6 / secs;
+    char share[MAX_CLIENTS * 8] = "";
+    size_t off = 0;
+
+    printf("%s request: %u in flight over %u responder(s), %zu B, %.1f s\n", r->be->system, a->inflight, a->responders, a->size,
+           secs);
+    printf("  requests %" PRIu64 ", replies %" PRIu64 " (%.0f/s, %.2f MB/s), errors %" PRIu64 ", unanswered %" PRIu64 "\n", sent,
+           got, rate, mbps, atomic_load(&r->errors), sent - got - atomic_load(&r->errors));
+    for (unsigned i = 0; i < r->npeers; i++) {
+        uint64_t n = atomic_load(&r->peers[i].count);
+        double pct = served ? 100.0 * (double)n / (double)served : 0.0;
+        printf("  responder %u served %" PRIu64 " (%.1f%%)\n", i, n, pct);
+        int w = snprintf(share + off, sizeof(share) - off, "%s%.1f", i ? "/" : "", pct);
+        if (w > 0 && (size_t)w < sizeof(share) - off)
+            off += (size_t)w;
+    }
+    printf("  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", (double)hist_percentile(lat, 50) / 1e3,
+           (double)hist_percentile(lat, 90) / 1e3, (double)hist_percentile(lat, 99) / 1e3, (double)hist_percentile(lat, 99.9) / 1e3,
+           (double)lat->max / 1e3);
+    printf("result workload=request size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
+           a->size, rate, mbps, sent, got, sent - got);
+    print_latency(lat);
+    printf(" responders=%u inflight=%u share=%s system=%s\n", a->responders, a->inflight, share, r->be->system);
+}
+
+static int run_request(struct run *r)
+{
+    const struct args *a = r->a;
+    char *buf = calloc(1, a->size ? a->size : 1);
+    r->cb_payload = calloc(1, a->size ? a->size : 1);
+    int rc = !buf || !r->cb_payload ? -ENOMEM : 0;
+    if (rc == 0)
+        rc = peers_open(r, a->responders, "responder");
+    if (rc == 0) {
+        rc = r->be->connect(&r->req.conn, a->url, "bench-requester");
+        if (rc != 0)
+            fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, a->url, r->be->strerror(rc));
+    }
+    if (rc != 0)
+        goto out_free;
+    uint64_t start = now_ns();
+    atomic_store(&r->inflight, a->inflight);
+    for (unsigned i = 0; i < a->inflight && !atomic_load(&r->error); i++)
+        request_issue(r, buf);
+    live_wait(r, "request", start);
+    atomic_store(&r->stop, true);
+    drain(r, request_done);
+    /* Replies still pending after the drain must not run into freed state: close first. */
+    r->be->close(r->req.conn);
+    r->req.conn = NULL;
+    rc = atomic_load(&r->error);
+    if (rc != 0) {
+        fprintf(stderr, "%s: request: %s\n", r->be->prog, r->be->strerror(rc));
+    } else {
+        pthread_mutex_lock(&r->req.lock);
+        request_report(r, start, &r->req.h);
+        pthread_mutex_unlock(&r->req.lock);
+        /* The result line stands, but a run where no request got a reply did not work. */
+        if (atomic_load(&r->req.count) == 0 && atomic_load(&r->reply_err) != 0) {
+            rc = atomic_load(&r->reply_err);
+            fprintf(stderr, "%s: request: no replies: %s\n", r->be->prog, r->be->strerror(rc));
+        }
+    }
+out_free:
+    free(buf);
+    return rc;
+}
+
+static void help(const struct bench_backend *be, FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    %1$s - load generator for %2$s with fixed, comparable workloads\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    %1$s pubsub  [--url URL] [--pubs N] [--subs M] [--group G] [--size B] [--duration S] [--window W]\n"
+            "    %1$s request [--url URL] [--responders R] [--inflight K] [--size B] [--duration S]\n"
+            "    %1$s durable [--url URL] [--size B] [--inflight K] [--duration S]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    pubsub: N publisher connections publish B-byte messages on one topic as fast as the window\n"
+            "    allows; M subscriber connections receive them (each gets every message, or, with --group,\n"
+            "    each message goes to one member of group G). Delivered rates are counted at the subscribers.\n"
+            "\n"
+            "    request: R responders in one queue group echo each request; one requester keeps K requests\n"
+            "    in flight (K=1: sequential request/reply) and reports the share each responder served. A\n"
+            "    request that fails (timeout, no responders) is counted and its slot is not reused.\n"
+            "\n"
+            "    durable: reported as unsupported until the broker has durable topics (exit status 3).\n"
+            "\n"
+            "    Every payload of 8 bytes or more carries its send time; latency is send to receive (reply\n"
+            "    for requests), recorded in a log-linear histogram with 3 significant digits.\n"
+            "\n"
+            "OPTIONS\n"
+            "    --url URL          server to use (default %3$s)\n"
+            "    --pubs N           publisher connections, one thread each (default 1, at most %4$d)\n"
+            "    --subs M           subscriber connections (default 1, at most %4$d)\n"
+            "    --group G          subscribers join queue group G (default: none, every one gets all);\n"
+            "                       responders use G instead of \"bench\"\n"
+            "    --responders R     responder connections (default 1, at most %4$d)\n"
+            "    --inflight K       requests in flight (default 1, at most %5$d)\n"
+            "    --size B           payload bytes; suffix k or m for KiB or MiB (default 256)\n"
+            "    --duration S       seconds of load, fractions allowed (default 5)\n"
+            "    --window W         publishers together stay at most W messages ahead of the slowest\n"
+            "                       subscriber (of the whole group with --group). This keeps the run below\n"
+            "                       the server's slow-consumer limit, which would otherwise cut a subscriber\n"
+            "                       off and turn the run into a measure of that limit. Default: %6$u KiB of\n"
+            "                       payload, at most %7$u messages. Queueing inside the window adds to\n"
+            "                       pubsub latency: use a small window to measure latency under load.\n"
+            "    --quiet            no live rate line\n"
+            "    --help             this text\n"
+            "\n"
+            "OUTPUT\n"
+            "    On a terminal, a live rate line on stderr once a second. On stdout a summary, then as the\n"
+            "    last line: result workload=W size=B msgs_per_s= mb_per_s= sent= delivered= loss= p50_us=\n"
+            "    p90_us= p99_us= p999_us= max_us= followed by the workload's parameters (pubsub: pub_per_s,\n"
+            "    pubs, subs, group, window; request: responders, inflight, share as percentages joined by /).\n"
+            "    MB is 10^6 bytes; msgs_per_s counts deliveries (replies for request).\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    0 done, 1 the run failed (connect, subscribe, publish error), 2 bad usage, 3 unsupported.\n",
+            be->prog, be->system, be->url_default, MAX_CLIENTS, MAX_INFLIGHT, WINDOW_BYTES >> 10, WINDOW_MSGS_MAX);
+}
+
+static bool parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return false;
+    if (*end == 'k' || *end == 'K')
+        v = v > max >> 10 ? max + 1 : v << 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v = v > max >> 20 ? max + 1 : v << 20, end++;
+    if (*end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_args(const struct bench_backend *be, int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"pubs", required_argument, NULL, 'p'},
+        {"subs", required_argument, NULL, 's'},
+        {"group", required_argument, NULL, 'g'},
+        {"size", required_argument, NULL, 'b'},
+        {"duration", required_argument, NULL, 'd'},
+        {"responders", required_argument, NULL, 'r'},
+        {"inflight", required_argument, NULL, 'k'},
+        {"window", required_argument, NULL, 'w'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    unsigned long v = 0;
+    int c, idx = 0;
+    *a = (struct args){.url = be->url_default, .pubs = 1, .subs = 1, .responders = 1, .inflight = 1, .size = 256, .duration_s = 5};
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        bool good = true;
+        char *end = NULL;
+        switch (c) {
+        case 'u':
+            a->url = optarg;
+            break;
+        case 'g':
+            a->group = optarg;
+            break;
+        case 'q':
+            a->quiet = true;
+            break;
+        case 'h':
+            help(be, stdout);
+            exit(0);
+        case 'p':
+            good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->pubs = (unsigned)v;
+            break;
+        case 's':
+            good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->subs = (unsigned)v;
+            break;
+        case 'r':
+            good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->responders = (unsigned)v;
+            break;
+        case 'k':
+            good = parse_ulong(optarg, 1, MAX_INFLIGHT, &v), a->inflight = (unsigned)v;
+            break;
+        case 'b':
+            good = parse_ulong(optarg, 0, MAX_SIZE, &v), a->size = v;
+            break;
+        case 'w':
+            good = parse_ulong(optarg, 1, 100000000, &a->window);
+            break;
+        case 'd':
+            a->duration_s = strtod(optarg, &end);
+            good = end != optarg && !*end && a->duration_s > 0 && a->duration_s <= 86400;
+            break;
+        default:
+            return 2;
+        }
+        if (!good) {
+            fprintf(stderr, "%s: bad value '%s' for --%s\n", be->prog, optarg, opts[idx].name);
+            return 2;
+        }
+    }
+    const char *w = optind < argc ? argv[optind] : NULL;
+    if (w && !strcmp(w, "pubsub"))
+        a->workload = W_PUBSUB;
+    else if (w && !strcmp(w, "request"))
+        a->workload = W_REQUEST;
+    else if (w && !strcmp(w, "durable"))
+        a->workload = W_DURABLE;
+    else {
+        fprintf(stderr, "%s: name a workload: pubsub, request or durable (see --help)\n", be->prog);
+        return 2;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", be->prog, argv[optind + 1]);
+        return 2;
+    }
+    return 0;
+}
+
+static unsigned long auto_window(size_t size)
+{
+    unsigned long w = WINDOW_BYTES / (size ? size : 1);
+    w = w < WINDOW_MSGS_MAX ? w : WINDOW_MSGS_MAX;
+    return w ? w : 1;
+}
+
+int bench_main(const struct bench_backend *be, int argc, char **argv)
+{
+    struct args a;
+    int rc = parse_args(be, argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    if (a.workload == W_DURABLE) {
+        fprintf(stderr, "%s: durable: unsupported (the bench has no durable workload until TRPC has durable topics)\n", be->prog);
+        printf("result workload=durable size=%zu status=unsupported system=%s\n", a.size, be->system);
+        return 3;
+    }
+    struct run *r = malloc(sizeof(*r));
+    if (!r)
+        return 1;
+    rc = run_init(r, be, &a);
+    if (rc == 0) {
+        r->window = a.window ? a.window : auto_window(a.size);
+        rc = a.workload == W_PUBSUB ? run_pubsub(r) : run_request(r);
+    }
+    run_free(r);
+    free(r);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,46 @@
+/*
+ * bench: the workloads of trpc-bench, written once over a small client interface so that
+ * trpc-bench (libtrpc) and nats-bench (the NATS C client) run exactly the same load and print the
+ * same result line. perf/trpc-bench.1 documents the command line.
+ *
+ * Each backend supplies the calls below. Callbacks of one subscription (and the replies of one
+ * connection) must run on one thread at a time; the core keeps one histogram per subscription.
+ */
+#ifndef TRPC_PERF_BENCH_H
+#define TRPC_PERF_BENCH_H
+
+#include <stddef.h>
+
+/* publish() result: the client's send buffer is full, try again shortly. */
+#define BENCH_AGAIN 1
+
+typedef void bench_msg_fn(void *ud, const void *data, size_t len);
+typedef void bench_reply_fn(void *ud, int err, const void *data, size_t len);
+typedef void bench_served_fn(void *ud);
+
+struct bench_backend {
+    const char *prog;        /* "trpc-bench" */
+    const char *system;      /* "TRPC", "NATS": named in help and output */
+    const char *url_default; /* used without --url */
+    /* Each returns 0 or a negative backend code that strerror() turns into text. */
+    int (*connect)(void **conn, const char *url, const char *name);
+    void (*close)(void *conn);
+    /* A subscription on topic, in queue group `group` when not NULL. */
+    int (*subscribe)(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud);
+    /* A responder in queue group `group` that answers every request with its own payload, then
+     * calls fn(ud). */
+    int (*serve)(void *conn, const char *topic, const char *group, bench_served_fn *fn, void *ud);
+    /* 0, BENCH_AGAIN, or a negative code. Never blocks for long. */
+    int (*publish)(void *conn, const char *topic, const void *data, size_t len);
+    /* Sends a request; fn(ud, err, reply, len) runs once when the reply or an error arrives (and
+     * never when this returns non-zero). One requester (fn, ud) per connection. */
+    int (*request)(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn, void *ud);
+    /* Returns once what was sent so far reached the server and it answered, or after timeout_ms. */
+    int (*flush)(void *conn, int timeout_ms);
+    const char *(*strerror)(int err);
+};
+
+/* Parses argv (workload first), runs it and prints the result line. Returns the exit status. */
+int bench_main(const struct bench_backend *be, int argc, char **argv);
+
+#endif

@@ -1,0 +1,31 @@
+# perf/: the latency histogram, the loopback limits tool, trpc-bench (installed) and nats-bench
+# (only when configure found the NATS C client). perf/wal-bench is built by wal/local.mk.
+PERF_HIST = perf/hist.c perf/hist.h
+
+bin_PROGRAMS += perf/trpc-bench
+perf_trpc_bench_SOURCES = perf/trpc-bench.c perf/bench.c perf/bench.h $(PERF_HIST)
+perf_trpc_bench_LDADD = driver/libtrpc.la -lpthread
+dist_man_MANS += perf/trpc-bench.1
+
+noinst_PROGRAMS += perf/loopback
+perf_loopback_SOURCES = perf/loopback.c $(PERF_HIST)
+perf_loopback_LDADD = -lpthread
+
+if HAVE_NATS
+noinst_PROGRAMS += perf/nats-bench
+perf_nats_bench_SOURCES = perf/nats-bench.c perf/bench.c perf/bench.h $(PERF_HIST)
+perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
+perf_nats_bench_LDADD = $(NATS_LIBS) -lpthread
+endif
+
+EXTRA_DIST += perf/common.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/flamegraph.py
+
+# tests/perf/: the histogram's bucket math and percentiles.
+check_PROGRAMS += tests/perf/hist
+tests_perf_hist_SOURCES = tests/perf/hist.c $(PERF_HIST)
+tests_perf_hist_LDADD = -lm
+
+# tests/perf/bench_smoke.sh: trpc-bench for 1 s per workload against a real broker (no timing checks);
+# tests/perf/flamegraph.sh: perf/flamegraph.py on a synthetic perf script sample.
+TESTS += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
+EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh

@@ -1,0 +1,203 @@
+/*
+ * nats-bench: the bench workloads (perf/bench.c) over the NATS C client, so perf/compare.sh can
+ * run the same load against nats-server. Same flags and result line as trpc-bench.
+ *
+ * natsOptions_SetSendAsap makes every publish go out at once instead of after the client's 1 ms
+ * flush delay, as TRPC's client does; without it NATS latency would be that delay. Requests use one
+ * reply inbox per requester connection and natsConnection_PublishRequest, so many can be in flight
+ * (natsConnection_Request waits for each). Subscriptions keep the client's default pending limits:
+ * the bench window stays far below them.
+ */
+#include "perf/bench.h"
+
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_SUBS 2
+
+struct handler {
+    struct conn *k;
+    union {
+        bench_msg_fn *msg;
+        bench_served_fn *served;
+    } fn;
+    void *ud;
+};
+
+struct conn {
+    natsConnection *nc;
+    natsSubscription *subs[MAX_SUBS];
+    struct handler handlers[MAX_SUBS];
+    unsigned nsubs;
+    natsInbox *inbox; /* replies of this connection's requests */
+    bench_reply_fn *reply_fn;
+    void *reply_ud;
+};
+
+/* Bench codes are negative, natsStatus values positive. */
+static int err_of(natsStatus s)
+{
+    return -(int)s;
+}
+
+static int nb_connect(void **out, const char *url, const char *name)
+{
+    struct conn *k = calloc(1, sizeof(*k));
+    natsOptions *o = NULL;
+    if (!k)
+        return err_of(NATS_NO_MEMORY);
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(o, url);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(o, name);
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(o, true);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&k->nc, o);
+    natsOptions_Destroy(o);
+    if (s != NATS_OK) {
+        free(k);
+        return err_of(s);
+    }
+    *out = k;
+    return 0;
+}
+
+/* Drains the subscriptions first so no callback runs once this returns. */
+static void nb_close(void *conn)
+{
+    struct conn *k = conn;
+    for (unsigned i = 0; i < k->nsubs; i++)
+        if (natsSubscription_Drain(k->subs[i]) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(k->subs[i], 5000);
+    natsConnection_Close(k->nc);
+    for (unsigned i = 0; i < k->nsubs; i++)
+        natsSubscription_Destroy(k->subs[i]);
+    natsConnection_Destroy(k->nc);
+    natsInbox_Destroy(k->inbox);
+    free(k);
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    struct handler *h = ud;
+    h->fn.msg(h->ud, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    struct handler *h = ud;
+    const char *reply = natsMsg_GetReply(msg);
+    if (reply && natsConnection_Publish(nc, reply, natsMsg_GetData(msg), natsMsg_GetDataLength(msg)) == NATS_OK)
+        h->fn.served(h->ud);
+    natsMsg_Destroy(msg);
+}
+
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    struct handler *h = ud;
+    struct conn *k = h->k;
+    k->reply_fn(k->reply_ud, 0, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+static int sub_add(struct conn *k, const char *topic, const char *group, natsMsgHandler cb, struct handler **out)
+{
+    if (k->nsubs == MAX_SUBS)
+        return err_of(NATS_INVALID_ARG);
+    struct handler *h = &k->handlers[k->nsubs];
+    natsStatus s;
+    h->k = k;
+    if (group)
+        s = natsConnection_QueueSubscribe(&k->subs[k->nsubs], k->nc, topic, group, cb, h);
+    else
+        s = natsConnection_Subscribe(&k->subs[k->nsubs], k->nc, topic, cb, h);
+    if (s != NATS_OK)
+        return err_of(s);
+    k->nsubs++;
+    *out = h;
+    return 0;
+}
+
+static int nb_subscribe(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud)
+{
+    struct handler *h;
+    int rc = sub_add(conn, topic, group, on_msg, &h);
+    if (rc == 0) {
+        h->fn.msg = fn;
+        h->ud = ud;
+    }
+    return rc;
+}
+
+static int nb_serve(void *conn, const char *topic, const char *group, bench_served_fn *fn, void *ud)
+{
+    struct handler *h;
+    int rc = sub_add(conn, topic, group, on_request, &h);
+    if (rc == 0) {
+        h->fn.served = fn;
+        h->ud = ud;
+    }
+    return rc;
+}
+
+static int nb_publish(void *conn, const char *topic, const void *data, size_t len)
+{
+    struct conn *k = conn;
+    return err_of(natsConnection_Publish(k->nc, topic, data, (int)len));
+}
+
+/* The first request subscribes the connection's inbox; NATS has no per-request timeout here, so a
+ * lost reply stays unanswered and the bench counts it as such. */
+static int nb_request(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn, void *ud)
+{
+    struct conn *k = conn;
+    if (!k->inbox) {
+        struct handler *h;
+        natsStatus s = natsInbox_Create(&k->inbox);
+        if (s != NATS_OK)
+            return err_of(s);
+        k->reply_fn = fn;
+        k->reply_ud = ud;
+        int rc = sub_add(k, k->inbox, NULL, on_reply, &h);
+        if (rc == 0)
+            rc = err_of(natsConnection_Flush(k->nc));
+        if (rc != 0)
+            return rc;
+    }
+    return err_of(natsConnection_PublishRequest(k->nc, topic, k->inbox, data, (int)len));
+}
+
+static int nb_flush(void *conn, int timeout_ms)
+{
+    struct conn *k = conn;
+    return err_of(natsConnection_FlushTimeout(k->nc, timeout_ms));
+}
+
+static const char *nb_strerror(int err)
+{
+    return natsStatus_GetText((natsStatus)-err);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct bench_backend nats = {
+        .prog = "nats-bench",
+        .system = "NATS",
+        .url_default = "nats://127.0.0.1:4222",
+        .connect = nb_connect,
+        .close = nb_close,
+        .subscribe = nb_subscribe,
+        .serve = nb_serve,
+        .publish = nb_publish,
+        .request = nb_request,
+        .flush = nb_flush,
+        .strerror = nb_strerror,
+    };
+    int rc = bench_main(&nats, argc, argv);
+    nats_Close();
+    return rc;
+}
