@@ -40,6 +40,6 @@ tests_driver_subscribe_msg_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_sub_destroy_LDADD = $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
-TESTS += tests/driver/exports.sh tests/driver/examples.sh
-EXTRA_DIST += tests/driver/exports.sh tests/driver/examples.sh
+TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
+EXTRA_DIST += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
 TSAN_TESTS += $(DRIVER_TESTS)
