@@ -8,11 +8,11 @@ ex=$top_builddir/examples
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "1..0 # SKIP valgrind is not installed"
-    exit 77
+    exit 0
 fi
 if [ -n "$(sed -n 's/^TRPC_SAN = *//p' "$top_builddir/Makefile")" ]; then
     echo "1..0 # SKIP sanitizer build: valgrind cannot run it"
-    exit 77
+    exit 0
 fi
 
 echo "1..3"
