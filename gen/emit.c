@@ -224,11 +224,26 @@ static void put_defines(struct emitter *e, const char **names, const char **valu
         fprintf(e->f, "#define %-*s %s\n", (int)w, names[i], values[i]);
 }
 
-/* A C string literal of s (topics are printable ASCII without quotes or backslashes). */
+/* A C string literal of s. Topics may hold any byte from 0x21 to 0x7e but '.', '*' and '>', so
+ * quotes and backslashes are escaped; bytes from 0x80 (UTF-8) pass through as they are. */
 static const char *literal(struct emitter *e, const char *s)
 {
-    assert(strpbrk(s, "\"\\") == NULL);
-    return fmt(e, "\"%s\"", s);
+    size_t n = 0, i;
+    char *buf;
+
+    for (i = 0; s[i] != '\0'; i++)
+        n += (s[i] == '"' || s[i] == '\\') ? 2 : 1;
+    buf = gen_alloc(&e->a, n + 3);
+    n = 0;
+    buf[n++] = '"';
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            buf[n++] = '\\';
+        buf[n++] = s[i];
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+    return buf;
 }
 
 /* The service's queue group: package.service in lower case, like its default topics. */
@@ -577,7 +592,7 @@ static void source_event(struct emitter *e, const struct names *n)
         fprintf(e->f, "/* The delivery policy of %s, sent with its SUB. */\n", n->m->name);
         fprintf(e->f, "static const trpc_header %s_policy[] = {\n", n->fn);
         for (i = 0; i < np; i++)
-            fprintf(e->f, "    {\"%s\", \"%s\", %zu},\n", keys[i], values[i], strlen(values[i]));
+            fprintf(e->f, "    {\"%s\", %s, %zu},\n", keys[i], literal(e, values[i]), strlen(values[i]));
         fprintf(e->f, "};\n\n");
     }
     put_list(e, 0, fmt(e, "int %s_publish", n->fn), publish, 2, "");
