@@ -267,25 +267,66 @@ int trpc_client_process(trpc_client *c)
     return trpc__io_run(c, 0);
 }
 
-/* Converts the caller's headers for the encoder; keys starting with ':' are the protocol's. */
-int trpc__headers_in(const trpc_header *in, size_t n, struct wire_header *out, size_t *block_len)
+/* Keys starting with ':' are the protocol's; callers may not send them. */
+int trpc__hdrs_in(struct trpc__hdrs *hs, const char *fn, const trpc_header *in, size_t n)
 {
     size_t i;
 
-    *block_len = 0;
+    hs->h = hs->stack;
+    hs->count = 0;
+    hs->bytes = 0;
+    if (in == NULL && n > 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%s: NULL headers", fn);
+    if (n > UINT16_MAX)
+        return trpc__fail(-TRPC_E_TOO_MANY_HEADERS, "%s: %zu headers", fn, n);
+    if (n > TRPC__STACK_HEADERS) {
+        hs->h = malloc(n * sizeof(*hs->h));
+        if (hs->h == NULL) {
+            hs->h = hs->stack;
+            return trpc__fail(-TRPC_E_NO_MEMORY, "%s: out of memory", fn);
+        }
+    }
     for (i = 0; i < n; i++) {
         size_t kl = in[i].key ? strlen(in[i].key) : 0;
 
         if (kl == 0 || kl > 255 || in[i].key[0] == ':' || in[i].value_len > WIRE_HEADER_VALUE_MAX ||
             (in[i].value == NULL && in[i].value_len > 0))
-            return trpc__fail(-TRPC_E_BAD_HEADER, "header %zu: key must be 1..255 bytes not starting with ':', value at most 65535",
-                              i);
-        out[i].key = in[i].key;
-        out[i].key_len = (uint16_t)kl;
-        out[i].val = in[i].value;
-        out[i].val_len = (uint16_t)in[i].value_len;
-        *block_len += 4 + kl + in[i].value_len;
+            return trpc__fail(-TRPC_E_BAD_HEADER,
+                              "%s: header %zu: key must be 1..255 bytes not starting with ':', value at most 65535", fn, i);
+        hs->h[i].key = in[i].key;
+        hs->h[i].key_len = (uint16_t)kl;
+        hs->h[i].val = in[i].value;
+        hs->h[i].val_len = (uint16_t)in[i].value_len;
+        hs->bytes += 4 + kl + in[i].value_len;
     }
+    hs->count = n;
+    return 0;
+}
+
+void trpc__hdrs_release(struct trpc__hdrs *hs)
+{
+    if (hs->h != hs->stack)
+        free(hs->h);
+    hs->h = hs->stack;
+}
+
+int trpc__out_prepare(struct wire_out *o, struct trpc__hdrs *hs, const char *fn, const char *topic, const trpc_header *headers,
+                      size_t header_count, const void *data, size_t len)
+{
+    int err;
+
+    hs->h = hs->stack;
+    if (topic == NULL || (data == NULL && len > 0))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%s: NULL topic or data", fn);
+    err = trpc__hdrs_in(hs, fn, headers, header_count);
+    if (err)
+        return err;
+    o->topic = topic;
+    o->topic_len = strlen(topic);
+    o->headers = hs->h;
+    o->header_count = hs->count;
+    o->payload = data;
+    o->payload_len = len;
     return 0;
 }
 
@@ -305,42 +346,29 @@ int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t h
 int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                      size_t len)
 {
-    struct wire_header stack_h[16], *h = stack_h;
-    struct wire_out o = {.type = WIRE_PUB, .payload = data, .payload_len = len};
-    size_t hdr_bytes;
+    struct wire_out o = {.type = WIRE_PUB};
+    struct trpc__hdrs hs;
     bool wake = false;
     int err;
 
     trpc__clear_error();
-    if (c == NULL || topic == NULL || (data == NULL && len > 0) || (headers == NULL && header_count > 0))
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish: NULL argument");
-    if (header_count > UINT16_MAX)
-        return trpc__fail(-TRPC_E_TOO_MANY_HEADERS, "trpc_publish: %zu headers", header_count);
-    if (header_count > 16) {
-        h = malloc(header_count * sizeof(*h));
-        if (h == NULL)
-            return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_publish: out of memory");
-    }
-    err = trpc__headers_in(headers, header_count, h, &hdr_bytes);
+    if (c == NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish: NULL client");
+    err = trpc__out_prepare(&o, &hs, "trpc_publish", topic, headers, header_count, data, len);
     if (err)
-        goto out_free_headers;
-    o.topic = topic;
-    o.topic_len = strlen(topic);
-    o.headers = h;
-    o.header_count = header_count;
+        goto out_release;
     pthread_mutex_lock(&c->lock);
     if (c->state == TRPC_STATE_CLOSED)
         err = trpc__fail(-TRPC_E_CLOSED, "trpc_publish: client is closed");
     else
-        err = trpc__check_limits_locked(c, &o, hdr_bytes);
+        err = trpc__check_limits_locked(c, &o, hs.bytes);
     if (err == 0)
         err = trpc__enqueue_locked(c, &o, false, &wake);
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);
-out_free_headers:
-    if (h != stack_h)
-        free(h);
+out_release:
+    trpc__hdrs_release(&hs);
     return err;
 }
 

@@ -298,7 +298,22 @@ trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f);
 /* client.c */
 void trpc__deadline_ts(struct timespec *ts, int64_t timeout_ms);
 void trpc__cond_init(pthread_cond_t *cond);
-int trpc__headers_in(const trpc_header *in, size_t n, struct wire_header *out, size_t *block_len);
+/*
+ * The caller's headers converted for the encoder. Up to TRPC__STACK_HEADERS need no allocation;
+ * more (the caller's choice, bounded by the broker's max_headers) take one, freed by release.
+ */
+#define TRPC__STACK_HEADERS 16
+struct trpc__hdrs {
+    struct wire_header stack[TRPC__STACK_HEADERS];
+    struct wire_header *h;
+    size_t count;
+    size_t bytes; /* the header block's size on the wire */
+};
+int trpc__hdrs_in(struct trpc__hdrs *hs, const char *fn, const trpc_header *in, size_t n);
+void trpc__hdrs_release(struct trpc__hdrs *hs);
+/* The checks and the wire_out shared by PUB and REQ; release hs when done. */
+int trpc__out_prepare(struct wire_out *o, struct trpc__hdrs *hs, const char *fn, const char *topic, const trpc_header *headers,
+                      size_t header_count, const void *data, size_t len);
 int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t hdr_bytes);
 
 /* io.c */

@@ -14,33 +14,19 @@
 
 #include "driver/client.h"
 
-#define STACK_HEADERS 16
-
 static int request_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                          size_t len, int timeout_ms, struct trpc__pending *p)
 {
-    struct wire_header stack_h[STACK_HEADERS], *h = stack_h;
-    struct wire_out o = {.type = WIRE_REQ, .payload = data, .payload_len = len};
-    size_t hdr_bytes;
+    struct wire_out o = {.type = WIRE_REQ};
+    struct trpc__hdrs hs;
     bool wake = false, removed;
     int err;
 
-    if (c == NULL || topic == NULL || (data == NULL && len > 0) || (headers == NULL && header_count > 0) || timeout_ms < 0)
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL argument or negative timeout");
-    if (header_count > UINT16_MAX)
-        return trpc__fail(-TRPC_E_TOO_MANY_HEADERS, "trpc_request: %zu headers", header_count);
-    if (header_count > STACK_HEADERS) {
-        h = malloc(header_count * sizeof(*h));
-        if (h == NULL)
-            return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_request: out of memory");
-    }
-    err = trpc__headers_in(headers, header_count, h, &hdr_bytes);
+    if (c == NULL || timeout_ms < 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL client or negative timeout");
+    err = trpc__out_prepare(&o, &hs, "trpc_request", topic, headers, header_count, data, len);
     if (err)
-        goto out_free_headers;
-    o.topic = topic;
-    o.topic_len = strlen(topic);
-    o.headers = h;
-    o.header_count = header_count;
+        goto out_release;
     o.aux = (uint32_t)timeout_ms;
     o.id = p->id = atomic_fetch_add(&c->id_next, 1);
     p->deadline_ms = trpc__now_ms() + (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS;
@@ -49,7 +35,7 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
     if (c->pend_count >= c->opts.max_pending) {
         pthread_mutex_unlock(&c->pend_lock);
         err = trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%u requests pending already (max_pending)", c->opts.max_pending);
-        goto out_free_headers;
+        goto out_release;
     }
     trpc__pend_insert(c, p);
     pthread_mutex_unlock(&c->pend_lock);
@@ -59,7 +45,7 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
         err = c->state == TRPC_STATE_CLOSED ? trpc__fail(-TRPC_E_CLOSED, "trpc_request: client is closed")
                                             : trpc__fail(-TRPC_E_CONNECTION_LOST, "trpc_request: not connected");
     else
-        err = trpc__check_limits_locked(c, &o, hdr_bytes);
+        err = trpc__check_limits_locked(c, &o, hs.bytes);
     if (err == 0)
         err = trpc__enqueue_locked(c, &o, false, &wake);
     pthread_mutex_unlock(&c->lock);
@@ -73,9 +59,8 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
         if (!removed)
             err = 0;
     }
-out_free_headers:
-    if (h != stack_h)
-        free(h);
+out_release:
+    trpc__hdrs_release(&hs);
     return err;
 }
 

@@ -108,7 +108,7 @@ static uint8_t *header_copy(struct wire_header *dst, const struct wire_header *s
 
 static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header *in, size_t n, size_t *hdr_bytes)
 {
-    struct wire_header stack_h[16], *h = stack_h;
+    struct trpc__hdrs hs;
     size_t count = n + (group != NULL), bytes = 0, i;
     uint8_t *p;
     int err;
@@ -116,16 +116,12 @@ static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header 
     *hdr_bytes = 0;
     if (count == 0)
         return 0;
-    if (n > 16) {
-        h = malloc(n * sizeof(*h));
-        if (h == NULL)
-            return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_subscribe: out of memory");
-    }
-    err = trpc__headers_in(in, n, h, hdr_bytes);
+    err = trpc__hdrs_in(&hs, "trpc_subscribe", in, n);
     if (err)
-        goto out_free_h;
+        goto out_release;
+    *hdr_bytes = hs.bytes;
     for (i = 0; i < n; i++)
-        bytes += h[i].key_len + h[i].val_len;
+        bytes += hs.h[i].key_len + hs.h[i].val_len;
     if (group != NULL) {
         *hdr_bytes += 4 + 6 + strlen(group);
         bytes += 6 + strlen(group);
@@ -133,7 +129,7 @@ static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header 
     sub->hdrs = malloc(count * sizeof(*sub->hdrs) + bytes + 1);
     if (sub->hdrs == NULL) {
         err = trpc__fail(-TRPC_E_NO_MEMORY, "trpc_subscribe: out of memory");
-        goto out_free_h;
+        goto out_release;
     }
     p = (uint8_t *)(sub->hdrs + count);
     if (group != NULL) {
@@ -142,11 +138,10 @@ static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header 
         p = header_copy(&sub->hdrs[0], &g, p);
     }
     for (i = 0; i < n; i++)
-        p = header_copy(&sub->hdrs[count - n + i], &h[i], p);
+        p = header_copy(&sub->hdrs[count - n + i], &hs.h[i], p);
     sub->hdr_count = count;
-out_free_h:
-    if (h != stack_h)
-        free(h);
+out_release:
+    trpc__hdrs_release(&hs);
     return err;
 }
 

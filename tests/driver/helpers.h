@@ -97,6 +97,50 @@ static inline int inbox_count(struct inbox *b)
     return n;
 }
 
+/* What an asynchronous request's callback saw: filled by reply_box_cb. */
+struct reply_box {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls;
+    int err;
+    char data[64];
+};
+
+#define REPLY_BOX_INIT                                                                                                             \
+    {                                                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 1, ""                                                              \
+    }
+
+static inline void reply_box_cb(trpc_client *c, int err, trpc_msg *reply, void *ud)
+{
+    struct reply_box *r = ud;
+
+    (void)c;
+    pthread_mutex_lock(&r->lock);
+    r->calls++;
+    r->err = err;
+    if (reply)
+        snprintf(r->data, sizeof(r->data), "%.*s", (int)trpc_msg_len(reply), (const char *)trpc_msg_data(reply));
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    trpc_msg_free(reply);
+}
+
+/* Waits until the callback has run at least once; returns how often it ran. */
+static inline int reply_box_wait(struct reply_box *r, int timeout_ms)
+{
+    struct timespec ts;
+    int calls;
+
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&r->lock);
+    while (r->calls == 0 && pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
+        ;
+    calls = r->calls;
+    pthread_mutex_unlock(&r->lock);
+    return calls;
+}
+
 static inline void broker_up(struct broker_proc *b, const char *const *args)
 {
     int err = broker_proc_start(b, args);

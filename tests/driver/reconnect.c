@@ -38,25 +38,6 @@ static void *publisher(void *arg)
     return NULL;
 }
 
-struct async_result {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int calls;
-    int err;
-};
-
-static void reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud)
-{
-    struct async_result *r = ud;
-
-    pthread_mutex_lock(&r->lock);
-    r->calls++;
-    r->err = err;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    trpc_msg_free(reply);
-}
-
 static bool is_state(void *arg)
 {
     void **a = arg;
@@ -65,9 +46,8 @@ static bool is_state(void *arg)
 
 int main(void)
 {
-    struct async_result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    struct reply_box r = REPLY_BOX_INIT;
     struct broker_proc b;
-    struct timespec ts;
     trpc_options *o;
     trpc_client *c;
     trpc_sub *s1, *s2, *s3;
@@ -92,19 +72,14 @@ int main(void)
     ok_eq(trpc_flush(c, 5000), 0, "flush");
     pthread_create(&th, NULL, publisher, c);
     ok(inbox_wait(&got, 20, 10000) >= 20, "traffic flows before the outage");
-    ok_eq(trpc_request_async(c, "r.silent", "x", 1, 15000, reply_cb, &r), 0, "a request left pending");
+    ok_eq(trpc_request_async(c, "r.silent", "x", 1, 15000, reply_box_cb, &r), 0, "a request left pending");
     usleep(100000);
 
     ok_eq(broker_proc_kill(&b), 0, "broker SIGKILLed");
     want = TRPC_STATE_RECONNECTING;
     ok(wait_for(is_state, args, 5000), "client notices: RECONNECTING");
-    deadline_in(&ts, 5000);
-    pthread_mutex_lock(&r.lock);
-    while (r.calls == 0 && pthread_cond_timedwait(&r.cond, &r.lock, &ts) != ETIMEDOUT)
-        ;
-    ok_eq(r.calls, 1, "the pending request completed once");
+    ok_eq(reply_box_wait(&r, 5000), 1, "the pending request completed once");
     ok_eq(r.err, -TRPC_E_CONNECTION_LOST, "with CONNECTION_LOST");
-    pthread_mutex_unlock(&r.lock);
     err = trpc_request(c, "r.echo", "x", 1, 1000, &reply);
     ok_eq(err, -TRPC_E_CONNECTION_LOST, "a request while reconnecting fails at once");
     ok_eq(trpc_publish(c, "r.tick", "t", 1), 0, "publishing while disconnected is buffered");

@@ -18,34 +18,11 @@ static void echo_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
     trpc_msg_free(m);
 }
 
-struct async_result {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int calls;
-    int err;
-    char data[64];
-};
-
-static void reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud)
-{
-    struct async_result *r = ud;
-
-    pthread_mutex_lock(&r->lock);
-    r->calls++;
-    r->err = err;
-    if (reply)
-        snprintf(r->data, sizeof(r->data), "%.*s", (int)trpc_msg_len(reply), (const char *)trpc_msg_data(reply));
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    trpc_msg_free(reply);
-}
-
 int main(void)
 {
-    struct async_result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 1, ""};
+    struct reply_box r = REPLY_BOX_INIT;
     trpc_header tag = {"tag", "tagged", 6};
     struct broker_proc b;
-    struct timespec ts;
     trpc_client *svc, *cli;
     trpc_msg *reply = NULL;
     trpc_sub *s;
@@ -82,15 +59,10 @@ int main(void)
     }
     ok_eq(i, 50, "50 requests in a row answered");
 
-    ok_eq(trpc_request_async(cli, "svc.echo", "async", 5, 5000, reply_cb, &r), 0, "async request sent");
-    deadline_in(&ts, 10000);
-    pthread_mutex_lock(&r.lock);
-    while (r.calls == 0 && pthread_cond_timedwait(&r.cond, &r.lock, &ts) != ETIMEDOUT)
-        ;
-    ok_eq(r.calls, 1, "callback ran once");
+    ok_eq(trpc_request_async(cli, "svc.echo", "async", 5, 5000, reply_box_cb, &r), 0, "async request sent");
+    ok_eq(reply_box_wait(&r, 10000), 1, "callback ran once");
     ok_eq(r.err, 0, "with success");
     ok(strcmp(r.data, "async") == 0, "and the reply");
-    pthread_mutex_unlock(&r.lock);
     ok_eq(trpc_request_async(cli, "svc.echo", "x", 1, 5000, NULL, NULL), -TRPC_E_INVALID_ARGUMENT,
           "async without callback refused");
 

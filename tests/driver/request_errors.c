@@ -16,29 +16,9 @@ static void silent_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
     trpc_msg_free(m);
 }
 
-struct async_result {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int calls;
-    int err;
-};
-
-static void reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud)
-{
-    struct async_result *r = ud;
-
-    pthread_mutex_lock(&r->lock);
-    r->calls++;
-    r->err = err;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    trpc_msg_free(reply);
-}
-
 int main(void)
 {
-    struct async_result r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    struct timespec ts;
+    struct reply_box r = REPLY_BOX_INIT;
     struct broker_proc b;
     trpc_client *svc, *cli, *doomed;
     trpc_msg *reply = (trpc_msg *)0x1;
@@ -76,18 +56,13 @@ int main(void)
     doomed = connect_or_bail(&b, NULL);
     ok_eq(trpc_subscribe_group(doomed, "svc.doomed", "g", silent_cb, &lost_seen, &s3), 0, "doomed responder");
     ok_eq(trpc_flush(doomed, 5000), 0, "flush");
-    ok_eq(trpc_request_async(cli, "svc.doomed", "x", 1, 10000, reply_cb, &r), 0, "async request to it");
+    ok_eq(trpc_request_async(cli, "svc.doomed", "x", 1, 10000, reply_box_cb, &r), 0, "async request to it");
     for (int i = 0; i < 1000 && __atomic_load_n(&lost_seen, __ATOMIC_SEQ_CST) == 0; i++)
         usleep(10000);
     ok_eq(__atomic_load_n(&lost_seen, __ATOMIC_SEQ_CST), 1, "the responder holds the request");
     trpc_close(doomed);
-    deadline_in(&ts, 10000);
-    pthread_mutex_lock(&r.lock);
-    while (r.calls == 0 && pthread_cond_timedwait(&r.cond, &r.lock, &ts) != ETIMEDOUT)
-        ;
-    ok_eq(r.calls, 1, "the callback ran once");
+    ok_eq(reply_box_wait(&r, 10000), 1, "the callback ran once");
     ok_eq(r.err, -TRPC_E_RESPONDER_LOST, "with RESPONDER_LOST (%s)", trpc_strerror(r.err));
-    pthread_mutex_unlock(&r.lock);
 
     trpc_close(cli);
     trpc_close(svc);
