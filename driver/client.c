@@ -343,12 +343,35 @@ int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t h
     return 0;
 }
 
+/*
+ * Queues a prepared PUB or REQ. A publish may be buffered while reconnecting (it goes out on the
+ * next session); a request needs a session now, since its reply could only come from this one.
+ */
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session)
+{
+    bool wake = false;
+    int err;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->state == TRPC_STATE_CLOSED)
+        err = trpc__fail(-TRPC_E_CLOSED, "%s: client is closed", fn);
+    else if (need_session && c->state != TRPC_STATE_CONNECTED)
+        err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: not connected", fn);
+    else
+        err = trpc__check_limits_locked(c, o, hdr_bytes);
+    if (err == 0)
+        err = trpc__enqueue_locked(c, o, false, &wake);
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        trpc__wake(c);
+    return err;
+}
+
 int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                      size_t len)
 {
     struct wire_out o = {.type = WIRE_PUB};
     struct trpc__hdrs hs;
-    bool wake = false;
     int err;
 
     trpc__clear_error();
@@ -357,16 +380,7 @@ int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *heade
     err = trpc__out_prepare(&o, &hs, "trpc_publish", topic, headers, header_count, data, len);
     if (err)
         goto out_release;
-    pthread_mutex_lock(&c->lock);
-    if (c->state == TRPC_STATE_CLOSED)
-        err = trpc__fail(-TRPC_E_CLOSED, "trpc_publish: client is closed");
-    else
-        err = trpc__check_limits_locked(c, &o, hs.bytes);
-    if (err == 0)
-        err = trpc__enqueue_locked(c, &o, false, &wake);
-    pthread_mutex_unlock(&c->lock);
-    if (wake)
-        trpc__wake(c);
+    err = trpc__submit(c, &o, hs.bytes, "trpc_publish", false);
 out_release:
     trpc__hdrs_release(&hs);
     return err;

@@ -315,6 +315,7 @@ void trpc__hdrs_release(struct trpc__hdrs *hs);
 int trpc__out_prepare(struct wire_out *o, struct trpc__hdrs *hs, const char *fn, const char *topic, const trpc_header *headers,
                       size_t header_count, const void *data, size_t len);
 int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t hdr_bytes);
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session);
 
 /* io.c */
 int trpc__io_init(trpc_client *c);

@@ -19,7 +19,7 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
 {
     struct wire_out o = {.type = WIRE_REQ};
     struct trpc__hdrs hs;
-    bool wake = false, removed;
+    bool removed;
     int err;
 
     if (c == NULL || timeout_ms < 0)
@@ -40,17 +40,7 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
     trpc__pend_insert(c, p);
     pthread_mutex_unlock(&c->pend_lock);
 
-    pthread_mutex_lock(&c->lock);
-    if (c->state != TRPC_STATE_CONNECTED)
-        err = c->state == TRPC_STATE_CLOSED ? trpc__fail(-TRPC_E_CLOSED, "trpc_request: client is closed")
-                                            : trpc__fail(-TRPC_E_CONNECTION_LOST, "trpc_request: not connected");
-    else
-        err = trpc__check_limits_locked(c, &o, hs.bytes);
-    if (err == 0)
-        err = trpc__enqueue_locked(c, &o, false, &wake);
-    pthread_mutex_unlock(&c->lock);
-    if (wake)
-        trpc__wake(c);
+    err = trpc__submit(c, &o, hs.bytes, "trpc_request", true);
     if (err) {
         pthread_mutex_lock(&c->pend_lock);
         removed = trpc__pend_remove(c, p);
