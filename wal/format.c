@@ -4,12 +4,16 @@
  * A log is a directory of segment files named after the sequence of their first record, in 16 lower-
  * case hex digits: "0000000000000001.wal". Sequences start at 1 and increase by one per record, with no
  * gaps across segments: the base sequence of segment N+1 is one past the last record of segment N.
- * A segment is created as ".<name>.tmp", preallocated with fallocate to its full size, given its header,
- * fdatasync'ed, renamed into place, and the directory fsync'ed. Or it is prepared ahead, before its base
- * sequence is known, as ".next-<n>.tmp" (preallocated, fdatasync'ed); its header block then goes out
- * with its first batch's write, and it is renamed into place and the directory fsync'ed once that
- * write is durable, before any of its records is acknowledged. Either way a segment that has its name
- * has a durable, valid header. Leftover ".tmp" files are deleted on open. All integers are little-endian.
+ * A segment made at open (the first of a new log, or after a repair) is created as ".<name>.tmp",
+ * preallocated with fallocate to its full size, given its header, fdatasync'ed, renamed into place, and
+ * the directory fsync'ed. Every later segment is prepared on the ring before its base sequence is known,
+ * as ".next-<n>.tmp" (preallocated, fdatasync'ed), ahead of the roll-over or, when that comes first,
+ * while the new segment's first batch waits; its header block goes out with its first batch's write,
+ * and it is renamed into place and the directory fsync'ed once that write is durable, before any of its
+ * records is acknowledged. Either way a segment that has its name has a durable, valid header. Leftover
+ * ".tmp" files are deleted on open. Truncation unlinks whole segments, oldest first, so a log may start
+ * at any segment (recovery takes the oldest present as its start) but never misses one in the middle.
+ * All integers are little-endian.
  *
  * Segment header, at offset 0, padded with zeros to one block (block_bytes):
  *

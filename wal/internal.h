@@ -28,12 +28,16 @@
 _Static_assert(WAL_REC_HDR_BYTES % WAL_REC_ALIGN == 0, "record payload starts aligned");
 _Static_assert(WAL_SEG_HDR_BYTES <= 512, "segment header fits the smallest block");
 
-/* user_data tags (low six bits): op << 3 | index; index is the buffer's, or the segment step's. */
-enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_UD_MASK = 63 };
+/* user_data tags (low six bits): op << 3 | index; index is the buffer's, the segment step's, or the
+ * truncation step's. */
+enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_OP_TRUNC = 5, WAL_UD_MASK = 63 };
 _Static_assert(WAL_MAX_BUFS <= 8, "a buffer index fits the tag's low three bits");
 
 /* Steps of preparing a segment ahead (OPEN..SYNC) and of naming it once its base is known. */
 enum wal_seg_step { WAL_SEG_OPEN = 0, WAL_SEG_FALLOCATE, WAL_SEG_SYNC, WAL_SEG_RENAME, WAL_SEG_DIRSYNC, WAL_SEG_NSTEPS };
+
+/* Steps of a truncation: unlinks of its segments, one at a time, then the directory fsync. */
+enum wal_trunc_step { WAL_TRUNC_UNLINK = 0, WAL_TRUNC_DIRSYNC, WAL_TRUNC_NSTEPS };
 
 /* The prepared segment: PREP_IDLE, then one step in flight at a time, then ready. */
 enum wal_prep_state { WAL_PREP_IDLE = 0, WAL_PREP_OPEN, WAL_PREP_FALLOCATE, WAL_PREP_SYNC, WAL_PREP_READY };
@@ -77,6 +81,14 @@ struct wal_seg {
 
 struct wal_waiter {
     wal_append_cb *cb;
+    void *arg;
+};
+
+/* A truncation request: the next `left` of its `count` segments are the first `left` of w->segs. */
+struct wal_trunc {
+    uint32_t count;
+    uint32_t left;
+    wal_truncate_cb *cb;
     void *arg;
 };
 
@@ -143,8 +155,11 @@ struct wal {
     bool completing;
 
     /* The next segment, prepared ahead on the ring; and the segment being named (one at a time). */
-    bool prep_ok; /* the ring has the opcodes and options.no_prepare is off */
     enum wal_prep_state prep;
+    /* The fill buffer sits at the start of the last segment, whose preparation is still running: it
+     * has no descriptor yet (fd -1) and is not sealed until the preparation hands it one. */
+    bool roll_wait;
+    bool no_fallocate_logged;
     bool prep_out; /* its current step is on the ring */
     int prep_fd;
     uint32_t prep_id;
@@ -154,6 +169,15 @@ struct wal {
     char prep_name[32];
     char ren_from[32];
     char ren_to[32];
+
+    /* Truncations, oldest first (truncate.c). claimed: segments at the front of segs that they take. */
+    struct wal_trunc trunc[WAL_TRUNC_QUEUE];
+    uint32_t trunc_head;
+    uint32_t ntrunc;
+    uint32_t trunc_claimed;
+    enum wal_trunc_step trunc_step;
+    bool trunc_out; /* the head's current step is on the ring */
+    char trunc_name[32];
 
     int err; /* sticky; 0 while healthy */
     uint64_t next_seq;
@@ -188,15 +212,22 @@ int wal__buf_start(struct wal *w, struct wal_buf *b, int fd, uint64_t off, const
 void wal__complete(struct wal_buf *b, int res);
 void wal__fail(struct wal *w, int err);
 struct io_uring_sqe *wal__get_sqe(struct wal *w);
+struct io_uring_sqe *wal__ring_sqe(struct wal *w);
+void wal__roll_adopt(struct wal *w, int fd, uint32_t name_id);
 void wal__tag(struct wal *w, struct io_uring_sqe *sqe, uint32_t op, uint32_t idx);
 
 /* prepare.c */
-void wal__prep_init(struct wal *w);
+int wal__prep_init(struct wal *w);
 void wal__prep_pump(struct wal *w);
 void wal__prep_cqe(struct wal *w, uint32_t step, int res);
 int wal__prep_take(struct wal *w, uint32_t *name_id);
 void wal__naming_pump(struct wal *w, uint32_t idx);
 void wal__prep_destroy(struct wal *w);
+
+/* truncate.c */
+void wal__trunc_pump(struct wal *w);
+void wal__trunc_cqe(struct wal *w, uint32_t step, int res);
+void wal__trunc_cancel(struct wal *w);
 
 /* recovery.c */
 int wal__recover(struct wal *w, struct wal_recovery *rec);

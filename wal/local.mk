@@ -9,7 +9,8 @@ wal_libtrpcwal_la_SOURCES = \
 	wal/prepare.c \
 	wal/open.c \
 	wal/recovery.c \
-	wal/reader.c
+	wal/reader.c \
+	wal/truncate.c
 wal_libtrpcwal_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 wal_libtrpcwal_la_LIBADD = $(URING_LIBS)
 
@@ -83,3 +84,30 @@ tests_wal_dir_lock_LDADD = $(TESTS_WAL_LIBS)
 noinst_PROGRAMS += perf/wal-bench
 perf_wal_bench_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 perf_wal_bench_LDADD = wal/libtrpcwal.la $(URING_LIBS)
+
+noinst_HEADERS += tests/wal/hold.h
+check_PROGRAMS += tests/wal/roll-wait
+tests_wal_roll_wait_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_roll_wait_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/truncate-reader tests/wal/truncate-close
+tests_wal_truncate_reader_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_truncate_reader_LDADD = $(TESTS_WAL_LIBS)
+tests_wal_truncate_close_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_truncate_close_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/truncate-race
+tests_wal_truncate_race_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_truncate_race_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/truncate-concurrent
+tests_wal_truncate_concurrent_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_truncate_concurrent_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/truncate-faults
+tests_wal_truncate_faults_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_truncate_faults_LDADD = $(TESTS_WAL_LIBS)
+
+check_PROGRAMS += tests/wal/start-gap
+tests_wal_start_gap_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_start_gap_LDADD = $(TESTS_WAL_LIBS)

@@ -148,7 +148,7 @@ int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **
     if (ret == 0)
         ret = alloc_buffers(w);
     if (ret == 0)
-        wal__prep_init(w);
+        ret = wal__prep_init(w);
     if (ret == 0)
         ret = wal__recover(w, rec);
     if (ret == 0)
@@ -167,6 +167,7 @@ int wal_close(struct wal *w)
 {
     if (wal_is_busy(w))
         return -EBUSY;
+    wal__trunc_cancel(w);
     /* Only requests that never reached the ring can be left: those batches are not durable. */
     for (uint32_t k = 0; k < w->ninflight; k++)
         wal__complete(&w->bufs[(w->oldest + k) % w->nbufs], -ECANCELED);
@@ -206,11 +207,21 @@ int wal_poll(struct wal *w, bool wait)
     return n;
 }
 
+/* Whether the WAL still has work to finish: requests on the ring, truncations queued (they go on after
+ * a failure), and while healthy batches and a preparation under way. */
+static bool pending(const struct wal *w)
+{
+    if (wal_is_busy(w) || w->ntrunc > 0)
+        return true;
+    if (w->err)
+        return false;
+    return w->ninflight > 0 || w->bufs[w->fill].nrec > 0 || (w->prep > WAL_PREP_IDLE && w->prep < WAL_PREP_READY);
+}
+
 int wal_drain(struct wal *w)
 {
     /* After a failure, still wait until the ring has given back every request. */
-    while (wal_is_busy(w) || (w->err == 0 && (w->ninflight > 0 || w->bufs[w->fill].nrec > 0 ||
-                                              (w->prep > WAL_PREP_IDLE && w->prep < WAL_PREP_READY)))) {
+    while (pending(w)) {
         int ret = wal_poll(w, true);
         if (ret < 0)
             return ret;

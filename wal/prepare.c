@@ -12,10 +12,16 @@
  * with the unacknowledged records in it. Batches never overlap across segments (writer.c), so at most
  * one segment is being named at a time, and it is the last one.
  *
- * A roll-over that finds no prepared segment ready creates one synchronously (segment.c) and counts it
- * in wal_stats.segments_sync; a preparation still running is kept for the next roll-over. Any error of
- * these requests fails the log, as a write error does; only EOPNOTSUPP from fallocate turns the
- * preparation off (segments are then created at roll-over, with ftruncate).
+ * A roll-over that finds no prepared segment ready (the segment filled faster than the preparation ran,
+ * or options.no_prepare) does not create one on the core thread: it starts the preparation at once, or
+ * lets the one running go on, and moves the fill buffer to the new segment without a descriptor
+ * (w->roll_wait). Appends keep going into that buffer, with the header block at its start, until it is
+ * full (then -EAGAIN, the usual back-pressure); it is sealed only once the preparation's fdatasync
+ * completes and wal__roll_adopt hands it the descriptor. From there it is the prepared path: the
+ * segment is named after its first batch. Such roll-overs count in wal_stats.segments_sync. Any error
+ * of these requests fails the log, as a write error does. EOPNOTSUPP from fallocate (a filesystem
+ * without it) is met with an ftruncate of the new file, the one synchronous call left, on those
+ * filesystems only.
  *
  * Killed processes: the renameat runs in an io-wq worker, a thread of the process, so it is over by
  * the time the process can be reaped; the new segment's descriptor holds the writer's flock (segment.c)
@@ -39,40 +45,50 @@ static int fault(struct wal *w, int res)
     return w->opt.fault ? w->opt.fault(w->opt.fault_arg, WAL_FAULT_SEGMENT_CQE, res) : res;
 }
 
-void wal__prep_init(struct wal *w)
+/* Every opcode the WAL places after open: all in Linux 5.11, below the broker's minimum (5.19). There
+ * is no synchronous fallback for rings without them. */
+int wal__prep_init(struct wal *w)
 {
-    static const int ops[] = {IORING_OP_OPENAT, IORING_OP_FALLOCATE, IORING_OP_FSYNC, IORING_OP_RENAMEAT};
+    static const struct {
+        int op;
+        const char *name;
+    } ops[] = {{IORING_OP_OPENAT, "openat"},
+               {IORING_OP_FALLOCATE, "fallocate"},
+               {IORING_OP_FSYNC, "fsync"},
+               {IORING_OP_RENAMEAT, "renameat"},
+               {IORING_OP_UNLINKAT, "unlinkat"}};
     struct io_uring_probe *p;
+    int ret = 0;
 
     w->prep_fd = -1;
     w->naming = NO_NAMING;
-    w->prep_ok = false;
-    if (w->opt.no_prepare)
-        return;
     p = io_uring_get_probe_ring(w->ring);
     if (!p) {
-        wal__log(w, WAL_LOG_INFO, "no opcode probe: segments are created at roll-over");
-        return;
+        wal__log(w, WAL_LOG_ERR, "the ring has no opcode probe (Linux 5.6+ needed)");
+        return -EOPNOTSUPP;
     }
-    w->prep_ok = true;
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        w->prep_ok = w->prep_ok && io_uring_opcode_supported(p, ops[i]);
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && ret == 0; i++) {
+        if (!io_uring_opcode_supported(p, ops[i].op)) {
+            wal__log(w, WAL_LOG_ERR, "the ring lacks IORING_OP_%s (Linux 5.11+ needed)", ops[i].name);
+            ret = -EOPNOTSUPP;
+        }
+    }
     io_uring_free_probe(p);
-    if (!w->prep_ok)
-        wal__log(w, WAL_LOG_INFO, "ring lacks openat/fallocate/renameat: segments are created at roll-over");
+    return ret;
 }
 
-/* Starts the preparation when due, and places its next step. */
+/* Starts the preparation when due (past half the segment, unless options.no_prepare; at once when a
+ * roll-over waits for it), and places its next step. */
 void wal__prep_pump(struct wal *w)
 {
     const struct wal_buf *b = &w->bufs[w->fill];
     struct io_uring_sqe *sqe;
     int flags = O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
 
-    if (!w->prep_ok || w->prep_out || w->prep == WAL_PREP_READY)
+    if (w->prep_out || w->prep == WAL_PREP_READY)
         return;
     if (w->prep == WAL_PREP_IDLE) {
-        if (b->file_off + b->used <= b->seg_bytes / 2)
+        if (!w->roll_wait && (w->opt.no_prepare || b->file_off + b->used <= b->seg_bytes / 2))
             return;
         w->prep_id++;
         wal__prep_name(w->prep_name, sizeof(w->prep_name), w->prep_id);
@@ -151,15 +167,14 @@ static void naming_cqe(struct wal *w, uint32_t step, int res)
     w->naming = NO_NAMING;
 }
 
-/* fallocate is not supported here: drop the file and create segments at roll-over from now on. */
-static void prep_off(struct wal *w)
+/* fallocate is not supported here: size the file with ftruncate instead (synchronous, but only on
+ * such filesystems; writes then fill holes). Returns 0 or -errno. */
+static int no_fallocate(struct wal *w)
 {
-    wal__log(w, WAL_LOG_INFO, "fallocate not supported: segments are created at roll-over");
-    close(w->prep_fd);
-    w->prep_fd = -1;
-    unlinkat(w->dir_fd, w->prep_name, 0);
-    w->prep = WAL_PREP_IDLE;
-    w->prep_ok = false;
+    if (!w->no_fallocate_logged)
+        wal__log(w, WAL_LOG_INFO, "fallocate not supported: segments are sized with ftruncate");
+    w->no_fallocate_logged = true;
+    return ftruncate(w->prep_fd, (off_t)w->segment_bytes) == -1 ? -errno : 0;
 }
 
 void wal__prep_cqe(struct wal *w, uint32_t step, int res)
@@ -178,10 +193,8 @@ void wal__prep_cqe(struct wal *w, uint32_t step, int res)
         close(got); /* opened, but failed by the hook or by the log's earlier failure */
     if (w->err)
         return;
-    if (step == WAL_SEG_FALLOCATE && res == -EOPNOTSUPP) {
-        prep_off(w);
-        return;
-    }
+    if (step == WAL_SEG_FALLOCATE && res == -EOPNOTSUPP)
+        res = no_fallocate(w);
     if (res < 0) {
         wal__log(w, WAL_LOG_ERR, "preparing segment %s failed: %s", w->prep_name, strerror(-res));
         wal__fail(w, res);
@@ -196,6 +209,12 @@ void wal__prep_cqe(struct wal *w, uint32_t step, int res)
         }
     }
     w->prep = step == WAL_SEG_SYNC ? WAL_PREP_READY : (enum wal_prep_state)(w->prep + 1);
+    if (w->prep == WAL_PREP_READY && w->roll_wait) {
+        uint32_t name_id;
+        int fd = wal__prep_take(w, &name_id);
+
+        wal__roll_adopt(w, fd, name_id);
+    }
 }
 
 /* Hands the prepared segment's descriptor over for a roll-over: returns it and its name id, or -1

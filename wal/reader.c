@@ -1,5 +1,5 @@
 /*
- * Reading durable records back (replay at start-up, tools), truncation of whole segments, and stats.
+ * Reading durable records back (replay at start-up, tools), and stats.
  * Reads are synchronous preads on their own descriptors: replay happens before the loop runs.
  * Every record read is checked again (the pair of the check made before it was written).
  */
@@ -104,6 +104,9 @@ int wal_iter_next(struct wal_iter *it, struct wal_record *rec)
     size_t total;
     int ret;
 
+    /* Truncated from under the iterator (truncate.c): a clear error, never a half-removed segment. */
+    if (it->seq < w->first_seq)
+        return -ENOENT;
     if (it->seq > w->durable_seq)
         return 0;
     if (it->fd == -1 || it->seq >= wal__seg_next_base(w, it->seg_base)) {
@@ -146,23 +149,6 @@ void wal_iter_close(struct wal_iter *it)
         close(it->fd);
     free(it->buf);
     free(it);
-}
-
-int wal_truncate_before(struct wal *w, uint64_t seq)
-{
-    /* The segment being written, and the previous one while its last batch is in flight, stay. */
-    uint32_t keep = w->prev_fd != -1 ? 2 : 1, n = 0;
-    int ret;
-
-    while (n + keep < w->nsegs && w->segs[n + 1].base_seq <= seq)
-        n++;
-    if (n == 0)
-        return 0;
-    ret = wal__seg_delete(w, 0, n);
-    if (ret)
-        return ret;
-    w->first_seq = w->segs[0].base_seq;
-    return (int)n;
 }
 
 uint64_t wal_durable_seq(const struct wal *w)

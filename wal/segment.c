@@ -1,8 +1,8 @@
 /*
  * Segment files: naming, listing, creation (preallocated, header durable before the name exists),
  * deletion, and the filesystem probe that decides O_DIRECT, the block size and durability. All of it
- * is synchronous: it runs at open, at truncation, and at a roll-over that finds no segment prepared
- * ahead (prepare.c does that on the ring).
+ * is synchronous and runs only in wal_open (recovery, before the loop runs); after open, segments are
+ * created (prepare.c) and removed (truncate.c) on the ring.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -337,7 +337,8 @@ int wal__seg_open_wr_buffered(struct wal *w, uint32_t idx)
     return fd == -1 ? -errno : fd;
 }
 
-/* Unlinks segments [first, first + count) and drops them from w->segs; then fsyncs the directory. */
+/* Unlinks segments [first, first + count) and drops them from w->segs; then fsyncs the directory.
+ * Recovery only (the tail's empty segments, repair). */
 int wal__seg_delete(struct wal *w, uint32_t first, uint32_t count)
 {
     char name[SEG_NAME_LEN + 1];

@@ -4,6 +4,10 @@
  * segments. It knows nothing of sockets or topics. The on-disk format is described at the top of
  * wal/format.c and in docs/wal.md.
  *
+ * After wal_open, nothing of the WAL blocks the caller's thread on the disk: writes, syncs, segment
+ * creation (also when a roll-over finds no segment prepared ahead) and truncation (unlinks, directory
+ * fsync) are requests on the ring. Open (recovery) and the iterator's reads are synchronous.
+ *
  * Threading: a struct wal belongs to the thread that owns its ring. Nothing here locks.
  *
  * Errors: functions return 0 (or a count) on success and a negative errno on failure. When wal_append
@@ -32,16 +36,23 @@ struct wal_iter;
  * wal_close. */
 typedef void wal_append_cb(void *arg, uint64_t seq, int res);
 
+/* Called once per wal_truncate_before that returned > 0: res is the number of segments removed (their
+ * unlinks and the directory fsync after them have completed), or a negative errno. It may call
+ * wal_append and wal_truncate_before; it must not call wal_close. */
+typedef void wal_truncate_cb(void *arg, int res);
+
 enum wal_log_level { WAL_LOG_INFO = 0, WAL_LOG_WARN = 1, WAL_LOG_ERR = 2 };
 
 /* Fault injection points (tests): the hook sees each result and returns the one the WAL acts on. */
 enum wal_fault_point {
-    WAL_FAULT_SUBMIT = 0,    /* res 0; a negative return fails the submission */
+    WAL_FAULT_SUBMIT = 0,    /* res 0; a negative return fails the submission (not a truncation's) */
     WAL_FAULT_WRITE_CQE = 1, /* res is the write's CQE result */
     WAL_FAULT_FSYNC_CQE = 2, /* res is the fdatasync's CQE result */
     /* res is the CQE result of a step of preparing the next segment ahead (openat, fallocate,
      * fdatasync) or of naming it once it is used (renameat, fsync of the directory) */
     WAL_FAULT_SEGMENT_CQE = 3,
+    WAL_FAULT_TRUNC_UNLINK_CQE = 4,  /* res is the CQE result of the unlinkat of a truncated segment */
+    WAL_FAULT_TRUNC_DIRSYNC_CQE = 5, /* res is the CQE result of the directory fsync ending a truncation */
 };
 
 struct wal_options {
@@ -55,8 +66,9 @@ struct wal_options {
      * sequence order either way. */
     uint32_t max_inflight;
     uint32_t overlap_min_bytes;
-    /* Create every new segment synchronously at roll-over instead of preparing the next one ahead on
-     * the ring (tests; rings without IORING_OP_OPENAT/FALLOCATE/RENAMEAT do so anyway). */
+    /* Do not prepare the next segment ahead: each roll-over starts creating its segment on the ring
+     * and the new segment's first batch waits for it (tests the path taken when the preparation is
+     * late). */
     bool no_prepare;
     bool repair;           /* on corruption before the tail, truncate there instead of failing open */
     bool no_fixed_buffers; /* do not register the buffers (plain WRITE instead of WRITE_FIXED) */
@@ -101,8 +113,10 @@ struct wal_stats {
     uint64_t bytes_written;  /* bytes handed to the device, padding and rewritten tail blocks included */
     uint64_t segments_created;
     uint64_t segments_deleted;
-    uint64_t segments_prepared;  /* roll-overs onto a segment prepared ahead on the ring: pointer work */
-    uint64_t segments_sync;      /* roll-overs that created the segment synchronously (none ready) */
+    uint64_t segments_prepared; /* roll-overs onto a segment prepared ahead on the ring: pointer work */
+    /* Roll-overs that found no segment prepared ahead (the fallback): the segment is then created on
+     * the ring while its first batch waits, appends accumulating into it. */
+    uint64_t segments_sync;
     uint64_t overlapped_batches; /* batches that went out while another was still in flight */
     uint64_t eagain;             /* appends refused because every buffer was busy */
     /* Durability latency (the whole O_DSYNC write, or the fdatasync): bucket i counts
@@ -119,8 +133,9 @@ struct wal_stats {
  * Opens (creating or recovering) the log in opt->dir and attaches it to ring, which must outlive it.
  * Registers the batch buffers with the ring unless opt->no_fixed_buffers or the ring already has a
  * buffer table (then plain writes are used). On success stores the handle in *out and returns 0;
- * -EBADMSG when corruption before the tail stops the open (rec says where); other -errno otherwise.
- * *out is untouched on failure. rec may be NULL.
+ * -EBADMSG when corruption before the tail stops the open (rec says where); -EOPNOTSUPP when the ring
+ * lacks an opcode the WAL needs (openat, fallocate, fsync, renameat, unlinkat: all in Linux 5.11);
+ * other -errno otherwise. *out is untouched on failure. rec may be NULL. Open itself is synchronous.
  */
 int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **out, struct wal_recovery *rec);
 
@@ -150,16 +165,19 @@ bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe);
  */
 int wal_poll(struct wal *w, bool wait);
 
-/* wal_poll until nothing is queued or in flight (a segment being prepared ahead included; after a
- * failure, until the ring has given back every request). Returns 0 or the log's error. */
+/* wal_poll until nothing is queued or in flight (a segment being prepared ahead and truncations
+ * included; after a failure, until the ring has given back every request). Returns 0 or the log's
+ * error. */
 int wal_drain(struct wal *w);
 
 /* True while any request of this WAL is on the ring (its buffers and descriptors are then in use). */
 bool wal_is_busy(const struct wal *w);
 
 /*
- * Detaches from the ring and frees. Appends not yet durable complete with -ECANCELED. Must not be
- * called while wal_is_busy (the kernel still uses the buffers): drain or reap first. Returns -EBUSY then.
+ * Detaches from the ring and frees. Appends not yet durable, and truncations not yet placed on the
+ * ring, complete with -ECANCELED. Must not be called while wal_is_busy (the kernel still uses the
+ * buffers and names; a truncation's unlinks or directory fsync count too): drain or reap first.
+ * Returns -EBUSY then, and changes nothing.
  */
 int wal_close(struct wal *w);
 
@@ -167,22 +185,36 @@ int wal_close(struct wal *w);
 uint32_t wal_max_record(const struct wal *w);
 /* Sequence of the newest durable record (first_seq - 1 when none). */
 uint64_t wal_durable_seq(const struct wal *w);
-/* Oldest sequence still in the log. */
+/* Oldest sequence readable: records below it are removed, or being removed by a truncation. */
 uint64_t wal_first_seq(const struct wal *w);
 void wal_get_stats(const struct wal *w, struct wal_stats *st);
 
 /*
  * Reads durable records from seq on (seq below wal_first_seq starts at the first). Reads are
  * synchronous preads: meant for replay at start-up and for tools. wal_iter_next returns 1 with a
- * record, 0 at the durable end, -EBADMSG when a record fails its checksum, -errno otherwise.
+ * record, 0 at the durable end, -EBADMSG when a record fails its checksum, -ENOENT when its next record
+ * lies below wal_first_seq (a truncation requested after it got there: it never reads a segment being
+ * removed; close it and open another from wal_first_seq), -errno otherwise.
  */
 int wal_iter_open(struct wal *w, uint64_t seq, struct wal_iter **out);
 int wal_iter_next(struct wal_iter *it, struct wal_record *rec);
 void wal_iter_close(struct wal_iter *it);
 
-/* Deletes whole segments whose records are all below seq (never the segment being written). Returns
- * the number of segments deleted or -errno. */
-int wal_truncate_before(struct wal *w, uint64_t seq);
+/*
+ * Removes, asynchronously on the ring, whole segments whose records are all below seq: never the
+ * segment being written, nor the previous one while its last batch is in flight or while the segment
+ * being written has no name yet (a crash must leave a named segment where the log ends). The segments' records
+ * leave the readable log at once (wal_first_seq moves past them); then an IORING_OP_UNLINKAT per
+ * segment, oldest first, each placed after the previous one's CQE, and one fsync of the directory after
+ * the last. Returns the number of segments to be removed and cb (may be NULL) fires once with the result;
+ * 0 when there is nothing (more) to remove below seq, cb not called; -EAGAIN when WAL_TRUNC_QUEUE
+ * truncations are already pending, cb not called. Truncations run one after another in call order, each
+ * taking the segments not taken by an earlier one. An error completes the failing truncation with it
+ * and the queued ones with -ECANCELED; segments not unlinked stay on disk (unreadable, below
+ * wal_first_seq) for a later truncation; appends are not affected.
+ */
+#define WAL_TRUNC_QUEUE 8
+int wal_truncate_before(struct wal *w, uint64_t seq, wal_truncate_cb *cb, void *arg);
 
 /* CRC32C (Castagnoli), as stored on disk. crc is 0 for a fresh computation or a previous result. */
 uint32_t wal_crc32c(uint32_t crc, const void *data, size_t len);

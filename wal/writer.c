@@ -85,14 +85,21 @@ void wal__fail(struct wal *w, int err)
  * failed the log or the SQ stays full (the request is placed again at the next entry point). */
 struct io_uring_sqe *wal__get_sqe(struct wal *w)
 {
-    struct io_uring_sqe *sqe;
     int ret = fault(w, WAL_FAULT_SUBMIT, 0);
 
     if (ret < 0) {
         wal__fail(w, ret);
         return NULL;
     }
-    sqe = io_uring_get_sqe(w->ring);
+    return wal__ring_sqe(w);
+}
+
+/* An SQE, submitting what is queued when the SQ is full; NULL when it stays full. Without the
+ * submission hook: truncations use it, and their failures never fail the log. */
+struct io_uring_sqe *wal__ring_sqe(struct wal *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(w->ring);
+
     if (!sqe) { /* SQ full: hand the queued entries to the kernel to make room */
         io_uring_submit(w->ring);
         sqe = io_uring_get_sqe(w->ring);
@@ -103,7 +110,7 @@ struct io_uring_sqe *wal__get_sqe(struct wal *w)
 void wal__tag(struct wal *w, struct io_uring_sqe *sqe, uint32_t op, uint32_t idx)
 {
     assert(op >= WAL_OP_BODY);
-    assert(op <= WAL_OP_SEG);
+    assert(op <= WAL_OP_TRUNC);
     assert(idx < 8);
     io_uring_sqe_set_data64(sqe, w->ud_base | op << 3 | idx);
     w->nout++;
@@ -203,7 +210,7 @@ static bool can_seal(struct wal *w)
 {
     const struct wal_buf *b = &w->bufs[w->fill], *newest;
 
-    if (w->err || w->completing || b->nrec == 0)
+    if (w->err || w->completing || w->roll_wait || b->nrec == 0)
         return false;
     if (w->ninflight == 0)
         return true;
@@ -329,14 +336,16 @@ bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe)
 {
     uint32_t tag = (uint32_t)(cqe->user_data & WAL_UD_MASK), op = tag >> 3, idx = tag & 7;
 
-    if ((cqe->user_data & ~(uint64_t)WAL_UD_MASK) != w->ud_base || op < WAL_OP_BODY || op > WAL_OP_SEG)
+    if ((cqe->user_data & ~(uint64_t)WAL_UD_MASK) != w->ud_base || op < WAL_OP_BODY || op > WAL_OP_TRUNC)
         return false;
-    if (op == WAL_OP_SEG ? idx >= WAL_SEG_NSTEPS : idx >= w->nbufs)
+    if (op == WAL_OP_SEG ? idx >= WAL_SEG_NSTEPS : op == WAL_OP_TRUNC ? idx >= WAL_TRUNC_NSTEPS : idx >= w->nbufs)
         return false;
     assert(w->nout > 0);
     w->nout--;
     if (op == WAL_OP_SEG) {
         wal__prep_cqe(w, idx, cqe->res);
+    } else if (op == WAL_OP_TRUNC) {
+        wal__trunc_cqe(w, idx, cqe->res);
     } else {
         struct wal_buf *b = &w->bufs[idx];
 
@@ -353,9 +362,27 @@ bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe)
     return true;
 }
 
-/* Moves the fill buffer (which must be empty) to a new segment starting at next_seq: the one prepared
- * ahead when it is ready (pointer work: its header goes out with the first batch, and the batch is
- * durable once the segment is renamed into place), else one created here, synchronously. */
+/* Gives the fill buffer, waiting at the start of the last segment, that segment's descriptor (prepared
+ * ahead, or just now for a roll-over that found none ready): from here its first batch can be sealed,
+ * and it is durable once the segment is named (prepare.c). */
+void wal__roll_adopt(struct wal *w, int fd, uint32_t name_id)
+{
+    struct wal_buf *b = &w->bufs[w->fill];
+
+    assert(fd >= 0);
+    assert(name_id != 0);
+    assert(b->fd == -1);
+    assert(b->file_off == 0);
+    b->fd = fd;
+    b->name_id = name_id;
+    w->fd = fd;
+    w->roll_wait = false;
+}
+
+/* Moves the fill buffer (which must be empty) to a new segment starting at next_seq, with the segment
+ * header as its first block. Pointer work either way: onto the segment prepared ahead when it is ready,
+ * else onto the one being prepared (started now if need be), which the buffer waits for while appends
+ * fill it (prepare.c). */
 static int roll(struct wal *w)
 {
     struct wal_buf *b = &w->bufs[w->fill];
@@ -364,39 +391,35 @@ static int roll(struct wal *w)
 
     assert(b->nrec == 0);
     assert(w->prev_fd == -1);
+    assert(!w->roll_wait);
     fd = wal__prep_take(w, &name_id);
-    if (fd >= 0) {
-        ret = wal__seg_add(w, w->next_seq);
-        if (ret) {
+    ret = wal__seg_add(w, w->next_seq);
+    if (ret) {
+        if (fd >= 0)
             close(fd);
-            return ret;
-        }
-        w->st.segments_prepared++;
-    } else {
-        ret = wal__seg_create(w, w->next_seq);
-        if (ret)
-            return ret;
-        w->st.segments_sync++;
-        fd = wal__seg_open_rw(w, w->nsegs - 1, true);
-        if (fd < 0)
-            return fd;
+        return ret;
     }
+    if (fd >= 0)
+        w->st.segments_prepared++;
+    else
+        w->st.segments_sync++;
     if (fd_in_flight(w, w->fd))
         w->prev_fd = w->fd;
     else
         close(w->fd);
-    w->fd = fd;
-    if (name_id == 0) {
-        ret = wal__buf_start(w, b, fd, w->segs[w->nsegs - 1].block_bytes, NULL);
-        b->seg_bytes = w->segs[w->nsegs - 1].bytes;
-        return ret;
-    }
-    ret = wal__buf_start(w, b, fd, 0, NULL);
+    w->fd = -1;
+    ret = wal__buf_start(w, b, -1, 0, NULL);
+    assert(ret == 0); /* offset 0: nothing to read */
     b->seg_bytes = w->segment_bytes;
-    b->name_id = name_id;
     wal__seg_hdr_block(w, w->next_seq, b->mem);
     b->used = w->block;
-    return ret;
+    if (fd >= 0) {
+        wal__roll_adopt(w, fd, name_id);
+    } else {
+        w->roll_wait = true;
+        wal__prep_pump(w);
+    }
+    return w->err;
 }
 
 /* Makes room for need bytes in the fill buffer: seals or rolls over as needed. */
@@ -468,6 +491,7 @@ int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal
 
 int wal_flush(struct wal *w)
 {
+    wal__trunc_pump(w); /* truncations go on after a failure: they do not depend on the writer */
     if (w->err)
         return w->err;
     if (can_seal(w))

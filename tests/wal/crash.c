@@ -3,7 +3,9 @@
  * sequence to the parent over a pipe; the parent kill -9s it at a random moment (during recovery,
  * appends, segment roll-over, anything), reopens the log and checks that every acknowledged record is
  * there, intact, and that the log is gap-free. Batches overlap (two writes in flight) and segments are
- * prepared ahead on the ring, or, in every third cycle, created synchronously. Built once per
+ * prepared ahead on the ring, or, in every third cycle, created on the ring at each roll-over while the
+ * batch waits (no_prepare); each child first truncates what the parent has checked, asynchronously,
+ * beside its appends, so kills also land between unlinks and the directory fsync. Built once per
  * configuration (CRASH_CONF: the real disk, buffered, tmpfs) so each program stays short.
  * WAL_CRASH_CYCLES cycles (default 200 on the disk and on tmpfs, 100 buffered; `make wal-torture`
  * runs 1000 of each), WAL_CRASH_SEED repeats a random sequence.
@@ -59,7 +61,7 @@ static void child(const struct wal_options *opt, int fd, unsigned seed)
         fprintf(stderr, "child: wal_open: %s\n", strerror(-ret));
         _exit(6);
     }
-    wal_truncate_before(w, rec.next_seq);
+    wal_truncate_before(w, rec.next_seq, NULL, NULL); /* runs on the ring beside the appends */
     seq = 0; /* ready: the parent times most kills from here, so slow starts (sanitizers) still append */
     if (write(fd, &seq, sizeof(seq)) != sizeof(seq))
         _exit(3);
@@ -143,7 +145,7 @@ static void run(const struct walt_conf *c, int cycles, unsigned seed)
         int from_fork = cycle % 4 == 0;
         uint64_t run_us = 500 + (uint64_t)(rand() % 8000), start = now_us(), deadline = start + run_us;
 
-        /* Every third child creates its segments synchronously, the others prepare them ahead. */
+        /* Every third child waits at each roll-over for its segment (no_prepare), the others prepare ahead. */
         o.no_prepare = cycle % 3 == 2;
         if (pipe(p))
             BAIL_OUT("pipe");

@@ -1,11 +1,13 @@
 /*
  * Segments prepared ahead on the ring. Under load, roll-overs use the prepared segment (pointer work)
- * and every record reads back, before and after reopen; with no_prepare every roll-over creates the
- * segment synchronously. A roll-over that comes before the preparation is done falls back to the
- * synchronous path (counted), and the preparation serves the next one. Faults injected on each of the
- * new requests (openat, fallocate, fdatasync, renameat, directory fsync) reach the caller, nothing not
- * durable is acknowledged, and a reopen finds every acknowledged record; EOPNOTSUPP from fallocate
- * only turns the preparation off.
+ * and every record reads back, before and after reopen; with no_prepare every roll-over waits for its
+ * segment to be created on the ring (the fallback, counted in segments_sync). A roll-over that comes
+ * before the preparation is done creates nothing on the caller's thread: appends keep filling the
+ * waiting batch, the preparation completes on the ring and the batch goes out in the new segment; the
+ * next roll-over uses a prepared segment. Faults injected on each of the requests (openat, fallocate,
+ * fdatasync, renameat, directory fsync), ahead of the roll-over and while one waits, reach the caller,
+ * nothing not durable is acknowledged, and a reopen finds every acknowledged record; EOPNOTSUPP from
+ * fallocate is absorbed (ftruncate sizes the segment).
  */
 #include "tests/wal/walt.h"
 
@@ -30,13 +32,55 @@ static int tmp_files(const char *dir)
     return n;
 }
 
-static struct wal_options options(const char *dir, const struct walt_conf *c)
-{
-    struct wal_options o = walt_options(dir, c);
+/* One scenario's log: its directory, ring and handle. */
+struct env {
+    char dir[256];
+    struct io_uring ring;
+    struct wal *w;
+    struct wal_options o;
+    struct wal_recovery rec;
+};
 
-    o.segment_bytes = SEG;
-    o.buffer_bytes = 16 << 10;
-    return o;
+/* Opens a fresh log of SEG-byte segments, with the fault hook (may be NULL) installed; false when the
+ * filesystem is unavailable (then the scenario is skipped). */
+static bool env_open(struct env *e, const struct walt_conf *c, bool no_prepare, int (*hook)(void *, enum wal_fault_point, int),
+                     void *hook_arg)
+{
+    if (walt_mkdir(e->dir, sizeof(e->dir), c->base))
+        return false;
+    walt_ring(&e->ring);
+    e->o = walt_options(e->dir, c);
+    e->o.segment_bytes = SEG;
+    e->o.buffer_bytes = 16 << 10;
+    e->o.no_prepare = no_prepare;
+    if (hook) {
+        e->o.log = walt_silent_log;
+        e->o.fault = hook;
+        e->o.fault_arg = hook_arg;
+    }
+    if (wal_open(&e->o, &e->ring, &e->w, &e->rec))
+        BAIL_OUT("open");
+    return true;
+}
+
+/* Closes, reopens without faults, checks that records [1, last] read back and that next_seq is
+ * want_next (0: anything above last), then removes everything. */
+static void env_reopen_check(struct env *e, const char *name, const char *what, uint64_t last, uint64_t want_next)
+{
+    int ret;
+
+    ok_eq(wal_close(e->w), 0, "%s: %s: close", name, what);
+    e->o.fault = NULL;
+    ret = wal_open(&e->o, &e->ring, &e->w, &e->rec);
+    ok(ret == 0 && (want_next ? e->rec.next_seq == want_next : e->rec.next_seq > last), "%s: %s: reopen finds every record", name,
+       what);
+    if (ret == 0) {
+        ok_eq(walt_verify(e->w, 1, last, len_of), 0, "%s: %s: records read back after reopen", name, what);
+        wal_close(e->w);
+    }
+    ok_eq(tmp_files(e->dir), 0, "%s: %s: no temporary file left", name, what);
+    io_uring_queue_exit(&e->ring);
+    walt_rmrf(e->dir);
 }
 
 /* Appends n records, polling now and then; returns the first error. */
@@ -61,102 +105,81 @@ static int append_n(struct wal *w, uint64_t first, uint64_t n, struct walt_acks 
 static void under_load(const struct walt_conf *c, bool no_prepare)
 {
     const char *what = no_prepare ? "no_prepare" : "prepared";
-    char dir[256];
-    struct io_uring ring;
-    struct wal *w;
-    struct wal_options o;
-    struct wal_recovery rec;
+    struct env e;
     struct walt_acks acks = {0};
     struct wal_stats st;
     uint64_t n = 600, appended = 0;
-    int ret;
 
-    if (walt_mkdir(dir, sizeof(dir), c->base))
+    if (!env_open(&e, c, no_prepare, NULL, NULL))
         return;
-    walt_ring(&ring);
-    o = options(dir, c);
-    o.no_prepare = no_prepare;
-    if (wal_open(&o, &ring, &w, &rec))
-        BAIL_OUT("open");
-    ret = append_n(w, 1, n, &acks, &appended);
-    ok_eq(ret, 0, "%s: %s: appends across roll-overs", c->name, what);
+    ok_eq(append_n(e.w, 1, n, &acks, &appended), 0, "%s: %s: appends across roll-overs", c->name, what);
     ok(acks.count == n && !acks.out_of_order, "%s: %s: all acknowledged, in order", c->name, what);
-    wal_get_stats(w, &st);
-    diag("%s: %s: %llu roll-overs prepared, %llu synchronous", c->name, what, (unsigned long long)st.segments_prepared,
+    wal_get_stats(e.w, &st);
+    diag("%s: %s: %llu roll-overs prepared, %llu waited", c->name, what, (unsigned long long)st.segments_prepared,
          (unsigned long long)st.segments_sync);
     if (no_prepare)
-        ok(st.segments_prepared == 0 && st.segments_sync > 10, "%s: %s: every roll-over synchronous", c->name, what);
+        ok(st.segments_prepared == 0 && st.segments_sync > 10, "%s: %s: every roll-over waited for its segment", c->name, what);
     else
         ok(st.segments_prepared > 0, "%s: %s: roll-overs onto prepared segments", c->name, what);
-    ok_eq(st.segments_prepared + st.segments_sync + 1, (uint64_t)walt_file_count(dir), "%s: %s: one file per segment", c->name,
+    ok_eq(st.segments_prepared + st.segments_sync + 1, (uint64_t)walt_file_count(e.dir), "%s: %s: one file per segment", c->name,
           what);
-    ok_eq(walt_verify(w, 1, n, len_of), 0, "%s: %s: read back", c->name, what);
-    ok_eq(wal_close(w), 0, "%s: %s: close", c->name, what);
-    ok_eq(tmp_files(dir), 0, "%s: %s: no temporary file left", c->name, what);
-    ret = wal_open(&o, &ring, &w, &rec);
-    ok(ret == 0 && rec.next_seq == n + 1 && !rec.tail_cut, "%s: %s: reopen finds every record", c->name, what);
-    if (ret == 0) {
-        ok_eq(walt_verify(w, 1, n, len_of), 0, "%s: %s: read back after reopen", c->name, what);
-        wal_close(w);
-    }
-    io_uring_queue_exit(&ring);
-    walt_rmrf(dir);
+    ok_eq(walt_verify(e.w, 1, n, len_of), 0, "%s: %s: read back", c->name, what);
+    env_reopen_check(&e, c->name, what, n, n + 1);
 }
 
-/* Fills the segment without a flush: the preparation's first request is queued but not submitted. */
+/* Fills the segment without a flush: the preparation's first request is queued but not submitted
+ * when the roll-over comes. */
 static void not_ready(const struct walt_conf *c)
 {
-    char dir[256];
-    struct io_uring ring;
-    struct wal *w;
-    struct wal_options o;
-    struct wal_recovery rec;
+    struct env e;
     struct walt_acks acks = {0};
     struct wal_stats st;
     static uint8_t buf[1100];
     uint64_t seq, s = 1;
     int ret;
 
-    if (walt_mkdir(dir, sizeof(dir), c->base))
+    if (!env_open(&e, c, false, NULL, NULL))
         return;
-    walt_ring(&ring);
-    o = options(dir, c);
-    o.buffer_bytes = SEG;
-    if (wal_open(&o, &ring, &w, &rec))
+    wal_close(e.w);
+    e.o.buffer_bytes = SEG; /* so the appends after the roll-over have room to accumulate */
+    if (wal_open(&e.o, &e.ring, &e.w, &e.rec))
         BAIL_OUT("open");
     for (st.segments_sync = 0; st.segments_sync == 0 && s < 200; s++) {
-        wal_append(w, 1, buf, 16 + (uint32_t)(s % 2) * 1000, walt_ack_cb, &acks, &seq);
-        wal_get_stats(w, &st);
+        wal_append(e.w, 1, buf, 16 + (uint32_t)(s % 2) * 1000, walt_ack_cb, &acks, &seq);
+        wal_get_stats(e.w, &st);
     }
-    ok(st.segments_sync == 1 && st.segments_prepared == 0, "%s: roll-over before the preparation is done: synchronous", c->name);
-    ok(wal_is_busy(w) || io_uring_sq_ready(&ring) > 0, "%s: the preparation is still queued", c->name);
-    ok_eq(wal_drain(w), 0, "%s: drained (preparation finished)", c->name);
-    ok_eq(tmp_files(dir), 1, "%s: the prepared file waits, unnamed", c->name);
-    for (; st.segments_prepared == 0 && s < 400; s++) {
-        ret = wal_append(w, 1, buf, 16 + (uint32_t)(s % 2) * 1000, walt_ack_cb, &acks, &seq);
-        if (ret == -EAGAIN) {
-            wal_poll(w, true);
-            s--;
-        }
-        wal_get_stats(w, &st);
-    }
-    ok(st.segments_prepared == 1 && st.segments_sync == 1, "%s: the next roll-over uses it", c->name);
-    ok_eq(walt_file_count(dir), 2, "%s: the roll-over created and renamed nothing itself (named later, on the ring)", c->name);
-    ok_eq(wal_drain(w), 0, "%s: drained again", c->name);
+    ok(st.segments_sync == 1 && st.segments_prepared == 0, "%s: roll-over before the preparation is done: the fallback", c->name);
+    ok(walt_file_count(e.dir) == 1 && tmp_files(e.dir) == 0, "%s: nothing created on the caller's thread", c->name);
+    ok(io_uring_sq_ready(&e.ring) > 0, "%s: the preparation is queued on the ring", c->name);
+    for (int i = 0; i < 10; i++, s++)
+        ok_eq(wal_append(e.w, 1, buf, 16, walt_ack_cb, &acks, &seq), 0, "%s: append %d accumulates in the waiting batch", c->name,
+              i);
+    ok_eq(wal_drain(e.w), 0, "%s: drained (preparation finished on the ring)", c->name);
     ok_eq(acks.count, s - 1, "%s: everything acknowledged", c->name);
-    ok(tmp_files(dir) == 0 && walt_file_count(dir) == 3, "%s: three named segments", c->name);
-    wal_close(w);
-    ret = wal_open(&o, &ring, &w, &rec);
-    ok(ret == 0 && rec.next_seq == s && rec.segments == 3, "%s: reopen finds every record", c->name);
+    ok(tmp_files(e.dir) == 0 && walt_file_count(e.dir) == 2, "%s: the new segment named after its first batch", c->name);
+    /* Drained after each append: the preparation started past half is done before the roll-over. */
+    for (; st.segments_prepared == 0 && s < 400; s++) {
+        wal_append(e.w, 1, buf, 16 + (uint32_t)(s % 2) * 1000, walt_ack_cb, &acks, &seq);
+        wal_drain(e.w);
+        wal_get_stats(e.w, &st);
+    }
+    ok(st.segments_prepared == 1 && st.segments_sync == 1, "%s: the next roll-over uses a prepared segment", c->name);
+    ok_eq(wal_drain(e.w), 0, "%s: drained again", c->name);
+    ok_eq(acks.count, s - 1, "%s: everything acknowledged", c->name);
+    ok(tmp_files(e.dir) == 0 && walt_file_count(e.dir) == 3, "%s: three named segments", c->name);
+    wal_close(e.w);
+    ret = wal_open(&e.o, &e.ring, &e.w, &e.rec);
+    ok(ret == 0 && e.rec.next_seq == s && e.rec.segments == 3, "%s: reopen finds every record", c->name);
     if (ret == 0)
-        wal_close(w);
-    io_uring_queue_exit(&ring);
-    walt_rmrf(dir);
+        wal_close(e.w);
+    io_uring_queue_exit(&e.ring);
+    walt_rmrf(e.dir);
 }
 
 struct fault {
     int nth; /* occurrence of WAL_FAULT_SEGMENT_CQE to fail (1-based) */
     int res;
+    bool no_prepare;
     int seen;
 };
 
@@ -171,63 +194,48 @@ static int hook(void *arg, enum wal_fault_point point, int res)
 
 static void faulty(const struct walt_conf *c, const char *what, struct fault f)
 {
-    char dir[256];
-    struct io_uring ring;
-    struct wal *w;
-    struct wal_options o;
-    struct wal_recovery rec;
+    struct env e;
     struct walt_acks acks = {0};
     struct wal_stats st;
     uint64_t seq, appended = 0;
     int ret, want = f.res == -EOPNOTSUPP ? 0 : f.res;
 
-    if (walt_mkdir(dir, sizeof(dir), c->base))
+    if (!env_open(&e, c, f.no_prepare, hook, &f))
         return;
-    walt_ring(&ring);
-    o = options(dir, c);
-    o.log = walt_silent_log;
-    o.fault = hook;
-    o.fault_arg = &f;
-    if (wal_open(&o, &ring, &w, &rec))
-        BAIL_OUT("open");
-    ret = append_n(w, 1, 300, &acks, &appended);
+    ret = append_n(e.w, 1, 300, &acks, &appended);
     ok(f.seen >= f.nth, "%s: %s: injected", c->name, what);
     ok_eq(ret, want, "%s: %s: the error reaches the caller", c->name, what);
     ok_eq(acks.count + acks.errors, appended, "%s: %s: every append completed once", c->name, what);
     ok(!acks.out_of_order && acks.count == acks.last, "%s: %s: acknowledged in order, no gaps", c->name, what);
     if (want) {
-        ok_eq(wal_append(w, 1, "x", 1, walt_ack_cb, &acks, &seq), want, "%s: %s: later appends fail", c->name, what);
+        ok_eq(wal_append(e.w, 1, "x", 1, walt_ack_cb, &acks, &seq), want, "%s: %s: later appends fail", c->name, what);
     } else {
-        wal_get_stats(w, &st);
-        ok(st.segments_prepared == 0 && st.segments_sync > 0, "%s: %s: roll-overs go synchronous", c->name, what);
+        wal_get_stats(e.w, &st);
+        ok(acks.count == 300 && st.segments_prepared + st.segments_sync > 3, "%s: %s: absorbed, roll-overs go on", c->name, what);
     }
-    ok_eq(wal_close(w), 0, "%s: %s: close", c->name, what);
-    o.fault = NULL;
-    ret = wal_open(&o, &ring, &w, &rec);
-    ok(ret == 0 && rec.next_seq > acks.last, "%s: %s: reopen keeps every acknowledged record", c->name, what);
-    if (ret == 0) {
-        ok_eq(walt_verify(w, 1, acks.last, len_of), 0, "%s: %s: acknowledged records intact", c->name, what);
-        wal_close(w);
-    }
-    ok_eq(tmp_files(dir), 0, "%s: %s: temporary files gone after reopen", c->name, what);
-    io_uring_queue_exit(&ring);
-    walt_rmrf(dir);
+    env_reopen_check(&e, c->name, what, acks.last, 0);
 }
 
 static void run(const struct walt_conf *c)
 {
     static const char *steps[] = {"openat", "fallocate", "fdatasync", "renameat", "directory fsync"};
-    char what[64];
+    char what[96];
 
     under_load(c, false);
     under_load(c, true);
     not_ready(c);
-    for (int i = 0; i < 5; i++) {
-        snprintf(what, sizeof(what), "EIO on %s", steps[i]);
-        faulty(c, what, (struct fault){i + 1, -EIO, 0});
+    for (int np = 0; np < 2; np++) {
+        const char *when = np ? "while a roll-over waits" : "ahead";
+
+        for (int i = 0; i < 5; i++) {
+            snprintf(what, sizeof(what), "EIO on %s (%s)", steps[i], when);
+            faulty(c, what, (struct fault){i + 1, -EIO, np, 0});
+        }
+        snprintf(what, sizeof(what), "ENOSPC on the 7th segment request (%s)", when);
+        faulty(c, what, (struct fault){7, -ENOSPC, np, 0});
+        snprintf(what, sizeof(what), "EOPNOTSUPP on fallocate (%s)", when);
+        faulty(c, what, (struct fault){2, -EOPNOTSUPP, np, 0});
     }
-    faulty(c, "ENOSPC on the 7th segment request", (struct fault){7, -ENOSPC, 0});
-    faulty(c, "EOPNOTSUPP on fallocate", (struct fault){2, -EOPNOTSUPP, 0});
 }
 
 int main(void)

@@ -160,6 +160,20 @@ static inline void walt_ack_cb(void *arg, uint64_t seq, int res)
     a->count++;
 }
 
+/* Records what a wal_truncate_before callback said. */
+struct walt_trunc {
+    int calls;
+    int res; /* of the last call */
+};
+
+static inline void walt_trunc_cb(void *arg, int res)
+{
+    struct walt_trunc *t = arg;
+
+    t->calls++;
+    t->res = res;
+}
+
 /* Appends one record of len bytes (payload from walt_fill), polling while the buffers are busy. */
 static inline int walt_append(struct wal *w, uint32_t len, uint64_t expect_seq, struct walt_acks *acks, uint64_t *seq)
 {
@@ -179,6 +193,23 @@ static inline int walt_append(struct wal *w, uint32_t len, uint64_t expect_seq, 
             return ret;
     }
     return ret;
+}
+
+/* Appends records first..last (lengths from len_of) and drains: 0 or the first error. */
+static inline int walt_append_range(struct wal *w, uint64_t first, uint64_t last, uint32_t (*len_of)(uint64_t seq),
+                                    struct walt_acks *acks)
+{
+    uint64_t seq;
+
+    for (uint64_t s = first; s <= last; s++) {
+        int ret = walt_append(w, len_of(s), s, acks, &seq);
+
+        if (ret)
+            return ret;
+        if (seq != s)
+            return -EPROTO;
+    }
+    return wal_drain(w);
 }
 
 /* Reads [from, to] back and checks every record against walt_fill and the expected lengths. */
@@ -229,6 +260,29 @@ static inline int walt_file_count(const char *dir)
             n++;
     closedir(d);
     return n;
+}
+
+/* The base sequence of the k-th oldest segment file in dir (0: none). */
+static inline uint64_t walt_segment_base(const char *dir, int k)
+{
+    uint64_t bases[128];
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL && n < 128)
+        if (de->d_name[0] != '.' && strstr(de->d_name, ".wal"))
+            bases[n++] = strtoull(de->d_name, NULL, 16);
+    closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && bases[j - 1] > bases[j]; j--) {
+            uint64_t t = bases[j];
+            bases[j] = bases[j - 1];
+            bases[j - 1] = t;
+        }
+    return k < n ? bases[k] : 0;
 }
 
 #endif
