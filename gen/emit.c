@@ -52,7 +52,21 @@ struct names {
     const char *resp_t;  /* Shop__Receipt (rpc) */
     const char *resp_lo; /* shop__receipt (rpc) */
     const char *resp_up; /* SHOP__RECEIPT (rpc) */
+    /* Parameter lists, the same in the declaration and the definition. */
+    const char *call[5];      /* rpc: p_s_m() */
+    const char *async[5];     /* rpc: p_s_m_async() */
+    const char *publish[2];   /* event: p_s_m_publish() */
+    const char *subscribe[5]; /* event: p_s_m_subscribe() */
+    const char *unsub[1];     /* event: p_s_m_unsubscribe() */
 };
+
+/* The parameter lists of a service's serve and stop. */
+struct serve_params {
+    const char *serve[4];
+    const char *stop[1];
+};
+
+#define NARGS(a) (sizeof(a) / sizeof((a)[0]))
 
 __attribute__((format(printf, 2, 3))) static const char *fmt(struct emitter *e, const char *f, ...)
 {
@@ -84,7 +98,30 @@ static void names_of(struct emitter *e, const struct gen_service *s, const struc
         n->resp_t = gen_c_type(&e->a, &m->resp);
         n->resp_lo = gen_c_type_lower(&e->a, &m->resp);
         n->resp_up = gen_c_type_upper(&e->a, &m->resp);
+        n->call[0] = n->async[0] = "trpc_client *c";
+        n->call[1] = n->async[1] = fmt(e, "const %s *req", n->req_t);
+        n->call[2] = fmt(e, "%s **resp", n->resp_t);
+        n->call[3] = "int timeout_ms";
+        n->call[4] = "struct trpc_stub_error *err";
+        n->async[2] = "int timeout_ms";
+        n->async[3] = fmt(e, "%s_cb *cb", n->fn);
+        n->async[4] = "void *ud";
+        return;
     }
+    n->publish[0] = n->subscribe[0] = "trpc_client *c";
+    n->publish[1] = fmt(e, "const %s *ev", n->req_t);
+    n->subscribe[1] = n->unsub[0] = fmt(e, "struct %s_sub *s", n->fn);
+    n->subscribe[2] = "const char *group";
+    n->subscribe[3] = fmt(e, "%s_handler *h", n->fn);
+    n->subscribe[4] = "void *ud";
+}
+
+static void serve_params_of(struct emitter *e, const char *pre, struct serve_params *p)
+{
+    p->serve[0] = "trpc_client *c";
+    p->serve[1] = p->stop[0] = fmt(e, "struct %s_server *s", pre);
+    p->serve[2] = fmt(e, "const struct %s_handlers *h", pre);
+    p->serve[3] = "void *ud";
 }
 
 /* ---- formatting -------------------------------------------------------------------------- */
@@ -277,10 +314,8 @@ static void header_macros(struct emitter *e, const struct gen_service *s)
         names_of(e, s, m, &nm);
         names[n] = fmt(e, "%s_TOPIC", nm.up);
         values[n++] = literal(e, m->topic);
-        if (m->kind == GEN_RPC) {
-            names[n] = fmt(e, "%s_TIMEOUT_MS", nm.up);
-            values[n++] = fmt(e, "%u", (unsigned)m->timeout_ms);
-        }
+        names[n] = fmt(e, "%s_TIMEOUT_MS", nm.up);
+        values[n++] = fmt(e, "%u", (unsigned)m->timeout_ms);
     }
     put_defines(e, names, values, n); /* one block: clang-format aligns consecutive macros */
 }
@@ -290,10 +325,6 @@ static void header_rpc(struct emitter *e, const struct names *n)
     const char *handler[] = {"void *ud", "const trpc_msg *msg", fmt(e, "const %s *req", n->req_t), fmt(e, "%s *resp", n->resp_t),
                              "struct trpc_stub_error *err"};
     const char *cb[] = {"trpc_client *c", "int rc", fmt(e, "%s *resp", n->resp_t), "const struct trpc_stub_error *err", "void *ud"};
-    const char *call[] = {"trpc_client *c", fmt(e, "const %s *req", n->req_t), fmt(e, "%s **resp", n->resp_t), "int timeout_ms",
-                          "struct trpc_stub_error *err"};
-    const char *async[] = {"trpc_client *c", fmt(e, "const %s *req", n->req_t), "int timeout_ms", fmt(e, "%s_cb *cb", n->fn),
-                           "void *ud"};
 
     fputc('\n', e->f);
     put_docs(e, 0, n->m->doc,
@@ -314,18 +345,14 @@ static void header_rpc(struct emitter *e, const struct names *n)
                 "0 with *resp set (free it with %s__free_unpacked(*resp, NULL)); -TRPC_E_RESPONDER_ERROR\n"
                 "with the handler's code and text in *err (err may be NULL); or another -TRPC_E_* code.",
                 n->up, n->resp_lo));
-    put_list(e, 0, fmt(e, "int %s", n->fn), call, 5, ";");
+    put_list(e, 0, fmt(e, "int %s", n->fn), n->call, NARGS(n->call), ";");
     put_doc(e, 0, "The same without waiting: cb runs once with the outcome, unless this returns non-zero.");
-    put_list(e, 0, fmt(e, "int %s_async", n->fn), async, 5, ";");
+    put_list(e, 0, fmt(e, "int %s_async", n->fn), n->async, NARGS(n->async), ";");
 }
 
 static void header_event(struct emitter *e, const struct names *n)
 {
     const char *handler[] = {"void *ud", "const trpc_msg *msg", fmt(e, "const %s *ev", n->req_t), "uint32_t *nack_delay_ms"};
-    const char *publish[] = {"trpc_client *c", fmt(e, "const %s *ev", n->req_t)};
-    const char *subscribe[] = {"trpc_client *c", fmt(e, "struct %s_sub *s", n->fn), "const char *group",
-                               fmt(e, "%s_handler *h", n->fn), "void *ud"};
-    const char *unsubscribe[] = {fmt(e, "struct %s_sub *s", n->fn)};
 
     fputc('\n', e->f);
     put_docs(e, 0, n->m->doc,
@@ -342,26 +369,31 @@ static void header_event(struct emitter *e, const struct names *n)
     fprintf(e->f, "    void *_ud;\n"
                   "    trpc_sub *_sub;\n"
                   "};\n");
-    put_doc(e, 0, "Publishes ev on the event's topic (queued: see trpc_publish).");
-    put_list(e, 0, fmt(e, "int %s_publish", n->fn), publish, 2, ";");
+    put_doc(e, 0,
+            fmt(e,
+                "Publishes ev on the event's topic, then waits up to\n"
+                "%s_TIMEOUT_MS (the contract's timeout_ms; 0: not at all)\n"
+                "for the broker to have received it (trpc_flush): -TRPC_E_TIMEOUT if it has not, the event\n"
+                "still queued. When it waits, not from a callback on libtrpc's I/O thread.",
+                n->up));
+    put_list(e, 0, fmt(e, "int %s_publish", n->fn), n->publish, NARGS(n->publish), ";");
     put_doc(e, 0,
             "Subscribes h to the event's topic: in group `group` (one member gets each event), or every\n"
             "subscriber gets every event for NULL. Sends the contract's delivery policy with the SUB.");
-    put_list(e, 0, fmt(e, "int %s_subscribe", n->fn), subscribe, 5, ";");
+    put_list(e, 0, fmt(e, "int %s_subscribe", n->fn), n->subscribe, NARGS(n->subscribe), ";");
     put_doc(e, 0,
             "Ends the subscription and releases its libtrpc handle (trpc_sub_destroy): no handler runs\n"
             "once it returned (unless called from one), and s may be subscribed again.");
-    put_list(e, 0, fmt(e, "void %s_unsubscribe", n->fn), unsubscribe, 1, ";");
+    put_list(e, 0, fmt(e, "void %s_unsubscribe", n->fn), n->unsub, NARGS(n->unsub), ";");
 }
 
 static void header_server(struct emitter *e, const struct gen_service *s, const char *pre)
 {
-    const char *serve[] = {"trpc_client *c", fmt(e, "struct %s_server *s", pre), fmt(e, "const struct %s_handlers *h", pre),
-                           "void *ud"};
-    const char *stop[] = {fmt(e, "struct %s_server *s", pre)};
+    struct serve_params p;
     const struct gen_method *m;
     size_t count = 0;
 
+    serve_params_of(e, pre, &p);
     fputc('\n', e->f);
     put_doc(e, 0, fmt(e, "The handlers of service %s; NULL for a method this process does not serve.", s->name));
     fprintf(e->f, "struct %s_handlers {\n", pre);
@@ -395,11 +427,11 @@ static void header_server(struct emitter *e, const struct gen_service *s, const 
                 "instances share the work. Handlers run on libtrpc's callback threads with ud. On failure\n"
                 "nothing stays subscribed.",
                 gen_c_service(&e->a, e->u, s, true)));
-    put_list(e, 0, fmt(e, "int %s_serve", pre), serve, 4, ";");
+    put_list(e, 0, fmt(e, "int %s_serve", pre), p.serve, NARGS(p.serve), ";");
     put_doc(e, 0,
             "Leaves the group on every topic and releases the subscriptions' libtrpc handles; no handler\n"
             "runs once it returned (unless called from one).");
-    put_list(e, 0, fmt(e, "void %s_stop", pre), stop, 1, ";");
+    put_list(e, 0, fmt(e, "void %s_stop", pre), p.stop, NARGS(p.stop), ";");
 }
 
 static const char *guard(struct emitter *e)
@@ -454,15 +486,16 @@ int gen_emit_header(FILE *f, const struct gen_unit *u)
 
 /* ---- source ------------------------------------------------------------------------------ */
 
-/* The shortest decimal that reads back as d, so the policy text is stable and exact. */
+/* The shortest plain decimal (no exponent: the broker reads digits[.digits]) that reads back as d,
+ * so the policy text is stable and exact. %g would write 10 as 1e+01. */
 static const char *shortest(struct emitter *e, double d)
 {
     int prec;
 
-    for (prec = 1; prec < 17; prec++)
-        if (strtod(fmt(e, "%.*g", prec, d), NULL) == d)
+    for (prec = 0; prec < 17; prec++)
+        if (strtod(fmt(e, "%.*f", prec, d), NULL) == d)
             break;
-    return fmt(e, "%.*g", prec, d);
+    return fmt(e, "%.*f", prec, d);
 }
 
 /* The delivery policy headers of an event (docs/contracts.md, "Delivery policy"). */
@@ -495,15 +528,11 @@ static void source_rpc(struct emitter *e, const struct names *n)
     const char *call[] = {"c",  fmt(e, "%s_TOPIC", n->up), "&req->base", fmt(e, "&%s__descriptor", n->resp_lo), "timeout_ms", "&m",
                           "err"};
     const char *async[] = {"c", fmt(e, "%s_TOPIC", n->up), "&req->base", "timeout_ms", fmt(e, "%s_done", n->fn), "p"};
-    const char *sig[] = {"trpc_client *c", fmt(e, "const %s *req", n->req_t), fmt(e, "%s **resp", n->resp_t), "int timeout_ms",
-                         "struct trpc_stub_error *err"};
-    const char *asig[] = {"trpc_client *c", fmt(e, "const %s *req", n->req_t), "int timeout_ms", fmt(e, "%s_cb *cb", n->fn),
-                          "void *ud"};
     const char *reply[] = {"rc", "reply", fmt(e, "&%s__descriptor", n->resp_lo), "&m", "&err"};
     const char *done[] = {"trpc_client *c", "int rc", "trpc_msg *reply", "void *ud"};
 
     fputc('\n', e->f);
-    put_list(e, 0, fmt(e, "int %s", n->fn), sig, 5, "");
+    put_list(e, 0, fmt(e, "int %s", n->fn), n->call, NARGS(n->call), "");
     fprintf(e->f,
             "{\n"
             "    ProtobufCMessage *m = NULL;\n"
@@ -544,7 +573,7 @@ static void source_rpc(struct emitter *e, const struct names *n)
             "}\n"
             "\n",
             n->resp_t);
-    put_list(e, 0, fmt(e, "int %s_async", n->fn), asig, 5, "");
+    put_list(e, 0, fmt(e, "int %s_async", n->fn), n->async, NARGS(n->async), "");
     fprintf(e->f,
             "{\n"
             "    struct %s_pending *p;\n"
@@ -579,13 +608,9 @@ static void source_event(struct emitter *e, const struct names *n)
                          fmt(e, "%s_sub_cb", n->fn),
                          "s",
                          "&s->_sub"};
-    const char *sig[] = {"trpc_client *c", fmt(e, "struct %s_sub *s", n->fn), "const char *group", fmt(e, "%s_handler *h", n->fn),
-                         "void *ud"};
-    const char *publish[] = {"trpc_client *c", fmt(e, "const %s *ev", n->req_t)};
-    const char *pub_args[] = {"c", fmt(e, "%s_TOPIC", n->up), "&ev->base"};
+    const char *pub_args[] = {"c", fmt(e, "%s_TOPIC", n->up), "&ev->base", fmt(e, "%s_TIMEOUT_MS", n->up)};
     const char *dispatch[] = {fmt(e, "%s_handler *h", n->fn), "void *ud", "trpc_msg *msg"};
     const char *cb[] = {"trpc_client *c", "trpc_sub *sub", "trpc_msg *msg", "void *ud"};
-    const char *unsub[] = {fmt(e, "struct %s_sub *s", n->fn)};
 
     fputc('\n', e->f);
     if (np > 0) {
@@ -595,12 +620,12 @@ static void source_event(struct emitter *e, const struct names *n)
             fprintf(e->f, "    {\"%s\", %s, %zu},\n", keys[i], literal(e, values[i]), strlen(values[i]));
         fprintf(e->f, "};\n\n");
     }
-    put_list(e, 0, fmt(e, "int %s_publish", n->fn), publish, 2, "");
+    put_list(e, 0, fmt(e, "int %s_publish", n->fn), n->publish, NARGS(n->publish), "");
     fprintf(e->f,
             "{\n"
             "    assert(ev->base.descriptor == &%s__descriptor);\n",
             n->req_lo);
-    put_list(e, 4, "return trpc_stub__publish", pub_args, 3, ";");
+    put_list(e, 4, "return trpc_stub__publish", pub_args, NARGS(pub_args), ";");
     fprintf(e->f, "}\n"
                   "\n"
                   "/* Decodes, runs the handler, settles the delivery and frees msg. An event that does not\n"
@@ -632,7 +657,7 @@ static void source_event(struct emitter *e, const struct names *n)
             "}\n"
             "\n",
             n->fn, n->fn);
-    put_list(e, 0, fmt(e, "int %s_subscribe", n->fn), sig, 5, "");
+    put_list(e, 0, fmt(e, "int %s_subscribe", n->fn), n->subscribe, NARGS(n->subscribe), "");
     fprintf(e->f, "{\n"
                   "    assert(h != NULL);\n"
                   "    s->_handler = h;\n"
@@ -640,7 +665,7 @@ static void source_event(struct emitter *e, const struct names *n)
                   "    s->_sub = NULL;\n");
     put_list(e, 4, "return trpc_stub__subscribe", sub, 8, ";");
     fprintf(e->f, "}\n\n");
-    put_list(e, 0, fmt(e, "void %s_unsubscribe", n->fn), unsub, 1, "");
+    put_list(e, 0, fmt(e, "void %s_unsubscribe", n->fn), n->unsub, NARGS(n->unsub), "");
     fprintf(e->f, "{\n"
                   "    trpc_sub_destroy(s->_sub);\n"
                   "    s->_sub = NULL;\n"
@@ -688,14 +713,13 @@ static void source_serve_cb(struct emitter *e, const char *pre, const struct nam
 
 static void source_serve(struct emitter *e, const struct gen_service *s, const char *pre)
 {
-    const char *sig[] = {"trpc_client *c", fmt(e, "struct %s_server *s", pre), fmt(e, "const struct %s_handlers *h", pre),
-                         "void *ud"};
-    const char *stop[] = {fmt(e, "struct %s_server *s", pre)};
+    struct serve_params p;
     const struct gen_method *m;
     size_t i = 0;
 
+    serve_params_of(e, pre, &p);
     fputc('\n', e->f);
-    put_list(e, 0, fmt(e, "int %s_serve", pre), sig, 4, "");
+    put_list(e, 0, fmt(e, "int %s_serve", pre), p.serve, NARGS(p.serve), "");
     fprintf(e->f, "{\n"
                   "    int rc = 0;\n"
                   "\n"
@@ -730,7 +754,7 @@ static void source_serve(struct emitter *e, const struct gen_service *s, const c
             "}\n"
             "\n",
             pre);
-    put_list(e, 0, fmt(e, "void %s_stop", pre), stop, 1, "");
+    put_list(e, 0, fmt(e, "void %s_stop", pre), p.stop, NARGS(p.stop), "");
     fprintf(e->f, "{\n"
                   "    size_t i;\n"
                   "\n"

@@ -102,6 +102,26 @@ tests_gen_stub_events_LDADD = $(STUB_TEST_LIBS)
 $(tests_gen_stub_events_OBJECTS): $(SHOP_GEN)
 TSAN_TESTS += tests/gen/stub_server tests/gen/stub_client tests/gen/stub_events
 
+# tests/gen/good/notify.trpc's stubs, made the same way, for an event's timeout_ms in the typed
+# publish (tests/gen/stub_publish).
+NOTIFY_GEN = tests/gen/notify/notify.proto tests/gen/notify/notify.pb-c.c tests/gen/notify/notify.pb-c.h \
+	tests/gen/notify/notify.trpc.c tests/gen/notify/notify.trpc.h
+tests/gen/notify/notify.stamp: $(srcdir)/tests/gen/good/notify.trpc gen/trpc-gen$(EXEEXT)
+	@$(MKDIR_P) tests/gen/notify
+	$(AM_V_GEN)gen/trpc-gen -o tests/gen/notify $(srcdir)/tests/gen/good/notify.trpc && touch $@
+$(NOTIFY_GEN): tests/gen/notify/notify.stamp
+	@test -f $@ || rm -f tests/gen/notify/notify.stamp
+	@test -f $@ || $(MAKE) $(AM_MAKEFLAGS) tests/gen/notify/notify.stamp
+CLEANFILES += $(NOTIFY_GEN) tests/gen/notify/notify.stamp
+
+check_PROGRAMS += tests/gen/stub_publish
+tests_gen_stub_publish_SOURCES = tests/gen/stub_publish.c $(STUB_TEST_SOURCES)
+nodist_tests_gen_stub_publish_SOURCES = tests/gen/notify/notify.trpc.c tests/gen/notify/notify.pb-c.c
+tests_gen_stub_publish_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gen/include -Itests/gen/notify $(PROTOBUF_C_CFLAGS)
+tests_gen_stub_publish_LDADD = $(STUB_TEST_LIBS)
+$(tests_gen_stub_publish_OBJECTS): $(NOTIFY_GEN)
+TSAN_TESTS += tests/gen/stub_publish
+
 # The shop example: Billing served by shop-server (run two) and called by shop-client, built from
 # the generated stubs and libtrpc as a user would; tests/gen/shop_e2e.sh runs them on a real broker.
 SHOP_EXAMPLE_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gen/include -Iexamples/shop $(PROTOBUF_C_CFLAGS)

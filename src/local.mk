@@ -10,6 +10,8 @@ src_libtrpcbroker_la_SOURCES = \
 	src/idmap.h \
 	src/log.c \
 	src/log.h \
+	src/policy.c \
+	src/policy.h \
 	src/stats.c \
 	src/stats.h
 src_libtrpcbroker_la_LIBADD = driver/libtrpcwire.la
@@ -68,3 +70,13 @@ tests_broker_clients_1000_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
+
+# The delivery policy of a SUB (src/policy.c): the parser alone, then a real broker over the raw
+# client and through libtrpc's trpc_subscribe_msg.
+noinst_HEADERS += tests/broker/policy_cases.h
+check_PROGRAMS += tests/broker/policy_parse
+tests_broker_policy_parse_LDADD = src/libtrpcbroker.la
+check_PROGRAMS += tests/broker/policy_sub tests/broker/policy_libtrpc
+TSAN_TESTS += tests/broker/policy_sub tests/broker/policy_libtrpc
+tests_broker_policy_sub_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_policy_libtrpc_LDADD = driver/libtrpc.la tests/harness/libharness.la -lpthread

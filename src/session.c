@@ -13,6 +13,7 @@
 
 #include "src/broker.h"
 #include "src/log.h"
+#include "src/policy.h"
 
 #define CTRL_FRAME_MAX 512 /* control frames are encoded on the stack up to this size */
 
@@ -205,6 +206,32 @@ static void do_connect(struct session *s, const struct wire_frame *f)
               s->name[0] ? s->name : "-", version);
 }
 
+/*
+ * SUB: the delivery policy headers are checked first (src/policy.h), so a refused SUB changes
+ * nothing. A valid policy is accepted but not enforced until durable topics exist; the log says so
+ * for a durable one, and its deliveries say so too (no ACK_REQUIRED).
+ */
+static void do_sub(struct session *s, const struct wire_frame *f)
+{
+    char why[POLICY_WHY_MAX];
+    struct policy p;
+    int ret;
+
+    ret = policy_parse(f, s->core->b->cfg.limits.max_topic, &p, why, sizeof(why));
+    if (ret < 0) {
+        session_send_err(s, f->id, -ret, false, why);
+        return;
+    }
+    ret = route_sub(s, f);
+    if (ret < 0) {
+        session_send_err(s, f->id, -ret, false, NULL);
+        return;
+    }
+    if (p.durable)
+        log_warn(s->core->id, "client_id=%llu subscription %llu on %.*s: durable policy accepted, not enforced yet (at most once)",
+                 (unsigned long long)s->client_id, (unsigned long long)f->id, (int)f->topic_len, f->topic);
+}
+
 static void handle_frame(struct session *s, const struct wire_frame *f)
 {
     int ret;
@@ -233,9 +260,7 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
         }
         return;
     case WIRE_SUB:
-        ret = route_sub(s, f);
-        if (ret < 0)
-            session_send_err(s, f->id, -ret, false, NULL);
+        do_sub(s, f);
         return;
     case WIRE_UNSUB:
         ret = route_unsub(s, f->id);

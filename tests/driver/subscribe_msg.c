@@ -48,9 +48,9 @@ static bool delivered(trpc_client *c, struct inbox *in, const char *topic)
 int main(void)
 {
     static const trpc_header policy[] = {
-        {"trpc-durable", "orders-worker", 13},
+        {"trpc-durable", "true", 4},
         {"trpc-max-deliveries", "5", 1},
-        {"trpc-backoff", "100ms", 5},
+        {"trpc-backoff", "100,2,30000", 11},
         {"trpc-dlq", "orders.dead", 11},
     };
     static char big[20 << 10];
@@ -82,7 +82,7 @@ int main(void)
     ok_eq(atomic_load(&errors), 0, "the broker refused none of them");
 
     for (i = 0; i < 80; i++)
-        many[i] = (trpc_header){"trpc-x", "v", 1};
+        many[i] = (trpc_header){"x-k", "v", 1}; /* not trpc-*: the broker refuses unknown policy keys */
     ok_eq(trpc_subscribe_msg(c, "sm.many", NULL, many, 64, inbox_cb, &fan, &s), 0, "max_headers (64) headers: accepted");
     trpc_sub_destroy(s);
     ok_eq(trpc_subscribe_msg(c, "sm.many", "g", many, 64, inbox_cb, &fan, &s), -TRPC_E_TOO_MANY_HEADERS,

@@ -15,6 +15,12 @@ tests_fuzz_replay_wire_SOURCES = tests/fuzz/fuzz_wire.c tests/fuzz/replay.c
 tests_fuzz_replay_wire_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/wire"'
 tests_fuzz_replay_wire_LDADD = $(TESTS_WIRE_LIBS)
 
+# The delivery policy headers of a SUB (src/policy.c).
+check_PROGRAMS += tests/fuzz/replay_policy
+tests_fuzz_replay_policy_SOURCES = tests/fuzz/fuzz_policy.c tests/fuzz/replay.c
+tests_fuzz_replay_policy_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/policy"'
+tests_fuzz_replay_policy_LDADD = src/libtrpcbroker.la
+
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_topic tests/fuzz/fuzz_wire tests/fuzz/fuzz_config
 FUZZ_TARGETS += tests/fuzz/fuzz_topic$(EXEEXT) tests/fuzz/fuzz_wire$(EXEEXT) tests/fuzz/fuzz_config$(EXEEXT)
@@ -27,7 +33,12 @@ tests_fuzz_fuzz_topic_LDADD = $(TESTS_WIRE_LIBS)
 tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz_wire.c
 tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_wire_LDADD = $(TESTS_WIRE_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz_policy
+FUZZ_TARGETS += tests/fuzz/fuzz_policy$(EXEEXT)
+tests_fuzz_fuzz_policy_SOURCES = tests/fuzz/fuzz_policy.c
+tests_fuzz_fuzz_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_policy_LDADD = src/libtrpcbroker.la
 endif
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/run.sh \
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/run.sh \
 	tests/fuzz/make-wire-seeds.py

@@ -54,6 +54,7 @@ extern "C" {
     XX(UNKNOWN_SUBSCRIPTION, 304, "no subscription with this id")                                                                  \
     XX(DUPLICATE_SUBSCRIPTION, 305, "subscription id already in use")                                                              \
     XX(UNKNOWN_SEQUENCE, 306, "no delivery in flight with this sequence")                                                          \
+    XX(BAD_POLICY, 307, "delivery policy header refused")                                                                          \
     XX(SLOW_CONSUMER, 400, "output queue full: slow consumer cut off")                                                             \
     XX(TOO_MANY_CONNECTIONS, 401, "connection limit reached")                                                                      \
     XX(TOO_MANY_SUBSCRIPTIONS, 402, "subscription limit per connection reached")                                                   \

@@ -150,7 +150,14 @@ static inline int trpc_stub__call_async(trpc_client *c, const char *topic, const
     return rc;
 }
 
-static inline int trpc_stub__publish(trpc_client *c, const char *topic, const ProtobufCMessage *ev)
+/*
+ * Packs ev and publishes it on topic. With timeout_ms above 0 (the event's contract timeout_ms),
+ * then waits up to that long for the broker to have received it: trpc_flush(), whose PONG the
+ * broker sends after it has routed every frame before it. -TRPC_E_TIMEOUT (or -TRPC_E_CONNECTION_LOST)
+ * then says the broker may not have it yet; the event stays queued and may still arrive, so a
+ * caller that publishes again may deliver it twice. 0 queues it and returns.
+ */
+static inline int trpc_stub__publish(trpc_client *c, const char *topic, const ProtobufCMessage *ev, int timeout_ms)
 {
     uint8_t *buf;
     size_t len;
@@ -161,6 +168,8 @@ static inline int trpc_stub__publish(trpc_client *c, const char *topic, const Pr
         return rc;
     rc = trpc_publish(c, topic, buf, len);
     free(buf);
+    if (rc == 0 && timeout_ms > 0)
+        rc = trpc_flush(c, timeout_ms);
     return rc;
 }
 

@@ -1,0 +1,220 @@
+/*
+ * Delivery policy headers of a SUB (src/policy.h). Values are parsed strictly, with one spelling
+ * per meaning: plain decimals, no signs, blanks or exponents, so that what trpc-gen writes and
+ * what a hand-written client sends are judged alike, and a refusal names the header, the value
+ * (cut and made printable) and the rule it breaks.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/topic.h"
+#include "src/policy.h"
+
+#define PREFIX     "trpc-"
+#define PREFIX_LEN 5
+#define SHOWN_MAX  40 /* bytes of a refused value quoted in the refusal */
+#define FACTOR_MAX 32 /* longest factor text: more digits than a double holds are no use */
+
+enum key { KEY_DURABLE, KEY_MAX_DELIVERIES, KEY_BACKOFF, KEY_DLQ, KEY_COUNT };
+
+static const char *const key_names[KEY_COUNT] = {"trpc-durable", "trpc-max-deliveries", "trpc-backoff", "trpc-dlq"};
+
+/* A value being read: the bytes not consumed yet. */
+struct val {
+    const uint8_t *p, *end;
+};
+
+__attribute__((format(printf, 4, 5))) static int refuse(const struct wire_header *h, char *why, size_t cap, const char *fmt, ...)
+{
+    char shown[SHOWN_MAX + 4];
+    size_t n = h->val_len < SHOWN_MAX ? h->val_len : SHOWN_MAX, i, len;
+    va_list ap;
+    int w;
+
+    assert(cap > 0);
+    for (i = 0; i < n; i++)
+        shown[i] = h->val[i] >= 0x20 && h->val[i] < 0x7f ? (char)h->val[i] : '?';
+    memcpy(shown + n, h->val_len > SHOWN_MAX ? "..." : "", h->val_len > SHOWN_MAX ? 4 : 1);
+    w = snprintf(why, cap, "%.*s \"%s\": ", (int)h->key_len, h->key, shown);
+    len = w < 0 ? 0 : (size_t)w;
+    if (len < cap) {
+        va_start(ap, fmt);
+        vsnprintf(why + len, cap - len, fmt, ap);
+        va_end(ap);
+    }
+    return -TRPC_E_BAD_POLICY;
+}
+
+/* Reads a decimal integer in lo..hi; false when there is none, or it is out of range. */
+static bool read_uint(struct val *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t n = 0;
+    const uint8_t *start = v->p;
+
+    while (v->p < v->end && *v->p >= '0' && *v->p <= '9') {
+        n = n * 10 + (uint64_t)(*v->p - '0');
+        if (n > hi)
+            return false;
+        v->p++;
+    }
+    if (v->p == start || n < lo)
+        return false;
+    *out = (uint32_t)n;
+    return true;
+}
+
+/* Reads digits[.digits] in 1..POLICY_FACTOR_MAX. */
+static bool read_factor(struct val *v, double *out)
+{
+    char text[FACTOR_MAX + 1];
+    const uint8_t *start = v->p;
+    size_t n, digits = 0, frac = 0;
+    double f;
+
+    while (v->p < v->end && *v->p >= '0' && *v->p <= '9') {
+        v->p++;
+        digits++;
+    }
+    if (v->p < v->end && *v->p == '.') {
+        v->p++;
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9') {
+            v->p++;
+            frac++;
+        }
+        if (frac == 0)
+            return false;
+    }
+    n = (size_t)(v->p - start);
+    if (digits == 0 || n > FACTOR_MAX)
+        return false;
+    memcpy(text, start, n);
+    text[n] = '\0';
+    f = strtod(text, NULL); /* the broker never calls setlocale: '.' is the decimal point */
+    if (!(f >= 1.0 && f <= POLICY_FACTOR_MAX))
+        return false;
+    *out = f;
+    return true;
+}
+
+static bool read_char(struct val *v, char c)
+{
+    if (v->p == v->end || *v->p != (uint8_t)c)
+        return false;
+    v->p++;
+    return true;
+}
+
+static int set_backoff(const struct wire_header *h, struct policy *p, char *why, size_t cap)
+{
+    struct val v = {.p = h->val, .end = h->val + h->val_len};
+    uint32_t initial, max;
+    double factor;
+
+    if (!read_uint(&v, 1, POLICY_MS_MAX, &initial) || !read_char(&v, ','))
+        return refuse(h, why, cap, "initial_ms must be a decimal from 1 to %u, then ','", POLICY_MS_MAX);
+    if (!read_factor(&v, &factor) || !read_char(&v, ','))
+        return refuse(h, why, cap, "factor must be a plain decimal from 1 to %g, then ','", POLICY_FACTOR_MAX);
+    if (!read_uint(&v, 1, POLICY_MS_MAX, &max) || v.p != v.end)
+        return refuse(h, why, cap, "max_ms must be a decimal from 1 to %u, and the last field", POLICY_MS_MAX);
+    if (max < initial)
+        return refuse(h, why, cap, "max_ms (%u) is less than initial_ms (%u)", max, initial);
+    p->has_backoff = true;
+    p->backoff_initial_ms = initial;
+    p->backoff_factor = factor;
+    p->backoff_max_ms = max;
+    return 0;
+}
+
+static int set_dlq(const struct wire_frame *f, uint16_t max_topic, const struct wire_header *h, struct policy *p, char *why,
+                   size_t cap)
+{
+    const char *t = (const char *)h->val;
+    int err;
+
+    if (h->val_len > max_topic)
+        return refuse(h, why, cap, "longer than the broker's max_topic (%u bytes)", (unsigned)max_topic);
+    err = topic_check_literal(t, h->val_len);
+    if (err != 0)
+        return refuse(h, why, cap, "not a literal topic (%s)", trpc_strerror(err));
+    if (topic_match(f->topic, f->topic_len, t, h->val_len))
+        return refuse(h, why, cap, "the subscription's own pattern matches it: dead letters would come back to it");
+    p->dlq = t;
+    p->dlq_len = h->val_len;
+    return 0;
+}
+
+static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, const struct wire_header *h, struct policy *p,
+                   char *why, size_t cap)
+{
+    struct val v = {.p = h->val, .end = h->val + h->val_len};
+
+    switch (k) {
+    case KEY_DURABLE:
+        if (h->val_len != 4 || memcmp(h->val, "true", 4) != 0)
+            return refuse(h, why, cap, "must be true (a subscription that is not durable leaves the header out)");
+        p->durable = true;
+        return 0;
+    case KEY_MAX_DELIVERIES:
+        if (!read_uint(&v, 1, POLICY_COUNT_MAX, &p->max_deliveries) || v.p != v.end)
+            return refuse(h, why, cap, "must be a decimal from 1 to %u", POLICY_COUNT_MAX);
+        return 0;
+    case KEY_BACKOFF:
+        return set_backoff(h, p, why, cap);
+    case KEY_DLQ:
+        return set_dlq(f, max_topic, h, p, why, cap);
+    case KEY_COUNT:
+        break;
+    }
+    assert(!"unreachable");
+    return -TRPC_E_INTERNAL;
+}
+
+static int key_of(const struct wire_header *h)
+{
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (h->key_len == strlen(key_names[k]) && memcmp(h->key, key_names[k], h->key_len) == 0)
+            return k;
+    return -1;
+}
+
+int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *p, char *why, size_t why_cap)
+{
+    struct policy out = {0};
+    struct wire_header h;
+    unsigned seen = 0;
+    uint32_t pos = 0;
+    int k, err;
+
+    assert(f->type == WIRE_SUB);
+    assert(why_cap > 0);
+    while (wire_header_next(f, &pos, &h) == 1) {
+        if (h.key_len < PREFIX_LEN || memcmp(h.key, PREFIX, PREFIX_LEN) != 0)
+            continue;
+        k = key_of(&h);
+        if (k < 0) {
+            snprintf(why, why_cap,
+                     "%.*s: unknown delivery policy header (known: trpc-durable, trpc-max-deliveries, "
+                     "trpc-backoff, trpc-dlq)",
+                     (int)h.key_len, h.key);
+            return -TRPC_E_BAD_POLICY;
+        }
+        if (seen & 1u << k) {
+            snprintf(why, why_cap, "%s: given more than once", key_names[k]);
+            return -TRPC_E_BAD_POLICY;
+        }
+        seen |= 1u << k;
+        err = set_one(f, max_topic, (enum key)k, &h, &out, why, why_cap);
+        if (err != 0)
+            return err;
+    }
+    *p = out;
+    return 0;
+}
+
+bool policy_is_set(const struct policy *p)
+{
+    return p->durable || p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * policy: the delivery policy a SUB carries in its trpc-* headers (docs/protocol.md, "Delivery
+ * policy"), parsed and checked before the subscription is made, into the struct the durable
+ * delivery work keeps with the subscription.
+ *
+ *   trpc-durable          true
+ *   trpc-max-deliveries   decimal 1..POLICY_COUNT_MAX
+ *   trpc-backoff          initial_ms,factor,max_ms: initial 1..POLICY_MS_MAX, factor a plain decimal
+ *                         1..POLICY_FACTOR_MAX (no sign, no exponent), max initial..POLICY_MS_MAX
+ *   trpc-dlq              a literal topic of at most max_topic bytes that the SUB's own pattern
+ *                         does not match (dead letters must not come back to the subscription)
+ *
+ * Each key at most once; any other key starting with "trpc-" is refused, so that a policy the
+ * broker does not know is never silently ignored. Other keys are not the policy's business. The
+ * ranges are trpc-gen's (gen/options.c): whatever a contract may say, the broker accepts.
+ *
+ * Nothing allocates; the result aliases the frame (dlq), so it is valid while the frame is.
+ */
+#ifndef TRPC_SRC_POLICY_H
+#define TRPC_SRC_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+
+#define POLICY_COUNT_MAX  2147483647u /* trpc-max-deliveries */
+#define POLICY_MS_MAX     2147483647u /* backoff initial and max */
+#define POLICY_FACTOR_MAX 100.0
+#define POLICY_WHY_MAX    160 /* a refusal's text, NUL included: what the ERR payload carries */
+
+struct policy {
+    bool durable;
+    uint32_t max_deliveries; /* 0: not set (the topic's own) */
+    bool has_backoff;
+    uint32_t backoff_initial_ms;
+    double backoff_factor;
+    uint32_t backoff_max_ms;
+    const char *dlq; /* NULL: not set; else dlq_len bytes inside the frame, not NUL-terminated */
+    uint16_t dlq_len;
+};
+
+/*
+ * Reads the policy headers of SUB frame f (a frame wire_decode accepted, so its topic is a valid
+ * pattern) into *p. Returns 0, or -TRPC_E_BAD_POLICY with why[0..why_cap) set to a NUL-terminated
+ * text naming the header and the problem; *p is untouched then.
+ */
+int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *p, char *why, size_t why_cap);
+
+/* True when p asks for anything at all (a SUB without trpc-* headers has the all-zero policy). */
+bool policy_is_set(const struct policy *p);
+
+#endif
