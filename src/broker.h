@@ -34,6 +34,7 @@
 #define BROKER_CLOSE_GRACE_NS 2000000000 /* a flushing close that takes longer is dropped */
 #define BROKER_XCHAN_SLOTS    4096
 #define BROKER_XBACKLOG_MAX   65536       /* messages waiting for a full channel, per pair, before PUBs drop */
+#define BROKER_XWAIT_CACHE    8192        /* backlog entries a core keeps for reuse (320 KiB) */
 #define BROKER_XBYTES_MAX     (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
 #define BROKER_GROUP_MAX      255
 #define BROKER_PONGS_MAX      8 /* PONGs held per connection until its subscriptions reached every core */
@@ -226,7 +227,9 @@ struct core {
     uint32_t xr_cached;  /* bytes in every xr[].free, at most BROKER_RECYCLE_BYTES */
     struct idmap rconns; /* (owner << 32 | slot) -> struct rconn */
 
-    struct xout *out; /* [ncores]: channels to the other cores */
+    struct xout *out;      /* [ncores]: channels to the other cores */
+    struct xwait *xw_free; /* backlog entries for reuse, all destinations together */
+    uint32_t xw_cached;    /* entries in xw_free, at most BROKER_XWAIT_CACHE */
     struct uring_timer xtimer;
     bool xtimer_armed;
     uint64_t bcast_seq;      /* SUB/UNSUB/GONE broadcasts sent */

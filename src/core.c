@@ -266,6 +266,30 @@ static void xtimer_arm(struct core *c)
         c->xtimer_armed = true;
 }
 
+/* Backlog entries come from a per-core free list: a burst that fills a channel waits in
+ * thousands of them, and the next burst reuses the same memory. */
+static struct xwait *xwait_get(struct core *c)
+{
+    struct xwait *w = c->xw_free;
+
+    if (w == NULL)
+        return malloc(sizeof(*w));
+    c->xw_free = w->next;
+    c->xw_cached--;
+    return w;
+}
+
+static void xwait_put(struct core *c, struct xwait *w)
+{
+    if (c->xw_cached >= BROKER_XWAIT_CACHE) {
+        free(w);
+        return;
+    }
+    w->next = c->xw_free;
+    c->xw_free = w;
+    c->xw_cached++;
+}
+
 static void xout_drain(struct core *c, struct xout *o)
 {
     while (o->head != NULL && uring_xchan_push(o->ch, &o->head->msg) == 0) {
@@ -275,7 +299,7 @@ static void xout_drain(struct core *c, struct xout *o)
         if (o->head == NULL)
             o->tail = NULL;
         o->count--;
-        free(w);
+        xwait_put(c, w);
         STAT_ADD(c->st, xmsgs_out, 1);
     }
 }
@@ -319,7 +343,7 @@ int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cos
         return 0;
     }
     /* The channel is full, or older messages wait: keep the order, wait behind them. */
-    w = malloc(sizeof(*w));
+    w = xwait_get(c);
     if (w == NULL) {
         atomic_fetch_sub_explicit(bytes, cost, memory_order_relaxed);
         return -ENOBUFS;
@@ -482,6 +506,13 @@ static void core_free(struct core *c)
             free(w);
         }
     }
+    while (c->xw_free != NULL) {
+        struct xwait *w = c->xw_free;
+
+        c->xw_free = w->next;
+        free(w);
+    }
+    c->xw_cached = 0;
     route_free_core(c);
     request_free(c);
     trie_free(c->trie);

@@ -74,6 +74,11 @@ bool uring__send_pending(const struct uring_conn *c);
 void uring__send_next(struct uring_conn *c);
 /* At close, nothing in flight: releases payloads never sent; false while notifications are due. */
 bool uring__send_release_all(struct uring_conn *c);
+/* The loop's cache of output chunks: sized at init, emptied at destroy. */
+void uring__send_pool_init(struct uring_loop *loop, size_t cache_bytes);
+void uring__send_pool_free(struct uring_loop *loop);
+/* Once per iteration: shrinks the cache to URING_OUT_CACHE_IDLE after a second without output. */
+void uring__send_pool_trim(struct uring_loop *loop);
 
 /* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited
  * for buffers. */

@@ -28,6 +28,8 @@ URING_TESTS = \
 	tests/uring/bufring-exhaust \
 	tests/uring/conns-10k \
 	tests/uring/send-full \
+	tests/uring/out-pool \
+	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
 	tests/uring/timer-order \
 	tests/uring/xcore-pingpong \
@@ -45,6 +47,10 @@ tests_uring_conns_10k_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_conns_10k_LDADD = $(TESTS_URING_LIBS)
 tests_uring_send_full_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_send_full_LDADD = $(TESTS_URING_LIBS)
+tests_uring_out_pool_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_out_pool_LDADD = $(TESTS_URING_LIBS)
+tests_uring_out_pool_idle_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_out_pool_idle_LDADD = $(TESTS_URING_LIBS)
 tests_uring_timer_order_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_timer_order_LDADD = $(TESTS_URING_LIBS)
 tests_uring_xcore_pingpong_CFLAGS = $(TESTS_URING_CFLAGS)

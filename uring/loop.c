@@ -16,6 +16,7 @@
 #define DEFAULT_SQ        256
 #define DEFAULT_BUF_COUNT 1024
 #define DEFAULT_BUF_SIZE  16384
+#define DEFAULT_OUT_CACHE (16u << 20)
 
 /* Setup flags in order of preference; the first the kernel accepts wins (EINVAL: too old). */
 static int ring_setup(struct uring_loop *loop, unsigned sq, unsigned cq, unsigned lflags)
@@ -59,6 +60,7 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     o.cq_entries = o.cq_entries ? o.cq_entries : 16 * o.sq_entries;
     o.buf_count = o.buf_count ? o.buf_count : DEFAULT_BUF_COUNT;
     o.buf_size = o.buf_size ? o.buf_size : DEFAULT_BUF_SIZE;
+    o.out_cache_bytes = o.out_cache_bytes ? o.out_cache_bytes : DEFAULT_OUT_CACHE;
     if (o.buf_count > 32768 || (o.buf_count & (o.buf_count - 1)) != 0)
         return -EINVAL;
     /* A process with several loops probes once and passes the result to each. */
@@ -83,6 +85,7 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     loop->zc_report = f.send_zc_report;
     loop->zc_threshold = o.zc_threshold;
     loop->flags = o.flags;
+    uring__send_pool_init(loop, o.out_cache_bytes);
     ret = uring__bufring_init(loop, o.buf_count, o.buf_size);
     if (ret != 0)
         goto out_exit_ring;
@@ -154,6 +157,7 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     loop->stats.iterations++;
     uring__xchan_ring_bells(loop);
     uring__conn_flush(loop);
+    uring__send_pool_trim(loop);
     ret = wait ? io_uring_submit_and_wait(&loop->ring, 1) : io_uring_submit_and_get_events(&loop->ring);
     if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EBUSY && ret != -EAGAIN)
         return ret;
@@ -216,6 +220,7 @@ void uring_loop_destroy(struct uring_loop *loop)
             break;
     }
     URING_ASSERT(loop->_inflight == 0);
+    uring__send_pool_free(loop);
     uring__bufring_free(loop);
     io_uring_queue_exit(&loop->ring);
 }

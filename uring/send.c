@@ -1,12 +1,15 @@
 /*
  * The send path of a connection. Two kinds of output share one byte stream:
  *
- * - copied bytes (uring_conn_write): appended to _out, a buffer that grows by doubling from
- *   URING_OUT_MIN up to _out_max bytes and is freed again once drained if it grew past
- *   URING_OUT_KEEP (so idle connections hold little); _out[0] is stream byte _out_base of the
- *   copied bytes. Everything queued in one iteration leaves in one IORING_OP_SEND. A buffer the
- *   kernel is reading is never moved: growing it during a send copies to a new buffer and frees
- *   the old one (_out_old) when that send completes;
+ * - copied bytes (uring_conn_write): appended to a chain of fixed-size chunks (_head .. _tail).
+ *   Chunks come from the loop's cache of drained chunks (malloc only when it is empty) and go
+ *   back to it as soon as a send has taken their last byte; the cache keeps at most
+ *   out_cache_bytes, the rest is freed. So a connection with nothing queued holds no memory, a
+ *   burst writes into pages already faulted in, and nothing is ever moved: growing is linking a
+ *   chunk, sending is advancing _head_off. _head[_head_off] is stream byte _out_base of the
+ *   copied bytes. Everything queued in one iteration leaves in one send: IORING_OP_SEND for one
+ *   chunk, IORING_OP_SENDMSG with up to URING_SEND_IOV iovecs (_sv, allocated while chunks are
+ *   queued) for more;
  * - referenced payloads (uring_conn_write_ref, large, non-loopback peer): a slot in _zc, sent
  *   with IORING_OP_SEND_ZC straight from the caller's memory. The payload records in _at how
  *   many copied bytes precede it, so copied bytes queued before it go first and those queued
@@ -28,8 +31,23 @@
 #include "uring/compat.h"
 #include "uring/internal.h"
 
-#define URING_OUT_MIN  1024
-#define URING_OUT_KEEP (64 * 1024)
+#define URING_CHUNK_BYTES 16384 /* one allocation: link, length, data */
+#define URING_SEND_IOV    64    /* chunks per send: 1 MiB */
+#define URING_CACHE_IDLE  64    /* chunks (1 MiB) a loop keeps after a second without output */
+#define URING_TRIM_NS     1000000000ull
+
+struct uring_chunk {
+    struct uring_chunk *next;
+    size_t len; /* bytes written into data */
+    unsigned char data[];
+};
+
+#define CHUNK_CAP (URING_CHUNK_BYTES - sizeof(struct uring_chunk))
+
+struct uring_sendv {
+    struct msghdr msg;
+    struct iovec iov[URING_SEND_IOV];
+};
 
 static void send_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
 static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
@@ -42,10 +60,11 @@ static struct uring_zc *slot(const struct uring_conn *c, unsigned i)
 void uring__send_init(struct uring_conn *c)
 {
     c->_send_op.cb = send_done;
-    c->_out = NULL;
+    c->_head = NULL;
+    c->_tail = NULL;
+    c->_head_off = 0;
+    c->_sv = NULL;
     c->_out_len = 0;
-    c->_out_cap = 0;
-    c->_out_old = NULL;
     c->_out_sending = 0;
     c->_out_base = 0;
     c->_send_cur = NULL;
@@ -67,19 +86,188 @@ size_t uring_conn_out_queued(const struct uring_conn *c)
     return c->_out_len + c->_zc_queued;
 }
 
+void uring__send_pool_init(struct uring_loop *loop, size_t cache_bytes)
+{
+    loop->_chunks = NULL;
+    loop->_chunks_cached = 0;
+    loop->_chunks_cache_max = (unsigned)(cache_bytes / URING_CHUNK_BYTES);
+    loop->_chunks_held = 0;
+    loop->_chunks_trim_ns = 0;
+}
+
+void uring__send_pool_free(struct uring_loop *loop)
+{
+    while (loop->_chunks != NULL) {
+        struct uring_chunk *ch = loop->_chunks;
+
+        loop->_chunks = ch->next;
+        free(ch);
+    }
+    loop->_chunks_cached = 0;
+}
+
+/*
+ * The cache is sized for bursts (a fan-out of large messages queues megabytes: chunks freed past
+ * the cap and malloc'd again fault their pages in anew each time), but an idle broker should not
+ * keep that much: once no connection has held output for URING_TRIM_NS, the cache goes down to
+ * URING_CACHE_IDLE chunks. Reads the clock only while nothing is held and the cache is large.
+ */
+void uring__send_pool_trim(struct uring_loop *loop)
+{
+    uint64_t now;
+
+    if (loop->_chunks_held > 0 || loop->_chunks_cached <= URING_CACHE_IDLE) {
+        loop->_chunks_trim_ns = 0;
+        return;
+    }
+    now = uring_now_ns();
+    if (loop->_chunks_trim_ns == 0) {
+        loop->_chunks_trim_ns = now + URING_TRIM_NS;
+        return;
+    }
+    if (now < loop->_chunks_trim_ns)
+        return;
+    while (loop->_chunks_cached > URING_CACHE_IDLE) {
+        struct uring_chunk *ch = loop->_chunks;
+
+        loop->_chunks = ch->next;
+        loop->_chunks_cached--;
+        free(ch);
+    }
+    loop->_chunks_trim_ns = 0;
+}
+
+size_t uring_loop_out_cached(const struct uring_loop *loop)
+{
+    return (size_t)loop->_chunks_cached * URING_CHUNK_BYTES;
+}
+
+static struct uring_chunk *chunk_get(struct uring_loop *loop)
+{
+    struct uring_chunk *ch = loop->_chunks;
+
+    if (ch != NULL) {
+        loop->_chunks = ch->next;
+        loop->_chunks_cached--;
+    } else {
+        ch = malloc(URING_CHUNK_BYTES);
+        if (ch == NULL)
+            return NULL;
+        loop->stats.out_chunk_allocs++;
+    }
+    loop->_chunks_held++;
+    ch->next = NULL;
+    ch->len = 0;
+    return ch;
+}
+
+static void chunk_put(struct uring_loop *loop, struct uring_chunk *ch)
+{
+    URING_ASSERT(loop->_chunks_held > 0);
+    loop->_chunks_held--;
+    if (loop->_chunks_cached >= loop->_chunks_cache_max) {
+        free(ch);
+        return;
+    }
+    ch->next = loop->_chunks;
+    loop->_chunks = ch;
+    loop->_chunks_cached++;
+}
+
+/* Cuts n sent bytes from the front of the chain; chunks sent whole go back to the loop. */
+static void out_consume(struct uring_conn *c, size_t n)
+{
+    URING_ASSERT(n <= c->_out_len);
+    c->_out_len -= n;
+    c->_out_base += n;
+    while (n > 0) {
+        struct uring_chunk *ch = c->_head;
+        size_t left = ch->len - c->_head_off;
+
+        if (left > n) {
+            c->_head_off += n;
+            return;
+        }
+        n -= left;
+        c->_head = ch->next;
+        if (c->_head == NULL)
+            c->_tail = NULL;
+        c->_head_off = 0;
+        chunk_put(c->loop, ch);
+    }
+}
+
+/* Returns every queued chunk to the loop (nothing in flight reads them). */
+static void out_drop(struct uring_conn *c)
+{
+    while (c->_head != NULL) {
+        struct uring_chunk *ch = c->_head;
+
+        c->_head = ch->next;
+        chunk_put(c->loop, ch);
+    }
+    c->_tail = NULL;
+    c->_head_off = 0;
+    c->_out_len = 0;
+    free(c->_sv);
+    c->_sv = NULL;
+}
+
+/* Fills iov with the first n queued copied bytes, at most URING_SEND_IOV entries. */
+static unsigned out_iov(const struct uring_conn *c, size_t n, struct iovec *iov, size_t *total)
+{
+    const struct uring_chunk *ch = c->_head;
+    size_t off = c->_head_off;
+    unsigned k = 0;
+
+    *total = 0;
+    while (ch != NULL && n > 0 && k < URING_SEND_IOV) {
+        size_t take = ch->len - off < n ? ch->len - off : n;
+
+        iov[k].iov_base = (void *)(ch->data + off);
+        iov[k].iov_len = take;
+        k++;
+        *total += take;
+        n -= take;
+        off = 0;
+        ch = ch->next;
+    }
+    return k;
+}
+
 static void start_copy(struct uring_conn *c, size_t n)
 {
+    struct iovec iov[URING_SEND_IOV];
     struct io_uring_sqe *sqe;
+    size_t total;
+    unsigned k;
 
     URING_ASSERT(n > 0);
     URING_ASSERT(n <= c->_out_len);
+    k = out_iov(c, n, iov, &total);
+    URING_ASSERT(k > 0);
+    if (k > 1 && c->_sv == NULL)
+        c->_sv = calloc(1, sizeof(*c->_sv));
+    if (k > 1 && c->_sv == NULL) {
+        k = 1; /* no memory for the vector: send the first chunk alone */
+        total = iov[0].iov_len;
+    }
     sqe = uring_loop_sqe(c->loop, &c->_send_op);
     if (sqe == NULL) {
         uring__conn_fail(c, -EBUSY);
         return;
     }
-    io_uring_prep_send(sqe, c->fd, c->_out, n, MSG_NOSIGNAL);
-    c->_out_sending = n;
+    if (k == 1) {
+        io_uring_prep_send(sqe, c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        /* The kernel may read the msghdr and the iovecs until the CQE: they live in _sv. */
+        memcpy(c->_sv->iov, iov, k * sizeof(iov[0]));
+        memset(&c->_sv->msg, 0, sizeof(c->_sv->msg));
+        c->_sv->msg.msg_iov = c->_sv->iov;
+        c->_sv->msg.msg_iovlen = k;
+        io_uring_prep_sendmsg(sqe, c->fd, &c->_sv->msg, MSG_NOSIGNAL);
+    }
+    c->_out_sending = total;
     c->_send_cur = &c->_send_op;
     c->_state |= CONN_SEND_INFLIGHT;
     c->loop->stats.sends++;
@@ -145,17 +333,11 @@ static void send_done(struct uring_loop *loop, struct uring_op *op, int res, uns
 
     URING_ASSERT(c->_state & CONN_SEND_INFLIGHT);
     URING_ASSERT(res <= (int)offered);
-    free(c->_out_old); /* the kernel is done reading it; _out holds the same bytes */
-    c->_out_old = NULL;
-    if (res > 0) {
-        memmove(c->_out, c->_out + res, c->_out_len - (size_t)res);
-        c->_out_len -= (size_t)res;
-        c->_out_base += (uint64_t)res;
-    }
-    if (c->_out_len == 0 && c->_out_cap > URING_OUT_KEEP) {
-        free(c->_out);
-        c->_out = NULL;
-        c->_out_cap = 0;
+    if (res > 0)
+        out_consume(c, (size_t)res);
+    if (c->_out_len == 0) {
+        free(c->_sv); /* drained: the connection keeps nothing of its output path */
+        c->_sv = NULL;
     }
     sent(c, res, offered);
     uring__conn_maybe_finish(c);
@@ -219,54 +401,66 @@ bool uring__send_release_all(struct uring_conn *c)
     c->_zc_queued = 0;
     free(c->_zc);
     c->_zc = NULL;
-    free(c->_out);
-    c->_out = NULL;
-    c->_out_len = 0;
-    c->_out_cap = 0;
-    free(c->_out_old);
-    c->_out_old = NULL;
+    out_drop(c);
     return true;
 }
 
-/* Makes room for need bytes in _out without moving memory a send in flight reads. */
+/* Links chunks for need more bytes after _tail: all of them, or none (-ENOMEM). */
 static int out_reserve(struct uring_conn *c, size_t need)
 {
-    size_t cap = c->_out_cap ? c->_out_cap : URING_OUT_MIN;
-    unsigned char *nb;
+    size_t room = c->_tail != NULL ? CHUNK_CAP - c->_tail->len : 0;
+    struct uring_chunk *first = NULL, *last = NULL;
 
-    if (need <= c->_out_cap)
-        return 0;
-    while (cap < need)
-        cap *= 2;
-    if (cap > c->_out_max)
-        cap = c->_out_max;
-    URING_ASSERT(need <= cap);
-    if ((c->_state & CONN_SEND_INFLIGHT) && c->_send_cur == &c->_send_op && c->_out_old == NULL) {
-        nb = malloc(cap);
-        if (nb == NULL)
+    while (room < need) {
+        struct uring_chunk *ch = chunk_get(c->loop);
+
+        if (ch == NULL) {
+            while (first != NULL) {
+                ch = first;
+                first = ch->next;
+                chunk_put(c->loop, ch);
+            }
             return -ENOMEM;
-        memcpy(nb, c->_out, c->_out_len);
-        c->_out_old = c->_out;
-    } else {
-        nb = realloc(c->_out, cap);
-        if (nb == NULL)
-            return -ENOMEM;
+        }
+        if (last != NULL)
+            last->next = ch;
+        else
+            first = ch;
+        last = ch;
+        room += CHUNK_CAP;
     }
-    c->_out = nb;
-    c->_out_cap = cap;
+    if (first == NULL)
+        return 0;
+    if (c->_tail != NULL)
+        c->_tail->next = first;
+    else
+        c->_head = first;
+    if (c->_tail == NULL || c->_tail->len == CHUNK_CAP)
+        c->_tail = first; /* a full tail takes no more bytes: start in the new chunk */
     return 0;
 }
 
 int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
 {
+    const unsigned char *p = data;
+
     if (c->_state & CONN_CLOSING)
         return -EPIPE;
     if (len > c->_out_max - uring_conn_out_queued(c))
         return -ENOBUFS;
-    if (out_reserve(c, c->_out_len + len) != 0)
+    if (out_reserve(c, len) != 0)
         return -ENOMEM;
-    memcpy(c->_out + c->_out_len, data, len);
     c->_out_len += len;
+    while (len > 0) {
+        size_t take = CHUNK_CAP - c->_tail->len < len ? CHUNK_CAP - c->_tail->len : len;
+
+        memcpy(c->_tail->data + c->_tail->len, p, take);
+        c->_tail->len += take;
+        p += take;
+        len -= take;
+        if (len > 0)
+            c->_tail = c->_tail->next;
+    }
     if (!(c->_state & CONN_SEND_INFLIGHT))
         uring__conn_queue_flush(c);
     return 0;

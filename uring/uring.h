@@ -82,6 +82,9 @@ struct uring_list {
 #define URING_LOOP_ZC_LOOPBACK     (1U << 2) /* allow SEND_ZC to loopback peers (tests only: it copies there) */
 
 /* Zero fields take the defaults. */
+struct uring_chunk; /* private to send.c */
+struct uring_sendv;
+
 struct uring_loop_opts {
     unsigned sq_entries;                   /* 256 */
     unsigned cq_entries;                   /* 16 * sq_entries; must cover multishot bursts + inbound doorbell credits */
@@ -89,6 +92,7 @@ struct uring_loop_opts {
     unsigned buf_size;                     /* bytes per buffer; 16384 */
     unsigned flags;                        /* URING_LOOP_* */
     size_t zc_threshold;                   /* uring_conn_write_ref() payloads of at least this size use SEND_ZC; 0: never */
+    size_t out_cache_bytes;                /* drained output chunks kept for reuse; 16 MiB, 1 MiB once idle (send.c) */
     const struct uring_features *features; /* a uring_probe() result to use; NULL: probe here */
 };
 
@@ -108,6 +112,7 @@ struct uring_loop_stats {
     uint64_t zc_copied; /* notifications saying the kernel copied after all (loopback, no NIC support) */
     uint64_t bells_sent;
     uint64_t bells_received;
+    uint64_t out_chunk_allocs; /* output chunks malloc'd because the loop's cache was empty */
 };
 
 struct uring_loop {
@@ -133,7 +138,12 @@ struct uring_loop {
     size_t _bufs_len;
     unsigned _buf_count;
     unsigned _buf_size;
-    unsigned _bufs_out; /* handed to consumers, not yet put back */
+    unsigned _bufs_out;          /* handed to consumers, not yet put back */
+    struct uring_chunk *_chunks; /* drained output chunks kept for reuse (send.c) */
+    unsigned _chunks_cached;
+    unsigned _chunks_cache_max;
+    unsigned _chunks_held;    /* chunks connections hold (queued output) */
+    uint64_t _chunks_trim_ns; /* when the cache shrinks if no output appears until then; 0: not due */
 };
 
 /* Creates the ring (SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else plain) and registers the
@@ -165,6 +175,8 @@ struct io_uring_sqe *uring_loop_sqe(struct uring_loop *loop, struct uring_op *op
 
 /* Buffers in consumers' hands (uring_buf_put not yet called). */
 unsigned uring_loop_bufs_out(const struct uring_loop *loop);
+/* Bytes of drained output chunks the loop keeps for reuse (at most out_cache_bytes). */
+size_t uring_loop_out_cached(const struct uring_loop *loop);
 unsigned uring_loop_inflight(const struct uring_loop *loop);
 
 /* ---- provided buffers (uring/bufring.c) ------------------------------------------------------- */
@@ -247,13 +259,14 @@ struct uring_conn {
     struct uring_list _nobuf_node;
     unsigned _state;
     int _err;
-    unsigned char *_out; /* [0, _out_len) queued; [0, _out_sending) in flight */
-    size_t _out_len;
-    size_t _out_cap;         /* grows by doubling up to _out_max; shrinks back once drained */
-    unsigned char *_out_old; /* the buffer a send in flight reads, replaced by a larger one */
-    size_t _out_sending;
+    struct uring_chunk *_head; /* queued copied bytes: a chain of chunks (send.c), NULL when none */
+    struct uring_chunk *_tail; /* the chunk writes append to */
+    size_t _head_off;          /* bytes of _head already sent */
+    size_t _out_len;           /* copied bytes queued, in flight included */
+    size_t _out_sending;       /* bytes offered to the send in flight */
     size_t _out_max;
-    uint64_t _out_base;         /* copied bytes sent so far: _out[0] is stream byte _out_base */
+    uint64_t _out_base;         /* copied bytes sent so far: _head[_head_off] is stream byte _out_base */
+    struct uring_sendv *_sv;    /* msghdr and iovecs of a vectored send, allocated with the chunks */
     struct uring_op *_send_cur; /* the send in flight: _send_op or a uring_zc's op */
     struct uring_zc *_zc;       /* URING_ZC_SLOTS slots, allocated on first use */
     unsigned _zc_head;          /* oldest payload not yet released */
