@@ -11,6 +11,7 @@
  */
 #include "perf/bench.h"
 #include "perf/hist.h"
+#include "perf/idle.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -552,6 +553,7 @@ static void help(const struct bench_backend *be, FILE *out)
             "    %1$s pubsub  [--url URL] [--pubs N] [--subs M] [--group G] [--size B] [--duration S] [--window W]\n"
             "    %1$s request [--url URL] [--responders R] [--inflight K] [--size B] [--duration S]\n"
             "    %1$s durable [--url URL] [--size B] [--inflight K] [--duration S]\n"
+            "    %1$s idle    [--url URL] [--conns N] [--hold S] [--subscribe] [--server-pid PID] ...\n"
             "\n"
             "DESCRIPTION\n"
             "    pubsub: N publisher connections publish B-byte messages on one topic as fast as the window\n"
@@ -563,6 +565,9 @@ static void help(const struct bench_backend *be, FILE *out)
             "    request that fails (timeout, no responders) is counted and its slot is not reused.\n"
             "\n"
             "    durable: reported as unsupported until the broker has durable topics (exit status 3).\n"
+            "\n"
+            "    idle: N connections held open without traffic, and the server's memory meanwhile; it\n"
+            "    speaks the wire protocol itself and has its own options (%1$s idle --help).\n"
             "\n"
             "    Every payload of 8 bytes or more carries its send time; latency is send to receive (reply\n"
             "    for requests), recorded in a log-linear histogram with 3 significant digits.\n"
@@ -688,7 +693,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
     else if (w && !strcmp(w, "durable"))
         a->workload = W_DURABLE;
     else {
-        fprintf(stderr, "%s: name a workload: pubsub, request or durable (see --help)\n", be->prog);
+        fprintf(stderr, "%s: name a workload: pubsub, request, durable, or idle as the first argument (see --help)\n", be->prog);
         return 2;
     }
     if (optind + 1 < argc) {
@@ -708,6 +713,9 @@ static unsigned long auto_window(size_t size)
 int bench_main(const struct bench_backend *be, int argc, char **argv)
 {
     struct args a;
+    /* idle speaks the wire protocol itself (perf/idle.h) and has its own options. */
+    if (argc > 1 && strcmp(argv[1], "idle") == 0)
+        return idle_main(be->prog, be->url_default, argc, argv);
     int rc = parse_args(be, argc, argv, &a);
     if (rc != 0)
         return rc;

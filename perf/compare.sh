@@ -9,7 +9,8 @@
 # ratio TRPC/NATS of the medians (for *_us metrics lower is better). Every result line goes to
 # RESULTS (default compare-results.txt). Workloads (default all): pub16 pub256 pub4k pub64k fan4
 # req1 req64 (see perf/common.sh). Environment: see perf/common.sh; LOOPBACK=path/to/perf/loopback
-# also records the machine's raw loopback limits first.
+# also records the machine's raw loopback limits first. Memory per idle connection is measured by
+# perf/idle.sh -N instead: it needs a fresh server per run, not the shared ones used here.
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -21,7 +22,7 @@ while getopts d:r:o:h opt; do
     d) DURATION=$OPTARG ;;
     r) RUNS=$OPTARG ;;
     o) RESULTS=$OPTARG ;;
-    *) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    *) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))

@@ -1,10 +1,12 @@
 # perf/: the latency histogram, the loopback limits tool, trpc-bench (installed) and nats-bench
 # (only when configure found the NATS C client). perf/wal-bench is built by wal/local.mk.
 PERF_HIST = perf/hist.c perf/hist.h
+# The idle workload speaks the wire protocols itself: the codec comes from libtrpcwire.
+PERF_IDLE = perf/idle.c perf/idle_proto.c perf/idle.h
 
 bin_PROGRAMS += perf/trpc-bench
-perf_trpc_bench_SOURCES = perf/trpc-bench.c perf/bench.c perf/bench.h $(PERF_HIST)
-perf_trpc_bench_LDADD = driver/libtrpc.la -lpthread
+perf_trpc_bench_SOURCES = perf/trpc-bench.c perf/bench.c perf/bench.h $(PERF_HIST) $(PERF_IDLE)
+perf_trpc_bench_LDADD = driver/libtrpc.la driver/libtrpcwire.la -lpthread
 dist_man_MANS += perf/trpc-bench.1
 
 noinst_PROGRAMS += perf/loopback
@@ -13,19 +15,31 @@ perf_loopback_LDADD = -lpthread
 
 if HAVE_NATS
 noinst_PROGRAMS += perf/nats-bench
-perf_nats_bench_SOURCES = perf/nats-bench.c perf/bench.c perf/bench.h $(PERF_HIST)
+perf_nats_bench_SOURCES = perf/nats-bench.c perf/bench.c perf/bench.h $(PERF_HIST) $(PERF_IDLE)
 perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
-perf_nats_bench_LDADD = $(NATS_LIBS) -lpthread
+perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
-EXTRA_DIST += perf/common.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/flamegraph.py
+EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh \
+	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.
 check_PROGRAMS += tests/perf/hist
 tests_perf_hist_SOURCES = tests/perf/hist.c $(PERF_HIST)
 tests_perf_hist_LDADD = -lm
 
+# tests/perf/idle_proto: the idle workload's TRPC and NATS parsers on streams split every way.
+check_PROGRAMS += tests/perf/idle_proto
+tests_perf_idle_proto_SOURCES = tests/perf/idle_proto.c perf/idle_proto.c perf/idle.h
+tests_perf_idle_proto_LDADD = driver/libtrpcwire.la
+
 # tests/perf/bench_smoke.sh: trpc-bench for 1 s per workload against a real broker (no timing checks);
 # tests/perf/flamegraph.sh: perf/flamegraph.py on a synthetic perf script sample.
 TESTS += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
+
+# Smoke tests of the perf scripts, about a second of load each (tests/perf/smoke.sh is their shared
+# part): compare.sh against nats-server, record.sh under perf, callgrind.sh under valgrind, and the
+# idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
+TESTS += tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh
+EXTRA_DIST += tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh

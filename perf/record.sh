@@ -44,6 +44,7 @@ start_trpc
 perf record -q -e "$EVENT" -F 999 --call-graph "$CALLGRAPH" -p "$TRPC_PID" -o "$OUT/perf.data" &
 PERF_PID=$!
 PERF_PIDS="$PERF_PID $PERF_PIDS"
+[ -z "${PERF_PIDS_LOG:-}" ] || echo "$PERF_PID perf" >>"$PERF_PIDS_LOG"
 sleep 0.5
 # shellcheck disable=SC2086
 "$TRPC_BENCH" $ARGS --url "$TRPC_URL" --duration "$DURATION" --quiet >"$OUT/bench.txt"

@@ -2,35 +2,27 @@
 # examples/hello and examples/echo against a real broker: hello's greetings come back, and an
 # echo client's requests are answered by three echo-service instances, each serving some.
 top_builddir=${top_builddir:-.}
-broker=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
+top_srcdir=${top_srcdir:-.}
+TRPC_BROKER=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
 ex=$top_builddir/examples
+. "$top_srcdir/perf/server.sh"
 
 echo "1..6"
 tmp=$(mktemp -d)
-bpid=
+TRPC_PID=
 spids=
 cleanup() {
-    for p in $spids $bpid; do kill -9 "$p" 2>/dev/null; done
+    for p in $spids $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-"$broker" --listen 127.0.0.1:0 2> "$tmp/broker.log" &
-bpid=$!
-port=
-i=0
-while [ $i -lt 200 ]; do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$port" ]; then
+if ! trpc_broker_start "$tmp/broker.log" 2>"$tmp/start.err"; then
     echo "Bail out! broker did not start"
-    sed 's/^/# /' "$tmp/broker.log"
+    sed 's/^/# /' "$tmp/start.err"
     exit 99
 fi
-url=trpc://127.0.0.1:$port
+url=$TRPC_URL
 
 if out=$("$ex/hello/hello" "$url" 5 2>&1) && echo "$out" | grep -q 'received 5 of 5'; then
     echo "ok 1 - hello: 5 greetings published and received"
@@ -76,6 +68,5 @@ done
 if [ $served -eq 3 ]; then echo "ok 5 - every instance served requests"; else echo "not ok 5 - $served of 3 instances served"; cat "$tmp"/svc*.out | sed 's/^/# /'; fi
 if [ $total -eq 60 ]; then echo "ok 6 - each request served exactly once ($total)"; else echo "not ok 6 - $total requests served for 60"; fi
 
-kill -TERM $bpid
-wait $bpid
-bpid=
+server_stop "$TRPC_PID"
+TRPC_PID=

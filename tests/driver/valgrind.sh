@@ -3,8 +3,10 @@
 # uninitialised memory, no leak. Skipped where valgrind is missing or the build is sanitized
 # (ASan and TSan binaries cannot run under valgrind).
 top_builddir=${top_builddir:-.}
-broker=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
+top_srcdir=${top_srcdir:-.}
+TRPC_BROKER=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
 ex=$top_builddir/examples
+. "$top_srcdir/perf/server.sh"
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "1..0 # SKIP valgrind is not installed"
@@ -17,29 +19,21 @@ fi
 
 echo "1..3"
 tmp=$(mktemp -d)
-bpid=
+TRPC_PID=
 spid=
 cleanup() {
-    for p in $spid $bpid; do kill -9 "$p" 2>/dev/null; done
+    for p in $spid $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-"$broker" --listen 127.0.0.1:0 --cores 1 2> "$tmp/broker.log" &
-bpid=$!
-port=
-i=0
-while [ $i -lt 200 ]; do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$port" ]; then
+BROKER_ARGS="--cores 1"
+if ! trpc_broker_start "$tmp/broker.log" 2>"$tmp/start.err"; then
     echo "Bail out! broker did not start"
+    sed 's/^/# /' "$tmp/start.err"
     exit 99
 fi
-url=trpc://127.0.0.1:$port
+url=$TRPC_URL
 
 # The examples are libtool wrappers around the real binaries: libtool runs valgrind on the latter.
 vg() {
@@ -82,6 +76,5 @@ else
 fi
 spid=
 
-kill -TERM $bpid
-wait $bpid
-bpid=
+server_stop "$TRPC_PID"
+TRPC_PID=

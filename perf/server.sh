@@ -1,0 +1,103 @@
+# shellcheck shell=sh disable=SC2034  # TRPC_URL and the like are for the calling script
+# Start and stop trpc-broker and nats-server on loopback ports the kernel picks (sourced, not run).
+# Defines functions only: sourcing it starts nothing and sets no trap, so scripts with their own
+# cleanup (tests/driver/*.sh, tests/perf/*.sh) and perf/common.sh share it. POSIX sh; python3
+# only for a broker under a wrapper.
+#
+#   trpc_broker_start LOG [WRAPPER...]
+#       Starts $TRPC_BROKER --listen 127.0.0.1:0 $BROKER_ARGS, under WRAPPER when given (e.g.
+#       valgrind --tool=callgrind; then on a port free at the moment instead of one the kernel
+#       picks, see _server_poke), stderr to LOG, and waits until the broker logs the port it got
+#       (60 s at most: valgrind is slow). Sets TRPC_PID, TRPC_PORT and TRPC_URL. Returns 1, with
+#       the log on stderr, when it exits or never reports a port (TRPC_PID is then stopped).
+#   nats_server_start LOG
+#       The same for $NATS_SERVER -a 127.0.0.1 -p -1; sets NATS_PID, NATS_PORT and NATS_URL.
+#   server_stop PID [SECONDS]
+#       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it.
+#   server_alive PID
+#       True while PID runs (a zombie does not count).
+#
+# Call the start functions directly, not in $(...): they set variables and start a child of the
+# calling shell. When PERF_PIDS_LOG names a file, every PID started is appended to it, so a test
+# can check afterwards that nothing is left running.
+
+server_alive() {
+    [ -r "/proc/$1/stat" ] || return 1
+    # The state is the first field after the command name, which may itself hold ") ".
+    case $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) in
+    Z* | X* | "") return 1 ;;
+    esac
+    return 0
+}
+
+server_stop() {
+    _pid=$1
+    _ticks=$((${2:-10} * 10))
+    kill -TERM "$_pid" 2>/dev/null || { wait "$_pid" 2>/dev/null || true; return 0; }
+    while [ "$_ticks" -gt 0 ] && server_alive "$_pid"; do
+        sleep 0.1
+        _ticks=$((_ticks - 1))
+    done
+    # Either may fail (already gone, not our child): callers may run under set -e.
+    kill -KILL "$_pid" 2>/dev/null || true
+    wait "$_pid" 2>/dev/null || true
+}
+
+# _server_port PID LOG SED-EXPRESSION [PORT]: prints the port once LOG names it (60 s at most),
+# poking PORT meanwhile when it is known and not 0.
+_server_port() {
+    _end=$(($(date +%s) + 60))
+    while [ "$(date +%s)" -le "$_end" ]; do
+        _port=$(sed -n "$3" "$2" | head -n1)
+        if [ -n "$_port" ]; then
+            echo "$_port"
+            return 0
+        fi
+        server_alive "$1" || break
+        if [ "${4:-0}" != 0 ]; then _server_poke "$4"; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+_server_failed() {
+    server_stop "$1" 2
+    echo "server (pid $1) did not report a port; its log:" >&2
+    sed 's/^/  /' "$2" >&2
+    return 1
+}
+
+# Under valgrind a core thread that blocks in io_uring_enter keeps valgrind's thread lock, so the
+# main thread may never get to log its port until a connection wakes the core: a wrapped broker
+# gets a port that is free right now, and is poked with connection attempts until it logs.
+_server_poke() {
+    python3 -c 'import socket, sys
+try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
+except OSError: pass' "$1" 2>/dev/null
+}
+
+trpc_broker_start() {
+    _log=$1
+    _listen=127.0.0.1:0
+    shift
+    if [ $# -gt 0 ]; then
+        _listen=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+            return 1
+    fi
+    # shellcheck disable=SC2086 # BROKER_ARGS is a list of words
+    "$@" "${TRPC_BROKER:?}" --listen "$_listen" ${BROKER_ARGS:-} 2>"$_log" &
+    TRPC_PID=$!
+    [ -n "${PERF_PIDS_LOG:-}" ] && echo "$TRPC_PID trpc-broker" >>"$PERF_PIDS_LOG"
+    TRPC_PORT=$(_server_port "$TRPC_PID" "$_log" 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "${_listen#*:}") ||
+        { _server_failed "$TRPC_PID" "$_log"; return 1; }
+    TRPC_URL=trpc://127.0.0.1:$TRPC_PORT
+}
+
+nats_server_start() {
+    "${NATS_SERVER:-nats-server}" -a 127.0.0.1 -p -1 2>"$1" &
+    NATS_PID=$!
+    [ -n "${PERF_PIDS_LOG:-}" ] && echo "$NATS_PID nats-server" >>"$PERF_PIDS_LOG"
+    NATS_PORT=$(_server_port "$NATS_PID" "$1" 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p') ||
+        { _server_failed "$NATS_PID" "$1"; return 1; }
+    NATS_URL=nats://127.0.0.1:$NATS_PORT
+}
