@@ -20,7 +20,7 @@ perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
-EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh \
+EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh \
 	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.
@@ -41,5 +41,5 @@ EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 # Smoke tests of the perf scripts, about a second of load each (tests/perf/smoke.sh is their shared
 # part): compare.sh against nats-server, record.sh under perf, callgrind.sh under valgrind, and the
 # idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
-TESTS += tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh
-EXTRA_DIST += tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh
+TESTS += tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
+EXTRA_DIST += tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh

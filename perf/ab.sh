@@ -1,0 +1,99 @@
+#!/bin/bash
+# perf/ab.sh: two trpc-broker binaries on one workload, alternating A B A B, with the broker's CPU
+# time and page faults per delivered message.
+#
+#   cd BUILD && /path/to/perf/ab.sh [-d SECONDS] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD
+#
+# Each run starts a fresh broker on a free loopback port, runs trpc-bench once (the same bench
+# binary for A and B: BUILD/perf/trpc-bench or TRPC_BENCH), and reads /proc/PID/stat of the broker
+# before and after: CPU seconds and minor page faults per delivered message are far less noisy on a
+# shared machine than rates, which the other runs' load moves by 2x. The bench's own CPU and
+# faults per message (from its rusage) show when the client, not the broker, is the limit.
+# RUNS pairs (default 5, at least 3), SECONDS each (default 3). Prints every run, then per metric
+# the median of A and B, the ratio B/A of the medians and every pair's ratio. Workloads: those of
+# perf/compare.sh. BROKER_ARGS applies to both brokers.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+DURATION=3
+RUNS=5
+RESULTS=ab-results.txt
+while getopts d:r:o:h opt; do
+    case $opt in
+    d) DURATION=$OPTARG ;;
+    r) RUNS=$OPTARG ;;
+    o) RESULTS=$OPTARG ;;
+    *) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 3 ] || die "usage: ab.sh [-d S] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD"
+[ "$RUNS" -ge 3 ] || die "-r: at least 3 pairs"
+BROKER_A=$1 BROKER_B=$2 WORKLOAD=$3
+need_exec "$BROKER_A" "broker A"
+need_exec "$BROKER_B" "broker B"
+need_exec "$TRPC_BENCH" "build it, or set BUILD or TRPC_BENCH"
+need_exec python3 "Debian package python3"
+workload_args "$WORKLOAD" >/dev/null || die "unknown workload $WORKLOAD"
+
+# stat_of PID: "cpu_ticks minflt" of a running process (fields after the command name).
+stat_of() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13, $8}'
+}
+
+# run LABEL BROKER: one bench run against a fresh BROKER; one line to RESULTS.
+run() {
+    local label=$1 line b0 f0 b1 f1 bench
+    TRPC_BROKER=$2 start_trpc
+    read -r b0 f0 < <(stat_of "$TRPC_PID")
+    # shellcheck disable=SC2046
+    line=$(python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+last = (r.stdout.strip().splitlines() or [""])[-1]
+print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
+        "$TRPC_BENCH" $(workload_args "$WORKLOAD") --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
+    read -r b1 f1 < <(stat_of "$TRPC_PID")
+    server_stop "$TRPC_PID"
+    PERF_PIDS=${PERF_PIDS% "$TRPC_PID"}
+    case $line in
+    result\ *) ;;
+    *) echo "ab=$label failed" >>"$RESULTS"; echo "${0##*/}: run $label failed" >&2; return 0 ;;
+    esac
+    bench=$(python3 -c 'import sys
+f = dict(kv.split("=", 1) for kv in sys.argv[1].split() if "=" in kv)
+d = max(int(f.get("delivered", 0)), 1)
+tck = int(sys.argv[2])
+print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f bench_flt_per_msg=%.4f" % (
+    1e6 * (int(sys.argv[4]) - int(sys.argv[3])) / tck / d, (int(sys.argv[6]) - int(sys.argv[5])) / d,
+    1e6 * float(f["bench_cpu_s"]) / d, int(f["bench_minflt"]) / d))' "$line" "$(getconf CLK_TCK)" "$b0" "$b1" "$f0" "$f1")
+    echo "ab=$label $line $bench" | tee -a "$RESULTS"
+}
+
+: >"$RESULTS"
+echo "# A $BROKER_A, B $BROKER_B, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
+echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
+for i in $(seq "$RUNS"); do
+    run A "$BROKER_A"
+    run B "$BROKER_B"
+done
+
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+runs = {"A": [], "B": []}
+for line in open(sys.argv[1]):
+    if not line.startswith("ab=") or " failed" in line:
+        continue
+    f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    runs[f["ab"]].append(f)
+metrics = ["msgs_per_s", "mb_per_s", "broker_us_per_msg", "broker_flt_per_msg", "bench_us_per_msg", "bench_flt_per_msg"]
+print("\n%-19s %14s %14s %7s  %s" % ("metric", "A median", "B median", "B/A", "pairs B/A"))
+for m in metrics:
+    a = [float(r[m]) for r in runs["A"] if m in r]
+    b = [float(r[m]) for r in runs["B"] if m in r]
+    if not a or not b:
+        continue
+    ma, mb = statistics.median(a), statistics.median(b)
+    pairs = " ".join("%.2f" % (y / x) if x else "-" for x, y in zip(a, b))
+    print("%-19s %14.3f %14.3f %7s  %s" % (m, ma, mb, "%.2f" % (mb / ma) if ma else "-", pairs))
+PY
