@@ -29,21 +29,25 @@
 #include "src/trie.h"
 #include "uring/uring.h"
 
-#define BROKER_NAME           "trpc-broker/" PACKAGE_VERSION
-#define BROKER_OUT_RESERVE    1024       /* output kept free for the ERR that cuts a slow consumer */
-#define BROKER_CLOSE_GRACE_NS 2000000000 /* a flushing close that takes longer is dropped */
-#define BROKER_XCHAN_SLOTS    4096
-#define BROKER_XBACKLOG_MAX   65536       /* messages waiting for a full channel, per pair, before PUBs drop */
-#define BROKER_XWAIT_CACHE    8192        /* backlog entries a core keeps for reuse (320 KiB) */
-#define BROKER_XBYTES_MAX     (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
-#define BROKER_GROUP_MAX      255
-#define BROKER_PONGS_MAX      8 /* PONGs held per connection until its subscriptions reached every core */
-#define BROKER_CORES_MAX      1024
-#define BROKER_RECYCLE_SHIFT  9                /* smallest recycled PUB copy block: 512 bytes */
-#define BROKER_RECYCLE_NCLS   6                /* size classes 512 B .. 16 KiB; larger copies are malloc'd */
-#define BROKER_RECYCLE_BYTES  (4u << 20)       /* blocks a core keeps for its copies, all cores together */
-#define BROKER_RECYCLE_BATCH  32               /* consumed blocks a core gathers before returning them */
-#define BROKER_PENDING_CEIL   ((1u << 22) - 1) /* slot field of a reply token */
+#define BROKER_NAME                "trpc-broker/" PACKAGE_VERSION
+#define BROKER_OUT_RESERVE         1024       /* output kept free for the ERR that cuts a slow consumer */
+#define BROKER_CLOSE_GRACE_NS      2000000000 /* a flushing close that takes longer is dropped */
+#define BROKER_XCHAN_SLOTS         4096
+#define BROKER_XBACKLOG_MAX        65536       /* messages waiting for a full channel, per pair, before PUBs drop */
+#define BROKER_XWAIT_CACHE         8192        /* backlog entries a core keeps for reuse (320 KiB) */
+#define BROKER_XBYTES_MAX          (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
+#define BROKER_GROUP_MAX           255
+#define BROKER_PONGS_MAX           8 /* PONGs held per connection until its subscriptions reached every core */
+#define BROKER_CORES_MAX           1024
+#define BROKER_RECYCLE_SHIFT       9 /* smallest recycled PUB copy block: 512 bytes */
+#define BROKER_RECYCLE_NSMALL      6 /* small classes, powers of two: 512 B .. 16 KiB */
+#define BROKER_RECYCLE_STEPS       4 /* large classes per doubling above 16 KiB: 20, 24, 28, 32, 40 KiB .. */
+#define BROKER_RECYCLE_NCLS        (BROKER_RECYCLE_NSMALL + 6 * BROKER_RECYCLE_STEPS) /* .. 1 MiB; larger: malloc'd */
+#define BROKER_RECYCLE_BYTES       (4u << 20)       /* small blocks a core keeps for its copies, all cores together */
+#define BROKER_RECYCLE_LARGE_BYTES (16u << 20)      /* large blocks likewise (about 200 copies of 64 KiB + header) */
+#define BROKER_RECYCLE_BATCH       32               /* consumed blocks a core gathers before returning them */
+#define BROKER_RECYCLE_BATCH_BYTES (1u << 20)       /* or fewer, once they add up to this many bytes */
+#define BROKER_PENDING_CEIL        ((1u << 22) - 1) /* slot field of a reply token */
 
 /* A small intrusive list. A node not on a list points at itself. */
 struct blist {
@@ -176,6 +180,7 @@ struct xrecycle {
     struct xfree *free[BROKER_RECYCLE_NCLS]; /* blocks for our copies to it, by size class */
     struct xfree *ret;                       /* its copies we consumed, to hand back */
     uint32_t nret;                           /* blocks in ret, fewer than BROKER_RECYCLE_BATCH */
+    uint32_t ret_bytes;                      /* their sizes, less than BROKER_RECYCLE_BATCH_BYTES */
 };
 
 struct pong_wait {
@@ -221,11 +226,13 @@ struct core {
     size_t nmatch, match_cap;
     struct rsub **gm; /* group members among them */
     size_t ngm, gm_cap;
-    bool *rplain;        /* [ncores]: a remote plain subscription matched */
-    struct tvec *tv;     /* [ncores]: group members chosen on that core */
-    struct xrecycle *xr; /* [ncores]: PUB copy blocks recycled with that core */
-    uint32_t xr_cached;  /* bytes in every xr[].free, at most BROKER_RECYCLE_BYTES */
-    struct idmap rconns; /* (owner << 32 | slot) -> struct rconn */
+    bool *rplain;             /* [ncores]: a remote plain subscription matched */
+    struct tvec *tv;          /* [ncores]: group members chosen on that core */
+    struct xrecycle *xr;      /* [ncores]: PUB copy blocks recycled with that core */
+    uint32_t xr_cached;       /* bytes of small classes in every xr[].free, at most BROKER_RECYCLE_BYTES */
+    uint32_t xr_cached_large; /* and of large ones, at most BROKER_RECYCLE_LARGE_BYTES */
+    bool xr_active;           /* a block was taken or handed back since the last sweep */
+    struct idmap rconns;      /* (owner << 32 | slot) -> struct rconn */
 
     struct xout *out;      /* [ncores]: channels to the other cores */
     struct xwait *xw_free; /* backlog entries for reuse, all destinations together */
@@ -385,6 +392,8 @@ void route_xmsg_discard(const struct uring_xmsg *m);
 size_t route_match(struct core *c, const char *topic, size_t len);
 void route_free_core(struct core *c);
 void route_hold_pong(struct session *s, uint64_t id);
+/* Called by every sweep: frees the recycled blocks when no copy used them since the last one. */
+void route_recycle_trim(struct core *c);
 void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone);
 
 /* ---- request.c ---- */

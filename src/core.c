@@ -250,6 +250,7 @@ static void sweep_done(struct uring_timer *t, int res)
         blist_del(&s->node);
         uring_conn_close(&s->conn, URING_CLOSE_NOW);
     }
+    route_recycle_trim(c);
     if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
 }

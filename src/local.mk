@@ -80,3 +80,9 @@ check_PROGRAMS += tests/broker/policy_sub tests/broker/policy_libtrpc
 TSAN_TESTS += tests/broker/policy_sub tests/broker/policy_libtrpc
 tests_broker_policy_sub_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_policy_libtrpc_LDADD = driver/libtrpc.la tests/harness/libharness.la -lpthread
+
+# Large PUB copies between cores recycle their blocks (route.c); reads BROKER_RECYCLE_* from broker.h.
+check_PROGRAMS += tests/broker/pub_large
+TSAN_TESTS += tests/broker/pub_large
+tests_broker_pub_large_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+tests_broker_pub_large_LDADD = $(TESTS_BROKER_LIBS)

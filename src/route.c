@@ -20,12 +20,15 @@
  *
  * Copies were malloc'd per message on one core and freed on another, where they landed in the
  * freeing thread's caches rather than the sender's, so the sender's heap kept growing (sysmalloc,
- * page faults: docs/performance.md). Blocks up to 16 KiB are therefore rounded up to a size class
+ * page faults: docs/performance.md). Blocks up to 1 MiB are therefore rounded up to a size class
  * and recycled per pair of cores: the receiver chains consumed blocks and hands them back in
- * batches of BROKER_RECYCLE_BATCH (X_RECYCLE, on the reverse channel, only when it has room:
- * otherwise they are freed), and the sender keeps up to BROKER_RECYCLE_BYTES of them, all
- * destinations together, for its next copies. The bound is sized for a bench window's worth of
- * 256 B copies: the number in flight swings by thousands, and a 256 KiB cache recycled almost none.
+ * batches of BROKER_RECYCLE_BATCH blocks or BROKER_RECYCLE_BATCH_BYTES (X_RECYCLE, on the reverse
+ * channel, only when it has room: otherwise they are freed), and the sender keeps up to
+ * BROKER_RECYCLE_BYTES of small blocks and BROKER_RECYCLE_LARGE_BYTES of large ones, all
+ * destinations together, for its next copies. The small bound is sized for a bench window's worth
+ * of 256 B copies: the number in flight swings by thousands, and a 256 KiB cache recycled almost
+ * none. Large copies above 16 KiB were a malloc and a cross-thread free each (10 to 13 page faults
+ * per 64 KiB message); their cache can hold many MiB, so a sweep without traffic empties it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -379,10 +382,25 @@ static int route_scratch(struct core *c)
 _Static_assert(sizeof(struct xfree) <= ((size_t)1 << BROKER_RECYCLE_SHIFT), "a returned block holds its link");
 _Static_assert(BROKER_RECYCLE_NCLS <= UINT8_MAX, "xpub.cls holds a class");
 _Static_assert(BROKER_RECYCLE_BYTES <= UINT32_MAX, "core.xr_cached holds the bound");
+_Static_assert(BROKER_RECYCLE_LARGE_BYTES <= UINT32_MAX, "core.xr_cached_large holds the bound");
 
+static bool class_large(unsigned cls)
+{
+    return cls >= BROKER_RECYCLE_NSMALL;
+}
+
+/* Powers of two up to 16 KiB; above, BROKER_RECYCLE_STEPS classes per doubling, so that a large
+ * copy wastes at most a quarter of its block (64 KiB + header: 80 KiB, not 128 KiB). */
 static size_t class_size(unsigned cls)
 {
-    return (size_t)1 << (BROKER_RECYCLE_SHIFT + cls);
+    size_t base;
+    unsigned k;
+
+    if (!class_large(cls))
+        return (size_t)1 << (BROKER_RECYCLE_SHIFT + cls);
+    k = cls - BROKER_RECYCLE_NSMALL;
+    base = (size_t)1 << (BROKER_RECYCLE_SHIFT + BROKER_RECYCLE_NSMALL - 1 + k / BROKER_RECYCLE_STEPS);
+    return base + (k % BROKER_RECYCLE_STEPS + 1) * (base / BROKER_RECYCLE_STEPS);
 }
 
 /* The smallest class that holds size, or BROKER_RECYCLE_NCLS when none does. */
@@ -405,6 +423,13 @@ static void free_chain(struct xfree *b)
     }
 }
 
+/* The cached bytes of cls's kind (small or large) and their bound. */
+static uint32_t *cached_bytes(struct core *c, unsigned cls, uint32_t *bound)
+{
+    *bound = class_large(cls) ? BROKER_RECYCLE_LARGE_BYTES : BROKER_RECYCLE_BYTES;
+    return class_large(cls) ? &c->xr_cached_large : &c->xr_cached;
+}
+
 /* A block for a copy to core d: a recycled one of its class when we have one. *cap: its size. */
 static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *cap)
 {
@@ -415,19 +440,26 @@ static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *
     *cap = cls < BROKER_RECYCLE_NCLS ? class_size(cls) : size;
     if (cls < BROKER_RECYCLE_NCLS && r->free[cls] != NULL) {
         struct xfree *b = r->free[cls];
+        uint32_t bound;
 
         r->free[cls] = b->next;
-        c->xr_cached -= (uint32_t)*cap;
+        *cached_bytes(c, cls, &bound) -= (uint32_t)*cap;
+        c->xr_active = true;
+        STAT_ADD(c->st, xblk_reused, 1);
         x = (struct xpub *)(void *)b;
     } else {
         x = malloc(*cap);
+        if (cls < BROKER_RECYCLE_NCLS)
+            STAT_ADD(c->st, xblk_alloc, 1);
+        else
+            STAT_ADD(c->st, xblk_oversize, 1);
     }
     if (x != NULL)
         x->cls = (uint8_t)cls;
     return x;
 }
 
-/* Core d handed back blocks we allocated for it: keep what the bound allows. */
+/* Core d handed back blocks we allocated for it: keep what the bounds allow. */
 static void recycle_in(struct core *c, unsigned d, struct xfree *b)
 {
     struct xrecycle *r;
@@ -437,22 +469,28 @@ static void recycle_in(struct core *c, unsigned d, struct xfree *b)
         return;
     }
     r = &c->xr[d];
+    c->xr_active = true;
     while (b != NULL) {
         struct xfree *next = b->next;
+        uint32_t bound, *cached;
 
         assert(b->cls < BROKER_RECYCLE_NCLS);
-        if (c->xr_cached + class_size(b->cls) <= BROKER_RECYCLE_BYTES) {
+        cached = cached_bytes(c, b->cls, &bound);
+        if (*cached + class_size(b->cls) <= bound) {
             b->next = r->free[b->cls];
             r->free[b->cls] = b;
-            c->xr_cached += (uint32_t)class_size(b->cls);
+            *cached += (uint32_t)class_size(b->cls);
         } else {
             free(b);
         }
         b = next;
     }
+    if (c->xr_cached_large > c->st->xblk_large_peak)
+        STAT_ADD(c->st, xblk_large_peak, c->xr_cached_large - c->st->xblk_large_peak);
 }
 
-/* We are done with a copy from core src: hand its block back, a batch at a time. */
+/* We are done with a copy from core src: hand its block back, a batch at a time (by count, or by
+ * bytes so that a receiver of large copies holds at most about a MiB per source). */
 static void recycle_out(struct core *c, unsigned src, struct xpub *x)
 {
     uint8_t cls = x->cls;
@@ -464,18 +502,56 @@ static void recycle_out(struct core *c, unsigned src, struct xpub *x)
         free(x);
         return;
     }
+    c->xr_active = true;
     r = &c->xr[src];
     b = (struct xfree *)(void *)x;
     b->cls = cls;
     b->next = r->ret;
     r->ret = b;
-    if (++r->nret < BROKER_RECYCLE_BATCH)
+    r->ret_bytes += (uint32_t)class_size(cls);
+    if (++r->nret < BROKER_RECYCLE_BATCH && r->ret_bytes < BROKER_RECYCLE_BATCH_BYTES)
         return;
     m.ptr = r->ret;
     r->ret = NULL;
     r->nret = 0;
+    r->ret_bytes = 0;
     if (core_try_push(c, src, &m) != 0)
         free_chain(m.ptr); /* a busy channel carries messages, not returns; src mallocs anew */
+}
+
+/* Frees every cached block and every unreturned batch (whose senders malloc anew if traffic
+ * resumes). Only after a whole sweep period without a copy: up to 20 MiB per core would otherwise
+ * stay with a broker that has gone idle. */
+void route_recycle_trim(struct core *c)
+{
+    if (c->xr_active || c->xr == NULL) {
+        c->xr_active = false;
+        return;
+    }
+    if (c->xr_cached == 0 && c->xr_cached_large == 0) {
+        bool held = false;
+
+        for (unsigned d = 0; d < c->b->ncores && !held; d++)
+            held = c->xr[d].ret != NULL;
+        if (!held)
+            return;
+    }
+    for (unsigned d = 0; d < c->b->ncores; d++) {
+        struct xrecycle *r = &c->xr[d];
+
+        for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++) {
+            for (struct xfree *b = r->free[cls]; b != NULL; b = b->next)
+                STAT_ADD(c->st, xblk_trimmed, 1);
+            free_chain(r->free[cls]);
+            r->free[cls] = NULL;
+        }
+        free_chain(r->ret);
+        r->ret = NULL;
+        r->nret = 0;
+        r->ret_bytes = 0;
+    }
+    c->xr_cached = 0;
+    c->xr_cached_large = 0;
 }
 
 static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)
@@ -727,6 +803,10 @@ void route_free_core(struct core *c)
     idmap_free(&c->rconns);
     for (unsigned d = 0; c->tv != NULL && d < c->b->ncores; d++)
         free(c->tv[d].v);
+    log_info(c->id, "recycled copies: reused=%llu allocated=%llu oversize=%llu trimmed=%llu large_peak=%llu",
+             (unsigned long long)c->st->xblk_reused, (unsigned long long)c->st->xblk_alloc,
+             (unsigned long long)c->st->xblk_oversize, (unsigned long long)c->st->xblk_trimmed,
+             (unsigned long long)c->st->xblk_large_peak);
     for (unsigned d = 0; c->xr != NULL && d < c->b->ncores; d++) {
         for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++)
             free_chain(c->xr[d].free[cls]);

@@ -29,6 +29,12 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         out->core.request_timeouts += LOAD(s->request_timeouts);
         out->core.xmsgs_out += LOAD(s->xmsgs_out);
         out->core.xbacklog += LOAD(s->xbacklog);
+        out->core.xblk_reused += LOAD(s->xblk_reused);
+        out->core.xblk_alloc += LOAD(s->xblk_alloc);
+        out->core.xblk_oversize += LOAD(s->xblk_oversize);
+        out->core.xblk_trimmed += LOAD(s->xblk_trimmed);
+        if (LOAD(s->xblk_large_peak) > out->core.xblk_large_peak) /* a peak: the largest core's */
+            out->core.xblk_large_peak = LOAD(s->xblk_large_peak);
         /* Written by the loop without atomics; a torn read of one counter is harmless on the
          * 64-bit targets we build for (docs/uring.md section 9). */
         out->enobufs += LOAD(l->enobufs);

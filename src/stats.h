@@ -30,8 +30,13 @@ struct broker_core_stats {
     uint64_t subscriptions; /* this core's own, live */
     uint64_t requests;      /* REQ accepted */
     uint64_t request_timeouts;
-    uint64_t xmsgs_out; /* cross-core messages pushed */
-    uint64_t xbacklog;  /* cross-core messages that waited for a full channel */
+    uint64_t xmsgs_out;       /* cross-core messages pushed */
+    uint64_t xbacklog;        /* cross-core messages that waited for a full channel */
+    uint64_t xblk_reused;     /* PUB copies made in a block handed back by their receiver */
+    uint64_t xblk_alloc;      /* PUB copies made in a new block of a size class */
+    uint64_t xblk_oversize;   /* PUB copies above the largest class: malloc'd, freed by the receiver */
+    uint64_t xblk_trimmed;    /* cached blocks freed because the core was idle for a sweep */
+    uint64_t xblk_large_peak; /* most bytes of large blocks this core cached at once */
 };
 
 /* The sum over all cores, with the loops' own counters (uring_loop_stats). */
