@@ -36,6 +36,7 @@ void trpc__cond_init(pthread_cond_t *cond)
 static void client_free(trpc_client *c)
 {
     trpc__subs_free(c);
+    trpc__msg_cache_close(c);
     trpc__buf_free(&c->fill);
     trpc__options_release(&c->opts);
     pthread_mutex_destroy(&c->lock);

@@ -126,6 +126,8 @@ struct trpc_msg {
     uint32_t len;
     uint32_t hdr_len;
     uint16_t header_count;
+    uint8_t cache_class;           /* size class of the block, when cache is set */
+    struct trpc__msg_cache *cache; /* NULL: a plain allocation; else referenced until freed */
     const char *topic;
     const uint8_t *headers;
     const uint8_t *data;
@@ -195,6 +197,7 @@ struct trpc_client {
     bool first_done;                                 /* the first connect finished (either way) */
     struct trpc_sub *sub_buckets[TRPC__SUB_BUCKETS]; /* active subscriptions by id */
     struct trpc_sub *all_subs;                       /* subscriptions not freed yet; close frees them */
+    struct trpc__msg_cache *msg_cache;               /* created by the I/O side on the first message (msg.c) */
 
     /* c->pend_lock: pending requests. */
     pthread_mutex_t pend_lock;
@@ -294,6 +297,8 @@ void trpc__subs_free(trpc_client *c);
 
 /* msg.c */
 trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f);
+/* Drops the client's hold on its message cache (trpc_close); messages still out keep it alive. */
+void trpc__msg_cache_close(trpc_client *c);
 
 /* client.c */
 void trpc__deadline_ts(struct timespec *ts, int64_t timeout_ms);

@@ -56,3 +56,10 @@ examples_echo_echo_service_LDADD = driver/libtrpc.la
 examples_echo_echo_client_LDADD = driver/libtrpc.la
 
 include tests/driver/local.mk
+
+# Reassembly buffer lifetime in the frame reader, and the client's message block cache.
+check_PROGRAMS += tests/wire/reader_keep tests/driver/msg_cache
+TSAN_TESTS += tests/driver/msg_cache
+tests_wire_reader_keep_LDADD = driver/libtrpcwire.la
+tests_driver_msg_cache_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
+tests_driver_msg_cache_LDADD = driver/libtrpcwire.la -lpthread

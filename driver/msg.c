@@ -4,18 +4,153 @@
  * The header block is kept in wire order but with a NUL after each key, so that keys handed out
  * by trpc_msg_header_at() are C strings that live as long as the message:
  *   u16 key_len, u16 val_len, key, '\0', value
+ *
+ * Blocks come from a per-client cache by size class: the I/O side allocates every message and
+ * the application frees it on another thread, a pattern that costs malloc an arena hop and, for
+ * large blocks, heap growth and page faults per message. trpc_msg_free() pushes the block back
+ * on its client's list under a mutex, as long as the client's cached bytes stay under
+ * CACHE_BYTES; beyond that, or for a block above the largest class, it is freed. Each block out
+ * holds a reference on the cache, so a message freed after trpc_close() finds the cache still
+ * there (closed: the block is freed), and the last of the client and its messages frees it.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver/client.h"
 
+/* Four classes per doubling from 256 B to 1 MiB: a block is at most a quarter larger than asked. */
+#define CACHE_CLASSES   49u
+#define CACHE_MIN_SHIFT 8u
+#define CACHE_BYTES     ((size_t)4 << 20) /* free bytes a client keeps cached */
+
+struct cache_block {
+    struct cache_block *next;
+};
+
+struct trpc__msg_cache {
+    pthread_mutex_t lock;
+    struct cache_block *free[CACHE_CLASSES]; /* under lock */
+    size_t bytes;                            /* under lock: cached blocks' sizes */
+    uint64_t recycled;                       /* under lock: blocks handed out again */
+    bool closed;                             /* under lock: the client is gone */
+    atomic_uint refs;                        /* the client's, plus one per block out */
+};
+
+static size_t class_size(unsigned i)
+{
+    assert(i < CACHE_CLASSES);
+    return ((size_t)4 + i % 4) << (CACHE_MIN_SHIFT - 2 + i / 4);
+}
+
+/* CACHE_CLASSES when no class holds size. */
+static unsigned class_of(size_t size)
+{
+    unsigned i = 0;
+
+    if (size > class_size(CACHE_CLASSES - 1))
+        return CACHE_CLASSES;
+    while (class_size(i) < size)
+        i++;
+    return i;
+}
+
+static void cache_put(struct trpc__msg_cache *mc)
+{
+    unsigned i;
+
+    if (atomic_fetch_sub_explicit(&mc->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (i = 0; i < CACHE_CLASSES; i++) {
+        while (mc->free[i] != NULL) {
+            struct cache_block *b = mc->free[i];
+
+            mc->free[i] = b->next;
+            free(b);
+        }
+    }
+    pthread_mutex_destroy(&mc->lock);
+    free(mc);
+}
+
+/* The client's cache, created on first use; only the I/O side calls this. NULL: out of memory. */
+static struct trpc__msg_cache *cache_get(trpc_client *c)
+{
+    struct trpc__msg_cache *mc = c->msg_cache;
+
+    if (mc != NULL)
+        return mc;
+    mc = calloc(1, sizeof(*mc));
+    if (mc == NULL)
+        return NULL;
+    pthread_mutex_init(&mc->lock, NULL);
+    atomic_init(&mc->refs, 1);
+    c->msg_cache = mc;
+    return mc;
+}
+
+void trpc__msg_cache_close(trpc_client *c)
+{
+    struct trpc__msg_cache *mc = c->msg_cache;
+    struct cache_block *drop = NULL, *b;
+    unsigned i;
+
+    if (mc == NULL)
+        return;
+    c->msg_cache = NULL;
+    pthread_mutex_lock(&mc->lock);
+    mc->closed = true;
+    for (i = 0; i < CACHE_CLASSES; i++) {
+        while ((b = mc->free[i]) != NULL) {
+            mc->free[i] = b->next;
+            b->next = drop;
+            drop = b;
+        }
+    }
+    mc->bytes = 0;
+    pthread_mutex_unlock(&mc->lock);
+    while ((b = drop) != NULL) {
+        drop = b->next;
+        free(b);
+    }
+    cache_put(mc);
+}
+
+/* A block of at least total bytes; *mc and *cls say where it goes back (*mc NULL: free it). */
+static void *msg_alloc(trpc_client *c, size_t total, struct trpc__msg_cache **mcp, unsigned *cls)
+{
+    struct trpc__msg_cache *mc = cache_get(c);
+    unsigned i = class_of(total);
+    struct cache_block *b;
+
+    *mcp = NULL;
+    *cls = 0;
+    if (mc == NULL || i == CACHE_CLASSES)
+        return malloc(total);
+    pthread_mutex_lock(&mc->lock);
+    b = mc->free[i];
+    if (b != NULL) {
+        mc->free[i] = b->next;
+        mc->bytes -= class_size(i);
+        mc->recycled++;
+    }
+    pthread_mutex_unlock(&mc->lock);
+    if (b == NULL && (b = malloc(class_size(i))) == NULL)
+        return NULL;
+    atomic_fetch_add_explicit(&mc->refs, 1, memory_order_relaxed);
+    *mcp = mc;
+    *cls = i;
+    return b;
+}
+
 trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f)
 {
     size_t hdr_len = (size_t)f->hdr_len + f->header_count;
     size_t total = sizeof(trpc_msg) + (size_t)f->topic_len + 1 + hdr_len + f->payload_len + 1;
-    trpc_msg *m = malloc(total);
+    struct trpc__msg_cache *mc;
+    unsigned cls;
+    trpc_msg *m = msg_alloc(c, total, &mc, &cls);
     struct wire_header h;
     uint32_t pos = 0;
     uint8_t *p;
@@ -23,6 +158,8 @@ trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f)
     if (m == NULL)
         return NULL;
     memset(m, 0, sizeof(*m));
+    m->cache = mc;
+    m->cache_class = (uint8_t)cls;
     m->node.kind = TRPC__NODE_MSG;
     m->c = c;
     m->type = f->type;
@@ -62,7 +199,31 @@ trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f)
 
 void trpc_msg_free(trpc_msg *m)
 {
+    struct trpc__msg_cache *mc;
+    struct cache_block *b;
+    unsigned i;
+    size_t size;
+
+    if (m == NULL)
+        return;
+    mc = m->cache;
+    if (mc == NULL) {
+        free(m);
+        return;
+    }
+    i = m->cache_class;
+    size = class_size(i);
+    pthread_mutex_lock(&mc->lock);
+    if (!mc->closed && mc->bytes + size <= CACHE_BYTES) {
+        b = (struct cache_block *)(void *)m;
+        b->next = mc->free[i];
+        mc->free[i] = b;
+        mc->bytes += size;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&mc->lock);
     free(m);
+    cache_put(mc);
 }
 
 const char *trpc_msg_topic(const trpc_msg *m)

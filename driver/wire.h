@@ -228,7 +228,8 @@ struct wire_reader {
     uint8_t *_asm; /* reassembly buffer, allocated on the first straddling frame */
     uint32_t _asm_cap;
     uint32_t _asm_len;
-    int _error; /* sticky: once a stream is malformed it stays so */
+    uint32_t _spare; /* frames decoded in place since the reassembly buffer was last needed */
+    int _error;      /* sticky: once a stream is malformed it stays so */
 };
 
 /* lim must be valid (wire_limits_valid, asserted). */
@@ -245,6 +246,13 @@ static inline size_t wire_reader_pending(const struct wire_reader *r)
 }
 
 void wire_reader_free(struct wire_reader *r);
+
+/*
+ * Releases the reassembly buffer unless it holds part of a frame (then returns false). The reader
+ * keeps the buffer across frames (up to 1 MiB) while the stream needs it; an owner with many
+ * connections calls this when one goes idle, so that an idle connection holds no buffer.
+ */
+bool wire_reader_trim(struct wire_reader *r);
 
 /* Name of a frame type ("PUB"), "?" when unknown. */
 const char *wire_type_name(unsigned type);

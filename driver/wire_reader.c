@@ -4,9 +4,15 @@
  * Frames that lie wholly inside the buffer being fed are decoded in place. Only a frame that
  * straddles the end of a buffer is copied, into a reassembly buffer sized to that frame: its fixed
  * header is checked as soon as its 32 bytes are in (a bad length is refused before anything of the
- * body is buffered), so the copy is bounded by max_frame. A reassembly buffer above
- * READER_KEEP_BYTES is released once its frame has been handed out, so a connection that sent one
- * large frame does not keep a large buffer for the rest of its life.
+ * body is buffered), so the copy is bounded by max_frame.
+ *
+ * The reassembly buffer is kept across frames: a stream of frames larger than the receive buffer
+ * straddles on nearly every frame, and freeing and re-allocating a 64 KiB buffer per frame costs
+ * a heap trim and the page faults to grow it again. It is released once its frame is out when it
+ * is above READER_KEEP_MAX (a rare huge frame must not pin its size), after READER_SPARE_FRAMES
+ * frames in a row were decoded in place without it (the stream no longer needs it), and by
+ * wire_reader_trim(), which the owner calls when the connection goes idle: only the owner knows
+ * that no more bytes are coming for a while.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -14,7 +20,9 @@
 
 #include "driver/wire.h"
 
-#define READER_KEEP_BYTES (64u << 10)
+#define READER_KEEP_MAX     (1u << 20)
+#define READER_SPARE_FRAMES 64u
+#define READER_ROUND        4096u /* growth step: frames of similar size reuse one buffer */
 
 void wire_reader_init(struct wire_reader *r, const struct wire_limits *lim)
 {
@@ -29,6 +37,15 @@ void wire_reader_free(struct wire_reader *r)
     r->_asm = NULL;
     r->_asm_cap = 0;
     r->_asm_len = 0;
+    r->_spare = 0;
+}
+
+bool wire_reader_trim(struct wire_reader *r)
+{
+    if (r->_asm_len > 0)
+        return false;
+    wire_reader_free(r);
+    return true;
 }
 
 void wire_reader_feed(struct wire_reader *r, const void *buf, size_t len)
@@ -50,16 +67,20 @@ static int fail(struct wire_reader *r, int err)
 
 static int asm_reserve(struct wire_reader *r, uint32_t need)
 {
+    uint32_t cap;
     uint8_t *p;
 
     assert(need <= r->lim.max_frame);
     if (need <= r->_asm_cap)
         return 0;
-    p = realloc(r->_asm, need);
+    cap = r->lim.max_frame;
+    if ((uint64_t)need + READER_ROUND <= cap)
+        cap = (need + READER_ROUND - 1) / READER_ROUND * READER_ROUND;
+    p = realloc(r->_asm, cap);
     if (p == NULL)
         return -TRPC_E_NO_MEMORY;
     r->_asm = p;
-    r->_asm_cap = need;
+    r->_asm_cap = cap;
     return 0;
 }
 
@@ -106,6 +127,7 @@ static int next_straddling(struct wire_reader *r, struct wire_frame *f)
     if (n < 0)
         return fail(r, (int)n);
     r->_asm_len = 0;
+    r->_spare = 0;
     return 1;
 }
 
@@ -116,7 +138,7 @@ int wire_reader_next(struct wire_reader *r, struct wire_frame *f)
 
     if (r->_error)
         return r->_error;
-    if (r->_asm_len == 0 && r->_asm_cap > READER_KEEP_BYTES)
+    if (r->_asm_len == 0 && (r->_asm_cap > READER_KEEP_MAX || r->_spare >= READER_SPARE_FRAMES))
         wire_reader_free(r);
     if (r->_asm_len > 0)
         return next_straddling(r, f);
@@ -126,6 +148,8 @@ int wire_reader_next(struct wire_reader *r, struct wire_frame *f)
     n = wire_decode(r->_chunk + r->_off, r->_chunk_len - r->_off, &r->lim, f);
     if (n > 0) {
         r->_off += (size_t)n;
+        if (r->_asm != NULL)
+            r->_spare++;
         return 1;
     }
     if (n < 0)
