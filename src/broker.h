@@ -31,6 +31,7 @@
 
 #define BROKER_NAME                "trpc-broker/" PACKAGE_VERSION
 #define BROKER_OUT_RESERVE         1024       /* output kept free for the ERR that cuts a slow consumer */
+#define BROKER_READER_TRIM_NS      1000000000 /* a session idle this long gives back its frame reassembly buffer */
 #define BROKER_CLOSE_GRACE_NS      2000000000 /* a flushing close that takes longer is dropped */
 #define BROKER_XCHAN_SLOTS         4096
 #define BROKER_XBACKLOG_MAX        65536       /* messages waiting for a full channel, per pair, before PUBs drop */

@@ -250,6 +250,16 @@ static void sweep_done(struct uring_timer *t, int res)
         blist_del(&s->node);
         uring_conn_close(&s->conn, URING_CLOSE_NOW);
     }
+    /* A frame reader keeps its reassembly buffer between frames (up to max_frame): sessions that
+     * received nothing for a while give it back, so idle connections stay small. The LRU is in
+     * order of last receive, so the walk stops at the first recent one. */
+    for (struct blist *n = c->lru.next; n != &c->lru; n = n->next) {
+        struct session *s = blist_entry(n, struct session, node);
+
+        if (s->last_rx_ns + BROKER_READER_TRIM_NS > now)
+            break;
+        wire_reader_trim(&s->rd);
+    }
     route_recycle_trim(c);
     if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
