@@ -108,7 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     plen = nl != NULL ? (size_t)(nl - s) : size;
     if (plen == 0 || plen > MAX_TOPIC)
         return 0;
-    for (const char *line = s + plen + 1; nl != NULL && line <= end && n < MAX_HEADERS; line = nl + 1) {
+    /* One header per line after the topic; the pointer past a newline is only formed when there
+     * is one (NULL + 1 is undefined). */
+    for (const char *line = nl != NULL ? nl + 1 : NULL; line != NULL && n < MAX_HEADERS; line = nl != NULL ? nl + 1 : NULL) {
         const char *stop;
 
         nl = memchr(line, '\n', (size_t)(end - line));
