@@ -69,6 +69,7 @@ static trpc_client *client_new(const char *urls, const trpc_options *opts, int *
     atomic_init(&c->id_next, 1);
     atomic_init(&c->stop, false);
     c->fd = -1;
+    c->direct_fd = -1;
     return c;
 
 out_free_client:
@@ -348,7 +349,7 @@ int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t h
  * Queues a prepared PUB or REQ. A publish may be buffered while reconnecting (it goes out on the
  * next session); a request needs a session now, since its reply could only come from this one.
  */
-int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session)
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session, bool waiter)
 {
     bool wake = false;
     int err;
@@ -361,7 +362,7 @@ int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, con
     else
         err = trpc__check_limits_locked(c, o, hdr_bytes);
     if (err == 0)
-        err = trpc__enqueue_locked(c, o, false, &wake);
+        err = trpc__enqueue_direct_locked(c, o, waiter, &wake);
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);
@@ -381,7 +382,7 @@ int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *heade
     err = trpc__out_prepare(&o, &hs, "trpc_publish", topic, headers, header_count, data, len);
     if (err)
         goto out_release;
-    err = trpc__submit(c, &o, hs.bytes, "trpc_publish", false);
+    err = trpc__submit(c, &o, hs.bytes, "trpc_publish", false, false);
 out_release:
     trpc__hdrs_release(&hs);
     return err;

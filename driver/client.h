@@ -1,10 +1,12 @@
 /*
  * client.h: libtrpc internals shared by the driver's files (never installed).
  *
- * Threads and locks. Application threads only append frames to the send buffer (c->lock) and
- * touch the pending table (c->pend_lock); everything that touches the socket or the ring runs on
- * the I/O thread (or, in external-loop mode, inside trpc_client_process()). Lock order:
- * c->lock, then c->pend_lock, then a dispatcher's lock. No lock is held while a callback runs.
+ * Threads and locks. Application threads append frames to the send buffer (c->lock) and touch
+ * the pending table (c->pend_lock); everything that touches the ring, and the socket's life, is
+ * the I/O thread's (or, in external-loop mode, trpc_client_process()'s). The one exception is a
+ * direct send (sendbuf.c): under c->lock, while the I/O side has nothing queued or in flight, a
+ * caller may send(2) its frame on c->direct_fd itself. Lock order: c->lock, then c->pend_lock,
+ * then a dispatcher's lock. No lock is held while a callback runs.
  *
  * Connection phases (the I/O side's own view; the public trpc_state is coarser):
  *   WAIT -> CONNECTING (connect op) -> HANDSHAKE (CONNECT sent, waiting for CONNACK) -> OPEN
@@ -66,7 +68,7 @@ struct trpc__buf {
     uint8_t *data;
     size_t len;
     size_t cap;
-    size_t off; /* bytes already sent (the I/O side's buffers only) */
+    size_t off; /* bytes already sent: c->fill's only after a short direct send */
 };
 
 /* What a dispatcher queue carries; embedded in trpc_msg, in async pending entries and events. */
@@ -188,6 +190,7 @@ struct trpc_client {
     struct trpc__buf fill; /* frames queued by application threads */
     size_t out_unsent;     /* bytes of c->out not sent yet, for the send_buffer bound */
     bool send_idle;        /* the I/O side has nothing to send: an append must wake it */
+    int direct_fd;         /* the open session's socket for direct sends, -1 when there is none */
     uint64_t ping_next;    /* flush PING ids */
     uint64_t pong_seen;    /* highest flush PONG id received */
     uint64_t conn_gen;     /* bumps on every session open and loss */
@@ -266,6 +269,9 @@ int trpc__buf_reserve(struct trpc__buf *b, size_t more);
 void trpc__buf_free(struct trpc__buf *b);
 int trpc__enqueue(trpc_client *c, const struct wire_out *o, bool force);
 int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, bool *wake);
+/* trpc__enqueue_locked, then a direct send where it applies; waiter: the caller sleeps until a
+ * reply (a synchronous request). */
+int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool waiter, bool *wake);
 void trpc__wake(trpc_client *c);
 void trpc__keep_only_pubs(struct trpc__buf *b);
 
@@ -285,6 +291,8 @@ void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p);
 void trpc__notify_state(trpc_client *c, trpc_state st);
 void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text);
 bool trpc__on_callback_thread(const trpc_client *c);
+/* The calling thread is one of c's dispatcher threads and nothing waits in its queue. */
+bool trpc__disp_caller_idle(const trpc_client *c);
 void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub);
 struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx);
 
@@ -320,7 +328,7 @@ void trpc__hdrs_release(struct trpc__hdrs *hs);
 int trpc__out_prepare(struct wire_out *o, struct trpc__hdrs *hs, const char *fn, const char *topic, const trpc_header *headers,
                       size_t header_count, const void *data, size_t len);
 int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t hdr_bytes);
-int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session);
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session, bool waiter);
 
 /* io.c */
 int trpc__io_init(trpc_client *c);

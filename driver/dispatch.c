@@ -95,10 +95,27 @@ static void run_node(struct trpc__disp *d, struct trpc__node *n)
     pthread_cond_broadcast(&d->idle_cond);
 }
 
+/* The dispatcher this thread runs, for trpc__disp_caller_idle(). */
+static __thread struct trpc__disp *this_disp;
+
+bool trpc__disp_caller_idle(const trpc_client *c)
+{
+    struct trpc__disp *d = this_disp;
+    bool idle;
+
+    if (d == NULL || d->c != c)
+        return false;
+    pthread_mutex_lock(&d->lock);
+    idle = d->head == NULL;
+    pthread_mutex_unlock(&d->lock);
+    return idle;
+}
+
 static void *disp_main(void *arg)
 {
     struct trpc__disp *d = arg;
 
+    this_disp = d;
     pthread_mutex_lock(&d->lock);
     for (;;) {
         struct trpc__node *n;

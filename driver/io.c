@@ -151,7 +151,7 @@ static void send_kick(trpc_client *c)
     tmp = c->fill;
     c->fill = c->out;
     c->out = tmp;
-    c->out_unsent = c->out.len;
+    c->out_unsent = c->out.len - c->out.off; /* off: what a short direct send took */
     c->send_idle = false;
     pthread_mutex_unlock(&c->lock);
     arm_send(c, &c->out);
@@ -189,7 +189,7 @@ static void go_dead(trpc_client *c)
     pthread_mutex_lock(&c->lock);
     c->state = TRPC_STATE_CLOSED;
     c->first_done = true;
-    c->fill.len = 0;
+    c->fill.len = c->fill.off = 0;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     trpc__pend_fail_all(c, -TRPC_E_CLOSED);
@@ -252,7 +252,10 @@ static void session_lost(trpc_client *c)
     c->conn_gen++;
     c->client_id = 0;
     c->send_idle = false;
+    c->direct_fd = -1; /* before the socket is closed: drain_check closes it after this */
     c->out_unsent = 0;
+    /* A frame cut by a short direct send never reached the broker whole: send it again whole. */
+    c->fill.off = 0;
     trpc__keep_only_pubs(&c->fill);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
@@ -410,6 +413,7 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     c->state = TRPC_STATE_CONNECTED;
     c->first_done = true;
     trpc__resubscribe_locked(c);
+    c->direct_fd = c->fd;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     trpc__notify_state(c, TRPC_STATE_CONNECTED);

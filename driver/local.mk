@@ -63,3 +63,8 @@ TSAN_TESTS += tests/driver/msg_cache
 tests_wire_reader_keep_LDADD = driver/libtrpcwire.la
 tests_driver_msg_cache_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
 tests_driver_msg_cache_LDADD = driver/libtrpcwire.la -lpthread
+
+# Direct sends from the caller's thread (driver/sendbuf.c) over a socketpair.
+check_PROGRAMS += tests/driver/direct_send
+tests_driver_direct_send_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
+tests_driver_direct_send_LDADD = driver/libtrpcwire.la -lpthread

@@ -40,7 +40,7 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
     trpc__pend_insert(c, p);
     pthread_mutex_unlock(&c->pend_lock);
 
-    err = trpc__submit(c, &o, hs.bytes, "trpc_request", true);
+    err = trpc__submit(c, &o, hs.bytes, "trpc_request", true, p->cb == NULL);
     if (err) {
         pthread_mutex_lock(&c->pend_lock);
         removed = trpc__pend_remove(c, p);
@@ -134,7 +134,7 @@ static int answer(trpc_msg *m, const struct wire_out *o)
     if (c->state != TRPC_STATE_CONNECTED || c->conn_gen != m->conn_gen)
         err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: the connection the message came on is gone", wire_type_name(o->type));
     else
-        err = trpc__enqueue_locked(c, o, false, &wake);
+        err = trpc__enqueue_direct_locked(c, o, false, &wake);
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);

@@ -6,8 +6,21 @@
  * send and nothing is allocated per message (the buffers only grow, by doubling, up to the
  * send_buffer bound). The eventfd is written only when the I/O side said it had nothing to send
  * (c->send_idle): under load publishes cost no system call.
+ *
+ * Direct sends. Waking the I/O thread to send one frame costs a thread wake-up (tens of
+ * microseconds on a virtual machine), and a request/reply round trip used to pay two of them, one
+ * at each end. So a caller whose frame would be the only one to go, with nothing queued or in
+ * flight (order holds), sends it itself with one non-blocking send(2), when it has nothing more
+ * to add soon: a synchronous requester, which sleeps next anyway, or a dispatcher thread with an
+ * empty queue (the last callback of a batch: a responder's REP, an async requester's next REQ).
+ * What the kernel does not take at once stays in c->fill from fill.off on, and the I/O thread is
+ * woken to send the rest as before. Callers that produce in bursts (publishers on application
+ * threads, a dispatcher with callbacks still queued) keep batching through the I/O thread: one
+ * send(2) per frame would cost them far more than the wake-up it saves.
  */
 #include <assert.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,6 +87,40 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
         c->send_idle = false;
         *wake = true;
     }
+    return 0;
+}
+
+static bool direct_allowed(const trpc_client *c, bool waiter)
+{
+    if (c->direct_fd < 0 || !c->send_idle || c->fill.len != 0)
+        return false;
+    if (!c->has_io_thread || pthread_equal(pthread_self(), c->io_tid))
+        return false; /* the I/O side sends anyway once its callbacks return */
+    return waiter || trpc__disp_caller_idle(c);
+}
+
+int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool waiter, bool *wake)
+{
+    bool direct = direct_allowed(c, waiter);
+    ssize_t n;
+    int err;
+
+    err = trpc__enqueue_locked(c, o, false, wake);
+    if (err != 0 || !direct)
+        return err;
+    assert(*wake);
+    assert(c->fill.off == 0);
+    n = send(c->direct_fd, c->fill.data, c->fill.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == (ssize_t)c->fill.len) {
+        c->fill.len = 0;
+        c->send_idle = true;
+        *wake = false;
+        return 0;
+    }
+    /* A short send, EAGAIN, or an error the I/O thread will meet on the socket too: it takes over
+     * from the first byte not sent. */
+    if (n > 0)
+        c->fill.off = (size_t)n;
     return 0;
 }
 

@@ -48,6 +48,7 @@ struct args {
     double duration_s;
     unsigned long window; /* 0: automatic */
     bool quiet;
+    bool inline_cb; /* --inline */
 };
 
 /* One receiving side: a subscriber (pubsub) or a responder (request). */
@@ -259,7 +260,7 @@ static int peers_open(struct run *r, unsigned n, const char *role)
         struct peer *p = &r->peers[i];
         char name[48];
         snprintf(name, sizeof(name), "bench-%s-%u", role, i);
-        int rc = r->be->connect(&p->conn, r->a->url, name);
+        int rc = r->be->connect(&p->conn, r->a->url, name, r->a->inline_cb);
         if (rc != 0) {
             fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, r->a->url, r->be->strerror(rc));
             return rc;
@@ -357,7 +358,7 @@ static int pubs_open(struct run *r, struct publisher *pubs)
         char name[48];
         snprintf(name, sizeof(name), "bench-pub-%u", i);
         pubs[i].r = r;
-        int rc = r->be->connect(&pubs[i].conn, r->a->url, name);
+        int rc = r->be->connect(&pubs[i].conn, r->a->url, name, r->a->inline_cb);
         if (rc != 0) {
             fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, r->a->url, r->be->strerror(rc));
             return rc;
@@ -393,8 +394,8 @@ static void pubsub_report(struct run *r, uint64_t start, uint64_t pub_end, const
     printf("result workload=pubsub size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
            a->size, rate, mbps, sent, got, loss);
     print_latency(all);
-    printf(" pub_per_s=%.0f pubs=%u subs=%u group=%s window=%lu system=%s\n", (double)sent / pub_secs, a->pubs, a->subs,
-           a->group ? a->group : "-", r->window, r->be->system);
+    printf(" pub_per_s=%.0f pubs=%u subs=%u group=%s window=%lu callbacks=%s system=%s\n", (double)sent / pub_secs, a->pubs,
+           a->subs, a->group ? a->group : "-", r->window, a->inline_cb ? "inline" : "thread", r->be->system);
 }
 
 static int run_pubsub(struct run *r)
@@ -497,7 +498,8 @@ static void request_report(struct run *r, uint64_t start, const struct hist *lat
     printf("result workload=request size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
            a->size, rate, mbps, sent, got, sent - got);
     print_latency(lat);
-    printf(" responders=%u inflight=%u share=%s system=%s\n", a->responders, a->inflight, share, r->be->system);
+    printf(" responders=%u inflight=%u share=%s callbacks=%s system=%s\n", a->responders, a->inflight, share,
+           a->inline_cb ? "inline" : "thread", r->be->system);
 }
 
 static int run_request(struct run *r)
@@ -509,7 +511,7 @@ static int run_request(struct run *r)
     if (rc == 0)
         rc = peers_open(r, a->responders, "responder");
     if (rc == 0) {
-        rc = r->be->connect(&r->req.conn, a->url, "bench-requester");
+        rc = r->be->connect(&r->req.conn, a->url, "bench-requester", a->inline_cb);
         if (rc != 0)
             fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, a->url, r->be->strerror(rc));
     }
@@ -588,6 +590,8 @@ static void help(const struct bench_backend *be, FILE *out)
             "                       off and turn the run into a measure of that limit. Default: %6$u KiB of\n"
             "                       payload, at most %7$u messages. Queueing inside the window adds to\n"
             "                       pubsub latency: use a small window to measure latency under load.\n"
+            "    --inline           callbacks run on each client's I/O thread instead of a dispatcher thread\n"
+            "                       (TRPC_DISPATCH_IO: one thread hand-off less per message; TRPC only)\n"
             "    --quiet            no live rate line\n"
             "    --help             this text\n"
             "\n"
@@ -633,6 +637,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"inflight", required_argument, NULL, 'k'},
         {"window", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
+        {"inline", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -651,6 +656,9 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'q':
             a->quiet = true;
+            break;
+        case 'i':
+            a->inline_cb = true;
             break;
         case 'h':
             help(be, stdout);
@@ -694,6 +702,10 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         a->workload = W_DURABLE;
     else {
         fprintf(stderr, "%s: name a workload: pubsub, request, durable, or idle as the first argument (see --help)\n", be->prog);
+        return 2;
+    }
+    if (a->inline_cb && !be->has_inline) {
+        fprintf(stderr, "%s: --inline: %s clients have no inline callback mode\n", be->prog, be->system);
         return 2;
     }
     if (optind + 1 < argc) {

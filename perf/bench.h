@@ -9,6 +9,7 @@
 #ifndef TRPC_PERF_BENCH_H
 #define TRPC_PERF_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* publish() result: the client's send buffer is full, try again shortly. */
@@ -22,8 +23,10 @@ struct bench_backend {
     const char *prog;        /* "trpc-bench" */
     const char *system;      /* "TRPC", "NATS": named in help and output */
     const char *url_default; /* used without --url */
-    /* Each returns 0 or a negative backend code that strerror() turns into text. */
-    int (*connect)(void **conn, const char *url, const char *name);
+    bool has_inline;         /* callbacks can run on the client's own I/O thread (--inline) */
+    /* Each returns 0 or a negative backend code that strerror() turns into text. inline_cb: run
+     * this connection's callbacks on its I/O thread (only where has_inline). */
+    int (*connect)(void **conn, const char *url, const char *name, bool inline_cb);
     void (*close)(void *conn);
     /* A subscription on topic, in queue group `group` when not NULL. */
     int (*subscribe)(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud);

@@ -2,7 +2,8 @@
  * trpc-bench: the bench workloads (perf/bench.c) over libtrpc. See perf/trpc-bench.1.
  *
  * Each bench connection is one trpc_client with default options: its own I/O thread and one
- * dispatcher thread for callbacks, as an application would have.
+ * dispatcher thread for callbacks, as an application would have; with --inline, callbacks run on
+ * the I/O thread instead (TRPC_DISPATCH_IO).
  */
 #include "perf/bench.h"
 
@@ -27,7 +28,7 @@ struct conn {
     void *reply_ud;
 };
 
-static int tb_connect(void **out, const char *url, const char *name)
+static int tb_connect(void **out, const char *url, const char *name, bool inline_cb)
 {
     struct conn *k = calloc(1, sizeof(*k));
     trpc_options *o = NULL;
@@ -36,6 +37,8 @@ static int tb_connect(void **out, const char *url, const char *name)
     int rc = trpc_options_create(&o);
     if (rc == 0)
         rc = trpc_options_set_name(o, name);
+    if (rc == 0 && inline_cb)
+        rc = trpc_options_set_dispatch(o, TRPC_DISPATCH_IO, 1);
     if (rc == 0)
         rc = trpc_connect(&k->c, url, o);
     trpc_options_destroy(o);
@@ -153,6 +156,7 @@ int main(int argc, char **argv)
         .prog = "trpc-bench",
         .system = "TRPC",
         .url_default = "trpc://127.0.0.1:4250",
+        .has_inline = true,
         .connect = tb_connect,
         .close = tb_close,
         .subscribe = tb_subscribe,

@@ -59,7 +59,7 @@ field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_number() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
-echo "1..16"
+echo "1..19"
 start_broker || { echo "Bail out! broker did not start"; exit 99; }
 
 "$BENCH" pubsub --url "$URL" --size 64 --duration 1 >"$WORK/out" 2>"$WORK/err"
@@ -96,6 +96,16 @@ is_count "$d" && [ "$d" -gt 0 ]
 check $? "request: replies > 0 ($d)"
 [[ $(field "$line" share) =~ ^[0-9.]+/[0-9.]+$ ]]
 check $? "request: one share per responder ($(field "$line" share))"
+[ "$(field "$line" callbacks)" = thread ]
+check $? "request: callbacks on a dispatcher thread by default"
+
+"$BENCH" request --url "$URL" --inline --size 32 --duration 1 >"$WORK/out" 2>"$WORK/err"
+line=$(tail -n1 "$WORK/out")
+d=$(field "$line" delivered)
+is_count "$d" && [ "$d" -gt 0 ]
+check $? "request --inline: replies > 0 ($d)"
+[ "$(field "$line" callbacks)" = inline ]
+check $? "request --inline: callbacks inline, said in the result"
 
 "$BENCH" durable --url "$URL" --duration 1 >"$WORK/out" 2>"$WORK/err"
 check $(($? != 3)) "durable exits 3 (unsupported)"
