@@ -229,6 +229,7 @@ struct trpc_client {
     bool send_armed;
     bool tick_armed;
     bool wake_armed;
+    bool wait_in_poll; /* sleep in poll(2), not io_uring_enter (valgrind: io.c) */
     struct __kernel_timespec tick_ts;
     struct __kernel_timespec connect_ts;
     struct sockaddr_storage addr;
