@@ -17,16 +17,10 @@ set -eu
 
 DURATION=3
 RUNS=5
-RESULTS=ab-results.txt
-while getopts d:r:o:h opt; do
-    case $opt in
-    d) DURATION=$OPTARG ;;
-    r) RUNS=$OPTARG ;;
-    o) RESULTS=$OPTARG ;;
-    *) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
+OUT=ab-results.txt
+common_opts d:r:o: "$@"
+shift "$SHIFT"
+RESULTS=$OUT
 [ $# -eq 3 ] || die "usage: ab.sh [-d S] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD"
 [ "$RUNS" -ge 3 ] || die "-r: at least 3 pairs"
 BROKER_A=$1 BROKER_B=$2 WORKLOAD=$3

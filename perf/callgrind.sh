@@ -17,14 +17,8 @@ set -eu
 
 DURATION=3
 OUT=
-while getopts d:o:h opt; do
-    case $opt in
-    d) DURATION=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    *) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
+common_opts d:o: "$@"
+shift "$SHIFT"
 WORKLOAD=${1:-pub256}
 ARGS=$(workload_args "$WORKLOAD") || die "unknown workload $WORKLOAD"
 OUT=${OUT:-callgrind-$WORKLOAD}

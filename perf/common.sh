@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this file
-# Shared by perf/compare.sh, perf/record.sh and perf/callgrind.sh (sourced, not run).
+# Shared by perf/compare.sh, perf/ab.sh, perf/record.sh and perf/callgrind.sh (sourced, not run).
 #
 # Servers are started on loopback ports the kernel picks (perf/server.sh: each server logs the port
 # it got), so runs never collide with anything else on the machine. Everything started is stopped
@@ -38,6 +38,29 @@ WORKLOADS="pub16 pub256 pub4k pub64k fan4 req1 req64"
 die() {
     echo "${0##*/}: $*" >&2
     exit 1
+}
+
+# The calling script's help: its header comment, from line 2 to the first line that is not one.
+usage() {
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
+}
+
+# common_opts LETTERS "$@": the options the perf scripts share, those of LETTERS ("d:r:o:" or a
+# part) plus -h: -d SECONDS into DURATION, -r RUNS into RUNS, -o PATH into OUT. Defaults are the
+# caller's, set before. SHIFT: how many words the options took (shift "$SHIFT" after).
+common_opts() {
+    local letters=$1 opt
+    shift
+    OPTIND=1
+    while getopts "${letters}h" opt; do
+        case $opt in
+        d) DURATION=$OPTARG ;;
+        r) RUNS=$OPTARG ;;
+        o) OUT=$OPTARG ;;
+        *) usage; exit 2 ;;
+        esac
+    done
+    SHIFT=$((OPTIND - 1))
 }
 
 need_exec() {

@@ -16,16 +16,10 @@ set -eu
 
 DURATION=5
 RUNS=3
-RESULTS=compare-results.txt
-while getopts d:r:o:h opt; do
-    case $opt in
-    d) DURATION=$OPTARG ;;
-    r) RUNS=$OPTARG ;;
-    o) RESULTS=$OPTARG ;;
-    *) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
+OUT=compare-results.txt
+common_opts d:r:o: "$@"
+shift "$SHIFT"
+RESULTS=$OUT
 [ "$RUNS" -ge 3 ] || die "-r: at least 3 runs each"
 [ $# -gt 0 ] && WORKLOADS="$*"
 for w in $WORKLOADS; do workload_args "$w" >/dev/null || die "unknown workload $w"; done

@@ -29,7 +29,7 @@ while getopts n:H:r:sNo:h opt; do
     s) SUBSCRIBE=--subscribe ;;
     N) WITH_NATS=1 ;;
     o) RESULTS=$OPTARG ;;
-    *) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    *) usage; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))

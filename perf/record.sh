@@ -17,14 +17,8 @@ set -eu
 
 DURATION=5
 OUT=
-while getopts d:o:h opt; do
-    case $opt in
-    d) DURATION=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    *) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
-    esac
-done
-shift $((OPTIND - 1))
+common_opts d:o: "$@"
+shift "$SHIFT"
 [ $# -eq 1 ] || die "name one workload (see -h)"
 WORKLOAD=$1
 ARGS=$(workload_args "$WORKLOAD") || die "unknown workload $WORKLOAD"
