@@ -202,34 +202,45 @@ struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx)
     return &c->disp[idx % c->disp_count];
 }
 
-static void push(struct trpc__disp *d, struct trpc__node *n)
+/*
+ * Queues n; d->lock is held. Returns true when the queue was empty: the thread may be asleep, and
+ * the caller signals d->cond after unlocking (signalled under the lock, the woken thread would at
+ * once block again on the lock we still hold: two more futex calls per message). A thread not
+ * asleep finds n when it next looks at the queue, under the lock.
+ */
+static bool push(struct trpc__disp *d, struct trpc__node *n)
 {
+    bool was_empty = d->head == NULL;
+
     n->next = NULL;
     if (d->tail)
         d->tail->next = n;
     else
         d->head = n;
     d->tail = n;
-    pthread_cond_signal(&d->cond);
+    return was_empty;
 }
 
 /* Runs n now (inline dispatch) or queues it. */
 static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 {
     struct trpc__disp *d = trpc__disp_of(c, idx);
+    bool wake = false;
 
     pthread_mutex_lock(&d->lock);
     if (c->disp_count == 0)
         run_node(d, n);
     else
-        push(d, n);
+        wake = push(d, n);
     pthread_mutex_unlock(&d->lock);
+    if (wake)
+        pthread_cond_signal(&d->cond);
 }
 
 void trpc__deliver(trpc_client *c, trpc_msg *m)
 {
     struct trpc__disp *d = trpc__disp_of(c, m->sub->disp);
-    bool overflow = false;
+    bool overflow = false, wake = false;
 
     if (c->disp_count == 0) {
         hand_over(c, 0, &m->node);
@@ -241,10 +252,12 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         d->overflowing = true;
     } else {
         d->msg_count++;
-        push(d, &m->node);
+        wake = push(d, &m->node);
         m = NULL;
     }
     pthread_mutex_unlock(&d->lock);
+    if (wake)
+        pthread_cond_signal(&d->cond);
     if (m != NULL) {
         trpc_sub *sub = m->sub;
 

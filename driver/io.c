@@ -713,7 +713,10 @@ int trpc__io_run(trpc_client *c, int wait_ms)
         handle_cqe(c, ud, res);
         handled++;
     }
-    if (handled > 0)
+    /* What the handlers queued: the I/O thread's next round submits it with its wait, in one
+     * io_uring_enter. An external loop polls the ring's descriptor between rounds, and poll(2)
+     * submits nothing: submit now. */
+    if (handled > 0 && (c->opts.external || c->wait_in_poll))
         io_uring_submit(&c->ring);
     return 0;
 }
