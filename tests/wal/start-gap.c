@@ -13,11 +13,6 @@
 
 #define NREC 400
 
-static uint32_t len_of(uint64_t seq)
-{
-    return (uint32_t)(100 + seq * 37 % 1500);
-}
-
 static int die_at_second_unlink(void *arg, enum wal_fault_point point, int res)
 {
     int *n = arg;
@@ -51,20 +46,15 @@ static void run(const struct walt_conf *c)
     struct wal *w;
     struct wal_options o;
     struct wal_recovery rec;
-    struct walt_acks acks = {0};
     uint64_t b2, b3, b5;
     int segs, status, ret;
     pid_t pid;
 
     if (walt_mkdir(dir, sizeof(dir), c->base))
         return;
-    walt_ring(&ring);
-    o = walt_options(dir, c);
+    o = walt_small_options(dir, c);
     o.log = walt_silent_log;
-    o.segment_bytes = 32 << 10;
-    o.buffer_bytes = 16 << 10;
-    if (wal_open(&o, &ring, &w, &rec) || walt_append_range(w, 1, NREC, len_of, &acks))
-        BAIL_OUT("open and fill");
+    walt_open_filled(&o, &ring, &w, NREC, walt_len_mixed);
     wal_close(w);
     segs = walt_file_count(dir);
     b2 = walt_segment_base(dir, 2);
@@ -79,7 +69,7 @@ static void run(const struct walt_conf *c)
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == b2 && rec.next_seq == NREC + 1, "%s: reopen accepts the late start", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, b2, NREC, len_of), 0, "%s: every record from there reads back", c->name);
+        ok_eq(walt_verify(w, b2, NREC, walt_len_mixed), 0, "%s: every record from there reads back", c->name);
         wal_close(w);
     }
     snprintf(path, sizeof(path), "%s/%016llx.wal", dir, (unsigned long long)b2);
@@ -87,7 +77,7 @@ static void run(const struct walt_conf *c)
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == b3 && rec.next_seq == NREC + 1, "%s: reopen starts at the next one", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, b3, NREC, len_of), 0, "%s: and reads back", c->name);
+        ok_eq(walt_verify(w, b3, NREC, walt_len_mixed), 0, "%s: and reads back", c->name);
         wal_close(w);
     }
     snprintf(path, sizeof(path), "%s/%016llx.wal", dir, (unsigned long long)b5);

@@ -43,7 +43,6 @@ static void run(const struct walt_conf *c)
     struct wal *w;
     struct wal_options o;
     struct wal_recovery rec;
-    struct walt_acks acks = {0};
     struct walt_trunc tr = {0};
     struct ops ops = {0};
     struct wal_iter *it;
@@ -55,18 +54,11 @@ static void run(const struct walt_conf *c)
         diag("%s: cannot make a directory under %s: skipped", c->name, c->base);
         return;
     }
-    walt_ring(&ring);
-    o = walt_options(dir, c);
-    o.segment_bytes = 32 << 10;
-    o.buffer_bytes = 16 << 10;
+    o = walt_small_options(dir, c);
     ops.dir = dir;
     o.fault = hook;
     o.fault_arg = &ops;
-    if (wal_open(&o, &ring, &w, &rec))
-        BAIL_OUT("open");
-    for (uint64_t s = 1; s <= NREC; s++)
-        walt_append(w, len_of(s), s, &acks, &seq);
-    wal_drain(w);
+    walt_open_filled(&o, &ring, &w, NREC, len_of);
     segs = walt_file_count(dir);
     ok(segs > 4, "%s: %d segments written", c->name, segs);
     ok_eq(wal_truncate_before(w, 1, walt_trunc_cb, &tr), 0, "%s: nothing below the first record to drop", c->name);

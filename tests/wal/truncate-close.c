@@ -10,11 +10,6 @@
 
 #define NREC 300
 
-static uint32_t len_of(uint64_t seq)
-{
-    return (uint32_t)(100 + seq * 37 % 1500);
-}
-
 struct again {
     struct wal *w;
     struct walt_trunc first, second;
@@ -37,20 +32,13 @@ static void run(const struct walt_conf *c)
     struct wal *w;
     struct wal_options o;
     struct wal_recovery rec;
-    struct walt_acks acks = {0};
     struct again a = {0};
     int segs, n;
 
     if (walt_mkdir(dir, sizeof(dir), c->base))
         return;
-    walt_ring(&ring);
-    o = walt_options(dir, c);
-    o.segment_bytes = 32 << 10;
-    o.buffer_bytes = 16 << 10;
-    if (wal_open(&o, &ring, &w, &rec))
-        BAIL_OUT("open");
-    if (walt_append_range(w, 1, NREC, len_of, &acks))
-        BAIL_OUT("append");
+    o = walt_small_options(dir, c);
+    walt_open_filled(&o, &ring, &w, NREC, walt_len_mixed);
     segs = walt_file_count(dir);
     a.w = w;
     n = wal_truncate_before(w, 150, first_done, &a);
@@ -75,7 +63,7 @@ static void run(const struct walt_conf *c)
     ok(a.first.calls == 1 && a.second.calls == 1, "%s: close called nothing again", c->name);
     if (wal_open(&o, &ring, &w, &rec) == 0) {
         ok(rec.next_seq == NREC + 1 && rec.segments == 1, "%s: reopens with one segment, every record", c->name);
-        ok_eq(walt_verify(w, rec.first_seq, NREC, len_of), 0, "%s: kept records read back", c->name);
+        ok_eq(walt_verify(w, rec.first_seq, NREC, walt_len_mixed), 0, "%s: kept records read back", c->name);
         wal_close(w);
     } else {
         ok(0, "%s: reopen", c->name);

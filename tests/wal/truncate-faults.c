@@ -12,11 +12,6 @@
 
 #define NREC 400
 
-static uint32_t len_of(uint64_t seq)
-{
-    return (uint32_t)(100 + seq * 37 % 1500);
-}
-
 struct fault {
     enum wal_fault_point point;
     int nth;
@@ -37,20 +32,13 @@ static int hook(void *arg, enum wal_fault_point point, int res)
 static void setup(const struct walt_conf *c, char *dir, size_t n, struct io_uring *ring, struct wal **w, struct wal_options *o,
                   struct fault *f)
 {
-    struct wal_recovery rec;
-    struct walt_acks acks = {0};
-
     if (walt_mkdir(dir, n, c->base))
         BAIL_OUT("mkdir under %s", c->base);
-    walt_ring(ring);
-    *o = walt_options(dir, c);
-    o->segment_bytes = 32 << 10;
-    o->buffer_bytes = 16 << 10;
+    *o = walt_small_options(dir, c);
     o->log = walt_silent_log;
     o->fault = hook;
     o->fault_arg = f;
-    if (wal_open(o, ring, w, &rec) || walt_append_range(*w, 1, NREC, len_of, &acks))
-        BAIL_OUT("open and fill");
+    walt_open_filled(o, ring, w, NREC, walt_len_mixed);
 }
 
 /* Appends records from..to and checks they are all acknowledged: the log is not failed. */
@@ -58,7 +46,7 @@ static int appends_go_on(struct wal *w, uint64_t from, uint64_t to)
 {
     struct walt_acks acks = {0};
 
-    return walt_append_range(w, from, to, len_of, &acks) == 0 && acks.count == to - from + 1 && acks.errors == 0;
+    return walt_append_range(w, from, to, walt_len_mixed, &acks) == 0 && acks.count == to - from + 1 && acks.errors == 0;
 }
 
 static void unlink_fails(const struct walt_conf *c)
@@ -87,14 +75,14 @@ static void unlink_fails(const struct walt_conf *c)
     ok(walt_file_count(dir) == segs - 2 && walt_segment_base(dir, 0) == b2, "%s: unlink: nothing unlinked after the failed one",
        c->name);
     ok_eq(wal_first_seq(w), b6, "%s: unlink: the leftovers stay below the first sequence", c->name);
-    ok_eq(walt_verify(w, b6, NREC, len_of), 0, "%s: unlink: the log reads from there", c->name);
+    ok_eq(walt_verify(w, b6, NREC, walt_len_mixed), 0, "%s: unlink: the log reads from there", c->name);
     ok(appends_go_on(w, NREC + 1, NREC + 50), "%s: unlink: appends go on", c->name);
     ok_eq(wal_close(w), 0, "%s: unlink: close", c->name);
     o.fault = NULL;
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == b2 && rec.next_seq == NREC + 51, "%s: unlink: reopen starts at the oldest leftover", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, b2, NREC + 50, len_of), 0, "%s: unlink: every record from there reads back", c->name);
+        ok_eq(walt_verify(w, b2, NREC + 50, walt_len_mixed), 0, "%s: unlink: every record from there reads back", c->name);
         segs = walt_file_count(dir);
         ok_eq(wal_truncate_before(w, b6, walt_trunc_cb, &t3), 4, "%s: unlink: a later truncation takes the leftovers", c->name);
         ok(wal_drain(w) == 0 && t3.calls == 1 && t3.res == 4, "%s: unlink: and completes", c->name);
@@ -131,7 +119,7 @@ static void dirsync_fails(const struct walt_conf *c)
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == b3 && rec.next_seq == NREC + 51, "%s: dirsync: reopen", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, b3, NREC + 50, len_of), 0, "%s: dirsync: every record kept reads back", c->name);
+        ok_eq(walt_verify(w, b3, NREC + 50, walt_len_mixed), 0, "%s: dirsync: every record kept reads back", c->name);
         wal_close(w);
     }
     io_uring_queue_exit(&ring);

@@ -10,23 +10,10 @@
  */
 #include "tests/wal/hold.h"
 
-#define SEG (32 << 10)
-
-static uint32_t len_of(uint64_t seq)
-{
-    return (uint32_t)(100 + seq * 37 % 1500);
-}
-
 static void open_log(const struct walt_conf *c, const char *dir, struct io_uring *ring, struct wal **w, struct wal_options *o)
 {
-    struct wal_recovery rec;
-
-    walt_ring(ring);
-    *o = walt_options(dir, c);
-    o->segment_bytes = SEG;
-    o->buffer_bytes = 16 << 10;
-    if (wal_open(o, ring, w, &rec))
-        BAIL_OUT("open");
+    *o = walt_small_options(dir, c);
+    walt_open_filled(o, ring, w, 0, NULL);
 }
 
 static void appends_during(const struct walt_conf *c)
@@ -44,14 +31,14 @@ static void appends_during(const struct walt_conf *c)
     if (walt_mkdir(dir, sizeof(dir), c->base))
         return;
     open_log(c, dir, &ring, &w, &o);
-    if (walt_append_range(w, 1, 300, len_of, &acks))
+    if (walt_append_range(w, 1, 300, walt_len_mixed, &acks))
         BAIL_OUT("append");
     n = wal_truncate_before(w, 250, walt_trunc_cb, &tr);
     first = wal_first_seq(w);
     ok(n > 3, "%s: appends during: truncation of %d segments started", c->name, n);
     /* Appends go into the same submissions as the unlinks, one poll each. */
     for (s = 301; s <= 600 && ret == 0; s++) {
-        ret = walt_append(w, len_of(s), s, &acks, &seq);
+        ret = walt_append(w, walt_len_mixed(s), s, &acks, &seq);
         if (ret == 0)
             ret = wal_poll(w, false) < 0;
     }
@@ -60,12 +47,12 @@ static void appends_during(const struct walt_conf *c)
     ok(tr.calls == 1 && tr.res == n, "%s: appends during: truncation completed with %d", c->name, n);
     ok(acks.count == 600 && acks.last == 600 && !acks.out_of_order && acks.errors == 0,
        "%s: appends during: every append acknowledged, in order", c->name);
-    ok_eq(walt_verify(w, first, 600, len_of), 0, "%s: appends during: records kept read back", c->name);
+    ok_eq(walt_verify(w, first, 600, walt_len_mixed), 0, "%s: appends during: records kept read back", c->name);
     wal_close(w);
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == first && rec.next_seq == 601, "%s: appends during: reopen", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, first, 600, len_of), 0, "%s: appends during: read back after reopen", c->name);
+        ok_eq(walt_verify(w, first, 600, walt_len_mixed), 0, "%s: appends during: read back after reopen", c->name);
         wal_close(w);
     }
     io_uring_queue_exit(&ring);
@@ -94,13 +81,13 @@ static void racing_roll(const struct walt_conf *c)
     o.no_prepare = true;
     if (wal_open(&o, &ring, &w, &rec))
         BAIL_OUT("open");
-    if (walt_append_range(w, 1, 200, len_of, &acks))
+    if (walt_append_range(w, 1, 200, walt_len_mixed, &acks))
         BAIL_OUT("append");
     segs = walt_file_count(dir);
     h.op = WAL_OP_SEG;
     wal_get_stats(w, &st);
     for (s = 201; st.segments_sync == (uint64_t)segs - 1 && s < 1000 && ret == 0; s++) {
-        ret = hold_append(w, &ring, &h, len_of(s), s, &acks);
+        ret = hold_append(w, &ring, &h, walt_len_mixed(s), s, &acks);
         wal_get_stats(w, &st);
     }
     ok(ret == 0 && w->roll_wait, "%s: racing roll: a roll-over waits for its segment", c->name);
@@ -125,7 +112,7 @@ static void racing_roll(const struct walt_conf *c)
     ret = wal_open(&o, &ring, &w, &rec);
     ok(ret == 0 && rec.first_seq == base && rec.next_seq == s, "%s: racing roll: reopen continues the sequence", c->name);
     if (ret == 0) {
-        ok_eq(walt_verify(w, base, s - 1, len_of), 0, "%s: racing roll: read back after reopen", c->name);
+        ok_eq(walt_verify(w, base, s - 1, walt_len_mixed), 0, "%s: racing roll: read back after reopen", c->name);
         wal_close(w);
     }
     io_uring_queue_exit(&ring);

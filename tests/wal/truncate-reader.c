@@ -9,19 +9,12 @@
 
 #define NREC 300
 
-static uint32_t len_of(uint64_t seq)
-{
-    return (uint32_t)(100 + seq * 37 % 1500);
-}
-
 static void run(const struct walt_conf *c)
 {
     char dir[256];
     struct io_uring ring;
     struct wal *w;
     struct wal_options o;
-    struct wal_recovery rec;
-    struct walt_acks acks = {0};
     struct walt_trunc tr = {0};
     struct wal_iter *low, *high, *it;
     struct wal_record r;
@@ -30,14 +23,8 @@ static void run(const struct walt_conf *c)
 
     if (walt_mkdir(dir, sizeof(dir), c->base))
         return;
-    walt_ring(&ring);
-    o = walt_options(dir, c);
-    o.segment_bytes = 32 << 10;
-    o.buffer_bytes = 16 << 10;
-    if (wal_open(&o, &ring, &w, &rec))
-        BAIL_OUT("open");
-    if (walt_append_range(w, 1, NREC, len_of, &acks))
-        BAIL_OUT("append");
+    o = walt_small_options(dir, c);
+    walt_open_filled(&o, &ring, &w, NREC, walt_len_mixed);
     if (wal_iter_open(w, 1, &low) || wal_iter_open(w, 250, &high))
         BAIL_OUT("iter_open");
     ok(wal_iter_next(low, &r) == 1 && r.seq == 1 && wal_iter_next(low, &r) == 1 && r.seq == 2, "%s: a reader at the start",
@@ -61,7 +48,7 @@ static void run(const struct walt_conf *c)
     ok(ret == 0 && wal_iter_next(it, &r) == 1 && r.seq == first, "%s: a new reader from below starts at the first kept", c->name);
     if (ret == 0)
         wal_iter_close(it);
-    ok_eq(walt_verify(w, first, NREC, len_of), 0, "%s: everything kept reads back", c->name);
+    ok_eq(walt_verify(w, first, NREC, walt_len_mixed), 0, "%s: everything kept reads back", c->name);
     wal_close(w);
     io_uring_queue_exit(&ring);
     walt_rmrf(dir);

@@ -247,6 +247,38 @@ static inline void walt_ring(struct io_uring *ring)
         BAIL_OUT("io_uring_queue_init: %s", strerror(-ret));
 }
 
+/* Record lengths of 100 B to 1.6 KiB, varied: a few hundred make many small segments. */
+static inline uint32_t walt_len_mixed(uint64_t seq)
+{
+    return (uint32_t)(100 + seq * 37 % 1500);
+}
+
+/* Options for a log of small segments (32 KiB) and batch buffers (16 KiB), as the truncation and
+ * segment-boundary tests want them. */
+static inline struct wal_options walt_small_options(const char *dir, const struct walt_conf *c)
+{
+    struct wal_options o = walt_options(dir, c);
+
+    o.segment_bytes = 32 << 10;
+    o.buffer_bytes = 16 << 10;
+    return o;
+}
+
+/* A private ring, and the log of *o opened on it with records 1..nrec appended (lengths from
+ * len_of) and durable. Bails out on any failure. */
+static inline void walt_open_filled(const struct wal_options *o, struct io_uring *ring, struct wal **w, uint64_t nrec,
+                                    uint32_t (*len_of)(uint64_t seq))
+{
+    struct wal_recovery rec;
+    struct walt_acks acks = {0};
+
+    walt_ring(ring);
+    if (wal_open(o, ring, w, &rec))
+        BAIL_OUT("open %s", o->dir);
+    if (nrec > 0 && walt_append_range(*w, 1, nrec, len_of, &acks))
+        BAIL_OUT("append 1..%llu", (unsigned long long)nrec);
+}
+
 static inline int walt_file_count(const char *dir)
 {
     DIR *d = opendir(dir);
