@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -116,6 +117,58 @@ static inline void th_list_fds(void)
 static inline unsigned char th_pattern(size_t i)
 {
     return (unsigned char)((i * 131u) ^ (i >> 8) ^ (i >> 16));
+}
+
+/*
+ * The fixture of the send-path tests: a loop with one connection on a Unix socketpair, whose other
+ * end (peer) the test reads from a thread of its own, and a timer that drives the writes. The
+ * connection discards what it receives; its close records the error and stops the loop.
+ */
+struct th_pair {
+    struct uring_loop loop;
+    struct uring_conn conn;
+    struct uring_timer tick;
+    int peer;
+    int closed_err;
+};
+
+static inline void th_pair_recv(struct uring_conn *c, void *data, size_t len, unsigned bid)
+{
+    (void)data;
+    (void)len;
+    uring_buf_put(c->loop, bid);
+}
+
+static inline void th_pair_close(struct uring_conn *c, int err)
+{
+    struct th_pair *p = (struct th_pair *)(void *)((char *)c - offsetof(struct th_pair, conn));
+
+    p->closed_err = err;
+    uring_loop_stop(c->loop);
+}
+
+/* Starts the fixture: the loop with options o, the socketpair (the connection's end with a send
+ * buffer of sndbuf bytes unless 0), the connection bounded to out_max, and tick after tick_ns.
+ * The connection's and the timer's data are `data`. Bails out on failure. */
+static inline void th_pair_start(struct th_pair *p, const struct uring_loop_opts *o, int sndbuf, size_t out_max, uint64_t tick_ns,
+                                 uring_timer_cb *tick, void *data)
+{
+    static const struct uring_conn_cbs cbs = {.on_recv = th_pair_recv, .on_close = th_pair_close};
+    int sv[2];
+
+    th_require_t0();
+    if (uring_loop_init(&p->loop, o) != 0)
+        BAIL_OUT("loop init");
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        BAIL_OUT("socketpair");
+    if (sndbuf > 0)
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    p->peer = sv[1];
+    p->tick.data = data;
+    p->conn.data = data;
+    if (uring_conn_start(&p->conn, &p->loop, sv[0], &cbs, out_max) != 0 ||
+        uring_timer_start(&p->loop, &p->tick, tick_ns, tick) != 0)
+        BAIL_OUT("conn or timer start");
 }
 
 #endif

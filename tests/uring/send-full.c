@@ -13,33 +13,14 @@
 #define TICK_NS (200 * 1000)
 
 struct sf {
-    struct uring_loop loop;
-    struct uring_conn conn;
-    struct uring_timer tick;
+    struct th_pair p; /* loop, conn, tick, peer, closed_err */
     size_t accepted_bytes;
     size_t queued_at_full;
     int full_ret;
-    int closed_err;
     atomic_int full;
-    int peer;
     size_t client_got;
     size_t client_bad;
 };
-
-static void sf_recv(struct uring_conn *c, void *data, size_t len, unsigned bid)
-{
-    uring_buf_put(c->loop, bid);
-}
-
-static void sf_close(struct uring_conn *c, int err)
-{
-    struct sf *s = c->data;
-
-    s->closed_err = err;
-    uring_loop_stop(c->loop);
-}
-
-static const struct uring_conn_cbs sf_cbs = {.on_recv = sf_recv, .on_close = sf_close};
 
 /* Writes until the bound says full, a few chunks per tick so sends overlap with writes. */
 static void tick(struct uring_timer *t, int res)
@@ -52,24 +33,24 @@ static void tick(struct uring_timer *t, int res)
 
         for (size_t i = 0; i < CHUNK; i++)
             chunk[i] = th_pattern(s->accepted_bytes + i);
-        ret = uring_conn_write(&s->conn, chunk, CHUNK);
+        ret = uring_conn_write(&s->p.conn, chunk, CHUNK);
         if (ret != 0) {
             s->full_ret = ret;
-            s->queued_at_full = uring_conn_out_queued(&s->conn);
+            s->queued_at_full = uring_conn_out_queued(&s->p.conn);
             atomic_store(&s->full, 1);
-            uring_conn_close(&s->conn, URING_CLOSE_FLUSH);
+            uring_conn_close(&s->p.conn, URING_CLOSE_FLUSH);
             return;
         }
         s->accepted_bytes += CHUNK;
     }
-    uring_timer_start(&s->loop, t, TICK_NS, tick);
+    uring_timer_start(&s->p.loop, t, TICK_NS, tick);
 }
 
 static void *client(void *arg)
 {
     struct sf *s = arg;
     unsigned char buf[4096];
-    int fd = s->peer;
+    int fd = s->p.peer;
     ssize_t n;
 
     while (!atomic_load(&s->full))
@@ -88,30 +69,20 @@ int main(void)
 {
     struct uring_loop_opts o = {.buf_count = 8, .buf_size = 1024};
     static struct sf s;
-    int small = 4096, sv[2];
     pthread_t th;
 
-    th_require_t0();
-    if (uring_loop_init(&s.loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        BAIL_OUT("socketpair");
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-    s.peer = sv[1];
-    s.tick.data = &s;
-    s.conn.data = &s;
-    if (uring_conn_start(&s.conn, &s.loop, sv[0], &sf_cbs, OUT_MAX) != 0 || uring_timer_start(&s.loop, &s.tick, TICK_NS, tick) != 0)
-        BAIL_OUT("conn or timer start");
+    th_pair_start(&s.p, &o, 4096, OUT_MAX, TICK_NS, tick, &s);
     pthread_create(&th, NULL, client, &s);
-    ok_eq(uring_loop_run(&s.loop), 0, "loop ran until stopped");
+    ok_eq(uring_loop_run(&s.p.loop), 0, "loop ran until stopped");
     pthread_join(th, NULL);
     ok_eq(s.full_ret, -ENOBUFS, "the write past the bound reports full");
     ok(s.queued_at_full <= OUT_MAX, "queued bytes never pass the bound (%zu)", s.queued_at_full);
     ok(s.queued_at_full + CHUNK > OUT_MAX, "full only when the write would pass the bound");
-    ok(s.loop.stats.short_sends > 0, "short sends happened and were resumed (%llu)", (unsigned long long)s.loop.stats.short_sends);
+    ok(s.p.loop.stats.short_sends > 0, "short sends happened and were resumed (%llu)",
+       (unsigned long long)s.p.loop.stats.short_sends);
     ok_eq(s.client_got, s.accepted_bytes, "the peer got exactly the accepted bytes");
     ok_eq(s.client_bad, 0, "in order and intact");
-    ok_eq(s.closed_err, 0, "flushing close ended orderly");
-    uring_loop_destroy(&s.loop);
+    ok_eq(s.p.closed_err, 0, "flushing close ended orderly");
+    uring_loop_destroy(&s.p.loop);
     return done_testing();
 }
