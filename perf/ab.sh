@@ -11,7 +11,8 @@
 # faults per message (from its rusage) show when the client, not the broker, is the limit.
 # RUNS pairs (default 5, at least 3), SECONDS each (default 3). Prints every run, then per metric
 # the median of A and B, the ratio B/A of the medians and every pair's ratio. Workloads: those of
-# perf/compare.sh. BROKER_ARGS applies to both brokers.
+# perf/compare.sh. BROKER_ARGS applies to both brokers. BENCH_A and BENCH_B (default: the one
+# trpc-bench) compare two client library builds instead: name the same broker twice.
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -26,7 +27,9 @@ RESULTS=$OUT
 BROKER_A=$1 BROKER_B=$2 WORKLOAD=$3
 need_exec "$BROKER_A" "broker A"
 need_exec "$BROKER_B" "broker B"
-need_exec "$TRPC_BENCH" "build it, or set BUILD or TRPC_BENCH"
+BENCH_A=${BENCH_A:-$TRPC_BENCH} BENCH_B=${BENCH_B:-$TRPC_BENCH}
+need_exec "$BENCH_A" "build it, or set BUILD, TRPC_BENCH or BENCH_A"
+need_exec "$BENCH_B" "build it, or set BUILD, TRPC_BENCH or BENCH_B"
 need_exec python3 "Debian package python3"
 workload_args "$WORKLOAD" >/dev/null || die "unknown workload $WORKLOAD"
 
@@ -35,9 +38,9 @@ stat_of() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13, $8}'
 }
 
-# run LABEL BROKER: one bench run against a fresh BROKER; one line to RESULTS.
+# run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 run() {
-    local label=$1 line b0 f0 b1 f1 bench
+    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench
     TRPC_BROKER=$2 start_trpc
     read -r b0 f0 < <(stat_of "$TRPC_PID")
     # shellcheck disable=SC2046
@@ -46,7 +49,7 @@ r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 last = (r.stdout.strip().splitlines() or [""])[-1]
 print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
-        "$TRPC_BENCH" $(workload_args "$WORKLOAD") --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
+        "$bench_bin" $(workload_args "$WORKLOAD") --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
     read -r b1 f1 < <(stat_of "$TRPC_PID")
     server_stop "$TRPC_PID"
     PERF_PIDS=${PERF_PIDS% "$TRPC_PID"}
@@ -65,11 +68,11 @@ print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f benc
 }
 
 : >"$RESULTS"
-echo "# A $BROKER_A, B $BROKER_B, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
+echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
 for i in $(seq "$RUNS"); do
-    run A "$BROKER_A"
-    run B "$BROKER_B"
+    run A "$BROKER_A" "$BENCH_A"
+    run B "$BROKER_B" "$BENCH_B"
 done
 
 python3 - "$RESULTS" <<'PY'
@@ -80,7 +83,7 @@ for line in open(sys.argv[1]):
         continue
     f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     runs[f["ab"]].append(f)
-metrics = ["msgs_per_s", "mb_per_s", "broker_us_per_msg", "broker_flt_per_msg", "bench_us_per_msg", "bench_flt_per_msg"]
+metrics = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us", "broker_us_per_msg", "broker_flt_per_msg", "bench_us_per_msg", "bench_flt_per_msg"]
 print("\n%-19s %14s %14s %7s  %s" % ("metric", "A median", "B median", "B/A", "pairs B/A"))
 for m in metrics:
     a = [float(r[m]) for r in runs["A"] if m in r]

@@ -30,6 +30,10 @@ workload_args() {
     fan4) echo "pubsub --subs 4 --size 256" ;;
     req1) echo "request --responders 1 --inflight 1 --size 256" ;;
     req64) echo "request --responders 4 --inflight 64 --size 256" ;;
+    # Not in WORKLOADS (run them by name): sequential requests over four responders, and req1 with
+    # callbacks on the clients' I/O threads (TRPC only: nats-bench has no --inline).
+    req4) echo "request --responders 4 --inflight 1 --size 256" ;;
+    req1i) echo "request --responders 1 --inflight 1 --size 256 --inline" ;;
     *) return 1 ;;
     esac
 }

@@ -7,7 +7,7 @@ need_build
 # The script does the same under a sanitized broker, only slower; the plain build's run covers it.
 sanitized && skip_all "sanitized build: the plain build runs this script"
 
-echo "1..6"
+echo "1..8"
 cd "$SMOKE_WORK" || exit 99
 "$PERF/ab.sh" -d 0.5 -r 3 -o results.txt "$BUILD/src/trpc-broker" "$BUILD/src/trpc-broker" pub256 >out.txt 2>err.txt
 check $? "ab.sh exits 0"
@@ -23,4 +23,12 @@ check $? "summary row: medians, their ratio and 3 pair ratios ($row)"
 check $? "a fresh broker for each of the 6 runs"
 servers_left
 check $? "all stopped when ab.sh exits"
-[ "$fails" -eq 0 ] || { show err.txt out.txt results.txt; exit 1; }
+
+# Two client builds against one broker (here the same bench twice), on a TRPC-only workload.
+BENCH_A="$BUILD/perf/trpc-bench" BENCH_B="$BUILD/perf/trpc-bench" \
+    "$PERF/ab.sh" -d 0.5 -r 3 -o results2.txt "$BUILD/src/trpc-broker" "$BUILD/src/trpc-broker" req1i >out2.txt 2>err2.txt
+check $? "ab.sh with BENCH_A and BENCH_B on req1i exits 0"
+grep -q "^# A .* with $BUILD/perf/trpc-bench, B .* with $BUILD/perf/trpc-bench, workload req1i" results2.txt &&
+    [ "$(grep -c '^ab=[AB] result workload=request .*callbacks=inline' results2.txt)" -eq 6 ] && grep -q '^p50_us ' out2.txt
+check $? "req1i: both benches named, 6 inline runs, a p50 row"
+[ "$fails" -eq 0 ] || { show err.txt out.txt results.txt err2.txt out2.txt results2.txt; exit 1; }
