@@ -16,9 +16,7 @@
  * The responder is one group subscription matching the topic, chosen by power of two choices on
  * outstanding requests. The count is a per-core estimate: each core counts the requests it
  * forwarded to each subscription in its own replica (rsub.outstanding), so no counter is shared
- * between threads; with requests spread over cores the estimates add up to the truth. Of two
- * candidates as loaded as each other, one on this core wins: a responder on another core costs
- * two cross-core hops per request (the REQ there, the REP back), each a wake-up of that core.
+ * between threads; with requests spread over cores the estimates add up to the truth.
  *
  * Deadlines sit in a binary heap of slot indices; one timer per core is armed at the earliest.
  */
@@ -264,8 +262,6 @@ static struct rsub *pick_responder(struct core *c, size_t n)
         j++;
     a = c->match[i];
     b = c->match[j];
-    if (b->outstanding == a->outstanding)
-        return b->owner == c->id ? b : a;
     return b->outstanding < a->outstanding ? b : a;
 }
 
