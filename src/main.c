@@ -31,8 +31,8 @@ static void log_stats(const struct broker *b)
         (unsigned long long)s.core.idle_timeouts, (unsigned long long)s.core.requests, (unsigned long long)s.core.request_timeouts,
         (unsigned long long)s.core.xmsgs_out, (unsigned long long)s.core.xbacklog, (unsigned long long)s.core.xblk_reused,
         (unsigned long long)s.core.xblk_alloc, (unsigned long long)s.core.xblk_oversize, (unsigned long long)s.core.xblk_trimmed,
-        (unsigned long long)s.core.xblk_large_peak, (unsigned long long)s.enobufs,
-        (unsigned long long)s.iterations, (unsigned long long)s.cqes, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
+        (unsigned long long)s.core.xblk_large_peak, (unsigned long long)s.enobufs, (unsigned long long)s.iterations,
+        (unsigned long long)s.cqes, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
 }
 
 static void free_broker(struct broker *b)
