@@ -670,7 +670,7 @@ int trpc__io_run(trpc_client *c, int wait_ms)
     struct io_uring_cqe *cqe;
     struct io_uring_sqe *sqe;
     unsigned handled = 0;
-    int ret;
+    int ret, sleep_ms;
 
     if (!c->tick_armed) {
         sqe = get_sqe(c);
@@ -687,9 +687,11 @@ int trpc__io_run(trpc_client *c, int wait_ms)
     /* Submit and sleep in one io_uring_enter: one system call per wake-up instead of two. Under
      * valgrind, which holds its lock across io_uring_enter (every other thread would stop), sleep
      * in poll(2) on the ring instead. The tick bounds either wait. */
-    if (wait_ms != 0 && io_uring_cq_ready(&c->ring) == 0 && !c->wait_in_poll) {
-        int ms = wait_ms < 0 ? 4 * TRPC__TICK_MS : wait_ms;
-        struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    sleep_ms = wait_ms < 0 ? 4 * TRPC__TICK_MS : wait_ms;
+    if (io_uring_cq_ready(&c->ring) > 0)
+        sleep_ms = 0;
+    if (sleep_ms > 0 && !c->wait_in_poll) {
+        struct __kernel_timespec ts = {.tv_sec = sleep_ms / 1000, .tv_nsec = (long)(sleep_ms % 1000) * 1000000L};
 
         ret = io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL);
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -698,10 +700,10 @@ int trpc__io_run(trpc_client *c, int wait_ms)
         ret = io_uring_submit(&c->ring);
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
             return trpc__fail(-TRPC_E_IO, "io_uring_submit: %s", strerror(-ret));
-        if (wait_ms != 0 && io_uring_cq_ready(&c->ring) == 0) {
+        if (sleep_ms > 0) {
             struct pollfd pfd = {.fd = c->ring.ring_fd, .events = POLLIN};
 
-            (void)poll(&pfd, 1, wait_ms < 0 ? 4 * TRPC__TICK_MS : wait_ms);
+            (void)poll(&pfd, 1, sleep_ms);
         }
     }
     /* Handle one at a time: a handler may queue new operations, and callbacks may run. */
