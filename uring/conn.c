@@ -73,6 +73,7 @@ void uring_conn_close(struct uring_conn *c, int how)
     URING_ASSERT(!(c->_state & CONN_CLOSED));
     if (!(c->_state & CONN_CLOSING)) {
         c->_state |= CONN_CLOSING;
+        uring__gate_hold(c); /* no foreign frame after this point; a rest waiting goes first */
         ulist_del(&c->_nobuf_node);
         if (c->_state & CONN_RECV_ARMED)
             cancel_op(c, &c->_recv_op);
@@ -106,6 +107,7 @@ void uring__conn_maybe_finish(struct uring_conn *c)
         if (c->_err == 0)
             c->_err = -ECANCELED; /* the loop goes away before the flush could finish */
     }
+    uring__gate_close(c);
     if (!uring__send_release_all(c)) {
         /* Only SEND_ZC notifications are due. They come when the kernel frees the sent data,
          * which a peer that does not read never lets happen: dropping the connection (RST, so
@@ -143,6 +145,8 @@ int uring_conn_start(struct uring_conn *c, struct uring_loop *loop, int fd, cons
     c->_state = 0;
     c->_err = 0;
     c->_out_max = out_max ? out_max : DEFAULT_OUT_MAX;
+    c->_gate = NULL;
+    c->_gate_gen = 0;
     uring__send_init(c);
     ret = arm_recv(c);
     if (ret != 0)

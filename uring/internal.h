@@ -60,6 +60,19 @@ unsigned uring__bufs_free(const struct uring_loop *loop);
 #define CONN_CLOSING       (1U << 2)
 #define CONN_CLOSE_NOW     (1U << 3)
 #define CONN_CLOSED        (1U << 4)
+#define CONN_GATE_HELD     (1U << 5) /* the send path holds the connection's gate (gate.c) */
+
+/* Gate states (gate.c), in the low bits of the gate word below the generation. */
+#define GATE_CLOSED  0U
+#define GATE_IDLE    1U
+#define GATE_OWNER   2U
+#define GATE_FOREIGN 3U
+#define GATE_REST    4U
+
+static inline uint64_t gate_word(uint32_t gen, unsigned state)
+{
+    return (uint64_t)gen << 32 | state;
+}
 
 /* conn.c, for send.c */
 void uring__conn_fail(struct uring_conn *c, int err);
@@ -79,6 +92,12 @@ void uring__send_pool_init(struct uring_loop *loop, size_t cache_bytes);
 void uring__send_pool_free(struct uring_loop *loop);
 /* Once per iteration: shrinks the cache to URING_OUT_CACHE_IDLE after a second without output. */
 void uring__send_pool_trim(struct uring_loop *loop);
+
+/* send.c: the owner's side of the gate. gate_hold before queueing output (waits out a foreign
+ * send, takes a rest); gate_release once drained; gate_close before the fd closes. */
+void uring__gate_hold(struct uring_conn *c);
+void uring__gate_release(struct uring_conn *c);
+void uring__gate_close(struct uring_conn *c);
 
 /* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited
  * for buffers. */

@@ -11,6 +11,7 @@ uring_libtrpcuring_la_SOURCES = \
 	uring/timer.c \
 	uring/conn.c \
 	uring/send.c \
+	uring/gate.c \
 	uring/accept.c \
 	uring/xcore.c
 uring_libtrpcuring_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
@@ -28,6 +29,7 @@ URING_TESTS = \
 	tests/uring/bufring-exhaust \
 	tests/uring/conns-10k \
 	tests/uring/send-full \
+	tests/uring/gate \
 	tests/uring/out-pool \
 	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
@@ -65,3 +67,6 @@ tests_uring_xcore_drain_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_drain_LDADD = $(TESTS_URING_LIBS)
 tests_uring_accept_emfile_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_accept_emfile_LDADD = $(TESTS_URING_LIBS)
+tests_uring_gate_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_gate_LDADD = $(TESTS_URING_LIBS)
+TSAN_TESTS += tests/uring/gate

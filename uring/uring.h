@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* ---- feature tiers (setup/probe: uring/probe.c) ---------------------------------------------- */
 
@@ -113,6 +114,8 @@ struct uring_loop_stats {
     uint64_t bells_sent;
     uint64_t bells_received;
     uint64_t out_chunk_allocs; /* output chunks malloc'd because the loop's cache was empty */
+    uint64_t gate_waits;       /* writes that found a foreign sender in the connection's gate and waited */
+    uint64_t gate_rests;       /* rests of short foreign sends this loop sent on */
 };
 
 struct uring_loop {
@@ -213,6 +216,7 @@ bool uring_timer_is_armed(const struct uring_timer *t);
 /* ---- connections and the send path (uring/conn.c) --------------------------------------------- */
 
 struct uring_conn;
+struct uring_gate;
 
 struct uring_conn_cbs {
     /* `len` bytes arrived in buffer `bid` at `data`. The callee owns the buffer until it calls
@@ -274,6 +278,8 @@ struct uring_conn {
     unsigned _zc_tail;
     size_t _zc_queued; /* referenced bytes not yet sent */
     int _zc_ok;        /* peer eligible for SEND_ZC: 0 unknown, 1 yes, -1 no */
+    struct uring_gate *_gate; /* NULL: no foreign sends (uring_conn_gate_open) */
+    uint32_t _gate_gen;
 };
 
 /* Takes ownership of connected socket `fd` and arms receive. out_max bounds the bytes queued for
@@ -295,6 +301,45 @@ int uring_conn_write_ref(struct uring_conn *conn, const void *data, size_t len, 
 size_t uring_conn_out_queued(const struct uring_conn *conn);
 /* how: URING_CLOSE_FLUSH or URING_CLOSE_NOW. on_close follows, never from inside this call. */
 void uring_conn_close(struct uring_conn *conn, int how);
+
+/* ---- foreign sends (uring/gate.c) --------------------------------------------------------------- */
+
+/*
+ * A gate lets a thread other than a connection's owner (another core's loop) write one frame
+ * straight to the connection's socket while the owner has nothing queued or in flight, so the
+ * frame skips the hop to the owner's core and the wake-up of its thread (NATS's readers write to
+ * their consumers' sockets the same way). The owner's send path holds the gate from its first
+ * queued byte until its output has drained; a foreign sender holds it across one non-blocking
+ * sendmsg(2) only. A short foreign send leaves the rest in the gate; the owner sends it before
+ * anything else, when it next writes or when someone calls uring_conn_gate_poll() on its thread.
+ * An owner that wants the gate while a foreign send is under way waits for that one syscall.
+ *
+ * Gates live in memory that outlives connections (a table allocated once, zeroed: a zero gate is
+ * closed); gen tells one use of a gate from the next, so a stale sender never reaches a later
+ * connection. Ordering between a foreign sender's frames and frames it handed to the owner some
+ * other way is the caller's business (the broker sends directly only once the owner has handled
+ * everything it pushed before).
+ */
+struct uring_gate {
+    _Atomic uint64_t _word; /* gen << 32 | state (gate.c) */
+    int _fd;
+    uint32_t _rest_len;
+    unsigned char *_rest; /* a short foreign send's unsent bytes; NULL with _rest_len > 0: lost */
+};
+
+#define URING_GATE_SENT 0 /* uring_gate_send(): all of it went */
+#define URING_GATE_REST 1 /* part of it went; have the owner call uring_conn_gate_poll() */
+
+/* Owner thread: opens gate g (closed, or last used with another gen) for this connection; gen != 0.
+ * The gate closes with the connection (before its fd does). */
+void uring_conn_gate_open(struct uring_conn *conn, struct uring_gate *g, uint32_t gen);
+/* Owner thread: sends on the rest of a short foreign send, if one waits in the gate. */
+void uring_conn_gate_poll(struct uring_conn *conn);
+/* Any thread but the owner's: writes iov[0, n) to the connection using g with generation gen, in one
+ * non-blocking sendmsg, if the owner has nothing queued or in flight. Returns URING_GATE_SENT,
+ * URING_GATE_REST, or, with nothing sent: -EBUSY (gate held, closed or reused) or the sendmsg error
+ * (-EAGAIN: socket buffer full). */
+int uring_gate_send(struct uring_gate *g, uint32_t gen, const struct iovec *iov, unsigned n);
 
 /* ---- listeners (uring/accept.c) ---------------------------------------------------------------- */
 
@@ -375,5 +420,8 @@ void uring_xchan_destroy(struct uring_xchan *ch);
 unsigned uring_xchan_drain(struct uring_xchan *ch);
 /* src loop thread only. -EAGAIN when full (nothing queued: retry after the dst drained). */
 int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg);
+/* src loop thread only: true when the dst has handled every message pushed (callbacks returned):
+ * whatever they did happened before anything the caller does next. */
+bool uring_xchan_quiet(struct uring_xchan *ch);
 
 #endif

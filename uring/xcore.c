@@ -151,8 +151,20 @@ void uring__xchan_bell(struct uring_loop *loop, struct uring_xchan *ch)
     while (head != tail) {
         struct uring_xmsg msg = ch->_slots[head & ch->_mask];
 
+        /* The slot is copied out, but the head moves only once the callback has returned:
+         * uring_xchan_quiet() promises the src that the message was handled, not just taken. */
+        ch->cb(ch, &msg);
         head++;
         atomic_store_explicit(&ch->_head, head, memory_order_release);
-        ch->cb(ch, &msg);
     }
+}
+
+bool uring_xchan_quiet(struct uring_xchan *ch)
+{
+    uint32_t tail = atomic_load_explicit(&ch->_tail, memory_order_relaxed);
+
+    if (ch->_head_cache == tail)
+        return true;
+    ch->_head_cache = atomic_load_explicit(&ch->_head, memory_order_acquire);
+    return ch->_head_cache == tail;
 }
