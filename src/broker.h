@@ -13,6 +13,12 @@
  * are the exception to "frees it": the receiver hands the consumed block back to its sender in an
  * X_RECYCLE batch (ownership moved again), and the sender reuses it for its next copy to that core
  * (route.c). Remote connections are named by (core, slot, generation), never by pointer.
+ *
+ * Two exceptions, both for the request/reply round trip (docs/architecture.md, "Direct sends"):
+ * each core's connection gates (uring_gate, a table allocated before the cores start, indexed by
+ * slot) let another core write a frame straight to an idle connection's socket; and a pending
+ * request's claim word (struct preq) lets the responder's core take the entry over to write the
+ * reply itself. Both are compare-and-swap protocols on memory that outlives the connections.
  */
 #ifndef TRPC_SRC_BROKER_H
 #define TRPC_SRC_BROKER_H
@@ -49,6 +55,7 @@
 #define BROKER_RECYCLE_BATCH       32               /* consumed blocks a core gathers before returning them */
 #define BROKER_RECYCLE_BATCH_BYTES (1u << 20)       /* or fewer, once they add up to this many bytes */
 #define BROKER_PENDING_CEIL        ((1u << 22) - 1) /* slot field of a reply token */
+#define BROKER_DIRECT_MAX          16384            /* largest frame a core writes to another core's connection */
 
 /* A small intrusive list. A node not on a list points at itself. */
 struct blist {
@@ -134,10 +141,24 @@ struct session {
     char name[64];
 };
 
+/* Claim states of a pending request (preq.claim, request.c). */
+#define PREQ_FREE    0U
+#define PREQ_OPEN    1U /* waiting for its reply; the responder's core may claim it */
+#define PREQ_CLAIMED 2U /* the responder's core writes the reply; ours only forgets the entry */
+#define PREQ_LOCAL   3U /* our own core finishes it */
+
 /* A pending request, on the requester's core. */
 struct preq {
-    uint32_t tag; /* generation (8 bits) and random bits (24): the unforgeable part of the token */
+    /* Read by other cores (request.c, "direct replies"): tag << 32 | responder core << 8 | state,
+     * then the responder's connection and the deadline. Written before claim goes OPEN. */
+    _Atomic uint64_t claim;
+    _Atomic uint64_t claim_conn; /* responder slot << 32 | gen */
+    _Atomic uint64_t claim_deadline;
+    uint32_t req_slot, req_gen; /* the requester's connection: read by a claimant */
+    uint32_t reap_next;         /* next entry on the core's reap stack (written by the claimant) */
+    uint32_t tag;               /* generation (8 bits) and random bits (24): the unforgeable part of the token */
     bool used;
+    bool in_heap;
     uint32_t heap_pos;
     uint64_t deadline_ns;
     uint64_t corr_id;
@@ -168,6 +189,10 @@ struct xout {
     struct uring_xchan *ch;
     struct xwait *head, *tail;
     uint32_t count;
+    uint64_t pushed_at; /* loop iteration of the last push */
+    bool staged;        /* a request or reply waits for the iteration's end (core_stage) */
+    uint32_t staged_cost;
+    struct uring_xmsg staged_msg;
 };
 
 /* A consumed PUB copy block on its way back to (or waiting at) the core that allocated it. */
@@ -218,6 +243,8 @@ struct core {
     uint32_t nfree;
     unsigned nsessions;
     uint64_t next_client;
+    struct uring_gate *gates; /* [ngates], by slot: other cores write through them (mmap'd, never moved) */
+    uint32_t ngates;
     struct blist lru;     /* open sessions, least recently heard first */
     struct blist closing; /* closing sessions, oldest first */
     struct uring_timer sweep;
@@ -235,7 +262,9 @@ struct core {
     bool xr_active;           /* a block was taken or handed back since the last sweep */
     struct idmap rconns;      /* (owner << 32 | slot) -> struct rconn */
 
-    struct xout *out;      /* [ncores]: channels to the other cores */
+    struct xout *out; /* [ncores]: channels to the other cores */
+    unsigned *staged; /* [ncores]: destinations with a staged message (may have left since) */
+    unsigned nstaged;
     struct xwait *xw_free; /* backlog entries for reuse, all destinations together */
     uint32_t xw_cached;    /* entries in xw_free, at most BROKER_XWAIT_CACHE */
     struct uring_timer xtimer;
@@ -249,7 +278,8 @@ struct core {
     uint32_t npreq, preq_cap;
     uint32_t *preq_free;
     uint32_t npreq_free;
-    uint32_t *heap; /* preq indices by deadline */
+    _Alignas(64) _Atomic uint32_t reap; /* claimed entries whose reply went: a stack of preq indices, 0 ends */
+    uint32_t *heap;                     /* preq indices by deadline */
     uint32_t nheap;
     unsigned pending;
     struct uring_timer rtimer;
@@ -300,6 +330,7 @@ enum xtype {
     X_REP_FAIL, /* u64: token; the responder vanished before the request reached it */
     X_ERR,      /* ptr: struct xunsub (sid = code): send a non-fatal ERR to that connection */
     X_RECYCLE,  /* ptr: struct xfree chain: PUB copy blocks the sender allocated, handed back */
+    X_GATE,     /* u64: slot << 32 | gen: a direct send was short, the rest waits in the gate */
 };
 
 struct xsub {
@@ -337,9 +368,13 @@ struct xreq {
     uint8_t body[];
 };
 
+#define XREP_PLAIN   0 /* check the token, finish the entry */
+#define XREP_CLAIMED 1 /* the sender claimed the entry and could not send: we write the reply */
+
 struct xrep {
     uint64_t token;
     uint32_t slot, gen; /* the responder's connection */
+    uint8_t how;        /* XREP_* */
     uint8_t flags;
     uint32_t aux;
     uint32_t hdr_len;
@@ -358,6 +393,26 @@ struct session *core_session(struct core *c, uint32_t slot, uint32_t gen);
  * cost 0: a message that must arrive (subscription updates, requests, bounded by other limits).
  * Returns 0 or -ENOBUFS (not sent; msg.ptr still the caller's). */
 int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost);
+/* Writes iov[0, n) straight to connection (dst, slot, gen) of core dst when that core has handled
+ * everything this one pushed to it (so the frame overtakes none of ours) and the connection has
+ * nothing queued; a short write leaves the rest to the owner, told with X_GATE. Returns 0 once
+ * sent (whole or in part), or a negative errno with nothing sent: push the message instead. */
+int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n);
+/* Whether a frame of len bytes for core dst may be written directly now (the connection aside):
+ * direct sends on, dst asleep (a busy core batches better than one syscall per frame), and
+ * nothing of ours on its way to dst. */
+bool core_direct_ok(struct core *c, unsigned dst, size_t len);
+/* The owner's side of X_GATE and of a session becoming open. */
+void core_gate_poll(struct core *c, uint32_t slot, uint32_t gen);
+void core_gate_open(struct session *s);
+/* After every core thread has ended (or never started). */
+void core_free_gates(struct core *c);
+/* core_push for a request or a reply (X_REQ, X_REP): when nothing else went to dst in this loop
+ * iteration, the message waits for the iteration's end instead; alone then, it is written straight
+ * to its connection if dst sleeps (request_flush_staged), else pushed. A message pushed to dst
+ * meanwhile pushes it first. Returns as core_push (a later failure is handled as the caller
+ * would have). */
+int core_stage(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost);
 /* The receiving side of the cost above. */
 void core_xmsg_done(struct core *c, unsigned src, const struct uring_xmsg *msg);
 /* Pushes msg (cost 0) only when it needs no backlog: returns 0 or -EAGAIN (msg.ptr still the
@@ -405,11 +460,16 @@ void request_rep(struct session *s, const struct wire_frame *f);
 void request_xreq(struct core *c, struct xreq *x);
 void request_xrep(struct core *c, unsigned src, struct xrep *x);
 void request_xrep_fail(struct core *c, uint64_t token);
+/* A staged X_REQ or X_REP leaves: written directly if `direct` and possible, else pushed. */
+void request_flush_staged(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t cost, bool direct);
 /* The requester closed: forget its pending requests. */
 void request_requester_gone(struct session *s);
 /* The responder subscription left this core's replica; conn_gone: because its connection closed. */
 void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone);
 void request_timer_stop(struct core *c);
+/* Forgets the entries other cores claimed and answered (called by the sweep; requests and the
+ * timer do it themselves). */
+void request_reap(struct core *c);
 /* Delivers a request to a local responder subscription. */
 int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
                     const uint8_t *body, uint32_t body_len);

@@ -53,6 +53,8 @@ static const struct option options[] = {
     {"recv-buffer-size", K_SIZE, FIELD(recv_buffer_size), 4096, 1u << 20, "bytes per receive buffer"},
     {"send-zc-threshold", K_SIZE, FIELD(send_zc_threshold), 0, WIRE_FRAME_MAX_CEILING,
      "payloads from this size go out with zero-copy send to non-loopback peers; 0: never"},
+    {"direct-sends", K_BOOL, FIELD(direct_sends), 0, 1,
+     "a core writes a request or reply straight to a connection of another core when that one has nothing queued"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -89,6 +91,7 @@ void config_defaults(struct config *c)
     c->recv_buffers = 1024;
     c->recv_buffer_size = 16384;
     c->send_zc_threshold = 65536;
+    c->direct_sends = true;
 }
 
 static const struct option *option_find(const char *name, size_t len)

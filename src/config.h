@@ -47,6 +47,7 @@ struct config {
     unsigned recv_buffers; /* per core, power of two */
     uint64_t recv_buffer_size;
     uint64_t send_zc_threshold; /* 0: never use SEND_ZC */
+    bool direct_sends;          /* a core may write a request or reply to another core's idle connection */
 };
 
 /* Fills c with the defaults. */

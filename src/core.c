@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -211,6 +212,86 @@ static void session_closed(struct uring_conn *conn, int err)
         core_maybe_stop(c);
 }
 
+/* ---- direct sends (broker.h) ------------------------------------------------------------------- */
+
+bool core_direct_ok(struct core *c, unsigned dst, size_t len)
+{
+    struct core *d = c->b->cores[dst];
+    struct xout *o = &c->out[dst];
+
+    assert(dst != c->id && dst < c->b->ncores);
+    if (!c->b->cfg.direct_sends || c->stopping || len > BROKER_DIRECT_MAX)
+        return false;
+    /* Only a core that sleeps costs a wake-up to hand the frame to; a busy one batches it with
+     * the rest of its output, which one syscall per frame from here would not. */
+    if (!uring_loop_asleep(&d->loop))
+        return false;
+    /* A message of ours still on its way to dst may be for this connection: it goes first. */
+    return o->head == NULL && uring_xchan_quiet(o->ch);
+}
+
+int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n)
+{
+    struct core *d = c->b->cores[dst];
+    size_t total = 0;
+    int ret;
+
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (slot >= d->ngates || !core_direct_ok(c, dst, total))
+        return -EAGAIN;
+    ret = uring_gate_send(&d->gates[slot], gen, iov, n);
+    if (ret < 0)
+        return ret;
+    STAT_ADD(c->st, direct_sends, 1);
+    if (ret == URING_GATE_REST) {
+        struct uring_xmsg m = {.type = X_GATE, .u64 = (uint64_t)slot << 32 | gen};
+
+        STAT_ADD(c->st, direct_rests, 1);
+        if (core_push(c, dst, &m, 0) != 0)
+            log_error(c->id, "out of memory: the rest of a direct send waits for its connection's next write");
+    }
+    return 0;
+}
+
+void core_gate_poll(struct core *c, uint32_t slot, uint32_t gen)
+{
+    struct session *s = core_session(c, slot, gen);
+
+    if (s != NULL)
+        uring_conn_gate_poll(&s->conn);
+}
+
+void core_gate_open(struct session *s)
+{
+    struct core *c = s->core;
+
+    if (c->b->cfg.direct_sends && s->slot < c->ngates && s->gen != 0)
+        uring_conn_gate_open(&s->conn, &c->gates[s->slot], s->gen);
+}
+
+/* The gate table: one gate per possible slot, in pages the kernel fills on first touch, so an
+ * idle broker pays for the connections it has had, not for max_connections. */
+static int gates_alloc(struct core *c)
+{
+    size_t n = (size_t)c->b->cfg.max_connections + 1;
+    void *p = mmap(NULL, n * sizeof(struct uring_gate), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (p == MAP_FAILED)
+        return -errno;
+    c->gates = p;
+    c->ngates = (uint32_t)n;
+    return 0;
+}
+
+void core_free_gates(struct core *c)
+{
+    if (c->gates != NULL)
+        munmap(c->gates, (size_t)c->ngates * sizeof(struct uring_gate));
+    c->gates = NULL;
+    c->ngates = 0;
+}
+
 /* ---- the sweep: idle sessions and closes that take too long ------------------------------------ */
 
 static uint64_t sweep_period_ns(const struct core *c)
@@ -261,6 +342,7 @@ static void sweep_done(struct uring_timer *t, int res)
         wire_reader_trim(&s->rd);
     }
     route_recycle_trim(c);
+    request_reap(c);
     if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
 }
@@ -333,6 +415,40 @@ static void xretry_done(struct uring_timer *t, int res)
         xtimer_arm(c);
 }
 
+/* The staged message for dst leaves (pushed, or written directly when `direct`). */
+static void unstage(struct core *c, unsigned dst, bool direct)
+{
+    struct xout *o = &c->out[dst];
+    struct uring_xmsg m = o->staged_msg;
+
+    o->staged = false;
+    request_flush_staged(c, dst, &m, o->staged_cost, direct);
+}
+
+int core_stage(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost)
+{
+    struct xout *o = &c->out[dst];
+
+    if (!c->b->cfg.direct_sends || c->stopping || o->staged || o->pushed_at == c->loop.stats.iterations)
+        return core_push(c, dst, msg, cost);
+    o->staged = true;
+    o->staged_cost = cost;
+    o->staged_msg = *msg;
+    c->staged[c->nstaged++] = dst;
+    return 0;
+}
+
+/* End of an iteration, before the doorbells: what was staged and stayed alone goes. */
+static void core_flush(struct uring_loop *loop)
+{
+    struct core *c = (struct core *)(void *)((char *)loop - offsetof(struct core, loop));
+
+    for (unsigned i = 0; i < c->nstaged; i++)
+        if (c->out[c->staged[i]].staged)
+            unstage(c, c->staged[i], true);
+    c->nstaged = 0;
+}
+
 int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost)
 {
     struct xout *o = &c->out[dst];
@@ -341,6 +457,9 @@ int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cos
 
     assert(dst != c->id);
     assert(dst < c->b->ncores);
+    if (o->staged)
+        unstage(c, dst, false); /* it came first */
+    o->pushed_at = c->loop.stats.iterations;
     msg->u32 = cost;
     if (cost > 0) {
         if (atomic_load_explicit(bytes, memory_order_relaxed) + cost > BROKER_XBYTES_MAX)
@@ -379,8 +498,11 @@ int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
     assert(dst != c->id);
     assert(dst < c->b->ncores);
     msg->u32 = 0;
+    if (o->staged)
+        unstage(c, dst, false);
     if (o->head != NULL || uring_xchan_push(o->ch, msg) != 0)
         return -EAGAIN;
+    o->pushed_at = c->loop.stats.iterations;
     STAT_ADD(c->st, xmsgs_out, 1);
     return 0;
 }
@@ -481,8 +603,9 @@ static int core_init(struct core *c)
 
     c->trie = trie_new(b->cfg.limits.max_topic);
     c->out = calloc(b->ncores, sizeof(*c->out));
+    c->staged = calloc(b->ncores, sizeof(*c->staged));
     c->acked = calloc(b->ncores, sizeof(*c->acked));
-    if (c->trie == NULL || c->out == NULL || c->acked == NULL)
+    if (c->trie == NULL || c->out == NULL || c->staged == NULL || c->acked == NULL)
         return -ENOMEM;
     ret = request_init(c);
     if (ret != 0)
@@ -490,6 +613,7 @@ static int core_init(struct core *c)
     ret = uring_loop_init(&c->loop, &b->loop_opts);
     if (ret != 0)
         return ret;
+    c->loop.on_flush = core_flush;
     return 0;
 }
 
@@ -529,6 +653,7 @@ static void core_free(struct core *c)
     trie_free(c->trie);
     c->trie = NULL;
     free(c->out);
+    free(c->staged);
     free(c->acked);
     free(c->match);
     free(c->pongs);
@@ -673,6 +798,9 @@ int core_start_all(struct broker *b)
             return -errno;
         if (getrandom(&c->xs, sizeof(c->xs), 0) != (ssize_t)sizeof(c->xs) || c->xs == 0)
             c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+        ret = gates_alloc(c);
+        if (ret != 0)
+            return ret;
     }
     ret = open_listeners(b);
     if (ret != 0)

@@ -19,6 +19,19 @@
  * between threads; with requests spread over cores the estimates add up to the truth.
  *
  * Deadlines sit in a binary heap of slot indices; one timer per core is armed at the earliest.
+ *
+ * Direct sends (docs/architecture.md): a request for a responder on another core is written
+ * straight to the responder's connection when it is idle (core_direct_send), and a reply whose
+ * requester sits on another core is written by the responder's core itself. For the latter the
+ * entry has a claim word other cores may read: tag, responder core and state, published OPEN once
+ * the entry is complete. The responder's core checks the tag, its own core, the responder's
+ * connection and the deadline, then swaps OPEN for CLAIMED; from then on the entry is frozen
+ * until that core hands it back: with the reply written, it pushes the entry on our reap stack
+ * (a lock-free stack of indices; no message, so our thread is not woken for it: the next request,
+ * the timer or the sweep takes the whole stack); when it could not write the reply (the
+ * requester's connection was busy), an X_REP carries the reply for us to write (XREP_CLAIMED).
+ * Every other end of an entry first swaps OPEN for LOCAL here (entry_take); when that fails the
+ * entry was claimed, and the timeout, a lost responder or a gone requester only let go of it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -49,7 +62,8 @@ int request_init(struct core *c)
     if (c->preq == NULL || c->preq_free == NULL || c->heap == NULL)
         return -ENOMEM;
     c->preq_cap = cap;
-    c->npreq = 1; /* slot 0 is never used: a token is never 0 */
+    c->npreq = 1; /* slot 0 is never used: a token is never 0, the reap stack ends at 0 */
+    atomic_init(&c->reap, 0);
     return 0;
 }
 
@@ -119,6 +133,7 @@ static void heap_remove(struct core *c, uint32_t pos)
 /* ---- the timer --------------------------------------------------------------------------------- */
 
 static void rtimer_done(struct uring_timer *t, int res);
+static bool entry_take(struct preq *p);
 static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
                    uint32_t body_len);
 
@@ -151,9 +166,18 @@ static void rtimer_done(struct uring_timer *t, int res)
     c->rtimer_cancelling = false;
     if (c->timers_idle)
         return;
+    request_reap(c);
     while (c->nheap > 0 && c->preq[c->heap[0]].deadline_ns <= now) {
+        struct preq *p = &c->preq[c->heap[0]];
+
+        if (!entry_take(p)) {
+            /* Claimed before its deadline: the reply is on its way; its X_REP releases it. */
+            heap_remove(c, 0);
+            p->in_heap = false;
+            continue;
+        }
         STAT_ADD(c->st, request_timeouts, 1);
-        finish(c, &c->preq[c->heap[0]], WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
+        finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
     }
     rtimer_update(c);
 }
@@ -165,6 +189,8 @@ void request_timer_stop(struct core *c)
 }
 
 /* ---- entries ----------------------------------------------------------------------------------- */
+
+static void release(struct core *c, struct preq *p);
 
 static uint64_t token_of(const struct core *c, const struct preq *p)
 {
@@ -186,12 +212,59 @@ static struct preq *entry_of(struct core *c, uint64_t token)
     return p;
 }
 
+static uint64_t claim_word(const struct preq *p, uint32_t core, unsigned state)
+{
+    return (uint64_t)p->tag << 32 | (uint64_t)core << 8 | state;
+}
+
+/* Our core will finish the entry: false when the responder's core claimed it first. */
+static bool entry_take(struct preq *p)
+{
+    uint64_t w = atomic_load_explicit(&p->claim, memory_order_relaxed);
+
+    if ((w & 0xff) == PREQ_OPEN && atomic_compare_exchange_strong_explicit(&p->claim, &w, (w & ~(uint64_t)0xff) | PREQ_LOCAL,
+                                                                           memory_order_relaxed, memory_order_relaxed))
+        return true;
+    assert((w & 0xff) == PREQ_CLAIMED);
+    return false;
+}
+
+/* Another core's side: the entry it claimed is answered. */
+static void reap_push(struct core *owner, struct preq *p)
+{
+    uint32_t slot = (uint32_t)(p - owner->preq), head = atomic_load_explicit(&owner->reap, memory_order_relaxed);
+
+    do
+        p->reap_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&owner->reap, &head, slot, memory_order_release, memory_order_relaxed));
+}
+
+void request_reap(struct core *c)
+{
+    uint32_t slot;
+
+    if (atomic_load_explicit(&c->reap, memory_order_relaxed) == 0)
+        return;
+    /* Taking the whole stack at once: no pop, no ABA. */
+    slot = atomic_exchange_explicit(&c->reap, 0, memory_order_acquire);
+    while (slot != 0) {
+        struct preq *p = &c->preq[slot];
+
+        assert(p->used && (atomic_load_explicit(&p->claim, memory_order_relaxed) & 0xff) == PREQ_CLAIMED);
+        slot = p->reap_next;
+        release(c, p);
+    }
+}
+
 static void release(struct core *c, struct preq *p)
 {
     uint32_t slot = (uint32_t)(p - c->preq);
 
     assert(p->used);
-    heap_remove(c, p->heap_pos);
+    if (p->in_heap)
+        heap_remove(c, p->heap_pos);
+    p->in_heap = false;
+    atomic_store_explicit(&p->claim, PREQ_FREE, memory_order_relaxed);
     blist_del(&p->req_node);
     blist_del(&p->resp_node);
     if (p->resp != NULL)
@@ -210,7 +283,8 @@ static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, 
     uint8_t hdr[WIRE_FIXED_LEN];
 
     wire_put_fixed(hdr, WIRE_REP, flags, WIRE_FIXED_LEN + body_len, 0, hdr_len, aux, p->corr_id, 0);
-    session_write2(p->requester, hdr, sizeof(hdr), body, body_len);
+    if (p->requester != NULL)
+        session_write2(p->requester, hdr, sizeof(hdr), body, body_len);
     release(c, p);
 }
 
@@ -265,6 +339,13 @@ static struct rsub *pick_responder(struct core *c, size_t n)
     return b->outstanding < a->outstanding ? b : a;
 }
 
+/* The MSG a responder gets for a request. */
+static void put_request(uint8_t *hdr, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
+                        uint32_t body_len)
+{
+    wire_put_fixed(hdr, WIRE_MSG, WIRE_F_REQUEST, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, ms_left ? ms_left : 1, sid, token);
+}
+
 int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
                     const uint8_t *body, uint32_t body_len)
 {
@@ -274,7 +355,7 @@ int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t
 
     if (resp->state != SESS_OPEN)
         return -EPIPE;
-    wire_put_fixed(hdr, WIRE_MSG, WIRE_F_REQUEST, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, ms_left ? ms_left : 1, sid, token);
+    put_request(hdr, sid, token, ms_left, topic_len, hdr_len, body_len);
     ret = session_write2(resp, hdr, sizeof(hdr), body, body_len);
     if (ret == 0) {
         STAT_ADD(c->st, msgs_out, 1);
@@ -295,6 +376,7 @@ void request_req(struct session *s, const struct wire_frame *f)
 
     if (timeout_ms > cfg->max_request_timeout_ms)
         timeout_ms = cfg->max_request_timeout_ms;
+    request_reap(c); /* entries answered by other cores: free their slots, count their responders down */
     r = pick_responder(c, route_match(c, f->topic, f->topic_len));
     if (r == NULL) {
         rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
@@ -313,13 +395,19 @@ void request_req(struct session *s, const struct wire_frame *f)
     p->resp_slot = r->slot;
     p->resp_gen = r->gen;
     p->resp = r;
+    p->req_slot = s->slot;
+    p->req_gen = s->gen;
     r->outstanding++;
     blist_add_tail(&r->pending, &p->resp_node);
     blist_add_tail(&s->requests, &p->req_node);
     p->heap_pos = c->nheap;
+    p->in_heap = true;
     c->heap[c->nheap++] = (uint32_t)(p - c->preq);
     heap_up(c, p->heap_pos);
     rtimer_update(c);
+    atomic_store_explicit(&p->claim_conn, (uint64_t)r->slot << 32 | r->gen, memory_order_relaxed);
+    atomic_store_explicit(&p->claim_deadline, p->deadline_ns, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, claim_word(p, r->owner, PREQ_OPEN), memory_order_release);
     if (r->owner == c->id) {
         /* A failed write cuts the responder; its close fails the request (RESPONDER_LOST). */
         request_deliver(r->sess, r->sid, token_of(c, p), timeout_ms, f->topic_len, f->hdr_len, body, body_len);
@@ -340,7 +428,7 @@ void request_req(struct session *s, const struct wire_frame *f)
     x->body_len = body_len;
     memcpy(x->body, body, body_len);
     m.ptr = x;
-    if (core_push(c, r->owner, &m, 0) != 0) {
+    if (core_stage(c, r->owner, &m, 0) != 0) {
         free(x);
         finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
     }
@@ -354,6 +442,8 @@ static bool complete(struct core *c, uint64_t token, uint32_t core, uint32_t slo
 
     if (p == NULL || p->resp_core != core || p->resp_slot != slot || p->resp_gen != gen)
         return false;
+    if (!entry_take(p))
+        return false; /* its responder's core claimed it: this is a second REP */
     if (uring_now_ns() > p->deadline_ns) {
         STAT_ADD(c->st, request_timeouts, 1);
         finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
@@ -390,6 +480,7 @@ void request_rep(struct session *s, const struct wire_frame *f)
     x->token = f->seq;
     x->slot = s->slot;
     x->gen = s->gen;
+    x->how = XREP_PLAIN;
     x->flags = f->flags;
     x->aux = f->aux;
     x->hdr_len = f->hdr_len;
@@ -399,7 +490,7 @@ void request_rep(struct session *s, const struct wire_frame *f)
     m.ptr = x;
     /* Droppable: a responder cannot make the broker hold unbounded replies; a dropped one
      * leaves its request to time out. */
-    if (core_push(c, (unsigned)core, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
+    if (core_stage(c, (unsigned)core, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
         free(x);
         session_send_err(s, 0, TRPC_E_UNAVAILABLE, false, "reply dropped: cross-core queue full");
     }
@@ -426,6 +517,16 @@ void request_xrep(struct core *c, unsigned src, struct xrep *x)
     struct xunsub *e;
     struct uring_xmsg m = {.type = X_ERR};
 
+    if (x->how == XREP_CLAIMED) {
+        /* Claimed by src (rep_direct), which could not write the reply: the entry waited for it. */
+        struct preq *p = entry_of(c, x->token);
+
+        assert(p != NULL && (atomic_load_explicit(&p->claim, memory_order_relaxed) & 0xff) == PREQ_CLAIMED);
+        STAT_ADD(c->st, direct_handbacks, 1);
+        log_debug(c->id, "reply to request %llu handed back by core %u", (unsigned long long)p->corr_id, src);
+        finish(c, p, x->flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), x->aux, x->hdr_len, x->body, x->body_len);
+        return;
+    }
     if (complete(c, x->token, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
         return;
     e = malloc(sizeof(*e));
@@ -441,7 +542,7 @@ void request_xrep_fail(struct core *c, uint64_t token)
 {
     struct preq *p = entry_of(c, token);
 
-    if (p != NULL)
+    if (p != NULL && entry_take(p))
         finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
 }
 
@@ -449,8 +550,17 @@ void request_requester_gone(struct session *s)
 {
     struct core *c = s->core;
 
-    while (!blist_empty(&s->requests))
-        release(c, blist_entry(s->requests.next, struct preq, req_node));
+    while (!blist_empty(&s->requests)) {
+        struct preq *p = blist_entry(s->requests.next, struct preq, req_node);
+
+        if (entry_take(p)) {
+            release(c, p);
+        } else {
+            /* Claimed: its X_REP releases it; the reply finds the connection gone. */
+            blist_del(&p->req_node);
+            p->requester = NULL;
+        }
+    }
 }
 
 void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
@@ -458,7 +568,7 @@ void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
     while (!blist_empty(&r->pending)) {
         struct preq *p = blist_entry(r->pending.next, struct preq, resp_node);
 
-        if (conn_gone) {
+        if (conn_gone && entry_take(p)) {
             finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
         } else {
             /* Unsubscribed, still connected: it may still answer. */
@@ -466,4 +576,95 @@ void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
             p->resp = NULL;
         }
     }
+}
+
+/* ---- direct sends ------------------------------------------------------------------------------ */
+
+/* The request straight to the responder's connection. An unsubscribe on its way to us is not seen
+ * here (the responder's core would have answered X_REP_FAIL): the responder drops a request for a
+ * subscription it no longer has and the request times out, as it would had the unsubscribe come a
+ * moment later. */
+static bool xreq_direct(struct core *c, unsigned dst, const struct xreq *x)
+{
+    uint8_t hdr[WIRE_FIXED_LEN];
+    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)x->body, x->body_len}};
+
+    if (!core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len))
+        return false;
+    put_request(hdr, x->target.sid, x->token, x->ms_left, x->topic_len, x->hdr_len, x->body_len);
+    if (core_direct_send(c, dst, x->target.slot, x->target.gen, iov, x->body_len > 0 ? 2 : 1) != 0)
+        return false;
+    STAT_ADD(c->st, msgs_out, 1);
+    STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + x->body_len);
+    return true;
+}
+
+/*
+ * The reply written by the responder's core (see the top of this file). The checks before the
+ * claim read the entry's published words only; its other fields are read once the claim is ours,
+ * and stay put until we hand the entry back. True when the reply is taken care of (written, or
+ * handed back claimed); false: nothing was claimed, push x as it is.
+ */
+static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
+{
+    struct core *rc = c->b->cores[dst];
+    uint32_t slot = (uint32_t)(x->token >> TOKEN_SLOT_SHIFT) & TOKEN_SLOT_MASK;
+    uint64_t want = (uint64_t)(uint32_t)x->token << 32 | (uint64_t)c->id << 8 | PREQ_OPEN;
+    uint8_t hdr[WIRE_FIXED_LEN];
+    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {x->body, x->body_len}};
+    struct uring_xmsg m = {.type = X_REP, .ptr = x};
+    struct preq *p;
+
+    if (slot == 0 || slot >= rc->preq_cap || !core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len))
+        return false;
+    p = &rc->preq[slot];
+    if (atomic_load_explicit(&p->claim, memory_order_acquire) != want ||
+        atomic_load_explicit(&p->claim_conn, memory_order_relaxed) != ((uint64_t)x->slot << 32 | x->gen) ||
+        uring_now_ns() > atomic_load_explicit(&p->claim_deadline, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong_explicit(&p->claim, &want, (want & ~(uint64_t)0xff) | PREQ_CLAIMED, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return false;
+    wire_put_fixed(hdr, WIRE_REP, x->flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), WIRE_FIXED_LEN + x->body_len, 0, x->hdr_len, x->aux,
+                   p->corr_id, 0);
+    if (core_direct_send(c, dst, p->req_slot, p->req_gen, iov, x->body_len > 0 ? 2 : 1) == 0) {
+        STAT_ADD(c->st, msgs_out, 1);
+        STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + x->body_len);
+        reap_push(rc, p); /* the last touch of the entry */
+        free(x);
+        return true;
+    }
+    /* Claimed, not written (the requester's connection had output queued): the entry waits for
+     * this message, which therefore must arrive (cost 0). */
+    x->how = XREP_CLAIMED;
+    if (core_push(c, dst, &m, 0) != 0) {
+        log_error(c->id, "out of memory: a claimed request on core %u is never released", dst);
+        free(x);
+    }
+    return true;
+}
+
+void request_flush_staged(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t cost, bool direct)
+{
+    if (direct && m->type == X_REQ && xreq_direct(c, dst, m->ptr)) {
+        free(m->ptr);
+        return;
+    }
+    if (direct && m->type == X_REP && xrep_direct(c, dst, m->ptr))
+        return;
+    if (core_push(c, dst, m, cost) == 0)
+        return;
+    /* What request_req and request_rep do when their push fails, done late. */
+    if (m->type == X_REQ) {
+        struct preq *p = entry_of(c, ((struct xreq *)m->ptr)->token);
+
+        if (p != NULL && entry_take(p))
+            finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
+    } else {
+        const struct xrep *x = m->ptr;
+        struct session *s = core_session(c, x->slot, x->gen);
+
+        if (s != NULL)
+            session_send_err(s, 0, TRPC_E_UNAVAILABLE, false, "reply dropped: cross-core queue full");
+    }
+    free(m->ptr);
 }

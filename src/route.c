@@ -764,6 +764,9 @@ void route_xmsg(struct core *c, unsigned src, const struct uring_xmsg *m)
     case X_REP_FAIL:
         request_xrep_fail(c, m->u64);
         break;
+    case X_GATE:
+        core_gate_poll(c, (uint32_t)(m->u64 >> 32), (uint32_t)m->u64);
+        break;
     case X_ERR: {
         const struct xunsub *x = m->ptr;
         struct session *s = core_session(c, x->slot, x->gen);

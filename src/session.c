@@ -202,6 +202,7 @@ static void do_connect(struct session *s, const struct wire_frame *f)
     o.aux = (uint32_t)version;
     wire_connack_put(payload, &ca);
     session_send(s, &o);
+    core_gate_open(s);
     log_debug(s->core->id, "connected client_id=%llu name=%s version=%d", (unsigned long long)s->client_id,
               s->name[0] ? s->name : "-", version);
 }

@@ -33,6 +33,9 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         out->core.xblk_alloc += LOAD(s->xblk_alloc);
         out->core.xblk_oversize += LOAD(s->xblk_oversize);
         out->core.xblk_trimmed += LOAD(s->xblk_trimmed);
+        out->core.direct_sends += LOAD(s->direct_sends);
+        out->core.direct_rests += LOAD(s->direct_rests);
+        out->core.direct_handbacks += LOAD(s->direct_handbacks);
         if (LOAD(s->xblk_large_peak) > out->core.xblk_large_peak) /* a peak: the largest core's */
             out->core.xblk_large_peak = LOAD(s->xblk_large_peak);
         /* Written by the loop without atomics; a torn read of one counter is harmless on the
@@ -42,5 +45,6 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         out->cqes += LOAD(l->cqes);
         out->sends += LOAD(l->sends);
         out->short_sends += LOAD(l->short_sends);
+        out->gate_waits += LOAD(l->gate_waits);
     }
 }

@@ -155,10 +155,18 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     int ret;
 
     loop->stats.iterations++;
+    if (loop->on_flush != NULL)
+        loop->on_flush(loop);
     uring__xchan_ring_bells(loop);
     uring__conn_flush(loop);
     uring__send_pool_trim(loop);
-    ret = wait ? io_uring_submit_and_wait(&loop->ring, 1) : io_uring_submit_and_get_events(&loop->ring);
+    if (wait) {
+        atomic_store_explicit(&loop->_asleep, true, memory_order_relaxed);
+        ret = io_uring_submit_and_wait(&loop->ring, 1);
+        atomic_store_explicit(&loop->_asleep, false, memory_order_relaxed);
+    } else {
+        ret = io_uring_submit_and_get_events(&loop->ring);
+    }
     if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EBUSY && ret != -EAGAIN)
         return ret;
     /* Callbacks may take SQEs but never touch the CQ, so walking it in place is safe. */
@@ -186,10 +194,17 @@ int uring_loop_run(struct uring_loop *loop)
             return ret;
     }
     /* What the last callbacks queued (doorbells, sends) still goes out. */
+    if (loop->on_flush != NULL)
+        loop->on_flush(loop);
     uring__xchan_ring_bells(loop);
     uring__conn_flush(loop);
     io_uring_submit(&loop->ring);
     return 0;
+}
+
+bool uring_loop_asleep(const struct uring_loop *loop)
+{
+    return atomic_load_explicit(&loop->_asleep, memory_order_relaxed);
 }
 
 void uring_loop_stop(struct uring_loop *loop)

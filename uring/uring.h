@@ -128,6 +128,9 @@ struct uring_loop {
     size_t zc_threshold;
     unsigned flags; /* URING_LOOP_* */
     struct uring_loop_stats stats;
+    /* Called at the start of each iteration (and once after the loop stops), before doorbells and
+     * sends go out: the last chance to add to them. NULL: none. */
+    void (*on_flush)(struct uring_loop *loop);
     /* private */
     bool _stop;
     bool _closing;
@@ -147,6 +150,8 @@ struct uring_loop {
     unsigned _chunks_cache_max;
     unsigned _chunks_held;    /* chunks connections hold (queued output) */
     uint64_t _chunks_trim_ns; /* when the cache shrinks if no output appears until then; 0: not due */
+    /* Set while the thread waits in io_uring_enter: other threads read it (uring_loop_asleep). */
+    _Alignas(64) _Atomic bool _asleep;
 };
 
 /* Creates the ring (SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else plain) and registers the
@@ -161,6 +166,10 @@ int uring_loop_run(struct uring_loop *loop);
 /* One iteration: start queued sends, ring doorbells, submit, wait for at least one CQE if `wait`,
  * dispatch every CQE ready. Returns the number of CQEs dispatched or a negative errno. */
 int uring_loop_run_once(struct uring_loop *loop, bool wait);
+
+/* Any thread: whether the loop's thread is (about to be) blocked waiting for completions, so that
+ * handing it work costs a wake-up. A hint, stale by the time it is read. */
+bool uring_loop_asleep(const struct uring_loop *loop);
 
 /* Makes uring_loop_run() return after the current iteration. */
 void uring_loop_stop(struct uring_loop *loop);
@@ -276,8 +285,8 @@ struct uring_conn {
     unsigned _zc_head;          /* oldest payload not yet released */
     unsigned _zc_send;          /* next payload to send (head <= send <= tail, free-running) */
     unsigned _zc_tail;
-    size_t _zc_queued; /* referenced bytes not yet sent */
-    int _zc_ok;        /* peer eligible for SEND_ZC: 0 unknown, 1 yes, -1 no */
+    size_t _zc_queued;        /* referenced bytes not yet sent */
+    int _zc_ok;               /* peer eligible for SEND_ZC: 0 unknown, 1 yes, -1 no */
     struct uring_gate *_gate; /* NULL: no foreign sends (uring_conn_gate_open) */
     uint32_t _gate_gen;
 };

@@ -180,8 +180,8 @@ int main(void)
     ok(g->bad == 0, "every record whole and in order per source");
     ok(g->got[SRC_OWNER] == RUN_RECS, "every owner record arrived (%u)", g->got[SRC_OWNER]);
     ok(g->got[SRC_FOREIN] == RUN_RECS, "every foreign record arrived (%u)", g->got[SRC_FOREIN]);
-    ok(g->foreign_rests > 0 && g->p.loop.stats.gate_rests == g->foreign_rests, "short foreign sends happened and the owner sent each rest (%u)",
-       g->foreign_rests);
+    ok(g->foreign_rests > 0 && g->p.loop.stats.gate_rests == g->foreign_rests,
+       "short foreign sends happened and the owner sent each rest (%u)", g->foreign_rests);
     ok(g->foreign_busy > 0, "the owner's output kept foreign senders out while it had any");
     ok(uring_gate_send(&g->gate, 7, &iov, 1) == -EBUSY, "a closed connection's gate is refused");
     ok((atomic_load(&g->gate._word) & 0xff) == 0 && g->gate._rest == NULL, "the gate is closed and holds nothing");
