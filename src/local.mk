@@ -52,6 +52,7 @@ BROKER_ITESTS = \
 	tests/broker/queue_group \
 	tests/broker/reqrep \
 	tests/broker/reqrep_cores \
+	tests/broker/reqrep_churn \
 	tests/broker/clients_1000 \
 	tests/broker/slow_consumer \
 	tests/broker/malformed \
@@ -66,6 +67,7 @@ tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_clients_1000_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
