@@ -21,8 +21,8 @@
 
 struct responder {
     struct tc c;
-    unsigned served;
-    unsigned late; /* BAD_REPLY_TOKEN: the reply came after its requester left */
+    atomic_uint served; /* read by the main thread while the responder runs */
+    unsigned late;      /* BAD_REPLY_TOKEN: the reply came after its requester left */
     unsigned bad;
 };
 
@@ -52,7 +52,7 @@ static void *respond(void *arg)
             continue;
         }
         if (tc_rep(&r->c, f.seq, 0, 0, f.payload, f.payload_len) == 0)
-            r->served++;
+            atomic_fetch_add(&r->served, 1);
     }
     return NULL;
 }
@@ -132,12 +132,13 @@ int main(void)
         lost += req[i].lost;
         abandoned += req[i].abandoned;
     }
-    diag("%u replies, %u abandoned, %u lost, %u bad; served %u and %u", ok_total, abandoned, lost, bad, resp[0].served,
-         resp[1].served);
+    diag("%u replies, %u abandoned, %u lost, %u bad; served %u and %u", ok_total, abandoned, lost, bad,
+         atomic_load(&resp[0].served), atomic_load(&resp[1].served));
     ok(bad == 0 && lost == 0, "every request waited for got its own reply (%u bad, %u lost)", bad, lost);
     ok(ok_total + abandoned == REQUESTERS * PER_THREAD, "all %u requests sent (%u answered, %u abandoned)", REQUESTERS * PER_THREAD,
        ok_total, abandoned);
-    ok(resp[0].served > 0 && resp[1].served > 0, "both responders served (%u, %u)", resp[0].served, resp[1].served);
+    ok(atomic_load(&resp[0].served) > 0 && atomic_load(&resp[1].served) > 0, "both responders served (%u, %u)",
+       atomic_load(&resp[0].served), atomic_load(&resp[1].served));
 
     /* Still serving after the churn: a fresh requester gets a reply. */
     itest_connect(&probe, &b, 0);
