@@ -407,6 +407,9 @@ void core_gate_poll(struct core *c, uint32_t slot, uint32_t gen);
 void core_gate_open(struct session *s);
 /* After every core thread has ended (or never started). */
 void core_free_gates(struct core *c);
+/* Makes sure n backlog entries are cached, so that the next n must-arrive pushes (cost 0) cannot
+ * fail: 0 or -ENOMEM. For pushes that follow a step that cannot be undone. */
+int core_reserve(struct core *c, unsigned n);
 /* core_push for a request or a reply (X_REQ, X_REP): when nothing else went to dst in this loop
  * iteration, the message waits for the iteration's end instead; alone then, it is written straight
  * to its connection if dst sleeps (request_flush_staged), else pushed. A message pushed to dst

@@ -190,6 +190,9 @@ static void session_closed(struct uring_conn *conn, int err)
     struct session *s = conn->data;
     struct core *c = s->core;
 
+    /* What runs from here on (a broadcast may push a staged message whose failure answers a
+     * session) must not write to this one: its connection is closed and it is about to go. */
+    s->state = SESS_CLOSING;
     blist_del(&s->node);
     route_session_gone(s);
     request_requester_gone(s);
@@ -240,6 +243,9 @@ int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, 
         total += iov[i].iov_len;
     if (slot >= d->ngates || !core_direct_ok(c, dst, total))
         return -EAGAIN;
+    /* A short send must be able to tell the owner (X_GATE), or the peer waits mid-frame. */
+    if (core_reserve(c, 1) != 0)
+        return -ENOMEM;
     ret = uring_gate_send(&d->gates[slot], gen, iov, n);
     if (ret < 0)
         return ret;
@@ -248,8 +254,8 @@ int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, 
         struct uring_xmsg m = {.type = X_GATE, .u64 = (uint64_t)slot << 32 | gen};
 
         STAT_ADD(c->st, direct_rests, 1);
-        if (core_push(c, dst, &m, 0) != 0)
-            log_error(c->id, "out of memory: the rest of a direct send waits for its connection's next write");
+        ret = core_push(c, dst, &m, 0);
+        assert(ret == 0); /* cost 0 with a backlog entry reserved */
     }
     return 0;
 }
@@ -370,6 +376,20 @@ static struct xwait *xwait_get(struct core *c)
     c->xw_free = w->next;
     c->xw_cached--;
     return w;
+}
+
+int core_reserve(struct core *c, unsigned n)
+{
+    while (c->xw_cached < n) {
+        struct xwait *w = malloc(sizeof(*w));
+
+        if (w == NULL)
+            return -ENOMEM;
+        w->next = c->xw_free;
+        c->xw_free = w;
+        c->xw_cached++;
+    }
+    return 0;
 }
 
 static void xwait_put(struct core *c, struct xwait *w)

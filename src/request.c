@@ -619,7 +619,8 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
     struct uring_xmsg m = {.type = X_REP, .ptr = x};
     struct preq *p;
 
-    if (slot == 0 || slot >= rc->preq_cap || !core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len))
+    /* Two backlog entries: a claimed entry must be handed back (and a short send announced). */
+    if (slot == 0 || slot >= rc->preq_cap || !core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len) || core_reserve(c, 2) != 0)
         return false;
     p = &rc->preq[slot];
     if (atomic_load_explicit(&p->claim, memory_order_acquire) != want ||
@@ -640,10 +641,8 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
     /* Claimed, not written (the requester's connection had output queued): the entry waits for
      * this message, which therefore must arrive (cost 0). */
     x->how = XREP_CLAIMED;
-    if (core_push(c, dst, &m, 0) != 0) {
-        log_error(c->id, "out of memory: a claimed request on core %u is never released", dst);
-        free(x);
-    }
+    if (core_push(c, dst, &m, 0) != 0)
+        assert(!"cost 0 with a backlog entry reserved");
     return true;
 }
 

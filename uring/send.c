@@ -468,8 +468,10 @@ int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
 {
     int ret;
 
-    if (c->_state & CONN_CLOSING)
+    if (c->_state & (CONN_CLOSING | CONN_CLOSED))
         return -EPIPE;
+    if (len == 0)
+        return 0; /* nothing to send: the gate stays as it is */
     if (len > c->_out_max - uring_conn_out_queued(c))
         return -ENOBUFS;
     uring__gate_hold(c);
@@ -511,7 +513,7 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
     struct uring_zc *z;
 
     URING_ASSERT(release != NULL);
-    if (c->_state & CONN_CLOSING)
+    if (c->_state & (CONN_CLOSING | CONN_CLOSED))
         return -EPIPE;
     if (!c->loop->send_zc || len == 0 || len < c->loop->zc_threshold || !peer_wants_zc(c) ||
         c->_zc_tail - c->_zc_head == URING_ZC_SLOTS)

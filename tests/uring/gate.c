@@ -163,11 +163,13 @@ int main(void)
     struct iovec iov = {"x", 1};
     pthread_t ft, pt;
 
-    plan(11);
+    plan(13);
     th_pair_start(&g->p, &o, 4608, 256 * 1024, TICK_NS, tick, g);
     ok(uring_gate_send(&g->gate, 7, &iov, 1) == -EBUSY, "a zeroed gate is closed");
     uring_conn_gate_open(&g->p.conn, &g->gate, 7);
     ok(uring_gate_send(&g->gate, 6, &iov, 1) == -EBUSY, "another generation is refused");
+    ok(uring_conn_write(&g->p.conn, "", 0) == 0 && (atomic_load(&g->gate._word) & 0xff) == 1,
+       "an empty write leaves the gate idle (it would never drain)");
     if (pthread_create(&pt, NULL, peer, g) != 0 || pthread_create(&ft, NULL, foreign, g) != 0)
         BAIL_OUT("pthread_create");
     ok(uring_loop_run(&g->p.loop) == 0, "loop ran until the connection closed");
@@ -185,6 +187,7 @@ int main(void)
     ok(g->foreign_busy > 0, "the owner's output kept foreign senders out while it had any");
     ok(uring_gate_send(&g->gate, 7, &iov, 1) == -EBUSY, "a closed connection's gate is refused");
     ok((atomic_load(&g->gate._word) & 0xff) == 0 && g->gate._rest == NULL, "the gate is closed and holds nothing");
+    ok(uring_conn_write(&g->p.conn, "x", 1) == -EPIPE, "a closed connection refuses writes");
     close(g->p.peer);
     uring_loop_destroy(&g->p.loop);
     free(g);
