@@ -476,8 +476,16 @@ static void on_msg(trpc_client *c, const struct wire_frame *f)
     trpc_sub *sub = trpc__sub_find(c, f->id);
     trpc_msg *m;
 
-    if (sub == NULL)
-        return; /* unsubscribed while the broker was sending */
+    if (sub == NULL) {
+        /* Unsubscribed while the broker was sending. A request would wait for its deadline: say
+         * no responder took it, so that the requester hears at once. */
+        if ((f->flags & WIRE_F_REQUEST) && f->seq != 0) {
+            struct wire_out o = {.type = WIRE_REP, .flags = WIRE_F_ERROR, .aux = TRPC_E_NO_RESPONDERS, .seq = f->seq};
+
+            send_own(c, &o);
+        }
+        return;
+    }
     m = trpc__msg_from_frame(c, f);
     if (m == NULL) {
         trpc__notify_error(c, sub, -TRPC_E_NO_MEMORY, "message dropped: out of memory");

@@ -15,6 +15,7 @@ DRIVER_TESTS = \
 	tests/driver/threads \
 	tests/driver/misuse \
 	tests/driver/external \
+	tests/driver/request_unsubscribed \
 	tests/driver/dispatch_order \
 	tests/driver/dispatch_io \
 	tests/driver/unsubscribe_wait \
@@ -34,6 +35,7 @@ tests_driver_buffer_full_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_threads_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_misuse_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_external_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_request_unsubscribed_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_dispatch_order_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_dispatch_io_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_unsubscribe_wait_LDADD = $(TESTS_DRIVER_LIBS)
