@@ -393,10 +393,10 @@ struct session *core_session(struct core *c, uint32_t slot, uint32_t gen);
  * cost 0: a message that must arrive (subscription updates, requests, bounded by other limits).
  * Returns 0 or -ENOBUFS (not sent; msg.ptr still the caller's). */
 int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost);
-/* Writes iov[0, n) straight to connection (dst, slot, gen) of core dst when that core has handled
- * everything this one pushed to it (so the frame overtakes none of ours) and the connection has
- * nothing queued; a short write leaves the rest to the owner, told with X_GATE. Returns 0 once
- * sent (whole or in part), or a negative errno with nothing sent: push the message instead. */
+/* Writes iov[0, n) straight to connection (dst, slot, gen) of core dst, once core_direct_ok() said
+ * yes, if the connection has nothing queued; a short write leaves the rest to the owner, told with
+ * X_GATE. Returns 0 once sent (whole or in part), or a negative errno with nothing sent: push the
+ * message instead. */
 int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n);
 /* Whether a frame of len bytes for core dst may be written directly now (the connection aside):
  * direct sends on, dst asleep (a busy core batches better than one syscall per frame), and

@@ -236,12 +236,9 @@ bool core_direct_ok(struct core *c, unsigned dst, size_t len)
 int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n)
 {
     struct core *d = c->b->cores[dst];
-    size_t total = 0;
     int ret;
 
-    for (unsigned i = 0; i < n; i++)
-        total += iov[i].iov_len;
-    if (slot >= d->ngates || !core_direct_ok(c, dst, total))
+    if (slot >= d->ngates)
         return -EAGAIN;
     /* A short send must be able to tell the owner (X_GATE), or the peer waits mid-frame. */
     if (core_reserve(c, 1) != 0)
@@ -378,20 +375,6 @@ static struct xwait *xwait_get(struct core *c)
     return w;
 }
 
-int core_reserve(struct core *c, unsigned n)
-{
-    while (c->xw_cached < n) {
-        struct xwait *w = malloc(sizeof(*w));
-
-        if (w == NULL)
-            return -ENOMEM;
-        w->next = c->xw_free;
-        c->xw_free = w;
-        c->xw_cached++;
-    }
-    return 0;
-}
-
 static void xwait_put(struct core *c, struct xwait *w)
 {
     if (c->xw_cached >= BROKER_XWAIT_CACHE) {
@@ -401,6 +384,19 @@ static void xwait_put(struct core *c, struct xwait *w)
     w->next = c->xw_free;
     c->xw_free = w;
     c->xw_cached++;
+}
+
+int core_reserve(struct core *c, unsigned n)
+{
+    assert(n <= BROKER_XWAIT_CACHE);
+    while (c->xw_cached < n) {
+        struct xwait *w = malloc(sizeof(*w));
+
+        if (w == NULL)
+            return -ENOMEM;
+        xwait_put(c, w);
+    }
+    return 0;
 }
 
 static void xout_drain(struct core *c, struct xout *o)

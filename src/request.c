@@ -276,13 +276,20 @@ static void release(struct core *c, struct preq *p)
     c->pending--;
 }
 
+/* The REP a requester gets for entry p; of a responder's flags only the error ones pass. */
+static void put_reply(uint8_t *hdr, const struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, uint32_t body_len)
+{
+    wire_put_fixed(hdr, WIRE_REP, flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), WIRE_FIXED_LEN + body_len, 0, hdr_len, aux, p->corr_id,
+                   0);
+}
+
 /* Sends the requester its one REP and forgets the entry. */
 static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
                    uint32_t body_len)
 {
     uint8_t hdr[WIRE_FIXED_LEN];
 
-    wire_put_fixed(hdr, WIRE_REP, flags, WIRE_FIXED_LEN + body_len, 0, hdr_len, aux, p->corr_id, 0);
+    put_reply(hdr, p, flags, aux, hdr_len, body_len);
     if (p->requester != NULL)
         session_write2(p->requester, hdr, sizeof(hdr), body, body_len);
     release(c, p);
@@ -450,7 +457,7 @@ static bool complete(struct core *c, uint64_t token, uint32_t core, uint32_t slo
         rtimer_update(c);
         return false;
     }
-    finish(c, p, flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), aux, hdr_len, body, body_len);
+    finish(c, p, flags, aux, hdr_len, body, body_len);
     return true;
 }
 
@@ -528,7 +535,7 @@ void request_xrep(struct core *c, unsigned src, struct xrep *x)
         }
         STAT_ADD(c->st, direct_handbacks, 1);
         log_debug(c->id, "reply to request %llu handed back by core %u", (unsigned long long)p->corr_id, src);
-        finish(c, p, x->flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), x->aux, x->hdr_len, x->body, x->body_len);
+        finish(c, p, x->flags, x->aux, x->hdr_len, x->body, x->body_len);
         return;
     }
     if (complete(c, x->token, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
@@ -585,9 +592,9 @@ void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
 /* ---- direct sends ------------------------------------------------------------------------------ */
 
 /* The request straight to the responder's connection. An unsubscribe on its way to us is not seen
- * here (the responder's core would have answered X_REP_FAIL): the responder drops a request for a
- * subscription it no longer has and the request times out, as it would had the unsubscribe come a
- * moment later. */
+ * here (the responder's core would have answered X_REP_FAIL): the responder gets a request for a
+ * subscription it no longer has, which libtrpc answers with NO_RESPONDERS (another client may
+ * drop it and leave the request to its deadline). */
 static bool xreq_direct(struct core *c, unsigned dst, const struct xreq *x)
 {
     uint8_t hdr[WIRE_FIXED_LEN];
@@ -629,11 +636,9 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
         !atomic_compare_exchange_strong_explicit(&p->claim, &want, (want & ~(uint64_t)0xff) | PREQ_CLAIMED, memory_order_acquire,
                                                  memory_order_relaxed))
         return false;
-    wire_put_fixed(hdr, WIRE_REP, x->flags & (WIRE_F_ERROR | WIRE_F_APP_ERROR), WIRE_FIXED_LEN + x->body_len, 0, x->hdr_len, x->aux,
-                   p->corr_id, 0);
+    put_reply(hdr, p, x->flags, x->aux, x->hdr_len, x->body_len);
+    /* A reply is not a MSG: msgs_out does not count it, whichever way it goes. */
     if (core_direct_send(c, dst, p->req_slot, p->req_gen, iov, x->body_len > 0 ? 2 : 1) == 0) {
-        STAT_ADD(c->st, msgs_out, 1);
-        STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + x->body_len);
         reap_push(rc, p); /* the last touch of the entry */
         free(x);
         return true;

@@ -9,8 +9,6 @@
  * a requester whose output is backed up, so the responder's core claims the entry but cannot
  * write the reply itself and hands it to the requester's core.
  */
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "tests/broker/itest.h"
@@ -25,17 +23,11 @@ static uint64_t take_request(struct tc *resp)
     return f.type == WIRE_MSG && (f.flags & WIRE_F_REQUEST) ? f.seq : 0;
 }
 
-/* A connection on core 0 with a small receive buffer, set before connecting so that the window is
- * scaled for it: the kernel absorbs little of what the broker sends it. */
+/* A connection on core 0 with a small receive buffer (tc_connect_rcvbuf). */
 static void connect_small_on0(struct tc *c, const struct broker_proc *b)
 {
     for (int i = 0; i < 200; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
-        int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
-
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
-            connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || tc_adopt(c, fd) != 0 || tc_hello(c, 0) != 0)
+        if (tc_connect_rcvbuf(c, b, 4096) != 0)
             BAIL_OUT("connect with a small receive buffer");
         if (c->core == 0)
             return;

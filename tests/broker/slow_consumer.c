@@ -3,8 +3,6 @@
  * would pass max-output-bytes, while a subscriber on the same topic that reads keeps receiving
  * every message, and the broker's memory stays bounded.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,19 +42,6 @@ static void *read_all(void *arg)
     return NULL;
 }
 
-/* A connection whose receive buffer is small from the start (set before connecting, so the
- * window is scaled for it), so that the kernel absorbs little of what the broker sends. */
-static void connect_small(struct tc *c, const struct broker_proc *b)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || tc_adopt(c, fd) != 0 || tc_hello(c, 0) != 0)
-        BAIL_OUT("connect with a small receive buffer");
-}
-
 int main(void)
 {
     static const char *const args[] = {"--cores", "1", "--max-output-bytes", "128k", "--max-frame", "64k", NULL};
@@ -72,7 +57,8 @@ int main(void)
 
     plan(7);
     itest_start(&b, args);
-    connect_small(&slow, &b);
+    if (tc_connect_rcvbuf(&slow, &b, 4096) != 0)
+        BAIL_OUT("connect with a small receive buffer");
     itest_connect(&fast, &b, 0);
     itest_connect(&pub, &b, 0);
     tc_sub(&slow, 1, "feed", NULL);

@@ -1,5 +1,7 @@
 /* The tests' blocking wire client (see tclient.h). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,24 @@ int tc_open(struct tc *c, const struct broker_proc *b)
     if (fd < 0)
         return fd;
     return tc_adopt(c, fd);
+}
+
+int tc_connect_rcvbuf(struct tc *c, const struct broker_proc *b, int rcvbuf)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+
+    if (fd < 0)
+        return -errno;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        ret = -errno;
+        close(fd);
+        return ret;
+    }
+    ret = tc_adopt(c, fd);
+    return ret != 0 ? ret : tc_hello(c, 0);
 }
 
 int tc_adopt(struct tc *c, int fd)

@@ -36,6 +36,9 @@ int tc_adopt(struct tc *c, int fd);
 int tc_hello(struct tc *c, uint8_t flags);
 /* tc_open + tc_hello. */
 int tc_connect(struct tc *c, const struct broker_proc *b, uint8_t flags);
+/* tc_connect (flags 0) with a receive buffer of rcvbuf bytes, set before connecting so that the
+ * window is scaled for it: the kernel absorbs little of what the broker sends. */
+int tc_connect_rcvbuf(struct tc *c, const struct broker_proc *b, int rcvbuf);
 void tc_close(struct tc *c);
 
 int tc_send(struct tc *c, const struct wire_out *o);

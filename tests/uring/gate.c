@@ -110,21 +110,6 @@ static void *foreign(void *arg)
     return NULL;
 }
 
-static int read_full(int fd, unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void *peer(void *arg)
 {
     struct gt *g = arg;
@@ -134,12 +119,12 @@ static void *peer(void *arg)
         uint32_t len, seq;
         unsigned src;
 
-        if (read_full(g->p.peer, buf, 9) != 0)
+        if (th_read_all(g->p.peer, buf, 9) != 0)
             break;
         memcpy(&len, buf, 4);
         src = buf[4];
         memcpy(&seq, buf + 5, 4);
-        if (len < 16 || len > REC_MAX || (src != SRC_OWNER && src != SRC_FOREIN) || read_full(g->p.peer, buf + 9, len - 9) != 0) {
+        if (len < 16 || len > REC_MAX || (src != SRC_OWNER && src != SRC_FOREIN) || th_read_all(g->p.peer, buf + 9, len - 9) != 0) {
             g->bad++;
             break;
         }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,12 +60,12 @@ static inline int th_connect(unsigned port)
     return fd;
 }
 
-static inline int th_write_all(int fd, const void *buf, size_t len)
+/* All of len bytes read (in) or written, retrying on EINTR and short transfers: 0, or -1 on error or
+ * end of file. */
+static inline int th_xfer_all(int fd, char *p, size_t len, bool in)
 {
-    const char *p = buf;
-
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = in ? read(fd, p, len) : write(fd, p, len);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -74,6 +75,16 @@ static inline int th_write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+static inline int th_write_all(int fd, const void *buf, size_t len)
+{
+    return th_xfer_all(fd, (char *)buf, len, false);
+}
+
+static inline int th_read_all(int fd, void *buf, size_t len)
+{
+    return th_xfer_all(fd, buf, len, true);
 }
 
 static inline int th_count_fds(void)
