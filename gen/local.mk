@@ -66,18 +66,53 @@ endif
 
 # examples/shop's stubs are generated into the build tree the way a user's build makes them
 # (docs/contracts.md, "Using trpc-gen from automake"): one trpc-gen run writes all five files, so
-# they hang off a stamp (automake manual, "Multiple Outputs": a deleted output is made again). The stub tests run
-# them over the real libtrpc against a real broker (tests/harness), and against tests/gen/wire_peer.h,
-# a TCP peer speaking the codec, where only the wire shows what they send.
+# they hang off a stamp (automake manual, "Multiple Outputs"). The stub tests run them over the real
+# libtrpc against a real broker (tests/harness), and against tests/gen/wire_peer.h, a TCP peer
+# speaking the codec, where only the wire shows what they send.
+#
+# The contract gets an explicit empty rule so make looks for no implicit rule to make it: in an
+# in-tree build GNU make's built-in `%: %.c` would otherwise make examples/shop/shop.trpc from the
+# generated examples/shop/shop.trpc.c, a cycle through the stamp.
+#
+# The stamp takes the time from before the run (touched as .tmp, moved after), so the outputs are
+# newer than it and their rules stay quiet once made. An output deleted since is made again by its
+# own rule, STUB_REMAKE: no recursive make, which would search the same rules again.
 SHOP_GEN = examples/shop/shop.proto examples/shop/shop.pb-c.c examples/shop/shop.pb-c.h \
 	examples/shop/shop.trpc.c examples/shop/shop.trpc.h
+SHOP_GEN_RUN = gen/trpc-gen -o examples/shop $(srcdir)/examples/shop/shop.trpc
+$(srcdir)/examples/shop/shop.trpc: ;
 examples/shop/shop.stamp: $(srcdir)/examples/shop/shop.trpc gen/trpc-gen$(EXEEXT)
-	@$(MKDIR_P) examples/shop
-	$(AM_V_GEN)gen/trpc-gen -o examples/shop $(srcdir)/examples/shop/shop.trpc && touch $@
+	@$(MKDIR_P) examples/shop && rm -f $@.tmp && touch $@.tmp
+	$(AM_V_GEN)$(SHOP_GEN_RUN) && mv -f $@.tmp $@
 $(SHOP_GEN): examples/shop/shop.stamp
-	@test -f $@ || rm -f examples/shop/shop.stamp
-	@test -f $@ || $(MAKE) $(AM_MAKEFLAGS) examples/shop/shop.stamp
-CLEANFILES += $(SHOP_GEN) examples/shop/shop.stamp
+	@stamp=examples/shop/shop.stamp gen_run='$(SHOP_GEN_RUN)'; $(STUB_REMAKE)
+CLEANFILES += $(SHOP_GEN) examples/shop/shop.stamp examples/shop/shop.stamp.tmp
+
+# The recipe of a deleted output, after stamp and gen_run are set to its stamp and trpc-gen command.
+# Under -j the rules of several deleted outputs run at once, and two trpc-gen runs writing the same
+# files would clash (their .tmp files share names; protoc-c writes in place): the first to take the
+# lock (mkdir is atomic) runs trpc-gen, which writes every output, and the others wait for it and
+# succeed if their file is there. A run that fails or is interrupted takes the stamp with it, so
+# the next make redoes the whole contract rather than trust what it left; a lock left by a killed
+# run is reported after five minutes instead of waited on for ever.
+STUB_REMAKE = \
+	if test -f $@; then :; else \
+	  lock=$(@D)/trpc-gen.lock; \
+	  if mkdir "$$lock" 2>/dev/null; then \
+	    trap 'rm -rf "$$lock" "$$stamp"' 1 2 13 15; \
+	    echo "$$gen_run"; \
+	    $$gen_run; result=$$?; \
+	    test $$result -eq 0 || rm -f "$$stamp"; \
+	    rm -rf "$$lock"; exit $$result; \
+	  else \
+	    n=0; while test -d "$$lock"; do \
+	      n=`expr $$n + 1`; \
+	      if test $$n -gt 300; then echo "$@: $$lock is still there: remove it if no make runs" >&2; exit 1; fi; \
+	      sleep 1; \
+	    done; \
+	    test -f $@; \
+	  fi; \
+	fi
 
 STUB_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gen/include -Iexamples/shop $(PROTOBUF_C_CFLAGS)
 STUB_TEST_SOURCES = tests/gen/wire_peer.h
@@ -106,13 +141,14 @@ TSAN_TESTS += tests/gen/stub_server tests/gen/stub_client tests/gen/stub_events
 # publish (tests/gen/stub_publish).
 NOTIFY_GEN = tests/gen/notify/notify.proto tests/gen/notify/notify.pb-c.c tests/gen/notify/notify.pb-c.h \
 	tests/gen/notify/notify.trpc.c tests/gen/notify/notify.trpc.h
+NOTIFY_GEN_RUN = gen/trpc-gen -o tests/gen/notify $(srcdir)/tests/gen/good/notify.trpc
+$(srcdir)/tests/gen/good/notify.trpc: ;
 tests/gen/notify/notify.stamp: $(srcdir)/tests/gen/good/notify.trpc gen/trpc-gen$(EXEEXT)
-	@$(MKDIR_P) tests/gen/notify
-	$(AM_V_GEN)gen/trpc-gen -o tests/gen/notify $(srcdir)/tests/gen/good/notify.trpc && touch $@
+	@$(MKDIR_P) tests/gen/notify && rm -f $@.tmp && touch $@.tmp
+	$(AM_V_GEN)$(NOTIFY_GEN_RUN) && mv -f $@.tmp $@
 $(NOTIFY_GEN): tests/gen/notify/notify.stamp
-	@test -f $@ || rm -f tests/gen/notify/notify.stamp
-	@test -f $@ || $(MAKE) $(AM_MAKEFLAGS) tests/gen/notify/notify.stamp
-CLEANFILES += $(NOTIFY_GEN) tests/gen/notify/notify.stamp
+	@stamp=tests/gen/notify/notify.stamp gen_run='$(NOTIFY_GEN_RUN)'; $(STUB_REMAKE)
+CLEANFILES += $(NOTIFY_GEN) tests/gen/notify/notify.stamp tests/gen/notify/notify.stamp.tmp
 
 check_PROGRAMS += tests/gen/stub_publish
 tests_gen_stub_publish_SOURCES = tests/gen/stub_publish.c $(STUB_TEST_SOURCES)
