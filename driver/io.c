@@ -588,6 +588,14 @@ static void on_send(trpc_client *c, int res)
     assert(b != NULL);
     b->off += (size_t)res;
     assert(b->off <= b->len);
+    if (b == &c->out && b->off < b->len) {
+        /* The socket took part of the batch: that part is no longer buffered, though the rest
+         * still waits for room. Counting the whole batch until it is done refused publishes
+         * with most of the bound already sent. */
+        pthread_mutex_lock(&c->lock);
+        c->out_unsent = b->len - b->off;
+        pthread_mutex_unlock(&c->lock);
+    }
     send_kick(c);
 }
 

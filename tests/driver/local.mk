@@ -13,6 +13,7 @@ DRIVER_TESTS = \
 	tests/driver/request_large \
 	tests/driver/reconnect \
 	tests/driver/buffer_full \
+	tests/driver/buffer_unsent \
 	tests/driver/threads \
 	tests/driver/misuse \
 	tests/driver/external \
@@ -34,6 +35,7 @@ tests_driver_request_shutdown_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_large_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_reconnect_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_buffer_full_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_buffer_unsent_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_threads_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_misuse_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_external_LDADD = $(TESTS_DRIVER_LIBS)
