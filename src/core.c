@@ -583,7 +583,7 @@ static const struct uring_listener_cbs listener_cbs = {
 
 static void stop_fail(struct session *s)
 {
-    session_fail(s, 0, TRPC_E_SHUTTING_DOWN, "broker is shutting down");
+    session_fail(s, 0, TRPC_E_SHUTTING_DOWN, NULL); /* the code's text says it all */
 }
 
 void core_stop_wait_done(struct session *s)

@@ -14,6 +14,7 @@ DRIVER_TESTS = \
 	tests/driver/reconnect \
 	tests/driver/buffer_full \
 	tests/driver/buffer_unsent \
+	tests/driver/slow_consumer_text \
 	tests/driver/threads \
 	tests/driver/misuse \
 	tests/driver/external \
@@ -36,6 +37,7 @@ tests_driver_request_large_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_reconnect_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_buffer_full_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_buffer_unsent_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_slow_consumer_text_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_threads_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_misuse_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_external_LDADD = $(TESTS_DRIVER_LIBS)

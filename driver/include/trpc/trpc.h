@@ -71,7 +71,9 @@ typedef void trpc_reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud);
 /* Connection state changes. */
 typedef void trpc_state_cb(trpc_client *c, trpc_state state, void *ud);
 /* Asynchronous errors: an ERR from the broker (sub set when it names a subscription), a slow
- * consumer cut-off, a reconnect failure. text is valid during the call only. */
+ * consumer cut-off, a reconnect failure. err is negative, like every return value here
+ * (-TRPC_E_SLOW_CONSUMER, never TRPC_E_SLOW_CONSUMER): compare with -TRPC_E_x, or pass it to
+ * trpc_strerror() or trpc_err_name() as it is. text is valid during the call only. */
 typedef void trpc_error_cb(trpc_client *c, trpc_sub *sub, int err, const char *text, void *ud);
 
 /* ---- options (man 3 trpc_options) ------------------------------------------------------------- */
