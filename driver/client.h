@@ -188,7 +188,7 @@ struct trpc_client {
     pthread_cond_t cond; /* state changes and PONGs */
     trpc_state state;
     struct trpc__buf fill; /* frames queued by application threads */
-    size_t out_unsent;     /* bytes of c->out not sent yet, for the send_buffer bound */
+    size_t out_unsent;     /* bytes of c->out not sent yet (updated as each send returns), for the send_buffer bound */
     bool send_idle;        /* the I/O side has nothing to send: an append must wake it */
     int direct_fd;         /* the open session's socket for direct sends, -1 when there is none */
     uint64_t ping_next;    /* flush PING ids */

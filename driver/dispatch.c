@@ -299,6 +299,8 @@ void trpc__notify_state(trpc_client *c, trpc_state st)
 
 void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text)
 {
+    /* The public contract (trpc.h, trpc_options(3)): a negative code, as every call returns. */
+    assert(err < 0);
     if (c->opts.error_cb)
         notify(c, TRPC__NODE_ERROR, 0, sub, err, text);
 }

@@ -435,7 +435,12 @@ static void on_err(trpc_client *c, const struct wire_frame *f)
     int err = -(int)f->aux;
     trpc_sub *sub = NULL;
 
-    snprintf(text, sizeof(text), "%s: %.*s", trpc_strerror(err), (int)f->payload_len, f->payload ? (const char *)f->payload : "");
+    /* The code's text, then the broker's details when it sent any ("broker: " is added for a
+     * fatal one), so that each reads once. */
+    if (f->payload_len > 0)
+        snprintf(text, sizeof(text), "%s: %.*s", trpc_strerror(err), (int)f->payload_len, (const char *)f->payload);
+    else
+        snprintf(text, sizeof(text), "%s", trpc_strerror(err));
     if (f->flags & WIRE_F_FATAL || c->phase == TRPC__PH_HANDSHAKE) {
         conn_down(c, err, "broker: %s", text);
         return;
@@ -588,6 +593,14 @@ static void on_send(trpc_client *c, int res)
     assert(b != NULL);
     b->off += (size_t)res;
     assert(b->off <= b->len);
+    if (b == &c->out && b->off < b->len) {
+        /* The socket took part of the batch: that part is no longer buffered, though the rest
+         * still waits for room. Counting the whole batch until it is done refused publishes
+         * with most of the bound already sent. */
+        pthread_mutex_lock(&c->lock);
+        c->out_unsent = b->len - b->off;
+        pthread_mutex_unlock(&c->lock);
+    }
     send_kick(c);
 }
 

@@ -3,7 +3,8 @@
  *
  * A request is a REQ frame plus an entry in the pending table (pending.c); the REQ goes out with
  * the next send, without any flush delay. The broker answers every REQ it accepted with exactly
- * one REP (reply, responder error, or its own NO_RESPONDERS/TIMEOUT/RESPONDER_LOST); a lost
+ * one REP (reply, responder error, or its own NO_RESPONDERS/TIMEOUT/RESPONDER_LOST/SHUTTING_DOWN,
+ * the last before the ERR that ends the session when the broker stops); a lost
  * connection fails the request with CONNECTION_LOST, and a local deadline a little after the
  * request's own backs the broker up if it vanishes without closing the socket.
  */

@@ -67,6 +67,7 @@ void trpc__wake(trpc_client *c)
 int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, bool *wake)
 {
     ssize_t n = wire_encoded_len(o);
+    size_t unsent;
     int err;
 
     if (n < 0)
@@ -74,9 +75,11 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
     if ((size_t)n > c->limits.max_frame)
         return trpc__fail(-TRPC_E_FRAME_TOO_LARGE, "%s of %zd bytes above the broker's max_frame %u", wire_type_name(o->type), n,
                           c->limits.max_frame);
-    if (!force && c->fill.len + c->out_unsent + (size_t)n > c->opts.send_buffer)
-        return trpc__fail(-TRPC_E_BUFFER_FULL, "send buffer full (%zu bytes buffered, bound %zu)", c->fill.len + c->out_unsent,
-                          c->opts.send_buffer);
+    /* Only what is not sent yet counts: fill.off bytes left with a short direct send, and the
+     * I/O side keeps out_unsent at what its batch still has to send. */
+    unsent = c->fill.len - c->fill.off + c->out_unsent;
+    if (!force && unsent + (size_t)n > c->opts.send_buffer)
+        return trpc__fail(-TRPC_E_BUFFER_FULL, "send buffer full (%zu bytes not sent yet, bound %zu)", unsent, c->opts.send_buffer);
     err = trpc__buf_reserve(&c->fill, (size_t)n);
     if (err)
         return trpc__fail(err, "send buffer: out of memory");

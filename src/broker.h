@@ -129,7 +129,8 @@ struct session {
     uint64_t client_id;
     enum session_state state;
     bool no_echo;
-    bool counted; /* holds one of max_connections */
+    bool counted;   /* holds one of max_connections */
+    bool stop_wait; /* shutting down: its ERR waits for the replies other cores claimed (core.c) */
     uint64_t last_rx_ns;
     uint64_t closing_ns;
     struct blist node; /* core->lru (open, new) or core->closing */
@@ -233,7 +234,11 @@ struct core {
     struct wake_op wake;
     bool stopping;
     bool stopped;
-    bool timers_idle; /* sweep and request timers stay stopped once the core is shutting down */
+    bool timers_idle;              /* sweep and request timers stay stopped once the core is shutting down */
+    unsigned stop_waits;           /* sessions with stop_wait set */
+    uint64_t stop_began_ns;        /* when core_begin_stop ran */
+    struct uring_timer stop_timer; /* polls the reap stack while stop_waits > 0 */
+    bool stop_timer_armed;
     struct trie *trie;
 
     struct session **slots; /* [1, nslots); 0 unused */
@@ -312,6 +317,7 @@ struct broker {
     struct uring_loop_opts loop_opts;
     _Atomic unsigned conns;
     atomic_bool failed;             /* a core failed at run time: exit 1 */
+    atomic_bool stopping;           /* shutdown began: a lost responder is the shutdown's doing */
     bool abort_start;               /* a core failed to start: every core leaves before running */
     bool started;                   /* core threads exist: join them */
     pthread_barrier_t barrier;      /* ncores + 1: the main thread wires channels between */
@@ -407,6 +413,8 @@ void core_gate_poll(struct core *c, uint32_t slot, uint32_t gen);
 void core_gate_open(struct session *s);
 /* After every core thread has ended (or never started). */
 void core_free_gates(struct core *c);
+/* Shutdown: the last claimed reply of a stop_wait session is settled; its ERR and close follow. */
+void core_stop_wait_done(struct session *s);
 /* Makes sure n backlog entries are cached, so that the next n must-arrive pushes (cost 0) cannot
  * fail: 0 or -ENOMEM. For pushes that follow a step that cannot be undone. */
 int core_reserve(struct core *c, unsigned n);
@@ -467,6 +475,9 @@ void request_xrep_fail(struct core *c, uint64_t token);
 void request_flush_staged(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t cost, bool direct);
 /* The requester closed: forget its pending requests. */
 void request_requester_gone(struct session *s);
+/* Shutdown: answers each request s waits for with REP ERROR SHUTTING_DOWN. Returns how many are
+ * left, claimed by a responder's core: their one REP is the reply that core writes or hands back. */
+unsigned request_requester_stop(struct session *s);
 /* The responder subscription left this core's replica; conn_gone: because its connection closed. */
 void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone);
 void request_timer_stop(struct core *c);

@@ -84,7 +84,7 @@ void config_defaults(struct config *c)
     c->max_connections = 100000;
     c->max_subscriptions = 10000;
     c->max_pending_requests = 65536;
-    c->max_output_bytes = 8u << 20;
+    c->max_output_bytes = 64u << 20; /* as nats-server's per-connection pending bound: a burst may run far ahead */
     c->keepalive_ms = 30000;
     c->request_timeout_ms = 5000;
     c->max_request_timeout_ms = 60000;

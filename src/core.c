@@ -8,10 +8,14 @@
  * then each core thread creates its ring; the main thread wires the channels while the cores
  * wait at a barrier, because a channel needs both loops.
  *
- * Shutdown: the main thread writes each core's eventfd (read by an op on the core's ring). The
- * core stops accepting, sends every session ERR SHUTTING_DOWN and closes it with a flush (forced
- * after BROKER_CLOSE_GRACE_NS), then stops its loop once its last session and its listener are
- * released. Cores meet at stop_barrier before destroying their rings, so no core pushes to a
+ * Shutdown: the main thread sets b->stopping and writes each core's eventfd (read by an op on
+ * the core's ring). The core stops accepting and answers every request its sessions are waiting
+ * for with REP ERROR SHUTTING_DOWN (docs/protocol.md section 7: one REP per accepted REQ), but
+ * for those a responder's core claimed, whose reply is the one REP (request.c); then it sends
+ * every session ERR SHUTTING_DOWN and closes it with a flush (forced after
+ * BROKER_CLOSE_GRACE_NS). A session with claimed entries gets its ERR once they are released
+ * (stop_wait; at the latest after the grace). The core stops its loop once its last session and
+ * its listener are released. Cores meet at stop_barrier before destroying their rings, so no core pushes to a
  * ring that is gone; messages still in channels are freed by core_join_all.
  */
 #include <arpa/inet.h>
@@ -196,6 +200,11 @@ static void session_closed(struct uring_conn *conn, int err)
     blist_del(&s->node);
     route_session_gone(s);
     request_requester_gone(s);
+    if (s->stop_wait) {
+        /* Gone before its claimed replies were settled (the peer closed, or the grace ran out). */
+        s->stop_wait = false;
+        c->stop_waits--;
+    }
     wire_reader_free(&s->rd);
     idmap_free(&s->subs);
     assert(c->slots[s->slot] == s);
@@ -546,12 +555,15 @@ static void core_maybe_stop(struct core *c)
 {
     if (c->nsessions > 0 || c->listening || c->stopped)
         return;
+    assert(c->stop_waits == 0);
     c->stopped = true;
     c->timers_idle = true;
     if (c->sweep_armed)
         uring_timer_cancel(&c->sweep);
     if (c->xtimer_armed)
         uring_timer_cancel(&c->xtimer);
+    if (c->stop_timer_armed)
+        uring_timer_cancel(&c->stop_timer);
     request_timer_stop(c);
     uring_loop_stop(&c->loop);
 }
@@ -569,6 +581,58 @@ static const struct uring_listener_cbs listener_cbs = {
     .on_close = listener_closed,
 };
 
+static void stop_fail(struct session *s)
+{
+    session_fail(s, 0, TRPC_E_SHUTTING_DOWN, NULL); /* the code's text says it all */
+}
+
+void core_stop_wait_done(struct session *s)
+{
+    struct core *c = s->core;
+
+    assert(s->stop_wait);
+    assert(c->stop_waits > 0);
+    s->stop_wait = false;
+    c->stop_waits--;
+    stop_fail(s);
+}
+
+/*
+ * While sessions wait for claimed replies: a claimant that wrote the reply only pushes the entry
+ * on our reap stack, which wakes nobody, so look every millisecond. A reply handed back arrives
+ * as X_REP on its own. Past the close grace (a claimant stopped with the handback still in its
+ * backlog), the ERR goes without it.
+ */
+static void stop_timer_done(struct uring_timer *t, int res)
+{
+    struct core *c = t->data;
+
+    c->stop_timer_armed = false;
+    if (res == -ECANCELED || c->timers_idle)
+        return;
+    request_reap(c);
+    if (c->stop_waits > 0 && uring_now_ns() > c->stop_began_ns + BROKER_CLOSE_GRACE_NS) {
+        struct blist *n, *next;
+
+        for (n = c->lru.next; n != &c->lru; n = next) {
+            struct session *s = blist_entry(n, struct session, node);
+
+            next = n->next;
+            if (!s->stop_wait)
+                continue;
+            log_warn(c->id, "client_id=%llu: claimed replies not settled at shutdown", (unsigned long long)s->client_id);
+            core_stop_wait_done(s);
+        }
+    }
+    if (c->stop_waits > 0 && uring_timer_start(&c->loop, &c->stop_timer, XRETRY_NS, stop_timer_done) == 0)
+        c->stop_timer_armed = true;
+}
+
+/*
+ * Every request a session of ours waits for gets its one REP before the session's ERR: first
+ * every open entry is answered, then the sessions are failed, but for those with entries another
+ * core claimed (request_requester_stop): they stay open until those replies are settled.
+ */
 static void core_begin_stop(struct core *c)
 {
     struct blist *n, *next;
@@ -576,15 +640,28 @@ static void core_begin_stop(struct core *c)
     if (c->stopping)
         return;
     c->stopping = true;
+    c->stop_began_ns = uring_now_ns();
     log_info(c->id, "shutting down: %u connections", c->nsessions);
     if (c->listening)
         uring_listener_close(&c->listener);
     for (n = c->lru.next; n != &c->lru; n = next) {
         struct session *s = blist_entry(n, struct session, node);
 
-        next = n->next;
-        session_fail(s, 0, TRPC_E_SHUTTING_DOWN, "broker is shutting down");
+        next = n->next; /* a slow consumer cut by its REPs moves to c->closing */
+        if (request_requester_stop(s) > 0 && s->state == SESS_OPEN) {
+            s->stop_wait = true;
+            c->stop_waits++;
+        }
     }
+    for (n = c->lru.next; n != &c->lru; n = next) {
+        struct session *s = blist_entry(n, struct session, node);
+
+        next = n->next;
+        if (!s->stop_wait)
+            stop_fail(s);
+    }
+    if (c->stop_waits > 0 && uring_timer_start(&c->loop, &c->stop_timer, XRETRY_NS, stop_timer_done) == 0)
+        c->stop_timer_armed = true;
     core_maybe_stop(c);
 }
 
@@ -702,6 +779,7 @@ static void *core_main(void *arg)
     c->sweep.data = c;
     c->xtimer.data = c;
     c->rtimer.data = c;
+    c->stop_timer.data = c;
     c->listener.data = c;
     ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);
     if (ret == 0) {
@@ -849,6 +927,7 @@ void core_wake_all(struct broker *b)
 {
     uint64_t one = 1;
 
+    atomic_store_explicit(&b->stopping, true, memory_order_release);
     for (unsigned i = 0; i < b->ncores; i++)
         if (write(b->cores[i]->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
             log_error(LOG_NO_CORE, "cannot wake core %u: %s", i, strerror(errno));

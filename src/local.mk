@@ -53,8 +53,10 @@ BROKER_ITESTS = \
 	tests/broker/reqrep \
 	tests/broker/reqrep_cores \
 	tests/broker/reqrep_churn \
+	tests/broker/reqrep_shutdown \
 	tests/broker/clients_1000 \
 	tests/broker/slow_consumer \
+	tests/broker/output_burst \
 	tests/broker/malformed \
 	tests/broker/sigterm_flush
 check_PROGRAMS += $(BROKER_ITESTS)
@@ -68,8 +70,10 @@ tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_shutdown_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_clients_1000_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_output_burst_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
 

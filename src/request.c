@@ -32,6 +32,12 @@
  * requester's connection was busy), an X_REP carries the reply for us to write (XREP_CLAIMED).
  * Every other end of an entry first swaps OPEN for LOCAL here (entry_take); when that fails the
  * entry was claimed, and the timeout, a lost responder or a gone requester only let go of it.
+ *
+ * Shutdown (core_begin_stop): each open entry of the core's sessions is taken and answered REP
+ * ERROR SHUTTING_DOWN before its requester's ERR. A claimed one cannot be: its reply is the one
+ * REP, written by the claimant or handed back, so the requester's ERR waits until the entry is
+ * released (the reap stack or the handback), which is when release() calls core_stop_wait_done().
+ * A responder lost meanwhile (its core stopped first) answers SHUTTING_DOWN too (lost_code).
  */
 #include <assert.h>
 #include <errno.h>
@@ -259,6 +265,7 @@ void request_reap(struct core *c)
 static void release(struct core *c, struct preq *p)
 {
     uint32_t slot = (uint32_t)(p - c->preq);
+    struct session *s = p->requester;
 
     assert(p->used);
     if (p->in_heap)
@@ -274,6 +281,10 @@ static void release(struct core *c, struct preq *p)
     p->requester = NULL;
     c->preq_free[c->npreq_free++] = slot;
     c->pending--;
+    /* A shutting-down requester waited for this claimed entry's reply (written by now, by the
+     * responder's core or by finish()) before its ERR. */
+    if (s != NULL && s->stop_wait && blist_empty(&s->requests))
+        core_stop_wait_done(s);
 }
 
 /* The REP a requester gets for entry p; of a responder's flags only the error ones pass. */
@@ -293,6 +304,13 @@ static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, 
     if (p->requester != NULL)
         session_write2(p->requester, hdr, sizeof(hdr), body, body_len);
     release(c, p);
+}
+
+/* A responder lost while the broker shuts down was lost to the shutdown: the requester hears the
+ * same code from every core, whichever stops first. */
+static int lost_code(const struct core *c)
+{
+    return atomic_load_explicit(&c->b->stopping, memory_order_acquire) ? TRPC_E_SHUTTING_DOWN : TRPC_E_RESPONDER_LOST;
 }
 
 static void rep_error(struct session *s, uint64_t id, int code)
@@ -383,6 +401,12 @@ void request_req(struct session *s, const struct wire_frame *f)
 
     if (timeout_ms > cfg->max_request_timeout_ms)
         timeout_ms = cfg->max_request_timeout_ms;
+    if (c->stopping) {
+        /* Only a session waiting for claimed replies is still read (core_begin_stop): an entry
+         * made now would miss the answers shutdown gives. */
+        rep_error(s, f->id, TRPC_E_SHUTTING_DOWN);
+        return;
+    }
     request_reap(c); /* entries answered by other cores: free their slots, count their responders down */
     r = pick_responder(c, route_match(c, f->topic, f->topic_len));
     if (r == NULL) {
@@ -509,7 +533,7 @@ void request_xreq(struct core *c, struct xreq *x)
     unsigned owner = (unsigned)(x->token >> TOKEN_CORE_SHIFT);
     struct uring_xmsg m = {.type = X_REP_FAIL, .u64 = x->token};
 
-    if (s != NULL && s->state == SESS_OPEN && idmap_get(&s->subs, x->target.sid) != NULL) {
+    if (!c->stopping && s != NULL && s->state == SESS_OPEN && idmap_get(&s->subs, x->target.sid) != NULL) {
         request_deliver(s, x->target.sid, x->token, x->ms_left, x->topic_len, x->hdr_len, x->body, x->body_len);
         return;
     }
@@ -554,7 +578,7 @@ void request_xrep_fail(struct core *c, uint64_t token)
     struct preq *p = entry_of(c, token);
 
     if (p != NULL && entry_take(p))
-        finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
+        finish(c, p, WIRE_F_ERROR, (uint32_t)lost_code(c), 0, NULL, 0);
 }
 
 void request_requester_gone(struct session *s)
@@ -574,13 +598,33 @@ void request_requester_gone(struct session *s)
     }
 }
 
+unsigned request_requester_stop(struct session *s)
+{
+    struct core *c = s->core;
+    struct blist *n, *next;
+    unsigned claimed = 0;
+
+    assert(c->stopping);
+    assert(!s->stop_wait);
+    for (n = s->requests.next; n != &s->requests; n = next) {
+        struct preq *p = blist_entry(n, struct preq, req_node);
+
+        next = n->next;
+        if (entry_take(p))
+            finish(c, p, WIRE_F_ERROR, TRPC_E_SHUTTING_DOWN, 0, NULL, 0);
+        else
+            claimed++; /* its responder's core writes the reply, or hands it back to finish() */
+    }
+    return claimed;
+}
+
 void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
 {
     while (!blist_empty(&r->pending)) {
         struct preq *p = blist_entry(r->pending.next, struct preq, resp_node);
 
         if (conn_gone && entry_take(p)) {
-            finish(c, p, WIRE_F_ERROR, TRPC_E_RESPONDER_LOST, 0, NULL, 0);
+            finish(c, p, WIRE_F_ERROR, (uint32_t)lost_code(c), 0, NULL, 0);
         } else {
             /* Unsubscribed, still connected: it may still answer. */
             blist_del(&p->resp_node);

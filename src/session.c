@@ -8,6 +8,8 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,11 +98,16 @@ int session_write2(struct session *s, const void *a, size_t alen, const void *b,
     if (s->state == SESS_CLOSING)
         return -EPIPE;
     if (uring_conn_out_queued(&s->conn) + alen + blen > c->b->cfg.max_output_bytes) {
+        /* The code's own text says what happened (clients print it before ours): say how much. */
+        char why[128];
+
         STAT_ADD(c->st, slow_consumers, 1);
         STAT_ADD(c->st, drops, 1);
         log_warn(c->id, "client_id=%llu peer=%s: slow consumer cut off with %zu bytes queued", (unsigned long long)s->client_id,
                  s->peer, uring_conn_out_queued(&s->conn));
-        session_fail(s, 0, TRPC_E_SLOW_CONSUMER, "output queue full");
+        snprintf(why, sizeof(why), "%zu bytes queued, %zu more would pass max-output-bytes %" PRIu64,
+                 uring_conn_out_queued(&s->conn), alen + blen, c->b->cfg.max_output_bytes);
+        session_fail(s, 0, TRPC_E_SLOW_CONSUMER, why);
         return -ENOBUFS;
     }
     return write_raw(s, a, alen, b, blen);

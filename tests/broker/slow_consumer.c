@@ -53,9 +53,10 @@ int main(void)
     uint8_t payload[PAYLOAD] = {0};
     long rss0, rss1;
     unsigned before_err = 0;
+    char why[256] = "";
     bool cut = false;
 
-    plan(7);
+    plan(8);
     itest_start(&b, args);
     if (tc_connect_rcvbuf(&slow, &b, 4096) != 0)
         BAIL_OUT("connect with a small receive buffer");
@@ -86,9 +87,14 @@ int main(void)
             continue;
         }
         cut = itest_is_err(&f, TRPC_E_SLOW_CONSUMER, true);
+        /* The numbers, not the code's own text again (clients print that first). */
+        snprintf(why, sizeof(why), "%.*s", (int)f.payload_len, f.payload != NULL ? (const char *)f.payload : "");
         break;
     }
     ok(cut, "the stalled subscriber got ERR FATAL SLOW_CONSUMER (after %u messages)", before_err);
+    ok(strstr(why, " bytes queued, ") != NULL && strstr(why, "would pass max-output-bytes 131072") != NULL &&
+           strstr(why, "output queue full") == NULL,
+       "saying how much was queued against the bound: %s", why);
     ok(before_err < N, "it was cut before the end of the stream");
     ok(tc_wait_eof(&slow, TC_TIMEOUT_MS), "and was disconnected");
     diag("broker RSS %ld KiB before, %ld KiB after", rss0, rss1);

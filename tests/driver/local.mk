@@ -9,9 +9,12 @@ DRIVER_TESTS = \
 	tests/driver/groups \
 	tests/driver/request \
 	tests/driver/request_errors \
+	tests/driver/request_shutdown \
 	tests/driver/request_large \
 	tests/driver/reconnect \
 	tests/driver/buffer_full \
+	tests/driver/buffer_unsent \
+	tests/driver/slow_consumer_text \
 	tests/driver/threads \
 	tests/driver/misuse \
 	tests/driver/external \
@@ -29,9 +32,12 @@ tests_driver_wildcards_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_groups_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_request_shutdown_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_large_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_reconnect_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_buffer_full_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_buffer_unsent_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_slow_consumer_text_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_threads_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_misuse_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_external_LDADD = $(TESTS_DRIVER_LIBS)

@@ -88,7 +88,8 @@ enum trpc_err {
  */
 TRPC_API const char *trpc_strerror(int err);
 
-/* The symbolic name of a code without its prefix ("NO_RESPONDERS"), "UNKNOWN" if not in the list. */
+/* The symbolic name of a code without its prefix ("NO_RESPONDERS"), "UNKNOWN" if not in the list.
+ * Accepts the code or its negation, like trpc_strerror(). */
 TRPC_API const char *trpc_err_name(int err);
 
 #ifdef __cplusplus

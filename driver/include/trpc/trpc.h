@@ -71,7 +71,9 @@ typedef void trpc_reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud);
 /* Connection state changes. */
 typedef void trpc_state_cb(trpc_client *c, trpc_state state, void *ud);
 /* Asynchronous errors: an ERR from the broker (sub set when it names a subscription), a slow
- * consumer cut-off, a reconnect failure. text is valid during the call only. */
+ * consumer cut-off, a reconnect failure. err is negative, like every return value here
+ * (-TRPC_E_SLOW_CONSUMER, never TRPC_E_SLOW_CONSUMER): compare with -TRPC_E_x, or pass it to
+ * trpc_strerror() or trpc_err_name() as it is. text is valid during the call only. */
 typedef void trpc_error_cb(trpc_client *c, trpc_sub *sub, int err, const char *text, void *ud);
 
 /* ---- options (man 3 trpc_options) ------------------------------------------------------------- */
@@ -93,8 +95,8 @@ int trpc_options_set_connect_timeout(trpc_options *o, int timeout_ms);
 /* Reconnect: max_attempts per outage (-1: forever, 0: never), delay starting at initial_ms and
  * doubling up to max_ms, each with up to 50% random jitter. Default: -1, 50 ms, 2000 ms. */
 int trpc_options_set_reconnect(trpc_options *o, int max_attempts, int initial_ms, int max_ms);
-/* Bytes of frames buffered for sending (connected or not). A publish that would pass it fails
- * with -TRPC_E_BUFFER_FULL at once; it never blocks. Default 8 MiB. */
+/* Bytes of frames buffered for sending (connected or not), not yet taken by the socket. A publish
+ * that would pass it fails with -TRPC_E_BUFFER_FULL at once; it never blocks. Default 8 MiB. */
 int trpc_options_set_send_buffer(trpc_options *o, size_t bytes);
 /* Requests pending at once per client; more fail with -TRPC_E_TOO_MANY_REQUESTS. Default 65536. */
 int trpc_options_set_max_pending(trpc_options *o, unsigned max_pending);
