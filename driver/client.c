@@ -183,6 +183,7 @@ void trpc_close(trpc_client *c)
 int trpc_flush(trpc_client *c, int timeout_ms)
 {
     struct wire_out o = {.type = WIRE_PING};
+    struct trpc__flush_wait w = {0}, **pp;
     struct timespec ts;
     uint64_t gen;
     bool wake = false;
@@ -201,21 +202,31 @@ int trpc_flush(trpc_client *c, int timeout_ms)
         return trpc__fail(err, "trpc_flush: not connected");
     }
     o.id = ++c->ping_next;
+    w.id = o.id;
     gen = c->conn_gen;
     err = trpc__enqueue_locked(c, &o, true, &wake);
+    if (err != 0) {
+        pthread_mutex_unlock(&c->lock);
+        return err;
+    }
+    w.next = c->flushing;
+    c->flushing = &w;
     if (wake) {
         pthread_mutex_unlock(&c->lock);
         trpc__wake(c);
         pthread_mutex_lock(&c->lock);
     }
-    while (err == 0 && c->pong_seen < o.id) {
+    while (err == 0 && !w.done) {
         if (c->conn_gen != gen) {
             err = trpc__fail(-TRPC_E_CONNECTION_LOST, "trpc_flush: connection lost");
             break;
         }
-        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT && c->pong_seen < o.id)
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT && !w.done)
             err = trpc__fail(-TRPC_E_TIMEOUT, "trpc_flush: no PONG within %d ms", timeout_ms);
     }
+    for (pp = &c->flushing; *pp != &w; pp = &(*pp)->next)
+        assert(*pp != NULL);
+    *pp = w.next;
     pthread_mutex_unlock(&c->lock);
     return err;
 }

@@ -177,6 +177,14 @@ enum trpc__phase {
     TRPC__PH_DEAD,
 };
 
+/* A trpc_flush waiting for the PONG of its own PING, on its stack: PONGs from an older broker, or
+ * one that answers out of order, must not end a flush whose PING is still unanswered. */
+struct trpc__flush_wait {
+    struct trpc__flush_wait *next;
+    uint64_t id;
+    bool done;
+};
+
 struct trpc_client {
     struct trpc_options opts; /* copied, strings owned */
     struct trpc__url urls[TRPC__MAX_URLS];
@@ -187,13 +195,13 @@ struct trpc_client {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* state changes and PONGs */
     trpc_state state;
-    struct trpc__buf fill; /* frames queued by application threads */
-    size_t out_unsent;     /* bytes of c->out not sent yet (updated as each send returns), for the send_buffer bound */
-    bool send_idle;        /* the I/O side has nothing to send: an append must wake it */
-    int direct_fd;         /* the open session's socket for direct sends, -1 when there is none */
-    uint64_t ping_next;    /* flush PING ids */
-    uint64_t pong_seen;    /* highest flush PONG id received */
-    uint64_t conn_gen;     /* bumps on every session open and loss */
+    struct trpc__buf fill;             /* frames queued by application threads */
+    size_t out_unsent;                 /* bytes of c->out not sent yet (updated as each send returns), for the send_buffer bound */
+    bool send_idle;                    /* the I/O side has nothing to send: an append must wake it */
+    int direct_fd;                     /* the open session's socket for direct sends, -1 when there is none */
+    uint64_t ping_next;                /* flush PING ids */
+    struct trpc__flush_wait *flushing; /* trpc_flush calls waiting for their PONG */
+    uint64_t conn_gen;                 /* bumps on every session open and loss */
     uint64_t client_id;
     struct wire_limits limits;
     int first_err;                                   /* why the first connect failed */

@@ -523,9 +523,13 @@ static void on_frame(trpc_client *c, const struct wire_frame *f)
     }
     case WIRE_PONG:
         pthread_mutex_lock(&c->lock);
-        if (f->id > c->pong_seen && f->id <= c->ping_next)
-            c->pong_seen = f->id;
-        pthread_cond_broadcast(&c->cond);
+        for (struct trpc__flush_wait *w = c->flushing; w != NULL; w = w->next) {
+            if (w->id == f->id) {
+                w->done = true;
+                pthread_cond_broadcast(&c->cond);
+                break;
+            }
+        }
         pthread_mutex_unlock(&c->lock);
         break;
     case WIRE_MSG:

@@ -138,6 +138,16 @@ struct session {
     struct idmap subs;     /* sid -> struct rsub (this core's copy) */
     struct blist requests; /* pending requests it made (struct preq.req_node) */
     unsigned pongs_held;
+    /* Reading stopped (session.c, "Backpressure"): the buffer whose frames were being parsed
+     * when it stopped (rx_bid; the reader still points into it) and those that arrived after. */
+    bool rx_paused;
+    bool rx_parsing; /* rx_bid/rx_data/rx_len hold the buffer the reader is in */
+    unsigned rx_bid;
+    const uint8_t *rx_data;
+    size_t rx_len;
+    struct rx_held *rx_held; /* FIFO ring of later buffers, allocated on first use */
+    uint32_t rx_head, rx_count, rx_cap;
+    struct blist rx_node; /* core->rx_resume while waiting to read again */
     char peer[64];
     char name[64];
 };
@@ -210,6 +220,12 @@ struct xrecycle {
     uint32_t ret_bytes;                      /* their sizes, less than BROKER_RECYCLE_BATCH_BYTES */
 };
 
+struct rx_held {
+    const uint8_t *data;
+    uint32_t len;
+    unsigned bid;
+};
+
 struct pong_wait {
     uint32_t slot, gen;
     uint64_t id;
@@ -278,6 +294,7 @@ struct core {
     uint64_t *acked;         /* [ncores]: highest broadcast each core confirmed */
     struct pong_wait *pongs; /* FIFO ring */
     uint32_t pong_head, pong_count, pong_cap;
+    struct blist rx_resume; /* paused sessions whose held PONGs went below the bound */
 
     struct preq *preq; /* [1, npreq) */
     uint32_t npreq, preq_cap;
@@ -441,6 +458,12 @@ int session_send(struct session *s, const struct wire_out *o);
 void session_send_err(struct session *s, uint64_t id, int code, bool fatal, const char *msg);
 void session_fail(struct session *s, uint64_t id, int code, const char *msg);
 void session_send_pong(struct session *s, uint64_t id);
+/* Stops parsing the session's frames after the current one, and reading its socket. */
+void session_rx_pause(struct session *s);
+/* Parses what was held back, then reads again, unless something paused it once more. */
+void session_rx_resume(struct session *s);
+/* A closing session gives back the receive buffers it held. */
+void session_rx_release(struct session *s);
 /* Byte offset 32 of a decoded frame (topic, headers, payload in a row), or NULL when empty. */
 const uint8_t *frame_body(const struct wire_frame *f);
 /* Authentication hook for the security issue: accepts or refuses a CONNECT. */

@@ -165,6 +165,7 @@ static void on_accept(struct uring_listener *l, int fd)
     s->last_rx_ns = uring_now_ns();
     s->conn.data = s;
     blist_init(&s->requests);
+    blist_init(&s->rx_node);
     wire_reader_init(&s->rd, &b->cfg.limits);
     format_peer(fd, s->peer, sizeof(s->peer));
     over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= b->cfg.max_connections;
@@ -205,6 +206,7 @@ static void session_closed(struct uring_conn *conn, int err)
         s->stop_wait = false;
         c->stop_waits--;
     }
+    session_rx_release(s);
     wire_reader_free(&s->rd);
     idmap_free(&s->subs);
     assert(c->slots[s->slot] == s);
@@ -886,6 +888,7 @@ int core_start_all(struct broker *b)
         c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
         blist_init(&c->lru);
         blist_init(&c->closing);
+        blist_init(&c->rx_resume);
         b->cores[i] = c;
         c->efd = eventfd(0, EFD_CLOEXEC);
         if (c->efd == -1)

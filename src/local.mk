@@ -58,7 +58,8 @@ BROKER_ITESTS = \
 	tests/broker/slow_consumer \
 	tests/broker/output_burst \
 	tests/broker/malformed \
-	tests/broker/sigterm_flush
+	tests/broker/sigterm_flush \
+	tests/broker/pong_order
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -76,6 +77,7 @@ tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_output_burst_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_pong_order_LDADD = $(TESTS_BROKER_LIBS)
 
 # The delivery policy of a SUB (src/policy.c): the parser alone, then a real broker over the raw
 # client and through libtrpc's trpc_subscribe_msg.

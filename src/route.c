@@ -132,21 +132,29 @@ static uint64_t min_acked(const struct core *c)
     return m;
 }
 
+/*
+ * A PONG goes out once every broadcast its core sent before the PING was confirmed by every other
+ * core, and PONGs of one connection go in PING order (the core's FIFO is in broadcast order, and
+ * an answer at once only happens when nothing is held). A connection holding BROKER_PONGS_MAX
+ * stops being read until one goes (backpressure), rather than being answered early.
+ */
 void route_hold_pong(struct session *s, uint64_t id)
 {
     struct core *c = s->core;
     struct pong_wait *w;
 
-    if (c->b->ncores == 1 || min_acked(c) >= c->bcast_seq || s->pongs_held >= BROKER_PONGS_MAX) {
+    if (c->b->ncores == 1 || min_acked(c) >= c->bcast_seq) {
+        assert(s->pongs_held == 0);
         session_send_pong(s, id);
         return;
     }
+    assert(s->pongs_held < BROKER_PONGS_MAX);
     if (c->pong_count == c->pong_cap) {
         uint32_t cap = c->pong_cap ? c->pong_cap * 2 : 64;
         struct pong_wait *n = malloc(cap * sizeof(*n));
 
         if (n == NULL) {
-            session_send_pong(s, id);
+            session_fail(s, id, TRPC_E_INTERNAL, "out of memory holding a PONG");
             return;
         }
         for (uint32_t i = 0; i < c->pong_count; i++)
@@ -162,7 +170,8 @@ void route_hold_pong(struct session *s, uint64_t id)
     w->id = id;
     w->seq = c->bcast_seq;
     c->pong_count++;
-    s->pongs_held++;
+    if (++s->pongs_held == BROKER_PONGS_MAX)
+        session_rx_pause(s);
 }
 
 static void release_pongs(struct core *c)
@@ -177,11 +186,19 @@ static void release_pongs(struct core *c)
             break;
         s = core_session(c, w->slot, w->gen);
         if (s != NULL) {
-            s->pongs_held--;
+            if (s->pongs_held-- == BROKER_PONGS_MAX && s->rx_paused && blist_empty(&s->rx_node))
+                blist_add_tail(&c->rx_resume, &s->rx_node);
             session_send_pong(s, w->id);
         }
         c->pong_head = (c->pong_head + 1) % c->pong_cap;
         c->pong_count--;
+    }
+    /* After the ring walk: what a resumed session parses may hold new PONGs. */
+    while (!blist_empty(&c->rx_resume)) {
+        struct session *s = blist_entry(c->rx_resume.next, struct session, rx_node);
+
+        blist_del(&s->rx_node);
+        session_rx_resume(s);
     }
 }
 

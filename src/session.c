@@ -310,28 +310,28 @@ static uint64_t refused_id(const uint8_t *data, size_t len, size_t off, bool str
     return id;
 }
 
-void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid)
+/*
+ * Parses the frames of the buffer the reader was fed (s->rx_*), from where it stands. held: bytes
+ * of a frame that straddled into it from an earlier buffer. Stops early when a frame paused the
+ * session: the reader keeps its place and the buffer stays held. Otherwise the buffer goes back
+ * to the ring: a partial frame was copied into reassembly, and a closing session's reader is
+ * never read again.
+ */
+static void parse_buffer(struct session *s, size_t held)
 {
-    struct session *s = conn->data;
     struct core *c = s->core;
     struct wire_frame f;
-    size_t held = wire_reader_pending(&s->rd), off = 0; /* bytes of a straddling frame already in */
+    size_t off = 0;
     int n;
 
-    STAT_ADD(c->st, bytes_in, len);
-    if (s->state != SESS_CLOSING) {
-        s->last_rx_ns = uring_now_ns();
-        blist_del(&s->node);
-        blist_add_tail(&c->lru, &s->node);
-    }
-    wire_reader_feed(&s->rd, data, len);
-    while (s->state != SESS_CLOSING) {
+    assert(s->rx_parsing);
+    while (s->state != SESS_CLOSING && !s->rx_paused) {
         n = wire_reader_next(&s->rd, &f);
         if (n == 0)
             break;
         if (n < 0) {
             STAT_ADD(c->st, protocol_errors, 1);
-            session_fail(s, refused_id(data, len, off, held > 0), -n, "malformed frame");
+            session_fail(s, refused_id(s->rx_data, s->rx_len, off, held > 0), -n, "malformed frame");
             break;
         }
         off += f.length - held; /* the first frame may have begun in an earlier buffer */
@@ -339,7 +339,130 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         STAT_ADD(c->st, msgs_in, 1);
         handle_frame(s, &f);
     }
-    /* Nothing refers to the buffer any more: a partial frame was copied into reassembly, and a
-     * closing session's reader is never read again. */
-    uring_buf_put(&c->loop, bid);
+    if (s->rx_paused && s->state != SESS_CLOSING)
+        return;
+    s->rx_parsing = false;
+    uring_buf_put(&c->loop, s->rx_bid);
+}
+
+static void feed(struct session *s, const uint8_t *data, size_t len, unsigned bid)
+{
+    size_t held = wire_reader_pending(&s->rd);
+
+    assert(!s->rx_parsing);
+    s->rx_parsing = true;
+    s->rx_bid = bid;
+    s->rx_data = data;
+    s->rx_len = len;
+    wire_reader_feed(&s->rd, data, len);
+    parse_buffer(s, held);
+}
+
+/* Buffers that arrive while paused wait in arrival order; at most the few a cancelled recv still
+ * delivers, bounded by the loop's buffer count. */
+static int hold(struct session *s, const uint8_t *data, size_t len, unsigned bid)
+{
+    struct rx_held *h;
+
+    if (s->rx_count == s->rx_cap) {
+        uint32_t cap = s->rx_cap ? s->rx_cap * 2 : 4;
+        struct rx_held *n = malloc(cap * sizeof(*n));
+
+        if (n == NULL)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < s->rx_count; i++)
+            n[i] = s->rx_held[(s->rx_head + i) % s->rx_cap];
+        free(s->rx_held);
+        s->rx_held = n;
+        s->rx_cap = cap;
+        s->rx_head = 0;
+    }
+    h = &s->rx_held[(s->rx_head + s->rx_count) % s->rx_cap];
+    h->data = data;
+    h->len = (uint32_t)len;
+    h->bid = bid;
+    s->rx_count++;
+    return 0;
+}
+
+void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid)
+{
+    struct session *s = conn->data;
+    struct core *c = s->core;
+
+    STAT_ADD(c->st, bytes_in, len);
+    if (s->state != SESS_CLOSING) {
+        s->last_rx_ns = uring_now_ns();
+        blist_del(&s->node);
+        blist_add_tail(&c->lru, &s->node);
+    }
+    if (s->state == SESS_CLOSING) {
+        uring_buf_put(&c->loop, bid);
+        return;
+    }
+    if (s->rx_paused || s->rx_parsing) {
+        if (hold(s, data, len, bid) != 0) {
+            uring_buf_put(&c->loop, bid);
+            log_error(c->id, "client_id=%llu: out of memory holding received bytes", (unsigned long long)s->client_id);
+            session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+        }
+        return;
+    }
+    feed(s, data, len, bid);
+}
+
+/*
+ * Backpressure. A session stops being read while it cannot go on: today when it holds
+ * BROKER_PONGS_MAX PONGs (route.c), since answering a PING early would break the promise its PONG
+ * makes. The frame that paused it was handled; the rest of its buffer and any later ones wait, and
+ * the socket is no longer read, so the peer meets TCP's flow control.
+ */
+void session_rx_pause(struct session *s)
+{
+    if (s->rx_paused || s->state == SESS_CLOSING)
+        return;
+    s->rx_paused = true;
+    STAT_ADD(s->core->st, rx_pauses, 1);
+    uring_conn_recv_pause(&s->conn);
+}
+
+void session_rx_resume(struct session *s)
+{
+    if (!s->rx_paused)
+        return;
+    s->rx_paused = false;
+    if (s->rx_parsing)
+        parse_buffer(s, 0);
+    while (s->rx_count > 0 && !s->rx_paused && s->state != SESS_CLOSING) {
+        struct rx_held h = s->rx_held[s->rx_head];
+
+        s->rx_head = (s->rx_head + 1) % s->rx_cap;
+        s->rx_count--;
+        feed(s, h.data, h.len, h.bid);
+    }
+    if (s->rx_count == 0) {
+        free(s->rx_held);
+        s->rx_held = NULL;
+        s->rx_cap = 0;
+        s->rx_head = 0;
+    }
+    if (!s->rx_paused && s->state != SESS_CLOSING)
+        uring_conn_recv_resume(&s->conn);
+}
+
+void session_rx_release(struct session *s)
+{
+    struct uring_loop *loop = &s->core->loop;
+
+    if (s->rx_parsing)
+        uring_buf_put(loop, s->rx_bid);
+    s->rx_parsing = false;
+    for (uint32_t i = 0; i < s->rx_count; i++)
+        uring_buf_put(loop, s->rx_held[(s->rx_head + i) % s->rx_cap].bid);
+    s->rx_count = 0;
+    free(s->rx_held);
+    s->rx_held = NULL;
+    s->rx_cap = 0;
+    if (!blist_empty(&s->rx_node))
+        blist_del(&s->rx_node);
 }

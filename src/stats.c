@@ -36,6 +36,7 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         out->core.direct_sends += LOAD(s->direct_sends);
         out->core.direct_rests += LOAD(s->direct_rests);
         out->core.direct_handbacks += LOAD(s->direct_handbacks);
+        out->core.rx_pauses += LOAD(s->rx_pauses);
         if (LOAD(s->xblk_large_peak) > out->core.xblk_large_peak) /* a peak: the largest core's */
             out->core.xblk_large_peak = LOAD(s->xblk_large_peak);
         /* Written by the loop without atomics; a torn read of one counter is harmless on the

@@ -5,7 +5,9 @@
  * or single-shot (T0, or URING_LOOP_SINGLESHOT_RECV). Any CQE without IORING_CQE_F_MORE disarms
  * it and we re-arm, except: EOF (close, flushing output), -ENOBUFS (the ring ran dry: the bytes
  * stay in the socket, the conn waits on loop->_nobuf until a buffer is put back, then re-arms),
- * and errors (close).
+ * and errors (close), and a paused receive (uring_conn_recv_pause: the armed recv is cancelled,
+ * bytes that had already arrived are still handed over, nothing more is read until resumed, so
+ * the peer meets TCP's own backpressure).
  *
  * Send: send.c. Output waits on loop->_flush; the flush phase starts one send per conn.
  *
@@ -154,6 +156,48 @@ int uring_conn_start(struct uring_conn *c, struct uring_loop *loop, int fd, cons
     return ret;
 }
 
+void uring_conn_recv_pause(struct uring_conn *c)
+{
+    URING_ASSERT(!(c->_state & CONN_CLOSED));
+    if (c->_state & (CONN_RECV_PAUSED | CONN_CLOSING))
+        return;
+    c->_state |= CONN_RECV_PAUSED;
+    ulist_del(&c->_nobuf_node);
+    if ((c->_state & CONN_RECV_ARMED) && !(c->_state & CONN_RECV_CANCEL)) {
+        struct io_uring_sqe *sqe = uring_loop_sqe(c->loop, NULL);
+
+        /* Without an SQE the recv stays armed: what it brings is still handed over, and the
+         * consumer holds it, so the pause only comes later, never at the cost of bytes. */
+        if (sqe != NULL) {
+            io_uring_prep_cancel(sqe, &c->_recv_op, 0);
+            c->_state |= CONN_RECV_CANCEL;
+        }
+    }
+}
+
+int uring_conn_recv_resume(struct uring_conn *c)
+{
+    int ret;
+
+    URING_ASSERT(!(c->_state & CONN_CLOSED));
+    if (!(c->_state & CONN_RECV_PAUSED))
+        return 0;
+    c->_state &= ~CONN_RECV_PAUSED;
+    /* An armed recv (a cancel still on its way, or none could be sent) carries on by itself. */
+    if (c->_state & (CONN_CLOSING | CONN_RECV_ARMED))
+        return 0;
+    c->loop->stats.recv_rearms++;
+    ret = arm_recv(c);
+    if (ret != 0)
+        uring__conn_fail(c, ret);
+    return ret;
+}
+
+bool uring_conn_recv_paused(const struct uring_conn *c)
+{
+    return (c->_state & CONN_RECV_PAUSED) != 0;
+}
+
 static void recv_data(struct uring_conn *c, int res, unsigned flags)
 {
     struct uring_loop *loop = c->loop;
@@ -172,8 +216,10 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
     int ret;
 
     URING_ASSERT(c->_state & CONN_RECV_ARMED);
-    if (!(flags & IORING_CQE_F_MORE))
+    if (!(flags & IORING_CQE_F_MORE)) {
         c->_state &= ~CONN_RECV_ARMED;
+        c->_state &= ~CONN_RECV_CANCEL;
+    }
     if (flags & IORING_CQE_F_BUFFER)
         recv_data(c, res, flags);
     if (c->_state & CONN_CLOSING) {
@@ -184,10 +230,19 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
         uring_conn_close(c, URING_CLOSE_FLUSH);
     } else if (res == -ENOBUFS) {
         loop->stats.enobufs++;
-        ulist_add_tail(&loop->_nobuf, &c->_nobuf_node);
+        if (!(c->_state & CONN_RECV_PAUSED))
+            ulist_add_tail(&loop->_nobuf, &c->_nobuf_node);
+    } else if (res == -ECANCELED && !(c->_state & CONN_RECV_ARMED)) {
+        /* Our pause's cancel; a resume that came meanwhile re-arms here. */
+        if (!(c->_state & CONN_RECV_PAUSED)) {
+            loop->stats.recv_rearms++;
+            ret = arm_recv(c);
+            if (ret != 0)
+                uring__conn_fail(c, ret);
+        }
     } else if (res < 0 && res != -EINTR && res != -EAGAIN) {
         uring__conn_fail(c, res);
-    } else if (!(c->_state & CONN_RECV_ARMED)) {
+    } else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED))) {
         loop->stats.recv_rearms++;
         ret = arm_recv(c);
         if (ret != 0)

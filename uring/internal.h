@@ -61,6 +61,8 @@ unsigned uring__bufs_free(const struct uring_loop *loop);
 #define CONN_CLOSE_NOW     (1U << 3)
 #define CONN_CLOSED        (1U << 4)
 #define CONN_GATE_HELD     (1U << 5) /* the send path holds the connection's gate (gate.c) */
+#define CONN_RECV_PAUSED   (1U << 6) /* uring_conn_recv_pause(): recv stays disarmed */
+#define CONN_RECV_CANCEL   (1U << 7) /* a pause cancelled the armed recv; its last CQE is due */
 
 /* Gate states (gate.c), in the low bits of the gate word below the generation. */
 #define GATE_CLOSED  0U

@@ -37,7 +37,8 @@ URING_TESTS = \
 	tests/uring/xcore-pingpong \
 	tests/uring/xcore-full \
 	tests/uring/xcore-drain \
-	tests/uring/shutdown-inflight
+	tests/uring/shutdown-inflight \
+	tests/uring/recv-pause
 check_PROGRAMS += $(URING_TESTS)
 tests_uring_probe_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_probe_LDADD = $(TESTS_URING_LIBS)
@@ -45,6 +46,8 @@ tests_uring_echo_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_echo_LDADD = $(TESTS_URING_LIBS)
 tests_uring_bufring_exhaust_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_bufring_exhaust_LDADD = $(TESTS_URING_LIBS)
+tests_uring_recv_pause_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_recv_pause_LDADD = $(TESTS_URING_LIBS)
 tests_uring_conns_10k_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_conns_10k_LDADD = $(TESTS_URING_LIBS)
 tests_uring_send_full_CFLAGS = $(TESTS_URING_CFLAGS)

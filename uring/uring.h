@@ -306,6 +306,15 @@ int uring_conn_write(struct uring_conn *conn, const void *data, size_t len);
  * and returns 0: the payload is the caller's again at once, release is never called. Errors as
  * uring_conn_write() (the bound counts referenced bytes too). */
 int uring_conn_write_ref(struct uring_conn *conn, const void *data, size_t len, uring_release_cb *release, void *arg);
+/* Stops reading from the socket: the armed recv is cancelled, so the peer meets TCP's flow
+ * control once the socket buffer fills. on_recv may still be called for bytes that had already
+ * arrived (a few buffers at most): the consumer keeps them until it resumes. No effect on a
+ * closing connection or one already paused. */
+void uring_conn_recv_pause(struct uring_conn *conn);
+/* Reads again: re-arms the recv (or lets the one still armed carry on). 0, or the negative errno
+ * of a re-arm that failed, after which the connection is closing. */
+int uring_conn_recv_resume(struct uring_conn *conn);
+bool uring_conn_recv_paused(const struct uring_conn *conn);
 /* Bytes queued and not yet sent, copied and referenced. */
 size_t uring_conn_out_queued(const struct uring_conn *conn);
 /* how: URING_CLOSE_FLUSH or URING_CLOSE_NOW. on_close follows, never from inside this call. */

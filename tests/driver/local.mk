@@ -24,7 +24,8 @@ DRIVER_TESTS = \
 	tests/driver/unsubscribe_wait \
 	tests/driver/url_list \
 	tests/driver/subscribe_msg \
-	tests/driver/sub_destroy
+	tests/driver/sub_destroy \
+	tests/driver/flush_own_pong
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_pubsub_LDADD = $(TESTS_DRIVER_LIBS)
@@ -48,6 +49,7 @@ tests_driver_unsubscribe_wait_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_url_list_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_subscribe_msg_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_sub_destroy_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_flush_own_pong_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh

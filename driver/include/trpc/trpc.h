@@ -130,8 +130,9 @@ int trpc_connect(trpc_client **out, const char *urls, const trpc_options *opts);
  */
 void trpc_close(trpc_client *c);
 
-/* Blocks until every frame buffered before the call was sent and the broker answered a PING sent
- * after them, or timeout_ms passed (-TRPC_E_TIMEOUT). */
+/* Blocks until every frame buffered before the call was sent and the broker answered the PING this
+ * call sent after them (its own PONG, not another call's), or timeout_ms passed (-TRPC_E_TIMEOUT).
+ * After 0, the subscriptions made before the call are in force on every broker core. */
 int trpc_flush(trpc_client *c, int timeout_ms);
 
 trpc_state trpc_client_state(const trpc_client *c);
