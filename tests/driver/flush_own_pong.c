@@ -33,25 +33,10 @@ static uint64_t next_ping(struct wire_peer *p, int timeout_ms)
 {
     struct wire_frame f;
 
-    for (;;) {
-        struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-        int rc = wire_reader_next(&p->r, &f);
-        ssize_t n;
-
-        if (rc < 0)
-            return 0;
-        if (rc == 1) {
-            if (f.type == WIRE_PING && f.id != 0)
-                return f.id;
-            continue;
-        }
-        if (poll(&pfd, 1, timeout_ms) <= 0)
-            return 0;
-        n = recv(p->fd, p->buf, sizeof(p->buf), 0);
-        if (n <= 0)
-            return 0;
-        wire_reader_feed(&p->r, p->buf, (size_t)n);
-    }
+    while (wire_peer_read(p, timeout_ms, &f) == 1)
+        if (f.type == WIRE_PING && f.id != 0)
+            return f.id;
+    return 0;
 }
 
 static int pong(struct wire_peer *p, uint64_t id)

@@ -59,33 +59,42 @@ static inline int wire_peer_send(struct wire_peer *p, const struct wire_out *o)
     return send(p->fd, frame, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -EIO;
 }
 
-/* The next frame of `type` within timeout_ms (PINGs answered, other frames skipped): 1, 0 on
- * timeout or EOF, or a negative code. *f is valid until the next call. */
-static inline int wire_peer_next(struct wire_peer *p, uint8_t type, int timeout_ms, struct wire_frame *f)
+/* The next frame within timeout_ms, whatever it is (nothing answered): 1, 0 on timeout or EOF, or
+ * a negative code. *f is valid until the next call. */
+static inline int wire_peer_read(struct wire_peer *p, int timeout_ms, struct wire_frame *f)
 {
     for (;;) {
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
         int rc = wire_reader_next(&p->r, f);
         ssize_t n;
 
-        if (rc < 0)
+        if (rc != 0)
             return rc;
-        if (rc == 1) {
-            if (f->type == WIRE_PING) {
-                struct wire_out pong = {.type = WIRE_PONG, .id = f->id};
-
-                (void)wire_peer_send(p, &pong);
-            }
-            if (f->type == type)
-                return 1;
-            continue;
-        }
         if (poll(&pfd, 1, timeout_ms) <= 0)
             return 0;
         n = recv(p->fd, p->buf, sizeof(p->buf), 0);
         if (n <= 0)
             return 0;
         wire_reader_feed(&p->r, p->buf, (size_t)n);
+    }
+}
+
+/* The next frame of `type` within timeout_ms (PINGs answered, other frames skipped): 1, 0 on
+ * timeout or EOF, or a negative code. *f is valid until the next call. */
+static inline int wire_peer_next(struct wire_peer *p, uint8_t type, int timeout_ms, struct wire_frame *f)
+{
+    for (;;) {
+        int rc = wire_peer_read(p, timeout_ms, f);
+
+        if (rc != 1)
+            return rc;
+        if (f->type == WIRE_PING) {
+            struct wire_out pong = {.type = WIRE_PONG, .id = f->id};
+
+            (void)wire_peer_send(p, &pong);
+        }
+        if (f->type == type)
+            return 1;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,6 +129,29 @@ static inline void th_list_fds(void)
 static inline unsigned char th_pattern(size_t i)
 {
     return (unsigned char)((i * 131u) ^ (i >> 8) ^ (i >> 16));
+}
+
+/* A client that connects to 127.0.0.1:port, writes `total` bytes of th_pattern() and closes: the
+ * stream the receive tests check byte by byte. Run it with pthread_create(th_pattern_sender). */
+struct th_pattern_stream {
+    unsigned port;
+    size_t total;
+};
+
+static inline void *th_pattern_sender(void *arg)
+{
+    const struct th_pattern_stream *ps = arg;
+    unsigned char *buf = malloc(ps->total);
+    int fd = th_connect(ps->port);
+
+    if (buf == NULL || fd < 0)
+        BAIL_OUT("sender setup");
+    for (size_t i = 0; i < ps->total; i++)
+        buf[i] = th_pattern(i);
+    th_write_all(fd, buf, ps->total);
+    close(fd);
+    free(buf);
+    return NULL;
 }
 
 /*

@@ -24,7 +24,6 @@ struct ex {
     size_t got, bad, since_pause;
     unsigned pauses, quick_resumes, during_pause, most_during_pause;
     int closed_err;
-    unsigned port;
 };
 
 /* Buffers that came while paused are kept until the resume, as a paused consumer would. */
@@ -109,26 +108,11 @@ static void on_lst_close(struct uring_listener *l)
 
 static const struct uring_listener_cbs lst_cbs = {.on_accept = on_accept, .on_close = on_lst_close};
 
-static void *sender(void *arg)
-{
-    struct ex *e = arg;
-    unsigned char *buf = malloc(TOTAL);
-    int fd = th_connect(e->port);
-
-    if (buf == NULL || fd < 0)
-        BAIL_OUT("sender setup");
-    for (size_t i = 0; i < TOTAL; i++)
-        buf[i] = th_pattern(i);
-    th_write_all(fd, buf, TOTAL);
-    close(fd);
-    free(buf);
-    return NULL;
-}
-
 static void run(unsigned flags, const char *mode)
 {
     struct uring_loop_opts o = {.buf_count = NBUFS, .buf_size = BUF_SIZE, .flags = flags};
     static struct ex e;
+    struct th_pattern_stream ps = {.total = TOTAL};
     pthread_t th;
 
     memset(&e, 0, sizeof(e));
@@ -138,8 +122,8 @@ static void run(unsigned flags, const char *mode)
     e.lst.data = &e;
     if (uring_listener_start(&e.lst, &e.loop, uring_listen_tcp("127.0.0.1", 0, 4), &lst_cbs) != 0)
         BAIL_OUT("listener");
-    e.port = th_port_of(e.lst.fd);
-    pthread_create(&th, NULL, sender, &e);
+    ps.port = th_port_of(e.lst.fd);
+    pthread_create(&th, NULL, th_pattern_sender, &ps);
     ok_eq(uring_loop_run(&e.loop), 0, "%s: loop ran until stopped", mode);
     pthread_join(th, NULL);
     ok_eq(e.got, TOTAL, "%s: every byte arrived", mode);
