@@ -40,6 +40,7 @@ struct broker_core_stats {
     uint64_t direct_sends;     /* frames this core wrote straight to another core's connection */
     uint64_t direct_rests;     /* of which the socket took only part: the owner sent the rest */
     uint64_t direct_handbacks; /* replies claimed by the responder's core but written by the requester's (it was busy) */
+    uint64_t heap_trims;       /* malloc_trim calls by the sweep once the core freed much and went quiet */
 };
 
 /* The sum over all cores, with the loops' own counters (uring_loop_stats). */
