@@ -60,6 +60,7 @@
 #define BROKER_HEAP_TRIM_BYTES     (1u << 20)       /* free space kept at the top of a heap */
 #define BROKER_TRIM_FREED_BYTES    (1u << 20)       /* frees (estimated) after which a quiet core calls malloc_trim */
 #define BROKER_TRIM_QUIET_CQES     1000             /* a core that handled fewer CQEs per second than this is quiet */
+#define BROKER_BUF_RELEASE_RECVS   64 /* receive buffers filled since the last release before a quiet core releases them */
 
 /* A small intrusive list. A node not on a list points at itself. */
 struct blist {
@@ -259,6 +260,10 @@ struct core {
     uint64_t freed_at_sweep;
     uint64_t cqes_at_sweep;
     size_t out_cached_at_sweep;
+    /* Receive buffer pages given back (core.c, release_bufs): the loop's recv_bufs then, and
+     * whether the ring is missing (its registration failed; retried at every sweep). */
+    uint64_t recv_bufs_at_release;
+    bool bufs_lost;
 
     struct rsub **match; /* trie_match results */
     size_t nmatch, match_cap;

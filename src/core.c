@@ -313,6 +313,41 @@ static uint64_t sweep_period_ns(const struct core *c)
 }
 
 /*
+ * The receive buffers: the kernel fills the ring's buffers in ring order, so a load touches up to
+ * recv-buffers x recv-buffer-size per core (16 MiB by default), which stays resident. Once a core
+ * is quiet and filled at least BROKER_BUF_RELEASE_RECVS buffers since the last time, the loop
+ * swaps its ring for a fresh one over madvise()d buffers (uring_loop_bufs_release: safe with recvs
+ * armed; -EBUSY while a session holds a buffer, then the next quiet sweep tries again). If the new
+ * ring could not be registered, the core receives nothing: that is an error, retried every sweep.
+ */
+static void release_bufs(struct core *c, bool quiet)
+{
+    uint64_t recvs = c->loop.stats.recv_bufs - c->recv_bufs_at_release;
+    uint64_t t0;
+    int ret;
+
+    if (!c->bufs_lost && (!quiet || recvs < BROKER_BUF_RELEASE_RECVS))
+        return;
+    t0 = uring_now_ns();
+    ret = uring_loop_bufs_release(&c->loop);
+    if (ret == -EBUSY)
+        return;
+    if (ret != 0) {
+        STAT_ADD(c->st, buf_release_errors, 1);
+        log_error(c->id, "receive buffer ring lost, receiving stalls until it is registered again: %s", strerror(-ret));
+        c->bufs_lost = true;
+        return;
+    }
+    if (c->bufs_lost)
+        log_info(c->id, "receive buffer ring registered again");
+    c->bufs_lost = false;
+    c->recv_bufs_at_release = c->loop.stats.recv_bufs;
+    STAT_ADD(c->st, buf_releases, 1);
+    log_debug(c->id, "gave receive buffers back: %llu filled since the last time, took %llu us", (unsigned long long)recvs,
+              (unsigned long long)((uring_now_ns() - t0) / 1000));
+}
+
+/*
  * Memory given back. The heap keeps what the program frees, and after a load (200,000
  * subscriptions, 10,000 connections, thousands of partial frames) the broker held 90 to 120 MiB
  * for good once idle. glibc gives back the free pages in the middle of a heap only on
@@ -330,6 +365,7 @@ static void give_back(struct core *c, bool freeing)
     uint64_t period_ns = sweep_period_ns(c);
     uint64_t cqes = c->loop.stats.cqes - c->cqes_at_sweep;
     size_t cached = uring_loop_out_cached(&c->loop);
+    bool quiet = !freeing && cqes * 1000000000 / period_ns < BROKER_TRIM_QUIET_CQES;
     uint64_t t0, freed;
 
     if (cached < c->out_cached_at_sweep)
@@ -337,9 +373,8 @@ static void give_back(struct core *c, bool freeing)
     c->out_cached_at_sweep = cached;
     c->cqes_at_sweep = c->loop.stats.cqes;
     c->freed_at_sweep = c->freed_bytes;
-    if (freeing || c->freed_bytes < BROKER_TRIM_FREED_BYTES)
-        return;
-    if (cqes * 1000000000 / period_ns >= BROKER_TRIM_QUIET_CQES)
+    release_bufs(c, quiet);
+    if (!quiet || c->freed_bytes < BROKER_TRIM_FREED_BYTES)
         return;
     if (c->pong_count == 0 && c->pong_cap > 0) {
         free(c->pongs);

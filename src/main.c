@@ -41,7 +41,8 @@ static void log_stats(const struct broker *b)
         "stats: accepted=%llu refused=%llu msgs_in=%llu bytes_in=%llu msgs_out=%llu bytes_out=%llu drops=%llu "
         "slow_consumers=%llu protocol_errors=%llu idle_timeouts=%llu requests=%llu request_timeouts=%llu "
         "xmsgs=%llu xbacklog=%llu xblk_reused=%llu xblk_alloc=%llu xblk_oversize=%llu xblk_trimmed=%llu xblk_large_peak=%llu "
-        "direct_sends=%llu direct_rests=%llu direct_handbacks=%llu heap_trims=%llu gate_waits=%llu enobufs=%llu iterations=%llu "
+        "direct_sends=%llu direct_rests=%llu direct_handbacks=%llu heap_trims=%llu buf_releases=%llu "
+        "buf_release_errors=%llu gate_waits=%llu enobufs=%llu iterations=%llu "
         "cqes=%llu "
         "cqes_per_wait=%.2f",
         (unsigned long long)s.core.accepted, (unsigned long long)s.core.refused, (unsigned long long)s.core.msgs_in,
@@ -52,8 +53,9 @@ static void log_stats(const struct broker *b)
         (unsigned long long)s.core.xblk_alloc, (unsigned long long)s.core.xblk_oversize, (unsigned long long)s.core.xblk_trimmed,
         (unsigned long long)s.core.xblk_large_peak, (unsigned long long)s.core.direct_sends,
         (unsigned long long)s.core.direct_rests, (unsigned long long)s.core.direct_handbacks, (unsigned long long)s.core.heap_trims,
-        (unsigned long long)s.gate_waits, (unsigned long long)s.enobufs, (unsigned long long)s.iterations,
-        (unsigned long long)s.cqes, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
+        (unsigned long long)s.core.buf_releases, (unsigned long long)s.core.buf_release_errors, (unsigned long long)s.gate_waits,
+        (unsigned long long)s.enobufs, (unsigned long long)s.iterations, (unsigned long long)s.cqes,
+        s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
 }
 
 static void free_broker(struct broker *b)
