@@ -245,6 +245,12 @@ static inline size_t wire_reader_pending(const struct wire_reader *r)
     return r->_asm_len;
 }
 
+/* Bytes of the reassembly buffer (0 when none), for accounting. */
+static inline size_t wire_reader_held(const struct wire_reader *r)
+{
+    return r->_asm_cap;
+}
+
 void wire_reader_free(struct wire_reader *r);
 
 /*

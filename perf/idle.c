@@ -9,7 +9,14 @@
  * keepalive asks for and the PONGs the server asks for.
  *
  * Memory comes from /proc/PID/status of --server-pid: VmRSS (resident now) and VmHWM (the peak).
- * Per connection is (largest VmRSS while held - VmRSS before) / connections.
+ * Per connection is (largest VmRSS while held - VmRSS before) / connections. After closing, VmRSS
+ * is read every AFTER_TICK_MS for --after seconds: whether the server gives the memory back.
+ *
+ * Two loads besides the bare connections, for that question: --subs K subscriptions per connection
+ * (the rest after the hello's first stream out when the socket takes them, then a PING whose PONG
+ * says the server has them all), and --partial BYTES, where each connection sends the first half
+ * of a publish of BYTES bytes and holds it there, so the server keeps a partly received frame per
+ * connection. Such a connection sends nothing more (a PING would land inside the frame).
  */
 #include "perf/idle.h"
 
@@ -33,7 +40,11 @@
 #define TX_MAX        512
 #define TOPIC_MAX     64
 #define TICK_MS       100
-#define SETTLE_MS     1000 /* after closing, before the last memory reading */
+#define AFTER_DEF_S   1.0 /* after closing, memory read until then */
+#define AFTER_TICK_MS 250
+#define AFTER_SAMPLES 64 /* readings after closing shown in the summary, at most */
+#define SUBS_MAX      1000000
+#define PARTIAL_MAX   (64ul << 20)
 #define PARALLEL_DEF  128
 #define HOLD_DEF_S    5.0
 #define TIMEOUT_DEF_S 60.0
@@ -44,14 +55,19 @@ enum state { C_NEW, C_CONNECTING, C_HANDSHAKE, C_READY, C_DEAD };
 struct conn {
     int fd;
     uint8_t state;
+    uint8_t pongs;       /* PONGs seen during the handshake */
+    uint8_t pongs_due;   /* PONGs that end it */
     uint64_t last_tx_ms; /* for keepalive PINGs */
+    const uint8_t *tx;   /* bytes still to send after the hello, or NULL */
+    uint32_t tx_len, tx_off;
+    bool tx_owned; /* tx is this connection's (the subscriptions), else idle.partial */
     struct idle_rx rx;
 };
 
 struct idle_args {
     const char *url;
-    unsigned long conns, parallel;
-    double hold_s, timeout_s;
+    unsigned long conns, parallel, subs, partial;
+    double hold_s, timeout_s, after_s;
     long server_pid; /* 0: none */
     bool subscribe, quiet;
 };
@@ -72,6 +88,8 @@ struct idle {
     uint64_t pings_sent, pongs_sent, unexpected;
     uint32_t keepalive_ms; /* the smallest a server announced; 0: none */
     char why[160];         /* the first failure */
+    uint8_t *partial;      /* --partial: the first half of a publish, sent by every connection */
+    size_t partial_len;
     uint8_t rx_chunk[RX_CHUNK];
 };
 
@@ -104,6 +122,14 @@ static struct mem mem_read(long pid)
     return m;
 }
 
+static void tx_done(struct conn *k)
+{
+    if (k->tx_owned)
+        free((void *)k->tx);
+    k->tx = NULL;
+    k->tx_owned = false;
+}
+
 /* The first failure is the one reported; the rest are counted. */
 static void note(struct idle *s, const char *what, unsigned long i, const char *detail)
 {
@@ -124,6 +150,7 @@ static void conn_kill(struct idle *s, unsigned long i, const char *what, const c
         s->inflight--;
     }
     note(s, what, i, detail);
+    tx_done(k);
     close(k->fd);
     k->fd = -1;
     k->state = C_DEAD;
@@ -144,8 +171,53 @@ static bool conn_send(struct idle *s, unsigned long i, const uint8_t *buf, ssize
     return true;
 }
 
+/* The hello's handshake is over once its PONGs came and what followed it is sent. */
+static void maybe_ready(struct idle *s, unsigned long i)
+{
+    struct conn *k = &s->conns[i];
+
+    if (k->state != C_HANDSHAKE || k->pongs < k->pongs_due || k->tx != NULL)
+        return;
+    k->state = C_READY;
+    s->inflight--;
+    s->ready++;
+}
+
+/* Subscriptions 2..subs of connection i, then a PING: its PONG tells that the server has them. */
+static bool subs_stream(struct idle *s, unsigned long i, const char *topic)
+{
+    struct conn *k = &s->conns[i];
+    size_t cap = (s->a->subs - 1) * (TOPIC_MAX + 64) + TX_MAX, len = 0;
+    uint8_t *buf = malloc(cap);
+    ssize_t n;
+
+    if (buf == NULL)
+        return false;
+    for (unsigned long j = 2; j <= s->a->subs; j++) {
+        char t[TOPIC_MAX + 16];
+
+        snprintf(t, sizeof(t), "%s.%lu", topic, j);
+        n = s->p->sub(buf + len, cap - len, t, (uint32_t)j);
+        if (n < 0)
+            goto out_free;
+        len += (size_t)n;
+    }
+    n = s->p->ping(buf + len, cap - len);
+    if (n < 0)
+        goto out_free;
+    k->tx = buf;
+    k->tx_len = (uint32_t)(len + (size_t)n);
+    k->tx_owned = true;
+    k->pongs_due = 2;
+    return true;
+out_free:
+    free(buf);
+    return false;
+}
+
 static void conn_hello(struct idle *s, unsigned long i)
 {
+    struct conn *k = &s->conns[i];
     uint8_t buf[TX_MAX];
     char topic[TOPIC_MAX];
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = i};
@@ -153,9 +225,46 @@ static void conn_hello(struct idle *s, unsigned long i)
     snprintf(topic, sizeof(topic), "idle.%d.%lu", (int)getpid(), i);
     if (!conn_send(s, i, buf, s->p->hello(buf, sizeof(buf), s->a->subscribe ? topic : NULL)))
         return;
-    s->conns[i].state = C_HANDSHAKE;
-    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, s->conns[i].fd, &ev) != 0)
+    k->state = C_HANDSHAKE;
+    k->pongs_due = 1;
+    if (s->a->subs > 1 && !subs_stream(s, i, topic)) {
+        conn_kill(s, i, "subscriptions", "out of memory");
+        return;
+    }
+    if (s->partial != NULL) {
+        k->tx = s->partial;
+        k->tx_len = (uint32_t)s->partial_len;
+    }
+    k->tx_off = 0;
+    if (k->tx != NULL)
+        ev.events |= EPOLLOUT;
+    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, k->fd, &ev) != 0)
         conn_kill(s, i, "epoll_ctl", strerror(errno));
+}
+
+/* Sends what follows the hello as far as the socket takes it. */
+static void conn_writable(struct idle *s, unsigned long i)
+{
+    struct conn *k = &s->conns[i];
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = i};
+
+    while (k->tx_off < k->tx_len) {
+        ssize_t n = send(k->fd, k->tx + k->tx_off, k->tx_len - k->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                conn_kill(s, i, "send", strerror(errno));
+            return;
+        }
+        k->tx_off += (uint32_t)n;
+    }
+    k->last_tx_ms = now_ms();
+    tx_done(k);
+    if (epoll_ctl(s->ep, EPOLL_CTL_MOD, k->fd, &ev) != 0) {
+        conn_kill(s, i, "epoll_ctl", strerror(errno));
+        return;
+    }
+    maybe_ready(s, i);
 }
 
 /* Opens connection i. Returns false when the process ran out of descriptors or local ports, where
@@ -214,16 +323,15 @@ static void conn_readable(struct idle *s, unsigned long i)
         s->unexpected += ev.others;
         if (ev.keepalive_ms && (!s->keepalive_ms || ev.keepalive_ms < s->keepalive_ms))
             s->keepalive_ms = ev.keepalive_ms;
-        for (unsigned j = 0; j < ev.pings; j++) {
+        for (unsigned j = 0; j < ev.pings && s->partial == NULL; j++) {
             uint8_t buf[TX_MAX];
             if (!conn_send(s, i, buf, s->p->pong(buf, sizeof(buf))))
                 return;
             s->pongs_sent++;
         }
-        if (ev.pongs > 0 && k->state == C_HANDSHAKE) {
-            k->state = C_READY;
-            s->inflight--;
-            s->ready++;
+        if (k->state == C_HANDSHAKE) {
+            k->pongs = (uint8_t)(k->pongs + ev.pongs > 2 ? 2 : k->pongs + ev.pongs);
+            maybe_ready(s, i);
         }
     }
 }
@@ -249,6 +357,8 @@ static void conn_event(struct idle *s, const struct epoll_event *ev)
     }
     if (ev->events & EPOLLIN)
         conn_readable(s, i);
+    if (k->state != C_DEAD && k->tx != NULL && (ev->events & EPOLLOUT))
+        conn_writable(s, i);
     if (k->state != C_DEAD && (ev->events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
         conn_kill(s, i, "closed by the server", NULL);
 }
@@ -270,7 +380,7 @@ static void keepalive(struct idle *s)
     uint8_t buf[TX_MAX];
     ssize_t n;
 
-    if (s->keepalive_ms == 0)
+    if (s->keepalive_ms == 0 || s->partial != NULL)
         return;
     n = s->p->ping(buf, sizeof(buf));
     for (unsigned long i = 0; i < s->a->conns; i++) {
@@ -329,6 +439,7 @@ static void close_all(struct idle *s)
     for (unsigned long i = 0; i < s->a->conns; i++) {
         if (s->conns[i].state != C_NEW && s->conns[i].state != C_DEAD)
             close(s->conns[i].fd);
+        tx_done(&s->conns[i]);
         s->conns[i].state = C_DEAD;
     }
 }
@@ -397,22 +508,29 @@ static void help(const char *prog, const char *url_default)
            "    %1$s idle - hold N idle connections open and measure the server's memory\n"
            "\n"
            "SYNOPSIS\n"
-           "    %1$s idle [--url URL] [--conns N] [--hold S] [--subscribe] [--server-pid PID]\n"
-           "              [--parallel P] [--timeout S] [--quiet]\n"
+           "    %1$s idle [--url URL] [--conns N] [--hold S] [--subscribe] [--subs K]\n"
+           "              [--partial BYTES] [--server-pid PID] [--after S] [--parallel P]\n"
+           "              [--timeout S] [--quiet]\n"
            "\n"
            "DESCRIPTION\n"
            "    Opens N connections, each completing a real handshake (trpc:// URLs: CONNECT, CONNACK;\n"
            "    nats:// URLs: the NATS text protocol), optionally one subscription each, and holds them\n"
            "    for S seconds, sending only the keepalive PINGs the server asks for. With --server-pid\n"
            "    it reads the server's VmRSS and VmHWM from /proc/PID/status before connecting, every\n"
-           "    second while holding, and 1 s after closing. The connections speak the wire protocol\n"
-           "    themselves from one thread (no client library), so 10,000 of them cost this process little.\n"
+           "    second while holding, and every %9$d ms for S seconds after closing (--after). The\n"
+           "    connections speak the wire protocol themselves from one thread (no client library), so\n"
+           "    10,000 of them cost this process little.\n"
            "\n"
            "OPTIONS\n"
            "    --url URL          server (default %2$s; trpc:// or nats://)\n"
            "    --conns N          connections (default %3$d, at most %4$d); needs N+%5$d open files\n"
            "    --hold S           seconds to hold them once all are established (default %6$.0f)\n"
            "    --subscribe        each connection subscribes to its own topic idle.PID.I\n"
+           "    --subs K           K subscriptions per connection (idle.PID.I, then idle.PID.I.J for\n"
+           "                       J = 2..K; implies --subscribe)\n"
+           "    --partial BYTES    each connection sends the first half of a publish of BYTES bytes\n"
+           "                       and holds it (the server keeps a partial frame); no keepalive\n"
+           "    --after S          read the server's memory for S seconds after closing (default %10$.0f)\n"
            "    --server-pid PID   the server process whose memory is read\n"
            "    --parallel P       handshakes in flight at a time (default %7$d)\n"
            "    --timeout S        give up when not all are established after S seconds (default %8$.0f)\n"
@@ -421,12 +539,14 @@ static void help(const char *prog, const char *url_default)
            "OUTPUT\n"
            "    A summary, then as the last line: result workload=idle conns= established= subs=\n"
            "    connect_s= hold_s= dropped= pings= rss_before_kib= rss_held_kib= hwm_kib=\n"
-           "    rss_after_kib= per_conn_b= status=ok|failed system= (memory fields are - without\n"
-           "    --server-pid). per_conn_b is (largest VmRSS while held - VmRSS before) / N.\n"
+           "    rss_after_kib= rss_after_min_kib= after_s= per_conn_b= status=ok|failed system=\n"
+           "    (memory fields are - without --server-pid). rss_after_kib is the last reading after\n"
+           "    closing, rss_after_min_kib the smallest; per_conn_b is (largest VmRSS while held -\n"
+           "    VmRSS before) / N.\n"
            "\n"
            "EXIT STATUS\n"
            "    0 all N established and none dropped while held, 1 otherwise, 2 bad usage.\n",
-           prog, url_default, CONNS_DEF, CONNS_MAX, FDS_SPARE, HOLD_DEF_S, PARALLEL_DEF, TIMEOUT_DEF_S);
+           prog, url_default, CONNS_DEF, CONNS_MAX, FDS_SPARE, HOLD_DEF_S, PARALLEL_DEF, TIMEOUT_DEF_S, AFTER_TICK_MS, AFTER_DEF_S);
 }
 
 static bool parse_seconds(const char *v, double *out)
@@ -459,6 +579,9 @@ static int parse_args(const char *prog, const char *url_default, int argc, char 
         {"conns", required_argument, NULL, 'n'},
         {"hold", required_argument, NULL, 'H'},
         {"subscribe", no_argument, NULL, 's'},
+        {"subs", required_argument, NULL, 'k'},
+        {"partial", required_argument, NULL, 'f'},
+        {"after", required_argument, NULL, 'a'},
         {"server-pid", required_argument, NULL, 'p'},
         {"parallel", required_argument, NULL, 'P'},
         {"timeout", required_argument, NULL, 't'},
@@ -469,8 +592,12 @@ static int parse_args(const char *prog, const char *url_default, int argc, char 
     unsigned long pid = 0;
     int c, idx = 0;
 
-    *a = (struct idle_args){
-        .url = url_default, .conns = CONNS_DEF, .parallel = PARALLEL_DEF, .hold_s = HOLD_DEF_S, .timeout_s = TIMEOUT_DEF_S};
+    *a = (struct idle_args){.url = url_default,
+                            .conns = CONNS_DEF,
+                            .parallel = PARALLEL_DEF,
+                            .hold_s = HOLD_DEF_S,
+                            .timeout_s = TIMEOUT_DEF_S,
+                            .after_s = AFTER_DEF_S};
     optind = 2; /* argv[1] is "idle" */
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         bool good = true;
@@ -486,6 +613,16 @@ static int parse_args(const char *prog, const char *url_default, int argc, char 
             break;
         case 's':
             a->subscribe = true;
+            break;
+        case 'k':
+            good = parse_count(optarg, 1, SUBS_MAX, &a->subs);
+            a->subscribe = true;
+            break;
+        case 'f':
+            good = parse_count(optarg, 256, PARTIAL_MAX, &a->partial);
+            break;
+        case 'a':
+            good = parse_seconds(optarg, &a->after_s);
             break;
         case 'p':
             good = parse_count(optarg, 1, 1ul << 22, &pid);
@@ -515,6 +652,12 @@ static int parse_args(const char *prog, const char *url_default, int argc, char 
         fprintf(stderr, "%s: idle: unexpected argument '%s'\n", prog, argv[optind]);
         return 2;
     }
+    if (a->subscribe && a->subs == 0)
+        a->subs = 1;
+    if (a->subs > 1 && a->partial > 0) {
+        fprintf(stderr, "%s: idle: --subs and --partial are two different loads: one at a time\n", prog);
+        return 2;
+    }
     if (!idle_proto_for(a->url)) {
         fprintf(stderr, "%s: idle: --url must start with trpc:// or nats:// (got '%s')\n", prog, a->url);
         return 2;
@@ -530,7 +673,39 @@ static void print_kib(const char *name, long kib)
         printf(" %s=-", name);
 }
 
-static void report(const struct idle *s, double connect_s, struct mem before, long held_kib, struct mem end, long after_kib)
+/* VmRSS read after closing, every AFTER_TICK_MS. */
+struct after {
+    long kib[AFTER_SAMPLES];
+    unsigned n;
+    long last_kib, min_kib;
+};
+
+static void read_after(const struct idle *s, struct after *r)
+{
+    uint64_t start = now_ms(), end = start + (uint64_t)(s->a->after_s * 1000);
+
+    r->n = 0;
+    r->last_kib = -1;
+    r->min_kib = -1;
+    for (uint64_t next = start + AFTER_TICK_MS;; next += AFTER_TICK_MS) {
+        uint64_t t = now_ms();
+
+        if (next > end)
+            next = end;
+        if (next > t)
+            usleep((useconds_t)(next - t) * 1000);
+        r->last_kib = mem_read(s->a->server_pid).rss_kib;
+        if (r->last_kib >= 0 && (r->min_kib < 0 || r->last_kib < r->min_kib))
+            r->min_kib = r->last_kib;
+        if (r->n < AFTER_SAMPLES)
+            r->kib[r->n++] = r->last_kib;
+        if (next >= end)
+            break;
+    }
+}
+
+static void report(const struct idle *s, double connect_s, struct mem before, long held_kib, struct mem end,
+                   const struct after *after)
 {
     const struct idle_args *a = s->a;
     bool ok = s->ready == a->conns && s->dropped == 0;
@@ -539,22 +714,33 @@ static void report(const struct idle *s, double connect_s, struct mem before, lo
 
     printf("%s idle: %lu of %lu connections established%s in %.2f s, held %.1f s, %lu dropped, %" PRIu64
            " keepalive PINGs sent, %" PRIu64 " unexpected messages\n",
-           s->p->system, s->ready + s->dropped, a->conns, a->subscribe ? " and subscribed" : "", connect_s, a->hold_s, s->dropped,
-           s->pings_sent, s->unexpected);
+           s->p->system, s->ready + s->dropped, a->conns,
+           a->subs > 1    ? " with their subscriptions"
+           : a->subscribe ? " and subscribed"
+           : a->partial   ? " with a partial frame each"
+                          : "",
+           connect_s, a->hold_s, s->dropped, s->pings_sent, s->unexpected);
     if (s->why[0])
         printf("  first failure: %s\n", s->why);
     if (mem)
         printf("  server pid %ld: VmRSS %.1f MiB before, %.1f MiB held (+%.1f MiB, %.0f B per connection), VmHWM %.1f MiB, "
-               "%.1f MiB 1 s after closing\n",
+               "%.1f MiB %.1f s after closing\n",
                a->server_pid, before.rss_kib / 1024.0, held_kib / 1024.0, (held_kib - before.rss_kib) / 1024.0, per_conn,
-               end.hwm_kib / 1024.0, after_kib / 1024.0);
+               end.hwm_kib / 1024.0, after->last_kib / 1024.0, a->after_s);
+    if (mem) {
+        printf("  VmRSS after closing, every %d ms, MiB:", AFTER_TICK_MS);
+        for (unsigned j = 0; j < after->n; j++)
+            printf(" %.1f", after->kib[j] / 1024.0);
+        printf("\n");
+    }
     printf("result workload=idle conns=%lu established=%lu subs=%lu connect_s=%.2f hold_s=%.1f dropped=%lu pings=%" PRIu64,
-           a->conns, s->ready + s->dropped, a->subscribe ? s->ready + s->dropped : 0, connect_s, a->hold_s, s->dropped,
-           s->pings_sent);
+           a->conns, s->ready + s->dropped, (s->ready + s->dropped) * a->subs, connect_s, a->hold_s, s->dropped, s->pings_sent);
     print_kib("rss_before_kib", before.rss_kib);
     print_kib("rss_held_kib", held_kib);
     print_kib("hwm_kib", end.hwm_kib);
-    print_kib("rss_after_kib", after_kib);
+    print_kib("rss_after_kib", after->last_kib);
+    print_kib("rss_after_min_kib", after->min_kib);
+    printf(" after_s=%.1f", a->after_s);
     if (mem)
         printf(" per_conn_b=%.0f", per_conn);
     else
@@ -567,7 +753,8 @@ int idle_main(const char *prog, const char *url_default, int argc, char **argv)
     struct idle_args a;
     struct idle *s;
     struct mem before, end;
-    long held_kib = -1, after_kib;
+    long held_kib = -1;
+    struct after after;
     double connect_s;
     int rc = parse_args(prog, url_default, argc, argv, &a);
 
@@ -594,15 +781,27 @@ int idle_main(const char *prog, const char *url_default, int argc, char **argv)
         rc = 1;
         goto out_free;
     }
+    if (a.partial > 0) {
+        uint8_t *frame = malloc(a.partial);
+        ssize_t n = frame ? s->p->pub(frame, a.partial, "idle.partial", a.partial) : -1;
+
+        if (n != (ssize_t)a.partial) {
+            fprintf(stderr, "%s: idle: cannot make a publish of %lu bytes\n", prog, a.partial);
+            free(frame);
+            rc = 1;
+            goto out_free;
+        }
+        s->partial = frame; /* only the first half is sent */
+        s->partial_len = a.partial / 2;
+    }
     before = mem_read(a.server_pid);
     connect_s = connect_all(s);
     if (s->ready == a.conns)
         held_kib = hold(s);
     end = mem_read(a.server_pid);
     close_all(s);
-    usleep(SETTLE_MS * 1000);
-    after_kib = mem_read(a.server_pid).rss_kib;
-    report(s, connect_s, before, held_kib, end, after_kib);
+    read_after(s, &after);
+    report(s, connect_s, before, held_kib, end, &after);
     rc = s->ready == a.conns && s->dropped == 0 ? 0 : 1;
     if (rc != 0)
         fprintf(stderr, "%s: idle: %s\n", prog, s->why[0] ? s->why : "not every connection was held");
@@ -610,6 +809,7 @@ out_free:
     if (s->ep != -1)
         close(s->ep);
     free(s->conns);
+    free(s->partial);
     free(s);
     return rc;
 }

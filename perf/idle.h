@@ -49,6 +49,11 @@ struct idle_proto {
      * PONG tells that everything before it was processed. Returns bytes written or -1 when cap is
      * too small. */
     ssize_t (*hello)(uint8_t *buf, size_t cap, const char *topic);
+    /* One more subscription, to topic under id sid (> 1: the hello's is 1). */
+    ssize_t (*sub)(uint8_t *buf, size_t cap, const char *topic, uint32_t sid);
+    /* A whole publish of exactly size bytes on the wire (topic, then a payload of zeros), or -1
+     * when size is too small for its framing or cap too small for size. */
+    ssize_t (*pub)(uint8_t *buf, size_t cap, const char *topic, size_t size);
     ssize_t (*ping)(uint8_t *buf, size_t cap);
     ssize_t (*pong)(uint8_t *buf, size_t cap);
     /* Consumes all of in[0..len), updating rx and adding to ev. */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # perf/idle.sh: the broker's resident memory while it holds N idle connections, against nats-server.
 #
-#   cd BUILD && /path/to/perf/idle.sh [-n CONNS] [-H SECONDS] [-r RUNS] [-s] [-N] [-o RESULTS]
+#   cd BUILD && /path/to/perf/idle.sh [-n CONNS] [-H SECONDS] [-r RUNS] [-s] [-S SUBS] [-p BYTES]
+#                                     [-a SECONDS] [-N] [-o RESULTS]
 #
 # Each run starts a fresh trpc-broker on a free loopback port, holds CONNS connections (default
 # 10000) open for SECONDS (default 5) with `trpc-bench idle --server-pid`, and stops the broker;
@@ -10,7 +11,11 @@
 # VmRSS and VmHWM from /proc/PID/status before connecting, every second while holding, and 1 s
 # after closing. Prints per system the median and min-max of the memory held, of the growth per
 # connection, and of the peak, and with -N the ratio TRPC/NATS. -s: each connection also
-# subscribes to its own topic. Result lines go to RESULTS (default idle-results.txt). The open-file
+# subscribes to its own topic; -S SUBS: SUBS subscriptions per connection; -p BYTES: each connection
+# sends the first half of a publish of BYTES bytes and holds it (a partial frame in the server).
+# -a SECONDS: VmRSS is read every 250 ms for SECONDS after closing (default 1); the table shows the
+# last reading ("after"), and each run's readings go to RESULTS as a comment line, so that whether
+# the server gives the memory back is seen. Result lines go to RESULTS (default idle-results.txt). The open-file
 # limit is raised to the hard limit: bench and server each need CONNS + a few dozen descriptors.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -21,12 +26,17 @@ RUNS=3
 SUBSCRIBE=
 WITH_NATS=
 RESULTS=idle-results.txt
-while getopts n:H:r:sNo:h opt; do
+LOAD=
+AFTER=1
+while getopts n:H:r:sS:p:a:No:h opt; do
     case $opt in
     n) CONNS=$OPTARG ;;
     H) HOLD=$OPTARG ;;
     r) RUNS=$OPTARG ;;
     s) SUBSCRIBE=--subscribe ;;
+    S) LOAD="--subs $OPTARG" ;;
+    p) LOAD="--partial $OPTARG" ;;
+    a) AFTER=$OPTARG ;;
     N) WITH_NATS=1 ;;
     o) RESULTS=$OPTARG ;;
     *) usage; exit 2 ;;
@@ -51,13 +61,13 @@ fi
 if [ "$CONNS" -gt 99000 ]; then BROKER_ARGS="--max-connections $need $BROKER_ARGS"; fi
 
 : >"$RESULTS"
-echo "# $("$TRPC_BROKER" --version 2>&1 | head -n1)${WITH_NATS:+, $("$NATS_SERVER" --version 2>&1)}; $CONNS connections ${SUBSCRIBE:+(subscribed) }held $HOLD s" |
+echo "# $("$TRPC_BROKER" --version 2>&1 | head -n1)${WITH_NATS:+, $("$NATS_SERVER" --version 2>&1)}; $CONNS connections ${SUBSCRIBE:+(subscribed) }${LOAD:+($LOAD) }held $HOLD s, memory read $AFTER s after" |
     tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), $RUNS runs" | tee -a "$RESULTS"
 
 # run SYSTEM: one fresh server, one bench run against it, the server stopped; the result line to RESULTS.
 run() {
-    local pid url line
+    local pid url line out
     if [ "$1" = trpc ]; then
         start_trpc
         pid=$TRPC_PID url=$TRPC_URL
@@ -66,8 +76,10 @@ run() {
         pid=$NATS_PID url=$NATS_URL
     fi
     # shellcheck disable=SC2086
-    line=$("$TRPC_BENCH" idle --url "$url" --conns "$CONNS" --hold "$HOLD" $SUBSCRIBE --server-pid "$pid" --quiet | tail -n1) || true
+    out=$("$TRPC_BENCH" idle --url "$url" --conns "$CONNS" --hold "$HOLD" $SUBSCRIBE $LOAD --after "$AFTER" --server-pid "$pid" --quiet) || true
+    line=$(echo "$out" | tail -n1)
     server_stop "$pid"
+    echo "$out" | sed -n "s/^  VmRSS after closing/# system=$1 VmRSS after closing/p" >>"$RESULTS"
     case $line in
     result\ *status=ok*) echo "$line" >>"$RESULTS" ;;
     *) echo "system=$1 failed $line" >>"$RESULTS"; echo "${0##*/}: $1 run failed: $line" >&2 ;;
@@ -92,10 +104,11 @@ column() {
 median() {
     grep "^result workload=idle .*status=ok system=$1\$" "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p" | stat3 | cut -d' ' -f1
 }
-printf '\n%-6s %7s %22s %24s %22s %22s\n' system conns "RSS before, MiB" "RSS held, MiB" "per connection, B" "peak (VmHWM), MiB"
+printf '\n%-6s %7s %22s %24s %22s %22s %22s\n' system conns "RSS before, MiB" "RSS held, MiB" "per connection, B" "peak (VmHWM), MiB" \
+    "RSS after, MiB"
 for sys in TRPC ${WITH_NATS:+NATS}; do
-    printf '%-6s %7s %22s %24s %22s %22s\n' "$sys" "$CONNS" "$(column "$sys" rss_before_kib 1024)" "$(column "$sys" rss_held_kib 1024)" \
-        "$(column "$sys" per_conn_b 1)" "$(column "$sys" hwm_kib 1024)"
+    printf '%-6s %7s %22s %24s %22s %22s %22s\n' "$sys" "$CONNS" "$(column "$sys" rss_before_kib 1024)" "$(column "$sys" rss_held_kib 1024)" \
+        "$(column "$sys" per_conn_b 1)" "$(column "$sys" hwm_kib 1024)" "$(column "$sys" rss_after_kib 1024)"
 done
 if [ -n "$WITH_NATS" ]; then
     awk -v a="$(median TRPC rss_held_kib)" -v b="$(median NATS rss_held_kib)" -v c="$(median TRPC per_conn_b)" -v d="$(median NATS per_conn_b)" \

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <trpc/errors.h>
 
@@ -45,6 +46,31 @@ static ssize_t trpc_hello(uint8_t *buf, size_t cap, const char *topic)
     }
     c = encode(buf + a + b, cap - (size_t)(a + b), &ping);
     return c < 0 ? -1 : a + b + c;
+}
+
+static ssize_t trpc_sub(uint8_t *buf, size_t cap, const char *topic, uint32_t sid)
+{
+    struct wire_out o = {.type = WIRE_SUB, .id = sid, .topic = topic, .topic_len = strlen(topic)};
+    return encode(buf, cap, &o);
+}
+
+static ssize_t trpc_pub(uint8_t *buf, size_t cap, const char *topic, size_t size)
+{
+    struct wire_out o = {.type = WIRE_PUB, .id = 1, .topic = topic, .topic_len = strlen(topic)};
+    size_t empty = WIRE_FIXED_LEN + o.topic_len;
+    uint8_t *zeros;
+    ssize_t n;
+
+    if (size < empty || size > cap)
+        return -1;
+    o.payload_len = size - empty;
+    zeros = calloc(1, o.payload_len + 1);
+    if (zeros == NULL)
+        return -1;
+    o.payload = zeros;
+    n = encode(buf, cap, &o);
+    free(zeros);
+    return n;
 }
 
 static ssize_t trpc_ping(uint8_t *buf, size_t cap)
@@ -177,6 +203,8 @@ const struct idle_proto idle_trpc = {
     .scheme = "trpc",
     .port_default = 4250,
     .hello = trpc_hello,
+    .sub = trpc_sub,
+    .pub = trpc_pub,
     .ping = trpc_ping,
     .pong = trpc_pong,
     .parse = trpc_parse,
@@ -207,6 +235,38 @@ static ssize_t nats_hello(uint8_t *buf, size_t cap, const char *topic)
                      "CONNECT {\"verbose\":false,\"pedantic\":false,\"lang\":\"c\",\"version\":\"idle\",\"protocol\":1}\r\n"
                      "PING\r\n");
     return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+static ssize_t nats_sub(uint8_t *buf, size_t cap, const char *topic, uint32_t sid)
+{
+    int n = snprintf((char *)buf, cap, "SUB %s %u\r\n", topic, (unsigned)sid);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* PUB topic N CR LF, N bytes, CR LF: the digits of N depend on N, so try the widths in turn. */
+static ssize_t nats_pub(uint8_t *buf, size_t cap, const char *topic, size_t size)
+{
+    for (size_t digits = 1; digits <= 10; digits++) {
+        size_t frame = strlen("PUB  \r\n\r\n") + strlen(topic) + digits, payload;
+        char line[300];
+        int n;
+
+        if (size < frame)
+            return -1;
+        payload = size - frame;
+        n = snprintf(line, sizeof(line), "PUB %s %zu\r\n", topic, payload);
+        if (n < 0 || (size_t)n >= sizeof(line))
+            return -1;
+        if ((size_t)n + payload + 2 != size)
+            continue;
+        if (size > cap)
+            return -1;
+        memcpy(buf, line, (size_t)n);
+        memset(buf + n, 'x', payload);
+        memcpy(buf + n + payload, "\r\n", 2);
+        return (ssize_t)size;
+    }
+    return -1;
 }
 
 static ssize_t nats_ping(uint8_t *buf, size_t cap)
@@ -304,6 +364,8 @@ const struct idle_proto idle_nats = {
     .scheme = "nats",
     .port_default = 4222,
     .hello = nats_hello,
+    .sub = nats_sub,
+    .pub = nats_pub,
     .ping = nats_ping,
     .pong = nats_pong,
     .parse = nats_parse,

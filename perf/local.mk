@@ -43,3 +43,12 @@ EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 # idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
 TESTS += tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
 EXTRA_DIST += tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
+
+# tests/perf/mem_back.sh: an idle broker gives back the memory of 50,000 subscriptions once their
+# connections closed (a memory bound, waited for at most 10 s).
+TESTS += tests/perf/mem_back.sh
+EXTRA_DIST += tests/perf/mem_back.sh
+# tests/perf/mem_back_partial.sh: the same after 500 half-sent 128 KiB publishes, which touch every
+# receive buffer of every core (given back by the sweep's uring_loop_bufs_release).
+TESTS += tests/perf/mem_back_partial.sh
+EXTRA_DIST += tests/perf/mem_back_partial.sh

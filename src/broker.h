@@ -56,6 +56,11 @@
 #define BROKER_RECYCLE_BATCH_BYTES (1u << 20)       /* or fewer, once they add up to this many bytes */
 #define BROKER_PENDING_CEIL        ((1u << 22) - 1) /* slot field of a reply token */
 #define BROKER_DIRECT_MAX          16384            /* largest frame a core writes to another core's connection */
+#define BROKER_HEAP_MMAP_BYTES     (2u << 20)       /* malloc'd blocks this large are mmap'd (main.c, heap_setup) */
+#define BROKER_HEAP_TRIM_BYTES     (1u << 20)       /* free space kept at the top of a heap */
+#define BROKER_TRIM_FREED_BYTES    (1u << 20)       /* frees (estimated) after which a quiet core calls malloc_trim */
+#define BROKER_TRIM_QUIET_CQES     1000             /* a core that handled fewer CQEs per second than this is quiet */
+#define BROKER_BUF_RELEASE_RECVS   64 /* receive buffers filled since the last release before a quiet core releases them */
 
 /* A small intrusive list. A node not on a list points at itself. */
 struct blist {
@@ -270,6 +275,16 @@ struct core {
     struct blist closing; /* closing sessions, oldest first */
     struct uring_timer sweep;
     bool sweep_armed;
+    /* Memory given back (core.c, sweep): bytes freed (an estimate) since the last malloc_trim, as
+     * of the last sweep, and the loop's CQEs and output cache then. */
+    uint64_t freed_bytes;
+    uint64_t freed_at_sweep;
+    uint64_t cqes_at_sweep;
+    size_t out_cached_at_sweep;
+    /* Receive buffer pages given back (core.c, release_bufs): the loop's recv_bufs then, and
+     * whether the ring is missing (its registration failed; retried at every sweep). */
+    uint64_t recv_bufs_at_release;
+    bool bufs_lost;
 
     struct rsub **match; /* trie_match results */
     size_t nmatch, match_cap;
@@ -485,6 +500,8 @@ void route_hold_pong(struct session *s, uint64_t id);
 /* Called by every sweep: frees the recycled blocks when no copy used them since the last one. */
 void route_recycle_trim(struct core *c);
 void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone);
+/* Frees the match scratch arrays grown past their usual size (the sweep, once quiet). */
+void route_shrink(struct core *c);
 
 /* ---- request.c ---- */
 int request_init(struct core *c);

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,9 @@ static void session_closed(struct uring_conn *conn, int err)
      * session) must not write to this one: its connection is closed and it is about to go. */
     s->state = SESS_CLOSING;
     blist_del(&s->node);
+    /* What a session held, roughly (its output chunks went back to the loop's cache as sends
+     * completed): counted for the sweep's malloc_trim. */
+    c->freed_bytes += sizeof(*s) + wire_reader_held(&s->rd) + (uint64_t)s->subs.cap * 16 + 1024;
     route_session_gone(s);
     request_requester_gone(s);
     if (s->stop_wait) {
@@ -319,11 +323,107 @@ static uint64_t sweep_period_ns(const struct core *c)
     return ms * 1000000;
 }
 
+/*
+ * The receive buffers: the kernel fills the ring's buffers in ring order, so a load touches up to
+ * recv-buffers x recv-buffer-size per core (16 MiB by default), which stays resident. Once a core
+ * is quiet and filled at least BROKER_BUF_RELEASE_RECVS buffers since the last time, the loop
+ * swaps its ring for a fresh one over madvise()d buffers (uring_loop_bufs_release: safe with recvs
+ * armed; -EBUSY while a session holds a buffer, then the next quiet sweep tries again). If the new
+ * ring could not be registered, the core receives nothing: that is an error, retried every sweep.
+ */
+static void release_bufs(struct core *c, bool quiet)
+{
+    uint64_t recvs = c->loop.stats.recv_bufs - c->recv_bufs_at_release;
+    uint64_t t0;
+    int ret;
+
+    if (!c->bufs_lost && (!quiet || recvs < BROKER_BUF_RELEASE_RECVS))
+        return;
+    t0 = uring_now_ns();
+    ret = uring_loop_bufs_release(&c->loop);
+    if (ret == -EBUSY)
+        return;
+    if (ret != 0) {
+        STAT_ADD(c->st, buf_release_errors, 1);
+        log_error(c->id, "receive buffer ring lost, receiving stalls until it is registered again: %s", strerror(-ret));
+        c->bufs_lost = true;
+        return;
+    }
+    if (c->bufs_lost)
+        log_info(c->id, "receive buffer ring registered again");
+    c->bufs_lost = false;
+    c->recv_bufs_at_release = c->loop.stats.recv_bufs;
+    STAT_ADD(c->st, buf_releases, 1);
+    log_debug(c->id, "gave receive buffers back: %llu filled since the last time, took %llu us", (unsigned long long)recvs,
+              (unsigned long long)((uring_now_ns() - t0) / 1000));
+}
+
+/*
+ * Memory given back. The heap keeps what the program frees, and after a load (200,000
+ * subscriptions, 10,000 connections, thousands of partial frames) the broker held 90 to 120 MiB
+ * for good once idle. glibc gives back the free pages in the middle of a heap only on
+ * malloc_trim(), which walks every arena's free lists under its lock (all cores' arenas, not only
+ * ours) and costs a system call per free run: too dear for every sweep or every free. So each
+ * core counts what it frees (an estimate: sessions, subscriptions, reassembly buffers, recycled
+ * copy blocks, output chunks), and the sweep trims once that passes BROKER_TRIM_FREED_BYTES and
+ * the core is quiet: nothing freed since the previous sweep (the burst is over) and fewer than
+ * BROKER_TRIM_QUIET_CQES per second. The scratch arrays that keep their peak size (the PONG
+ * queue, the match arrays) go then too. Tables that can shrink on removal do so themselves
+ * (idmap.c, trie.c); the heap top is bounded by the thresholds set in main.c.
+ */
+static void give_back(struct core *c, bool freeing)
+{
+    uint64_t period_ns = sweep_period_ns(c);
+    uint64_t cqes = c->loop.stats.cqes - c->cqes_at_sweep;
+    size_t cached = uring_loop_out_cached(&c->loop);
+    bool quiet = !freeing && cqes * 1000000000 / period_ns < BROKER_TRIM_QUIET_CQES;
+    uint64_t t0, freed;
+
+    if (cached < c->out_cached_at_sweep)
+        c->freed_bytes += c->out_cached_at_sweep - cached;
+    c->out_cached_at_sweep = cached;
+    c->cqes_at_sweep = c->loop.stats.cqes;
+    c->freed_at_sweep = c->freed_bytes;
+    release_bufs(c, quiet);
+    if (!quiet || c->freed_bytes < BROKER_TRIM_FREED_BYTES)
+        return;
+    if (c->pong_count == 0 && c->pong_cap > 0) {
+        free(c->pongs);
+        c->pongs = NULL;
+        c->pong_cap = 0;
+        c->pong_head = 0;
+    }
+    /* Backlog entries of a burst were allocated among everything else the burst made: a few
+     * thousand of 40 bytes, kept, pinned as many pages of an otherwise free heap. Reservations
+     * (core_reserve) are made and used within one callback, never across a sweep. */
+    while (c->xw_free != NULL) {
+        struct xwait *w = c->xw_free;
+
+        c->xw_free = w->next;
+        free(w);
+    }
+    c->xw_cached = 0;
+    route_shrink(c);
+    freed = c->freed_bytes;
+    c->freed_bytes = 0;
+    c->freed_at_sweep = 0;
+    t0 = uring_now_ns();
+    malloc_trim(0);
+    STAT_ADD(c->st, heap_trims, 1);
+    log_info(c->id, "gave memory back: about %llu KiB freed since the last time, malloc_trim took %llu us",
+             (unsigned long long)(freed >> 10), (unsigned long long)((uring_now_ns() - t0) / 1000));
+}
+
 static void sweep_done(struct uring_timer *t, int res)
 {
     struct core *c = t->data;
     uint64_t now = uring_now_ns();
     uint64_t idle_ns = (uint64_t)c->b->cfg.keepalive_ms * 2 * 1000000;
+
+    size_t held;
+    /* Whether anything was freed since the last sweep, before this one frees its own: the
+     * sweep's trims say that a core is idle, not that it is busy. */
+    bool freeing = c->freed_bytes != c->freed_at_sweep;
 
     c->sweep_armed = false;
     if (res == -ECANCELED || c->timers_idle)
@@ -353,10 +453,13 @@ static void sweep_done(struct uring_timer *t, int res)
 
         if (s->last_rx_ns + BROKER_READER_TRIM_NS > now)
             break;
-        wire_reader_trim(&s->rd);
+        held = wire_reader_held(&s->rd);
+        if (wire_reader_trim(&s->rd))
+            c->freed_bytes += held;
     }
     route_recycle_trim(c);
     request_reap(c);
+    give_back(c, freeing);
     if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
 }

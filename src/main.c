@@ -5,6 +5,7 @@
  * bad command line or configuration.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,22 @@
 
 #include "src/broker.h"
 #include "src/log.h"
+
+/*
+ * glibc raises its mmap and trim thresholds as the program frees large blocks (up to 32 and 64
+ * MiB): after the broker freed a 4 MiB table the free space at the top of a core's heap was kept
+ * up to 8 MiB and more, and malloc_trim() never trims the top of a thread's arena (only the main
+ * one's), so an idle broker kept tens of MiB after a load ended. Fixed thresholds keep a core's
+ * heap top at most BROKER_HEAP_TRIM_BYTES once a free reaches it; the sweep's malloc_trim() gives
+ * back the free pages inside the heaps (core.c, "memory given back"). The mmap threshold stays
+ * above every block a hot path allocates and keeps (PUB copy classes, reassembly buffers up to
+ * 1 MiB, output chunks), as the dynamic one ended up after warm-up, so those never cost an mmap.
+ */
+static void heap_setup(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, BROKER_HEAP_MMAP_BYTES) != 1 || mallopt(M_TRIM_THRESHOLD, BROKER_HEAP_TRIM_BYTES) != 1)
+        log_warn(LOG_NO_CORE, "cannot set the heap's trim and mmap thresholds");
+}
 
 static void log_stats(const struct broker *b)
 {
@@ -24,7 +41,8 @@ static void log_stats(const struct broker *b)
         "stats: accepted=%llu refused=%llu msgs_in=%llu bytes_in=%llu msgs_out=%llu bytes_out=%llu drops=%llu "
         "slow_consumers=%llu protocol_errors=%llu idle_timeouts=%llu requests=%llu request_timeouts=%llu "
         "xmsgs=%llu xbacklog=%llu xblk_reused=%llu xblk_alloc=%llu xblk_oversize=%llu xblk_trimmed=%llu xblk_large_peak=%llu "
-        "direct_sends=%llu direct_rests=%llu direct_handbacks=%llu gate_waits=%llu rx_pauses=%llu enobufs=%llu iterations=%llu "
+        "direct_sends=%llu direct_rests=%llu direct_handbacks=%llu heap_trims=%llu buf_releases=%llu "
+        "buf_release_errors=%llu gate_waits=%llu rx_pauses=%llu enobufs=%llu iterations=%llu "
         "cqes=%llu "
         "cqes_per_wait=%.2f",
         (unsigned long long)s.core.accepted, (unsigned long long)s.core.refused, (unsigned long long)s.core.msgs_in,
@@ -34,7 +52,8 @@ static void log_stats(const struct broker *b)
         (unsigned long long)s.core.xmsgs_out, (unsigned long long)s.core.xbacklog, (unsigned long long)s.core.xblk_reused,
         (unsigned long long)s.core.xblk_alloc, (unsigned long long)s.core.xblk_oversize, (unsigned long long)s.core.xblk_trimmed,
         (unsigned long long)s.core.xblk_large_peak, (unsigned long long)s.core.direct_sends,
-        (unsigned long long)s.core.direct_rests, (unsigned long long)s.core.direct_handbacks, (unsigned long long)s.gate_waits,
+        (unsigned long long)s.core.direct_rests, (unsigned long long)s.core.direct_handbacks, (unsigned long long)s.core.heap_trims,
+        (unsigned long long)s.core.buf_releases, (unsigned long long)s.core.buf_release_errors, (unsigned long long)s.gate_waits,
         (unsigned long long)s.core.rx_pauses, (unsigned long long)s.enobufs, (unsigned long long)s.iterations,
         (unsigned long long)s.cqes, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
 }
@@ -139,6 +158,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    heap_setup();
     ret = core_start_all(b);
     if (ret != 0) {
         log_error(LOG_NO_CORE, "cannot start: %s", strerror(-ret));

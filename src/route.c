@@ -84,6 +84,7 @@ void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone)
     assert(ret == 0);
     (void)ret;
     request_responder_gone(c, r, conn_gone);
+    c->freed_bytes += sizeof(*r) + r->pattern_len + r->group_len + 64; /* and its share of trie nodes */
     free(r);
 }
 
@@ -567,8 +568,32 @@ void route_recycle_trim(struct core *c)
         r->nret = 0;
         r->ret_bytes = 0;
     }
+    c->freed_bytes += c->xr_cached + c->xr_cached_large;
     c->xr_cached = 0;
     c->xr_cached_large = 0;
+}
+
+/* The match scratch arrays keep the size of the largest fan-out seen: given back when the core
+ * goes quiet (core.c, give_back), regrown by the next large match. */
+void route_shrink(struct core *c)
+{
+    if (c->match_cap > 256) {
+        free(c->match);
+        c->match = NULL;
+        c->match_cap = 0;
+    }
+    if (c->gm_cap > 256) {
+        free(c->gm);
+        c->gm = NULL;
+        c->gm_cap = 0;
+    }
+    for (unsigned d = 0; c->tv != NULL && d < c->b->ncores; d++) {
+        if (c->tv[d].cap > 256) {
+            free(c->tv[d].v);
+            c->tv[d].v = NULL;
+            c->tv[d].cap = 0;
+        }
+    }
 }
 
 static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)

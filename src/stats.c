@@ -37,6 +37,9 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         out->core.direct_rests += LOAD(s->direct_rests);
         out->core.direct_handbacks += LOAD(s->direct_handbacks);
         out->core.rx_pauses += LOAD(s->rx_pauses);
+        out->core.heap_trims += LOAD(s->heap_trims);
+        out->core.buf_releases += LOAD(s->buf_releases);
+        out->core.buf_release_errors += LOAD(s->buf_release_errors);
         if (LOAD(s->xblk_large_peak) > out->core.xblk_large_peak) /* a peak: the largest core's */
             out->core.xblk_large_peak = LOAD(s->xblk_large_peak);
         /* Written by the loop without atomics; a torn read of one counter is harmless on the

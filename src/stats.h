@@ -30,17 +30,20 @@ struct broker_core_stats {
     uint64_t subscriptions; /* this core's own, live */
     uint64_t requests;      /* REQ accepted */
     uint64_t request_timeouts;
-    uint64_t xmsgs_out;        /* cross-core messages pushed */
-    uint64_t xbacklog;         /* cross-core messages that waited for a full channel */
-    uint64_t xblk_reused;      /* PUB copies made in a block handed back by their receiver */
-    uint64_t xblk_alloc;       /* PUB copies made in a new block of a size class */
-    uint64_t xblk_oversize;    /* PUB copies above the largest class: malloc'd, freed by the receiver */
-    uint64_t xblk_trimmed;     /* cached blocks freed because the core was idle for a sweep */
-    uint64_t xblk_large_peak;  /* most bytes of large blocks this core cached at once */
-    uint64_t direct_sends;     /* frames this core wrote straight to another core's connection */
-    uint64_t direct_rests;     /* of which the socket took only part: the owner sent the rest */
-    uint64_t direct_handbacks; /* replies claimed by the responder's core but written by the requester's (it was busy) */
-    uint64_t rx_pauses;        /* times a connection stopped being read (BROKER_PONGS_MAX PONGs held) */
+    uint64_t xmsgs_out;          /* cross-core messages pushed */
+    uint64_t xbacklog;           /* cross-core messages that waited for a full channel */
+    uint64_t xblk_reused;        /* PUB copies made in a block handed back by their receiver */
+    uint64_t xblk_alloc;         /* PUB copies made in a new block of a size class */
+    uint64_t xblk_oversize;      /* PUB copies above the largest class: malloc'd, freed by the receiver */
+    uint64_t xblk_trimmed;       /* cached blocks freed because the core was idle for a sweep */
+    uint64_t xblk_large_peak;    /* most bytes of large blocks this core cached at once */
+    uint64_t direct_sends;       /* frames this core wrote straight to another core's connection */
+    uint64_t direct_rests;       /* of which the socket took only part: the owner sent the rest */
+    uint64_t direct_handbacks;   /* replies claimed by the responder's core but written by the requester's (it was busy) */
+    uint64_t heap_trims;         /* malloc_trim calls by the sweep once the core freed much and went quiet */
+    uint64_t buf_releases;       /* receive buffer pages given back by the sweep (uring_loop_bufs_release) */
+    uint64_t buf_release_errors; /* releases whose new ring failed to register: no recv until a retry works */
+    uint64_t rx_pauses;          /* times a connection stopped being read (BROKER_PONGS_MAX PONGs held) */
 };
 
 /* The sum over all cores, with the loops' own counters (uring_loop_stats). */

@@ -129,6 +129,22 @@ static int kids_reserve(struct node *n)
     return 0;
 }
 
+/* Rehashes n's children into a table of cap slots; on failure the old, larger one stays. */
+static void kids_resize(struct node *n, uint32_t cap)
+{
+    struct node **kids = calloc(cap, sizeof(*kids));
+    uint32_t i;
+
+    if (kids == NULL)
+        return;
+    for (i = 0; i < n->kid_cap; i++)
+        if (n->kids[i] != NULL)
+            kid_place(kids, cap, n->kids[i]);
+    free(n->kids);
+    n->kids = kids;
+    n->kid_cap = cap;
+}
+
 /* Removes k from its parent's table, shifting back the entries of its probe run. */
 static void kid_unlink(struct node *n, const struct node *k)
 {
@@ -151,6 +167,11 @@ static void kid_unlink(struct node *n, const struct node *k)
         free(n->kids);
         n->kids = NULL;
         n->kid_cap = 0;
+    } else if (n->kid_count * 8 < n->kid_cap && n->kid_cap > KIDS_MIN) {
+        /* A table keeps the size of its peak: 200,000 children of one node took 4 MiB, kept for
+         * the one that stayed. Down to a quarter full (growth is at one half), so that churn
+         * around the boundary rehashes once per many removals, not on each. */
+        kids_resize(n, n->kid_cap / 4 > KIDS_MIN ? n->kid_cap / 4 : KIDS_MIN);
     }
 }
 
@@ -335,6 +356,15 @@ int trie_remove(struct trie *t, const char *pattern, size_t len, void *entry)
     /* Keep delivery order: shift rather than swap with the last. */
     memmove(&n->entries[i], &n->entries[i + 1], (n->n_entries - i - 1) * sizeof(*n->entries));
     n->n_entries--;
+    if (n->n_entries * 8 < n->entry_cap && n->entry_cap > 16) {
+        /* Likewise for the subscribers of one pattern (growth doubles when full). */
+        void **e = realloc(n->entries, (n->entry_cap / 4) * sizeof(*e));
+
+        if (e != NULL) {
+            n->entries = e;
+            n->entry_cap /= 4;
+        }
+    }
     assert(t->count > 0);
     t->count--;
     prune(t, n);

@@ -53,6 +53,9 @@ void uring__bufring_free(struct uring_loop *loop);
 /* A CQE handed buffer `bid` to user space. */
 void uring__buf_taken(struct uring_loop *loop, unsigned bid);
 unsigned uring__bufs_free(const struct uring_loop *loop);
+/* Between iterations, while loop->_bufs_refill: fills the ring registered by a release that could
+ * not fill it at once (bufring.c, uring_loop_bufs_release). */
+void uring__bufring_refill(struct uring_loop *loop);
 
 /* Connection state bits (conn.c, send.c). */
 #define CONN_RECV_ARMED    (1U << 0)

@@ -27,6 +27,7 @@ URING_TESTS = \
 	tests/uring/echo \
 	tests/uring/accept-emfile \
 	tests/uring/bufring-exhaust \
+	tests/uring/bufring-release \
 	tests/uring/conns-10k \
 	tests/uring/send-full \
 	tests/uring/gate \
@@ -48,6 +49,8 @@ tests_uring_bufring_exhaust_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_bufring_exhaust_LDADD = $(TESTS_URING_LIBS)
 tests_uring_recv_pause_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_recv_pause_LDADD = $(TESTS_URING_LIBS)
+tests_uring_bufring_release_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_bufring_release_LDADD = $(TESTS_URING_LIBS)
 tests_uring_conns_10k_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_conns_10k_LDADD = $(TESTS_URING_LIBS)
 tests_uring_send_full_CFLAGS = $(TESTS_URING_CFLAGS)

@@ -158,9 +158,13 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     if (loop->on_flush != NULL)
         loop->on_flush(loop);
     uring__xchan_ring_bells(loop);
+    if (loop->_bufs_refill)
+        uring__bufring_refill(loop);
     uring__conn_flush(loop);
     uring__send_pool_trim(loop);
-    if (wait) {
+    /* A callback of the flush phase (an on_close) may have stopped the loop: then waiting could
+     * block for good with nothing in flight. */
+    if (wait && !loop->_stop) {
         atomic_store_explicit(&loop->_asleep, true, memory_order_relaxed);
         ret = io_uring_submit_and_wait(&loop->ring, 1);
         atomic_store_explicit(&loop->_asleep, false, memory_order_relaxed);
@@ -177,9 +181,11 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
         unsigned flags = cqe->flags;
 
         n++;
+        loop->_cq_dispatched = n; /* the CQEs up to this one are not pending (bufring.c) */
         dispatch(loop, ud, res, flags);
     }
     io_uring_cq_advance(&loop->ring, n);
+    loop->_cq_dispatched = 0;
     loop->stats.cqes += n;
     return (int)n;
 }

@@ -102,6 +102,7 @@ struct uring_loop_stats {
     _Alignas(64) uint64_t iterations;
     uint64_t cqes;
     uint64_t enobufs;     /* recv stopped because the buffer ring was empty */
+    uint64_t recv_bufs;   /* buffers the kernel filled and handed out (CQEs with IORING_CQE_F_BUFFER) */
     uint64_t recv_rearms; /* recv armed again after a CQE without F_MORE */
     uint64_t accepts;
     uint64_t accept_errors; /* EMFILE and the like; accept is armed again after a pause */
@@ -145,6 +146,9 @@ struct uring_loop {
     unsigned _buf_count;
     unsigned _buf_size;
     unsigned _bufs_out;          /* handed to consumers, not yet put back */
+    bool _bufs_refill;           /* after a release: the ring does not hold the free buffers yet */
+    uint64_t *_bufs_touched;     /* while _bufs_refill: bit per buffer handed out since the release */
+    unsigned _cq_dispatched;     /* CQEs of the current walk dispatched so far (loop.c) */
     struct uring_chunk *_chunks; /* drained output chunks kept for reuse (send.c) */
     unsigned _chunks_cached;
     unsigned _chunks_cache_max;
@@ -196,6 +200,18 @@ unsigned uring_loop_inflight(const struct uring_loop *loop);
 void *uring_buf_data(const struct uring_loop *loop, unsigned bid);
 /* Gives buffer `bid` back to the loop's ring (at once visible to the kernel). Loop thread only. */
 void uring_buf_put(struct uring_loop *loop, unsigned bid);
+/*
+ * Gives the pages of the receive buffers back to the system (a load leaves up to buf_count x
+ * buf_size resident): unregisters the buffer ring, madvise(MADV_DONTNEED)s the buffers and
+ * registers a fresh ring with all of them. Armed recvs go on: one that runs in the gap completes
+ * with ENOBUFS and its connection is re-armed at the next flush, nothing lost. Loop thread only,
+ * from a callback or between iterations. Returns 0; -EBUSY, changing nothing, while a buffer is in
+ * a consumer's hands or a CQE not yet dispatched names one (or if one came in during the swap:
+ * then the new ring is filled after the CQ drained, and nothing was given back); or the negative
+ * errno of unregistering (nothing changed) or of registering the new ring: then the loop has no
+ * buffers, every recv stops with ENOBUFS and waits, until a later call registers one.
+ */
+int uring_loop_bufs_release(struct uring_loop *loop);
 
 /* ---- timers (uring/timer.c) ------------------------------------------------------------------- */
 
