@@ -28,8 +28,8 @@
 _Static_assert(WAL_REC_HDR_BYTES % WAL_REC_ALIGN == 0, "record payload starts aligned");
 _Static_assert(WAL_SEG_HDR_BYTES <= 512, "segment header fits the smallest block");
 
-/* user_data tags (low six bits): op << 3 | index; index is the buffer's, the segment step's, or the
- * truncation step's. */
+/* user_data tags (six bits, at ud_shift: ud_base | tag << ud_shift): op << 3 | index; index is the
+ * buffer's, the segment step's, or the truncation step's. */
 enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_OP_TRUNC = 5, WAL_UD_MASK = 63 };
 _Static_assert(WAL_MAX_BUFS <= 8, "a buffer index fits the tag's low three bits");
 
@@ -138,6 +138,7 @@ struct wal {
     uint32_t buffer_bytes;
     uint32_t batch_records;
     uint64_t ud_base;
+    unsigned ud_shift; /* the tag's first bit in user_data */
 
     struct wal_seg *segs;
     uint32_t nsegs;

@@ -111,3 +111,8 @@ tests_wal_truncate_faults_LDADD = $(TESTS_WAL_LIBS)
 check_PROGRAMS += tests/wal/start-gap
 tests_wal_start_gap_CFLAGS = $(TESTS_WAL_CFLAGS)
 tests_wal_start_gap_LDADD = $(TESTS_WAL_LIBS)
+
+# A WAL on a core's loop, as its CQE source, while the loop serves a connection (issue 15).
+check_PROGRAMS += tests/wal/loop-echo
+tests_wal_loop_echo_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_loop_echo_LDADD = src/libtrpcwalsrc.la $(TESTS_WAL_LIBS) -lpthread

@@ -8,7 +8,11 @@
  * creation (also when a roll-over finds no segment prepared ahead) and truncation (unlinks, directory
  * fsync) are requests on the ring. Open (recovery) and the iterator's reads are synchronous.
  *
- * Threading: a struct wal belongs to the thread that owns its ring. Nothing here locks.
+ * Threading: a struct wal belongs to the thread that owns its ring; every function here is called on
+ * that thread (wal_crc32c on any). Nothing here locks. The ring may be shared with other owners of
+ * CQEs (a core's uring_loop): the options' user_data_base and user_data_shift keep the WAL's
+ * user_data apart from theirs, and the ring's owner hands the WAL its CQEs (wal_handle_cqe) and calls
+ * wal_flush once per turn. wal/ itself knows nothing of the loop; src/wal_source.c plugs it in.
  *
  * Errors: functions return 0 (or a count) on success and a negative errno on failure. When wal_append
  * returns an error its callback will never be called. After an I/O error the log is failed: every
@@ -76,9 +80,14 @@ struct wal_options {
     /* Durability point: by default each batch is one O_DSYNC write. fdatasync: a plain write, then
      * IORING_OP_FSYNC(DATASYNC) submitted after the write's CQE (docs/wal.md has the measurements). */
     bool fdatasync;
-    /* user_data of the WAL's SQEs is user_data_base | tag, tag < 64; 0: the struct wal's address
-     * (allocated 64-byte aligned). The low six bits must be zero. */
+    /* user_data of the WAL's SQEs is user_data_base | tag << user_data_shift, tag < 64 (six bits: an
+     * op kind and a buffer or step index). Both 0: the struct wal's address (allocated 64-byte
+     * aligned) with the tag in the low six bits. The six bits from user_data_shift on must be zero in
+     * the base, and user_data_shift <= 58. A ring shared with other owners of CQEs gives the WAL a
+     * base and shift that no other owner's user_data can match: on a uring_loop, a registered
+     * source's (src/wal_source.h: base = uring_source_user_data(src, 0), shift = 16). */
     uint64_t user_data_base;
+    unsigned user_data_shift;
     void (*log)(void *arg, enum wal_log_level level, const char *msg); /* NULL: stderr */
     void *log_arg;
     int (*fault)(void *arg, enum wal_fault_point point, int res); /* NULL in production */
@@ -156,7 +165,8 @@ int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal
  */
 int wal_flush(struct wal *w);
 
-/* Routes a CQE: returns true (and acts on it) if it carries one of this WAL's user_data tags. */
+/* Routes a CQE: returns true (and acts on it) if it carries one of this WAL's user_data tags (base
+ * and shift as in the options). The thread that owns the ring only, like every call here. */
 bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe);
 
 /*
