@@ -4,7 +4,7 @@
  *
  *   bits 0..2    URING_TAG_SOURCE
  *   bits 3..15   the source id the loop gave us
- *   bits 16..21  the WAL's tag: op << 3 | buffer or step index (wal/internal.h)
+ *   bits 16..21  the WAL's tag: op << 3 | buffer, step or iterator slot index (wal/internal.h)
  *   bits 22..63  zero
  *
  * so the WAL's base is uring_source_user_data(src, 0) and its shift URING_SOURCE_PAYLOAD_SHIFT. A CQE

@@ -3,7 +3,8 @@
  * echo connection and a WAL on the same ring, plugged in as a CQE source (src/wal_source.c). Each
  * received chunk is appended to the log and echoed only once durable (the PUBACK rule), so the two
  * make progress together by construction. Every echoed byte comes back intact, every record reads
- * back as the byte stream, and no CQE is misrouted (dispatch and the adapter assert on that).
+ * back as the byte stream (with preads, and with an asynchronous iterator whose reads go through the
+ * loop's ring), and no CQE is misrouted (dispatch and the adapter assert on that).
  */
 #include <pthread.h>
 
@@ -169,19 +170,28 @@ static void *client(void *arg)
     return NULL;
 }
 
-/* Every record, in order, is the next part of the byte stream the client sent. */
-static void verify_log(struct echo *e, const char *name)
+/* Every record, in order, is the next part of the byte stream the client sent: read with preads, or
+ * (async) through the loop's ring, the loop running while a read is in flight. */
+static void verify_log(struct echo *e, const char *c_name, bool async)
 {
+    const char *name;
     struct wal_iter *it;
     struct wal_record r;
     size_t off = 0, bad = 0;
-    uint64_t n = 0;
+    uint64_t n = 0, eagain = 0;
     int ret;
 
-    if (wal_iter_open(e->ws.w, 0, &it) != 0)
+    if ((async ? wal_iter_open_async(e->ws.w, 0, NULL, NULL, &it) : wal_iter_open(e->ws.w, 0, &it)) != 0)
         BAIL_OUT("wal_iter_open");
-    while ((ret = wal_iter_next(it, &r)) == 1) {
+    while ((ret = wal_iter_next(it, &r)) == 1 || ret == -EAGAIN) {
         const unsigned char *p = r.data;
+
+        if (ret == -EAGAIN) {
+            eagain++;
+            if (uring_loop_run_once(&e->loop, true) < 0)
+                BAIL_OUT("run_once");
+            continue;
+        }
 
         for (uint32_t i = 0; i < r.len; i++)
             bad += p[i] != th_pattern(off + i);
@@ -189,10 +199,13 @@ static void verify_log(struct echo *e, const char *name)
         n++;
     }
     wal_iter_close(it);
-    ok_eq(ret, 0, "%s: the log reads to its durable end", name);
-    ok_eq(n, e->records, "%s: every record read back", name);
-    ok_eq(off, (size_t)CHUNK * CHUNKS, "%s: the records hold the whole stream", name);
-    ok_eq(bad, 0, "%s: every logged byte intact", name);
+    name = async ? "async" : "pread";
+    ok_eq(ret, 0, "%s, %s: the log reads to its durable end", c_name, name);
+    ok_eq(n, e->records, "%s, %s: every record read back", c_name, name);
+    ok_eq(off, (size_t)CHUNK * CHUNKS, "%s, %s: the records hold the whole stream", c_name, name);
+    ok_eq(bad, 0, "%s, %s: every logged byte intact", c_name, name);
+    if (async)
+        ok(eagain > 0, "%s, async: the reads went through the loop's ring (%llu)", c_name, (unsigned long long)eagain);
 }
 
 static void run(const struct walt_conf *c)
@@ -244,7 +257,8 @@ static void run(const struct walt_conf *c)
     ok(st.batches >= 2, "%s: several batches synced on the shared ring (%llu)", c->name, (unsigned long long)st.batches);
     ok(st.segments_prepared + st.segments_sync >= 1, "%s: rolled over onto a new segment on the way", c->name);
     ok(e.ws.cqes >= st.batches, "%s: the WAL's CQEs came through its source (%llu)", c->name, (unsigned long long)e.ws.cqes);
-    verify_log(&e, c->name);
+    verify_log(&e, c->name, false);
+    verify_log(&e, c->name, true);
     ok_eq(wal_source_close(&e.ws), 0, "%s: WAL closed", c->name);
     ok_eq(uring_loop_bufs_out(&e.loop), 0, "%s: every buffer back", c->name);
     ok_eq(uring_loop_inflight(&e.loop), 0, "%s: nothing in flight", c->name);
