@@ -94,3 +94,9 @@ check_PROGRAMS += tests/broker/pub_large
 TSAN_TESTS += tests/broker/pub_large
 tests_broker_pub_large_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 tests_broker_pub_large_LDADD = $(TESTS_BROKER_LIBS)
+
+# A WAL driven by a core's loop: the adapter that registers it as the loop's CQE source.
+noinst_LTLIBRARIES += src/libtrpcwalsrc.la
+src_libtrpcwalsrc_la_SOURCES = src/wal_source.c src/wal_source.h
+src_libtrpcwalsrc_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+src_libtrpcwalsrc_la_LIBADD = wal/libtrpcwal.la uring/libtrpcuring.la

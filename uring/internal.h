@@ -10,11 +10,15 @@
 
 #include "uring/uring.h"
 
-/* user_data is a pointer with its low bits as a tag (struct uring_op is 8-aligned). */
+/* user_data is a pointer with its low bits as a tag (struct uring_op is 8-aligned), or for tag
+ * URING_TAG_SOURCE (uring.h) a source id and that source's payload (docs/uring.md section 3). */
 #define URING_TAG_OP        0UL /* struct uring_op */
 #define URING_TAG_BELL      1UL /* struct uring_xchan whose doorbell rang on this (the dst) ring */
 #define URING_TAG_UNCOUNTED 2UL /* struct uring_op of an SQE not counted in flight (success posts no CQE) */
 #define URING_TAG_MASK      7UL
+_Static_assert(URING_TAG_SOURCE == 3, "the source tag is the next free one");
+_Static_assert(URING_SOURCES_MAX < 1U << (URING_SOURCE_PAYLOAD_SHIFT - URING_SOURCE_ID_SHIFT), "ids fit bits 3..15");
+_Static_assert(URING_SOURCE_PAYLOAD_SHIFT + URING_SOURCE_PAYLOAD_BITS == 64, "the payload takes the high bits");
 
 static inline void ulist_init(struct uring_list *l)
 {

@@ -39,12 +39,15 @@ URING_TESTS = \
 	tests/uring/xcore-full \
 	tests/uring/xcore-drain \
 	tests/uring/shutdown-inflight \
-	tests/uring/recv-pause
+	tests/uring/recv-pause \
+	tests/uring/source
 check_PROGRAMS += $(URING_TESTS)
 tests_uring_probe_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_probe_LDADD = $(TESTS_URING_LIBS)
 tests_uring_echo_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_echo_LDADD = $(TESTS_URING_LIBS)
+tests_uring_source_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_source_LDADD = $(TESTS_URING_LIBS)
 tests_uring_bufring_exhaust_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_bufring_exhaust_LDADD = $(TESTS_URING_LIBS)
 tests_uring_recv_pause_CFLAGS = $(TESTS_URING_CFLAGS)

@@ -4,7 +4,8 @@
  *      waited for buffers (uring__xchan_ring_bells, uring__conn_flush)
  *   2. submit and wait for at least one CQE (io_uring_submit_and_wait; with DEFER_TASKRUN this
  *      is also where the kernel runs our task work)
- *   3. dispatch every ready CQE through the op its user_data points at, then advance the CQ
+ *   3. dispatch every ready CQE through the op its user_data points at (or, tagged
+ *      URING_TAG_SOURCE, to the registered source its id names), then advance the CQ
  * SQEs count as "in flight" from uring_loop_sqe() until a CQE without IORING_CQE_F_MORE.
  */
 #include <errno.h>
@@ -129,11 +130,83 @@ struct io_uring_sqe *uring__sqe_uncounted(struct uring_loop *loop, struct uring_
     return sqe;
 }
 
+int uring_loop_register_source(struct uring_loop *loop, struct uring_source *src)
+{
+    if (src->on_cqe == NULL || src->_id != 0)
+        return -EINVAL;
+    if (loop->_closing)
+        return -ECANCELED;
+    for (unsigned i = 0; i < URING_SOURCES_MAX; i++) {
+        if (loop->_sources[i] == NULL) {
+            loop->_sources[i] = src;
+            src->_loop = loop;
+            src->_id = i + 1;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+void uring_loop_unregister_source(struct uring_loop *loop, struct uring_source *src)
+{
+    if (src->_id == 0 || src->_loop != loop)
+        return;
+    URING_ASSERT(loop->_sources[src->_id - 1] == src);
+    URING_ASSERT(src->is_busy == NULL || !src->is_busy(src));
+    loop->_sources[src->_id - 1] = NULL;
+    src->_id = 0;
+    src->_loop = NULL;
+}
+
+static void sources_flush(struct uring_loop *loop)
+{
+    for (unsigned i = 0; i < URING_SOURCES_MAX; i++) {
+        struct uring_source *src = loop->_sources[i];
+
+        if (src != NULL && src->on_flush != NULL)
+            src->on_flush(src);
+    }
+}
+
+static bool sources_busy(const struct uring_loop *loop)
+{
+    for (unsigned i = 0; i < URING_SOURCES_MAX; i++) {
+        const struct uring_source *src = loop->_sources[i];
+
+        if (src != NULL && src->is_busy != NULL && src->is_busy(src))
+            return true;
+    }
+    return false;
+}
+
+/* A CQE of a registered source: its id must name one (a CQE for a free slot is misrouted). */
+static void dispatch_source(struct uring_loop *loop, uint64_t user_data, int res, unsigned flags)
+{
+    unsigned id = (unsigned)((user_data & ((1ULL << URING_SOURCE_PAYLOAD_SHIFT) - 1)) >> URING_SOURCE_ID_SHIFT);
+    struct uring_source *src;
+
+    URING_ASSERT(id >= 1);
+    URING_ASSERT(id <= URING_SOURCES_MAX);
+    if (id < 1 || id > URING_SOURCES_MAX)
+        return;
+    src = loop->_sources[id - 1];
+    URING_ASSERT(src != NULL);
+    if (src == NULL)
+        return;
+    URING_ASSERT(src->_id == id);
+    src->on_cqe(src, user_data >> URING_SOURCE_PAYLOAD_SHIFT, res, flags);
+}
+
 static void dispatch(struct uring_loop *loop, uint64_t user_data, int res, unsigned flags)
 {
     uintptr_t p = (uintptr_t)(user_data & ~(uint64_t)URING_TAG_MASK);
     unsigned tag = (unsigned)(user_data & URING_TAG_MASK);
 
+    URING_ASSERT(tag <= URING_TAG_SOURCE); /* 4..7 are nobody's */
+    if (tag == URING_TAG_SOURCE) {
+        dispatch_source(loop, user_data, res, flags);
+        return;
+    }
     if (tag == URING_TAG_BELL) {
         uring__xchan_bell(loop, (struct uring_xchan *)p);
         return;
@@ -157,6 +230,7 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     loop->stats.iterations++;
     if (loop->on_flush != NULL)
         loop->on_flush(loop);
+    sources_flush(loop);
     uring__xchan_ring_bells(loop);
     if (loop->_bufs_refill)
         uring__bufring_refill(loop);
@@ -202,6 +276,7 @@ int uring_loop_run(struct uring_loop *loop)
     /* What the last callbacks queued (doorbells, sends) still goes out. */
     if (loop->on_flush != NULL)
         loop->on_flush(loop);
+    sources_flush(loop);
     uring__xchan_ring_bells(loop);
     uring__conn_flush(loop);
     io_uring_submit(&loop->ring);
@@ -218,8 +293,9 @@ void uring_loop_stop(struct uring_loop *loop)
     loop->_stop = true;
 }
 
-/* Cancels everything, then waits for every CQE: the memory those SQEs point to belongs to their
- * owners, who may free it only once its CQE has been seen. A new cancel goes out only when
+/* Cancels everything, then waits for every CQE (the loop's ops, and the requests registered sources
+ * say they have on the ring): the memory those SQEs point to belongs to their owners, who may free it
+ * only once its CQE has been seen. A new cancel goes out only when
  * callbacks armed something since the last one, so an op that completes late costs waits, not
  * a busy loop. */
 void uring_loop_destroy(struct uring_loop *loop)
@@ -228,7 +304,7 @@ void uring_loop_destroy(struct uring_loop *loop)
     bool first = true;
 
     loop->_closing = true;
-    while (loop->_inflight > 0) {
+    while (loop->_inflight > 0 || sources_busy(loop)) {
         if (first || loop->_armed != cancelled_upto) {
             struct io_uring_sqe *sqe = uring_loop_sqe(loop, NULL);
 

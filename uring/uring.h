@@ -15,6 +15,7 @@
 #ifndef TRPC_URING_H
 #define TRPC_URING_H
 
+#include <assert.h>
 #include <liburing.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -76,6 +77,39 @@ struct uring_op {
 
 struct uring_list {
     struct uring_list *next, *prev;
+};
+
+/*
+ * Other owners of CQEs on the loop's ring (the WAL; next a TLS layer, the bridge to non-core threads):
+ * a subsystem that places its own SQEs on loop->ring without a struct uring_op per request registers a
+ * source and gives each SQE user_data = uring_source_user_data(src, payload): tag URING_TAG_SOURCE in
+ * the low three bits, the source's id in bits 3..15, its own payload (up to 48 bits) in bits 16..63
+ * (docs/uring.md section 3 has the table). dispatch() hands such a CQE to src->on_cqe and to nobody
+ * else. The loop does not count these SQEs in flight: the source says whether it still has requests on
+ * the ring through is_busy, which uring_loop_destroy waits on.
+ */
+struct uring_source;
+/* payload: the bits 16..63 the SQE's user_data carried; res and cqe_flags are the CQE's. */
+typedef void uring_source_cqe_cb(struct uring_source *src, uint64_t payload, int res, unsigned cqe_flags);
+
+#define URING_TAG_SOURCE           3U  /* user_data's low three bits for a source's SQE */
+#define URING_SOURCE_ID_SHIFT      3U  /* the source id: bits 3..15 */
+#define URING_SOURCE_PAYLOAD_SHIFT 16U /* the source's payload: bits 16..63 */
+#define URING_SOURCE_PAYLOAD_BITS  48U
+#define URING_SOURCES_MAX          8U /* sources registered on one loop at a time */
+
+struct uring_source {
+    uring_source_cqe_cb *on_cqe; /* required */
+    /* Optional: called in each iteration's flush phase, after loop->on_flush, before doorbells and
+     * sends go out and before the submit: where a source places what is due (the WAL's wal_flush). */
+    void (*on_flush)(struct uring_source *src);
+    /* Optional: true while the source has requests on the ring (their CQEs still to come); NULL: never.
+     * uring_loop_destroy dispatches until it is false. */
+    bool (*is_busy)(const struct uring_source *src);
+    void *data; /* the owner's */
+    /* private: set by uring_loop_register_source */
+    struct uring_loop *_loop;
+    unsigned _id; /* 1..URING_SOURCES_MAX while registered, 0 otherwise */
 };
 
 #define URING_LOOP_SINGLESHOT_RECV (1U << 0) /* use the T0 recv path even where multishot works */
@@ -152,8 +186,9 @@ struct uring_loop {
     struct uring_chunk *_chunks; /* drained output chunks kept for reuse (send.c) */
     unsigned _chunks_cached;
     unsigned _chunks_cache_max;
-    unsigned _chunks_held;    /* chunks connections hold (queued output) */
-    uint64_t _chunks_trim_ns; /* when the cache shrinks if no output appears until then; 0: not due */
+    unsigned _chunks_held;                            /* chunks connections hold (queued output) */
+    uint64_t _chunks_trim_ns;                         /* when the cache shrinks if no output appears until then; 0: not due */
+    struct uring_source *_sources[URING_SOURCES_MAX]; /* slot id - 1 (loop.c) */
     /* Set while the thread waits in io_uring_enter: other threads read it (uring_loop_asleep). */
     _Alignas(64) _Atomic bool _asleep;
 };
@@ -179,7 +214,8 @@ bool uring_loop_asleep(const struct uring_loop *loop);
 void uring_loop_stop(struct uring_loop *loop);
 
 /* Cancels every op in flight and dispatches their completions (each op's callback runs, with
- * -ECANCELED where the op was cancelled: connections and listeners close and report), then frees
+ * -ECANCELED where the op was cancelled: connections and listeners close and report), and those of
+ * registered sources until none says it is busy (the cancel reaches their requests too), then frees
  * the buffer ring and the ring. Buffers still held by consumers become invalid: put them back in
  * on_close. No xchan may still push to this loop. */
 void uring_loop_destroy(struct uring_loop *loop);
@@ -188,6 +224,15 @@ void uring_loop_destroy(struct uring_loop *loop);
  * Prepare it with io_uring_prep_*() (which leave user_data alone); never set
  * IOSQE_CQE_SKIP_SUCCESS or IOSQE_IO_DRAIN on it. NULL when the SQ stays full even after a submit. */
 struct io_uring_sqe *uring_loop_sqe(struct uring_loop *loop, struct uring_op *op);
+
+/* Registers src (on_cqe set, not registered elsewhere) and gives it its id: from here its CQEs
+ * reach src->on_cqe. Returns 0, -EINVAL (no on_cqe, or already registered), -ENOSPC when
+ * URING_SOURCES_MAX sources are registered, -ECANCELED while the loop is being destroyed. Loop
+ * thread only. */
+int uring_loop_register_source(struct uring_loop *loop, struct uring_source *src);
+/* Forgets src. Only once it has no request on the ring (is_busy false): a CQE for an id nobody holds
+ * is a bug the loop asserts on. Loop thread only; a source that is not registered is left alone. */
+void uring_loop_unregister_source(struct uring_loop *loop, struct uring_source *src);
 
 /* Buffers in consumers' hands (uring_buf_put not yet called). */
 unsigned uring_loop_bufs_out(const struct uring_loop *loop);
@@ -457,5 +502,15 @@ int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg);
 /* src loop thread only: true when the dst has handled every message pushed (callbacks returned):
  * whatever they did happened before anything the caller does next. */
 bool uring_xchan_quiet(struct uring_xchan *ch);
+
+/* ---- inline bodies ------------------------------------------------------------------------------ */
+
+/* The user_data of one of src's SQEs (loop thread; src registered). payload < 2^48. */
+static inline uint64_t uring_source_user_data(const struct uring_source *src, uint64_t payload)
+{
+    assert(src->_id != 0);
+    assert(payload >> URING_SOURCE_PAYLOAD_BITS == 0);
+    return payload << URING_SOURCE_PAYLOAD_SHIFT | (uint64_t)src->_id << URING_SOURCE_ID_SHIFT | URING_TAG_SOURCE;
+}
 
 #endif

@@ -28,9 +28,10 @@
 _Static_assert(WAL_REC_HDR_BYTES % WAL_REC_ALIGN == 0, "record payload starts aligned");
 _Static_assert(WAL_SEG_HDR_BYTES <= 512, "segment header fits the smallest block");
 
-/* user_data tags (low six bits): op << 3 | index; index is the buffer's, the segment step's, or the
- * truncation step's. */
-enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_OP_TRUNC = 5, WAL_UD_MASK = 63 };
+/* user_data tags (six bits, at ud_shift: ud_base | tag << ud_shift): op << 3 | index; index is the
+ * buffer's, the segment step's, the truncation step's, or (READ) the asynchronous iterator's slot. */
+enum { WAL_OP_BODY = 1, WAL_OP_HEAD = 2, WAL_OP_FSYNC = 3, WAL_OP_SEG = 4, WAL_OP_TRUNC = 5, WAL_OP_READ = 6, WAL_UD_MASK = 63 };
+_Static_assert(WAL_ITER_ASYNC_MAX <= 8, "an asynchronous iterator's slot fits the tag's low three bits");
 _Static_assert(WAL_MAX_BUFS <= 8, "a buffer index fits the tag's low three bits");
 
 /* Steps of preparing a segment ahead (OPEN..SYNC) and of naming it once its base is known. */
@@ -138,6 +139,7 @@ struct wal {
     uint32_t buffer_bytes;
     uint32_t batch_records;
     uint64_t ud_base;
+    unsigned ud_shift; /* the tag's first bit in user_data */
 
     struct wal_seg *segs;
     uint32_t nsegs;
@@ -185,6 +187,10 @@ struct wal {
     uint64_t first_seq;
     uint64_t tail_off; /* set by recovery: where the next record goes in the last segment */
 
+    /* Asynchronous iterators (reader.c), by slot: a READ's tag index. One closed while its read was on
+     * the ring stays here until that read's CQE. */
+    struct wal_iter *iters[WAL_ITER_ASYNC_MAX];
+
     struct wal_stats st;
 };
 
@@ -228,6 +234,9 @@ void wal__prep_destroy(struct wal *w);
 void wal__trunc_pump(struct wal *w);
 void wal__trunc_cqe(struct wal *w, uint32_t step, int res);
 void wal__trunc_cancel(struct wal *w);
+
+/* reader.c */
+void wal__iter_cqe(struct wal *w, uint32_t slot, int res);
 
 /* recovery.c */
 int wal__recover(struct wal *w, struct wal_recovery *rec);

@@ -111,3 +111,12 @@ tests_wal_truncate_faults_LDADD = $(TESTS_WAL_LIBS)
 check_PROGRAMS += tests/wal/start-gap
 tests_wal_start_gap_CFLAGS = $(TESTS_WAL_CFLAGS)
 tests_wal_start_gap_LDADD = $(TESTS_WAL_LIBS)
+
+# A WAL on a core's loop, as its CQE source, while the loop serves a connection (issue 15).
+check_PROGRAMS += tests/wal/loop-echo
+tests_wal_loop_echo_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_loop_echo_LDADD = src/libtrpcwalsrc.la $(TESTS_WAL_LIBS) -lpthread
+
+check_PROGRAMS += tests/wal/iter-async
+tests_wal_iter_async_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_iter_async_LDADD = $(TESTS_WAL_LIBS)

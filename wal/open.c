@@ -40,8 +40,11 @@ static int configure(struct wal *w, const struct wal_options *opt)
         w->batch_records > MAX_BATCH_RECORDS || w->max_inflight > WAL_MAX_INFLIGHT)
         return -EINVAL;
     w->nbufs = w->max_inflight + 1;
-    w->ud_base = opt->user_data_base ? opt->user_data_base : (uint64_t)(uintptr_t)w;
-    if (w->ud_base & WAL_UD_MASK)
+    if (opt->user_data_shift > 64 - 6)
+        return -EINVAL;
+    w->ud_shift = opt->user_data_shift;
+    w->ud_base = opt->user_data_base || opt->user_data_shift ? opt->user_data_base : (uint64_t)(uintptr_t)w;
+    if (w->ud_base & (uint64_t)WAL_UD_MASK << w->ud_shift)
         return -EINVAL;
     return 0;
 }

@@ -6,9 +6,14 @@
  *
  * After wal_open, nothing of the WAL blocks the caller's thread on the disk: writes, syncs, segment
  * creation (also when a roll-over finds no segment prepared ahead) and truncation (unlinks, directory
- * fsync) are requests on the ring. Open (recovery) and the iterator's reads are synchronous.
+ * fsync) are requests on the ring, and so are the reads of wal_iter_open_async iterators. Open
+ * (recovery) and wal_iter_open's reads are synchronous.
  *
- * Threading: a struct wal belongs to the thread that owns its ring. Nothing here locks.
+ * Threading: a struct wal belongs to the thread that owns its ring; every function here is called on
+ * that thread (wal_crc32c on any). Nothing here locks. The ring may be shared with other owners of
+ * CQEs (a core's uring_loop): the options' user_data_base and user_data_shift keep the WAL's
+ * user_data apart from theirs, and the ring's owner hands the WAL its CQEs (wal_handle_cqe) and calls
+ * wal_flush once per turn. wal/ itself knows nothing of the loop; src/wal_source.c plugs it in.
  *
  * Errors: functions return 0 (or a count) on success and a negative errno on failure. When wal_append
  * returns an error its callback will never be called. After an I/O error the log is failed: every
@@ -76,9 +81,14 @@ struct wal_options {
     /* Durability point: by default each batch is one O_DSYNC write. fdatasync: a plain write, then
      * IORING_OP_FSYNC(DATASYNC) submitted after the write's CQE (docs/wal.md has the measurements). */
     bool fdatasync;
-    /* user_data of the WAL's SQEs is user_data_base | tag, tag < 64; 0: the struct wal's address
-     * (allocated 64-byte aligned). The low six bits must be zero. */
+    /* user_data of the WAL's SQEs is user_data_base | tag << user_data_shift, tag < 64 (six bits: an
+     * op kind and a buffer or step index). Both 0: the struct wal's address (allocated 64-byte
+     * aligned) with the tag in the low six bits. The six bits from user_data_shift on must be zero in
+     * the base, and user_data_shift <= 58. A ring shared with other owners of CQEs gives the WAL a
+     * base and shift that no other owner's user_data can match: on a uring_loop, a registered
+     * source's (src/wal_source.h: base = uring_source_user_data(src, 0), shift = 16). */
     uint64_t user_data_base;
+    unsigned user_data_shift;
     void (*log)(void *arg, enum wal_log_level level, const char *msg); /* NULL: stderr */
     void *log_arg;
     int (*fault)(void *arg, enum wal_fault_point point, int res); /* NULL in production */
@@ -156,7 +166,8 @@ int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal
  */
 int wal_flush(struct wal *w);
 
-/* Routes a CQE: returns true (and acts on it) if it carries one of this WAL's user_data tags. */
+/* Routes a CQE: returns true (and acts on it) if it carries one of this WAL's user_data tags (base
+ * and shift as in the options). The thread that owns the ring only, like every call here. */
 bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe);
 
 /*
@@ -174,8 +185,8 @@ int wal_drain(struct wal *w);
 bool wal_is_busy(const struct wal *w);
 
 /*
- * Detaches from the ring and frees. Appends not yet durable, and truncations not yet placed on the
- * ring, complete with -ECANCELED. Must not be called while wal_is_busy (the kernel still uses the
+ * Detaches from the ring and frees. Close every iterator first. Appends not yet durable, and
+ * truncations not yet placed on the ring, complete with -ECANCELED. Must not be called while wal_is_busy (the kernel still uses the
  * buffers and names; a truncation's unlinks or directory fsync count too): drain or reap first.
  * Returns -EBUSY then, and changes nothing.
  */
@@ -190,15 +201,32 @@ uint64_t wal_first_seq(const struct wal *w);
 void wal_get_stats(const struct wal *w, struct wal_stats *st);
 
 /*
- * Reads durable records from seq on (seq below wal_first_seq starts at the first). Reads are
- * synchronous preads: meant for replay at start-up and for tools. wal_iter_next returns 1 with a
- * record, 0 at the durable end, -EBADMSG when a record fails its checksum, -ENOENT when its next record
- * lies below wal_first_seq (a truncation requested after it got there: it never reads a segment being
- * removed; close it and open another from wal_first_seq), -errno otherwise.
+ * Reads durable records from seq on (seq below wal_first_seq starts at the first). wal_iter_open's
+ * reads are synchronous preads: meant for replay at start-up and for tools. wal_iter_next returns 1
+ * with a record, 0 at the durable end, -EBADMSG when a record fails its checksum, -ENOENT when its next
+ * record lies below wal_first_seq (a truncation requested after it got there: it never reads a segment
+ * being removed; close it and open another from wal_first_seq), -errno otherwise. An iterator at the
+ * durable end reads on once more records are durable.
  */
 int wal_iter_open(struct wal *w, uint64_t seq, struct wal_iter **out);
 int wal_iter_next(struct wal_iter *it, struct wal_record *rec);
+/* Any iterator, at any time: one whose read is on the ring is freed once that read's CQE is handled
+ * (wal_is_busy stays true until then). */
 void wal_iter_close(struct wal_iter *it);
+
+/*
+ * An iterator whose reads are requests on the WAL's ring (IORING_OP_READ of up to 64 KiB, or of a
+ * whole longer record), for replay and redelivery on a core: wal_iter_next never waits for the disk.
+ * It returns what the synchronous iterator returns, or -EAGAIN while a read is in flight (or was just
+ * placed: the ring's owner submits it as usual); once its CQE has been handled (wal_handle_cqe, on a
+ * loop through its source), ready(arg, it) fires (may be NULL) and the next call goes on. ready may
+ * call wal_iter_next and wal_iter_close; it must not call wal_close. A failed read is returned by the
+ * next call and every later one. At most WAL_ITER_ASYNC_MAX are open at a time (-EMFILE beyond).
+ * Opening a segment is an openat(2) on the caller's thread (metadata only, no data read).
+ */
+#define WAL_ITER_ASYNC_MAX 8
+typedef void wal_iter_ready_cb(void *arg, struct wal_iter *it);
+int wal_iter_open_async(struct wal *w, uint64_t seq, wal_iter_ready_cb *ready, void *arg, struct wal_iter **out);
 
 /*
  * Removes, asynchronously on the ring, whole segments whose records are all below seq: never the

@@ -110,9 +110,9 @@ struct io_uring_sqe *wal__ring_sqe(struct wal *w)
 void wal__tag(struct wal *w, struct io_uring_sqe *sqe, uint32_t op, uint32_t idx)
 {
     assert(op >= WAL_OP_BODY);
-    assert(op <= WAL_OP_TRUNC);
+    assert(op <= WAL_OP_READ);
     assert(idx < 8);
-    io_uring_sqe_set_data64(sqe, w->ud_base | op << 3 | idx);
+    io_uring_sqe_set_data64(sqe, w->ud_base | (uint64_t)(op << 3 | idx) << w->ud_shift);
     w->nout++;
 }
 
@@ -334,15 +334,21 @@ static void buf_cqe(struct wal *w, struct wal_buf *b, uint32_t op, int res)
 
 bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe)
 {
-    uint32_t tag = (uint32_t)(cqe->user_data & WAL_UD_MASK), op = tag >> 3, idx = tag & 7;
+    uint64_t mask = (uint64_t)WAL_UD_MASK << w->ud_shift;
+    uint32_t tag = (uint32_t)((cqe->user_data & mask) >> w->ud_shift), op = tag >> 3, idx = tag & 7;
 
-    if ((cqe->user_data & ~(uint64_t)WAL_UD_MASK) != w->ud_base || op < WAL_OP_BODY || op > WAL_OP_TRUNC)
+    if ((cqe->user_data & ~mask) != w->ud_base || op < WAL_OP_BODY || op > WAL_OP_READ)
         return false;
-    if (op == WAL_OP_SEG ? idx >= WAL_SEG_NSTEPS : op == WAL_OP_TRUNC ? idx >= WAL_TRUNC_NSTEPS : idx >= w->nbufs)
+    if (op == WAL_OP_SEG     ? idx >= WAL_SEG_NSTEPS
+        : op == WAL_OP_TRUNC ? idx >= WAL_TRUNC_NSTEPS
+        : op == WAL_OP_READ  ? idx >= WAL_ITER_ASYNC_MAX || w->iters[idx] == NULL
+                             : idx >= w->nbufs)
         return false;
     assert(w->nout > 0);
     w->nout--;
-    if (op == WAL_OP_SEG) {
+    if (op == WAL_OP_READ) {
+        wal__iter_cqe(w, idx, cqe->res);
+    } else if (op == WAL_OP_SEG) {
         wal__prep_cqe(w, idx, cqe->res);
     } else if (op == WAL_OP_TRUNC) {
         wal__trunc_cqe(w, idx, cqe->res);
