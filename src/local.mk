@@ -4,6 +4,7 @@ noinst_LTLIBRARIES += src/libtrpcbroker.la
 src_libtrpcbroker_la_SOURCES = \
 	src/config.c \
 	src/config.h \
+	src/err.h \
 	src/trie.c \
 	src/trie.h \
 	src/idmap.c \
