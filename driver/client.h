@@ -276,7 +276,6 @@ int trpc__parse_urls(trpc_client *c, const char *urls);
 /* sendbuf.c */
 int trpc__buf_reserve(struct trpc__buf *b, size_t more);
 void trpc__buf_free(struct trpc__buf *b);
-int trpc__enqueue(trpc_client *c, const struct wire_out *o, bool force);
 int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, bool *wake);
 /* trpc__enqueue_locked, then a direct send where it applies; waiter: the caller sleeps until a
  * reply (a synchronous request). */
@@ -286,7 +285,6 @@ void trpc__keep_only_pubs(struct trpc__buf *b);
 
 /* pending.c */
 void trpc__pend_insert(trpc_client *c, struct trpc__pending *p);
-struct trpc__pending *trpc__pend_take(trpc_client *c, uint64_t id);
 bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p);
 void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply);
 void trpc__pend_fail_all(trpc_client *c, int err);
@@ -303,7 +301,6 @@ bool trpc__on_callback_thread(const trpc_client *c);
 /* The calling thread is one of c's dispatcher threads and nothing waits in its queue. */
 bool trpc__disp_caller_idle(const trpc_client *c);
 void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub);
-struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx);
 
 /* sub.c */
 trpc_sub *trpc__sub_find(trpc_client *c, uint64_t id); /* takes a reference */

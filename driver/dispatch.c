@@ -195,7 +195,7 @@ void trpc__disp_stop(trpc_client *c)
     disp_destroy(&c->inline_disp);
 }
 
-struct trpc__disp *trpc__disp_of(trpc_client *c, unsigned idx)
+static struct trpc__disp *disp_of(trpc_client *c, unsigned idx)
 {
     if (c->disp_count == 0)
         return &c->inline_disp;
@@ -224,7 +224,7 @@ static bool push(struct trpc__disp *d, struct trpc__node *n)
 /* Runs n now (inline dispatch) or queues it. */
 static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 {
-    struct trpc__disp *d = trpc__disp_of(c, idx);
+    struct trpc__disp *d = disp_of(c, idx);
     bool wake = false;
 
     pthread_mutex_lock(&d->lock);
@@ -239,7 +239,7 @@ static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 
 void trpc__deliver(trpc_client *c, trpc_msg *m)
 {
-    struct trpc__disp *d = trpc__disp_of(c, m->sub->disp);
+    struct trpc__disp *d = disp_of(c, m->sub->disp);
     bool overflow = false, wake = false;
 
     if (c->disp_count == 0) {
@@ -331,7 +331,7 @@ bool trpc__on_callback_thread(const trpc_client *cc)
 /* After this returns no callback of sub starts, and none runs except on the calling thread. */
 void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub)
 {
-    struct trpc__disp *d = trpc__disp_of(c, sub->disp);
+    struct trpc__disp *d = disp_of(c, sub->disp);
 
     pthread_mutex_lock(&d->lock);
     sub->alive = false;

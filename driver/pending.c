@@ -57,7 +57,7 @@ bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p)
     return pend_unlink(c, p);
 }
 
-struct trpc__pending *trpc__pend_take(trpc_client *c, uint64_t id)
+static struct trpc__pending *pend_take(trpc_client *c, uint64_t id)
 {
     struct trpc__pending *p;
 
@@ -91,7 +91,7 @@ void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply)
     bool async = false;
 
     pthread_mutex_lock(&c->pend_lock);
-    p = trpc__pend_take(c, id);
+    p = pend_take(c, id);
     if (p != NULL)
         async = finish_locked(p, err, reply);
     pthread_mutex_unlock(&c->pend_lock);

@@ -127,19 +127,6 @@ int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool w
     return 0;
 }
 
-int trpc__enqueue(trpc_client *c, const struct wire_out *o, bool force)
-{
-    bool wake = false;
-    int err;
-
-    pthread_mutex_lock(&c->lock);
-    err = trpc__enqueue_locked(c, o, force, &wake);
-    pthread_mutex_unlock(&c->lock);
-    if (wake)
-        trpc__wake(c);
-    return err;
-}
-
 /*
  * After a connection loss only publishes stay buffered: SUB/UNSUB are replayed from the
  * subscription table, and REQ/REP/ACK/PING belong to the session that died.

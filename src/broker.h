@@ -30,6 +30,7 @@
 
 #include "driver/wire.h"
 #include "src/config.h"
+#include "src/err.h"
 #include "src/idmap.h"
 #include "src/stats.h"
 #include "src/trie.h"
@@ -467,9 +468,14 @@ uint32_t core_secure_random(struct core *c);
 /* ---- session.c ---- */
 void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid);
 /* Queues a frame made of a fixed header and a body; cuts the session as a slow consumer when it
- * would pass max_output_bytes. Returns 0, -ENOBUFS (cut) or -EPIPE (closing). */
+ * would pass max_output_bytes. Returns 0, -ENOBUFS (cut), -EPIPE (closing) or another -errno of
+ * uring_conn_write (the session is closed then). */
 int session_write2(struct session *s, const void *a, size_t alen, const void *b, size_t blen);
+/* Encodes o and queues it as session_write2 does. Returns as session_write2, -ENOMEM, or
+ * BROKER_ETRPC(TRPC_E_x) when the codec refuses o. */
 int session_send(struct session *s, const struct wire_out *o);
+/* ERR frames: code is a wire code (TRPC_E_x > 0); a broker error goes through broker_err_wire()
+ * first (src/err.h). fatal (and session_fail): the session closes after the frame. */
 void session_send_err(struct session *s, uint64_t id, int code, bool fatal, const char *msg);
 void session_fail(struct session *s, uint64_t id, int code, const char *msg);
 void session_send_pong(struct session *s, uint64_t id);
@@ -481,10 +487,10 @@ void session_rx_resume(struct session *s);
 void session_rx_release(struct session *s);
 /* Byte offset 32 of a decoded frame (topic, headers, payload in a row), or NULL when empty. */
 const uint8_t *frame_body(const struct wire_frame *f);
-/* Authentication hook for the security issue: accepts or refuses a CONNECT. */
-int session_authenticate(struct session *s, const struct wire_frame *connect);
 
 /* ---- route.c ---- */
+/* SUB and UNSUB. Return 0, BROKER_ETRPC(TRPC_E_x) for a refusal the client caused (duplicate or
+ * unknown id, limit, bad :group, :durable) or -errno (-ENOMEM). */
 int route_sub(struct session *s, const struct wire_frame *f);
 int route_unsub(struct session *s, uint64_t sid);
 void route_pub(struct session *s, const struct wire_frame *f);
@@ -499,7 +505,6 @@ void route_free_core(struct core *c);
 void route_hold_pong(struct session *s, uint64_t id);
 /* Called by every sweep: frees the recycled blocks when no copy used them since the last one. */
 void route_recycle_trim(struct core *c);
-void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone);
 /* Frees the match scratch arrays grown past their usual size (the sweep, once quiet). */
 void route_shrink(struct core *c);
 

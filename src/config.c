@@ -276,7 +276,8 @@ static int set_number(struct config *c, const struct option *o, const char *valu
     return 0;
 }
 
-int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen)
+/* Sets one option by name (without "--") from its text value. */
+static int set_option(struct config *c, const char *name, const char *value, char *err, size_t errlen)
 {
     const struct option *o = option_find(name, strlen(name));
     size_t i;
@@ -339,7 +340,7 @@ static int parse_line(struct config *c, const char *s, const char *e, const char
     name[ne - ns] = '\0';
     memcpy(value, vs, (size_t)(ve - vs));
     value[ve - vs] = '\0';
-    if (config_set(c, name, value, msg, sizeof(msg)) != 0)
+    if (set_option(c, name, value, msg, sizeof(msg)) != 0)
         return fail(err, errlen, "%s: %s", where, msg);
     return 0;
 }
@@ -491,7 +492,7 @@ int config_from_args(struct config *c, int argc, char **argv, enum config_action
         e = next_flag(argc, argv, &i, name, sizeof(name), &value, err, errlen);
         if (e == 0 && strcmp(name, "config") != 0) {
             char msg[CONFIG_ERR_MAX];
-            e = config_set(c, name, value, msg, sizeof(msg));
+            e = set_option(c, name, value, msg, sizeof(msg));
             if (e != 0)
                 fail(err, errlen, "%s", msg);
         }

@@ -53,9 +53,6 @@ struct config {
 /* Fills c with the defaults. */
 void config_defaults(struct config *c);
 
-/* Sets one option by name (without "--") from its text value. */
-int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen);
-
 /* Reads `name = value` lines from text[0..len) (comments start with '#'). origin names the source in errors. */
 int config_parse(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen);
 

@@ -523,7 +523,7 @@ static void xout_drain(struct core *c, struct xout *o)
             o->tail = NULL;
         o->count--;
         xwait_put(c, w);
-        STAT_ADD(c->st, xmsgs_out, 1);
+        STAT_ADD(c->st, xmsgs, 1);
     }
 }
 
@@ -599,7 +599,7 @@ int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cos
         atomic_fetch_add_explicit(bytes, cost, memory_order_relaxed);
     }
     if (o->head == NULL && uring_xchan_push(o->ch, msg) == 0) {
-        STAT_ADD(c->st, xmsgs_out, 1);
+        STAT_ADD(c->st, xmsgs, 1);
         return 0;
     }
     /* The channel is full, or older messages wait: keep the order, wait behind them. */
@@ -633,7 +633,7 @@ int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
     if (o->head != NULL || uring_xchan_push(o->ch, msg) != 0)
         return -EAGAIN;
     o->pushed_at = c->loop.stats.iterations;
-    STAT_ADD(c->st, xmsgs_out, 1);
+    STAT_ADD(c->st, xmsgs, 1);
     return 0;
 }
 

@@ -4,6 +4,7 @@ noinst_LTLIBRARIES += src/libtrpcbroker.la
 src_libtrpcbroker_la_SOURCES = \
 	src/config.c \
 	src/config.h \
+	src/err.h \
 	src/trie.c \
 	src/trie.h \
 	src/idmap.c \
@@ -84,6 +85,10 @@ tests_broker_pong_order_LDADD = $(TESTS_BROKER_LIBS)
 noinst_HEADERS += tests/broker/policy_cases.h
 check_PROGRAMS += tests/broker/policy_parse
 tests_broker_policy_parse_LDADD = src/libtrpcbroker.la
+
+# The counter list (src/stats.h) alone: rows, values and the stats line's keys in order.
+check_PROGRAMS += tests/broker/stats_list
+tests_broker_stats_list_LDADD = src/libtrpcbroker.la
 check_PROGRAMS += tests/broker/policy_sub tests/broker/policy_libtrpc
 TSAN_TESTS += tests/broker/policy_sub tests/broker/policy_libtrpc
 tests_broker_policy_sub_LDADD = $(TESTS_BROKER_LIBS)

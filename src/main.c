@@ -31,31 +31,32 @@ static void heap_setup(void)
         log_warn(LOG_NO_CORE, "cannot set the heap's trim and mmap thresholds");
 }
 
+struct stats_line {
+    char buf[LOG_LINE_MAX];
+    size_t len;
+};
+
+static int stats_line_add(void *arg, const char *name, enum broker_stat_kind kind, bool on_line, const char *help, uint64_t value)
+{
+    struct stats_line *sl = arg;
+    int n;
+
+    if (!on_line || sl->len >= sizeof(sl->buf))
+        return 0;
+    n = snprintf(sl->buf + sl->len, sizeof(sl->buf) - sl->len, " %s=%llu", name, (unsigned long long)value);
+    sl->len += n > 0 ? (size_t)n : 0;
+    return 0;
+}
+
+/* "stats:" and the LINE rows of BROKER_STATS_MAP in its order, then the mean CQEs per wait. */
 static void log_stats(const struct broker *b)
 {
     struct broker_stats s;
+    struct stats_line sl = {.len = 0};
 
     broker_stats_sum(b, &s);
-    log_always(
-        LOG_NO_CORE,
-        "stats: accepted=%llu refused=%llu msgs_in=%llu bytes_in=%llu msgs_out=%llu bytes_out=%llu drops=%llu "
-        "slow_consumers=%llu protocol_errors=%llu idle_timeouts=%llu requests=%llu request_timeouts=%llu "
-        "xmsgs=%llu xbacklog=%llu xblk_reused=%llu xblk_alloc=%llu xblk_oversize=%llu xblk_trimmed=%llu xblk_large_peak=%llu "
-        "direct_sends=%llu direct_rests=%llu direct_handbacks=%llu heap_trims=%llu buf_releases=%llu "
-        "buf_release_errors=%llu gate_waits=%llu rx_pauses=%llu enobufs=%llu iterations=%llu "
-        "cqes=%llu "
-        "cqes_per_wait=%.2f",
-        (unsigned long long)s.core.accepted, (unsigned long long)s.core.refused, (unsigned long long)s.core.msgs_in,
-        (unsigned long long)s.core.bytes_in, (unsigned long long)s.core.msgs_out, (unsigned long long)s.core.bytes_out,
-        (unsigned long long)s.core.drops, (unsigned long long)s.core.slow_consumers, (unsigned long long)s.core.protocol_errors,
-        (unsigned long long)s.core.idle_timeouts, (unsigned long long)s.core.requests, (unsigned long long)s.core.request_timeouts,
-        (unsigned long long)s.core.xmsgs_out, (unsigned long long)s.core.xbacklog, (unsigned long long)s.core.xblk_reused,
-        (unsigned long long)s.core.xblk_alloc, (unsigned long long)s.core.xblk_oversize, (unsigned long long)s.core.xblk_trimmed,
-        (unsigned long long)s.core.xblk_large_peak, (unsigned long long)s.core.direct_sends,
-        (unsigned long long)s.core.direct_rests, (unsigned long long)s.core.direct_handbacks, (unsigned long long)s.core.heap_trims,
-        (unsigned long long)s.core.buf_releases, (unsigned long long)s.core.buf_release_errors, (unsigned long long)s.gate_waits,
-        (unsigned long long)s.core.rx_pauses, (unsigned long long)s.enobufs, (unsigned long long)s.iterations,
-        (unsigned long long)s.cqes, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
+    broker_stats_foreach(&s, stats_line_add, &sl);
+    log_always(LOG_NO_CORE, "stats:%s cqes_per_wait=%.2f", sl.buf, s.iterations ? (double)s.cqes / (double)s.iterations : 0.0);
 }
 
 static void free_broker(struct broker *b)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "driver/topic.h"
+#include "src/err.h"
 #include "src/policy.h"
 
 #define PREFIX     "trpc-"
@@ -45,7 +46,7 @@ __attribute__((format(printf, 4, 5))) static int refuse(const struct wire_header
         vsnprintf(why + len, cap - len, fmt, ap);
         va_end(ap);
     }
-    return -TRPC_E_BAD_POLICY;
+    return BROKER_ETRPC(TRPC_E_BAD_POLICY);
 }
 
 /* Reads a decimal integer in lo..hi; false when there is none, or it is out of range. */
@@ -168,8 +169,7 @@ static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, c
     case KEY_COUNT:
         break;
     }
-    assert(!"unreachable");
-    return -TRPC_E_INTERNAL;
+    abort(); /* every key returns above */
 }
 
 static int key_of(const struct wire_header *h)
@@ -199,11 +199,11 @@ int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *
                      "%.*s: unknown delivery policy header (known: trpc-durable, trpc-max-deliveries, "
                      "trpc-backoff, trpc-dlq)",
                      (int)h.key_len, h.key);
-            return -TRPC_E_BAD_POLICY;
+            return BROKER_ETRPC(TRPC_E_BAD_POLICY);
         }
         if (seen & 1u << k) {
             snprintf(why, why_cap, "%s: given more than once", key_names[k]);
-            return -TRPC_E_BAD_POLICY;
+            return BROKER_ETRPC(TRPC_E_BAD_POLICY);
         }
         seen |= 1u << k;
         err = set_one(f, max_topic, (enum key)k, &h, &out, why, why_cap);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "driver/wire.h"
+#include "src/err.h"
 
 #define POLICY_COUNT_MAX  2147483647u /* trpc-max-deliveries */
 #define POLICY_MS_MAX     2147483647u /* backoff initial and max */
@@ -43,7 +44,7 @@ struct policy {
 
 /*
  * Reads the policy headers of SUB frame f (a frame wire_decode accepted, so its topic is a valid
- * pattern) into *p. Returns 0, or -TRPC_E_BAD_POLICY with why[0..why_cap) set to a NUL-terminated
+ * pattern) into *p. Returns 0, or BROKER_ETRPC(TRPC_E_BAD_POLICY) (src/err.h) with why[0..why_cap) set to a NUL-terminated
  * text naming the header and the problem; *p is untouched then.
  */
 int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *p, char *why, size_t why_cap);

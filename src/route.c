@@ -77,7 +77,7 @@ static struct rsub *rsub_new(uint32_t owner, uint32_t slot, uint32_t gen, uint64
     return r;
 }
 
-void route_delete_rsub(struct core *c, struct rsub *r, bool conn_gone)
+static void delete_rsub(struct core *c, struct rsub *r, bool conn_gone)
 {
     int ret = trie_remove(c->trie, r->text, r->pattern_len, r);
 
@@ -211,28 +211,31 @@ int route_sub(struct session *s, const struct wire_frame *f)
     struct wire_header g = {0}, d;
     struct rsub *r;
     bool grouped;
+    int ret;
 
     if (idmap_get(&s->subs, f->id) != NULL)
-        return -TRPC_E_DUPLICATE_SUBSCRIPTION;
+        return BROKER_ETRPC(TRPC_E_DUPLICATE_SUBSCRIPTION);
     if (s->subs.count >= c->b->cfg.max_subscriptions)
-        return -TRPC_E_TOO_MANY_SUBSCRIPTIONS;
+        return BROKER_ETRPC(TRPC_E_TOO_MANY_SUBSCRIPTIONS);
     if (wire_header_find(f, ":durable", 8, &d))
-        return -TRPC_E_UNAVAILABLE; /* durable topics are not in this broker yet */
+        return BROKER_ETRPC(TRPC_E_UNAVAILABLE); /* durable topics are not in this broker yet */
     grouped = wire_header_find(f, ":group", 6, &g);
     if (grouped && (g.val_len == 0 || g.val_len > BROKER_GROUP_MAX))
-        return -TRPC_E_BAD_HEADER;
+        return BROKER_ETRPC(TRPC_E_BAD_HEADER);
     r = rsub_new(c->id, s->slot, s->gen, f->id, f->topic, f->topic_len, (const char *)g.val, grouped ? g.val_len : 0);
     if (r == NULL)
-        return -TRPC_E_INTERNAL;
+        return -ENOMEM;
     r->sess = s;
-    if (idmap_put(&s->subs, f->id, r) != 0) {
+    ret = idmap_put(&s->subs, f->id, r);
+    if (ret != 0) {
         free(r);
-        return -TRPC_E_INTERNAL;
+        return ret;
     }
-    if (trie_insert(c->trie, f->topic, f->topic_len, r) != 0) {
+    ret = trie_insert(c->trie, f->topic, f->topic_len, r);
+    if (ret != 0) {
         idmap_del(&s->subs, f->id);
         free(r);
-        return -TRPC_E_INTERNAL;
+        return ret;
     }
     STAT_ADD(c->st, subscriptions, 1);
     if (c->b->ncores > 1) {
@@ -262,8 +265,8 @@ int route_unsub(struct session *s, uint64_t sid)
     struct xunsub x = {.slot = s->slot, .gen = s->gen, .sid = sid};
 
     if (r == NULL)
-        return -TRPC_E_UNKNOWN_SUBSCRIPTION;
-    route_delete_rsub(c, r, false);
+        return BROKER_ETRPC(TRPC_E_UNKNOWN_SUBSCRIPTION);
+    delete_rsub(c, r, false);
     STAT_SUB(c->st, subscriptions, 1);
     broadcast(c, X_UNSUB, &x, sizeof(x));
     return 0;
@@ -280,7 +283,7 @@ void route_session_gone(struct session *s)
         return;
     STAT_SUB(c->st, subscriptions, s->subs.count);
     while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL)
-        route_delete_rsub(c, r, true);
+        delete_rsub(c, r, true);
     idmap_free(&s->subs);
     broadcast(c, X_GONE, &x, sizeof(x));
 }
@@ -715,7 +718,7 @@ static void rconn_drop(struct core *c, struct rconn *rc, bool conn_gone)
     struct rsub *r;
 
     while ((r = idmap_next(&rc->subs, &pos, NULL)) != NULL)
-        route_delete_rsub(c, r, conn_gone);
+        delete_rsub(c, r, conn_gone);
     idmap_free(&rc->subs);
     free(rc);
 }
@@ -765,7 +768,7 @@ static void recv_unsub(struct core *c, unsigned src, const struct xunsub *x, boo
     }
     r = idmap_del(&rc->subs, x->sid);
     if (r != NULL)
-        route_delete_rsub(c, r, false);
+        delete_rsub(c, r, false);
     if (rc->subs.count == 0) {
         idmap_del(&c->rconns, key);
         rconn_drop(c, rc, false);

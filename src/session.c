@@ -52,7 +52,7 @@ static int encode_and_write(struct session *s, const struct wire_out *o, bool bo
 
     assert(len != 0);
     if (len < 0)
-        return (int)len;
+        return BROKER_ETRPC((int)-len); /* the codec's -TRPC_E_x, into the broker's space */
     if ((size_t)len > sizeof(stack)) {
         buf = malloc((size_t)len);
         if (buf == NULL)
@@ -144,10 +144,11 @@ void session_send_pong(struct session *s, uint64_t id)
 
 /*
  * The authentication hook. The security issue replaces this body: check :user/:password or
- * :token from the CONNECT headers against the store and return -TRPC_E_AUTH_FAILED to refuse.
+ * :token from the CONNECT headers against the store and return BROKER_ETRPC(TRPC_E_AUTH_FAILED)
+ * to refuse (or -errno when the store fails: the client gets INTERNAL).
  * Until then every client is anonymous; the listener is loopback-only unless --insecure.
  */
-int session_authenticate(struct session *s, const struct wire_frame *connect)
+static int session_authenticate(struct session *s, const struct wire_frame *connect)
 {
     (void)s;
     (void)connect;
@@ -194,13 +195,13 @@ static void do_connect(struct session *s, const struct wire_frame *f)
     };
     int version = wire_negotiate(f->aux, WIRE_VERSION_MIN, WIRE_VERSION_MAX), ret;
 
-    if (version < 0) {
+    if (version < 0) { /* the codec's -TRPC_E_x: -version is the wire code */
         session_fail(s, f->id, -version, "no protocol version in common");
         return;
     }
     ret = session_authenticate(s, f);
     if (ret < 0) {
-        session_fail(s, f->id, -ret, "authentication failed");
+        session_fail(s, f->id, broker_err_wire(ret), "authentication failed");
         return;
     }
     copy_name(s, f);
@@ -227,12 +228,12 @@ static void do_sub(struct session *s, const struct wire_frame *f)
 
     ret = policy_parse(f, s->core->b->cfg.limits.max_topic, &p, why, sizeof(why));
     if (ret < 0) {
-        session_send_err(s, f->id, -ret, false, why);
+        session_send_err(s, f->id, broker_err_wire(ret), false, why);
         return;
     }
     ret = route_sub(s, f);
     if (ret < 0) {
-        session_send_err(s, f->id, -ret, false, NULL);
+        session_send_err(s, f->id, broker_err_wire(ret), false, NULL);
         return;
     }
     if (p.durable)
@@ -273,7 +274,7 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
     case WIRE_UNSUB:
         ret = route_unsub(s, f->id);
         if (ret < 0)
-            session_send_err(s, f->id, -ret, false, NULL);
+            session_send_err(s, f->id, broker_err_wire(ret), false, NULL);
         return;
     case WIRE_REQ:
         request_req(s, f);

@@ -1,9 +1,21 @@
-/* Sums the per-core counter blocks (see stats.h). */
+/* Sums the per-core counter blocks and walks the counter list (see stats.h). */
+#include <stddef.h>
 #include <string.h>
 
 #include "src/broker.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* out += v, or out = max(out, v) for a peak (the largest core's). */
+#define SUM_COUNTER(out, v) ((out) += (v))
+#define SUM_GAUGE(out, v)   ((out) += (v))
+#define SUM_PEAK(out, v)    ((out) = (v) > (out) ? (v) : (out))
+
+/* Written by the loop without atomics; a torn read of one counter is harmless on the 64-bit
+ * targets we build for (docs/uring.md section 9). */
+#define SUM_ROW_CORE(name, kind)             SUM_##kind(out->core.name, LOAD(s->name));
+#define SUM_ROW_LOOP(name, kind)             SUM_##kind(out->name, LOAD(l->name));
+#define SUM_ROW(src, name, kind, line, help) SUM_ROW_##src(name, kind)
 
 void broker_stats_sum(const struct broker *b, struct broker_stats *out)
 {
@@ -12,43 +24,37 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
         const struct broker_core_stats *s = &b->stats[i];
         const struct uring_loop_stats *l = &b->cores[i]->loop.stats;
 
-        out->core.connections += LOAD(s->connections);
-        out->core.accepted += LOAD(s->accepted);
-        out->core.closed += LOAD(s->closed);
-        out->core.refused += LOAD(s->refused);
-        out->core.msgs_in += LOAD(s->msgs_in);
-        out->core.bytes_in += LOAD(s->bytes_in);
-        out->core.msgs_out += LOAD(s->msgs_out);
-        out->core.bytes_out += LOAD(s->bytes_out);
-        out->core.drops += LOAD(s->drops);
-        out->core.slow_consumers += LOAD(s->slow_consumers);
-        out->core.protocol_errors += LOAD(s->protocol_errors);
-        out->core.idle_timeouts += LOAD(s->idle_timeouts);
-        out->core.subscriptions += LOAD(s->subscriptions);
-        out->core.requests += LOAD(s->requests);
-        out->core.request_timeouts += LOAD(s->request_timeouts);
-        out->core.xmsgs_out += LOAD(s->xmsgs_out);
-        out->core.xbacklog += LOAD(s->xbacklog);
-        out->core.xblk_reused += LOAD(s->xblk_reused);
-        out->core.xblk_alloc += LOAD(s->xblk_alloc);
-        out->core.xblk_oversize += LOAD(s->xblk_oversize);
-        out->core.xblk_trimmed += LOAD(s->xblk_trimmed);
-        out->core.direct_sends += LOAD(s->direct_sends);
-        out->core.direct_rests += LOAD(s->direct_rests);
-        out->core.direct_handbacks += LOAD(s->direct_handbacks);
-        out->core.rx_pauses += LOAD(s->rx_pauses);
-        out->core.heap_trims += LOAD(s->heap_trims);
-        out->core.buf_releases += LOAD(s->buf_releases);
-        out->core.buf_release_errors += LOAD(s->buf_release_errors);
-        if (LOAD(s->xblk_large_peak) > out->core.xblk_large_peak) /* a peak: the largest core's */
-            out->core.xblk_large_peak = LOAD(s->xblk_large_peak);
-        /* Written by the loop without atomics; a torn read of one counter is harmless on the
-         * 64-bit targets we build for (docs/uring.md section 9). */
-        out->enobufs += LOAD(l->enobufs);
-        out->iterations += LOAD(l->iterations);
-        out->cqes += LOAD(l->cqes);
-        out->sends += LOAD(l->sends);
-        out->short_sends += LOAD(l->short_sends);
-        out->gate_waits += LOAD(l->gate_waits);
+        BROKER_STATS_MAP(SUM_ROW)
     }
+}
+
+#define OFFSET_CORE(name)                offsetof(struct broker_stats, core.name)
+#define OFFSET_LOOP(name)                offsetof(struct broker_stats, name)
+#define ON_LINE_LINE                     true
+#define ON_LINE_NOLINE                   false
+#define ROW(src, name, kind, line, help) {#name, help, OFFSET_##src(name), BROKER_STAT_##kind, ON_LINE_##line},
+
+static const struct {
+    const char *name;
+    const char *help;
+    size_t offset;
+    enum broker_stat_kind kind;
+    bool on_line;
+} rows[] = {BROKER_STATS_MAP(ROW)};
+
+int broker_stats_foreach(const struct broker_stats *s,
+                         int (*fn)(void *arg, const char *name, enum broker_stat_kind kind, bool on_line, const char *help,
+                                   uint64_t value),
+                         void *arg)
+{
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t v;
+        int r;
+
+        memcpy(&v, (const char *)s + rows[i].offset, sizeof(v));
+        r = fn(arg, rows[i].name, rows[i].kind, rows[i].on_line, rows[i].help, v);
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }

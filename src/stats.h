@@ -10,52 +10,84 @@
 #ifndef TRPC_SRC_STATS_H
 #define TRPC_SRC_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct broker;
 
+/*
+ * The one list of counters: it generates the fields of struct broker_core_stats and struct
+ * broker_stats, the summing in broker_stats_sum(), the name table behind broker_stats_foreach()
+ * and the stats line logged at shutdown (main.c). Add a counter here and nowhere else.
+ *
+ * XX(src, name, kind, line, help)
+ *   src   CORE: a field of struct broker_core_stats, written by the broker with STAT_ADD/STAT_SUB;
+ *         LOOP: a field of struct uring_loop_stats (uring/uring.h), written by the core's loop.
+ *   name  the field, and the counter's name on the stats line and for the dashboard.
+ *   kind  COUNTER: only grows, summed over cores; GAUGE: a current value, summed over cores;
+ *         PEAK: a high-water mark, the largest core's value.
+ *   line  LINE: on the stats line, in this list's order (tests grep it: keep the order);
+ *         NOLINE: summed and iterated but not logged.
+ *   help  one line for the dashboard and a future /metrics.
+ */
+#define BROKER_STATS_MAP(XX)                                                                                                       \
+    XX(CORE, connections, GAUGE, NOLINE, "connections open now")                                                                   \
+    XX(CORE, closed, COUNTER, NOLINE, "connections closed")                                                                        \
+    XX(CORE, subscriptions, GAUGE, NOLINE, "subscriptions live, each counted on the core of its connection")                       \
+    XX(LOOP, sends, COUNTER, NOLINE, "send SQEs completed")                                                                        \
+    XX(LOOP, short_sends, COUNTER, NOLINE, "sends that took less than was offered; the rest went in the next")                     \
+    XX(CORE, accepted, COUNTER, LINE, "connections accepted")                                                                      \
+    XX(CORE, refused, COUNTER, LINE, "connections refused with TOO_MANY_CONNECTIONS")                                              \
+    XX(CORE, msgs_in, COUNTER, LINE, "frames received")                                                                            \
+    XX(CORE, bytes_in, COUNTER, LINE, "bytes received")                                                                            \
+    XX(CORE, msgs_out, COUNTER, LINE, "MSG frames delivered to subscribers")                                                       \
+    XX(CORE, bytes_out, COUNTER, LINE, "bytes of MSG frames delivered to subscribers")                                             \
+    XX(CORE, drops, COUNTER, LINE, "messages a subscriber did not get (cut off, cross-core backlog full)")                         \
+    XX(CORE, slow_consumers, COUNTER, LINE, "connections cut off with SLOW_CONSUMER")                                              \
+    XX(CORE, protocol_errors, COUNTER, LINE, "connections closed for a protocol error")                                            \
+    XX(CORE, idle_timeouts, COUNTER, LINE, "connections closed for idleness")                                                      \
+    XX(CORE, requests, COUNTER, LINE, "REQ frames accepted")                                                                       \
+    XX(CORE, request_timeouts, COUNTER, LINE, "requests answered with TIMEOUT")                                                    \
+    XX(CORE, xmsgs, COUNTER, LINE, "cross-core messages pushed")                                                                   \
+    XX(CORE, xbacklog, COUNTER, LINE, "cross-core messages that waited for a full channel")                                        \
+    XX(CORE, xblk_reused, COUNTER, LINE, "PUB copies made in a block handed back by their receiver")                               \
+    XX(CORE, xblk_alloc, COUNTER, LINE, "PUB copies made in a new block of a size class")                                          \
+    XX(CORE, xblk_oversize, COUNTER, LINE, "PUB copies above the largest class: malloc'd, freed by the receiver")                  \
+    XX(CORE, xblk_trimmed, COUNTER, LINE, "cached blocks freed because the core was idle for a sweep")                             \
+    XX(CORE, xblk_large_peak, PEAK, LINE, "most bytes of large blocks one core cached at once")                                    \
+    XX(CORE, direct_sends, COUNTER, LINE, "frames a core wrote straight to another core's connection")                             \
+    XX(CORE, direct_rests, COUNTER, LINE, "direct sends the socket took only part of: the owner sent the rest")                    \
+    XX(CORE, direct_handbacks, COUNTER, LINE, "replies claimed by the responder's core but written by the requester's (busy)")     \
+    XX(CORE, heap_trims, COUNTER, LINE, "malloc_trim calls by the sweep once a core freed much and went quiet")                    \
+    XX(CORE, buf_releases, COUNTER, LINE, "receive buffer pages given back by the sweep (uring_loop_bufs_release)")                \
+    XX(CORE, buf_release_errors, COUNTER, LINE, "releases whose new ring failed to register: no recv until a retry works")         \
+    XX(LOOP, gate_waits, COUNTER, LINE, "owner writes that waited for a direct send on the same connection")                       \
+    XX(CORE, rx_pauses, COUNTER, LINE, "times a connection stopped being read (BROKER_PONGS_MAX PONGs held)")                      \
+    XX(LOOP, enobufs, COUNTER, LINE, "recvs stopped because the buffer ring was empty")                                            \
+    XX(LOOP, iterations, COUNTER, LINE, "loop iterations (waits for CQEs)")                                                        \
+    XX(LOOP, cqes, COUNTER, LINE, "CQEs handled; cqes / iterations is the mean number per wait")
+
+#define BROKER_STATS_CORE_FIELD_CORE(name) uint64_t name;
+#define BROKER_STATS_CORE_FIELD_LOOP(name)
+#define BROKER_STATS_CORE_FIELD(src, name, kind, line, help) BROKER_STATS_CORE_FIELD_##src(name)
+#define BROKER_STATS_LOOP_FIELD_CORE(name)
+#define BROKER_STATS_LOOP_FIELD_LOOP(name)                   uint64_t name;
+#define BROKER_STATS_LOOP_FIELD(src, name, kind, line, help) BROKER_STATS_LOOP_FIELD_##src(name)
+
+/* One core's own counters (the CORE rows), aligned so that blocks of two cores never share a line. */
 struct broker_core_stats {
-    _Alignas(64) uint64_t connections; /* open now */
-    uint64_t accepted;
-    uint64_t closed;
-    uint64_t refused; /* TOO_MANY_CONNECTIONS */
-    uint64_t msgs_in; /* frames received */
-    uint64_t bytes_in;
-    uint64_t msgs_out; /* MSG frames delivered to subscribers */
-    uint64_t bytes_out;
-    uint64_t drops;          /* messages a subscriber did not get (cut off, cross-core backlog full) */
-    uint64_t slow_consumers; /* connections cut off with SLOW_CONSUMER */
-    uint64_t protocol_errors;
-    uint64_t idle_timeouts;
-    uint64_t subscriptions; /* this core's own, live */
-    uint64_t requests;      /* REQ accepted */
-    uint64_t request_timeouts;
-    uint64_t xmsgs_out;          /* cross-core messages pushed */
-    uint64_t xbacklog;           /* cross-core messages that waited for a full channel */
-    uint64_t xblk_reused;        /* PUB copies made in a block handed back by their receiver */
-    uint64_t xblk_alloc;         /* PUB copies made in a new block of a size class */
-    uint64_t xblk_oversize;      /* PUB copies above the largest class: malloc'd, freed by the receiver */
-    uint64_t xblk_trimmed;       /* cached blocks freed because the core was idle for a sweep */
-    uint64_t xblk_large_peak;    /* most bytes of large blocks this core cached at once */
-    uint64_t direct_sends;       /* frames this core wrote straight to another core's connection */
-    uint64_t direct_rests;       /* of which the socket took only part: the owner sent the rest */
-    uint64_t direct_handbacks;   /* replies claimed by the responder's core but written by the requester's (it was busy) */
-    uint64_t heap_trims;         /* malloc_trim calls by the sweep once the core freed much and went quiet */
-    uint64_t buf_releases;       /* receive buffer pages given back by the sweep (uring_loop_bufs_release) */
-    uint64_t buf_release_errors; /* releases whose new ring failed to register: no recv until a retry works */
-    uint64_t rx_pauses;          /* times a connection stopped being read (BROKER_PONGS_MAX PONGs held) */
+    _Alignas(64) struct {
+        BROKER_STATS_MAP(BROKER_STATS_CORE_FIELD)
+    };
 };
 
-/* The sum over all cores, with the loops' own counters (uring_loop_stats). */
+/* The sum over all cores: the CORE rows in core, the loops' own counters (the LOOP rows) beside. */
 struct broker_stats {
     struct broker_core_stats core;
-    uint64_t enobufs;
-    uint64_t iterations;
-    uint64_t cqes; /* cqes / iterations is the mean number of CQEs per wait */
-    uint64_t sends;
-    uint64_t short_sends;
-    uint64_t gate_waits; /* owner writes that waited for a direct send on the same connection */
+    BROKER_STATS_MAP(BROKER_STATS_LOOP_FIELD)
 };
+
+enum broker_stat_kind { BROKER_STAT_COUNTER, BROKER_STAT_GAUGE, BROKER_STAT_PEAK };
 
 /* Adds n to counter c of the calling core's own block. */
 #define STAT_ADD(blk, field, n) __atomic_store_n(&(blk)->field, (blk)->field + (uint64_t)(n), __ATOMIC_RELAXED)
@@ -63,5 +95,15 @@ struct broker_stats {
 
 /* Sums every core's counters into *out; callable from any thread while the broker runs. */
 void broker_stats_sum(const struct broker *b, struct broker_stats *out);
+
+/*
+ * Calls fn once per row of BROKER_STATS_MAP, in the list's order, with the row's name, kind, help
+ * and value in *s; on_line tells whether the row is on the stats line. Stops at the first fn that
+ * returns nonzero and returns that value; returns 0 after the last row.
+ */
+int broker_stats_foreach(const struct broker_stats *s,
+                         int (*fn)(void *arg, const char *name, enum broker_stat_kind kind, bool on_line, const char *help,
+                                   uint64_t value),
+                         void *arg);
 
 #endif

@@ -5,6 +5,7 @@ TESTS_WIRE_LIBS = driver/libtrpcwire.la
 
 check_PROGRAMS += tests/errors/codes
 tests_errors_codes_LDADD = $(TESTS_WIRE_LIBS)
+check_PROGRAMS += tests/errors/broker_space
 
 # tests/wire/: the frame codec against docs/protocol.md (driver/wire.c, driver/wire_reader.c).
 noinst_HEADERS += tests/wire/frames.h

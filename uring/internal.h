@@ -103,9 +103,8 @@ void uring__send_pool_free(struct uring_loop *loop);
 void uring__send_pool_trim(struct uring_loop *loop);
 
 /* send.c: the owner's side of the gate. gate_hold before queueing output (waits out a foreign
- * send, takes a rest); gate_release once drained; gate_close before the fd closes. */
+ * send, takes a rest); send.c releases it once drained; gate_close before the fd closes. */
 void uring__gate_hold(struct uring_conn *c);
-void uring__gate_release(struct uring_conn *c);
 void uring__gate_close(struct uring_conn *c);
 
 /* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited

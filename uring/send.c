@@ -52,6 +52,7 @@ struct uring_sendv {
 
 static void send_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
 static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
+static void gate_release(struct uring_conn *c);
 
 static struct uring_zc *slot(const struct uring_conn *c, unsigned i)
 {
@@ -341,7 +342,7 @@ static void send_done(struct uring_loop *loop, struct uring_op *op, int res, uns
         c->_sv = NULL;
     }
     sent(c, res, offered);
-    uring__gate_release(c);
+    gate_release(c);
     uring__conn_maybe_finish(c);
 }
 
@@ -380,7 +381,7 @@ static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsig
                 c->_zc_send++;
         }
         sent(c, res, offered);
-        uring__gate_release(c);
+        gate_release(c);
     }
     release_sent(c);
     uring__conn_maybe_finish(c);
@@ -477,7 +478,7 @@ int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
     uring__gate_hold(c);
     ret = out_append(c, data, len);
     if (ret != 0)
-        uring__gate_release(c);
+        gate_release(c);
     return ret;
 }
 
@@ -628,7 +629,7 @@ void uring__gate_hold(struct uring_conn *c)
         c->loop->stats.gate_waits++;
 }
 
-void uring__gate_release(struct uring_conn *c)
+static void gate_release(struct uring_conn *c)
 {
     if (!(c->_state & CONN_GATE_HELD) || (c->_state & (CONN_CLOSING | CONN_SEND_INFLIGHT)) || uring__send_pending(c))
         return;

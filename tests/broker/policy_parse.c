@@ -52,7 +52,7 @@ static void every_case(void)
         if (c->good) {
             ok(rc == 0, "%s: %s \"%s\" accepted%s%s", c->pattern, c->key, shown, rc ? ": " : "", rc ? why : "");
         } else {
-            ok(rc == -TRPC_E_BAD_POLICY && strncmp(why, c->key, strlen(c->key)) == 0 && p.max_deliveries == 77,
+            ok(rc == BROKER_ETRPC(TRPC_E_BAD_POLICY) && strncmp(why, c->key, strlen(c->key)) == 0 && p.max_deliveries == 77,
                "%s: %s \"%s\" refused, struct untouched: %s", c->pattern, c->key, shown, why);
         }
     }
@@ -89,7 +89,7 @@ static void once_each(void)
     char why[POLICY_WHY_MAX];
 
     sub_frame(buf, sizeof(buf), "a.b", h, 2, &f);
-    ok_eq(policy_parse(&f, MAX_TOPIC, &p, why, sizeof(why)), -TRPC_E_BAD_POLICY, "a key given twice is refused");
+    ok_eq(policy_parse(&f, MAX_TOPIC, &p, why, sizeof(why)), BROKER_ETRPC(TRPC_E_BAD_POLICY), "a key given twice is refused");
     ok(strcmp(why, "trpc-max-deliveries: given more than once") == 0, "saying so: %s", why);
 }
 

@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_accepted(&f, &p);
         return 0;
     }
-    FUZZ_ASSERT(rc == -TRPC_E_BAD_POLICY);
+    FUZZ_ASSERT(rc == BROKER_ETRPC(TRPC_E_BAD_POLICY));
     FUZZ_ASSERT(memchr(why, '\0', sizeof(why)) != NULL);
     FUZZ_ASSERT(strncmp(why, "trpc-", 5) == 0);
     FUZZ_ASSERT(!policy_is_set(&p));
