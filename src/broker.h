@@ -174,9 +174,7 @@ struct preq {
     uint32_t reap_next;         /* next entry on the core's reap stack (written by the claimant) */
     uint32_t tag;               /* generation (8 bits) and random bits (24): the unforgeable part of the token */
     bool used;
-    bool in_heap;
-    uint32_t heap_pos;
-    uint64_t deadline_ns;
+    struct uring_deadline deadline; /* in the core's set while the entry waits; at_ns: when it times out */
     uint64_t corr_id;
     struct session *requester;
     uint32_t resp_core, resp_slot, resp_gen;
@@ -316,13 +314,8 @@ struct core {
     uint32_t *preq_free;
     uint32_t npreq_free;
     _Alignas(64) _Atomic uint32_t reap; /* claimed entries whose reply went: a stack of preq indices, 0 ends */
-    uint32_t *heap;                     /* preq indices by deadline */
-    uint32_t nheap;
+    struct uring_tset deadlines;        /* the entries' deadlines (request.c) */
     unsigned pending;
-    struct uring_timer rtimer;
-    bool rtimer_armed;
-    bool rtimer_cancelling;
-    uint64_t rtimer_at;
     uint32_t rnd[64];
     unsigned nrnd;
     uint64_t xs; /* xorshift state for responder and group choices */
