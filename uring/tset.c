@@ -123,7 +123,6 @@ int uring_tset_init(struct uring_tset *s, struct uring_loop *loop, uint32_t cap,
     if (heap == NULL)
         return -ENOMEM;
     *s = (struct uring_tset){.loop = loop, .slack_ns = slack_ns, ._heap = heap, ._cap = cap};
-    s->_timer.data = s;
     return 0;
 }
 

@@ -290,10 +290,11 @@ int uring_tset_init(struct uring_tset *s, struct uring_loop *loop, uint32_t cap,
  * callback of the cancel uring_tset_stop() sent has run. Deadlines still pending become idle. An
  * all-zero set (never initialised) is fine. */
 void uring_tset_destroy(struct uring_tset *s);
-/* Runs cb(d) at at_ns (uring_now_ns()'s clock; a time already past runs at the next firing, within
- * an iteration or two, or in the same pass when called from a deadline's callback). d must not be
- * pending. -ENOSPC when cap deadlines are pending. A failure to arm the timer (SQ full even after a
- * submit) is not reported: the deadline stays pending and the timer is armed by the next add. */
+/* Runs cb(s, d) once at at_ns (uring_now_ns()'s clock), never before, and late by at most slack_ns
+ * plus the loop's latency (a time already past runs within an iteration or two; from a deadline's
+ * callback, a time no later than that deadline's runs in the same pass). d must not be pending.
+ * -ENOSPC when cap deadlines are pending. A failure to arm the timer (SQ full even after a submit)
+ * is not reported: the deadline stays pending and the timer is armed by the next add. */
 int uring_tset_add(struct uring_tset *s, struct uring_deadline *d, uint64_t at_ns, uring_deadline_cb *cb);
 /* Removes d if pending: true if it was (its callback will not run), false if it was not. The
  * timer is left armed; if d was the earliest it fires for nothing and is armed for the next. */
