@@ -170,14 +170,14 @@ struct preq {
     _Atomic uint64_t claim;
     _Atomic uint64_t claim_conn; /* responder slot << 32 | gen */
     _Atomic uint64_t claim_deadline;
-    uint32_t req_slot, req_gen; /* the requester's connection: read by a claimant */
-    uint32_t reap_next;         /* next entry on the core's reap stack (written by the claimant) */
-    uint32_t tag;               /* generation (8 bits) and random bits (24): the unforgeable part of the token */
-    bool used;
+    uint32_t req_slot, req_gen;     /* the requester's connection: read by a claimant */
+    uint32_t reap_next;             /* next entry on the core's reap stack (written by the claimant) */
+    uint32_t tag;                   /* generation (8 bits) and random bits (24): the unforgeable part of the token */
     struct uring_deadline deadline; /* in the core's set while the entry waits; at_ns: when it times out */
     uint64_t corr_id;
     struct session *requester;
     uint32_t resp_core, resp_slot, resp_gen;
+    bool used;         /* after resp_gen: fills what was padding */
     struct rsub *resp; /* this core's replica of the responder subscription; NULL once removed */
     struct blist req_node;
     struct blist resp_node;
