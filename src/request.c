@@ -66,7 +66,6 @@ static uint32_t pending_cap(const struct core *c)
 int request_init(struct core *c)
 {
     uint32_t cap = pending_cap(c) + 1;
-
     int ret;
 
     c->preq = calloc(cap, sizeof(*c->preq));
