@@ -171,16 +171,14 @@ struct preq {
     _Atomic uint64_t claim;
     _Atomic uint64_t claim_conn; /* responder slot << 32 | gen */
     _Atomic uint64_t claim_deadline;
-    uint32_t req_slot, req_gen; /* the requester's connection: read by a claimant */
-    uint32_t reap_next;         /* next entry on the core's reap stack (written by the claimant) */
-    uint32_t tag;               /* generation (8 bits) and random bits (24): the unforgeable part of the token */
-    bool used;
-    bool in_heap;
-    uint32_t heap_pos;
-    uint64_t deadline_ns;
+    uint32_t req_slot, req_gen;     /* the requester's connection: read by a claimant */
+    uint32_t reap_next;             /* next entry on the core's reap stack (written by the claimant) */
+    uint32_t tag;                   /* generation (8 bits) and random bits (24): the unforgeable part of the token */
+    struct uring_deadline deadline; /* in the core's set while the entry waits; at_ns: when it times out */
     uint64_t corr_id;
     struct session *requester;
     uint32_t resp_core, resp_slot, resp_gen;
+    bool used;         /* after resp_gen: fills what was padding */
     struct rsub *resp; /* this core's replica of the responder subscription; NULL once removed */
     struct blist req_node;
     struct blist resp_node;
@@ -317,13 +315,8 @@ struct core {
     uint32_t *preq_free;
     uint32_t npreq_free;
     _Alignas(64) _Atomic uint32_t reap; /* claimed entries whose reply went: a stack of preq indices, 0 ends */
-    uint32_t *heap;                     /* preq indices by deadline */
-    uint32_t nheap;
+    struct uring_tset deadlines;        /* the entries' deadlines (request.c) */
     unsigned pending;
-    struct uring_timer rtimer;
-    bool rtimer_armed;
-    bool rtimer_cancelling;
-    uint64_t rtimer_at;
     uint32_t rnd[64];
     unsigned nrnd;
     uint64_t xs; /* xorshift state for responder and group choices */

@@ -883,7 +883,6 @@ static void *core_main(void *arg)
         goto out_destroy;
     c->sweep.data = c;
     c->xtimer.data = c;
-    c->rtimer.data = c;
     c->stop_timer.data = c;
     c->listener.data = c;
     ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);

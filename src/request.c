@@ -18,7 +18,10 @@
  * forwarded to each subscription in its own replica (rsub.outstanding), so no counter is shared
  * between threads; with requests spread over cores the estimates add up to the truth.
  *
- * Deadlines sit in a binary heap of slot indices; one timer per core is armed at the earliest.
+ * Deadlines: each entry embeds a uring_deadline in the core's timer set (c->deadlines, one heap
+ * and one timer armed at the earliest, uring/tset.c), sized for the whole table at start-up, so
+ * adding and cancelling one allocate nothing and cost O(log n); a later deadline leaves the armed
+ * timer alone, and an earlier one re-arms it only when more than 1 ms earlier.
  *
  * Direct sends (docs/architecture.md): a request for a responder on another core is written
  * straight to the responder's connection when it is idle (core_direct_send), and a reply whose
@@ -51,6 +54,8 @@
 #define TOKEN_SLOT_SHIFT 32
 #define TOKEN_SLOT_MASK  BROKER_PENDING_CEIL
 
+#define DEADLINE_SLACK_NS 1000000 /* an earlier deadline re-arms the core's timer if earlier by more */
+
 static uint32_t pending_cap(const struct core *c)
 {
     uint32_t cap = c->b->cfg.max_pending_requests;
@@ -61,137 +66,57 @@ static uint32_t pending_cap(const struct core *c)
 int request_init(struct core *c)
 {
     uint32_t cap = pending_cap(c) + 1;
+    int ret;
 
     c->preq = calloc(cap, sizeof(*c->preq));
     c->preq_free = calloc(cap, sizeof(*c->preq_free));
-    c->heap = calloc(cap, sizeof(*c->heap));
-    if (c->preq == NULL || c->preq_free == NULL || c->heap == NULL)
+    if (c->preq == NULL || c->preq_free == NULL)
         return -ENOMEM;
+    ret = uring_tset_init(&c->deadlines, &c->loop, cap, DEADLINE_SLACK_NS);
+    if (ret != 0)
+        return ret;
     c->preq_cap = cap;
     c->npreq = 1; /* slot 0 is never used: a token is never 0, the reap stack ends at 0 */
     atomic_init(&c->reap, 0);
     return 0;
 }
 
+/* After the loop's destruction (the set's timer is no longer armed). */
 void request_free(struct core *c)
 {
+    uring_tset_destroy(&c->deadlines);
     free(c->preq);
     free(c->preq_free);
-    free(c->heap);
     c->preq = NULL;
     c->preq_free = NULL;
-    c->heap = NULL;
 }
 
-/* ---- the deadline heap ------------------------------------------------------------------------- */
+/* ---- deadlines -------------------------------------------------------------------------------- */
 
-static bool earlier(const struct core *c, uint32_t a, uint32_t b)
-{
-    return c->preq[c->heap[a]].deadline_ns < c->preq[c->heap[b]].deadline_ns;
-}
-
-static void heap_swap(struct core *c, uint32_t a, uint32_t b)
-{
-    uint32_t t = c->heap[a];
-
-    c->heap[a] = c->heap[b];
-    c->heap[b] = t;
-    c->preq[c->heap[a]].heap_pos = a;
-    c->preq[c->heap[b]].heap_pos = b;
-}
-
-static void heap_up(struct core *c, uint32_t i)
-{
-    while (i > 0 && earlier(c, i, (i - 1) / 2)) {
-        heap_swap(c, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void heap_down(struct core *c, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
-
-        if (l < c->nheap && earlier(c, l, m))
-            m = l;
-        if (r < c->nheap && earlier(c, r, m))
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(c, i, m);
-        i = m;
-    }
-}
-
-static void heap_remove(struct core *c, uint32_t pos)
-{
-    assert(pos < c->nheap);
-    c->nheap--;
-    if (pos == c->nheap)
-        return;
-    heap_swap(c, pos, c->nheap);
-    uint32_t moved = c->heap[pos];
-    heap_up(c, pos);
-    heap_down(c, c->preq[moved].heap_pos);
-}
-
-/* ---- the timer --------------------------------------------------------------------------------- */
-
-static void rtimer_done(struct uring_timer *t, int res);
 static bool entry_take(struct preq *p);
 static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
                    uint32_t body_len);
 
-static void rtimer_update(struct core *c)
+/* Entry p's deadline came (the set runs due deadlines in order, on our thread, never once
+ * request_timer_stop ran or the loop is being destroyed). */
+static void deadline_due(struct uring_tset *set, struct uring_deadline *d)
 {
-    uint64_t first;
+    struct core *c = (struct core *)(void *)((char *)set - offsetof(struct core, deadlines));
+    struct preq *p = (struct preq *)(void *)((char *)d - offsetof(struct preq, deadline));
 
-    if (c->nheap == 0 || c->timers_idle)
-        return;
-    first = c->preq[c->heap[0]].deadline_ns;
-    if (!c->rtimer_armed) {
-        if (uring_timer_start_at(&c->loop, &c->rtimer, first, rtimer_done) == 0) {
-            c->rtimer_armed = true;
-            c->rtimer_at = first;
-        }
-    } else if (first + 1000000 < c->rtimer_at && !c->rtimer_cancelling) {
-        /* An earlier deadline came in: the callback re-arms at it. */
-        if (uring_timer_cancel(&c->rtimer) == 0)
-            c->rtimer_cancelling = true;
-    }
-}
-
-static void rtimer_done(struct uring_timer *t, int res)
-{
-    struct core *c = t->data;
-    uint64_t now = uring_now_ns();
-
-    (void)res;
-    c->rtimer_armed = false;
-    c->rtimer_cancelling = false;
-    if (c->timers_idle)
-        return;
+    /* Entries answered by other cores first: p may be one of them, released by this. */
     request_reap(c);
-    while (c->nheap > 0 && c->preq[c->heap[0]].deadline_ns <= now) {
-        struct preq *p = &c->preq[c->heap[0]];
-
-        if (!entry_take(p)) {
-            /* Claimed before its deadline: the reply is on its way; its X_REP releases it. */
-            heap_remove(c, 0);
-            p->in_heap = false;
-            continue;
-        }
-        STAT_ADD(c->st, request_timeouts, 1);
-        finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
-    }
-    rtimer_update(c);
+    if (!p->used)
+        return;
+    if (!entry_take(p))
+        return; /* claimed before its deadline: the reply is on its way; its X_REP releases it */
+    STAT_ADD(c->st, request_timeouts, 1);
+    finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
 }
 
 void request_timer_stop(struct core *c)
 {
-    if (c->rtimer_armed && !c->rtimer_cancelling && uring_timer_cancel(&c->rtimer) == 0)
-        c->rtimer_cancelling = true;
+    uring_tset_stop(&c->deadlines);
 }
 
 /* ---- entries ----------------------------------------------------------------------------------- */
@@ -268,9 +193,7 @@ static void release(struct core *c, struct preq *p)
     struct session *s = p->requester;
 
     assert(p->used);
-    if (p->in_heap)
-        heap_remove(c, p->heap_pos);
-    p->in_heap = false;
+    uring_tset_cancel(&c->deadlines, &p->deadline);
     atomic_store_explicit(&p->claim, PREQ_FREE, memory_order_relaxed);
     blist_del(&p->req_node);
     blist_del(&p->resp_node);
@@ -398,6 +321,7 @@ void request_req(struct session *s, const struct wire_frame *f)
     uint32_t body_len = f->length - WIRE_FIXED_LEN;
     struct rsub *r;
     struct preq *p;
+    int ret;
 
     if (timeout_ms > cfg->max_request_timeout_ms)
         timeout_ms = cfg->max_request_timeout_ms;
@@ -421,7 +345,6 @@ void request_req(struct session *s, const struct wire_frame *f)
     STAT_ADD(c->st, requests, 1);
     p->corr_id = f->id;
     p->requester = s;
-    p->deadline_ns = uring_now_ns() + (uint64_t)timeout_ms * 1000000;
     p->resp_core = r->owner;
     p->resp_slot = r->slot;
     p->resp_gen = r->gen;
@@ -431,13 +354,11 @@ void request_req(struct session *s, const struct wire_frame *f)
     r->outstanding++;
     blist_add_tail(&r->pending, &p->resp_node);
     blist_add_tail(&s->requests, &p->req_node);
-    p->heap_pos = c->nheap;
-    p->in_heap = true;
-    c->heap[c->nheap++] = (uint32_t)(p - c->preq);
-    heap_up(c, p->heap_pos);
-    rtimer_update(c);
+    ret = uring_tset_add(&c->deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
+    assert(ret == 0); /* the set has room for the whole table */
+    (void)ret;
     atomic_store_explicit(&p->claim_conn, (uint64_t)r->slot << 32 | r->gen, memory_order_relaxed);
-    atomic_store_explicit(&p->claim_deadline, p->deadline_ns, memory_order_relaxed);
+    atomic_store_explicit(&p->claim_deadline, p->deadline.at_ns, memory_order_relaxed);
     atomic_store_explicit(&p->claim, claim_word(p, r->owner, PREQ_OPEN), memory_order_release);
     if (r->owner == c->id) {
         /* A failed write cuts the responder; its close fails the request (RESPONDER_LOST). */
@@ -475,10 +396,9 @@ static bool complete(struct core *c, uint64_t token, uint32_t core, uint32_t slo
         return false;
     if (!entry_take(p))
         return false; /* its responder's core claimed it: this is a second REP */
-    if (uring_now_ns() > p->deadline_ns) {
+    if (uring_now_ns() > p->deadline.at_ns) {
         STAT_ADD(c->st, request_timeouts, 1);
         finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
-        rtimer_update(c);
         return false;
     }
     finish(c, p, flags, aux, hdr_len, body, body_len);

@@ -9,6 +9,7 @@ uring_libtrpcuring_la_SOURCES = \
 	uring/loop.c \
 	uring/bufring.c \
 	uring/timer.c \
+	uring/tset.c \
 	uring/conn.c \
 	uring/send.c \
 	uring/gate.c \
@@ -35,6 +36,12 @@ URING_TESTS = \
 	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
 	tests/uring/timer-order \
+	tests/uring/deadline-order \
+	tests/uring/deadline-cancel \
+	tests/uring/deadline-nested \
+	tests/uring/deadline-rearm \
+	tests/uring/deadline-stop \
+	tests/uring/deadline-heap \
 	tests/uring/xcore-pingpong \
 	tests/uring/xcore-full \
 	tests/uring/xcore-drain \
@@ -64,6 +71,18 @@ tests_uring_out_pool_idle_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_out_pool_idle_LDADD = $(TESTS_URING_LIBS)
 tests_uring_timer_order_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_timer_order_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_order_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_order_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_cancel_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_cancel_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_nested_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_nested_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_rearm_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_rearm_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_stop_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_stop_LDADD = $(TESTS_URING_LIBS)
+tests_uring_deadline_heap_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_deadline_heap_LDADD = $(TESTS_URING_LIBS)
 tests_uring_xcore_pingpong_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_pingpong_LDADD = $(TESTS_URING_LIBS)
 tests_uring_shutdown_inflight_CFLAGS = $(TESTS_URING_CFLAGS)

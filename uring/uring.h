@@ -283,6 +283,84 @@ int uring_timer_start_at(struct uring_loop *loop, struct uring_timer *t, uint64_
 int uring_timer_cancel(struct uring_timer *t);
 bool uring_timer_is_armed(const struct uring_timer *t);
 
+/* ---- deadlines: one timer set per owner (uring/tset.c) --------------------------------------- */
+
+/*
+ * Many deadlines behind one uring_timer. A struct uring_deadline is embedded in the owner's object
+ * (find the object again with offsetof); the set keeps them in a binary min-heap of at most `cap`
+ * entries, an array allocated once by uring_tset_init and never grown, so adding and cancelling
+ * allocate nothing and cost O(log n). One IORING_OP_TIMEOUT is armed for the earliest deadline; a
+ * later deadline leaves it alone, an earlier one (by more than slack_ns) cancels it so that it is
+ * armed again at the new earliest. When it fires, every deadline due by then runs, in deadline
+ * order, and the timer is armed for the next. docs/uring.md section 7.
+ *
+ * Loop thread only, like the rest of this file. A deadline's callback runs on the loop's thread,
+ * never early, and never once uring_tset_stop() was called or uring_loop_destroy() began; it may
+ * add and cancel deadlines of its set (its own included: it is no longer pending when called).
+ */
+struct uring_deadline;
+struct uring_tset;
+/* s: the set d was in (find the owner of both with offsetof). */
+typedef void uring_deadline_cb(struct uring_tset *s, struct uring_deadline *d);
+
+struct uring_deadline {
+    uint64_t at_ns; /* read-only, on uring_now_ns()'s clock; kept after the deadline ran or was cancelled */
+    uring_deadline_cb *cb;
+    uint32_t _pos; /* heap index + 1; 0: not pending (all-zero is a valid idle deadline) */
+};
+
+struct uring_tset_entry {
+    uint64_t at_ns; /* copied from the deadline: comparisons stay in the array */
+    struct uring_deadline *d;
+};
+
+struct uring_tset {
+    struct uring_loop *loop;
+    uint64_t slack_ns; /* an earlier deadline re-arms the timer only if earlier by more than this */
+    /* private */
+    struct uring_tset_entry *_heap;
+    uint32_t _n, _cap;
+    struct uring_timer _timer;
+    uint64_t _armed_at;
+    bool _armed;      /* _timer is armed (its callback has not run) */
+    bool _cancelling; /* and a cancel is on its way: the callback arms it again */
+    bool _running;    /* due deadlines are being run: adds do not arm */
+    bool _stopped;
+};
+
+/* Allocates room for cap deadlines (-ENOMEM, -EINVAL for cap 0). Needs no ring: may run before
+ * uring_loop_init of `loop` (then call nothing else until it did). */
+int uring_tset_init(struct uring_tset *s, struct uring_loop *loop, uint32_t cap, uint64_t slack_ns);
+/* Frees the array. The timer must not be armed: call after uring_loop_destroy(), or after the
+ * callback of the cancel uring_tset_stop() sent has run. Deadlines still pending become idle. An
+ * all-zero set (never initialised) is fine. */
+void uring_tset_destroy(struct uring_tset *s);
+/* Runs cb(s, d) once at at_ns (uring_now_ns()'s clock), never before, and late by at most slack_ns
+ * plus the loop's latency (a time already past runs within an iteration or two; from a deadline's
+ * callback, a time no later than that deadline's runs in the same pass). d must not be pending.
+ * -ENOSPC when cap deadlines are pending. A failure to arm the timer (SQ full even after a submit)
+ * is not reported: the deadline stays pending and the timer is armed by the next add. */
+int uring_tset_add(struct uring_tset *s, struct uring_deadline *d, uint64_t at_ns, uring_deadline_cb *cb);
+/* Removes d if pending: true if it was (its callback will not run), false if it was not. The
+ * timer is left armed; if d was the earliest it fires for nothing and is armed for the next. */
+bool uring_tset_cancel(struct uring_tset *s, struct uring_deadline *d);
+/* No callback runs from now on; cancels the armed timer. Pending deadlines stay pending (cancel
+ * them or drop the set); adds still succeed and never arm. For shutdown. */
+void uring_tset_stop(struct uring_tset *s);
+static inline bool uring_deadline_is_pending(const struct uring_deadline *d)
+{
+    return d->_pos != 0;
+}
+static inline uint32_t uring_tset_count(const struct uring_tset *s)
+{
+    return s->_n;
+}
+/* The earliest pending deadline's at_ns; UINT64_MAX when none. */
+static inline uint64_t uring_tset_first_ns(const struct uring_tset *s)
+{
+    return s->_n > 0 ? s->_heap[0].at_ns : UINT64_MAX;
+}
+
 /* ---- connections and the send path (uring/conn.c) --------------------------------------------- */
 
 struct uring_conn;
