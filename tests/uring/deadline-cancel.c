@@ -21,17 +21,12 @@ static void on_due(struct uring_tset *s, struct uring_deadline *d)
 
 int main(void)
 {
-    struct uring_loop_opts o = {.buf_count = 8, .buf_size = 256};
     struct uring_loop loop;
     struct uring_tset set;
     uint64_t now;
     int sorted = 1;
 
-    th_require_t0();
-    if (uring_loop_init(&loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (uring_tset_init(&set, &loop, N, 0) != 0)
-        BAIL_OUT("set init");
+    th_tset_start(&loop, &set, N);
     now = uring_now_ns();
     for (int k = 0; k < N; k++) {
         int i = (k * 3) % N; /* 3 and 10 are coprime: a permutation */

@@ -39,16 +39,11 @@ static void on_due(struct uring_tset *s, struct uring_deadline *d)
 
 int main(void)
 {
-    struct uring_loop_opts o = {.buf_count = 8, .buf_size = 256};
     struct uring_loop loop;
     struct uring_tset set;
     uint64_t now;
 
-    th_require_t0();
-    if (uring_loop_init(&loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (uring_tset_init(&set, &loop, NDS, 0) != 0)
-        BAIL_OUT("set init");
+    th_tset_start(&loop, &set, NDS);
     now = uring_now_ns();
     ok_eq(uring_tset_add(&set, &ds[A], now + 2000000, on_due), 0, "A added");
     ok_eq(uring_tset_add(&set, &ds[B], now + 3000000, on_due), 0, "B added");

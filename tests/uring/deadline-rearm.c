@@ -27,16 +27,11 @@ static void on_near(struct uring_tset *s, struct uring_deadline *d)
 
 int main(void)
 {
-    struct uring_loop_opts o = {.buf_count = 8, .buf_size = 256};
     struct uring_loop loop;
     struct uring_tset set;
     uint64_t now;
 
-    th_require_t0();
-    if (uring_loop_init(&loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (uring_tset_init(&set, &loop, 2, 0) != 0)
-        BAIL_OUT("set init");
+    th_tset_start(&loop, &set, 2);
     now = uring_now_ns();
     ok_eq(uring_tset_add(&set, &far_d, now + FAR_NS, on_far), 0, "far deadline added");
     ok(uring_loop_run_once(&loop, false) >= 0, "its timer submitted");

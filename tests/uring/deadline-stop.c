@@ -36,18 +36,12 @@ static bool drain(struct uring_loop *loop)
 
 int main(void)
 {
-    struct uring_loop_opts o = {.buf_count = 8, .buf_size = 256};
     struct uring_loop loop;
     struct uring_tset set;
     uint64_t now;
 
-    th_require_t0();
-
     /* 1: stop */
-    if (uring_loop_init(&loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (uring_tset_init(&set, &loop, N + 1, 0) != 0)
-        BAIL_OUT("set init");
+    th_tset_start(&loop, &set, N + 1);
     now = uring_now_ns();
     for (int i = 0; i < N; i++)
         if (uring_tset_add(&set, &ds[i], now + (uint64_t)(20 + i) * 1000000ULL, on_due) != 0)
@@ -67,10 +61,7 @@ int main(void)
 
     /* 2: the loop destroyed with deadlines pending and the timer armed */
     memset(ds, 0, sizeof(ds));
-    if (uring_loop_init(&loop, &o) != 0)
-        BAIL_OUT("loop init");
-    if (uring_tset_init(&set, &loop, N, 0) != 0)
-        BAIL_OUT("set init");
+    th_tset_start(&loop, &set, N);
     now = uring_now_ns();
     for (int i = 0; i < N; i++)
         if (uring_tset_add(&set, &ds[i], now + (uint64_t)(1 + i) * 1000000ULL, on_due) != 0)

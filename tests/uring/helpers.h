@@ -125,6 +125,18 @@ static inline void th_list_fds(void)
     closedir(d);
 }
 
+/* A small loop (no traffic) with a timer set of cap deadlines on it: the deadline tests' start. */
+static inline void th_tset_start(struct uring_loop *loop, struct uring_tset *set, unsigned cap)
+{
+    struct uring_loop_opts o = {.buf_count = 8, .buf_size = 256};
+
+    th_require_t0();
+    if (uring_loop_init(loop, &o) != 0)
+        BAIL_OUT("loop init");
+    if (uring_tset_init(set, loop, cap, 0) != 0)
+        BAIL_OUT("set init");
+}
+
 /* Byte i of a test stream: a pattern that a lost, repeated or reordered chunk breaks. */
 static inline unsigned char th_pattern(size_t i)
 {
