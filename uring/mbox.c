@@ -11,10 +11,12 @@
  * handing the slot to the producer of the next lap. A slot whose seq is still behind pos means the
  * queue is full: post returns -EAGAIN and never waits.
  *
- * The doorbell. _rung is true from a producer's ring until the consumer's next drain begins, and
- * every access to it is a sequentially consistent exchange (read-modify-writes only):
+ * The doorbell. _rung is true from a producer's ring until the consumer next finds the queue
+ * empty, and every access to it is a sequentially consistent read-modify-write (or, in ring_self,
+ * a store by the consumer, which only causes a wake-up):
  *   producer: publish the slot (release); if exchange(_rung, true) returned false, write the eventfd
- *   consumer: (the eventfd read completed or was reset) exchange(_rung, false); then drain
+ *   consumer: (the eventfd read completed or was reset) drain until the queue looks empty, then
+ *             exchange(_rung, false), then drain again
  * Why no wake-up is lost. All exchanges on _rung form one modification order M, and each reads
  * the value just before it in M; since they are all read-modify-writes, a consumer exchange C
  * synchronises with every producer exchange before it in M, so a drain begun after C sees every
@@ -27,8 +29,11 @@
  * drain already took) cost one empty drain and are harmless. A drain stops at a claimed slot not
  * yet filled; that slot's producer exchanges after filling it, which by the same argument causes
  * another drain.
- * Under load the consumer is behind, _rung stays true and posts cost no syscall: one eventfd write
- * per wake-up, not per message (mb->bells counts them).
+ * (Messages taken before the clear need no argument: they were taken.) Clearing only once the
+ * queue looked empty keeps _rung true while the consumer is busy, so posts then cost no syscall:
+ * one eventfd write per wake-up of a consumer that had caught up, not per message (mb->bells
+ * counts them). A loop that stops after one capacity's worth (perhaps before it cleared _rung) sets
+ * _rung and writes the eventfd itself (ring_self), so it comes back after its other CQEs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,15 +128,24 @@ static bool take(struct uring_mbox *mb, struct uring_xmsg *out)
     return true;
 }
 
-/* Consumer: clears the doorbell, then hands up to `max` messages to cb; the slot is free again
- * before cb runs, so cb may post to this mailbox. */
+/* Consumer: hands up to `max` messages to cb; the slot is free again before cb runs, so cb may
+ * post to this mailbox. The doorbell is cleared only once the queue looked empty (or stopped at a
+ * slot not yet filled), and the queue looked at again after: while the consumer keeps finding
+ * messages, posts find _rung true and make no syscall. */
 static unsigned drain_upto(struct uring_mbox *mb, unsigned max)
 {
     struct uring_xmsg msg;
     unsigned n = 0;
+    bool cleared = false;
 
-    atomic_exchange(&mb->_rung, false);
-    while (n < max && take(mb, &msg)) {
+    while (n < max) {
+        if (!take(mb, &msg)) {
+            if (cleared)
+                break;
+            atomic_exchange(&mb->_rung, false);
+            cleared = true;
+            continue;
+        }
         n++;
         mb->drained++;
         mb->cb(mb, &msg);
@@ -139,11 +153,16 @@ static unsigned drain_upto(struct uring_mbox *mb, unsigned max)
     return n;
 }
 
-static bool has_next(struct uring_mbox *mb)
+/* The consumer stopped at its budget, perhaps with messages left and _rung still true, which keeps
+ * producers from ringing: it writes the eventfd itself. */
+static void ring_self(struct uring_mbox *mb)
 {
-    const struct uring_mbox_slot *s = &mb->_slots[mb->_head & mb->_mask];
+    uint64_t one = 1;
 
-    return atomic_load_explicit(&s->seq, memory_order_acquire) == mb->_head + 1;
+    atomic_store(&mb->_rung, true);
+    atomic_fetch_add_explicit(&mb->bells, 1, memory_order_relaxed);
+    if (write(mb->_efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        URING_ASSERT(!"eventfd write failed");
 }
 
 static int arm(struct uring_mbox *mb)
@@ -169,12 +188,12 @@ static void read_done(struct uring_loop *loop, struct uring_op *op, int res, uns
     mb->_armed = false;
     if (res == -ECANCELED)
         return; /* the loop is being destroyed; uring_mbox_destroy discards what is left */
-    drain_upto(mb, mb->_mask + 1);
-    if (has_next(mb))
-        ring(mb);
+    if (drain_upto(mb, mb->_mask + 1) == mb->_mask + 1)
+        ring_self(mb); /* more may wait, and _rung may still be true: come back */
     if (loop->_closing)
         return;
-    if (arm(mb) != 0)
+    /* A read that failed for good would fail again at once: stop rather than spin. */
+    if ((res < 0 && res != -EINTR && res != -EAGAIN) || arm(mb) != 0)
         mb->arm_errors++;
 }
 
@@ -206,7 +225,8 @@ unsigned uring_mbox_drain(struct uring_mbox *mb)
     uint64_t v;
 
     URING_ASSERT(mb->loop == NULL);
-    /* Reset the counter before clearing _rung: a ring after the clear makes the fd readable again. */
+    /* Reset the counter before _rung is cleared: a ring after the clear makes the fd readable
+     * again. */
     if (read(mb->_efd, &v, sizeof(v)) == -1)
         URING_ASSERT(errno == EAGAIN);
     return drain_upto(mb, UINT32_MAX);

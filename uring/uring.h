@@ -489,24 +489,25 @@ struct uring_mbox_slot { /* private */
 };
 
 struct uring_mbox {
+    /* set at init, read by everyone */
+    _Alignas(64) uint32_t _mask;
+    int _efd;
+    struct uring_mbox_slot *_slots;
+    uring_mbox_cb *cb;
+    void *data; /* the caller's */
     /* producers' line */
     _Alignas(64) _Atomic uint32_t _tail;
-    /* the doorbell's line: true from a ring until the consumer's next drain starts */
+    /* the doorbell's line: true from a ring until the consumer next finds the queue empty */
     _Alignas(64) _Atomic bool _rung;
     _Atomic uint64_t bells; /* eventfd writes (one per wake-up, not per message) */
     /* consumer's line */
     _Alignas(64) uint32_t _head;
-    uint32_t _mask;
-    int _efd;
-    struct uring_mbox_slot *_slots;
-    uring_mbox_cb *cb;
-    void *data;              /* the caller's */
+    bool _armed;
     struct uring_loop *loop; /* the attached loop, NULL for a plain consumer */
     struct uring_op _op;     /* the eventfd read armed on the loop */
     uint64_t _efd_value;
-    bool _armed;
     uint64_t drained;    /* messages handed to cb (consumer's count) */
-    uint64_t arm_errors; /* re-arms that found no SQE: the mailbox is deaf until attached again */
+    uint64_t arm_errors; /* eventfd reads that failed or re-arms that found no SQE: the loop stops draining */
 };
 
 /* capacity: a power of two, at most 2^30 (slots allocated here, nothing per message); cb: non-NULL.
