@@ -41,6 +41,8 @@
 #define BROKER_READER_TRIM_NS      1000000000 /* a session idle this long gives back its frame reassembly buffer */
 #define BROKER_CLOSE_GRACE_NS      2000000000 /* a flushing close that takes longer is dropped */
 #define BROKER_XCHAN_SLOTS         4096
+#define BROKER_MBOX_SLOTS          1024        /* each core's mailbox, for threads that are not cores (core_post) */
+#define BROKER_MBOX_TYPES          16          /* message types a module may register for the mailboxes */
 #define BROKER_XBACKLOG_MAX        65536       /* messages waiting for a full channel, per pair, before PUBs drop */
 #define BROKER_XWAIT_CACHE         8192        /* backlog entries a core keeps for reuse (320 KiB) */
 #define BROKER_XBYTES_MAX          (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
@@ -252,6 +254,7 @@ struct core {
     bool listening;
     int efd;
     struct wake_op wake;
+    struct uring_mbox mbox; /* from threads that are not cores (core_post), drained by this loop */
     bool stopping;
     bool stopped;
     bool timers_idle;              /* sweep and request timers stay stopped once the core is shutting down */
@@ -331,6 +334,17 @@ struct xbytes {
     _Alignas(64) _Atomic uint64_t v;
 };
 
+/* A module's handler for one mailbox message type (core_mbox_register). on_msg runs on the core's
+ * thread; discard on whichever thread finds the message undeliverable once the core has stopped
+ * (its own, or the main thread in core_join_all): it releases what the message points to. */
+typedef void core_mbox_fn(struct core *c, const struct uring_xmsg *msg);
+typedef void core_mbox_discard_fn(struct broker *b, const struct uring_xmsg *msg);
+
+struct core_mbox_handler {
+    core_mbox_fn *on_msg;
+    core_mbox_discard_fn *discard; /* NULL: nothing to release */
+};
+
 struct broker {
     struct config cfg;
     unsigned ncores;
@@ -348,6 +362,9 @@ struct broker {
     bool started;                   /* core threads exist: join them */
     pthread_barrier_t barrier;      /* ncores + 1: the main thread wires channels between */
     pthread_barrier_t stop_barrier; /* ncores: nobody pushes once everyone is past it */
+
+    /* By uring_xmsg.type: set before the cores start, read-only after. */
+    struct core_mbox_handler mbox_handlers[BROKER_MBOX_TYPES];
 };
 
 /* Cross-core message types (uring_xmsg.type). */
@@ -418,6 +435,18 @@ struct xrep {
 int core_start_all(struct broker *b);
 void core_wake_all(struct broker *b);
 void core_join_all(struct broker *b);
+/* Main thread, before core_start_all: messages of `type` (1 .. BROKER_MBOX_TYPES - 1) posted to a
+ * core's mailbox go to on_msg. 0, -EINVAL (bad type, no on_msg) or -EEXIST. */
+int core_mbox_register(struct broker *b, uint32_t type, core_mbox_fn *on_msg, core_mbox_discard_fn *discard);
+/* Any thread that is not core `dst`'s, from core_start_all's success until core_join_all (stop
+ * posting before it): queues msg in the core's mailbox, whose handler runs on that core. 0, or
+ * with nothing queued (msg->ptr still the caller's): -EAGAIN (mailbox full: retry later, never
+ * block a core on it), -EINVAL (no such core, or no handler for the type). To get an answer,
+ * name your own uring_mbox in the message (docs/uring.md section 8b). */
+int core_post(struct broker *b, unsigned dst, const struct uring_xmsg *msg);
+/* Hands what is still in the core's mailbox to the discard handlers and frees it. After the core's
+ * thread was joined (or never started); idempotent. */
+void core_free_mbox(struct core *c);
 struct session *core_session(struct core *c, uint32_t slot, uint32_t gen);
 /* Pushes msg to core dst (not c), waiting in a backlog when the channel is full. cost > 0 marks a
  * droppable message (a PUB copy, a reply) of that many bytes: refused when the bytes between the

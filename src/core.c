@@ -17,6 +17,11 @@
  * (stop_wait; at the latest after the grace). The core stops its loop once its last session and
  * its listener are released. Cores meet at stop_barrier before destroying their rings, so no core pushes to a
  * ring that is gone; messages still in channels are freed by core_join_all.
+ *
+ * Mailboxes: each core has one uring_mbox (created with the core, attached to its loop once the
+ * loop runs, freed by core_join_all) through which threads that are not cores reach it
+ * (core_post). Modules register a handler per message type before the cores start
+ * (core_mbox_register); a core that has stopped discards through the handler's discard.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -781,6 +786,55 @@ static void wake_done(struct uring_loop *loop, struct uring_op *op, int res, uns
     core_begin_stop(c);
 }
 
+/* ---- the mailbox: messages from threads that are not cores ------------------------------------- */
+
+int core_mbox_register(struct broker *b, uint32_t type, core_mbox_fn *on_msg, core_mbox_discard_fn *discard)
+{
+    assert(!b->started);
+    if (type == 0 || type >= BROKER_MBOX_TYPES || on_msg == NULL)
+        return -EINVAL;
+    if (b->mbox_handlers[type].on_msg != NULL)
+        return -EEXIST;
+    b->mbox_handlers[type].on_msg = on_msg;
+    b->mbox_handlers[type].discard = discard;
+    return 0;
+}
+
+int core_post(struct broker *b, unsigned dst, const struct uring_xmsg *msg)
+{
+    if (dst >= b->ncores || msg->type == 0 || msg->type >= BROKER_MBOX_TYPES || b->mbox_handlers[msg->type].on_msg == NULL)
+        return -EINVAL;
+    return uring_mbox_post(&b->cores[dst]->mbox, msg);
+}
+
+static void mbox_discard(struct uring_mbox *mb, const struct uring_xmsg *msg)
+{
+    struct core *c = mb->data;
+    const struct core_mbox_handler *h = &c->b->mbox_handlers[msg->type];
+
+    assert(msg->type < BROKER_MBOX_TYPES);
+    assert(h->on_msg != NULL);
+    if (h->discard != NULL)
+        h->discard(c->b, msg);
+}
+
+static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
+{
+    struct core *c = mb->data;
+
+    assert(msg->type < BROKER_MBOX_TYPES);
+    if (c->stopped) {
+        mbox_discard(mb, msg); /* the loop is being destroyed: nobody is left to handle it */
+        return;
+    }
+    c->b->mbox_handlers[msg->type].on_msg(c, msg);
+}
+
+void core_free_mbox(struct core *c)
+{
+    uring_mbox_destroy(&c->mbox, mbox_discard);
+}
+
 static int arm_wake(struct core *c)
 {
     struct io_uring_sqe *sqe = uring_loop_sqe(&c->loop, &c->wake.op);
@@ -891,6 +945,8 @@ static void *core_main(void *arg)
         c->listen_fd = -1;
         ret = arm_wake(c);
     }
+    if (ret == 0)
+        ret = uring_mbox_attach(&c->mbox, &c->loop);
     if (ret == 0 && uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
     if (ret == 0)
@@ -995,6 +1051,10 @@ int core_start_all(struct broker *b)
         c->efd = eventfd(0, EFD_CLOEXEC);
         if (c->efd == -1)
             return -errno;
+        ret = uring_mbox_init(&c->mbox, BROKER_MBOX_SLOTS, mbox_cb);
+        if (ret != 0)
+            return ret;
+        c->mbox.data = c;
         if (getrandom(&c->xs, sizeof(c->xs), 0) != (ssize_t)sizeof(c->xs) || c->xs == 0)
             c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
         ret = gates_alloc(c);
@@ -1044,6 +1104,9 @@ void core_join_all(struct broker *b)
 
     for (unsigned i = 0; i < n; i++)
         pthread_join(b->cores[i]->thread, NULL);
+    /* Nobody may post any more (core_post's contract): what is left is discarded. */
+    for (unsigned i = 0; i < n; i++)
+        core_free_mbox(b->cores[i]);
     /* Every loop is gone: what is left in a channel is freed through its callback, which sees
      * the destination stopped. */
     for (unsigned i = 0; b->chans != NULL && i < n * n; i++) {

@@ -69,6 +69,7 @@ static void free_broker(struct broker *b)
         if (b->cores[i]->efd != -1)
             close(b->cores[i]->efd);
         core_free_gates(b->cores[i]);
+        core_free_mbox(b->cores[i]);
         free(b->cores[i]);
     }
     free(b->cores);

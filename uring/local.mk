@@ -14,7 +14,8 @@ uring_libtrpcuring_la_SOURCES = \
 	uring/send.c \
 	uring/gate.c \
 	uring/accept.c \
-	uring/xcore.c
+	uring/xcore.c \
+	uring/mbox.c
 uring_libtrpcuring_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 uring_libtrpcuring_la_LIBADD = $(URING_LIBS)
 
@@ -45,6 +46,10 @@ URING_TESTS = \
 	tests/uring/xcore-pingpong \
 	tests/uring/xcore-full \
 	tests/uring/xcore-drain \
+	tests/uring/mbox-mpsc \
+	tests/uring/mbox-reply \
+	tests/uring/mbox-full \
+	tests/uring/mbox-destroy \
 	tests/uring/shutdown-inflight \
 	tests/uring/recv-pause \
 	tests/uring/source
@@ -93,8 +98,16 @@ tests_uring_xcore_full_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_full_LDADD = $(TESTS_URING_LIBS)
 tests_uring_xcore_drain_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_drain_LDADD = $(TESTS_URING_LIBS)
+tests_uring_mbox_mpsc_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_mbox_mpsc_LDADD = $(TESTS_URING_LIBS)
+tests_uring_mbox_reply_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_mbox_reply_LDADD = $(TESTS_URING_LIBS)
+tests_uring_mbox_full_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_mbox_full_LDADD = $(TESTS_URING_LIBS)
+tests_uring_mbox_destroy_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_mbox_destroy_LDADD = $(TESTS_URING_LIBS)
 tests_uring_accept_emfile_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_accept_emfile_LDADD = $(TESTS_URING_LIBS)
 tests_uring_gate_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_gate_LDADD = $(TESTS_URING_LIBS)
-TSAN_TESTS += tests/uring/gate
+TSAN_TESTS += tests/uring/gate tests/uring/mbox-mpsc tests/uring/mbox-reply tests/uring/mbox-full tests/uring/mbox-destroy

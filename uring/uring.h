@@ -4,7 +4,9 @@
  * ownership and release points); the rules that every caller must know are repeated here.
  *
  * - Every function here runs on the loop's own thread (the thread that called uring_loop_init),
- *   except uring_probe(), uring_tier_name(), uring_now_ns() and uring_xchan_init()/destroy().
+ *   except uring_probe(), uring_tier_name(), uring_now_ns(), uring_xchan_init()/destroy(), and
+ *   the mailbox calls (uring/mbox.c), which say who may call them: uring_mbox_post() from any
+ *   thread, uring_mbox_drain() from the one thread that consumes a mailbox not attached to a loop.
  * - Return values: 0 or a negative errno.
  * - "When a function which takes a callback returns an error, the callback will never be called."
  * - Memory an SQE points to outlives its CQE: an op, timer, connection or listener may be freed
@@ -580,6 +582,79 @@ int uring_xchan_push(struct uring_xchan *ch, const struct uring_xmsg *msg);
 /* src loop thread only: true when the dst has handled every message pushed (callbacks returned):
  * whatever they did happened before anything the caller does next. */
 bool uring_xchan_quiet(struct uring_xchan *ch);
+
+/* ---- mailboxes: messages from any thread (uring/mbox.c) ----------------------------------------- */
+
+/*
+ * A bounded multi-producer single-consumer queue of struct uring_xmsg with an eventfd as its
+ * doorbell, for threads that are not loops (a control thread, the dashboard) to reach a loop, and
+ * for a loop to answer them. Who calls what:
+ *   uring_mbox_init()    any thread, before anyone else uses the mailbox
+ *   uring_mbox_post()    any thread, any number of them at once; never blocks
+ *   uring_mbox_attach()  the loop's thread: from then on that loop consumes (its cb runs there)
+ *   uring_mbox_fd()      any thread: the eventfd a plain consumer polls (POLLIN) or epolls
+ *   uring_mbox_drain()   the one plain thread that consumes a mailbox not attached to a loop
+ *   uring_mbox_destroy() once nobody posts any more and no loop has it armed (see below)
+ * Messages from one producer arrive in the order it posted them; between producers, in the order
+ * their posts claimed slots. A producer preempted between claiming a slot and filling it holds up
+ * the messages behind it (not the other producers' posts) until it runs again (Vyukov's queue).
+ * Size a reply mailbox for the requests its thread has outstanding, so that answers are never
+ * refused.
+ */
+struct uring_mbox;
+/* Runs on the consumer's thread (the attached loop's, or the one calling uring_mbox_drain), once
+ * per message. It may post, to this mailbox too. */
+typedef void uring_mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg);
+
+struct uring_mbox_slot { /* private */
+    _Atomic uint32_t seq;
+    struct uring_xmsg msg;
+};
+
+struct uring_mbox {
+    /* set at init, read by everyone */
+    _Alignas(64) uint32_t _mask;
+    int _efd;
+    struct uring_mbox_slot *_slots;
+    uring_mbox_cb *cb;
+    void *data; /* the caller's */
+    /* producers' line */
+    _Alignas(64) _Atomic uint32_t _tail;
+    /* the doorbell's line: true from a ring until the consumer next finds the queue empty */
+    _Alignas(64) _Atomic bool _rung;
+    _Atomic uint64_t bells; /* eventfd writes (one per wake-up, not per message) */
+    /* consumer's line */
+    _Alignas(64) uint32_t _head;
+    bool _armed;
+    struct uring_loop *loop; /* the attached loop, NULL for a plain consumer */
+    struct uring_op _op;     /* the eventfd read armed on the loop */
+    uint64_t _efd_value;
+    uint64_t drained;    /* messages handed to cb (consumer's count) */
+    uint64_t arm_errors; /* eventfd reads that failed or re-arms that found no SQE: the loop stops draining */
+};
+
+/* capacity: a power of two, at most 2^30 (slots allocated here, nothing per message); cb: non-NULL.
+ * Creates the eventfd. 0, -EINVAL, -ENOMEM or the eventfd error. */
+int uring_mbox_init(struct uring_mbox *mb, unsigned capacity, uring_mbox_cb *cb);
+/* Any thread: queues a copy of *msg and rings the doorbell if the consumer may be waiting.
+ * 0, or -EAGAIN when full (nothing queued; the caller decides: retry later, drop, refuse). */
+int uring_mbox_post(struct uring_mbox *mb, const struct uring_xmsg *msg);
+/* Loop thread: the loop consumes the mailbox from now on, with an eventfd read op on its ring
+ * re-armed after each completion; each CQE drains up to one capacity's worth of messages (more
+ * left: the loop rings its own doorbell, so other work is not starved). Messages posted before are
+ * delivered too. Stays armed until uring_loop_destroy() cancels it. 0, -EBUSY (no SQE), or the
+ * fcntl error (the eventfd is made blocking, as a read on the ring needs). */
+int uring_mbox_attach(struct uring_mbox *mb, struct uring_loop *loop);
+/* For a mailbox not attached to a loop: readable (POLLIN) when messages may wait. */
+int uring_mbox_fd(const struct uring_mbox *mb);
+/* The plain consumer's thread: resets the eventfd and calls cb for every message queued, in
+ * order. Returns how many. A readable fd with nothing to drain (0) is harmless. */
+unsigned uring_mbox_drain(struct uring_mbox *mb);
+/* After every producer has stopped posting and, if attached, after the loop was destroyed (or
+ * its read op otherwise completed for good): calls discard (if not NULL) for each message still
+ * queued, in order, so that what they point to is released; closes the eventfd, frees the
+ * slots. Returns how many were discarded. */
+unsigned uring_mbox_destroy(struct uring_mbox *mb, uring_mbox_cb *discard);
 
 /* ---- inline bodies ------------------------------------------------------------------------------ */
 
