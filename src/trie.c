@@ -108,16 +108,12 @@ static void kid_place(struct node **kids, uint32_t cap, struct node *k)
     kids[i] = k;
 }
 
-/* Makes room for one more child, keeping the load at most one half. */
-static int kids_reserve(struct node *n)
+/* Rehashes n's children into a table of cap slots: 0, or -ENOMEM with the old table kept. */
+static int kids_resize(struct node *n, uint32_t cap)
 {
-    struct node **kids;
-    uint32_t cap, i;
+    struct node **kids = calloc(cap, sizeof(*kids));
+    uint32_t i;
 
-    if ((n->kid_count + 1) * 2 <= n->kid_cap)
-        return 0;
-    cap = n->kid_cap ? n->kid_cap * 2 : KIDS_MIN;
-    kids = calloc(cap, sizeof(*kids));
     if (kids == NULL)
         return -ENOMEM;
     for (i = 0; i < n->kid_cap; i++)
@@ -129,20 +125,12 @@ static int kids_reserve(struct node *n)
     return 0;
 }
 
-/* Rehashes n's children into a table of cap slots; on failure the old, larger one stays. */
-static void kids_resize(struct node *n, uint32_t cap)
+/* Makes room for one more child, keeping the load at most one half. */
+static int kids_reserve(struct node *n)
 {
-    struct node **kids = calloc(cap, sizeof(*kids));
-    uint32_t i;
-
-    if (kids == NULL)
-        return;
-    for (i = 0; i < n->kid_cap; i++)
-        if (n->kids[i] != NULL)
-            kid_place(kids, cap, n->kids[i]);
-    free(n->kids);
-    n->kids = kids;
-    n->kid_cap = cap;
+    if ((n->kid_count + 1) * 2 <= n->kid_cap)
+        return 0;
+    return kids_resize(n, n->kid_cap ? n->kid_cap * 2 : KIDS_MIN);
 }
 
 /* Removes k from its parent's table, shifting back the entries of its probe run. */
@@ -170,8 +158,9 @@ static void kid_unlink(struct node *n, const struct node *k)
     } else if (n->kid_count * 8 < n->kid_cap && n->kid_cap > KIDS_MIN) {
         /* A table keeps the size of its peak: 200,000 children of one node took 4 MiB, kept for
          * the one that stayed. Down to a quarter full (growth is at one half), so that churn
-         * around the boundary rehashes once per many removals, not on each. */
-        kids_resize(n, n->kid_cap / 4 > KIDS_MIN ? n->kid_cap / 4 : KIDS_MIN);
+         * around the boundary rehashes once per many removals, not on each. A shrink that cannot
+         * allocate keeps the larger table. */
+        (void)kids_resize(n, n->kid_cap / 4 > KIDS_MIN ? n->kid_cap / 4 : KIDS_MIN);
     }
 }
 
