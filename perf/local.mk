@@ -51,4 +51,4 @@ EXTRA_DIST += tests/perf/mem_back.sh
 # tests/perf/mem_back_partial.sh: the same after 500 half-sent 128 KiB publishes, which touch every
 # receive buffer of every core (given back by the sweep's uring_loop_bufs_release).
 TESTS += tests/perf/mem_back_partial.sh
-EXTRA_DIST += tests/perf/mem_back_partial.sh
+EXTRA_DIST += tests/perf/mem_back_partial.sh tests/perf/mem_back_lib.sh
