@@ -23,10 +23,13 @@
 #ifndef TRPC_SRC_BROKER_H
 #define TRPC_SRC_BROKER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "driver/wire.h"
 #include "src/config.h"
@@ -99,6 +102,26 @@ static inline void blist_add_tail(struct blist *head, struct blist *n)
 
 #define blist_entry(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+/*
+ * Doubles a FIFO ring of elements of `size` bytes (*ring, *head, count used of *cap; *cap 0: none
+ * yet, then `first` slots), unrolled so that it starts at 0. 0, or -ENOMEM with the ring as it was.
+ */
+static inline int fifo_grow(void **ring, size_t size, uint32_t *head, uint32_t count, uint32_t *cap, uint32_t first)
+{
+    uint32_t ncap = *cap ? *cap * 2 : first;
+    char *n = malloc((size_t)ncap * size);
+
+    if (n == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < count; i++)
+        memcpy(n + (size_t)i * size, (char *)*ring + (size_t)((*head + i) % *cap) * size, size);
+    free(*ring);
+    *ring = n;
+    *cap = ncap;
+    *head = 0;
+    return 0;
+}
+
 struct core;
 struct session;
 
@@ -153,6 +176,7 @@ struct session {
     unsigned rx_bid;
     const uint8_t *rx_data;
     size_t rx_len;
+    size_t rx_off;           /* where in it the next frame begins, when known (refused_id) */
     struct rx_held *rx_held; /* FIFO ring of later buffers, allocated on first use */
     uint32_t rx_head, rx_count, rx_cap;
     struct blist rx_node; /* core->rx_resume while waiting to read again */

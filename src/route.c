@@ -150,20 +150,10 @@ void route_hold_pong(struct session *s, uint64_t id)
         return;
     }
     assert(s->pongs_held < BROKER_PONGS_MAX);
-    if (c->pong_count == c->pong_cap) {
-        uint32_t cap = c->pong_cap ? c->pong_cap * 2 : 64;
-        struct pong_wait *n = malloc(cap * sizeof(*n));
-
-        if (n == NULL) {
-            session_fail(s, id, TRPC_E_INTERNAL, "out of memory holding a PONG");
-            return;
-        }
-        for (uint32_t i = 0; i < c->pong_count; i++)
-            n[i] = c->pongs[(c->pong_head + i) % c->pong_cap];
-        free(c->pongs);
-        c->pongs = n;
-        c->pong_cap = cap;
-        c->pong_head = 0;
+    if (c->pong_count == c->pong_cap &&
+        fifo_grow((void **)&c->pongs, sizeof(*w), &c->pong_head, c->pong_count, &c->pong_cap, 64) != 0) {
+        session_fail(s, id, TRPC_E_INTERNAL, "out of memory holding a PONG");
+        return;
     }
     w = &c->pongs[(c->pong_head + c->pong_count) % c->pong_cap];
     w->slot = s->slot;

@@ -322,7 +322,6 @@ static void parse_buffer(struct session *s, size_t held)
 {
     struct core *c = s->core;
     struct wire_frame f;
-    size_t off = 0;
     int n;
 
     assert(s->rx_parsing);
@@ -332,10 +331,10 @@ static void parse_buffer(struct session *s, size_t held)
             break;
         if (n < 0) {
             STAT_ADD(c->st, protocol_errors, 1);
-            session_fail(s, refused_id(s->rx_data, s->rx_len, off, held > 0), -n, "malformed frame");
+            session_fail(s, refused_id(s->rx_data, s->rx_len, s->rx_off, held > 0), -n, "malformed frame");
             break;
         }
-        off += f.length - held; /* the first frame may have begun in an earlier buffer */
+        s->rx_off += f.length - held; /* the first frame may have begun in an earlier buffer */
         held = 0;
         STAT_ADD(c->st, msgs_in, 1);
         handle_frame(s, &f);
@@ -355,6 +354,7 @@ static void feed(struct session *s, const uint8_t *data, size_t len, unsigned bi
     s->rx_bid = bid;
     s->rx_data = data;
     s->rx_len = len;
+    s->rx_off = 0;
     wire_reader_feed(&s->rd, data, len);
     parse_buffer(s, held);
 }
@@ -365,19 +365,8 @@ static int hold(struct session *s, const uint8_t *data, size_t len, unsigned bid
 {
     struct rx_held *h;
 
-    if (s->rx_count == s->rx_cap) {
-        uint32_t cap = s->rx_cap ? s->rx_cap * 2 : 4;
-        struct rx_held *n = malloc(cap * sizeof(*n));
-
-        if (n == NULL)
-            return -ENOMEM;
-        for (uint32_t i = 0; i < s->rx_count; i++)
-            n[i] = s->rx_held[(s->rx_head + i) % s->rx_cap];
-        free(s->rx_held);
-        s->rx_held = n;
-        s->rx_cap = cap;
-        s->rx_head = 0;
-    }
+    if (s->rx_count == s->rx_cap && fifo_grow((void **)&s->rx_held, sizeof(*h), &s->rx_head, s->rx_count, &s->rx_cap, 4) != 0)
+        return -ENOMEM;
     h = &s->rx_held[(s->rx_head + s->rx_count) % s->rx_cap];
     h->data = data;
     h->len = (uint32_t)len;
