@@ -1,6 +1,6 @@
 /*
- * Core threads: each runs one uring_loop with its own listener, sessions, trie replica and
- * pending requests (broker.h). This file holds the thread's life (start, run, shutdown), the
+ * Core threads: each runs one uring_loop with its own listener, sessions and module states
+ * (core.h). This file holds the thread's life (start, run, shutdown), the
  * session table, the per-core sweep timer (idle connections, closes that take too long) and the
  * cross-core channels with their bounded backlog.
  *
@@ -13,10 +13,15 @@
  * for with REP ERROR SHUTTING_DOWN (docs/protocol.md section 7: one REP per accepted REQ), but
  * for those a responder's core claimed, whose reply is the one REP (request.c); then it sends
  * every session ERR SHUTTING_DOWN and closes it with a flush (forced after
- * BROKER_CLOSE_GRACE_NS). A session with claimed entries gets its ERR once they are released
- * (stop_wait; at the latest after the grace). The core stops its loop once its last session and
+ * BROKER_CLOSE_GRACE_NS). A module may hold a session's ERR (core_module.session_stop: request.c
+ * does while another core's claimant owes the session a reply) until it lets go
+ * (core_stop_release). The core stops its loop once its last session and
  * its listener are released. Cores meet at stop_barrier before destroying their rings, so no core pushes to a
  * ring that is gone; messages still in channels are freed by core_join_all.
+ *
+ * Modules (core.h): the table below lists them; core.c calls their hooks and dispatches each
+ * cross-core message to the module that registered its type (b->xtypes, filled before the cores
+ * start), so what a module does is in its own file and core.c never names it but here.
  *
  * Mailboxes: each core has one uring_mbox (created with the core, attached to its loop once the
  * loop runs, freed by core_join_all) through which threads that are not cores reach it
@@ -36,14 +41,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "src/broker.h"
+#include "src/core.h"
 #include "src/log.h"
+#include "src/session.h"
 
 #define LISTEN_BACKLOG 4096
 #define XRETRY_NS      1000000 /* a full channel is tried again after 1 ms */
 
 static void session_closed(struct uring_conn *conn, int err);
 static void core_maybe_stop(struct core *c);
+
+/* The modules, in the order their hooks run. */
+static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module};
+#define NMODULES (sizeof(modules) / sizeof(modules[0]))
+
+/* Runs every module's `hook` that is not NULL, in table order. */
+#define MODULES_CALL(hook, ...)                                                                                                   \
+    do {                                                                                                                          \
+        for (size_t i_ = 0; i_ < NMODULES; i_++)                                                                                  \
+            if (modules[i_]->hook != NULL)                                                                                        \
+                modules[i_]->hook(__VA_ARGS__);                                                                                   \
+    } while (0)
 
 static const struct uring_conn_cbs session_cbs = {
     .on_recv = session_on_recv,
@@ -208,13 +226,7 @@ static void session_closed(struct uring_conn *conn, int err)
     /* What a session held, roughly (its output chunks went back to the loop's cache as sends
      * completed): counted for the sweep's malloc_trim. */
     c->freed_bytes += sizeof(*s) + wire_reader_held(&s->rd) + (uint64_t)s->subs.cap * 16 + 1024;
-    route_session_gone(s);
-    request_requester_gone(s);
-    if (s->stop_wait) {
-        /* Gone before its claimed replies were settled (the peer closed, or the grace ran out). */
-        s->stop_wait = false;
-        c->stop_waits--;
-    }
+    MODULES_CALL(session_gone, s);
     session_rx_release(s);
     wire_reader_free(&s->rd);
     idmap_free(&s->subs);
@@ -233,86 +245,6 @@ static void session_closed(struct uring_conn *conn, int err)
     free(s);
     if (c->stopping)
         core_maybe_stop(c);
-}
-
-/* ---- direct sends (broker.h) ------------------------------------------------------------------- */
-
-bool core_direct_ok(struct core *c, unsigned dst, size_t len)
-{
-    struct core *d = c->b->cores[dst];
-    struct xout *o = &c->out[dst];
-
-    assert(dst != c->id && dst < c->b->ncores);
-    if (!c->b->cfg.direct_sends || c->stopping || len > BROKER_DIRECT_MAX)
-        return false;
-    /* Only a core that sleeps costs a wake-up to hand the frame to; a busy one batches it with
-     * the rest of its output, which one syscall per frame from here would not. */
-    if (!uring_loop_asleep(&d->loop))
-        return false;
-    /* A message of ours still on its way to dst may be for this connection: it goes first. */
-    return o->head == NULL && uring_xchan_quiet(o->ch);
-}
-
-int core_direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n)
-{
-    struct core *d = c->b->cores[dst];
-    int ret;
-
-    if (slot >= d->ngates)
-        return -EAGAIN;
-    /* A short send must be able to tell the owner (X_GATE), or the peer waits mid-frame. */
-    if (core_reserve(c, 1) != 0)
-        return -ENOMEM;
-    ret = uring_gate_send(&d->gates[slot], gen, iov, n);
-    if (ret < 0)
-        return ret;
-    STAT_ADD(c->st, direct_sends, 1);
-    if (ret == URING_GATE_REST) {
-        struct uring_xmsg m = {.type = X_GATE, .u64 = (uint64_t)slot << 32 | gen};
-
-        STAT_ADD(c->st, direct_rests, 1);
-        ret = core_push(c, dst, &m, 0);
-        assert(ret == 0); /* cost 0 with a backlog entry reserved */
-    }
-    return 0;
-}
-
-void core_gate_poll(struct core *c, uint32_t slot, uint32_t gen)
-{
-    struct session *s = core_session(c, slot, gen);
-
-    if (s != NULL)
-        uring_conn_gate_poll(&s->conn);
-}
-
-void core_gate_open(struct session *s)
-{
-    struct core *c = s->core;
-
-    if (c->b->cfg.direct_sends && s->slot < c->ngates && s->gen != 0)
-        uring_conn_gate_open(&s->conn, &c->gates[s->slot], s->gen);
-}
-
-/* The gate table: one gate per possible slot, in pages the kernel fills on first touch, so an
- * idle broker pays for the connections it has had, not for max_connections. */
-static int gates_alloc(struct core *c)
-{
-    size_t n = (size_t)c->b->cfg.max_connections + 1;
-    void *p = mmap(NULL, n * sizeof(struct uring_gate), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-    if (p == MAP_FAILED)
-        return -errno;
-    c->gates = p;
-    c->ngates = (uint32_t)n;
-    return 0;
-}
-
-void core_free_gates(struct core *c)
-{
-    if (c->gates != NULL)
-        munmap(c->gates, (size_t)c->ngates * sizeof(struct uring_gate));
-    c->gates = NULL;
-    c->ngates = 0;
 }
 
 /* ---- the sweep: idle sessions and closes that take too long ------------------------------------ */
@@ -392,12 +324,6 @@ static void give_back(struct core *c, bool freeing)
     release_bufs(c, quiet);
     if (!quiet || c->freed_bytes < BROKER_TRIM_FREED_BYTES)
         return;
-    if (c->pong_count == 0 && c->pong_cap > 0) {
-        free(c->pongs);
-        c->pongs = NULL;
-        c->pong_cap = 0;
-        c->pong_head = 0;
-    }
     /* Backlog entries of a burst were allocated among everything else the burst made: a few
      * thousand of 40 bytes, kept, pinned as many pages of an otherwise free heap. Reservations
      * (core_reserve) are made and used within one callback, never across a sweep. */
@@ -408,7 +334,7 @@ static void give_back(struct core *c, bool freeing)
         free(w);
     }
     c->xw_cached = 0;
-    route_shrink(c);
+    MODULES_CALL(trim, c);
     freed = c->freed_bytes;
     c->freed_bytes = 0;
     c->freed_at_sweep = 0;
@@ -462,8 +388,7 @@ static void sweep_done(struct uring_timer *t, int res)
         if (wire_reader_trim(&s->rd))
             c->freed_bytes += held;
     }
-    route_recycle_trim(c);
-    request_reap(c);
+    MODULES_CALL(sweep, c);
     give_back(c, freeing);
     if (uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
@@ -550,38 +475,12 @@ static void xretry_done(struct uring_timer *t, int res)
         xtimer_arm(c);
 }
 
-/* The staged message for dst leaves (pushed, or written directly when `direct`). */
-static void unstage(struct core *c, unsigned dst, bool direct)
-{
-    struct xout *o = &c->out[dst];
-    struct uring_xmsg m = o->staged_msg;
-
-    o->staged = false;
-    request_flush_staged(c, dst, &m, o->staged_cost, direct);
-}
-
-int core_stage(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost)
-{
-    struct xout *o = &c->out[dst];
-
-    if (!c->b->cfg.direct_sends || c->stopping || o->staged || o->pushed_at == c->loop.stats.iterations)
-        return core_push(c, dst, msg, cost);
-    o->staged = true;
-    o->staged_cost = cost;
-    o->staged_msg = *msg;
-    c->staged[c->nstaged++] = dst;
-    return 0;
-}
-
-/* End of an iteration, before the doorbells: what was staged and stayed alone goes. */
+/* End of an iteration, before the doorbells. */
 static void core_flush(struct uring_loop *loop)
 {
     struct core *c = (struct core *)(void *)((char *)loop - offsetof(struct core, loop));
 
-    for (unsigned i = 0; i < c->nstaged; i++)
-        if (c->out[c->staged[i]].staged)
-            unstage(c, c->staged[i], true);
-    c->nstaged = 0;
+    MODULES_CALL(flush, c);
 }
 
 int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost)
@@ -592,8 +491,8 @@ int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cos
 
     assert(dst != c->id);
     assert(dst < c->b->ncores);
-    if (o->staged)
-        unstage(c, dst, false); /* it came first */
+    if (c->direct.stage[dst].staged)
+        direct_unstage(c, dst); /* it came first */
     o->pushed_at = c->loop.stats.iterations;
     msg->u32 = cost;
     if (cost > 0) {
@@ -633,8 +532,8 @@ int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
     assert(dst != c->id);
     assert(dst < c->b->ncores);
     msg->u32 = 0;
-    if (o->staged)
-        unstage(c, dst, false);
+    if (c->direct.stage[dst].staged)
+        direct_unstage(c, dst);
     if (o->head != NULL || uring_xchan_push(o->ch, msg) != 0)
         return -EAGAIN;
     o->pushed_at = c->loop.stats.iterations;
@@ -642,21 +541,73 @@ int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
     return 0;
 }
 
-void core_xmsg_done(struct core *c, unsigned src, const struct uring_xmsg *msg)
+bool core_out_quiet(struct core *c, unsigned dst)
 {
-    if (msg->u32 > 0)
-        atomic_fetch_sub_explicit(&c->b->xbytes[src * c->b->ncores + c->id].v, msg->u32, memory_order_relaxed);
+    struct xout *o = &c->out[dst];
+
+    return o->head == NULL && uring_xchan_quiet(o->ch);
+}
+
+static void xmsg_discard(const struct broker *b, const struct uring_xmsg *msg)
+{
+    assert(msg->type > 0 && msg->type < X_NTYPES && b->xtypes[msg->type].on_msg != NULL);
+    if (b->xtypes[msg->type].discard != NULL)
+        b->xtypes[msg->type].discard(msg);
+    else
+        free(msg->ptr);
 }
 
 static void xchan_cb(struct uring_xchan *ch, const struct uring_xmsg *msg)
 {
     struct core *c = (struct core *)(void *)((char *)ch->dst - offsetof(struct core, loop));
+    unsigned src = (unsigned)(uintptr_t)ch->data;
 
     if (c->stopped) {
-        route_xmsg_discard(msg); /* the broker is going away: nobody is left to deliver to */
+        xmsg_discard(c->b, msg); /* the broker is going away: nobody is left to deliver to */
         return;
     }
-    route_xmsg(c, (unsigned)(uintptr_t)ch->data, msg);
+    assert(msg->type > 0 && msg->type < X_NTYPES && c->b->xtypes[msg->type].on_msg != NULL);
+    if (msg->u32 > 0) /* a droppable message's cost (core_push) */
+        atomic_fetch_sub_explicit(&c->b->xbytes[src * c->b->ncores + c->id].v, msg->u32, memory_order_relaxed);
+    c->b->xtypes[msg->type].on_msg(c, src, msg);
+}
+
+/* X_ERR */
+static void xerr_in(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    const struct xerr *x = m->ptr;
+    struct session *s = core_session(c, x->slot, x->gen);
+
+    (void)src;
+    if (s != NULL)
+        session_send_err(s, 0, x->code, false, NULL);
+    free(m->ptr);
+}
+
+static const struct core_xtype core_xtypes[] = {
+    {.type = X_ERR, .on_msg = xerr_in},
+};
+
+/* Before the cores start: each message type to the module that handles it. */
+static int xtypes_register(struct broker *b)
+{
+    const struct core_xtype *t = core_xtypes;
+    unsigned n = sizeof(core_xtypes) / sizeof(core_xtypes[0]);
+    size_t i = 0;
+
+    memset(b->xtypes, 0, sizeof(b->xtypes));
+    for (;;) {
+        for (unsigned j = 0; j < n; j++) {
+            if (t[j].type == 0 || t[j].type >= X_NTYPES || t[j].on_msg == NULL || b->xtypes[t[j].type].on_msg != NULL)
+                return -EINVAL;
+            b->xtypes[t[j].type] = t[j];
+        }
+        if (i == NMODULES)
+            return 0;
+        t = modules[i]->xtypes;
+        n = modules[i]->nxtypes;
+        i++;
+    }
 }
 
 /* ---- shutdown ---------------------------------------------------------------------------------- */
@@ -665,16 +616,13 @@ static void core_maybe_stop(struct core *c)
 {
     if (c->nsessions > 0 || c->listening || c->stopped)
         return;
-    assert(c->stop_waits == 0);
     c->stopped = true;
     c->timers_idle = true;
     if (c->sweep_armed)
         uring_timer_cancel(&c->sweep);
     if (c->xtimer_armed)
         uring_timer_cancel(&c->xtimer);
-    if (c->stop_timer_armed)
-        uring_timer_cancel(&c->stop_timer);
-    request_timer_stop(c);
+    MODULES_CALL(stop, c);
     uring_loop_stop(&c->loop);
 }
 
@@ -696,52 +644,23 @@ static void stop_fail(struct session *s)
     session_fail(s, 0, TRPC_E_SHUTTING_DOWN, NULL); /* the code's text says it all */
 }
 
-void core_stop_wait_done(struct session *s)
+void core_stop_release(struct session *s)
 {
-    struct core *c = s->core;
+    assert(s->core->stopping);
+    assert(s->stop_holds > 0);
+    if (--s->stop_holds == 0)
+        stop_fail(s);
+}
 
-    assert(s->stop_wait);
-    assert(c->stop_waits > 0);
-    s->stop_wait = false;
-    c->stop_waits--;
-    stop_fail(s);
+void core_sub_gone(struct core *c, struct rsub *r, bool conn_gone)
+{
+    MODULES_CALL(sub_gone, c, r, conn_gone);
 }
 
 /*
- * While sessions wait for claimed replies: a claimant that wrote the reply only pushes the entry
- * on our reap stack, which wakes nobody, so look every millisecond. A reply handed back arrives
- * as X_REP on its own. Past the close grace (a claimant stopped with the handback still in its
- * backlog), the ERR goes without it.
- */
-static void stop_timer_done(struct uring_timer *t, int res)
-{
-    struct core *c = t->data;
-
-    c->stop_timer_armed = false;
-    if (res == -ECANCELED || c->timers_idle)
-        return;
-    request_reap(c);
-    if (c->stop_waits > 0 && uring_now_ns() > c->stop_began_ns + BROKER_CLOSE_GRACE_NS) {
-        struct blist *n, *next;
-
-        for (n = c->lru.next; n != &c->lru; n = next) {
-            struct session *s = blist_entry(n, struct session, node);
-
-            next = n->next;
-            if (!s->stop_wait)
-                continue;
-            log_warn(c->id, "client_id=%llu: claimed replies not settled at shutdown", (unsigned long long)s->client_id);
-            core_stop_wait_done(s);
-        }
-    }
-    if (c->stop_waits > 0 && uring_timer_start(&c->loop, &c->stop_timer, XRETRY_NS, stop_timer_done) == 0)
-        c->stop_timer_armed = true;
-}
-
-/*
- * Every request a session of ours waits for gets its one REP before the session's ERR: first
- * every open entry is answered, then the sessions are failed, but for those with entries another
- * core claimed (request_requester_stop): they stay open until those replies are settled.
+ * Every session gets its ERR SHUTTING_DOWN, but first the modules finish what the sessions wait
+ * for (request.c answers each pending request: one REP per accepted REQ) and may hold a
+ * session's ERR until what they cannot finish here is settled.
  */
 static void core_begin_stop(struct core *c)
 {
@@ -750,7 +669,6 @@ static void core_begin_stop(struct core *c)
     if (c->stopping)
         return;
     c->stopping = true;
-    c->stop_began_ns = uring_now_ns();
     log_info(c->id, "shutting down: %u connections", c->nsessions);
     if (c->listening)
         uring_listener_close(&c->listener);
@@ -758,20 +676,17 @@ static void core_begin_stop(struct core *c)
         struct session *s = blist_entry(n, struct session, node);
 
         next = n->next; /* a slow consumer cut by its REPs moves to c->closing */
-        if (request_requester_stop(s) > 0 && s->state == SESS_OPEN) {
-            s->stop_wait = true;
-            c->stop_waits++;
-        }
+        for (size_t i = 0; i < NMODULES; i++)
+            if (modules[i]->session_stop != NULL && modules[i]->session_stop(s))
+                s->stop_holds++;
     }
     for (n = c->lru.next; n != &c->lru; n = next) {
         struct session *s = blist_entry(n, struct session, node);
 
         next = n->next;
-        if (!s->stop_wait)
+        if (s->stop_holds == 0)
             stop_fail(s);
     }
-    if (c->stop_waits > 0 && uring_timer_start(&c->loop, &c->stop_timer, XRETRY_NS, stop_timer_done) == 0)
-        c->stop_timer_armed = true;
     core_maybe_stop(c);
 }
 
@@ -853,15 +768,16 @@ static int core_init(struct core *c)
     struct broker *b = c->b;
     int ret;
 
-    c->trie = trie_new(b->cfg.limits.max_topic);
     c->out = calloc(b->ncores, sizeof(*c->out));
-    c->staged = calloc(b->ncores, sizeof(*c->staged));
-    c->acked = calloc(b->ncores, sizeof(*c->acked));
-    if (c->trie == NULL || c->out == NULL || c->staged == NULL || c->acked == NULL)
+    if (c->out == NULL)
         return -ENOMEM;
-    ret = request_init(c);
-    if (ret != 0)
-        return ret;
+    for (size_t i = 0; i < NMODULES; i++) {
+        ret = modules[i]->init != NULL ? modules[i]->init(c) : 0;
+        if (ret != 0) {
+            log_error(c->id, "cannot start %s: %s", modules[i]->name, strerror(-ret));
+            return ret;
+        }
+    }
     ret = uring_loop_init(&c->loop, &b->loop_opts);
     if (ret != 0)
         return ret;
@@ -889,7 +805,7 @@ static void core_free(struct core *c)
             struct xwait *w = c->out[i].head;
 
             c->out[i].head = w->next;
-            route_xmsg_discard(&w->msg);
+            xmsg_discard(c->b, &w->msg);
             free(w);
         }
     }
@@ -900,22 +816,12 @@ static void core_free(struct core *c)
         free(w);
     }
     c->xw_cached = 0;
-    route_free_core(c);
-    request_free(c);
-    trie_free(c->trie);
-    c->trie = NULL;
+    MODULES_CALL(fini, c);
     free(c->out);
-    free(c->staged);
-    free(c->acked);
-    free(c->match);
-    free(c->pongs);
     free(c->slots);
     free(c->gens);
     free(c->free_slots);
     c->out = NULL;
-    c->acked = NULL;
-    c->match = NULL;
-    c->pongs = NULL;
     c->slots = NULL;
     c->gens = NULL;
     c->free_slots = NULL;
@@ -937,7 +843,6 @@ static void *core_main(void *arg)
         goto out_destroy;
     c->sweep.data = c;
     c->xtimer.data = c;
-    c->stop_timer.data = c;
     c->listener.data = c;
     ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);
     if (ret == 0) {
@@ -1027,6 +932,8 @@ int core_start_all(struct broker *b)
     unsigned n = b->ncores;
     int ret;
 
+    ret = xtypes_register(b);
+    assert(ret == 0); /* the tables are constants: a clash is a bug */
     b->cores = calloc(n, sizeof(*b->cores));
     b->stats = aligned_alloc(64, n * sizeof(*b->stats));
     if (b->cores == NULL || b->stats == NULL)
@@ -1046,7 +953,6 @@ int core_start_all(struct broker *b)
         c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
         blist_init(&c->lru);
         blist_init(&c->closing);
-        blist_init(&c->rx_resume);
         b->cores[i] = c;
         c->efd = eventfd(0, EFD_CLOEXEC);
         if (c->efd == -1)
@@ -1057,9 +963,6 @@ int core_start_all(struct broker *b)
         c->mbox.data = c;
         if (getrandom(&c->xs, sizeof(c->xs), 0) != (ssize_t)sizeof(c->xs) || c->xs == 0)
             c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
-        ret = gates_alloc(c);
-        if (ret != 0)
-            return ret;
     }
     ret = open_listeners(b);
     if (ret != 0)

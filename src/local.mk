@@ -20,12 +20,18 @@ src_libtrpcbroker_la_LIBADD = driver/libtrpcwire.la
 # The daemon: core threads, sessions, routing, request/reply over the uring/ loop.
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = \
-	src/broker.h \
-	src/main.c \
+	src/blist.h \
+	src/core.h \
 	src/core.c \
-	src/session.c \
+	src/direct.h \
+	src/direct.c \
+	src/main.c \
+	src/request.h \
+	src/request.c \
+	src/route.h \
 	src/route.c \
-	src/request.c
+	src/session.h \
+	src/session.c
 src_trpc_broker_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 src_trpc_broker_LDADD = src/libtrpcbroker.la uring/libtrpcuring.la -lpthread
 
@@ -94,7 +100,7 @@ TSAN_TESTS += tests/broker/policy_sub tests/broker/policy_libtrpc
 tests_broker_policy_sub_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_policy_libtrpc_LDADD = driver/libtrpc.la tests/harness/libharness.la -lpthread
 
-# Large PUB copies between cores recycle their blocks (route.c); reads BROKER_RECYCLE_* from broker.h.
+# Large PUB copies between cores recycle their blocks (route.c); reads BROKER_RECYCLE_* from route.h.
 check_PROGRAMS += tests/broker/pub_large
 TSAN_TESTS += tests/broker/pub_large
 tests_broker_pub_large_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "src/broker.h"
+#include "src/core.h"
 #include "src/log.h"
 
 /*
@@ -68,7 +68,6 @@ static void free_broker(struct broker *b)
             close(b->cores[i]->listen_fd);
         if (b->cores[i]->efd != -1)
             close(b->cores[i]->efd);
-        core_free_gates(b->cores[i]);
         core_free_mbox(b->cores[i]);
         free(b->cores[i]);
     }

@@ -18,13 +18,13 @@
  * forwarded to each subscription in its own replica (rsub.outstanding), so no counter is shared
  * between threads; with requests spread over cores the estimates add up to the truth.
  *
- * Deadlines: each entry embeds a uring_deadline in the core's timer set (c->deadlines, one heap
+ * Deadlines: each entry embeds a uring_deadline in the core's timer set (c->req.deadlines, one heap
  * and one timer armed at the earliest, uring/tset.c), sized for the whole table at start-up, so
  * adding and cancelling one allocate nothing and cost O(log n); a later deadline leaves the armed
  * timer alone, and an earlier one re-arms it only when more than 1 ms earlier.
  *
  * Direct sends (docs/architecture.md): a request for a responder on another core is written
- * straight to the responder's connection when it is idle (core_direct_send), and a reply whose
+ * straight to the responder's connection when it is idle (direct.h), and a reply whose
  * requester sits on another core is written by the responder's core itself. For the latter the
  * entry has a claim word other cores may read: tag, responder core and state, published OPEN once
  * the entry is complete. The responder's core checks the tag, its own core, the responder's
@@ -36,25 +36,29 @@
  * Every other end of an entry first swaps OPEN for LOCAL here (entry_take); when that fails the
  * entry was claimed, and the timeout, a lost responder or a gone requester only let go of it.
  *
- * Shutdown (core_begin_stop): each open entry of the core's sessions is taken and answered REP
- * ERROR SHUTTING_DOWN before its requester's ERR. A claimed one cannot be: its reply is the one
- * REP, written by the claimant or handed back, so the requester's ERR waits until the entry is
- * released (the reap stack or the handback), which is when release() calls core_stop_wait_done().
- * A responder lost meanwhile (its core stopped first) answers SHUTTING_DOWN too (lost_code).
+ * Shutdown (core.c, core_begin_stop, through this module's session_stop): each open entry of the
+ * core's sessions is taken and answered REP ERROR SHUTTING_DOWN before its requester's ERR. A
+ * claimed one cannot be: its reply is the one REP, written by the claimant or handed back, so the
+ * requester's ERR is held (stop_wait) until the entry is released (the reap stack, which a timer
+ * polls every millisecond meanwhile, or the handback), which is when release() lets it go
+ * (core_stop_release), or at the latest after BROKER_CLOSE_GRACE_NS. A responder lost meanwhile
+ * (its core stopped first) answers SHUTTING_DOWN too (lost_code).
  */
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/broker.h"
+#include "src/core.h"
 #include "src/log.h"
+#include "src/session.h"
 
 #define TOKEN_CORE_SHIFT 54
 #define TOKEN_SLOT_SHIFT 32
 #define TOKEN_SLOT_MASK  BROKER_PENDING_CEIL
 
 #define DEADLINE_SLACK_NS 1000000 /* an earlier deadline re-arms the core's timer if earlier by more */
+#define STOP_POLL_NS      1000000 /* shutdown: the reap stack is looked at every millisecond */
 
 static uint32_t pending_cap(const struct core *c)
 {
@@ -63,37 +67,39 @@ static uint32_t pending_cap(const struct core *c)
     return cap < BROKER_PENDING_CEIL ? cap : BROKER_PENDING_CEIL;
 }
 
-int request_init(struct core *c)
+static int request_init(struct core *c)
 {
     uint32_t cap = pending_cap(c) + 1;
     int ret;
 
-    c->preq = calloc(cap, sizeof(*c->preq));
-    c->preq_free = calloc(cap, sizeof(*c->preq_free));
-    if (c->preq == NULL || c->preq_free == NULL)
+    c->req.preq = calloc(cap, sizeof(*c->req.preq));
+    c->req.preq_free = calloc(cap, sizeof(*c->req.preq_free));
+    if (c->req.preq == NULL || c->req.preq_free == NULL)
         return -ENOMEM;
-    ret = uring_tset_init(&c->deadlines, &c->loop, cap, DEADLINE_SLACK_NS);
+    ret = uring_tset_init(&c->req.deadlines, &c->loop, cap, DEADLINE_SLACK_NS);
     if (ret != 0)
         return ret;
-    c->preq_cap = cap;
-    c->npreq = 1; /* slot 0 is never used: a token is never 0, the reap stack ends at 0 */
-    atomic_init(&c->reap, 0);
+    c->req.preq_cap = cap;
+    c->req.stop_timer.data = c;
+    c->req.npreq = 1; /* slot 0 is never used: a token is never 0, the reap stack ends at 0 */
+    atomic_init(&c->req.reap, 0);
     return 0;
 }
 
 /* After the loop's destruction (the set's timer is no longer armed). */
-void request_free(struct core *c)
+static void request_fini(struct core *c)
 {
-    uring_tset_destroy(&c->deadlines);
-    free(c->preq);
-    free(c->preq_free);
-    c->preq = NULL;
-    c->preq_free = NULL;
+    uring_tset_destroy(&c->req.deadlines);
+    free(c->req.preq);
+    free(c->req.preq_free);
+    c->req.preq = NULL;
+    c->req.preq_free = NULL;
 }
 
 /* ---- deadlines -------------------------------------------------------------------------------- */
 
 static bool entry_take(struct preq *p);
+static void request_reap(struct core *c);
 static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, uint32_t hdr_len, const uint8_t *body,
                    uint32_t body_len);
 
@@ -101,7 +107,7 @@ static void finish(struct core *c, struct preq *p, uint8_t flags, uint32_t aux, 
  * request_timer_stop ran or the loop is being destroyed). */
 static void deadline_due(struct uring_tset *set, struct uring_deadline *d)
 {
-    struct core *c = (struct core *)(void *)((char *)set - offsetof(struct core, deadlines));
+    struct core *c = (struct core *)(void *)((char *)set - offsetof(struct core, req.deadlines));
     struct preq *p = (struct preq *)(void *)((char *)d - offsetof(struct preq, deadline));
 
     /* Entries answered by other cores first: p may be one of them, released by this. */
@@ -114,9 +120,12 @@ static void deadline_due(struct uring_tset *set, struct uring_deadline *d)
     finish(c, p, WIRE_F_ERROR, TRPC_E_TIMEOUT, 0, NULL, 0);
 }
 
-void request_timer_stop(struct core *c)
+static void request_stop(struct core *c)
 {
-    uring_tset_stop(&c->deadlines);
+    assert(c->req.stop_waits == 0);
+    if (c->req.stop_timer_armed)
+        uring_timer_cancel(&c->req.stop_timer);
+    uring_tset_stop(&c->req.deadlines);
 }
 
 /* ---- entries ----------------------------------------------------------------------------------- */
@@ -125,7 +134,7 @@ static void release(struct core *c, struct preq *p);
 
 static uint64_t token_of(const struct core *c, const struct preq *p)
 {
-    uint64_t slot = (uint64_t)(p - c->preq);
+    uint64_t slot = (uint64_t)(p - c->req.preq);
 
     return ((uint64_t)c->id << TOKEN_CORE_SHIFT) | (slot << TOKEN_SLOT_SHIFT) | p->tag;
 }
@@ -135,9 +144,9 @@ static struct preq *entry_of(struct core *c, uint64_t token)
     uint32_t slot = (uint32_t)(token >> TOKEN_SLOT_SHIFT) & TOKEN_SLOT_MASK;
     struct preq *p;
 
-    if ((token >> TOKEN_CORE_SHIFT) != c->id || slot == 0 || slot >= c->npreq)
+    if ((token >> TOKEN_CORE_SHIFT) != c->id || slot == 0 || slot >= c->req.npreq)
         return NULL;
-    p = &c->preq[slot];
+    p = &c->req.preq[slot];
     if (!p->used || p->tag != (uint32_t)token)
         return NULL;
     return p;
@@ -163,23 +172,23 @@ static bool entry_take(struct preq *p)
 /* Another core's side: the entry it claimed is answered. */
 static void reap_push(struct core *owner, struct preq *p)
 {
-    uint32_t slot = (uint32_t)(p - owner->preq), head = atomic_load_explicit(&owner->reap, memory_order_relaxed);
+    uint32_t slot = (uint32_t)(p - owner->req.preq), head = atomic_load_explicit(&owner->req.reap, memory_order_relaxed);
 
     do
         p->reap_next = head;
-    while (!atomic_compare_exchange_weak_explicit(&owner->reap, &head, slot, memory_order_release, memory_order_relaxed));
+    while (!atomic_compare_exchange_weak_explicit(&owner->req.reap, &head, slot, memory_order_release, memory_order_relaxed));
 }
 
-void request_reap(struct core *c)
+static void request_reap(struct core *c)
 {
     uint32_t slot;
 
-    if (atomic_load_explicit(&c->reap, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&c->req.reap, memory_order_relaxed) == 0)
         return;
     /* Taking the whole stack at once: no pop, no ABA. */
-    slot = atomic_exchange_explicit(&c->reap, 0, memory_order_acquire);
+    slot = atomic_exchange_explicit(&c->req.reap, 0, memory_order_acquire);
     while (slot != 0) {
-        struct preq *p = &c->preq[slot];
+        struct preq *p = &c->req.preq[slot];
 
         assert(p->used && (atomic_load_explicit(&p->claim, memory_order_relaxed) & 0xff) == PREQ_CLAIMED);
         slot = p->reap_next;
@@ -189,11 +198,11 @@ void request_reap(struct core *c)
 
 static void release(struct core *c, struct preq *p)
 {
-    uint32_t slot = (uint32_t)(p - c->preq);
+    uint32_t slot = (uint32_t)(p - c->req.preq);
     struct session *s = p->requester;
 
     assert(p->used);
-    uring_tset_cancel(&c->deadlines, &p->deadline);
+    uring_tset_cancel(&c->req.deadlines, &p->deadline);
     atomic_store_explicit(&p->claim, PREQ_FREE, memory_order_relaxed);
     blist_del(&p->req_node);
     blist_del(&p->resp_node);
@@ -202,12 +211,15 @@ static void release(struct core *c, struct preq *p)
     p->used = false;
     p->resp = NULL;
     p->requester = NULL;
-    c->preq_free[c->npreq_free++] = slot;
-    c->pending--;
+    c->req.preq_free[c->req.npreq_free++] = slot;
+    c->req.pending--;
     /* A shutting-down requester waited for this claimed entry's reply (written by now, by the
      * responder's core or by finish()) before its ERR. */
-    if (s != NULL && s->stop_wait && blist_empty(&s->requests))
-        core_stop_wait_done(s);
+    if (s != NULL && s->stop_wait && blist_empty(&s->requests)) {
+        s->stop_wait = false;
+        c->req.stop_waits--;
+        core_stop_release(s);
+    }
 }
 
 /* The REP a requester gets for entry p; of a responder's flags only the error ones pass. */
@@ -248,42 +260,42 @@ static struct preq *entry_new(struct core *c)
     uint32_t slot;
     struct preq *p;
 
-    if (c->npreq_free > 0)
-        slot = c->preq_free[--c->npreq_free];
-    else if (c->npreq < c->preq_cap)
-        slot = c->npreq++;
+    if (c->req.npreq_free > 0)
+        slot = c->req.preq_free[--c->req.npreq_free];
+    else if (c->req.npreq < c->req.preq_cap)
+        slot = c->req.npreq++;
     else
         return NULL;
-    p = &c->preq[slot];
+    p = &c->req.preq[slot];
     assert(!p->used);
     /* Next generation in the top byte, fresh random bits below. */
     p->tag = ((((p->tag >> 24) + 1) & 0xff) << 24) | (core_secure_random(c) & 0xffffff);
     p->used = true;
     blist_init(&p->req_node);
     blist_init(&p->resp_node);
-    c->pending++;
+    c->req.pending++;
     return p;
 }
 
-/* Power of two choices among the group subscriptions in c->match. */
+/* Power of two choices among the group subscriptions in c->route.match. */
 static struct rsub *pick_responder(struct core *c, size_t n)
 {
     struct rsub *a, *b;
     size_t k = 0;
 
-    c->ngm = 0;
+    c->route.ngm = 0;
     for (size_t i = 0; i < n; i++)
-        if (c->match[i]->group_len > 0)
-            c->match[k++] = c->match[i];
+        if (c->route.match[i]->group_len > 0)
+            c->route.match[k++] = c->route.match[i];
     if (k == 0)
         return NULL;
     if (k == 1)
-        return c->match[0];
+        return c->route.match[0];
     size_t i = core_random(c) % k, j = core_random(c) % (k - 1);
     if (j >= i)
         j++;
-    a = c->match[i];
-    b = c->match[j];
+    a = c->route.match[i];
+    b = c->route.match[j];
     return b->outstanding < a->outstanding ? b : a;
 }
 
@@ -354,7 +366,7 @@ void request_req(struct session *s, const struct wire_frame *f)
     r->outstanding++;
     blist_add_tail(&r->pending, &p->resp_node);
     blist_add_tail(&s->requests, &p->req_node);
-    ret = uring_tset_add(&c->deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
+    ret = uring_tset_add(&c->req.deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
     assert(ret == 0); /* the set has room for the whole table */
     (void)ret;
     atomic_store_explicit(&p->claim_conn, (uint64_t)r->slot << 32 | r->gen, memory_order_relaxed);
@@ -380,7 +392,7 @@ void request_req(struct session *s, const struct wire_frame *f)
     x->body_len = body_len;
     memcpy(x->body, body, body_len);
     m.ptr = x;
-    if (core_stage(c, r->owner, &m, 0) != 0) {
+    if (direct_stage(c, r->owner, &m, 0) != 0) {
         free(x);
         finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
     }
@@ -441,31 +453,37 @@ void request_rep(struct session *s, const struct wire_frame *f)
     m.ptr = x;
     /* Droppable: a responder cannot make the broker hold unbounded replies; a dropped one
      * leaves its request to time out. */
-    if (core_stage(c, (unsigned)core, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
+    if (direct_stage(c, (unsigned)core, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
         free(x);
         session_send_err(s, 0, TRPC_E_UNAVAILABLE, false, "reply dropped: cross-core queue full");
     }
 }
 
-void request_xreq(struct core *c, struct xreq *x)
+/* X_REQ */
+static void xreq_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
 {
+    struct xreq *x = msg->ptr;
     struct session *s = core_session(c, x->target.slot, x->target.gen);
     unsigned owner = (unsigned)(x->token >> TOKEN_CORE_SHIFT);
     struct uring_xmsg m = {.type = X_REP_FAIL, .u64 = x->token};
 
+    (void)src;
     if (!c->stopping && s != NULL && s->state == SESS_OPEN && idmap_get(&s->subs, x->target.sid) != NULL) {
         request_deliver(s, x->target.sid, x->token, x->ms_left, x->topic_len, x->hdr_len, x->body, x->body_len);
-        return;
+    } else {
+        /* The responder went while the request travelled: its GONE may already have passed the
+         * entry's core, so say so explicitly. */
+        if (core_push(c, owner, &m, 0) != 0)
+            log_error(c->id, "out of memory failing a request");
     }
-    /* The responder went while the request travelled: its GONE may already have passed the
-     * entry's core, so say so explicitly. */
-    if (core_push(c, owner, &m, 0) != 0)
-        log_error(c->id, "out of memory failing a request");
+    free(x);
 }
 
-void request_xrep(struct core *c, unsigned src, struct xrep *x)
+/* X_REP */
+static void xrep_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
 {
-    struct xunsub *e;
+    struct xrep *x = msg->ptr;
+    struct xerr *e;
     struct uring_xmsg m = {.type = X_ERR};
 
     if (x->how == XREP_CLAIMED) {
@@ -477,31 +495,40 @@ void request_xrep(struct core *c, unsigned src, struct xrep *x)
         STAT_ADD(c->st, direct_handbacks, 1);
         log_debug(c->id, "reply to request %llu handed back by core %u", (unsigned long long)p->corr_id, src);
         finish(c, p, x->flags, x->aux, x->hdr_len, x->body, x->body_len);
-        return;
+        goto out;
     }
     if (complete(c, x->token, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
-        return;
+        goto out;
     e = malloc(sizeof(*e));
     if (e == NULL)
-        return;
-    *e = (struct xunsub){.slot = x->slot, .gen = x->gen, .sid = TRPC_E_BAD_REPLY_TOKEN};
+        goto out;
+    *e = (struct xerr){.slot = x->slot, .gen = x->gen, .code = TRPC_E_BAD_REPLY_TOKEN};
     m.ptr = e;
     if (core_push(c, src, &m, (uint32_t)sizeof(*e)) != 0)
         free(e);
+out:
+    free(x);
 }
 
-void request_xrep_fail(struct core *c, uint64_t token)
+/* X_REP_FAIL */
+static void xrep_fail_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
 {
-    struct preq *p = entry_of(c, token);
+    struct preq *p = entry_of(c, msg->u64);
 
+    (void)src;
     if (p != NULL && entry_take(p))
         finish(c, p, WIRE_F_ERROR, (uint32_t)lost_code(c), 0, NULL, 0);
 }
 
-void request_requester_gone(struct session *s)
+static void request_requester_gone(struct session *s)
 {
     struct core *c = s->core;
 
+    if (s->stop_wait) {
+        /* Gone before its claimed replies were settled (the peer closed, or the grace ran out). */
+        s->stop_wait = false;
+        c->req.stop_waits--;
+    }
     while (!blist_empty(&s->requests)) {
         struct preq *p = blist_entry(s->requests.next, struct preq, req_node);
 
@@ -515,7 +542,43 @@ void request_requester_gone(struct session *s)
     }
 }
 
-unsigned request_requester_stop(struct session *s)
+/*
+ * While sessions wait for claimed replies: a claimant that wrote the reply only pushes the entry
+ * on our reap stack, which wakes nobody, so look every millisecond. A reply handed back arrives
+ * as X_REP on its own. Past the close grace (a claimant stopped with the handback still in its
+ * backlog), the ERR goes without it.
+ */
+static void stop_timer_done(struct uring_timer *t, int res)
+{
+    struct core *c = t->data;
+
+    c->req.stop_timer_armed = false;
+    if (res == -ECANCELED || c->timers_idle)
+        return;
+    request_reap(c);
+    if (c->req.stop_waits > 0 && uring_now_ns() > c->req.stop_began_ns + BROKER_CLOSE_GRACE_NS) {
+        struct blist *n, *next;
+
+        for (n = c->lru.next; n != &c->lru; n = next) {
+            struct session *s = blist_entry(n, struct session, node);
+
+            next = n->next;
+            if (!s->stop_wait)
+                continue;
+            log_warn(c->id, "client_id=%llu: claimed replies not settled at shutdown", (unsigned long long)s->client_id);
+            s->stop_wait = false;
+            c->req.stop_waits--;
+            core_stop_release(s);
+        }
+    }
+    if (c->req.stop_waits > 0 && uring_timer_start(&c->loop, &c->req.stop_timer, STOP_POLL_NS, stop_timer_done) == 0)
+        c->req.stop_timer_armed = true;
+}
+
+/* Shutdown: answers each request s waits for with REP ERROR SHUTTING_DOWN. True when some are
+ * left, claimed by a responder's core: their one REP is the reply that core writes or hands back,
+ * and s's ERR waits for them. */
+static bool request_requester_stop(struct session *s)
 {
     struct core *c = s->core;
     struct blist *n, *next;
@@ -523,6 +586,8 @@ unsigned request_requester_stop(struct session *s)
 
     assert(c->stopping);
     assert(!s->stop_wait);
+    if (c->req.stop_began_ns == 0)
+        c->req.stop_began_ns = uring_now_ns();
     for (n = s->requests.next; n != &s->requests; n = next) {
         struct preq *p = blist_entry(n, struct preq, req_node);
 
@@ -532,10 +597,16 @@ unsigned request_requester_stop(struct session *s)
         else
             claimed++; /* its responder's core writes the reply, or hands it back to finish() */
     }
-    return claimed;
+    if (claimed == 0 || s->state != SESS_OPEN)
+        return false;
+    s->stop_wait = true;
+    c->req.stop_waits++;
+    if (!c->req.stop_timer_armed && uring_timer_start(&c->loop, &c->req.stop_timer, STOP_POLL_NS, stop_timer_done) == 0)
+        c->req.stop_timer_armed = true;
+    return true;
 }
 
-void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
+static void request_responder_gone(struct core *c, struct rsub *r, bool conn_gone)
 {
     while (!blist_empty(&r->pending)) {
         struct preq *p = blist_entry(r->pending.next, struct preq, resp_node);
@@ -561,10 +632,10 @@ static bool xreq_direct(struct core *c, unsigned dst, const struct xreq *x)
     uint8_t hdr[WIRE_FIXED_LEN];
     struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)x->body, x->body_len}};
 
-    if (!core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len))
+    if (!direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len))
         return false;
     put_request(hdr, x->target.sid, x->token, x->ms_left, x->topic_len, x->hdr_len, x->body_len);
-    if (core_direct_send(c, dst, x->target.slot, x->target.gen, iov, x->body_len > 0 ? 2 : 1) != 0)
+    if (direct_send(c, dst, x->target.slot, x->target.gen, iov, x->body_len > 0 ? 2 : 1) != 0)
         return false;
     STAT_ADD(c->st, msgs_out, 1);
     STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + x->body_len);
@@ -588,9 +659,9 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
     struct preq *p;
 
     /* Two backlog entries: a claimed entry must be handed back (and a short send announced). */
-    if (slot == 0 || slot >= rc->preq_cap || !core_direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len) || core_reserve(c, 2) != 0)
+    if (slot == 0 || slot >= rc->req.preq_cap || !direct_ok(c, dst, WIRE_FIXED_LEN + x->body_len) || core_reserve(c, 2) != 0)
         return false;
-    p = &rc->preq[slot];
+    p = &rc->req.preq[slot];
     if (atomic_load_explicit(&p->claim, memory_order_acquire) != want ||
         atomic_load_explicit(&p->claim_conn, memory_order_relaxed) != ((uint64_t)x->slot << 32 | x->gen) ||
         uring_now_ns() > atomic_load_explicit(&p->claim_deadline, memory_order_relaxed) ||
@@ -599,7 +670,7 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
         return false;
     put_reply(hdr, p, x->flags, x->aux, x->hdr_len, x->body_len);
     /* A reply is not a MSG: msgs_out does not count it, whichever way it goes. */
-    if (core_direct_send(c, dst, p->req_slot, p->req_gen, iov, x->body_len > 0 ? 2 : 1) == 0) {
+    if (direct_send(c, dst, p->req_slot, p->req_gen, iov, x->body_len > 0 ? 2 : 1) == 0) {
         reap_push(rc, p); /* the last touch of the entry */
         free(x);
         return true;
@@ -612,7 +683,8 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
     return true;
 }
 
-void request_flush_staged(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t cost, bool direct)
+/* A staged X_REQ or X_REP leaves (direct.h): written directly if `direct` allows, else pushed. */
+static void unstage(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t cost, bool direct)
 {
     if (direct && m->type == X_REQ && xreq_direct(c, dst, m->ptr)) {
         free(m->ptr);
@@ -637,3 +709,22 @@ void request_flush_staged(struct core *c, unsigned dst, struct uring_xmsg *m, ui
     }
     free(m->ptr);
 }
+
+static const struct core_xtype request_xtypes[] = {
+    {.type = X_REQ, .on_msg = xreq_in, .unstage = unstage},
+    {.type = X_REP, .on_msg = xrep_in, .unstage = unstage},
+    {.type = X_REP_FAIL, .on_msg = xrep_fail_in},
+};
+
+const struct core_module request_module = {
+    .name = "request",
+    .xtypes = request_xtypes,
+    .nxtypes = sizeof(request_xtypes) / sizeof(request_xtypes[0]),
+    .init = request_init,
+    .session_gone = request_requester_gone,
+    .session_stop = request_requester_stop,
+    .sub_gone = request_responder_gone,
+    .sweep = request_reap,
+    .stop = request_stop,
+    .fini = request_fini,
+};

@@ -3,7 +3,7 @@
  *
  * Every core's trie holds every subscription of the broker: its own sessions' (struct rsub with
  * sess set, also kept in the session's idmap by subscription id) and a replica of every other
- * core's (kept per remote connection in c->rconns). SUB, UNSUB and a closing connection (GONE)
+ * core's (kept per remote connection in c->route.rconns). SUB, UNSUB and a closing connection (GONE)
  * are broadcast to the other cores, which apply them in channel order and confirm each with an
  * ACK; a PING is answered only once every broadcast its core sent before it has been confirmed,
  * so a client that saw its PONG knows its subscriptions are in force on every core.
@@ -36,8 +36,10 @@
 #include <string.h>
 
 #include "driver/topic.h"
-#include "src/broker.h"
+#include "src/core.h"
 #include "src/log.h"
+#include "src/session.h"
+#include "src/trie.h"
 
 static uint64_t rconn_key(uint32_t owner, uint32_t slot)
 {
@@ -79,11 +81,11 @@ static struct rsub *rsub_new(uint32_t owner, uint32_t slot, uint32_t gen, uint64
 
 static void delete_rsub(struct core *c, struct rsub *r, bool conn_gone)
 {
-    int ret = trie_remove(c->trie, r->text, r->pattern_len, r);
+    int ret = trie_remove(c->route.trie, r->text, r->pattern_len, r);
 
     assert(ret == 0);
     (void)ret;
-    request_responder_gone(c, r, conn_gone);
+    core_sub_gone(c, r, conn_gone);
     c->freed_bytes += sizeof(*r) + r->pattern_len + r->group_len + 64; /* and its share of trie nodes */
     free(r);
 }
@@ -95,8 +97,8 @@ static void broadcast(struct core *c, uint32_t type, void *body, size_t size)
 {
     if (c->b->ncores == 1 || c->stopped)
         return;
-    c->bcast_seq++;
-    memcpy(body, &c->bcast_seq, sizeof(c->bcast_seq));
+    c->route.bcast_seq++;
+    memcpy(body, &c->route.bcast_seq, sizeof(c->route.bcast_seq));
     for (unsigned d = 0; d < c->b->ncores; d++) {
         struct uring_xmsg m = {.type = type};
 
@@ -128,8 +130,8 @@ static uint64_t min_acked(const struct core *c)
     uint64_t m = UINT64_MAX;
 
     for (unsigned i = 0; i < c->b->ncores; i++)
-        if (i != c->id && c->acked[i] < m)
-            m = c->acked[i];
+        if (i != c->id && c->route.acked[i] < m)
+            m = c->route.acked[i];
     return m;
 }
 
@@ -144,23 +146,23 @@ void route_hold_pong(struct session *s, uint64_t id)
     struct core *c = s->core;
     struct pong_wait *w;
 
-    if (c->b->ncores == 1 || min_acked(c) >= c->bcast_seq) {
+    if (c->b->ncores == 1 || min_acked(c) >= c->route.bcast_seq) {
         assert(s->pongs_held == 0);
         session_send_pong(s, id);
         return;
     }
     assert(s->pongs_held < BROKER_PONGS_MAX);
-    if (c->pong_count == c->pong_cap &&
-        fifo_grow((void **)&c->pongs, sizeof(*w), &c->pong_head, c->pong_count, &c->pong_cap, 64) != 0) {
+    if (c->route.pong_count == c->route.pong_cap &&
+        fifo_grow((void **)&c->route.pongs, sizeof(*w), &c->route.pong_head, c->route.pong_count, &c->route.pong_cap, 64) != 0) {
         session_fail(s, id, TRPC_E_INTERNAL, "out of memory holding a PONG");
         return;
     }
-    w = &c->pongs[(c->pong_head + c->pong_count) % c->pong_cap];
+    w = &c->route.pongs[(c->route.pong_head + c->route.pong_count) % c->route.pong_cap];
     w->slot = s->slot;
     w->gen = s->gen;
     w->id = id;
-    w->seq = c->bcast_seq;
-    c->pong_count++;
+    w->seq = c->route.bcast_seq;
+    c->route.pong_count++;
     if (++s->pongs_held == BROKER_PONGS_MAX)
         session_rx_pause(s);
 }
@@ -169,8 +171,8 @@ static void release_pongs(struct core *c)
 {
     uint64_t done = min_acked(c);
 
-    while (c->pong_count > 0) {
-        struct pong_wait *w = &c->pongs[c->pong_head];
+    while (c->route.pong_count > 0) {
+        struct pong_wait *w = &c->route.pongs[c->route.pong_head];
         struct session *s;
 
         if (w->seq > done)
@@ -178,15 +180,15 @@ static void release_pongs(struct core *c)
         s = core_session(c, w->slot, w->gen);
         if (s != NULL) {
             if (s->pongs_held-- == BROKER_PONGS_MAX && s->rx_paused && blist_empty(&s->rx_node))
-                blist_add_tail(&c->rx_resume, &s->rx_node);
+                blist_add_tail(&c->route.rx_resume, &s->rx_node);
             session_send_pong(s, w->id);
         }
-        c->pong_head = (c->pong_head + 1) % c->pong_cap;
-        c->pong_count--;
+        c->route.pong_head = (c->route.pong_head + 1) % c->route.pong_cap;
+        c->route.pong_count--;
     }
     /* After the ring walk: what a resumed session parses may hold new PONGs. */
-    while (!blist_empty(&c->rx_resume)) {
-        struct session *s = blist_entry(c->rx_resume.next, struct session, rx_node);
+    while (!blist_empty(&c->route.rx_resume)) {
+        struct session *s = blist_entry(c->route.rx_resume.next, struct session, rx_node);
 
         blist_del(&s->rx_node);
         session_rx_resume(s);
@@ -221,7 +223,7 @@ int route_sub(struct session *s, const struct wire_frame *f)
         free(r);
         return ret;
     }
-    ret = trie_insert(c->trie, f->topic, f->topic_len, r);
+    ret = trie_insert(c->route.trie, f->topic, f->topic_len, r);
     if (ret != 0) {
         idmap_del(&s->subs, f->id);
         free(r);
@@ -262,7 +264,7 @@ int route_unsub(struct session *s, uint64_t sid)
     return 0;
 }
 
-void route_session_gone(struct session *s)
+static void route_session_gone(struct session *s)
 {
     struct core *c = s->core;
     struct xunsub x = {.slot = s->slot, .gen = s->gen};
@@ -284,27 +286,27 @@ static void collect(void *entry, void *ctx)
 {
     struct core *c = ctx;
 
-    if (c->nmatch == c->match_cap) {
-        size_t cap = c->match_cap ? c->match_cap * 2 : 64;
-        struct rsub **m = realloc(c->match, cap * sizeof(*m));
+    if (c->route.nmatch == c->route.match_cap) {
+        size_t cap = c->route.match_cap ? c->route.match_cap * 2 : 64;
+        struct rsub **m = realloc(c->route.match, cap * sizeof(*m));
 
         if (m == NULL)
             return; /* fewer deliveries rather than none; counted by the caller as drops */
-        c->match = m;
-        c->match_cap = cap;
+        c->route.match = m;
+        c->route.match_cap = cap;
     }
-    c->match[c->nmatch++] = entry;
+    c->route.match[c->route.nmatch++] = entry;
 }
 
 size_t route_match(struct core *c, const char *topic, size_t len)
 {
     size_t visits;
 
-    c->nmatch = 0;
-    visits = trie_match(c->trie, topic, len, collect, c);
-    if (visits != c->nmatch)
-        STAT_ADD(c->st, drops, visits - c->nmatch);
-    return c->nmatch;
+    c->route.nmatch = 0;
+    visits = trie_match(c->route.trie, topic, len, collect, c);
+    if (visits != c->route.nmatch)
+        STAT_ADD(c->st, drops, visits - c->route.nmatch);
+    return c->route.nmatch;
 }
 
 static void deliver(struct session *s, uint64_t sid, uint16_t topic_len, uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
@@ -343,16 +345,16 @@ static bool same_group(const struct rsub *x, const struct rsub *y)
 
 static int gm_push(struct core *c, struct rsub *r)
 {
-    if (c->ngm == c->gm_cap) {
-        size_t cap = c->gm_cap ? c->gm_cap * 2 : 64;
-        struct rsub **m = realloc(c->gm, cap * sizeof(*m));
+    if (c->route.ngm == c->route.gm_cap) {
+        size_t cap = c->route.gm_cap ? c->route.gm_cap * 2 : 64;
+        struct rsub **m = realloc(c->route.gm, cap * sizeof(*m));
 
         if (m == NULL)
             return -ENOMEM;
-        c->gm = m;
-        c->gm_cap = cap;
+        c->route.gm = m;
+        c->route.gm_cap = cap;
     }
-    c->gm[c->ngm++] = r;
+    c->route.gm[c->route.ngm++] = r;
     return 0;
 }
 
@@ -373,18 +375,18 @@ static int tv_push(struct tvec *t, const struct rsub *r)
 
 static int route_scratch(struct core *c)
 {
-    if (c->rplain != NULL)
+    if (c->route.rplain != NULL)
         return 0;
-    c->rplain = calloc(c->b->ncores, sizeof(*c->rplain));
-    c->tv = calloc(c->b->ncores, sizeof(*c->tv));
-    c->xr = calloc(c->b->ncores, sizeof(*c->xr));
-    if (c->rplain == NULL || c->tv == NULL || c->xr == NULL) {
-        free(c->rplain);
-        free(c->tv);
-        free(c->xr);
-        c->rplain = NULL;
-        c->tv = NULL;
-        c->xr = NULL;
+    c->route.rplain = calloc(c->b->ncores, sizeof(*c->route.rplain));
+    c->route.tv = calloc(c->b->ncores, sizeof(*c->route.tv));
+    c->route.xr = calloc(c->b->ncores, sizeof(*c->route.xr));
+    if (c->route.rplain == NULL || c->route.tv == NULL || c->route.xr == NULL) {
+        free(c->route.rplain);
+        free(c->route.tv);
+        free(c->route.xr);
+        c->route.rplain = NULL;
+        c->route.tv = NULL;
+        c->route.xr = NULL;
         return -ENOMEM;
     }
     return 0;
@@ -438,14 +440,14 @@ static void free_chain(struct xfree *b)
 static uint32_t *cached_bytes(struct core *c, unsigned cls, uint32_t *bound)
 {
     *bound = class_large(cls) ? BROKER_RECYCLE_LARGE_BYTES : BROKER_RECYCLE_BYTES;
-    return class_large(cls) ? &c->xr_cached_large : &c->xr_cached;
+    return class_large(cls) ? &c->route.xr_cached_large : &c->route.xr_cached;
 }
 
 /* A block for a copy to core d: a recycled one of its class when we have one. *cap: its size. */
 static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *cap)
 {
     unsigned cls = size_class(size);
-    struct xrecycle *r = &c->xr[d];
+    struct xrecycle *r = &c->route.xr[d];
     struct xpub *x;
 
     *cap = cls < BROKER_RECYCLE_NCLS ? class_size(cls) : size;
@@ -455,7 +457,7 @@ static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *
 
         r->free[cls] = b->next;
         *cached_bytes(c, cls, &bound) -= (uint32_t)*cap;
-        c->xr_active = true;
+        c->route.xr_active = true;
         STAT_ADD(c->st, xblk_reused, 1);
         x = (struct xpub *)(void *)b;
     } else {
@@ -479,8 +481,8 @@ static void recycle_in(struct core *c, unsigned d, struct xfree *b)
         free_chain(b);
         return;
     }
-    r = &c->xr[d];
-    c->xr_active = true;
+    r = &c->route.xr[d];
+    c->route.xr_active = true;
     while (b != NULL) {
         struct xfree *next = b->next;
         uint32_t bound, *cached;
@@ -496,8 +498,8 @@ static void recycle_in(struct core *c, unsigned d, struct xfree *b)
         }
         b = next;
     }
-    if (c->xr_cached_large > c->st->xblk_large_peak)
-        STAT_ADD(c->st, xblk_large_peak, c->xr_cached_large - c->st->xblk_large_peak);
+    if (c->route.xr_cached_large > c->st->xblk_large_peak)
+        STAT_ADD(c->st, xblk_large_peak, c->route.xr_cached_large - c->st->xblk_large_peak);
 }
 
 /* We are done with a copy from core src: hand its block back, a batch at a time (by count, or by
@@ -513,8 +515,8 @@ static void recycle_out(struct core *c, unsigned src, struct xpub *x)
         free(x);
         return;
     }
-    c->xr_active = true;
-    r = &c->xr[src];
+    c->route.xr_active = true;
+    r = &c->route.xr[src];
     b = (struct xfree *)(void *)x;
     b->cls = cls;
     b->next = r->ret;
@@ -533,22 +535,22 @@ static void recycle_out(struct core *c, unsigned src, struct xpub *x)
 /* Frees every cached block and every unreturned batch (whose senders malloc anew if traffic
  * resumes). Only after a whole sweep period without a copy: up to 20 MiB per core would otherwise
  * stay with a broker that has gone idle. */
-void route_recycle_trim(struct core *c)
+static void route_recycle_trim(struct core *c)
 {
-    if (c->xr_active || c->xr == NULL) {
-        c->xr_active = false;
+    if (c->route.xr_active || c->route.xr == NULL) {
+        c->route.xr_active = false;
         return;
     }
-    if (c->xr_cached == 0 && c->xr_cached_large == 0) {
+    if (c->route.xr_cached == 0 && c->route.xr_cached_large == 0) {
         bool held = false;
 
         for (unsigned d = 0; d < c->b->ncores && !held; d++)
-            held = c->xr[d].ret != NULL;
+            held = c->route.xr[d].ret != NULL;
         if (!held)
             return;
     }
     for (unsigned d = 0; d < c->b->ncores; d++) {
-        struct xrecycle *r = &c->xr[d];
+        struct xrecycle *r = &c->route.xr[d];
 
         for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++) {
             for (struct xfree *b = r->free[cls]; b != NULL; b = b->next)
@@ -561,37 +563,44 @@ void route_recycle_trim(struct core *c)
         r->nret = 0;
         r->ret_bytes = 0;
     }
-    c->freed_bytes += c->xr_cached + c->xr_cached_large;
-    c->xr_cached = 0;
-    c->xr_cached_large = 0;
+    c->freed_bytes += c->route.xr_cached + c->route.xr_cached_large;
+    c->route.xr_cached = 0;
+    c->route.xr_cached_large = 0;
 }
 
-/* The match scratch arrays keep the size of the largest fan-out seen: given back when the core
- * goes quiet (core.c, give_back), regrown by the next large match. */
-void route_shrink(struct core *c)
+/* The match scratch arrays keep the size of the largest fan-out seen, and the PONG ring that of
+ * the longest wait: given back when the core goes quiet (core.c, give_back), regrown by the next
+ * burst. */
+static void route_trim(struct core *c)
 {
-    if (c->match_cap > 256) {
-        free(c->match);
-        c->match = NULL;
-        c->match_cap = 0;
+    if (c->route.pong_count == 0 && c->route.pong_cap > 0) {
+        free(c->route.pongs);
+        c->route.pongs = NULL;
+        c->route.pong_cap = 0;
+        c->route.pong_head = 0;
     }
-    if (c->gm_cap > 256) {
-        free(c->gm);
-        c->gm = NULL;
-        c->gm_cap = 0;
+    if (c->route.match_cap > 256) {
+        free(c->route.match);
+        c->route.match = NULL;
+        c->route.match_cap = 0;
     }
-    for (unsigned d = 0; c->tv != NULL && d < c->b->ncores; d++) {
-        if (c->tv[d].cap > 256) {
-            free(c->tv[d].v);
-            c->tv[d].v = NULL;
-            c->tv[d].cap = 0;
+    if (c->route.gm_cap > 256) {
+        free(c->route.gm);
+        c->route.gm = NULL;
+        c->route.gm_cap = 0;
+    }
+    for (unsigned d = 0; c->route.tv != NULL && d < c->b->ncores; d++) {
+        if (c->route.tv[d].cap > 256) {
+            free(c->route.tv[d].v);
+            c->route.tv[d].v = NULL;
+            c->route.tv[d].cap = 0;
         }
     }
 }
 
 static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)
 {
-    struct tvec *t = &c->tv[d];
+    struct tvec *t = &c->route.tv[d];
     size_t size = sizeof(struct xpub) + t->n * sizeof(struct xtarget) + body_len;
     size_t cap;
     struct xpub *x = xpub_alloc(c, d, size, &cap);
@@ -601,7 +610,7 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
         STAT_ADD(c->st, drops, 1);
         return;
     }
-    x->rematch = c->rplain[d];
+    x->rematch = c->route.rplain[d];
     x->ntargets = t->n;
     x->topic_len = f->topic_len;
     x->hdr_len = f->hdr_len;
@@ -631,9 +640,9 @@ void route_pub(struct session *s, const struct wire_frame *f)
         STAT_ADD(c->st, drops, n);
         return;
     }
-    c->ngm = 0;
+    c->route.ngm = 0;
     for (size_t i = 0; i < n; i++) {
-        struct rsub *r = c->match[i];
+        struct rsub *r = c->route.match[i];
 
         if (r->sess == s && s->no_echo)
             continue;
@@ -643,22 +652,22 @@ void route_pub(struct session *s, const struct wire_frame *f)
         } else if (r->owner == c->id) {
             deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
         } else {
-            c->rplain[r->owner] = true;
+            c->route.rplain[r->owner] = true;
             remote = true;
         }
     }
-    if (c->ngm > 1)
-        qsort(c->gm, c->ngm, sizeof(*c->gm), cmp_group);
-    for (size_t i = 0; i < c->ngm;) {
+    if (c->route.ngm > 1)
+        qsort(c->route.gm, c->route.ngm, sizeof(*c->route.gm), cmp_group);
+    for (size_t i = 0; i < c->route.ngm;) {
         size_t j = i + 1;
         struct rsub *r;
 
-        while (j < c->ngm && same_group(c->gm[i], c->gm[j]))
+        while (j < c->route.ngm && same_group(c->route.gm[i], c->route.gm[j]))
             j++;
-        r = c->gm[i + core_random(c) % (j - i)];
+        r = c->route.gm[i + core_random(c) % (j - i)];
         if (r->owner == c->id) {
             deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
-        } else if (tv_push(&c->tv[r->owner], r) == 0) {
+        } else if (tv_push(&c->route.tv[r->owner], r) == 0) {
             remote = true;
         } else {
             STAT_ADD(c->st, drops, 1);
@@ -668,10 +677,10 @@ void route_pub(struct session *s, const struct wire_frame *f)
     if (!remote)
         return;
     for (unsigned d = 0; d < c->b->ncores; d++) {
-        if (c->rplain[d] || c->tv[d].n > 0)
+        if (c->route.rplain[d] || c->route.tv[d].n > 0)
             send_copy(c, d, f, body, body_len);
-        c->rplain[d] = false;
-        c->tv[d].n = 0;
+        c->route.rplain[d] = false;
+        c->route.tv[d].n = 0;
     }
 }
 
@@ -684,7 +693,7 @@ static void recv_pub(struct core *c, struct xpub *x)
         size_t n = route_match(c, topic, x->topic_len);
 
         for (size_t i = 0; i < n; i++) {
-            struct rsub *r = c->match[i];
+            struct rsub *r = c->route.match[i];
 
             if (r->owner == c->id && r->group_len == 0)
                 deliver(r->sess, r->sid, x->topic_len, x->hdr_len, x->body, x->body_len);
@@ -716,25 +725,25 @@ static void rconn_drop(struct core *c, struct rconn *rc, bool conn_gone)
 static void recv_sub(struct core *c, unsigned src, const struct xsub *x)
 {
     uint64_t key = rconn_key(src, x->slot);
-    struct rconn *rc = idmap_get(&c->rconns, key);
+    struct rconn *rc = idmap_get(&c->route.rconns, key);
     struct rsub *r;
 
     if (rc != NULL && rc->gen != x->gen) {
         /* Cannot happen in channel order (GONE precedes a reuse of the slot); be safe anyway. */
-        idmap_del(&c->rconns, key);
+        idmap_del(&c->route.rconns, key);
         rconn_drop(c, rc, true);
         rc = NULL;
     }
     if (rc == NULL) {
         rc = calloc(1, sizeof(*rc));
-        if (rc == NULL || idmap_put(&c->rconns, key, rc) != 0)
+        if (rc == NULL || idmap_put(&c->route.rconns, key, rc) != 0)
             goto out_nomem;
         rc->owner = src;
         rc->slot = x->slot;
         rc->gen = x->gen;
     }
     r = rsub_new(src, x->slot, x->gen, x->sid, x->text, x->pattern_len, x->text + x->pattern_len, x->group_len);
-    if (r == NULL || idmap_put(&rc->subs, x->sid, r) != 0 || trie_insert(c->trie, r->text, r->pattern_len, r) != 0)
+    if (r == NULL || idmap_put(&rc->subs, x->sid, r) != 0 || trie_insert(c->route.trie, r->text, r->pattern_len, r) != 0)
         goto out_nomem;
     return;
 
@@ -746,13 +755,13 @@ out_nomem:
 static void recv_unsub(struct core *c, unsigned src, const struct xunsub *x, bool gone)
 {
     uint64_t key = rconn_key(src, x->slot);
-    struct rconn *rc = idmap_get(&c->rconns, key);
+    struct rconn *rc = idmap_get(&c->route.rconns, key);
     struct rsub *r;
 
     if (rc == NULL || rc->gen != x->gen)
         return;
     if (gone) {
-        idmap_del(&c->rconns, key);
+        idmap_del(&c->route.rconns, key);
         rconn_drop(c, rc, true);
         return;
     }
@@ -760,76 +769,70 @@ static void recv_unsub(struct core *c, unsigned src, const struct xunsub *x, boo
     if (r != NULL)
         delete_rsub(c, r, false);
     if (rc->subs.count == 0) {
-        idmap_del(&c->rconns, key);
+        idmap_del(&c->route.rconns, key);
         rconn_drop(c, rc, false);
     }
 }
 
-void route_xmsg(struct core *c, unsigned src, const struct uring_xmsg *m)
-{
-    core_xmsg_done(c, src, m);
-    switch (m->type) {
-    case X_SUB:
-        recv_sub(c, src, m->ptr);
-        send_ack(c, src, ((struct xsub *)m->ptr)->seq);
-        break;
-    case X_UNSUB:
-    case X_GONE:
-        recv_unsub(c, src, m->ptr, m->type == X_GONE);
-        send_ack(c, src, ((struct xunsub *)m->ptr)->seq);
-        break;
-    case X_ACK:
-        if (m->u64 > c->acked[src])
-            c->acked[src] = m->u64;
-        release_pongs(c);
-        break;
-    case X_PUB:
-        recv_pub(c, m->ptr);
-        recycle_out(c, src, m->ptr);
-        return;
-    case X_RECYCLE:
-        recycle_in(c, src, m->ptr);
-        return;
-    case X_REQ:
-        request_xreq(c, m->ptr);
-        break;
-    case X_REP:
-        request_xrep(c, src, m->ptr);
-        break;
-    case X_REP_FAIL:
-        request_xrep_fail(c, m->u64);
-        break;
-    case X_GATE:
-        core_gate_poll(c, (uint32_t)(m->u64 >> 32), (uint32_t)m->u64);
-        break;
-    case X_ERR: {
-        const struct xunsub *x = m->ptr;
-        struct session *s = core_session(c, x->slot, x->gen);
+/* ---- messages from the other cores ------------------------------------------------------------- */
 
-        if (s != NULL)
-            session_send_err(s, 0, (int)x->sid, false, NULL);
-        break;
-    }
-    default:
-        assert(!"unknown cross-core message");
-    }
+static void sub_in(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    const struct xsub *x = m->ptr;
+
+    recv_sub(c, src, x);
+    send_ack(c, src, x->seq);
     free(m->ptr);
 }
 
-void route_xmsg_discard(const struct uring_xmsg *m)
+static void unsub_in(struct core *c, unsigned src, const struct uring_xmsg *m)
 {
-    if (m->type == X_RECYCLE)
-        free_chain(m->ptr);
-    else
-        free(m->ptr);
+    const struct xunsub *x = m->ptr;
+
+    recv_unsub(c, src, x, m->type == X_GONE);
+    send_ack(c, src, x->seq);
+    free(m->ptr);
 }
 
-void route_free_core(struct core *c)
+static void ack_in(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    if (m->u64 > c->route.acked[src])
+        c->route.acked[src] = m->u64;
+    release_pongs(c);
+}
+
+static void pub_in(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    recv_pub(c, m->ptr);
+    recycle_out(c, src, m->ptr);
+}
+
+static void recycle_msg_in(struct core *c, unsigned src, const struct uring_xmsg *m)
+{
+    recycle_in(c, src, m->ptr);
+}
+
+static void recycle_discard(const struct uring_xmsg *m)
+{
+    free_chain(m->ptr);
+}
+
+/* ---- the module -------------------------------------------------------------------------------- */
+
+static int route_init(struct core *c)
+{
+    c->route.trie = trie_new(c->b->cfg.limits.max_topic);
+    c->route.acked = calloc(c->b->ncores, sizeof(*c->route.acked));
+    blist_init(&c->route.rx_resume);
+    return c->route.trie == NULL || c->route.acked == NULL ? -ENOMEM : 0;
+}
+
+static void route_fini(struct core *c)
 {
     uint32_t pos = 0;
     struct rconn *rc;
 
-    while ((rc = idmap_next(&c->rconns, &pos, NULL)) != NULL) {
+    while ((rc = idmap_next(&c->route.rconns, &pos, NULL)) != NULL) {
         uint32_t p2 = 0;
         struct rsub *r;
 
@@ -838,24 +841,45 @@ void route_free_core(struct core *c)
         idmap_free(&rc->subs);
         free(rc);
     }
-    idmap_free(&c->rconns);
-    for (unsigned d = 0; c->tv != NULL && d < c->b->ncores; d++)
-        free(c->tv[d].v);
+    idmap_free(&c->route.rconns);
+    for (unsigned d = 0; c->route.tv != NULL && d < c->b->ncores; d++)
+        free(c->route.tv[d].v);
     log_info(c->id, "recycled copies: reused=%llu allocated=%llu oversize=%llu trimmed=%llu large_peak=%llu",
              (unsigned long long)c->st->xblk_reused, (unsigned long long)c->st->xblk_alloc,
              (unsigned long long)c->st->xblk_oversize, (unsigned long long)c->st->xblk_trimmed,
              (unsigned long long)c->st->xblk_large_peak);
-    for (unsigned d = 0; c->xr != NULL && d < c->b->ncores; d++) {
+    for (unsigned d = 0; c->route.xr != NULL && d < c->b->ncores; d++) {
         for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++)
-            free_chain(c->xr[d].free[cls]);
-        free_chain(c->xr[d].ret);
+            free_chain(c->route.xr[d].free[cls]);
+        free_chain(c->route.xr[d].ret);
     }
-    free(c->tv);
-    free(c->xr);
-    free(c->rplain);
-    free(c->gm);
-    c->tv = NULL;
-    c->xr = NULL;
-    c->rplain = NULL;
-    c->gm = NULL;
+    free(c->route.tv);
+    free(c->route.xr);
+    free(c->route.rplain);
+    free(c->route.gm);
+    free(c->route.match);
+    free(c->route.pongs);
+    free(c->route.acked);
+    trie_free(c->route.trie);
+    c->route = (struct route_core){0};
 }
+
+static const struct core_xtype route_xtypes[] = {
+    {.type = X_SUB, .on_msg = sub_in},
+    {.type = X_UNSUB, .on_msg = unsub_in},
+    {.type = X_GONE, .on_msg = unsub_in},
+    {.type = X_ACK, .on_msg = ack_in},
+    {.type = X_PUB, .on_msg = pub_in},
+    {.type = X_RECYCLE, .on_msg = recycle_msg_in, .discard = recycle_discard},
+};
+
+const struct core_module route_module = {
+    .name = "route",
+    .xtypes = route_xtypes,
+    .nxtypes = sizeof(route_xtypes) / sizeof(route_xtypes[0]),
+    .init = route_init,
+    .session_gone = route_session_gone,
+    .sweep = route_recycle_trim,
+    .trim = route_trim,
+    .fini = route_fini,
+};

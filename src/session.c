@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/broker.h"
+#include "src/core.h"
+#include "src/session.h"
 #include "src/log.h"
 #include "src/policy.h"
 
@@ -210,7 +211,7 @@ static void do_connect(struct session *s, const struct wire_frame *f)
     o.aux = (uint32_t)version;
     wire_connack_put(payload, &ca);
     session_send(s, &o);
-    core_gate_open(s);
+    direct_gate_open(s);
     log_debug(s->core->id, "connected client_id=%llu name=%s version=%d", (unsigned long long)s->client_id,
               s->name[0] ? s->name : "-", version);
 }

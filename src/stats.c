@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "src/broker.h"
+#include "src/core.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "src/broker.h"
+#include "src/route.h"
 #include "tests/broker/itest.h"
 
 #define N      240

@@ -1,0 +1,100 @@
+/*
+ * request: request/reply (docs/protocol.md section 7; request.c has the design). Not a public API.
+ *
+ * Every function runs on the thread of the core it is given (or the session's core). A pending
+ * entry lives on the requester's core; other cores read its claim words and push on its core's
+ * reap stack (the two atomics below), nothing else.
+ */
+#ifndef TRPC_SRC_REQUEST_H
+#define TRPC_SRC_REQUEST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+#include "src/blist.h"
+#include "src/route.h"
+#include "uring/uring.h"
+
+#define BROKER_PENDING_CEIL ((1u << 22) - 1) /* slot field of a reply token */
+
+struct core;
+struct core_module;
+struct session;
+
+/* Claim states of a pending request (preq.claim). */
+#define PREQ_FREE    0U
+#define PREQ_OPEN    1U /* waiting for its reply; the responder's core may claim it */
+#define PREQ_CLAIMED 2U /* the responder's core writes the reply; ours only forgets the entry */
+#define PREQ_LOCAL   3U /* our own core finishes it */
+
+/* A pending request, on the requester's core. */
+struct preq {
+    /* Read by other cores ("direct replies"): tag << 32 | responder core << 8 | state, then the
+     * responder's connection and the deadline. Written before claim goes OPEN. */
+    _Atomic uint64_t claim;
+    _Atomic uint64_t claim_conn; /* responder slot << 32 | gen */
+    _Atomic uint64_t claim_deadline;
+    uint32_t req_slot, req_gen;     /* the requester's connection: read by a claimant */
+    uint32_t reap_next;             /* next entry on the core's reap stack (written by the claimant) */
+    uint32_t tag;                   /* generation (8 bits) and random bits (24): the unforgeable part of the token */
+    struct uring_deadline deadline; /* in the core's set while the entry waits; at_ns: when it times out */
+    uint64_t corr_id;
+    struct session *requester;
+    uint32_t resp_core, resp_slot, resp_gen;
+    bool used;         /* after resp_gen: fills what was padding */
+    struct rsub *resp; /* this core's replica of the responder subscription; NULL once removed */
+    struct blist req_node;
+    struct blist resp_node;
+};
+
+/* One core's request/reply state (struct core.req). */
+struct request_core {
+    struct preq *preq; /* [1, npreq) */
+    uint32_t npreq, preq_cap;
+    uint32_t *preq_free;
+    uint32_t npreq_free;
+    _Alignas(64) _Atomic uint32_t reap; /* claimed entries whose reply went: a stack of preq indices, 0 ends */
+    struct uring_tset deadlines;        /* the entries' deadlines */
+    unsigned pending;
+    /* Shutdown: sessions whose ERR waits for claimed replies, and the timer that polls for them. */
+    unsigned stop_waits;
+    uint64_t stop_began_ns;
+    struct uring_timer stop_timer;
+    bool stop_timer_armed;
+};
+
+struct xreq {
+    struct xtarget target; /* the responder */
+    uint64_t token;
+    uint32_t ms_left;
+    uint16_t topic_len;
+    uint32_t hdr_len;
+    uint32_t body_len;
+    uint8_t body[];
+};
+
+#define XREP_PLAIN   0 /* check the token, finish the entry */
+#define XREP_CLAIMED 1 /* the sender claimed the entry and could not send: we write the reply */
+
+struct xrep {
+    uint64_t token;
+    uint32_t slot, gen; /* the responder's connection */
+    uint8_t how;        /* XREP_* */
+    uint8_t flags;
+    uint32_t aux;
+    uint32_t hdr_len;
+    uint32_t body_len;
+    uint8_t body[];
+};
+
+extern const struct core_module request_module;
+
+void request_req(struct session *s, const struct wire_frame *f);
+void request_rep(struct session *s, const struct wire_frame *f);
+/* Delivers a request to a local responder subscription. */
+int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
+                    const uint8_t *body, uint32_t body_len);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * route: subscriptions, every core's replica of them (a subject trie) and the fan-out of
+ * published messages (route.c has the design). Not a public API.
+ *
+ * Every function runs on the thread of the core it is given (or the session's core). Other cores
+ * reach a core's routing state only through messages (X_SUB, X_UNSUB, X_GONE, X_ACK, X_PUB,
+ * X_RECYCLE), handled here.
+ */
+#ifndef TRPC_SRC_ROUTE_H
+#define TRPC_SRC_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+#include "src/blist.h"
+#include "src/idmap.h"
+
+#define BROKER_GROUP_MAX           255
+#define BROKER_PONGS_MAX           8 /* PONGs held per connection until its subscriptions reached every core */
+#define BROKER_RECYCLE_SHIFT       9 /* smallest recycled PUB copy block: 512 bytes */
+#define BROKER_RECYCLE_NSMALL      6 /* small classes, powers of two: 512 B .. 16 KiB */
+#define BROKER_RECYCLE_STEPS       4 /* large classes per doubling above 16 KiB: 20, 24, 28, 32, 40 KiB .. */
+#define BROKER_RECYCLE_NCLS        (BROKER_RECYCLE_NSMALL + 6 * BROKER_RECYCLE_STEPS) /* .. 1 MiB; larger: malloc'd */
+#define BROKER_RECYCLE_BYTES       (4u << 20)                                         /* small blocks a core keeps, all cores */
+#define BROKER_RECYCLE_LARGE_BYTES (16u << 20) /* large blocks likewise (about 200 copies of 64 KiB + header) */
+#define BROKER_RECYCLE_BATCH       32          /* consumed blocks a core gathers before returning them */
+#define BROKER_RECYCLE_BATCH_BYTES (1u << 20)  /* or fewer, once they add up to this many bytes */
+
+struct core;
+struct core_module;
+struct session;
+struct trie;
+
+/*
+ * A subscription as one core's trie holds it. Every core has its own copy of every subscription
+ * (its replica), allocated and freed by that core. On the owner core, sess points at the
+ * subscriber's session; elsewhere it is NULL and (owner, slot, gen, sid) names it.
+ */
+struct rsub {
+    uint32_t owner; /* core index */
+    uint32_t slot;
+    uint32_t gen;
+    uint64_t sid;
+    struct session *sess;
+    /* request.c's, for the requests this core forwarded to it */
+    uint32_t outstanding; /* not yet finished */
+    struct blist pending; /* struct preq.resp_node */
+    uint32_t group_hash;
+    uint16_t group_len; /* 0: not in a group */
+    uint16_t pattern_len;
+    char *group;
+    char text[]; /* pattern, then group */
+};
+
+/* A remote connection that has subscriptions, as a core's replica knows it. */
+struct rconn {
+    uint32_t owner, slot, gen;
+    struct idmap subs; /* sid -> struct rsub */
+};
+
+struct xtarget {
+    uint32_t slot, gen;
+    uint64_t sid;
+};
+
+struct tvec {
+    struct xtarget *v;
+    uint32_t n, cap;
+};
+
+/* A consumed PUB copy block on its way back to (or waiting at) the core that allocated it. */
+struct xfree {
+    struct xfree *next;
+    uint8_t cls;
+};
+
+/* Block recycling with one other core, both directions. */
+struct xrecycle {
+    struct xfree *free[BROKER_RECYCLE_NCLS]; /* blocks for our copies to it, by size class */
+    struct xfree *ret;                       /* its copies we consumed, to hand back */
+    uint32_t nret;                           /* blocks in ret, fewer than BROKER_RECYCLE_BATCH */
+    uint32_t ret_bytes;                      /* their sizes, less than BROKER_RECYCLE_BATCH_BYTES */
+};
+
+struct pong_wait {
+    uint32_t slot, gen;
+    uint64_t id;
+    uint64_t seq; /* broadcasts of this core that must have been applied everywhere */
+};
+
+/* One core's routing state (struct core.route). */
+struct route_core {
+    struct trie *trie;
+    struct rsub **match; /* route_match results */
+    size_t nmatch, match_cap;
+    struct rsub **gm; /* group members among them */
+    size_t ngm, gm_cap;
+    bool *rplain;             /* [ncores]: a remote plain subscription matched */
+    struct tvec *tv;          /* [ncores]: group members chosen on that core */
+    struct xrecycle *xr;      /* [ncores]: PUB copy blocks recycled with that core */
+    uint32_t xr_cached;       /* bytes of small classes in every xr[].free, at most BROKER_RECYCLE_BYTES */
+    uint32_t xr_cached_large; /* and of large ones, at most BROKER_RECYCLE_LARGE_BYTES */
+    bool xr_active;           /* a block was taken or handed back since the last sweep */
+    struct idmap rconns;      /* (owner << 32 | slot) -> struct rconn */
+    uint64_t bcast_seq;       /* SUB/UNSUB/GONE broadcasts sent */
+    uint64_t *acked;          /* [ncores]: highest broadcast each core confirmed */
+    struct pong_wait *pongs;  /* FIFO ring */
+    uint32_t pong_head, pong_count, pong_cap;
+    struct blist rx_resume; /* paused sessions whose held PONGs went below the bound */
+};
+
+struct xsub {
+    uint64_t seq;
+    uint32_t slot, gen;
+    uint64_t sid;
+    uint16_t pattern_len, group_len;
+    char text[];
+};
+
+struct xunsub {
+    uint64_t seq;
+    uint32_t slot, gen;
+    uint64_t sid;
+};
+
+struct xpub {
+    bool rematch; /* deliver to the receiving core's plain subscriptions too */
+    uint8_t cls;  /* size class of the block, BROKER_RECYCLE_NCLS: malloc'd to size, freed */
+    uint32_t ntargets;
+    uint16_t topic_len;
+    uint32_t hdr_len;
+    uint32_t body_len; /* frame bytes from offset 32 */
+    uint8_t *body;
+    struct xtarget targets[];
+};
+
+extern const struct core_module route_module;
+
+/* SUB and UNSUB. Return 0, BROKER_ETRPC(TRPC_E_x) for a refusal the client caused (duplicate or
+ * unknown id, limit, bad :group, :durable) or -errno (-ENOMEM). */
+int route_sub(struct session *s, const struct wire_frame *f);
+int route_unsub(struct session *s, uint64_t sid);
+void route_pub(struct session *s, const struct wire_frame *f);
+/* A PING: its PONG goes once this core's earlier broadcasts were applied everywhere. */
+void route_hold_pong(struct session *s, uint64_t id);
+/* Collects the subscriptions matching topic into c->route.match; returns how many. */
+size_t route_match(struct core *c, const char *topic, size_t len);
+
+#endif

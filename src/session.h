@@ -1,0 +1,88 @@
+/*
+ * session: one client connection of a core, its frames and its output (not a public API).
+ *
+ * Every function runs on the thread of the core that owns the session (s->core). core.c accepts
+ * and frees sessions; session.c parses their frames and hands them to the modules (route.h,
+ * request.h). The struct's fields are grouped by the module that owns them.
+ */
+#ifndef TRPC_SRC_SESSION_H
+#define TRPC_SRC_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+#include "src/blist.h"
+#include "src/idmap.h"
+#include "uring/uring.h"
+
+struct core;
+
+enum session_state { SESS_NEW, SESS_OPEN, SESS_CLOSING };
+
+struct rx_held {
+    const uint8_t *data;
+    uint32_t len;
+    unsigned bid;
+};
+
+struct session {
+    /* core.c */
+    struct uring_conn conn;
+    struct core *core;
+    uint32_t slot, gen;
+    uint64_t client_id;
+    enum session_state state;
+    bool counted;         /* holds one of max_connections */
+    unsigned stop_holds;  /* shutting down: modules holding its ERR (core_stop_release) */
+    uint64_t last_rx_ns;
+    uint64_t closing_ns;
+    struct blist node; /* core->lru (open, new) or core->closing */
+    char peer[64];
+    char name[64];
+    /* session.c */
+    bool no_echo;
+    struct wire_reader rd;
+    /* Reading stopped ("Backpressure"): the buffer whose frames were being parsed when it stopped
+     * (rx_bid; the reader still points into it) and those that arrived after. */
+    bool rx_paused;
+    bool rx_parsing; /* rx_bid/rx_data/rx_len hold the buffer the reader is in */
+    unsigned rx_bid;
+    const uint8_t *rx_data;
+    size_t rx_len;
+    size_t rx_off;           /* where in it the next frame begins, when known (refused_id) */
+    struct rx_held *rx_held; /* FIFO ring of later buffers, allocated on first use */
+    uint32_t rx_head, rx_count, rx_cap;
+    struct blist rx_node; /* route: core->route.rx_resume while waiting to read again */
+    /* route.c */
+    struct idmap subs; /* sid -> struct rsub (this core's copy) */
+    unsigned pongs_held;
+    /* request.c */
+    struct blist requests; /* pending requests it made (struct preq.req_node) */
+    bool stop_wait;        /* shutting down: its ERR waits for the replies other cores claimed */
+};
+
+void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid);
+/* Queues a frame made of a fixed header and a body; cuts the session as a slow consumer when it
+ * would pass max_output_bytes. Returns 0, -ENOBUFS (cut), -EPIPE (closing) or another -errno of
+ * uring_conn_write (the session is closed then). */
+int session_write2(struct session *s, const void *a, size_t alen, const void *b, size_t blen);
+/* Encodes o and queues it as session_write2 does. Returns as session_write2, -ENOMEM, or
+ * BROKER_ETRPC(TRPC_E_x) when the codec refuses o. */
+int session_send(struct session *s, const struct wire_out *o);
+/* ERR frames: code is a wire code (TRPC_E_x > 0); a broker error goes through broker_err_wire()
+ * first (src/err.h). fatal (and session_fail): the session closes after the frame. */
+void session_send_err(struct session *s, uint64_t id, int code, bool fatal, const char *msg);
+void session_fail(struct session *s, uint64_t id, int code, const char *msg);
+void session_send_pong(struct session *s, uint64_t id);
+/* Stops parsing the session's frames after the current one, and reading its socket. */
+void session_rx_pause(struct session *s);
+/* Parses what was held back, then reads again, unless something paused it once more. */
+void session_rx_resume(struct session *s);
+/* A closing session gives back the receive buffers it held. */
+void session_rx_release(struct session *s);
+/* Byte offset 32 of a decoded frame (topic, headers, payload in a row), or NULL when empty. */
+const uint8_t *frame_body(const struct wire_frame *f);
+
+#endif
