@@ -67,7 +67,7 @@ void uring__bufring_refill(struct uring_loop *loop);
 #define CONN_CLOSING       (1U << 2)
 #define CONN_CLOSE_NOW     (1U << 3)
 #define CONN_CLOSED        (1U << 4)
-#define CONN_GATE_HELD     (1U << 5) /* the send path holds the connection's gate (gate.c) */
+#define CONN_GATE_HELD     (1U << 5) /* the owner holds the connection's gate (gate.c) */
 #define CONN_RECV_PAUSED   (1U << 6) /* uring_conn_recv_pause(): recv stays disarmed */
 #define CONN_RECV_CANCEL   (1U << 7) /* a pause cancelled the armed recv; its last CQE is due */
 
@@ -102,9 +102,14 @@ void uring__send_pool_free(struct uring_loop *loop);
 /* Once per iteration: shrinks the cache to URING_OUT_CACHE_IDLE after a second without output. */
 void uring__send_pool_trim(struct uring_loop *loop);
 
-/* send.c: the owner's side of the gate. gate_hold before queueing output (waits out a foreign
- * send, takes a rest); send.c releases it once drained; gate_close before the fd closes. */
+/* send.c, for gate.c: queues bytes ahead of all output (nothing in flight). 0 or -ENOMEM. */
+int uring__send_prepend(struct uring_conn *c, const void *data, size_t len);
+
+/* gate.c: the owner's side of the gate. gate_hold before queueing output (waits out a foreign
+ * send, takes a rest); gate_release after each send completion (releases once drained);
+ * gate_close before the fd closes. */
 void uring__gate_hold(struct uring_conn *c);
+void uring__gate_release(struct uring_conn *c);
 void uring__gate_close(struct uring_conn *c);
 
 /* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited
