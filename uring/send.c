@@ -293,8 +293,11 @@ static void start_zc(struct uring_conn *c, struct uring_zc *z)
 
 void uring__send_next(struct uring_conn *c)
 {
-    if (c->_state & (CONN_SEND_INFLIGHT | CONN_CLOSE_NOW) || c->loop->_closing)
+    if (c->_state & (CONN_SEND_INFLIGHT | CONN_CLOSE_NOW | CONN_GATE_WAIT) || c->loop->_closing)
         return;
+    if (!uring__send_pending(c))
+        return;
+    URING_ASSERT(c->_gate == NULL || (c->_state & CONN_GATE_HELD)); /* no foreign sender inside */
     if (c->_zc_send != c->_zc_tail) {
         struct uring_zc *z = slot(c, c->_zc_send);
 
@@ -305,8 +308,7 @@ void uring__send_next(struct uring_conn *c)
             start_copy(c, (size_t)(z->_at - c->_out_base));
         return;
     }
-    if (c->_out_len > 0)
-        start_copy(c, c->_out_len);
+    start_copy(c, c->_out_len);
 }
 
 /* Common end of a send CQE: bookkeeping done by the caller; errors close the connection. */

@@ -153,6 +153,7 @@ struct uring_loop_stats {
     uint64_t out_chunk_allocs; /* output chunks malloc'd because the loop's cache was empty */
     uint64_t gate_waits;       /* writes that found a foreign sender in the connection's gate and waited */
     uint64_t gate_rests;       /* rests of short foreign sends this loop sent on */
+    uint64_t gate_defers;      /* writes whose foreign sender outlasted the owner's short wait: queued, sent later */
 };
 
 struct uring_loop {
@@ -171,11 +172,12 @@ struct uring_loop {
     /* private */
     bool _stop;
     bool _closing;
-    unsigned _inflight;       /* SQEs whose last CQE has not been seen */
-    uint64_t _armed;          /* SQEs ever armed; tells uring_loop_destroy that more need cancelling */
-    struct uring_list _flush; /* conns with output to send before the next submit */
-    struct uring_list _nobuf; /* conns whose recv waits for buffers (after ENOBUFS) */
-    struct uring_list _bells; /* xchans with messages pushed since their last doorbell */
+    unsigned _inflight;           /* SQEs whose last CQE has not been seen */
+    uint64_t _armed;              /* SQEs ever armed; tells uring_loop_destroy that more need cancelling */
+    struct uring_list _flush;     /* conns with output to send before the next submit */
+    struct uring_list _nobuf;     /* conns whose recv waits for buffers (after ENOBUFS) */
+    struct uring_list _bells;     /* xchans with messages pushed since their last doorbell */
+    struct uring_list _gate_wait; /* conns whose gate a foreign sender still holds (gate.c) */
     struct io_uring_buf_ring *_br;
     unsigned char *_bufs;
     size_t _bufs_len;
@@ -411,6 +413,7 @@ struct uring_conn {
     struct uring_op _send_op;
     struct uring_list _flush_node;
     struct uring_list _nobuf_node;
+    struct uring_list _gate_node; /* on loop->_gate_wait */
     unsigned _state;
     int _err;
     struct uring_chunk *_head; /* queued copied bytes: a chain of chunks (send.c), NULL when none */
@@ -471,7 +474,12 @@ void uring_conn_close(struct uring_conn *conn, int how);
  * queued byte until its output has drained; a foreign sender holds it across one non-blocking
  * sendmsg(2) only. A short foreign send leaves the rest in the gate; the owner sends it before
  * anything else, when it next writes or when someone calls uring_conn_gate_poll() on its thread.
- * An owner that wants the gate while a foreign send is under way waits for that one syscall.
+ * An owner that wants the gate while a foreign send is under way pauses for a few microseconds
+ * (that one syscall); if the sender is still inside (preempted in it), the owner's output is
+ * queued, no new foreign send gets in, and the loop takes the gate back on a later iteration
+ * (polling with a short wait meanwhile) and sends the rest, if any, then that output, in order
+ * (gate_waits, gate_defers). A connection closing in that state finishes only once the gate is
+ * back: the fd stays open while a foreign sender may still use it.
  *
  * Gates live in memory that outlives connections (a table allocated once, zeroed: a zero gate is
  * closed); gen tells one use of a gate from the next, so a stale sender never reaches a later
