@@ -118,7 +118,10 @@ void uring_conn_gate_open(struct uring_conn *c, struct uring_gate *g, uint32_t g
 {
     bool busy = uring__send_pending(c) || (c->_state & CONN_SEND_INFLIGHT);
 
-    URING_ASSERT(c->_gate == NULL && gen != 0);
+    if (c->_state & CONN_GATE_OFF)
+        return;
+    URING_ASSERT(c->_gate == NULL);
+    URING_ASSERT(gen != 0);
     URING_ASSERT(gate_state(atomic_load_explicit(&g->_word, memory_order_relaxed)) == GATE_CLOSED);
     if (c->_state & CONN_CLOSING)
         return;
@@ -230,6 +233,8 @@ void uring__gate_retry(struct uring_loop *loop)
             continue;
         ulist_del(&c->_gate_node);
         c->_state &= ~CONN_GATE_WAIT;
+        if (c->_state & CONN_GATE_OFF)
+            uring__gate_close(c);   /* uring_conn_gate_close() came while the sender was inside */
         uring__conn_queue_flush(c); /* sends what waited, or finishes a close */
         uring__gate_release(c);     /* nothing queued after all: idle again */
     }
@@ -247,9 +252,20 @@ void uring__gate_close(struct uring_conn *c)
 {
     if (c->_gate == NULL)
         return;
-    URING_ASSERT(c->_state & CONN_GATE_HELD); /* taken by uring_conn_close */
+    URING_ASSERT(c->_state & CONN_GATE_HELD); /* taken by uring_conn_close or uring_conn_gate_close */
     atomic_store_explicit(&c->_gate->_word, gate_word(c->_gate_gen, GATE_CLOSED), memory_order_release);
     c->_gate = NULL;
+    c->_state &= ~CONN_GATE_HELD;
+}
+
+/* The rest of a foreign send still waiting is the peer's stream: it is queued before the gate
+ * closes. With a sender inside, the close completes in uring__gate_retry. */
+void uring_conn_gate_close(struct uring_conn *c)
+{
+    URING_ASSERT(!(c->_state & CONN_CLOSED));
+    c->_state |= CONN_GATE_OFF;
+    if (uring__gate_hold(c))
+        uring__gate_close(c);
 }
 
 void uring_conn_gate_poll(struct uring_conn *c)

@@ -71,6 +71,7 @@ void uring__bufring_refill(struct uring_loop *loop);
 #define CONN_RECV_PAUSED   (1U << 6) /* uring_conn_recv_pause(): recv stays disarmed */
 #define CONN_RECV_CANCEL   (1U << 7) /* a pause cancelled the armed recv; its last CQE is due */
 #define CONN_GATE_WAIT     (1U << 8) /* on loop->_gate_wait: a foreign sender still has the gate (gate.c) */
+#define CONN_GATE_OFF      (1U << 9) /* uring_conn_gate_close(): no gate, now or later */
 
 /* Gate states (gate.c), in the low bits of the gate word below the generation. */
 #define GATE_CLOSED  0U
@@ -109,8 +110,8 @@ int uring__send_prepend(struct uring_conn *c, const void *data, size_t len);
 /* gate.c: the owner's side of the gate. gate_hold before queueing output: true when the owner may
  * send (gate held, a rest taken, or no gate), false when the connection waits for its gate
  * (CONN_GATE_WAIT: queue, but start no send). gate_retry once per iteration before the flush;
- * gate_release after each send completion (releases once drained); gate_close before the fd
- * closes. */
+ * gate_release after each send completion (releases once drained); gate_close (held, or no
+ * gate) closes it for this connection: before the fd closes, or for good. */
 bool uring__gate_hold(struct uring_conn *c);
 void uring__gate_retry(struct uring_loop *loop);
 void uring__gate_release(struct uring_conn *c);
