@@ -32,8 +32,6 @@
 
 #include "uring/internal.h"
 
-#define GATE_STATE_MASK 0xffU
-#define GATE_WANTED     0x100U
 #define GATE_SPIN_NS    4000U /* how long the owner pauses for a foreign sendmsg before deferring */
 #define GATE_SPIN_CHECK 16U   /* pauses between two looks at the clock */
 

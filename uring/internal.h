@@ -74,11 +74,14 @@ void uring__bufring_refill(struct uring_loop *loop);
 #define CONN_GATE_OFF      (1U << 9) /* uring_conn_gate_close(): no gate, now or later */
 
 /* Gate states (gate.c), in the low bits of the gate word below the generation. */
-#define GATE_CLOSED  0U
-#define GATE_IDLE    1U
-#define GATE_OWNER   2U
-#define GATE_FOREIGN 3U
-#define GATE_REST    4U
+#define GATE_CLOSED     0U
+#define GATE_IDLE       1U
+#define GATE_OWNER      2U
+#define GATE_FOREIGN    3U
+#define GATE_REST       4U
+#define GATE_STATE_MASK 0xffU
+/* A flag above the state: the owner waits for the gate; no foreign sender may take it (gate.c). */
+#define GATE_WANTED 0x100U
 
 static inline uint64_t gate_word(uint32_t gen, unsigned state)
 {
