@@ -85,15 +85,13 @@ static void *peer(void *arg)
 int main(void)
 {
     static const struct uring_conn_cbs cbs = {.on_recv = on_recv, .on_close = on_close};
-    struct uring_loop_opts o = {.buf_count = 16, .buf_size = 4096};
     struct gc *g = calloc(1, sizeof(*g));
     pthread_t pt;
 
     plan(11);
-    th_require_t0();
-    alarm(TH_GATE_HANG_S);
-    if (g == NULL || uring_loop_init(&g->loop, &o) != 0)
-        BAIL_OUT("loop init");
+    if (g == NULL)
+        BAIL_OUT("calloc");
+    th_gate_loop_init(&g->loop);
     for (int i = 0; i < CONNS; i++)
         g->peer[i] = th_conn_socketpair(&g->loop, &g->conn[i], &cbs, g);
     uring_conn_gate_open(&g->conn[CONN_A], &g->gate[CONN_A], GEN);

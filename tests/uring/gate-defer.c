@@ -109,15 +109,13 @@ int main(void)
 {
     static const struct uring_conn_cbs a_cbs = {.on_recv = a_recv, .on_close = on_close};
     static const struct uring_conn_cbs b_cbs = {.on_recv = b_recv, .on_close = on_close};
-    struct uring_loop_opts o = {.buf_count = 16, .buf_size = 4096};
     struct gd *g = calloc(1, sizeof(*g));
     pthread_t pt;
 
     plan(4 + 6 * ROUNDS);
-    th_require_t0();
-    alarm(TH_GATE_HANG_S);
-    if (g == NULL || uring_loop_init(&g->loop, &o) != 0)
-        BAIL_OUT("loop init");
+    if (g == NULL)
+        BAIL_OUT("calloc");
+    th_gate_loop_init(&g->loop);
     g->a_peer = th_conn_socketpair(&g->loop, &g->a, &a_cbs, g);
     g->b_peer = th_conn_socketpair(&g->loop, &g->b, &b_cbs, g);
     uring_conn_gate_open(&g->a, &g->gate, GEN);

@@ -56,6 +56,17 @@ static inline void th_gate_release(struct uring_gate *g, uint32_t gen, const cha
         ;
 }
 
+/* The gate tests' start: skips below T0, arms the hang guard, initialises a small loop. */
+static inline void th_gate_loop_init(struct uring_loop *loop)
+{
+    struct uring_loop_opts o = {.buf_count = 16, .buf_size = 4096};
+
+    th_require_t0();
+    alarm(TH_GATE_HANG_S);
+    if (uring_loop_init(loop, &o) != 0)
+        BAIL_OUT("loop init");
+}
+
 /* Starts conn on one end of a new Unix socketpair; returns the other end (the peer, blocking). */
 static inline int th_conn_socketpair(struct uring_loop *loop, struct uring_conn *conn, const struct uring_conn_cbs *cbs, void *data)
 {
