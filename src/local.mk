@@ -105,3 +105,22 @@ noinst_LTLIBRARIES += src/libtrpcwalsrc.la
 src_libtrpcwalsrc_la_SOURCES = src/wal_source.c src/wal_source.h
 src_libtrpcwalsrc_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 src_libtrpcwalsrc_la_LIBADD = wal/libtrpcwal.la uring/libtrpcuring.la
+
+# The store (issue 16): settings and, later, streams, groups and users, in embedded files or Redis.
+# Used from the control thread only; tests/store/ has its tests (Redis ones start a redis-server).
+noinst_LTLIBRARIES += src/libtrpcstore.la
+src_libtrpcstore_la_SOURCES = \
+	src/store.h \
+	src/store_internal.h \
+	src/store.c \
+	src/store_file.c \
+	src/store_redis.c
+src_libtrpcstore_la_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+src_libtrpcstore_la_LIBADD = wal/libtrpcwal.la $(HIREDIS_LIBS)
+
+noinst_HEADERS += tests/store/storet.h
+check_PROGRAMS += tests/store/url tests/store/file_basic tests/store/file_damage tests/store/file_crash
+tests_store_url_LDADD = src/libtrpcstore.la
+tests_store_file_basic_LDADD = src/libtrpcstore.la
+tests_store_file_damage_LDADD = src/libtrpcstore.la
+tests_store_file_crash_LDADD = src/libtrpcstore.la
