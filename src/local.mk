@@ -124,3 +124,16 @@ tests_store_url_LDADD = src/libtrpcstore.la
 tests_store_file_basic_LDADD = src/libtrpcstore.la
 tests_store_file_damage_LDADD = src/libtrpcstore.la
 tests_store_file_crash_LDADD = src/libtrpcstore.la
+
+# The Redis store against a real redis-server (tests/store/redis_proc.c starts one per test).
+noinst_LTLIBRARIES += tests/store/libredisproc.la
+tests_store_libredisproc_la_SOURCES = tests/store/redis_proc.c tests/store/redis_proc.h
+check_PROGRAMS += tests/store/redis_roundtrip tests/store/redis_changes tests/store/redis_outage tests/store/redis_absent \
+	tests/store/redis_auth
+TESTS_STORE_REDIS_LIBS = tests/store/libredisproc.la src/libtrpcstore.la $(HIREDIS_LIBS)
+tests_store_redis_roundtrip_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+tests_store_redis_roundtrip_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_changes_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_outage_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_absent_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_auth_LDADD = $(TESTS_STORE_REDIS_LIBS)

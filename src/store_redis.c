@@ -125,49 +125,47 @@ static int run(struct store *s, redisContext *c, redisReply **reply, int argc, c
     return 0;
 }
 
+/* Runs a command whose reply only matters for being no error. */
+static int run_ok(struct store *s, redisContext *c, int argc, const char **argv)
+{
+    redisReply *rep;
+    int ret = run(s, c, &rep, argc, argv, NULL);
+
+    if (ret == 0)
+        freeReplyObject(rep);
+    return ret;
+}
+
 /* Connects one context: AUTH, then SELECT and PING for commands, or SUBSCRIBE for the notices. */
 static int connect_one(struct store *s, redisContext **out, bool subscriber)
 {
     struct redis_be *r = s->be;
     char db[16];
     redisContext *c = redisConnectWithTimeout(r->host, r->port, r->connect_tv);
-    redisReply *rep = NULL;
-    int ret;
+    int ret = 0;
 
     if (c == NULL)
         return store__fail(s, -ENOMEM, "out of memory");
-    if (c->err) {
+    if (c->err)
         ret = ctx_fail(s, c, "cannot connect");
-        goto out_free;
-    }
-    if (redisSetTimeout(c, r->command_tv) != REDIS_OK) {
+    else if (redisSetTimeout(c, r->command_tv) != REDIS_OK)
         ret = ctx_fail(s, c, "cannot set the command timeout");
-        goto out_free;
+    if (ret == 0 && r->password != NULL)
+        ret = run_ok(s, c, 2, (const char *[]){"AUTH", r->password});
+    snprintf(db, sizeof(db), "%u", r->db);
+    if (ret == 0 && subscriber)
+        ret = run_ok(s, c, 2, (const char *[]){"SUBSCRIBE", r->chan});
+    if (ret == 0 && !subscriber && r->db != 0)
+        ret = run_ok(s, c, 2, (const char *[]){"SELECT", db});
+    /* Without AUTH, this is where a server with a password says NOAUTH. */
+    if (ret == 0 && !subscriber)
+        ret = run_ok(s, c, 1, (const char *[]){"PING"});
+    if (ret) {
+        redisFree(c);
+        return ret;
     }
-    if (r->password != NULL) {
-        ret = run(s, c, &rep, 2, (const char *[]){"AUTH", r->password}, NULL);
-        if (ret)
-            goto out_free;
-        freeReplyObject(rep);
-    }
-    if (subscriber) {
-        ret = run(s, c, &rep, 2, (const char *[]){"SUBSCRIBE", r->chan}, NULL);
-    } else {
-        snprintf(db, sizeof(db), "%u", r->db);
-        ret = r->db ? run(s, c, &rep, 2, (const char *[]){"SELECT", db}, NULL) : 0;
-        if (ret == 0) {
-            freeReplyObject(rep);
-            ret = run(s, c, &rep, 1, (const char *[]){"PING"}, NULL);
-        }
-    }
-    if (ret)
-        goto out_free;
-    freeReplyObject(rep);
     *out = c;
     return 0;
-out_free:
-    redisFree(c);
-    return ret;
 }
 
 static int connect_all(struct store *s)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,23 @@ static inline struct store *storet_open_file(const char *dir, char *err, size_t 
     return s;
 }
 
+/* A Redis store at url with the key prefix, origin and password given; NULL on failure (err). */
+static inline struct store *storet_open_redis(const char *url, const char *prefix, uint64_t origin, const char *password, char *err,
+                                              size_t errlen)
+{
+    struct store_opts o = {.url = url,
+                           .prefix = prefix,
+                           .origin_id = origin,
+                           .password = password,
+                           .connect_timeout_ms = 1000,
+                           .command_timeout_ms = 1000};
+    struct store *s = NULL;
+
+    if (store_open(&o, &s, err, errlen) != 0)
+        return NULL;
+    return s;
+}
+
 /* Records seen by store_list, as "key=value" lines joined by ';' (values are text in the tests). */
 struct storet_seen {
     char text[8192];
@@ -87,6 +105,44 @@ static inline int storet_has(struct store *s, const char *ns, const char *key, c
     match = len == strlen(want) && memcmp(val, want, len) == 0;
     free(val);
     return match;
+}
+
+/* Changes reported by store_poll_changes: "ns/key;" each, and the reread events counted apart. */
+struct storet_changes {
+    char text[4096];
+    int n, rereads;
+};
+
+static inline void storet_change(void *arg, const char *ns, const char *key)
+{
+    struct storet_changes *c = arg;
+    size_t used = strlen(c->text);
+
+    if (ns == NULL) {
+        c->rereads++;
+        return;
+    }
+    snprintf(c->text + used, sizeof(c->text) - used, "%s/%s;", ns, key);
+    c->n++;
+}
+
+/* Polls the watch fd of s for up to ms and collects what it reports, until "ns/key;" `until` has
+ * been seen (or, until NULL, a reread event). Returns whether it was. */
+static inline int storet_wait_change(struct store *s, struct storet_changes *c, const char *until, int ms)
+{
+    uint64_t end = storet_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = store_watch_fd(s), .events = POLLIN};
+        uint64_t now = storet_now_ms();
+
+        if (until ? strstr(c->text, until) != NULL : c->rereads > 0)
+            return 1;
+        if (now >= end)
+            return 0;
+        if (poll(&pfd, 1, (int)(end - now)) == 1 && store_poll_changes(s, storet_change, c) < 0)
+            return 0;
+    }
 }
 
 #endif
