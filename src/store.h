@@ -58,7 +58,8 @@ struct store_opts {
  * Opens the store, trying once. On failure *out is untouched and err holds one line naming the store
  * and the error ("store redis://127.0.0.1:6379/0: cannot connect: Connection refused"). Waiting for
  * a store that is not up yet (the broker's store-timeout) is the caller's loop: retry on -ENOTCONN
- * and -ETIMEDOUT; -EINVAL (bad options), -EACCES (refused password) and -EIO will not get better.
+ * and -ETIMEDOUT; -EINVAL (bad options or a damaged file), -EACCES (refused password), -EBUSY
+ * (another process has the embedded store open) and -EIO will not get better by waiting.
  */
 int store_open(const struct store_opts *o, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
@@ -76,7 +77,8 @@ int store_put_batch(struct store *s, const char *ns, size_t n, const char *const
                     const size_t lens[]);
 
 /* Calls fn for every record of ns (in key order for the embedded store, in Redis's order otherwise).
- * A non-zero return from fn stops the walk and is returned. Returns 0 or a negative errno. */
+ * fn must not write to the store. A non-zero return from fn stops the walk and is returned.
+ * Returns 0 or a negative errno. */
 typedef int (*store_list_fn)(void *arg, const char *key, const void *val, size_t len);
 int store_list(struct store *s, const char *ns, store_list_fn fn, void *arg);
 
@@ -86,7 +88,7 @@ int store_list(struct store *s, const char *ns, store_list_fn fn, void *arg);
  * reconnects. When it is readable, store_poll_changes reads what arrived, without blocking, and
  * calls fn once per record changed by another origin; ns NULL (and key NULL) means everything may
  * have changed (the store was down, or the notices overflowed): reread all. Returns how many calls
- * it made, or a negative errno (the store went down: the reread event follows its return).
+ * it made, or a negative errno (the store went down; the reread event comes once it is back).
  */
 typedef void (*store_change_fn)(void *arg, const char *ns, const char *key);
 int store_watch_fd(const struct store *s);
