@@ -24,11 +24,11 @@
 
 #include "driver/wire.h"
 
-#define ADMIN_RESERVED     "$trpc." /* no client may publish or subscribe under it */
-#define ADMIN_PREFIX       "$trpc.admin."
-#define ADMIN_DOC_MAX      (64u << 10) /* a request document */
-#define ADMIN_VERB_MAX     64          /* "<area>.<verb>" */
-#define ADMIN_NAME_MAX     64
+#define ADMIN_RESERVED "$trpc." /* no client may publish or subscribe under it */
+#define ADMIN_PREFIX   "$trpc.admin."
+#define ADMIN_DOC_MAX  (64u << 10) /* a request document */
+#define ADMIN_VERB_MAX 64          /* "<area>.<verb>" */
+#define ADMIN_NAME_MAX 64
 
 struct broker;
 struct session;
@@ -45,8 +45,8 @@ enum admin_mb {
 /* A request from a client, for the control thread (CONTROL_REQUEST). */
 struct admin_req {
     unsigned core;
-    uint64_t token; /* request_answer_system on that core */
-    bool too_large; /* the document was longer than ADMIN_DOC_MAX (and is not here) */
+    uint64_t token;            /* request_answer_system on that core */
+    bool too_large;            /* the document was longer than ADMIN_DOC_MAX (and is not here) */
     char verb[ADMIN_VERB_MAX]; /* after the prefix, NUL-terminated */
     uint32_t len;
     uint8_t doc[];
@@ -85,9 +85,9 @@ struct admin_sub {
 struct admin_part {
     uint64_t query;
     unsigned core;
-    int err;   /* 0, or -ENOMEM: the core could not answer */
-    bool subs; /* items are struct admin_sub (with strings to free) */
-    size_t n; /* items */
+    int err;     /* 0, or -ENOMEM: the core could not answer */
+    bool subs;   /* items are struct admin_sub (with strings to free) */
+    size_t n;    /* items */
     void *items; /* struct admin_client[] or struct admin_sub[] (strings included), or NULL */
 };
 

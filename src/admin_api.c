@@ -60,6 +60,64 @@ static json_t *ok_doc(void)
     return json_pack("{s:b}", "ok", 1);
 }
 
+/*
+ * A JSON string of text that may not be UTF-8 (topics and group names may hold any byte above
+ * 0x7f, and jansson refuses invalid UTF-8): each byte of an invalid sequence becomes U+FFFD, so
+ * the entry is listed, changed, rather than lost.
+ */
+static json_t *text(const char *s)
+{
+    json_t *j = json_string(s);
+    size_t n = strlen(s), at = 0;
+    char *clean;
+
+    if (j != NULL)
+        return j;
+    clean = malloc(n * 3 + 1);
+    if (clean == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t len = 1;
+        unsigned char c = (unsigned char)s[i];
+
+        if (c >= 0x80) {
+            /* The longest prefix that is one valid character, if any. */
+            len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+            if (len == 0 || i + len > n) {
+                len = 0;
+            } else {
+                char tmp[5] = {0};
+                json_t *t;
+
+                memcpy(tmp, s + i, len);
+                t = json_string(tmp);
+                if (t == NULL)
+                    len = 0;
+                json_decref(t);
+            }
+            if (len == 0) {
+                memcpy(clean + at, "\xef\xbf\xbd", 3);
+                at += 3;
+                i++;
+                continue;
+            }
+        }
+        memcpy(clean + at, s + i, len);
+        at += len;
+        i += len;
+    }
+    clean[at] = '\0';
+    j = json_string(clean);
+    free(clean);
+    return j;
+}
+
+/* Appends item to list; false (and the reply should say INTERNAL) when either is missing. */
+static bool append(json_t *list, json_t *item)
+{
+    return item != NULL && json_array_append_new(list, item) == 0;
+}
+
 /* RFC 3339, UTC, to the second. */
 static void rfc3339(uint64_t ns, char *buf, size_t len)
 {
@@ -86,8 +144,8 @@ static void server_info(struct control *ctl, struct admin_call *call, json_t *re
     doc = json_pack("{s:b, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I}", "ok", 1, "name", "trpc-broker", "version", PACKAGE_VERSION,
                     "started", started, "uptime_ms",
                     (json_int_t)(((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec - ctl->started_mono_ns) / 1000000),
-                    "listen", listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier),
-                    "connections", (json_int_t)atomic_load_explicit(&b->conns, memory_order_relaxed));
+                    "listen", listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier), "connections",
+                    (json_int_t)atomic_load_explicit(&b->conns, memory_order_relaxed));
     reply(ctl, call, doc);
 }
 
@@ -195,6 +253,14 @@ static void *gather(struct admin_part **parts, unsigned n, size_t size, size_t *
     return all;
 }
 
+/* Entries of a list of total that the page (offset, limit) holds. */
+static size_t page_len(size_t total, const struct pending *p)
+{
+    size_t off = (size_t)p->offset, lim = (size_t)p->limit;
+
+    return total <= off ? 0 : total - off < lim ? total - off : lim;
+}
+
 /* The cores' answers could not all be had: BUSY (retry) or INTERNAL. */
 static bool parts_failed(struct control *ctl, struct admin_call *call, struct admin_part **parts, unsigned n, int err)
 {
@@ -206,7 +272,8 @@ static bool parts_failed(struct control *ctl, struct admin_call *call, struct ad
     if (err == -ENOMEM)
         fail(ctl, call, "INTERNAL", "a core ran out of memory answering");
     else
-        fail(ctl, call, "BUSY", "a core did not answer in time (%s): try again", err == -EAGAIN ? "its mailbox is full" : "timeout");
+        fail(ctl, call, "BUSY", "a core did not answer in time (%s): try again",
+             err == -EAGAIN ? "its mailbox is full" : "timeout");
     return true;
 }
 
@@ -234,14 +301,21 @@ static void clients_done(struct control *ctl, void *arg, struct admin_part **par
         char since[32];
 
         rfc3339(a->connected_at, since, sizeof(since));
-        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id,
-                                              "name", a->name, "peer", a->peer, "core", (int)a->core, "subscriptions",
-                                              (json_int_t)a->subscriptions, "msgs_in", (json_int_t)a->msgs_in, "msgs_out",
-                                              (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
-                                              (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output,
-                                              "connected_since", since));
+        if (!append(list,
+                    json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id, "name",
+                              text(a->name), "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions,
+                              "msgs_in", (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in",
+                              (json_int_t)a->bytes_in, "bytes_out", (json_int_t)a->bytes_out, "pending_output",
+                              (json_int_t)a->pending_output, "connected_since", since)))
+            break;
     }
     free(all);
+    if (json_array_size(list) != page_len(total, p)) {
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, p->call, "INTERNAL", "out of memory");
+        goto out;
+    }
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "offset", json_integer(p->offset));
     json_object_set_new(doc, "clients", list);
@@ -272,11 +346,18 @@ static void subs_done(struct control *ctl, void *arg, struct admin_part **parts,
     for (size_t i = (size_t)p->offset; i < total && i < (size_t)(p->offset + p->limit); i++) {
         const struct admin_sub *s = &all[i];
 
-        json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid,
-                                              "pattern", s->pattern, "group", s->group ? json_string(s->group) : json_null(),
-                                              "delivered", (json_int_t)s->delivered));
+        if (!append(list, json_pack("{s:I, s:I, s:o, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid,
+                                    "pattern", text(s->pattern), "group", s->group ? text(s->group) : json_null(), "delivered",
+                                    (json_int_t)s->delivered)))
+            break;
     }
     free(all);
+    if (json_array_size(list) != page_len(total, p)) {
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, p->call, "INTERNAL", "out of memory");
+        goto out;
+    }
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "offset", json_integer(p->offset));
     json_object_set_new(doc, "subscriptions", list);

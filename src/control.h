@@ -61,8 +61,8 @@ struct control {
     bool started;
     int stop_fd;
     struct uring_mbox mbox;
-    struct config cfg;       /* the settings: live ones change here, then reach the cores */
-    uint64_t started_ns;     /* CLOCK_REALTIME */
+    struct config cfg;   /* the settings: live ones change here, then reach the cores */
+    uint64_t started_ns; /* CLOCK_REALTIME */
     uint64_t started_mono_ns;
     uint64_t next_query;
     struct control_query *queries;

@@ -57,11 +57,11 @@ static const struct core_module *const modules[] = {&route_module, &request_modu
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */
-#define MODULES_CALL(hook, ...)                                                                                                   \
-    do {                                                                                                                          \
-        for (size_t i_ = 0; i_ < NMODULES; i_++)                                                                                  \
-            if (modules[i_]->hook != NULL)                                                                                        \
-                modules[i_]->hook(__VA_ARGS__);                                                                                   \
+#define MODULES_CALL(hook, ...)                                                                                                    \
+    do {                                                                                                                           \
+        for (size_t i_ = 0; i_ < NMODULES; i_++)                                                                                   \
+            if (modules[i_]->hook != NULL)                                                                                         \
+                modules[i_]->hook(__VA_ARGS__);                                                                                    \
     } while (0)
 
 static const struct uring_conn_cbs session_cbs = {

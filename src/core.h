@@ -39,23 +39,22 @@
 #include "src/stats.h"
 #include "uring/uring.h"
 
-#define BROKER_NAME             "trpc-broker/" PACKAGE_VERSION
-#define BROKER_OUT_RESERVE      1024       /* output kept free for the ERR that cuts a slow consumer */
-#define BROKER_READER_TRIM_NS   1000000000 /* a session idle this long gives back its frame reassembly buffer */
-#define BROKER_CLOSE_GRACE_NS   2000000000 /* a flushing close that takes longer is dropped */
-#define BROKER_XCHAN_SLOTS      4096
-#define BROKER_MBOX_SLOTS       1024        /* each core's mailbox, for threads that are not cores (core_post) */
-#define BROKER_MBOX_TYPES       16          /* message types a module may register for the mailboxes */
-#define BROKER_XBACKLOG_MAX     65536       /* messages waiting for a full channel, per pair, before PUBs drop */
-#define BROKER_XWAIT_CACHE      8192        /* backlog entries a core keeps for reuse (320 KiB) */
-#define BROKER_XBYTES_MAX       (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
-#define BROKER_CORES_MAX        1024
-#define BROKER_HEAP_MMAP_BYTES  (2u << 20) /* malloc'd blocks this large are mmap'd (main.c, heap_setup) */
-#define BROKER_HEAP_TRIM_BYTES  (1u << 20) /* free space kept at the top of a heap */
-#define BROKER_TRIM_FREED_BYTES (1u << 20) /* frees (estimated) after which a quiet core calls malloc_trim */
-#define BROKER_TRIM_QUIET_CQES  1000       /* a core that handled fewer CQEs per second than this is quiet */
-#define BROKER_BUF_RELEASE_RECVS                                                                                                  \
-    64 /* receive buffers filled since the last release before a quiet core releases them */
+#define BROKER_NAME              "trpc-broker/" PACKAGE_VERSION
+#define BROKER_OUT_RESERVE       1024       /* output kept free for the ERR that cuts a slow consumer */
+#define BROKER_READER_TRIM_NS    1000000000 /* a session idle this long gives back its frame reassembly buffer */
+#define BROKER_CLOSE_GRACE_NS    2000000000 /* a flushing close that takes longer is dropped */
+#define BROKER_XCHAN_SLOTS       4096
+#define BROKER_MBOX_SLOTS        1024        /* each core's mailbox, for threads that are not cores (core_post) */
+#define BROKER_MBOX_TYPES        16          /* message types a module may register for the mailboxes */
+#define BROKER_XBACKLOG_MAX      65536       /* messages waiting for a full channel, per pair, before PUBs drop */
+#define BROKER_XWAIT_CACHE       8192        /* backlog entries a core keeps for reuse (320 KiB) */
+#define BROKER_XBYTES_MAX        (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */
+#define BROKER_CORES_MAX         1024
+#define BROKER_HEAP_MMAP_BYTES   (2u << 20) /* malloc'd blocks this large are mmap'd (main.c, heap_setup) */
+#define BROKER_HEAP_TRIM_BYTES   (1u << 20) /* free space kept at the top of a heap */
+#define BROKER_TRIM_FREED_BYTES  (1u << 20) /* frees (estimated) after which a quiet core calls malloc_trim */
+#define BROKER_TRIM_QUIET_CQES   1000       /* a core that handled fewer CQEs per second than this is quiet */
+#define BROKER_BUF_RELEASE_RECVS 64         /* receive buffers filled since the last release before a quiet core releases them */
 
 struct broker;
 struct control;
@@ -245,7 +244,7 @@ struct broker {
     pthread_barrier_t stop_barrier; /* ncores: nobody pushes once everyone is past it */
 
     /* Set by core_start_all before the cores start, read-only after. */
-    struct core_xtype xtypes[X_NTYPES];                       /* by uring_xmsg.type */
+    struct core_xtype xtypes[X_NTYPES];                        /* by uring_xmsg.type */
     struct core_mbox_handler mbox_handlers[BROKER_MBOX_TYPES]; /* by uring_xmsg.type */
     struct control *ctl; /* the control thread (control.h), from control_start to control_free */
 };

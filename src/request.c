@@ -58,8 +58,8 @@
 #define TOKEN_SLOT_SHIFT 32
 #define TOKEN_SLOT_MASK  BROKER_PENDING_CEIL
 
-#define DEADLINE_SLACK_NS 1000000 /* an earlier deadline re-arms the core's timer if earlier by more */
-#define STOP_POLL_NS      1000000 /* shutdown: the reap stack is looked at every millisecond */
+#define DEADLINE_SLACK_NS 1000000   /* an earlier deadline re-arms the core's timer if earlier by more */
+#define STOP_POLL_NS      1000000   /* shutdown: the reap stack is looked at every millisecond */
 #define SYSTEM_CORE       0xffffffu /* claim word's core field of a request the broker answers itself */
 
 static uint32_t pending_cap(const struct core *c)

@@ -873,12 +873,9 @@ static void route_fini(struct core *c)
 }
 
 static const struct core_xtype route_xtypes[] = {
-    {.type = X_SUB, .on_msg = sub_in},
-    {.type = X_UNSUB, .on_msg = unsub_in},
-    {.type = X_GONE, .on_msg = unsub_in},
-    {.type = X_ACK, .on_msg = ack_in},
-    {.type = X_PUB, .on_msg = pub_in},
-    {.type = X_RECYCLE, .on_msg = recycle_msg_in, .discard = recycle_discard},
+    {.type = X_SUB, .on_msg = sub_in},    {.type = X_UNSUB, .on_msg = unsub_in},
+    {.type = X_GONE, .on_msg = unsub_in}, {.type = X_ACK, .on_msg = ack_in},
+    {.type = X_PUB, .on_msg = pub_in},    {.type = X_RECYCLE, .on_msg = recycle_msg_in, .discard = recycle_discard},
 };
 
 const struct core_module route_module = {

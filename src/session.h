@@ -34,8 +34,8 @@ struct session {
     uint32_t slot, gen;
     uint64_t client_id;
     enum session_state state;
-    bool counted;         /* holds one of max_connections */
-    unsigned stop_holds;  /* shutting down: modules holding its ERR (core_stop_release) */
+    bool counted;        /* holds one of max_connections */
+    unsigned stop_holds; /* shutting down: modules holding its ERR (core_stop_release) */
     uint64_t last_rx_ns;
     unsigned keepalive_ms; /* what it was told (CONNACK); 0: never idle */
     uint64_t closing_ns;

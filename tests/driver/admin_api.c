@@ -237,7 +237,24 @@ int main(void)
        "offset and limit page the list");
     json_decref(j);
 
-    /* subs.list */
+    /* subs.list; a pattern that is not UTF-8 is listed too (its bad bytes as U+FFFD). */
+    ok_eq(trpc_subscribe(cl[0], "caf\xe9.>", echo_cb, NULL, &sub), 0, "a subscription to caf\\xe9.>");
+    ok_eq(trpc_flush(cl[0], 5000), 0, "flush");
+    j = call_s("subs.list", "{}");
+    ok(j != NULL && json_integer_value(json_object_get(j, "total")) == (json_int_t)json_array_size(json_object_get(j, "subscriptions")),
+       "every subscription counted is listed");
+    {
+        json_t *it;
+        size_t i;
+        bool found = false;
+
+        json_array_foreach(json_object_get(j, "subscriptions"), i, it)
+        {
+            found = found || strcmp(json_string_value(json_object_get(it, "pattern")), "caf\xef\xbf\xbd.>") == 0;
+        }
+        ok(found, "caf\\xe9.> as caf\\ufffd.>");
+    }
+    json_decref(j);
     j = call_s("subs.list", "{}");
     ok(is_ok(j) && json_integer_value(json_object_get(j, "total")) >= 4, "subs.list lists the subscriptions");
     {
