@@ -233,37 +233,6 @@ out_free:
     return rc;
 }
 
-int ctl_render_settings_get(json_t *doc, FILE *out, char *err, size_t errlen)
-{
-    static const char *const cols[] = {"NAME:l", "VALUE:l", "LIVE:l", "HELP:l"};
-    struct ctl_table t;
-    json_t *arr, *v;
-    size_t i;
-    int rc = READ(doc, "", {"settings", K_ARRAY, &arr, false});
-
-    if (rc)
-        return rc;
-    ctl_table_init(&t, 4, cols);
-    json_array_foreach(arr, i, v)
-    {
-        const char *name, *value, *help = NULL;
-        char where[48];
-        int live;
-
-        snprintf(where, sizeof(where), "settings[%zu]", i);
-        rc = READ(v, where, {"name", K_STR, &name, false}, {"value", K_STR, &value, false}, {"live", K_BOOL, &live, false},
-                  {"help", K_STR_OR_NULL, &help, true});
-        if (rc == 0)
-            rc = ctl_table_add(&t, (const char *const[]){name, value, live ? "yes" : "no", help});
-        if (rc)
-            goto out_free;
-    }
-    ctl_table_print(&t, out);
-out_free:
-    ctl_table_free(&t);
-    return rc;
-}
-
 int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     const char *name, *value, *previous;
@@ -285,6 +254,28 @@ int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
     return rc;
 }
 
+int ctl_render_clients_kick(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    json_int_t id;
+    int rc = READ(doc, "", {"id", K_INT, &id, false});
+
+    if (rc == 0)
+        fprintf(out, "kicked client %lld\n", (long long)id);
+    return rc;
+}
+
+/* One element of a list as the cells of its row; numbers and times are formatted into scratch. */
+typedef int row_fn(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen);
+
+/* A list reply: its array member, the table's columns, and whether it is paged (total and offset). */
+struct list_shape {
+    const char *key;
+    const char *const *cols;
+    size_t ncols;
+    bool paged;
+    row_fn *row;
+};
+
 /* "(1000 of 2500 clients shown from offset 0; more with --offset 1000)" unless the page is the
  * whole list. total and offset are only printed: nothing is sized by them. */
 static void page_note(FILE *out, const char *what, size_t shown, json_int_t offset, json_int_t total)
@@ -297,91 +288,119 @@ static void page_note(FILE *out, const char *what, size_t shown, json_int_t offs
     fputs(")\n", out);
 }
 
-int ctl_render_clients_ls(json_t *doc, FILE *out, char *err, size_t errlen)
+/* The table of a list reply: one row per element actually present, whatever total says. */
+static int render_list(json_t *doc, const struct list_shape *shape, FILE *out, char *err, size_t errlen)
 {
-    static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",     "MSGS_IN:r",
-                                       "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l"};
+    json_int_t total = 0, offset = 0;
     struct ctl_table t;
-    json_int_t total, offset;
     json_t *arr, *v;
     size_t i;
-    int rc = READ(doc, "", {"total", K_INT, &total, false}, {"offset", K_INT, &offset, false}, {"clients", K_ARRAY, &arr, false});
+    int rc = READ(doc, "", {shape->key, K_ARRAY, &arr, false});
 
+    if (rc == 0 && shape->paged)
+        rc = READ(doc, "", {"total", K_INT, &total, false}, {"offset", K_INT, &offset, false});
     if (rc)
         return rc;
-    ctl_table_init(&t, 11, cols);
+    assert(shape->ncols <= CTL_TABLE_MAX_COLS);
+    ctl_table_init(&t, shape->ncols, shape->cols);
     json_array_foreach(arr, i, v)
     {
-        json_int_t n[8];
-        const char *peer, *since, *name;
-        char where[48], num[8][24], t_since[64];
+        const char *cells[CTL_TABLE_MAX_COLS];
+        char scratch[CTL_TABLE_MAX_COLS][64], where[48];
 
-        snprintf(where, sizeof(where), "clients[%zu]", i);
-        rc = READ(v, where, {"id", K_INT, &n[0], false}, {"name", K_STR_OR_NULL, &name, false}, {"peer", K_STR, &peer, false},
-                  {"core", K_INT, &n[1], false}, {"subscriptions", K_INT, &n[2], false}, {"msgs_in", K_INT, &n[3], false},
-                  {"msgs_out", K_INT, &n[4], false}, {"bytes_in", K_INT, &n[5], false}, {"bytes_out", K_INT, &n[6], false},
-                  {"pending_output", K_INT, &n[7], false}, {"connected_since", K_STR, &since, false});
-        if (rc)
-            goto out_free;
-        for (int k = 0; k < 8; k++)
-            snprintf(num[k], sizeof(num[k]), "%lld", (long long)n[k]);
-        ctl_fmt_time(since, t_since, sizeof(t_since));
-        rc = ctl_table_add(
-            &t, (const char *const[]){num[0], name, peer, num[1], num[2], num[3], num[4], num[5], num[6], num[7], t_since});
+        snprintf(where, sizeof(where), "%s[%zu]", shape->key, i);
+        rc = shape->row(v, where, cells, scratch, err, errlen);
+        if (rc == 0)
+            rc = ctl_table_add(&t, cells);
         if (rc)
             goto out_free;
     }
     ctl_table_print(&t, out);
-    page_note(out, "clients", json_array_size(arr), offset, total);
+    if (shape->paged)
+        page_note(out, shape->key, json_array_size(arr), offset, total);
 out_free:
     ctl_table_free(&t);
     return rc;
 }
 
-int ctl_render_clients_kick(json_t *doc, FILE *out, char *err, size_t errlen)
+static void fmt_int(char *buf, json_int_t v)
 {
-    json_int_t id;
-    int rc = READ(doc, "", {"id", K_INT, &id, false});
+    snprintf(buf, 64, "%lld", (long long)v);
+}
 
-    if (rc == 0)
-        fprintf(out, "kicked client %lld\n", (long long)id);
-    return rc;
+static int settings_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    int live;
+
+    cells[3] = NULL; /* help is optional */
+    if (READ(v, where, {"name", K_STR, &cells[0], false}, {"value", K_STR, &cells[1], false}, {"live", K_BOOL, &live, false},
+             {"help", K_STR_OR_NULL, &cells[3], true}))
+        return -EPROTO;
+    cells[2] = live ? "yes" : "no";
+    return 0;
+}
+
+int ctl_render_settings_get(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"NAME:l", "VALUE:l", "LIVE:l", "HELP:l"};
+    static const struct list_shape shape = {"settings", cols, 4, false, settings_row};
+
+    return render_list(doc, &shape, out, err, errlen);
+}
+
+static int client_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    static const char *const counters[] = {"core",     "subscriptions", "msgs_in",       "msgs_out",
+                                           "bytes_in", "bytes_out",     "pending_output"};
+    json_int_t id, n[7];
+    const char *since;
+
+    /* READ takes its members in one list: the counters are read in a loop of their own below. */
+    if (READ(v, where, {"id", K_INT, &id, false}, {"name", K_STR_OR_NULL, &cells[1], false}, {"peer", K_STR, &cells[2], false},
+             {"connected_since", K_STR, &since, false}))
+        return -EPROTO;
+    for (size_t k = 0; k < 7; k++) {
+        if (READ(v, where, {counters[k], K_INT, &n[k], false}))
+            return -EPROTO;
+        fmt_int(scratch[3 + k], n[k]);
+        cells[3 + k] = scratch[3 + k];
+    }
+    fmt_int(scratch[0], id);
+    cells[0] = scratch[0];
+    ctl_fmt_time(since, scratch[10], 64);
+    cells[10] = scratch[10];
+    return 0;
+}
+
+int ctl_render_clients_ls(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",     "MSGS_IN:r",
+                                       "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l"};
+    static const struct list_shape shape = {"clients", cols, 11, true, client_row};
+
+    return render_list(doc, &shape, out, err, errlen);
+}
+
+static int sub_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    json_int_t client, sid, delivered;
+
+    if (READ(v, where, {"client", K_INT, &client, false}, {"sid", K_INT, &sid, false}, {"pattern", K_STR, &cells[2], false},
+             {"group", K_STR_OR_NULL, &cells[3], false}, {"delivered", K_INT, &delivered, false}))
+        return -EPROTO;
+    fmt_int(scratch[0], client);
+    fmt_int(scratch[1], sid);
+    fmt_int(scratch[4], delivered);
+    cells[0] = scratch[0];
+    cells[1] = scratch[1];
+    cells[4] = scratch[4];
+    return 0;
 }
 
 int ctl_render_subs_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"CLIENT:r", "SID:r", "PATTERN:l", "GROUP:l", "DELIVERED:r"};
-    struct ctl_table t;
-    json_int_t total, offset;
-    json_t *arr, *v;
-    size_t i;
-    int rc =
-        READ(doc, "", {"total", K_INT, &total, false}, {"offset", K_INT, &offset, false}, {"subscriptions", K_ARRAY, &arr, false});
+    static const struct list_shape shape = {"subscriptions", cols, 5, true, sub_row};
 
-    if (rc)
-        return rc;
-    ctl_table_init(&t, 5, cols);
-    json_array_foreach(arr, i, v)
-    {
-        json_int_t client, sid, delivered;
-        const char *pattern, *group;
-        char where[48], num[3][24];
-
-        snprintf(where, sizeof(where), "subscriptions[%zu]", i);
-        rc = READ(v, where, {"client", K_INT, &client, false}, {"sid", K_INT, &sid, false}, {"pattern", K_STR, &pattern, false},
-                  {"group", K_STR_OR_NULL, &group, false}, {"delivered", K_INT, &delivered, false});
-        if (rc)
-            goto out_free;
-        snprintf(num[0], sizeof(num[0]), "%lld", (long long)client);
-        snprintf(num[1], sizeof(num[1]), "%lld", (long long)sid);
-        snprintf(num[2], sizeof(num[2]), "%lld", (long long)delivered);
-        rc = ctl_table_add(&t, (const char *const[]){num[0], num[1], pattern, group, num[2]});
-        if (rc)
-            goto out_free;
-    }
-    ctl_table_print(&t, out);
-    page_note(out, "subscriptions", json_array_size(arr), offset, total);
-out_free:
-    ctl_table_free(&t);
-    return rc;
+    return render_list(doc, &shape, out, err, errlen);
 }

@@ -8,13 +8,14 @@
 # CTL_E2E_TESTS (ctl/local.mk), not yet in TESTS.
 . "$top_srcdir/tests/ctl/lib.sh"
 
-broker=${TRPC_BROKER:-$BUILD/src/trpc-broker}
+TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 server=$BUILD/examples/shop/shop-server
-[ -x "$broker" ] && [ -x "$server" ] || { echo "1..0 # SKIP $broker or $server not built"; exit 0; }
+[ -x "$TRPC_BROKER" ] && [ -x "$server" ] || { echo "1..0 # SKIP $TRPC_BROKER or $server not built"; exit 0; }
+. "$SRC/perf/server.sh"
+TRPC_PID=
 spid=
-bpid=
 stop_all() {
-    for p in $spid $bpid; do kill -9 "$p" 2>/dev/null; done
+    for p in $spid $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
     rm -rf "$TMP"
 }
 trap stop_all EXIT
@@ -30,15 +31,12 @@ wait_for() {
     return 1
 }
 
-"$broker" --listen 127.0.0.1:0 --cores 2 2>"$TMP/broker.log" &
-bpid=$!
-wait_for grep -q "listening on 127\.0\.0\.1:" "$TMP/broker.log" || {
+BROKER_ARGS="--cores 2"
+if ! trpc_broker_start "$TMP/broker.log" 2>"$TMP/start.err"; then
     echo "Bail out! broker did not start"
-    diag_file "$TMP/broker.log"
+    diag_file "$TMP/start.err"
     exit 99
-}
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/broker.log" | head -1)
-TRPC_URL=trpc://127.0.0.1:$port
+fi
 export TRPC_URL
 
 "$server" "$TRPC_URL" billing1 >"$TMP/server.out" 2>&1 &
@@ -63,7 +61,7 @@ json_ok() {
 
 version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$BUILD/config.h")
 run info server info && grep -q "^version  *$version\$" "$TMP/info.out" &&
-    grep -q "^listen  *127\.0\.0\.1:$port\$" "$TMP/info.out" && grep -q "^cores  *2\$" "$TMP/info.out" &&
+    grep -q "^listen  *127\.0\.0\.1:$TRPC_PORT\$" "$TMP/info.out" && grep -q "^cores  *2\$" "$TMP/info.out" &&
     grep -Eq "^connections  *[1-9][0-9]*\$" "$TMP/info.out" && grep -Eq "^io_uring tier  *T[0-9]\$" "$TMP/info.out"
 ok $? "server info: version $version, the listen address, 2 cores, the tier, connections"
 diag_file "$TMP/info.out"
@@ -71,7 +69,7 @@ run infoj server info --json && json_ok "$TMP/infoj.out"
 ok $? "server info --json: a document with ok true"
 
 run sget settings get && grep -Eq "^NAME  *VALUE  *LIVE  *HELP\$" "$TMP/sget.out" &&
-    grep -Eq "^keepalive  *[^ ]+  *yes " "$TMP/sget.out" && grep -Eq "^listen  *127\.0\.0\.1:$port  *no " "$TMP/sget.out"
+    grep -Eq "^keepalive  *[^ ]+  *yes " "$TMP/sget.out" && grep -Eq "^listen  *127\.0\.0\.1:$TRPC_PORT  *no " "$TMP/sget.out"
 ok $? "settings get: a table with keepalive (live) and listen (not live)"
 run sget1 settings get keepalive && [ "$(wc -l <"$TMP/sget1.out")" -eq 2 ]
 ok $? "settings get keepalive: the header and one row"
@@ -130,12 +128,11 @@ wait_for back
 ok $? "billing1 reconnected, with a new id"
 expect 1 "^trpcctl: clients kick: .*$id" "a second kick of the old id: NOT_FOUND" -- "$CTL" clients kick "$id"
 
-kill -TERM "$spid"
-wait "$spid"
+server_stop "$spid"
 spid=
-kill -TERM "$bpid"
-wait "$bpid"
+kill -TERM "$TRPC_PID"
+wait "$TRPC_PID"
 ok $? "the broker stops cleanly"
-bpid=
+TRPC_PID=
 expect 1 "^trpcctl: cannot connect to $TRPC_URL: connection refused\$" "no broker any more" -- "$CTL" server info
 done_testing
