@@ -270,7 +270,9 @@ static void session_lost(trpc_client *c)
     pthread_mutex_unlock(&c->lock);
     trpc__pend_fail_all(c, stopping ? -TRPC_E_CLOSED : -TRPC_E_CONNECTION_LOST);
     if (!stopping) {
-        trpc__notify_error(c, NULL, -TRPC_E_CONNECTION_LOST, c->err_text);
+        /* The broker's code when it said why (a fatal ERR: SLOW_CONSUMER, KICKED, ...), so the
+         * application can tell being cut off from a network failure. */
+        trpc__notify_error(c, NULL, c->last_err < 0 ? c->last_err : -TRPC_E_CONNECTION_LOST, c->err_text);
         trpc__notify_state(c, TRPC_STATE_RECONNECTING);
     }
 }

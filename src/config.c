@@ -27,39 +27,42 @@ struct option {
     size_t width; /* of an integer field: 2, 4 or 8 */
     uint64_t min, max;
     const char *help;
+    bool live; /* may change while the broker runs (config_set_live) */
 };
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
 static const struct option options[] = {
-    {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)"},
-    {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication"},
-    {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU"},
-    {"data-dir", K_PATH, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store"},
-    {"log-level", K_LOG, FIELD(log_level), 0, 0, "error, warn, info or debug"},
-    {"max-frame", K_SIZE, FIELD(limits.max_frame), 56, WIRE_FRAME_MAX_CEILING, "largest frame a client may send"},
-    {"max-topic", K_UINT, FIELD(limits.max_topic), 1, WIRE_TOPIC_MAX_CEILING, "longest topic, in bytes"},
-    {"max-headers", K_UINT, FIELD(limits.max_headers), 0, 65535, "most header entries in a frame"},
-    {"max-header-bytes", K_SIZE, FIELD(limits.max_header_bytes), 0, WIRE_FRAME_MAX_CEILING, "largest header block"},
-    {"max-connections", K_UINT, FIELD(max_connections), 1, 1000000, "connections at most, over all cores"},
-    {"max-subscriptions", K_UINT, FIELD(max_subscriptions), 1, 1000000, "subscriptions per connection at most"},
-    {"max-pending-requests", K_UINT, FIELD(max_pending_requests), 1, 10000000, "requests in flight per core at most"},
+    {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)", false},
+    {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
+    {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
+    {"data-dir", K_PATH, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
+    {"log-level", K_LOG, FIELD(log_level), 0, 0, "error, warn, info or debug", true},
+    {"max-frame", K_SIZE, FIELD(limits.max_frame), 56, WIRE_FRAME_MAX_CEILING, "largest frame a client may send", false},
+    {"max-topic", K_UINT, FIELD(limits.max_topic), 1, WIRE_TOPIC_MAX_CEILING, "longest topic, in bytes", false},
+    {"max-headers", K_UINT, FIELD(limits.max_headers), 0, 65535, "most header entries in a frame", false},
+    {"max-header-bytes", K_SIZE, FIELD(limits.max_header_bytes), 0, WIRE_FRAME_MAX_CEILING, "largest header block", false},
+    {"max-connections", K_UINT, FIELD(max_connections), 1, 1000000, "connections at most, over all cores", true},
+    {"max-subscriptions", K_UINT, FIELD(max_subscriptions), 1, 1000000, "subscriptions per connection at most", true},
+    {"max-pending-requests", K_UINT, FIELD(max_pending_requests), 1, 10000000, "requests in flight per core at most", false},
     {"max-output-bytes", K_SIZE, FIELD(max_output_bytes), 65536, UINT64_C(1) << 32,
-     "output queued per connection before it is cut off as a slow consumer"},
-    {"keepalive", K_MS, FIELD(keepalive_ms), 0, 3600000, "clients ping after this much silence; 0: no keepalive"},
-    {"request-timeout", K_MS, FIELD(request_timeout_ms), 1, 3600000, "deadline of a request that names none"},
-    {"max-request-timeout", K_MS, FIELD(max_request_timeout_ms), 1, 86400000, "longest deadline a request may ask"},
-    {"recv-buffers", K_UINT, FIELD(recv_buffers), 16, 32768, "provided receive buffers per core (a power of two)"},
-    {"recv-buffer-size", K_SIZE, FIELD(recv_buffer_size), 4096, 1u << 20, "bytes per receive buffer"},
+     "output queued per connection before it is cut off as a slow consumer", true},
+    {"keepalive", K_MS, FIELD(keepalive_ms), 0, 3600000, "clients ping after this much silence; 0: no keepalive", true},
+    {"request-timeout", K_MS, FIELD(request_timeout_ms), 1, 3600000, "deadline of a request that names none", true},
+    {"max-request-timeout", K_MS, FIELD(max_request_timeout_ms), 1, 86400000, "longest deadline a request may ask", true},
+    {"recv-buffers", K_UINT, FIELD(recv_buffers), 16, 32768, "provided receive buffers per core (a power of two)", false},
+    {"recv-buffer-size", K_SIZE, FIELD(recv_buffer_size), 4096, 1u << 20, "bytes per receive buffer", false},
     {"send-zc-threshold", K_SIZE, FIELD(send_zc_threshold), 0, WIRE_FRAME_MAX_CEILING,
-     "payloads from this size go out with zero-copy send to non-loopback peers; 0: never"},
+     "payloads from this size go out with zero-copy send to non-loopback peers; 0: never", false},
     {"direct-sends", K_BOOL, FIELD(direct_sends), 0, 1,
-     "a core writes a request or reply straight to a connection of another core when that one has nothing queued"},
+     "a core writes a request or reply straight to a connection of another core when that one has nothing queued", false},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
+
+static const struct option *option_find(const char *name, size_t len);
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -562,4 +565,48 @@ void config_print_help(FILE *out)
                                             : "VALUE",
                 options[i].help, value);
     }
+}
+
+int config_option_info(size_t i, struct config_option_info *out)
+{
+    if (i >= N_OPTIONS)
+        return -ENOENT;
+    out->name = options[i].name;
+    out->help = options[i].help;
+    out->live = options[i].live;
+    return 0;
+}
+
+int config_get(const struct config *c, const char *name, char *buf, size_t len)
+{
+    const struct option *o = option_find(name, strlen(name));
+
+    if (o == NULL)
+        return -ENOENT;
+    format_value(c, o, buf, len);
+    return 0;
+}
+
+int config_set_live(struct config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    const struct option *o = option_find(name, strlen(name));
+    struct config n = *c;
+    int ret;
+
+    if (o == NULL) {
+        fail(err, errlen, "no setting '%s'", name);
+        return -ENOENT;
+    }
+    if (!o->live) {
+        fail(err, errlen, "%s cannot change while the broker runs: change it in the config file or on the command line and restart",
+             name);
+        return -EPERM;
+    }
+    ret = set_option(&n, name, value, err, errlen);
+    if (ret == 0)
+        ret = config_validate(&n, err, errlen);
+    if (ret != 0)
+        return -EINVAL;
+    *c = n;
+    return 0;
 }

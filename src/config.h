@@ -76,4 +76,19 @@ void config_print(const struct config *c, FILE *out);
 /* Writes the option list for --help. */
 void config_print_help(FILE *out);
 
+/* The options, for the admin API: 0 with *out filled for i < the number of options, else -ENOENT.
+ * live: it may change while the broker runs. */
+struct config_option_info {
+    const char *name;
+    const char *help;
+    bool live;
+};
+int config_option_info(size_t i, struct config_option_info *out);
+/* The value of option `name` in the config file's syntax (what config_set_live takes back):
+ * 0, or -ENOENT. */
+int config_get(const struct config *c, const char *name, char *buf, size_t len);
+/* Changes a live option, then validates the whole: 0, or with c untouched and a one-line message
+ * in err: -ENOENT (no such option), -EPERM (not live) or -EINVAL (a bad value). */
+int config_set_live(struct config *c, const char *name, const char *value, char *err, size_t errlen);
+
 #endif

@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/core.h"
@@ -94,6 +95,14 @@ uint64_t core_random(struct core *c)
     x ^= x >> 27;
     c->xs = x;
     return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- the session table ------------------------------------------------------------------------- */
@@ -187,14 +196,16 @@ static void on_accept(struct uring_listener *l, int fd)
     s->client_id = ((uint64_t)(c->id + 1) << 48) | ++c->next_client;
     s->state = SESS_NEW;
     s->last_rx_ns = uring_now_ns();
+    s->connected_at = realtime_ns();
+    s->keepalive_ms = c->cfg.keepalive_ms;
     s->conn.data = s;
     blist_init(&s->requests);
     blist_init(&s->rx_node);
-    wire_reader_init(&s->rd, &b->cfg.limits);
+    wire_reader_init(&s->rd, &c->cfg.limits);
     format_peer(fd, s->peer, sizeof(s->peer));
-    over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= b->cfg.max_connections;
+    over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= c->cfg.max_connections;
     s->counted = true;
-    if (uring_conn_start(&s->conn, &c->loop, fd, &session_cbs, b->cfg.max_output_bytes + BROKER_OUT_RESERVE) != 0) {
+    if (uring_conn_start(&s->conn, &c->loop, fd, &session_cbs, c->cfg.max_output_bytes + BROKER_OUT_RESERVE) != 0) {
         atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
         c->free_slots[c->nfree++] = slot;
         wire_reader_free(&s->rd);
@@ -251,9 +262,9 @@ static void session_closed(struct uring_conn *conn, int err)
 
 static uint64_t sweep_period_ns(const struct core *c)
 {
-    uint64_t ms = c->b->cfg.keepalive_ms / 4;
+    uint64_t ms = c->ka_floor_ms / 4;
 
-    if (c->b->cfg.keepalive_ms == 0 || ms > 1000)
+    if (c->ka_floor_ms == 0 || ms > 1000)
         ms = 1000;
     if (ms < 10)
         ms = 10;
@@ -349,7 +360,10 @@ static void sweep_done(struct uring_timer *t, int res)
 {
     struct core *c = t->data;
     uint64_t now = uring_now_ns();
-    uint64_t idle_ns = (uint64_t)c->b->cfg.keepalive_ms * 2 * 1000000;
+    /* Sessions keep the keepalive they were told when the setting changes: the walk in LRU
+     * order may stop at the first one heard from within twice the least of them. */
+    uint64_t floor_ns = (uint64_t)c->ka_floor_ms * 2 * 1000000;
+    struct blist *n, *next;
 
     size_t held;
     /* Whether anything was freed since the last sweep, before this one frees its own: the
@@ -359,11 +373,14 @@ static void sweep_done(struct uring_timer *t, int res)
     c->sweep_armed = false;
     if (res == -ECANCELED || c->timers_idle)
         return;
-    while (idle_ns > 0 && !blist_empty(&c->lru)) {
-        struct session *s = blist_entry(c->lru.next, struct session, node);
+    for (n = c->lru.next; floor_ns > 0 && n != &c->lru; n = next) {
+        struct session *s = blist_entry(n, struct session, node);
 
-        if (s->last_rx_ns + idle_ns > now)
+        next = n->next;
+        if (s->last_rx_ns + floor_ns > now)
             break;
+        if (s->keepalive_ms == 0 || s->last_rx_ns + (uint64_t)s->keepalive_ms * 2 * 1000000 > now)
+            continue;
         STAT_ADD(c->st, idle_timeouts, 1);
         session_fail(s, 0, TRPC_E_IDLE_TIMEOUT, "nothing received for twice the keepalive interval");
     }
@@ -379,7 +396,7 @@ static void sweep_done(struct uring_timer *t, int res)
     /* A frame reader keeps its reassembly buffer between frames (up to max_frame): sessions that
      * received nothing for a while give it back, so idle connections stay small. The LRU is in
      * order of last receive, so the walk stops at the first recent one. */
-    for (struct blist *n = c->lru.next; n != &c->lru; n = n->next) {
+    for (n = c->lru.next; n != &c->lru; n = n->next) {
         struct session *s = blist_entry(n, struct session, node);
 
         if (s->last_rx_ns + BROKER_READER_TRIM_NS > now)
@@ -950,6 +967,8 @@ int core_start_all(struct broker *b)
         c->listen_fd = -1;
         c->efd = -1;
         c->st = &b->stats[i];
+        c->cfg = b->cfg;
+        c->ka_floor_ms = b->cfg.keepalive_ms;
         c->xs = ((uint64_t)i + 1) * UINT64_C(0x9E3779B97F4A7C15);
         blist_init(&c->lru);
         blist_init(&c->closing);

@@ -58,6 +58,7 @@
     64 /* receive buffers filled since the last release before a quiet core releases them */
 
 struct broker;
+struct control;
 struct core;
 struct session;
 
@@ -196,6 +197,10 @@ struct core {
     uint64_t xs; /* xorshift state (core_random) */
 
     struct broker_core_stats *st;
+    /* This core's copy of the settings: b->cfg at start, then what the control thread sends
+     * when a live setting changes (admin.c). Read this, never b->cfg, on a core. */
+    struct config cfg;
+    unsigned ka_floor_ms; /* the least non-zero keepalive a session of this core may have (sweep) */
 
     /* The modules' states (core.c's table lists the modules). */
     struct route_core route;
@@ -242,6 +247,7 @@ struct broker {
     /* Set by core_start_all before the cores start, read-only after. */
     struct core_xtype xtypes[X_NTYPES];                       /* by uring_xmsg.type */
     struct core_mbox_handler mbox_handlers[BROKER_MBOX_TYPES]; /* by uring_xmsg.type */
+    struct control *ctl; /* the control thread (control.h), from control_start to control_free */
 };
 
 /* ---- the main thread ---- */

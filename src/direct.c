@@ -38,7 +38,7 @@ int direct_stage(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t 
     struct direct_stage *st = &c->direct.stage[dst];
 
     assert(msg->type < X_NTYPES && c->b->xtypes[msg->type].unstage != NULL);
-    if (!c->b->cfg.direct_sends || c->stopping || st->staged || c->out[dst].pushed_at == c->loop.stats.iterations)
+    if (!c->cfg.direct_sends || c->stopping || st->staged || c->out[dst].pushed_at == c->loop.stats.iterations)
         return core_push(c, dst, msg, cost);
     st->staged = true;
     st->cost = cost;
@@ -61,7 +61,7 @@ bool direct_ok(struct core *c, unsigned dst, size_t len)
     struct core *d = c->b->cores[dst];
 
     assert(dst != c->id && dst < c->b->ncores);
-    if (!c->b->cfg.direct_sends || c->stopping || len > BROKER_DIRECT_MAX)
+    if (!c->cfg.direct_sends || c->stopping || len > BROKER_DIRECT_MAX)
         return false;
     /* Only a core that sleeps costs a wake-up to hand the frame to; a busy one batches it with
      * the rest of its output, which one syscall per frame from here would not. */
@@ -109,7 +109,7 @@ void direct_gate_open(struct session *s)
 {
     struct core *c = s->core;
 
-    if (c->b->cfg.direct_sends && s->slot < c->direct.ngates && s->gen != 0)
+    if (c->cfg.direct_sends && s->slot < c->direct.ngates && s->gen != 0)
         uring_conn_gate_open(&s->conn, &c->direct.gates[s->slot], s->gen);
 }
 
@@ -118,7 +118,7 @@ void direct_gate_open(struct session *s)
  * core's thread before the start barrier, so before any other core can look at it. */
 static int direct_init(struct core *c)
 {
-    size_t n = (size_t)c->b->cfg.max_connections + 1;
+    size_t n = (size_t)c->cfg.max_connections + 1;
     void *p;
 
     c->direct.stage = calloc(c->b->ncores, sizeof(*c->direct.stage));

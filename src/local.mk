@@ -17,23 +17,35 @@ src_libtrpcbroker_la_SOURCES = \
 	src/stats.h
 src_libtrpcbroker_la_LIBADD = driver/libtrpcwire.la
 
-# The daemon: core threads, sessions, routing, request/reply over the uring/ loop.
-bin_PROGRAMS += src/trpc-broker
-src_trpc_broker_SOURCES = \
+# The daemon: core threads, sessions, routing, request/reply over the uring/ loop, and the control
+# thread with the admin API. All but main.c in a convenience library, so that tests and fuzz
+# targets (the admin API's) link the real modules.
+noinst_LTLIBRARIES += src/libtrpcd.la
+src_libtrpcd_la_SOURCES = \
+	src/admin.h \
+	src/admin.c \
+	src/admin_api.h \
+	src/admin_api.c \
 	src/blist.h \
+	src/control.h \
+	src/control.c \
 	src/core.h \
 	src/core.c \
 	src/direct.h \
 	src/direct.c \
-	src/main.c \
 	src/request.h \
 	src/request.c \
 	src/route.h \
 	src/route.c \
 	src/session.h \
 	src/session.c
+src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la uring/libtrpcuring.la $(JANSSON_LIBS) -lpthread
+
+bin_PROGRAMS += src/trpc-broker
+src_trpc_broker_SOURCES = src/main.c
 src_trpc_broker_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
-src_trpc_broker_LDADD = src/libtrpcbroker.la uring/libtrpcuring.la -lpthread
+src_trpc_broker_LDADD = src/libtrpcd.la
 
 check_PROGRAMS += tests/broker/trie_match tests/broker/trie_churn tests/broker/trie_deep
 tests_broker_trie_match_LDADD = src/libtrpcbroker.la

@@ -1,22 +1,24 @@
 /* One-line log records on stderr (see log.h). */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "src/log.h"
 
-static int log_level = CONFIG_LOG_INFO;
+/* Set by the control thread while cores log (the log-level setting is live). */
+static _Atomic int log_level = CONFIG_LOG_INFO;
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void log_set_level(int level)
 {
-    log_level = level;
+    atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
 bool log_enabled(int level)
 {
-    return level <= log_level;
+    return level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 static void vlog(int level, int core, const char *fmt, va_list ap)

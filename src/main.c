@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/admin.h"
+#include "src/control.h"
 #include "src/core.h"
 #include "src/log.h"
 
@@ -160,11 +162,19 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     heap_setup();
-    ret = core_start_all(b);
+    ret = admin_register(b);
+    if (ret == 0)
+        ret = core_start_all(b);
+    if (ret == 0)
+        ret = control_start(b);
     if (ret != 0) {
         log_error(LOG_NO_CORE, "cannot start: %s", strerror(-ret));
-        if (b->started)
+        control_stop(b);
+        if (b->started) {
+            core_wake_all(b);
             core_join_all(b);
+        }
+        control_free(b);
         free_broker(b);
         return 1;
     }
@@ -174,8 +184,10 @@ int main(int argc, char **argv)
         log_always(LOG_NO_CORE, "listening on %s:%u with %u cores", b->cfg.listen_host, b->port, b->ncores);
     sig = wait_signal();
     log_info(LOG_NO_CORE, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    control_stop(b); /* it posts nothing to the cores from here on */
     core_wake_all(b);
     core_join_all(b);
+    control_free(b);
     log_stats(b);
     ret = atomic_load(&b->failed) ? 1 : 0;
     log_info(LOG_NO_CORE, "stopped");

@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/admin.h"
 #include "src/core.h"
 #include "src/log.h"
 #include "src/session.h"
@@ -59,10 +60,11 @@
 
 #define DEADLINE_SLACK_NS 1000000 /* an earlier deadline re-arms the core's timer if earlier by more */
 #define STOP_POLL_NS      1000000 /* shutdown: the reap stack is looked at every millisecond */
+#define SYSTEM_CORE       0xffffffu /* claim word's core field of a request the broker answers itself */
 
 static uint32_t pending_cap(const struct core *c)
 {
-    uint32_t cap = c->b->cfg.max_pending_requests;
+    uint32_t cap = c->cfg.max_pending_requests;
 
     return cap < BROKER_PENDING_CEIL ? cap : BROKER_PENDING_CEIL;
 }
@@ -318,6 +320,7 @@ int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t
     put_request(hdr, sid, token, ms_left, topic_len, hdr_len, body_len);
     ret = session_write2(resp, hdr, sizeof(hdr), body, body_len);
     if (ret == 0) {
+        resp->msgs_out++;
         STAT_ADD(c->st, msgs_out, 1);
         STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + body_len);
     }
@@ -327,7 +330,7 @@ int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t
 void request_req(struct session *s, const struct wire_frame *f)
 {
     struct core *c = s->core;
-    const struct config *cfg = &c->b->cfg;
+    const struct config *cfg = &c->cfg;
     uint32_t timeout_ms = f->aux ? f->aux : cfg->request_timeout_ms;
     const uint8_t *body = frame_body(f);
     uint32_t body_len = f->length - WIRE_FIXED_LEN;
@@ -344,6 +347,10 @@ void request_req(struct session *s, const struct wire_frame *f)
         return;
     }
     request_reap(c); /* entries answered by other cores: free their slots, count their responders down */
+    if (admin_reserved(f->topic, f->topic_len)) {
+        admin_request(s, f, timeout_ms); /* the broker answers these itself */
+        return;
+    }
     r = pick_responder(c, route_match(c, f->topic, f->topic_len));
     if (r == NULL) {
         rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
@@ -396,6 +403,42 @@ void request_req(struct session *s, const struct wire_frame *f)
         free(x);
         finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
     }
+}
+
+uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeout_ms)
+{
+    struct core *c = s->core;
+    struct preq *p = entry_new(c);
+    int ret;
+
+    if (p == NULL) {
+        rep_error(s, corr_id, TRPC_E_TOO_MANY_REQUESTS);
+        return 0;
+    }
+    STAT_ADD(c->st, requests, 1);
+    p->corr_id = corr_id;
+    p->requester = s;
+    p->resp_core = UINT32_MAX; /* no responder connection: REPs from clients never match */
+    p->req_slot = s->slot;
+    p->req_gen = s->gen;
+    blist_add_tail(&s->requests, &p->req_node);
+    ret = uring_tset_add(&c->req.deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
+    assert(ret == 0);
+    (void)ret;
+    /* OPEN, so that every end of it goes through entry_take as usual, for a core no core has:
+     * no other core can claim it. */
+    atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
+    return token_of(c, p);
+}
+
+bool request_answer_system(struct core *c, uint64_t token, uint8_t flags, uint32_t aux, const uint8_t *body, uint32_t len)
+{
+    struct preq *p = entry_of(c, token);
+
+    if (p == NULL || p->resp_core != UINT32_MAX || !entry_take(p))
+        return false; /* timed out, or its requester went */
+    finish(c, p, flags, aux, 0, body, len);
+    return true;
 }
 
 /* The REP for token came from connection (core, slot, gen). False: the token fails a check. */

@@ -93,6 +93,11 @@ extern const struct core_module request_module;
 
 void request_req(struct session *s, const struct wire_frame *f);
 void request_rep(struct session *s, const struct wire_frame *f);
+/* A request the broker answers itself (the admin API): an entry with the usual deadline and no
+ * responder. Returns its token, or 0 when the table is full (the requester got its REP ERROR). */
+uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeout_ms);
+/* The one REP for it. False when the entry is gone (timed out, the requester left, shutdown). */
+bool request_answer_system(struct core *c, uint64_t token, uint8_t flags, uint32_t aux, const uint8_t *body, uint32_t len);
 /* Delivers a request to a local responder subscription. */
 int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t ms_left, uint16_t topic_len, uint32_t hdr_len,
                     const uint8_t *body, uint32_t body_len);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "driver/topic.h"
+#include "src/admin.h"
 #include "src/core.h"
 #include "src/log.h"
 #include "src/session.h"
@@ -207,7 +208,9 @@ int route_sub(struct session *s, const struct wire_frame *f)
 
     if (idmap_get(&s->subs, f->id) != NULL)
         return BROKER_ETRPC(TRPC_E_DUPLICATE_SUBSCRIPTION);
-    if (s->subs.count >= c->b->cfg.max_subscriptions)
+    if (admin_reserved(f->topic, f->topic_len))
+        return BROKER_ETRPC(TRPC_E_PERMISSION_DENIED);
+    if (s->subs.count >= c->cfg.max_subscriptions)
         return BROKER_ETRPC(TRPC_E_TOO_MANY_SUBSCRIPTIONS);
     if (wire_header_find(f, ":durable", 8, &d))
         return BROKER_ETRPC(TRPC_E_UNAVAILABLE); /* durable topics are not in this broker yet */
@@ -309,8 +312,10 @@ size_t route_match(struct core *c, const char *topic, size_t len)
     return c->route.nmatch;
 }
 
-static void deliver(struct session *s, uint64_t sid, uint16_t topic_len, uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
+/* To a subscription of a session of this core. */
+static void deliver(struct rsub *r, uint16_t topic_len, uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
 {
+    struct session *s = r->sess;
     struct core *c = s->core;
     uint8_t hdr[WIRE_FIXED_LEN];
 
@@ -318,8 +323,10 @@ static void deliver(struct session *s, uint64_t sid, uint16_t topic_len, uint32_
         STAT_ADD(c->st, drops, 1);
         return;
     }
-    wire_put_fixed(hdr, WIRE_MSG, 0, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, 0, sid, 0);
+    wire_put_fixed(hdr, WIRE_MSG, 0, WIRE_FIXED_LEN + body_len, topic_len, hdr_len, 0, r->sid, 0);
     if (session_write2(s, hdr, sizeof(hdr), body, body_len) == 0) {
+        r->delivered++;
+        s->msgs_out++;
         STAT_ADD(c->st, msgs_out, 1);
         STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + body_len);
     } else {
@@ -650,7 +657,7 @@ void route_pub(struct session *s, const struct wire_frame *f)
             if (gm_push(c, r) != 0)
                 STAT_ADD(c->st, drops, 1);
         } else if (r->owner == c->id) {
-            deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
+            deliver(r, f->topic_len, f->hdr_len, body, body_len);
         } else {
             c->route.rplain[r->owner] = true;
             remote = true;
@@ -666,7 +673,7 @@ void route_pub(struct session *s, const struct wire_frame *f)
             j++;
         r = c->route.gm[i + core_random(c) % (j - i)];
         if (r->owner == c->id) {
-            deliver(r->sess, r->sid, f->topic_len, f->hdr_len, body, body_len);
+            deliver(r, f->topic_len, f->hdr_len, body, body_len);
         } else if (tv_push(&c->route.tv[r->owner], r) == 0) {
             remote = true;
         } else {
@@ -696,14 +703,15 @@ static void recv_pub(struct core *c, struct xpub *x)
             struct rsub *r = c->route.match[i];
 
             if (r->owner == c->id && r->group_len == 0)
-                deliver(r->sess, r->sid, x->topic_len, x->hdr_len, x->body, x->body_len);
+                deliver(r, x->topic_len, x->hdr_len, x->body, x->body_len);
         }
     }
     for (uint32_t i = 0; i < x->ntargets; i++) {
         struct session *s = core_session(c, x->targets[i].slot, x->targets[i].gen);
+        struct rsub *r = s != NULL ? idmap_get(&s->subs, x->targets[i].sid) : NULL;
 
-        if (s != NULL && idmap_get(&s->subs, x->targets[i].sid) != NULL)
-            deliver(s, x->targets[i].sid, x->topic_len, x->hdr_len, x->body, x->body_len);
+        if (r != NULL)
+            deliver(r, x->topic_len, x->hdr_len, x->body, x->body_len);
         else
             STAT_ADD(c->st, drops, 1); /* the member left while the copy travelled */
     }
@@ -821,7 +829,7 @@ static void recycle_discard(const struct uring_xmsg *m)
 
 static int route_init(struct core *c)
 {
-    c->route.trie = trie_new(c->b->cfg.limits.max_topic);
+    c->route.trie = trie_new(c->cfg.limits.max_topic);
     c->route.acked = calloc(c->b->ncores, sizeof(*c->route.acked));
     blist_init(&c->route.rx_resume);
     return c->route.trie == NULL || c->route.acked == NULL ? -ENOMEM : 0;

@@ -47,6 +47,7 @@ struct rsub {
     /* request.c's, for the requests this core forwarded to it */
     uint32_t outstanding; /* not yet finished */
     struct blist pending; /* struct preq.resp_node */
+    uint64_t delivered; /* on the owner core: messages delivered to it (admin API) */
     uint32_t group_hash;
     uint16_t group_len; /* 0: not in a group */
     uint16_t pattern_len;

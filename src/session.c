@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/admin.h"
 #include "src/core.h"
 #include "src/session.h"
 #include "src/log.h"
@@ -38,6 +39,8 @@ static int write_raw(struct session *s, const void *a, size_t alen, const void *
 
     if (ret == 0 && blen > 0)
         ret = uring_conn_write(&s->conn, b, blen);
+    if (ret == 0)
+        s->bytes_out += alen + blen;
     if (ret != 0 && ret != -EPIPE && ret != -ENOBUFS) {
         log_error(s->core->id, "client_id=%llu: cannot queue output: %s", (unsigned long long)s->client_id, strerror(-ret));
         uring_conn_close(&s->conn, URING_CLOSE_NOW);
@@ -98,7 +101,7 @@ int session_write2(struct session *s, const void *a, size_t alen, const void *b,
 
     if (s->state == SESS_CLOSING)
         return -EPIPE;
-    if (uring_conn_out_queued(&s->conn) + alen + blen > c->b->cfg.max_output_bytes) {
+    if (uring_conn_out_queued(&s->conn) + alen + blen > c->cfg.max_output_bytes) {
         /* The code's own text says what happened (clients print it before ours): say how much. */
         char why[128];
 
@@ -107,7 +110,7 @@ int session_write2(struct session *s, const void *a, size_t alen, const void *b,
         log_warn(c->id, "client_id=%llu peer=%s: slow consumer cut off with %zu bytes queued", (unsigned long long)s->client_id,
                  s->peer, uring_conn_out_queued(&s->conn));
         snprintf(why, sizeof(why), "%zu bytes queued, %zu more would pass max-output-bytes %" PRIu64,
-                 uring_conn_out_queued(&s->conn), alen + blen, c->b->cfg.max_output_bytes);
+                 uring_conn_out_queued(&s->conn), alen + blen, c->cfg.max_output_bytes);
         session_fail(s, 0, TRPC_E_SLOW_CONSUMER, why);
         return -ENOBUFS;
     }
@@ -171,14 +174,14 @@ static void copy_name(struct session *s, const struct wire_frame *f)
 
 static void do_connect(struct session *s, const struct wire_frame *f)
 {
-    const struct config *cfg = &s->core->b->cfg;
+    const struct config *cfg = &s->core->cfg;
     uint8_t payload[WIRE_CONNACK_PAYLOAD_LEN];
     struct wire_connack ca = {
         .max_frame = cfg->limits.max_frame,
         .max_header_bytes = cfg->limits.max_header_bytes,
         .max_topic = cfg->limits.max_topic,
         .max_headers = cfg->limits.max_headers,
-        .keepalive_ms = cfg->keepalive_ms,
+        .keepalive_ms = s->keepalive_ms,
         .client_id = s->client_id,
     };
     struct wire_header server = {
@@ -227,7 +230,7 @@ static void do_sub(struct session *s, const struct wire_frame *f)
     struct policy p;
     int ret;
 
-    ret = policy_parse(f, s->core->b->cfg.limits.max_topic, &p, why, sizeof(why));
+    ret = policy_parse(f, s->core->cfg.limits.max_topic, &p, why, sizeof(why));
     if (ret < 0) {
         session_send_err(s, f->id, broker_err_wire(ret), false, why);
         return;
@@ -263,6 +266,10 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
     case WIRE_PONG:
         return;
     case WIRE_PUB:
+        if (admin_reserved(f->topic, f->topic_len)) {
+            session_send_err(s, f->id, TRPC_E_PERMISSION_DENIED, false, "topics under " ADMIN_RESERVED " are the broker's");
+            return;
+        }
         route_pub(s, f);
         if ((f->flags & WIRE_F_ACK_REQ) && s->state == SESS_OPEN) {
             struct wire_out o = {.type = WIRE_PUBACK, .id = f->id};
@@ -338,6 +345,7 @@ static void parse_buffer(struct session *s, size_t held)
         s->rx_off += f.length - held; /* the first frame may have begun in an earlier buffer */
         held = 0;
         STAT_ADD(c->st, msgs_in, 1);
+        s->msgs_in++;
         handle_frame(s, &f);
     }
     if (s->rx_paused && s->state != SESS_CLOSING)
@@ -382,6 +390,7 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
     struct core *c = s->core;
 
     STAT_ADD(c->st, bytes_in, len);
+    s->bytes_in += len;
     if (s->state != SESS_CLOSING) {
         s->last_rx_ns = uring_now_ns();
         blist_del(&s->node);

@@ -37,10 +37,15 @@ struct session {
     bool counted;         /* holds one of max_connections */
     unsigned stop_holds;  /* shutting down: modules holding its ERR (core_stop_release) */
     uint64_t last_rx_ns;
+    unsigned keepalive_ms; /* what it was told (CONNACK); 0: never idle */
     uint64_t closing_ns;
     struct blist node; /* core->lru (open, new) or core->closing */
     char peer[64];
     char name[64];
+    uint64_t connected_at; /* CLOCK_REALTIME, ns */
+    /* Traffic, for the admin API: frames and bytes received, MSGs delivered and bytes queued.
+     * Frames other cores write straight to the connection (direct.h) are not counted. */
+    uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
     /* session.c */
     bool no_echo;
     struct wire_reader rd;

@@ -146,7 +146,7 @@ int uring_conn_start(struct uring_conn *c, struct uring_loop *loop, int fd, cons
     ulist_init(&c->_nobuf_node);
     c->_state = 0;
     c->_err = 0;
-    c->_out_max = out_max ? out_max : DEFAULT_OUT_MAX;
+    uring_conn_set_out_max(c, out_max);
     c->_gate = NULL;
     c->_gate_gen = 0;
     uring__send_init(c);
@@ -276,4 +276,9 @@ void uring__conn_flush(struct uring_loop *loop)
         ulist_del(&c->_flush_node);
         flush_one(c);
     }
+}
+
+void uring_conn_set_out_max(struct uring_conn *c, size_t out_max)
+{
+    c->_out_max = out_max ? out_max : DEFAULT_OUT_MAX;
 }

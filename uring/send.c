@@ -473,7 +473,7 @@ int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
         return -EPIPE;
     if (len == 0)
         return 0; /* nothing to send: the gate stays as it is */
-    if (len > c->_out_max - uring_conn_out_queued(c))
+    if (uring_conn_out_queued(c) > c->_out_max || len > c->_out_max - uring_conn_out_queued(c))
         return -ENOBUFS;
     uring__gate_hold(c);
     ret = out_append(c, data, len);
@@ -519,7 +519,7 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
     if (!c->loop->send_zc || len == 0 || len < c->loop->zc_threshold || !peer_wants_zc(c) ||
         c->_zc_tail - c->_zc_head == URING_ZC_SLOTS)
         return uring_conn_write(c, data, len);
-    if (len > c->_out_max - uring_conn_out_queued(c))
+    if (uring_conn_out_queued(c) > c->_out_max || len > c->_out_max - uring_conn_out_queued(c))
         return -ENOBUFS;
     if (c->_zc == NULL) {
         c->_zc = calloc(URING_ZC_SLOTS, sizeof(*c->_zc));

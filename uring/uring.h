@@ -435,6 +435,9 @@ struct uring_conn {
 /* Takes ownership of connected socket `fd` and arms receive. out_max bounds the bytes queued for
  * sending (in flight included); 0 means 256 KiB. On error fd stays the caller's. */
 int uring_conn_start(struct uring_conn *conn, struct uring_loop *loop, int fd, const struct uring_conn_cbs *cbs, size_t out_max);
+/* Owner thread: a new bound for what is queued from now on (0: 256 KiB). Output already queued
+ * above it stays; the next write is refused until it drains below. */
+void uring_conn_set_out_max(struct uring_conn *conn, size_t out_max);
 
 /* Queues all of data[0, len) for sending (batched with other writes of this iteration into one
  * send), or nothing: -ENOBUFS when it would pass out_max (the caller decides: a slow consumer is

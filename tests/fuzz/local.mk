@@ -21,7 +21,20 @@ tests_fuzz_replay_policy_SOURCES = tests/fuzz/fuzz_policy.c tests/fuzz/replay.c
 tests_fuzz_replay_policy_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/policy"'
 tests_fuzz_replay_policy_LDADD = src/libtrpcbroker.la
 
+# The admin API's request handler (src/admin_api.c), over the real modules.
+check_PROGRAMS += tests/fuzz/replay_admin
+tests_fuzz_replay_admin_SOURCES = tests/fuzz/fuzz_admin.c tests/fuzz/replay.c
+tests_fuzz_replay_admin_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/admin"'
+tests_fuzz_replay_admin_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_replay_admin_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
+
 if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_admin
+FUZZ_TARGETS += tests/fuzz/fuzz_admin$(EXEEXT)
+tests_fuzz_fuzz_admin_SOURCES = tests/fuzz/fuzz_admin.c
+tests_fuzz_fuzz_admin_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_fuzz_admin_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_admin_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
 noinst_PROGRAMS += tests/fuzz/fuzz_topic tests/fuzz/fuzz_wire tests/fuzz/fuzz_config
 FUZZ_TARGETS += tests/fuzz/fuzz_topic$(EXEEXT) tests/fuzz/fuzz_wire$(EXEEXT) tests/fuzz/fuzz_config$(EXEEXT)
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c
@@ -40,5 +53,5 @@ tests_fuzz_fuzz_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_policy_LDADD = src/libtrpcbroker.la
 endif
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/run.sh \
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/admin.dict tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/run.sh \
 	tests/fuzz/make-wire-seeds.py

@@ -47,6 +47,7 @@ extern "C" {
     XX(PERMISSION_DENIED, 204, "permission denied for this topic")                                                                 \
     XX(IDLE_TIMEOUT, 205, "no traffic within the keepalive interval")                                                              \
     XX(UNEXPECTED_FRAME, 206, "frame type not valid in this direction")                                                            \
+    XX(KICKED, 207, "disconnected by an administrator")                                                                            \
     XX(NO_RESPONDERS, 300, "no responders for this topic")                                                                         \
     XX(TIMEOUT, 301, "request deadline expired")                                                                                   \
     XX(RESPONDER_LOST, 302, "responder disconnected before replying")                                                              \

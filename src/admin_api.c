@@ -1,0 +1,459 @@
+/*
+ * The admin API's verbs (admin_api.h). Documents are parsed and printed with jansson (why:
+ * docs/performance.md, "JSON library for the admin API"); requests are unpacked strictly, so a
+ * member the verb does not know is an error, never silently ignored.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/log.h"
+
+#define ERR_MSG_MAX 512
+
+/* A call waiting for the cores' answers. */
+struct pending {
+    struct control *ctl;
+    struct admin_call *call;
+    json_int_t offset, limit, client;
+};
+
+static void reply(struct control *ctl, struct admin_call *call, json_t *doc)
+{
+    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+    json_decref(doc);
+    if (s == NULL) {
+        /* Out of memory: the smallest reply that still says so. */
+        static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"INTERNAL\",\"message\":\"out of memory\"}}";
+
+        s = strdup(oom);
+        if (s == NULL)
+            return; /* the request times out */
+    }
+    call->done(ctl, call, s, strlen(s));
+}
+
+__attribute__((format(printf, 4, 5))) static void fail(struct control *ctl, struct admin_call *call, const char *code,
+                                                       const char *fmt, ...)
+{
+    char msg[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    reply(ctl, call, json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg));
+}
+
+static json_t *ok_doc(void)
+{
+    return json_pack("{s:b}", "ok", 1);
+}
+
+/* RFC 3339, UTC, to the second. */
+static void rfc3339(uint64_t ns, char *buf, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- server.info ------------------------------------------------------------------------------- */
+
+static void server_info(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    const struct broker *b = ctl->b;
+    struct timespec ts;
+    char started[32], listen[CONFIG_HOST_MAX + 16];
+    json_t *doc;
+
+    (void)req;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rfc3339(ctl->started_ns, started, sizeof(started));
+    config_get(&ctl->cfg, "listen", listen, sizeof(listen));
+    doc = json_pack("{s:b, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I}", "ok", 1, "name", "trpc-broker", "version", PACKAGE_VERSION,
+                    "started", started, "uptime_ms",
+                    (json_int_t)(((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec - ctl->started_mono_ns) / 1000000),
+                    "listen", listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier),
+                    "connections", (json_int_t)atomic_load_explicit(&b->conns, memory_order_relaxed));
+    reply(ctl, call, doc);
+}
+
+/* ---- settings ---------------------------------------------------------------------------------- */
+
+static json_t *setting_doc(const struct config *cfg, const struct config_option_info *o)
+{
+    char value[CONFIG_PATH_MAX + 16];
+
+    config_get(cfg, o->name, value, sizeof(value));
+    return json_pack("{s:s, s:s, s:b, s:s}", "name", o->name, "value", value, "live", o->live, "help", o->help);
+}
+
+static void settings_get(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    const char *name = NULL;
+    struct config_option_info o;
+    json_t *doc = ok_doc(), *list = json_array();
+    json_error_t err;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s?s}", "name", &name) != 0) {
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    for (size_t i = 0; config_option_info(i, &o) == 0; i++)
+        if (name == NULL || strcmp(name, o.name) == 0)
+            json_array_append_new(list, setting_doc(&ctl->cfg, &o));
+    if (name != NULL && json_array_size(list) == 0) {
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
+        return;
+    }
+    json_object_set_new(doc, "settings", list);
+    reply(ctl, call, doc);
+}
+
+static void settings_set(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    const char *name, *value;
+    char before[CONFIG_PATH_MAX + 16], after[CONFIG_PATH_MAX + 16], msg[CONFIG_ERR_MAX];
+    json_error_t err;
+    int ret;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:s}", "name", &name, "value", &value) != 0) {
+        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    if (config_get(&ctl->cfg, name, before, sizeof(before)) != 0) {
+        fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
+        return;
+    }
+    ret = control_set(ctl, name, value, msg, sizeof(msg));
+    if (ret == -EPERM) {
+        fail(ctl, call, "NOT_LIVE", "%s", msg);
+        return;
+    }
+    if (ret != 0) {
+        fail(ctl, call, "INVALID_VALUE", "%s", msg);
+        return;
+    }
+    config_get(&ctl->cfg, name, after, sizeof(after));
+    reply(ctl, call, json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "name", name, "value", after, "previous", before));
+}
+
+/* ---- lists and kicks: questions to the cores ---------------------------------------------------- */
+
+static int cmp_client(const void *a, const void *b)
+{
+    const struct admin_client *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_sub(const void *a, const void *b)
+{
+    const struct admin_sub *x = a, *y = b;
+
+    if (x->client != y->client)
+        return x->client < y->client ? -1 : 1;
+    return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
+/* Gathers the cores' items into one sorted array (borrowed from the parts). */
+static void *gather(struct admin_part **parts, unsigned n, size_t size, size_t *total, int (*cmp)(const void *, const void *))
+{
+    size_t count = 0, at = 0;
+    char *all;
+
+    for (unsigned i = 0; i < n; i++)
+        count += parts[i] != NULL ? parts[i]->n : 0;
+    all = malloc(count ? count * size : 1);
+    if (all == NULL)
+        return NULL;
+    for (unsigned i = 0; i < n; i++) {
+        if (parts[i] == NULL || parts[i]->n == 0)
+            continue;
+        memcpy(all + at * size, parts[i]->items, parts[i]->n * size);
+        at += parts[i]->n;
+    }
+    qsort(all, count, size, cmp);
+    *total = count;
+    return all;
+}
+
+/* The cores' answers could not all be had: BUSY (retry) or INTERNAL. */
+static bool parts_failed(struct control *ctl, struct admin_call *call, struct admin_part **parts, unsigned n, int err)
+{
+    for (unsigned i = 0; err == 0 && i < n; i++)
+        if (parts[i] == NULL || parts[i]->err != 0)
+            err = parts[i] == NULL ? -ETIMEDOUT : parts[i]->err;
+    if (err == 0)
+        return false;
+    if (err == -ENOMEM)
+        fail(ctl, call, "INTERNAL", "a core ran out of memory answering");
+    else
+        fail(ctl, call, "BUSY", "a core did not answer in time (%s): try again", err == -EAGAIN ? "its mailbox is full" : "timeout");
+    return true;
+}
+
+static void clients_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct pending *p = arg;
+    struct admin_client *all;
+    size_t total = 0;
+    json_t *doc, *list;
+
+    if (parts_failed(ctl, p->call, parts, n, err))
+        goto out;
+    all = gather(parts, n, sizeof(*all), &total, cmp_client);
+    doc = ok_doc();
+    list = json_array();
+    if (all == NULL || doc == NULL || list == NULL) {
+        free(all);
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, p->call, "INTERNAL", "out of memory");
+        goto out;
+    }
+    for (size_t i = (size_t)p->offset; i < total && i < (size_t)(p->offset + p->limit); i++) {
+        const struct admin_client *a = &all[i];
+        char since[32];
+
+        rfc3339(a->connected_at, since, sizeof(since));
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id,
+                                              "name", a->name, "peer", a->peer, "core", (int)a->core, "subscriptions",
+                                              (json_int_t)a->subscriptions, "msgs_in", (json_int_t)a->msgs_in, "msgs_out",
+                                              (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
+                                              (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output,
+                                              "connected_since", since));
+    }
+    free(all);
+    json_object_set_new(doc, "total", json_integer((json_int_t)total));
+    json_object_set_new(doc, "offset", json_integer(p->offset));
+    json_object_set_new(doc, "clients", list);
+    reply(ctl, p->call, doc);
+out:
+    free(p);
+}
+
+static void subs_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct pending *p = arg;
+    struct admin_sub *all;
+    size_t total = 0;
+    json_t *doc, *list;
+
+    if (parts_failed(ctl, p->call, parts, n, err))
+        goto out;
+    all = gather(parts, n, sizeof(*all), &total, cmp_sub);
+    doc = ok_doc();
+    list = json_array();
+    if (all == NULL || doc == NULL || list == NULL) {
+        free(all);
+        json_decref(doc);
+        json_decref(list);
+        fail(ctl, p->call, "INTERNAL", "out of memory");
+        goto out;
+    }
+    for (size_t i = (size_t)p->offset; i < total && i < (size_t)(p->offset + p->limit); i++) {
+        const struct admin_sub *s = &all[i];
+
+        json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid,
+                                              "pattern", s->pattern, "group", s->group ? json_string(s->group) : json_null(),
+                                              "delivered", (json_int_t)s->delivered));
+    }
+    free(all);
+    json_object_set_new(doc, "total", json_integer((json_int_t)total));
+    json_object_set_new(doc, "offset", json_integer(p->offset));
+    json_object_set_new(doc, "subscriptions", list);
+    reply(ctl, p->call, doc);
+out:
+    free(p);
+}
+
+static void kick_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct pending *p = arg;
+
+    if (!parts_failed(ctl, p->call, parts, n, err)) {
+        if (parts[0]->n == 0)
+            fail(ctl, p->call, "NOT_FOUND", "no client with id %" PRIu64, (uint64_t)p->client);
+        else
+            reply(ctl, p->call, json_pack("{s:b, s:I}", "ok", 1, "id", p->client));
+    }
+    free(p);
+}
+
+static struct pending *pending_new(struct control *ctl, struct admin_call *call)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        fail(ctl, call, "INTERNAL", "out of memory");
+        return NULL;
+    }
+    p->ctl = ctl;
+    p->call = call;
+    p->limit = ADMIN_LIST_DEFAULT;
+    return p;
+}
+
+static void ask(struct control *ctl, struct pending *p, uint32_t type, int core, control_parts_fn *fn)
+{
+    if (control_ask(ctl, type, core, (uint64_t)p->client, fn, p) != 0) {
+        fail(ctl, p->call, "INTERNAL", "out of memory");
+        free(p);
+    }
+}
+
+static void list(struct control *ctl, struct admin_call *call, json_t *req, uint32_t type, control_parts_fn *fn)
+{
+    struct pending *p = pending_new(ctl, call);
+    json_error_t err;
+
+    if (p == NULL)
+        return;
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s?I, s?I}", "offset", &p->offset, "limit", &p->limit) != 0) {
+        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        free(p);
+        return;
+    }
+    if (p->offset < 0 || p->limit < 0 || p->limit > ADMIN_LIST_MAX) {
+        fail(ctl, call, "BAD_REQUEST", "offset must be at least 0 and limit from 0 to %d", ADMIN_LIST_MAX);
+        free(p);
+        return;
+    }
+    ask(ctl, p, type, -1, fn);
+}
+
+static void clients_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    list(ctl, call, req, ADMIN_MB_CLIENTS, clients_done);
+}
+
+static void subs_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    list(ctl, call, req, ADMIN_MB_SUBS, subs_done);
+}
+
+static void clients_kick(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct pending *p = pending_new(ctl, call);
+    json_error_t err;
+    uint64_t core;
+
+    if (p == NULL)
+        return;
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:I}", "id", &p->client) != 0) {
+        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        free(p);
+        return;
+    }
+    /* A client id names its core in the bits above 48 (core.c, on_accept), plus one. */
+    core = (uint64_t)p->client >> 48;
+    if (p->client <= 0 || core == 0 || core > ctl->b->ncores) {
+        fail(ctl, call, "NOT_FOUND", "no client with id %" PRId64, (int64_t)p->client);
+        free(p);
+        return;
+    }
+    ask(ctl, p, ADMIN_MB_KICK, (int)(core - 1), kick_done);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------------- */
+
+static const struct verb {
+    const char *name;
+    void (*fn)(struct control *ctl, struct admin_call *call, json_t *req);
+} verbs[] = {
+    {"server.info", server_info},   {"settings.get", settings_get}, {"settings.set", settings_set},
+    {"clients.list", clients_list}, {"clients.kick", clients_kick}, {"subs.list", subs_list},
+};
+
+void admin_api_call(struct control *ctl, struct admin_call *call)
+{
+    const struct verb *v = NULL;
+    json_error_t err;
+    json_t *req;
+
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(call->verb, verbs[i].name) == 0)
+            v = &verbs[i];
+    if (v == NULL) {
+        fail(ctl, call, "UNKNOWN_VERB", "no admin verb '%s'", call->verb);
+        return;
+    }
+    if (call->too_large) {
+        fail(ctl, call, "BAD_REQUEST", "request document larger than %u bytes", ADMIN_DOC_MAX);
+        return;
+    }
+    /* An empty document is {}; anything else must be one JSON object. */
+    req = call->len == 0 ? json_object() : json_loadb((const char *)call->doc, call->len, JSON_REJECT_DUPLICATES, &err);
+    if (req == NULL) {
+        fail(ctl, call, "BAD_REQUEST", "not JSON: %s at line %d column %d", err.text, err.line, err.column);
+        return;
+    }
+    if (!json_is_object(req)) {
+        json_decref(req);
+        fail(ctl, call, "BAD_REQUEST", "the request must be a JSON object");
+        return;
+    }
+    v->fn(ctl, call, req);
+    json_decref(req);
+}
+
+/* ---- the client transport ---------------------------------------------------------------------- */
+
+struct client_call {
+    struct admin_call call; /* first: done gets it back */
+    struct admin_req *req;
+};
+
+static void client_done(struct control *ctl, struct admin_call *call, char *doc, size_t len)
+{
+    struct client_call *cc = (struct client_call *)(void *)call;
+
+    if (doc != NULL)
+        control_reply(ctl, cc->req->core, cc->req->token, doc, len);
+    free(cc->req);
+    free(cc);
+}
+
+void admin_api_request(struct control *ctl, struct admin_req *r)
+{
+    struct client_call *cc = calloc(1, sizeof(*cc));
+
+    if (cc == NULL) {
+        log_error(LOG_NO_CORE, "admin: out of memory; the request will time out");
+        free(r);
+        return;
+    }
+    cc->req = r;
+    memcpy(cc->call.verb, r->verb, sizeof(cc->call.verb));
+    cc->call.doc = r->doc;
+    cc->call.len = r->len;
+    cc->call.too_large = r->too_large;
+    cc->call.done = client_done;
+    admin_api_call(ctl, &cc->call);
+}
+
+void admin_api_abandon(void *arg)
+{
+    struct pending *p = arg;
+
+    p->call->done(p->ctl, p->call, NULL, 0);
+    free(p);
+}

@@ -1,0 +1,350 @@
+/*
+ * The control thread (control.h): a poll(2) loop over its mailbox's eventfd and a stop eventfd,
+ * waking at least every CONTROL_TICK_MS to time out questions and retry replies.
+ *
+ * Why a thread of its own: what it does may block (the store's disk writes and network round
+ * trips; password hashing later), and a core must never wait. Why not locks: the cores would take
+ * them on their hot paths. So cores hand it requests, and it hands them back replies, settings
+ * and questions, each through the receiver's bounded mailbox; a full one refuses, and the sender
+ * fails what it was asked (UNAVAILABLE, BUSY) rather than waiting.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/admin.h"
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/log.h"
+
+#define CONTROL_TICK_MS  100
+#define CONTROL_RETRY_NS (1000 * 1000000ull) /* a reply a core's mailbox refused is tried this long */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- replies ----------------------------------------------------------------------------------- */
+
+void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len)
+{
+    struct admin_reply *r = malloc(sizeof(*r) + len);
+    struct uring_xmsg m = {.type = ADMIN_MB_REPLY};
+    struct control_retry *t;
+
+    if (r == NULL) {
+        log_error(LOG_NO_CORE, "admin: out of memory for a reply; the request will time out");
+        free(doc);
+        return;
+    }
+    r->token = token;
+    r->len = (uint32_t)len;
+    memcpy(r->doc, doc, len);
+    free(doc);
+    m.ptr = r;
+    if (core_post(ctl->b, core, &m) == 0)
+        return;
+    t = malloc(sizeof(*t));
+    if (t == NULL) {
+        free(r);
+        return;
+    }
+    *t = (struct control_retry){.next = ctl->retries, .core = core, .deadline_ns = mono_ns() + CONTROL_RETRY_NS, .msg = m};
+    ctl->retries = t;
+}
+
+static void retries_run(struct control *ctl, uint64_t now)
+{
+    struct control_retry **pp = &ctl->retries;
+
+    while (*pp != NULL) {
+        struct control_retry *t = *pp;
+
+        if (core_post(ctl->b, t->core, &t->msg) != 0 && now < t->deadline_ns) {
+            pp = &t->next;
+            continue;
+        }
+        if (now >= t->deadline_ns)
+            free(t->msg.ptr); /* the requester gets TIMEOUT from its own deadline */
+        *pp = t->next;
+        free(t);
+    }
+}
+
+/* ---- questions to the cores -------------------------------------------------------------------- */
+
+static void query_end(struct control *ctl, struct control_query *q, int err)
+{
+    struct control_query **pp = &ctl->queries;
+
+    while (*pp != q)
+        pp = &(*pp)->next;
+    *pp = q->next;
+    q->fn(ctl, q->arg, q->parts, q->want, err);
+    for (unsigned i = 0; i < q->want; i++)
+        admin_part_free(q->parts[i]);
+    free(q->parts);
+    free(q);
+}
+
+int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, control_parts_fn *fn, void *arg)
+{
+    unsigned ncores = ctl->b->ncores, first = core < 0 ? 0 : (unsigned)core, n = core < 0 ? ncores : 1;
+    struct control_query *q = calloc(1, sizeof(*q));
+    bool refused = false;
+
+    assert(core < (int)ncores);
+    if (q == NULL || (q->parts = calloc(n, sizeof(*q->parts))) == NULL) {
+        free(q);
+        return -ENOMEM;
+    }
+    q->id = ++ctl->next_query;
+    q->type = type;
+    q->want = n;
+    q->deadline_ns = mono_ns() + (uint64_t)CONTROL_QUERY_MS * 1000000;
+    q->fn = fn;
+    q->arg = arg;
+    q->next = ctl->queries;
+    ctl->queries = q;
+    for (unsigned i = 0; i < n; i++) {
+        struct uring_xmsg m = {.type = type, .u64 = q->id};
+
+        if (type == ADMIN_MB_KICK) {
+            struct admin_kick *k = malloc(sizeof(*k));
+
+            if (k == NULL) {
+                refused = true;
+                break;
+            }
+            *k = (struct admin_kick){.query = q->id, .client = client};
+            m.ptr = k;
+        }
+        if (core_post(ctl->b, first + i, &m) != 0) {
+            free(m.ptr);
+            refused = true;
+            break;
+        }
+    }
+    if (refused) {
+        /* Answers already on their way find no query and are freed (part_in). */
+        query_end(ctl, q, -EAGAIN);
+    } else if (n == 0) {
+        query_end(ctl, q, 0); /* no cores to ask (the fuzz target's broker) */
+    }
+    return 0;
+}
+
+static void part_in(struct control *ctl, struct admin_part *p)
+{
+    struct control_query *q;
+    unsigned at;
+
+    for (q = ctl->queries; q != NULL && q->id != p->query; q = q->next)
+        ;
+    if (q == NULL) {
+        admin_part_free(p); /* its question timed out, or was refused elsewhere */
+        return;
+    }
+    at = q->want == 1 ? 0 : p->core;
+    if (at >= q->want || q->parts[at] != NULL) {
+        admin_part_free(p);
+        return;
+    }
+    q->parts[at] = p;
+    if (++q->have == q->want)
+        query_end(ctl, q, 0);
+}
+
+static void queries_expire(struct control *ctl, uint64_t now)
+{
+    struct control_query *q = ctl->queries, *next;
+
+    for (; q != NULL; q = next) {
+        next = q->next;
+        if (now >= q->deadline_ns)
+            query_end(ctl, q, -ETIMEDOUT);
+    }
+}
+
+/* ---- settings ---------------------------------------------------------------------------------- */
+
+int control_set(struct control *ctl, const char *name, const char *value, char *err, size_t errlen)
+{
+    int ret = config_set_live(&ctl->cfg, name, value, err, errlen);
+
+    if (ret != 0)
+        return ret;
+    log_set_level(ctl->cfg.log_level);
+    log_always(LOG_NO_CORE, "setting %s = %s", name, value);
+    for (unsigned i = 0; i < ctl->b->ncores; i++) {
+        struct config *n = malloc(sizeof(*n));
+        struct uring_xmsg m = {.type = ADMIN_MB_SETTINGS};
+        struct control_retry *t;
+
+        if (n == NULL)
+            goto out_nomem;
+        *n = ctl->cfg;
+        m.ptr = n;
+        if (core_post(ctl->b, i, &m) == 0)
+            continue;
+        /* Settings must arrive: a full mailbox is tried again until it takes them (a later
+         * change queued behind carries the newer copy, applied after). */
+        t = malloc(sizeof(*t));
+        if (t == NULL) {
+            free(n);
+            goto out_nomem;
+        }
+        *t = (struct control_retry){.next = ctl->retries, .core = i, .deadline_ns = UINT64_MAX, .msg = m};
+        ctl->retries = t;
+    }
+    return 0;
+
+out_nomem:
+    log_error(LOG_NO_CORE, "out of memory sending settings to the cores");
+    return 0;
+}
+
+/* ---- the thread -------------------------------------------------------------------------------- */
+
+static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
+{
+    struct control *ctl = mb->data;
+
+    switch (msg->type) {
+    case CONTROL_REQUEST:
+        admin_api_request(ctl, msg->ptr);
+        break;
+    case CONTROL_PART:
+        part_in(ctl, msg->ptr);
+        break;
+    default:
+        assert(!"unknown control message");
+    }
+}
+
+static void mbox_discard(struct uring_mbox *mb, const struct uring_xmsg *msg)
+{
+    (void)mb;
+    if (msg->type == CONTROL_PART)
+        admin_part_free(msg->ptr);
+    else
+        free(msg->ptr);
+}
+
+static void *control_main(void *arg)
+{
+    struct control *ctl = arg;
+    struct pollfd pfd[2] = {{.fd = ctl->stop_fd, .events = POLLIN}, {.fd = uring_mbox_fd(&ctl->mbox), .events = POLLIN}};
+
+    for (;;) {
+        uint64_t now;
+
+        if (poll(pfd, 2, CONTROL_TICK_MS) < 0 && errno != EINTR) {
+            log_error(LOG_NO_CORE, "control thread: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents & POLLIN)
+            break;
+        uring_mbox_drain(&ctl->mbox);
+        now = mono_ns();
+        queries_expire(ctl, now);
+        retries_run(ctl, now);
+    }
+    return NULL;
+}
+
+int control_start(struct broker *b)
+{
+    struct control *ctl = calloc(1, sizeof(*ctl));
+    struct timespec ts;
+    int ret;
+
+    if (ctl == NULL)
+        return -ENOMEM;
+    ctl->b = b;
+    ctl->cfg = b->cfg;
+    ctl->cfg.listen_port = (uint16_t)b->port; /* the one the kernel picked, for port 0 */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ctl->started_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+    ctl->started_mono_ns = mono_ns();
+    ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (ctl->stop_fd == -1) {
+        ret = -errno;
+        free(ctl);
+        return ret;
+    }
+    ret = uring_mbox_init(&ctl->mbox, CONTROL_MBOX_SLOTS, mbox_cb);
+    if (ret != 0) {
+        close(ctl->stop_fd);
+        free(ctl);
+        return ret;
+    }
+    ctl->mbox.data = ctl;
+    b->ctl = ctl;
+    ret = pthread_create(&ctl->thread, NULL, control_main, ctl);
+    if (ret != 0)
+        return -ret; /* control_free cleans up */
+    ctl->started = true;
+    return 0;
+}
+
+int control_post(struct broker *b, const struct uring_xmsg *msg)
+{
+    if (b->ctl == NULL)
+        return -ESHUTDOWN;
+    return uring_mbox_post(&b->ctl->mbox, msg);
+}
+
+void control_stop(struct broker *b)
+{
+    struct control *ctl = b->ctl;
+    uint64_t one = 1;
+
+    if (ctl == NULL || !ctl->started)
+        return;
+    if (write(ctl->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        log_error(LOG_NO_CORE, "cannot stop the control thread: %s", strerror(errno));
+    pthread_join(ctl->thread, NULL);
+    ctl->started = false;
+}
+
+void control_free(struct broker *b)
+{
+    struct control *ctl = b->ctl;
+
+    if (ctl == NULL)
+        return;
+    control_stop(b);
+    uring_mbox_destroy(&ctl->mbox, mbox_discard);
+    while (ctl->queries != NULL) {
+        struct control_query *q = ctl->queries;
+
+        /* Nobody to answer: the cores are gone, and their requesters with them. */
+        ctl->queries = q->next;
+        for (unsigned i = 0; i < q->want; i++)
+            admin_part_free(q->parts[i]);
+        admin_api_abandon(q->arg);
+        free(q->parts);
+        free(q);
+    }
+    while (ctl->retries != NULL) {
+        struct control_retry *t = ctl->retries;
+
+        ctl->retries = t->next;
+        free(t->msg.ptr);
+        free(t);
+    }
+    close(ctl->stop_fd);
+    free(ctl);
+    b->ctl = NULL;
+}

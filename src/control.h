@@ -1,0 +1,94 @@
+/*
+ * control: the broker's control thread (docs/architecture.md, "Control plane"). Not a public API.
+ *
+ * One thread that owns everything slow or blocking: the admin API's handlers (admin_api.c), the
+ * settings master copy, and (next) the store. It talks to cores only through their mailboxes
+ * (core_post) and they to it only through its own (control_post); no core ever waits for it.
+ *
+ * Threads: control_start, control_stop and control_free on the main thread (start after
+ * core_start_all; stop before core_wake_all, so that it posts nothing to a stopping core; free
+ * after core_join_all, when no core posts any more). control_post from any core thread.
+ */
+#ifndef TRPC_SRC_CONTROL_H
+#define TRPC_SRC_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/config.h"
+#include "uring/uring.h"
+
+#define CONTROL_MBOX_SLOTS 4096
+#define CONTROL_QUERY_MS   2000 /* a core that has not answered a question by then: BUSY */
+
+struct broker;
+struct control;
+
+/* Message types of the control thread's mailbox. */
+enum control_msg {
+    CONTROL_REQUEST = 1, /* ptr: struct admin_req (admin.h), from the requester's core */
+    CONTROL_PART,        /* ptr: struct admin_part, a core's answer to a question */
+};
+
+/* A question to cores in flight (control_ask). */
+struct admin_part;
+typedef void control_parts_fn(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err);
+
+struct control_query {
+    struct control_query *next;
+    uint64_t id;
+    uint32_t type;       /* ADMIN_MB_* */
+    unsigned want, have; /* answers expected and arrived */
+    uint64_t deadline_ns;
+    struct admin_part **parts; /* [want] */
+    control_parts_fn *fn;
+    void *arg;
+};
+
+/* A reply a full core mailbox refused, tried again each round until its deadline. */
+struct control_retry {
+    struct control_retry *next;
+    unsigned core;
+    uint64_t deadline_ns;
+    struct uring_xmsg msg;
+};
+
+/* Read and written by the control thread only, but for what control_post touches (mbox). */
+struct control {
+    struct broker *b;
+    pthread_t thread;
+    bool started;
+    int stop_fd;
+    struct uring_mbox mbox;
+    struct config cfg;       /* the settings: live ones change here, then reach the cores */
+    uint64_t started_ns;     /* CLOCK_REALTIME */
+    uint64_t started_mono_ns;
+    uint64_t next_query;
+    struct control_query *queries;
+    struct control_retry *retries;
+};
+
+/* Control thread: asks core `core` (or every core: -1) a question of type ADMIN_MB_CLIENTS,
+ * ADMIN_MB_SUBS or ADMIN_MB_KICK (client: which one); fn gets every answer, in core order, once
+ * all have come, or with err -ETIMEDOUT or -EAGAIN (a mailbox was full) and what came. 0 or
+ * -ENOMEM (fn is not called). */
+int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, control_parts_fn *fn, void *arg);
+/* Control thread: sends document doc[0, len) (malloc'd, taken) as the reply to request token
+ * of core `core`. */
+void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len);
+/* Control thread: changes a live setting (config_set_live's errors) and sends the new settings
+ * to every core. */
+int control_set(struct control *ctl, const char *name, const char *value, char *err, size_t errlen);
+
+/* Starts the thread with the broker's settings. 0 or -errno. */
+int control_start(struct broker *b);
+/* Ends the thread; what is still in its mailbox waits for control_free. Idempotent. */
+void control_stop(struct broker *b);
+/* Frees what is left (every core has been joined). */
+void control_free(struct broker *b);
+/* Any core thread: 0, or -EAGAIN (full: the caller fails what it asked with UNAVAILABLE) or
+ * -ESHUTDOWN (no control thread). msg->ptr is the control thread's on success. */
+int control_post(struct broker *b, const struct uring_xmsg *msg);
+
+#endif
