@@ -183,17 +183,18 @@ static int read_members(json_t *obj, const char *where, const struct member *m, 
 int ctl_render_server_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
-    const char *name, *version, *started, *listen, *tier, *backend, *url, *last_error;
+    const char *name, *version, *started, *listen, *tier, *backend, *url, *last_error = NULL;
     json_int_t uptime_ms, cores, conns;
-    json_t *store;
+    json_t *store = NULL;
     int up, rc;
     char t_started[64], t_up[64], n_cores[24], n_conns[24];
     struct ctl_table t;
 
     rc = READ(doc, "", {"name", K_STR, &name, false}, {"version", K_STR, &version, false}, {"started", K_STR, &started, false},
               {"uptime_ms", K_INT, &uptime_ms, false}, {"listen", K_STR, &listen, false}, {"cores", K_INT, &cores, false},
-              {"io_uring_tier", K_STR, &tier, false}, {"connections", K_INT, &conns, false}, {"store", K_OBJECT, &store, false});
-    if (rc == 0)
+              {"io_uring_tier", K_STR, &tier, false}, {"connections", K_INT, &conns, false}, {"store", K_OBJECT, &store, true});
+    /* Brokers from before the store (issue 16's first part) have no "store": no store rows then. */
+    if (rc == 0 && store != NULL)
         rc = READ(store, "store", {"backend", K_STR, &backend, false}, {"url", K_STR, &url, false}, {"up", K_BOOL, &up, false},
                   {"last_error", K_STR_OR_NULL, &last_error, false});
     if (rc)
@@ -217,7 +218,8 @@ int ctl_render_server_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"store state", up ? "up" : "down"},
             {"store error", last_error},
         };
-        size_t nrows = sizeof(rows) / sizeof(rows[0]) - (last_error == NULL); /* the error row last */
+        /* The broker's 8 rows; the store's only with a store, its error row only with an error. */
+        size_t nrows = store == NULL ? 8 : sizeof(rows) / sizeof(rows[0]) - (last_error == NULL);
 
         ctl_table_init(&t, 2, cols);
         t.no_head = true;

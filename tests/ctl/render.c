@@ -118,6 +118,19 @@ int main(void)
           "store error    connection refused\n",
           "a store that is down, a time it cannot read shown as sent, members it does not know ignored");
 
+    check("server", "info",
+          "{\"ok\": true, \"name\": \"trpc-broker\", \"version\": \"0.1.0\", \"started\": \"2026-12-05T05:00:00Z\", "
+          "\"uptime_ms\": 59999, \"listen\": \"127.0.0.1:4250\", \"cores\": 2, \"io_uring_tier\": \"T1\", \"connections\": 3}",
+          "name           trpc-broker\n"
+          "version        0.1.0\n"
+          "started        2026-12-05T05:00:00+00:00\n"
+          "uptime         59s\n"
+          "listen         127.0.0.1:4250\n"
+          "cores          2\n"
+          "io_uring tier  T1\n"
+          "connections    3\n",
+          "a broker without a store: no store rows");
+
     /* --json: the reply as received, even with its line breaks and spacing, and a newline. */
     s = show_len("settings", "get", settings_get, sizeof(settings_get) - 1, true);
     ok(s.status == CTL_EXIT_OK && strncmp(s.out, settings_get, sizeof(settings_get) - 1) == 0 &&
