@@ -11,8 +11,8 @@
  * barrier.
  *
  * Gates are opt-in per connection: a session gets one only through direct_gate_open. A connection
- * whose bytes must pass through a user-space layer (TLS without kernel offload) must never open
- * one, or must close it (direct_gate_close) before its first byte goes through that layer;
+ * whose bytes must pass through a user-space layer (TLS without kernel offload) switches it off
+ * for good with uring_conn_gate_close() at accept (a later direct_gate_open then does nothing);
  * without a gate every frame for it is pushed to its core.
  */
 #ifndef TRPC_SRC_DIRECT_H

@@ -123,3 +123,35 @@ noinst_LTLIBRARIES += src/libtrpcwalsrc.la
 src_libtrpcwalsrc_la_SOURCES = src/wal_source.c src/wal_source.h
 src_libtrpcwalsrc_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 src_libtrpcwalsrc_la_LIBADD = wal/libtrpcwal.la uring/libtrpcuring.la
+
+# The store (issue 16): settings and, later, streams, groups and users, in embedded files or Redis.
+# Used from the control thread only; tests/store/ has its tests (Redis ones start a redis-server).
+noinst_LTLIBRARIES += src/libtrpcstore.la
+src_libtrpcstore_la_SOURCES = \
+	src/store.h \
+	src/store_internal.h \
+	src/store.c \
+	src/store_file.c \
+	src/store_redis.c
+src_libtrpcstore_la_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+src_libtrpcstore_la_LIBADD = wal/libtrpcwal.la $(HIREDIS_LIBS)
+
+noinst_HEADERS += tests/store/storet.h
+check_PROGRAMS += tests/store/url tests/store/file_basic tests/store/file_damage tests/store/file_crash
+tests_store_url_LDADD = src/libtrpcstore.la
+tests_store_file_basic_LDADD = src/libtrpcstore.la
+tests_store_file_damage_LDADD = src/libtrpcstore.la
+tests_store_file_crash_LDADD = src/libtrpcstore.la
+
+# The Redis store against a real redis-server (tests/store/redis_proc.c starts one per test).
+noinst_LTLIBRARIES += tests/store/libredisproc.la
+tests_store_libredisproc_la_SOURCES = tests/store/redis_proc.c tests/store/redis_proc.h
+check_PROGRAMS += tests/store/redis_roundtrip tests/store/redis_changes tests/store/redis_outage tests/store/redis_absent \
+	tests/store/redis_auth
+TESTS_STORE_REDIS_LIBS = tests/store/libredisproc.la src/libtrpcstore.la $(HIREDIS_LIBS)
+tests_store_redis_roundtrip_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+tests_store_redis_roundtrip_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_changes_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_outage_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_absent_LDADD = $(TESTS_STORE_REDIS_LIBS)
+tests_store_redis_auth_LDADD = $(TESTS_STORE_REDIS_LIBS)

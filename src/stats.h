@@ -62,6 +62,7 @@ struct broker;
     XX(CORE, buf_releases, COUNTER, LINE, "receive buffer pages given back by the sweep (uring_loop_bufs_release)")                \
     XX(CORE, buf_release_errors, COUNTER, LINE, "releases whose new ring failed to register: no recv until a retry works")         \
     XX(LOOP, gate_waits, COUNTER, LINE, "owner writes that waited for a direct send on the same connection")                       \
+    XX(LOOP, gate_defers, COUNTER, LINE, "owner writes whose direct sender outlasted a short wait: sent by a later iteration")      \
     XX(CORE, rx_pauses, COUNTER, LINE, "times a connection stopped being read (BROKER_PONGS_MAX PONGs held)")                      \
     XX(LOOP, enobufs, COUNTER, LINE, "recvs stopped because the buffer ring was empty")                                            \
     XX(LOOP, iterations, COUNTER, LINE, "loop iterations (waits for CQEs)")                                                        \

@@ -11,7 +11,8 @@
  *
  * Send: send.c. Output waits on loop->_flush; the flush phase starts one send per conn.
  *
- * Invariant: output pending and no send in flight => the conn is on loop->_flush.
+ * Invariant: output pending and no send in flight => the conn is on loop->_flush, or on
+ * loop->_gate_wait while a foreign sender has its gate (gate.c).
  * Close never calls on_close itself: it queues the conn on loop->_flush, and the flush phase or
  * the op's last CQE finishes it once no op is in flight.
  */
@@ -75,7 +76,7 @@ void uring_conn_close(struct uring_conn *c, int how)
     URING_ASSERT(!(c->_state & CONN_CLOSED));
     if (!(c->_state & CONN_CLOSING)) {
         c->_state |= CONN_CLOSING;
-        uring__gate_hold(c); /* no foreign frame after this point; a rest waiting goes first */
+        uring__gate_hold(c); /* no foreign frame starts after this point; a rest waiting goes first */
         ulist_del(&c->_nobuf_node);
         if (c->_state & CONN_RECV_ARMED)
             cancel_op(c, &c->_recv_op);
@@ -103,6 +104,10 @@ void uring__conn_maybe_finish(struct uring_conn *c)
         return;
     if (c->_state & (CONN_RECV_ARMED | CONN_SEND_INFLIGHT))
         return;
+    /* A foreign sender may still be about to use the fd: closing it now could hand its frame to a
+     * new connection that reuses the number. gate.c's retry brings the conn back here. */
+    if (c->_state & CONN_GATE_WAIT)
+        return;
     if (uring__send_pending(c) && !(c->_state & CONN_CLOSE_NOW)) {
         if (!c->loop->_closing)
             return;
@@ -125,6 +130,7 @@ void uring__conn_maybe_finish(struct uring_conn *c)
     }
     ulist_del(&c->_flush_node);
     ulist_del(&c->_nobuf_node);
+    URING_ASSERT(!on_list(&c->_gate_node));
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -144,6 +150,7 @@ int uring_conn_start(struct uring_conn *c, struct uring_loop *loop, int fd, cons
     c->_recv_op.cb = recv_done;
     ulist_init(&c->_flush_node);
     ulist_init(&c->_nobuf_node);
+    ulist_init(&c->_gate_node);
     c->_state = 0;
     c->_err = 0;
     uring_conn_set_out_max(c, out_max);
@@ -258,6 +265,8 @@ static void flush_one(struct uring_conn *c)
 
 void uring__conn_flush(struct uring_loop *loop)
 {
+    if (!ulist_empty(&loop->_gate_wait))
+        uring__gate_retry(loop);
     /* Re-arms first: a failed one closes its conn, whose on_close may queue writes elsewhere. */
     while (!ulist_empty(&loop->_nobuf) && uring__bufs_free(loop) > 0) {
         struct uring_conn *c = ulist_entry(loop->_nobuf.next, struct uring_conn, _nobuf_node);

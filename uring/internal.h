@@ -67,16 +67,21 @@ void uring__bufring_refill(struct uring_loop *loop);
 #define CONN_CLOSING       (1U << 2)
 #define CONN_CLOSE_NOW     (1U << 3)
 #define CONN_CLOSED        (1U << 4)
-#define CONN_GATE_HELD     (1U << 5) /* the send path holds the connection's gate (gate.c) */
+#define CONN_GATE_HELD     (1U << 5) /* the owner holds the connection's gate (gate.c) */
 #define CONN_RECV_PAUSED   (1U << 6) /* uring_conn_recv_pause(): recv stays disarmed */
 #define CONN_RECV_CANCEL   (1U << 7) /* a pause cancelled the armed recv; its last CQE is due */
+#define CONN_GATE_WAIT     (1U << 8) /* on loop->_gate_wait: a foreign sender still has the gate (gate.c) */
+#define CONN_GATE_OFF      (1U << 9) /* uring_conn_gate_close(): no gate, now or later */
 
 /* Gate states (gate.c), in the low bits of the gate word below the generation. */
-#define GATE_CLOSED  0U
-#define GATE_IDLE    1U
-#define GATE_OWNER   2U
-#define GATE_FOREIGN 3U
-#define GATE_REST    4U
+#define GATE_CLOSED     0U
+#define GATE_IDLE       1U
+#define GATE_OWNER      2U
+#define GATE_FOREIGN    3U
+#define GATE_REST       4U
+#define GATE_STATE_MASK 0xffU
+/* A flag above the state: the owner waits for the gate; no foreign sender may take it (gate.c). */
+#define GATE_WANTED 0x100U
 
 static inline uint64_t gate_word(uint32_t gen, unsigned state)
 {
@@ -102,9 +107,17 @@ void uring__send_pool_free(struct uring_loop *loop);
 /* Once per iteration: shrinks the cache to URING_OUT_CACHE_IDLE after a second without output. */
 void uring__send_pool_trim(struct uring_loop *loop);
 
-/* send.c: the owner's side of the gate. gate_hold before queueing output (waits out a foreign
- * send, takes a rest); send.c releases it once drained; gate_close before the fd closes. */
-void uring__gate_hold(struct uring_conn *c);
+/* send.c, for gate.c: queues bytes ahead of all output (nothing in flight). 0 or -ENOMEM. */
+int uring__send_prepend(struct uring_conn *c, const void *data, size_t len);
+
+/* gate.c: the owner's side of the gate. gate_hold before queueing output: true when the owner may
+ * send (gate held, a rest taken, or no gate), false when the connection waits for its gate
+ * (CONN_GATE_WAIT: queue, but start no send). gate_retry once per iteration before the flush;
+ * gate_release after each send completion (releases once drained); gate_close (held, or no
+ * gate) closes it for this connection: before the fd closes, or for good. */
+bool uring__gate_hold(struct uring_conn *c);
+void uring__gate_retry(struct uring_loop *loop);
+void uring__gate_release(struct uring_conn *c);
 void uring__gate_close(struct uring_conn *c);
 
 /* conn.c: before each submit, start the sends queued this iteration and re-arm recvs that waited

@@ -20,7 +20,7 @@ uring_libtrpcuring_la_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 uring_libtrpcuring_la_LIBADD = $(URING_LIBS)
 
 # Tests: one behaviour each, loopback only, bounded in time.
-noinst_HEADERS += tests/uring/helpers.h
+noinst_HEADERS += tests/uring/helpers.h tests/uring/gate-sim.h
 TESTS_URING_LIBS = uring/libtrpcuring.la -lpthread
 TESTS_URING_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 
@@ -33,6 +33,9 @@ URING_TESTS = \
 	tests/uring/conns-10k \
 	tests/uring/send-full \
 	tests/uring/gate \
+	tests/uring/gate-defer \
+	tests/uring/gate-close-wait \
+	tests/uring/gate-off \
 	tests/uring/out-pool \
 	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
@@ -110,4 +113,10 @@ tests_uring_accept_emfile_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_accept_emfile_LDADD = $(TESTS_URING_LIBS)
 tests_uring_gate_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_gate_LDADD = $(TESTS_URING_LIBS)
-TSAN_TESTS += tests/uring/gate tests/uring/mbox-mpsc tests/uring/mbox-reply tests/uring/mbox-full tests/uring/mbox-destroy
+tests_uring_gate_defer_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_gate_defer_LDADD = $(TESTS_URING_LIBS)
+tests_uring_gate_close_wait_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_gate_close_wait_LDADD = $(TESTS_URING_LIBS)
+tests_uring_gate_off_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_gate_off_LDADD = $(TESTS_URING_LIBS)
+TSAN_TESTS += tests/uring/gate tests/uring/gate-defer tests/uring/gate-close-wait tests/uring/mbox-mpsc tests/uring/mbox-reply tests/uring/mbox-full tests/uring/mbox-destroy

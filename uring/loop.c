@@ -1,9 +1,11 @@
 /*
  * The loop: one ring per core thread, created in that thread. One iteration:
- *   1. flush: ring xchan doorbells, start the sends queued this iteration, re-arm recvs that
- *      waited for buffers (uring__xchan_ring_bells, uring__conn_flush)
+ *   1. flush: ring xchan doorbells, take back gates whose foreign sender has left, start the
+ *      sends queued this iteration, re-arm recvs that waited for buffers (uring__xchan_ring_bells,
+ *      uring__conn_flush)
  *   2. submit and wait for at least one CQE (io_uring_submit_and_wait; with DEFER_TASKRUN this
- *      is also where the kernel runs our task work)
+ *      is also where the kernel runs our task work), for at most GATE_RETRY_NS while a connection
+ *      waits for its gate: a foreign sender's release posts no CQE here
  *   3. dispatch every ready CQE through the op its user_data points at (or, tagged
  *      URING_TAG_SOURCE, to the registered source its id names), then advance the CQ
  * SQEs count as "in flight" from uring_loop_sqe() until a CQE without IORING_CQE_F_MORE.
@@ -18,6 +20,7 @@
 #define DEFAULT_BUF_COUNT 1024
 #define DEFAULT_BUF_SIZE  16384
 #define DEFAULT_OUT_CACHE (16u << 20)
+#define GATE_RETRY_NS     50000 /* the wait's bound while a connection waits for its gate */
 
 /* Setup flags in order of preference; the first the kernel accepts wins (EINVAL: too old). */
 static int ring_setup(struct uring_loop *loop, unsigned sq, unsigned cq, unsigned lflags)
@@ -78,6 +81,7 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     ulist_init(&loop->_flush);
     ulist_init(&loop->_nobuf);
     ulist_init(&loop->_bells);
+    ulist_init(&loop->_gate_wait);
     ret = ring_setup(loop, o.sq_entries, o.cq_entries, o.flags);
     if (ret != 0)
         return ret;
@@ -221,6 +225,20 @@ static void dispatch(struct uring_loop *loop, uint64_t user_data, int res, unsig
     op->cb(loop, op, res, flags);
 }
 
+/* Waits for one CQE, or for GATE_RETRY_NS while a gate is to be taken back (the timeout goes in
+ * io_uring_enter's extended argument, IORING_FEAT_EXT_ARG since 5.11: no SQE, no CQE). */
+static int submit_and_wait(struct uring_loop *loop)
+{
+    struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = GATE_RETRY_NS};
+    struct io_uring_cqe *cqe;
+
+    if (ulist_empty(&loop->_gate_wait))
+        return io_uring_submit_and_wait(&loop->ring, 1);
+    if (!(loop->ring.features & IORING_FEAT_EXT_ARG))
+        return io_uring_submit_and_get_events(&loop->ring);
+    return io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
+}
+
 int uring_loop_run_once(struct uring_loop *loop, bool wait)
 {
     struct io_uring_cqe *cqe;
@@ -240,7 +258,7 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
      * block for good with nothing in flight. */
     if (wait && !loop->_stop) {
         atomic_store_explicit(&loop->_asleep, true, memory_order_relaxed);
-        ret = io_uring_submit_and_wait(&loop->ring, 1);
+        ret = submit_and_wait(loop);
         atomic_store_explicit(&loop->_asleep, false, memory_order_relaxed);
     } else {
         ret = io_uring_submit_and_get_events(&loop->ring);
@@ -304,7 +322,8 @@ void uring_loop_destroy(struct uring_loop *loop)
     bool first = true;
 
     loop->_closing = true;
-    while (loop->_inflight > 0 || sources_busy(loop)) {
+    /* A connection waiting for its gate closes only once it has it back (conn.c). */
+    while (loop->_inflight > 0 || sources_busy(loop) || !ulist_empty(&loop->_gate_wait)) {
         if (first || loop->_armed != cancelled_upto) {
             struct io_uring_sqe *sqe = uring_loop_sqe(loop, NULL);
 

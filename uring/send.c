@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,7 +51,6 @@ struct uring_sendv {
 
 static void send_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
 static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags);
-static void gate_release(struct uring_conn *c);
 
 static struct uring_zc *slot(const struct uring_conn *c, unsigned i)
 {
@@ -295,8 +293,11 @@ static void start_zc(struct uring_conn *c, struct uring_zc *z)
 
 void uring__send_next(struct uring_conn *c)
 {
-    if (c->_state & (CONN_SEND_INFLIGHT | CONN_CLOSE_NOW) || c->loop->_closing)
+    if (c->_state & (CONN_SEND_INFLIGHT | CONN_CLOSE_NOW | CONN_GATE_WAIT) || c->loop->_closing)
         return;
+    if (!uring__send_pending(c))
+        return;
+    URING_ASSERT(c->_gate == NULL || (c->_state & CONN_GATE_HELD)); /* no foreign sender inside */
     if (c->_zc_send != c->_zc_tail) {
         struct uring_zc *z = slot(c, c->_zc_send);
 
@@ -307,8 +308,7 @@ void uring__send_next(struct uring_conn *c)
             start_copy(c, (size_t)(z->_at - c->_out_base));
         return;
     }
-    if (c->_out_len > 0)
-        start_copy(c, c->_out_len);
+    start_copy(c, c->_out_len);
 }
 
 /* Common end of a send CQE: bookkeeping done by the caller; errors close the connection. */
@@ -342,7 +342,7 @@ static void send_done(struct uring_loop *loop, struct uring_op *op, int res, uns
         c->_sv = NULL;
     }
     sent(c, res, offered);
-    gate_release(c);
+    uring__gate_release(c);
     uring__conn_maybe_finish(c);
 }
 
@@ -381,7 +381,7 @@ static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsig
                 c->_zc_send++;
         }
         sent(c, res, offered);
-        gate_release(c);
+        uring__gate_release(c);
     }
     release_sent(c);
     uring__conn_maybe_finish(c);
@@ -465,6 +465,38 @@ static int out_append(struct uring_conn *c, const unsigned char *p, size_t len)
     return 0;
 }
 
+/*
+ * Puts len bytes in front of everything queued: the rest of a short foreign send, which the peer's
+ * stream needs before any of the owner's output. Nothing is in flight (the gate was not held), so
+ * the chain starts at a chunk boundary; referenced payloads queued meanwhile move back by len.
+ * -ENOMEM queues nothing.
+ */
+int uring__send_prepend(struct uring_conn *c, const void *data, size_t len)
+{
+    struct uring_chunk *head = c->_head, *tail = c->_tail;
+    size_t queued = c->_out_len;
+
+    URING_ASSERT(!(c->_state & CONN_SEND_INFLIGHT));
+    URING_ASSERT(c->_head_off == 0);
+    c->_head = NULL;
+    c->_tail = NULL;
+    c->_out_len = 0;
+    if (out_append(c, data, len) != 0) {
+        c->_head = head;
+        c->_tail = tail;
+        c->_out_len = queued;
+        return -ENOMEM;
+    }
+    if (head != NULL) {
+        c->_tail->next = head;
+        c->_tail = tail;
+    }
+    c->_out_len += queued;
+    for (unsigned i = c->_zc_send; i != c->_zc_tail; i++)
+        slot(c, i)->_at += len;
+    return 0;
+}
+
 int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
 {
     int ret;
@@ -478,7 +510,7 @@ int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
     uring__gate_hold(c);
     ret = out_append(c, data, len);
     if (ret != 0)
-        gate_release(c);
+        uring__gate_release(c);
     return ret;
 }
 
@@ -542,119 +574,4 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
     if (!(c->_state & CONN_SEND_INFLIGHT))
         uring__conn_queue_flush(c);
     return URING_WRITE_HELD;
-}
-
-/* ---- the owner's side of the gate (gate.c has the foreign side and the states) ------------------ */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-void uring_conn_gate_open(struct uring_conn *c, struct uring_gate *g, uint32_t gen)
-{
-    bool busy = uring__send_pending(c) || (c->_state & CONN_SEND_INFLIGHT);
-
-    URING_ASSERT(c->_gate == NULL && gen != 0);
-    URING_ASSERT((atomic_load_explicit(&g->_word, memory_order_relaxed) & 0xff) == GATE_CLOSED);
-    if (c->_state & CONN_CLOSING)
-        return;
-    g->_fd = c->fd;
-    g->_rest = NULL;
-    g->_rest_len = 0;
-    c->_gate = g;
-    c->_gate_gen = gen;
-    if (busy)
-        c->_state |= CONN_GATE_HELD;
-    atomic_store_explicit(&g->_word, gate_word(gen, busy ? GATE_OWNER : GATE_IDLE), memory_order_release);
-}
-
-/* A short foreign send's rest goes out first. The chain is empty: the gate was not held. */
-static void take_rest(struct uring_conn *c, struct uring_gate *g)
-{
-    unsigned char *rest = g->_rest;
-    size_t len = g->_rest_len;
-
-    URING_ASSERT(c->_head == NULL);
-    g->_rest = NULL;
-    g->_rest_len = 0;
-    c->loop->stats.gate_rests++;
-    if (rest == NULL || out_append(c, rest, len) != 0) {
-        free(rest);
-        uring__conn_fail(c, -ENOMEM); /* the peer's stream ends inside a frame */
-        return;
-    }
-    free(rest);
-}
-
-/*
- * A foreign sender holds the gate across one non-blocking sendmsg, so waiting for it is waiting
- * for one syscall on another core: pause a little, then yield in case that thread was preempted
- * on this CPU. Writes meet a foreign sender only when both aim at the same connection at the same
- * instant (gate_waits counts them).
- */
-void uring__gate_hold(struct uring_conn *c)
-{
-    struct uring_gate *g = c->_gate;
-    bool waited = false;
-
-    if (g == NULL || (c->_state & CONN_GATE_HELD))
-        return;
-    for (unsigned spins = 0;; spins++) {
-        uint64_t w = atomic_load_explicit(&g->_word, memory_order_relaxed);
-        unsigned st = (unsigned)(w & 0xff);
-
-        URING_ASSERT((uint32_t)(w >> 32) == c->_gate_gen);
-        if (st == GATE_IDLE || st == GATE_REST) {
-            if (!atomic_compare_exchange_strong_explicit(&g->_word, &w, gate_word(c->_gate_gen, GATE_OWNER), memory_order_acquire,
-                                                         memory_order_relaxed))
-                continue;
-            c->_state |= CONN_GATE_HELD;
-            if (st == GATE_REST)
-                take_rest(c, g);
-            break;
-        }
-        URING_ASSERT(st == GATE_FOREIGN);
-        waited = true;
-        if (spins < 64)
-            cpu_relax();
-        else
-            sched_yield();
-    }
-    if (waited)
-        c->loop->stats.gate_waits++;
-}
-
-static void gate_release(struct uring_conn *c)
-{
-    if (!(c->_state & CONN_GATE_HELD) || (c->_state & (CONN_CLOSING | CONN_SEND_INFLIGHT)) || uring__send_pending(c))
-        return;
-    c->_state &= ~CONN_GATE_HELD;
-    atomic_store_explicit(&c->_gate->_word, gate_word(c->_gate_gen, GATE_IDLE), memory_order_release);
-}
-
-void uring__gate_close(struct uring_conn *c)
-{
-    if (c->_gate == NULL)
-        return;
-    URING_ASSERT(c->_state & CONN_GATE_HELD); /* taken by uring_conn_close */
-    atomic_store_explicit(&c->_gate->_word, gate_word(c->_gate_gen, GATE_CLOSED), memory_order_release);
-    c->_gate = NULL;
-}
-
-void uring_conn_gate_poll(struct uring_conn *c)
-{
-    struct uring_gate *g = c->_gate;
-
-    if (g == NULL || (c->_state & CONN_GATE_HELD))
-        return;
-    if ((atomic_load_explicit(&g->_word, memory_order_relaxed) & 0xff) != GATE_REST)
-        return;
-    uring__gate_hold(c);
-    if (!(c->_state & CONN_SEND_INFLIGHT) && uring__send_pending(c))
-        uring__conn_queue_flush(c);
 }

@@ -4,7 +4,8 @@
  * ownership and release points); the rules that every caller must know are repeated here.
  *
  * - Every function here runs on the loop's own thread (the thread that called uring_loop_init),
- *   except uring_probe(), uring_tier_name(), uring_now_ns(), uring_xchan_init()/destroy(), and
+ *   except uring_probe(), uring_tier_name(), uring_now_ns(), uring_xchan_init()/destroy(),
+ *   uring_gate_send() (any thread but the connection's owner: it is how other threads write), and
  *   the mailbox calls (uring/mbox.c), which say who may call them: uring_mbox_post() from any
  *   thread, uring_mbox_drain() from the one thread that consumes a mailbox not attached to a loop.
  * - Return values: 0 or a negative errno.
@@ -153,6 +154,7 @@ struct uring_loop_stats {
     uint64_t out_chunk_allocs; /* output chunks malloc'd because the loop's cache was empty */
     uint64_t gate_waits;       /* writes that found a foreign sender in the connection's gate and waited */
     uint64_t gate_rests;       /* rests of short foreign sends this loop sent on */
+    uint64_t gate_defers;      /* writes whose foreign sender outlasted the owner's short wait: queued, sent later */
 };
 
 struct uring_loop {
@@ -171,11 +173,12 @@ struct uring_loop {
     /* private */
     bool _stop;
     bool _closing;
-    unsigned _inflight;       /* SQEs whose last CQE has not been seen */
-    uint64_t _armed;          /* SQEs ever armed; tells uring_loop_destroy that more need cancelling */
-    struct uring_list _flush; /* conns with output to send before the next submit */
-    struct uring_list _nobuf; /* conns whose recv waits for buffers (after ENOBUFS) */
-    struct uring_list _bells; /* xchans with messages pushed since their last doorbell */
+    unsigned _inflight;           /* SQEs whose last CQE has not been seen */
+    uint64_t _armed;              /* SQEs ever armed; tells uring_loop_destroy that more need cancelling */
+    struct uring_list _flush;     /* conns with output to send before the next submit */
+    struct uring_list _nobuf;     /* conns whose recv waits for buffers (after ENOBUFS) */
+    struct uring_list _bells;     /* xchans with messages pushed since their last doorbell */
+    struct uring_list _gate_wait; /* conns whose gate a foreign sender still holds (gate.c) */
     struct io_uring_buf_ring *_br;
     unsigned char *_bufs;
     size_t _bufs_len;
@@ -411,6 +414,7 @@ struct uring_conn {
     struct uring_op _send_op;
     struct uring_list _flush_node;
     struct uring_list _nobuf_node;
+    struct uring_list _gate_node; /* on loop->_gate_wait */
     unsigned _state;
     int _err;
     struct uring_chunk *_head; /* queued copied bytes: a chain of chunks (send.c), NULL when none */
@@ -474,7 +478,22 @@ void uring_conn_close(struct uring_conn *conn, int how);
  * queued byte until its output has drained; a foreign sender holds it across one non-blocking
  * sendmsg(2) only. A short foreign send leaves the rest in the gate; the owner sends it before
  * anything else, when it next writes or when someone calls uring_conn_gate_poll() on its thread.
- * An owner that wants the gate while a foreign send is under way waits for that one syscall.
+ * An owner that wants the gate while a foreign send is under way pauses for a few microseconds
+ * (that one syscall); if the sender is still inside (preempted in it), the owner's output is
+ * queued, no new foreign send gets in, and the loop takes the gate back on a later iteration
+ * (polling with a short wait meanwhile) and sends the rest, if any, then that output, in order
+ * (gate_waits, gate_defers). A connection closing in that state finishes only once the gate is
+ * back: the fd stays open while a foreign sender may still use it.
+ *
+ * Gates are opt-in per connection: a connection has none until its owner calls
+ * uring_conn_gate_open(). One whose bytes must pass through a user-space layer (TLS without kernel
+ * offload: a foreign sendmsg would put plaintext on the wire) must never have one: the layer calls
+ * uring_conn_gate_close() when it takes the connection over, which closes a gate already open and
+ * makes any later uring_conn_gate_open() on that connection do nothing.
+ *
+ * Who calls what: the owner's thread (the connection's loop) calls uring_conn_gate_open(),
+ * uring_conn_gate_poll() and uring_conn_gate_close(); any other thread calls uring_gate_send() only,
+ * and never frees or reuses gate memory.
  *
  * Gates live in memory that outlives connections (a table allocated once, zeroed: a zero gate is
  * closed); gen tells one use of a gate from the next, so a stale sender never reaches a later
@@ -493,10 +512,18 @@ struct uring_gate {
 #define URING_GATE_REST 1 /* part of it went; have the owner call uring_conn_gate_poll() */
 
 /* Owner thread: opens gate g (closed, or last used with another gen) for this connection; gen != 0.
- * The gate closes with the connection (before its fd does). */
+ * The gate closes with the connection (before its fd does). Does nothing on a closing connection
+ * or after uring_conn_gate_close(). */
 void uring_conn_gate_open(struct uring_conn *conn, struct uring_gate *g, uint32_t gen);
 /* Owner thread: sends on the rest of a short foreign send, if one waits in the gate. */
 void uring_conn_gate_poll(struct uring_conn *conn);
+/* Owner thread, any time between uring_conn_start() and on_close: switches the connection's gate
+ * off for good. From the call on, uring_gate_send() on it returns -EBUSY, the owner's output never
+ * waits for a foreign sender again, and uring_conn_gate_open() does nothing; a rest still in the
+ * gate is sent before anything queued after. With a foreign sendmsg under way the owner's output
+ * waits for that one syscall as for any write, and the gate closes once it is over. Idempotent; no
+ * gate opened: nothing to close, but a later open is still refused. */
+void uring_conn_gate_close(struct uring_conn *conn);
 /* Any thread but the owner's: writes iov[0, n) to the connection using g with generation gen, in one
  * non-blocking sendmsg, if the owner has nothing queued or in flight. Returns URING_GATE_SENT,
  * URING_GATE_REST, or, with nothing sent: -EBUSY (gate held, closed or reused) or the sendmsg error

@@ -28,6 +28,12 @@ tests_fuzz_replay_admin_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/c
 tests_fuzz_replay_admin_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_fuzz_replay_admin_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
 
+# The embedded store's file parser (src/store_file.c); make-store-seeds.py writes its corpus.
+check_PROGRAMS += tests/fuzz/replay_store_file
+tests_fuzz_replay_store_file_SOURCES = tests/fuzz/fuzz_store_file.c tests/fuzz/replay.c
+tests_fuzz_replay_store_file_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/store_file"'
+tests_fuzz_replay_store_file_LDADD = src/libtrpcstore.la
+
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_admin
 FUZZ_TARGETS += tests/fuzz/fuzz_admin$(EXEEXT)
@@ -51,7 +57,12 @@ FUZZ_TARGETS += tests/fuzz/fuzz_policy$(EXEEXT)
 tests_fuzz_fuzz_policy_SOURCES = tests/fuzz/fuzz_policy.c
 tests_fuzz_fuzz_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_policy_LDADD = src/libtrpcbroker.la
+noinst_PROGRAMS += tests/fuzz/fuzz_store_file
+FUZZ_TARGETS += tests/fuzz/fuzz_store_file$(EXEEXT)
+tests_fuzz_fuzz_store_file_SOURCES = tests/fuzz/fuzz_store_file.c
+tests_fuzz_fuzz_store_file_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_store_file_LDADD = src/libtrpcstore.la
 endif
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/admin.dict tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/run.sh \
-	tests/fuzz/make-wire-seeds.py
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/admin.dict tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/store_file.dict tests/fuzz/run.sh \
+	tests/fuzz/make-wire-seeds.py tests/fuzz/make-store-seeds.py
