@@ -51,8 +51,8 @@ static json_t *request_clients_kick(const struct ctl_args *a)
 const struct ctl_verb ctl_verbs[] = {
     {"server", "info", "$trpc.admin.server.info", "", "the broker's version, uptime, listen address, cores, store",
      "Shows the broker's name and version, when it started and its uptime, the address it listens on,\n"
-     "its cores and io_uring feature tier, how many clients are connected, and its store: backend, URL,\n"
-     "whether it is up and its last error.\n",
+     "its cores and io_uring feature tier, how many connections it has, and, once the broker has a\n"
+     "store, its backend, URL, whether it is up and its last error.\n",
      0, 0, false, false, request_empty, ctl_render_server_info},
     {"settings", "get", "$trpc.admin.settings.get", "[NAME]", "the broker's settings, or one of them",
      "Lists the broker's settings (or only NAME) with their values in the syntax of the config file,\n"
