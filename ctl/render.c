@@ -367,6 +367,8 @@ static int client_row(json_t *v, const char *where, const char **cells, char (*s
         fmt_int(scratch[3 + k], n[k]);
         cells[3 + k] = scratch[3 + k];
     }
+    if (cells[1] != NULL && cells[1][0] == '\0')
+        cells[1] = NULL; /* a client that gave no name: "-", as for null */
     fmt_int(scratch[0], id);
     cells[0] = scratch[0];
     ctl_fmt_time(since, scratch[10], 64);

@@ -30,7 +30,7 @@ static const char clients_list[] =
     "   {\"id\": 281474976710657, \"name\": \"billing-1\", \"peer\": \"127.0.0.1:53120\", \"core\": 0,\n"
     "    \"subscriptions\": 3, \"msgs_in\": 10, \"msgs_out\": 12, \"bytes_in\": 1200, \"bytes_out\": 1400,\n"
     "    \"pending_output\": 0, \"connected_since\": \"2026-12-05T05:00:01Z\"},\n"
-    "   {\"id\": 281474976710658, \"name\": null, \"peer\": \"[::1]:40000\", \"core\": 1,\n"
+    "   {\"id\": 281474976710658, \"name\": \"\", \"peer\": \"[::1]:40000\", \"core\": 1,\n"
     "    \"subscriptions\": 0, \"msgs_in\": 1234567890123, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0,\n"
     "    \"pending_output\": 65536, \"connected_since\": \"2026-12-05T06:30:00.250+01:00\", \"tls\": \"kernel\"}]}";
 
@@ -83,7 +83,7 @@ int main(void)
           "2026-12-05T05:00:01+00:00\n"
           "281474976710658  -          [::1]:40000         1     0  1234567890123         0         0          0    65536  "
           "2026-12-05T05:30:00+00:00\n",
-          "the contract's example, a null name, an offset time with a fraction, an unknown member");
+          "the contract's example, an empty name, an offset time with a fraction, an unknown member");
     check("clients", "kick", clients_kick, "kicked client 281474976710657\n", "the contract's example");
     check("subs", "ls", subs_list,
           "         CLIENT  SID  PATTERN   GROUP    DELIVERED\n"
@@ -96,6 +96,13 @@ int main(void)
           "     5    2  a.*      -              0\n"
           "(1 of 3 subscriptions shown from offset 1; more with --offset 2)\n",
           "a plain subscription (group null) on a middle page");
+    check("clients", "ls",
+          "{\"ok\": true, \"total\": 1, \"offset\": 0, \"clients\": [{\"id\": 9, \"name\": null, \"peer\": \"p\", \"core\": 0, "
+          "\"subscriptions\": 0, \"msgs_in\": 0, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0, \"pending_output\": 0, "
+          "\"connected_since\": \"2026-12-05T05:00:01Z\"}]}",
+          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n"
+          " 9  -     p        0     0        0         0         0          0        0  2026-12-05T05:00:01+00:00\n",
+          "a null name");
     check("clients", "ls", "{\"ok\": true, \"total\": 0, \"offset\": 0, \"clients\": []}",
           "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n",
           "no clients: the header only");
