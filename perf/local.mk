@@ -20,6 +20,7 @@ perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
+EXTRA_DIST += perf/json-bench.c
 EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh \
 	perf/flamegraph.py
 

@@ -4,17 +4,6 @@
 # contract error exits with 1.
 . "$top_srcdir/tests/gen/lib.sh"
 
-# expect STATUS PATTERN DESCRIPTION -- COMMAND...: exit status and a line of stderr matching PATTERN
-expect() {
-    want=$1 pattern=$2 what=$3
-    shift 4
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    [ "$rc" -eq "$want" ] && grep -q -- "$pattern" "$TMP/err"
-    ok $? "$what (exit status $rc)"
-    diag_file "$TMP/err"
-}
-
 "$GEN" --help >"$TMP/help" 2>&1
 ok $? "--help exits 0"
 for section in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" EXAMPLES; do

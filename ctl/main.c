@@ -1,0 +1,310 @@
+/*
+ * trpcctl: the operator's command line over the broker's admin API (docs/admin-api.md). Each
+ * command is one request on a reserved topic ($trpc.admin.AREA.VERB) through libtrpc; the reply is
+ * shown as a table, or as received with --json.
+ *
+ * Exit status: 0 success, 1 an error reply, an invalid reply or no broker, 2 usage.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <trpc/trpc.h>
+
+#include "ctl/ctl.h"
+
+#define DEFAULT_URL        "trpc://127.0.0.1:4250"
+#define DEFAULT_TIMEOUT_MS 5000
+
+struct opts {
+    const char *url;
+    int timeout_ms;
+    bool json;
+};
+
+static const char usage_line[] = "usage: trpcctl [--url URL] [--timeout MS] [--json] COMMAND [ARGS...]\n";
+
+static void print_help(FILE *f)
+{
+    fputs("NAME\n"
+          "    trpcctl - control a running TRPC broker\n"
+          "\n"
+          "SYNOPSIS\n"
+          "    trpcctl [--url URL] [--timeout MS] [--json] COMMAND [ARGS...]\n"
+          "    trpcctl COMMAND --help\n"
+          "    trpcctl --help | --version\n"
+          "\n"
+          "DESCRIPTION\n"
+          "    Sends one request to the broker's admin API (reserved topics $trpc.admin.AREA.VERB, JSON\n"
+          "    documents; docs/admin-api.md) and shows the reply as a table: a header row, counts and\n"
+          "    sizes as plain numbers, times as local RFC 3339 times, durations as 4m5s.\n"
+          "\n"
+          "COMMANDS\n",
+          f);
+    for (size_t i = 0; i < ctl_verb_count; i++) {
+        const struct ctl_verb *v = &ctl_verbs[i];
+        char cmd[64];
+
+        snprintf(cmd, sizeof(cmd), "%s %s %s", v->area, v->verb, v->args);
+        fprintf(f, "    %-40s %s\n", cmd, v->summary);
+    }
+    fputs("\n"
+          "OPTIONS\n"
+          "    --url URL       the broker, trpc://HOST:PORT (a comma-separated list is tried in turn;\n"
+          "                    default: $TRPC_URL, else " DEFAULT_URL ")\n"
+          "    --timeout MS    connect and reply timeout in milliseconds (default 5000)\n"
+          "    --json          print the reply document as received, byte for byte, and a newline\n"
+          "    -h, --help      print this help, or a command's with COMMAND --help, and exit\n"
+          "    -V, --version   print the version and exit\n"
+          "    Options may also follow the command.\n"
+          "\n"
+          "ENVIRONMENT\n"
+          "    TRPC_URL        the broker when --url is not given\n"
+          "\n"
+          "EXIT STATUS\n"
+          "    0  success\n"
+          "    1  the broker answered with an error, its reply was invalid, or it could not be reached\n"
+          "    2  usage error\n"
+          "\n"
+          "EXAMPLES\n"
+          "    trpcctl server info\n"
+          "    trpcctl --url trpc://10.0.0.5:4250 clients ls --limit 20\n"
+          "    trpcctl settings set log-level debug\n"
+          "    trpcctl subs ls --json\n",
+          f);
+}
+
+static void print_verb_help(const struct ctl_verb *v)
+{
+    printf("usage: trpcctl [--url URL] [--timeout MS] [--json] %s %s%s%s\n\n%s", v->area, v->verb, *v->args ? " " : "", v->args,
+           v->help);
+    printf("\nThe request goes to %s; see trpcctl --help for the global options.\n", v->topic);
+}
+
+/* The verbs of an area, for "trpcctl clients --help". */
+static void print_area_help(const char *area)
+{
+    printf("trpcctl %s commands:\n", area);
+    for (size_t i = 0; i < ctl_verb_count; i++) {
+        const struct ctl_verb *v = &ctl_verbs[i];
+
+        if (strcmp(v->area, area) == 0)
+            printf("    trpcctl %s %s%s%s\n", v->area, v->verb, *v->args ? " " : "", v->args);
+    }
+    printf("Try 'trpcctl %s COMMAND --help' for more information.\n", area);
+}
+
+/* "trpcctl: MESSAGE", then the usage of v (of the whole tool when NULL) and where help is. */
+__attribute__((format(printf, 2, 3))) static int usage_error(const struct ctl_verb *v, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("trpcctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (v == NULL)
+        fprintf(stderr, "\n%sTry 'trpcctl --help' for more information.\n", usage_line);
+    else
+        fprintf(stderr, "\nusage: trpcctl [OPTIONS] %s %s%s%s\nTry 'trpcctl %s %s --help' for more information.\n", v->area,
+                v->verb, *v->args ? " " : "", v->args, v->area, v->verb);
+    return CTL_EXIT_USAGE;
+}
+
+/* A decimal integer in [min, max], nothing else; false if s is not one. */
+static bool parse_num(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    long long v;
+
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum { OPT_URL = 256, OPT_TIMEOUT, OPT_JSON, OPT_LIMIT, OPT_OFFSET };
+
+static const struct option long_opts[] = {
+    {"url", required_argument, NULL, OPT_URL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/*
+ * One getopt pass over argv from optind: global options, and --limit/--offset when v takes them
+ * (v NULL: before the command, where "+" stops at the first word). Returns -1 to go on, or the
+ * exit status when done (help printed, or a usage error).
+ */
+static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct opts *o, struct ctl_args *a)
+{
+    long long n;
+    int ch;
+
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, v == NULL ? "+:hV" : ":hV", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_URL:
+            o->url = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_num(optarg, 1, 3600000, &n))
+                return usage_error(v, "--timeout: '%s' is not a number of milliseconds from 1 to 3600000", optarg);
+            o->timeout_ms = (int)n;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_LIMIT:
+        case OPT_OFFSET:
+            if (v == NULL || !v->paged)
+                return usage_error(v, "%s is an option of clients ls and subs ls", ch == OPT_LIMIT ? "--limit" : "--offset");
+            if (!parse_num(optarg, 0, LLONG_MAX, &n))
+                return usage_error(v, "%s: '%s' is not a number", ch == OPT_LIMIT ? "--limit" : "--offset", optarg);
+            *(ch == OPT_LIMIT ? &a->limit : &a->offset) = n;
+            break;
+        case 'h':
+            if (v != NULL)
+                print_verb_help(v);
+            else
+                print_help(stdout);
+            return CTL_EXIT_OK;
+        case 'V':
+            printf("trpcctl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            return CTL_EXIT_OK;
+        case ':':
+            return usage_error(v, "option '%s' needs an argument", argv[optind - 1]);
+        default:
+            return usage_error(v, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+/* "connect 127.0.0.1:4250: Connection refused" -> "connection refused": the URL is said already. */
+static void connect_reason(int err, char *buf, size_t n)
+{
+    const char *detail = trpc_last_error(), *colon = strrchr(detail, ':');
+
+    if (strncmp(detail, "connect ", 8) == 0 && colon != NULL && colon[1] == ' ')
+        snprintf(buf, n, "%s", colon + 2);
+    else
+        snprintf(buf, n, "%s", *detail ? detail : trpc_strerror(err));
+    buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+/* Sends the request and shows the reply; returns the exit status. */
+static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_args *a)
+{
+    trpc_options *topts = NULL;
+    trpc_client *c = NULL;
+    trpc_msg *reply = NULL;
+    json_t *req = v->request(a);
+    char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    char reason[256];
+    int err, status = CTL_EXIT_FAIL;
+
+    json_decref(req);
+    if (body == NULL) {
+        fputs("trpcctl: out of memory\n", stderr);
+        return CTL_EXIT_FAIL;
+    }
+    err = trpc_options_create(&topts);
+    if (err == 0)
+        err = trpc_options_set_name(topts, "trpcctl");
+    if (err == 0)
+        err = trpc_options_set_connect_timeout(topts, o->timeout_ms);
+    if (err == 0)
+        err = trpc_options_set_reconnect(topts, 0, 50, 50); /* one command, one connection */
+    if (err == 0)
+        err = trpc_connect(&c, o->url, topts);
+    if (err) {
+        connect_reason(err, reason, sizeof(reason));
+        fprintf(stderr, "trpcctl: cannot connect to %s: %s\n", o->url, reason);
+        goto out_free;
+    }
+    err = trpc_request(c, v->topic, body, strlen(body), o->timeout_ms, &reply);
+    if (err == 0) {
+        status = ctl_reply_show(v, trpc_msg_data(reply), trpc_msg_len(reply), o->json, stdout, stderr);
+    } else if (err == -TRPC_E_NO_RESPONDERS) {
+        fprintf(stderr, "trpcctl: %s %s: the broker does not answer %s (a broker without the admin API?)\n", v->area, v->verb,
+                v->topic);
+    } else if (err == -TRPC_E_TIMEOUT) {
+        fprintf(stderr, "trpcctl: %s %s: no reply within %d ms\n", v->area, v->verb, o->timeout_ms);
+    } else {
+        fprintf(stderr, "trpcctl: %s %s: %s\n", v->area, v->verb, *trpc_last_error() ? trpc_last_error() : trpc_strerror(err));
+    }
+out_free:
+    trpc_msg_free(reply);
+    trpc_close(c);
+    trpc_options_destroy(topts);
+    free(body);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
+    struct ctl_args a = {NULL, 0, -1, -1};
+    const struct ctl_verb *v;
+    int status;
+
+    if (o.url == NULL || o.url[0] == '\0')
+        o.url = DEFAULT_URL;
+    status = parse_opts(argc, argv, NULL, &o, &a);
+    if (status >= 0)
+        return status;
+    if (optind == argc)
+        return usage_error(NULL, "no command given");
+    if (!ctl_area_known(argv[optind]))
+        return usage_error(NULL, "unknown command '%s'", argv[optind]);
+    if (optind + 1 == argc || argv[optind + 1][0] == '-') {
+        bool help = optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0);
+
+        if (help) {
+            print_area_help(argv[optind]);
+            return CTL_EXIT_OK;
+        }
+        return usage_error(NULL, "'%s' needs a command: see trpcctl %s --help", argv[optind], argv[optind]);
+    }
+    v = ctl_verb_find(argv[optind], argv[optind + 1]);
+    if (v == NULL)
+        return usage_error(NULL, "unknown command '%s %s'", argv[optind], argv[optind + 1]);
+
+    /* The verb's own options and arguments: getopt starts again after "AREA VERB". */
+    argc -= optind + 1;
+    argv += optind + 1;
+    optind = 0;
+    status = parse_opts(argc, argv, v, &o, &a);
+    if (status >= 0)
+        return status;
+    a.pos = argv + optind;
+    a.npos = argc - optind;
+    if (a.npos < v->min_pos || a.npos > v->max_pos)
+        return usage_error(v, "%s %s: %s", v->area, v->verb, a.npos < v->min_pos ? "missing arguments" : "too many arguments");
+    if (v->id_arg) {
+        long long id;
+
+        if (!parse_num(a.pos[0], 1, LLONG_MAX, &id))
+            return usage_error(v, "%s %s: '%s' is not a client id", v->area, v->verb, a.pos[0]);
+    }
+    status = run(v, &o, &a);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "trpcctl: cannot write the output: %s\n", strerror(errno));
+        status = CTL_EXIT_FAIL;
+    }
+    return status;
+}

@@ -1,0 +1,99 @@
+/*
+ * The commands of trpcctl: for each, its admin topic (docs/admin-api.md), its help, how its
+ * arguments become the request document and which renderer shows the reply. A new admin verb is
+ * one entry here and one renderer.
+ */
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+static json_t *request_empty(const struct ctl_args *a)
+{
+    return json_object();
+}
+
+static json_t *request_settings_get(const struct ctl_args *a)
+{
+    return a->npos == 1 ? json_pack("{s:s}", "name", a->pos[0]) : json_object();
+}
+
+static json_t *request_settings_set(const struct ctl_args *a)
+{
+    return json_pack("{s:s, s:s}", "name", a->pos[0], "value", a->pos[1]);
+}
+
+/* {"offset": N, "limit": N} with only the members given: the broker's defaults apply otherwise. */
+static json_t *request_page(const struct ctl_args *a)
+{
+    json_t *doc = json_object();
+
+    if (doc == NULL)
+        return NULL;
+    if ((a->offset >= 0 && json_object_set_new(doc, "offset", json_integer(a->offset)) == -1) ||
+        (a->limit >= 0 && json_object_set_new(doc, "limit", json_integer(a->limit)) == -1)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* main.c has checked that the id is a decimal number that fits. */
+static json_t *request_clients_kick(const struct ctl_args *a)
+{
+    return json_pack("{s:I}", "id", (json_int_t)strtoll(a->pos[0], NULL, 10));
+}
+
+#define PAGE_HELP                                                                                                                  \
+    "\n"                                                                                                                           \
+    "    --limit N   at most N entries (the broker's default is 1000, its maximum 10000)\n"                                        \
+    "    --offset N  skip the first N entries\n"
+
+const struct ctl_verb ctl_verbs[] = {
+    {"server", "info", "$trpc.admin.server.info", "", "the broker's version, uptime, listen address, cores, store",
+     "Shows the broker's name and version, when it started and its uptime, the address it listens on,\n"
+     "its cores and io_uring feature tier, how many connections it has, and, once the broker has a\n"
+     "store, its backend, URL, whether it is up and its last error.\n",
+     0, 0, false, false, request_empty, ctl_render_server_info},
+    {"settings", "get", "$trpc.admin.settings.get", "[NAME]", "the broker's settings, or one of them",
+     "Lists the broker's settings (or only NAME) with their values in the syntax of the config file,\n"
+     "whether they can change while the broker runs (LIVE) and what they do. What get prints, set\n"
+     "accepts.\n",
+     0, 1, false, false, request_settings_get, ctl_render_settings_get},
+    {"settings", "set", "$trpc.admin.settings.set", "NAME VALUE", "change a live setting on every core",
+     "Changes setting NAME to VALUE (in the syntax of the config file, e.g. 15s, 64m, debug), writes it\n"
+     "to the store and applies it on every core without a restart; prints the new and the previous\n"
+     "value. Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
+     "config file and restart.\n",
+     2, 2, false, false, request_settings_set, ctl_render_settings_set},
+    {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
+     "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
+     "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,
+     0, 0, true, false, request_page, ctl_render_clients_ls},
+    {"clients", "kick", "$trpc.admin.clients.kick", "ID", "disconnect a client",
+     "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"
+     "connection closes. A client that reconnects comes back with a new id.\n",
+     1, 1, false, true, request_clients_kick, ctl_render_clients_kick},
+    {"subs", "ls", "$trpc.admin.subs.list", "[--limit N] [--offset N]", "subscriptions, by client and id",
+     "Lists the subscriptions ordered by client, then subscription id: pattern, queue group (- for a\n"
+     "plain fan-out subscription) and messages delivered.\n" PAGE_HELP,
+     0, 0, true, false, request_page, ctl_render_subs_ls},
+};
+const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
+
+const struct ctl_verb *ctl_verb_find(const char *area, const char *verb)
+{
+    for (size_t i = 0; i < ctl_verb_count; i++) {
+        if (strcmp(ctl_verbs[i].area, area) == 0 && strcmp(ctl_verbs[i].verb, verb) == 0)
+            return &ctl_verbs[i];
+    }
+    return NULL;
+}
+
+bool ctl_area_known(const char *area)
+{
+    for (size_t i = 0; i < ctl_verb_count; i++) {
+        if (strcmp(ctl_verbs[i].area, area) == 0)
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,70 @@
+#!/bin/sh
+# trpcctl's command line without a broker: --help for the tool, each area and each command; usage
+# errors exit 2 with a one-line reason and a hint; a broker that is not there exits 1 with
+# "cannot connect to URL: connection refused", the URL coming from --url, else TRPC_URL, else the
+# default.
+. "$top_srcdir/tests/ctl/lib.sh"
+
+"$CTL" --help >"$TMP/help" 2>&1
+ok $? "--help exits 0"
+for section in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS ENVIRONMENT "EXIT STATUS" EXAMPLES; do
+    grep -q "^$section\$" "$TMP/help"
+    ok $? "--help has a $section section"
+done
+version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$BUILD/config.h")
+[ "$("$CTL" --version)" = "trpcctl (trpc) $version" ]
+ok $? "--version prints trpcctl (trpc) $version"
+
+# Each command: in the tool's help, with a help of its own naming its usage and its topic.
+for cmd in "server info server.info" "settings get settings.get" "settings set settings.set" \
+    "clients ls clients.list" "clients kick clients.kick" "subs ls subs.list"; do
+    set -- $cmd
+    grep -q "^    $1 $2" "$TMP/help"
+    ok $? "trpcctl --help lists $1 $2"
+    "$CTL" "$1" "$2" --help >"$TMP/out" 2>"$TMP/err" &&
+        grep -q "^usage: trpcctl \[--url URL\] \[--timeout MS\] \[--json\] $1 $2" "$TMP/out" &&
+        grep -q "\$trpc\.admin\.$3;" "$TMP/out" && [ ! -s "$TMP/err" ]
+    ok $? "trpcctl $1 $2 --help: its usage and its topic \$trpc.admin.$3"
+    "$CTL" --url trpc://127.0.0.1:1 "$1" "$2" -h >"$TMP/out2" 2>&1 && cmp -s "$TMP/out" "$TMP/out2"
+    ok $? "trpcctl $1 $2 -h after global options: the same, no connection tried"
+done
+"$CTL" clients --help >"$TMP/out" 2>&1 && grep -q "trpcctl clients ls \[--limit N\] \[--offset N\]" "$TMP/out" &&
+    grep -q "trpcctl clients kick ID" "$TMP/out"
+ok $? "trpcctl clients --help lists its commands"
+
+expect 2 "^trpcctl: no command given$" "no command" -- "$CTL"
+expect 2 "^Try 'trpcctl --help' for more information.$" "a usage error says where help is" -- "$CTL"
+expect 2 "^trpcctl: unknown command 'frob'$" "unknown command" -- "$CTL" frob
+expect 2 "^trpcctl: unknown command 'clients frob'$" "unknown verb" -- "$CTL" clients frob
+expect 2 "^trpcctl: 'subs' needs a command: see trpcctl subs --help$" "an area without a verb" -- "$CTL" subs
+expect 2 "^trpcctl: unknown option '--frob'$" "unknown global option" -- "$CTL" --frob server info
+expect 2 "^trpcctl: unknown option '--frob'$" "unknown command option" -- "$CTL" server info --frob
+expect 2 "^trpcctl: option '--url' needs an argument$" "--url without a value" -- "$CTL" server info --url
+expect 2 "^trpcctl: --timeout: 'soon' is not a number of milliseconds from 1 to 3600000$" "--timeout soon" -- \
+    "$CTL" --timeout soon server info
+expect 2 "^trpcctl: --timeout: '0' is not" "--timeout 0" -- "$CTL" --timeout 0 server info
+expect 2 "^trpcctl: --limit is an option of clients ls and subs ls$" "--limit on server info" -- "$CTL" server info --limit 3
+expect 2 "^trpcctl: --offset: '-1' is not a number$" "a negative --offset" -- "$CTL" clients ls --offset -1
+expect 2 "^trpcctl: --limit: '99999999999999999999' is not a number$" "--limit out of range" -- \
+    "$CTL" subs ls --limit 99999999999999999999
+expect 2 "^trpcctl: settings set: missing arguments$" "settings set without a value" -- "$CTL" settings set keepalive
+expect 2 "^usage: trpcctl \[OPTIONS\] settings set NAME VALUE$" "a command's usage error shows its usage" -- \
+    "$CTL" settings set keepalive
+expect 2 "^trpcctl: settings get: too many arguments$" "settings get with two names" -- "$CTL" settings get a b
+expect 2 "^trpcctl: server info: too many arguments$" "server info with an argument" -- "$CTL" server info now
+expect 2 "^trpcctl: clients kick: missing arguments$" "clients kick without an id" -- "$CTL" clients kick
+for id in 0 -5 12x 0x10 9223372036854775808 ""; do
+    expect 2 "^trpcctl: clients kick: '$id' is not a client id$" "clients kick '$id'" -- "$CTL" clients kick -- "$id"
+done
+
+# No broker: a port nothing listens on (port 1 of loopback, which needs root to bind).
+expect 1 "^trpcctl: cannot connect to trpc://127.0.0.1:1: connection refused$" "--url to a closed port" -- \
+    "$CTL" --url trpc://127.0.0.1:1 server info
+[ ! -s "$TMP/out" ]
+ok $? "nothing on stdout when the broker is not there"
+expect 1 "^trpcctl: cannot connect to trpc://127.0.0.1:1: connection refused$" "TRPC_URL is used without --url" -- \
+    env TRPC_URL=trpc://127.0.0.1:1 "$CTL" clients ls
+expect 1 "^trpcctl: cannot connect to trpc://127.0.0.1:1: connection refused$" "--url wins over TRPC_URL" -- \
+    env TRPC_URL=trpc://127.0.0.1:2 "$CTL" subs ls --url trpc://127.0.0.1:1
+expect 1 "^trpcctl: cannot connect to nope://x: " "a URL that is not trpc://" -- "$CTL" --url nope://x server info
+done_testing

@@ -1,0 +1,138 @@
+#!/bin/sh
+# trpcctl end to end (issue 16): a real trpc-broker with the admin API, examples/shop's shop-server
+# connected as client "billing1" (one group subscription per Billing method and event), and every
+# trpcctl command against them: server info, settings get and set (a live one, one that is not,
+# one that does not exist, a value the parser refuses), clients ls (paged), subs ls, clients kick
+# (the client goes, reconnects with a new id, a second kick of the old id is NOT_FOUND), --json
+# for each, and no broker at the end. Needs the broker side of the admin API: listed in
+# CTL_E2E_TESTS (ctl/local.mk), not yet in TESTS.
+. "$top_srcdir/tests/ctl/lib.sh"
+
+TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
+server=$BUILD/examples/shop/shop-server
+[ -x "$TRPC_BROKER" ] && [ -x "$server" ] || { echo "1..0 # SKIP $TRPC_BROKER or $server not built"; exit 0; }
+. "$SRC/perf/server.sh"
+TRPC_PID=
+spid=
+stop_all() {
+    for p in $spid $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap stop_all EXIT
+
+# wait_for COMMAND...: up to 10 s until COMMAND succeeds
+wait_for() {
+    i=0
+    while [ $i -lt 100 ]; do
+        "$@" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+BROKER_ARGS="--cores 2"
+if ! trpc_broker_start "$TMP/broker.log" 2>"$TMP/start.err"; then
+    echo "Bail out! broker did not start"
+    diag_file "$TMP/start.err"
+    exit 99
+fi
+export TRPC_URL
+
+"$server" "$TRPC_URL" billing1 >"$TMP/server.out" 2>&1 &
+spid=$!
+wait_for grep -q "^ready billing1\$" "$TMP/server.out"
+ok $? "shop-server billing1 is connected and serving"
+
+# run NAME COMMAND...: trpcctl with stdout in $TMP/NAME.out, stderr in $TMP/NAME.err; its status
+run() {
+    name=$1
+    shift
+    "$CTL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    rc=$?
+    diag_file "$TMP/$name.err"
+    return $rc
+}
+
+# json_ok FILE: the file is one JSON object with "ok": true (python3 is a test dependency)
+json_ok() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if d.get("ok") is True else 1)' "$1" 2>/dev/null
+}
+
+version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$BUILD/config.h")
+run info server info && grep -q "^version  *$version\$" "$TMP/info.out" &&
+    grep -q "^listen  *127\.0\.0\.1:$TRPC_PORT\$" "$TMP/info.out" && grep -q "^cores  *2\$" "$TMP/info.out" &&
+    grep -Eq "^connections  *[1-9][0-9]*\$" "$TMP/info.out" && grep -Eq "^io_uring tier  *T[0-9]\$" "$TMP/info.out"
+ok $? "server info: version $version, the listen address, 2 cores, the tier, connections"
+diag_file "$TMP/info.out"
+run infoj server info --json && json_ok "$TMP/infoj.out"
+ok $? "server info --json: a document with ok true"
+
+run sget settings get && grep -Eq "^NAME  *VALUE  *LIVE  *HELP\$" "$TMP/sget.out" &&
+    grep -Eq "^keepalive  *[^ ]+  *yes " "$TMP/sget.out" && grep -Eq "^listen  *127\.0\.0\.1:$TRPC_PORT  *no " "$TMP/sget.out"
+ok $? "settings get: a table with keepalive (live) and listen (not live)"
+run sget1 settings get keepalive && [ "$(wc -l <"$TMP/sget1.out")" -eq 2 ]
+ok $? "settings get keepalive: the header and one row"
+run sset settings set keepalive 15s && grep -Eq "^keepalive = [^ ]+ \(was [^ ]+\)\$" "$TMP/sset.out"
+ok $? "settings set keepalive 15s: the new and the previous value"
+diag_file "$TMP/sset.out"
+new=$(sed -n 's/^keepalive = \([^ ]*\) .*/\1/p' "$TMP/sset.out")
+run sget2 settings get keepalive && grep -Eq "^keepalive  *$new  *yes " "$TMP/sget2.out"
+ok $? "settings get shows the value set ($new)"
+run sset2 settings set keepalive "$new"
+ok $? "what get prints, set accepts ($new)"
+run ssetj settings set keepalive 30s --json && json_ok "$TMP/ssetj.out"
+ok $? "settings set --json: a document with ok true"
+
+expect 1 "^trpcctl: settings set: listen cannot change while the broker runs" "settings set listen: refused, the broker's reason" -- \
+    "$CTL" settings set listen 127.0.0.1:1
+[ ! -s "$TMP/out" ]
+ok $? "nothing on stdout for an error reply"
+expect 1 "^trpcctl: settings set: .*no-such-setting" "settings set of an unknown setting" -- "$CTL" settings set no-such-setting 1
+expect 1 "^trpcctl: settings set: ." "settings set keepalive to a value its parser refuses" -- "$CTL" settings set keepalive soon
+expect 1 "^trpcctl: settings get: .*no-such-setting" "settings get of an unknown setting" -- "$CTL" settings get no-such-setting
+"$CTL" settings get no-such-setting --json >"$TMP/out" 2>/dev/null
+[ $? -eq 1 ] && python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if d["ok"] is False and d["error"]["code"] == "NOT_FOUND" else 1)' "$TMP/out" 2>/dev/null
+ok $? "--json prints the error document too, with code NOT_FOUND, and exits 1"
+
+run cls clients ls && grep -Eq "^ *ID  *NAME  *PEER  *CORE  *SUBS  *MSGS_IN  *MSGS_OUT  *BYTES_IN  *BYTES_OUT  *PENDING  *CONNECTED\$" "$TMP/cls.out" &&
+    grep -Eq "^ *[0-9]+  *billing1  *127\.0\.0\.1:[0-9]+  *[01]  *[1-9][0-9]* " "$TMP/cls.out"
+ok $? "clients ls: billing1 with its peer, core and subscriptions"
+diag_file "$TMP/cls.out"
+id=$(awk '$2 == "billing1" { print $1 }' "$TMP/cls.out")
+run clsj clients ls --json && json_ok "$TMP/clsj.out"
+ok $? "clients ls --json: a document with ok true"
+run cls1 clients ls --limit 1 && [ "$(grep -c '^ *[0-9]' "$TMP/cls1.out")" -eq 1 ]
+ok $? "clients ls --limit 1: one row"
+run cls2 clients ls --offset 1000
+ok $? "clients ls --offset past the end: success"
+
+run subs subs ls && grep -Eq "^ *CLIENT  *SID  *PATTERN  *GROUP  *DELIVERED\$" "$TMP/subs.out" &&
+    grep -Eq "^ *$id  *[0-9]+  *shop\." "$TMP/subs.out"
+ok $? "subs ls: billing1's subscriptions on shop.*"
+diag_file "$TMP/subs.out"
+run subsj subs ls --json --limit 2 && json_ok "$TMP/subsj.out"
+ok $? "subs ls --json --limit 2: a document with ok true"
+
+run kick clients kick "$id" && grep -q "^kicked client $id\$" "$TMP/kick.out"
+ok $? "clients kick $id"
+gone() {
+    "$CTL" clients ls >"$TMP/after.out" 2>&1 && ! grep -Eq "^ *$id " "$TMP/after.out"
+}
+wait_for gone
+ok $? "the kicked client is gone from clients ls"
+back() {
+    "$CTL" clients ls >"$TMP/after.out" 2>&1 && grep -Eq "^ *[0-9]+  *billing1 " "$TMP/after.out"
+}
+wait_for back
+ok $? "billing1 reconnected, with a new id"
+expect 1 "^trpcctl: clients kick: .*$id" "a second kick of the old id: NOT_FOUND" -- "$CTL" clients kick "$id"
+
+server_stop "$spid"
+spid=
+kill -TERM "$TRPC_PID"
+wait "$TRPC_PID"
+ok $? "the broker stops cleanly"
+TRPC_PID=
+expect 1 "^trpcctl: cannot connect to $TRPC_URL: connection refused\$" "no broker any more" -- "$CTL" server info
+done_testing

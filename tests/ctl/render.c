@@ -1,0 +1,167 @@
+/*
+ * trpcctl's tables for the documents of docs/admin-api.md, each verb's example as the contract
+ * gives it, plus the members the contract allows to be null and a newer broker's extra members:
+ * the exact text printed, with TZ=UTC and TZ=CET-1 for the times. --json prints the bytes
+ * received and a newline.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "tests/ctl/show.h"
+#include "tests/tap.h"
+
+static const char server_info[] =
+    "{\"ok\": true,\n"
+    " \"name\": \"trpc-broker\", \"version\": \"0.1.0\",\n"
+    " \"started\": \"2026-12-05T05:00:00Z\", \"uptime_ms\": 12345,\n"
+    " \"listen\": \"127.0.0.1:4250\", \"cores\": 2, \"io_uring_tier\": \"T1\",\n"
+    " \"connections\": 3,\n"
+    " \"store\": {\"backend\": \"file\", \"url\": \"file:/var/lib/trpc\", \"up\": true, \"last_error\": null}}";
+
+static const char settings_get[] =
+    "{\"ok\": true, \"settings\": [\n"
+    "   {\"name\": \"keepalive\", \"value\": \"30000ms\", \"live\": true,  \"help\": \"clients ping after ...\"},\n"
+    "   {\"name\": \"listen\",    \"value\": \"127.0.0.1:4250\", \"live\": false, \"help\": \"...\"}]}";
+
+static const char settings_set[] = "{\"ok\": true, \"name\": \"keepalive\", \"value\": \"15000ms\", \"previous\": \"30000ms\"}";
+
+static const char clients_list[] =
+    "{\"ok\": true, \"total\": 2, \"offset\": 0, \"clients\": [\n"
+    "   {\"id\": 281474976710657, \"name\": \"billing-1\", \"peer\": \"127.0.0.1:53120\", \"core\": 0,\n"
+    "    \"subscriptions\": 3, \"msgs_in\": 10, \"msgs_out\": 12, \"bytes_in\": 1200, \"bytes_out\": 1400,\n"
+    "    \"pending_output\": 0, \"connected_since\": \"2026-12-05T05:00:01Z\"},\n"
+    "   {\"id\": 281474976710658, \"name\": \"\", \"peer\": \"[::1]:40000\", \"core\": 1,\n"
+    "    \"subscriptions\": 0, \"msgs_in\": 1234567890123, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0,\n"
+    "    \"pending_output\": 65536, \"connected_since\": \"2026-12-05T06:30:00.250+01:00\", \"tls\": \"kernel\"}]}";
+
+static const char clients_kick[] = "{\"ok\": true, \"id\": 281474976710657}";
+
+static const char subs_list[] = "{\"ok\": true, \"total\": 1, \"offset\": 0, \"subscriptions\": [\n"
+                                "   {\"client\": 281474976710657, \"sid\": 1, \"pattern\": \"orders.>\", \"group\": \"billing\",\n"
+                                "    \"delivered\": 42}]}";
+
+static void check(const char *area, const char *verb, const char *doc, const char *want, const char *what)
+{
+    struct shown s = show(area, verb, doc);
+
+    ok(s.status == CTL_EXIT_OK && same_text(s.out, want) && s.err[0] == '\0', "%s %s: %s", area, verb, what);
+    if (s.err[0] != '\0')
+        diag("stderr: %s", s.err);
+    shown_free(&s);
+}
+
+int main(void)
+{
+    struct shown s;
+    char buf[64];
+
+    setenv("TZ", "UTC", 1);
+    tzset();
+    check("server", "info", server_info,
+          "name           trpc-broker\n"
+          "version        0.1.0\n"
+          "started        2026-12-05T05:00:00+00:00\n"
+          "uptime         12s\n"
+          "listen         127.0.0.1:4250\n"
+          "cores          2\n"
+          "io_uring tier  T1\n"
+          "connections    3\n"
+          "store          file\n"
+          "store url      file:/var/lib/trpc\n"
+          "store state    up\n",
+          "the contract's example, no store error row while last_error is null");
+    check("settings", "get", settings_get,
+          "NAME       VALUE           LIVE  HELP\n"
+          "keepalive  30000ms         yes   clients ping after ...\n"
+          "listen     127.0.0.1:4250  no    ...\n",
+          "the contract's example");
+    check("settings", "set", settings_set, "keepalive = 15000ms (was 30000ms)\n", "the contract's example");
+    check("clients", "ls", clients_list,
+          "             ID  NAME       PEER             CORE  SUBS        MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  "
+          "CONNECTED\n"
+          "281474976710657  billing-1  127.0.0.1:53120     0     3             10        12      1200       1400        0  "
+          "2026-12-05T05:00:01+00:00\n"
+          "281474976710658  -          [::1]:40000         1     0  1234567890123         0         0          0    65536  "
+          "2026-12-05T05:30:00+00:00\n",
+          "the contract's example, an empty name, an offset time with a fraction, an unknown member");
+    check("clients", "kick", clients_kick, "kicked client 281474976710657\n", "the contract's example");
+    check("subs", "ls", subs_list,
+          "         CLIENT  SID  PATTERN   GROUP    DELIVERED\n"
+          "281474976710657    1  orders.>  billing         42\n",
+          "the contract's example");
+    check("subs", "ls",
+          "{\"ok\": true, \"total\": 3, \"offset\": 1, \"subscriptions\": [{\"client\": 5, \"sid\": 2, \"pattern\": \"a.*\", "
+          "\"group\": null, \"delivered\": 0}]}",
+          "CLIENT  SID  PATTERN  GROUP  DELIVERED\n"
+          "     5    2  a.*      -              0\n"
+          "(1 of 3 subscriptions shown from offset 1; more with --offset 2)\n",
+          "a plain subscription (group null) on a middle page");
+    check("clients", "ls",
+          "{\"ok\": true, \"total\": 1, \"offset\": 0, \"clients\": [{\"id\": 9, \"name\": null, \"peer\": \"p\", \"core\": 0, "
+          "\"subscriptions\": 0, \"msgs_in\": 0, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0, \"pending_output\": 0, "
+          "\"connected_since\": \"2026-12-05T05:00:01Z\"}]}",
+          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n"
+          " 9  -     p        0     0        0         0         0          0        0  2026-12-05T05:00:01+00:00\n",
+          "a null name");
+    check("clients", "ls", "{\"ok\": true, \"total\": 0, \"offset\": 0, \"clients\": []}",
+          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n",
+          "no clients: the header only");
+    check("server", "info",
+          "{\"ok\": true, \"name\": \"trpc-broker\", \"version\": \"0.2.0\", \"started\": \"yesterday\", \"uptime_ms\": "
+          "93784005, \"listen\": \"0.0.0.0:4250\", \"cores\": 8, \"io_uring_tier\": \"T2\", \"connections\": 0, \"store\": "
+          "{\"backend\": \"redis\", \"url\": \"redis://10.0.0.1:6379/0\", \"up\": false, \"last_error\": \"connection "
+          "refused\", \"since\": 5}, \"threads\": [1, 2]}",
+          "name           trpc-broker\n"
+          "version        0.2.0\n"
+          "started        yesterday\n"
+          "uptime         1d2h3m4s\n"
+          "listen         0.0.0.0:4250\n"
+          "cores          8\n"
+          "io_uring tier  T2\n"
+          "connections    0\n"
+          "store          redis\n"
+          "store url      redis://10.0.0.1:6379/0\n"
+          "store state    down\n"
+          "store error    connection refused\n",
+          "a store that is down, a time it cannot read shown as sent, members it does not know ignored");
+
+    check("server", "info",
+          "{\"ok\": true, \"name\": \"trpc-broker\", \"version\": \"0.1.0\", \"started\": \"2026-12-05T05:00:00Z\", "
+          "\"uptime_ms\": 59999, \"listen\": \"127.0.0.1:4250\", \"cores\": 2, \"io_uring_tier\": \"T1\", \"connections\": 3}",
+          "name           trpc-broker\n"
+          "version        0.1.0\n"
+          "started        2026-12-05T05:00:00+00:00\n"
+          "uptime         59s\n"
+          "listen         127.0.0.1:4250\n"
+          "cores          2\n"
+          "io_uring tier  T1\n"
+          "connections    3\n",
+          "a broker without a store: no store rows");
+
+    /* --json: the reply as received, even with its line breaks and spacing, and a newline. */
+    s = show_len("settings", "get", settings_get, sizeof(settings_get) - 1, true);
+    ok(s.status == CTL_EXIT_OK && strncmp(s.out, settings_get, sizeof(settings_get) - 1) == 0 &&
+           strcmp(s.out + sizeof(settings_get) - 1, "\n") == 0 && s.err[0] == '\0',
+       "--json prints the document as received and a newline");
+    shown_free(&s);
+
+    setenv("TZ", "CET-1", 1);
+    tzset();
+    ctl_fmt_time("2026-12-05T05:00:01Z", buf, sizeof(buf));
+    ok(same_text(buf, "2026-12-05T06:00:01+01:00"), "a UTC time shown in the local zone with its offset");
+    ctl_fmt_time("2026-12-05T05:00:01-02:30", buf, sizeof(buf));
+    ok(same_text(buf, "2026-12-05T08:30:01+01:00"), "a time with a negative offset");
+    for (const char *const *bad = (const char *const[]){"2026-13-05T05:00:01Z", "2026-12-05 05:00:01Z", "2026-12-05T05:00:01",
+                                                        "2026-12-05T05:00:01Zjunk", "", NULL};
+         *bad != NULL; bad++) {
+        ctl_fmt_time(*bad, buf, sizeof(buf));
+        ok(same_text(buf, *bad), "'%s' is not RFC 3339: shown as sent", *bad);
+    }
+    ctl_fmt_duration(250, buf, sizeof(buf));
+    ok(same_text(buf, "250ms"), "durations below a second in ms");
+    ctl_fmt_duration(245000, buf, sizeof(buf));
+    ok(same_text(buf, "4m5s"), "minutes and seconds");
+    ctl_fmt_duration(3 * 3600000LL, buf, sizeof(buf));
+    ok(same_text(buf, "3h0m0s"), "hours");
+    return done_testing();
+}
