@@ -31,7 +31,6 @@ tests_ctl_malformed_LDADD = ctl/libtrpcctl.la
 TESTS += tests/ctl/cli.sh
 EXTRA_DIST += tests/ctl/cli.sh tests/ctl/lib.sh
 
-# The end-to-end test runs every command against a real broker with a client connected; it needs
-# the broker's admin API (issue 16), so it is listed here and enabled once the broker side lands.
-CTL_E2E_TESTS = tests/ctl/e2e.sh
-EXTRA_DIST += $(CTL_E2E_TESTS)
+# The end-to-end test: every command against a real broker with a client connected.
+TESTS += tests/ctl/e2e.sh
+EXTRA_DIST += tests/ctl/e2e.sh
