@@ -277,93 +277,66 @@ static bool parts_failed(struct control *ctl, struct admin_call *call, struct ad
     return true;
 }
 
-static void clients_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+static json_t *client_doc(const void *item)
 {
-    struct pending *p = arg;
-    struct admin_client *all;
+    const struct admin_client *a = item;
+    char since[32];
+
+    rfc3339(a->connected_at, since, sizeof(since));
+    return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id, "name", text(a->name),
+                     "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions, "msgs_in",
+                     (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
+                     (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output, "connected_since", since);
+}
+
+static json_t *sub_doc(const void *item)
+{
+    const struct admin_sub *s = item;
+
+    return json_pack("{s:I, s:I, s:o, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid, "pattern",
+                     text(s->pattern), "group", s->group ? text(s->group) : json_null(), "delivered", (json_int_t)s->delivered);
+}
+
+/* The reply to a list: the cores' items gathered and sorted, then the page asked for, each item
+ * as item_doc makes it, under `member`. */
+static void list_done(struct control *ctl, struct pending *p, struct admin_part **parts, unsigned n, int err, size_t size,
+                      int (*cmp)(const void *, const void *), json_t *(*item_doc)(const void *), const char *member)
+{
     size_t total = 0;
+    char *all;
     json_t *doc, *list;
 
     if (parts_failed(ctl, p->call, parts, n, err))
-        goto out;
-    all = gather(parts, n, sizeof(*all), &total, cmp_client);
+        return;
+    all = gather(parts, n, size, &total, cmp);
     doc = ok_doc();
     list = json_array();
-    if (all == NULL || doc == NULL || list == NULL) {
-        free(all);
-        json_decref(doc);
-        json_decref(list);
-        fail(ctl, p->call, "INTERNAL", "out of memory");
-        goto out;
-    }
-    for (size_t i = (size_t)p->offset; i < total && i < (size_t)(p->offset + p->limit); i++) {
-        const struct admin_client *a = &all[i];
-        char since[32];
-
-        rfc3339(a->connected_at, since, sizeof(since));
-        if (!append(list,
-                    json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id, "name",
-                              text(a->name), "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions,
-                              "msgs_in", (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in",
-                              (json_int_t)a->bytes_in, "bytes_out", (json_int_t)a->bytes_out, "pending_output",
-                              (json_int_t)a->pending_output, "connected_since", since)))
+    for (size_t i = (size_t)p->offset; all != NULL && list != NULL && i < total && i < (size_t)(p->offset + p->limit); i++)
+        if (!append(list, item_doc(all + i * size)))
             break;
-    }
     free(all);
-    if (json_array_size(list) != page_len(total, p)) {
+    if (doc == NULL || list == NULL || json_array_size(list) != page_len(total, p)) {
         json_decref(doc);
         json_decref(list);
         fail(ctl, p->call, "INTERNAL", "out of memory");
-        goto out;
+        return;
     }
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "offset", json_integer(p->offset));
-    json_object_set_new(doc, "clients", list);
+    json_object_set_new(doc, member, list);
     reply(ctl, p->call, doc);
-out:
-    free(p);
+}
+
+static void clients_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    list_done(ctl, arg, parts, n, err, sizeof(struct admin_client), cmp_client, client_doc, "clients");
+    free(arg);
 }
 
 static void subs_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
 {
-    struct pending *p = arg;
-    struct admin_sub *all;
-    size_t total = 0;
-    json_t *doc, *list;
-
-    if (parts_failed(ctl, p->call, parts, n, err))
-        goto out;
-    all = gather(parts, n, sizeof(*all), &total, cmp_sub);
-    doc = ok_doc();
-    list = json_array();
-    if (all == NULL || doc == NULL || list == NULL) {
-        free(all);
-        json_decref(doc);
-        json_decref(list);
-        fail(ctl, p->call, "INTERNAL", "out of memory");
-        goto out;
-    }
-    for (size_t i = (size_t)p->offset; i < total && i < (size_t)(p->offset + p->limit); i++) {
-        const struct admin_sub *s = &all[i];
-
-        if (!append(list, json_pack("{s:I, s:I, s:o, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid,
-                                    "pattern", text(s->pattern), "group", s->group ? text(s->group) : json_null(), "delivered",
-                                    (json_int_t)s->delivered)))
-            break;
-    }
-    free(all);
-    if (json_array_size(list) != page_len(total, p)) {
-        json_decref(doc);
-        json_decref(list);
-        fail(ctl, p->call, "INTERNAL", "out of memory");
-        goto out;
-    }
-    json_object_set_new(doc, "total", json_integer((json_int_t)total));
-    json_object_set_new(doc, "offset", json_integer(p->offset));
-    json_object_set_new(doc, "subscriptions", list);
-    reply(ctl, p->call, doc);
-out:
-    free(p);
+    list_done(ctl, arg, parts, n, err, sizeof(struct admin_sub), cmp_sub, sub_doc, "subscriptions");
+    free(arg);
 }
 
 static void kick_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
