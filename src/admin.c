@@ -51,7 +51,8 @@ void admin_request(struct session *s, const struct wire_frame *f, uint32_t timeo
     memcpy(r->verb, f->topic + plen, vlen);
     r->verb[vlen] = '\0';
     r->len = len;
-    memcpy(r->doc, f->payload, len);
+    if (len > 0) /* an empty payload has no pointer */
+        memcpy(r->doc, f->payload, len);
     m.ptr = r;
     if (control_post(c->b, &m) != 0) {
         free(r);
@@ -206,10 +207,15 @@ static void kick_in(struct core *c, const struct uring_xmsg *m)
 /* New settings: only live ones differ from ours (the control thread changes nothing else). */
 static void settings_in(struct core *c, const struct uring_xmsg *m)
 {
-    struct config *n = m->ptr;
-    bool out_changed = n->max_output_bytes != c->cfg.max_output_bytes;
+    struct admin_settings *n = m->ptr;
+    bool out_changed = n->cfg.max_output_bytes != c->cfg.max_output_bytes;
 
-    c->cfg = *n;
+    if (n->gen <= c->cfg_gen) {
+        free(n); /* a retried copy older than what we have */
+        return;
+    }
+    c->cfg_gen = n->gen;
+    c->cfg = n->cfg;
     free(n);
     if (c->cfg.keepalive_ms != 0 && (c->ka_floor_ms == 0 || c->cfg.keepalive_ms < c->ka_floor_ms))
         c->ka_floor_ms = c->cfg.keepalive_ms;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "driver/wire.h"
+#include "src/config.h"
 
 #define ADMIN_RESERVED "$trpc." /* no client may publish or subscribe under it */
 #define ADMIN_PREFIX   "$trpc.admin."
@@ -39,7 +40,7 @@ enum admin_mb {
     ADMIN_MB_CLIENTS,   /* u64: query id; the core answers CONTROL_PART with struct admin_client[] */
     ADMIN_MB_SUBS,      /* u64: query id; the core answers CONTROL_PART with struct admin_sub[] */
     ADMIN_MB_KICK,      /* ptr: struct admin_kick; the core answers CONTROL_PART, n = 1 if found */
-    ADMIN_MB_SETTINGS,  /* ptr: struct config, the settings to apply */
+    ADMIN_MB_SETTINGS,  /* ptr: struct admin_settings, the settings to apply */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */
@@ -57,6 +58,13 @@ struct admin_reply {
     uint64_t token;
     uint32_t len;
     uint8_t doc[];
+};
+
+/* Settings for a core. gen orders them: a retried older copy that arrives after a newer one is
+ * ignored. */
+struct admin_settings {
+    uint64_t gen;
+    struct config cfg;
 };
 
 struct admin_kick {

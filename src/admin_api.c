@@ -27,6 +27,8 @@ struct pending {
     json_int_t offset, limit, client;
 };
 
+static json_t *text(const char *s);
+
 static void reply(struct control *ctl, struct admin_call *call, json_t *doc)
 {
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -37,8 +39,10 @@ static void reply(struct control *ctl, struct admin_call *call, json_t *doc)
         static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"INTERNAL\",\"message\":\"out of memory\"}}";
 
         s = strdup(oom);
-        if (s == NULL)
-            return; /* the request times out */
+        if (s == NULL) {
+            call->done(ctl, call, NULL, 0); /* the transport lets go; the request times out */
+            return;
+        }
     }
     call->done(ctl, call, s, strlen(s));
 }
@@ -52,7 +56,8 @@ __attribute__((format(printf, 4, 5))) static void fail(struct control *ctl, stru
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    reply(ctl, call, json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg));
+    /* The message may quote what the client sent (a verb, a value), which need not be UTF-8. */
+    reply(ctl, call, json_pack("{s:b, s:{s:s, s:o}}", "ok", 0, "error", "code", code, "message", text(msg)));
 }
 
 static json_t *ok_doc(void)
@@ -156,7 +161,7 @@ static json_t *setting_doc(const struct config *cfg, const struct config_option_
     char value[CONFIG_PATH_MAX + 16];
 
     config_get(cfg, o->name, value, sizeof(value));
-    return json_pack("{s:s, s:s, s:b, s:s}", "name", o->name, "value", value, "live", o->live, "help", o->help);
+    return json_pack("{s:s, s:o, s:b, s:s}", "name", o->name, "value", text(value), "live", o->live, "help", o->help);
 }
 
 static void settings_get(struct control *ctl, struct admin_call *call, json_t *req)
@@ -172,9 +177,14 @@ static void settings_get(struct control *ctl, struct admin_call *call, json_t *r
         fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return;
     }
-    for (size_t i = 0; config_option_info(i, &o) == 0; i++)
-        if (name == NULL || strcmp(name, o.name) == 0)
-            json_array_append_new(list, setting_doc(&ctl->cfg, &o));
+    for (size_t i = 0; config_option_info(i, &o) == 0; i++) {
+        if ((name == NULL || strcmp(name, o.name) == 0) && !append(list, setting_doc(&ctl->cfg, &o))) {
+            json_decref(doc);
+            json_decref(list);
+            fail(ctl, call, "INTERNAL", "out of memory");
+            return;
+        }
+    }
     if (name != NULL && json_array_size(list) == 0) {
         json_decref(doc);
         json_decref(list);
@@ -203,6 +213,10 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
     ret = control_set(ctl, name, value, msg, sizeof(msg));
     if (ret == -EPERM) {
         fail(ctl, call, "NOT_LIVE", "%s", msg);
+        return;
+    }
+    if (ret == -ENOMEM) {
+        fail(ctl, call, "INTERNAL", "%s", msg);
         return;
     }
     if (ret != 0) {
@@ -311,16 +325,17 @@ static void list_done(struct control *ctl, struct pending *p, struct admin_part 
     all = gather(parts, n, size, &total, cmp);
     doc = ok_doc();
     list = json_array();
-    for (size_t i = (size_t)p->offset; all != NULL && list != NULL && i < total && i < (size_t)(p->offset + p->limit); i++)
-        if (!append(list, item_doc(all + i * size)))
+    for (size_t i = 0; all != NULL && list != NULL && i < page_len(total, p); i++)
+        if (!append(list, item_doc(all + ((size_t)p->offset + i) * size)))
             break;
-    free(all);
-    if (doc == NULL || list == NULL || json_array_size(list) != page_len(total, p)) {
+    if (all == NULL || doc == NULL || list == NULL || json_array_size(list) != page_len(total, p)) {
+        free(all);
         json_decref(doc);
         json_decref(list);
         fail(ctl, p->call, "INTERNAL", "out of memory");
         return;
     }
+    free(all);
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "offset", json_integer(p->offset));
     json_object_set_new(doc, member, list);

@@ -69,12 +69,13 @@ static void retries_run(struct control *ctl, uint64_t now)
 
     while (*pp != NULL) {
         struct control_retry *t = *pp;
+        int ret = core_post(ctl->b, t->core, &t->msg);
 
-        if (core_post(ctl->b, t->core, &t->msg) != 0 && now < t->deadline_ns) {
+        if (ret != 0 && now < t->deadline_ns) {
             pp = &t->next;
             continue;
         }
-        if (now >= t->deadline_ns)
+        if (ret != 0)
             free(t->msg.ptr); /* the requester gets TIMEOUT from its own deadline */
         *pp = t->next;
         free(t);
@@ -186,19 +187,21 @@ int control_set(struct control *ctl, const char *name, const char *value, char *
         return ret;
     log_set_level(ctl->cfg.log_level);
     log_always(LOG_NO_CORE, "setting %s = %s", name, value);
+    ctl->settings_gen++;
     for (unsigned i = 0; i < ctl->b->ncores; i++) {
-        struct config *n = malloc(sizeof(*n));
+        struct admin_settings *n = malloc(sizeof(*n));
         struct uring_xmsg m = {.type = ADMIN_MB_SETTINGS};
         struct control_retry *t;
 
         if (n == NULL)
             goto out_nomem;
-        *n = ctl->cfg;
+        n->gen = ctl->settings_gen;
+        n->cfg = ctl->cfg;
         m.ptr = n;
         if (core_post(ctl->b, i, &m) == 0)
             continue;
-        /* Settings must arrive: a full mailbox is tried again until it takes them (a later
-         * change queued behind carries the newer copy, applied after). */
+        /* Settings must arrive: a full mailbox is tried again until it takes them (the core
+         * ignores a copy older than one it has: retries may arrive in any order). */
         t = malloc(sizeof(*t));
         if (t == NULL) {
             free(n);
@@ -211,7 +214,8 @@ int control_set(struct control *ctl, const char *name, const char *value, char *
 
 out_nomem:
     log_error(LOG_NO_CORE, "out of memory sending settings to the cores");
-    return 0;
+    snprintf(err, errlen, "out of memory: the change may not have reached every core");
+    return -ENOMEM;
 }
 
 /* ---- the thread -------------------------------------------------------------------------------- */
@@ -255,7 +259,8 @@ static void *control_main(void *arg)
         }
         if (pfd[0].revents & POLLIN)
             break;
-        uring_mbox_drain(&ctl->mbox);
+        /* A budget, so that a flood of requests leaves room for timeouts, retries and the stop. */
+        uring_mbox_drain_max(&ctl->mbox, CONTROL_MBOX_SLOTS);
         now = mono_ns();
         queries_expire(ctl, now);
         retries_run(ctl, now);
@@ -263,7 +268,7 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-int control_start(struct broker *b)
+int control_init(struct broker *b)
 {
     struct control *ctl = calloc(1, sizeof(*ctl));
     struct timespec ts;
@@ -273,7 +278,6 @@ int control_start(struct broker *b)
         return -ENOMEM;
     ctl->b = b;
     ctl->cfg = b->cfg;
-    ctl->cfg.listen_port = (uint16_t)b->port; /* the one the kernel picked, for port 0 */
     clock_gettime(CLOCK_REALTIME, &ts);
     ctl->started_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
     ctl->started_mono_ns = mono_ns();
@@ -291,6 +295,15 @@ int control_start(struct broker *b)
     }
     ctl->mbox.data = ctl;
     b->ctl = ctl;
+    return 0;
+}
+
+int control_start(struct broker *b)
+{
+    struct control *ctl = b->ctl;
+    int ret;
+
+    ctl->cfg.listen_port = (uint16_t)b->port; /* the one the kernel picked, for port 0 */
     ret = pthread_create(&ctl->thread, NULL, control_main, ctl);
     if (ret != 0)
         return -ret; /* control_free cleans up */

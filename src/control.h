@@ -5,8 +5,8 @@
  * settings master copy, and (next) the store. It talks to cores only through their mailboxes
  * (core_post) and they to it only through its own (control_post); no core ever waits for it.
  *
- * Threads: control_start, control_stop and control_free on the main thread (start after
- * core_start_all; stop before core_wake_all, so that it posts nothing to a stopping core; free
+ * Threads: control_init, control_start, control_stop and control_free on the main thread (init
+ * before core_start_all, start after it; stop before core_wake_all, so that it posts nothing to a stopping core; free
  * after core_join_all, when no core posts any more). control_post from any core thread.
  */
 #ifndef TRPC_SRC_CONTROL_H
@@ -65,6 +65,7 @@ struct control {
     uint64_t started_ns; /* CLOCK_REALTIME */
     uint64_t started_mono_ns;
     uint64_t next_query;
+    uint64_t settings_gen;
     struct control_query *queries;
     struct control_retry *retries;
 };
@@ -78,10 +79,13 @@ int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, c
  * of core `core`. */
 void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len);
 /* Control thread: changes a live setting (config_set_live's errors) and sends the new settings
- * to every core. */
+ * to every core (-ENOMEM: some cores may not get them). */
 int control_set(struct control *ctl, const char *name, const char *value, char *err, size_t errlen);
 
-/* Starts the thread with the broker's settings. 0 or -errno. */
+/* Before core_start_all (so that the cores see b->ctl from their first instruction): the state
+ * and the mailbox, with the broker's settings. 0 or -errno. */
+int control_init(struct broker *b);
+/* After core_start_all: starts the thread. 0 or -errno. */
 int control_start(struct broker *b);
 /* Ends the thread; what is still in its mailbox waits for control_free. Idempotent. */
 void control_stop(struct broker *b);

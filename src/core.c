@@ -356,13 +356,32 @@ static void give_back(struct core *c, bool freeing)
              (unsigned long long)(freed >> 10), (unsigned long long)((uring_now_ns() - t0) / 1000));
 }
 
+/*
+ * The keepalive floor goes down at once when the setting does (admin.c); once the setting went
+ * up again, the sessions told the lower value leave over time, and the floor follows them up, at
+ * most once a second (a walk over every session), so the sweep's walk stops early again.
+ */
+static void ka_floor_update(struct core *c, uint64_t now)
+{
+    unsigned least = c->cfg.keepalive_ms;
+
+    if (c->ka_floor_ms == least || now < c->ka_recalc_ns)
+        return;
+    c->ka_recalc_ns = now + 1000000000;
+    for (uint32_t i = 1; i < c->nslots; i++) {
+        const struct session *s = c->slots[i];
+
+        if (s != NULL && s->keepalive_ms != 0 && (least == 0 || s->keepalive_ms < least))
+            least = s->keepalive_ms;
+    }
+    c->ka_floor_ms = least;
+}
+
 static void sweep_done(struct uring_timer *t, int res)
 {
     struct core *c = t->data;
     uint64_t now = uring_now_ns();
-    /* Sessions keep the keepalive they were told when the setting changes: the walk in LRU
-     * order may stop at the first one heard from within twice the least of them. */
-    uint64_t floor_ns = (uint64_t)c->ka_floor_ms * 2 * 1000000;
+    uint64_t floor_ns;
     struct blist *n, *next;
 
     size_t held;
@@ -373,6 +392,10 @@ static void sweep_done(struct uring_timer *t, int res)
     c->sweep_armed = false;
     if (res == -ECANCELED || c->timers_idle)
         return;
+    ka_floor_update(c, now);
+    /* Sessions keep the keepalive they were told when the setting changes: the walk in LRU order
+     * may stop at the first one heard from within twice the least of them. */
+    floor_ns = (uint64_t)c->ka_floor_ms * 2 * 1000000;
     for (n = c->lru.next; floor_ns > 0 && n != &c->lru; n = next) {
         struct session *s = blist_entry(n, struct session, node);
 

@@ -199,7 +199,9 @@ struct core {
     /* This core's copy of the settings: b->cfg at start, then what the control thread sends
      * when a live setting changes (admin.c). Read this, never b->cfg, on a core. */
     struct config cfg;
-    unsigned ka_floor_ms; /* the least non-zero keepalive a session of this core may have (sweep) */
+    uint64_t cfg_gen;      /* of the last settings the control thread sent (admin.c) */
+    unsigned ka_floor_ms;  /* the least non-zero keepalive a session of this core may have (sweep) */
+    uint64_t ka_recalc_ns; /* when the sweep may next look for a higher floor */
 
     /* The modules' states (core.c's table lists the modules). */
     struct route_core route;

@@ -164,6 +164,8 @@ int main(int argc, char **argv)
     heap_setup();
     ret = admin_register(b);
     if (ret == 0)
+        ret = control_init(b);
+    if (ret == 0)
         ret = core_start_all(b);
     if (ret == 0)
         ret = control_start(b);

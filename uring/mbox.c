@@ -232,6 +232,20 @@ unsigned uring_mbox_drain(struct uring_mbox *mb)
     return drain_upto(mb, UINT32_MAX);
 }
 
+unsigned uring_mbox_drain_max(struct uring_mbox *mb, unsigned max)
+{
+    uint64_t v;
+    unsigned n;
+
+    URING_ASSERT(mb->loop == NULL);
+    if (read(mb->_efd, &v, sizeof(v)) == -1)
+        URING_ASSERT(errno == EAGAIN);
+    n = drain_upto(mb, max);
+    if (n == max)
+        ring_self(mb); /* stopped at the budget: the fd says so, as for an attached loop */
+    return n;
+}
+
 unsigned uring_mbox_destroy(struct uring_mbox *mb, uring_mbox_cb *discard)
 {
     struct uring_xmsg msg;

@@ -680,6 +680,9 @@ int uring_mbox_fd(const struct uring_mbox *mb);
 /* The plain consumer's thread: resets the eventfd and calls cb for every message queued, in
  * order. Returns how many. A readable fd with nothing to drain (0) is harmless. */
 unsigned uring_mbox_drain(struct uring_mbox *mb);
+/* The same with a budget: at most max messages, so that a consumer flooded with them still gets
+ * round to its other work. When it stops at max the fd is made readable again: more may wait. */
+unsigned uring_mbox_drain_max(struct uring_mbox *mb, unsigned max);
 /* After every producer has stopped posting and, if attached, after the loop was destroyed (or
  * its read op otherwise completed for good): calls discard (if not NULL) for each message still
  * queued, in order, so that what they point to is released; closes the eventfd, frees the

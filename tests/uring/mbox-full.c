@@ -1,13 +1,14 @@
 /* A full mailbox refuses: with all of its slots taken, uring_mbox_post() returns -EAGAIN at once
  * and queues nothing; once the consumer has drained, posts go through again. Also: capacities
- * that are not a power of two are refused. No loop, no other thread: the post must not wait. */
+ * that are not a power of two are refused, and a drain with a budget stops at it with the fd left
+ * readable. No loop, no other thread: the post must not wait. */
 #include <poll.h>
 
 #include "tests/uring/helpers.h"
 
 #define CAPACITY 4
 
-static uint64_t seen[2 * CAPACITY + 2];
+static uint64_t seen[3 * CAPACITY + 2];
 static unsigned nseen;
 
 static void on_msg(struct uring_mbox *mb, const struct uring_xmsg *msg)
@@ -53,6 +54,15 @@ int main(void)
     ok_eq(uring_mbox_drain(&mb), CAPACITY, "and hands them out");
     ok(seen[CAPACITY] == CAPACITY && seen[2 * CAPACITY - 1] == 2 * CAPACITY - 1, "in order");
     ok_eq(uring_mbox_drain(&mb), 0, "an empty drain is harmless");
+    /* With a budget: the consumer gets back to its other work, and the fd says more wait. */
+    for (m.u64 = 2 * CAPACITY; m.u64 < 3 * CAPACITY && ret == 0; m.u64++)
+        ret = uring_mbox_post(&mb, &m);
+    ok_eq(ret, 0, "%d more", CAPACITY);
+    ok_eq(uring_mbox_drain_max(&mb, CAPACITY - 1), CAPACITY - 1, "a drain with a budget of %d stops there", CAPACITY - 1);
+    ok(readable(&mb), "and leaves the fd readable: one more waits");
+    ok_eq(uring_mbox_drain_max(&mb, CAPACITY - 1), 1, "the next drain takes it");
+    ok(!readable(&mb), "and resets the fd");
+    ok(nseen == 3 * CAPACITY, "every message seen once (%u)", nseen);
     ok_eq(uring_mbox_destroy(&mb, NULL), 0, "nothing left");
     return done_testing();
 }
