@@ -241,7 +241,8 @@ int main(void)
     ok_eq(trpc_subscribe(cl[0], "caf\xe9.>", echo_cb, NULL, &sub), 0, "a subscription to caf\\xe9.>");
     ok_eq(trpc_flush(cl[0], 5000), 0, "flush");
     j = call_s("subs.list", "{}");
-    ok(j != NULL && json_integer_value(json_object_get(j, "total")) == (json_int_t)json_array_size(json_object_get(j, "subscriptions")),
+    ok(j != NULL &&
+           json_integer_value(json_object_get(j, "total")) == (json_int_t)json_array_size(json_object_get(j, "subscriptions")),
        "every subscription counted is listed");
     {
         json_t *it;
