@@ -10,6 +10,7 @@ DRIVER_TESTS = \
 	tests/driver/request \
 	tests/driver/request_errors \
 	tests/driver/admin_api \
+	tests/driver/admin_busy \
 	tests/driver/request_shutdown \
 	tests/driver/request_large \
 	tests/driver/reconnect \
@@ -36,6 +37,8 @@ tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_admin_api_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_api_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_admin_busy_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_admin_busy_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_request_shutdown_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_large_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_reconnect_LDADD = $(TESTS_DRIVER_LIBS)
