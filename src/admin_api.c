@@ -138,18 +138,15 @@ static void rfc3339(uint64_t ns, char *buf, size_t len)
 static void server_info(struct control *ctl, struct admin_call *call, json_t *req)
 {
     const struct broker *b = ctl->b;
-    struct timespec ts;
     char started[32], listen[CONFIG_HOST_MAX + 16];
     json_t *doc;
 
     (void)req;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     rfc3339(ctl->started_ns, started, sizeof(started));
     config_get(&ctl->cfg, "listen", listen, sizeof(listen));
     doc = json_pack("{s:b, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I}", "ok", 1, "name", "trpc-broker", "version", PACKAGE_VERSION,
-                    "started", started, "uptime_ms",
-                    (json_int_t)(((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec - ctl->started_mono_ns) / 1000000),
-                    "listen", listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier), "connections",
+                    "started", started, "uptime_ms", (json_int_t)((uring_now_ns() - ctl->started_mono_ns) / 1000000), "listen",
+                    listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier), "connections",
                     (json_int_t)atomic_load_explicit(&b->conns, memory_order_relaxed));
     reply(ctl, call, doc);
 }

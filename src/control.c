@@ -26,12 +26,20 @@
 #define CONTROL_TICK_MS  100
 #define CONTROL_RETRY_NS (1000 * 1000000ull) /* a reply a core's mailbox refused is tried this long */
 
-static uint64_t mono_ns(void)
+/* Posts msg to core `core`, or keeps it to try again each round until deadline_ns (then the
+ * message is freed). False: out of memory, msg->ptr still the caller's. */
+static bool post_or_retry(struct control *ctl, unsigned core, const struct uring_xmsg *msg, uint64_t deadline_ns)
 {
-    struct timespec ts;
+    struct control_retry *t;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+    if (core_post(ctl->b, core, msg) == 0)
+        return true;
+    t = malloc(sizeof(*t));
+    if (t == NULL)
+        return false;
+    *t = (struct control_retry){.next = ctl->retries, .core = core, .deadline_ns = deadline_ns, .msg = *msg};
+    ctl->retries = t;
+    return true;
 }
 
 /* ---- replies ----------------------------------------------------------------------------------- */
@@ -40,7 +48,6 @@ void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc
 {
     struct admin_reply *r = malloc(sizeof(*r) + len);
     struct uring_xmsg m = {.type = ADMIN_MB_REPLY};
-    struct control_retry *t;
 
     if (r == NULL) {
         log_error(LOG_NO_CORE, "admin: out of memory for a reply; the request will time out");
@@ -52,15 +59,8 @@ void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc
     memcpy(r->doc, doc, len);
     free(doc);
     m.ptr = r;
-    if (core_post(ctl->b, core, &m) == 0)
-        return;
-    t = malloc(sizeof(*t));
-    if (t == NULL) {
+    if (!post_or_retry(ctl, core, &m, uring_now_ns() + CONTROL_RETRY_NS))
         free(r);
-        return;
-    }
-    *t = (struct control_retry){.next = ctl->retries, .core = core, .deadline_ns = mono_ns() + CONTROL_RETRY_NS, .msg = m};
-    ctl->retries = t;
 }
 
 static void retries_run(struct control *ctl, uint64_t now)
@@ -112,7 +112,7 @@ int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, c
     q->id = ++ctl->next_query;
     q->type = type;
     q->want = n;
-    q->deadline_ns = mono_ns() + (uint64_t)CONTROL_QUERY_MS * 1000000;
+    q->deadline_ns = uring_now_ns() + (uint64_t)CONTROL_QUERY_MS * 1000000;
     q->fn = fn;
     q->arg = arg;
     q->next = ctl->queries;
@@ -191,24 +191,18 @@ int control_set(struct control *ctl, const char *name, const char *value, char *
     for (unsigned i = 0; i < ctl->b->ncores; i++) {
         struct admin_settings *n = malloc(sizeof(*n));
         struct uring_xmsg m = {.type = ADMIN_MB_SETTINGS};
-        struct control_retry *t;
 
         if (n == NULL)
             goto out_nomem;
         n->gen = ctl->settings_gen;
         n->cfg = ctl->cfg;
         m.ptr = n;
-        if (core_post(ctl->b, i, &m) == 0)
-            continue;
         /* Settings must arrive: a full mailbox is tried again until it takes them (the core
          * ignores a copy older than one it has: retries may arrive in any order). */
-        t = malloc(sizeof(*t));
-        if (t == NULL) {
+        if (!post_or_retry(ctl, i, &m, UINT64_MAX)) {
             free(n);
             goto out_nomem;
         }
-        *t = (struct control_retry){.next = ctl->retries, .core = i, .deadline_ns = UINT64_MAX, .msg = m};
-        ctl->retries = t;
     }
     return 0;
 
@@ -261,7 +255,7 @@ static void *control_main(void *arg)
             break;
         /* A budget, so that a flood of requests leaves room for timeouts, retries and the stop. */
         uring_mbox_drain_max(&ctl->mbox, CONTROL_MBOX_SLOTS);
-        now = mono_ns();
+        now = uring_now_ns();
         queries_expire(ctl, now);
         retries_run(ctl, now);
     }
@@ -280,7 +274,7 @@ int control_init(struct broker *b)
     ctl->cfg = b->cfg;
     clock_gettime(CLOCK_REALTIME, &ts);
     ctl->started_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-    ctl->started_mono_ns = mono_ns();
+    ctl->started_mono_ns = uring_now_ns();
     ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (ctl->stop_fd == -1) {
         ret = -errno;
