@@ -279,6 +279,31 @@ static struct preq *entry_new(struct core *c)
     return p;
 }
 
+/* A new entry for request corr_id of s, on the requester's list and with its deadline set; the
+ * caller names the responder and publishes the claim word. NULL: the table is full, and the
+ * requester got REP ERROR TOO_MANY_REQUESTS. */
+static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t timeout_ms)
+{
+    struct core *c = s->core;
+    struct preq *p = entry_new(c);
+    int ret;
+
+    if (p == NULL) {
+        rep_error(s, corr_id, TRPC_E_TOO_MANY_REQUESTS);
+        return NULL;
+    }
+    STAT_ADD(c->st, requests, 1);
+    p->corr_id = corr_id;
+    p->requester = s;
+    p->req_slot = s->slot;
+    p->req_gen = s->gen;
+    blist_add_tail(&s->requests, &p->req_node);
+    ret = uring_tset_add(&c->req.deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
+    assert(ret == 0); /* the set has room for the whole table */
+    (void)ret;
+    return p;
+}
+
 /* Power of two choices among the group subscriptions in c->route.match. */
 static struct rsub *pick_responder(struct core *c, size_t n)
 {
@@ -336,7 +361,6 @@ void request_req(struct session *s, const struct wire_frame *f)
     uint32_t body_len = f->length - WIRE_FIXED_LEN;
     struct rsub *r;
     struct preq *p;
-    int ret;
 
     if (timeout_ms > cfg->max_request_timeout_ms)
         timeout_ms = cfg->max_request_timeout_ms;
@@ -356,26 +380,15 @@ void request_req(struct session *s, const struct wire_frame *f)
         rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
         return;
     }
-    p = entry_new(c);
-    if (p == NULL) {
-        rep_error(s, f->id, TRPC_E_TOO_MANY_REQUESTS);
+    p = entry_open(s, f->id, timeout_ms);
+    if (p == NULL)
         return;
-    }
-    STAT_ADD(c->st, requests, 1);
-    p->corr_id = f->id;
-    p->requester = s;
     p->resp_core = r->owner;
     p->resp_slot = r->slot;
     p->resp_gen = r->gen;
     p->resp = r;
-    p->req_slot = s->slot;
-    p->req_gen = s->gen;
     r->outstanding++;
     blist_add_tail(&r->pending, &p->resp_node);
-    blist_add_tail(&s->requests, &p->req_node);
-    ret = uring_tset_add(&c->req.deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
-    assert(ret == 0); /* the set has room for the whole table */
-    (void)ret;
     atomic_store_explicit(&p->claim_conn, (uint64_t)r->slot << 32 | r->gen, memory_order_relaxed);
     atomic_store_explicit(&p->claim_deadline, p->deadline.at_ns, memory_order_relaxed);
     atomic_store_explicit(&p->claim, claim_word(p, r->owner, PREQ_OPEN), memory_order_release);
@@ -408,23 +421,11 @@ void request_req(struct session *s, const struct wire_frame *f)
 uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeout_ms)
 {
     struct core *c = s->core;
-    struct preq *p = entry_new(c);
-    int ret;
+    struct preq *p = entry_open(s, corr_id, timeout_ms);
 
-    if (p == NULL) {
-        rep_error(s, corr_id, TRPC_E_TOO_MANY_REQUESTS);
+    if (p == NULL)
         return 0;
-    }
-    STAT_ADD(c->st, requests, 1);
-    p->corr_id = corr_id;
-    p->requester = s;
     p->resp_core = UINT32_MAX; /* no responder connection: REPs from clients never match */
-    p->req_slot = s->slot;
-    p->req_gen = s->gen;
-    blist_add_tail(&s->requests, &p->req_node);
-    ret = uring_tset_add(&c->req.deadlines, &p->deadline, uring_now_ns() + (uint64_t)timeout_ms * 1000000, deadline_due);
-    assert(ret == 0);
-    (void)ret;
     /* OPEN, so that every end of it goes through entry_take as usual, for a core no core has:
      * no other core can claim it. */
     atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
