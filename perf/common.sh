@@ -2,9 +2,10 @@
 # Shared by perf/compare.sh, perf/ab.sh, perf/record.sh and perf/callgrind.sh (sourced, not run).
 #
 # Servers are started on loopback ports the kernel picks (perf/server.sh: each server logs the port
-# it got), so runs never collide with anything else on the machine. Everything started is stopped
-# by PID from an EXIT trap. PERF_PIDS_LOG=FILE appends each started server's PID to FILE (the smoke
-# tests check that none is left).
+# it got), so runs never collide with anything else on the machine; each broker has a temporary
+# data directory of its own (--data-dir, unless BROKER_ARGS names one). Everything started is
+# stopped by PID from an EXIT trap, which also removes the data directories. PERF_PIDS_LOG=FILE
+# appends each started server's PID to FILE (the smoke tests check that none is left).
 #
 # Binaries: BUILD (default: the current directory, an out-of-tree build) holds src/trpc-broker,
 # perf/trpc-bench and perf/nats-bench; TRPC_BROKER, TRPC_BENCH, NATS_BENCH and NATS_SERVER override
@@ -79,6 +80,7 @@ stop_all() {
         server_stop "$pid"
     done
     PERF_PIDS=""
+    trpc_data_dirs_remove
     rm -rf "$PERF_WORK"
 }
 trap stop_all EXIT

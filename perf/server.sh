@@ -10,10 +10,18 @@
 #       picks, see _server_poke), stderr to LOG, and waits until the broker logs the port it got
 #       (60 s at most: valgrind is slow). Sets TRPC_PID, TRPC_PORT and TRPC_URL. Returns 1, with
 #       the log on stderr, when it exits or never reports a port (TRPC_PID is then stopped).
+#       Each broker gets a data directory of its own, made fresh (mktemp -d, trpc-data-XXXXXX under
+#       TMPDIR or /tmp) and passed as --data-dir, so brokers never share one and never touch the
+#       default /var/lib/trpc: TRPC_DATA_DIR. server_stop of its PID removes it. When BROKER_ARGS
+#       names --data-dir, that one is used and never removed (TRPC_DATA_DIR is then empty).
 #   nats_server_start LOG
 #       The same for $NATS_SERVER -a 127.0.0.1 -p -1; sets NATS_PID, NATS_PORT and NATS_URL.
 #   server_stop PID [SECONDS]
-#       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it.
+#       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it, and removes the
+#       data directory trpc_broker_start made for it.
+#   trpc_data_dirs_remove
+#       Removes every data directory trpc_broker_start made that server_stop has not: for a cleanup
+#       trap that stops brokers by other means. Call it once they have exited (kill -KILL, wait).
 #   server_alive PID
 #       True while PID runs (a zombie does not count).
 #
@@ -33,14 +41,40 @@ server_alive() {
 server_stop() {
     _pid=$1
     _ticks=$((${2:-10} * 10))
-    kill -TERM "$_pid" 2>/dev/null || { wait "$_pid" 2>/dev/null || true; return 0; }
-    while [ "$_ticks" -gt 0 ] && server_alive "$_pid"; do
-        sleep 0.1
-        _ticks=$((_ticks - 1))
-    done
-    # Either may fail (already gone, not our child): callers may run under set -e.
-    kill -KILL "$_pid" 2>/dev/null || true
+    if kill -TERM "$_pid" 2>/dev/null; then
+        while [ "$_ticks" -gt 0 ] && server_alive "$_pid"; do
+            sleep 0.1
+            _ticks=$((_ticks - 1))
+        done
+        # Either may fail (already gone, not our child): callers may run under set -e.
+        kill -KILL "$_pid" 2>/dev/null || true
+    fi
     wait "$_pid" 2>/dev/null || true
+    _trpc_data_dir_remove "$_pid"
+}
+
+# The data directories trpc_broker_start made that are not removed yet, one "PID DIR" line each.
+_TRPC_DATA_DIRS=
+
+# _trpc_data_dir_remove [PID]: removes the data directory made for the broker PID, or every one.
+_trpc_data_dir_remove() {
+    _keep=
+    while IFS= read -r _entry; do
+        [ -n "$_entry" ] || continue
+        if [ -z "${1:-}" ] || [ "${_entry%% *}" = "$1" ]; then
+            rm -rf -- "${_entry#* }"
+        else
+            _keep="$_keep$_entry
+"
+        fi
+    done <<EOF
+$_TRPC_DATA_DIRS
+EOF
+    _TRPC_DATA_DIRS=$_keep
+}
+
+trpc_data_dirs_remove() {
+    _trpc_data_dir_remove
 }
 
 # _server_port PID LOG SED-EXPRESSION [PORT]: prints the port once LOG names it (60 s at most),
@@ -84,9 +118,24 @@ trpc_broker_start() {
         _listen=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
             return 1
     fi
+    TRPC_DATA_DIR=
+    _data_dir_own=1
     # shellcheck disable=SC2086 # BROKER_ARGS is a list of words
-    "$@" "${TRPC_BROKER:?}" --listen "$_listen" ${BROKER_ARGS:-} 2>"$_log" &
+    for _arg in ${BROKER_ARGS:-}; do
+        case $_arg in
+        --data-dir | --data-dir=*) _data_dir_own= ;;
+        esac
+    done
+    if [ -n "$_data_dir_own" ]; then
+        TRPC_DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/trpc-data-XXXXXX") || return 1
+    fi
+    # shellcheck disable=SC2086 # BROKER_ARGS is a list of words
+    "$@" "${TRPC_BROKER:?}" --listen "$_listen" ${TRPC_DATA_DIR:+--data-dir "$TRPC_DATA_DIR"} ${BROKER_ARGS:-} 2>"$_log" &
     TRPC_PID=$!
+    if [ -n "$TRPC_DATA_DIR" ]; then
+        _TRPC_DATA_DIRS="$_TRPC_DATA_DIRS$TRPC_PID $TRPC_DATA_DIR
+"
+    fi
     [ -n "${PERF_PIDS_LOG:-}" ] && echo "$TRPC_PID trpc-broker" >>"$PERF_PIDS_LOG"
     TRPC_PORT=$(_server_port "$TRPC_PID" "$_log" 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "${_listen#*:}") ||
         { _server_failed "$TRPC_PID" "$_log"; return 1; }

@@ -1,7 +1,9 @@
 /* The command line: bad values give one line on stderr and exit status 2; --help, --version and
  * --print-config print to stdout and exit 0 without starting. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -57,6 +59,15 @@ static int run(const char *const *args, char *out, size_t outlen, char *err, siz
     return WEXITSTATUS(st);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static unsigned lines(const char *s)
 {
     unsigned n = 0;
@@ -91,7 +102,8 @@ int main(void)
     /* A port held by a socket without SO_REUSEPORT: the broker cannot bind it and exits 1. */
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t sl = sizeof(sa);
-    char listen_arg[64];
+    char listen_arg[64], data_dir[256];
+    const char *tmp = getenv("TMPDIR");
     int fd = socket(AF_INET, SOCK_STREAM, 0), st;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -99,11 +111,17 @@ int main(void)
         getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
         BAIL_OUT("cannot hold a port");
     snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%u", ntohs(sa.sin_port));
+    /* This one gets as far as starting: a data directory of its own, never /var/lib/trpc. */
+    snprintf(data_dir, sizeof(data_dir), "%s/trpc-data-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (mkdtemp(data_dir) == NULL)
+        BAIL_OUT("mkdtemp %s: %s", data_dir, strerror(errno));
     err[0] = '\0';
-    st = run((const char *[]){"--listen", listen_arg, "--cores", "1", NULL}, out, sizeof(out), err, sizeof(err));
+    st = run((const char *[]){"--listen", listen_arg, "--cores", "1", "--data-dir", data_dir, NULL}, out, sizeof(out), err,
+             sizeof(err));
     if (!ok(st == 1 && strstr(err, "cannot listen on 127.0.0.1:") != NULL && strstr(err, "ERROR") != NULL,
             "a port in use: an ERROR line naming the address, exit 1"))
         diag("status %d, stderr: %s", st, err);
+    nftw(data_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     close(fd);
 
     ok(run((const char *[]){"--version", NULL}, out, sizeof(out), err, sizeof(err)) == 0 &&

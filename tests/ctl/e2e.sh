@@ -15,7 +15,8 @@ server=$BUILD/examples/shop/shop-server
 TRPC_PID=
 spid=
 stop_all() {
-    for p in $spid $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
+    for p in $spid $TRPC_PID; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    trpc_data_dirs_remove
     rm -rf "$TMP"
 }
 trap stop_all EXIT

@@ -12,7 +12,8 @@ tmp=$(mktemp -d)
 TRPC_PID=
 spids=
 cleanup() {
-    for p in $spids $TRPC_PID; do kill -9 "$p" 2>/dev/null; done
+    for p in $spids $TRPC_PID; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    trpc_data_dirs_remove
     rm -rf "$tmp"
 }
 trap cleanup EXIT

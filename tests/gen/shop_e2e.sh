@@ -12,7 +12,7 @@ count=20
 pids=
 bpid=
 stop_all() {
-    for p in $pids $bpid; do kill -9 "$p" 2>/dev/null; done
+    for p in $pids $bpid; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$TMP"
 }
 trap stop_all EXIT
@@ -28,7 +28,9 @@ wait_for() {
     return 1
 }
 
-"$broker" --listen 127.0.0.1:0 2>"$TMP/broker.log" &
+# A data directory of its own, removed with $TMP: never the default /var/lib/trpc.
+mkdir "$TMP/data" || exit 99
+"$broker" --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$TMP/broker.log" &
 bpid=$!
 wait_for "$TMP/broker.log" "listening on 127\.0\.0\.1:" 1 || { echo "Bail out! broker did not start"; diag_file "$TMP/broker.log"; exit 99; }
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/broker.log" | head -1)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -19,6 +20,17 @@
 #define START_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS  20000
 #define POLL_MS          5
+#define MAX_DATA_DIRS    32
+
+/* The data directories this process made and has not removed yet, each with the pid of the broker
+ * using it while one runs: at exit (a test that bails out midway) that broker is killed and the
+ * directory removed. Copies, not pointers to struct broker_proc, which may live on main's stack. */
+struct made_dir {
+    pid_t owner; /* 0: a free slot; a forked child leaves its parent's alone */
+    pid_t broker;
+    char dir[sizeof(((struct broker_proc *)0)->data_dir)];
+};
+static struct made_dir made_dirs[MAX_DATA_DIRS];
 
 static long long now_ms(void)
 {
@@ -42,6 +54,111 @@ static const char *broker_path(char *buf, size_t len)
     const char *top = getenv("top_builddir");
     snprintf(buf, len, "%s/src/trpc-broker", top && *top ? top : ".");
     return buf;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void made_dirs_cleanup(void)
+{
+    for (int i = 0; i < MAX_DATA_DIRS; i++) {
+        if (made_dirs[i].owner != getpid())
+            continue;
+        if (made_dirs[i].broker) {
+            kill(made_dirs[i].broker, SIGKILL);
+            while (waitpid(made_dirs[i].broker, NULL, 0) == -1 && errno == EINTR)
+                ;
+        }
+        rm_tree(made_dirs[i].dir);
+        made_dirs[i].owner = 0;
+    }
+}
+
+/* The value of --data-dir among the caller's arguments ("--data-dir DIR" or "--data-dir=DIR"), or
+ * NULL when they name none. */
+static const char *args_data_dir(const struct broker_proc *b)
+{
+    for (int i = 0; i < b->_nargs; i++) {
+        if (strncmp(b->_args[i], "--data-dir=", 11) == 0)
+            return b->_args[i] + 11;
+        if (strcmp(b->_args[i], "--data-dir") == 0)
+            return i + 1 < b->_nargs ? b->_args[i + 1] : "";
+    }
+    return NULL;
+}
+
+/* Fills b->data_dir: the caller's --data-dir, else a fresh directory, recorded in made_dirs. */
+static int data_dir_init(struct broker_proc *b)
+{
+    static bool registered;
+    const char *theirs = args_data_dir(b), *tmp = getenv("TMPDIR");
+    int slot = 0;
+
+    if (theirs) {
+        snprintf(b->data_dir, sizeof(b->data_dir), "%s", theirs);
+        return 0;
+    }
+    while (slot < MAX_DATA_DIRS && made_dirs[slot].owner)
+        slot++;
+    if (slot == MAX_DATA_DIRS)
+        return -EMFILE;
+    if (snprintf(b->data_dir, sizeof(b->data_dir), "%s/trpc-data-XXXXXX", tmp && *tmp ? tmp : "/tmp") >= (int)sizeof(b->data_dir))
+        return -ENAMETOOLONG;
+    if (!mkdtemp(b->data_dir)) {
+        int err = -errno;
+        fprintf(stderr, "# broker_proc: mkdtemp %s: %s\n", b->data_dir, strerror(errno));
+        return err;
+    }
+    if (!registered) {
+        atexit(made_dirs_cleanup);
+        registered = true;
+    }
+    made_dirs[slot].owner = getpid();
+    made_dirs[slot].broker = 0;
+    memcpy(made_dirs[slot].dir, b->data_dir, sizeof(b->data_dir));
+    b->_dir_slot = slot + 1;
+    return 0;
+}
+
+/* b's entry in made_dirs, or NULL when the directory is the caller's or already removed. */
+static struct made_dir *made_dir_of(const struct broker_proc *b)
+{
+    if (!b->_dir_slot || made_dirs[b->_dir_slot - 1].owner != getpid() || strcmp(made_dirs[b->_dir_slot - 1].dir, b->data_dir) != 0)
+        return NULL;
+    return &made_dirs[b->_dir_slot - 1];
+}
+
+/* Removes the data directory the harness made for b (never the caller's); once. */
+static void data_dir_remove(struct broker_proc *b)
+{
+    struct made_dir *m = made_dir_of(b);
+
+    if (m) {
+        rm_tree(m->dir);
+        m->owner = 0;
+    }
+    b->_dir_slot = 0;
+}
+
+/* The broker's pid, 0 once it is reaped; kept in made_dirs too, for the cleanup at exit. */
+static void set_pid(struct broker_proc *b, pid_t pid)
+{
+    struct made_dir *m = made_dir_of(b);
+
+    b->pid = pid;
+    if (m)
+        m->broker = pid;
 }
 
 /* Copies the broker's log to our stderr as TAP comments, so a failing run shows why. */
@@ -105,11 +222,15 @@ static int spawn(struct broker_proc *b, const char *listen)
         fprintf(stderr, "# broker_proc: %s: %s\n", bin, strerror(errno));
         return err;
     }
-    char *argv[BROKER_PROC_MAX_ARGS + 4];
+    char *argv[BROKER_PROC_MAX_ARGS + 6];
     int n = 0;
     argv[n++] = (char *)bin;
     argv[n++] = "--listen";
     argv[n++] = (char *)listen;
+    if (!args_data_dir(b)) {
+        argv[n++] = "--data-dir";
+        argv[n++] = b->data_dir;
+    }
     for (int i = 0; i < b->_nargs; i++)
         argv[n++] = b->_args[i];
     argv[n] = NULL;
@@ -130,7 +251,7 @@ static int spawn(struct broker_proc *b, const char *listen)
         _exit(127);
     }
     close(logfd);
-    b->pid = pid;
+    set_pid(b, pid);
     return 0;
 }
 
@@ -141,7 +262,7 @@ static int wait_ready(struct broker_proc *b)
     while (now_ms() < deadline) {
         int st;
         if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-            b->pid = 0;
+            set_pid(b, 0);
             fprintf(stderr, "# broker_proc: broker exited during start (status 0x%x)\n", st);
             return -ECHILD;
         }
@@ -174,13 +295,17 @@ int broker_proc_start(struct broker_proc *b, const char *const *extra_args)
     }
     const char *tmp = getenv("TMPDIR");
     snprintf(b->log_path, sizeof(b->log_path), "%s/trpc-broker-%d-%p.log", tmp && *tmp ? tmp : "/tmp", (int)getpid(), (void *)b);
-    int rc = spawn(b, "127.0.0.1:0");
+    int rc = data_dir_init(b);
+    if (rc < 0)
+        return rc;
+    rc = spawn(b, "127.0.0.1:0");
     if (rc == 0)
         rc = wait_ready(b);
     if (rc < 0) {
         dump_log(b);
         if (b->pid)
             broker_proc_kill(b);
+        data_dir_remove(b);
     }
     return rc;
 }
@@ -213,7 +338,7 @@ int broker_proc_kill(struct broker_proc *b)
     int st;
     while (waitpid(b->pid, &st, 0) == -1 && errno == EINTR)
         ;
-    b->pid = 0;
+    set_pid(b, 0);
     return 0;
 }
 
@@ -238,7 +363,7 @@ int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms)
         }
         sleep_ms(POLL_MS);
     }
-    b->pid = 0;
+    set_pid(b, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         dump_log(b);
     return st;
@@ -249,6 +374,7 @@ int broker_proc_stop(struct broker_proc *b)
     int rc = b->pid ? broker_proc_signal_wait(b, SIGTERM, STOP_TIMEOUT_MS) : 0;
     if (rc >= 0 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0)
         unlink(b->log_path);
+    data_dir_remove(b);
     for (int i = 0; i < b->_nargs; i++)
         free(b->_args[i]);
     b->_nargs = 0;

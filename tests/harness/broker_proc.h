@@ -6,6 +6,14 @@
  * stderr goes to a log file, which broker_proc_stop() removes after a clean exit and copies to
  * the test's stderr (as TAP comments) otherwise.
  *
+ * Each broker gets a data directory of its own (`--data-dir`), made fresh by broker_proc_start()
+ * under $TMPDIR or /tmp (trpc-data-XXXXXX), so brokers never share one and never touch the default
+ * /var/lib/trpc. broker_proc_restart() keeps it, so what the broker stored survives a restart;
+ * broker_proc_stop() removes it. A test that exits without stopping its broker (a bail-out) has
+ * it killed and its directory removed by an atexit handler. When the caller's arguments name
+ * --data-dir ("--data-dir DIR" or "--data-dir=DIR"), that directory is used instead and never
+ * removed.
+ *
  * The binary is $TRPC_BROKER if set, else $top_builddir/src/trpc-broker (make check exports
  * top_builddir), else ./src/trpc-broker.
  */
@@ -22,17 +30,22 @@ struct broker_proc {
     unsigned port;
     char url[64];       /* trpc://127.0.0.1:PORT */
     char log_path[256]; /* the broker's stderr */
+    char data_dir[256]; /* its --data-dir: a fresh temporary directory, or the caller's */
     /* private */
     char *_args[BROKER_PROC_MAX_ARGS];
     int _nargs;
+    int _dir_slot; /* 1 + the index of data_dir among the directories the harness made; 0: none to remove */
 };
 
 /* Starts the broker with the extra arguments in the NULL-terminated list (may be NULL), e.g.
- * {"--cores", "2", NULL}, and waits (up to 20 s) until it accepts connections. Returns 0 or a
- * negative errno; on failure the log is copied to stderr. */
+ * {"--cores", "2", NULL}, and a fresh data directory (see above), and waits (up to 20 s) until it
+ * accepts connections. Returns 0 or a negative errno; on failure the log is copied to stderr and
+ * the data directory made for it is removed. */
 int broker_proc_start(struct broker_proc *b, const char *const *extra_args);
 
-/* Starts it again on the same port with the same arguments (after kill or stop). */
+/* Starts it again on the same port with the same arguments and the same data directory (after
+ * broker_proc_kill or broker_proc_signal_wait; broker_proc_stop frees the arguments and removes
+ * the directory). */
 int broker_proc_restart(struct broker_proc *b);
 
 /* SIGKILL and reap: a crash, as far as clients can tell. Returns 0 or a negative errno. */
@@ -42,7 +55,8 @@ int broker_proc_kill(struct broker_proc *b);
  * wait status (use WIFEXITED/WEXITSTATUS), or -ETIMEDOUT when it had to be killed. */
 int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms);
 
-/* SIGTERM with a 20 s grace; frees the arguments. Returns as broker_proc_signal_wait(). */
+/* SIGTERM with a 20 s grace; frees the arguments and removes the data directory the harness made
+ * (not the caller's). Returns as broker_proc_signal_wait(). */
 int broker_proc_stop(struct broker_proc *b);
 
 /* Resident set size of the broker in KiB (VmRSS), or a negative errno. */

@@ -24,13 +24,15 @@ if [ ! -x "$BROKER" ] || [ ! -x "$BENCH" ]; then
 fi
 
 # Starts the broker on a port the kernel picks (read from its log); where the broker does not take
-# port 0, on a random high port, retried if taken. Sets PID and URL.
+# port 0, on a random high port, retried if taken. Each try has a data directory of its own under
+# WORK (never the default /var/lib/trpc), removed with it. Sets PID and URL.
 start_broker() {
     local listen port
     for attempt in $(seq 10); do
         listen=127.0.0.1:0
         [ "$attempt" -gt 1 ] && listen=127.0.0.1:$((20000 + RANDOM % 40000))
-        "$BROKER" --listen "$listen" 2>"$WORK/broker.log" &
+        mkdir "$WORK/data$attempt" || return 1
+        "$BROKER" --listen "$listen" --data-dir "$WORK/data$attempt" 2>"$WORK/broker.log" &
         PID=$!
         for _ in $(seq 200); do
             kill -0 "$PID" 2>/dev/null || break

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by the smoke tests of the perf scripts (sourced): TAP helpers, a scratch directory, the
-# build's binaries, and the check that a script stopped every server it started.
+# build's binaries, and the check that a script stopped every server it started and removed the
+# data directory it made for each broker.
 #
 # Each test runs one script of perf/ for about a second against the build under test
 # (BUILD=$top_builddir), with PERF_PIDS_LOG so that perf/server.sh records every server PID it
@@ -14,14 +15,19 @@ export BUILD
 SMOKE_WORK=$(mktemp -d "${TMPDIR:-/tmp}/perf-smoke.XXXXXX")
 export PERF_PIDS_LOG=$SMOKE_WORK/pids
 : >"$PERF_PIDS_LOG"
+# The scripts' temporary files, the brokers' data directories among them (perf/server.sh), go here:
+# servers_left sees one left behind, and the cleanup removes them all.
+export TMPDIR=$SMOKE_WORK/tmp
+mkdir "$TMPDIR" || exit 99
 # shellcheck source=perf/server.sh
 . "$PERF/server.sh"
 
 smoke_cleanup() {
     # Whatever a failed script left behind is stopped here, after the check has seen it.
     while read -r pid _; do
-        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done <"$PERF_PIDS_LOG"
+    trpc_data_dirs_remove
     rm -rf "$SMOKE_WORK"
 }
 trap smoke_cleanup EXIT
@@ -59,15 +65,21 @@ servers_started() {
     grep -c " $1\$" "$PERF_PIDS_LOG"
 }
 
-# servers_left: 0 when every server the script started is gone; else 1, naming them.
+# servers_left: 0 when every server the script started is gone and every broker's data directory
+# removed; else 1, naming them.
 servers_left() {
-    local left=0
+    local left=0 dir
     while read -r pid name; do
         if server_alive "$pid"; then
             echo "# $name (pid $pid) still running"
             left=1
         fi
     done <"$PERF_PIDS_LOG"
+    for dir in "$TMPDIR"/trpc-data-*; do
+        [ -e "$dir" ] || continue
+        echo "# data directory $dir left behind"
+        left=1
+    done
     return "$left"
 }
 
