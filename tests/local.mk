@@ -32,4 +32,4 @@ tests_topic_diff_LDADD = $(TESTS_WIRE_LIBS)
 # tests/harness/: runs a real trpc-broker process for the integration tests of the broker, the
 # driver, the generator's examples and the benchmarks.
 noinst_LTLIBRARIES += tests/harness/libharness.la
-tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/broker_proc.h
+tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/broker_proc.h tests/harness/broker_run.c

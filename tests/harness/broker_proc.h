@@ -21,6 +21,7 @@
 #define TRPC_TESTS_BROKER_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #define BROKER_PROC_MAX_ARGS 32
@@ -64,6 +65,12 @@ long broker_proc_rss_kb(const struct broker_proc *b);
 
 /* Counts lines of the broker's log containing `needle` so far. */
 int broker_proc_log_count(const struct broker_proc *b, const char *needle);
+
+/* Runs the broker with args (NULL-terminated; nothing added, so give --data-dir when it gets that
+ * far) to its exit, with stdout and stderr into out and err (NUL-terminated, truncated). Returns
+ * its exit status, or -1 when it could not run or was killed by a signal. For tests of how the
+ * broker refuses to start: one that starts runs until something stops it. */
+int broker_proc_run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen);
 
 /* A TCP connection to the broker (blocking fd, TCP_NODELAY), or a negative errno. */
 int broker_proc_connect(const struct broker_proc *b);
