@@ -17,6 +17,7 @@
 #include "src/control.h"
 #include "src/core.h"
 #include "src/log.h"
+#include "src/store.h"
 
 #define ERR_MSG_MAX 512
 
@@ -148,6 +149,14 @@ static void server_info(struct control *ctl, struct admin_call *call, json_t *re
                     "started", started, "uptime_ms", (json_int_t)((uring_now_ns() - ctl->started_mono_ns) / 1000000), "listen",
                     listen, "cores", (int)b->ncores, "io_uring_tier", uring_tier_name(b->features.tier), "connections",
                     (json_int_t)atomic_load_explicit(&b->conns, memory_order_relaxed));
+    if (doc != NULL && ctl->store != NULL &&
+        json_object_set_new(doc, "store",
+                            json_pack("{s:s, s:s, s:b, s:o, s:I}", "backend", store_backend_name(ctl->store), "url",
+                                      store_location(ctl->store), "up", store_up(ctl->store), "last_error",
+                                      text(store_last_error(ctl->store)), "outages", (json_int_t)store_outages(ctl->store))) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
     reply(ctl, call, doc);
 }
 
@@ -192,14 +201,118 @@ static void settings_get(struct control *ctl, struct admin_call *call, json_t *r
     reply(ctl, call, doc);
 }
 
+/* Fails the call as control_settings_set's error ret says. */
+static void settings_fail(struct control *ctl, struct admin_call *call, int ret, const char *msg)
+{
+    const char *code = ret == -ENOENT   ? "NOT_FOUND"
+                       : ret == -EPERM  ? "NOT_LIVE"
+                       : ret == -EAGAIN ? "STORE_UNAVAILABLE"
+                       : ret == -ENOMEM ? "INTERNAL"
+                                        : "INVALID_VALUE";
+
+    fail(ctl, call, code, "%s", msg);
+}
+
+/* doc with "ok": true, or NULL (taking doc) when out of memory. */
+static json_t *ok_with(json_t *doc)
+{
+    if (doc != NULL && json_object_set_new(doc, "ok", json_true()) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static json_t *change_doc(const char *name, const char *value, const char *previous)
+{
+    return json_pack("{s:s, s:o, s:o}", "name", name, "value", text(value), "previous", text(previous));
+}
+
+/*
+ * {"name": N, "value": V} changes one setting; {"settings": {N: V, ...}} several at once,
+ * validated together (a request-timeout above the max-request-timeout in force can only rise with
+ * it). The store takes them first: all or none.
+ */
 static void settings_set(struct control *ctl, struct admin_call *call, json_t *req)
 {
-    const char *name, *value;
-    char before[CONFIG_PATH_MAX + 16], after[CONFIG_PATH_MAX + 16], msg[CONFIG_ERR_MAX];
+    const char *name = NULL, *value = NULL, *names[ADMIN_SETTINGS_MAX], *values[ADMIN_SETTINGS_MAX], *key;
+    char before[ADMIN_SETTINGS_MAX][CONFIG_PATH_MAX + 16], after[CONFIG_PATH_MAX + 16], msg[CONFIG_ERR_MAX];
+    json_t *many = NULL, *v, *doc, *list;
     json_error_t err;
+    size_t n = 0;
     int ret;
 
-    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:s}", "name", &name, "value", &value) != 0) {
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s?s, s?s, s?o}", "name", &name, "value", &value, "settings", &many) != 0) {
+        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    if (many != NULL ? name != NULL || value != NULL || !json_is_object(many) : name == NULL || value == NULL) {
+        fail(ctl, call, "BAD_REQUEST", "give \"name\" and \"value\", or \"settings\": an object of names and values");
+        return;
+    }
+    if (many == NULL) {
+        names[n] = name;
+        values[n++] = value;
+    } else {
+        if (json_object_size(many) == 0 || json_object_size(many) > ADMIN_SETTINGS_MAX) {
+            fail(ctl, call, "BAD_REQUEST", "\"settings\" must hold 1 to %d settings", ADMIN_SETTINGS_MAX);
+            return;
+        }
+        json_object_foreach(many, key, v)
+        {
+            if (!json_is_string(v)) {
+                fail(ctl, call, "BAD_REQUEST", "setting '%s': the value must be a string", key);
+                return;
+            }
+            names[n] = key;
+            values[n++] = json_string_value(v);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (config_get(&ctl->cfg, names[i], before[i], sizeof(before[i])) != 0) {
+            fail(ctl, call, "NOT_FOUND", "no setting '%s'", names[i]);
+            return;
+        }
+    }
+    ret = control_settings_set(ctl, n, names, values, msg, sizeof(msg));
+    if (ret != 0) {
+        settings_fail(ctl, call, ret, msg);
+        return;
+    }
+    if (many == NULL) {
+        config_get(&ctl->cfg, name, after, sizeof(after));
+        doc = change_doc(name, after, before[0]);
+        reply(ctl, call, ok_with(doc));
+        return;
+    }
+    doc = ok_doc();
+    list = json_array();
+    for (size_t i = 0; i < n && list != NULL; i++) {
+        config_get(&ctl->cfg, names[i], after, sizeof(after));
+        if (!append(list, change_doc(names[i], after, before[i]))) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    /* json_object_set_new takes list even when doc is missing. */
+    if (json_object_set_new(doc, "settings", list) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    reply(ctl, call, doc);
+}
+
+/* {"name": N}: N takes its configured value again (config file or command line), and the store
+ * forgets it. */
+static void settings_reset(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    char before[CONFIG_PATH_MAX + 16], after[CONFIG_PATH_MAX + 16], msg[CONFIG_ERR_MAX];
+    const char *name;
+    json_error_t err;
+    json_t *doc;
+    int ret;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s}", "name", &name) != 0) {
         fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return;
     }
@@ -207,21 +320,14 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
         fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
         return;
     }
-    ret = control_set(ctl, name, value, msg, sizeof(msg));
-    if (ret == -EPERM) {
-        fail(ctl, call, "NOT_LIVE", "%s", msg);
-        return;
-    }
-    if (ret == -ENOMEM) {
-        fail(ctl, call, "INTERNAL", "%s", msg);
-        return;
-    }
+    ret = control_settings_reset(ctl, name, msg, sizeof(msg));
     if (ret != 0) {
-        fail(ctl, call, "INVALID_VALUE", "%s", msg);
+        settings_fail(ctl, call, ret, msg);
         return;
     }
     config_get(&ctl->cfg, name, after, sizeof(after));
-    reply(ctl, call, json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "name", name, "value", after, "previous", before));
+    doc = change_doc(name, after, before);
+    reply(ctl, call, ok_with(doc));
 }
 
 /* ---- lists and kicks: questions to the cores ---------------------------------------------------- */
@@ -445,8 +551,9 @@ static const struct verb {
     const char *name;
     void (*fn)(struct control *ctl, struct admin_call *call, json_t *req);
 } verbs[] = {
-    {"server.info", server_info},   {"settings.get", settings_get}, {"settings.set", settings_set},
-    {"clients.list", clients_list}, {"clients.kick", clients_kick}, {"subs.list", subs_list},
+    {"server.info", server_info},       {"settings.get", settings_get}, {"settings.set", settings_set},
+    {"settings.reset", settings_reset}, {"clients.list", clients_list}, {"clients.kick", clients_kick},
+    {"subs.list", subs_list},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)

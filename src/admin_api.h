@@ -16,6 +16,7 @@
 
 #define ADMIN_LIST_DEFAULT 1000
 #define ADMIN_LIST_MAX     10000
+#define ADMIN_SETTINGS_MAX 32 /* settings changed by one settings.set */
 
 struct control;
 

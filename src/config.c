@@ -18,13 +18,15 @@
 #define CONFIG_FILE_MAX (1u << 20)
 #define LINE_MAX_LEN    4096
 
-enum kind { K_LISTEN, K_BOOL, K_UINT, K_SIZE, K_MS, K_PATH, K_LOG };
+/* K_STR: text kept in a char array field (width: its size). K_SECRET: the same, from the config
+ * file only, never printed. */
+enum kind { K_LISTEN, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_SECRET, K_LOG };
 
 struct option {
     const char *name;
     enum kind kind;
     size_t off;   /* of the field in struct config */
-    size_t width; /* of an integer field: 2, 4 or 8 */
+    size_t width; /* of an integer field: 1, 2, 4 or 8; of a text field: its size */
     uint64_t min, max;
     const char *help;
     bool live; /* may change while the broker runs (config_set_live) */
@@ -36,7 +38,7 @@ static const struct option options[] = {
     {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)", false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
     {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
-    {"data-dir", K_PATH, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
+    {"data-dir", K_STR, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
     {"log-level", K_LOG, FIELD(log_level), 0, 0, "error, warn, info or debug", true},
     {"max-frame", K_SIZE, FIELD(limits.max_frame), 56, WIRE_FRAME_MAX_CEILING, "largest frame a client may send", false},
     {"max-topic", K_UINT, FIELD(limits.max_topic), 1, WIRE_TOPIC_MAX_CEILING, "longest topic, in bytes", false},
@@ -56,6 +58,11 @@ static const struct option options[] = {
      "payloads from this size go out with zero-copy send to non-loopback peers; 0: never", false},
     {"direct-sends", K_BOOL, FIELD(direct_sends), 0, 1,
      "a core writes a request or reply straight to a connection of another core when that one has nothing queued", false},
+    {"store", K_STR, FIELD(store), 0, 0, "where settings are kept: file: (files in data-dir) or redis://HOST:PORT[/DB]", false},
+    {"store-prefix", K_STR, FIELD(store_prefix), 0, 0, "Redis store: the start of every key", false},
+    {"store-timeout", K_MS, FIELD(store_timeout_ms), 0, 600000, "how long a start waits for the store to answer", false},
+    {"store-password", K_SECRET, FIELD(store_password), 0, 0,
+     "Redis store: the password (config file or $TRPC_STORE_PASSWORD only, never the command line)", false},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -95,6 +102,9 @@ void config_defaults(struct config *c)
     c->recv_buffer_size = 16384;
     c->send_zc_threshold = 65536;
     c->direct_sends = true;
+    snprintf(c->store, sizeof(c->store), "file:");
+    snprintf(c->store_prefix, sizeof(c->store_prefix), "trpc:");
+    c->store_timeout_ms = 10000;
 }
 
 static const struct option *option_find(const char *name, size_t len)
@@ -292,10 +302,11 @@ static int set_option(struct config *c, const char *name, const char *value, cha
     switch (o->kind) {
     case K_LISTEN:
         return parse_listen(c, value, err, errlen);
-    case K_PATH:
-        if (strlen(value) >= sizeof(c->data_dir))
-            return fail(err, errlen, "option '%s': path longer than %zu bytes", name, sizeof(c->data_dir) - 1);
-        snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
+    case K_STR:
+    case K_SECRET:
+        if (strlen(value) >= o->width)
+            return fail(err, errlen, "option '%s': longer than %zu bytes", name, o->width - 1);
+        snprintf((char *)c + o->off, o->width, "%s", value);
         return 0;
     case K_LOG:
         for (i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
@@ -494,7 +505,14 @@ int config_from_args(struct config *c, int argc, char **argv, enum config_action
         }
         e = next_flag(argc, argv, &i, name, sizeof(name), &value, err, errlen);
         if (e == 0 && strcmp(name, "config") != 0) {
+            const struct option *o = option_find(name, strlen(name));
             char msg[CONFIG_ERR_MAX];
+
+            if (o != NULL && o->kind == K_SECRET)
+                return fail(
+                    err, errlen,
+                    "--%s is not taken on the command line, where ps(1) shows it: put it in the config file or the environment",
+                    name);
             e = set_option(c, name, value, msg, sizeof(msg));
             if (e != 0)
                 fail(err, errlen, "%s", msg);
@@ -513,8 +531,11 @@ static void format_value(const struct config *c, const struct option *o, char *b
     case K_LISTEN:
         snprintf(buf, len, strchr(c->listen_host, ':') ? "[%s]:%u" : "%s:%u", c->listen_host, c->listen_port);
         return;
-    case K_PATH:
-        snprintf(buf, len, "%s", c->data_dir);
+    case K_STR:
+        snprintf(buf, len, "%s", (const char *)c + o->off);
+        return;
+    case K_SECRET:
+        snprintf(buf, len, "%s", *((const char *)c + o->off) ? "(set)" : "");
         return;
     case K_LOG:
         snprintf(buf, len, "%s", log_names[c->log_level]);
@@ -545,7 +566,10 @@ void config_print(const struct config *c, FILE *out)
     fprintf(out, "# trpc-broker configuration\n");
     for (i = 0; i < N_OPTIONS; i++) {
         format_value(c, &options[i], value, sizeof(value));
-        fprintf(out, "\n# %s\n%s = %s\n", options[i].help, options[i].name, value);
+        if (options[i].kind == K_SECRET)
+            fprintf(out, "\n# %s\n# %s is %s\n", options[i].help, options[i].name, value[0] ? "set, not printed" : "not set");
+        else
+            fprintf(out, "\n# %s\n%s = %s\n", options[i].help, options[i].name, value);
     }
 }
 
@@ -563,7 +587,7 @@ void config_print_help(FILE *out)
                 : options[i].kind == K_SIZE ? "SIZE"
                 : options[i].kind == K_MS   ? "DURATION"
                                             : "VALUE",
-                options[i].help, value);
+                options[i].help, value[0] ? value : "none");
     }
 }
 
@@ -587,26 +611,43 @@ int config_get(const struct config *c, const char *name, char *buf, size_t len)
     return 0;
 }
 
-int config_set_live(struct config *c, const char *name, const char *value, char *err, size_t errlen)
+int config_set_live(struct config *c, size_t n, const char *const names[], const char *const values[], char *err, size_t errlen)
 {
-    const struct option *o = option_find(name, strlen(name));
-    struct config n = *c;
-    int ret;
+    struct config next = *c;
 
-    if (o == NULL) {
-        fail(err, errlen, "no setting '%s'", name);
-        return -ENOENT;
+    for (size_t i = 0; i < n; i++) {
+        const struct option *o = option_find(names[i], strlen(names[i]));
+
+        if (o == NULL) {
+            fail(err, errlen, "no setting '%s'", names[i]);
+            return -ENOENT;
+        }
+        if (!o->live) {
+            fail(err, errlen,
+                 "%s cannot change while the broker runs: change it in the config file or on the command line and restart",
+                 names[i]);
+            return -EPERM;
+        }
+        if (set_option(&next, names[i], values[i], err, errlen) != 0)
+            return -EINVAL;
     }
-    if (!o->live) {
-        fail(err, errlen, "%s cannot change while the broker runs: change it in the config file or on the command line and restart",
-             name);
-        return -EPERM;
-    }
-    ret = set_option(&n, name, value, err, errlen);
-    if (ret == 0)
-        ret = config_validate(&n, err, errlen);
-    if (ret != 0)
+    if (config_validate(&next, err, errlen) != 0)
         return -EINVAL;
-    *c = n;
+    *c = next;
     return 0;
+}
+
+bool config_live_equal(const struct config *a, const struct config *b)
+{
+    char x[CONFIG_PATH_MAX + 16], y[CONFIG_PATH_MAX + 16];
+
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (!options[i].live)
+            continue;
+        format_value(a, &options[i], x, sizeof(x));
+        format_value(b, &options[i], y, sizeof(y));
+        if (strcmp(x, y) != 0)
+            return false;
+    }
+    return true;
 }

@@ -26,6 +26,8 @@
 #define CONFIG_PATH_MAX     1024
 #define CONFIG_ERR_MAX      512
 #define CONFIG_DEFAULT_PORT 4250
+#define CONFIG_SECRET_MAX   256
+#define CONFIG_PREFIX_MAX   64
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 
@@ -46,8 +48,13 @@ struct config {
     unsigned max_request_timeout_ms;
     unsigned recv_buffers; /* per core, power of two */
     uint64_t recv_buffer_size;
-    uint64_t send_zc_threshold; /* 0: never use SEND_ZC */
-    bool direct_sends;          /* a core may write a request or reply to another core's idle connection */
+    uint64_t send_zc_threshold;  /* 0: never use SEND_ZC */
+    bool direct_sends;           /* a core may write a request or reply to another core's idle connection */
+    char store[CONFIG_PATH_MAX]; /* "": the embedded store in data_dir; redis://HOST:PORT[/DB] */
+    char store_prefix[CONFIG_PREFIX_MAX];
+    unsigned store_timeout_ms; /* how long a start waits for the store */
+    /* From the config file only: a command line shows in ps(1). Never printed nor reported. */
+    char store_password[CONFIG_SECRET_MAX];
 };
 
 /* Fills c with the defaults. */
@@ -65,12 +72,14 @@ int config_validate(const struct config *c, char *err, size_t errlen);
 /*
  * Applies the command line: --config FILE first (wherever it stands), then every other flag in
  * order, then validation. Flags are `--name value` or `--name=value`; boolean flags may stand
- * alone. --help, --version and --print-config are not options and are reported through *action.
+ * alone; a secret (store-password) is refused there. --help, --version and --print-config are not options and are reported through
+ * *action.
  */
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_PRINT };
 int config_from_args(struct config *c, int argc, char **argv, enum config_action *action, char *err, size_t errlen);
 
-/* Writes c in the config file format; config_parse of the output gives c back. */
+/* Writes c in the config file format; config_parse of the output gives c back, but for a secret,
+ * which is left out (a comment says whether it is set). */
 void config_print(const struct config *c, FILE *out);
 
 /* Writes the option list for --help. */
@@ -84,11 +93,14 @@ struct config_option_info {
     bool live;
 };
 int config_option_info(size_t i, struct config_option_info *out);
-/* The value of option `name` in the config file's syntax (what config_set_live takes back):
- * 0, or -ENOENT. */
+/* The value of option `name` in the config file's syntax (what config_set_live takes back; a
+ * secret reads "(set)" or ""): 0, or -ENOENT. */
 int config_get(const struct config *c, const char *name, char *buf, size_t len);
-/* Changes a live option, then validates the whole: 0, or with c untouched and a one-line message
- * in err: -ENOENT (no such option), -EPERM (not live) or -EINVAL (a bad value). */
-int config_set_live(struct config *c, const char *name, const char *value, char *err, size_t errlen);
+/* Changes n live options at once, then validates the whole (so that two which must agree can
+ * change together): 0, or with c untouched and a one-line message in err: -ENOENT (no such
+ * option), -EPERM (not live) or -EINVAL (a bad value, or a whole that does not validate). */
+int config_set_live(struct config *c, size_t n, const char *const names[], const char *const values[], char *err, size_t errlen);
+/* True when the live options of a and b have the same values. */
+bool config_live_equal(const struct config *a, const struct config *b);
 
 #endif

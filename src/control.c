@@ -179,14 +179,8 @@ static void queries_expire(struct control *ctl, uint64_t now)
 
 /* ---- settings ---------------------------------------------------------------------------------- */
 
-int control_set(struct control *ctl, const char *name, const char *value, char *err, size_t errlen)
+int control_push_settings(struct control *ctl)
 {
-    int ret = config_set_live(&ctl->cfg, name, value, err, errlen);
-
-    if (ret != 0)
-        return ret;
-    log_set_level(ctl->cfg.log_level);
-    log_always(LOG_NO_CORE, "setting %s = %s", name, value);
     ctl->settings_gen++;
     for (unsigned i = 0; i < ctl->b->ncores; i++) {
         struct admin_settings *n = malloc(sizeof(*n));
@@ -208,7 +202,6 @@ int control_set(struct control *ctl, const char *name, const char *value, char *
 
 out_nomem:
     log_error(LOG_NO_CORE, "out of memory sending settings to the cores");
-    snprintf(err, errlen, "out of memory: the change may not have reached every core");
     return -ENOMEM;
 }
 
@@ -242,12 +235,15 @@ static void mbox_discard(struct uring_mbox *mb, const struct uring_xmsg *msg)
 static void *control_main(void *arg)
 {
     struct control *ctl = arg;
-    struct pollfd pfd[2] = {{.fd = ctl->stop_fd, .events = POLLIN}, {.fd = uring_mbox_fd(&ctl->mbox), .events = POLLIN}};
+    /* The store's watch fd is -1 for the embedded store: poll(2) skips it. */
+    struct pollfd pfd[3] = {{.fd = ctl->stop_fd, .events = POLLIN},
+                            {.fd = uring_mbox_fd(&ctl->mbox), .events = POLLIN},
+                            {.fd = control_store_fd(ctl), .events = POLLIN}};
 
     for (;;) {
         uint64_t now;
 
-        if (poll(pfd, 2, CONTROL_TICK_MS) < 0 && errno != EINTR) {
+        if (poll(pfd, 3, CONTROL_TICK_MS) < 0 && errno != EINTR) {
             log_error(LOG_NO_CORE, "control thread: poll: %s", strerror(errno));
             break;
         }
@@ -258,19 +254,23 @@ static void *control_main(void *arg)
         now = uring_now_ns();
         queries_expire(ctl, now);
         retries_run(ctl, now);
+        control_store_tick(ctl, now, pfd[2].revents != 0);
     }
     return NULL;
 }
 
-int control_init(struct broker *b)
+int control_init(struct broker *b, char *err, size_t errlen)
 {
     struct control *ctl = calloc(1, sizeof(*ctl));
     struct timespec ts;
     int ret;
 
-    if (ctl == NULL)
+    if (ctl == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
     ctl->b = b;
+    ctl->base = b->cfg;
     ctl->cfg = b->cfg;
     clock_gettime(CLOCK_REALTIME, &ts);
     ctl->started_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
@@ -278,17 +278,24 @@ int control_init(struct broker *b)
     ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (ctl->stop_fd == -1) {
         ret = -errno;
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
         free(ctl);
         return ret;
     }
     ret = uring_mbox_init(&ctl->mbox, CONTROL_MBOX_SLOTS, mbox_cb);
     if (ret != 0) {
+        snprintf(err, errlen, "control thread's mailbox: %s", strerror(-ret));
         close(ctl->stop_fd);
         free(ctl);
         return ret;
     }
     ctl->mbox.data = ctl;
     b->ctl = ctl;
+    /* Before the cores start, so that they start with the stored settings. */
+    ret = control_store_open(ctl, err, errlen);
+    if (ret != 0)
+        return ret; /* control_free cleans up */
+    b->cfg = ctl->cfg;
     return 0;
 }
 
@@ -298,6 +305,7 @@ int control_start(struct broker *b)
     int ret;
 
     ctl->cfg.listen_port = (uint16_t)b->port; /* the one the kernel picked, for port 0 */
+    ctl->base.listen_port = ctl->cfg.listen_port;
     ret = pthread_create(&ctl->thread, NULL, control_main, ctl);
     if (ret != 0)
         return -ret; /* control_free cleans up */
@@ -351,6 +359,7 @@ void control_free(struct broker *b)
         free(t->msg.ptr);
         free(t);
     }
+    control_store_close(ctl);
     close(ctl->stop_fd);
     free(ctl);
     b->ctl = NULL;

@@ -24,6 +24,7 @@
 
 struct broker;
 struct control;
+struct store;
 
 /* Message types of the control thread's mailbox. */
 enum control_msg {
@@ -61,7 +62,10 @@ struct control {
     bool started;
     int stop_fd;
     struct uring_mbox mbox;
-    struct config cfg;   /* the settings: live ones change here, then reach the cores */
+    struct config base; /* the settings of the config file and the command line */
+    struct config cfg;  /* in force: base with the stored ones over it; the cores get copies */
+    struct store *store;
+    bool store_was_up;
     uint64_t started_ns; /* CLOCK_REALTIME */
     uint64_t started_mono_ns;
     uint64_t next_query;
@@ -78,13 +82,31 @@ int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, c
 /* Control thread: sends document doc[0, len) (malloc'd, taken) as the reply to request token
  * of core `core`. */
 void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len);
-/* Control thread: changes a live setting (config_set_live's errors) and sends the new settings
- * to every core (-ENOMEM: some cores may not get them). */
-int control_set(struct control *ctl, const char *name, const char *value, char *err, size_t errlen);
+/* Control thread: sends ctl->cfg to every core (-ENOMEM: some cores may not get it). */
+int control_push_settings(struct control *ctl);
 
-/* Before core_start_all (so that the cores see b->ctl from their first instruction): the state
- * and the mailbox, with the broker's settings. 0 or -errno. */
-int control_init(struct broker *b);
+/* control_store.c. Control thread (control_store_open: control_init's thread). */
+/* Opens the store, waiting up to store-timeout for one that does not answer yet, and reads the
+ * stored settings into ctl->cfg: 0, or a negative errno with one line naming the store in err. */
+int control_store_open(struct control *ctl, char *err, size_t errlen);
+void control_store_close(struct control *ctl);
+int control_store_fd(const struct control *ctl); /* to poll for changes by others; -1: none */
+/* Each round of the loop: reconnects, notices outages, applies changes made elsewhere. */
+void control_store_tick(struct control *ctl, uint64_t now_ns, bool readable);
+/* Changes n live settings at once: validated together, written to the store, then sent to every
+ * core. 0, or with a one-line message in err: -ENOENT, -EPERM, -EINVAL (config_set_live), -EAGAIN
+ * (the store is down or did not take it: nothing changed), -ENOMEM (stored, but some cores may
+ * not have it). */
+int control_settings_set(struct control *ctl, size_t n, const char *const names[], const char *const values[], char *err,
+                         size_t errlen);
+/* Gives setting `name` back its configured value and removes it from the store; errors as
+ * control_settings_set. */
+int control_settings_reset(struct control *ctl, const char *name, char *err, size_t errlen);
+
+/* Before core_start_all (so that the cores see b->ctl from their first instruction): the state,
+ * the mailbox and the store, whose settings it puts in b->cfg. 0, or -errno with one line in err
+ * (control_free cleans up). */
+int control_init(struct broker *b, char *err, size_t errlen);
 /* After core_start_all: starts the thread. 0 or -errno. */
 int control_start(struct broker *b);
 /* Ends the thread; what is still in its mailbox waits for control_free. Idempotent. */

@@ -29,6 +29,7 @@ src_libtrpcd_la_SOURCES = \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
+	src/control_store.c \
 	src/core.h \
 	src/core.c \
 	src/direct.h \
@@ -40,7 +41,7 @@ src_libtrpcd_la_SOURCES = \
 	src/session.h \
 	src/session.c
 src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la uring/libtrpcuring.la $(JANSSON_LIBS) -lpthread
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la uring/libtrpcuring.la $(JANSSON_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c

@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 {
     struct broker *b = calloc(1, sizeof(*b));
     struct uring_features f;
+    char err[CONFIG_ERR_MAX];
     sigset_t set;
     long online;
     int ret, sig;
@@ -163,14 +164,17 @@ int main(int argc, char **argv)
 
     heap_setup();
     ret = admin_register(b);
-    if (ret == 0)
-        ret = control_init(b);
-    if (ret == 0)
-        ret = core_start_all(b);
-    if (ret == 0)
-        ret = control_start(b);
     if (ret != 0) {
-        log_error(LOG_NO_CORE, "cannot start: %s", strerror(-ret));
+        snprintf(err, sizeof(err), "%s", strerror(-ret));
+    } else if ((ret = control_init(b, err, sizeof(err))) == 0) {
+        ret = core_start_all(b);
+        if (ret == 0)
+            ret = control_start(b);
+        if (ret != 0)
+            snprintf(err, sizeof(err), "%s", strerror(-ret));
+    }
+    if (ret != 0) {
+        log_error(LOG_NO_CORE, "cannot start: %s", err);
         control_stop(b);
         if (b->started) {
             core_wake_all(b);

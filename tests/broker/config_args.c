@@ -55,6 +55,32 @@ int main(void)
     config_defaults(&c);
     ok(RUN(&c, &a, err, "--print-config", "--cores", "4") == 0 && a == CONFIG_PRINT && c.cores == 4,
        "--print-config applies the other flags");
+
+    /* The store's options; its password from the file, never from a flag nor in --print-config. */
+    ok(RUN(&c, &a, err, "--store", "redis://127.0.0.1:6390/2", "--store-prefix", "blue:", "--store-timeout", "2s") == 0 &&
+           strcmp(c.store, "redis://127.0.0.1:6390/2") == 0 && strcmp(c.store_prefix, "blue:") == 0 && c.store_timeout_ms == 2000,
+       "store, store-prefix and store-timeout");
+    config_defaults(&c);
+    ok(strcmp(c.store, "file:") == 0 && strcmp(c.store_prefix, "trpc:") == 0 && c.store_password[0] == '\0',
+       "the embedded store by default, prefix trpc:, no password");
+    ok(RUN(&c, &a, err, "--store-password", "hunter2") < 0 && strstr(err, "command line") != NULL && strstr(err, "hunter2") == NULL,
+       "--store-password is refused, without echoing it: %s", err);
+    ok(RUN(&c, &a, err, "--store-password=hunter2") < 0, "--store-password=... too");
+    config_defaults(&c);
+    ok(config_parse(&c, "store-password = hunter2\n", 24, "test", err, sizeof(err)) == 0 &&
+           strcmp(c.store_password, "hunter2") == 0,
+       "the config file gives it");
+    {
+        char out[16384] = "", value[64];
+        FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+
+        config_print(&c, f);
+        fclose(f);
+        ok(strstr(out, "hunter2") == NULL && strstr(out, "# store-password is set, not printed") != NULL,
+           "--print-config says it is set, not what it is");
+        ok(config_get(&c, "store-password", value, sizeof(value)) == 0 && strcmp(value, "(set)") == 0,
+           "settings.get's value for it: (set)");
+    }
     unlink(path);
     return done_testing();
 }

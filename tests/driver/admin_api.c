@@ -3,53 +3,24 @@
  * kicked while they run traffic on both cores, and the reserved prefix closed to PUB and SUB. */
 #include <jansson.h>
 
+#include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
 
 static trpc_client *admin;
 
-/* Sends doc to $trpc.admin.<verb>; returns the parsed reply (NULL on a transport error, err set). */
 static json_t *call(const char *verb, const char *doc, size_t len, int *err)
 {
-    char topic[128];
-    trpc_msg *reply = NULL;
-    json_error_t jerr;
-    json_t *j;
-
-    snprintf(topic, sizeof(topic), "$trpc.admin.%s", verb);
-    *err = trpc_request(admin, topic, doc, len, 5000, &reply);
-    if (*err != 0)
-        return NULL;
-    j = json_loadb(trpc_msg_data(reply), trpc_msg_len(reply), 0, &jerr);
-    if (j == NULL)
-        diag("reply to %s is not JSON: %s: %.*s", verb, jerr.text, (int)trpc_msg_len(reply), (const char *)trpc_msg_data(reply));
-    trpc_msg_free(reply);
-    return j;
+    return adminc_calln(admin, verb, doc, len, err);
 }
 
 static json_t *call_s(const char *verb, const char *doc)
 {
-    int err;
-    json_t *j = call(verb, doc, strlen(doc), &err);
-
-    if (err != 0)
-        diag("%s: %s (%s)", verb, trpc_strerror(err), trpc_last_error());
-    return j;
+    return adminc_call(admin, verb, doc);
 }
 
-static bool is_ok(json_t *j)
-{
-    return j != NULL && json_is_true(json_object_get(j, "ok"));
-}
-
-/* The error code of a failure reply, or "" when it is not one. */
-static const char *err_code(json_t *j)
-{
-    const char *code = NULL;
-
-    if (j == NULL || json_unpack(j, "{s:b, s:{s:s}}", "ok", &(int){0}, "error", "code", &code) != 0 || is_ok(j))
-        return "";
-    return code;
-}
+#define is_ok    adminc_ok
+#define err_code adminc_err_code
+#define setting  adminc_setting
 
 static void expect_error(const char *verb, const char *doc, size_t len, const char *code, const char *what)
 {
@@ -64,19 +35,6 @@ static void expect_error(const char *verb, const char *doc, size_t len, const ch
         ok(msg != NULL && msg[0] != '\0', "  with a message: %s", msg ? msg : "(none)");
     }
     json_decref(j);
-}
-
-static const char *setting(json_t *get, const char *name)
-{
-    json_t *list = json_object_get(get, "settings"), *it;
-    size_t i;
-
-    json_array_foreach(list, i, it)
-    {
-        if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
-            return json_string_value(json_object_get(it, "value"));
-    }
-    return NULL;
 }
 
 static int kicked_err;

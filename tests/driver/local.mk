@@ -1,5 +1,5 @@
 # tests/driver/: libtrpc against a real trpc-broker (tests/harness). One behaviour per program.
-noinst_HEADERS += tests/driver/helpers.h
+noinst_HEADERS += tests/driver/helpers.h tests/driver/adminc.h
 TESTS_DRIVER_LIBS = driver/libtrpc.la tests/harness/libharness.la -lpthread
 
 DRIVER_TESTS = \
@@ -11,6 +11,8 @@ DRIVER_TESTS = \
 	tests/driver/request_errors \
 	tests/driver/admin_api \
 	tests/driver/admin_busy \
+	tests/driver/settings_file \
+	tests/driver/settings_redis \
 	tests/driver/request_shutdown \
 	tests/driver/request_large \
 	tests/driver/reconnect \
@@ -37,6 +39,11 @@ tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_admin_api_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_api_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_settings_file_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_settings_file_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_settings_redis_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_settings_redis_LDADD = $(TESTS_DRIVER_LIBS) tests/store/libredisproc.la src/libtrpcstore.la $(HIREDIS_LIBS) \
+	$(JANSSON_LIBS)
 tests_driver_admin_busy_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_busy_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_request_shutdown_LDADD = $(TESTS_DRIVER_LIBS)

@@ -2,19 +2,25 @@
  * Fuzz target for the admin API's request handler (src/admin_api.c), as the control thread runs
  * it. The input is text: the first line is the verb ("settings.set"), the rest the request
  * document. The broker behind it has no cores (questions to them are answered at once, empty),
- * so every verb runs to its reply. The oracles: exactly one reply, synchronously; it is a JSON
- * object with a boolean "ok"; a failure carries a known code and a non-empty message; a setting
- * changed is one of the live ones, and the settings stay valid (config_validate).
+ * so every verb runs to its reply; its store is a real embedded one, in a directory of /dev/shm
+ * (or $TMPDIR) removed at exit, so that settings.set and settings.reset write for real. The oracles: exactly one reply,
+ * synchronously; it is a JSON object with a boolean "ok"; a failure carries a known code and a non-empty message; a setting changed
+ * is one of the live ones, and the settings stay valid (config_validate).
  */
+#include <ftw.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/admin_api.h"
 #include "src/control.h"
 #include "src/core.h"
 #include "tests/fuzz/fuzz.h"
 
-static const char *const codes[] = {"BAD_REQUEST", "UNKNOWN_VERB", "NOT_FOUND", "NOT_LIVE", "INVALID_VALUE", "BUSY", "INTERNAL"};
+static const char *const codes[] = {"BAD_REQUEST",   "UNKNOWN_VERB", "NOT_FOUND", "NOT_LIVE",
+                                    "INVALID_VALUE", "BUSY",         "INTERNAL",  "STORE_UNAVAILABLE"};
 
 static int replies;
 
@@ -45,6 +51,37 @@ static void done(struct control *ctl, struct admin_call *call, char *doc, size_t
     free(doc);
 }
 
+static char dir[256];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_dir(void)
+{
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void store_setup(struct broker *b, struct control *ctl)
+{
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+    char err[CONFIG_ERR_MAX];
+
+    snprintf(dir, sizeof(dir), "%s/fuzz-admin-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    FUZZ_ASSERT(mkdtemp(dir) != NULL);
+    atexit(rm_dir);
+    snprintf(b->cfg.data_dir, sizeof(b->cfg.data_dir), "%s", dir);
+    ctl->base = b->cfg;
+    if (control_store_open(ctl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_admin: %s\n", err);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct broker b;
@@ -58,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         config_defaults(&b.cfg);
         b.ncores = 0;
         ctl.b = &b;
+        store_setup(&b, &ctl);
     }
     ctl.cfg = b.cfg; /* every input starts from the defaults */
     if (vlen >= sizeof(call.verb))

@@ -1,0 +1,306 @@
+/* Live settings in a Redis store shared by two brokers (issue 16), against a real redis-server on a
+ * free loopback port: every live setting makes the round trip and reaches the other broker within
+ * a second; Redis killed mid-run (the brokers keep routing, a change is refused with a clear
+ * error), restarted empty and changed meanwhile (the brokers reread it and apply it); Redis absent
+ * at start (exit 1, one line); the password from the config file or the environment, never the
+ * command line. */
+#include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "src/store.h"
+#include "tests/driver/adminc.h"
+#include "tests/driver/helpers.h"
+#include "tests/store/redis_proc.h"
+
+#define SEEN_MS 1000 /* issue 16: a second broker applies a change within one second */
+
+static const struct {
+    const char *name, *value;
+} changes[] = {
+    {"log-level", "warn"}, {"max-connections", "5000"}, {"max-subscriptions", "500"},   {"max-output-bytes", "32m"},
+    {"keepalive", "12s"},  {"request-timeout", "3s"},   {"max-request-timeout", "90s"},
+};
+#define NCHANGES (sizeof(changes) / sizeof(changes[0]))
+
+static char tmp_root[256];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void rm_root(void)
+{
+    nftw(tmp_root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory under the test's own. */
+static const char *subdir(const char *name)
+{
+    static char paths[8][512];
+    static int n;
+    char *p = paths[n++ % 8];
+
+    snprintf(p, sizeof(paths[0]), "%s/%s", tmp_root, name);
+    return p;
+}
+
+/* Milliseconds until c has setting name = want (polled every 10 ms), or -1 after limit_ms. */
+static long seen_within(trpc_client *c, const char *name, const char *want, long limit_ms)
+{
+    struct timespec t0, t1;
+    char got[128];
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long ms;
+
+        adminc_get(c, name, got, sizeof(got));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (strcmp(got, want) == 0)
+            return ms;
+        if (ms > limit_ms)
+            return -1;
+        usleep(10000);
+    }
+}
+
+static bool set_one(trpc_client *c, const char *name, const char *value, const char **code)
+{
+    char doc[256];
+    json_t *j;
+    bool good;
+
+    snprintf(doc, sizeof(doc), "{\"name\": \"%s\", \"value\": \"%s\"}", name, value);
+    j = adminc_call(c, "settings.set", doc);
+    good = adminc_ok(j);
+    if (code != NULL) {
+        static char last[64];
+        const char *msg = NULL;
+
+        snprintf(last, sizeof(last), "%s", adminc_err_code(j));
+        json_unpack(json_object_get(j, "error"), "{s:s}", "message", &msg);
+        if (msg != NULL)
+            diag("%s: %s", last, msg);
+        *code = last;
+    }
+    json_decref(j);
+    return good;
+}
+
+/* server.info's store member: whether it is up, and its outages. */
+static bool store_state(trpc_client *c, int *up, long long *outages)
+{
+    json_t *j = adminc_call(c, "server.info", "{}");
+    int u = 0;
+    json_int_t o = 0;
+    bool good = json_unpack(j, "{s:{s:b, s:I}}", "store", "up", &u, "outages", &o) == 0;
+
+    *up = u;
+    *outages = (long long)o;
+    json_decref(j);
+    return good;
+}
+
+static bool store_down(void *arg)
+{
+    int up;
+    long long outages;
+
+    return store_state(arg, &up, &outages) && !up;
+}
+
+static bool store_back(void *arg)
+{
+    int up;
+    long long outages;
+
+    return store_state(arg, &up, &outages) && up;
+}
+
+static void every_live_setting_listed(trpc_client *c)
+{
+    json_t *j = adminc_call(c, "settings.get", "{}"), *it;
+    size_t i, live = 0, covered = 0;
+
+    json_array_foreach(json_object_get(j, "settings"), i, it)
+    {
+        if (!json_is_true(json_object_get(it, "live")))
+            continue;
+        live++;
+        for (size_t k = 0; k < NCHANGES; k++)
+            covered += strcmp(changes[k].name, json_string_value(json_object_get(it, "name"))) == 0;
+    }
+    ok(live > 0 && covered == live, "the test changes every live setting (%zu of %zu)", covered, live);
+    json_decref(j);
+}
+
+/* A message published on broker b's client reaches its subscriber: routing goes on. */
+static bool routes(trpc_client *c)
+{
+    struct inbox in = INBOX_INIT;
+    trpc_sub *s = NULL;
+    bool good;
+
+    if (trpc_subscribe(c, "still.routing", inbox_cb, &in, &s) != 0 || trpc_flush(c, 5000) != 0)
+        return false;
+    good = trpc_publish(c, "still.routing", "x", 1) == 0 && inbox_wait(&in, 1, 5000) >= 1;
+    trpc_unsubscribe(s);
+    return good;
+}
+
+/* Writes a setting straight into Redis as another broker would: the change "made meanwhile". */
+static int put_direct(const char *url, const char *name, const char *value)
+{
+    struct store_opts o = {.url = url, .prefix = "trpc:"};
+    struct store *s;
+    char err[STORE_ERR_MAX];
+    int ret = store_open(&o, &s, err, sizeof(err));
+
+    if (ret != 0) {
+        diag("%s", err);
+        return ret;
+    }
+    ret = store_put(s, "settings", name, value, strlen(value));
+    store_close(s);
+    return ret;
+}
+
+static void absent_at_start(void)
+{
+    char url[64], out[4096], err[8192];
+    struct timespec t0, t1;
+    unsigned errors = 0;
+    long ms;
+    int st;
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", redis_proc_free_port());
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st = broker_proc_run((const char *[]){"--data-dir", subdir("absent"), "--store", url, "--store-timeout", "600ms", NULL}, out,
+                         sizeof(out), err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    for (const char *p = err; (p = strstr(p, " ERROR ")) != NULL; p++)
+        errors++;
+    ok(st == 1, "Redis absent at start: exit 1 (got %d)", st);
+    ok(errors == 1 && strstr(err, url) != NULL && strstr(err, "Connection refused") != NULL,
+       "one error line naming the store and the error");
+    ok(ms >= 600, "after waiting store-timeout (%ld ms)", ms);
+    if (errors != 1)
+        diag("stderr: %s", err);
+}
+
+static void passwords(void)
+{
+    struct redis_proc r;
+    struct broker_proc b;
+    char conf[512], out[4096], err[8192];
+    const char *code = NULL;
+    trpc_client *c;
+    FILE *f;
+    int st;
+
+    if (redis_proc_start(&r, "s3cret pass") != 0)
+        BAIL_OUT("cannot start a redis-server with a password");
+    snprintf(conf, sizeof(conf), "%s/trpc.conf", tmp_root);
+    f = fopen(conf, "w");
+    if (f == NULL)
+        BAIL_OUT("%s: %s", conf, strerror(errno));
+    fprintf(f, "store = %s\nstore-password = s3cret pass\n", r.url);
+    fclose(f);
+    broker_up(&b, (const char *[]){"--config", conf, "--data-dir", subdir("pw1"), NULL});
+    c = connect_or_bail(&b, NULL);
+    ok(set_one(c, "keepalive", "11s", &code), "the password from the config file opens the store");
+    trpc_close(c);
+    broker_proc_stop(&b);
+
+    setenv(STORE_PASSWORD_ENV, "s3cret pass", 1);
+    broker_up(&b, (const char *[]){"--store", r.url, "--data-dir", subdir("pw2"), NULL});
+    c = connect_or_bail(&b, NULL);
+    ok(seen_within(c, "keepalive", "11s", 0) >= 0, "the password from $" STORE_PASSWORD_ENV " opens it too");
+    trpc_close(c);
+    broker_proc_stop(&b);
+
+    setenv(STORE_PASSWORD_ENV, "wrong", 1);
+    st = broker_proc_run((const char *[]){"--store", r.url, "--data-dir", subdir("pw3"), NULL}, out, sizeof(out), err, sizeof(err));
+    ok(st == 1 && strstr(err, r.url) != NULL, "a wrong password: exit 1 naming the store (got %d)", st);
+    unsetenv(STORE_PASSWORD_ENV);
+    st = broker_proc_run((const char *[]){"--store", r.url, "--store-password", "s3cret pass", NULL}, out, sizeof(out), err,
+                         sizeof(err));
+    ok(st == 2 && strstr(err, "command line") != NULL, "--store-password on the command line is refused (got %d)", st);
+    redis_proc_stop(&r);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct redis_proc r;
+    struct broker_proc a, b;
+    trpc_client *ca, *cb;
+    const char *code = NULL;
+    long ms;
+    int up;
+    long long outages;
+
+    redis_proc_require();
+    snprintf(tmp_root, sizeof(tmp_root), "%s/trpc-sredis-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (mkdtemp(tmp_root) == NULL)
+        BAIL_OUT("mkdtemp: %s", strerror(errno));
+    atexit(rm_root);
+    plan(3 * (int)NCHANGES + 19);
+    if (redis_proc_start(&r, NULL) != 0)
+        BAIL_OUT("cannot start redis-server");
+    broker_up(&a, (const char *[]){"--cores", "2", "--data-dir", subdir("a"), "--store", r.url, NULL});
+    broker_up(&b, (const char *[]){"--cores", "2", "--data-dir", subdir("b"), "--store", r.url, NULL});
+    ca = connect_or_bail(&a, NULL);
+    cb = connect_or_bail(&b, NULL);
+
+    every_live_setting_listed(ca);
+    for (size_t i = 0; i < NCHANGES; i++) {
+        char got[128];
+
+        ok(set_one(ca, changes[i].name, changes[i].value, &code), "A: %s set to %s", changes[i].name, changes[i].value);
+        ok(strcmp(adminc_get(ca, changes[i].name, got, sizeof(got)), changes[i].value) == 0, "A: reads %s back", changes[i].name);
+        ms = seen_within(cb, changes[i].name, changes[i].value, SEEN_MS);
+        ok(ms >= 0, "B: applies it within %d ms (%ld ms)", SEEN_MS, ms);
+    }
+    ms = set_one(cb, "keepalive", "13s", &code) ? seen_within(ca, "keepalive", "13s", SEEN_MS) : -1;
+    ok(ms >= 0, "and A sees B's change within %d ms (%ld ms)", SEEN_MS, ms);
+
+    /* Redis killed: routing goes on, changes are refused. */
+    redis_proc_kill(&r);
+    ok(routes(ca), "Redis down: A still routes");
+    ok(!set_one(ca, "keepalive", "14s", &code) && strcmp(code, "STORE_UNAVAILABLE") == 0,
+       "A refuses a change: STORE_UNAVAILABLE (got '%s')", code);
+    outages = 0;
+    if (wait_for(store_down, ca, 10000))
+        store_state(ca, &up, &outages);
+    ok(outages >= 1, "server.info: store down, outages %lld", outages);
+    ok(seen_within(ca, "keepalive", "13s", 0) >= 0, "A keeps the settings last read");
+    ok(wait_for(store_down, cb, 10000), "B sees the outage too");
+
+    /* Back empty; another broker writes a change before these two reconnect. */
+    if (redis_proc_restart(&r) != 0)
+        BAIL_OUT("cannot restart redis-server");
+    ok(put_direct(r.url, "keepalive", "9s") == 0, "a change made while they were away");
+    ok(wait_for(store_back, ca, 15000) && wait_for(store_back, cb, 15000), "both reconnect");
+    ok(seen_within(ca, "keepalive", "9s", 5000) >= 0 && seen_within(cb, "keepalive", "9s", 5000) >= 0, "both apply it");
+    ok(seen_within(ca, "log-level", "info", 5000) >= 0 && seen_within(cb, "max-connections", "100000", 5000) >= 0,
+       "settings the restarted Redis lost are back to their configured values");
+    ok(set_one(ca, "max-subscriptions", "700", &code) && seen_within(cb, "max-subscriptions", "700", SEEN_MS) >= 0,
+       "changes go through again");
+
+    trpc_close(ca);
+    trpc_close(cb);
+    broker_proc_stop(&a);
+    broker_proc_stop(&b);
+    redis_proc_stop(&r);
+
+    absent_at_start();
+    passwords();
+    return done_testing();
+}
