@@ -14,7 +14,7 @@ static json_t *request_empty(const struct ctl_args *a)
 
 static json_t *request_settings_get(const struct ctl_args *a)
 {
-    return a->npos == 1 ? json_pack("{s:s}", "name", a->pos[0]) : json_object();
+    return a->npos == 1 ? json_pack("{s:s}", "name", a->pos[0]) : json_object(); /* and settings.reset */
 }
 
 static json_t *request_settings_set(const struct ctl_args *a)
@@ -65,6 +65,10 @@ const struct ctl_verb ctl_verbs[] = {
      "value. Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
      "config file and restart.\n",
      2, 2, false, false, request_settings_set, ctl_render_settings_set},
+    {"settings", "reset", "$trpc.admin.settings.reset", "NAME", "give a setting back its configured value",
+     "Gives setting NAME back the value of the broker's config file or command line, on every core,\n"
+     "and removes the change from the store; prints the new and the previous value.\n",
+     1, 1, false, false, request_settings_get, ctl_render_settings_set},
     {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
      "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
      "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,

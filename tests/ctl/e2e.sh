@@ -84,6 +84,12 @@ run sset2 settings set keepalive "$new"
 ok $? "what get prints, set accepts ($new)"
 run ssetj settings set keepalive 30s --json && json_ok "$TMP/ssetj.out"
 ok $? "settings set --json: a document with ok true"
+run sres0 settings set keepalive 12s &&
+    run sres settings reset keepalive && grep -Eq "^keepalive = 30s \(was 12s\)\$" "$TMP/sres.out"
+ok $? "settings reset keepalive: back to the configured 30s"
+diag_file "$TMP/sres.out"
+run sinfo2 server info && grep -Eq "^store  *file\$" "$TMP/sinfo2.out" && grep -Eq "^store state  *up\$" "$TMP/sinfo2.out"
+ok $? "server info: the embedded store, up"
 
 expect 1 "^trpcctl: settings set: listen cannot change while the broker runs" "settings set listen: refused, the broker's reason" -- \
     "$CTL" settings set listen 127.0.0.1:1
