@@ -425,6 +425,9 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->max_output_bytes < c->limits.max_frame)
         return fail(err, errlen, "max-output-bytes (%" PRIu64 ") is below max-frame (%u)", c->max_output_bytes,
                     c->limits.max_frame);
+    /* The store parses the rest of its URL when it opens; a plain mistake is a configuration one. */
+    if (strcmp(c->store, "file:") != 0 && strncmp(c->store, "redis://", 8) != 0)
+        return fail(err, errlen, "store '%s' is neither file: nor redis://HOST:PORT[/DB]", c->store);
     /* Until TLS and authentication land, every non-loopback listener is an insecure one. */
     if (!host_is_loopback(c->listen_host) && !c->insecure)
         return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",

@@ -10,6 +10,7 @@
  * which is a handful of records.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,20 +27,36 @@
 
 struct stored {
     size_t n;
+    bool full_warned;
     char names[SETTINGS_MAX][64];
     char values[SETTINGS_MAX][SETTING_VALUE];
 };
+
+static bool live_option(const char *name)
+{
+    struct config_option_info o;
+
+    for (size_t i = 0; config_option_info(i, &o) == 0; i++)
+        if (strcmp(o.name, name) == 0)
+            return o.live;
+    return false;
+}
 
 static int stored_add(void *arg, const char *key, const void *val, size_t len)
 {
     struct stored *st = arg;
 
-    if (strlen(key) >= sizeof(st->names[0]) || len >= sizeof(st->values[0]) || memchr(val, '\0', len) != NULL) {
-        log_warn(LOG_NO_CORE, "store: setting record '%.64s' ignored: not a setting this broker knows", key);
+    /* Records of options this version does not change live (another version's) take no slot. */
+    if (!live_option(key) || len >= sizeof(st->values[0]) || memchr(val, '\0', len) != NULL) {
+        log_warn(LOG_NO_CORE, "store: setting record '%.64s' ignored: not a live setting of this broker, or not text", key);
         return 0;
     }
-    if (st->n == SETTINGS_MAX)
+    if (st->n == SETTINGS_MAX) {
+        if (!st->full_warned)
+            log_warn(LOG_NO_CORE, "store: more than %d setting records; the rest are ignored", SETTINGS_MAX);
+        st->full_warned = true;
         return 0;
+    }
     snprintf(st->names[st->n], sizeof(st->names[0]), "%s", key);
     memcpy(st->values[st->n], val, len);
     st->values[st->n][len] = '\0';
@@ -69,8 +86,19 @@ static int settings_compute(struct control *ctl, struct config *out)
     }
     if (config_set_live(out, st->n, names, values, err, sizeof(err)) == 0)
         goto out;
+    /* One at a time, in passes until one applies nothing more: two that must change together in
+     * some order (a timeout and its maximum) both get in, whatever order the store lists them. */
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (size_t i = 0; i < st->n; i++) {
+            if (names[i] != NULL && config_set_live(out, 1, &names[i], &values[i], err, sizeof(err)) == 0) {
+                names[i] = NULL;
+                progress = true;
+            }
+        }
+    }
     for (size_t i = 0; i < st->n; i++)
-        if (config_set_live(out, 1, &names[i], &values[i], err, sizeof(err)) != 0)
+        if (names[i] != NULL && config_set_live(out, 1, &names[i], &values[i], err, sizeof(err)) != 0)
             log_warn(LOG_NO_CORE, "store %s: stored setting ignored: %s", store_location(ctl->store), err);
 out:
     free(st);
@@ -108,8 +136,9 @@ static void settings_reload(struct control *ctl)
     int ret = settings_compute(ctl, &next);
 
     if (ret != 0) {
-        /* Down again already: the reread event comes with its return. */
-        log_debug(LOG_NO_CORE, "cannot reread the settings: %s", store_last_error(ctl->store));
+        /* Down again (its return brings the reread event), or an error Redis gave: the next
+         * change notice tries again. */
+        log_warn(LOG_NO_CORE, "cannot reread the settings: %s", store_last_error(ctl->store));
         return;
     }
     next.listen_port = ctl->cfg.listen_port;
@@ -126,16 +155,37 @@ int control_store_open(struct control *ctl, char *err, size_t errlen)
         .prefix = c->store_prefix,
         .password = c->store_password[0] ? c->store_password : NULL,
     };
-    uint64_t deadline = uring_now_ns() + (uint64_t)c->store_timeout_ms * 1000000;
-    int ret;
+    uint64_t now = uring_now_ns(), deadline = now + (uint64_t)c->store_timeout_ms * 1000000;
+    bool redis = strncmp(c->store, "redis:", 6) == 0;
+    sigset_t stop;
+    int ret, sig;
 
+    /* The main thread has SIGTERM and SIGINT blocked (main.c): a wait here takes them itself, so
+     * that a broker waiting for its store still stops when told. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
     for (;;) {
+        /* Each connection attempt within what is left of store-timeout (at least 100 ms, at most
+         * the store's own 2 s); the command timeout stays the store's, for its whole life. */
+        uint64_t left_ms = deadline > now ? (deadline - now) / 1000000 : 0;
+
+        o.connect_timeout_ms = left_ms < 100 ? 100 : left_ms > 2000 ? 2000 : (unsigned)left_ms;
         ret = store_open(&o, &ctl->store, err, errlen);
-        if (ret == 0 || (ret != -ENOTCONN && ret != -ETIMEDOUT) || uring_now_ns() >= deadline)
+        now = uring_now_ns();
+        /* -EIO from Redis may be one still loading its data (LOADING): it will answer soon. */
+        if (ret == 0 || (ret != -ENOTCONN && ret != -ETIMEDOUT && !(redis && ret == -EIO)) || now >= deadline)
             break;
-        nanosleep(&(struct timespec){.tv_nsec = OPEN_RETRY_MS * 1000000}, NULL);
+        sig = sigtimedwait(&stop, NULL, &(struct timespec){.tv_nsec = OPEN_RETRY_MS * 1000000});
+        if (sig == SIGTERM || sig == SIGINT) {
+            size_t used = strnlen(err, errlen);
+
+            snprintf(err + used, errlen - used, " (stopped by %s while waiting for it)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return -ECANCELED;
+        }
+        now = uring_now_ns();
     }
-    if (ret == -ENOTCONN || ret == -ETIMEDOUT) {
+    if (ret == -ENOTCONN || ret == -ETIMEDOUT || (redis && ret == -EIO)) {
         size_t used = strnlen(err, errlen);
 
         snprintf(err + used, errlen - used, " (waited %u ms: store-timeout)", c->store_timeout_ms);
@@ -207,7 +257,16 @@ void control_store_tick(struct control *ctl, uint64_t now_ns, bool readable)
 
 static int store_refused(struct control *ctl, int ret, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: settings cannot change until the store is back", store_last_error(ctl->store));
+    if (!store_up(ctl->store)) {
+        /* Down, or a write that timed out (it counts as down): the write may have happened, and
+         * the reread on its return applies whatever the store holds. */
+        snprintf(err, errlen, "%s: settings cannot change until the store is back", store_last_error(ctl->store));
+    } else {
+        /* Up but refusing (a full disk, a Redis refusing writes): what is in force follows what the
+         * store holds, whatever the failed write left there. */
+        snprintf(err, errlen, "%s: the store refused the change", store_last_error(ctl->store));
+        settings_reload(ctl);
+    }
     return ret == -EMSGSIZE || ret == -EINVAL ? -EINVAL : -EAGAIN;
 }
 

@@ -60,6 +60,7 @@ int main(void)
     ok(RUN(&c, &a, err, "--store", "redis://127.0.0.1:6390/2", "--store-prefix", "blue:", "--store-timeout", "2s") == 0 &&
            strcmp(c.store, "redis://127.0.0.1:6390/2") == 0 && strcmp(c.store_prefix, "blue:") == 0 && c.store_timeout_ms == 2000,
        "store, store-prefix and store-timeout");
+    ok(RUN(&c, &a, err, "--store", "mysql://x") < 0 && strstr(err, "mysql://x") != NULL, "a store URL of no known kind");
     config_defaults(&c);
     ok(strcmp(c.store, "file:") == 0 && strcmp(c.store_prefix, "trpc:") == 0 && c.store_password[0] == '\0',
        "the embedded store by default, prefix trpc:, no password");

@@ -41,7 +41,7 @@ tests_driver_admin_api_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_api_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_file_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_settings_file_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
-tests_driver_settings_redis_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_settings_redis_CFLAGS = $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(AM_CFLAGS)
 tests_driver_settings_redis_LDADD = $(TESTS_DRIVER_LIBS) tests/store/libredisproc.la src/libtrpcstore.la $(HIREDIS_LIBS) \
 	$(JANSSON_LIBS)
 tests_driver_admin_busy_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

@@ -167,13 +167,13 @@ int main(void)
 
     expect_ok(c, "settings.set", "{\"name\": \"keepalive\", \"value\": \"7s\"}", "keepalive set to 7s");
     expect_ok(c, "settings.set", "{\"name\": \"log-level\", \"value\": \"debug\"}", "log-level set to debug");
-    expect_code(c, "settings.set", "{\"name\": \"cores\", \"value\": \"1\"}", "NOT_LIVE", "cores refused");
+    expect_code(c, "settings.set", "{\"name\": \"log-level\", \"value\": \"loud\"}", "INVALID_VALUE", "log-level loud refused");
     trpc_close(c);
     restart_clean(&b);
     c = connect_or_bail(&b, NULL);
     expect_value(c, "keepalive", "7s", "after a restart");
     expect_value(c, "log-level", "debug", "after a restart");
-    expect_value(c, "cores", "2", "a refused change is not stored");
+    expect_value(c, "log-level", "debug", "a refused change is not stored");
 
     expect_ok(c, "settings.reset", "{\"name\": \"keepalive\"}", "keepalive reset");
     expect_value(c, "keepalive", "20s", "reset gives the command line's value");

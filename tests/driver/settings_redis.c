@@ -4,10 +4,13 @@
  * error), restarted empty and changed meanwhile (the brokers reread it and apply it); Redis absent
  * at start (exit 1, one line); the password from the config file or the environment, never the
  * command line. */
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+
+#include <hiredis/hiredis.h>
 
 #include "src/store.h"
 #include "tests/driver/adminc.h"
@@ -153,20 +156,24 @@ static bool routes(trpc_client *c)
     return good;
 }
 
-/* Writes a setting straight into Redis as another broker would: the change "made meanwhile". */
-static int put_direct(const char *url, const char *name, const char *value)
+/* Writes a setting straight into Redis, without the change notice a broker would publish: only the
+ * reread of a broker whose store comes back can find it. */
+static int put_direct(const struct redis_proc *r, const char *name, const char *value)
 {
-    struct store_opts o = {.url = url, .prefix = "trpc:"};
-    struct store *s;
-    char err[STORE_ERR_MAX];
-    int ret = store_open(&o, &s, err, sizeof(err));
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, (struct timeval){.tv_sec = 5});
+    redisReply *rep;
+    int ret = -EIO;
 
-    if (ret != 0) {
-        diag("%s", err);
-        return ret;
+    if (c == NULL || c->err) {
+        diag("redis: %s", c != NULL ? c->errstr : "out of memory");
+        redisFree(c);
+        return -ENOTCONN;
     }
-    ret = store_put(s, "settings", name, value, strlen(value));
-    store_close(s);
+    rep = redisCommand(c, "HSET trpc:settings %s %s", name, value);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+        ret = 0;
+    freeReplyObject(rep);
+    redisFree(c);
     return ret;
 }
 
@@ -194,6 +201,38 @@ static void absent_at_start(void)
         diag("stderr: %s", err);
 }
 
+/* A broker waiting for its store still stops on SIGTERM, long before store-timeout. */
+static void stop_while_waiting(void)
+{
+    const char *top = getenv("top_builddir"), *env = getenv("TRPC_BROKER");
+    char bin[1024], url[64];
+    struct timespec t0, t1;
+    int st = -1, fd;
+    long ms = -1;
+    pid_t pid;
+
+    snprintf(bin, sizeof(bin), "%s/src/trpc-broker", top != NULL && *top ? top : ".");
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", redis_proc_free_port());
+    pid = fork();
+    if (pid == 0) {
+        fd = open("/dev/null", O_WRONLY);
+        dup2(fd, STDERR_FILENO);
+        alarm(60);
+        execl(env != NULL && *env ? env : bin, "trpc-broker", "--data-dir", subdir("waiting"), "--store", url, "--store-timeout",
+              "60s", (char *)NULL);
+        _exit(127);
+    }
+    usleep(500000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(pid, SIGTERM);
+    if (waitpid(pid, &st, 0) == pid) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    }
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && ms >= 0 && ms < 30000,
+       "SIGTERM while waiting for the store: exit 1 at once, not after store-timeout (%ld ms)", ms);
+}
+
 static void passwords(void)
 {
     struct redis_proc r;
@@ -215,6 +254,12 @@ static void passwords(void)
     broker_up(&b, (const char *[]){"--config", conf, "--data-dir", subdir("pw1"), NULL});
     c = connect_or_bail(&b, NULL);
     ok(set_one(c, "keepalive", "11s", &code), "the password from the config file opens the store");
+    {
+        char v[64];
+
+        ok(strcmp(adminc_get(c, "store-password", v, sizeof(v)), "(set)") == 0, "settings.get says it is set (%s), not what", v);
+    }
+    ok(broker_proc_log_count(&b, "s3cret") == 0, "the broker's log never shows it");
     trpc_close(c);
     broker_proc_stop(&b);
 
@@ -251,7 +296,7 @@ int main(void)
     if (mkdtemp(tmp_root) == NULL)
         BAIL_OUT("mkdtemp: %s", strerror(errno));
     atexit(rm_root);
-    plan(3 * (int)NCHANGES + 19);
+    plan(3 * (int)NCHANGES + 22);
     if (redis_proc_start(&r, NULL) != 0)
         BAIL_OUT("cannot start redis-server");
     broker_up(&a, (const char *[]){"--cores", "2", "--data-dir", subdir("a"), "--store", r.url, NULL});
@@ -286,7 +331,7 @@ int main(void)
     /* Back empty; another broker writes a change before these two reconnect. */
     if (redis_proc_restart(&r) != 0)
         BAIL_OUT("cannot restart redis-server");
-    ok(put_direct(r.url, "keepalive", "9s") == 0, "a change made while they were away");
+    ok(put_direct(&r, "keepalive", "9s") == 0, "a change made while they were away");
     ok(wait_for(store_back, ca, 15000) && wait_for(store_back, cb, 15000), "both reconnect");
     ok(seen_within(ca, "keepalive", "9s", 5000) >= 0 && seen_within(cb, "keepalive", "9s", 5000) >= 0, "both apply it");
     ok(seen_within(ca, "log-level", "info", 5000) >= 0 && seen_within(cb, "max-connections", "100000", 5000) >= 0,
@@ -301,6 +346,7 @@ int main(void)
     redis_proc_stop(&r);
 
     absent_at_start();
+    stop_while_waiting();
     passwords();
     return done_testing();
 }
