@@ -296,7 +296,7 @@ int main(void)
     if (mkdtemp(tmp_root) == NULL)
         BAIL_OUT("mkdtemp: %s", strerror(errno));
     atexit(rm_root);
-    plan(3 * (int)NCHANGES + 22);
+    plan(3 * (int)NCHANGES + 23);
     if (redis_proc_start(&r, NULL) != 0)
         BAIL_OUT("cannot start redis-server");
     broker_up(&a, (const char *[]){"--cores", "2", "--data-dir", subdir("a"), "--store", r.url, NULL});
@@ -338,6 +338,9 @@ int main(void)
        "settings the restarted Redis lost are back to their configured values");
     ok(set_one(ca, "max-subscriptions", "700", &code) && seen_within(cb, "max-subscriptions", "700", SEEN_MS) >= 0,
        "changes go through again");
+    /* Down for a few failed reconnects (backoff from 100 ms), logged once, and once back. */
+    ok(broker_proc_log_count(&a, "the store is down") == 1 && broker_proc_log_count(&a, "is back: rereading the settings") == 1,
+       "A logged the outage once, and its end once");
 
     trpc_close(ca);
     trpc_close(cb);
