@@ -16,7 +16,8 @@
 
 #define ADMIN_LIST_DEFAULT 1000
 #define ADMIN_LIST_MAX     10000
-#define ADMIN_SETTINGS_MAX 32 /* settings changed by one settings.set */
+#define ADMIN_SETTINGS_MAX 32         /* settings changed by one settings.set */
+#define ADMIN_REPLY_MAX    (4u << 20) /* a list reply's document at most (admin_api.c, reply_budget) */
 
 struct control;
 

@@ -12,6 +12,7 @@ DRIVER_TESTS = \
 	tests/driver/admin_api \
 	tests/driver/admin_busy \
 	tests/driver/settings_file \
+	tests/driver/admin_pages \
 	tests/driver/settings_redis \
 	tests/driver/request_shutdown \
 	tests/driver/request_large \
@@ -39,6 +40,8 @@ tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_admin_api_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_api_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_admin_pages_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_admin_pages_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_file_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_settings_file_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_redis_CFLAGS = $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(AM_CFLAGS)
