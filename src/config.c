@@ -20,7 +20,8 @@
 
 /* K_STR: text kept in a char array field (width: its size). K_SECRET: the same, from the config
  * file only, never printed. */
-enum kind { K_LISTEN, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_SECRET, K_LOG };
+/* K_HTTP: an address like K_LISTEN's, or "off" (also ""). */
+enum kind { K_LISTEN, K_HTTP, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_SECRET, K_LOG };
 
 struct option {
     const char *name;
@@ -36,6 +37,8 @@ struct option {
 
 static const struct option options[] = {
     {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)", false},
+    {"http", K_HTTP, FIELD(http_host), 0, 0, "address and port of the dashboard and /metrics (IPv6 as [addr]:port); off: none",
+     false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
     {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
     {"data-dir", K_STR, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
@@ -88,6 +91,8 @@ void config_defaults(struct config *c)
     memset(c, 0, sizeof(*c));
     snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
     c->listen_port = CONFIG_DEFAULT_PORT;
+    snprintf(c->http_host, sizeof(c->http_host), "127.0.0.1");
+    c->http_port = CONFIG_DEFAULT_HTTP_PORT;
     snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/trpc");
     c->log_level = CONFIG_LOG_INFO;
     wire_limits_default(&c->limits);
@@ -192,7 +197,7 @@ static bool host_is_loopback(const char *host)
 }
 
 /* "HOST:PORT" or "[V6]:PORT"; HOST numeric, so that no name lookup ever runs at start-up. */
-static int parse_listen(struct config *c, const char *v, char *err, size_t errlen)
+static int parse_addr(const char *name, const char *v, char *out_host, uint16_t *out_port, char *err, size_t errlen)
 {
     char host[CONFIG_HOST_MAX];
     const char *colon, *hs = v, *he;
@@ -203,25 +208,25 @@ static int parse_listen(struct config *c, const char *v, char *err, size_t errle
         hs = v + 1;
         he = strchr(hs, ']');
         if (he == NULL || he[1] != ':')
-            return fail(err, errlen, "option 'listen': '%s' is not [IPV6]:PORT", v);
+            return fail(err, errlen, "option '%s': '%s' is not [IPV6]:PORT", name, v);
         colon = he + 1;
     } else {
         colon = strrchr(v, ':');
         if (colon == NULL)
-            return fail(err, errlen, "option 'listen': '%s' is not HOST:PORT", v);
+            return fail(err, errlen, "option '%s': '%s' is not HOST:PORT", name, v);
         he = colon;
     }
     if ((size_t)(he - hs) >= sizeof(host) || he == hs)
-        return fail(err, errlen, "option 'listen': '%s' has no usable host", v);
+        return fail(err, errlen, "option '%s': '%s' has no usable host", name, v);
     memcpy(host, hs, (size_t)(he - hs));
     host[he - hs] = '\0';
     /* Port 0: the kernel picks a free one, shared by every core's listener and logged. */
     if (parse_number(colon + 1, no_unit, 1, &port) != 0 || port > 65535)
-        return fail(err, errlen, "option 'listen': port '%s' is not a number from 0 to 65535", colon + 1);
+        return fail(err, errlen, "option '%s': port '%s' is not a number from 0 to 65535", name, colon + 1);
     if (v[0] == '[' ? inet_pton(AF_INET6, host, &a6) != 1 : inet_pton(AF_INET, host, &a6) != 1)
-        return fail(err, errlen, "option 'listen': '%s' is not a numeric IP%s address", host, v[0] == '[' ? "v6" : "v4");
-    snprintf(c->listen_host, sizeof(c->listen_host), "%s", host);
-    c->listen_port = (uint16_t)port;
+        return fail(err, errlen, "option '%s': '%s' is not a numeric IP%s address", name, host, v[0] == '[' ? "v6" : "v4");
+    snprintf(out_host, CONFIG_HOST_MAX, "%s", host);
+    *out_port = (uint16_t)port;
     return 0;
 }
 
@@ -297,11 +302,18 @@ static int set_option(struct config *c, const char *name, const char *value, cha
 
     if (o == NULL)
         return fail(err, errlen, "unknown option '%s' (see --help)", name);
-    if (value[0] == '\0')
+    if (value[0] == '\0' && o->kind != K_HTTP)
         return fail(err, errlen, "option '%s' needs a value", name);
     switch (o->kind) {
     case K_LISTEN:
-        return parse_listen(c, value, err, errlen);
+        return parse_addr(name, value, c->listen_host, &c->listen_port, err, errlen);
+    case K_HTTP:
+        if (value[0] == '\0' || strcmp(value, "off") == 0) {
+            c->http_host[0] = '\0';
+            c->http_port = 0;
+            return 0;
+        }
+        return parse_addr(name, value, c->http_host, &c->http_port, err, errlen);
     case K_STR:
     case K_SECRET:
         if (strlen(value) >= o->width)
@@ -432,6 +444,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (!host_is_loopback(c->listen_host) && !c->insecure)
         return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",
                     c->listen_host);
+    if (c->http_host[0] != '\0' && !host_is_loopback(c->http_host) && !c->insecure)
+        return fail(err, errlen, "http %s is not a loopback address: it needs TLS and authentication, or --insecure", c->http_host);
     assert(wire_limits_valid(&c->limits));
     return 0;
 }
@@ -533,6 +547,12 @@ static void format_value(const struct config *c, const struct option *o, char *b
     switch (o->kind) {
     case K_LISTEN:
         snprintf(buf, len, strchr(c->listen_host, ':') ? "[%s]:%u" : "%s:%u", c->listen_host, c->listen_port);
+        return;
+    case K_HTTP:
+        if (c->http_host[0] == '\0')
+            snprintf(buf, len, "off");
+        else
+            snprintf(buf, len, strchr(c->http_host, ':') ? "[%s]:%u" : "%s:%u", c->http_host, c->http_port);
         return;
     case K_STR:
         snprintf(buf, len, "%s", (const char *)c + o->off);

@@ -22,18 +22,21 @@
 
 #include "driver/wire.h"
 
-#define CONFIG_HOST_MAX     256
-#define CONFIG_PATH_MAX     1024
-#define CONFIG_ERR_MAX      512
-#define CONFIG_DEFAULT_PORT 4250
-#define CONFIG_SECRET_MAX   256
-#define CONFIG_PREFIX_MAX   64
+#define CONFIG_HOST_MAX          256
+#define CONFIG_PATH_MAX          1024
+#define CONFIG_ERR_MAX           512
+#define CONFIG_DEFAULT_PORT      4250
+#define CONFIG_DEFAULT_HTTP_PORT 8250
+#define CONFIG_SECRET_MAX        256
+#define CONFIG_PREFIX_MAX        64
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 
 struct config {
     char listen_host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 address */
     uint16_t listen_port;
+    char http_host[CONFIG_HOST_MAX]; /* "": no HTTP server (option http = off) */
+    uint16_t http_port;
     bool insecure;  /* allow a non-loopback listener without TLS and authentication */
     unsigned cores; /* 0: one per online CPU */
     char data_dir[CONFIG_PATH_MAX];
