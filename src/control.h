@@ -13,6 +13,7 @@
 #define TRPC_SRC_CONTROL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,9 @@ struct control {
     struct config cfg;  /* in force: base with the stored ones over it; the cores get copies */
     struct store *store;
     bool store_was_up;
+    /* The store's state for other threads (the HTTP thread's /metrics), written each round. */
+    atomic_bool pub_store_up;
+    _Atomic uint64_t pub_store_outages;
     uint64_t started_ns; /* CLOCK_REALTIME */
     uint64_t started_mono_ns;
     uint64_t next_query;

@@ -198,6 +198,7 @@ int control_store_open(struct control *ctl, char *err, size_t errlen)
     if (ret != 0)
         return ret;
     ctl->store_was_up = true;
+    atomic_store_explicit(&ctl->pub_store_up, true, memory_order_relaxed);
     ret = settings_compute(ctl, &ctl->cfg);
     if (ret != 0) {
         snprintf(err, errlen, "%s (reading the settings)", store_last_error(ctl->store));
@@ -251,6 +252,8 @@ void control_store_tick(struct control *ctl, uint64_t now_ns, bool readable)
     else if (!ctl->store_was_up && up)
         log_always(LOG_NO_CORE, "store %s is back: rereading the settings", store_location(s));
     ctl->store_was_up = up;
+    atomic_store_explicit(&ctl->pub_store_up, up, memory_order_relaxed);
+    atomic_store_explicit(&ctl->pub_store_outages, store_outages(s), memory_order_relaxed);
     if (reread && up)
         settings_reload(ctl);
 }

@@ -249,6 +249,7 @@ struct broker {
     struct core_xtype xtypes[X_NTYPES];                        /* by uring_xmsg.type */
     struct core_mbox_handler mbox_handlers[BROKER_MBOX_TYPES]; /* by uring_xmsg.type */
     struct control *ctl; /* the control thread (control.h), from control_start to control_free */
+    struct http *http;   /* the HTTP thread (http.h), from http_start to http_stop; NULL when off */
 };
 
 /* ---- the main thread ---- */

@@ -34,14 +34,19 @@ src_libtrpcd_la_SOURCES = \
 	src/core.c \
 	src/direct.h \
 	src/direct.c \
+	src/http.h \
+	src/http.c \
+	src/metrics.h \
+	src/metrics.c \
 	src/request.h \
 	src/request.c \
 	src/route.h \
 	src/route.c \
 	src/session.h \
 	src/session.c
-src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la uring/libtrpcuring.la $(JANSSON_LIBS) -lpthread
+# h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
+src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la uring/libtrpcuring.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c

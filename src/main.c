@@ -15,6 +15,7 @@
 #include "src/admin.h"
 #include "src/control.h"
 #include "src/core.h"
+#include "src/http.h"
 #include "src/log.h"
 
 /*
@@ -172,6 +173,8 @@ int main(int argc, char **argv)
             ret = control_start(b);
         if (ret != 0)
             snprintf(err, sizeof(err), "%s", strerror(-ret));
+        else
+            ret = http_start(b, err, sizeof(err));
     }
     if (ret != 0) {
         log_error(LOG_NO_CORE, "cannot start: %s", err);
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
             core_wake_all(b);
             core_join_all(b);
         }
+        http_stop(b);
         control_free(b);
         free_broker(b);
         return 1;
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
     control_stop(b); /* it posts nothing to the cores from here on */
     core_wake_all(b);
     core_join_all(b);
+    http_stop(b); /* /readyz says "stopping" until the cores are gone */
     control_free(b);
     log_stats(b);
     ret = atomic_load(&b->failed) ? 1 : 0;

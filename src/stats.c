@@ -28,6 +28,15 @@ void broker_stats_sum(const struct broker *b, struct broker_stats *out)
     }
 }
 
+void broker_stats_core(const struct broker *b, unsigned core, struct broker_stats *out)
+{
+    const struct broker_core_stats *s = &b->stats[core];
+    const struct uring_loop_stats *l = &b->cores[core]->loop.stats;
+
+    memset(out, 0, sizeof(*out));
+    BROKER_STATS_MAP(SUM_ROW)
+}
+
 #define OFFSET_CORE(name)                offsetof(struct broker_stats, core.name)
 #define OFFSET_LOOP(name)                offsetof(struct broker_stats, name)
 #define ON_LINE_LINE                     true

@@ -88,6 +88,10 @@ struct broker_stats {
     BROKER_STATS_MAP(BROKER_STATS_LOOP_FIELD)
 };
 
+#define BROKER_STATS_COUNT_ROW(src, name, kind, line, help) +1
+/* The rows of BROKER_STATS_MAP. */
+#define BROKER_STATS_ROWS (0 BROKER_STATS_MAP(BROKER_STATS_COUNT_ROW))
+
 enum broker_stat_kind { BROKER_STAT_COUNTER, BROKER_STAT_GAUGE, BROKER_STAT_PEAK };
 
 /* Adds n to counter c of the calling core's own block. */
@@ -96,6 +100,10 @@ enum broker_stat_kind { BROKER_STAT_COUNTER, BROKER_STAT_GAUGE, BROKER_STAT_PEAK
 
 /* Sums every core's counters into *out; callable from any thread while the broker runs. */
 void broker_stats_sum(const struct broker *b, struct broker_stats *out);
+
+/* One core's counters (core < b->ncores) into *out, as broker_stats_sum would give them for a
+ * broker of that core alone; callable from any thread while the broker runs. */
+void broker_stats_core(const struct broker *b, unsigned core, struct broker_stats *out);
 
 /*
  * Calls fn once per row of BROKER_STATS_MAP, in the list's order, with the row's name, kind, help

@@ -33,3 +33,7 @@ tests_topic_diff_LDADD = $(TESTS_WIRE_LIBS)
 # driver, the generator's examples and the benchmarks.
 noinst_LTLIBRARIES += tests/harness/libharness.la
 tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/broker_proc.h tests/harness/broker_run.c
+
+# The HTTP server: /metrics (promtool), health, what it refuses, a clean stop (tests/http/http.sh).
+TESTS += tests/http/http.sh
+EXTRA_DIST += tests/http/http.sh

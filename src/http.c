@@ -1,0 +1,281 @@
+/*
+ * The HTTP thread (http.h): h2o's evloop on a socket of its own, woken at least every
+ * HTTP_TICK_MS to see whether it must stop.
+ *
+ * Why a thread, and a lowered priority: h2o's loop is not the cores' io_uring loop, and a scrape
+ * or a dashboard must never delay a message. The thread's nice value is raised (Linux applies it
+ * per thread), so under load the scheduler gives the cores the CPU first.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <h2o/http1.h>
+
+#include "src/control.h"
+#include "src/core.h"
+#include "src/http.h"
+#include "src/log.h"
+#include "src/metrics.h"
+
+#define HTTP_TICK_MS  100
+#define HTTP_NICE     10
+#define HTTP_BODY_MAX (64 * 1024) /* request bodies: nothing takes one yet */
+#define HTTP_IDLE_MS  10000       /* a keep-alive connection with no request is closed */
+/* Connections at once: each may buffer a request of up to H2O_MAX_REQLEN (about 420 KiB), so
+ * this bounds what peers can make the thread hold. More are closed at accept. */
+#define HTTP_CONNS_MAX 64
+
+struct http {
+    struct broker *b;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    unsigned conns;   /* open now, counted by on_accept and conn_closed */
+    uint64_t refused; /* closed at accept for HTTP_CONNS_MAX */
+};
+
+static void respond(h2o_req_t *req, int status, const char *reason, const char *type, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, body, len);
+}
+
+static void respond_text(h2o_req_t *req, int status, const char *reason, const char *text)
+{
+    respond(req, status, reason, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void serve_metrics(struct http *h, h2o_req_t *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int ret = f != NULL ? metrics_write(h->b, f) : -ENOMEM;
+
+    if (f != NULL && fclose(f) != 0 && ret == 0)
+        ret = -EIO;
+    if (ret != 0)
+        respond_text(req, 500, "Internal Server Error", "cannot write the metrics: out of memory\n");
+    else
+        respond(req, 200, "OK", METRICS_CONTENT_TYPE, text, len); /* h2o copies the body */
+    free(text);
+}
+
+/* Ready: the cores run and no shutdown began. The store's state is said, not required: a broker
+ * whose store is down still routes. */
+static void serve_ready(struct http *h, h2o_req_t *req)
+{
+    const struct control *ctl = h->b->ctl;
+    bool stopping = atomic_load_explicit(&h->b->stopping, memory_order_relaxed);
+    bool store_up = ctl != NULL && atomic_load_explicit(&ctl->pub_store_up, memory_order_relaxed);
+    char text[128];
+
+    snprintf(text, sizeof(text), "%s\nstore %s\n", stopping ? "stopping" : "ready", store_up ? "up" : "down");
+    respond_text(req, stopping ? 503 : 200, stopping ? "Service Unavailable" : "OK", text);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct http *h = *(struct http **)(self + 1);
+    h2o_iovec_t path = req->path_normalized;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
+        respond_text(req, 405, "Method Not Allowed", "only GET and HEAD here\n");
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
+        serve_metrics(h, req);
+    else if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")))
+        respond_text(req, 200, "OK", "ok\n");
+    else if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")))
+        serve_ready(h, req);
+    else
+        respond_text(req, 404, "Not Found", "not found: this broker serves /metrics, /healthz and /readyz\n");
+    return 0;
+}
+
+static void conn_closed(void *data)
+{
+    struct http *h = data;
+
+    assert(h->conns > 0);
+    h->conns--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct http *h = listener->data;
+    h2o_socket_t *sock;
+
+    if (err != NULL)
+        return;
+    sock = h2o_evloop_socket_accept(listener);
+    if (sock == NULL)
+        return;
+    if (h->conns >= HTTP_CONNS_MAX) {
+        if (h->refused++ == 0)
+            log_warn(LOG_NO_CORE, "http: %d connections open: more are closed at once (logged once)", HTTP_CONNS_MAX);
+        h2o_socket_close(sock);
+        return;
+    }
+    h->conns++;
+    sock->on_close.cb = conn_closed;
+    sock->on_close.data = h;
+    h2o_accept(&h->accept_ctx, sock);
+}
+
+static void *http_main(void *arg)
+{
+    struct http *h = arg;
+
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HTTP_NICE) != 0)
+        log_warn(LOG_NO_CORE, "http: cannot lower the thread's priority: %s", strerror(errno));
+    while (!atomic_load_explicit(&h->stop, memory_order_relaxed))
+        h2o_evloop_run(h->ctx.loop, HTTP_TICK_MS);
+    return NULL;
+}
+
+/* A listening socket on cfg.http: the fd, or -errno with err filled. */
+static int listen_on(const struct config *c, unsigned *port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    socklen_t len;
+    int fd, one = 1, ret;
+
+    if (inet_pton(AF_INET, c->http_host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(c->http_port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, c->http_host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(c->http_port);
+        len = sizeof(*v6);
+    } else {
+        snprintf(err, errlen, "http: '%s' is not a numeric address", c->http_host);
+        return -EINVAL;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd == -1) {
+        ret = -errno;
+        snprintf(err, errlen, "http: socket: %s", strerror(errno));
+        return ret;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(fd, SOMAXCONN) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot serve http on %s%s%s:%u: %s", ss.ss_family == AF_INET6 ? "[" : "", c->http_host,
+                 ss.ss_family == AF_INET6 ? "]" : "", c->http_port, strerror(errno));
+        close(fd);
+        return ret;
+    }
+    *port = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
+    return fd;
+}
+
+static void http_free(struct http *h)
+{
+    if (h->listener != NULL) {
+        h2o_socket_close(h->listener);
+        h2o_evloop_run(h->ctx.loop, 0); /* runs the close */
+    }
+    if (h->ctx.loop != NULL) {
+        h2o_evloop_t *loop = h->ctx.loop;
+
+        h2o_context_dispose(&h->ctx);
+        h2o_evloop_destroy(loop);
+    }
+    h2o_config_dispose(&h->config);
+    free(h);
+}
+
+int http_start(struct broker *b, char *err, size_t errlen)
+{
+    const struct config *c = &b->cfg;
+    struct http *h;
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *path;
+    h2o_handler_t *handler;
+    unsigned port = 0;
+    int fd, ret;
+
+    if (c->http_host[0] == '\0')
+        return 0;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        snprintf(err, errlen, "http: out of memory");
+        return -ENOMEM;
+    }
+    h->b = b;
+    h2o_config_init(&h->config);
+    h->config.server_name = h2o_iovec_init(H2O_STRLIT("trpc-broker"));
+    h->config.max_request_entity_size = HTTP_BODY_MAX;
+    h->config.http1.req_timeout = HTTP_IDLE_MS;
+    host = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    /* The handler's extra room holds the server it serves. */
+    handler = h2o_create_handler(path, sizeof(*handler) + sizeof(h));
+    handler->on_req = on_req;
+    memcpy(handler + 1, &h, sizeof(h));
+    fd = listen_on(c, &port, err, errlen);
+    if (fd < 0) {
+        h2o_config_dispose(&h->config);
+        free(h);
+        return fd;
+    }
+    h2o_context_init(&h->ctx, h2o_evloop_create(), &h->config);
+    h->accept_ctx.ctx = &h->ctx;
+    h->accept_ctx.hosts = h->config.hosts;
+    h->listener = h2o_evloop_socket_create(h->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    h->listener->data = h;
+    h2o_socket_read_start(h->listener, on_accept);
+    ret = pthread_create(&h->thread, NULL, http_main, h);
+    if (ret != 0) {
+        snprintf(err, errlen, "http: cannot start its thread: %s", strerror(ret));
+        http_free(h);
+        return -ret;
+    }
+    h->started = true;
+    pthread_setname_np(h->thread, "trpc-http"); /* for top -H and the tests' look at its nice value */
+    b->http = h;
+    log_always(LOG_NO_CORE,
+               strchr(c->http_host, ':') ? "http on http://[%s]:%u/ (/metrics, /healthz, /readyz)"
+                                         : "http on http://%s:%u/ (/metrics, /healthz, /readyz)",
+               c->http_host, port);
+    return 0;
+}
+
+void http_stop(struct broker *b)
+{
+    struct http *h = b->http;
+
+    if (h == NULL)
+        return;
+    atomic_store_explicit(&h->stop, true, memory_order_relaxed);
+    if (h->started)
+        pthread_join(h->thread, NULL);
+    http_free(h);
+    b->http = NULL;
+}
