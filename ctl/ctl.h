@@ -77,6 +77,7 @@ struct ctl_verb {
     bool id_arg; /* its argument is a client id (a positive decimal integer) */
     ctl_request_fn *request;
     ctl_render_fn *render;
+    bool pairs; /* its arguments come in pairs (NAME VALUE ...) */
 };
 
 extern const struct ctl_verb ctl_verbs[];

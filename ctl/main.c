@@ -295,6 +295,8 @@ int main(int argc, char **argv)
     a.npos = argc - optind;
     if (a.npos < v->min_pos || a.npos > v->max_pos)
         return usage_error(v, "%s %s: %s", v->area, v->verb, a.npos < v->min_pos ? "missing arguments" : "too many arguments");
+    if (v->pairs && a.npos % 2 != 0)
+        return usage_error(v, "%s %s: '%s' has no value", v->area, v->verb, a.pos[a.npos - 1]);
     if (v->id_arg) {
         long long id;
 

@@ -235,11 +235,13 @@ out_free:
     return rc;
 }
 
-int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
+/* "NAME = VALUE (was PREVIOUS)" of one change document. */
+static int change_line(json_t *doc, const char *where, FILE *out, char *err, size_t errlen)
 {
     const char *name, *value, *previous;
     char *n, *v, *p;
-    int rc = READ(doc, "", {"name", K_STR, &name, false}, {"value", K_STR, &value, false}, {"previous", K_STR, &previous, false});
+    int rc =
+        READ(doc, where, {"name", K_STR, &name, false}, {"value", K_STR, &value, false}, {"previous", K_STR, &previous, false});
 
     if (rc)
         return rc;
@@ -253,6 +255,30 @@ int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
     free(n);
     free(v);
     free(p);
+    return rc;
+}
+
+/* One change (name, value, previous), or several under "settings". */
+int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    json_t *list = json_object_get(doc, "settings"), *it;
+    char where[32];
+    size_t i;
+    int rc = 0;
+
+    if (list == NULL)
+        return change_line(doc, "", out, err, errlen);
+    if (!json_is_array(list)) {
+        snprintf(err, errlen, "settings: expected array, got %s", type_name(list));
+        return -EPROTO;
+    }
+    json_array_foreach(list, i, it)
+    {
+        snprintf(where, sizeof(where), "settings[%zu]", i);
+        rc = change_line(it, where, out, err, errlen);
+        if (rc)
+            break;
+    }
     return rc;
 }
 

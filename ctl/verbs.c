@@ -17,9 +17,22 @@ static json_t *request_settings_get(const struct ctl_args *a)
     return a->npos == 1 ? json_pack("{s:s}", "name", a->pos[0]) : json_object(); /* and settings.reset */
 }
 
+/* One NAME VALUE: {"name", "value"}; more: {"settings": {NAME: VALUE, ...}}, applied together. */
 static json_t *request_settings_set(const struct ctl_args *a)
 {
-    return json_pack("{s:s, s:s}", "name", a->pos[0], "value", a->pos[1]);
+    json_t *doc, *many;
+
+    if (a->npos == 2)
+        return json_pack("{s:s, s:s}", "name", a->pos[0], "value", a->pos[1]);
+    many = json_object();
+    for (int i = 0; many != NULL && i + 1 < a->npos; i += 2) {
+        if (json_object_set_new(many, a->pos[i], json_string(a->pos[i + 1])) != 0) {
+            json_decref(many);
+            many = NULL;
+        }
+    }
+    doc = many != NULL ? json_pack("{s:o}", "settings", many) : NULL;
+    return doc;
 }
 
 /* {"offset": N, "limit": N} with only the members given: the broker's defaults apply otherwise. */
@@ -53,34 +66,35 @@ const struct ctl_verb ctl_verbs[] = {
      "Shows the broker's name and version, when it started and its uptime, the address it listens on,\n"
      "its cores and io_uring feature tier, how many connections it has, and, once the broker has a\n"
      "store, its backend, URL, whether it is up and its last error.\n",
-     0, 0, false, false, request_empty, ctl_render_server_info},
+     0, 0, false, false, request_empty, ctl_render_server_info, false},
     {"settings", "get", "$trpc.admin.settings.get", "[NAME]", "the broker's settings, or one of them",
      "Lists the broker's settings (or only NAME) with their values in the syntax of the config file,\n"
      "whether they can change while the broker runs (LIVE) and what they do. What get prints, set\n"
      "accepts.\n",
-     0, 1, false, false, request_settings_get, ctl_render_settings_get},
-    {"settings", "set", "$trpc.admin.settings.set", "NAME VALUE", "change a live setting on every core",
+     0, 1, false, false, request_settings_get, ctl_render_settings_get, false},
+    {"settings", "set", "$trpc.admin.settings.set", "NAME VALUE [NAME VALUE]...", "change live settings on every core",
      "Changes setting NAME to VALUE (in the syntax of the config file, e.g. 15s, 64m, debug), writes it\n"
      "to the store and applies it on every core without a restart; prints the new and the previous\n"
-     "value. Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
+     "value. Several pairs change together or not at all (request-timeout 90s max-request-timeout\n"
+     "120s). Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
      "config file and restart.\n",
-     2, 2, false, false, request_settings_set, ctl_render_settings_set},
+     2, 64, false, false, request_settings_set, ctl_render_settings_set, true},
     {"settings", "reset", "$trpc.admin.settings.reset", "NAME", "give a setting back its configured value",
      "Gives setting NAME back the value of the broker's config file or command line, on every core,\n"
      "and removes the change from the store; prints the new and the previous value.\n",
-     1, 1, false, false, request_settings_get, ctl_render_settings_set},
+     1, 1, false, false, request_settings_get, ctl_render_settings_set, false},
     {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
      "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
      "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_clients_ls},
+     0, 0, true, false, request_page, ctl_render_clients_ls, false},
     {"clients", "kick", "$trpc.admin.clients.kick", "ID", "disconnect a client",
      "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"
      "connection closes. A client that reconnects comes back with a new id.\n",
-     1, 1, false, true, request_clients_kick, ctl_render_clients_kick},
+     1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false},
     {"subs", "ls", "$trpc.admin.subs.list", "[--limit N] [--offset N]", "subscriptions, by client and id",
      "Lists the subscriptions ordered by client, then subscription id: pattern, queue group (- for a\n"
      "plain fan-out subscription) and messages delivered.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_subs_ls},
+     0, 0, true, false, request_page, ctl_render_subs_ls, false},
 };
 const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
 

@@ -48,7 +48,7 @@ expect 2 "^trpcctl: --offset: '-1' is not a number$" "a negative --offset" -- "$
 expect 2 "^trpcctl: --limit: '99999999999999999999' is not a number$" "--limit out of range" -- \
     "$CTL" subs ls --limit 99999999999999999999
 expect 2 "^trpcctl: settings set: missing arguments$" "settings set without a value" -- "$CTL" settings set keepalive
-expect 2 "^usage: trpcctl \[OPTIONS\] settings set NAME VALUE$" "a command's usage error shows its usage" -- \
+expect 2 "^usage: trpcctl \[OPTIONS\] settings set NAME VALUE \[NAME VALUE\]\.\.\.$" "a command's usage error shows its usage" -- \
     "$CTL" settings set keepalive
 expect 2 "^trpcctl: settings get: too many arguments$" "settings get with two names" -- "$CTL" settings get a b
 expect 2 "^trpcctl: server info: too many arguments$" "server info with an argument" -- "$CTL" server info now

@@ -84,6 +84,12 @@ run sset2 settings set keepalive "$new"
 ok $? "what get prints, set accepts ($new)"
 run ssetj settings set keepalive 30s --json && json_ok "$TMP/ssetj.out"
 ok $? "settings set --json: a document with ok true"
+run sboth settings set max-request-timeout 120s request-timeout 90s &&
+    grep -Eq "^max-request-timeout = 120s \(was [^ ]+\)\$" "$TMP/sboth.out" && grep -Eq "^request-timeout = 90s \(was [^ ]+\)\$" "$TMP/sboth.out"
+ok $? "settings set with two pairs: both change together, one line each"
+diag_file "$TMP/sboth.out"
+expect 2 "^trpcctl: settings set: 'keepalive' has no value" "settings set with a name and no value: a usage error" -- \
+    "$CTL" settings set request-timeout 5s keepalive
 run sres0 settings set keepalive 12s &&
     run sres settings reset keepalive && grep -Eq "^keepalive = 30s \(was 12s\)\$" "$TMP/sres.out"
 ok $? "settings reset keepalive: back to the configured 30s"
