@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver/topic.h"
 #include "src/config.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -20,8 +21,8 @@
 
 /* K_STR: text kept in a char array field (width: its size). K_SECRET: the same, from the config
  * file only, never printed. */
-/* K_HTTP: an address like K_LISTEN's, or "off" (also ""). */
-enum kind { K_LISTEN, K_HTTP, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_SECRET, K_LOG };
+/* K_HTTP: an address like K_LISTEN's, or "off" (also ""). K_LIST: a K_STR that may be empty. */
+enum kind { K_LISTEN, K_HTTP, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_LIST, K_SECRET, K_LOG };
 
 struct option {
     const char *name;
@@ -61,6 +62,8 @@ static const struct option options[] = {
      "payloads from this size go out with zero-copy send to non-loopback peers; 0: never", false},
     {"direct-sends", K_BOOL, FIELD(direct_sends), 0, 1,
      "a core writes a request or reply straight to a connection of another core when that one has nothing queued", false},
+    {"request-metrics", K_LIST, FIELD(request_metrics), 0, 0,
+     "topic patterns (comma-separated, at most 16) whose requests /metrics times apart; the rest are timed together", false},
     {"store", K_STR, FIELD(store), 0, 0, "where settings are kept: file: (files in data-dir) or redis://HOST:PORT[/DB]", false},
     {"store-prefix", K_STR, FIELD(store_prefix), 0, 0, "Redis store: the start of every key", false},
     {"store-timeout", K_MS, FIELD(store_timeout_ms), 0, 600000, "how long a start waits for the store to answer", false},
@@ -302,7 +305,7 @@ static int set_option(struct config *c, const char *name, const char *value, cha
 
     if (o == NULL)
         return fail(err, errlen, "unknown option '%s' (see --help)", name);
-    if (value[0] == '\0' && o->kind != K_HTTP)
+    if (value[0] == '\0' && o->kind != K_HTTP && o->kind != K_LIST)
         return fail(err, errlen, "option '%s' needs a value", name);
     switch (o->kind) {
     case K_LISTEN:
@@ -315,6 +318,7 @@ static int set_option(struct config *c, const char *name, const char *value, cha
         }
         return parse_addr(name, value, c->http_host, &c->http_port, err, errlen);
     case K_STR:
+    case K_LIST:
     case K_SECRET:
         if (strlen(value) >= o->width)
             return fail(err, errlen, "option '%s': longer than %zu bytes", name, o->width - 1);
@@ -437,6 +441,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->max_output_bytes < c->limits.max_frame)
         return fail(err, errlen, "max-output-bytes (%" PRIu64 ") is below max-frame (%u)", c->max_output_bytes,
                     c->limits.max_frame);
+    if (config_request_classes(c->request_metrics, NULL, NULL, err, errlen) < 0)
+        return -EINVAL;
     /* The store parses the rest of its URL when it opens; a plain mistake is a configuration one. */
     if (strcmp(c->store, "file:") != 0 && strncmp(c->store, "redis://", 8) != 0)
         return fail(err, errlen, "store '%s' is neither file: nor redis://HOST:PORT[/DB]", c->store);
@@ -555,6 +561,7 @@ static void format_value(const struct config *c, const struct option *o, char *b
             snprintf(buf, len, strchr(c->http_host, ':') ? "[%s]:%u" : "%s:%u", c->http_host, c->http_port);
         return;
     case K_STR:
+    case K_LIST:
         snprintf(buf, len, "%s", (const char *)c + o->off);
         return;
     case K_SECRET:
@@ -612,6 +619,38 @@ void config_print_help(FILE *out)
                                             : "VALUE",
                 options[i].help, value[0] ? value : "none");
     }
+}
+
+int config_request_classes(const char *list, char *buf, const char **pats, char *err, size_t errlen)
+{
+    size_t n = 0, at = 0;
+    const char *p = list;
+
+    while (*p != '\0') {
+        const char *s = p, *e = strchr(p, ',');
+
+        if (e == NULL)
+            e = p + strlen(p);
+        p = *e == ',' ? e + 1 : e;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (s == e)
+            continue;
+        if (n == CONFIG_REQUEST_CLASSES_MAX)
+            return fail(err, errlen, "request-metrics: more than %d patterns", CONFIG_REQUEST_CLASSES_MAX);
+        if (topic_check_pattern(s, (size_t)(e - s)) != 0)
+            return fail(err, errlen, "request-metrics: '%.*s' is not a topic pattern", (int)(e - s), s);
+        if (buf != NULL) {
+            memcpy(buf + at, s, (size_t)(e - s));
+            buf[at + (size_t)(e - s)] = '\0';
+            pats[n] = buf + at;
+        }
+        at += (size_t)(e - s) + 1;
+        n++;
+    }
+    return (int)n;
 }
 
 int config_option_info(size_t i, struct config_option_info *out)

@@ -51,8 +51,10 @@ struct config {
     unsigned max_request_timeout_ms;
     unsigned recv_buffers; /* per core, power of two */
     uint64_t recv_buffer_size;
-    uint64_t send_zc_threshold;  /* 0: never use SEND_ZC */
-    bool direct_sends;           /* a core may write a request or reply to another core's idle connection */
+    uint64_t send_zc_threshold; /* 0: never use SEND_ZC */
+    bool direct_sends;          /* a core may write a request or reply to another core's idle connection */
+    /* Comma-separated topic patterns, each its own label of the request latency histogram. */
+    char request_metrics[CONFIG_PATH_MAX];
     char store[CONFIG_PATH_MAX]; /* "": the embedded store in data_dir; redis://HOST:PORT[/DB] */
     char store_prefix[CONFIG_PREFIX_MAX];
     unsigned store_timeout_ms; /* how long a start waits for the store */
@@ -68,6 +70,12 @@ int config_parse(struct config *c, const char *text, size_t len, const char *ori
 
 /* Reads and parses a config file of at most 1 MiB. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* The patterns of request-metrics (list): their number (at most CONFIG_REQUEST_CLASSES_MAX), or
+ * -EINVAL with err filled. With buf (at least strlen(list) + 1 bytes) and pats, copies each,
+ * trimmed and NUL-terminated, into buf and points pats[i] at it. */
+#define CONFIG_REQUEST_CLASSES_MAX 16
+int config_request_classes(const char *list, char *buf, const char **pats, char *err, size_t errlen);
 
 /* Checks relations between options (limits consistent, non-loopback listener needs --insecure). */
 int config_validate(const struct config *c, char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include "src/control.h"
 #include "src/core.h"
 #include "src/metrics.h"
+#include "src/request.h"
 
 /* Every row's value, in BROKER_STATS_MAP's order, for one core. */
 struct row_values {
@@ -48,6 +49,54 @@ static int family(void *arg, const char *name, enum broker_stat_kind kind, bool 
     return 0;
 }
 
+/* A label value: backslash, double quote and newline escaped. */
+static void label_value(FILE *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', out);
+        if (*s == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+/* Request latency by topic class, summed over the cores (each counts the replies it wrote). */
+static void request_latency(const struct broker *b, FILE *out)
+{
+    const struct request_core *rq = &b->cores[0]->req;
+
+    fputs("# HELP trpc_request_duration_seconds From a request's arrival to its reply's, by request-metrics pattern.\n"
+          "# TYPE trpc_request_duration_seconds histogram\n",
+          out);
+    for (unsigned k = 0; k < rq->nclasses; k++) {
+        uint64_t n[REQ_HIST_BUCKETS] = {0}, sum_ns = 0, cum = 0;
+
+        for (unsigned i = 0; i < b->ncores; i++) {
+            const struct req_hist *h = &b->cores[i]->req.hist[k];
+
+            for (unsigned j = 0; j < REQ_HIST_BUCKETS; j++)
+                n[j] += __atomic_load_n(&h->n[j], __ATOMIC_RELAXED);
+            sum_ns += __atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED);
+        }
+        for (unsigned j = 0; j < REQ_HIST_BUCKETS; j++) {
+            cum += n[j];
+            fputs("trpc_request_duration_seconds_bucket{topic=\"", out);
+            label_value(out, rq->class_pat[k]);
+            if (j < REQ_HIST_BUCKETS - 1)
+                fprintf(out, "\",le=\"%g\"} %llu\n", (double)request_hist_bounds_ns[j] / 1e9, (unsigned long long)cum);
+            else
+                fprintf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        fputs("trpc_request_duration_seconds_sum{topic=\"", out);
+        label_value(out, rq->class_pat[k]);
+        fprintf(out, "\"} %.9f\ntrpc_request_duration_seconds_count{topic=\"", (double)sum_ns / 1e9);
+        label_value(out, rq->class_pat[k]);
+        fprintf(out, "\"} %llu\n", (unsigned long long)cum);
+    }
+}
+
 int metrics_write(const struct broker *b, FILE *out)
 {
     struct row_values *per_core = calloc(b->ncores ? b->ncores : 1, sizeof(*per_core));
@@ -82,6 +131,8 @@ int metrics_write(const struct broker *b, FILE *out)
     }
     memset(&one, 0, sizeof(one));
     broker_stats_foreach(&one, family, &f);
+    if (b->ncores > 0)
+        request_latency(b, out);
     free(per_core);
     return ferror(out) ? -EIO : 0;
 }

@@ -29,6 +29,18 @@ struct session;
 #define PREQ_CLAIMED 2U /* the responder's core writes the reply; ours only forgets the entry */
 #define PREQ_LOCAL   3U /* our own core finishes it */
 
+/* Request latency: a histogram per class of request topic (option request-metrics: class 0 for
+ * topics no pattern matches, then one per pattern), per core, for /metrics. */
+#define REQ_HIST_BUCKETS 17 /* request_hist_bounds_ns, then +Inf */
+#define REQ_CLASSES_MAX  17 /* the "other" class and up to 16 patterns */
+
+struct req_hist {
+    uint64_t n[REQ_HIST_BUCKETS]; /* not cumulative; relaxed stores by the owning core only */
+    uint64_t sum_ns;
+};
+
+extern const uint64_t request_hist_bounds_ns[REQ_HIST_BUCKETS - 1];
+
 /* A pending request, on the requester's core. */
 struct preq {
     /* Read by other cores ("direct replies"): tag << 32 | responder core << 8 | state, then the
@@ -43,7 +55,9 @@ struct preq {
     uint64_t corr_id;
     struct session *requester;
     uint32_t resp_core, resp_slot, resp_gen;
-    bool used;         /* after resp_gen: fills what was padding */
+    bool used;     /* after resp_gen: fills what was padding */
+    uint8_t klass; /* of its topic, for the latency histogram */
+    uint64_t opened_ns;
     struct rsub *resp; /* this core's replica of the responder subscription; NULL once removed */
     struct blist req_node;
     struct blist resp_node;
@@ -63,6 +77,12 @@ struct request_core {
     uint64_t stop_began_ns;
     struct uring_timer stop_timer;
     bool stop_timer_armed;
+    /* Latency classes (read-only after request_init) and this core's histograms, which the HTTP
+     * thread reads with relaxed loads. A reply is counted by the core that writes it. */
+    unsigned nclasses;
+    char *class_list;                       /* the patterns, NUL-separated */
+    const char *class_pat[REQ_CLASSES_MAX]; /* [0] "other" */
+    struct req_hist *hist;                  /* [nclasses] */
 };
 
 struct xreq {

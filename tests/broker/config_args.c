@@ -60,6 +60,14 @@ int main(void)
     ok(RUN(&c, &a, err, "--store", "redis://127.0.0.1:6390/2", "--store-prefix", "blue:", "--store-timeout", "2s") == 0 &&
            strcmp(c.store, "redis://127.0.0.1:6390/2") == 0 && strcmp(c.store_prefix, "blue:") == 0 && c.store_timeout_ms == 2000,
        "store, store-prefix and store-timeout");
+    ok(RUN(&c, &a, err, "--request-metrics", " shop.>, bench.*.request ") == 0 &&
+           config_request_classes(c.request_metrics, NULL, NULL, err, sizeof(err)) == 2,
+       "request-metrics: two patterns, spaces around them ignored");
+    ok(RUN(&c, &a, err, "--request-metrics", "shop..x") < 0 && strstr(err, "'shop..x' is not a topic pattern") != NULL,
+       "request-metrics: a bad pattern is named: %s", err);
+    ok(RUN(&c, &a, err, "--request-metrics", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q") < 0 && strstr(err, "more than 16") != NULL,
+       "request-metrics: at most 16 patterns");
+    ok(RUN(&c, &a, err, "--request-metrics", "") == 0 && c.request_metrics[0] == '\0', "request-metrics may be empty");
     ok(RUN(&c, &a, err, "--store", "mysql://x") < 0 && strstr(err, "mysql://x") != NULL, "a store URL of no known kind");
     config_defaults(&c);
     ok(strcmp(c.store, "file:") == 0 && strcmp(c.store_prefix, "trpc:") == 0 && c.store_password[0] == '\0',

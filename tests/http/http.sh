@@ -37,7 +37,7 @@ get() {
     curl -s -m 10 -o "$TMP/$name.body" -D "$TMP/$name.head" -w '%{http_code}' "$@" "http://127.0.0.1:$HP$path" >"$TMP/$name.code"
 }
 
-BROKER_ARGS="--cores 2 --http 127.0.0.1:0"
+BROKER_ARGS="--cores 2 --http 127.0.0.1:0 --request-metrics bench.*.request,shop.>"
 if ! trpc_broker_start "$TMP/broker.log" 2>"$TMP/start.err"; then
     echo "Bail out! broker did not start"
     diag_file "$TMP/start.err"
@@ -83,6 +83,23 @@ get m2 /metrics
 after=$(sum_msgs_in "$TMP/m2.body")
 [ "$after" -gt "$before" ]
 ok $? "frames received by the broker show in /metrics ($before, then $after)"
+
+# Requests timed by topic class: trpc-bench's are bench.PID.request.
+if [ -x "$BUILD/perf/trpc-bench" ]; then
+    "$BUILD/perf/trpc-bench" request --url "$TRPC_URL" --responders 2 --duration 1 >"$TMP/bench.out" 2>&1
+    get m3 /metrics
+    count=$(sed -n 's/^trpc_request_duration_seconds_count{topic="bench\.\*\.request"} \([0-9]*\)$/\1/p' "$TMP/m3.body")
+    inf=$(sed -n 's/^trpc_request_duration_seconds_bucket{topic="bench\.\*\.request",le="+Inf"} \([0-9]*\)$/\1/p' "$TMP/m3.body")
+    [ -n "$count" ] && [ "$count" -gt 0 ] && [ "$inf" = "$count" ] &&
+        grep -q '^trpc_request_duration_seconds_count{topic="shop\.>"} 0$' "$TMP/m3.body" &&
+        grep -q '^trpc_request_duration_seconds_count{topic="(other)"} 0$' "$TMP/m3.body"
+    ok $? "request latency by request-metrics pattern: $count requests under bench.*.request, none elsewhere"
+    if command -v promtool >/dev/null; then
+        promtool check metrics <"$TMP/m3.body" >"$TMP/promtool3.out" 2>&1 && [ ! -s "$TMP/promtool3.out" ]
+        ok $? "promtool check metrics with the histograms filled: no error and no warning"
+        diag_file "$TMP/promtool3.out"
+    fi
+fi
 
 get post /metrics -X POST -d x && [ "$(cat "$TMP/post.code")" = 405 ] && grep -qi '^allow: GET, HEAD' "$TMP/post.head"
 ok $? "POST: 405 with Allow"
