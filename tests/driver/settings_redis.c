@@ -156,12 +156,15 @@ static bool routes(trpc_client *c)
     return good;
 }
 
-/* Writes a setting straight into Redis, without the change notice a broker would publish: only the
- * reread of a broker whose store comes back can find it. */
+/* Writes a setting straight into Redis as another broker (origin 1) would, with its change notice.
+ * A broker still away finds it in the reread of its return, one already back by the notice (the
+ * two cannot be told apart from here: a broker may reconnect while redis_proc_restart waits for
+ * the server to answer); the reread itself shows in what the restarted Redis lost. */
 static int put_direct(const struct redis_proc *r, const char *name, const char *value)
 {
     redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, (struct timeval){.tv_sec = 5});
     redisReply *rep;
+    char note[128];
     int ret = -EIO;
 
     if (c == NULL || c->err) {
@@ -172,6 +175,11 @@ static int put_direct(const struct redis_proc *r, const char *name, const char *
     rep = redisCommand(c, "HSET trpc:settings %s %s", name, value);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         ret = 0;
+    freeReplyObject(rep);
+    snprintf(note, sizeof(note), "1 settings %s", name);
+    rep = redisCommand(c, "PUBLISH trpc:changes %s", note);
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
+        ret = -EIO;
     freeReplyObject(rep);
     redisFree(c);
     return ret;
