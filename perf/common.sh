@@ -3,9 +3,11 @@
 #
 # Servers are started on loopback ports the kernel picks (perf/server.sh: each server logs the port
 # it got), so runs never collide with anything else on the machine; each broker has a temporary
-# data directory of its own (--data-dir, unless BROKER_ARGS names one). Everything started is
-# stopped by PID from an EXIT trap, which also removes the data directories. PERF_PIDS_LOG=FILE
-# appends each started server's PID to FILE (the smoke tests check that none is left).
+# data directory of its own (--data-dir, unless BROKER_ARGS names one), and its dashboard and
+# /metrics on a port the kernel picks too (--http 127.0.0.1:0, unless BROKER_ARGS names --http;
+# TRPC_HTTP_PORT). Everything started is stopped by PID from an EXIT trap, which also removes the
+# data directories. PERF_PIDS_LOG=FILE appends each started server's PID to FILE (the smoke tests
+# check that none is left).
 #
 # Binaries: BUILD (default: the current directory, an out-of-tree build) holds src/trpc-broker,
 # perf/trpc-bench and perf/nats-bench; TRPC_BROKER, TRPC_BENCH, NATS_BENCH and NATS_SERVER override

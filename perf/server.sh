@@ -14,6 +14,13 @@
 #       TMPDIR or /tmp) and passed as --data-dir, so brokers never share one and never touch the
 #       default /var/lib/trpc: TRPC_DATA_DIR. server_stop of its PID removes it. When BROKER_ARGS
 #       names --data-dir, that one is used and never removed (TRPC_DATA_DIR is then empty).
+#       Each broker also gets --http 127.0.0.1:0, so its dashboard and /metrics listen on a port
+#       the kernel picks, never the default 8250 that brokers started side by side would fight
+#       over: TRPC_HTTP_PORT, read from its "dashboard and /metrics on http://HOST:PORT/" log line.
+#       When BROKER_ARGS names --http, that one is used; with --http off or --http= there is no
+#       HTTP server and TRPC_HTTP_PORT is empty. For now a broker that logs no HTTP line (one
+#       without the HTTP server) counts as started 2 s after its port line, with TRPC_HTTP_PORT
+#       empty.
 #   nats_server_start LOG
 #       The same for $NATS_SERVER -a 127.0.0.1 -p -1; sets NATS_PID, NATS_PORT and NATS_URL.
 #   server_stop PID [SECONDS]
@@ -94,9 +101,30 @@ _server_port() {
     return 1
 }
 
+# _uptime_cs: the system's uptime in hundredths of a second (/proc/uptime), a clock finer than date's.
+_uptime_cs() {
+    read -r _up _ </proc/uptime
+    echo $((${_up%.*} * 100 + 1${_up#*.} - 100))
+}
+
+# _server_http_port PID LOG: prints the HTTP port once LOG names it (2 s at most; 1 when it does
+# not, or PID exits first).
+_server_http_port() {
+    _end=$(($(_uptime_cs) + 200))
+    while :; do
+        _port=$(sed -n 's|.*dashboard and /metrics on http://.*:\([0-9][0-9]*\)/.*|\1|p' "$2" | head -n1)
+        if [ -n "$_port" ]; then
+            echo "$_port"
+            return 0
+        fi
+        if [ "$(_uptime_cs)" -ge "$_end" ] || ! server_alive "$1"; then return 1; fi
+        sleep 0.1
+    done
+}
+
 _server_failed() {
     server_stop "$1" 2
-    echo "server (pid $1) did not report a port; its log:" >&2
+    echo "server (pid $1) did not report a port, or exited; its log:" >&2
     sed 's/^/  /' "$2" >&2
     return 1
 }
@@ -120,17 +148,26 @@ trpc_broker_start() {
     fi
     TRPC_DATA_DIR=
     _data_dir_own=1
+    # The --http the broker gets: ours, unless BROKER_ARGS names one (then _http_own is empty).
+    _http_own=1
+    _http=127.0.0.1:0
+    _prev=
     # shellcheck disable=SC2086 # BROKER_ARGS is a list of words
     for _arg in ${BROKER_ARGS:-}; do
+        if [ "$_prev" = --http ]; then _http=$_arg; fi
         case $_arg in
         --data-dir | --data-dir=*) _data_dir_own= ;;
+        --http) _http_own='' _http='' ;;
+        --http=*) _http_own='' _http=${_arg#--http=} ;;
         esac
+        _prev=$_arg
     done
     if [ -n "$_data_dir_own" ]; then
         TRPC_DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/trpc-data-XXXXXX") || return 1
     fi
     # shellcheck disable=SC2086 # BROKER_ARGS is a list of words
-    "$@" "${TRPC_BROKER:?}" --listen "$_listen" ${TRPC_DATA_DIR:+--data-dir "$TRPC_DATA_DIR"} ${BROKER_ARGS:-} 2>"$_log" &
+    "$@" "${TRPC_BROKER:?}" --listen "$_listen" ${TRPC_DATA_DIR:+--data-dir "$TRPC_DATA_DIR"} ${_http_own:+--http "$_http"} \
+        ${BROKER_ARGS:-} 2>"$_log" &
     TRPC_PID=$!
     if [ -n "$TRPC_DATA_DIR" ]; then
         _TRPC_DATA_DIRS="$_TRPC_DATA_DIRS$TRPC_PID $TRPC_DATA_DIR
@@ -139,6 +176,15 @@ trpc_broker_start() {
     [ -n "${PERF_PIDS_LOG:-}" ] && echo "$TRPC_PID trpc-broker" >>"$PERF_PIDS_LOG"
     TRPC_PORT=$(_server_port "$TRPC_PID" "$_log" 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "${_listen#*:}") ||
         { _server_failed "$TRPC_PID" "$_log"; return 1; }
+    TRPC_HTTP_PORT=
+    case $_http in
+    "" | off) ;;
+    *)
+        TRPC_HTTP_PORT=$(_server_http_port "$TRPC_PID" "$_log") || TRPC_HTTP_PORT=
+        # A broker that cannot bind its HTTP address exits 1.
+        server_alive "$TRPC_PID" || { _server_failed "$TRPC_PID" "$_log"; return 1; }
+        ;;
+    esac
     TRPC_URL=trpc://127.0.0.1:$TRPC_PORT
 }
 

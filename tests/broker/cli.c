@@ -63,13 +63,15 @@ int main(void)
         getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
         BAIL_OUT("cannot hold a port");
     snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%u", ntohs(sa.sin_port));
-    /* This one gets as far as starting: a data directory of its own, never /var/lib/trpc. */
+    /* This one gets as far as starting: a data directory of its own, never /var/lib/trpc, and an
+     * HTTP port the kernel picks, never the default 8250 another test's broker may hold. */
     snprintf(data_dir, sizeof(data_dir), "%s/trpc-data-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     if (mkdtemp(data_dir) == NULL)
         BAIL_OUT("mkdtemp %s: %s", data_dir, strerror(errno));
     err[0] = '\0';
-    st = broker_proc_run((const char *[]){"--listen", listen_arg, "--cores", "1", "--data-dir", data_dir, NULL}, out, sizeof(out),
-                         err, sizeof(err));
+    st = broker_proc_run(
+        (const char *[]){"--listen", listen_arg, "--cores", "1", "--data-dir", data_dir, "--http", "127.0.0.1:0", NULL}, out,
+        sizeof(out), err, sizeof(err));
     if (!ok(st == 1 && strstr(err, "cannot listen on 127.0.0.1:") != NULL && strstr(err, "ERROR") != NULL,
             "a port in use: an ERROR line naming the address, exit 1"))
         diag("status %d, stderr: %s", st, err);

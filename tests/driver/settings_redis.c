@@ -195,8 +195,11 @@ static void absent_at_start(void)
 
     snprintf(url, sizeof(url), "redis://127.0.0.1:%u", redis_proc_free_port());
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    st = broker_proc_run((const char *[]){"--data-dir", subdir("absent"), "--store", url, "--store-timeout", "600ms", NULL}, out,
-                         sizeof(out), err, sizeof(err));
+    /* Brokers run here without broker_proc_start get as far as starting: each has a data directory
+     * of its own and an HTTP port the kernel picks, never the default 8250. */
+    st = broker_proc_run(
+        (const char *[]){"--data-dir", subdir("absent"), "--http", "127.0.0.1:0", "--store", url, "--store-timeout", "600ms", NULL},
+        out, sizeof(out), err, sizeof(err));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     for (const char *p = err; (p = strstr(p, " ERROR ")) != NULL; p++)
@@ -226,8 +229,8 @@ static void stop_while_waiting(void)
         fd = open("/dev/null", O_WRONLY);
         dup2(fd, STDERR_FILENO);
         alarm(60);
-        execl(env != NULL && *env ? env : bin, "trpc-broker", "--data-dir", subdir("waiting"), "--store", url, "--store-timeout",
-              "60s", (char *)NULL);
+        execl(env != NULL && *env ? env : bin, "trpc-broker", "--data-dir", subdir("waiting"), "--http", "127.0.0.1:0", "--store",
+              url, "--store-timeout", "60s", (char *)NULL);
         _exit(127);
     }
     usleep(500000);
@@ -279,7 +282,8 @@ static void passwords(void)
     broker_proc_stop(&b);
 
     setenv(STORE_PASSWORD_ENV, "wrong", 1);
-    st = broker_proc_run((const char *[]){"--store", r.url, "--data-dir", subdir("pw3"), NULL}, out, sizeof(out), err, sizeof(err));
+    st = broker_proc_run((const char *[]){"--store", r.url, "--data-dir", subdir("pw3"), "--http", "127.0.0.1:0", NULL}, out,
+                         sizeof(out), err, sizeof(err));
     ok(st == 1 && strstr(err, r.url) != NULL, "a wrong password: exit 1 naming the store (got %d)", st);
     unsetenv(STORE_PASSWORD_ENV);
     st = broker_proc_run((const char *[]){"--store", r.url, "--store-password", "s3cret pass", NULL}, out, sizeof(out), err,

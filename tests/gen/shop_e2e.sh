@@ -28,9 +28,10 @@ wait_for() {
     return 1
 }
 
-# A data directory of its own, removed with $TMP: never the default /var/lib/trpc.
+# A data directory of its own, removed with $TMP: never the default /var/lib/trpc; and an HTTP port
+# the kernel picks, never the default 8250 that another test's broker may hold.
 mkdir "$TMP/data" || exit 99
-"$broker" --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$TMP/broker.log" &
+"$broker" --listen 127.0.0.1:0 --data-dir "$TMP/data" --http 127.0.0.1:0 2>"$TMP/broker.log" &
 bpid=$!
 wait_for "$TMP/broker.log" "listening on 127\.0\.0\.1:" 1 || { echo "Bail out! broker did not start"; diag_file "$TMP/broker.log"; exit 99; }
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/broker.log" | head -1)

@@ -21,6 +21,10 @@
 #define STOP_TIMEOUT_MS  20000
 #define POLL_MS          5
 #define MAX_DATA_DIRS    32
+/* How long after the broker accepts connections wait_ready waits for the HTTP line. For now a
+ * broker that logs none (one without the HTTP server yet) is taken as ready after it, with
+ * http_port 0. */
+#define HTTP_GRACE_MS 2000
 
 /* The data directories this process made and has not removed yet, each with the pid of the broker
  * using it while one runs: at exit (a test that bails out midway) that broker is killed and the
@@ -85,17 +89,33 @@ static void made_dirs_cleanup(void)
     }
 }
 
-/* The value of --data-dir among the caller's arguments ("--data-dir DIR" or "--data-dir=DIR"), or
- * NULL when they name none. */
-static const char *args_data_dir(const struct broker_proc *b)
+/* The value of the option flag (e.g. "--data-dir") among the caller's arguments ("--data-dir DIR"
+ * or "--data-dir=DIR"), or NULL when they name none. */
+static const char *args_value(const struct broker_proc *b, const char *flag)
 {
+    size_t n = strlen(flag);
+
     for (int i = 0; i < b->_nargs; i++) {
-        if (strncmp(b->_args[i], "--data-dir=", 11) == 0)
-            return b->_args[i] + 11;
-        if (strcmp(b->_args[i], "--data-dir") == 0)
+        if (strncmp(b->_args[i], flag, n) == 0 && b->_args[i][n] == '=')
+            return b->_args[i] + n + 1;
+        if (strcmp(b->_args[i], flag) == 0)
             return i + 1 < b->_nargs ? b->_args[i + 1] : "";
     }
     return NULL;
+}
+
+static const char *args_data_dir(const struct broker_proc *b)
+{
+    return args_value(b, "--data-dir");
+}
+
+/* False when the caller's arguments turn the HTTP server off (--http off, --http=off, or an empty
+ * value); true when they name no --http (the harness passes its own) or an address. */
+static bool args_http_on(const struct broker_proc *b)
+{
+    const char *v = args_value(b, "--http");
+
+    return v == NULL || (v[0] != '\0' && strcmp(v, "off") != 0);
 }
 
 /* Fills b->data_dir: the caller's --data-dir, else a fresh directory, recorded in made_dirs. */
@@ -196,6 +216,35 @@ static unsigned log_port(const struct broker_proc *b)
     return port;
 }
 
+/* The port from the first "dashboard and /metrics on http://HOST:PORT/" line (HOST an IPv4 address
+ * or [IPv6]), or 0 while there is none. */
+static unsigned log_http_port(const struct broker_proc *b)
+{
+    static const char key[] = "dashboard and /metrics on http://";
+    FILE *f = fopen(b->log_path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    unsigned port = 0;
+    while (!port && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, key);
+        if (!p)
+            continue;
+        p += sizeof(key) - 1;
+        p = *p == '[' ? strchr(p, ']') : strchr(p, ':');
+        if (p && *p == ']')
+            p++;
+        if (!p || *p != ':')
+            continue;
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (*end == '/' && v > 0 && v < 65536)
+            port = (unsigned)v;
+    }
+    fclose(f);
+    return port;
+}
+
 int broker_proc_connect(const struct broker_proc *b)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -222,7 +271,7 @@ static int spawn(struct broker_proc *b, const char *listen)
         fprintf(stderr, "# broker_proc: %s: %s\n", bin, strerror(errno));
         return err;
     }
-    char *argv[BROKER_PROC_MAX_ARGS + 6];
+    char *argv[BROKER_PROC_MAX_ARGS + 8];
     int n = 0;
     argv[n++] = (char *)bin;
     argv[n++] = "--listen";
@@ -230,6 +279,10 @@ static int spawn(struct broker_proc *b, const char *listen)
     if (!args_data_dir(b)) {
         argv[n++] = "--data-dir";
         argv[n++] = b->data_dir;
+    }
+    if (!args_value(b, "--http")) {
+        argv[n++] = "--http";
+        argv[n++] = "127.0.0.1:0";
     }
     for (int i = 0; i < b->_nargs; i++)
         argv[n++] = b->_args[i];
@@ -255,11 +308,17 @@ static int spawn(struct broker_proc *b, const char *listen)
     return 0;
 }
 
-/* Waits for the listening line (unless the port is known) and for a connection to succeed. */
+/* Waits for the listening line (unless the port is known) and for a connection to succeed, and
+ * for the HTTP line, which sets http_port (unless the arguments turn the HTTP server off). The
+ * wait for the HTTP line is tolerant for now: HTTP_GRACE_MS after the broker accepts connections,
+ * it is ready without one (http_port 0). */
 static int wait_ready(struct broker_proc *b)
 {
-    long long deadline = now_ms() + START_TIMEOUT_MS;
-    while (now_ms() < deadline) {
+    long long deadline = now_ms() + START_TIMEOUT_MS, http_deadline = 0;
+    bool http = args_http_on(b);
+
+    b->http_port = 0;
+    for (;;) {
         int st;
         if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
             set_pid(b, 0);
@@ -268,14 +327,20 @@ static int wait_ready(struct broker_proc *b)
         }
         if (!b->port)
             b->port = log_port(b);
-        if (b->port) {
+        if (http && !b->http_port)
+            b->http_port = log_http_port(b);
+        if (b->port && !http_deadline) {
             int fd = broker_proc_connect(b);
             if (fd >= 0) {
                 close(fd);
                 snprintf(b->url, sizeof(b->url), "trpc://127.0.0.1:%u", b->port);
-                return 0;
+                http_deadline = now_ms() + HTTP_GRACE_MS;
             }
         }
+        if (http_deadline && (!http || b->http_port || now_ms() >= http_deadline))
+            return 0;
+        if (!http_deadline && now_ms() >= deadline)
+            break;
         sleep_ms(POLL_MS);
     }
     fprintf(stderr, "# broker_proc: broker not ready after %d ms\n", START_TIMEOUT_MS);

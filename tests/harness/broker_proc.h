@@ -14,6 +14,14 @@
  * --data-dir ("--data-dir DIR" or "--data-dir=DIR"), that directory is used instead and never
  * removed.
  *
+ * Each broker also gets `--http 127.0.0.1:0`, so its dashboard and /metrics listen on a port the
+ * kernel picks (not the default 8250, which brokers started in parallel would fight over);
+ * http_port is read from its `dashboard and /metrics on http://HOST:PORT/` log line. When the
+ * caller's arguments name --http, theirs is used; with `--http off`, `--http=off` or an empty
+ * value there is no HTTP server and http_port stays 0. For now a broker that logs no HTTP line
+ * (one without the HTTP server) is ready anyway, 2 s after it accepts connections, with
+ * http_port 0.
+ *
  * The binary is $TRPC_BROKER if set, else $top_builddir/src/trpc-broker (make check exports
  * top_builddir), else ./src/trpc-broker.
  */
@@ -30,6 +38,7 @@ struct broker_proc {
     pid_t pid; /* 0 when not running */
     unsigned port;
     char url[64];       /* trpc://127.0.0.1:PORT */
+    unsigned http_port; /* dashboard and /metrics: http://127.0.0.1:PORT/ (or the caller's host); 0: none */
     char log_path[256]; /* the broker's stderr */
     char data_dir[256]; /* its --data-dir: a fresh temporary directory, or the caller's */
     /* private */
@@ -39,14 +48,14 @@ struct broker_proc {
 };
 
 /* Starts the broker with the extra arguments in the NULL-terminated list (may be NULL), e.g.
- * {"--cores", "2", NULL}, and a fresh data directory (see above), and waits (up to 20 s) until it
- * accepts connections. Returns 0 or a negative errno; on failure the log is copied to stderr and
- * the data directory made for it is removed. */
+ * {"--cores", "2", NULL}, a fresh data directory and --http 127.0.0.1:0 (see above), and waits (up
+ * to 20 s) until it accepts connections and has logged its HTTP port. Returns 0 or a negative
+ * errno; on failure the log is copied to stderr and the data directory made for it is removed. */
 int broker_proc_start(struct broker_proc *b, const char *const *extra_args);
 
 /* Starts it again on the same port with the same arguments and the same data directory (after
  * broker_proc_kill or broker_proc_signal_wait; broker_proc_stop frees the arguments and removes
- * the directory). */
+ * the directory). Its HTTP server gets a port the kernel picks again: http_port is read anew. */
 int broker_proc_restart(struct broker_proc *b);
 
 /* SIGKILL and reap: a crash, as far as clients can tell. Returns 0 or a negative errno. */
@@ -66,10 +75,11 @@ long broker_proc_rss_kb(const struct broker_proc *b);
 /* Counts lines of the broker's log containing `needle` so far. */
 int broker_proc_log_count(const struct broker_proc *b, const char *needle);
 
-/* Runs the broker with args (NULL-terminated; nothing added, so give --data-dir when it gets that
- * far) to its exit, with stdout and stderr into out and err (NUL-terminated, truncated). Returns
- * its exit status, or -1 when it could not run or was killed by a signal. For tests of how the
- * broker refuses to start: one that starts runs until something stops it. */
+/* Runs the broker with args (NULL-terminated; nothing added, so give --data-dir and
+ * --http 127.0.0.1:0 when it gets that far) to its exit, with stdout and stderr into out and err
+ * (NUL-terminated, truncated). Returns its exit status, or -1 when it could not run or was killed
+ * by a signal. For tests of how the broker refuses to start: one that starts runs until something
+ * stops it. */
 int broker_proc_run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen);
 
 /* A TCP connection to the broker (blocking fd, TCP_NODELAY), or a negative errno. */

@@ -25,14 +25,15 @@ fi
 
 # Starts the broker on a port the kernel picks (read from its log); where the broker does not take
 # port 0, on a random high port, retried if taken. Each try has a data directory of its own under
-# WORK (never the default /var/lib/trpc), removed with it. Sets PID and URL.
+# WORK (never the default /var/lib/trpc), removed with it, and an HTTP port the kernel picks (never
+# the default 8250). Sets PID and URL.
 start_broker() {
     local listen port
     for attempt in $(seq 10); do
         listen=127.0.0.1:0
         [ "$attempt" -gt 1 ] && listen=127.0.0.1:$((20000 + RANDOM % 40000))
         mkdir "$WORK/data$attempt" || return 1
-        "$BROKER" --listen "$listen" --data-dir "$WORK/data$attempt" 2>"$WORK/broker.log" &
+        "$BROKER" --listen "$listen" --data-dir "$WORK/data$attempt" --http 127.0.0.1:0 2>"$WORK/broker.log" &
         PID=$!
         for _ in $(seq 200); do
             kill -0 "$PID" 2>/dev/null || break
