@@ -21,10 +21,6 @@
 #define STOP_TIMEOUT_MS  20000
 #define POLL_MS          5
 #define MAX_DATA_DIRS    32
-/* How long after the broker accepts connections wait_ready waits for the HTTP line. For now a
- * broker that logs none (one without the HTTP server yet) is taken as ready after it, with
- * http_port 0. */
-#define HTTP_GRACE_MS 2000
 
 /* The data directories this process made and has not removed yet, each with the pid of the broker
  * using it while one runs: at exit (a test that bails out midway) that broker is killed and the
@@ -216,11 +212,11 @@ static unsigned log_port(const struct broker_proc *b)
     return port;
 }
 
-/* The port from the first "dashboard and /metrics on http://HOST:PORT/" line (HOST an IPv4 address
+/* The port from the first "http on http://HOST:PORT/" line (HOST an IPv4 address
  * or [IPv6]), or 0 while there is none. */
 static unsigned log_http_port(const struct broker_proc *b)
 {
-    static const char key[] = "dashboard and /metrics on http://";
+    static const char key[] = "http on http://";
     FILE *f = fopen(b->log_path, "r");
     if (!f)
         return 0;
@@ -308,13 +304,12 @@ static int spawn(struct broker_proc *b, const char *listen)
     return 0;
 }
 
-/* Waits for the listening line (unless the port is known) and for a connection to succeed, and
- * for the HTTP line, which sets http_port (unless the arguments turn the HTTP server off). The
- * wait for the HTTP line is tolerant for now: HTTP_GRACE_MS after the broker accepts connections,
- * it is ready without one (http_port 0). */
+/* Waits for the listening line (unless the port is known) and for a connection to succeed; the
+ * HTTP line, which sets http_port, comes before the listening line (unless the arguments turn
+ * the HTTP server off), so a broker ready without one is an error. */
 static int wait_ready(struct broker_proc *b)
 {
-    long long deadline = now_ms() + START_TIMEOUT_MS, http_deadline = 0;
+    long long deadline = now_ms() + START_TIMEOUT_MS;
     bool http = args_http_on(b);
 
     b->http_port = 0;
@@ -329,17 +324,19 @@ static int wait_ready(struct broker_proc *b)
             b->port = log_port(b);
         if (http && !b->http_port)
             b->http_port = log_http_port(b);
-        if (b->port && !http_deadline) {
+        if (b->port) {
             int fd = broker_proc_connect(b);
             if (fd >= 0) {
                 close(fd);
                 snprintf(b->url, sizeof(b->url), "trpc://127.0.0.1:%u", b->port);
-                http_deadline = now_ms() + HTTP_GRACE_MS;
+                if (http && !b->http_port) {
+                    fprintf(stderr, "# broker_proc: the broker listens but logged no \"http on\" line\n");
+                    return -EPROTO;
+                }
+                return 0;
             }
         }
-        if (http_deadline && (!http || b->http_port || now_ms() >= http_deadline))
-            return 0;
-        if (!http_deadline && now_ms() >= deadline)
+        if (now_ms() >= deadline)
             break;
         sleep_ms(POLL_MS);
     }

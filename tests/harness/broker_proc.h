@@ -16,11 +16,10 @@
  *
  * Each broker also gets `--http 127.0.0.1:0`, so its dashboard and /metrics listen on a port the
  * kernel picks (not the default 8250, which brokers started in parallel would fight over);
- * http_port is read from its `dashboard and /metrics on http://HOST:PORT/` log line. When the
+ * http_port is read from its `http on http://HOST:PORT/` log line. When the
  * caller's arguments name --http, theirs is used; with `--http off`, `--http=off` or an empty
- * value there is no HTTP server and http_port stays 0. For now a broker that logs no HTTP line
- * (one without the HTTP server) is ready anyway, 2 s after it accepts connections, with
- * http_port 0.
+ * value there is no HTTP server and http_port stays 0. The HTTP line comes before the listening
+ * one: a broker that listens without it has failed to start.
  *
  * The binary is $TRPC_BROKER if set, else $top_builddir/src/trpc-broker (make check exports
  * top_builddir), else ./src/trpc-broker.
