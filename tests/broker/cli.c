@@ -3,22 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/broker/itest.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static unsigned lines(const char *s)
 {
@@ -75,7 +65,7 @@ int main(void)
     if (!ok(st == 1 && strstr(err, "cannot listen on 127.0.0.1:") != NULL && strstr(err, "ERROR") != NULL,
             "a port in use: an ERROR line naming the address, exit 1"))
         diag("status %d, stderr: %s", st, err);
-    nftw(data_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    broker_proc_rm_tree(data_dir);
     close(fd);
 
     ok(broker_proc_run((const char *[]){"--version", NULL}, out, sizeof(out), err, sizeof(err)) == 0 &&

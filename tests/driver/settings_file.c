@@ -2,7 +2,6 @@
  * configured value by settings.reset, changed several at once or not at all, and a kill -9 in the
  * middle of a stream of changes, many times over: every restart reads a complete state (the two
  * settings each change sets together agree) that holds every change the broker acknowledged. */
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -14,12 +13,6 @@
 #define BURST  40
 
 static char dir[256];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 struct burst {
     pthread_mutex_t lock;
@@ -216,6 +209,6 @@ int main(void)
     }
     trpc_close(c);
     broker_proc_stop(&b);
-    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    broker_proc_rm_tree(dir);
     return done_testing();
 }

@@ -5,7 +5,6 @@
  * at start (exit 1, one line); the password from the config file or the environment, never the
  * command line. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -29,15 +28,9 @@ static const struct {
 
 static char tmp_root[256];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void rm_root(void)
 {
-    nftw(tmp_root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    broker_proc_rm_tree(tmp_root);
 }
 
 /* A fresh directory under the test's own. */
@@ -215,22 +208,21 @@ static void absent_at_start(void)
 /* A broker waiting for its store still stops on SIGTERM, long before store-timeout. */
 static void stop_while_waiting(void)
 {
-    const char *top = getenv("top_builddir"), *env = getenv("TRPC_BROKER");
     char bin[1024], url[64];
     struct timespec t0, t1;
     int st = -1, fd;
     long ms = -1;
     pid_t pid;
 
-    snprintf(bin, sizeof(bin), "%s/src/trpc-broker", top != NULL && *top ? top : ".");
+    broker_proc_path(bin, sizeof(bin));
     snprintf(url, sizeof(url), "redis://127.0.0.1:%u", redis_proc_free_port());
     pid = fork();
     if (pid == 0) {
         fd = open("/dev/null", O_WRONLY);
         dup2(fd, STDERR_FILENO);
         alarm(60);
-        execl(env != NULL && *env ? env : bin, "trpc-broker", "--data-dir", subdir("waiting"), "--http", "127.0.0.1:0", "--store",
-              url, "--store-timeout", "60s", (char *)NULL);
+        execl(broker_proc_path(bin, sizeof(bin)), "trpc-broker", "--data-dir", subdir("waiting"), "--http", "127.0.0.1:0",
+              "--store", url, "--store-timeout", "60s", (char *)NULL);
         _exit(127);
     }
     usleep(500000);

@@ -74,6 +74,12 @@ long broker_proc_rss_kb(const struct broker_proc *b);
 /* Counts lines of the broker's log containing `needle` so far. */
 int broker_proc_log_count(const struct broker_proc *b, const char *needle);
 
+/* The broker's binary: $TRPC_BROKER, else $top_builddir/src/trpc-broker (in buf). */
+const char *broker_proc_path(char *buf, size_t len);
+
+/* Removes directory dir and everything under it (a test's scratch or data directory). */
+void broker_proc_rm_tree(const char *dir);
+
 /* Runs the broker with args (NULL-terminated; nothing added, so give --data-dir and
  * --http 127.0.0.1:0 when it gets that far) to its exit, with stdout and stderr into out and err
  * (NUL-terminated, truncated). Returns its exit status, or -1 when it could not run or was killed

@@ -7,16 +7,6 @@
 
 #include "tests/harness/broker_proc.h"
 
-static const char *broker_bin(char *path, size_t len)
-{
-    const char *env = getenv("TRPC_BROKER"), *top = getenv("top_builddir");
-
-    if (env != NULL && *env)
-        return env;
-    snprintf(path, len, "%s/src/trpc-broker", top != NULL && *top ? top : ".");
-    return path;
-}
-
 /* Reads fd to its end into buf (NUL-terminated, truncated to len - 1). */
 static void slurp(int fd, char *buf, size_t len)
 {
@@ -36,7 +26,7 @@ static void slurp(int fd, char *buf, size_t len)
 int broker_proc_run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen)
 {
     char path[1024];
-    const char *argv[BROKER_PROC_MAX_ARGS + 2] = {broker_bin(path, sizeof(path))};
+    const char *argv[BROKER_PROC_MAX_ARGS + 2] = {broker_proc_path(path, sizeof(path))};
     int po[2], pe[2], st;
     size_t i;
     pid_t pid;
