@@ -57,6 +57,7 @@ struct ctl_args {
     int npos;
     long long limit; /* -1: not given */
     long long offset;
+    long long max_msg_size; /* -1: not given */
 };
 
 /* Writes the human form of success document doc to out; returns 0, or -EPROTO with a one-line reason
@@ -77,7 +78,8 @@ struct ctl_verb {
     bool id_arg; /* its argument is a client id (a positive decimal integer) */
     ctl_request_fn *request;
     ctl_render_fn *render;
-    bool pairs; /* its arguments come in pairs (NAME VALUE ...) */
+    bool pairs;            /* its arguments come in pairs (NAME VALUE ...) */
+    bool max_msg_size_opt; /* takes --max-msg-size */
 };
 
 extern const struct ctl_verb ctl_verbs[];
@@ -105,6 +107,46 @@ ctl_render_fn ctl_render_settings_set;
 ctl_render_fn ctl_render_clients_ls;
 ctl_render_fn ctl_render_clients_kick;
 ctl_render_fn ctl_render_subs_ls;
+
+ctl_render_fn ctl_render_stream_ls;
+ctl_render_fn ctl_render_stream_info;
+ctl_render_fn ctl_render_stream_rm;
+ctl_render_fn ctl_render_stream_get;
+
+/* ---- reading documents (render.c) ------------------------------------------------------------- */
+
+enum ctl_kind { K_INT, K_STR, K_STR_OR_NULL, K_BOOL, K_ARRAY, K_OBJECT };
+
+struct ctl_member {
+    const char *key;
+    enum ctl_kind kind;
+    void *out; /* json_int_t *, const char ** (NULL for null), int *, json_t ** */
+    bool optional;
+};
+
+/* Reads the members of obj (at `where`, "" for the document) into their outs; 0, or -EPROTO with a
+ * line naming the member in err. */
+int ctl_read_members(json_t *obj, const char *where, const struct ctl_member *m, size_t n, char *err, size_t errlen);
+const char *ctl_type_name(const json_t *v);
+
+/* One element of a list as the cells of its row; numbers and times are formatted into scratch. */
+typedef int ctl_row_fn(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen);
+
+/* A list reply: its array member, the table's columns, and whether it is paged (total and offset). */
+struct ctl_list_shape {
+    const char *key;
+    const char *const *cols;
+    size_t ncols;
+    bool paged;
+    ctl_row_fn *row;
+};
+
+/* The table of a list reply: one row per element actually present, whatever total says. */
+int ctl_render_list(json_t *doc, const struct ctl_list_shape *shape, FILE *out, char *err, size_t errlen);
+
+#define READ(obj, where, ...)                                                                                                      \
+    ctl_read_members(obj, where, (const struct ctl_member[]){__VA_ARGS__},                                                         \
+                     sizeof((const struct ctl_member[]){__VA_ARGS__}) / sizeof(struct ctl_member), err, errlen)
 
 /* ---- formatting (render.c) --------------------------------------------------------------------- */
 

@@ -131,7 +131,7 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
-enum { OPT_URL = 256, OPT_TIMEOUT, OPT_JSON, OPT_LIMIT, OPT_OFFSET };
+enum { OPT_URL = 256, OPT_TIMEOUT, OPT_JSON, OPT_LIMIT, OPT_OFFSET, OPT_MAX_MSG_SIZE };
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, OPT_URL},
@@ -139,6 +139,7 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"offset", required_argument, NULL, OPT_OFFSET},
+    {"max-msg-size", required_argument, NULL, OPT_MAX_MSG_SIZE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -175,6 +176,13 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
             if (!parse_num(optarg, 0, LLONG_MAX, &n))
                 return usage_error(v, "%s: '%s' is not a number", ch == OPT_LIMIT ? "--limit" : "--offset", optarg);
             *(ch == OPT_LIMIT ? &a->limit : &a->offset) = n;
+            break;
+        case OPT_MAX_MSG_SIZE:
+            if (v == NULL || !v->max_msg_size_opt)
+                return usage_error(v, "--max-msg-size is an option of stream add");
+            if (!parse_num(optarg, 0, UINT32_MAX, &n))
+                return usage_error(v, "--max-msg-size: '%s' is not a number of bytes", optarg);
+            a->max_msg_size = n;
             break;
         case 'h':
             if (v != NULL)
@@ -258,7 +266,7 @@ out_free:
 int main(int argc, char **argv)
 {
     struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
-    struct ctl_args a = {NULL, 0, -1, -1};
+    struct ctl_args a = {NULL, 0, -1, -1, -1};
     const struct ctl_verb *v;
     int status;
 

@@ -108,16 +108,7 @@ void ctl_fmt_duration(long long ms, char *buf, size_t n)
         snprintf(buf, n, "%lldd%lldh%lldm%llds", s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
 }
 
-enum kind { K_INT, K_STR, K_STR_OR_NULL, K_BOOL, K_ARRAY, K_OBJECT };
-
-struct member {
-    const char *key;
-    enum kind kind;
-    void *out; /* json_int_t *, const char ** (NULL for null), int *, json_t ** */
-    bool optional;
-};
-
-static const char *type_name(const json_t *v)
+const char *ctl_type_name(const json_t *v)
 {
     static const char *const names[] = {"object", "array", "string", "integer", "real", "true", "false", "null"};
     unsigned t = (unsigned)json_typeof(v);
@@ -126,12 +117,12 @@ static const char *type_name(const json_t *v)
 }
 
 /* Reads the members of obj (at `where`, "" for the document) into their outs; leaves the others. */
-static int read_members(json_t *obj, const char *where, const struct member *m, size_t n, char *err, size_t errlen)
+int ctl_read_members(json_t *obj, const char *where, const struct ctl_member *m, size_t n, char *err, size_t errlen)
 {
     static const char *const wanted[] = {"integer", "string", "string or null", "true or false", "array", "object"};
 
     if (!json_is_object(obj)) {
-        snprintf(err, errlen, "%s: expected object, got %s", where, type_name(obj));
+        snprintf(err, errlen, "%s: expected object, got %s", where, ctl_type_name(obj));
         return -EPROTO;
     }
     for (size_t i = 0; i < n; i++) {
@@ -169,16 +160,12 @@ static int read_members(json_t *obj, const char *where, const struct member *m, 
                 snprintf(err, errlen, "%s%s%s: missing", where, *where ? "." : "", m[i].key);
             else
                 snprintf(err, errlen, "%s%s%s: expected %s, got %s", where, *where ? "." : "", m[i].key, wanted[m[i].kind],
-                         type_name(v));
+                         ctl_type_name(v));
             return -EPROTO;
         }
     }
     return 0;
 }
-
-#define READ(obj, where, ...)                                                                                                      \
-    read_members(obj, where, (const struct member[]){__VA_ARGS__},                                                                 \
-                 sizeof((const struct member[]){__VA_ARGS__}) / sizeof(struct member), err, errlen)
 
 int ctl_render_server_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
@@ -269,7 +256,7 @@ int ctl_render_settings_set(json_t *doc, FILE *out, char *err, size_t errlen)
     if (list == NULL)
         return change_line(doc, "", out, err, errlen);
     if (!json_is_array(list)) {
-        snprintf(err, errlen, "settings: expected array, got %s", type_name(list));
+        snprintf(err, errlen, "settings: expected array, got %s", ctl_type_name(list));
         return -EPROTO;
     }
     json_array_foreach(list, i, it)
@@ -292,18 +279,6 @@ int ctl_render_clients_kick(json_t *doc, FILE *out, char *err, size_t errlen)
     return rc;
 }
 
-/* One element of a list as the cells of its row; numbers and times are formatted into scratch. */
-typedef int row_fn(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen);
-
-/* A list reply: its array member, the table's columns, and whether it is paged (total and offset). */
-struct list_shape {
-    const char *key;
-    const char *const *cols;
-    size_t ncols;
-    bool paged;
-    row_fn *row;
-};
-
 /* "(1000 of 2500 clients shown from offset 0; more with --offset 1000)" unless the page is the
  * whole list. total and offset are only printed: nothing is sized by them. */
 static void page_note(FILE *out, const char *what, size_t shown, json_int_t offset, json_int_t total)
@@ -317,7 +292,7 @@ static void page_note(FILE *out, const char *what, size_t shown, json_int_t offs
 }
 
 /* The table of a list reply: one row per element actually present, whatever total says. */
-static int render_list(json_t *doc, const struct list_shape *shape, FILE *out, char *err, size_t errlen)
+int ctl_render_list(json_t *doc, const struct ctl_list_shape *shape, FILE *out, char *err, size_t errlen)
 {
     json_int_t total = 0, offset = 0;
     struct ctl_table t;
@@ -371,9 +346,9 @@ static int settings_row(json_t *v, const char *where, const char **cells, char (
 int ctl_render_settings_get(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"NAME:l", "VALUE:l", "LIVE:l", "HELP:l"};
-    static const struct list_shape shape = {"settings", cols, 4, false, settings_row};
+    static const struct ctl_list_shape shape = {"settings", cols, 4, false, settings_row};
 
-    return render_list(doc, &shape, out, err, errlen);
+    return ctl_render_list(doc, &shape, out, err, errlen);
 }
 
 static int client_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
@@ -406,9 +381,9 @@ int ctl_render_clients_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",     "MSGS_IN:r",
                                        "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l"};
-    static const struct list_shape shape = {"clients", cols, 11, true, client_row};
+    static const struct ctl_list_shape shape = {"clients", cols, 11, true, client_row};
 
-    return render_list(doc, &shape, out, err, errlen);
+    return ctl_render_list(doc, &shape, out, err, errlen);
 }
 
 static int sub_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
@@ -430,7 +405,7 @@ static int sub_row(json_t *v, const char *where, const char **cells, char (*scra
 int ctl_render_subs_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"CLIENT:r", "SID:r", "PATTERN:l", "GROUP:l", "DELIVERED:r"};
-    static const struct list_shape shape = {"subscriptions", cols, 5, true, sub_row};
+    static const struct ctl_list_shape shape = {"subscriptions", cols, 5, true, sub_row};
 
-    return render_list(doc, &shape, out, err, errlen);
+    return ctl_render_list(doc, &shape, out, err, errlen);
 }

@@ -3,6 +3,7 @@
  * arguments become the request document and which renderer shows the reply. A new admin verb is
  * one entry here and one renderer.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/ctl.h"
@@ -56,6 +57,39 @@ static json_t *request_clients_kick(const struct ctl_args *a)
     return json_pack("{s:I}", "id", (json_int_t)strtoll(a->pos[0], NULL, 10));
 }
 
+static json_t *request_name(const struct ctl_args *a)
+{
+    return json_pack("{s:s}", "name", a->pos[0]);
+}
+
+/* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size" when given. */
+static json_t *request_stream_add(const struct ctl_args *a)
+{
+    json_t *subj = json_array(), *doc;
+
+    for (int i = 1; subj != NULL && i < a->npos; i++) {
+        if (json_array_append_new(subj, json_string(a->pos[i])) != 0) {
+            json_decref(subj);
+            return NULL;
+        }
+    }
+    doc = json_pack("{s:s, s:o}", "name", a->pos[0], "subjects", subj);
+    if (doc != NULL && a->max_msg_size >= 0 && json_object_set_new(doc, "max_msg_size", json_integer(a->max_msg_size)) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* NAME SEQ; a SEQ that is not a number is sent as 0, which the broker refuses with its reason. */
+static json_t *request_stream_get(const struct ctl_args *a)
+{
+    char *end;
+    long long seq = strtoll(a->pos[1], &end, 10);
+
+    return json_pack("{s:s, s:I}", "name", a->pos[0], "seq", (json_int_t)(*end == '\0' ? seq : 0));
+}
+
 #define PAGE_HELP                                                                                                                  \
     "\n"                                                                                                                           \
     "    --limit N   at most N entries (the broker's default is 1000, its maximum 10000)\n"                                        \
@@ -66,35 +100,61 @@ const struct ctl_verb ctl_verbs[] = {
      "Shows the broker's name and version, when it started and its uptime, the address it listens on,\n"
      "its cores and io_uring feature tier, how many connections it has, and, once the broker has a\n"
      "store, its backend, URL, whether it is up and its last error.\n",
-     0, 0, false, false, request_empty, ctl_render_server_info, false},
+     0, 0, false, false, request_empty, ctl_render_server_info, false, false},
     {"settings", "get", "$trpc.admin.settings.get", "[NAME]", "the broker's settings, or one of them",
      "Lists the broker's settings (or only NAME) with their values in the syntax of the config file,\n"
      "whether they can change while the broker runs (LIVE) and what they do. What get prints, set\n"
      "accepts.\n",
-     0, 1, false, false, request_settings_get, ctl_render_settings_get, false},
+     0, 1, false, false, request_settings_get, ctl_render_settings_get, false, false},
     {"settings", "set", "$trpc.admin.settings.set", "NAME VALUE [NAME VALUE]...", "change live settings on every core",
      "Changes setting NAME to VALUE (in the syntax of the config file, e.g. 15s, 64m, debug), writes it\n"
      "to the store and applies it on every core without a restart; prints the new and the previous\n"
      "value. Several pairs change together or not at all (request-timeout 90s max-request-timeout\n"
      "120s). Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
      "config file and restart.\n",
-     2, 64, false, false, request_settings_set, ctl_render_settings_set, true},
+     2, 64, false, false, request_settings_set, ctl_render_settings_set, true, false},
     {"settings", "reset", "$trpc.admin.settings.reset", "NAME", "give a setting back its configured value",
      "Gives setting NAME back the value of the broker's config file or command line, on every core,\n"
      "and removes the change from the store; prints the new and the previous value.\n",
-     1, 1, false, false, request_settings_get, ctl_render_settings_set, false},
+     1, 1, false, false, request_settings_get, ctl_render_settings_set, false, false},
     {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
      "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
      "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_clients_ls, false},
+     0, 0, true, false, request_page, ctl_render_clients_ls, false, false},
     {"clients", "kick", "$trpc.admin.clients.kick", "ID", "disconnect a client",
      "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"
      "connection closes. A client that reconnects comes back with a new id.\n",
-     1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false},
+     1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false, false},
     {"subs", "ls", "$trpc.admin.subs.list", "[--limit N] [--offset N]", "subscriptions, by client and id",
      "Lists the subscriptions ordered by client, then subscription id: pattern, queue group (- for a\n"
      "plain fan-out subscription) and messages delivered.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_subs_ls, false},
+     0, 0, true, false, request_page, ctl_render_subs_ls, false, false},
+    {"stream", "ls", "$trpc.admin.stream.list", "", "streams: subjects, messages, bytes, sequences",
+     "Lists the streams: the topic patterns each keeps (SUBJECTS), the core that owns it, the\n"
+     "messages and bytes it holds and its first and last sequence, and an error when its log cannot\n"
+     "be written.\n",
+     0, 0, false, false, request_empty, ctl_render_stream_ls, false, false},
+    {"stream", "info", "$trpc.admin.stream.info", "NAME", "one stream in detail",
+     "Shows stream NAME: its subjects, owner core and limits, when it was created, the messages and\n"
+     "bytes it holds, its first and last sequence, PUBs stored and refused since the broker started,\n"
+     "PUBs waiting for the disk, and what opening its log found.\n",
+     1, 1, false, false, request_name, ctl_render_stream_info, false, false},
+    {"stream", "add", "$trpc.admin.stream.add", "NAME SUBJECT... [--max-msg-size BYTES]", "declare a stream",
+     "Declares stream NAME (letters, digits, '_' and '-'), keeping every message published on a topic\n"
+     "that one of the SUBJECT patterns matches (wildcards * and >; no two streams may share a topic).\n"
+     "A PUB asking for an acknowledgement gets it once the message is on disk. Declaring a stream that\n"
+     "exists with the same definition changes nothing; another definition is refused.\n"
+     "\n"
+     "    --max-msg-size BYTES  refuse payloads larger than this (default: the frame limit)\n",
+     2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true},
+    {"stream", "rm", "$trpc.admin.stream.delete", "NAME", "delete a stream and its messages",
+     "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"
+     "PUBs waiting for the disk get an error.\n",
+     1, 1, false, false, request_name, ctl_render_stream_rm, false, false},
+    {"stream", "get", "$trpc.admin.stream.get", "NAME SEQ", "one stored message",
+     "Shows the message with sequence SEQ of stream NAME: when it was stored, its topic, its headers\n"
+     "and its payload (as text when it is UTF-8, else as base64).\n",
+     2, 2, false, false, request_stream_get, ctl_render_stream_get, false, false},
 };
 const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
 

@@ -93,6 +93,20 @@ static struct admin_part *part_new(struct core *c, uint64_t query)
     return p;
 }
 
+void admin_part_post(struct core *c, uint64_t query, int err, void *items, size_t n)
+{
+    struct admin_part *p = part_new(c, query);
+
+    if (p == NULL) {
+        free(items);
+        return;
+    }
+    p->err = err;
+    p->items = items;
+    p->n = n;
+    part_send(c, p);
+}
+
 static void clients_in(struct core *c, const struct uring_xmsg *m)
 {
     struct admin_part *p = part_new(c, m->u64);

@@ -32,6 +32,7 @@
 #define ADMIN_NAME_MAX 64
 
 struct broker;
+struct core;
 struct session;
 
 /* Mailbox message types of the cores (core_post), from the control thread. */
@@ -41,6 +42,12 @@ enum admin_mb {
     ADMIN_MB_SUBS,      /* u64: query id; the core answers CONTROL_PART with struct admin_sub[] */
     ADMIN_MB_KICK,      /* ptr: struct admin_kick; the core answers CONTROL_PART, n = 1 if found */
     ADMIN_MB_SETTINGS,  /* ptr: struct admin_settings, the settings to apply */
+    /* stream.c; ptr: struct stream_req, answered CONTROL_PART */
+    ADMIN_MB_STREAM_OPEN,  /* the owner opens the stream's log: items one struct stream_info */
+    ADMIN_MB_STREAM_CLOSE, /* the owner closes it once what it holds is settled: n = 1 if it was open */
+    ADMIN_MB_STREAM_INFO,  /* id 0: every stream the core owns; items struct stream_info[] */
+    ADMIN_MB_STREAM_GET,   /* items one struct stream_msg, n = 0 when there is no such message */
+    ADMIN_MB_STREAM_TABLE, /* the core takes its new table of streams */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */
@@ -105,6 +112,9 @@ int admin_register(struct broker *b);
 bool admin_reserved(const char *topic, size_t len);
 /* A REQ on a reserved topic: answered by the broker (or refused). */
 void admin_request(struct session *s, const struct wire_frame *f, uint32_t timeout_ms);
+/* A core answers the control thread's question `query`: items (malloc'd, n of them, or NULL) are
+ * taken; err 0 or -errno. A full mailbox drops it: the question times out. */
+void admin_part_post(struct core *c, uint64_t query, int err, void *items, size_t n);
 /* Frees a CONTROL_PART and its items. */
 void admin_part_free(struct admin_part *p);
 

@@ -23,14 +23,11 @@
 
 /* A call waiting for the cores' answers. */
 struct pending {
-    struct control *ctl;
-    struct admin_call *call;
+    struct admin_wait w;
     json_int_t offset, limit, client;
 };
 
-static json_t *text(const char *s);
-
-static void reply(struct control *ctl, struct admin_call *call, json_t *doc)
+void admin_api_reply(struct control *ctl, struct admin_call *call, json_t *doc)
 {
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 
@@ -48,8 +45,7 @@ static void reply(struct control *ctl, struct admin_call *call, json_t *doc)
     call->done(ctl, call, s, strlen(s));
 }
 
-__attribute__((format(printf, 4, 5))) static void fail(struct control *ctl, struct admin_call *call, const char *code,
-                                                       const char *fmt, ...)
+void admin_api_fail(struct control *ctl, struct admin_call *call, const char *code, const char *fmt, ...)
 {
     char msg[ERR_MSG_MAX];
     va_list ap;
@@ -58,7 +54,7 @@ __attribute__((format(printf, 4, 5))) static void fail(struct control *ctl, stru
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     /* The message may quote what the client sent (a verb, a value), which need not be UTF-8. */
-    reply(ctl, call, json_pack("{s:b, s:{s:s, s:o}}", "ok", 0, "error", "code", code, "message", text(msg)));
+    admin_api_reply(ctl, call, json_pack("{s:b, s:{s:s, s:o}}", "ok", 0, "error", "code", code, "message", admin_api_text(msg)));
 }
 
 static json_t *ok_doc(void)
@@ -71,7 +67,7 @@ static json_t *ok_doc(void)
  * 0x7f, and jansson refuses invalid UTF-8): each byte of an invalid sequence becomes U+FFFD, so
  * the entry is listed, changed, rather than lost.
  */
-static json_t *text(const char *s)
+json_t *admin_api_text(const char *s)
 {
     json_t *j = json_string(s);
     size_t n = strlen(s), at = 0;
@@ -125,7 +121,7 @@ static bool append(json_t *list, json_t *item)
 }
 
 /* RFC 3339, UTC, to the second. */
-static void rfc3339(uint64_t ns, char *buf, size_t len)
+void admin_api_rfc3339(uint64_t ns, char *buf, size_t len)
 {
     time_t t = (time_t)(ns / 1000000000);
     struct tm tm;
@@ -143,7 +139,7 @@ static void server_info(struct control *ctl, struct admin_call *call, json_t *re
     json_t *doc;
 
     (void)req;
-    rfc3339(ctl->started_ns, started, sizeof(started));
+    admin_api_rfc3339(ctl->started_ns, started, sizeof(started));
     config_get(&ctl->cfg, "listen", listen, sizeof(listen));
     doc = json_pack("{s:b, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I}", "ok", 1, "name", "trpc-broker", "version", PACKAGE_VERSION,
                     "started", started, "uptime_ms", (json_int_t)((uring_now_ns() - ctl->started_mono_ns) / 1000000), "listen",
@@ -153,11 +149,12 @@ static void server_info(struct control *ctl, struct admin_call *call, json_t *re
         json_object_set_new(doc, "store",
                             json_pack("{s:s, s:s, s:b, s:o, s:I}", "backend", store_backend_name(ctl->store), "url",
                                       store_location(ctl->store), "up", store_up(ctl->store), "last_error",
-                                      text(store_last_error(ctl->store)), "outages", (json_int_t)store_outages(ctl->store))) != 0) {
+                                      admin_api_text(store_last_error(ctl->store)), "outages",
+                                      (json_int_t)store_outages(ctl->store))) != 0) {
         json_decref(doc);
         doc = NULL;
     }
-    reply(ctl, call, doc);
+    admin_api_reply(ctl, call, doc);
 }
 
 /* ---- settings ---------------------------------------------------------------------------------- */
@@ -167,7 +164,7 @@ static json_t *setting_doc(const struct config *cfg, const struct config_option_
     char value[CONFIG_PATH_MAX + 16];
 
     config_get(cfg, o->name, value, sizeof(value));
-    return json_pack("{s:s, s:o, s:b, s:s}", "name", o->name, "value", text(value), "live", o->live, "help", o->help);
+    return json_pack("{s:s, s:o, s:b, s:s}", "name", o->name, "value", admin_api_text(value), "live", o->live, "help", o->help);
 }
 
 static void settings_get(struct control *ctl, struct admin_call *call, json_t *req)
@@ -180,25 +177,25 @@ static void settings_get(struct control *ctl, struct admin_call *call, json_t *r
     if (json_unpack_ex(req, &err, JSON_STRICT, "{s?s}", "name", &name) != 0) {
         json_decref(doc);
         json_decref(list);
-        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return;
     }
     for (size_t i = 0; config_option_info(i, &o) == 0; i++) {
         if ((name == NULL || strcmp(name, o.name) == 0) && !append(list, setting_doc(&ctl->cfg, &o))) {
             json_decref(doc);
             json_decref(list);
-            fail(ctl, call, "INTERNAL", "out of memory");
+            admin_api_fail(ctl, call, "INTERNAL", "out of memory");
             return;
         }
     }
     if (name != NULL && json_array_size(list) == 0) {
         json_decref(doc);
         json_decref(list);
-        fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
+        admin_api_fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
         return;
     }
     json_object_set_new(doc, "settings", list);
-    reply(ctl, call, doc);
+    admin_api_reply(ctl, call, doc);
 }
 
 /* Fails the call as control_settings_set's error ret says. */
@@ -210,7 +207,7 @@ static void settings_fail(struct control *ctl, struct admin_call *call, int ret,
                        : ret == -ENOMEM ? "INTERNAL"
                                         : "INVALID_VALUE";
 
-    fail(ctl, call, code, "%s", msg);
+    admin_api_fail(ctl, call, code, "%s", msg);
 }
 
 /* doc with "ok": true, or NULL (taking doc) when out of memory. */
@@ -225,7 +222,7 @@ static json_t *ok_with(json_t *doc)
 
 static json_t *change_doc(const char *name, const char *value, const char *previous)
 {
-    return json_pack("{s:s, s:o, s:o}", "name", name, "value", text(value), "previous", text(previous));
+    return json_pack("{s:s, s:o, s:o}", "name", name, "value", admin_api_text(value), "previous", admin_api_text(previous));
 }
 
 /*
@@ -243,11 +240,11 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
     int ret;
 
     if (json_unpack_ex(req, &err, JSON_STRICT, "{s?s, s?s, s?o}", "name", &name, "value", &value, "settings", &many) != 0) {
-        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return;
     }
     if (many != NULL ? name != NULL || value != NULL || !json_is_object(many) : name == NULL || value == NULL) {
-        fail(ctl, call, "BAD_REQUEST", "give \"name\" and \"value\", or \"settings\": an object of names and values");
+        admin_api_fail(ctl, call, "BAD_REQUEST", "give \"name\" and \"value\", or \"settings\": an object of names and values");
         return;
     }
     if (many == NULL) {
@@ -255,13 +252,13 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
         values[n++] = value;
     } else {
         if (json_object_size(many) == 0 || json_object_size(many) > ADMIN_SETTINGS_MAX) {
-            fail(ctl, call, "BAD_REQUEST", "\"settings\" must hold 1 to %d settings", ADMIN_SETTINGS_MAX);
+            admin_api_fail(ctl, call, "BAD_REQUEST", "\"settings\" must hold 1 to %d settings", ADMIN_SETTINGS_MAX);
             return;
         }
         json_object_foreach(many, key, v)
         {
             if (!json_is_string(v)) {
-                fail(ctl, call, "BAD_REQUEST", "setting '%s': the value must be a string", key);
+                admin_api_fail(ctl, call, "BAD_REQUEST", "setting '%s': the value must be a string", key);
                 return;
             }
             names[n] = key;
@@ -270,7 +267,7 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
     }
     for (size_t i = 0; i < n; i++) {
         if (config_get(&ctl->cfg, names[i], before[i], sizeof(before[i])) != 0) {
-            fail(ctl, call, "NOT_FOUND", "no setting '%s'", names[i]);
+            admin_api_fail(ctl, call, "NOT_FOUND", "no setting '%s'", names[i]);
             return;
         }
     }
@@ -282,7 +279,7 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
     if (many == NULL) {
         config_get(&ctl->cfg, name, after, sizeof(after));
         doc = change_doc(name, after, before[0]);
-        reply(ctl, call, ok_with(doc));
+        admin_api_reply(ctl, call, ok_with(doc));
         return;
     }
     doc = ok_doc();
@@ -299,7 +296,7 @@ static void settings_set(struct control *ctl, struct admin_call *call, json_t *r
         json_decref(doc);
         doc = NULL;
     }
-    reply(ctl, call, doc);
+    admin_api_reply(ctl, call, doc);
 }
 
 /* {"name": N}: N takes its configured value again (config file or command line), and the store
@@ -313,11 +310,11 @@ static void settings_reset(struct control *ctl, struct admin_call *call, json_t 
     int ret;
 
     if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s}", "name", &name) != 0) {
-        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return;
     }
     if (config_get(&ctl->cfg, name, before, sizeof(before)) != 0) {
-        fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
+        admin_api_fail(ctl, call, "NOT_FOUND", "no setting '%s'", name);
         return;
     }
     ret = control_settings_reset(ctl, name, msg, sizeof(msg));
@@ -327,7 +324,7 @@ static void settings_reset(struct control *ctl, struct admin_call *call, json_t 
     }
     config_get(&ctl->cfg, name, after, sizeof(after));
     doc = change_doc(name, after, before);
-    reply(ctl, call, ok_with(doc));
+    admin_api_reply(ctl, call, ok_with(doc));
 }
 
 /* ---- lists and kicks: questions to the cores ---------------------------------------------------- */
@@ -387,10 +384,10 @@ static bool parts_failed(struct control *ctl, struct admin_call *call, struct ad
     if (err == 0)
         return false;
     if (err == -ENOMEM)
-        fail(ctl, call, "INTERNAL", "a core ran out of memory answering");
+        admin_api_fail(ctl, call, "INTERNAL", "a core ran out of memory answering");
     else
-        fail(ctl, call, "BUSY", "a core did not answer in time (%s): try again",
-             err == -EAGAIN ? "its mailbox is full" : "timeout");
+        admin_api_fail(ctl, call, "BUSY", "a core did not answer in time (%s): try again",
+                       err == -EAGAIN ? "its mailbox is full" : "timeout");
     return true;
 }
 
@@ -399,11 +396,12 @@ static json_t *client_doc(const void *item)
     const struct admin_client *a = item;
     char since[32];
 
-    rfc3339(a->connected_at, since, sizeof(since));
-    return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id, "name", text(a->name),
-                     "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions, "msgs_in",
-                     (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
-                     (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output, "connected_since", since);
+    admin_api_rfc3339(a->connected_at, since, sizeof(since));
+    return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)a->id, "name",
+                     admin_api_text(a->name), "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions,
+                     "msgs_in", (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in,
+                     "bytes_out", (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output, "connected_since",
+                     since);
 }
 
 static json_t *sub_doc(const void *item)
@@ -411,7 +409,8 @@ static json_t *sub_doc(const void *item)
     const struct admin_sub *s = item;
 
     return json_pack("{s:I, s:I, s:o, s:o, s:I}", "client", (json_int_t)s->client, "sid", (json_int_t)s->sid, "pattern",
-                     text(s->pattern), "group", s->group ? text(s->group) : json_null(), "delivered", (json_int_t)s->delivered);
+                     admin_api_text(s->pattern), "group", s->group ? admin_api_text(s->group) : json_null(), "delivered",
+                     (json_int_t)s->delivered);
 }
 
 /* The bytes a list reply may hold: half what the requester's connection may have queued (more and
@@ -434,7 +433,7 @@ static void list_done(struct control *ctl, struct pending *p, struct admin_part 
     char *all;
     json_t *doc, *list;
 
-    if (parts_failed(ctl, p->call, parts, n, err))
+    if (parts_failed(ctl, p->w.call, parts, n, err))
         return;
     all = gather(parts, n, size, &total, cmp);
     doc = ok_doc();
@@ -458,14 +457,14 @@ static void list_done(struct control *ctl, struct pending *p, struct admin_part 
         free(all);
         json_decref(doc);
         json_decref(list);
-        fail(ctl, p->call, "INTERNAL", "out of memory");
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
         return;
     }
     free(all);
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "offset", json_integer(p->offset));
     json_object_set_new(doc, member, list);
-    reply(ctl, p->call, doc);
+    admin_api_reply(ctl, p->w.call, doc);
 }
 
 static void clients_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
@@ -484,11 +483,11 @@ static void kick_done(struct control *ctl, void *arg, struct admin_part **parts,
 {
     struct pending *p = arg;
 
-    if (!parts_failed(ctl, p->call, parts, n, err)) {
+    if (!parts_failed(ctl, p->w.call, parts, n, err)) {
         if (parts[0]->n == 0)
-            fail(ctl, p->call, "NOT_FOUND", "no client with id %" PRIu64, (uint64_t)p->client);
+            admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no client with id %" PRIu64, (uint64_t)p->client);
         else
-            reply(ctl, p->call, json_pack("{s:b, s:I}", "ok", 1, "id", p->client));
+            admin_api_reply(ctl, p->w.call, json_pack("{s:b, s:I}", "ok", 1, "id", p->client));
     }
     free(p);
 }
@@ -498,11 +497,11 @@ static struct pending *pending_new(struct control *ctl, struct admin_call *call)
     struct pending *p = calloc(1, sizeof(*p));
 
     if (p == NULL) {
-        fail(ctl, call, "INTERNAL", "out of memory");
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
         return NULL;
     }
-    p->ctl = ctl;
-    p->call = call;
+    p->w.ctl = ctl;
+    p->w.call = call;
     p->limit = ADMIN_LIST_DEFAULT;
     return p;
 }
@@ -510,7 +509,7 @@ static struct pending *pending_new(struct control *ctl, struct admin_call *call)
 static void ask(struct control *ctl, struct pending *p, uint32_t type, int core, control_parts_fn *fn)
 {
     if (control_ask(ctl, type, core, (uint64_t)p->client, fn, p) != 0) {
-        fail(ctl, p->call, "INTERNAL", "out of memory");
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
         free(p);
     }
 }
@@ -523,12 +522,12 @@ static void list(struct control *ctl, struct admin_call *call, json_t *req, uint
     if (p == NULL)
         return;
     if (json_unpack_ex(req, &err, JSON_STRICT, "{s?I, s?I}", "offset", &p->offset, "limit", &p->limit) != 0) {
-        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         free(p);
         return;
     }
     if (p->offset < 0 || p->limit < 0 || p->limit > ADMIN_LIST_MAX) {
-        fail(ctl, call, "BAD_REQUEST", "offset must be at least 0 and limit from 0 to %d", ADMIN_LIST_MAX);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "offset must be at least 0 and limit from 0 to %d", ADMIN_LIST_MAX);
         free(p);
         return;
     }
@@ -554,14 +553,14 @@ static void clients_kick(struct control *ctl, struct admin_call *call, json_t *r
     if (p == NULL)
         return;
     if (json_unpack_ex(req, &err, JSON_STRICT, "{s:I}", "id", &p->client) != 0) {
-        fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         free(p);
         return;
     }
     /* A client id names its core in the bits above 48 (core.c, on_accept), plus one. */
     core = (uint64_t)p->client >> 48;
     if (p->client <= 0 || core == 0 || core > ctl->b->ncores) {
-        fail(ctl, call, "NOT_FOUND", "no client with id %" PRId64, (int64_t)p->client);
+        admin_api_fail(ctl, call, "NOT_FOUND", "no client with id %" PRId64, (int64_t)p->client);
         free(p);
         return;
     }
@@ -574,9 +573,10 @@ static const struct verb {
     const char *name;
     void (*fn)(struct control *ctl, struct admin_call *call, json_t *req);
 } verbs[] = {
-    {"server.info", server_info},       {"settings.get", settings_get}, {"settings.set", settings_set},
-    {"settings.reset", settings_reset}, {"clients.list", clients_list}, {"clients.kick", clients_kick},
-    {"subs.list", subs_list},
+    {"server.info", server_info},       {"settings.get", settings_get},     {"settings.set", settings_set},
+    {"settings.reset", settings_reset}, {"clients.list", clients_list},     {"clients.kick", clients_kick},
+    {"subs.list", subs_list},           {"stream.add", admin_stream_add},   {"stream.delete", admin_stream_delete},
+    {"stream.info", admin_stream_info}, {"stream.list", admin_stream_list}, {"stream.get", admin_stream_get},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)
@@ -589,22 +589,22 @@ void admin_api_call(struct control *ctl, struct admin_call *call)
         if (strcmp(call->verb, verbs[i].name) == 0)
             v = &verbs[i];
     if (v == NULL) {
-        fail(ctl, call, "UNKNOWN_VERB", "no admin verb '%s'", call->verb);
+        admin_api_fail(ctl, call, "UNKNOWN_VERB", "no admin verb '%s'", call->verb);
         return;
     }
     if (call->too_large) {
-        fail(ctl, call, "BAD_REQUEST", "request document larger than %u bytes", ADMIN_DOC_MAX);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "request document larger than %u bytes", ADMIN_DOC_MAX);
         return;
     }
     /* An empty document is {}; anything else must be one JSON object. */
     req = call->len == 0 ? json_object() : json_loadb((const char *)call->doc, call->len, JSON_REJECT_DUPLICATES, &err);
     if (req == NULL) {
-        fail(ctl, call, "BAD_REQUEST", "not JSON: %s at line %d column %d", err.text, err.line, err.column);
+        admin_api_fail(ctl, call, "BAD_REQUEST", "not JSON: %s at line %d column %d", err.text, err.line, err.column);
         return;
     }
     if (!json_is_object(req)) {
         json_decref(req);
-        fail(ctl, call, "BAD_REQUEST", "the request must be a JSON object");
+        admin_api_fail(ctl, call, "BAD_REQUEST", "the request must be a JSON object");
         return;
     }
     v->fn(ctl, call, req);
@@ -648,8 +648,10 @@ void admin_api_request(struct control *ctl, struct admin_req *r)
 
 void admin_api_abandon(void *arg)
 {
-    struct pending *p = arg;
+    struct admin_wait *w = arg;
 
-    p->call->done(p->ctl, p->call, NULL, 0);
-    free(p);
+    if (w->cleanup != NULL)
+        w->cleanup(w);
+    w->call->done(w->ctl, w->call, NULL, 0);
+    free(w);
 }

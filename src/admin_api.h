@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "src/admin.h"
 
 #define ADMIN_LIST_DEFAULT 1000
@@ -32,7 +34,31 @@ struct admin_call {
     void (*done)(struct control *ctl, struct admin_call *call, char *reply, size_t len);
 };
 
+/* The head of every call waiting for the cores (the arg of its question, control_ask), so that a
+ * shutdown can let it go (admin_api_abandon): cleanup frees what the rest holds (NULL: nothing). */
+struct admin_wait {
+    struct control *ctl;
+    struct admin_call *call;
+    void (*cleanup)(struct admin_wait *w);
+};
+
 void admin_api_call(struct control *ctl, struct admin_call *call);
+/* For the verbs' files: the reply (doc taken; NULL: out of memory), a failure with an error code
+ * and message, a JSON string of text that need not be UTF-8, RFC 3339 time of CLOCK_REALTIME ns. */
+void admin_api_reply(struct control *ctl, struct admin_call *call, json_t *doc);
+__attribute__((format(printf, 4, 5))) void admin_api_fail(struct control *ctl, struct admin_call *call, const char *code,
+                                                          const char *fmt, ...);
+json_t *admin_api_text(const char *s);
+void admin_api_rfc3339(uint64_t ns, char *buf, size_t len);
+
+/* admin_stream.c: the stream verbs, and the streams of the store at start-up (control_init). */
+void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_stream_delete(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req);
+int admin_stream_load(struct control *ctl, char *err, size_t errlen);
+void admin_stream_free(struct control *ctl);
 /* A client's request (CONTROL_REQUEST): answered through control_reply; r is taken. */
 void admin_api_request(struct control *ctl, struct admin_req *r);
 /* A call waiting for the cores will never be answered (shutdown): frees what it holds. */

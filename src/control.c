@@ -98,7 +98,23 @@ static void query_end(struct control *ctl, struct control_query *q, int err)
     free(q);
 }
 
+static void *make_kick(void *arg, unsigned core, uint64_t query)
+{
+    struct admin_kick *k = malloc(sizeof(*k));
+
+    (void)core;
+    if (k != NULL)
+        *k = (struct admin_kick){.query = query, .client = *(const uint64_t *)arg};
+    return k;
+}
+
 int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, control_parts_fn *fn, void *arg)
+{
+    return control_ask_with(ctl, type, core, CONTROL_QUERY_MS, type == ADMIN_MB_KICK ? make_kick : NULL, &client, fn, arg);
+}
+
+int control_ask_with(struct control *ctl, uint32_t type, int core, unsigned ms, control_make_fn *make, void *make_arg,
+                     control_parts_fn *fn, void *arg)
 {
     unsigned ncores = ctl->b->ncores, first = core < 0 ? 0 : (unsigned)core, n = core < 0 ? ncores : 1;
     struct control_query *q = calloc(1, sizeof(*q));
@@ -112,7 +128,7 @@ int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, c
     q->id = ++ctl->next_query;
     q->type = type;
     q->want = n;
-    q->deadline_ns = uring_now_ns() + (uint64_t)CONTROL_QUERY_MS * 1000000;
+    q->deadline_ns = uring_now_ns() + (uint64_t)ms * 1000000;
     q->fn = fn;
     q->arg = arg;
     q->next = ctl->queries;
@@ -120,18 +136,15 @@ int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, c
     for (unsigned i = 0; i < n; i++) {
         struct uring_xmsg m = {.type = type, .u64 = q->id};
 
-        if (type == ADMIN_MB_KICK) {
-            struct admin_kick *k = malloc(sizeof(*k));
-
-            if (k == NULL) {
-                refused = true;
-                break;
-            }
-            *k = (struct admin_kick){.query = q->id, .client = client};
-            m.ptr = k;
+        if (make != NULL && (m.ptr = make(make_arg, first + i, q->id)) == NULL) {
+            refused = true;
+            break;
         }
         if (core_post(ctl->b, first + i, &m) != 0) {
-            free(m.ptr);
+            if (ctl->b->mbox_handlers[type].discard != NULL && m.ptr != NULL)
+                ctl->b->mbox_handlers[type].discard(ctl->b, &m);
+            else
+                free(m.ptr);
             refused = true;
             break;
         }
@@ -296,7 +309,7 @@ int control_init(struct broker *b, char *err, size_t errlen)
     if (ret != 0)
         return ret; /* control_free cleans up */
     b->cfg = ctl->cfg;
-    return 0;
+    return admin_stream_load(ctl, err, errlen);
 }
 
 int control_start(struct broker *b)
@@ -359,6 +372,7 @@ void control_free(struct broker *b)
         free(t->msg.ptr);
         free(t);
     }
+    admin_stream_free(ctl);
     control_store_close(ctl);
     close(ctl->stop_fd);
     free(ctl);

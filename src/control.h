@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "src/config.h"
+#include "src/stream.h"
 #include "uring/uring.h"
 
 #define CONTROL_MBOX_SLOTS 4096
@@ -76,6 +77,14 @@ struct control {
     uint64_t settings_gen;
     struct control_query *queries;
     struct control_retry *retries;
+    /* Streams (admin_stream.c): the definitions in force and their ids for this run. One change
+     * (add, delete) at a time: it takes several rounds with the cores. */
+    struct stream_def *streams[STREAMS_MAX];
+    uint32_t stream_ids[STREAMS_MAX];
+    unsigned nstreams;
+    uint32_t next_stream_id;
+    uint64_t streams_gen;
+    bool streams_changing;
 };
 
 /* Control thread: asks core `core` (or every core: -1) a question of type ADMIN_MB_CLIENTS,
@@ -83,6 +92,11 @@ struct control {
  * all have come, or with err -ETIMEDOUT or -EAGAIN (a mailbox was full) and what came. 0 or
  * -ENOMEM (fn is not called). */
 int control_ask(struct control *ctl, uint32_t type, int core, uint64_t client, control_parts_fn *fn, void *arg);
+/* The same with any message: make (may be NULL: no ptr) builds core `core`'s message body for
+ * question `query` (NULL: out of memory), and the answers are awaited for ms. */
+typedef void *control_make_fn(void *arg, unsigned core, uint64_t query);
+int control_ask_with(struct control *ctl, uint32_t type, int core, unsigned ms, control_make_fn *make, void *make_arg,
+                     control_parts_fn *fn, void *arg);
 /* Control thread: sends document doc[0, len) (malloc'd, taken) as the reply to request token
  * of core `core`. */
 void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len);

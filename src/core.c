@@ -53,7 +53,7 @@ static void session_closed(struct uring_conn *conn, int err);
 static void core_maybe_stop(struct core *c);
 
 /* The modules, in the order their hooks run. */
-static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module};
+static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module, &stream_module};
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */
@@ -656,6 +656,9 @@ static void core_maybe_stop(struct core *c)
 {
     if (c->nsessions > 0 || c->listening || c->stopped)
         return;
+    for (size_t i = 0; i < NMODULES; i++)
+        if (modules[i]->busy != NULL && modules[i]->busy(c))
+            return;
     c->stopped = true;
     c->timers_idle = true;
     if (c->sweep_armed)
@@ -664,6 +667,12 @@ static void core_maybe_stop(struct core *c)
         uring_timer_cancel(&c->xtimer);
     MODULES_CALL(stop, c);
     uring_loop_stop(&c->loop);
+}
+
+void core_idle(struct core *c)
+{
+    if (c->stopping)
+        core_maybe_stop(c);
 }
 
 static void listener_closed(struct uring_listener *l)
@@ -884,6 +893,7 @@ static void *core_main(void *arg)
     c->sweep.data = c;
     c->xtimer.data = c;
     c->listener.data = c;
+    MODULES_CALL(start, c);
     ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);
     if (ret == 0) {
         c->listening = true;

@@ -37,6 +37,7 @@
 #include "src/request.h"
 #include "src/route.h"
 #include "src/stats.h"
+#include "src/stream.h"
 #include "uring/uring.h"
 
 #define BROKER_NAME              "trpc-broker/" PACKAGE_VERSION
@@ -74,6 +75,8 @@ enum xtype {
     X_REP,      /* request.c. ptr: struct xrep */
     X_REP_FAIL, /* request.c. u64: token; the responder vanished before the request reached it */
     X_GATE,     /* direct.c. u64: slot << 32 | gen: a direct send was short, the rest waits in the gate */
+    X_SPUB,     /* stream.c. ptr: struct spub, a PUB for the stream's owner */
+    X_SPUBACK,  /* stream.c. ptr: struct spub, back to its publisher's core: stored or refused */
     X_NTYPES
 };
 
@@ -103,6 +106,7 @@ struct core_xtype {
 /*
  * A module, as core.c calls it. Every hook may be NULL. In the order of core.c's table:
  *   init          core thread, before its loop exists (the loop's address is final): 0 or -errno
+ *   start         core thread, its loop running's first step: before it listens
  *   session_gone  a session closed (its connection is gone; it is freed after the hooks)
  *   session_stop  shutdown, once per session: true holds the session's ERR until the module calls
  *                 core_stop_release() for it (or the session closes)
@@ -111,6 +115,8 @@ struct core_xtype {
  *   flush         the end of every loop iteration, before the doorbells ring
  *   sweep         every sweep of the core (sweep_period_ns)
  *   trim          a quiet core gives memory back: drop caches and scratch grown by a burst
+ *   busy          shutting down, the core keeps its loop running while this says true (I/O still
+ *                 on the ring); a module that becomes idle calls core_idle()
  *   stop          the core's loop is about to stop: cancel timers, nothing may be armed after
  *   fini          core thread, after its loop was destroyed and every core passed the stop
  *                 barrier (or none ran): free the state
@@ -120,6 +126,8 @@ struct core_module {
     const struct core_xtype *xtypes;
     unsigned nxtypes;
     int (*init)(struct core *c);
+    void (*start)(struct core *c);
+    bool (*busy)(struct core *c);
     void (*session_gone)(struct session *s);
     bool (*session_stop)(struct session *s);
     void (*sub_gone)(struct core *c, struct rsub *r, bool conn_gone);
@@ -207,6 +215,7 @@ struct core {
     struct route_core route;
     struct request_core req;
     struct direct_core direct;
+    struct stream_core stream;
 };
 
 /* Bytes of droppable cross-core messages (PUB copies, replies) from one core to another that the
@@ -250,6 +259,8 @@ struct broker {
     struct core_mbox_handler mbox_handlers[BROKER_MBOX_TYPES]; /* by uring_xmsg.type */
     struct control *ctl; /* the control thread (control.h), from control_start to control_free */
     struct http *http;   /* the HTTP thread (http.h), from http_start to http_stop; NULL when off */
+    /* The streams when the cores start (control_init); each core's start hook copies it. */
+    struct stream_table *streams_boot;
 };
 
 /* ---- the main thread ---- */
@@ -274,6 +285,9 @@ struct session *core_session(struct core *c, uint32_t slot, uint32_t gen);
 /* Shutdown: a module that held s's ERR (core_module.session_stop) lets go; the last one to do so
  * sends it and closes the session. */
 void core_stop_release(struct session *s);
+/* Shutting down: a module whose busy hook said true is idle now; the core stops if nothing else
+ * holds it. */
+void core_idle(struct core *c);
 /* Runs the modules' sub_gone hooks. */
 void core_sub_gone(struct core *c, struct rsub *r, bool conn_gone);
 /* Pushes msg to core dst (not c), waiting in a backlog when the channel is full. cost > 0 marks a

@@ -26,6 +26,7 @@ src_libtrpcd_la_SOURCES = \
 	src/admin.c \
 	src/admin_api.h \
 	src/admin_api.c \
+	src/admin_stream.c \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
@@ -43,10 +44,13 @@ src_libtrpcd_la_SOURCES = \
 	src/route.h \
 	src/route.c \
 	src/session.h \
-	src/session.c
+	src/session.c \
+	src/stream.h \
+	src/stream.c \
+	src/stream_def.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
 src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la uring/libtrpcuring.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c
@@ -84,10 +88,16 @@ BROKER_ITESTS = \
 	tests/broker/output_burst \
 	tests/broker/malformed \
 	tests/broker/sigterm_flush \
-	tests/broker/pong_order
+	tests/broker/pong_order \
+	tests/broker/stream_store
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
+check_PROGRAMS += tests/broker/stream_overlap
+tests_broker_stream_overlap_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+tests_broker_stream_overlap_LDADD = src/libtrpcd.la
+tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_stream_store_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pubsub_order_LDADD = $(TESTS_BROKER_LIBS)

@@ -165,6 +165,8 @@ int main(int argc, char **argv)
 
     heap_setup();
     ret = admin_register(b);
+    if (ret == 0)
+        ret = stream_register(b);
     if (ret != 0) {
         snprintf(err, sizeof(err), "%s", strerror(-ret));
     } else if ((ret = control_init(b, err, sizeof(err))) == 0) {

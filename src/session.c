@@ -271,7 +271,7 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
             return;
         }
         route_pub(s, f);
-        if ((f->flags & WIRE_F_ACK_REQ) && s->state == SESS_OPEN) {
+        if (!stream_pub(s, f) && (f->flags & WIRE_F_ACK_REQ) && s->state == SESS_OPEN) {
             struct wire_out o = {.type = WIRE_PUBACK, .id = f->id};
             session_send(s, &o);
         }

@@ -17,7 +17,8 @@ ok $? "--version prints trpcctl (trpc) $version"
 
 # Each command: in the tool's help, with a help of its own naming its usage and its topic.
 for cmd in "server info server.info" "settings get settings.get" "settings set settings.set" \
-    "clients ls clients.list" "clients kick clients.kick" "subs ls subs.list"; do
+    "clients ls clients.list" "clients kick clients.kick" "subs ls subs.list" "stream ls stream.list" \
+    "stream info stream.info" "stream add stream.add" "stream rm stream.delete" "stream get stream.get"; do
     set -- $cmd
     grep -q "^    $1 $2" "$TMP/help"
     ok $? "trpcctl --help lists $1 $2"
@@ -31,6 +32,11 @@ done
 "$CTL" clients --help >"$TMP/out" 2>&1 && grep -q "trpcctl clients ls \[--limit N\] \[--offset N\]" "$TMP/out" &&
     grep -q "trpcctl clients kick ID" "$TMP/out"
 ok $? "trpcctl clients --help lists its commands"
+
+expect 2 "^trpcctl: stream add: missing arguments$" "stream add without a subject" -- "$CTL" stream add orders
+expect 2 "^trpcctl: --max-msg-size: 'big' is not a number of bytes$" "stream add --max-msg-size big" -- \
+    "$CTL" stream add orders 'orders.>' --max-msg-size big
+expect 2 "^trpcctl: stream get: missing arguments$" "stream get without a sequence" -- "$CTL" stream get orders
 
 expect 2 "^trpcctl: no command given$" "no command" -- "$CTL"
 expect 2 "^Try 'trpcctl --help' for more information.$" "a usage error says where help is" -- "$CTL"

@@ -127,6 +127,40 @@ diag_file "$TMP/subs.out"
 run subsj subs ls --json --limit 2 && json_ok "$TMP/subsj.out"
 ok $? "subs ls --json --limit 2: a document with ok true"
 
+# Streams: one over the shop's Placed events, which shop-client publishes.
+run sadd stream add shop shop.billing.placed --max-msg-size 4096 && grep -q "^created stream shop\$" "$TMP/sadd.out" &&
+    grep -Eq "^subjects  *shop\.billing\.placed\$" "$TMP/sadd.out" && grep -Eq "^messages  *0\$" "$TMP/sadd.out"
+ok $? "stream add shop: created, empty"
+diag_file "$TMP/sadd.out"
+run sadd2 stream add shop shop.billing.placed --max-msg-size 4096 && grep -q "^already had stream shop\$" "$TMP/sadd2.out"
+ok $? "stream add with the same definition: already had it"
+expect 1 "^trpcctl: stream add: stream shop exists with another definition" "stream add with another definition" -- \
+    "$CTL" stream add shop 'shop.>'
+expect 2 "^trpcctl: .*--max-msg-size" "--max-msg-size on another command: a usage error" -- "$CTL" stream ls --max-msg-size 5
+"$BUILD/examples/shop/shop-client" "$TRPC_URL" 3 >"$TMP/client.out" 2>&1
+grep -q "^published 3\$" "$TMP/client.out"
+ok $? "shop-client published 3 Placed events"
+stored3() {
+    "$CTL" stream info shop >"$TMP/sinfo.out" 2>&1 && grep -Eq "^messages  *3\$" "$TMP/sinfo.out" &&
+        ! grep -q "stream shop\$" "$TMP/sinfo.out"
+}
+wait_for stored3
+ok $? "stream info shop: 3 messages (and no created line)"
+diag_file "$TMP/sinfo.out"
+run sls stream ls && grep -Eq "^NAME  *SUBJECTS  *CORE  *MESSAGES  *BYTES  *FIRST  *LAST  *ERROR\$" "$TMP/sls.out" &&
+    grep -Eq "^shop  *shop\.billing\.placed  *[01]  *3  *[1-9][0-9]*  *1  *3  *-\$" "$TMP/sls.out"
+ok $? "stream ls: shop with 3 messages, sequences 1 to 3"
+diag_file "$TMP/sls.out"
+run sget stream get shop 2 && grep -Eq "^stream shop seq 2 at [0-9T:+-]+ on shop\.billing\.placed\$" "$TMP/sget.out"
+ok $? "stream get shop 2: the stored event"
+diag_file "$TMP/sget.out"
+expect 1 "^trpcctl: stream get: stream shop has no message 9\$" "stream get of a sequence not stored" -- "$CTL" stream get shop 9
+run sgetj stream get shop 1 --json && json_ok "$TMP/sgetj.out"
+ok $? "stream get --json: a document with ok true"
+run srm stream rm shop && grep -q "^deleted stream shop\$" "$TMP/srm.out"
+ok $? "stream rm shop"
+expect 1 "^trpcctl: stream info: no stream shop\$" "stream info after rm" -- "$CTL" stream info shop
+
 run kick clients kick "$id" && grep -q "^kicked client $id\$" "$TMP/kick.out"
 ok $? "clients kick $id"
 gone() {

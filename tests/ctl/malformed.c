@@ -47,6 +47,17 @@ static const struct example {
     {"subs", "ls",
      "{\"ok\": true, \"total\": 1, \"offset\": 0, \"subscriptions\": [{\"client\": 281474976710657, \"sid\": 1, \"pattern\": "
      "\"orders.>\", \"group\": \"billing\", \"delivered\": 42}]}"},
+    {"stream", "info",
+     "{\"ok\": true, \"stream\": {\"name\": \"orders\", \"subjects\": [\"orders.>\"], \"max_msg_size\": 0, \"created\": "
+     "\"2026-12-05T05:00:00Z\", \"core\": 1, \"messages\": 2, \"bytes\": 10, \"first_seq\": 1, \"last_seq\": 2, \"stored\": 2, "
+     "\"refused\": 0, \"pending\": 0}}"},
+    {"stream", "ls",
+     "{\"ok\": true, \"streams\": [{\"name\": \"orders\", \"subjects\": [\"orders.>\"], \"core\": 1, \"messages\": 2, "
+     "\"bytes\": 10, \"first_seq\": 1, \"last_seq\": 2}]}"},
+    {"stream", "get",
+     "{\"ok\": true, \"stream\": \"s\", \"seq\": 1, \"time\": \"2026-12-05T05:00:01Z\", \"topic\": \"t\", \"headers\": "
+     "[{\"key\": \"k\", \"value\": \"v\"}], \"size\": 2, \"payload_base64\": \"aGk=\", \"payload\": \"hi\"}"},
+    {"stream", "rm", "{\"ok\": true, \"name\": \"orders\"}"},
 };
 
 static void known_bad(void)

@@ -40,6 +40,23 @@ static const char subs_list[] = "{\"ok\": true, \"total\": 1, \"offset\": 0, \"s
                                 "   {\"client\": 281474976710657, \"sid\": 1, \"pattern\": \"orders.>\", \"group\": \"billing\",\n"
                                 "    \"delivered\": 42}]}";
 
+static const char stream_info[] =
+    "{\"ok\": true, \"created\": true, \"stream\": {\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.*\"],\n"
+    "   \"max_msg_size\": 65536, \"created\": \"2026-12-05T05:00:00Z\", \"core\": 1, \"messages\": 0,\n"
+    "   \"bytes\": 0, \"first_seq\": 1, \"last_seq\": 0, \"stored\": 0, \"refused\": 0, \"pending\": 0,\n"
+    "   \"direct_io\": true}}";
+
+static const char stream_list[] =
+    "{\"ok\": true, \"streams\": [{\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.*\"], \"max_msg_size\": 0,\n"
+    "   \"created\": \"2026-12-05T05:00:00Z\", \"core\": 1, \"messages\": 202, \"bytes\": 1400, \"first_seq\": 1,\n"
+    "   \"last_seq\": 202},\n"
+    "  {\"name\": \"bad\", \"subjects\": [\"x\"], \"max_msg_size\": 0, \"created\": \"2026-12-05T05:00:00Z\", \"core\": 0,\n"
+    "   \"error\": \"No space left on device\"}]}";
+
+static const char stream_get[] = "{\"ok\": true, \"stream\": \"orders\", \"seq\": 201, \"time\": \"2026-12-05T05:00:01.250Z\",\n"
+                                 " \"topic\": \"refunds.x\", \"headers\": [{\"key\": \"k\", \"value\": \"v1\"}], \"size\": 5,\n"
+                                 " \"payload_base64\": \"aGVsbG8=\", \"payload\": \"hello\"}";
+
 static void check(const char *area, const char *verb, const char *doc, const char *want, const char *what)
 {
     struct shown s = show(area, verb, doc);
@@ -137,6 +154,42 @@ int main(void)
           "io_uring tier  T1\n"
           "connections    3\n",
           "a broker without a store: no store rows");
+
+    check("stream", "add", stream_info,
+          "created stream orders\n"
+          "name                orders\n"
+          "subjects            orders.>, refunds.*\n"
+          "core                1\n"
+          "max msg size        65536\n"
+          "created             2026-12-05T05:00:00+00:00\n"
+          "messages            0\n"
+          "bytes               0\n"
+          "first seq           1\n"
+          "last seq            0\n"
+          "stored (this run)   0\n"
+          "refused (this run)  0\n"
+          "pending             0\n",
+          "the contract's example");
+    check("stream", "ls", stream_list,
+          "NAME    SUBJECTS             CORE  MESSAGES  BYTES  FIRST  LAST  ERROR\n"
+          "orders  orders.>, refunds.*     1       202   1400      1   202  -\n"
+          "bad     x                       0         -      -      -     -  No space left on device\n",
+          "a stream whose log failed: its error, no figures");
+    check("stream", "get", stream_get,
+          "stream orders seq 201 at 2026-12-05T05:00:01+00:00 on refunds.x\n"
+          "k: v1\n"
+          "\n"
+          "hello\n",
+          "the contract's example");
+    check("stream", "get",
+          "{\"ok\": true, \"stream\": \"s\", \"seq\": 1, \"time\": \"2026-12-05T05:00:01Z\", \"topic\": \"t\", \"headers\": [], "
+          "\"size\": 2, \"payload_base64\": \"//8=\", \"payload\": null}",
+          "stream s seq 1 at 2026-12-05T05:00:01+00:00 on t\n"
+          "\n"
+          "(2 bytes, not UTF-8; base64:)\n"
+          "//8=\n",
+          "a payload that is not UTF-8: base64");
+    check("stream", "rm", "{\"ok\": true, \"name\": \"orders\"}", "deleted stream orders\n", "the contract's example");
 
     /* --json: the reply as received, even with its line breaks and spacing, and a newline. */
     s = show_len("settings", "get", settings_get, sizeof(settings_get) - 1, true);

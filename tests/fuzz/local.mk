@@ -34,7 +34,20 @@ tests_fuzz_replay_store_file_SOURCES = tests/fuzz/fuzz_store_file.c tests/fuzz/r
 tests_fuzz_replay_store_file_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/store_file"'
 tests_fuzz_replay_store_file_LDADD = src/libtrpcstore.la
 
+# A stream definition as the store holds it (src/stream_def.c).
+check_PROGRAMS += tests/fuzz/replay_stream_def
+tests_fuzz_replay_stream_def_SOURCES = tests/fuzz/fuzz_stream_def.c tests/fuzz/replay.c
+tests_fuzz_replay_stream_def_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/stream_def"'
+tests_fuzz_replay_stream_def_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_replay_stream_def_LDADD = src/libtrpcd.la
+
 if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_stream_def
+FUZZ_TARGETS += tests/fuzz/fuzz_stream_def$(EXEEXT)
+tests_fuzz_fuzz_stream_def_SOURCES = tests/fuzz/fuzz_stream_def.c
+tests_fuzz_fuzz_stream_def_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_fuzz_stream_def_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_stream_def_LDADD = src/libtrpcd.la
 noinst_PROGRAMS += tests/fuzz/fuzz_admin
 FUZZ_TARGETS += tests/fuzz/fuzz_admin$(EXEEXT)
 tests_fuzz_fuzz_admin_SOURCES = tests/fuzz/fuzz_admin.c

@@ -256,7 +256,8 @@ static void run(const struct walt_conf *c)
     wal_get_stats(e.ws.w, &st);
     ok(st.batches >= 2, "%s: several batches synced on the shared ring (%llu)", c->name, (unsigned long long)st.batches);
     ok(st.segments_prepared + st.segments_sync >= 1, "%s: rolled over onto a new segment on the way", c->name);
-    ok(e.ws.cqes >= st.batches, "%s: the WAL's CQEs came through its source (%llu)", c->name, (unsigned long long)e.ws.cqes);
+    ok(e.ws.set.cqes >= st.batches, "%s: the WAL's CQEs came through its source (%llu)", c->name,
+       (unsigned long long)e.ws.set.cqes);
     verify_log(&e, c->name, false);
     verify_log(&e, c->name, true);
     ok_eq(wal_source_close(&e.ws), 0, "%s: WAL closed", c->name);

@@ -1,0 +1,717 @@
+/*
+ * The stream verbs of the admin API (docs/admin-api.md, "Streams"), on the control thread. The
+ * definitions live in the store (namespace "streams", key: the name, value: stream_def_encode);
+ * the logs on their owner cores. A change takes rounds with the cores, one after another:
+ *
+ *   add:    the owner opens the log -> the store takes the definition -> every core takes the new
+ *           table; the reply comes after the last, so a PUB sent after it is stored.
+ *   delete: the store forgets it -> every core takes the new table -> the owner closes the log once
+ *           what it holds is settled -> the log's directory is removed.
+ *
+ * One change at a time (ctl->streams_changing): another meanwhile is answered BUSY.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/admin.h"
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/log.h"
+#include "src/store.h"
+#include "src/stream.h"
+
+#define NS          "streams"
+#define STREAM_Q_MS 10000 /* opening a log reads it whole (recovery): give a large one time */
+#define STREAM_WHY  256
+
+struct spend {
+    struct admin_wait w; /* first: admin_api_abandon */
+    struct stream_def def;
+    uint32_t id;
+    unsigned owner;
+    struct stream_info info;
+    uint64_t seq;
+    bool declare; /* stream.add of an existing stream: the reply says "created": false */
+};
+
+static void spend_cleanup(struct admin_wait *w)
+{
+    struct spend *p = (struct spend *)(void *)w;
+
+    stream_def_free(&p->def);
+    p->w.ctl->streams_changing = false;
+}
+
+static struct spend *spend_new(struct control *ctl, struct admin_call *call)
+{
+    struct spend *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
+        return NULL;
+    }
+    p->w.ctl = ctl;
+    p->w.call = call;
+    return p;
+}
+
+static void spend_free(struct spend *p)
+{
+    stream_def_free(&p->def);
+    free(p);
+}
+
+static int find(const struct control *ctl, const char *name)
+{
+    for (unsigned i = 0; i < ctl->nstreams; i++)
+        if (strcmp(ctl->streams[i]->name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- documents ---------------------------------------------------------------------------------- */
+
+static json_t *stream_doc(const struct control *ctl, unsigned i, const struct stream_info *in)
+{
+    const struct stream_def *d = ctl->streams[i];
+    json_t *subj = json_array(), *doc;
+    char created[40];
+
+    for (unsigned j = 0; subj != NULL && j < d->nsubjects; j++)
+        json_array_append_new(subj, admin_api_text(d->subjects[j]));
+    admin_api_rfc3339(d->created_ns, created, sizeof(created));
+    doc = json_pack("{s:s, s:o, s:I, s:s, s:i}", "name", d->name, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size,
+                    "created", created, "core", (int)stream_owner(d->name, ctl->b->ncores));
+    if (doc == NULL || in == NULL)
+        return doc;
+    json_object_set_new(doc, "messages", json_integer((json_int_t)in->msgs));
+    json_object_set_new(doc, "bytes", json_integer((json_int_t)in->bytes));
+    json_object_set_new(doc, "first_seq", json_integer((json_int_t)in->first_seq));
+    json_object_set_new(doc, "last_seq", json_integer((json_int_t)in->last_seq));
+    json_object_set_new(doc, "stored", json_integer((json_int_t)in->stored));
+    json_object_set_new(doc, "refused", json_integer((json_int_t)in->refused));
+    json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
+    json_object_set_new(doc, "direct_io", json_boolean(in->direct));
+    if (in->err != 0)
+        json_object_set_new(doc, "error", json_string(strerror(-in->err)));
+    if (in->recovery[0] != '\0')
+        json_object_set_new(doc, "recovery", admin_api_text(in->recovery));
+    return doc;
+}
+
+static int parts_err(struct admin_part **parts, unsigned n, int err)
+{
+    for (unsigned i = 0; err == 0 && i < n; i++)
+        if (parts[i] == NULL)
+            err = -ETIMEDOUT;
+        else if (parts[i]->err != 0)
+            err = parts[i]->err;
+    return err;
+}
+
+static void fail_cores(struct control *ctl, struct admin_call *call, int err)
+{
+    if (err == -ETIMEDOUT || err == -EAGAIN)
+        admin_api_fail(ctl, call, "BUSY", "a core did not answer in time; try again");
+    else
+        admin_api_fail(ctl, call, "INTERNAL", "%s", strerror(-err));
+}
+
+/* ---- tables and rounds ---------------------------------------------------------------------------- */
+
+static void *make_req(void *arg, unsigned core, uint64_t query)
+{
+    const struct spend *p = arg;
+    struct stream_req *r = calloc(1, sizeof(*r));
+
+    (void)core;
+    if (r != NULL) {
+        r->query = query;
+        r->id = p->id;
+        r->seq = p->seq;
+        snprintf(r->name, sizeof(r->name), "%s", p->def.name);
+    }
+    return r;
+}
+
+static struct stream_table *table_now(struct control *ctl)
+{
+    return stream_table_make((const struct stream_def *const *)ctl->streams, ctl->stream_ids, ctl->nstreams, ctl->b->ncores,
+                             ctl->streams_gen);
+}
+
+static void *make_table(void *arg, unsigned core, uint64_t query)
+{
+    struct control *ctl = ((struct spend *)arg)->w.ctl;
+    struct stream_req *r = calloc(1, sizeof(*r));
+
+    (void)core;
+    if (r == NULL)
+        return NULL;
+    r->query = query;
+    r->table = table_now(ctl);
+    if (r->table == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void ask(struct spend *p, uint32_t type, int core, control_make_fn *make, control_parts_fn *fn)
+{
+    struct control *ctl = p->w.ctl;
+
+    if (core >= (int)ctl->b->ncores || control_ask_with(ctl, type, core, STREAM_Q_MS, make, p, fn, p) != 0) {
+        if (p->w.cleanup != NULL)
+            ctl->streams_changing = false; /* a change ends here */
+        admin_api_fail(ctl, p->w.call, "INTERNAL", core >= (int)ctl->b->ncores ? "no core to ask" : "out of memory");
+        spend_free(p);
+    }
+}
+
+/* ---- add ------------------------------------------------------------------------------------------ */
+
+static void add_tables_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    int i = find(ctl, p->def.name);
+
+    ctl->streams_changing = false;
+    err = parts_err(parts, n, err);
+    if (err != 0)
+        log_warn(LOG_NO_CORE, "stream %s: some cores may not route to it yet: %s", p->def.name, strerror(-err));
+    admin_api_reply(ctl, p->w.call,
+                    json_pack("{s:b, s:b, s:o}", "ok", 1, "created", 1, "stream", stream_doc(ctl, (unsigned)i, &p->info)));
+    spend_free(p);
+}
+
+static void close_quietly_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    (void)ctl;
+    (void)parts;
+    (void)n;
+    (void)err;
+    free(arg);
+}
+
+/* A log opened for a stream that is not added after all. */
+static void close_quietly(struct control *ctl, uint32_t id, unsigned owner)
+{
+    struct spend *q = calloc(1, sizeof(*q));
+
+    if (q == NULL)
+        return;
+    q->w.ctl = ctl;
+    q->id = id;
+    if (control_ask_with(ctl, ADMIN_MB_STREAM_CLOSE, (int)owner, STREAM_Q_MS, make_req, q, close_quietly_done, q) != 0)
+        free(q);
+}
+
+static void add_open_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    size_t len = 0;
+    char *val;
+    int ret;
+
+    err = parts_err(parts, n, err);
+    if (err == 0 && parts[0]->n == 1)
+        p->info = *(const struct stream_info *)parts[0]->items;
+    if (err != 0 || p->info.err != 0) {
+        ctl->streams_changing = false;
+        close_quietly(ctl, p->id, p->owner);
+        if (err != 0)
+            fail_cores(ctl, p->w.call, err);
+        else
+            admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "cannot open the log of stream %s in %s/streams/%s: %s%s%s",
+                           p->def.name, ctl->cfg.data_dir, p->def.name, strerror(-p->info.err), p->info.recovery[0] ? ": " : "",
+                           p->info.recovery);
+        spend_free(p);
+        return;
+    }
+    val = stream_def_encode(&p->def, &len);
+    ret = val != NULL ? store_put(ctl->store, NS, p->def.name, val, len) : -ENOMEM;
+    free(val);
+    if (ret != 0 || ctl->nstreams >= STREAMS_MAX) {
+        ctl->streams_changing = false;
+        close_quietly(ctl, p->id, p->owner);
+        admin_api_fail(ctl, p->w.call, "STORE_UNAVAILABLE", "the store did not take the stream: %s", strerror(-ret));
+        spend_free(p);
+        return;
+    }
+    ctl->streams[ctl->nstreams] = malloc(sizeof(struct stream_def));
+    if (ctl->streams[ctl->nstreams] == NULL) {
+        ctl->streams_changing = false;
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
+        spend_free(p);
+        return;
+    }
+    *ctl->streams[ctl->nstreams] = p->def; /* the subjects move with it */
+    memset(&p->def, 0, sizeof(p->def));
+    snprintf(p->def.name, sizeof(p->def.name), "%s", ctl->streams[ctl->nstreams]->name);
+    ctl->stream_ids[ctl->nstreams++] = p->id;
+    ctl->streams_gen++;
+    log_info(LOG_NO_CORE, "stream %s: added", p->def.name);
+    ask(p, ADMIN_MB_STREAM_TABLE, -1, make_table, add_tables_done);
+}
+
+static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, char *why, size_t whylen)
+{
+    json_int_t max = 0;
+    json_error_t err;
+    const char *name;
+    json_t *subj, *item;
+    size_t i;
+
+    memset(d, 0, sizeof(*d));
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I}", "name", &name, "subjects", &subj, "max_msg_size", &max) != 0) {
+        snprintf(why, whylen, "%s", err.text);
+        return -EINVAL;
+    }
+    if (stream_name_check(name, why, whylen) != 0)
+        return -EINVAL;
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    if (max < 0 || max > (json_int_t)ctl->cfg.limits.max_frame) {
+        snprintf(why, whylen, "max_msg_size must be from 0 (the frame limit) to max-frame (%u)", ctl->cfg.limits.max_frame);
+        return -EINVAL;
+    }
+    d->max_msg_size = (uint32_t)max;
+    if (!json_is_array(subj) || json_array_size(subj) == 0) {
+        snprintf(why, whylen, "subjects must be a list of 1 to %d patterns", STREAM_SUBJECTS_MAX);
+        return -EINVAL;
+    }
+    json_array_foreach(subj, i, item)
+    {
+        if (!json_is_string(item)) {
+            snprintf(why, whylen, "subject %zu is not a string", i + 1);
+            stream_def_free(d);
+            return -EINVAL;
+        }
+        if (stream_def_add_subject(d, json_string_value(item), ctl->cfg.limits.max_topic, why, whylen) != 0) {
+            stream_def_free(d);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* The stream of another name one of d's subjects overlaps, or -1 (j: which of its subjects). */
+static int overlapping(const struct control *ctl, const struct stream_def *d, unsigned *di, unsigned *oj)
+{
+    for (unsigned i = 0; i < ctl->nstreams; i++) {
+        const struct stream_def *o = ctl->streams[i];
+
+        if (strcmp(o->name, d->name) == 0)
+            continue;
+        for (unsigned a = 0; a < d->nsubjects; a++)
+            for (unsigned b = 0; b < o->nsubjects; b++)
+                if (stream_patterns_overlap(d->subjects[a], strlen(d->subjects[a]), o->subjects[b], strlen(o->subjects[b]))) {
+                    *di = a;
+                    *oj = b;
+                    return (int)i;
+                }
+    }
+    return -1;
+}
+
+static void info_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err);
+
+void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    char why[STREAM_WHY];
+    struct timespec ts;
+    struct spend *p;
+    unsigned a, b;
+    int i, o;
+
+    p = spend_new(ctl, call);
+    if (p == NULL)
+        return;
+    if (parse_def(ctl, req, &p->def, why, sizeof(why)) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
+        spend_free(p);
+        return;
+    }
+    i = find(ctl, p->def.name);
+    if (i >= 0) {
+        /* Declaring is idempotent: the same definition again is the stream as it is. */
+        if (!stream_def_equal(ctl->streams[i], &p->def)) {
+            admin_api_fail(ctl, call, "STREAM_EXISTS", "stream %s exists with another definition (stream.info shows it)",
+                           p->def.name);
+            spend_free(p);
+            return;
+        }
+        p->id = ctl->stream_ids[i];
+        p->owner = stream_owner(p->def.name, ctl->b->ncores);
+        p->declare = true;
+        ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
+        return;
+    }
+    o = overlapping(ctl, &p->def, &a, &b);
+    if (o >= 0) {
+        admin_api_fail(ctl, call, "SUBJECTS_OVERLAP",
+                       "subject '%s' overlaps '%s' of stream %s: a topic belongs to one stream at most", p->def.subjects[a],
+                       ctl->streams[o]->subjects[b], ctl->streams[o]->name);
+        spend_free(p);
+        return;
+    }
+    if (ctl->nstreams >= STREAMS_MAX) {
+        admin_api_fail(ctl, call, "LIMIT", "a broker has at most %d streams", STREAMS_MAX);
+        spend_free(p);
+        return;
+    }
+    if (ctl->streams_changing) {
+        admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
+        spend_free(p);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p->def.created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    p->id = ++ctl->next_stream_id;
+    p->owner = stream_owner(p->def.name, ctl->b->ncores);
+    p->w.cleanup = spend_cleanup;
+    ctl->streams_changing = true;
+    ask(p, ADMIN_MB_STREAM_OPEN, (int)p->owner, make_req, add_open_done);
+}
+
+/* ---- delete --------------------------------------------------------------------------------------- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void delete_closed(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    char dir[CONFIG_PATH_MAX + 96];
+
+    ctl->streams_changing = false;
+    err = parts_err(parts, n, err);
+    if (err != 0) {
+        /* The log stays on disk; a stream added under this name later recovers it. */
+        log_warn(LOG_NO_CORE, "stream %s: deleted, but its core did not close its log in time: %s", p->def.name, strerror(-err));
+    } else {
+        snprintf(dir, sizeof(dir), "%s/streams/%s", ctl->cfg.data_dir, p->def.name);
+        if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+            log_warn(LOG_NO_CORE, "stream %s: cannot remove %s: %s", p->def.name, dir, strerror(errno));
+    }
+    log_info(LOG_NO_CORE, "stream %s: deleted", p->def.name);
+    admin_api_reply(ctl, p->w.call, json_pack("{s:b, s:s}", "ok", 1, "name", p->def.name));
+    spend_free(p);
+}
+
+static void delete_tables_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+
+    (void)ctl;
+    err = parts_err(parts, n, err);
+    if (err != 0)
+        log_warn(LOG_NO_CORE, "stream %s: some cores may still route to it: %s", p->def.name, strerror(-err));
+    ask(p, ADMIN_MB_STREAM_CLOSE, (int)p->owner, make_req, delete_closed);
+}
+
+void admin_stream_delete(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    json_error_t err;
+    const char *name;
+    struct spend *p;
+    int i, ret;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s}", "name", &name) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    i = find(ctl, name);
+    if (i < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", name);
+        return;
+    }
+    if (ctl->streams_changing) {
+        admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
+        return;
+    }
+    ret = store_del(ctl->store, NS, name);
+    if (ret != 0 && ret != -ENOENT) {
+        admin_api_fail(ctl, call, "STORE_UNAVAILABLE", "the store did not forget the stream: %s", strerror(-ret));
+        return;
+    }
+    p = spend_new(ctl, call);
+    if (p == NULL)
+        return;
+    snprintf(p->def.name, sizeof(p->def.name), "%s", name);
+    p->id = ctl->stream_ids[i];
+    p->owner = stream_owner(name, ctl->b->ncores);
+    stream_def_free(ctl->streams[i]);
+    free(ctl->streams[i]);
+    ctl->nstreams--;
+    ctl->streams[i] = ctl->streams[ctl->nstreams];
+    ctl->stream_ids[i] = ctl->stream_ids[ctl->nstreams];
+    ctl->streams_gen++;
+    ctl->streams_changing = true;
+    p->w.cleanup = spend_cleanup;
+    ask(p, ADMIN_MB_STREAM_TABLE, -1, make_table, delete_tables_done);
+}
+
+/* ---- info, list, get -------------------------------------------------------------------------------- */
+
+static void info_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    int i = find(ctl, p->def.name);
+
+    err = parts_err(parts, n, err);
+    if (err != 0) {
+        fail_cores(ctl, p->w.call, err);
+    } else if (i < 0 || parts[0]->n != 1) {
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->def.name);
+    } else {
+        json_t *doc =
+            json_pack("{s:b, s:o}", "ok", 1, "stream", stream_doc(ctl, (unsigned)i, (const struct stream_info *)parts[0]->items));
+
+        if (doc != NULL && p->declare)
+            json_object_set_new(doc, "created", json_false());
+        admin_api_reply(ctl, p->w.call, doc);
+    }
+    spend_free(p);
+}
+
+/* A request naming an existing stream: its pending call, or NULL (answered). */
+static struct spend *named(struct control *ctl, struct admin_call *call, json_t *req, bool with_seq)
+{
+    json_int_t seq = 0;
+    json_error_t err;
+    const char *name;
+    struct spend *p;
+    int i;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, with_seq ? "{s:s, s:I}" : "{s:s}", "name", &name, "seq", &seq) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return NULL;
+    }
+    if (with_seq && seq <= 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "seq must be at least 1");
+        return NULL;
+    }
+    i = find(ctl, name);
+    if (i < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", name);
+        return NULL;
+    }
+    p = spend_new(ctl, call);
+    if (p != NULL) {
+        snprintf(p->def.name, sizeof(p->def.name), "%s", name);
+        p->id = ctl->stream_ids[i];
+        p->owner = stream_owner(name, ctl->b->ncores);
+        p->seq = (uint64_t)seq;
+    }
+    return p;
+}
+
+void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct spend *p = named(ctl, call, req, false);
+
+    if (p != NULL)
+        ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
+}
+
+static void list_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    json_t *list = json_array();
+
+    err = parts_err(parts, n, err);
+    if (err != 0) {
+        json_decref(list);
+        fail_cores(ctl, p->w.call, err);
+        spend_free(p);
+        return;
+    }
+    for (unsigned i = 0; list != NULL && i < ctl->nstreams; i++) {
+        const struct stream_info *in = NULL;
+
+        for (unsigned c = 0; in == NULL && c < n; c++)
+            for (size_t k = 0; k < parts[c]->n; k++)
+                if (((const struct stream_info *)parts[c]->items)[k].id == ctl->stream_ids[i])
+                    in = &((const struct stream_info *)parts[c]->items)[k];
+        json_array_append_new(list, stream_doc(ctl, i, in));
+    }
+    admin_api_reply(ctl, p->w.call, list != NULL ? json_pack("{s:b, s:o}", "ok", 1, "streams", list) : NULL);
+    spend_free(p);
+}
+
+void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    json_error_t err;
+    struct spend *p;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{}") != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    p = spend_new(ctl, call);
+    if (p != NULL)
+        ask(p, ADMIN_MB_STREAM_INFO, -1, make_req, list_done);
+}
+
+static json_t *headers_doc(const uint8_t *h, uint32_t len)
+{
+    json_t *list = json_array();
+    uint32_t at = 0;
+
+    while (list != NULL && at + 4 <= len) {
+        uint16_t kl, vl;
+        char key[256];
+        json_t *val;
+
+        memcpy(&kl, h + at, 2);
+        memcpy(&vl, h + at + 2, 2);
+        if ((uint64_t)at + 4 + kl + vl > len)
+            break; /* checked when it was published: cannot happen */
+        memcpy(key, h + at + 4, kl);
+        key[kl] = '\0';
+        val = json_stringn((const char *)h + at + 4 + kl, vl);
+        json_array_append_new(list, json_pack("{s:s, s:o}", "key", key, "value", val != NULL ? val : json_null()));
+        at += 4u + kl + vl;
+    }
+    return list;
+}
+
+static char *base64(const uint8_t *in, size_t len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
+
+        *o++ = abc[v >> 18 & 63];
+        *o++ = abc[v >> 12 & 63];
+        *o++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? abc[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static void get_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    const struct stream_msg *m;
+    char when[40], *b64;
+    const uint8_t *payload;
+    uint32_t plen;
+    json_t *doc, *text;
+
+    err = parts_err(parts, n, err);
+    if (err != 0) {
+        fail_cores(ctl, p->w.call, err);
+        spend_free(p);
+        return;
+    }
+    if (parts[0]->n == 0) {
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "stream %s has no message %" PRIu64, p->def.name, p->seq);
+        spend_free(p);
+        return;
+    }
+    m = parts[0]->items;
+    payload = m->body + m->topic_len + m->hdr_len;
+    plen = m->len - m->topic_len - m->hdr_len;
+    admin_api_rfc3339(m->time_ns, when, sizeof(when));
+    b64 = base64(payload, plen);
+    text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
+    doc = json_pack("{s:b, s:s, s:I, s:s, s:o, s:o, s:I, s:s?, s:o}", "ok", 1, "stream", p->def.name, "seq", (json_int_t)m->seq,
+                    "time", when, "topic", json_stringn((const char *)m->body, m->topic_len), "headers",
+                    headers_doc(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64, "payload",
+                    text != NULL ? text : json_null());
+    free(b64);
+    admin_api_reply(ctl, p->w.call, doc);
+    spend_free(p);
+}
+
+void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct spend *p = named(ctl, call, req, true);
+
+    if (p != NULL)
+        ask(p, ADMIN_MB_STREAM_GET, (int)p->owner, make_req, get_done);
+}
+
+/* ---- start-up ----------------------------------------------------------------------------------- */
+
+static int load_one(void *arg, const char *key, const void *val, size_t len)
+{
+    struct control *ctl = arg;
+    struct stream_def d, *copy;
+    char why[STREAM_WHY];
+    unsigned a, b;
+    int o;
+
+    if (ctl->nstreams >= STREAMS_MAX) {
+        log_warn(LOG_NO_CORE, "stream %.64s in the store: skipped, a broker has at most %d streams", key, STREAMS_MAX);
+        return 0;
+    }
+    if (stream_def_decode(key, val, len, ctl->cfg.limits.max_topic, &d, why, sizeof(why)) != 0) {
+        log_warn(LOG_NO_CORE, "stream %.64s in the store: skipped: %s", key, why);
+        return 0;
+    }
+    o = overlapping(ctl, &d, &a, &b);
+    if (o >= 0) {
+        log_warn(LOG_NO_CORE, "stream %s in the store: skipped: subject '%s' overlaps '%s' of stream %s", d.name, d.subjects[a],
+                 ctl->streams[o]->subjects[b], ctl->streams[o]->name);
+        stream_def_free(&d);
+        return 0;
+    }
+    copy = malloc(sizeof(*copy));
+    if (copy == NULL) {
+        stream_def_free(&d);
+        return -ENOMEM;
+    }
+    *copy = d;
+    ctl->streams[ctl->nstreams] = copy;
+    ctl->stream_ids[ctl->nstreams++] = ++ctl->next_stream_id;
+    return 0;
+}
+
+int admin_stream_load(struct control *ctl, char *err, size_t errlen)
+{
+    int ret = store_list(ctl->store, NS, load_one, ctl);
+
+    if (ret != 0) {
+        snprintf(err, errlen, "cannot read the streams from the store %s: %s", store_location(ctl->store), strerror(-ret));
+        return ret;
+    }
+    ctl->streams_gen = 1;
+    ctl->b->streams_boot = table_now(ctl);
+    if (ctl->b->streams_boot == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (ctl->nstreams > 0)
+        log_info(LOG_NO_CORE, "%u streams", ctl->nstreams);
+    return 0;
+}
+
+void admin_stream_free(struct control *ctl)
+{
+    for (unsigned i = 0; i < ctl->nstreams; i++) {
+        stream_def_free(ctl->streams[i]);
+        free(ctl->streams[i]);
+    }
+    ctl->nstreams = 0;
+    free(ctl->b->streams_boot);
+    ctl->b->streams_boot = NULL;
+}

@@ -1,0 +1,731 @@
+/*
+ * Streams on their cores (stream.h). A PUB that a stream covers becomes a struct spub: one block
+ * the publisher's core allocates, holding the WAL record (a small head, then the PUB's topic,
+ * headers and payload as received). It travels to the owner (X_SPUB) unless the publisher's core
+ * owns the stream, waits there in the stream's queue until the log takes it, then in the in-flight
+ * queue until its batch is durable (the log completes appends in sequence order, so the in-flight
+ * queue's head is always the one completed), and goes back to the publisher's core as the answer
+ * (X_SPUBACK), which sends PUBACK or ERR and frees the block where it was allocated. A PUB without
+ * ACK_REQ that was stored needs no answer: the owner frees it.
+ *
+ * Bounds: a PUB copy to another core is a droppable message (core_push's byte bound between two
+ * cores: refused at once with UNAVAILABLE), and an owner holds at most STREAM_PENDING_MAX bytes
+ * per stream waiting for the disk (beyond: UNAVAILABLE). Nothing a publisher sends is dropped
+ * without an ERR.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "driver/topic.h"
+#include "src/admin.h"
+#include "src/core.h"
+#include "src/log.h"
+#include "src/session.h"
+#include "src/stream.h"
+
+struct spub {
+    struct spub *next;
+    uint32_t stream_id;
+    uint32_t pub_core, slot, gen; /* the publisher */
+    uint64_t id;                  /* its publish id */
+    bool ack;                     /* ACK_REQ */
+    int err;                      /* TRPC_E_x once refused, 0 once stored */
+    const char *why;              /* static text for the ERR, or NULL */
+    uint64_t seq;
+    uint32_t cost; /* bytes: the cross-core charge and the owner's pending bound */
+    uint32_t len;  /* of rec */
+    uint8_t rec[]; /* STREAM_REC_HEAD + the body */
+};
+
+struct stream {
+    struct core *c;
+    uint32_t id;
+    char name[STREAM_NAME_MAX + 1];
+    struct wal *w; /* NULL: the log could not be opened (err says why) */
+    uint32_t slot; /* in c->stream.wals */
+    int err;       /* -errno: the stream stores nothing (open failed, or the log failed) */
+    bool closing;
+    uint64_t close_query;
+    unsigned gets;                      /* reads in flight (STREAM_MB_GET) */
+    struct spub *wait_head, *wait_tail; /* not taken by the log yet (it said -EAGAIN) */
+    struct spub *fly_head, *fly_tail;   /* appended, in sequence order, until durable */
+    uint64_t pending_bytes, npending;
+    uint64_t first_seq, msgs, bytes, stored, refused;
+    char recovery[256];
+};
+
+/* ---- answers --------------------------------------------------------------------------------- */
+
+/* The publisher's core: PUBACK or ERR to the session if it is still there. */
+static void reply_local(struct core *c, struct spub *sp)
+{
+    struct session *s = core_session(c, sp->slot, sp->gen);
+
+    if (s != NULL && s->state == SESS_OPEN) {
+        if (sp->err != 0) {
+            session_send_err(s, sp->id, sp->err, false, sp->why);
+        } else if (sp->ack) {
+            struct wire_out o = {.type = WIRE_PUBACK, .id = sp->id, .seq = sp->seq};
+
+            session_send(s, &o);
+        }
+    }
+    free(sp);
+}
+
+static void answer(struct core *c, struct spub *sp, int err, const char *why)
+{
+    struct uring_xmsg m = {.type = X_SPUBACK, .ptr = sp};
+
+    sp->err = err;
+    sp->why = why;
+    if (err == 0 && !sp->ack) {
+        free(sp);
+    } else if (sp->pub_core == c->id) {
+        reply_local(c, sp);
+    } else if (core_push(c, sp->pub_core, &m, 0) != 0) {
+        log_warn(c->id, "stream: answer to a PUB lost (out of memory)");
+        free(sp);
+    }
+}
+
+static void spuback_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    reply_local(c, msg->ptr);
+}
+
+/* ---- the owner ---------------------------------------------------------------------------------- */
+
+static struct stream *own_find(struct stream_core *sc, uint32_t id)
+{
+    for (unsigned i = 0; i < sc->nown; i++)
+        if (sc->own[i]->id == id)
+            return sc->own[i];
+    return NULL;
+}
+
+static void settle(struct stream *st, struct spub *sp)
+{
+    st->pending_bytes -= sp->cost;
+    st->npending--;
+}
+
+static void append_done(void *arg, uint64_t seq, int res)
+{
+    struct stream *st = arg;
+    struct spub *sp = st->fly_head;
+
+    assert(sp != NULL);
+    st->fly_head = sp->next;
+    if (st->fly_head == NULL)
+        st->fly_tail = NULL;
+    settle(st, sp);
+    if (res < 0) {
+        if (st->err == 0)
+            log_error(st->c->id, "stream %s: log failed: %s; it stores nothing more until the broker restarts", st->name,
+                      strerror(-res));
+        st->err = res;
+        st->refused++;
+        answer(st->c, sp, TRPC_E_STORAGE_FAILED, NULL);
+        return;
+    }
+    sp->seq = seq;
+    if (st->msgs == 0)
+        st->first_seq = seq;
+    st->msgs++;
+    st->bytes += sp->len - STREAM_REC_HEAD;
+    st->stored++;
+    answer(st->c, sp, 0, NULL);
+}
+
+/* Hands waiting PUBs to the log until it says its buffers are busy. */
+static void pump(struct stream *st)
+{
+    while (st->wait_head != NULL) {
+        struct spub *sp = st->wait_head;
+        uint64_t seq;
+        int ret = st->err != 0 ? st->err : wal_append(st->w, STREAM_REC_MSG, sp->rec, sp->len, append_done, st, &seq);
+
+        if (ret == -EAGAIN)
+            return;
+        st->wait_head = sp->next;
+        if (st->wait_head == NULL)
+            st->wait_tail = NULL;
+        if (ret < 0) {
+            settle(st, sp);
+            st->refused++;
+            answer(st->c, sp, TRPC_E_STORAGE_FAILED, NULL);
+            continue;
+        }
+        sp->next = NULL;
+        if (st->fly_tail != NULL)
+            st->fly_tail->next = sp;
+        else
+            st->fly_head = sp;
+        st->fly_tail = sp;
+    }
+}
+
+static void take(struct core *c, struct spub *sp)
+{
+    struct stream *st = own_find(&c->stream, sp->stream_id);
+
+    if (c->stopping) {
+        answer(c, sp, TRPC_E_SHUTTING_DOWN, NULL);
+        return;
+    }
+    if (st == NULL || st->closing) {
+        answer(c, sp, TRPC_E_UNAVAILABLE, "the stream was deleted");
+        return;
+    }
+    if (st->err != 0) {
+        st->refused++;
+        answer(c, sp, TRPC_E_STORAGE_FAILED, NULL);
+        return;
+    }
+    if (st->pending_bytes + sp->cost > STREAM_PENDING_MAX) {
+        st->refused++;
+        answer(c, sp, TRPC_E_UNAVAILABLE, "the stream's log is behind: publish again later");
+        return;
+    }
+    st->pending_bytes += sp->cost;
+    st->npending++;
+    sp->next = NULL;
+    if (st->wait_tail != NULL)
+        st->wait_tail->next = sp;
+    else
+        st->wait_head = sp;
+    st->wait_tail = sp;
+    pump(st);
+}
+
+static void spub_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    take(c, msg->ptr);
+}
+
+/* ---- the publisher's core ---------------------------------------------------------------------- */
+
+static const struct stream_entry *match(const struct stream_table *t, const char *topic, size_t len)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        for (unsigned j = 0; j < t->e[i].nsubjects; j++)
+            if (topic_match(t->e[i].subj[j], t->e[i].subj_len[j], topic, len))
+                return &t->e[i]; /* subjects of different streams never overlap */
+    return NULL;
+}
+
+bool stream_pub(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    const struct stream_table *t = c->stream.table;
+    const struct stream_entry *e;
+    uint32_t body = (uint32_t)f->topic_len + f->hdr_len + f->payload_len;
+    struct uring_xmsg m = {.type = X_SPUB};
+    struct timespec ts;
+    struct spub *sp;
+    uint64_t now;
+    uint16_t tl = f->topic_len;
+    uint32_t hl = f->hdr_len;
+
+    if (t == NULL || t->n == 0 || (e = match(t, f->topic, f->topic_len)) == NULL)
+        return false;
+    if (e->max_msg_size != 0 && f->payload_len > e->max_msg_size) {
+        session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);
+        return true;
+    }
+    sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + body);
+    if (sp == NULL) {
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
+        return true;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    *sp = (struct spub){.stream_id = e->id,
+                        .pub_core = c->id,
+                        .slot = s->slot,
+                        .gen = s->gen,
+                        .id = f->id,
+                        .ack = (f->flags & WIRE_F_ACK_REQ) != 0,
+                        .cost = (uint32_t)sizeof(*sp) + STREAM_REC_HEAD + body,
+                        .len = STREAM_REC_HEAD + body};
+    memcpy(sp->rec, &now, 8);
+    memcpy(sp->rec + 8, &tl, 2);
+    memset(sp->rec + 10, 0, 2);
+    memcpy(sp->rec + 12, &hl, 4);
+    if (body > 0)
+        memcpy(sp->rec + STREAM_REC_HEAD, frame_body(f), body);
+    if (e->owner == c->id) {
+        take(c, sp);
+    } else {
+        m.ptr = sp;
+        if (core_push(c, e->owner, &m, sp->cost) != 0) {
+            free(sp);
+            session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "the stream's core is behind: publish again later");
+        }
+    }
+    return true;
+}
+
+/* ---- opening and closing ------------------------------------------------------------------------ */
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0750) != 0 && errno != EEXIST) {
+            *p = '/';
+            return -errno;
+        }
+        *p = '/';
+    }
+    return mkdir(path, 0750) != 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* Counts what the log keeps (messages and bytes): a synchronous read at open. */
+static int count(struct stream *st)
+{
+    struct wal_record r;
+    struct wal_iter *it;
+    int ret = wal_iter_open(st->w, 0, &it);
+
+    if (ret != 0)
+        return ret;
+    while ((ret = wal_iter_next(it, &r)) == 1) {
+        if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD)
+            continue;
+        if (st->msgs == 0)
+            st->first_seq = r.seq;
+        st->msgs++;
+        st->bytes += r.len - STREAM_REC_HEAD;
+    }
+    wal_iter_close(it);
+    return ret;
+}
+
+static void info_of(const struct stream *st, struct stream_info *in)
+{
+    struct wal_stats ws;
+
+    memset(in, 0, sizeof(*in));
+    in->id = st->id;
+    in->err = st->err;
+    in->first_seq = st->w != NULL ? wal_first_seq(st->w) : 0;
+    in->last_seq = st->w != NULL ? wal_durable_seq(st->w) : 0;
+    in->msgs = st->msgs;
+    in->bytes = st->bytes;
+    in->stored = st->stored;
+    in->refused = st->refused;
+    in->pending = st->npending;
+    if (st->w != NULL) {
+        wal_get_stats(st->w, &ws);
+        in->direct = ws.direct;
+    }
+    snprintf(in->recovery, sizeof(in->recovery), "%s", st->recovery);
+}
+
+static struct stream *stream_open(struct core *c, uint32_t id, const char *name)
+{
+    struct stream_core *sc = &c->stream;
+    struct wal_recovery rec = {0};
+    struct wal_options o = {0};
+    struct stream *st;
+    char dir[CONFIG_PATH_MAX + 96];
+    int ret;
+
+    if (sc->nown == sc->own_cap) {
+        unsigned cap = sc->own_cap ? sc->own_cap * 2 : 8;
+        struct stream **own = realloc(sc->own, cap * sizeof(*own));
+
+        if (own == NULL)
+            return NULL;
+        sc->own = own;
+        sc->own_cap = cap;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->c = c;
+    st->id = id;
+    snprintf(st->name, sizeof(st->name), "%s", name);
+    sc->own[sc->nown++] = st;
+    if (!sc->wals.registered && (ret = wal_set_init(&sc->wals, &c->loop)) != 0)
+        goto fail;
+    snprintf(dir, sizeof(dir), "%s/streams/%s", c->cfg.data_dir, name);
+    ret = mkdir_p(dir);
+    if (ret != 0)
+        goto fail;
+    o.dir = dir;
+    o.segment_bytes = STREAM_SEGMENT_BYTES;
+    /* A batch buffer holds the largest record: a whole frame's body and the head. */
+    o.buffer_bytes = c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096 > (2u << 20)
+                         ? c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096
+                         : (2u << 20);
+    ret = wal_set_open(&sc->wals, &o, &rec, &st->w, &st->slot);
+    snprintf(st->recovery, sizeof(st->recovery), "%s", rec.message);
+    if (ret != 0)
+        goto fail;
+    if (rec.message[0] != '\0')
+        log_warn(c->id, "stream %s: %s", name, rec.message);
+    ret = count(st);
+    if (ret < 0) {
+        log_error(c->id, "stream %s: cannot read its log: %s", name, strerror(-ret));
+        st->err = ret;
+    }
+    log_info(c->id, "stream %s: open, %llu messages (%llu bytes), next sequence %llu", name, (unsigned long long)st->msgs,
+             (unsigned long long)st->bytes, (unsigned long long)wal_durable_seq(st->w) + 1);
+    return st;
+fail:
+    st->err = ret;
+    log_error(c->id, "stream %s: cannot open its log in %s/streams/%s: %s%s%s", name, c->cfg.data_dir, name, strerror(-ret),
+              rec.message[0] ? ": " : "", rec.message);
+    return st;
+}
+
+static void stream_free(struct stream *st)
+{
+    struct stream_core *sc = &st->c->stream;
+
+    for (unsigned i = 0; i < sc->nown; i++) {
+        if (sc->own[i] == st) {
+            sc->own[i] = sc->own[--sc->nown];
+            break;
+        }
+    }
+    free(st);
+}
+
+/* Refuses what waits for the log; what is in flight completes first. */
+static void refuse_waiting(struct stream *st, int err, const char *why)
+{
+    while (st->wait_head != NULL) {
+        struct spub *sp = st->wait_head;
+
+        st->wait_head = sp->next;
+        settle(st, sp);
+        answer(st->c, sp, err, why);
+    }
+    st->wait_tail = NULL;
+}
+
+/* A closing stream goes once nothing of it is on the ring: 0, or -EBUSY. */
+static int try_close(struct stream *st)
+{
+    if (st->fly_head != NULL || st->gets > 0)
+        return -EBUSY;
+    if (st->w != NULL) {
+        if (wal_set_close(&st->c->stream.wals, st->slot) != 0)
+            return -EBUSY;
+        st->w = NULL;
+    }
+    return 0;
+}
+
+/* ---- the control thread's messages ---------------------------------------------------------------- */
+
+static void open_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream *st = own_find(&c->stream, r->id);
+    struct stream_info *in = malloc(sizeof(*in));
+
+    if (st == NULL)
+        st = stream_open(c, r->id, r->name);
+    if (st == NULL || in == NULL) {
+        free(in);
+        admin_part_post(c, r->query, -ENOMEM, NULL, 0);
+    } else {
+        info_of(st, in);
+        admin_part_post(c, r->query, 0, in, 1);
+    }
+    free(r);
+}
+
+static void close_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream *st = own_find(&c->stream, r->id);
+
+    if (st == NULL || st->closing) {
+        admin_part_post(c, r->query, 0, NULL, 0);
+    } else {
+        st->closing = true;
+        st->close_query = r->query;
+        refuse_waiting(st, TRPC_E_UNAVAILABLE, "the stream was deleted");
+        if (try_close(st) == 0) {
+            stream_free(st);
+            admin_part_post(c, r->query, 0, NULL, 1);
+        } /* else the flush hook finishes it */
+    }
+    free(r);
+}
+
+static void info_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream_core *sc = &c->stream;
+    struct stream_info *v = calloc(sc->nown > 0 ? sc->nown : 1, sizeof(*v));
+    size_t n = 0;
+
+    if (v == NULL) {
+        admin_part_post(c, r->query, -ENOMEM, NULL, 0);
+        free(r);
+        return;
+    }
+    for (unsigned i = 0; i < sc->nown; i++)
+        if (!sc->own[i]->closing && (r->id == 0 || sc->own[i]->id == r->id))
+            info_of(sc->own[i], &v[n++]);
+    admin_part_post(c, r->query, 0, v, n);
+    free(r);
+}
+
+struct sget {
+    struct stream *st;
+    uint64_t query, seq;
+    struct wal_iter *it;
+};
+
+static void get_end(struct sget *g, int err, struct stream_msg *msg)
+{
+    g->st->gets--;
+    admin_part_post(g->st->c, g->query, err, msg, msg != NULL);
+    if (g->it != NULL)
+        wal_iter_close(g->it);
+    free(g);
+}
+
+/* Reads on: returns without ending g while the read is on the ring (get_ready goes on). */
+static void get_step(struct sget *g)
+{
+    struct wal_record r;
+    struct stream_msg *msg;
+    int ret = wal_iter_next(g->it, &r);
+
+    if (ret == -EAGAIN)
+        return;
+    if (ret < 0) {
+        get_end(g, ret == -ENOENT ? 0 : ret, NULL); /* -ENOENT: truncated meanwhile */
+        return;
+    }
+    if (ret == 0 || r.seq != g->seq || r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD) {
+        get_end(g, 0, NULL);
+        return;
+    }
+    msg = malloc(sizeof(*msg) + r.len - STREAM_REC_HEAD);
+    if (msg == NULL) {
+        get_end(g, -ENOMEM, NULL);
+        return;
+    }
+    msg->seq = r.seq;
+    memcpy(&msg->time_ns, r.data, 8);
+    memcpy(&msg->topic_len, (const uint8_t *)r.data + 8, 2);
+    memcpy(&msg->hdr_len, (const uint8_t *)r.data + 12, 4);
+    msg->len = r.len - STREAM_REC_HEAD;
+    memcpy(msg->body, (const uint8_t *)r.data + STREAM_REC_HEAD, msg->len);
+    get_end(g, 0, msg);
+}
+
+static void get_ready(void *arg, struct wal_iter *it)
+{
+    (void)it;
+    get_step(arg);
+}
+
+static void get_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream *st = own_find(&c->stream, r->id);
+    struct sget *g;
+    int ret;
+
+    if (st == NULL || st->closing || st->w == NULL || r->seq < wal_first_seq(st->w) || r->seq > wal_durable_seq(st->w)) {
+        admin_part_post(c, r->query, 0, NULL, 0);
+        free(r);
+        return;
+    }
+    g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        admin_part_post(c, r->query, -ENOMEM, NULL, 0);
+        free(r);
+        return;
+    }
+    g->st = st;
+    g->query = r->query;
+    g->seq = r->seq;
+    free(r);
+    st->gets++;
+    ret = wal_iter_open_async(st->w, g->seq, get_ready, g, &g->it);
+    if (ret != 0) {
+        g->it = NULL;
+        get_end(g, ret, NULL); /* -EMFILE: as many reads as a log allows are in flight */
+        return;
+    }
+    get_step(g);
+}
+
+static void table_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream_core *sc = &c->stream;
+
+    if (sc->table == NULL || r->table->gen > sc->table->gen) {
+        free(sc->table);
+        sc->table = r->table;
+        r->table = NULL;
+    }
+    admin_part_post(c, r->query, 0, NULL, 0);
+    free(r->table);
+    free(r);
+}
+
+static void req_discard(struct broker *b, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+
+    (void)b;
+    free(r->table);
+    free(r);
+}
+
+int stream_register(struct broker *b)
+{
+    static const struct {
+        uint32_t type;
+        core_mbox_fn *fn;
+    } h[] = {
+        {ADMIN_MB_STREAM_OPEN, open_in}, {ADMIN_MB_STREAM_CLOSE, close_in}, {ADMIN_MB_STREAM_INFO, info_in},
+        {ADMIN_MB_STREAM_GET, get_in},   {ADMIN_MB_STREAM_TABLE, table_in},
+    };
+    int ret = 0;
+
+    for (size_t i = 0; ret == 0 && i < sizeof(h) / sizeof(h[0]); i++)
+        ret = core_mbox_register(b, h[i].type, h[i].fn, req_discard);
+    return ret;
+}
+
+/* ---- the module ---------------------------------------------------------------------------------- */
+
+static struct stream_table *table_clone(const struct stream_table *t)
+{
+    const struct stream_def *defs[STREAMS_MAX];
+    struct stream_def d[STREAMS_MAX];
+    uint32_t ids[STREAMS_MAX];
+    struct stream_table *out;
+
+    /* Rebuilt rather than copied: the table's pointers point into itself. */
+    assert(t->n <= STREAMS_MAX);
+    for (unsigned i = 0; i < t->n; i++) {
+        memset(&d[i], 0, sizeof(d[i]));
+        snprintf(d[i].name, sizeof(d[i].name), "%s", t->e[i].name);
+        d[i].nsubjects = t->e[i].nsubjects;
+        for (unsigned j = 0; j < t->e[i].nsubjects; j++)
+            d[i].subjects[j] = (char *)t->e[i].subj[j];
+        d[i].max_msg_size = t->e[i].max_msg_size;
+        defs[i] = &d[i];
+        ids[i] = t->e[i].id;
+    }
+    out = stream_table_make(defs, ids, t->n, 0, t->gen);
+    for (unsigned i = 0; out != NULL && i < t->n; i++)
+        out->e[i].owner = t->e[i].owner;
+    return out;
+}
+
+/* Before the core listens: its own copy of the streams, and the logs of those it owns. */
+static void start(struct core *c)
+{
+    const struct stream_table *t = c->b->streams_boot;
+
+    if (t == NULL)
+        return;
+    c->stream.table = table_clone(t);
+    if (c->stream.table == NULL) {
+        log_error(c->id, "streams: out of memory; PUBs on this core are not stored");
+        return;
+    }
+    for (unsigned i = 0; i < t->n; i++)
+        if (t->e[i].owner == c->id && stream_open(c, t->e[i].id, t->e[i].name) == NULL)
+            log_error(c->id, "stream %s: out of memory", t->e[i].name);
+}
+
+static void flush(struct core *c)
+{
+    struct stream_core *sc = &c->stream;
+
+    for (unsigned i = 0; i < sc->nown; i++) {
+        struct stream *st = sc->own[i];
+
+        if (st->wait_head != NULL)
+            pump(st);
+        if (st->closing && try_close(st) == 0) {
+            admin_part_post(c, st->close_query, 0, NULL, 1);
+            stream_free(st);
+            i--;
+        }
+    }
+    if (c->stopping && sc->nown > 0 && !wal_set_busy(&sc->wals))
+        core_idle(c);
+}
+
+static bool busy(struct core *c)
+{
+    struct stream_core *sc = &c->stream;
+
+    for (unsigned i = 0; i < sc->nown; i++)
+        refuse_waiting(sc->own[i], TRPC_E_SHUTTING_DOWN, NULL);
+    return wal_set_busy(&sc->wals);
+}
+
+static void close_all(struct core *c)
+{
+    struct stream_core *sc = &c->stream;
+
+    while (sc->nown > 0) {
+        struct stream *st = sc->own[0];
+
+        refuse_waiting(st, TRPC_E_SHUTTING_DOWN, NULL);
+        if (st->w != NULL && wal_set_close(&sc->wals, st->slot) != 0)
+            log_error(c->id, "stream %s: its log still has I/O on the ring at stop; left open", st->name);
+        stream_free(st);
+    }
+    if (sc->wals.registered && sc->wals.count == 0)
+        wal_set_fini(&sc->wals);
+}
+
+static void stop(struct core *c)
+{
+    close_all(c);
+}
+
+static void fini(struct core *c)
+{
+    close_all(c);
+    free(c->stream.own);
+    free(c->stream.table);
+    c->stream.own = NULL;
+    c->stream.table = NULL;
+}
+
+static const struct core_xtype xtypes[] = {
+    {.type = X_SPUB, .on_msg = spub_in},
+    {.type = X_SPUBACK, .on_msg = spuback_in},
+};
+
+const struct core_module stream_module = {
+    .name = "stream",
+    .xtypes = xtypes,
+    .nxtypes = sizeof(xtypes) / sizeof(xtypes[0]),
+    .start = start,
+    .busy = busy,
+    .flush = flush,
+    .stop = stop,
+    .fini = fini,
+};

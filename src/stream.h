@@ -1,0 +1,133 @@
+/*
+ * stream: durable topics (docs/architecture.md, "Streams"). Not a public API.
+ *
+ * A stream is a named set of topic patterns whose messages are kept in a log of its own (wal/), on
+ * the core that owns it (stream_owner: a hash of its name). Every core holds a table of the
+ * streams (struct stream_table, its own copy, replaced whole by the control thread); a PUB whose
+ * topic one of them covers is copied to the owner, appended there, and its PUBACK, carrying the
+ * stream sequence, goes back to the publisher once the batch holding it is on disk.
+ *
+ * Threads: stream_def_* and stream_table_make on any thread (the control thread); stream_pub and
+ * the module's hooks and messages on a core, for that core; the STREAM_MB_* handlers on the core
+ * the message was posted to (admin.c registers nothing of them: stream_register does).
+ */
+#ifndef TRPC_SRC_STREAM_H
+#define TRPC_SRC_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver/wire.h"
+#include "src/wal_source.h"
+
+#define STREAM_NAME_MAX      64          /* [A-Za-z0-9_-], 1 .. this many bytes */
+#define STREAM_SUBJECTS_MAX  16          /* patterns of one stream */
+#define STREAMS_MAX          256         /* streams of one broker */
+#define STREAM_PENDING_MAX   (64u << 20) /* bytes of PUBs an owner holds for one stream before refusing */
+#define STREAM_SEGMENT_BYTES (16u << 20)
+#define STREAM_REC_MSG       1  /* WAL record type of a message */
+#define STREAM_REC_HEAD      16 /* a message record: time (8), topic_len (2), 0 (2), hdr_len (4), then the body */
+
+struct broker;
+struct core;
+struct session;
+
+/* A stream as defined (store, admin API). */
+struct stream_def {
+    char name[STREAM_NAME_MAX + 1];
+    unsigned nsubjects;
+    char *subjects[STREAM_SUBJECTS_MAX]; /* malloc'd, valid patterns */
+    uint32_t max_msg_size;               /* payload bytes at most; 0: the frame limit */
+    uint64_t created_ns;                 /* CLOCK_REALTIME */
+};
+
+/* A core's table of streams: one allocation, strings included. */
+struct stream_entry {
+    uint32_t id; /* the control thread's, for this run */
+    unsigned owner;
+    uint32_t max_msg_size;
+    unsigned nsubjects;
+    const char *name;
+    const char *subj[STREAM_SUBJECTS_MAX];
+    uint16_t subj_len[STREAM_SUBJECTS_MAX];
+};
+
+struct stream_table {
+    uint64_t gen;
+    unsigned n;
+    struct stream_entry e[];
+};
+
+/* What an owner knows of one of its streams (STREAM_MB_OPEN, STREAM_MB_INFO). */
+struct stream_info {
+    uint32_t id;
+    int err;                  /* 0, or why the stream cannot store (open failed, log failed) */
+    uint64_t first_seq;       /* oldest kept */
+    uint64_t last_seq;        /* newest durable; first_seq - 1 when empty */
+    uint64_t msgs, bytes;     /* kept: records and their bytes (topic, headers, payload) */
+    uint64_t stored, refused; /* this run: PUBs stored, PUBs refused (too large, full, failed) */
+    uint64_t pending;         /* PUBs waiting for the disk */
+    bool direct;              /* O_DIRECT */
+    char recovery[256];       /* what opening the log found, "" when nothing was wrong */
+};
+
+/* A stored message (STREAM_MB_GET): the record, as kept. */
+struct stream_msg {
+    uint64_t seq;
+    uint64_t time_ns;
+    uint16_t topic_len;
+    uint32_t hdr_len;
+    uint32_t len; /* of body[]: topic, headers, payload */
+    uint8_t body[];
+};
+
+/* Mailbox requests (admin.h's ADMIN_MB_STREAM_*), answered with a CONTROL_PART. */
+struct stream_req {
+    uint64_t query;
+    uint32_t id;
+    uint64_t seq;                   /* STREAM_MB_GET */
+    char name[STREAM_NAME_MAX + 1]; /* STREAM_MB_OPEN */
+    struct stream_table *table;     /* STREAM_MB_TABLE: this core's new table, taken */
+};
+
+struct stream; /* an open stream, on its owner (stream.c) */
+
+/* A core's state (struct core's `stream`). */
+struct stream_core {
+    struct stream_table *table; /* this core's copy; NULL: no streams */
+    struct wal_set wals;        /* the logs of the streams this core owns; registered on first use */
+    struct stream **own;        /* open streams this core owns */
+    unsigned nown, own_cap;
+};
+
+extern const struct core_module stream_module;
+
+/* ---- definitions: any thread -------------------------------------------------------------------- */
+/* 0, or -EINVAL with a one-line reason in why. */
+int stream_name_check(const char *name, char *why, size_t whylen);
+/* Checks and adds a pattern to d: 0 or -EINVAL (why says). */
+int stream_def_add_subject(struct stream_def *d, const char *pattern, size_t max_topic, char *why, size_t whylen);
+/* Whether some topic matches both patterns. */
+bool stream_patterns_overlap(const char *a, size_t alen, const char *b, size_t blen);
+/* Same name, subjects (as sets) and limits. */
+bool stream_def_equal(const struct stream_def *a, const struct stream_def *b);
+void stream_def_free(struct stream_def *d);
+/* The stored form (JSON, malloc'd) and back; decode: 0 or -EINVAL with why. */
+char *stream_def_encode(const struct stream_def *d, size_t *len);
+int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,
+                      size_t whylen);
+unsigned stream_owner(const char *name, unsigned ncores);
+/* A table of defs[0, n) with ids[], for ncores cores: malloc'd, or NULL. */
+struct stream_table *stream_table_make(const struct stream_def *const *defs, const uint32_t *ids, unsigned n, unsigned ncores,
+                                       uint64_t gen);
+
+/* ---- the broker -------------------------------------------------------------------------------- */
+/* Main thread, before core_start_all: the cores' mailbox handlers. */
+int stream_register(struct broker *b);
+
+/* A core: a PUB that a stream covers is taken (true): it is stored and answered (PUBACK with the
+ * sequence when ACK_REQ asked for one, ERR on failure) later. false: no stream covers its topic. */
+bool stream_pub(struct session *s, const struct wire_frame *f);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * Stream definitions (stream.h): checking, comparing and the stored form. Cold code: it runs per
+ * admin request or at start-up, on the control thread.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/topic.h"
+#include "src/admin.h"
+#include "src/stream.h"
+
+int stream_name_check(const char *name, char *why, size_t whylen)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > STREAM_NAME_MAX) {
+        snprintf(why, whylen, "a stream name has 1 to %d bytes", STREAM_NAME_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+            snprintf(why, whylen, "a stream name is made of letters, digits, '_' and '-' (byte %zu is not)", i + 1);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Whether some topic matches both patterns, token by token: `>` takes one or more tokens of the
+ * other, `*` any one token, literals must be equal. */
+bool stream_patterns_overlap(const char *a, size_t alen, const char *b, size_t blen)
+{
+    struct topic_iter ia, ib;
+    const char *ta, *tb;
+    size_t la, lb;
+    bool ha, hb;
+
+    topic_iter_init(&ia, a, alen);
+    topic_iter_init(&ib, b, blen);
+    for (;;) {
+        ha = topic_iter_next(&ia, &ta, &la);
+        hb = topic_iter_next(&ib, &tb, &lb);
+        if (!ha || !hb)
+            return ha == hb;
+        if ((la == 1 && ta[0] == '>') || (lb == 1 && tb[0] == '>'))
+            return true; /* each still has this token at least */
+        if ((la == 1 && ta[0] == '*') || (lb == 1 && tb[0] == '*'))
+            continue;
+        if (la != lb || memcmp(ta, tb, la) != 0)
+            return false;
+    }
+}
+
+int stream_def_add_subject(struct stream_def *d, const char *pattern, size_t max_topic, char *why, size_t whylen)
+{
+    size_t len = strlen(pattern);
+    int ret;
+
+    if (d->nsubjects >= STREAM_SUBJECTS_MAX) {
+        snprintf(why, whylen, "a stream has at most %d subjects", STREAM_SUBJECTS_MAX);
+        return -EINVAL;
+    }
+    if (len > max_topic) {
+        snprintf(why, whylen, "subject '%.40s...' is longer than max-topic (%zu)", pattern, max_topic);
+        return -EINVAL;
+    }
+    ret = topic_check_pattern(pattern, len);
+    if (ret != 0) {
+        snprintf(why, whylen, "subject '%.64s' is not a valid pattern: %s", pattern, trpc_strerror(ret));
+        return -EINVAL;
+    }
+    /* A pattern that merely overlaps them (`>`, `*.x`) is fine: nobody may publish there. */
+    if (admin_reserved(pattern, len)) {
+        snprintf(why, whylen, "subject '%.64s' is under %s, which is the broker's", pattern, ADMIN_RESERVED);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < d->nsubjects; i++) {
+        if (stream_patterns_overlap(d->subjects[i], strlen(d->subjects[i]), pattern, len)) {
+            snprintf(why, whylen, "subjects '%.64s' and '%.64s' overlap", d->subjects[i], pattern);
+            return -EINVAL;
+        }
+    }
+    d->subjects[d->nsubjects] = strdup(pattern);
+    if (d->subjects[d->nsubjects] == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    d->nsubjects++;
+    return 0;
+}
+
+static bool has_subject(const struct stream_def *d, const char *s)
+{
+    for (unsigned i = 0; i < d->nsubjects; i++)
+        if (strcmp(d->subjects[i], s) == 0)
+            return true;
+    return false;
+}
+
+bool stream_def_equal(const struct stream_def *a, const struct stream_def *b)
+{
+    if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size)
+        return false;
+    for (unsigned i = 0; i < a->nsubjects; i++) /* subjects never overlap, so never repeat */
+        if (!has_subject(b, a->subjects[i]))
+            return false;
+    return true;
+}
+
+void stream_def_free(struct stream_def *d)
+{
+    for (unsigned i = 0; i < d->nsubjects; i++)
+        free(d->subjects[i]);
+    d->nsubjects = 0;
+}
+
+/* {"v": 1, "subjects": [...], "max_msg_size": N, "created_ns": N}; the name is the store's key. */
+char *stream_def_encode(const struct stream_def *d, size_t *len)
+{
+    json_t *subj = json_array(), *doc;
+    char *out = NULL;
+
+    for (unsigned i = 0; subj != NULL && i < d->nsubjects; i++)
+        if (json_array_append_new(subj, json_string(d->subjects[i])) != 0)
+            break;
+    doc = json_pack("{s:i, s:o, s:I, s:I}", "v", 1, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size, "created_ns",
+                    (json_int_t)d->created_ns);
+    if (doc != NULL) {
+        out = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+    }
+    if (out != NULL)
+        *len = strlen(out);
+    return out;
+}
+
+int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,
+                      size_t whylen)
+{
+    json_int_t v = 0, max = 0, created = 0;
+    json_error_t err;
+    json_t *doc, *subj = NULL, *item;
+    size_t i;
+    int ret = -EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    if (stream_name_check(name, why, whylen) != 0)
+        return -EINVAL;
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    doc = json_loadb(val, len, JSON_REJECT_DUPLICATES, &err);
+    if (doc == NULL) {
+        snprintf(why, whylen, "not JSON: %s", err.text);
+        return -EINVAL;
+    }
+    if (json_unpack_ex(doc, &err, 0, "{s:I, s:o, s?I, s?I}", "v", &v, "subjects", &subj, "max_msg_size", &max, "created_ns",
+                       &created) != 0) {
+        snprintf(why, whylen, "%s", err.text);
+        goto out;
+    }
+    if (v != 1 || !json_is_array(subj) || json_array_size(subj) == 0 || max < 0 || max > UINT32_MAX || created < 0) {
+        snprintf(why, whylen, "version %lld, or a field out of range", (long long)v);
+        goto out;
+    }
+    out->max_msg_size = (uint32_t)max;
+    out->created_ns = (uint64_t)created;
+    json_array_foreach(subj, i, item)
+    {
+        if (!json_is_string(item)) {
+            snprintf(why, whylen, "subject %zu is not a string", i + 1);
+            goto out;
+        }
+        if (stream_def_add_subject(out, json_string_value(item), max_topic, why, whylen) != 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    json_decref(doc);
+    if (ret != 0)
+        stream_def_free(out);
+    return ret;
+}
+
+unsigned stream_owner(const char *name, unsigned ncores)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: stable across runs and builds */
+
+    for (const char *p = name; *p != '\0'; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return ncores > 0 ? h % ncores : 0;
+}
+
+struct stream_table *stream_table_make(const struct stream_def *const *defs, const uint32_t *ids, unsigned n, unsigned ncores,
+                                       uint64_t gen)
+{
+    size_t strings = 0;
+    struct stream_table *t;
+    char *p;
+
+    for (unsigned i = 0; i < n; i++) {
+        strings += strlen(defs[i]->name) + 1;
+        for (unsigned j = 0; j < defs[i]->nsubjects; j++)
+            strings += strlen(defs[i]->subjects[j]) + 1;
+    }
+    t = malloc(sizeof(*t) + n * sizeof(t->e[0]) + strings);
+    if (t == NULL)
+        return NULL;
+    t->gen = gen;
+    t->n = n;
+    p = (char *)&t->e[n];
+    for (unsigned i = 0; i < n; i++) {
+        struct stream_entry *e = &t->e[i];
+        size_t len = strlen(defs[i]->name) + 1;
+
+        memset(e, 0, sizeof(*e));
+        e->id = ids[i];
+        e->owner = stream_owner(defs[i]->name, ncores);
+        e->max_msg_size = defs[i]->max_msg_size;
+        e->nsubjects = defs[i]->nsubjects;
+        memcpy(p, defs[i]->name, len);
+        e->name = p;
+        p += len;
+        for (unsigned j = 0; j < e->nsubjects; j++) {
+            len = strlen(defs[i]->subjects[j]);
+            memcpy(p, defs[i]->subjects[j], len + 1);
+            e->subj[j] = p;
+            e->subj_len[j] = (uint16_t)len;
+            p += len + 1;
+        }
+    }
+    return t;
+}
