@@ -26,16 +26,17 @@
 #include "driver/wire.h"
 #include <trpc/trpc.h>
 
-#define TRPC__MAX_URLS       16
-#define TRPC__RECV_BYTES     (64u << 10)
-#define TRPC__TICK_MS        50
-#define TRPC__DISPATCH_QUEUE 65536u /* messages waiting per dispatcher thread */
-#define TRPC__PEND_BUCKETS   4096u
-#define TRPC__SUB_BUCKETS    256u
-#define TRPC__LOCAL_GRACE_MS 500 /* the broker times requests out; we only back it up */
-#define TRPC__DEFAULT_REQ_MS 30000
-#define TRPC__DEFAULT_PORT   "4250"
-#define TRPC__SENDBUF_MIN    (64u << 10)
+#define TRPC__MAX_URLS          16
+#define TRPC__RECV_BYTES        (64u << 10)
+#define TRPC__TICK_MS           50
+#define TRPC__DISPATCH_QUEUE    65536u /* messages waiting per dispatcher thread */
+#define TRPC__PEND_BUCKETS      4096u
+#define TRPC__SUB_BUCKETS       256u
+#define TRPC__LOCAL_GRACE_MS    500 /* the broker times requests out; we only back it up */
+#define TRPC__DEFAULT_REQ_MS    30000
+#define TRPC__DEFAULT_PUBACK_MS 5000 /* a publish waits this long for its PUBACK unless told */
+#define TRPC__DEFAULT_PORT      "4250"
+#define TRPC__SENDBUF_MIN       (64u << 10)
 
 struct trpc_options {
     char *name;
@@ -143,8 +144,10 @@ struct trpc__pending {
     struct trpc__pending *aprev, *anext; /* every pending entry, for deadline scans */
     uint64_t id;
     int64_t deadline_ms;
-    trpc_reply_cb *cb; /* NULL: synchronous, the waiter sleeps on cond */
+    trpc_reply_cb *cb;   /* a request's; NULL with pcb NULL: synchronous, the waiter sleeps on cond */
+    trpc_puback_cb *pcb; /* an acknowledged publish's */
     void *ud;
+    uint64_t seq; /* PUBACK: the stream sequence */
     pthread_cond_t cond;
     bool done;
     int err;
@@ -284,6 +287,8 @@ void trpc__wake(trpc_client *c);
 void trpc__keep_only_pubs(struct trpc__buf *b);
 
 /* pending.c */
+/* A PUBACK for id: completes its publish with the sequence. */
+void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq);
 void trpc__pend_insert(trpc_client *c, struct trpc__pending *p);
 bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p);
 void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply);

@@ -68,7 +68,10 @@ static void run_node(struct trpc__disp *d, struct trpc__node *n)
         struct trpc__pending *p = (struct trpc__pending *)n;
 
         pthread_mutex_unlock(&d->lock);
-        p->cb(c, p->err, p->reply, p->ud);
+        if (p->pcb != NULL)
+            p->pcb(c, p->err, p->seq, p->ud);
+        else
+            p->cb(c, p->err, p->reply, p->ud);
         free(p);
         break;
     }
@@ -270,7 +273,7 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
 
 void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p)
 {
-    assert(p->cb != NULL);
+    assert(p->cb != NULL || p->pcb != NULL);
     p->node.kind = TRPC__NODE_REPLY;
     hand_over(c, (unsigned)p->id, &p->node);
 }

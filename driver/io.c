@@ -450,7 +450,7 @@ static void on_err(trpc_client *c, const struct wire_frame *f)
     if (f->id != 0) {
         sub = trpc__sub_find(c, f->id);
         if (sub == NULL) {
-            trpc__pend_complete(c, f->id, err, NULL); /* a REQ the broker refused */
+            trpc__pend_complete(c, f->id, err, NULL); /* a REQ or an acknowledged PUB the broker refused */
             return;
         }
     }
@@ -544,7 +544,8 @@ static void on_frame(trpc_client *c, const struct wire_frame *f)
         on_err(c, f);
         break;
     case WIRE_PUBACK:
-        break; /* we publish without ACK_REQ; nothing to match */
+        trpc__pend_acked(c, f->id, f->seq); /* none waiting: a publish that gave up (timeout) */
+        break;
     default:
         conn_down(c, -TRPC_E_UNEXPECTED_FRAME, "broker sent %s", wire_type_name(f->type));
         break;

@@ -1,5 +1,5 @@
 /*
- * pending: requests waiting for their REP, by correlation id (c->pend_lock).
+ * pending: requests waiting for their REP, and publishes for their PUBACK, by id (c->pend_lock).
  *
  * Bounded by max_pending. Every entry is also on one list so the I/O side can expire them: the
  * broker times requests out itself (REP ERROR TIMEOUT), the local deadline only backs it up when
@@ -78,7 +78,7 @@ static bool finish_locked(struct trpc__pending *p, int err, trpc_msg *reply)
     p->err = err;
     p->reply = reply;
     p->done = true;
-    if (p->cb == NULL) {
+    if (p->cb == NULL && p->pcb == NULL) {
         pthread_cond_signal(&p->cond);
         return false;
     }
@@ -98,6 +98,22 @@ void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply)
     if (p == NULL)
         trpc_msg_free(reply); /* a late reply to a request we gave up on */
     else if (async)
+        trpc__deliver_reply(c, p);
+}
+
+void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq)
+{
+    struct trpc__pending *p;
+    bool async = false;
+
+    pthread_mutex_lock(&c->pend_lock);
+    p = pend_take(c, id);
+    if (p != NULL) {
+        p->seq = seq;
+        async = finish_locked(p, 0, NULL);
+    }
+    pthread_mutex_unlock(&c->pend_lock);
+    if (async)
         trpc__deliver_reply(c, p);
 }
 

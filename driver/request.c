@@ -1,5 +1,5 @@
 /*
- * request: request/reply from both ends, and acknowledgements.
+ * request: request/reply from both ends, publishes that wait for their PUBACK, and acknowledgements.
  *
  * A request is a REQ frame plus an entry in the pending table (pending.c); the REQ goes out with
  * the next send, without any flush delay. The broker answers every REQ it accepted with exactly
@@ -15,33 +15,31 @@
 
 #include "driver/client.h"
 
-static int request_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
-                         size_t len, int timeout_ms, struct trpc__pending *p)
+/* Sends o (a REQ, or a PUB with ACK_REQ) under a new id with p in the pending table until its
+ * answer, or its local deadline deadline_ms from now. */
+static int pending_start(trpc_client *c, struct wire_out *o, const char *fn, const char *topic, const trpc_header *headers,
+                         size_t header_count, const void *data, size_t len, int64_t deadline_ms, struct trpc__pending *p)
 {
-    struct wire_out o = {.type = WIRE_REQ};
     struct trpc__hdrs hs;
     bool removed;
     int err;
 
-    if (c == NULL || timeout_ms < 0)
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL client or negative timeout");
-    err = trpc__out_prepare(&o, &hs, "trpc_request", topic, headers, header_count, data, len);
+    err = trpc__out_prepare(o, &hs, fn, topic, headers, header_count, data, len);
     if (err)
         goto out_release;
-    o.aux = (uint32_t)timeout_ms;
-    o.id = p->id = atomic_fetch_add(&c->id_next, 1);
-    p->deadline_ms = trpc__now_ms() + (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS;
+    o->id = p->id = atomic_fetch_add(&c->id_next, 1);
+    p->deadline_ms = trpc__now_ms() + deadline_ms;
 
     pthread_mutex_lock(&c->pend_lock);
     if (c->pend_count >= c->opts.max_pending) {
         pthread_mutex_unlock(&c->pend_lock);
-        err = trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%u requests pending already (max_pending)", c->opts.max_pending);
+        err = trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%u requests and publishes pending already (max_pending)", c->opts.max_pending);
         goto out_release;
     }
     trpc__pend_insert(c, p);
     pthread_mutex_unlock(&c->pend_lock);
 
-    err = trpc__submit(c, &o, hs.bytes, "trpc_request", true, p->cb == NULL);
+    err = trpc__submit(c, o, hs.bytes, fn, true, p->cb == NULL && p->pcb == NULL);
     if (err) {
         pthread_mutex_lock(&c->pend_lock);
         removed = trpc__pend_remove(c, p);
@@ -55,6 +53,47 @@ out_release:
     return err;
 }
 
+static int request_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, struct trpc__pending *p)
+{
+    struct wire_out o = {.type = WIRE_REQ};
+
+    if (c == NULL || timeout_ms < 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL client or negative timeout");
+    o.aux = (uint32_t)timeout_ms;
+    return pending_start(c, &o, "trpc_request", topic, headers, header_count, data, len,
+                         (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS, p);
+}
+
+/* The broker never times a PUB out: the local deadline is the only one. */
+static int publish_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, struct trpc__pending *p)
+{
+    struct wire_out o = {.type = WIRE_PUB, .flags = WIRE_F_ACK_REQ};
+
+    if (c == NULL || timeout_ms < 0)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync: NULL client or negative timeout");
+    return pending_start(c, &o, "trpc_publish_sync", topic, headers, header_count, data, len,
+                         timeout_ms ? timeout_ms : TRPC__DEFAULT_PUBACK_MS, p);
+}
+
+/* Waits for a synchronous entry's outcome. */
+static void pending_wait(trpc_client *c, struct trpc__pending *p)
+{
+    struct timespec ts;
+
+    /* The I/O side expires the entry at its deadline; this wait is the last resort if it cannot. */
+    trpc__deadline_ts(&ts, p->deadline_ms - trpc__now_ms() + 2000);
+    pthread_mutex_lock(&c->pend_lock);
+    while (!p->done) {
+        if (pthread_cond_timedwait(&p->cond, &c->pend_lock, &ts) == ETIMEDOUT && !p->done && trpc__pend_remove(c, p)) {
+            p->done = true;
+            p->err = -TRPC_E_TIMEOUT;
+        }
+    }
+    pthread_mutex_unlock(&c->pend_lock);
+}
+
 static bool on_io_side(const trpc_client *c)
 {
     return (c->has_io_thread && pthread_equal(pthread_self(), c->io_tid)) ||
@@ -65,7 +104,6 @@ int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *heade
                      size_t len, int timeout_ms, trpc_msg **reply)
 {
     struct trpc__pending p;
-    struct timespec ts;
     int err;
 
     trpc__clear_error();
@@ -78,16 +116,7 @@ int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *heade
     err = request_start(c, topic, headers, header_count, data, len, timeout_ms, &p);
     if (err)
         goto out_destroy_cond;
-    /* The I/O side expires the entry at its deadline; this wait is the last resort if it cannot. */
-    trpc__deadline_ts(&ts, p.deadline_ms - trpc__now_ms() + 2000);
-    pthread_mutex_lock(&c->pend_lock);
-    while (!p.done) {
-        if (pthread_cond_timedwait(&p.cond, &c->pend_lock, &ts) == ETIMEDOUT && !p.done && trpc__pend_remove(c, &p)) {
-            p.done = true;
-            p.err = -TRPC_E_TIMEOUT;
-        }
-    }
-    pthread_mutex_unlock(&c->pend_lock);
+    pending_wait(c, &p);
     err = p.err;
     if (err == 0 || err == -TRPC_E_RESPONDER_ERROR)
         *reply = p.reply;
@@ -119,6 +148,52 @@ int trpc_request_async(trpc_client *c, const char *topic, const void *data, size
     p->cb = cb;
     p->ud = ud;
     err = request_start(c, topic, NULL, 0, data, len, timeout_ms, p);
+    if (err)
+        free(p);
+    return err;
+}
+
+int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                      size_t len, int timeout_ms, uint64_t *seq)
+{
+    struct trpc__pending p;
+    int err;
+
+    trpc__clear_error();
+    if (c == NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync: NULL client");
+    if (on_io_side(c))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync would wait for its own I/O thread: use trpc_publish_async");
+    memset(&p, 0, sizeof(p));
+    trpc__cond_init(&p.cond);
+    err = publish_start(c, topic, headers, header_count, data, len, timeout_ms, &p);
+    if (err == 0) {
+        pending_wait(c, &p);
+        err = p.err;
+        if (err)
+            trpc__fail(err, "publish on '%s': %s", topic, trpc_strerror(err));
+        else if (seq != NULL)
+            *seq = p.seq;
+    }
+    pthread_cond_destroy(&p.cond);
+    return err;
+}
+
+int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                       size_t len, int timeout_ms, trpc_puback_cb *cb, void *ud)
+{
+    struct trpc__pending *p;
+    int err;
+
+    trpc__clear_error();
+    if (c == NULL || cb == NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_async: NULL argument");
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_publish_async: out of memory");
+    p->pcb = cb;
+    p->ud = ud;
+    err = publish_start(c, topic, headers, header_count, data, len, timeout_ms, p);
     if (err)
         free(p);
     return err;

@@ -24,6 +24,8 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_options_set_state_cb.3 \
 	driver/man/trpc_options_set_error_cb.3 \
 	driver/man/trpc_publish_msg.3 \
+	driver/man/trpc_publish_sync.3 \
+	driver/man/trpc_publish_async.3 \
 	driver/man/trpc_subscribe_group.3 \
 	driver/man/trpc_subscribe_msg.3 \
 	driver/man/trpc_unsubscribe.3 \

@@ -30,9 +30,12 @@ DRIVER_TESTS = \
 	tests/driver/url_list \
 	tests/driver/subscribe_msg \
 	tests/driver/sub_destroy \
-	tests/driver/flush_own_pong
+	tests/driver/flush_own_pong \
+	tests/driver/publish_ack
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_publish_ack_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_pubsub_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_wildcards_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_groups_LDADD = $(TESTS_DRIVER_LIBS)

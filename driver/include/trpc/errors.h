@@ -56,6 +56,7 @@ extern "C" {
     XX(DUPLICATE_SUBSCRIPTION, 305, "subscription id already in use")                                                              \
     XX(UNKNOWN_SEQUENCE, 306, "no delivery in flight with this sequence")                                                          \
     XX(BAD_POLICY, 307, "delivery policy header refused")                                                                          \
+    XX(MESSAGE_TOO_LARGE, 308, "message larger than the stream allows")                                                            \
     XX(SLOW_CONSUMER, 400, "output queue full: slow consumer cut off")                                                             \
     XX(TOO_MANY_CONNECTIONS, 401, "connection limit reached")                                                                      \
     XX(TOO_MANY_SUBSCRIPTIONS, 402, "subscription limit per connection reached")                                                   \
@@ -63,6 +64,7 @@ extern "C" {
     XX(SHUTTING_DOWN, 500, "broker is shutting down")                                                                              \
     XX(INTERNAL, 501, "internal broker error")                                                                                     \
     XX(UNAVAILABLE, 502, "service temporarily unavailable")                                                                        \
+    XX(STORAGE_FAILED, 503, "message not stored: the stream's log failed")                                                         \
     XX(INVALID_ARGUMENT, 900, "invalid argument")                                                                                  \
     XX(NO_MEMORY, 901, "out of memory")                                                                                            \
     XX(CLOSED, 902, "client is closed")                                                                                            \

@@ -68,6 +68,9 @@ typedef void trpc_msg_cb(trpc_client *c, trpc_sub *sub, trpc_msg *msg, void *ud)
  * except -TRPC_E_RESPONDER_ERROR, where reply carries the responder's code and text
  * (trpc_msg_error_code, trpc_msg_data). The callee owns reply. Called exactly once. */
 typedef void trpc_reply_cb(trpc_client *c, int err, trpc_msg *reply, void *ud);
+/* The outcome of trpc_publish_async: err 0 and the stream sequence (0 for a topic no stream
+ * covers), or a negative error code. */
+typedef void trpc_puback_cb(trpc_client *c, int err, uint64_t seq, void *ud);
 /* Connection state changes. */
 typedef void trpc_state_cb(trpc_client *c, trpc_state state, void *ud);
 /* Asynchronous errors: an ERR from the broker (sub set when it names a subscription), a slow
@@ -162,6 +165,25 @@ const char *trpc_last_error(void);
 int trpc_publish(trpc_client *c, const char *topic, const void *data, size_t len);
 int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                      size_t len);
+
+#define TRPC_HAVE_PUBLISH_ACK 1
+/*
+ * Publishes and waits until the broker has accepted the message: for a topic that a stream covers,
+ * once it is on the broker's disk, *seq (may be NULL) getting its sequence in the stream; for
+ * another topic at once, *seq 0. timeout_ms > 0 bounds the wait (0: 5 s): -TRPC_E_TIMEOUT then,
+ * and the message may or may not have been stored (publish it again: delivery is at least once).
+ * The broker's refusals: -TRPC_E_MESSAGE_TOO_LARGE (the stream's max_msg_size), -TRPC_E_STORAGE_FAILED
+ * (its log cannot be written), -TRPC_E_UNAVAILABLE (it is too far behind: try again later); and
+ * -TRPC_E_CONNECTION_LOST when the connection drops meanwhile (same caveat as a timeout). Counts
+ * against max_pending with requests. Not from the client's own I/O thread or inline callbacks.
+ */
+int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                      size_t len, int timeout_ms, uint64_t *seq);
+/* The same without waiting: cb runs once with the outcome (on a dispatcher, as a reply callback).
+ * Publishes of one thread reach the broker in call order; their acknowledgements may come back in
+ * another order when they go to different streams. On a non-zero return cb never runs. */
+int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                       size_t len, int timeout_ms, trpc_puback_cb *cb, void *ud);
 
 /* ---- subscribe (man 3 trpc_subscribe) --------------------------------------------------------- */
 
