@@ -68,10 +68,10 @@ int ctl_render_stream_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
-    static const char *const nums[] = {"core",     "max_msg_size", "messages", "bytes",  "first_seq",
-                                       "last_seq", "stored",       "refused",  "pending"};
+    static const char *const nums[] = {"core",     "max_msg_size", "messages", "bytes",   "first_seq",
+                                       "last_seq", "stored",       "refused",  "pending", "groups"};
     const char *name, *created, *error = NULL, *recovery = NULL;
-    char cells[9][64], subjects[256], t_created[64];
+    char cells[10][64], subjects[256], t_created[64];
     json_t *st, *subj;
     int created_now = 0, rc;
     struct ctl_table t;
@@ -82,7 +82,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
                   {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true});
     if (rc == 0)
         rc = subjects_cell(subj, "stream", subjects, sizeof(subjects), err, errlen);
-    for (size_t k = 0; rc == 0 && k < 9; k++) {
+    for (size_t k = 0; rc == 0 && k < 10; k++) {
         json_int_t v = -1;
 
         rc = READ(st, "stream", {nums[k], K_INT, &v, k >= 2});
@@ -109,13 +109,14 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"stored (this run)", cells[6]},
             {"refused (this run)", cells[7]},
             {"pending", cells[8]},
+            {"groups", cells[9]},
             {"error", error},
             {"recovery", recovery},
         };
         size_t nrows = sizeof(rows) / sizeof(rows[0]);
 
         for (size_t i = 0; rc == 0 && i < nrows; i++)
-            if (i < 12 || rows[i][1] != NULL)
+            if (i < 13 || rows[i][1] != NULL)
                 rc = ctl_table_add(&t, rows[i]);
     }
     if (rc == 0)
@@ -176,4 +177,32 @@ int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
         fprintf(out, "\n(%lld bytes, not UTF-8; base64:)\n%s\n", (long long)size, b64);
     }
     return 0;
+}
+
+static int group_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    static const char *const nums[] = {"members", "next_seq", "lag", "pending", "inflight", "redelivered", "acked", "dead"};
+    const char *dlq = NULL;
+
+    if (READ(v, where, {"name", K_STR, &cells[0], false}, {"pattern", K_STR, &cells[1], false}, {"dlq", K_STR_OR_NULL, &dlq, true}))
+        return -EPROTO;
+    for (size_t k = 0; k < 8; k++) {
+        json_int_t n;
+
+        if (READ(v, where, {nums[k], K_INT, &n, false}))
+            return -EPROTO;
+        snprintf(scratch[2 + k], 64, "%lld", (long long)n);
+        cells[2 + k] = scratch[2 + k];
+    }
+    cells[10] = dlq; /* NULL: "-" */
+    return 0;
+}
+
+int ctl_render_group_ls(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"GROUP:l",    "PATTERN:l",     "MEMBERS:r", "NEXT:r", "LAG:r", "PENDING:r",
+                                       "INFLIGHT:r", "REDELIVERED:r", "ACKED:r",   "DEAD:r", "DLQ:l"};
+    static const struct ctl_list_shape shape = {"groups", cols, 11, false, group_row};
+
+    return ctl_render_list(doc, &shape, out, err, errlen);
 }

@@ -62,6 +62,11 @@ static json_t *request_name(const struct ctl_args *a)
     return json_pack("{s:s}", "name", a->pos[0]);
 }
 
+static json_t *request_stream_name(const struct ctl_args *a)
+{
+    return json_pack("{s:s}", "stream", a->pos[0]);
+}
+
 /* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size" when given. */
 static json_t *request_stream_add(const struct ctl_args *a)
 {
@@ -155,6 +160,13 @@ const struct ctl_verb ctl_verbs[] = {
      "Shows the message with sequence SEQ of stream NAME: when it was stored, its topic, its headers\n"
      "and its payload (as text when it is UTF-8, else as base64).\n",
      2, 2, false, false, request_stream_get, ctl_render_stream_get, false, false},
+    {"group", "ls", "$trpc.admin.group.list", "STREAM", "a stream's consumer groups",
+     "Lists the consumer groups of stream STREAM: the pattern each reads, its members now, the next\n"
+     "sequence it will read (NEXT) and how many stored messages lie beyond it (LAG, its pattern not\n"
+     "applied), messages delivered and not settled (PENDING, of which INFLIGHT are with a member),\n"
+     "and since the broker started, redeliveries, acknowledgements and dead letters; then its\n"
+     "dead-letter topic.\n",
+     1, 1, false, false, request_stream_name, ctl_render_group_ls, false, false},
 };
 const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
 

@@ -104,8 +104,9 @@ struct trpc_sub {
     trpc_client *c;
     uint64_t id;
     char *pattern;
-    struct wire_header *hdrs; /* the SUB's headers (":group" first), one allocation with their bytes */
+    struct wire_header *hdrs; /* the SUB's headers (":group" or ":durable" first), one allocation with their bytes */
     size_t hdr_count;
+    uint32_t window; /* SUB aux: a durable subscription's in-flight window (0: the broker's) */
     trpc_msg_cb *cb;
     void *ud;
     atomic_uint refs;

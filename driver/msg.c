@@ -329,3 +329,8 @@ uint32_t trpc_msg_delivery(const trpc_msg *m)
 {
     return m != NULL && m->type == WIRE_MSG && (m->flags & WIRE_F_ACK_REQUIRED) ? m->aux : 0;
 }
+
+uint64_t trpc_msg_seq(const trpc_msg *m)
+{
+    return m != NULL && m->type == WIRE_MSG && (m->flags & WIRE_F_ACK_REQUIRED) ? m->seq : 0;
+}

@@ -87,11 +87,13 @@ static void sub_frame(const trpc_sub *sub, struct wire_out *o)
     o->topic_len = strlen(sub->pattern);
     o->headers = sub->hdrs;
     o->header_count = sub->hdr_count;
+    o->aux = sub->window;
 }
 
 /*
- * Copies ":group" (if any) and the caller's headers into one allocation the SUB frame points at,
- * so a reconnect replays them without the caller's memory. *hdr_bytes gets the block's size.
+ * Copies ":group" or ":durable" (key, if any, with value group) and the caller's headers into one
+ * allocation the SUB frame points at, so a reconnect replays them without the caller's memory.
+ * *hdr_bytes gets the block's size.
  */
 static uint8_t *header_copy(struct wire_header *dst, const struct wire_header *src, uint8_t *p)
 {
@@ -106,7 +108,7 @@ static uint8_t *header_copy(struct wire_header *dst, const struct wire_header *s
     return p + src->val_len;
 }
 
-static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header *in, size_t n, size_t *hdr_bytes)
+static int sub_copy_headers(trpc_sub *sub, const char *key, const char *group, const trpc_header *in, size_t n, size_t *hdr_bytes)
 {
     struct trpc__hdrs hs;
     size_t count = n + (group != NULL), bytes = 0, i;
@@ -123,8 +125,8 @@ static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header 
     for (i = 0; i < n; i++)
         bytes += hs.h[i].key_len + hs.h[i].val_len;
     if (group != NULL) {
-        *hdr_bytes += 4 + 6 + strlen(group);
-        bytes += 6 + strlen(group);
+        *hdr_bytes += 4 + strlen(key) + strlen(group);
+        bytes += strlen(key) + strlen(group);
     }
     sub->hdrs = malloc(count * sizeof(*sub->hdrs) + bytes + 1);
     if (sub->hdrs == NULL) {
@@ -133,7 +135,8 @@ static int sub_copy_headers(trpc_sub *sub, const char *group, const trpc_header 
     }
     p = (uint8_t *)(sub->hdrs + count);
     if (group != NULL) {
-        struct wire_header g = {.key = ":group", .key_len = 6, .val = (const uint8_t *)group, .val_len = (uint16_t)strlen(group)};
+        struct wire_header g = {
+            .key = key, .key_len = (uint16_t)strlen(key), .val = (const uint8_t *)group, .val_len = (uint16_t)strlen(group)};
 
         p = header_copy(&sub->hdrs[0], &g, p);
     }
@@ -178,8 +181,8 @@ out_free_tmp:
     trpc__buf_free(&tmp);
 }
 
-static int subscribe(trpc_client *c, const char *pattern, const char *group, const trpc_header *headers, size_t header_count,
-                     trpc_msg_cb *cb, void *ud, trpc_sub **out)
+static int subscribe(trpc_client *c, const char *pattern, const char *key, const char *group, uint32_t window,
+                     const trpc_header *headers, size_t header_count, trpc_msg_cb *cb, void *ud, trpc_sub **out)
 {
     struct wire_out o;
     size_t plen, hdr_bytes;
@@ -206,10 +209,11 @@ static int subscribe(trpc_client *c, const char *pattern, const char *group, con
         err = trpc__fail(-TRPC_E_NO_MEMORY, "trpc_subscribe: out of memory");
         goto out_free_sub;
     }
-    err = sub_copy_headers(sub, group, headers, header_count, &hdr_bytes);
+    err = sub_copy_headers(sub, key, group, headers, header_count, &hdr_bytes);
     if (err)
         goto out_free_sub;
     sub->c = c;
+    sub->window = window;
     sub->cb = cb;
     sub->ud = ud;
     sub->alive = true;
@@ -251,7 +255,7 @@ out_free_sub:
 
 int trpc_subscribe(trpc_client *c, const char *pattern, trpc_msg_cb *cb, void *ud, trpc_sub **out)
 {
-    return subscribe(c, pattern, NULL, NULL, 0, cb, ud, out);
+    return subscribe(c, pattern, NULL, NULL, 0, NULL, 0, cb, ud, out);
 }
 
 int trpc_subscribe_group(trpc_client *c, const char *pattern, const char *group, trpc_msg_cb *cb, void *ud, trpc_sub **out)
@@ -260,13 +264,31 @@ int trpc_subscribe_group(trpc_client *c, const char *pattern, const char *group,
         trpc__clear_error();
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_subscribe_group: group is NULL");
     }
-    return subscribe(c, pattern, group, NULL, 0, cb, ud, out);
+    return subscribe(c, pattern, ":group", group, 0, NULL, 0, cb, ud, out);
 }
 
 int trpc_subscribe_msg(trpc_client *c, const char *pattern, const char *group, const trpc_header *headers, size_t header_count,
                        trpc_msg_cb *cb, void *ud, trpc_sub **out)
 {
-    return subscribe(c, pattern, group, headers, header_count, cb, ud, out);
+    return subscribe(c, pattern, ":group", group, 0, headers, header_count, cb, ud, out);
+}
+
+int trpc_subscribe_durable(trpc_client *c, const char *pattern, const char *name, uint32_t window, const trpc_header *headers,
+                           size_t header_count, trpc_msg_cb *cb, void *ud, trpc_sub **out)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+            n = 0;
+    }
+    if (n == 0 || n > 64) {
+        trpc__clear_error();
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_subscribe_durable: a name of 1 to 64 letters, digits, '_' and '-'");
+    }
+    return subscribe(c, pattern, ":durable", name, window, headers, header_count, cb, ud, out);
 }
 
 /* Takes sub out of the table and tells the broker; false if that was done already. */

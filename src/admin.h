@@ -43,11 +43,12 @@ enum admin_mb {
     ADMIN_MB_KICK,      /* ptr: struct admin_kick; the core answers CONTROL_PART, n = 1 if found */
     ADMIN_MB_SETTINGS,  /* ptr: struct admin_settings, the settings to apply */
     /* stream.c; ptr: struct stream_req, answered CONTROL_PART */
-    ADMIN_MB_STREAM_OPEN,  /* the owner opens the stream's log: items one struct stream_info */
-    ADMIN_MB_STREAM_CLOSE, /* the owner closes it once what it holds is settled: n = 1 if it was open */
-    ADMIN_MB_STREAM_INFO,  /* id 0: every stream the core owns; items struct stream_info[] */
-    ADMIN_MB_STREAM_GET,   /* items one struct stream_msg, n = 0 when there is no such message */
-    ADMIN_MB_STREAM_TABLE, /* the core takes its new table of streams */
+    ADMIN_MB_STREAM_OPEN,   /* the owner opens the stream's log: items one struct stream_info */
+    ADMIN_MB_STREAM_CLOSE,  /* the owner closes it once what it holds is settled: n = 1 if it was open */
+    ADMIN_MB_STREAM_INFO,   /* id 0: every stream the core owns; items struct stream_info[] */
+    ADMIN_MB_STREAM_GET,    /* items one struct stream_msg, n = 0 when there is no such message */
+    ADMIN_MB_STREAM_TABLE,  /* the core takes its new table of streams */
+    ADMIN_MB_STREAM_GROUPS, /* the owner's consumer groups of the stream: items struct group_info[] */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */

@@ -577,6 +577,7 @@ static const struct verb {
     {"settings.reset", settings_reset}, {"clients.list", clients_list},     {"clients.kick", clients_kick},
     {"subs.list", subs_list},           {"stream.add", admin_stream_add},   {"stream.delete", admin_stream_delete},
     {"stream.info", admin_stream_info}, {"stream.list", admin_stream_list}, {"stream.get", admin_stream_get},
+    {"group.list", admin_group_list},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)

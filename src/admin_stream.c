@@ -97,6 +97,7 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     json_object_set_new(doc, "stored", json_integer((json_int_t)in->stored));
     json_object_set_new(doc, "refused", json_integer((json_int_t)in->refused));
     json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
+    json_object_set_new(doc, "groups", json_integer((json_int_t)in->groups));
     json_object_set_new(doc, "direct_io", json_boolean(in->direct));
     if (in->err != 0)
         json_object_set_new(doc, "error", json_string(strerror(-in->err)));
@@ -487,7 +488,7 @@ static void info_done(struct control *ctl, void *arg, struct admin_part **parts,
 }
 
 /* A request naming an existing stream: its pending call, or NULL (answered). */
-static struct spend *named(struct control *ctl, struct admin_call *call, json_t *req, bool with_seq)
+static struct spend *named(struct control *ctl, struct admin_call *call, json_t *req, const char *key, bool with_seq)
 {
     json_int_t seq = 0;
     json_error_t err;
@@ -495,7 +496,7 @@ static struct spend *named(struct control *ctl, struct admin_call *call, json_t 
     struct spend *p;
     int i;
 
-    if (json_unpack_ex(req, &err, JSON_STRICT, with_seq ? "{s:s, s:I}" : "{s:s}", "name", &name, "seq", &seq) != 0) {
+    if (json_unpack_ex(req, &err, JSON_STRICT, with_seq ? "{s:s, s:I}" : "{s:s}", key, &name, "seq", &seq) != 0) {
         admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
         return NULL;
     }
@@ -520,7 +521,7 @@ static struct spend *named(struct control *ctl, struct admin_call *call, json_t 
 
 void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req)
 {
-    struct spend *p = named(ctl, call, req, false);
+    struct spend *p = named(ctl, call, req, "name", false);
 
     if (p != NULL)
         ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
@@ -644,10 +645,49 @@ static void get_done(struct control *ctl, void *arg, struct admin_part **parts, 
 
 void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req)
 {
-    struct spend *p = named(ctl, call, req, true);
+    struct spend *p = named(ctl, call, req, "name", true);
 
     if (p != NULL)
         ask(p, ADMIN_MB_STREAM_GET, (int)p->owner, make_req, get_done);
+}
+
+static void groups_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    json_t *list = json_array();
+
+    err = parts_err(parts, n, err);
+    if (err != 0) {
+        json_decref(list);
+        fail_cores(ctl, p->w.call, err);
+        spend_free(p);
+        return;
+    }
+    for (size_t i = 0; list != NULL && i < parts[0]->n; i++) {
+        const struct group_info *g = &((const struct group_info *)parts[0]->items)[i];
+        json_t *doc =
+            json_pack("{s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", g->name, "pattern",
+                      admin_api_text(g->filter), "members", (int)g->members, "next_seq", (json_int_t)g->next_seq, "lag",
+                      (json_int_t)g->lag, "pending", (json_int_t)g->pending, "inflight", (json_int_t)g->inflight, "waiting",
+                      (json_int_t)g->waiting, "lost", (json_int_t)g->lost, "delivered", (json_int_t)g->delivered, "redelivered",
+                      (json_int_t)g->redelivered, "acked", (json_int_t)g->acked, "dead", (json_int_t)g->dead, "max_deliveries",
+                      (json_int_t)g->max_deliveries, "ack_wait_ms", (json_int_t)g->ack_wait_ms);
+
+        if (doc != NULL)
+            json_object_set_new(doc, "dlq", g->dlq[0] != '\0' ? admin_api_text(g->dlq) : json_null());
+        json_array_append_new(list, doc);
+    }
+    admin_api_reply(ctl, p->w.call,
+                    list != NULL ? json_pack("{s:b, s:s, s:o}", "ok", 1, "stream", p->def.name, "groups", list) : NULL);
+    spend_free(p);
+}
+
+void admin_group_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct spend *p = named(ctl, call, req, "stream", false);
+
+    if (p != NULL)
+        ask(p, ADMIN_MB_STREAM_GROUPS, (int)p->owner, make_req, groups_done);
 }
 
 /* ---- start-up ----------------------------------------------------------------------------------- */

@@ -34,6 +34,7 @@
 #include "src/config.h"
 #include "src/direct.h"
 #include "src/err.h"
+#include "src/group.h"
 #include "src/request.h"
 #include "src/route.h"
 #include "src/stats.h"
@@ -77,6 +78,11 @@ enum xtype {
     X_GATE,     /* direct.c. u64: slot << 32 | gen: a direct send was short, the rest waits in the gate */
     X_SPUB,     /* stream.c. ptr: struct spub, a PUB for the stream's owner */
     X_SPUBACK,  /* stream.c. ptr: struct spub, back to its publisher's core: stored or refused */
+    X_GJOIN,    /* group.c. ptr: struct gjoin: a durable subscription joins its group (to the owner) */
+    X_GLEAVE,   /* group.c. ptr: struct gleave: it left (to the owner) */
+    X_GACK,     /* group.c. ptr: struct gack: ACK or NACK (to the owner) */
+    X_GREFUSE,  /* group.c. ptr: struct grefuse: an ERR for a durable subscription (to its core) */
+    X_GMSG,     /* group.c. ptr: struct gmsg: a delivery, the whole MSG frame (to the member's core) */
     X_NTYPES
 };
 
@@ -216,6 +222,7 @@ struct core {
     struct request_core req;
     struct direct_core direct;
     struct stream_core stream;
+    struct group_core group;
 };
 
 /* Bytes of droppable cross-core messages (PUB copies, replies) from one core to another that the

@@ -35,6 +35,8 @@ src_libtrpcd_la_SOURCES = \
 	src/core.c \
 	src/direct.h \
 	src/direct.c \
+	src/group.h \
+	src/group.c \
 	src/http.h \
 	src/http.c \
 	src/metrics.h \
@@ -46,6 +48,7 @@ src_libtrpcd_la_SOURCES = \
 	src/session.h \
 	src/session.c \
 	src/stream.h \
+	src/stream_internal.h \
 	src/stream.c \
 	src/stream_def.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
@@ -70,7 +73,7 @@ tests_broker_config_args_LDADD = src/libtrpcbroker.la
 # Integration tests: a real broker process on loopback (tests/harness) and a raw wire client
 # (tests/broker/tclient.c) that can send anything, malformed frames included.
 noinst_LTLIBRARIES += tests/broker/libtclient.la
-tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h
+tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h
 TESTS_BROKER_LIBS = tests/broker/libtclient.la tests/harness/libharness.la driver/libtrpcwire.la -lpthread
 BROKER_ITESTS = \
 	tests/broker/cli \
@@ -89,7 +92,8 @@ BROKER_ITESTS = \
 	tests/broker/malformed \
 	tests/broker/sigterm_flush \
 	tests/broker/pong_order \
-	tests/broker/stream_store
+	tests/broker/stream_store \
+	tests/broker/group_delivery
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -97,6 +101,8 @@ check_PROGRAMS += tests/broker/stream_overlap
 tests_broker_stream_overlap_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 tests_broker_stream_overlap_LDADD = src/libtrpcd.la
 tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_group_delivery_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_group_delivery_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_stream_store_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)

@@ -19,9 +19,10 @@
 #define SHOWN_MAX  40 /* bytes of a refused value quoted in the refusal */
 #define FACTOR_MAX 32 /* longest factor text: more digits than a double holds are no use */
 
-enum key { KEY_DURABLE, KEY_MAX_DELIVERIES, KEY_BACKOFF, KEY_DLQ, KEY_COUNT };
+enum key { KEY_DURABLE, KEY_MAX_DELIVERIES, KEY_BACKOFF, KEY_DLQ, KEY_ACK_WAIT, KEY_START, KEY_COUNT };
 
-static const char *const key_names[KEY_COUNT] = {"trpc-durable", "trpc-max-deliveries", "trpc-backoff", "trpc-dlq"};
+static const char *const key_names[KEY_COUNT] = {"trpc-durable", "trpc-max-deliveries", "trpc-backoff",
+                                                 "trpc-dlq",     "trpc-ack-wait",       "trpc-start"};
 
 /* A value being read: the bytes not consumed yet. */
 struct val {
@@ -147,6 +148,32 @@ static int set_dlq(const struct wire_frame *f, uint16_t max_topic, const struct 
     return 0;
 }
 
+/* all | new | seq:N (N >= 1) */
+static int set_start(const struct wire_header *h, struct policy *p, char *why, size_t cap)
+{
+    struct val v = {.p = h->val + 4, .end = h->val + h->val_len};
+    uint64_t n = 0;
+
+    if (h->val_len == 3 && memcmp(h->val, "all", 3) == 0) {
+        p->start = POLICY_START_ALL;
+        return 0;
+    }
+    if (h->val_len == 3 && memcmp(h->val, "new", 3) == 0) {
+        p->start = POLICY_START_NEW;
+        return 0;
+    }
+    if (h->val_len > 4 && h->val_len <= 4 + 20 && memcmp(h->val, "seq:", 4) == 0) {
+        while (v.p < v.end && *v.p >= '0' && *v.p <= '9' && n <= UINT64_MAX / 10 - 9)
+            n = n * 10 + (uint64_t)(*v.p++ - '0');
+        if (v.p == v.end && n >= 1) {
+            p->start = POLICY_START_SEQ;
+            p->start_seq = n;
+            return 0;
+        }
+    }
+    return refuse(h, why, cap, "must be all, new or seq:N with N a decimal from 1");
+}
+
 static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, const struct wire_header *h, struct policy *p,
                    char *why, size_t cap)
 {
@@ -166,6 +193,12 @@ static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, c
         return set_backoff(h, p, why, cap);
     case KEY_DLQ:
         return set_dlq(f, max_topic, h, p, why, cap);
+    case KEY_ACK_WAIT:
+        if (!read_uint(&v, 1, POLICY_MS_MAX, &p->ack_wait_ms) || v.p != v.end)
+            return refuse(h, why, cap, "must be a decimal number of milliseconds from 1 to %u", POLICY_MS_MAX);
+        return 0;
+    case KEY_START:
+        return set_start(h, p, why, cap);
     case KEY_COUNT:
         break;
     }
@@ -197,7 +230,7 @@ int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *
         if (k < 0) {
             snprintf(why, why_cap,
                      "%.*s: unknown delivery policy header (known: trpc-durable, trpc-max-deliveries, "
-                     "trpc-backoff, trpc-dlq)",
+                     "trpc-backoff, trpc-dlq, trpc-ack-wait, trpc-start)",
                      (int)h.key_len, h.key);
             return BROKER_ETRPC(TRPC_E_BAD_POLICY);
         }
@@ -216,5 +249,6 @@ int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *
 
 bool policy_is_set(const struct policy *p)
 {
-    return p->durable || p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL;
+    return p->durable || p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL || p->ack_wait_ms != 0 ||
+           p->start != POLICY_START_UNSET;
 }

@@ -9,6 +9,9 @@
  *                         1..POLICY_FACTOR_MAX (no sign, no exponent), max initial..POLICY_MS_MAX
  *   trpc-dlq              a literal topic of at most max_topic bytes that the SUB's own pattern
  *                         does not match (dead letters must not come back to the subscription)
+ *   trpc-ack-wait         decimal milliseconds 1..POLICY_MS_MAX: a delivery not settled by then is
+ *                         redelivered
+ *   trpc-start            all | new | seq:N: where a new consumer group starts in its stream
  *
  * Each key at most once; any other key starting with "trpc-" is refused, so that a policy the
  * broker does not know is never silently ignored. Other keys are not the policy's business. The
@@ -40,6 +43,9 @@ struct policy {
     uint32_t backoff_max_ms;
     const char *dlq; /* NULL: not set; else dlq_len bytes inside the frame, not NUL-terminated */
     uint16_t dlq_len;
+    uint32_t ack_wait_ms; /* 0: not set */
+    enum { POLICY_START_UNSET, POLICY_START_ALL, POLICY_START_NEW, POLICY_START_SEQ } start;
+    uint64_t start_seq; /* POLICY_START_SEQ */
 };
 
 /*

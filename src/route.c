@@ -201,19 +201,17 @@ static void release_pongs(struct core *c)
 int route_sub(struct session *s, const struct wire_frame *f)
 {
     struct core *c = s->core;
-    struct wire_header g = {0}, d;
+    struct wire_header g = {0};
     struct rsub *r;
     bool grouped;
     int ret;
 
-    if (idmap_get(&s->subs, f->id) != NULL)
+    if (idmap_get(&s->subs, f->id) != NULL || group_has_sub(s, f->id))
         return BROKER_ETRPC(TRPC_E_DUPLICATE_SUBSCRIPTION);
     if (admin_reserved(f->topic, f->topic_len))
         return BROKER_ETRPC(TRPC_E_PERMISSION_DENIED);
-    if (s->subs.count >= c->cfg.max_subscriptions)
+    if (s->subs.count + s->dsubs.count >= c->cfg.max_subscriptions)
         return BROKER_ETRPC(TRPC_E_TOO_MANY_SUBSCRIPTIONS);
-    if (wire_header_find(f, ":durable", 8, &d))
-        return BROKER_ETRPC(TRPC_E_UNAVAILABLE); /* durable topics are not in this broker yet */
     grouped = wire_header_find(f, ":group", 6, &g);
     if (grouped && (g.val_len == 0 || g.val_len > BROKER_GROUP_MAX))
         return BROKER_ETRPC(TRPC_E_BAD_HEADER);

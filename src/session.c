@@ -221,8 +221,9 @@ static void do_connect(struct session *s, const struct wire_frame *f)
 
 /*
  * SUB: the delivery policy headers are checked first (src/policy.h), so a refused SUB changes
- * nothing. A valid policy is accepted but not enforced until durable topics exist; the log says so
- * for a durable one, and its deliveries say so too (no ACK_REQUIRED).
+ * nothing. With `:durable` it joins a consumer group (group.h), which enforces the policy; without,
+ * a policy is accepted but not enforced: the log says so for trpc-durable, and the deliveries say
+ * so too (no ACK_REQUIRED).
  */
 static void do_sub(struct session *s, const struct wire_frame *f)
 {
@@ -235,13 +236,16 @@ static void do_sub(struct session *s, const struct wire_frame *f)
         session_send_err(s, f->id, broker_err_wire(ret), false, why);
         return;
     }
+    if (group_sub(s, f, &p))
+        return; /* :durable: a consumer group's member */
     ret = route_sub(s, f);
     if (ret < 0) {
         session_send_err(s, f->id, broker_err_wire(ret), false, NULL);
         return;
     }
     if (p.durable)
-        log_warn(s->core->id, "client_id=%llu subscription %llu on %.*s: durable policy accepted, not enforced yet (at most once)",
+        log_warn(s->core->id,
+                 "client_id=%llu subscription %llu on %.*s: trpc-durable without :durable: plain deliveries (at most once)",
                  (unsigned long long)s->client_id, (unsigned long long)f->id, (int)f->topic_len, f->topic);
 }
 
@@ -280,6 +284,8 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
         do_sub(s, f);
         return;
     case WIRE_UNSUB:
+        if (group_unsub(s, f->id) == 0)
+            return;
         ret = route_unsub(s, f->id);
         if (ret < 0)
             session_send_err(s, f->id, broker_err_wire(ret), false, NULL);
@@ -292,7 +298,7 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
         return;
     case WIRE_ACK:
     case WIRE_NACK:
-        session_send_err(s, f->id, TRPC_E_UNKNOWN_SEQUENCE, false, "no durable delivery in flight");
+        group_settle(s, f);
         return;
     case WIRE_ERR:
         log_debug(s->core->id, "client_id=%llu sent ERR %s", (unsigned long long)s->client_id, trpc_err_name((int)f->aux));

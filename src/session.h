@@ -62,6 +62,8 @@ struct session {
     struct blist rx_node; /* route: core->route.rx_resume while waiting to read again */
     /* route.c */
     struct idmap subs; /* sid -> struct rsub (this core's copy) */
+    /* group.c */
+    struct idmap dsubs; /* sid -> its durable subscription (consumer group membership) */
     unsigned pongs_held;
     /* request.c */
     struct blist requests; /* pending requests it made (struct preq.req_node) */

@@ -27,44 +27,20 @@
 #include "src/log.h"
 #include "src/session.h"
 #include "src/stream.h"
-
-struct spub {
-    struct spub *next;
-    uint32_t stream_id;
-    uint32_t pub_core, slot, gen; /* the publisher */
-    uint64_t id;                  /* its publish id */
-    bool ack;                     /* ACK_REQ */
-    int err;                      /* TRPC_E_x once refused, 0 once stored */
-    const char *why;              /* static text for the ERR, or NULL */
-    uint64_t seq;
-    uint32_t cost; /* bytes: the cross-core charge and the owner's pending bound */
-    uint32_t len;  /* of rec */
-    uint8_t rec[]; /* STREAM_REC_HEAD + the body */
-};
-
-struct stream {
-    struct core *c;
-    uint32_t id;
-    char name[STREAM_NAME_MAX + 1];
-    struct wal *w; /* NULL: the log could not be opened (err says why) */
-    uint32_t slot; /* in c->stream.wals */
-    int err;       /* -errno: the stream stores nothing (open failed, or the log failed) */
-    bool closing;
-    uint64_t close_query;
-    unsigned gets;                      /* reads in flight (STREAM_MB_GET) */
-    struct spub *wait_head, *wait_tail; /* not taken by the log yet (it said -EAGAIN) */
-    struct spub *fly_head, *fly_tail;   /* appended, in sequence order, until durable */
-    uint64_t pending_bytes, npending;
-    uint64_t first_seq, msgs, bytes, stored, refused;
-    char recovery[256];
-};
+#include "src/stream_internal.h"
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
 /* The publisher's core: PUBACK or ERR to the session if it is still there. */
 static void reply_local(struct core *c, struct spub *sp)
 {
-    struct session *s = core_session(c, sp->slot, sp->gen);
+    struct session *s;
+
+    if (sp->dead) {
+        group_dead_stored(c, sp);
+        return;
+    }
+    s = core_session(c, sp->slot, sp->gen);
 
     if (s != NULL && s->state == SESS_OPEN) {
         if (sp->err != 0) {
@@ -102,8 +78,10 @@ static void spuback_in(struct core *c, unsigned src, const struct uring_xmsg *ms
 
 /* ---- the owner ---------------------------------------------------------------------------------- */
 
-static struct stream *own_find(struct stream_core *sc, uint32_t id)
+struct stream *stream_find(struct core *c, uint32_t id)
 {
+    struct stream_core *sc = &c->stream;
+
     for (unsigned i = 0; i < sc->nown; i++)
         if (sc->own[i]->id == id)
             return sc->own[i];
@@ -142,6 +120,7 @@ static void append_done(void *arg, uint64_t seq, int res)
     st->bytes += sp->len - STREAM_REC_HEAD;
     st->stored++;
     answer(st->c, sp, 0, NULL);
+    group_stream_grew(st);
 }
 
 /* Hands waiting PUBs to the log until it says its buffers are busy. */
@@ -172,9 +151,9 @@ static void pump(struct stream *st)
     }
 }
 
-static void take(struct core *c, struct spub *sp)
+void stream_take(struct core *c, struct spub *sp)
 {
-    struct stream *st = own_find(&c->stream, sp->stream_id);
+    struct stream *st = stream_find(c, sp->stream_id);
 
     if (c->stopping) {
         answer(c, sp, TRPC_E_SHUTTING_DOWN, NULL);
@@ -208,7 +187,7 @@ static void take(struct core *c, struct spub *sp)
 static void spub_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
 {
     (void)src;
-    take(c, msg->ptr);
+    stream_take(c, msg->ptr);
 }
 
 /* ---- the publisher's core ---------------------------------------------------------------------- */
@@ -263,7 +242,7 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
     if (body > 0)
         memcpy(sp->rec + STREAM_REC_HEAD, frame_body(f), body);
     if (e->owner == c->id) {
-        take(c, sp);
+        stream_take(c, sp);
     } else {
         m.ptr = sp;
         if (core_push(c, e->owner, &m, sp->cost) != 0) {
@@ -326,6 +305,7 @@ static void info_of(const struct stream *st, struct stream_info *in)
     in->stored = st->stored;
     in->refused = st->refused;
     in->pending = st->npending;
+    in->groups = group_count(st);
     if (st->w != NULL) {
         wal_get_stats(st->w, &ws);
         in->direct = ws.direct;
@@ -383,6 +363,8 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name)
     }
     log_info(c->id, "stream %s: open, %llu messages (%llu bytes), next sequence %llu", name, (unsigned long long)st->msgs,
              (unsigned long long)st->bytes, (unsigned long long)wal_durable_seq(st->w) + 1);
+    if (st->err == 0)
+        group_open_all(st); /* a failure leaves the stream storing, without consumer groups (logged) */
     return st;
 fail:
     st->err = ret;
@@ -420,7 +402,7 @@ static void refuse_waiting(struct stream *st, int err, const char *why)
 /* A closing stream goes once nothing of it is on the ring: 0, or -EBUSY. */
 static int try_close(struct stream *st)
 {
-    if (st->fly_head != NULL || st->gets > 0)
+    if (st->fly_head != NULL || st->gets > 0 || group_close_all(st) != 0)
         return -EBUSY;
     if (st->w != NULL) {
         if (wal_set_close(&st->c->stream.wals, st->slot) != 0)
@@ -435,7 +417,7 @@ static int try_close(struct stream *st)
 static void open_in(struct core *c, const struct uring_xmsg *m)
 {
     struct stream_req *r = m->ptr;
-    struct stream *st = own_find(&c->stream, r->id);
+    struct stream *st = stream_find(c, r->id);
     struct stream_info *in = malloc(sizeof(*in));
 
     if (st == NULL)
@@ -453,7 +435,7 @@ static void open_in(struct core *c, const struct uring_xmsg *m)
 static void close_in(struct core *c, const struct uring_xmsg *m)
 {
     struct stream_req *r = m->ptr;
-    struct stream *st = own_find(&c->stream, r->id);
+    struct stream *st = stream_find(c, r->id);
 
     if (st == NULL || st->closing) {
         admin_part_post(c, r->query, 0, NULL, 0);
@@ -484,6 +466,27 @@ static void info_in(struct core *c, const struct uring_xmsg *m)
     for (unsigned i = 0; i < sc->nown; i++)
         if (!sc->own[i]->closing && (r->id == 0 || sc->own[i]->id == r->id))
             info_of(sc->own[i], &v[n++]);
+    admin_part_post(c, r->query, 0, v, n);
+    free(r);
+}
+
+static void groups_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream *st = stream_find(c, r->id);
+    struct group_info *v = NULL;
+    size_t n = 0;
+
+    if (st != NULL && !st->closing) {
+        v = calloc(GROUPS_PER_STREAM, sizeof(*v));
+        if (v == NULL) {
+            admin_part_post(c, r->query, -ENOMEM, NULL, 0);
+            free(r);
+            return;
+        }
+        n = group_infos(st, v);
+    }
+    /* No such stream here: an empty answer (deleted meanwhile). */
     admin_part_post(c, r->query, 0, v, n);
     free(r);
 }
@@ -543,7 +546,7 @@ static void get_ready(void *arg, struct wal_iter *it)
 static void get_in(struct core *c, const struct uring_xmsg *m)
 {
     struct stream_req *r = m->ptr;
-    struct stream *st = own_find(&c->stream, r->id);
+    struct stream *st = stream_find(c, r->id);
     struct sget *g;
     int ret;
 
@@ -603,7 +606,7 @@ int stream_register(struct broker *b)
         core_mbox_fn *fn;
     } h[] = {
         {ADMIN_MB_STREAM_OPEN, open_in}, {ADMIN_MB_STREAM_CLOSE, close_in}, {ADMIN_MB_STREAM_INFO, info_in},
-        {ADMIN_MB_STREAM_GET, get_in},   {ADMIN_MB_STREAM_TABLE, table_in},
+        {ADMIN_MB_STREAM_GET, get_in},   {ADMIN_MB_STREAM_TABLE, table_in}, {ADMIN_MB_STREAM_GROUPS, groups_in},
     };
     int ret = 0;
 
@@ -656,6 +659,8 @@ static void start(struct core *c)
             log_error(c->id, "stream %s: out of memory", t->e[i].name);
 }
 
+static bool busy(struct core *c);
+
 static void flush(struct core *c)
 {
     struct stream_core *sc = &c->stream;
@@ -665,13 +670,14 @@ static void flush(struct core *c)
 
         if (st->wait_head != NULL)
             pump(st);
+        group_flush(st);
         if (st->closing && try_close(st) == 0) {
             admin_part_post(c, st->close_query, 0, NULL, 1);
             stream_free(st);
             i--;
         }
     }
-    if (c->stopping && sc->nown > 0 && !wal_set_busy(&sc->wals))
+    if (c->stopping && sc->nown > 0 && !busy(c))
         core_idle(c);
 }
 
@@ -679,9 +685,13 @@ static bool busy(struct core *c)
 {
     struct stream_core *sc = &c->stream;
 
-    for (unsigned i = 0; i < sc->nown; i++)
+    bool pending = false;
+
+    for (unsigned i = 0; i < sc->nown; i++) {
         refuse_waiting(sc->own[i], TRPC_E_SHUTTING_DOWN, NULL);
-    return wal_set_busy(&sc->wals);
+        pending |= group_log_pending(sc->own[i]);
+    }
+    return pending || wal_set_busy(&sc->wals);
 }
 
 static void close_all(struct core *c)
@@ -692,6 +702,8 @@ static void close_all(struct core *c)
         struct stream *st = sc->own[0];
 
         refuse_waiting(st, TRPC_E_SHUTTING_DOWN, NULL);
+        if (group_close_all(st) != 0)
+            log_error(c->id, "stream %s: its group log still has I/O on the ring at stop; left open", st->name);
         if (st->w != NULL && wal_set_close(&sc->wals, st->slot) != 0)
             log_error(c->id, "stream %s: its log still has I/O on the ring at stop; left open", st->name);
         stream_free(st);

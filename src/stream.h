@@ -68,6 +68,7 @@ struct stream_info {
     uint64_t msgs, bytes;     /* kept: records and their bytes (topic, headers, payload) */
     uint64_t stored, refused; /* this run: PUBs stored, PUBs refused (too large, full, failed) */
     uint64_t pending;         /* PUBs waiting for the disk */
+    unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */
     char recovery[256];       /* what opening the log found, "" when nothing was wrong */
 };

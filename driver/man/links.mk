@@ -28,6 +28,7 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_publish_async.3 \
 	driver/man/trpc_subscribe_group.3 \
 	driver/man/trpc_subscribe_msg.3 \
+	driver/man/trpc_subscribe_durable.3 \
 	driver/man/trpc_unsubscribe.3 \
 	driver/man/trpc_sub_destroy.3 \
 	driver/man/trpc_sub_pattern.3 \
@@ -47,4 +48,5 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_msg_deadline_ms.3 \
 	driver/man/trpc_msg_error_code.3 \
 	driver/man/trpc_msg_delivery.3 \
+	driver/man/trpc_msg_seq.3 \
 	driver/man/trpc_msg_free.3

@@ -1,9 +1,10 @@
 /* The broker checks the delivery policy of every SUB (docs/protocol.md, "Delivery policy"), over
  * the raw client: each case of policy_cases.h is accepted (nothing comes back) or refused with a
  * non-fatal ERR BAD_POLICY for that SUB whose text names the header; the connection lives on; a
- * refused SUB made no subscription and its id is free again; an accepted policy is not enforced
- * yet (deliveries carry no ACK_REQUIRED); ":durable" is still UNAVAILABLE; members of one queue
- * group may still differ in policy (nothing keeps a group's policy before durable delivery). */
+ * refused SUB made no subscription and its id is free again; on a plain subscription an accepted
+ * policy is not enforced (deliveries carry no ACK_REQUIRED: only a :durable consumer group enforces
+ * it, tests/broker/group_delivery); ":durable" on a pattern no stream covers is NO_STREAM; members of
+ * one plain queue group may differ in policy (a plain queue group keeps none). */
 #include "tests/broker/itest.h"
 #include "tests/broker/policy_cases.h"
 
@@ -66,7 +67,7 @@ static void deliveries(struct tc *c, struct tc *pub)
     ok(tc_sync(c, NULL) == 0, "nothing else came");
     ok(got == want && wrong == 0, "every accepted subscription got the message, no refused one did (%zu of %zu, %zu wrong)", got,
        want, wrong);
-    ok_eq(acked, 0, "no delivery asks for an ACK: the policy is accepted, not enforced yet");
+    ok_eq(acked, 0, "no delivery asks for an ACK: on a plain subscription the policy is accepted, not enforced");
 }
 
 static void refused_leaves_nothing(struct tc *c)
@@ -104,10 +105,11 @@ static void several(struct tc *c)
        "one bad header among good ones refuses the SUB, naming it: %.*s", (int)f.payload_len, (const char *)f.payload);
     sub_with(c, 902, "r.t", &durable, 1);
     f = itest_next(c, TC_TIMEOUT_MS);
-    ok(itest_is_err(&f, TRPC_E_UNAVAILABLE, false) && f.id == 902, "a named :durable consumer is still UNAVAILABLE");
+    ok(itest_is_err(&f, TRPC_E_NO_STREAM, false) && f.id == 902,
+       "a :durable consumer where no stream covers the pattern: NO_STREAM");
 }
 
-/* Documented, not enforced: the first member's policy does not bind the group yet. */
+/* A plain queue group (no :durable) keeps no policy: its members may differ. */
 static void group_members_differ(struct tc *a, struct tc *b)
 {
     struct wire_header ga[2] = {hdr(":group", "workers"), hdr("trpc-max-deliveries", "3")};
@@ -117,7 +119,7 @@ static void group_members_differ(struct tc *a, struct tc *b)
     sub_with(a, 1000, "g.t", ga, 2);
     ok(tc_sync(a, &skipped) == 0 && skipped == 0, "a group member with max-deliveries 3");
     sub_with(b, 1000, "g.t", gb, 2);
-    ok(tc_sync(b, &skipped) == 0 && skipped == 0, "another member with 9 is accepted too (no group policy kept yet)");
+    ok(tc_sync(b, &skipped) == 0 && skipped == 0, "another member with 9 is accepted too (a plain queue group keeps no policy)");
 }
 
 int main(void)

@@ -12,31 +12,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "tests/broker/itest.h"
+#include "tests/broker/itest_admin.h"
 
 #define N 200 /* PUBs with ACK_REQ per burst */
-
-static uint64_t next_req = 1;
-
-/* One admin call over a raw connection: the parsed reply, or NULL. */
-static json_t *admin(struct tc *c, const char *verb, const char *doc)
-{
-    char topic[96];
-    uint64_t id = next_req++;
-    struct wire_frame f;
-
-    snprintf(topic, sizeof(topic), "$trpc.admin.%s", verb);
-    if (tc_req(c, id, topic, doc, strlen(doc), 5000) != 0)
-        return NULL;
-    for (int i = 0; i < 100; i++) {
-        f = itest_next(c, 6000);
-        if (f.type == 0)
-            return NULL;
-        if (f.type == WIRE_REP && f.id == id)
-            return json_loadb((const char *)f.payload, f.payload_len, 0, NULL);
-    }
-    return NULL;
-}
 
 static const char *code_of(json_t *j)
 {
@@ -47,27 +25,9 @@ static const char *code_of(json_t *j)
     return code;
 }
 
-static bool admin_ok(struct tc *c, const char *verb, const char *doc, json_t **out)
-{
-    json_t *j = admin(c, verb, doc);
-    bool good = j != NULL && json_is_true(json_object_get(j, "ok"));
-
-    if (!good) {
-        char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
-
-        diag("%s %s: %s", verb, doc, s != NULL ? s : "(no reply)");
-        free(s);
-    }
-    if (out != NULL)
-        *out = j;
-    else
-        json_decref(j);
-    return good;
-}
-
 static void expect_code(struct tc *c, const char *verb, const char *doc, const char *code, const char *what)
 {
-    json_t *j = admin(c, verb, doc);
+    json_t *j = itest_admin(c, verb, doc);
 
     ok(strcmp(code_of(j), code) == 0, "%s: %s (got '%s')", what, code, code_of(j));
     json_decref(j);
@@ -81,7 +41,7 @@ static long long info_num(struct tc *c, const char *name, const char *field)
     long long n = -1;
 
     snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", name);
-    j = admin(c, "stream.info", doc);
+    j = itest_admin(c, "stream.info", doc);
     v = json_object_get(json_object_get(j, "stream"), field);
     if (json_is_integer(v))
         n = json_integer_value(v);
@@ -165,12 +125,12 @@ int main(void)
     itest_connect_on(&c1, &b, 1);
 
     /* Declaring. */
-    ok(admin_ok(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.*\"]}", &j) &&
+    ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.*\"]}", &j) &&
            json_is_true(json_object_get(j, "created")) &&
            json_integer_value(json_object_get(json_object_get(j, "stream"), "messages")) == 0,
        "stream.add creates orders, empty");
     json_decref(j);
-    ok(admin_ok(&c1, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"refunds.*\", \"orders.>\"]}", &j) &&
+    ok(itest_admin_ok(&c1, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"refunds.*\", \"orders.>\"]}", &j) &&
            json_is_false(json_object_get(j, "created")),
        "the same definition again is accepted, not created twice");
     json_decref(j);
@@ -222,7 +182,7 @@ int main(void)
     ok(info_num(&a, "orders", "last_seq") == N + 2 && info_num(&a, "orders", "first_seq") == 1, "first and last sequence");
     ok(info_num(&a, "orders", "bytes") > 0, "and their bytes");
 
-    ok(admin_ok(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 201}", &j), "stream.get of sequence 201");
+    ok(itest_admin_ok(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 201}", &j), "stream.get of sequence 201");
     ok(j != NULL && strcmp(json_string_value(json_object_get(j, "topic")), "refunds.x") == 0 &&
            strcmp(json_string_value(json_object_get(j, "payload")), "hello") == 0 &&
            strcmp(json_string_value(json_object_get(j, "payload_base64")), "aGVsbG8=") == 0,
@@ -239,7 +199,7 @@ int main(void)
     expect_code(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 0}", "BAD_REQUEST", "sequence 0");
 
     /* Limits. */
-    ok(admin_ok(&a, "stream.add", "{\"name\": \"small\", \"subjects\": [\"small.*\"], \"max_msg_size\": 4}", NULL),
+    ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"small\", \"subjects\": [\"small.*\"], \"max_msg_size\": 4}", NULL),
        "a stream with max_msg_size 4");
     pub_ack(&c1, 8, "small.a", "12345");
     f = answer_of(&c1, 8);
@@ -250,7 +210,8 @@ int main(void)
     expect_code(&a, "stream.add", "{\"name\": \"big\", \"subjects\": [\"big\"], \"max_msg_size\": 999999999}", "BAD_REQUEST",
                 "max_msg_size above max-frame");
 
-    ok(admin_ok(&a, "stream.list", "{}", &j) && json_array_size(json_object_get(j, "streams")) == 2, "stream.list: two streams");
+    ok(itest_admin_ok(&a, "stream.list", "{}", &j) && json_array_size(json_object_get(j, "streams")) == 2,
+       "stream.list: two streams");
     json_decref(j);
 
     /* A clean restart keeps them, and the sequence goes on. */
@@ -277,7 +238,7 @@ int main(void)
     itest_connect_on(&c1, &b, 1);
     ok(info_num(&a, "orders", "last_seq") == 3 * N + 2, "after kill -9: the last acknowledged sequence %d is kept (got %lld)",
        3 * N + 2, info_num(&a, "orders", "last_seq"));
-    ok(admin_ok(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 602}", &j) &&
+    ok(itest_admin_ok(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 602}", &j) &&
            strcmp(json_string_value(json_object_get(j, "topic")), "orders.kill") == 0,
        "and readable");
     json_decref(j);
@@ -288,14 +249,14 @@ int main(void)
     /* Delete. */
     snprintf(path, sizeof(path), "%s/streams/orders", b.data_dir);
     ok(exists(path), "the stream's log is in the data directory");
-    ok(admin_ok(&a, "stream.delete", "{\"name\": \"orders\"}", NULL), "stream.delete");
+    ok(itest_admin_ok(&a, "stream.delete", "{\"name\": \"orders\"}", NULL), "stream.delete");
     ok(!exists(path), "its directory is gone");
     expect_code(&a, "stream.info", "{\"name\": \"orders\"}", "NOT_FOUND", "info after delete");
     expect_code(&a, "stream.delete", "{\"name\": \"orders\"}", "NOT_FOUND", "delete twice");
     pub_ack(&c1, 11, "orders.eu", "z");
     f = answer_of(&c1, 11);
     ok(f.type == WIRE_PUBACK && f.seq == 0, "a PUB on its topics is no longer stored");
-    ok(admin_ok(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.>\"]}", NULL) &&
+    ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.>\"]}", NULL) &&
            info_num(&a, "orders", "messages") == 0,
        "declared again, it starts empty");
     pub_ack(&a, 12, "orders.eu", "z");

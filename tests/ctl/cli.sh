@@ -18,7 +18,8 @@ ok $? "--version prints trpcctl (trpc) $version"
 # Each command: in the tool's help, with a help of its own naming its usage and its topic.
 for cmd in "server info server.info" "settings get settings.get" "settings set settings.set" \
     "clients ls clients.list" "clients kick clients.kick" "subs ls subs.list" "stream ls stream.list" \
-    "stream info stream.info" "stream add stream.add" "stream rm stream.delete" "stream get stream.get"; do
+    "stream info stream.info" "stream add stream.add" "stream rm stream.delete" "stream get stream.get" \
+    "group ls group.list"; do
     set -- $cmd
     grep -q "^    $1 $2" "$TMP/help"
     ok $? "trpcctl --help lists $1 $2"

@@ -157,6 +157,10 @@ diag_file "$TMP/sget.out"
 expect 1 "^trpcctl: stream get: stream shop has no message 9\$" "stream get of a sequence not stored" -- "$CTL" stream get shop 9
 run sgetj stream get shop 1 --json && json_ok "$TMP/sgetj.out"
 ok $? "stream get --json: a document with ok true"
+run gls group ls shop && grep -Eq "^GROUP  *PATTERN  *MEMBERS  *NEXT  *LAG  *PENDING  *INFLIGHT  *REDELIVERED  *ACKED  *DEAD  *DLQ\$" "$TMP/gls.out" &&
+    [ "$(wc -l <"$TMP/gls.out")" -eq 1 ]
+ok $? "group ls shop: the header, no group (the shop's events are not consumed durably yet)"
+expect 1 "^trpcctl: group ls: no stream nope\$" "group ls of no such stream" -- "$CTL" group ls nope
 run srm stream rm shop && grep -q "^deleted stream shop\$" "$TMP/srm.out"
 ok $? "stream rm shop"
 expect 1 "^trpcctl: stream info: no stream shop\$" "stream info after rm" -- "$CTL" stream info shop

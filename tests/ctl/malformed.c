@@ -58,6 +58,10 @@ static const struct example {
      "{\"ok\": true, \"stream\": \"s\", \"seq\": 1, \"time\": \"2026-12-05T05:00:01Z\", \"topic\": \"t\", \"headers\": "
      "[{\"key\": \"k\", \"value\": \"v\"}], \"size\": 2, \"payload_base64\": \"aGk=\", \"payload\": \"hi\"}"},
     {"stream", "rm", "{\"ok\": true, \"name\": \"orders\"}"},
+    {"group", "ls",
+     "{\"ok\": true, \"stream\": \"orders\", \"groups\": [{\"name\": \"billing\", \"pattern\": \"orders.>\", \"members\": 2, "
+     "\"next_seq\": 30, \"lag\": 4, \"pending\": 3, \"inflight\": 2, \"redelivered\": 5, \"acked\": 35, \"dead\": 1, \"dlq\": "
+     "\"dlq.orders\"}]}"},
 };
 
 static void known_bad(void)

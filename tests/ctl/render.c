@@ -168,8 +168,9 @@ int main(void)
           "last seq            0\n"
           "stored (this run)   0\n"
           "refused (this run)  0\n"
-          "pending             0\n",
-          "the contract's example");
+          "pending             0\n"
+          "groups              -\n",
+          "the contract's example (a broker without groups: -)");
     check("stream", "ls", stream_list,
           "NAME    SUBJECTS             CORE  MESSAGES  BYTES  FIRST  LAST  ERROR\n"
           "orders  orders.>, refunds.*     1       202   1400      1   202  -\n"
@@ -189,6 +190,18 @@ int main(void)
           "(2 bytes, not UTF-8; base64:)\n"
           "//8=\n",
           "a payload that is not UTF-8: base64");
+    check(
+        "group", "ls",
+        "{\"ok\": true, \"stream\": \"orders\", \"groups\": [{\"name\": \"billing\", \"pattern\": \"orders.>\", \"members\": 2, "
+        "\"next_seq\": 30, \"lag\": 4, \"pending\": 3, \"inflight\": 2, \"waiting\": 1, \"lost\": 0, \"delivered\": 40, "
+        "\"redelivered\": 5, \"acked\": 35, \"dead\": 1, \"max_deliveries\": 3, \"ack_wait_ms\": 30000, \"dlq\": \"dlq.orders\"}, "
+        "{\"name\": \"audit\", \"pattern\": \"orders.*\", \"members\": 0, \"next_seq\": 1, \"lag\": 33, \"pending\": 0, "
+        "\"inflight\": 0, \"waiting\": 0, \"lost\": 0, \"delivered\": 0, \"redelivered\": 0, \"acked\": 0, \"dead\": 0, "
+        "\"max_deliveries\": 0, \"ack_wait_ms\": 30000, \"dlq\": null}]}",
+        "GROUP    PATTERN   MEMBERS  NEXT  LAG  PENDING  INFLIGHT  REDELIVERED  ACKED  DEAD  DLQ\n"
+        "billing  orders.>        2    30    4        3         2            5     35     1  dlq.orders\n"
+        "audit    orders.*        0     1   33        0         0            0      0     0  -\n",
+        "two groups, one without a dead-letter topic");
     check("stream", "rm", "{\"ok\": true, \"name\": \"orders\"}", "deleted stream orders\n", "the contract's example");
 
     /* --json: the reply as received, even with its line breaks and spacing, and a newline. */

@@ -31,9 +31,12 @@ DRIVER_TESTS = \
 	tests/driver/subscribe_msg \
 	tests/driver/sub_destroy \
 	tests/driver/flush_own_pong \
-	tests/driver/publish_ack
+	tests/driver/publish_ack \
+	tests/driver/durable_sub
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_publish_ack_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_pubsub_LDADD = $(TESTS_DRIVER_LIBS)

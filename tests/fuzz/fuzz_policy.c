@@ -34,7 +34,8 @@ static bool same(const struct policy *a, const struct policy *b)
     return a->durable == b->durable && a->max_deliveries == b->max_deliveries && a->has_backoff == b->has_backoff &&
            a->backoff_initial_ms == b->backoff_initial_ms && a->backoff_factor == b->backoff_factor &&
            a->backoff_max_ms == b->backoff_max_ms && a->dlq_len == b->dlq_len &&
-           (a->dlq_len == 0 || memcmp(a->dlq, b->dlq, a->dlq_len) == 0);
+           (a->dlq_len == 0 || memcmp(a->dlq, b->dlq, a->dlq_len) == 0) && a->ack_wait_ms == b->ack_wait_ms &&
+           a->start == b->start && a->start_seq == b->start_seq;
 }
 
 static bool sub_frame(uint8_t *buf, const char *pattern, size_t plen, const struct wire_header *h, size_t n, struct wire_frame *f)
@@ -51,8 +52,8 @@ static bool sub_frame(uint8_t *buf, const char *pattern, size_t plen, const stru
 static void check_accepted(const struct wire_frame *f, const struct policy *p)
 {
     static uint8_t buf[BUF_MAX];
-    char count[16], backoff[64], factor[32];
-    struct wire_header h[4];
+    char count[16], backoff[64], factor[32], wait[16], start[32];
+    struct wire_header h[6];
     struct wire_frame g;
     struct policy q;
     char why[POLICY_WHY_MAX];
@@ -87,6 +88,22 @@ static void check_accepted(const struct wire_frame *f, const struct policy *p)
     }
     if (p->dlq != NULL)
         h[n++] = (struct wire_header){.key = "trpc-dlq", .key_len = 8, .val = (const uint8_t *)p->dlq, .val_len = p->dlq_len};
+    if (p->ack_wait_ms != 0) {
+        FUZZ_ASSERT(p->ack_wait_ms <= POLICY_MS_MAX);
+        snprintf(wait, sizeof(wait), "%u", (unsigned)p->ack_wait_ms);
+        h[n++] = (struct wire_header){
+            .key = "trpc-ack-wait", .key_len = 13, .val = (const uint8_t *)wait, .val_len = (uint16_t)strlen(wait)};
+    }
+    if (p->start != POLICY_START_UNSET) {
+        FUZZ_ASSERT(p->start != POLICY_START_SEQ || p->start_seq >= 1);
+        snprintf(start, sizeof(start), "%s%.0llu",
+                 p->start == POLICY_START_ALL   ? "all"
+                 : p->start == POLICY_START_NEW ? "new"
+                                                : "seq:",
+                 p->start == POLICY_START_SEQ ? (unsigned long long)p->start_seq : 0ull);
+        h[n++] = (struct wire_header){
+            .key = "trpc-start", .key_len = 10, .val = (const uint8_t *)start, .val_len = (uint16_t)strlen(start)};
+    }
     FUZZ_ASSERT(sub_frame(buf, f->topic, f->topic_len, h, n, &g));
     FUZZ_ASSERT(policy_parse(&g, MAX_TOPIC, &q, why, sizeof(why)) == 0);
     FUZZ_ASSERT(same(p, &q));

@@ -204,6 +204,16 @@ int trpc_subscribe_group(trpc_client *c, const char *pattern, const char *group,
  * -TRPC_E_HEADERS_TOO_LARGE, a bad key with -TRPC_E_BAD_HEADER. */
 int trpc_subscribe_msg(trpc_client *c, const char *pattern, const char *group, const trpc_header *headers, size_t header_count,
                        trpc_msg_cb *cb, void *ud, trpc_sub **out);
+#define TRPC_HAVE_SUBSCRIBE_DURABLE 1
+/* Joins consumer group `name` (1..64 letters, digits, '_', '-') of the stream that covers
+ * `pattern` (docs/protocol.md section 6.2): each stored message goes to one member of the group,
+ * which answers with trpc_ack() or trpc_nack(); what is not acknowledged is delivered again
+ * (trpc_msg_delivery() counts the attempts). window: messages in flight at most (0: the broker's
+ * default). headers: the group's delivery policy (trpc-max-deliveries, trpc-backoff, trpc-dlq,
+ * trpc-ack-wait, trpc-start), as for trpc_subscribe_msg(). The broker's refusals (no stream,
+ * another pattern or policy than the group's) reach the error callback with the subscription. */
+int trpc_subscribe_durable(trpc_client *c, const char *pattern, const char *name, uint32_t window, const trpc_header *headers,
+                           size_t header_count, trpc_msg_cb *cb, void *ud, trpc_sub **out);
 /* Ends the subscription. After it returns, cb is not called again for it (a call already running
  * on another thread finishes first, unless this is called from that callback). The handle stays
  * valid for trpc_sub_pattern() and for a second trpc_unsubscribe(), which fails with
@@ -266,6 +276,8 @@ uint32_t trpc_msg_deadline_ms(const trpc_msg *m);
 uint32_t trpc_msg_error_code(const trpc_msg *m);
 /* Delivery attempt of a durable message (1 on the first), 0 for others. */
 uint32_t trpc_msg_delivery(const trpc_msg *m);
+/* A durable message's sequence in its stream; 0 for others. */
+uint64_t trpc_msg_seq(const trpc_msg *m);
 /* NULL is a no-op. A request freed before it was answered is left to time out at the requester. */
 void trpc_msg_free(trpc_msg *m);
 

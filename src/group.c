@@ -1,0 +1,1638 @@
+/*
+ * Consumer groups (group.h). Two sides:
+ *
+ * The member's core (the session's) keeps its durable subscriptions in s->dsubs and talks to the
+ * owner of the stream: X_GJOIN, X_GLEAVE, X_GACK (ACK and NACK); it writes what the owner sends
+ * (X_GMSG, a whole MSG frame) to the session, and turns X_GREFUSE into an ERR.
+ *
+ * The owner (the stream's core) keeps per group: its definition and policy, its members, and a
+ * pending entry per message delivered and not yet settled (struct gpend, with a copy of the
+ * record, so that a redelivery needs no read). New messages come from an asynchronous iterator
+ * over the stream's log, read only while some member has room in its window. A pending entry is
+ * in flight (FLY, the ack wait in the core's timer set), waiting for its backoff (WAIT), ready for
+ * the next member with room (READY), known from the group log but without its body after a
+ * restart (LOST: the iterator, restarted from the oldest such, picks the body up), or being
+ * published as a dead letter (DEAD).
+ *
+ * The group log (a second WAL per stream, streams/NAME/groups/) records definitions, deliveries
+ * (with their count) and settlements; a restart replays it, and every message delivered but not
+ * settled is delivered again with its count carried over. Appends do not wait for durability:
+ * a crash may lose the last ones, which only means a message is delivered once more (at least
+ * once). The log is never compacted yet: it grows by a few dozen bytes per delivery.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "driver/topic.h"
+#include "src/admin.h"
+#include "src/admin_api.h"
+#include "src/core.h"
+#include "src/group.h"
+#include "src/log.h"
+#include "src/session.h"
+#include "src/stream_internal.h"
+
+enum { GREC_DEF = 2, GREC_DLV = 3, GREC_ACK = 4, GREC_TERM = 5 };
+enum pstate { P_FLY, P_WAIT, P_READY, P_LOST, P_DEAD };
+
+#define GLOG_SEGMENT_BYTES (8u << 20)
+#define GLOG_BUFFER_BYTES  (256u << 10)
+#define GREC_QUEUE_MAX     (1u << 20) /* group records waiting for the log */
+#define DEAD_RETRY_MS      1000
+
+/* ---- messages between the two sides --------------------------------------------------------- */
+
+struct gpolicy {
+    uint32_t max_deliveries; /* 0: no limit */
+    bool has_backoff;
+    uint32_t backoff_initial_ms, backoff_max_ms;
+    double backoff_factor;
+    uint32_t ack_wait_ms;
+    int start; /* POLICY_START_* */
+    uint64_t start_seq;
+};
+
+/* A durable subscription is named by (core, slot, gen, sid) and a token of its own, so that a
+ * message about an earlier subscription under the same sid never reaches a later one. */
+struct gjoin {
+    uint32_t stream_id;
+    unsigned mcore;
+    uint32_t slot, gen;
+    uint64_t sid, token, client_id;
+    uint32_t window;
+    bool has_policy;
+    struct gpolicy pol;
+    char name[GROUP_NAME_MAX + 1];
+    uint16_t pattern_len, dlq_len;
+    char text[]; /* pattern, then dlq */
+};
+
+struct gleave {
+    uint32_t stream_id;
+    unsigned mcore;
+    uint32_t slot, gen;
+    uint64_t sid, token;
+    uint32_t gid; /* when name is "" (a member found gone by a delivery) */
+    char name[GROUP_NAME_MAX + 1];
+};
+
+struct gack {
+    struct gleave who;
+    uint64_t seq;
+    bool nack;
+    uint32_t delay_ms;
+};
+
+struct grefuse {
+    uint32_t slot, gen;
+    uint64_t sid, token;
+    int code;
+    bool drop; /* the subscription is gone (a refused join); else only an ERR */
+    char why[POLICY_WHY_MAX];
+};
+
+struct gmsg {
+    uint32_t slot, gen;
+    uint64_t sid, token;
+    uint32_t stream_id, gid; /* to say the member is gone */
+    uint32_t len;
+    uint8_t frame[];
+};
+
+/* The member's side of a durable subscription (s->dsubs). */
+struct dsub {
+    uint32_t stream_id;
+    unsigned owner;
+    uint64_t token;
+    char name[GROUP_NAME_MAX + 1];
+};
+
+/* ---- the owner's state ------------------------------------------------------------------------ */
+
+struct gmember {
+    uint32_t mid; /* stable while the member is in the group */
+    unsigned core;
+    uint32_t slot, gen;
+    uint64_t sid, token, client_id;
+    uint32_t window, inflight;
+};
+
+struct gpend {
+    struct uring_deadline dl; /* first: the timer set's callback finds the entry */
+    struct group *g;
+    uint64_t seq;
+    uint32_t count; /* deliveries so far */
+    enum pstate state;
+    uint32_t mid; /* FLY: to whom */
+    const char *reason;
+    uint64_t first_ns, last_ns; /* CLOCK_REALTIME of the first and the last delivery */
+    uint64_t last_client;
+    struct gpend *next; /* the ready FIFO */
+    uint32_t len;
+    uint8_t *rec; /* the stream's record; NULL while LOST */
+};
+
+struct group {
+    struct stream *st;
+    uint32_t id;
+    char name[GROUP_NAME_MAX + 1];
+    char *filter;
+    uint16_t filter_len;
+    struct gpolicy pol;
+    char *dlq;
+    uint16_t dlq_len;
+    uint64_t next_seq; /* the first sequence never delivered */
+    uint64_t scan_seq; /* where the iterator reads next */
+    uint32_t nlost;
+    struct idmap pend; /* seq -> struct gpend */
+    struct gpend *ready_head, *ready_tail;
+    struct gmember *members;
+    unsigned nmembers, members_cap, rr;
+    uint32_t next_mid;
+    struct wal_iter *it;
+    bool want;       /* pump at the next flush: grown, iterator failed, timer set full */
+    bool dead_retry; /* a dead letter waits for a retry the timer set had no room for */
+    uint64_t pend_bytes;
+    bool pumping;
+    uint64_t delivered, redelivered, acked, dead;
+};
+
+struct grec {
+    struct grec *next;
+    uint16_t type;
+    uint32_t len;
+    uint8_t data[];
+};
+
+struct grec_def {
+    uint32_t gid, max_deliveries, backoff_initial_ms, backoff_max_ms;
+    double backoff_factor;
+    uint32_t ack_wait_ms;
+    uint8_t has_backoff, pad[3];
+    uint64_t next_seq;
+    uint16_t name_len, filter_len, dlq_len, pad2;
+};
+
+struct grec_seq {
+    uint32_t gid, count;
+    uint64_t seq;
+};
+
+static uint64_t now_real_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void gpolicy_of(const struct policy *p, struct gpolicy *g)
+{
+    *g = (struct gpolicy){.max_deliveries = p->max_deliveries,
+                          .has_backoff = p->has_backoff,
+                          .backoff_initial_ms = p->backoff_initial_ms,
+                          .backoff_max_ms = p->backoff_max_ms,
+                          .backoff_factor = p->backoff_factor,
+                          .ack_wait_ms = p->ack_wait_ms,
+                          .start = p->start,
+                          .start_seq = p->start_seq};
+}
+
+/* ---- the group log ------------------------------------------------------------------------------ */
+
+static void glog_noop(void *arg, uint64_t seq, int res)
+{
+    struct stream *st = arg;
+
+    (void)seq;
+    if (res < 0 && st->err == 0)
+        log_error(st->c->id, "stream %s: group log write failed: %s; groups go on, a restart may deliver again", st->name,
+                  strerror(-res));
+}
+
+static void glog(struct stream *st, uint16_t type, const void *data, uint32_t len, const void *tail, uint32_t tail_len)
+{
+    struct grec *r;
+    uint64_t seq;
+    uint8_t buf[512];
+    int ret = -EAGAIN;
+
+    if (st->gw == NULL)
+        return;
+    if (st->grec_head == NULL && len + tail_len <= sizeof(buf)) {
+        memcpy(buf, data, len);
+        if (tail_len > 0)
+            memcpy(buf + len, tail, tail_len);
+        ret = wal_append(st->gw, type, buf, len + tail_len, glog_noop, st, &seq);
+        if (ret == 0)
+            return;
+        if (ret != -EAGAIN) {
+            glog_noop(st, 0, ret);
+            return;
+        }
+    }
+    if (st->ngrec >= GREC_QUEUE_MAX || (r = malloc(sizeof(*r) + len + tail_len)) == NULL) {
+        log_warn(st->c->id, "stream %s: group record dropped (queue full)", st->name);
+        return;
+    }
+    r->next = NULL;
+    r->type = type;
+    r->len = len + tail_len;
+    memcpy(r->data, data, len);
+    if (tail_len > 0)
+        memcpy(r->data + len, tail, tail_len);
+    if (st->grec_tail != NULL)
+        st->grec_tail->next = r;
+    else
+        st->grec_head = r;
+    st->grec_tail = r;
+    st->ngrec++;
+}
+
+static void glog_drain(struct stream *st)
+{
+    while (st->grec_head != NULL) {
+        struct grec *r = st->grec_head;
+        uint64_t seq;
+        int ret = wal_append(st->gw, r->type, r->data, r->len, glog_noop, st, &seq);
+
+        if (ret == -EAGAIN)
+            return;
+        if (ret != 0)
+            glog_noop(st, 0, ret);
+        st->grec_head = r->next;
+        if (st->grec_head == NULL)
+            st->grec_tail = NULL;
+        st->ngrec--;
+        free(r);
+    }
+}
+
+static void glog_seq(struct group *g, uint16_t type, uint64_t seq, uint32_t count)
+{
+    struct grec_seq r = {.gid = g->id, .count = count, .seq = seq};
+
+    glog(g->st, type, &r, sizeof(r), NULL, 0);
+}
+
+/* ---- groups ------------------------------------------------------------------------------------- */
+
+/* The core's timer set, made with its first group: a core without groups holds none. */
+static int group_tset_init(struct core *c)
+{
+    int ret = uring_tset_init(&c->group.tset, &c->loop, GROUP_DEADLINES, 1000000);
+
+    if (ret == 0)
+        c->group.tset_on = true;
+    return ret;
+}
+
+static struct group *group_find(struct stream *st, const char *name)
+{
+    for (unsigned i = 0; i < st->ngroups; i++)
+        if (strcmp(st->groups[i]->name, name) == 0)
+            return st->groups[i];
+    return NULL;
+}
+
+static struct group *group_by_id(struct stream *st, uint32_t id)
+{
+    for (unsigned i = 0; i < st->ngroups; i++)
+        if (st->groups[i]->id == id)
+            return st->groups[i];
+    return NULL;
+}
+
+unsigned group_count(const struct stream *st)
+{
+    return st->ngroups;
+}
+
+static struct group *group_new(struct stream *st, uint32_t id, const char *name, const char *filter, size_t filter_len,
+                               const char *dlq, size_t dlq_len, const struct gpolicy *pol)
+{
+    struct group *g;
+
+    if (st->ngroups == st->groups_cap) {
+        unsigned cap = st->groups_cap ? st->groups_cap * 2 : 4;
+        struct group **v = realloc(st->groups, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        st->groups = v;
+        st->groups_cap = cap;
+    }
+    g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->filter = malloc(filter_len + 1);
+    g->dlq = dlq_len > 0 ? malloc(dlq_len + 1) : NULL;
+    if (g->filter == NULL || (dlq_len > 0 && g->dlq == NULL)) {
+        free(g->filter);
+        free(g->dlq);
+        free(g);
+        return NULL;
+    }
+    memcpy(g->filter, filter, filter_len);
+    g->filter[filter_len] = '\0';
+    g->filter_len = (uint16_t)filter_len;
+    if (dlq_len > 0) {
+        memcpy(g->dlq, dlq, dlq_len);
+        g->dlq[dlq_len] = '\0';
+    }
+    g->dlq_len = (uint16_t)dlq_len;
+    g->st = st;
+    g->id = id;
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    g->pol = *pol;
+    if (g->pol.ack_wait_ms == 0)
+        g->pol.ack_wait_ms = GROUP_ACK_WAIT_MS;
+    st->groups[st->ngroups++] = g;
+    if (id >= st->next_gid)
+        st->next_gid = id + 1;
+    return g;
+}
+
+static void pend_free(struct group *g, struct gpend *p)
+{
+    uring_tset_cancel(&g->st->c->group.tset, &p->dl);
+    free(p->rec);
+    free(p);
+}
+
+static void group_free(struct group *g)
+{
+    struct stream *st = g->st;
+    uint32_t pos = 0;
+    struct gpend *p;
+
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL)
+        pend_free(g, p);
+    idmap_free(&g->pend);
+    if (g->it != NULL)
+        wal_iter_close(g->it);
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        if (st->groups[i] == g) {
+            st->groups[i] = st->groups[--st->ngroups];
+            break;
+        }
+    }
+    free(g->members);
+    free(g->filter);
+    free(g->dlq);
+    free(g);
+}
+
+/* ---- delivery ------------------------------------------------------------------------------------- */
+
+static struct gmember *member_by_mid(struct group *g, uint32_t mid)
+{
+    for (unsigned i = 0; i < g->nmembers; i++)
+        if (g->members[i].mid == mid)
+            return &g->members[i];
+    return NULL;
+}
+
+static struct gmember *pick(struct group *g)
+{
+    for (unsigned k = 0; k < g->nmembers; k++) {
+        unsigned i = (g->rr + k) % g->nmembers;
+
+        if (g->members[i].inflight < g->members[i].window) {
+            g->rr = i + 1;
+            return &g->members[i];
+        }
+    }
+    return NULL;
+}
+
+static void ready_push(struct group *g, struct gpend *p, bool front)
+{
+    p->state = P_READY;
+    if (front) {
+        p->next = g->ready_head;
+        g->ready_head = p;
+        if (g->ready_tail == NULL)
+            g->ready_tail = p;
+        return;
+    }
+    p->next = NULL;
+    if (g->ready_tail != NULL)
+        g->ready_tail->next = p;
+    else
+        g->ready_head = p;
+    g->ready_tail = p;
+}
+
+static struct gpend *ready_pop(struct group *g)
+{
+    struct gpend *p = g->ready_head;
+
+    if (p != NULL) {
+        g->ready_head = p->next;
+        if (g->ready_head == NULL)
+            g->ready_tail = NULL;
+        p->next = NULL;
+    }
+    return p;
+}
+
+static void refuse(struct core *c, unsigned core, uint32_t slot, uint32_t gen, uint64_t sid, uint64_t token, int code, bool drop,
+                   const char *why);
+static void gmsg_write(struct core *c, struct gmsg *m);
+static void on_deadline(struct uring_tset *s, struct uring_deadline *d);
+
+/* Sends the MSG of p to member m (its core writes it): false when it cannot go (out of memory, the
+ * byte bound between two cores). */
+static bool send_msg(struct group *g, struct gpend *p, struct gmember *m)
+{
+    struct core *c = g->st->c;
+    uint32_t body = p->len - STREAM_REC_HEAD;
+    uint16_t tl;
+    uint32_t hl;
+    struct gmsg *gm = malloc(sizeof(*gm) + WIRE_FIXED_LEN + body);
+    struct uring_xmsg x = {.type = X_GMSG};
+
+    if (gm == NULL)
+        return false;
+    memcpy(&tl, p->rec + 8, 2);
+    memcpy(&hl, p->rec + 12, 4);
+    gm->slot = m->slot;
+    gm->gen = m->gen;
+    gm->sid = m->sid;
+    gm->token = m->token;
+    gm->stream_id = g->st->id;
+    gm->gid = g->id;
+    gm->len = WIRE_FIXED_LEN + body;
+    wire_put_fixed(gm->frame, WIRE_MSG, WIRE_F_ACK_REQUIRED | (p->count > 1 ? WIRE_F_REDELIVERED : 0), gm->len, tl, hl, p->count,
+                   m->sid, p->seq);
+    memcpy(gm->frame + WIRE_FIXED_LEN, p->rec + STREAM_REC_HEAD, body);
+    if (m->core == c->id) {
+        gmsg_write(c, gm);
+        return true;
+    }
+    x.ptr = gm;
+    if (core_push(c, m->core, &x, (uint32_t)(sizeof(*gm) + gm->len)) != 0) {
+        free(gm);
+        return false;
+    }
+    return true;
+}
+
+/* Delivers p to m: false when the timer set is full (p goes back to the front of the queue). */
+static bool deliver(struct group *g, struct gpend *p, struct gmember *m)
+{
+    struct core *c = g->st->c;
+
+    p->state = P_FLY;
+    p->mid = m->mid;
+    if (uring_tset_add(&c->group.tset, &p->dl, uring_now_ns() + (uint64_t)g->pol.ack_wait_ms * 1000000, on_deadline) != 0) {
+        ready_push(g, p, true);
+        g->want = true;
+        return false;
+    }
+    p->count++;
+    p->last_ns = now_real_ns();
+    if (p->count == 1 || p->first_ns == 0)
+        p->first_ns = p->last_ns;
+    p->last_client = m->client_id;
+    m->inflight++;
+    g->delivered++;
+    if (p->count > 1)
+        g->redelivered++;
+    if (!send_msg(g, p, m)) {
+        /* Not an attempt: back to the front, tried again at the next flush. */
+        uring_tset_cancel(&c->group.tset, &p->dl);
+        p->count--;
+        m->inflight--;
+        g->delivered--;
+        ready_push(g, p, true);
+        g->want = true;
+        return false;
+    }
+    glog_seq(g, GREC_DLV, p->seq, p->count);
+    return true;
+}
+
+static uint8_t *rec_copy(const struct wal_record *r)
+{
+    uint8_t *copy = malloc(r->len);
+
+    if (copy != NULL)
+        memcpy(copy, r->data, r->len);
+    return copy;
+}
+
+static void iter_ready(void *arg, struct wal_iter *it);
+static void retire(struct group *g, struct gpend *p, uint16_t type);
+
+/* Reads from seq again later (the next flush), closing the iterator: false, as read_next says. */
+static bool rewind_to(struct group *g, uint64_t seq)
+{
+    g->scan_seq = seq;
+    wal_iter_close(g->it);
+    g->it = NULL;
+    g->want = true;
+    return false;
+}
+
+/* The scan passed the messages lost by a restart without finding some (no longer in the stream, or
+ * not messages): they cannot be delivered again. */
+static void retire_lost_below(struct group *g, uint64_t seq)
+{
+    uint32_t pos = 0;
+    struct gpend *p;
+
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+        if (p->state == P_LOST && p->seq < seq) {
+            log_warn(g->st->c->id, "stream %s group %s: message %" PRIu64 " is no longer in the stream", g->st->name, g->name,
+                     p->seq);
+            g->nlost--;
+            retire(g, p, GREC_TERM);
+            pos = 0; /* the map changed under the walk */
+        }
+    }
+}
+
+/* Reads the stream on by one record: true when one was consumed, false when the group must wait
+ * (the read is on the ring, the stream's end, or a failure retried at the next flush). */
+static bool read_next(struct group *g)
+{
+    struct stream *st = g->st;
+    struct wal_record r;
+    uint16_t tl;
+    uint32_t hl;
+    struct gpend *p;
+    int ret;
+
+    if (g->it == NULL) {
+        ret = wal_iter_open_async(st->w, g->scan_seq, iter_ready, g, &g->it);
+        if (ret != 0) {
+            g->it = NULL;
+            g->want = true; /* -EMFILE: as many readers as a log allows; try again */
+            return false;
+        }
+    }
+    ret = wal_iter_next(g->it, &r);
+    if (ret == -EAGAIN || ret == 0)
+        return false; /* iter_ready, or group_stream_grew, goes on */
+    if (ret < 0) {
+        log_warn(st->c->id, "stream %s group %s: reading the stream: %s; trying again", st->name, g->name, strerror(-ret));
+        wal_iter_close(g->it);
+        g->it = NULL;
+        g->want = true;
+        return false;
+    }
+    if (g->nlost > 0 && r.seq >= g->next_seq)
+        retire_lost_below(g, r.seq);
+    if (r.seq >= g->next_seq && (g->pend.count >= GROUP_PENDING_MAX || g->pend_bytes >= GROUP_PENDING_BYTES))
+        return rewind_to(g, r.seq); /* enough held for this group: read it again once some settle */
+    g->scan_seq = r.seq + 1;
+    memcpy(&tl, (const uint8_t *)r.data + 8, 2);
+    memcpy(&hl, (const uint8_t *)r.data + 12, 4);
+    if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD) {
+        if (r.seq >= g->next_seq)
+            g->next_seq = r.seq + 1;
+        return true; /* not a message (or a damaged one): nothing to deliver */
+    }
+    if (r.seq < g->next_seq) {
+        p = idmap_get(&g->pend, r.seq);
+        if (p != NULL && p->state == P_LOST) {
+            if ((p->rec = rec_copy(&r)) == NULL)
+                return rewind_to(g, r.seq);
+            p->len = r.len;
+            g->pend_bytes += r.len;
+            g->nlost--;
+            ready_push(g, p, false);
+        }
+        return true;
+    }
+    g->next_seq = r.seq + 1;
+    if (!topic_match(g->filter, g->filter_len, (const char *)r.data + STREAM_REC_HEAD, tl))
+        return true;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->rec = rec_copy(&r)) == NULL || idmap_put(&g->pend, r.seq, p) != 0) {
+        if (p != NULL)
+            free(p->rec);
+        free(p);
+        g->next_seq = r.seq; /* read it again later */
+        g->scan_seq = r.seq;
+        wal_iter_close(g->it);
+        g->it = NULL;
+        g->want = true;
+        return false;
+    }
+    p->g = g;
+    p->seq = r.seq;
+    p->len = r.len;
+    g->pend_bytes += r.len;
+    ready_push(g, p, false);
+    return true;
+}
+
+static void pump(struct group *g)
+{
+    struct core *c = g->st->c;
+
+    if (g->pumping || c->stopping)
+        return;
+    g->pumping = true;
+    while (g->nmembers > 0) {
+        struct gmember *m = pick(g);
+        struct gpend *p;
+
+        if (m == NULL)
+            break;
+        p = ready_pop(g);
+        if (p != NULL) {
+            if (!deliver(g, p, m))
+                break;
+            continue;
+        }
+        if (!read_next(g))
+            break;
+    }
+    g->pumping = false;
+}
+
+static void iter_ready(void *arg, struct wal_iter *it)
+{
+    (void)it;
+    pump(arg);
+}
+
+void group_stream_grew(struct stream *st)
+{
+    for (unsigned i = 0; i < st->ngroups; i++)
+        st->groups[i]->want = true;
+}
+
+/* ---- settling ------------------------------------------------------------------------------------ */
+
+static void retire(struct group *g, struct gpend *p, uint16_t type)
+{
+    if (p->rec != NULL)
+        g->pend_bytes -= p->len;
+    glog_seq(g, type, p->seq, p->count);
+    idmap_del(&g->pend, p->seq);
+    pend_free(g, p);
+}
+
+static uint64_t backoff_ms(const struct group *g, uint32_t count)
+{
+    double d;
+
+    if (!g->pol.has_backoff)
+        return 0;
+    d = g->pol.backoff_initial_ms;
+    for (uint32_t i = 1; i < count && d < g->pol.backoff_max_ms; i++)
+        d *= g->pol.backoff_factor;
+    return d > g->pol.backoff_max_ms ? g->pol.backoff_max_ms : (uint64_t)d;
+}
+
+static void wait_then_ready(struct group *g, struct gpend *p, uint64_t delay_ms)
+{
+    p->state = P_WAIT;
+    if (delay_ms == 0 || uring_tset_add(&g->st->c->group.tset, &p->dl, uring_now_ns() + delay_ms * 1000000, on_deadline) != 0)
+        ready_push(g, p, false);
+}
+
+static void dead_letter(struct group *g, struct gpend *p);
+
+/* A delivery failed (NACK, ack wait): redelivered after its delay, or dead-lettered once it has
+ * had its max_deliveries. */
+static void failed(struct group *g, struct gpend *p, const char *reason, uint32_t delay_ms)
+{
+    p->reason = reason;
+    if (g->pol.max_deliveries != 0 && p->count >= g->pol.max_deliveries) {
+        dead_letter(g, p);
+        return;
+    }
+    wait_then_ready(g, p, delay_ms != 0 ? delay_ms : backoff_ms(g, p->count));
+}
+
+static void on_deadline(struct uring_tset *s, struct uring_deadline *d)
+{
+    struct gpend *p = (struct gpend *)(void *)d;
+    struct group *g = p->g;
+    struct gmember *m;
+
+    (void)s;
+    if (p->state == P_FLY) {
+        m = member_by_mid(g, p->mid);
+        if (m != NULL)
+            m->inflight--;
+        failed(g, p, "timeout", 0);
+    } else if (p->state == P_WAIT) {
+        ready_push(g, p, false);
+    } else if (p->state == P_DEAD) {
+        dead_letter(g, p); /* its publish failed: again */
+    }
+    pump(g);
+}
+
+/* ---- dead letters --------------------------------------------------------------------------------- */
+
+static size_t put_header(uint8_t *at, const char *key, const char *val, size_t vlen)
+{
+    uint16_t kl = (uint16_t)strlen(key), vl = (uint16_t)vlen;
+
+    memcpy(at, &kl, 2);
+    memcpy(at + 2, &vl, 2);
+    memcpy(at + 4, key, kl);
+    memcpy(at + 4 + kl, val, vl);
+    return 4u + kl + vl;
+}
+
+static const struct stream_entry *covering(const struct stream_table *t, const char *topic, size_t len)
+{
+    for (unsigned i = 0; t != NULL && i < t->n; i++)
+        for (unsigned j = 0; j < t->e[i].nsubjects; j++)
+            if (topic_match(t->e[i].subj[j], t->e[i].subj_len[j], topic, len))
+                return &t->e[i];
+    return NULL;
+}
+
+/* Publishes p on the group's dead-letter topic, its payload and headers as they were and headers
+ * saying where it came from and why; the original is retired once that is stored
+ * (group_dead_stored). Without a dead-letter topic, or a stream for it, it is dropped (logged). */
+static void dead_letter(struct group *g, struct gpend *p)
+{
+    struct stream *st = g->st;
+    struct core *c = st->c;
+    const struct stream_entry *e = g->dlq != NULL ? covering(c->stream.table, g->dlq, g->dlq_len) : NULL;
+    uint16_t tl, ntl = g->dlq_len;
+    uint32_t hl, nhl, body, extra_max;
+    char num[3][24], first[40], last[40];
+    struct uring_xmsg x = {.type = X_SPUB};
+    struct spub *sp;
+    uint8_t *out;
+    size_t extra = 0;
+
+    if (e == NULL || p->rec == NULL) {
+        log_warn(c->id, "stream %s group %s: message %" PRIu64 " failed %u deliveries (%s) and %s: dropped", st->name, g->name,
+                 p->seq, p->count, p->reason ? p->reason : "-",
+                 g->dlq == NULL ? "the group has no dead-letter topic" : "no stream covers its dead-letter topic");
+        g->dead++;
+        retire(g, p, GREC_TERM);
+        return;
+    }
+    memcpy(&tl, p->rec + 8, 2);
+    memcpy(&hl, p->rec + 12, 4);
+    body = p->len - STREAM_REC_HEAD;
+    extra_max = 6 * (4 + 24) + tl + 2 * 40 + 64 + 24 + 3 * 24 + 16;
+    sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + ntl + hl + extra_max + (body - tl - hl));
+    if (sp == NULL) {
+        wait_then_ready(g, p, DEAD_RETRY_MS);
+        return;
+    }
+    p->state = P_DEAD;
+    out = sp->rec + STREAM_REC_HEAD;
+    memcpy(out, g->dlq, ntl);
+    memcpy(out + ntl, p->rec + STREAM_REC_HEAD + tl, hl); /* the publisher's headers */
+    snprintf(num[0], sizeof(num[0]), "%" PRIu64, p->seq);
+    snprintf(num[1], sizeof(num[1]), "%u", p->count);
+    snprintf(num[2], sizeof(num[2]), "%" PRIu64, p->last_client);
+    admin_api_rfc3339(p->first_ns, first, sizeof(first));
+    admin_api_rfc3339(p->last_ns, last, sizeof(last));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-topic", (const char *)p->rec + STREAM_REC_HEAD, tl);
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-stream", st->name, strlen(st->name));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-seq", num[0], strlen(num[0]));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-group", g->name, strlen(g->name));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-deliveries", num[1], strlen(num[1]));
+    extra +=
+        put_header(out + ntl + hl + extra, "trpc-dlq-reason", p->reason ? p->reason : "-", strlen(p->reason ? p->reason : "-"));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-first-delivery", first, strlen(first));
+    extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-delivery", last, strlen(last));
+    assert(extra <= extra_max);
+    memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
+    nhl = hl + (uint32_t)extra;
+    {
+        uint64_t now = now_real_ns();
+
+        memcpy(sp->rec, &now, 8);
+        memcpy(sp->rec + 8, &ntl, 2);
+        memset(sp->rec + 10, 0, 2);
+        memcpy(sp->rec + 12, &nhl, 4);
+    }
+    sp->next = NULL;
+    sp->stream_id = e->id;
+    sp->pub_core = c->id;
+    sp->slot = sp->gen = 0;
+    sp->id = 0;
+    sp->ack = true;
+    sp->dead = true;
+    sp->dead_stream = st->id;
+    sp->dead_group = g->id;
+    sp->dead_seq = p->seq;
+    sp->err = 0;
+    sp->why = NULL;
+    sp->seq = 0;
+    sp->len = STREAM_REC_HEAD + ntl + nhl + (body - tl - hl);
+    sp->cost = (uint32_t)sizeof(*sp) + sp->len;
+    if (e->owner == c->id) {
+        stream_take(c, sp);
+        return;
+    }
+    x.ptr = sp;
+    if (core_push(c, e->owner, &x, 0) != 0) {
+        free(sp);
+        p->state = P_READY; /* wait_then_ready makes it WAIT */
+        wait_then_ready(g, p, DEAD_RETRY_MS);
+    }
+}
+
+void group_dead_stored(struct core *c, struct spub *sp)
+{
+    struct stream *st = stream_find(c, sp->dead_stream);
+    struct group *g = st != NULL ? group_by_id(st, sp->dead_group) : NULL;
+    struct gpend *p = g != NULL ? idmap_get(&g->pend, sp->dead_seq) : NULL;
+
+    if (p != NULL && p->state == P_DEAD) {
+        if (sp->err == 0) {
+            g->dead++;
+            retire(g, p, GREC_TERM);
+        } else {
+            log_warn(c->id, "stream %s group %s: dead letter of message %" PRIu64 " not stored (%s); trying again", st->name,
+                     g->name, p->seq, trpc_err_name(sp->err));
+            if (uring_tset_add(&c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) != 0)
+                g->dead_retry = true; /* group_flush tries again */
+        }
+    }
+    free(sp);
+}
+
+/* ---- the owner's messages ---------------------------------------------------------------------------- */
+
+static bool same_policy(const struct gpolicy *a, const struct group *g, const char *dlq, size_t dlq_len)
+{
+    const struct gpolicy *b = &g->pol;
+
+    return a->max_deliveries == b->max_deliveries && a->has_backoff == b->has_backoff &&
+           (!a->has_backoff || (a->backoff_initial_ms == b->backoff_initial_ms && a->backoff_max_ms == b->backoff_max_ms &&
+                                a->backoff_factor == b->backoff_factor)) &&
+           (a->ack_wait_ms == 0 ? GROUP_ACK_WAIT_MS : a->ack_wait_ms) == b->ack_wait_ms && dlq_len == g->dlq_len &&
+           (dlq_len == 0 || memcmp(dlq, g->dlq, dlq_len) == 0);
+}
+
+static void log_def(struct group *g)
+{
+    struct grec_def d = {.gid = g->id,
+                         .max_deliveries = g->pol.max_deliveries,
+                         .backoff_initial_ms = g->pol.backoff_initial_ms,
+                         .backoff_max_ms = g->pol.backoff_max_ms,
+                         .backoff_factor = g->pol.backoff_factor,
+                         .ack_wait_ms = g->pol.ack_wait_ms,
+                         .has_backoff = g->pol.has_backoff,
+                         .next_seq = g->next_seq,
+                         .name_len = (uint16_t)strlen(g->name),
+                         .filter_len = g->filter_len,
+                         .dlq_len = g->dlq_len};
+    uint8_t *tail = malloc((size_t)d.name_len + g->filter_len + g->dlq_len);
+    size_t n = 0;
+
+    if (tail == NULL) {
+        log_warn(g->st->c->id, "stream %s group %s: not recorded (out of memory); it is gone after a restart", g->st->name,
+                 g->name);
+        return;
+    }
+    memcpy(tail, g->name, d.name_len);
+    n += d.name_len;
+    memcpy(tail + n, g->filter, g->filter_len);
+    n += g->filter_len;
+    if (g->dlq_len > 0)
+        memcpy(tail + n, g->dlq, g->dlq_len);
+    n += g->dlq_len;
+    glog(g->st, GREC_DEF, &d, sizeof(d), tail, (uint32_t)n);
+    free(tail);
+}
+
+static void join_in(struct core *c, struct gjoin *j)
+{
+    struct stream *st = stream_find(c, j->stream_id);
+    const char *pattern = j->text, *dlq = j->text + j->pattern_len;
+    struct group *g;
+    struct gmember *m;
+
+    if (st == NULL || st->closing || st->w == NULL || st->err != 0) {
+        refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token,
+               st == NULL || st->closing ? TRPC_E_UNAVAILABLE : TRPC_E_STORAGE_FAILED, true,
+               st == NULL || st->closing ? "the stream was deleted" : "the stream's log failed");
+        return;
+    }
+    g = group_find(st, j->name);
+    if (g == NULL) {
+        uint64_t first = wal_first_seq(st->w), next = wal_durable_seq(st->w) + 1;
+
+        if (st->ngroups >= GROUPS_PER_STREAM) {
+            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_TOO_MANY_SUBSCRIPTIONS, true,
+                   "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups");
+            return;
+        }
+        if (!c->group.tset_on && group_tset_init(c) != 0) {
+            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true, "out of memory");
+            return;
+        }
+        g = group_new(st, st->next_gid, j->name, pattern, j->pattern_len, dlq, j->dlq_len, &j->pol);
+        if (g == NULL) {
+            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true, "out of memory");
+            return;
+        }
+        g->next_seq = j->pol.start == POLICY_START_NEW   ? next
+                      : j->pol.start == POLICY_START_SEQ ? (j->pol.start_seq > first ? j->pol.start_seq : first)
+                                                         : first;
+        g->scan_seq = g->next_seq;
+        log_def(g);
+        log_info(c->id, "stream %s: consumer group %s on %s, from sequence %" PRIu64, st->name, g->name, g->filter, g->next_seq);
+    } else if (g->filter_len != j->pattern_len || memcmp(g->filter, pattern, j->pattern_len) != 0) {
+        char why[POLICY_WHY_MAX];
+
+        snprintf(why, sizeof(why), "consumer group %s reads %.60s, not %.*s", g->name, g->filter,
+                 (int)(j->pattern_len > 60 ? 60 : j->pattern_len), pattern);
+        refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_BAD_POLICY, true, why);
+        return;
+    } else if (j->has_policy && !same_policy(&j->pol, g, dlq, j->dlq_len)) {
+        char why[POLICY_WHY_MAX];
+
+        snprintf(why, sizeof(why), "consumer group %s has another delivery policy (its first member's)", g->name);
+        refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_BAD_POLICY, true, why);
+        return;
+    }
+    if (g->nmembers == g->members_cap) {
+        unsigned cap = g->members_cap ? g->members_cap * 2 : 4;
+        struct gmember *v = realloc(g->members, cap * sizeof(*v));
+
+        if (v == NULL) {
+            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true, "out of memory");
+            return;
+        }
+        g->members = v;
+        g->members_cap = cap;
+    }
+    m = &g->members[g->nmembers++];
+    *m = (struct gmember){.mid = ++g->next_mid,
+                          .core = j->mcore,
+                          .slot = j->slot,
+                          .gen = j->gen,
+                          .sid = j->sid,
+                          .token = j->token,
+                          .client_id = j->client_id,
+                          .window = j->window};
+    pump(g);
+}
+
+static struct gmember *find_member(struct group *g, const struct gleave *w)
+{
+    for (unsigned i = 0; i < g->nmembers; i++) {
+        struct gmember *m = &g->members[i];
+
+        if (m->core == w->mcore && m->slot == w->slot && m->gen == w->gen && m->sid == w->sid && m->token == w->token)
+            return m;
+    }
+    return NULL;
+}
+
+static int seq_desc(const void *a, const void *b)
+{
+    uint64_t x = (*(struct gpend *const *)a)->seq, y = (*(struct gpend *const *)b)->seq;
+
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void leave_in(struct core *c, const struct gleave *w)
+{
+    struct stream *st = stream_find(c, w->stream_id);
+    struct group *g = st == NULL ? NULL : w->name[0] != '\0' ? group_find(st, w->name) : group_by_id(st, w->gid);
+    struct gmember *m = g != NULL ? find_member(g, w) : NULL;
+    uint32_t pos = 0, mid, n = 0, inflight;
+    struct gpend *p, **v;
+
+    if (m == NULL)
+        return;
+    mid = m->mid;
+    inflight = m->inflight;
+    *m = g->members[--g->nmembers];
+    /* What it had in flight goes to the others now, its count kept, first and in sequence order. */
+    v = inflight > 0 ? malloc(inflight * sizeof(*v)) : NULL;
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+        if (p->state != P_FLY || p->mid != mid)
+            continue;
+        uring_tset_cancel(&c->group.tset, &p->dl);
+        p->reason = "member left";
+        if (v != NULL && n < inflight)
+            v[n++] = p;
+        else
+            ready_push(g, p, true);
+    }
+    if (v != NULL) {
+        qsort(v, n, sizeof(*v), seq_desc);
+        for (uint32_t i = 0; i < n; i++)
+            ready_push(g, v[i], true);
+        free(v);
+    }
+    pump(g);
+}
+
+static void ack_in(struct core *c, const struct gack *a)
+{
+    struct stream *st = stream_find(c, a->who.stream_id);
+    struct group *g = st != NULL ? group_find(st, a->who.name) : NULL;
+    struct gmember *m = g != NULL ? find_member(g, &a->who) : NULL;
+    struct gpend *p = m != NULL ? idmap_get(&g->pend, a->seq) : NULL;
+
+    if (p == NULL || p->state != P_FLY || p->mid != m->mid) {
+        if (m != NULL) /* settled already (ack wait passed), or never this member's */
+            refuse(c, a->who.mcore, a->who.slot, a->who.gen, a->who.sid, a->who.token, TRPC_E_UNKNOWN_SEQUENCE, false, NULL);
+        return;
+    }
+    uring_tset_cancel(&c->group.tset, &p->dl);
+    m->inflight--;
+    if (a->nack) {
+        failed(g, p, "nack", a->delay_ms);
+    } else {
+        g->acked++;
+        retire(g, p, GREC_ACK);
+    }
+    pump(g);
+}
+
+static void gjoin_xin(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    join_in(c, msg->ptr);
+    free(msg->ptr);
+}
+
+static void gleave_xin(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    leave_in(c, msg->ptr);
+    free(msg->ptr);
+}
+
+static void gack_xin(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    ack_in(c, msg->ptr);
+    free(msg->ptr);
+}
+
+/* ---- the member's side ------------------------------------------------------------------------------- */
+
+static void refused_in(struct core *c, struct grefuse *r)
+{
+    struct session *s = core_session(c, r->slot, r->gen);
+
+    if (s == NULL || s->state != SESS_OPEN)
+        return;
+    {
+        struct dsub *d = idmap_get(&s->dsubs, r->sid);
+
+        if (d == NULL || d->token != r->token)
+            return; /* unsubscribed meanwhile, perhaps subscribed again under the sid */
+        if (r->drop)
+            free(idmap_del(&s->dsubs, r->sid));
+    }
+    session_send_err(s, r->sid, r->code, false, r->why[0] ? r->why : NULL);
+}
+
+static void refuse(struct core *c, unsigned core, uint32_t slot, uint32_t gen, uint64_t sid, uint64_t token, int code, bool drop,
+                   const char *why)
+{
+    struct grefuse *r = malloc(sizeof(*r));
+    struct uring_xmsg x = {.type = X_GREFUSE};
+
+    if (r == NULL)
+        return;
+    *r = (struct grefuse){.slot = slot, .gen = gen, .sid = sid, .token = token, .code = code, .drop = drop};
+    snprintf(r->why, sizeof(r->why), "%s", why != NULL ? why : "");
+    if (core == c->id) {
+        refused_in(c, r);
+        free(r);
+        return;
+    }
+    x.ptr = r;
+    if (core_push(c, core, &x, 0) != 0)
+        free(r);
+}
+
+static void grefuse_xin(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    refused_in(c, msg->ptr);
+    free(msg->ptr);
+}
+
+static int to_owner(struct core *c, unsigned owner, uint32_t type, void *body);
+
+static unsigned stream_owner_of(const struct core *c, uint32_t stream_id)
+{
+    const struct stream_table *t = c->stream.table;
+
+    for (unsigned i = 0; t != NULL && i < t->n; i++)
+        if (t->e[i].id == stream_id)
+            return t->e[i].owner;
+    return UINT32_MAX;
+}
+
+/* A delivery for a subscription that is no longer there (its leave was lost, or it is a later one
+ * under the same sid): the owner hears it, so that the member does not linger. */
+static void gmsg_write(struct core *c, struct gmsg *m)
+{
+    struct session *s = core_session(c, m->slot, m->gen);
+    struct dsub *d = s != NULL && s->state == SESS_OPEN ? idmap_get(&s->dsubs, m->sid) : NULL;
+    struct gleave *w;
+
+    if (d != NULL && d->token == m->token) {
+        s->msgs_out++;
+        s->bytes_out += m->len;
+        session_write2(s, m->frame, WIRE_FIXED_LEN, m->frame + WIRE_FIXED_LEN, m->len - WIRE_FIXED_LEN);
+    } else if ((w = calloc(1, sizeof(*w))) != NULL) {
+        unsigned owner = stream_owner_of(c, m->stream_id);
+
+        *w = (struct gleave){.stream_id = m->stream_id,
+                             .mcore = c->id,
+                             .slot = m->slot,
+                             .gen = m->gen,
+                             .sid = m->sid,
+                             .token = m->token,
+                             .gid = m->gid};
+        if (owner == UINT32_MAX)
+            free(w);
+        else
+            to_owner(c, owner, X_GLEAVE, w);
+    }
+    free(m);
+}
+
+static void gmsg_xin(struct core *c, unsigned src, const struct uring_xmsg *msg)
+{
+    (void)src;
+    gmsg_write(c, msg->ptr);
+}
+
+/* To the owner: its handler runs here when this core owns the stream. */
+static int to_owner(struct core *c, unsigned owner, uint32_t type, void *body)
+{
+    struct uring_xmsg x = {.type = type, .ptr = body};
+
+    if (owner == c->id) {
+        if (type == X_GJOIN)
+            join_in(c, body);
+        else if (type == X_GLEAVE)
+            leave_in(c, body);
+        else
+            ack_in(c, body);
+        free(body);
+        return 0;
+    }
+    if (core_push(c, owner, &x, 0) != 0) {
+        free(body);
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
+/* Every topic p matches, s matches too. */
+static bool covers(const char *s, size_t slen, const char *p, size_t plen)
+{
+    struct topic_iter is, ip;
+    const char *ts, *tp;
+    size_t ls, lp;
+    bool hs, hp;
+
+    topic_iter_init(&is, s, slen);
+    topic_iter_init(&ip, p, plen);
+    for (;;) {
+        hs = topic_iter_next(&is, &ts, &ls);
+        hp = topic_iter_next(&ip, &tp, &lp);
+        if (!hs)
+            return !hp;
+        if (ls == 1 && ts[0] == '>')
+            return hp;
+        if (!hp || (lp == 1 && tp[0] == '>'))
+            return false;
+        if (ls == 1 && ts[0] == '*')
+            continue;
+        if ((lp == 1 && tp[0] == '*') || ls != lp || memcmp(ts, tp, ls) != 0)
+            return false;
+    }
+}
+
+static bool name_ok(const uint8_t *v, size_t n)
+{
+    if (n == 0 || n > GROUP_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ||
+              v[i] == '-'))
+            return false;
+    return true;
+}
+
+bool group_has_sub(const struct session *s, uint64_t sid)
+{
+    return idmap_get(&s->dsubs, sid) != NULL;
+}
+
+bool group_sub(struct session *s, const struct wire_frame *f, const struct policy *p)
+{
+    struct core *c = s->core;
+    const struct stream_table *t = c->stream.table;
+    const struct stream_entry *e = NULL;
+    struct wire_header d;
+    struct gjoin *j;
+    struct dsub *ds;
+    char why[POLICY_WHY_MAX];
+
+    if (!wire_header_find(f, ":durable", 8, &d))
+        return false;
+    if (!name_ok(d.val, d.val_len)) {
+        session_send_err(s, f->id, TRPC_E_BAD_HEADER, false, ":durable: a name of 1 to 64 letters, digits, '_' and '-'");
+        return true;
+    }
+    if (idmap_get(&s->subs, f->id) != NULL || idmap_get(&s->dsubs, f->id) != NULL) {
+        session_send_err(s, f->id, TRPC_E_DUPLICATE_SUBSCRIPTION, false, NULL);
+        return true;
+    }
+    if (admin_reserved(f->topic, f->topic_len)) {
+        session_send_err(s, f->id, TRPC_E_PERMISSION_DENIED, false, NULL);
+        return true;
+    }
+    if (s->subs.count + s->dsubs.count >= c->cfg.max_subscriptions) {
+        session_send_err(s, f->id, TRPC_E_TOO_MANY_SUBSCRIPTIONS, false, NULL);
+        return true;
+    }
+    for (unsigned i = 0; t != NULL && e == NULL && i < t->n; i++)
+        for (unsigned k = 0; e == NULL && k < t->e[i].nsubjects; k++)
+            if (covers(t->e[i].subj[k], t->e[i].subj_len[k], f->topic, f->topic_len))
+                e = &t->e[i];
+    if (e == NULL) {
+        snprintf(why, sizeof(why), "no stream covers %.*s: declare one (trpcctl stream add)",
+                 (int)(f->topic_len > 80 ? 80 : f->topic_len), f->topic);
+        session_send_err(s, f->id, TRPC_E_NO_STREAM, false, why);
+        return true;
+    }
+    if (p->dlq != NULL && covering(t, p->dlq, p->dlq_len) == NULL) {
+        snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": no stream covers it: declare one (trpcctl stream add)",
+                 (int)(p->dlq_len > 60 ? 60 : p->dlq_len), p->dlq);
+        session_send_err(s, f->id, TRPC_E_BAD_POLICY, false, why);
+        return true;
+    }
+    ds = malloc(sizeof(*ds));
+    j = malloc(sizeof(*j) + f->topic_len + p->dlq_len);
+    if (ds == NULL || j == NULL || idmap_put(&s->dsubs, f->id, ds) != 0) {
+        free(ds);
+        free(j);
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
+        return true;
+    }
+    ds->stream_id = e->id;
+    ds->owner = e->owner;
+    ds->token = ++c->group.next_token;
+    memcpy(ds->name, d.val, d.val_len);
+    ds->name[d.val_len] = '\0';
+    *j = (struct gjoin){.stream_id = e->id,
+                        .mcore = c->id,
+                        .slot = s->slot,
+                        .gen = s->gen,
+                        .sid = f->id,
+                        .token = ds->token,
+                        .client_id = s->client_id,
+                        .window = f->aux == 0                 ? GROUP_WINDOW_DEFAULT
+                                  : f->aux > GROUP_WINDOW_MAX ? GROUP_WINDOW_MAX
+                                                              : f->aux,
+                        .has_policy = p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL || p->ack_wait_ms != 0,
+                        .pattern_len = f->topic_len,
+                        .dlq_len = p->dlq_len};
+    gpolicy_of(p, &j->pol);
+    memcpy(j->name, ds->name, sizeof(j->name));
+    memcpy(j->text, f->topic, f->topic_len);
+    if (p->dlq_len > 0)
+        memcpy(j->text + f->topic_len, p->dlq, p->dlq_len);
+    if (to_owner(c, e->owner, X_GJOIN, j) != 0) {
+        free(idmap_del(&s->dsubs, f->id));
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "the stream's core is busy: subscribe again later");
+    }
+    return true;
+}
+
+static void leave(struct session *s, uint64_t sid, struct dsub *ds)
+{
+    struct gleave *w = malloc(sizeof(*w));
+
+    if (w != NULL) {
+        *w = (struct gleave){
+            .stream_id = ds->stream_id, .mcore = s->core->id, .slot = s->slot, .gen = s->gen, .sid = sid, .token = ds->token};
+        memcpy(w->name, ds->name, sizeof(w->name));
+        if (to_owner(s->core, ds->owner, X_GLEAVE, w) != 0)
+            log_warn(s->core->id, "consumer group %s: a member's leave was lost (the ack wait brings its messages back)", ds->name);
+    }
+    free(ds);
+}
+
+int group_unsub(struct session *s, uint64_t sid)
+{
+    struct dsub *ds = idmap_del(&s->dsubs, sid);
+
+    if (ds == NULL)
+        return -ENOENT;
+    leave(s, sid, ds);
+    return 0;
+}
+
+void group_settle(struct session *s, const struct wire_frame *f)
+{
+    struct dsub *ds = idmap_get(&s->dsubs, f->id);
+    struct gack *a;
+
+    if (ds == NULL) {
+        session_send_err(s, f->id, TRPC_E_UNKNOWN_SUBSCRIPTION, false, "no durable subscription with this id");
+        return;
+    }
+    a = malloc(sizeof(*a));
+    if (a == NULL)
+        return; /* the ack wait redelivers it */
+    *a = (struct gack){
+        .who = {.stream_id = ds->stream_id, .mcore = s->core->id, .slot = s->slot, .gen = s->gen, .sid = f->id, .token = ds->token},
+        .seq = f->seq,
+        .nack = f->type == WIRE_NACK,
+        .delay_ms = f->type == WIRE_NACK ? f->aux : 0};
+    memcpy(a->who.name, ds->name, sizeof(a->who.name));
+    to_owner(s->core, ds->owner, X_GACK, a);
+}
+
+static void session_gone(struct session *s)
+{
+    uint32_t pos = 0;
+    uint64_t sid;
+    struct dsub *ds;
+
+    while ((ds = idmap_next(&s->dsubs, &pos, &sid)) != NULL)
+        leave(s, sid, ds);
+    idmap_free(&s->dsubs);
+}
+
+/* ---- opening, replay, closing (the owner) --------------------------------------------------------- */
+
+static void replay_def(struct stream *st, const struct wal_record *r)
+{
+    struct grec_def d;
+    const char *text = (const char *)r->data + sizeof(d);
+    char name[GROUP_NAME_MAX + 1];
+    struct gpolicy pol;
+    struct group *g;
+
+    if (r->len < sizeof(d))
+        return;
+    memcpy(&d, r->data, sizeof(d));
+    /* From the disk: a damaged record is skipped, never trusted. */
+    if (d.name_len == 0 || d.name_len > GROUP_NAME_MAX || r->len != sizeof(d) + d.name_len + d.filter_len + d.dlq_len ||
+        d.filter_len == 0 || group_by_id(st, d.gid) != NULL || st->ngroups >= GROUPS_PER_STREAM ||
+        topic_check_pattern(text + d.name_len, d.filter_len) != 0 ||
+        (d.dlq_len > 0 && topic_check_literal(text + d.name_len + d.filter_len, d.dlq_len) != 0) ||
+        (d.has_backoff && !(d.backoff_factor >= 1.0 && d.backoff_factor <= POLICY_FACTOR_MAX && d.backoff_initial_ms >= 1 &&
+                            d.backoff_initial_ms <= d.backoff_max_ms)) ||
+        d.next_seq == 0 || d.next_seq > wal_durable_seq(st->w) + 1)
+        return;
+    memcpy(name, text, d.name_len);
+    name[d.name_len] = '\0';
+    pol = (struct gpolicy){.max_deliveries = d.max_deliveries,
+                           .has_backoff = d.has_backoff != 0,
+                           .backoff_initial_ms = d.backoff_initial_ms,
+                           .backoff_max_ms = d.backoff_max_ms,
+                           .backoff_factor = d.backoff_factor,
+                           .ack_wait_ms = d.ack_wait_ms};
+    g = group_new(st, d.gid, name, text + d.name_len, d.filter_len, text + d.name_len + d.filter_len, d.dlq_len, &pol);
+    if (g != NULL)
+        g->next_seq = d.next_seq;
+}
+
+static void replay_seq(struct stream *st, uint16_t type, const struct wal_record *r)
+{
+    struct grec_seq q;
+    struct group *g;
+    struct gpend *p;
+
+    if (r->len != sizeof(q))
+        return;
+    memcpy(&q, r->data, sizeof(q));
+    g = group_by_id(st, q.gid);
+    if (g == NULL || q.seq == 0 || q.seq > wal_durable_seq(st->w))
+        return;
+    p = idmap_get(&g->pend, q.seq);
+    if (type != GREC_DLV) {
+        if (p != NULL) {
+            idmap_del(&g->pend, q.seq);
+            free(p);
+        }
+        return;
+    }
+    if (p == NULL) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL || idmap_put(&g->pend, q.seq, p) != 0) {
+            free(p);
+            return;
+        }
+        p->g = g;
+        p->seq = q.seq;
+        p->state = P_LOST;
+    }
+    p->count = q.count;
+    if (q.seq >= g->next_seq)
+        g->next_seq = q.seq + 1;
+}
+
+int group_open_all(struct stream *st)
+{
+    struct core *c = st->c;
+    struct wal_options o = {0};
+    struct wal_record r;
+    struct wal_iter *it;
+    char dir[CONFIG_PATH_MAX + 128];
+    int ret;
+
+    snprintf(dir, sizeof(dir), "%s/streams/%s/groups", c->cfg.data_dir, st->name);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        ret = -errno;
+        goto fail;
+    }
+    o.dir = dir;
+    o.segment_bytes = GLOG_SEGMENT_BYTES;
+    o.buffer_bytes = GLOG_BUFFER_BYTES;
+    ret = wal_set_open(&c->stream.wals, &o, NULL, &st->gw, &st->gslot);
+    if (ret != 0)
+        goto fail;
+    ret = wal_iter_open(st->gw, 0, &it);
+    if (ret != 0)
+        goto fail_close;
+    while ((ret = wal_iter_next(it, &r)) == 1) {
+        if (r.type == GREC_DEF)
+            replay_def(st, &r);
+        else if (r.type == GREC_DLV || r.type == GREC_ACK || r.type == GREC_TERM)
+            replay_seq(st, r.type, &r);
+    }
+    wal_iter_close(it);
+    if (ret < 0)
+        goto fail_close;
+    if (st->ngroups > 0 && !c->group.tset_on && (ret = group_tset_init(c)) != 0)
+        goto fail_close;
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        struct group *g = st->groups[i];
+        uint32_t pos = 0;
+        struct gpend *p;
+
+        g->scan_seq = g->next_seq;
+        while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+            g->nlost++;
+            if (p->seq < g->scan_seq)
+                g->scan_seq = p->seq;
+        }
+        log_info(c->id, "stream %s: consumer group %s, next sequence %" PRIu64 ", %u delivered and not acknowledged", st->name,
+                 g->name, g->next_seq, g->nlost);
+    }
+    return 0;
+fail_close:
+    while (st->ngroups > 0)
+        group_free(st->groups[0]);
+    wal_set_close(&c->stream.wals, st->gslot);
+    st->gw = NULL;
+fail:
+    log_error(c->id, "stream %s: cannot open its group log in %s: %s; it has no consumer groups", st->name, dir, strerror(-ret));
+    return ret;
+}
+
+int group_close_all(struct stream *st)
+{
+    struct core *c = st->c;
+
+    while (st->ngroups > 0) {
+        struct group *g = st->groups[0];
+
+        for (unsigned i = 0; i < g->nmembers && !c->stopping; i++)
+            refuse(c, g->members[i].core, g->members[i].slot, g->members[i].gen, g->members[i].sid, g->members[i].token,
+                   TRPC_E_UNAVAILABLE, true, "the stream was deleted");
+        group_free(g);
+    }
+    free(st->groups);
+    st->groups = NULL;
+    st->groups_cap = 0;
+    if (st->gw == NULL)
+        return 0;
+    if (c->stopping) {
+        /* The busy hook drained what it could; what is left is lost (at least once). */
+        while (st->grec_head != NULL) {
+            struct grec *r = st->grec_head;
+
+            st->grec_head = r->next;
+            free(r);
+        }
+        st->grec_tail = NULL;
+        st->ngrec = 0;
+    }
+    glog_drain(st);
+    if (st->grec_head != NULL || wal_set_close(&c->stream.wals, st->gslot) != 0)
+        return -EBUSY;
+    st->gw = NULL;
+    return 0;
+}
+
+bool group_log_pending(struct stream *st)
+{
+    if (st->grec_head != NULL && st->gw != NULL)
+        glog_drain(st);
+    return st->grec_head != NULL && st->gw != NULL;
+}
+
+void group_flush(struct stream *st)
+{
+    if (st->grec_head != NULL && st->gw != NULL)
+        glog_drain(st);
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        struct group *g = st->groups[i];
+
+        if (g->dead_retry) {
+            uint32_t pos = 0;
+            struct gpend *p;
+
+            g->dead_retry = false;
+            while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+                if (p->state == P_DEAD && !uring_deadline_is_pending(&p->dl) &&
+                    uring_tset_add(&st->c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) !=
+                        0)
+                    g->dead_retry = true;
+            }
+        }
+        if (g->want && g->nmembers > 0) {
+            g->want = false;
+            pump(g);
+        }
+    }
+}
+
+unsigned group_infos(struct stream *st, struct group_info *v)
+{
+    uint64_t last = st->w != NULL ? wal_durable_seq(st->w) : 0;
+
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        const struct group *g = st->groups[i];
+        struct group_info *in = &v[i];
+        uint32_t pos = 0;
+        struct gpend *p;
+
+        memset(in, 0, sizeof(*in));
+        snprintf(in->name, sizeof(in->name), "%s", g->name);
+        snprintf(in->filter, sizeof(in->filter), "%s", g->filter);
+        snprintf(in->dlq, sizeof(in->dlq), "%s", g->dlq != NULL ? g->dlq : "");
+        in->max_deliveries = g->pol.max_deliveries;
+        in->ack_wait_ms = g->pol.ack_wait_ms;
+        in->members = g->nmembers;
+        in->next_seq = g->next_seq;
+        in->lag = last + 1 > g->next_seq ? last + 1 - g->next_seq : 0;
+        while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+            in->pending++;
+            in->inflight += p->state == P_FLY;
+            in->waiting += p->state == P_WAIT || p->state == P_READY || p->state == P_DEAD;
+            in->lost += p->state == P_LOST;
+        }
+        in->delivered = g->delivered;
+        in->redelivered = g->redelivered;
+        in->acked = g->acked;
+        in->dead = g->dead;
+    }
+    return st->ngroups;
+}
+
+/* ---- the module -------------------------------------------------------------------------------- */
+
+static void stop(struct core *c)
+{
+    if (c->group.tset_on)
+        uring_tset_stop(&c->group.tset);
+}
+
+static void fini(struct core *c)
+{
+    uring_tset_destroy(&c->group.tset);
+}
+
+static const struct core_xtype xtypes[] = {
+    {.type = X_GJOIN, .on_msg = gjoin_xin},     {.type = X_GLEAVE, .on_msg = gleave_xin}, {.type = X_GACK, .on_msg = gack_xin},
+    {.type = X_GREFUSE, .on_msg = grefuse_xin}, {.type = X_GMSG, .on_msg = gmsg_xin},
+};
+
+const struct core_module group_module = {
+    .name = "group",
+    .xtypes = xtypes,
+    .nxtypes = sizeof(xtypes) / sizeof(xtypes[0]),
+    .session_gone = session_gone,
+    .stop = stop,
+    .fini = fini,
+};

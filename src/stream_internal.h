@@ -1,0 +1,84 @@
+/*
+ * What stream.c and group.c share about an open stream on its owner core. Not for other files:
+ * they go through stream.h.
+ *
+ * Threads: everything here lives on the stream's owner core, but a struct spub, which travels
+ * between the publisher's core and the owner.
+ */
+#ifndef TRPC_SRC_STREAM_INTERNAL_H
+#define TRPC_SRC_STREAM_INTERNAL_H
+
+#include "src/stream.h"
+#include "wal/wal.h"
+
+struct group;
+struct grec;
+
+/* A PUB for a stream, from the publisher's core to the owner and back as its answer. A dead letter
+ * (group.c) is one too, published by the owner of the group's stream: its answer goes to
+ * group_dead_stored() on that core rather than to a session. */
+struct spub {
+    struct spub *next;
+    uint32_t stream_id;
+    uint32_t pub_core, slot, gen; /* the publisher */
+    uint64_t id;                  /* its publish id */
+    bool ack;                     /* ACK_REQ */
+    bool dead;                    /* a dead letter of group dead_group of stream dead_stream, message dead_seq */
+    uint32_t dead_stream, dead_group;
+    uint64_t dead_seq;
+    int err;         /* TRPC_E_x once refused, 0 once stored */
+    const char *why; /* static text for the ERR, or NULL */
+    uint64_t seq;
+    uint32_t cost; /* bytes: the cross-core charge and the owner's pending bound */
+    uint32_t len;  /* of rec */
+    uint8_t rec[]; /* STREAM_REC_HEAD + the body */
+};
+
+struct stream {
+    struct core *c;
+    uint32_t id;
+    char name[STREAM_NAME_MAX + 1];
+    struct wal *w; /* NULL: the log could not be opened (err says why) */
+    uint32_t slot; /* in c->stream.wals */
+    int err;       /* -errno: the stream stores nothing (open failed, or the log failed) */
+    bool closing;
+    uint64_t close_query;
+    unsigned gets;                      /* reads in flight (STREAM_MB_GET) */
+    struct spub *wait_head, *wait_tail; /* not taken by the log yet (it said -EAGAIN) */
+    struct spub *fly_head, *fly_tail;   /* appended, in sequence order, until durable */
+    uint64_t pending_bytes, npending;
+    uint64_t first_seq, msgs, bytes, stored, refused;
+    char recovery[256];
+    /* Consumer groups (group.c): their definitions and state go to a log of their own. */
+    struct wal *gw; /* NULL: none yet, or it could not be opened */
+    uint32_t gslot;
+    struct grec *grec_head, *grec_tail; /* group records waiting for the group log */
+    uint32_t ngrec;
+    struct group **groups;
+    unsigned ngroups, groups_cap;
+    uint32_t next_gid;
+};
+
+/* stream.c */
+struct stream *stream_find(struct core *c, uint32_t id);
+/* Takes a PUB for one of this core's streams (its owner's side). */
+void stream_take(struct core *c, struct spub *sp);
+
+/* group.c, on the owner */
+/* Opens the stream's group log and replays it: 0 or -errno (logged). */
+int group_open_all(struct stream *st);
+/* The stream is going: its members hear it, its groups are freed, its group log closed (once not
+ * busy: -EBUSY). */
+int group_close_all(struct stream *st);
+/* New durable messages: groups waiting at the end read on. */
+void group_stream_grew(struct stream *st);
+/* Shutting down: hands queued group records to the log; true while some still wait. */
+bool group_log_pending(struct stream *st);
+/* Each loop iteration: retries what waited for the group log or an iterator. */
+void group_flush(struct stream *st);
+/* A dead letter's answer. */
+void group_dead_stored(struct core *c, struct spub *sp);
+/* Counts for stream.info. */
+unsigned group_count(const struct stream *st);
+
+#endif
