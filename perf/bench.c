@@ -299,7 +299,10 @@ static int run_init(struct run *r, const struct bench_backend *be, const struct 
     memset(r, 0, sizeof(*r));
     r->be = be;
     r->a = a;
-    snprintf(r->topic, sizeof(r->topic), "bench.%d.%s", (int)getpid(), a->workload == W_PUBSUB ? "pubsub" : "request");
+    snprintf(r->topic, sizeof(r->topic), "bench.%d.%s", (int)getpid(),
+             a->workload == W_PUBSUB    ? "pubsub"
+             : a->workload == W_REQUEST ? "request"
+                                        : "durable");
     for (unsigned i = 0; i < MAX_CLIENTS; i++) {
         pthread_mutex_init(&r->peers[i].lock, NULL);
         int rc = hist_init(&r->peers[i].h, HIST_RANGE_NS, HIST_DIGITS);
@@ -545,6 +548,163 @@ out_free:
     return rc;
 }
 
+/* ---- durable: acknowledged publishes to a stream, consumed by a consumer group ------------------ */
+
+#define DURABLE_STREAM "bench"
+#define DURABLE_GROUP  "bench"
+
+/* One in-flight acknowledged publish: when it went, for the PUBACK latency. */
+struct dslot {
+    struct run *r;
+    uint64_t t0;
+    char *buf;
+};
+
+static bench_reply_fn on_stored;
+
+static void durable_issue(struct dslot *s)
+{
+    struct run *r = s->r;
+
+    stamp(s->buf, r->a->size);
+    s->t0 = now_ns();
+    atomic_fetch_add(&r->sent, 1);
+    int rc = r->be->publish_acked(r->req.conn, r->topic, s->buf, r->a->size, REQUEST_TIMEOUT, on_stored, s);
+    if (rc != 0) {
+        atomic_fetch_sub(&r->sent, 1);
+        atomic_fetch_sub(&r->inflight, 1);
+        set_error(r, rc);
+    }
+}
+
+static void on_stored(void *ud, int err, const void *data, size_t len)
+{
+    struct dslot *s = ud;
+    struct run *r = s->r;
+    uint64_t t = now_ns();
+
+    (void)data;
+    (void)len;
+    if (err == 0) {
+        pthread_mutex_lock(&r->req.lock);
+        hist_record(&r->req.h, t - s->t0);
+        pthread_mutex_unlock(&r->req.lock);
+        atomic_store_explicit(&r->req.last_ns, t, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->req.count, 1, memory_order_relaxed);
+    } else {
+        int none = 0;
+        atomic_fetch_add(&r->errors, 1);
+        atomic_compare_exchange_strong(&r->reply_err, &none, err);
+    }
+    if (err == 0 && !atomic_load(&r->stop) && !atomic_load(&r->error))
+        durable_issue(s);
+    else
+        atomic_fetch_sub(&r->inflight, 1);
+}
+
+static bool durable_done(struct run *r)
+{
+    return atomic_load(&r->inflight) == 0 && delivered_total(r) >= atomic_load(&r->req.count);
+}
+
+static void durable_report(struct run *r, uint64_t start, const struct hist *ack, const struct hist *e2e)
+{
+    const struct args *a = r->a;
+    uint64_t sent = atomic_load(&r->sent), stored = atomic_load(&r->req.count), got = delivered_total(r);
+    uint64_t end = atomic_load(&r->req.last_ns), last = last_delivery(r);
+    double secs = (double)((end > start ? end : now_ns()) - start) / 1e9;
+    double dsecs = (double)((last > start ? last : now_ns()) - start) / 1e9;
+    double rate = (double)stored / secs, mbps = (double)stored * (double)a->size / 1e6 / secs;
+
+    printf("%s durable: %u in flight, %u consumer(s) in one group, %zu B, %.1f s\n", r->be->system, a->inflight, r->npeers, a->size,
+           secs);
+    printf("  publishes %" PRIu64 ", stored %" PRIu64 " (%.0f/s, %.2f MB/s), errors %" PRIu64 "; consumed %" PRIu64 " (%.0f/s)\n",
+           sent, stored, rate, mbps, atomic_load(&r->errors), got, (double)got / dsecs);
+    printf("  PUBACK latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", (double)hist_percentile(ack, 50) / 1e3,
+           (double)hist_percentile(ack, 90) / 1e3, (double)hist_percentile(ack, 99) / 1e3, (double)hist_percentile(ack, 99.9) / 1e3,
+           (double)ack->max / 1e3);
+    if (e2e->total > 0)
+        printf("  publish to consumer us: p50 %.1f  p99 %.1f\n", (double)hist_percentile(e2e, 50) / 1e3,
+               (double)hist_percentile(e2e, 99) / 1e3);
+    printf("result workload=durable size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
+           a->size, rate, mbps, sent, got, stored > got ? stored - got : 0);
+    print_latency(ack);
+    printf(" consumers=%u inflight=%u consumed_per_s=%.0f system=%s\n", r->npeers, a->inflight, (double)got / dsecs, r->be->system);
+}
+
+static int run_durable(struct run *r)
+{
+    const struct args *a = r->a;
+    struct dslot *slots = calloc(a->inflight, sizeof(*slots));
+    char subject[80];
+    int rc = slots == NULL ? -ENOMEM : 0;
+
+    snprintf(subject, sizeof(subject), "%s", r->topic);
+    for (unsigned i = 0; rc == 0 && i < a->inflight; i++) {
+        slots[i].r = r;
+        slots[i].buf = calloc(1, a->size ? a->size : 1);
+        if (slots[i].buf == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        rc = r->be->connect(&r->req.conn, a->url, "bench-publisher", a->inline_cb);
+        if (rc != 0)
+            fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, a->url, r->be->strerror(rc));
+    }
+    if (rc == 0 && (rc = r->be->stream_create(r->req.conn, DURABLE_STREAM, subject)) != 0)
+        fprintf(stderr, "%s: durable: cannot declare stream %s: %s\n", r->be->prog, DURABLE_STREAM, r->be->strerror(rc));
+    for (unsigned i = 0; rc == 0 && i < a->subs; i++) {
+        struct peer *p = &r->peers[i];
+        char name[48];
+
+        snprintf(name, sizeof(name), "bench-consumer-%u", i);
+        rc = r->be->connect(&p->conn, a->url, name, a->inline_cb);
+        if (rc == 0) {
+            r->npeers++;
+            rc = r->be->subscribe_durable(p->conn, r->topic, DURABLE_GROUP, on_msg, p);
+        }
+        if (rc == 0)
+            rc = r->be->flush(p->conn, REQUEST_TIMEOUT);
+        if (rc != 0)
+            fprintf(stderr, "%s: consumer on %s: %s\n", r->be->prog, r->topic, r->be->strerror(rc));
+    }
+    if (rc != 0)
+        goto out_free;
+    uint64_t start = now_ns();
+    atomic_store(&r->inflight, a->inflight);
+    for (unsigned i = 0; i < a->inflight && !atomic_load(&r->error); i++)
+        durable_issue(&slots[i]);
+    live_wait(r, "durable", start);
+    atomic_store(&r->stop, true);
+    drain(r, durable_done);
+    rc = atomic_load(&r->error);
+    if (rc != 0) {
+        fprintf(stderr, "%s: durable: %s\n", r->be->prog, r->be->strerror(rc));
+    } else {
+        struct hist e2e;
+        if (hist_init(&e2e, HIST_RANGE_NS, HIST_DIGITS) == 0) {
+            peers_close(r, &e2e);
+            pthread_mutex_lock(&r->req.lock);
+            durable_report(r, start, &r->req.h, &e2e);
+            pthread_mutex_unlock(&r->req.lock);
+            hist_destroy(&e2e);
+        }
+        if (atomic_load(&r->req.count) == 0 && atomic_load(&r->reply_err) != 0) {
+            rc = atomic_load(&r->reply_err);
+            fprintf(stderr, "%s: durable: nothing stored: %s\n", r->be->prog, r->be->strerror(rc));
+        }
+    }
+    r->be->stream_delete(r->req.conn, DURABLE_STREAM);
+    /* Callbacks still pending must not run into freed slots: close first. */
+    r->be->close(r->req.conn);
+    r->req.conn = NULL;
+out_free:
+    for (unsigned i = 0; slots != NULL && i < a->inflight; i++)
+        free(slots[i].buf);
+    free(slots);
+    return rc;
+}
+
 static void help(const struct bench_backend *be, FILE *out)
 {
     fprintf(out,
@@ -554,7 +714,7 @@ static void help(const struct bench_backend *be, FILE *out)
             "SYNOPSIS\n"
             "    %1$s pubsub  [--url URL] [--pubs N] [--subs M] [--group G] [--size B] [--duration S] [--window W]\n"
             "    %1$s request [--url URL] [--responders R] [--inflight K] [--size B] [--duration S]\n"
-            "    %1$s durable [--url URL] [--size B] [--inflight K] [--duration S]\n"
+            "    %1$s durable [--url URL] [--subs M] [--size B] [--inflight K] [--duration S]\n"
             "    %1$s idle    [--url URL] [--conns N] [--hold S] [--subscribe] [--server-pid PID] ...\n"
             "\n"
             "DESCRIPTION\n"
@@ -566,7 +726,10 @@ static void help(const struct bench_backend *be, FILE *out)
             "    in flight (K=1: sequential request/reply) and reports the share each responder served. A\n"
             "    request that fails (timeout, no responders) is counted and its slot is not reused.\n"
             "\n"
-            "    durable: reported as unsupported until the broker has durable topics (exit status 3).\n"
+            "    durable: one publisher keeps K acknowledged publishes in flight to a stream the bench declares\n"
+            "    (and deletes at the end); M connections (--subs) consume it as one consumer group, each\n"
+            "    message acknowledged. Rates are stored (acknowledged) publishes and consumed messages;\n"
+            "    latency is publish to PUBACK. Exit status 3 where the system has no durable workload here.\n"
             "\n"
             "    idle: N connections held open without traffic, and the server's memory meanwhile; it\n"
             "    speaks the wire protocol itself and has its own options (%1$s idle --help).\n"
@@ -731,8 +894,8 @@ int bench_main(const struct bench_backend *be, int argc, char **argv)
     int rc = parse_args(be, argc, argv, &a);
     if (rc != 0)
         return rc;
-    if (a.workload == W_DURABLE) {
-        fprintf(stderr, "%s: durable: unsupported (the bench has no durable workload until TRPC has durable topics)\n", be->prog);
+    if (a.workload == W_DURABLE && be->publish_acked == NULL) {
+        fprintf(stderr, "%s: durable: unsupported (this bench has no durable workload for %s yet)\n", be->prog, be->system);
         printf("result workload=durable size=%zu status=unsupported system=%s\n", a.size, be->system);
         return 3;
     }
@@ -742,7 +905,7 @@ int bench_main(const struct bench_backend *be, int argc, char **argv)
     rc = run_init(r, be, &a);
     if (rc == 0) {
         r->window = a.window ? a.window : auto_window(a.size);
-        rc = a.workload == W_PUBSUB ? run_pubsub(r) : run_request(r);
+        rc = a.workload == W_PUBSUB ? run_pubsub(r) : a.workload == W_REQUEST ? run_request(r) : run_durable(r);
     }
     run_free(r);
     free(r);

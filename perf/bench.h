@@ -41,6 +41,16 @@ struct bench_backend {
     /* Returns once what was sent so far reached the server and it answered, or after timeout_ms. */
     int (*flush)(void *conn, int timeout_ms);
     const char *(*strerror)(int err);
+    /* The durable workload; NULL where this backend has none (the workload is then unsupported).
+     * stream_create declares stream `name` keeping `subject` (deleting an earlier one of that name
+     * first, so that it starts empty); stream_delete removes it. publish_acked publishes and calls
+     * fn(ud, err, NULL, 0) once the server stored it (never when it returns non-zero).
+     * subscribe_durable joins consumer group `group` of the stream covering topic, acknowledges
+     * each message and calls fn. */
+    int (*stream_create)(void *conn, const char *name, const char *subject);
+    int (*stream_delete)(void *conn, const char *name);
+    int (*publish_acked)(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn, void *ud);
+    int (*subscribe_durable)(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud);
 };
 
 /* Parses argv (workload first), runs it and prints the result line. Returns the exit status. */

@@ -21,7 +21,7 @@ perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
 EXTRA_DIST += perf/json-bench.c
-EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh \
+EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
 	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <trpc/trpc.h>
 
 /* A subscription's or responder's callback and its argument. */
@@ -139,6 +140,102 @@ static int tb_flush(void *conn, int timeout_ms)
     return trpc_flush(k->c, timeout_ms);
 }
 
+/* An admin call answered {"ok": true, ...}: the admin API's compact JSON starts so. */
+static int admin_call(struct conn *k, const char *verb, const char *doc, bool not_found_ok)
+{
+    char topic[64];
+    trpc_msg *reply = NULL;
+    int rc;
+
+    snprintf(topic, sizeof(topic), "$trpc.admin.%s", verb);
+    rc = trpc_request(k->c, topic, doc, strlen(doc), 10000, &reply);
+    if (rc == 0) {
+        const char *d = trpc_msg_data(reply);
+        size_t n = trpc_msg_len(reply);
+
+        if (!(n >= 10 && memcmp(d, "{\"ok\":true", 10) == 0) && !(not_found_ok && strstr(d, "NOT_FOUND") != NULL)) {
+            fprintf(stderr, "trpc-bench: %s: %.*s\n", verb, (int)n, d);
+            rc = -TRPC_E_INVALID_ARGUMENT;
+        }
+    }
+    trpc_msg_free(reply);
+    return rc;
+}
+
+static int tb_stream_delete(void *conn, const char *name)
+{
+    char doc[128];
+
+    snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", name);
+    return admin_call(conn, "stream.delete", doc, true);
+}
+
+static int tb_stream_create(void *conn, const char *name, const char *subject)
+{
+    char doc[256];
+    int rc = tb_stream_delete(conn, name);
+
+    snprintf(doc, sizeof(doc), "{\"name\": \"%s\", \"subjects\": [\"%s\"]}", name, subject);
+    return rc != 0 ? rc : admin_call(conn, "stream.add", doc, false);
+}
+
+/* Each acknowledged publish carries its own (fn, ud): the bench's ud names its in-flight slot. */
+struct acked_slot {
+    struct conn *k;
+    bench_reply_fn *fn;
+    void *ud;
+};
+
+static void on_acked_slot(trpc_client *c, int err, uint64_t seq, void *ud)
+{
+    struct acked_slot *s = ud;
+
+    (void)c;
+    (void)seq;
+    s->fn(s->ud, err, NULL, 0);
+    free(s);
+}
+
+static int tb_publish_acked(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn,
+                            void *ud)
+{
+    struct conn *k = conn;
+    struct acked_slot *s = malloc(sizeof(*s));
+    int rc;
+
+    if (s == NULL)
+        return -TRPC_E_NO_MEMORY;
+    *s = (struct acked_slot){k, fn, ud};
+    rc = trpc_publish_async(k->c, topic, NULL, 0, data, len, timeout_ms, on_acked_slot, s);
+    if (rc != 0)
+        free(s);
+    return rc;
+}
+
+static void on_durable(trpc_client *c, trpc_sub *sub, trpc_msg *msg, void *ud)
+{
+    struct handler *h = ud;
+
+    (void)c;
+    (void)sub;
+    trpc_ack(msg);
+    h->fn.msg(h->ud, trpc_msg_data(msg), trpc_msg_len(msg));
+    trpc_msg_free(msg);
+}
+
+static int tb_subscribe_durable(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud)
+{
+    struct conn *k = conn;
+    struct handler *h = handler_add(k);
+    trpc_sub *sub;
+
+    if (!h)
+        return -TRPC_E_INVALID_ARGUMENT;
+    h->fn.msg = fn;
+    h->ud = ud;
+    return trpc_subscribe_durable(k->c, topic, group, 1024, NULL, 0, on_durable, h, &sub);
+}
+
 /* The code's text, with the library's detail when the failed call ran on this thread. */
 static const char *tb_strerror(int err)
 {
@@ -165,6 +262,10 @@ int main(int argc, char **argv)
         .request = tb_request,
         .flush = tb_flush,
         .strerror = tb_strerror,
+        .stream_create = tb_stream_create,
+        .stream_delete = tb_stream_delete,
+        .publish_acked = tb_publish_acked,
+        .subscribe_durable = tb_subscribe_durable,
     };
     return bench_main(&trpc, argc, argv);
 }

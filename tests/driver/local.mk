@@ -32,9 +32,12 @@ DRIVER_TESTS = \
 	tests/driver/sub_destroy \
 	tests/driver/flush_own_pong \
 	tests/driver/publish_ack \
-	tests/driver/durable_sub
+	tests/driver/durable_sub \
+	tests/driver/crash_groups
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_crash_groups_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_crash_groups_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
