@@ -22,7 +22,7 @@
 #include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
 
-#define MAX_IDS        200000
+#define MAX_IDS        (1u << 20) /* publishes of a run: about 400 per cycle */
 #define MAX_DELIVERIES 8
 #define POISON(id)     ((id) % 7 == 0)
 
