@@ -750,15 +750,6 @@ static size_t put_header(uint8_t *at, const char *key, const char *val, size_t v
     return 4u + kl + vl;
 }
 
-static const struct stream_entry *covering(const struct stream_table *t, const char *topic, size_t len)
-{
-    for (unsigned i = 0; t != NULL && i < t->n; i++)
-        for (unsigned j = 0; j < t->e[i].nsubjects; j++)
-            if (topic_match(t->e[i].subj[j], t->e[i].subj_len[j], topic, len))
-                return &t->e[i];
-    return NULL;
-}
-
 /* Publishes p on the group's dead-letter topic, its payload and headers as they were and headers
  * saying where it came from and why; the original is retired once that is stored
  * (group_dead_stored). Without a dead-letter topic, or a stream for it, it is dropped (logged). */
@@ -766,7 +757,7 @@ static void dead_letter(struct group *g, struct gpend *p)
 {
     struct stream *st = g->st;
     struct core *c = st->c;
-    const struct stream_entry *e = g->dlq != NULL ? covering(c->stream.table, g->dlq, g->dlq_len) : NULL;
+    const struct stream_entry *e = g->dlq != NULL ? stream_table_match(c->stream.table, g->dlq, g->dlq_len) : NULL;
     uint16_t tl, ntl = g->dlq_len;
     uint32_t hl, nhl, body, extra_max;
     char num[3][24], first[40], last[40];
@@ -1226,17 +1217,6 @@ static bool covers(const char *s, size_t slen, const char *p, size_t plen)
     }
 }
 
-static bool name_ok(const uint8_t *v, size_t n)
-{
-    if (n == 0 || n > GROUP_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ||
-              v[i] == '-'))
-            return false;
-    return true;
-}
-
 bool group_has_sub(const struct session *s, uint64_t sid)
 {
     return idmap_get(&s->dsubs, sid) != NULL;
@@ -1254,7 +1234,7 @@ bool group_sub(struct session *s, const struct wire_frame *f, const struct polic
 
     if (!wire_header_find(f, ":durable", 8, &d))
         return false;
-    if (!name_ok(d.val, d.val_len)) {
+    if (!stream_name_ok((const char *)d.val, d.val_len, GROUP_NAME_MAX)) {
         session_send_err(s, f->id, TRPC_E_BAD_HEADER, false, ":durable: a name of 1 to 64 letters, digits, '_' and '-'");
         return true;
     }
@@ -1280,7 +1260,7 @@ bool group_sub(struct session *s, const struct wire_frame *f, const struct polic
         session_send_err(s, f->id, TRPC_E_NO_STREAM, false, why);
         return true;
     }
-    if (p->dlq != NULL && covering(t, p->dlq, p->dlq_len) == NULL) {
+    if (p->dlq != NULL && stream_table_match(t, p->dlq, p->dlq_len) == NULL) {
         snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": no stream covers it: declare one (trpcctl stream add)",
                  (int)(p->dlq_len > 60 ? 60 : p->dlq_len), p->dlq);
         session_send_err(s, f->id, TRPC_E_BAD_POLICY, false, why);

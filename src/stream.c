@@ -192,9 +192,9 @@ static void spub_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
 
 /* ---- the publisher's core ---------------------------------------------------------------------- */
 
-static const struct stream_entry *match(const struct stream_table *t, const char *topic, size_t len)
+const struct stream_entry *stream_table_match(const struct stream_table *t, const char *topic, size_t len)
 {
-    for (unsigned i = 0; i < t->n; i++)
+    for (unsigned i = 0; t != NULL && i < t->n; i++)
         for (unsigned j = 0; j < t->e[i].nsubjects; j++)
             if (topic_match(t->e[i].subj[j], t->e[i].subj_len[j], topic, len))
                 return &t->e[i]; /* subjects of different streams never overlap */
@@ -214,7 +214,7 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
     uint16_t tl = f->topic_len;
     uint32_t hl = f->hdr_len;
 
-    if (t == NULL || t->n == 0 || (e = match(t, f->topic, f->topic_len)) == NULL)
+    if (t == NULL || t->n == 0 || (e = stream_table_match(t, f->topic, f->topic_len)) == NULL)
         return false;
     if (e->max_msg_size != 0 && f->payload_len > e->max_msg_size) {
         session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);

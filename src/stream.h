@@ -119,6 +119,10 @@ char *stream_def_encode(const struct stream_def *d, size_t *len);
 int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,
                       size_t whylen);
 unsigned stream_owner(const char *name, unsigned ncores);
+/* Whether name[0, len) is 1 to max bytes of letters, digits, '_' and '-' (stream and group names). */
+bool stream_name_ok(const char *name, size_t len, size_t max);
+/* The stream of table t (may be NULL) whose subjects match literal topic, or NULL. */
+const struct stream_entry *stream_table_match(const struct stream_table *t, const char *topic, size_t len);
 /* A table of defs[0, n) with ids[], for ncores cores: malloc'd, or NULL. */
 struct stream_table *stream_table_make(const struct stream_def *const *defs, const uint32_t *ids, unsigned n, unsigned ncores,
                                        uint64_t gen);

@@ -12,6 +12,21 @@
 #include "src/admin.h"
 #include "src/stream.h"
 
+static bool name_byte(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+}
+
+bool stream_name_ok(const char *name, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_byte(name[i]))
+            return false;
+    return true;
+}
+
 int stream_name_check(const char *name, char *why, size_t whylen)
 {
     size_t n = strlen(name);
@@ -21,9 +36,7 @@ int stream_name_check(const char *name, char *why, size_t whylen)
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+        if (!name_byte(name[i])) {
             snprintf(why, whylen, "a stream name is made of letters, digits, '_' and '-' (byte %zu is not)", i + 1);
             return -EINVAL;
         }
