@@ -18,7 +18,10 @@
  * (with their count) and settlements; a restart replays it, and every message delivered but not
  * settled is delivered again with its count carried over. Appends do not wait for durability:
  * a crash may lose the last ones, which only means a message is delivered once more (at least
- * once). The log is never compacted yet: it grows by a few dozen bytes per delivery.
+ * once). Compaction: once enough has been appended, a snapshot of each group (its definition,
+ * next sequence and every message not settled with its count) goes to the log, and when the
+ * snapshots are durable the segments before them are removed; replay starts from whatever is
+ * left, a snapshot replacing what the group's earlier records said.
  */
 #include <assert.h>
 #include <errno.h>
@@ -38,10 +41,12 @@
 #include "src/session.h"
 #include "src/stream_internal.h"
 
-enum { GREC_DEF = 2, GREC_DLV = 3, GREC_ACK = 4, GREC_TERM = 5 };
+enum { GREC_DEF = 2, GREC_DLV = 3, GREC_ACK = 4, GREC_TERM = 5, GREC_SNAP = 6 };
+enum { MARK_FIRST = 1, MARK_LAST = 2 };
 enum pstate { P_FLY, P_WAIT, P_READY, P_LOST, P_DEAD };
 
-#define GLOG_SEGMENT_BYTES (8u << 20)
+#define GLOG_SEGMENT_BYTES (1u << 20)
+#define GLOG_COMPACT_BYTES (256u << 10) /* appended since the last snapshot: time for the next */
 #define GLOG_BUFFER_BYTES  (256u << 10)
 #define GREC_QUEUE_MAX     (1u << 20) /* group records waiting for the log */
 #define DEAD_RETRY_MS      1000
@@ -166,6 +171,7 @@ struct group {
 struct grec {
     struct grec *next;
     uint16_t type;
+    uint8_t mark; /* MARK_*: of a compaction's snapshots */
     uint32_t len;
     uint8_t data[];
 };
@@ -182,6 +188,12 @@ struct grec_def {
 struct grec_seq {
     uint32_t gid, count;
     uint64_t seq;
+};
+
+/* A snapshot (GREC_SNAP) is a definition record, then one of these per message not settled. */
+struct grec_pend {
+    uint64_t seq;
+    uint32_t count, pad;
 };
 
 static uint64_t now_real_ns(void)
@@ -216,33 +228,78 @@ static void glog_noop(void *arg, uint64_t seq, int res)
                   strerror(-res));
 }
 
-static void glog(struct stream *st, uint16_t type, const void *data, uint32_t len, const void *tail, uint32_t tail_len)
+static void glog_truncated(void *arg, int res)
+{
+    struct stream *st = arg;
+
+    if (res < 0 && res != -ECANCELED)
+        log_warn(st->c->id, "stream %s: removing old group log segments: %s; tried again at the next compaction", st->name,
+                 strerror(-res));
+}
+
+/* The last snapshot of a compaction is durable, and every one before it: what precedes the first
+ * is no longer needed. */
+static void glog_compacted(void *arg, uint64_t seq, int res)
+{
+    struct stream *st = arg;
+    int ret;
+
+    st->compacting = false;
+    if (res < 0) {
+        glog_noop(arg, seq, res);
+        return;
+    }
+    st->compactions++;
+    ret = wal_truncate_before(st->gw, st->compact_from, glog_truncated, st);
+    if (ret < 0 && ret != -EAGAIN)
+        glog_truncated(st, ret);
+}
+
+static int glog_append(struct stream *st, uint16_t type, const void *data, uint32_t len, unsigned mark)
+{
+    uint64_t seq;
+    int ret = wal_append(st->gw, type, data, len, mark & MARK_LAST ? glog_compacted : glog_noop, st, &seq);
+
+    if (ret == 0) {
+        st->glog_bytes += len;
+        if (mark & MARK_FIRST)
+            st->compact_from = seq;
+    }
+    return ret;
+}
+
+/* Appends a record (data, then tail), or queues it while the log's buffers are busy: 0, or -ENOMEM
+ * when it is dropped (logged). */
+static int glog(struct stream *st, uint16_t type, const void *data, uint32_t len, const void *tail, uint32_t tail_len,
+                unsigned mark)
 {
     struct grec *r;
-    uint64_t seq;
     uint8_t buf[512];
     int ret = -EAGAIN;
 
     if (st->gw == NULL)
-        return;
+        return 0;
     if (st->grec_head == NULL && len + tail_len <= sizeof(buf)) {
         memcpy(buf, data, len);
         if (tail_len > 0)
             memcpy(buf + len, tail, tail_len);
-        ret = wal_append(st->gw, type, buf, len + tail_len, glog_noop, st, &seq);
+        ret = glog_append(st, type, buf, len + tail_len, mark);
         if (ret == 0)
-            return;
+            return 0;
         if (ret != -EAGAIN) {
             glog_noop(st, 0, ret);
-            return;
+            if (mark & MARK_LAST)
+                st->compacting = false;
+            return 0;
         }
     }
     if (st->ngrec >= GREC_QUEUE_MAX || (r = malloc(sizeof(*r) + len + tail_len)) == NULL) {
         log_warn(st->c->id, "stream %s: group record dropped (queue full)", st->name);
-        return;
+        return -ENOMEM;
     }
     r->next = NULL;
     r->type = type;
+    r->mark = (uint8_t)mark;
     r->len = len + tail_len;
     memcpy(r->data, data, len);
     if (tail_len > 0)
@@ -253,19 +310,22 @@ static void glog(struct stream *st, uint16_t type, const void *data, uint32_t le
         st->grec_head = r;
     st->grec_tail = r;
     st->ngrec++;
+    return 0;
 }
 
 static void glog_drain(struct stream *st)
 {
     while (st->grec_head != NULL) {
         struct grec *r = st->grec_head;
-        uint64_t seq;
-        int ret = wal_append(st->gw, r->type, r->data, r->len, glog_noop, st, &seq);
+        int ret = glog_append(st, r->type, r->data, r->len, r->mark);
 
         if (ret == -EAGAIN)
             return;
-        if (ret != 0)
+        if (ret != 0) {
             glog_noop(st, 0, ret);
+            if (r->mark & MARK_LAST)
+                st->compacting = false;
+        }
         st->grec_head = r->next;
         if (st->grec_head == NULL)
             st->grec_tail = NULL;
@@ -278,7 +338,7 @@ static void glog_seq(struct group *g, uint16_t type, uint64_t seq, uint32_t coun
 {
     struct grec_seq r = {.gid = g->id, .count = count, .seq = seq};
 
-    glog(g->st, type, &r, sizeof(r), NULL, 0);
+    glog(g->st, type, &r, sizeof(r), NULL, 0, 0);
 }
 
 /* ---- groups ------------------------------------------------------------------------------------- */
@@ -873,7 +933,9 @@ static bool same_policy(const struct gpolicy *a, const struct group *g, const ch
            (dlq_len == 0 || memcmp(dlq, g->dlq, dlq_len) == 0);
 }
 
-static void log_def(struct group *g)
+/* The group's definition record (grec_def, name, filter, dead-letter topic) with room for extra bytes
+ * after it: malloc'd, its length without the extra in *len. */
+static uint8_t *def_record(const struct group *g, size_t extra, size_t *len)
 {
     struct grec_def d = {.gid = g->id,
                          .max_deliveries = g->pol.max_deliveries,
@@ -886,23 +948,81 @@ static void log_def(struct group *g)
                          .name_len = (uint16_t)strlen(g->name),
                          .filter_len = g->filter_len,
                          .dlq_len = g->dlq_len};
-    uint8_t *tail = malloc((size_t)d.name_len + g->filter_len + g->dlq_len);
-    size_t n = 0;
+    size_t n = sizeof(d) + d.name_len + d.filter_len + d.dlq_len;
+    uint8_t *buf = malloc(n + extra);
 
-    if (tail == NULL) {
+    if (buf == NULL)
+        return NULL;
+    memcpy(buf, &d, sizeof(d));
+    memcpy(buf + sizeof(d), g->name, d.name_len);
+    memcpy(buf + sizeof(d) + d.name_len, g->filter, g->filter_len);
+    if (g->dlq_len > 0)
+        memcpy(buf + sizeof(d) + d.name_len + g->filter_len, g->dlq, g->dlq_len);
+    *len = n;
+    return buf;
+}
+
+static void log_def(struct group *g)
+{
+    size_t n;
+    uint8_t *rec = def_record(g, 0, &n);
+
+    if (rec == NULL || glog(g->st, GREC_DEF, rec, (uint32_t)n, NULL, 0, 0) != 0)
         log_warn(g->st->c->id, "stream %s group %s: not recorded (out of memory); it is gone after a restart", g->st->name,
                  g->name);
-        return;
+    free(rec);
+}
+
+/* A snapshot: the definition, the next sequence and every message not settled with its delivery
+ * count, in one record, after which a restart needs nothing older of the group. 0 or -errno. */
+static int log_snapshot(struct group *g, unsigned mark)
+{
+    struct stream *st = g->st;
+    size_t n, at;
+    uint8_t *rec = def_record(g, (size_t)g->pend.count * sizeof(struct grec_pend), &n);
+    uint32_t pos = 0;
+    struct gpend *p;
+    int ret;
+
+    if (rec == NULL)
+        return -ENOMEM;
+    at = n;
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
+        struct grec_pend e = {.seq = p->seq, .count = p->count};
+
+        memcpy(rec + at, &e, sizeof(e));
+        at += sizeof(e);
     }
-    memcpy(tail, g->name, d.name_len);
-    n += d.name_len;
-    memcpy(tail + n, g->filter, g->filter_len);
-    n += g->filter_len;
-    if (g->dlq_len > 0)
-        memcpy(tail + n, g->dlq, g->dlq_len);
-    n += g->dlq_len;
-    glog(g->st, GREC_DEF, &d, sizeof(d), tail, (uint32_t)n);
-    free(tail);
+    if (at > wal_max_record(st->gw)) {
+        free(rec);
+        return -EMSGSIZE;
+    }
+    st->snap_bytes += at;
+    ret = glog(st, GREC_SNAP, rec, (uint32_t)at, NULL, 0, mark);
+    free(rec);
+    return ret;
+}
+
+/* Once enough has been appended since the last compaction (four times what that one wrote, so a
+ * compaction never chases its own tail), writes a snapshot of every group; when they are durable,
+ * the segments before them go (glog_compacted). */
+static void glog_compact(struct stream *st)
+{
+    uint64_t need = st->snap_bytes * 4 > GLOG_COMPACT_BYTES ? st->snap_bytes * 4 : GLOG_COMPACT_BYTES;
+    int ret = 0;
+
+    if (st->gw == NULL || st->compacting || st->ngroups == 0 || st->glog_bytes < need || st->c->stopping)
+        return;
+    st->compacting = true;
+    st->glog_bytes = 0;
+    st->snap_bytes = 0;
+    for (unsigned i = 0; ret == 0 && i < st->ngroups; i++)
+        ret = log_snapshot(st->groups[i], (i == 0 ? MARK_FIRST : 0) | (i + 1 == st->ngroups ? MARK_LAST : 0));
+    if (ret != 0) {
+        /* The snapshots written are valid records; without the last one nothing is truncated. */
+        st->compacting = false;
+        log_warn(st->c->id, "stream %s: compacting the group log: %s; tried again later", st->name, strerror(-ret));
+    }
 }
 
 static void join_in(struct core *c, struct gjoin *j)
@@ -1362,37 +1482,103 @@ static void session_gone(struct session *s)
 
 /* ---- opening, replay, closing (the owner) --------------------------------------------------------- */
 
+/* A definition record's head and texts (GREC_DEF, and the start of GREC_SNAP), checked: from the
+ * disk, a damaged record is skipped, never trusted. The bytes they take, or 0. */
+static size_t def_parse(const struct stream *st, const struct wal_record *r, struct grec_def *d)
+{
+    const char *text = (const char *)r->data + sizeof(*d);
+    size_t n;
+
+    if (r->len < sizeof(*d))
+        return 0;
+    memcpy(d, r->data, sizeof(*d));
+    n = sizeof(*d) + (size_t)d->name_len + d->filter_len + d->dlq_len;
+    if (d->name_len == 0 || d->name_len > GROUP_NAME_MAX || r->len < n || d->filter_len == 0 ||
+        topic_check_pattern(text + d->name_len, d->filter_len) != 0 ||
+        (d->dlq_len > 0 && topic_check_literal(text + d->name_len + d->filter_len, d->dlq_len) != 0) ||
+        (d->has_backoff && !(d->backoff_factor >= 1.0 && d->backoff_factor <= POLICY_FACTOR_MAX && d->backoff_initial_ms >= 1 &&
+                             d->backoff_initial_ms <= d->backoff_max_ms)) ||
+        d->next_seq == 0 || d->next_seq > wal_durable_seq(st->w) + 1)
+        return 0;
+    return n;
+}
+
+/* The group a checked definition names: the one of its id, or a new one. NULL when the id names
+ * another group, or there is no room. */
+static struct group *def_group(struct stream *st, const struct grec_def *d, const char *text)
+{
+    struct group *g = group_by_id(st, d->gid);
+    char name[GROUP_NAME_MAX + 1];
+    struct gpolicy pol;
+
+    memcpy(name, text, d->name_len);
+    name[d->name_len] = '\0';
+    if (g != NULL)
+        return strcmp(g->name, name) == 0 ? g : NULL;
+    if (st->ngroups >= GROUPS_PER_STREAM)
+        return NULL;
+    pol = (struct gpolicy){.max_deliveries = d->max_deliveries,
+                           .has_backoff = d->has_backoff != 0,
+                           .backoff_initial_ms = d->backoff_initial_ms,
+                           .backoff_max_ms = d->backoff_max_ms,
+                           .backoff_factor = d->backoff_factor,
+                           .ack_wait_ms = d->ack_wait_ms};
+    g = group_new(st, d->gid, name, text + d->name_len, d->filter_len, text + d->name_len + d->filter_len, d->dlq_len, &pol);
+    if (g != NULL)
+        g->next_seq = d->next_seq;
+    return g;
+}
+
 static void replay_def(struct stream *st, const struct wal_record *r)
 {
     struct grec_def d;
-    const char *text = (const char *)r->data + sizeof(d);
-    char name[GROUP_NAME_MAX + 1];
-    struct gpolicy pol;
-    struct group *g;
+    size_t n = def_parse(st, r, &d);
 
-    if (r->len < sizeof(d))
+    if (n != 0 && n == r->len && group_by_id(st, d.gid) == NULL)
+        def_group(st, &d, (const char *)r->data + sizeof(d));
+}
+
+/* Replay-time entries: no body, no timer. */
+static struct gpend *replay_pend(struct group *g, uint64_t seq)
+{
+    struct gpend *p = idmap_get(&g->pend, seq);
+
+    if (p != NULL)
+        return p;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || idmap_put(&g->pend, seq, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->g = g;
+    p->seq = seq;
+    p->state = P_LOST;
+    return p;
+}
+
+/* A snapshot replaces what the group's earlier records said. */
+static void replay_snap(struct stream *st, const struct wal_record *r)
+{
+    struct grec_def d;
+    size_t n = def_parse(st, r, &d);
+    struct group *g;
+    uint32_t pos = 0;
+    struct gpend *p;
+
+    if (n == 0 || (r->len - n) % sizeof(struct grec_pend) != 0 ||
+        (g = def_group(st, &d, (const char *)r->data + sizeof(d))) == NULL)
         return;
-    memcpy(&d, r->data, sizeof(d));
-    /* From the disk: a damaged record is skipped, never trusted. */
-    if (d.name_len == 0 || d.name_len > GROUP_NAME_MAX || r->len != sizeof(d) + d.name_len + d.filter_len + d.dlq_len ||
-        d.filter_len == 0 || group_by_id(st, d.gid) != NULL || st->ngroups >= GROUPS_PER_STREAM ||
-        topic_check_pattern(text + d.name_len, d.filter_len) != 0 ||
-        (d.dlq_len > 0 && topic_check_literal(text + d.name_len + d.filter_len, d.dlq_len) != 0) ||
-        (d.has_backoff && !(d.backoff_factor >= 1.0 && d.backoff_factor <= POLICY_FACTOR_MAX && d.backoff_initial_ms >= 1 &&
-                            d.backoff_initial_ms <= d.backoff_max_ms)) ||
-        d.next_seq == 0 || d.next_seq > wal_durable_seq(st->w) + 1)
-        return;
-    memcpy(name, text, d.name_len);
-    name[d.name_len] = '\0';
-    pol = (struct gpolicy){.max_deliveries = d.max_deliveries,
-                           .has_backoff = d.has_backoff != 0,
-                           .backoff_initial_ms = d.backoff_initial_ms,
-                           .backoff_max_ms = d.backoff_max_ms,
-                           .backoff_factor = d.backoff_factor,
-                           .ack_wait_ms = d.ack_wait_ms};
-    g = group_new(st, d.gid, name, text + d.name_len, d.filter_len, text + d.name_len + d.filter_len, d.dlq_len, &pol);
-    if (g != NULL)
-        g->next_seq = d.next_seq;
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL)
+        free(p);
+    idmap_free(&g->pend); /* all zero: empty */
+    g->next_seq = d.next_seq;
+    for (size_t at = n; at < r->len; at += sizeof(struct grec_pend)) {
+        struct grec_pend e;
+
+        memcpy(&e, (const uint8_t *)r->data + at, sizeof(e));
+        if (e.seq != 0 && e.seq < g->next_seq && (p = replay_pend(g, e.seq)) != NULL)
+            p->count = e.count;
+    }
 }
 
 static void replay_seq(struct stream *st, uint16_t type, const struct wal_record *r)
@@ -1415,16 +1601,8 @@ static void replay_seq(struct stream *st, uint16_t type, const struct wal_record
         }
         return;
     }
-    if (p == NULL) {
-        p = calloc(1, sizeof(*p));
-        if (p == NULL || idmap_put(&g->pend, q.seq, p) != 0) {
-            free(p);
-            return;
-        }
-        p->g = g;
-        p->seq = q.seq;
-        p->state = P_LOST;
-    }
+    if (p == NULL && (p = replay_pend(g, q.seq)) == NULL)
+        return;
     p->count = q.count;
     if (q.seq >= g->next_seq)
         g->next_seq = q.seq + 1;
@@ -1454,8 +1632,11 @@ int group_open_all(struct stream *st)
     if (ret != 0)
         goto fail_close;
     while ((ret = wal_iter_next(it, &r)) == 1) {
+        st->glog_bytes += r.len; /* a long replay compacts at once */
         if (r.type == GREC_DEF)
             replay_def(st, &r);
+        else if (r.type == GREC_SNAP)
+            replay_snap(st, &r);
         else if (r.type == GREC_DLV || r.type == GREC_ACK || r.type == GREC_TERM)
             replay_seq(st, r.type, &r);
     }
@@ -1535,6 +1716,7 @@ void group_flush(struct stream *st)
 {
     if (st->grec_head != NULL && st->gw != NULL)
         glog_drain(st);
+    glog_compact(st);
     for (unsigned i = 0; i < st->ngroups; i++) {
         struct group *g = st->groups[i];
 

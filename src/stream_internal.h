@@ -54,6 +54,10 @@ struct stream {
     uint32_t gslot;
     struct grec *grec_head, *grec_tail; /* group records waiting for the group log */
     uint32_t ngrec;
+    /* Compaction (group.c): bytes appended since the last snapshot, the size of that snapshot, and
+     * the first record of the one being written (the log is truncated before it once durable). */
+    uint64_t glog_bytes, snap_bytes, compact_from, compactions;
+    bool compacting;
     struct group **groups;
     unsigned ngroups, groups_cap;
     uint32_t next_gid;
