@@ -57,7 +57,9 @@ struct ctl_args {
     int npos;
     long long limit; /* -1: not given */
     long long offset;
-    long long max_msg_size; /* -1: not given */
+    long long max_msg_size; /* -1: not given; so are the three below */
+    long long max_msgs, max_bytes, max_age_ms;
+    const char *discard; /* NULL: not given */
 };
 
 /* Writes the human form of success document doc to out; returns 0, or -EPROTO with a one-line reason
@@ -78,8 +80,8 @@ struct ctl_verb {
     bool id_arg; /* its argument is a client id (a positive decimal integer) */
     ctl_request_fn *request;
     ctl_render_fn *render;
-    bool pairs;            /* its arguments come in pairs (NAME VALUE ...) */
-    bool max_msg_size_opt; /* takes --max-msg-size */
+    bool pairs;       /* its arguments come in pairs (NAME VALUE ...) */
+    bool stream_opts; /* takes --max-msg-size and the retention options */
 };
 
 extern const struct ctl_verb ctl_verbs[];

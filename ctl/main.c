@@ -115,8 +115,13 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const struct ctl_ve
     return CTL_EXIT_USAGE;
 }
 
-/* A decimal integer in [min, max], nothing else; false if s is not one. */
-static bool parse_num(const char *s, long long min, long long max, long long *out)
+/* Digits then one of units[] (each with its multiplier; "" for none), without overflow. */
+struct unit {
+    const char *suffix;
+    long long mult;
+};
+
+static bool parse_units(const char *s, const struct unit *units, size_t n, long long *out)
 {
     char *end;
     long long v;
@@ -125,13 +130,59 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
         return false;
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
+    if (errno != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > LLONG_MAX / units[i].mult)
+                return false;
+            *out = v * units[i].mult;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A decimal integer in [min, max], nothing else; false if s is not one. */
+static bool parse_num(const char *s, long long min, long long max, long long *out)
+{
+    static const struct unit none[] = {{"", 1}};
+    long long v;
+
+    if (!parse_units(s, none, 1, &v) || v < min || v > max)
         return false;
     *out = v;
     return true;
 }
 
-enum { OPT_URL = 256, OPT_TIMEOUT, OPT_JSON, OPT_LIMIT, OPT_OFFSET, OPT_MAX_MSG_SIZE };
+static bool ctl_parse_size(const char *s, long long *out)
+{
+    static const struct unit u[] = {{"", 1}, {"K", 1ll << 10}, {"M", 1ll << 20}, {"G", 1ll << 30}, {"T", 1ll << 40}};
+
+    return parse_units(s, u, sizeof(u) / sizeof(u[0]), out);
+}
+
+static bool ctl_parse_duration_ms(const char *s, long long *out)
+{
+    static const struct unit u[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+    return parse_units(s, u, sizeof(u) / sizeof(u[0]), out);
+}
+
+static const char *opt_name(int ch);
+
+enum {
+    OPT_URL = 256,
+    OPT_TIMEOUT,
+    OPT_JSON,
+    OPT_LIMIT,
+    OPT_OFFSET,
+    OPT_MAX_MSG_SIZE,
+    OPT_MAX_MSGS,
+    OPT_MAX_BYTES,
+    OPT_MAX_AGE,
+    OPT_DISCARD
+};
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, OPT_URL},
@@ -140,10 +191,22 @@ static const struct option long_opts[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"offset", required_argument, NULL, OPT_OFFSET},
     {"max-msg-size", required_argument, NULL, OPT_MAX_MSG_SIZE},
+    {"max-msgs", required_argument, NULL, OPT_MAX_MSGS},
+    {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
+    {"max-age", required_argument, NULL, OPT_MAX_AGE},
+    {"discard", required_argument, NULL, OPT_DISCARD},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
+
+static const char *opt_name(int ch)
+{
+    for (const struct option *o = long_opts; o->name != NULL; o++)
+        if (o->val == ch)
+            return o->name;
+    return "?";
+}
 
 /*
  * One getopt pass over argv from optind: global options, and --limit/--offset when v takes them
@@ -178,11 +241,24 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
             *(ch == OPT_LIMIT ? &a->limit : &a->offset) = n;
             break;
         case OPT_MAX_MSG_SIZE:
-            if (v == NULL || !v->max_msg_size_opt)
-                return usage_error(v, "--max-msg-size is an option of stream add");
-            if (!parse_num(optarg, 0, UINT32_MAX, &n))
+        case OPT_MAX_MSGS:
+        case OPT_MAX_BYTES:
+        case OPT_MAX_AGE:
+        case OPT_DISCARD:
+            if (v == NULL || !v->stream_opts)
+                return usage_error(v, "--%s is an option of stream add", opt_name(ch));
+            if (ch == OPT_MAX_MSG_SIZE && !parse_num(optarg, 0, UINT32_MAX, &a->max_msg_size))
                 return usage_error(v, "--max-msg-size: '%s' is not a number of bytes", optarg);
-            a->max_msg_size = n;
+            if (ch == OPT_MAX_MSGS && !parse_num(optarg, 0, LLONG_MAX, &a->max_msgs))
+                return usage_error(v, "--max-msgs: '%s' is not a number of messages", optarg);
+            if (ch == OPT_MAX_BYTES && !ctl_parse_size(optarg, &a->max_bytes))
+                return usage_error(v, "--max-bytes: '%s' is not a size (bytes, or with K, M, G or T: 512M)", optarg);
+            if (ch == OPT_MAX_AGE && !ctl_parse_duration_ms(optarg, &a->max_age_ms))
+                return usage_error(v, "--max-age: '%s' is not a duration (500ms, 30s, 15m, 2h, 7d)", optarg);
+            if (ch == OPT_DISCARD && strcmp(optarg, "old") != 0 && strcmp(optarg, "new") != 0)
+                return usage_error(v, "--discard: '%s' is neither old nor new", optarg);
+            if (ch == OPT_DISCARD)
+                a->discard = optarg;
             break;
         case 'h':
             if (v != NULL)
@@ -266,7 +342,7 @@ out_free:
 int main(int argc, char **argv)
 {
     struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
-    struct ctl_args a = {NULL, 0, -1, -1, -1};
+    struct ctl_args a = {NULL, 0, -1, -1, -1, -1, -1, -1, NULL};
     const struct ctl_verb *v;
     int status;
 

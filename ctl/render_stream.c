@@ -68,10 +68,12 @@ int ctl_render_stream_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
-    static const char *const nums[] = {"core",     "max_msg_size", "messages", "bytes",   "first_seq",
-                                       "last_seq", "stored",       "refused",  "pending", "groups"};
-    const char *name, *created, *error = NULL, *recovery = NULL;
-    char cells[10][64], subjects[256], t_created[64];
+    /* The first two always there; the others absent from a broker that predates them. */
+    static const char *const nums[] = {"core",    "max_msg_size", "messages", "bytes",    "first_seq", "last_seq",   "stored",
+                                       "refused", "pending",      "groups",   "max_msgs", "max_bytes", "max_age_ms", "expired"};
+    enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
+    const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-";
+    char cells[NNUMS][64], subjects[256], t_created[64];
     json_t *st, *subj;
     int created_now = 0, rc;
     struct ctl_table t;
@@ -79,14 +81,18 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     rc = READ(doc, "", {"stream", K_OBJECT, &st, false}, {"created", K_BOOL, &created_now, true});
     if (rc == 0)
         rc = READ(st, "stream", {"name", K_STR, &name, false}, {"subjects", K_ARRAY, &subj, false},
-                  {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true});
+                  {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true},
+                  {"discard", K_STR, &discard, true});
     if (rc == 0)
         rc = subjects_cell(subj, "stream", subjects, sizeof(subjects), err, errlen);
-    for (size_t k = 0; rc == 0 && k < 10; k++) {
+    for (size_t k = 0; rc == 0 && k < NNUMS; k++) {
         json_int_t v = -1;
 
         rc = READ(st, "stream", {nums[k], K_INT, &v, k >= 2});
-        snprintf(cells[k], sizeof(cells[k]), v >= 0 ? "%lld" : "-", (long long)v);
+        if (k >= 10 && k <= 12 && v == 0)
+            snprintf(cells[k], sizeof(cells[k]), "none");
+        else
+            snprintf(cells[k], sizeof(cells[k]), v >= 0 ? "%lld" : "-", (long long)v);
     }
     if (rc)
         return rc;
@@ -101,6 +107,10 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"subjects", subjects},
             {"core", cells[0]},
             {"max msg size", cells[1]},
+            {"max msgs", cells[10]},
+            {"max bytes", cells[11]},
+            {"max age (ms)", cells[12]},
+            {"discard", discard},
             {"created", t_created},
             {"messages", cells[2]},
             {"bytes", cells[3]},
@@ -108,6 +118,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"last seq", cells[5]},
             {"stored (this run)", cells[6]},
             {"refused (this run)", cells[7]},
+            {"expired (this run)", cells[13]},
             {"pending", cells[8]},
             {"groups", cells[9]},
             {"error", error},
@@ -116,7 +127,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
         size_t nrows = sizeof(rows) / sizeof(rows[0]);
 
         for (size_t i = 0; rc == 0 && i < nrows; i++)
-            if (i < 13 || rows[i][1] != NULL)
+            if (i < nrows - 2 || rows[i][1] != NULL)
                 rc = ctl_table_add(&t, rows[i]);
     }
     if (rc == 0)

@@ -67,7 +67,7 @@ static json_t *request_stream_name(const struct ctl_args *a)
     return json_pack("{s:s}", "stream", a->pos[0]);
 }
 
-/* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size" when given. */
+/* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size" and the limits when given. */
 static json_t *request_stream_add(const struct ctl_args *a)
 {
     json_t *subj = json_array(), *doc;
@@ -79,7 +79,13 @@ static json_t *request_stream_add(const struct ctl_args *a)
         }
     }
     doc = json_pack("{s:s, s:o}", "name", a->pos[0], "subjects", subj);
-    if (doc != NULL && a->max_msg_size >= 0 && json_object_set_new(doc, "max_msg_size", json_integer(a->max_msg_size)) != 0) {
+    if (doc == NULL)
+        return NULL;
+    if ((a->max_msg_size >= 0 && json_object_set_new(doc, "max_msg_size", json_integer(a->max_msg_size)) != 0) ||
+        (a->max_msgs >= 0 && json_object_set_new(doc, "max_msgs", json_integer(a->max_msgs)) != 0) ||
+        (a->max_bytes >= 0 && json_object_set_new(doc, "max_bytes", json_integer(a->max_bytes)) != 0) ||
+        (a->max_age_ms >= 0 && json_object_set_new(doc, "max_age_ms", json_integer(a->max_age_ms)) != 0) ||
+        (a->discard != NULL && json_object_set_new(doc, "discard", json_string(a->discard)) != 0)) {
         json_decref(doc);
         return NULL;
     }
@@ -144,13 +150,20 @@ const struct ctl_verb ctl_verbs[] = {
      "bytes it holds, its first and last sequence, PUBs stored and refused since the broker started,\n"
      "PUBs waiting for the disk, and what opening its log found.\n",
      1, 1, false, false, request_name, ctl_render_stream_info, false, false},
-    {"stream", "add", "$trpc.admin.stream.add", "NAME SUBJECT... [--max-msg-size BYTES]", "declare a stream",
+    {"stream", "add", "$trpc.admin.stream.add",
+     "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new]",
+     "declare a stream",
      "Declares stream NAME (letters, digits, '_' and '-'), keeping every message published on a topic\n"
      "that one of the SUBJECT patterns matches (wildcards * and >; no two streams may share a topic).\n"
      "A PUB asking for an acknowledgement gets it once the message is on disk. Declaring a stream that\n"
      "exists with the same definition changes nothing; another definition is refused.\n"
      "\n"
-     "    --max-msg-size BYTES  refuse payloads larger than this (default: the frame limit)\n",
+     "    --max-msg-size BYTES  refuse payloads larger than this (default: the frame limit)\n"
+     "    --max-msgs N          keep at most N messages\n"
+     "    --max-bytes SIZE      keep at most SIZE bytes of messages (topic, headers, payload): 512M, 20G\n"
+     "    --max-age DURATION    remove messages older than this: 30s, 15m, 2h, 7d\n"
+     "    --discard old|new     at max-msgs or max-bytes, remove the oldest messages (old, the default:\n"
+     "                          1/64 of the limit at a time) or refuse new ones with STREAM_FULL (new)\n",
      2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true},
     {"stream", "rm", "$trpc.admin.stream.delete", "NAME", "delete a stream and its messages",
      "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"

@@ -152,6 +152,7 @@ struct trpc__pending {
     pthread_cond_t cond;
     bool done;
     int err;
+    char why[128]; /* the broker's text with a refusal (ERR), "" without */
     trpc_msg *reply;
 };
 
@@ -293,6 +294,8 @@ void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq);
 void trpc__pend_insert(trpc_client *c, struct trpc__pending *p);
 bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p);
 void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply);
+/* An ERR for a pending entry: err with the broker's text why[0, len). */
+void trpc__pend_refused(trpc_client *c, uint64_t id, int err, const char *why, size_t len);
 void trpc__pend_fail_all(trpc_client *c, int err);
 void trpc__pend_expire(trpc_client *c, int64_t now_ms);
 

@@ -450,7 +450,8 @@ static void on_err(trpc_client *c, const struct wire_frame *f)
     if (f->id != 0) {
         sub = trpc__sub_find(c, f->id);
         if (sub == NULL) {
-            trpc__pend_complete(c, f->id, err, NULL); /* a REQ or an acknowledged PUB the broker refused */
+            /* a REQ or an acknowledged PUB the broker refused */
+            trpc__pend_refused(c, f->id, err, (const char *)f->payload, f->payload_len);
             return;
         }
     }

@@ -8,6 +8,7 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 #include "driver/client.h"
 
@@ -98,6 +99,22 @@ void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply)
     if (p == NULL)
         trpc_msg_free(reply); /* a late reply to a request we gave up on */
     else if (async)
+        trpc__deliver_reply(c, p);
+}
+
+void trpc__pend_refused(trpc_client *c, uint64_t id, int err, const char *why, size_t len)
+{
+    struct trpc__pending *p;
+    bool async = false;
+
+    pthread_mutex_lock(&c->pend_lock);
+    p = pend_take(c, id);
+    if (p != NULL) {
+        snprintf(p->why, sizeof(p->why), "%.*s", (int)(len < sizeof(p->why) ? len : sizeof(p->why) - 1), why);
+        async = finish_locked(p, err, NULL);
+    }
+    pthread_mutex_unlock(&c->pend_lock);
+    if (async)
         trpc__deliver_reply(c, p);
 }
 

@@ -123,7 +123,7 @@ int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *heade
     else
         trpc_msg_free(p.reply);
     if (err)
-        trpc__fail(err, "request on '%s': %s", topic, trpc_strerror(err));
+        trpc__fail(err, "request on '%s': %s%s%s", topic, trpc_strerror(err), p.why[0] ? ": " : "", p.why);
 out_destroy_cond:
     pthread_cond_destroy(&p.cond);
     return err;
@@ -171,7 +171,7 @@ int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *head
         pending_wait(c, &p);
         err = p.err;
         if (err)
-            trpc__fail(err, "publish on '%s': %s", topic, trpc_strerror(err));
+            trpc__fail(err, "publish on '%s': %s%s%s", topic, trpc_strerror(err), p.why[0] ? ": " : "", p.why);
         else if (seq != NULL)
             *seq = p.seq;
     }

@@ -88,6 +88,8 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     admin_api_rfc3339(d->created_ns, created, sizeof(created));
     doc = json_pack("{s:s, s:o, s:I, s:s, s:i}", "name", d->name, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size,
                     "created", created, "core", (int)stream_owner(d->name, ctl->b->ncores));
+    if (doc != NULL)
+        stream_limits_put(doc, &d->lim);
     if (doc == NULL || in == NULL)
         return doc;
     json_object_set_new(doc, "messages", json_integer((json_int_t)in->msgs));
@@ -96,6 +98,7 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     json_object_set_new(doc, "last_seq", json_integer((json_int_t)in->last_seq));
     json_object_set_new(doc, "stored", json_integer((json_int_t)in->stored));
     json_object_set_new(doc, "refused", json_integer((json_int_t)in->refused));
+    json_object_set_new(doc, "expired", json_integer((json_int_t)in->expired));
     json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
     json_object_set_new(doc, "groups", json_integer((json_int_t)in->groups));
     json_object_set_new(doc, "direct_io", json_boolean(in->direct));
@@ -137,6 +140,7 @@ static void *make_req(void *arg, unsigned core, uint64_t query)
         r->id = p->id;
         r->seq = p->seq;
         snprintf(r->name, sizeof(r->name), "%s", p->def.name);
+        r->lim = p->def.lim;
     }
     return r;
 }
@@ -267,14 +271,19 @@ static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, cha
     json_int_t max = 0;
     json_error_t err;
     const char *name;
-    json_t *subj, *item;
+    json_t *subj, *item, *unused[4];
     size_t i;
 
     memset(d, 0, sizeof(*d));
-    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I}", "name", &name, "subjects", &subj, "max_msg_size", &max) != 0) {
+    /* Every key named, so that a misspelt one is refused; the limits are read below. */
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
+                       "max_msg_size", &max, "max_msgs", &unused[0], "max_bytes", &unused[1], "max_age_ms", &unused[2], "discard",
+                       &unused[3]) != 0) {
         snprintf(why, whylen, "%s", err.text);
         return -EINVAL;
     }
+    if (stream_limits_parse(req, &d->lim, why, whylen) != 0)
+        return -EINVAL;
     if (stream_name_check(name, why, whylen) != 0)
         return -EINVAL;
     snprintf(d->name, sizeof(d->name), "%s", name);

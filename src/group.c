@@ -602,22 +602,27 @@ static bool rewind_to(struct group *g, uint64_t seq)
     return false;
 }
 
-/* The scan passed the messages lost by a restart without finding some (no longer in the stream, or
- * not messages): they cannot be delivered again. */
+/* The scan passed the messages lost by a restart without finding some (no longer in the stream:
+ * retention removed them, or not messages): they cannot be delivered again. */
 static void retire_lost_below(struct group *g, uint64_t seq)
 {
-    uint32_t pos = 0;
+    uint32_t pos = 0, n = 0;
     struct gpend *p;
+    uint64_t *v;
 
-    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
-        if (p->state == P_LOST && p->seq < seq) {
-            log_warn(g->st->c->id, "stream %s group %s: message %" PRIu64 " is no longer in the stream", g->st->name, g->name,
-                     p->seq);
-            g->nlost--;
-            retire(g, p, GREC_TERM);
-            pos = 0; /* the map changed under the walk */
-        }
+    if (g->nlost == 0 || (v = malloc(g->nlost * sizeof(*v))) == NULL)
+        return;
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL && n < g->nlost)
+        if (p->state == P_LOST && p->seq < seq)
+            v[n++] = p->seq;
+    if (n > 0)
+        log_warn(g->st->c->id, "stream %s group %s: %u messages delivered before the restart are no longer in the stream",
+                 g->st->name, g->name, n);
+    for (uint32_t i = 0; i < n; i++) {
+        g->nlost--;
+        retire(g, idmap_get(&g->pend, v[i]), GREC_TERM);
     }
+    free(v);
 }
 
 /* Reads the stream on by one record: true when one was consumed, false when the group must wait
@@ -632,6 +637,14 @@ static bool read_next(struct group *g)
     int ret;
 
     if (g->it == NULL) {
+        uint64_t first = stream_first_kept(st);
+
+        if (g->scan_seq < first) { /* retention removed what lies between */
+            retire_lost_below(g, first);
+            g->scan_seq = first;
+            if (g->next_seq < first)
+                g->next_seq = first;
+        }
         ret = wal_iter_open_async(st->w, g->scan_seq, iter_ready, g, &g->it);
         if (ret != 0) {
             g->it = NULL;
@@ -643,7 +656,8 @@ static bool read_next(struct group *g)
     if (ret == -EAGAIN || ret == 0)
         return false; /* iter_ready, or group_stream_grew, goes on */
     if (ret < 0) {
-        log_warn(st->c->id, "stream %s group %s: reading the stream: %s; trying again", st->name, g->name, strerror(-ret));
+        if (ret != -ENOENT) /* -ENOENT: retention removed the segment ahead; the reopen jumps past it */
+            log_warn(st->c->id, "stream %s group %s: reading the stream: %s; trying again", st->name, g->name, strerror(-ret));
         wal_iter_close(g->it);
         g->it = NULL;
         g->want = true;
@@ -656,6 +670,12 @@ static bool read_next(struct group *g)
     g->scan_seq = r.seq + 1;
     memcpy(&tl, (const uint8_t *)r.data + 8, 2);
     memcpy(&hl, (const uint8_t *)r.data + 12, 4);
+    if (r.seq < st->floor) {
+        retire_lost_below(g, st->floor);
+        if (r.seq >= g->next_seq)
+            g->next_seq = r.seq + 1;
+        return true; /* removed by retention, its segment not yet */
+    }
     if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD) {
         if (r.seq >= g->next_seq)
             g->next_seq = r.seq + 1;
@@ -1040,7 +1060,7 @@ static void join_in(struct core *c, struct gjoin *j)
     }
     g = group_find(st, j->name);
     if (g == NULL) {
-        uint64_t first = wal_first_seq(st->w), next = wal_durable_seq(st->w) + 1;
+        uint64_t first = stream_first_kept(st), next = wal_durable_seq(st->w) + 1;
 
         if (st->ngroups >= GROUPS_PER_STREAM) {
             refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_TOO_MANY_SUBSCRIPTIONS, true,

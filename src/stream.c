@@ -15,6 +15,8 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,204 @@ static void settle(struct stream *st, struct spub *sp)
     st->npending--;
 }
 
+/* ---- retention ------------------------------------------------------------------------------------ */
+
+/* Consecutive messages, removed together. */
+struct schunk {
+    uint64_t first, last, msgs, bytes, first_ns, last_ns;
+};
+
+static uint64_t now_real_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct schunk *chunk_at(const struct stream *st, uint32_t i)
+{
+    return &st->chunks[(st->chunk_head + i) & (st->chunks_cap - 1)];
+}
+
+static struct schunk *chunk_new(struct stream *st)
+{
+    if (st->nchunks == st->chunks_cap) {
+        uint32_t cap = st->chunks_cap != 0 ? st->chunks_cap * 2 : 16;
+        struct schunk *v = malloc(cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < st->nchunks; i++)
+            v[i] = *chunk_at(st, i);
+        free(st->chunks);
+        st->chunks = v;
+        st->chunks_cap = cap;
+        st->chunk_head = 0;
+    }
+    st->nchunks++;
+    return chunk_at(st, st->nchunks - 1);
+}
+
+static void chunk_drop(struct stream *st)
+{
+    st->chunk_head = (st->chunk_head + 1) & (st->chunks_cap - 1);
+    st->nchunks--;
+}
+
+/* A chunk holds 1/STREAM_CHUNKS of each limit (16 MiB without one). */
+static bool chunk_full(const struct stream *st, const struct schunk *k, uint64_t ns)
+{
+    const struct stream_limits *l = &st->lim;
+    uint64_t bytes = l->max_bytes != 0 ? l->max_bytes / STREAM_CHUNKS : STREAM_SEGMENT_BYTES;
+
+    if (l->max_msgs != 0 && k->msgs >= (l->max_msgs >= STREAM_CHUNKS ? l->max_msgs / STREAM_CHUNKS : 1))
+        return true;
+    if (k->bytes >= (bytes > 0 ? bytes : 1))
+        return true;
+    return l->max_age_ms != 0 && ns > k->first_ns && ns - k->first_ns >= l->max_age_ms * 1000000 / STREAM_CHUNKS;
+}
+
+/* A message appended (or found at open): kept until retention removes its chunk. */
+static void account(struct stream *st, uint64_t seq, uint64_t bytes, uint64_t ns)
+{
+    struct schunk *k = st->nchunks > 0 ? chunk_at(st, st->nchunks - 1) : NULL;
+
+    if (k == NULL || chunk_full(st, k, ns)) {
+        struct schunk *n = chunk_new(st);
+
+        if (n != NULL) {
+            *n = (struct schunk){.first = seq, .first_ns = ns};
+            k = n;
+        }
+    }
+    st->msgs++;
+    st->bytes += bytes;
+    if (k == NULL)
+        return; /* out of memory: kept, out of retention's reach */
+    k->last = seq;
+    k->msgs++;
+    k->bytes += bytes;
+    k->last_ns = ns;
+}
+
+static void floor_truncated(void *arg, int res)
+{
+    struct stream *st = arg;
+
+    if (res < 0 && res != -ECANCELED)
+        log_warn(st->c->id, "stream %s: removing segments below sequence %" PRIu64 ": %s; tried again later", st->name, st->floor,
+                 strerror(-res));
+}
+
+static void floor_appended(void *arg, uint64_t seq, int res)
+{
+    (void)arg;
+    (void)seq;
+    (void)res; /* a failure fails the log: append_done says so */
+}
+
+/* Records the floor in the log (with the counts a restart needs: count()) and removes the segments
+ * wholly below it. A crash before the record is durable only keeps a few messages longer. */
+static void floor_write(struct stream *st)
+{
+    uint64_t rec[3] = {st->floor, st->msgs, st->bytes}, seq;
+    int ret;
+
+    if (!st->floor_dirty || st->w == NULL || st->err != 0)
+        return;
+    ret = wal_append(st->w, STREAM_REC_FLOOR, rec, sizeof(rec), floor_appended, st, &seq);
+    if (ret == -EAGAIN)
+        return; /* the next flush */
+    st->floor_dirty = false;
+    if (ret == 0 && (ret = wal_truncate_before(st->w, st->floor, floor_truncated, st)) < 0 && ret != -EAGAIN)
+        floor_truncated(st, ret);
+}
+
+/* While a limit is passed, the oldest chunk goes: max_msgs and max_bytes with discard old, max_age
+ * always. */
+static void trim(struct stream *st, uint64_t now)
+{
+    const struct stream_limits *l = &st->lim;
+    bool old = l->discard == STREAM_DISCARD_OLD;
+    uint64_t floor = st->floor;
+
+    while (st->nchunks > 0) {
+        const struct schunk *k = chunk_at(st, 0);
+
+        if (!((old && l->max_msgs != 0 && st->msgs > l->max_msgs) || (old && l->max_bytes != 0 && st->bytes > l->max_bytes) ||
+              (l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000)))
+            break;
+        st->msgs -= k->msgs;
+        st->bytes -= k->bytes;
+        st->expired += k->msgs;
+        floor = k->last + 1;
+        chunk_drop(st);
+    }
+    if (floor > st->floor) {
+        st->floor = floor;
+        st->floor_dirty = true; /* one record per loop turn, however many chunks went */
+    }
+}
+
+static bool has_limits(const struct stream *st)
+{
+    return st->lim.max_age_ms != 0 || (st->lim.discard == STREAM_DISCARD_OLD && (st->lim.max_msgs | st->lim.max_bytes) != 0);
+}
+
+/* Discard new: whether a body of len bytes would pass a limit (the reason in *why). */
+static bool full(const struct stream *st, uint32_t len, const char **why)
+{
+    const struct stream_limits *l = &st->lim;
+
+    if (l->discard != STREAM_DISCARD_NEW)
+        return false;
+    if (l->max_msgs != 0 && st->msgs + st->wait_msgs >= l->max_msgs) {
+        *why = "the stream holds max_msgs messages and discards new ones";
+        return true;
+    }
+    if (l->max_bytes != 0 && st->bytes + st->wait_bytes + len > l->max_bytes) {
+        *why = "the stream holds max_bytes bytes and discards new messages";
+        return true;
+    }
+    return false;
+}
+
+/* At open: a floor record says what was kept from its floor up to itself. */
+static void replay_floor(struct stream *st, const struct wal_record *r, uint64_t scan_first)
+{
+    uint64_t rec[3], dm, db;
+    struct schunk *k;
+
+    if (r->len != sizeof(rec))
+        return;
+    memcpy(rec, r->data, sizeof(rec));
+    if (rec[0] <= st->floor || rec[0] > r->seq)
+        return; /* damaged, or nothing new */
+    st->floor = rec[0];
+    while (st->nchunks > 0 && chunk_at(st, 0)->last < st->floor) {
+        st->msgs -= chunk_at(st, 0)->msgs;
+        st->bytes -= chunk_at(st, 0)->bytes;
+        chunk_drop(st);
+    }
+    /* Below the first segment read, the record's counts include removed messages: what was read
+     * is exact. Above it, every message from the floor on was read, and the counts say how many of
+     * the first chunk's are below the floor. */
+    if (rec[0] <= scan_first || st->nchunks == 0 || rec[1] > st->msgs || rec[2] > st->bytes)
+        return;
+    k = chunk_at(st, 0);
+    dm = st->msgs - rec[1];
+    db = st->bytes - rec[2];
+    if (dm > k->msgs || db > k->bytes)
+        return;
+    k->msgs -= dm;
+    k->bytes -= db;
+    if (k->first < st->floor)
+        k->first = st->floor;
+    st->msgs = rec[1];
+    st->bytes = rec[2];
+}
+
 static void append_done(void *arg, uint64_t seq, int res)
 {
     struct stream *st = arg;
@@ -114,10 +314,6 @@ static void append_done(void *arg, uint64_t seq, int res)
         return;
     }
     sp->seq = seq;
-    if (st->msgs == 0)
-        st->first_seq = seq;
-    st->msgs++;
-    st->bytes += sp->len - STREAM_REC_HEAD;
     st->stored++;
     answer(st->c, sp, 0, NULL);
     group_stream_grew(st);
@@ -136,6 +332,16 @@ static void pump(struct stream *st)
         st->wait_head = sp->next;
         if (st->wait_head == NULL)
             st->wait_tail = NULL;
+        st->wait_msgs--;
+        st->wait_bytes -= sp->len - STREAM_REC_HEAD;
+        if (ret == 0) {
+            uint64_t ns;
+
+            memcpy(&ns, sp->rec, 8);
+            account(st, seq, sp->len - STREAM_REC_HEAD, ns);
+            if (has_limits(st))
+                trim(st, ns);
+        }
         if (ret < 0) {
             settle(st, sp);
             st->refused++;
@@ -154,6 +360,7 @@ static void pump(struct stream *st)
 void stream_take(struct core *c, struct spub *sp)
 {
     struct stream *st = stream_find(c, sp->stream_id);
+    const char *why = NULL;
 
     if (c->stopping) {
         answer(c, sp, TRPC_E_SHUTTING_DOWN, NULL);
@@ -173,8 +380,15 @@ void stream_take(struct core *c, struct spub *sp)
         answer(c, sp, TRPC_E_UNAVAILABLE, "the stream's log is behind: publish again later");
         return;
     }
+    if (full(st, sp->len - STREAM_REC_HEAD, &why)) {
+        st->refused++;
+        answer(c, sp, TRPC_E_STREAM_FULL, why);
+        return;
+    }
     st->pending_bytes += sp->cost;
     st->npending++;
+    st->wait_msgs++;
+    st->wait_bytes += sp->len - STREAM_REC_HEAD;
     sp->next = NULL;
     if (st->wait_tail != NULL)
         st->wait_tail->next = sp;
@@ -216,7 +430,7 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
 
     if (t == NULL || t->n == 0 || (e = stream_table_match(t, f->topic, f->topic_len)) == NULL)
         return false;
-    if (e->max_msg_size != 0 && f->payload_len > e->max_msg_size) {
+    if ((e->max_msg_size != 0 && f->payload_len > e->max_msg_size) || (e->lim.max_bytes != 0 && body > e->lim.max_bytes)) {
         session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);
         return true;
     }
@@ -270,24 +484,29 @@ static int mkdir_p(char *path)
     return mkdir(path, 0750) != 0 && errno != EEXIST ? -errno : 0;
 }
 
-/* Counts what the log keeps (messages and bytes): a synchronous read at open. */
+/* Counts what the log keeps (messages and bytes, in retention's chunks): a synchronous read at
+ * open. */
 static int count(struct stream *st)
 {
+    uint64_t first = wal_first_seq(st->w), ns;
     struct wal_record r;
     struct wal_iter *it;
     int ret = wal_iter_open(st->w, 0, &it);
 
     if (ret != 0)
         return ret;
+    st->floor = first;
     while ((ret = wal_iter_next(it, &r)) == 1) {
+        if (r.type == STREAM_REC_FLOOR)
+            replay_floor(st, &r, first);
         if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD)
             continue;
-        if (st->msgs == 0)
-            st->first_seq = r.seq;
-        st->msgs++;
-        st->bytes += r.len - STREAM_REC_HEAD;
+        memcpy(&ns, r.data, 8);
+        account(st, r.seq, r.len - STREAM_REC_HEAD, ns);
     }
     wal_iter_close(it);
+    if (ret == 0 && has_limits(st))
+        trim(st, now_real_ns()); /* the floor record goes with the first flush */
     return ret;
 }
 
@@ -298,12 +517,15 @@ static void info_of(const struct stream *st, struct stream_info *in)
     memset(in, 0, sizeof(*in));
     in->id = st->id;
     in->err = st->err;
-    in->first_seq = st->w != NULL ? wal_first_seq(st->w) : 0;
     in->last_seq = st->w != NULL ? wal_durable_seq(st->w) : 0;
+    in->first_seq = st->nchunks > 0 && chunk_at(st, 0)->first > st->floor ? chunk_at(st, 0)->first
+                    : st->msgs > 0                                        ? st->floor
+                                                                          : in->last_seq + 1;
     in->msgs = st->msgs;
     in->bytes = st->bytes;
     in->stored = st->stored;
     in->refused = st->refused;
+    in->expired = st->expired;
     in->pending = st->npending;
     in->groups = group_count(st);
     if (st->w != NULL) {
@@ -313,7 +535,27 @@ static void info_of(const struct stream *st, struct stream_info *in)
     snprintf(in->recovery, sizeof(in->recovery), "%s", st->recovery);
 }
 
-static struct stream *stream_open(struct core *c, uint32_t id, const char *name)
+static const struct stream_entry *entry_of(const struct core *c, uint32_t id)
+{
+    const struct stream_table *t = c->stream.table;
+
+    for (unsigned i = 0; t != NULL && i < t->n; i++)
+        if (t->e[i].id == id)
+            return &t->e[i];
+    return NULL;
+}
+
+/* Segments of an eighth of max_bytes (1 to 16 MiB), so that retention frees the disk in steps
+ * close to its own; never smaller than a batch buffer. */
+static uint64_t segment_bytes(const struct stream_limits *l, uint32_t buffer_bytes)
+{
+    uint64_t s = l->max_bytes != 0 ? l->max_bytes / 8 : STREAM_SEGMENT_BYTES;
+
+    s = s < (1u << 20) ? (1u << 20) : s > STREAM_SEGMENT_BYTES ? STREAM_SEGMENT_BYTES : s;
+    return s < buffer_bytes ? buffer_bytes : s;
+}
+
+static struct stream *stream_open(struct core *c, uint32_t id, const char *name, const struct stream_limits *lim)
 {
     struct stream_core *sc = &c->stream;
     struct wal_recovery rec = {0};
@@ -337,6 +579,7 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name)
     st->c = c;
     st->id = id;
     snprintf(st->name, sizeof(st->name), "%s", name);
+    st->lim = *lim;
     sc->own[sc->nown++] = st;
     if (!sc->wals.registered && (ret = wal_set_init(&sc->wals, &c->loop)) != 0)
         goto fail;
@@ -345,11 +588,11 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name)
     if (ret != 0)
         goto fail;
     o.dir = dir;
-    o.segment_bytes = STREAM_SEGMENT_BYTES;
     /* A batch buffer holds the largest record: a whole frame's body and the head. */
     o.buffer_bytes = c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096 > (2u << 20)
                          ? c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096
                          : (2u << 20);
+    o.segment_bytes = segment_bytes(lim, o.buffer_bytes);
     ret = wal_set_open(&sc->wals, &o, &rec, &st->w, &st->slot);
     snprintf(st->recovery, sizeof(st->recovery), "%s", rec.message);
     if (ret != 0)
@@ -383,6 +626,7 @@ static void stream_free(struct stream *st)
             break;
         }
     }
+    free(st->chunks);
     free(st);
 }
 
@@ -397,6 +641,7 @@ static void refuse_waiting(struct stream *st, int err, const char *why)
         answer(st->c, sp, err, why);
     }
     st->wait_tail = NULL;
+    st->wait_msgs = st->wait_bytes = 0;
 }
 
 /* A closing stream goes once nothing of it is on the ring: 0, or -EBUSY. */
@@ -421,7 +666,7 @@ static void open_in(struct core *c, const struct uring_xmsg *m)
     struct stream_info *in = malloc(sizeof(*in));
 
     if (st == NULL)
-        st = stream_open(c, r->id, r->name);
+        st = stream_open(c, r->id, r->name, &r->lim);
     if (st == NULL || in == NULL) {
         free(in);
         admin_part_post(c, r->query, -ENOMEM, NULL, 0);
@@ -550,7 +795,8 @@ static void get_in(struct core *c, const struct uring_xmsg *m)
     struct sget *g;
     int ret;
 
-    if (st == NULL || st->closing || st->w == NULL || r->seq < wal_first_seq(st->w) || r->seq > wal_durable_seq(st->w)) {
+    if (st == NULL || st->closing || st->w == NULL || r->seq < st->floor || r->seq < wal_first_seq(st->w) ||
+        r->seq > wal_durable_seq(st->w)) {
         admin_part_post(c, r->query, 0, NULL, 0);
         free(r);
         return;
@@ -584,6 +830,12 @@ static void table_in(struct core *c, const struct uring_xmsg *m)
         free(sc->table);
         sc->table = r->table;
         r->table = NULL;
+        for (unsigned i = 0; i < sc->nown; i++) {
+            const struct stream_entry *e = entry_of(c, sc->own[i]->id);
+
+            if (e != NULL)
+                sc->own[i]->lim = e->lim;
+        }
     }
     admin_part_post(c, r->query, 0, NULL, 0);
     free(r->table);
@@ -633,6 +885,7 @@ static struct stream_table *table_clone(const struct stream_table *t)
         for (unsigned j = 0; j < t->e[i].nsubjects; j++)
             d[i].subjects[j] = (char *)t->e[i].subj[j];
         d[i].max_msg_size = t->e[i].max_msg_size;
+        d[i].lim = t->e[i].lim;
         defs[i] = &d[i];
         ids[i] = t->e[i].id;
     }
@@ -655,21 +908,59 @@ static void start(struct core *c)
         return;
     }
     for (unsigned i = 0; i < t->n; i++)
-        if (t->e[i].owner == c->id && stream_open(c, t->e[i].id, t->e[i].name) == NULL)
+        if (t->e[i].owner == c->id && stream_open(c, t->e[i].id, t->e[i].name, &t->e[i].lim) == NULL)
             log_error(c->id, "stream %s: out of memory", t->e[i].name);
 }
 
 static bool busy(struct core *c);
 
+/* max_age: every owned stream with one is trimmed each period (its chunks' span at most, and at
+ * most a second), also when no message comes. */
+static void age_fired(struct uring_timer *t, int res)
+{
+    struct core *c = (struct core *)(void *)((char *)t - offsetof(struct core, stream.age_timer));
+    struct stream_core *sc = &c->stream;
+    uint64_t now = now_real_ns();
+
+    if (res != 0)
+        return;
+    for (unsigned i = 0; i < sc->nown; i++)
+        if (sc->own[i]->lim.max_age_ms != 0 && !sc->own[i]->closing)
+            trim(sc->own[i], now);
+}
+
+static void age_arm(struct core *c)
+{
+    struct stream_core *sc = &c->stream;
+    uint64_t period = 0;
+
+    if (c->stopping || uring_timer_is_armed(&sc->age_timer))
+        return;
+    for (unsigned i = 0; i < sc->nown; i++) {
+        uint64_t ms = sc->own[i]->lim.max_age_ms / STREAM_CHUNKS;
+
+        if (sc->own[i]->lim.max_age_ms == 0)
+            continue;
+        ms = ms < 10 ? 10 : ms > 1000 ? 1000 : ms;
+        if (period == 0 || ms < period)
+            period = ms;
+    }
+    if (period != 0 && uring_timer_start(&c->loop, &sc->age_timer, period * 1000000, age_fired) != 0)
+        log_warn(c->id, "streams: cannot arm the max_age timer; tried again at the next turn");
+}
+
 static void flush(struct core *c)
 {
     struct stream_core *sc = &c->stream;
 
+    age_arm(c);
     for (unsigned i = 0; i < sc->nown; i++) {
         struct stream *st = sc->own[i];
 
         if (st->wait_head != NULL)
             pump(st);
+        if (st->floor_dirty)
+            floor_write(st);
         group_flush(st);
         if (st->closing && try_close(st) == 0) {
             admin_part_post(c, st->close_query, 0, NULL, 1);
@@ -714,6 +1005,8 @@ static void close_all(struct core *c)
 
 static void stop(struct core *c)
 {
+    if (uring_timer_is_armed(&c->stream.age_timer))
+        uring_timer_cancel(&c->stream.age_timer);
     close_all(c);
 }
 

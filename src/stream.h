@@ -27,11 +27,24 @@
 #define STREAM_PENDING_MAX   (64u << 20) /* bytes of PUBs an owner holds for one stream before refusing */
 #define STREAM_SEGMENT_BYTES (16u << 20)
 #define STREAM_REC_MSG       1  /* WAL record type of a message */
+#define STREAM_REC_FLOOR     2  /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
+#define STREAM_CHUNKS        64 /* a limit removes the oldest messages in steps of 1/64 of it */
 #define STREAM_REC_HEAD      16 /* a message record: time (8), topic_len (2), 0 (2), hdr_len (4), then the body */
 
 struct broker;
 struct core;
 struct session;
+
+enum stream_discard { STREAM_DISCARD_OLD = 0, STREAM_DISCARD_NEW = 1 };
+
+#define STREAM_MAX_AGE_MS_MAX (100ull * 366 * 86400 * 1000) /* a century */
+
+/* Retention (0: no limit). At a limit the oldest messages go (discard old), or new ones are
+ * refused with STREAM_FULL (discard new; max_age removes the oldest either way). */
+struct stream_limits {
+    uint64_t max_msgs, max_bytes, max_age_ms;
+    uint8_t discard; /* STREAM_DISCARD_* */
+};
 
 /* A stream as defined (store, admin API). */
 struct stream_def {
@@ -39,7 +52,8 @@ struct stream_def {
     unsigned nsubjects;
     char *subjects[STREAM_SUBJECTS_MAX]; /* malloc'd, valid patterns */
     uint32_t max_msg_size;               /* payload bytes at most; 0: the frame limit */
-    uint64_t created_ns;                 /* CLOCK_REALTIME */
+    struct stream_limits lim;
+    uint64_t created_ns; /* CLOCK_REALTIME */
 };
 
 /* A core's table of streams: one allocation, strings included. */
@@ -47,6 +61,7 @@ struct stream_entry {
     uint32_t id; /* the control thread's, for this run */
     unsigned owner;
     uint32_t max_msg_size;
+    struct stream_limits lim;
     unsigned nsubjects;
     const char *name;
     const char *subj[STREAM_SUBJECTS_MAX];
@@ -67,6 +82,7 @@ struct stream_info {
     uint64_t last_seq;        /* newest durable; first_seq - 1 when empty */
     uint64_t msgs, bytes;     /* kept: records and their bytes (topic, headers, payload) */
     uint64_t stored, refused; /* this run: PUBs stored, PUBs refused (too large, full, failed) */
+    uint64_t expired;         /* this run: messages removed by retention */
     uint64_t pending;         /* PUBs waiting for the disk */
     unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */
@@ -89,6 +105,7 @@ struct stream_req {
     uint32_t id;
     uint64_t seq;                   /* STREAM_MB_GET */
     char name[STREAM_NAME_MAX + 1]; /* STREAM_MB_OPEN */
+    struct stream_limits lim;       /* STREAM_MB_OPEN */
     struct stream_table *table;     /* STREAM_MB_TABLE: this core's new table, taken */
 };
 
@@ -100,6 +117,7 @@ struct stream_core {
     struct wal_set wals;        /* the logs of the streams this core owns; registered on first use */
     struct stream **own;        /* open streams this core owns */
     unsigned nown, own_cap;
+    struct uring_timer age_timer; /* armed while a stream owned here has max_age */
 };
 
 extern const struct core_module stream_module;
@@ -114,6 +132,13 @@ bool stream_patterns_overlap(const char *a, size_t alen, const char *b, size_t b
 /* Same name, subjects (as sets) and limits. */
 bool stream_def_equal(const struct stream_def *a, const struct stream_def *b);
 void stream_def_free(struct stream_def *d);
+/* The limits of a JSON object (a request or a stored definition): "max_msgs", "max_bytes",
+ * "max_age_ms" (whole numbers, 0: none) and "discard" ("old", "new"), each optional. 0 or -EINVAL
+ * with why. Other keys are the caller's business. */
+struct json_t;
+int stream_limits_parse(const struct json_t *doc, struct stream_limits *l, char *why, size_t whylen);
+/* Adds them to doc: 0 or -ENOMEM. */
+int stream_limits_put(struct json_t *doc, const struct stream_limits *l);
 /* The stored form (JSON, malloc'd) and back; decode: 0 or -EINVAL with why. */
 char *stream_def_encode(const struct stream_def *d, size_t *len);
 int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,

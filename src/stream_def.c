@@ -117,7 +117,9 @@ static bool has_subject(const struct stream_def *d, const char *s)
 
 bool stream_def_equal(const struct stream_def *a, const struct stream_def *b)
 {
-    if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size)
+    if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size ||
+        a->lim.max_msgs != b->lim.max_msgs || a->lim.max_bytes != b->lim.max_bytes || a->lim.max_age_ms != b->lim.max_age_ms ||
+        a->lim.discard != b->lim.discard)
         return false;
     for (unsigned i = 0; i < a->nsubjects; i++) /* subjects never overlap, so never repeat */
         if (!has_subject(b, a->subjects[i]))
@@ -132,7 +134,49 @@ void stream_def_free(struct stream_def *d)
     d->nsubjects = 0;
 }
 
-/* {"v": 1, "subjects": [...], "max_msg_size": N, "created_ns": N}; the name is the store's key. */
+int stream_limits_parse(const json_t *doc, struct stream_limits *l, char *why, size_t whylen)
+{
+    static const char *const keys[] = {"max_msgs", "max_bytes", "max_age_ms"};
+    uint64_t *vals[] = {&l->max_msgs, &l->max_bytes, &l->max_age_ms};
+    const json_t *x;
+
+    memset(l, 0, sizeof(*l));
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        x = json_object_get(doc, keys[i]);
+        if (x == NULL)
+            continue;
+        if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+            (i == 2 && (uint64_t)json_integer_value(x) > STREAM_MAX_AGE_MS_MAX)) {
+            snprintf(why, whylen, "%s must be a whole number from 0 (no limit)%s", keys[i], i == 2 ? " to a century" : "");
+            return -EINVAL;
+        }
+        *vals[i] = (uint64_t)json_integer_value(x);
+    }
+    x = json_object_get(doc, "discard");
+    if (x != NULL) {
+        const char *v = json_string_value(x);
+
+        if (v == NULL || (strcmp(v, "old") != 0 && strcmp(v, "new") != 0)) {
+            snprintf(why, whylen, "discard must be \"old\" (drop the oldest at a limit) or \"new\" (refuse new messages)");
+            return -EINVAL;
+        }
+        l->discard = strcmp(v, "new") == 0 ? STREAM_DISCARD_NEW : STREAM_DISCARD_OLD;
+    }
+    return 0;
+}
+
+int stream_limits_put(json_t *doc, const struct stream_limits *l)
+{
+    int ret = json_object_set_new(doc, "max_msgs", json_integer((json_int_t)l->max_msgs));
+
+    ret |= json_object_set_new(doc, "max_bytes", json_integer((json_int_t)l->max_bytes));
+    ret |= json_object_set_new(doc, "max_age_ms", json_integer((json_int_t)l->max_age_ms));
+    ret |= json_object_set_new(doc, "discard", json_string(l->discard == STREAM_DISCARD_NEW ? "new" : "old"));
+    return ret != 0 ? -ENOMEM : 0;
+}
+
+/* {"v": 1, "subjects": [...], "max_msg_size": N, "created_ns": N, and the limits}; the name is the
+ * store's key. */
 char *stream_def_encode(const struct stream_def *d, size_t *len)
 {
     json_t *subj = json_array(), *doc;
@@ -143,10 +187,9 @@ char *stream_def_encode(const struct stream_def *d, size_t *len)
             break;
     doc = json_pack("{s:i, s:o, s:I, s:I}", "v", 1, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size, "created_ns",
                     (json_int_t)d->created_ns);
-    if (doc != NULL) {
+    if (doc != NULL && stream_limits_put(doc, &d->lim) == 0)
         out = json_dumps(doc, JSON_COMPACT);
-        json_decref(doc);
-    }
+    json_decref(doc);
     if (out != NULL)
         *len = strlen(out);
     return out;
@@ -181,6 +224,8 @@ int stream_def_decode(const char *name, const void *val, size_t len, size_t max_
     }
     out->max_msg_size = (uint32_t)max;
     out->created_ns = (uint64_t)created;
+    if (stream_limits_parse(doc, &out->lim, why, whylen) != 0)
+        goto out;
     json_array_foreach(subj, i, item)
     {
         if (!json_is_string(item)) {
@@ -233,6 +278,7 @@ struct stream_table *stream_table_make(const struct stream_def *const *defs, con
         e->id = ids[i];
         e->owner = stream_owner(defs[i]->name, ncores);
         e->max_msg_size = defs[i]->max_msg_size;
+        e->lim = defs[i]->lim;
         e->nsubjects = defs[i]->nsubjects;
         memcpy(p, defs[i]->name, len);
         e->name = p;

@@ -47,7 +47,15 @@ struct stream {
     struct spub *wait_head, *wait_tail; /* not taken by the log yet (it said -EAGAIN) */
     struct spub *fly_head, *fly_tail;   /* appended, in sequence order, until durable */
     uint64_t pending_bytes, npending;
-    uint64_t first_seq, msgs, bytes, stored, refused;
+    uint64_t wait_msgs, wait_bytes; /* of the waiting ones: bodies (discard new counts them) */
+    /* Kept: messages and their bytes (topic, headers, payload), counted once appended, in chunks of
+     * consecutive messages that retention removes oldest first (stream.c). */
+    uint64_t msgs, bytes, stored, refused, expired;
+    struct stream_limits lim; /* from the core's table */
+    uint64_t floor;           /* below it, nothing is kept: removed by retention, or not a message */
+    bool floor_dirty;         /* a floor record waits for the log */
+    struct schunk *chunks;    /* a ring: chunk_head, nchunks of chunks_cap (a power of two) */
+    uint32_t chunk_head, nchunks, chunks_cap;
     char recovery[256];
     /* Consumer groups (group.c): their definitions and state go to a log of their own. */
     struct wal *gw; /* NULL: none yet, or it could not be opened */
@@ -65,6 +73,13 @@ struct stream {
 
 /* stream.c */
 struct stream *stream_find(struct core *c, uint32_t id);
+/* The oldest sequence a reader may find a message at: below it, retention removed them. */
+static inline uint64_t stream_first_kept(const struct stream *st)
+{
+    uint64_t first = wal_first_seq(st->w);
+
+    return st->floor > first ? st->floor : first;
+}
 /* Takes a PUB for one of this core's streams (its owner's side). */
 void stream_take(struct core *c, struct spub *sp);
 

@@ -37,6 +37,15 @@ ok $? "trpcctl clients --help lists its commands"
 expect 2 "^trpcctl: stream add: missing arguments$" "stream add without a subject" -- "$CTL" stream add orders
 expect 2 "^trpcctl: --max-msg-size: 'big' is not a number of bytes$" "stream add --max-msg-size big" -- \
     "$CTL" stream add orders 'orders.>' --max-msg-size big
+expect 2 "^trpcctl: --max-age: '5x' is not a duration (500ms, 30s, 15m, 2h, 7d)$" "stream add --max-age 5x" -- \
+    "$CTL" stream add orders 'orders.>' --max-age 5x
+expect 2 "^trpcctl: --max-bytes: '12Q' is not a size" "stream add --max-bytes 12Q" -- \
+    "$CTL" stream add orders 'orders.>' --max-bytes 12Q
+expect 2 "^trpcctl: --max-bytes: '99999999999T' is not a size" "stream add --max-bytes past 2^63" -- \
+    "$CTL" stream add orders 'orders.>' --max-bytes 99999999999T
+expect 2 "^trpcctl: --discard: 'maybe' is neither old nor new$" "stream add --discard maybe" -- \
+    "$CTL" stream add orders 'orders.>' --discard maybe
+expect 2 "^trpcctl: --max-msgs is an option of stream add$" "--max-msgs on stream ls" -- "$CTL" stream ls --max-msgs 5
 expect 2 "^trpcctl: stream get: missing arguments$" "stream get without a sequence" -- "$CTL" stream get orders
 
 expect 2 "^trpcctl: no command given$" "no command" -- "$CTL"

@@ -3,7 +3,7 @@
  * value of a record, read back at start-up, which a damaged store or another broker may have
  * written. The oracles: decode returns 0 or -EINVAL; a refusal has a non-empty reason; an accepted
  * definition keeps the rules (1 to STREAM_SUBJECTS_MAX valid, non-overlapping subjects of at most
- * the topic limit), and encoded again it decodes to an equal one.
+ * the topic limit; retention limits in range), and encoded again it decodes to an equal one.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (unsigned j = 0; j < i; j++)
             FUZZ_ASSERT(!stream_patterns_overlap(d.subjects[i], l, d.subjects[j], strlen(d.subjects[j])));
     }
+    FUZZ_ASSERT(d.lim.max_age_ms <= STREAM_MAX_AGE_MS_MAX && d.lim.discard <= STREAM_DISCARD_NEW);
     enc = stream_def_encode(&d, &len);
     FUZZ_ASSERT(enc != NULL);
     FUZZ_ASSERT(stream_def_decode("fuzz", enc, len, MAX_TOPIC, &again, why2, sizeof(why2)) == 0);

@@ -58,6 +58,7 @@ extern "C" {
     XX(BAD_POLICY, 307, "delivery policy header refused")                                                                          \
     XX(MESSAGE_TOO_LARGE, 308, "message larger than the stream allows")                                                            \
     XX(NO_STREAM, 309, "no stream covers the durable subscription's pattern")                                                      \
+    XX(STREAM_FULL, 310, "the stream is at its limit and refuses new messages")                                                    \
     XX(SLOW_CONSUMER, 400, "output queue full: slow consumer cut off")                                                             \
     XX(TOO_MANY_CONNECTIONS, 401, "connection limit reached")                                                                      \
     XX(TOO_MANY_SUBSCRIPTIONS, 402, "subscription limit per connection reached")                                                   \

@@ -172,8 +172,10 @@ int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *heade
  * once it is on the broker's disk, *seq (may be NULL) getting its sequence in the stream; for
  * another topic at once, *seq 0. timeout_ms > 0 bounds the wait (0: 5 s): -TRPC_E_TIMEOUT then,
  * and the message may or may not have been stored (publish it again: delivery is at least once).
- * The broker's refusals: -TRPC_E_MESSAGE_TOO_LARGE (the stream's max_msg_size), -TRPC_E_STORAGE_FAILED
- * (its log cannot be written), -TRPC_E_UNAVAILABLE (it is too far behind: try again later); and
+ * The broker's refusals: -TRPC_E_MESSAGE_TOO_LARGE (the stream's max_msg_size or max_bytes),
+ * -TRPC_E_STREAM_FULL (at its max_msgs or max_bytes with discard new: trpc_last_error() names the
+ * limit), -TRPC_E_STORAGE_FAILED (its log cannot be written), -TRPC_E_UNAVAILABLE (it is too far
+ * behind: try again later); and
  * -TRPC_E_CONNECTION_LOST when the connection drops meanwhile (same caveat as a timeout). Counts
  * against max_pending with requests. Not from the client's own I/O thread or inline callbacks.
  */
