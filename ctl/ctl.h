@@ -58,7 +58,7 @@ struct ctl_args {
     long long limit; /* -1: not given */
     long long offset;
     long long max_msg_size; /* -1: not given; so are the three below */
-    long long max_msgs, max_bytes, max_age_ms;
+    long long max_msgs, max_bytes, max_age_ms, dedup_window_ms;
     const char *discard; /* NULL: not given */
 };
 

@@ -166,6 +166,10 @@ static bool ctl_parse_duration_ms(const char *s, long long *out)
 {
     static const struct unit u[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
 
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return true;
+    }
     return parse_units(s, u, sizeof(u) / sizeof(u[0]), out);
 }
 
@@ -181,7 +185,8 @@ enum {
     OPT_MAX_MSGS,
     OPT_MAX_BYTES,
     OPT_MAX_AGE,
-    OPT_DISCARD
+    OPT_DISCARD,
+    OPT_DEDUP_WINDOW
 };
 
 static const struct option long_opts[] = {
@@ -195,6 +200,7 @@ static const struct option long_opts[] = {
     {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
     {"max-age", required_argument, NULL, OPT_MAX_AGE},
     {"discard", required_argument, NULL, OPT_DISCARD},
+    {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -245,6 +251,7 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
         case OPT_MAX_BYTES:
         case OPT_MAX_AGE:
         case OPT_DISCARD:
+        case OPT_DEDUP_WINDOW:
             if (v == NULL || !v->stream_opts)
                 return usage_error(v, "--%s is an option of stream add", opt_name(ch));
             if (ch == OPT_MAX_MSG_SIZE && !parse_num(optarg, 0, UINT32_MAX, &a->max_msg_size))
@@ -255,6 +262,8 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
                 return usage_error(v, "--max-bytes: '%s' is not a size (bytes, or with K, M, G or T: 512M)", optarg);
             if (ch == OPT_MAX_AGE && !ctl_parse_duration_ms(optarg, &a->max_age_ms))
                 return usage_error(v, "--max-age: '%s' is not a duration (500ms, 30s, 15m, 2h, 7d)", optarg);
+            if (ch == OPT_DEDUP_WINDOW && !ctl_parse_duration_ms(optarg, &a->dedup_window_ms))
+                return usage_error(v, "--dedup-window: '%s' is not a duration (0 for none, 500ms, 30s, 2m)", optarg);
             if (ch == OPT_DISCARD && strcmp(optarg, "old") != 0 && strcmp(optarg, "new") != 0)
                 return usage_error(v, "--discard: '%s' is neither old nor new", optarg);
             if (ch == OPT_DISCARD)
@@ -342,7 +351,7 @@ out_free:
 int main(int argc, char **argv)
 {
     struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
-    struct ctl_args a = {NULL, 0, -1, -1, -1, -1, -1, -1, NULL};
+    struct ctl_args a = {NULL, 0, -1, -1, -1, -1, -1, -1, -1, NULL};
     const struct ctl_verb *v;
     int status;
 

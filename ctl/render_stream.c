@@ -69,8 +69,9 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
     /* The first two always there; the others absent from a broker that predates them. */
-    static const char *const nums[] = {"core",    "max_msg_size", "messages", "bytes",    "first_seq", "last_seq",   "stored",
-                                       "refused", "pending",      "groups",   "max_msgs", "max_bytes", "max_age_ms", "expired"};
+    static const char *const nums[] = {"core",       "max_msg_size", "messages",        "bytes",     "first_seq", "last_seq",
+                                       "stored",     "refused",      "pending",         "groups",    "max_msgs",  "max_bytes",
+                                       "max_age_ms", "expired",      "dedup_window_ms", "duplicates"};
     enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
     const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-";
     char cells[NNUMS][64], subjects[256], t_created[64];
@@ -89,8 +90,8 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
         json_int_t v = -1;
 
         rc = READ(st, "stream", {nums[k], K_INT, &v, k >= 2});
-        if (k >= 10 && k <= 12 && v == 0)
-            snprintf(cells[k], sizeof(cells[k]), "none");
+        if (((k >= 10 && k <= 12) || k == 14) && v == 0)
+            snprintf(cells[k], sizeof(cells[k]), k == 14 ? "off" : "none");
         else
             snprintf(cells[k], sizeof(cells[k]), v >= 0 ? "%lld" : "-", (long long)v);
     }
@@ -111,6 +112,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"max bytes", cells[11]},
             {"max age (ms)", cells[12]},
             {"discard", discard},
+            {"dedup window (ms)", cells[14]},
             {"created", t_created},
             {"messages", cells[2]},
             {"bytes", cells[3]},
@@ -119,6 +121,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"stored (this run)", cells[6]},
             {"refused (this run)", cells[7]},
             {"expired (this run)", cells[13]},
+            {"duplicates", cells[15]},
             {"pending", cells[8]},
             {"groups", cells[9]},
             {"error", error},

@@ -85,7 +85,8 @@ static json_t *request_stream_add(const struct ctl_args *a)
         (a->max_msgs >= 0 && json_object_set_new(doc, "max_msgs", json_integer(a->max_msgs)) != 0) ||
         (a->max_bytes >= 0 && json_object_set_new(doc, "max_bytes", json_integer(a->max_bytes)) != 0) ||
         (a->max_age_ms >= 0 && json_object_set_new(doc, "max_age_ms", json_integer(a->max_age_ms)) != 0) ||
-        (a->discard != NULL && json_object_set_new(doc, "discard", json_string(a->discard)) != 0)) {
+        (a->discard != NULL && json_object_set_new(doc, "discard", json_string(a->discard)) != 0) ||
+        (a->dedup_window_ms >= 0 && json_object_set_new(doc, "dedup_window_ms", json_integer(a->dedup_window_ms)) != 0)) {
         json_decref(doc);
         return NULL;
     }
@@ -151,7 +152,8 @@ const struct ctl_verb ctl_verbs[] = {
      "PUBs waiting for the disk, and what opening its log found.\n",
      1, 1, false, false, request_name, ctl_render_stream_info, false, false},
     {"stream", "add", "$trpc.admin.stream.add",
-     "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new]",
+     "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
+     "[--dedup-window DURATION]",
      "declare a stream",
      "Declares stream NAME (letters, digits, '_' and '-'), keeping every message published on a topic\n"
      "that one of the SUBJECT patterns matches (wildcards * and >; no two streams may share a topic).\n"
@@ -163,7 +165,9 @@ const struct ctl_verb ctl_verbs[] = {
      "    --max-bytes SIZE      keep at most SIZE bytes of messages (topic, headers, payload): 512M, 20G\n"
      "    --max-age DURATION    remove messages older than this: 30s, 15m, 2h, 7d\n"
      "    --discard old|new     at max-msgs or max-bytes, remove the oldest messages (old, the default:\n"
-     "                          1/64 of the limit at a time) or refuse new ones with STREAM_FULL (new)\n",
+     "                          1/64 of the limit at a time) or refuse new ones with STREAM_FULL (new)\n"
+     "    --dedup-window DURATION  a PUB repeating a trpc-msg-id header seen this recently is not stored\n"
+     "                          again and is acknowledged with the first sequence (default 2m; 0: off)\n",
      2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true},
     {"stream", "rm", "$trpc.admin.stream.delete", "NAME", "delete a stream and its messages",
      "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"

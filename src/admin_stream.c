@@ -99,6 +99,7 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     json_object_set_new(doc, "stored", json_integer((json_int_t)in->stored));
     json_object_set_new(doc, "refused", json_integer((json_int_t)in->refused));
     json_object_set_new(doc, "expired", json_integer((json_int_t)in->expired));
+    json_object_set_new(doc, "duplicates", json_integer((json_int_t)in->duplicates));
     json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
     json_object_set_new(doc, "groups", json_integer((json_int_t)in->groups));
     json_object_set_new(doc, "direct_io", json_boolean(in->direct));
@@ -271,14 +272,14 @@ static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, cha
     json_int_t max = 0;
     json_error_t err;
     const char *name;
-    json_t *subj, *item, *unused[4];
+    json_t *subj, *item, *unused[5];
     size_t i;
 
     memset(d, 0, sizeof(*d));
     /* Every key named, so that a misspelt one is refused; the limits are read below. */
-    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
                        "max_msg_size", &max, "max_msgs", &unused[0], "max_bytes", &unused[1], "max_age_ms", &unused[2], "discard",
-                       &unused[3]) != 0) {
+                       &unused[3], "dedup_window_ms", &unused[4]) != 0) {
         snprintf(why, whylen, "%s", err.text);
         return -EINVAL;
     }

@@ -906,6 +906,10 @@ static void dead_letter(struct group *g, struct gpend *p)
     sp->err = 0;
     sp->why = NULL;
     sp->seq = 0;
+    sp->msgid_off = 0; /* a dead letter is not deduplicated: group_dead_stored retires once */
+    sp->msgid_len = 0;
+    sp->dd = NULL;
+    sp->dups = NULL;
     sp->len = STREAM_REC_HEAD + ntl + nhl + (body - tl - hl);
     sp->cost = (uint32_t)sizeof(*sp) + sp->len;
     if (e->owner == c->id) {

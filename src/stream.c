@@ -294,6 +294,226 @@ static void replay_floor(struct stream *st, const struct wal_record *r, uint64_t
     st->bytes = rec[2];
 }
 
+/* ---- deduplication ---------------------------------------------------------------------------------- */
+
+/* A trpc-msg-id seen within the window: the sequence it was stored under, or the PUB storing it. */
+struct dedup {
+    struct dedup *chain; /* same hash */
+    struct dedup *next;  /* newer */
+    uint64_t hash, seq, at_ns;
+    struct spub *sp; /* the original, until durable */
+    uint16_t len;
+    char id[];
+};
+
+static uint64_t id_hash(const void *id, size_t len)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const uint8_t *)id)[i]) * 1099511628211ull;
+    return h != 0 ? h : 1; /* idmap keys are non-zero */
+}
+
+/* The value of header trpc-msg-id in a header block, as offset and length: false without one. */
+static bool find_msgid(const uint8_t *h, uint32_t hl, uint32_t *off, uint16_t *len)
+{
+    static const char key[] = "trpc-msg-id";
+    uint32_t at = 0;
+
+    while (hl - at >= 4) {
+        uint16_t kl, vl;
+
+        memcpy(&kl, h + at, 2);
+        memcpy(&vl, h + at + 2, 2);
+        if ((uint32_t)kl + vl > hl - at - 4)
+            return false;
+        if (kl == sizeof(key) - 1 && memcmp(h + at + 4, key, kl) == 0) {
+            *off = at + 4 + kl;
+            *len = vl;
+            return true;
+        }
+        at += 4u + kl + vl;
+    }
+    return false;
+}
+
+static struct dedup *dedup_find(const struct stream *st, const void *id, uint16_t len, uint64_t hash)
+{
+    for (struct dedup *d = idmap_get(&st->dedup, hash); d != NULL; d = d->chain)
+        if (d->len == len && memcmp(d->id, id, len) == 0)
+            return d;
+    return NULL;
+}
+
+static void dedup_unchain(struct stream *st, struct dedup *d)
+{
+    struct dedup *first = idmap_get(&st->dedup, d->hash);
+
+    if (first == d) {
+        idmap_del(&st->dedup, d->hash);
+        if (d->chain != NULL)
+            idmap_put(&st->dedup, d->hash, d->chain); /* room: the key was just freed */
+        return;
+    }
+    for (struct dedup *p = first; p != NULL; p = p->chain) {
+        if (p->chain == d) {
+            p->chain = d->chain;
+            return;
+        }
+    }
+}
+
+/* The oldest goes: expired, or to make room. An entry whose PUB is not durable yet stays (it is
+ * in the list's way only until then). */
+static bool dedup_drop_oldest(struct stream *st)
+{
+    struct dedup *d = st->dd_head;
+
+    if (d == NULL || d->sp != NULL)
+        return false;
+    st->dd_head = d->next;
+    if (st->dd_head == NULL)
+        st->dd_tail = NULL;
+    dedup_unchain(st, d);
+    st->ndedup--;
+    free(d);
+    return true;
+}
+
+static void dedup_expire(struct stream *st, uint64_t now)
+{
+    uint64_t win = st->lim.dedup_window_ms * 1000000;
+
+    while (st->dd_head != NULL && (st->lim.dedup_window_ms == 0 || now - st->dd_head->at_ns > win) && now >= st->dd_head->at_ns)
+        if (!dedup_drop_oldest(st))
+            break;
+    if (st->ndedup == 0 && st->dedup.cap != 0)
+        idmap_free(&st->dedup); /* memory goes back once the ids stop coming */
+}
+
+/* Remembers id (seq 0 and sp while not durable): the entry, or NULL (out of memory: the PUB is then
+ * stored without deduplication). */
+static struct dedup *dedup_add(struct stream *st, const void *id, uint16_t len, uint64_t hash, uint64_t seq, uint64_t at_ns)
+{
+    struct dedup *d;
+
+    if (st->ndedup >= STREAM_DEDUP_MAX && !dedup_drop_oldest(st))
+        return NULL;
+    d = malloc(sizeof(*d) + len);
+    if (d == NULL)
+        return NULL;
+    *d = (struct dedup){.chain = idmap_get(&st->dedup, hash), .hash = hash, .seq = seq, .at_ns = at_ns, .len = len};
+    memcpy(d->id, id, len);
+    if (d->chain != NULL)
+        idmap_del(&st->dedup, hash);
+    if (idmap_put(&st->dedup, hash, d) != 0) {
+        if (d->chain != NULL)
+            idmap_put(&st->dedup, hash, d->chain);
+        free(d);
+        return NULL;
+    }
+    if (st->dd_tail != NULL)
+        st->dd_tail->next = d;
+    else
+        st->dd_head = d;
+    st->dd_tail = d;
+    st->ndedup++;
+    return d;
+}
+
+/* An entry whose PUB failed: forgotten, so that the publisher's retry is stored. */
+static void dedup_forget(struct stream *st, struct dedup *d)
+{
+    struct dedup **pp = &st->dd_head, *prev = NULL;
+
+    while (*pp != NULL && *pp != d) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = d->next;
+    if (st->dd_tail == d)
+        st->dd_tail = prev;
+    dedup_unchain(st, d);
+    st->ndedup--;
+    free(d);
+}
+
+static void dedup_free_all(struct stream *st)
+{
+    while (st->dd_head != NULL) {
+        struct dedup *d = st->dd_head;
+
+        st->dd_head = d->next;
+        free(d);
+    }
+    st->dd_tail = NULL;
+    st->ndedup = 0;
+    idmap_free(&st->dedup);
+}
+
+/* The owner, before storing sp: true when it repeats an id of the window (it is answered with the
+ * first one's sequence, now or once that one is durable). */
+static bool dedup_check(struct stream *st, struct spub *sp)
+{
+    const uint8_t *id = sp->rec + sp->msgid_off;
+    uint64_t hash, ns;
+    struct dedup *d;
+
+    if (sp->msgid_len == 0 || st->lim.dedup_window_ms == 0)
+        return false;
+    memcpy(&ns, sp->rec, 8);
+    dedup_expire(st, ns);
+    hash = id_hash(id, sp->msgid_len);
+    d = dedup_find(st, id, sp->msgid_len, hash);
+    if (d == NULL) {
+        sp->dd = dedup_add(st, id, sp->msgid_len, hash, 0, ns);
+        if (sp->dd != NULL)
+            sp->dd->sp = sp;
+        return false;
+    }
+    st->duplicates++;
+    if (d->sp != NULL) {
+        st->pending_bytes += sp->cost;
+        st->npending++;
+        sp->next = d->sp->dups;
+        d->sp->dups = sp;
+    } else {
+        sp->seq = d->seq;
+        answer(st->c, sp, 0, NULL);
+    }
+    return true;
+}
+
+/* The owner is done with sp (err 0: stored as sp->seq): its id's entry learns the sequence, or is
+ * forgotten, and the duplicates that waited for it get its answer. */
+static void finish(struct stream *st, struct spub *sp, int err, const char *why)
+{
+    struct spub *dup = sp->dups;
+
+    sp->dups = NULL;
+    if (sp->dd != NULL) {
+        if (err == 0) {
+            sp->dd->seq = sp->seq;
+            sp->dd->sp = NULL;
+        } else {
+            dedup_forget(st, sp->dd);
+        }
+        sp->dd = NULL;
+    }
+    while (dup != NULL) {
+        struct spub *next = dup->next;
+
+        settle(st, dup);
+        dup->seq = sp->seq;
+        answer(st->c, dup, err, why);
+        dup = next;
+    }
+    answer(st->c, sp, err, why);
+}
+
 static void append_done(void *arg, uint64_t seq, int res)
 {
     struct stream *st = arg;
@@ -310,12 +530,12 @@ static void append_done(void *arg, uint64_t seq, int res)
                       strerror(-res));
         st->err = res;
         st->refused++;
-        answer(st->c, sp, TRPC_E_STORAGE_FAILED, NULL);
+        finish(st, sp, TRPC_E_STORAGE_FAILED, NULL);
         return;
     }
     sp->seq = seq;
     st->stored++;
-    answer(st->c, sp, 0, NULL);
+    finish(st, sp, 0, NULL);
     group_stream_grew(st);
 }
 
@@ -345,7 +565,7 @@ static void pump(struct stream *st)
         if (ret < 0) {
             settle(st, sp);
             st->refused++;
-            answer(st->c, sp, TRPC_E_STORAGE_FAILED, NULL);
+            finish(st, sp, TRPC_E_STORAGE_FAILED, NULL);
             continue;
         }
         sp->next = NULL;
@@ -380,7 +600,13 @@ void stream_take(struct core *c, struct spub *sp)
         answer(c, sp, TRPC_E_UNAVAILABLE, "the stream's log is behind: publish again later");
         return;
     }
+    if (dedup_check(st, sp))
+        return;
     if (full(st, sp->len - STREAM_REC_HEAD, &why)) {
+        if (sp->dd != NULL) {
+            dedup_forget(st, sp->dd);
+            sp->dd = NULL;
+        }
         st->refused++;
         answer(c, sp, TRPC_E_STREAM_FULL, why);
         return;
@@ -455,6 +681,14 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
     memcpy(sp->rec + 12, &hl, 4);
     if (body > 0)
         memcpy(sp->rec + STREAM_REC_HEAD, frame_body(f), body);
+    if (hl > 0 && find_msgid(sp->rec + STREAM_REC_HEAD + tl, hl, &sp->msgid_off, &sp->msgid_len)) {
+        if (sp->msgid_len == 0 || sp->msgid_len > STREAM_MSGID_MAX) {
+            free(sp);
+            session_send_err(s, f->id, TRPC_E_BAD_HEADER, false, "trpc-msg-id: 1 to 128 bytes");
+            return true;
+        }
+        sp->msgid_off += STREAM_REC_HEAD + tl;
+    }
     if (e->owner == c->id) {
         stream_take(c, sp);
     } else {
@@ -484,11 +718,27 @@ static int mkdir_p(char *path)
     return mkdir(path, 0750) != 0 && errno != EEXIST ? -errno : 0;
 }
 
-/* Counts what the log keeps (messages and bytes, in retention's chunks): a synchronous read at
- * open. */
+/* At open: a message of the dedup window, its id remembered again. */
+static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t ns)
+{
+    const uint8_t *body = (const uint8_t *)r->data + STREAM_REC_HEAD;
+    uint16_t tl, len;
+    uint32_t hl, off;
+
+    memcpy(&tl, (const uint8_t *)r->data + 8, 2);
+    memcpy(&hl, (const uint8_t *)r->data + 12, 4);
+    if ((uint64_t)tl + hl > r->len - STREAM_REC_HEAD || !find_msgid(body + tl, hl, &off, &len) || len == 0 ||
+        len > STREAM_MSGID_MAX)
+        return;
+    if (dedup_find(st, body + tl + off, len, id_hash(body + tl + off, len)) == NULL)
+        dedup_add(st, body + tl + off, len, id_hash(body + tl + off, len), r->seq, ns);
+}
+
+/* Counts what the log keeps (messages and bytes, in retention's chunks), and the ids of the dedup
+ * window: a synchronous read at open. */
 static int count(struct stream *st)
 {
-    uint64_t first = wal_first_seq(st->w), ns;
+    uint64_t first = wal_first_seq(st->w), ns, now = now_real_ns();
     struct wal_record r;
     struct wal_iter *it;
     int ret = wal_iter_open(st->w, 0, &it);
@@ -503,10 +753,12 @@ static int count(struct stream *st)
             continue;
         memcpy(&ns, r.data, 8);
         account(st, r.seq, r.len - STREAM_REC_HEAD, ns);
+        if (st->lim.dedup_window_ms != 0 && ns + st->lim.dedup_window_ms * 1000000 > now)
+            recall_msgid(st, &r, ns);
     }
     wal_iter_close(it);
     if (ret == 0 && has_limits(st))
-        trim(st, now_real_ns()); /* the floor record goes with the first flush */
+        trim(st, now); /* the floor record goes with the first flush */
     return ret;
 }
 
@@ -526,6 +778,7 @@ static void info_of(const struct stream *st, struct stream_info *in)
     in->stored = st->stored;
     in->refused = st->refused;
     in->expired = st->expired;
+    in->duplicates = st->duplicates;
     in->pending = st->npending;
     in->groups = group_count(st);
     if (st->w != NULL) {
@@ -627,6 +880,7 @@ static void stream_free(struct stream *st)
         }
     }
     free(st->chunks);
+    dedup_free_all(st);
     free(st);
 }
 
@@ -638,7 +892,7 @@ static void refuse_waiting(struct stream *st, int err, const char *why)
 
         st->wait_head = sp->next;
         settle(st, sp);
-        answer(st->c, sp, err, why);
+        finish(st, sp, err, why);
     }
     st->wait_tail = NULL;
     st->wait_msgs = st->wait_bytes = 0;
@@ -915,7 +1169,7 @@ static void start(struct core *c)
 static bool busy(struct core *c);
 
 /* max_age: every owned stream with one is trimmed each period (its chunks' span at most, and at
- * most a second), also when no message comes. */
+ * most a second), also when no message comes; and the dedup window's expired ids go. */
 static void age_fired(struct uring_timer *t, int res)
 {
     struct core *c = (struct core *)(void *)((char *)t - offsetof(struct core, stream.age_timer));
@@ -924,9 +1178,14 @@ static void age_fired(struct uring_timer *t, int res)
 
     if (res != 0)
         return;
-    for (unsigned i = 0; i < sc->nown; i++)
-        if (sc->own[i]->lim.max_age_ms != 0 && !sc->own[i]->closing)
+    for (unsigned i = 0; i < sc->nown; i++) {
+        if (sc->own[i]->closing)
+            continue;
+        if (sc->own[i]->lim.max_age_ms != 0)
             trim(sc->own[i], now);
+        if (sc->own[i]->ndedup > 0)
+            dedup_expire(sc->own[i], now);
+    }
 }
 
 static void age_arm(struct core *c)
@@ -939,6 +1198,8 @@ static void age_arm(struct core *c)
     for (unsigned i = 0; i < sc->nown; i++) {
         uint64_t ms = sc->own[i]->lim.max_age_ms / STREAM_CHUNKS;
 
+        if (sc->own[i]->ndedup > 0 && (period == 0 || period > 1000))
+            period = 1000; /* expired ids give their memory back without new PUBs */
         if (sc->own[i]->lim.max_age_ms == 0)
             continue;
         ms = ms < 10 ? 10 : ms > 1000 ? 1000 : ms;

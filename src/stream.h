@@ -43,8 +43,14 @@ enum stream_discard { STREAM_DISCARD_OLD = 0, STREAM_DISCARD_NEW = 1 };
  * refused with STREAM_FULL (discard new; max_age removes the oldest either way). */
 struct stream_limits {
     uint64_t max_msgs, max_bytes, max_age_ms;
-    uint8_t discard; /* STREAM_DISCARD_* */
+    uint8_t discard;          /* STREAM_DISCARD_* */
+    uint64_t dedup_window_ms; /* a PUB repeating a trpc-msg-id seen this recently is not stored again; 0: off */
 };
+
+#define STREAM_DEDUP_WINDOW_MS  120000 /* without "dedup_window_ms": two minutes, as JetStream's */
+#define STREAM_DEDUP_WINDOW_MAX (7ull * 86400 * 1000)
+#define STREAM_DEDUP_MAX        (1u << 19) /* ids a stream remembers at most: past it, the oldest go */
+#define STREAM_MSGID_MAX        128        /* bytes of a trpc-msg-id */
 
 /* A stream as defined (store, admin API). */
 struct stream_def {
@@ -83,6 +89,7 @@ struct stream_info {
     uint64_t msgs, bytes;     /* kept: records and their bytes (topic, headers, payload) */
     uint64_t stored, refused; /* this run: PUBs stored, PUBs refused (too large, full, failed) */
     uint64_t expired;         /* this run: messages removed by retention */
+    uint64_t duplicates;      /* this run: PUBs answered as duplicates of one stored */
     uint64_t pending;         /* PUBs waiting for the disk */
     unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */
@@ -133,8 +140,9 @@ bool stream_patterns_overlap(const char *a, size_t alen, const char *b, size_t b
 bool stream_def_equal(const struct stream_def *a, const struct stream_def *b);
 void stream_def_free(struct stream_def *d);
 /* The limits of a JSON object (a request or a stored definition): "max_msgs", "max_bytes",
- * "max_age_ms" (whole numbers, 0: none) and "discard" ("old", "new"), each optional. 0 or -EINVAL
- * with why. Other keys are the caller's business. */
+ * "max_age_ms" (whole numbers, 0: none), "discard" ("old", "new") and "dedup_window_ms" (0: off;
+ * absent: STREAM_DEDUP_WINDOW_MS), each optional. 0 or -EINVAL with why. Other keys are the
+ * caller's business. */
 struct json_t;
 int stream_limits_parse(const struct json_t *doc, struct stream_limits *l, char *why, size_t whylen);
 /* Adds them to doc: 0 or -ENOMEM. */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,7 @@ bool stream_def_equal(const struct stream_def *a, const struct stream_def *b)
 {
     if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size ||
         a->lim.max_msgs != b->lim.max_msgs || a->lim.max_bytes != b->lim.max_bytes || a->lim.max_age_ms != b->lim.max_age_ms ||
-        a->lim.discard != b->lim.discard)
+        a->lim.discard != b->lim.discard || a->lim.dedup_window_ms != b->lim.dedup_window_ms)
         return false;
     for (unsigned i = 0; i < a->nsubjects; i++) /* subjects never overlap, so never repeat */
         if (!has_subject(b, a->subjects[i]))
@@ -136,18 +137,20 @@ void stream_def_free(struct stream_def *d)
 
 int stream_limits_parse(const json_t *doc, struct stream_limits *l, char *why, size_t whylen)
 {
-    static const char *const keys[] = {"max_msgs", "max_bytes", "max_age_ms"};
-    uint64_t *vals[] = {&l->max_msgs, &l->max_bytes, &l->max_age_ms};
+    static const char *const keys[] = {"max_msgs", "max_bytes", "max_age_ms", "dedup_window_ms"};
+    static const uint64_t max[] = {INT64_MAX, INT64_MAX, STREAM_MAX_AGE_MS_MAX, STREAM_DEDUP_WINDOW_MAX};
+    static const char *const upto[] = {"", "", " to a century", " (off) to a week"};
+    uint64_t *vals[] = {&l->max_msgs, &l->max_bytes, &l->max_age_ms, &l->dedup_window_ms};
     const json_t *x;
 
     memset(l, 0, sizeof(*l));
+    l->dedup_window_ms = STREAM_DEDUP_WINDOW_MS;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         x = json_object_get(doc, keys[i]);
         if (x == NULL)
             continue;
-        if (!json_is_integer(x) || json_integer_value(x) < 0 ||
-            (i == 2 && (uint64_t)json_integer_value(x) > STREAM_MAX_AGE_MS_MAX)) {
-            snprintf(why, whylen, "%s must be a whole number from 0 (no limit)%s", keys[i], i == 2 ? " to a century" : "");
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || (uint64_t)json_integer_value(x) > max[i]) {
+            snprintf(why, whylen, "%s must be a whole number from 0%s%s", keys[i], i < 3 ? " (no limit)" : "", upto[i]);
             return -EINVAL;
         }
         *vals[i] = (uint64_t)json_integer_value(x);
@@ -172,6 +175,7 @@ int stream_limits_put(json_t *doc, const struct stream_limits *l)
     ret |= json_object_set_new(doc, "max_bytes", json_integer((json_int_t)l->max_bytes));
     ret |= json_object_set_new(doc, "max_age_ms", json_integer((json_int_t)l->max_age_ms));
     ret |= json_object_set_new(doc, "discard", json_string(l->discard == STREAM_DISCARD_NEW ? "new" : "old"));
+    ret |= json_object_set_new(doc, "dedup_window_ms", json_integer((json_int_t)l->dedup_window_ms));
     return ret != 0 ? -ENOMEM : 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef TRPC_SRC_STREAM_INTERNAL_H
 #define TRPC_SRC_STREAM_INTERNAL_H
 
+#include "src/idmap.h"
 #include "src/stream.h"
 #include "wal/wal.h"
 
@@ -30,6 +31,12 @@ struct spub {
     const char *why; /* static text for the ERR, or NULL */
     uint64_t seq;
     uint32_t cost; /* bytes: the cross-core charge and the owner's pending bound */
+    /* Deduplication (stream.c): where its trpc-msg-id is in rec (len 0: none); the owner's entry
+     * for it while it is not durable; the duplicates that came meanwhile, answered with it. */
+    uint32_t msgid_off;
+    uint16_t msgid_len;
+    struct dedup *dd;
+    struct spub *dups;
     uint32_t len;  /* of rec */
     uint8_t rec[]; /* STREAM_REC_HEAD + the body */
 };
@@ -56,6 +63,11 @@ struct stream {
     bool floor_dirty;         /* a floor record waits for the log */
     struct schunk *chunks;    /* a ring: chunk_head, nchunks of chunks_cap (a power of two) */
     uint32_t chunk_head, nchunks, chunks_cap;
+    /* Message ids seen within the dedup window: by hash (chains), and oldest first. */
+    struct idmap dedup;
+    struct dedup *dd_head, *dd_tail;
+    uint32_t ndedup;
+    uint64_t duplicates; /* this run: PUBs answered as duplicates */
     char recovery[256];
     /* Consumer groups (group.c): their definitions and state go to a log of their own. */
     struct wal *gw; /* NULL: none yet, or it could not be opened */

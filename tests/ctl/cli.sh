@@ -43,6 +43,8 @@ expect 2 "^trpcctl: --max-bytes: '12Q' is not a size" "stream add --max-bytes 12
     "$CTL" stream add orders 'orders.>' --max-bytes 12Q
 expect 2 "^trpcctl: --max-bytes: '99999999999T' is not a size" "stream add --max-bytes past 2^63" -- \
     "$CTL" stream add orders 'orders.>' --max-bytes 99999999999T
+expect 2 "^trpcctl: --dedup-window: '2q' is not a duration" "stream add --dedup-window 2q" -- \
+    "$CTL" stream add orders 'orders.>' --dedup-window 2q
 expect 2 "^trpcctl: --discard: 'maybe' is neither old nor new$" "stream add --discard maybe" -- \
     "$CTL" stream add orders 'orders.>' --discard maybe
 expect 2 "^trpcctl: --max-msgs is an option of stream add$" "--max-msgs on stream ls" -- "$CTL" stream ls --max-msgs 5

@@ -137,7 +137,8 @@ ok $? "stream add with the same definition: already had it"
 expect 1 "^trpcctl: stream add: stream shop exists with another definition" "stream add with another definition" -- \
     "$CTL" stream add shop 'shop.>'
 expect 2 "^trpcctl: .*--max-msg-size" "--max-msg-size on another command: a usage error" -- "$CTL" stream ls --max-msg-size 5
-run slog stream add audit 'audit.>' --max-msgs 1000 --max-bytes 64M --max-age 7d --discard new &&
+run slog stream add audit 'audit.>' --max-msgs 1000 --max-bytes 64M --max-age 7d --discard new --dedup-window 0 &&
+    grep -Eq "^dedup window \(ms\)  *off\$" "$TMP/slog.out" &&
     grep -Eq "^max msgs  *1000\$" "$TMP/slog.out" && grep -Eq "^max bytes  *67108864\$" "$TMP/slog.out" &&
     grep -Eq "^max age \(ms\)  *604800000\$" "$TMP/slog.out" && grep -Eq "^discard  *new\$" "$TMP/slog.out"
 ok $? "stream add with retention: the limits as given (64M, 7d)"

@@ -43,7 +43,8 @@ static const char subs_list[] = "{\"ok\": true, \"total\": 1, \"offset\": 0, \"s
 static const char stream_info[] =
     "{\"ok\": true, \"created\": true, \"stream\": {\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.*\"],\n"
     "   \"max_msg_size\": 65536, \"max_msgs\": 1000000, \"max_bytes\": 0, \"max_age_ms\": 86400000,\n"
-    "   \"discard\": \"old\", \"created\": \"2026-12-05T05:00:00Z\", \"core\": 1, \"messages\": 0,\n"
+    "   \"discard\": \"old\", \"dedup_window_ms\": 120000, \"duplicates\": 2, \"created\": \"2026-12-05T05:00:00Z\", \"core\": 1, "
+    "\"messages\": 0,\n"
     "   \"bytes\": 0, \"first_seq\": 1, \"last_seq\": 0, \"stored\": 0, \"refused\": 0, \"expired\": 0,\n"
     "   \"pending\": 0, \"direct_io\": true}}";
 
@@ -166,6 +167,7 @@ int main(void)
           "max bytes           none\n"
           "max age (ms)        86400000\n"
           "discard             old\n"
+          "dedup window (ms)   120000\n"
           "created             2026-12-05T05:00:00+00:00\n"
           "messages            0\n"
           "bytes               0\n"
@@ -174,6 +176,7 @@ int main(void)
           "stored (this run)   0\n"
           "refused (this run)  0\n"
           "expired (this run)  0\n"
+          "duplicates          2\n"
           "pending             0\n"
           "groups              -\n",
           "the contract's example (a broker without groups: -)");

@@ -86,4 +86,36 @@ static inline const char *adminc_get(trpc_client *c, const char *name, char *buf
     return buf;
 }
 
+/* stream.info's "stream" object of stream name (a reference of the caller's), or NULL. */
+static inline json_t *adminc_stream(trpc_client *c, const char *name)
+{
+    char doc[128];
+    json_t *j, *st;
+
+    snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", name);
+    j = adminc_call(c, "stream.info", doc);
+    st = json_object_get(j, "stream");
+    json_incref(st);
+    json_decref(j);
+    return st;
+}
+
+/* An integer member of obj, -1 when it is not one. */
+static inline long long adminc_int(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* stream.add, or the test bails out. */
+static inline void adminc_stream_add(trpc_client *c, const char *doc)
+{
+    json_t *j = adminc_call(c, "stream.add", doc);
+
+    if (!adminc_ok(j))
+        BAIL_OUT("stream.add %s", doc);
+    json_decref(j);
+}
+
 #endif

@@ -35,11 +35,14 @@ DRIVER_TESTS = \
 	tests/driver/durable_sub \
 	tests/driver/group_compact \
 	tests/driver/stream_limits \
+	tests/driver/publish_dedup \
 	tests/driver/crash_groups
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_crash_groups_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_crash_groups_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_publish_dedup_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_publish_dedup_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_limits_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_limits_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_group_compact_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

@@ -12,26 +12,6 @@
 #include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
 
-static json_t *info(trpc_client *c, const char *name)
-{
-    char doc[128];
-    json_t *j, *st;
-
-    snprintf(doc, sizeof(doc), "{\"name\": \"%s\"}", name);
-    j = adminc_call(c, "stream.info", doc);
-    st = json_object_get(j, "stream");
-    json_incref(st);
-    json_decref(j);
-    return st;
-}
-
-static long long num(json_t *st, const char *key)
-{
-    json_t *v = json_object_get(st, key);
-
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
 static bool found(trpc_client *c, const char *name, uint64_t seq)
 {
     char doc[128];
@@ -43,15 +23,6 @@ static bool found(trpc_client *c, const char *name, uint64_t seq)
     yes = adminc_ok(j);
     json_decref(j);
     return yes;
-}
-
-static void add(trpc_client *c, const char *doc)
-{
-    json_t *j = adminc_call(c, "stream.add", doc);
-
-    if (!adminc_ok(j))
-        BAIL_OUT("stream.add %s", doc);
-    json_decref(j);
 }
 
 static uint64_t pub(trpc_client *c, const char *topic, const void *data, size_t len)
@@ -112,8 +83,8 @@ static bool got(void *arg)
 
 static bool aged(void *arg)
 {
-    json_t *st = info(arg, "fresh");
-    bool done = num(st, "messages") == 0;
+    json_t *st = adminc_stream(arg, "fresh");
+    bool done = adminc_int(st, "messages") == 0;
 
     json_decref(st);
     return done;
@@ -134,16 +105,16 @@ int main(void)
     c = connect_or_bail(&b, NULL);
 
     /* max_msgs, discard old: 100 messages at most, chunks of 1 (100 / 64). */
-    add(c, "{\"name\": \"recent\", \"subjects\": [\"recent.>\"], \"max_msgs\": 100}");
+    adminc_stream_add(c, "{\"name\": \"recent\", \"subjects\": [\"recent.>\"], \"max_msgs\": 100}");
     for (int i = 0; i < 300; i++)
         seqs[i] = pub(c, "recent.x", "m", 1);
-    st = info(c, "recent");
-    ok(num(st, "messages") == 100 && num(st, "expired") == 200, "max_msgs 100: 100 kept of 300, 200 expired (%lld, %lld)",
-       num(st, "messages"), num(st, "expired"));
-    ok(num(st, "first_seq") == (long long)seqs[200] && num(st, "last_seq") >= (long long)seqs[299],
-       "first_seq is the 201st message's (%lld, %llu)", num(st, "first_seq"), (unsigned long long)seqs[200]);
+    st = adminc_stream(c, "recent");
+    ok(adminc_int(st, "messages") == 100 && adminc_int(st, "expired") == 200,
+       "max_msgs 100: 100 kept of 300, 200 expired (%lld, %lld)", adminc_int(st, "messages"), adminc_int(st, "expired"));
+    ok(adminc_int(st, "first_seq") == (long long)seqs[200] && adminc_int(st, "last_seq") >= (long long)seqs[299],
+       "first_seq is the 201st message's (%lld, %llu)", adminc_int(st, "first_seq"), (unsigned long long)seqs[200]);
     ok(json_is_string(json_object_get(st, "discard")) && strcmp(json_string_value(json_object_get(st, "discard")), "old") == 0 &&
-           num(st, "max_msgs") == 100,
+           adminc_int(st, "max_msgs") == 100,
        "stream.info shows the limits");
     json_decref(st);
     ok(!found(c, "recent", seqs[199]) && found(c, "recent", seqs[200]), "the 200th is gone, the 201st is there");
@@ -159,18 +130,18 @@ int main(void)
     pthread_mutex_unlock(&seen.lock);
 
     /* max_msgs with a larger limit: removed in steps of 1/64 of it. */
-    add(c, "{\"name\": \"steps\", \"subjects\": [\"steps.>\"], \"max_msgs\": 6400}");
+    adminc_stream_add(c, "{\"name\": \"steps\", \"subjects\": [\"steps.>\"], \"max_msgs\": 6400}");
     for (int i = 0; i < 7000; i++)
         if (trpc_publish(c, "steps.x", "m", 1) != 0)
             BAIL_OUT("publish: %s", trpc_last_error());
     seq = pub(c, "steps.x", "m", 1);
-    st = info(c, "steps");
-    ok(num(st, "messages") <= 6400 && num(st, "messages") >= 6300, "max_msgs 6400 after 7001: between 6300 and 6400 kept (%lld)",
-       num(st, "messages"));
+    st = adminc_stream(c, "steps");
+    ok(adminc_int(st, "messages") <= 6400 && adminc_int(st, "messages") >= 6300,
+       "max_msgs 6400 after 7001: between 6300 and 6400 kept (%lld)", adminc_int(st, "messages"));
     json_decref(st);
 
     /* max_bytes, discard new: ten bodies of 100 bytes (topic and payload) fit, the eleventh does not. */
-    add(c, "{\"name\": \"full\", \"subjects\": [\"full.>\"], \"max_bytes\": 1000, \"discard\": \"new\"}");
+    adminc_stream_add(c, "{\"name\": \"full\", \"subjects\": [\"full.>\"], \"max_bytes\": 1000, \"discard\": \"new\"}");
     for (int i = 0; i < 10; i++)
         pub(c, "full.x", big, 94);
     err = trpc_publish_sync(c, "full.x", NULL, 0, big, 94, 5000, &seq);
@@ -178,31 +149,31 @@ int main(void)
     ok(strstr(trpc_last_error(), "max_bytes") != NULL, "its text names the limit: %s", trpc_last_error());
     err = trpc_publish_sync(c, "full.x", NULL, 0, big, 2000, 5000, &seq);
     ok(err == -TRPC_E_MESSAGE_TOO_LARGE, "a message larger than max_bytes: MESSAGE_TOO_LARGE (%s)", trpc_strerror(err));
-    st = info(c, "full");
+    st = adminc_stream(c, "full");
     /* The one too large is refused by the publisher's core before it reaches the stream. */
-    ok(num(st, "messages") == 10 && num(st, "bytes") == 1000 && num(st, "refused") == 1,
-       "10 messages, 1000 bytes kept, 1 refused when full (%lld, %lld, %lld)", num(st, "messages"), num(st, "bytes"),
-       num(st, "refused"));
+    ok(adminc_int(st, "messages") == 10 && adminc_int(st, "bytes") == 1000 && adminc_int(st, "refused") == 1,
+       "10 messages, 1000 bytes kept, 1 refused when full (%lld, %lld, %lld)", adminc_int(st, "messages"), adminc_int(st, "bytes"),
+       adminc_int(st, "refused"));
     json_decref(st);
 
     /* max_age: gone once older, without another publish. */
-    add(c, "{\"name\": \"fresh\", \"subjects\": [\"fresh.>\"], \"max_age_ms\": 300}");
+    adminc_stream_add(c, "{\"name\": \"fresh\", \"subjects\": [\"fresh.>\"], \"max_age_ms\": 300}");
     for (int i = 0; i < 5; i++)
         seq = pub(c, "fresh.x", "m", 1);
-    st = info(c, "fresh");
-    ok(num(st, "messages") == 5, "max_age 300 ms: 5 messages at first");
+    st = adminc_stream(c, "fresh");
+    ok(adminc_int(st, "messages") == 5, "max_age 300 ms: 5 messages at first");
     json_decref(st);
     ok(wait_for(aged, c, 5000), "none after their age passed");
     ok(!found(c, "fresh", seq), "stream.get finds the last one no more");
 
     /* max_bytes, discard old: the disk is freed segment by segment. */
-    add(c, "{\"name\": \"bulk\", \"subjects\": [\"bulk.>\"], \"max_bytes\": 8388608}");
+    adminc_stream_add(c, "{\"name\": \"bulk\", \"subjects\": [\"bulk.>\"], \"max_bytes\": 8388608}");
     for (int i = 0; i < 640; i++)
         pub(c, "bulk.x", big, sizeof(big));
     usleep(300000);
-    st = info(c, "bulk");
-    ok(num(st, "bytes") <= 8388608 && num(st, "bytes") >= 8388608 / 64 * 63 - 65536 * 2,
-       "max_bytes 8 MiB after 40 MiB: at most 8 MiB kept (%lld)", num(st, "bytes"));
+    st = adminc_stream(c, "bulk");
+    ok(adminc_int(st, "bytes") <= 8388608 && adminc_int(st, "bytes") >= 8388608 / 64 * 63 - 65536 * 2,
+       "max_bytes 8 MiB after 40 MiB: at most 8 MiB kept (%lld)", adminc_int(st, "bytes"));
     json_decref(st);
     ok(dir_files(&b, "bulk") <= 8, "segments below the floor left the disk (%d files for 2 MiB segments)", dir_files(&b, "bulk"));
 
@@ -212,13 +183,14 @@ int main(void)
     if (broker_proc_kill(&b) != 0 || broker_proc_restart(&b) != 0)
         BAIL_OUT("restart");
     c = connect_or_bail(&b, NULL);
-    st = info(c, "recent");
-    ok(num(st, "messages") == 100 && num(st, "first_seq") == (long long)seqs[200],
-       "after kill -9 and a restart: still 100, from the 201st (%lld, %lld)", num(st, "messages"), num(st, "first_seq"));
+    st = adminc_stream(c, "recent");
+    ok(adminc_int(st, "messages") == 100 && adminc_int(st, "first_seq") == (long long)seqs[200],
+       "after kill -9 and a restart: still 100, from the 201st (%lld, %lld)", adminc_int(st, "messages"),
+       adminc_int(st, "first_seq"));
     json_decref(st);
     ok(!found(c, "recent", seqs[199]) && found(c, "recent", seqs[200]), "the 200th is still gone");
-    st = info(c, "full");
-    ok(num(st, "messages") == 10 && num(st, "bytes") == 1000, "the full stream keeps its 10 messages and 1000 bytes");
+    st = adminc_stream(c, "full");
+    ok(adminc_int(st, "messages") == 10 && adminc_int(st, "bytes") == 1000, "the full stream keeps its 10 messages and 1000 bytes");
     json_decref(st);
     err = trpc_publish_sync(c, "full.x", NULL, 0, big, 94, 5000, &seq);
     ok(err == -TRPC_E_STREAM_FULL, "and is still full (%s)", trpc_strerror(err));
