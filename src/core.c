@@ -904,6 +904,10 @@ static void *core_main(void *arg)
         ret = uring_mbox_attach(&c->mbox, &c->loop);
     if (ret == 0 && uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
         c->sweep_armed = true;
+    /* Every core has run its start hooks (a stream's log opened, which can take a while) before the
+     * broker says it listens: the kernel queues connections on each core's socket from the start,
+     * and one queued at a core still opening its logs would wait for it. */
+    pthread_barrier_wait(&b->barrier);
     if (ret == 0)
         ret = uring_loop_run(&c->loop);
     if (ret != 0) {
@@ -1040,6 +1044,8 @@ int core_start_all(struct broker *b)
         ret = wire_channels(b);
     b->abort_start = ret != 0;
     pthread_barrier_wait(&b->barrier);
+    if (ret == 0)
+        pthread_barrier_wait(&b->barrier); /* the cores' start hooks are done */
     return ret;
 }
 

@@ -636,6 +636,8 @@ static bool read_next(struct group *g)
     struct gpend *p;
     int ret;
 
+    if (st->w == NULL || st->err != 0)
+        return false; /* its log is being opened again; group_stream_grew wakes the group then */
     if (g->it == NULL) {
         uint64_t first = stream_first_kept(st);
 
@@ -670,11 +672,12 @@ static bool read_next(struct group *g)
     g->scan_seq = r.seq + 1;
     memcpy(&tl, (const uint8_t *)r.data + 8, 2);
     memcpy(&hl, (const uint8_t *)r.data + 12, 4);
-    if (r.seq < st->floor) {
+    if (r.seq < st->floor) { /* removed by retention, its segment not yet: on from the floor */
         retire_lost_below(g, st->floor);
-        if (r.seq >= g->next_seq)
-            g->next_seq = r.seq + 1;
-        return true; /* removed by retention, its segment not yet */
+        if (g->next_seq < st->floor)
+            g->next_seq = st->floor;
+        rewind_to(g, st->floor);
+        return true;
     }
     if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD) {
         if (r.seq >= g->next_seq)
@@ -1522,8 +1525,10 @@ static size_t def_parse(const struct stream *st, const struct wal_record *r, str
         (d->dlq_len > 0 && topic_check_literal(text + d->name_len + d->filter_len, d->dlq_len) != 0) ||
         (d->has_backoff && !(d->backoff_factor >= 1.0 && d->backoff_factor <= POLICY_FACTOR_MAX && d->backoff_initial_ms >= 1 &&
                              d->backoff_initial_ms <= d->backoff_max_ms)) ||
-        d->next_seq == 0 || d->next_seq > wal_durable_seq(st->w) + 1)
+        d->next_seq == 0)
         return 0;
+    if (d->next_seq > wal_durable_seq(st->w) + 1)
+        d->next_seq = wal_durable_seq(st->w) + 1; /* the stream lost its last batch: read on from its end */
     return n;
 }
 
@@ -1727,6 +1732,16 @@ int group_close_all(struct stream *st)
         return -EBUSY;
     st->gw = NULL;
     return 0;
+}
+
+void group_detach(struct stream *st)
+{
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        if (st->groups[i]->it != NULL) {
+            wal_iter_close(st->groups[i]->it);
+            st->groups[i]->it = NULL;
+        }
+    }
 }
 
 bool group_log_pending(struct stream *st)

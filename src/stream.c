@@ -141,15 +141,17 @@ static void chunk_drop(struct stream *st)
     st->nchunks--;
 }
 
-/* A chunk holds 1/STREAM_CHUNKS of each limit (16 MiB without one). */
-static bool chunk_full(const struct stream *st, const struct schunk *k, uint64_t ns)
+/* A chunk holds 1/STREAM_CHUNKS of each limit (16 MiB without one); a message that would take it
+ * past its bytes starts the next, so that a large one never drags smaller older ones along nor
+ * goes with them. */
+static bool chunk_full(const struct stream *st, const struct schunk *k, uint64_t bytes, uint64_t ns)
 {
     const struct stream_limits *l = &st->lim;
-    uint64_t bytes = l->max_bytes != 0 ? l->max_bytes / STREAM_CHUNKS : STREAM_SEGMENT_BYTES;
+    uint64_t cap = l->max_bytes != 0 ? l->max_bytes / STREAM_CHUNKS : STREAM_SEGMENT_BYTES;
 
     if (l->max_msgs != 0 && k->msgs >= (l->max_msgs >= STREAM_CHUNKS ? l->max_msgs / STREAM_CHUNKS : 1))
         return true;
-    if (k->bytes >= (bytes > 0 ? bytes : 1))
+    if (k->msgs > 0 && k->bytes + bytes > (cap > 0 ? cap : 1))
         return true;
     return l->max_age_ms != 0 && ns > k->first_ns && ns - k->first_ns >= l->max_age_ms * 1000000 / STREAM_CHUNKS;
 }
@@ -159,7 +161,7 @@ static void account(struct stream *st, uint64_t seq, uint64_t bytes, uint64_t ns
 {
     struct schunk *k = st->nchunks > 0 ? chunk_at(st, st->nchunks - 1) : NULL;
 
-    if (k == NULL || chunk_full(st, k, ns)) {
+    if (k == NULL || chunk_full(st, k, bytes, ns)) {
         struct schunk *n = chunk_new(st);
 
         if (n != NULL) {
@@ -186,15 +188,36 @@ static void floor_truncated(void *arg, int res)
                  strerror(-res));
 }
 
-static void floor_appended(void *arg, uint64_t seq, int res)
+/* Removes the segments wholly below the durable floor; what could not be placed now (-EAGAIN) or
+ * failed is tried again at a later flush (trunc_due). */
+static void truncate_due(struct stream *st)
 {
-    (void)arg;
-    (void)seq;
-    (void)res; /* a failure fails the log: append_done says so */
+    int ret;
+
+    st->trunc_due = false;
+    if (st->w == NULL || st->err != 0 || st->trunc_floor <= wal_first_seq(st->w))
+        return;
+    ret = wal_truncate_before(st->w, st->trunc_floor, floor_truncated, st);
+    if (ret == -EAGAIN)
+        st->trunc_due = true;
+    else if (ret < 0)
+        floor_truncated(st, ret);
 }
 
-/* Records the floor in the log (with the counts a restart needs: count()) and removes the segments
- * wholly below it. A crash before the record is durable only keeps a few messages longer. */
+/* A floor record is durable: the newest one moves the segments' floor (an older one's callback
+ * leaves it to the newest, which completes after it). */
+static void floor_appended(void *arg, uint64_t seq, int res)
+{
+    struct stream *st = arg;
+
+    if (res == 0 && seq == st->floor_rec_seq) {
+        st->trunc_floor = st->floor_rec;
+        truncate_due(st);
+    } /* a failure fails the log: append_done says so */
+}
+
+/* Records the floor in the log (with the counts a restart needs: count()); once that is durable the
+ * segments wholly below it go (floor_appended), so a crash never brings back what was removed. */
 static void floor_write(struct stream *st)
 {
     uint64_t rec[3] = {st->floor, st->msgs, st->bytes}, seq;
@@ -206,21 +229,26 @@ static void floor_write(struct stream *st)
     if (ret == -EAGAIN)
         return; /* the next flush */
     st->floor_dirty = false;
-    if (ret == 0 && (ret = wal_truncate_before(st->w, st->floor, floor_truncated, st)) < 0 && ret != -EAGAIN)
-        floor_truncated(st, ret);
+    if (ret == 0) {
+        st->floor_rec_seq = seq;
+        st->floor_rec = st->floor;
+    }
 }
 
 /* While a limit is passed, the oldest chunk goes: max_msgs and max_bytes with discard old, max_age
- * always. */
+ * always; never past what is durable (the floor would pass a message that may yet fail, and a
+ * group reading from the floor would start past the log's end). */
 static void trim(struct stream *st, uint64_t now)
 {
     const struct stream_limits *l = &st->lim;
     bool old = l->discard == STREAM_DISCARD_OLD;
-    uint64_t floor = st->floor;
+    uint64_t floor = st->floor, durable = st->w != NULL ? wal_durable_seq(st->w) : 0;
 
     while (st->nchunks > 0) {
         const struct schunk *k = chunk_at(st, 0);
 
+        if (k->last > durable)
+            break; /* append_done trims again */
         if (!((old && l->max_msgs != 0 && st->msgs > l->max_msgs) || (old && l->max_bytes != 0 && st->bytes > l->max_bytes) ||
               (l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000)))
             break;
@@ -487,6 +515,17 @@ static bool dedup_check(struct stream *st, struct spub *sp)
     return true;
 }
 
+/* The log failed (its appends complete with the error, or are refused with it): the stream refuses
+ * PUBs until reopen() has it open again. */
+static void log_failed(struct stream *st, int err)
+{
+    if (st->err == 0) {
+        log_error(st->c->id, "stream %s: log failed: %s; PUBs are refused until it is open again", st->name, strerror(-err));
+        st->reopen_ns = uring_now_ns() + (uint64_t)STREAM_REOPEN_MIN_MS * 1000000;
+    }
+    st->err = err;
+}
+
 /* The owner is done with sp (err 0: stored as sp->seq): its id's entry learns the sequence, or is
  * forgotten, and the duplicates that waited for it get its answer. */
 static void finish(struct stream *st, struct spub *sp, int err, const char *why)
@@ -525,16 +564,15 @@ static void append_done(void *arg, uint64_t seq, int res)
         st->fly_tail = NULL;
     settle(st, sp);
     if (res < 0) {
-        if (st->err == 0)
-            log_error(st->c->id, "stream %s: log failed: %s; it stores nothing more until the broker restarts", st->name,
-                      strerror(-res));
-        st->err = res;
+        log_failed(st, res);
         st->refused++;
         finish(st, sp, TRPC_E_STORAGE_FAILED, NULL);
         return;
     }
     sp->seq = seq;
     st->stored++;
+    if (has_limits(st))
+        trim(st, now_real_ns());
     finish(st, sp, 0, NULL);
     group_stream_grew(st);
 }
@@ -563,9 +601,11 @@ static void pump(struct stream *st)
                 trim(st, ns);
         }
         if (ret < 0) {
+            if (ret != -EMSGSIZE)
+                log_failed(st, ret); /* the log's sticky error: it failed before completing anything */
             settle(st, sp);
             st->refused++;
-            finish(st, sp, TRPC_E_STORAGE_FAILED, NULL);
+            finish(st, sp, ret == -EMSGSIZE ? TRPC_E_MESSAGE_TOO_LARGE : TRPC_E_STORAGE_FAILED, NULL);
             continue;
         }
         sp->next = NULL;
@@ -759,6 +799,10 @@ static int count(struct stream *st)
     wal_iter_close(it);
     if (ret == 0 && has_limits(st))
         trim(st, now); /* the floor record goes with the first flush */
+    if (ret == 0 && st->floor > wal_first_seq(st->w)) {
+        st->trunc_floor = st->floor; /* segments an unlink left behind before a crash */
+        st->trunc_due = true;
+    }
     return ret;
 }
 
@@ -808,14 +852,55 @@ static uint64_t segment_bytes(const struct stream_limits *l, uint32_t buffer_byt
     return s < buffer_bytes ? buffer_bytes : s;
 }
 
-static struct stream *stream_open(struct core *c, uint32_t id, const char *name, const struct stream_limits *lim)
+/* Opens (recovering) the stream's log and counts it: 0, or -errno (logged, and in st->err). */
+static int log_open(struct stream *st)
 {
+    struct core *c = st->c;
     struct stream_core *sc = &c->stream;
     struct wal_recovery rec = {0};
     struct wal_options o = {0};
-    struct stream *st;
     char dir[CONFIG_PATH_MAX + 96];
     int ret;
+
+    if (!sc->wals.registered && (ret = wal_set_init(&sc->wals, &c->loop)) != 0)
+        goto fail;
+    snprintf(dir, sizeof(dir), "%s/streams/%s", c->cfg.data_dir, st->name);
+    ret = mkdir_p(dir);
+    if (ret != 0)
+        goto fail;
+    o.dir = dir;
+    /* A batch buffer holds the largest record: a whole frame's body and the head. */
+    o.buffer_bytes = c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096 > (2u << 20)
+                         ? c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096
+                         : (2u << 20);
+    o.segment_bytes = segment_bytes(&st->lim, o.buffer_bytes);
+    ret = wal_set_open(&sc->wals, &o, &rec, &st->w, &st->slot);
+    snprintf(st->recovery, sizeof(st->recovery), "%s", rec.message);
+    if (ret != 0)
+        goto fail;
+    if (rec.message[0] != '\0')
+        log_warn(c->id, "stream %s: %s", st->name, rec.message);
+    st->err = 0;
+    ret = count(st);
+    if (ret < 0) {
+        log_error(c->id, "stream %s: cannot read its log: %s", st->name, strerror(-ret));
+        st->err = ret;
+        return ret;
+    }
+    log_info(c->id, "stream %s: open, %llu messages (%llu bytes), next sequence %llu", st->name, (unsigned long long)st->msgs,
+             (unsigned long long)st->bytes, (unsigned long long)wal_durable_seq(st->w) + 1);
+    return 0;
+fail:
+    st->err = ret;
+    log_error(c->id, "stream %s: cannot open its log in %s/streams/%s: %s%s%s", st->name, c->cfg.data_dir, st->name, strerror(-ret),
+              rec.message[0] ? ": " : "", rec.message);
+    return ret;
+}
+
+static struct stream *stream_open(struct core *c, uint32_t id, const char *name, const struct stream_limits *lim)
+{
+    struct stream_core *sc = &c->stream;
+    struct stream *st;
 
     if (sc->nown == sc->own_cap) {
         unsigned cap = sc->own_cap ? sc->own_cap * 2 : 8;
@@ -834,39 +919,49 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name,
     snprintf(st->name, sizeof(st->name), "%s", name);
     st->lim = *lim;
     sc->own[sc->nown++] = st;
-    if (!sc->wals.registered && (ret = wal_set_init(&sc->wals, &c->loop)) != 0)
-        goto fail;
-    snprintf(dir, sizeof(dir), "%s/streams/%s", c->cfg.data_dir, name);
-    ret = mkdir_p(dir);
-    if (ret != 0)
-        goto fail;
-    o.dir = dir;
-    /* A batch buffer holds the largest record: a whole frame's body and the head. */
-    o.buffer_bytes = c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096 > (2u << 20)
-                         ? c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096
-                         : (2u << 20);
-    o.segment_bytes = segment_bytes(lim, o.buffer_bytes);
-    ret = wal_set_open(&sc->wals, &o, &rec, &st->w, &st->slot);
-    snprintf(st->recovery, sizeof(st->recovery), "%s", rec.message);
-    if (ret != 0)
-        goto fail;
-    if (rec.message[0] != '\0')
-        log_warn(c->id, "stream %s: %s", name, rec.message);
-    ret = count(st);
-    if (ret < 0) {
-        log_error(c->id, "stream %s: cannot read its log: %s", name, strerror(-ret));
-        st->err = ret;
-    }
-    log_info(c->id, "stream %s: open, %llu messages (%llu bytes), next sequence %llu", name, (unsigned long long)st->msgs,
-             (unsigned long long)st->bytes, (unsigned long long)wal_durable_seq(st->w) + 1);
-    if (st->err == 0)
+    if (log_open(st) == 0)
         group_open_all(st); /* a failure leaves the stream storing, without consumer groups (logged) */
+    else
+        st->reopen_ns = uring_now_ns() + (uint64_t)STREAM_REOPEN_MIN_MS * 1000000;
     return st;
-fail:
-    st->err = ret;
-    log_error(c->id, "stream %s: cannot open its log in %s/streams/%s: %s%s%s", name, c->cfg.data_dir, name, strerror(-ret),
-              rec.message[0] ? ": " : "", rec.message);
-    return st;
+}
+
+/* A log that failed (disk full, I/O error) or could not be opened is closed, once nothing of it is
+ * on the ring, and opened again (recovering it: what was acknowledged is there) after a delay that
+ * doubles while it keeps failing: the stream stores again once the disk has room. Meanwhile its
+ * PUBs get STORAGE_FAILED and everything else goes on. */
+static void reopen(struct stream *st)
+{
+    struct stream_core *sc = &st->c->stream;
+    uint64_t now = uring_now_ns();
+
+    if (st->err == 0 || st->closing || st->c->stopping || now < st->reopen_ns || st->fly_head != NULL || st->gets > 0)
+        return;
+    if (st->w != NULL) {
+        group_detach(st);
+        if (wal_set_close(&sc->wals, st->slot) != 0)
+            return; /* reads still on the ring: the next turn */
+        st->w = NULL;
+    }
+    free(st->chunks);
+    st->chunks = NULL;
+    st->chunk_head = st->nchunks = st->chunks_cap = 0;
+    st->msgs = st->bytes = st->floor = 0;
+    st->floor_dirty = false;
+    dedup_free_all(st);
+    if (log_open(st) != 0) {
+        st->reopen_ms = st->reopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->reopen_ms * 2;
+        if (st->reopen_ms > STREAM_REOPEN_MAX_MS)
+            st->reopen_ms = STREAM_REOPEN_MAX_MS;
+        st->reopen_ns = now + (uint64_t)st->reopen_ms * 1000000;
+        return;
+    }
+    log_info(st->c->id, "stream %s: its log is open again: storing", st->name);
+    st->reopen_ms = 0;
+    if (st->gw == NULL)
+        group_open_all(st);
+    else
+        group_stream_grew(st);
 }
 
 static void stream_free(struct stream *st)
@@ -1222,6 +1317,10 @@ static void flush(struct core *c)
             pump(st);
         if (st->floor_dirty)
             floor_write(st);
+        if (st->trunc_due)
+            truncate_due(st);
+        if (st->err != 0)
+            reopen(st);
         group_flush(st);
         if (st->closing && try_close(st) == 0) {
             admin_part_post(c, st->close_query, 0, NULL, 1);

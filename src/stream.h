@@ -26,10 +26,12 @@
 #define STREAMS_MAX          256         /* streams of one broker */
 #define STREAM_PENDING_MAX   (64u << 20) /* bytes of PUBs an owner holds for one stream before refusing */
 #define STREAM_SEGMENT_BYTES (16u << 20)
-#define STREAM_REC_MSG       1  /* WAL record type of a message */
-#define STREAM_REC_FLOOR     2  /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
-#define STREAM_CHUNKS        64 /* a limit removes the oldest messages in steps of 1/64 of it */
-#define STREAM_REC_HEAD      16 /* a message record: time (8), topic_len (2), 0 (2), hdr_len (4), then the body */
+#define STREAM_REC_MSG       1     /* WAL record type of a message */
+#define STREAM_REC_FLOOR     2     /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
+#define STREAM_CHUNKS        64    /* a limit removes the oldest messages in steps of 1/64 of it */
+#define STREAM_REOPEN_MIN_MS 500   /* a failed log is opened again after this, */
+#define STREAM_REOPEN_MAX_MS 30000 /* doubling up to this while it keeps failing */
+#define STREAM_REC_HEAD      16    /* a message record: time (8), topic_len (2), 0 (2), hdr_len (4), then the body */
 
 struct broker;
 struct core;

@@ -45,9 +45,11 @@ struct stream {
     struct core *c;
     uint32_t id;
     char name[STREAM_NAME_MAX + 1];
-    struct wal *w; /* NULL: the log could not be opened (err says why) */
-    uint32_t slot; /* in c->stream.wals */
-    int err;       /* -errno: the stream stores nothing (open failed, or the log failed) */
+    struct wal *w;      /* NULL: the log could not be opened (err says why) */
+    uint32_t slot;      /* in c->stream.wals */
+    int err;            /* -errno: the stream stores nothing (open failed, or the log failed) until reopened */
+    uint64_t reopen_ns; /* uring_now_ns() of the next attempt */
+    uint32_t reopen_ms; /* the delay after a failed attempt: doubles, STREAM_REOPEN_MAX_MS at most */
     bool closing;
     uint64_t close_query;
     unsigned gets;                      /* reads in flight (STREAM_MB_GET) */
@@ -58,10 +60,13 @@ struct stream {
     /* Kept: messages and their bytes (topic, headers, payload), counted once appended, in chunks of
      * consecutive messages that retention removes oldest first (stream.c). */
     uint64_t msgs, bytes, stored, refused, expired;
-    struct stream_limits lim; /* from the core's table */
-    uint64_t floor;           /* below it, nothing is kept: removed by retention, or not a message */
-    bool floor_dirty;         /* a floor record waits for the log */
-    struct schunk *chunks;    /* a ring: chunk_head, nchunks of chunks_cap (a power of two) */
+    struct stream_limits lim;          /* from the core's table */
+    uint64_t floor;                    /* below it, nothing is kept: removed by retention, or not a message */
+    bool floor_dirty;                  /* a floor record waits for the log */
+    uint64_t floor_rec, floor_rec_seq; /* the newest floor record appended: its floor, its sequence */
+    uint64_t trunc_floor;              /* segments wholly below it may go: its record is durable */
+    bool trunc_due;                    /* a truncation to place at the next flush */
+    struct schunk *chunks;             /* a ring: chunk_head, nchunks of chunks_cap (a power of two) */
     uint32_t chunk_head, nchunks, chunks_cap;
     /* Message ids seen within the dedup window: by hash (chains), and oldest first. */
     struct idmap dedup;
@@ -109,6 +114,8 @@ bool group_log_pending(struct stream *st);
 void group_flush(struct stream *st);
 /* A dead letter's answer. */
 void group_dead_stored(struct core *c, struct spub *sp);
+/* The stream's log is about to close (to be opened again): the groups' iterators go. */
+void group_detach(struct stream *st);
 /* Counts for stream.info. */
 unsigned group_count(const struct stream *st);
 

@@ -176,7 +176,8 @@ int main(void)
            (unsigned long long)f.seq);
     }
     tc_pub(&a, "orders.quiet", "q", 1); /* no ACK_REQ: stored all the same */
-    for (int i = 0; i < 100 && info_num(&a, "orders", "messages") != N + 2; i++)
+    /* Counted once appended, last_seq once durable: wait for both. */
+    for (int i = 0; i < 100 && (info_num(&a, "orders", "messages") != N + 2 || info_num(&a, "orders", "last_seq") != N + 2); i++)
         usleep(20000);
     ok(info_num(&a, "orders", "messages") == N + 2, "stream.info counts %d messages", N + 2);
     ok(info_num(&a, "orders", "last_seq") == N + 2 && info_num(&a, "orders", "first_seq") == 1, "first and last sequence");
