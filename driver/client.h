@@ -257,7 +257,8 @@ struct trpc_client {
     int64_t last_recv_ms;
     int64_t last_ping_ms;
     uint32_t keepalive_ms;
-    int attempts; /* failed attempts in this outage */
+    uint8_t version; /* the protocol version of the connection: CONNACK's (under lock) */
+    int attempts;    /* failed attempts in this outage */
     int backoff_ms;
     int last_err;
     char err_text[256]; /* detail of last_err, copied to the caller of trpc_connect */

@@ -406,7 +406,7 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
         conn_down(c, err, "CONNACK: %s", trpc_strerror(err));
         return;
     }
-    if (f->aux != WIRE_VERSION_MIN) {
+    if (f->aux < WIRE_VERSION_MIN || f->aux > WIRE_VERSION_MAX) {
         conn_down(c, -TRPC_E_UNSUPPORTED_VERSION, "CONNACK chose protocol version %u", f->aux);
         return;
     }
@@ -415,6 +415,7 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     c->ever_connected = true;
     c->attempts = 0;
     pthread_mutex_lock(&c->lock);
+    c->version = (uint8_t)f->aux;
     c->limits.max_frame = ca.max_frame;
     c->limits.max_header_bytes = ca.max_header_bytes;
     c->limits.max_topic = ca.max_topic;

@@ -244,24 +244,47 @@ int trpc_respond_error(trpc_msg *req, uint32_t code, const char *text)
     return respond(req, WIRE_F_APP_ERROR, code, text, text ? strlen(text) : 0);
 }
 
-static int acknowledge(trpc_msg *m, uint8_t type, uint32_t delay_ms)
+static int acknowledge(trpc_msg *m, uint8_t type, uint32_t delay_ms, const char *reason)
 {
     struct wire_out o = {.type = type, .aux = delay_ms};
+    uint8_t version;
 
     trpc__clear_error();
     if (m == NULL || m->type != WIRE_MSG || !(m->flags & WIRE_F_ACK_REQUIRED) || m->sub_id == 0)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%s: the message needs no acknowledgement", wire_type_name(type));
+    if (type == WIRE_PROGRESS || type == WIRE_TERM) {
+        pthread_mutex_lock(&m->c->lock);
+        version = m->c->version;
+        pthread_mutex_unlock(&m->c->lock);
+        if (version < 2)
+            return trpc__fail(-TRPC_E_UNSUPPORTED_VERSION, "%s: the broker speaks protocol version 1, which has no %s",
+                              wire_type_name(type), wire_type_name(type));
+    }
     o.id = m->sub_id;
     o.seq = m->seq;
+    if (reason != NULL) {
+        o.payload = reason;
+        o.payload_len = strnlen(reason, WIRE_TERM_REASON_MAX);
+    }
     return answer(m, &o);
 }
 
 int trpc_ack(trpc_msg *msg)
 {
-    return acknowledge(msg, WIRE_ACK, 0);
+    return acknowledge(msg, WIRE_ACK, 0, NULL);
 }
 
 int trpc_nack(trpc_msg *msg, uint32_t delay_ms)
 {
-    return acknowledge(msg, WIRE_NACK, delay_ms);
+    return acknowledge(msg, WIRE_NACK, delay_ms, NULL);
+}
+
+int trpc_in_progress(trpc_msg *msg)
+{
+    return acknowledge(msg, WIRE_PROGRESS, 0, NULL);
+}
+
+int trpc_term(trpc_msg *msg, const char *reason)
+{
+    return acknowledge(msg, WIRE_TERM, 0, reason != NULL ? reason : "");
 }

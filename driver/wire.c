@@ -46,12 +46,15 @@ static const struct type_rule rules[WIRE_TYPE_MAX + 1] = {
     [WIRE_ACK] = {0, NONE, NONE, NONE, NONZERO, NONZERO, RESERVED},
     [WIRE_NACK] = {0, NONE, NONE, NONE, NONZERO, NONZERO, FREE},
     [WIRE_ERR] = {WIRE_F_FATAL, NONE, NONE, ANY, FREE, RESERVED, NONZERO},
+    [WIRE_PROGRESS] = {0, NONE, NONE, NONE, NONZERO, NONZERO, RESERVED},
+    [WIRE_TERM] = {0, NONE, NONE, ANY, NONZERO, NONZERO, RESERVED},
 };
 
 static const char *const type_names[WIRE_TYPE_MAX + 1] = {
-    [WIRE_CONNECT] = "CONNECT", [WIRE_CONNACK] = "CONNACK", [WIRE_PING] = "PING",   [WIRE_PONG] = "PONG", [WIRE_PUB] = "PUB",
-    [WIRE_PUBACK] = "PUBACK",   [WIRE_SUB] = "SUB",         [WIRE_UNSUB] = "UNSUB", [WIRE_MSG] = "MSG",   [WIRE_REQ] = "REQ",
-    [WIRE_REP] = "REP",         [WIRE_ACK] = "ACK",         [WIRE_NACK] = "NACK",   [WIRE_ERR] = "ERR",
+    [WIRE_CONNECT] = "CONNECT", [WIRE_CONNACK] = "CONNACK", [WIRE_PING] = "PING",         [WIRE_PONG] = "PONG",
+    [WIRE_PUB] = "PUB",         [WIRE_PUBACK] = "PUBACK",   [WIRE_SUB] = "SUB",           [WIRE_UNSUB] = "UNSUB",
+    [WIRE_MSG] = "MSG",         [WIRE_REQ] = "REQ",         [WIRE_REP] = "REP",           [WIRE_ACK] = "ACK",
+    [WIRE_NACK] = "NACK",       [WIRE_ERR] = "ERR",         [WIRE_PROGRESS] = "PROGRESS", [WIRE_TERM] = "TERM",
 };
 
 const char *wire_type_name(unsigned type)

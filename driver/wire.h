@@ -35,7 +35,7 @@
 #include <trpc/errors.h>
 
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 1
+#define WIRE_VERSION_MAX 2 /* 2: PROGRESS and TERM (docs/protocol.md, section 8) */
 
 #define WIRE_FIXED_LEN 32
 
@@ -65,8 +65,12 @@ enum wire_type {
     WIRE_ACK = 12,
     WIRE_NACK = 13,
     WIRE_ERR = 14,
+    WIRE_PROGRESS = 15, /* version 2 */
+    WIRE_TERM = 16,     /* version 2 */
 };
-#define WIRE_TYPE_MAX WIRE_ERR
+#define WIRE_TYPE_MAX        WIRE_TERM
+#define WIRE_TYPE_MAX_V1     WIRE_ERR
+#define WIRE_TERM_REASON_MAX 256 /* bytes of a TERM's payload the broker keeps */
 
 /* Flag bits; docs/protocol.md lists which type allows which. */
 #define WIRE_F_ACK_REQ      0x01u /* PUB: answer with PUBACK */

@@ -675,13 +675,13 @@ static void groups_done(struct control *ctl, void *arg, struct admin_part **part
     }
     for (size_t i = 0; list != NULL && i < parts[0]->n; i++) {
         const struct group_info *g = &((const struct group_info *)parts[0]->items)[i];
-        json_t *doc =
-            json_pack("{s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", g->name, "pattern",
-                      admin_api_text(g->filter), "members", (int)g->members, "next_seq", (json_int_t)g->next_seq, "lag",
-                      (json_int_t)g->lag, "pending", (json_int_t)g->pending, "inflight", (json_int_t)g->inflight, "waiting",
-                      (json_int_t)g->waiting, "lost", (json_int_t)g->lost, "delivered", (json_int_t)g->delivered, "redelivered",
-                      (json_int_t)g->redelivered, "acked", (json_int_t)g->acked, "dead", (json_int_t)g->dead, "max_deliveries",
-                      (json_int_t)g->max_deliveries, "ack_wait_ms", (json_int_t)g->ack_wait_ms);
+        json_t *doc = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", g->name,
+                                "pattern", admin_api_text(g->filter), "members", (int)g->members, "next_seq",
+                                (json_int_t)g->next_seq, "lag", (json_int_t)g->lag, "pending", (json_int_t)g->pending, "inflight",
+                                (json_int_t)g->inflight, "waiting", (json_int_t)g->waiting, "lost", (json_int_t)g->lost,
+                                "delivered", (json_int_t)g->delivered, "redelivered", (json_int_t)g->redelivered, "acked",
+                                (json_int_t)g->acked, "dead", (json_int_t)g->dead, "termed", (json_int_t)g->termed,
+                                "max_deliveries", (json_int_t)g->max_deliveries, "ack_wait_ms", (json_int_t)g->ack_wait_ms);
 
         if (doc != NULL)
             json_object_set_new(doc, "dlq", g->dlq[0] != '\0' ? admin_api_text(g->dlq) : json_null());

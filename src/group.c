@@ -90,8 +90,10 @@ struct gleave {
 struct gack {
     struct gleave who;
     uint64_t seq;
-    bool nack;
+    uint8_t type; /* WIRE_ACK, WIRE_NACK, WIRE_PROGRESS or WIRE_TERM */
     uint32_t delay_ms;
+    uint16_t reason_len; /* TERM */
+    char reason[];
 };
 
 struct grefuse {
@@ -138,6 +140,7 @@ struct gpend {
     const char *reason;
     uint64_t first_ns, last_ns; /* CLOCK_REALTIME of the first and the last delivery */
     uint64_t last_client;
+    char *term;         /* a TERM's reason (malloc'd), NULL without */
     struct gpend *next; /* the ready FIFO */
     uint32_t len;
     uint8_t *rec; /* the stream's record; NULL while LOST */
@@ -165,7 +168,7 @@ struct group {
     bool dead_retry; /* a dead letter waits for a retry the timer set had no room for */
     uint64_t pend_bytes;
     bool pumping;
-    uint64_t delivered, redelivered, acked, dead;
+    uint64_t delivered, redelivered, acked, dead, termed;
 };
 
 struct grec {
@@ -423,6 +426,7 @@ static void pend_free(struct group *g, struct gpend *p)
 {
     uring_tset_cancel(&g->st->c->group.tset, &p->dl);
     free(p->rec);
+    free(p->term);
     free(p);
 }
 
@@ -861,6 +865,8 @@ static void dead_letter(struct group *g, struct gpend *p)
     memcpy(&hl, p->rec + 12, 4);
     body = p->len - STREAM_REC_HEAD;
     extra_max = 6 * (4 + 24) + tl + 2 * 40 + 64 + 24 + 3 * 24 + 16;
+    if (p->term != NULL)
+        extra_max += 4 + 21 + (uint32_t)strlen(p->term);
     sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + ntl + hl + extra_max + (body - tl - hl));
     if (sp == NULL) {
         wait_then_ready(g, p, DEAD_RETRY_MS);
@@ -885,6 +891,8 @@ static void dead_letter(struct group *g, struct gpend *p)
     extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
     extra += put_header(out + ntl + hl + extra, "trpc-dlq-first-delivery", first, strlen(first));
     extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-delivery", last, strlen(last));
+    if (p->term != NULL)
+        extra += put_header(out + ntl + hl + extra, "trpc-dlq-term-reason", p->term, strlen(p->term));
     assert(extra <= extra_max);
     memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
     nhl = hl + (uint32_t)extra;
@@ -1191,9 +1199,23 @@ static void ack_in(struct core *c, const struct gack *a)
         return;
     }
     uring_tset_cancel(&c->group.tset, &p->dl);
+    if (a->type == WIRE_PROGRESS) {
+        /* The slot the cancel freed takes it again: the ack wait starts over. */
+        if (uring_tset_add(&c->group.tset, &p->dl, uring_now_ns() + (uint64_t)g->pol.ack_wait_ms * 1000000, on_deadline) != 0) {
+            m->inflight--;
+            failed(g, p, "timeout", 0);
+        }
+        return;
+    }
     m->inflight--;
-    if (a->nack) {
+    if (a->type == WIRE_NACK) {
         failed(g, p, "nack", a->delay_ms);
+    } else if (a->type == WIRE_TERM) {
+        free(p->term);
+        p->term = a->reason_len > 0 ? strndup(a->reason, a->reason_len) : NULL;
+        p->reason = "term";
+        g->termed++;
+        dead_letter(g, p);
     } else {
         g->acked++;
         retire(g, p, GREC_ACK);
@@ -1479,19 +1501,24 @@ void group_settle(struct session *s, const struct wire_frame *f)
 {
     struct dsub *ds = idmap_get(&s->dsubs, f->id);
     struct gack *a;
+    uint32_t rlen;
 
     if (ds == NULL) {
         session_send_err(s, f->id, TRPC_E_UNKNOWN_SUBSCRIPTION, false, "no durable subscription with this id");
         return;
     }
-    a = malloc(sizeof(*a));
+    rlen = f->type == WIRE_TERM ? (f->payload_len > WIRE_TERM_REASON_MAX ? WIRE_TERM_REASON_MAX : f->payload_len) : 0;
+    a = malloc(sizeof(*a) + rlen);
     if (a == NULL)
         return; /* the ack wait redelivers it */
     *a = (struct gack){
         .who = {.stream_id = ds->stream_id, .mcore = s->core->id, .slot = s->slot, .gen = s->gen, .sid = f->id, .token = ds->token},
         .seq = f->seq,
-        .nack = f->type == WIRE_NACK,
-        .delay_ms = f->type == WIRE_NACK ? f->aux : 0};
+        .type = (uint8_t)f->type,
+        .delay_ms = f->type == WIRE_NACK ? f->aux : 0,
+        .reason_len = (uint16_t)rlen};
+    if (rlen > 0)
+        memcpy(a->reason, f->payload, rlen);
     memcpy(a->who.name, ds->name, sizeof(a->who.name));
     to_owner(s->core, ds->owner, X_GACK, a);
 }
@@ -1807,6 +1834,7 @@ unsigned group_infos(struct stream *st, struct group_info *v)
         in->redelivered = g->redelivered;
         in->acked = g->acked;
         in->dead = g->dead;
+        in->termed = g->termed;
     }
     return st->ngroups;
 }

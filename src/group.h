@@ -41,10 +41,10 @@ struct group_info {
     char dlq[256];    /* "" when none */
     uint32_t max_deliveries, ack_wait_ms;
     uint32_t members;
-    uint64_t next_seq;                            /* the first sequence never delivered */
-    uint64_t lag;                                 /* messages stored after next_seq - 1 (its pattern not applied) */
-    uint64_t pending, inflight, waiting, lost;    /* not settled: all, sent, waiting to go (again), after a restart */
-    uint64_t delivered, redelivered, acked, dead; /* this run */
+    uint64_t next_seq;                                    /* the first sequence never delivered */
+    uint64_t lag;                                         /* messages stored after next_seq - 1 (its pattern not applied) */
+    uint64_t pending, inflight, waiting, lost;            /* not settled: all, sent, waiting to go (again), after a restart */
+    uint64_t delivered, redelivered, acked, dead, termed; /* this run; termed: TERM from a member */
 };
 
 /* The owner: the groups of st into v (at most GROUPS_PER_STREAM): how many. */

@@ -210,6 +210,7 @@ static void do_connect(struct session *s, const struct wire_frame *f)
     }
     copy_name(s, f);
     s->no_echo = (f->flags & WIRE_F_NO_ECHO) != 0;
+    s->version = (uint8_t)version;
     s->state = SESS_OPEN;
     o.aux = (uint32_t)version;
     wire_connack_put(payload, &ca);
@@ -296,6 +297,13 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
     case WIRE_REP:
         request_rep(s, f);
         return;
+    case WIRE_PROGRESS:
+    case WIRE_TERM:
+        if (s->version < 2) {
+            session_fail(s, f->id, TRPC_E_UNKNOWN_TYPE, "PROGRESS and TERM are frames of protocol version 2");
+            return;
+        }
+        /* fall through */
     case WIRE_ACK:
     case WIRE_NACK:
         group_settle(s, f);

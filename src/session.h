@@ -48,6 +48,7 @@ struct session {
     uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
     /* session.c */
     bool no_echo;
+    uint8_t version; /* the protocol version CONNACK chose */
     struct wire_reader rd;
     /* Reading stopped ("Backpressure"): the buffer whose frames were being parsed when it stopped
      * (rx_bid; the reader still points into it) and those that arrived after. */

@@ -38,6 +38,8 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_respond_error.3 \
 	driver/man/trpc_ack.3 \
 	driver/man/trpc_nack.3 \
+	driver/man/trpc_in_progress.3 \
+	driver/man/trpc_term.3 \
 	driver/man/trpc_msg_topic.3 \
 	driver/man/trpc_msg_data.3 \
 	driver/man/trpc_msg_len.3 \

@@ -26,13 +26,14 @@ int main(void)
     struct wire_connack ca;
     struct wire_header h;
 
-    plan(20);
+    plan(21);
     itest_start(&b, args);
 
     ok(tc_open(&a, &b) == 0 && tc_send(&a, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 3)}) == 0,
        "CONNECT with versions 1..3");
     f = itest_next(&a, TC_TIMEOUT_MS);
-    ok(f.type == WIRE_CONNACK && f.aux == 1 && wire_connack_get(f.payload, f.payload_len, &ca) == 0, "CONNACK picks version 1");
+    ok(f.type == WIRE_CONNACK && f.aux == 2 && wire_connack_get(f.payload, f.payload_len, &ca) == 0,
+       "CONNACK picks version 2, the highest in common");
     ok(ca.max_frame == 65536 && ca.keepalive_ms == 300 && ca.max_topic == 256 && ca.client_id != 0,
        "CONNACK announces the configured limits and a client id");
     ok(wire_header_find(&f, ":server", 7, &h) && h.val_len > 12 && memcmp(h.val, "trpc-broker/", 12) == 0,
@@ -75,14 +76,23 @@ int main(void)
     ok(itest_is_err(&f, TRPC_E_NOT_CONNECTED, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "NOT_CONNECTED, fatal, closed");
     tc_close(&x);
     tc_open(&x, &b);
-    tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(2, 9)});
+    tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(3, 9)});
     f = itest_next(&x, TC_TIMEOUT_MS);
-    ok(itest_is_err(&f, TRPC_E_UNSUPPORTED_VERSION, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "versions 2..9: UNSUPPORTED_VERSION");
+    ok(itest_is_err(&f, TRPC_E_UNSUPPORTED_VERSION, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "versions 3..9: UNSUPPORTED_VERSION");
     tc_close(&x);
     itest_connect(&x, &b, 0);
     tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 1)});
     f = itest_next(&x, TC_TIMEOUT_MS);
     ok(itest_is_err(&f, TRPC_E_ALREADY_CONNECTED, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "CONNECT twice: ALREADY_CONNECTED");
+    tc_close(&x);
+    /* Version 2's frames on a session of version 1. */
+    tc_open(&x, &b);
+    tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 1)});
+    f = itest_next(&x, TC_TIMEOUT_MS);
+    tc_send(&x, &(struct wire_out){.type = WIRE_PROGRESS, .id = 1, .seq = 1});
+    f = itest_next(&x, TC_TIMEOUT_MS);
+    ok(itest_is_err(&f, TRPC_E_UNKNOWN_TYPE, true) && tc_wait_eof(&x, TC_TIMEOUT_MS),
+       "PROGRESS on a version-1 session: UNKNOWN_TYPE, fatal");
     tc_close(&x);
 
     /* a, c and two more make four; the fifth is refused. */

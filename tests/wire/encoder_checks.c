@@ -39,7 +39,7 @@ struct ecase {
 
 static const struct ecase cases[] = {
     {"type 0", {.type = 0}, E(UNKNOWN_TYPE)},
-    {"type 15", {.type = 15}, E(UNKNOWN_TYPE)},
+    {"type 17", {.type = 17}, E(UNKNOWN_TYPE)},
     {"PUB with REQUEST", {.type = WIRE_PUB, .flags = WIRE_F_REQUEST, TOPIC("a")}, E(BAD_FLAGS)},
     {"PUB with NO_ECHO", {.type = WIRE_PUB, .flags = WIRE_F_NO_ECHO, TOPIC("a")}, E(BAD_FLAGS)},
     {"CONNECT with FATAL", {.type = WIRE_CONNECT, .flags = WIRE_F_FATAL, .aux = 0x00010001u}, E(BAD_FLAGS)},

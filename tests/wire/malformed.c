@@ -98,11 +98,11 @@ static const struct mrow rows[] = {
     {"length 4097 over a 4096 limit", T_PUB, .plen = 4097 - 35, .lim = &small, E(FRAME_TOO_LARGE)},
     /* type */
     {"type 0", .type = 0, E(UNKNOWN_TYPE)},
-    {"type 15", .type = 15, E(UNKNOWN_TYPE)},
+    {"type 17", .type = 17, E(UNKNOWN_TYPE)},
     {"type 255", .type = 255, E(UNKNOWN_TYPE)},
     {"order: bad length before unknown type", .type = 0, .fix_len = true, .len = 16, E(BAD_LENGTH)},
     {"order: too large before unknown type", .type = 200, .fix_len = true, .len = 2 * MiB, E(FRAME_TOO_LARGE)},
-    {"order: unknown type before flags", .type = 15, .flags = 0xff, E(UNKNOWN_TYPE)},
+    {"order: unknown type before flags", .type = 17, .flags = 0xff, E(UNKNOWN_TYPE)},
     /* flags not allowed on the type */
     {"CONNECT with ACK_REQ", T_CONNECT, .flags = WIRE_F_ACK_REQ, E(BAD_FLAGS)},
     {"CONNECT with FATAL", T_CONNECT, .flags = WIRE_F_FATAL, E(BAD_FLAGS)},

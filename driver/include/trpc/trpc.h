@@ -257,6 +257,12 @@ int trpc_respond_error(trpc_msg *req, uint32_t code, const char *text);
  * the topic's backoff). -TRPC_E_INVALID_ARGUMENT for a message that needs no acknowledgement. */
 int trpc_ack(trpc_msg *msg);
 int trpc_nack(trpc_msg *msg, uint32_t delay_ms);
+/* Still working on it: the ack wait starts again (call it more often than the group's ack wait).
+ * Or give up on it for good: it goes to the group's dead-letter topic at once, whatever its
+ * max_deliveries, with reason (at most 256 bytes kept; may be NULL) in header
+ * trpc-dlq-term-reason. Both need a broker of protocol version 2 (-TRPC_E_UNSUPPORTED_VERSION). */
+int trpc_in_progress(trpc_msg *msg);
+int trpc_term(trpc_msg *msg, const char *reason);
 
 /* ---- messages (man 3 trpc_msg) ---------------------------------------------------------------- */
 
