@@ -1,13 +1,15 @@
 #!/bin/sh
-# examples/hello and examples/echo against a real broker: hello's greetings come back, and an
-# echo client's requests are answered by three echo-service instances, each serving some.
+# examples/hello, examples/echo and examples/durable against a real broker: hello's greetings come
+# back, an echo client's requests are answered by three echo-service instances, each serving some,
+# and durable's orders are settled as it plans, twice in a row (the second run joins the group
+# the first created).
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
 TRPC_BROKER=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
 ex=$top_builddir/examples
 . "$top_srcdir/perf/server.sh"
 
-echo "1..6"
+echo "1..8"
 tmp=$(mktemp -d)
 TRPC_PID=
 spids=
@@ -68,6 +70,16 @@ for n in 1 2 3; do
 done
 if [ $served -eq 3 ]; then echo "ok 5 - every instance served requests"; else echo "not ok 5 - $served of 3 instances served"; cat "$tmp"/svc*.out | sed 's/^/# /'; fi
 if [ $total -eq 60 ]; then echo "ok 6 - each request served exactly once ($total)"; else echo "not ok 6 - $total requests served for 60"; fi
+
+for run in 1 2; do
+    if out=$("$ex/durable/durable" "$url" 20 2>&1) && echo "$out" | grep -q '^settled as planned$' &&
+        echo "$out" | grep -q 'acknowledged 16, refused once 5, terminated 4'; then
+        echo "ok $((6 + run)) - durable, run $run: 16 acknowledged (5 after a NACK), 4 terminated, a duplicate stored once"
+    else
+        echo "not ok $((6 + run)) - durable, run $run"
+        echo "$out" | sed 's/^/# /'
+    fi
+done
 
 server_stop "$TRPC_PID"
 TRPC_PID=
