@@ -837,6 +837,15 @@ static size_t put_header(uint8_t *at, const char *key, const char *val, size_t v
     return 4u + kl + vl;
 }
 
+/* A dead letter that could not go now: tried again after DEAD_RETRY_MS, never delivered to a
+ * member again (its attempts are over, or a member terminated it). */
+static void dead_later(struct group *g, struct gpend *p)
+{
+    p->state = P_DEAD;
+    if (uring_tset_add(&g->st->c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) != 0)
+        g->dead_retry = true; /* group_flush tries again */
+}
+
 /* Publishes p on the group's dead-letter topic, its payload and headers as they were and headers
  * saying where it came from and why; the original is retired once that is stored
  * (group_dead_stored). Without a dead-letter topic, or a stream for it, it is dropped (logged). */
@@ -869,7 +878,7 @@ static void dead_letter(struct group *g, struct gpend *p)
         extra_max += 4 + 21 + (uint32_t)strlen(p->term);
     sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + ntl + hl + extra_max + (body - tl - hl));
     if (sp == NULL) {
-        wait_then_ready(g, p, DEAD_RETRY_MS);
+        dead_later(g, p);
         return;
     }
     p->state = P_DEAD;
@@ -930,8 +939,7 @@ static void dead_letter(struct group *g, struct gpend *p)
     x.ptr = sp;
     if (core_push(c, e->owner, &x, 0) != 0) {
         free(sp);
-        p->state = P_READY; /* wait_then_ready makes it WAIT */
-        wait_then_ready(g, p, DEAD_RETRY_MS);
+        dead_later(g, p);
     }
 }
 
@@ -948,8 +956,7 @@ void group_dead_stored(struct core *c, struct spub *sp)
         } else {
             log_warn(c->id, "stream %s group %s: dead letter of message %" PRIu64 " not stored (%s); trying again", st->name,
                      g->name, p->seq, trpc_err_name(sp->err));
-            if (uring_tset_add(&c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) != 0)
-                g->dead_retry = true; /* group_flush tries again */
+            dead_later(g, p);
         }
     }
     free(sp);
@@ -1204,6 +1211,7 @@ static void ack_in(struct core *c, const struct gack *a)
         if (uring_tset_add(&c->group.tset, &p->dl, uring_now_ns() + (uint64_t)g->pol.ack_wait_ms * 1000000, on_deadline) != 0) {
             m->inflight--;
             failed(g, p, "timeout", 0);
+            pump(g);
         }
         return;
     }

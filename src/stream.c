@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -184,8 +185,8 @@ static void floor_truncated(void *arg, int res)
     struct stream *st = arg;
 
     if (res < 0 && res != -ECANCELED)
-        log_warn(st->c->id, "stream %s: removing segments below sequence %" PRIu64 ": %s; tried again later", st->name, st->floor,
-                 strerror(-res));
+        log_warn(st->c->id, "stream %s: removing segments below sequence %" PRIu64 ": %s; tried again when the floor moves",
+                 st->name, st->floor, strerror(-res));
 }
 
 /* Removes the segments wholly below the durable floor; what could not be placed now (-EAGAIN) or
@@ -326,17 +327,19 @@ static void replay_floor(struct stream *st, const struct wal_record *r, uint64_t
 
 /* A trpc-msg-id seen within the window: the sequence it was stored under, or the PUB storing it. */
 struct dedup {
-    struct dedup *chain; /* same hash */
-    struct dedup *next;  /* newer */
+    struct dedup *chain;       /* same hash */
+    struct dedup *next, *prev; /* newer, older */
     uint64_t hash, seq, at_ns;
     struct spub *sp; /* the original, until durable */
     uint16_t len;
     char id[];
 };
 
-static uint64_t id_hash(const void *id, size_t len)
+/* FNV-1a from a per-stream random basis, so that ids chosen to collide in one broker's table do not
+ * in another's, nor after a restart. */
+static uint64_t id_hash(const struct stream *st, const void *id, size_t len)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    uint64_t h = 14695981039346656037ull ^ st->dedup_key;
 
     for (size_t i = 0; i < len; i++)
         h = (h ^ ((const uint8_t *)id)[i]) * 1099511628211ull;
@@ -403,6 +406,8 @@ static bool dedup_drop_oldest(struct stream *st)
     st->dd_head = d->next;
     if (st->dd_head == NULL)
         st->dd_tail = NULL;
+    else
+        st->dd_head->prev = NULL;
     dedup_unchain(st, d);
     st->ndedup--;
     free(d);
@@ -441,6 +446,7 @@ static struct dedup *dedup_add(struct stream *st, const void *id, uint16_t len, 
         free(d);
         return NULL;
     }
+    d->prev = st->dd_tail;
     if (st->dd_tail != NULL)
         st->dd_tail->next = d;
     else
@@ -453,17 +459,14 @@ static struct dedup *dedup_add(struct stream *st, const void *id, uint16_t len, 
 /* An entry whose PUB failed: forgotten, so that the publisher's retry is stored. */
 static void dedup_forget(struct stream *st, struct dedup *d)
 {
-    struct dedup **pp = &st->dd_head, *prev = NULL;
-
-    while (*pp != NULL && *pp != d) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == NULL)
-        return;
-    *pp = d->next;
-    if (st->dd_tail == d)
-        st->dd_tail = prev;
+    if (d->prev != NULL)
+        d->prev->next = d->next;
+    else
+        st->dd_head = d->next;
+    if (d->next != NULL)
+        d->next->prev = d->prev;
+    else
+        st->dd_tail = d->prev;
     dedup_unchain(st, d);
     st->ndedup--;
     free(d);
@@ -487,21 +490,16 @@ static void dedup_free_all(struct stream *st)
 static bool dedup_check(struct stream *st, struct spub *sp)
 {
     const uint8_t *id = sp->rec + sp->msgid_off;
-    uint64_t hash, ns;
+    uint64_t ns;
     struct dedup *d;
 
     if (sp->msgid_len == 0 || st->lim.dedup_window_ms == 0)
         return false;
     memcpy(&ns, sp->rec, 8);
     dedup_expire(st, ns);
-    hash = id_hash(id, sp->msgid_len);
-    d = dedup_find(st, id, sp->msgid_len, hash);
-    if (d == NULL) {
-        sp->dd = dedup_add(st, id, sp->msgid_len, hash, 0, ns);
-        if (sp->dd != NULL)
-            sp->dd->sp = sp;
+    d = dedup_find(st, id, sp->msgid_len, id_hash(st, id, sp->msgid_len));
+    if (d == NULL)
         return false;
-    }
     st->duplicates++;
     if (d->sp != NULL) {
         st->pending_bytes += sp->cost;
@@ -515,13 +513,29 @@ static bool dedup_check(struct stream *st, struct spub *sp)
     return true;
 }
 
+/* sp is to be stored: its id enters the window (without memory for it, it is stored all the same). */
+static void dedup_remember(struct stream *st, struct spub *sp)
+{
+    const uint8_t *id = sp->rec + sp->msgid_off;
+    uint64_t ns;
+
+    if (sp->msgid_len == 0 || st->lim.dedup_window_ms == 0)
+        return;
+    memcpy(&ns, sp->rec, 8);
+    sp->dd = dedup_add(st, id, sp->msgid_len, id_hash(st, id, sp->msgid_len), 0, ns);
+    if (sp->dd != NULL)
+        sp->dd->sp = sp;
+}
+
 /* The log failed (its appends complete with the error, or are refused with it): the stream refuses
  * PUBs until reopen() has it open again. */
 static void log_failed(struct stream *st, int err)
 {
     if (st->err == 0) {
         log_error(st->c->id, "stream %s: log failed: %s; PUBs are refused until it is open again", st->name, strerror(-err));
-        st->reopen_ns = uring_now_ns() + (uint64_t)STREAM_REOPEN_MIN_MS * 1000000;
+        /* reopen_ms is still up from a reopen that did not last (no append durable since): a disk
+         * that keeps failing is not read again every half second. */
+        st->reopen_ns = uring_now_ns() + (uint64_t)(st->reopen_ms != 0 ? st->reopen_ms : STREAM_REOPEN_MIN_MS) * 1000000;
     }
     st->err = err;
 }
@@ -571,6 +585,7 @@ static void append_done(void *arg, uint64_t seq, int res)
     }
     sp->seq = seq;
     st->stored++;
+    st->reopen_ms = 0; /* the log works */
     if (has_limits(st))
         trim(st, now_real_ns());
     finish(st, sp, 0, NULL);
@@ -643,14 +658,11 @@ void stream_take(struct core *c, struct spub *sp)
     if (dedup_check(st, sp))
         return;
     if (full(st, sp->len - STREAM_REC_HEAD, &why)) {
-        if (sp->dd != NULL) {
-            dedup_forget(st, sp->dd);
-            sp->dd = NULL;
-        }
         st->refused++;
         answer(c, sp, TRPC_E_STREAM_FULL, why);
         return;
     }
+    dedup_remember(st, sp);
     st->pending_bytes += sp->cost;
     st->npending++;
     st->wait_msgs++;
@@ -770,8 +782,8 @@ static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t
     if ((uint64_t)tl + hl > r->len - STREAM_REC_HEAD || !find_msgid(body + tl, hl, &off, &len) || len == 0 ||
         len > STREAM_MSGID_MAX)
         return;
-    if (dedup_find(st, body + tl + off, len, id_hash(body + tl + off, len)) == NULL)
-        dedup_add(st, body + tl + off, len, id_hash(body + tl + off, len), r->seq, ns);
+    if (dedup_find(st, body + tl + off, len, id_hash(st, body + tl + off, len)) == NULL)
+        dedup_add(st, body + tl + off, len, id_hash(st, body + tl + off, len), r->seq, ns);
 }
 
 /* Counts what the log keeps (messages and bytes, in retention's chunks), and the ids of the dedup
@@ -918,6 +930,8 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name,
     st->id = id;
     snprintf(st->name, sizeof(st->name), "%s", name);
     st->lim = *lim;
+    if (getrandom(&st->dedup_key, sizeof(st->dedup_key), GRND_NONBLOCK) != (ssize_t)sizeof(st->dedup_key))
+        st->dedup_key = (uint64_t)(uintptr_t)st ^ uring_now_ns();
     sc->own[sc->nown++] = st;
     if (log_open(st) == 0)
         group_open_all(st); /* a failure leaves the stream storing, without consumer groups (logged) */
@@ -957,7 +971,10 @@ static void reopen(struct stream *st)
         return;
     }
     log_info(st->c->id, "stream %s: its log is open again: storing", st->name);
-    st->reopen_ms = 0;
+    /* Kept up (doubled) until an append is durable: append_done clears it. */
+    st->reopen_ms = st->reopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->reopen_ms * 2;
+    if (st->reopen_ms > STREAM_REOPEN_MAX_MS)
+        st->reopen_ms = STREAM_REOPEN_MAX_MS;
     if (st->gw == NULL)
         group_open_all(st);
     else

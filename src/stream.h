@@ -51,7 +51,7 @@ struct stream_limits {
 
 #define STREAM_DEDUP_WINDOW_MS  120000 /* without "dedup_window_ms": two minutes, as JetStream's */
 #define STREAM_DEDUP_WINDOW_MAX (7ull * 86400 * 1000)
-#define STREAM_DEDUP_MAX        (1u << 19) /* ids a stream remembers at most: past it, the oldest go */
+#define STREAM_DEDUP_MAX        (1u << 17) /* ids a stream remembers at most: past it, the oldest go */
 #define STREAM_MSGID_MAX        128        /* bytes of a trpc-msg-id */
 
 /* A stream as defined (store, admin API). */

@@ -71,6 +71,7 @@ struct stream {
     /* Message ids seen within the dedup window: by hash (chains), and oldest first. */
     struct idmap dedup;
     struct dedup *dd_head, *dd_tail;
+    uint64_t dedup_key; /* random: the basis of the ids' hash */
     uint32_t ndedup;
     uint64_t duplicates; /* this run: PUBs answered as duplicates */
     char recovery[256];

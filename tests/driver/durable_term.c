@@ -75,7 +75,7 @@ static const char *header_of(json_t *j, const char *key)
 static bool dead_one(void *arg)
 {
     json_t *st = adminc_stream(arg, "dead");
-    bool done = adminc_int(st, "messages") == 1;
+    bool done = adminc_int(st, "last_seq") == 1; /* durable: stream.get reads it */
 
     json_decref(st);
     return done;
