@@ -113,6 +113,7 @@ ctl_render_fn ctl_render_subs_ls;
 ctl_render_fn ctl_render_stream_ls;
 ctl_render_fn ctl_render_stream_info;
 ctl_render_fn ctl_render_stream_rm;
+ctl_render_fn ctl_render_stream_purge;
 ctl_render_fn ctl_render_stream_get;
 ctl_render_fn ctl_render_group_ls;
 

@@ -139,6 +139,20 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     return rc;
 }
 
+int ctl_render_stream_purge(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    json_int_t purged = 0;
+    const char *name;
+    json_t *st;
+    int rc = READ(doc, "", {"purged", K_INT, &purged, false}, {"stream", K_OBJECT, &st, false});
+
+    if (rc == 0)
+        rc = READ(st, "stream", {"name", K_STR, &name, false});
+    if (rc == 0)
+        fprintf(out, "purged stream %s: %lld messages removed\n", name, (long long)purged);
+    return rc;
+}
+
 int ctl_render_stream_rm(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     const char *name;

@@ -173,6 +173,11 @@ const struct ctl_verb ctl_verbs[] = {
      "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"
      "PUBs waiting for the disk get an error.\n",
      1, 1, false, false, request_name, ctl_render_stream_rm, false, false},
+    {"stream", "purge", "$trpc.admin.stream.purge", "NAME", "remove every message of a stream",
+     "Removes every message stream NAME holds (its definition stays, and it goes on storing; a PUB\n"
+     "on its way to the disk meanwhile is kept). Consumer groups skip what was removed. Sequences\n"
+     "go on from where they were. To empty a dead-letter stream once its messages were dealt with.\n",
+     1, 1, false, false, request_name, ctl_render_stream_purge, false, false},
     {"stream", "get", "$trpc.admin.stream.get", "NAME SEQ", "one stored message",
      "Shows the message with sequence SEQ of stream NAME: when it was stored, its topic, its headers\n"
      "and its payload (as text when it is UTF-8, else as base64).\n",

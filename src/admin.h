@@ -49,6 +49,7 @@ enum admin_mb {
     ADMIN_MB_STREAM_GET,    /* items one struct stream_msg, n = 0 when there is no such message */
     ADMIN_MB_STREAM_TABLE,  /* the core takes its new table of streams */
     ADMIN_MB_STREAM_GROUPS, /* the owner's consumer groups of the stream: items struct group_info[] */
+    ADMIN_MB_STREAM_PURGE,  /* the owner removes every message stored: items one struct stream_info */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */

@@ -529,6 +529,37 @@ static struct spend *named(struct control *ctl, struct admin_call *call, json_t 
     return p;
 }
 
+static void purge_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+    int i = find(ctl, p->def.name);
+    const struct stream_info *in;
+    json_t *doc;
+
+    err = parts_err(parts, n, err);
+    if (err != 0 && err != -ETIMEDOUT && err != -EAGAIN && err != -ENOMEM) {
+        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s cannot be purged: its log failed (%s)", p->def.name,
+                       strerror(-err));
+    } else if (err != 0) {
+        fail_cores(ctl, p->w.call, err);
+    } else if (i < 0 || parts[0]->n != 1) {
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->def.name);
+    } else {
+        in = parts[0]->items;
+        doc = json_pack("{s:b, s:I, s:o}", "ok", 1, "purged", (json_int_t)in->purged, "stream", stream_doc(ctl, (unsigned)i, in));
+        admin_api_reply(ctl, p->w.call, doc);
+    }
+    spend_free(p);
+}
+
+void admin_stream_purge(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct spend *p = named(ctl, call, req, "name", false);
+
+    if (p != NULL)
+        ask(p, ADMIN_MB_STREAM_PURGE, (int)p->owner, make_req, purge_done);
+}
+
 void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req)
 {
     struct spend *p = named(ctl, call, req, "name", false);

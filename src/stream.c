@@ -610,6 +610,7 @@ static void pump(struct stream *st)
         if (ret == 0) {
             uint64_t ns;
 
+            sp->seq = seq; /* purge() counts what is in flight */
             memcpy(&ns, sp->rec, 8);
             account(st, seq, sp->len - STREAM_REC_HEAD, ns);
             if (has_limits(st))
@@ -1187,6 +1188,57 @@ static void get_in(struct core *c, const struct uring_xmsg *m)
     get_step(g);
 }
 
+/* Removes every durable message: the floor moves past the log's durable end and the chunks go, but
+ * one for the appends still in flight (they are stored after the purge). Returns how many went. */
+static uint64_t purge(struct stream *st)
+{
+    uint64_t fm = 0, fb = 0, durable = wal_durable_seq(st->w), gone;
+    struct schunk *k;
+
+    for (const struct spub *sp = st->fly_head; sp != NULL; sp = sp->next) {
+        fm++;
+        fb += sp->len - STREAM_REC_HEAD;
+    }
+    gone = st->msgs > fm ? st->msgs - fm : 0;
+    st->nchunks = 0;
+    st->chunk_head = 0;
+    if (fm > 0 && (k = chunk_new(st)) != NULL) {
+        *k = (struct schunk){.first = st->fly_head->seq, .last = st->fly_tail->seq, .msgs = fm, .bytes = fb};
+        memcpy(&k->first_ns, st->fly_head->rec, 8);
+        memcpy(&k->last_ns, st->fly_tail->rec, 8);
+    }
+    st->msgs = fm;
+    st->bytes = fb;
+    if (durable + 1 > st->floor) {
+        st->floor = durable + 1;
+        st->floor_dirty = true; /* the next flush records it, then the segments go */
+    }
+    return gone;
+}
+
+static void purge_in(struct core *c, const struct uring_xmsg *m)
+{
+    struct stream_req *r = m->ptr;
+    struct stream *st = stream_find(c, r->id);
+    struct stream_info *in;
+    uint64_t gone;
+
+    if (st == NULL || st->closing) {
+        admin_part_post(c, r->query, 0, NULL, 0);
+    } else if (st->w == NULL || st->err != 0) {
+        admin_part_post(c, r->query, st->err != 0 ? st->err : -EIO, NULL, 0);
+    } else if ((in = malloc(sizeof(*in))) == NULL) {
+        admin_part_post(c, r->query, -ENOMEM, NULL, 0);
+    } else {
+        gone = purge(st);
+        log_info(c->id, "stream %s: purged, %" PRIu64 " messages removed", st->name, gone);
+        info_of(st, in);
+        in->purged = gone;
+        admin_part_post(c, r->query, 0, in, 1);
+    }
+    free(r);
+}
+
 static void table_in(struct core *c, const struct uring_xmsg *m)
 {
     struct stream_req *r = m->ptr;
@@ -1223,8 +1275,9 @@ int stream_register(struct broker *b)
         uint32_t type;
         core_mbox_fn *fn;
     } h[] = {
-        {ADMIN_MB_STREAM_OPEN, open_in}, {ADMIN_MB_STREAM_CLOSE, close_in}, {ADMIN_MB_STREAM_INFO, info_in},
-        {ADMIN_MB_STREAM_GET, get_in},   {ADMIN_MB_STREAM_TABLE, table_in}, {ADMIN_MB_STREAM_GROUPS, groups_in},
+        {ADMIN_MB_STREAM_OPEN, open_in},   {ADMIN_MB_STREAM_CLOSE, close_in}, {ADMIN_MB_STREAM_INFO, info_in},
+        {ADMIN_MB_STREAM_GET, get_in},     {ADMIN_MB_STREAM_TABLE, table_in}, {ADMIN_MB_STREAM_GROUPS, groups_in},
+        {ADMIN_MB_STREAM_PURGE, purge_in},
     };
     int ret = 0;
 

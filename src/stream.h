@@ -92,6 +92,7 @@ struct stream_info {
     uint64_t stored, refused; /* this run: PUBs stored, PUBs refused (too large, full, failed) */
     uint64_t expired;         /* this run: messages removed by retention */
     uint64_t duplicates;      /* this run: PUBs answered as duplicates of one stored */
+    uint64_t purged;          /* STREAM_MB_PURGE: the messages it removed */
     uint64_t pending;         /* PUBs waiting for the disk */
     unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */

@@ -19,6 +19,7 @@ ok $? "--version prints trpcctl (trpc) $version"
 for cmd in "server info server.info" "settings get settings.get" "settings set settings.set" \
     "clients ls clients.list" "clients kick clients.kick" "subs ls subs.list" "stream ls stream.list" \
     "stream info stream.info" "stream add stream.add" "stream rm stream.delete" "stream get stream.get" \
+    "stream purge stream.purge" \
     "group ls group.list"; do
     set -- $cmd
     grep -q "^    $1 $2" "$TMP/help"

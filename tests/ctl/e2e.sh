@@ -167,6 +167,11 @@ run gls group ls shop && grep -Eq "^GROUP  *PATTERN  *MEMBERS  *NEXT  *LAG  *PEN
     [ "$(wc -l <"$TMP/gls.out")" -eq 1 ]
 ok $? "group ls shop: the header, no group (the shop's events are not consumed durably yet)"
 expect 1 "^trpcctl: group ls: no stream nope\$" "group ls of no such stream" -- "$CTL" group ls nope
+run spurge stream purge shop && grep -q "^purged stream shop: 3 messages removed\$" "$TMP/spurge.out" &&
+    "$CTL" stream info shop >"$TMP/sinfo2.out" 2>&1 && grep -Eq "^messages  *0\$" "$TMP/sinfo2.out"
+ok $? "stream purge shop: 3 removed, none left"
+diag_file "$TMP/spurge.out"
+expect 1 "^trpcctl: stream get: stream shop has no message 2\$" "stream get after the purge" -- "$CTL" stream get shop 2
 run srm stream rm shop && grep -q "^deleted stream shop\$" "$TMP/srm.out"
 ok $? "stream rm shop"
 expect 1 "^trpcctl: stream info: no stream shop\$" "stream info after rm" -- "$CTL" stream info shop

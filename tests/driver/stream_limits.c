@@ -97,10 +97,10 @@ int main(void)
     uint64_t seqs[300], seq;
     trpc_client *c;
     trpc_sub *sub;
-    json_t *st;
+    json_t *st, *j;
     int err, want;
 
-    plan(20);
+    plan(22);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
 
@@ -194,6 +194,17 @@ int main(void)
     json_decref(st);
     err = trpc_publish_sync(c, "full.x", NULL, 0, big, 94, 5000, &seq);
     ok(err == -TRPC_E_STREAM_FULL, "and is still full (%s)", trpc_strerror(err));
+
+    /* stream.purge empties it, and it stores again from the next sequence. */
+    j = adminc_call(c, "stream.purge", "{\"name\": \"full\"}");
+    ok(adminc_ok(j) && adminc_int(j, "purged") == 10 && adminc_int(json_object_get(j, "stream"), "messages") == 0,
+       "stream.purge: 10 removed, none left");
+    json_decref(j);
+    seq = pub(c, "full.x", big, 94);
+    st = adminc_stream(c, "full");
+    ok(adminc_int(st, "messages") == 1 && adminc_int(st, "first_seq") == (long long)seq,
+       "after it the stream stores again, its first message the new one (%llu)", (unsigned long long)seq);
+    json_decref(st);
     trpc_close(c);
     broker_proc_stop(&b);
     return done_testing();
