@@ -84,7 +84,7 @@ static bool dead_one(void *arg)
 int main(void)
 {
     static const trpc_header policy[] = {
-        {"trpc-ack-wait", "600", 3}, {"trpc-max-deliveries", "5", 1}, {"trpc-dlq", "dead.jobs", 9}};
+        {"trpc-ack-wait", "1000", 4}, {"trpc-max-deliveries", "5", 1}, {"trpc-dlq", "dead.jobs", 9}};
     struct broker_proc b;
     trpc_client *c;
     trpc_sub *sub;
@@ -118,7 +118,7 @@ int main(void)
     j = adminc_call(c, "group.list", "{\"stream\": \"jobs\"}");
     ok(adminc_int(json_array_get(json_object_get(j, "groups"), 0), "termed") == 1, "group.list counts it as termed");
     json_decref(j);
-    /* 2 s of work, told every 200 ms, against an ack wait of 600 ms. */
+    /* 2 s of work, told every 200 ms, against an ack wait of 1 s (room for a slow sanitizer run). */
     for (int i = 0; i < 10 && err == 0; i++) {
         err = trpc_in_progress(seen.held[0]);
         usleep(200000);

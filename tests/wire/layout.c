@@ -166,22 +166,22 @@ static void connack(void)
 
 static void numbering(void)
 {
-    static const char *const names[] = {"?",     "CONNECT", "CONNACK", "PING", "PONG", "PUB",  "PUBACK", "SUB",
-                                        "UNSUB", "MSG",     "REQ",     "REP",  "ACK",  "NACK", "ERR"};
+    static const char *const names[] = {"?",   "CONNECT", "CONNACK", "PING", "PONG", "PUB", "PUBACK",   "SUB", "UNSUB",
+                                        "MSG", "REQ",     "REP",     "ACK",  "NACK", "ERR", "PROGRESS", "TERM"};
     int i, named = 1;
 
     ok(WIRE_CONNECT == 1 && WIRE_CONNACK == 2 && WIRE_PING == 3 && WIRE_PONG == 4 && WIRE_PUB == 5 && WIRE_PUBACK == 6 &&
            WIRE_SUB == 7 && WIRE_UNSUB == 8 && WIRE_MSG == 9 && WIRE_REQ == 10 && WIRE_REP == 11 && WIRE_ACK == 12 &&
-           WIRE_NACK == 13 && WIRE_ERR == 14,
+           WIRE_NACK == 13 && WIRE_ERR == 14 && WIRE_PROGRESS == 15 && WIRE_TERM == 16,
        "type numbers are section 4's");
     ok(WIRE_F_ACK_REQ == 0x01 && WIRE_F_REQUEST == 0x02 && WIRE_F_REDELIVERED == 0x04 && WIRE_F_ACK_REQUIRED == 0x08 &&
            WIRE_F_ERROR == 0x10 && WIRE_F_APP_ERROR == 0x20 && WIRE_F_FATAL == 0x40 && WIRE_F_NO_ECHO == 0x80,
        "flag bits are section 3's");
     ok_eq(WIRE_FIXED_LEN, 32, "fixed header is 32 bytes");
-    for (i = 1; i <= 14; i++)
+    for (i = 1; i <= 16; i++)
         named &= strcmp(wire_type_name((unsigned)i), names[i]) == 0;
-    ok(named, "wire_type_name names the 14 types");
-    ok(strcmp(wire_type_name(0), "?") == 0 && strcmp(wire_type_name(15), "?") == 0 && strcmp(wire_type_name(255), "?") == 0 &&
+    ok(named, "wire_type_name names the 16 types");
+    ok(strcmp(wire_type_name(0), "?") == 0 && strcmp(wire_type_name(17), "?") == 0 && strcmp(wire_type_name(255), "?") == 0 &&
            strcmp(wire_type_name(0x105), "?") == 0,
        "wire_type_name of an unknown type is ?");
 }

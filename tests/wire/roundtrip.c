@@ -114,6 +114,9 @@ static const struct {
     {"ERR", {.type = WIRE_ERR, .aux = TRPC_E_PROTOCOL, PAYLOAD("bad frame")}},
     {"ERR FATAL", {.type = WIRE_ERR, .flags = WIRE_F_FATAL, .id = 5, .aux = TRPC_E_BAD_TOPIC}},
     {"ERR max code", {.type = WIRE_ERR, .aux = UINT32_MAX}},
+    {"PROGRESS", {.type = WIRE_PROGRESS, .id = 7, .seq = 99}},
+    {"TERM", {.type = WIRE_TERM, .id = 7, .seq = 99, PAYLOAD("cannot parse")}},
+    {"TERM without a reason", {.type = WIRE_TERM, .id = UINT64_MAX, .seq = 1}},
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -252,6 +255,6 @@ int main(void)
     }
     for (i = 1; i <= WIRE_TYPE_MAX; i++)
         all &= types[i];
-    ok(all && WIRE_TYPE_MAX == 14, "all 14 frame types are covered");
+    ok(all && WIRE_TYPE_MAX == 16, "all 16 frame types are covered");
     return done_testing();
 }

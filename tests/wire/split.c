@@ -1,5 +1,5 @@
 /*
- * Stream reassembly: a stream of frames of all 14 types, with a tiny one and one of ~100 KiB,
+ * Stream reassembly: a stream of frames of all 16 types, with a tiny one and one of ~100 KiB,
  * goes through wire_reader split into two buffers at every split point, one byte at a time and in
  * random chunks (fixed seed). Each way, the frames come out identical to what was sent and in
  * order, nothing is left pending at the end, and a frame wholly inside a fed buffer is decoded in
@@ -100,6 +100,8 @@ static void build_stream(void)
     add((struct fr_spec){.type = WIRE_REP, .flags = WIRE_F_ERROR, .id = 4, .aux = TRPC_E_TIMEOUT}, NULL);
     add((struct fr_spec){.type = WIRE_ACK, .id = 3, .seq = 9}, NULL);
     add((struct fr_spec){.type = WIRE_NACK, .id = 3, .seq = 9, .aux = 100}, NULL);
+    add((struct fr_spec){.type = WIRE_PROGRESS, .id = 3, .seq = 10}, NULL);
+    add((struct fr_spec){.type = WIRE_TERM, .id = 3, .seq = 10, P("unparsable")}, NULL);
     add((struct fr_spec){.type = WIRE_UNSUB, .id = 3}, NULL);
     add((struct fr_spec){.type = WIRE_PING}, NULL);
     add((struct fr_spec){.type = WIRE_PING, .id = UINT64_MAX}, NULL);
@@ -310,7 +312,7 @@ int main(void)
         types[frames[i].s.type] = 1;
     for (i = 1; i <= WIRE_TYPE_MAX; i++)
         covered += types[i];
-    ok_eq(covered, 14, "the stream holds all 14 frame types");
+    ok_eq(covered, WIRE_TYPE_MAX, "the stream holds all 16 frame types");
     wire_limits_default(&lim);
     whole_stream(&lim);
     every_split_point(&lim);
