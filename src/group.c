@@ -1689,6 +1689,8 @@ int group_open_all(struct stream *st)
     o.dir = dir;
     o.segment_bytes = GLOG_SEGMENT_BYTES;
     o.buffer_bytes = GLOG_BUFFER_BYTES;
+    o.log = stream_wal_log;
+    o.log_arg = st;
     ret = wal_set_open(&c->stream.wals, &o, NULL, &st->gw, &st->gslot);
     if (ret != 0)
         goto fail;

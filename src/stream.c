@@ -865,6 +865,18 @@ static uint64_t segment_bytes(const struct stream_limits *l, uint32_t buffer_byt
     return s < buffer_bytes ? buffer_bytes : s;
 }
 
+void stream_wal_log(void *arg, enum wal_log_level level, const char *msg)
+{
+    const struct stream *st = arg;
+
+    if (level == WAL_LOG_ERR)
+        log_error(st->c->id, "stream %s: log: %s", st->name, msg);
+    else if (level == WAL_LOG_WARN)
+        log_warn(st->c->id, "stream %s: log: %s", st->name, msg);
+    else
+        log_info(st->c->id, "stream %s: log: %s", st->name, msg);
+}
+
 /* Opens (recovering) the stream's log and counts it: 0, or -errno (logged, and in st->err). */
 static int log_open(struct stream *st)
 {
@@ -887,6 +899,8 @@ static int log_open(struct stream *st)
                          ? c->cfg.limits.max_frame + STREAM_REC_HEAD + 4096
                          : (2u << 20);
     o.segment_bytes = segment_bytes(&st->lim, o.buffer_bytes);
+    o.log = stream_wal_log;
+    o.log_arg = st;
     ret = wal_set_open(&sc->wals, &o, &rec, &st->w, &st->slot);
     snprintf(st->recovery, sizeof(st->recovery), "%s", rec.message);
     if (ret != 0)

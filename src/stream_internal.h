@@ -91,6 +91,8 @@ struct stream {
 
 /* stream.c */
 struct stream *stream_find(struct core *c, uint32_t id);
+/* The WAL's own messages (a log's options: log_arg the stream) into the broker's log. */
+void stream_wal_log(void *arg, enum wal_log_level level, const char *msg);
 /* The oldest sequence a reader may find a message at: below it, retention removed them. */
 static inline uint64_t stream_first_kept(const struct stream *st)
 {
