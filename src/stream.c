@@ -119,19 +119,10 @@ static struct schunk *chunk_at(const struct stream *st, uint32_t i)
 
 static struct schunk *chunk_new(struct stream *st)
 {
-    if (st->nchunks == st->chunks_cap) {
-        uint32_t cap = st->chunks_cap != 0 ? st->chunks_cap * 2 : 16;
-        struct schunk *v = malloc(cap * sizeof(*v));
-
-        if (v == NULL)
-            return NULL;
-        for (uint32_t i = 0; i < st->nchunks; i++)
-            v[i] = *chunk_at(st, i);
-        free(st->chunks);
-        st->chunks = v;
-        st->chunks_cap = cap;
-        st->chunk_head = 0;
-    }
+    /* From 16, doubled: the capacity stays a power of two for chunk_at's mask. */
+    if (st->nchunks == st->chunks_cap &&
+        fifo_grow((void **)&st->chunks, sizeof(*st->chunks), &st->chunk_head, st->nchunks, &st->chunks_cap, 16) != 0)
+        return NULL;
     st->nchunks++;
     return chunk_at(st, st->nchunks - 1);
 }
@@ -327,8 +318,8 @@ static void replay_floor(struct stream *st, const struct wal_record *r, uint64_t
 
 /* A trpc-msg-id seen within the window: the sequence it was stored under, or the PUB storing it. */
 struct dedup {
-    struct dedup *chain;       /* same hash */
-    struct dedup *next, *prev; /* newer, older */
+    struct dedup *chain; /* same hash */
+    struct blist link;   /* st->dd_list, oldest first */
     uint64_t hash, seq, at_ns;
     struct spub *sp; /* the original, until durable */
     uint16_t len;
@@ -397,28 +388,36 @@ static void dedup_unchain(struct stream *st, struct dedup *d)
 
 /* The oldest goes: expired, or to make room. An entry whose PUB is not durable yet stays (it is
  * in the list's way only until then). */
-static bool dedup_drop_oldest(struct stream *st)
+static struct dedup *dedup_oldest(const struct stream *st)
 {
-    struct dedup *d = st->dd_head;
+    return blist_empty(&st->dd_list) ? NULL : blist_entry(st->dd_list.next, struct dedup, link);
+}
 
-    if (d == NULL || d->sp != NULL)
-        return false;
-    st->dd_head = d->next;
-    if (st->dd_head == NULL)
-        st->dd_tail = NULL;
-    else
-        st->dd_head->prev = NULL;
+/* Out of the list, the map and memory. */
+static void dedup_remove(struct stream *st, struct dedup *d)
+{
+    blist_del(&d->link);
     dedup_unchain(st, d);
     st->ndedup--;
     free(d);
+}
+
+static bool dedup_drop_oldest(struct stream *st)
+{
+    struct dedup *d = dedup_oldest(st);
+
+    if (d == NULL || d->sp != NULL)
+        return false;
+    dedup_remove(st, d);
     return true;
 }
 
 static void dedup_expire(struct stream *st, uint64_t now)
 {
     uint64_t win = st->lim.dedup_window_ms * 1000000;
+    struct dedup *d;
 
-    while (st->dd_head != NULL && (st->lim.dedup_window_ms == 0 || now - st->dd_head->at_ns > win) && now >= st->dd_head->at_ns)
+    while ((d = dedup_oldest(st)) != NULL && (st->lim.dedup_window_ms == 0 || now - d->at_ns > win) && now >= d->at_ns)
         if (!dedup_drop_oldest(st))
             break;
     if (st->ndedup == 0 && st->dedup.cap != 0)
@@ -446,48 +445,26 @@ static struct dedup *dedup_add(struct stream *st, const void *id, uint16_t len, 
         free(d);
         return NULL;
     }
-    d->prev = st->dd_tail;
-    if (st->dd_tail != NULL)
-        st->dd_tail->next = d;
-    else
-        st->dd_head = d;
-    st->dd_tail = d;
+    blist_add_tail(&st->dd_list, &d->link);
     st->ndedup++;
     return d;
 }
 
-/* An entry whose PUB failed: forgotten, so that the publisher's retry is stored. */
-static void dedup_forget(struct stream *st, struct dedup *d)
-{
-    if (d->prev != NULL)
-        d->prev->next = d->next;
-    else
-        st->dd_head = d->next;
-    if (d->next != NULL)
-        d->next->prev = d->prev;
-    else
-        st->dd_tail = d->prev;
-    dedup_unchain(st, d);
-    st->ndedup--;
-    free(d);
-}
-
 static void dedup_free_all(struct stream *st)
 {
-    while (st->dd_head != NULL) {
-        struct dedup *d = st->dd_head;
+    struct dedup *d;
 
-        st->dd_head = d->next;
+    while ((d = dedup_oldest(st)) != NULL) {
+        blist_del(&d->link);
         free(d);
     }
-    st->dd_tail = NULL;
     st->ndedup = 0;
     idmap_free(&st->dedup);
 }
 
 /* The owner, before storing sp: true when it repeats an id of the window (it is answered with the
- * first one's sequence, now or once that one is durable). */
-static bool dedup_check(struct stream *st, struct spub *sp)
+ * first one's sequence, now or once that one is durable). *hash: the id's, for dedup_remember. */
+static bool dedup_check(struct stream *st, struct spub *sp, uint64_t *hash)
 {
     const uint8_t *id = sp->rec + sp->msgid_off;
     uint64_t ns;
@@ -497,7 +474,8 @@ static bool dedup_check(struct stream *st, struct spub *sp)
         return false;
     memcpy(&ns, sp->rec, 8);
     dedup_expire(st, ns);
-    d = dedup_find(st, id, sp->msgid_len, id_hash(st, id, sp->msgid_len));
+    *hash = id_hash(st, id, sp->msgid_len);
+    d = dedup_find(st, id, sp->msgid_len, *hash);
     if (d == NULL)
         return false;
     st->duplicates++;
@@ -513,16 +491,16 @@ static bool dedup_check(struct stream *st, struct spub *sp)
     return true;
 }
 
-/* sp is to be stored: its id enters the window (without memory for it, it is stored all the same). */
-static void dedup_remember(struct stream *st, struct spub *sp)
+/* sp is to be stored: its id (hash from dedup_check) enters the window (without memory for it, it
+ * is stored all the same). */
+static void dedup_remember(struct stream *st, struct spub *sp, uint64_t hash)
 {
-    const uint8_t *id = sp->rec + sp->msgid_off;
     uint64_t ns;
 
     if (sp->msgid_len == 0 || st->lim.dedup_window_ms == 0)
         return;
     memcpy(&ns, sp->rec, 8);
-    sp->dd = dedup_add(st, id, sp->msgid_len, id_hash(st, id, sp->msgid_len), 0, ns);
+    sp->dd = dedup_add(st, sp->rec + sp->msgid_off, sp->msgid_len, hash, 0, ns);
     if (sp->dd != NULL)
         sp->dd->sp = sp;
 }
@@ -552,7 +530,7 @@ static void finish(struct stream *st, struct spub *sp, int err, const char *why)
             sp->dd->seq = sp->seq;
             sp->dd->sp = NULL;
         } else {
-            dedup_forget(st, sp->dd);
+            dedup_remove(st, sp->dd); /* the PUB failed: a retry stores */
         }
         sp->dd = NULL;
     }
@@ -612,9 +590,7 @@ static void pump(struct stream *st)
 
             sp->seq = seq; /* purge() counts what is in flight */
             memcpy(&ns, sp->rec, 8);
-            account(st, seq, sp->len - STREAM_REC_HEAD, ns);
-            if (has_limits(st))
-                trim(st, ns);
+            account(st, seq, sp->len - STREAM_REC_HEAD, ns); /* trimmed once durable: append_done */
         }
         if (ret < 0) {
             if (ret != -EMSGSIZE)
@@ -637,6 +613,7 @@ void stream_take(struct core *c, struct spub *sp)
 {
     struct stream *st = stream_find(c, sp->stream_id);
     const char *why = NULL;
+    uint64_t hash = 0;
 
     if (c->stopping) {
         answer(c, sp, TRPC_E_SHUTTING_DOWN, NULL);
@@ -656,14 +633,14 @@ void stream_take(struct core *c, struct spub *sp)
         answer(c, sp, TRPC_E_UNAVAILABLE, "the stream's log is behind: publish again later");
         return;
     }
-    if (dedup_check(st, sp))
+    if (dedup_check(st, sp, &hash))
         return;
     if (full(st, sp->len - STREAM_REC_HEAD, &why)) {
         st->refused++;
         answer(c, sp, TRPC_E_STREAM_FULL, why);
         return;
     }
-    dedup_remember(st, sp);
+    dedup_remember(st, sp, hash);
     st->pending_bytes += sp->cost;
     st->npending++;
     st->wait_msgs++;
@@ -777,14 +754,16 @@ static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t
     const uint8_t *body = (const uint8_t *)r->data + STREAM_REC_HEAD;
     uint16_t tl, len;
     uint32_t hl, off;
+    uint64_t hash;
 
     memcpy(&tl, (const uint8_t *)r->data + 8, 2);
     memcpy(&hl, (const uint8_t *)r->data + 12, 4);
     if ((uint64_t)tl + hl > r->len - STREAM_REC_HEAD || !find_msgid(body + tl, hl, &off, &len) || len == 0 ||
         len > STREAM_MSGID_MAX)
         return;
-    if (dedup_find(st, body + tl + off, len, id_hash(st, body + tl + off, len)) == NULL)
-        dedup_add(st, body + tl + off, len, id_hash(st, body + tl + off, len), r->seq, ns);
+    hash = id_hash(st, body + tl + off, len);
+    if (dedup_find(st, body + tl + off, len, hash) == NULL)
+        dedup_add(st, body + tl + off, len, hash, r->seq, ns);
 }
 
 /* Counts what the log keeps (messages and bytes, in retention's chunks), and the ids of the dedup
@@ -945,6 +924,7 @@ static struct stream *stream_open(struct core *c, uint32_t id, const char *name,
     st->id = id;
     snprintf(st->name, sizeof(st->name), "%s", name);
     st->lim = *lim;
+    blist_init(&st->dd_list);
     if (getrandom(&st->dedup_key, sizeof(st->dedup_key), GRND_NONBLOCK) != (ssize_t)sizeof(st->dedup_key))
         st->dedup_key = (uint64_t)(uintptr_t)st ^ uring_now_ns();
     sc->own[sc->nown++] = st;

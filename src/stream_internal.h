@@ -8,6 +8,7 @@
 #ifndef TRPC_SRC_STREAM_INTERNAL_H
 #define TRPC_SRC_STREAM_INTERNAL_H
 
+#include "src/blist.h"
 #include "src/idmap.h"
 #include "src/stream.h"
 #include "wal/wal.h"
@@ -70,8 +71,8 @@ struct stream {
     uint32_t chunk_head, nchunks, chunks_cap;
     /* Message ids seen within the dedup window: by hash (chains), and oldest first. */
     struct idmap dedup;
-    struct dedup *dd_head, *dd_tail;
-    uint64_t dedup_key; /* random: the basis of the ids' hash */
+    struct blist dd_list; /* struct dedup, oldest first */
+    uint64_t dedup_key;   /* random: the basis of the ids' hash */
     uint32_t ndedup;
     uint64_t duplicates; /* this run: PUBs answered as duplicates */
     char recovery[256];
