@@ -336,7 +336,6 @@ static void info_done(struct control *ctl, void *arg, struct admin_part **parts,
 void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
 {
     char why[STREAM_WHY];
-    struct timespec ts;
     struct spend *p;
     unsigned a, b;
     int i, o;
@@ -382,8 +381,7 @@ void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
         spend_free(p);
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    p->def.created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    p->def.created_ns = core_realtime_ns();
     p->id = ++ctl->next_stream_id;
     p->owner = stream_owner(p->def.name, ctl->b->ncores);
     p->w.cleanup = spend_cleanup;

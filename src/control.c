@@ -275,7 +275,6 @@ static void *control_main(void *arg)
 int control_init(struct broker *b, char *err, size_t errlen)
 {
     struct control *ctl = calloc(1, sizeof(*ctl));
-    struct timespec ts;
     int ret;
 
     if (ctl == NULL) {
@@ -285,8 +284,7 @@ int control_init(struct broker *b, char *err, size_t errlen)
     ctl->b = b;
     ctl->base = b->cfg;
     ctl->cfg = b->cfg;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ctl->started_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+    ctl->started_ns = core_realtime_ns();
     ctl->started_mono_ns = uring_now_ns();
     ctl->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (ctl->stop_fd == -1) {

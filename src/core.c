@@ -97,7 +97,7 @@ uint64_t core_random(struct core *c)
     return x * UINT64_C(0x2545F4914F6CDD1D);
 }
 
-static uint64_t realtime_ns(void)
+uint64_t core_realtime_ns(void)
 {
     struct timespec ts;
 
@@ -196,7 +196,7 @@ static void on_accept(struct uring_listener *l, int fd)
     s->client_id = ((uint64_t)(c->id + 1) << 48) | ++c->next_client;
     s->state = SESS_NEW;
     s->last_rx_ns = uring_now_ns();
-    s->connected_at = realtime_ns();
+    s->connected_at = core_realtime_ns();
     s->keepalive_ms = c->cfg.keepalive_ms;
     s->conn.data = s;
     blist_init(&s->requests);

@@ -313,6 +313,8 @@ int core_reserve(struct core *c, unsigned n);
 /* Whether nothing of ours is on its way to dst: neither in a backlog nor unread in the channel. */
 bool core_out_quiet(struct core *c, unsigned dst);
 uint64_t core_random(struct core *c);
+/* CLOCK_REALTIME in nanoseconds (times shown to people and kept in records); any thread. */
+uint64_t core_realtime_ns(void);
 uint32_t core_secure_random(struct core *c);
 
 #endif

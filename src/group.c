@@ -199,14 +199,6 @@ struct grec_pend {
     uint32_t count, pad;
 };
 
-static uint64_t now_real_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void gpolicy_of(const struct policy *p, struct gpolicy *g)
 {
     *g = (struct gpolicy){.max_deliveries = p->max_deliveries,
@@ -562,7 +554,7 @@ static bool deliver(struct group *g, struct gpend *p, struct gmember *m)
         return false;
     }
     p->count++;
-    p->last_ns = now_real_ns();
+    p->last_ns = core_realtime_ns();
     if (p->count == 1 || p->first_ns == 0)
         p->first_ns = p->last_ns;
     p->last_client = m->client_id;
@@ -906,7 +898,7 @@ static void dead_letter(struct group *g, struct gpend *p)
     memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
     nhl = hl + (uint32_t)extra;
     {
-        uint64_t now = now_real_ns();
+        uint64_t now = core_realtime_ns();
 
         memcpy(sp->rec, &now, 8);
         memcpy(sp->rec + 8, &ntl, 2);

@@ -104,14 +104,6 @@ struct schunk {
     uint64_t first, last, msgs, bytes, first_ns, last_ns;
 };
 
-static uint64_t now_real_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct schunk *chunk_at(const struct stream *st, uint32_t i)
 {
     return &st->chunks[(st->chunk_head + i) & (st->chunks_cap - 1)];
@@ -565,7 +557,7 @@ static void append_done(void *arg, uint64_t seq, int res)
     st->stored++;
     st->reopen_ms = 0; /* the log works */
     if (has_limits(st))
-        trim(st, now_real_ns());
+        trim(st, core_realtime_ns());
     finish(st, sp, 0, NULL);
     group_stream_grew(st);
 }
@@ -678,7 +670,6 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
     const struct stream_entry *e;
     uint32_t body = (uint32_t)f->topic_len + f->hdr_len + f->payload_len;
     struct uring_xmsg m = {.type = X_SPUB};
-    struct timespec ts;
     struct spub *sp;
     uint64_t now;
     uint16_t tl = f->topic_len;
@@ -695,8 +686,7 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
         session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
         return true;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    now = core_realtime_ns();
     *sp = (struct spub){.stream_id = e->id,
                         .pub_core = c->id,
                         .slot = s->slot,
@@ -770,7 +760,7 @@ static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t
  * window: a synchronous read at open. */
 static int count(struct stream *st)
 {
-    uint64_t first = wal_first_seq(st->w), ns, now = now_real_ns();
+    uint64_t first = wal_first_seq(st->w), ns, now = core_realtime_ns();
     struct wal_record r;
     struct wal_iter *it;
     int ret = wal_iter_open(st->w, 0, &it);
@@ -1333,7 +1323,7 @@ static void age_fired(struct uring_timer *t, int res)
 {
     struct core *c = (struct core *)(void *)((char *)t - offsetof(struct core, stream.age_timer));
     struct stream_core *sc = &c->stream;
-    uint64_t now = now_real_ns();
+    uint64_t now = core_realtime_ns();
 
     if (res != 0)
         return;
