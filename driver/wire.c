@@ -303,22 +303,31 @@ ssize_t wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *li
     return n;
 }
 
-int wire_header_next(const struct wire_frame *f, uint32_t *pos, struct wire_header *h)
+int wire_header_block_next(const uint8_t *block, uint32_t len, uint32_t *pos, struct wire_header *h)
 {
     const uint8_t *p;
 
-    if (*pos >= f->hdr_len)
+    if (*pos >= len)
         return 0;
-    /* The decoder validated the block: every entry fits. */
-    assert(f->hdr_len - *pos >= 4);
-    p = f->headers + *pos;
+    if (len - *pos < 4)
+        return -1;
+    p = block + *pos;
     h->key_len = get16(p);
     h->val_len = get16(p + 2);
+    if ((uint32_t)h->key_len + h->val_len > len - *pos - 4)
+        return -1;
     h->key = (const char *)p + 4;
     h->val = p + 4 + h->key_len;
     *pos += 4u + h->key_len + h->val_len;
-    assert(*pos <= f->hdr_len);
     return 1;
+}
+
+int wire_header_next(const struct wire_frame *f, uint32_t *pos, struct wire_header *h)
+{
+    int ret = wire_header_block_next(f->headers, f->hdr_len, pos, h);
+
+    assert(ret >= 0); /* the decoder validated the block: every entry fits */
+    return ret;
 }
 
 bool wire_header_find(const struct wire_frame *f, const char *key, size_t key_len, struct wire_header *h)

@@ -145,6 +145,9 @@ ssize_t wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *li
  * and fills *h for the next entry, 0 at the end of the block.
  */
 int wire_header_next(const struct wire_frame *f, uint32_t *pos, struct wire_header *h);
+/* The same over a header block of len bytes that nothing validated (one read back from a log, or
+ * a stored message's): -1 instead when an entry runs past the block. */
+int wire_header_block_next(const uint8_t *block, uint32_t len, uint32_t *pos, struct wire_header *h);
 
 /* Finds the first header named key. Returns true and fills *h when present. */
 bool wire_header_find(const struct wire_frame *f, const char *key, size_t key_len, struct wire_header *h);

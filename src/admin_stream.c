@@ -608,22 +608,18 @@ void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req
 static json_t *headers_doc(const uint8_t *h, uint32_t len)
 {
     json_t *list = json_array();
-    uint32_t at = 0;
+    struct wire_header e;
+    uint32_t pos = 0;
 
-    while (list != NULL && at + 4 <= len) {
-        uint16_t kl, vl;
+    /* Checked when it was published; a block that runs short ends the list. */
+    while (list != NULL && wire_header_block_next(h, len, &pos, &e) == 1) {
         char key[256];
         json_t *val;
 
-        memcpy(&kl, h + at, 2);
-        memcpy(&vl, h + at + 2, 2);
-        if ((uint64_t)at + 4 + kl + vl > len)
-            break; /* checked when it was published: cannot happen */
-        memcpy(key, h + at + 4, kl);
-        key[kl] = '\0';
-        val = json_stringn((const char *)h + at + 4 + kl, vl);
+        memcpy(key, e.key, e.key_len < sizeof(key) ? e.key_len : sizeof(key) - 1);
+        key[e.key_len < sizeof(key) ? e.key_len : sizeof(key) - 1] = '\0';
+        val = json_stringn((const char *)e.val, e.val_len);
         json_array_append_new(list, json_pack("{s:s, s:o}", "key", key, "value", val != NULL ? val : json_null()));
-        at += 4u + kl + vl;
     }
     return list;
 }

@@ -333,21 +333,15 @@ static uint64_t id_hash(const struct stream *st, const void *id, size_t len)
 static bool find_msgid(const uint8_t *h, uint32_t hl, uint32_t *off, uint16_t *len)
 {
     static const char key[] = "trpc-msg-id";
-    uint32_t at = 0;
+    struct wire_header e;
+    uint32_t pos = 0;
 
-    while (hl - at >= 4) {
-        uint16_t kl, vl;
-
-        memcpy(&kl, h + at, 2);
-        memcpy(&vl, h + at + 2, 2);
-        if ((uint32_t)kl + vl > hl - at - 4)
-            return false;
-        if (kl == sizeof(key) - 1 && memcmp(h + at + 4, key, kl) == 0) {
-            *off = at + 4 + kl;
-            *len = vl;
+    while (wire_header_block_next(h, hl, &pos, &e) == 1) {
+        if (e.key_len == sizeof(key) - 1 && memcmp(e.key, key, e.key_len) == 0) {
+            *off = (uint32_t)(e.val - h);
+            *len = e.val_len;
             return true;
         }
-        at += 4u + kl + vl;
     }
     return false;
 }

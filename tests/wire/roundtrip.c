@@ -226,6 +226,33 @@ static void roundtrip(const char *name, const struct wire_out *o)
     free(ref);
 }
 
+/* wire_header_block_next over blocks nothing validated (read back from a log). */
+static void raw_blocks(void)
+{
+    /* "k" = "vv", then "id" = "" */
+    static const uint8_t good[] = {1, 0, 2, 0, 'k', 'v', 'v', 2, 0, 0, 0, 'i', 'd'};
+    static const uint8_t value_past_end[] = {1, 0, 9, 0, 'k', 'v'};
+    static const uint8_t short_tail[] = {1, 0, 0, 0, 'k', 3, 0};
+    struct wire_header h;
+    uint32_t pos = 0;
+
+    ok(wire_header_block_next(good, sizeof(good), &pos, &h) == 1 && h.key_len == 1 && h.key[0] == 'k' && h.val_len == 2 &&
+           memcmp(h.val, "vv", 2) == 0,
+       "raw block: the first entry");
+    ok(wire_header_block_next(good, sizeof(good), &pos, &h) == 1 && h.key_len == 2 && h.val_len == 0 &&
+           wire_header_block_next(good, sizeof(good), &pos, &h) == 0,
+       "raw block: the second, an empty value, then the end");
+    pos = 0;
+    ok(wire_header_block_next(value_past_end, sizeof(value_past_end), &pos, &h) == -1 && pos == 0,
+       "raw block: a value running past the block is -1, the position unmoved");
+    pos = 0;
+    ok(wire_header_block_next(short_tail, sizeof(short_tail), &pos, &h) == 1 &&
+           wire_header_block_next(short_tail, sizeof(short_tail), &pos, &h) == -1,
+       "raw block: fewer than 4 bytes left for an entry is -1");
+    pos = 0;
+    ok(wire_header_block_next(good, 0, &pos, &h) == 0, "raw block: an empty block has no entry");
+}
+
 int main(void)
 {
     size_t i;
@@ -256,5 +283,6 @@ int main(void)
     for (i = 1; i <= WIRE_TYPE_MAX; i++)
         all &= types[i];
     ok(all && WIRE_TYPE_MAX == 16, "all 16 frame types are covered");
+    raw_blocks();
     return done_testing();
 }
