@@ -60,6 +60,9 @@ struct ctl_args {
     long long max_msg_size; /* -1: not given; so are the three below */
     long long max_msgs, max_bytes, max_age_ms, dedup_window_ms;
     const char *discard; /* NULL: not given */
+    /* group add: NULL or -1 when not given */
+    const char *pattern, *start, *backoff, *dlq;
+    long long max_deliveries, ack_wait_ms;
 };
 
 /* Writes the human form of success document doc to out; returns 0, or -EPROTO with a one-line reason
@@ -82,6 +85,7 @@ struct ctl_verb {
     ctl_render_fn *render;
     bool pairs;       /* its arguments come in pairs (NAME VALUE ...) */
     bool stream_opts; /* takes --max-msg-size and the retention options */
+    bool group_opts;  /* takes --pattern, --start and the delivery policy options */
 };
 
 extern const struct ctl_verb ctl_verbs[];
@@ -116,6 +120,8 @@ ctl_render_fn ctl_render_stream_rm;
 ctl_render_fn ctl_render_stream_purge;
 ctl_render_fn ctl_render_stream_get;
 ctl_render_fn ctl_render_group_ls;
+ctl_render_fn ctl_render_group_info;
+ctl_render_fn ctl_render_group_rm;
 
 /* ---- reading documents (render.c) ------------------------------------------------------------- */
 

@@ -7,6 +7,7 @@ ctl_libtrpcctl_la_SOURCES = \
 	ctl/table.c \
 	ctl/render.c \
 	ctl/render_stream.c \
+	ctl/render_group.c \
 	ctl/reply.c \
 	ctl/verbs.c
 ctl_libtrpcctl_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

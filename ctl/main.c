@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <trpc/trpc.h>
 
@@ -186,7 +187,13 @@ enum {
     OPT_MAX_BYTES,
     OPT_MAX_AGE,
     OPT_DISCARD,
-    OPT_DEDUP_WINDOW
+    OPT_DEDUP_WINDOW,
+    OPT_PATTERN,
+    OPT_START,
+    OPT_MAX_DELIVERIES,
+    OPT_ACK_WAIT,
+    OPT_BACKOFF,
+    OPT_DLQ
 };
 
 static const struct option long_opts[] = {
@@ -201,6 +208,12 @@ static const struct option long_opts[] = {
     {"max-age", required_argument, NULL, OPT_MAX_AGE},
     {"discard", required_argument, NULL, OPT_DISCARD},
     {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
+    {"pattern", required_argument, NULL, OPT_PATTERN},
+    {"start", required_argument, NULL, OPT_START},
+    {"max-deliveries", required_argument, NULL, OPT_MAX_DELIVERIES},
+    {"ack-wait", required_argument, NULL, OPT_ACK_WAIT},
+    {"backoff", required_argument, NULL, OPT_BACKOFF},
+    {"dlq", required_argument, NULL, OPT_DLQ},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -268,6 +281,28 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
                 return usage_error(v, "--discard: '%s' is neither old nor new", optarg);
             if (ch == OPT_DISCARD)
                 a->discard = optarg;
+            break;
+        case OPT_PATTERN:
+        case OPT_START:
+        case OPT_MAX_DELIVERIES:
+        case OPT_ACK_WAIT:
+        case OPT_BACKOFF:
+        case OPT_DLQ:
+            /* The values are the broker's to judge (it says why it refuses one), but for the units. */
+            if (v == NULL || !v->group_opts)
+                return usage_error(v, "--%s is an option of group add", opt_name(ch));
+            if (ch == OPT_MAX_DELIVERIES && !parse_num(optarg, 0, INT32_MAX, &a->max_deliveries))
+                return usage_error(v, "--max-deliveries: '%s' is not a number from 0 (no limit)", optarg);
+            if (ch == OPT_ACK_WAIT && (!ctl_parse_duration_ms(optarg, &a->ack_wait_ms) || a->ack_wait_ms == 0))
+                return usage_error(v, "--ack-wait: '%s' is not a duration (500ms, 30s, 2m)", optarg);
+            if (ch == OPT_PATTERN)
+                a->pattern = optarg;
+            if (ch == OPT_START)
+                a->start = optarg;
+            if (ch == OPT_BACKOFF)
+                a->backoff = optarg;
+            if (ch == OPT_DLQ)
+                a->dlq = optarg;
             break;
         case 'h':
             if (v != NULL)
@@ -348,10 +383,47 @@ out_free:
     return status;
 }
 
+/* group reset's target: a sequence or a time stay as they are (buf ""); a duration becomes the
+ * RFC 3339 time that long ago, in buf. False when it is none of them. */
+static bool ago_time(const char *s, char *buf, size_t n)
+{
+    long long ms;
+    struct timespec now;
+    struct tm tm;
+    time_t t;
+    long long at;
+
+    buf[0] = '\0';
+    if (s[0] != '\0' && s[strspn(s, "0123456789")] == '\0')
+        return true;
+    if (strlen(s) >= 20 && s[4] == '-' && s[10] == 'T')
+        return true; /* the broker checks it */
+    if (!ctl_parse_duration_ms(s, &ms))
+        return false;
+    clock_gettime(CLOCK_REALTIME, &now);
+    at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ms;
+    if (at < 0)
+        at = 0;
+    t = (time_t)(at / 1000);
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + strlen(buf), n - strlen(buf), ".%03lldZ", at % 1000);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
-    struct ctl_args a = {NULL, 0, -1, -1, -1, -1, -1, -1, -1, NULL};
+    struct ctl_args a = {.limit = -1,
+                         .offset = -1,
+                         .max_msg_size = -1,
+                         .max_msgs = -1,
+                         .max_bytes = -1,
+                         .max_age_ms = -1,
+                         .dedup_window_ms = -1,
+                         .max_deliveries = -1,
+                         .ack_wait_ms = -1};
+    char ago[40];
     const struct ctl_verb *v;
     int status;
 
@@ -396,6 +468,10 @@ int main(int argc, char **argv)
         if (!parse_num(a.pos[0], 1, LLONG_MAX, &id))
             return usage_error(v, "%s %s: '%s' is not a client id", v->area, v->verb, a.pos[0]);
     }
+    if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && !ago_time(a.pos[2], ago, sizeof(ago)))
+        return usage_error(v, "group reset: '%s' is not a sequence, an RFC 3339 time or a duration", a.pos[2]);
+    if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && ago[0] != '\0')
+        a.pos[2] = ago;
     status = run(v, &o, &a);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "trpcctl: cannot write the output: %s\n", strerror(errno));

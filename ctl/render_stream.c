@@ -206,31 +206,3 @@ int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
     }
     return 0;
 }
-
-static int group_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
-{
-    static const char *const nums[] = {"members", "next_seq", "lag", "pending", "inflight", "redelivered", "acked", "dead"};
-    const char *dlq = NULL;
-
-    if (READ(v, where, {"name", K_STR, &cells[0], false}, {"pattern", K_STR, &cells[1], false}, {"dlq", K_STR_OR_NULL, &dlq, true}))
-        return -EPROTO;
-    for (size_t k = 0; k < 8; k++) {
-        json_int_t n;
-
-        if (READ(v, where, {nums[k], K_INT, &n, false}))
-            return -EPROTO;
-        snprintf(scratch[2 + k], 64, "%lld", (long long)n);
-        cells[2 + k] = scratch[2 + k];
-    }
-    cells[10] = dlq; /* NULL: "-" */
-    return 0;
-}
-
-int ctl_render_group_ls(json_t *doc, FILE *out, char *err, size_t errlen)
-{
-    static const char *const cols[] = {"GROUP:l",    "PATTERN:l",     "MEMBERS:r", "NEXT:r", "LAG:r", "PENDING:r",
-                                       "INFLIGHT:r", "REDELIVERED:r", "ACKED:r",   "DEAD:r", "DLQ:l"};
-    static const struct ctl_list_shape shape = {"groups", cols, 11, false, group_row};
-
-    return ctl_render_list(doc, &shape, out, err, errlen);
-}

@@ -50,6 +50,7 @@ enum admin_mb {
     ADMIN_MB_STREAM_TABLE,  /* the core takes its new table of streams */
     ADMIN_MB_STREAM_GROUPS, /* the owner's consumer groups of the stream: items struct group_info[] */
     ADMIN_MB_STREAM_PURGE,  /* the owner removes every message stored: items one struct stream_info */
+    ADMIN_MB_GROUP,         /* ptr: struct group_admin_req (group.h); items one struct group_info */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */

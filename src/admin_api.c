@@ -573,11 +573,24 @@ static const struct verb {
     const char *name;
     void (*fn)(struct control *ctl, struct admin_call *call, json_t *req);
 } verbs[] = {
-    {"server.info", server_info},       {"settings.get", settings_get},       {"settings.set", settings_set},
-    {"settings.reset", settings_reset}, {"clients.list", clients_list},       {"clients.kick", clients_kick},
-    {"subs.list", subs_list},           {"stream.add", admin_stream_add},     {"stream.delete", admin_stream_delete},
-    {"stream.info", admin_stream_info}, {"stream.list", admin_stream_list},   {"stream.get", admin_stream_get},
-    {"group.list", admin_group_list},   {"stream.purge", admin_stream_purge},
+    {"server.info", server_info},
+    {"settings.get", settings_get},
+    {"settings.set", settings_set},
+    {"settings.reset", settings_reset},
+    {"clients.list", clients_list},
+    {"clients.kick", clients_kick},
+    {"subs.list", subs_list},
+    {"stream.add", admin_stream_add},
+    {"stream.delete", admin_stream_delete},
+    {"stream.info", admin_stream_info},
+    {"stream.list", admin_stream_list},
+    {"stream.get", admin_stream_get},
+    {"group.list", admin_group_list},
+    {"stream.purge", admin_stream_purge},
+    {"group.add", admin_group_add},
+    {"group.delete", admin_group_delete},
+    {"group.reset", admin_group_reset},
+    {"group.info", admin_group_info},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)

@@ -58,6 +58,11 @@ void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req
 void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_purge(struct control *ctl, struct admin_call *call, json_t *req);
+/* admin_group.c: the consumer group verbs. */
+void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_group_delete(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_group_reset(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_group_info(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_group_list(struct control *ctl, struct admin_call *call, json_t *req);
 int admin_stream_load(struct control *ctl, char *err, size_t errlen);
 void admin_stream_free(struct control *ctl);

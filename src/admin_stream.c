@@ -686,45 +686,6 @@ void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req)
         ask(p, ADMIN_MB_STREAM_GET, (int)p->owner, make_req, get_done);
 }
 
-static void groups_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
-{
-    struct spend *p = arg;
-    json_t *list = json_array();
-
-    err = parts_err(parts, n, err);
-    if (err != 0) {
-        json_decref(list);
-        fail_cores(ctl, p->w.call, err);
-        spend_free(p);
-        return;
-    }
-    for (size_t i = 0; list != NULL && i < parts[0]->n; i++) {
-        const struct group_info *g = &((const struct group_info *)parts[0]->items)[i];
-        json_t *doc = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", g->name,
-                                "pattern", admin_api_text(g->filter), "members", (int)g->members, "next_seq",
-                                (json_int_t)g->next_seq, "lag", (json_int_t)g->lag, "pending", (json_int_t)g->pending, "inflight",
-                                (json_int_t)g->inflight, "waiting", (json_int_t)g->waiting, "lost", (json_int_t)g->lost,
-                                "delivered", (json_int_t)g->delivered, "redelivered", (json_int_t)g->redelivered, "acked",
-                                (json_int_t)g->acked, "dead", (json_int_t)g->dead, "termed", (json_int_t)g->termed,
-                                "max_deliveries", (json_int_t)g->max_deliveries, "ack_wait_ms", (json_int_t)g->ack_wait_ms);
-
-        if (doc != NULL)
-            json_object_set_new(doc, "dlq", g->dlq[0] != '\0' ? admin_api_text(g->dlq) : json_null());
-        json_array_append_new(list, doc);
-    }
-    admin_api_reply(ctl, p->w.call,
-                    list != NULL ? json_pack("{s:b, s:s, s:o}", "ok", 1, "stream", p->def.name, "groups", list) : NULL);
-    spend_free(p);
-}
-
-void admin_group_list(struct control *ctl, struct admin_call *call, json_t *req)
-{
-    struct spend *p = named(ctl, call, req, "stream", false);
-
-    if (p != NULL)
-        ask(p, ADMIN_MB_STREAM_GROUPS, (int)p->owner, make_req, groups_done);
-}
-
 /* ---- start-up ----------------------------------------------------------------------------------- */
 
 static int load_one(void *arg, const char *key, const void *val, size_t len)

@@ -37,11 +37,12 @@
 #include "src/admin_api.h"
 #include "src/core.h"
 #include "src/group.h"
+#include "src/group_internal.h"
 #include "src/log.h"
 #include "src/session.h"
 #include "src/stream_internal.h"
 
-enum { GREC_DEF = 2, GREC_DLV = 3, GREC_ACK = 4, GREC_TERM = 5, GREC_SNAP = 6 };
+enum { GREC_DEF = 2, GREC_DLV = 3, GREC_ACK = 4, GREC_TERM = 5, GREC_SNAP = 6, GREC_DEL = 7 };
 enum { MARK_FIRST = 1, MARK_LAST = 2 };
 enum pstate { P_FLY, P_WAIT, P_READY, P_LOST, P_DEAD };
 
@@ -58,9 +59,10 @@ struct gpolicy {
     bool has_backoff;
     uint32_t backoff_initial_ms, backoff_max_ms;
     double backoff_factor;
+    uint16_t jitter_pm; /* each backoff is spread by up to this many thousandths of it */
     uint32_t ack_wait_ms;
     int start; /* POLICY_START_* */
-    uint64_t start_seq;
+    uint64_t start_seq, start_ns;
 };
 
 /* A durable subscription is named by (core, slot, gen, sid) and a token of its own, so that a
@@ -185,7 +187,7 @@ struct grec_def {
     uint32_t ack_wait_ms;
     uint8_t has_backoff, pad[3];
     uint64_t next_seq;
-    uint16_t name_len, filter_len, dlq_len, pad2;
+    uint16_t name_len, filter_len, dlq_len, jitter_pm;
 };
 
 struct grec_seq {
@@ -206,9 +208,11 @@ static void gpolicy_of(const struct policy *p, struct gpolicy *g)
                           .backoff_initial_ms = p->backoff_initial_ms,
                           .backoff_max_ms = p->backoff_max_ms,
                           .backoff_factor = p->backoff_factor,
+                          .jitter_pm = p->backoff_jitter_pm,
                           .ack_wait_ms = p->ack_wait_ms,
                           .start = p->start,
-                          .start_seq = p->start_seq};
+                          .start_seq = p->start_seq,
+                          .start_ns = p->start_ns};
 }
 
 /* ---- the group log ------------------------------------------------------------------------------ */
@@ -348,7 +352,7 @@ static int group_tset_init(struct core *c)
     return ret;
 }
 
-static struct group *group_find(struct stream *st, const char *name)
+struct group *group_find(struct stream *st, const char *name)
 {
     for (unsigned i = 0; i < st->ngroups; i++)
         if (strcmp(st->groups[i]->name, name) == 0)
@@ -763,6 +767,8 @@ static void retire(struct group *g, struct gpend *p, uint16_t type)
     pend_free(g, p);
 }
 
+/* initial x factor^(count - 1), at most max, then spread uniformly over +-jitter of itself, so that
+ * the members of many failing messages do not come back in step. */
 static uint64_t backoff_ms(const struct group *g, uint32_t count)
 {
     double d;
@@ -772,7 +778,14 @@ static uint64_t backoff_ms(const struct group *g, uint32_t count)
     d = g->pol.backoff_initial_ms;
     for (uint32_t i = 1; i < count && d < g->pol.backoff_max_ms; i++)
         d *= g->pol.backoff_factor;
-    return d > g->pol.backoff_max_ms ? g->pol.backoff_max_ms : (uint64_t)d;
+    if (d > g->pol.backoff_max_ms)
+        d = g->pol.backoff_max_ms;
+    if (g->pol.jitter_pm > 0) {
+        double r = (double)(core_random(g->st->c) >> 11) / (double)(UINT64_C(1) << 53); /* [0, 1) */
+
+        d *= 1.0 + (double)g->pol.jitter_pm / 1000.0 * (2.0 * r - 1.0);
+    }
+    return d < 1.0 ? 1 : (uint64_t)d;
 }
 
 static void wait_then_ready(struct group *g, struct gpend *p, uint64_t delay_ms)
@@ -962,7 +975,7 @@ static bool same_policy(const struct gpolicy *a, const struct group *g, const ch
 
     return a->max_deliveries == b->max_deliveries && a->has_backoff == b->has_backoff &&
            (!a->has_backoff || (a->backoff_initial_ms == b->backoff_initial_ms && a->backoff_max_ms == b->backoff_max_ms &&
-                                a->backoff_factor == b->backoff_factor)) &&
+                                a->backoff_factor == b->backoff_factor && a->jitter_pm == b->jitter_pm)) &&
            (a->ack_wait_ms == 0 ? GROUP_ACK_WAIT_MS : a->ack_wait_ms) == b->ack_wait_ms && dlq_len == g->dlq_len &&
            (dlq_len == 0 || memcmp(dlq, g->dlq, dlq_len) == 0);
 }
@@ -981,7 +994,8 @@ static uint8_t *def_record(const struct group *g, size_t extra, size_t *len)
                          .next_seq = g->next_seq,
                          .name_len = (uint16_t)strlen(g->name),
                          .filter_len = g->filter_len,
-                         .dlq_len = g->dlq_len};
+                         .dlq_len = g->dlq_len,
+                         .jitter_pm = g->pol.jitter_pm};
     size_t n = sizeof(d) + d.name_len + d.filter_len + d.dlq_len;
     uint8_t *buf = malloc(n + extra);
 
@@ -1059,6 +1073,161 @@ static void glog_compact(struct stream *st)
     }
 }
 
+static void join_in(struct core *c, struct gjoin *j);
+static void join_seek(struct core *c, struct stream *st, const struct gjoin *j);
+
+/* Where a new group with policy pol starts (POLICY_START_TIME is resolved to a sequence first). */
+static uint64_t start_of(const struct stream *st, const struct gpolicy *pol)
+{
+    uint64_t first = stream_first_kept(st);
+
+    if (pol->start == POLICY_START_NEW)
+        return wal_durable_seq(st->w) + 1;
+    if (pol->start == POLICY_START_SEQ)
+        return pol->start_seq > first ? pol->start_seq : first;
+    return first;
+}
+
+/* A new group, recorded in the group log: NULL with *err -ENOSPC (the stream has as many as it
+ * may) or -ENOMEM. */
+static struct group *create(struct stream *st, const char *name, const char *filter, size_t filter_len, const char *dlq,
+                            size_t dlq_len, const struct gpolicy *pol, int *err)
+{
+    struct core *c = st->c;
+    struct group *g;
+
+    if (st->ngroups >= GROUPS_PER_STREAM) {
+        *err = -ENOSPC;
+        return NULL;
+    }
+    if ((!c->group.tset_on && group_tset_init(c) != 0) ||
+        (g = group_new(st, st->next_gid, name, filter, filter_len, dlq, dlq_len, pol)) == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    g->next_seq = start_of(st, pol);
+    g->scan_seq = g->next_seq;
+    log_def(g);
+    log_info(c->id, "stream %s: consumer group %s on %s, from sequence %" PRIu64, st->name, g->name, g->filter, g->next_seq);
+    return g;
+}
+
+struct group *group_create(struct stream *st, const char *name, const char *filter, size_t filter_len, const struct policy *p,
+                           int *err)
+{
+    struct gpolicy pol;
+
+    gpolicy_of(p, &pol);
+    return create(st, name, filter, filter_len, p->dlq, p->dlq_len, &pol, err);
+}
+
+bool group_same_def(const struct group *g, const char *filter, size_t filter_len, const struct policy *p)
+{
+    struct gpolicy pol;
+
+    gpolicy_of(p, &pol);
+    return g->filter_len == filter_len && memcmp(g->filter, filter, filter_len) == 0 && same_policy(&pol, g, p->dlq, p->dlq_len);
+}
+
+void group_delete(struct group *g)
+{
+    struct stream *st = g->st;
+    struct core *c = st->c;
+    uint32_t gid = g->id;
+    char why[POLICY_WHY_MAX];
+
+    snprintf(why, sizeof(why), "consumer group %s was deleted", g->name);
+    for (unsigned i = 0; i < g->nmembers; i++)
+        refuse(c, g->members[i].core, g->members[i].slot, g->members[i].gen, g->members[i].sid, g->members[i].token,
+               TRPC_E_UNAVAILABLE, true, why);
+    if (glog(st, GREC_DEL, &gid, sizeof(gid), NULL, 0, 0) != 0)
+        log_warn(c->id, "stream %s group %s: its deletion is not recorded: it comes back after a restart", st->name, g->name);
+    log_info(c->id, "stream %s: consumer group %s deleted (%u members, %u messages not settled)", st->name, g->name, g->nmembers,
+             g->pend.count);
+    group_free(g);
+}
+
+uint64_t group_reset(struct group *g, uint64_t seq)
+{
+    struct stream *st = g->st;
+    uint64_t dropped = g->pend.count;
+    uint32_t pos = 0;
+    struct gpend *p;
+
+    /* What was pending is forgotten: a member's late ACK of it gets UNKNOWN_SEQUENCE, as for any
+     * message settled meanwhile. */
+    while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL)
+        pend_free(g, p);
+    idmap_free(&g->pend);
+    g->ready_head = g->ready_tail = NULL;
+    g->pend_bytes = 0;
+    g->nlost = 0;
+    g->dead_retry = false;
+    for (unsigned i = 0; i < g->nmembers; i++)
+        g->members[i].inflight = 0;
+    if (g->it != NULL) {
+        wal_iter_close(g->it);
+        g->it = NULL;
+    }
+    g->next_seq = seq;
+    g->scan_seq = seq;
+    /* A snapshot without pending messages replaces, at a replay, all the group's earlier records. */
+    if (log_snapshot(g, 0) != 0)
+        log_warn(st->c->id, "stream %s group %s: its reset is not recorded: a restart goes back to where it was", st->name,
+                 g->name);
+    log_info(st->c->id, "stream %s: consumer group %s reset to sequence %" PRIu64 " (%" PRIu64 " messages not settled dropped)",
+             st->name, g->name, seq, dropped);
+    pump(g);
+    return dropped;
+}
+
+/* A SUB with trpc-start time:T making its group: the time is looked up in the stream first. */
+struct jseek {
+    struct core *c;
+    struct gjoin *j;
+};
+
+static void join_seeked(void *arg, int err, uint64_t seq)
+{
+    struct jseek *k = arg;
+    struct gjoin *j = k->j;
+
+    if (err != 0) {
+        refuse(k->c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true,
+               "looking up trpc-start's time in the stream failed; subscribe again");
+    } else {
+        j->pol.start = POLICY_START_SEQ;
+        j->pol.start_seq = seq;
+        join_in(k->c, j);
+    }
+    free(j);
+    free(k);
+}
+
+static void join_seek(struct core *c, struct stream *st, const struct gjoin *j)
+{
+    size_t n = sizeof(*j) + j->pattern_len + j->dlq_len;
+    struct jseek *k = malloc(sizeof(*k));
+    uint64_t seq = 0;
+    int ret = -ENOMEM;
+
+    if (k != NULL && (k->j = malloc(n)) != NULL) {
+        k->c = c;
+        memcpy(k->j, j, n);
+        ret = stream_seek_time(st, j->pol.start_ns, join_seeked, k, &seq);
+        if (ret == 0)
+            return;
+        if (ret == 1) {
+            join_seeked(k, 0, seq);
+            return;
+        }
+        free(k->j);
+    }
+    free(k);
+    refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true,
+           ret == -ENOMEM ? "out of memory" : "the stream has as many readers as it may; subscribe again");
+}
+
 static void join_in(struct core *c, struct gjoin *j)
 {
     struct stream *st = stream_find(c, j->stream_id);
@@ -1073,29 +1242,20 @@ static void join_in(struct core *c, struct gjoin *j)
         return;
     }
     g = group_find(st, j->name);
+    if (g == NULL && j->pol.start == POLICY_START_TIME) {
+        join_seek(c, st, j);
+        return;
+    }
     if (g == NULL) {
-        uint64_t first = stream_first_kept(st), next = wal_durable_seq(st->w) + 1;
+        int err = 0;
 
-        if (st->ngroups >= GROUPS_PER_STREAM) {
-            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_TOO_MANY_SUBSCRIPTIONS, true,
-                   "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups");
-            return;
-        }
-        if (!c->group.tset_on && group_tset_init(c) != 0) {
-            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true, "out of memory");
-            return;
-        }
-        g = group_new(st, st->next_gid, j->name, pattern, j->pattern_len, dlq, j->dlq_len, &j->pol);
+        g = create(st, j->name, pattern, j->pattern_len, dlq, j->dlq_len, &j->pol, &err);
         if (g == NULL) {
-            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true, "out of memory");
+            refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token,
+                   err == -ENOSPC ? TRPC_E_TOO_MANY_SUBSCRIPTIONS : TRPC_E_UNAVAILABLE, true,
+                   err == -ENOSPC ? "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups" : "out of memory");
             return;
         }
-        g->next_seq = j->pol.start == POLICY_START_NEW   ? next
-                      : j->pol.start == POLICY_START_SEQ ? (j->pol.start_seq > first ? j->pol.start_seq : first)
-                                                         : first;
-        g->scan_seq = g->next_seq;
-        log_def(g);
-        log_info(c->id, "stream %s: consumer group %s on %s, from sequence %" PRIu64, st->name, g->name, g->filter, g->next_seq);
     } else if (g->filter_len != j->pattern_len || memcmp(g->filter, pattern, j->pattern_len) != 0) {
         char why[POLICY_WHY_MAX];
 
@@ -1360,32 +1520,6 @@ static int to_owner(struct core *c, unsigned owner, uint32_t type, void *body)
     return 0;
 }
 
-/* Every topic p matches, s matches too. */
-static bool covers(const char *s, size_t slen, const char *p, size_t plen)
-{
-    struct topic_iter is, ip;
-    const char *ts, *tp;
-    size_t ls, lp;
-    bool hs, hp;
-
-    topic_iter_init(&is, s, slen);
-    topic_iter_init(&ip, p, plen);
-    for (;;) {
-        hs = topic_iter_next(&is, &ts, &ls);
-        hp = topic_iter_next(&ip, &tp, &lp);
-        if (!hs)
-            return !hp;
-        if (ls == 1 && ts[0] == '>')
-            return hp;
-        if (!hp || (lp == 1 && tp[0] == '>'))
-            return false;
-        if (ls == 1 && ts[0] == '*')
-            continue;
-        if ((lp == 1 && tp[0] == '*') || ls != lp || memcmp(ts, tp, ls) != 0)
-            return false;
-    }
-}
-
 bool group_has_sub(const struct session *s, uint64_t sid)
 {
     return idmap_get(&s->dsubs, sid) != NULL;
@@ -1421,7 +1555,7 @@ bool group_sub(struct session *s, const struct wire_frame *f, const struct polic
     }
     for (unsigned i = 0; t != NULL && e == NULL && i < t->n; i++)
         for (unsigned k = 0; e == NULL && k < t->e[i].nsubjects; k++)
-            if (covers(t->e[i].subj[k], t->e[i].subj_len[k], f->topic, f->topic_len))
+            if (stream_pattern_covers(t->e[i].subj[k], t->e[i].subj_len[k], f->topic, f->topic_len))
                 e = &t->e[i];
     if (e == NULL) {
         snprintf(why, sizeof(why), "no stream covers %.*s: declare one (trpcctl stream add)",
@@ -1551,7 +1685,7 @@ static size_t def_parse(const struct stream *st, const struct wal_record *r, str
         topic_check_pattern(text + d->name_len, d->filter_len) != 0 ||
         (d->dlq_len > 0 && topic_check_literal(text + d->name_len + d->filter_len, d->dlq_len) != 0) ||
         (d->has_backoff && !(d->backoff_factor >= 1.0 && d->backoff_factor <= POLICY_FACTOR_MAX && d->backoff_initial_ms >= 1 &&
-                             d->backoff_initial_ms <= d->backoff_max_ms)) ||
+                             d->backoff_initial_ms <= d->backoff_max_ms && d->jitter_pm <= 1000)) ||
         d->next_seq == 0)
         return 0;
     if (d->next_seq > wal_durable_seq(st->w) + 1)
@@ -1578,6 +1712,7 @@ static struct group *def_group(struct stream *st, const struct grec_def *d, cons
                            .backoff_initial_ms = d->backoff_initial_ms,
                            .backoff_max_ms = d->backoff_max_ms,
                            .backoff_factor = d->backoff_factor,
+                           .jitter_pm = d->has_backoff ? d->jitter_pm : 0,
                            .ack_wait_ms = d->ack_wait_ms};
     g = group_new(st, d->gid, name, text + d->name_len, d->filter_len, text + d->name_len + d->filter_len, d->dlq_len, &pol);
     if (g != NULL)
@@ -1664,6 +1799,27 @@ static void replay_seq(struct stream *st, uint16_t type, const struct wal_record
         g->next_seq = q.seq + 1;
 }
 
+static void replay_del(struct stream *st, const struct wal_record *r)
+{
+    uint32_t gid;
+    struct group *g;
+
+    if (r->len != sizeof(gid))
+        return;
+    memcpy(&gid, r->data, sizeof(gid));
+    g = group_by_id(st, gid);
+    if (g != NULL) {
+        uint32_t pos = 0;
+        struct gpend *p;
+
+        /* Replay entries hold no body and no timer (the timer set may not exist yet). */
+        while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL)
+            free(p);
+        idmap_free(&g->pend);
+        group_free(g);
+    }
+}
+
 int group_open_all(struct stream *st)
 {
     struct core *c = st->c;
@@ -1697,6 +1853,8 @@ int group_open_all(struct stream *st)
             replay_snap(st, &r);
         else if (r.type == GREC_DLV || r.type == GREC_ACK || r.type == GREC_TERM)
             replay_seq(st, r.type, &r);
+        else if (r.type == GREC_DEL)
+            replay_del(st, &r);
     }
     wal_iter_close(it);
     if (ret < 0)
@@ -1807,22 +1965,25 @@ void group_flush(struct stream *st)
     }
 }
 
-unsigned group_infos(struct stream *st, struct group_info *v)
+void group_info_of(const struct group *g, struct group_info *in)
 {
+    const struct stream *st = g->st;
     uint64_t last = st->w != NULL ? wal_durable_seq(st->w) : 0;
+    uint32_t pos = 0;
+    struct gpend *p;
 
-    for (unsigned i = 0; i < st->ngroups; i++) {
-        const struct group *g = st->groups[i];
-        struct group_info *in = &v[i];
-        uint32_t pos = 0;
-        struct gpend *p;
-
+    {
         memset(in, 0, sizeof(*in));
         snprintf(in->name, sizeof(in->name), "%s", g->name);
         snprintf(in->filter, sizeof(in->filter), "%s", g->filter);
         snprintf(in->dlq, sizeof(in->dlq), "%s", g->dlq != NULL ? g->dlq : "");
         in->max_deliveries = g->pol.max_deliveries;
         in->ack_wait_ms = g->pol.ack_wait_ms;
+        in->has_backoff = g->pol.has_backoff;
+        in->backoff_initial_ms = g->pol.backoff_initial_ms;
+        in->backoff_max_ms = g->pol.backoff_max_ms;
+        in->backoff_factor = g->pol.backoff_factor;
+        in->backoff_jitter_pm = g->pol.jitter_pm;
         in->members = g->nmembers;
         in->next_seq = g->next_seq;
         in->lag = last + 1 > g->next_seq ? last + 1 - g->next_seq : 0;
@@ -1838,6 +1999,12 @@ unsigned group_infos(struct stream *st, struct group_info *v)
         in->dead = g->dead;
         in->termed = g->termed;
     }
+}
+
+unsigned group_infos(struct stream *st, struct group_info *v)
+{
+    for (unsigned i = 0; i < st->ngroups; i++)
+        group_info_of(st->groups[i], &v[i]);
     return st->ngroups;
 }
 

@@ -40,12 +40,40 @@ struct group_info {
     char filter[256]; /* cut to fit */
     char dlq[256];    /* "" when none */
     uint32_t max_deliveries, ack_wait_ms;
+    bool has_backoff;
+    uint32_t backoff_initial_ms, backoff_max_ms;
+    double backoff_factor;
+    uint16_t backoff_jitter_pm;
     uint32_t members;
     uint64_t next_seq;                                    /* the first sequence never delivered */
     uint64_t lag;                                         /* messages stored after next_seq - 1 (its pattern not applied) */
     uint64_t pending, inflight, waiting, lost;            /* not settled: all, sent, waiting to go (again), after a restart */
     uint64_t delivered, redelivered, acked, dead, termed; /* this run; termed: TERM from a member */
+    bool created;                                         /* ADMIN_MB_GROUP add: false when it existed */
+    uint64_t dropped;                                     /* ADMIN_MB_GROUP reset: messages forgotten */
 };
+
+/* ADMIN_MB_GROUP: an admin API operation on one group, answered on the stream's owner with one
+ * struct group_info, or an error: -ESRCH (no such stream), -ENOENT (no such group), -EEXIST (add:
+ * it exists with another definition), -ENOSPC (add: the stream has as many as it may), -ERANGE
+ * (reset: past the stream's end), -EAGAIN (try again), -ENOMEM, or the stream's log error. */
+enum group_op { GROUP_OP_ADD = 1, GROUP_OP_DELETE, GROUP_OP_RESET, GROUP_OP_INFO };
+
+struct group_admin_req {
+    uint64_t query;
+    uint32_t stream_id;
+    uint8_t op; /* GROUP_OP_* */
+    char name[GROUP_NAME_MAX + 1];
+    struct policy pol;     /* add: its dlq points into text[] */
+    uint64_t seq, time_ns; /* reset: to sequence seq, or (seq 0) to the first message stored at time_ns */
+    uint16_t pattern_len;  /* add */
+    char text[];           /* add: the pattern, then the dead-letter topic */
+};
+
+/* The owner's handler of ADMIN_MB_GROUP (stream.c registers it). */
+struct core;
+struct uring_xmsg;
+void group_admin_in(struct core *c, const struct uring_xmsg *m);
 
 /* The owner: the groups of st into v (at most GROUPS_PER_STREAM): how many. */
 unsigned group_infos(struct stream *st, struct group_info *v);

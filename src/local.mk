@@ -27,6 +27,7 @@ src_libtrpcd_la_SOURCES = \
 	src/admin_api.h \
 	src/admin_api.c \
 	src/admin_stream.c \
+	src/admin_group.c \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
@@ -37,6 +38,7 @@ src_libtrpcd_la_SOURCES = \
 	src/direct.c \
 	src/group.h \
 	src/group.c \
+	src/group_admin.c \
 	src/http.h \
 	src/http.c \
 	src/metrics.h \

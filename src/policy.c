@@ -5,10 +5,12 @@
  * (cut and made printable) and the rule it breaks.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "driver/topic.h"
 #include "src/err.h"
@@ -68,8 +70,8 @@ static bool read_uint(struct val *v, uint32_t lo, uint32_t hi, uint32_t *out)
     return true;
 }
 
-/* Reads digits[.digits] in 1..POLICY_FACTOR_MAX. */
-static bool read_factor(struct val *v, double *out)
+/* Reads digits[.digits] in lo..hi. */
+static bool read_decimal(struct val *v, double lo, double hi, double *out)
 {
     char text[FACTOR_MAX + 1];
     const uint8_t *start = v->p;
@@ -95,7 +97,7 @@ static bool read_factor(struct val *v, double *out)
     memcpy(text, start, n);
     text[n] = '\0';
     f = strtod(text, NULL); /* the broker never calls setlocale: '.' is the decimal point */
-    if (!(f >= 1.0 && f <= POLICY_FACTOR_MAX))
+    if (!(f >= lo && f <= hi))
         return false;
     *out = f;
     return true;
@@ -113,24 +115,27 @@ static int set_backoff(const struct wire_header *h, struct policy *p, char *why,
 {
     struct val v = {.p = h->val, .end = h->val + h->val_len};
     uint32_t initial, max;
-    double factor;
+    double factor, jitter = 0.0;
 
     if (!read_uint(&v, 1, POLICY_MS_MAX, &initial) || !read_char(&v, ','))
         return refuse(h, why, cap, "initial_ms must be a decimal from 1 to %u, then ','", POLICY_MS_MAX);
-    if (!read_factor(&v, &factor) || !read_char(&v, ','))
+    if (!read_decimal(&v, 1.0, POLICY_FACTOR_MAX, &factor) || !read_char(&v, ','))
         return refuse(h, why, cap, "factor must be a plain decimal from 1 to %g, then ','", POLICY_FACTOR_MAX);
-    if (!read_uint(&v, 1, POLICY_MS_MAX, &max) || v.p != v.end)
-        return refuse(h, why, cap, "max_ms must be a decimal from 1 to %u, and the last field", POLICY_MS_MAX);
+    if (!read_uint(&v, 1, POLICY_MS_MAX, &max) || (v.p != v.end && *v.p != ','))
+        return refuse(h, why, cap, "max_ms must be a decimal from 1 to %u, then the end or ','", POLICY_MS_MAX);
     if (max < initial)
         return refuse(h, why, cap, "max_ms (%u) is less than initial_ms (%u)", max, initial);
+    if (v.p != v.end && (!read_char(&v, ',') || !read_decimal(&v, 0.0, 1.0, &jitter) || v.p != v.end))
+        return refuse(h, why, cap, "jitter must be a plain decimal from 0 to 1, and the last field");
     p->has_backoff = true;
     p->backoff_initial_ms = initial;
     p->backoff_factor = factor;
     p->backoff_max_ms = max;
+    p->backoff_jitter_pm = (uint16_t)(jitter * 1000.0 + 0.5);
     return 0;
 }
 
-static int set_dlq(const struct wire_frame *f, uint16_t max_topic, const struct wire_header *h, struct policy *p, char *why,
+static int set_dlq(const char *pattern, size_t plen, uint16_t max_topic, const struct wire_header *h, struct policy *p, char *why,
                    size_t cap)
 {
     const char *t = (const char *)h->val;
@@ -141,14 +146,71 @@ static int set_dlq(const struct wire_frame *f, uint16_t max_topic, const struct 
     err = topic_check_literal(t, h->val_len);
     if (err != 0)
         return refuse(h, why, cap, "not a literal topic (%s)", trpc_strerror(err));
-    if (topic_match(f->topic, f->topic_len, t, h->val_len))
+    if (topic_match(pattern, plen, t, h->val_len))
         return refuse(h, why, cap, "the subscription's own pattern matches it: dead letters would come back to it");
     p->dlq = t;
     p->dlq_len = h->val_len;
     return 0;
 }
 
-/* all | new | seq:N (N >= 1) */
+static bool two(const char *s, unsigned lo, unsigned hi, int *out)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+        return false;
+    *out = (s[0] - '0') * 10 + (s[1] - '0');
+    return (unsigned)*out >= lo && (unsigned)*out <= hi;
+}
+
+int policy_time_parse(const char *s, size_t len, uint64_t *ns)
+{
+    char year[5];
+    struct tm tm = {0};
+    size_t i = 19;
+    uint64_t frac = 0, scale = 1000000000;
+    int64_t off = 0, secs;
+    int oh, om;
+
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return -EINVAL;
+    for (int k = 0; k < 4; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -EINVAL;
+        year[k] = s[k];
+    }
+    year[4] = '\0';
+    tm.tm_year = atoi(year) - 1900;
+    if (tm.tm_year < 70 || !two(s + 5, 1, 12, &tm.tm_mon) || !two(s + 8, 1, 31, &tm.tm_mday) || !two(s + 11, 0, 23, &tm.tm_hour) ||
+        !two(s + 14, 0, 59, &tm.tm_min) || !two(s + 17, 0, 60, &tm.tm_sec))
+        return -EINVAL;
+    tm.tm_mon--;
+    if (i < len && s[i] == '.') {
+        size_t digits = 0;
+
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++)
+            if (scale > 1) {
+                scale /= 10;
+                frac += (uint64_t)(s[i] - '0') * scale;
+            }
+        if (digits == 0)
+            return -EINVAL;
+    }
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' && two(s + i + 1, 0, 23, &oh) &&
+               two(s + i + 4, 0, 59, &om)) {
+        off = (int64_t)(oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+        i += 6;
+    }
+    if (i != len)
+        return -EINVAL;
+    secs = (int64_t)timegm(&tm) - off;
+    if (secs < 0)
+        return -EINVAL;
+    *ns = (uint64_t)secs * 1000000000 + frac;
+    return 0;
+}
+
+/* all | new | seq:N (N >= 1) | time:RFC3339 */
 static int set_start(const struct wire_header *h, struct policy *p, char *why, size_t cap)
 {
     struct val v = {.p = h->val + 4, .end = h->val + h->val_len};
@@ -171,10 +233,16 @@ static int set_start(const struct wire_header *h, struct policy *p, char *why, s
             return 0;
         }
     }
-    return refuse(h, why, cap, "must be all, new or seq:N with N a decimal from 1");
+    if (h->val_len > 5 && memcmp(h->val, "time:", 5) == 0 &&
+        policy_time_parse((const char *)h->val + 5, h->val_len - 5, &p->start_ns) == 0) {
+        p->start = POLICY_START_TIME;
+        return 0;
+    }
+    return refuse(h, why, cap,
+                  "must be all, new, seq:N with N a decimal from 1, or time:T with T in RFC 3339 (UTC 'Z' or an offset)");
 }
 
-static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, const struct wire_header *h, struct policy *p,
+static int set_one(const char *pattern, size_t plen, uint16_t max_topic, enum key k, const struct wire_header *h, struct policy *p,
                    char *why, size_t cap)
 {
     struct val v = {.p = h->val, .end = h->val + h->val_len};
@@ -192,7 +260,7 @@ static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, c
     case KEY_BACKOFF:
         return set_backoff(h, p, why, cap);
     case KEY_DLQ:
-        return set_dlq(f, max_topic, h, p, why, cap);
+        return set_dlq(pattern, plen, max_topic, h, p, why, cap);
     case KEY_ACK_WAIT:
         if (!read_uint(&v, 1, POLICY_MS_MAX, &p->ack_wait_ms) || v.p != v.end)
             return refuse(h, why, cap, "must be a decimal number of milliseconds from 1 to %u", POLICY_MS_MAX);
@@ -203,6 +271,22 @@ static int set_one(const struct wire_frame *f, uint16_t max_topic, enum key k, c
         break;
     }
     abort(); /* every key returns above */
+}
+
+static int key_of(const struct wire_header *h);
+
+int policy_set(struct policy *p, const char *key, const char *val, size_t len, const char *pattern, size_t plen, uint16_t max_topic,
+               char *why, size_t why_cap)
+{
+    struct wire_header h = {.key = key, .key_len = (uint16_t)strlen(key), .val = (const uint8_t *)val, .val_len = (uint16_t)len};
+    int k = key_of(&h);
+
+    assert(k >= 0);
+    if (len > UINT16_MAX) {
+        snprintf(why, why_cap, "%s: longer than a header value may be", key);
+        return BROKER_ETRPC(TRPC_E_BAD_POLICY);
+    }
+    return set_one(pattern, plen, max_topic, (enum key)k, &h, p, why, why_cap);
 }
 
 static int key_of(const struct wire_header *h)
@@ -239,7 +323,7 @@ int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *
             return BROKER_ETRPC(TRPC_E_BAD_POLICY);
         }
         seen |= 1u << k;
-        err = set_one(f, max_topic, (enum key)k, &h, &out, why, why_cap);
+        err = set_one(f->topic, f->topic_len, max_topic, (enum key)k, &h, &out, why, why_cap);
         if (err != 0)
             return err;
     }

@@ -5,13 +5,15 @@
  *
  *   trpc-durable          true
  *   trpc-max-deliveries   decimal 1..POLICY_COUNT_MAX
- *   trpc-backoff          initial_ms,factor,max_ms: initial 1..POLICY_MS_MAX, factor a plain decimal
- *                         1..POLICY_FACTOR_MAX (no sign, no exponent), max initial..POLICY_MS_MAX
+ *   trpc-backoff          initial_ms,factor,max_ms[,jitter]: initial 1..POLICY_MS_MAX, factor a plain
+ *                         decimal 1..POLICY_FACTOR_MAX (no sign, no exponent), max initial..POLICY_MS_MAX,
+ *                         jitter a plain decimal 0..1 (each delay is spread by up to that fraction)
  *   trpc-dlq              a literal topic of at most max_topic bytes that the SUB's own pattern
  *                         does not match (dead letters must not come back to the subscription)
  *   trpc-ack-wait         decimal milliseconds 1..POLICY_MS_MAX: a delivery not settled by then is
  *                         redelivered
- *   trpc-start            all | new | seq:N: where a new consumer group starts in its stream
+ *   trpc-start            all | new | seq:N | time:RFC3339: where a new consumer group starts in its
+ *                         stream
  *
  * Each key at most once; any other key starting with "trpc-" is refused, so that a policy the
  * broker does not know is never silently ignored. Other keys are not the policy's business. The
@@ -41,11 +43,13 @@ struct policy {
     uint32_t backoff_initial_ms;
     double backoff_factor;
     uint32_t backoff_max_ms;
-    const char *dlq; /* NULL: not set; else dlq_len bytes inside the frame, not NUL-terminated */
+    uint16_t backoff_jitter_pm; /* per mille: 0..1000 */
+    const char *dlq;            /* NULL: not set; else dlq_len bytes inside the frame, not NUL-terminated */
     uint16_t dlq_len;
     uint32_t ack_wait_ms; /* 0: not set */
-    enum { POLICY_START_UNSET, POLICY_START_ALL, POLICY_START_NEW, POLICY_START_SEQ } start;
+    enum { POLICY_START_UNSET, POLICY_START_ALL, POLICY_START_NEW, POLICY_START_SEQ, POLICY_START_TIME } start;
     uint64_t start_seq; /* POLICY_START_SEQ */
+    uint64_t start_ns;  /* POLICY_START_TIME: CLOCK_REALTIME */
 };
 
 /*
@@ -54,6 +58,16 @@ struct policy {
  * text naming the header and the problem; *p is untouched then.
  */
 int policy_parse(const struct wire_frame *f, uint16_t max_topic, struct policy *p, char *why, size_t why_cap);
+
+/* One policy value, as header key (trpc-max-deliveries, ...) would carry it, for a group made
+ * elsewhere than by a SUB (the admin API's group.add): pattern is the group's. Errors as
+ * policy_parse; key must be one of the header names above. */
+int policy_set(struct policy *p, const char *key, const char *val, size_t len, const char *pattern, size_t plen, uint16_t max_topic,
+               char *why, size_t why_cap);
+
+/* RFC 3339 time (2026-12-05T10:00:00Z, fractions of a second and +hh:mm offsets allowed) into
+ * CLOCK_REALTIME nanoseconds: 0, or -EINVAL. */
+int policy_time_parse(const char *s, size_t len, uint64_t *ns);
 
 /* True when p asks for anything at all (a SUB without trpc-* headers has the all-zero policy). */
 bool policy_is_set(const struct policy *p);

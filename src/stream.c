@@ -27,6 +27,7 @@
 #include "driver/topic.h"
 #include "src/admin.h"
 #include "src/core.h"
+#include "src/group.h"
 #include "src/log.h"
 #include "src/session.h"
 #include "src/stream.h"
@@ -1166,6 +1167,87 @@ static void get_in(struct core *c, const struct uring_xmsg *m)
     get_step(g);
 }
 
+struct sseek {
+    struct stream *st;
+    uint64_t ns;
+    stream_seek_fn *fn;
+    void *arg;
+    struct wal_iter *it;
+};
+
+static void seek_end(struct sseek *k, int err, uint64_t seq)
+{
+    struct stream *st = k->st;
+
+    wal_iter_close(k->it);
+    st->gets--;
+    k->fn(k->arg, err, seq);
+    free(k);
+}
+
+/* Reads on to the first message stored at or after k->ns (the durable end: the next sequence). */
+static void seek_step(struct sseek *k)
+{
+    struct wal_record r;
+    uint64_t t;
+    int ret;
+
+    while ((ret = wal_iter_next(k->it, &r)) == 1) {
+        if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || r.seq < k->st->floor)
+            continue;
+        memcpy(&t, r.data, 8);
+        if (t >= k->ns) {
+            seek_end(k, 0, r.seq);
+            return;
+        }
+    }
+    if (ret == -EAGAIN)
+        return; /* seek_ready goes on */
+    if (ret == 0)
+        seek_end(k, 0, wal_durable_seq(k->st->w) + 1);
+    else
+        seek_end(k, ret == -ENOENT ? -EAGAIN : ret, 0); /* -ENOENT: retention removed what it was reading */
+}
+
+static void seek_ready(void *arg, struct wal_iter *it)
+{
+    (void)it;
+    seek_step(arg);
+}
+
+int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq)
+{
+    uint64_t from = stream_first_kept(st);
+    struct sseek *k;
+    uint32_t i;
+    int ret;
+
+    if (st->w == NULL || st->err != 0)
+        return st->err != 0 ? st->err : -EIO;
+    /* The chunks are oldest first, and each knows the time of its newest message: the first that
+     * reaches ns holds the answer (clocks that step back only make the scan longer). */
+    for (i = 0; i < st->nchunks && chunk_at(st, i)->last_ns < ns; i++)
+        ;
+    if (i == st->nchunks || chunk_at(st, i)->first > wal_durable_seq(st->w)) {
+        *seq = wal_durable_seq(st->w) + 1;
+        return 1;
+    }
+    if (chunk_at(st, i)->first > from)
+        from = chunk_at(st, i)->first;
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return -ENOMEM;
+    *k = (struct sseek){.st = st, .ns = ns, .fn = fn, .arg = arg};
+    ret = wal_iter_open_async(st->w, from, seek_ready, k, &k->it);
+    if (ret != 0) {
+        free(k);
+        return ret;
+    }
+    st->gets++; /* the stream stays open until the answer */
+    seek_step(k);
+    return 0;
+}
+
 /* Removes every durable message: the floor moves past the log's durable end and the chunks go, but
  * one for the appends still in flight (they are stored after the purge). Returns how many went. */
 static uint64_t purge(struct stream *st)
@@ -1247,6 +1329,12 @@ static void req_discard(struct broker *b, const struct uring_xmsg *m)
     free(r);
 }
 
+static void group_req_discard(struct broker *b, const struct uring_xmsg *m)
+{
+    (void)b;
+    free(m->ptr);
+}
+
 int stream_register(struct broker *b)
 {
     static const struct {
@@ -1261,7 +1349,7 @@ int stream_register(struct broker *b)
 
     for (size_t i = 0; ret == 0 && i < sizeof(h) / sizeof(h[0]); i++)
         ret = core_mbox_register(b, h[i].type, h[i].fn, req_discard);
-    return ret;
+    return ret != 0 ? ret : core_mbox_register(b, ADMIN_MB_GROUP, group_admin_in, group_req_discard);
 }
 
 /* ---- the module ---------------------------------------------------------------------------------- */

@@ -137,6 +137,8 @@ extern const struct core_module stream_module;
 int stream_name_check(const char *name, char *why, size_t whylen);
 /* Checks and adds a pattern to d: 0 or -EINVAL (why says). */
 int stream_def_add_subject(struct stream_def *d, const char *pattern, size_t max_topic, char *why, size_t whylen);
+/* Whether every topic pattern p matches, pattern s matches too. */
+bool stream_pattern_covers(const char *s, size_t slen, const char *p, size_t plen);
 /* Whether some topic matches both patterns. */
 bool stream_patterns_overlap(const char *a, size_t alen, const char *b, size_t blen);
 /* Same name, subjects (as sets) and limits. */

@@ -297,3 +297,28 @@ struct stream_table *stream_table_make(const struct stream_def *const *defs, con
     }
     return t;
 }
+
+bool stream_pattern_covers(const char *s, size_t slen, const char *p, size_t plen)
+{
+    struct topic_iter is, ip;
+    const char *ts, *tp;
+    size_t ls, lp;
+    bool hs, hp;
+
+    topic_iter_init(&is, s, slen);
+    topic_iter_init(&ip, p, plen);
+    for (;;) {
+        hs = topic_iter_next(&is, &ts, &ls);
+        hp = topic_iter_next(&ip, &tp, &lp);
+        if (!hs)
+            return !hp;
+        if (ls == 1 && ts[0] == '>')
+            return hp;
+        if (!hp || (lp == 1 && tp[0] == '>'))
+            return false;
+        if (ls == 1 && ts[0] == '*')
+            continue;
+        if ((lp == 1 && tp[0] == '*') || ls != lp || memcmp(ts, tp, ls) != 0)
+            return false;
+    }
+}

@@ -167,6 +167,29 @@ run gls group ls shop && grep -Eq "^GROUP  *PATTERN  *MEMBERS  *NEXT  *LAG  *PEN
     [ "$(wc -l <"$TMP/gls.out")" -eq 1 ]
 ok $? "group ls shop: the header, no group (the shop's events are not consumed durably yet)"
 expect 1 "^trpcctl: group ls: no stream nope\$" "group ls of no such stream" -- "$CTL" group ls nope
+run sdead stream add dead 'dead.>' >/dev/null && run gadd group add shop audit --start seq:2 --max-deliveries 4 --ack-wait 45s \
+    --backoff 100,2,5000,0.1 --dlq dead.shop && grep -q "^created consumer group audit of stream shop\$" "$TMP/gadd.out" &&
+    grep -Eq "^next seq  *2\$" "$TMP/gadd.out" && grep -Eq "^backoff  *100,2,5000,0.1\$" "$TMP/gadd.out" &&
+    grep -Eq "^ack wait \(ms\)  *45000\$" "$TMP/gadd.out" && grep -Eq "^dead-letter topic  *dead.shop\$" "$TMP/gadd.out"
+ok $? "group add shop audit: declared with its policy, from sequence 2"
+expect 1 "^trpcctl: group add: consumer group audit of stream shop exists with another definition" \
+    "group add with another definition" -- "$CTL" group add shop audit
+expect 1 "^trpcctl: group add: backoff \"100,2\": " "group add with a bad backoff: the broker says why" -- \
+    "$CTL" group add shop other --backoff 100,2
+expect 2 "^trpcctl: .*--ack-wait" "--ack-wait that is not a duration: a usage error" -- "$CTL" group add shop other --ack-wait soon
+run ginfo group info shop audit && grep -Eq "^lag  *2\$" "$TMP/ginfo.out"
+ok $? "group info shop audit: lag 2 (sequences 2 and 3)"
+run greset group reset shop audit 1 && grep -q "^reset consumer group audit of stream shop: 0 messages not settled dropped\$" \
+    "$TMP/greset.out" && grep -Eq "^next seq  *1\$" "$TMP/greset.out"
+ok $? "group reset shop audit 1"
+run greset2 group reset shop audit 1h && grep -Eq "^next seq  *1\$" "$TMP/greset2.out"
+ok $? "group reset shop audit 1h: from the first stored within the hour"
+expect 2 "^trpcctl: group reset: 'soon' is not a sequence" "group reset to nonsense: a usage error" -- \
+    "$CTL" group reset shop audit soon
+run grm group rm shop audit && grep -q "^deleted consumer group audit of stream shop (0 members, 0 messages not settled)\$" \
+    "$TMP/grm.out"
+ok $? "group rm shop audit"
+expect 1 "^trpcctl: group info: stream shop has no consumer group audit\$" "group info after rm" -- "$CTL" group info shop audit
 run spurge stream purge shop && grep -q "^purged stream shop: 3 messages removed\$" "$TMP/spurge.out" &&
     "$CTL" stream info shop >"$TMP/sinfo2.out" 2>&1 && grep -Eq "^messages  *0\$" "$TMP/sinfo2.out"
 ok $? "stream purge shop: 3 removed, none left"

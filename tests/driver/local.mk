@@ -34,6 +34,7 @@ DRIVER_TESTS = \
 	tests/driver/publish_ack \
 	tests/driver/durable_sub \
 	tests/driver/group_compact \
+	tests/driver/group_admin \
 	tests/driver/stream_limits \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
@@ -53,6 +54,8 @@ tests_driver_stream_limits_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_limits_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_group_compact_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_compact_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_group_admin_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_group_admin_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

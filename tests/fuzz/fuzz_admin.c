@@ -19,9 +19,9 @@
 #include "src/core.h"
 #include "tests/fuzz/fuzz.h"
 
-static const char *const codes[] = {"BAD_REQUEST", "UNKNOWN_VERB",  "NOT_FOUND",         "NOT_LIVE",      "INVALID_VALUE",
-                                    "BUSY",        "INTERNAL",      "STORE_UNAVAILABLE", "STREAM_EXISTS", "SUBJECTS_OVERLAP",
-                                    "LIMIT",       "STORAGE_FAILED"};
+static const char *const codes[] = {"BAD_REQUEST", "UNKNOWN_VERB",   "NOT_FOUND",         "NOT_LIVE",      "INVALID_VALUE",
+                                    "BUSY",        "INTERNAL",       "STORE_UNAVAILABLE", "STREAM_EXISTS", "SUBJECTS_OVERLAP",
+                                    "LIMIT",       "STORAGE_FAILED", "GROUP_EXISTS"};
 
 static int replies;
 

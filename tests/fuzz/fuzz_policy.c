@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "driver/topic.h"
 #include "src/policy.h"
@@ -35,7 +36,8 @@ static bool same(const struct policy *a, const struct policy *b)
            a->backoff_initial_ms == b->backoff_initial_ms && a->backoff_factor == b->backoff_factor &&
            a->backoff_max_ms == b->backoff_max_ms && a->dlq_len == b->dlq_len &&
            (a->dlq_len == 0 || memcmp(a->dlq, b->dlq, a->dlq_len) == 0) && a->ack_wait_ms == b->ack_wait_ms &&
-           a->start == b->start && a->start_seq == b->start_seq;
+           a->start == b->start && a->start_seq == b->start_seq && a->start_ns == b->start_ns &&
+           a->backoff_jitter_pm == b->backoff_jitter_pm;
 }
 
 static bool sub_frame(uint8_t *buf, const char *pattern, size_t plen, const struct wire_header *h, size_t n, struct wire_frame *f)
@@ -52,7 +54,7 @@ static bool sub_frame(uint8_t *buf, const char *pattern, size_t plen, const stru
 static void check_accepted(const struct wire_frame *f, const struct policy *p)
 {
     static uint8_t buf[BUF_MAX];
-    char count[16], backoff[64], factor[32], wait[16], start[32];
+    char count[16], backoff[80], factor[32], wait[16], start[64];
     struct wire_header h[6];
     struct wire_frame g;
     struct policy q;
@@ -67,6 +69,7 @@ static void check_accepted(const struct wire_frame *f, const struct policy *p)
         FUZZ_ASSERT(isfinite(p->backoff_factor));
         FUZZ_ASSERT(p->backoff_factor >= 1.0);
         FUZZ_ASSERT(p->backoff_factor <= POLICY_FACTOR_MAX);
+        FUZZ_ASSERT(p->backoff_jitter_pm <= 1000);
     }
     if (p->dlq != NULL) {
         FUZZ_ASSERT(p->dlq_len <= MAX_TOPIC);
@@ -82,7 +85,8 @@ static void check_accepted(const struct wire_frame *f, const struct policy *p)
     }
     if (p->has_backoff) {
         decimal(factor, sizeof(factor), p->backoff_factor);
-        snprintf(backoff, sizeof(backoff), "%u,%s,%u", (unsigned)p->backoff_initial_ms, factor, (unsigned)p->backoff_max_ms);
+        snprintf(backoff, sizeof(backoff), "%u,%s,%u,%u.%03u", (unsigned)p->backoff_initial_ms, factor, (unsigned)p->backoff_max_ms,
+                 p->backoff_jitter_pm / 1000u, p->backoff_jitter_pm % 1000u);
         h[n++] = (struct wire_header){
             .key = "trpc-backoff", .key_len = 12, .val = (const uint8_t *)backoff, .val_len = (uint16_t)strlen(backoff)};
     }
@@ -101,6 +105,15 @@ static void check_accepted(const struct wire_frame *f, const struct policy *p)
                  : p->start == POLICY_START_NEW ? "new"
                                                 : "seq:",
                  p->start == POLICY_START_SEQ ? (unsigned long long)p->start_seq : 0ull);
+        if (p->start == POLICY_START_TIME) {
+            time_t t = (time_t)(p->start_ns / 1000000000);
+            struct tm tm;
+
+            FUZZ_ASSERT(gmtime_r(&t, &tm) != NULL);
+            strftime(start, sizeof(start), "time:%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(start + strlen(start), sizeof(start) - strlen(start), ".%09lluZ",
+                     (unsigned long long)(p->start_ns % 1000000000));
+        }
         h[n++] = (struct wire_header){
             .key = "trpc-start", .key_len = 10, .val = (const uint8_t *)start, .val_len = (uint16_t)strlen(start)};
     }

@@ -1,0 +1,120 @@
+/*
+ * trpcctl's renderers of the consumer group verbs (docs/admin-api.md, "Consumer groups").
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+static int group_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    static const char *const nums[] = {"members", "next_seq", "lag", "pending", "inflight", "redelivered", "acked", "dead"};
+    const char *dlq = NULL;
+
+    if (READ(v, where, {"name", K_STR, &cells[0], false}, {"pattern", K_STR, &cells[1], false}, {"dlq", K_STR_OR_NULL, &dlq, true}))
+        return -EPROTO;
+    for (size_t k = 0; k < 8; k++) {
+        json_int_t n;
+
+        if (READ(v, where, {nums[k], K_INT, &n, false}))
+            return -EPROTO;
+        snprintf(scratch[2 + k], 64, "%lld", (long long)n);
+        cells[2 + k] = scratch[2 + k];
+    }
+    cells[10] = dlq; /* NULL: "-" */
+    return 0;
+}
+
+int ctl_render_group_ls(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"GROUP:l",    "PATTERN:l",     "MEMBERS:r", "NEXT:r", "LAG:r", "PENDING:r",
+                                       "INFLIGHT:r", "REDELIVERED:r", "ACKED:r",   "DEAD:r", "DLQ:l"};
+    static const struct ctl_list_shape shape = {"groups", cols, 11, false, group_row};
+
+    return ctl_render_list(doc, &shape, out, err, errlen);
+}
+
+/* group info, add, reset and rm: one group, as key-value rows, after a line saying what was done. */
+int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"KEY:l", "VALUE:l"};
+    static const char *const nums[] = {"members",   "next_seq",    "lag",   "pending", "inflight", "waiting",        "lost",
+                                       "delivered", "redelivered", "acked", "dead",    "termed",   "max_deliveries", "ack_wait_ms"};
+    enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
+    const char *stream, *name, *pattern, *dlq = NULL, *backoff = NULL;
+    char cells[NNUMS][64];
+    json_int_t dropped = -1;
+    json_t *g;
+    int created = -1, rc;
+    struct ctl_table t;
+
+    rc = READ(doc, "", {"stream", K_STR, &stream, false}, {"group", K_OBJECT, &g, false}, {"created", K_BOOL, &created, true},
+              {"dropped", K_INT, &dropped, true});
+    if (rc == 0)
+        rc = READ(g, "group", {"name", K_STR, &name, false}, {"pattern", K_STR, &pattern, false},
+                  {"dlq", K_STR_OR_NULL, &dlq, true}, {"backoff", K_STR_OR_NULL, &backoff, true});
+    for (size_t k = 0; rc == 0 && k < NNUMS; k++) {
+        json_int_t v = 0;
+
+        rc = READ(g, "group", {nums[k], K_INT, &v, false});
+        if (k == 12 && v == 0)
+            snprintf(cells[k], sizeof(cells[k]), "no limit");
+        else
+            snprintf(cells[k], sizeof(cells[k]), "%lld", (long long)v);
+    }
+    if (rc)
+        return rc;
+    if (created >= 0)
+        fprintf(out, "%s consumer group %s of stream %s\n", created ? "created" : "already had", name, stream);
+    if (dropped >= 0)
+        fprintf(out, "reset consumer group %s of stream %s: %lld messages not settled dropped\n", name, stream, (long long)dropped);
+    ctl_table_init(&t, 2, cols);
+    t.no_head = true;
+    {
+        const char *const rows[][2] = {
+            {"group", name},
+            {"stream", stream},
+            {"pattern", pattern},
+            {"members", cells[0]},
+            {"next seq", cells[1]},
+            {"lag", cells[2]},
+            {"pending", cells[3]},
+            {"in flight", cells[4]},
+            {"waiting", cells[5]},
+            {"lost (restart)", cells[6]},
+            {"delivered (this run)", cells[7]},
+            {"redelivered (this run)", cells[8]},
+            {"acked (this run)", cells[9]},
+            {"dead (this run)", cells[10]},
+            {"termed (this run)", cells[11]},
+            {"max deliveries", cells[12]},
+            {"ack wait (ms)", cells[13]},
+            {"backoff", backoff},
+            {"dead-letter topic", dlq},
+        };
+
+        for (size_t i = 0; rc == 0 && i < sizeof(rows) / sizeof(rows[0]); i++)
+            rc = ctl_table_add(&t, rows[i]);
+    }
+    if (rc == 0)
+        ctl_table_print(&t, out);
+    ctl_table_free(&t);
+    return rc;
+}
+
+int ctl_render_group_rm(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    const char *stream, *name;
+    json_int_t pending = 0, members = 0;
+    json_t *g;
+    int rc = READ(doc, "", {"stream", K_STR, &stream, false}, {"group", K_OBJECT, &g, false});
+
+    if (rc == 0)
+        rc = READ(g, "group", {"name", K_STR, &name, false}, {"pending", K_INT, &pending, false},
+                  {"members", K_INT, &members, false});
+    if (rc == 0)
+        fprintf(out, "deleted consumer group %s of stream %s (%lld members, %lld messages not settled)\n", name, stream,
+                (long long)members, (long long)pending);
+    return rc;
+}

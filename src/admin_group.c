@@ -1,0 +1,434 @@
+/*
+ * The consumer group verbs of the admin API (docs/admin-api.md, "Consumer groups"), on the
+ * control thread. A group lives on the owner core of its stream, in the stream's group log (not in
+ * the store: its state changes with every delivery); each verb is one question to that core
+ * (ADMIN_MB_GROUP, group_admin.c), after what can be checked here is checked: the stream exists,
+ * the pattern is one it covers, the policy reads as the SUB headers' would, the dead-letter topic
+ * has a stream.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/topic.h"
+#include "src/admin.h"
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/group.h"
+#include "src/stream.h"
+
+#define GROUP_Q_MS 10000 /* a reset to a time reads the stream: give a large one time */
+
+struct gpend {
+    struct admin_wait w; /* first: admin_api_abandon */
+    char stream[STREAM_NAME_MAX + 1];
+    unsigned owner;
+    struct group_admin_req *req; /* the question, copied for the owner by make() */
+    size_t req_len;
+};
+
+static void gpend_free(struct gpend *p)
+{
+    free(p->req);
+    free(p);
+}
+
+static void gpend_cleanup(struct admin_wait *w)
+{
+    struct gpend *p = (struct gpend *)(void *)w;
+
+    free(p->req);
+    p->req = NULL;
+}
+
+static json_t *group_doc(const struct group_info *g)
+{
+    json_t *doc = json_pack("{s:s, s:o, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", g->name,
+                            "pattern", admin_api_text(g->filter), "members", (int)g->members, "next_seq", (json_int_t)g->next_seq,
+                            "lag", (json_int_t)g->lag, "pending", (json_int_t)g->pending, "inflight", (json_int_t)g->inflight,
+                            "waiting", (json_int_t)g->waiting, "lost", (json_int_t)g->lost, "delivered", (json_int_t)g->delivered,
+                            "redelivered", (json_int_t)g->redelivered, "acked", (json_int_t)g->acked, "dead", (json_int_t)g->dead,
+                            "termed", (json_int_t)g->termed, "max_deliveries", (json_int_t)g->max_deliveries, "ack_wait_ms",
+                            (json_int_t)g->ack_wait_ms);
+
+    if (doc == NULL)
+        return NULL;
+    json_object_set_new(doc, "dlq", g->dlq[0] != '\0' ? admin_api_text(g->dlq) : json_null());
+    if (g->has_backoff) {
+        char text[96];
+
+        /* The trpc-backoff header's own spelling: what group.add and a SUB take. */
+        snprintf(text, sizeof(text), "%" PRIu32 ",%.15g,%" PRIu32 ",%.3g", g->backoff_initial_ms, g->backoff_factor,
+                 g->backoff_max_ms, g->backoff_jitter_pm / 1000.0);
+        json_object_set_new(doc, "backoff", json_string(text));
+    } else {
+        json_object_set_new(doc, "backoff", json_null());
+    }
+    return doc;
+}
+
+static int stream_index(const struct control *ctl, const char *name)
+{
+    for (unsigned i = 0; i < ctl->nstreams; i++)
+        if (strcmp(ctl->streams[i]->name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void *make(void *arg, unsigned core, uint64_t query)
+{
+    const struct gpend *p = arg;
+    struct group_admin_req *r = malloc(p->req_len);
+
+    (void)core;
+    if (r != NULL) {
+        memcpy(r, p->req, p->req_len);
+        r->query = query;
+        if (r->pol.dlq != NULL)
+            r->pol.dlq = r->text + r->pattern_len;
+    }
+    return r;
+}
+
+static void fail(struct control *ctl, struct gpend *p, int err)
+{
+    const char *name = p->req->name;
+
+    switch (err) {
+    case -ESRCH:
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->stream);
+        break;
+    case -ENOENT:
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "stream %s has no consumer group %s", p->stream, name);
+        break;
+    case -EEXIST:
+        admin_api_fail(ctl, p->w.call, "GROUP_EXISTS",
+                       "consumer group %s of stream %s exists with another definition (group.info shows it)", name, p->stream);
+        break;
+    case -ENOSPC:
+        admin_api_fail(ctl, p->w.call, "LIMIT", "a stream has at most %d consumer groups", GROUPS_PER_STREAM);
+        break;
+    case -ERANGE:
+        admin_api_fail(ctl, p->w.call, "BAD_REQUEST", "seq %" PRIu64 " is past the end of stream %s", p->req->seq, p->stream);
+        break;
+    case -ETIMEDOUT:
+    case -EAGAIN:
+        admin_api_fail(ctl, p->w.call, "BUSY", "the stream's core did not answer in time, or is busy; try again");
+        break;
+    case -ENOMEM:
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
+        break;
+    default:
+        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s: its log failed (%s)", p->stream, strerror(-err));
+        break;
+    }
+}
+
+static void done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct gpend *p = arg;
+    const struct group_info *in;
+    json_t *doc;
+
+    if (err == 0 && (n < 1 || parts[0] == NULL))
+        err = -ETIMEDOUT;
+    if (err == 0)
+        err = parts[0]->err;
+    if (err == 0 && parts[0]->n != 1)
+        err = -ENOMEM;
+    if (err != 0) {
+        fail(ctl, p, err);
+        gpend_free(p);
+        return;
+    }
+    in = parts[0]->items;
+    doc = json_pack("{s:b, s:s, s:o}", "ok", 1, "stream", p->stream, "group", group_doc(in));
+    if (doc != NULL && p->req->op == GROUP_OP_ADD)
+        json_object_set_new(doc, "created", json_boolean(in->created));
+    if (doc != NULL && p->req->op == GROUP_OP_RESET)
+        json_object_set_new(doc, "dropped", json_integer((json_int_t)in->dropped));
+    admin_api_reply(ctl, p->w.call, doc);
+    gpend_free(p);
+}
+
+/* The pending call for a verb on group name of stream: NULL when answered (no such stream). */
+static struct gpend *start(struct control *ctl, struct admin_call *call, const char *stream, const char *name, size_t text_len)
+{
+    struct gpend *p;
+
+    if (stream_index(ctl, stream) < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", stream);
+        return NULL;
+    }
+    if (!stream_name_ok(name, strlen(name), GROUP_NAME_MAX)) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "name: a consumer group's name is 1 to %d letters, digits, '_' and '-'",
+                       GROUP_NAME_MAX);
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->req_len = sizeof(*p->req) + text_len;
+        p->req = calloc(1, p->req_len);
+    }
+    if (p == NULL || p->req == NULL) {
+        free(p);
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
+        return NULL;
+    }
+    p->w.ctl = ctl;
+    p->w.call = call;
+    p->w.cleanup = gpend_cleanup;
+    snprintf(p->stream, sizeof(p->stream), "%s", stream);
+    p->owner = stream_owner(stream, ctl->b->ncores);
+    p->req->stream_id = ctl->stream_ids[stream_index(ctl, stream)];
+    snprintf(p->req->name, sizeof(p->req->name), "%s", name);
+    return p;
+}
+
+static void ask(struct control *ctl, struct gpend *p, uint8_t op)
+{
+    p->req->op = op;
+    if (control_ask_with(ctl, ADMIN_MB_GROUP, (int)p->owner, GROUP_Q_MS, make, p, done, p) != 0) {
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
+        gpend_free(p);
+    }
+}
+
+/* group.info and group.delete: {"stream": S, "name": N}. */
+static void named(struct control *ctl, struct admin_call *call, json_t *req, uint8_t op)
+{
+    const char *stream, *name;
+    json_error_t err;
+    struct gpend *p;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:s}", "stream", &stream, "name", &name) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    p = start(ctl, call, stream, name, 0);
+    if (p != NULL)
+        ask(ctl, p, op);
+}
+
+void admin_group_info(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    named(ctl, call, req, GROUP_OP_INFO);
+}
+
+void admin_group_delete(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    named(ctl, call, req, GROUP_OP_DELETE);
+}
+
+void admin_group_reset(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    const char *stream, *name, *when = NULL;
+    json_int_t seq = 0;
+    json_error_t err;
+    struct gpend *p;
+    uint64_t ns = 0;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:s, s?I, s?s}", "stream", &stream, "name", &name, "seq", &seq, "time",
+                       &when) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    if ((seq != 0) == (when != NULL) || seq < 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "give either seq (1 or more) or time (RFC 3339)");
+        return;
+    }
+    if (when != NULL && (policy_time_parse(when, strlen(when), &ns) != 0 || ns == 0)) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "time: RFC 3339 with a 'Z' or an offset, as 2026-12-05T10:00:00Z");
+        return;
+    }
+    p = start(ctl, call, stream, name, 0);
+    if (p == NULL)
+        return;
+    p->req->seq = (uint64_t)seq;
+    p->req->time_ns = ns;
+    ask(ctl, p, GROUP_OP_RESET);
+}
+
+/* One policy value of group.add, given as JSON text or integer, read by policy.c as the header
+ * key would be: one set of rules for a SUB, a contract and the admin API. */
+static int policy_field(json_t *req, const char *field, const char *key, const char *pattern, uint16_t max_topic,
+                        struct policy *pol, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(req, field);
+    char num[24];
+    const char *text;
+    size_t len;
+    int ret;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        text = num;
+        len = strlen(num);
+    } else if (json_is_string(v)) {
+        text = json_string_value(v);
+        len = json_string_length(v);
+    } else {
+        snprintf(why, whylen, "%s: a %s", field,
+                 strcmp(field, "max_deliveries") == 0 || strcmp(field, "ack_wait_ms") == 0 ? "number" : "string");
+        return -EINVAL;
+    }
+    ret = policy_set(pol, key, text, len, pattern, strlen(pattern), max_topic, why, whylen);
+    if (ret != 0) {
+        size_t kl = strlen(key), fl = strlen(field);
+
+        /* policy.c names the header; the caller wrote the field. */
+        if (strncmp(why, key, kl) == 0 && strlen(why) - kl + fl < whylen) {
+            memmove(why + fl, why + kl, strlen(why + kl) + 1);
+            memcpy(why, field, fl);
+        }
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool has_stream_for(const struct control *ctl, const char *topic)
+{
+    for (unsigned i = 0; i < ctl->nstreams; i++)
+        for (unsigned k = 0; k < ctl->streams[i]->nsubjects; k++)
+            if (topic_match(ctl->streams[i]->subjects[k], strlen(ctl->streams[i]->subjects[k]), topic, strlen(topic)))
+                return true;
+    return false;
+}
+
+void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    static const char *const fields[][2] = {{"start", "trpc-start"},
+                                            {"max_deliveries", "trpc-max-deliveries"},
+                                            {"ack_wait_ms", "trpc-ack-wait"},
+                                            {"backoff", "trpc-backoff"},
+                                            {"dlq", "trpc-dlq"}};
+    const char *stream, *name, *pattern = NULL;
+    json_t *unused[5];
+    json_error_t err;
+    struct policy pol = {0};
+    const struct stream_def *d;
+    char why[POLICY_WHY_MAX + 32];
+    struct gpend *p;
+    bool covered = false;
+    size_t plen;
+    int i;
+
+    /* Every key named, so that a misspelt one is refused; the policy is read below. */
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:s, s?s, s?o, s?o, s?o, s?o, s?o}", "stream", &stream, "name", &name,
+                       "pattern", &pattern, "start", &unused[0], "max_deliveries", &unused[1], "ack_wait_ms", &unused[2], "backoff",
+                       &unused[3], "dlq", &unused[4]) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    i = stream_index(ctl, stream);
+    if (i < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", stream);
+        return;
+    }
+    d = ctl->streams[i];
+    if (pattern == NULL) {
+        if (d->nsubjects != 1) {
+            admin_api_fail(ctl, call, "BAD_REQUEST", "pattern: stream %s has %u subjects: say which topics the group reads", stream,
+                           d->nsubjects);
+            return;
+        }
+        pattern = d->subjects[0];
+    }
+    plen = strlen(pattern);
+    if (plen > ctl->cfg.limits.max_topic || topic_check_pattern(pattern, plen) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "pattern: not a valid topic pattern of at most %u bytes",
+                       (unsigned)ctl->cfg.limits.max_topic);
+        return;
+    }
+    for (unsigned k = 0; !covered && k < d->nsubjects; k++)
+        covered = stream_pattern_covers(d->subjects[k], strlen(d->subjects[k]), pattern, plen);
+    if (!covered) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "pattern: stream %s does not cover %s", stream, pattern);
+        return;
+    }
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        if (policy_field(req, fields[f][0], fields[f][1], pattern, ctl->cfg.limits.max_topic, &pol, why, sizeof(why)) != 0) {
+            admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
+            return;
+        }
+    }
+    if (pol.dlq != NULL) {
+        char dlq[1024];
+
+        snprintf(dlq, sizeof(dlq), "%.*s", (int)pol.dlq_len, pol.dlq);
+        if (!has_stream_for(ctl, dlq)) {
+            admin_api_fail(ctl, call, "BAD_REQUEST", "dlq: no stream covers %s: declare one (stream.add)", dlq);
+            return;
+        }
+    }
+    p = start(ctl, call, stream, name, plen + pol.dlq_len);
+    if (p == NULL)
+        return;
+    memcpy(p->req->text, pattern, plen);
+    if (pol.dlq_len > 0)
+        memcpy(p->req->text + plen, pol.dlq, pol.dlq_len);
+    p->req->pattern_len = (uint16_t)plen;
+    p->req->pol = pol;
+    p->req->pol.durable = true;
+    if (pol.dlq != NULL)
+        p->req->pol.dlq = p->req->text + plen;
+    ask(ctl, p, GROUP_OP_ADD);
+}
+
+/* group.list: {"stream": S}, every group of the stream (ADMIN_MB_STREAM_GROUPS). */
+static void list_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct gpend *p = arg;
+    json_t *list = json_array();
+
+    if (err == 0 && (n < 1 || parts[0] == NULL))
+        err = -ETIMEDOUT;
+    if (err == 0)
+        err = parts[0]->err;
+    if (err != 0) {
+        json_decref(list);
+        fail(ctl, p, err);
+        gpend_free(p);
+        return;
+    }
+    for (size_t i = 0; list != NULL && i < parts[0]->n; i++)
+        json_array_append_new(list, group_doc(&((const struct group_info *)parts[0]->items)[i]));
+    admin_api_reply(ctl, p->w.call,
+                    list != NULL ? json_pack("{s:b, s:s, s:o}", "ok", 1, "stream", p->stream, "groups", list) : NULL);
+    gpend_free(p);
+}
+
+static void *make_list(void *arg, unsigned core, uint64_t query)
+{
+    const struct gpend *p = arg;
+    struct stream_req *r = calloc(1, sizeof(*r));
+
+    (void)core;
+    if (r != NULL) {
+        r->query = query;
+        r->id = p->req->stream_id;
+    }
+    return r;
+}
+
+void admin_group_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    const char *stream;
+    json_error_t err;
+    struct gpend *p;
+
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s}", "stream", &stream) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return;
+    }
+    p = start(ctl, call, stream, "list", 0);
+    if (p != NULL && control_ask_with(ctl, ADMIN_MB_STREAM_GROUPS, (int)p->owner, GROUP_Q_MS, make_list, p, list_done, p) != 0) {
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
+        gpend_free(p);
+    }
+}
