@@ -63,6 +63,9 @@ struct ctl_args {
     /* group add: NULL or -1 when not given */
     const char *pattern, *start, *backoff, *dlq;
     long long max_deliveries, ack_wait_ms;
+    /* dlq ls and redrive: NULL or -1 when not given */
+    const char *reason;
+    long long from, max;
 };
 
 /* Writes the human form of success document doc to out; returns 0, or -EPROTO with a one-line reason
@@ -86,6 +89,8 @@ struct ctl_verb {
     bool pairs;       /* its arguments come in pairs (NAME VALUE ...) */
     bool stream_opts; /* takes --max-msg-size and the retention options */
     bool group_opts;  /* takes --pattern, --start and the delivery policy options */
+    bool dlq_opts;    /* takes --reason, --from and --max */
+    bool follow;      /* a reply with "more": true is followed by a call from its "next_seq" */
 };
 
 extern const struct ctl_verb ctl_verbs[];
@@ -122,6 +127,8 @@ ctl_render_fn ctl_render_stream_get;
 ctl_render_fn ctl_render_group_ls;
 ctl_render_fn ctl_render_group_info;
 ctl_render_fn ctl_render_group_rm;
+ctl_render_fn ctl_render_dlq_ls;
+ctl_render_fn ctl_render_dlq_redrive;
 
 /* ---- reading documents (render.c) ------------------------------------------------------------- */
 

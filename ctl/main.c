@@ -193,7 +193,10 @@ enum {
     OPT_MAX_DELIVERIES,
     OPT_ACK_WAIT,
     OPT_BACKOFF,
-    OPT_DLQ
+    OPT_DLQ,
+    OPT_REASON,
+    OPT_FROM,
+    OPT_MAX
 };
 
 static const struct option long_opts[] = {
@@ -214,6 +217,9 @@ static const struct option long_opts[] = {
     {"ack-wait", required_argument, NULL, OPT_ACK_WAIT},
     {"backoff", required_argument, NULL, OPT_BACKOFF},
     {"dlq", required_argument, NULL, OPT_DLQ},
+    {"reason", required_argument, NULL, OPT_REASON},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"max", required_argument, NULL, OPT_MAX},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -304,6 +310,18 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
             if (ch == OPT_DLQ)
                 a->dlq = optarg;
             break;
+        case OPT_REASON:
+        case OPT_FROM:
+        case OPT_MAX:
+            if (v == NULL || !v->dlq_opts || (ch == OPT_FROM && v->follow))
+                return usage_error(v, "--%s is an option of dlq ls%s", opt_name(ch), ch == OPT_FROM ? "" : " and dlq redrive");
+            if (ch == OPT_FROM && !parse_num(optarg, 1, LLONG_MAX, &a->from))
+                return usage_error(v, "--from: '%s' is not a sequence", optarg);
+            if (ch == OPT_MAX && !parse_num(optarg, 1, 10000, &a->max))
+                return usage_error(v, "--max: '%s' is not a number from 1 to 10000", optarg);
+            if (ch == OPT_REASON)
+                a->reason = optarg;
+            break;
         case 'h':
             if (v != NULL)
                 print_verb_help(v);
@@ -334,7 +352,27 @@ static void connect_reason(int err, char *buf, size_t n)
     buf[0] = (char)tolower((unsigned char)buf[0]);
 }
 
-/* Sends the request and shows the reply; returns the exit status. */
+/* A reply that says more is left: req goes on from its next_seq (true); false when done. */
+static bool follow(json_t *req, const trpc_msg *reply)
+{
+    json_t *doc = json_loadb(trpc_msg_data(reply), trpc_msg_len(reply), 0, NULL);
+    json_t *next = json_object_get(doc, "next_seq");
+    bool more = json_is_true(json_object_get(doc, "more")) && json_is_integer(next);
+
+    /* A broker that cannot go on says the same place again: stop rather than loop. */
+    if (more && json_is_integer(json_object_get(req, "from")) &&
+        json_integer_value(next) <= json_integer_value(json_object_get(req, "from")))
+        more = false;
+    if (more) {
+        json_object_del(req, "all");
+        json_object_set_new(req, "from", json_integer(json_integer_value(next)));
+    }
+    json_decref(doc);
+    return more;
+}
+
+/* Sends the request and shows the reply (each, while a verb that follows says there is more);
+ * returns the exit status. */
 static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_args *a)
 {
     trpc_options *topts = NULL;
@@ -345,7 +383,6 @@ static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_
     char reason[256];
     int err, status = CTL_EXIT_FAIL;
 
-    json_decref(req);
     if (body == NULL) {
         fputs("trpcctl: out of memory\n", stderr);
         return CTL_EXIT_FAIL;
@@ -364,9 +401,25 @@ static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_
         fprintf(stderr, "trpcctl: cannot connect to %s: %s\n", o->url, reason);
         goto out_free;
     }
-    err = trpc_request(c, v->topic, body, strlen(body), o->timeout_ms, &reply);
-    if (err == 0) {
+    for (;;) {
+        err = trpc_request(c, v->topic, body, strlen(body), o->timeout_ms, &reply);
+        if (err != 0)
+            break;
         status = ctl_reply_show(v, trpc_msg_data(reply), trpc_msg_len(reply), o->json, stdout, stderr);
+        if (status != CTL_EXIT_OK || !v->follow || !follow(req, reply))
+            break;
+        trpc_msg_free(reply);
+        reply = NULL;
+        free(body);
+        body = json_dumps(req, JSON_COMPACT);
+        if (body == NULL) {
+            fputs("trpcctl: out of memory\n", stderr);
+            status = CTL_EXIT_FAIL;
+            break;
+        }
+    }
+    if (err == 0) {
+        /* shown above */
     } else if (err == -TRPC_E_NO_RESPONDERS) {
         fprintf(stderr, "trpcctl: %s %s: the broker does not answer %s (a broker without the admin API?)\n", v->area, v->verb,
                 v->topic);
@@ -379,8 +432,27 @@ out_free:
     trpc_msg_free(reply);
     trpc_close(c);
     trpc_options_destroy(topts);
+    json_decref(req);
     free(body);
     return status;
+}
+
+/* dlq redrive's target: all, SEQ or FROM-TO (sequences from 1, FROM at most TO). */
+static bool redrive_target(const char *t)
+{
+    long long from, to;
+    const char *dash = strchr(t, '-');
+    char head[24];
+
+    if (strcmp(t, "all") == 0)
+        return true;
+    if (dash == NULL)
+        return parse_num(t, 1, LLONG_MAX, &from);
+    if ((size_t)(dash - t) >= sizeof(head))
+        return false;
+    memcpy(head, t, (size_t)(dash - t));
+    head[dash - t] = '\0';
+    return parse_num(head, 1, LLONG_MAX, &from) && parse_num(dash + 1, 1, LLONG_MAX, &to) && from <= to;
 }
 
 /* group reset's target: a sequence or a time stay as they are (buf ""); a duration becomes the
@@ -422,7 +494,9 @@ int main(int argc, char **argv)
                          .max_age_ms = -1,
                          .dedup_window_ms = -1,
                          .max_deliveries = -1,
-                         .ack_wait_ms = -1};
+                         .ack_wait_ms = -1,
+                         .from = -1,
+                         .max = -1};
     char ago[40];
     const struct ctl_verb *v;
     int status;
@@ -468,6 +542,8 @@ int main(int argc, char **argv)
         if (!parse_num(a.pos[0], 1, LLONG_MAX, &id))
             return usage_error(v, "%s %s: '%s' is not a client id", v->area, v->verb, a.pos[0]);
     }
+    if (v->follow && !redrive_target(a.pos[1]))
+        return usage_error(v, "%s %s: '%s' is not a sequence, FROM-TO or all", v->area, v->verb, a.pos[1]);
     if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && !ago_time(a.pos[2], ago, sizeof(ago)))
         return usage_error(v, "group reset: '%s' is not a sequence, an RFC 3339 time or a duration", a.pos[2]);
     if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && ago[0] != '\0')

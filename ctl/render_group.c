@@ -1,5 +1,6 @@
 /*
- * trpcctl's renderers of the consumer group verbs (docs/admin-api.md, "Consumer groups").
+ * trpcctl's renderers of the consumer group and dead-letter verbs (docs/admin-api.md, "Consumer
+ * groups", "Dead letters").
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -116,5 +117,65 @@ int ctl_render_group_rm(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc == 0)
         fprintf(out, "deleted consumer group %s of stream %s (%lld members, %lld messages not settled)\n", name, stream,
                 (long long)members, (long long)pending);
+    return rc;
+}
+
+static int dlq_row(json_t *v, const char *where, const char **cells, char (*scratch)[64], char *err, size_t errlen)
+{
+    const char *time, *reason = NULL, *term = NULL, *group = NULL, *deliveries = NULL;
+    json_int_t seq, size;
+
+    if (READ(v, where, {"seq", K_INT, &seq, false}, {"time", K_STR, &time, false},
+             {"origin_topic", K_STR_OR_NULL, &cells[2], false}, {"group", K_STR_OR_NULL, &group, false},
+             {"deliveries", K_STR_OR_NULL, &deliveries, false}, {"reason", K_STR_OR_NULL, &reason, false},
+             {"term_reason", K_STR_OR_NULL, &term, false}, {"size", K_INT, &size, false}))
+        return -EPROTO;
+    snprintf(scratch[0], 64, "%lld", (long long)seq);
+    cells[0] = scratch[0];
+    ctl_fmt_time(time, scratch[1], 64);
+    cells[1] = scratch[1];
+    cells[3] = group;
+    cells[4] = deliveries;
+    snprintf(scratch[5], 64, "%lld", (long long)size);
+    cells[5] = scratch[5];
+    if (reason != NULL && term != NULL)
+        snprintf(scratch[6], 64, "%s: %.50s", reason, term);
+    else
+        snprintf(scratch[6], 64, "%s", reason != NULL ? reason : "-");
+    cells[6] = scratch[6];
+    return 0;
+}
+
+int ctl_render_dlq_ls(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    static const char *const cols[] = {"SEQ:r", "TIME:l", "ORIGIN:l", "GROUP:l", "DELIVERIES:r", "SIZE:r", "REASON:l"};
+    static const struct ctl_list_shape shape = {"messages", cols, 7, false, dlq_row};
+    json_int_t next = 0;
+    int more = 0, rc = READ(doc, "", {"next_seq", K_INT, &next, false}, {"more", K_BOOL, &more, false});
+
+    if (rc == 0)
+        rc = ctl_render_list(doc, &shape, out, err, errlen);
+    if (rc == 0 && more)
+        fprintf(out, "(more from sequence %lld: --from %lld)\n", (long long)next, (long long)next);
+    return rc;
+}
+
+int ctl_render_dlq_redrive(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    json_int_t redriven, failed, skipped;
+    const char *stream, *why = NULL;
+    int rc = READ(doc, "", {"stream", K_STR, &stream, false}, {"redriven", K_INT, &redriven, false},
+                  {"failed", K_INT, &failed, false}, {"skipped", K_INT, &skipped, false}, {"why", K_STR_OR_NULL, &why, true});
+
+    if (rc == 0) {
+        fprintf(out, "stream %s: %lld redriven, %lld failed, %lld skipped\n", stream, (long long)redriven, (long long)failed,
+                (long long)skipped);
+        if (why != NULL) {
+            char *p = ctl_printable(why, 200);
+
+            fprintf(out, "first problem: %s\n", p != NULL ? p : "?");
+            free(p);
+        }
+    }
     return rc;
 }

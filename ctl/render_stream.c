@@ -76,10 +76,11 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-";
     char cells[NNUMS][64], subjects[256], t_created[64];
     json_t *st, *subj;
-    int created_now = 0, rc;
+    int created_now = 0, updated = 0, rc;
     struct ctl_table t;
 
-    rc = READ(doc, "", {"stream", K_OBJECT, &st, false}, {"created", K_BOOL, &created_now, true});
+    rc = READ(doc, "", {"stream", K_OBJECT, &st, false}, {"created", K_BOOL, &created_now, true},
+              {"updated", K_BOOL, &updated, true});
     if (rc == 0)
         rc = READ(st, "stream", {"name", K_STR, &name, false}, {"subjects", K_ARRAY, &subj, false},
                   {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true},
@@ -99,6 +100,8 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
         return rc;
     if (json_object_get(doc, "created") != NULL)
         fprintf(out, "%s stream %s\n", created_now ? "created" : "already had", name);
+    if (json_object_get(doc, "updated") != NULL)
+        fprintf(out, updated ? "updated stream %s\n" : "stream %s unchanged: the same definition\n", name);
     ctl_fmt_time(created, t_created, sizeof(t_created));
     ctl_table_init(&t, 2, cols);
     t.no_head = true;

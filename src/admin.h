@@ -51,6 +51,7 @@ enum admin_mb {
     ADMIN_MB_STREAM_GROUPS, /* the owner's consumer groups of the stream: items struct group_info[] */
     ADMIN_MB_STREAM_PURGE,  /* the owner removes every message stored: items one struct stream_info */
     ADMIN_MB_GROUP,         /* ptr: struct group_admin_req (group.h); items one struct group_info */
+    ADMIN_MB_DLQ,           /* ptr: struct stream_dlq_req (stream.h); items one struct stream_dlq_result */
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */

@@ -591,6 +591,9 @@ static const struct verb {
     {"group.delete", admin_group_delete},
     {"group.reset", admin_group_reset},
     {"group.info", admin_group_info},
+    {"dlq.list", admin_dlq_list},
+    {"dlq.redrive", admin_dlq_redrive},
+    {"stream.edit", admin_stream_edit},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)

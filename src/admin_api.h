@@ -54,10 +54,18 @@ void admin_api_rfc3339(uint64_t ns, char *buf, size_t len);
 /* admin_stream.c: the stream verbs, and the streams of the store at start-up (control_init). */
 void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_delete(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_stream_edit(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_info(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_get(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_stream_purge(struct control *ctl, struct admin_call *call, json_t *req);
+/* A stored message's header block as [{"key", "value"}] (null for a value that is not UTF-8),
+ * and bytes as base64 (malloc'd). */
+json_t *admin_stream_headers(const uint8_t *h, uint32_t len);
+char *admin_stream_base64(const uint8_t *in, size_t len);
+/* admin_dlq.c: the dead-letter verbs. */
+void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req);
 /* admin_group.c: the consumer group verbs. */
 void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_group_delete(struct control *ctl, struct admin_call *call, json_t *req);

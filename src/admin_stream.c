@@ -38,6 +38,7 @@ struct spend {
     struct stream_info info;
     uint64_t seq;
     bool declare; /* stream.add of an existing stream: the reply says "created": false */
+    int edit;     /* stream.edit: 1 the reply says "updated": true, -1 false (the same definition) */
 };
 
 static void spend_cleanup(struct admin_wait *w)
@@ -100,6 +101,7 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     json_object_set_new(doc, "refused", json_integer((json_int_t)in->refused));
     json_object_set_new(doc, "expired", json_integer((json_int_t)in->expired));
     json_object_set_new(doc, "duplicates", json_integer((json_int_t)in->duplicates));
+    json_object_set_new(doc, "deleted", json_integer((json_int_t)in->deleted));
     json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
     json_object_set_new(doc, "groups", json_integer((json_int_t)in->groups));
     json_object_set_new(doc, "direct_io", json_boolean(in->direct));
@@ -333,12 +335,26 @@ static int overlapping(const struct control *ctl, const struct stream_def *d, un
 
 static void info_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err);
 
+/* Answers SUBJECTS_OVERLAP (and frees p) when a subject of p's definition overlaps another
+ * stream's. */
+static bool refuse_overlap(struct control *ctl, struct admin_call *call, struct spend *p)
+{
+    unsigned a, b;
+    int o = overlapping(ctl, &p->def, &a, &b);
+
+    if (o < 0)
+        return false;
+    admin_api_fail(ctl, call, "SUBJECTS_OVERLAP", "subject '%s' overlaps '%s' of stream %s: a topic belongs to one stream at most",
+                   p->def.subjects[a], ctl->streams[o]->subjects[b], ctl->streams[o]->name);
+    spend_free(p);
+    return true;
+}
+
 void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
 {
     char why[STREAM_WHY];
     struct spend *p;
-    unsigned a, b;
-    int i, o;
+    int i;
 
     p = spend_new(ctl, call);
     if (p == NULL)
@@ -363,14 +379,8 @@ void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
         ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
         return;
     }
-    o = overlapping(ctl, &p->def, &a, &b);
-    if (o >= 0) {
-        admin_api_fail(ctl, call, "SUBJECTS_OVERLAP",
-                       "subject '%s' overlaps '%s' of stream %s: a topic belongs to one stream at most", p->def.subjects[a],
-                       ctl->streams[o]->subjects[b], ctl->streams[o]->name);
-        spend_free(p);
+    if (refuse_overlap(ctl, call, p))
         return;
-    }
     if (ctl->nstreams >= STREAMS_MAX) {
         admin_api_fail(ctl, call, "LIMIT", "a broker has at most %d streams", STREAMS_MAX);
         spend_free(p);
@@ -387,6 +397,83 @@ void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
     p->w.cleanup = spend_cleanup;
     ctl->streams_changing = true;
     ask(p, ADMIN_MB_STREAM_OPEN, (int)p->owner, make_req, add_open_done);
+}
+
+/* ---- edit --------------------------------------------------------------------------------------- */
+
+static void edit_tables_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct spend *p = arg;
+
+    ctl->streams_changing = false;
+    p->w.cleanup = NULL;
+    err = parts_err(parts, n, err);
+    if (err != 0)
+        log_warn(LOG_NO_CORE, "stream %s: some cores may not have its new definition yet: %s", p->def.name, strerror(-err));
+    ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
+}
+
+/* A stream's definition replaced by another (its name the same): subjects, max_msg_size, limits.
+ * The log stays; tighter limits remove what they must at once, new subjects store from the reply
+ * on, a subject dropped stores no more (groups read on what was stored). */
+void admin_stream_edit(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    char why[STREAM_WHY];
+    struct stream_def *d;
+    struct spend *p;
+    size_t len = 0;
+    char *val;
+    int i, ret;
+
+    p = spend_new(ctl, call);
+    if (p == NULL)
+        return;
+    if (parse_def(ctl, req, &p->def, why, sizeof(why)) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
+        spend_free(p);
+        return;
+    }
+    i = find(ctl, p->def.name);
+    if (i < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s (stream.add declares one)", p->def.name);
+        spend_free(p);
+        return;
+    }
+    p->id = ctl->stream_ids[i];
+    p->owner = stream_owner(p->def.name, ctl->b->ncores);
+    if (stream_def_equal(ctl->streams[i], &p->def)) {
+        p->edit = -1;
+        ask(p, ADMIN_MB_STREAM_INFO, (int)p->owner, make_req, info_done);
+        return;
+    }
+    if (refuse_overlap(ctl, call, p))
+        return;
+    if (ctl->streams_changing) {
+        admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
+        spend_free(p);
+        return;
+    }
+    p->def.created_ns = ctl->streams[i]->created_ns;
+    val = stream_def_encode(&p->def, &len);
+    ret = val != NULL ? store_put(ctl->store, NS, p->def.name, val, len) : -ENOMEM;
+    free(val);
+    if (ret != 0) {
+        admin_api_fail(ctl, call, "STORE_UNAVAILABLE", "the store did not take the new definition: %s", strerror(-ret));
+        spend_free(p);
+        return;
+    }
+    /* The new definition in force here; the old one's subjects go with the copy made from p->def. */
+    d = ctl->streams[i];
+    stream_def_free(d);
+    *d = p->def;
+    memset(&p->def, 0, sizeof(p->def));
+    snprintf(p->def.name, sizeof(p->def.name), "%s", d->name);
+    p->edit = 1;
+    ctl->streams_gen++;
+    ctl->streams_changing = true;
+    p->w.cleanup = spend_cleanup;
+    log_info(LOG_NO_CORE, "stream %s: definition changed", d->name);
+    ask(p, ADMIN_MB_STREAM_TABLE, -1, make_table, edit_tables_done);
 }
 
 /* ---- delete --------------------------------------------------------------------------------------- */
@@ -490,6 +577,8 @@ static void info_done(struct control *ctl, void *arg, struct admin_part **parts,
 
         if (doc != NULL && p->declare)
             json_object_set_new(doc, "created", json_false());
+        if (doc != NULL && p->edit != 0)
+            json_object_set_new(doc, "updated", json_boolean(p->edit > 0));
         admin_api_reply(ctl, p->w.call, doc);
     }
     spend_free(p);
@@ -605,7 +694,7 @@ void admin_stream_list(struct control *ctl, struct admin_call *call, json_t *req
         ask(p, ADMIN_MB_STREAM_INFO, -1, make_req, list_done);
 }
 
-static json_t *headers_doc(const uint8_t *h, uint32_t len)
+json_t *admin_stream_headers(const uint8_t *h, uint32_t len)
 {
     json_t *list = json_array();
     struct wire_header e;
@@ -624,7 +713,7 @@ static json_t *headers_doc(const uint8_t *h, uint32_t len)
     return list;
 }
 
-static char *base64(const uint8_t *in, size_t len)
+char *admin_stream_base64(const uint8_t *in, size_t len)
 {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
@@ -667,12 +756,12 @@ static void get_done(struct control *ctl, void *arg, struct admin_part **parts, 
     payload = m->body + m->topic_len + m->hdr_len;
     plen = m->len - m->topic_len - m->hdr_len;
     admin_api_rfc3339(m->time_ns, when, sizeof(when));
-    b64 = base64(payload, plen);
+    b64 = admin_stream_base64(payload, plen);
     text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
     doc = json_pack("{s:b, s:s, s:I, s:s, s:o, s:o, s:I, s:s?, s:o}", "ok", 1, "stream", p->def.name, "seq", (json_int_t)m->seq,
                     "time", when, "topic", json_stringn((const char *)m->body, m->topic_len), "headers",
-                    headers_doc(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64, "payload",
-                    text != NULL ? text : json_null());
+                    admin_stream_headers(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64,
+                    "payload", text != NULL ? text : json_null());
     free(b64);
     admin_api_reply(ctl, p->w.call, doc);
     spend_free(p);

@@ -679,7 +679,8 @@ static bool read_next(struct group *g)
         rewind_to(g, st->floor);
         return true;
     }
-    if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD) {
+    if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD ||
+        stream_is_deleted(st, r.seq)) {
         if (r.seq >= g->next_seq)
             g->next_seq = r.seq + 1;
         return true; /* not a message (or a damaged one): nothing to deliver */

@@ -28,6 +28,7 @@ src_libtrpcd_la_SOURCES = \
 	src/admin_api.c \
 	src/admin_stream.c \
 	src/admin_group.c \
+	src/admin_dlq.c \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
@@ -52,7 +53,8 @@ src_libtrpcd_la_SOURCES = \
 	src/stream.h \
 	src/stream_internal.h \
 	src/stream.c \
-	src/stream_def.c
+	src/stream_def.c \
+	src/stream_dlq.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
 src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
 src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread

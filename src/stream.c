@@ -44,6 +44,10 @@ static void reply_local(struct core *c, struct spub *sp)
         group_dead_stored(c, sp);
         return;
     }
+    if (sp->redrive) {
+        stream_redrive_stored(c, sp);
+        return;
+    }
     s = core_session(c, sp->slot, sp->gen);
 
     if (s != NULL && s->state == SESS_OPEN) {
@@ -103,6 +107,7 @@ static void settle(struct stream *st, struct spub *sp)
 /* Consecutive messages, removed together. */
 struct schunk {
     uint64_t first, last, msgs, bytes, first_ns, last_ns;
+    bool before_edit; /* counted under limits stream.edit has changed since */
 };
 
 static struct schunk *chunk_at(const struct stream *st, uint32_t i)
@@ -162,6 +167,76 @@ static void account(struct stream *st, uint64_t seq, uint64_t bytes, uint64_t ns
     k->msgs++;
     k->bytes += bytes;
     k->last_ns = ns;
+}
+
+/* ---- deleted messages (tombstones) ---------------------------------------------------------------- */
+
+bool stream_is_deleted(const struct stream *st, uint64_t seq)
+{
+    return st->deleted.count > 0 && idmap_get(&st->deleted, seq) != NULL;
+}
+
+static void deleted_add(struct stream *st, uint64_t seq, uint64_t bytes)
+{
+    /* The value is the message's bytes plus one: never NULL. */
+    if (seq >= st->floor && idmap_get(&st->deleted, seq) == NULL &&
+        idmap_put(&st->deleted, seq, (void *)(uintptr_t)(bytes + 1)) == 0)
+        st->deleted_bytes += bytes;
+}
+
+/* Forgets the tombstones below the floor: their messages are gone from the counts with their
+ * chunks. */
+static void deleted_prune(struct stream *st)
+{
+    uint64_t key, *v;
+    uint32_t pos = 0, n = 0;
+    void *val;
+
+    if (st->deleted.count == 0 || (v = malloc(st->deleted.count * sizeof(*v))) == NULL)
+        return;
+    while ((val = idmap_next(&st->deleted, &pos, &key)) != NULL)
+        if (key < st->floor) {
+            v[n++] = key;
+            st->deleted_bytes -= (uint64_t)(uintptr_t)val - 1;
+        }
+    for (uint32_t i = 0; i < n; i++)
+        idmap_del(&st->deleted, v[i]);
+    free(v);
+    if (st->deleted.count == 0)
+        idmap_free(&st->deleted); /* memory goes back */
+}
+
+static void delete_appended(void *arg, uint64_t seq, int res)
+{
+    (void)arg;
+    (void)seq;
+    (void)res; /* a failure fails the log: append_done says so */
+}
+
+int stream_delete(struct stream *st, uint64_t seq, uint64_t bytes)
+{
+    uint64_t rec[2] = {seq, bytes}, at;
+    int ret;
+
+    if (st->w == NULL || st->err != 0)
+        return st->err != 0 ? st->err : -EIO;
+    if (seq < st->floor || stream_is_deleted(st, seq))
+        return 0;
+    ret = wal_append(st->w, STREAM_REC_DEL, rec, sizeof(rec), delete_appended, st, &at);
+    if (ret == 0)
+        deleted_add(st, seq, bytes);
+    return ret;
+}
+
+static void replay_delete(struct stream *st, const struct wal_record *r)
+{
+    uint64_t rec[2];
+
+    if (r->len == sizeof(rec)) {
+        memcpy(rec, r->data, sizeof(rec));
+        if (rec[0] < r->seq)
+            deleted_add(st, rec[0], rec[1]);
+    }
 }
 
 static void floor_truncated(void *arg, int res)
@@ -234,8 +309,17 @@ static void trim(struct stream *st, uint64_t now)
 
         if (k->last > durable)
             break; /* append_done trims again */
+        bool aged = l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000;
+
         if (!((old && l->max_msgs != 0 && st->msgs > l->max_msgs) || (old && l->max_bytes != 0 && st->bytes > l->max_bytes) ||
-              (l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000)))
+              aged))
+            break;
+        /* A chunk counted under other limits may be far larger than 1/64 of these: it goes only
+         * once what stays is near the limit, never leaving much less than the limit says to keep
+         * (a restart counts the log afresh, in chunks of these limits). */
+        if (k->before_edit && !aged &&
+            ((l->max_msgs != 0 && st->msgs - k->msgs < l->max_msgs - l->max_msgs / STREAM_CHUNKS) ||
+             (l->max_bytes != 0 && st->bytes - k->bytes < l->max_bytes - l->max_bytes / STREAM_CHUNKS)))
             break;
         st->msgs -= k->msgs;
         st->bytes -= k->bytes;
@@ -246,6 +330,7 @@ static void trim(struct stream *st, uint64_t now)
     if (floor > st->floor) {
         st->floor = floor;
         st->floor_dirty = true; /* one record per loop turn, however many chunks went */
+        deleted_prune(st);
     }
 }
 
@@ -766,6 +851,8 @@ static int count(struct stream *st)
     while ((ret = wal_iter_next(it, &r)) == 1) {
         if (r.type == STREAM_REC_FLOOR)
             replay_floor(st, &r, first);
+        if (r.type == STREAM_REC_DEL)
+            replay_delete(st, &r);
         if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD)
             continue;
         memcpy(&ns, r.data, 8);
@@ -774,6 +861,7 @@ static int count(struct stream *st)
             recall_msgid(st, &r, ns);
     }
     wal_iter_close(it);
+    deleted_prune(st); /* tombstones read before a floor record that passed them */
     if (ret == 0 && has_limits(st))
         trim(st, now); /* the floor record goes with the first flush */
     if (ret == 0 && st->floor > wal_first_seq(st->w)) {
@@ -794,8 +882,9 @@ static void info_of(const struct stream *st, struct stream_info *in)
     in->first_seq = st->nchunks > 0 && chunk_at(st, 0)->first > st->floor ? chunk_at(st, 0)->first
                     : st->msgs > 0                                        ? st->floor
                                                                           : in->last_seq + 1;
-    in->msgs = st->msgs;
-    in->bytes = st->bytes;
+    in->msgs = st->msgs > st->deleted.count ? st->msgs - st->deleted.count : 0;
+    in->bytes = st->bytes > st->deleted_bytes ? st->bytes - st->deleted_bytes : 0;
+    in->deleted = st->deleted.count;
     in->stored = st->stored;
     in->refused = st->refused;
     in->expired = st->expired;
@@ -943,6 +1032,8 @@ static void reopen(struct stream *st)
     st->msgs = st->bytes = st->floor = 0;
     st->floor_dirty = false;
     dedup_free_all(st);
+    idmap_free(&st->deleted);
+    st->deleted_bytes = 0;
     if (log_open(st) != 0) {
         st->reopen_ms = st->reopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->reopen_ms * 2;
         if (st->reopen_ms > STREAM_REOPEN_MAX_MS)
@@ -973,6 +1064,7 @@ static void stream_free(struct stream *st)
     }
     free(st->chunks);
     dedup_free_all(st);
+    idmap_free(&st->deleted);
     free(st);
 }
 
@@ -1110,7 +1202,7 @@ static void get_step(struct sget *g)
         get_end(g, ret == -ENOENT ? 0 : ret, NULL); /* -ENOENT: truncated meanwhile */
         return;
     }
-    if (ret == 0 || r.seq != g->seq || r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD) {
+    if (ret == 0 || r.seq != g->seq || r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || stream_is_deleted(g->st, r.seq)) {
         get_end(g, 0, NULL);
         return;
     }
@@ -1193,7 +1285,7 @@ static void seek_step(struct sseek *k)
     int ret;
 
     while ((ret = wal_iter_next(k->it, &r)) == 1) {
-        if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || r.seq < k->st->floor)
+        if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || r.seq < k->st->floor || stream_is_deleted(k->st, r.seq))
             continue;
         memcpy(&t, r.data, 8);
         if (t >= k->ns) {
@@ -1272,6 +1364,7 @@ static uint64_t purge(struct stream *st)
     if (durable + 1 > st->floor) {
         st->floor = durable + 1;
         st->floor_dirty = true; /* the next flush records it, then the segments go */
+        deleted_prune(st);
     }
     return gone;
 }
@@ -1311,8 +1404,17 @@ static void table_in(struct core *c, const struct uring_xmsg *m)
         for (unsigned i = 0; i < sc->nown; i++) {
             const struct stream_entry *e = entry_of(c, sc->own[i]->id);
 
-            if (e != NULL)
-                sc->own[i]->lim = e->lim;
+            const struct stream_limits *l = &sc->own[i]->lim;
+
+            if (e != NULL &&
+                (l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes || l->max_age_ms != e->lim.max_age_ms ||
+                 l->discard != e->lim.discard || l->dedup_window_ms != e->lim.dedup_window_ms)) {
+                sc->own[i]->lim = e->lim; /* stream.edit: tighter limits remove what they must now */
+                for (uint32_t k = 0; k < sc->own[i]->nchunks; k++)
+                    chunk_at(sc->own[i], k)->before_edit = true;
+                if (has_limits(sc->own[i]))
+                    trim(sc->own[i], core_realtime_ns());
+            }
         }
     }
     admin_part_post(c, r->query, 0, NULL, 0);
@@ -1329,7 +1431,7 @@ static void req_discard(struct broker *b, const struct uring_xmsg *m)
     free(r);
 }
 
-static void group_req_discard(struct broker *b, const struct uring_xmsg *m)
+static void free_discard(struct broker *b, const struct uring_xmsg *m)
 {
     (void)b;
     free(m->ptr);
@@ -1349,7 +1451,9 @@ int stream_register(struct broker *b)
 
     for (size_t i = 0; ret == 0 && i < sizeof(h) / sizeof(h[0]); i++)
         ret = core_mbox_register(b, h[i].type, h[i].fn, req_discard);
-    return ret != 0 ? ret : core_mbox_register(b, ADMIN_MB_GROUP, group_admin_in, group_req_discard);
+    if (ret == 0)
+        ret = core_mbox_register(b, ADMIN_MB_GROUP, group_admin_in, free_discard);
+    return ret != 0 ? ret : core_mbox_register(b, ADMIN_MB_DLQ, stream_dlq_in, free_discard);
 }
 
 /* ---- the module ---------------------------------------------------------------------------------- */

@@ -28,6 +28,7 @@
 #define STREAM_SEGMENT_BYTES (16u << 20)
 #define STREAM_REC_MSG       1     /* WAL record type of a message */
 #define STREAM_REC_FLOOR     2     /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
+#define STREAM_REC_DEL       3     /* a message deleted (redriven): its sequence (8), its bytes (8) */
 #define STREAM_CHUNKS        64    /* a limit removes the oldest messages in steps of 1/64 of it */
 #define STREAM_REOPEN_MIN_MS 500   /* a failed log is opened again after this, */
 #define STREAM_REOPEN_MAX_MS 30000 /* doubling up to this while it keeps failing */
@@ -93,6 +94,7 @@ struct stream_info {
     uint64_t expired;         /* this run: messages removed by retention */
     uint64_t duplicates;      /* this run: PUBs answered as duplicates of one stored */
     uint64_t purged;          /* STREAM_MB_PURGE: the messages it removed */
+    uint64_t deleted;         /* deleted one by one (redriven dead letters) and not yet passed by retention */
     uint64_t pending;         /* PUBs waiting for the disk */
     unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */
@@ -118,6 +120,37 @@ struct stream_req {
     struct stream_limits lim;       /* STREAM_MB_OPEN */
     struct stream_table *table;     /* STREAM_MB_TABLE: this core's new table, taken */
 };
+
+/* ADMIN_MB_DLQ (stream_dlq.c): list or redrive the dead letters of a stream, from sequence from
+ * (0: the first) up to to (0: the end), at most limit of them, those whose trpc-dlq-reason is
+ * reason ("": any). Answered with one struct stream_dlq_result, or -ESRCH (no such stream),
+ * -EAGAIN (busy: try again), -ENOMEM, or the stream's log error. */
+enum stream_dlq_op { STREAM_DLQ_LIST = 1, STREAM_DLQ_REDRIVE };
+#define STREAM_DLQ_REASON_MAX 32
+#define STREAM_DLQ_LIST_BYTES (1u << 20) /* of messages in one list answer (at least one) */
+
+struct stream_dlq_req {
+    uint64_t query;
+    uint32_t id;
+    uint8_t op; /* STREAM_DLQ_* */
+    uint64_t from, to;
+    uint32_t limit;
+    char reason[STREAM_DLQ_REASON_MAX + 1];
+};
+
+struct stream_dlq_result {
+    uint64_t next_seq; /* where a next call goes on */
+    bool more;         /* messages are left after next_seq (within to) */
+    uint64_t redriven, failed, skipped;
+    char why[160];  /* the first failure or skip, "" when none */
+    uint32_t count; /* list: messages in msgs[] */
+    size_t bytes;   /* list: of msgs[]: struct stream_msg each, 8-aligned */
+    uint8_t msgs[];
+};
+
+struct core;
+struct uring_xmsg;
+void stream_dlq_in(struct core *c, const struct uring_xmsg *m);
 
 struct stream; /* an open stream, on its owner (stream.c) */
 

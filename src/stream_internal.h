@@ -13,6 +13,7 @@
 #include "src/stream.h"
 #include "wal/wal.h"
 
+struct dlq_job;
 struct group;
 struct grec;
 
@@ -28,6 +29,9 @@ struct spub {
     bool dead;                    /* a dead letter of group dead_group of stream dead_stream, message dead_seq */
     uint32_t dead_stream, dead_group;
     uint64_t dead_seq;
+    bool redrive;        /* a dead letter published again (stream_dlq.c): its answer goes to */
+    struct dlq_job *job; /* stream_redrive_stored, for message dead_seq of dead_bytes */
+    uint64_t dead_bytes;
     int err;         /* TRPC_E_x once refused, 0 once stored */
     const char *why; /* static text for the ERR, or NULL */
     uint64_t seq;
@@ -75,6 +79,10 @@ struct stream {
     uint64_t dedup_key;   /* random: the basis of the ids' hash */
     uint32_t ndedup;
     uint64_t duplicates; /* this run: PUBs answered as duplicates */
+    /* Messages deleted one by one (STREAM_REC_DEL, from the floor on): seq -> their bytes + 1.
+     * Readers skip them; msgs and bytes count them until retention removes their chunk. */
+    struct idmap deleted;
+    uint64_t deleted_bytes;
     char recovery[256];
     /* Consumer groups (group.c): their definitions and state go to a log of their own. */
     struct wal *gw; /* NULL: none yet, or it could not be opened */
@@ -107,6 +115,11 @@ static inline uint64_t stream_first_kept(const struct stream *st)
  * readers as the log allows). The stream stays open until fn has been called. */
 typedef void stream_seek_fn(void *arg, int err, uint64_t seq);
 int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq);
+/* Whether message seq was deleted (readers skip it). */
+bool stream_is_deleted(const struct stream *st, uint64_t seq);
+/* Deletes message seq of bytes (topic, headers, payload): a tombstone in the log. 0 or -errno
+ * (-EAGAIN: the log's buffers are busy; try again). */
+int stream_delete(struct stream *st, uint64_t seq, uint64_t bytes);
 /* Takes a PUB for one of this core's streams (its owner's side). */
 void stream_take(struct core *c, struct spub *sp);
 
@@ -122,6 +135,8 @@ void group_stream_grew(struct stream *st);
 bool group_log_pending(struct stream *st);
 /* Each loop iteration: retries what waited for the group log or an iterator. */
 void group_flush(struct stream *st);
+/* stream_dlq.c: a redriven copy's answer, on the dead-letter stream's owner. */
+void stream_redrive_stored(struct core *c, struct spub *sp);
 /* A dead letter's answer. */
 void group_dead_stored(struct core *c, struct spub *sp);
 /* The stream's log is about to close (to be opened again): the groups' iterators go. */

@@ -190,6 +190,10 @@ run grm group rm shop audit && grep -q "^deleted consumer group audit of stream 
     "$TMP/grm.out"
 ok $? "group rm shop audit"
 expect 1 "^trpcctl: group info: stream shop has no consumer group audit\$" "group info after rm" -- "$CTL" group info shop audit
+run sedit stream edit shop shop.billing.placed shop.billing.extra --max-msg-size 4096 &&
+    grep -q "^updated stream shop\$" "$TMP/sedit.out" && grep -Eq "^subjects  *shop.billing.placed, shop.billing.extra\$" "$TMP/sedit.out"
+ok $? "stream edit shop: a subject added"
+expect 1 "^trpcctl: stream edit: no stream nope" "stream edit of no such stream" -- "$CTL" stream edit nope 'nope.>'
 run spurge stream purge shop && grep -q "^purged stream shop: 3 messages removed\$" "$TMP/spurge.out" &&
     "$CTL" stream info shop >"$TMP/sinfo2.out" 2>&1 && grep -Eq "^messages  *0\$" "$TMP/sinfo2.out"
 ok $? "stream purge shop: 3 removed, none left"

@@ -35,6 +35,8 @@ DRIVER_TESTS = \
 	tests/driver/durable_sub \
 	tests/driver/group_compact \
 	tests/driver/group_admin \
+	tests/driver/dlq_redrive \
+	tests/driver/stream_edit \
 	tests/driver/stream_limits \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
@@ -56,6 +58,10 @@ tests_driver_group_compact_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_compact_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_group_admin_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_admin_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_dlq_redrive_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_dlq_redrive_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_stream_edit_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_stream_edit_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

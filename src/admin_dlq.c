@@ -1,0 +1,222 @@
+/*
+ * The dead-letter verbs of the admin API (docs/admin-api.md, "Dead letters"), on the control
+ * thread: dlq.list shows a dead-letter stream's messages with where they came from and why they
+ * failed (the trpc-dlq-* headers a consumer group wrote), dlq.redrive publishes them again on
+ * their origin topic. Both are one question to the stream's owner (ADMIN_MB_DLQ, stream_dlq.c),
+ * bounded in count, and say where a next call goes on (next_seq, more).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/admin.h"
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/stream.h"
+
+#define DLQ_Q_MS            30000 /* a redrive waits for the disk of every copy */
+#define DLQ_LIST_DEFAULT    100
+#define DLQ_LIST_MAX        1000
+#define DLQ_REDRIVE_DEFAULT 1000
+#define DLQ_REDRIVE_MAX     10000
+
+struct dpend {
+    struct admin_wait w; /* first: admin_api_abandon */
+    char stream[STREAM_NAME_MAX + 1];
+    struct stream_dlq_req req;
+};
+
+static void *make(void *arg, unsigned core, uint64_t query)
+{
+    const struct dpend *p = arg;
+    struct stream_dlq_req *r = malloc(sizeof(*r));
+
+    (void)core;
+    if (r != NULL) {
+        *r = p->req;
+        r->query = query;
+    }
+    return r;
+}
+
+/* The value of header key among [{"key", "value"}], or null. */
+static json_t *header_value(json_t *headers, const char *key)
+{
+    json_t *h;
+    size_t i;
+
+    json_array_foreach(headers, i, h)
+    {
+        const char *k = json_string_value(json_object_get(h, "key"));
+
+        if (k != NULL && strcmp(k, key) == 0)
+            return json_incref(json_object_get(h, "value"));
+    }
+    return json_null();
+}
+
+static json_t *message_doc(const struct stream_msg *m)
+{
+    static const char *const from[][2] = {{"origin_topic", "trpc-dlq-topic"},
+                                          {"origin_stream", "trpc-dlq-stream"},
+                                          {"origin_seq", "trpc-dlq-seq"},
+                                          {"group", "trpc-dlq-group"},
+                                          {"deliveries", "trpc-dlq-deliveries"},
+                                          {"reason", "trpc-dlq-reason"},
+                                          {"term_reason", "trpc-dlq-term-reason"},
+                                          {"last_client", "trpc-dlq-last-client"},
+                                          {"first_delivery", "trpc-dlq-first-delivery"},
+                                          {"last_delivery", "trpc-dlq-last-delivery"}};
+    const uint8_t *payload = m->body + m->topic_len + m->hdr_len;
+    uint32_t plen = m->len - m->topic_len - m->hdr_len;
+    json_t *headers = admin_stream_headers(m->body + m->topic_len, m->hdr_len), *doc, *text;
+    char when[40], *b64 = admin_stream_base64(payload, plen);
+
+    admin_api_rfc3339(m->time_ns, when, sizeof(when));
+    text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
+    doc = json_pack("{s:I, s:s, s:o, s:I, s:s?, s:o}", "seq", (json_int_t)m->seq, "time", when, "topic",
+                    json_stringn((const char *)m->body, m->topic_len), "size", (json_int_t)plen, "payload_base64", b64, "payload",
+                    text != NULL ? text : json_null());
+    free(b64);
+    for (size_t i = 0; doc != NULL && i < sizeof(from) / sizeof(from[0]); i++)
+        json_object_set_new(doc, from[i][0], header_value(headers, from[i][1]));
+    if (doc != NULL)
+        json_object_set_new(doc, "headers", headers);
+    else
+        json_decref(headers);
+    return doc;
+}
+
+static void done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
+{
+    struct dpend *p = arg;
+    const struct stream_dlq_result *res;
+    json_t *doc, *list;
+
+    if (err == 0 && (n < 1 || parts[0] == NULL))
+        err = -ETIMEDOUT;
+    if (err == 0)
+        err = parts[0]->err;
+    if (err == 0 && parts[0]->n != 1)
+        err = -ENOMEM;
+    if (err == -ESRCH) {
+        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->stream);
+    } else if (err == -ETIMEDOUT || err == -EAGAIN) {
+        admin_api_fail(ctl, p->w.call, "BUSY",
+                       "the stream's core did not answer in time, or is busy; try again (a redrive may have gone on: "
+                       "dlq.list shows what is left)");
+    } else if (err == -ENOMEM) {
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
+    } else if (err != 0) {
+        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s: its log failed (%s)", p->stream, strerror(-err));
+    } else {
+        res = parts[0]->items;
+        doc = json_pack("{s:b, s:s, s:I, s:b}", "ok", 1, "stream", p->stream, "next_seq", (json_int_t)res->next_seq, "more",
+                        res->more);
+        if (doc != NULL && p->req.op == STREAM_DLQ_LIST) {
+            list = json_array();
+            for (size_t at = 0, i = 0; list != NULL && i < res->count; i++) {
+                const struct stream_msg *m = (const struct stream_msg *)(const void *)(res->msgs + at);
+
+                json_array_append_new(list, message_doc(m));
+                at += (sizeof(*m) + m->len + 7) & ~(size_t)7;
+            }
+            json_object_set_new(doc, "messages", list);
+        } else if (doc != NULL) {
+            json_object_set_new(doc, "redriven", json_integer((json_int_t)res->redriven));
+            json_object_set_new(doc, "failed", json_integer((json_int_t)res->failed));
+            json_object_set_new(doc, "skipped", json_integer((json_int_t)res->skipped));
+            json_object_set_new(doc, "why", res->why[0] != '\0' ? admin_api_text(res->why) : json_null());
+        }
+        admin_api_reply(ctl, p->w.call, doc);
+    }
+    free(p);
+}
+
+/* The fields both verbs share; the stream must exist. NULL when answered. */
+static struct dpend *parse(struct control *ctl, struct admin_call *call, json_t *req, uint8_t op)
+{
+    json_int_t seq = 0, from = 0, to = 0, limit = 0;
+    const char *stream, *reason = "";
+    int all = 0, found = -1;
+    json_error_t err;
+    struct dpend *p;
+    bool redrive = op == STREAM_DLQ_REDRIVE;
+
+    if (redrive ? json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s?I, s?I, s?I, s?b, s?s, s?I}", "stream", &stream, "seq", &seq,
+                                 "from", &from, "to", &to, "all", &all, "reason", &reason, "limit", &limit) != 0
+                : json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s?I, s?s, s?I}", "stream", &stream, "from", &from, "reason",
+                                 &reason, "limit", &limit) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", err.text);
+        return NULL;
+    }
+    for (unsigned i = 0; i < ctl->nstreams; i++)
+        if (strcmp(ctl->streams[i]->name, stream) == 0)
+            found = (int)i;
+    if (found < 0) {
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", stream);
+        return NULL;
+    }
+    if (seq < 0 || from < 0 || to < 0 || (to != 0 && to < from)) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "seq, from and to are sequences (1 or more), from at most to");
+        return NULL;
+    }
+    if (redrive && (seq != 0) + (from != 0 || to != 0) + (all != 0) != 1) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "say which: seq (one), from and to (a range: either may be left out), or all");
+        return NULL;
+    }
+    if (limit < 0 || limit > (redrive ? DLQ_REDRIVE_MAX : DLQ_LIST_MAX)) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "limit: from 1 to %d (0 or none: %d)", redrive ? DLQ_REDRIVE_MAX : DLQ_LIST_MAX,
+                       redrive ? DLQ_REDRIVE_DEFAULT : DLQ_LIST_DEFAULT);
+        return NULL;
+    }
+    if (strlen(reason) > STREAM_DLQ_REASON_MAX) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "reason: at most %d bytes (nack, timeout, member left, term)",
+                       STREAM_DLQ_REASON_MAX);
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
+        return NULL;
+    }
+    p->w.ctl = ctl;
+    p->w.call = call;
+    snprintf(p->stream, sizeof(p->stream), "%s", stream);
+    p->req.id = ctl->stream_ids[found];
+    p->req.op = op;
+    p->req.from = seq != 0 ? (uint64_t)seq : (uint64_t)from;
+    p->req.to = seq != 0 ? (uint64_t)seq : (uint64_t)to;
+    p->req.limit = limit != 0 ? (uint32_t)limit : redrive ? DLQ_REDRIVE_DEFAULT : DLQ_LIST_DEFAULT;
+    snprintf(p->req.reason, sizeof(p->req.reason), "%s", reason);
+    return p;
+}
+
+static void ask(struct control *ctl, const char *stream, struct dpend *p)
+{
+    unsigned owner = stream_owner(stream, ctl->b->ncores);
+
+    if (control_ask_with(ctl, ADMIN_MB_DLQ, (int)owner, DLQ_Q_MS, make, p, done, p) != 0) {
+        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
+        free(p);
+    }
+}
+
+void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct dpend *p = parse(ctl, call, req, STREAM_DLQ_LIST);
+
+    if (p != NULL)
+        ask(ctl, p->stream, p);
+}
+
+void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    struct dpend *p = parse(ctl, call, req, STREAM_DLQ_REDRIVE);
+
+    if (p != NULL)
+        ask(ctl, p->stream, p);
+}
