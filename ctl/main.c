@@ -297,8 +297,8 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
             /* The values are the broker's to judge (it says why it refuses one), but for the units. */
             if (v == NULL || !v->group_opts)
                 return usage_error(v, "--%s is an option of group add", opt_name(ch));
-            if (ch == OPT_MAX_DELIVERIES && !parse_num(optarg, 0, INT32_MAX, &a->max_deliveries))
-                return usage_error(v, "--max-deliveries: '%s' is not a number from 0 (no limit)", optarg);
+            if (ch == OPT_MAX_DELIVERIES && !parse_num(optarg, 1, INT32_MAX, &a->max_deliveries))
+                return usage_error(v, "--max-deliveries: '%s' is not a number from 1 (without it: no limit)", optarg);
             if (ch == OPT_ACK_WAIT && (!ctl_parse_duration_ms(optarg, &a->ack_wait_ms) || a->ack_wait_ms == 0))
                 return usage_error(v, "--ack-wait: '%s' is not a duration (500ms, 30s, 2m)", optarg);
             if (ch == OPT_PATTERN)

@@ -61,8 +61,17 @@ static json_t *group_doc(const struct group_info *g)
         char text[96];
 
         /* The trpc-backoff header's own spelling: what group.add and a SUB take. */
-        snprintf(text, sizeof(text), "%" PRIu32 ",%.15g,%" PRIu32 ",%.3g", g->backoff_initial_ms, g->backoff_factor,
-                 g->backoff_max_ms, g->backoff_jitter_pm / 1000.0);
+        char factor[32];
+
+        /* The shortest decimal that reads back as the same factor, so that the text can be sent
+         * again (group.add) and be the same policy. */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(factor, sizeof(factor), "%.*g", prec, g->backoff_factor);
+            if (strtod(factor, NULL) == g->backoff_factor)
+                break;
+        }
+        snprintf(text, sizeof(text), "%" PRIu32 ",%s,%" PRIu32 ",%.3g", g->backoff_initial_ms, factor, g->backoff_max_ms,
+                 g->backoff_jitter_pm / 1000.0);
         json_object_set_new(doc, "backoff", json_string(text));
     } else {
         json_object_set_new(doc, "backoff", json_null());
@@ -110,6 +119,9 @@ static void fail(struct control *ctl, struct gpend *p, int err)
         break;
     case -ENOSPC:
         admin_api_fail(ctl, p->w.call, "LIMIT", "a stream has at most %d consumer groups", GROUPS_PER_STREAM);
+        break;
+    case -EIO:
+        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s: its log failed or is being opened again", p->stream);
         break;
     case -ERANGE:
         admin_api_fail(ctl, p->w.call, "BAD_REQUEST", "seq %" PRIu64 " is past the end of stream %s", p->req->seq, p->stream);
@@ -240,7 +252,7 @@ void admin_group_reset(struct control *ctl, struct admin_call *call, json_t *req
         admin_api_fail(ctl, call, "BAD_REQUEST", "give either seq (1 or more) or time (RFC 3339)");
         return;
     }
-    if (when != NULL && (policy_time_parse(when, strlen(when), &ns) != 0 || ns == 0)) {
+    if (when != NULL && policy_time_parse(when, strlen(when), &ns) != 0) {
         admin_api_fail(ctl, call, "BAD_REQUEST", "time: RFC 3339 with a 'Z' or an offset, as 2026-12-05T10:00:00Z");
         return;
     }
@@ -291,11 +303,11 @@ static int policy_field(json_t *req, const char *field, const char *key, const c
     return 0;
 }
 
-static bool has_stream_for(const struct control *ctl, const char *topic)
+static bool has_stream_for(const struct control *ctl, const char *topic, size_t len)
 {
     for (unsigned i = 0; i < ctl->nstreams; i++)
         for (unsigned k = 0; k < ctl->streams[i]->nsubjects; k++)
-            if (topic_match(ctl->streams[i]->subjects[k], strlen(ctl->streams[i]->subjects[k]), topic, strlen(topic)))
+            if (topic_match(ctl->streams[i]->subjects[k], strlen(ctl->streams[i]->subjects[k]), topic, len))
                 return true;
     return false;
 }
@@ -357,14 +369,10 @@ void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req)
             return;
         }
     }
-    if (pol.dlq != NULL) {
-        char dlq[1024];
-
-        snprintf(dlq, sizeof(dlq), "%.*s", (int)pol.dlq_len, pol.dlq);
-        if (!has_stream_for(ctl, dlq)) {
-            admin_api_fail(ctl, call, "BAD_REQUEST", "dlq: no stream covers %s: declare one (stream.add)", dlq);
-            return;
-        }
+    if (pol.dlq != NULL && !has_stream_for(ctl, pol.dlq, pol.dlq_len)) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "dlq: no stream covers %.*s: declare one (stream.add)",
+                       (int)(pol.dlq_len > 200 ? 200 : pol.dlq_len), pol.dlq);
+        return;
     }
     p = start(ctl, call, stream, name, plen + pol.dlq_len);
     if (p == NULL)

@@ -170,11 +170,13 @@ struct group {
     bool dead_retry; /* a dead letter waits for a retry the timer set had no room for */
     uint64_t pend_bytes;
     bool pumping;
+    bool starting; /* its start time is being looked up: no delivery, nothing recorded yet */
     uint64_t delivered, redelivered, acked, dead, termed;
 };
 
 struct grec {
     struct grec *next;
+    struct group_wait *w; /* an admin answer waiting for this record to be durable, or NULL */
     uint16_t type;
     uint8_t mark; /* MARK_*: of a compaction's snapshots */
     uint32_t len;
@@ -254,10 +256,58 @@ static void glog_compacted(void *arg, uint64_t seq, int res)
         glog_truncated(st, ret);
 }
 
-static int glog_append(struct stream *st, uint16_t type, const void *data, uint32_t len, unsigned mark)
+struct group *group_by_id(struct stream *st, uint32_t id);
+
+void group_wait_post(struct group_wait *w, int err)
+{
+    struct group *g;
+
+    if (w == NULL)
+        return;
+    if (err == 0 && w->in == NULL) {
+        /* The group as it is now, found by id: one of the same name made since is not it. */
+        g = group_by_id(w->st, w->gid);
+        if (g == NULL || g->starting || (w->in = malloc(sizeof(*w->in))) == NULL)
+            err = g == NULL ? -ENOENT : -ENOMEM;
+        else
+            group_info_of(g, w->in);
+    }
+    if (err == 0) {
+        w->in->created = w->created;
+        w->in->dropped = w->dropped;
+        admin_part_post(w->st->c, w->query, 0, w->in, 1);
+    } else {
+        admin_part_post(w->st->c, w->query, err, NULL, 0);
+        free(w->in);
+    }
+    free(w);
+}
+
+/* What the answer will say: the group as the change left it (or, out of memory, as it is when the
+ * record is durable). */
+static void wait_fill(struct group_wait *w, const struct group *g)
+{
+    if (w != NULL && w->in == NULL && (w->in = malloc(sizeof(*w->in))) != NULL)
+        group_info_of(g, w->in);
+}
+
+/* The record an admin answer waited for is durable (or failed). */
+static void glog_waited(void *arg, uint64_t seq, int res)
+{
+    struct group_wait *w = arg;
+
+    glog_noop(w->st, seq, res);
+    group_wait_post(w, res < 0 ? -EIO : 0);
+}
+
+static int glog_append(struct stream *st, uint16_t type, const void *data, uint32_t len, unsigned mark, struct group_wait *w)
 {
     uint64_t seq;
-    int ret = wal_append(st->gw, type, data, len, mark & MARK_LAST ? glog_compacted : glog_noop, st, &seq);
+    int ret = wal_append(st->gw, type, data, len,
+                         w != NULL          ? glog_waited
+                         : mark & MARK_LAST ? glog_compacted
+                                            : glog_noop,
+                         w != NULL ? (void *)w : st, &seq);
 
     if (ret == 0) {
         st->glog_bytes += len;
@@ -268,25 +318,28 @@ static int glog_append(struct stream *st, uint16_t type, const void *data, uint3
 }
 
 /* Appends a record (data, then tail), or queues it while the log's buffers are busy: 0, or -ENOMEM
- * when it is dropped (logged). */
+ * when it is dropped (logged). w (may be NULL) is posted once the record is durable, or failed. */
 static int glog(struct stream *st, uint16_t type, const void *data, uint32_t len, const void *tail, uint32_t tail_len,
-                unsigned mark)
+                unsigned mark, struct group_wait *w)
 {
     struct grec *r;
     uint8_t buf[512];
     int ret = -EAGAIN;
 
-    if (st->gw == NULL)
+    if (st->gw == NULL) {
+        group_wait_post(w, -EIO);
         return 0;
+    }
     if (st->grec_head == NULL && len + tail_len <= sizeof(buf)) {
         memcpy(buf, data, len);
         if (tail_len > 0)
             memcpy(buf + len, tail, tail_len);
-        ret = glog_append(st, type, buf, len + tail_len, mark);
+        ret = glog_append(st, type, buf, len + tail_len, mark, w);
         if (ret == 0)
             return 0;
         if (ret != -EAGAIN) {
             glog_noop(st, 0, ret);
+            group_wait_post(w, -EIO);
             if (mark & MARK_LAST)
                 st->compacting = false;
             return 0;
@@ -294,9 +347,11 @@ static int glog(struct stream *st, uint16_t type, const void *data, uint32_t len
     }
     if (st->ngrec >= GREC_QUEUE_MAX || (r = malloc(sizeof(*r) + len + tail_len)) == NULL) {
         log_warn(st->c->id, "stream %s: group record dropped (queue full)", st->name);
+        group_wait_post(w, -ENOMEM);
         return -ENOMEM;
     }
     r->next = NULL;
+    r->w = w;
     r->type = type;
     r->mark = (uint8_t)mark;
     r->len = len + tail_len;
@@ -316,12 +371,13 @@ static void glog_drain(struct stream *st)
 {
     while (st->grec_head != NULL) {
         struct grec *r = st->grec_head;
-        int ret = glog_append(st, r->type, r->data, r->len, r->mark);
+        int ret = glog_append(st, r->type, r->data, r->len, r->mark, r->w);
 
         if (ret == -EAGAIN)
             return;
         if (ret != 0) {
             glog_noop(st, 0, ret);
+            group_wait_post(r->w, -EIO);
             if (r->mark & MARK_LAST)
                 st->compacting = false;
         }
@@ -337,7 +393,7 @@ static void glog_seq(struct group *g, uint16_t type, uint64_t seq, uint32_t coun
 {
     struct grec_seq r = {.gid = g->id, .count = count, .seq = seq};
 
-    glog(g->st, type, &r, sizeof(r), NULL, 0, 0);
+    glog(g->st, type, &r, sizeof(r), NULL, 0, 0, NULL);
 }
 
 /* ---- groups ------------------------------------------------------------------------------------- */
@@ -360,12 +416,17 @@ struct group *group_find(struct stream *st, const char *name)
     return NULL;
 }
 
-static struct group *group_by_id(struct stream *st, uint32_t id)
+struct group *group_by_id(struct stream *st, uint32_t id)
 {
     for (unsigned i = 0; i < st->ngroups; i++)
         if (st->groups[i]->id == id)
             return st->groups[i];
     return NULL;
+}
+
+uint32_t group_id(const struct group *g)
+{
+    return g->id;
 }
 
 unsigned group_count(const struct stream *st)
@@ -724,7 +785,7 @@ static void pump(struct group *g)
 {
     struct core *c = g->st->c;
 
-    if (g->pumping || c->stopping)
+    if (g->pumping || c->stopping || g->starting)
         return;
     g->pumping = true;
     while (g->nmembers > 0) {
@@ -1011,12 +1072,14 @@ static uint8_t *def_record(const struct group *g, size_t extra, size_t *len)
     return buf;
 }
 
-static void log_def(struct group *g)
+static void log_def(struct group *g, struct group_wait *w)
 {
     size_t n;
     uint8_t *rec = def_record(g, 0, &n);
 
-    if (rec == NULL || glog(g->st, GREC_DEF, rec, (uint32_t)n, NULL, 0, 0) != 0)
+    if (rec == NULL)
+        group_wait_post(w, -ENOMEM);
+    if (rec == NULL || glog(g->st, GREC_DEF, rec, (uint32_t)n, NULL, 0, 0, w) != 0)
         log_warn(g->st->c->id, "stream %s group %s: not recorded (out of memory); it is gone after a restart", g->st->name,
                  g->name);
     free(rec);
@@ -1024,7 +1087,7 @@ static void log_def(struct group *g)
 
 /* A snapshot: the definition, the next sequence and every message not settled with its delivery
  * count, in one record, after which a restart needs nothing older of the group. 0 or -errno. */
-static int log_snapshot(struct group *g, unsigned mark)
+static int log_snapshot(struct group *g, unsigned mark, struct group_wait *w)
 {
     struct stream *st = g->st;
     size_t n, at;
@@ -1033,8 +1096,10 @@ static int log_snapshot(struct group *g, unsigned mark)
     struct gpend *p;
     int ret;
 
-    if (rec == NULL)
+    if (rec == NULL) {
+        group_wait_post(w, -ENOMEM);
         return -ENOMEM;
+    }
     at = n;
     while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
         struct grec_pend e = {.seq = p->seq, .count = p->count};
@@ -1044,10 +1109,11 @@ static int log_snapshot(struct group *g, unsigned mark)
     }
     if (at > wal_max_record(st->gw)) {
         free(rec);
+        group_wait_post(w, -EMSGSIZE);
         return -EMSGSIZE;
     }
     st->snap_bytes += at;
-    ret = glog(st, GREC_SNAP, rec, (uint32_t)at, NULL, 0, mark);
+    ret = glog(st, GREC_SNAP, rec, (uint32_t)at, NULL, 0, mark, w);
     free(rec);
     return ret;
 }
@@ -1062,11 +1128,14 @@ static void glog_compact(struct stream *st)
 
     if (st->gw == NULL || st->compacting || st->ngroups == 0 || st->glog_bytes < need || st->c->stopping)
         return;
+    for (unsigned i = 0; i < st->ngroups; i++)
+        if (st->groups[i]->starting)
+            return; /* its snapshot would say where it starts before that is known */
     st->compacting = true;
     st->glog_bytes = 0;
     st->snap_bytes = 0;
     for (unsigned i = 0; ret == 0 && i < st->ngroups; i++)
-        ret = log_snapshot(st->groups[i], (i == 0 ? MARK_FIRST : 0) | (i + 1 == st->ngroups ? MARK_LAST : 0));
+        ret = log_snapshot(st->groups[i], (i == 0 ? MARK_FIRST : 0) | (i + 1 == st->ngroups ? MARK_LAST : 0), NULL);
     if (ret != 0) {
         /* The snapshots written are valid records; without the last one nothing is truncated. */
         st->compacting = false;
@@ -1075,7 +1144,6 @@ static void glog_compact(struct stream *st)
 }
 
 static void join_in(struct core *c, struct gjoin *j);
-static void join_seek(struct core *c, struct stream *st, const struct gjoin *j);
 
 /* Where a new group with policy pol starts (POLICY_START_TIME is resolved to a sequence first). */
 static uint64_t start_of(const struct stream *st, const struct gpolicy *pol)
@@ -1089,37 +1157,98 @@ static uint64_t start_of(const struct stream *st, const struct gpolicy *pol)
     return first;
 }
 
-/* A new group, recorded in the group log: NULL with *err -ENOSPC (the stream has as many as it
- * may) or -ENOMEM. */
+/* A start at a time: the group waits, taking members but delivering nothing, until the time is
+ * found in the stream; then it is recorded (from the sequence found) and w posted. */
+struct gstart {
+    struct stream *st;
+    uint32_t gid;
+    struct group_wait *w;
+};
+
+static void started(struct stream *st, struct group *g, uint64_t seq, struct group_wait *w)
+{
+    uint64_t first = stream_first_kept(st);
+
+    g->starting = false;
+    g->next_seq = seq > first ? seq : first;
+    g->scan_seq = g->next_seq;
+    wait_fill(w, g);
+    log_def(g, w);
+    log_info(st->c->id, "stream %s: consumer group %s on %s, from sequence %" PRIu64, st->name, g->name, g->filter, g->next_seq);
+    pump(g);
+}
+
+static void start_seeked(void *arg, int err, uint64_t seq)
+{
+    struct gstart *k = arg;
+    struct group *g = group_by_id(k->st, k->gid);
+
+    if (g == NULL) {
+        group_wait_post(k->w, -ENOENT); /* deleted meanwhile */
+    } else if (err != 0 || k->st->closing) {
+        /* Nothing of it was recorded: it goes as if never made. */
+        for (unsigned i = 0; i < g->nmembers; i++)
+            refuse(k->st->c, g->members[i].core, g->members[i].slot, g->members[i].gen, g->members[i].sid, g->members[i].token,
+                   TRPC_E_UNAVAILABLE, true, "looking up the start time in the stream failed; subscribe again");
+        log_warn(k->st->c->id, "stream %s: consumer group %s: its start time could not be looked up: %s", k->st->name, g->name,
+                 strerror(-err));
+        group_free(g);
+        group_wait_post(k->w, err != 0 ? err : -ESRCH);
+    } else {
+        started(k->st, g, seq, k->w);
+    }
+    free(k);
+}
+
+/* A new group: NULL with *err -ENOSPC (the stream has as many as it may) or -ENOMEM (w not
+ * taken); else recorded, w posted once that is durable. */
 static struct group *create(struct stream *st, const char *name, const char *filter, size_t filter_len, const char *dlq,
-                            size_t dlq_len, const struct gpolicy *pol, int *err)
+                            size_t dlq_len, const struct gpolicy *pol, int *err, struct group_wait *w)
 {
     struct core *c = st->c;
+    struct gstart *k = NULL;
     struct group *g;
+    uint64_t seq = 0;
+    int ret;
 
     if (st->ngroups >= GROUPS_PER_STREAM) {
         *err = -ENOSPC;
         return NULL;
     }
-    if ((!c->group.tset_on && group_tset_init(c) != 0) ||
+    if ((!c->group.tset_on && group_tset_init(c) != 0) || (pol->start == POLICY_START_TIME && (k = malloc(sizeof(*k))) == NULL) ||
         (g = group_new(st, st->next_gid, name, filter, filter_len, dlq, dlq_len, pol)) == NULL) {
+        free(k);
         *err = -ENOMEM;
         return NULL;
     }
-    g->next_seq = start_of(st, pol);
-    g->scan_seq = g->next_seq;
-    log_def(g);
-    log_info(c->id, "stream %s: consumer group %s on %s, from sequence %" PRIu64, st->name, g->name, g->filter, g->next_seq);
+    if (w != NULL)
+        w->gid = g->id;
+    if (k == NULL) {
+        started(st, g, start_of(st, pol), w);
+        return g;
+    }
+    *k = (struct gstart){.st = st, .gid = g->id, .w = w};
+    g->starting = true;
+    ret = stream_seek_time(st, pol->start_ns, start_seeked, k, &seq);
+    if (ret == 1) {
+        free(k);
+        started(st, g, seq, w);
+    } else if (ret < 0) {
+        free(k);
+        group_free(g);
+        *err = ret == -ENOMEM ? -ENOMEM : -EAGAIN;
+        return NULL;
+    }
     return g;
 }
 
 struct group *group_create(struct stream *st, const char *name, const char *filter, size_t filter_len, const struct policy *p,
-                           int *err)
+                           int *err, struct group_wait *w)
 {
     struct gpolicy pol;
 
     gpolicy_of(p, &pol);
-    return create(st, name, filter, filter_len, p->dlq, p->dlq_len, &pol, err);
+    return create(st, name, filter, filter_len, p->dlq, p->dlq_len, &pol, err, w);
 }
 
 bool group_same_def(const struct group *g, const char *filter, size_t filter_len, const struct policy *p)
@@ -1130,7 +1259,7 @@ bool group_same_def(const struct group *g, const char *filter, size_t filter_len
     return g->filter_len == filter_len && memcmp(g->filter, filter, filter_len) == 0 && same_policy(&pol, g, p->dlq, p->dlq_len);
 }
 
-void group_delete(struct group *g)
+void group_delete(struct group *g, struct group_wait *w)
 {
     struct stream *st = g->st;
     struct core *c = st->c;
@@ -1141,14 +1270,16 @@ void group_delete(struct group *g)
     for (unsigned i = 0; i < g->nmembers; i++)
         refuse(c, g->members[i].core, g->members[i].slot, g->members[i].gen, g->members[i].sid, g->members[i].token,
                TRPC_E_UNAVAILABLE, true, why);
-    if (glog(st, GREC_DEL, &gid, sizeof(gid), NULL, 0, 0) != 0)
+    if (g->starting) /* nothing of it recorded: nothing to say */
+        group_wait_post(w, 0);
+    else if (glog(st, GREC_DEL, &gid, sizeof(gid), NULL, 0, 0, w) != 0)
         log_warn(c->id, "stream %s group %s: its deletion is not recorded: it comes back after a restart", st->name, g->name);
     log_info(c->id, "stream %s: consumer group %s deleted (%u members, %u messages not settled)", st->name, g->name, g->nmembers,
              g->pend.count);
     group_free(g);
 }
 
-uint64_t group_reset(struct group *g, uint64_t seq)
+uint64_t group_reset(struct group *g, uint64_t seq, struct group_wait *w)
 {
     struct stream *st = g->st;
     uint64_t dropped = g->pend.count;
@@ -1173,60 +1304,16 @@ uint64_t group_reset(struct group *g, uint64_t seq)
     g->next_seq = seq;
     g->scan_seq = seq;
     /* A snapshot without pending messages replaces, at a replay, all the group's earlier records. */
-    if (log_snapshot(g, 0) != 0)
+    if (w != NULL)
+        w->dropped = dropped;
+    wait_fill(w, g);
+    if (log_snapshot(g, 0, w) != 0)
         log_warn(st->c->id, "stream %s group %s: its reset is not recorded: a restart goes back to where it was", st->name,
                  g->name);
     log_info(st->c->id, "stream %s: consumer group %s reset to sequence %" PRIu64 " (%" PRIu64 " messages not settled dropped)",
              st->name, g->name, seq, dropped);
     pump(g);
     return dropped;
-}
-
-/* A SUB with trpc-start time:T making its group: the time is looked up in the stream first. */
-struct jseek {
-    struct core *c;
-    struct gjoin *j;
-};
-
-static void join_seeked(void *arg, int err, uint64_t seq)
-{
-    struct jseek *k = arg;
-    struct gjoin *j = k->j;
-
-    if (err != 0) {
-        refuse(k->c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true,
-               "looking up trpc-start's time in the stream failed; subscribe again");
-    } else {
-        j->pol.start = POLICY_START_SEQ;
-        j->pol.start_seq = seq;
-        join_in(k->c, j);
-    }
-    free(j);
-    free(k);
-}
-
-static void join_seek(struct core *c, struct stream *st, const struct gjoin *j)
-{
-    size_t n = sizeof(*j) + j->pattern_len + j->dlq_len;
-    struct jseek *k = malloc(sizeof(*k));
-    uint64_t seq = 0;
-    int ret = -ENOMEM;
-
-    if (k != NULL && (k->j = malloc(n)) != NULL) {
-        k->c = c;
-        memcpy(k->j, j, n);
-        ret = stream_seek_time(st, j->pol.start_ns, join_seeked, k, &seq);
-        if (ret == 0)
-            return;
-        if (ret == 1) {
-            join_seeked(k, 0, seq);
-            return;
-        }
-        free(k->j);
-    }
-    free(k);
-    refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token, TRPC_E_UNAVAILABLE, true,
-           ret == -ENOMEM ? "out of memory" : "the stream has as many readers as it may; subscribe again");
 }
 
 static void join_in(struct core *c, struct gjoin *j)
@@ -1243,18 +1330,16 @@ static void join_in(struct core *c, struct gjoin *j)
         return;
     }
     g = group_find(st, j->name);
-    if (g == NULL && j->pol.start == POLICY_START_TIME) {
-        join_seek(c, st, j);
-        return;
-    }
     if (g == NULL) {
         int err = 0;
 
-        g = create(st, j->name, pattern, j->pattern_len, dlq, j->dlq_len, &j->pol, &err);
+        g = create(st, j->name, pattern, j->pattern_len, dlq, j->dlq_len, &j->pol, &err, NULL);
         if (g == NULL) {
             refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token,
                    err == -ENOSPC ? TRPC_E_TOO_MANY_SUBSCRIPTIONS : TRPC_E_UNAVAILABLE, true,
-                   err == -ENOSPC ? "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups" : "out of memory");
+                   err == -ENOSPC   ? "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups"
+                   : err == -EAGAIN ? "the stream has as many readers as it may; subscribe again"
+                                    : "out of memory");
             return;
         }
     } else if (g->filter_len != j->pattern_len || memcmp(g->filter, pattern, j->pattern_len) != 0) {
@@ -1910,6 +1995,7 @@ int group_close_all(struct stream *st)
             struct grec *r = st->grec_head;
 
             st->grec_head = r->next;
+            group_wait_post(r->w, -ECANCELED);
             free(r);
         }
         st->grec_tail = NULL;

@@ -46,12 +46,7 @@ static void seeked(void *arg, int err, uint64_t seq)
         answer(c, r, err, NULL, false, 0);
         return;
     }
-    if (r->op == GROUP_OP_ADD) {
-        r->pol.start = POLICY_START_SEQ;
-        r->pol.start_seq = seq;
-    } else {
-        r->seq = seq;
-    }
+    r->seq = seq;
     run(c, r);
 }
 
@@ -79,6 +74,7 @@ static void seek(struct core *c, struct stream *st, struct group_admin_req *r, u
 static void run(struct core *c, struct group_admin_req *r)
 {
     struct stream *st = stream_find(c, r->stream_id);
+    struct group_wait *w;
     struct group *g;
     int err = 0;
 
@@ -86,65 +82,71 @@ static void run(struct core *c, struct group_admin_req *r)
         answer(c, r, -ESRCH, NULL, false, 0);
         return;
     }
-    if (st->w == NULL || st->err != 0 || st->gw == NULL) {
-        answer(c, r, st->err != 0 ? st->err : -EIO, NULL, false, 0);
-        return;
-    }
     g = group_find(st, r->name);
-    switch (r->op) {
-    case GROUP_OP_INFO:
+    if (r->op == GROUP_OP_INFO) { /* what is in memory, the log failed or not */
         answer(c, r, g != NULL ? 0 : -ENOENT, g, false, 0);
         return;
+    }
+    if (st->w == NULL || st->err != 0 || st->gw == NULL) {
+        answer(c, r, -EIO, NULL, false, 0); /* its own error would read as one of the others */
+        return;
+    }
+    if (g == NULL && r->op != GROUP_OP_ADD) {
+        answer(c, r, -ENOENT, NULL, false, 0);
+        return;
+    }
+    w = malloc(sizeof(*w));
+    if (w == NULL) {
+        answer(c, r, -ENOMEM, NULL, false, 0);
+        return;
+    }
+    *w = (struct group_wait){.st = st, .query = r->query, .gid = g != NULL ? group_id(g) : 0};
+    switch (r->op) {
     case GROUP_OP_DELETE:
-        if (g == NULL) {
-            answer(c, r, -ENOENT, NULL, false, 0);
+        w->in = malloc(sizeof(*w->in));
+        if (w->in == NULL) {
+            free(w);
+            answer(c, r, -ENOMEM, NULL, false, 0);
             return;
         }
-        {
-            struct group_info *in = malloc(sizeof(*in));
-
-            if (in == NULL) {
-                answer(c, r, -ENOMEM, NULL, false, 0);
-                return;
-            }
-            group_info_of(g, in); /* as it was */
-            group_delete(g);
-            admin_part_post(c, r->query, 0, in, 1);
-            free(r);
-        }
+        group_info_of(g, w->in); /* as it was */
+        group_delete(g, w);
+        free(r);
         return;
     case GROUP_OP_ADD:
         if (g != NULL) {
+            free(w);
             answer(c, r, group_same_def(g, r->text, r->pattern_len, &r->pol) ? 0 : -EEXIST, g, false, 0);
             return;
         }
-        if (r->pol.start == POLICY_START_TIME) {
-            seek(c, st, r, r->pol.start_ns);
+        w->created = true;
+        if (group_create(st, r->name, r->text, r->pattern_len, &r->pol, &err, w) == NULL) {
+            free(w);
+            answer(c, r, err, NULL, false, 0);
             return;
         }
-        g = group_create(st, r->name, r->text, r->pattern_len, &r->pol, &err);
-        answer(c, r, err, g, true, 0);
+        free(r);
         return;
     case GROUP_OP_RESET:
-        if (g == NULL) {
-            answer(c, r, -ENOENT, NULL, false, 0);
-            return;
-        }
         if (r->seq == 0) {
+            free(w);
             seek(c, st, r, r->time_ns);
             return;
         }
         if (r->seq > wal_durable_seq(st->w) + 1) {
+            free(w);
             answer(c, r, -ERANGE, NULL, false, 0);
             return;
         }
         {
-            uint64_t first = stream_first_kept(st), dropped = group_reset(g, r->seq > first ? r->seq : first);
+            uint64_t first = stream_first_kept(st);
 
-            answer(c, r, 0, g, false, dropped);
+            group_reset(g, r->seq > first ? r->seq : first, w);
         }
+        free(r);
         return;
     default:
+        free(w);
         answer(c, r, -EINVAL, NULL, false, 0);
         return;
     }

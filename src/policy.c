@@ -183,6 +183,15 @@ int policy_time_parse(const char *s, size_t len, uint64_t *ns)
         !two(s + 14, 0, 59, &tm.tm_min) || !two(s + 17, 0, 60, &tm.tm_sec))
         return -EINVAL;
     tm.tm_mon--;
+    {
+        static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y = tm.tm_year + 1900;
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+        /* timegm would move 2026-02-31 to March: such a date is refused, not guessed at. */
+        if (tm.tm_mday > mdays[tm.tm_mon] || (tm.tm_mon == 1 && tm.tm_mday == 29 && !leap))
+            return -EINVAL;
+    }
     if (i < len && s[i] == '.') {
         size_t digits = 0;
 
@@ -204,7 +213,7 @@ int policy_time_parse(const char *s, size_t len, uint64_t *ns)
     if (i != len)
         return -EINVAL;
     secs = (int64_t)timegm(&tm) - off;
-    if (secs < 0)
+    if (secs < 0 || (uint64_t)secs > (UINT64_MAX - 999999999) / 1000000000) /* nanoseconds in 64 bits: to 2554 */
         return -EINVAL;
     *ns = (uint64_t)secs * 1000000000 + frac;
     return 0;

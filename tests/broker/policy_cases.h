@@ -95,6 +95,11 @@ static const struct policy_case policy_cases[] = {
     {"p.t", "trpc-start", "time:1969-12-31T23:59:59Z", false},
     {"p.t", "trpc-start", "time:2026-12-05T10:00:00.Z", false},
     {"p.t", "trpc-start", "time:yesterday", false},
+    {"p.t", "trpc-start", "time:2028-02-29T00:00:00Z", true},
+    {"p.t", "trpc-start", "time:2027-02-29T00:00:00Z", false},
+    {"p.t", "trpc-start", "time:2026-04-31T00:00:00Z", false},
+    {"p.t", "trpc-start", "time:2554-01-01T00:00:00Z", true},
+    {"p.t", "trpc-start", "time:2600-01-01T00:00:00Z", false},
     {"p.t", "trpc-start", "seq:0", false},
 
     {"p.t", "trpc-jitter", "5", false},

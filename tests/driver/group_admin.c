@@ -28,6 +28,7 @@ static void on_msg(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
 {
     struct seen *s = ud;
     uint64_t seq = trpc_msg_seq(m);
+    bool nack;
 
     (void)c;
     (void)sub;
@@ -38,8 +39,9 @@ static void on_msg(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
         s->first = seq;
     if (seq > s->last)
         s->last = seq;
+    nack = s->nack_seq3 && seq == 3;
     pthread_mutex_unlock(&s->lock);
-    if (s->nack_seq3 && seq == 3)
+    if (nack)
         trpc_nack(m, 0);
     else
         trpc_ack(m);
@@ -228,7 +230,9 @@ int main(void)
 
     /* Reset by sequence: what follows is delivered again, as new deliveries. */
     reset_seen(&billing);
+    pthread_mutex_lock(&billing.lock);
     billing.nack_seq3 = false;
+    pthread_mutex_unlock(&billing.lock);
     j = adminc_call(c, "group.reset", "{\"stream\": \"orders\", \"name\": \"billing\", \"seq\": 5}");
     ok(adminc_ok(j) && adminc_int(json_object_get(j, "group"), "next_seq") >= 5 && adminc_int(j, "dropped") == 0,
        "group.reset to sequence 5");
