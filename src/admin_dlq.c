@@ -104,7 +104,7 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
         err = -ENOMEM;
     if (err == -ESRCH) {
         admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->stream);
-    } else if (err == -ETIMEDOUT || err == -EAGAIN) {
+    } else if (err == -ETIMEDOUT || err == -EAGAIN || err == -EBUSY) {
         admin_api_fail(ctl, p->w.call, "BUSY",
                        "the stream's core did not answer in time, or is busy; try again (a redrive may have gone on: "
                        "dlq.list shows what is left)");

@@ -429,6 +429,11 @@ uint32_t group_id(const struct group *g)
     return g->id;
 }
 
+bool group_starting(const struct group *g)
+{
+    return g->starting;
+}
+
 unsigned group_count(const struct stream *st)
 {
     return st->ngroups;
@@ -948,6 +953,7 @@ static void dead_letter(struct group *g, struct gpend *p)
         dead_later(g, p);
         return;
     }
+    memset(sp, 0, sizeof(*sp)); /* every field not set below is a zero */
     p->state = P_DEAD;
     out = sp->rec + STREAM_REC_HEAD;
     memcpy(out, g->dlq, ntl);

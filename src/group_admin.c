@@ -95,6 +95,10 @@ static void run(struct core *c, struct group_admin_req *r)
         answer(c, r, -ENOENT, NULL, false, 0);
         return;
     }
+    if (g != NULL && group_starting(g) && r->op != GROUP_OP_DELETE) {
+        answer(c, r, -EAGAIN, NULL, false, 0); /* where it starts is being looked up: a moment */
+        return;
+    }
     w = malloc(sizeof(*w));
     if (w == NULL) {
         answer(c, r, -ENOMEM, NULL, false, 0);

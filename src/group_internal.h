@@ -30,6 +30,8 @@ void group_wait_post(struct group_wait *w, int err);
 
 struct group *group_find(struct stream *st, const char *name);
 uint32_t group_id(const struct group *g);
+/* Its start time is being looked up: nothing of it recorded yet. */
+bool group_starting(const struct group *g);
 /* A new group of st reading filter with policy p, recorded in the group log (a start at a time
  * once the time is found in the stream: meanwhile it takes members and delivers nothing), w (may
  * be NULL) posted once that record is durable. NULL with *err -ENOSPC (the stream has

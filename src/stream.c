@@ -107,7 +107,8 @@ static void settle(struct stream *st, struct spub *sp)
 /* Consecutive messages, removed together. */
 struct schunk {
     uint64_t first, last, msgs, bytes, first_ns, last_ns;
-    bool before_edit; /* counted under limits stream.edit has changed since */
+    uint64_t del_msgs, del_bytes; /* of msgs and bytes: deleted one by one (tombstones) */
+    bool before_edit;             /* counted under limits stream.edit has changed since */
 };
 
 static struct schunk *chunk_at(const struct stream *st, uint32_t i)
@@ -127,6 +128,10 @@ static struct schunk *chunk_new(struct stream *st)
 
 static void chunk_drop(struct stream *st)
 {
+    const struct schunk *k = chunk_at(st, 0);
+
+    st->ndeleted -= k->del_msgs;
+    st->deleted_bytes -= k->del_bytes;
     st->chunk_head = (st->chunk_head + 1) & (st->chunks_cap - 1);
     st->nchunks--;
 }
@@ -176,16 +181,45 @@ bool stream_is_deleted(const struct stream *st, uint64_t seq)
     return st->deleted.count > 0 && idmap_get(&st->deleted, seq) != NULL;
 }
 
-static void deleted_add(struct stream *st, uint64_t seq, uint64_t bytes)
+/* The chunk holding message seq (the ring is in sequence order), or NULL. */
+static struct schunk *chunk_of(const struct stream *st, uint64_t seq)
 {
-    /* The value is the message's bytes plus one: never NULL. */
-    if (seq >= st->floor && idmap_get(&st->deleted, seq) == NULL &&
-        idmap_put(&st->deleted, seq, (void *)(uintptr_t)(bytes + 1)) == 0)
-        st->deleted_bytes += bytes;
+    uint32_t lo = 0, hi = st->nchunks;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        struct schunk *k = chunk_at(st, mid);
+
+        if (seq < k->first)
+            hi = mid;
+        else if (seq > k->last)
+            lo = mid + 1;
+        else
+            return k;
+    }
+    return NULL;
 }
 
-/* Forgets the tombstones below the floor: their messages are gone from the counts with their
- * chunks. */
+static void deleted_add(struct stream *st, uint64_t seq, uint64_t bytes)
+{
+    struct schunk *k;
+
+    /* The value is the message's bytes plus one: never NULL. The counts are its chunk's, so that
+     * they leave with it (a message outside any chunk, out of memory at its append, is not counted
+     * and never removed by retention either). */
+    if (seq < st->floor || idmap_get(&st->deleted, seq) != NULL ||
+        idmap_put(&st->deleted, seq, (void *)(uintptr_t)(bytes + 1)) != 0)
+        return;
+    k = chunk_of(st, seq);
+    if (k != NULL) {
+        k->del_msgs++;
+        k->del_bytes += bytes;
+        st->ndeleted++;
+        st->deleted_bytes += bytes;
+    }
+}
+
+/* Forgets the tombstones below the floor: their chunks took their counts with them. */
 static void deleted_prune(struct stream *st)
 {
     uint64_t key, *v;
@@ -194,11 +228,23 @@ static void deleted_prune(struct stream *st)
 
     if (st->deleted.count == 0 || (v = malloc(st->deleted.count * sizeof(*v))) == NULL)
         return;
-    while ((val = idmap_next(&st->deleted, &pos, &key)) != NULL)
-        if (key < st->floor) {
-            v[n++] = key;
-            st->deleted_bytes -= (uint64_t)(uintptr_t)val - 1;
+    while ((val = idmap_next(&st->deleted, &pos, &key)) != NULL) {
+        struct schunk *k;
+
+        if (key >= st->floor)
+            continue;
+        v[n++] = key;
+        /* Below the floor in a chunk that stays (a floor record read at open cuts into one): its
+         * counts go now. */
+        if ((k = chunk_of(st, key)) != NULL && k->del_msgs > 0) {
+            uint64_t b = (uint64_t)(uintptr_t)val - 1;
+
+            k->del_msgs--;
+            k->del_bytes -= b;
+            st->ndeleted--;
+            st->deleted_bytes -= b;
         }
+    }
     for (uint32_t i = 0; i < n; i++)
         idmap_del(&st->deleted, v[i]);
     free(v);
@@ -222,10 +268,45 @@ int stream_delete(struct stream *st, uint64_t seq, uint64_t bytes)
         return st->err != 0 ? st->err : -EIO;
     if (seq < st->floor || stream_is_deleted(st, seq))
         return 0;
-    ret = wal_append(st->w, STREAM_REC_DEL, rec, sizeof(rec), delete_appended, st, &at);
+    ret = st->ndel_wait == 0 ? wal_append(st->w, STREAM_REC_DEL, rec, sizeof(rec), delete_appended, st, &at) : -EAGAIN;
+    if (ret == -EAGAIN) {
+        /* The log's buffers are busy: the tombstone goes with the next flush (readers skip the
+         * message from now on). */
+        if (st->ndel_wait == st->del_wait_cap) {
+            uint32_t cap = st->del_wait_cap ? st->del_wait_cap * 2 : 16;
+            uint64_t(*v)[2] = realloc(st->del_wait, cap * sizeof(*v));
+
+            if (v == NULL)
+                return -ENOMEM;
+            st->del_wait = v;
+            st->del_wait_cap = cap;
+        }
+        st->del_wait[st->ndel_wait][0] = seq;
+        st->del_wait[st->ndel_wait][1] = bytes;
+        st->ndel_wait++;
+        ret = 0;
+    }
     if (ret == 0)
         deleted_add(st, seq, bytes);
     return ret;
+}
+
+/* Appends the tombstones that waited for the log's buffers. */
+static void delete_flush(struct stream *st)
+{
+    uint32_t done = 0;
+    uint64_t at;
+
+    while (done < st->ndel_wait && st->w != NULL && st->err == 0 &&
+           wal_append(st->w, STREAM_REC_DEL, st->del_wait[done], sizeof(st->del_wait[0]), delete_appended, st, &at) == 0)
+        done++;
+    memmove(st->del_wait, st->del_wait + done, (st->ndel_wait - done) * sizeof(st->del_wait[0]));
+    st->ndel_wait -= done;
+    if (st->ndel_wait == 0) {
+        free(st->del_wait); /* memory goes back */
+        st->del_wait = NULL;
+        st->del_wait_cap = 0;
+    }
 }
 
 static void replay_delete(struct stream *st, const struct wal_record *r)
@@ -307,19 +388,23 @@ static void trim(struct stream *st, uint64_t now)
     while (st->nchunks > 0) {
         const struct schunk *k = chunk_at(st, 0);
 
+        /* What the limits count: kept and not deleted one by one. */
+        uint64_t msgs = st->msgs - st->ndeleted, bytes = st->bytes - st->deleted_bytes;
+        uint64_t kmsgs = k->msgs - k->del_msgs, kbytes = k->bytes - k->del_bytes;
+        bool aged = l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000;
+        bool by_msgs = old && l->max_msgs != 0 && msgs > l->max_msgs;
+        bool by_bytes = old && l->max_bytes != 0 && bytes > l->max_bytes;
+
         if (k->last > durable)
             break; /* append_done trims again */
-        bool aged = l->max_age_ms != 0 && now > k->last_ns && now - k->last_ns > l->max_age_ms * 1000000;
-
-        if (!((old && l->max_msgs != 0 && st->msgs > l->max_msgs) || (old && l->max_bytes != 0 && st->bytes > l->max_bytes) ||
-              aged))
-            break;
-        /* A chunk counted under other limits may be far larger than 1/64 of these: it goes only
-         * once what stays is near the limit, never leaving much less than the limit says to keep
-         * (a restart counts the log afresh, in chunks of these limits). */
-        if (k->before_edit && !aged &&
-            ((l->max_msgs != 0 && st->msgs - k->msgs < l->max_msgs - l->max_msgs / STREAM_CHUNKS) ||
-             (l->max_bytes != 0 && st->bytes - k->bytes < l->max_bytes - l->max_bytes / STREAM_CHUNKS)))
+        /* A chunk counted under other limits may be far larger than 1/64 of these: a limit it is
+         * over removes it only when what stays is near that limit, never leaving much less than the
+         * limit says to keep (a restart counts the log afresh, in chunks of these limits). */
+        if (k->before_edit) {
+            by_msgs = by_msgs && msgs - kmsgs >= l->max_msgs - l->max_msgs / STREAM_CHUNKS;
+            by_bytes = by_bytes && bytes - kbytes >= l->max_bytes - l->max_bytes / STREAM_CHUNKS;
+        }
+        if (!(aged || by_msgs || by_bytes))
             break;
         st->msgs -= k->msgs;
         st->bytes -= k->bytes;
@@ -346,11 +431,11 @@ static bool full(const struct stream *st, uint32_t len, const char **why)
 
     if (l->discard != STREAM_DISCARD_NEW)
         return false;
-    if (l->max_msgs != 0 && st->msgs + st->wait_msgs >= l->max_msgs) {
+    if (l->max_msgs != 0 && st->msgs - st->ndeleted + st->wait_msgs >= l->max_msgs) {
         *why = "the stream holds max_msgs messages and discards new ones";
         return true;
     }
-    if (l->max_bytes != 0 && st->bytes + st->wait_bytes + len > l->max_bytes) {
+    if (l->max_bytes != 0 && st->bytes - st->deleted_bytes + st->wait_bytes + len > l->max_bytes) {
         *why = "the stream holds max_bytes bytes and discards new messages";
         return true;
     }
@@ -882,9 +967,9 @@ static void info_of(const struct stream *st, struct stream_info *in)
     in->first_seq = st->nchunks > 0 && chunk_at(st, 0)->first > st->floor ? chunk_at(st, 0)->first
                     : st->msgs > 0                                        ? st->floor
                                                                           : in->last_seq + 1;
-    in->msgs = st->msgs > st->deleted.count ? st->msgs - st->deleted.count : 0;
-    in->bytes = st->bytes > st->deleted_bytes ? st->bytes - st->deleted_bytes : 0;
-    in->deleted = st->deleted.count;
+    in->msgs = st->msgs - st->ndeleted;
+    in->bytes = st->bytes - st->deleted_bytes;
+    in->deleted = st->ndeleted;
     in->stored = st->stored;
     in->refused = st->refused;
     in->expired = st->expired;
@@ -1033,7 +1118,10 @@ static void reopen(struct stream *st)
     st->floor_dirty = false;
     dedup_free_all(st);
     idmap_free(&st->deleted);
-    st->deleted_bytes = 0;
+    st->ndeleted = st->deleted_bytes = 0;
+    free(st->del_wait); /* not in the log: those messages are redriven again (at least once) */
+    st->del_wait = NULL;
+    st->ndel_wait = st->del_wait_cap = 0;
     if (log_open(st) != 0) {
         st->reopen_ms = st->reopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->reopen_ms * 2;
         if (st->reopen_ms > STREAM_REOPEN_MAX_MS)
@@ -1065,6 +1153,7 @@ static void stream_free(struct stream *st)
     free(st->chunks);
     dedup_free_all(st);
     idmap_free(&st->deleted);
+    free(st->del_wait);
     free(st);
 }
 
@@ -1354,6 +1443,7 @@ static uint64_t purge(struct stream *st)
     gone = st->msgs > fm ? st->msgs - fm : 0;
     st->nchunks = 0;
     st->chunk_head = 0;
+    st->ndeleted = st->deleted_bytes = 0; /* what is in flight cannot have been deleted */
     if (fm > 0 && (k = chunk_new(st)) != NULL) {
         *k = (struct schunk){.first = st->fly_head->seq, .last = st->fly_tail->seq, .msgs = fm, .bytes = fb};
         memcpy(&k->first_ns, st->fly_head->rec, 8);
@@ -1409,8 +1499,11 @@ static void table_in(struct core *c, const struct uring_xmsg *m)
             if (e != NULL &&
                 (l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes || l->max_age_ms != e->lim.max_age_ms ||
                  l->discard != e->lim.discard || l->dedup_window_ms != e->lim.dedup_window_ms)) {
+                bool shape = l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes ||
+                             l->max_age_ms != e->lim.max_age_ms; /* what chunk_full sizes chunks by */
+
                 sc->own[i]->lim = e->lim; /* stream.edit: tighter limits remove what they must now */
-                for (uint32_t k = 0; k < sc->own[i]->nchunks; k++)
+                for (uint32_t k = 0; shape && k < sc->own[i]->nchunks; k++)
                     chunk_at(sc->own[i], k)->before_edit = true;
                 if (has_limits(sc->own[i]))
                     trim(sc->own[i], core_realtime_ns());
@@ -1557,6 +1650,8 @@ static void flush(struct core *c)
             pump(st);
         if (st->floor_dirty)
             floor_write(st);
+        if (st->ndel_wait > 0)
+            delete_flush(st);
         if (st->trunc_due)
             truncate_due(st);
         if (st->err != 0)

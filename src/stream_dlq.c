@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/topic.h"
 #include "src/admin.h"
 #include "src/core.h"
 #include "src/log.h"
@@ -32,6 +33,7 @@ struct dlq_job {
     uint32_t inflight;    /* redriven copies not answered yet */
     bool read_done, done; /* no more to read; answered */
     bool stepping;        /* in step(): an answer that comes at once lets the loop go on */
+    int err;              /* the first failure: answered once the copies in flight are */
     struct stream_dlq_result *res;
     size_t res_cap; /* bytes of res, msgs[] included */
 };
@@ -52,30 +54,33 @@ static const uint8_t *header(const uint8_t *h, uint32_t len, const char *key, ui
     return NULL;
 }
 
-static void finish(struct dlq_job *j, int err)
+/* Answers once nothing is in flight: the copies on their way still get their tombstones, the
+ * stream staying open (gets) until then. */
+static void answer_when_idle(struct dlq_job *j)
 {
     struct stream *st = j->st;
 
+    if (j->inflight > 0)
+        return;
+    j->res->next_seq = j->next;
+    admin_part_post(st->c, j->req.query, j->err, j->err == 0 ? j->res : NULL, j->err == 0);
+    if (j->err != 0)
+        free(j->res); /* else it went with the answer */
+    st->gets--;
+    free(j);
+}
+
+static void finish(struct dlq_job *j, int err)
+{
     if (j->done)
         return;
     j->done = true;
+    j->err = err;
     if (j->it != NULL) {
         wal_iter_close(j->it);
         j->it = NULL;
     }
-    if (j->inflight > 0 && err == 0)
-        return; /* the last answer finishes it */
-    j->res->next_seq = j->next;
-    admin_part_post(st->c, j->req.query, err, err == 0 ? j->res : NULL, err == 0);
-    st->gets--;
-    if (err == 0) {
-        free(j); /* res went with the answer */
-    } else if (j->inflight == 0) {
-        free(j->res);
-        free(j);
-    } else {
-        j->st = NULL; /* the answers still on their way free it */
-    }
+    answer_when_idle(j);
 }
 
 /* Copies message r into the list reply: false when the reply is full (the caller stops there). */
@@ -116,6 +121,7 @@ static bool redrive_one(struct dlq_job *j, const struct wal_record *r, const uin
     const uint8_t *origin, *payload = hdr + hl;
     uint32_t plen = r->len - STREAM_REC_HEAD - tl - hl, nhl = 0;
     uint16_t olen = 0;
+    bool bad;
     const struct stream_entry *e;
     struct uring_xmsg x = {.type = X_SPUB};
     struct wire_header h;
@@ -124,12 +130,16 @@ static bool redrive_one(struct dlq_job *j, const struct wal_record *r, const uin
     uint8_t *out;
 
     origin = header(hdr, hl, "trpc-dlq-topic", &olen);
-    e = origin != NULL ? stream_table_match(c->stream.table, (const char *)origin, olen) : NULL;
+    /* Anyone may publish on a dead-letter topic: the header is checked as a PUB's topic would be. */
+    bad = origin != NULL && (olen == 0 || olen > c->cfg.limits.max_topic || topic_check_literal((const char *)origin, olen) != 0 ||
+                             admin_reserved((const char *)origin, olen));
+    e = origin != NULL && !bad ? stream_table_match(c->stream.table, (const char *)origin, olen) : NULL;
     if (e == NULL || e->id == j->st->id) {
         j->res->skipped++;
         if (j->res->why[0] == '\0')
             snprintf(j->res->why, sizeof(j->res->why), "message %llu: %s", (unsigned long long)r->seq,
                      origin == NULL ? "not a dead letter (no trpc-dlq-topic)"
+                     : bad          ? "its trpc-dlq-topic is not a topic one may publish on"
                      : e == NULL    ? "no stream covers its origin topic now"
                                     : "its origin topic is this stream's own");
         return true;
@@ -264,7 +274,7 @@ void stream_redrive_stored(struct core *c, struct spub *sp)
     if (sp->err == 0) {
         j->res->redriven++;
         /* The job keeps the stream open (gets) until its last answer. */
-        if (st != NULL && stream_delete(st, sp->dead_seq, sp->dead_bytes) != 0 && j->res->why[0] == '\0')
+        if (stream_delete(st, sp->dead_seq, sp->dead_bytes) != 0 && j->res->why[0] == '\0')
             snprintf(j->res->why, sizeof(j->res->why), "message %llu: redriven, but not deleted: it may be redriven again",
                      (unsigned long long)sp->dead_seq);
     } else {
@@ -274,21 +284,10 @@ void stream_redrive_stored(struct core *c, struct spub *sp)
                      trpc_err_name(sp->err), sp->why != NULL ? ": " : "", sp->why != NULL ? sp->why : "");
     }
     free(sp);
-    if (st == NULL) {
-        if (j->inflight == 0) {
-            free(j->res);
-            free(j);
-        }
-        return;
-    }
-    if (j->done) {
-        if (j->inflight == 0) {
-            j->done = false; /* finish posts now */
-            finish(j, 0);
-        }
-        return;
-    }
-    step(j);
+    if (j->done)
+        answer_when_idle(j);
+    else
+        step(j);
 }
 
 void stream_dlq_in(struct core *c, const struct uring_xmsg *m)

@@ -82,7 +82,9 @@ struct stream {
     /* Messages deleted one by one (STREAM_REC_DEL, from the floor on): seq -> their bytes + 1.
      * Readers skip them; msgs and bytes count them until retention removes their chunk. */
     struct idmap deleted;
-    uint64_t deleted_bytes;
+    uint64_t ndeleted, deleted_bytes; /* of msgs and bytes: counted per chunk, leaving with it */
+    uint64_t (*del_wait)[2];          /* tombstones (sequence, bytes) waiting for the log's buffers */
+    uint32_t ndel_wait, del_wait_cap;
     char recovery[256];
     /* Consumer groups (group.c): their definitions and state go to a log of their own. */
     struct wal *gw; /* NULL: none yet, or it could not be opened */
