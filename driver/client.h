@@ -270,6 +270,9 @@ struct trpc_client {
 
 /* lasterr.c */
 int trpc__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* declare.c: reads an admin API reply to stream.add: 0 (*created set), or -TRPC_E_* (last error
+ * set; *busy when the broker was busy with another stream change). */
+int trpc__declare_reply(const void *data, size_t len, bool *created, bool *busy);
 void trpc__clear_error(void);
 int64_t trpc__now_ms(void);
 

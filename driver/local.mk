@@ -18,6 +18,7 @@ lib_LTLIBRARIES += driver/libtrpc.la
 driver_libtrpc_la_SOURCES = \
 	driver/client.h \
 	driver/client.c \
+	driver/declare.c \
 	driver/dispatch.c \
 	driver/io.c \
 	driver/lasterr.c \
@@ -44,7 +45,8 @@ TRPC_MAN_GROUPS = \
 	driver/man/trpc_publish.3 \
 	driver/man/trpc_subscribe.3 \
 	driver/man/trpc_request.3 \
-	driver/man/trpc_msg.3
+	driver/man/trpc_msg.3 \
+	driver/man/trpc_stream_declare.3
 include driver/man/links.mk
 man3_MANS = $(TRPC_MAN_GROUPS) $(TRPC_MAN_LINKS)
 EXTRA_DIST += $(man3_MANS) driver/man/links.mk
@@ -69,3 +71,8 @@ tests_driver_msg_cache_LDADD = driver/libtrpcwire.la -lpthread
 check_PROGRAMS += tests/driver/direct_send
 tests_driver_direct_send_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
 tests_driver_direct_send_LDADD = driver/libtrpcwire.la -lpthread
+
+# The reading of the admin API's stream.add reply (driver/declare.c), compiled in alone.
+check_PROGRAMS += tests/driver/declare_reply
+tests_driver_declare_reply_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
+tests_driver_declare_reply_LDADD = driver/libtrpcwire.la -lpthread

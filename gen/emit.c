@@ -358,8 +358,9 @@ static void header_event(struct emitter *e, const struct names *n)
     put_docs(e, 0, n->m->doc,
              fmt(e,
                  "event %s(%s) on %s_TOPIC.\n"
-                 "Handler: return TRPC_STUB_ACK, or TRPC_STUB_NACK to have a durable delivery come again after\n"
-                 "*nack_delay_ms (preset to 0: the topic's backoff).",
+                 "Handler: return TRPC_STUB_ACK, TRPC_STUB_NACK to have a durable delivery come again after\n"
+                 "*nack_delay_ms (preset to 0: the contract's backoff), or TRPC_STUB_TERM to send it to the\n"
+                 "dead-letter topic now.",
                  n->m->name, n->m->req.name, n->up));
     put_list(e, 0, fmt(e, "typedef enum trpc_stub_verdict %s_handler", n->fn), handler, 4, ";");
     put_doc(e, 0, fmt(e, "A typed subscription: the caller's memory, valid until %s_unsubscribe().", n->fn));
@@ -369,17 +370,33 @@ static void header_event(struct emitter *e, const struct names *n)
     fprintf(e->f, "    void *_ud;\n"
                   "    trpc_sub *_sub;\n"
                   "};\n");
-    put_doc(e, 0,
-            fmt(e,
-                "Publishes ev on the event's topic, then waits up to\n"
-                "%s_TIMEOUT_MS (the contract's timeout_ms; 0: not at all)\n"
-                "for the broker to have received it (trpc_flush): -TRPC_E_TIMEOUT if it has not, the event\n"
-                "still queued. When it waits, not from a callback on libtrpc's I/O thread.",
-                n->up));
+    if (n->m->durable)
+        put_doc(e, 0,
+                fmt(e,
+                    "Publishes ev on the event's topic (durable) and waits up to %s_TIMEOUT_MS (the\n"
+                    "contract's timeout_ms; 0: 5 s) for the broker's acknowledgement that the stream keeping\n"
+                    "the topic has it on disk: -TRPC_E_NO_STREAM when no stream keeps it (nothing stored),\n"
+                    "-TRPC_E_TIMEOUT when it may or may not be (publish again: at least once). Not from a\n"
+                    "callback on libtrpc's I/O thread.",
+                    n->up));
+    else
+        put_doc(e, 0,
+                fmt(e,
+                    "Publishes ev on the event's topic, then waits up to\n"
+                    "%s_TIMEOUT_MS (the contract's timeout_ms; 0: not at all)\n"
+                    "for the broker to have received it (trpc_flush): -TRPC_E_TIMEOUT if it has not, the event\n"
+                    "still queued. When it waits, not from a callback on libtrpc's I/O thread.",
+                    n->up));
     put_list(e, 0, fmt(e, "int %s_publish", n->fn), n->publish, NARGS(n->publish), ";");
-    put_doc(e, 0,
-            "Subscribes h to the event's topic: in group `group` (one member gets each event), or every\n"
-            "subscriber gets every event for NULL. Sends the contract's delivery policy with the SUB.");
+    if (n->m->durable)
+        put_doc(e, 0,
+                "Subscribes h to the event's topic through consumer group `group` (required; '.' becomes\n"
+                "'_') of the stream keeping it: one member gets each event, and what is not settled comes\n"
+                "again, after a restart too. Sends the contract's delivery policy with the SUB.");
+    else
+        put_doc(e, 0,
+                "Subscribes h to the event's topic: in group `group` (one member gets each event), or every\n"
+                "subscriber gets every event for NULL. Sends the contract's delivery policy with the SUB.");
     put_list(e, 0, fmt(e, "int %s_subscribe", n->fn), n->subscribe, NARGS(n->subscribe), ";");
     put_doc(e, 0,
             "Ends the subscription and releases its libtrpc handle (trpc_sub_destroy): no handler runs\n"
@@ -625,27 +642,30 @@ static void source_event(struct emitter *e, const struct names *n)
             "{\n"
             "    assert(ev->base.descriptor == &%s__descriptor);\n",
             n->req_lo);
-    put_list(e, 4, "return trpc_stub__publish", pub_args, NARGS(pub_args), ";");
+    put_list(e, 4, n->m->durable ? "return trpc_stub__publish_durable" : "return trpc_stub__publish", pub_args, NARGS(pub_args),
+             ";");
     fprintf(e->f, "}\n"
                   "\n"
-                  "/* Decodes, runs the handler, settles the delivery and frees msg. An event that does not\n"
-                  " * decode is NACKed: after max_deliveries it lands in the dead-letter topic for inspection. */\n");
+                  "/* Decodes, runs the handler, settles the delivery and frees msg. A durable event that does\n"
+                  " * not decode goes to the dead-letter topic at once (TERM), for inspection. */\n");
     put_list(e, 0, fmt(e, "static void %s_dispatch", n->fn), dispatch, 3, "");
     fprintf(e->f,
             "{\n"
             "    %s *ev = %s__unpack(NULL, trpc_msg_len(msg), trpc_msg_data(msg));\n"
-            "    enum trpc_stub_verdict v = TRPC_STUB_NACK;\n"
+            "    enum trpc_stub_verdict v;\n"
             "    uint32_t delay_ms = 0;\n"
             "\n"
-            "    if (ev != NULL) {\n"
+            "    if (ev == NULL) {\n"
+            "        trpc_stub__settle_undecodable(msg, &%s__descriptor);\n"
+            "    } else {\n"
             "        v = h(ud, msg, ev, &delay_ms);\n"
             "        %s__free_unpacked(ev, NULL);\n"
+            "        trpc_stub__settle(msg, v, delay_ms);\n"
             "    }\n"
-            "    trpc_stub__settle(msg, v, delay_ms);\n"
             "    trpc_msg_free(msg);\n"
             "}\n"
             "\n",
-            n->req_t, n->req_lo, n->req_lo);
+            n->req_t, n->req_lo, n->req_lo, n->req_lo);
     put_list(e, 0, fmt(e, "static void %s_sub_cb", n->fn), cb, 4, "");
     fprintf(e->f,
             "{\n"
@@ -663,7 +683,7 @@ static void source_event(struct emitter *e, const struct names *n)
                   "    s->_handler = h;\n"
                   "    s->_ud = ud;\n"
                   "    s->_sub = NULL;\n");
-    put_list(e, 4, "return trpc_stub__subscribe", sub, 8, ";");
+    put_list(e, 4, n->m->durable ? "return trpc_stub__subscribe_durable" : "return trpc_stub__subscribe", sub, 8, ";");
     fprintf(e->f, "}\n\n");
     put_list(e, 0, fmt(e, "void %s_unsubscribe", n->fn), n->unsub, NARGS(n->unsub), "");
     fprintf(e->f, "{\n"
@@ -744,7 +764,7 @@ static void source_serve(struct emitter *e, const struct gen_service *s, const c
                                   fmt(e, "&s->_subs[%zu]", i)};
 
             fprintf(e->f, "    if (rc == 0 && h->on_%s != NULL)\n", n.member);
-            put_list(e, 8, "rc = trpc_stub__subscribe", args, 8, ";");
+            put_list(e, 8, m->durable ? "rc = trpc_stub__subscribe_durable" : "rc = trpc_stub__subscribe", args, 8, ";");
         }
     }
     fprintf(e->f,

@@ -162,7 +162,7 @@ TSAN_TESTS += tests/gen/stub_publish
 # the generated stubs and libtrpc as a user would; tests/gen/shop_e2e.sh runs them on a real broker.
 SHOP_EXAMPLE_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gen/include -Iexamples/shop $(PROTOBUF_C_CFLAGS)
 noinst_PROGRAMS += examples/shop/shop-server examples/shop/shop-client
-examples_shop_shop_server_SOURCES = examples/shop/shop-server.c
+examples_shop_shop_server_SOURCES = examples/shop/shop-server.c examples/shop/shop-streams.h
 nodist_examples_shop_shop_server_SOURCES = examples/shop/shop.trpc.c examples/shop/shop.pb-c.c
 examples_shop_shop_server_CPPFLAGS = $(SHOP_EXAMPLE_CPPFLAGS)
 examples_shop_shop_server_LDADD = driver/libtrpc.la $(PROTOBUF_C_LIBS)

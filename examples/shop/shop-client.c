@@ -5,8 +5,9 @@
  *
  * Charges `count` orders with the blocking call and `count` more with the asynchronous one (all
  * in flight at once), checks every receipt names its order, charges one order above the limit and
- * expects the service's typed error, then publishes a Placed event per order while watching the
- * event with a typed fan-out subscription of its own. Prints "charged N of M", "declined CODE:
+ * expects the service's typed error, then publishes a Placed event per order (durable: each
+ * acknowledged once a stream has it on disk) while watching the event through a consumer group of
+ * its own, shop_observer (every group gets every event). Prints "charged N of M", "declined CODE:
  * TEXT", "published N" and "observed N"; exit status 0 when all went as expected.
  */
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shop-streams.h"
 #include "shop.trpc.h"
 
 enum { MAX_COUNT = 1000, DECLINED = 402, WAIT_MS = 5000 };
@@ -171,7 +173,9 @@ int main(int argc, char **argv)
     if (rc == 0)
         shop__receipt__free_unpacked(r, NULL);
 
-    rc = shop_billing_placed_subscribe(c, &sub, NULL, observed, &w);
+    rc = shop_declare_streams(c, "shop-client");
+    if (rc == 0)
+        rc = shop_billing_placed_subscribe(c, &sub, "shop.observer", observed, &w);
     if (rc == 0)
         rc = trpc_flush(c, 2000); /* subscribed before the first publish */
     for (i = 0; i < count && rc == 0; i++) {

@@ -1,7 +1,9 @@
 /*
  * shop-server: one instance of the Billing service of shop.trpc, written against the stubs
  * trpc-gen generates (shop.trpc.h). Run several: they join one group, so each call and each
- * Placed event is handled by one of them.
+ * Placed event is handled by one of them. Placed is durable: it is kept in a stream (declared here
+ * when missing), and its consumer group, shop_billing, delivers each event until one instance
+ * acknowledges it, across restarts of either side.
  *
  *   shop-server [trpc://host:port] [name]
  *
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shop-streams.h"
 #include "shop.trpc.h"
 
 enum { LIMIT_CENTS = 100000, DECLINED = 402 };
@@ -79,6 +82,11 @@ int main(int argc, char **argv)
     trpc_options_destroy(opts);
     if (err) {
         fprintf(stderr, "shop-server: %s (%s)\n", trpc_strerror(err), trpc_last_error());
+        return 1;
+    }
+    err = shop_declare_streams(c, "shop-server");
+    if (err) {
+        trpc_close(c);
         return 1;
     }
     err = shop_billing_serve(c, &server, &handlers, &b);

@@ -127,15 +127,16 @@ diag_file "$TMP/subs.out"
 run subsj subs ls --json --limit 2 && json_ok "$TMP/subsj.out"
 ok $? "subs ls --json --limit 2: a document with ok true"
 
-# Streams: one over the shop's Placed events, which shop-client publishes.
-run sadd stream add shop shop.billing.placed --max-msg-size 4096 && grep -q "^created stream shop\$" "$TMP/sadd.out" &&
+# Streams: shop-server declared shop-placed, over the Placed events shop-client publishes, and
+# shop-placed-dead for their dead letters (examples/shop/shop-streams.h).
+run sadd stream add shop-placed shop.billing.placed --max-age 7d && grep -q "^already had stream shop-placed\$" "$TMP/sadd.out" &&
     grep -Eq "^subjects  *shop\.billing\.placed\$" "$TMP/sadd.out" && grep -Eq "^messages  *0\$" "$TMP/sadd.out"
-ok $? "stream add shop: created, empty"
+ok $? "stream add shop-placed as shop-server declared it: already had it, empty"
 diag_file "$TMP/sadd.out"
-run sadd2 stream add shop shop.billing.placed --max-msg-size 4096 && grep -q "^already had stream shop\$" "$TMP/sadd2.out"
-ok $? "stream add with the same definition: already had it"
-expect 1 "^trpcctl: stream add: stream shop exists with another definition" "stream add with another definition" -- \
-    "$CTL" stream add shop 'shop.>'
+run sadd2 stream add shopx shop.billing.other --max-msg-size 4096 && grep -q "^created stream shopx\$" "$TMP/sadd2.out"
+ok $? "stream add shopx: created"
+expect 1 "^trpcctl: stream add: stream shop-placed exists with another definition" "stream add with another definition" -- \
+    "$CTL" stream add shop-placed 'shop.>'
 expect 2 "^trpcctl: .*--max-msg-size" "--max-msg-size on another command: a usage error" -- "$CTL" stream ls --max-msg-size 5
 run slog stream add audit 'audit.>' --max-msgs 1000 --max-bytes 64M --max-age 7d --discard new --dedup-window 0 &&
     grep -Eq "^dedup window \(ms\)  *off\$" "$TMP/slog.out" &&
@@ -147,61 +148,62 @@ diag_file "$TMP/slog.out"
 grep -q "^published 3\$" "$TMP/client.out"
 ok $? "shop-client published 3 Placed events"
 stored3() {
-    "$CTL" stream info shop >"$TMP/sinfo.out" 2>&1 && grep -Eq "^messages  *3\$" "$TMP/sinfo.out" &&
-        ! grep -q "stream shop\$" "$TMP/sinfo.out"
+    "$CTL" stream info shop-placed >"$TMP/sinfo.out" 2>&1 && grep -Eq "^messages  *3\$" "$TMP/sinfo.out" &&
+        ! grep -q "stream shop-placed\$" "$TMP/sinfo.out"
 }
 wait_for stored3
-ok $? "stream info shop: 3 messages (and no created line)"
+ok $? "stream info shop-placed: 3 messages (and no created line)"
 diag_file "$TMP/sinfo.out"
 run sls stream ls && grep -Eq "^NAME  *SUBJECTS  *CORE  *MESSAGES  *BYTES  *FIRST  *LAST  *ERROR\$" "$TMP/sls.out" &&
-    grep -Eq "^shop  *shop\.billing\.placed  *[01]  *3  *[1-9][0-9]*  *1  *3  *-\$" "$TMP/sls.out"
-ok $? "stream ls: shop with 3 messages, sequences 1 to 3"
+    grep -Eq "^shop-placed  *shop\.billing\.placed  *[01]  *3  *[1-9][0-9]*  *1  *3  *-\$" "$TMP/sls.out"
+ok $? "stream ls: shop-placed with 3 messages, sequences 1 to 3"
 diag_file "$TMP/sls.out"
-run sget stream get shop 2 && grep -Eq "^stream shop seq 2 at [0-9T:+-]+ on shop\.billing\.placed\$" "$TMP/sget.out"
-ok $? "stream get shop 2: the stored event"
+run sget stream get shop-placed 2 && grep -Eq "^stream shop-placed seq 2 at [0-9T:+-]+ on shop\.billing\.placed\$" "$TMP/sget.out"
+ok $? "stream get shop-placed 2: the stored event"
 diag_file "$TMP/sget.out"
-expect 1 "^trpcctl: stream get: stream shop has no message 9\$" "stream get of a sequence not stored" -- "$CTL" stream get shop 9
-run sgetj stream get shop 1 --json && json_ok "$TMP/sgetj.out"
+expect 1 "^trpcctl: stream get: stream shop-placed has no message 9\$" "stream get of a sequence not stored" -- "$CTL" stream get shop-placed 9
+run sgetj stream get shop-placed 1 --json && json_ok "$TMP/sgetj.out"
 ok $? "stream get --json: a document with ok true"
-run gls group ls shop && grep -Eq "^GROUP  *PATTERN  *MEMBERS  *NEXT  *LAG  *PENDING  *INFLIGHT  *REDELIVERED  *ACKED  *DEAD  *DLQ\$" "$TMP/gls.out" &&
-    [ "$(wc -l <"$TMP/gls.out")" -eq 1 ]
-ok $? "group ls shop: the header, no group (the shop's events are not consumed durably yet)"
+run gls group ls shop-placed && grep -Eq "^GROUP  *PATTERN  *MEMBERS  *NEXT  *LAG  *PENDING  *INFLIGHT  *REDELIVERED  *ACKED  *DEAD  *DLQ\$" "$TMP/gls.out" &&
+    grep -Eq "^shop_billing  *shop\.billing\.placed  *1  *4  *0 .* shop\.billing\.placed\.dlq\$" "$TMP/gls.out"
+ok $? "group ls shop-placed: shop-server's consumer group shop_billing, 1 member, all 3 read, its dead-letter topic"
+diag_file "$TMP/gls.out"
 expect 1 "^trpcctl: group ls: no stream nope\$" "group ls of no such stream" -- "$CTL" group ls nope
-run sdead stream add dead 'dead.>' >/dev/null && run gadd group add shop audit --start seq:2 --max-deliveries 4 --ack-wait 45s \
-    --backoff 100,2,5000,0.1 --dlq dead.shop && grep -q "^created consumer group audit of stream shop\$" "$TMP/gadd.out" &&
+run sdead stream add dead 'dead.>' >/dev/null && run gadd group add shop-placed audit --start seq:2 --max-deliveries 4 --ack-wait 45s \
+    --backoff 100,2,5000,0.1 --dlq dead.shop && grep -q "^created consumer group audit of stream shop-placed\$" "$TMP/gadd.out" &&
     grep -Eq "^next seq  *2\$" "$TMP/gadd.out" && grep -Eq "^backoff  *100,2,5000,0.1\$" "$TMP/gadd.out" &&
     grep -Eq "^ack wait \(ms\)  *45000\$" "$TMP/gadd.out" && grep -Eq "^dead-letter topic  *dead.shop\$" "$TMP/gadd.out"
-ok $? "group add shop audit: declared with its policy, from sequence 2"
-expect 1 "^trpcctl: group add: consumer group audit of stream shop exists with another definition" \
-    "group add with another definition" -- "$CTL" group add shop audit
+ok $? "group add shop-placed audit: declared with its policy, from sequence 2"
+expect 1 "^trpcctl: group add: consumer group audit of stream shop-placed exists with another definition" \
+    "group add with another definition" -- "$CTL" group add shop-placed audit
 expect 1 "^trpcctl: group add: backoff \"100,2\": " "group add with a bad backoff: the broker says why" -- \
-    "$CTL" group add shop other --backoff 100,2
-expect 2 "^trpcctl: .*--ack-wait" "--ack-wait that is not a duration: a usage error" -- "$CTL" group add shop other --ack-wait soon
-run ginfo group info shop audit && grep -Eq "^lag  *2\$" "$TMP/ginfo.out"
-ok $? "group info shop audit: lag 2 (sequences 2 and 3)"
-run greset group reset shop audit 1 && grep -q "^reset consumer group audit of stream shop: 0 messages not settled dropped\$" \
+    "$CTL" group add shop-placed other --backoff 100,2
+expect 2 "^trpcctl: .*--ack-wait" "--ack-wait that is not a duration: a usage error" -- "$CTL" group add shop-placed other --ack-wait soon
+run ginfo group info shop-placed audit && grep -Eq "^lag  *2\$" "$TMP/ginfo.out"
+ok $? "group info shop-placed audit: lag 2 (sequences 2 and 3)"
+run greset group reset shop-placed audit 1 && grep -q "^reset consumer group audit of stream shop-placed: 0 messages not settled dropped\$" \
     "$TMP/greset.out" && grep -Eq "^next seq  *1\$" "$TMP/greset.out"
-ok $? "group reset shop audit 1"
-run greset2 group reset shop audit 1h && grep -Eq "^next seq  *1\$" "$TMP/greset2.out"
-ok $? "group reset shop audit 1h: from the first stored within the hour"
+ok $? "group reset shop-placed audit 1"
+run greset2 group reset shop-placed audit 1h && grep -Eq "^next seq  *1\$" "$TMP/greset2.out"
+ok $? "group reset shop-placed audit 1h: from the first stored within the hour"
 expect 2 "^trpcctl: group reset: 'soon' is not a sequence" "group reset to nonsense: a usage error" -- \
-    "$CTL" group reset shop audit soon
-run grm group rm shop audit && grep -q "^deleted consumer group audit of stream shop (0 members, 0 messages not settled)\$" \
+    "$CTL" group reset shop-placed audit soon
+run grm group rm shop-placed audit && grep -q "^deleted consumer group audit of stream shop-placed (0 members, 0 messages not settled)\$" \
     "$TMP/grm.out"
-ok $? "group rm shop audit"
-expect 1 "^trpcctl: group info: stream shop has no consumer group audit\$" "group info after rm" -- "$CTL" group info shop audit
-run sedit stream edit shop shop.billing.placed shop.billing.extra --max-msg-size 4096 &&
-    grep -q "^updated stream shop\$" "$TMP/sedit.out" && grep -Eq "^subjects  *shop.billing.placed, shop.billing.extra\$" "$TMP/sedit.out"
-ok $? "stream edit shop: a subject added"
+ok $? "group rm shop-placed audit"
+expect 1 "^trpcctl: group info: stream shop-placed has no consumer group audit\$" "group info after rm" -- "$CTL" group info shop-placed audit
+run sedit stream edit shop-placed shop.billing.placed shop.billing.extra --max-age 7d &&
+    grep -q "^updated stream shop-placed\$" "$TMP/sedit.out" && grep -Eq "^subjects  *shop.billing.placed, shop.billing.extra\$" "$TMP/sedit.out"
+ok $? "stream edit shop-placed: a subject added"
 expect 1 "^trpcctl: stream edit: no stream nope" "stream edit of no such stream" -- "$CTL" stream edit nope 'nope.>'
-run spurge stream purge shop && grep -q "^purged stream shop: 3 messages removed\$" "$TMP/spurge.out" &&
-    "$CTL" stream info shop >"$TMP/sinfo2.out" 2>&1 && grep -Eq "^messages  *0\$" "$TMP/sinfo2.out"
-ok $? "stream purge shop: 3 removed, none left"
+run spurge stream purge shop-placed && grep -q "^purged stream shop-placed: 3 messages removed\$" "$TMP/spurge.out" &&
+    "$CTL" stream info shop-placed >"$TMP/sinfo2.out" 2>&1 && grep -Eq "^messages  *0\$" "$TMP/sinfo2.out"
+ok $? "stream purge shop-placed: 3 removed, none left"
 diag_file "$TMP/spurge.out"
-expect 1 "^trpcctl: stream get: stream shop has no message 2\$" "stream get after the purge" -- "$CTL" stream get shop 2
-run srm stream rm shop && grep -q "^deleted stream shop\$" "$TMP/srm.out"
-ok $? "stream rm shop"
-expect 1 "^trpcctl: stream info: no stream shop\$" "stream info after rm" -- "$CTL" stream info shop
+expect 1 "^trpcctl: stream get: stream shop-placed has no message 2\$" "stream get after the purge" -- "$CTL" stream get shop-placed 2
+run srm stream rm shopx && grep -q "^deleted stream shopx\$" "$TMP/srm.out"
+ok $? "stream rm shopx"
+expect 1 "^trpcctl: stream info: no stream shopx\$" "stream info after rm" -- "$CTL" stream info shopx
 
 run kick clients kick "$id" && grep -q "^kicked client $id\$" "$TMP/kick.out"
 ok $? "clients kick $id"

@@ -37,6 +37,7 @@ DRIVER_TESTS = \
 	tests/driver/group_admin \
 	tests/driver/dlq_redrive \
 	tests/driver/stream_edit \
+	tests/driver/stream_declare \
 	tests/driver/stream_limits \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
@@ -62,6 +63,8 @@ tests_driver_dlq_redrive_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_dlq_redrive_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_edit_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_edit_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_stream_declare_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_stream_declare_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

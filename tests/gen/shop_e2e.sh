@@ -1,7 +1,8 @@
 #!/bin/sh
 # examples/shop end to end: a real trpc-broker, two shop-server instances serving Billing through
 # the generated stubs, and shop-client calling it (blocking and asynchronous calls, a typed error)
-# and publishing Placed events, which it also watches with a typed fan-out subscription. Every call is answered, both instances take calls, the typed error
+# and publishing Placed events (durable: acknowledged once stored in the stream the servers declared),
+# which it also watches through a consumer group of its own. Every call is answered, both instances take calls, the typed error
 # reaches the client with its code and text, and each event is handled by exactly one instance.
 . "$top_srcdir/tests/gen/lib.sh"
 

@@ -1,11 +1,12 @@
 /*
- * stub_events: the generated event side of examples/shop over the real libtrpc. Against a real
- * broker: publish encodes the event on its topic, a typed subscription (fan-out or in a group)
- * carrying the delivery policy is accepted and decodes each event for its handler, unsubscribe
- * ends it. The broker has no durable delivery yet, so the policy headers on the SUB and the
- * settling of durable deliveries (ACK, NACK with the handler's delay, NACK for an event that does
- * not decode, nothing for a plain message) are checked against tests/gen/wire_peer.h, a TCP peer
- * that speaks the codec as the broker would; it also sees the headers sent again on reconnect.
+ * stub_events: the generated event side of examples/shop (a durable event) over the real libtrpc.
+ * Against a real broker: publish waits for the stream's acknowledgement (NO_STREAM without one),
+ * the typed subscription joins a consumer group with the contract's policy, and the handler's
+ * verdicts settle each delivery: ACK, NACK with its delay (delivered again), TERM (a dead letter at
+ * once, with its reason), an event that does not decode TERMed without reaching the handler; the
+ * group keeps what came while no one was subscribed. Against tests/gen/wire_peer.h, a TCP peer of
+ * protocol version 1 that speaks the codec as the broker would: the exact SUB (:durable and the
+ * policy headers, sent again on reconnect), ACK and NACK frames, and NACK where TERM is unknown.
  */
 #include <stdatomic.h>
 
@@ -91,56 +92,127 @@ static size_t order_bytes(const char *id, uint8_t *buf)
     return shop__order__pack(&o, buf);
 }
 
+/* Dead letters seen on the dead-letter topic: how many, and the last one's reasons. */
+static struct {
+    pthread_mutex_t lock;
+    int n;
+    char reason[32], term[128];
+} dead = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void dead_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    size_t len;
+    const void *v;
+
+    (void)c;
+    (void)sub;
+    (void)ud;
+    pthread_mutex_lock(&dead.lock);
+    dead.n++;
+    v = trpc_msg_header(m, "trpc-dlq-reason", &len);
+    snprintf(dead.reason, sizeof(dead.reason), "%.*s", v != NULL ? (int)len : 0, v != NULL ? (const char *)v : "");
+    v = trpc_msg_header(m, "trpc-dlq-term-reason", &len);
+    snprintf(dead.term, sizeof(dead.term), "%.*s", v != NULL ? (int)len : 0, v != NULL ? (const char *)v : "");
+    pthread_mutex_unlock(&dead.lock);
+    trpc_ack(m);
+    trpc_msg_free(m);
+}
+
+static bool dead_reach(int n, const char *reason, const char *term)
+{
+    bool got = false;
+
+    for (int i = 0; i < 500 && !got; i++) {
+        pthread_mutex_lock(&dead.lock);
+        got = dead.n >= n;
+        if (got && (strcmp(dead.reason, reason) != 0 || strcmp(dead.term, term) != 0)) {
+            diag("dead letter %d: reason '%s', term reason '%s'", dead.n, dead.reason, dead.term);
+            got = false;
+            i = 500;
+        }
+        pthread_mutex_unlock(&dead.lock);
+        if (!got)
+            usleep(10000);
+    }
+    return got;
+}
+
 static void broker_part(struct state *st)
 {
     static struct inbox raw = INBOX_INIT;
+    static const char *const placed_subj[] = {SHOP_BILLING_PLACED_TOPIC}, *const dead_subj[] = {"shop.billing.placed.dlq"};
+    trpc_stream_config events = {.subjects = placed_subj, .subject_count = 1, .dedup_window_ms = -1};
+    trpc_stream_config letters = {.subjects = dead_subj, .subject_count = 1, .dedup_window_ms = -1};
     Shop__Order order = SHOP__ORDER__INIT, *sent;
     struct shop_billing_placed_sub sub;
     struct broker_proc b;
     trpc_options *o;
     trpc_client *c;
-    trpc_sub *rs;
+    trpc_sub *rs, *ds;
     uint8_t buf[128];
     int before;
 
-    broker_up(&b, NULL);
+    broker_up(&b, (const char *[]){"--cores", "2", NULL});
     trpc_options_create(&o);
     trpc_options_set_error_cb(o, error_cb, NULL);
     c = connect_or_bail(&b, o);
     trpc_options_destroy(o);
 
+    order.id = "o-8";
+    ok_eq(shop_billing_placed_publish(c, &order), -TRPC_E_NO_STREAM,
+          "a durable event with no stream keeping its topic: NO_STREAM (nothing stored)");
+    ok(trpc_stream_declare(c, "placed", &events, 5000, NULL) == 0 &&
+           trpc_stream_declare(c, "placed-dead", &letters, 5000, NULL) == 0,
+       "the streams of the event and of its dead letters declared");
     ok_eq(trpc_subscribe(c, SHOP_BILLING_PLACED_TOPIC, inbox_cb, &raw, &rs), 0, "a raw subscriber on the event's topic");
+    ok_eq(trpc_subscribe_durable(c, "shop.billing.placed.dlq", "inspect", 0, NULL, 0, dead_cb, NULL, &ds), 0,
+          "and a consumer group of its dead letters");
     ok_eq(trpc_flush(c, 5000), 0, "flush");
     order.id = "o-9";
     order.amount_cents = 5;
-    ok_eq(shop_billing_placed_publish(c, &order), 0, "publish succeeds");
+    ok_eq(shop_billing_placed_publish(c, &order), 0, "publish returns once the stream has it on disk");
     ok(inbox_wait(&raw, 1, 5000) == 1 && strcmp(raw.topic, "shop.billing.placed") == 0, "on the event's topic");
     sent = shop__order__unpack(NULL, raw.len, (const uint8_t *)raw.data);
     ok(sent != NULL && strcmp(sent->id, "o-9") == 0 && sent->amount_cents == 5, "the payload is the encoded event");
     shop__order__free_unpacked(sent, NULL);
     trpc_sub_destroy(rs);
 
-    ok_eq(shop_billing_placed_subscribe(c, &sub, NULL, placed, st), 0, "a fan-out subscription with the policy");
-    ok_eq(trpc_flush(c, 5000), 0, "flush");
-    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-10", buf)), 0, "an event published raw");
-    ok(calls_reach(st, 1) && seen_is(st, "o-10 (delivery 0)"),
-       "the handler gets it decoded, as a plain delivery (0): the broker accepts durable, does not enforce it yet");
+    ok_eq(shop_billing_placed_subscribe(c, &sub, NULL, placed, st), -TRPC_E_INVALID_ARGUMENT,
+          "a durable event is consumed through a group: none given, refused");
+    set_verdict(st, TRPC_STUB_ACK, 0);
+    ok_eq(shop_billing_placed_subscribe(c, &sub, "shop.audit", placed, st), 0, "a consumer group subscription with the policy");
+    ok(calls_reach(st, 1) && seen_is(st, "o-9 (delivery 1)"),
+       "the group starts with what the stream kept: the handler gets o-9, a durable delivery (1)");
+
+    set_verdict(st, TRPC_STUB_NACK, 20);
+    before = calls(st);
+    order.id = "o-10";
+    ok_eq(shop_billing_placed_publish(c, &order), 0, "o-10 published");
+    ok(calls_reach(st, before + 1), "the handler refuses it once (NACK, 20 ms)");
+    set_verdict(st, TRPC_STUB_ACK, 0);
+    ok(calls_reach(st, before + 2) && seen_is(st, "o-10 (delivery 2)"), "it comes again, delivery 2, and is acknowledged");
+
+    set_verdict(st, TRPC_STUB_TERM, 0);
+    order.id = "o-11";
+    ok_eq(shop_billing_placed_publish(c, &order), 0, "o-11 published");
+    ok(dead_reach(1, "term", "the handler returned TRPC_STUB_TERM"), "TRPC_STUB_TERM: o-11 is a dead letter at once, saying why");
+    set_verdict(st, TRPC_STUB_ACK, 0);
+    before = calls(st);
     ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, "\xff\xff", 2), 0, "garbage on the event's topic");
-    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-11", buf)), 0, "then a good event");
-    ok(calls_reach(st, 2) && seen_is(st, "o-11 (delivery 0)"), "the garbage never reached the handler");
+    ok(dead_reach(2, "term", "does not decode as shop.Order"), "an event that does not decode is a dead letter at once");
+    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-12", buf)), 0, "then a good event, published raw");
+    ok(calls_reach(st, before + 1) && seen_is(st, "o-12 (delivery 1)"), "the garbage never reached the handler");
     shop_billing_placed_unsubscribe(&sub);
     ok(sub._sub == NULL, "unsubscribe releases the handle");
     before = calls(st);
-    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-12", buf)), 0, "publish after unsubscribe");
+    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-13", buf)), 0, "publish after unsubscribe");
     ok_eq(trpc_flush(c, 5000), 0, "flush");
     usleep(100000);
     ok_eq(calls(st), before, "no handler runs after unsubscribe");
-
-    ok_eq(shop_billing_placed_subscribe(c, &sub, "audit", placed, st), 0, "a group subscription with the policy");
-    ok_eq(trpc_flush(c, 5000), 0, "flush");
-    ok_eq(trpc_publish(c, SHOP_BILLING_PLACED_TOPIC, buf, order_bytes("o-13", buf)), 0, "an event for the group");
-    ok(calls_reach(st, before + 1) && seen_is(st, "o-13 (delivery 0)"), "a group member handles it");
+    ok_eq(shop_billing_placed_subscribe(c, &sub, "shop.audit", placed, st), 0, "subscribed again to the same group");
+    ok(calls_reach(st, before + 1) && seen_is(st, "o-13 (delivery 1)"), "the group kept o-13 for it");
     shop_billing_placed_unsubscribe(&sub);
+    trpc_sub_destroy(ds);
     ok_eq(atomic_load(&sub_errors), 0, "the broker accepted every SUB with the policy headers");
     trpc_close(c);
     broker_proc_stop(&b);
@@ -156,8 +228,8 @@ static void check_policy(const struct wire_frame *f, const char *group, const ch
     all = all && wire_peer_header(f, "trpc-backoff", v, sizeof(v)) && strcmp(v, "100,2,30000") == 0;
     all = all && wire_peer_header(f, "trpc-dlq", v, sizeof(v)) && strcmp(v, "shop.billing.placed.dlq") == 0;
     ok(all, "%s: the four policy headers are on the wire", what);
-    wire_peer_header(f, ":group", v, sizeof(v));
-    ok(strcmp(v, group) == 0 && f->header_count == (group[0] ? 5 : 4), "%s: group '%s' (%s)", what, group, v);
+    wire_peer_header(f, ":durable", v, sizeof(v));
+    ok(strcmp(v, group) == 0 && f->header_count == 5, "%s: consumer group '%s' (%s)", what, group, v);
 }
 
 /* A durable delivery (ACK_REQUIRED, seq, attempt) of payload to subscription id. */
@@ -200,11 +272,11 @@ static void peer_part(struct state *st)
     ok_eq(a.rc, 0, "handshake done");
 
     set_verdict(st, TRPC_STUB_ACK, 0);
-    ok_eq(shop_billing_placed_subscribe(c, &sub, NULL, placed, st), 0, "fan-out subscription");
+    ok_eq(shop_billing_placed_subscribe(c, &sub, "shop.audit", placed, st), 0, "durable subscription");
     ok_eq(wire_peer_next(&p, WIRE_SUB, 5000, &f), 1, "the peer reads its SUB");
     ok(f.topic_len == strlen(SHOP_BILLING_PLACED_TOPIC) && memcmp(f.topic, SHOP_BILLING_PLACED_TOPIC, f.topic_len) == 0,
        "on the event's topic");
-    check_policy(&f, "", "fan-out SUB");
+    check_policy(&f, "shop_audit", "durable SUB");
     id = f.id;
 
     deliver(&p, id, 7, 1, buf, order_bytes("o-20", buf));
@@ -220,7 +292,8 @@ static void peer_part(struct state *st)
     deliver(&p, id, 0, 0, buf, order_bytes("o-22", buf));  /* plain: nothing to settle */
     deliver(&p, id, 9, 1, "\xff\xff", 2);                  /* durable garbage */
     deliver(&p, id, 10, 1, buf, order_bytes("o-23", buf)); /* a later good one */
-    ok(wire_peer_next(&p, WIRE_NACK, 5000, &f) == 1 && f.seq == 9 && f.aux == 0, "an event that does not decode is NACKed");
+    ok(wire_peer_next(&p, WIRE_NACK, 5000, &f) == 1 && f.seq == 9 && f.aux == 0,
+       "an event that does not decode is NACKed by a broker of protocol version 1 (no TERM)");
     ok(wire_peer_next(&p, WIRE_ACK, 5000, &f) == 1 && f.seq == 10,
        "the next settle is the later event's: a plain one is left alone");
     ok(calls(st) == base + 4 && seen_is(st, "o-23 (delivery 1)"), "the garbage never reached the handler");
@@ -228,14 +301,10 @@ static void peer_part(struct state *st)
     wire_peer_drop(&p);
     ok_eq(wire_peer_accept(&p, 10000), 0, "the client reconnects to the peer");
     ok_eq(wire_peer_next(&p, WIRE_SUB, 5000, &f), 1, "it restores the subscription");
-    check_policy(&f, "", "restored SUB");
+    check_policy(&f, "shop_audit", "restored SUB");
 
     shop_billing_placed_unsubscribe(&sub);
     ok(wire_peer_next(&p, WIRE_UNSUB, 5000, &f) == 1 && f.id != 0, "unsubscribe sends UNSUB");
-    ok_eq(shop_billing_placed_subscribe(c, &sub, "audit", placed, st), 0, "group subscription");
-    ok_eq(wire_peer_next(&p, WIRE_SUB, 5000, &f), 1, "the peer reads its SUB");
-    check_policy(&f, "audit", "group SUB");
-    shop_billing_placed_unsubscribe(&sub);
     trpc_options_destroy(o);
     trpc_close(c);
     wire_peer_close(&p);

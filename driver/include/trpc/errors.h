@@ -59,6 +59,7 @@ extern "C" {
     XX(MESSAGE_TOO_LARGE, 308, "message larger than the stream allows")                                                            \
     XX(NO_STREAM, 309, "no stream covers the durable subscription's pattern")                                                      \
     XX(STREAM_FULL, 310, "the stream is at its limit and refuses new messages")                                                    \
+    XX(STREAM_EXISTS, 311, "a stream of this name exists with another definition")                                                 \
     XX(SLOW_CONSUMER, 400, "output queue full: slow consumer cut off")                                                             \
     XX(TOO_MANY_CONNECTIONS, 401, "connection limit reached")                                                                      \
     XX(TOO_MANY_SUBSCRIPTIONS, 402, "subscription limit per connection reached")                                                   \

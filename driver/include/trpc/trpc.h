@@ -187,6 +187,32 @@ int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *head
 int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                        size_t len, int timeout_ms, trpc_puback_cb *cb, void *ud);
 
+/* ---- streams (man 3 trpc_stream_declare) ------------------------------------------------------ */
+
+#define TRPC_HAVE_STREAM_DECLARE 1
+/* A stream's definition (docs/admin-api.md, stream.add); 0 members are the broker's defaults. */
+typedef struct trpc_stream_config {
+    const char *const *subjects; /* topic patterns whose messages the stream keeps: 1 .. 16 */
+    size_t subject_count;
+    uint32_t max_msg_size; /* payload bytes at most; 0: the frame limit */
+    uint64_t max_msgs;     /* retention; 0: no limit */
+    uint64_t max_bytes;
+    uint64_t max_age_ms;
+    bool discard_new;        /* at max_msgs or max_bytes: refuse new messages rather than drop the oldest */
+    int64_t dedup_window_ms; /* trpc-msg-id window; negative: the broker's default (2 min), 0: off */
+} trpc_stream_config;
+
+/*
+ * Declares stream `name` with cfg through the broker's admin API: made when it does not exist,
+ * accepted as it is when it exists with the same definition (*created, may be NULL, says which);
+ * -TRPC_E_STREAM_EXISTS when it exists with another, -TRPC_E_INVALID_ARGUMENT for a definition the
+ * broker refuses (a bad name or pattern, a subject another stream keeps), -TRPC_E_STORAGE_FAILED
+ * when its log cannot be opened, -TRPC_E_UNAVAILABLE (busy, the store down), and the errors of
+ * trpc_request; trpc_last_error() has the broker's reason. Blocks up to timeout_ms (0: the
+ * broker's default request timeout). Not from the client's own I/O thread or inline callbacks.
+ */
+int trpc_stream_declare(trpc_client *c, const char *name, const trpc_stream_config *cfg, int timeout_ms, bool *created);
+
 /* ---- subscribe (man 3 trpc_subscribe) --------------------------------------------------------- */
 
 /* Subscribes to `pattern` (wildcards * and >). cb runs for every matching message. *out is the

@@ -39,7 +39,8 @@ enum trpc_stub_verdict {
     TRPC_STUB_OK = 0,    /* rpc: send *resp as the reply */
     TRPC_STUB_ERROR = 1, /* rpc: send err's code and text; the caller gets -TRPC_E_RESPONDER_ERROR */
     TRPC_STUB_ACK = 2,   /* event: handled; a durable delivery is retired */
-    TRPC_STUB_NACK = 3   /* event: not handled; a durable delivery comes again after *nack_delay_ms */
+    TRPC_STUB_NACK = 3,  /* event: not handled; a durable delivery comes again after *nack_delay_ms */
+    TRPC_STUB_TERM = 4   /* event: never to be handled; a durable delivery goes to the dead-letter topic now */
 };
 
 /* A responder's application error: what trpc_respond_error() sent, as the caller receives it. */
@@ -174,6 +175,61 @@ static inline int trpc_stub__publish(trpc_client *c, const char *topic, const Pr
 }
 
 /*
+ * A durable event: packs ev, publishes it on topic and waits (up to timeout_ms; 0: libtrpc's 5 s)
+ * for the broker's acknowledgement that the stream keeping topic has it on disk. -TRPC_E_NO_STREAM
+ * when no stream keeps topic (the broker delivered it to the subscribers there were, and stored
+ * nothing: declare one, trpcctl stream add); the broker's refusals as trpc_publish_sync() returns
+ * them; -TRPC_E_TIMEOUT: it may or may not be stored (publish again: delivery is at least once).
+ * With a libtrpc that cannot wait for the acknowledgement, as trpc_stub__publish.
+ */
+static inline int trpc_stub__publish_durable(trpc_client *c, const char *topic, const ProtobufCMessage *ev, int timeout_ms)
+{
+#ifdef TRPC_HAVE_PUBLISH_ACK
+    uint64_t seq = 0;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = trpc_stub__pack(ev, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = trpc_publish_sync(c, topic, NULL, 0, buf, len, timeout_ms, &seq);
+    free(buf);
+    if (rc == 0 && seq == 0)
+        rc = -TRPC_E_NO_STREAM;
+    return rc;
+#else
+    return trpc_stub__publish(c, topic, ev, timeout_ms);
+#endif
+}
+
+/*
+ * A durable event's subscription: joins consumer group `group` of the stream that keeps topic, its
+ * name with every '.' as '_' (shop.billing: shop_billing), with the contract's delivery policy;
+ * the broker keeps the group, and what it delivered and was not settled comes again, to this or
+ * another member, after a restart too. A group is required: -TRPC_E_INVALID_ARGUMENT for NULL, or
+ * a name a consumer group cannot have (1 to 64 letters, digits, '_', '-' and '.'). Without a
+ * libtrpc that subscribes durably, as trpc_stub__subscribe.
+ */
+static inline int trpc_stub__subscribe_durable(trpc_client *c, const char *topic, const char *group, const trpc_header *policy,
+                                               size_t policy_count, trpc_msg_cb *cb, void *ud, trpc_sub **out)
+{
+#ifdef TRPC_HAVE_SUBSCRIBE_DURABLE
+    char name[65];
+    size_t i;
+
+    if (group == NULL || group[0] == '\0' || strlen(group) >= sizeof(name))
+        return -TRPC_E_INVALID_ARGUMENT;
+    for (i = 0; group[i] != '\0'; i++)
+        name[i] = group[i] == '.' ? '_' : group[i];
+    name[i] = '\0';
+    return trpc_subscribe_durable(c, topic, name, 0, policy, policy_count, cb, ud, out);
+#else
+    return trpc_stub__subscribe(c, topic, group, policy, policy_count, cb, ud, out);
+#endif
+}
+
+/*
  * Subscribes cb to topic in group (NULL: every subscriber gets every message) and sends the
  * delivery policy headers with the SUB. A libtrpc that cannot attach headers to a SUB (it defines
  * TRPC_HAVE_SUBSCRIBE_MSG when it can) subscribes without them: the broker then applies the topic's
@@ -240,16 +296,37 @@ static inline void trpc_stub__respond(trpc_msg *req, enum trpc_stub_verdict v, c
                            rc == -TRPC_E_INVALID_ARGUMENT ? "handler's reply is not a valid message" : trpc_strerror(rc));
 }
 
-/* Settles an event after its handler ran: ACK, or NACK with the delay for any other verdict. A
- * message that needs no acknowledgement (not durable) is left alone. */
+/* TERM with reason, or NACK from a broker that does not know TERM (protocol version 1). */
+static inline void trpc_stub__term(trpc_msg *msg, const char *reason)
+{
+    if (trpc_term(msg, reason) == -TRPC_E_UNSUPPORTED_VERSION)
+        trpc_nack(msg, 0);
+}
+
+/* Settles an event after its handler ran: ACK, TERM, or NACK with the delay for any other
+ * verdict. A message that needs no acknowledgement (not durable) is left alone. */
 static inline void trpc_stub__settle(trpc_msg *msg, enum trpc_stub_verdict v, uint32_t nack_delay_ms)
 {
     if (trpc_msg_delivery(msg) == 0)
         return;
     if (v == TRPC_STUB_ACK)
         trpc_ack(msg);
+    else if (v == TRPC_STUB_TERM)
+        trpc_stub__term(msg, "the handler returned TRPC_STUB_TERM");
     else
         trpc_nack(msg, nack_delay_ms);
+}
+
+/* An event that does not decode as desc never will: a durable one goes to the dead-letter topic
+ * now, saying so. */
+static inline void trpc_stub__settle_undecodable(trpc_msg *msg, const ProtobufCMessageDescriptor *desc)
+{
+    char reason[TRPC_STUB_ERROR_TEXT_MAX];
+
+    if (trpc_msg_delivery(msg) == 0)
+        return;
+    snprintf(reason, sizeof(reason), "does not decode as %s", desc->name);
+    trpc_stub__term(msg, reason);
 }
 
 #ifdef __cplusplus
