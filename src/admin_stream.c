@@ -811,14 +811,96 @@ static int load_one(void *arg, const char *key, const void *val, size_t len)
     return 0;
 }
 
+struct cfg_stream {
+    struct control *ctl;
+    char *err;
+    size_t errlen;
+};
+
+/* A `stream = {...}` line of the config file: its definition is the stream's, stored or not. */
+static int config_one(void *arg, const char *where, const char *text)
+{
+    struct cfg_stream *cs = arg;
+    struct control *ctl = cs->ctl;
+    char why[STREAM_WHY];
+    struct stream_def d, *copy;
+    json_error_t jerr;
+    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    size_t len = 0;
+    unsigned a, b;
+    char *val;
+    int i, o, ret;
+
+    if (doc == NULL || !json_is_object(doc)) {
+        snprintf(cs->err, cs->errlen, "%s: stream: not a JSON object as stream.add takes (%s)", where,
+                 doc == NULL ? jerr.text : "another JSON value");
+        json_decref(doc);
+        return -EINVAL;
+    }
+    ret = parse_def(ctl, doc, &d, why, sizeof(why));
+    json_decref(doc);
+    if (ret != 0) {
+        snprintf(cs->err, cs->errlen, "%s: stream: %s", where, why);
+        return -EINVAL;
+    }
+    i = find(ctl, d.name);
+    if (i >= 0 && stream_def_equal(ctl->streams[i], &d)) {
+        stream_def_free(&d);
+        return 0;
+    }
+    o = overlapping(ctl, &d, &a, &b);
+    if (o >= 0) {
+        snprintf(cs->err, cs->errlen, "%s: stream %s: subject '%s' overlaps '%s' of stream %s", where, d.name, d.subjects[a],
+                 ctl->streams[o]->subjects[b], ctl->streams[o]->name);
+        stream_def_free(&d);
+        return -EINVAL;
+    }
+    if (i < 0 && ctl->nstreams >= STREAMS_MAX) {
+        snprintf(cs->err, cs->errlen, "%s: stream %s: a broker has at most %d streams", where, d.name, STREAMS_MAX);
+        stream_def_free(&d);
+        return -EINVAL;
+    }
+    d.created_ns = i >= 0 ? ctl->streams[i]->created_ns : core_realtime_ns();
+    val = stream_def_encode(&d, &len);
+    ret = val != NULL ? store_put(ctl->store, NS, d.name, val, len) : -ENOMEM;
+    free(val);
+    if (ret != 0) {
+        snprintf(cs->err, cs->errlen, "%s: stream %s: the store did not take it: %s", where, d.name, strerror(-ret));
+        stream_def_free(&d);
+        return ret;
+    }
+    if (i >= 0) {
+        /* The file says what the stream is: its definition replaces the stored one. */
+        stream_def_free(ctl->streams[i]);
+        *ctl->streams[i] = d;
+        log_info(LOG_NO_CORE, "stream %s: the definition of %s replaces the stored one", d.name, where);
+        return 0;
+    }
+    copy = malloc(sizeof(*copy));
+    if (copy == NULL) {
+        stream_def_free(&d);
+        snprintf(cs->err, cs->errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *copy = d;
+    ctl->streams[ctl->nstreams] = copy;
+    ctl->stream_ids[ctl->nstreams++] = ++ctl->next_stream_id;
+    log_info(LOG_NO_CORE, "stream %s: added from %s", d.name, where);
+    return 0;
+}
+
 int admin_stream_load(struct control *ctl, char *err, size_t errlen)
 {
+    struct cfg_stream cs = {.ctl = ctl, .err = err, .errlen = errlen};
     int ret = store_list(ctl->store, NS, load_one, ctl);
 
     if (ret != 0) {
         snprintf(err, errlen, "cannot read the streams from the store %s: %s", store_location(ctl->store), strerror(-ret));
         return ret;
     }
+    ret = config_each_stream(ctl->base.config_file, config_one, &cs, err, errlen);
+    if (ret != 0)
+        return ret;
     ctl->streams_gen = 1;
     ctl->b->streams_boot = table_now(ctl);
     if (ctl->b->streams_boot == NULL) {

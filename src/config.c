@@ -345,14 +345,30 @@ static void trim(const char **s, const char **e)
         (*e)--;
 }
 
-/* One line without its newline: blank, a comment, or `name = value` (a '#' starts a comment). */
-static int parse_line(struct config *c, const char *s, const char *e, const char *where, char *err, size_t errlen)
+/* One line without its newline into name and value: 1, 0 for a blank line or a comment, or
+ * -EINVAL (err set). A '#' starts a comment, but in a stream line, whose JSON may hold one. */
+static int split_line(const char *s, const char *e, const char *where, char *name, size_t name_cap, char *value, char *err,
+                      size_t errlen)
 {
-    char name[64], value[LINE_MAX_LEN], msg[CONFIG_ERR_MAX];
-    const char *hash = memchr(s, '#', (size_t)(e - s)), *eq, *ns, *ne, *vs, *ve;
+    const char *hash, *eq, *ns, *ne, *vs, *ve;
 
     if (memchr(s, '\0', (size_t)(e - s)) != NULL)
         return fail(err, errlen, "%s: NUL byte in line", where);
+    trim(&s, &e);
+    if (e - s > 6 && memcmp(s, "stream", 6) == 0 && (s[6] == ' ' || s[6] == '\t' || s[6] == '=')) {
+        /* A stream's JSON may hold a '#' in a string: a comment starts at one outside them. */
+        bool in_str = false;
+
+        for (hash = s; hash < e && (in_str || *hash != '#'); hash++) {
+            if (*hash == '"')
+                in_str = !in_str;
+            else if (*hash == '\\' && in_str && hash + 1 < e)
+                hash++;
+        }
+        hash = hash < e ? hash : NULL;
+    } else {
+        hash = memchr(s, '#', (size_t)(e - s));
+    }
     if (hash != NULL)
         e = hash;
     trim(&s, &e);
@@ -364,12 +380,29 @@ static int parse_line(struct config *c, const char *s, const char *e, const char
     ns = s, ne = eq, vs = eq + 1, ve = e;
     trim(&ns, &ne);
     trim(&vs, &ve);
-    if (ns == ne || (size_t)(ne - ns) >= sizeof(name))
+    if (ns == ne || (size_t)(ne - ns) >= name_cap)
         return fail(err, errlen, "%s: missing or overlong option name", where);
     memcpy(name, ns, (size_t)(ne - ns));
     name[ne - ns] = '\0';
     memcpy(value, vs, (size_t)(ve - vs));
     value[ve - vs] = '\0';
+    return 1;
+}
+
+static int parse_line(struct config *c, const char *s, const char *e, const char *where, char *err, size_t errlen)
+{
+    char name[64], value[LINE_MAX_LEN], msg[CONFIG_ERR_MAX];
+    int ret = split_line(s, e, where, name, sizeof(name), value, err, errlen);
+
+    if (ret <= 0)
+        return ret;
+    if (strcmp(name, "stream") == 0) {
+        /* A stream definition: the control plane reads it (config_each_stream) where streams
+         * are, and says what is wrong with it, with this file and line. */
+        if (value[0] == '\0')
+            return fail(err, errlen, "%s: option 'stream' needs a value: a JSON object as the admin API's stream.add takes", where);
+        return 0;
+    }
     if (set_option(c, name, value, msg, sizeof(msg)) != 0)
         return fail(err, errlen, "%s: %s", where, msg);
     return 0;
@@ -422,6 +455,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
         goto out_free;
     }
     ret = config_parse(c, text, (size_t)n, path, err, errlen);
+    if (ret == 0)
+        snprintf(c->config_file, sizeof(c->config_file), "%s", path);
 out_free:
     free(text);
 out_close:
@@ -712,4 +747,50 @@ bool config_live_equal(const struct config *a, const struct config *b)
             return false;
     }
     return true;
+}
+
+int config_each_stream(const char *path, int (*fn)(void *arg, const char *where, const char *json), void *arg, char *err,
+                       size_t errlen)
+{
+    char where[CONFIG_PATH_MAX + 32], name[64], *value = NULL, *text = NULL;
+    unsigned line = 0;
+    struct stat st;
+    int fd, ret = 0;
+    ssize_t n;
+
+    if (path[0] == '\0')
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+        close(fd);
+        return fail(err, errlen, "%s: not a regular file of at most %u bytes", path, CONFIG_FILE_MAX);
+    }
+    text = malloc((size_t)st.st_size + 1);
+    value = malloc(LINE_MAX_LEN);
+    n = text != NULL && value != NULL ? read(fd, text, (size_t)st.st_size) : -1;
+    close(fd);
+    if (n != st.st_size) {
+        ret = fail(err, errlen, "%s: cannot read it again", path);
+        goto out;
+    }
+    for (const char *p = text, *end = text + n; ret == 0 && p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
+
+        line++;
+        snprintf(where, sizeof(where), "%s:%u", path, line);
+        if (le - p >= LINE_MAX_LEN) {
+            ret = fail(err, errlen, "%s: line longer than %d bytes", where, LINE_MAX_LEN - 1);
+            break;
+        }
+        ret = split_line(p, le, where, name, sizeof(name), value, err, errlen);
+        if (ret > 0)
+            ret = strcmp(name, "stream") == 0 ? fn(arg, where, value) : 0;
+        p = le + (nl != NULL);
+    }
+out:
+    free(text);
+    free(value);
+    return ret;
 }

@@ -55,7 +55,8 @@ struct config {
     bool direct_sends;          /* a core may write a request or reply to another core's idle connection */
     /* Comma-separated topic patterns, each its own label of the request latency histogram. */
     char request_metrics[CONFIG_PATH_MAX];
-    char store[CONFIG_PATH_MAX]; /* "": the embedded store in data_dir; redis://HOST:PORT[/DB] */
+    char store[CONFIG_PATH_MAX];       /* "": the embedded store in data_dir; redis://HOST:PORT[/DB] */
+    char config_file[CONFIG_PATH_MAX]; /* the --config file read last ("": none), for its stream lines */
     char store_prefix[CONFIG_PREFIX_MAX];
     unsigned store_timeout_ms; /* how long a start waits for the store */
     /* From the config file only: a command line shows in ps(1). Never printed nor reported. */
@@ -70,6 +71,10 @@ int config_parse(struct config *c, const char *text, size_t len, const char *ori
 
 /* Reads and parses a config file of at most 1 MiB. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* The `stream = {...}` lines of config file path ("": none), each given to fn with its
+ * "path:line": 0, fn's first non-zero return, or -errno with err set. */
+int config_each_stream(const char *path, int (*fn)(void *arg, const char *where, const char *json), void *arg, char *err,
+                       size_t errlen);
 
 /* The patterns of request-metrics (list): their number (at most CONFIG_REQUEST_CLASSES_MAX), or
  * -EINVAL with err filled. With buf (at least strlen(list) + 1 bytes) and pats, copies each,

@@ -99,19 +99,9 @@ static int ctl(const struct broker_proc *b, const char *args, char *out, size_t 
 {
     const char *top = getenv("top_builddir");
     char cmd[1024];
-    size_t n = 0;
-    FILE *f;
-    int st;
 
     snprintf(cmd, sizeof(cmd), "%s/ctl/trpcctl --url %s %s 2>&1", top != NULL ? top : ".", b->url, args);
-    f = popen(cmd, "r");
-    if (f == NULL)
-        return -1;
-    while (n + 1 < len && fgets(out + n, (int)(len - n), f) != NULL)
-        n += strlen(out + n);
-    out[n] = '\0';
-    st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return run_capture(cmd, out, len);
 }
 
 /* The sum of the first numbers of the lines holding "what" (trpcctl dlq redrive's lines). */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +158,22 @@ static inline trpc_client *connect_or_bail(const struct broker_proc *b, const tr
     if (err)
         BAIL_OUT("trpc_connect %s: %s (%s)", b->url, trpc_strerror(err), trpc_last_error());
     return c;
+}
+
+/* Runs shell command cmd, its output into out[0, len) (NUL-terminated): its exit status, or -1. */
+static inline int run_capture(const char *cmd, char *out, size_t len)
+{
+    size_t n = 0;
+    FILE *f = popen(cmd, "r");
+    int st;
+
+    if (f == NULL)
+        return -1;
+    while (n + 1 < len && fgets(out + n, (int)(len - n), f) != NULL)
+        n += strlen(out + n);
+    out[n] = '\0';
+    st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Polls cond() every 10 ms for up to timeout_ms. */
