@@ -7,12 +7,21 @@
  * reply inbox per requester connection and natsConnection_PublishRequest, so many can be in flight
  * (natsConnection_Request waits for each). Subscriptions keep the client's default pending limits:
  * the bench window stays far below them.
+ *
+ * The durable workload runs on JetStream (nats-server -js): a file-storage stream, asynchronous
+ * publishes (js_PublishMsgAsync) whose acknowledgement handler finds the bench's slot in a header
+ * of the message, and a durable queue subscription with explicit acknowledgements (its members
+ * share the consumer, as a TRPC consumer group's do). JetStream's file store acknowledges before
+ * the data is synced (nats-server syncs every 2 minutes by default; sync_interval), which is the
+ * comparison docs/performance.md states, not an equal one.
  */
 #include "perf/bench.h"
 
+#include <inttypes.h>
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_SUBS 2
 
@@ -33,6 +42,8 @@ struct conn {
     natsInbox *inbox; /* replies of this connection's requests */
     bench_reply_fn *reply_fn;
     void *reply_ud;
+    jsCtx *js;                 /* JetStream, made by the first durable call */
+    bench_reply_fn *stored_fn; /* the durable publisher's: one per connection, as the bench has */
 };
 
 /* Bench codes are negative, natsStatus values positive. */
@@ -78,6 +89,7 @@ static void nb_close(void *conn)
         natsSubscription_Destroy(k->subs[i]);
     natsConnection_Destroy(k->nc);
     natsInbox_Destroy(k->inbox);
+    jsCtx_Destroy(k->js);
     free(k);
 }
 
@@ -178,6 +190,141 @@ static int nb_flush(void *conn, int timeout_ms)
     return err_of(natsConnection_FlushTimeout(k->nc, timeout_ms));
 }
 
+/* ---- JetStream ---------------------------------------------------------------------------------- */
+
+/* The acknowledgement of one asynchronous publish: its slot is in header B. */
+static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    struct conn *k = closure;
+    const char *slot = NULL;
+    void *ud = NULL;
+
+    (void)js;
+    if (natsMsgHeader_Get(msg, "B", &slot) == NATS_OK && slot != NULL)
+        ud = (void *)(uintptr_t)strtoull(slot, NULL, 16);
+    if (ud != NULL)
+        k->stored_fn(ud, pa != NULL ? 0 : err_of(pae != NULL && pae->Err != NATS_OK ? pae->Err : NATS_ERR), NULL, 0);
+    natsMsg_Destroy(msg);
+}
+
+static int js_of(struct conn *k)
+{
+    jsOptions o;
+    natsStatus s;
+
+    if (k->js != NULL)
+        return 0;
+    s = jsOptions_Init(&o);
+    if (s == NATS_OK) {
+        o.PublishAsync.AckHandler = on_puback;
+        o.PublishAsync.AckHandlerClosure = k;
+        o.PublishAsync.MaxPending = 65536; /* the bench's in-flight bound is its own */
+        s = natsConnection_JetStream(&k->js, k->nc, &o);
+    }
+    return err_of(s);
+}
+
+static int nb_stream_delete(void *conn, const char *name)
+{
+    struct conn *k = conn;
+    int rc = js_of(k);
+
+    if (rc == 0) {
+        natsStatus s = js_DeleteStream(k->js, name, NULL, NULL);
+
+        rc = s == NATS_NOT_FOUND ? 0 : err_of(s);
+    }
+    return rc;
+}
+
+static int nb_stream_create(void *conn, const char *name, const char *subject)
+{
+    struct conn *k = conn;
+    const char *subjects[] = {subject};
+    jsStreamConfig cfg;
+    jsStreamInfo *si = NULL;
+    int rc = nb_stream_delete(conn, name);
+    natsStatus s;
+
+    if (rc != 0)
+        return rc;
+    s = jsStreamConfig_Init(&cfg);
+    if (s == NATS_OK) {
+        cfg.Name = name;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        s = js_AddStream(&si, k->js, &cfg, NULL, NULL);
+    }
+    jsStreamInfo_Destroy(si);
+    return err_of(s);
+}
+
+static int nb_publish_acked(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn,
+                            void *ud)
+{
+    struct conn *k = conn;
+    natsMsg *m = NULL;
+    char slot[24];
+    int rc = js_of(k);
+    natsStatus s;
+
+    (void)timeout_ms;
+    if (rc != 0)
+        return rc;
+    k->stored_fn = fn;
+    snprintf(slot, sizeof(slot), "%" PRIxPTR, (uintptr_t)ud);
+    s = natsMsg_Create(&m, topic, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "B", slot);
+    if (s == NATS_OK)
+        s = js_PublishMsgAsync(k->js, &m, NULL);
+    natsMsg_Destroy(m); /* NULL once the library took it */
+    return err_of(s);
+}
+
+static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    struct handler *h = ud;
+
+    (void)nc;
+    (void)sub;
+    natsMsg_Ack(msg, NULL);
+    h->fn.msg(h->ud, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+static int nb_subscribe_durable(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud)
+{
+    struct conn *k = conn;
+    jsSubOptions so;
+    struct handler *h;
+    int rc = js_of(k);
+    natsStatus s;
+
+    if (rc != 0)
+        return rc;
+    if (k->nsubs == MAX_SUBS)
+        return err_of(NATS_INVALID_ARG);
+    h = &k->handlers[k->nsubs];
+    h->k = k;
+    h->fn.msg = fn;
+    h->ud = ud;
+    s = jsSubOptions_Init(&so);
+    if (s == NATS_OK) {
+        so.Queue = group;
+        so.Config.Durable = group;
+        so.ManualAck = true;
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.MaxAckPending = 1024; /* TRPC's window per member, the bench's */
+        s = js_Subscribe(&k->subs[k->nsubs], k->js, topic, on_durable, h, NULL, &so, NULL);
+    }
+    if (s != NATS_OK)
+        return err_of(s);
+    k->nsubs++;
+    return 0;
+}
+
 static const char *nb_strerror(int err)
 {
     return natsStatus_GetText((natsStatus)-err);
@@ -197,6 +344,10 @@ int main(int argc, char **argv)
         .request = nb_request,
         .flush = nb_flush,
         .strerror = nb_strerror,
+        .stream_create = nb_stream_create,
+        .stream_delete = nb_stream_delete,
+        .publish_acked = nb_publish_acked,
+        .subscribe_durable = nb_subscribe_durable,
     };
     int rc = bench_main(&nats, argc, argv);
     nats_Close();
