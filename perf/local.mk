@@ -20,8 +20,15 @@ perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
+# redis-bench: the durable workload on Redis streams and its append-only file (hiredis is a
+# dependency of the broker's store anyway).
+noinst_PROGRAMS += perf/redis-bench
+perf_redis_bench_SOURCES = perf/redis-bench.c perf/bench.c perf/bench.h $(PERF_HIST) $(PERF_IDLE)
+perf_redis_bench_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+perf_redis_bench_LDADD = $(HIREDIS_LIBS) driver/libtrpcwire.la -lpthread
+
 EXTRA_DIST += perf/json-bench.c
-EXTRA_DIST += perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
+EXTRA_DIST += perf/durable-compare.sh perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
 	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.
@@ -42,8 +49,8 @@ EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 # Smoke tests of the perf scripts, about a second of load each (tests/perf/smoke.sh is their shared
 # part): compare.sh against nats-server, record.sh under perf, callgrind.sh under valgrind, and the
 # idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
-TESTS += tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
-EXTRA_DIST += tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
+TESTS += tests/perf/durable_compare.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
+EXTRA_DIST += tests/perf/durable_compare.sh tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
 
 # tests/perf/mem_back.sh: an idle broker gives back the memory of 50,000 subscriptions once their
 # connections closed (a memory bound, waited for at most 10 s).
