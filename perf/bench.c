@@ -49,6 +49,7 @@ struct args {
     unsigned long window; /* 0: automatic */
     bool quiet;
     bool inline_cb; /* --inline */
+    bool keep;      /* --keep: the durable workload leaves its stream */
 };
 
 /* One receiving side: a subscriber (pubsub) or a responder (request). */
@@ -694,7 +695,8 @@ static int run_durable(struct run *r)
             fprintf(stderr, "%s: durable: nothing stored: %s\n", r->be->prog, r->be->strerror(rc));
         }
     }
-    r->be->stream_delete(r->req.conn, DURABLE_STREAM);
+    if (!a->keep)
+        r->be->stream_delete(r->req.conn, DURABLE_STREAM);
     /* Callbacks still pending must not run into freed slots: close first. */
     r->be->close(r->req.conn);
     r->req.conn = NULL;
@@ -755,6 +757,7 @@ static void help(const struct bench_backend *be, FILE *out)
             "                       pubsub latency: use a small window to measure latency under load.\n"
             "    --inline           callbacks run on each client's I/O thread instead of a dispatcher thread\n"
             "                       (TRPC_DISPATCH_IO: one thread hand-off less per message; TRPC only)\n"
+            "    --keep             durable: leave the stream and what it stored (for a restart test)\n"
             "    --quiet            no live rate line\n"
             "    --help             this text\n"
             "\n"
@@ -801,6 +804,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"window", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
         {"inline", no_argument, NULL, 'i'},
+        {"keep", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -822,6 +826,9 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'i':
             a->inline_cb = true;
+            break;
+        case 'K':
+            a->keep = true;
             break;
         case 'h':
             help(be, stdout);

@@ -28,7 +28,7 @@ perf_redis_bench_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 perf_redis_bench_LDADD = $(HIREDIS_LIBS) driver/libtrpcwire.la -lpthread
 
 EXTRA_DIST += perf/json-bench.c
-EXTRA_DIST += perf/durable-compare.sh perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
+EXTRA_DIST += perf/restart.sh perf/durable-compare.sh perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
 	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.
