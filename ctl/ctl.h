@@ -59,7 +59,8 @@ struct ctl_args {
     long long offset;
     long long max_msg_size; /* -1: not given; so are the three below */
     long long max_msgs, max_bytes, max_age_ms, dedup_window_ms;
-    const char *discard; /* NULL: not given */
+    const char *discard;   /* NULL: not given */
+    const char *retention; /* NULL: not given */
     /* group add: NULL or -1 when not given */
     const char *pattern, *start, *backoff, *dlq;
     long long max_deliveries, ack_wait_ms;

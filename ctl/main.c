@@ -188,6 +188,7 @@ enum {
     OPT_MAX_AGE,
     OPT_DISCARD,
     OPT_DEDUP_WINDOW,
+    OPT_RETENTION,
     OPT_PATTERN,
     OPT_START,
     OPT_MAX_DELIVERIES,
@@ -211,6 +212,7 @@ static const struct option long_opts[] = {
     {"max-age", required_argument, NULL, OPT_MAX_AGE},
     {"discard", required_argument, NULL, OPT_DISCARD},
     {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
+    {"retention", required_argument, NULL, OPT_RETENTION},
     {"pattern", required_argument, NULL, OPT_PATTERN},
     {"start", required_argument, NULL, OPT_START},
     {"max-deliveries", required_argument, NULL, OPT_MAX_DELIVERIES},
@@ -271,6 +273,7 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
         case OPT_MAX_AGE:
         case OPT_DISCARD:
         case OPT_DEDUP_WINDOW:
+        case OPT_RETENTION:
             if (v == NULL || !v->stream_opts)
                 return usage_error(v, "--%s is an option of stream add", opt_name(ch));
             if (ch == OPT_MAX_MSG_SIZE && !parse_num(optarg, 0, UINT32_MAX, &a->max_msg_size))
@@ -287,6 +290,10 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
                 return usage_error(v, "--discard: '%s' is neither old nor new", optarg);
             if (ch == OPT_DISCARD)
                 a->discard = optarg;
+            if (ch == OPT_RETENTION && strcmp(optarg, "limits") != 0 && strcmp(optarg, "interest") != 0)
+                return usage_error(v, "--retention: '%s' is neither limits nor interest", optarg);
+            if (ch == OPT_RETENTION)
+                a->retention = optarg;
             break;
         case OPT_PATTERN:
         case OPT_START:

@@ -73,7 +73,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
                                        "stored",     "refused",      "pending",         "groups",    "max_msgs",  "max_bytes",
                                        "max_age_ms", "expired",      "dedup_window_ms", "duplicates"};
     enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
-    const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-";
+    const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-", *retention = "limits";
     char cells[NNUMS][64], subjects[256], t_created[64];
     json_t *st, *subj;
     int created_now = 0, updated = 0, rc;
@@ -84,7 +84,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc == 0)
         rc = READ(st, "stream", {"name", K_STR, &name, false}, {"subjects", K_ARRAY, &subj, false},
                   {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true},
-                  {"discard", K_STR, &discard, true});
+                  {"discard", K_STR, &discard, true}, {"retention", K_STR, &retention, true});
     if (rc == 0)
         rc = subjects_cell(subj, "stream", subjects, sizeof(subjects), err, errlen);
     for (size_t k = 0; rc == 0 && k < NNUMS; k++) {
@@ -115,6 +115,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"max bytes", cells[11]},
             {"max age (ms)", cells[12]},
             {"discard", discard},
+            {"retention", retention},
             {"dedup window (ms)", cells[14]},
             {"created", t_created},
             {"messages", cells[2]},

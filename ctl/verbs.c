@@ -86,6 +86,7 @@ static json_t *request_stream_add(const struct ctl_args *a)
         (a->max_bytes >= 0 && json_object_set_new(doc, "max_bytes", json_integer(a->max_bytes)) != 0) ||
         (a->max_age_ms >= 0 && json_object_set_new(doc, "max_age_ms", json_integer(a->max_age_ms)) != 0) ||
         (a->discard != NULL && json_object_set_new(doc, "discard", json_string(a->discard)) != 0) ||
+        (a->retention != NULL && json_object_set_new(doc, "retention", json_string(a->retention)) != 0) ||
         (a->dedup_window_ms >= 0 && json_object_set_new(doc, "dedup_window_ms", json_integer(a->dedup_window_ms)) != 0)) {
         json_decref(doc);
         return NULL;
@@ -221,7 +222,7 @@ const struct ctl_verb ctl_verbs[] = {
      1, 1, false, false, request_name, ctl_render_stream_info, false, false, false, false, false},
     {"stream", "add", "$trpc.admin.stream.add",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
-     "[--dedup-window DURATION]",
+     "[--dedup-window DURATION] [--retention limits|interest]",
      "declare a stream",
      "Declares stream NAME (letters, digits, '_' and '-'), keeping every message published on a topic\n"
      "that one of the SUBJECT patterns matches (wildcards * and >; no two streams may share a topic).\n"
@@ -235,11 +236,13 @@ const struct ctl_verb ctl_verbs[] = {
      "    --discard old|new     at max-msgs or max-bytes, remove the oldest messages (old, the default:\n"
      "                          1/64 of the limit at a time) or refuse new ones with STREAM_FULL (new)\n"
      "    --dedup-window DURATION  a PUB repeating a trpc-msg-id header seen this recently is not stored\n"
-     "                          again and is acknowledged with the first sequence (default 2m; 0: off)\n",
+     "                          again and is acknowledged with the first sequence (default 2m; 0: off)\n"
+     "    --retention limits|interest  limits (the default): messages stay until a limit removes them;\n"
+     "                          interest: also once every consumer group of the stream acknowledged them\n",
      2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false},
     {"stream", "edit", "$trpc.admin.stream.edit",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
-     "[--dedup-window DURATION]",
+     "[--dedup-window DURATION] [--retention limits|interest]",
      "change a stream's definition",
      "Gives stream NAME a new definition, whole: its subjects and the options of stream add (an option\n"
      "left out is back to its default). The stored messages stay; tighter limits remove what they must\n"

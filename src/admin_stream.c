@@ -274,14 +274,14 @@ static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, cha
     json_int_t max = 0;
     json_error_t err;
     const char *name;
-    json_t *subj, *item, *unused[5];
+    json_t *subj, *item, *unused[6];
     size_t i;
 
     memset(d, 0, sizeof(*d));
     /* Every key named, so that a misspelt one is refused; the limits are read below. */
-    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
                        "max_msg_size", &max, "max_msgs", &unused[0], "max_bytes", &unused[1], "max_age_ms", &unused[2], "discard",
-                       &unused[3], "dedup_window_ms", &unused[4]) != 0) {
+                       &unused[3], "dedup_window_ms", &unused[4], "retention", &unused[5]) != 0) {
         snprintf(why, whylen, "%s", err.text);
         return -EINVAL;
     }

@@ -2094,6 +2094,28 @@ void group_info_of(const struct group *g, struct group_info *in)
     }
 }
 
+uint64_t group_interest_floor(const struct stream *st)
+{
+    uint64_t low = UINT64_MAX;
+
+    if (st->ngroups == 0)
+        return 0;
+    for (unsigned i = 0; i < st->ngroups; i++) {
+        const struct group *g = st->groups[i];
+        uint32_t pos = 0;
+        struct gpend *p;
+
+        if (g->starting)
+            return 0;
+        if (g->next_seq < low)
+            low = g->next_seq;
+        while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL)
+            if (p->seq < low)
+                low = p->seq;
+    }
+    return low;
+}
+
 unsigned group_infos(struct stream *st, struct group_info *v)
 {
     for (unsigned i = 0; i < st->ngroups; i++)

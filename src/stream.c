@@ -142,7 +142,11 @@ static void chunk_drop(struct stream *st)
 static bool chunk_full(const struct stream *st, const struct schunk *k, uint64_t bytes, uint64_t ns)
 {
     const struct stream_limits *l = &st->lim;
-    uint64_t cap = l->max_bytes != 0 ? l->max_bytes / STREAM_CHUNKS : STREAM_SEGMENT_BYTES;
+    /* Interest retention frees what the groups settled a chunk at a time: 1 MiB ones without a
+     * byte limit. */
+    uint64_t cap = l->max_bytes != 0                           ? l->max_bytes / STREAM_CHUNKS
+                   : l->retention == STREAM_RETENTION_INTEREST ? (1u << 20)
+                                                               : STREAM_SEGMENT_BYTES;
 
     if (l->max_msgs != 0 && k->msgs >= (l->max_msgs >= STREAM_CHUNKS ? l->max_msgs / STREAM_CHUNKS : 1))
         return true;
@@ -415,6 +419,37 @@ static void trim(struct stream *st, uint64_t now)
     if (floor > st->floor) {
         st->floor = floor;
         st->floor_dirty = true; /* one record per loop turn, however many chunks went */
+        deleted_prune(st);
+    }
+}
+
+#define INTEREST_PERIOD_NS 100000000ull /* a pass over the groups' pending messages at most this often */
+
+/* Interest retention: whole chunks every group has settled, and that are durable, go. */
+static void interest_trim(struct stream *st)
+{
+    uint64_t now = uring_now_ns(), low, floor = st->floor, durable;
+
+    if (st->lim.retention != STREAM_RETENTION_INTEREST || st->w == NULL || st->err != 0 ||
+        now - st->interest_ns < INTEREST_PERIOD_NS)
+        return;
+    st->interest_ns = now;
+    low = group_interest_floor(st);
+    durable = wal_durable_seq(st->w);
+    while (low > 0 && st->nchunks > 0) {
+        const struct schunk *k = chunk_at(st, 0);
+
+        if (k->last >= low || k->last > durable)
+            break;
+        st->msgs -= k->msgs;
+        st->bytes -= k->bytes;
+        st->expired += k->msgs - k->del_msgs;
+        floor = k->last + 1;
+        chunk_drop(st);
+    }
+    if (floor > st->floor) {
+        st->floor = floor;
+        st->floor_dirty = true;
         deleted_prune(st);
     }
 }
@@ -1496,9 +1531,9 @@ static void table_in(struct core *c, const struct uring_xmsg *m)
 
             const struct stream_limits *l = &sc->own[i]->lim;
 
-            if (e != NULL &&
-                (l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes || l->max_age_ms != e->lim.max_age_ms ||
-                 l->discard != e->lim.discard || l->dedup_window_ms != e->lim.dedup_window_ms)) {
+            if (e != NULL && (l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes ||
+                              l->max_age_ms != e->lim.max_age_ms || l->discard != e->lim.discard ||
+                              l->dedup_window_ms != e->lim.dedup_window_ms || l->retention != e->lim.retention)) {
                 bool shape = l->max_msgs != e->lim.max_msgs || l->max_bytes != e->lim.max_bytes ||
                              l->max_age_ms != e->lim.max_age_ms; /* what chunk_full sizes chunks by */
 
@@ -1648,6 +1683,7 @@ static void flush(struct core *c)
 
         if (st->wait_head != NULL)
             pump(st);
+        interest_trim(st);
         if (st->floor_dirty)
             floor_write(st);
         if (st->ndel_wait > 0)

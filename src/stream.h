@@ -39,6 +39,7 @@ struct core;
 struct session;
 
 enum stream_discard { STREAM_DISCARD_OLD = 0, STREAM_DISCARD_NEW = 1 };
+enum stream_retention { STREAM_RETENTION_LIMITS = 0, STREAM_RETENTION_INTEREST = 1 };
 
 #define STREAM_MAX_AGE_MS_MAX (100ull * 366 * 86400 * 1000) /* a century */
 
@@ -47,6 +48,7 @@ enum stream_discard { STREAM_DISCARD_OLD = 0, STREAM_DISCARD_NEW = 1 };
 struct stream_limits {
     uint64_t max_msgs, max_bytes, max_age_ms;
     uint8_t discard;          /* STREAM_DISCARD_* */
+    uint8_t retention;        /* STREAM_RETENTION_*: interest also removes what every group acknowledged */
     uint64_t dedup_window_ms; /* a PUB repeating a trpc-msg-id seen this recently is not stored again; 0: off */
 };
 

@@ -120,7 +120,8 @@ bool stream_def_equal(const struct stream_def *a, const struct stream_def *b)
 {
     if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size ||
         a->lim.max_msgs != b->lim.max_msgs || a->lim.max_bytes != b->lim.max_bytes || a->lim.max_age_ms != b->lim.max_age_ms ||
-        a->lim.discard != b->lim.discard || a->lim.dedup_window_ms != b->lim.dedup_window_ms)
+        a->lim.discard != b->lim.discard || a->lim.dedup_window_ms != b->lim.dedup_window_ms ||
+        a->lim.retention != b->lim.retention)
         return false;
     for (unsigned i = 0; i < a->nsubjects; i++) /* subjects never overlap, so never repeat */
         if (!has_subject(b, a->subjects[i]))
@@ -165,6 +166,18 @@ int stream_limits_parse(const json_t *doc, struct stream_limits *l, char *why, s
         }
         l->discard = strcmp(v, "new") == 0 ? STREAM_DISCARD_NEW : STREAM_DISCARD_OLD;
     }
+    x = json_object_get(doc, "retention");
+    if (x != NULL) {
+        const char *v = json_string_value(x);
+
+        if (v == NULL || (strcmp(v, "limits") != 0 && strcmp(v, "interest") != 0)) {
+            snprintf(why, whylen,
+                     "retention must be \"limits\" (messages stay until a limit removes them) or \"interest\" (also until "
+                     "every consumer group acknowledged them)");
+            return -EINVAL;
+        }
+        l->retention = strcmp(v, "interest") == 0 ? STREAM_RETENTION_INTEREST : STREAM_RETENTION_LIMITS;
+    }
     return 0;
 }
 
@@ -176,6 +189,7 @@ int stream_limits_put(json_t *doc, const struct stream_limits *l)
     ret |= json_object_set_new(doc, "max_age_ms", json_integer((json_int_t)l->max_age_ms));
     ret |= json_object_set_new(doc, "discard", json_string(l->discard == STREAM_DISCARD_NEW ? "new" : "old"));
     ret |= json_object_set_new(doc, "dedup_window_ms", json_integer((json_int_t)l->dedup_window_ms));
+    ret |= json_object_set_new(doc, "retention", json_string(l->retention == STREAM_RETENTION_INTEREST ? "interest" : "limits"));
     return ret != 0 ? -ENOMEM : 0;
 }
 

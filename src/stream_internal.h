@@ -78,7 +78,8 @@ struct stream {
     struct blist dd_list; /* struct dedup, oldest first */
     uint64_t dedup_key;   /* random: the basis of the ids' hash */
     uint32_t ndedup;
-    uint64_t duplicates; /* this run: PUBs answered as duplicates */
+    uint64_t duplicates;  /* this run: PUBs answered as duplicates */
+    uint64_t interest_ns; /* uring_now_ns() of the last interest retention pass */
     /* Messages deleted one by one (STREAM_REC_DEL, from the floor on): seq -> their bytes + 1.
      * Readers skip them; msgs and bytes count them until retention removes their chunk. */
     struct idmap deleted;
@@ -145,5 +146,8 @@ void group_dead_stored(struct core *c, struct spub *sp);
 void group_detach(struct stream *st);
 /* Counts for stream.info. */
 unsigned group_count(const struct stream *st);
+/* Interest retention: the first sequence some group still needs (delivered and not settled, or
+ * not read yet); 0 when the stream has no group, or one whose start is not known yet. */
+uint64_t group_interest_floor(const struct stream *st);
 
 #endif

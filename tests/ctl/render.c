@@ -167,6 +167,7 @@ int main(void)
           "max bytes           none\n"
           "max age (ms)        86400000\n"
           "discard             old\n"
+          "retention           limits\n"
           "dedup window (ms)   120000\n"
           "created             2026-12-05T05:00:00+00:00\n"
           "messages            0\n"

@@ -39,6 +39,7 @@ DRIVER_TESTS = \
 	tests/driver/stream_edit \
 	tests/driver/stream_declare \
 	tests/driver/config_streams \
+	tests/driver/stream_interest \
 	tests/driver/stream_limits \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
@@ -68,6 +69,8 @@ tests_driver_stream_declare_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_declare_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_config_streams_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_config_streams_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_stream_interest_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_stream_interest_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_sub_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_sub_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_ack_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
