@@ -235,11 +235,9 @@ int trpc__declare_reply(const void *data, size_t len, bool *created, bool *busy)
     static const struct {
         const char *code;
         int err;
-    } map[] = {{"STREAM_EXISTS", TRPC_E_STREAM_EXISTS},
-               {"BAD_REQUEST", TRPC_E_INVALID_ARGUMENT},
-               {"SUBJECTS_OVERLAP", TRPC_E_INVALID_ARGUMENT},
-               {"STORAGE_FAILED", TRPC_E_STORAGE_FAILED},
-               {"PERMISSION_DENIED", TRPC_E_PERMISSION_DENIED}};
+    } map[] = {{"STREAM_EXISTS", TRPC_E_STREAM_EXISTS},         {"BAD_REQUEST", TRPC_E_INVALID_ARGUMENT},
+               {"SUBJECTS_OVERLAP", TRPC_E_INVALID_ARGUMENT},   {"STORAGE_FAILED", TRPC_E_STORAGE_FAILED},
+               {"PERMISSION_DENIED", TRPC_E_PERMISSION_DENIED}, {"LIMIT", TRPC_E_INVALID_ARGUMENT}};
 
     *busy = false;
     blanks(&in);
@@ -296,6 +294,8 @@ int trpc_stream_declare(trpc_client *c, const char *name, const trpc_stream_conf
         put(&o, ", \"discard\": \"new\"", 18);
     if (cfg->dedup_window_ms >= 0)
         put_num(&o, "dedup_window_ms", (uint64_t)cfg->dedup_window_ms);
+    if (cfg->interest_retention)
+        put(&o, ", \"retention\": \"interest\"", 25);
     put(&o, "}", 1);
     if (o.full) {
         free(o.buf);
@@ -304,12 +304,13 @@ int trpc_stream_declare(trpc_client *c, const char *name, const trpc_stream_conf
     /* The broker makes one stream change at a time and answers BUSY meanwhile: instances of a
      * service that start together and declare together take turns, within the timeout. */
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned attempt = 0;; attempt++) {
+    for (unsigned attempt = 0, left_ms = (unsigned)(timeout_ms > 0 ? timeout_ms : 0);; attempt++) {
         bool busy = false;
         struct timespec now;
-        long waited_ms;
+        long waited_ms, budget = timeout_ms > 0 ? timeout_ms : DECLARE_BUSY_MS;
 
-        err = trpc_request(c, "$trpc.admin.stream.add", o.buf, o.len, timeout_ms, &reply);
+        /* Each attempt has what is left of the caller's timeout (0: the broker's default). */
+        err = trpc_request(c, "$trpc.admin.stream.add", o.buf, o.len, (int)left_ms, &reply);
         if (err == -TRPC_E_NO_RESPONDERS)
             err = trpc__fail(err, "trpc_stream_declare: the broker does not answer $trpc.admin.stream.add");
         if (err == 0) {
@@ -319,14 +320,18 @@ int trpc_stream_declare(trpc_client *c, const char *name, const trpc_stream_conf
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (!busy || waited_ms >= (timeout_ms > 0 ? timeout_ms : DECLARE_BUSY_MS))
+        if (!busy || waited_ms >= budget - 1)
             break;
-        /* 10 to 40 ms, more with each attempt (at most 320): spread, so that they do not meet again. */
+        /* 10 to 40 ms, more with each attempt (at most 320), within what is left: spread, so that
+         * they do not meet again. */
         {
             long ms = (10L << (attempt < 5 ? attempt : 5)) + now.tv_nsec % 30;
-            struct timespec d = {.tv_sec = 0, .tv_nsec = (ms > 320 ? 320 : ms) * 1000000L};
 
-            nanosleep(&d, NULL);
+            ms = ms > 320 ? 320 : ms;
+            ms = ms > budget - waited_ms - 1 ? budget - waited_ms - 1 : ms;
+            nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = ms * 1000000L}, NULL);
+            if (timeout_ms > 0)
+                left_ms = (unsigned)(budget - waited_ms - ms);
         }
     }
     free(o.buf);

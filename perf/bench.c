@@ -652,6 +652,8 @@ static int run_durable(struct run *r)
         if (rc != 0)
             fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, a->url, r->be->strerror(rc));
     }
+    if (rc == 0 && !a->keep)
+        rc = r->be->stream_delete(r->req.conn, DURABLE_STREAM); /* it starts empty */
     if (rc == 0 && (rc = r->be->stream_create(r->req.conn, DURABLE_STREAM, subject)) != 0)
         fprintf(stderr, "%s: durable: cannot declare stream %s: %s\n", r->be->prog, DURABLE_STREAM, r->be->strerror(rc));
     for (unsigned i = 0; rc == 0 && i < a->subs; i++) {

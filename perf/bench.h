@@ -42,8 +42,8 @@ struct bench_backend {
     int (*flush)(void *conn, int timeout_ms);
     const char *(*strerror)(int err);
     /* The durable workload; NULL where this backend has none (the workload is then unsupported).
-     * stream_create declares stream `name` keeping `subject` (deleting an earlier one of that name
-     * first, so that it starts empty); stream_delete removes it. publish_acked publishes and calls
+     * stream_create declares stream `name` keeping `subject` (one that exists is taken as it is: the
+     * bench deletes it first unless --keep); stream_delete removes it. publish_acked publishes and calls
      * fn(ud, err, NULL, 0) once the server stored it (never when it returns non-zero).
      * subscribe_durable joins consumer group `group` of the stream covering topic, acknowledges
      * each message and calls fn. */

@@ -243,7 +243,7 @@ static int nb_stream_create(void *conn, const char *name, const char *subject)
     const char *subjects[] = {subject};
     jsStreamConfig cfg;
     jsStreamInfo *si = NULL;
-    int rc = nb_stream_delete(conn, name);
+    int rc = js_of(k);
     natsStatus s;
 
     if (rc != 0)
@@ -255,6 +255,11 @@ static int nb_stream_create(void *conn, const char *name, const char *subject)
         cfg.SubjectsLen = 1;
         cfg.Storage = js_FileStorage;
         s = js_AddStream(&si, k->js, &cfg, NULL, NULL);
+        if (s != NATS_OK) { /* it exists (--keep left it): take it as it is */
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+            s = js_GetStreamInfo(&si, k->js, name, NULL, NULL);
+        }
     }
     jsStreamInfo_Destroy(si);
     return err_of(s);

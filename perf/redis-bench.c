@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BATCH_MAX 4096
 #define READ_MAX  512
@@ -77,7 +78,7 @@ static int rb_connect(void **out, const char *url, const char *name, bool inline
     memcpy(k->host, hp, (size_t)(colon - hp));
     k->port = atoi(colon + 1);
     snprintf(k->name, sizeof(k->name), "%s", name);
-    k->rc = redisConnect(k->host, k->port);
+    k->rc = redisConnectWithTimeout(k->host, k->port, (struct timeval){.tv_sec = 5});
     if (k->rc == NULL || k->rc->err) {
         last_text = k->rc != NULL ? "cannot connect" : "out of memory";
         if (k->rc != NULL)
@@ -85,23 +86,31 @@ static int rb_connect(void **out, const char *url, const char *name, bool inline
         free(k);
         return -RB_ERR_REDIS;
     }
+    redisSetTimeout(k->rc, (struct timeval){.tv_sec = 10}); /* a lost server ends the bench, not hangs it */
     pthread_mutex_init(&k->lock, NULL);
     pthread_cond_init(&k->cond, NULL);
     *out = k;
     return 0;
 }
 
+/* Ends the connection's I/O thread: the caller has the context to itself afterwards. */
+static void stop_thread(struct conn *k)
+{
+    if (!k->running)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->stop = true;
+    pthread_cond_signal(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    k->running = false;
+}
+
 static void rb_close(void *conn)
 {
     struct conn *k = conn;
 
-    if (k->running) {
-        pthread_mutex_lock(&k->lock);
-        k->stop = true;
-        pthread_cond_signal(&k->cond);
-        pthread_mutex_unlock(&k->lock);
-        pthread_join(k->thread, NULL);
-    }
+    stop_thread(k);
     for (size_t i = 0; i < k->nq; i++)
         free(k->q[i].data);
     free(k->q);
@@ -119,6 +128,8 @@ static void *pub_thread(void *arg)
     struct conn *k = arg;
     struct pub *batch = calloc(BATCH_MAX, sizeof(*batch));
 
+    if (batch == NULL)
+        return NULL; /* the publishes wait for their answers: the bench's drain gives up on them */
     for (;;) {
         size_t n;
 
@@ -206,17 +217,19 @@ static int rb_stream_delete(void *conn, const char *name)
 {
     struct conn *k = conn;
 
+    stop_thread(k); /* its publishes may still wait for answers on the same context */
     return command(k, "DEL %s%s", "bench:", name);
 }
 
 static int rb_stream_create(void *conn, const char *name, const char *subject)
 {
     struct conn *k = conn;
-    int rc = rb_stream_delete(conn, name);
+    int rc;
 
     (void)subject;
     snprintf(k->key, sizeof(k->key), "bench:%s", name);
-    return rc == 0 ? command(k, "XGROUP CREATE %s %s 0 MKSTREAM", k->key, "bench") : rc;
+    rc = command(k, "XGROUP CREATE %s %s 0 MKSTREAM", k->key, "bench");
+    return rc != 0 && strncmp(last_text, "BUSYGROUP", 9) == 0 ? 0 : rc; /* it exists (--keep left it) */
 }
 
 static void *cons_thread(void *arg)
@@ -225,6 +238,7 @@ static void *cons_thread(void *arg)
 
     for (;;) {
         redisReply *r, *entries;
+        size_t acks;
         bool stop;
 
         pthread_mutex_lock(&k->lock);
@@ -235,21 +249,31 @@ static void *cons_thread(void *arg)
         r = redisCommand(k->rc, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s >", k->group, k->name, READ_MAX, k->key);
         if (r == NULL)
             break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        if (r->type == REDIS_REPLY_ERROR) { /* no group (the stream was deleted): wait for the stop */
+            freeReplyObject(r);
+            usleep(10000);
+            continue;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+            r->element[0]->elements < 2 || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
+            r->element[0]->element[1]->elements == 0) {
             freeReplyObject(r);
             continue;
         }
         entries = r->element[0]->element[1];
-        redisAppendCommand(k->rc, "XACK %s %s %s", k->key, k->group, entries->element[0]->element[0]->str);
+        acks = 0;
         for (size_t i = 0; i < entries->elements; i++) {
-            redisReply *e = entries->element[i], *fields = e->element[1];
+            redisReply *e = entries->element[i], *fields;
 
-            if (i > 0)
-                redisAppendCommand(k->rc, "XACK %s %s %s", k->key, k->group, e->element[0]->str);
-            if (fields->elements >= 2)
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            fields = e->element[1];
+            redisAppendCommand(k->rc, "XACK %s %s %s", k->key, k->group, e->element[0]->str);
+            acks++;
+            if (fields->type == REDIS_REPLY_ARRAY && fields->elements >= 2 && fields->element[1]->type == REDIS_REPLY_STRING)
                 k->msg_fn(k->msg_ud, fields->element[1]->str, fields->element[1]->len);
         }
-        for (size_t i = 0; i < entries->elements; i++) {
+        for (size_t i = 0; i < acks; i++) {
             redisReply *a = NULL;
 
             if (redisGetReply(k->rc, (void **)&a) == REDIS_OK)

@@ -170,13 +170,13 @@ static int tb_stream_delete(void *conn, const char *name)
     return admin_call(conn, "stream.delete", doc, true);
 }
 
+/* stream.add: declaring a stream that exists (--keep left it) takes it as it is. */
 static int tb_stream_create(void *conn, const char *name, const char *subject)
 {
     char doc[256];
-    int rc = tb_stream_delete(conn, name);
 
     snprintf(doc, sizeof(doc), "{\"name\": \"%s\", \"subjects\": [\"%s\"]}", name, subject);
-    return rc != 0 ? rc : admin_call(conn, "stream.add", doc, false);
+    return admin_call(conn, "stream.add", doc, false);
 }
 
 /* Each acknowledged publish carries its own (fn, ud): the bench's ud names its in-flight slot. */

@@ -811,25 +811,25 @@ static int load_one(void *arg, const char *key, const void *val, size_t len)
     return 0;
 }
 
+/* The config file's streams, read whole before any is applied (config_collect), so that they are
+ * checked against each other and against the stored streams the file does not name. */
 struct cfg_stream {
     struct control *ctl;
     char *err;
     size_t errlen;
+    unsigned n;
+    struct stream_def defs[STREAMS_MAX];
+    char where[STREAMS_MAX][CONFIG_PATH_MAX + 32];
 };
 
-/* A `stream = {...}` line of the config file: its definition is the stream's, stored or not. */
-static int config_one(void *arg, const char *where, const char *text)
+static int config_collect(void *arg, const char *where, const char *text)
 {
     struct cfg_stream *cs = arg;
-    struct control *ctl = cs->ctl;
     char why[STREAM_WHY];
-    struct stream_def d, *copy;
     json_error_t jerr;
     json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    size_t len = 0;
-    unsigned a, b;
-    char *val;
-    int i, o, ret;
+    struct stream_def *d = &cs->defs[cs->n];
+    int ret;
 
     if (doc == NULL || !json_is_object(doc)) {
         snprintf(cs->err, cs->errlen, "%s: stream: not a JSON object as stream.add takes (%s)", where,
@@ -837,68 +837,138 @@ static int config_one(void *arg, const char *where, const char *text)
         json_decref(doc);
         return -EINVAL;
     }
-    ret = parse_def(ctl, doc, &d, why, sizeof(why));
+    if (cs->n >= STREAMS_MAX) {
+        snprintf(cs->err, cs->errlen, "%s: stream: a broker has at most %d streams", where, STREAMS_MAX);
+        json_decref(doc);
+        return -EINVAL;
+    }
+    ret = parse_def(cs->ctl, doc, d, why, sizeof(why));
     json_decref(doc);
     if (ret != 0) {
         snprintf(cs->err, cs->errlen, "%s: stream: %s", where, why);
         return -EINVAL;
     }
-    i = find(ctl, d.name);
-    if (i >= 0 && stream_def_equal(ctl->streams[i], &d)) {
-        stream_def_free(&d);
+    for (unsigned i = 0; i < cs->n; i++) {
+        if (strcmp(cs->defs[i].name, d->name) == 0) {
+            snprintf(cs->err, cs->errlen, "%s: stream %s: defined before, at %s", where, d->name, cs->where[i]);
+            stream_def_free(d);
+            return -EINVAL;
+        }
+    }
+    snprintf(cs->where[cs->n++], sizeof(cs->where[0]), "%s", where);
+    return 0;
+}
+
+static bool in_file(const struct cfg_stream *cs, const char *name)
+{
+    for (unsigned i = 0; i < cs->n; i++)
+        if (strcmp(cs->defs[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Two streams sharing a topic, among the file's and the stored ones the file does not name. */
+static int config_check(struct cfg_stream *cs)
+{
+    const struct control *ctl = cs->ctl;
+    unsigned added = 0;
+
+    for (unsigned i = 0; i < cs->n; i++) {
+        const struct stream_def *d = &cs->defs[i];
+
+        added += find(ctl, d->name) < 0;
+        for (unsigned o = 0; o < cs->n + ctl->nstreams; o++) {
+            const struct stream_def *x = o < cs->n ? &cs->defs[o] : ctl->streams[o - cs->n];
+
+            if ((o < cs->n && o >= i) || (o >= cs->n && in_file(cs, x->name)))
+                continue; /* each pair of the file once, said at the later line */
+            for (unsigned a = 0; a < d->nsubjects; a++)
+                for (unsigned b = 0; b < x->nsubjects; b++)
+                    if (stream_patterns_overlap(d->subjects[a], strlen(d->subjects[a]), x->subjects[b], strlen(x->subjects[b]))) {
+                        snprintf(cs->err, cs->errlen, "%s: stream %s: subject '%s' overlaps '%s' of %s %s", cs->where[i], d->name,
+                                 d->subjects[a], x->subjects[b], o < cs->n ? "stream" : "the stored stream", x->name);
+                        return -EINVAL;
+                    }
+        }
+    }
+    if (ctl->nstreams + added > STREAMS_MAX) {
+        snprintf(cs->err, cs->errlen, "%s: the file's streams and the stored ones: more than %d", ctl->base.config_file,
+                 STREAMS_MAX);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A checked definition of the file: the stream's, stored or not. d is taken (zeroed). */
+static int config_apply(struct cfg_stream *cs, struct stream_def *d, const char *where)
+{
+    struct control *ctl = cs->ctl;
+    int i = find(ctl, d->name), ret;
+    struct stream_def *copy;
+    size_t len = 0;
+    char *val;
+
+    if (i >= 0 && stream_def_equal(ctl->streams[i], d)) {
+        stream_def_free(d);
         return 0;
     }
-    o = overlapping(ctl, &d, &a, &b);
-    if (o >= 0) {
-        snprintf(cs->err, cs->errlen, "%s: stream %s: subject '%s' overlaps '%s' of stream %s", where, d.name, d.subjects[a],
-                 ctl->streams[o]->subjects[b], ctl->streams[o]->name);
-        stream_def_free(&d);
-        return -EINVAL;
-    }
-    if (i < 0 && ctl->nstreams >= STREAMS_MAX) {
-        snprintf(cs->err, cs->errlen, "%s: stream %s: a broker has at most %d streams", where, d.name, STREAMS_MAX);
-        stream_def_free(&d);
-        return -EINVAL;
-    }
-    d.created_ns = i >= 0 ? ctl->streams[i]->created_ns : core_realtime_ns();
-    val = stream_def_encode(&d, &len);
-    ret = val != NULL ? store_put(ctl->store, NS, d.name, val, len) : -ENOMEM;
+    d->created_ns = i >= 0 ? ctl->streams[i]->created_ns : core_realtime_ns();
+    val = stream_def_encode(d, &len);
+    ret = val != NULL ? store_put(ctl->store, NS, d->name, val, len) : -ENOMEM;
     free(val);
     if (ret != 0) {
-        snprintf(cs->err, cs->errlen, "%s: stream %s: the store did not take it: %s", where, d.name, strerror(-ret));
-        stream_def_free(&d);
+        snprintf(cs->err, cs->errlen, "%s: stream %s: the store did not take it: %s", where, d->name, strerror(-ret));
+        stream_def_free(d);
         return ret;
     }
-    if (i >= 0) {
-        /* The file says what the stream is: its definition replaces the stored one. */
-        stream_def_free(ctl->streams[i]);
-        *ctl->streams[i] = d;
-        log_info(LOG_NO_CORE, "stream %s: the definition of %s replaces the stored one", d.name, where);
-        return 0;
-    }
-    copy = malloc(sizeof(*copy));
+    copy = i >= 0 ? ctl->streams[i] : malloc(sizeof(*copy));
     if (copy == NULL) {
-        stream_def_free(&d);
+        stream_def_free(d);
         snprintf(cs->err, cs->errlen, "out of memory");
         return -ENOMEM;
     }
-    *copy = d;
-    ctl->streams[ctl->nstreams] = copy;
-    ctl->stream_ids[ctl->nstreams++] = ++ctl->next_stream_id;
-    log_info(LOG_NO_CORE, "stream %s: added from %s", d.name, where);
+    if (i >= 0)
+        stream_def_free(copy); /* the file says what the stream is: its definition replaces the stored one */
+    *copy = *d;
+    memset(d, 0, sizeof(*d));
+    if (i < 0) {
+        ctl->streams[ctl->nstreams] = copy;
+        ctl->stream_ids[ctl->nstreams++] = ++ctl->next_stream_id;
+    }
+    log_info(LOG_NO_CORE, "stream %s: %s %s", copy->name, i >= 0 ? "the stored definition replaced by" : "added from", where);
     return 0;
+}
+
+static int config_streams(struct control *ctl, char *err, size_t errlen)
+{
+    struct cfg_stream *cs = calloc(1, sizeof(*cs));
+    int ret;
+
+    if (cs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *cs = (struct cfg_stream){.ctl = ctl, .err = err, .errlen = errlen};
+    ret = config_each_stream(ctl->base.config_file, config_collect, cs, err, errlen);
+    if (ret == 0)
+        ret = config_check(cs);
+    for (unsigned i = 0; ret == 0 && i < cs->n; i++)
+        ret = config_apply(cs, &cs->defs[i], cs->where[i]);
+    for (unsigned i = 0; i < cs->n; i++)
+        stream_def_free(&cs->defs[i]);
+    free(cs);
+    return ret;
 }
 
 int admin_stream_load(struct control *ctl, char *err, size_t errlen)
 {
-    struct cfg_stream cs = {.ctl = ctl, .err = err, .errlen = errlen};
     int ret = store_list(ctl->store, NS, load_one, ctl);
 
     if (ret != 0) {
         snprintf(err, errlen, "cannot read the streams from the store %s: %s", store_location(ctl->store), strerror(-ret));
         return ret;
     }
-    ret = config_each_stream(ctl->base.config_file, config_one, &cs, err, errlen);
+    ret = config_streams(ctl, err, errlen);
     if (ret != 0)
         return ret;
     ctl->streams_gen = 1;

@@ -38,6 +38,7 @@ src_libtrpcd_la_SOURCES = \
 	src/direct.h \
 	src/direct.c \
 	src/group.h \
+	src/group_internal.h \
 	src/group.c \
 	src/group_admin.c \
 	src/http.h \

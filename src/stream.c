@@ -412,7 +412,7 @@ static void trim(struct stream *st, uint64_t now)
             break;
         st->msgs -= k->msgs;
         st->bytes -= k->bytes;
-        st->expired += k->msgs;
+        st->expired += k->msgs - k->del_msgs; /* those deleted one by one were not kept till now */
         floor = k->last + 1;
         chunk_drop(st);
     }

@@ -45,7 +45,7 @@ int main(void)
     char out[4096];
     int fd;
 
-    plan(11);
+    plan(12);
     snprintf(path, sizeof(path), "/tmp/trpc-cfgstreams-XXXXXX.conf");
     fd = mkstemps(path, 5);
     if (fd < 0)
@@ -68,13 +68,15 @@ int main(void)
     adminc_stream_add(c, "{\"name\": \"mine\", \"subjects\": [\"mine.>\"]}");
     trpc_close(c);
 
-    /* The file changed: its definition wins over the stored one; the admin API's stream stays. */
-    write_conf("stream = {\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.>\"], \"max_age_ms\": 86400000}\n");
+    /* The file changed: its definition wins over the stored one, even taking a subject from
+     * another of its streams (audit gives audit.#x to orders); the admin API's stream stays. */
+    write_conf("stream = {\"name\": \"orders\", \"subjects\": [\"orders.>\", \"refunds.>\", \"audit.#x\"], \"max_age_ms\": "
+               "86400000}\nstream = {\"name\": \"audit\", \"subjects\": [\"audit.other\"], \"max_msgs\": 100}\n");
     if (broker_proc_kill(&b) != 0 || broker_proc_restart(&b) != 0)
         BAIL_OUT("restart");
     c = connect_or_bail(&b, NULL);
     st = adminc_stream(c, "orders");
-    ok(st != NULL && adminc_int(st, "max_age_ms") == 86400000 && json_array_size(json_object_get(st, "subjects")) == 2,
+    ok(st != NULL && adminc_int(st, "max_age_ms") == 86400000 && json_array_size(json_object_get(st, "subjects")) == 3,
        "after a restart, the file's new definition of orders");
     ok(adminc_int(st, "messages") == 1, "its message stayed");
     json_decref(st);
@@ -82,7 +84,8 @@ int main(void)
     ok(st != NULL, "the stream added through the admin API is still there");
     json_decref(st);
     st = adminc_stream(c, "audit");
-    ok(st != NULL, "and so is audit, no longer in the file (streams are deleted explicitly)");
+    ok(st != NULL && strcmp(json_string_value(json_array_get(json_object_get(st, "subjects"), 0)), "audit.other") == 0,
+       "and audit with its new subject, having given the old one to orders");
     json_decref(st);
     trpc_close(c);
     broker_proc_stop(&b);
@@ -99,6 +102,10 @@ int main(void)
        "two streams sharing a topic: %s", out);
     ok(broker_fails("stream =\n", out, sizeof(out)) != 0 && strstr(out, ":1: option 'stream' needs a value") != NULL,
        "an empty stream line: %s", out);
+    ok(broker_fails("stream = {\"name\": \"a\", \"subjects\": [\"x.>\"]}\nstream = {\"name\": \"a\", \"subjects\": [\"y.>\"]}\n",
+                    out, sizeof(out)) != 0 &&
+           strstr(out, ":2: stream a: defined before, at ") != NULL,
+       "a stream defined twice: %s", out);
     unlink(path);
     return done_testing();
 }

@@ -190,7 +190,8 @@ int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *hea
 /* ---- streams (man 3 trpc_stream_declare) ------------------------------------------------------ */
 
 #define TRPC_HAVE_STREAM_DECLARE 1
-/* A stream's definition (docs/admin-api.md, stream.add); 0 members are the broker's defaults. */
+/* A stream's definition (docs/admin-api.md, stream.add); 0 members are the broker's defaults, but
+ * for dedup_window_ms, whose default is -1 (0 turns deduplication off). */
 typedef struct trpc_stream_config {
     const char *const *subjects; /* topic patterns whose messages the stream keeps: 1 .. 16 */
     size_t subject_count;
@@ -200,6 +201,7 @@ typedef struct trpc_stream_config {
     uint64_t max_age_ms;
     bool discard_new;        /* at max_msgs or max_bytes: refuse new messages rather than drop the oldest */
     int64_t dedup_window_ms; /* trpc-msg-id window; negative: the broker's default (2 min), 0: off */
+    bool interest_retention; /* also remove what every consumer group acknowledged ("retention": "interest") */
 } trpc_stream_config;
 
 /*
