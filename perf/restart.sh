@@ -8,6 +8,7 @@
 # by one group), kills the broker with SIGKILL, and RUNS times (default 3) starts it again on the
 # same data directory and times it from exec to accepting connections (it opens every stream and
 # replays its group log before it listens), then to stream.info answering. Prints each run.
+# COLD=1 (as root) drops the page cache before each start, so the log is read from the disk.
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -41,6 +42,7 @@ echo "# killed with $msgs messages, $stored bytes of them, $du bytes on disk"
 
 for i in $(seq "$RUNS"); do
     sync
+    if [ "${COLD:-0}" = 1 ]; then echo 3 >/proc/sys/vm/drop_caches || die "COLD=1: cannot drop the page cache (root?)"; fi
     t0=$(date +%s%N)
     start_trpc
     t1=$(date +%s%N)
