@@ -40,8 +40,9 @@ int ctl_render_group_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
-    static const char *const nums[] = {"members",   "next_seq",    "lag",   "pending", "inflight", "waiting",        "lost",
-                                       "delivered", "redelivered", "acked", "dead",    "termed",   "max_deliveries", "ack_wait_ms"};
+    static const char *const nums[] = {"members",        "next_seq",    "lag",         "pending", "inflight", "waiting",
+                                       "lost",           "delivered",   "redelivered", "acked",   "dead",     "termed",
+                                       "max_deliveries", "ack_wait_ms", "expired"};
     enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
     const char *stream, *name, *pattern, *dlq = NULL, *backoff = NULL;
     char cells[NNUMS][64];
@@ -58,7 +59,7 @@ int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
     for (size_t k = 0; rc == 0 && k < NNUMS; k++) {
         json_int_t v = 0;
 
-        rc = READ(g, "group", {nums[k], K_INT, &v, false});
+        rc = READ(g, "group", {nums[k], K_INT, &v, k == 14}); /* expired: a broker before durable requests has none */
         if (k == 12 && v == 0)
             snprintf(cells[k], sizeof(cells[k]), "no limit");
         else
@@ -89,6 +90,7 @@ int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"acked (this run)", cells[9]},
             {"dead (this run)", cells[10]},
             {"termed (this run)", cells[11]},
+            {"expired requests (this run)", cells[14]},
             {"max deliveries", cells[12]},
             {"ack wait (ms)", cells[13]},
             {"backoff", backoff},

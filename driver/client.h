@@ -324,6 +324,9 @@ void trpc__subs_free(trpc_client *c);
 
 /* msg.c */
 trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f);
+/* A durable request stored by the broker (a consumer group's MSG with :trpc-reply): true, with its
+ * reply token and secret. */
+bool trpc__msg_reply_token(const trpc_msg *m, uint64_t *token, uint64_t *secret);
 /* Drops the client's hold on its message cache (trpc_close); messages still out keep it alive. */
 void trpc__msg_cache_close(trpc_client *c);
 

@@ -467,6 +467,10 @@ static void on_rep(trpc_client *c, const struct wire_frame *f)
     int err = 0;
 
     if (f->flags & WIRE_F_ERROR) {
+        if (f->payload_len > 0) { /* the broker's reason (a stream refused a durable request) */
+            trpc__pend_refused(c, f->id, -(int)f->aux, (const char *)f->payload, f->payload_len);
+            return;
+        }
         err = -(int)f->aux;
     } else {
         m = trpc__msg_from_frame(c, f);

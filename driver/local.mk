@@ -52,11 +52,13 @@ man3_MANS = $(TRPC_MAN_GROUPS) $(TRPC_MAN_LINKS)
 EXTRA_DIST += $(man3_MANS) driver/man/links.mk
 
 # examples/: built with the tree, run by tests/driver/examples.sh against a real broker.
-noinst_PROGRAMS += examples/hello/hello examples/echo/echo-service examples/echo/echo-client examples/durable/durable
+noinst_PROGRAMS += examples/hello/hello examples/echo/echo-service examples/echo/echo-client examples/durable/durable \
+	examples/jobs/jobs
 examples_hello_hello_LDADD = driver/libtrpc.la
 examples_echo_echo_service_LDADD = driver/libtrpc.la
 examples_echo_echo_client_LDADD = driver/libtrpc.la
 examples_durable_durable_LDADD = driver/libtrpc.la -lpthread
+examples_jobs_jobs_LDADD = driver/libtrpc.la -lpthread
 
 include tests/driver/local.mk
 

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "driver/client.h"
 
@@ -310,14 +311,68 @@ bool trpc_msg_header_at(const trpc_msg *m, size_t i, const char **key, const voi
     return false;
 }
 
-bool trpc_msg_is_request(const trpc_msg *m)
+/* The last value of header key (the broker's own come after the publisher's), or NULL. */
+static const void *last_header(const trpc_msg *m, const char *key, size_t *len)
 {
-    return m != NULL && m->type == WIRE_MSG && (m->flags & WIRE_F_REQUEST);
+    const void *val = NULL, *v;
+    const char *k;
+    size_t l;
+
+    for (size_t i = 0; trpc_msg_header_at(m, i, &k, &v, &l); i++)
+        if (strcmp(k, key) == 0) {
+            val = v;
+            *len = l;
+        }
+    return val;
 }
 
+bool trpc__msg_reply_token(const trpc_msg *m, uint64_t *token, uint64_t *secret)
+{
+    const void *val;
+    size_t vl = 0;
+    char hex[17];
+
+    if (m == NULL || m->type != WIRE_MSG || !(m->flags & WIRE_F_ACK_REQUIRED) || m->hdr_len == 0 ||
+        (val = last_header(m, ":trpc-reply", &vl)) == NULL || vl != 32)
+        return false;
+    memcpy(hex, val, 16);
+    hex[16] = '\0';
+    *token = strtoull(hex, NULL, 16);
+    memcpy(hex, (const char *)val + 16, 16);
+    *secret = strtoull(hex, NULL, 16);
+    return *token != 0;
+}
+
+bool trpc_msg_is_request(const trpc_msg *m)
+{
+    uint64_t token, secret;
+
+    return m != NULL && m->type == WIRE_MSG && ((m->flags & WIRE_F_REQUEST) || trpc__msg_reply_token(m, &token, &secret));
+}
+
+/* A stored durable request's: from its :trpc-deadline (Unix ms, the broker's, the last one) and
+ * this machine's clock. */
 uint32_t trpc_msg_deadline_ms(const trpc_msg *m)
 {
-    return trpc_msg_is_request(m) ? m->aux : 0;
+    const void *val;
+    size_t vl = 0;
+    char num[24];
+    uint64_t at, now;
+    struct timespec ts;
+
+    if (m != NULL && m->type == WIRE_MSG && (m->flags & WIRE_F_REQUEST))
+        return m->aux;
+    if (!trpc_msg_is_request(m))
+        return 0;
+    val = last_header(m, ":trpc-deadline", &vl);
+    if (val == NULL || vl == 0 || vl >= sizeof(num))
+        return 0;
+    memcpy(num, val, vl);
+    num[vl] = '\0';
+    at = strtoull(num, NULL, 10);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return at > now ? (at - now > UINT32_MAX ? UINT32_MAX : (uint32_t)(at - now)) : 0;
 }
 
 uint32_t trpc_msg_error_code(const trpc_msg *m)

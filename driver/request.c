@@ -54,12 +54,21 @@ out_release:
 }
 
 static int request_start(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
-                         size_t len, int timeout_ms, struct trpc__pending *p)
+                         size_t len, int timeout_ms, uint8_t flags, struct trpc__pending *p)
 {
-    struct wire_out o = {.type = WIRE_REQ};
+    struct wire_out o = {.type = WIRE_REQ, .flags = flags};
+    uint8_t version;
 
     if (c == NULL || timeout_ms < 0)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL client or negative timeout");
+    if (flags & WIRE_F_DURABLE) {
+        pthread_mutex_lock(&c->lock);
+        version = c->version;
+        pthread_mutex_unlock(&c->lock);
+        if (version < 3)
+            return trpc__fail(-TRPC_E_UNSUPPORTED_VERSION,
+                              "trpc_request_durable: the broker speaks protocol version %u, durable requests need 3", version);
+    }
     o.aux = (uint32_t)timeout_ms;
     return pending_start(c, &o, "trpc_request", topic, headers, header_count, data, len,
                          (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS, p);
@@ -100,8 +109,8 @@ static bool on_io_side(const trpc_client *c)
            ((c->opts.external || c->opts.dispatch == TRPC_DISPATCH_IO) && trpc__on_callback_thread(c));
 }
 
-int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
-                     size_t len, int timeout_ms, trpc_msg **reply)
+static int request_sync(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                        size_t len, int timeout_ms, uint8_t flags, trpc_msg **reply)
 {
     struct trpc__pending p;
     int err;
@@ -113,7 +122,7 @@ int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *heade
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request would wait for its own I/O thread: use trpc_request_async");
     memset(&p, 0, sizeof(p));
     trpc__cond_init(&p.cond);
-    err = request_start(c, topic, headers, header_count, data, len, timeout_ms, &p);
+    err = request_start(c, topic, headers, header_count, data, len, timeout_ms, flags, &p);
     if (err)
         goto out_destroy_cond;
     pending_wait(c, &p);
@@ -129,12 +138,25 @@ out_destroy_cond:
     return err;
 }
 
+int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                     size_t len, int timeout_ms, trpc_msg **reply)
+{
+    return request_sync(c, topic, headers, header_count, data, len, timeout_ms, 0, reply);
+}
+
+int trpc_request_durable(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, trpc_msg **reply)
+{
+    return request_sync(c, topic, headers, header_count, data, len, timeout_ms, WIRE_F_DURABLE, reply);
+}
+
 int trpc_request(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_msg **reply)
 {
     return trpc_request_msg(c, topic, NULL, 0, data, len, timeout_ms, reply);
 }
 
-int trpc_request_async(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_reply_cb *cb, void *ud)
+static int request_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, uint8_t flags, trpc_reply_cb *cb, void *ud)
 {
     struct trpc__pending *p;
     int err;
@@ -147,10 +169,21 @@ int trpc_request_async(trpc_client *c, const char *topic, const void *data, size
         return trpc__fail(-TRPC_E_NO_MEMORY, "trpc_request_async: out of memory");
     p->cb = cb;
     p->ud = ud;
-    err = request_start(c, topic, NULL, 0, data, len, timeout_ms, p);
+    err = request_start(c, topic, headers, header_count, data, len, timeout_ms, flags, p);
     if (err)
         free(p);
     return err;
+}
+
+int trpc_request_async(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_reply_cb *cb, void *ud)
+{
+    return request_async(c, topic, NULL, 0, data, len, timeout_ms, 0, cb, ud);
+}
+
+int trpc_request_durable_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                               size_t len, int timeout_ms, trpc_reply_cb *cb, void *ud)
+{
+    return request_async(c, topic, headers, header_count, data, len, timeout_ms, WIRE_F_DURABLE, cb, ud);
 }
 
 int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
@@ -200,35 +233,49 @@ int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *hea
 }
 
 /* Queues a frame answering m (REP, ACK, NACK) on the connection m came from. */
-static int answer(trpc_msg *m, const struct wire_out *o)
+static int answer_n(trpc_msg *m, const struct wire_out *o, int n)
 {
     trpc_client *c = m->c;
     bool wake = false;
-    int err;
+    int err = 0;
 
     pthread_mutex_lock(&c->lock);
     if (c->state != TRPC_STATE_CONNECTED || c->conn_gen != m->conn_gen)
         err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: the connection the message came on is gone", wire_type_name(o->type));
-    else
-        err = trpc__enqueue_direct_locked(c, o, false, &wake);
+    for (int i = 0; i < n && err == 0; i++)
+        err = trpc__enqueue_direct_locked(c, &o[i], false, &wake);
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);
     return err;
 }
 
+static int answer(trpc_msg *m, const struct wire_out *o)
+{
+    return answer_n(m, o, 1);
+}
+
+/* A stored durable request is answered by its REP (the secret in id) and retired by an ACK after it,
+ * queued together: redelivered, it would be answered again. */
 static int respond(trpc_msg *req, uint8_t flags, uint32_t code, const void *data, size_t len)
 {
-    struct wire_out o = {.type = WIRE_REP, .flags = flags, .aux = code, .payload = data, .payload_len = len};
-    int err;
+    struct wire_out o[2] = {{.type = WIRE_REP, .flags = flags, .aux = code, .payload = data, .payload_len = len}};
+    uint64_t token, secret;
+    int n = 1, err;
 
     trpc__clear_error();
     if (!trpc_msg_is_request(req) || (data == NULL && len > 0))
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_respond: not a request, or NULL data");
     if (atomic_exchange(&req->answered, true))
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_respond: request already answered");
-    o.seq = req->seq;
-    err = answer(req, &o);
+    o[0].seq = req->seq;
+    if (!(req->flags & WIRE_F_REQUEST) && trpc__msg_reply_token(req, &token, &secret)) {
+        o[0].seq = token;
+        o[0].id = secret;
+        o[1] = (struct wire_out){.type = WIRE_ACK, .id = req->sub_id, .seq = req->seq};
+        n = 2;
+    }
+    err = answer_n(req, o, n);
     if (err == -TRPC_E_BUFFER_FULL)
         atomic_store(&req->answered, false); /* the caller may try again */
     return err;

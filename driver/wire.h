@@ -35,7 +35,7 @@
 #include <trpc/errors.h>
 
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 2 /* 2: PROGRESS and TERM (docs/protocol.md, section 8) */
+#define WIRE_VERSION_MAX 3 /* 2: PROGRESS and TERM; 3: durable requests (docs/protocol.md, section 8) */
 
 #define WIRE_FIXED_LEN 32
 
@@ -74,6 +74,7 @@ enum wire_type {
 
 /* Flag bits; docs/protocol.md lists which type allows which. */
 #define WIRE_F_ACK_REQ      0x01u /* PUB: answer with PUBACK */
+#define WIRE_F_DURABLE      0x01u /* REQ (version 3): wait in a stream for a responder rather than fail */
 #define WIRE_F_REQUEST      0x02u /* MSG: a request; seq is the reply token, aux the ms left */
 #define WIRE_F_REDELIVERED  0x04u /* MSG: delivered before and not acknowledged */
 #define WIRE_F_ACK_REQUIRED 0x08u /* MSG: durable delivery, answer with ACK or NACK */

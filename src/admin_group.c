@@ -56,6 +56,7 @@ static json_t *group_doc(const struct group_info *g)
 
     if (doc == NULL)
         return NULL;
+    json_object_set_new(doc, "expired", json_integer((json_int_t)g->expired));
     json_object_set_new(doc, "dlq", g->dlq[0] != '\0' ? admin_api_text(g->dlq) : json_null());
     if (g->has_backoff) {
         char text[96];

@@ -172,6 +172,7 @@ struct group {
     bool pumping;
     bool starting; /* its start time is being looked up: no delivery, nothing recorded yet */
     uint64_t delivered, redelivered, acked, dead, termed;
+    uint64_t expired; /* durable requests settled undelivered: their deadline had passed */
 };
 
 struct grec {
@@ -786,6 +787,31 @@ static bool read_next(struct group *g)
     return true;
 }
 
+/* A durable request whose requester's deadline has passed: nobody waits for its answer, and
+ * acting on it late could do harm (docs/protocol.md 7.1). Its deadline is the last
+ * STREAM_HDR_DEADLINE header, the broker's own, after those of the requester. */
+static bool request_expired(const struct gpend *p)
+{
+    static const size_t kl = sizeof(STREAM_HDR_DEADLINE) - 1;
+    struct wire_header h;
+    uint64_t deadline = 0;
+    uint16_t flags, tl;
+    uint32_t hl, pos = 0;
+
+    memcpy(&flags, p->rec + 10, 2);
+    if (!(flags & STREAM_MSG_REQUEST))
+        return false;
+    memcpy(&tl, p->rec + 8, 2);
+    memcpy(&hl, p->rec + 12, 4);
+    while (wire_header_block_next(p->rec + STREAM_REC_HEAD + tl, hl, &pos, &h) == 1)
+        if (h.key_len == kl && memcmp(h.key, STREAM_HDR_DEADLINE, kl) == 0) {
+            deadline = 0;
+            for (uint16_t i = 0; i < h.val_len && h.val[i] >= '0' && h.val[i] <= '9'; i++)
+                deadline = deadline * 10 + (uint64_t)(h.val[i] - '0');
+        }
+    return deadline != 0 && deadline < core_realtime_ns() / 1000000;
+}
+
 static void pump(struct group *g)
 {
     struct core *c = g->st->c;
@@ -800,6 +826,11 @@ static void pump(struct group *g)
         if (m == NULL)
             break;
         p = ready_pop(g);
+        if (p != NULL && request_expired(p)) {
+            g->expired++;
+            retire(g, p, GREC_ACK);
+            continue;
+        }
         if (p != NULL) {
             if (!deliver(g, p, m))
                 break;
@@ -898,17 +929,6 @@ static void on_deadline(struct uring_tset *s, struct uring_deadline *d)
 
 /* ---- dead letters --------------------------------------------------------------------------------- */
 
-static size_t put_header(uint8_t *at, const char *key, const char *val, size_t vlen)
-{
-    uint16_t kl = (uint16_t)strlen(key), vl = (uint16_t)vlen;
-
-    memcpy(at, &kl, 2);
-    memcpy(at + 2, &vl, 2);
-    memcpy(at + 4, key, kl);
-    memcpy(at + 4 + kl, val, vl);
-    return 4u + kl + vl;
-}
-
 /* A dead letter that could not go now: tried again after DEAD_RETRY_MS, never delivered to a
  * member again (its attempts are over, or a member terminated it). */
 static void dead_later(struct group *g, struct gpend *p)
@@ -963,18 +983,18 @@ static void dead_letter(struct group *g, struct gpend *p)
     snprintf(num[2], sizeof(num[2]), "%" PRIu64, p->last_client);
     admin_api_rfc3339(p->first_ns, first, sizeof(first));
     admin_api_rfc3339(p->last_ns, last, sizeof(last));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-topic", (const char *)p->rec + STREAM_REC_HEAD, tl);
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-stream", st->name, strlen(st->name));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-seq", num[0], strlen(num[0]));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-group", g->name, strlen(g->name));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-deliveries", num[1], strlen(num[1]));
-    extra +=
-        put_header(out + ntl + hl + extra, "trpc-dlq-reason", p->reason ? p->reason : "-", strlen(p->reason ? p->reason : "-"));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-first-delivery", first, strlen(first));
-    extra += put_header(out + ntl + hl + extra, "trpc-dlq-last-delivery", last, strlen(last));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-topic", (const char *)p->rec + STREAM_REC_HEAD, tl);
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-stream", st->name, strlen(st->name));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-seq", num[0], strlen(num[0]));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-group", g->name, strlen(g->name));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-deliveries", num[1], strlen(num[1]));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-reason", p->reason ? p->reason : "-",
+                               strlen(p->reason ? p->reason : "-"));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-first-delivery", first, strlen(first));
+    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-last-delivery", last, strlen(last));
     if (p->term != NULL)
-        extra += put_header(out + ntl + hl + extra, "trpc-dlq-term-reason", p->term, strlen(p->term));
+        extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-term-reason", p->term, strlen(p->term));
     assert(extra <= extra_max);
     memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
     nhl = hl + (uint32_t)extra;
@@ -2091,6 +2111,7 @@ void group_info_of(const struct group *g, struct group_info *in)
         in->acked = g->acked;
         in->dead = g->dead;
         in->termed = g->termed;
+        in->expired = g->expired;
     }
 }
 

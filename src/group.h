@@ -49,6 +49,7 @@ struct group_info {
     uint64_t lag;                                         /* messages stored after next_seq - 1 (its pattern not applied) */
     uint64_t pending, inflight, waiting, lost;            /* not settled: all, sent, waiting to go (again), after a restart */
     uint64_t delivered, redelivered, acked, dead, termed; /* this run; termed: TERM from a member */
+    uint64_t expired;                                     /* this run: durable requests past their deadline */
     bool created;                                         /* ADMIN_MB_GROUP add: false when it existed */
     uint64_t dropped;                                     /* ADMIN_MB_GROUP reset: messages forgotten */
 };

@@ -98,7 +98,8 @@ BROKER_ITESTS = \
 	tests/broker/sigterm_flush \
 	tests/broker/pong_order \
 	tests/broker/stream_store \
-	tests/broker/group_delivery
+	tests/broker/group_delivery \
+	tests/broker/request_durable
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -109,6 +110,8 @@ tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_stream_store_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
+tests_broker_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_request_durable_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pubsub_order_LDADD = $(TESTS_BROKER_LIBS)

@@ -54,14 +54,17 @@
 #include "src/core.h"
 #include "src/log.h"
 #include "src/session.h"
+#include "src/stream.h"
 
 #define TOKEN_CORE_SHIFT 54
 #define TOKEN_SLOT_SHIFT 32
 #define TOKEN_SLOT_MASK  BROKER_PENDING_CEIL
 
-#define DEADLINE_SLACK_NS 1000000   /* an earlier deadline re-arms the core's timer if earlier by more */
-#define STOP_POLL_NS      1000000   /* shutdown: the reap stack is looked at every millisecond */
-#define SYSTEM_CORE       0xffffffu /* claim word's core field of a request the broker answers itself */
+#define DEADLINE_SLACK_NS 1000000          /* an earlier deadline re-arms the core's timer if earlier by more */
+#define STOP_POLL_NS      1000000          /* shutdown: the reap stack is looked at every millisecond */
+#define SYSTEM_CORE       0xffffffu        /* claim word's core field of a request the broker answers itself */
+#define RESP_SYSTEM       UINT32_MAX       /* resp_core: the broker answers (admin API) */
+#define RESP_ANY          (UINT32_MAX - 1) /* resp_core: a stored durable request, answered from anywhere */
 
 static uint32_t pending_cap(const struct core *c)
 {
@@ -407,6 +410,42 @@ int request_deliver(struct session *resp, uint64_t sid, uint64_t token, uint32_t
     return ret;
 }
 
+/*
+ * A durable request with no responder now (docs/protocol.md 7.1): its entry waits as any other,
+ * but takes its REP from whichever connection shows the secret, and the request goes to the stream
+ * covering its topic with the token and the secret in a header, for a consumer group's member to
+ * answer. Nobody else may claim the entry (SYSTEM_CORE): the REP always comes here.
+ */
+static void store(struct session *s, const struct wire_frame *f, uint32_t timeout_ms)
+{
+    struct core *c = s->core;
+    const char *why = NULL;
+    struct preq *p;
+    int code;
+
+    if (stream_table_match(c->stream.table, f->topic, f->topic_len) == NULL) {
+        rep_error(s, f->id, TRPC_E_NO_STREAM);
+        return;
+    }
+    p = entry_open(s, f->id, timeout_ms);
+    if (p == NULL)
+        return;
+    p->resp_core = RESP_ANY;
+    p->secret = (uint64_t)core_secure_random(c) << 32 | core_secure_random(c);
+    atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
+    code = stream_request(s, f, token_of(c, p), p->secret, (core_realtime_ns() + (uint64_t)timeout_ms * 1000000) / 1000000, &why);
+    if (code != 0 && entry_take(p))
+        finish(c, p, WIRE_F_ERROR, (uint32_t)code, 0, (const uint8_t *)why, why != NULL ? (uint32_t)strlen(why) : 0);
+}
+
+void request_store_failed(struct core *c, uint64_t token, int code, const char *why)
+{
+    struct preq *p = entry_of(c, token);
+
+    if (p != NULL && p->resp_core == RESP_ANY && entry_take(p))
+        finish(c, p, WIRE_F_ERROR, (uint32_t)code, 0, (const uint8_t *)why, why != NULL ? (uint32_t)strlen(why) : 0);
+}
+
 void request_req(struct session *s, const struct wire_frame *f)
 {
     struct core *c = s->core;
@@ -432,7 +471,10 @@ void request_req(struct session *s, const struct wire_frame *f)
     }
     r = pick_responder(c, route_match(c, f->topic, f->topic_len));
     if (r == NULL) {
-        rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
+        if (f->flags & WIRE_F_DURABLE)
+            store(s, f, timeout_ms);
+        else
+            rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
         return;
     }
     p = entry_open(s, f->id, timeout_ms);
@@ -482,7 +524,7 @@ uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeo
 
     if (p == NULL)
         return 0;
-    p->resp_core = UINT32_MAX; /* no responder connection: REPs from clients never match */
+    p->resp_core = RESP_SYSTEM; /* no responder connection: REPs from clients never match */
     /* OPEN, so that every end of it goes through entry_take as usual, for a core no core has:
      * no other core can claim it. */
     atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
@@ -493,19 +535,22 @@ bool request_answer_system(struct core *c, uint64_t token, uint8_t flags, uint32
 {
     struct preq *p = entry_of(c, token);
 
-    if (p == NULL || p->resp_core != UINT32_MAX || !entry_take(p))
+    if (p == NULL || p->resp_core != RESP_SYSTEM || !entry_take(p))
         return false; /* timed out, or its requester went */
     finish(c, p, flags, aux, 0, body, len);
     return true;
 }
 
-/* The REP for token came from connection (core, slot, gen). False: the token fails a check. */
-static bool complete(struct core *c, uint64_t token, uint32_t core, uint32_t slot, uint32_t gen, uint8_t flags, uint32_t aux,
-                     uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
+/* The REP for token, with id secret, came from connection (core, slot, gen). False: the token
+ * fails a check. A stored durable request takes it from any connection that shows its secret. */
+static bool complete(struct core *c, uint64_t token, uint64_t secret, uint32_t core, uint32_t slot, uint32_t gen, uint8_t flags,
+                     uint32_t aux, uint32_t hdr_len, const uint8_t *body, uint32_t body_len)
 {
     struct preq *p = entry_of(c, token);
 
-    if (p == NULL || p->resp_core != core || p->resp_slot != slot || p->resp_gen != gen)
+    if (p == NULL)
+        return false;
+    if (p->resp_core == RESP_ANY ? p->secret != secret : p->resp_core != core || p->resp_slot != slot || p->resp_gen != gen)
         return false;
     uint64_t now;
 
@@ -534,7 +579,7 @@ void request_rep(struct session *s, const struct wire_frame *f)
         return;
     }
     if (core == c->id) {
-        if (!complete(c, f->seq, c->id, s->slot, s->gen, f->flags, f->aux, f->hdr_len, body, body_len))
+        if (!complete(c, f->seq, f->id, c->id, s->slot, s->gen, f->flags, f->aux, f->hdr_len, body, body_len))
             session_send_err(s, 0, TRPC_E_BAD_REPLY_TOKEN, false, NULL);
         return;
     }
@@ -546,6 +591,7 @@ void request_rep(struct session *s, const struct wire_frame *f)
         return;
     }
     x->token = f->seq;
+    x->secret = f->id;
     x->slot = s->slot;
     x->gen = s->gen;
     x->how = XREP_PLAIN;
@@ -603,7 +649,7 @@ static void xrep_in(struct core *c, unsigned src, const struct uring_xmsg *msg)
         finish(c, p, x->flags, x->aux, x->hdr_len, x->body, x->body_len);
         goto out;
     }
-    if (complete(c, x->token, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
+    if (complete(c, x->token, x->secret, src, x->slot, x->gen, x->flags, x->aux, x->hdr_len, x->body, x->body_len))
         goto out;
     e = malloc(sizeof(*e));
     if (e == NULL)

@@ -53,6 +53,7 @@ struct preq {
     uint32_t tag;                   /* generation (8 bits) and random bits (24): the unforgeable part of the token */
     struct uring_deadline deadline; /* in the core's set while the entry waits; at_ns: when it times out */
     uint64_t corr_id;
+    uint64_t secret; /* RESP_ANY: what a REP must carry in its id (a durable request, stored) */
     struct session *requester;
     uint32_t resp_core, resp_slot, resp_gen;
     bool used;     /* after resp_gen: fills what was padding */
@@ -100,6 +101,7 @@ struct xreq {
 
 struct xrep {
     uint64_t token;
+    uint64_t secret;    /* the REP's id: a stored durable request's secret */
     uint32_t slot, gen; /* the responder's connection */
     uint8_t how;        /* XREP_* */
     uint8_t flags;
@@ -113,6 +115,9 @@ extern const struct core_module request_module;
 
 void request_req(struct session *s, const struct wire_frame *f);
 void request_rep(struct session *s, const struct wire_frame *f);
+/* The stream refused durable request `token` of this core (stream_request): its requester gets
+ * REP ERROR code, why as payload. */
+void request_store_failed(struct core *c, uint64_t token, int code, const char *why);
 /* A request the broker answers itself (the admin API): an entry with the usual deadline and no
  * responder. Returns its token, or 0 when the table is full (the requester got its REP ERROR). */
 uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeout_ms);

@@ -292,6 +292,10 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
             session_send_err(s, f->id, broker_err_wire(ret), false, NULL);
         return;
     case WIRE_REQ:
+        if ((f->flags & WIRE_F_DURABLE) && s->version < 3) {
+            session_fail(s, f->id, TRPC_E_BAD_FLAGS, "a durable REQ needs protocol version 3");
+            return;
+        }
         request_req(s, f);
         return;
     case WIRE_REP:

@@ -48,6 +48,11 @@ static void reply_local(struct core *c, struct spub *sp)
         stream_redrive_stored(c, sp);
         return;
     }
+    if (sp->req) {
+        request_store_failed(c, sp->id, sp->err, sp->why);
+        free(sp);
+        return;
+    }
     s = core_session(c, sp->slot, sp->gen);
 
     if (s != NULL && s->state == SESS_OPEN) {
@@ -863,45 +868,91 @@ const struct stream_entry *stream_table_match(const struct stream_table *t, cons
     return NULL;
 }
 
-bool stream_pub(struct session *s, const struct wire_frame *f)
+/* The record of frame f for stream e, with `extra` bytes of room after f's headers (counted in the
+ * record's header length) for the caller to fill: NULL when out of memory. */
+static struct spub *spub_new(const struct core *c, const struct session *s, const struct wire_frame *f,
+                             const struct stream_entry *e, uint32_t extra)
 {
-    struct core *c = s->core;
-    const struct stream_table *t = c->stream.table;
-    const struct stream_entry *e;
-    uint32_t body = (uint32_t)f->topic_len + f->hdr_len + f->payload_len;
-    struct uring_xmsg m = {.type = X_SPUB};
-    struct spub *sp;
-    uint64_t now;
+    uint32_t body = (uint32_t)f->topic_len + f->hdr_len + extra + f->payload_len;
+    uint64_t now = core_realtime_ns();
     uint16_t tl = f->topic_len;
-    uint32_t hl = f->hdr_len;
+    uint32_t hl = f->hdr_len + extra;
+    struct spub *sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + body);
+    uint8_t *at;
 
-    if (t == NULL || t->n == 0 || (e = stream_table_match(t, f->topic, f->topic_len)) == NULL)
-        return false;
-    if ((e->max_msg_size != 0 && f->payload_len > e->max_msg_size) || (e->lim.max_bytes != 0 && body > e->lim.max_bytes)) {
-        session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);
-        return true;
-    }
-    sp = malloc(sizeof(*sp) + STREAM_REC_HEAD + body);
-    if (sp == NULL) {
-        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
-        return true;
-    }
-    now = core_realtime_ns();
+    if (sp == NULL)
+        return NULL;
     *sp = (struct spub){.stream_id = e->id,
                         .pub_core = c->id,
                         .slot = s->slot,
                         .gen = s->gen,
                         .id = f->id,
-                        .ack = (f->flags & WIRE_F_ACK_REQ) != 0,
                         .cost = (uint32_t)sizeof(*sp) + STREAM_REC_HEAD + body,
                         .len = STREAM_REC_HEAD + body};
     memcpy(sp->rec, &now, 8);
     memcpy(sp->rec + 8, &tl, 2);
     memset(sp->rec + 10, 0, 2);
     memcpy(sp->rec + 12, &hl, 4);
-    if (body > 0)
-        memcpy(sp->rec + STREAM_REC_HEAD, frame_body(f), body);
-    if (hl > 0 && find_msgid(sp->rec + STREAM_REC_HEAD + tl, hl, &sp->msgid_off, &sp->msgid_len)) {
+    at = sp->rec + STREAM_REC_HEAD;
+    if (extra == 0) { /* the frame's body as it came */
+        memcpy(at, frame_body(f), body);
+        return sp;
+    }
+    memcpy(at, f->topic, tl);
+    if (f->hdr_len > 0)
+        memcpy(at + tl, f->headers, f->hdr_len);
+    if (f->payload_len > 0)
+        memcpy(at + tl + hl, f->payload, f->payload_len);
+    return sp;
+}
+
+/* To the stream's owner: 0, or a code for the sender (sp is freed). */
+static int spub_send(struct core *c, const struct stream_entry *e, struct spub *sp, const char **why)
+{
+    struct uring_xmsg m = {.type = X_SPUB, .ptr = sp};
+
+    if (e->owner == c->id) {
+        stream_take(c, sp);
+        return 0;
+    }
+    if (core_push(c, e->owner, &m, sp->cost) != 0) {
+        free(sp);
+        *why = "the stream's core is behind: publish again later";
+        return TRPC_E_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static bool too_large(const struct stream_entry *e, const struct wire_frame *f, uint32_t extra)
+{
+    uint32_t body = (uint32_t)f->topic_len + f->hdr_len + extra + f->payload_len;
+
+    return (e->max_msg_size != 0 && f->payload_len > e->max_msg_size) || (e->lim.max_bytes != 0 && body > e->lim.max_bytes);
+}
+
+bool stream_pub(struct session *s, const struct wire_frame *f)
+{
+    struct core *c = s->core;
+    const struct stream_table *t = c->stream.table;
+    const struct stream_entry *e;
+    const char *why = NULL;
+    struct spub *sp;
+    uint16_t tl = f->topic_len;
+    int code;
+
+    if (t == NULL || t->n == 0 || (e = stream_table_match(t, f->topic, f->topic_len)) == NULL)
+        return false;
+    if (too_large(e, f, 0)) {
+        session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);
+        return true;
+    }
+    sp = spub_new(c, s, f, e, 0);
+    if (sp == NULL) {
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
+        return true;
+    }
+    sp->ack = (f->flags & WIRE_F_ACK_REQ) != 0;
+    if (f->hdr_len > 0 && find_msgid(sp->rec + STREAM_REC_HEAD + tl, f->hdr_len, &sp->msgid_off, &sp->msgid_len)) {
         if (sp->msgid_len == 0 || sp->msgid_len > STREAM_MSGID_MAX) {
             free(sp);
             session_send_err(s, f->id, TRPC_E_BAD_HEADER, false, "trpc-msg-id: 1 to 128 bytes");
@@ -909,16 +960,54 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
         }
         sp->msgid_off += STREAM_REC_HEAD + tl;
     }
-    if (e->owner == c->id) {
-        stream_take(c, sp);
-    } else {
-        m.ptr = sp;
-        if (core_push(c, e->owner, &m, sp->cost) != 0) {
-            free(sp);
-            session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "the stream's core is behind: publish again later");
-        }
-    }
+    code = spub_send(c, e, sp, &why);
+    if (code != 0)
+        session_send_err(s, f->id, code, false, why);
     return true;
+}
+
+int stream_request(struct session *s, const struct wire_frame *f, uint64_t token, uint64_t secret, uint64_t deadline_ms,
+                   const char **why)
+{
+    struct core *c = s->core;
+    const struct stream_entry *e = stream_table_match(c->stream.table, f->topic, f->topic_len);
+    char reply[33], deadline[24];
+    uint16_t flags = STREAM_MSG_REQUEST;
+    uint32_t extra;
+    struct spub *sp;
+    uint8_t *at;
+
+    *why = NULL;
+    if (e == NULL)
+        return TRPC_E_NO_STREAM;
+    snprintf(reply, sizeof(reply), "%016llx%016llx", (unsigned long long)token, (unsigned long long)secret);
+    snprintf(deadline, sizeof(deadline), "%llu", (unsigned long long)deadline_ms);
+    extra = (uint32_t)(4 + strlen(STREAM_HDR_REPLY) + strlen(reply) + 4 + strlen(STREAM_HDR_DEADLINE) + strlen(deadline));
+    if (too_large(e, f, extra))
+        return TRPC_E_MESSAGE_TOO_LARGE;
+    sp = spub_new(c, s, f, e, extra);
+    if (sp == NULL) {
+        *why = "out of memory";
+        return TRPC_E_UNAVAILABLE;
+    }
+    sp->req = true;
+    sp->id = token; /* a refusal fails the request's entry: request_store_failed */
+    memcpy(sp->rec + 10, &flags, 2);
+    at = sp->rec + STREAM_REC_HEAD + f->topic_len + f->hdr_len;
+    at += stream_put_header(at, STREAM_HDR_REPLY, reply, strlen(reply));
+    stream_put_header(at, STREAM_HDR_DEADLINE, deadline, strlen(deadline));
+    return spub_send(c, e, sp, why);
+}
+
+size_t stream_put_header(uint8_t *at, const char *key, const char *val, size_t vlen)
+{
+    uint16_t kl = (uint16_t)strlen(key), vl = (uint16_t)vlen;
+
+    memcpy(at, &kl, 2);
+    memcpy(at + 2, &vl, 2);
+    memcpy(at + 4, key, kl);
+    memcpy(at + 4 + kl, val, vl);
+    return 4u + kl + vl;
 }
 
 /* ---- opening and closing ------------------------------------------------------------------------ */

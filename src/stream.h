@@ -26,13 +26,16 @@
 #define STREAMS_MAX          256         /* streams of one broker */
 #define STREAM_PENDING_MAX   (64u << 20) /* bytes of PUBs an owner holds for one stream before refusing */
 #define STREAM_SEGMENT_BYTES (16u << 20)
-#define STREAM_REC_MSG       1     /* WAL record type of a message */
-#define STREAM_REC_FLOOR     2     /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
-#define STREAM_REC_DEL       3     /* a message deleted (redriven): its sequence (8), its bytes (8) */
-#define STREAM_CHUNKS        64    /* a limit removes the oldest messages in steps of 1/64 of it */
-#define STREAM_REOPEN_MIN_MS 500   /* a failed log is opened again after this, */
-#define STREAM_REOPEN_MAX_MS 30000 /* doubling up to this while it keeps failing */
-#define STREAM_REC_HEAD      16    /* a message record: time (8), topic_len (2), 0 (2), hdr_len (4), then the body */
+#define STREAM_REC_MSG       1       /* WAL record type of a message */
+#define STREAM_REC_FLOOR     2       /* retention moved the floor: floor (8), messages kept (8), their bytes (8) */
+#define STREAM_REC_DEL       3       /* a message deleted (redriven): its sequence (8), its bytes (8) */
+#define STREAM_CHUNKS        64      /* a limit removes the oldest messages in steps of 1/64 of it */
+#define STREAM_REOPEN_MIN_MS 500     /* a failed log is opened again after this, */
+#define STREAM_REOPEN_MAX_MS 30000   /* doubling up to this while it keeps failing */
+#define STREAM_REC_HEAD      16      /* a message record: time (8), topic_len (2), flags (2), hdr_len (4), then the body */
+#define STREAM_MSG_REQUEST   0x0001u /* flags: a durable request; its last headers are STREAM_HDR_REPLY, STREAM_HDR_DEADLINE */
+#define STREAM_HDR_REPLY     ":trpc-reply"    /* reply token and secret, 32 hex digits (docs/protocol.md 7.1) */
+#define STREAM_HDR_DEADLINE  ":trpc-deadline" /* the requester's deadline, Unix time in ms */
 
 struct broker;
 struct core;
@@ -207,5 +210,12 @@ int stream_register(struct broker *b);
 /* A core: a PUB that a stream covers is taken (true): it is stored and answered (PUBACK with the
  * sequence when ACK_REQ asked for one, ERR on failure) later. false: no stream covers its topic. */
 bool stream_pub(struct session *s, const struct wire_frame *f);
+/* A core: durable request f (no responder now) to the stream covering its topic, with headers
+ * STREAM_HDR_REPLY (token, secret) and STREAM_HDR_DEADLINE (deadline_ms). 0: taken (a refusal
+ * later comes to request_store_failed with the token); else a TRPC_E_x code, *why a text or NULL. */
+int stream_request(struct session *s, const struct wire_frame *f, uint64_t token, uint64_t secret, uint64_t deadline_ms,
+                   const char **why);
+/* Writes one header entry at `at`: its size. */
+size_t stream_put_header(uint8_t *at, const char *key, const char *val, size_t vlen);
 
 #endif

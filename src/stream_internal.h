@@ -32,6 +32,7 @@ struct spub {
     bool redrive;        /* a dead letter published again (stream_dlq.c): its answer goes to */
     struct dlq_job *job; /* stream_redrive_stored, for message dead_seq of dead_bytes */
     uint64_t dead_bytes;
+    bool req;        /* a durable request: id is its reply token; only a refusal goes back */
     int err;         /* TRPC_E_x once refused, 0 once stored */
     const char *why; /* static text for the ERR, or NULL */
     uint64_t seq;

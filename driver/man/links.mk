@@ -34,6 +34,8 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_sub_pattern.3 \
 	driver/man/trpc_request_msg.3 \
 	driver/man/trpc_request_async.3 \
+	driver/man/trpc_request_durable.3 \
+	driver/man/trpc_request_durable_async.3 \
 	driver/man/trpc_respond.3 \
 	driver/man/trpc_respond_error.3 \
 	driver/man/trpc_ack.3 \

@@ -29,11 +29,11 @@ int main(void)
     plan(21);
     itest_start(&b, args);
 
-    ok(tc_open(&a, &b) == 0 && tc_send(&a, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 3)}) == 0,
-       "CONNECT with versions 1..3");
+    ok(tc_open(&a, &b) == 0 && tc_send(&a, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 4)}) == 0,
+       "CONNECT with versions 1..4");
     f = itest_next(&a, TC_TIMEOUT_MS);
-    ok(f.type == WIRE_CONNACK && f.aux == 2 && wire_connack_get(f.payload, f.payload_len, &ca) == 0,
-       "CONNACK picks version 2, the highest in common");
+    ok(f.type == WIRE_CONNACK && f.aux == 3 && wire_connack_get(f.payload, f.payload_len, &ca) == 0,
+       "CONNACK picks version 3, the highest in common");
     ok(ca.max_frame == 65536 && ca.keepalive_ms == 300 && ca.max_topic == 256 && ca.client_id != 0,
        "CONNACK announces the configured limits and a client id");
     ok(wire_header_find(&f, ":server", 7, &h) && h.val_len > 12 && memcmp(h.val, "trpc-broker/", 12) == 0,
@@ -76,9 +76,9 @@ int main(void)
     ok(itest_is_err(&f, TRPC_E_NOT_CONNECTED, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "NOT_CONNECTED, fatal, closed");
     tc_close(&x);
     tc_open(&x, &b);
-    tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(3, 9)});
+    tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(4, 9)});
     f = itest_next(&x, TC_TIMEOUT_MS);
-    ok(itest_is_err(&f, TRPC_E_UNSUPPORTED_VERSION, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "versions 3..9: UNSUPPORTED_VERSION");
+    ok(itest_is_err(&f, TRPC_E_UNSUPPORTED_VERSION, true) && tc_wait_eof(&x, TC_TIMEOUT_MS), "versions 4..9: UNSUPPORTED_VERSION");
     tc_close(&x);
     itest_connect(&x, &b, 0);
     tc_send(&x, &(struct wire_out){.type = WIRE_CONNECT, .aux = wire_versions(1, 1)});

@@ -71,8 +71,14 @@ int tc_connect(struct tc *c, const struct broker_proc *b, uint8_t flags)
 
 int tc_hello(struct tc *c, uint8_t flags)
 {
+    return tc_hello_v(c, flags, 1);
+}
+
+int tc_hello_v(struct tc *c, uint8_t flags, uint16_t max_version)
+{
     struct wire_header name = {.key = ":name", .key_len = 5, .val = (const uint8_t *)"tclient", .val_len = 7};
-    struct wire_out o = {.type = WIRE_CONNECT, .flags = flags, .aux = wire_versions(1, 1), .headers = &name, .header_count = 1};
+    struct wire_out o = {
+        .type = WIRE_CONNECT, .flags = flags, .aux = wire_versions(1, max_version), .headers = &name, .header_count = 1};
     struct wire_frame f;
     struct wire_connack ca;
     int ret = tc_send(c, &o);

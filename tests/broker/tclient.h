@@ -34,6 +34,8 @@ int tc_open(struct tc *c, const struct broker_proc *b);
 int tc_adopt(struct tc *c, int fd);
 /* CONNECT (flags: WIRE_F_NO_ECHO or 0) and wait for CONNACK. */
 int tc_hello(struct tc *c, uint8_t flags);
+/* The same, offering protocol versions 1..max_version (tc_hello: 1). */
+int tc_hello_v(struct tc *c, uint8_t flags, uint16_t max_version);
 /* tc_open + tc_hello. */
 int tc_connect(struct tc *c, const struct broker_proc *b, uint8_t flags);
 /* tc_connect (flags 0) with a receive buffer of rcvbuf bytes, set before connecting so that the

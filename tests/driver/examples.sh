@@ -1,15 +1,16 @@
 #!/bin/sh
-# examples/hello, examples/echo and examples/durable against a real broker: hello's greetings come
-# back, an echo client's requests are answered by three echo-service instances, each serving some,
-# and durable's orders are settled as it plans, twice in a row (the second run joins the group
-# the first created).
+# examples/hello, examples/echo, examples/durable and examples/jobs against a real broker: hello's
+# greetings come back, an echo client's requests are answered by three echo-service instances,
+# each serving some, durable's orders are settled as it plans, twice in a row (the second run
+# joins the group the first created), and jobs' durable requests, sent before any worker runs,
+# are all answered once its worker starts.
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
 TRPC_BROKER=${TRPC_BROKER:-$top_builddir/src/trpc-broker}
 ex=$top_builddir/examples
 . "$top_srcdir/perf/server.sh"
 
-echo "1..8"
+echo "1..9"
 tmp=$(mktemp -d)
 TRPC_PID=
 spids=
@@ -80,6 +81,14 @@ for run in 1 2; do
         echo "$out" | sed 's/^/# /'
     fi
 done
+
+if out=$("$ex/jobs/jobs" "$url" 10 2>&1) && echo "$out" | grep -q '^10 requests waiting for a worker$' &&
+    echo "$out" | grep -q '^answered 10 of 10$' && [ "$(echo "$out" | grep -c '^reply: resized image')" -eq 10 ]; then
+    echo "ok 9 - jobs: 10 durable requests sent with no worker, all answered once it starts"
+else
+    echo "not ok 9 - jobs"
+    echo "$out" | sed 's/^/# /'
+fi
 
 server_stop "$TRPC_PID"
 TRPC_PID=

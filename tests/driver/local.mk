@@ -44,11 +44,14 @@ DRIVER_TESTS = \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
 	tests/driver/durable_term \
+	tests/driver/request_durable \
 	tests/driver/crash_groups
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_crash_groups_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_crash_groups_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_request_durable_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_durable_term_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_term_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_disk_full_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

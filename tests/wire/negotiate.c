@@ -42,7 +42,7 @@ int main(void)
     size_t i;
 
     ok_eq(WIRE_VERSION_MIN, 1, "this codec's lowest version is 1");
-    ok_eq(WIRE_VERSION_MAX, 2, "this codec's highest version is 2");
+    ok_eq(WIRE_VERSION_MAX, 3, "this codec's highest version is 3");
     ok_eq(wire_versions(1, 2), 0x00020001u, "wire_versions(1, 2): min low, max high");
     ok_eq(wire_versions(0x1234, 0xabcd), 0xabcd1234u, "wire_versions keeps all 16 bits of each");
     ok_eq(wire_versions(0xffff, 0), 0x0000ffffu, "wire_versions does not sign-extend");
@@ -58,5 +58,6 @@ int main(void)
     ok_eq(wire_negotiate(0, 1, 1), NO, "aux 0 is refused");
     ok_eq(wire_negotiate(0x00010001u, WIRE_VERSION_MIN, WIRE_VERSION_MAX), 1, "a v1 client meets this codec");
     ok_eq(wire_negotiate(0x00020001u, WIRE_VERSION_MIN, WIRE_VERSION_MAX), 2, "a 1..2 client meets it at 2");
+    ok_eq(wire_negotiate(0x00040001u, WIRE_VERSION_MIN, WIRE_VERSION_MAX), 3, "a 1..4 client meets it at 3");
     return done_testing();
 }

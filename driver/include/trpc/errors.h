@@ -57,7 +57,7 @@ extern "C" {
     XX(UNKNOWN_SEQUENCE, 306, "no delivery in flight with this sequence")                                                          \
     XX(BAD_POLICY, 307, "delivery policy header refused")                                                                          \
     XX(MESSAGE_TOO_LARGE, 308, "message larger than the stream allows")                                                            \
-    XX(NO_STREAM, 309, "no stream covers the durable subscription's pattern")                                                      \
+    XX(NO_STREAM, 309, "no stream covers the topic or the pattern")                                                                \
     XX(STREAM_FULL, 310, "the stream is at its limit and refuses new messages")                                                    \
     XX(STREAM_EXISTS, 311, "a stream of this name exists with another definition")                                                 \
     XX(SLOW_CONSUMER, 400, "output queue full: slow consumer cut off")                                                             \

@@ -269,13 +269,30 @@ const char *trpc_sub_pattern(const trpc_sub *sub);
 int trpc_request(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_msg **reply);
 int trpc_request_msg(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                      size_t len, int timeout_ms, trpc_msg **reply);
+#define TRPC_HAVE_REQUEST_DURABLE 1
+/*
+ * A durable request (protocol version 3; man 3 trpc_request_durable): as trpc_request_msg while a
+ * responder subscribes to `topic` with a queue group. With none, rather than failing with
+ * NO_RESPONDERS, the request is stored in the stream covering `topic` and waits there until a
+ * member of a consumer group of that stream takes it or timeout_ms passes (-TRPC_E_TIMEOUT; the
+ * broker then drops it undelivered). -TRPC_E_NO_STREAM when no stream covers the topic,
+ * -TRPC_E_STREAM_FULL and the stream's other refusals, -TRPC_E_UNSUPPORTED_VERSION from an older
+ * broker. A member gets it as a durable message for which trpc_msg_is_request() is true: its
+ * trpc_respond() answers the requester and acknowledges the message.
+ */
+int trpc_request_durable(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                         size_t len, int timeout_ms, trpc_msg **reply);
+/* The same without waiting, as trpc_request_async. */
+int trpc_request_durable_async(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
+                               size_t len, int timeout_ms, trpc_reply_cb *cb, void *ud);
 /* The same without waiting: cb runs once with the outcome. On a non-zero return cb never runs. */
 int trpc_request_async(trpc_client *c, const char *topic, const void *data, size_t len, int timeout_ms, trpc_reply_cb *cb,
                        void *ud);
 
 /* Answers request `req` (trpc_msg_is_request) received by a subscription. Once per request; a
  * second answer fails with -TRPC_E_INVALID_ARGUMENT. Works from any thread, and after the callback
- * returned as long as req is not freed. */
+ * returned as long as req is not freed. A durable request (trpc_request_durable) is acknowledged
+ * with its answer; its requester may have gone meanwhile, and then the answer goes nowhere. */
 int trpc_respond(trpc_msg *req, const void *data, size_t len);
 /* Answers with an application error: the requester gets -TRPC_E_RESPONDER_ERROR and a reply whose
  * trpc_msg_error_code() is `code` and whose payload is `text`. */
@@ -306,7 +323,8 @@ size_t trpc_msg_header_count(const trpc_msg *m);
 bool trpc_msg_header_at(const trpc_msg *m, size_t i, const char **key, const void **value, size_t *value_len);
 /* True for a request delivered to a subscription: answer it with trpc_respond(). */
 bool trpc_msg_is_request(const trpc_msg *m);
-/* Milliseconds the requester still waits, as of delivery (0 if not a request). */
+/* Milliseconds the requester still waits, as of delivery (0 if not a request); for a durable
+ * request, as of now by this machine's clock against the broker's. */
 uint32_t trpc_msg_deadline_ms(const trpc_msg *m);
 /* The responder's code of a reply that failed with -TRPC_E_RESPONDER_ERROR; 0 otherwise. */
 uint32_t trpc_msg_error_code(const trpc_msg *m);

@@ -1,0 +1,230 @@
+/*
+ * trpc_request_durable (docs/protocol.md section 7.1): served at once by a queue-group responder
+ * when there is one (nothing stored); otherwise stored in the stream covering its topic until a
+ * consumer group's member takes it, whose trpc_respond() answers the requester and acknowledges
+ * the message. Past its deadline the requester gets TIMEOUT and the broker drops the request
+ * undelivered; a requester that went leaves its request to be served all the same, the answer
+ * going nowhere; a request stored before a kill -9 is served after the restart. Refusals: no stream
+ * (NO_STREAM), a full stream (STREAM_FULL, with the stream's reason).
+ */
+#include <stdlib.h>
+
+#include "tests/driver/adminc.h"
+#include "tests/driver/helpers.h"
+
+static struct {
+    pthread_mutex_t lock;
+    int served, bad, respond_err;
+    char last[64];
+} worker = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A member of consumer group "workers": answers "done:<payload>". */
+static void on_job(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    char reply[80];
+    uint32_t left = trpc_msg_deadline_ms(m);
+    int n, err;
+
+    (void)c;
+    (void)sub;
+    (void)ud;
+    n = snprintf(reply, sizeof(reply), "done:%.*s", (int)(trpc_msg_len(m) < 60 ? trpc_msg_len(m) : 60),
+                 (const char *)trpc_msg_data(m));
+    err = trpc_respond(m, reply, (size_t)n);
+    pthread_mutex_lock(&worker.lock);
+    worker.served++;
+    worker.bad += !trpc_msg_is_request(m) || left == 0 || left > 20000 || trpc_msg_seq(m) == 0;
+    worker.respond_err += err != 0;
+    snprintf(worker.last, sizeof(worker.last), "%.*s", (int)(trpc_msg_len(m) < 60 ? trpc_msg_len(m) : 60),
+             (const char *)trpc_msg_data(m));
+    pthread_mutex_unlock(&worker.lock);
+    trpc_msg_free(m);
+}
+
+static void on_plain(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    (void)c;
+    (void)sub;
+    (void)ud;
+    trpc_respond(m, "plain", 5);
+    trpc_msg_free(m);
+}
+
+static int served(void)
+{
+    int n;
+
+    pthread_mutex_lock(&worker.lock);
+    n = worker.served;
+    pthread_mutex_unlock(&worker.lock);
+    return n;
+}
+
+static bool served_n(void *arg)
+{
+    return served() >= *(int *)arg;
+}
+
+struct stream_want {
+    trpc_client *c;
+    const char *stream, *key;
+    long long n;
+};
+
+static bool stream_is(void *arg)
+{
+    struct stream_want *w = arg;
+    json_t *st = adminc_stream(w->c, w->stream);
+    bool done = adminc_int(st, w->key) == w->n;
+
+    json_decref(st);
+    return done;
+}
+
+static long long group_int(trpc_client *c, const char *key)
+{
+    json_t *j = adminc_call(c, "group.info", "{\"stream\": \"jobs\", \"name\": \"workers\"}");
+    long long v = adminc_int(json_object_get(j, "group"), key);
+
+    json_decref(j);
+    return v;
+}
+
+struct group_want {
+    trpc_client *c;
+    const char *key;
+    long long n;
+};
+
+static bool group_is(void *arg)
+{
+    struct group_want *w = arg;
+
+    return group_int(w->c, w->key) == w->n;
+}
+
+static trpc_sub *join(trpc_client *m)
+{
+    trpc_sub *sub;
+
+    if (trpc_subscribe_durable(m, "jobs.>", "workers", 8, NULL, 0, on_job, NULL, &sub) != 0 || trpc_flush(m, 5000) != 0)
+        BAIL_OUT("subscribe: %s", trpc_last_error());
+    return sub;
+}
+
+static void leave(trpc_client *m, trpc_sub *sub)
+{
+    trpc_sub_destroy(sub);
+    if (trpc_flush(m, 5000) != 0)
+        BAIL_OUT("flush: %s", trpc_last_error());
+    usleep(100000); /* every core has seen the member go */
+}
+
+int main(void)
+{
+    struct broker_proc b;
+    trpc_client *c, *m, *r2;
+    trpc_sub *sub, *plain;
+    trpc_msg *reply = NULL;
+    struct reply_box box = REPLY_BOX_INIT, box2 = REPLY_BOX_INIT, box3 = REPLY_BOX_INIT;
+    struct stream_want sw;
+    struct group_want gw;
+    int err, want;
+
+    plan(20);
+    broker_up(&b, (const char *[]){"--cores", "2", NULL});
+    c = connect_or_bail(&b, NULL);
+    m = connect_or_bail(&b, NULL);
+
+    err = trpc_request_durable(c, "misc.a", NULL, 0, "x", 1, 2000, &reply);
+    ok(err == -TRPC_E_NO_STREAM, "no responder and no stream covering the topic: NO_STREAM (%s)", trpc_strerror(err));
+    adminc_stream_add(c, "{\"name\": \"jobs\", \"subjects\": [\"jobs.>\"]}");
+
+    /* A queue-group responder answers as for any request: nothing is stored. */
+    if (trpc_subscribe_group(m, "jobs.>", "svc", on_plain, NULL, &plain) != 0 || trpc_flush(m, 5000) != 0)
+        BAIL_OUT("subscribe: %s", trpc_last_error());
+    err = trpc_request_durable(c, "jobs.a", NULL, 0, "a", 1, 5000, &reply);
+    ok(err == 0 && trpc_msg_len(reply) == 5 && memcmp(trpc_msg_data(reply), "plain", 5) == 0,
+       "with a queue-group responder it is answered at once (%s)", trpc_strerror(err));
+    trpc_msg_free(reply);
+    reply = NULL;
+    sw = (struct stream_want){c, "jobs", "messages", 0};
+    ok(stream_is(&sw), "and nothing is stored");
+    leave(m, plain);
+
+    /* No responder: stored until a member of the group comes. */
+    ok(trpc_request_durable_async(c, "jobs.b", NULL, 0, "b", 1, 15000, reply_box_cb, &box) == 0, "a durable request, nobody there");
+    sw = (struct stream_want){c, "jobs", "messages", 1};
+    ok(wait_for(stream_is, &sw, 5000), "it is stored in stream jobs");
+    usleep(200000);
+    ok(box.calls == 0, "and the requester waits");
+    sub = join(m);
+    ok(reply_box_wait(&box, 10000) == 1 && box.err == 0 && strcmp(box.data, "done:b") == 0,
+       "a member that joins answers it: '%s' (%s)", box.data, trpc_strerror(box.err));
+    ok(worker.bad == 0 && worker.respond_err == 0,
+       "the member saw a request with a deadline and a sequence, and its trpc_respond() worked");
+    gw = (struct group_want){c, "acked", 1};
+    ok(wait_for(group_is, &gw, 5000) && group_int(c, "pending") == 0, "trpc_respond() acknowledged it: 1 acked, none pending");
+    err = trpc_request_durable(c, "jobs.c", NULL, 0, "c", 1, 5000, &reply);
+    ok(err == 0 && strcmp((const char *)trpc_msg_data(reply), "done:c") == 0,
+       "with the member there, the next one is served through the stream too (%s)", trpc_strerror(err));
+    trpc_msg_free(reply);
+    reply = NULL;
+
+    /* Past its deadline: TIMEOUT, and the member never sees it. */
+    leave(m, sub);
+    want = served();
+    err = trpc_request_durable(c, "jobs.late", NULL, 0, "late", 4, 300, &reply);
+    ok(err == -TRPC_E_TIMEOUT, "with no member for 300 ms: TIMEOUT (%s)", trpc_strerror(err));
+    sub = join(m);
+    gw = (struct group_want){c, "expired", 1};
+    ok(wait_for(group_is, &gw, 5000) && served() == want && group_int(c, "pending") == 0,
+       "the member that joins later does not get it: group.info expired 1");
+
+    /* A requester that went: its request is still served, the answer goes nowhere. */
+    leave(m, sub);
+    r2 = connect_or_bail(&b, NULL);
+    sw = (struct stream_want){c, "jobs", "last_seq", 4};
+    ok(trpc_request_durable_async(r2, "jobs.d", NULL, 0, "d", 1, 15000, reply_box_cb, &box2) == 0 && wait_for(stream_is, &sw, 5000),
+       "a durable request of another client is stored");
+    trpc_close(r2);
+    ok(box2.calls == 1 && box2.err == -TRPC_E_CLOSED, "its client closes: CLOSED (%s)", trpc_strerror(box2.err));
+    sub = join(m);
+    want += 1;
+    ok(wait_for(served_n, &want, 5000) && strcmp(worker.last, "d") == 0, "a member still serves it");
+    gw = (struct group_want){c, "acked", 3};
+    ok(wait_for(group_is, &gw, 5000), "and acknowledges it");
+    err = trpc_request_durable(c, "jobs.e", NULL, 0, "e", 1, 5000, &reply);
+    ok(err == 0 && strcmp((const char *)trpc_msg_data(reply), "done:e") == 0, "the member goes on serving (%s)",
+       trpc_strerror(err));
+    trpc_msg_free(reply);
+    reply = NULL;
+
+    /* Stored before a kill -9: served after the restart. */
+    leave(m, sub);
+    trpc_close(m);
+    ok(trpc_request_durable_async(c, "jobs.f", NULL, 0, "f", 1, 30000, reply_box_cb, &box3) == 0, "one more, stored");
+    sw = (struct stream_want){c, "jobs", "last_seq", 6};
+    if (!wait_for(stream_is, &sw, 5000))
+        diag("not durable after 5 s");
+    trpc_close(c);
+    if (broker_proc_kill(&b) != 0 || broker_proc_restart(&b) != 0)
+        BAIL_OUT("restart");
+    m = connect_or_bail(&b, NULL);
+    sub = join(m);
+    want = served() + 1;
+    ok(wait_for(served_n, &want, 10000) && strcmp(worker.last, "f") == 0, "after kill -9 and a restart a member serves it");
+
+    /* A full stream refuses it with its reason. */
+    c = connect_or_bail(&b, NULL);
+    adminc_stream_add(c, "{\"name\": \"tiny\", \"subjects\": [\"tiny.>\"], \"max_msgs\": 1, \"discard\": \"new\"}");
+    if (trpc_publish_sync(c, "tiny.x", NULL, 0, "x", 1, 5000, NULL) != 0)
+        BAIL_OUT("publish: %s", trpc_last_error());
+    err = trpc_request_durable(c, "tiny.y", NULL, 0, "y", 1, 2000, &reply);
+    ok(err == -TRPC_E_STREAM_FULL && strstr(trpc_last_error(), "max_msgs") != NULL, "a full stream: STREAM_FULL (%s)",
+       trpc_last_error());
+    trpc_close(c);
+    trpc_close(m);
+    broker_proc_stop(&b);
+    return done_testing();
+}
