@@ -343,8 +343,11 @@ static void header_rpc(struct emitter *e, const struct names *n)
             fmt(e,
                 "Calls and waits up to timeout_ms (0: %s_TIMEOUT_MS, 0 there: the broker's default).\n"
                 "0 with *resp set (free it with %s__free_unpacked(*resp, NULL)); -TRPC_E_RESPONDER_ERROR\n"
-                "with the handler's code and text in *err (err may be NULL); or another -TRPC_E_* code.",
-                n->up, n->resp_lo));
+                "with the handler's code and text in *err (err may be NULL); or another -TRPC_E_* code.%s",
+                n->up, n->resp_lo,
+                n->m->durable ? "\nDurable: with no instance serving, the call waits in the stream keeping the topic\n"
+                                "(-TRPC_E_NO_STREAM without one) until an instance serves it or timeout_ms passes."
+                              : ""));
     put_list(e, 0, fmt(e, "int %s", n->fn), n->call, NARGS(n->call), ";");
     put_doc(e, 0, "The same without waiting: cb runs once with the outcome, unless this returns non-zero.");
     put_list(e, 0, fmt(e, "int %s_async", n->fn), n->async, NARGS(n->async), ";");
@@ -420,6 +423,8 @@ static void header_server(struct emitter *e, const struct gen_service *s, const 
         names_of(e, s, m, &n);
         put_doc(e, 4, m->doc != NULL ? m->doc : fmt(e, "%s %s", m->kind == GEN_RPC ? "rpc" : "event", m->name));
         put_decl(e, 4, fmt(e, "%s_handler", n.fn), fmt(e, "*on_%s", n.member));
+        if (m->kind == GEN_RPC && m->durable)
+            count++; /* served through the queue group and the consumer group */
         if (m->kind == GEN_RPC) {
             put_doc(e, 4,
                     fmt(e, "Optional: runs after on_%s's reply was sent, to free what on_%s put into *resp.", n.member, n.member));
@@ -560,7 +565,7 @@ static void source_rpc(struct emitter *e, const struct names *n)
             "    if (timeout_ms <= 0)\n"
             "        timeout_ms = %s_TIMEOUT_MS;\n",
             n->req_lo, n->up);
-    put_list(e, 4, "rc = trpc_stub__call", call, 7, ";");
+    put_list(e, 4, n->m->durable ? "rc = trpc_stub__call_durable" : "rc = trpc_stub__call", call, 7, ";");
     fprintf(e->f,
             "    if (rc == 0)\n"
             "        *resp = (%s *)m;\n"
@@ -606,7 +611,7 @@ static void source_rpc(struct emitter *e, const struct names *n)
             "    if (timeout_ms <= 0)\n"
             "        timeout_ms = %s_TIMEOUT_MS;\n",
             n->fn, n->req_lo, n->up);
-    put_list(e, 4, "rc = trpc_stub__call_async", async, 6, ";");
+    put_list(e, 4, n->m->durable ? "rc = trpc_stub__call_durable_async" : "rc = trpc_stub__call_async", async, 6, ";");
     fprintf(e->f, "    if (rc != 0)\n"
                   "        free(p);\n"
                   "    return rc;\n"
@@ -764,7 +769,14 @@ static void source_serve(struct emitter *e, const struct gen_service *s, const c
                                   fmt(e, "&s->_subs[%zu]", i)};
 
             fprintf(e->f, "    if (rc == 0 && h->on_%s != NULL)\n", n.member);
-            put_list(e, 8, m->durable ? "rc = trpc_stub__subscribe_durable" : "rc = trpc_stub__subscribe", args, 8, ";");
+            put_list(e, 8, m->durable && m->kind == GEN_EVENT ? "rc = trpc_stub__subscribe_durable" : "rc = trpc_stub__subscribe",
+                     args, 8, ";");
+            if (m->kind == GEN_RPC && m->durable) {
+                /* And the calls that waited in the stream for an instance: its consumer group. */
+                args[7] = fmt(e, "&s->_subs[%zu]", ++i);
+                fprintf(e->f, "    if (rc == 0 && h->on_%s != NULL)\n", n.member);
+                put_list(e, 8, "rc = trpc_stub__subscribe_durable", args, 8, ";");
+            }
         }
     }
     fprintf(e->f,

@@ -3,7 +3,8 @@
  *
  *   topic          = "a.b.c"                       rpc, event  literal topic
  *   timeout_ms     = 2000                          rpc, event  1 .. 2^31-1
- *   durable        = true | false                  event
+ *   durable        = true | false                  rpc, event  rpc: a durable request (waits in a
+ *                                                              stream while no instance serves)
  *   max_deliveries = 5                             event       1 .. 2^31-1
  *   backoff        = exponential(100ms, 2.0, 30s)  event       durations in ms, s, m or h;
  *                                                              factor 1.0 .. 100.0; max >= initial
@@ -26,7 +27,7 @@ static const struct {
     bool rpc; /* also valid for an rpc (every option is valid for events) */
 } opts[OPT_COUNT] = {
     [OPT_TOPIC] = {"topic", true},      [OPT_TIMEOUT] = {"timeout_ms", true},
-    [OPT_DURABLE] = {"durable", false}, [OPT_MAX_DELIVERIES] = {"max_deliveries", false},
+    [OPT_DURABLE] = {"durable", true},  [OPT_MAX_DELIVERIES] = {"max_deliveries", false},
     [OPT_BACKOFF] = {"backoff", false}, [OPT_DLQ] = {"dlq", false},
 };
 

@@ -2,6 +2,7 @@
  * shop-client: calls the Billing service of shop.trpc through the generated stubs.
  *
  *   shop-client [trpc://host:port] [count]
+ *   shop-client [trpc://host:port] [count] refund
  *
  * Charges `count` orders with the blocking call and `count` more with the asynchronous one (all
  * in flight at once), checks every receipt names its order, charges one order above the limit and
@@ -9,6 +10,11 @@
  * acknowledged once a stream has it on disk) while watching the event through a consumer group of
  * its own, shop_observer (every group gets every event). Prints "charged N of M", "declined CODE:
  * TEXT", "published N" and "observed N"; exit status 0 when all went as expected.
+ *
+ * With "refund", sends `count` Refund calls at once and waits for their receipts. Refund is a
+ * durable rpc: started while no Billing instance runs, the calls wait in stream shop-refunds (up
+ * to their 30 s) and the first instance that starts serves them. Prints "refunds sent N" and
+ * "refunded N of M".
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -46,7 +52,7 @@ static void charged(trpc_client *c, int rc, Shop__Receipt *resp, const struct tr
 
     (void)c;
     if (rc != 0)
-        fprintf(stderr, "shop-client: async charge: %s%s%s\n", trpc_strerror(rc), err != NULL ? ": " : "",
+        fprintf(stderr, "shop-client: async call: %s%s%s\n", trpc_strerror(rc), err != NULL ? ": " : "",
                 err != NULL ? err->text : "");
     pthread_mutex_lock(&p->lock);
     if (rc == 0 && resp->ok && strncmp(resp->order_id, "o-", 2) == 0)
@@ -138,6 +144,38 @@ static int charge_all(trpc_client *c, int count)
     return good;
 }
 
+/* Durable calls, all in flight at once; returns the receipts that named their order. */
+static int refund_all(trpc_client *c, int count)
+{
+    struct pending p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    Shop__Order o;
+    char id[32];
+    int sent = 0, good;
+
+    for (int i = 0; i < count; i++) {
+        make_order(&o, id, sizeof(id), i, 990 + i);
+        pthread_mutex_lock(&p.lock);
+        p.outstanding++;
+        pthread_mutex_unlock(&p.lock);
+        if (shop_billing_refund_async(c, &o, 0, charged, &p) != 0) {
+            fprintf(stderr, "shop-client: refund %s: %s\n", id, trpc_last_error());
+            pthread_mutex_lock(&p.lock);
+            p.outstanding--;
+            pthread_mutex_unlock(&p.lock);
+            continue;
+        }
+        sent++;
+    }
+    printf("refunds sent %d\n", sent);
+    fflush(stdout);
+    pthread_mutex_lock(&p.lock);
+    while (p.outstanding > 0) /* each completes by its deadline at the latest */
+        pthread_cond_wait(&p.done, &p.lock);
+    good = p.good;
+    pthread_mutex_unlock(&p.lock);
+    return good;
+}
+
 int main(int argc, char **argv)
 {
     const char *url = argc > 1 ? argv[1] : "trpc://127.0.0.1:4250";
@@ -159,6 +197,12 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "shop-client: %s (%s)\n", trpc_strerror(rc), trpc_last_error());
         return 1;
+    }
+    if (argc > 3 && strcmp(argv[3], "refund") == 0) {
+        good = shop_declare_streams(c, "shop-client") == 0 ? refund_all(c, count) : 0;
+        printf("refunded %d of %d\n", good, count);
+        trpc_close(c);
+        return good == count ? 0 : 1;
     }
     good = charge_all(c, count);
     printf("charged %d of %d\n", good, 2 * count);

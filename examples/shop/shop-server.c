@@ -7,9 +7,11 @@
  *
  *   shop-server [trpc://host:port] [name]
  *
- * Charge answers with a receipt, or with error 402 for orders above 1000.00; Placed counts the
- * order and acknowledges it. Prints "ready NAME" once serving, "placed NAME ID" per event, and on
- * SIGINT or SIGTERM stops, closes and prints "stopped NAME charged N declined N placed N".
+ * Charge answers with a receipt, or with error 402 for orders above 1000.00; Refund (durable: calls
+ * made while no instance ran wait in a stream, and the first instance to start serves them)
+ * answers with a receipt; Placed counts the order and acknowledges it. Prints "ready NAME" once
+ * serving, "placed NAME ID" per event, "refunded NAME ID" per refund, and on SIGINT or SIGTERM
+ * stops, closes and prints "stopped NAME charged N declined N placed N refunded N".
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@ enum { LIMIT_CENTS = 100000, DECLINED = 402 };
  * trpc_close() has joined it. */
 struct billing {
     const char *name;
-    unsigned long charged, declined, placed;
+    unsigned long charged, declined, placed, refunded;
 };
 
 static enum trpc_stub_verdict charge(void *ud, const trpc_msg *msg, const Shop__Order *req, Shop__Receipt *resp,
@@ -45,6 +47,21 @@ static enum trpc_stub_verdict charge(void *ud, const trpc_msg *msg, const Shop__
     return TRPC_STUB_OK;
 }
 
+static enum trpc_stub_verdict refund(void *ud, const trpc_msg *msg, const Shop__Order *req, Shop__Receipt *resp,
+                                     struct trpc_stub_error *err)
+{
+    struct billing *b = ud;
+
+    (void)msg;
+    (void)err;
+    resp->order_id = req->id;
+    resp->ok = true;
+    b->refunded++;
+    printf("refunded %s %s\n", b->name, req->id);
+    fflush(stdout);
+    return TRPC_STUB_OK;
+}
+
 static enum trpc_stub_verdict placed(void *ud, const trpc_msg *msg, const Shop__Order *ev, uint32_t *nack_delay_ms)
 {
     struct billing *b = ud;
@@ -60,8 +77,8 @@ static enum trpc_stub_verdict placed(void *ud, const trpc_msg *msg, const Shop__
 int main(int argc, char **argv)
 {
     const char *url = argc > 1 ? argv[1] : "trpc://127.0.0.1:4250";
-    struct billing b = {argc > 2 ? argv[2] : "billing", 0, 0, 0};
-    struct shop_billing_handlers handlers = {charge, NULL, placed};
+    struct billing b = {argc > 2 ? argv[2] : "billing", 0, 0, 0, 0};
+    struct shop_billing_handlers handlers = {.on_charge = charge, .on_refund = refund, .on_placed = placed};
     struct shop_billing_server server;
     trpc_options *opts;
     trpc_client *c;
@@ -102,6 +119,6 @@ int main(int argc, char **argv)
     sigwait(&stop, &sig);
     shop_billing_stop(&server);
     trpc_close(c);
-    printf("stopped %s charged %lu declined %lu placed %lu\n", b.name, b.charged, b.declined, b.placed);
+    printf("stopped %s charged %lu declined %lu placed %lu refunded %lu\n", b.name, b.charged, b.declined, b.placed, b.refunded);
     return 0;
 }

@@ -4,6 +4,8 @@
 # and publishing Placed events (durable: acknowledged once stored in the stream the servers declared),
 # which it also watches through a consumer group of its own. Every call is answered, both instances take calls, the typed error
 # reaches the client with its code and text, and each event is handled by exactly one instance.
+# Then durable Refund calls made while no instance runs wait in their stream, and an instance
+# started afterwards serves each once.
 . "$top_srcdir/tests/gen/lib.sh"
 
 broker=${TRPC_BROKER:-$BUILD/src/trpc-broker}
@@ -85,6 +87,29 @@ d=$(cat "$TMP/s1.out" "$TMP/s2.out" | sed -n 's/^stopped .* declined \([0-9]*\) 
 ok $? "one instance declined the order over the limit"
 diag_file "$TMP/s1.out"
 diag_file "$TMP/s2.out"
+
+# Durable calls with no instance running: they wait; the instance that starts serves them.
+"$ex/shop-client" "$url" 5 refund >"$TMP/refund.out" 2>&1 &
+rpid=$!
+pids=$rpid
+wait_for "$TMP/refund.out" "^refunds sent 5\$" 1
+ok $? "five Refund calls sent while no Billing instance runs"
+sleep 0.3
+if kill -0 $rpid 2>/dev/null; then ok 0 "and they wait"; else ok 1 "and they wait"; diag_file "$TMP/refund.out"; fi
+"$ex/shop-server" "$url" billing3 >"$TMP/s3.out" 2>&1 &
+pids="$rpid $!"
+wait $rpid
+ok $? "an instance started afterwards answers them all"
+diag_file "$TMP/refund.out"
+grep -q "^refunded 5 of 5\$" "$TMP/refund.out"
+ok $? "five receipts"
+wait_for "$TMP/s3.out" "^refunded billing3 " 5
+refunds=$(grep '^refunded billing3 ' "$TMP/s3.out" | awk '{print $3}' | sort)
+[ "$(echo "$refunds" | wc -l)" -eq 5 ] && [ "$(echo "$refunds" | uniq | wc -l)" -eq 5 ]
+ok $? "each served once by the new instance"
+diag_file "$TMP/s3.out"
+for p in $pids; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+pids=
 
 kill -TERM $bpid
 wait $bpid

@@ -40,7 +40,7 @@ static const char use_c[] =
     "int use(trpc_client *c);\n"
     "int use(trpc_client *c)\n"
     "{\n"
-    "    struct shop_billing_handlers h = {charge, NULL, placed};\n"
+    "    struct shop_billing_handlers h = {.on_charge = charge, .on_refund = charge, .on_placed = placed};\n"
     "    struct shop_billing_server srv;\n"
     "    struct shop_billing_placed_sub sub;\n"
     "    struct trpc_stub_error err;\n"
@@ -49,6 +49,8 @@ static const char use_c[] =
     "    int rc = shop_billing_serve(c, &srv, &h, NULL);\n"
     "    rc = rc ? rc : shop_billing_charge(c, &o, &r, 0, &err);\n"
     "    rc = rc ? rc : shop_billing_charge_async(c, &o, 100, done, NULL);\n"
+    "    rc = rc ? rc : shop_billing_refund(c, &o, &r, 0, &err);\n"
+    "    rc = rc ? rc : shop_billing_refund_async(c, &o, 100, done, NULL);\n"
     "    rc = rc ? rc : shop_billing_placed_publish(c, &o);\n"
     "    rc = rc ? rc : shop_billing_placed_subscribe(c, &sub, \"audit\", placed, NULL);\n"
     "    shop_billing_placed_unsubscribe(&sub);\n"
@@ -70,7 +72,7 @@ static const struct {
     {"an event handler in the rpc's slot of the handler table",
      "static enum trpc_stub_verdict placed(void *ud, const trpc_msg *m, const Shop__Order *ev, uint32_t *d)\n"
      "{ (void)ud; (void)m; (void)ev; (void)d; return TRPC_STUB_ACK; }\n"
-     "struct shop_billing_handlers h = {placed, NULL, placed};\n"},
+     "struct shop_billing_handlers h = {.on_charge = placed, .on_placed = placed};\n"},
     {"a Receipt published as the Placed event",
      "int f(trpc_client *c);\nint f(trpc_client *c)\n{\n    Shop__Receipt r = SHOP__RECEIPT__INIT;\n"
      "    return shop_billing_placed_publish(c, &r);\n}\n"},

@@ -115,10 +115,25 @@ static inline int trpc_stub__reply(int rc, trpc_msg *reply, const ProtobufCMessa
     return rc;
 }
 
+/* Sends a packed request: a durable one (trpc_request_durable) where libtrpc has them. */
+static inline int trpc_stub__send(trpc_client *c, const char *topic, bool durable, const uint8_t *buf, size_t len, int timeout_ms,
+                                  trpc_msg **reply, trpc_reply_cb *done, void *ud)
+{
+#ifdef TRPC_HAVE_REQUEST_DURABLE
+    if (durable)
+        return done != NULL ? trpc_request_durable_async(c, topic, NULL, 0, buf, len, timeout_ms, done, ud)
+                            : trpc_request_durable(c, topic, NULL, 0, buf, len, timeout_ms, reply);
+#else
+    (void)durable;
+#endif
+    return done != NULL ? trpc_request_async(c, topic, buf, len, timeout_ms, done, ud)
+                        : trpc_request(c, topic, buf, len, timeout_ms, reply);
+}
+
 /* A blocking call: packs req, sends it on topic and decodes the reply as resp_desc. */
-static inline int trpc_stub__call(trpc_client *c, const char *topic, const ProtobufCMessage *req,
-                                  const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **resp,
-                                  struct trpc_stub_error *err)
+static inline int trpc_stub__call_as(trpc_client *c, const char *topic, bool durable, const ProtobufCMessage *req,
+                                     const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **resp,
+                                     struct trpc_stub_error *err)
 {
     trpc_msg *reply = NULL;
     uint8_t *buf;
@@ -128,7 +143,7 @@ static inline int trpc_stub__call(trpc_client *c, const char *topic, const Proto
     rc = trpc_stub__pack(req, &buf, &len);
     if (rc != 0)
         return rc;
-    rc = trpc_request(c, topic, buf, len, timeout_ms, &reply);
+    rc = trpc_stub__send(c, topic, durable, buf, len, timeout_ms, &reply, NULL, NULL);
     free(buf);
     if (rc != 0 && rc != -TRPC_E_RESPONDER_ERROR)
         return rc;
@@ -136,8 +151,8 @@ static inline int trpc_stub__call(trpc_client *c, const char *topic, const Proto
 }
 
 /* An asynchronous call: done runs once with ud unless this returns non-zero. */
-static inline int trpc_stub__call_async(trpc_client *c, const char *topic, const ProtobufCMessage *req, int timeout_ms,
-                                        trpc_reply_cb *done, void *ud)
+static inline int trpc_stub__call_async_as(trpc_client *c, const char *topic, bool durable, const ProtobufCMessage *req,
+                                           int timeout_ms, trpc_reply_cb *done, void *ud)
 {
     uint8_t *buf;
     size_t len;
@@ -146,9 +161,42 @@ static inline int trpc_stub__call_async(trpc_client *c, const char *topic, const
     rc = trpc_stub__pack(req, &buf, &len);
     if (rc != 0)
         return rc;
-    rc = trpc_request_async(c, topic, buf, len, timeout_ms, done, ud);
+    rc = trpc_stub__send(c, topic, durable, buf, len, timeout_ms, NULL, done, ud);
     free(buf);
     return rc;
+}
+
+static inline int trpc_stub__call(trpc_client *c, const char *topic, const ProtobufCMessage *req,
+                                  const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **resp,
+                                  struct trpc_stub_error *err)
+{
+    return trpc_stub__call_as(c, topic, false, req, resp_desc, timeout_ms, resp, err);
+}
+
+static inline int trpc_stub__call_async(trpc_client *c, const char *topic, const ProtobufCMessage *req, int timeout_ms,
+                                        trpc_reply_cb *done, void *ud)
+{
+    return trpc_stub__call_async_as(c, topic, false, req, timeout_ms, done, ud);
+}
+
+/*
+ * A durable rpc's call (contract option durable = true): as trpc_stub__call while an instance
+ * serves the topic; with none, it waits in the stream keeping the topic (-TRPC_E_NO_STREAM without
+ * one) until an instance serves it or timeout_ms passes (trpc_request_durable). With a libtrpc
+ * that has no durable requests, as trpc_stub__call.
+ */
+static inline int trpc_stub__call_durable(trpc_client *c, const char *topic, const ProtobufCMessage *req,
+                                          const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **resp,
+                                          struct trpc_stub_error *err)
+{
+    return trpc_stub__call_as(c, topic, true, req, resp_desc, timeout_ms, resp, err);
+}
+
+/* A durable rpc's asynchronous call, as trpc_stub__call_durable. */
+static inline int trpc_stub__call_durable_async(trpc_client *c, const char *topic, const ProtobufCMessage *req, int timeout_ms,
+                                                trpc_reply_cb *done, void *ud)
+{
+    return trpc_stub__call_async_as(c, topic, true, req, timeout_ms, done, ud);
 }
 
 /*
@@ -250,15 +298,19 @@ static inline int trpc_stub__subscribe(trpc_client *c, const char *topic, const 
 }
 
 /* Decodes a request for its handler. NULL when msg is no request (a publish on an rpc's topic has
- * no one to answer), or when it does not decode as desc, which is answered with
- * TRPC_STUB_CODE_BAD_REQUEST. The caller frees the result with protobuf_c_message_free_unpacked. */
+ * no one to answer; one that a durable rpc's stream kept is acknowledged, or it would come back),
+ * or when it does not decode as desc, which is answered with TRPC_STUB_CODE_BAD_REQUEST. The
+ * caller frees the result with protobuf_c_message_free_unpacked. */
 static inline ProtobufCMessage *trpc_stub__request(trpc_msg *msg, const ProtobufCMessageDescriptor *desc)
 {
     char text[TRPC_STUB_ERROR_TEXT_MAX];
     ProtobufCMessage *m;
 
-    if (!trpc_msg_is_request(msg))
+    if (!trpc_msg_is_request(msg)) {
+        if (trpc_msg_delivery(msg) > 0)
+            trpc_ack(msg);
         return NULL;
+    }
     m = protobuf_c_message_unpack(desc, NULL, trpc_msg_len(msg), (const uint8_t *)trpc_msg_data(msg));
     if (m == NULL) {
         snprintf(text, sizeof(text), "request does not decode as %s", desc->name);
