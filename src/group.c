@@ -581,6 +581,7 @@ static bool send_msg(struct group *g, struct gpend *p, struct gmember *m)
 {
     struct core *c = g->st->c;
     uint32_t body = p->len - STREAM_REC_HEAD;
+    struct stream_rec_head h = {0};
     uint16_t tl;
     uint32_t hl;
     struct gmsg *gm = malloc(sizeof(*gm) + WIRE_FIXED_LEN + body);
@@ -588,8 +589,9 @@ static bool send_msg(struct group *g, struct gpend *p, struct gmember *m)
 
     if (gm == NULL)
         return false;
-    memcpy(&tl, p->rec + 8, 2);
-    memcpy(&hl, p->rec + 12, 4);
+    stream_rec_head_get(p->rec, p->len, &h); /* read_next checked it */
+    tl = h.topic_len;
+    hl = h.hdr_len;
     gm->slot = m->slot;
     gm->gen = m->gen;
     gm->sid = m->sid;
@@ -698,8 +700,7 @@ static bool read_next(struct group *g)
 {
     struct stream *st = g->st;
     struct wal_record r;
-    uint16_t tl;
-    uint32_t hl;
+    struct stream_rec_head h = {0};
     struct gpend *p;
     int ret;
 
@@ -737,8 +738,6 @@ static bool read_next(struct group *g)
     if (r.seq >= g->next_seq && (g->pend.count >= GROUP_PENDING_MAX || g->pend_bytes >= GROUP_PENDING_BYTES))
         return rewind_to(g, r.seq); /* enough held for this group: read it again once some settle */
     g->scan_seq = r.seq + 1;
-    memcpy(&tl, (const uint8_t *)r.data + 8, 2);
-    memcpy(&hl, (const uint8_t *)r.data + 12, 4);
     if (r.seq < st->floor) { /* removed by retention, its segment not yet: on from the floor */
         retire_lost_below(g, st->floor);
         if (g->next_seq < st->floor)
@@ -746,8 +745,7 @@ static bool read_next(struct group *g)
         rewind_to(g, st->floor);
         return true;
     }
-    if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || (uint64_t)tl + hl > r.len - STREAM_REC_HEAD ||
-        stream_is_deleted(st, r.seq)) {
+    if (r.type != STREAM_REC_MSG || !stream_rec_head_get(r.data, r.len, &h) || stream_is_deleted(st, r.seq)) {
         if (r.seq >= g->next_seq)
             g->next_seq = r.seq + 1;
         return true; /* not a message (or a damaged one): nothing to deliver */
@@ -765,7 +763,7 @@ static bool read_next(struct group *g)
         return true;
     }
     g->next_seq = r.seq + 1;
-    if (!topic_match(g->filter, g->filter_len, (const char *)r.data + STREAM_REC_HEAD, tl))
+    if (!topic_match(g->filter, g->filter_len, (const char *)r.data + STREAM_REC_HEAD, h.topic_len))
         return true;
     p = calloc(1, sizeof(*p));
     if (p == NULL || (p->rec = rec_copy(&r)) == NULL || idmap_put(&g->pend, r.seq, p) != 0) {
@@ -793,17 +791,14 @@ static bool read_next(struct group *g)
 static bool request_expired(const struct gpend *p)
 {
     static const size_t kl = sizeof(STREAM_HDR_DEADLINE) - 1;
+    struct stream_rec_head rh;
     struct wire_header h;
     uint64_t deadline = 0;
-    uint16_t flags, tl;
-    uint32_t hl, pos = 0;
+    uint32_t pos = 0;
 
-    memcpy(&flags, p->rec + 10, 2);
-    if (!(flags & STREAM_MSG_REQUEST))
+    if (!stream_rec_head_get(p->rec, p->len, &rh) || !(rh.flags & STREAM_MSG_REQUEST))
         return false;
-    memcpy(&tl, p->rec + 8, 2);
-    memcpy(&hl, p->rec + 12, 4);
-    while (wire_header_block_next(p->rec + STREAM_REC_HEAD + tl, hl, &pos, &h) == 1)
+    while (wire_header_block_next(p->rec + STREAM_REC_HEAD + rh.topic_len, rh.hdr_len, &pos, &h) == 1)
         if (h.key_len == kl && memcmp(h.key, STREAM_HDR_DEADLINE, kl) == 0) {
             deadline = 0;
             for (uint16_t i = 0; i < h.val_len && h.val[i] >= '0' && h.val[i] <= '9'; i++)
@@ -946,6 +941,7 @@ static void dead_letter(struct group *g, struct gpend *p)
     struct stream *st = g->st;
     struct core *c = st->c;
     const struct stream_entry *e = g->dlq != NULL ? stream_table_match(c->stream.table, g->dlq, g->dlq_len) : NULL;
+    struct stream_rec_head h = {0};
     uint16_t tl, ntl = g->dlq_len;
     uint32_t hl, nhl, body, extra_max;
     char num[3][24], first[40], last[40];
@@ -962,8 +958,9 @@ static void dead_letter(struct group *g, struct gpend *p)
         retire(g, p, GREC_TERM);
         return;
     }
-    memcpy(&tl, p->rec + 8, 2);
-    memcpy(&hl, p->rec + 12, 4);
+    stream_rec_head_get(p->rec, p->len, &h); /* read_next checked it */
+    tl = h.topic_len;
+    hl = h.hdr_len;
     body = p->len - STREAM_REC_HEAD;
     extra_max = 6 * (4 + 24) + tl + 2 * 40 + 64 + 24 + 3 * 24 + 16;
     if (p->term != NULL)
@@ -998,14 +995,7 @@ static void dead_letter(struct group *g, struct gpend *p)
     assert(extra <= extra_max);
     memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
     nhl = hl + (uint32_t)extra;
-    {
-        uint64_t now = core_realtime_ns();
-
-        memcpy(sp->rec, &now, 8);
-        memcpy(sp->rec + 8, &ntl, 2);
-        memset(sp->rec + 10, 0, 2);
-        memcpy(sp->rec + 12, &nhl, 4);
-    }
+    stream_rec_head_put(sp->rec, core_realtime_ns(), ntl, 0, nhl);
     sp->next = NULL;
     sp->stream_id = e->id;
     sp->pub_core = c->id;

@@ -869,9 +869,9 @@ const struct stream_entry *stream_table_match(const struct stream_table *t, cons
 }
 
 /* The record of frame f for stream e, with `extra` bytes of room after f's headers (counted in the
- * record's header length) for the caller to fill: NULL when out of memory. */
+ * record's header length) for the caller to fill, and record flags: NULL when out of memory. */
 static struct spub *spub_new(const struct core *c, const struct session *s, const struct wire_frame *f,
-                             const struct stream_entry *e, uint32_t extra)
+                             const struct stream_entry *e, uint32_t extra, uint16_t flags)
 {
     uint32_t body = (uint32_t)f->topic_len + f->hdr_len + extra + f->payload_len;
     uint64_t now = core_realtime_ns();
@@ -889,10 +889,7 @@ static struct spub *spub_new(const struct core *c, const struct session *s, cons
                         .id = f->id,
                         .cost = (uint32_t)sizeof(*sp) + STREAM_REC_HEAD + body,
                         .len = STREAM_REC_HEAD + body};
-    memcpy(sp->rec, &now, 8);
-    memcpy(sp->rec + 8, &tl, 2);
-    memset(sp->rec + 10, 0, 2);
-    memcpy(sp->rec + 12, &hl, 4);
+    stream_rec_head_put(sp->rec, now, tl, flags, hl);
     at = sp->rec + STREAM_REC_HEAD;
     if (extra == 0) { /* the frame's body as it came */
         memcpy(at, frame_body(f), body);
@@ -946,7 +943,7 @@ bool stream_pub(struct session *s, const struct wire_frame *f)
         session_send_err(s, f->id, TRPC_E_MESSAGE_TOO_LARGE, false, NULL);
         return true;
     }
-    sp = spub_new(c, s, f, e, 0);
+    sp = spub_new(c, s, f, e, 0, 0);
     if (sp == NULL) {
         session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
         return true;
@@ -972,7 +969,6 @@ int stream_request(struct session *s, const struct wire_frame *f, uint64_t token
     struct core *c = s->core;
     const struct stream_entry *e = stream_table_match(c->stream.table, f->topic, f->topic_len);
     char reply[33], deadline[24];
-    uint16_t flags = STREAM_MSG_REQUEST;
     uint32_t extra;
     struct spub *sp;
     uint8_t *at;
@@ -985,14 +981,13 @@ int stream_request(struct session *s, const struct wire_frame *f, uint64_t token
     extra = (uint32_t)(4 + strlen(STREAM_HDR_REPLY) + strlen(reply) + 4 + strlen(STREAM_HDR_DEADLINE) + strlen(deadline));
     if (too_large(e, f, extra))
         return TRPC_E_MESSAGE_TOO_LARGE;
-    sp = spub_new(c, s, f, e, extra);
+    sp = spub_new(c, s, f, e, extra, STREAM_MSG_REQUEST);
     if (sp == NULL) {
         *why = "out of memory";
         return TRPC_E_UNAVAILABLE;
     }
     sp->req = true;
     sp->id = token; /* a refusal fails the request's entry: request_store_failed */
-    memcpy(sp->rec + 10, &flags, 2);
     at = sp->rec + STREAM_REC_HEAD + f->topic_len + f->hdr_len;
     at += stream_put_header(at, STREAM_HDR_REPLY, reply, strlen(reply));
     stream_put_header(at, STREAM_HDR_DEADLINE, deadline, strlen(deadline));
@@ -1031,18 +1026,18 @@ static int mkdir_p(char *path)
 static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t ns)
 {
     const uint8_t *body = (const uint8_t *)r->data + STREAM_REC_HEAD;
-    uint16_t tl, len;
-    uint32_t hl, off;
+    struct stream_rec_head h = {0};
+    uint16_t len;
+    uint32_t off;
     uint64_t hash;
 
-    memcpy(&tl, (const uint8_t *)r->data + 8, 2);
-    memcpy(&hl, (const uint8_t *)r->data + 12, 4);
-    if ((uint64_t)tl + hl > r->len - STREAM_REC_HEAD || !find_msgid(body + tl, hl, &off, &len) || len == 0 ||
+    if (!stream_rec_head_get(r->data, r->len, &h) || !find_msgid(body + h.topic_len, h.hdr_len, &off, &len) || len == 0 ||
         len > STREAM_MSGID_MAX)
         return;
-    hash = id_hash(st, body + tl + off, len);
-    if (dedup_find(st, body + tl + off, len, hash) == NULL)
-        dedup_add(st, body + tl + off, len, hash, r->seq, ns);
+    body += h.topic_len + off;
+    hash = id_hash(st, body, len);
+    if (dedup_find(st, body, len, hash) == NULL)
+        dedup_add(st, body, len, hash, r->seq, ns);
 }
 
 /* Counts what the log keeps (messages and bytes, in retention's chunks), and the ids of the dedup
@@ -1406,6 +1401,7 @@ static void get_end(struct sget *g, int err, struct stream_msg *msg)
 static void get_step(struct sget *g)
 {
     struct wal_record r;
+    struct stream_rec_head h = {0};
     struct stream_msg *msg;
     int ret = wal_iter_next(g->it, &r);
 
@@ -1415,7 +1411,8 @@ static void get_step(struct sget *g)
         get_end(g, ret == -ENOENT ? 0 : ret, NULL); /* -ENOENT: truncated meanwhile */
         return;
     }
-    if (ret == 0 || r.seq != g->seq || r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || stream_is_deleted(g->st, r.seq)) {
+    if (ret == 0 || r.seq != g->seq || r.type != STREAM_REC_MSG || !stream_rec_head_get(r.data, r.len, &h) ||
+        stream_is_deleted(g->st, r.seq)) {
         get_end(g, 0, NULL);
         return;
     }
@@ -1425,9 +1422,9 @@ static void get_step(struct sget *g)
         return;
     }
     msg->seq = r.seq;
-    memcpy(&msg->time_ns, r.data, 8);
-    memcpy(&msg->topic_len, (const uint8_t *)r.data + 8, 2);
-    memcpy(&msg->hdr_len, (const uint8_t *)r.data + 12, 4);
+    msg->time_ns = h.ns;
+    msg->topic_len = h.topic_len;
+    msg->hdr_len = h.hdr_len;
     msg->len = r.len - STREAM_REC_HEAD;
     memcpy(msg->body, (const uint8_t *)r.data + STREAM_REC_HEAD, msg->len);
     get_end(g, 0, msg);

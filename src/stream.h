@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "driver/wire.h"
 #include "src/wal_source.h"
@@ -36,6 +37,36 @@
 #define STREAM_MSG_REQUEST   0x0001u /* flags: a durable request; its last headers are STREAM_HDR_REPLY, STREAM_HDR_DEADLINE */
 #define STREAM_HDR_REPLY     ":trpc-reply"    /* reply token and secret, 32 hex digits (docs/protocol.md 7.1) */
 #define STREAM_HDR_DEADLINE  ":trpc-deadline" /* the requester's deadline, Unix time in ms */
+
+/* A message record's head, as its fields. */
+struct stream_rec_head {
+    uint64_t ns; /* stored at, CLOCK_REALTIME */
+    uint16_t topic_len, flags;
+    uint32_t hdr_len;
+};
+
+/* Reads the head of message record rec (len bytes): false when the record cannot hold it and the
+ * topic and headers it names (a damaged record). */
+static inline bool stream_rec_head_get(const void *rec, uint32_t len, struct stream_rec_head *h)
+{
+    const uint8_t *p = rec;
+
+    if (len < STREAM_REC_HEAD)
+        return false;
+    memcpy(&h->ns, p, 8);
+    memcpy(&h->topic_len, p + 8, 2);
+    memcpy(&h->flags, p + 10, 2);
+    memcpy(&h->hdr_len, p + 12, 4);
+    return (uint64_t)h->topic_len + h->hdr_len <= len - STREAM_REC_HEAD;
+}
+
+static inline void stream_rec_head_put(uint8_t *rec, uint64_t ns, uint16_t topic_len, uint16_t flags, uint32_t hdr_len)
+{
+    memcpy(rec, &ns, 8);
+    memcpy(rec + 8, &topic_len, 2);
+    memcpy(rec + 10, &flags, 2);
+    memcpy(rec + 12, &hdr_len, 4);
+}
 
 struct broker;
 struct core;

@@ -87,6 +87,7 @@ static void finish(struct dlq_job *j, int err)
 static bool list_one(struct dlq_job *j, const struct wal_record *r)
 {
     size_t need = (sizeof(struct stream_msg) + r->len - STREAM_REC_HEAD + 7) & ~(size_t)7;
+    struct stream_rec_head h = {0};
     struct stream_msg *m;
 
     if (j->res->bytes + need > STREAM_DLQ_LIST_BYTES && j->res->count > 0)
@@ -103,9 +104,10 @@ static bool list_one(struct dlq_job *j, const struct wal_record *r)
     }
     m = (struct stream_msg *)(void *)(j->res->msgs + j->res->bytes);
     m->seq = r->seq;
-    memcpy(&m->time_ns, r->data, 8);
-    memcpy(&m->topic_len, (const uint8_t *)r->data + 8, 2);
-    memcpy(&m->hdr_len, (const uint8_t *)r->data + 12, 4);
+    stream_rec_head_get(r->data, r->len, &h); /* the caller checked it */
+    m->time_ns = h.ns;
+    m->topic_len = h.topic_len;
+    m->hdr_len = h.hdr_len;
     m->len = r->len - STREAM_REC_HEAD;
     memcpy(m->body, (const uint8_t *)r->data + STREAM_REC_HEAD, m->len);
     j->res->bytes += need;
@@ -160,15 +162,7 @@ static bool redrive_one(struct dlq_job *j, const struct wal_record *r, const uin
         nhl += 4u + h.key_len + h.val_len;
     }
     memcpy(out + olen + nhl, payload, plen);
-    {
-        uint64_t now = core_realtime_ns();
-        uint16_t zero = 0;
-
-        memcpy(sp->rec, &now, 8);
-        memcpy(sp->rec + 8, &olen, 2);
-        memcpy(sp->rec + 10, &zero, 2);
-        memcpy(sp->rec + 12, &nhl, 4);
-    }
+    stream_rec_head_put(sp->rec, core_realtime_ns(), olen, 0, nhl);
     sp->stream_id = e->id;
     sp->pub_core = c->id;
     sp->ack = true;
@@ -212,6 +206,7 @@ static void step(struct dlq_job *j)
         return;
     j->stepping = true;
     while (!j->done && !j->read_done && j->inflight < DLQ_INFLIGHT) {
+        struct stream_rec_head h;
         uint16_t tl, vl;
         uint32_t hl;
         const uint8_t *hdr, *reason;
@@ -239,12 +234,11 @@ static void step(struct dlq_job *j)
             break;
         }
         j->next = r.seq + 1;
-        if (r.type != STREAM_REC_MSG || r.len < STREAM_REC_HEAD || r.seq < st->floor || stream_is_deleted(st, r.seq))
+        if (r.type != STREAM_REC_MSG || !stream_rec_head_get(r.data, r.len, &h) || r.seq < st->floor ||
+            stream_is_deleted(st, r.seq))
             continue;
-        memcpy(&tl, (const uint8_t *)r.data + 8, 2);
-        memcpy(&hl, (const uint8_t *)r.data + 12, 4);
-        if ((uint64_t)tl + hl > r.len - STREAM_REC_HEAD)
-            continue;
+        tl = h.topic_len;
+        hl = h.hdr_len;
         hdr = (const uint8_t *)r.data + STREAM_REC_HEAD + tl;
         reason = header(hdr, hl, "trpc-dlq-reason", &vl);
         if (j->req.reason[0] != '\0' && (reason == NULL || vl != strlen(j->req.reason) || memcmp(reason, j->req.reason, vl) != 0))
