@@ -57,6 +57,27 @@ void admin_api_fail(struct control *ctl, struct admin_call *call, const char *co
     admin_api_reply(ctl, call, json_pack("{s:b, s:{s:s, s:o}}", "ok", 0, "error", "code", code, "message", admin_api_text(msg)));
 }
 
+void admin_api_fail_stream(struct control *ctl, struct admin_call *call, const char *stream, int err, const char *busy_hint)
+{
+    switch (err) {
+    case -ESRCH:
+        admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s", stream);
+        break;
+    case -ETIMEDOUT:
+    case -EAGAIN:
+    case -EBUSY:
+        admin_api_fail(ctl, call, "BUSY", "the stream's core did not answer in time, or is busy; try again%s%s",
+                       busy_hint != NULL ? " " : "", busy_hint != NULL ? busy_hint : "");
+        break;
+    case -ENOMEM:
+        admin_api_fail(ctl, call, "INTERNAL", "out of memory");
+        break;
+    default:
+        admin_api_fail(ctl, call, "STORAGE_FAILED", "stream %s: its log failed (%s)", stream, strerror(-err));
+        break;
+    }
+}
+
 static json_t *ok_doc(void)
 {
     return json_pack("{s:b}", "ok", 1);

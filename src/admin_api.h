@@ -48,6 +48,10 @@ void admin_api_call(struct control *ctl, struct admin_call *call);
 void admin_api_reply(struct control *ctl, struct admin_call *call, json_t *doc);
 __attribute__((format(printf, 4, 5))) void admin_api_fail(struct control *ctl, struct admin_call *call, const char *code,
                                                           const char *fmt, ...);
+/* The answer to the error of an operation a stream's owner core ran (or did not answer in time):
+ * NOT_FOUND for -ESRCH (no such stream), BUSY for -ETIMEDOUT, -EAGAIN and -EBUSY (busy_hint, when
+ * not NULL, added), INTERNAL for -ENOMEM, else STORAGE_FAILED with the log's error. */
+void admin_api_fail_stream(struct control *ctl, struct admin_call *call, const char *stream, int err, const char *busy_hint);
 json_t *admin_api_text(const char *s);
 void admin_api_rfc3339(uint64_t ns, char *buf, size_t len);
 

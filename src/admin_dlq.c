@@ -102,16 +102,8 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
         err = parts[0]->err;
     if (err == 0 && parts[0]->n != 1)
         err = -ENOMEM;
-    if (err == -ESRCH) {
-        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->stream);
-    } else if (err == -ETIMEDOUT || err == -EAGAIN || err == -EBUSY) {
-        admin_api_fail(ctl, p->w.call, "BUSY",
-                       "the stream's core did not answer in time, or is busy; try again (a redrive may have gone on: "
-                       "dlq.list shows what is left)");
-    } else if (err == -ENOMEM) {
-        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
-    } else if (err != 0) {
-        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s: its log failed (%s)", p->stream, strerror(-err));
+    if (err != 0) {
+        admin_api_fail_stream(ctl, p->w.call, p->stream, err, "(a redrive may have gone on: dlq.list shows what is left)");
     } else {
         res = parts[0]->items;
         doc = json_pack("{s:b, s:s, s:I, s:b}", "ok", 1, "stream", p->stream, "next_seq", (json_int_t)res->next_seq, "more",

@@ -108,9 +108,6 @@ static void fail(struct control *ctl, struct gpend *p, int err)
     const char *name = p->req->name;
 
     switch (err) {
-    case -ESRCH:
-        admin_api_fail(ctl, p->w.call, "NOT_FOUND", "no stream %s", p->stream);
-        break;
     case -ENOENT:
         admin_api_fail(ctl, p->w.call, "NOT_FOUND", "stream %s has no consumer group %s", p->stream, name);
         break;
@@ -127,15 +124,8 @@ static void fail(struct control *ctl, struct gpend *p, int err)
     case -ERANGE:
         admin_api_fail(ctl, p->w.call, "BAD_REQUEST", "seq %" PRIu64 " is past the end of stream %s", p->req->seq, p->stream);
         break;
-    case -ETIMEDOUT:
-    case -EAGAIN:
-        admin_api_fail(ctl, p->w.call, "BUSY", "the stream's core did not answer in time, or is busy; try again");
-        break;
-    case -ENOMEM:
-        admin_api_fail(ctl, p->w.call, "INTERNAL", "out of memory");
-        break;
     default:
-        admin_api_fail(ctl, p->w.call, "STORAGE_FAILED", "stream %s: its log failed (%s)", p->stream, strerror(-err));
+        admin_api_fail_stream(ctl, p->w.call, p->stream, err, NULL);
         break;
     }
 }
