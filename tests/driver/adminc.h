@@ -57,6 +57,16 @@ static inline const char *adminc_err_code(json_t *j)
     return code;
 }
 
+/* One call's outcome as text: "ok" or the error code, in buf. */
+static inline const char *adminc_code(trpc_client *c, const char *verb, const char *doc, char *buf, size_t len)
+{
+    json_t *j = adminc_call(c, verb, doc);
+
+    snprintf(buf, len, "%s", adminc_ok(j) ? "ok" : adminc_err_code(j));
+    json_decref(j);
+    return buf;
+}
+
 /* The value of setting `name` in a settings.get reply, or NULL. */
 static inline const char *adminc_setting(json_t *get, const char *name)
 {

@@ -19,15 +19,6 @@ static uint64_t pub(trpc_client *c, const char *topic)
     return seq;
 }
 
-static const char *code_of(trpc_client *c, const char *verb, const char *doc, char *buf, size_t len)
-{
-    json_t *j = adminc_call(c, verb, doc);
-
-    snprintf(buf, len, "%s", adminc_ok(j) ? "ok" : adminc_err_code(j));
-    json_decref(j);
-    return buf;
-}
-
 static long long messages(trpc_client *c)
 {
     json_t *st = adminc_stream(c, "ev");
@@ -75,12 +66,12 @@ int main(void)
     usleep(100000);
     ok(messages(c) == 10, "once new messages fill the limit, exactly 10 are kept (%lld)", messages(c));
 
-    ok(strcmp(code_of(c, "stream.edit", "{\"name\": \"ev\", \"subjects\": [\"other.x\"]}", code, sizeof(code)),
+    ok(strcmp(adminc_code(c, "stream.edit", "{\"name\": \"ev\", \"subjects\": [\"other.x\"]}", code, sizeof(code)),
               "SUBJECTS_OVERLAP") == 0,
        "a subject of another stream: SUBJECTS_OVERLAP");
-    ok(strcmp(code_of(c, "stream.edit", "{\"name\": \"nope\", \"subjects\": [\"n.x\"]}", code, sizeof(code)), "NOT_FOUND") == 0,
+    ok(strcmp(adminc_code(c, "stream.edit", "{\"name\": \"nope\", \"subjects\": [\"n.x\"]}", code, sizeof(code)), "NOT_FOUND") == 0,
        "no such stream: NOT_FOUND");
-    ok(strcmp(code_of(c, "stream.edit", "{\"name\": \"ev\", \"subjects\": [\"ev.a\"], \"max_msg\": 3}", code, sizeof(code)),
+    ok(strcmp(adminc_code(c, "stream.edit", "{\"name\": \"ev\", \"subjects\": [\"ev.a\"], \"max_msg\": 3}", code, sizeof(code)),
               "BAD_REQUEST") == 0,
        "a misspelt key: BAD_REQUEST");
 
