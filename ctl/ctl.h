@@ -92,6 +92,7 @@ struct ctl_verb {
     bool group_opts;  /* takes --pattern, --start and the delivery policy options */
     bool dlq_opts;    /* takes --reason, --from and --max */
     bool follow;      /* a reply with "more": true is followed by a call from its "next_seq" */
+    bool ago_arg;     /* its third argument may also be a duration back from now (sent as a time) */
 };
 
 extern const struct ctl_verb ctl_verbs[];

@@ -551,9 +551,9 @@ int main(int argc, char **argv)
     }
     if (v->follow && !redrive_target(a.pos[1]))
         return usage_error(v, "%s %s: '%s' is not a sequence, FROM-TO or all", v->area, v->verb, a.pos[1]);
-    if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && !ago_time(a.pos[2], ago, sizeof(ago)))
-        return usage_error(v, "group reset: '%s' is not a sequence, an RFC 3339 time or a duration", a.pos[2]);
-    if (strcmp(v->area, "group") == 0 && strcmp(v->verb, "reset") == 0 && ago[0] != '\0')
+    if (v->ago_arg && !ago_time(a.pos[2], ago, sizeof(ago)))
+        return usage_error(v, "%s %s: '%s' is not a sequence, an RFC 3339 time or a duration", v->area, v->verb, a.pos[2]);
+    if (v->ago_arg && ago[0] != '\0')
         a.pos[2] = ago;
     status = run(v, &o, &a);
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -181,45 +181,45 @@ const struct ctl_verb ctl_verbs[] = {
      "Shows the broker's name and version, when it started and its uptime, the address it listens on,\n"
      "its cores and io_uring feature tier, how many connections it has, and, once the broker has a\n"
      "store, its backend, URL, whether it is up and its last error.\n",
-     0, 0, false, false, request_empty, ctl_render_server_info, false, false, false, false, false},
+     0, 0, false, false, request_empty, ctl_render_server_info, false, false, false, false, false, false},
     {"settings", "get", "$trpc.admin.settings.get", "[NAME]", "the broker's settings, or one of them",
      "Lists the broker's settings (or only NAME) with their values in the syntax of the config file,\n"
      "whether they can change while the broker runs (LIVE) and what they do. What get prints, set\n"
      "accepts.\n",
-     0, 1, false, false, request_settings_get, ctl_render_settings_get, false, false, false, false, false},
+     0, 1, false, false, request_settings_get, ctl_render_settings_get, false, false, false, false, false, false},
     {"settings", "set", "$trpc.admin.settings.set", "NAME VALUE [NAME VALUE]...", "change live settings on every core",
      "Changes setting NAME to VALUE (in the syntax of the config file, e.g. 15s, 64m, debug), writes it\n"
      "to the store and applies it on every core without a restart; prints the new and the previous\n"
      "value. Several pairs change together or not at all (request-timeout 90s max-request-timeout\n"
      "120s). Settings that are not live (listen, cores, data-dir, ...) are refused: change them in the\n"
      "config file and restart.\n",
-     2, 64, false, false, request_settings_set, ctl_render_settings_set, true, false, false, false, false},
+     2, 64, false, false, request_settings_set, ctl_render_settings_set, true, false, false, false, false, false},
     {"settings", "reset", "$trpc.admin.settings.reset", "NAME", "give a setting back its configured value",
      "Gives setting NAME back the value of the broker's config file or command line, on every core,\n"
      "and removes the change from the store; prints the new and the previous value.\n",
-     1, 1, false, false, request_settings_get, ctl_render_settings_set, false, false, false, false, false},
+     1, 1, false, false, request_settings_get, ctl_render_settings_set, false, false, false, false, false, false},
     {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
      "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
      "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_clients_ls, false, false, false, false, false},
+     0, 0, true, false, request_page, ctl_render_clients_ls, false, false, false, false, false, false},
     {"clients", "kick", "$trpc.admin.clients.kick", "ID", "disconnect a client",
      "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"
      "connection closes. A client that reconnects comes back with a new id.\n",
-     1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false, false, false, false, false},
+     1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false, false, false, false, false, false},
     {"subs", "ls", "$trpc.admin.subs.list", "[--limit N] [--offset N]", "subscriptions, by client and id",
      "Lists the subscriptions ordered by client, then subscription id: pattern, queue group (- for a\n"
      "plain fan-out subscription) and messages delivered.\n" PAGE_HELP,
-     0, 0, true, false, request_page, ctl_render_subs_ls, false, false, false, false, false},
+     0, 0, true, false, request_page, ctl_render_subs_ls, false, false, false, false, false, false},
     {"stream", "ls", "$trpc.admin.stream.list", "", "streams: subjects, messages, bytes, sequences",
      "Lists the streams: the topic patterns each keeps (SUBJECTS), the core that owns it, the\n"
      "messages and bytes it holds and its first and last sequence, and an error when its log cannot\n"
      "be written.\n",
-     0, 0, false, false, request_empty, ctl_render_stream_ls, false, false, false, false, false},
+     0, 0, false, false, request_empty, ctl_render_stream_ls, false, false, false, false, false, false},
     {"stream", "info", "$trpc.admin.stream.info", "NAME", "one stream in detail",
      "Shows stream NAME: its subjects, owner core and limits, when it was created, the messages and\n"
      "bytes it holds, its first and last sequence, PUBs stored and refused since the broker started,\n"
      "PUBs waiting for the disk, and what opening its log found.\n",
-     1, 1, false, false, request_name, ctl_render_stream_info, false, false, false, false, false},
+     1, 1, false, false, request_name, ctl_render_stream_info, false, false, false, false, false, false},
     {"stream", "add", "$trpc.admin.stream.add",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
      "[--dedup-window DURATION] [--retention limits|interest]",
@@ -239,7 +239,7 @@ const struct ctl_verb ctl_verbs[] = {
      "                          again and is acknowledged with the first sequence (default 2m; 0: off)\n"
      "    --retention limits|interest  limits (the default): messages stay until a limit removes them;\n"
      "                          interest: also once every consumer group of the stream acknowledged them\n",
-     2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false},
+     2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false, false},
     {"stream", "edit", "$trpc.admin.stream.edit",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
      "[--dedup-window DURATION] [--retention limits|interest]",
@@ -248,33 +248,33 @@ const struct ctl_verb ctl_verbs[] = {
      "left out is back to its default). The stored messages stay; tighter limits remove what they must\n"
      "at once; a subject added stores from now on, one dropped stores no more (consumer groups read on\n"
      "what was stored). No two streams may share a topic.\n",
-     2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false},
+     2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false, false},
     {"stream", "rm", "$trpc.admin.stream.delete", "NAME", "delete a stream and its messages",
      "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"
      "PUBs waiting for the disk get an error.\n",
-     1, 1, false, false, request_name, ctl_render_stream_rm, false, false, false, false, false},
+     1, 1, false, false, request_name, ctl_render_stream_rm, false, false, false, false, false, false},
     {"stream", "purge", "$trpc.admin.stream.purge", "NAME", "remove every message of a stream",
      "Removes every message stream NAME holds (its definition stays, and it goes on storing; a PUB\n"
      "on its way to the disk meanwhile is kept). Consumer groups skip what was removed. Sequences\n"
      "go on from where they were. To empty a dead-letter stream once its messages were dealt with.\n",
-     1, 1, false, false, request_name, ctl_render_stream_purge, false, false, false, false, false},
+     1, 1, false, false, request_name, ctl_render_stream_purge, false, false, false, false, false, false},
     {"stream", "get", "$trpc.admin.stream.get", "NAME SEQ", "one stored message",
      "Shows the message with sequence SEQ of stream NAME: when it was stored, its topic, its headers\n"
      "and its payload (as text when it is UTF-8, else as base64).\n",
-     2, 2, false, false, request_stream_get, ctl_render_stream_get, false, false, false, false, false},
+     2, 2, false, false, request_stream_get, ctl_render_stream_get, false, false, false, false, false, false},
     {"group", "ls", "$trpc.admin.group.list", "STREAM", "a stream's consumer groups",
      "Lists the consumer groups of stream STREAM: the pattern each reads, its members now, the next\n"
      "sequence it will read (NEXT) and how many stored messages lie beyond it (LAG, its pattern not\n"
      "applied), messages delivered and not settled (PENDING, of which INFLIGHT are with a member),\n"
      "and since the broker started, redeliveries, acknowledgements and dead letters; then its\n"
      "dead-letter topic.\n",
-     1, 1, false, false, request_stream_name, ctl_render_group_ls, false, false, false, false, false},
+     1, 1, false, false, request_stream_name, ctl_render_group_ls, false, false, false, false, false, false},
     {"group", "info", "$trpc.admin.group.info", "STREAM NAME", "one consumer group in detail",
      "Shows consumer group NAME of stream STREAM: its pattern and delivery policy, its members, where\n"
      "it reads, what it holds (pending: delivered and not settled; in flight: with a member; waiting:\n"
      "for a backoff or a member with room; lost: delivered before a restart, to be read again) and\n"
      "its counts since the broker started.\n",
-     2, 2, false, false, request_group, ctl_render_group_info, false, false, false, false, false},
+     2, 2, false, false, request_group, ctl_render_group_info, false, false, false, false, false, false},
     {"group", "add", "$trpc.admin.group.add",
      "STREAM NAME [--pattern P] [--start all|new|seq:N|time:T] [--max-deliveries N] [--ack-wait DURATION] "
      "[--backoff I,F,M[,J]] [--dlq TOPIC]",
@@ -293,17 +293,17 @@ const struct ctl_verb ctl_verbs[] = {
      "                          the fraction J (100,2,60000,0.2)\n"
      "    --dlq TOPIC           where messages out of attempts, or TERMed, are published (a stream must\n"
      "                          cover it)\n",
-     2, 2, false, false, request_group_add, ctl_render_group_info, false, false, true, false, false},
+     2, 2, false, false, request_group_add, ctl_render_group_info, false, false, true, false, false, false},
     {"group", "reset", "$trpc.admin.group.reset", "STREAM NAME SEQ|TIME|AGO", "move where a consumer group reads",
      "Makes consumer group NAME of stream STREAM read on from sequence SEQ, from the first message stored\n"
      "at or after TIME (RFC 3339: 2026-12-05T10:00:00Z), or from AGO back (30s, 15m, 2h, 7d: that long\n"
      "before now). What it had delivered and not settled is forgotten (an ACK of it is answered\n"
      "UNKNOWN_SEQUENCE); its members stay.\n",
-     3, 3, false, false, request_group_reset, ctl_render_group_info, false, false, false, false, false},
+     3, 3, false, false, request_group_reset, ctl_render_group_info, false, false, false, false, false, true},
     {"group", "rm", "$trpc.admin.group.delete", "STREAM NAME", "delete a consumer group",
      "Deletes consumer group NAME of stream STREAM: its members' subscriptions end with an error, and\n"
      "what it had not settled is forgotten. The stream's messages stay.\n",
-     2, 2, false, false, request_group, ctl_render_group_rm, false, false, false, false, false},
+     2, 2, false, false, request_group, ctl_render_group_rm, false, false, false, false, false, false},
     {"dlq", "ls", "$trpc.admin.dlq.list", "STREAM [--reason R] [--from SEQ] [--max N]", "dead letters, with where from and why",
      "Lists the dead letters of stream STREAM (the stream covering a group's dead-letter topic): each\n"
      "one's sequence, when it was dead-lettered, the topic it was published on, its consumer group, its\n"
@@ -312,7 +312,7 @@ const struct ctl_verb ctl_verbs[] = {
      "    --reason R   only those that failed for R (nack, timeout, member left, term)\n"
      "    --from SEQ   from sequence SEQ on (the end of a list says where the next one starts)\n"
      "    --max N      at most N (default 100, at most 1000)\n",
-     1, 1, false, false, request_dlq_ls, ctl_render_dlq_ls, false, false, false, true, false},
+     1, 1, false, false, request_dlq_ls, ctl_render_dlq_ls, false, false, false, true, false, false},
     {"dlq", "redrive", "$trpc.admin.dlq.redrive", "STREAM SEQ|FROM-TO|all [--reason R] [--max N]",
      "publish dead letters again on their topic",
      "Publishes dead letters of stream STREAM again on the topic each was first published on, with its\n"
@@ -321,7 +321,7 @@ const struct ctl_verb ctl_verbs[] = {
      "or all, and of those only the ones that failed for R with --reason. Goes on until all asked for\n"
      "are done, N at a time (--max, default 1000). A message that is not a dead letter, or whose topic\n"
      "no stream keeps any more, is skipped and said so.\n",
-     2, 2, false, false, request_dlq_redrive, ctl_render_dlq_redrive, false, false, false, true, true},
+     2, 2, false, false, request_dlq_redrive, ctl_render_dlq_redrive, false, false, false, true, true, false},
 };
 const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
 
