@@ -388,6 +388,28 @@ static void floor_write(struct stream *st)
 /* While a limit is passed, the oldest chunk goes: max_msgs and max_bytes with discard old, max_age
  * always; never past what is durable (the floor would pass a message that may yet fail, and a
  * group reading from the floor would start past the log's end). */
+/* Retention removes the oldest chunk: the floor it leaves (the caller's to raise). */
+static uint64_t drop_oldest(struct stream *st)
+{
+    const struct schunk *k = chunk_at(st, 0);
+    uint64_t floor = k->last + 1;
+
+    st->msgs -= k->msgs;
+    st->bytes -= k->bytes;
+    st->expired += k->msgs - k->del_msgs; /* those deleted one by one were not kept till now */
+    chunk_drop(st);
+    return floor;
+}
+
+static void floor_raise(struct stream *st, uint64_t floor)
+{
+    if (floor > st->floor) {
+        st->floor = floor;
+        st->floor_dirty = true; /* one record per loop turn, however many chunks went */
+        deleted_prune(st);
+    }
+}
+
 static void trim(struct stream *st, uint64_t now)
 {
     const struct stream_limits *l = &st->lim;
@@ -415,17 +437,9 @@ static void trim(struct stream *st, uint64_t now)
         }
         if (!(aged || by_msgs || by_bytes))
             break;
-        st->msgs -= k->msgs;
-        st->bytes -= k->bytes;
-        st->expired += k->msgs - k->del_msgs; /* those deleted one by one were not kept till now */
-        floor = k->last + 1;
-        chunk_drop(st);
+        floor = drop_oldest(st);
     }
-    if (floor > st->floor) {
-        st->floor = floor;
-        st->floor_dirty = true; /* one record per loop turn, however many chunks went */
-        deleted_prune(st);
-    }
+    floor_raise(st, floor);
 }
 
 #define INTEREST_PERIOD_NS 100000000ull /* a pass over the groups' pending messages at most this often */
@@ -446,17 +460,9 @@ static void interest_trim(struct stream *st)
 
         if (k->last >= low || k->last > durable)
             break;
-        st->msgs -= k->msgs;
-        st->bytes -= k->bytes;
-        st->expired += k->msgs - k->del_msgs;
-        floor = k->last + 1;
-        chunk_drop(st);
+        floor = drop_oldest(st);
     }
-    if (floor > st->floor) {
-        st->floor = floor;
-        st->floor_dirty = true;
-        deleted_prune(st);
-    }
+    floor_raise(st, floor);
 }
 
 static bool has_limits(const struct stream *st)
