@@ -350,20 +350,38 @@ static bool refuse_overlap(struct control *ctl, struct admin_call *call, struct 
     return true;
 }
 
-void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
+/* The request's definition in a new pending call, or NULL when it failed (answered). */
+static struct spend *parsed(struct control *ctl, struct admin_call *call, json_t *req)
 {
     char why[STREAM_WHY];
+    struct spend *p = spend_new(ctl, call);
+
+    if (p != NULL && parse_def(ctl, req, &p->def, why, sizeof(why)) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
+        spend_free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Another change of the streams is under way: answered BUSY and p freed. */
+static bool changing(struct control *ctl, struct admin_call *call, struct spend *p)
+{
+    if (!ctl->streams_changing)
+        return false;
+    admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
+    spend_free(p);
+    return true;
+}
+
+void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
+{
     struct spend *p;
     int i;
 
-    p = spend_new(ctl, call);
+    p = parsed(ctl, call, req);
     if (p == NULL)
         return;
-    if (parse_def(ctl, req, &p->def, why, sizeof(why)) != 0) {
-        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
-        spend_free(p);
-        return;
-    }
     i = find(ctl, p->def.name);
     if (i >= 0) {
         /* Declaring is idempotent: the same definition again is the stream as it is. */
@@ -386,11 +404,8 @@ void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req)
         spend_free(p);
         return;
     }
-    if (ctl->streams_changing) {
-        admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
-        spend_free(p);
+    if (changing(ctl, call, p))
         return;
-    }
     p->def.created_ns = core_realtime_ns();
     p->id = ++ctl->next_stream_id;
     p->owner = stream_owner(p->def.name, ctl->b->ncores);
@@ -418,21 +433,15 @@ static void edit_tables_done(struct control *ctl, void *arg, struct admin_part *
  * on, a subject dropped stores no more (groups read on what was stored). */
 void admin_stream_edit(struct control *ctl, struct admin_call *call, json_t *req)
 {
-    char why[STREAM_WHY];
     struct stream_def *d;
     struct spend *p;
     size_t len = 0;
     char *val;
     int i, ret;
 
-    p = spend_new(ctl, call);
+    p = parsed(ctl, call, req);
     if (p == NULL)
         return;
-    if (parse_def(ctl, req, &p->def, why, sizeof(why)) != 0) {
-        admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
-        spend_free(p);
-        return;
-    }
     i = find(ctl, p->def.name);
     if (i < 0) {
         admin_api_fail(ctl, call, "NOT_FOUND", "no stream %s (stream.add declares one)", p->def.name);
@@ -448,11 +457,8 @@ void admin_stream_edit(struct control *ctl, struct admin_call *call, json_t *req
     }
     if (refuse_overlap(ctl, call, p))
         return;
-    if (ctl->streams_changing) {
-        admin_api_fail(ctl, call, "BUSY", "another stream change is under way; try again");
-        spend_free(p);
+    if (changing(ctl, call, p))
         return;
-    }
     p->def.created_ns = ctl->streams[i]->created_ns;
     val = stream_def_encode(&p->def, &len);
     ret = val != NULL ? store_put(ctl->store, NS, p->def.name, val, len) : -ENOMEM;
