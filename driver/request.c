@@ -233,17 +233,23 @@ int trpc_publish_async(trpc_client *c, const char *topic, const trpc_header *hea
 }
 
 /* Queues a frame answering m (REP, ACK, NACK) on the connection m came from. */
-static int answer_n(trpc_msg *m, const struct wire_out *o, int n)
+/* Queues o[0, n) in order; *sent (may be NULL) says how many went before an error. */
+static int answer_n(trpc_msg *m, const struct wire_out *o, int n, int *sent)
 {
     trpc_client *c = m->c;
     bool wake = false;
-    int err = 0;
+    int err = 0, i;
 
     pthread_mutex_lock(&c->lock);
     if (c->state != TRPC_STATE_CONNECTED || c->conn_gen != m->conn_gen)
         err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: the connection the message came on is gone", wire_type_name(o->type));
-    for (int i = 0; i < n && err == 0; i++)
+    for (i = 0; err == 0 && i < n; i++) {
         err = trpc__enqueue_direct_locked(c, &o[i], false, &wake);
+        if (err != 0)
+            break;
+    }
+    if (sent != NULL)
+        *sent = i;
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);
@@ -252,16 +258,18 @@ static int answer_n(trpc_msg *m, const struct wire_out *o, int n)
 
 static int answer(trpc_msg *m, const struct wire_out *o)
 {
-    return answer_n(m, o, 1);
+    return answer_n(m, o, 1, NULL);
 }
 
 /* A stored durable request is answered by its REP (the secret in id) and retired by an ACK after it,
- * queued together: redelivered, it would be answered again. */
+ * queued together: redelivered, it would be answered again. A REP that went without its ACK (the
+ * buffer filled between them) is an answer all the same: the message comes back after the group's
+ * ack wait, and its second answer is refused (BAD_REPLY_TOKEN) while its ACK retires it. */
 static int respond(trpc_msg *req, uint8_t flags, uint32_t code, const void *data, size_t len)
 {
     struct wire_out o[2] = {{.type = WIRE_REP, .flags = flags, .aux = code, .payload = data, .payload_len = len}};
     uint64_t token, secret;
-    int n = 1, err;
+    int n = 1, sent, err;
 
     trpc__clear_error();
     if (!trpc_msg_is_request(req) || (data == NULL && len > 0))
@@ -275,7 +283,11 @@ static int respond(trpc_msg *req, uint8_t flags, uint32_t code, const void *data
         o[1] = (struct wire_out){.type = WIRE_ACK, .id = req->sub_id, .seq = req->seq};
         n = 2;
     }
-    err = answer_n(req, o, n);
+    err = answer_n(req, o, n, &sent);
+    if (sent > 0) {
+        trpc__clear_error();
+        return 0; /* the answer went */
+    }
     if (err == -TRPC_E_BUFFER_FULL)
         atomic_store(&req->answered, false); /* the caller may try again */
     return err;

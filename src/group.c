@@ -995,7 +995,8 @@ static void dead_letter(struct group *g, struct gpend *p)
     assert(extra <= extra_max);
     memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
     nhl = hl + (uint32_t)extra;
-    stream_rec_head_put(sp->rec, core_realtime_ns(), ntl, 0, nhl);
+    /* A durable request stays one, deadline and all: redriven late, it is dropped, not run. */
+    stream_rec_head_put(sp->rec, core_realtime_ns(), ntl, h.flags & STREAM_MSG_REQUEST, nhl);
     sp->next = NULL;
     sp->stream_id = e->id;
     sp->pub_core = c->id;

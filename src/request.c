@@ -430,6 +430,8 @@ static void store(struct session *s, const struct wire_frame *f, uint32_t timeou
     p = entry_open(s, f->id, timeout_ms);
     if (p == NULL)
         return;
+    if (c->req.nclasses > 1)
+        p->klass = topic_class(c, f->topic, f->topic_len);
     p->resp_core = RESP_ANY;
     p->secret = (uint64_t)core_secure_random(c) << 32 | core_secure_random(c);
     atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);

@@ -1037,8 +1037,8 @@ static void recall_msgid(struct stream *st, const struct wal_record *r, uint64_t
     uint32_t off;
     uint64_t hash;
 
-    if (!stream_rec_head_get(r->data, r->len, &h) || !find_msgid(body + h.topic_len, h.hdr_len, &off, &len) || len == 0 ||
-        len > STREAM_MSGID_MAX)
+    if (!stream_rec_head_get(r->data, r->len, &h) || (h.flags & STREAM_MSG_REQUEST) || /* never deduplicated */
+        !find_msgid(body + h.topic_len, h.hdr_len, &off, &len) || len == 0 || len > STREAM_MSGID_MAX)
         return;
     body += h.topic_len + off;
     hash = id_hash(st, body, len);

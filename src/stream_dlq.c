@@ -162,7 +162,13 @@ static bool redrive_one(struct dlq_job *j, const struct wal_record *r, const uin
         nhl += 4u + h.key_len + h.val_len;
     }
     memcpy(out + olen + nhl, payload, plen);
-    stream_rec_head_put(sp->rec, core_realtime_ns(), olen, 0, nhl);
+    {
+        struct stream_rec_head rh = {0};
+
+        stream_rec_head_get(r->data, r->len, &rh); /* the caller checked it */
+        /* A dead durable request goes back as one: the groups still drop it past its deadline. */
+        stream_rec_head_put(sp->rec, core_realtime_ns(), olen, rh.flags & STREAM_MSG_REQUEST, nhl);
+    }
     sp->stream_id = e->id;
     sp->pub_core = c->id;
     sp->ack = true;

@@ -20,8 +20,22 @@ static void connect_v3(struct tc *c, const struct broker_proc *b)
         BAIL_OUT("connect");
 }
 
-static int req_durable(struct tc *c, uint64_t id, const char *topic, const char *payload, uint32_t timeout_ms)
+/* A version-3 connection on a broker core other than `core` (the REP crosses cores). */
+static void connect_v3_off(struct tc *c, const struct broker_proc *b, unsigned core)
 {
+    for (int i = 0; i < 200; i++) {
+        connect_v3(c, b);
+        if (c->core != core)
+            return;
+        tc_close(c);
+    }
+    BAIL_OUT("no connection landed off core %u in 200 tries", core);
+}
+
+/* A durable REQ; with `forged`, carrying a :trpc-reply header of its own. */
+static int req_durable_h(struct tc *c, uint64_t id, const char *topic, const char *payload, uint32_t timeout_ms, const char *forged)
+{
+    struct wire_header h = {.key = ":trpc-reply", .key_len = 11, .val = (const uint8_t *)forged};
     struct wire_out o = {.type = WIRE_REQ,
                          .flags = WIRE_F_DURABLE,
                          .id = id,
@@ -31,7 +45,17 @@ static int req_durable(struct tc *c, uint64_t id, const char *topic, const char 
                          .payload = payload,
                          .payload_len = strlen(payload)};
 
+    if (forged != NULL) {
+        h.val_len = (uint16_t)strlen(forged);
+        o.headers = &h;
+        o.header_count = 1;
+    }
     return tc_send(c, &o);
+}
+
+static int req_durable(struct tc *c, uint64_t id, const char *topic, const char *payload, uint32_t timeout_ms)
+{
+    return req_durable_h(c, id, topic, payload, timeout_ms, NULL);
 }
 
 /* The next frame of a type in `types` (a 0-ended list), others skipped; type 0 when none came. */
@@ -63,6 +87,8 @@ static const char *last_header(const struct wire_frame *f, const char *key, char
             snprintf(buf, len, "%.*s", (int)h.val_len, (const char *)h.val);
     return buf;
 }
+
+#define FORGED "00000000000000010000000000000001"
 
 static void rep(struct tc *c, uint64_t token, uint64_t secret, const char *payload)
 {
@@ -104,7 +130,8 @@ int main(void)
         BAIL_OUT("stream.add");
 
     /* Stored, then taken by a member that joins later. */
-    ok(req_durable(&req, 3, "jobs.resize", "img-1", 10000) == 0, "a durable REQ with no responder is sent");
+    ok(req_durable_h(&req, 3, "jobs.resize", "img-1", 10000, FORGED) == 0,
+       "a durable REQ with no responder is sent (with a :trpc-reply of its own)");
     usleep(200000);
     connect_v3(&mem, &b);
     if (tc_send(&mem, &sub) != 0)
@@ -118,7 +145,8 @@ int main(void)
     last_header(&f, ":trpc-deadline", deadline, sizeof(deadline));
     clock_gettime(CLOCK_REALTIME, &ts);
     now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    ok(strlen(reply) == 32 && strspn(reply, "0123456789abcdef") == 32, ":trpc-reply holds 32 hex digits (%s)", reply);
+    ok(strlen(reply) == 32 && strspn(reply, "0123456789abcdef") == 32 && strcmp(reply, FORGED) != 0,
+       "the last :trpc-reply, the broker's, holds 32 hex digits (%s)", reply);
     ok(strtoull(deadline, NULL, 10) > now_ms && strtoull(deadline, NULL, 10) <= now_ms + 10000,
        ":trpc-deadline is the requester's deadline, Unix ms (%s, now %llu)", deadline, (unsigned long long)now_ms);
     memcpy(hex, reply, 16);
@@ -133,8 +161,8 @@ int main(void)
     f = itest_next(&req, 300);
     ok(f.type == 0, "and the requester still waits");
 
-    /* Any connection that shows the secret answers, once. */
-    connect_v3(&other, &b);
+    /* Any connection that shows the secret answers, once: one on another core than the requester's. */
+    connect_v3_off(&other, &b, req.core);
     rep(&other, token, secret, "done:img-1");
     f = next_of(&req, rep_err, 3000);
     ok(f.type == WIRE_REP && f.id == 3 && f.flags == 0 && f.payload_len == 10 && memcmp(f.payload, "done:img-1", 10) == 0,

@@ -7,6 +7,7 @@
  * going nowhere; a request stored before a kill -9 is served after the restart. Refusals: no stream
  * (NO_STREAM), a full stream (STREAM_FULL, with the stream's reason).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "tests/driver/adminc.h"
@@ -38,6 +39,19 @@ static void on_job(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
     snprintf(worker.last, sizeof(worker.last), "%.*s", (int)(trpc_msg_len(m) < 60 ? trpc_msg_len(m) : 60),
              (const char *)trpc_msg_data(m));
     pthread_mutex_unlock(&worker.lock);
+    trpc_msg_free(m);
+}
+
+static atomic_int termed;
+
+/* A member of group "t" on stream tasks: gives up on every message (TERM: a dead letter). */
+static void on_task(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    (void)c;
+    (void)sub;
+    (void)ud;
+    trpc_term(m, "cannot do it");
+    atomic_fetch_add(&termed, 1);
     trpc_msg_free(m);
 }
 
@@ -131,7 +145,7 @@ int main(void)
     struct group_want gw;
     int err, want;
 
-    plan(20);
+    plan(25);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
     m = connect_or_bail(&b, NULL);
@@ -205,8 +219,7 @@ int main(void)
     trpc_close(m);
     ok(trpc_request_durable_async(c, "jobs.f", NULL, 0, "f", 1, 30000, reply_box_cb, &box3) == 0, "one more, stored");
     sw = (struct stream_want){c, "jobs", "last_seq", 6};
-    if (!wait_for(stream_is, &sw, 5000))
-        diag("not durable after 5 s");
+    ok(wait_for(stream_is, &sw, 5000), "and on disk");
     trpc_close(c);
     if (broker_proc_kill(&b) != 0 || broker_proc_restart(&b) != 0)
         BAIL_OUT("restart");
@@ -215,8 +228,50 @@ int main(void)
     want = served() + 1;
     ok(wait_for(served_n, &want, 10000) && strcmp(worker.last, "f") == 0, "after kill -9 and a restart a member serves it");
 
+    /* Keys starting with ':' are the protocol's: libtrpc sends none of its caller's. */
+    {
+        static const trpc_header forged[] = {{":trpc-reply", "00000000000000010000000000000001", 32}};
+
+        c = connect_or_bail(&b, NULL);
+        err = trpc_request_durable(c, "jobs.g", forged, 1, "g", 1, 5000, &reply);
+        ok(err == -TRPC_E_BAD_HEADER, "a request with a :trpc-reply header of its own is refused by libtrpc (%s)",
+           trpc_strerror(err));
+    }
+
+    /* Dead-lettered and redriven past its deadline: still a durable request, dropped undelivered. */
+    {
+        static const trpc_header pol[] = {{"trpc-max-deliveries", "1", 1}, {"trpc-dlq", "dead.tasks", 10}};
+        trpc_sub *ts;
+        json_t *j;
+
+        adminc_stream_add(c, "{\"name\": \"tasks\", \"subjects\": [\"tasks.>\"]}");
+        adminc_stream_add(c, "{\"name\": \"taskdead\", \"subjects\": [\"dead.tasks\"]}");
+        if (trpc_subscribe_durable(m, "tasks.>", "t", 8, pol, 2, on_task, NULL, &ts) != 0 || trpc_flush(m, 5000) != 0)
+            BAIL_OUT("subscribe: %s", trpc_last_error());
+        err = trpc_request_durable(c, "tasks.a", NULL, 0, "a", 1, 600, &reply);
+        sw = (struct stream_want){c, "taskdead", "messages", 1};
+        ok(err == -TRPC_E_TIMEOUT && atomic_load(&termed) == 1 && wait_for(stream_is, &sw, 5000),
+           "a member TERMs a durable request: the requester times out, the request is a dead letter (%s)", trpc_strerror(err));
+        j = adminc_call(c, "dlq.redrive", "{\"stream\": \"taskdead\", \"all\": true}");
+        ok(adminc_int(j, "redriven") == 1, "redriven after its deadline");
+        json_decref(j);
+        {
+            json_t *g = NULL;
+            long long expired = 0;
+
+            for (int i = 0; i < 100 && expired != 1; i++) {
+                usleep(50000);
+                json_decref(g);
+                g = adminc_call(c, "group.info", "{\"stream\": \"tasks\", \"name\": \"t\"}");
+                expired = adminc_int(json_object_get(g, "group"), "expired");
+            }
+            json_decref(g);
+            ok(expired == 1 && atomic_load(&termed) == 1, "the group drops it undelivered: expired 1, the member saw it once");
+        }
+        trpc_sub_destroy(ts);
+    }
+
     /* A full stream refuses it with its reason. */
-    c = connect_or_bail(&b, NULL);
     adminc_stream_add(c, "{\"name\": \"tiny\", \"subjects\": [\"tiny.>\"], \"max_msgs\": 1, \"discard\": \"new\"}");
     if (trpc_publish_sync(c, "tiny.x", NULL, 0, "x", 1, 5000, NULL) != 0)
         BAIL_OUT("publish: %s", trpc_last_error());
