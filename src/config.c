@@ -408,7 +408,10 @@ static int parse_line(struct config *c, const char *s, const char *e, const char
     return 0;
 }
 
-int config_parse(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen)
+typedef int line_fn(void *arg, const char *s, const char *e, const char *where, char *err, size_t errlen);
+
+/* Runs fn on each line of text, with "origin:N" for its messages; stops at the first non-zero. */
+static int each_line(const char *text, size_t len, const char *origin, line_fn *fn, void *arg, char *err, size_t errlen)
 {
     const char *p = text, *end = text + len;
     char where[CONFIG_PATH_MAX + 32];
@@ -422,7 +425,7 @@ int config_parse(struct config *c, const char *text, size_t len, const char *ori
         snprintf(where, sizeof(where), "%s:%u", origin, line);
         if (le - p >= LINE_MAX_LEN)
             return fail(err, errlen, "%s: line longer than %d bytes", where, LINE_MAX_LEN - 1);
-        e = parse_line(c, p, le, where, err, errlen);
+        e = fn(arg, p, le, where, err, errlen);
         if (e != 0)
             return e;
         p = le + (nl != NULL);
@@ -430,13 +433,24 @@ int config_parse(struct config *c, const char *text, size_t len, const char *ori
     return 0;
 }
 
-int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+static int option_line(void *arg, const char *s, const char *e, const char *where, char *err, size_t errlen)
+{
+    return parse_line(arg, s, e, where, err, errlen);
+}
+
+int config_parse(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen)
+{
+    return each_line(text, len, origin, option_line, c, err, errlen);
+}
+
+/* The whole of config file path, malloc'd, in *text (*len bytes). */
+static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
     struct stat st;
-    char *text = NULL;
-    ssize_t n = 0;
-    int fd, ret;
+    ssize_t n;
+    int fd, ret = 0;
 
+    *text = NULL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
@@ -444,23 +458,36 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
         ret = fail(err, errlen, "%s: not a regular file of at most %u bytes", path, CONFIG_FILE_MAX);
         goto out_close;
     }
-    text = malloc((size_t)st.st_size + 1);
-    if (text == NULL) {
+    *text = malloc((size_t)st.st_size + 1);
+    if (*text == NULL) {
         ret = fail(err, errlen, "%s: out of memory", path);
         goto out_close;
     }
-    n = read(fd, text, (size_t)st.st_size);
+    n = read(fd, *text, (size_t)st.st_size);
     if (n != st.st_size) {
+        free(*text);
+        *text = NULL;
         ret = fail(err, errlen, "%s: short read", path);
-        goto out_free;
+        goto out_close;
     }
-    ret = config_parse(c, text, (size_t)n, path, err, errlen);
-    if (ret == 0)
-        snprintf(c->config_file, sizeof(c->config_file), "%s", path);
-out_free:
-    free(text);
+    *len = (size_t)n;
 out_close:
     close(fd);
+    return ret;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    char *text;
+    size_t n = 0;
+    int ret = read_file(path, &text, &n, err, errlen);
+
+    if (ret != 0)
+        return ret;
+    ret = config_parse(c, text, n, path, err, errlen);
+    if (ret == 0)
+        snprintf(c->config_file, sizeof(c->config_file), "%s", path);
+    free(text);
     return ret;
 }
 
@@ -749,48 +776,43 @@ bool config_live_equal(const struct config *a, const struct config *b)
     return true;
 }
 
+struct stream_lines {
+    int (*fn)(void *arg, const char *where, const char *json);
+    void *arg;
+    char value[LINE_MAX_LEN];
+};
+
+static int stream_line(void *arg, const char *s, const char *e, const char *where, char *err, size_t errlen)
+{
+    struct stream_lines *sl = arg;
+    char name[64];
+    int ret = split_line(s, e, where, name, sizeof(name), sl->value, err, errlen);
+
+    return ret > 0 && strcmp(name, "stream") == 0 ? sl->fn(sl->arg, where, sl->value) : ret < 0 ? ret : 0;
+}
+
 int config_each_stream(const char *path, int (*fn)(void *arg, const char *where, const char *json), void *arg, char *err,
                        size_t errlen)
 {
-    char where[CONFIG_PATH_MAX + 32], name[64], *value = NULL, *text = NULL;
-    unsigned line = 0;
-    struct stat st;
-    int fd, ret = 0;
-    ssize_t n;
+    struct stream_lines *sl;
+    char *text;
+    size_t n = 0;
+    int ret;
 
     if (path[0] == '\0')
         return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-        close(fd);
-        return fail(err, errlen, "%s: not a regular file of at most %u bytes", path, CONFIG_FILE_MAX);
+    ret = read_file(path, &text, &n, err, errlen);
+    if (ret != 0)
+        return ret;
+    sl = malloc(sizeof(*sl));
+    if (sl == NULL) {
+        free(text);
+        return fail(err, errlen, "%s: out of memory", path);
     }
-    text = malloc((size_t)st.st_size + 1);
-    value = malloc(LINE_MAX_LEN);
-    n = text != NULL && value != NULL ? read(fd, text, (size_t)st.st_size) : -1;
-    close(fd);
-    if (n != st.st_size) {
-        ret = fail(err, errlen, "%s: cannot read it again", path);
-        goto out;
-    }
-    for (const char *p = text, *end = text + n; ret == 0 && p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
-
-        line++;
-        snprintf(where, sizeof(where), "%s:%u", path, line);
-        if (le - p >= LINE_MAX_LEN) {
-            ret = fail(err, errlen, "%s: line longer than %d bytes", where, LINE_MAX_LEN - 1);
-            break;
-        }
-        ret = split_line(p, le, where, name, sizeof(name), value, err, errlen);
-        if (ret > 0)
-            ret = strcmp(name, "stream") == 0 ? fn(arg, where, value) : 0;
-        p = le + (nl != NULL);
-    }
-out:
+    sl->fn = fn;
+    sl->arg = arg;
+    ret = each_line(text, n, path, stream_line, sl, err, errlen);
+    free(sl);
     free(text);
-    free(value);
     return ret;
 }
