@@ -3,7 +3,8 @@
  *
  *   jobs [trpc://host:port] [count]
  *
- * Declares stream "jobs" over jobs.> (kept an hour at most), then sends `count` durable requests
+ * Declares stream "jobs" over jobs.> (interest retention: a request goes once every consumer group
+ * of the stream has settled it, and an hour at most), then sends `count` durable requests
  * ("resize image N") while no worker runs: an ordinary request would fail at once with
  * NO_RESPONDERS, these wait in the stream. A second later a worker starts: another connection
  * that joins consumer group "resizers" of the stream, takes the waiting requests and answers each
@@ -75,7 +76,8 @@ int main(int argc, char **argv)
     static const char *const subjects[] = {"jobs.>"};
     const char *url = argc > 1 ? argv[1] : "trpc://127.0.0.1:4250";
     int count = argc > 2 ? atoi(argv[2]) : 5, ret = 1, err;
-    trpc_stream_config cfg = {.subjects = subjects, .subject_count = 1, .max_age_ms = 3600000, .dedup_window_ms = -1};
+    trpc_stream_config cfg = {
+        .subjects = subjects, .subject_count = 1, .max_age_ms = 3600000, .dedup_window_ms = -1, .interest_retention = true};
     struct tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     trpc_client *client = NULL, *worker = NULL;
     trpc_sub *sub;
