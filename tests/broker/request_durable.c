@@ -111,7 +111,7 @@ int main(void)
     uint64_t token, secret, seq, now_ms;
     struct timespec ts;
 
-    plan(14);
+    plan(16);
     itest_start(&b, (const char *[]){"--cores", "2", NULL});
 
     /* Version 1 or 2: DURABLE is not a REQ flag there. */
@@ -181,6 +181,26 @@ int main(void)
                json_integer_value(json_object_get(json_object_get(j, "group"), "pending")) == 0,
            "group.info: 1 acked, none pending");
         json_decref(j);
+    }
+    /* Answered after its deadline: the requester had TIMEOUT, the late REP is refused. */
+    ok(req_durable(&req, 4, "jobs.late", "late", 700) == 0 && (f = next_of(&mem, msg_err, 5000)).type == WIRE_MSG,
+       "a durable request with a member there: delivered");
+    seq = f.seq;
+    last_header(&f, ":trpc-reply", reply, sizeof(reply));
+    memcpy(hex, reply, 16);
+    hex[16] = '\0';
+    token = strtoull(hex, NULL, 16);
+    secret = strtoull(reply + 16, NULL, 16);
+    f = next_of(&req, rep_err, 3000);
+    rep(&mem, token, secret, "too late");
+    {
+        struct wire_frame g = next_of(&mem, rep_err, 3000);
+        struct wire_out ack = {.type = WIRE_ACK, .id = 7, .seq = seq};
+
+        ok(f.type == WIRE_REP && f.id == 4 && (f.flags & WIRE_F_ERROR) && f.aux == TRPC_E_TIMEOUT &&
+               itest_is_err(&g, TRPC_E_BAD_REPLY_TOKEN, false),
+           "its deadline passes: TIMEOUT to the requester, and the REP after it is BAD_REPLY_TOKEN");
+        tc_send(&mem, &ack);
     }
     /* A plain PUB on the topic is no request: no :trpc-reply. */
     tc_pub(&req, "jobs.note", "n", 1);
