@@ -1,7 +1,9 @@
 /*
  * Crash test of the embedded store: a child writes batches in which every key holds the same
  * generation number and reports each acknowledged generation over a pipe; the parent kill -9s it
- * at a random moment (one kill in four timed from the fork, so it can land in the open), then
+ * at a random moment (one kill in four timed from the fork, so it can land in the open; one in
+ * eight only after the child acknowledged a batch, so that some are written however slow the
+ * machine: a loaded one can take longer than the few random milliseconds per batch), then
  * reopens the store and checks that the state is complete: every key holds one generation, no
  * older than the last acknowledged one, no newer than the one in flight, and never going back.
  * STORE_CRASH_CYCLES cycles (default 200), STORE_CRASH_SEED repeats a random sequence.
@@ -94,7 +96,7 @@ int main(void)
     storet_tmpdir(dir, sizeof(dir));
     for (int cycle = 0; cycle < cycles; cycle++) {
         uint64_t run_ms = (uint64_t)(rand() % 6), start = storet_now_ms();
-        int p[2], status, ready = 0, from_fork = cycle % 4 == 0;
+        int p[2], status, ready = 0, from_fork = cycle % 4 == 0, after_ack = cycle % 8 == 1;
         struct store *s;
         pid_t pid;
         long gen;
@@ -113,6 +115,17 @@ int main(void)
 
             poll(&pfd, 1, 10);
             acked = collect(p[0], acked, &ready);
+        }
+        {
+            long before = acked;
+
+            start = storet_now_ms();
+            while (after_ack && acked == before && storet_now_ms() - start < 10000) {
+                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+
+                poll(&pfd, 1, 10);
+                acked = collect(p[0], acked, &ready);
+            }
         }
         start = storet_now_ms();
         while (storet_now_ms() - start < run_ms)
