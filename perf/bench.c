@@ -603,9 +603,10 @@ static void on_stored(void *ud, int err, const void *data, size_t len)
         atomic_fetch_sub(&r->inflight, 1);
 }
 
+/* With no consumer (--subs 0) only the publishes in flight are waited for. */
 static bool durable_done(struct run *r)
 {
-    return atomic_load(&r->inflight) == 0 && delivered_total(r) >= atomic_load(&r->req.count);
+    return atomic_load(&r->inflight) == 0 && (r->npeers == 0 || delivered_total(r) >= atomic_load(&r->req.count));
 }
 
 static void durable_report(struct run *r, uint64_t start, const struct hist *ack, const struct hist *e2e)
@@ -628,7 +629,7 @@ static void durable_report(struct run *r, uint64_t start, const struct hist *ack
         printf("  publish to consumer us: p50 %.1f  p99 %.1f\n", (double)hist_percentile(e2e, 50) / 1e3,
                (double)hist_percentile(e2e, 99) / 1e3);
     printf("result workload=durable size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
-           a->size, rate, mbps, sent, got, stored > got ? stored - got : 0);
+           a->size, rate, mbps, sent, got, stored > got && r->npeers > 0 ? stored - got : 0);
     print_latency(ack);
     printf(" consumers=%u inflight=%u consumed_per_s=%.0f system=%s\n", r->npeers, a->inflight, (double)got / dsecs, r->be->system);
 }
@@ -732,7 +733,8 @@ static void help(const struct bench_backend *be, FILE *out)
             "\n"
             "    durable: one publisher keeps K acknowledged publishes in flight to a stream the bench declares\n"
             "    (and deletes at the end); M connections (--subs) consume it as one consumer group, each\n"
-            "    message acknowledged. Rates are stored (acknowledged) publishes and consumed messages;\n"
+            "    message acknowledged (--subs 0: nobody consumes, the publish rate alone). Rates are stored\n"
+            "    (acknowledged) publishes and consumed messages;\n"
             "    latency is publish to PUBACK. Exit status 3 where the system has no durable workload here.\n"
             "\n"
             "    idle: N connections held open without traffic, and the server's memory meanwhile; it\n"
@@ -839,7 +841,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->pubs = (unsigned)v;
             break;
         case 's':
-            good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->subs = (unsigned)v;
+            good = parse_ulong(optarg, 0, MAX_CLIENTS, &v), a->subs = (unsigned)v; /* 0: durable only */
             break;
         case 'r':
             good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->responders = (unsigned)v;
@@ -874,6 +876,10 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         a->workload = W_DURABLE;
     else {
         fprintf(stderr, "%s: name a workload: pubsub, request, durable, or idle as the first argument (see --help)\n", be->prog);
+        return 2;
+    }
+    if (a->subs == 0 && a->workload != W_DURABLE) {
+        fprintf(stderr, "%s: --subs 0 is for the durable workload only (publishes, nobody consuming)\n", be->prog);
         return 2;
     }
     if (a->inline_cb && !be->has_inline) {
