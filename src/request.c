@@ -335,10 +335,10 @@ static struct preq *entry_new(struct core *c)
     return p;
 }
 
-/* A new entry for request corr_id of s, on the requester's list and with its deadline set; the
- * caller names the responder and publishes the claim word. NULL: the table is full, and the
- * requester got REP ERROR TOO_MANY_REQUESTS. */
-static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t timeout_ms)
+/* A new entry for request corr_id of s on topic (NULL: the broker's own, no latency class), on the
+ * requester's list and with its deadline set; the caller names the responder and publishes the
+ * claim word. NULL: the table is full, and the requester got REP ERROR TOO_MANY_REQUESTS. */
+static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t timeout_ms, const char *topic, size_t topic_len)
 {
     struct core *c = s->core;
     struct preq *p = entry_new(c);
@@ -355,7 +355,7 @@ static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t tim
     p->req_gen = s->gen;
     blist_add_tail(&s->requests, &p->req_node);
     p->opened_ns = uring_now_ns();
-    p->klass = 0;
+    p->klass = topic != NULL && c->req.nclasses > 1 ? topic_class(c, topic, topic_len) : 0;
     ret = uring_tset_add(&c->req.deadlines, &p->deadline, p->opened_ns + (uint64_t)timeout_ms * 1000000, deadline_due);
     assert(ret == 0); /* the set has room for the whole table */
     (void)ret;
@@ -427,17 +427,15 @@ static void store(struct session *s, const struct wire_frame *f, uint32_t timeou
         rep_error(s, f->id, TRPC_E_NO_STREAM);
         return;
     }
-    p = entry_open(s, f->id, timeout_ms);
+    p = entry_open(s, f->id, timeout_ms, f->topic, f->topic_len);
     if (p == NULL)
         return;
-    if (c->req.nclasses > 1)
-        p->klass = topic_class(c, f->topic, f->topic_len);
     p->resp_core = RESP_ANY;
     p->secret = (uint64_t)core_secure_random(c) << 32 | core_secure_random(c);
     atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
     code = stream_request(s, f, token_of(c, p), p->secret, (core_realtime_ns() + (uint64_t)timeout_ms * 1000000) / 1000000, &why);
-    if (code != 0 && entry_take(p))
-        finish(c, p, WIRE_F_ERROR, (uint32_t)code, 0, (const uint8_t *)why, why != NULL ? (uint32_t)strlen(why) : 0);
+    if (code != 0)
+        request_store_failed(c, token_of(c, p), code, why);
 }
 
 void request_store_failed(struct core *c, uint64_t token, int code, const char *why)
@@ -479,11 +477,9 @@ void request_req(struct session *s, const struct wire_frame *f)
             rep_error(s, f->id, TRPC_E_NO_RESPONDERS);
         return;
     }
-    p = entry_open(s, f->id, timeout_ms);
+    p = entry_open(s, f->id, timeout_ms, f->topic, f->topic_len);
     if (p == NULL)
         return;
-    if (c->req.nclasses > 1)
-        p->klass = topic_class(c, f->topic, f->topic_len);
     p->resp_core = r->owner;
     p->resp_slot = r->slot;
     p->resp_gen = r->gen;
@@ -522,7 +518,7 @@ void request_req(struct session *s, const struct wire_frame *f)
 uint64_t request_open_system(struct session *s, uint64_t corr_id, uint32_t timeout_ms)
 {
     struct core *c = s->core;
-    struct preq *p = entry_open(s, corr_id, timeout_ms);
+    struct preq *p = entry_open(s, corr_id, timeout_ms, NULL, 0);
 
     if (p == NULL)
         return 0;
