@@ -52,6 +52,20 @@ enum admin_mb {
     ADMIN_MB_STREAM_PURGE,  /* the owner removes every message stored: items one struct stream_info */
     ADMIN_MB_GROUP,         /* ptr: struct group_admin_req (group.h); items one struct group_info */
     ADMIN_MB_DLQ,           /* ptr: struct stream_dlq_req (stream.h); items one struct stream_dlq_result */
+    ADMIN_MB_DLQ_STREAM,    /* ptr: struct admin_dlq_ask, answered; group.c */
+};
+
+/* A durable SUB whose dead-letter topic no stream covers (CONTROL_DLQ_STREAM, from the member's
+ * core): the control thread makes one, and posts the struct back (ADMIN_MB_DLQ_STREAM) with ok,
+ * or why not. */
+struct admin_dlq_ask {
+    unsigned core;
+    uint32_t slot, gen;
+    uint64_t sid, token;
+    bool ok;
+    char why[256];
+    uint16_t topic_len;
+    char topic[];
 };
 
 /* A request from a client, for the control thread (CONTROL_REQUEST). */

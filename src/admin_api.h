@@ -70,6 +70,15 @@ char *admin_stream_base64(const uint8_t *in, size_t len);
 /* admin_dlq.c: the dead-letter verbs. */
 void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req);
+/* admin_dlq_stream.c: makes sure a stream covers dead-letter topic[0, len) (a literal), adding
+ * one named by stream_dlq_name when none does, once no other stream change is under way. fn gets,
+ * once (perhaps before this returns), NULL and the stream's name, or an error code and message, or
+ * NULL and NULL when the broker stops first (free what arg holds, answer nobody). */
+typedef void admin_dlq_stream_fn(struct control *ctl, void *arg, const char *code, const char *text);
+void admin_dlq_stream(struct control *ctl, const char *topic, size_t len, admin_dlq_stream_fn *fn, void *arg);
+void admin_dlq_stream_ask(struct control *ctl, struct admin_dlq_ask *a); /* CONTROL_DLQ_STREAM; a taken */
+void admin_dlq_tick(struct control *ctl);                                /* each round: starts one waiting */
+void admin_dlq_free(struct control *ctl);                                /* shutdown: lets the waiting go */
 /* admin_group.c: the consumer group verbs. */
 void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_group_delete(struct control *ctl, struct admin_call *call, json_t *req);

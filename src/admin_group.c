@@ -303,7 +303,34 @@ static bool has_stream_for(const struct control *ctl, const char *topic, size_t 
     return false;
 }
 
+static void group_add(struct control *ctl, struct admin_call *call, json_t *req, bool may_make);
+
+/* A group.add waiting for its dead-letter stream to be made. */
+struct gadd {
+    struct admin_call *call;
+    json_t *req;
+};
+
+static void dlq_made(struct control *ctl, void *arg, const char *code, const char *text)
+{
+    struct gadd *a = arg;
+
+    if (code == NULL && text == NULL)
+        a->call->done(ctl, a->call, NULL, 0); /* stopping: nobody to answer */
+    else if (code != NULL)
+        admin_api_fail(ctl, a->call, code, "dlq: no stream covered it, and making one failed: %s", text);
+    else
+        group_add(ctl, a->call, a->req, false);
+    json_decref(a->req);
+    free(a);
+}
+
 void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    group_add(ctl, call, req, true);
+}
+
+static void group_add(struct control *ctl, struct admin_call *call, json_t *req, bool may_make)
 {
     static const char *const fields[][2] = {{"start", "trpc-start"},
                                             {"max_deliveries", "trpc-max-deliveries"},
@@ -361,8 +388,17 @@ void admin_group_add(struct control *ctl, struct admin_call *call, json_t *req)
         }
     }
     if (pol.dlq != NULL && !has_stream_for(ctl, pol.dlq, pol.dlq_len)) {
-        admin_api_fail(ctl, call, "BAD_REQUEST", "dlq: no stream covers %.*s: declare one (stream.add)",
-                       (int)(pol.dlq_len > 200 ? 200 : pol.dlq_len), pol.dlq);
+        struct gadd *a = may_make ? malloc(sizeof(*a)) : NULL;
+
+        if (a == NULL) {
+            admin_api_fail(ctl, call, may_make ? "INTERNAL" : "BUSY", "dlq: no stream covers %.*s%s",
+                           (int)(pol.dlq_len > 200 ? 200 : pol.dlq_len), pol.dlq,
+                           may_make ? ": out of memory" : " (the one made for it went away): try again");
+            return;
+        }
+        /* Made first, so that nothing the group fails is ever without a place. */
+        *a = (struct gadd){.call = call, .req = json_incref(req)};
+        admin_dlq_stream(ctl, pol.dlq, pol.dlq_len, dlq_made, a);
         return;
     }
     p = start(ctl, call, stream, name, plen + pol.dlq_len);

@@ -42,6 +42,11 @@ static bool post_or_retry(struct control *ctl, unsigned core, const struct uring
     return true;
 }
 
+bool control_post_core(struct control *ctl, unsigned core, const struct uring_xmsg *msg)
+{
+    return post_or_retry(ctl, core, msg, UINT64_MAX);
+}
+
 /* ---- replies ----------------------------------------------------------------------------------- */
 
 void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len)
@@ -231,6 +236,9 @@ static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
     case CONTROL_PART:
         part_in(ctl, msg->ptr);
         break;
+    case CONTROL_DLQ_STREAM:
+        admin_dlq_stream_ask(ctl, msg->ptr);
+        break;
     default:
         assert(!"unknown control message");
     }
@@ -268,6 +276,7 @@ static void *control_main(void *arg)
         queries_expire(ctl, now);
         retries_run(ctl, now);
         control_store_tick(ctl, now, pfd[2].revents != 0);
+        admin_dlq_tick(ctl);
     }
     return NULL;
 }
@@ -370,6 +379,7 @@ void control_free(struct broker *b)
         free(t->msg.ptr);
         free(t);
     }
+    admin_dlq_free(ctl);
     admin_stream_free(ctl);
     control_store_close(ctl);
     close(ctl->stop_fd);

@@ -32,10 +32,12 @@ struct store;
 enum control_msg {
     CONTROL_REQUEST = 1, /* ptr: struct admin_req (admin.h), from the requester's core */
     CONTROL_PART,        /* ptr: struct admin_part, a core's answer to a question */
+    CONTROL_DLQ_STREAM,  /* ptr: struct admin_dlq_ask (admin.h), from the member's core */
 };
 
 /* A question to cores in flight (control_ask). */
 struct admin_part;
+struct admin_dlq_job;
 typedef void control_parts_fn(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err);
 
 struct control_query {
@@ -85,6 +87,9 @@ struct control {
     uint32_t next_stream_id;
     uint64_t streams_gen;
     bool streams_changing;
+    /* Dead-letter streams to make (admin_dlq_stream.c): waiting, and one under way. */
+    struct admin_dlq_job *dlq_jobs;
+    bool dlq_running;
 };
 
 /* Control thread: asks core `core` (or every core: -1) a question of type ADMIN_MB_CLIENTS,
@@ -100,6 +105,9 @@ int control_ask_with(struct control *ctl, uint32_t type, int core, unsigned ms, 
 /* Control thread: sends document doc[0, len) (malloc'd, taken) as the reply to request token
  * of core `core`. */
 void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc, size_t len);
+/* Control thread: posts msg to core `core`, trying again each round while its mailbox is full
+ * (until shutdown): false (out of memory) leaves msg->ptr to the caller. */
+bool control_post_core(struct control *ctl, unsigned core, const struct uring_xmsg *msg);
 /* Control thread: sends ctl->cfg to every core (-ENOMEM: some cores may not get it). */
 int control_push_settings(struct control *ctl);
 

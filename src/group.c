@@ -35,6 +35,7 @@
 #include "driver/topic.h"
 #include "src/admin.h"
 #include "src/admin_api.h"
+#include "src/control.h"
 #include "src/core.h"
 #include "src/group.h"
 #include "src/group_internal.h"
@@ -114,11 +115,21 @@ struct gmsg {
     uint8_t frame[];
 };
 
+/* A SUB kept while the control thread makes its dead-letter stream: the frame's fields and its
+ * topic and headers, to run again once the stream is there. */
+struct dwait {
+    uint32_t aux, hdr_len;
+    uint16_t topic_len, header_count;
+    uint8_t flags;
+    uint8_t bytes[]; /* topic, headers */
+};
+
 /* The member's side of a durable subscription (s->dsubs). */
 struct dsub {
     uint32_t stream_id;
     unsigned owner;
     uint64_t token;
+    struct dwait *wait; /* not joined yet: its dead-letter stream is being made */
     char name[GROUP_NAME_MAX + 1];
 };
 
@@ -1628,7 +1639,88 @@ bool group_has_sub(const struct session *s, uint64_t sid)
     return idmap_get(&s->dsubs, sid) != NULL;
 }
 
+/* Keeps f in a subscription that waits for the control thread to make a stream for its
+ * dead-letter topic (ADMIN_MB_DLQ_STREAM, group_dlq_stream_in). */
+static void wait_for_dlq(struct session *s, const struct wire_frame *f, const struct policy *p, const struct wire_header *d)
+{
+    struct core *c = s->core;
+    struct dsub *ds = calloc(1, sizeof(*ds));
+    struct dwait *w = malloc(sizeof(*w) + f->topic_len + f->hdr_len);
+    struct admin_dlq_ask *a = malloc(sizeof(*a) + p->dlq_len);
+    struct uring_xmsg m = {.type = CONTROL_DLQ_STREAM, .ptr = a};
+
+    if (ds == NULL || w == NULL || a == NULL || idmap_put(&s->dsubs, f->id, ds) != 0) {
+        free(ds);
+        free(w);
+        free(a);
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "out of memory");
+        return;
+    }
+    *w = (struct dwait){
+        .aux = f->aux, .hdr_len = f->hdr_len, .topic_len = f->topic_len, .header_count = f->header_count, .flags = f->flags};
+    memcpy(w->bytes, f->topic, f->topic_len);
+    if (f->hdr_len > 0)
+        memcpy(w->bytes + f->topic_len, f->headers, f->hdr_len);
+    ds->token = ++c->group.next_token;
+    ds->wait = w;
+    memcpy(ds->name, d->val, d->val_len);
+    *a = (struct admin_dlq_ask){
+        .core = c->id, .slot = s->slot, .gen = s->gen, .sid = f->id, .token = ds->token, .topic_len = p->dlq_len};
+    memcpy(a->topic, p->dlq, p->dlq_len);
+    if (control_post(c->b, &m) != 0) {
+        free(a);
+        free(w);
+        free(idmap_del(&s->dsubs, f->id));
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, "the control thread is busy: subscribe again later");
+    }
+}
+
+static bool join(struct session *s, const struct wire_frame *f, const struct policy *p, bool again);
+
 bool group_sub(struct session *s, const struct wire_frame *f, const struct policy *p)
+{
+    return join(s, f, p, false);
+}
+
+void group_dlq_stream_in(struct core *c, const struct uring_xmsg *msg)
+{
+    struct admin_dlq_ask *a = msg->ptr;
+    struct session *s = core_session(c, a->slot, a->gen);
+    struct dsub *ds = s != NULL && s->state == SESS_OPEN ? idmap_get(&s->dsubs, a->sid) : NULL;
+    struct dwait *w;
+    struct policy p;
+    char why[POLICY_WHY_MAX];
+
+    if (ds == NULL || ds->token != a->token || ds->wait == NULL) {
+        free(a); /* unsubscribed, or gone, meanwhile */
+        return;
+    }
+    w = ds->wait;
+    free(idmap_del(&s->dsubs, a->sid));
+    if (!a->ok) {
+        session_send_err(s, a->sid, TRPC_E_BAD_POLICY, false, a->why);
+    } else {
+        struct wire_frame f = {.type = WIRE_SUB,
+                               .flags = w->flags,
+                               .topic_len = w->topic_len,
+                               .hdr_len = w->hdr_len,
+                               .aux = w->aux,
+                               .id = a->sid,
+                               .topic = (const char *)w->bytes,
+                               .headers = w->hdr_len > 0 ? w->bytes + w->topic_len : NULL,
+                               .header_count = w->header_count};
+
+        /* Read as before: the frame was checked then, and its bytes have not changed. */
+        if (policy_parse(&f, c->cfg.limits.max_topic, &p, why, sizeof(why)) != 0)
+            session_send_err(s, a->sid, TRPC_E_BAD_POLICY, false, why);
+        else
+            join(s, &f, &p, true);
+    }
+    free(w);
+    free(a);
+}
+
+static bool join(struct session *s, const struct wire_frame *f, const struct policy *p, bool again)
 {
     struct core *c = s->core;
     const struct stream_table *t = c->stream.table;
@@ -1667,12 +1759,16 @@ bool group_sub(struct session *s, const struct wire_frame *f, const struct polic
         return true;
     }
     if (p->dlq != NULL && stream_table_match(t, p->dlq, p->dlq_len) == NULL) {
-        snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": no stream covers it: declare one (trpcctl stream add)",
+        if (!again) {
+            wait_for_dlq(s, f, p, &d);
+            return true;
+        }
+        snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": the stream made for it went away: subscribe again",
                  (int)(p->dlq_len > 60 ? 60 : p->dlq_len), p->dlq);
         session_send_err(s, f->id, TRPC_E_BAD_POLICY, false, why);
         return true;
     }
-    ds = malloc(sizeof(*ds));
+    ds = calloc(1, sizeof(*ds));
     j = malloc(sizeof(*j) + f->topic_len + p->dlq_len);
     if (ds == NULL || j == NULL || idmap_put(&s->dsubs, f->id, ds) != 0) {
         free(ds);
@@ -1712,7 +1808,14 @@ bool group_sub(struct session *s, const struct wire_frame *f, const struct polic
 
 static void leave(struct session *s, uint64_t sid, struct dsub *ds)
 {
-    struct gleave *w = malloc(sizeof(*w));
+    struct gleave *w;
+
+    if (ds->wait != NULL) { /* never joined: nothing for the owner */
+        free(ds->wait);
+        free(ds);
+        return;
+    }
+    w = malloc(sizeof(*w));
 
     if (w != NULL) {
         *w = (struct gleave){
@@ -1740,7 +1843,7 @@ void group_settle(struct session *s, const struct wire_frame *f)
     struct gack *a;
     uint32_t rlen;
 
-    if (ds == NULL) {
+    if (ds == NULL || ds->wait != NULL) {
         session_send_err(s, f->id, TRPC_E_UNKNOWN_SUBSCRIPTION, false, "no durable subscription with this id");
         return;
     }

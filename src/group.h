@@ -88,8 +88,13 @@ struct group_core {
 extern const struct core_module group_module;
 
 /* A SUB with `:durable`: joins the group (true: handled, refused with an ERR when it must be).
- * false: not durable, route it. p: its parsed policy. */
+ * false: not durable, route it. p: its parsed policy. A dead-letter topic no stream covers has
+ * one made first (the SUB waits for the control thread, group_dlq_stream_in). */
 bool group_sub(struct session *s, const struct wire_frame *f, const struct policy *p);
+/* ADMIN_MB_DLQ_STREAM (stream.c registers it): the stream is made, or why not; the waiting SUB
+ * goes on. */
+struct uring_xmsg;
+void group_dlq_stream_in(struct core *c, const struct uring_xmsg *msg);
 /* UNSUB of a durable subscription: 0, or -ENOENT when sid is not one. */
 int group_unsub(struct session *s, uint64_t sid);
 /* Whether sid names a durable subscription of s (route.c's duplicate check). */

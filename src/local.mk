@@ -29,6 +29,7 @@ src_libtrpcd_la_SOURCES = \
 	src/admin_stream.c \
 	src/admin_group.c \
 	src/admin_dlq.c \
+	src/admin_dlq_stream.c \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
@@ -78,7 +79,8 @@ tests_broker_config_args_LDADD = src/libtrpcbroker.la
 # Integration tests: a real broker process on loopback (tests/harness) and a raw wire client
 # (tests/broker/tclient.c) that can send anything, malformed frames included.
 noinst_LTLIBRARIES += tests/broker/libtclient.la
-tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h
+tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h \
+	tests/broker/itest_group.h
 TESTS_BROKER_LIBS = tests/broker/libtclient.la tests/harness/libharness.la driver/libtrpcwire.la -lpthread
 BROKER_ITESTS = \
 	tests/broker/cli \
@@ -99,6 +101,7 @@ BROKER_ITESTS = \
 	tests/broker/pong_order \
 	tests/broker/stream_store \
 	tests/broker/group_delivery \
+	tests/broker/dlq_stream \
 	tests/broker/request_durable
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
@@ -109,6 +112,8 @@ tests_broker_stream_overlap_LDADD = src/libtrpcd.la
 tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
+tests_broker_dlq_stream_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_dlq_stream_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_stream_store_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_request_durable_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)

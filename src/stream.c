@@ -1673,6 +1673,8 @@ int stream_register(struct broker *b)
         ret = core_mbox_register(b, h[i].type, h[i].fn, req_discard);
     if (ret == 0)
         ret = core_mbox_register(b, ADMIN_MB_GROUP, group_admin_in, free_discard);
+    if (ret == 0)
+        ret = core_mbox_register(b, ADMIN_MB_DLQ_STREAM, group_dlq_stream_in, free_discard);
     return ret != 0 ? ret : core_mbox_register(b, ADMIN_MB_DLQ, stream_dlq_in, free_discard);
 }
 

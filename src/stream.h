@@ -226,6 +226,9 @@ char *stream_def_encode(const struct stream_def *d, size_t *len);
 int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,
                       size_t whylen);
 unsigned stream_owner(const char *name, unsigned ncores);
+/* The name of the stream made for dead-letter topic[0, len) when no stream covers it: "dlq-" and
+ * the topic, bytes a name cannot hold as '_', a long one cut and told apart by a hash. */
+void stream_dlq_name(const char *topic, size_t len, char out[STREAM_NAME_MAX + 1]);
 /* Whether name[0, len) is 1 to max bytes of letters, digits, '_' and '-' (stream and group names). */
 bool stream_name_ok(const char *name, size_t len, size_t max);
 /* The stream of table t (may be NULL) whose subjects match literal topic, or NULL. */

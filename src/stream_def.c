@@ -261,13 +261,33 @@ out:
     return ret;
 }
 
+/* FNV-1a: stable across runs and builds (owners and made-up names must not move). */
+static uint32_t fnv1a(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
 unsigned stream_owner(const char *name, unsigned ncores)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: stable across runs and builds */
+    return ncores > 0 ? fnv1a(name, strlen(name)) % ncores : 0;
+}
 
-    for (const char *p = name; *p != '\0'; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return ncores > 0 ? h % ncores : 0;
+void stream_dlq_name(const char *topic, size_t len, char out[STREAM_NAME_MAX + 1])
+{
+    static const char prefix[] = "dlq-";
+    /* Room for the topic when a hash must tell long ones apart: "-" and 8 hex digits. */
+    size_t room = STREAM_NAME_MAX - (sizeof(prefix) - 1), keep = len <= room ? len : room - 9, n = sizeof(prefix) - 1;
+
+    memcpy(out, prefix, n);
+    for (size_t i = 0; i < keep; i++)
+        out[n++] = name_byte(topic[i]) ? topic[i] : '_';
+    if (keep < len)
+        n += (size_t)snprintf(out + n, STREAM_NAME_MAX + 1 - n, "-%08x", fnv1a(topic, len));
+    out[n] = '\0';
 }
 
 struct stream_table *stream_table_make(const struct stream_def *const *defs, const uint32_t *ids, unsigned n, unsigned ncores,

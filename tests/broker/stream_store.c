@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "tests/broker/itest_admin.h"
+#include "tests/broker/itest_group.h"
 
 #define N 200 /* PUBs with ACK_REQ per burst */
 
@@ -49,19 +50,6 @@ static long long info_num(struct tc *c, const char *name, const char *field)
     return n;
 }
 
-static int pub_ack(struct tc *c, uint64_t id, const char *topic, const char *payload)
-{
-    struct wire_out o = {.type = WIRE_PUB,
-                         .flags = WIRE_F_ACK_REQ,
-                         .id = id,
-                         .topic = topic,
-                         .topic_len = strlen(topic),
-                         .payload = payload,
-                         .payload_len = strlen(payload)};
-
-    return tc_send(c, &o);
-}
-
 /* Waits for the PUBACK or ERR of id (other frames skipped): the frame, type 0 when none came. */
 static struct wire_frame answer_of(struct tc *c, uint64_t id)
 {
@@ -85,7 +73,7 @@ static void burst(struct tc *a, struct tc *b, const char *topic, uint64_t first,
 
     memset(seen, 0, sizeof(seen));
     for (int i = 0; i < n; i++)
-        if (pub_ack(i % 2 ? b : a, 1000 + (uint64_t)i, topic, "m") != 0)
+        if (pub_ack_send(i % 2 ? b : a, 1000 + (uint64_t)i, topic, "m") != 0)
             BAIL_OUT("send");
     for (int i = 0; i < n; i++) {
         struct wire_frame f = answer_of(i % 2 ? b : a, 1000 + (uint64_t)i);
@@ -155,7 +143,7 @@ int main(void)
     f = itest_next(&sub, 5000);
     ok(f.type == WIRE_MSG && f.id == 7 && (f.flags & WIRE_F_ACK_REQUIRED) == 0, "a plain subscriber still gets the messages");
     tc_close(&sub);
-    pub_ack(&a, 5, "other.topic", "x");
+    pub_ack_send(&a, 5, "other.topic", "x");
     f = answer_of(&a, 5);
     ok(f.type == WIRE_PUBACK && f.seq == 0, "a topic no stream covers: PUBACK with sequence 0");
     {
@@ -202,10 +190,10 @@ int main(void)
     /* Limits. */
     ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"small\", \"subjects\": [\"small.*\"], \"max_msg_size\": 4}", NULL),
        "a stream with max_msg_size 4");
-    pub_ack(&c1, 8, "small.a", "12345");
+    pub_ack_send(&c1, 8, "small.a", "12345");
     f = answer_of(&c1, 8);
     ok(itest_is_err(&f, TRPC_E_MESSAGE_TOO_LARGE, false), "5 bytes: ERR MESSAGE_TOO_LARGE, not fatal");
-    pub_ack(&c1, 9, "small.a", "1234");
+    pub_ack_send(&c1, 9, "small.a", "1234");
     f = answer_of(&c1, 9);
     ok(f.type == WIRE_PUBACK && f.seq == 1, "4 bytes: stored as its first");
     expect_code(&a, "stream.add", "{\"name\": \"big\", \"subjects\": [\"big\"], \"max_msg_size\": 999999999}", "BAD_REQUEST",
@@ -243,7 +231,7 @@ int main(void)
            strcmp(json_string_value(json_object_get(j, "topic")), "orders.kill") == 0,
        "and readable");
     json_decref(j);
-    pub_ack(&c1, 10, "orders.after", "z");
+    pub_ack_send(&c1, 10, "orders.after", "z");
     f = answer_of(&c1, 10);
     ok(f.type == WIRE_PUBACK && f.seq == 3 * N + 3, "the next PUB gets the next sequence");
 
@@ -254,13 +242,13 @@ int main(void)
     ok(!exists(path), "its directory is gone");
     expect_code(&a, "stream.info", "{\"name\": \"orders\"}", "NOT_FOUND", "info after delete");
     expect_code(&a, "stream.delete", "{\"name\": \"orders\"}", "NOT_FOUND", "delete twice");
-    pub_ack(&c1, 11, "orders.eu", "z");
+    pub_ack_send(&c1, 11, "orders.eu", "z");
     f = answer_of(&c1, 11);
     ok(f.type == WIRE_PUBACK && f.seq == 0, "a PUB on its topics is no longer stored");
     ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.>\"]}", NULL) &&
            info_num(&a, "orders", "messages") == 0,
        "declared again, it starts empty");
-    pub_ack(&a, 12, "orders.eu", "z");
+    pub_ack_send(&a, 12, "orders.eu", "z");
     f = answer_of(&a, 12);
     ok(f.type == WIRE_PUBACK && f.seq == 1, "from sequence 1");
     expect_code(&a, "stream.add", "{\"name\": \"o3\", \"subjects\": [\"*.new\"]}", "SUBJECTS_OVERLAP",

@@ -124,9 +124,9 @@ int main(void)
     trpc_sub *sub, *sub2;
     struct want w;
     char code[64], t_mid[64], doc[256];
-    json_t *j, *g;
+    json_t *j, *g, *made;
 
-    plan(36);
+    plan(37);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
     adminc_stream_add(c, "{\"name\": \"orders\", \"subjects\": [\"orders.>\"]}");
@@ -158,9 +158,19 @@ int main(void)
            adminc_code(c, "group.add", "{\"stream\": \"orders\", \"name\": \"x\", \"pattern\": \"other.>\"}", code, sizeof(code)),
            "BAD_REQUEST") == 0,
        "a pattern the stream does not cover: BAD_REQUEST");
-    ok(strcmp(adminc_code(c, "group.add", "{\"stream\": \"orders\", \"name\": \"x\", \"dlq\": \"nowhere.x\"}", code, sizeof(code)),
-              "BAD_REQUEST") == 0,
-       "a dead-letter topic no stream covers: BAD_REQUEST");
+    j = adminc_call(c, "group.add", "{\"stream\": \"orders\", \"name\": \"xd\", \"dlq\": \"nowhere.x\"}");
+    made = adminc_stream(c, "dlq-nowhere_x");
+    ok(adminc_ok(j) && json_is_true(json_object_get(j, "created")) && made != NULL &&
+           strcmp(json_string_value(json_array_get(json_object_get(made, "subjects"), 0)), "nowhere.x") == 0,
+       "a dead-letter topic no stream covers: the group is made with stream dlq-nowhere_x for it");
+    json_decref(made);
+    json_decref(j);
+    adminc_stream_add(c, "{\"name\": \"dlq-taken\", \"subjects\": [\"elsewhere.y\"]}");
+    j = adminc_call(c, "group.add", "{\"stream\": \"orders\", \"name\": \"yd\", \"dlq\": \"taken\"}");
+    ok(strcmp(adminc_err_code(j), "STREAM_EXISTS") == 0 &&
+           strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")), "dlq-taken") != NULL,
+       "the name of the stream to make is taken: STREAM_EXISTS, naming it");
+    json_decref(j);
     ok(strcmp(adminc_code(c, "group.add", "{\"stream\": \"orders\", \"name\": \"x\", \"max_deliverie\": 3}", code, sizeof(code)),
               "BAD_REQUEST") == 0,
        "a misspelt key: BAD_REQUEST");
