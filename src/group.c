@@ -815,7 +815,7 @@ static bool request_expired(const struct gpend *p)
             for (uint16_t i = 0; i < h.val_len && h.val[i] >= '0' && h.val[i] <= '9'; i++)
                 deadline = deadline * 10 + (uint64_t)(h.val[i] - '0');
         }
-    return deadline != 0 && deadline < core_realtime_ns() / 1000000;
+    return deadline != 0 && deadline <= core_realtime_ns() / 1000000;
 }
 
 static void pump(struct group *g)

@@ -421,6 +421,7 @@ static void store(struct session *s, const struct wire_frame *f, uint32_t timeou
     struct core *c = s->core;
     const char *why = NULL;
     struct preq *p;
+    uint64_t deadline_ns;
     int code;
 
     if (stream_table_match(c->stream.table, f->topic, f->topic_len) == NULL) {
@@ -433,7 +434,10 @@ static void store(struct session *s, const struct wire_frame *f, uint32_t timeou
     p->resp_core = RESP_ANY;
     p->secret = (uint64_t)core_secure_random(c) << 32 | core_secure_random(c);
     atomic_store_explicit(&p->claim, claim_word(p, SYSTEM_CORE, PREQ_OPEN), memory_order_release);
-    code = stream_request(s, f, token_of(c, p), p->secret, (core_realtime_ns() + (uint64_t)timeout_ms * 1000000) / 1000000, &why);
+    /* The stored deadline is the entry's, in wall-clock ms rounded down, so that a request whose
+     * requester got TIMEOUT is past it (group.c drops it from that ms on). */
+    deadline_ns = core_realtime_ns() - (uring_now_ns() - p->opened_ns) + (uint64_t)timeout_ms * 1000000;
+    code = stream_request(s, f, token_of(c, p), p->secret, deadline_ns / 1000000, &why);
     if (code != 0)
         request_store_failed(c, token_of(c, p), code, why);
 }

@@ -207,7 +207,8 @@ int main(void)
     sub = join(m);
     gw = (struct group_want){c, "expired", 1};
     ok(wait_for(group_is, &gw, 5000) && times_served("late") == 0,
-       "the member that joins later does not get it: group.info expired 1");
+       "the member that joins later does not get it: group.info expired 1 (expired %lld, served %d)", group_int(c, "expired"),
+       times_served("late"));
 
     /* A requester that went: its request is still served, the answer goes nowhere. */
     leave(m, sub);
