@@ -48,10 +48,17 @@ static void print_help(FILE *f)
           f);
     for (size_t i = 0; i < ctl_verb_count; i++) {
         const struct ctl_verb *v = &ctl_verbs[i];
-        char cmd[64];
+        char cmd[256];
 
+        /* A synopsis too long for its column names its options in one word (COMMAND --help lists
+         * them), and if still too long gets a line of its own, the summary under it. */
         snprintf(cmd, sizeof(cmd), "%s %s %s", v->area, v->verb, v->args);
-        fprintf(f, "    %-40s %s\n", cmd, v->summary);
+        if (strlen(cmd) > 40 && strstr(cmd, " [--") != NULL)
+            snprintf(strstr(cmd, " [--"), sizeof(cmd) - (size_t)(strstr(cmd, " [--") - cmd), " [OPTIONS]");
+        if (strlen(cmd) > 40)
+            fprintf(f, "    %s\n    %-40s %s\n", cmd, "", v->summary);
+        else
+            fprintf(f, "    %-40s %s\n", cmd, v->summary);
     }
     fputs("\n"
           "OPTIONS\n"
@@ -321,7 +328,8 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
         case OPT_FROM:
         case OPT_MAX:
             if (v == NULL || !v->dlq_opts || (ch == OPT_FROM && v->follow))
-                return usage_error(v, "--%s is an option of dlq ls%s", opt_name(ch), ch == OPT_FROM ? "" : " and dlq redrive");
+                return usage_error(v, "--%s is an option of dlq ls%s", opt_name(ch),
+                                   ch == OPT_FROM ? "" : ", dlq redrive and dlq purge");
             if (ch == OPT_FROM && !parse_num(optarg, 1, LLONG_MAX, &a->from))
                 return usage_error(v, "--from: '%s' is not a sequence", optarg);
             if (ch == OPT_MAX && !parse_num(optarg, 1, 10000, &a->max))

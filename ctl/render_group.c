@@ -162,16 +162,22 @@ int ctl_render_dlq_ls(json_t *doc, FILE *out, char *err, size_t errlen)
     return rc;
 }
 
+/* dlq.redrive's reply, and dlq.purge's (its count is "purged"). */
 int ctl_render_dlq_redrive(json_t *doc, FILE *out, char *err, size_t errlen)
 {
-    json_int_t redriven, failed, skipped;
+    json_int_t redriven = -1, purged = -1, failed, skipped;
     const char *stream, *why = NULL;
-    int rc = READ(doc, "", {"stream", K_STR, &stream, false}, {"redriven", K_INT, &redriven, false},
-                  {"failed", K_INT, &failed, false}, {"skipped", K_INT, &skipped, false}, {"why", K_STR_OR_NULL, &why, true});
+    int rc =
+        READ(doc, "", {"stream", K_STR, &stream, false}, {"redriven", K_INT, &redriven, true}, {"purged", K_INT, &purged, true},
+             {"failed", K_INT, &failed, false}, {"skipped", K_INT, &skipped, false}, {"why", K_STR_OR_NULL, &why, true});
 
+    if (rc == 0 && (redriven < 0) == (purged < 0)) {
+        snprintf(err, errlen, "expected one of \"redriven\" and \"purged\"");
+        rc = -EPROTO;
+    }
     if (rc == 0) {
-        fprintf(out, "stream %s: %lld redriven, %lld failed, %lld skipped\n", stream, (long long)redriven, (long long)failed,
-                (long long)skipped);
+        fprintf(out, "stream %s: %lld %s, %lld failed, %lld skipped\n", stream, (long long)(purged < 0 ? redriven : purged),
+                purged < 0 ? "redriven" : "purged", (long long)failed, (long long)skipped);
         if (why != NULL) {
             char *p = ctl_printable(why, 200);
 

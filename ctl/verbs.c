@@ -291,8 +291,8 @@ const struct ctl_verb ctl_verbs[] = {
      "    --ack-wait DURATION   a delivery not settled by then is redelivered (default 30s)\n"
      "    --backoff I,F,M[,J]   redelivery delay: I ms, times F per attempt, at most M ms, spread by up to\n"
      "                          the fraction J (100,2,60000,0.2)\n"
-     "    --dlq TOPIC           where messages out of attempts, or TERMed, are published (a stream must\n"
-     "                          cover it)\n",
+     "    --dlq TOPIC           where messages out of attempts, or TERMed, are published (when no stream\n"
+     "                          covers it, stream dlq-TOPIC is made for it, '.' as '_')\n",
      2, 2, false, false, request_group_add, ctl_render_group_info, false, false, true, false, false, false},
     {"group", "reset", "$trpc.admin.group.reset", "STREAM NAME SEQ|TIME|AGO", "move where a consumer group reads",
      "Makes consumer group NAME of stream STREAM read on from sequence SEQ, from the first message stored\n"
@@ -321,6 +321,12 @@ const struct ctl_verb ctl_verbs[] = {
      "or all, and of those only the ones that failed for R with --reason. Goes on until all asked for\n"
      "are done, N at a time (--max, default 1000). A message that is not a dead letter, or whose topic\n"
      "no stream keeps any more, is skipped and said so.\n",
+     2, 2, false, false, request_dlq_redrive, ctl_render_dlq_redrive, false, false, false, true, true, false},
+    {"dlq", "purge", "$trpc.admin.dlq.purge", "STREAM SEQ|FROM-TO|all [--reason R] [--max N]", "delete dead letters",
+     "Deletes dead letters of stream STREAM: one (SEQ), a range (FROM-TO), or all, and of those only the\n"
+     "ones that failed for R with --reason. Goes on until all asked for are done, N at a time (--max,\n"
+     "default 1000). A message that is not a dead letter (published on the topic directly) stays, and\n"
+     "is said so; stream purge removes everything.\n",
      2, 2, false, false, request_dlq_redrive, ctl_render_dlq_redrive, false, false, false, true, true, false},
 };
 const size_t ctl_verb_count = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);

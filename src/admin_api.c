@@ -614,6 +614,7 @@ static const struct verb {
     {"group.info", admin_group_info},
     {"dlq.list", admin_dlq_list},
     {"dlq.redrive", admin_dlq_redrive},
+    {"dlq.purge", admin_dlq_purge},
     {"stream.edit", admin_stream_edit},
 };
 

@@ -70,6 +70,7 @@ char *admin_stream_base64(const uint8_t *in, size_t len);
 /* admin_dlq.c: the dead-letter verbs. */
 void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_dlq_purge(struct control *ctl, struct admin_call *call, json_t *req);
 /* admin_dlq_stream.c: makes sure a stream covers dead-letter topic[0, len) (a literal), adding
  * one named by stream_dlq_name when none does, once no other stream change is under way. fn gets,
  * once (perhaps before this returns), NULL and the stream's name, or an error code and message, or

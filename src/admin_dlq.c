@@ -2,7 +2,7 @@
  * The dead-letter verbs of the admin API (docs/admin-api.md, "Dead letters"), on the control
  * thread: dlq.list shows a dead-letter stream's messages with where they came from and why they
  * failed (the trpc-dlq-* headers a consumer group wrote), dlq.redrive publishes them again on
- * their origin topic. Both are one question to the stream's owner (ADMIN_MB_DLQ, stream_dlq.c),
+ * their origin topic, dlq.purge deletes them. Each is one question to the stream's owner (ADMIN_MB_DLQ, stream_dlq.c),
  * bounded in count, and say where a next call goes on (next_seq, more).
  */
 #include <errno.h>
@@ -103,7 +103,7 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
     if (err == 0 && parts[0]->n != 1)
         err = -ENOMEM;
     if (err != 0) {
-        admin_api_fail_stream(ctl, p->w.call, p->stream, err, "(a redrive may have gone on: dlq.list shows what is left)");
+        admin_api_fail_stream(ctl, p->w.call, p->stream, err, "(a redrive or purge may have gone on: dlq.list shows what is left)");
     } else {
         res = parts[0]->items;
         doc = json_pack("{s:b, s:s, s:I, s:b}", "ok", 1, "stream", p->stream, "next_seq", (json_int_t)res->next_seq, "more",
@@ -118,7 +118,10 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
             }
             json_object_set_new(doc, "messages", list);
         } else if (doc != NULL) {
-            json_object_set_new(doc, "redriven", json_integer((json_int_t)res->redriven));
+            if (p->req.op == STREAM_DLQ_PURGE)
+                json_object_set_new(doc, "purged", json_integer((json_int_t)res->purged));
+            else
+                json_object_set_new(doc, "redriven", json_integer((json_int_t)res->redriven));
             json_object_set_new(doc, "failed", json_integer((json_int_t)res->failed));
             json_object_set_new(doc, "skipped", json_integer((json_int_t)res->skipped));
             json_object_set_new(doc, "why", res->why[0] != '\0' ? admin_api_text(res->why) : json_null());
@@ -128,7 +131,8 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
     free(p);
 }
 
-/* The fields both verbs share; the stream must exist. NULL when answered. */
+/* The fields the verbs share (redrive and purge also say which); the stream must exist. NULL when
+ * answered. */
 static struct dpend *parse(struct control *ctl, struct admin_call *call, json_t *req, uint8_t op)
 {
     json_int_t seq = 0, from = 0, to = 0, limit = 0;
@@ -136,7 +140,7 @@ static struct dpend *parse(struct control *ctl, struct admin_call *call, json_t 
     int all = 0, found = -1;
     json_error_t err;
     struct dpend *p;
-    bool redrive = op == STREAM_DLQ_REDRIVE;
+    bool redrive = op != STREAM_DLQ_LIST; /* or purge: the same selection */
 
     if (redrive ? json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s?I, s?I, s?I, s?b, s?s, s?I}", "stream", &stream, "seq", &seq,
                                  "from", &from, "to", &to, "all", &all, "reason", &reason, "limit", &limit) != 0
@@ -197,18 +201,25 @@ static void ask(struct control *ctl, const char *stream, struct dpend *p)
     }
 }
 
-void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req)
+static void run(struct control *ctl, struct admin_call *call, json_t *req, uint8_t op)
 {
-    struct dpend *p = parse(ctl, call, req, STREAM_DLQ_LIST);
+    struct dpend *p = parse(ctl, call, req, op);
 
     if (p != NULL)
         ask(ctl, p->stream, p);
 }
 
+void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    run(ctl, call, req, STREAM_DLQ_LIST);
+}
+
 void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req)
 {
-    struct dpend *p = parse(ctl, call, req, STREAM_DLQ_REDRIVE);
+    run(ctl, call, req, STREAM_DLQ_REDRIVE);
+}
 
-    if (p != NULL)
-        ask(ctl, p->stream, p);
+void admin_dlq_purge(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    run(ctl, call, req, STREAM_DLQ_PURGE);
 }

@@ -161,7 +161,7 @@ struct stream_req {
  * (0: the first) up to to (0: the end), at most limit of them, those whose trpc-dlq-reason is
  * reason ("": any). Answered with one struct stream_dlq_result, or -ESRCH (no such stream),
  * -EAGAIN (busy: try again), -ENOMEM, or the stream's log error. */
-enum stream_dlq_op { STREAM_DLQ_LIST = 1, STREAM_DLQ_REDRIVE };
+enum stream_dlq_op { STREAM_DLQ_LIST = 1, STREAM_DLQ_REDRIVE, STREAM_DLQ_PURGE };
 #define STREAM_DLQ_REASON_MAX 32
 #define STREAM_DLQ_LIST_BYTES (1u << 20) /* of messages in one list answer (at least one) */
 
@@ -177,7 +177,7 @@ struct stream_dlq_req {
 struct stream_dlq_result {
     uint64_t next_seq; /* where a next call goes on */
     bool more;         /* messages are left after next_seq (within to) */
-    uint64_t redriven, failed, skipped;
+    uint64_t redriven, purged, failed, skipped;
     char why[160];  /* the first failure or skip, "" when none */
     uint32_t count; /* list: messages in msgs[] */
     size_t bytes;   /* list: of msgs[]: struct stream_msg each, 8-aligned */

@@ -1,12 +1,11 @@
 /*
  * Dead letters on the owner of a dead-letter stream (stream.h, ADMIN_MB_DLQ): list them with
- * their reasons, and redrive them, each published again on the topic it came from (its
- * trpc-dlq-topic header), into the stream that covers that topic, with its payload and its own
- * headers (the trpc-dlq-* ones left out), then deleted from the dead-letter stream once the new
- * copy is stored (a tombstone: a crash in between redrives it again on the next call, at least
- * once).
+ * their reasons, purge them (a tombstone each, as for a redriven one), and redrive them, each published again on the topic it came
+ * from (its trpc-dlq-topic header), into the stream that covers that topic, with its payload and its own headers (the trpc-dlq-*
+ * ones left out), then deleted from the dead-letter stream once the new copy is stored (a tombstone: a crash in between redrives it
+ * again on the next call, at least once).
  *
- * Both read the stream with an asynchronous iterator (the stream stays open meanwhile: st->gets),
+ * All three read the stream with an asynchronous iterator (the stream stays open meanwhile: st->gets),
  * from a sequence, up to a count, and answer one struct stream_dlq_result whose next_seq lets the
  * caller go on from there. A redrive has at most DLQ_INFLIGHT copies on their way at a time.
  */
@@ -193,6 +192,31 @@ static bool redrive_one(struct dlq_job *j, const struct wal_record *r, const uin
     return true;
 }
 
+/* Deletes dead letter r (readers skip it at once; its tombstone goes with the log's next batch): a
+ * message that is not one (published on the topic directly) stays. Always true: each is counted. */
+static bool purge_one(struct dlq_job *j, const struct wal_record *r, const uint8_t *hdr, uint32_t hl)
+{
+    uint16_t olen;
+    int ret;
+
+    if (header(hdr, hl, "trpc-dlq-topic", &olen) == NULL) {
+        j->res->skipped++;
+        if (j->res->why[0] == '\0')
+            snprintf(j->res->why, sizeof(j->res->why), "message %llu: not a dead letter (no trpc-dlq-topic)",
+                     (unsigned long long)r->seq);
+        return true;
+    }
+    ret = stream_delete(j->st, r->seq, r->len - STREAM_REC_HEAD);
+    if (ret != 0) {
+        j->res->failed++;
+        if (j->res->why[0] == '\0')
+            snprintf(j->res->why, sizeof(j->res->why), "message %llu: not deleted: %s", (unsigned long long)r->seq, strerror(-ret));
+        return true;
+    }
+    j->res->purged++;
+    return true;
+}
+
 static void step(struct dlq_job *j);
 
 static void ready(void *arg, struct wal_iter *it)
@@ -249,7 +273,9 @@ static void step(struct dlq_job *j)
         reason = header(hdr, hl, "trpc-dlq-reason", &vl);
         if (j->req.reason[0] != '\0' && (reason == NULL || vl != strlen(j->req.reason) || memcmp(reason, j->req.reason, vl) != 0))
             continue;
-        if (j->req.op == STREAM_DLQ_LIST ? !list_one(j, &r) : !redrive_one(j, &r, hdr, hl, tl)) {
+        if (j->req.op == STREAM_DLQ_LIST    ? !list_one(j, &r)
+            : j->req.op == STREAM_DLQ_PURGE ? !purge_one(j, &r, hdr, hl)
+                                            : !redrive_one(j, &r, hdr, hl, tl)) {
             j->next = r.seq; /* the next call starts with it */
             j->read_done = true;
             break;

@@ -213,6 +213,19 @@ int main(void)
         "audit    orders.*        0     1   33        0         0            0      0     0  -\n",
         "two groups, one without a dead-letter topic");
     check("stream", "rm", "{\"ok\": true, \"name\": \"orders\"}", "deleted stream orders\n", "the contract's example");
+    check("dlq", "redrive",
+          "{\"ok\": true, \"stream\": \"dead\", \"redriven\": 12, \"failed\": 0, \"skipped\": 1, \"why\": \"message 52: not a "
+          "dead letter (no trpc-dlq-topic)\", \"next_seq\": 53, \"more\": false}",
+          "stream dead: 12 redriven, 0 failed, 1 skipped\nfirst problem: message 52: not a dead letter (no trpc-dlq-topic)\n",
+          "the contract's example");
+    check("dlq", "purge",
+          "{\"ok\": true, \"stream\": \"dead\", \"purged\": 3, \"failed\": 0, \"skipped\": 0, \"why\": null, \"next_seq\": 9, "
+          "\"more\": false}",
+          "stream dead: 3 purged, 0 failed, 0 skipped\n", "the contract's example");
+    s = show("dlq", "purge", "{\"ok\": true, \"stream\": \"dead\", \"failed\": 0, \"skipped\": 0, \"why\": null}");
+    ok(s.status == CTL_EXIT_FAIL && strstr(s.err, "purged") != NULL, "dlq purge: a reply without its count is an error (%s)",
+       s.err);
+    shown_free(&s);
 
     /* --json: the reply as received, even with its line breaks and spacing, and a newline. */
     s = show_len("settings", "get", settings_get, sizeof(settings_get) - 1, true);

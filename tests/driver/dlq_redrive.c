@@ -4,7 +4,8 @@
  * publishes one, those of a reason, or all, again on their origin topic (their own headers and
  * payload, not the trpc-dlq-* ones), where the consumer group gets them as new messages, and
  * removes them from the dead-letter stream, so that a second redrive finds nothing, also after
- * kill -9. A message of the dead-letter stream that is not a dead letter is skipped and said so.
+ * kill -9. dlq.purge deletes one, those of a reason, or all (trpcctl dlq purge too). A message of
+ * the dead-letter stream that is not a dead letter is skipped and said so.
  */
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -149,7 +150,7 @@ int main(void)
     size_t i;
     long long first_dead;
 
-    plan(25);
+    plan(29);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
     adminc_stream_add(c, "{\"name\": \"orders\", \"subjects\": [\"orders.>\"]}");
@@ -280,6 +281,38 @@ int main(void)
        "a message without trpc-dlq-topic is skipped: %s", json_string_value(json_object_get(j, "why")));
     json_decref(j);
 
+    /* Purge: six more (published as a group would, 4 nack and 2 term), one by sequence, those of
+     * a reason, then the rest with trpcctl; the one that is not a dead letter stays. */
+    {
+        uint64_t seq, first = 0;
+        char out[4096];
+        int rc;
+
+        for (int k = 0; k < 6; k++) {
+            trpc_header h[] = {{"trpc-dlq-topic", "orders.x", 8}, {"trpc-dlq-reason", k < 4 ? "nack" : "term", 4}};
+
+            if (trpc_publish_sync(c, "dlq.orders", h, 2, "p", 1, 5000, &seq) != 0)
+                BAIL_OUT("publish a dead letter: %s", trpc_last_error());
+            first = first != 0 ? first : seq;
+        }
+        snprintf(doc, sizeof(doc), "{\"stream\": \"dead\", \"seq\": %llu}", (unsigned long long)first);
+        j = call_ok(c, "dlq.purge", doc);
+        ok(adminc_int(j, "purged") == 1 && adminc_int(j, "skipped") == 0 && dead_messages(c) == 6,
+           "dlq.purge of one: purged 1, 6 left");
+        json_decref(j);
+        j = call_ok(c, "dlq.purge", "{\"stream\": \"dead\", \"all\": true, \"reason\": \"term\"}");
+        ok(adminc_int(j, "purged") == 2 && dead_messages(c) == 4, "dlq.purge all of reason term: purged 2, 4 left");
+        json_decref(j);
+        rc = ctl(&b, "dlq purge dead all", out, sizeof(out));
+        ok(rc == 0 && sum_of(out, " purged") == 3 && strstr(out, "1 skipped") != NULL && dead_messages(c) == 1,
+           "trpcctl dlq purge dead all: the other 3, the one that is not a dead letter skipped (rc %d)", rc);
+        if (sum_of(out, " purged") != 3)
+            diag("%s", out);
+        j = adminc_call(c, "dlq.purge", "{\"stream\": \"dead\", \"reason\": \"nack\"}");
+        ok(strcmp(adminc_err_code(j), "BAD_REQUEST") == 0, "dlq.purge without seq, range or all: BAD_REQUEST");
+        json_decref(j);
+    }
+
     /* Bad requests. */
     j = adminc_call(c, "dlq.redrive", "{\"stream\": \"dead\"}");
     ok(strcmp(adminc_err_code(j), "BAD_REQUEST") == 0, "dlq.redrive without seq, range or all: BAD_REQUEST");
@@ -291,7 +324,7 @@ int main(void)
     ok(strcmp(adminc_err_code(j), "NOT_FOUND") == 0, "dlq.list of no stream: NOT_FOUND");
     json_decref(j);
 
-    /* kill -9: what was redriven stays deleted. */
+    /* kill -9: what was redriven or purged stays deleted. */
     usleep(300000); /* the tombstones reach the disk */
     trpc_close(m);
     trpc_close(c);
@@ -305,7 +338,7 @@ int main(void)
     {
         json_t *st = adminc_stream(c, "dead");
 
-        ok(adminc_int(st, "deleted") == N, "stream.info: %d deleted", N);
+        ok(adminc_int(st, "deleted") == N + 6, "stream.info: %d deleted", N + 6);
         json_decref(st);
     }
     trpc_close(c);
