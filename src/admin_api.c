@@ -691,6 +691,7 @@ void admin_api_abandon(void *arg)
 
     if (w->cleanup != NULL)
         w->cleanup(w);
-    w->call->done(w->ctl, w->call, NULL, 0);
+    if (w->call != NULL) /* NULL: the broker's own question (a log closed quietly), nobody to answer */
+        w->call->done(w->ctl, w->call, NULL, 0);
     free(w);
 }

@@ -46,9 +46,12 @@ static void job_done(struct control *ctl, struct admin_call *call, char *reply, 
     const char *code = "INTERNAL", *text = "the reply of stream.add was not read";
 
     ctl->dlq_running = false;
-    if (reply == NULL) {
-        j->fn(ctl, j->arg, NULL, NULL); /* abandoned: the broker is stopping */
-    } else if (json_is_true(json_object_get(doc, "ok"))) {
+    if (reply == NULL) { /* abandoned: the broker is stopping, the cores may be gone; start nothing */
+        j->fn(ctl, j->arg, NULL, NULL);
+        job_free(j);
+        return;
+    }
+    if (json_is_true(json_object_get(doc, "ok"))) {
         if (json_is_true(json_object_get(doc, "created")))
             log_info(LOG_NO_CORE, "stream %s: made for dead-letter topic %.*s", j->name, (int)j->topic_len, j->topic);
         j->fn(ctl, j->arg, NULL, j->name);
@@ -125,12 +128,14 @@ void admin_dlq_stream(struct control *ctl, const char *topic, size_t len, admin_
 
 void admin_dlq_tick(struct control *ctl)
 {
-    struct admin_dlq_job *j = ctl->dlq_jobs;
+    /* One that finds its topic covered now (the stream made for the one before) answers at once:
+     * the next goes on in the same round. */
+    while (ctl->dlq_jobs != NULL && !ctl->dlq_running && !ctl->streams_changing) {
+        struct admin_dlq_job *j = ctl->dlq_jobs;
 
-    if (j == NULL || ctl->dlq_running || ctl->streams_changing)
-        return;
-    ctl->dlq_jobs = j->next;
-    job_start(ctl, j);
+        ctl->dlq_jobs = j->next;
+        job_start(ctl, j);
+    }
 }
 
 void admin_dlq_free(struct control *ctl)

@@ -361,6 +361,7 @@ void control_free(struct broker *b)
         return;
     control_stop(b);
     uring_mbox_destroy(&ctl->mbox, mbox_discard);
+    admin_dlq_free(ctl); /* first: nothing waiting may start once a running one is abandoned */
     while (ctl->queries != NULL) {
         struct control_query *q = ctl->queries;
 
@@ -379,7 +380,6 @@ void control_free(struct broker *b)
         free(t->msg.ptr);
         free(t);
     }
-    admin_dlq_free(ctl);
     admin_stream_free(ctl);
     control_store_close(ctl);
     close(ctl->stop_fd);

@@ -47,7 +47,7 @@
 #define BROKER_CLOSE_GRACE_NS    2000000000 /* a flushing close that takes longer is dropped */
 #define BROKER_XCHAN_SLOTS       4096
 #define BROKER_MBOX_SLOTS        1024        /* each core's mailbox, for threads that are not cores (core_post) */
-#define BROKER_MBOX_TYPES        16          /* message types a module may register for the mailboxes */
+#define BROKER_MBOX_TYPES        32          /* message types a module may register for the mailboxes */
 #define BROKER_XBACKLOG_MAX      65536       /* messages waiting for a full channel, per pair, before PUBs drop */
 #define BROKER_XWAIT_CACHE       8192        /* backlog entries a core keeps for reuse (320 KiB) */
 #define BROKER_XBYTES_MAX        (64u << 20) /* bytes of droppable messages between two cores, queued or in flight */

@@ -1763,9 +1763,10 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
             wait_for_dlq(s, f, p, &d);
             return true;
         }
-        snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": the stream made for it went away: subscribe again",
+        /* Made, but this core did not take the new table (its mailbox was full), or deleted since. */
+        snprintf(why, sizeof(why), "trpc-dlq \"%.*s\": the stream made for it is not in force here yet: subscribe again",
                  (int)(p->dlq_len > 60 ? 60 : p->dlq_len), p->dlq);
-        session_send_err(s, f->id, TRPC_E_BAD_POLICY, false, why);
+        session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, why);
         return true;
     }
     ds = calloc(1, sizeof(*ds));
