@@ -78,3 +78,13 @@ tests_driver_direct_send_LDADD = driver/libtrpcwire.la -lpthread
 check_PROGRAMS += tests/driver/declare_reply
 tests_driver_declare_reply_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread
 tests_driver_declare_reply_LDADD = driver/libtrpcwire.la -lpthread
+
+# driver/tls.c: TLS over memory for both ends (libtrpc's I/O side and the broker's cores), OpenSSL
+# in user space; tests/tls/engine runs it against certificates tests/tls/mkcerts.sh makes.
+noinst_LTLIBRARIES += driver/libtrpctls.la
+driver_libtrpctls_la_SOURCES = driver/tls.c driver/tls.h
+driver_libtrpctls_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+driver_libtrpctls_la_LIBADD = $(OPENSSL_LIBS)
+check_PROGRAMS += tests/tls/engine
+tests_tls_engine_LDADD = driver/libtrpctls.la
+EXTRA_DIST += tests/tls/mkcerts.sh
