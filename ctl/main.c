@@ -308,9 +308,11 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
         case OPT_ACK_WAIT:
         case OPT_BACKOFF:
         case OPT_DLQ:
-            /* The values are the broker's to judge (it says why it refuses one), but for the units. */
-            if (v == NULL || !v->group_opts)
-                return usage_error(v, "--%s is an option of group add", opt_name(ch));
+            /* The values are the broker's to judge (it says why it refuses one), but for the units.
+             * A stream takes the delivery policy too, as its groups' defaults. */
+            if (v == NULL || !(v->group_opts || (v->stream_opts && ch != OPT_PATTERN && ch != OPT_START)))
+                return usage_error(v, "--%s is an option of group add%s", opt_name(ch),
+                                   ch == OPT_PATTERN || ch == OPT_START ? "" : ", stream add and stream edit");
             if (ch == OPT_MAX_DELIVERIES && !parse_num(optarg, 1, INT32_MAX, &a->max_deliveries))
                 return usage_error(v, "--max-deliveries: '%s' is not a number from 1 (without it: no limit)", optarg);
             if (ch == OPT_ACK_WAIT && (!ctl_parse_duration_ms(optarg, &a->ack_wait_ms) || a->ack_wait_ms == 0))

@@ -73,7 +73,10 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
                                        "stored",     "refused",      "pending",         "groups",    "max_msgs",  "max_bytes",
                                        "max_age_ms", "expired",      "dedup_window_ms", "duplicates"};
     enum { NNUMS = sizeof(nums) / sizeof(nums[0]) };
-    const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-", *retention = "limits";
+    const char *name, *created, *error = NULL, *recovery = NULL, *discard = "-", *retention = "limits", *backoff = NULL,
+                                *dlq = NULL;
+    json_int_t max_deliveries = -1, ack_wait = -1;
+    char t_maxd[32], t_ack[32];
     char cells[NNUMS][64], subjects[256], t_created[64];
     json_t *st, *subj;
     int created_now = 0, updated = 0, rc;
@@ -84,7 +87,15 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc == 0)
         rc = READ(st, "stream", {"name", K_STR, &name, false}, {"subjects", K_ARRAY, &subj, false},
                   {"created", K_STR, &created, false}, {"error", K_STR, &error, true}, {"recovery", K_STR, &recovery, true},
-                  {"discard", K_STR, &discard, true}, {"retention", K_STR, &retention, true});
+                  {"discard", K_STR, &discard, true}, {"retention", K_STR, &retention, true},
+                  {"backoff", K_STR_OR_NULL, &backoff, true}, {"dlq", K_STR_OR_NULL, &dlq, true});
+    /* The groups' defaults: null (or absent, from an older broker) when the stream sets none. */
+    if (rc == 0 && json_is_integer(json_object_get(st, "max_deliveries")))
+        max_deliveries = json_integer_value(json_object_get(st, "max_deliveries"));
+    if (rc == 0 && json_is_integer(json_object_get(st, "ack_wait_ms")))
+        ack_wait = json_integer_value(json_object_get(st, "ack_wait_ms"));
+    snprintf(t_maxd, sizeof(t_maxd), max_deliveries >= 0 ? "%lld" : "-", (long long)max_deliveries);
+    snprintf(t_ack, sizeof(t_ack), ack_wait >= 0 ? "%lld" : "-", (long long)ack_wait);
     if (rc == 0)
         rc = subjects_cell(subj, "stream", subjects, sizeof(subjects), err, errlen);
     for (size_t k = 0; rc == 0 && k < NNUMS; k++) {
@@ -128,13 +139,18 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
             {"duplicates", cells[15]},
             {"pending", cells[8]},
             {"groups", cells[9]},
+            /* Shown when set: */
+            {"groups' max deliveries", max_deliveries >= 0 ? t_maxd : NULL},
+            {"groups' ack wait (ms)", ack_wait >= 0 ? t_ack : NULL},
+            {"groups' backoff", backoff},
+            {"groups' dead-letter topic", dlq},
             {"error", error},
             {"recovery", recovery},
         };
         size_t nrows = sizeof(rows) / sizeof(rows[0]);
 
         for (size_t i = 0; rc == 0 && i < nrows; i++)
-            if (i < nrows - 2 || rows[i][1] != NULL)
+            if (i < nrows - 6 || rows[i][1] != NULL)
                 rc = ctl_table_add(&t, rows[i]);
     }
     if (rc == 0)

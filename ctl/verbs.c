@@ -67,7 +67,19 @@ static json_t *request_stream_name(const struct ctl_args *a)
     return json_pack("{s:s}", "stream", a->pos[0]);
 }
 
-/* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size" and the limits when given. */
+/* The delivery policy options given (group add, and a stream's defaults for its groups). */
+static int put_policy(json_t *doc, const struct ctl_args *a)
+{
+    return (a->backoff != NULL && json_object_set_new(doc, "backoff", json_string(a->backoff)) != 0) ||
+                   (a->dlq != NULL && json_object_set_new(doc, "dlq", json_string(a->dlq)) != 0) ||
+                   (a->max_deliveries >= 0 && json_object_set_new(doc, "max_deliveries", json_integer(a->max_deliveries)) != 0) ||
+                   (a->ack_wait_ms >= 0 && json_object_set_new(doc, "ack_wait_ms", json_integer(a->ack_wait_ms)) != 0)
+               ? -1
+               : 0;
+}
+
+/* NAME SUBJECT...: {"name", "subjects": [...]}, with "max_msg_size", the limits and the defaults
+ * for its groups when given. */
 static json_t *request_stream_add(const struct ctl_args *a)
 {
     json_t *subj = json_array(), *doc;
@@ -87,7 +99,8 @@ static json_t *request_stream_add(const struct ctl_args *a)
         (a->max_age_ms >= 0 && json_object_set_new(doc, "max_age_ms", json_integer(a->max_age_ms)) != 0) ||
         (a->discard != NULL && json_object_set_new(doc, "discard", json_string(a->discard)) != 0) ||
         (a->retention != NULL && json_object_set_new(doc, "retention", json_string(a->retention)) != 0) ||
-        (a->dedup_window_ms >= 0 && json_object_set_new(doc, "dedup_window_ms", json_integer(a->dedup_window_ms)) != 0)) {
+        (a->dedup_window_ms >= 0 && json_object_set_new(doc, "dedup_window_ms", json_integer(a->dedup_window_ms)) != 0) ||
+        put_policy(doc, a) != 0) {
         json_decref(doc);
         return NULL;
     }
@@ -116,11 +129,7 @@ static json_t *request_group_add(const struct ctl_args *a)
     if (doc == NULL)
         return NULL;
     if ((a->pattern != NULL && json_object_set_new(doc, "pattern", json_string(a->pattern)) != 0) ||
-        (a->start != NULL && json_object_set_new(doc, "start", json_string(a->start)) != 0) ||
-        (a->backoff != NULL && json_object_set_new(doc, "backoff", json_string(a->backoff)) != 0) ||
-        (a->dlq != NULL && json_object_set_new(doc, "dlq", json_string(a->dlq)) != 0) ||
-        (a->max_deliveries >= 0 && json_object_set_new(doc, "max_deliveries", json_integer(a->max_deliveries)) != 0) ||
-        (a->ack_wait_ms >= 0 && json_object_set_new(doc, "ack_wait_ms", json_integer(a->ack_wait_ms)) != 0)) {
+        (a->start != NULL && json_object_set_new(doc, "start", json_string(a->start)) != 0) || put_policy(doc, a) != 0) {
         json_decref(doc);
         return NULL;
     }
@@ -222,7 +231,8 @@ const struct ctl_verb ctl_verbs[] = {
      1, 1, false, false, request_name, ctl_render_stream_info, false, false, false, false, false, false},
     {"stream", "add", "$trpc.admin.stream.add",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
-     "[--dedup-window DURATION] [--retention limits|interest]",
+     "[--dedup-window DURATION] [--retention limits|interest] [--max-deliveries N] [--ack-wait DURATION] [--backoff I,F,M[,J]] "
+     "[--dlq TOPIC]",
      "declare a stream",
      "Declares stream NAME (letters, digits, '_' and '-'), keeping every message published on a topic\n"
      "that one of the SUBJECT patterns matches (wildcards * and >; no two streams may share a topic).\n"
@@ -238,16 +248,28 @@ const struct ctl_verb ctl_verbs[] = {
      "    --dedup-window DURATION  a PUB repeating a trpc-msg-id header seen this recently is not stored\n"
      "                          again and is acknowledged with the first sequence (default 2m; 0: off)\n"
      "    --retention limits|interest  limits (the default): messages stay until a limit removes them;\n"
-     "                          interest: also once every consumer group of the stream acknowledged them\n",
+     "                          interest: also once every consumer group of the stream acknowledged them\n"
+     "\n"
+     "The defaults of the stream's consumer groups, for what neither a group's declaration (group add)\n"
+     "nor its first member's SUB says:\n"
+     "\n"
+     "    --max-deliveries N    attempts before a message goes to the dead-letter topic (default: no limit)\n"
+     "    --ack-wait DURATION   a delivery not settled by then is redelivered (default 30s)\n"
+     "    --backoff I,F,M[,J]   redelivery delay: I ms, times F per attempt, at most M ms, spread by up to\n"
+     "                          the fraction J (100,2,60000,0.2)\n"
+     "    --dlq TOPIC           where messages out of attempts, or TERMed, are published (not one of the\n"
+     "                          stream's own topics)\n",
      2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false, false},
     {"stream", "edit", "$trpc.admin.stream.edit",
      "NAME SUBJECT... [--max-msg-size BYTES] [--max-msgs N] [--max-bytes SIZE] [--max-age DURATION] [--discard old|new] "
-     "[--dedup-window DURATION] [--retention limits|interest]",
+     "[--dedup-window DURATION] [--retention limits|interest] [--max-deliveries N] [--ack-wait DURATION] [--backoff I,F,M[,J]] "
+     "[--dlq TOPIC]",
      "change a stream's definition",
      "Gives stream NAME a new definition, whole: its subjects and the options of stream add (an option\n"
      "left out is back to its default). The stored messages stay; tighter limits remove what they must\n"
      "at once; a subject added stores from now on, one dropped stores no more (consumer groups read on\n"
-     "what was stored). No two streams may share a topic.\n",
+     "what was stored). No two streams may share a topic. New defaults for consumer groups hold for\n"
+     "groups made from now on; the groups there keep their policy.\n",
      2, 17, false, false, request_stream_add, ctl_render_stream_info, false, true, false, false, false, false},
     {"stream", "rm", "$trpc.admin.stream.delete", "NAME", "delete a stream and its messages",
      "Deletes stream NAME: its topics are no longer stored, and its log is removed from the disk.\n"

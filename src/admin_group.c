@@ -61,18 +61,7 @@ static json_t *group_doc(const struct group_info *g)
     if (g->has_backoff) {
         char text[96];
 
-        /* The trpc-backoff header's own spelling: what group.add and a SUB take. */
-        char factor[32];
-
-        /* The shortest decimal that reads back as the same factor, so that the text can be sent
-         * again (group.add) and be the same policy. */
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(factor, sizeof(factor), "%.*g", prec, g->backoff_factor);
-            if (strtod(factor, NULL) == g->backoff_factor)
-                break;
-        }
-        snprintf(text, sizeof(text), "%" PRIu32 ",%s,%" PRIu32 ",%.3g", g->backoff_initial_ms, factor, g->backoff_max_ms,
-                 g->backoff_jitter_pm / 1000.0);
+        policy_backoff_text(g->backoff_initial_ms, g->backoff_factor, g->backoff_max_ms, g->backoff_jitter_pm, text, sizeof(text));
         json_object_set_new(doc, "backoff", json_string(text));
     } else {
         json_object_set_new(doc, "backoff", json_null());
@@ -255,45 +244,6 @@ void admin_group_reset(struct control *ctl, struct admin_call *call, json_t *req
     ask(ctl, p, GROUP_OP_RESET);
 }
 
-/* One policy value of group.add, given as JSON text or integer, read by policy.c as the header
- * key would be: one set of rules for a SUB, a contract and the admin API. */
-static int policy_field(json_t *req, const char *field, const char *key, const char *pattern, uint16_t max_topic,
-                        struct policy *pol, char *why, size_t whylen)
-{
-    json_t *v = json_object_get(req, field);
-    char num[24];
-    const char *text;
-    size_t len;
-    int ret;
-
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        text = num;
-        len = strlen(num);
-    } else if (json_is_string(v)) {
-        text = json_string_value(v);
-        len = json_string_length(v);
-    } else {
-        snprintf(why, whylen, "%s: a %s", field,
-                 strcmp(field, "max_deliveries") == 0 || strcmp(field, "ack_wait_ms") == 0 ? "number" : "string");
-        return -EINVAL;
-    }
-    ret = policy_set(pol, key, text, len, pattern, strlen(pattern), max_topic, why, whylen);
-    if (ret != 0) {
-        size_t kl = strlen(key), fl = strlen(field);
-
-        /* policy.c names the header; the caller wrote the field. */
-        if (strncmp(why, key, kl) == 0 && strlen(why) - kl + fl < whylen) {
-            memmove(why + fl, why + kl, strlen(why + kl) + 1);
-            memcpy(why, field, fl);
-        }
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static bool has_stream_for(const struct control *ctl, const char *topic, size_t len)
 {
     for (unsigned i = 0; i < ctl->nstreams; i++)
@@ -382,11 +332,12 @@ static void group_add(struct control *ctl, struct admin_call *call, json_t *req,
         return;
     }
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-        if (policy_field(req, fields[f][0], fields[f][1], pattern, ctl->cfg.limits.max_topic, &pol, why, sizeof(why)) != 0) {
+        if (stream_policy_field(req, fields[f][0], fields[f][1], pattern, ctl->cfg.limits.max_topic, &pol, why, sizeof(why)) != 0) {
             admin_api_fail(ctl, call, "BAD_REQUEST", "%s", why);
             return;
         }
     }
+    policy_default(&pol, &d->defaults); /* what the request leaves out, the stream's defaults say */
     if (pol.dlq != NULL && !has_stream_for(ctl, pol.dlq, pol.dlq_len)) {
         struct gadd *a = may_make ? malloc(sizeof(*a)) : NULL;
 

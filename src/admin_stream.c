@@ -89,8 +89,10 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     admin_api_rfc3339(d->created_ns, created, sizeof(created));
     doc = json_pack("{s:s, s:o, s:I, s:s, s:i}", "name", d->name, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size,
                     "created", created, "core", (int)stream_owner(d->name, ctl->b->ncores));
-    if (doc != NULL)
+    if (doc != NULL) {
         stream_limits_put(doc, &d->lim);
+        stream_defaults_put(doc, &d->defaults);
+    }
     if (doc == NULL || in == NULL)
         return doc;
     json_object_set_new(doc, "messages", json_integer((json_int_t)in->msgs));
@@ -274,14 +276,15 @@ static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, cha
     json_int_t max = 0;
     json_error_t err;
     const char *name;
-    json_t *subj, *item, *unused[6];
+    json_t *subj, *item, *unused[10];
     size_t i;
 
     memset(d, 0, sizeof(*d));
-    /* Every key named, so that a misspelt one is refused; the limits are read below. */
-    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name, "subjects", &subj,
-                       "max_msg_size", &max, "max_msgs", &unused[0], "max_bytes", &unused[1], "max_age_ms", &unused[2], "discard",
-                       &unused[3], "dedup_window_ms", &unused[4], "retention", &unused[5]) != 0) {
+    /* Every key named, so that a misspelt one is refused; the limits and defaults are read below. */
+    if (json_unpack_ex(req, &err, JSON_STRICT, "{s:s, s:o, s?I, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o}", "name", &name,
+                       "subjects", &subj, "max_msg_size", &max, "max_msgs", &unused[0], "max_bytes", &unused[1], "max_age_ms",
+                       &unused[2], "discard", &unused[3], "dedup_window_ms", &unused[4], "retention", &unused[5], "max_deliveries",
+                       &unused[6], "ack_wait_ms", &unused[7], "backoff", &unused[8], "dlq", &unused[9]) != 0) {
         snprintf(why, whylen, "%s", err.text);
         return -EINVAL;
     }
@@ -310,6 +313,10 @@ static int parse_def(struct control *ctl, json_t *req, struct stream_def *d, cha
             stream_def_free(d);
             return -EINVAL;
         }
+    }
+    if (stream_defaults_parse(req, d, ctl->cfg.limits.max_topic, why, whylen) != 0) {
+        stream_def_free(d);
+        return -EINVAL;
     }
     return 0;
 }

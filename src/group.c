@@ -1720,9 +1720,11 @@ void group_dlq_stream_in(struct core *c, const struct uring_xmsg *msg)
     free(a);
 }
 
-static bool join(struct session *s, const struct wire_frame *f, const struct policy *p, bool again)
+static bool join(struct session *s, const struct wire_frame *f, const struct policy *asked, bool again)
 {
     struct core *c = s->core;
+    struct policy merged = *asked;
+    const struct policy *p = &merged;
     const struct stream_table *t = c->stream.table;
     const struct stream_entry *e = NULL;
     struct wire_header d;
@@ -1758,6 +1760,9 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
         session_send_err(s, f->id, TRPC_E_NO_STREAM, false, why);
         return true;
     }
+    /* What the SUB leaves out, the stream's defaults say; whether it said anything (has_policy:
+     * compared with an existing group's) is the SUB's own. */
+    policy_default(&merged, &e->defaults);
     if (p->dlq != NULL && stream_table_match(t, p->dlq, p->dlq_len) == NULL) {
         if (!again) {
             wait_for_dlq(s, f, p, &d);
@@ -1792,7 +1797,8 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
                         .window = f->aux == 0                 ? GROUP_WINDOW_DEFAULT
                                   : f->aux > GROUP_WINDOW_MAX ? GROUP_WINDOW_MAX
                                                               : f->aux,
-                        .has_policy = p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL || p->ack_wait_ms != 0,
+                        .has_policy =
+                            asked->max_deliveries != 0 || asked->has_backoff || asked->dlq != NULL || asked->ack_wait_ms != 0,
                         .pattern_len = f->topic_len,
                         .dlq_len = p->dlq_len};
     gpolicy_of(p, &j->pol);

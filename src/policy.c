@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,4 +345,35 @@ bool policy_is_set(const struct policy *p)
 {
     return p->durable || p->max_deliveries != 0 || p->has_backoff || p->dlq != NULL || p->ack_wait_ms != 0 ||
            p->start != POLICY_START_UNSET;
+}
+
+void policy_default(struct policy *p, const struct policy *d)
+{
+    if (p->max_deliveries == 0)
+        p->max_deliveries = d->max_deliveries;
+    if (p->ack_wait_ms == 0)
+        p->ack_wait_ms = d->ack_wait_ms;
+    if (!p->has_backoff && d->has_backoff) {
+        p->has_backoff = true;
+        p->backoff_initial_ms = d->backoff_initial_ms;
+        p->backoff_factor = d->backoff_factor;
+        p->backoff_max_ms = d->backoff_max_ms;
+        p->backoff_jitter_pm = d->backoff_jitter_pm;
+    }
+    if (p->dlq == NULL && d->dlq != NULL) {
+        p->dlq = d->dlq;
+        p->dlq_len = d->dlq_len;
+    }
+}
+
+void policy_backoff_text(uint32_t initial_ms, double factor, uint32_t max_ms, uint16_t jitter_pm, char *buf, size_t len)
+{
+    char f[32];
+
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(f, sizeof(f), "%.*g", prec, factor);
+        if (strtod(f, NULL) == factor)
+            break;
+    }
+    snprintf(buf, len, "%" PRIu32 ",%s,%" PRIu32 ",%.3g", initial_ms, f, max_ms, jitter_pm / 1000.0);
 }

@@ -71,5 +71,11 @@ int policy_time_parse(const char *s, size_t len, uint64_t *ns);
 
 /* True when p asks for anything at all (a SUB without trpc-* headers has the all-zero policy). */
 bool policy_is_set(const struct policy *p);
+/* Fills what p does not set of max_deliveries, ack_wait_ms, backoff and dlq from d (a stream's
+ * defaults for its groups): p->dlq may then point at d's. */
+void policy_default(struct policy *p, const struct policy *d);
+/* A backoff as trpc-backoff spells it ("100,2,60000,0.2"), its factor the shortest decimal that
+ * reads back the same, so that the text can be given again and be the same policy. */
+void policy_backoff_text(uint32_t initial_ms, double factor, uint32_t max_ms, uint16_t jitter_pm, char *buf, size_t len);
 
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "driver/wire.h"
+#include "src/policy.h"
 #include "src/wal_source.h"
 
 #define STREAM_NAME_MAX      64          /* [A-Za-z0-9_-], 1 .. this many bytes */
@@ -98,6 +99,9 @@ struct stream_def {
     char *subjects[STREAM_SUBJECTS_MAX]; /* malloc'd, valid patterns */
     uint32_t max_msg_size;               /* payload bytes at most; 0: the frame limit */
     struct stream_limits lim;
+    /* For its consumer groups, what neither a group's definition nor its first SUB says:
+     * max_deliveries, ack_wait_ms, backoff, dlq (malloc'd, NUL-terminated); 0 and NULL: unset. */
+    struct policy defaults;
     uint64_t created_ns; /* CLOCK_REALTIME */
 };
 
@@ -107,6 +111,7 @@ struct stream_entry {
     unsigned owner;
     uint32_t max_msg_size;
     struct stream_limits lim;
+    struct policy defaults; /* its dlq in the table's strings */
     unsigned nsubjects;
     const char *name;
     const char *subj[STREAM_SUBJECTS_MAX];
@@ -221,6 +226,19 @@ struct json_t;
 int stream_limits_parse(const struct json_t *doc, struct stream_limits *l, char *why, size_t whylen);
 /* Adds them to doc: 0 or -ENOMEM. */
 int stream_limits_put(struct json_t *doc, const struct stream_limits *l);
+/* The defaults for d's consumer groups in doc: "max_deliveries", "ack_wait_ms" (numbers),
+ * "backoff" (text), "dlq" (a topic none of d's subjects match, so that dead letters leave the
+ * stream), each optional or null, read as group.add reads them; d's subjects first. 0, or -EINVAL
+ * with why (-ENOMEM). Other keys are the caller's business. */
+int stream_defaults_parse(const struct json_t *doc, struct stream_def *d, uint16_t max_topic, char *why, size_t whylen);
+/* Adds them to doc (null for each one unset): 0 or -ENOMEM. */
+int stream_defaults_put(struct json_t *doc, const struct policy *p);
+/* One policy value of a JSON document, given as text or a number, read by policy.c as header key
+ * would be (pattern: the group's or a stream's subject): 0 (also when absent or null), or -EINVAL
+ * with why naming field. One set of rules for a SUB, a contract, group.add and a stream's
+ * defaults. */
+int stream_policy_field(const struct json_t *doc, const char *field, const char *key, const char *pattern, uint16_t max_topic,
+                        struct policy *pol, char *why, size_t whylen);
 /* The stored form (JSON, malloc'd) and back; decode: 0 or -EINVAL with why. */
 char *stream_def_encode(const struct stream_def *d, size_t *len);
 int stream_def_decode(const char *name, const void *val, size_t len, size_t max_topic, struct stream_def *out, char *why,

@@ -116,12 +116,20 @@ static bool has_subject(const struct stream_def *d, const char *s)
     return false;
 }
 
+static bool same_defaults(const struct policy *a, const struct policy *b)
+{
+    return a->max_deliveries == b->max_deliveries && a->ack_wait_ms == b->ack_wait_ms && a->has_backoff == b->has_backoff &&
+           (!a->has_backoff || (a->backoff_initial_ms == b->backoff_initial_ms && a->backoff_factor == b->backoff_factor &&
+                                a->backoff_max_ms == b->backoff_max_ms && a->backoff_jitter_pm == b->backoff_jitter_pm)) &&
+           (a->dlq == NULL) == (b->dlq == NULL) && (a->dlq == NULL || strcmp(a->dlq, b->dlq) == 0);
+}
+
 bool stream_def_equal(const struct stream_def *a, const struct stream_def *b)
 {
     if (strcmp(a->name, b->name) != 0 || a->nsubjects != b->nsubjects || a->max_msg_size != b->max_msg_size ||
         a->lim.max_msgs != b->lim.max_msgs || a->lim.max_bytes != b->lim.max_bytes || a->lim.max_age_ms != b->lim.max_age_ms ||
         a->lim.discard != b->lim.discard || a->lim.dedup_window_ms != b->lim.dedup_window_ms ||
-        a->lim.retention != b->lim.retention)
+        a->lim.retention != b->lim.retention || !same_defaults(&a->defaults, &b->defaults))
         return false;
     for (unsigned i = 0; i < a->nsubjects; i++) /* subjects never overlap, so never repeat */
         if (!has_subject(b, a->subjects[i]))
@@ -134,6 +142,87 @@ void stream_def_free(struct stream_def *d)
     for (unsigned i = 0; i < d->nsubjects; i++)
         free(d->subjects[i]);
     d->nsubjects = 0;
+    free((char *)d->defaults.dlq);
+    d->defaults.dlq = NULL;
+    d->defaults.dlq_len = 0;
+}
+
+int stream_policy_field(const json_t *doc, const char *field, const char *key, const char *pattern, uint16_t max_topic,
+                        struct policy *pol, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(doc, field);
+    char num[24];
+    const char *text;
+    size_t len;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        text = num;
+        len = strlen(num);
+    } else if (json_is_string(v)) {
+        text = json_string_value(v);
+        len = json_string_length(v);
+    } else {
+        snprintf(why, whylen, "%s: a %s", field,
+                 strcmp(field, "max_deliveries") == 0 || strcmp(field, "ack_wait_ms") == 0 ? "number" : "string");
+        return -EINVAL;
+    }
+    if (policy_set(pol, key, text, len, pattern, strlen(pattern), max_topic, why, whylen) != 0) {
+        size_t kl = strlen(key), fl = strlen(field);
+
+        /* policy.c names the header; the caller wrote the field. */
+        if (strncmp(why, key, kl) == 0 && strlen(why) - kl + fl < whylen) {
+            memmove(why + fl, why + kl, strlen(why + kl) + 1);
+            memcpy(why, field, fl);
+        }
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int stream_defaults_parse(const json_t *doc, struct stream_def *d, uint16_t max_topic, char *why, size_t whylen)
+{
+    static const char *const fields[][2] = {{"max_deliveries", "trpc-max-deliveries"},
+                                            {"ack_wait_ms", "trpc-ack-wait"},
+                                            {"backoff", "trpc-backoff"},
+                                            {"dlq", "trpc-dlq"}};
+    struct policy p = {0};
+
+    free((char *)d->defaults.dlq);
+    memset(&d->defaults, 0, sizeof(d->defaults));
+    if (d->nsubjects == 0)
+        return 0;
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+        if (stream_policy_field(doc, fields[f][0], fields[f][1], d->subjects[0], max_topic, &p, why, whylen) != 0)
+            return -EINVAL;
+    for (unsigned i = 1; p.dlq != NULL && i < d->nsubjects; i++) {
+        if (topic_match(d->subjects[i], strlen(d->subjects[i]), p.dlq, p.dlq_len)) {
+            snprintf(why, whylen, "dlq: subject %s matches it: dead letters would come back into the stream", d->subjects[i]);
+            return -EINVAL;
+        }
+    }
+    if (p.dlq != NULL && (p.dlq = strndup(p.dlq, p.dlq_len)) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    d->defaults = p;
+    return 0;
+}
+
+int stream_defaults_put(json_t *doc, const struct policy *p)
+{
+    char text[96];
+    int ret;
+
+    if (p->has_backoff)
+        policy_backoff_text(p->backoff_initial_ms, p->backoff_factor, p->backoff_max_ms, p->backoff_jitter_pm, text, sizeof(text));
+    ret = json_object_set_new(doc, "max_deliveries", p->max_deliveries != 0 ? json_integer(p->max_deliveries) : json_null());
+    ret |= json_object_set_new(doc, "ack_wait_ms", p->ack_wait_ms != 0 ? json_integer(p->ack_wait_ms) : json_null());
+    ret |= json_object_set_new(doc, "backoff", p->has_backoff ? json_string(text) : json_null());
+    ret |= json_object_set_new(doc, "dlq", p->dlq != NULL ? json_stringn(p->dlq, p->dlq_len) : json_null());
+    return ret != 0 ? -ENOMEM : 0;
 }
 
 int stream_limits_parse(const json_t *doc, struct stream_limits *l, char *why, size_t whylen)
@@ -205,7 +294,7 @@ char *stream_def_encode(const struct stream_def *d, size_t *len)
             break;
     doc = json_pack("{s:i, s:o, s:I, s:I}", "v", 1, "subjects", subj, "max_msg_size", (json_int_t)d->max_msg_size, "created_ns",
                     (json_int_t)d->created_ns);
-    if (doc != NULL && stream_limits_put(doc, &d->lim) == 0)
+    if (doc != NULL && stream_limits_put(doc, &d->lim) == 0 && stream_defaults_put(doc, &d->defaults) == 0)
         out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (out != NULL)
@@ -253,6 +342,8 @@ int stream_def_decode(const char *name, const void *val, size_t len, size_t max_
         if (stream_def_add_subject(out, json_string_value(item), max_topic, why, whylen) != 0)
             goto out;
     }
+    if (stream_defaults_parse(doc, out, (uint16_t)max_topic, why, whylen) != 0)
+        goto out;
     ret = 0;
 out:
     json_decref(doc);
@@ -298,7 +389,7 @@ struct stream_table *stream_table_make(const struct stream_def *const *defs, con
     char *p;
 
     for (unsigned i = 0; i < n; i++) {
-        strings += strlen(defs[i]->name) + 1;
+        strings += strlen(defs[i]->name) + 1 + defs[i]->defaults.dlq_len + 1;
         for (unsigned j = 0; j < defs[i]->nsubjects; j++)
             strings += strlen(defs[i]->subjects[j]) + 1;
     }
@@ -321,6 +412,12 @@ struct stream_table *stream_table_make(const struct stream_def *const *defs, con
         memcpy(p, defs[i]->name, len);
         e->name = p;
         p += len;
+        e->defaults = defs[i]->defaults;
+        if (e->defaults.dlq != NULL) {
+            memcpy(p, e->defaults.dlq, e->defaults.dlq_len + 1u);
+            e->defaults.dlq = p;
+            p += e->defaults.dlq_len + 1u;
+        }
         for (unsigned j = 0; j < e->nsubjects; j++) {
             len = strlen(defs[i]->subjects[j]);
             memcpy(p, defs[i]->subjects[j], len + 1);

@@ -181,6 +181,35 @@ int main(void)
           "pending             0\n"
           "groups              -\n",
           "the contract's example (a broker without groups: -)");
+    check("stream", "info",
+          "{\"ok\": true, \"stream\": {\"name\": \"jobs\", \"subjects\": [\"jobs.>\"], \"created\": \"2026-12-05T05:00:00Z\", "
+          "\"core\": 0, \"max_msg_size\": 0, \"groups\": 2, \"max_deliveries\": 4, \"ack_wait_ms\": null, \"backoff\": "
+          "\"10,2,100,0\", \"dlq\": \"jobs.dead\"}}",
+          "name                       jobs\n"
+          "subjects                   jobs.>\n"
+          "core                       0\n"
+          "max msg size               0\n"
+          "max msgs                   -\n"
+          "max bytes                  -\n"
+          "max age (ms)               -\n"
+          "discard                    -\n"
+          "retention                  limits\n"
+          "dedup window (ms)          -\n"
+          "created                    2026-12-05T05:00:00+00:00\n"
+          "messages                   -\n"
+          "bytes                      -\n"
+          "first seq                  -\n"
+          "last seq                   -\n"
+          "stored (this run)          -\n"
+          "refused (this run)         -\n"
+          "expired (this run)         -\n"
+          "duplicates                 -\n"
+          "pending                    -\n"
+          "groups                     2\n"
+          "groups' max deliveries     4\n"
+          "groups' backoff            10,2,100,0\n"
+          "groups' dead-letter topic  jobs.dead\n",
+          "a stream with defaults for its groups: the ones set");
     check("stream", "ls", stream_list,
           "NAME    SUBJECTS             CORE  MESSAGES  BYTES  FIRST  LAST  ERROR\n"
           "orders  orders.>, refunds.*     1       202   1400      1   202  -\n"

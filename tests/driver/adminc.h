@@ -110,6 +110,20 @@ static inline json_t *adminc_stream(trpc_client *c, const char *name)
     return st;
 }
 
+/* group.info's "group" object of group name of stream (a reference of the caller's), or NULL. */
+static inline json_t *adminc_group(trpc_client *c, const char *stream, const char *name)
+{
+    char doc[200];
+    json_t *j, *g;
+
+    snprintf(doc, sizeof(doc), "{\"stream\": \"%s\", \"name\": \"%s\"}", stream, name);
+    j = adminc_call(c, "group.info", doc);
+    g = json_object_get(j, "group");
+    json_incref(g);
+    json_decref(j);
+    return g;
+}
+
 /* An integer member of obj, -1 when it is not one. */
 static inline long long adminc_int(json_t *obj, const char *key)
 {

@@ -100,18 +100,9 @@ static void now_rfc3339(char *buf, size_t len)
     snprintf(buf + strlen(buf), len - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-/* group.info's "group" object (the caller's reference), or NULL. */
 static json_t *group(trpc_client *c, const char *name)
 {
-    char doc[160];
-    json_t *j, *g;
-
-    snprintf(doc, sizeof(doc), "{\"stream\": \"orders\", \"name\": \"%s\"}", name);
-    j = adminc_call(c, "group.info", doc);
-    g = json_object_get(j, "group");
-    json_incref(g);
-    json_decref(j);
-    return g;
+    return adminc_group(c, "orders", name);
 }
 
 static const char *BILLING = "{\"stream\": \"orders\", \"name\": \"billing\", \"max_deliveries\": 2, \"ack_wait_ms\": 60000, "

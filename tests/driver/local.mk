@@ -35,6 +35,7 @@ DRIVER_TESTS = \
 	tests/driver/durable_sub \
 	tests/driver/group_compact \
 	tests/driver/group_admin \
+	tests/driver/stream_defaults \
 	tests/driver/dlq_redrive \
 	tests/driver/stream_edit \
 	tests/driver/stream_declare \
@@ -64,6 +65,8 @@ tests_driver_group_compact_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_compact_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_group_admin_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_admin_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_stream_defaults_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_stream_defaults_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_dlq_redrive_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_dlq_redrive_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_edit_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
