@@ -10,13 +10,14 @@
 # check that none is left).
 #
 # Binaries: BUILD (default: the current directory, an out-of-tree build) holds src/trpc-broker,
-# perf/trpc-bench and perf/nats-bench; TRPC_BROKER, TRPC_BENCH, NATS_BENCH and NATS_SERVER override
-# each one.
+# perf/trpc-bench, perf/nats-bench and perf/nats-go-bench/nats-go-bench; TRPC_BROKER, TRPC_BENCH,
+# NATS_BENCH, NATS_GO_BENCH and NATS_SERVER override each one.
 
 BUILD=${BUILD:-.}
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 TRPC_BENCH=${TRPC_BENCH:-$BUILD/perf/trpc-bench}
 NATS_BENCH=${NATS_BENCH:-$BUILD/perf/nats-bench}
+NATS_GO_BENCH=${NATS_GO_BENCH:-$BUILD/perf/nats-go-bench/nats-go-bench}
 NATS_SERVER=${NATS_SERVER:-nats-server}
 BROKER_ARGS=${BROKER_ARGS:-}
 

@@ -4,9 +4,11 @@
 #   cd BUILD && /path/to/perf/compare.sh [-d SECONDS] [-r RUNS] [-o RESULTS] [WORKLOAD...]
 #
 # Starts trpc-broker and nats-server on free loopback ports, then for each workload runs
-# trpc-bench and nats-bench alternately (A B A B ...), RUNS times each (default 3, at least 3),
-# SECONDS each (default 5). Prints, per workload and metric, the median and min-max of each and the
-# ratio TRPC/NATS of the medians (for *_us metrics lower is better). Every result line goes to
+# trpc-bench, nats-bench (the NATS C client) and, when it was built, nats-go-bench (nats.go, the
+# Go client, usually the faster of the two) in turn (A B C A B C ...), RUNS times each (default 3,
+# at least 3), SECONDS each (default 5). Prints, per workload and metric, the median and min-max
+# of each and the ratios TRPC/NATS of the medians (for *_us metrics lower is better), against each
+# client and against the better of the two. Every result line goes to
 # RESULTS (default compare-results.txt). Workloads (default all): pub16 pub256 pub4k pub64k fan4
 # req1 req64 (see perf/common.sh). Environment: see perf/common.sh; LOOPBACK=path/to/perf/loopback
 # also records the machine's raw loopback limits first. Memory per idle connection is measured by
@@ -25,6 +27,12 @@ RESULTS=$OUT
 for w in $WORKLOADS; do workload_args "$w" >/dev/null || die "unknown workload $w"; done
 need_exec "$TRPC_BENCH" "build it, or set BUILD or TRPC_BENCH"
 need_exec "$NATS_BENCH" "configure found no libnats: install libnats-dev and reconfigure"
+SYSTEMS="trpc nats"
+if [ -x "$NATS_GO_BENCH" ]; then
+    SYSTEMS="trpc nats natsgo"
+else
+    echo "${0##*/}: no $NATS_GO_BENCH (golang-go and golang-github-nats-io-go-nats-dev, then reconfigure): nats.go left out" >&2
+fi
 
 start_trpc
 start_nats
@@ -40,6 +48,7 @@ fi
 run() {
     local bench=$TRPC_BENCH url=$TRPC_URL line
     if [ "$1" = nats ]; then bench=$NATS_BENCH url=$NATS_URL; fi
+    if [ "$1" = natsgo ]; then bench=$NATS_GO_BENCH url=$NATS_URL; fi
     # shellcheck disable=SC2046
     line=$("$bench" $(workload_args "$2") --url "$url" --duration "$DURATION" --quiet | tail -n1) || true
     case $line in
@@ -51,8 +60,7 @@ run() {
 for w in $WORKLOADS; do
     for i in $(seq "$RUNS"); do
         [ -t 2 ] && printf '\r\033[K%s run %d/%d ' "$w" "$i" "$RUNS" >&2
-        run trpc "$w"
-        run nats "$w"
+        for s in $SYSTEMS; do run "$s" "$w"; done
     done
 done
 [ -t 2 ] && printf '\r\033[K' >&2
@@ -70,12 +78,26 @@ metrics() {
 stat3() { # values on stdin -> "median min max"
     sort -g | awk '{v[NR]=$1} END {if (NR == 0) {print "- - -"; exit} m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; print m, v[1], v[NR]}'
 }
-printf '\n%-8s %-11s %28s %28s %9s\n' workload metric "TRPC median (min-max)" "NATS median (min-max)" TRPC/NATS
+# stat SYSTEM WORKLOAD METRIC -> "median min max" of that system's runs ("- - -" when none).
+stat() {
+    grep "^name=$2 .*system=$1\$" "$RESULTS" | tr ' ' '\n' | sed -n "s/^$3=//p" | stat3
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b}'; }
+lower() { case $1 in *_us) return 0 ;; esac; return 1; }
+printf '\n%-8s %-11s %28s %28s %28s %9s %9s %9s\n' workload metric "TRPC median (min-max)" "NATS median (min-max)" \
+    "NATS-go median (min-max)" TRPC/NATS TRPC/go TRPC/best
 for w in $WORKLOADS; do
     for m in $(metrics "$w"); do
-        read -r tm tlo thi < <(grep "^name=$w .*system=TRPC" "$RESULTS" | tr ' ' '\n' | sed -n "s/^$m=//p" | stat3)
-        read -r nm nlo nhi < <(grep "^name=$w .*system=NATS" "$RESULTS" | tr ' ' '\n' | sed -n "s/^$m=//p" | stat3)
-        ratio=$(awk -v a="$tm" -v b="$nm" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b}')
-        printf '%-8s %-11s %28s %28s %9s\n' "$w" "$m" "$tm ($tlo-$thi)" "$nm ($nlo-$nhi)" "$ratio"
+        read -r tm tlo thi < <(stat TRPC "$w" "$m")
+        read -r nm nlo nhi < <(stat NATS "$w" "$m")
+        read -r gm glo ghi < <(stat NATS-go "$w" "$m")
+        # The better peer: the higher rate, or the lower latency.
+        best=$nm
+        if [ "$gm" != - ] && { [ "$nm" = - ] || { lower "$m" && awk -v g="$gm" -v n="$nm" 'BEGIN {exit !(g < n)}'; } ||
+            { ! lower "$m" && awk -v g="$gm" -v n="$nm" 'BEGIN {exit !(g > n)}'; }; }; then
+            best=$gm
+        fi
+        printf '%-8s %-11s %28s %28s %28s %9s %9s %9s\n' "$w" "$m" "$tm ($tlo-$thi)" "$nm ($nlo-$nhi)" "$gm ($glo-$ghi)" \
+            "$(ratio "$tm" "$nm")" "$(ratio "$tm" "$gm")" "$(ratio "$tm" "$best")"
     done
 done

@@ -20,6 +20,20 @@ perf_nats_bench_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 perf_nats_bench_LDADD = $(NATS_LIBS) driver/libtrpcwire.la -lpthread
 endif
 
+# nats-go-bench: the pubsub and request workloads over nats.go (Go, GOPATH mode against Debian's
+# packaged sources: no module download), so that compare.sh has nats-server's fastest client too.
+EXTRA_DIST += perf/nats-go-bench/main.go
+if HAVE_NATS_GO
+perf/nats-go-bench/nats-go-bench: $(srcdir)/perf/nats-go-bench/main.go
+	$(AM_V_GEN)$(MKDIR_P) perf/nats-go-bench && cd $(srcdir)/perf/nats-go-bench && \
+	GO111MODULE=off GOPATH=$(NATS_GO_PATH) GOCACHE=$(abs_builddir)/perf/.gocache GOFLAGS= CGO_ENABLED=0 \
+	$(GO) build -o $(abs_builddir)/perf/nats-go-bench/nats-go-bench .
+all-local: perf/nats-go-bench/nats-go-bench
+endif
+# Whether or not it was built (configure may have changed its mind).
+clean-local:
+	-rm -rf perf/nats-go-bench/nats-go-bench perf/.gocache
+
 # redis-bench: the durable workload on Redis streams and its append-only file (hiredis is a
 # dependency of the broker's store anyway).
 noinst_PROGRAMS += perf/redis-bench

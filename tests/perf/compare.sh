@@ -1,13 +1,14 @@
 #!/bin/bash
 # tests/perf/compare.sh: perf/compare.sh for one small workload, 3 short runs per system. Checks
-# the shape docs/performance.md relies on (result lines of both systems, the summary table with a
-# TRPC/NATS ratio) and that both servers it started are stopped. Never judges rates.
+# the shape docs/performance.md relies on (result lines of each system: TRPC, nats-server with the
+# C client and, when built, with nats.go; the summary table with the ratios) and that both servers
+# it started are stopped. Never judges rates.
 . "${top_srcdir:-.}/tests/perf/smoke.sh"
 need_build
 [ -x "$BUILD/perf/nats-bench" ] || skip_all "perf/nats-bench not built (configure found no libnats-dev)"
 command -v nats-server >/dev/null 2>&1 || skip_all "nats-server not installed (Debian package nats-server)"
 
-echo "1..8"
+echo "1..9"
 cd "$SMOKE_WORK" || exit 99
 "$PERF/compare.sh" -d 0.5 -r 3 -o results.txt pub256 >out.txt 2>err.txt
 check $? "compare.sh exits 0"
@@ -15,13 +16,23 @@ check $? "compare.sh exits 0"
 check $? "3 TRPC result lines, tagged with the workload"
 [ "$(grep -c '^name=pub256 result workload=pubsub size=256 .*system=NATS$' results.txt)" -eq 3 ]
 check $? "3 NATS result lines"
+if [ -x "$BUILD/perf/nats-go-bench/nats-go-bench" ]; then
+    [ "$(grep -c '^name=pub256 result workload=pubsub size=256 .*system=NATS-go$' results.txt)" -eq 3 ]
+    check $? "3 NATS-go result lines (nats.go)"
+else
+    ! grep -q 'system=NATS-go' results.txt && grep -q 'nats.go left out' err.txt
+    check $? "no nats-go-bench built: no NATS-go lines, and compare.sh says so"
+fi
 ! grep -q failed results.txt
 check $? "no run failed"
-grep -q '^workload .*TRPC median (min-max) .*NATS median (min-max) .*TRPC/NATS$' out.txt
-check $? "summary header names both systems and the ratio"
+grep -q '^workload .*TRPC median (min-max) .*NATS median (min-max) .*NATS-go median (min-max) .*TRPC/NATS .*TRPC/go .*TRPC/best$' out.txt
+check $? "summary header names the systems and the ratios"
 row=$(grep '^pub256 *msgs_per_s ' out.txt)
-[[ $row =~ ^pub256\ +msgs_per_s\ +[0-9.]+\ \([0-9.]+-[0-9.]+\)\ +[0-9.]+\ \([0-9.]+-[0-9.]+\)\ +[0-9]+\.[0-9][0-9]$ ]]
-check $? "summary row: median (min-max) of each and a ratio ($row)"
+num='[0-9.]+ \([0-9.]+-[0-9.]+\)'
+ratio='[0-9]+\.[0-9][0-9]'
+if [ -x "$BUILD/perf/nats-go-bench/nats-go-bench" ]; then go_cell=$num go_ratio=$ratio; else go_cell='- \(- -\)' go_ratio=-; fi
+[[ $row =~ ^pub256\ +msgs_per_s\ +$num\ +$num\ +$go_cell\ +$ratio\ +$go_ratio\ +$ratio$ ]]
+check $? "summary row: median (min-max) of each and the ratios ($row)"
 [ "$(servers_started trpc-broker)" -eq 1 ] && [ "$(servers_started nats-server)" -eq 1 ]
 check $? "one trpc-broker and one nats-server started"
 servers_left
