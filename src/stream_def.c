@@ -194,10 +194,12 @@ int stream_defaults_parse(const json_t *doc, struct stream_def *d, uint16_t max_
     memset(&d->defaults, 0, sizeof(d->defaults));
     if (d->nsubjects == 0)
         return 0;
+    /* No pattern for policy.c to check the dlq against: every subject is checked below, in words
+     * about the stream. */
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
-        if (stream_policy_field(doc, fields[f][0], fields[f][1], d->subjects[0], max_topic, &p, why, whylen) != 0)
+        if (stream_policy_field(doc, fields[f][0], fields[f][1], "", max_topic, &p, why, whylen) != 0)
             return -EINVAL;
-    for (unsigned i = 1; p.dlq != NULL && i < d->nsubjects; i++) {
+    for (unsigned i = 0; p.dlq != NULL && i < d->nsubjects; i++) {
         if (topic_match(d->subjects[i], strlen(d->subjects[i]), p.dlq, p.dlq_len)) {
             snprintf(why, whylen, "dlq: subject %s matches it: dead letters would come back into the stream", d->subjects[i]);
             return -EINVAL;
