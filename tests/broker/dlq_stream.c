@@ -77,6 +77,18 @@ static bool no_err(struct tc *c)
     return false;
 }
 
+/* Stream name exists, within 10 s: the control thread makes it while the SUB waits, which under
+ * a sanitizer may take longer than no_err's quiet spell. */
+static bool made(struct tc *adm, const char *name)
+{
+    for (int i = 0; i < 100; i++) {
+        if (stream_num(adm, name, "last_seq") >= 0)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
 /* Group name of stream has n members, within 5 s. */
 static bool members(struct tc *adm, const char *stream, const char *name, json_int_t n)
 {
@@ -107,7 +119,7 @@ int main(void)
     itest_connect_on(&m1, &b, 1);
     sub_durable(&m1, 1, "orders.new.>", "billing", 10, dead);
     ok(no_err(&m1), "a SUB whose dead-letter topic no stream covers is not refused");
-    j = stream_info(&adm, "dlq-orders_dead");
+    j = made(&adm, "dlq-orders_dead") ? stream_info(&adm, "dlq-orders_dead") : NULL;
     subj = j != NULL ? json_object_get(json_object_get(j, "stream"), "subjects") : NULL;
     ok(json_array_size(subj) == 1 && strcmp(json_string_value(json_array_get(subj, 0)), "orders.dead") == 0,
        "stream dlq-orders_dead was made, covering orders.dead");
@@ -126,7 +138,7 @@ int main(void)
     sub_durable(&m1, 2, "orders.new.>", "shipping", 10, (const char *const[]){"trpc-dlq=ship.dead", NULL});
     sub_durable(&m2, 2, "orders.new.>", "shipping", 10, (const char *const[]){"trpc-dlq=ship.dead", NULL});
     ok(no_err(&m1) && no_err(&m2), "two members subscribing at once: neither refused");
-    ok(streams_named_like(&adm, "dlq-ship") == 1, "one stream made for ship.dead");
+    ok(made(&adm, "dlq-ship_dead") && streams_named_like(&adm, "dlq-ship") == 1, "one stream made for ship.dead");
     ok(members(&adm, "orders", "shipping", 2), "both joined group shipping");
 
     /* A name that is taken by a stream covering something else. */
@@ -156,9 +168,7 @@ int main(void)
     itest_connect(&m3, &b, 0);
     sub_durable(&m3, 1, "orders.new.>", "gone", 10, (const char *const[]){"trpc-dlq=gone.dead", NULL});
     tc_close(&m3);
-    for (int i = 0; i < 100 && stream_num(&adm, "dlq-gone_dead", "last_seq") < 0; i++)
-        usleep(20000);
-    ok(stream_num(&adm, "dlq-gone_dead", "last_seq") == 0, "its stream is made all the same, empty");
+    ok(made(&adm, "dlq-gone_dead") && stream_num(&adm, "dlq-gone_dead", "last_seq") == 0, "its stream is made all the same, empty");
 
     /* The streams made are stored like any other. */
     tc_close(&m1);
