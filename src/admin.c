@@ -140,6 +140,7 @@ static void clients_in(struct core *c, const struct uring_xmsg *m)
         };
         memcpy(v[n].name, s->name, sizeof(v[n].name));
         memcpy(v[n].peer, s->peer, sizeof(v[n].peer));
+        stls_describe(s, v[n].tls, sizeof(v[n].tls));
         n++;
     }
     p->items = v;

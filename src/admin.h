@@ -106,6 +106,7 @@ struct admin_client {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t pending_output;
     uint64_t connected_at; /* CLOCK_REALTIME, ns */
+    char tls[48];          /* "": plaintext; else "TLSv1.3 user" (version and where the records are made) */
 };
 
 struct admin_sub {

@@ -21,8 +21,9 @@
 
 /* K_STR: text kept in a char array field (width: its size). K_SECRET: the same, from the config
  * file only, never printed. */
-/* K_HTTP: an address like K_LISTEN's, or "off" (also ""). K_LIST: a K_STR that may be empty. */
-enum kind { K_LISTEN, K_HTTP, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_LIST, K_SECRET, K_LOG };
+/* K_HTTP: an address like K_LISTEN's, or "off" (also ""); its port field is at port_off. K_LIST: a
+ * K_STR that may be empty. K_ENUM: one of names, kept as its index in an int field. */
+enum kind { K_LISTEN, K_HTTP, K_BOOL, K_UINT, K_SIZE, K_MS, K_STR, K_LIST, K_SECRET, K_LOG, K_ENUM };
 
 struct option {
     const char *name;
@@ -36,9 +37,37 @@ struct option {
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
+static const char *const peer_names[] = {"none", "optional", "required", NULL};
+static const char *const version_names[] = {"1.2", "1.3", NULL};
+
+/* K_HTTP: the port that goes with the host field at off. */
+static size_t port_off(size_t off)
+{
+    return off == offsetof(struct config, http_host) ? offsetof(struct config, http_port)
+                                                     : offsetof(struct config, tls_listen_port);
+}
+
+/* K_ENUM: the names of the field at off, NULL-terminated. */
+static const char *const *enum_names(size_t off)
+{
+    return off == offsetof(struct config, tls_client_cert) ? peer_names : version_names;
+}
+
 static const struct option options[] = {
     {"listen", K_LISTEN, FIELD(listen_host), 0, 0, "address and port to listen on (IPv6 as [addr]:port)", false},
     {"http", K_HTTP, FIELD(http_host), 0, 0, "address and port of the dashboard and /metrics (IPv6 as [addr]:port); off: none",
+     false},
+    {"tls-listen", K_HTTP, FIELD(tls_listen_host), 0, 0, "address and port of the TLS listener (IPv6 as [addr]:port); off: none",
+     false},
+    {"tls-cert", K_LIST, FIELD(tls_cert), 0, 0, "the TLS listener's certificate chain (PEM, leaf first)", false},
+    {"tls-key", K_LIST, FIELD(tls_key), 0, 0, "its private key (PEM); empty: in tls-cert", false},
+    {"tls-ca", K_LIST, FIELD(tls_ca), 0, 0, "CA certificates (PEM) that sign client certificates", false},
+    {"tls-client-cert", K_ENUM, FIELD(tls_client_cert), 0, 0, "client certificates: none, optional or required (mTLS)", false},
+    {"tls-ciphers", K_LIST, FIELD(tls_ciphers), 0, 0, "TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default", false},
+    {"tls-ciphersuites", K_LIST, FIELD(tls_ciphersuites), 0, 0, "TLS 1.3 cipher suites; empty: OpenSSL's default", false},
+    {"tls-min-version", K_ENUM, FIELD(tls_min_version), 0, 0, "lowest TLS version: 1.2 or 1.3", false},
+    {"tls-max-version", K_ENUM, FIELD(tls_max_version), 0, 0, "highest TLS version: 1.2 or 1.3", false},
+    {"tls-handshake-timeout", K_MS, FIELD(tls_handshake_timeout_ms), 100, 600000, "a TLS handshake not done by then is dropped",
      false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
     {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
@@ -96,6 +125,8 @@ void config_defaults(struct config *c)
     c->listen_port = CONFIG_DEFAULT_PORT;
     snprintf(c->http_host, sizeof(c->http_host), "127.0.0.1");
     c->http_port = CONFIG_DEFAULT_HTTP_PORT;
+    c->tls_max_version = CONFIG_TLS_1_3;
+    c->tls_handshake_timeout_ms = 10000;
     snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/trpc");
     c->log_level = CONFIG_LOG_INFO;
     wire_limits_default(&c->limits);
@@ -312,11 +343,30 @@ static int set_option(struct config *c, const char *name, const char *value, cha
         return parse_addr(name, value, c->listen_host, &c->listen_port, err, errlen);
     case K_HTTP:
         if (value[0] == '\0' || strcmp(value, "off") == 0) {
-            c->http_host[0] = '\0';
-            c->http_port = 0;
+            *((char *)c + o->off) = '\0';
+            *(uint16_t *)(void *)((char *)c + port_off(o->off)) = 0;
             return 0;
         }
-        return parse_addr(name, value, c->http_host, &c->http_port, err, errlen);
+        return parse_addr(name, value, (char *)c + o->off, (uint16_t *)(void *)((char *)c + port_off(o->off)), err, errlen);
+    case K_ENUM: {
+        size_t n = 0, at = 0;
+        char list[128] = "";
+
+        while (enum_names(o->off)[n] != NULL)
+            n++;
+        for (i = 0; i < n; i++) {
+            if (strcmp(value, enum_names(o->off)[i]) == 0) {
+                *(int *)(void *)((char *)c + o->off) = (int)i;
+                return 0;
+            }
+            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s",
+                                   i == 0       ? ""
+                                   : i + 1 == n ? " or "
+                                                : ", ",
+                                   enum_names(o->off)[i]);
+        }
+        return fail(err, errlen, "option '%s': '%s' is not %s", name, value, list);
+    }
     case K_STR:
     case K_LIST:
     case K_SECRET:
@@ -508,7 +558,22 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     /* The store parses the rest of its URL when it opens; a plain mistake is a configuration one. */
     if (strcmp(c->store, "file:") != 0 && strncmp(c->store, "redis://", 8) != 0)
         return fail(err, errlen, "store '%s' is neither file: nor redis://HOST:PORT[/DB]", c->store);
-    /* Until TLS and authentication land, every non-loopback listener is an insecure one. */
+    if (c->tls_listen_host[0] != '\0' && c->tls_cert[0] == '\0')
+        return fail(err, errlen, "tls-listen needs tls-cert (and tls-key, unless the key is in the same file)");
+    if (c->tls_client_cert != CONFIG_TLS_PEER_NONE && c->tls_ca[0] == '\0')
+        return fail(err, errlen, "tls-client-cert %s needs tls-ca, the CA certificates that sign client certificates",
+                    c->tls_client_cert == CONFIG_TLS_PEER_OPTIONAL ? "optional" : "required");
+    if (c->tls_min_version > c->tls_max_version)
+        return fail(err, errlen, "tls-min-version is above tls-max-version");
+    /* Until authentication lands, a client certificate is the only way to know who connects: a
+     * non-loopback TLS listener needs it required. Every non-loopback plaintext listener is an
+     * insecure one. */
+    if (c->tls_listen_host[0] != '\0' && !host_is_loopback(c->tls_listen_host) && c->tls_client_cert != CONFIG_TLS_PEER_REQUIRED &&
+        !c->insecure)
+        return fail(err, errlen,
+                    "tls-listen %s is not a loopback address: it needs tls-client-cert required (until users and passwords "
+                    "exist), or --insecure",
+                    c->tls_listen_host);
     if (!host_is_loopback(c->listen_host) && !c->insecure)
         return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",
                     c->listen_host);
@@ -616,11 +681,18 @@ static void format_value(const struct config *c, const struct option *o, char *b
     case K_LISTEN:
         snprintf(buf, len, strchr(c->listen_host, ':') ? "[%s]:%u" : "%s:%u", c->listen_host, c->listen_port);
         return;
-    case K_HTTP:
-        if (c->http_host[0] == '\0')
+    case K_HTTP: {
+        const char *host = (const char *)c + o->off;
+        unsigned port = *(const uint16_t *)(const void *)((const char *)c + port_off(o->off));
+
+        if (host[0] == '\0')
             snprintf(buf, len, "off");
         else
-            snprintf(buf, len, strchr(c->http_host, ':') ? "[%s]:%u" : "%s:%u", c->http_host, c->http_port);
+            snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+        return;
+    }
+    case K_ENUM:
+        snprintf(buf, len, "%s", enum_names(o->off)[*(const int *)(const void *)((const char *)c + o->off)]);
         return;
     case K_STR:
     case K_LIST:

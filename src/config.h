@@ -31,12 +31,24 @@
 #define CONFIG_PREFIX_MAX        64
 
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+enum config_tls_peer { CONFIG_TLS_PEER_NONE, CONFIG_TLS_PEER_OPTIONAL, CONFIG_TLS_PEER_REQUIRED };
+enum config_tls_version { CONFIG_TLS_1_2, CONFIG_TLS_1_3 };
 
 struct config {
     char listen_host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 address */
     uint16_t listen_port;
     char http_host[CONFIG_HOST_MAX]; /* "": no HTTP server (option http = off) */
     uint16_t http_port;
+    char tls_listen_host[CONFIG_HOST_MAX]; /* "": no TLS listener (option tls-listen = off) */
+    uint16_t tls_listen_port;
+    char tls_cert[CONFIG_PATH_MAX];         /* PEM chain, leaf first */
+    char tls_key[CONFIG_PATH_MAX];          /* "": in tls_cert */
+    char tls_ca[CONFIG_PATH_MAX];           /* PEM: who signs client certificates */
+    int tls_client_cert;                    /* enum config_tls_peer */
+    char tls_ciphers[CONFIG_PATH_MAX];      /* TLS 1.2 cipher list; "": OpenSSL's default */
+    char tls_ciphersuites[CONFIG_PATH_MAX]; /* TLS 1.3 suites; "": OpenSSL's default */
+    int tls_min_version, tls_max_version;   /* enum config_tls_version */
+    unsigned tls_handshake_timeout_ms;
     bool insecure;  /* allow a non-loopback listener without TLS and authentication */
     unsigned cores; /* 0: one per online CPU */
     char data_dir[CONFIG_PATH_MAX];

@@ -53,7 +53,8 @@ static void session_closed(struct uring_conn *conn, int err);
 static void core_maybe_stop(struct core *c);
 
 /* The modules, in the order their hooks run. */
-static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module, &stream_module, &group_module};
+static const struct core_module *const modules[] = {&route_module,  &request_module, &direct_module,
+                                                    &stream_module, &group_module,   &stls_module};
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */
@@ -174,6 +175,7 @@ static void format_peer(int fd, char *buf, size_t len)
 static void on_accept(struct uring_listener *l, int fd)
 {
     struct core *c = l->data;
+    bool tls = l == &c->tls_listener;
     struct broker *b = c->b;
     struct session *s;
     uint32_t slot;
@@ -201,6 +203,7 @@ static void on_accept(struct uring_listener *l, int fd)
     s->conn.data = s;
     blist_init(&s->requests);
     blist_init(&s->rx_node);
+    blist_init(&s->hs_node);
     wire_reader_init(&s->rd, &c->cfg.limits);
     format_peer(fd, s->peer, sizeof(s->peer));
     over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= c->cfg.max_connections;
@@ -218,8 +221,14 @@ static void on_accept(struct uring_listener *l, int fd)
     blist_add_tail(&c->lru, &s->node);
     STAT_ADD(c->st, accepted, 1);
     STAT_ADD(c->st, connections, 1);
-    log_info(c->id, "accepted fd=%d peer=%s client_id=%llu", fd, s->peer, (unsigned long long)s->client_id);
-    if (over) {
+    log_info(c->id, "accepted fd=%d peer=%s client_id=%llu%s", fd, s->peer, (unsigned long long)s->client_id, tls ? " (TLS)" : "");
+    if (tls && stls_session_start(s) != 0) {
+        log_error(c->id, "client_id=%llu: out of memory starting TLS", (unsigned long long)s->client_id);
+        session_close(s);
+        uring_conn_close(&s->conn, URING_CLOSE_NOW);
+    } else if (over && tls) {
+        s->tls_refuse = true; /* told once the handshake lets it read */
+    } else if (over) {
         STAT_ADD(c->st, refused, 1);
         session_fail(s, 0, TRPC_E_TOO_MANY_CONNECTIONS, "connection limit reached");
     }
@@ -654,7 +663,7 @@ static int xtypes_register(struct broker *b)
 
 static void core_maybe_stop(struct core *c)
 {
-    if (c->nsessions > 0 || c->listening || c->stopped)
+    if (c->nsessions > 0 || c->listening || c->tls_listening || c->stopped)
         return;
     for (size_t i = 0; i < NMODULES; i++)
         if (modules[i]->busy != NULL && modules[i]->busy(c))
@@ -679,7 +688,10 @@ static void listener_closed(struct uring_listener *l)
 {
     struct core *c = l->data;
 
-    c->listening = false;
+    if (l == &c->tls_listener)
+        c->tls_listening = false;
+    else
+        c->listening = false;
     core_maybe_stop(c);
 }
 
@@ -721,6 +733,8 @@ static void core_begin_stop(struct core *c)
     log_info(c->id, "shutting down: %u connections", c->nsessions);
     if (c->listening)
         uring_listener_close(&c->listener);
+    if (c->tls_listening)
+        uring_listener_close(&c->tls_listener);
     for (n = c->lru.next; n != &c->lru; n = next) {
         struct session *s = blist_entry(n, struct session, node);
 
@@ -894,12 +908,20 @@ static void *core_main(void *arg)
     c->xtimer.data = c;
     c->listener.data = c;
     MODULES_CALL(start, c);
+    c->tls_listener.data = c;
     ret = uring_listener_start(&c->listener, &c->loop, c->listen_fd, &listener_cbs);
     if (ret == 0) {
         c->listening = true;
         c->listen_fd = -1;
-        ret = arm_wake(c);
+        if (c->tls_listen_fd != -1)
+            ret = uring_listener_start(&c->tls_listener, &c->loop, c->tls_listen_fd, &listener_cbs);
     }
+    if (ret == 0 && c->tls_listen_fd != -1) {
+        c->tls_listening = true;
+        c->tls_listen_fd = -1;
+    }
+    if (ret == 0)
+        ret = arm_wake(c);
     if (ret == 0)
         ret = uring_mbox_attach(&c->mbox, &c->loop);
     if (ret == 0 && uring_timer_start(&c->loop, &c->sweep, sweep_period_ns(c), sweep_done) == 0)
@@ -926,19 +948,18 @@ out_destroy:
     return NULL;
 }
 
-static int open_listeners(struct broker *b)
+/* One socket per core on host:port, each with SO_REUSEPORT; fds[i] of core i. Returns the port (the
+ * kernel's pick for port 0, shared by all) or -errno. */
+static int open_port(struct broker *b, const char *host, unsigned port, const char *what, size_t fd_off)
 {
-    const char *host = b->cfg.listen_host;
-    unsigned port = b->cfg.listen_port;
-
     for (unsigned i = 0; i < b->ncores; i++) {
         int fd = uring_listen_tcp(host, port, LISTEN_BACKLOG);
 
         if (fd < 0) {
-            log_error(LOG_NO_CORE, "cannot listen on %s:%u: %s", host, port, strerror(-fd));
+            log_error(LOG_NO_CORE, "cannot listen%s on %s:%u: %s", what, host, port, strerror(-fd));
             return fd;
         }
-        b->cores[i]->listen_fd = fd;
+        *(int *)(void *)((char *)b->cores[i] + fd_off) = fd;
         if (port == 0) {
             /* Bind the others to the port the kernel picked for the first. */
             struct sockaddr_storage ss;
@@ -950,7 +971,22 @@ static int open_listeners(struct broker *b)
                 ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
         }
     }
-    b->port = port;
+    return (int)port;
+}
+
+static int open_listeners(struct broker *b)
+{
+    int port = open_port(b, b->cfg.listen_host, b->cfg.listen_port, "", offsetof(struct core, listen_fd));
+
+    if (port < 0)
+        return port;
+    b->port = (unsigned)port;
+    if (b->cfg.tls_listen_host[0] == '\0')
+        return 0;
+    port = open_port(b, b->cfg.tls_listen_host, b->cfg.tls_listen_port, " for TLS", offsetof(struct core, tls_listen_fd));
+    if (port < 0)
+        return port;
+    b->tls_port = (unsigned)port;
     return 0;
 }
 
@@ -1002,6 +1038,7 @@ int core_start_all(struct broker *b)
         c->b = b;
         c->id = i;
         c->listen_fd = -1;
+        c->tls_listen_fd = -1;
         c->efd = -1;
         c->st = &b->stats[i];
         c->cfg = b->cfg;

@@ -38,6 +38,7 @@
 #include "src/request.h"
 #include "src/route.h"
 #include "src/stats.h"
+#include "src/stls.h"
 #include "src/stream.h"
 #include "uring/uring.h"
 
@@ -171,6 +172,9 @@ struct core {
     int listen_fd;
     struct uring_listener listener;
     bool listening;
+    int tls_listen_fd; /* -1: no TLS listener */
+    struct uring_listener tls_listener;
+    bool tls_listening;
     int efd;
     struct wake_op wake;
     struct uring_mbox mbox; /* from threads that are not cores (core_post), drained by this loop */
@@ -223,6 +227,7 @@ struct core {
     struct direct_core direct;
     struct stream_core stream;
     struct group_core group;
+    struct stls_core stls;
 };
 
 /* Bytes of droppable cross-core messages (PUB copies, replies) from one core to another that the
@@ -247,6 +252,8 @@ struct broker {
     struct config cfg;
     unsigned ncores;
     unsigned port;
+    unsigned tls_port;       /* 0: no TLS listener */
+    struct stls_server *tls; /* stls.c: the TLS listener's context; NULL when none */
     struct core **cores;
     struct uring_xchan *chans;       /* [src * ncores + dst] */
     struct xbytes *xbytes;           /* [src * ncores + dst] */

@@ -56,10 +56,12 @@ src_libtrpcd_la_SOURCES = \
 	src/stream_internal.h \
 	src/stream.c \
 	src/stream_def.c \
-	src/stream_dlq.c
+	src/stream_dlq.c \
+	src/stls.h \
+	src/stls.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
-src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
+src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENSSL_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c
@@ -81,6 +83,7 @@ tests_broker_config_args_LDADD = src/libtrpcbroker.la
 noinst_LTLIBRARIES += tests/broker/libtclient.la
 tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h \
 	tests/broker/itest_group.h
+tests_broker_libtclient_la_LIBADD = driver/libtrpctls.la
 TESTS_BROKER_LIBS = tests/broker/libtclient.la tests/harness/libharness.la driver/libtrpcwire.la -lpthread
 BROKER_ITESTS = \
 	tests/broker/cli \
@@ -102,7 +105,8 @@ BROKER_ITESTS = \
 	tests/broker/stream_store \
 	tests/broker/group_delivery \
 	tests/broker/dlq_stream \
-	tests/broker/request_durable
+	tests/broker/request_durable \
+	tests/broker/tls_listener
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -132,6 +136,7 @@ tests_broker_output_burst_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pong_order_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_tls_listener_LDADD = $(TESTS_BROKER_LIBS)
 
 # The delivery policy of a SUB (src/policy.c): the parser alone, then a real broker over the raw
 # client and through libtrpc's trpc_subscribe_msg.

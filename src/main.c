@@ -69,6 +69,8 @@ static void free_broker(struct broker *b)
             continue;
         if (b->cores[i]->listen_fd != -1)
             close(b->cores[i]->listen_fd);
+        if (b->cores[i]->tls_listen_fd != -1)
+            close(b->cores[i]->tls_listen_fd);
         if (b->cores[i]->efd != -1)
             close(b->cores[i]->efd);
         core_free_mbox(b->cores[i]);
@@ -76,6 +78,7 @@ static void free_broker(struct broker *b)
     }
     free(b->cores);
     free(b->stats);
+    stls_free(b);
     free(b);
 }
 
@@ -107,17 +110,30 @@ static int parse_args(struct broker *b, int argc, char **argv)
     return -1;
 }
 
-static int wait_signal(void)
+/* Until SIGTERM or SIGINT, which it returns. SIGHUP reloads the TLS certificates and keys from
+ * their files (what operators' ExecReload sends); a reload that fails keeps the old ones. */
+static int wait_signal(struct broker *b)
 {
+    char err[CONFIG_ERR_MAX];
     sigset_t set;
     int sig = 0;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    return sig;
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        while (sigwait(&set, &sig) != 0)
+            ;
+        if (sig != SIGHUP)
+            return sig;
+        if (b->tls == NULL)
+            log_info(LOG_NO_CORE, "SIGHUP: no TLS listener, nothing to reload");
+        else if (stls_reload(b, err, sizeof(err)) != 0)
+            log_error(LOG_NO_CORE, "SIGHUP: TLS certificates not reloaded, the old ones stay: %s", err);
+        else
+            log_always(LOG_NO_CORE, "SIGHUP: TLS certificates reloaded; new connections use them");
+    }
 }
 
 int main(int argc, char **argv)
@@ -160,6 +176,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -169,7 +186,7 @@ int main(int argc, char **argv)
         ret = stream_register(b);
     if (ret != 0) {
         snprintf(err, sizeof(err), "%s", strerror(-ret));
-    } else if ((ret = control_init(b, err, sizeof(err))) == 0) {
+    } else if ((ret = stls_init(b, err, sizeof(err))) == 0 && (ret = control_init(b, err, sizeof(err))) == 0) {
         ret = core_start_all(b);
         if (ret == 0)
             ret = control_start(b);
@@ -190,11 +207,16 @@ int main(int argc, char **argv)
         free_broker(b);
         return 1;
     }
+    /* Before the line that says the broker is up: whoever waits for that one finds this one too. */
+    if (b->tls != NULL && strchr(b->cfg.tls_listen_host, ':') != NULL)
+        log_always(LOG_NO_CORE, "TLS on [%s]:%u (user-space TLS)", b->cfg.tls_listen_host, b->tls_port);
+    else if (b->tls != NULL)
+        log_always(LOG_NO_CORE, "TLS on %s:%u (user-space TLS)", b->cfg.tls_listen_host, b->tls_port);
     if (strchr(b->cfg.listen_host, ':') != NULL)
         log_always(LOG_NO_CORE, "listening on [%s]:%u with %u cores", b->cfg.listen_host, b->port, b->ncores);
     else
         log_always(LOG_NO_CORE, "listening on %s:%u with %u cores", b->cfg.listen_host, b->port, b->ncores);
-    sig = wait_signal();
+    sig = wait_signal(b);
     log_info(LOG_NO_CORE, "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     control_stop(b); /* it posts nothing to the cores from here on */
     core_wake_all(b);

@@ -18,6 +18,7 @@
 #include "src/session.h"
 #include "src/log.h"
 #include "src/policy.h"
+#include "src/stls.h"
 
 #define CTRL_FRAME_MAX 512 /* control frames are encoded on the stack up to this size */
 
@@ -85,13 +86,24 @@ void session_fail(struct session *s, uint64_t id, int code, const char *msg)
     assert(code > 0);
     if (s->state == SESS_CLOSING)
         return;
-    /* Past the bound if need be: the reserve above max_output_bytes is kept for this frame. */
-    encode_and_write(s, &o, false);
+    /* Past the bound if need be: the reserve above max_output_bytes is kept for this frame. A TLS
+     * session still in its handshake has no way to send it. */
+    if (s->tls == NULL || s->tls_done)
+        encode_and_write(s, &o, false);
+    log_info(c->id, "closing client_id=%llu peer=%s: %s", (unsigned long long)s->client_id, s->peer, trpc_err_name(code));
+    session_close(s);
+}
+
+void session_close(struct session *s)
+{
+    struct core *c = s->core;
+
+    if (s->state == SESS_CLOSING)
+        return;
     s->state = SESS_CLOSING;
     s->closing_ns = uring_now_ns();
     blist_del(&s->node);
     blist_add_tail(&c->closing, &s->node);
-    log_info(c->id, "closing client_id=%llu peer=%s: %s", (unsigned long long)s->client_id, s->peer, trpc_err_name(code));
     uring_conn_close(&s->conn, URING_CLOSE_FLUSH);
 }
 
@@ -369,7 +381,8 @@ static void parse_buffer(struct session *s, size_t held)
     if (s->rx_paused && s->state != SESS_CLOSING)
         return;
     s->rx_parsing = false;
-    uring_buf_put(&c->loop, s->rx_bid);
+    if (s->rx_bid != SESSION_BID_NONE)
+        uring_buf_put(&c->loop, s->rx_bid);
 }
 
 static void feed(struct session *s, const uint8_t *data, size_t len, unsigned bid)
@@ -402,10 +415,32 @@ static int hold(struct session *s, const uint8_t *data, size_t len, unsigned bid
     return 0;
 }
 
+void session_rx_plain(struct session *s, const uint8_t *data, size_t len)
+{
+    feed(s, data, len, SESSION_BID_NONE);
+}
+
+/* A TLS ClientHello's record header (handshake, version 3.x) where a CONNECT was due: a CONNECT
+ * has its type where the record has a length byte, and no CONNECT is 1 byte long. */
+static bool looks_like_tls(const uint8_t *p, size_t len)
+{
+    return len >= 6 && p[0] == 22 && p[1] == 3 && p[2] <= 4 && p[4] != WIRE_CONNECT && p[5] == 1;
+}
+
 void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid)
 {
     struct session *s = conn->data;
     struct core *c = s->core;
+
+    if (s->tls == NULL && s->bytes_in == 0 && s->state == SESS_NEW && looks_like_tls(data, len)) {
+        /* Told in TRPC: the client's TLS stack reports bytes that are not TLS, which is the point. */
+        uring_buf_put(&c->loop, bid);
+        STAT_ADD(c->st, protocol_errors, 1);
+        log_info(c->id, "client_id=%llu peer=%s: a TLS handshake on the plaintext listener", (unsigned long long)s->client_id,
+                 s->peer);
+        session_fail(s, 0, TRPC_E_PROTOCOL, "this port speaks plaintext TRPC: use trpc://, or trpcs:// on the TLS port");
+        return;
+    }
 
     STAT_ADD(c->st, bytes_in, len);
     s->bytes_in += len;
@@ -416,6 +451,10 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
     }
     if (s->state == SESS_CLOSING) {
         uring_buf_put(&c->loop, bid);
+        return;
+    }
+    if (s->tls != NULL) {
+        stls_on_recv(s, data, len, bid);
         return;
     }
     if (s->rx_paused || s->rx_parsing) {
@@ -464,6 +503,8 @@ void session_rx_resume(struct session *s)
         s->rx_cap = 0;
         s->rx_head = 0;
     }
+    if (s->tls != NULL)
+        stls_drain(s); /* plaintext already decrypted waits in the TLS engine, not in rx_held */
     if (!s->rx_paused && s->state != SESS_CLOSING)
         uring_conn_recv_resume(&s->conn);
 }
@@ -472,7 +513,7 @@ void session_rx_release(struct session *s)
 {
     struct uring_loop *loop = &s->core->loop;
 
-    if (s->rx_parsing)
+    if (s->rx_parsing && s->rx_bid != SESSION_BID_NONE)
         uring_buf_put(loop, s->rx_bid);
     s->rx_parsing = false;
     for (uint32_t i = 0; i < s->rx_count; i++)

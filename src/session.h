@@ -18,6 +18,10 @@
 #include "uring/uring.h"
 
 struct core;
+struct tls_conn;
+
+/* rx_bid of plaintext a TLS session decrypted into its own buffer: no ring buffer to put back. */
+#define SESSION_BID_NONE UINT32_MAX
 
 enum session_state { SESS_NEW, SESS_OPEN, SESS_CLOSING };
 
@@ -66,12 +70,27 @@ struct session {
     /* group.c */
     struct idmap dsubs; /* sid -> its durable subscription (consumer group membership) */
     unsigned pongs_held;
+    /* stls.c: NULL tls for a plaintext connection */
+    struct tls_conn *tls;
+    bool tls_done;        /* handshake finished */
+    bool tls_refuse;      /* over max-connections: refused once the handshake lets it be told */
+    bool tls_fed;         /* tls_first holds the first byte received */
+    uint8_t tls_first;    /* a client that sent something else than a TLS record first speaks plaintext */
+    uint8_t *tls_plain;   /* decrypted bytes being parsed (STLS_PLAIN_BYTES), from the handshake on */
+    struct blist hs_node; /* core->stls.handshakes while the handshake runs */
+    uint64_t hs_deadline_ns;
     /* request.c */
     struct blist requests; /* pending requests it made (struct preq.req_node) */
     bool stop_wait;        /* shutting down: its ERR waits for the replies other cores claimed */
 };
 
 void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid);
+/* Parses plaintext a TLS session decrypted into data (its own buffer, which stays untouched while
+ * s->rx_parsing says the reader is in it). */
+void session_rx_plain(struct session *s, const uint8_t *data, size_t len);
+/* Closes without a frame (what the peer needs to know went already, or cannot go): the session
+ * moves to the closing list and its output is flushed, within BROKER_CLOSE_GRACE_NS. */
+void session_close(struct session *s);
 /* Queues a frame made of a fixed header and a body; cuts the session as a slow consumer when it
  * would pass max_output_bytes. Returns 0, -ENOBUFS (cut), -EPIPE (closing) or another -errno of
  * uring_conn_write (the session is closed then). */

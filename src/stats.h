@@ -63,6 +63,10 @@ struct broker;
     XX(CORE, buf_release_errors, COUNTER, LINE, "releases whose new ring failed to register: no recv until a retry works")         \
     XX(LOOP, gate_waits, COUNTER, LINE, "owner writes that waited for a direct send on the same connection")                       \
     XX(LOOP, gate_defers, COUNTER, LINE, "owner writes whose direct sender outlasted a short wait: sent by a later iteration")     \
+    XX(CORE, tls_user, GAUGE, LINE, "connections whose TLS runs in user space (OpenSSL over memory) now")                          \
+    XX(CORE, tls_handshakes, COUNTER, LINE, "TLS handshakes completed")                                                            \
+    XX(CORE, tls_failures, COUNTER, LINE, "TLS handshakes that failed (bad certificate, not TLS, no common version...)")           \
+    XX(CORE, tls_timeouts, COUNTER, LINE, "TLS handshakes not done within tls-handshake-timeout")                                  \
     XX(CORE, rx_pauses, COUNTER, LINE, "times a connection stopped being read (BROKER_PONGS_MAX PONGs held)")                      \
     XX(LOOP, enobufs, COUNTER, LINE, "recvs stopped because the buffer ring was empty")                                            \
     XX(LOOP, iterations, COUNTER, LINE, "loop iterations (waits for CQEs)")                                                        \

@@ -67,11 +67,12 @@ void uring__bufring_refill(struct uring_loop *loop);
 #define CONN_CLOSING       (1U << 2)
 #define CONN_CLOSE_NOW     (1U << 3)
 #define CONN_CLOSED        (1U << 4)
-#define CONN_GATE_HELD     (1U << 5) /* the owner holds the connection's gate (gate.c) */
-#define CONN_RECV_PAUSED   (1U << 6) /* uring_conn_recv_pause(): recv stays disarmed */
-#define CONN_RECV_CANCEL   (1U << 7) /* a pause cancelled the armed recv; its last CQE is due */
-#define CONN_GATE_WAIT     (1U << 8) /* on loop->_gate_wait: a foreign sender still has the gate (gate.c) */
-#define CONN_GATE_OFF      (1U << 9) /* uring_conn_gate_close(): no gate, now or later */
+#define CONN_GATE_HELD     (1U << 5)  /* the owner holds the connection's gate (gate.c) */
+#define CONN_RECV_PAUSED   (1U << 6)  /* uring_conn_recv_pause(): recv stays disarmed */
+#define CONN_RECV_CANCEL   (1U << 7)  /* a pause cancelled the armed recv; its last CQE is due */
+#define CONN_GATE_WAIT     (1U << 8)  /* on loop->_gate_wait: a foreign sender still has the gate (gate.c) */
+#define CONN_GATE_OFF      (1U << 9)  /* uring_conn_gate_close(): no gate, now or later */
+#define CONN_FILTER_CLOSED (1U << 10) /* the filter's closing() ran */
 
 /* Gate states (gate.c), in the low bits of the gate word below the generation. */
 #define GATE_CLOSED     0U

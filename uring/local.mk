@@ -36,6 +36,7 @@ URING_TESTS = \
 	tests/uring/gate-defer \
 	tests/uring/gate-close-wait \
 	tests/uring/gate-off \
+	tests/uring/filter \
 	tests/uring/out-pool \
 	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
@@ -59,6 +60,8 @@ URING_TESTS = \
 check_PROGRAMS += $(URING_TESTS)
 tests_uring_probe_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_probe_LDADD = $(TESTS_URING_LIBS)
+tests_uring_filter_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_filter_LDADD = $(TESTS_URING_LIBS)
 tests_uring_echo_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_echo_LDADD = $(TESTS_URING_LIBS)
 tests_uring_source_CFLAGS = $(TESTS_URING_CFLAGS)

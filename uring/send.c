@@ -74,16 +74,20 @@ void uring__send_init(struct uring_conn *c)
     c->_zc_tail = 0;
     c->_zc_queued = 0;
     c->_zc_ok = 0;
+    c->_filter = NULL;
+    c->_plain_head = NULL;
+    c->_plain_tail = NULL;
+    c->_plain_len = 0;
 }
 
 bool uring__send_pending(const struct uring_conn *c)
 {
-    return c->_out_len > 0 || c->_zc_send != c->_zc_tail;
+    return c->_out_len > 0 || c->_plain_len > 0 || c->_zc_send != c->_zc_tail;
 }
 
 size_t uring_conn_out_queued(const struct uring_conn *c)
 {
-    return c->_out_len + c->_zc_queued;
+    return c->_out_len + c->_plain_len + c->_zc_queued;
 }
 
 void uring__send_pool_init(struct uring_loop *loop, size_t cache_bytes)
@@ -211,6 +215,14 @@ static void out_drop(struct uring_conn *c)
     c->_out_len = 0;
     free(c->_sv);
     c->_sv = NULL;
+    while (c->_plain_head != NULL) {
+        struct uring_chunk *ch = c->_plain_head;
+
+        c->_plain_head = ch->next;
+        chunk_put(c->loop, ch);
+    }
+    c->_plain_tail = NULL;
+    c->_plain_len = 0;
 }
 
 /* Fills iov with the first n queued copied bytes, at most URING_SEND_IOV entries. */
@@ -291,9 +303,37 @@ static void start_zc(struct uring_conn *c, struct uring_zc *z)
     c->loop->stats.zc_sends++;
 }
 
+/* Encodes everything written since the last send, a chunk at a time; then, closing with nothing
+ * left to encode, lets the filter add its last bytes. false: the filter failed the connection. */
+static bool filter_run(struct uring_conn *c)
+{
+    while (c->_plain_head != NULL) {
+        struct uring_chunk *ch = c->_plain_head;
+        int ret = c->_filter->encode(c, ch->data, ch->len);
+
+        if (ret != 0) {
+            uring__conn_fail(c, ret);
+            return false;
+        }
+        c->_plain_head = ch->next;
+        if (c->_plain_head == NULL)
+            c->_plain_tail = NULL;
+        c->_plain_len -= ch->len;
+        chunk_put(c->loop, ch);
+    }
+    if ((c->_state & CONN_CLOSING) && !(c->_state & CONN_FILTER_CLOSED)) {
+        c->_state |= CONN_FILTER_CLOSED;
+        if (c->_filter->closing != NULL)
+            c->_filter->closing(c);
+    }
+    return true;
+}
+
 void uring__send_next(struct uring_conn *c)
 {
     if (c->_state & (CONN_SEND_INFLIGHT | CONN_CLOSE_NOW | CONN_GATE_WAIT) || c->loop->_closing)
+        return;
+    if (c->_filter != NULL && !filter_run(c))
         return;
     if (!uring__send_pending(c))
         return;
@@ -409,20 +449,21 @@ bool uring__send_release_all(struct uring_conn *c)
     return true;
 }
 
-/* Links chunks for need more bytes after _tail: all of them, or none (-ENOMEM). */
-static int out_reserve(struct uring_conn *c, size_t need)
+/* Links chunks for need more bytes after *tail of the chain (head, tail): all of them, or none
+ * (-ENOMEM). */
+static int chain_reserve(struct uring_loop *loop, struct uring_chunk **head, struct uring_chunk **tail, size_t need)
 {
-    size_t room = c->_tail != NULL ? CHUNK_CAP - c->_tail->len : 0;
+    size_t room = *tail != NULL ? CHUNK_CAP - (*tail)->len : 0;
     struct uring_chunk *first = NULL, *last = NULL;
 
     while (room < need) {
-        struct uring_chunk *ch = chunk_get(c->loop);
+        struct uring_chunk *ch = chunk_get(loop);
 
         if (ch == NULL) {
             while (first != NULL) {
                 ch = first;
                 first = ch->next;
-                chunk_put(c->loop, ch);
+                chunk_put(loop, ch);
             }
             return -ENOMEM;
         }
@@ -435,30 +476,44 @@ static int out_reserve(struct uring_conn *c, size_t need)
     }
     if (first == NULL)
         return 0;
-    if (c->_tail != NULL)
-        c->_tail->next = first;
+    if (*tail != NULL)
+        (*tail)->next = first;
     else
-        c->_head = first;
-    if (c->_tail == NULL || c->_tail->len == CHUNK_CAP)
-        c->_tail = first; /* a full tail takes no more bytes: start in the new chunk */
+        *head = first;
+    if (*tail == NULL || (*tail)->len == CHUNK_CAP)
+        *tail = first; /* a full tail takes no more bytes: start in the new chunk */
     return 0;
 }
 
-/* Appends to the copied bytes, unbounded (the caller checked). */
-static int out_append(struct uring_conn *c, const unsigned char *p, size_t len)
+static int chain_append(struct uring_loop *loop, struct uring_chunk **head, struct uring_chunk **tail, const unsigned char *p,
+                        size_t len)
 {
-    if (out_reserve(c, len) != 0)
+    if (chain_reserve(loop, head, tail, len) != 0)
         return -ENOMEM;
-    c->_out_len += len;
     while (len > 0) {
-        size_t take = CHUNK_CAP - c->_tail->len < len ? CHUNK_CAP - c->_tail->len : len;
+        size_t take = CHUNK_CAP - (*tail)->len < len ? CHUNK_CAP - (*tail)->len : len;
 
-        memcpy(c->_tail->data + c->_tail->len, p, take);
-        c->_tail->len += take;
+        memcpy((*tail)->data + (*tail)->len, p, take);
+        (*tail)->len += take;
         p += take;
         len -= take;
         if (len > 0)
-            c->_tail = c->_tail->next;
+            *tail = (*tail)->next;
+    }
+    return 0;
+}
+
+/* Appends to the copied bytes (the wire's, or the filter's), unbounded (the caller checked). */
+static int out_append(struct uring_conn *c, const unsigned char *p, size_t len)
+{
+    if (c->_filter != NULL) {
+        if (chain_append(c->loop, &c->_plain_head, &c->_plain_tail, p, len) != 0)
+            return -ENOMEM;
+        c->_plain_len += len;
+    } else {
+        if (chain_append(c->loop, &c->_head, &c->_tail, p, len) != 0)
+            return -ENOMEM;
+        c->_out_len += len;
     }
     if (!(c->_state & CONN_SEND_INFLIGHT))
         uring__conn_queue_flush(c);
@@ -478,6 +533,7 @@ int uring__send_prepend(struct uring_conn *c, const void *data, size_t len)
 
     URING_ASSERT(!(c->_state & CONN_SEND_INFLIGHT));
     URING_ASSERT(c->_head_off == 0);
+    URING_ASSERT(c->_filter == NULL); /* a filtered connection has no gate */
     c->_head = NULL;
     c->_tail = NULL;
     c->_out_len = 0;
@@ -548,7 +604,7 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
     URING_ASSERT(release != NULL);
     if (c->_state & (CONN_CLOSING | CONN_CLOSED))
         return -EPIPE;
-    if (!c->loop->send_zc || len == 0 || len < c->loop->zc_threshold || !peer_wants_zc(c) ||
+    if (!c->loop->send_zc || c->_filter != NULL || len == 0 || len < c->loop->zc_threshold || !peer_wants_zc(c) ||
         c->_zc_tail - c->_zc_head == URING_ZC_SLOTS)
         return uring_conn_write(c, data, len);
     if (uring_conn_out_queued(c) > c->_out_max || len > c->_out_max - uring_conn_out_queued(c))
@@ -574,4 +630,45 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
     if (!(c->_state & CONN_SEND_INFLIGHT))
         uring__conn_queue_flush(c);
     return URING_WRITE_HELD;
+}
+
+void uring_conn_set_filter(struct uring_conn *c, const struct uring_filter *f)
+{
+    URING_ASSERT(f->encode != NULL);
+    URING_ASSERT(uring_conn_out_queued(c) == 0);
+    uring_conn_gate_close(c);
+    c->_filter = f;
+}
+
+int uring_conn_write_raw(struct uring_conn *c, const void *data, size_t len)
+{
+    if (c->_state & (CONN_CLOSE_NOW | CONN_CLOSED))
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    if (chain_append(c->loop, &c->_head, &c->_tail, data, len) != 0)
+        return -ENOMEM;
+    c->_out_len += len;
+    if (!(c->_state & CONN_SEND_INFLIGHT))
+        uring__conn_queue_flush(c);
+    return 0;
+}
+
+void *uring_conn_raw_reserve(struct uring_conn *c, size_t *room)
+{
+    if (c->_state & (CONN_CLOSE_NOW | CONN_CLOSED))
+        return NULL;
+    if (chain_reserve(c->loop, &c->_head, &c->_tail, 1) != 0)
+        return NULL;
+    *room = CHUNK_CAP - c->_tail->len;
+    return c->_tail->data + c->_tail->len;
+}
+
+void uring_conn_raw_commit(struct uring_conn *c, size_t n)
+{
+    URING_ASSERT(c->_tail != NULL && n <= CHUNK_CAP - c->_tail->len);
+    c->_tail->len += n;
+    c->_out_len += n;
+    if (n > 0 && !(c->_state & CONN_SEND_INFLIGHT))
+        uring__conn_queue_flush(c);
 }

@@ -434,6 +434,10 @@ struct uring_conn {
     int _zc_ok;               /* peer eligible for SEND_ZC: 0 unknown, 1 yes, -1 no */
     struct uring_gate *_gate; /* NULL: no foreign sends (uring_conn_gate_open) */
     uint32_t _gate_gen;
+    const struct uring_filter *_filter; /* NULL: writes go on the wire as they are */
+    struct uring_chunk *_plain_head;    /* with a filter: written bytes not yet encoded */
+    struct uring_chunk *_plain_tail;
+    size_t _plain_len;
 };
 
 /* Takes ownership of connected socket `fd` and arms receive. out_max bounds the bytes queued for
@@ -467,6 +471,38 @@ bool uring_conn_recv_paused(const struct uring_conn *conn);
 size_t uring_conn_out_queued(const struct uring_conn *conn);
 /* how: URING_CLOSE_FLUSH or URING_CLOSE_NOW. on_close follows, never from inside this call. */
 void uring_conn_close(struct uring_conn *conn, int how);
+
+/* ---- output filters (uring/send.c) ------------------------------------------------------------- */
+
+/*
+ * A filter turns what the owner writes into what goes on the wire: TLS in user space. With one set,
+ * uring_conn_write() and uring_conn_write_ref() (which then always copies) queue bytes for the
+ * filter, which encodes them when the connection next sends: everything written while a send was
+ * in flight, or in one iteration, is encoded in one batch (for TLS: records of up to 16 KiB, not
+ * one per write). What the filter makes goes out through uring_conn_write_raw() or
+ * uring_conn_raw_reserve()/commit(), as does anything it makes on its own (handshake messages).
+ * Setting a filter closes the connection's gate for good: a foreign sendmsg would bypass it.
+ */
+struct uring_filter {
+    /* Encodes data[0, len) (at most one chunk: 16 KiB) and queues the result raw: 0, or a
+     * negative errno, which fails the connection. Owner thread, from the loop's flush phase. */
+    int (*encode)(struct uring_conn *conn, const void *data, size_t len);
+    /* Optional: the connection closes flushing, everything written was encoded; queue the last
+     * bytes raw (a close_notify). Called once. */
+    void (*closing)(struct uring_conn *conn);
+};
+
+/* Owner thread, before anything was written (between uring_conn_start() and the first write). */
+void uring_conn_set_filter(struct uring_conn *conn, const struct uring_filter *f);
+/* Queues data[0, len) for the wire, past the filter, after what is already encoded: 0, -EPIPE
+ * once closed or closing now, -ENOMEM. Not bounded by out_max: the filter's output stands for
+ * bytes the bound already counted, or for a handshake. */
+int uring_conn_write_raw(struct uring_conn *conn, const void *data, size_t len);
+/* The room at the end of the raw output (at least 1 byte, *room says how many), to fill and then
+ * uring_conn_raw_commit(): saves a copy when the filter's output sits in a buffer of its own.
+ * NULL: no memory, or closed. */
+void *uring_conn_raw_reserve(struct uring_conn *conn, size_t *room);
+void uring_conn_raw_commit(struct uring_conn *conn, size_t n);
 
 /* ---- foreign sends (uring/gate.c) --------------------------------------------------------------- */
 

@@ -34,6 +34,10 @@ static const struct {
     {"listen = [zz]:4250\n", "f.conf:1: option 'listen': 'zz' is not a numeric IPv6 address"},
     {"listen = :4250\n", "f.conf:1: option 'listen': ':4250' has no usable host"},
     {"recv-buffer-size = 1k\n", "f.conf:1: option 'recv-buffer-size': 1k is outside 4096..1048576"},
+    {"tls-client-cert = sometimes\n", "f.conf:1: option 'tls-client-cert': 'sometimes' is not none, optional or required"},
+    {"tls-min-version = 1.1\n", "f.conf:1: option 'tls-min-version': '1.1' is not 1.2 or 1.3"},
+    {"tls-listen = 127.0.0.1\n", "f.conf:1: option 'tls-listen': '127.0.0.1' is not HOST:PORT"},
+    {"tls-handshake-timeout = 10\n", "f.conf:1: option 'tls-handshake-timeout': 10 is outside 100..600000"},
     {"cores = 1\0\n", "f.conf:1: NUL byte in line"},
 };
 
@@ -72,5 +76,35 @@ int main(void)
     ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "--insecure") != NULL, "but needs --insecure to validate");
     c.insecure = true;
     ok(config_validate(&c, err, sizeof(err)) == 0, "and validates with it");
+
+    /* TLS. */
+    config_defaults(&c);
+    ok((config_parse(&c, "tls-listen = 127.0.0.1:4251\n", 28, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "needs tls-cert") != NULL,
+       "a TLS listener needs a certificate");
+    config_defaults(&c);
+    ok((config_parse(&c, "tls-client-cert = required\n", 27, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "needs tls-ca") != NULL,
+       "client certificates need a CA to check them against");
+    config_defaults(&c);
+    ok((config_parse(&c, "tls-min-version = 1.3\ntls-max-version = 1.2\n", 44, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "tls-min-version is above") != NULL,
+       "versions in the wrong order");
+    config_defaults(&c);
+    ok((config_parse(&c, "tls-listen = 0.0.0.0:4251\ntls-cert = s.pem\n", 43, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "tls-client-cert required") != NULL,
+       "a non-loopback TLS listener without client certificates needs --insecure (no users yet)");
+    config_defaults(&c);
+    ok(config_parse(&c, "tls-listen = 0.0.0.0:4251\ntls-cert = s.pem\ntls-ca = ca.pem\ntls-client-cert = required\n", 86, "f", err,
+                    sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0,
+       "with client certificates required it validates");
+    ok(c.tls_listen_port == 4251 && strcmp(c.tls_listen_host, "0.0.0.0") == 0 && c.tls_client_cert == CONFIG_TLS_PEER_REQUIRED,
+       "and holds what was set");
+    ok(config_parse(&c, "tls-listen = off\n", 17, "f", err, sizeof(err)) == 0 && c.tls_listen_host[0] == '\0', "tls-listen = off");
     return done_testing();
 }

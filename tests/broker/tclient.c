@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "driver/tls.h"
 #include "tests/broker/tclient.h"
 
 #define TC_BUF_MAX (WIRE_FRAME_MAX_CEILING + 4096u)
@@ -100,6 +102,8 @@ int tc_hello_v(struct tc *c, uint8_t flags, uint16_t max_version)
 
 void tc_close(struct tc *c)
 {
+    tls_conn_free(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -107,10 +111,8 @@ void tc_close(struct tc *c)
     c->buf = NULL;
 }
 
-int tc_send_raw(struct tc *c, const void *buf, size_t len)
+static int send_plain(struct tc *c, const uint8_t *p, size_t len)
 {
-    const uint8_t *p = buf;
-
     while (len > 0) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL); /* a closed peer is an error, not a signal */
 
@@ -122,6 +124,104 @@ int tc_send_raw(struct tc *c, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* Sends what the TLS engine made, in sends of 7 bytes when pieces were asked for, so that records
+ * straddle the broker's receive buffers. */
+static int send_tls_out(struct tc *c)
+{
+    uint8_t out[16384];
+    size_t n;
+    int ret = 0;
+
+    while (ret == 0 && (n = tls_conn_take(c->tls, out, sizeof(out))) > 0) {
+        for (size_t at = 0; ret == 0 && at<n; at += c->tls_piece> 0 ? 7 : n)
+            ret = send_plain(c, out + at, c->tls_piece > 0 && n - at > 7 ? 7 : n - at);
+    }
+    return ret;
+}
+
+int tc_send_raw(struct tc *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+
+    if (c->tls == NULL)
+        return send_plain(c, p, len);
+    while (len > 0) {
+        size_t piece = c->tls_piece > 0 && c->tls_piece < len ? c->tls_piece : len;
+        int ret = tls_conn_write(c->tls, p, piece);
+
+        if (ret == 0)
+            ret = send_tls_out(c);
+        if (ret != 0)
+            return ret;
+        p += piece;
+        len -= piece;
+    }
+    return 0;
+}
+
+/* Reads what the socket has (waiting up to timeout_ms) into buf: bytes, -ETIMEDOUT, -ECONNRESET. */
+static ssize_t read_some(struct tc *c, void *buf, size_t cap, int timeout_ms)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    ssize_t n;
+    int r;
+
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return -ETIMEDOUT;
+    n = read(c->fd, buf, cap);
+    if (n < 0)
+        return errno == ECONNRESET ? -ECONNRESET : -errno;
+    return n == 0 ? -ECONNRESET : n;
+}
+
+int tc_open_tls(struct tc *c, unsigned port, struct tls_ctx *x, const char *server_name, char *why)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+    uint8_t in[16384];
+
+    if (why != NULL)
+        why[0] = '\0';
+    if (fd < 0)
+        return -errno;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        ret = -errno;
+        close(fd);
+        return ret;
+    }
+    ret = tc_adopt(c, fd);
+    if (ret != 0)
+        return ret;
+    ret = tls_conn_new(x, server_name, &c->tls);
+    while (ret == 0) {
+        ssize_t n;
+
+        ret = tls_conn_handshake(c->tls);
+        if (send_tls_out(c) != 0 && ret >= 0)
+            ret = -EPIPE;
+        if (ret != 0)
+            break;
+        n = read_some(c, in, sizeof(in), TC_TIMEOUT_MS);
+        if (n < 0) {
+            ret = (int)n;
+            break;
+        }
+        ret = tls_conn_feed(c->tls, in, (size_t)n);
+    }
+    if (ret == 1)
+        return 0;
+    if (ret == -EPROTO && why != NULL)
+        snprintf(why, 256, "%s", tls_conn_error(c->tls));
+    tc_close(c);
+    return ret;
 }
 
 int tc_send(struct tc *c, const struct wire_out *o)
@@ -191,9 +291,7 @@ int tc_rep(struct tc *c, uint64_t token, uint8_t flags, uint32_t aux, const void
 
 static int fill(struct tc *c, int timeout_ms)
 {
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
     ssize_t n;
-    int r;
 
     if (c->off > 0) {
         memmove(c->buf, c->buf + c->off, c->len - c->off);
@@ -209,20 +307,31 @@ static int fill(struct tc *c, int timeout_ms)
         c->buf = nb;
         c->cap = cap;
     }
-    do
-        r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return -errno;
-    if (r == 0)
-        return -ETIMEDOUT;
-    n = read(c->fd, c->buf + c->len, c->cap - c->len);
-    if (n < 0)
-        return errno == ECONNRESET ? -ECONNRESET : -errno;
-    if (n == 0)
-        return -ECONNRESET;
-    c->len += (size_t)n;
-    return 0;
+    if (c->tls == NULL) {
+        n = read_some(c, c->buf + c->len, c->cap - c->len, timeout_ms);
+        if (n < 0)
+            return (int)n;
+        c->len += (size_t)n;
+        return 0;
+    }
+    for (;;) {
+        uint8_t in[16384];
+
+        n = tls_conn_read(c->tls, c->buf + c->len, c->cap - c->len);
+        if (n > 0) {
+            c->len += (size_t)n;
+            return 0;
+        }
+        if (n == -EPIPE)
+            return -ECONNRESET; /* close_notify */
+        if (n < 0)
+            return -EPROTO;
+        n = read_some(c, in, sizeof(in), timeout_ms);
+        if (n < 0)
+            return (int)n;
+        if (tls_conn_feed(c->tls, in, (size_t)n) != 0)
+            return -ENOMEM;
+    }
 }
 
 int tc_recv(struct tc *c, struct wire_frame *f, int timeout_ms)

@@ -19,8 +19,13 @@
 
 #define TC_TIMEOUT_MS 10000
 
+struct tls_ctx;
+struct tls_conn;
+
 struct tc {
     int fd;
+    struct tls_conn *tls; /* NULL: plaintext */
+    size_t tls_piece;     /* > 0: plaintext goes out in records of at most this, ciphertext in sends of 7 bytes */
     uint64_t client_id;
     unsigned core; /* the broker core it landed on, from client_id (core + 1 in bits 63..48) */
     uint64_t next_ping;
@@ -30,6 +35,10 @@ struct tc {
 
 /* A TCP connection without CONNECT. */
 int tc_open(struct tc *c, const struct broker_proc *b);
+/* A TCP connection to port and a TLS handshake with context x (a client's: driver/tls.h),
+ * checking the server's certificate for server_name; no CONNECT. 0, or -EPROTO with the reason in
+ * why (at least 256 bytes; may be NULL), or another -errno. */
+int tc_open_tls(struct tc *c, unsigned port, struct tls_ctx *x, const char *server_name, char *why);
 /* Takes a connected socket instead (for tests that set socket options before connecting). */
 int tc_adopt(struct tc *c, int fd);
 /* CONNECT (flags: WIRE_F_NO_ECHO or 0) and wait for CONNACK. */

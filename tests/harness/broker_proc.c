@@ -196,10 +196,10 @@ static void dump_log(const struct broker_proc *b)
     fclose(f);
 }
 
-/* The port from the first "listening on 127.0.0.1:PORT" line, or 0 while there is none. */
-static unsigned log_port(const struct broker_proc *b)
+/* The port from the first line with key ("listening on 127.0.0.1:" PORT), or 0 while there is
+ * none. */
+static unsigned log_port(const struct broker_proc *b, const char *key)
 {
-    static const char key[] = "listening on 127.0.0.1:";
     FILE *f = fopen(b->log_path, "r");
     if (!f)
         return 0;
@@ -208,7 +208,7 @@ static unsigned log_port(const struct broker_proc *b)
     while (!port && fgets(line, sizeof(line), f)) {
         const char *p = strstr(line, key);
         if (p) {
-            long v = strtol(p + sizeof(key) - 1, NULL, 10);
+            long v = strtol(p + strlen(key), NULL, 10);
             if (v > 0 && v < 65536)
                 port = (unsigned)v;
         }
@@ -327,7 +327,7 @@ static int wait_ready(struct broker_proc *b)
             return -ECHILD;
         }
         if (!b->port)
-            b->port = log_port(b);
+            b->port = log_port(b, "listening on 127.0.0.1:");
         if (http && !b->http_port)
             b->http_port = log_http_port(b);
         if (b->port) {
@@ -335,6 +335,10 @@ static int wait_ready(struct broker_proc *b)
             if (fd >= 0) {
                 close(fd);
                 snprintf(b->url, sizeof(b->url), "trpc://127.0.0.1:%u", b->port);
+                /* The TLS line comes before the listening one. */
+                b->tls_port = log_port(b, "TLS on 127.0.0.1:");
+                if (b->tls_port != 0)
+                    snprintf(b->tls_url, sizeof(b->tls_url), "trpcs://localhost:%u", b->tls_port);
                 if (!http || b->http_port)
                     return 0;
             }

@@ -37,6 +37,8 @@ struct broker_proc {
     pid_t pid; /* 0 when not running */
     unsigned port;
     char url[64];       /* trpc://127.0.0.1:PORT */
+    unsigned tls_port;  /* its TLS listener's (--tls-listen 127.0.0.1:0), from its `TLS on 127.0.0.1:PORT` line; 0: none */
+    char tls_url[64];   /* trpcs://localhost:PORT (the test certificates name localhost) */
     unsigned http_port; /* dashboard and /metrics: http://127.0.0.1:PORT/ (or the caller's host); 0: none */
     char log_path[256]; /* the broker's stderr */
     char data_dir[256]; /* its --data-dir: a fresh temporary directory, or the caller's */

@@ -1,0 +1,337 @@
+/*
+ * stls: TLS on the broker's connections, OpenSSL in user space over memory (src/stls.h).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "driver/tls.h"
+#include "src/core.h"
+#include "src/log.h"
+#include "src/session.h"
+#include "src/stls.h"
+
+/* The listener's context, swapped whole by a reload; a connection holds its own reference. */
+struct stls_server {
+    pthread_mutex_t lock;
+    struct tls_ctx *ctx;
+};
+
+static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
+{
+    static const enum tls_peer_cert peer[] = {
+        [CONFIG_TLS_PEER_NONE] = TLS_PEER_NONE,
+        [CONFIG_TLS_PEER_OPTIONAL] = TLS_PEER_OPTIONAL,
+        [CONFIG_TLS_PEER_REQUIRED] = TLS_PEER_REQUIRED,
+    };
+    static const int version[] = {[CONFIG_TLS_1_2] = TLS1_2_VERSION, [CONFIG_TLS_1_3] = TLS1_3_VERSION};
+    struct tls_config tc = {
+        .role = TLS_SERVER,
+        .cert_file = cfg->tls_cert,
+        .key_file = cfg->tls_key[0] != '\0' ? cfg->tls_key : NULL,
+        .ca_file = cfg->tls_ca[0] != '\0' ? cfg->tls_ca : NULL,
+        .peer_cert = peer[cfg->tls_client_cert],
+        .ciphers = cfg->tls_ciphers[0] != '\0' ? cfg->tls_ciphers : NULL,
+        .ciphersuites = cfg->tls_ciphersuites[0] != '\0' ? cfg->tls_ciphersuites : NULL,
+        .min_version = version[cfg->tls_min_version],
+        .max_version = version[cfg->tls_max_version],
+    };
+
+    return tls_ctx_new(&tc, out, err, errlen);
+}
+
+int stls_init(struct broker *b, char *err, size_t errlen)
+{
+    struct stls_server *srv;
+    int ret;
+
+    if (b->cfg.tls_listen_host[0] == '\0')
+        return 0;
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return -ENOMEM;
+    ret = make_ctx(&b->cfg, &srv->ctx, err, errlen);
+    if (ret != 0) {
+        free(srv);
+        return ret;
+    }
+    pthread_mutex_init(&srv->lock, NULL);
+    b->tls = srv;
+    return 0;
+}
+
+void stls_free(struct broker *b)
+{
+    if (b->tls == NULL)
+        return;
+    tls_ctx_free(b->tls->ctx);
+    pthread_mutex_destroy(&b->tls->lock);
+    free(b->tls);
+    b->tls = NULL;
+}
+
+int stls_reload(struct broker *b, char *err, size_t errlen)
+{
+    struct tls_ctx *fresh, *old;
+    int ret;
+
+    if (b->tls == NULL) {
+        snprintf(err, errlen, "no TLS listener (tls-listen is off)");
+        return -ENOENT;
+    }
+    ret = make_ctx(&b->cfg, &fresh, err, errlen);
+    if (ret != 0)
+        return ret;
+    pthread_mutex_lock(&b->tls->lock);
+    old = b->tls->ctx;
+    b->tls->ctx = fresh;
+    pthread_mutex_unlock(&b->tls->lock);
+    tls_ctx_free(old); /* connections made from it keep their reference */
+    return 0;
+}
+
+/* Moves the ciphertext the engine made into the connection's raw output, without a copy in
+ * between: 0 or -ENOMEM. */
+static int take_out(struct session *s)
+{
+    while (tls_conn_pending(s->tls) > 0) {
+        size_t room, n;
+        void *p = uring_conn_raw_reserve(&s->conn, &room);
+
+        if (p == NULL)
+            return -ENOMEM;
+        n = tls_conn_take(s->tls, p, room);
+        uring_conn_raw_commit(&s->conn, n);
+        if (n == 0)
+            break;
+    }
+    return 0;
+}
+
+static int filter_encode(struct uring_conn *conn, const void *data, size_t len)
+{
+    struct session *s = conn->data;
+    int ret = tls_conn_write(s->tls, data, len);
+
+    if (ret != 0) {
+        log_info(s->core->id, "client_id=%llu peer=%s: TLS: %s", (unsigned long long)s->client_id, s->peer,
+                 ret == -EAGAIN ? "output before the handshake was done" : tls_conn_error(s->tls));
+        return ret == -EAGAIN ? -EPROTO : ret;
+    }
+    return take_out(s);
+}
+
+static void filter_closing(struct uring_conn *conn)
+{
+    struct session *s = conn->data;
+
+    if (!s->tls_done)
+        return;
+    tls_conn_close_notify(s->tls);
+    take_out(s);
+}
+
+static const struct uring_filter tls_filter = {.encode = filter_encode, .closing = filter_closing};
+
+int stls_session_start(struct session *s)
+{
+    struct core *c = s->core;
+    struct stls_server *srv = c->b->tls;
+    int ret;
+
+    assert(srv != NULL);
+    pthread_mutex_lock(&srv->lock);
+    ret = tls_conn_new(srv->ctx, NULL, &s->tls);
+    pthread_mutex_unlock(&srv->lock);
+    if (ret != 0)
+        return ret;
+    uring_conn_set_filter(&s->conn, &tls_filter);
+    s->hs_deadline_ns = uring_now_ns() + (uint64_t)c->cfg.tls_handshake_timeout_ms * 1000000;
+    blist_add_tail(&c->stls.handshakes, &s->hs_node);
+    return 0;
+}
+
+/*
+ * A client that speaks plaintext TRPC to the TLS port is told so in its own protocol: its CONNECT
+ * gets a fatal ERR it can show, rather than a TLS alert it cannot read.
+ */
+static void tell_plaintext_client(struct session *s)
+{
+    static const char why[] = "this port speaks TLS: connect with trpcs://";
+    struct wire_out o = {
+        .type = WIRE_ERR,
+        .flags = WIRE_F_FATAL,
+        .aux = TRPC_E_PROTOCOL,
+        .payload = why,
+        .payload_len = sizeof(why) - 1,
+    };
+    uint8_t buf[128];
+    ssize_t n = wire_encode(buf, sizeof(buf), &o);
+
+    if (n > 0)
+        uring_conn_write_raw(&s->conn, buf, (size_t)n);
+}
+
+static void handshake_failed(struct session *s, const char *why)
+{
+    struct core *c = s->core;
+
+    STAT_ADD(c->st, tls_failures, 1);
+    log_info(c->id, "client_id=%llu peer=%s: TLS handshake failed: %s", (unsigned long long)s->client_id, s->peer, why);
+    blist_del(&s->hs_node);
+    if (s->tls_fed && s->tls_first != 22 && s->tls_first != 21)
+        tell_plaintext_client(s);
+    else
+        take_out(s); /* the alert that tells the client why */
+    session_close(s);
+}
+
+static void handshake_step(struct session *s)
+{
+    struct core *c = s->core;
+    int ret = tls_conn_handshake(s->tls);
+    const char *subject;
+
+    if (ret < 0) {
+        handshake_failed(s, tls_conn_error(s->tls));
+        return;
+    }
+    if (take_out(s) != 0) {
+        session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (ret == 0)
+        return;
+    s->tls_plain = malloc(STLS_PLAIN_BYTES);
+    if (s->tls_plain == NULL) {
+        log_error(c->id, "client_id=%llu: out of memory after the TLS handshake", (unsigned long long)s->client_id);
+        session_close(s);
+        return;
+    }
+    s->tls_done = true;
+    blist_del(&s->hs_node);
+    STAT_ADD(c->st, tls_handshakes, 1);
+    STAT_ADD(c->st, tls_user, 1);
+    subject = tls_conn_peer_subject(s->tls);
+    log_info(c->id, "client_id=%llu peer=%s: %s %s, user-space TLS%s%s", (unsigned long long)s->client_id, s->peer,
+             tls_conn_version(s->tls), tls_conn_cipher(s->tls), subject[0] != '\0' ? ", client certificate " : "", subject);
+    if (s->tls_refuse) {
+        STAT_ADD(c->st, refused, 1);
+        session_fail(s, 0, TRPC_E_TOO_MANY_CONNECTIONS, "connection limit reached");
+    }
+}
+
+void stls_drain(struct session *s)
+{
+    struct core *c = s->core;
+
+    if (!s->tls_done)
+        return;
+    while (s->state != SESS_CLOSING && !s->rx_paused && !s->rx_parsing) {
+        ssize_t n = tls_conn_read(s->tls, s->tls_plain, STLS_PLAIN_BYTES);
+
+        if (n == 0)
+            break;
+        if (n == -EPIPE) {
+            log_debug(c->id, "client_id=%llu peer=%s: TLS close_notify", (unsigned long long)s->client_id, s->peer);
+            session_close(s);
+            break;
+        }
+        if (n < 0) {
+            STAT_ADD(c->st, protocol_errors, 1);
+            log_info(c->id, "client_id=%llu peer=%s: TLS: %s", (unsigned long long)s->client_id, s->peer, tls_conn_error(s->tls));
+            take_out(s);
+            session_close(s);
+            break;
+        }
+        session_rx_plain(s, s->tls_plain, (size_t)n);
+    }
+    /* Reading may have made records of its own (a key update's answer). */
+    if (s->state != SESS_CLOSING && take_out(s) != 0)
+        session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+}
+
+void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid)
+{
+    struct core *c = s->core;
+    int ret;
+
+    if (!s->tls_fed && len > 0) {
+        s->tls_fed = true;
+        s->tls_first = *(const uint8_t *)data;
+    }
+    ret = tls_conn_feed(s->tls, data, len);
+    uring_buf_put(&c->loop, bid);
+    if (ret != 0) {
+        session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (!s->tls_done) {
+        handshake_step(s);
+        if (!s->tls_done || s->state == SESS_CLOSING)
+            return;
+    }
+    /* While paused, bytes wait in the engine, bounded by the few buffers a cancelled recv brings. */
+    stls_drain(s);
+}
+
+void stls_describe(struct session *s, char *buf, size_t len)
+{
+    if (s->tls == NULL)
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, "%s user", s->tls_done ? tls_conn_version(s->tls) : "handshake");
+}
+
+static int stls_core_init(struct core *c)
+{
+    blist_init(&c->stls.handshakes);
+    return 0;
+}
+
+static void stls_session_gone(struct session *s)
+{
+    if (s->tls == NULL)
+        return;
+    if (s->tls_done)
+        STAT_SUB(s->core->st, tls_user, 1);
+    blist_del(&s->hs_node);
+    tls_conn_free(s->tls);
+    s->tls = NULL;
+    free(s->tls_plain);
+    s->tls_plain = NULL;
+    s->core->freed_bytes += STLS_PLAIN_BYTES + 2 * 17 * 1024; /* ours and OpenSSL's record buffers, roughly */
+}
+
+/* Handshakes share one timeout, so the list is in deadline order: the walk stops at the first
+ * one not due. The sweep runs at least once a second. */
+static void stls_sweep(struct core *c)
+{
+    uint64_t now = uring_now_ns();
+
+    while (!blist_empty(&c->stls.handshakes)) {
+        struct session *s = blist_entry(c->stls.handshakes.next, struct session, hs_node);
+
+        if (s->hs_deadline_ns > now)
+            break;
+        blist_del(&s->hs_node);
+        blist_init(&s->hs_node);
+        STAT_ADD(c->st, tls_timeouts, 1);
+        log_info(c->id, "client_id=%llu peer=%s: TLS handshake not done within %u ms: dropped", (unsigned long long)s->client_id,
+                 s->peer, c->cfg.tls_handshake_timeout_ms);
+        session_close(s);
+        uring_conn_close(&s->conn, URING_CLOSE_NOW); /* whoever did not finish a handshake reads nothing */
+    }
+}
+
+const struct core_module stls_module = {
+    .name = "tls",
+    .init = stls_core_init,
+    .session_gone = stls_session_gone,
+    .sweep = stls_sweep,
+};

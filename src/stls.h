@@ -1,0 +1,57 @@
+/*
+ * stls: TLS on the broker's connections (not a public API). Connections accepted on the TLS
+ * listener (option tls-listen) run OpenSSL in user space over memory (driver/tls.h): received
+ * ciphertext is fed in and the receive buffer goes straight back to the ring; plaintext is parsed
+ * from the session's own buffer; what the session writes is encrypted by an output filter on its
+ * connection (uring_conn_set_filter), one batch per send, so a burst of small frames becomes a few
+ * records. Such connections never get a gate: other cores hand them their frames.
+ *
+ * The handshake runs on the core that accepted the connection, as bytes come; one that is not done
+ * within tls-handshake-timeout is dropped by the core's sweep. A failed handshake is logged with
+ * the peer and OpenSSL's reason and counted; nothing else notices.
+ *
+ * The context (certificate, key, client CA, versions, ciphers) is built from the configuration at
+ * start and again by stls_reload(): new connections take the new one, established ones keep
+ * theirs.
+ */
+#ifndef TRPC_SRC_STLS_H
+#define TRPC_SRC_STLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/blist.h"
+
+struct broker;
+struct core;
+struct session;
+
+#define STLS_PLAIN_BYTES 16384 /* a TLS record's plaintext at most */
+
+/* A core's part: handshakes under way, oldest (so earliest deadline) first. */
+struct stls_core {
+    struct blist handshakes;
+};
+
+/* Main thread, before the cores start: the context of the TLS listener, when there is one. 0, or
+ * -errno with a line in err naming the setting and the reason. */
+int stls_init(struct broker *b, char *err, size_t errlen);
+void stls_free(struct broker *b);
+/* Any thread: builds a context from the certificate files as they are now and puts it in place of
+ * the old one. 0, or -errno with err set and the old context kept. */
+int stls_reload(struct broker *b, char *err, size_t errlen);
+
+/* Core thread, at accept on the TLS listener, before anything is written: 0, or -errno (the
+ * caller closes the connection). */
+int stls_session_start(struct session *s);
+/* Ciphertext arrived in ring buffer bid: fed to the engine, the buffer put back. */
+void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid);
+/* Parses decrypted plaintext until none is left, the session pauses or closes. */
+void stls_drain(struct session *s);
+/* What the admin API says of a session's TLS: "" when plaintext, else its version and path
+ * ("TLSv1.3 user"). */
+void stls_describe(struct session *s, char *buf, size_t len);
+
+extern const struct core_module stls_module;
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * The broker's TLS listener (src/stls.c), driven by the raw wire client over the TLS engine, with
+ * certificates made by tests/tls/mkcerts.sh: a handshake and frames both ways over TLS 1.3 and
+ * 1.2; frames sent as small records in 7-byte sends, so records straddle the broker's receive
+ * buffers, up to a 1 MiB frame; plaintext on the TLS port and TLS on the plaintext port, each told
+ * clearly; a handshake left unfinished is dropped; client certificates required (none, the right
+ * one, one the broker's CA did not sign); a certificate reload on SIGHUP; the admin API and the log
+ * name each connection's TLS.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "driver/tls.h"
+#include "tests/broker/tclient.h"
+#include "tests/tap.h"
+
+static char dir[64];
+
+static const char *path(const char *name)
+{
+    static char bufs[8][128];
+    static unsigned next;
+    char *b = bufs[next++ % 8];
+
+    snprintf(b, 128, "%s/%s", dir, name);
+    return b;
+}
+
+static struct tls_ctx *client_ctx(const char *ca, const char *cert, int max_version)
+{
+    struct tls_config cfg = {.role = TLS_CLIENT, .ca_file = ca, .max_version = max_version};
+    struct tls_ctx *x;
+    char err[256];
+
+    if (cert != NULL) {
+        char key[128];
+
+        snprintf(key, sizeof(key), "%s", cert);
+        strcpy(strrchr(key, '.'), ".key");
+        cfg.cert_file = path(cert);
+        cfg.key_file = path(key);
+    }
+    if (tls_ctx_new(&cfg, &x, err, sizeof(err)) != 0)
+        BAIL_OUT("client context: %s", err);
+    return x;
+}
+
+/* CONNECT over an open TLS tc, a SUB and a PUB of len bytes to itself, and the MSG back intact. */
+static bool roundtrip(struct tc *c, size_t len)
+{
+    uint8_t *p = malloc(len);
+    struct wire_frame f;
+    bool good;
+
+    if (p == NULL)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(i * 7 + 3);
+    good = tc_hello(c, 0) == 0 && tc_sub(c, 1, "tls.echo", NULL) == 0 && tc_pub(c, "tls.echo", p, len) == 0 &&
+           tc_recv(c, &f, TC_TIMEOUT_MS) == 0 && f.type == WIRE_MSG && f.payload_len == len && memcmp(f.payload, p, len) == 0;
+    free(p);
+    return good;
+}
+
+/* Copies file from into to (a certificate swapped in place). */
+static void copy(const char *from, const char *to)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "cp %s %s", from, to);
+    if (system(cmd) != 0)
+        BAIL_OUT("%s failed", cmd);
+}
+
+int main(void)
+{
+    char cmd[256], why[256];
+    const char *top = getenv("top_srcdir");
+    struct broker_proc b, m;
+    struct tls_ctx *x, *x12;
+    struct wire_frame f;
+    struct tc c;
+    bool good;
+    int ret, failed;
+
+    plan(26);
+    snprintf(dir, sizeof(dir), "/tmp/trpc-tlsl-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        BAIL_OUT("mkdtemp");
+    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
+    if (system(cmd) != 0)
+        BAIL_OUT("mkcerts.sh failed");
+    copy(path("server.pem"), path("live.pem"));
+    copy(path("server.key"), path("live.key"));
+    {
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              path("live.pem"),
+                              "--tls-key",
+                              path("live.key"),
+                              "--tls-handshake-timeout",
+                              "300ms",
+                              "--cores",
+                              "2",
+                              "--max-frame",
+                              "2m",
+                              NULL};
+
+        if (broker_proc_start(&b, args) != 0)
+            BAIL_OUT("broker did not start");
+    }
+    ok(b.tls_port != 0 && b.tls_port != b.port, "the broker logs its TLS port (%u) beside the plaintext one (%u)", b.tls_port,
+       b.port);
+
+    x = client_ctx(path("ca.pem"), NULL, 0);
+    x12 = client_ctx(path("ca.pem"), NULL, TLS1_2_VERSION);
+    ret = tc_open_tls(&c, b.tls_port, x, "localhost", why);
+    ok(ret == 0 && strcmp(tls_conn_version(c.tls), "TLSv1.3") == 0, "a TLS 1.3 handshake, the certificate checked for localhost %s",
+       why);
+    ok(roundtrip(&c, 100), "CONNECT, SUB, PUB and the MSG back over TLS");
+    tc_close(&c);
+
+    ok(tc_open_tls(&c, b.tls_port, x12, "127.0.0.1", why) == 0 && strcmp(tls_conn_version(c.tls), "TLSv1.2") == 0,
+       "TLS 1.2, checked for 127.0.0.1 %s", why);
+    ok(roundtrip(&c, 1 << 20), "a 1 MiB message both ways over TLS 1.2");
+    tc_close(&c);
+
+    ok(tc_open_tls(&c, b.tls_port, x, "localhost", why) == 0, "another TLS client");
+    c.tls_piece = 1000;
+    ok(roundtrip(&c, 1 << 20), "a 1 MiB frame sent as 1000-byte records in 7-byte sends: records straddle receive buffers");
+    tc_close(&c);
+
+    /* Plaintext on the TLS port, TLS on the plaintext port. */
+    {
+        struct broker_proc tb = b;
+
+        tb.port = b.tls_port;
+        ok(tc_open(&c, &tb) == 0 && tc_hello(&c, 0) == -EPROTO, "a plaintext CONNECT on the TLS port is refused");
+    }
+    ok(tc_open(&c, &(struct broker_proc){.port = b.tls_port}) == 0, "again, reading what comes back");
+    {
+        struct wire_header name = {.key = ":name", .key_len = 5, .val = (const uint8_t *)"x", .val_len = 1};
+        struct wire_out o = {.type = WIRE_CONNECT, .aux = wire_versions(1, 1), .headers = &name, .header_count = 1};
+
+        good = tc_send(&c, &o) == 0 && tc_recv(&c, &f, TC_TIMEOUT_MS) == 0 && f.type == WIRE_ERR && f.aux == TRPC_E_PROTOCOL &&
+               f.payload_len > 0 && memmem(f.payload, f.payload_len, "speaks TLS", 10) != NULL;
+    }
+    ok(good, "it gets ERR PROTOCOL in plaintext: this port speaks TLS");
+    ok(tc_wait_eof(&c, TC_TIMEOUT_MS), "and is closed");
+    tc_close(&c);
+    ret = tc_open_tls(&c, b.port, x, "localhost", why);
+    ok(ret == -EPROTO && strstr(why, "not TLS: the server sent byte") != NULL, "TLS on the plaintext port fails clearly: %s", why);
+    ok(broker_proc_log_count(&b, "a TLS handshake on the plaintext listener") == 1 &&
+           broker_proc_log_count(&b, "TLS handshake failed: not TLS: the client sent byte") >= 1,
+       "the broker logs both");
+
+    /* A client that never finishes its handshake. */
+    ok(tc_open(&c, &(struct broker_proc){.port = b.tls_port}) == 0 && tc_wait_eof(&c, 5000),
+       "a connection that sends nothing on the TLS port is dropped");
+    tc_close(&c);
+    ok(broker_proc_log_count(&b, "TLS handshake not done within 300 ms") == 1, "after tls-handshake-timeout, logged");
+
+    /* A wrong name, then the certificate swapped and the broker told with SIGHUP. */
+    failed = broker_proc_log_count(&b, "TLS handshake failed");
+    copy(path("wronghost.pem"), path("live.pem"));
+    copy(path("wronghost.key"), path("live.key"));
+    kill(b.pid, SIGHUP);
+    for (int i = 0; i < 100 && broker_proc_log_count(&b, "SIGHUP: TLS certificates reloaded") == 0; i++)
+        usleep(20000);
+    ret = tc_open_tls(&c, b.tls_port, x, "localhost", why);
+    ok(ret == -EPROTO && strstr(why, "certificate") != NULL,
+       "after a reload to a certificate for another host, the name check fails: %s", why);
+    for (int i = 0; i < 100 && broker_proc_log_count(&b, "TLS handshake failed") == failed; i++)
+        usleep(20000);
+    ok(broker_proc_log_count(&b, "TLS handshake failed") == failed + 1, "the broker logs the failed handshake too");
+    unlink(path("live.key"));
+    kill(b.pid, SIGHUP);
+    for (int i = 0; i < 100 && broker_proc_log_count(&b, "TLS certificates not reloaded") == 0; i++)
+        usleep(20000);
+    ok(broker_proc_log_count(&b, "SIGHUP: TLS certificates not reloaded, the old ones stay") == 1,
+       "a reload that fails keeps the old");
+    copy(path("server.pem"), path("live.pem"));
+    copy(path("server.key"), path("live.key"));
+    kill(b.pid, SIGHUP);
+    for (int i = 0; i < 100 && broker_proc_log_count(&b, "SIGHUP: TLS certificates reloaded") < 2; i++)
+        usleep(20000);
+    ok(tc_open_tls(&c, b.tls_port, x, "localhost", why) == 0 && roundtrip(&c, 10), "reloaded again: the right name works %s", why);
+    tc_close(&c);
+    ok(broker_proc_stop(&b) == 0, "the broker stops cleanly");
+
+    /* Client certificates required. */
+    {
+        const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
+                              "--tls-key",         path("server.key"), "--tls-ca",   path("ca.pem"),
+                              "--tls-client-cert", "required",         NULL};
+
+        if (broker_proc_start(&m, args) != 0)
+            BAIL_OUT("mTLS broker did not start");
+    }
+    ret = tc_open_tls(&c, m.tls_port, x, "localhost", why);
+    /* TLS 1.3: the client finishes first and hears of the refusal with its first read. */
+    if (ret == 0)
+        ret = tc_hello(&c, 0) == 0 ? 0 : -EPROTO;
+    ok(ret != 0, "mTLS: a client without a certificate is refused");
+    tc_close(&c);
+    for (int i = 0; i < 100 && broker_proc_log_count(&m, "TLS handshake failed") == 0; i++)
+        usleep(20000);
+    ok(broker_proc_log_count(&m, "TLS handshake failed") == 1, "and the broker logs why");
+    {
+        struct tls_ctx *xc = client_ctx(path("ca.pem"), "client.pem", 0);
+        struct tls_ctx *xo = client_ctx(path("ca.pem"), "self.pem", 0);
+
+        ok(tc_open_tls(&c, m.tls_port, xc, "localhost", why) == 0 && roundtrip(&c, 1000), "with the client certificate it works %s",
+           why);
+        tc_close(&c);
+        ok(broker_proc_log_count(&m, "client certificate /CN=trpc-test-client") == 1, "the log names the client's subject");
+        ret = tc_open_tls(&c, m.tls_port, xo, "localhost", why);
+        if (ret == 0)
+            ret = tc_hello(&c, 0) == 0 ? 0 : -EPROTO;
+        ok(ret != 0, "a certificate the broker's CA did not sign is refused");
+        tc_close(&c);
+        tls_ctx_free(xc);
+        tls_ctx_free(xo);
+    }
+    ok(broker_proc_stop(&m) == 0, "the mTLS broker stops cleanly");
+
+    tls_ctx_free(x);
+    tls_ctx_free(x12);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        diag("could not remove %s", dir);
+    return done_testing();
+}
