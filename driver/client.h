@@ -9,8 +9,14 @@
  * then a dispatcher's lock. No lock is held while a callback runs.
  *
  * Connection phases (the I/O side's own view; the public trpc_state is coarser):
- *   WAIT -> CONNECTING (connect op) -> HANDSHAKE (CONNECT sent, waiting for CONNACK) -> OPEN
+ *   WAIT -> CONNECTING (connect op) [-> TLS (trpcs://: the TLS handshake)] -> HANDSHAKE (CONNECT
+ *   sent, waiting for CONNACK) -> OPEN
  *   any -> DRAINING (socket shut down, waiting for its ops to complete) -> WAIT or DEAD
+ *
+ * TLS (trpcs://): the plaintext buffers (hs, out) are encrypted into tls_out, a piece at a time,
+ * and tls_out is what the ring sends; what is received goes through the tls_conn into tls_plain
+ * before the wire reader. A TLS connection never has a direct_fd: a caller's send(2) would put
+ * plaintext on it.
  */
 #ifndef TRPC_DRIVER_CLIENT_H
 #define TRPC_DRIVER_CLIENT_H
@@ -23,6 +29,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "driver/tls.h"
 #include "driver/wire.h"
 #include <trpc/trpc.h>
 
@@ -36,6 +43,8 @@
 #define TRPC__DEFAULT_REQ_MS    30000
 #define TRPC__DEFAULT_PUBACK_MS 5000 /* a publish waits this long for its PUBACK unless told */
 #define TRPC__DEFAULT_PORT      "4250"
+#define TRPC__DEFAULT_TLS_PORT  "4251" /* trpcs:// */
+#define TRPC__PATH_MAX          4096   /* a TLS file name, in bytes */
 #define TRPC__SENDBUF_MIN       (64u << 10)
 
 struct trpc_options {
@@ -57,11 +66,18 @@ struct trpc_options {
     void *state_ud;
     trpc_error_cb *error_cb;
     void *error_ud;
+    /* trpcs:// only; NULL: the system's CAs, no client certificate, the URL's host */
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_server_name;
+    bool tls_insecure_skip_verify;
 };
 
 struct trpc__url {
     char host[256];
     char port[8];
+    bool tls; /* trpcs:// */
 };
 
 /* A growable byte buffer of whole frames; capacity grows by doubling, never per message. */
@@ -176,6 +192,7 @@ struct trpc__disp {
 enum trpc__phase {
     TRPC__PH_WAIT = 0,
     TRPC__PH_CONNECTING,
+    TRPC__PH_TLS,
     TRPC__PH_HANDSHAKE,
     TRPC__PH_OPEN,
     TRPC__PH_DRAINING,
@@ -261,11 +278,18 @@ struct trpc_client {
     int attempts;    /* failed attempts in this outage */
     int backoff_ms;
     int last_err;
-    char err_text[256]; /* detail of last_err, copied to the caller of trpc_connect */
+    char err_text[512]; /* detail of last_err, copied to the caller of trpc_connect (TLS reasons are long) */
     bool drain_was_open;
-    struct trpc__buf *sending; /* &hs or &out while a send is in flight */
+    struct trpc__buf *sending; /* &hs, &out or &tls_out while a send is in flight */
     bool ever_connected;
     unsigned rng;
+    const struct trpc__url *url; /* the attempt's */
+    /* TLS, I/O side only. The context is made for the first trpcs:// attempt and kept. */
+    struct tls_ctx *tls_ctx;
+    struct tls_conn *tls;     /* the connection's, while it is a trpcs:// one */
+    bool tls_heard;           /* the broker sent something on it */
+    struct trpc__buf tls_out; /* ciphertext being sent */
+    uint8_t *tls_plain;       /* TRPC__RECV_BYTES of plaintext read, for the wire reader */
 };
 
 /* lasterr.c */

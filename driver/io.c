@@ -8,6 +8,14 @@
  * completes its recv and send; the descriptor is closed only once no operation refers to it, so
  * no completion from an old connection is ever mistaken for one of the new.
  *
+ * TLS (trpcs://) sits between the socket and the frames, in memory (driver/tls.h): once TCP is up
+ * the TLS handshake runs first (phase TLS, its flights sent from c->tls_out), then CONNECT goes in
+ * as it does over TCP. Every batch send_kick picks (c->hs, then c->out) is encrypted into
+ * c->tls_out, at most TLS_CHUNK of plaintext at a time so that the ciphertext waiting stays
+ * bounded; every recv is fed to the tls_conn and the plaintext read out of it goes to the wire
+ * reader. The same completions drive both, so the timeouts, the teardown and the external-loop
+ * mode need nothing of their own.
+ *
  * Everything here runs on one thread at a time: the client's I/O thread, or the caller of
  * trpc_connect()/trpc_client_process() in external-loop mode. c->lock is never held while a
  * callback runs.
@@ -38,7 +46,10 @@ enum {
     UD_CANCEL,
 };
 
+#define TLS_CHUNK (256u << 10) /* plaintext encrypted per send */
+
 static void conn_down(trpc_client *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void on_connected(trpc_client *c);
 
 static struct io_uring_sqe *get_sqe(trpc_client *c)
 {
@@ -92,12 +103,18 @@ int trpc__io_init(trpc_client *c)
 void trpc__io_fini(trpc_client *c)
 {
     assert(c->fd == -1);
+    assert(c->tls == NULL); /* freed with the socket */
     io_uring_queue_exit(&c->ring);
     close(c->wake_fd);
     free(c->rbuf);
     c->rbuf = NULL;
     trpc__buf_free(&c->out);
     trpc__buf_free(&c->hs);
+    trpc__buf_free(&c->tls_out);
+    free(c->tls_plain);
+    c->tls_plain = NULL;
+    tls_ctx_free(c->tls_ctx);
+    c->tls_ctx = NULL;
     if (c->reader_live)
         wire_reader_free(&c->reader);
     c->reader_live = false;
@@ -131,13 +148,103 @@ static void arm_send(trpc_client *c, struct trpc__buf *b)
     c->last_send_ms = trpc__now_ms();
 }
 
-/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches. */
-static void send_kick(trpc_client *c)
+/* c->out is all sent: swaps in what the application queued meanwhile. False when nothing was (the
+ * I/O side is idle now: the next append wakes it). */
+static bool swap_batch(trpc_client *c)
 {
     struct trpc__buf tmp;
 
+    c->out.off = c->out.len = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->fill.len == 0) {
+        c->send_idle = true;
+        c->out_unsent = 0;
+        pthread_mutex_unlock(&c->lock);
+        return false;
+    }
+    tmp = c->fill;
+    c->fill = c->out;
+    c->out = tmp;
+    c->out_unsent = c->out.len - c->out.off; /* off: what a short direct send took */
+    c->send_idle = false;
+    pthread_mutex_unlock(&c->lock);
+    return true;
+}
+
+/* The TLS connection failed: a refused certificate, a bad record, an alert from the broker. */
+static void fail_tls(trpc_client *c)
+{
+    conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: %s", c->url->host, c->url->port, tls_conn_error(c->tls));
+}
+
+/* Appends the ciphertext the TLS connection made to c->tls_out. */
+static int take_ciphertext(trpc_client *c)
+{
+    size_t n = tls_conn_pending(c->tls);
+
+    if (n == 0)
+        return 0;
+    if (trpc__buf_reserve(&c->tls_out, n) != 0)
+        return -TRPC_E_NO_MEMORY;
+    c->tls_out.len += tls_conn_take(c->tls, c->tls_out.data + c->tls_out.len, c->tls_out.cap - c->tls_out.len);
+    return 0;
+}
+
+/*
+ * send_kick over TLS: once c->tls_out is sent, the next piece of plaintext (CONNECT before
+ * CONNACK, batches after) is encrypted into it together with whatever TLS has to say itself
+ * (handshake flights, post-handshake messages), which goes first. out_unsent counts the batch's
+ * plaintext not encrypted yet plus the ciphertext not sent.
+ */
+static void send_kick_tls(trpc_client *c)
+{
+    struct trpc__buf *plain = NULL;
+    int err;
+
+    if (c->phase != TRPC__PH_TLS && c->phase != TRPC__PH_HANDSHAKE && c->phase != TRPC__PH_OPEN)
+        return;
+    if (c->tls_out.off == c->tls_out.len) {
+        c->tls_out.off = c->tls_out.len = 0;
+        if (c->phase == TRPC__PH_HANDSHAKE && c->hs.off < c->hs.len)
+            plain = &c->hs;
+        else if (c->phase == TRPC__PH_OPEN && (c->out.off < c->out.len || swap_batch(c)))
+            plain = &c->out;
+        err = take_ciphertext(c);
+        if (err == 0 && plain != NULL) {
+            size_t n = plain->len - plain->off < TLS_CHUNK ? plain->len - plain->off : TLS_CHUNK;
+
+            err = tls_conn_write(c->tls, plain->data + plain->off, n);
+            if (err == -EPROTO) {
+                fail_tls(c);
+                return;
+            }
+            plain->off += n;
+            if (err == 0)
+                err = take_ciphertext(c);
+        }
+        if (err != 0) {
+            conn_down(c, -TRPC_E_NO_MEMORY, "TLS: out of memory");
+            return;
+        }
+        if (plain == &c->out) {
+            pthread_mutex_lock(&c->lock);
+            c->out_unsent = c->out.len - c->out.off + c->tls_out.len;
+            pthread_mutex_unlock(&c->lock);
+        }
+    }
+    if (c->tls_out.off < c->tls_out.len)
+        arm_send(c, &c->tls_out);
+}
+
+/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches. */
+static void send_kick(trpc_client *c)
+{
     if (c->send_armed || c->fd < 0)
         return;
+    if (c->tls != NULL) {
+        send_kick_tls(c);
+        return;
+    }
     if (c->phase == TRPC__PH_HANDSHAKE) {
         if (c->hs.off < c->hs.len)
             arm_send(c, &c->hs);
@@ -149,21 +256,84 @@ static void send_kick(trpc_client *c)
         arm_send(c, &c->out);
         return;
     }
-    c->out.off = c->out.len = 0;
-    pthread_mutex_lock(&c->lock);
-    if (c->fill.len == 0) {
-        c->send_idle = true;
-        c->out_unsent = 0;
-        pthread_mutex_unlock(&c->lock);
+    if (swap_batch(c))
+        arm_send(c, &c->out);
+}
+
+/* What TLS has for the broker, sent at once if no send is in flight, without waiting and without
+ * a word if it fails: an alert before a failed connection goes down (the broker logs why), a
+ * close_notify before a clean close. The socket is shut down right after. */
+static void send_tls_now(trpc_client *c)
+{
+    uint8_t buf[1024];
+    size_t n;
+
+    if (c->send_armed || c->fd < 0 || c->tls_out.off < c->tls_out.len)
+        return;
+    n = tls_conn_take(c->tls, buf, sizeof(buf));
+    if (n > 0)
+        (void)send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* The name a trpcs:// attempt checks the broker's certificate against. */
+static const char *server_name(const trpc_client *c)
+{
+    return c->opts.tls_server_name != NULL ? c->opts.tls_server_name : c->url->host;
+}
+
+/* The client's TLS context, made from the options for its first trpcs:// attempt and kept: 0, or
+ * -TRPC_E_TLS (a file that cannot be read or used) or -TRPC_E_NO_MEMORY, with why in err_text. */
+static int make_tls_ctx(trpc_client *c)
+{
+    struct tls_config cfg = {
+        .role = TLS_CLIENT,
+        .cert_file = c->opts.tls_cert,
+        .key_file = c->opts.tls_key,
+        .ca_file = c->opts.tls_ca,
+        .insecure_skip_verify = c->opts.tls_insecure_skip_verify,
+    };
+    char why[TLS_ERR_MAX];
+    int ret = tls_ctx_new(&cfg, &c->tls_ctx, why, sizeof(why));
+
+    if (ret == 0)
+        return 0;
+    snprintf(c->err_text, sizeof(c->err_text), "TLS settings: %s", why);
+    return ret == -ENOMEM ? -TRPC_E_NO_MEMORY : -TRPC_E_TLS;
+}
+
+/* Moves the TLS handshake on with what was fed: its flights go out, and once it is done the
+ * TRPC handshake starts over it. */
+static void shake_tls(trpc_client *c)
+{
+    int ret = tls_conn_handshake(c->tls);
+
+    if (ret < 0) {
+        send_tls_now(c); /* the alert, if OpenSSL made one */
+        fail_tls(c);
+    } else if (ret == 1) {
+        on_connected(c); /* its send_kick sends our last flight, then CONNECT */
+    } else {
+        send_kick(c);
+    }
+}
+
+/* TCP is up on a trpcs:// URL: the TLS handshake, with a recv armed for the broker's flights. */
+static void start_tls(trpc_client *c)
+{
+    assert(c->tls == NULL);
+    assert(c->tls_ctx != NULL);
+    c->phase = TRPC__PH_TLS;
+    if (c->tls_plain == NULL)
+        c->tls_plain = malloc(TRPC__RECV_BYTES);
+    if (c->tls_plain == NULL || tls_conn_new(c->tls_ctx, server_name(c), &c->tls) != 0) {
+        conn_down(c, -TRPC_E_NO_MEMORY, "TLS with %.100s:%s: out of memory", c->url->host, c->url->port);
         return;
     }
-    tmp = c->fill;
-    c->fill = c->out;
-    c->out = tmp;
-    c->out_unsent = c->out.len - c->out.off; /* off: what a short direct send took */
-    c->send_idle = false;
-    pthread_mutex_unlock(&c->lock);
-    arm_send(c, &c->out);
+    c->tls_out.off = c->tls_out.len = 0;
+    c->tls_heard = false;
+    c->last_recv_ms = trpc__now_ms();
+    arm_recv(c);
+    shake_tls(c);
 }
 
 /* A frame of our own making (PONG, keepalive PING): past the bound, sent with the next batch. */
@@ -243,6 +413,9 @@ static void drain_check(trpc_client *c)
         return;
     close(c->fd);
     c->fd = -1;
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    c->tls_out.off = c->tls_out.len = 0;
     if (c->reader_live)
         wire_reader_free(&c->reader);
     c->reader_live = false;
@@ -281,7 +454,7 @@ static void conn_down(trpc_client *c, int err, const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->phase != TRPC__PH_CONNECTING && c->phase != TRPC__PH_HANDSHAKE && c->phase != TRPC__PH_OPEN)
+    if (c->phase != TRPC__PH_CONNECTING && c->phase != TRPC__PH_TLS && c->phase != TRPC__PH_HANDSHAKE && c->phase != TRPC__PH_OPEN)
         return;
     c->last_err = err;
     va_start(ap, fmt);
@@ -315,6 +488,14 @@ static void start_attempt(trpc_client *c)
     c->phase = TRPC__PH_CONNECTING; /* so that conn_down below records the failure */
     c->drain_was_open = false;
     c->phase_deadline_ms = trpc__now_ms() + c->opts.connect_timeout_ms;
+    c->url = u;
+    /* Before any connection: settings that cannot work fail the attempt without one. */
+    if (u->tls && c->tls_ctx == NULL && (ret = make_tls_ctx(c)) != 0) {
+        c->phase = TRPC__PH_DRAINING;
+        c->last_err = ret;
+        after_drain(c);
+        return;
+    }
     ret = getaddrinfo(u->host, u->port, &hints, &ai);
     if (ret != 0) {
         c->phase = TRPC__PH_DRAINING;
@@ -348,7 +529,7 @@ static void start_attempt(trpc_client *c)
     c->ops_inflight++;
 }
 
-/* TCP is up: CONNECT goes out alone; the buffered frames wait for CONNACK. */
+/* TCP (and TLS) is up: CONNECT goes out alone; the buffered frames wait for CONNACK. */
 static void on_connected(trpc_client *c)
 {
     struct wire_header h[4];
@@ -393,7 +574,8 @@ static void on_connected(trpc_client *c)
     c->reader_live = true;
     c->phase = TRPC__PH_HANDSHAKE;
     c->last_recv_ms = trpc__now_ms();
-    arm_recv(c);
+    if (c->tls == NULL) /* TLS armed its recv already */
+        arm_recv(c);
     send_kick(c);
 }
 
@@ -425,7 +607,7 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     c->state = TRPC_STATE_CONNECTED;
     c->first_done = true;
     trpc__resubscribe_locked(c);
-    c->direct_fd = c->fd;
+    c->direct_fd = c->tls == NULL ? c->fd : -1; /* never on TLS: the caller would send plaintext */
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     trpc__notify_state(c, TRPC_STATE_CONNECTED);
@@ -558,15 +740,96 @@ static void on_frame(trpc_client *c, const struct wire_frame *f)
     }
 }
 
-static void on_recv(trpc_client *c, int res)
+/* The start of a TLS record (a handshake message or an alert, TLS 1.0 to 1.3) where a CONNACK
+ * should be: read as a frame it would be 66 KB or more, which no CONNACK or ERR is. */
+static bool looks_like_tls(const uint8_t *b, size_t len)
+{
+    return len >= 3 && (b[0] == 21 || b[0] == 22) && b[1] == 3 && b[2] >= 1 && b[2] <= 4;
+}
+
+/* Frames out of len bytes of the broker's stream: false when the connection went down. */
+static bool take_frames(trpc_client *c, const uint8_t *buf, size_t len)
 {
     struct wire_frame f;
     int n;
 
+    wire_reader_feed(&c->reader, buf, len);
+    while ((n = wire_reader_next(&c->reader, &f)) == 1) {
+        on_frame(c, &f);
+        if (c->phase != TRPC__PH_OPEN && c->phase != TRPC__PH_HANDSHAKE)
+            return false;
+    }
+    if (n < 0) {
+        conn_down(c, n, "bad frame from the broker: %s", trpc_strerror(n));
+        return false;
+    }
+    return true;
+}
+
+/* Ciphertext received: the TLS handshake moves on, and what plaintext there is goes to the wire
+ * reader, a buffer at a time. False when the connection went down. */
+static bool recv_tls(trpc_client *c, size_t len)
+{
+    struct wire_limits lim;
+    struct wire_frame f;
+    ssize_t n;
+
+    wire_limits_default(&lim);
+    if (!c->tls_heard && wire_decode(c->rbuf, len, &lim, &f) > 0 && f.type == WIRE_ERR) {
+        /* A plaintext broker's refusal of our ClientHello: its words say more than the engine's. */
+        conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: not TLS: the broker answered in plaintext TRPC: %s: %.*s", c->url->host,
+                  c->url->port, trpc_strerror(-(int)f.aux), (int)(f.payload_len < 200 ? f.payload_len : 200),
+                  f.payload != NULL ? (const char *)f.payload : "");
+        return false;
+    }
+    c->tls_heard = true;
+    if (tls_conn_feed(c->tls, c->rbuf, len) != 0) {
+        conn_down(c, -TRPC_E_NO_MEMORY, "TLS: out of memory");
+        return false;
+    }
+    if (c->phase == TRPC__PH_TLS) {
+        shake_tls(c);
+        if (c->phase == TRPC__PH_TLS)
+            return true;
+        if (c->phase != TRPC__PH_HANDSHAKE)
+            return false;
+        /* Done: what came with the broker's last flight (session tickets) is read below. */
+    }
+    while ((n = tls_conn_read(c->tls, c->tls_plain, TRPC__RECV_BYTES)) > 0)
+        if (!take_frames(c, c->tls_plain, (size_t)n))
+            return false;
+    if (n == -EPIPE) {
+        conn_down(c, -TRPC_E_CONNECTION_LOST, "connection closed by the broker (TLS close_notify)");
+        return false;
+    }
+    if (n < 0) {
+        fail_tls(c);
+        return false;
+    }
+    send_kick(c); /* what TLS answered, if anything */
+    return true;
+}
+
+static void on_recv(trpc_client *c, int res)
+{
     c->recv_armed = false;
     c->ops_inflight--;
     if (c->phase == TRPC__PH_DRAINING) {
         drain_check(c);
+        return;
+    }
+    if (res <= 0 && c->phase == TRPC__PH_TLS) {
+        /* A broker that refuses us without an alert, or a plaintext one that gave up on our
+         * ClientHello. */
+        conn_down(c, res == 0 ? -TRPC_E_TLS : -TRPC_E_IO, "TLS with %.100s:%s: %s", c->url->host, c->url->port,
+                  res == 0 ? "the server closed the connection during the handshake" : strerror(-res));
+        return;
+    }
+    if (res == 0 && c->phase == TRPC__PH_HANDSHAKE && c->tls == NULL) {
+        /* What a TLS server does with our CONNECT, as often as not. */
+        conn_down(c, -TRPC_E_CONNECTION_LOST,
+                  "%.200s:%s: connection closed by the broker before CONNACK (a TLS port? use trpcs://)", c->url->host,
+                  c->url->port);
         return;
     }
     if (res <= 0) {
@@ -574,17 +837,14 @@ static void on_recv(trpc_client *c, int res)
                   res == 0 ? "connection closed by the broker" : strerror(-res));
         return;
     }
-    c->last_recv_ms = trpc__now_ms();
-    wire_reader_feed(&c->reader, c->rbuf, (size_t)res);
-    while ((n = wire_reader_next(&c->reader, &f)) == 1) {
-        on_frame(c, &f);
-        if (c->phase != TRPC__PH_OPEN && c->phase != TRPC__PH_HANDSHAKE)
-            return;
-    }
-    if (n < 0) {
-        conn_down(c, n, "bad frame from the broker: %s", trpc_strerror(n));
+    if (c->phase == TRPC__PH_HANDSHAKE && c->tls == NULL && wire_reader_pending(&c->reader) == 0 &&
+        looks_like_tls(c->rbuf, (size_t)res)) {
+        conn_down(c, -TRPC_E_PROTOCOL, "%.200s:%s answered in TLS: use trpcs://", c->url->host, c->url->port);
         return;
     }
+    c->last_recv_ms = trpc__now_ms();
+    if (!(c->tls != NULL ? recv_tls(c, (size_t)res) : take_frames(c, c->rbuf, (size_t)res)))
+        return;
     arm_recv(c);
 }
 
@@ -613,6 +873,10 @@ static void on_send(trpc_client *c, int res)
         pthread_mutex_lock(&c->lock);
         c->out_unsent = b->len - b->off;
         pthread_mutex_unlock(&c->lock);
+    } else if (b == &c->tls_out && b->off < b->len && c->phase == TRPC__PH_OPEN) {
+        pthread_mutex_lock(&c->lock);
+        c->out_unsent = c->out.len - c->out.off + b->len - b->off;
+        pthread_mutex_unlock(&c->lock);
     }
     send_kick(c);
 }
@@ -633,7 +897,10 @@ static void on_connect(trpc_client *c, int res)
                   res == -ECANCELED ? "timed out" : strerror(-res));
         return;
     }
-    on_connected(c);
+    if (c->url->tls)
+        start_tls(c);
+    else
+        on_connected(c);
 }
 
 static void on_tick(trpc_client *c)
@@ -648,7 +915,13 @@ static void on_tick(trpc_client *c)
     case TRPC__PH_CONNECTING:
     case TRPC__PH_HANDSHAKE:
         if (now >= c->phase_deadline_ms)
-            conn_down(c, -TRPC_E_TIMEOUT, "%s: no CONNACK within %d ms", c->err_text, c->opts.connect_timeout_ms);
+            conn_down(c, -TRPC_E_TIMEOUT, "%.200s:%s: no CONNACK within %d ms", c->url->host, c->url->port,
+                      c->opts.connect_timeout_ms);
+        break;
+    case TRPC__PH_TLS: /* the same deadline: connect, TLS and CONNACK together */
+        if (now >= c->phase_deadline_ms)
+            conn_down(c, -TRPC_E_TIMEOUT, "TLS with %.100s:%s: handshake not done within %d ms", c->url->host, c->url->port,
+                      c->opts.connect_timeout_ms);
         break;
     case TRPC__PH_OPEN:
         if (c->keepalive_ms && now - c->last_recv_ms > 2 * (int64_t)c->keepalive_ms + 1000) {
@@ -777,6 +1050,11 @@ void *trpc__io_thread(void *arg)
 void trpc__io_shutdown(trpc_client *c)
 {
     atomic_store(&c->stop, true);
+    if (c->tls != NULL && c->phase == TRPC__PH_OPEN) {
+        /* Says the end is ours: a broker can tell it from a cut connection. */
+        tls_conn_close_notify(c->tls);
+        send_tls_now(c);
+    }
     if (c->fd >= 0 && c->phase != TRPC__PH_DRAINING)
         conn_down(c, -TRPC_E_CLOSED, "client closed");
     while (c->fd >= 0)

@@ -7,7 +7,7 @@
 
 #include "driver/client.h"
 
-static __thread char last_error[256];
+static __thread char last_error[512]; /* room for a TLS failure: host, port and OpenSSL's reason */
 
 int trpc__fail(int err, const char *fmt, ...)
 {

@@ -12,8 +12,9 @@ driver_libtrpcwire_la_SOURCES = \
 trpcincludedir = $(includedir)/trpc
 trpcinclude_HEADERS = driver/include/trpc/errors.h driver/include/trpc/trpc.h
 
-# libtrpc.so: the codec linked in statically; only trpc_* exported (hidden visibility for our
-# objects, and the version script for everything, the codec's objects included).
+# libtrpc.so: the codec and the TLS engine linked in statically, OpenSSL dynamically; only trpc_*
+# exported (hidden visibility for our objects, and the version script for everything, the codec's
+# and the engine's objects included).
 lib_LTLIBRARIES += driver/libtrpc.la
 driver_libtrpc_la_SOURCES = \
 	driver/client.h \
@@ -29,7 +30,7 @@ driver_libtrpc_la_SOURCES = \
 	driver/sendbuf.c \
 	driver/sub.c
 driver_libtrpc_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS) -pthread -fvisibility=hidden
-driver_libtrpc_la_LIBADD = driver/libtrpcwire.la $(URING_LIBS)
+driver_libtrpc_la_LIBADD = driver/libtrpcwire.la driver/libtrpctls.la $(URING_LIBS) $(OPENSSL_LIBS)
 driver_libtrpc_la_LDFLAGS = $(AM_LDFLAGS) -pthread -version-info $(TRPC_LT_VERSION) -no-undefined \
 	-Wl,--version-script=$(srcdir)/driver/libtrpc.sym
 EXTRA_driver_libtrpc_la_DEPENDENCIES = driver/libtrpc.sym

@@ -7,6 +7,8 @@
 
 #include "driver/client.h"
 
+#define TLS_NAME_MAX 255 /* a server name: a DNS name has at most 253 bytes, an IP address fewer */
+
 void trpc__options_defaults(struct trpc_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -45,6 +47,14 @@ void trpc__options_release(struct trpc_options *o)
     o->password = NULL;
     free(o->token);
     o->token = NULL;
+    free(o->tls_ca);
+    o->tls_ca = NULL;
+    free(o->tls_cert);
+    o->tls_cert = NULL;
+    free(o->tls_key);
+    o->tls_key = NULL;
+    free(o->tls_server_name);
+    o->tls_server_name = NULL;
 }
 
 void trpc_options_destroy(trpc_options *o)
@@ -185,48 +195,102 @@ int trpc_options_set_error_cb(trpc_options *o, trpc_error_cb *cb, void *ud)
     return 0;
 }
 
+int trpc_options_set_tls_ca(trpc_options *o, const char *ca_file)
+{
+    CHECK_OPTS(o);
+    if (ca_file != NULL && ca_file[0] == '\0')
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "tls_ca: an empty file name (NULL means the system's store)");
+    return set_string(&o->tls_ca, ca_file, TRPC__PATH_MAX);
+}
+
+int trpc_options_set_tls_cert(trpc_options *o, const char *cert_file, const char *key_file)
+{
+    char *cert = NULL;
+    int err;
+
+    CHECK_OPTS(o);
+    if (cert_file == NULL && key_file != NULL)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "tls_cert: a key file without a certificate file");
+    if ((cert_file != NULL && cert_file[0] == '\0') || (key_file != NULL && key_file[0] == '\0'))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "tls_cert: an empty file name");
+    /* Both or neither: a failure leaves the pair the object had. */
+    err = set_string(&cert, cert_file, TRPC__PATH_MAX);
+    if (err)
+        return err;
+    err = set_string(&o->tls_key, key_file, TRPC__PATH_MAX);
+    if (err) {
+        free(cert);
+        return err;
+    }
+    free(o->tls_cert);
+    o->tls_cert = cert;
+    return 0;
+}
+
+int trpc_options_set_tls_insecure_skip_verify(trpc_options *o, bool skip)
+{
+    CHECK_OPTS(o);
+    o->tls_insecure_skip_verify = skip;
+    return 0;
+}
+
+int trpc_options_set_tls_server_name(trpc_options *o, const char *name)
+{
+    CHECK_OPTS(o);
+    if (name != NULL && name[0] == '\0')
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "tls_server_name: an empty name (NULL means each URL's host)");
+    return set_string(&o->tls_server_name, name, TLS_NAME_MAX);
+}
+
 int trpc__options_copy(struct trpc_options *dst, const struct trpc_options *src)
 {
     *dst = *src;
     dst->name = dst->user = dst->password = dst->token = NULL;
+    dst->tls_ca = dst->tls_cert = dst->tls_key = dst->tls_server_name = NULL;
     if (set_string(&dst->name, src->name, WIRE_HEADER_VALUE_MAX) || set_string(&dst->user, src->user, WIRE_HEADER_VALUE_MAX) ||
         set_string(&dst->password, src->password, WIRE_HEADER_VALUE_MAX) ||
-        set_string(&dst->token, src->token, WIRE_HEADER_VALUE_MAX)) {
+        set_string(&dst->token, src->token, WIRE_HEADER_VALUE_MAX) || set_string(&dst->tls_ca, src->tls_ca, TRPC__PATH_MAX) ||
+        set_string(&dst->tls_cert, src->tls_cert, TRPC__PATH_MAX) || set_string(&dst->tls_key, src->tls_key, TRPC__PATH_MAX) ||
+        set_string(&dst->tls_server_name, src->tls_server_name, TLS_NAME_MAX)) {
         trpc__options_release(dst);
         return -TRPC_E_NO_MEMORY;
     }
     return 0;
 }
 
-/* One "trpc://host:port", "host:port" or "trpc://[v6]:port" entry of length n. */
-static int parse_one(struct trpc__url *u, const char *s, size_t n)
+/* One "trpc://host:port", "trpcs://host:port" (TLS), "host:port" or "trpc://[v6]:port" entry of
+ * length n. */
+static int parse_one(struct trpc__url *u, const char *entry, size_t n)
 {
-    const char *host, *colon, *end = s + n;
+    const char *s = entry, *host, *colon, *end = entry + n;
     size_t hlen, plen;
 
-    if (n >= 8 && strncmp(s, "trpcs://", 8) == 0)
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: TLS (trpcs://) is not supported yet", (int)n, s);
-    if (n >= 7 && strncmp(s, "trpc://", 7) == 0)
+    u->tls = false;
+    if (n >= 8 && strncmp(s, "trpcs://", 8) == 0) {
+        s += 8;
+        u->tls = true;
+    } else if (n >= 7 && strncmp(s, "trpc://", 7) == 0) {
         s += 7;
-    else if (memmem(s, n, "://", 3) != NULL)
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: unknown URL scheme (want trpc://)", (int)n, s);
+    } else if (memmem(s, n, "://", 3) != NULL) {
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: unknown URL scheme (want trpc:// or trpcs://)", (int)n, entry);
+    }
     host = s;
     if (s < end && *s == '[') {
         const char *close = memchr(s, ']', (size_t)(end - s));
         if (close == NULL)
-            return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: unbalanced '['", (int)n, s);
+            return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: unbalanced '['", (int)n, entry);
         host = s + 1;
         hlen = (size_t)(close - host);
         colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
         if (colon == NULL && close + 1 != end)
-            return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: junk after ']'", (int)n, s);
+            return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "%.*s: junk after ']'", (int)n, entry);
     } else {
         colon = memrchr(s, ':', (size_t)(end - s));
         hlen = (size_t)((colon ? colon : end) - host);
     }
     plen = colon ? (size_t)(end - colon - 1) : 0;
     if (hlen == 0 || hlen >= sizeof(u->host) || (colon && (plen == 0 || plen >= sizeof(u->port))))
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "bad broker address '%.*s'", (int)n, s);
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "bad broker address '%.*s'", (int)n, entry);
     memcpy(u->host, host, hlen);
     u->host[hlen] = '\0';
     if (colon) {
@@ -234,7 +298,9 @@ static int parse_one(struct trpc__url *u, const char *s, size_t n)
         u->port[plen] = '\0';
         for (size_t i = 0; i < plen; i++)
             if (u->port[i] < '0' || u->port[i] > '9')
-                return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "bad port in '%.*s'", (int)n, s);
+                return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "bad port in '%.*s'", (int)n, entry);
+    } else if (u->tls) {
+        memcpy(u->port, TRPC__DEFAULT_TLS_PORT, sizeof(TRPC__DEFAULT_TLS_PORT));
     } else {
         memcpy(u->port, TRPC__DEFAULT_PORT, sizeof(TRPC__DEFAULT_PORT));
     }

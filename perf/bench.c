@@ -39,6 +39,8 @@
 
 enum workload { W_PUBSUB, W_REQUEST, W_DURABLE };
 
+const char *bench_tls_ca;
+
 struct args {
     enum workload workload;
     const char *url;
@@ -744,7 +746,8 @@ static void help(const struct bench_backend *be, FILE *out)
             "    for requests), recorded in a log-linear histogram with 3 significant digits.\n"
             "\n"
             "OPTIONS\n"
-            "    --url URL          server to use (default %3$s)\n"
+            "    --url URL          server to use (default %3$s); a TLS one (trpcs://, tls://) with --tls-ca\n"
+            "    --tls-ca FILE      the CA certificates (PEM) that sign the server's certificate\n"
             "    --pubs N           publisher connections, one thread each (default 1, at most %4$d)\n"
             "    --subs M           subscriber connections (default 1, at most %4$d)\n"
             "    --group G          subscribers join queue group G (default: none, every one gets all);\n"
@@ -809,6 +812,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"quiet", no_argument, NULL, 'q'},
         {"inline", no_argument, NULL, 'i'},
         {"keep", no_argument, NULL, 'K'},
+        {"tls-ca", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -833,6 +837,9 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'K':
             a->keep = true;
+            break;
+        case 'T':
+            bench_tls_ca = optarg;
             break;
         case 'h':
             help(be, stdout);

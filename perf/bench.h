@@ -19,6 +19,10 @@ typedef void bench_msg_fn(void *ud, const void *data, size_t len);
 typedef void bench_reply_fn(void *ud, int err, const void *data, size_t len);
 typedef void bench_served_fn(void *ud);
 
+/* --tls-ca FILE: the CAs that sign the server's certificate, for TLS URLs (trpcs://, tls://); NULL:
+ * none given. Set before any connect, read by the backends' connect. */
+extern const char *bench_tls_ca;
+
 struct bench_backend {
     const char *prog;        /* "trpc-bench" */
     const char *system;      /* "TRPC", "NATS": named in help and output */

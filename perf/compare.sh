@@ -1,7 +1,7 @@
 #!/bin/bash
 # perf/compare.sh: TRPC against nats-server on the same workloads, in the same run.
 #
-#   cd BUILD && /path/to/perf/compare.sh [-d SECONDS] [-r RUNS] [-o RESULTS] [WORKLOAD...]
+#   cd BUILD && /path/to/perf/compare.sh [-t] [-d SECONDS] [-r RUNS] [-o RESULTS] [WORKLOAD...]
 #
 # Starts trpc-broker and nats-server on free loopback ports, then for each workload runs
 # trpc-bench, nats-bench (the NATS C client) and, when it was built, nats-go-bench (nats.go, the
@@ -13,12 +13,22 @@
 # req1 req64 (see perf/common.sh). Environment: see perf/common.sh; LOOPBACK=path/to/perf/loopback
 # also records the machine's raw loopback limits first. Memory per idle connection is measured by
 # perf/idle.sh -N instead: it needs a fresh server per run, not the shared ones used here.
+#
+# -t: over TLS. Certificates are made with tests/tls/mkcerts.sh; the broker gets a TLS listener
+# and nats-server --tls with the same certificate and key, and every client checks the server's
+# certificate against the test CA (trpcs://, tls://). The same workloads, same run; set
+# BROKER_ARGS and NATS_ARGS yourself for other TLS settings.
 set -eu
 . "$(dirname "$0")/common.sh"
 
 DURATION=5
 RUNS=3
 OUT=compare-results.txt
+TLS=
+if [ "${1:-}" = -t ]; then
+    TLS=1
+    shift
+fi
 common_opts d:r:o: "$@"
 shift "$SHIFT"
 RESULTS=$OUT
@@ -34,8 +44,19 @@ else
     echo "${0##*/}: no $NATS_GO_BENCH (golang-go and golang-github-nats-io-go-nats-dev, then reconfigure): nats.go left out" >&2
 fi
 
+if [ -n "$TLS" ]; then
+    sh "$(dirname "$0")/../tests/tls/mkcerts.sh" "$PERF_WORK/certs" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
+    CERTS=$PERF_WORK/certs
+    BROKER_ARGS="$BROKER_ARGS --tls-listen 127.0.0.1:0 --tls-cert $CERTS/server.pem --tls-key $CERTS/server.key"
+    NATS_ARGS="${NATS_ARGS:-} --tls --tlscert $CERTS/server.pem --tlskey $CERTS/server.key"
+    TLS_CA_ARGS="--tls-ca $CERTS/ca.pem"
+fi
 start_trpc
 start_nats
+if [ -n "$TLS" ]; then
+    [ -n "$TRPC_TLS_URL" ] || die "the broker logged no TLS port"
+    TRPC_URL=$TRPC_TLS_URL
+fi
 : >"$RESULTS"
 echo "# trpc $TRPC_URL ($("$TRPC_BROKER" --version 2>&1 | head -n1)), nats $NATS_URL ($("$NATS_SERVER" --version 2>&1))" | tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), $DURATION s x $RUNS runs" |
@@ -49,8 +70,8 @@ run() {
     local bench=$TRPC_BENCH url=$TRPC_URL line
     if [ "$1" = nats ]; then bench=$NATS_BENCH url=$NATS_URL; fi
     if [ "$1" = natsgo ]; then bench=$NATS_GO_BENCH url=$NATS_URL; fi
-    # shellcheck disable=SC2046
-    line=$("$bench" $(workload_args "$2") --url "$url" --duration "$DURATION" --quiet | tail -n1) || true
+    # shellcheck disable=SC2046,SC2086
+    line=$("$bench" $(workload_args "$2") --url "$url" ${TLS_CA_ARGS:-} --duration "$DURATION" --quiet | tail -n1) || true
     case $line in
     result\ *) echo "name=$2 $line" >>"$RESULTS" ;;
     *) echo "name=$2 system=$1 failed" >>"$RESULTS"; echo "${0##*/}: $1 $2 failed" >&2 ;;

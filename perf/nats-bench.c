@@ -66,6 +66,10 @@ static int nb_connect(void **out, const char *url, const char *name, bool inline
         s = natsOptions_SetName(o, name);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(o, true);
+    if (s == NATS_OK && bench_tls_ca != NULL)
+        s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && bench_tls_ca != NULL)
+        s = natsOptions_LoadCATrustedCertificates(o, bench_tls_ca);
     if (s == NATS_OK)
         s = natsConnection_Connect(&k->nc, o);
     natsOptions_Destroy(o);

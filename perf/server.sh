@@ -21,8 +21,11 @@
 #       HTTP server and TRPC_HTTP_PORT is empty. For now a broker that logs no HTTP line (one
 #       without the HTTP server) counts as started 2 s after its port line, with TRPC_HTTP_PORT
 #       empty.
+#       A broker whose BROKER_ARGS name --tls-listen 127.0.0.1:0 also gets TRPC_TLS_URL
+#       (trpcs://localhost:PORT, the name the test certificates of tests/tls/mkcerts.sh carry).
 #   nats_server_start LOG
-#       The same for $NATS_SERVER -a 127.0.0.1 -p -1; sets NATS_PID, NATS_PORT and NATS_URL.
+#       The same for $NATS_SERVER -a 127.0.0.1 -p -1 $NATS_ARGS; sets NATS_PID, NATS_PORT and
+#       NATS_URL (tls://localhost:PORT when NATS_ARGS names --tls).
 #   server_stop PID [SECONDS]
 #       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it, and removes the
 #       data directory trpc_broker_start made for it.
@@ -186,13 +189,20 @@ trpc_broker_start() {
         ;;
     esac
     TRPC_URL=trpc://127.0.0.1:$TRPC_PORT
+    # A broker given --tls-listen logs its TLS port first: TRPC_TLS_URL names it, by the name the
+    # test certificates carry.
+    TRPC_TLS_URL=
+    _tls_port=$(sed -n 's/.*TLS on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$_log" | head -n1)
+    if [ -n "$_tls_port" ]; then TRPC_TLS_URL=trpcs://localhost:$_tls_port; fi
 }
 
 nats_server_start() {
-    "${NATS_SERVER:-nats-server}" -a 127.0.0.1 -p -1 2>"$1" &
+    # shellcheck disable=SC2086 # NATS_ARGS is a list of words
+    "${NATS_SERVER:-nats-server}" -a 127.0.0.1 -p -1 ${NATS_ARGS:-} 2>"$1" &
     NATS_PID=$!
     [ -n "${PERF_PIDS_LOG:-}" ] && echo "$NATS_PID nats-server" >>"$PERF_PIDS_LOG"
     NATS_PORT=$(_server_port "$NATS_PID" "$1" 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p') ||
         { _server_failed "$NATS_PID" "$1"; return 1; }
     NATS_URL=nats://127.0.0.1:$NATS_PORT
+    case " ${NATS_ARGS:-} " in *" --tls "*) NATS_URL=tls://localhost:$NATS_PORT ;; esac
 }

@@ -40,6 +40,8 @@ static int tb_connect(void **out, const char *url, const char *name, bool inline
         rc = trpc_options_set_name(o, name);
     if (rc == 0 && inline_cb)
         rc = trpc_options_set_dispatch(o, TRPC_DISPATCH_IO, 1);
+    if (rc == 0 && bench_tls_ca != NULL)
+        rc = trpc_options_set_tls_ca(o, bench_tls_ca);
     if (rc == 0)
         rc = trpc_connect(&k->c, url, o);
     trpc_options_destroy(o);

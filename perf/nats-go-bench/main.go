@@ -139,8 +139,15 @@ func die(format string, a ...interface{}) {
 	os.Exit(1)
 }
 
+// tlsCA is -tls-ca: the CAs that sign the server's certificate (a tls:// URL).
+var tlsCA string
+
 func connect(url, name string) *nats.Conn {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(0))
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(0)}
+	if tlsCA != "" {
+		opts = append(opts, nats.RootCAs(tlsCA))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		die("connect %s: %v", url, err)
 	}
@@ -392,6 +399,7 @@ func main() {
 	flag.Float64Var(&a.duration, "duration", 5, "seconds")
 	flag.Uint64Var(&window, "window", 0, "messages publishers may be ahead (0: 4 MiB of payload, at most 10000)")
 	flag.BoolVar(&a.quiet, "quiet", false, "only the result line")
+	flag.StringVar(&tlsCA, "tls-ca", "", "the CA certificates (PEM) that sign the server's certificate, for a tls:// URL")
 	if len(os.Args) < 2 || (os.Args[1] != "pubsub" && os.Args[1] != "request") {
 		die("usage: nats-go-bench pubsub|request [--url URL] [--pubs N] [--subs N] [--responders N] [--inflight N] [--group G] " +
 			"[--size B] [--duration S] [--window N] [--quiet]")

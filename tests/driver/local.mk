@@ -119,3 +119,21 @@ tests_driver_flush_own_pong_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
 EXTRA_DIST += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
 TSAN_TESTS += $(DRIVER_TESTS)
+
+# trpcs:// against `openssl s_server` and plain listeners, no broker: the certificates of
+# tests/tls/mkcerts.sh, each refusal's words, the TLS phase passing before CONNECT.
+check_PROGRAMS += tests/driver/tls_client
+TSAN_TESTS += tests/driver/tls_client
+tests_driver_tls_client_LDADD = driver/libtrpc.la -lpthread
+
+# A whole trpcs:// session against a peer made of the codec and the TLS engine (no broker): 1 MiB
+# each way, flush, requests, close_notify, reconnect, mTLS, the external loop.
+check_PROGRAMS += tests/driver/tls_session
+TSAN_TESTS += tests/driver/tls_session
+tests_driver_tls_session_LDADD = driver/libtrpctls.la driver/libtrpcwire.la driver/libtrpc.la -lpthread
+
+# libtrpc over TLS to the real broker: TLS 1.3 and 1.2, 1 MiB, plaintext and TLS clients mixed,
+# mTLS, an unknown CA and a wrong name, 1,000 handshakes while TLS requests go on.
+check_PROGRAMS += tests/driver/tls_broker
+TSAN_TESTS += tests/driver/tls_broker
+tests_driver_tls_broker_LDADD = driver/libtrpctls.la $(TESTS_DRIVER_LIBS)

@@ -8,7 +8,7 @@ int main(void)
     trpc_client *c = (trpc_client *)0x1;
     int err;
 
-    plan(27);
+    plan(42);
     ok_eq(trpc_options_create(NULL), -TRPC_E_INVALID_ARGUMENT, "create with NULL out");
     ok(trpc_last_error()[0] != '\0', "last error says why");
     ok_eq(trpc_options_create(&o), 0, "create");
@@ -30,7 +30,26 @@ int main(void)
     ok_eq(trpc_options_set_dispatch(o, TRPC_DISPATCH_THREAD, 4), 0, "4 dispatcher threads");
     ok_eq(trpc_options_set_name(NULL, "x"), -TRPC_E_INVALID_ARGUMENT, "setter on NULL options");
 
-    ok_eq(trpc_connect(&c, "trpcs://127.0.0.1:1", o), -TRPC_E_INVALID_ARGUMENT, "trpcs:// is refused for now");
+    /* TLS settings: copied, checked for what can be checked without reading the files. */
+    ok_eq(trpc_options_set_tls_ca(o, "/some/ca.pem"), 0, "set_tls_ca");
+    ok_eq(trpc_options_set_tls_ca(o, NULL), 0, "set_tls_ca NULL: the system's store");
+    ok_eq(trpc_options_set_tls_ca(o, ""), -TRPC_E_INVALID_ARGUMENT, "set_tls_ca with an empty name refused");
+    ok_eq(trpc_options_set_tls_cert(o, "/some/client.pem", NULL), 0, "set_tls_cert with the key in the certificate file");
+    ok_eq(trpc_options_set_tls_cert(o, "/some/client.pem", "/some/client.key"), 0, "set_tls_cert with a key file");
+    ok_eq(trpc_options_set_tls_cert(o, NULL, "/some/client.key"), -TRPC_E_INVALID_ARGUMENT, "a key without a certificate refused");
+    ok(strstr(trpc_last_error(), "key") != NULL, "detail: %s", trpc_last_error());
+    ok_eq(trpc_options_set_tls_cert(o, NULL, NULL), 0, "set_tls_cert NULL: no client certificate");
+    ok_eq(trpc_options_set_tls_insecure_skip_verify(o, true), 0, "set_tls_insecure_skip_verify");
+    ok_eq(trpc_options_set_tls_insecure_skip_verify(o, false), 0, "and back");
+    ok_eq(trpc_options_set_tls_server_name(o, "broker.example"), 0, "set_tls_server_name");
+    ok_eq(trpc_options_set_tls_server_name(o, ""), -TRPC_E_INVALID_ARGUMENT, "an empty server name refused");
+    ok_eq(trpc_options_set_tls_server_name(o, NULL), 0, "set_tls_server_name NULL: each URL's host");
+    ok_eq(trpc_options_set_tls_ca(NULL, "x"), -TRPC_E_INVALID_ARGUMENT, "TLS setter on NULL options");
+    trpc_options_set_tls_ca(o, "/nonexistent/trpc-ca.pem");
+    ok_eq(trpc_connect(&c, "trpcs://127.0.0.1:1", o), -TRPC_E_TLS, "trpcs:// with a CA file that cannot be read: TLS");
+    ok(strstr(trpc_last_error(), "/nonexistent/trpc-ca.pem") != NULL, "detail names the file: %s", trpc_last_error());
+    trpc_options_set_tls_ca(o, NULL);
+
     ok(c == (trpc_client *)0x1, "out untouched on failure");
     ok_eq(trpc_connect(&c, "http://x:1", o), -TRPC_E_INVALID_ARGUMENT, "unknown scheme refused");
     ok_eq(trpc_connect(&c, " , ", o), -TRPC_E_INVALID_ARGUMENT, "empty URL list refused");

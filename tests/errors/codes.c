@@ -39,6 +39,7 @@ int main(void)
     ok_eq(TRPC_E_TIMEOUT, 301, "TIMEOUT is 301");
     ok_eq(TRPC_E_SLOW_CONSUMER, 400, "SLOW_CONSUMER is 400");
     ok_eq(TRPC_E_CONNECTION_LOST, 903, "CONNECTION_LOST is 903");
+    ok_eq(TRPC_E_TLS, 908, "TLS is 908");
     ok(strcmp(trpc_strerror(12345), "unknown error") == 0, "unknown code has a generic message");
     ok(strcmp(trpc_err_name(-12345), "UNKNOWN") == 0, "unknown code has a generic name");
     ok(strcmp(trpc_strerror(-2147483647 - 1), "unknown error") == 0, "INT_MIN does not overflow");

@@ -75,7 +75,8 @@ extern "C" {
     XX(IO, 904, "input/output error")                                                                                              \
     XX(BUFFER_FULL, 905, "buffer full")                                                                                            \
     XX(RESPONDER_ERROR, 906, "responder returned an error")                                                                        \
-    XX(NO_SPACE, 907, "output buffer too small")
+    XX(NO_SPACE, 907, "output buffer too small")                                                                                   \
+    XX(TLS, 908, "TLS handshake failed or TLS error")
 
 /* TRPC_E_OK == 0; every other code is a positive number from the list above. */
 enum trpc_err {

@@ -93,7 +93,8 @@ int trpc_options_set_credentials(trpc_options *o, const char *user, const char *
 int trpc_options_set_token(trpc_options *o, const char *token);
 /* Do not deliver this client's own publishes to its own subscriptions. Default: false. */
 int trpc_options_set_no_echo(trpc_options *o, bool no_echo);
-/* Time allowed for TCP connect plus CONNECT/CONNACK per attempt. Default 2000 ms. */
+/* Time allowed for TCP connect, the TLS handshake (trpcs://) and CONNECT/CONNACK together, per
+ * attempt. Default 2000 ms. */
 int trpc_options_set_connect_timeout(trpc_options *o, int timeout_ms);
 /* Reconnect: max_attempts per outage (-1: forever, 0: never), delay starting at initial_ms and
  * doubling up to max_ms, each with up to 50% random jitter. Default: -1, 50 ms, 2000 ms. */
@@ -113,13 +114,33 @@ int trpc_options_set_external_loop(trpc_options *o, bool external);
 int trpc_options_set_state_cb(trpc_options *o, trpc_state_cb *cb, void *ud);
 int trpc_options_set_error_cb(trpc_options *o, trpc_error_cb *cb, void *ud);
 
+#define TRPC_HAVE_TLS 1
+/* TLS settings, for trpcs:// URLs only (TLS 1.2 or 1.3; the files are PEM, read by trpc_connect
+ * when it first tries a trpcs:// URL: one it cannot read fails the attempt with -TRPC_E_TLS and
+ * the file's name in trpc_last_error()). */
+/* The CAs that sign the broker's certificate. NULL (default): the system's store. */
+int trpc_options_set_tls_ca(trpc_options *o, const char *ca_file);
+/* A client certificate (chain, leaf first) for brokers that ask for one (mTLS), and its private
+ * key; key_file NULL: the key is in cert_file. cert_file NULL (default): none, key_file must be
+ * NULL too. */
+int trpc_options_set_tls_cert(trpc_options *o, const char *cert_file, const char *key_file);
+/* Accepts any certificate from the broker, checking neither its signature nor its name: for
+ * tests only, never in production (anyone in the path can read and change the traffic). Default:
+ * false. */
+int trpc_options_set_tls_insecure_skip_verify(trpc_options *o, bool skip);
+/* The name checked against the broker's certificate (a DNS name or an IP address) and sent as SNI
+ * when it is a name, for every trpcs:// URL. NULL (default): each URL's own host. */
+int trpc_options_set_tls_server_name(trpc_options *o, const char *name);
+
 /* ---- connection (man 3 trpc_connect) ---------------------------------------------------------- */
 
 /*
  * Connects to the first reachable broker of `urls`, a comma-separated list of trpc://host:port
- * (trpcs:// is reserved for TLS and fails with -TRPC_E_INVALID_ARGUMENT for now), tried in turn.
- * Returns once the session is open, or with the last attempt's error. opts may be NULL.
- * On success *out is a client the caller releases with trpc_close().
+ * (port 4250 when omitted; the scheme may be omitted too) and trpcs://host:port (TLS, port 4251
+ * when omitted; see trpc_options_set_tls_ca), tried in turn; IPv6 hosts in brackets. Returns once
+ * the session is open, or with the last attempt's error: -TRPC_E_TLS when a TLS handshake failed,
+ * trpc_last_error() saying why ("TLS with HOST:PORT: the server's certificate: certificate has
+ * expired"). opts may be NULL. On success *out is a client the caller releases with trpc_close().
  */
 int trpc_connect(trpc_client **out, const char *urls, const trpc_options *opts);
 
