@@ -187,6 +187,10 @@ struct trpc__disp {
     bool in_cb;        /* a callback runs now, on running_tid */
     trpc_sub *running; /* sub whose callback runs now, if any */
     pthread_t running_tid;
+    /* The I/O side's batch for this thread (c->batching): MSGs of one receive, queued together
+     * under one lock and one wake-up. Touched by the I/O side only, without the lock. */
+    struct trpc__node *bhead, *btail;
+    unsigned bcount;
 };
 
 enum trpc__phase {
@@ -269,6 +273,7 @@ struct trpc_client {
     uint8_t *rbuf;
     struct wire_reader reader;
     bool reader_live;
+    bool batching;             /* the I/O side is handling one receive's frames: MSGs wait in each dispatcher's batch */
     int64_t phase_deadline_ms; /* WAIT: next attempt; CONNECTING/HANDSHAKE: give up */
     int64_t last_send_ms;
     int64_t last_recv_ms;
@@ -331,6 +336,9 @@ void trpc__pend_expire(trpc_client *c, int64_t now_ms);
 int trpc__disp_start(trpc_client *c);
 void trpc__disp_stop(trpc_client *c);
 void trpc__deliver(trpc_client *c, trpc_msg *m);
+/* I/O side, after one receive's frames: hands every dispatcher its batch (trpc__deliver while
+ * c->batching), under one lock and with one wake-up each. */
+void trpc__deliver_flush(trpc_client *c);
 void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p);
 void trpc__notify_state(trpc_client *c, trpc_state st);
 void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text);

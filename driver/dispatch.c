@@ -224,12 +224,81 @@ static bool push(struct trpc__disp *d, struct trpc__node *n)
     return was_empty;
 }
 
-/* Runs n now (inline dispatch) or queues it. */
+/* Drops msgs that found their dispatcher's queue full; overflow: the first of an overflow. */
+static void drop_msgs(trpc_client *c, struct trpc__node *n, bool overflow)
+{
+    while (n != NULL) {
+        trpc_msg *m = (trpc_msg *)n;
+        trpc_sub *sub = m->sub;
+
+        n = n->next;
+        trpc_msg_free(m);
+        if (overflow)
+            trpc__notify_error(c, sub, -TRPC_E_SLOW_CONSUMER, "dispatch queue full: messages dropped");
+        overflow = false;
+        trpc__sub_put(sub);
+    }
+}
+
+/*
+ * Queues the batch of d (count MSGs from first to last) as far as the bound lets it: one lock and
+ * at most one wake-up for all of them, where one each cost a lock, a futex wake and the
+ * dispatcher's own lock round per message. What does not fit is dropped, as it would have been one
+ * at a time: the earliest fit, the rest do not.
+ */
+static void batch_splice(trpc_client *c, struct trpc__disp *d)
+{
+    struct trpc__node *first = d->bhead, *cut = NULL, *last;
+    unsigned n = d->bcount, room;
+    bool overflow = false, wake = false;
+
+    d->bhead = d->btail = NULL;
+    d->bcount = 0;
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&d->lock);
+    room = d->msg_count < TRPC__DISPATCH_QUEUE ? TRPC__DISPATCH_QUEUE - d->msg_count : 0;
+    if (room < n) {
+        overflow = !d->overflowing;
+        d->overflowing = true;
+        n = room;
+    }
+    if (n > 0) {
+        last = first;
+        for (unsigned i = 1; i < n; i++)
+            last = last->next;
+        cut = last->next;
+        last->next = NULL;
+        wake = d->head == NULL;
+        if (d->tail)
+            d->tail->next = first;
+        else
+            d->head = first;
+        d->tail = last;
+        d->msg_count += n;
+    } else {
+        cut = first;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (wake)
+        pthread_cond_signal(&d->cond);
+    drop_msgs(c, cut, overflow);
+}
+
+void trpc__deliver_flush(trpc_client *c)
+{
+    for (unsigned i = 0; i < c->disp_count; i++)
+        batch_splice(c, &c->disp[i]);
+}
+
+/* Runs n now (inline dispatch) or queues it, behind the MSGs batched before it. */
 static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 {
     struct trpc__disp *d = disp_of(c, idx);
     bool wake = false;
 
+    if (c->batching)
+        trpc__deliver_flush(c);
     pthread_mutex_lock(&d->lock);
     if (c->disp_count == 0)
         run_node(d, n);
@@ -249,6 +318,19 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         hand_over(c, 0, &m->node);
         return;
     }
+    if (c->batching) {
+        m->node.next = NULL;
+        if (d->btail != NULL)
+            d->btail->next = &m->node;
+        else
+            d->bhead = &m->node;
+        d->btail = &m->node;
+        /* A receive holds at most TRPC__RECV_BYTES of frames, so a batch stays far below the
+         * queue's bound; past it, this one goes now. */
+        if (++d->bcount >= TRPC__DISPATCH_QUEUE / 4)
+            batch_splice(c, d);
+        return;
+    }
     pthread_mutex_lock(&d->lock);
     if (d->msg_count >= TRPC__DISPATCH_QUEUE) {
         overflow = !d->overflowing;
@@ -262,12 +344,8 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
     if (wake)
         pthread_cond_signal(&d->cond);
     if (m != NULL) {
-        trpc_sub *sub = m->sub;
-
-        trpc_msg_free(m);
-        if (overflow)
-            trpc__notify_error(c, sub, -TRPC_E_SLOW_CONSUMER, "dispatch queue full: messages dropped");
-        trpc__sub_put(sub);
+        m->node.next = NULL;
+        drop_msgs(c, &m->node, overflow);
     }
 }
 

@@ -812,6 +812,8 @@ static bool recv_tls(trpc_client *c, size_t len)
 
 static void on_recv(trpc_client *c, int res)
 {
+    bool good;
+
     c->recv_armed = false;
     c->ops_inflight--;
     if (c->phase == TRPC__PH_DRAINING) {
@@ -843,9 +845,13 @@ static void on_recv(trpc_client *c, int res)
         return;
     }
     c->last_recv_ms = trpc__now_ms();
-    if (!(c->tls != NULL ? recv_tls(c, (size_t)res) : take_frames(c, c->rbuf, (size_t)res)))
-        return;
-    arm_recv(c);
+    /* The MSGs of this receive go to their dispatchers together, after it (dispatch.c). */
+    c->batching = c->disp_count > 0;
+    good = c->tls != NULL ? recv_tls(c, (size_t)res) : take_frames(c, c->rbuf, (size_t)res);
+    c->batching = false;
+    trpc__deliver_flush(c);
+    if (good)
+        arm_recv(c);
 }
 
 static void on_send(trpc_client *c, int res)
