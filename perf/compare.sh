@@ -16,7 +16,8 @@
 #
 # -t: over TLS. Certificates are made with tests/tls/mkcerts.sh; the broker gets a TLS listener
 # and nats-server --tls with the same certificate and key, and every client checks the server's
-# certificate against the test CA (trpcs://, tls://). The same workloads, same run; set
+# certificate against the test CA (trpcs://, tls://). The same workloads, same run, plus TRPC over
+# the same broker's plaintext listener, for the cost of TLS (the TLS/plain column); set
 # BROKER_ARGS and NATS_ARGS yourself for other TLS settings.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -55,7 +56,9 @@ start_trpc
 start_nats
 if [ -n "$TLS" ]; then
     [ -n "$TRPC_TLS_URL" ] || die "the broker logged no TLS port"
+    TRPC_PLAIN_URL=$TRPC_URL
     TRPC_URL=$TRPC_TLS_URL
+    SYSTEMS="$SYSTEMS trpcplain"
 fi
 : >"$RESULTS"
 echo "# trpc $TRPC_URL ($("$TRPC_BROKER" --version 2>&1 | head -n1)), nats $NATS_URL ($("$NATS_SERVER" --version 2>&1))" | tee -a "$RESULTS"
@@ -70,8 +73,10 @@ run() {
     local bench=$TRPC_BENCH url=$TRPC_URL line
     if [ "$1" = nats ]; then bench=$NATS_BENCH url=$NATS_URL; fi
     if [ "$1" = natsgo ]; then bench=$NATS_GO_BENCH url=$NATS_URL; fi
+    if [ "$1" = trpcplain ]; then url=$TRPC_PLAIN_URL; fi
     # shellcheck disable=SC2046,SC2086
     line=$("$bench" $(workload_args "$2") --url "$url" ${TLS_CA_ARGS:-} --duration "$DURATION" --quiet | tail -n1) || true
+    [ "$1" = trpcplain ] && line=$(echo "$line" | sed 's/system=TRPC$/system=TRPC-plain/')
     case $line in
     result\ *) echo "name=$2 $line" >>"$RESULTS" ;;
     *) echo "name=$2 system=$1 failed" >>"$RESULTS"; echo "${0##*/}: $1 $2 failed" >&2 ;;
@@ -122,3 +127,14 @@ for w in $WORKLOADS; do
             "$(ratio "$tm" "$nm")" "$(ratio "$tm" "$gm")" "$(ratio "$tm" "$best")"
     done
 done
+if [ -n "$TLS" ]; then
+    printf '\nThe cost of TLS: TRPC over TLS against the same broker in plaintext, same run\n'
+    printf '%-8s %-11s %28s %28s %9s\n' workload metric "TLS median (min-max)" "plain median (min-max)" TLS/plain
+    for w in $WORKLOADS; do
+        for m in $(metrics "$w"); do
+            read -r tm tlo thi < <(stat TRPC "$w" "$m")
+            read -r pm plo phi < <(stat TRPC-plain "$w" "$m")
+            printf '%-8s %-11s %28s %28s %9s\n' "$w" "$m" "$tm ($tlo-$thi)" "$pm ($plo-$phi)" "$(ratio "$tm" "$pm")"
+        done
+    done
+fi

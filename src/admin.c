@@ -239,7 +239,9 @@ static void settings_in(struct core *c, const struct uring_xmsg *m)
     /* A bound lowered below what a connection has queued cuts it at its next write. */
     for (uint32_t i = 1; i < c->nslots; i++)
         if (c->slots[i] != NULL)
-            uring_conn_set_out_max(&c->slots[i]->conn, c->cfg.max_output_bytes + BROKER_OUT_RESERVE);
+            uring_conn_set_out_max(&c->slots[i]->conn,
+                                   c->cfg.max_output_bytes + BROKER_OUT_RESERVE +
+                                       (c->slots[i]->tls != NULL ? stls_out_slack(c->cfg.max_output_bytes) : 0));
 }
 
 static void free_ptr(struct broker *b, const struct uring_xmsg *m)

@@ -541,6 +541,12 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     return ret;
 }
 
+/* The wildcard address of either family: it overlaps every address of the port. */
+static bool host_is_any(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
     if (c->limits.max_header_bytes > c->limits.max_frame)
@@ -563,6 +569,11 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->tls_client_cert != CONFIG_TLS_PEER_NONE && c->tls_ca[0] == '\0')
         return fail(err, errlen, "tls-client-cert %s needs tls-ca, the CA certificates that sign client certificates",
                     c->tls_client_cert == CONFIG_TLS_PEER_OPTIONAL ? "optional" : "required");
+    /* SO_REUSEPORT would let both bind, and the kernel would share connections between them. */
+    if (c->tls_listen_host[0] != '\0' && c->tls_listen_port != 0 && c->tls_listen_port == c->listen_port &&
+        (strcmp(c->tls_listen_host, c->listen_host) == 0 || host_is_any(c->tls_listen_host) || host_is_any(c->listen_host)))
+        return fail(err, errlen, "tls-listen %s:%u and listen %s:%u share a port: give TLS a port of its own", c->tls_listen_host,
+                    c->tls_listen_port, c->listen_host, c->listen_port);
     if (c->tls_min_version > c->tls_max_version)
         return fail(err, errlen, "tls-min-version is above tls-max-version");
     /* Until authentication lands, a client certificate is the only way to know who connects: a

@@ -222,12 +222,18 @@ static void on_accept(struct uring_listener *l, int fd)
     STAT_ADD(c->st, accepted, 1);
     STAT_ADD(c->st, connections, 1);
     log_info(c->id, "accepted fd=%d peer=%s client_id=%llu%s", fd, s->peer, (unsigned long long)s->client_id, tls ? " (TLS)" : "");
-    if (tls && stls_session_start(s) != 0) {
+    if (over && tls) {
+        /* No handshake (a private-key operation, a slot held up to tls-handshake-timeout) for a
+         * connection that could not stay: closed at once, which its TLS stack reports. */
+        STAT_ADD(c->st, refused, 1);
+        log_info(c->id, "closing client_id=%llu peer=%s: TOO_MANY_CONNECTIONS (before TLS)", (unsigned long long)s->client_id,
+                 s->peer);
+        session_close(s);
+        uring_conn_close(&s->conn, URING_CLOSE_NOW);
+    } else if (tls && stls_session_start(s) != 0) {
         log_error(c->id, "client_id=%llu: out of memory starting TLS", (unsigned long long)s->client_id);
         session_close(s);
         uring_conn_close(&s->conn, URING_CLOSE_NOW);
-    } else if (over && tls) {
-        s->tls_refuse = true; /* told once the handshake lets it read */
     } else if (over) {
         STAT_ADD(c->st, refused, 1);
         session_fail(s, 0, TRPC_E_TOO_MANY_CONNECTIONS, "connection limit reached");

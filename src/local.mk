@@ -106,7 +106,8 @@ BROKER_ITESTS = \
 	tests/broker/group_delivery \
 	tests/broker/dlq_stream \
 	tests/broker/request_durable \
-	tests/broker/tls_listener
+	tests/broker/tls_listener \
+	tests/broker/pong_order_tls
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -137,6 +138,10 @@ tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pong_order_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_tls_listener_LDADD = $(TESTS_BROKER_LIBS)
+# pong_order with the paused connection over TLS.
+tests_broker_pong_order_tls_SOURCES = tests/broker/pong_order.c
+tests_broker_pong_order_tls_CFLAGS = -DPONG_ORDER_TLS $(AM_CFLAGS)
+tests_broker_pong_order_tls_LDADD = $(TESTS_BROKER_LIBS)
 
 # The delivery policy of a SUB (src/policy.c): the parser alone, then a real broker over the raw
 # client and through libtrpc's trpc_subscribe_msg.

@@ -453,11 +453,9 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         uring_buf_put(&c->loop, bid);
         return;
     }
-    if (s->tls != NULL) {
-        stls_on_recv(s, data, len, bid);
-        return;
-    }
     if (s->rx_paused || s->rx_parsing) {
+        /* A TLS session's too: ciphertext fed to the engine now would sit there unbounded, where
+         * held buffers run the ring dry and the peer meets TCP's flow control. */
         if (hold(s, data, len, bid) != 0) {
             uring_buf_put(&c->loop, bid);
             log_error(c->id, "client_id=%llu: out of memory holding received bytes", (unsigned long long)s->client_id);
@@ -465,7 +463,10 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         }
         return;
     }
-    feed(s, data, len, bid);
+    if (s->tls != NULL)
+        stls_on_recv(s, data, len, bid);
+    else
+        feed(s, data, len, bid);
 }
 
 /*
@@ -491,11 +492,20 @@ void session_rx_resume(struct session *s)
     if (s->rx_parsing)
         parse_buffer(s, 0);
     while (s->rx_count > 0 && !s->rx_paused && s->state != SESS_CLOSING) {
-        struct rx_held h = s->rx_held[s->rx_head];
+        struct rx_held h;
 
+        if (s->tls != NULL) {
+            stls_drain(s); /* what the engine decrypted before comes first */
+            if (s->rx_paused || s->rx_parsing || s->state == SESS_CLOSING)
+                break;
+        }
+        h = s->rx_held[s->rx_head];
         s->rx_head = (s->rx_head + 1) % s->rx_cap;
         s->rx_count--;
-        feed(s, h.data, h.len, h.bid);
+        if (s->tls != NULL)
+            stls_on_recv(s, h.data, h.len, h.bid);
+        else
+            feed(s, h.data, h.len, h.bid);
     }
     if (s->rx_count == 0) {
         free(s->rx_held);
@@ -503,8 +513,8 @@ void session_rx_resume(struct session *s)
         s->rx_cap = 0;
         s->rx_head = 0;
     }
-    if (s->tls != NULL)
-        stls_drain(s); /* plaintext already decrypted waits in the TLS engine, not in rx_held */
+    if (s->tls != NULL && s->rx_count == 0)
+        stls_drain(s); /* plaintext the engine decrypted before the pause */
     if (!s->rx_paused && s->state != SESS_CLOSING)
         uring_conn_recv_resume(&s->conn);
 }

@@ -53,8 +53,10 @@ int stls_init(struct broker *b, char *err, size_t errlen)
     if (b->cfg.tls_listen_host[0] == '\0')
         return 0;
     srv = calloc(1, sizeof(*srv));
-    if (srv == NULL)
+    if (srv == NULL) {
+        snprintf(err, errlen, "TLS: out of memory");
         return -ENOMEM;
+    }
     ret = make_ctx(&b->cfg, &srv->ctx, err, errlen);
     if (ret != 0) {
         free(srv);
@@ -113,16 +115,25 @@ static int take_out(struct session *s)
     return 0;
 }
 
+/*
+ * Once the engine failed (a bad record was read: its alert is queued already) the plaintext can
+ * never go: it is dropped, so that the alert still leaves and the session closes as it began to.
+ */
 static int filter_encode(struct uring_conn *conn, const void *data, size_t len)
 {
     struct session *s = conn->data;
     int ret = tls_conn_write(s->tls, data, len);
 
-    if (ret != 0) {
-        log_info(s->core->id, "client_id=%llu peer=%s: TLS: %s", (unsigned long long)s->client_id, s->peer,
-                 ret == -EAGAIN ? "output before the handshake was done" : tls_conn_error(s->tls));
-        return ret == -EAGAIN ? -EPROTO : ret;
+    if (ret == -EPROTO || ret == -EAGAIN) {
+        if (s->state != SESS_CLOSING) {
+            log_info(s->core->id, "client_id=%llu peer=%s: TLS: %s", (unsigned long long)s->client_id, s->peer,
+                     ret == -EAGAIN ? "output before the handshake was done" : tls_conn_error(s->tls));
+            session_close(s);
+        }
+        return 0;
     }
+    if (ret != 0)
+        return ret;
     return take_out(s);
 }
 
@@ -151,6 +162,7 @@ int stls_session_start(struct session *s)
     if (ret != 0)
         return ret;
     uring_conn_set_filter(&s->conn, &tls_filter);
+    uring_conn_set_out_max(&s->conn, c->cfg.max_output_bytes + BROKER_OUT_RESERVE + stls_out_slack(c->cfg.max_output_bytes));
     s->hs_deadline_ns = uring_now_ns() + (uint64_t)c->cfg.tls_handshake_timeout_ms * 1000000;
     blist_add_tail(&c->stls.handshakes, &s->hs_node);
     return 0;
@@ -220,10 +232,6 @@ static void handshake_step(struct session *s)
     subject = tls_conn_peer_subject(s->tls);
     log_info(c->id, "client_id=%llu peer=%s: %s %s, user-space TLS%s%s", (unsigned long long)s->client_id, s->peer,
              tls_conn_version(s->tls), tls_conn_cipher(s->tls), subject[0] != '\0' ? ", client certificate " : "", subject);
-    if (s->tls_refuse) {
-        STAT_ADD(c->st, refused, 1);
-        session_fail(s, 0, TRPC_E_TOO_MANY_CONNECTIONS, "connection limit reached");
-    }
 }
 
 void stls_drain(struct session *s)
@@ -251,9 +259,20 @@ void stls_drain(struct session *s)
         }
         session_rx_plain(s, s->tls_plain, (size_t)n);
     }
-    /* Reading may have made records of its own (a key update's answer). */
-    if (s->state != SESS_CLOSING && take_out(s) != 0)
+    /* Reading may have made records of its own: a key update's answer, or the warning alert
+     * OpenSSL answers a renegotiation attempt with, which a peer that never reads can ask for
+     * again and again. Those count against the output bound like anything else. */
+    if (s->state == SESS_CLOSING)
+        return;
+    if (take_out(s) != 0) {
         session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+    } else if (uring_conn_out_queued(&s->conn) > c->cfg.max_output_bytes) {
+        STAT_ADD(c->st, slow_consumers, 1);
+        log_warn(c->id, "client_id=%llu peer=%s: TLS records the peer asked for and does not read passed max-output-bytes",
+                 (unsigned long long)s->client_id, s->peer);
+        session_close(s);
+        uring_conn_close(&s->conn, URING_CLOSE_NOW);
+    }
 }
 
 void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid)
@@ -278,6 +297,13 @@ void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid)
     }
     /* While paused, bytes wait in the engine, bounded by the few buffers a cancelled recv brings. */
     stls_drain(s);
+}
+
+size_t stls_out_slack(uint64_t max_output_bytes)
+{
+    /* A record adds 22 bytes (TLS 1.3; 29 for TLS 1.2 GCM) to at most 16,368 of a chunk: under
+     * 1/512. The rest: handshake flights and alerts. */
+    return (size_t)(max_output_bytes / 512) + 16384;
 }
 
 void stls_describe(struct session *s, char *buf, size_t len)
@@ -320,6 +346,8 @@ static void stls_sweep(struct core *c)
         if (s->hs_deadline_ns > now)
             break;
         blist_del(&s->hs_node);
+        if (s->state == SESS_CLOSING)
+            continue; /* closed some other way (shutdown, out of memory): the closing list has it */
         blist_init(&s->hs_node);
         STAT_ADD(c->st, tls_timeouts, 1);
         log_info(c->id, "client_id=%llu peer=%s: TLS handshake not done within %u ms: dropped", (unsigned long long)s->client_id,

@@ -48,6 +48,8 @@ int stls_session_start(struct session *s);
 void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid);
 /* Parses decrypted plaintext until none is left, the session pauses or closes. */
 void stls_drain(struct session *s);
+/* Output a TLS session may hold past max-output-bytes and its reserve: the records' overhead. */
+size_t stls_out_slack(uint64_t max_output_bytes);
 /* What the admin API says of a session's TLS: "" when plaintext, else its version and path
  * ("TLSv1.3 user"). */
 void stls_describe(struct session *s, char *buf, size_t len);

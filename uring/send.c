@@ -80,9 +80,16 @@ void uring__send_init(struct uring_conn *c)
     c->_plain_len = 0;
 }
 
+/* A flushing close owes the filter its closing() call, which runs from the next send_next. */
+static bool filter_owes_close(const struct uring_conn *c)
+{
+    return c->_filter != NULL && c->_filter->closing != NULL &&
+           (c->_state & (CONN_CLOSING | CONN_CLOSE_NOW | CONN_FILTER_CLOSED)) == CONN_CLOSING;
+}
+
 bool uring__send_pending(const struct uring_conn *c)
 {
-    return c->_out_len > 0 || c->_plain_len > 0 || c->_zc_send != c->_zc_tail;
+    return c->_out_len > 0 || c->_plain_len > 0 || c->_zc_send != c->_zc_tail || filter_owes_close(c);
 }
 
 size_t uring_conn_out_queued(const struct uring_conn *c)
@@ -667,6 +674,25 @@ void *uring_conn_raw_reserve(struct uring_conn *c, size_t *room)
 void uring_conn_raw_commit(struct uring_conn *c, size_t n)
 {
     URING_ASSERT(c->_tail != NULL && n <= CHUNK_CAP - c->_tail->len);
+    if (n == 0 && c->_tail->len == 0) {
+        /* The chunk raw_reserve linked for nothing goes back: an empty chunk held to the end
+         * would keep the loop's cache from ever trimming. */
+        struct uring_chunk *ch = c->_head, *prev = NULL;
+
+        while (ch != c->_tail) {
+            prev = ch;
+            ch = ch->next;
+        }
+        if (prev != NULL)
+            prev->next = NULL;
+        else
+            c->_head = NULL;
+        c->_tail = prev;
+        if (prev == NULL)
+            c->_head_off = 0;
+        chunk_put(c->loop, ch);
+        return;
+    }
     c->_tail->len += n;
     c->_out_len += n;
     if (n > 0 && !(c->_state & CONN_SEND_INFLIGHT))

@@ -106,5 +106,10 @@ int main(void)
     ok(c.tls_listen_port == 4251 && strcmp(c.tls_listen_host, "0.0.0.0") == 0 && c.tls_client_cert == CONFIG_TLS_PEER_REQUIRED,
        "and holds what was set");
     ok(config_parse(&c, "tls-listen = off\n", 17, "f", err, sizeof(err)) == 0 && c.tls_listen_host[0] == '\0', "tls-listen = off");
+    config_defaults(&c);
+    ok((config_parse(&c, "tls-listen = 0.0.0.0:4250\ntls-cert = s.pem\ninsecure = true\n", 59, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "share a port") != NULL,
+       "TLS on the plaintext listener's port is refused: %s", err);
     return done_testing();
 }

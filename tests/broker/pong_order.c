@@ -10,11 +10,40 @@
  * The broker's stats line counts the connections whose reading stopped (rx_pauses); the test
  * tries the load a few times until one run made the broker pause A, so that the paused path is
  * known to have run (every run must be correct either way).
+ *
+ * Built with PONG_ORDER_TLS (tests/broker/pong_order_tls), A speaks TLS to the broker's TLS
+ * listener: the pause then holds ciphertext, and decrypted frames wait in the session's plaintext
+ * buffer and in the engine until the PONGs let it read again (src/stls.c).
  */
 #include <signal.h>
 #include <stdlib.h>
 
 #include "tests/broker/itest.h"
+#ifdef PONG_ORDER_TLS
+#include "driver/tls.h"
+
+static char cert_dir[64];
+static struct tls_ctx *tls_client;
+
+/* A TLS connection (CONNECT done) that landed on core. */
+static void connect_a(struct tc *c, const struct broker_proc *b, unsigned core)
+{
+    char why[256];
+
+    for (int i = 0; i < 200; i++) {
+        if (tc_open_tls(c, b->tls_port, tls_client, "localhost", why) != 0)
+            BAIL_OUT("TLS: %s", why);
+        if (tc_hello(c, 0) != 0)
+            BAIL_OUT("CONNECT over TLS failed");
+        if (c->core == core)
+            return;
+        tc_close(c);
+    }
+    BAIL_OUT("no TLS connection landed on core %u in 200 tries", core);
+}
+#else
+#define connect_a itest_connect_on
+#endif
 
 #define NSUBS  9000
 #define NPINGS 12
@@ -61,7 +90,7 @@ static bool run(const struct broker_proc *b, unsigned run_no)
 
     itest_connect_on(&x, b, 0);
     itest_connect_on(&y, b, 0);
-    itest_connect_on(&a, b, 0);
+    connect_a(&a, b, 0);
     itest_connect_on(&p, b, 1);
     snprintf(prefix, sizeof(prefix), "x%u", run_no);
     xs = many_subs(prefix, &xlen);
@@ -112,10 +141,29 @@ static bool run(const struct broker_proc *b, unsigned run_no)
 
 int main(void)
 {
-    const char *args[] = {"--cores", "2", NULL};
     struct broker_proc b;
     unsigned tries = 0, good = 0, clean = 0;
     int paused = 0;
+#ifdef PONG_ORDER_TLS
+    char cmd[256], cert[128], key[128], ca[128];
+    const char *top = getenv("top_srcdir");
+    const char *args[] = {"--cores", "2", "--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, NULL};
+    struct tls_config cfg = {.role = TLS_CLIENT, .ca_file = ca};
+
+    snprintf(cert_dir, sizeof(cert_dir), "/tmp/trpc-pong-XXXXXX");
+    if (mkdtemp(cert_dir) == NULL)
+        BAIL_OUT("mkdtemp");
+    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", cert_dir);
+    if (system(cmd) != 0)
+        BAIL_OUT("mkcerts.sh failed");
+    snprintf(cert, sizeof(cert), "%s/server.pem", cert_dir);
+    snprintf(key, sizeof(key), "%s/server.key", cert_dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", cert_dir);
+    if (tls_ctx_new(&cfg, &tls_client, cmd, sizeof(cmd)) != 0)
+        BAIL_OUT("TLS context: %s", cmd);
+#else
+    const char *args[] = {"--cores", "2", NULL};
+#endif
 
     plan(3);
     /* The stats line is logged at exit: each try runs its own broker. */
@@ -134,5 +182,11 @@ int main(void)
        tries);
     ok(paused > 0, "the broker stopped reading a connection holding BROKER_PONGS_MAX PONGs (in %u runs)", tries);
     ok(clean == tries, "the broker exits 0 on SIGTERM (%u of %u runs)", clean, tries);
+#ifdef PONG_ORDER_TLS
+    tls_ctx_free(tls_client);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
+    if (system(cmd) != 0)
+        diag("could not remove %s", cert_dir);
+#endif
     return done_testing();
 }

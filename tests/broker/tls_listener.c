@@ -3,9 +3,10 @@
  * certificates made by tests/tls/mkcerts.sh: a handshake and frames both ways over TLS 1.3 and
  * 1.2; frames sent as small records in 7-byte sends, so records straddle the broker's receive
  * buffers, up to a 1 MiB frame; plaintext on the TLS port and TLS on the plaintext port, each told
- * clearly; a handshake left unfinished is dropped; client certificates required (none, the right
- * one, one the broker's CA did not sign); a certificate reload on SIGHUP; the admin API and the log
- * name each connection's TLS.
+ * clearly; a handshake left unfinished is dropped; a connection over max-connections closed
+ * before any handshake; client certificates required (none, the right one, one the broker's CA did
+ * not sign), each refusal logged with its reason (no certificate, a self-signed one); a certificate reload on SIGHUP; the log names
+ * each connection's TLS. (The admin API's view: tests/driver/tls_broker.)
  */
 #include <errno.h>
 #include <signal.h>
@@ -82,14 +83,14 @@ int main(void)
 {
     char cmd[256], why[256];
     const char *top = getenv("top_srcdir");
-    struct broker_proc b, m;
+    struct broker_proc b, m, t;
     struct tls_ctx *x, *x12;
     struct wire_frame f;
     struct tc c;
     bool good;
     int ret, failed;
 
-    plan(26);
+    plan(31);
     snprintf(dir, sizeof(dir), "/tmp/trpc-tlsl-XXXXXX");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -161,12 +162,6 @@ int main(void)
            broker_proc_log_count(&b, "TLS handshake failed: not TLS: the client sent byte") >= 1,
        "the broker logs both");
 
-    /* A client that never finishes its handshake. */
-    ok(tc_open(&c, &(struct broker_proc){.port = b.tls_port}) == 0 && tc_wait_eof(&c, 5000),
-       "a connection that sends nothing on the TLS port is dropped");
-    tc_close(&c);
-    ok(broker_proc_log_count(&b, "TLS handshake not done within 300 ms") == 1, "after tls-handshake-timeout, logged");
-
     /* A wrong name, then the certificate swapped and the broker told with SIGHUP. */
     failed = broker_proc_log_count(&b, "TLS handshake failed");
     copy(path("wronghost.pem"), path("live.pem"));
@@ -195,6 +190,38 @@ int main(void)
     tc_close(&c);
     ok(broker_proc_stop(&b) == 0, "the broker stops cleanly");
 
+    /* A client that never finishes its handshake; a connection over the limit. */
+    {
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              path("server.pem"),
+                              "--tls-key",
+                              path("server.key"),
+                              "--tls-handshake-timeout",
+                              "300ms",
+                              "--max-connections",
+                              "2",
+                              NULL};
+        struct tc d, e;
+
+        if (broker_proc_start(&t, args) != 0)
+            BAIL_OUT("broker did not start");
+        ok(tc_open(&c, &(struct broker_proc){.port = t.tls_port}) == 0 && tc_wait_eof(&c, 5000),
+           "a connection that sends nothing on the TLS port is dropped");
+        tc_close(&c);
+        ok(broker_proc_log_count(&t, "TLS handshake not done within 300 ms") == 1, "after tls-handshake-timeout, logged");
+        ok(tc_open_tls(&d, t.tls_port, x, "localhost", why) == 0 && tc_hello(&d, 0) == 0 &&
+               tc_open_tls(&e, t.tls_port, x, "localhost", why) == 0 && tc_hello(&e, 0) == 0,
+           "two TLS clients, the limit");
+        ret = tc_open_tls(&c, t.tls_port, x, "localhost", why);
+        ok(ret != 0, "a third is closed before its handshake (%s)", ret == -EPROTO ? why : strerror(-ret));
+        ok(broker_proc_log_count(&t, "TOO_MANY_CONNECTIONS (before TLS)") == 1, "and the log says why");
+        tc_close(&d);
+        tc_close(&e);
+        ok(broker_proc_stop(&t) == 0, "that broker stops cleanly");
+    }
+
     /* Client certificates required. */
     {
         const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
@@ -212,7 +239,7 @@ int main(void)
     tc_close(&c);
     for (int i = 0; i < 100 && broker_proc_log_count(&m, "TLS handshake failed") == 0; i++)
         usleep(20000);
-    ok(broker_proc_log_count(&m, "TLS handshake failed") == 1, "and the broker logs why");
+    ok(broker_proc_log_count(&m, "TLS handshake failed: peer did not return a certificate") == 1, "and the broker logs why");
     {
         struct tls_ctx *xc = client_ctx(path("ca.pem"), "client.pem", 0);
         struct tls_ctx *xo = client_ctx(path("ca.pem"), "self.pem", 0);
@@ -225,6 +252,10 @@ int main(void)
         if (ret == 0)
             ret = tc_hello(&c, 0) == 0 ? 0 : -EPROTO;
         ok(ret != 0, "a certificate the broker's CA did not sign is refused");
+        for (int i = 0; i < 100 && broker_proc_log_count(&m, "TLS handshake failed") < 2; i++)
+            usleep(20000);
+        ok(broker_proc_log_count(&m, "TLS handshake failed: the client's certificate: self-signed certificate") == 1,
+           "and the broker logs why");
         tc_close(&c);
         tls_ctx_free(xc);
         tls_ctx_free(xo);

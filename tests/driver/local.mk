@@ -136,4 +136,5 @@ tests_driver_tls_session_LDADD = driver/libtrpctls.la driver/libtrpcwire.la driv
 # mTLS, an unknown CA and a wrong name, 1,000 handshakes while TLS requests go on.
 check_PROGRAMS += tests/driver/tls_broker
 TSAN_TESTS += tests/driver/tls_broker
-tests_driver_tls_broker_LDADD = driver/libtrpctls.la $(TESTS_DRIVER_LIBS)
+tests_driver_tls_broker_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_tls_broker_LDADD = driver/libtrpctls.la $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "driver/tls.h"
+#include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
 
 #define STORM 1000
@@ -173,7 +174,7 @@ int main(void)
     int err, done = 0, at_start, at_end;
     struct tls_ctx *x;
 
-    plan(20);
+    plan(21);
     snprintf(dir, sizeof(dir), "/tmp/trpc-tlsd-XXXXXX");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -222,6 +223,24 @@ int main(void)
     plain = connect_or_bail(&b, NULL);
     ok(exchange(svc, plain, sub, "tls.mixed"), "a plaintext requester and publisher, TLS responder and subscriber");
     ok(exchange(plain, cli, sub, "tls.mixed2"), "a plaintext responder, TLS requester");
+
+    /* The admin API says which clients speak TLS. */
+    {
+        json_t *j = adminc_call(cli, "clients.list", "{}"), *cl;
+        size_t i;
+        int tls13 = 0, plaintext = 0;
+
+        json_array_foreach(json_object_get(j, "clients"), i, cl)
+        {
+            json_t *t = json_object_get(cl, "tls");
+
+            tls13 += json_is_string(t) && strcmp(json_string_value(t), "TLSv1.3 user") == 0;
+            plaintext += json_is_null(t);
+        }
+        ok(tls13 == 3 && plaintext == 1,
+           "clients.list: \"tls\": \"TLSv1.3 user\" for the 3 TLS clients, null for the plaintext one");
+        json_decref(j);
+    }
 
     /* 1,000 handshakes while a TLS client keeps requesting from a TLS responder. */
     ok(trpc_subscribe_group(svc, "tls.svc", "svc", echo_cb, NULL, &s) == 0 && trpc_flush(svc, 5000) == 0,

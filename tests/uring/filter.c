@@ -1,9 +1,10 @@
 /* Output filters (uring_conn_set_filter, the way user-space TLS sits on a connection): what the
  * owner writes reaches the filter in one batch per send, never more than a chunk per call, in
- * order; uring_conn_write_ref() copies; raw writes skip the filter; the gate is off for good; a
- * flushing close lets the filter add its last bytes once, before end of file; a filter error fails
- * the connection with that error. The filter here frames each batch as a 4-byte length and the
- * bytes, written through raw_reserve/commit in two pieces. */
+ * order; uring_conn_write_ref() copies, even where it would send zero-copy; raw writes skip the
+ * filter; the gate is off for good; a flushing close lets the filter add its last bytes once,
+ * before end of file, also when a send is still in flight at the close; a reserve committed empty
+ * leaves nothing held; a filter error fails the connection with that error. The filter here frames
+ * each batch as a 4-byte length and the bytes, written through raw_reserve/commit in pieces. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -115,7 +116,7 @@ int main(void)
     bool order = true;
     int ret;
 
-    plan(16);
+    plan(20);
     if (t == NULL)
         BAIL_OUT("calloc");
     th_gate_loop_init(&t->loop);
@@ -165,6 +166,54 @@ int main(void)
     ok(th_read_to_eof(t->peer, buf, sizeof(buf)) == 3 && memcmp(buf, "BYE", 3) == 0,
        "then the filter's last bytes, then end of file");
     ok(t->closed == 1 && t->close_err == 0, "the connection closed cleanly");
+    close(t->peer);
+
+    /* A flushing close while a send is in flight: closing() still runs once that send is done. */
+    t->closed = 0;
+    t->closings = 0;
+    t->peer = th_conn_socketpair(&t->loop, &t->conn, &cbs, t);
+    uring_conn_set_filter(&t->conn, &filter);
+    uring_conn_set_out_max(&t->conn, 4u << 20);
+    {
+        static char sent[4096], seen[4 << 20];
+        size_t have = 0;
+
+        /* Fill the socket first, so the write below waits in the kernel until the peer reads,
+         * and then goes whole, leaving nothing queued behind it. */
+        memset(sent, 'q', sizeof(sent));
+        while (send(t->conn.fd, sent, 4096, MSG_DONTWAIT) > 0)
+            ;
+        uring_conn_write(&t->conn, "tail", 4);
+        uring_loop_run_once(&t->loop, false); /* the send starts and waits for room */
+        uring_conn_close(&t->conn, URING_CLOSE_FLUSH);
+        for (int i = 0; i < 100000 && t->closed == 0; i++) {
+            ssize_t n = recv(t->peer, seen + have, sizeof(seen) - have, MSG_DONTWAIT);
+
+            if (n > 0)
+                have += (size_t)n;
+            uring_loop_run_once(&t->loop, false);
+        }
+        for (ssize_t n; (n = recv(t->peer, seen + have, sizeof(seen) - have, MSG_DONTWAIT)) > 0;)
+            have += (size_t)n;
+        ok(t->closed == 1 && t->closings == 1, "a close while a send was in flight still calls closing()");
+        ok(have > 3 && memcmp(seen + have - 3, "BYE", 3) == 0, "and its bytes come last (%zu bytes in all)", have);
+    }
+    close(t->peer);
+
+    /* raw_reserve with nothing committed gives the chunk back. */
+    t->closed = 0;
+    t->peer = th_conn_socketpair(&t->loop, &t->conn, &cbs, t);
+    uring_conn_set_filter(&t->conn, &filter);
+    {
+        size_t room, held = uring_loop_out_cached(&t->loop);
+
+        ok(uring_conn_raw_reserve(&t->conn, &room) != NULL && room > 0, "raw_reserve gives room");
+        uring_conn_raw_commit(&t->conn, 0);
+        ok(uring_conn_out_queued(&t->conn) == 0 && uring_loop_out_cached(&t->loop) == held,
+           "committing nothing puts the chunk back in the cache");
+    }
+    uring_conn_close(&t->conn, URING_CLOSE_NOW);
+    pump(t);
     close(t->peer);
 
     /* A filter that fails. */
