@@ -359,8 +359,9 @@ static int client_row(json_t *v, const char *where, const char **cells, char (*s
     const char *since;
 
     /* READ takes its members in one list: the counters are read in a loop of their own below. */
+    cells[11] = NULL; /* tls: null for plaintext; brokers before TLS do not send it */
     if (READ(v, where, {"id", K_INT, &id, false}, {"name", K_STR_OR_NULL, &cells[1], false}, {"peer", K_STR, &cells[2], false},
-             {"connected_since", K_STR, &since, false}))
+             {"connected_since", K_STR, &since, false}, {"tls", K_STR_OR_NULL, &cells[11], true}))
         return -EPROTO;
     for (size_t k = 0; k < 7; k++) {
         if (READ(v, where, {counters[k], K_INT, &n[k], false}))
@@ -380,8 +381,8 @@ static int client_row(json_t *v, const char *where, const char **cells, char (*s
 int ctl_render_clients_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",     "MSGS_IN:r",
-                                       "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l"};
-    static const struct ctl_list_shape shape = {"clients", cols, 11, true, client_row};
+                                       "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l", "TLS:l"};
+    static const struct ctl_list_shape shape = {"clients", cols, 12, true, client_row};
 
     return ctl_render_list(doc, &shape, out, err, errlen);
 }

@@ -209,7 +209,8 @@ const struct ctl_verb ctl_verbs[] = {
      1, 1, false, false, request_settings_get, ctl_render_settings_set, false, false, false, false, false, false},
     {"clients", "ls", "$trpc.admin.clients.list", "[--limit N] [--offset N]", "connected clients, by id",
      "Lists the connected clients ordered by id: name, peer address, core, subscriptions, messages and\n"
-     "bytes in and out, output queued for them (PENDING, bytes) and when they connected.\n" PAGE_HELP,
+     "bytes in and out, output queued for them (PENDING, bytes), when they connected and their TLS\n"
+     "(version and where records are made; - for plaintext).\n" PAGE_HELP,
      0, 0, true, false, request_page, ctl_render_clients_ls, false, false, false, false, false, false},
     {"clients", "kick", "$trpc.admin.clients.kick", "ID", "disconnect a client",
      "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"

@@ -108,7 +108,7 @@ expect 1 "^trpcctl: settings get: .*no-such-setting" "settings get of an unknown
 [ $? -eq 1 ] && python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if d["ok"] is False and d["error"]["code"] == "NOT_FOUND" else 1)' "$TMP/out" 2>/dev/null
 ok $? "--json prints the error document too, with code NOT_FOUND, and exits 1"
 
-run cls clients ls && grep -Eq "^ *ID  *NAME  *PEER  *CORE  *SUBS  *MSGS_IN  *MSGS_OUT  *BYTES_IN  *BYTES_OUT  *PENDING  *CONNECTED\$" "$TMP/cls.out" &&
+run cls clients ls && grep -Eq "^ *ID  *NAME  *PEER  *CORE  *SUBS  *MSGS_IN  *MSGS_OUT  *BYTES_IN  *BYTES_OUT  *PENDING  *CONNECTED  *TLS$" "$TMP/cls.out" &&
     grep -Eq "^ *[0-9]+  *billing1  *127\.0\.0\.1:[0-9]+  *[01]  *[1-9][0-9]* " "$TMP/cls.out"
 ok $? "clients ls: billing1 with its peer, core and subscriptions"
 diag_file "$TMP/cls.out"

@@ -32,7 +32,7 @@ static const char clients_list[] =
     "    \"pending_output\": 0, \"connected_since\": \"2026-12-05T05:00:01Z\"},\n"
     "   {\"id\": 281474976710658, \"name\": \"\", \"peer\": \"[::1]:40000\", \"core\": 1,\n"
     "    \"subscriptions\": 0, \"msgs_in\": 1234567890123, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0,\n"
-    "    \"pending_output\": 65536, \"connected_since\": \"2026-12-05T06:30:00.250+01:00\", \"tls\": \"kernel\"}]}";
+    "    \"pending_output\": 65536, \"connected_since\": \"2026-12-05T06:30:00.250+01:00\", \"tls\": \"TLSv1.3 user\"}]}";
 
 static const char clients_kick[] = "{\"ok\": true, \"id\": 281474976710657}";
 
@@ -97,12 +97,12 @@ int main(void)
     check("settings", "set", settings_set, "keepalive = 15000ms (was 30000ms)\n", "the contract's example");
     check("clients", "ls", clients_list,
           "             ID  NAME       PEER             CORE  SUBS        MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  "
-          "CONNECTED\n"
+          "CONNECTED                  TLS\n"
           "281474976710657  billing-1  127.0.0.1:53120     0     3             10        12      1200       1400        0  "
-          "2026-12-05T05:00:01+00:00\n"
+          "2026-12-05T05:00:01+00:00  -\n"
           "281474976710658  -          [::1]:40000         1     0  1234567890123         0         0          0    65536  "
-          "2026-12-05T05:30:00+00:00\n",
-          "the contract's example, an empty name, an offset time with a fraction, an unknown member");
+          "2026-12-05T05:30:00+00:00  TLSv1.3 user\n",
+          "the contract's example, an empty name, an offset time with a fraction, TLS or not");
     check("clients", "kick", clients_kick, "kicked client 281474976710657\n", "the contract's example");
     check("subs", "ls", subs_list,
           "         CLIENT  SID  PATTERN   GROUP    DELIVERED\n"
@@ -119,11 +119,11 @@ int main(void)
           "{\"ok\": true, \"total\": 1, \"offset\": 0, \"clients\": [{\"id\": 9, \"name\": null, \"peer\": \"p\", \"core\": 0, "
           "\"subscriptions\": 0, \"msgs_in\": 0, \"msgs_out\": 0, \"bytes_in\": 0, \"bytes_out\": 0, \"pending_output\": 0, "
           "\"connected_since\": \"2026-12-05T05:00:01Z\"}]}",
-          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n"
-          " 9  -     p        0     0        0         0         0          0        0  2026-12-05T05:00:01+00:00\n",
+          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED                  TLS\n"
+          " 9  -     p        0     0        0         0         0          0        0  2026-12-05T05:00:01+00:00  -\n",
           "a null name");
     check("clients", "ls", "{\"ok\": true, \"total\": 0, \"offset\": 0, \"clients\": []}",
-          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED\n",
+          "ID  NAME  PEER  CORE  SUBS  MSGS_IN  MSGS_OUT  BYTES_IN  BYTES_OUT  PENDING  CONNECTED  TLS\n",
           "no clients: the header only");
     check("server", "info",
           "{\"ok\": true, \"name\": \"trpc-broker\", \"version\": \"0.2.0\", \"started\": \"yesterday\", \"uptime_ms\": "
