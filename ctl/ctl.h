@@ -119,6 +119,7 @@ ctl_render_fn ctl_render_settings_get;
 ctl_render_fn ctl_render_settings_set;
 ctl_render_fn ctl_render_clients_ls;
 ctl_render_fn ctl_render_clients_kick;
+ctl_render_fn ctl_render_tls_reload;
 ctl_render_fn ctl_render_subs_ls;
 
 ctl_render_fn ctl_render_stream_ls;

@@ -279,6 +279,15 @@ int ctl_render_clients_kick(json_t *doc, FILE *out, char *err, size_t errlen)
     return rc;
 }
 
+int ctl_render_tls_reload(json_t *doc, FILE *out, char *err, size_t errlen)
+{
+    (void)doc;
+    (void)err;
+    (void)errlen;
+    fprintf(out, "TLS certificates reloaded: new connections use them\n");
+    return 0;
+}
+
 /* "(1000 of 2500 clients shown from offset 0; more with --offset 1000)" unless the page is the
  * whole list. total and offset are only printed: nothing is sized by them. */
 static void page_note(FILE *out, const char *what, size_t shown, json_int_t offset, json_int_t total)
@@ -380,7 +389,7 @@ static int client_row(json_t *v, const char *where, const char **cells, char (*s
 
 int ctl_render_clients_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 {
-    static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",     "MSGS_IN:r",
+    static const char *const cols[] = {"ID:r",       "NAME:l",     "PEER:l",      "CORE:r",    "SUBS:r",      "MSGS_IN:r",
                                        "MSGS_OUT:r", "BYTES_IN:r", "BYTES_OUT:r", "PENDING:r", "CONNECTED:l", "TLS:l"};
     static const struct ctl_list_shape shape = {"clients", cols, 12, true, client_row};
 

@@ -216,6 +216,11 @@ const struct ctl_verb ctl_verbs[] = {
      "Disconnects the client with id ID (as clients ls shows it): it gets a fatal error and its\n"
      "connection closes. A client that reconnects comes back with a new id.\n",
      1, 1, false, true, request_clients_kick, ctl_render_clients_kick, false, false, false, false, false, false},
+    {"tls", "reload", "$trpc.admin.tls.reload", "", "read the TLS certificate, key and client CA again",
+     "Makes the broker read tls-cert, tls-key and tls-ca again, as SIGHUP does: new connections get\n"
+     "the new certificate, established ones keep theirs. A reload that fails (a missing file, a key\n"
+     "that does not match) keeps the old certificate and says why.\n",
+     0, 0, false, false, request_empty, ctl_render_tls_reload, false, false, false, false, false, false},
     {"subs", "ls", "$trpc.admin.subs.list", "[--limit N] [--offset N]", "subscriptions, by client and id",
      "Lists the subscriptions ordered by client, then subscription id: pattern, queue group (- for a\n"
      "plain fan-out subscription) and messages delivered.\n" PAGE_HELP,

@@ -588,33 +588,46 @@ static void clients_kick(struct control *ctl, struct admin_call *call, json_t *r
     ask(ctl, p, ADMIN_MB_KICK, (int)(core - 1), kick_done);
 }
 
+/* ---- TLS --------------------------------------------------------------------------------------- */
+
+/* The certificate, key and client CA read again from their files (as SIGHUP does): new
+ * connections get them, established ones keep theirs. A reload that fails keeps the old. */
+static void tls_reload(struct control *ctl, struct admin_call *call, json_t *req)
+{
+    char msg[CONFIG_ERR_MAX];
+    int ret;
+
+    if (json_object_size(req) != 0) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "tls.reload takes {}");
+        return;
+    }
+    ret = stls_reload(ctl->b, msg, sizeof(msg));
+    if (ret != 0) {
+        log_error(LOG_NO_CORE, "tls.reload: TLS certificates not reloaded, the old ones stay: %s", msg);
+        admin_api_fail(ctl, call, ret == -ESRCH ? "NOT_FOUND" : "INVALID_VALUE", "%s", msg);
+        return;
+    }
+    log_always(LOG_NO_CORE, "tls.reload: TLS certificates reloaded; new connections use them");
+    admin_api_reply(ctl, call, json_pack("{s:b}", "ok", 1));
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static const struct verb {
     const char *name;
     void (*fn)(struct control *ctl, struct admin_call *call, json_t *req);
 } verbs[] = {
-    {"server.info", server_info},
-    {"settings.get", settings_get},
-    {"settings.set", settings_set},
-    {"settings.reset", settings_reset},
-    {"clients.list", clients_list},
-    {"clients.kick", clients_kick},
-    {"subs.list", subs_list},
-    {"stream.add", admin_stream_add},
-    {"stream.delete", admin_stream_delete},
-    {"stream.info", admin_stream_info},
-    {"stream.list", admin_stream_list},
-    {"stream.get", admin_stream_get},
-    {"group.list", admin_group_list},
-    {"stream.purge", admin_stream_purge},
-    {"group.add", admin_group_add},
-    {"group.delete", admin_group_delete},
-    {"group.reset", admin_group_reset},
-    {"group.info", admin_group_info},
-    {"dlq.list", admin_dlq_list},
-    {"dlq.redrive", admin_dlq_redrive},
-    {"dlq.purge", admin_dlq_purge},
+    {"server.info", server_info},         {"settings.get", settings_get},
+    {"settings.set", settings_set},       {"settings.reset", settings_reset},
+    {"clients.list", clients_list},       {"clients.kick", clients_kick},
+    {"tls.reload", tls_reload},           {"subs.list", subs_list},
+    {"stream.add", admin_stream_add},     {"stream.delete", admin_stream_delete},
+    {"stream.info", admin_stream_info},   {"stream.list", admin_stream_list},
+    {"stream.get", admin_stream_get},     {"group.list", admin_group_list},
+    {"stream.purge", admin_stream_purge}, {"group.add", admin_group_add},
+    {"group.delete", admin_group_delete}, {"group.reset", admin_group_reset},
+    {"group.info", admin_group_info},     {"dlq.list", admin_dlq_list},
+    {"dlq.redrive", admin_dlq_redrive},   {"dlq.purge", admin_dlq_purge},
     {"stream.edit", admin_stream_edit},
 };
 

@@ -84,7 +84,7 @@ int stls_reload(struct broker *b, char *err, size_t errlen)
 
     if (b->tls == NULL) {
         snprintf(err, errlen, "no TLS listener (tls-listen is off)");
-        return -ENOENT;
+        return -ESRCH;
     }
     ret = make_ctx(&b->cfg, &fresh, err, errlen);
     if (ret != 0)

@@ -38,7 +38,8 @@ struct stls_core {
 int stls_init(struct broker *b, char *err, size_t errlen);
 void stls_free(struct broker *b);
 /* Any thread: builds a context from the certificate files as they are now and puts it in place of
- * the old one. 0, or -errno with err set and the old context kept. */
+ * the old one. 0, or with err set and the old context kept: -ESRCH (no TLS listener), or
+ * tls_ctx_new's -EINVAL, -ENOENT, -ENOMEM. */
 int stls_reload(struct broker *b, char *err, size_t errlen);
 
 /* Core thread, at accept on the TLS listener, before anything is written: 0, or -errno (the

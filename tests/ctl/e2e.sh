@@ -104,6 +104,8 @@ ok $? "nothing on stdout for an error reply"
 expect 1 "^trpcctl: settings set: .*no-such-setting" "settings set of an unknown setting" -- "$CTL" settings set no-such-setting 1
 expect 1 "^trpcctl: settings set: ." "settings set keepalive to a value its parser refuses" -- "$CTL" settings set keepalive soon
 expect 1 "^trpcctl: settings get: .*no-such-setting" "settings get of an unknown setting" -- "$CTL" settings get no-such-setting
+expect 1 "^trpcctl: tls reload: .*no TLS listener" "tls reload on a broker without a TLS listener: the broker's reason" -- \
+    "$CTL" tls reload
 "$CTL" settings get no-such-setting --json >"$TMP/out" 2>/dev/null
 [ $? -eq 1 ] && python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if d["ok"] is False and d["error"]["code"] == "NOT_FOUND" else 1)' "$TMP/out" 2>/dev/null
 ok $? "--json prints the error document too, with code NOT_FOUND, and exits 1"

@@ -174,7 +174,7 @@ int main(void)
     int err, done = 0, at_start, at_end;
     struct tls_ctx *x;
 
-    plan(21);
+    plan(24);
     snprintf(dir, sizeof(dir), "/tmp/trpc-tlsd-XXXXXX");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -270,6 +270,8 @@ int main(void)
     trpc_unsubscribe(s);
     tls_ctx_free(x);
 
+    trpc_close(plain);
+
     /* Errors a user sees. */
     bad = tls_opts(NULL, NULL, NULL);
     err = trpc_connect(&plain, b.tls_url, bad);
@@ -285,9 +287,12 @@ int main(void)
     trpc_close(sub);
     ok(broker_proc_stop(&b) == 0, "the broker stops cleanly");
 
-    /* TLS 1.2 only. */
+    /* TLS 1.2 only, its certificate in files of its own for the reloads. */
+    snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", path("server.pem"), path("live.pem"), path("server.key"), path("live.key"));
+    if (system(cmd) != 0)
+        BAIL_OUT("cp");
     {
-        const char *args[] = {"--tls-listen",      "127.0.0.1:0", "--tls-cert", path("server.pem"), "--tls-key", path("server.key"),
+        const char *args[] = {"--tls-listen",      "127.0.0.1:0", "--tls-cert", path("live.pem"), "--tls-key", path("live.key"),
                               "--tls-max-version", "1.2",         NULL};
 
         broker_up(&b12, args);
@@ -297,6 +302,23 @@ int main(void)
         BAIL_OUT("TLS 1.2 clients: %s", trpc_last_error());
     ok(exchange(svc, cli, sub, "tls12.news") && broker_proc_log_count(&b12, "TLSv1.2") >= 3,
        "TLS 1.2: a request answered and a message delivered");
+    {
+        char code[32];
+
+        unlink(path("live.key"));
+        ok(strcmp(adminc_code(cli, "tls.reload", "{}", code, sizeof(code)), "INVALID_VALUE") == 0,
+           "tls.reload with the key gone: INVALID_VALUE, the old certificate stays (%s)", code);
+        snprintf(cmd, sizeof(cmd), "cp %s %s", path("server.key"), path("live.key"));
+        if (system(cmd) != 0)
+            BAIL_OUT("cp");
+        ok(strcmp(adminc_code(cli, "tls.reload", "{}", code, sizeof(code)), "ok") == 0 &&
+               broker_proc_log_count(&b12, "tls.reload: TLS certificates reloaded") == 1,
+           "with it back: reloaded (%s)", code);
+        if (trpc_connect(&plain, b12.tls_url, o) != 0)
+            BAIL_OUT("after the reload: %s", trpc_last_error());
+        ok(exchange(svc, plain, sub, "tls12.after"), "a client connected after the reload works");
+        trpc_close(plain);
+    }
     trpc_close(svc);
     trpc_close(cli);
     trpc_close(sub);
