@@ -90,7 +90,7 @@ int main(void)
     bool good;
     int ret, failed;
 
-    plan(31);
+    plan(37);
     snprintf(dir, sizeof(dir), "/tmp/trpc-tlsl-XXXXXX");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -261,6 +261,61 @@ int main(void)
         tls_ctx_free(xo);
     }
     ok(broker_proc_stop(&m) == 0, "the mTLS broker stops cleanly");
+
+    /* Client certificates optional: none is fine, a bad one is not. */
+    {
+        const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
+                              "--tls-key",         path("server.key"), "--tls-ca",   path("ca.pem"),
+                              "--tls-client-cert", "optional",         NULL};
+        struct tls_ctx *xs = client_ctx(path("ca.pem"), "self.pem", 0);
+
+        if (broker_proc_start(&m, args) != 0)
+            BAIL_OUT("broker did not start");
+        ok(tc_open_tls(&c, m.tls_port, x, "localhost", why) == 0 && roundtrip(&c, 10),
+           "client certificates optional: a client without one is served %s", why);
+        tc_close(&c);
+        ret = tc_open_tls(&c, m.tls_port, xs, "localhost", why);
+        if (ret == 0)
+            ret = tc_hello(&c, 0) == 0 ? 0 : -EPROTO;
+        ok(ret != 0, "one with a certificate the CA did not sign is refused");
+        tc_close(&c);
+        tls_ctx_free(xs);
+        ok(broker_proc_stop(&m) == 0, "that broker stops cleanly");
+    }
+
+    /* Settings that cannot work stop the start with one line saying why. */
+    {
+        static const struct {
+            const char *opt[4];
+            const char *want;
+        } cases[] = {
+            {{"--tls-cert", "/nonexistent/server.pem", NULL, NULL},
+             "certificate /nonexistent/server.pem: No such file or directory"},
+            {{"--tls-key", "client.key", NULL, NULL}, "does not belong to certificate"},
+            {{"--tls-ciphersuites", "NOPE", NULL, NULL}, "no TLS 1.3 suite OpenSSL knows"},
+        };
+        char out[4096], err[8192], data_dir[128];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const char *args[16] = {"--listen",   "127.0.0.1:0", "--http",       "off",
+                                    "--data-dir", data_dir,      "--tls-listen", "127.0.0.1:0"};
+            int n = 8, st;
+
+            snprintf(data_dir, sizeof(data_dir), "%s/data%zu", dir, i);
+            if (strcmp(cases[i].opt[0], "--tls-cert") != 0) {
+                args[n++] = "--tls-cert";
+                args[n++] = path("server.pem");
+            }
+            args[n++] = cases[i].opt[0];
+            args[n++] = strcmp(cases[i].opt[1], "client.key") == 0 ? path("client.key") : cases[i].opt[1];
+            args[n] = NULL;
+            err[0] = '\0';
+            st = broker_proc_run(args, out, sizeof(out), err, sizeof(err));
+            if (!ok(st == 1 && strstr(err, "cannot start") != NULL && strstr(err, cases[i].want) != NULL,
+                    "%s %s: exit 1, saying %s", cases[i].opt[0], cases[i].opt[1], cases[i].want))
+                diag("status %d, stderr: %s", st, err);
+        }
+    }
 
     tls_ctx_free(x);
     tls_ctx_free(x12);
