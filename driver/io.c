@@ -172,8 +172,11 @@ static bool swap_batch(trpc_client *c)
 }
 
 /* The TLS connection failed: a refused certificate, a bad record, an alert from the broker. */
+static void send_tls_now(trpc_client *c);
+
 static void fail_tls(trpc_client *c)
 {
+    send_tls_now(c); /* the alert that tells the broker why, if OpenSSL made one and nothing is in the way */
     conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: %s", c->url->host, c->url->port, tls_conn_error(c->tls));
 }
 
@@ -218,9 +221,15 @@ static void send_kick_tls(trpc_client *c)
                 fail_tls(c);
                 return;
             }
-            plain->off += n;
-            if (err == 0)
+            if (err == -EAGAIN) {
+                /* OpenSSL is in the middle of a post-handshake message it is reading: the
+                 * plaintext stays, and the recv that completes it kicks again. */
+                err = 0;
+                plain = NULL;
+            } else if (err == 0) {
+                plain->off += n;
                 err = take_ciphertext(c);
+            }
         }
         if (err != 0) {
             conn_down(c, -TRPC_E_NO_MEMORY, "TLS: out of memory");
@@ -308,7 +317,6 @@ static void shake_tls(trpc_client *c)
     int ret = tls_conn_handshake(c->tls);
 
     if (ret < 0) {
-        send_tls_now(c); /* the alert, if OpenSSL made one */
         fail_tls(c);
     } else if (ret == 1) {
         on_connected(c); /* its send_kick sends our last flight, then CONNECT */
@@ -695,6 +703,10 @@ static void on_msg(trpc_client *c, const struct wire_frame *f)
 
 static void on_frame(trpc_client *c, const struct wire_frame *f)
 {
+    /* A PONG or a reply takes effect after the MSGs received before it reached their dispatchers
+     * (trpc_flush's promise): the batch of this receive goes first. */
+    if (c->batching && f->type != WIRE_MSG)
+        trpc__deliver_flush(c);
     if (c->phase == TRPC__PH_HANDSHAKE && f->type != WIRE_CONNACK && f->type != WIRE_ERR) {
         conn_down(c, -TRPC_E_PROTOCOL, "broker sent %s before CONNACK", wire_type_name(f->type));
         return;
@@ -807,7 +819,8 @@ static bool recv_tls(trpc_client *c, size_t len)
         return false;
     }
     send_kick(c); /* what TLS answered, if anything */
-    return true;
+    /* The kick may have failed the connection (and, with nothing in flight, closed it). */
+    return c->phase == TRPC__PH_HANDSHAKE || c->phase == TRPC__PH_OPEN;
 }
 
 static void on_recv(trpc_client *c, int res)

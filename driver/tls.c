@@ -330,8 +330,9 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
 
         ERR_clear_error();
         n = SSL_write(t->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+        /* WANT_READ: a post-handshake message is being read; call again, with the same data. */
         if (n <= 0)
-            return failure(t, n) == 0 ? -ENOMEM : -EPROTO;
+            return failure(t, n) == 0 ? -EAGAIN : -EPROTO;
         p += n;
         len -= (size_t)n;
     }

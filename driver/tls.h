@@ -63,8 +63,9 @@ int tls_conn_handshake(struct tls_conn *t);
 /* Plaintext into buf[0, cap): bytes (> 0), 0 when none can be read until more is fed, -EPIPE when
  * the peer closed TLS cleanly (close_notify), -EPROTO on a bad record or a failed handshake. */
 ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t cap);
-/* Plaintext to send, all of it, once the handshake is done: 0, -EAGAIN (not done yet), -EPROTO,
- * -ENOMEM. The ciphertext waits for tls_conn_take. */
+/* Plaintext to send, all of it, once the handshake is done: 0, -EAGAIN (the handshake, or a
+ * post-handshake message being read, is not done yet: call again later with the same data),
+ * -EPROTO, -ENOMEM. The ciphertext waits for tls_conn_take. */
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
 /* Ciphertext waiting to be sent. */
 size_t tls_conn_pending(const struct tls_conn *t);
