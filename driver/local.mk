@@ -89,3 +89,4 @@ driver_libtrpctls_la_LIBADD = $(OPENSSL_LIBS)
 check_PROGRAMS += tests/tls/engine
 tests_tls_engine_LDADD = driver/libtrpctls.la
 EXTRA_DIST += tests/tls/mkcerts.sh
+noinst_HEADERS += tests/tls/certs.h

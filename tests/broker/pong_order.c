@@ -21,8 +21,8 @@
 #include "tests/broker/itest.h"
 #ifdef PONG_ORDER_TLS
 #include "driver/tls.h"
+#include "tests/tls/certs.h"
 
-static char cert_dir[64];
 static struct tls_ctx *tls_client;
 
 /* A TLS connection (CONNECT done) that landed on core. */
@@ -145,22 +145,16 @@ int main(void)
     unsigned tries = 0, good = 0, clean = 0;
     int paused = 0;
 #ifdef PONG_ORDER_TLS
-    char cmd[256], cert[128], key[128], ca[128];
-    const char *top = getenv("top_srcdir");
-    const char *args[] = {"--cores", "2", "--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, NULL};
-    struct tls_config cfg = {.role = TLS_CLIENT, .ca_file = ca};
+    char err[256];
+    const char *args[] = {"--cores", "2", "--tls-listen", "127.0.0.1:0", "--tls-cert", NULL, "--tls-key", NULL, NULL};
+    struct tls_config cfg = {.role = TLS_CLIENT};
 
-    snprintf(cert_dir, sizeof(cert_dir), "/tmp/trpc-pong-XXXXXX");
-    if (mkdtemp(cert_dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", cert_dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
-    snprintf(cert, sizeof(cert), "%s/server.pem", cert_dir);
-    snprintf(key, sizeof(key), "%s/server.key", cert_dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", cert_dir);
-    if (tls_ctx_new(&cfg, &tls_client, cmd, sizeof(cmd)) != 0)
-        BAIL_OUT("TLS context: %s", cmd);
+    certs_make();
+    args[5] = cert_path("server.pem");
+    args[7] = cert_path("server.key");
+    cfg.ca_file = cert_path("ca.pem");
+    if (tls_ctx_new(&cfg, &tls_client, err, sizeof(err)) != 0)
+        BAIL_OUT("TLS context: %s", err);
 #else
     const char *args[] = {"--cores", "2", NULL};
 #endif
@@ -184,9 +178,7 @@ int main(void)
     ok(clean == tries, "the broker exits 0 on SIGTERM (%u of %u runs)", clean, tries);
 #ifdef PONG_ORDER_TLS
     tls_ctx_free(tls_client);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", cert_dir);
+    certs_remove();
 #endif
     return done_testing();
 }

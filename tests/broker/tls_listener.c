@@ -20,18 +20,7 @@
 #include "driver/tls.h"
 #include "tests/broker/tclient.h"
 #include "tests/tap.h"
-
-static char dir[64];
-
-static const char *path(const char *name)
-{
-    static char bufs[8][128];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-
-    snprintf(b, 128, "%s/%s", dir, name);
-    return b;
-}
+#include "tests/tls/certs.h"
 
 static struct tls_ctx *client_ctx(const char *ca, const char *cert, int max_version)
 {
@@ -44,8 +33,8 @@ static struct tls_ctx *client_ctx(const char *ca, const char *cert, int max_vers
 
         snprintf(key, sizeof(key), "%s", cert);
         strcpy(strrchr(key, '.'), ".key");
-        cfg.cert_file = path(cert);
-        cfg.key_file = path(key);
+        cfg.cert_file = cert_path(cert);
+        cfg.key_file = cert_path(key);
     }
     if (tls_ctx_new(&cfg, &x, err, sizeof(err)) != 0)
         BAIL_OUT("client context: %s", err);
@@ -81,8 +70,7 @@ static void copy(const char *from, const char *to)
 
 int main(void)
 {
-    char cmd[256], why[256];
-    const char *top = getenv("top_srcdir");
+    char why[256];
     struct broker_proc b, m, t;
     struct tls_ctx *x, *x12;
     struct wire_frame f;
@@ -91,21 +79,16 @@ int main(void)
     int ret, failed;
 
     plan(37);
-    snprintf(dir, sizeof(dir), "/tmp/trpc-tlsl-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
-    copy(path("server.pem"), path("live.pem"));
-    copy(path("server.key"), path("live.key"));
+    certs_make();
+    copy(cert_path("server.pem"), cert_path("live.pem"));
+    copy(cert_path("server.key"), cert_path("live.key"));
     {
         const char *args[] = {"--tls-listen",
                               "127.0.0.1:0",
                               "--tls-cert",
-                              path("live.pem"),
+                              cert_path("live.pem"),
                               "--tls-key",
-                              path("live.key"),
+                              cert_path("live.key"),
                               "--tls-handshake-timeout",
                               "300ms",
                               "--cores",
@@ -120,8 +103,8 @@ int main(void)
     ok(b.tls_port != 0 && b.tls_port != b.port, "the broker logs its TLS port (%u) beside the plaintext one (%u)", b.tls_port,
        b.port);
 
-    x = client_ctx(path("ca.pem"), NULL, 0);
-    x12 = client_ctx(path("ca.pem"), NULL, TLS1_2_VERSION);
+    x = client_ctx(cert_path("ca.pem"), NULL, 0);
+    x12 = client_ctx(cert_path("ca.pem"), NULL, TLS1_2_VERSION);
     ret = tc_open_tls(&c, b.tls_port, x, "localhost", why);
     ok(ret == 0 && strcmp(tls_conn_version(c.tls), "TLSv1.3") == 0, "a TLS 1.3 handshake, the certificate checked for localhost %s",
        why);
@@ -164,8 +147,8 @@ int main(void)
 
     /* A wrong name, then the certificate swapped and the broker told with SIGHUP. */
     failed = broker_proc_log_count(&b, "TLS handshake failed");
-    copy(path("wronghost.pem"), path("live.pem"));
-    copy(path("wronghost.key"), path("live.key"));
+    copy(cert_path("wronghost.pem"), cert_path("live.pem"));
+    copy(cert_path("wronghost.key"), cert_path("live.key"));
     kill(b.pid, SIGHUP);
     for (int i = 0; i < 100 && broker_proc_log_count(&b, "SIGHUP: TLS certificates reloaded") == 0; i++)
         usleep(20000);
@@ -175,14 +158,14 @@ int main(void)
     for (int i = 0; i < 100 && broker_proc_log_count(&b, "TLS handshake failed") == failed; i++)
         usleep(20000);
     ok(broker_proc_log_count(&b, "TLS handshake failed") == failed + 1, "the broker logs the failed handshake too");
-    unlink(path("live.key"));
+    unlink(cert_path("live.key"));
     kill(b.pid, SIGHUP);
     for (int i = 0; i < 100 && broker_proc_log_count(&b, "TLS certificates not reloaded") == 0; i++)
         usleep(20000);
     ok(broker_proc_log_count(&b, "SIGHUP: TLS certificates not reloaded, the old ones stay") == 1,
        "a reload that fails keeps the old");
-    copy(path("server.pem"), path("live.pem"));
-    copy(path("server.key"), path("live.key"));
+    copy(cert_path("server.pem"), cert_path("live.pem"));
+    copy(cert_path("server.key"), cert_path("live.key"));
     kill(b.pid, SIGHUP);
     for (int i = 0; i < 100 && broker_proc_log_count(&b, "SIGHUP: TLS certificates reloaded") < 2; i++)
         usleep(20000);
@@ -195,9 +178,9 @@ int main(void)
         const char *args[] = {"--tls-listen",
                               "127.0.0.1:0",
                               "--tls-cert",
-                              path("server.pem"),
+                              cert_path("server.pem"),
                               "--tls-key",
-                              path("server.key"),
+                              cert_path("server.key"),
                               "--tls-handshake-timeout",
                               "300ms",
                               "--max-connections",
@@ -224,9 +207,17 @@ int main(void)
 
     /* Client certificates required. */
     {
-        const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
-                              "--tls-key",         path("server.key"), "--tls-ca",   path("ca.pem"),
-                              "--tls-client-cert", "required",         NULL};
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              cert_path("server.pem"),
+                              "--tls-key",
+                              cert_path("server.key"),
+                              "--tls-ca",
+                              cert_path("ca.pem"),
+                              "--tls-client-cert",
+                              "required",
+                              NULL};
 
         if (broker_proc_start(&m, args) != 0)
             BAIL_OUT("mTLS broker did not start");
@@ -241,8 +232,8 @@ int main(void)
         usleep(20000);
     ok(broker_proc_log_count(&m, "TLS handshake failed: peer did not return a certificate") == 1, "and the broker logs why");
     {
-        struct tls_ctx *xc = client_ctx(path("ca.pem"), "client.pem", 0);
-        struct tls_ctx *xo = client_ctx(path("ca.pem"), "self.pem", 0);
+        struct tls_ctx *xc = client_ctx(cert_path("ca.pem"), "client.pem", 0);
+        struct tls_ctx *xo = client_ctx(cert_path("ca.pem"), "self.pem", 0);
 
         ok(tc_open_tls(&c, m.tls_port, xc, "localhost", why) == 0 && roundtrip(&c, 1000), "with the client certificate it works %s",
            why);
@@ -264,10 +255,18 @@ int main(void)
 
     /* Client certificates optional: none is fine, a bad one is not. */
     {
-        const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
-                              "--tls-key",         path("server.key"), "--tls-ca",   path("ca.pem"),
-                              "--tls-client-cert", "optional",         NULL};
-        struct tls_ctx *xs = client_ctx(path("ca.pem"), "self.pem", 0);
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              cert_path("server.pem"),
+                              "--tls-key",
+                              cert_path("server.key"),
+                              "--tls-ca",
+                              cert_path("ca.pem"),
+                              "--tls-client-cert",
+                              "optional",
+                              NULL};
+        struct tls_ctx *xs = client_ctx(cert_path("ca.pem"), "self.pem", 0);
 
         if (broker_proc_start(&m, args) != 0)
             BAIL_OUT("broker did not start");
@@ -301,13 +300,13 @@ int main(void)
                                     "--data-dir", data_dir,      "--tls-listen", "127.0.0.1:0"};
             int n = 8, st;
 
-            snprintf(data_dir, sizeof(data_dir), "%s/data%zu", dir, i);
+            snprintf(data_dir, sizeof(data_dir), "%s/data%zu", certs_dir, i);
             if (strcmp(cases[i].opt[0], "--tls-cert") != 0) {
                 args[n++] = "--tls-cert";
-                args[n++] = path("server.pem");
+                args[n++] = cert_path("server.pem");
             }
             args[n++] = cases[i].opt[0];
-            args[n++] = strcmp(cases[i].opt[1], "client.key") == 0 ? path("client.key") : cases[i].opt[1];
+            args[n++] = strcmp(cases[i].opt[1], "client.key") == 0 ? cert_path("client.key") : cases[i].opt[1];
             args[n] = NULL;
             err[0] = '\0';
             st = broker_proc_run(args, out, sizeof(out), err, sizeof(err));
@@ -319,8 +318,6 @@ int main(void)
 
     tls_ctx_free(x);
     tls_ctx_free(x12);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", dir);
+    certs_remove();
     return done_testing();
 }

@@ -14,20 +14,9 @@
 #include "driver/tls.h"
 #include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
+#include "tests/tls/certs.h"
 
 #define STORM 1000
-
-static char dir[64];
-
-static const char *path(const char *name)
-{
-    static char bufs[8][128];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-
-    snprintf(b, 128, "%s/%s", dir, name);
-    return b;
-}
 
 static trpc_options *tls_opts(const char *ca, const char *cert, const char *key)
 {
@@ -162,7 +151,6 @@ out:
 int main(void)
 {
     char cmd[256];
-    const char *top = getenv("top_srcdir");
     struct broker_proc b, b12, m;
     trpc_options *o, *bad;
     trpc_client *svc, *cli, *sub, *plain;
@@ -175,20 +163,23 @@ int main(void)
     struct tls_ctx *x;
 
     plan(24);
-    snprintf(dir, sizeof(dir), "/tmp/trpc-tlsd-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
+    certs_make();
     {
-        const char *args[] = {
-            "--tls-listen", "127.0.0.1:0", "--tls-cert", path("server.pem"), "--tls-key", path("server.key"), "--cores", "2",
-            "--max-frame",  "2m",          NULL};
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              cert_path("server.pem"),
+                              "--tls-key",
+                              cert_path("server.key"),
+                              "--cores",
+                              "2",
+                              "--max-frame",
+                              "2m",
+                              NULL};
 
         broker_up(&b, args);
     }
-    o = tls_opts(path("ca.pem"), NULL, NULL);
+    o = tls_opts(cert_path("ca.pem"), NULL, NULL);
 
     /* TLS 1.3. */
     err = trpc_connect(&svc, b.tls_url, o);
@@ -249,7 +240,7 @@ int main(void)
     if (pthread_create(&th, NULL, request_loop, &r) != 0)
         BAIL_OUT("thread");
     {
-        struct tls_config cfg = {.role = TLS_CLIENT, .ca_file = path("ca.pem")};
+        struct tls_config cfg = {.role = TLS_CLIENT, .ca_file = cert_path("ca.pem")};
         char why[256];
 
         if (tls_ctx_new(&cfg, &x, why, sizeof(why)) != 0)
@@ -277,7 +268,7 @@ int main(void)
     err = trpc_connect(&plain, b.tls_url, bad);
     ok(err == -TRPC_E_TLS && strstr(trpc_last_error(), "certificate") != NULL, "no CA for the test CA: %s", trpc_last_error());
     trpc_options_destroy(bad);
-    bad = tls_opts(path("ca.pem"), NULL, NULL);
+    bad = tls_opts(cert_path("ca.pem"), NULL, NULL);
     trpc_options_set_tls_server_name(bad, "elsewhere.example");
     err = trpc_connect(&plain, b.tls_url, bad);
     ok(err == -TRPC_E_TLS && strstr(trpc_last_error(), "mismatch") != NULL, "another name: %s", trpc_last_error());
@@ -288,12 +279,14 @@ int main(void)
     ok(broker_proc_stop(&b) == 0, "the broker stops cleanly");
 
     /* TLS 1.2 only, its certificate in files of its own for the reloads. */
-    snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", path("server.pem"), path("live.pem"), path("server.key"), path("live.key"));
+    snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", cert_path("server.pem"), cert_path("live.pem"), cert_path("server.key"),
+             cert_path("live.key"));
     if (system(cmd) != 0)
         BAIL_OUT("cp");
     {
-        const char *args[] = {"--tls-listen",      "127.0.0.1:0", "--tls-cert", path("live.pem"), "--tls-key", path("live.key"),
-                              "--tls-max-version", "1.2",         NULL};
+        const char *args[] = {"--tls-listen",        "127.0.0.1:0", "--tls-cert",
+                              cert_path("live.pem"), "--tls-key",   cert_path("live.key"),
+                              "--tls-max-version",   "1.2",         NULL};
 
         broker_up(&b12, args);
     }
@@ -305,10 +298,10 @@ int main(void)
     {
         char code[32];
 
-        unlink(path("live.key"));
+        unlink(cert_path("live.key"));
         ok(strcmp(adminc_code(cli, "tls.reload", "{}", code, sizeof(code)), "INVALID_VALUE") == 0,
            "tls.reload with the key gone: INVALID_VALUE, the old certificate stays (%s)", code);
-        snprintf(cmd, sizeof(cmd), "cp %s %s", path("server.key"), path("live.key"));
+        snprintf(cmd, sizeof(cmd), "cp %s %s", cert_path("server.key"), cert_path("live.key"));
         if (system(cmd) != 0)
             BAIL_OUT("cp");
         ok(strcmp(adminc_code(cli, "tls.reload", "{}", code, sizeof(code)), "ok") == 0 &&
@@ -326,16 +319,24 @@ int main(void)
 
     /* Client certificates required. */
     {
-        const char *args[] = {"--tls-listen",      "127.0.0.1:0",      "--tls-cert", path("server.pem"),
-                              "--tls-key",         path("server.key"), "--tls-ca",   path("ca.pem"),
-                              "--tls-client-cert", "required",         NULL};
+        const char *args[] = {"--tls-listen",
+                              "127.0.0.1:0",
+                              "--tls-cert",
+                              cert_path("server.pem"),
+                              "--tls-key",
+                              cert_path("server.key"),
+                              "--tls-ca",
+                              cert_path("ca.pem"),
+                              "--tls-client-cert",
+                              "required",
+                              NULL};
 
         broker_up(&m, args);
     }
     err = trpc_connect(&plain, m.tls_url, o);
     ok(err == -TRPC_E_TLS, "mTLS: without a client certificate, refused (%s)", trpc_last_error());
     trpc_options_destroy(o);
-    o = tls_opts(path("ca.pem"), path("client.pem"), path("client.key"));
+    o = tls_opts(cert_path("ca.pem"), cert_path("client.pem"), cert_path("client.key"));
     if (trpc_connect(&svc, m.tls_url, o) != 0 || trpc_connect(&cli, m.tls_url, o) != 0 || trpc_connect(&sub, m.tls_url, o) != 0)
         BAIL_OUT("mTLS clients: %s", trpc_last_error());
     ok(exchange(svc, cli, sub, "mtls.news"), "with one: a request answered and a message delivered");
@@ -347,8 +348,6 @@ int main(void)
 
     trpc_options_destroy(o);
     free(payload);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", dir);
+    certs_remove();
     return done_testing();
 }

@@ -26,11 +26,10 @@
 #include <unistd.h>
 
 #include "tests/tap.h"
+#include "tests/tls/certs.h"
 #include <trpc/trpc.h>
 
 #define NAME "tls-client-test-7f3a" /* the CONNECT's :name, looked for in s_server's output */
-
-static char dir[64];
 
 struct server {
     pid_t pid;
@@ -38,20 +37,6 @@ struct server {
     unsigned port;
     char out[128]; /* its stdout and stderr */
 };
-
-/* dir/name, kept until the end (options and argument lists hold on to it). */
-static const char *path(const char *name)
-{
-    static char bufs[64][128];
-    static int next;
-    char *p;
-
-    if (next == 64)
-        BAIL_OUT("too many paths");
-    p = bufs[next++];
-    snprintf(p, sizeof(bufs[0]), "%s/%s", dir, name);
-    return p;
-}
 
 /* A port nothing listens on now (the kernel's pick); another process may take it before us, so the
  * caller retries when its server cannot bind. */
@@ -138,7 +123,7 @@ static bool server_start(struct server *s, const char *cert, const char *key, co
         if (s->port == 0)
             continue;
         snprintf(accept_at, sizeof(accept_at), "127.0.0.1:%u", s->port);
-        snprintf(s->out, sizeof(s->out), "%s/s_server.%d.out", dir, runs++);
+        snprintf(s->out, sizeof(s->out), "%s/s_server.%d.out", certs_dir, runs++);
         if (pipe2(pipefd, O_CLOEXEC) != 0)
             BAIL_OUT("pipe: %s", strerror(errno));
         fd = open(s->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -200,7 +185,7 @@ static void refused(const char *what, const char *cert, const char *key, const c
     char url[128], why[512];
     int err;
 
-    if (!server_start(&s, path(cert), path(key), args))
+    if (!server_start(&s, cert_path(cert), cert_path(key), args))
         BAIL_OUT("cannot start openssl s_server");
     snprintf(url, sizeof(url), "trpcs://%s:%u", host, s.port);
     err = attempt(url, o, why, sizeof(why));
@@ -220,7 +205,7 @@ static void passes(const char *what, const char *cert, const char *key, const ch
     size_t n;
     int err;
 
-    if (!server_start(&s, path(cert), path(key), args))
+    if (!server_start(&s, cert_path(cert), cert_path(key), args))
         BAIL_OUT("cannot start openssl s_server");
     snprintf(url, sizeof(url), "trpcs://%s:%u", host, s.port);
     err = attempt(url, o, why, sizeof(why));
@@ -292,8 +277,7 @@ int main(void)
     static const char hello[] = "HELLO this is not TLS\r\n";
     static const unsigned char alert[] = {21, 3, 3, 0, 2, 2, 70}; /* fatal protocol_version */
     const char *verify_args[5];
-    char cmd[256], why[512], url[128];
-    const char *top = getenv("top_srcdir");
+    char why[512], url[128];
     struct server s = {.in_fd = -1};
     trpc_options *o, *none;
     struct timespec t0, t1;
@@ -302,20 +286,15 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (system("openssl version >/dev/null 2>&1") != 0)
         skip_all("no openssl command");
-    snprintf(dir, sizeof(dir), "/tmp/trpc-tlsc-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
+    certs_make();
     memcpy(verify_args, verify, sizeof(verify));
-    verify_args[3] = path("ca.pem");
+    verify_args[3] = cert_path("ca.pem");
 
     trpc_options_create(&o);
     trpc_options_set_name(o, NAME);
     trpc_options_set_connect_timeout(o, 1500);
     trpc_options_set_reconnect(o, 0, 10, 100);
-    trpc_options_set_tls_ca(o, path("ca.pem"));
+    trpc_options_set_tls_ca(o, cert_path("ca.pem"));
     trpc_options_create(&none); /* no CA: the system's store, which never heard of the test CA */
     trpc_options_set_name(none, NAME);
     trpc_options_set_connect_timeout(none, 1500);
@@ -338,7 +317,7 @@ int main(void)
     trpc_options_set_tls_server_name(o, "elsewhere.example");
     passes("a server name override the certificate has", "wronghost.pem", "wronghost.key", NULL, "127.0.0.1", o);
     trpc_options_set_tls_server_name(o, NULL);
-    trpc_options_set_tls_cert(o, path("client.pem"), path("client.key"));
+    trpc_options_set_tls_cert(o, cert_path("client.pem"), cert_path("client.key"));
     passes("mTLS with the client certificate", "server.pem", "server.key", verify_args, "localhost", o);
     trpc_options_set_tls_cert(o, NULL, NULL);
     trpc_options_set_tls_insecure_skip_verify(none, true);
@@ -350,7 +329,7 @@ int main(void)
     trpc_options_set_external_loop(o, false);
 
     /* Plaintext on the TLS port: s_server drops it without a word; the client says so at once. */
-    if (!server_start(&s, path("server.pem"), path("server.key"), NULL))
+    if (!server_start(&s, cert_path("server.pem"), cert_path("server.key"), NULL))
         BAIL_OUT("cannot start openssl s_server");
     snprintf(url, sizeof(url), "trpc://127.0.0.1:%u", s.port);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -375,15 +354,13 @@ int main(void)
     err = attempt("trpcs://127.0.0.1:1", none, why, sizeof(why));
     ok(err == -TRPC_E_TLS && strstr(why, "/nonexistent/ca.pem") != NULL, "an unreadable CA file: %s: %s", trpc_err_name(err), why);
     trpc_options_set_tls_ca(none, NULL);
-    trpc_options_set_tls_cert(none, path("client.pem"), path("server.key"));
+    trpc_options_set_tls_cert(none, cert_path("client.pem"), cert_path("server.key"));
     err = attempt("trpcs://127.0.0.1:1", none, why, sizeof(why));
     ok(err == -TRPC_E_TLS && strstr(why, "does not belong") != NULL, "a key that is not the certificate's: %s: %s",
        trpc_err_name(err), why);
 
     trpc_options_destroy(o);
     trpc_options_destroy(none);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", dir);
+    certs_remove();
     return done_testing();
 }

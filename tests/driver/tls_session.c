@@ -27,13 +27,12 @@
 #include "driver/tls.h"
 #include "driver/wire.h"
 #include "tests/tap.h"
+#include "tests/tls/certs.h"
 #include <trpc/trpc.h>
 
 #define BIG       (1u << 20) /* payload of the large frames */
 #define MAX_FRAME (4u << 20) /* what the peer's CONNACK allows */
 #define SMALL     2000       /* small publishes counted */
-
-static char dir[64];
 
 /* The peer: serves `conns` connections in turn, then ends. Results for the test in the atomics. */
 struct peer {
@@ -353,16 +352,6 @@ static uint8_t *pattern(size_t len)
     return d;
 }
 
-static const char *path(const char *name)
-{
-    static char bufs[16][128];
-    static int next;
-    char *p = bufs[next++ % 16];
-
-    snprintf(p, sizeof(bufs[0]), "%s/%s", dir, name);
-    return p;
-}
-
 static trpc_options *opts(const char *name)
 {
     trpc_options *o;
@@ -371,7 +360,7 @@ static trpc_options *opts(const char *name)
     trpc_options_set_name(o, name);
     trpc_options_set_connect_timeout(o, 5000);
     trpc_options_set_reconnect(o, 0, 10, 100);
-    trpc_options_set_tls_ca(o, path("ca.pem"));
+    trpc_options_set_tls_ca(o, cert_path("ca.pem"));
     return o;
 }
 
@@ -387,7 +376,7 @@ static void session(void)
     char url[64];
     int err;
 
-    peer_start(&p, 1, path("server.pem"), path("server.key"), NULL);
+    peer_start(&p, 1, cert_path("server.pem"), cert_path("server.key"), NULL);
     snprintf(url, sizeof(url), "trpcs://localhost:%u", p.port);
     err = trpc_connect(&c, url, o);
     ok_eq(err, 0, "connects over TLS (%s)", trpc_last_error());
@@ -437,7 +426,7 @@ static void reconnect(void)
     int err;
 
     trpc_options_set_reconnect(o, -1, 20, 100);
-    peer_start(&p, 2, path("server.pem"), path("server.key"), NULL);
+    peer_start(&p, 2, cert_path("server.pem"), cert_path("server.key"), NULL);
     snprintf(url, sizeof(url), "trpcs://localhost:%u", p.port);
     err = trpc_connect(&c, url, o);
     if (err != 0)
@@ -469,8 +458,8 @@ static void mtls_external(void)
     int err;
 
     trpc_options_set_external_loop(o, true);
-    trpc_options_set_tls_cert(o, path("client.pem"), path("client.key"));
-    peer_start(&p, 1, path("server.pem"), path("server.key"), path("ca.pem"));
+    trpc_options_set_tls_cert(o, cert_path("client.pem"), cert_path("client.key"));
+    peer_start(&p, 1, cert_path("server.pem"), cert_path("server.key"), cert_path("ca.pem"));
     snprintf(url, sizeof(url), "trpcs://127.0.0.1:%u", p.port);
     err = trpc_connect(&c, url, o);
     ok_eq(err, 0, "external loop, client certificate: connects (%s)", trpc_last_error());
@@ -495,23 +484,13 @@ static void mtls_external(void)
 
 int main(void)
 {
-    char cmd[256];
-    const char *top = getenv("top_srcdir");
-
     signal(SIGPIPE, SIG_IGN);
     if (system("openssl version >/dev/null 2>&1") != 0)
         skip_all("no openssl command");
-    snprintf(dir, sizeof(dir), "/tmp/trpc-tlss-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
+    certs_make();
     session();
     reconnect();
     mtls_external();
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", dir);
+    certs_remove();
     return done_testing();
 }

@@ -15,23 +15,7 @@
 
 #include "driver/tls.h"
 #include "tests/tap.h"
-
-static char dir[64];
-
-static char *paths[64];
-static int npaths;
-
-/* dir/name, kept until the end (settings hold on to it). */
-static const char *path(const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-    if (p == NULL || npaths == 64)
-        BAIL_OUT("memory");
-    sprintf(p, "%s/%s", dir, name);
-    paths[npaths++] = p;
-    return p;
-}
+#include "tests/tls/certs.h"
 
 /* Moves what one side has to send into the other, in pieces of at most piece bytes. */
 static void carry(struct tls_conn *from, struct tls_conn *to, size_t piece)
@@ -139,7 +123,6 @@ static bool through(struct tls_conn *a, struct tls_conn *b, size_t len, size_t p
 int main(void)
 {
     char cmd[256], err[256];
-    const char *top = getenv("top_srcdir");
     struct tls_config server = {.role = TLS_SERVER}, client = {.role = TLS_CLIENT};
     struct tls_ctx *x;
     struct pair p;
@@ -148,15 +131,10 @@ int main(void)
     static const char err_frame[] = "\x0b\x00\x00\x00 an ERR frame";
 
     plan(33);
-    snprintf(dir, sizeof(dir), "/tmp/trpc-tls-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        BAIL_OUT("mkdtemp");
-    snprintf(cmd, sizeof(cmd), "sh %s/tests/tls/mkcerts.sh %s", top != NULL ? top : ".", dir);
-    if (system(cmd) != 0)
-        BAIL_OUT("mkcerts.sh failed");
-    server.cert_file = path("server.pem");
-    server.key_file = path("server.key");
-    client.ca_file = path("ca.pem");
+    certs_make();
+    server.cert_file = cert_path("server.pem");
+    server.key_file = cert_path("server.key");
+    client.ca_file = cert_path("ca.pem");
 
     /* TLS 1.3 and 1.2, the server's certificate checked for localhost and for 127.0.0.1. */
     p = pair_of(&server, &client, "localhost");
@@ -192,8 +170,8 @@ int main(void)
        tls_conn_error(p.c));
     ok(p.sr < 0 && tls_conn_error(p.s)[0] != '\0', "and the server learns of it: %s", tls_conn_error(p.s));
     pair_free(&p);
-    server.cert_file = path("self.pem");
-    server.key_file = path("self.key");
+    server.cert_file = cert_path("self.pem");
+    server.key_file = cert_path("self.key");
     p = pair_of(&server, &client, "localhost");
     shook = shake(&p, 4096);
     ok(!shook && strstr(tls_conn_error(p.c), "self-signed") != NULL, "a self-signed certificate: %s", tls_conn_error(p.c));
@@ -203,25 +181,25 @@ int main(void)
     ok(shake(&p, 4096), "accepted with insecure_skip_verify");
     pair_free(&p);
     client.insecure_skip_verify = false;
-    server.cert_file = path("expired.pem");
-    server.key_file = path("expired.key");
+    server.cert_file = cert_path("expired.pem");
+    server.key_file = cert_path("expired.key");
     p = pair_of(&server, &client, "localhost");
     shook = shake(&p, 4096);
     ok(!shook && strstr(tls_conn_error(p.c), "expired") != NULL, "an expired certificate: %s", tls_conn_error(p.c));
     pair_free(&p);
-    server.cert_file = path("server.pem");
-    server.key_file = path("server.key");
-    client.ca_file = path("other-ca.pem");
+    server.cert_file = cert_path("server.pem");
+    server.key_file = cert_path("server.key");
+    client.ca_file = cert_path("other-ca.pem");
     p = pair_of(&server, &client, "localhost");
     shook = shake(&p, 4096);
     ok(!shook && strstr(tls_conn_error(p.c), "unable to get local issuer certificate") != NULL,
        "a CA the client does not trust: %s", tls_conn_error(p.c));
     pair_free(&p);
-    client.ca_file = path("ca.pem");
+    client.ca_file = cert_path("ca.pem");
 
     /* Client certificates. */
     server.peer_cert = TLS_PEER_REQUIRED;
-    server.ca_file = path("ca.pem");
+    server.ca_file = cert_path("ca.pem");
     p = pair_of(&server, &client, "localhost");
     shake(&p, 4096);
     /* TLS 1.3: the client finishes first, and learns of the refusal when it reads. */
@@ -230,8 +208,8 @@ int main(void)
     told = p.cr < 0 || tls_conn_read(p.c, cmd, sizeof(cmd)) == -EPROTO;
     ok(told && strstr(tls_conn_error(p.c), "certificate required") != NULL, "and the client is told: %s", tls_conn_error(p.c));
     pair_free(&p);
-    client.cert_file = path("client.pem");
-    client.key_file = path("client.key");
+    client.cert_file = cert_path("client.pem");
+    client.key_file = cert_path("client.key");
     p = pair_of(&server, &client, "localhost");
     shook = shake(&p, 4096);
     ok(shook && strstr(tls_conn_peer_subject(p.s), "CN=trpc-test-client") != NULL,
@@ -244,14 +222,14 @@ int main(void)
        "mTLS over TLS 1.2");
     pair_free(&p);
     client.max_version = 0;
-    server.ca_file = path("other-ca.pem");
+    server.ca_file = cert_path("other-ca.pem");
     p = pair_of(&server, &client, "localhost");
     shake(&p, 4096);
     ok(p.sr < 0 && strstr(tls_conn_error(p.s), "the client's certificate") != NULL, "a client certificate no trusted CA signed: %s",
        tls_conn_error(p.s));
     pair_free(&p);
     server.peer_cert = TLS_PEER_OPTIONAL;
-    server.ca_file = path("ca.pem");
+    server.ca_file = cert_path("ca.pem");
     client.cert_file = client.key_file = NULL;
     p = pair_of(&server, &client, "localhost");
     ok(shake(&p, 4096) && tls_conn_peer_subject(p.s)[0] == '\0', "optional and not given: accepted without one");
@@ -273,19 +251,19 @@ int main(void)
     pair_free(&p);
 
     /* Bad settings, each with its words. */
-    server.cert_file = path("nope.pem");
+    server.cert_file = cert_path("nope.pem");
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) == -ENOENT && strstr(err, "nope.pem: No such file") != NULL,
        "a missing certificate: %s", err);
-    server.cert_file = path("server.pem");
-    server.key_file = path("client.key");
+    server.cert_file = cert_path("server.pem");
+    server.key_file = cert_path("client.key");
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) == -EINVAL && strstr(err, "does not belong") != NULL,
        "a key of another certificate: %s", err);
-    server.key_file = path("ca.pem");
+    server.key_file = cert_path("ca.pem");
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) != 0 && strstr(err, "private key") != NULL, "a key file without a key: %s", err);
     server.cert_file = NULL;
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) == -EINVAL, "a server without a certificate: %s", err);
-    server.cert_file = path("server.pem");
-    server.key_file = path("server.key");
+    server.cert_file = cert_path("server.pem");
+    server.key_file = cert_path("server.key");
     server.min_version = TLS1_VERSION;
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) == -EINVAL, "TLS 1.0: %s", err);
     server.min_version = 0;
@@ -296,10 +274,6 @@ int main(void)
     ok(tls_ctx_new(&server, &x, err, sizeof(err)) == -EINVAL && strstr(err, "client CA") != NULL,
        "client certificates without a CA file: %s", err);
 
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        diag("could not remove %s", dir);
-    while (npaths > 0)
-        free(paths[--npaths]);
+    certs_remove();
     return done_testing();
 }
