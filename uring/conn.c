@@ -43,6 +43,7 @@ static int arm_recv(struct uring_conn *c)
 {
     struct uring_loop *loop = c->loop;
     struct io_uring_sqe *sqe;
+    bool multishot;
 
     URING_ASSERT(!(c->_state & CONN_RECV_ARMED));
     if (loop->_closing)
@@ -50,8 +51,9 @@ static int arm_recv(struct uring_conn *c)
     sqe = uring_loop_sqe(loop, &c->_recv_op);
     if (sqe == NULL)
         return -EBUSY;
-    io_uring_prep_recv(sqe, c->fd, NULL, loop->multishot_recv ? 0 : loop->_buf_size, 0);
-    if (loop->multishot_recv)
+    multishot = loop->multishot_recv && !c->recv_oneshot;
+    io_uring_prep_recv(sqe, c->fd, NULL, multishot ? 0 : loop->_buf_size, 0);
+    if (multishot)
         sqe->ioprio |= IORING_RECV_MULTISHOT;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
@@ -131,6 +133,9 @@ void uring__conn_maybe_finish(struct uring_conn *c)
     ulist_del(&c->_flush_node);
     ulist_del(&c->_nobuf_node);
     URING_ASSERT(!on_list(&c->_gate_node));
+    if (c->fd >= 0 && c->_filter != NULL && c->_filter->drained != NULL && !(c->_state & CONN_CLOSE_NOW) && !c->loop->_closing &&
+        c->_err == 0)
+        c->_filter->drained(c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -248,7 +253,14 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
                 uring__conn_fail(c, ret);
         }
     } else if (res < 0 && res != -EINTR && res != -EAGAIN) {
-        uring__conn_fail(c, res);
+        if (c->_filter != NULL && c->_filter->recv_failed != NULL)
+            res = c->_filter->recv_failed(c, res);
+        if (res != 0)
+            uring__conn_fail(c, res);
+        else if (c->_state & CONN_CLOSING)
+            uring__conn_maybe_finish(c);
+        else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED)) && (ret = arm_recv(c)) != 0)
+            uring__conn_fail(c, ret);
     } else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED))) {
         loop->stats.recv_rearms++;
         ret = arm_recv(c);

@@ -80,6 +80,12 @@ void uring__send_init(struct uring_conn *c)
     c->_plain_len = 0;
 }
 
+/* A filter that encodes what is written (not a pass-through one: uring_filter.encode). */
+static bool encodes(const struct uring_conn *c)
+{
+    return c->_filter != NULL && c->_filter->encode != NULL;
+}
+
 /* A flushing close owes the filter its closing() call, which runs from the next send_next. */
 static bool filter_owes_close(const struct uring_conn *c)
 {
@@ -513,7 +519,7 @@ static int chain_append(struct uring_loop *loop, struct uring_chunk **head, stru
 /* Appends to the copied bytes (the wire's, or the filter's), unbounded (the caller checked). */
 static int out_append(struct uring_conn *c, const unsigned char *p, size_t len)
 {
-    if (c->_filter != NULL) {
+    if (encodes(c)) {
         if (chain_append(c->loop, &c->_plain_head, &c->_plain_tail, p, len) != 0)
             return -ENOMEM;
         c->_plain_len += len;
@@ -540,7 +546,7 @@ int uring__send_prepend(struct uring_conn *c, const void *data, size_t len)
 
     URING_ASSERT(!(c->_state & CONN_SEND_INFLIGHT));
     URING_ASSERT(c->_head_off == 0);
-    URING_ASSERT(c->_filter == NULL); /* a filtered connection has no gate */
+    URING_ASSERT(!encodes(c)); /* an encoding filter's connection has no gate */
     c->_head = NULL;
     c->_tail = NULL;
     c->_out_len = 0;
@@ -641,10 +647,20 @@ int uring_conn_write_ref(struct uring_conn *c, const void *data, size_t len, uri
 
 void uring_conn_set_filter(struct uring_conn *c, const struct uring_filter *f)
 {
-    URING_ASSERT(f->encode != NULL);
-    URING_ASSERT(uring_conn_out_queued(c) == 0);
-    uring_conn_gate_close(c);
+    URING_ASSERT(c->_plain_len == 0);
+    URING_ASSERT(!(c->_state & (CONN_CLOSING | CONN_CLOSED)));
+    if (f != NULL && f->encode != NULL) {
+        uring_conn_gate_close(c);
+    } else if (c->_gate == NULL) {
+        c->_state &= ~CONN_GATE_OFF; /* plaintext on the socket again: a foreign sendmsg may write it */
+    }
     c->_filter = f;
+}
+
+bool uring_conn_out_idle(const struct uring_conn *c)
+{
+    return !(c->_state & (CONN_SEND_INFLIGHT | CONN_GATE_WAIT)) && uring_conn_out_queued(c) == 0 &&
+           (c->_gate == NULL || (c->_state & CONN_GATE_HELD));
 }
 
 int uring_conn_write_raw(struct uring_conn *c, const void *data, size_t len)

@@ -408,6 +408,12 @@ struct uring_conn {
     int fd;
     struct uring_loop *loop;
     void *data; /* the caller's */
+    /* One recv at a time, armed again only after on_recv returned, even where multishot recv is
+     * there: nothing is read off the socket past what the caller handled. Kernel TLS receive needs
+     * that while its keys may go in (the kernel must see the records after them). Set before
+     * uring_conn_start() (on a zeroed struct: false by default); a change takes effect when the
+     * recv is next armed. */
+    bool recv_oneshot;
     /* private */
     const struct uring_conn_cbs *_cbs;
     struct uring_op _recv_op;
@@ -481,19 +487,38 @@ void uring_conn_close(struct uring_conn *conn, int how);
  * in flight, or in one iteration, is encoded in one batch (for TLS: records of up to 16 KiB, not
  * one per write). What the filter makes goes out through uring_conn_write_raw() or
  * uring_conn_raw_reserve()/commit(), as does anything it makes on its own (handshake messages).
- * Setting a filter closes the connection's gate for good: a foreign sendmsg would bypass it.
+ * Setting a filter that encodes closes the connection's gate: a foreign sendmsg would bypass it.
+ *
+ * A pass-through filter (no encode) leaves writes as they are, except that they never use
+ * SEND_ZC: kernel TLS, where the kernel encrypts what the ring sends, and refuses MSG_ZEROCOPY.
  */
 struct uring_filter {
     /* Encodes data[0, len) (at most one chunk: 16 KiB) and queues the result raw: 0, or a
-     * negative errno, which fails the connection. Owner thread, from the loop's flush phase. */
+     * negative errno, which fails the connection. Owner thread, from the loop's flush phase.
+     * NULL: a pass-through filter. */
     int (*encode)(struct uring_conn *conn, const void *data, size_t len);
     /* Optional: the connection closes flushing, everything written was encoded; queue the last
      * bytes raw (a close_notify). Called once. */
     void (*closing)(struct uring_conn *conn);
+    /* Optional: a flushing close sent everything and the socket is still open, with nothing in
+     * flight on it: last words written synchronously on conn->fd (kernel TLS's close_notify, a
+     * record the ring cannot make). Called at most once, never on a close now or a failure. */
+    void (*drained)(struct uring_conn *conn);
+    /* Optional: the receive failed with err (not ENOBUFS, a cancel or a retry), which fails the
+     * connection unless this says otherwise: the error to fail it with, or 0 when the filter took
+     * care of it (it may have closed the connection; if not, the receive is armed again). Kernel
+     * TLS: a record that is not data fails a plain recv with EIO, and a close_notify is one. */
+    int (*recv_failed)(struct uring_conn *conn, int err);
 };
 
-/* Owner thread, before anything was written (between uring_conn_start() and the first write). */
+/* Owner thread: sets the filter (NULL: none) while nothing written waits for the one before to
+ * encode it (before the first write, or from the filter's owner once it drained it). Setting a
+ * pass-through filter, or none, after an encoding one lets the gate open again. */
 void uring_conn_set_filter(struct uring_conn *conn, const struct uring_filter *f);
+/* Owner thread: nothing of the connection's output is queued or in flight, and no foreign sender
+ * can be inside its gate (an open gate the owner does not hold counts as busy: one may come in at
+ * any moment): a synchronous write on conn->fd now would come in order. */
+bool uring_conn_out_idle(const struct uring_conn *conn);
 /* Queues data[0, len) for the wire, past the filter, after what is already encoded: 0, -EPIPE
  * once closed or closing now, -ENOMEM. Not bounded by out_max: the filter's output stands for
  * bytes the bound already counted, or for a handshake. */

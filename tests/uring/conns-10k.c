@@ -44,7 +44,7 @@ static const struct uring_conn_cbs c_cbs = {.on_recv = c_recv, .on_close = c_clo
 static void on_accept(struct uring_listener *l, int fd)
 {
     struct srv *s = l->data;
-    struct uring_conn *c = malloc(sizeof(*c));
+    struct uring_conn *c = calloc(1, sizeof(*c)); /* recv_oneshot false */
 
     atomic_fetch_add(&s->accepted, 1);
     if (c == NULL || uring_conn_start(c, l->loop, fd, &c_cbs, 4096) != 0) {
