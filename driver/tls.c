@@ -5,12 +5,18 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -19,11 +25,20 @@
 
 struct tls_ctx {
     SSL_CTX *ssl;
+    bool ktls;
 };
 
 struct tls_conn {
     SSL *ssl;
-    BIO *in, *out; /* owned by ssl */
+    BIO *in, *out; /* owned by ssl; out by wb when there is one */
+    BIO *wb;       /* kernel TLS: the write BIO OpenSSL sees, in front of out */
+    BIO *rb;       /* kernel TLS receive wanted: the read BIO OpenSSL sees, in front of in */
+    int fd;        /* kernel TLS: the socket, once tls_conn_set_socket() gave it */
+    bool (*idle)(void *arg);
+    void *idle_arg;
+    unsigned ktls;     /* TLS_KTLS_* installed */
+    int ctrl_type;     /* the record type of the next write under kernel TLS (0: data) */
+    char ktls_why[96]; /* why the kernel did not take the connection */
     enum tls_role role;
     bool fed;      /* first_byte is set */
     uint8_t first; /* the first byte the peer sent: a TLS record starts with 22 (or 21, an alert) */
@@ -172,8 +187,13 @@ int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out, char *err, s
     /* Idle connections give their record buffers back: thousands of them cost little. */
     SSL_CTX_set_mode(x->ssl, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(x->ssl, SSL_OP_NO_RENEGOTIATION | (cfg->ktls ? SSL_OP_ENABLE_KTLS : 0));
-    if (cfg->role == TLS_SERVER)
+    x->ktls = cfg->ktls;
+    if (cfg->role == TLS_SERVER) {
         SSL_CTX_set_session_id_context(x->ssl, sid, sizeof(sid) - 1);
+        /* No TLS 1.3 session tickets: no client here resumes, and under kernel TLS each would be a
+         * record of its own through the kernel after the keys went in. */
+        SSL_CTX_set_num_tickets(x->ssl, 0);
+    }
     ret = versions(x->ssl, cfg, err, errlen);
     if (ret == 0)
         ret = identity(x->ssl, cfg, err, errlen);
@@ -196,6 +216,357 @@ void tls_ctx_free(struct tls_ctx *x)
     free(x);
 }
 
+/* ---- kernel TLS ------------------------------------------------------------------------------- */
+
+/*
+ * With kernel TLS wanted, OpenSSL writes through wb, a BIO of ours in front of the memory BIO.
+ * libssl switches the kernel on by BIO controls alone (OpenSSL 3.0: ssl/t1_enc.c, tls13_enc.c): it
+ * flushes its write BIO, then asks it to install the send keys. From then on the kernel encrypts
+ * every byte written to the socket, so none written before may still be waiting: a flush sends the
+ * ciphertext that waits in out on the socket at once (non-blocking, and only while the caller has
+ * nothing of its own queued or in flight there), and the keys go in only if all of it went.
+ * Otherwise the connection stays in user space, having lost nothing but speed. After that OpenSSL
+ * hands wb plaintext records of its own (a TLS 1.2 Finished, alerts), each preceded by its record
+ * type, which go out at once with sendmsg and a TLS_SET_RECORD_TYPE control message.
+ */
+
+/* libssl's private BIO controls (include/internal/bio.h; the same through OpenSSL 3.0.x). */
+#define CTRL_SET_KTLS          72
+#define CTRL_SET_KTLS_CTRL_MSG 74
+#define CTRL_CLR_KTLS_CTRL_MSG 75
+
+static BIO_METHOD *wb_method;
+static pthread_once_t methods_once = PTHREAD_ONCE_INIT;
+
+static bool sock_idle(const struct tls_conn *t)
+{
+    return t->fd >= 0 && (t->idle == NULL || t->idle(t->idle_arg));
+}
+
+/* Sends the ciphertext waiting in out on the socket, as far as the socket takes it. */
+static void flush_out(struct tls_conn *t)
+{
+    char *p, sink[4096];
+    long n = BIO_get_mem_data(t->out, &p);
+
+    while (n > 0) {
+        ssize_t r = send(t->fd, p, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return; /* the rest goes the caller's way, and kernel TLS does not happen */
+        for (ssize_t left = r; left > 0;)
+            left -= BIO_read(t->out, sink, left > (ssize_t)sizeof(sink) ? (int)sizeof(sink) : (int)left);
+        n = BIO_get_mem_data(t->out, &p);
+    }
+}
+
+/* One record of OpenSSL's own under kernel TLS, of the type it named, all or nothing. */
+static int send_record(struct tls_conn *t, const char *data, int len)
+{
+    char cbuf[CMSG_SPACE(sizeof(unsigned char))] = {0};
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = (size_t)len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t r;
+
+    if (!sock_idle(t))
+        return -1; /* it would pass bytes of the caller's still waiting */
+    if (t->ctrl_type != 0) {
+        struct cmsghdr *cm;
+
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof(cbuf);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_TLS;
+        cm->cmsg_type = TLS_SET_RECORD_TYPE;
+        cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+        *CMSG_DATA(cm) = (unsigned char)t->ctrl_type;
+    }
+    do
+        r = sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 || (t->ctrl_type != 0 && r != len))
+        return -1;
+    t->ctrl_type = 0;
+    return (int)r;
+}
+
+/* The size of the kernel's crypto info for ci's cipher, 0 (with why) for one it does not know. */
+static socklen_t crypto_info_len(struct tls_conn *t, const struct tls_crypto_info *ci)
+{
+    switch (ci->cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+        return sizeof(struct tls12_crypto_info_aes_gcm_128);
+    case TLS_CIPHER_AES_GCM_256:
+        return sizeof(struct tls12_crypto_info_aes_gcm_256);
+    case TLS_CIPHER_AES_CCM_128:
+        return sizeof(struct tls12_crypto_info_aes_ccm_128);
+    case TLS_CIPHER_CHACHA20_POLY1305:
+        return sizeof(struct tls12_crypto_info_chacha20_poly1305);
+    default:
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "a cipher the kernel does not know (%u)", ci->cipher_type);
+        return 0;
+    }
+}
+
+static int ktls_install(struct tls_conn *t, struct tls_crypto_info *ci)
+{
+    socklen_t len;
+
+    if (t->fd < 0)
+        return 0; /* no kernel TLS on this socket: ktls_why says why already */
+    len = crypto_info_len(t, ci);
+    if (len == 0)
+        return 0;
+    if (BIO_ctrl_pending(t->out) > 0 || !sock_idle(t)) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "handshake bytes were still on their way when the keys came");
+        return 0;
+    }
+    if (setsockopt(t->fd, SOL_TLS, TLS_TX, ci, len) != 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel refused the send keys: %s", strerror(errno));
+        return 0;
+    }
+    t->ktls |= TLS_KTLS_TX;
+    return 1;
+}
+
+static int wb_write(BIO *b, const char *data, int len)
+{
+    struct tls_conn *t = BIO_get_data(b);
+
+    BIO_clear_retry_flags(b);
+    if (t->ktls & TLS_KTLS_TX)
+        return send_record(t, data, len);
+    return BIO_write(t->out, data, len);
+}
+
+static long wb_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    struct tls_conn *t = BIO_get_data(b);
+
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        if (!(t->ktls & TLS_KTLS_TX) && sock_idle(t))
+            flush_out(t);
+        return 1;
+    case CTRL_SET_KTLS:
+        return num != 0 ? ktls_install(t, ptr) : 0; /* num 0: the receive keys, which go to the read BIO */
+    case BIO_CTRL_GET_KTLS_SEND:
+        return (t->ktls & TLS_KTLS_TX) != 0;
+    case CTRL_SET_KTLS_CTRL_MSG:
+        t->ctrl_type = (int)num;
+        return 0; /* as the socket BIO answers */
+    case CTRL_CLR_KTLS_CTRL_MSG:
+        t->ctrl_type = 0;
+        return 0;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+        return (long)BIO_ctrl_pending(t->out);
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Receive keys (TLS 1.2 only in OpenSSL 3.0) come when the peer's ChangeCipherSpec is read, and
+ * from there on the kernel decrypts what the socket receives. OpenSSL reads ahead, so the records
+ * behind the ChangeCipherSpec (the peer's Finished) are in its own buffer, counted and decrypted
+ * there; what the caller fed and OpenSSL did not take would be lost to the kernel, so then the
+ * keys stay out. A peer that sends nothing more before our Finished (as TLS 1.2 has it) leaves
+ * nothing behind.
+ */
+static int ktls_install_rx(struct tls_conn *t, struct tls_crypto_info *ci, socklen_t len)
+{
+    if (t->fd < 0)
+        return 0;
+    if (BIO_ctrl_pending(t->in) > 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "received bytes were waiting when the receive keys came");
+        return 0;
+    }
+    if (setsockopt(t->fd, SOL_TLS, TLS_RX, ci, len) != 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel refused the receive keys: %s", strerror(errno));
+        return 0;
+    }
+    t->ktls |= TLS_KTLS_RX;
+    return 1;
+}
+
+static int rb_read(BIO *b, char *buf, int len)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    int n;
+
+    BIO_clear_retry_flags(b);
+    n = BIO_read(t->in, buf, len);
+    if (n <= 0 && BIO_should_retry(t->in))
+        BIO_set_retry_read(b);
+    return n;
+}
+
+static long rb_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    socklen_t len;
+
+    switch (cmd) {
+    case CTRL_SET_KTLS:
+        if (num != 0 || (len = crypto_info_len(t, ptr)) == 0)
+            return 0;
+        return ktls_install_rx(t, ptr, len);
+    case BIO_CTRL_GET_KTLS_RECV:
+        return (t->ktls & TLS_KTLS_RX) != 0;
+    case BIO_CTRL_PENDING:
+        return (long)BIO_ctrl_pending(t->in);
+    case BIO_CTRL_EOF:
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int wb_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *rb_method;
+
+static BIO_METHOD *make_method(const char *name, int (*wr)(BIO *, const char *, int), int (*rd)(BIO *, char *, int),
+                               long (*ctrl)(BIO *, int, long, void *))
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+
+    if (m != NULL && ((wr != NULL && BIO_meth_set_write(m, wr) != 1) || (rd != NULL && BIO_meth_set_read(m, rd) != 1) ||
+                      BIO_meth_set_ctrl(m, ctrl) != 1 || BIO_meth_set_create(m, wb_create) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+static void make_methods(void)
+{
+    wb_method = make_method("trpc kernel TLS write", wb_write, NULL, wb_ctrl);
+    rb_method = make_method("trpc kernel TLS read", NULL, rb_read, rb_ctrl);
+}
+
+/* A BIO of method m standing for t, in front of one of its memory BIOs; NULL without memory. */
+static BIO *bio_new(struct tls_conn *t, BIO_METHOD *const *m)
+{
+    BIO *b;
+
+    pthread_once(&methods_once, make_methods);
+    if (*m == NULL || (b = BIO_new(*m)) == NULL)
+        return NULL;
+    BIO_set_data(b, t);
+    return b;
+}
+
+void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg)
+{
+    if (t->wb == NULL)
+        return; /* kernel TLS not asked for */
+    /* The upper layer protocol first, as OpenSSL's socket BIO does: without the tls module it
+     * fails at once (ENOENT), and the connection is user space from the start. */
+    if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "%s",
+                 errno == ENOENT ? "the kernel has no TLS (module tls not loaded)" : strerror(errno));
+        return;
+    }
+    t->fd = fd;
+    t->idle = idle;
+    t->idle_arg = arg;
+}
+
+void tls_conn_want_ktls_rx(struct tls_conn *t)
+{
+    BIO *rb;
+
+    if (t->fd < 0 || t->rb != NULL || (rb = bio_new(t, &rb_method)) == NULL)
+        return;        /* without it, receiving simply stays in user space */
+    BIO_up_ref(t->in); /* SSL_set0_rbio frees the BIO it replaces: in stays t's too */
+    SSL_set0_rbio(t->ssl, rb);
+    t->rb = rb;
+    /* OpenSSL then takes all that was fed into its own buffer, so that the records behind the
+     * peer's ChangeCipherSpec are there, counted, when the receive keys come (ktls_install_rx). */
+    SSL_set_read_ahead(t->ssl, 1);
+}
+
+/*
+ * The receive keys can go in before the peer's Finished arrived (it may come in a segment of its
+ * own): the kernel then decrypts it, and OpenSSL reads it the way its socket BIO hands it over
+ * (ktls_read_record): a record header made up for the plaintext, then the plaintext.
+ */
+static int feed_handshake_record(struct tls_conn *t, int type, const unsigned char *data, size_t len)
+{
+    unsigned char hdr[5] = {(unsigned char)type, 3, 3, (unsigned char)(len >> 8), (unsigned char)len};
+
+    if (BIO_write(t->in, hdr, sizeof(hdr)) != (int)sizeof(hdr) || BIO_write(t->in, data, (int)len) != (int)len) {
+        snprintf(t->err, sizeof(t->err), "out of memory");
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int tls_conn_ktls_recv_failed(struct tls_conn *t, int err)
+{
+    unsigned char buf[1024], cbuf[CMSG_SPACE(sizeof(unsigned char))];
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    struct cmsghdr *cm;
+    ssize_t r;
+    int type = -1, ret = -EPROTO;
+
+    if (err != -EIO || !(t->ktls & TLS_KTLS_RX)) {
+        snprintf(t->err, sizeof(t->err), "kernel TLS receive: %s",
+                 err == -EBADMSG ? "a record failed its integrity check" : strerror(-err));
+        goto out;
+    }
+    /* A record that is not application data: the kernel hands it only to a recvmsg with room for
+     * its type. */
+    do
+        r = recvmsg(t->fd, &mh, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    for (cm = r >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+            type = *CMSG_DATA(cm);
+    if (r < 0) {
+        if (errno == EAGAIN)
+            return 0; /* nothing there after all */
+        snprintf(t->err, sizeof(t->err), "kernel TLS receive: %s", strerror(errno));
+    } else if (type == SSL3_RT_ALERT && r >= 2 && buf[1] == SSL_AD_CLOSE_NOTIFY) {
+        ret = -EPIPE;
+    } else if (type == SSL3_RT_ALERT && r >= 2) {
+        snprintf(t->err, sizeof(t->err), "the peer sent alert %s", SSL_alert_desc_string_long(buf[1]));
+    } else if (type == SSL3_RT_HANDSHAKE && !SSL_is_init_finished(t->ssl) && (size_t)r < sizeof(buf)) {
+        return feed_handshake_record(t, type, buf, (size_t)r);
+    } else if (type == SSL3_RT_HANDSHAKE) {
+        snprintf(t->err, sizeof(t->err), "a handshake message after the handshake (renegotiation is off)");
+    } else {
+        snprintf(t->err, sizeof(t->err), "a TLS record of type %d", type);
+    }
+out:
+    t->failed = ret == -EPROTO;
+    return ret;
+}
+
+bool tls_conn_ktls_rx_clean(const struct tls_conn *t)
+{
+    return !SSL_has_pending(t->ssl);
+}
+
+unsigned tls_conn_ktls(const struct tls_conn *t)
+{
+    return t->ktls;
+}
+
+const char *tls_conn_ktls_why(const struct tls_conn *t)
+{
+    return t->ktls_why;
+}
+
 int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **out)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
@@ -206,17 +577,22 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
     t->ssl = SSL_new(x->ssl);
     if (t->ssl == NULL)
         goto out_nomem;
+    t->fd = -1;
+    snprintf(t->ktls_why, sizeof(t->ktls_why), "%s", x->ktls ? "no socket given" : "not asked for");
     t->in = BIO_new(BIO_s_mem());
     t->out = BIO_new(BIO_s_mem());
-    if (t->in == NULL || t->out == NULL) {
+    if (x->ktls)
+        t->wb = bio_new(t, &wb_method);
+    if (t->in == NULL || t->out == NULL || (x->ktls && t->wb == NULL)) {
         BIO_free(t->in);
         BIO_free(t->out);
+        BIO_free(t->wb);
         goto out_nomem;
     }
     /* An empty read BIO means "more to come", not the end. */
     BIO_set_mem_eof_return(t->in, -1);
     BIO_set_mem_eof_return(t->out, -1);
-    SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns them from here */
+    SSL_set_bio(t->ssl, t->in, t->wb != NULL ? t->wb : t->out); /* the SSL owns them from here */
     t->role = SSL_is_server(t->ssl) ? TLS_SERVER : TLS_CLIENT;
     if (t->role == TLS_CLIENT && server_name != NULL) {
         bool is_ip = inet_pton(AF_INET, server_name, ip) == 1 || inet_pton(AF_INET6, server_name, ip) == 1;
@@ -245,6 +621,10 @@ void tls_conn_free(struct tls_conn *t)
     if (t == NULL)
         return;
     SSL_free(t->ssl); /* and its BIOs */
+    if (t->wb != NULL)
+        BIO_free(t->out);
+    if (t->rb != NULL)
+        BIO_free(t->in);
     free(t);
 }
 
@@ -252,6 +632,8 @@ int tls_conn_feed(struct tls_conn *t, const void *data, size_t len)
 {
     const char *p = data;
 
+    if (t->ktls & TLS_KTLS_RX)
+        return -EINVAL; /* the kernel decrypts: these bytes are plaintext */
     if (len > 0 && !t->fed) {
         t->fed = true;
         t->first = (uint8_t)p[0];
@@ -325,6 +707,8 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
         return -EPROTO;
     if (!SSL_is_init_finished(t->ssl))
         return -EAGAIN;
+    if (t->ktls & TLS_KTLS_TX)
+        return -EINVAL; /* the caller writes plaintext to the socket itself */
     while (len > 0) {
         int n;
 

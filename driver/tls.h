@@ -67,12 +67,44 @@ ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t cap);
  * post-handshake message being read, is not done yet: call again later with the same data),
  * -EPROTO, -ENOMEM. The ciphertext waits for tls_conn_take. */
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
+/* (-EINVAL under kernel TLS: see tls_conn_set_socket.) */
 /* Ciphertext waiting to be sent. */
 size_t tls_conn_pending(const struct tls_conn *t);
 /* Moves up to cap bytes of it into buf: how many. */
 size_t tls_conn_take(struct tls_conn *t, void *buf, size_t cap);
-/* Queues a close_notify (take it and send it before closing). */
+/* Queues a close_notify (take it and send it before closing). Under kernel TLS it goes out at
+ * once, if idle says nothing of the caller's is on its way. */
 void tls_conn_close_notify(struct tls_conn *t);
+
+/*
+ * Kernel TLS (a context made with ktls): before the first tls_conn_handshake, the connected
+ * socket the connection's bytes go over, and idle, which says whether nothing the caller took
+ * (tls_conn_take) or wrote is still queued or in flight on it (NULL: never anything). When the
+ * handshake gets its keys, the ciphertext made so far is sent on fd at once, non-blocking, and if
+ * all of it went the kernel takes over sending: tls_conn_ktls() then has TLS_KTLS_TX, and from there
+ * on the caller writes plaintext to the socket itself (tls_conn_write refuses) and the kernel
+ * encrypts it. Otherwise, or without the kernel's tls module, nothing changes: tls_conn_ktls_why()
+ * says why.
+ */
+#define TLS_KTLS_TX 1U
+#define TLS_KTLS_RX 2U
+void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg);
+/*
+ * Kernel TLS receive too (after tls_conn_set_socket; TLS 1.2 only: OpenSSL 3.0 offers no more).
+ * If the handshake ends with TLS_KTLS_RX, what the socket receives from then on is plaintext the
+ * kernel decrypted: the caller reads it as such (tls_conn_feed refuses it), once
+ * tls_conn_ktls_rx_clean() said OpenSSL holds no records of its own that came before (if it does,
+ * the peer sent data before the handshake was over: close). A receive that fails (a record that
+ * is not data makes a plain recv fail with EIO) goes to tls_conn_ktls_recv_failed(): 0 when that
+ * was the rest of the handshake (the peer's Finished, after the keys went in; the record was
+ * fed: call tls_conn_handshake), -EPIPE for the peer's close_notify, else -EPROTO with
+ * tls_conn_error saying what came.
+ */
+void tls_conn_want_ktls_rx(struct tls_conn *t);
+bool tls_conn_ktls_rx_clean(const struct tls_conn *t);
+int tls_conn_ktls_recv_failed(struct tls_conn *t, int err);
+unsigned tls_conn_ktls(const struct tls_conn *t);
+const char *tls_conn_ktls_why(const struct tls_conn *t);
 
 /* After a -EPROTO: what failed, in words ("the server's certificate: certificate has expired"). */
 const char *tls_conn_error(const struct tls_conn *t);
