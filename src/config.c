@@ -39,18 +39,33 @@ struct option {
 
 static const char *const peer_names[] = {"none", "optional", "required", NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
+static const char *const offload_names[] = {"auto", "kernel", "user", NULL};
+
+/* K_ENUM: each field's values, NULL-terminated. */
+static const struct {
+    size_t off;
+    const char *const *names;
+} enums[] = {
+    {offsetof(struct config, tls_client_cert), peer_names},
+    {offsetof(struct config, tls_min_version), version_names},
+    {offsetof(struct config, tls_max_version), version_names},
+    {offsetof(struct config, tls_offload), offload_names},
+};
+
+static const char *const *enum_names(size_t off)
+{
+    for (size_t i = 0; i < sizeof(enums) / sizeof(enums[0]); i++)
+        if (enums[i].off == off)
+            return enums[i].names;
+    assert(!"a K_ENUM option without names");
+    return NULL;
+}
 
 /* K_HTTP: the port that goes with the host field at off. */
 static size_t port_off(size_t off)
 {
     return off == offsetof(struct config, http_host) ? offsetof(struct config, http_port)
                                                      : offsetof(struct config, tls_listen_port);
-}
-
-/* K_ENUM: the names of the field at off, NULL-terminated. */
-static const char *const *enum_names(size_t off)
-{
-    return off == offsetof(struct config, tls_client_cert) ? peer_names : version_names;
 }
 
 static const struct option options[] = {
@@ -67,6 +82,8 @@ static const struct option options[] = {
     {"tls-ciphersuites", K_LIST, FIELD(tls_ciphersuites), 0, 0, "TLS 1.3 cipher suites; empty: OpenSSL's default", false},
     {"tls-min-version", K_ENUM, FIELD(tls_min_version), 0, 0, "lowest TLS version: 1.2 or 1.3", false},
     {"tls-max-version", K_ENUM, FIELD(tls_max_version), 0, 0, "highest TLS version: 1.2 or 1.3", false},
+    {"tls-offload", K_ENUM, FIELD(tls_offload), 0, 0,
+     "TLS records: auto (kernel TLS where the kernel has it), kernel (refuse to start without), user (OpenSSL)", false},
     {"tls-handshake-timeout", K_MS, FIELD(tls_handshake_timeout_ms), 100, 600000, "a TLS handshake not done by then is dropped",
      false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},

@@ -33,6 +33,7 @@
 enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_tls_peer { CONFIG_TLS_PEER_NONE, CONFIG_TLS_PEER_OPTIONAL, CONFIG_TLS_PEER_REQUIRED };
 enum config_tls_version { CONFIG_TLS_1_2, CONFIG_TLS_1_3 };
+enum config_tls_offload { CONFIG_TLS_OFFLOAD_AUTO, CONFIG_TLS_OFFLOAD_KERNEL, CONFIG_TLS_OFFLOAD_USER };
 
 struct config {
     char listen_host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 address */
@@ -48,6 +49,7 @@ struct config {
     char tls_ciphers[CONFIG_PATH_MAX];      /* TLS 1.2 cipher list; "": OpenSSL's default */
     char tls_ciphersuites[CONFIG_PATH_MAX]; /* TLS 1.3 suites; "": OpenSSL's default */
     int tls_min_version, tls_max_version;   /* enum config_tls_version */
+    int tls_offload;                        /* enum config_tls_offload */
     unsigned tls_handshake_timeout_ms;
     bool insecure;  /* allow a non-loopback listener without TLS and authentication */
     unsigned cores; /* 0: one per online CPU */

@@ -208,6 +208,9 @@ static void on_accept(struct uring_listener *l, int fd)
     format_peer(fd, s->peer, sizeof(s->peer));
     over = atomic_fetch_add_explicit(&b->conns, 1, memory_order_relaxed) >= c->cfg.max_connections;
     s->counted = true;
+    /* Kernel TLS receive (TLS 1.2) takes its keys in the middle of the handshake: nothing may be
+     * read past them by then (stls.c turns multishot back on when the handshake is done). */
+    s->conn.recv_oneshot = tls && c->cfg.tls_offload != CONFIG_TLS_OFFLOAD_USER;
     if (uring_conn_start(&s->conn, &c->loop, fd, &session_cbs, c->cfg.max_output_bytes + BROKER_OUT_RESERVE) != 0) {
         atomic_fetch_sub_explicit(&b->conns, 1, memory_order_relaxed);
         c->free_slots[c->nfree++] = slot;

@@ -427,6 +427,12 @@ static bool looks_like_tls(const uint8_t *p, size_t len)
     return len >= 6 && p[0] == 22 && p[1] == 3 && p[2] <= 4 && p[4] != WIRE_CONNECT && p[5] == 1;
 }
 
+/* Received bytes are ciphertext for the TLS engine (not with kernel TLS receive). */
+static bool rx_via_tls(const struct session *s)
+{
+    return s->tls != NULL && !s->tls_rx_kernel;
+}
+
 void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned bid)
 {
     struct session *s = conn->data;
@@ -463,7 +469,7 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         }
         return;
     }
-    if (s->tls != NULL)
+    if (rx_via_tls(s))
         stls_on_recv(s, data, len, bid);
     else
         feed(s, data, len, bid);
@@ -494,7 +500,7 @@ void session_rx_resume(struct session *s)
     while (s->rx_count > 0 && !s->rx_paused && s->state != SESS_CLOSING) {
         struct rx_held h;
 
-        if (s->tls != NULL) {
+        if (rx_via_tls(s)) {
             stls_drain(s); /* what the engine decrypted before comes first */
             if (s->rx_paused || s->rx_parsing || s->state == SESS_CLOSING)
                 break;
@@ -502,7 +508,7 @@ void session_rx_resume(struct session *s)
         h = s->rx_held[s->rx_head];
         s->rx_head = (s->rx_head + 1) % s->rx_cap;
         s->rx_count--;
-        if (s->tls != NULL)
+        if (rx_via_tls(s))
             stls_on_recv(s, h.data, h.len, h.bid);
         else
             feed(s, h.data, h.len, h.bid);
@@ -513,7 +519,7 @@ void session_rx_resume(struct session *s)
         s->rx_cap = 0;
         s->rx_head = 0;
     }
-    if (s->tls != NULL && s->rx_count == 0)
+    if (rx_via_tls(s) && s->rx_count == 0)
         stls_drain(s); /* plaintext the engine decrypted before the pause */
     if (!s->rx_paused && s->state != SESS_CLOSING)
         uring_conn_recv_resume(&s->conn);

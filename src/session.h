@@ -73,6 +73,7 @@ struct session {
     /* stls.c: NULL tls for a plaintext connection */
     struct tls_conn *tls;
     bool tls_done;        /* handshake finished */
+    bool tls_rx_kernel;   /* kernel TLS receive: what the socket brings is plaintext */
     bool tls_fed;         /* tls_first holds the first byte received */
     uint8_t tls_first;    /* a client that sent something else than a TLS record first speaks plaintext */
     uint8_t *tls_plain;   /* decrypted bytes being parsed (STLS_PLAIN_BYTES), from the handshake on */

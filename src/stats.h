@@ -64,6 +64,7 @@ struct broker;
     XX(LOOP, gate_waits, COUNTER, LINE, "owner writes that waited for a direct send on the same connection")                       \
     XX(LOOP, gate_defers, COUNTER, LINE, "owner writes whose direct sender outlasted a short wait: sent by a later iteration")     \
     XX(CORE, tls_user, GAUGE, LINE, "connections whose TLS runs in user space (OpenSSL over memory) now")                          \
+    XX(CORE, tls_kernel, GAUGE, LINE, "connections whose TLS records the kernel makes (kernel TLS) now")                           \
     XX(CORE, tls_handshakes, COUNTER, LINE, "TLS handshakes completed")                                                            \
     XX(CORE, tls_failures, COUNTER, LINE, "TLS handshakes that failed (bad certificate, not TLS, no common version...)")           \
     XX(CORE, tls_timeouts, COUNTER, LINE, "TLS handshakes not done within tls-handshake-timeout")                                  \

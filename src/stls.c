@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <openssl/ssl.h>
 
 #include "driver/tls.h"
@@ -40,9 +45,39 @@ static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, s
         .ciphersuites = cfg->tls_ciphersuites[0] != '\0' ? cfg->tls_ciphersuites : NULL,
         .min_version = version[cfg->tls_min_version],
         .max_version = version[cfg->tls_max_version],
+        .ktls = cfg->tls_offload != CONFIG_TLS_OFFLOAD_USER,
     };
 
     return tls_ctx_new(&tc, out, err, errlen);
+}
+
+/*
+ * Whether this kernel can take TLS keys at all: the tls module answers TCP_ULP on an established
+ * TCP connection, so one is made on loopback. 0, or -errno with why in err.
+ */
+static int kernel_probe(char *err, size_t errlen)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = -1, p = -1, ret = 0;
+
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &alen) != 0 || (c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(c, (struct sockaddr *)&a, sizeof(a)) != 0 || (p = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        ret = -errno;
+        snprintf(err, errlen, "tls-offload kernel: no loopback connection to try kernel TLS on: %s", strerror(errno));
+    } else if (setsockopt(p, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
+        ret = -errno;
+        snprintf(err, errlen, "tls-offload kernel: this kernel has no TLS (%s%s); use tls-offload auto or user", strerror(errno),
+                 errno == ENOENT ? ": module tls not loaded" : "");
+    }
+    if (p >= 0)
+        close(p);
+    if (c >= 0)
+        close(c);
+    if (l >= 0)
+        close(l);
+    return ret;
 }
 
 int stls_init(struct broker *b, char *err, size_t errlen)
@@ -52,6 +87,8 @@ int stls_init(struct broker *b, char *err, size_t errlen)
 
     if (b->cfg.tls_listen_host[0] == '\0')
         return 0;
+    if (b->cfg.tls_offload == CONFIG_TLS_OFFLOAD_KERNEL && (ret = kernel_probe(err, errlen)) != 0)
+        return ret;
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
         snprintf(err, errlen, "TLS: out of memory");
@@ -147,7 +184,62 @@ static void filter_closing(struct uring_conn *conn)
     take_out(s);
 }
 
-static const struct uring_filter tls_filter = {.encode = filter_encode, .closing = filter_closing};
+static void handshake_step(struct session *s);
+static void handshake_failed(struct session *s, const char *what, const char *why);
+
+/* Kernel TLS receive: the peer's close_notify, or another record that is not data, fails the
+ * ring's recv with EIO; read here, it ends the session as the peer meant it. The peer's Finished
+ * may be one too, when the receive keys went in before it came: it moves the handshake on. */
+static int filter_recv_failed(struct uring_conn *conn, int err)
+{
+    struct session *s = conn->data;
+    struct core *c = s->core;
+    int ret;
+
+    /* The kernel's own words for a record: not data (EIO), a bad one (EBADMSG), too long
+     * (EMSGSIZE). Anything else is the connection's, as for plaintext. */
+    if (!(tls_conn_ktls(s->tls) & TLS_KTLS_RX) || s->state == SESS_CLOSING || (err != -EIO && err != -EBADMSG && err != -EMSGSIZE))
+        return err;
+    ret = tls_conn_ktls_recv_failed(s->tls, err);
+    if (ret == 0) {
+        if (!s->tls_done)
+            handshake_step(s);
+        return 0;
+    }
+    if (!s->tls_done) {
+        handshake_failed(s, "", tls_conn_error(s->tls));
+        return 0;
+    }
+    if (ret == -EPIPE) {
+        log_debug(c->id, "client_id=%llu peer=%s: TLS close_notify", (unsigned long long)s->client_id, s->peer);
+    } else {
+        STAT_ADD(c->st, protocol_errors, 1);
+        log_info(c->id, "client_id=%llu peer=%s: TLS: %s", (unsigned long long)s->client_id, s->peer, tls_conn_error(s->tls));
+    }
+    session_close(s);
+    return 0;
+}
+
+static const struct uring_filter tls_filter = {
+    .encode = filter_encode, .closing = filter_closing, .recv_failed = filter_recv_failed};
+
+/* Kernel TLS: the ring sends plaintext and the kernel makes the records; only the close_notify,
+ * a record of another type, is written by hand once everything else went. */
+static void ktls_drained(struct uring_conn *conn)
+{
+    struct session *s = conn->data;
+
+    tls_conn_close_notify(s->tls);
+}
+
+static const struct uring_filter ktls_filter = {.drained = ktls_drained, .recv_failed = filter_recv_failed};
+
+static bool conn_idle(void *arg)
+{
+    struct session *s = arg;
+
+    return uring_conn_out_idle(&s->conn);
+}
 
 int stls_session_start(struct session *s)
 {
@@ -161,6 +253,10 @@ int stls_session_start(struct session *s)
     pthread_mutex_unlock(&srv->lock);
     if (ret != 0)
         return ret;
+    if (c->cfg.tls_offload != CONFIG_TLS_OFFLOAD_USER) {
+        tls_conn_set_socket(s->tls, s->conn.fd, conn_idle, s);
+        tls_conn_want_ktls_rx(s->tls);
+    }
     uring_conn_set_filter(&s->conn, &tls_filter);
     uring_conn_set_out_max(&s->conn, c->cfg.max_output_bytes + BROKER_OUT_RESERVE + stls_out_slack(c->cfg.max_output_bytes));
     s->hs_deadline_ns = uring_now_ns() + (uint64_t)c->cfg.tls_handshake_timeout_ms * 1000000;
@@ -189,12 +285,12 @@ static void tell_plaintext_client(struct session *s)
         uring_conn_write_raw(&s->conn, buf, (size_t)n);
 }
 
-static void handshake_failed(struct session *s, const char *why)
+static void handshake_failed(struct session *s, const char *what, const char *why)
 {
     struct core *c = s->core;
 
     STAT_ADD(c->st, tls_failures, 1);
-    log_info(c->id, "client_id=%llu peer=%s: TLS handshake failed: %s", (unsigned long long)s->client_id, s->peer, why);
+    log_info(c->id, "client_id=%llu peer=%s: TLS handshake failed: %s%s", (unsigned long long)s->client_id, s->peer, what, why);
     blist_del(&s->hs_node);
     if (s->tls_fed && s->tls_first != 22 && s->tls_first != 21)
         tell_plaintext_client(s);
@@ -208,9 +304,10 @@ static void handshake_step(struct session *s)
     struct core *c = s->core;
     int ret = tls_conn_handshake(s->tls);
     const char *subject;
+    bool kernel;
 
     if (ret < 0) {
-        handshake_failed(s, tls_conn_error(s->tls));
+        handshake_failed(s, "", tls_conn_error(s->tls));
         return;
     }
     if (take_out(s) != 0) {
@@ -219,26 +316,50 @@ static void handshake_step(struct session *s)
     }
     if (ret == 0)
         return;
-    s->tls_plain = malloc(STLS_PLAIN_BYTES);
-    if (s->tls_plain == NULL) {
+    kernel = (tls_conn_ktls(s->tls) & TLS_KTLS_TX) != 0;
+    if (!kernel && c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_KERNEL) {
+        handshake_failed(s, "kernel TLS did not take the connection (tls-offload kernel): ", tls_conn_ktls_why(s->tls));
+        return;
+    }
+    if ((tls_conn_ktls(s->tls) & TLS_KTLS_RX) && !tls_conn_ktls_rx_clean(s->tls)) {
+        handshake_failed(s, "", "the client sent data before the handshake was over");
+        return;
+    }
+    /* With the kernel receiving, the ring's buffers are parsed as they are, as in plaintext. */
+    s->tls_rx_kernel = (tls_conn_ktls(s->tls) & TLS_KTLS_RX) != 0;
+    if (!s->tls_rx_kernel && (s->tls_plain = malloc(STLS_PLAIN_BYTES)) == NULL) {
         log_error(c->id, "client_id=%llu: out of memory after the TLS handshake", (unsigned long long)s->client_id);
         session_close(s);
         return;
     }
     s->tls_done = true;
+    s->conn.recv_oneshot = false;
     blist_del(&s->hs_node);
     STAT_ADD(c->st, tls_handshakes, 1);
-    STAT_ADD(c->st, tls_user, 1);
+    if (kernel) {
+        /* Nothing was written yet (the CONNECT is still to be read): the filter goes before the
+         * first frame, and the gate may open at CONNECT like a plaintext connection's. */
+        uring_conn_set_filter(&s->conn, &ktls_filter);
+        STAT_ADD(c->st, tls_kernel, 1);
+    } else {
+        STAT_ADD(c->st, tls_user, 1);
+    }
     subject = tls_conn_peer_subject(s->tls);
-    log_info(c->id, "client_id=%llu peer=%s: %s %s, user-space TLS%s%s", (unsigned long long)s->client_id, s->peer,
-             tls_conn_version(s->tls), tls_conn_cipher(s->tls), subject[0] != '\0' ? ", client certificate " : "", subject);
+    log_info(c->id, "client_id=%llu peer=%s: %s %s, %s%s%s%s", (unsigned long long)s->client_id, s->peer, tls_conn_version(s->tls),
+             tls_conn_cipher(s->tls),
+             kernel ? (s->tls_rx_kernel ? "kernel TLS" : "kernel TLS (send; receive in user space)") : "user-space TLS",
+             kernel || c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_USER ? "" : ": ",
+             kernel || c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_USER ? "" : tls_conn_ktls_why(s->tls),
+             subject[0] != '\0' ? ", client certificate " : "");
+    if (subject[0] != '\0')
+        log_info(c->id, "client_id=%llu: client certificate %s", (unsigned long long)s->client_id, subject);
 }
 
 void stls_drain(struct session *s)
 {
     struct core *c = s->core;
 
-    if (!s->tls_done)
+    if (!s->tls_done || s->tls_rx_kernel)
         return;
     while (s->state != SESS_CLOSING && !s->rx_paused && !s->rx_parsing) {
         ssize_t n = tls_conn_read(s->tls, s->tls_plain, STLS_PLAIN_BYTES);
@@ -306,12 +427,23 @@ size_t stls_out_slack(uint64_t max_output_bytes)
     return (size_t)(max_output_bytes / 512) + 16384;
 }
 
+/* Who makes the records: "user" (OpenSSL over memory), "kernel-tx" (the kernel sends, OpenSSL
+ * reads), "kernel" (both ways). */
+static const char *path_name(const struct tls_conn *t)
+{
+    static const char *const names[] = {"user", "kernel-tx", "kernel-rx", "kernel"};
+
+    return names[tls_conn_ktls(t) & (TLS_KTLS_TX | TLS_KTLS_RX)];
+}
+
 void stls_describe(struct session *s, char *buf, size_t len)
 {
     if (s->tls == NULL)
         snprintf(buf, len, "%s", "");
+    else if (!s->tls_done)
+        snprintf(buf, len, "%s", "handshake");
     else
-        snprintf(buf, len, "%s user", s->tls_done ? tls_conn_version(s->tls) : "handshake");
+        snprintf(buf, len, "%s %s", tls_conn_version(s->tls), path_name(s->tls));
 }
 
 static int stls_core_init(struct core *c)
@@ -324,7 +456,9 @@ static void stls_session_gone(struct session *s)
 {
     if (s->tls == NULL)
         return;
-    if (s->tls_done)
+    if (s->tls_done && (tls_conn_ktls(s->tls) & TLS_KTLS_TX))
+        STAT_SUB(s->core->st, tls_kernel, 1);
+    else if (s->tls_done)
         STAT_SUB(s->core->st, tls_user, 1);
     blist_del(&s->hs_node);
     tls_conn_free(s->tls);
