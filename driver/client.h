@@ -16,7 +16,9 @@
  * TLS (trpcs://): the plaintext buffers (hs, out) are encrypted into tls_out, a piece at a time,
  * and tls_out is what the ring sends; what is received goes through the tls_conn into tls_plain
  * before the wire reader. A TLS connection never has a direct_fd: a caller's send(2) would put
- * plaintext on it.
+ * plaintext on it. Except under kernel TLS (the tls_conn has TLS_KTLS_TX): the kernel encrypts
+ * whatever is written to the socket, so hs and out are sent as they are, direct sends included,
+ * as over TCP; receiving still goes through the tls_conn.
  */
 #ifndef TRPC_DRIVER_CLIENT_H
 #define TRPC_DRIVER_CLIENT_H
@@ -72,6 +74,7 @@ struct trpc_options {
     char *tls_key;
     char *tls_server_name;
     bool tls_insecure_skip_verify;
+    trpc_tls_offload tls_offload;
 };
 
 struct trpc__url {

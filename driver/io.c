@@ -16,6 +16,13 @@
  * reader. The same completions drive both, so the timeouts, the teardown and the external-loop
  * mode need nothing of their own.
  *
+ * Kernel TLS (trpc_options_set_tls_offload): the tls_conn is given the socket before the
+ * handshake, and writes its flights there itself while nothing of ours is on the way (ktls_idle).
+ * If it then hands the send keys to the kernel (TLS_KTLS_TX), the kernel encrypts every byte
+ * written to the socket: from there on the send side is the plaintext one (hs and out sent as they
+ * are, direct sends allowed), while receiving still goes through recv_tls. The close_notify is
+ * then a record the engine writes to the socket itself, once our sends are done (close_tls).
+ *
  * Everything here runs on one thread at a time: the client's I/O thread, or the caller of
  * trpc_connect()/trpc_client_process() in external-loop mode. c->lock is never held while a
  * callback runs.
@@ -46,7 +53,8 @@ enum {
     UD_CANCEL,
 };
 
-#define TLS_CHUNK (256u << 10) /* plaintext encrypted per send */
+#define TLS_CHUNK         (256u << 10) /* plaintext encrypted per send */
+#define TLS_CLOSE_WAIT_MS 200          /* a clean close waits this long for sends in flight before close_notify */
 
 static void conn_down(trpc_client *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void on_connected(trpc_client *c);
@@ -171,6 +179,33 @@ static bool swap_batch(trpc_client *c)
     return true;
 }
 
+/* The kernel encrypts what this connection sends: the send side is the plaintext one. */
+static bool ktls_tx(const trpc_client *c)
+{
+    return c->tls != NULL && (tls_conn_ktls(c->tls) & TLS_KTLS_TX) != 0;
+}
+
+/*
+ * The tls_conn's idle callback under kernel TLS: whether nothing we took from it or wrote is
+ * queued or in flight on the socket, so that what it writes there itself (handshake flights, a
+ * TLS 1.2 Finished, alerts, close_notify) does not overtake it or land inside a frame: no ring
+ * send armed, no ciphertext left in tls_out, no batch sent in part, no frame cut by a short
+ * direct send. Called by the I/O side from inside the engine, never under c->lock.
+ */
+static bool ktls_idle(void *arg)
+{
+    trpc_client *c = arg;
+    bool idle;
+
+    if (c->send_armed || c->tls_out.off < c->tls_out.len || (c->out.off > 0 && c->out.off < c->out.len) ||
+        (c->hs.off > 0 && c->hs.off < c->hs.len))
+        return false;
+    pthread_mutex_lock(&c->lock);
+    idle = c->fill.off == 0;
+    pthread_mutex_unlock(&c->lock);
+    return idle;
+}
+
 /* The TLS connection failed: a refused certificate, a bad record, an alert from the broker. */
 static void send_tls_now(trpc_client *c);
 
@@ -206,6 +241,7 @@ static void send_kick_tls(trpc_client *c)
 
     if (c->phase != TRPC__PH_TLS && c->phase != TRPC__PH_HANDSHAKE && c->phase != TRPC__PH_OPEN)
         return;
+    assert(!ktls_tx(c)); /* tls_conn_write would refuse: the kernel encrypts */
     if (c->tls_out.off == c->tls_out.len) {
         c->tls_out.off = c->tls_out.len = 0;
         if (c->phase == TRPC__PH_HANDSHAKE && c->hs.off < c->hs.len)
@@ -250,7 +286,7 @@ static void send_kick(trpc_client *c)
 {
     if (c->send_armed || c->fd < 0)
         return;
-    if (c->tls != NULL) {
+    if (c->tls != NULL && !ktls_tx(c)) {
         send_kick_tls(c);
         return;
     }
@@ -271,13 +307,14 @@ static void send_kick(trpc_client *c)
 
 /* What TLS has for the broker, sent at once if no send is in flight, without waiting and without
  * a word if it fails: an alert before a failed connection goes down (the broker logs why), a
- * close_notify before a clean close. The socket is shut down right after. */
+ * close_notify before a clean close. The socket is shut down right after. Under kernel TLS the
+ * engine sent those itself: the socket would encrypt ciphertext again. */
 static void send_tls_now(trpc_client *c)
 {
     uint8_t buf[1024];
     size_t n;
 
-    if (c->send_armed || c->fd < 0 || c->tls_out.off < c->tls_out.len)
+    if (c->send_armed || c->fd < 0 || c->tls_out.off < c->tls_out.len || ktls_tx(c))
         return;
     n = tls_conn_take(c->tls, buf, sizeof(buf));
     if (n > 0)
@@ -300,6 +337,7 @@ static int make_tls_ctx(trpc_client *c)
         .key_file = c->opts.tls_key,
         .ca_file = c->opts.tls_ca,
         .insecure_skip_verify = c->opts.tls_insecure_skip_verify,
+        .ktls = c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER,
     };
     char why[TLS_ERR_MAX];
     int ret = tls_ctx_new(&cfg, &c->tls_ctx, why, sizeof(why));
@@ -318,11 +356,27 @@ static void shake_tls(trpc_client *c)
 
     if (ret < 0) {
         fail_tls(c);
+    } else if (ret == 1 && !ktls_tx(c) && c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL) {
+        /* A session we will not use: ended cleanly (our last flight, then close_notify). */
+        tls_conn_close_notify(c->tls);
+        send_tls_now(c);
+        conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: kernel TLS did not take the connection (tls_offload kernel): %s",
+                  c->url->host, c->url->port, tls_conn_ktls_why(c->tls));
     } else if (ret == 1) {
-        on_connected(c); /* its send_kick sends our last flight, then CONNECT */
+        on_connected(c); /* its send_kick sends our last flight (unless the engine did), then CONNECT */
     } else {
         send_kick(c);
     }
+}
+
+/* Whether the kernel took the socket for TLS (the upper layer protocol tls_conn_set_socket asks
+ * for): without it, it can never take the keys. */
+static bool ulp_is_tls(int fd)
+{
+    char name[16] = "";
+    socklen_t len = sizeof(name) - 1;
+
+    return getsockopt(fd, SOL_TCP, TCP_ULP, name, &len) == 0 && strcmp(name, "tls") == 0;
 }
 
 /* TCP is up on a trpcs:// URL: the TLS handshake, with a recv armed for the broker's flights. */
@@ -339,6 +393,17 @@ static void start_tls(trpc_client *c)
     }
     c->tls_out.off = c->tls_out.len = 0;
     c->tls_heard = false;
+    /* Before the first flight: the engine sends on the socket itself when it may, and hands the
+     * kernel the keys if it has TLS (without, nothing changes and ktls_why says so). */
+    if (c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER)
+        tls_conn_set_socket(c->tls, c->fd, ktls_idle, c);
+    if (c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL && !ulp_is_tls(c->fd)) {
+        /* A kernel without TLS: no use bothering the broker with a handshake, and ktls_why says
+         * why now (once the keys come, the engine's reason for refusing them replaces it). */
+        conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: kernel TLS did not take the connection (tls_offload kernel): %s",
+                  c->url->host, c->url->port, tls_conn_ktls_why(c->tls));
+        return;
+    }
     c->last_recv_ms = trpc__now_ms();
     arm_recv(c);
     shake_tls(c);
@@ -615,7 +680,9 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     c->state = TRPC_STATE_CONNECTED;
     c->first_done = true;
     trpc__resubscribe_locked(c);
-    c->direct_fd = c->tls == NULL ? c->fd : -1; /* never on TLS: the caller would send plaintext */
+    /* Never on user-space TLS: the caller would send plaintext. Under kernel TLS the kernel
+     * encrypts it, and the ring's sends and direct ones take turns as over TCP. */
+    c->direct_fd = c->tls == NULL || ktls_tx(c) ? c->fd : -1;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     trpc__notify_state(c, TRPC_STATE_CONNECTED);
@@ -1065,15 +1132,33 @@ void *trpc__io_thread(void *arg)
     return NULL;
 }
 
+/*
+ * A clean end of a TLS session: close_notify says the end is ours, which a broker can tell from a
+ * cut connection. It must come after all that was sent, and under kernel TLS the engine writes it
+ * to the socket itself only when ktls_idle says nothing of ours is on its way: direct sends stop,
+ * and the sends in flight get a moment to complete first.
+ */
+static void close_tls(trpc_client *c)
+{
+    int64_t end = trpc__now_ms() + TLS_CLOSE_WAIT_MS;
+
+    pthread_mutex_lock(&c->lock);
+    c->direct_fd = -1;
+    pthread_mutex_unlock(&c->lock);
+    while (c->phase == TRPC__PH_OPEN && !ktls_idle(c) && trpc__now_ms() < end)
+        trpc__io_run(c, 10);
+    if (c->phase != TRPC__PH_OPEN)
+        return;
+    tls_conn_close_notify(c->tls);
+    send_tls_now(c); /* user-space TLS: the alert is ciphertext waiting in the engine */
+}
+
 /* Closes the connection for good and waits until no operation refers to the socket. */
 void trpc__io_shutdown(trpc_client *c)
 {
     atomic_store(&c->stop, true);
-    if (c->tls != NULL && c->phase == TRPC__PH_OPEN) {
-        /* Says the end is ours: a broker can tell it from a cut connection. */
-        tls_conn_close_notify(c->tls);
-        send_tls_now(c);
-    }
+    if (c->tls != NULL && c->phase == TRPC__PH_OPEN)
+        close_tls(c);
     if (c->fd >= 0 && c->phase != TRPC__PH_DRAINING)
         conn_down(c, -TRPC_E_CLOSED, "client closed");
     while (c->fd >= 0)

@@ -20,6 +20,7 @@ void trpc__options_defaults(struct trpc_options *o)
     o->max_pending = 65536;
     o->dispatch = TRPC_DISPATCH_THREAD;
     o->dispatch_threads = 1;
+    o->tls_offload = TRPC_TLS_OFFLOAD_AUTO;
 }
 
 int trpc_options_create(trpc_options **out)
@@ -240,6 +241,17 @@ int trpc_options_set_tls_server_name(trpc_options *o, const char *name)
     if (name != NULL && name[0] == '\0')
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "tls_server_name: an empty name (NULL means each URL's host)");
     return set_string(&o->tls_server_name, name, TLS_NAME_MAX);
+}
+
+int trpc_options_set_tls_offload(trpc_options *o, trpc_tls_offload mode)
+{
+    CHECK_OPTS(o);
+    if (mode != TRPC_TLS_OFFLOAD_AUTO && mode != TRPC_TLS_OFFLOAD_KERNEL && mode != TRPC_TLS_OFFLOAD_USER)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT,
+                          "tls_offload: TRPC_TLS_OFFLOAD_AUTO, TRPC_TLS_OFFLOAD_KERNEL or TRPC_TLS_OFFLOAD_USER, not %d",
+                          (int)mode);
+    o->tls_offload = mode;
+    return 0;
 }
 
 int trpc__options_copy(struct trpc_options *dst, const struct trpc_options *src)

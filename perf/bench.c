@@ -40,6 +40,7 @@
 enum workload { W_PUBSUB, W_REQUEST, W_DURABLE };
 
 const char *bench_tls_ca;
+enum bench_tls_offload bench_tls_offload;
 
 struct args {
     enum workload workload;
@@ -748,6 +749,10 @@ static void help(const struct bench_backend *be, FILE *out)
             "OPTIONS\n"
             "    --url URL          server to use (default %3$s); a TLS one (trpcs://, tls://) with --tls-ca\n"
             "    --tls-ca FILE      the CA certificates (PEM) that sign the server's certificate\n"
+            "    --tls-offload auto|kernel|user\n"
+            "                       who encrypts what a TLS connection sends: the kernel where it has TLS\n"
+            "                       (kernel TLS), else the library (auto, the default); the kernel or the\n"
+            "                       connection fails (kernel); the library always (user). TRPC only\n"
             "    --pubs N           publisher connections, one thread each (default 1, at most %4$d)\n"
             "    --subs M           subscriber connections (default 1, at most %4$d)\n"
             "    --group G          subscribers join queue group G (default: none, every one gets all);\n"
@@ -813,6 +818,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"inline", no_argument, NULL, 'i'},
         {"keep", no_argument, NULL, 'K'},
         {"tls-ca", required_argument, NULL, 'T'},
+        {"tls-offload", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -840,6 +846,16 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'T':
             bench_tls_ca = optarg;
+            break;
+        case 'O':
+            if (!strcmp(optarg, "auto"))
+                bench_tls_offload = BENCH_TLS_OFFLOAD_AUTO;
+            else if (!strcmp(optarg, "kernel"))
+                bench_tls_offload = BENCH_TLS_OFFLOAD_KERNEL;
+            else if (!strcmp(optarg, "user"))
+                bench_tls_offload = BENCH_TLS_OFFLOAD_USER;
+            else
+                good = false;
             break;
         case 'h':
             help(be, stdout);
@@ -891,6 +907,10 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
     }
     if (a->inline_cb && !be->has_inline) {
         fprintf(stderr, "%s: --inline: %s clients have no inline callback mode\n", be->prog, be->system);
+        return 2;
+    }
+    if (bench_tls_offload != BENCH_TLS_OFFLOAD_DEFAULT && !be->has_tls_offload) {
+        fprintf(stderr, "%s: --tls-offload: %s clients have no such setting\n", be->prog, be->system);
         return 2;
     }
     if (optind + 1 < argc) {

@@ -22,12 +22,18 @@ typedef void bench_served_fn(void *ud);
 /* --tls-ca FILE: the CAs that sign the server's certificate, for TLS URLs (trpcs://, tls://); NULL:
  * none given. Set before any connect, read by the backends' connect. */
 extern const char *bench_tls_ca;
+/* --tls-offload auto|kernel|user: who encrypts what a TLS connection sends (the kernel, kernel TLS,
+ * or the library), for backends with has_tls_offload; BENCH_TLS_OFFLOAD_DEFAULT: not given, the
+ * library's default. Set before any connect, read by the backend's connect. */
+enum bench_tls_offload { BENCH_TLS_OFFLOAD_DEFAULT, BENCH_TLS_OFFLOAD_AUTO, BENCH_TLS_OFFLOAD_KERNEL, BENCH_TLS_OFFLOAD_USER };
+extern enum bench_tls_offload bench_tls_offload;
 
 struct bench_backend {
     const char *prog;        /* "trpc-bench" */
     const char *system;      /* "TRPC", "NATS": named in help and output */
     const char *url_default; /* used without --url */
     bool has_inline;         /* callbacks can run on the client's own I/O thread (--inline) */
+    bool has_tls_offload;    /* its TLS can be told to leave sending to kernel TLS or not (--tls-offload) */
     /* Each returns 0 or a negative backend code that strerror() turns into text. inline_cb: run
      * this connection's callbacks on its I/O thread (only where has_inline). */
     int (*connect)(void **conn, const char *url, const char *name, bool inline_cb);

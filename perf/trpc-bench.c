@@ -42,6 +42,10 @@ static int tb_connect(void **out, const char *url, const char *name, bool inline
         rc = trpc_options_set_dispatch(o, TRPC_DISPATCH_IO, 1);
     if (rc == 0 && bench_tls_ca != NULL)
         rc = trpc_options_set_tls_ca(o, bench_tls_ca);
+    if (rc == 0 && bench_tls_offload != BENCH_TLS_OFFLOAD_DEFAULT)
+        rc = trpc_options_set_tls_offload(o, bench_tls_offload == BENCH_TLS_OFFLOAD_KERNEL ? TRPC_TLS_OFFLOAD_KERNEL
+                                             : bench_tls_offload == BENCH_TLS_OFFLOAD_USER ? TRPC_TLS_OFFLOAD_USER
+                                                                                           : TRPC_TLS_OFFLOAD_AUTO);
     if (rc == 0)
         rc = trpc_connect(&k->c, url, o);
     trpc_options_destroy(o);
@@ -256,6 +260,7 @@ int main(int argc, char **argv)
         .system = "TRPC",
         .url_default = "trpc://127.0.0.1:4250",
         .has_inline = true,
+        .has_tls_offload = true,
         .connect = tb_connect,
         .close = tb_close,
         .subscribe = tb_subscribe,

@@ -27,6 +27,7 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_options_set_tls_cert.3 \
 	driver/man/trpc_options_set_tls_insecure_skip_verify.3 \
 	driver/man/trpc_options_set_tls_server_name.3 \
+	driver/man/trpc_options_set_tls_offload.3 \
 	driver/man/trpc_publish_msg.3 \
 	driver/man/trpc_publish_sync.3 \
 	driver/man/trpc_publish_async.3 \

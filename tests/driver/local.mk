@@ -138,3 +138,11 @@ check_PROGRAMS += tests/driver/tls_broker
 TSAN_TESTS += tests/driver/tls_broker
 tests_driver_tls_broker_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_tls_broker_LDADD = driver/libtrpctls.la $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+
+# trpc_options_set_tls_offload against the real broker: kernel TLS where this kernel has it (the
+# client sockets with TLS_TX counted), else AUTO and USER in user space and KERNEL refused, why
+# named; a request, a 1 MiB message, a kick and reconnect, and close_notify on each clean close.
+check_PROGRAMS += tests/driver/tls_offload
+TSAN_TESTS += tests/driver/tls_offload
+tests_driver_tls_offload_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_tls_offload_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)

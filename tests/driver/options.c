@@ -8,7 +8,7 @@ int main(void)
     trpc_client *c = (trpc_client *)0x1;
     int err;
 
-    plan(42);
+    plan(47);
     ok_eq(trpc_options_create(NULL), -TRPC_E_INVALID_ARGUMENT, "create with NULL out");
     ok(trpc_last_error()[0] != '\0', "last error says why");
     ok_eq(trpc_options_create(&o), 0, "create");
@@ -44,6 +44,11 @@ int main(void)
     ok_eq(trpc_options_set_tls_server_name(o, "broker.example"), 0, "set_tls_server_name");
     ok_eq(trpc_options_set_tls_server_name(o, ""), -TRPC_E_INVALID_ARGUMENT, "an empty server name refused");
     ok_eq(trpc_options_set_tls_server_name(o, NULL), 0, "set_tls_server_name NULL: each URL's host");
+    ok_eq(trpc_options_set_tls_offload(o, TRPC_TLS_OFFLOAD_KERNEL), 0, "set_tls_offload KERNEL");
+    ok_eq(trpc_options_set_tls_offload(o, TRPC_TLS_OFFLOAD_USER), 0, "set_tls_offload USER");
+    ok_eq(trpc_options_set_tls_offload(o, (trpc_tls_offload)3), -TRPC_E_INVALID_ARGUMENT, "an unknown offload mode refused");
+    ok(strstr(trpc_last_error(), "tls_offload") != NULL, "detail: %s", trpc_last_error());
+    ok_eq(trpc_options_set_tls_offload(o, TRPC_TLS_OFFLOAD_AUTO), 0, "set_tls_offload AUTO");
     ok_eq(trpc_options_set_tls_ca(NULL, "x"), -TRPC_E_INVALID_ARGUMENT, "TLS setter on NULL options");
     trpc_options_set_tls_ca(o, "/nonexistent/trpc-ca.pem");
     ok_eq(trpc_connect(&c, "trpcs://127.0.0.1:1", o), -TRPC_E_TLS, "trpcs:// with a CA file that cannot be read: TLS");

@@ -62,6 +62,13 @@ typedef enum trpc_dispatch {
     TRPC_DISPATCH_IO = 1,     /* on the I/O thread itself: lowest latency; a slow callback stalls the client */
 } trpc_dispatch;
 
+/* Who encrypts what a trpcs:// connection sends (receiving is decrypted in the library either way). */
+typedef enum trpc_tls_offload {
+    TRPC_TLS_OFFLOAD_AUTO = 0,   /* default: the kernel (kernel TLS) where it takes the connection, else the library */
+    TRPC_TLS_OFFLOAD_KERNEL = 1, /* the kernel or nothing: a connection it does not take fails with TRPC_E_TLS */
+    TRPC_TLS_OFFLOAD_USER = 2,   /* the library (OpenSSL in user space) always */
+} trpc_tls_offload;
+
 /* A message for subscription `sub` (NULL for a reply). The callee owns msg: trpc_msg_free() it. */
 typedef void trpc_msg_cb(trpc_client *c, trpc_sub *sub, trpc_msg *msg, void *ud);
 /* Completion of trpc_request_async(): err 0 with reply set, or a negative code with reply NULL,
@@ -131,6 +138,12 @@ int trpc_options_set_tls_insecure_skip_verify(trpc_options *o, bool skip);
 /* The name checked against the broker's certificate (a DNS name or an IP address) and sent as SNI
  * when it is a name, for every trpcs:// URL. NULL (default): each URL's own host. */
 int trpc_options_set_tls_server_name(trpc_options *o, const char *name);
+/* Kernel TLS: with TRPC_TLS_OFFLOAD_AUTO (default) a connection whose kernel has TLS (Linux's tls
+ * module) hands it the keys once the handshake is done, and from then on the kernel encrypts what
+ * the client sends; elsewhere the library does, as with TRPC_TLS_OFFLOAD_USER. With
+ * TRPC_TLS_OFFLOAD_KERNEL a connection the kernel does not take fails with -TRPC_E_TLS,
+ * trpc_last_error() saying why ("... the kernel has no TLS (module tls not loaded)"). */
+int trpc_options_set_tls_offload(trpc_options *o, trpc_tls_offload mode);
 
 /* ---- connection (man 3 trpc_connect) ---------------------------------------------------------- */
 
