@@ -37,3 +37,20 @@ tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/
 # The HTTP server: /metrics (promtool), health, what it refuses, a clean stop (tests/http/http.sh).
 TESTS += tests/http/http.sh
 EXTRA_DIST += tests/http/http.sh
+
+# tests/ktls/: kernel TLS in a QEMU guest (tests/ktls/vm.sh) that boots Debian 12's stock kernel,
+# which has tls.ko where the build machine's kernel may not. smoke.sh: Debian's openssl does kTLS in
+# the guest (TLS 1.3 and 1.2, /proc/net/tls_stat). It runs in the plain build only: sanitizer builds
+# and distcheck's build skip it; it skips where QEMU is missing unless TRPC_REQUIRE_QEMU=1 (.ci/run).
+TESTS += tests/ktls/smoke.sh
+EXTRA_DIST += tests/ktls/smoke.sh tests/ktls/vm.sh
+# client.sh: libtrpc's kernel TLS (trpc-bench --tls-offload kernel, auto and user against a broker
+# that leaves TLS to user space): TLS 1.3 and 1.2, TlsTxSw up by one per client connection, nothing
+# lost, a close_notify from each. The same rules as smoke.sh (tests/ktls/lib.sh).
+TESTS += tests/ktls/client.sh
+EXTRA_DIST += tests/ktls/client.sh tests/ktls/client-guest.sh tests/ktls/lib.sh
+# broker.sh: the broker's TLS listener with kernel TLS (tls-offload kernel, auto and user; TLS 1.3:
+# the kernel sends; TLS 1.2: both ways), judged by /proc/net/tls_stat, clients.list's path for each
+# connection, close_notify both ways, and pub/sub and requests with nothing lost.
+TESTS += tests/ktls/broker.sh
+EXTRA_DIST += tests/ktls/broker.sh tests/ktls/broker-guest.sh
