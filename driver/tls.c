@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,7 @@ void tls_ctx_free(struct tls_ctx *x)
 #define CTRL_CLR_KTLS_CTRL_MSG 75
 
 static BIO_METHOD *wb_method;
+static atomic_bool kernel_lacks_tls; /* a TCP_ULP "tls" failed with ENOENT */
 static pthread_once_t methods_once = PTHREAD_ONCE_INIT;
 
 static bool sock_idle(const struct tls_conn *t)
@@ -469,8 +471,16 @@ void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), vo
     if (t->wb == NULL)
         return; /* kernel TLS not asked for */
     /* The upper layer protocol first, as OpenSSL's socket BIO does: without the tls module it
-     * fails at once (ENOENT), and the connection is user space from the start. */
+     * fails at once (ENOENT), and the connection is user space from the start. Where it failed so
+     * once it is not asked again: with CAP_NET_ADMIN each ask runs modprobe, while the caller's
+     * loop waits. (A module loaded later counts from the next start.) */
+    if (atomic_load_explicit(&kernel_lacks_tls, memory_order_relaxed)) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel has no TLS (module tls not loaded)");
+        return;
+    }
     if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
+        if (errno == ENOENT)
+            atomic_store_explicit(&kernel_lacks_tls, true, memory_order_relaxed);
         snprintf(t->ktls_why, sizeof(t->ktls_why), "%s",
                  errno == ENOENT ? "the kernel has no TLS (module tls not loaded)" : strerror(errno));
         return;
@@ -538,6 +548,8 @@ int tls_conn_ktls_recv_failed(struct tls_conn *t, int err)
         snprintf(t->err, sizeof(t->err), "kernel TLS receive: %s", strerror(errno));
     } else if (type == SSL3_RT_ALERT && r >= 2 && buf[1] == SSL_AD_CLOSE_NOTIFY) {
         ret = -EPIPE;
+    } else if (type == SSL3_RT_ALERT && r >= 2 && buf[0] == SSL3_AL_WARNING && SSL_is_init_finished(t->ssl)) {
+        return 0; /* as OpenSSL does with a warning (user_canceled before a close_notify...) */
     } else if (type == SSL3_RT_ALERT && r >= 2) {
         snprintf(t->err, sizeof(t->err), "the peer sent alert %s", SSL_alert_desc_string_long(buf[1]));
     } else if (type == SSL3_RT_HANDSHAKE && !SSL_is_init_finished(t->ssl) && (size_t)r < sizeof(buf)) {
@@ -587,6 +599,7 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
         BIO_free(t->in);
         BIO_free(t->out);
         BIO_free(t->wb);
+        t->out = NULL;
         goto out_nomem;
     }
     /* An empty read BIO means "more to come", not the end. */
@@ -611,7 +624,9 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
 
 out_nomem:
     ERR_clear_error();
-    SSL_free(t->ssl);
+    SSL_free(t->ssl); /* and in and wb, or in and out, once set */
+    if (t->wb != NULL)
+        BIO_free(t->out);
     free(t);
     return -ENOMEM;
 }

@@ -93,12 +93,13 @@ void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), vo
  * Kernel TLS receive too (after tls_conn_set_socket; TLS 1.2 only: OpenSSL 3.0 offers no more).
  * If the handshake ends with TLS_KTLS_RX, what the socket receives from then on is plaintext the
  * kernel decrypted: the caller reads it as such (tls_conn_feed refuses it), once
- * tls_conn_ktls_rx_clean() said OpenSSL holds no records of its own that came before (if it does,
- * the peer sent data before the handshake was over: close). A receive that fails (a record that
+ * tls_conn_ktls_rx_clean() says OpenSSL holds no records of its own that came before (a resumed
+ * TLS 1.2 session's client sends data right behind its Finished: read those with tls_conn_read
+ * until it returns 0 first). A receive that fails (a record that
  * is not data makes a plain recv fail with EIO) goes to tls_conn_ktls_recv_failed(): 0 when that
  * was the rest of the handshake (the peer's Finished, after the keys went in; the record was
- * fed: call tls_conn_handshake), -EPIPE for the peer's close_notify, else -EPROTO with
- * tls_conn_error saying what came.
+ * fed: call tls_conn_handshake) or a warning alert to ignore (receive on), -EPIPE for the peer's
+ * close_notify, else -EPROTO with tls_conn_error saying what came.
  */
 void tls_conn_want_ktls_rx(struct tls_conn *t);
 bool tls_conn_ktls_rx_clean(const struct tls_conn *t);

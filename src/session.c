@@ -459,6 +459,8 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         uring_buf_put(&c->loop, bid);
         return;
     }
+    if (s->tls != NULL && !s->tls_rx_kernel)
+        stls_rx_catch_up(s); /* may switch to kernel TLS receive, or pause */
     if (s->rx_paused || s->rx_parsing) {
         /* A TLS session's too: ciphertext fed to the engine now would sit there unbounded, where
          * held buffers run the ring dry and the peer meets TCP's flow control. */

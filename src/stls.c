@@ -202,8 +202,10 @@ static int filter_recv_failed(struct uring_conn *conn, int err)
         return err;
     ret = tls_conn_ktls_recv_failed(s->tls, err);
     if (ret == 0) {
-        if (!s->tls_done)
+        if (!s->tls_done) {
             handshake_step(s);
+            stls_drain(s); /* what OpenSSL read ahead with the Finished */
+        }
         return 0;
     }
     if (!s->tls_done) {
@@ -321,12 +323,10 @@ static void handshake_step(struct session *s)
         handshake_failed(s, "kernel TLS did not take the connection (tls-offload kernel): ", tls_conn_ktls_why(s->tls));
         return;
     }
-    if ((tls_conn_ktls(s->tls) & TLS_KTLS_RX) && !tls_conn_ktls_rx_clean(s->tls)) {
-        handshake_failed(s, "", "the client sent data before the handshake was over");
-        return;
-    }
-    /* With the kernel receiving, the ring's buffers are parsed as they are, as in plaintext. */
-    s->tls_rx_kernel = (tls_conn_ktls(s->tls) & TLS_KTLS_RX) != 0;
+    /* With the kernel receiving, the ring's buffers are parsed as they are, as in plaintext; but
+     * records OpenSSL read ahead (a resumed TLS 1.2 session's client sends its first frames right
+     * behind its Finished) are its to decrypt first: stls_drain switches once they are read. */
+    s->tls_rx_kernel = (tls_conn_ktls(s->tls) & TLS_KTLS_RX) && tls_conn_ktls_rx_clean(s->tls);
     if (!s->tls_rx_kernel && (s->tls_plain = malloc(STLS_PLAIN_BYTES)) == NULL) {
         log_error(c->id, "client_id=%llu: out of memory after the TLS handshake", (unsigned long long)s->client_id);
         session_close(s);
@@ -380,6 +380,9 @@ void stls_drain(struct session *s)
         }
         session_rx_plain(s, s->tls_plain, (size_t)n);
     }
+    /* All OpenSSL held is read: what the ring brings from now on, the kernel decrypted. */
+    if ((tls_conn_ktls(s->tls) & TLS_KTLS_RX) && s->state != SESS_CLOSING && tls_conn_ktls_rx_clean(s->tls))
+        s->tls_rx_kernel = true;
     /* Reading may have made records of its own: a key update's answer, or the warning alert
      * OpenSSL answers a renegotiation attempt with, which a peer that never reads can ask for
      * again and again. Those count against the output bound like anything else. */
@@ -394,6 +397,12 @@ void stls_drain(struct session *s)
         session_close(s);
         uring_conn_close(&s->conn, URING_CLOSE_NOW);
     }
+}
+
+void stls_rx_catch_up(struct session *s)
+{
+    if (s->tls_done && !s->tls_rx_kernel && (tls_conn_ktls(s->tls) & TLS_KTLS_RX))
+        stls_drain(s);
 }
 
 void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid)

@@ -49,6 +49,10 @@ int stls_session_start(struct session *s);
 void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid);
 /* Parses decrypted plaintext until none is left, the session pauses or closes. */
 void stls_drain(struct session *s);
+/* Kernel TLS receive after a handshake whose last records OpenSSL read ahead: before a ring
+ * buffer (plaintext now) is taken, what OpenSSL still holds is parsed first; once none is left
+ * the session reads plaintext (session->tls_rx_kernel). Nothing otherwise. */
+void stls_rx_catch_up(struct session *s);
 /* Output a TLS session may hold past max-output-bytes and its reserve: the records' overhead. */
 size_t stls_out_slack(uint64_t max_output_bytes);
 /* What the admin API says of a session's TLS: "" when plaintext, else its version and path

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/utsname.h>
+
 #include <openssl/ssl.h>
 
 #include "driver/tls.h"
@@ -78,7 +80,7 @@ int main(void)
     bool good;
     int ret, failed;
 
-    plan(37);
+    plan(38);
     certs_make();
     copy(cert_path("server.pem"), cert_path("live.pem"));
     copy(cert_path("server.key"), cert_path("live.key"));
@@ -312,6 +314,32 @@ int main(void)
             st = broker_proc_run(args, out, sizeof(out), err, sizeof(err));
             if (!ok(st == 1 && strstr(err, "cannot start") != NULL && strstr(err, cases[i].want) != NULL,
                     "%s %s: exit 1, saying %s", cases[i].opt[0], cases[i].opt[1], cases[i].want))
+                diag("status %d, stderr: %s", st, err);
+        }
+    }
+
+    /* tls-offload kernel where the kernel has no TLS: refused at start. Only where the tls module
+     * is neither loaded nor on disk (modprobe could load it: then the broker would start). */
+    {
+        struct utsname u;
+        char mod[256];
+
+        uname(&u);
+        snprintf(mod, sizeof(mod), "/lib/modules/%s/kernel/net/tls", u.release);
+        if (access("/proc/net/tls_stat", F_OK) == 0 || access(mod, F_OK) == 0) {
+            ok(1, "# SKIP tls-offload kernel's refusal: this kernel has TLS, or its module (tests/ktls/ runs kernel TLS)");
+        } else {
+            char out[4096], err[8192], data_dir[128];
+            const char *args[] = {"--listen",      "127.0.0.1:0",  "--http",      "off",        "--data-dir",
+                                  data_dir,        "--tls-listen", "127.0.0.1:0", "--tls-cert", cert_path("server.pem"),
+                                  "--tls-offload", "kernel",       NULL};
+            int st;
+
+            snprintf(data_dir, sizeof(data_dir), "%s/data-kernel", certs_dir);
+            err[0] = '\0';
+            st = broker_proc_run(args, out, sizeof(out), err, sizeof(err));
+            if (!ok(st == 1 && strstr(err, "this kernel has no TLS") != NULL && strstr(err, "tls-offload") != NULL,
+                    "--tls-offload kernel on a kernel without TLS: exit 1, saying so"))
                 diag("status %d, stderr: %s", st, err);
         }
     }
