@@ -20,8 +20,16 @@
  * handshake, and writes its flights there itself while nothing of ours is on the way (ktls_idle).
  * If it then hands the send keys to the kernel (TLS_KTLS_TX), the kernel encrypts every byte
  * written to the socket: from there on the send side is the plaintext one (hs and out sent as they
- * are, direct sends allowed), while receiving still goes through recv_tls. The close_notify is
- * then a record the engine writes to the socket itself, once our sends are done (close_tls).
+ * are, direct sends allowed). The close_notify is then a record the engine writes to the socket
+ * itself, once our sends are done (close_tls).
+ *
+ * Over TLS 1.2 the engine hands the kernel the receive keys too (TLS_KTLS_RX), in the middle of
+ * the handshake, when it reads the broker's ChangeCipherSpec: every byte after it must reach the
+ * kernel, none a buffer of ours. The single recv does that: it is armed again only once the last
+ * one was handled (fed), so nothing is read past the handshake's bytes when the keys go in. From
+ * then on received bytes are plaintext for the wire reader, and a record that is not data (the
+ * broker's Finished if it came after the keys, its close_notify, an alert) fails the recv, to be
+ * read by the engine (recv_failed_ktls).
  *
  * Everything here runs on one thread at a time: the client's I/O thread, or the caller of
  * trpc_connect()/trpc_client_process() in external-loop mode. c->lock is never held while a
@@ -206,6 +214,12 @@ static bool ktls_idle(void *arg)
     return idle;
 }
 
+/* The kernel decrypts what this connection receives: received bytes are plaintext. */
+static bool ktls_rx(const trpc_client *c)
+{
+    return c->tls != NULL && (tls_conn_ktls(c->tls) & TLS_KTLS_RX) != 0;
+}
+
 /* The TLS connection failed: a refused certificate, a bad record, an alert from the broker. */
 static void send_tls_now(trpc_client *c);
 
@@ -356,6 +370,11 @@ static void shake_tls(trpc_client *c)
 
     if (ret < 0) {
         fail_tls(c);
+    } else if (ret == 1 && ktls_rx(c) && !tls_conn_ktls_rx_clean(c->tls)) {
+        /* Records the engine read ahead, behind the broker's Finished: the kernel never saw them,
+         * and TLS 1.2 has the broker say nothing before our CONNECT. */
+        conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: the broker sent data before the handshake was over", c->url->host,
+                  c->url->port);
     } else if (ret == 1 && !ktls_tx(c) && c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL) {
         /* A session we will not use: ended cleanly (our last flight, then close_notify). */
         tls_conn_close_notify(c->tls);
@@ -395,8 +414,10 @@ static void start_tls(trpc_client *c)
     c->tls_heard = false;
     /* Before the first flight: the engine sends on the socket itself when it may, and hands the
      * kernel the keys if it has TLS (without, nothing changes and ktls_why says so). */
-    if (c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER)
+    if (c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER) {
         tls_conn_set_socket(c->tls, c->fd, ktls_idle, c);
+        tls_conn_want_ktls_rx(c->tls); /* TLS 1.2 only; the recv below is the only one in flight */
+    }
     if (c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL && !ulp_is_tls(c->fd)) {
         /* A kernel without TLS: no use bothering the broker with a handshake, and ktls_why says
          * why now (once the keys come, the engine's reason for refusing them replaces it). */
@@ -853,6 +874,13 @@ static bool recv_tls(trpc_client *c, size_t len)
     struct wire_frame f;
     ssize_t n;
 
+    if (ktls_rx(c)) {
+        /* The receive keys went in before the broker's Finished came (a record that fails the
+         * recv): these bytes are data the kernel decrypted, sent before the handshake was over. */
+        conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: the broker sent data before the handshake was over", c->url->host,
+                  c->url->port);
+        return false;
+    }
     wire_limits_default(&lim);
     if (!c->tls_heard && wire_decode(c->rbuf, len, &lim, &f) > 0 && f.type == WIRE_ERR) {
         /* A plaintext broker's refusal of our ClientHello: its words say more than the engine's. */
@@ -872,6 +900,8 @@ static bool recv_tls(trpc_client *c, size_t len)
             return true;
         if (c->phase != TRPC__PH_HANDSHAKE)
             return false;
+        if (ktls_rx(c))
+            return true; /* the engine holds nothing more (shake_tls): the kernel has the rest */
         /* Done: what came with the broker's last flight (session tickets) is read below. */
     }
     while ((n = tls_conn_read(c->tls, c->tls_plain, TRPC__RECV_BYTES)) > 0)
@@ -890,6 +920,35 @@ static bool recv_tls(trpc_client *c, size_t len)
     return c->phase == TRPC__PH_HANDSHAKE || c->phase == TRPC__PH_OPEN;
 }
 
+/*
+ * A recv that failed under kernel TLS receive: EIO for a record that is not data, which only the
+ * engine can read (the broker's Finished when the keys went in before it, its close_notify, an
+ * alert), EBADMSG for one that failed its integrity check, EMSGSIZE for one too long.
+ */
+static void recv_failed_ktls(trpc_client *c, int res)
+{
+    int ret = tls_conn_ktls_recv_failed(c->tls, res);
+
+    if (ret == -EPIPE) {
+        /* As a close_notify read in user space, or the end of the stream. */
+        if (c->phase == TRPC__PH_TLS)
+            conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: the server closed the connection during the handshake", c->url->host,
+                      c->url->port);
+        else
+            conn_down(c, -TRPC_E_CONNECTION_LOST, "connection closed by the broker (TLS close_notify)");
+        return;
+    }
+    if (ret < 0) {
+        fail_tls(c);
+        return;
+    }
+    c->last_recv_ms = trpc__now_ms();
+    if (c->phase == TRPC__PH_TLS)
+        shake_tls(c); /* the record was the broker's Finished, fed to the engine */
+    if (c->phase == TRPC__PH_TLS || c->phase == TRPC__PH_HANDSHAKE || c->phase == TRPC__PH_OPEN)
+        arm_recv(c);
+}
+
 static void on_recv(trpc_client *c, int res)
 {
     bool good;
@@ -898,6 +957,10 @@ static void on_recv(trpc_client *c, int res)
     c->ops_inflight--;
     if (c->phase == TRPC__PH_DRAINING) {
         drain_check(c);
+        return;
+    }
+    if ((res == -EIO || res == -EBADMSG || res == -EMSGSIZE) && ktls_rx(c)) {
+        recv_failed_ktls(c, res);
         return;
     }
     if (res <= 0 && c->phase == TRPC__PH_TLS) {
@@ -927,7 +990,11 @@ static void on_recv(trpc_client *c, int res)
     c->last_recv_ms = trpc__now_ms();
     /* The MSGs of this receive go to their dispatchers together, after it (dispatch.c). */
     c->batching = c->disp_count > 0;
-    good = c->tls != NULL ? recv_tls(c, (size_t)res) : take_frames(c, c->rbuf, (size_t)res);
+    /* Kernel TLS receive once the handshake is done: plaintext, as over TCP. */
+    if (c->tls != NULL && !(ktls_rx(c) && c->phase != TRPC__PH_TLS))
+        good = recv_tls(c, (size_t)res);
+    else
+        good = take_frames(c, c->rbuf, (size_t)res);
     c->batching = false;
     trpc__deliver_flush(c);
     if (good)

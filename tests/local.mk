@@ -45,10 +45,11 @@ EXTRA_DIST += tests/http/http.sh
 TESTS += tests/ktls/smoke.sh
 EXTRA_DIST += tests/ktls/smoke.sh tests/ktls/vm.sh
 # client.sh: libtrpc's kernel TLS (trpc-bench --tls-offload kernel, auto and user against a broker
-# that leaves TLS to user space): TLS 1.3 and 1.2, TlsTxSw up by one per client connection, nothing
-# lost, a close_notify from each. The same rules as smoke.sh (tests/ktls/lib.sh).
+# that leaves TLS to user space): TLS 1.3 and 1.2, TlsTxSw up by one per client connection (TlsRxSw
+# too over 1.2), nothing lost, a close_notify from each. The same rules as smoke.sh
+# (tests/ktls/lib.sh). guest-lib.sh: what its guest and broker.sh's share.
 TESTS += tests/ktls/client.sh
-EXTRA_DIST += tests/ktls/client.sh tests/ktls/client-guest.sh tests/ktls/lib.sh
+EXTRA_DIST += tests/ktls/client.sh tests/ktls/client-guest.sh tests/ktls/lib.sh tests/ktls/guest-lib.sh
 # broker.sh: the broker's TLS listener with kernel TLS (tls-offload kernel, auto and user; TLS 1.3:
 # the kernel sends; TLS 1.2: both ways), judged by /proc/net/tls_stat, clients.list's path for each
 # connection, close_notify both ways, and pub/sub and requests with nothing lost.

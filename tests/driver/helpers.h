@@ -1,7 +1,8 @@
 /*
- * helpers for the driver's tests: a real broker (tests/harness), and an inbox that a
- * subscription callback fills and a test waits on. Every wait is bounded, so a missing message
- * fails its test point instead of hanging the program.
+ * helpers for the driver's tests: a real broker (tests/harness), an inbox that a subscription
+ * callback fills and a test waits on, a responder that echoes, and large messages checked byte by
+ * byte. Every wait is bounded, so a missing message fails its test point instead of hanging the
+ * program.
  */
 #ifndef TRPC_TESTS_DRIVER_HELPERS_H
 #define TRPC_TESTS_DRIVER_HELPERS_H
@@ -10,7 +11,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -140,6 +143,82 @@ static inline int reply_box_wait(struct reply_box *r, int timeout_ms)
     calls = r->calls;
     pthread_mutex_unlock(&r->lock);
     return calls;
+}
+
+/* A responder's callback: a request is answered with its own data; other messages are dropped. */
+static inline void echo_respond_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    (void)c;
+    (void)sub;
+    (void)ud;
+    if (trpc_msg_is_request(m))
+        trpc_respond(m, trpc_msg_data(m), trpc_msg_len(m));
+    trpc_msg_free(m);
+}
+
+/* A large payload's byte i: a function of i, so that a byte lost or out of place shows. */
+static inline uint8_t pattern_byte(size_t i)
+{
+    return (uint8_t)(i * 13 + 1);
+}
+
+/* len bytes of the pattern, malloc'ed (the test frees them). */
+static inline uint8_t *pattern_new(size_t len)
+{
+    uint8_t *p = malloc(len);
+
+    if (p == NULL)
+        BAIL_OUT("malloc %zu: out of memory", len);
+    for (size_t i = 0; i < len; i++)
+        p[i] = pattern_byte(i);
+    return p;
+}
+
+/* The last message big_box_cb got: its length, and whether it was the pattern throughout. */
+struct big_box {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t len;
+    bool intact;
+};
+
+#define BIG_BOX_INIT                                                                                                               \
+    {                                                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false                                                              \
+    }
+
+static inline void big_box_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
+{
+    struct big_box *b = ud;
+    const uint8_t *p = trpc_msg_data(m);
+    bool intact = true;
+
+    (void)c;
+    (void)sub;
+    for (size_t i = 0; i < trpc_msg_len(m) && intact; i++)
+        intact = p[i] == pattern_byte(i);
+    pthread_mutex_lock(&b->lock);
+    b->len = trpc_msg_len(m);
+    b->intact = intact;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    trpc_msg_free(m);
+}
+
+/* Waits up to timeout_ms for a message: its length (0: none came), and *intact. */
+static inline size_t big_box_wait(struct big_box *b, int timeout_ms, bool *intact)
+{
+    struct timespec ts;
+    size_t len;
+
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&b->lock);
+    while (b->len == 0 && pthread_cond_timedwait(&b->cond, &b->lock, &ts) != ETIMEDOUT)
+        ;
+    len = b->len;
+    *intact = b->intact;
+    pthread_mutex_unlock(&b->lock);
+    return len;
 }
 
 static inline void broker_up(struct broker_proc *b, const char *const *args)

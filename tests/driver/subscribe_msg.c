@@ -16,16 +16,6 @@ static void error_cb(trpc_client *c, trpc_sub *sub, int err, const char *text, v
         atomic_fetch_add(&errors, 1);
 }
 
-static void echo_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
-{
-    (void)c;
-    (void)sub;
-    (void)ud;
-    if (trpc_msg_is_request(m))
-        trpc_respond(m, trpc_msg_data(m), trpc_msg_len(m));
-    trpc_msg_free(m);
-}
-
 static bool is_connected(void *arg)
 {
     return trpc_client_state(arg) == TRPC_STATE_CONNECTED;
@@ -72,7 +62,7 @@ int main(void)
 
     ok_eq(trpc_subscribe_msg(c, "sm.grp", "workers", policy, 4, inbox_cb, &grp, &s_grp), 0, "group subscription with policy");
     ok_eq(trpc_subscribe_msg(c, "sm.fan.*", NULL, policy, 4, inbox_cb, &fan, &s_fan), 0, "fan-out subscription with policy");
-    ok_eq(trpc_subscribe_msg(c, "sm.echo", "svc", policy + 1, 1, echo_cb, NULL, &s_echo), 0, "responder with a header");
+    ok_eq(trpc_subscribe_msg(c, "sm.echo", "svc", policy + 1, 1, echo_respond_cb, NULL, &s_echo), 0, "responder with a header");
     ok_eq(trpc_flush(c, 5000), 0, "flush: the broker read the SUBs");
     ok(delivered(c, &grp, "sm.grp"), "the group subscription gets messages");
     ok(delivered(c, &fan, "sm.fan.x"), "the fan-out subscription gets messages");

@@ -33,16 +33,6 @@ static trpc_options *tls_opts(const char *ca, const char *cert, const char *key)
     return o;
 }
 
-static void echo_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
-{
-    (void)c;
-    (void)sub;
-    (void)ud;
-    if (trpc_msg_is_request(m))
-        trpc_respond(m, trpc_msg_data(m), trpc_msg_len(m));
-    trpc_msg_free(m);
-}
-
 /* A responder on svc and a requester: one request and its echo, and a publish to a subscriber.
  * All three clients were connected by the caller, over whatever they use. */
 static bool exchange(trpc_client *svc, trpc_client *cli, trpc_client *sub, const char *topic)
@@ -52,7 +42,7 @@ static bool exchange(trpc_client *svc, trpc_client *cli, trpc_client *sub, const
     trpc_sub *s1, *s2;
     bool good;
 
-    good = trpc_subscribe_group(svc, "tls.svc", "svc", echo_cb, NULL, &s1) == 0 && trpc_flush(svc, 5000) == 0 &&
+    good = trpc_subscribe_group(svc, "tls.svc", "svc", echo_respond_cb, NULL, &s1) == 0 && trpc_flush(svc, 5000) == 0 &&
            trpc_subscribe(sub, topic, inbox_cb, &in, &s2) == 0 && trpc_flush(sub, 5000) == 0;
     good = good && trpc_request(cli, "tls.svc", "hello", 5, 5000, &reply) == 0 && trpc_msg_len(reply) == 5 &&
            memcmp(trpc_msg_data(reply), "hello", 5) == 0;
@@ -63,31 +53,6 @@ static bool exchange(trpc_client *svc, trpc_client *cli, trpc_client *sub, const
     trpc_flush(svc, 5000);
     trpc_flush(sub, 5000);
     return good;
-}
-
-struct big {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t len;
-    bool intact;
-};
-
-static void big_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
-{
-    struct big *b = ud;
-    const uint8_t *p = trpc_msg_data(m);
-    bool intact = true;
-
-    (void)c;
-    (void)sub;
-    for (size_t i = 0; i < trpc_msg_len(m); i++)
-        intact = intact && p[i] == (uint8_t)(i * 13 + 1);
-    pthread_mutex_lock(&b->lock);
-    b->len = trpc_msg_len(m);
-    b->intact = intact;
-    pthread_cond_broadcast(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    trpc_msg_free(m);
 }
 
 struct requester {
@@ -154,7 +119,7 @@ int main(void)
     struct broker_proc b, b12, m;
     trpc_options *o, *bad;
     trpc_client *svc, *cli, *sub, *plain;
-    struct big big = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+    struct big_box big = BIG_BOX_INIT;
     struct requester r = {0};
     trpc_sub *s;
     pthread_t th;
@@ -191,22 +156,14 @@ int main(void)
     ok(exchange(svc, cli, sub, "tls.news"), "TLS 1.3: a request answered and a message delivered");
     ok(broker_proc_log_count(&b, "TLSv1.3") >= 3, "the broker logs TLSv1.3 for each");
 
-    payload = malloc(1 << 20);
-    if (payload == NULL)
-        BAIL_OUT("malloc");
-    for (size_t i = 0; i < 1 << 20; i++)
-        payload[i] = (uint8_t)(i * 13 + 1);
-    ok(trpc_subscribe(sub, "tls.big", big_cb, &big, &s) == 0 && trpc_flush(sub, 5000) == 0, "a subscriber for 1 MiB messages");
+    payload = pattern_new(1 << 20);
+    ok(trpc_subscribe(sub, "tls.big", big_box_cb, &big, &s) == 0 && trpc_flush(sub, 5000) == 0, "a subscriber for 1 MiB messages");
     ok(trpc_publish(cli, "tls.big", payload, 1 << 20) == 0, "a 1 MiB publish over TLS");
     {
-        struct timespec ts;
+        bool intact = false;
+        size_t len = big_box_wait(&big, 10000, &intact);
 
-        deadline_in(&ts, 10000);
-        pthread_mutex_lock(&big.lock);
-        while (big.len == 0 && pthread_cond_timedwait(&big.cond, &big.lock, &ts) == 0)
-            ;
-        ok(big.len == 1 << 20 && big.intact, "arrives whole and intact (%zu bytes)", big.len);
-        pthread_mutex_unlock(&big.lock);
+        ok(len == 1 << 20 && intact, "arrives whole and intact (%zu bytes)", len);
     }
     trpc_unsubscribe(s);
 
@@ -236,7 +193,7 @@ int main(void)
     }
 
     /* 1,000 handshakes while a TLS client keeps requesting from a TLS responder. */
-    ok(trpc_subscribe_group(svc, "tls.svc", "svc", echo_cb, NULL, &s) == 0 && trpc_flush(svc, 5000) == 0,
+    ok(trpc_subscribe_group(svc, "tls.svc", "svc", echo_respond_cb, NULL, &s) == 0 && trpc_flush(svc, 5000) == 0,
        "a responder for the storm");
     r.c = cli;
     if (pthread_create(&th, NULL, request_loop, &r) != 0)

@@ -1,12 +1,14 @@
 /*
- * trpc_options_set_tls_offload against a real broker. Where this kernel has TLS (its tls module
- * answers TCP_ULP), AUTO and KERNEL connections hand it their send keys (this process's sockets
- * with TLS_TX in are counted) and USER ones do not; where it has none, as on most build machines,
- * AUTO and USER connect in user space and KERNEL fails at once with TRPC_E_TLS saying why ("the
- * kernel has no TLS"), in the external-loop mode too, while a trpc:// URL is not affected. Every
- * mode that connects carries a synchronous request (a direct send from this thread under kernel
- * TLS), a publish and a 1 MiB message intact, comes back after the broker kicks it, and ends with
- * a close_notify the broker logs at debug level.
+ * trpc_options_set_tls_offload against a real broker, over TLS 1.3 and TLS 1.2. Where this kernel
+ * has TLS (its tls module answers TCP_ULP), AUTO and KERNEL connections hand it their send keys,
+ * and over TLS 1.2 their receive keys too (this process's sockets with TLS_TX or TLS_RX in are
+ * counted), and USER ones do not; where it has none, as on most build machines, AUTO and USER
+ * connect in user space and KERNEL fails at once with TRPC_E_TLS saying why ("the kernel has no
+ * TLS"), in the external-loop mode too, while a trpc:// URL is not affected. Every mode that
+ * connects carries a synchronous request (a direct send from this thread under kernel TLS), a
+ * publish and a 1 MiB message intact, comes back after the broker kicks it, and ends with a
+ * close_notify the broker logs at debug level. (tests/ktls/client.sh does the kernel's part in a
+ * guest whose kernel has TLS.)
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -43,9 +45,10 @@ static bool kernel_has_tls(void)
     return has;
 }
 
-/* How many of this process's sockets the kernel encrypts for (their TLS_TX keys are in): the
- * clients', not the broker's, and not other tests' (/proc/net/tls_stat counts every process). */
-static int kernel_tx_sockets(void)
+/* How many of this process's sockets the kernel has the keys of, dir TLS_TX (it encrypts) or
+ * TLS_RX (it decrypts): the clients', not the broker's, and not other tests' (/proc/net/tls_stat
+ * counts every process). */
+static int kernel_sockets(int dir)
 {
     DIR *d = opendir("/proc/self/fd");
     struct dirent *e;
@@ -57,7 +60,7 @@ static int kernel_tx_sockets(void)
         struct tls_crypto_info info; /* its size alone: the kernel wants a cipher's exact size, or this */
         socklen_t len = sizeof(info);
 
-        if (e->d_name[0] != '.' && getsockopt(atoi(e->d_name), SOL_TLS, TLS_TX, &info, &len) == 0)
+        if (e->d_name[0] != '.' && getsockopt(atoi(e->d_name), SOL_TLS, dir, &info, &len) == 0)
             n++;
     }
     closedir(d);
@@ -78,68 +81,26 @@ static trpc_options *offload_opts(trpc_tls_offload mode)
     return o;
 }
 
-static void echo_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
-{
-    (void)c;
-    (void)sub;
-    (void)ud;
-    if (trpc_msg_is_request(m))
-        trpc_respond(m, trpc_msg_data(m), trpc_msg_len(m));
-    trpc_msg_free(m);
-}
-
-struct big {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t len;
-    bool intact;
-};
-
-static void big_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
-{
-    struct big *b = ud;
-    const uint8_t *p = trpc_msg_data(m);
-    bool intact = true;
-
-    (void)c;
-    (void)sub;
-    for (size_t i = 0; i < trpc_msg_len(m); i++)
-        intact = intact && p[i] == (uint8_t)(i * 7 + 3);
-    pthread_mutex_lock(&b->lock);
-    b->len = trpc_msg_len(m);
-    b->intact = intact;
-    pthread_cond_broadcast(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    trpc_msg_free(m);
-}
-
 /* A request from this thread and its echo, a publish to a subscriber, and a 1 MiB message: all
  * three clients were connected by the caller. */
 static bool exchange(trpc_client *svc, trpc_client *cli, trpc_client *sub, const char *topic, const uint8_t *payload)
 {
-    struct big big = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+    struct big_box big = BIG_BOX_INIT;
     struct inbox in = INBOX_INIT;
     char big_topic[64];
     trpc_msg *reply = NULL;
     trpc_sub *s1, *s2, *s3;
-    struct timespec ts;
-    bool good;
+    bool good, intact = false;
 
     snprintf(big_topic, sizeof(big_topic), "%s.big", topic);
-    good = trpc_subscribe_group(svc, "offload.svc", "svc", echo_cb, NULL, &s1) == 0 && trpc_flush(svc, 5000) == 0 &&
-           trpc_subscribe(sub, topic, inbox_cb, &in, &s2) == 0 && trpc_subscribe(sub, big_topic, big_cb, &big, &s3) == 0 &&
+    good = trpc_subscribe_group(svc, "offload.svc", "svc", echo_respond_cb, NULL, &s1) == 0 && trpc_flush(svc, 5000) == 0 &&
+           trpc_subscribe(sub, topic, inbox_cb, &in, &s2) == 0 && trpc_subscribe(sub, big_topic, big_box_cb, &big, &s3) == 0 &&
            trpc_flush(sub, 5000) == 0;
     good = good && trpc_request(cli, "offload.svc", "hello", 5, 5000, &reply) == 0 && trpc_msg_len(reply) == 5 &&
            memcmp(trpc_msg_data(reply), "hello", 5) == 0;
     trpc_msg_free(reply);
     good = good && trpc_publish(cli, topic, "news", 4) == 0 && inbox_wait(&in, 1, 5000) == 1 && strcmp(in.data, "news") == 0;
-    good = good && trpc_publish(cli, big_topic, payload, BIG) == 0;
-    deadline_in(&ts, 10000);
-    pthread_mutex_lock(&big.lock);
-    while (good && big.len == 0 && pthread_cond_timedwait(&big.cond, &big.lock, &ts) == 0)
-        ;
-    good = good && big.len == BIG && big.intact;
-    pthread_mutex_unlock(&big.lock);
+    good = good && trpc_publish(cli, big_topic, payload, BIG) == 0 && big_box_wait(&big, 10000, &intact) == BIG && intact;
     trpc_unsubscribe(s1);
     trpc_unsubscribe(s2);
     trpc_unsubscribe(s3);
@@ -187,17 +148,18 @@ static bool log_reached(void *arg)
 }
 
 /* Three clients of mode over TLS that must connect and work; the kernel must have taken the send
- * keys of all three or of none. */
-static void works(struct broker_proc *b, const char *name, trpc_tls_offload mode, bool kernel, const uint8_t *payload)
+ * keys (tx) and the receive keys (rx) of all three or of none. */
+static void works(struct broker_proc *b, const char *name, trpc_tls_offload mode, bool tx, bool rx, const uint8_t *payload)
 {
     trpc_options *o = offload_opts(mode);
     trpc_client *svc = NULL, *cli = NULL, *sub = NULL;
-    int want = kernel ? 3 : 0;
+    int want_tx = tx ? 3 : 0, want_rx = rx ? 3 : 0;
     struct log_count closes = {b, "TLS close_notify", broker_proc_log_count(b, "TLS close_notify") + 3};
+    static int runs;
     char topic[64];
     int err;
 
-    snprintf(topic, sizeof(topic), "offload.%s", name);
+    snprintf(topic, sizeof(topic), "offload.run%d", ++runs); /* a topic per run: names have spaces */
     err = trpc_connect(&svc, b->tls_url, o);
     if (err == 0)
         err = trpc_connect(&cli, b->tls_url, o);
@@ -206,11 +168,15 @@ static void works(struct broker_proc *b, const char *name, trpc_tls_offload mode
     ok(err == 0, "%s: three clients connect over %s (%s)", name, b->tls_url, err ? trpc_last_error() : "ok");
     if (err != 0)
         BAIL_OUT("no TLS clients");
-    ok(kernel_tx_sockets() == want, "%s: the kernel encrypts for %d of them, want %d", name, kernel_tx_sockets(), want);
+    ok(kernel_sockets(TLS_TX) == want_tx && kernel_sockets(TLS_RX) == want_rx,
+       "%s: the kernel encrypts for %d of them and decrypts for %d, want %d and %d", name, kernel_sockets(TLS_TX),
+       kernel_sockets(TLS_RX), want_tx, want_rx);
     ok(exchange(svc, cli, sub, topic, payload), "%s: a request answered, a message and a 1 MiB one delivered intact", name);
     ok(kicked_and_back(svc, cli), "%s: kicked, the requester comes back on a new connection", name);
     ok(exchange(svc, cli, sub, topic, payload), "%s: and works there", name);
-    ok(kernel_tx_sockets() == want, "%s: after the reconnect the kernel encrypts for %d, want %d", name, kernel_tx_sockets(), want);
+    ok(kernel_sockets(TLS_TX) == want_tx && kernel_sockets(TLS_RX) == want_rx,
+       "%s: after the reconnect the kernel encrypts for %d and decrypts for %d, want %d and %d", name, kernel_sockets(TLS_TX),
+       kernel_sockets(TLS_RX), want_tx, want_rx);
     trpc_close(svc);
     trpc_close(cli);
     trpc_close(sub);
@@ -246,9 +212,32 @@ static void refused(struct broker_proc *b, const char *name, bool external)
     trpc_options_destroy(o);
 }
 
+/* A broker whose TLS end is user space whatever its clients do, each close_notify it reads logged,
+ * at most TLS max_version (NULL: 1.3). */
+static void broker_tls(struct broker_proc *b, const char *max_version)
+{
+    const char *args[] = {"--tls-listen",
+                          "127.0.0.1:0",
+                          "--tls-cert",
+                          cert_path("server.pem"),
+                          "--tls-key",
+                          cert_path("server.key"),
+                          "--tls-offload",
+                          "user",
+                          "--log-level",
+                          "debug",
+                          "--max-frame",
+                          "2m",
+                          max_version != NULL ? "--tls-max-version" : NULL,
+                          max_version,
+                          NULL};
+
+    broker_up(b, args);
+}
+
 int main(void)
 {
-    struct broker_proc b;
+    struct broker_proc b, b12;
     trpc_options *o;
     trpc_client *c;
     uint8_t *payload;
@@ -257,34 +246,18 @@ int main(void)
 
     certs_make();
     diag("this kernel %s TLS", has_tls ? "has" : "has no");
-    /* The broker's end the same in every case (user space), and each close_notify it reads logged. */
-    {
-        const char *args[] = {"--tls-listen",
-                              "127.0.0.1:0",
-                              "--tls-cert",
-                              cert_path("server.pem"),
-                              "--tls-key",
-                              cert_path("server.key"),
-                              "--tls-offload",
-                              "user",
-                              "--log-level",
-                              "debug",
-                              "--max-frame",
-                              "2m",
-                              NULL};
+    broker_tls(&b, NULL);
+    broker_tls(&b12, "1.2");
+    payload = pattern_new(BIG);
 
-        broker_up(&b, args);
-    }
-    payload = malloc(BIG);
-    if (payload == NULL)
-        BAIL_OUT("malloc");
-    for (size_t i = 0; i < BIG; i++)
-        payload[i] = (uint8_t)(i * 7 + 3);
-
-    works(&b, "user", TRPC_TLS_OFFLOAD_USER, false, payload);
-    works(&b, "auto", TRPC_TLS_OFFLOAD_AUTO, has_tls, payload);
+    /* OpenSSL 3.0 gives the kernel receive keys over TLS 1.2 only. */
+    works(&b, "user", TRPC_TLS_OFFLOAD_USER, false, false, payload);
+    works(&b, "auto", TRPC_TLS_OFFLOAD_AUTO, has_tls, false, payload);
+    works(&b12, "TLS 1.2, user", TRPC_TLS_OFFLOAD_USER, false, false, payload);
+    works(&b12, "TLS 1.2, auto", TRPC_TLS_OFFLOAD_AUTO, has_tls, has_tls, payload);
     if (has_tls) {
-        works(&b, "kernel", TRPC_TLS_OFFLOAD_KERNEL, true, payload);
+        works(&b, "kernel", TRPC_TLS_OFFLOAD_KERNEL, true, false, payload);
+        works(&b12, "TLS 1.2, kernel", TRPC_TLS_OFFLOAD_KERNEL, true, true, payload);
     } else {
         refused(&b, "kernel", false);
         refused(&b, "kernel, external loop", true);
@@ -299,6 +272,7 @@ int main(void)
     trpc_options_destroy(o);
 
     ok(broker_proc_stop(&b) == 0, "the broker stops cleanly");
+    ok(broker_proc_stop(&b12) == 0, "the TLS 1.2 broker stops cleanly");
     free(payload);
     certs_remove();
     return done_testing();

@@ -2,76 +2,23 @@
 # tests/ktls/client.sh's guest (busybox sh; tls.ko loaded): libtrpc's kernel TLS, judged by what
 # the kernel counts (/proc/net/tls_stat), what the broker logs of each connection, and data that
 # arrives whole. The broker runs with tls-offload user, so every socket the kernel counts is a
-# client's. Programs in /bin, files in /t. Prints "CHECK: ok - ..." or "CHECK: not ok - ..." per
-# check (tests/ktls/lib.sh).
+# client's: over TLS 1.3 the kernel takes their send keys, over TLS 1.2 their receive keys too.
+# Programs in /bin, files in /t. Prints "CHECK: ok - ..." or "CHECK: not ok - ..." per check
+# (tests/ktls/lib.sh); the broker, the bench runs and the checks are tests/ktls/guest-lib.sh's.
 set -u
+# shellcheck source=tests/ktls/guest-lib.sh
+. /t/guest-lib.sh
 
-port=4250
-tport=4251
-url=trpcs://127.0.0.1:$tport
-n=0
-fails=0
-pid=
-
-check() { # check STATUS DESCRIPTION
-    if [ "$1" -eq 0 ]; then
-        echo "CHECK: ok - $2"
-    else
-        echo "CHECK: not ok - $2"
-        fails=$((fails + 1))
-    fi
-}
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
-# How many lines of the broker's log have $1 (grep -c, 0 for none).
-logged() { grep -c -- "$1" /tmp/broker.log; }
-
-# start_broker ARGS...: a broker with a TLS listener that leaves TLS to user space and logs at
-# debug level (the close_notify it reads), ready once its /readyz answers.
-start_broker() {
-    n=$((n + 1))
-    trpc-broker --listen 127.0.0.1:$port --tls-listen 127.0.0.1:$tport --tls-cert /t/server.pem \
-        --tls-key /t/server.key --tls-offload user --log-level debug --http 127.0.0.1:8250 \
-        --data-dir "/tmp/data$n" --cores 2 "$@" >/tmp/broker.log 2>&1 &
-    pid=$!
-    i=0
-    until wget -qO- http://127.0.0.1:8250/readyz >/dev/null 2>&1; do
-        i=$((i + 1))
-        if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-            cat /tmp/broker.log
-            return 1
-        fi
-        sleep 0.1
-    done
-}
-
-stop_broker() {
-    kill -TERM $pid
-    wait $pid
-}
-
-# bench WORKLOAD ARGS...: a run over TLS with --tls-offload $mode that must deliver something and
-# lose nothing.
-bench() {
-    out=$(trpc-bench "$@" --url "$url" --tls-ca /t/ca.pem --tls-offload "$mode" --duration 1 --quiet 2>&1)
-    rc=$?
-    res=$(echo "$out" | grep '^result ')
-    echo "$res"
-    case "$rc $res" in
-    "0 "*" loss=0 "*) case "$res" in *" delivered=0 "*) rc=1 ;; esac ;;
-    *) rc=1; echo "$out" ;;
-    esac
-    check $rc "$label: trpc-bench $* delivers, nothing lost"
-}
-
-# run VERSION MODE KERNEL: three bench runs with --tls-offload MODE against the broker that runs
+# run VERSION MODE TX RX: three bench runs with --tls-offload MODE against the broker that runs
 # (7 client connections: 1 publisher and 1 subscriber, 1 responder and 1 requester, 1 publisher
-# and 2 subscribers); the kernel must have taken the send keys of every one (KERNEL yes) or of
-# none, and the broker must have read a close_notify from every one.
+# and 2 subscribers); the kernel must have taken the send keys (TX yes) and the receive keys (RX
+# yes) of every one, or of none, and the broker must have read a close_notify from every one.
 run() {
-    version=$1 mode=$2 kernel=$3
-    label="$version, --tls-offload $mode"
+    version=$1 offload=$2 ktx=$3 krx=$4
+    label="$version, --tls-offload $offload"
     conns=7
-    tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) de0=$(tls_stat TlsDecryptError) cur0=$(tls_stat TlsCurrTxSw)
+    tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) de0=$(tls_stat TlsDecryptError)
+    curtx0=$(tls_stat TlsCurrTxSw) currx0=$(tls_stat TlsCurrRxSw)
     hs0=$(logged ": $version .*user-space TLS") cn0=$(logged "TLS close_notify")
     bench pubsub --size 256
     bench request --size 512k
@@ -83,46 +30,74 @@ run() {
         i=$((i + 1))
     done
     tx=$(($(tls_stat TlsTxSw) - tx0)) rx=$(($(tls_stat TlsRxSw) - rx0)) de=$(($(tls_stat TlsDecryptError) - de0))
-    cur=$(($(tls_stat TlsCurrTxSw) - cur0))
+    curtx=$(($(tls_stat TlsCurrTxSw) - curtx0)) currx=$(($(tls_stat TlsCurrRxSw) - currx0))
     hs=$(($(logged ": $version .*user-space TLS") - hs0)) cn=$(($(logged "TLS close_notify") - cn0))
-    echo "$label: TlsTxSw +$tx, TlsRxSw +$rx, TlsDecryptError +$de, TlsCurrTxSw +$cur; the broker: $hs $version connections, $cn close_notify"
+    echo "$label: TlsTxSw +$tx, TlsRxSw +$rx, TlsDecryptError +$de, TlsCurrTxSw +$curtx, TlsCurrRxSw +$currx;" \
+        "the broker: $hs $version connections, $cn close_notify"
     [ "$hs" -eq $conns ]
     check $? "$label: the broker handshook $version with the $conns client connections (got $hs)"
     want=0
-    [ "$kernel" = yes ] && want=$conns
+    [ "$ktx" = yes ] && want=$conns
     [ "$tx" -eq "$want" ]
     check $? "$label: TlsTxSw went up by $want, one per client connection whose send keys the kernel took (got +$tx)"
-    [ "$rx" -eq 0 ]
-    check $? "$label: TlsRxSw stayed (receiving is user space; got +$rx)"
+    want=0
+    [ "$krx" = yes ] && want=$conns
+    [ "$rx" -eq "$want" ]
+    check $? "$label: TlsRxSw went up by $want, one per client connection whose receive keys the kernel took (got +$rx)"
     [ "$de" -eq 0 ]
     check $? "$label: no decrypt error (got +$de)"
-    [ "$cur" -eq 0 ]
-    check $? "$label: no kernel TLS socket left behind (TlsCurrTxSw +$cur)"
+    [ "$curtx" -eq 0 ] && [ "$currx" -eq 0 ]
+    check $? "$label: no kernel TLS socket left behind (TlsCurrTxSw +$curtx, TlsCurrRxSw +$currx)"
     [ "$cn" -eq $conns ]
     check $? "$label: the broker read a close_notify from each of the $conns (got $cn)"
     ! grep -q "handshake failed\|peer=.*: TLS: " /tmp/broker.log
     check $? "$label: the broker saw no failed handshake and no bad record"
 }
 
-# tls_version VERSION BROKER-ARGS...: the three modes against one broker.
+# tls_version VERSION RX BROKER-ARGS...: the three modes against one broker that leaves TLS to
+# user space; RX: whether kernel and auto clients hand the kernel their receive keys too (OpenSSL
+# 3.0 does only over TLS 1.2).
 tls_version() {
-    version=$1
-    shift
+    version=$1 rxkeys=$2
+    shift 2
+    set -- --tls-offload user "$@"
     if ! start_broker "$@"; then
         check 1 "$version: the broker starts ($*)"
         return
     fi
     check 0 "$version: the broker starts ($*)"
-    run "$version" kernel yes
-    run "$version" auto yes
-    run "$version" user no
+    run "$version" kernel yes "$rxkeys"
+    run "$version" auto yes "$rxkeys"
+    run "$version" user no no
     grep -m1 "$version" /tmp/broker.log
     stop_broker
     check $? "$version: the broker exits 0 on SIGTERM"
 }
 
-tls_version TLSv1.3
-tls_version TLSv1.2 --tls-max-version 1.2
+# tests/driver/tls_offload where the kernel has TLS: kernel and auto clients over TLS 1.3 and 1.2,
+# their keys counted per socket (TLS_TX, TLS_RX), a synchronous request (a direct send), a 1 MiB
+# message, a kick and the reconnect after it, a close_notify from each. Its checks become ours;
+# its certificates are the host's (client.sh put a mkcerts.sh in /t/tests/tls that copies them
+# from /t).
+driver_test() {
+    top_srcdir=/t TRPC_BROKER=/bin/trpc-broker tls_offload >/tmp/tls_offload.log 2>&1
+    rc=$?
+    while IFS= read -r line; do
+        case "$line" in
+        "ok "*) check 0 "tls_offload: ${line#ok * - }" ;;
+        "not ok "*) check 1 "tls_offload: ${line#not ok * - }" ;;
+        "Bail out!"*) check 1 "tls_offload: $line" ;;
+        esac
+    done </tmp/tls_offload.log
+    [ $rc -eq 0 ] || grep -v '^ok ' /tmp/tls_offload.log
+    check $rc "tls_offload exits 0"
+    grep -q "^# this kernel has TLS" /tmp/tls_offload.log
+    check $? "tls_offload saw the kernel's TLS (its kernel half ran)"
+}
+
+tls_version TLSv1.3 no
+tls_version TLSv1.2 yes --tls-max-version 1.2
+driver_test
 echo "--- /proc/net/tls_stat"
 cat /proc/net/tls_stat
 exit $((fails > 0))

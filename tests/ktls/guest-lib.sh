@@ -1,0 +1,68 @@
+# shellcheck shell=sh
+# tests/ktls/guest-lib.sh: what the guests of tests/ktls/broker.sh and client.sh share (busybox
+# sh, in /t, sourced by broker-guest.sh and client-guest.sh, which vm.sh runs): a broker with a
+# TLS listener, trpc-bench runs judged by their result line, the kernel's counters and the checks
+# as "CHECK: ok - ..." or "CHECK: not ok - ..." lines (tests/ktls/lib.sh makes TAP of them).
+# Programs in /bin, files in /t. The sourcing script ends with `exit $((fails > 0))`.
+
+port=4250
+tport=4251
+url=trpcs://127.0.0.1:$tport
+n=0          # brokers started: each gets a data directory of its own
+fails=0      # checks that failed
+pid=         # the broker's
+label=       # what the checks of a run are named after (the sourcing script's run sets it)
+offload=auto # trpc-bench's --tls-offload (the same)
+
+check() { # check STATUS DESCRIPTION
+    if [ "$1" -eq 0 ]; then
+        echo "CHECK: ok - $2"
+    else
+        echo "CHECK: not ok - $2"
+        fails=$((fails + 1))
+    fi
+}
+
+# tls_stat NAME: a counter of /proc/net/tls_stat (the kernel's, every socket of the guest).
+tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
+
+# logged TEXT: how many lines of the broker's log have TEXT (grep -c, 0 for none).
+logged() { grep -c -- "$1" /tmp/broker.log; }
+
+# start_broker ARGS...: a broker with a TLS listener that logs at debug level (each close_notify
+# it reads), ready once its /readyz answers; ARGS after the common ones.
+start_broker() {
+    n=$((n + 1))
+    trpc-broker --listen 127.0.0.1:$port --tls-listen 127.0.0.1:$tport --tls-cert /t/server.pem \
+        --tls-key /t/server.key --http 127.0.0.1:8250 --data-dir "/tmp/data$n" --cores 2 --log-level debug "$@" \
+        >/tmp/broker.log 2>&1 &
+    pid=$!
+    i=0
+    until wget -qO- http://127.0.0.1:8250/readyz >/dev/null 2>&1; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 "$pid" 2>/dev/null; then
+            cat /tmp/broker.log
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+stop_broker() {
+    kill -TERM "$pid"
+    wait "$pid"
+}
+
+# bench WORKLOAD ARGS...: a trpc-bench run over TLS with --tls-offload $offload that must deliver
+# something and lose nothing; its check is named after $label.
+bench() {
+    out=$(trpc-bench "$@" --url "$url" --tls-ca /t/ca.pem --tls-offload "$offload" --duration 1 --quiet 2>&1)
+    rc=$?
+    res=$(echo "$out" | grep '^result ')
+    echo "$res"
+    case "$rc $res" in
+    "0 "*" loss=0 "*) case "$res" in *" delivered=0 "*) rc=1 ;; esac ;;
+    *) rc=1; echo "$out" ;;
+    esac
+    check $rc "$label: trpc-bench $* delivers, nothing lost"
+}
