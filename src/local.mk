@@ -67,6 +67,7 @@ bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c
 src_trpc_broker_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 src_trpc_broker_LDADD = src/libtrpcd.la
+dist_man_MANS += src/trpc-broker.8
 
 check_PROGRAMS += tests/broker/trie_match tests/broker/trie_churn tests/broker/trie_deep
 tests_broker_trie_match_LDADD = src/libtrpcbroker.la
