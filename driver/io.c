@@ -388,16 +388,6 @@ static void shake_tls(trpc_client *c)
     }
 }
 
-/* Whether the kernel took the socket for TLS (the upper layer protocol tls_conn_set_socket asks
- * for): without it, it can never take the keys. */
-static bool ulp_is_tls(int fd)
-{
-    char name[16] = "";
-    socklen_t len = sizeof(name) - 1;
-
-    return getsockopt(fd, SOL_TCP, TCP_ULP, name, &len) == 0 && strcmp(name, "tls") == 0;
-}
-
 /* TCP is up on a trpcs:// URL: the TLS handshake, with a recv armed for the broker's flights. */
 static void start_tls(trpc_client *c)
 {
@@ -414,13 +404,10 @@ static void start_tls(trpc_client *c)
     c->tls_heard = false;
     /* Before the first flight: the engine sends on the socket itself when it may, and hands the
      * kernel the keys if it has TLS (without, nothing changes and ktls_why says so). */
-    if (c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER) {
-        tls_conn_set_socket(c->tls, c->fd, ktls_idle, c);
+    if (c->opts.tls_offload != TRPC_TLS_OFFLOAD_USER && tls_conn_set_socket(c->tls, c->fd, ktls_idle, c)) {
         tls_conn_want_ktls_rx(c->tls); /* TLS 1.2 only; the recv below is the only one in flight */
-    }
-    if (c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL && !ulp_is_tls(c->fd)) {
-        /* A kernel without TLS: no use bothering the broker with a handshake, and ktls_why says
-         * why now (once the keys come, the engine's reason for refusing them replaces it). */
+    } else if (c->opts.tls_offload == TRPC_TLS_OFFLOAD_KERNEL) {
+        /* A kernel without TLS: no use bothering the broker with a handshake. */
         conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: kernel TLS did not take the connection (tls_offload kernel): %s",
                   c->url->host, c->url->port, tls_conn_ktls_why(c->tls));
         return;

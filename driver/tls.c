@@ -26,7 +26,6 @@
 
 struct tls_ctx {
     SSL_CTX *ssl;
-    bool ktls;
 };
 
 struct tls_conn {
@@ -188,7 +187,6 @@ int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out, char *err, s
     /* Idle connections give their record buffers back: thousands of them cost little. */
     SSL_CTX_set_mode(x->ssl, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(x->ssl, SSL_OP_NO_RENEGOTIATION | (cfg->ktls ? SSL_OP_ENABLE_KTLS : 0));
-    x->ktls = cfg->ktls;
     if (cfg->role == TLS_SERVER) {
         SSL_CTX_set_session_id_context(x->ssl, sid, sizeof(sid) - 1);
         /* No TLS 1.3 session tickets: no client here resumes, and under kernel TLS each would be a
@@ -236,7 +234,7 @@ void tls_ctx_free(struct tls_ctx *x)
 #define CTRL_SET_KTLS_CTRL_MSG 74
 #define CTRL_CLR_KTLS_CTRL_MSG 75
 
-static BIO_METHOD *wb_method;
+static BIO_METHOD *wb_method, *rb_method;
 static atomic_bool kernel_lacks_tls; /* a TCP_ULP "tls" failed with ENOENT */
 static pthread_once_t methods_once = PTHREAD_ONCE_INIT;
 
@@ -312,8 +310,12 @@ static socklen_t crypto_info_len(struct tls_conn *t, const struct tls_crypto_inf
     }
 }
 
-static int ktls_install(struct tls_conn *t, struct tls_crypto_info *ci)
+/* Hands the kernel ci's keys for one direction, TLS_TX or TLS_RX: 1, or 0 with ktls_why saying
+ * why not. Sending: all the handshake's ciphertext went, none of the caller's waits. Receiving:
+ * nothing fed waits unread (OpenSSL read ahead: tls_conn_want_ktls_rx). */
+static int ktls_install(struct tls_conn *t, struct tls_crypto_info *ci, int dir)
 {
+    bool tx = dir == TLS_TX;
     socklen_t len;
 
     if (t->fd < 0)
@@ -321,15 +323,17 @@ static int ktls_install(struct tls_conn *t, struct tls_crypto_info *ci)
     len = crypto_info_len(t, ci);
     if (len == 0)
         return 0;
-    if (BIO_ctrl_pending(t->out) > 0 || !sock_idle(t)) {
-        snprintf(t->ktls_why, sizeof(t->ktls_why), "handshake bytes were still on their way when the keys came");
+    if (tx ? BIO_ctrl_pending(t->out) > 0 || !sock_idle(t) : BIO_ctrl_pending(t->in) > 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "%s",
+                 tx ? "handshake bytes were still on their way when the keys came"
+                    : "received bytes were waiting when the receive keys came");
         return 0;
     }
-    if (setsockopt(t->fd, SOL_TLS, TLS_TX, ci, len) != 0) {
-        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel refused the send keys: %s", strerror(errno));
+    if (setsockopt(t->fd, SOL_TLS, dir, ci, len) != 0) {
+        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel refused the %s keys: %s", tx ? "send" : "receive", strerror(errno));
         return 0;
     }
-    t->ktls |= TLS_KTLS_TX;
+    t->ktls |= tx ? TLS_KTLS_TX : TLS_KTLS_RX;
     return 1;
 }
 
@@ -353,7 +357,7 @@ static long wb_ctrl(BIO *b, int cmd, long num, void *ptr)
             flush_out(t);
         return 1;
     case CTRL_SET_KTLS:
-        return num != 0 ? ktls_install(t, ptr) : 0; /* num 0: the receive keys, which go to the read BIO */
+        return num != 0 ? ktls_install(t, ptr, TLS_TX) : 0; /* num 0: the receive keys, the read BIO's */
     case BIO_CTRL_GET_KTLS_SEND:
         return (t->ktls & TLS_KTLS_TX) != 0;
     case CTRL_SET_KTLS_CTRL_MSG:
@@ -370,30 +374,6 @@ static long wb_ctrl(BIO *b, int cmd, long num, void *ptr)
     }
 }
 
-/*
- * Receive keys (TLS 1.2 only in OpenSSL 3.0) come when the peer's ChangeCipherSpec is read, and
- * from there on the kernel decrypts what the socket receives. OpenSSL reads ahead, so the records
- * behind the ChangeCipherSpec (the peer's Finished) are in its own buffer, counted and decrypted
- * there; what the caller fed and OpenSSL did not take would be lost to the kernel, so then the
- * keys stay out. A peer that sends nothing more before our Finished (as TLS 1.2 has it) leaves
- * nothing behind.
- */
-static int ktls_install_rx(struct tls_conn *t, struct tls_crypto_info *ci, socklen_t len)
-{
-    if (t->fd < 0)
-        return 0;
-    if (BIO_ctrl_pending(t->in) > 0) {
-        snprintf(t->ktls_why, sizeof(t->ktls_why), "received bytes were waiting when the receive keys came");
-        return 0;
-    }
-    if (setsockopt(t->fd, SOL_TLS, TLS_RX, ci, len) != 0) {
-        snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel refused the receive keys: %s", strerror(errno));
-        return 0;
-    }
-    t->ktls |= TLS_KTLS_RX;
-    return 1;
-}
-
 static int rb_read(BIO *b, char *buf, int len)
 {
     struct tls_conn *t = BIO_get_data(b);
@@ -406,34 +386,35 @@ static int rb_read(BIO *b, char *buf, int len)
     return n;
 }
 
+/*
+ * Receive keys (TLS 1.2 only in OpenSSL 3.0) come when the peer's ChangeCipherSpec is read, and
+ * from there on the kernel decrypts what the socket receives. OpenSSL reads ahead, so the records
+ * behind the ChangeCipherSpec (the peer's Finished) are in its own buffer, counted and decrypted
+ * there; what the caller fed and OpenSSL did not take would be lost to the kernel, so then the
+ * keys stay out. A peer that sends nothing more before our Finished (as TLS 1.2 has it) leaves
+ * nothing behind.
+ */
 static long rb_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     struct tls_conn *t = BIO_get_data(b);
-    socklen_t len;
 
     switch (cmd) {
     case CTRL_SET_KTLS:
-        if (num != 0 || (len = crypto_info_len(t, ptr)) == 0)
-            return 0;
-        return ktls_install_rx(t, ptr, len);
+        return num == 0 ? ktls_install(t, ptr, TLS_RX) : 0;
     case BIO_CTRL_GET_KTLS_RECV:
         return (t->ktls & TLS_KTLS_RX) != 0;
     case BIO_CTRL_PENDING:
         return (long)BIO_ctrl_pending(t->in);
-    case BIO_CTRL_EOF:
-        return 0;
     default:
         return 0;
     }
 }
 
-static int wb_create(BIO *b)
+static int bio_create(BIO *b)
 {
     BIO_set_init(b, 1);
     return 1;
 }
-
-static BIO_METHOD *rb_method;
 
 static BIO_METHOD *make_method(const char *name, int (*wr)(BIO *, const char *, int), int (*rd)(BIO *, char *, int),
                                long (*ctrl)(BIO *, int, long, void *))
@@ -441,7 +422,7 @@ static BIO_METHOD *make_method(const char *name, int (*wr)(BIO *, const char *, 
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
 
     if (m != NULL && ((wr != NULL && BIO_meth_set_write(m, wr) != 1) || (rd != NULL && BIO_meth_set_read(m, rd) != 1) ||
-                      BIO_meth_set_ctrl(m, ctrl) != 1 || BIO_meth_set_create(m, wb_create) != 1)) {
+                      BIO_meth_set_ctrl(m, ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1)) {
         BIO_meth_free(m);
         m = NULL;
     }
@@ -466,28 +447,29 @@ static BIO *bio_new(struct tls_conn *t, BIO_METHOD *const *m)
     return b;
 }
 
-void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg)
+bool tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg)
 {
     if (t->wb == NULL)
-        return; /* kernel TLS not asked for */
+        return false; /* kernel TLS not asked for */
     /* The upper layer protocol first, as OpenSSL's socket BIO does: without the tls module it
      * fails at once (ENOENT), and the connection is user space from the start. Where it failed so
      * once it is not asked again: with CAP_NET_ADMIN each ask runs modprobe, while the caller's
      * loop waits. (A module loaded later counts from the next start.) */
     if (atomic_load_explicit(&kernel_lacks_tls, memory_order_relaxed)) {
         snprintf(t->ktls_why, sizeof(t->ktls_why), "the kernel has no TLS (module tls not loaded)");
-        return;
+        return false;
     }
     if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
         if (errno == ENOENT)
             atomic_store_explicit(&kernel_lacks_tls, true, memory_order_relaxed);
         snprintf(t->ktls_why, sizeof(t->ktls_why), "%s",
                  errno == ENOENT ? "the kernel has no TLS (module tls not loaded)" : strerror(errno));
-        return;
+        return false;
     }
     t->fd = fd;
     t->idle = idle;
     t->idle_arg = arg;
+    return true;
 }
 
 void tls_conn_want_ktls_rx(struct tls_conn *t)
@@ -500,7 +482,7 @@ void tls_conn_want_ktls_rx(struct tls_conn *t)
     SSL_set0_rbio(t->ssl, rb);
     t->rb = rb;
     /* OpenSSL then takes all that was fed into its own buffer, so that the records behind the
-     * peer's ChangeCipherSpec are there, counted, when the receive keys come (ktls_install_rx). */
+     * peer's ChangeCipherSpec are there, counted, when the receive keys come (ktls_install). */
     SSL_set_read_ahead(t->ssl, 1);
 }
 
@@ -583,6 +565,7 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
     unsigned char ip[16];
+    bool ktls;
 
     if (t == NULL)
         return -ENOMEM;
@@ -590,12 +573,13 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
     if (t->ssl == NULL)
         goto out_nomem;
     t->fd = -1;
-    snprintf(t->ktls_why, sizeof(t->ktls_why), "%s", x->ktls ? "no socket given" : "not asked for");
+    ktls = (SSL_CTX_get_options(x->ssl) & SSL_OP_ENABLE_KTLS) != 0;
+    snprintf(t->ktls_why, sizeof(t->ktls_why), "%s", ktls ? "no socket given" : "not asked for");
     t->in = BIO_new(BIO_s_mem());
     t->out = BIO_new(BIO_s_mem());
-    if (x->ktls)
+    if (ktls)
         t->wb = bio_new(t, &wb_method);
-    if (t->in == NULL || t->out == NULL || (x->ktls && t->wb == NULL)) {
+    if (t->in == NULL || t->out == NULL || (ktls && t->wb == NULL)) {
         BIO_free(t->in);
         BIO_free(t->out);
         BIO_free(t->wb);

@@ -84,11 +84,12 @@ void tls_conn_close_notify(struct tls_conn *t);
  * all of it went the kernel takes over sending: tls_conn_ktls() then has TLS_KTLS_TX, and from there
  * on the caller writes plaintext to the socket itself (tls_conn_write refuses) and the kernel
  * encrypts it. Otherwise, or without the kernel's tls module, nothing changes: tls_conn_ktls_why()
- * says why.
+ * says why. Returns whether the kernel took the socket for TLS at all (false: it never will take
+ * this connection's keys; the kernel has no TLS, or the context has no ktls).
  */
 #define TLS_KTLS_TX 1U
 #define TLS_KTLS_RX 2U
-void tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg);
+bool tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg);
 /*
  * Kernel TLS receive too (after tls_conn_set_socket; TLS 1.2 only: OpenSSL 3.0 offers no more).
  * If the handshake ends with TLS_KTLS_RX, what the socket receives from then on is plaintext the

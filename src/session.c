@@ -459,7 +459,7 @@ void session_on_recv(struct uring_conn *conn, void *data, size_t len, unsigned b
         uring_buf_put(&c->loop, bid);
         return;
     }
-    if (s->tls != NULL && !s->tls_rx_kernel)
+    if (rx_via_tls(s))
         stls_rx_catch_up(s); /* may switch to kernel TLS receive, or pause */
     if (s->rx_paused || s->rx_parsing) {
         /* A TLS session's too: ciphertext fed to the engine now would sit there unbounded, where

@@ -255,10 +255,8 @@ int stls_session_start(struct session *s)
     pthread_mutex_unlock(&srv->lock);
     if (ret != 0)
         return ret;
-    if (c->cfg.tls_offload != CONFIG_TLS_OFFLOAD_USER) {
-        tls_conn_set_socket(s->tls, s->conn.fd, conn_idle, s);
+    if (c->cfg.tls_offload != CONFIG_TLS_OFFLOAD_USER && tls_conn_set_socket(s->tls, s->conn.fd, conn_idle, s))
         tls_conn_want_ktls_rx(s->tls);
-    }
     uring_conn_set_filter(&s->conn, &tls_filter);
     uring_conn_set_out_max(&s->conn, c->cfg.max_output_bytes + BROKER_OUT_RESERVE + stls_out_slack(c->cfg.max_output_bytes));
     s->hs_deadline_ns = uring_now_ns() + (uint64_t)c->cfg.tls_handshake_timeout_ms * 1000000;
@@ -305,7 +303,7 @@ static void handshake_step(struct session *s)
 {
     struct core *c = s->core;
     int ret = tls_conn_handshake(s->tls);
-    const char *subject;
+    const char *subject, *why;
     bool kernel;
 
     if (ret < 0) {
@@ -345,14 +343,12 @@ static void handshake_step(struct session *s)
         STAT_ADD(c->st, tls_user, 1);
     }
     subject = tls_conn_peer_subject(s->tls);
-    log_info(c->id, "client_id=%llu peer=%s: %s %s, %s%s%s%s", (unsigned long long)s->client_id, s->peer, tls_conn_version(s->tls),
-             tls_conn_cipher(s->tls),
+    /* Why the kernel did not take it, where it was asked to. */
+    why = kernel || c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_USER ? "" : tls_conn_ktls_why(s->tls);
+    log_info(c->id, "client_id=%llu peer=%s: %s %s, %s%s%s%s%s", (unsigned long long)s->client_id, s->peer,
+             tls_conn_version(s->tls), tls_conn_cipher(s->tls),
              kernel ? (s->tls_rx_kernel ? "kernel TLS" : "kernel TLS (send; receive in user space)") : "user-space TLS",
-             kernel || c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_USER ? "" : ": ",
-             kernel || c->cfg.tls_offload == CONFIG_TLS_OFFLOAD_USER ? "" : tls_conn_ktls_why(s->tls),
-             subject[0] != '\0' ? ", client certificate " : "");
-    if (subject[0] != '\0')
-        log_info(c->id, "client_id=%llu: client certificate %s", (unsigned long long)s->client_id, subject);
+             why[0] != '\0' ? ": " : "", why, subject[0] != '\0' ? ", client certificate " : "", subject);
 }
 
 void stls_drain(struct session *s)

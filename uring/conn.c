@@ -222,6 +222,12 @@ static void recv_data(struct uring_conn *c, int res, unsigned flags)
         uring_buf_put(loop, bid);
 }
 
+/* A receive error: the one to fail the connection with, or 0 where the filter took it over. */
+static int recv_error(struct uring_conn *c, int res)
+{
+    return c->_filter != NULL && c->_filter->recv_failed != NULL ? c->_filter->recv_failed(c, res) : res;
+}
+
 static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, unsigned flags)
 {
     struct uring_conn *c = (struct uring_conn *)(void *)((char *)op - offsetof(struct uring_conn, _recv_op));
@@ -252,15 +258,10 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
             if (ret != 0)
                 uring__conn_fail(c, ret);
         }
-    } else if (res < 0 && res != -EINTR && res != -EAGAIN) {
-        if (c->_filter != NULL && c->_filter->recv_failed != NULL)
-            res = c->_filter->recv_failed(c, res);
-        if (res != 0)
-            uring__conn_fail(c, res);
-        else if (c->_state & CONN_CLOSING)
-            uring__conn_maybe_finish(c);
-        else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED)) && (ret = arm_recv(c)) != 0)
-            uring__conn_fail(c, ret);
+    } else if (res < 0 && res != -EINTR && res != -EAGAIN && (ret = recv_error(c, res)) != 0) {
+        uring__conn_fail(c, ret);
+    } else if (c->_state & CONN_CLOSING) {
+        uring__conn_maybe_finish(c); /* the filter took the error over and closed */
     } else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED))) {
         loop->stats.recv_rearms++;
         ret = arm_recv(c);
