@@ -13,6 +13,9 @@
 # the median of A and B, the ratio B/A of the medians and every pair's ratio. Workloads: those of
 # perf/compare.sh. BROKER_ARGS applies to both brokers. BENCH_A and BENCH_B (default: the one
 # trpc-bench) compare two client library builds instead: name the same broker twice.
+# WATCH_B=1 measures what watching costs: during each B run the broker's dashboard is open (a
+# client reads /api/events, as the page does) and /metrics is scraped every second (name the same
+# broker twice).
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -40,8 +43,19 @@ stat_of() {
 
 # run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 run() {
-    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench
+    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench watchers
     TRPC_BROKER=$2 start_trpc
+    watchers=
+    if [ "$label" = B ] && [ "${WATCH_B:-0}" = 1 ]; then
+        [ -n "$TRPC_HTTP_PORT" ] || die "WATCH_B: the broker serves no HTTP"
+        curl -s -N -o "$PERF_WORK/events.out" "http://127.0.0.1:$TRPC_HTTP_PORT/api/events" &
+        watchers="$watchers $!"
+        while :; do
+            curl -s -o /dev/null "http://127.0.0.1:$TRPC_HTTP_PORT/metrics"
+            sleep 1
+        done &
+        watchers="$watchers $!"
+    fi
     read -r b0 f0 < <(stat_of "$TRPC_PID")
     # shellcheck disable=SC2046
     line=$(python3 -c 'import resource, subprocess, sys
@@ -51,6 +65,13 @@ last = (r.stdout.strip().splitlines() or [""])[-1]
 print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
         "$bench_bin" $(workload_args "$WORKLOAD") --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
     read -r b1 f1 < <(stat_of "$TRPC_PID")
+    if [ -n "$watchers" ]; then
+        # shellcheck disable=SC2086 # the PIDs, word-split on purpose
+        kill $watchers 2>/dev/null || true
+        # shellcheck disable=SC2086
+        wait $watchers 2>/dev/null || true
+        grep -q '^event: snapshot' "$PERF_WORK/events.out" || echo "${0##*/}: run B: no snapshot read" >&2
+    fi
     server_stop "$TRPC_PID"
     PERF_PIDS=${PERF_PIDS% "$TRPC_PID"}
     case $line in
@@ -68,7 +89,7 @@ print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f benc
 }
 
 : >"$RESULTS"
-echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
+echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B${WATCH_B:+ (B watched: /api/events open, /metrics each second)}, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
 for i in $(seq "$RUNS"); do
     run A "$BROKER_A" "$BENCH_A"

@@ -239,6 +239,9 @@ static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
     case CONTROL_DLQ_STREAM:
         admin_dlq_stream_ask(ctl, msg->ptr);
         break;
+    case CONTROL_CALL:
+        admin_api_call(ctl, msg->ptr);
+        break;
     default:
         assert(!"unknown control message");
     }
@@ -246,10 +249,13 @@ static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
 
 static void mbox_discard(struct uring_mbox *mb, const struct uring_xmsg *msg)
 {
-    (void)mb;
-    if (msg->type == CONTROL_PART)
+    if (msg->type == CONTROL_PART) {
         admin_part_free(msg->ptr);
-    else
+    } else if (msg->type == CONTROL_CALL) {
+        struct admin_call *call = msg->ptr;
+
+        call->done(mb->data, call, NULL, 0); /* the poster frees it */
+    } else
         free(msg->ptr);
 }
 

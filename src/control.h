@@ -7,7 +7,8 @@
  *
  * Threads: control_init, control_start, control_stop and control_free on the main thread (init
  * before core_start_all, start after it; stop before core_wake_all, so that it posts nothing to a stopping core; free
- * after core_join_all, when no core posts any more). control_post from any core thread.
+ * after core_join_all, when no core posts any more). control_post from any core thread and the
+ * HTTP thread.
  */
 #ifndef TRPC_SRC_CONTROL_H
 #define TRPC_SRC_CONTROL_H
@@ -33,6 +34,8 @@ enum control_msg {
     CONTROL_REQUEST = 1, /* ptr: struct admin_req (admin.h), from the requester's core */
     CONTROL_PART,        /* ptr: struct admin_part, a core's answer to a question */
     CONTROL_DLQ_STREAM,  /* ptr: struct admin_dlq_ask (admin.h), from the member's core */
+    CONTROL_CALL,        /* ptr: struct admin_call (admin_api.h), from the HTTP thread; its done is
+                          * called once, with NULL if the broker stops first */
 };
 
 /* A question to cores in flight (control_ask). */

@@ -42,8 +42,6 @@ src_libtrpcd_la_SOURCES = \
 	src/group_internal.h \
 	src/group.c \
 	src/group_admin.c \
-	src/http.h \
-	src/http.c \
 	src/metrics.h \
 	src/metrics.c \
 	src/request.h \

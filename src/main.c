@@ -15,7 +15,7 @@
 #include "src/admin.h"
 #include "src/control.h"
 #include "src/core.h"
-#include "src/http.h"
+#include "dashboard/http.h"
 #include "src/log.h"
 
 /*

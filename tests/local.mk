@@ -35,8 +35,8 @@ noinst_LTLIBRARIES += tests/harness/libharness.la
 tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/broker_proc.h tests/harness/broker_run.c
 
 # The HTTP server: /metrics (promtool), health, what it refuses, a clean stop (tests/http/http.sh).
-TESTS += tests/http/http.sh
-EXTRA_DIST += tests/http/http.sh
+TESTS += tests/http/http.sh tests/http/dashboard.sh
+EXTRA_DIST += tests/http/http.sh tests/http/dashboard.sh
 
 # tests/ktls/: kernel TLS in a QEMU guest (tests/ktls/vm.sh) that boots Debian 12's stock kernel,
 # which has tls.ko where the build machine's kernel may not. smoke.sh: Debian's openssl does kTLS in

@@ -18,11 +18,11 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# http_port LOG: the port of the log's "http on http://127.0.0.1:PORT/" line, waiting up to 10 s.
+# http_port LOG: the port of the log's "dashboard on http://127.0.0.1:PORT/" line, waiting up to 10 s.
 http_port() {
     i=0
     while [ $i -lt 100 ]; do
-        p=$(sed -n 's|.*http on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$1" | head -n1)
+        p=$(sed -n 's|.*dashboard on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$1" | head -n1)
         [ -n "$p" ] && { echo "$p"; return 0; }
         sleep 0.1
         i=$((i + 1))
@@ -167,7 +167,7 @@ diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 # http off: no line, no port.
 BROKER_ARGS="--cores 1 --http off"
 trpc_broker_start "$TMP/off.log" 2>"$TMP/off.err"
-! grep -q "http on" "$TMP/off.log" && [ -n "$TRPC_PID" ]
+! grep -q "dashboard on" "$TMP/off.log" && [ -n "$TRPC_PID" ]
 ok $? "--http off: no HTTP server"
 server_stop "$TRPC_PID"
 TRPC_PID=

@@ -9,8 +9,8 @@
  * Threads: http_start and http_stop on the main thread: start after core_start_all (it reads the
  * cores' blocks), stop before control_free and before the cores are freed.
  */
-#ifndef TRPC_SRC_HTTP_H
-#define TRPC_SRC_HTTP_H
+#ifndef TRPC_DASHBOARD_HTTP_H
+#define TRPC_DASHBOARD_HTTP_H
 
 #include <stddef.h>
 

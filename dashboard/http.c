@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -23,48 +25,23 @@
 
 #include <h2o.h>
 #include <h2o/http1.h>
+#include <jansson.h>
 
+#include "dashboard/http.h"
+#include "dashboard/internal.h"
+#include "src/admin.h"
 #include "src/control.h"
 #include "src/core.h"
-#include "src/http.h"
 #include "src/log.h"
 #include "src/metrics.h"
 
 #define HTTP_TICK_MS  100
 #define HTTP_NICE     10
-#define HTTP_BODY_MAX (64 * 1024) /* request bodies: nothing takes one yet */
-#define HTTP_IDLE_MS  10000       /* a keep-alive connection with no request is closed */
-/* Connections at once: each may buffer a request of up to H2O_MAX_REQLEN (about 420 KiB), so
- * this bounds what peers can make the thread hold. More are closed at accept. */
-#define HTTP_CONNS_MAX 64
-#define HTTP_DRAIN_MS  2000 /* at stop, how long open connections get to go */
+#define HTTP_BODY_MAX ADMIN_DOC_MAX /* request bodies: the admin verbs' documents */
+#define HTTP_IDLE_MS  10000         /* a keep-alive connection with no request is closed */
+#define HTTP_DRAIN_MS 2000          /* at stop, how long open connections get to go */
 
-struct http;
-
-/* An open connection, so that a stop can end it: h2o closes an idle keep-alive connection only
- * at its timeout, and one still open when the loop goes would be leaked. */
-struct http_conn {
-    struct http *h;
-    h2o_socket_t *sock; /* NULL: a free slot */
-};
-
-struct http {
-    struct broker *b;
-    pthread_t thread;
-    bool started;
-    atomic_bool stop;
-    h2o_globalconf_t config;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
-    unsigned conns;     /* open now, counted by on_accept and conn_closed */
-    uint64_t refused;   /* closed at accept for HTTP_CONNS_MAX */
-    bool draining;      /* stopping: new connections are closed at once */
-    atomic_bool parked; /* the thread is done with h2o for good (http_main) */
-    struct http_conn slots[HTTP_CONNS_MAX];
-};
-
-static void respond(h2o_req_t *req, int status, const char *reason, const char *type, const char *body, size_t len)
+void http_respond(h2o_req_t *req, int status, const char *reason, const char *type, const char *body, size_t len)
 {
     req->res.status = status;
     req->res.reason = reason;
@@ -75,7 +52,22 @@ static void respond(h2o_req_t *req, int status, const char *reason, const char *
 
 static void respond_text(h2o_req_t *req, int status, const char *reason, const char *text)
 {
-    respond(req, status, reason, "text/plain; charset=utf-8", text, strlen(text));
+    http_respond(req, status, reason, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* An error in the admin API's shape: {"ok": false, "error": {"code", "message"}}. */
+void http_respond_json(h2o_req_t *req, int status, const char *reason, const char *code, const char *message)
+{
+    json_t *doc = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", code, "message", message);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+    json_decref(doc);
+    if (text == NULL) {
+        respond_text(req, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    http_respond(req, status, reason, "application/json", text, strlen(text));
+    free(text);
 }
 
 static void serve_metrics(struct http *h, h2o_req_t *req)
@@ -90,7 +82,7 @@ static void serve_metrics(struct http *h, h2o_req_t *req)
     if (ret != 0)
         respond_text(req, 500, "Internal Server Error", "cannot write the metrics: out of memory\n");
     else
-        respond(req, 200, "OK", METRICS_CONTENT_TYPE, text, len); /* h2o copies the body */
+        http_respond(req, 200, "OK", METRICS_CONTENT_TYPE, text, len); /* h2o copies the body */
     free(text);
 }
 
@@ -107,25 +99,110 @@ static void serve_ready(struct http *h, h2o_req_t *req)
     respond_text(req, stopping ? 503 : 200, stopping ? "Service Unavailable" : "OK", text);
 }
 
+/* Whether the Host header names this server in a way no other site's page can: an address, or
+ * localhost. A name that some DNS resolves to 127.0.0.1 (DNS rebinding) would otherwise let a
+ * web page read the API as if it were ours. */
+static bool host_ok(const struct http *h, const h2o_req_t *req)
+{
+    h2o_iovec_t a = req->authority;
+    char host[64];
+    size_t n = a.len;
+    struct in6_addr v6;
+    struct in_addr v4;
+
+    if (h->any_host)
+        return true;
+    if (n > 0 && a.base[0] == '[') {
+        const char *close = memchr(a.base, ']', a.len);
+
+        if (close == NULL || (size_t)(close - a.base - 1) >= sizeof(host))
+            return false;
+        n = (size_t)(close - a.base - 1);
+        memcpy(host, a.base + 1, n);
+        host[n] = '\0';
+        return inet_pton(AF_INET6, host, &v6) == 1;
+    }
+    for (size_t i = 0; i < a.len; i++)
+        if (a.base[i] == ':')
+            n = i;
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, a.base, n);
+    host[n] = '\0';
+    return strcasecmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &v4) == 1;
+}
+
+/* A request that comes from a page says from where (Origin): it must be this server's. */
+static bool origin_ok(const h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    h2o_iovec_t o;
+
+    if (i < 0)
+        return true; /* not a browser's cross-origin request: curl, trpcctl-like tools */
+    o = req->headers.entries[i].value;
+    return o.len == req->authority.len + 7 && memcmp(o.base, "http://", 7) == 0 &&
+           h2o_lcstris(o.base + 7, o.len - 7, req->authority.base, req->authority.len);
+}
+
+static bool is_method(const h2o_req_t *req, const char *m, size_t len)
+{
+    return h2o_memis(req->method.base, req->method.len, m, len);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct http *h = *(struct http **)(self + 1);
     h2o_iovec_t path = req->path_normalized;
+    bool get = is_method(req, H2O_STRLIT("GET")) || is_method(req, H2O_STRLIT("HEAD"));
 
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")) || h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")) ||
+        h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        if (!get) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
+            respond_text(req, 405, "Method Not Allowed", "only GET and HEAD here\n");
+        } else if (path.base[1] == 'm') {
+            serve_metrics(h, req);
+        } else if (path.base[1] == 'h') {
+            respond_text(req, 200, "OK", "ok\n");
+        } else {
+            serve_ready(h, req);
+        }
+        return 0;
+    }
+    /* Scrapers and probes may use any name; the dashboard and its API only names no other site can hold. */
+    if (!host_ok(h, req)) {
+        http_respond_json(req, 421, "Misdirected Request", "BAD_HOST",
+                          "the dashboard answers only to an address or localhost in the Host header");
+        return 0;
+    }
+    if (!origin_ok(req)) {
+        http_respond_json(req, 403, "Forbidden", "CSRF", "cross-origin request refused");
+        return 0;
+    }
+    if (path.len > 5 && memcmp(path.base, "/api/", 5) == 0) {
+        h2o_iovec_t verb = h2o_iovec_init(path.base + 5, path.len - 5);
+
+        if (h2o_memis(verb.base, verb.len, H2O_STRLIT("session"))) {
+            if (get)
+                http_api_session(h, req);
+            else
+                http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "the session takes GET");
+        } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("events"))) {
+            http_events_serve(h, req);
+        } else {
+            http_api_call(h, req, verb);
+        }
+        return 0;
+    }
+    if (!get) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
         respond_text(req, 405, "Method Not Allowed", "only GET and HEAD here\n");
         return 0;
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
-        serve_metrics(h, req);
-    else if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")))
-        respond_text(req, 200, "OK", "ok\n");
-    else if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")))
-        serve_ready(h, req);
-    else
-        respond_text(req, 404, "Not Found", "not found: this broker serves /metrics, /healthz and /readyz\n");
+    if (!http_static_serve(h, req, path))
+        respond_text(req, 404, "Not Found",
+                     "not found: this broker serves its dashboard at /, /api/, /metrics, /healthz and /readyz\n");
     return 0;
 }
 
@@ -176,11 +253,14 @@ static void *http_main(void *arg)
 
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HTTP_NICE) != 0)
         log_warn(LOG_NO_CORE, "http: cannot lower the thread's priority: %s", strerror(errno));
-    while (!atomic_load_explicit(&h->stop, memory_order_relaxed))
+    while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
         h2o_evloop_run(h->ctx.loop, HTTP_TICK_MS);
+        http_events_tick(h);
+    }
     /* Ends every open connection the way a peer's close would (h2o reads the end and frees the
      * connection itself), then lets the loop run until they are gone. */
     h->draining = true;
+    http_events_stop(h);
     for (unsigned i = 0; i < HTTP_CONNS_MAX; i++)
         if (h->slots[i].sock != NULL)
             shutdown(h2o_socket_get_fd(h->slots[i].sock), SHUT_RDWR);
@@ -237,12 +317,42 @@ static int listen_on(const struct config *c, unsigned *port, char *err, size_t e
     return fd;
 }
 
+static bool addr_is_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* The token every change through the API must carry (X-CSRF-Token): one per run of the broker,
+ * readable only by pages of this origin (GET /api/session). */
+static int csrf_make(struct http *h)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[HTTP_CSRF_HEX / 2];
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return -EIO;
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        h->csrf[2 * i] = hex[raw[i] >> 4];
+        h->csrf[2 * i + 1] = hex[raw[i] & 15];
+    }
+    h->csrf[HTTP_CSRF_HEX] = '\0';
+    return 0;
+}
+
 static void http_free(struct http *h)
 {
-    if (h->listener != NULL) {
+    if (h->ctx.loop != NULL)
+        http_api_free(h);
+    if (h->listener != NULL)
         h2o_socket_close(h->listener);
-        h2o_evloop_run(h->ctx.loop, 0); /* runs the close */
-    }
+    if (h->ctx.loop != NULL)
+        h2o_evloop_run(h->ctx.loop, 0); /* runs the closes */
+    http_events_free(h);
     if (h->ctx.loop != NULL) {
         h2o_evloop_t *loop = h->ctx.loop;
         h2o_multithread_queue_t *queue = h->ctx.queue;
@@ -291,12 +401,19 @@ int http_start(struct broker *b, char *err, size_t errlen)
         free(h);
         return fd;
     }
+    h->port = port;
+    h->any_host = c->insecure && !addr_is_loopback(c->http_host);
     h2o_context_init(&h->ctx, h2o_evloop_create(), &h->config);
     h->accept_ctx.ctx = &h->ctx;
     h->accept_ctx.hosts = h->config.hosts;
     h->listener = h2o_evloop_socket_create(h->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     h->listener->data = h;
     h2o_socket_read_start(h->listener, on_accept);
+    if ((ret = csrf_make(h)) != 0 || (ret = http_api_init(h)) != 0 || (ret = http_events_init(h)) != 0) {
+        snprintf(err, errlen, "http: cannot start: %s", strerror(-ret));
+        http_free(h);
+        return ret;
+    }
     ret = pthread_create(&h->thread, NULL, http_main, h);
     if (ret != 0) {
         snprintf(err, errlen, "http: cannot start its thread: %s", strerror(ret));
@@ -308,8 +425,8 @@ int http_start(struct broker *b, char *err, size_t errlen)
     pthread_setname_np(h->thread, "trpc-http"); /* for top -H and the tests' look at its nice value */
     b->http = h;
     log_always(LOG_NO_CORE,
-               strchr(c->http_host, ':') ? "http on http://[%s]:%u/ (/metrics, /healthz, /readyz)"
-                                         : "http on http://%s:%u/ (/metrics, /healthz, /readyz)",
+               strchr(c->http_host, ':') ? "dashboard on http://[%s]:%u/ (and /metrics, /healthz, /readyz)"
+                                         : "dashboard on http://%s:%u/ (and /metrics, /healthz, /readyz)",
                c->http_host, port);
     return 0;
 }

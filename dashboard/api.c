@@ -1,0 +1,344 @@
+/*
+ * The dashboard's JSON API (docs/admin-api.md, "Over HTTP"): POST /api/<area>.<verb> runs the
+ * same handlers as a client's REQ on $trpc.admin.<area>.<verb> (admin_api.c), on the control
+ * thread.
+ *
+ * A call goes to the control thread's mailbox and comes back through a box of answers (struct
+ * http_rbox) whose eventfd wakes h2o's loop. The request may be gone by then (its client closed):
+ * a pointer in the request's pool, cleared when h2o disposes of the request, says so, and the
+ * answer is dropped. At most HTTP_CALLS_MAX calls are out at once, so what the box can hold is
+ * bounded by the HTTP thread and not by its peers.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "dashboard/internal.h"
+#include "src/admin_api.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/log.h"
+
+struct http_call {
+    struct admin_call call; /* first: done gets &call */
+    struct http *h;
+    struct http_rbox *box;
+    struct http_call *next;   /* on box's list */
+    struct http_call **owner; /* in the request's pool (NULL once it went), pointing back here */
+    h2o_req_t *req;           /* NULL once h2o disposed of it */
+    char *reply;              /* from the control thread; NULL: the broker stopped first */
+    size_t reply_len;
+    uint8_t doc[]; /* the body, copied: h2o's buffer may move */
+};
+
+static void rbox_put(struct http_rbox *box)
+{
+    bool last;
+
+    pthread_mutex_lock(&box->mu);
+    last = --box->refs == 0;
+    pthread_mutex_unlock(&box->mu);
+    if (!last)
+        return;
+    assert(box->head == NULL);
+    close(box->efd);
+    pthread_mutex_destroy(&box->mu);
+    free(box);
+}
+
+static void call_free(struct http_call *c)
+{
+    struct http_rbox *box = c->box;
+
+    free(c->reply);
+    free(c);
+    rbox_put(box);
+}
+
+/* Control thread (or control_free's thread once it stopped): the answer, or NULL. */
+static void call_done(struct control *ctl, struct admin_call *call, char *reply, size_t len)
+{
+    struct http_call *c = (struct http_call *)call;
+    struct http_rbox *box = c->box;
+    uint64_t one = 1;
+    bool open;
+
+    (void)ctl;
+    c->reply = reply;
+    c->reply_len = len;
+    pthread_mutex_lock(&box->mu);
+    open = box->open;
+    if (open) {
+        c->next = NULL;
+        if (box->tail != NULL)
+            box->tail->next = c;
+        else
+            box->head = c;
+        box->tail = c;
+        /* Cannot fail but for an eventfd at its maximum, which one write per answer never reaches. */
+        (void)!write(box->efd, &one, sizeof(one));
+    }
+    pthread_mutex_unlock(&box->mu);
+    if (!open)
+        call_free(c);
+}
+
+/* h2o disposes of the request (answered, or its connection closed). */
+static void req_gone(void *p)
+{
+    struct http_call *c = *(struct http_call **)p;
+
+    if (c != NULL) {
+        c->req = NULL;
+        c->owner = NULL; /* p goes with the pool */
+    }
+}
+
+/* The HTTP status of an admin reply: 200 for ok, else by its error code. */
+static int reply_status(const char *doc, size_t len, const char **reason)
+{
+    static const struct {
+        const char *code;
+        int status;
+        const char *reason;
+    } map[] = {
+        {"BAD_REQUEST", 400, "Bad Request"},  {"UNKNOWN_VERB", 404, "Not Found"},
+        {"NOT_FOUND", 404, "Not Found"},      {"NOT_LIVE", 409, "Conflict"},
+        {"STREAM_EXISTS", 409, "Conflict"},   {"SUBJECTS_OVERLAP", 409, "Conflict"},
+        {"LIMIT", 409, "Conflict"},           {"INVALID_VALUE", 422, "Unprocessable Entity"},
+        {"BUSY", 503, "Service Unavailable"}, {"STORE_UNAVAILABLE", 503, "Service Unavailable"},
+    };
+    json_t *root = json_loadb(doc, len, 0, NULL);
+    const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
+    int status = 500;
+
+    *reason = "Internal Server Error";
+    if (json_is_true(json_object_get(root, "ok"))) {
+        status = 200;
+        *reason = "OK";
+    } else if (code != NULL) {
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+            if (strcmp(code, map[i].code) == 0) {
+                status = map[i].status;
+                *reason = map[i].reason;
+            }
+        }
+    }
+    json_decref(root);
+    return status;
+}
+
+static void answer(struct http_call *c)
+{
+    const char *reason = NULL;
+    int status;
+
+    assert(c->h->calls > 0);
+    c->h->calls--;
+    if (c->owner != NULL)
+        *c->owner = NULL; /* the request's disposal must not reach c, freed next */
+    if (c->req == NULL)
+        return; /* the client left */
+    if (c->reply == NULL)
+        http_respond_json(c->req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    else {
+        status = reply_status(c->reply, c->reply_len, &reason);
+        http_respond(c->req, status, reason, "application/json", c->reply, c->reply_len);
+    }
+}
+
+static void rbox_readable(h2o_socket_t *sock, const char *err)
+{
+    struct http *h = sock->data;
+    struct http_call *list;
+    uint64_t n;
+
+    (void)err;
+    (void)!read(h->rbox->efd, &n, sizeof(n)); /* nonblocking: EAGAIN when another read took it */
+    pthread_mutex_lock(&h->rbox->mu);
+    list = h->rbox->head;
+    h->rbox->head = h->rbox->tail = NULL;
+    pthread_mutex_unlock(&h->rbox->mu);
+    while (list != NULL) {
+        struct http_call *c = list;
+
+        list = c->next;
+        answer(c);
+        call_free(c);
+    }
+}
+
+int http_api_init(struct http *h)
+{
+    struct http_rbox *box = calloc(1, sizeof(*box));
+    int fd;
+
+    if (box == NULL)
+        return -ENOMEM;
+    box->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (box->efd == -1) {
+        free(box);
+        return -errno;
+    }
+    /* h2o closes the fd it was given: the box keeps its own for the control thread's writes. */
+    fd = fcntl(box->efd, F_DUPFD_CLOEXEC, 0);
+    if (fd == -1) {
+        int ret = -errno;
+
+        close(box->efd);
+        free(box);
+        return ret;
+    }
+    pthread_mutex_init(&box->mu, NULL);
+    box->open = true;
+    box->refs = 1;
+    h->rbox = box;
+    h->rbox_sock = h2o_evloop_socket_create(h->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    h->rbox_sock->data = h;
+    h2o_socket_read_start(h->rbox_sock, rbox_readable);
+    return 0;
+}
+
+void http_api_free(struct http *h)
+{
+    struct http_rbox *box = h->rbox;
+    struct http_call *list;
+
+    if (box == NULL)
+        return;
+    if (h->rbox_sock != NULL) {
+        h2o_socket_close(h->rbox_sock);
+        h->rbox_sock = NULL;
+    }
+    pthread_mutex_lock(&box->mu);
+    box->open = false;
+    list = box->head;
+    box->head = box->tail = NULL;
+    pthread_mutex_unlock(&box->mu);
+    while (list != NULL) {
+        struct http_call *c = list;
+
+        list = c->next;
+        call_free(c);
+    }
+    h->rbox = NULL;
+    rbox_put(box);
+}
+
+void http_api_session(struct http *h, h2o_req_t *req)
+{
+    char body[128];
+    int n = snprintf(body, sizeof(body), "{\"ok\": true, \"csrf\": \"%s\", \"auth\": false, \"user\": null}", h->csrf);
+
+    http_respond(req, 200, "OK", "application/json", body, (size_t)n);
+}
+
+static bool header_is(h2o_req_t *req, const h2o_token_t *token, const char *want, size_t wantlen, bool prefix)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    h2o_iovec_t v;
+
+    if (i < 0)
+        return false;
+    v = req->headers.entries[i].value;
+    if (prefix)
+        return v.len >= wantlen && h2o_lcstris(v.base, wantlen, want, wantlen);
+    return v.len == wantlen && h2o_lcstris(v.base, wantlen, want, wantlen);
+}
+
+/* The CSRF token of the session, compared in constant time. */
+static bool csrf_ok(struct http *h, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
+    unsigned char diff = 0;
+    h2o_iovec_t v;
+
+    if (i < 0)
+        return false;
+    v = req->headers.entries[i].value;
+    if (v.len != HTTP_CSRF_HEX)
+        return false;
+    for (size_t k = 0; k < HTTP_CSRF_HEX; k++)
+        diff |= (unsigned char)(v.base[k] ^ h->csrf[k]);
+    return diff == 0;
+}
+
+static bool verb_ok(h2o_iovec_t verb)
+{
+    if (verb.len == 0 || verb.len >= ADMIN_VERB_MAX)
+        return false;
+    for (size_t i = 0; i < verb.len; i++) {
+        char ch = verb.base[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || ch == '.' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
+{
+    struct http_call *c;
+    struct uring_xmsg msg = {.type = CONTROL_CALL};
+    int ret;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
+        http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "admin verbs take POST with a JSON document");
+        return;
+    }
+    if (!header_is(req, H2O_TOKEN_CONTENT_TYPE, H2O_STRLIT("application/json"), true)) {
+        http_respond_json(req, 415, "Unsupported Media Type", "BAD_REQUEST", "the body must be application/json");
+        return;
+    }
+    if (!csrf_ok(h, req)) {
+        http_respond_json(req, 403, "Forbidden", "CSRF", "missing or wrong X-CSRF-Token (GET /api/session gives it)");
+        return;
+    }
+    if (!verb_ok(verb)) {
+        http_respond_json(req, 404, "Not Found", "UNKNOWN_VERB", "no such admin verb");
+        return;
+    }
+    if (h->calls >= HTTP_CALLS_MAX) {
+        http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
+        return;
+    }
+    c = calloc(1, sizeof(*c) + req->entity.len);
+    if (c == NULL) {
+        http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
+        return;
+    }
+    c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
+    *c->owner = c;
+    c->h = h;
+    c->req = req;
+    c->box = h->rbox;
+    memcpy(c->call.verb, verb.base, verb.len);
+    if (req->entity.len > 0)
+        memcpy(c->doc, req->entity.base, req->entity.len);
+    c->call.doc = c->doc;
+    c->call.len = req->entity.len;
+    c->call.too_large = req->entity.len > ADMIN_DOC_MAX;
+    c->call.done = call_done;
+    msg.ptr = c;
+    pthread_mutex_lock(&h->rbox->mu);
+    h->rbox->refs++;
+    pthread_mutex_unlock(&h->rbox->mu);
+    ret = control_post(h->b, &msg);
+    if (ret != 0) {
+        *c->owner = NULL;
+        call_free(c);
+        if (ret == -ESHUTDOWN)
+            http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+        else
+            http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+        return;
+    }
+    h->calls++;
+}

@@ -1,0 +1,246 @@
+'use strict';
+/* Overview: number tiles, live rate charts (from the SSE `history`, then each `snapshot`), the
+ * cores, the problem counters and the broker/store facts. No polling: it lives on /api/events. */
+
+(() => {
+  const MAX_POINTS = 300;
+  const RATE_SERIES = [
+    {key: 'msgs_in', label: 'msgs in/s', color: '#2563eb'},
+    {key: 'msgs_out', label: 'msgs out/s', color: '#16a34a'},
+    {key: 'requests', label: 'requests/s', color: '#9333ea'},
+  ];
+  const BYTE_SERIES = [
+    {key: 'bytes_in', label: 'bytes in/s', color: '#0e7490'},
+    {key: 'bytes_out', label: 'bytes out/s', color: '#ea580c'},
+  ];
+  const points = {};
+  for (const s of RATE_SERIES.concat(BYTE_SERIES)) points[s.key] = [];
+
+  const TILES = [
+    {id: 'msgs-in', label: 'msgs in/s', value: s => fmtNum(s.rates.msgs_in),
+      sub: s => `${fmtByteRate(s.rates.bytes_in)} · ${fmtInt(s.totals.msgs_in)} total`},
+    {id: 'msgs-out', label: 'msgs out/s', value: s => fmtNum(s.rates.msgs_out),
+      sub: s => `${fmtByteRate(s.rates.bytes_out)} · ${fmtInt(s.totals.msgs_out)} total`},
+    {id: 'requests', label: 'requests/s', value: s => fmtNum(s.rates.requests),
+      sub: s => `${fmtInt(s.totals.requests)} total · ${fmtInt(s.totals.request_timeouts)} timed out`},
+    {id: 'connections', label: 'connections', value: s => fmtInt(s.totals.connections),
+      sub: s => `${fmtRate(s.rates.accepted)} accepted · ${fmtInt(s.totals.accepted)} total`},
+    {id: 'subscriptions', label: 'subscriptions', value: s => fmtInt(s.totals.subscriptions),
+      sub: s => `on ${fmtInt((s.cores || []).length)} cores`},
+    {id: 'drops', label: 'drops', value: s => fmtInt(s.totals.drops),
+      sub: s => `${fmtRate(s.rates.drops)} · +${fmtInt(Live.lastMinute('drops'))} last minute`,
+      warn: s => Live.lastMinute('drops') > 0 || Number(s.rates.drops) > 0},
+  ];
+
+  let visible = false, dirty = false;
+  const charts = [];
+  const tileEls = {};
+  let coreTable, problemTable, brokerBox, coreNote;
+
+  function pushPoint(t, src) {
+    if (!isNum(t)) return;
+    t = Number(t);
+    for (const key of Object.keys(points)) {
+      const arr = points[key];
+      const y = isNum(src[key]) ? Number(src[key]) : 0;
+      if (arr.length && arr[arr.length - 1].x >= t) {
+        if (arr[arr.length - 1].x === t) arr[arr.length - 1].y = y;
+        continue;
+      }
+      arr.push({x: t, y});
+      if (arr.length > MAX_POINTS) arr.splice(0, arr.length - MAX_POINTS);
+    }
+  }
+
+  /* the x axis' tick step for the time span shown */
+  function stepOf(chart) {
+    const d = chart ? chart.data.datasets[0].data : [];
+    const range = d.length > 1 ? d[d.length - 1].x - d[0].x : 0;
+    return range > 240000 ? 60000 : range > 120000 ? 30000 : range > 40000 ? 10000 : 5000;
+  }
+
+  function makeChart(canvas, series, fmtY) {
+    if (!canvas) return null;
+    let chart = null;
+    chart = new Chart(canvas, {
+      type: 'line',
+      data: {
+        datasets: series.map(s => ({
+          label: s.label, data: points[s.key], borderColor: s.color, backgroundColor: s.color + '14',
+          borderWidth: 1.6, pointRadius: 0, pointHoverRadius: 3, tension: 0, fill: false,
+        })),
+      },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true,
+        interaction: {mode: 'index', intersect: false},
+        scales: {
+          x: {type: 'linear', grid: {display: false},
+            ticks: {maxRotation: 0, callback: v => fmtClock(v, stepOf(chart) < 60000)},
+            /* ticks on whole minutes (or 30, 10, 5 s), not at the history's first point */
+            afterBuildTicks: axis => {
+              const step = stepOf(chart), out = [];
+              if (!isFinite(axis.min) || !isFinite(axis.max)) return;
+              for (let v = Math.ceil(axis.min / step) * step; v <= axis.max; v += step) out.push({value: v});
+              axis.ticks = out;
+            }},
+          y: {beginAtZero: true, grid: {color: '#eef1f5'}, ticks: {maxTicksLimit: 6, callback: v => fmtY(v)}},
+        },
+        plugins: {
+          legend: {position: 'top', align: 'end', labels: {boxWidth: 10, boxHeight: 10}},
+          tooltip: {callbacks: {
+            title: items => (items.length ? new Date(items[0].parsed.x).toLocaleTimeString() : ''),
+            label: item => `${item.dataset.label}: ${fmtY(item.parsed.y)}`,
+          }},
+        },
+      },
+    });
+    charts.push(chart);
+    return chart;
+  }
+
+  function redrawCharts() {
+    dirty = false;
+    for (const c of charts) {
+      const d = c.data.datasets[0].data;
+      const x = c.options.scales.x;
+      if (d.length > 1) {
+        x.min = d[0].x;
+        x.max = d[d.length - 1].x;
+      } else {
+        delete x.min;
+        delete x.max;
+      }
+      c.update('none');
+    }
+  }
+
+  function meter(td, frac, text, warnAt) {
+    if (!td.firstChild) {
+      td.append(h('div', {class: 'meter-cell'},
+        h('div', {class: 'meter', 'aria-hidden': 'true'}, h('div', {class: 'meter-fill'})),
+        h('span', {class: 'meter-val'})));
+    }
+    const f = Math.max(0, Math.min(1, Number(frac) || 0));
+    const fill = td.querySelector('.meter-fill');
+    fill.style.width = (f * 100).toFixed(1) + '%';
+    fill.classList.toggle('hot', warnAt != null && f >= warnAt);
+    setText(td.querySelector('.meter-val'), text);
+  }
+
+  function renderSnapshot(s) {
+    s = {...s, rates: s.rates || {}, totals: s.totals || {}};
+    for (const t of TILES) {
+      const e = tileEls[t.id];
+      setText(e.value, t.value(s));
+      setText(e.sub, t.sub(s));
+      e.tile.classList.toggle('tile-warn', !!(t.warn && t.warn(s)));
+    }
+    const cores = Array.isArray(s.cores) ? s.cores : [];
+    const maxConn = Math.max(1, ...cores.map(c => Number(c.connections) || 0));
+    coreTable.o.maxConn = maxConn;
+    coreTable.setRows(cores);
+    const avg = cores.length ? cores.reduce((a, c) => a + (Number(c.cpu) || 0), 0) / cores.length : 0;
+    setText(coreNote, cores.length ? `${cores.length} cores · average CPU ${(avg * 100).toFixed(0)} %` : '');
+    problemTable.setRows(PROBLEM_COUNTERS.map(name => ({
+      name, total: s.totals[name], rate: s.rates[name], minute: Live.lastMinute(name),
+    })));
+  }
+
+  function renderInfo(i) {
+    if (!i) return;
+    const st = i.store || {};
+    const storeUp = Live.snap && typeof Live.snap.store_up === 'boolean' ? Live.snap.store_up : st.up;
+    setKids(brokerBox, kvList([
+      ['name', i.name],
+      ['version', i.version],
+      ['started', i.started ? timeEl(i.started) : DASH],
+      ['listen', i.listen],
+      ['cores', `${fmtInt(i.cores)}${i.io_uring_tier ? ` (io_uring tier ${i.io_uring_tier})` : ''}`],
+      ['accepted connections', fmtInt(i.connections)],
+      ['store', h('span', null, badge(storeUp === false ? 'down' : 'up', storeUp === false ? 'bad' : 'ok'), ' ', String(st.backend || DASH))],
+      ['store location', st.url],
+      ['store outages', fmtInt(st.outages)],
+      ['store last error', st.last_error ? st.last_error : 'none'],
+    ]));
+  }
+
+  registerPage('overview', {
+    title: 'Overview',
+    init(section) {
+      const tiles = h('div', {class: 'tiles'});
+      for (const t of TILES) {
+        const value = h('div', {class: 'tile-value', testid: 'tile-' + t.id, text: DASH});
+        const sub = h('div', {class: 'tile-sub', text: ' '});
+        const tile = h('div', {class: 'tile', role: 'group', 'aria-label': t.label},
+          h('div', {class: 'tile-label', text: t.label}), value, sub);
+        tileEls[t.id] = {tile, value, sub};
+        tiles.append(tile);
+      }
+      const rate = chartBox('rate-chart', 'Message and request rates per second, last 5 minutes', 'chart-lg');
+      const bytes = chartBox('bytes-chart', 'Bytes in and out per second, last 5 minutes', 'chart-lg');
+      coreTable = new DataTable({
+        label: 'Cores', key: c => c.core, empty: 'Waiting for the first snapshot…', class: 'compact',
+        columns: [
+          {label: 'core', key: 'core', num: true},
+          {label: 'CPU', num: false, value: c => c.cpu, cell: (td, c) => meter(td, c.cpu, `${((Number(c.cpu) || 0) * 100).toFixed(0)} %`, 0.85),
+            help: 'fraction of one CPU over the last second'},
+          {label: 'connections', value: c => c.connections, cell: (td, c) => meter(td, (Number(c.connections) || 0) / coreTable.o.maxConn, fmtInt(c.connections))},
+          {label: 'subs', key: 'subscriptions', num: true, text: c => fmtInt(c.subscriptions)},
+          {label: 'in/s', key: 'msgs_in', num: true, text: c => fmtNum(c.msgs_in)},
+          {label: 'out/s', key: 'msgs_out', num: true, text: c => fmtNum(c.msgs_out)},
+        ],
+      });
+      coreTable.o.maxConn = 1;
+      problemTable = new DataTable({
+        label: 'Problem counters', key: p => p.name, class: 'compact',
+        rowClass: p => (p.minute > 0 || Number(p.rate) > 0 ? 'row-warn' : ''),
+        columns: [
+          {label: 'counter', key: 'name', text: p => COUNTER_LABEL[p.name], cell: (td, p) => {
+            setText(td, COUNTER_LABEL[p.name]);
+            td.dataset.testid = 'problem-' + p.name;
+          }},
+          {label: 'total', key: 'total', num: true, text: p => fmtInt(p.total)},
+          {label: 'rate', key: 'rate', num: true, text: p => fmtRate(p.rate)},
+          {label: 'last minute', key: 'minute', num: true, text: p => (p.minute ? '+' + fmtInt(p.minute) : '0')},
+        ],
+      });
+      problemTable.setRows(PROBLEM_COUNTERS.map(name => ({name, total: null, rate: null, minute: 0})));
+      brokerBox = h('div', {class: 'muted', text: 'Loading server.info…'});
+      coreNote = h('span', {class: 'muted small'});
+      section.append(
+        pageHead('Overview', 'Live from /api/events: one snapshot a second'),
+        tiles,
+        h('div', {class: 'grid grid-3'},
+          h('section', {class: 'card span-2'}, h('h2', {class: 'card-title', text: 'Message rates'}), rate.el),
+          h('section', {class: 'card'}, h('h2', {class: 'card-title', text: 'Throughput'}), bytes.el),
+          h('section', {class: 'card'}, h('div', {class: 'card-title-row'}, h('h2', {class: 'card-title', text: 'Cores'}), coreNote), coreTable.el),
+          card('Problem counters', problemTable.el),
+          card('Broker', brokerBox)));
+      makeChart(rate.canvas, RATE_SERIES, fmtNum);
+      makeChart(bytes.canvas, BYTE_SERIES, v => fmtBytes(v) + '/s');
+
+      Live.on('history', pts => {
+        for (const k of Object.keys(points)) points[k].length = 0;
+        for (const p of pts.slice(-MAX_POINTS)) pushPoint(p.t, p);
+        if (visible) redrawCharts(); else dirty = true;
+      });
+      Live.on('snapshot', s => {
+        pushPoint(s.t, s.rates || {});
+        if (visible) {
+          redrawCharts();
+          renderSnapshot(s);
+        } else {
+          dirty = true;
+        }
+      });
+      Live.on('info', renderInfo);
+    },
+    show() {
+      visible = true;
+      if (Live.snap) renderSnapshot(Live.snap);
+      renderInfo(Live.info);
+      if (dirty) redrawCharts();
+    },
+    hide() { visible = false; },
+  });
+})();
