@@ -34,7 +34,8 @@ struct http_call {
     h2o_req_t *req;           /* NULL once h2o disposed of it */
     char *reply;              /* from the control thread; NULL: the broker stopped first */
     size_t reply_len;
-    uint8_t doc[]; /* the body, copied: h2o's buffer may move */
+    http_api_fn *fn; /* the HTTP thread's own call (no request): gets the reply */
+    uint8_t doc[];   /* the body, copied: h2o's buffer may move */
 };
 
 static void rbox_put(struct http_rbox *box)
@@ -141,6 +142,10 @@ static void answer(struct http_call *c)
 
     assert(c->h->calls > 0);
     c->h->calls--;
+    if (c->fn != NULL) {
+        c->fn(c->h, c->reply, c->reply_len);
+        return;
+    }
     if (c->owner != NULL)
         *c->owner = NULL; /* the request's disposal must not reach c, freed next */
     if (c->req == NULL)
@@ -282,10 +287,47 @@ static bool verb_ok(h2o_iovec_t verb)
     return true;
 }
 
+/* A call for verb with document doc[0, len), holding a reference to the box; NULL: no memory. */
+static struct http_call *call_new(struct http *h, h2o_iovec_t verb, const uint8_t *doc, size_t len)
+{
+    struct http_call *c = calloc(1, sizeof(*c) + len);
+
+    if (c == NULL)
+        return NULL;
+    c->h = h;
+    c->box = h->rbox;
+    memcpy(c->call.verb, verb.base, verb.len);
+    if (len > 0)
+        memcpy(c->doc, doc, len);
+    c->call.doc = c->doc;
+    c->call.len = len;
+    c->call.too_large = len > ADMIN_DOC_MAX;
+    c->call.done = call_done;
+    pthread_mutex_lock(&h->rbox->mu);
+    h->rbox->refs++;
+    pthread_mutex_unlock(&h->rbox->mu);
+    return c;
+}
+
+/* Hands c to the control thread: 0, or -ESHUTDOWN or -EAGAIN (c is freed). */
+static int call_post(struct http *h, struct http_call *c)
+{
+    struct uring_xmsg msg = {.type = CONTROL_CALL, .ptr = c};
+    int ret = control_post(h->b, &msg);
+
+    if (ret != 0) {
+        if (c->owner != NULL)
+            *c->owner = NULL;
+        call_free(c);
+        return ret;
+    }
+    h->calls++;
+    return 0;
+}
+
 void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
 {
     struct http_call *c;
-    struct uring_xmsg msg = {.type = CONTROL_CALL};
     int ret;
 
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
@@ -309,36 +351,32 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
         return;
     }
-    c = calloc(1, sizeof(*c) + req->entity.len);
+    c = call_new(h, verb, (const uint8_t *)req->entity.base, req->entity.len);
     if (c == NULL) {
         http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
         return;
     }
     c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
     *c->owner = c;
-    c->h = h;
     c->req = req;
-    c->box = h->rbox;
-    memcpy(c->call.verb, verb.base, verb.len);
-    if (req->entity.len > 0)
-        memcpy(c->doc, req->entity.base, req->entity.len);
-    c->call.doc = c->doc;
-    c->call.len = req->entity.len;
-    c->call.too_large = req->entity.len > ADMIN_DOC_MAX;
-    c->call.done = call_done;
-    msg.ptr = c;
-    pthread_mutex_lock(&h->rbox->mu);
-    h->rbox->refs++;
-    pthread_mutex_unlock(&h->rbox->mu);
-    ret = control_post(h->b, &msg);
-    if (ret != 0) {
-        *c->owner = NULL;
-        call_free(c);
-        if (ret == -ESHUTDOWN)
-            http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
-        else
-            http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
-        return;
-    }
-    h->calls++;
+    ret = call_post(h, c);
+    if (ret == -ESHUTDOWN)
+        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    else if (ret != 0)
+        http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+}
+
+int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn)
+{
+    struct http_call *c;
+    int ret;
+
+    if (h->calls >= HTTP_CALLS_MAX)
+        return -EBUSY;
+    c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)doc, strlen(doc));
+    if (c == NULL)
+        return -ENOMEM;
+    c->fn = fn;
+    ret = call_post(h, c);
+    return ret;
 }

@@ -77,6 +77,8 @@ static void serve_metrics(struct http *h, h2o_req_t *req)
     FILE *f = open_memstream(&text, &len);
     int ret = f != NULL ? metrics_write(h->b, f) : -ENOMEM;
 
+    if (ret == 0)
+        http_collect_metrics(h, f);
     if (f != NULL && fclose(f) != 0 && ret == 0)
         ret = -EIO;
     if (ret != 0)
@@ -256,6 +258,7 @@ static void *http_main(void *arg)
     while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
         h2o_evloop_run(h->ctx.loop, HTTP_TICK_MS);
         http_events_tick(h);
+        http_collect_tick(h, uring_now_ns());
     }
     /* Ends every open connection the way a peer's close would (h2o reads the end and frees the
      * connection itself), then lets the loop run until they are gone. */
@@ -353,6 +356,7 @@ static void http_free(struct http *h)
     if (h->ctx.loop != NULL)
         h2o_evloop_run(h->ctx.loop, 0); /* runs the closes */
     http_events_free(h);
+    http_collect_free(h);
     if (h->ctx.loop != NULL) {
         h2o_evloop_t *loop = h->ctx.loop;
         h2o_multithread_queue_t *queue = h->ctx.queue;

@@ -10,19 +10,22 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <h2o.h>
+#include <jansson.h>
 
 #include "src/stats.h"
 
-#define HTTP_CONNS_MAX 64  /* connections at once (each may buffer a request of ~420 KiB) */
-#define HTTP_CALLS_MAX 32  /* admin calls waiting for the control thread at once: more get BUSY */
-#define HTTP_SSE_MAX   16  /* event streams at once: more get 503 */
-#define HTTP_HISTORY   300 /* one-second points kept for a new event stream's chart */
-#define HTTP_CORES_MAX 256 /* cores the sampler follows */
-#define HTTP_CSRF_HEX  32
-#define HTTP_SAMPLE_MS 1000
+#define HTTP_CONNS_MAX  64  /* connections at once (each may buffer a request of ~420 KiB) */
+#define HTTP_CALLS_MAX  32  /* admin calls waiting for the control thread at once: more get BUSY */
+#define HTTP_SSE_MAX    16  /* event streams at once: more get 503 */
+#define HTTP_HISTORY    300 /* one-second points kept for a new event stream's chart */
+#define HTTP_CORES_MAX  256 /* cores the sampler follows */
+#define HTTP_CSRF_HEX   32
+#define HTTP_SAMPLE_MS  1000
+#define HTTP_COLLECT_MS 5000 /* streams and groups for /metrics (collect.c) */
 
 struct broker;
 struct http;
@@ -47,6 +50,16 @@ struct http_point {
 };
 
 struct http_sse;
+
+/* collect.c: the streams and their groups, as stream.list and group.list gave them. */
+struct http_collect {
+    bool running;     /* a round's calls are out */
+    uint64_t next_ns; /* monotonic: the next round */
+    json_t *done;     /* the last complete round: stream.list's array, each with "group_list" */
+    uint64_t done_ns;
+    json_t *pending; /* the round under way */
+    size_t next;     /* the stream whose groups are asked next */
+};
 
 struct http_conn {
     struct http *h;
@@ -90,6 +103,8 @@ struct http {
     size_t snapshot_len;
     struct http_sse *sse; /* open event streams */
     unsigned nsse;
+
+    struct http_collect collect;
 };
 
 /* http.c */
@@ -97,10 +112,15 @@ void http_respond(h2o_req_t *req, int status, const char *reason, const char *ty
 void http_respond_json(h2o_req_t *req, int status, const char *reason, const char *code, const char *message);
 
 /* api.c: /api/session and POST /api/<verb>. */
+typedef void http_api_fn(struct http *h, const char *reply, size_t len); /* reply NULL: the broker stops */
 int http_api_init(struct http *h);
 void http_api_free(struct http *h);
 void http_api_session(struct http *h, h2o_req_t *req);
 void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb);
+/* The HTTP thread's own admin call (verb and its document): fn gets the reply on this thread.
+ * 0, or -EBUSY (HTTP_CALLS_MAX out), -ENOMEM, -EAGAIN (the control thread's queue is full),
+ * -ESHUTDOWN; fn is not called then. */
+int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn);
 
 /* events.c: the one-second sampler and GET /api/events. */
 int http_events_init(struct http *h);
@@ -108,6 +128,11 @@ void http_events_tick(struct http *h); /* after each round of the loop: samples 
 void http_events_serve(struct http *h, h2o_req_t *req);
 void http_events_stop(struct http *h); /* ends every stream (draining) */
 void http_events_free(struct http *h);
+
+/* collect.c */
+void http_collect_tick(struct http *h, uint64_t now_ns); /* starts a round when one is due */
+void http_collect_metrics(const struct http *h, FILE *f);
+void http_collect_free(struct http *h);
 
 /* static.c: the UI's files, embedded at build time (www.c), and Debian's Chart.js. */
 bool http_static_serve(struct http *h, h2o_req_t *req, h2o_iovec_t path);

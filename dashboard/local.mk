@@ -5,6 +5,7 @@ src_libtrpcd_la_SOURCES += \
 	dashboard/http.c \
 	dashboard/internal.h \
 	dashboard/api.c \
+	dashboard/collect.c \
 	dashboard/events.c \
 	dashboard/static.c
 nodist_src_libtrpcd_la_SOURCES = dashboard/www.c

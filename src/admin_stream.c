@@ -78,6 +78,17 @@ static int find(const struct control *ctl, const char *name)
 
 /* ---- documents ---------------------------------------------------------------------------------- */
 
+/* The log's durable batches and their latency, a log2 histogram in microseconds. */
+static json_t *wal_doc(const struct stream_info *in)
+{
+    json_t *hist = json_array();
+
+    for (unsigned b = 0; hist != NULL && b < WAL_HIST_BUCKETS; b++)
+        json_array_append_new(hist, json_integer((json_int_t)in->wal_sync_us[b]));
+    return json_pack("{s:I, s:I, s:o*}", "batches", (json_int_t)in->wal_batches, "sync_us_sum", (json_int_t)in->wal_sync_us_sum,
+                     "sync_us_log2", hist);
+}
+
 static json_t *stream_doc(const struct control *ctl, unsigned i, const struct stream_info *in)
 {
     const struct stream_def *d = ctl->streams[i];
@@ -107,6 +118,7 @@ static json_t *stream_doc(const struct control *ctl, unsigned i, const struct st
     json_object_set_new(doc, "pending", json_integer((json_int_t)in->pending));
     json_object_set_new(doc, "groups", json_integer((json_int_t)in->groups));
     json_object_set_new(doc, "direct_io", json_boolean(in->direct));
+    json_object_set_new(doc, "wal", wal_doc(in));
     if (in->err != 0)
         json_object_set_new(doc, "error", json_string(strerror(-in->err)));
     if (in->recovery[0] != '\0')

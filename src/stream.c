@@ -1104,6 +1104,9 @@ static void info_of(const struct stream *st, struct stream_info *in)
     if (st->w != NULL) {
         wal_get_stats(st->w, &ws);
         in->direct = ws.direct;
+        in->wal_batches = ws.batches;
+        memcpy(in->wal_sync_us, ws.fsync_us_hist, sizeof(in->wal_sync_us));
+        in->wal_sync_us_sum = ws.fsync_us_sum;
     }
     snprintf(in->recovery, sizeof(in->recovery), "%s", st->recovery);
 }

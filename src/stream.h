@@ -139,7 +139,12 @@ struct stream_info {
     uint64_t pending;         /* PUBs waiting for the disk */
     unsigned groups;          /* consumer groups */
     bool direct;              /* O_DIRECT */
-    char recovery[256];       /* what opening the log found, "" when nothing was wrong */
+    uint64_t wal_batches;     /* this run: durable batches written */
+    /* this run: the durability latency of those batches (wal.h's fsync_us_hist): bucket i counts
+     * batches that took [2^i, 2^(i+1)) microseconds, bucket 0 those under 2 */
+    uint64_t wal_sync_us[WAL_HIST_BUCKETS];
+    uint64_t wal_sync_us_sum;
+    char recovery[256]; /* what opening the log found, "" when nothing was wrong */
 };
 
 /* A stored message (STREAM_MB_GET): the record, as kept. */

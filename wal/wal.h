@@ -133,6 +133,7 @@ struct wal_stats {
      * batches that took [2^i, 2^(i+1)) microseconds (bucket 0: < 2). */
     uint64_t fsync_us_hist[WAL_HIST_BUCKETS];
     uint64_t fsync_us_max;
+    uint64_t fsync_us_sum;
     bool direct;  /* O_DIRECT in use */
     bool durable; /* false on tmpfs and other memory-backed filesystems */
     bool fixed;   /* buffers registered with the ring */

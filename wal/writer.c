@@ -263,6 +263,7 @@ static void record_latency(struct wal *w, const struct wal_buf *b)
     if (bucket >= WAL_HIST_BUCKETS)
         bucket = WAL_HIST_BUCKETS - 1;
     w->st.fsync_us_hist[bucket]++;
+    w->st.fsync_us_sum += us;
     if (us > w->st.fsync_us_max)
         w->st.fsync_us_max = us;
 }

@@ -188,6 +188,33 @@ rc=$?
 ok $? "/api/events: history, then one snapshot a second whose msgs_in rate sees trpc-bench ($(tail -n1 "$TMP/sse.check"))"
 diag_file "$TMP/sse.check"
 
+# Streams and consumer groups in /metrics: collected from their cores every 5 s, while
+# trpc-bench's durable workload runs (its stream "bench" and its consumer group).
+if [ -x "$BUILD/perf/trpc-bench" ]; then
+    "$BUILD/perf/trpc-bench" durable --url "$TRPC_URL" --subs 1 --duration 9 >"$TMP/durable.out" 2>&1 &
+    bench=$!
+    i=0 stored=0
+    while [ $i -lt 40 ]; do
+        curl -s -m 5 "http://127.0.0.1:$HP/metrics" >"$TMP/sm.body"
+        stored=$(sed -n 's/^trpc_stream_stored_total{stream="bench"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
+        [ -n "$stored" ] && [ "$stored" -gt 0 ] && break
+        sleep 0.25
+        i=$((i + 1))
+    done
+    wait "$bench"
+    synced=$(sed -n 's/^trpc_wal_sync_duration_seconds_count{stream="bench"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
+    inf=$(sed -n 's/^trpc_wal_sync_duration_seconds_bucket{stream="bench",le="+Inf"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
+    [ -n "$stored" ] && [ "$stored" -gt 0 ] && [ -n "$synced" ] && [ "$synced" -gt 0 ] && [ "$inf" = "$synced" ] &&
+        grep -q '^trpc_group_delivered_total{stream="bench",group="[^"]*"} [0-9]' "$TMP/sm.body" &&
+        grep -q '^trpc_stream_metrics_age_seconds [0-9]' "$TMP/sm.body"
+    ok $? "/metrics: a stream's figures, its log's sync latency and its group's ($stored stored, $synced batches synced)"
+    if command -v promtool >/dev/null; then
+        promtool check metrics <"$TMP/sm.body" >"$TMP/sm.promtool" 2>&1 && [ ! -s "$TMP/sm.promtool" ]
+        ok $? "promtool check metrics with streams and groups: no error and no warning"
+        diag_file "$TMP/sm.promtool"
+    fi
+fi
+
 # At most 16 streams at once: the 17th gets 503; once they go, a new one is served.
 pids=
 for i in $(seq 16); do
