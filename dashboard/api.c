@@ -29,10 +29,11 @@ struct http_call {
     struct admin_call call; /* first: done gets &call */
     struct http *h;
     struct http_rbox *box;
-    struct http_call *next;   /* on box's list */
-    struct http_call **owner; /* in the request's pool (NULL once it went), pointing back here */
-    h2o_req_t *req;           /* NULL once h2o disposed of it */
-    char *reply;              /* from the control thread; NULL: the broker stopped first */
+    struct http_call *next;     /* on box's list */
+    struct http_call *out_next; /* on h->out while a request waits for it (HTTP thread) */
+    struct http_call **owner;   /* in the request's pool (NULL once it went), pointing back here */
+    h2o_req_t *req;             /* NULL once h2o disposed of it */
+    char *reply;                /* from the control thread; NULL: the broker stopped first */
     size_t reply_len;
     http_api_fn *fn; /* the HTTP thread's own call (no request): gets the reply */
     uint8_t doc[];   /* the body, copied: h2o's buffer may move */
@@ -135,26 +136,49 @@ static int reply_status(const char *doc, size_t len, const char **reason)
     return status;
 }
 
+static void out_remove(struct http *h, struct http_call *c)
+{
+    for (struct http_call **pp = &h->out; *pp != NULL; pp = &(*pp)->out_next) {
+        if (*pp == c) {
+            *pp = c->out_next;
+            return;
+        }
+    }
+}
+
+/* Lets c's request go: the request's disposal must no longer reach c. */
+static void detach(struct http_call *c)
+{
+    if (c->owner != NULL)
+        *c->owner = NULL;
+    c->owner = NULL;
+    c->req = NULL;
+}
+
 static void answer(struct http_call *c)
 {
     const char *reason = NULL;
+    h2o_req_t *req;
     int status;
 
     assert(c->h->calls > 0);
     c->h->calls--;
+    out_remove(c->h, c);
     if (c->fn != NULL) {
         c->fn(c->h, c->reply, c->reply_len);
         return;
     }
-    if (c->owner != NULL)
-        *c->owner = NULL; /* the request's disposal must not reach c, freed next */
-    if (c->req == NULL)
-        return; /* the client left */
-    if (c->reply == NULL)
-        http_respond_json(c->req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    req = c->req;
+    detach(c); /* c is freed next */
+    if (req == NULL)
+        return; /* the client left, or the stop answered it */
+    if (c->reply == NULL && atomic_load_explicit(&c->h->b->stopping, memory_order_relaxed))
+        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    else if (c->reply == NULL)
+        http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "the broker could not answer (out of memory)");
     else {
         status = reply_status(c->reply, c->reply_len, &reason);
-        http_respond(c->req, status, reason, "application/json", c->reply, c->reply_len);
+        http_respond(req, status, reason, "application/json", c->reply, c->reply_len);
     }
 }
 
@@ -230,8 +254,13 @@ void http_api_free(struct http *h)
         struct http_call *c = list;
 
         list = c->next;
+        detach(c);
         call_free(c);
     }
+    /* Calls still out are freed by the control thread's answer, through the closed box. */
+    for (struct http_call *c = h->out; c != NULL; c = c->out_next)
+        detach(c);
+    h->out = NULL;
     h->rbox = NULL;
     rbox_put(box);
 }
@@ -316,12 +345,15 @@ static int call_post(struct http *h, struct http_call *c)
     int ret = control_post(h->b, &msg);
 
     if (ret != 0) {
-        if (c->owner != NULL)
-            *c->owner = NULL;
+        detach(c);
         call_free(c);
         return ret;
     }
     h->calls++;
+    if (c->req != NULL) {
+        c->out_next = h->out;
+        h->out = c;
+    }
     return 0;
 }
 
@@ -347,6 +379,10 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 404, "Not Found", "UNKNOWN_VERB", "no such admin verb");
         return;
     }
+    if (h->draining || h->rbox == NULL) {
+        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+        return;
+    }
     if (h->calls >= HTTP_CALLS_MAX) {
         http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
         return;
@@ -366,11 +402,25 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
 }
 
+void http_api_stop(struct http *h)
+{
+    for (struct http_call *c = h->out; c != NULL; c = c->out_next) {
+        h2o_req_t *req = c->req;
+
+        detach(c);
+        if (req != NULL)
+            http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    }
+    h->out = NULL;
+}
+
 int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn)
 {
     struct http_call *c;
     int ret;
 
+    if (h->draining || h->rbox == NULL)
+        return -ESHUTDOWN;
     if (h->calls >= HTTP_CALLS_MAX)
         return -EBUSY;
     c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)doc, strlen(doc));

@@ -259,7 +259,7 @@ static json_t *sample_json(struct http *h, const struct rows *r, double secs, ui
     struct control *ctl = h->b->ctl;
     json_t *totals = json_object(), *rates = json_object(), *cores = json_array();
     bool store_up = ctl != NULL && atomic_load_explicit(&ctl->pub_store_up, memory_order_relaxed);
-    uint64_t started = ctl != NULL ? ctl->started_ns / 1000000 : now_ms;
+    uint64_t up_ms = ctl != NULL ? (uring_now_ns() - ctl->started_mono_ns) / 1000000 : 0;
     struct http_point *p = &h->history[h->hist_head];
 
     for (size_t i = 0; i < r->n; i++) {
@@ -298,8 +298,8 @@ static json_t *sample_json(struct http *h, const struct rows *r, double secs, ui
     h->hist_head = (h->hist_head + 1) % HTTP_HISTORY;
     if (h->hist_len < HTTP_HISTORY)
         h->hist_len++;
-    return json_pack("{sIsIsbsososo}", "t", (json_int_t)now_ms, "uptime_ms", (json_int_t)(now_ms - started), "store_up", store_up,
-                     "totals", totals, "rates", rates, "cores", cores);
+    return json_pack("{sIsIsbsososo}", "t", (json_int_t)now_ms, "uptime_ms", (json_int_t)up_ms, "store_up", store_up, "totals",
+                     totals, "rates", rates, "cores", cores);
 }
 
 static void sample(struct http *h, uint64_t now_ns)

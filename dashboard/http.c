@@ -47,6 +47,7 @@ void http_respond(h2o_req_t *req, int status, const char *reason, const char *ty
     req->res.reason = reason;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     h2o_send_inline(req, body, len);
 }
 
@@ -102,8 +103,8 @@ static void serve_ready(struct http *h, h2o_req_t *req)
 }
 
 /* Whether the Host header names this server in a way no other site's page can: an address, or
- * localhost. A name that some DNS resolves to 127.0.0.1 (DNS rebinding) would otherwise let a
- * web page read the API as if it were ours. */
+ * localhost. A name that some DNS resolves to the broker's address (DNS rebinding) would otherwise
+ * let a web page read the API as if it were ours; that holds for a non-loopback bind too. */
 static bool host_ok(const struct http *h, const h2o_req_t *req)
 {
     h2o_iovec_t a = req->authority;
@@ -112,8 +113,6 @@ static bool host_ok(const struct http *h, const h2o_req_t *req)
     struct in6_addr v6;
     struct in_addr v4;
 
-    if (h->any_host)
-        return true;
     if (n > 0 && a.base[0] == '[') {
         const char *close = memchr(a.base, ']', a.len);
 
@@ -188,8 +187,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (h2o_memis(verb.base, verb.len, H2O_STRLIT("session"))) {
             if (get)
                 http_api_session(h, req);
-            else
+            else {
+                h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
                 http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "the session takes GET");
+            }
         } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("events"))) {
             http_events_serve(h, req);
         } else {
@@ -263,6 +264,7 @@ static void *http_main(void *arg)
     /* Ends every open connection the way a peer's close would (h2o reads the end and frees the
      * connection itself), then lets the loop run until they are gone. */
     h->draining = true;
+    http_api_stop(h);
     http_events_stop(h);
     for (unsigned i = 0; i < HTTP_CONNS_MAX; i++)
         if (h->slots[i].sock != NULL)
@@ -320,16 +322,6 @@ static int listen_on(const struct config *c, unsigned *port, char *err, size_t e
     return fd;
 }
 
-static bool addr_is_loopback(const char *host)
-{
-    struct in_addr v4;
-    struct in6_addr v6;
-
-    if (inet_pton(AF_INET, host, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
 /* The token every change through the API must carry (X-CSRF-Token): one per run of the broker,
  * readable only by pages of this origin (GET /api/session). */
 static int csrf_make(struct http *h)
@@ -357,6 +349,7 @@ static void http_free(struct http *h)
         h2o_evloop_run(h->ctx.loop, 0); /* runs the closes */
     http_events_free(h);
     http_collect_free(h);
+    free(h->chartjs);
     if (h->ctx.loop != NULL) {
         h2o_evloop_t *loop = h->ctx.loop;
         h2o_multithread_queue_t *queue = h->ctx.queue;
@@ -393,6 +386,9 @@ int http_start(struct broker *b, char *err, size_t errlen)
     h->config.server_name = h2o_iovec_init(H2O_STRLIT("trpc-broker"));
     h->config.max_request_entity_size = HTTP_BODY_MAX;
     h->config.http1.req_timeout = HTTP_IDLE_MS;
+    /* HTTP/1.1 only: h2o's cleartext HTTP/2 (h2c) would let one connection hold a hundred
+     * responses unread, beyond what HTTP_CONNS_MAX bounds. */
+    h->config.http1.upgrade_to_http2 = 0;
     host = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     /* The handler's extra room holds the server it serves. */
@@ -406,7 +402,6 @@ int http_start(struct broker *b, char *err, size_t errlen)
         return fd;
     }
     h->port = port;
-    h->any_host = c->insecure && !addr_is_loopback(c->http_host);
     h2o_context_init(&h->ctx, h2o_evloop_create(), &h->config);
     h->accept_ctx.ctx = &h->ctx;
     h->accept_ctx.hosts = h->config.hosts;

@@ -79,7 +79,6 @@ struct http {
     uint64_t refused;   /* closed at accept for HTTP_CONNS_MAX */
     bool draining;      /* stopping: new connections are closed at once */
     atomic_bool parked; /* the thread is done with h2o for good (http_main) */
-    bool any_host;      /* a non-loopback bind (insecure): any Host header is taken */
     unsigned port;
     struct http_conn slots[HTTP_CONNS_MAX];
     char csrf[HTTP_CSRF_HEX + 1];
@@ -87,7 +86,12 @@ struct http {
     /* api.c */
     struct http_rbox *rbox;
     h2o_socket_t *rbox_sock;
-    unsigned calls; /* in flight */
+    unsigned calls;        /* in flight */
+    struct http_call *out; /* those a request waits for */
+
+    /* static.c: Debian's Chart.js, read once */
+    char *chartjs;
+    size_t chartjs_len;
 
     /* events.c */
     unsigned ncores;
@@ -120,6 +124,9 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb);
 /* The HTTP thread's own admin call (verb and its document): fn gets the reply on this thread.
  * 0, or -EBUSY (HTTP_CALLS_MAX out), -ENOMEM, -EAGAIN (the control thread's queue is full),
  * -ESHUTDOWN; fn is not called then. */
+/* Stopping: every request still waiting for the control thread is answered SHUTTING_DOWN now,
+ * since the control thread has stopped reading its mailbox. */
+void http_api_stop(struct http *h);
 int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn);
 
 /* events.c: the one-second sampler and GET /api/events. */

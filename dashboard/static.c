@@ -4,6 +4,8 @@
  * never a copy of ours. Without that package the UI still works, without its charts.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,43 +48,71 @@ static void add_headers(h2o_req_t *req, const char *type, const char *cache)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
 }
 
-static void serve_chartjs(h2o_req_t *req)
+/* Reads Chart.js once (it changes only with its package): 0, or -errno. */
+static int chartjs_load(struct http *h)
 {
     int fd = open(TRPC_CHARTJS, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    char *buf = NULL;
     size_t got = 0;
+    char *buf;
+    int ret = 0;
 
-    if (fd == -1 || fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > CHARTJS_MAX ||
-        (buf = malloc((size_t)st.st_size)) == NULL)
-        goto missing;
-    while (got < (size_t)st.st_size) {
+    if (fd == -1)
+        return -errno;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > CHARTJS_MAX) {
+        close(fd);
+        return -EINVAL;
+    }
+    buf = malloc((size_t)st.st_size);
+    while (buf != NULL && got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
 
-        if (n <= 0)
-            goto missing;
+        if (n <= 0) {
+            ret = n == 0 ? -EIO : -errno;
+            break;
+        }
         got += (size_t)n;
     }
     close(fd);
+    if (buf == NULL || ret != 0) {
+        free(buf);
+        return buf == NULL ? -ENOMEM : ret;
+    }
+    h->chartjs = buf;
+    h->chartjs_len = got;
+    return 0;
+}
+
+static void serve_chartjs(struct http *h, h2o_req_t *req)
+{
+    if (h->chartjs == NULL && chartjs_load(h) != 0) {
+        http_respond(req, 404, "Not Found", "text/plain; charset=utf-8",
+                     H2O_STRLIT("Chart.js is not installed (" TRPC_CHARTJS ", Debian's libjs-chart.js): no charts\n"));
+        return;
+    }
     req->res.status = 200;
     req->res.reason = "OK";
     add_headers(req, "text/javascript; charset=utf-8", "max-age=3600");
-    h2o_send_inline(req, buf, got); /* copies */
-    free(buf);
-    return;
-missing:
-    if (fd != -1)
-        close(fd);
-    free(buf);
-    http_respond(req, 404, "Not Found", "text/plain; charset=utf-8",
-                 H2O_STRLIT("Chart.js is not installed (" TRPC_CHARTJS ", Debian's libjs-chart.js): no charts\n"));
+    h2o_send_inline(req, h->chartjs, h->chartjs_len); /* copies */
+}
+
+/* An entity tag of a file's bytes (FNV-1a), so that a browser revalidates without a download. */
+static void etag_of(const struct http_file *f, char *buf, size_t len)
+{
+    uint64_t x = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < f->len; i++)
+        x = (x ^ f->data[i]) * 0x100000001b3ull;
+    snprintf(buf, len, "\"%016llx\"", (unsigned long long)x);
 }
 
 bool http_static_serve(struct http *h, h2o_req_t *req, h2o_iovec_t path)
 {
-    (void)h;
+    char etag[24];
+    ssize_t inm;
+
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/vendor/chart.min.js"))) {
-        serve_chartjs(req);
+        serve_chartjs(h, req);
         return true;
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/")))
@@ -92,10 +122,21 @@ bool http_static_serve(struct http *h, h2o_req_t *req, h2o_iovec_t path)
 
         if (!h2o_memis(path.base, path.len, f->path, strlen(f->path)))
             continue;
+        /* Revalidated each time (a new broker may serve new files under the same names), which
+         * costs a 304 when the browser has them. */
+        etag_of(f, etag, sizeof(etag));
+        add_headers(req, content_type(f->path), "no-cache");
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, etag, SIZE_MAX).base,
+                       strlen(etag));
+        inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+        if (inm != -1 && h2o_memis(req->headers.entries[inm].value.base, req->headers.entries[inm].value.len, etag, strlen(etag))) {
+            req->res.status = 304;
+            req->res.reason = "Not Modified";
+            h2o_send_inline(req, "", 0);
+            return true;
+        }
         req->res.status = 200;
         req->res.reason = "OK";
-        /* Revalidated each time: a new broker may serve new files under the same names. */
-        add_headers(req, content_type(f->path), "no-cache");
         h2o_send_inline(req, (const char *)f->data, f->len);
         return true;
     }

@@ -341,7 +341,7 @@ int control_start(struct broker *b)
 
 int control_post(struct broker *b, const struct uring_xmsg *msg)
 {
-    if (b->ctl == NULL)
+    if (b->ctl == NULL || atomic_load_explicit(&b->ctl->closed, memory_order_acquire))
         return -ESHUTDOWN;
     return uring_mbox_post(&b->ctl->mbox, msg);
 }
@@ -353,6 +353,7 @@ void control_stop(struct broker *b)
 
     if (ctl == NULL || !ctl->started)
         return;
+    atomic_store_explicit(&ctl->closed, true, memory_order_release);
     if (write(ctl->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
         log_error(LOG_NO_CORE, "cannot stop the control thread: %s", strerror(errno));
     pthread_join(ctl->thread, NULL);

@@ -67,6 +67,7 @@ struct control {
     struct broker *b;
     pthread_t thread;
     bool started;
+    atomic_bool closed; /* control_stop began: control_post refuses (nobody would read it) */
     int stop_fd;
     struct uring_mbox mbox;
     struct config base; /* the settings of the config file and the command line */

@@ -46,6 +46,12 @@ req index GET / && [ "$(code index)" = 200 ] && grep -qi '^content-type: text/ht
     grep -qi "^content-security-policy: default-src 'self'" "$TMP/index.head" &&
     grep -qi '^x-content-type-options: nosniff' "$TMP/index.head" && grep -qi '<html' "$TMP/index.body"
 ok $? "/: the dashboard's page, with a content security policy and nosniff"
+etag=$(sed -n 's/^etag: *\("[0-9a-f]*"\).*/\1/Ip' "$TMP/index.head" | tr -d '\r')
+req again GET / -H "If-None-Match: $etag" && [ "$(code again)" = 304 ] && [ ! -s "$TMP/again.body" ]
+ok $? "an unchanged page: 304 to If-None-Match $etag"
+curl -s -m 5 --http2 -o /dev/null -w '%{http_version}' "http://127.0.0.1:$HP/healthz" >"$TMP/h2c.out"
+! curl -s -m 5 --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$HP/healthz" && [ "$(cat "$TMP/h2c.out")" = 1.1 ]
+ok $? "HTTP/1.1 only: no upgrade to cleartext HTTP/2, no HTTP/2 preface"
 n=0 bad=
 for f in "$SRC"/dashboard/www/*; do
     b=$(basename "$f")
@@ -244,21 +250,56 @@ done
 ok $? "16 event streams at once: the 17th gets 503 ($(code seventeen)), and after they close one is served again (after $i tries)"
 head -n1 "$TMP/again.head" | diag_file /dev/stdin
 
-# A clean stop with event streams open (the sanitizer builds check that nothing leaks).
+# A clean stop with event streams open and admin calls going on (the sanitizer builds check that
+# nothing leaks): every call gets its answer, 200 or 503 SHUTTING_DOWN, or a closed connection
+# once the server is gone; none waits out the drain.
 curl -s -N -m 30 "http://127.0.0.1:$HP/api/events" >"$TMP/open1.out" &
 c1=$!
 curl -s -N -m 30 "http://127.0.0.1:$HP/api/events" >/dev/null &
+python3 - "$HP" "$CSRF" >"$TMP/hammer.out" 2>&1 <<'EOF' &
+import http.client, sys, threading, time
+port, token = int(sys.argv[1]), sys.argv[2]
+codes, lock = {}, threading.Lock()
+def hammer():
+    end = time.time() + 6
+    while time.time() < end:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            while time.time() < end:
+                c.request("POST", "/api/server.info", "{}", {"Content-Type": "application/json", "X-CSRF-Token": token})
+                r = c.getresponse()
+                r.read()
+                with lock:
+                    codes[r.status] = codes.get(r.status, 0) + 1
+        except (OSError, http.client.HTTPException):
+            with lock:
+                codes["closed"] = codes.get("closed", 0) + 1
+            time.sleep(0.05)
+threads = [threading.Thread(target=hammer) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(" ".join("%s=%d" % (k, v) for k, v in sorted(codes.items(), key=lambda kv: str(kv[0]))))
+EOF
+hammer=$!
 sleep 1.5
+t0=$(date +%s%N)
 kill -TERM "$TRPC_PID"
 i=0
-while [ $i -lt 100 ] && server_alive "$TRPC_PID"; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 200 ] && server_alive "$TRPC_PID"; do sleep 0.05; i=$((i + 1)); done
 wait "$TRPC_PID"
 rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
 TRPC_PID=
 wait "$c1"
 crc=$?
+wait "$hammer"
 [ "$rc" -eq 0 ] && grep -q "stopped" "$TMP/broker.log" && [ "$crc" -eq 0 ]
 ok $? "SIGTERM with two event streams open: a clean stop (exit $rc), the streams end cleanly (curl $crc)"
+! grep -q "still open at stop" "$TMP/broker.log" && grep -q '\(^\| \)200=' "$TMP/hammer.out" &&
+    ! grep -Eq '(^| )(4[0-9][0-9]|500)=' "$TMP/hammer.out"
+ok $? "admin calls going on at SIGTERM are answered, none left for the drain ($(cat "$TMP/hammer.out"); stopped in $ms ms)"
 diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 
 done_testing
