@@ -37,6 +37,12 @@ tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/
 # The HTTP server: /metrics (promtool), health, what it refuses, a clean stop (tests/http/http.sh).
 TESTS += tests/http/http.sh tests/http/dashboard.sh
 EXTRA_DIST += tests/http/http.sh tests/http/dashboard.sh
+# The dashboard in headless Chromium, driven by playwright-core (tests/dashboard/browser.sh): its
+# screenshots stay in the build tree as artifacts until a clean.
+TESTS += tests/dashboard/browser.sh
+EXTRA_DIST += tests/dashboard/browser.sh tests/dashboard/browser.cjs
+mostlyclean-local:
+	-rm -rf tests/dashboard/screenshots
 
 # tests/ktls/: kernel TLS in a QEMU guest (tests/ktls/vm.sh) that boots Debian 12's stock kernel,
 # which has tls.ko where the build machine's kernel may not. smoke.sh: Debian's openssl does kTLS in
