@@ -152,10 +152,15 @@ function fmtClock(ms, seconds) {
   return new Date(ms).toLocaleTimeString(undefined, {hour12: false, hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined});
 }
 
-/* A <time> showing "3 m ago" with the absolute time as its title */
+/* A <time> showing "3 m ago" with the absolute time as its title (refreshTimes() keeps it current) */
 function timeEl(t) {
   const d = toDate(t);
   return h('time', {datetime: d ? d.toISOString() : null, title: fmtAbs(t), text: fmtAgo(t)});
+}
+
+/* Every timeEl on the page says how long ago again (boot() runs it every second) */
+function refreshTimes() {
+  for (const t of document.querySelectorAll('time[datetime]')) setText(t, fmtAgo(t.dateTime));
 }
 
 const fmtBool = b => (b === true ? 'yes' : b === false ? 'no' : DASH);
@@ -436,10 +441,12 @@ function startEvents() {
   const es = new EventSource('/api/events');
   eventSource = es;
   es.addEventListener('open', () => {
+    const reopened = Live.everOpen;
     Live.open = true;
     Live.everOpen = true;
     updateHealth();
-    loadInfo();
+    /* boot() asked for server.info; after a reconnect the broker may have restarted */
+    if (reopened) loadInfo();
   });
   es.addEventListener('error', () => {
     if (es.readyState === EventSource.OPEN) return;
@@ -577,7 +584,7 @@ function boot() {
     }
   });
   setInterval(refreshNow, REFRESH_MS);
-  setInterval(() => { updateHealth(); updateHeader(); }, 1000);
+  setInterval(() => { updateHealth(); updateHeader(); refreshTimes(); }, 1000);
   setInterval(loadInfo, 15000);
   updateHealth();
   startEvents();

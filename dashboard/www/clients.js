@@ -215,17 +215,17 @@
           {label: 'id', key: 'id', value: c => Number(c.id), text: c => String(c.id), cls: () => 'mono'},
           {label: 'name', key: 'name', text: c => (c.name ? String(c.name) : DASH), cls: c => (c.name ? 'ellipsis' : 'muted')},
           {label: 'peer', key: 'peer', cls: () => 'mono'},
-          {label: 'core', key: 'core', num: true},
-          {label: 'TLS', key: 'tls', text: tlsText, cls: c => (c.tls == null ? 'muted' : '')},
+          {label: 'core', key: 'core', num: true, opt: true},
+          {label: 'TLS', key: 'tls', text: tlsText, cls: c => (c.tls == null ? 'muted' : ''), opt: true},
           {label: 'subs', key: 'subscriptions', num: true, text: c => fmtInt(c.subscriptions)},
           {label: 'msgs in', key: 'msgs_in', num: true, text: c => fmtNum(c.msgs_in), title: c => fmtInt(c.msgs_in)},
           {label: 'msgs out', key: 'msgs_out', num: true, text: c => fmtNum(c.msgs_out), title: c => fmtInt(c.msgs_out)},
-          {label: 'bytes in', key: 'bytes_in', num: true, text: c => fmtBytes(c.bytes_in), title: c => fmtInt(c.bytes_in) + ' bytes'},
-          {label: 'bytes out', key: 'bytes_out', num: true, text: c => fmtBytes(c.bytes_out), title: c => fmtInt(c.bytes_out) + ' bytes'},
+          {label: 'bytes in', key: 'bytes_in', num: true, text: c => fmtBytes(c.bytes_in), title: c => fmtInt(c.bytes_in) + ' bytes', opt: true},
+          {label: 'bytes out', key: 'bytes_out', num: true, text: c => fmtBytes(c.bytes_out), title: c => fmtInt(c.bytes_out) + ' bytes', opt: true},
           {label: 'pending out', key: 'pending_output', num: true, text: c => fmtBytes(c.pending_output),
             cls: c => (Number(c.pending_output) > 0 ? 'warn-text' : ''), help: 'bytes queued to the client now'},
           {label: 'connected', key: 'connected_since', value: c => c.connected_since, text: c => fmtAgo(c.connected_since), title: c => fmtAbs(c.connected_since)},
-          {label: '', nosort: true, cell: (td, c) => {
+          {label: '', nosort: true, actions: true, cell: (td, c) => {
             if (!td.firstChild) {
               td.append(h('button', {type: 'button', class: 'btn btn-sm btn-danger-ghost', text: 'Kick', testid: 'kick',
                 onclick: ev => kick(td.parentNode._row, ev.currentTarget)}));

@@ -105,6 +105,7 @@
     table.select(null);
     panel.el.hidden = true;
     panel.el.parentNode.classList.remove('has-panel');
+    setKids(panel.actions);
   }
 
   async function inspect(m) {
@@ -114,9 +115,10 @@
     panel.el.parentNode.classList.add('has-panel');
     setText(panel.title, `Dead letter ${m.seq}`);
     const stream = streamName;
-    const actions = h('div', {class: 'panel-actions'},
-      btn('Redrive', ev => redriveOne(m, ev.currentTarget), {cls: 'btn-primary', testid: 'redrive', title: 'Publish it again on its origin topic (dlq.redrive)'}),
-      btn('Purge', ev => purgeOne(m, ev.currentTarget), {cls: 'btn-danger', testid: 'purge-message', title: 'Delete this dead letter (dlq.purge)'}));
+    /* in the panel's header: the headers below can be long */
+    setKids(panel.actions,
+      btn('Redrive', ev => redriveOne(m, ev.currentTarget), {cls: 'btn-sm btn-primary', testid: 'redrive', title: 'Publish it again on its origin topic (dlq.redrive)'}),
+      btn('Purge', ev => purgeOne(m, ev.currentTarget), {cls: 'btn-sm btn-danger', testid: 'purge-message', title: 'Delete this dead letter (dlq.purge)'}));
     const meta = kvList([
       ['reason', m.reason == null ? DASH : h('span', null, badge(String(m.reason), 'warn'), m.term_reason ? ` ${m.term_reason}` : '')],
       ['origin topic', h('span', {class: 'mono', text: orDash(m.origin_topic)})],
@@ -130,7 +132,7 @@
       ['dead-lettered', m.time ? timeEl(m.time) : DASH],
     ], 'kv-wide');
     const msgBox = h('div', null, h('p', {class: 'muted small', text: 'Loading stream.get…'}));
-    setKids(panel.body, actions, meta, h('h3', {class: 'panel-sub', text: 'Message'}), msgBox);
+    setKids(panel.body, meta, h('h3', {class: 'panel-sub', text: 'Message'}), msgBox);
     panel.el.focus({preventScroll: true});
     try {
       const g = await api('stream.get', {name: stream, seq: m.seq});
@@ -189,10 +191,10 @@
               m.term_reason ? h('span', {class: 'small', text: ' ' + m.term_reason}) : null);
           }},
           {label: 'origin topic', key: 'origin_topic', cls: () => 'mono'},
-          {label: 'origin', value: m => m.origin_stream, text: m => (m.origin_stream == null ? DASH : `${m.origin_stream} #${m.origin_seq}`)},
+          {label: 'origin', value: m => m.origin_stream, text: m => (m.origin_stream == null ? DASH : `${m.origin_stream} #${m.origin_seq}`), opt: true},
           {label: 'group', key: 'group'},
           {label: 'deliveries', key: 'deliveries', num: true, value: m => Number(m.deliveries)},
-          {label: 'size', key: 'size', num: true, text: m => fmtBytes(m.size)},
+          {label: 'size', key: 'size', num: true, text: m => fmtBytes(m.size), opt: true},
           {label: 'payload', nosort: true, text: preview, cls: m => (m.payload == null ? 'muted ellipsis' : 'mono ellipsis'), title: m => (m.payload == null ? '' : String(m.payload).slice(0, 500))},
         ],
       });

@@ -6,7 +6,7 @@
   const MAX_POINTS = 300;
   const RATE_SERIES = [
     {key: 'msgs_in', label: 'msgs in/s', color: '#2563eb'},
-    {key: 'msgs_out', label: 'msgs out/s', color: '#16a34a'},
+    {key: 'msgs_out', label: 'msgs out/s', color: '#16a34a', dash: [6, 4]},
     {key: 'requests', label: 'requests/s', color: '#9333ea'},
   ];
   const BYTE_SERIES = [
@@ -35,7 +35,7 @@
   let visible = false, dirty = false;
   const charts = [];
   const tileEls = {};
-  let coreTable, problemTable, brokerBox, coreNote;
+  let coreTable, problemTable, brokerBox, coreNote, acceptedEl;
 
   function pushPoint(t, src) {
     if (!isNum(t)) return;
@@ -68,6 +68,9 @@
         datasets: series.map(s => ({
           label: s.label, data: points[s.key], borderColor: s.color, backgroundColor: s.color + '14',
           borderWidth: 1.6, pointRadius: 0, pointHoverRadius: 3, tension: 0, fill: false,
+          /* a dashed line is drawn over the others (Chart.js draws the lowest order last): msgs out
+           * equal to msgs in shows as both, not as msgs in alone */
+          borderDash: s.dash || [], order: s.dash ? -1 : 0,
         })),
       },
       options: {
@@ -86,8 +89,9 @@
           y: {beginAtZero: true, grid: {color: '#eef1f5'}, ticks: {maxTicksLimit: 6, callback: v => fmtY(v)}},
         },
         plugins: {
-          legend: {position: 'top', align: 'end', labels: {boxWidth: 10, boxHeight: 10}},
-          tooltip: {callbacks: {
+          /* in the series' order, whatever order they are drawn in */
+          legend: {position: 'top', align: 'end', labels: {boxWidth: 10, boxHeight: 10, sort: (a, b) => a.datasetIndex - b.datasetIndex}},
+          tooltip: {itemSort: (a, b) => a.datasetIndex - b.datasetIndex, callbacks: {
             title: items => (items.length ? new Date(items[0].parsed.x).toLocaleTimeString() : ''),
             label: item => `${item.dataset.label}: ${fmtY(item.parsed.y)}`,
           }},
@@ -144,6 +148,7 @@
     problemTable.setRows(PROBLEM_COUNTERS.map(name => ({
       name, total: s.totals[name], rate: s.rates[name], minute: Live.lastMinute(name),
     })));
+    setText(acceptedEl, fmtInt(s.totals.accepted));
   }
 
   function renderInfo(i) {
@@ -156,7 +161,7 @@
       ['started', i.started ? timeEl(i.started) : DASH],
       ['listen', i.listen],
       ['cores', `${fmtInt(i.cores)}${i.io_uring_tier ? ` (io_uring tier ${i.io_uring_tier})` : ''}`],
-      ['accepted connections', fmtInt(i.connections)],
+      ['accepted connections', acceptedEl],     /* live: renderSnapshot() */
       ['store', h('span', null, badge(storeUp === false ? 'down' : 'up', storeUp === false ? 'bad' : 'ok'), ' ', String(st.backend || DASH))],
       ['store location', st.url],
       ['store outages', fmtInt(st.outages)],
@@ -206,6 +211,8 @@
       });
       problemTable.setRows(PROBLEM_COUNTERS.map(name => ({name, total: null, rate: null, minute: 0})));
       brokerBox = h('div', {class: 'muted', text: 'Loading server.info…'});
+      acceptedEl = h('span', {title: 'since the broker started (from the event stream)',
+        text: Live.snap ? fmtInt((Live.snap.totals || {}).accepted) : DASH});
       coreNote = h('span', {class: 'muted small'});
       section.append(
         pageHead('Overview', 'Live from /api/events: one snapshot a second'),

@@ -278,8 +278,8 @@ function streamForTopic(topic, streams) {
           {label: 'limits', value: limitsText, text: limitsText, cls: s => (limitsText(s) === 'none' ? 'muted' : '')},
           {label: 'retention', key: 'retention'},
           {label: 'refused', key: 'refused', num: true, text: s => fmtInt(s.refused), cls: s => (Number(s.refused) ? 'warn-text' : '')},
-          {label: 'expired', key: 'expired', num: true, text: s => fmtInt(s.expired)},
-          {label: 'core', key: 'core', num: true},
+          {label: 'expired', key: 'expired', num: true, text: s => fmtInt(s.expired), opt: true},
+          {label: 'core', key: 'core', num: true, opt: true},
           {label: 'status', value: s => (s.error ? 1 : 0), cell: (td, s) => {
             const want = s.error ? 'error' : 'ok';
             if (td.dataset.v !== want) {
@@ -290,7 +290,7 @@ function streamForTopic(topic, streams) {
         ],
       });
       groupTable = new DataTable({
-        label: 'Consumer groups', key: g => g.name, empty: 'No consumer groups.', class: 'compact',
+        label: 'Consumer groups', key: g => g.name, empty: 'No consumer groups.', class: 'compact opt-narrow',
         rowAttrs: (tr, g) => { tr.dataset.testid = 'group-row'; tr.dataset.name = g.name; },
         columns: [
           {label: 'group', key: 'name', cls: () => 'mono strong', title: g => `policy: ${policyText(g)}\nmax deliveries: ${Number(g.max_deliveries) ? g.max_deliveries : 'no limit'}\nack wait: ${fmtMs(g.ack_wait_ms)}\nbackoff: ${g.backoff == null ? 'none' : g.backoff}`},
@@ -301,18 +301,18 @@ function streamForTopic(topic, streams) {
           {label: 'pending', key: 'pending', num: true, text: g => fmtInt(g.pending), help: 'delivered and not settled (in flight + waiting + lost)'},
           {label: 'in flight', key: 'inflight', num: true, text: g => fmtInt(g.inflight), help: 'pending, with a member (ack pending)'},
           {label: 'waiting', key: 'waiting', num: true, text: g => fmtInt(g.waiting), help: 'pending, waiting for backoff or a member with room'},
-          {label: 'lost', key: 'lost', num: true, text: g => fmtInt(g.lost), help: 'known from before a restart, not read again yet'},
+          {label: 'lost', key: 'lost', num: true, text: g => fmtInt(g.lost), help: 'known from before a restart, not read again yet', opt: true},
           {label: 'delivered', key: 'delivered', num: true, text: g => fmtInt(g.delivered)},
           {label: 'redelivered', key: 'redelivered', num: true, text: g => fmtInt(g.redelivered)},
           {label: 'acked', key: 'acked', num: true, text: g => fmtInt(g.acked)},
           {label: 'dead', key: 'dead', num: true, text: g => fmtInt(g.dead), help: 'dead-lettered', cls: g => (Number(g.dead) ? 'warn-text' : '')},
-          {label: 'termed', key: 'termed', num: true, text: g => fmtInt(g.termed)},
+          {label: 'termed', key: 'termed', num: true, text: g => fmtInt(g.termed), opt: true},
           {label: 'expired', key: 'expired', num: true, text: g => fmtInt(g.expired)},
           {label: 'dlq', value: g => g.dlq, help: 'dead-letter topic', cell: (td, g) => {
             const key = String(g.dlq);
             if (td.dataset.v !== key) { td.dataset.v = key; setKids(td, dlqLink(g.dlq)); }
           }},
-          {label: '', nosort: true, cell: td => {
+          {label: '', nosort: true, actions: true, cell: td => {
             if (td.firstChild) return;
             td.append(h('div', {class: 'row-actions'},
               h('button', {type: 'button', class: 'btn btn-sm', text: 'Reset…', testid: 'reset-group',

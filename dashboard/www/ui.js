@@ -14,20 +14,25 @@ function cmp(a, b) {
 /* A table whose rows are kept by key, so that a refresh updates cells in place (focus, hover
  * and a click in progress survive it).
  *   columns: [{label, key, num, text(row) -> string, title(row), cell(td, row) (custom, called
- *             on every update), value(row) (for sorting), cls(row), help, nosort}]
+ *             on every update), value(row) (for sorting), cls(row), help, nosort,
+ *             actions (the buttons: kept at the right edge when the table scrolls sideways),
+ *             opt (rarely needed: hidden on narrow screens, style.css says when)}]
  *   key(row), label (aria-label), empty (text when no rows), onRowClick(row, ev),
- *   rowAttrs(tr, row) (called once per new row), rowClass(row) */
+ *   rowAttrs(tr, row) (called once per new row), rowClass(row)
+ * A table wider than its box scrolls sideways; the box's data-overflow says which way there is
+ * more ("left", "right" or both), for style.css to show it. */
 class DataTable {
   constructor(opts) {
     this.o = opts;
-    this.cols = opts.columns.map(c => ({...c}));
+    this.cols = opts.columns.map(c => ({...c,
+      base: [c.num && 'num', c.actions && 'col-actions', c.opt && 'col-opt'].filter(Boolean).join(' ')}));
     this.trs = new Map();
     this.sort = null;
     this.selectedKey = null;
     this.rows = [];
     const head = h('tr');
     for (const c of this.cols) {
-      const th = h('th', {scope: 'col', class: c.num ? 'num' : null, title: c.help || null});
+      const th = h('th', {scope: 'col', class: c.base || null, title: c.help || null});
       if (!c.nosort && (c.value || c.key || c.text)) {
         th.append(h('button', {type: 'button', class: 'th-sort', text: c.label, onclick: () => this.toggleSort(c)}));
         th.setAttribute('aria-sort', 'none');
@@ -40,8 +45,25 @@ class DataTable {
     this.tbody = h('tbody');
     this.emptyRow = h('tr', {class: 'empty'}, h('td', {colspan: this.cols.length, text: opts.empty || 'Nothing to show.'}));
     this.table = h('table', {class: 'data ' + (opts.class || ''), 'aria-label': opts.label}, h('thead', null, head), this.tbody);
-    this.el = h('div', {class: 'table-wrap'}, this.table);
+    this.el = h('div', {class: 'table-wrap' + (this.cols.some(c => c.actions) ? ' has-actions' : '')}, this.table);
     this.tbody.append(this.emptyRow);
+    const edges = () => this.markOverflow();
+    this.el.addEventListener('scroll', edges, {passive: true});
+    if (typeof ResizeObserver !== 'undefined') {
+      const ro = new ResizeObserver(edges);
+      ro.observe(this.el);
+      ro.observe(this.table);
+    }
+  }
+
+  /* data-overflow: is there more to the left, to the right (only paint depends on it) */
+  markOverflow() {
+    const w = this.el, max = w.scrollWidth - w.clientWidth;
+    const v = max > 1 ? [w.scrollLeft > 1 && 'left', w.scrollLeft < max - 1 && 'right'].filter(Boolean).join(' ') : '';
+    if ((w.dataset.overflow || '') !== v) {
+      if (v) w.dataset.overflow = v;
+      else delete w.dataset.overflow;
+    }
   }
 
   toggleSort(c) {
@@ -107,7 +129,7 @@ class DataTable {
   makeRow(k, row) {
     const tr = h('tr');
     tr._key = k;
-    for (const c of this.cols) tr.append(h('td', {class: c.num ? 'num' : null}));
+    for (const c of this.cols) tr.append(h('td', {class: c.base || null}));
     if (this.o.onRowClick) {
       tr.classList.add('clickable');
       tr.tabIndex = 0;
@@ -136,8 +158,8 @@ class DataTable {
         if (c.title) setTitle(td, c.title(row));
       }
       if (c.cls) {
-        const want = (c.num ? 'num ' : '') + (c.cls(row) || '');
-        if (td.className !== want.trim()) td.className = want.trim();
+        const want = `${c.base} ${c.cls(row) || ''}`.trim();
+        if (td.className !== want) td.className = want;
       }
     });
     if (this.o.rowClass) {
@@ -344,15 +366,17 @@ function formDialog({title, intro, fields, submit = 'Save', danger = false, onSu
   return dlg;
 }
 
-/* A side panel next to a table (clients, dead letters): returns {el, body, title, close()} */
+/* A side panel next to a table (clients, dead letters): returns {el, body, title, actions}, actions
+ * being the place in its header (always in view, whatever the body scrolls) for its buttons */
 function sidePanel(titleText, onClose) {
   const title = h('h2', {class: 'panel-title', text: titleText});
   const body = h('div', {class: 'panel-body'});
+  const actions = h('div', {class: 'panel-head-actions'});
   const closeBtn = h('button', {type: 'button', class: 'btn btn-sm btn-ghost', text: '✕', 'aria-label': 'Close panel', title: 'Close (Esc)', onclick: () => onClose()});
   const el = h('aside', {class: 'panel', hidden: true, tabindex: '-1', 'aria-label': titleText},
-    h('div', {class: 'panel-head'}, title, closeBtn), body);
+    h('div', {class: 'panel-head'}, title, actions, closeBtn), body);
   el.addEventListener('keydown', ev => { if (ev.key === 'Escape') onClose(); });
-  return {el, body, title};
+  return {el, body, title, actions};
 }
 
 /* Decode base64 to bytes; text when it is valid UTF-8 (else null) */
