@@ -133,17 +133,19 @@ static bool host_ok(const struct http *h, const h2o_req_t *req)
     return strcasecmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &v4) == 1;
 }
 
-/* A request that comes from a page says from where (Origin): it must be this server's. */
+/* A request that comes from a page says from where (Origin): it must be this server's, scheme
+ * included. */
 static bool origin_ok(const h2o_req_t *req)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-    h2o_iovec_t o;
+    h2o_iovec_t o, scheme = req->scheme->name;
 
     if (i < 0)
         return true; /* not a browser's cross-origin request: curl, trpcctl-like tools */
     o = req->headers.entries[i].value;
-    return o.len == req->authority.len + 7 && memcmp(o.base, "http://", 7) == 0 &&
-           h2o_lcstris(o.base + 7, o.len - 7, req->authority.base, req->authority.len);
+    return o.len == scheme.len + 3 + req->authority.len && memcmp(o.base, scheme.base, scheme.len) == 0 &&
+           memcmp(o.base + scheme.len, "://", 3) == 0 &&
+           h2o_lcstris(o.base + scheme.len + 3, req->authority.len, req->authority.base, req->authority.len);
 }
 
 static bool is_method(const h2o_req_t *req, const char *m, size_t len)
@@ -260,6 +262,7 @@ static void *http_main(void *arg)
         h2o_evloop_run(h->ctx.loop, HTTP_TICK_MS);
         http_events_tick(h);
         http_collect_tick(h, uring_now_ns());
+        http_tls_tick(h);
     }
     /* Ends every open connection the way a peer's close would (h2o reads the end and frees the
      * connection itself), then lets the loop run until they are gone. */
@@ -349,6 +352,7 @@ static void http_free(struct http *h)
         h2o_evloop_run(h->ctx.loop, 0); /* runs the closes */
     http_events_free(h);
     http_collect_free(h);
+    http_tls_free(h);
     free(h->chartjs);
     if (h->ctx.loop != NULL) {
         h2o_evloop_t *loop = h->ctx.loop;
@@ -372,6 +376,7 @@ int http_start(struct broker *b, char *err, size_t errlen)
     h2o_pathconf_t *path;
     h2o_handler_t *handler;
     unsigned port = 0;
+    char tls_err[512];
     int fd, ret;
 
     if (c->http_host[0] == '\0')
@@ -413,6 +418,11 @@ int http_start(struct broker *b, char *err, size_t errlen)
         http_free(h);
         return ret;
     }
+    if ((ret = http_tls_init(h, tls_err, sizeof(tls_err))) != 0) {
+        snprintf(err, errlen, "http: cannot serve HTTPS: %s", tls_err);
+        http_free(h);
+        return ret;
+    }
     ret = pthread_create(&h->thread, NULL, http_main, h);
     if (ret != 0) {
         snprintf(err, errlen, "http: cannot start its thread: %s", strerror(ret));
@@ -424,9 +434,9 @@ int http_start(struct broker *b, char *err, size_t errlen)
     pthread_setname_np(h->thread, "trpc-http"); /* for top -H and the tests' look at its nice value */
     b->http = h;
     log_always(LOG_NO_CORE,
-               strchr(c->http_host, ':') ? "dashboard on http://[%s]:%u/ (and /metrics, /healthz, /readyz)"
-                                         : "dashboard on http://%s:%u/ (and /metrics, /healthz, /readyz)",
-               c->http_host, port);
+               strchr(c->http_host, ':') ? "dashboard on %s://[%s]:%u/ (and /metrics, /healthz, /readyz)"
+                                         : "dashboard on %s://%s:%u/ (and /metrics, /healthz, /readyz)",
+               h->accept_ctx.ssl_ctx != NULL ? "https" : "http", c->http_host, port);
     return 0;
 }
 

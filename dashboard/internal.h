@@ -89,6 +89,8 @@ struct http {
     unsigned calls;        /* in flight */
     struct http_call *out; /* those a request waits for */
 
+    uint64_t tls_gen; /* https.c: stls's generation of accept_ctx.ssl_ctx */
+
     /* static.c: Debian's Chart.js, read once */
     char *chartjs;
     size_t chartjs_len;
@@ -140,6 +142,11 @@ void http_events_free(struct http *h);
 void http_collect_tick(struct http *h, uint64_t now_ns); /* starts a round when one is due */
 void http_collect_metrics(const struct http *h, FILE *f);
 void http_collect_free(struct http *h);
+
+/* https.c: TLS on the HTTP listener where the broker has a TLS listener. */
+int http_tls_init(struct http *h, char *err, size_t errlen); /* 0, or -EINVAL with err */
+void http_tls_tick(struct http *h);                          /* follows certificate reloads */
+void http_tls_free(struct http *h);
 
 /* static.c: the UI's files, embedded at build time (www.c), and Debian's Chart.js. */
 bool http_static_serve(struct http *h, h2o_req_t *req, h2o_iovec_t path);

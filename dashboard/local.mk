@@ -7,6 +7,7 @@ src_libtrpcd_la_SOURCES += \
 	dashboard/api.c \
 	dashboard/collect.c \
 	dashboard/events.c \
+	dashboard/https.c \
 	dashboard/static.c
 nodist_src_libtrpcd_la_SOURCES = dashboard/www.c
 

@@ -16,7 +16,8 @@
 #       names --data-dir, that one is used and never removed (TRPC_DATA_DIR is then empty).
 #       Each broker also gets --http 127.0.0.1:0, so its dashboard and /metrics listen on a port
 #       the kernel picks, never the default 8250 that brokers started side by side would fight
-#       over: TRPC_HTTP_PORT, read from its "dashboard on http://HOST:PORT/" log line.
+#       over: TRPC_HTTP_PORT, read from its "dashboard on http://HOST:PORT/" log line (https://
+#       for a broker with a TLS listener).
 #       When BROKER_ARGS names --http, that one is used; with --http off or --http= there is no
 #       HTTP server and TRPC_HTTP_PORT is empty. For now a broker that logs no HTTP line (one
 #       without the HTTP server) counts as started 2 s after its port line, with TRPC_HTTP_PORT
@@ -115,7 +116,7 @@ _uptime_cs() {
 _server_http_port() {
     _end=$(($(_uptime_cs) + 200))
     while :; do
-        _port=$(sed -n 's|.*dashboard on http://.*:\([0-9][0-9]*\)/.*|\1|p' "$2" | head -n1)
+        _port=$(sed -n 's|.*dashboard on https\{0,1\}://.*:\([0-9][0-9]*\)/.*|\1|p' "$2" | head -n1)
         if [ -n "$_port" ]; then
             echo "$_port"
             return 0

@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 struct stls_server {
     pthread_mutex_t lock;
     struct tls_ctx *ctx;
+    _Atomic uint64_t gen; /* reloads that took: the HTTP thread follows them (stls_generation) */
 };
 
 static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
@@ -131,7 +133,18 @@ int stls_reload(struct broker *b, char *err, size_t errlen)
     b->tls->ctx = fresh;
     pthread_mutex_unlock(&b->tls->lock);
     tls_ctx_free(old); /* connections made from it keep their reference */
+    atomic_fetch_add_explicit(&b->tls->gen, 1, memory_order_release);
     return 0;
+}
+
+bool stls_enabled(const struct broker *b)
+{
+    return b->tls != NULL;
+}
+
+uint64_t stls_generation(const struct broker *b)
+{
+    return b->tls != NULL ? atomic_load_explicit(&b->tls->gen, memory_order_acquire) : 0;
 }
 
 /* Moves the ciphertext the engine made into the connection's raw output, without a copy in

@@ -17,6 +17,7 @@
 #ifndef TRPC_SRC_STLS_H
 #define TRPC_SRC_STLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ void stls_free(struct broker *b);
  * the old one. 0, or with err set and the old context kept: -ESRCH (no TLS listener), or
  * tls_ctx_new's -EINVAL, -ENOENT, -ENOMEM. */
 int stls_reload(struct broker *b, char *err, size_t errlen);
+/* Any thread: whether the broker has a TLS listener; how many reloads took since the start. */
+bool stls_enabled(const struct broker *b);
+uint64_t stls_generation(const struct broker *b);
 
 /* Core thread, at accept on the TLS listener, before anything is written: 0, or -errno (the
  * caller closes the connection). */

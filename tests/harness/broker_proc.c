@@ -217,11 +217,11 @@ static unsigned log_port(const struct broker_proc *b, const char *key)
     return port;
 }
 
-/* The port from the first "dashboard on http://HOST:PORT/" line (HOST an IPv4 address
- * or [IPv6]), or 0 while there is none. */
+/* The port from the first "dashboard on http://HOST:PORT/" line (https:// where the broker has
+ * TLS; HOST an IPv4 address or [IPv6]), or 0 while there is none. */
 static unsigned log_http_port(const struct broker_proc *b)
 {
-    static const char key[] = "dashboard on http://";
+    static const char key[] = "dashboard on http";
     FILE *f = fopen(b->log_path, "r");
     if (!f)
         return 0;
@@ -232,6 +232,11 @@ static unsigned log_http_port(const struct broker_proc *b)
         if (!p)
             continue;
         p += sizeof(key) - 1;
+        if (*p == 's')
+            p++;
+        if (strncmp(p, "://", 3) != 0)
+            continue;
+        p += 3;
         p = *p == '[' ? strchr(p, ']') : strchr(p, ':');
         if (p && *p == ']')
             p++;

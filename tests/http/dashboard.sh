@@ -256,12 +256,12 @@ head -n1 "$TMP/again.head" | diag_file /dev/stdin
 curl -s -N -m 30 "http://127.0.0.1:$HP/api/events" >"$TMP/open1.out" &
 c1=$!
 curl -s -N -m 30 "http://127.0.0.1:$HP/api/events" >/dev/null &
-python3 - "$HP" "$CSRF" >"$TMP/hammer.out" 2>&1 <<'EOF' &
+python3 - "$HP" "$CSRF" "$TMP/hammer.ready" >"$TMP/hammer.out" 2>&1 <<'EOF' &
 import http.client, sys, threading, time
-port, token = int(sys.argv[1]), sys.argv[2]
+port, token, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 codes, lock = {}, threading.Lock()
 def hammer():
-    end = time.time() + 6
+    end = time.time() + 15
     while time.time() < end:
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -271,9 +271,13 @@ def hammer():
                 r.read()
                 with lock:
                     codes[r.status] = codes.get(r.status, 0) + 1
-        except (OSError, http.client.HTTPException):
+                    if r.status == 200 and codes[200] == 1:
+                        open(ready, "w").close()
+        except (OSError, http.client.HTTPException) as e:
             with lock:
                 codes["closed"] = codes.get("closed", 0) + 1
+            if isinstance(e, ConnectionRefusedError):
+                return  # the broker is gone
             time.sleep(0.05)
 threads = [threading.Thread(target=hammer) for _ in range(8)]
 for t in threads:
@@ -283,7 +287,10 @@ for t in threads:
 print(" ".join("%s=%d" % (k, v) for k, v in sorted(codes.items(), key=lambda kv: str(kv[0]))))
 EOF
 hammer=$!
-sleep 1.5
+# SIGTERM once the calls are going (python may take a while to start on a loaded machine).
+i=0
+while [ $i -lt 100 ] && [ ! -e "$TMP/hammer.ready" ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
 t0=$(date +%s%N)
 kill -TERM "$TRPC_PID"
 i=0
