@@ -119,9 +119,9 @@ static void accept_done(struct uring_loop *loop, struct uring_op *op, int res, u
     if (!(flags & IORING_CQE_F_MORE))
         l->_state &= ~LST_ARMED;
     if (res < 0 && res != -ECANCELED)
-        loop->stats.accept_errors++;
+        URING_STAT_ADD(loop, accept_errors, 1);
     if (res >= 0) {
-        loop->stats.accepts++;
+        URING_STAT_ADD(loop, accepts, 1);
         if (l->_state & LST_CLOSING || loop->_closing)
             close(res);
         else

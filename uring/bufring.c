@@ -84,7 +84,7 @@ void uring__buf_taken(struct uring_loop *loop, unsigned bid)
     URING_ASSERT(bid < loop->_buf_count);
     URING_ASSERT(loop->_bufs_out < loop->_buf_count);
     loop->_bufs_out++;
-    loop->stats.recv_bufs++;
+    URING_STAT_ADD(loop, recv_bufs, 1);
     if (loop->_bufs_refill)
         touch(loop, bid);
 }

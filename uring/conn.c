@@ -198,7 +198,7 @@ int uring_conn_recv_resume(struct uring_conn *c)
     /* An armed recv (a cancel still on its way, or none could be sent) carries on by itself. */
     if (c->_state & (CONN_CLOSING | CONN_RECV_ARMED))
         return 0;
-    c->loop->stats.recv_rearms++;
+    URING_STAT_ADD(c->loop, recv_rearms, 1);
     ret = arm_recv(c);
     if (ret != 0)
         uring__conn_fail(c, ret);
@@ -247,13 +247,13 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
     if (res == 0) {
         uring_conn_close(c, URING_CLOSE_FLUSH);
     } else if (res == -ENOBUFS) {
-        loop->stats.enobufs++;
+        URING_STAT_ADD(loop, enobufs, 1);
         if (!(c->_state & CONN_RECV_PAUSED))
             ulist_add_tail(&loop->_nobuf, &c->_nobuf_node);
     } else if (res == -ECANCELED && !(c->_state & CONN_RECV_ARMED)) {
         /* Our pause's cancel; a resume that came meanwhile re-arms here. */
         if (!(c->_state & CONN_RECV_PAUSED)) {
-            loop->stats.recv_rearms++;
+            URING_STAT_ADD(loop, recv_rearms, 1);
             ret = arm_recv(c);
             if (ret != 0)
                 uring__conn_fail(c, ret);
@@ -263,7 +263,7 @@ static void recv_done(struct uring_loop *loop, struct uring_op *op, int res, uns
     } else if (c->_state & CONN_CLOSING) {
         uring__conn_maybe_finish(c); /* the filter took the error over and closed */
     } else if (!(c->_state & (CONN_RECV_ARMED | CONN_RECV_PAUSED))) {
-        loop->stats.recv_rearms++;
+        URING_STAT_ADD(loop, recv_rearms, 1);
         ret = arm_recv(c);
         if (ret != 0)
             uring__conn_fail(c, ret);
@@ -286,7 +286,7 @@ void uring__conn_flush(struct uring_loop *loop)
         int ret;
 
         ulist_del(&c->_nobuf_node);
-        loop->stats.recv_rearms++;
+        URING_STAT_ADD(loop, recv_rearms, 1);
         ret = arm_recv(c);
         if (ret != 0)
             uring__conn_fail(c, ret);

@@ -141,7 +141,7 @@ static void take_rest(struct uring_conn *c, struct uring_gate *g)
 
     g->_rest = NULL;
     g->_rest_len = 0;
-    c->loop->stats.gate_rests++;
+    URING_STAT_ADD(c->loop, gate_rests, 1);
     if (rest == NULL || uring__send_prepend(c, rest, len) != 0) {
         free(rest);
         uring__conn_fail(c, -ENOMEM); /* the peer's stream ends inside a frame */
@@ -195,7 +195,7 @@ bool uring__gate_hold(struct uring_conn *c)
         return false; /* the loop retries before its next flush */
     if (gate_take(c))
         return true;
-    c->loop->stats.gate_waits++;
+    URING_STAT_ADD(c->loop, gate_waits, 1);
     for (;;) {
         uint64_t now;
 
@@ -212,7 +212,7 @@ bool uring__gate_hold(struct uring_conn *c)
     }
     c->_state |= CONN_GATE_WAIT;
     ulist_add_tail(&c->loop->_gate_wait, &c->_gate_node);
-    c->loop->stats.gate_defers++;
+    URING_STAT_ADD(c->loop, gate_defers, 1);
     return false;
 }
 

@@ -135,4 +135,9 @@ struct io_uring_sqe *uring__sqe_uncounted(struct uring_loop *loop, struct uring_
 /* BUG_ON_HOT in haproxy's sense: checked in debug builds only. */
 #define URING_ASSERT(c) assert(c)
 
+/* Adds n to a counter of loop->stats. The loop's thread is its only writer, and other threads read
+ * the counters (the broker's /metrics and dashboard): a relaxed atomic store, so that a reader's
+ * relaxed load is no data race. */
+#define URING_STAT_ADD(loop, field, n) __atomic_store_n(&(loop)->stats.field, (loop)->stats.field + (uint64_t)(n), __ATOMIC_RELAXED)
+
 #endif

@@ -245,7 +245,7 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     unsigned head, n = 0;
     int ret;
 
-    loop->stats.iterations++;
+    URING_STAT_ADD(loop, iterations, 1);
     if (loop->on_flush != NULL)
         loop->on_flush(loop);
     sources_flush(loop);
@@ -278,7 +278,7 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     }
     io_uring_cq_advance(&loop->ring, n);
     loop->_cq_dispatched = 0;
-    loop->stats.cqes += n;
+    URING_STAT_ADD(loop, cqes, n);
     return (int)n;
 }
 

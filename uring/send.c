@@ -170,7 +170,7 @@ static struct uring_chunk *chunk_get(struct uring_loop *loop)
         ch = malloc(URING_CHUNK_BYTES);
         if (ch == NULL)
             return NULL;
-        loop->stats.out_chunk_allocs++;
+        URING_STAT_ADD(loop, out_chunk_allocs, 1);
     }
     loop->_chunks_held++;
     ch->next = NULL;
@@ -295,7 +295,7 @@ static void start_copy(struct uring_conn *c, size_t n)
     c->_out_sending = total;
     c->_send_cur = &c->_send_op;
     c->_state |= CONN_SEND_INFLIGHT;
-    c->loop->stats.sends++;
+    URING_STAT_ADD(c->loop, sends, 1);
 }
 
 static void start_zc(struct uring_conn *c, struct uring_zc *z)
@@ -313,7 +313,7 @@ static void start_zc(struct uring_conn *c, struct uring_zc *z)
     c->_out_sending = z->_len - z->_off;
     c->_send_cur = &z->_op;
     c->_state |= CONN_SEND_INFLIGHT;
-    c->loop->stats.zc_sends++;
+    URING_STAT_ADD(c->loop, zc_sends, 1);
 }
 
 /* Encodes everything written since the last send, a chunk at a time; then, closing with nothing
@@ -372,8 +372,8 @@ static void sent(struct uring_conn *c, int res, size_t offered)
     c->_out_sending = 0;
     if (res > 0) {
         if ((size_t)res < offered)
-            c->loop->stats.short_sends++;
-        c->loop->stats.send_bytes += (uint64_t)res;
+            URING_STAT_ADD(c->loop, short_sends, 1);
+        URING_STAT_ADD(c->loop, send_bytes, (uint64_t)res);
         if (uring__send_pending(c))
             uring__conn_queue_flush(c);
     } else if (!(c->_state & CONN_CLOSING) || res != -ECANCELED) {
@@ -419,9 +419,9 @@ static void zc_done(struct uring_loop *loop, struct uring_op *op, int res, unsig
     if (flags & IORING_CQE_F_NOTIF) {
         URING_ASSERT(z->_notifs > 0);
         z->_notifs--;
-        loop->stats.zc_notifs++;
+        URING_STAT_ADD(loop, zc_notifs, 1);
         if (loop->zc_report && ((unsigned)res & IORING_NOTIF_USAGE_ZC_COPIED))
-            loop->stats.zc_copied++;
+            URING_STAT_ADD(loop, zc_copied, 1);
     } else {
         URING_ASSERT(c->_state & CONN_SEND_INFLIGHT);
         URING_ASSERT(c->_send_cur == op);

@@ -134,7 +134,8 @@ struct uring_loop_opts {
     const struct uring_features *features; /* a uring_probe() result to use; NULL: probe here */
 };
 
-/* Counters this loop writes and other threads may read (torn reads of a counter are harmless). */
+/* Counters this loop writes (URING_STAT_ADD: relaxed atomic stores) and other threads may read
+ * with relaxed atomic loads. */
 struct uring_loop_stats {
     _Alignas(64) uint64_t iterations;
     uint64_t cqes;

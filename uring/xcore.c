@@ -115,7 +115,7 @@ static void ring_one(struct uring_loop *loop, struct uring_xchan *ch)
     io_uring_prep_msg_ring(sqe, ch->dst->ring.ring_fd, 0, (uint64_t)(uintptr_t)ch | URING_TAG_BELL, 0);
     if (loop->cqe_skip)
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    loop->stats.bells_sent++;
+    URING_STAT_ADD(loop, bells_sent, 1);
 }
 
 void uring__xchan_ring_bells(struct uring_loop *loop)
@@ -143,7 +143,7 @@ void uring__xchan_bell(struct uring_loop *loop, struct uring_xchan *ch)
     uint32_t head, tail;
 
     URING_ASSERT(ch->dst == loop);
-    loop->stats.bells_received++;
+    URING_STAT_ADD(loop, bells_received, 1);
     atomic_fetch_sub(&ch->_bells, 1);
     head = atomic_load_explicit(&ch->_head, memory_order_relaxed);
     tail = atomic_load(&ch->_tail);
