@@ -22,7 +22,7 @@ one() { # one MODE WORKLOAD RUN
         --max-output-bytes 64m --tls-offload "$mode" >/tmp/broker.log 2>&1 &
     pid=$!
     i=0
-    until wget -qO- http://127.0.0.1:8250/readyz >/dev/null 2>&1; do
+    until grep -q "listening on 127.0.0.1:$port " /tmp/broker.log 2>/dev/null; do
         i=$((i + 1))
         [ $i -lt 600 ] || { cat /tmp/broker.log; exit 1; }
         sleep 0.1
