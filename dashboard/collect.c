@@ -16,6 +16,7 @@
 
 #include "dashboard/internal.h"
 #include "src/log.h"
+#include "src/metrics.h"
 #include "uring/uring.h"
 #include "wal/wal.h"
 
@@ -116,19 +117,6 @@ void http_collect_free(struct http *h)
 
 /* ---- /metrics ------------------------------------------------------------------------------------ */
 
-/* A label value as Prometheus's text format wants it: \, " and newline escaped. */
-static void label(FILE *f, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', f);
-        if (*s == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 static uint64_t num(const json_t *o, const char *key)
 {
     json_int_t v = json_integer_value(json_object_get(o, key));
@@ -174,7 +162,7 @@ static void write_streams(FILE *f, const json_t *streams)
         json_array_foreach(streams, i, st)
         {
             fprintf(f, "%s{stream=\"", fam->name);
-            label(f, json_string_value(json_object_get(st, "name")));
+            metrics_label_value(f, json_string_value(json_object_get(st, "name")));
             fprintf(f, "\"} %llu\n", (unsigned long long)num(st, fam->key));
         }
     }
@@ -194,9 +182,9 @@ static void write_groups(FILE *f, const json_t *streams)
             json_array_foreach(json_object_get(st, "group_list"), j, g)
             {
                 fprintf(f, "%s{stream=\"", fam->name);
-                label(f, json_string_value(json_object_get(st, "name")));
+                metrics_label_value(f, json_string_value(json_object_get(st, "name")));
                 fputs("\",group=\"", f);
-                label(f, json_string_value(json_object_get(g, "name")));
+                metrics_label_value(f, json_string_value(json_object_get(g, "name")));
                 fprintf(f, "\"} %llu\n", (unsigned long long)num(g, fam->key));
             }
         }
@@ -226,17 +214,17 @@ static void write_wal(FILE *f, const json_t *streams)
 
             cum += v > 0 ? (uint64_t)v : 0;
             fputs("trpc_wal_sync_duration_seconds_bucket{stream=\"", f);
-            label(f, name);
+            metrics_label_value(f, name);
             fprintf(f, "\",le=\"%g\"} %llu\n", (double)(2ull << b) / 1e6, (unsigned long long)cum);
         }
         fputs("trpc_wal_sync_duration_seconds_bucket{stream=\"", f);
-        label(f, name);
+        metrics_label_value(f, name);
         fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)num(wal, "batches"));
         fputs("trpc_wal_sync_duration_seconds_sum{stream=\"", f);
-        label(f, name);
+        metrics_label_value(f, name);
         fprintf(f, "\"} %.6f\n", (double)num(wal, "sync_us_sum") / 1e6);
         fputs("trpc_wal_sync_duration_seconds_count{stream=\"", f);
-        label(f, name);
+        metrics_label_value(f, name);
         fprintf(f, "\"} %llu\n", (unsigned long long)num(wal, "batches"));
     }
 }

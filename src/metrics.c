@@ -49,8 +49,7 @@ static int family(void *arg, const char *name, enum broker_stat_kind kind, bool 
     return 0;
 }
 
-/* A label value: backslash, double quote and newline escaped. */
-static void label_value(FILE *out, const char *s)
+void metrics_label_value(FILE *out, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\' || *s == '"')
@@ -83,16 +82,16 @@ static void request_latency(const struct broker *b, FILE *out)
         for (unsigned j = 0; j < REQ_HIST_BUCKETS; j++) {
             cum += n[j];
             fputs("trpc_request_duration_seconds_bucket{topic=\"", out);
-            label_value(out, rq->class_pat[k]);
+            metrics_label_value(out, rq->class_pat[k]);
             if (j < REQ_HIST_BUCKETS - 1)
                 fprintf(out, "\",le=\"%g\"} %llu\n", (double)request_hist_bounds_ns[j] / 1e9, (unsigned long long)cum);
             else
                 fprintf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         fputs("trpc_request_duration_seconds_sum{topic=\"", out);
-        label_value(out, rq->class_pat[k]);
+        metrics_label_value(out, rq->class_pat[k]);
         fprintf(out, "\"} %.9f\ntrpc_request_duration_seconds_count{topic=\"", (double)sum_ns / 1e9);
-        label_value(out, rq->class_pat[k]);
+        metrics_label_value(out, rq->class_pat[k]);
         fprintf(out, "\"} %llu\n", (unsigned long long)cum);
     }
 }

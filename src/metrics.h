@@ -15,4 +15,7 @@ struct broker;
 /* Writes the exposition to out; any thread while the broker runs. 0, or -EIO when out failed. */
 int metrics_write(const struct broker *b, FILE *out);
 
+/* Writes a label value as the text format wants it: backslash, double quote and newline escaped. */
+void metrics_label_value(FILE *out, const char *s);
+
 #endif
