@@ -162,7 +162,7 @@ int main(void)
     ok(broker_proc_log_count(&b, "TLS handshake failed") == failed + 1, "the broker logs the failed handshake too");
     unlink(cert_path("live.key"));
     kill(b.pid, SIGHUP);
-    for (int i = 0; i < 100 && broker_proc_log_count(&b, "TLS certificates not reloaded") == 0; i++)
+    for (int i = 0; i < 100 && broker_proc_log_count(&b, "SIGHUP: TLS certificates not reloaded") == 0; i++)
         usleep(20000);
     ok(broker_proc_log_count(&b, "SIGHUP: TLS certificates not reloaded, the old ones stay") == 1,
        "a reload that fails keeps the old");
