@@ -51,6 +51,9 @@ char *ctl_printable(const char *s, size_t max_chars);
 
 /* ---- verbs (verbs.c) --------------------------------------------------------------------------- */
 
+/* Patterns of one kind that user add takes (the broker's limit per list, src/auth.h). */
+#define CTL_PERMS_MAX 1024
+
 /* What the command line gave a verb besides its positional arguments. */
 struct ctl_args {
     char **pos; /* positional arguments after "AREA VERB" */
@@ -67,6 +70,17 @@ struct ctl_args {
     /* dlq ls and redrive: NULL or -1 when not given */
     const char *reason;
     long long from, max;
+    /* user add: NULL (or no patterns) when not given */
+    const char *role, *cert;
+    const char *perms[3][CTL_PERMS_MAX]; /* --publish, --subscribe, --request */
+    int nperms[3];
+    bool no_password;
+    bool deny; /* user grant and revoke: the patterns are deny ones */
+    /* token add: NULL or -1 when not given */
+    const char *label;
+    long long ttl_s;
+    /* user add and user passwd: the new password, read by main.c (NULL: none) */
+    const char *password;
 };
 
 /* Writes the human form of success document doc to out; returns 0, or -EPROTO with a one-line reason
@@ -93,6 +107,14 @@ struct ctl_verb {
     bool dlq_opts;    /* takes --reason, --from and --max */
     bool follow;      /* a reply with "more": true is followed by a call from its "next_seq" */
     bool ago_arg;     /* its third argument may also be a duration back from now (sent as a time) */
+    unsigned extra;   /* CTL_X_*: what the user and token commands take */
+};
+
+enum {
+    CTL_X_USER_OPTS = 1,  /* takes --role, --publish, --subscribe, --request, --cert and --no-password */
+    CTL_X_GRANT_ARGS = 2, /* its arguments are NAME WHAT ITEM... (user grant, user revoke); takes --deny */
+    CTL_X_TOKEN_OPTS = 4, /* takes --name and --ttl */
+    CTL_X_PASSWORD = 8,   /* sends a new password, which main.c asks for (user add unless --no-password) */
 };
 
 extern const struct ctl_verb ctl_verbs[];
@@ -132,6 +154,15 @@ ctl_render_fn ctl_render_group_info;
 ctl_render_fn ctl_render_group_rm;
 ctl_render_fn ctl_render_dlq_ls;
 ctl_render_fn ctl_render_dlq_redrive;
+ctl_render_fn ctl_render_user_add;
+ctl_render_fn ctl_render_user_show;
+ctl_render_fn ctl_render_user_list;
+ctl_render_fn ctl_render_user_del;
+ctl_render_fn ctl_render_user_passwd;
+ctl_render_fn ctl_render_user_enable;
+ctl_render_fn ctl_render_token_add;
+ctl_render_fn ctl_render_token_list;
+ctl_render_fn ctl_render_token_del;
 
 /* ---- reading documents (render.c) ------------------------------------------------------------- */
 

@@ -8,15 +8,17 @@ ctl_libtrpcctl_la_SOURCES = \
 	ctl/render.c \
 	ctl/render_stream.c \
 	ctl/render_group.c \
+	ctl/render_user.c \
 	ctl/reply.c \
 	ctl/verbs.c
 ctl_libtrpcctl_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 ctl_libtrpcctl_la_LIBADD = $(JANSSON_LIBS)
 
 bin_PROGRAMS += ctl/trpcctl
-ctl_trpcctl_SOURCES = ctl/main.c
-ctl_trpcctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-ctl_trpcctl_LDADD = ctl/libtrpcctl.la driver/libtrpc.la
+# Passwords are read by src/prompt.c, which wipes them with OpenSSL's OPENSSL_cleanse.
+ctl_trpcctl_SOURCES = ctl/main.c src/prompt.c src/prompt.h
+ctl_trpcctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+ctl_trpcctl_LDADD = ctl/libtrpcctl.la driver/libtrpc.la $(OPENSSL_LIBS)
 dist_man_MANS += ctl/trpcctl.1
 
 # tests/ctl/: no broker needed. cli.sh drives the program (usage errors, --help, no broker);
@@ -36,3 +38,7 @@ EXTRA_DIST += tests/ctl/cli.sh tests/ctl/lib.sh
 # The end-to-end test: every command against a real broker with a client connected.
 TESTS += tests/ctl/e2e.sh
 EXTRA_DIST += tests/ctl/e2e.sh
+
+# The user and token commands against a real broker, passwords through standard input.
+TESTS += tests/ctl/user.sh
+EXTRA_DIST += tests/ctl/user.sh

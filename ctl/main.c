@@ -14,20 +14,27 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <trpc/trpc.h>
 
 #include "ctl/ctl.h"
+#include "src/prompt.h"
 
 #define DEFAULT_URL        "trpc://127.0.0.1:4250"
 #define DEFAULT_TIMEOUT_MS 5000
+#define PASSWORD_MAX       1024 /* the broker's limit (src/auth.h) */
 
 struct opts {
     const char *url;
     int timeout_ms;
     bool json;
+    const char *user;  /* log in as this user (NULL: anonymous, or the token) */
+    const char *token; /* log in with this token */
+    const char *password;
 };
 
-static const char usage_line[] = "usage: trpcctl [--url URL] [--timeout MS] [--json] COMMAND [ARGS...]\n";
+static const char usage_line[] =
+    "usage: trpcctl [--url URL] [--timeout MS] [--json] [--user NAME | --token TOKEN] COMMAND [ARGS...]\n";
 
 static void print_help(FILE *f)
 {
@@ -35,7 +42,7 @@ static void print_help(FILE *f)
           "    trpcctl - control a running TRPC broker\n"
           "\n"
           "SYNOPSIS\n"
-          "    trpcctl [--url URL] [--timeout MS] [--json] COMMAND [ARGS...]\n"
+          "    trpcctl [--url URL] [--timeout MS] [--json] [--user NAME | --token TOKEN] COMMAND [ARGS...]\n"
           "    trpcctl COMMAND --help\n"
           "    trpcctl --help | --version\n"
           "\n"
@@ -66,12 +73,18 @@ static void print_help(FILE *f)
           "                    default: $TRPC_URL, else " DEFAULT_URL ")\n"
           "    --timeout MS    connect and reply timeout in milliseconds (default 5000)\n"
           "    --json          print the reply document as received, byte for byte, and a newline\n"
+          "    --user NAME     log in as user NAME (a broker with auth on), with the password in\n"
+          "                    $TRPC_PASSWORD, else asked for (on the terminal, else the first line of\n"
+          "                    standard input)\n"
+          "    --token TOKEN   log in with a token (token add); default: $TRPC_TOKEN\n"
           "    -h, --help      print this help, or a command's with COMMAND --help, and exit\n"
           "    -V, --version   print the version and exit\n"
           "    Options may also follow the command.\n"
           "\n"
           "ENVIRONMENT\n"
           "    TRPC_URL        the broker when --url is not given\n"
+          "    TRPC_PASSWORD   the password of --user\n"
+          "    TRPC_TOKEN      the token to log in with when neither --user nor --token is given\n"
           "\n"
           "EXIT STATUS\n"
           "    0  success\n"
@@ -82,7 +95,9 @@ static void print_help(FILE *f)
           "    trpcctl server info\n"
           "    trpcctl --url trpc://10.0.0.5:4250 clients ls --limit 20\n"
           "    trpcctl settings set log-level debug\n"
-          "    trpcctl subs ls --json\n",
+          "    trpcctl subs ls --json\n"
+          "    trpcctl --user admin user add alice --publish 'orders.>' --subscribe 'orders.>'\n"
+          "    trpcctl token add alice --name ci --ttl 30d\n",
           f);
 }
 
@@ -204,7 +219,18 @@ enum {
     OPT_DLQ,
     OPT_REASON,
     OPT_FROM,
-    OPT_MAX
+    OPT_MAX,
+    OPT_USER,
+    OPT_TOKEN,
+    OPT_ROLE,
+    OPT_PUBLISH,
+    OPT_SUBSCRIBE,
+    OPT_REQUEST,
+    OPT_CERT,
+    OPT_NO_PASSWORD,
+    OPT_DENY,
+    OPT_NAME,
+    OPT_TTL
 };
 
 static const struct option long_opts[] = {
@@ -229,6 +255,17 @@ static const struct option long_opts[] = {
     {"reason", required_argument, NULL, OPT_REASON},
     {"from", required_argument, NULL, OPT_FROM},
     {"max", required_argument, NULL, OPT_MAX},
+    {"user", required_argument, NULL, OPT_USER},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"publish", required_argument, NULL, OPT_PUBLISH},
+    {"subscribe", required_argument, NULL, OPT_SUBSCRIBE},
+    {"request", required_argument, NULL, OPT_REQUEST},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"no-password", no_argument, NULL, OPT_NO_PASSWORD},
+    {"deny", no_argument, NULL, OPT_DENY},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"ttl", required_argument, NULL, OPT_TTL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -265,6 +302,50 @@ static int parse_opts(int argc, char **argv, const struct ctl_verb *v, struct op
             break;
         case OPT_JSON:
             o->json = true;
+            break;
+        case OPT_USER:
+            o->user = optarg;
+            break;
+        case OPT_TOKEN:
+            o->token = optarg;
+            break;
+        case OPT_ROLE:
+        case OPT_PUBLISH:
+        case OPT_SUBSCRIBE:
+        case OPT_REQUEST:
+        case OPT_CERT:
+        case OPT_NO_PASSWORD:
+            if (v == NULL || !(v->extra & CTL_X_USER_OPTS))
+                return usage_error(v, "--%s is an option of user add", opt_name(ch));
+            if (ch == OPT_ROLE)
+                a->role = optarg;
+            if (ch == OPT_CERT)
+                a->cert = optarg;
+            if (ch == OPT_NO_PASSWORD)
+                a->no_password = true;
+            if (ch == OPT_PUBLISH || ch == OPT_SUBSCRIBE || ch == OPT_REQUEST) {
+                int k = ch - OPT_PUBLISH;
+
+                if (a->nperms[k] == CTL_PERMS_MAX)
+                    return usage_error(v, "--%s: at most %d patterns", opt_name(ch), CTL_PERMS_MAX);
+                a->perms[k][a->nperms[k]++] = optarg;
+            }
+            break;
+        case OPT_DENY:
+            if (v == NULL || !(v->extra & CTL_X_GRANT_ARGS))
+                return usage_error(v, "--deny is an option of user grant and user revoke");
+            a->deny = true;
+            break;
+        case OPT_NAME:
+        case OPT_TTL:
+            if (v == NULL || !(v->extra & CTL_X_TOKEN_OPTS))
+                return usage_error(v, "--%s is an option of token add", opt_name(ch));
+            if (ch == OPT_NAME)
+                a->label = optarg;
+            if (ch == OPT_TTL && (!ctl_parse_duration_ms(optarg, &n) || n < 1000))
+                return usage_error(v, "--ttl: '%s' is not a duration of a second or more (30s, 12h, 30d)", optarg);
+            if (ch == OPT_TTL)
+                a->ttl_s = n / 1000;
             break;
         case OPT_LIMIT:
         case OPT_OFFSET:
@@ -395,7 +476,7 @@ static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_
     trpc_options *topts = NULL;
     trpc_client *c = NULL;
     trpc_msg *reply = NULL;
-    json_t *req = v->request(a);
+    json_t *req = v->request(a), *pw;
     char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     char reason[256];
     int err, status = CTL_EXIT_FAIL;
@@ -411,6 +492,10 @@ static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_
         err = trpc_options_set_connect_timeout(topts, o->timeout_ms);
     if (err == 0)
         err = trpc_options_set_reconnect(topts, 0, 50, 50); /* one command, one connection */
+    if (err == 0 && o->user != NULL)
+        err = trpc_options_set_credentials(topts, o->user, o->password);
+    if (err == 0 && o->token != NULL)
+        err = trpc_options_set_token(topts, o->token);
     if (err == 0)
         err = trpc_connect(&c, o->url, topts);
     if (err) {
@@ -427,6 +512,7 @@ static int run(const struct ctl_verb *v, const struct opts *o, const struct ctl_
             break;
         trpc_msg_free(reply);
         reply = NULL;
+        OPENSSL_cleanse(body, strlen(body));
         free(body);
         body = json_dumps(req, JSON_COMPACT);
         if (body == NULL) {
@@ -449,7 +535,13 @@ out_free:
     trpc_msg_free(reply);
     trpc_close(c);
     trpc_options_destroy(topts);
+    /* The request may hold a new password (user add, user passwd): its copies go. */
+    pw = json_object_get(req, "password");
+    if (json_is_string(pw))
+        OPENSSL_cleanse((char *)json_string_value(pw), json_string_length(pw));
     json_decref(req);
+    if (body != NULL)
+        OPENSSL_cleanse(body, strlen(body));
     free(body);
     return status;
 }
@@ -500,9 +592,94 @@ static bool ago_time(const char *s, char *buf, size_t n)
     return true;
 }
 
+/* user grant and revoke: WHAT is publish, subscribe, request, role (with one ITEM) or groups, and
+ * --deny goes with the first three. -1 to go on, or the exit status. */
+static int grant_check(const struct ctl_verb *v, const struct ctl_args *a)
+{
+    static const char *const whats[] = {"publish", "subscribe", "request", "role", "groups"};
+    const char *what = a->pos[1];
+    size_t k = 0;
+
+    while (k < 5 && strcmp(what, whats[k]) != 0)
+        k++;
+    if (k == 5)
+        return usage_error(v, "%s %s: '%s' is none of publish, subscribe, request, role and groups", v->area, v->verb, what);
+    if (k == 3 && a->npos != 3)
+        return usage_error(v, "%s %s: role takes one role (admin)", v->area, v->verb);
+    if (k >= 3 && a->deny)
+        return usage_error(v, "%s %s: --deny goes with publish, subscribe and request", v->area, v->verb);
+    return -1;
+}
+
+/* Whether s is UTF-8 (the JSON of a request carries nothing else). */
+static bool utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p != 0) {
+        int more = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+
+        if (more < 0 || (more == 1 && *p < 0xc2))
+            return false;
+        for (p++; more > 0; more--, p++)
+            if ((*p & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+/* Who trpcctl logs in as: --user with $TRPC_PASSWORD or one asked for (into pw), --token, or
+ * $TRPC_TOKEN. -1 to go on, or the exit status. */
+static int login(struct opts *o, const struct ctl_verb *v, char *pw, size_t pwlen)
+{
+    const char *env;
+    char label[128];
+
+    if (o->user != NULL && o->token != NULL)
+        return usage_error(v, "give --user or --token, not both");
+    env = getenv("TRPC_TOKEN");
+    if (o->user == NULL && o->token == NULL && env != NULL && env[0] != '\0')
+        o->token = env;
+    if (o->user == NULL)
+        return -1;
+    env = getenv("TRPC_PASSWORD");
+    if (env != NULL && env[0] != '\0') {
+        o->password = env;
+        return -1;
+    }
+    snprintf(label, sizeof(label), "password of %s", o->user);
+    if (prompt_password(label, false, pw, pwlen) < 0) {
+        fprintf(stderr, "trpcctl: --user %s: no password ($TRPC_PASSWORD, the terminal or standard input)\n", o->user);
+        return CTL_EXIT_FAIL;
+    }
+    o->password = pw;
+    return -1;
+}
+
+/* user add and user passwd: the new password, asked for (twice on a terminal) into pw. -1 to go
+ * on, or the exit status. */
+static int new_password(const struct ctl_verb *v, struct ctl_args *a, char *pw, size_t pwlen)
+{
+    char label[128];
+
+    if (!(v->extra & CTL_X_PASSWORD) || a->no_password)
+        return -1;
+    snprintf(label, sizeof(label), "new password of %s", a->pos[0]);
+    if (prompt_password(label, true, pw, pwlen) < 0) {
+        fprintf(stderr, "trpcctl: %s %s: no password read (--no-password for a user without one)\n", v->area, v->verb);
+        return CTL_EXIT_FAIL;
+    }
+    if (!utf8(pw)) {
+        fprintf(stderr, "trpcctl: %s %s: the password is not UTF-8 text\n", v->area, v->verb);
+        return CTL_EXIT_FAIL;
+    }
+    a->password = pw;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false};
+    struct opts o = {getenv("TRPC_URL"), DEFAULT_TIMEOUT_MS, false, NULL, NULL, NULL};
     struct ctl_args a = {.limit = -1,
                          .offset = -1,
                          .max_msg_size = -1,
@@ -513,8 +690,9 @@ int main(int argc, char **argv)
                          .max_deliveries = -1,
                          .ack_wait_ms = -1,
                          .from = -1,
-                         .max = -1};
-    char ago[40];
+                         .max = -1,
+                         .ttl_s = -1};
+    char ago[40], pw_login[PASSWORD_MAX + 1], pw_new[PASSWORD_MAX + 1];
     const struct ctl_verb *v;
     int status;
 
@@ -565,7 +743,16 @@ int main(int argc, char **argv)
         return usage_error(v, "%s %s: '%s' is not a sequence, an RFC 3339 time or a duration", v->area, v->verb, a.pos[2]);
     if (v->ago_arg && ago[0] != '\0')
         a.pos[2] = ago;
-    status = run(v, &o, &a);
+    if ((v->extra & CTL_X_GRANT_ARGS) && (status = grant_check(v, &a)) >= 0)
+        return status;
+    /* The login's password first: both may come from standard input, one line each. */
+    status = login(&o, v, pw_login, sizeof(pw_login));
+    if (status < 0)
+        status = new_password(v, &a, pw_new, sizeof(pw_new));
+    if (status < 0)
+        status = run(v, &o, &a);
+    OPENSSL_cleanse(pw_login, sizeof(pw_login));
+    OPENSSL_cleanse(pw_new, sizeof(pw_new));
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "trpcctl: cannot write the output: %s\n", strerror(errno));
         status = CTL_EXIT_FAIL;

@@ -110,11 +110,18 @@ static int reply_status(const char *doc, size_t len, const char **reason)
         int status;
         const char *reason;
     } map[] = {
-        {"BAD_REQUEST", 400, "Bad Request"},  {"UNKNOWN_VERB", 404, "Not Found"},
-        {"NOT_FOUND", 404, "Not Found"},      {"NOT_LIVE", 409, "Conflict"},
-        {"STREAM_EXISTS", 409, "Conflict"},   {"SUBJECTS_OVERLAP", 409, "Conflict"},
-        {"LIMIT", 409, "Conflict"},           {"INVALID_VALUE", 422, "Unprocessable Entity"},
-        {"BUSY", 503, "Service Unavailable"}, {"STORE_UNAVAILABLE", 503, "Service Unavailable"},
+        {"BAD_REQUEST", 400, "Bad Request"},
+        {"UNKNOWN_VERB", 404, "Not Found"},
+        {"NOT_FOUND", 404, "Not Found"},
+        {"NOT_LIVE", 409, "Conflict"},
+        {"STREAM_EXISTS", 409, "Conflict"},
+        {"SUBJECTS_OVERLAP", 409, "Conflict"},
+        {"LIMIT", 409, "Conflict"},
+        {"INVALID_VALUE", 422, "Unprocessable Entity"},
+        {"BUSY", 503, "Service Unavailable"},
+        {"STORE_UNAVAILABLE", 503, "Service Unavailable"},
+        {"UNAUTHORIZED", 401, "Unauthorized"},
+        {"FORBIDDEN", 403, "Forbidden"},
     };
     json_t *root = json_loadb(doc, len, 0, NULL);
     const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
@@ -178,6 +185,8 @@ static void answer(struct http_call *c)
         http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "the broker could not answer (out of memory)");
     else {
         status = reply_status(c->reply, c->reply_len, &reason);
+        if (status == 401)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"trpc\""));
         http_respond(req, status, reason, "application/json", c->reply, c->reply_len);
     }
 }
@@ -268,7 +277,9 @@ void http_api_free(struct http *h)
 void http_api_session(struct http *h, h2o_req_t *req)
 {
     char body[128];
-    int n = snprintf(body, sizeof(body), "{\"ok\": true, \"csrf\": \"%s\", \"auth\": false, \"user\": null}", h->csrf);
+    /* auth: whether the API needs a bearer token (the page's login is still to come). */
+    int n = snprintf(body, sizeof(body), "{\"ok\": true, \"csrf\": \"%s\", \"auth\": %s, \"user\": null}", h->csrf,
+                     h->b->cfg.auth ? "true" : "false");
 
     http_respond(req, 200, "OK", "application/json", body, (size_t)n);
 }
@@ -301,6 +312,22 @@ static bool csrf_ok(struct http *h, h2o_req_t *req)
     for (size_t k = 0; k < HTTP_CSRF_HEX; k++)
         diff |= (unsigned char)(v.base[k] ^ h->csrf[k]);
     return diff == 0;
+}
+
+/* "Authorization: Bearer <token>" into out ("" when absent or too long for any token). */
+static void bearer_copy(h2o_req_t *req, char *out, size_t len)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    h2o_iovec_t v;
+
+    out[0] = '\0';
+    if (i < 0)
+        return;
+    v = req->headers.entries[i].value;
+    if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")) || v.len - 7 >= len)
+        return;
+    memcpy(out, v.base + 7, v.len - 7);
+    out[v.len - 7] = '\0';
 }
 
 static bool verb_ok(h2o_iovec_t verb)
@@ -392,6 +419,8 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
         return;
     }
+    c->call.http = true;
+    bearer_copy(req, c->call.bearer, sizeof(c->call.bearer));
     c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
     *c->owner = c;
     c->req = req;

@@ -194,7 +194,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                 http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "the session takes GET");
             }
         } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("events"))) {
-            http_events_serve(h, req);
+            /* A stream's token would have to be checked on the control thread before it starts:
+             * until the dashboard's login lands, the event stream is off when clients log in. */
+            if (h->b->cfg.auth) {
+                h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                               H2O_STRLIT("Bearer realm=\"trpc\""));
+                http_respond_json(req, 401, "Unauthorized", "UNAUTHORIZED",
+                                  "authentication is on: the event stream needs the dashboard's login, not there yet");
+            } else {
+                http_events_serve(h, req);
+            }
         } else {
             http_api_call(h, req, verb);
         }

@@ -15,7 +15,10 @@
 # trpc-bench) compare two client library builds instead: name the same broker twice.
 # WATCH_B=1 measures what watching costs: during each B run the broker's dashboard is open (a
 # client reads /api/events, as the page does) and /metrics is scraped every second (name the same
-# broker twice).
+# broker twice). BROKER_ARGS_B adds broker arguments for B alone, and BENCH_ENV_B (NAME=VALUE
+# words) environment for B's bench: perf/auth.sh compares a broker that authenticates with one
+# that does not. DURING_B, a bash command, runs in the background through each B run (killed
+# after: let its last command exec).
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -43,8 +46,15 @@ stat_of() {
 
 # run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 run() {
-    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench watchers
-    TRPC_BROKER=$2 start_trpc
+    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench watchers benv=
+    if [ "$label" = B ]; then
+        benv=${BENCH_ENV_B:-}
+        # shellcheck disable=SC2119 # start_trpc takes no arguments here
+        BROKER_ARGS="$BROKER_ARGS_A ${BROKER_ARGS_B:-}" TRPC_BROKER=$2 start_trpc
+    else
+        # shellcheck disable=SC2119
+        BROKER_ARGS=$BROKER_ARGS_A TRPC_BROKER=$2 start_trpc
+    fi
     watchers=
     if [ "$label" = B ] && [ "${WATCH_B:-0}" = 1 ]; then
         [ -n "$TRPC_HTTP_PORT" ] || die "WATCH_B: the broker serves no HTTP"
@@ -56,9 +66,14 @@ run() {
         done &
         watchers="$watchers $!"
     fi
+    if [ "$label" = B ] && [ -n "${DURING_B:-}" ]; then
+        TRPC_URL=$TRPC_URL bash -c "$DURING_B" >/dev/null 2>&1 &
+        watchers="$watchers $!"
+    fi
     read -r b0 f0 < <(stat_of "$TRPC_PID")
     # shellcheck disable=SC2046
-    line=$(python3 -c 'import resource, subprocess, sys
+    # shellcheck disable=SC2086 # benv: NAME=VALUE words
+    line=$(env $benv python3 -c 'import resource, subprocess, sys
 r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 last = (r.stdout.strip().splitlines() or [""])[-1]
@@ -70,7 +85,9 @@ print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_
         kill $watchers 2>/dev/null || true
         # shellcheck disable=SC2086
         wait $watchers 2>/dev/null || true
-        grep -q '^event: snapshot' "$PERF_WORK/events.out" || echo "${0##*/}: run B: no snapshot read" >&2
+        if [ "${WATCH_B:-0}" = 1 ] && ! grep -q '^event: snapshot' "$PERF_WORK/events.out"; then
+            echo "${0##*/}: run B: no snapshot read" >&2
+        fi
     fi
     server_stop "$TRPC_PID"
     PERF_PIDS=${PERF_PIDS% "$TRPC_PID"}
@@ -89,9 +106,10 @@ print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f benc
 }
 
 : >"$RESULTS"
+BROKER_ARGS_A=$BROKER_ARGS
 echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B${WATCH_B:+ (B watched: /api/events open, /metrics each second)}, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
     run A "$BROKER_A" "$BENCH_A"
     run B "$BROKER_B" "$BENCH_B"
 done

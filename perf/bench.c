@@ -28,6 +28,7 @@
 #define HIST_RANGE_NS   (UINT64_C(60) * 1000000000)
 #define HIST_DIGITS     3
 #define MAX_CLIENTS     64
+#define MAX_CONNECTORS  1024 /* connect: threads, for a storm of logins */
 #define MAX_SIZE        (16u << 20)
 #define MAX_INFLIGHT    65536
 #define WINDOW_BYTES    (4u << 20) /* auto window: this many payload bytes ahead ... */
@@ -37,7 +38,7 @@
 #define DRAIN_MAX_MS    10000
 #define GROUP_DEFAULT   "bench"
 
-enum workload { W_PUBSUB, W_REQUEST, W_DURABLE };
+enum workload { W_PUBSUB, W_REQUEST, W_DURABLE, W_CONNECT };
 
 const char *bench_tls_ca;
 enum bench_tls_offload bench_tls_offload;
@@ -51,8 +52,9 @@ struct args {
     double duration_s;
     unsigned long window; /* 0: automatic */
     bool quiet;
-    bool inline_cb; /* --inline */
-    bool keep;      /* --keep: the durable workload leaves its stream */
+    bool inline_cb;    /* --inline */
+    bool keep;         /* --keep: the durable workload leaves its stream */
+    unsigned pause_ms; /* --pause: connect, each thread waits this long between attempts */
 };
 
 /* One receiving side: a subscriber (pubsub) or a responder (request). */
@@ -723,6 +725,7 @@ static void help(const struct bench_backend *be, FILE *out)
             "    %1$s pubsub  [--url URL] [--pubs N] [--subs M] [--group G] [--size B] [--duration S] [--window W]\n"
             "    %1$s request [--url URL] [--responders R] [--inflight K] [--size B] [--duration S]\n"
             "    %1$s durable [--url URL] [--subs M] [--size B] [--inflight K] [--duration S]\n"
+            "    %1$s connect [--url URL] [--pubs N] [--pause MS] [--duration S]\n"
             "    %1$s idle    [--url URL] [--conns N] [--hold S] [--subscribe] [--server-pid PID] ...\n"
             "\n"
             "DESCRIPTION\n"
@@ -739,6 +742,11 @@ static void help(const struct bench_backend *be, FILE *out)
             "    message acknowledged (--subs 0: nobody consumes, the publish rate alone). Rates are stored\n"
             "    (acknowledged) publishes and consumed messages;\n"
             "    latency is publish to PUBACK. Exit status 3 where the system has no durable workload here.\n"
+            "\n"
+            "    connect: N threads (--pubs, at most 1024) each connect and close again in a loop; the rate is connections\n"
+            "    set up (CONNECT answered) per second. trpc-bench logs in with $TRPC_TOKEN, or $TRPC_USER and\n"
+            "    $TRPC_PASSWORD, when set (every workload; never on the command line). --pause MS: each\n"
+            "    thread waits MS after each attempt (a storm of clients that reconnect, not a flood).\n"
             "\n"
             "    idle: N connections held open without traffic, and the server's memory meanwhile; it\n"
             "    speaks the wire protocol itself and has its own options (%1$s idle --help).\n"
@@ -817,6 +825,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"quiet", no_argument, NULL, 'q'},
         {"inline", no_argument, NULL, 'i'},
         {"keep", no_argument, NULL, 'K'},
+        {"pause", required_argument, NULL, 'P'},
         {"tls-ca", required_argument, NULL, 'T'},
         {"tls-offload", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
@@ -844,6 +853,9 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         case 'K':
             a->keep = true;
             break;
+        case 'P':
+            good = parse_ulong(optarg, 0, 3600000, &v), a->pause_ms = (unsigned)v;
+            break;
         case 'T':
             bench_tls_ca = optarg;
             break;
@@ -861,7 +873,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             help(be, stdout);
             exit(0);
         case 'p':
-            good = parse_ulong(optarg, 1, MAX_CLIENTS, &v), a->pubs = (unsigned)v;
+            good = parse_ulong(optarg, 1, MAX_CONNECTORS, &v), a->pubs = (unsigned)v; /* MAX_CLIENTS: below */
             break;
         case 's':
             good = parse_ulong(optarg, 0, MAX_CLIENTS, &v), a->subs = (unsigned)v; /* 0: durable only */
@@ -897,8 +909,15 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         a->workload = W_REQUEST;
     else if (w && !strcmp(w, "durable"))
         a->workload = W_DURABLE;
+    else if (w && !strcmp(w, "connect"))
+        a->workload = W_CONNECT;
     else {
-        fprintf(stderr, "%s: name a workload: pubsub, request, durable, or idle as the first argument (see --help)\n", be->prog);
+        fprintf(stderr, "%s: name a workload: pubsub, request, durable, connect, or idle as the first argument (see --help)\n",
+                be->prog);
+        return 2;
+    }
+    if (a->pubs > MAX_CLIENTS && a->workload != W_CONNECT) {
+        fprintf(stderr, "%s: --pubs: at most %d (%d for connect)\n", be->prog, MAX_CLIENTS, MAX_CONNECTORS);
         return 2;
     }
     if (a->subs == 0 && a->workload != W_DURABLE) {
@@ -918,6 +937,63 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         return 2;
     }
     return 0;
+}
+
+/* connect: --pubs threads each connect and close in a loop, for the CONNECT set-up rate
+ * (authentication included when the backend logs in: TRPC_TOKEN for trpc-bench). */
+static void *connector_main(void *arg)
+{
+    struct publisher *p = arg;
+    struct run *r = p->r;
+
+    while (!atomic_load(&r->stop)) {
+        void *conn;
+        int rc = r->be->connect(&conn, r->a->url, "bench-connect", false);
+
+        /* Refusals (a broker telling a login storm to try again) are counted, not fatal. */
+        if (rc != 0) {
+            atomic_fetch_add(&r->errors, 1);
+            atomic_store(&r->reply_err, rc);
+            usleep(r->a->pause_ms ? r->a->pause_ms * 1000u : 1000u);
+            continue;
+        }
+        r->be->close(conn);
+        atomic_fetch_add(&r->sent, 1);
+        if (r->a->pause_ms)
+            usleep(r->a->pause_ms * 1000u);
+    }
+    return NULL;
+}
+
+static int run_connect(struct run *r)
+{
+    struct publisher *th = calloc(r->a->pubs, sizeof(*th));
+    unsigned started = 0;
+    uint64_t start = now_ns(), end;
+    double s;
+    int rc;
+
+    if (th == NULL)
+        return -ENOMEM;
+    for (; started < r->a->pubs; started++) {
+        th[started].r = r;
+        if (pthread_create(&th[started].thread, NULL, connector_main, &th[started]) != 0)
+            break;
+    }
+    while (!atomic_load(&r->error) && now_ns() - start < (uint64_t)(r->a->duration_s * 1e9))
+        usleep(10000);
+    atomic_store(&r->stop, true);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i].thread, NULL);
+    free(th);
+    end = now_ns();
+    s = (double)(end - start) / 1e9;
+    rc = atomic_load(&r->reply_err);
+    if (rc != 0)
+        fprintf(stderr, "%s: connect %s: last refusal: %s\n", r->be->prog, r->a->url, r->be->strerror(rc));
+    printf("result workload=connect connects_per_s=%.0f connects=%" PRIu64 " refused=%" PRIu64 " threads=%u system=%s\n",
+           (double)atomic_load(&r->sent) / s, atomic_load(&r->sent), atomic_load(&r->errors), started, r->be->system);
+    return atomic_load(&r->sent) > 0 ? 0 : -EIO;
 }
 
 static unsigned long auto_window(size_t size)
@@ -944,6 +1020,12 @@ int bench_main(const struct bench_backend *be, int argc, char **argv)
     struct run *r = malloc(sizeof(*r));
     if (!r)
         return 1;
+    if (a.workload == W_CONNECT) {
+        *r = (struct run){.be = be, .a = &a};
+        rc = run_connect(r);
+        free(r);
+        return rc == 0 ? 0 : 1;
+    }
     rc = run_init(r, be, &a);
     if (rc == 0) {
         r->window = a.window ? a.window : auto_window(a.size);

@@ -44,7 +44,7 @@ perf_redis_bench_LDADD = $(HIREDIS_LIBS) driver/libtrpcwire.la -lpthread
 EXTRA_DIST += perf/json-bench.c
 # Kernel TLS against user-space TLS, CPU per message and byte, in a QEMU guest (tests/ktls/vm.sh).
 EXTRA_DIST += perf/ktls.sh perf/ktls-guest.sh
-EXTRA_DIST += perf/restart.sh perf/durable-compare.sh perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/crash.sh \
+EXTRA_DIST += perf/restart.sh perf/durable-compare.sh perf/common.sh perf/server.sh perf/compare.sh perf/record.sh perf/callgrind.sh perf/idle.sh perf/ab.sh perf/auth.sh perf/crash.sh \
 	perf/flamegraph.py
 
 # tests/perf/: the histogram's bucket math and percentiles.

@@ -46,6 +46,11 @@ static int tb_connect(void **out, const char *url, const char *name, bool inline
         rc = trpc_options_set_tls_offload(o, bench_tls_offload == BENCH_TLS_OFFLOAD_KERNEL ? TRPC_TLS_OFFLOAD_KERNEL
                                              : bench_tls_offload == BENCH_TLS_OFFLOAD_USER ? TRPC_TLS_OFFLOAD_USER
                                                                                            : TRPC_TLS_OFFLOAD_AUTO);
+    /* Credentials from the environment, never the command line (ps shows it). */
+    if (rc == 0 && getenv("TRPC_TOKEN") != NULL)
+        rc = trpc_options_set_token(o, getenv("TRPC_TOKEN"));
+    else if (rc == 0 && getenv("TRPC_USER") != NULL)
+        rc = trpc_options_set_credentials(o, getenv("TRPC_USER"), getenv("TRPC_PASSWORD") ? getenv("TRPC_PASSWORD") : "");
     if (rc == 0)
         rc = trpc_connect(&k->c, url, o);
     trpc_options_destroy(o);

@@ -53,6 +53,8 @@ enum admin_mb {
     ADMIN_MB_GROUP,         /* ptr: struct group_admin_req (group.h); items one struct group_info */
     ADMIN_MB_DLQ,           /* ptr: struct stream_dlq_req (stream.h); items one struct stream_dlq_result */
     ADMIN_MB_DLQ_STREAM,    /* ptr: struct admin_dlq_ask, answered; group.c */
+    ADMIN_MB_AUTH,          /* ptr: struct auth_answer (auth.h), a CONNECT's verdict; session_auth.c */
+    ADMIN_MB_AUTH_USER,     /* ptr: struct auth_update: new permissions, a user or token gone */
 };
 
 /* A durable SUB whose dead-letter topic no stream covers (CONTROL_DLQ_STREAM, from the member's

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "src/admin_api.h"
 #include "src/control.h"
 #include "src/core.h"
@@ -628,7 +630,13 @@ static const struct verb {
     {"group.delete", admin_group_delete}, {"group.reset", admin_group_reset},
     {"group.info", admin_group_info},     {"dlq.list", admin_dlq_list},
     {"dlq.redrive", admin_dlq_redrive},   {"dlq.purge", admin_dlq_purge},
-    {"stream.edit", admin_stream_edit},
+    {"stream.edit", admin_stream_edit},   {"user.add", admin_user_add},
+    {"user.get", admin_user_get},         {"user.list", admin_user_list},
+    {"user.del", admin_user_del},         {"user.passwd", admin_user_passwd},
+    {"user.grant", admin_user_grant},     {"user.revoke", admin_user_revoke},
+    {"user.enable", admin_user_enable},   {"user.disable", admin_user_disable},
+    {"token.add", admin_token_add},       {"token.list", admin_token_list},
+    {"token.del", admin_token_del},
 };
 
 void admin_api_call(struct control *ctl, struct admin_call *call)
@@ -643,6 +651,20 @@ void admin_api_call(struct control *ctl, struct admin_call *call)
     if (v == NULL) {
         admin_api_fail(ctl, call, "UNKNOWN_VERB", "no admin verb '%s'", call->verb);
         return;
+    }
+    if (call->http && ctl->cfg.auth) {
+        char why[128];
+        int ret = control_auth_bearer(ctl, call->bearer, why, sizeof(why));
+
+        OPENSSL_cleanse(call->bearer, sizeof(call->bearer));
+        if (ret != 0) {
+            admin_api_fail(ctl, call,
+                           ret == -EPERM    ? "FORBIDDEN"
+                           : ret == -EAGAIN ? "STORE_UNAVAILABLE"
+                                            : "UNAUTHORIZED",
+                           "%s", why);
+            return;
+        }
     }
     if (call->too_large) {
         admin_api_fail(ctl, call, "BAD_REQUEST", "request document larger than %u bytes", ADMIN_DOC_MAX);
@@ -676,6 +698,8 @@ static void client_done(struct control *ctl, struct admin_call *call, char *doc,
 
     if (doc != NULL)
         control_reply(ctl, cc->req->core, cc->req->token, doc, len);
+    /* The request may have carried a password (user.add, user.passwd). */
+    OPENSSL_cleanse(cc->req->doc, cc->req->len);
     free(cc->req);
     free(cc);
 }

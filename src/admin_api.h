@@ -31,6 +31,10 @@ struct admin_call {
     const uint8_t *doc;
     size_t len;
     bool too_large; /* the transport refused a document above ADMIN_DOC_MAX */
+    /* The dashboard's HTTP API: with authentication on, the call needs the bearer token of an
+     * admin (a client's REQ was checked on its core; the broker's own calls need nothing). */
+    bool http;
+    char bearer[96];
     void (*done)(struct control *ctl, struct admin_call *call, char *reply, size_t len);
 };
 
@@ -86,6 +90,19 @@ void admin_group_delete(struct control *ctl, struct admin_call *call, json_t *re
 void admin_group_reset(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_group_info(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_group_list(struct control *ctl, struct admin_call *call, json_t *req);
+/* admin_user.c: the user and token verbs (the records: auth.h). */
+void admin_user_add(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_get(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_list(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_del(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_passwd(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_grant(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_revoke(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_enable(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_user_disable(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_token_add(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_token_list(struct control *ctl, struct admin_call *call, json_t *req);
+void admin_token_del(struct control *ctl, struct admin_call *call, json_t *req);
 int admin_stream_load(struct control *ctl, char *err, size_t errlen);
 void admin_stream_free(struct control *ctl);
 /* A client's request (CONTROL_REQUEST): answered through control_reply; r is taken. */

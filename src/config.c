@@ -86,6 +86,10 @@ static const struct option options[] = {
      "TLS records: auto (kernel TLS where the kernel has it), kernel (refuse to start without), user (OpenSSL)", false},
     {"tls-handshake-timeout", K_MS, FIELD(tls_handshake_timeout_ms), 100, 600000, "a TLS handshake not done by then is dropped",
      false},
+    {"auth", K_BOOL, FIELD(auth), 0, 1, "clients log in as users of the store (trpc-broker user add) and get their permissions",
+     false},
+    {"auth-queue", K_UINT, FIELD(auth_queue), 1, 65536,
+     "password logins waiting to be hashed at most; more are refused with UNAVAILABLE (try again)", false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
     {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
     {"data-dir", K_STR, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
@@ -150,6 +154,7 @@ void config_defaults(struct config *c)
     c->max_connections = 100000;
     c->max_subscriptions = 10000;
     c->max_pending_requests = 65536;
+    c->auth_queue = 256;
     c->max_output_bytes = 64u << 20; /* as nats-server's per-connection pending bound: a burst may run far ahead */
     c->keepalive_ms = 30000;
     c->request_timeout_ms = 5000;
@@ -235,7 +240,7 @@ static int parse_bool(const char *s, uint64_t *out)
     return -EINVAL;
 }
 
-static bool host_is_loopback(const char *host)
+bool config_host_is_loopback(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -593,19 +598,17 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                     c->tls_listen_port, c->listen_host, c->listen_port);
     if (c->tls_min_version > c->tls_max_version)
         return fail(err, errlen, "tls-min-version is above tls-max-version");
-    /* Until authentication lands, a client certificate is the only way to know who connects: a
-     * non-loopback TLS listener needs it required. Every non-loopback plaintext listener is an
-     * insecure one. */
-    if (c->tls_listen_host[0] != '\0' && !host_is_loopback(c->tls_listen_host) && c->tls_client_cert != CONFIG_TLS_PEER_REQUIRED &&
-        !c->insecure)
+    /* Whoever can reach a non-loopback listener must say who they are: by a password or token
+     * (auth) or a client certificate (TLS only). Plaintext with auth is allowed, as other
+     * brokers allow it, but main.c warns that passwords then cross the network in clear. */
+    if (c->tls_listen_host[0] != '\0' && !config_host_is_loopback(c->tls_listen_host) &&
+        c->tls_client_cert != CONFIG_TLS_PEER_REQUIRED && !c->auth && !c->insecure)
         return fail(err, errlen,
-                    "tls-listen %s is not a loopback address: it needs tls-client-cert required (until users and passwords "
-                    "exist), or --insecure",
+                    "tls-listen %s is not a loopback address: it needs auth or tls-client-cert required, or --insecure",
                     c->tls_listen_host);
-    if (!host_is_loopback(c->listen_host) && !c->insecure)
-        return fail(err, errlen, "listen %s is not a loopback address: it needs TLS and authentication, or --insecure",
-                    c->listen_host);
-    if (c->http_host[0] != '\0' && !host_is_loopback(c->http_host) && !c->insecure)
+    if (!config_host_is_loopback(c->listen_host) && !c->auth && !c->insecure)
+        return fail(err, errlen, "listen %s is not a loopback address: it needs auth (and TLS), or --insecure", c->listen_host);
+    if (c->http_host[0] != '\0' && !config_host_is_loopback(c->http_host) && !c->insecure)
         return fail(err, errlen, "http %s is not a loopback address: it needs TLS and authentication, or --insecure", c->http_host);
     assert(wire_limits_valid(&c->limits));
     return 0;

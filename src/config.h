@@ -51,8 +51,10 @@ struct config {
     int tls_min_version, tls_max_version;   /* enum config_tls_version */
     int tls_offload;                        /* enum config_tls_offload */
     unsigned tls_handshake_timeout_ms;
-    bool insecure;  /* allow a non-loopback listener without TLS and authentication */
-    unsigned cores; /* 0: one per online CPU */
+    bool auth;           /* clients authenticate (src/auth.h) */
+    unsigned auth_queue; /* password logins waiting for the hashing thread at most */
+    bool insecure;       /* allow a non-loopback listener without TLS and authentication */
+    unsigned cores;      /* 0: one per online CPU */
     char data_dir[CONFIG_PATH_MAX];
     int log_level; /* enum config_log_level */
     struct wire_limits limits;
@@ -96,6 +98,8 @@ int config_each_stream(const char *path, int (*fn)(void *arg, const char *where,
 #define CONFIG_REQUEST_CLASSES_MAX 16
 int config_request_classes(const char *list, char *buf, const char **pats, char *err, size_t errlen);
 
+/* Whether host (an address or localhost) is in the loopback range. */
+bool config_host_is_loopback(const char *host);
 /* Checks relations between options (limits consistent, non-loopback listener needs --insecure). */
 int config_validate(const struct config *c, char *err, size_t errlen);
 

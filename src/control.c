@@ -242,6 +242,12 @@ static void mbox_cb(struct uring_mbox *mb, const struct uring_xmsg *msg)
     case CONTROL_CALL:
         admin_api_call(ctl, msg->ptr);
         break;
+    case CONTROL_AUTH:
+        control_auth_ask(ctl, msg->ptr);
+        break;
+    case CONTROL_AUTH_DONE:
+        control_auth_done(ctl, msg->ptr);
+        break;
     default:
         assert(!"unknown control message");
     }
@@ -255,6 +261,8 @@ static void mbox_discard(struct uring_mbox *mb, const struct uring_xmsg *msg)
         struct admin_call *call = msg->ptr;
 
         call->done(mb->data, call, NULL, 0); /* the poster frees it */
+    } else if (msg->type == CONTROL_AUTH || msg->type == CONTROL_AUTH_DONE) {
+        control_auth_discard(msg->type, msg->ptr);
     } else
         free(msg->ptr);
 }
@@ -282,6 +290,7 @@ static void *control_main(void *arg)
         queries_expire(ctl, now);
         retries_run(ctl, now);
         control_store_tick(ctl, now, pfd[2].revents != 0);
+        control_auth_tick(ctl, now);
         admin_dlq_tick(ctl);
     }
     return NULL;
@@ -317,6 +326,11 @@ int control_init(struct broker *b, char *err, size_t errlen)
     }
     ctl->mbox.data = ctl;
     b->ctl = ctl;
+    ret = control_auth_init(ctl);
+    if (ret != 0) {
+        snprintf(err, errlen, "out of memory");
+        return ret; /* control_free cleans up */
+    }
     /* Before the cores start, so that they start with the stored settings. */
     ret = control_store_open(ctl, err, errlen);
     if (ret != 0)
@@ -336,7 +350,7 @@ int control_start(struct broker *b)
     if (ret != 0)
         return -ret; /* control_free cleans up */
     ctl->started = true;
-    return 0;
+    return control_auth_start(ctl);
 }
 
 int control_post(struct broker *b, const struct uring_xmsg *msg)
@@ -358,6 +372,7 @@ void control_stop(struct broker *b)
         log_error(LOG_NO_CORE, "cannot stop the control thread: %s", strerror(errno));
     pthread_join(ctl->thread, NULL);
     ctl->started = false;
+    control_auth_stop(ctl);
 }
 
 void control_free(struct broker *b)
@@ -388,6 +403,7 @@ void control_free(struct broker *b)
         free(t);
     }
     admin_stream_free(ctl);
+    control_auth_free(ctl);
     control_store_close(ctl);
     close(ctl->stop_fd);
     free(ctl);

@@ -36,6 +36,8 @@ enum control_msg {
     CONTROL_DLQ_STREAM,  /* ptr: struct admin_dlq_ask (admin.h), from the member's core */
     CONTROL_CALL,        /* ptr: struct admin_call (admin_api.h), from the HTTP thread; its done is
                           * called once, with NULL if the broker stops first */
+    CONTROL_AUTH,        /* ptr: struct auth_ask (auth.h), a CONNECT from a session's core */
+    CONTROL_AUTH_DONE,   /* ptr: struct auth_job (control_auth.c), from the password worker */
 };
 
 /* A question to cores in flight (control_ask). */
@@ -91,6 +93,9 @@ struct control {
     uint32_t next_stream_id;
     uint64_t streams_gen;
     bool streams_changing;
+    /* Authentication (control_auth.c), and its counters for /metrics. */
+    struct control_auth *auth;
+    _Atomic uint64_t pub_auth_logins, pub_auth_failures, pub_auth_busy;
     /* Dead-letter streams to make (admin_dlq_stream.c): waiting, and one under way. */
     struct admin_dlq_job *dlq_jobs;
     bool dlq_running;
@@ -132,6 +137,32 @@ int control_settings_set(struct control *ctl, size_t n, const char *const names[
 /* Gives setting `name` back its configured value and removes it from the store; errors as
  * control_settings_set. */
 int control_settings_reset(struct control *ctl, const char *name, char *err, size_t errlen);
+
+/* control_auth.c. Control thread. A user's record changed in (or left) the store: its connected
+ * sessions get its new permissions within a second, and are closed when it was deleted or
+ * disabled. A token was deleted: the sessions that logged in with it are closed. */
+void control_auth_user_changed(struct control *ctl, const char *user);
+void control_auth_token_revoked(struct control *ctl, const char *id);
+/* Whether bearer is the token of an enabled admin (the dashboard's API): 0, -EACCES (no such
+ * token, expired, its user gone or disabled), -EPERM (not an admin), -EAGAIN (the store cannot
+ * be read); why says which. */
+int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen);
+/* A record of the store as a JSON object (*out, NULL on failure): 0, -ENOENT, -EBADMSG (not a
+ * JSON object: damaged, logged), or the store's error. */
+struct json_t;
+int control_auth_load(struct control *ctl, const char *ns, const char *key, struct json_t **out);
+/* The control thread's plumbing: CONTROL_AUTH (a taken), CONTROL_AUTH_DONE, a message nobody will
+ * handle, each round of the loop; init before control_start's thread, start with it, stop
+ * after it (the password worker posts to its mailbox), free in control_free. */
+struct auth_ask;
+void control_auth_ask(struct control *ctl, struct auth_ask *a);
+void control_auth_done(struct control *ctl, void *job);
+void control_auth_discard(uint32_t type, void *ptr);
+void control_auth_tick(struct control *ctl, uint64_t now_ns);
+int control_auth_init(struct control *ctl);
+int control_auth_start(struct control *ctl);
+void control_auth_stop(struct control *ctl);
+void control_auth_free(struct control *ctl);
 
 /* Before core_start_all (so that the cores see b->ctl from their first instruction): the state,
  * the mailbox and the store, whose settings it puts in b->cfg. 0, or -errno with one line in err

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/auth.h"
 #include "src/control.h"
 #include "src/core.h"
 #include "src/log.h"
@@ -224,25 +225,76 @@ int control_store_fd(const struct control *ctl)
     return ctl->store != NULL ? store_watch_fd(ctl->store) : -1;
 }
 
+/* What changed elsewhere, gathered while the notices are read (the store is not to be used from
+ * inside store_poll_changes) and acted on after. */
+#define CHANGES_MAX 64
+struct changes {
+    bool settings, all_users;
+    unsigned n;
+    struct {
+        bool token;
+        char key[STORE_KEY_MAX + 1];
+    } c[CHANGES_MAX];
+};
+
 static void change_seen(void *arg, const char *ns, const char *key)
 {
-    bool *reread = arg;
+    struct changes *ch = arg;
+    bool token = ns != NULL && strcmp(ns, AUTH_NS_TOKENS) == 0;
 
-    (void)key;
     if (ns == NULL || strcmp(ns, SETTINGS_NS) == 0)
-        *reread = true;
+        ch->settings = true;
+    if (ns == NULL) {
+        ch->all_users = true;
+    } else if (token || strcmp(ns, AUTH_NS_USERS) == 0) {
+        if (ch->n == CHANGES_MAX) {
+            ch->all_users = true;
+            return;
+        }
+        ch->c[ch->n].token = token;
+        snprintf(ch->c[ch->n].key, sizeof(ch->c[0].key), "%s", key);
+        ch->n++;
+    }
+}
+
+static int user_seen(void *arg, const char *key, const void *val, size_t len)
+{
+    (void)val;
+    (void)len;
+    control_auth_user_changed(arg, key);
+    return 0;
+}
+
+/* Users changed by another broker reach this one's sessions; a token deleted there closes the
+ * sessions that used it here. After an outage (all_users) every user is sent again: a deletion
+ * or a token revoked meanwhile is not seen (docs/security.md). */
+static void apply_changes(struct control *ctl, const struct changes *ch)
+{
+    for (unsigned i = 0; i < ch->n; i++) {
+        void *val = NULL;
+        size_t len;
+
+        if (!ch->c[i].token)
+            control_auth_user_changed(ctl, ch->c[i].key);
+        else if (store_get(ctl->store, AUTH_NS_TOKENS, ch->c[i].key, &val, &len) == -ENOENT)
+            control_auth_token_revoked(ctl, ch->c[i].key);
+        free(val);
+    }
+    if (ch->all_users)
+        store_list(ctl->store, AUTH_NS_USERS, user_seen, ctl);
 }
 
 void control_store_tick(struct control *ctl, uint64_t now_ns, bool readable)
 {
     struct store *s = ctl->store;
-    bool reread = false, up;
+    struct changes ch = {0};
+    bool up;
 
     if (s == NULL)
         return;
     store_tick(s, now_ns / 1000000);
     if (readable)
-        store_poll_changes(s, change_seen, &reread);
+        store_poll_changes(s, change_seen, &ch);
     up = store_up(s);
     /* The store's errors name it. */
     if (ctl->store_was_up && !up)
@@ -254,8 +306,10 @@ void control_store_tick(struct control *ctl, uint64_t now_ns, bool readable)
     ctl->store_was_up = up;
     atomic_store_explicit(&ctl->pub_store_up, up, memory_order_relaxed);
     atomic_store_explicit(&ctl->pub_store_outages, store_outages(s), memory_order_relaxed);
-    if (reread && up)
+    if (ch.settings && up)
         settings_reload(ctl);
+    if (up)
+        apply_changes(ctl, &ch);
 }
 
 static int store_refused(struct control *ctl, int ret, char *err, size_t errlen)

@@ -53,8 +53,8 @@ static void session_closed(struct uring_conn *conn, int err);
 static void core_maybe_stop(struct core *c);
 
 /* The modules, in the order their hooks run. */
-static const struct core_module *const modules[] = {&route_module,  &request_module, &direct_module,
-                                                    &stream_module, &group_module,   &stls_module};
+static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module, &stream_module,
+                                                    &group_module, &stls_module,    &auth_module};
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */

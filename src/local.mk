@@ -30,10 +30,18 @@ src_libtrpcd_la_SOURCES = \
 	src/admin_group.c \
 	src/admin_dlq.c \
 	src/admin_dlq_stream.c \
+	src/admin_user.c \
+	src/auth.h \
+	src/auth.c \
+	src/prompt.h \
+	src/prompt.c \
+	src/user_cli.h \
+	src/user_cli.c \
 	src/blist.h \
 	src/control.h \
 	src/control.c \
 	src/control_store.c \
+	src/control_auth.c \
 	src/core.h \
 	src/core.c \
 	src/direct.h \
@@ -50,6 +58,7 @@ src_libtrpcd_la_SOURCES = \
 	src/route.c \
 	src/session.h \
 	src/session.c \
+	src/session_auth.c \
 	src/stream.h \
 	src/stream_internal.h \
 	src/stream.c \
@@ -58,8 +67,8 @@ src_libtrpcd_la_SOURCES = \
 	src/stls.h \
 	src/stls.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
-src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENSSL_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) -lpthread
+src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) $(ARGON2_LIBS) $(OPENSSL_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c
@@ -102,23 +111,45 @@ BROKER_ITESTS = \
 	tests/broker/sigterm_flush \
 	tests/broker/pong_order \
 	tests/broker/stream_store \
+	tests/broker/admin_user \
 	tests/broker/group_delivery \
 	tests/broker/dlq_stream \
 	tests/broker/request_durable \
 	tests/broker/tls_listener \
-	tests/broker/pong_order_tls
+	tests/broker/pong_order_tls \
+	tests/broker/auth_connect \
+	tests/broker/auth_tls \
+	tests/broker/auth_redis \
+	tests/broker/auth_storm
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
 check_PROGRAMS += tests/broker/stream_overlap
 tests_broker_stream_overlap_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 tests_broker_stream_overlap_LDADD = src/libtrpcd.la
+# src/auth.c alone: hashes, tokens, user records, permissions and their cache.
+check_PROGRAMS += tests/broker/auth_unit
+tests_broker_auth_unit_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_unit_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
+# trpc-broker user (src/user_cli.c) on an embedded store, and on Redis when redis-server is there.
+TESTS += tests/broker/user_cli.sh
+EXTRA_DIST += tests/broker/user_cli.sh
 tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
+tests_broker_auth_connect_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_connect_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
+tests_broker_auth_redis_CFLAGS = $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_redis_LDADD = $(TESTS_BROKER_LIBS) tests/store/libredisproc.la src/libtrpcd.la $(HIREDIS_LIBS) $(JANSSON_LIBS)
+tests_broker_auth_storm_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_storm_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
+tests_broker_auth_tls_CFLAGS = $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_tls_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
 tests_broker_dlq_stream_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_dlq_stream_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_stream_store_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
+tests_broker_admin_user_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_admin_user_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_request_durable_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)

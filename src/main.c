@@ -17,6 +17,8 @@
 #include "src/core.h"
 #include "dashboard/http.h"
 #include "src/log.h"
+#include "src/user_cli.h"
+#include "src/session.h"
 
 /*
  * glibc raises its mmap and trim thresholds as the program frees large blocks (up to 32 and 64
@@ -74,6 +76,7 @@ static void free_broker(struct broker *b)
         if (b->cores[i]->efd != -1)
             close(b->cores[i]->efd);
         core_free_mbox(b->cores[i]);
+        request_free_metrics(b->cores[i]);
         free(b->cores[i]);
     }
     free(b->cores);
@@ -138,13 +141,17 @@ static int wait_signal(struct broker *b)
 
 int main(int argc, char **argv)
 {
-    struct broker *b = calloc(1, sizeof(*b));
+    struct broker *b;
     struct uring_features f;
     char err[CONFIG_ERR_MAX];
     sigset_t set;
     long online;
     int ret, sig;
 
+    /* The offline user commands (user_cli.h): nothing of a broker is set up for them. */
+    if (argc > 1 && strcmp(argv[1], "user") == 0)
+        return user_cli_main(argc, argv);
+    b = calloc(1, sizeof(*b));
     if (b == NULL) {
         fprintf(stderr, "trpc-broker: out of memory\n");
         return 1;
@@ -184,6 +191,8 @@ int main(int argc, char **argv)
     ret = admin_register(b);
     if (ret == 0)
         ret = stream_register(b);
+    if (ret == 0)
+        ret = session_auth_register(b);
     if (ret != 0) {
         snprintf(err, sizeof(err), "%s", strerror(-ret));
     } else if ((ret = stls_init(b, err, sizeof(err))) == 0 && (ret = control_init(b, err, sizeof(err))) == 0) {
@@ -207,6 +216,9 @@ int main(int argc, char **argv)
         free_broker(b);
         return 1;
     }
+    if (b->cfg.auth && !config_host_is_loopback(b->cfg.listen_host))
+        log_warn(LOG_NO_CORE, "listen %s: passwords and tokens cross the network in clear there; use tls-listen",
+                 b->cfg.listen_host);
     /* Before the line that says the broker is up: whoever waits for that one finds this one too. */
     if (b->tls != NULL && strchr(b->cfg.tls_listen_host, ':') != NULL)
         log_always(LOG_NO_CORE, "TLS on [%s]:%u (user-space TLS)", b->cfg.tls_listen_host, b->tls_port);

@@ -127,6 +127,16 @@ int metrics_write(const struct broker *b, FILE *out)
                 "# HELP trpc_store_outages_total Times the store went down while the broker ran.\n"
                 "# TYPE trpc_store_outages_total counter\ntrpc_store_outages_total %llu\n",
                 (unsigned long long)atomic_load_explicit(&ctl->pub_store_outages, memory_order_relaxed));
+        fprintf(out,
+                "# HELP trpc_auth_logins_total CONNECTs that authenticated.\n# TYPE trpc_auth_logins_total counter\n"
+                "trpc_auth_logins_total %llu\n"
+                "# HELP trpc_auth_failures_total CONNECTs refused AUTH_FAILED.\n# TYPE trpc_auth_failures_total counter\n"
+                "trpc_auth_failures_total %llu\n"
+                "# HELP trpc_auth_busy_total Password CONNECTs refused because too many waited for the password worker.\n"
+                "# TYPE trpc_auth_busy_total counter\ntrpc_auth_busy_total %llu\n",
+                (unsigned long long)atomic_load_explicit(&ctl->pub_auth_logins, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&ctl->pub_auth_failures, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&ctl->pub_auth_busy, memory_order_relaxed));
     }
     memset(&one, 0, sizeof(one));
     broker_stats_foreach(&one, family, &f);

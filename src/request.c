@@ -146,12 +146,16 @@ static void request_fini(struct core *c)
     uring_tset_destroy(&c->req.deadlines);
     free(c->req.preq);
     free(c->req.preq_free);
+    c->req.preq = NULL;
+    c->req.preq_free = NULL;
+}
+
+void request_free_metrics(struct core *c)
+{
     free(c->req.hist);
     free(c->req.class_list);
     c->req.hist = NULL;
     c->req.class_list = NULL;
-    c->req.preq = NULL;
-    c->req.preq_free = NULL;
 }
 
 /* ---- deadlines -------------------------------------------------------------------------------- */

@@ -112,6 +112,9 @@ struct xrep {
 };
 
 extern const struct core_module request_module;
+/* Main thread, once the HTTP thread has stopped: the latency histograms /metrics reads (kept past
+ * the core's end, which a scrape during shutdown may outlive). */
+void request_free_metrics(struct core *c);
 
 void request_req(struct session *s, const struct wire_frame *f);
 void request_rep(struct session *s, const struct wire_frame *f);

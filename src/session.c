@@ -158,19 +158,6 @@ void session_send_pong(struct session *s, uint64_t id)
     session_send(s, &o);
 }
 
-/*
- * The authentication hook. The security issue replaces this body: check :user/:password or
- * :token from the CONNECT headers against the store and return BROKER_ETRPC(TRPC_E_AUTH_FAILED)
- * to refuse (or -errno when the store fails: the client gets INTERNAL).
- * Until then every client is anonymous; the listener is loopback-only unless --insecure.
- */
-static int session_authenticate(struct session *s, const struct wire_frame *connect)
-{
-    (void)s;
-    (void)connect;
-    return 0;
-}
-
 static void copy_name(struct session *s, const struct wire_frame *f)
 {
     struct wire_header h;
@@ -184,7 +171,7 @@ static void copy_name(struct session *s, const struct wire_frame *f)
     s->name[n] = '\0';
 }
 
-static void do_connect(struct session *s, const struct wire_frame *f)
+void session_connack(struct session *s)
 {
     const struct config *cfg = &s->core->cfg;
     uint8_t payload[WIRE_CONNACK_PAYLOAD_LEN];
@@ -204,32 +191,37 @@ static void do_connect(struct session *s, const struct wire_frame *f)
     };
     struct wire_out o = {
         .type = WIRE_CONNACK,
+        .aux = s->version,
         .headers = &server,
         .header_count = 1,
         .payload = payload,
         .payload_len = sizeof(payload),
     };
-    int version = wire_negotiate(f->aux, WIRE_VERSION_MIN, WIRE_VERSION_MAX), ret;
+
+    s->state = SESS_OPEN;
+    wire_connack_put(payload, &ca);
+    session_send(s, &o);
+    direct_gate_open(s);
+    log_debug(s->core->id, "connected client_id=%llu name=%s version=%d", (unsigned long long)s->client_id,
+              s->name[0] ? s->name : "-", s->version);
+}
+
+static void do_connect(struct session *s, const struct wire_frame *f)
+{
+    int version = wire_negotiate(f->aux, WIRE_VERSION_MIN, WIRE_VERSION_MAX);
 
     if (version < 0) { /* the codec's -TRPC_E_x: -version is the wire code */
         session_fail(s, f->id, -version, "no protocol version in common");
         return;
     }
-    ret = session_authenticate(s, f);
-    if (ret < 0) {
-        session_fail(s, f->id, broker_err_wire(ret), "authentication failed");
-        return;
-    }
     copy_name(s, f);
     s->no_echo = (f->flags & WIRE_F_NO_ECHO) != 0;
     s->version = (uint8_t)version;
-    s->state = SESS_OPEN;
-    o.aux = (uint32_t)version;
-    wire_connack_put(payload, &ca);
-    session_send(s, &o);
-    direct_gate_open(s);
-    log_debug(s->core->id, "connected client_id=%llu name=%s version=%d", (unsigned long long)s->client_id,
-              s->name[0] ? s->name : "-", version);
+    s->connect_id = f->id;
+    if (!s->core->cfg.auth)
+        session_connack(s);
+    else if (session_auth_begin(s, f) != 0)
+        session_fail(s, f->id, TRPC_E_UNAVAILABLE, "the broker is busy authenticating other clients: try again");
 }
 
 /*
@@ -249,6 +241,8 @@ static void do_sub(struct session *s, const struct wire_frame *f)
         session_send_err(s, f->id, broker_err_wire(ret), false, why);
         return;
     }
+    if (s->perms != NULL && !session_auth_sub(s, f))
+        return;
     if (group_sub(s, f, &p))
         return; /* :durable: a consumer group's member */
     ret = route_sub(s, f);
@@ -287,6 +281,8 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
             session_send_err(s, f->id, TRPC_E_PERMISSION_DENIED, false, "topics under " ADMIN_RESERVED " are the broker's");
             return;
         }
+        if (s->perms != NULL && !session_auth_pub(s, f))
+            return;
         route_pub(s, f);
         if (!stream_pub(s, f) && (f->flags & WIRE_F_ACK_REQ) && s->state == SESS_OPEN) {
             struct wire_out o = {.type = WIRE_PUBACK, .id = f->id};
@@ -308,6 +304,8 @@ static void handle_frame(struct session *s, const struct wire_frame *f)
             session_fail(s, f->id, TRPC_E_BAD_FLAGS, "a durable REQ needs protocol version 3");
             return;
         }
+        if (s->perms != NULL && !session_auth_req(s, f))
+            return;
         request_req(s, f);
         return;
     case WIRE_REP:

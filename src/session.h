@@ -17,6 +17,8 @@
 #include "src/idmap.h"
 #include "uring/uring.h"
 
+struct auth_cache;
+struct auth_perms;
 struct core;
 struct tls_conn;
 
@@ -79,6 +81,14 @@ struct session {
     uint8_t *tls_plain;   /* decrypted bytes being parsed (STLS_PLAIN_BYTES), from the handshake on */
     struct blist hs_node; /* core->stls.handshakes while the handshake runs */
     uint64_t hs_deadline_ns;
+    /* session_auth.c */
+    struct auth_perms *perms;  /* NULL: authentication is off, everything is allowed */
+    struct auth_cache *acache; /* with perms */
+    bool auth_wait;            /* its CONNECT is with the control thread: nothing else is parsed */
+    uint64_t connect_id;
+    char token_id[20]; /* the token it logged in with, "" when none */
+    uint64_t denied_log_ns;
+    uint32_t denied_unlogged;
     /* request.c */
     struct blist requests; /* pending requests it made (struct preq.req_node) */
     bool stop_wait;        /* shutting down: its ERR waits for the replies other cores claimed */
@@ -109,6 +119,22 @@ void session_rx_pause(struct session *s);
 void session_rx_resume(struct session *s);
 /* A closing session gives back the receive buffers it held. */
 void session_rx_release(struct session *s);
+/* Accepts the session: CONNACK with the version it chose (s->version). */
+void session_connack(struct session *s);
+
+/* session_auth.c. do_connect hands a CONNECT to the control thread when authentication is on:
+ * 0 (the session waits, reading nothing more, for ADMIN_MB_AUTH), or -EAGAIN (its mailbox is
+ * full: the caller refuses the client). */
+int session_auth_begin(struct session *s, const struct wire_frame *f);
+/* With permissions (s->perms): whether the session may do f (a PUB, a SUB with its group or
+ * durable name, a REQ); when not, it has been told (ERR or REP ERROR PERMISSION_DENIED). */
+bool session_auth_pub(struct session *s, const struct wire_frame *f);
+bool session_auth_sub(struct session *s, const struct wire_frame *f);
+bool session_auth_req(struct session *s, const struct wire_frame *f);
+/* Main thread, before core_start_all: the mailbox handlers. 0 or -errno. */
+struct broker;
+int session_auth_register(struct broker *b);
+extern const struct core_module auth_module;
 /* Byte offset 32 of a decoded frame (topic, headers, payload in a row), or NULL when empty. */
 const uint8_t *frame_body(const struct wire_frame *f);
 

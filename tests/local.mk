@@ -35,8 +35,8 @@ noinst_LTLIBRARIES += tests/harness/libharness.la
 tests_harness_libharness_la_SOURCES = tests/harness/broker_proc.c tests/harness/broker_proc.h tests/harness/broker_run.c
 
 # The HTTP server: /metrics (promtool), health, what it refuses, a clean stop (tests/http/http.sh).
-TESTS += tests/http/http.sh tests/http/dashboard.sh tests/http/https.sh
-EXTRA_DIST += tests/http/http.sh tests/http/dashboard.sh tests/http/https.sh
+TESTS += tests/http/http.sh tests/http/dashboard.sh tests/http/https.sh tests/http/auth.sh
+EXTRA_DIST += tests/http/http.sh tests/http/dashboard.sh tests/http/https.sh tests/http/auth.sh
 # The dashboard in headless Chromium, driven by playwright-core (tests/dashboard/browser.sh): its
 # screenshots stay in the build tree as artifacts until a clean.
 TESTS += tests/dashboard/browser.sh

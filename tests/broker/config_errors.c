@@ -97,7 +97,18 @@ int main(void)
     ok((config_parse(&c, "tls-listen = 0.0.0.0:4251\ntls-cert = s.pem\n", 43, "f", err, sizeof(err)) < 0 ||
         config_validate(&c, err, sizeof(err)) < 0) &&
            strstr(err, "tls-client-cert required") != NULL,
-       "a non-loopback TLS listener without client certificates needs --insecure (no users yet)");
+       "a non-loopback TLS listener without client certificates needs auth, or --insecure");
+    config_defaults(&c);
+    ok(config_parse(&c, "tls-listen = 0.0.0.0:4251\ntls-cert = s.pem\nauth = true\n", 55, "f", err, sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0,
+       "with auth it is accepted");
+    config_defaults(&c);
+    ok(config_parse(&c, "listen = 0.0.0.0:4250\nauth = true\n", 34, "f", err, sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0,
+       "a non-loopback plaintext listener with auth too");
+    config_defaults(&c);
+    ok(config_parse(&c, "auth-queue = 0\n", 15, "f", err, sizeof(err)) < 0 && strstr(err, "auth-queue") != NULL,
+       "auth-queue 0 is refused");
     config_defaults(&c);
     ok(config_parse(&c, "tls-listen = 0.0.0.0:4251\ntls-cert = s.pem\ntls-ca = ca.pem\ntls-client-cert = required\n", 86, "f", err,
                     sizeof(err)) == 0 &&

@@ -41,7 +41,20 @@ tests_fuzz_replay_stream_def_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/f
 tests_fuzz_replay_stream_def_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
 tests_fuzz_replay_stream_def_LDADD = src/libtrpcd.la
 
+# A user record as the store holds it, with questions to its permissions, and tokens (src/auth.c).
+check_PROGRAMS += tests/fuzz/replay_user
+tests_fuzz_replay_user_SOURCES = tests/fuzz/fuzz_user.c tests/fuzz/replay.c
+tests_fuzz_replay_user_CPPFLAGS = $(AM_CPPFLAGS) -DREPLAY_CORPUS='"tests/fuzz/corpus/user"'
+tests_fuzz_replay_user_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_replay_user_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
+
 if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_user
+FUZZ_TARGETS += tests/fuzz/fuzz_user$(EXEEXT)
+tests_fuzz_fuzz_user_SOURCES = tests/fuzz/fuzz_user.c
+tests_fuzz_fuzz_user_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_fuzz_fuzz_user_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_user_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
 noinst_PROGRAMS += tests/fuzz/fuzz_stream_def
 FUZZ_TARGETS += tests/fuzz/fuzz_stream_def$(EXEEXT)
 tests_fuzz_fuzz_stream_def_SOURCES = tests/fuzz/fuzz_stream_def.c
@@ -77,5 +90,5 @@ tests_fuzz_fuzz_store_file_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_store_file_LDADD = src/libtrpcstore.la
 endif
 
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/admin.dict tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/store_file.dict tests/fuzz/run.sh \
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/admin.dict tests/fuzz/topic.dict tests/fuzz/wire.dict tests/fuzz/config.dict tests/fuzz/policy.dict tests/fuzz/store_file.dict tests/fuzz/user.dict tests/fuzz/run.sh \
 	tests/fuzz/make-wire-seeds.py tests/fuzz/make-store-seeds.py

@@ -1,0 +1,716 @@
+/*
+ * control_auth: the control thread's side of authentication (auth.h, session_auth.c).
+ *
+ * A CONNECT comes as CONTROL_AUTH. The store lookups run here (they may block on Redis, bounded by
+ * its timeouts); the password hash, tens of milliseconds of one CPU and 19 MiB by design, runs on
+ * a worker thread of its own, so that a storm of logins delays neither the admin API nor, above
+ * all, the cores. Its queue is bounded (auth-queue): a CONNECT beyond it is answered at once
+ * with UNAVAILABLE "try again", never left waiting. The worker hands each verdict back here
+ * (CONTROL_AUTH_DONE), where the permissions are compiled and the answer goes to the session's
+ * core.
+ *
+ * Every failure gets the same answer (AUTH_FAILED "authentication failed") and, for a password,
+ * the same work: an unknown user is hashed against a dummy, so that neither the answer nor its
+ * time tells which names exist. The log says why, with the peer; the password never appears.
+ * A source address that keeps failing waits: from its AUTH_FREE_FAILS-th failure on, its next
+ * attempt is answered only after a delay that doubles with each failure, up to AUTH_DELAY_MAX_NS,
+ * and forgotten after AUTH_FORGET_NS without failures.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "src/admin.h"
+#include "src/auth.h"
+#include "src/control.h"
+#include "src/core.h"
+#include "src/log.h"
+#include "src/store.h"
+
+#define AUTH_DELAYED_MAX   1024
+#define AUTH_WORKER_NICE   19
+#define AUTH_PENALTY_SLOTS 4096 /* source addresses remembered */
+#define AUTH_FREE_FAILS    3
+#define AUTH_DELAY_MIN_NS  (100 * 1000000ull)
+#define AUTH_DELAY_MAX_NS  (10 * 1000000000ull)
+#define AUTH_FORGET_NS     (600 * 1000000000ull)
+
+/* What every client whose credentials fail is told: the same words whatever failed. */
+static const char failed_msg[] = "bad credentials";
+/* Credentials missing altogether say nothing of any user. */
+static const char missing_msg[] = "this broker needs credentials: a user and password, a token, or a client certificate";
+
+struct auth_job {
+    struct auth_ask *ask;
+    char *encoded; /* NULL: no such user (or no password): the dummy hash, then failure */
+    json_t *rec;
+    char user[AUTH_NAME_MAX + 1];
+    const char *why; /* when it fails before the hash: for the log */
+    int result;      /* the worker's: 0, -EACCES, ... */
+    char rehash[AUTH_HASH_MAX];
+};
+
+struct penalty {
+    char ip[48]; /* "" free */
+    uint32_t fails;
+    uint64_t last_ns;
+};
+
+struct delayed {
+    struct delayed *next;
+    uint64_t due_ns;
+    struct auth_ask *ask;
+};
+
+struct control_auth {
+    pthread_t worker;
+    bool worker_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    struct auth_job **queue;   /* [cap], a ring */
+    unsigned cap, head, count; /* under mu */
+    struct penalty pen[AUTH_PENALTY_SLOTS];
+    struct delayed *delayed;
+    unsigned ndelayed;
+};
+
+void auth_ask_free(struct auth_ask *a)
+{
+    if (a == NULL)
+        return;
+    OPENSSL_cleanse(a->password, sizeof(a->password));
+    OPENSSL_cleanse(a->token, sizeof(a->token));
+    free(a);
+}
+
+static void job_free(struct auth_job *j)
+{
+    auth_ask_free(j->ask);
+    free(j->encoded);
+    json_decref(j->rec);
+    free(j);
+}
+
+/* ---- answers ----------------------------------------------------------------------------------- */
+
+static void answer(struct control *ctl, const struct auth_ask *a, int code, const char *msg, struct auth_perms *perms,
+                   const char *token_id)
+{
+    struct auth_answer *r = calloc(1, sizeof(*r));
+    struct uring_xmsg m = {.type = ADMIN_MB_AUTH};
+
+    if (r == NULL) {
+        auth_perms_unref(perms);
+        log_error(LOG_NO_CORE, "auth: out of memory answering client_id=%" PRIu64, a->client_id);
+        return; /* the client waits until it gives up: nothing better to do without memory */
+    }
+    r->slot = a->slot;
+    r->gen = a->gen;
+    r->code = code;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg != NULL ? msg : "");
+    r->perms = perms;
+    if (token_id != NULL)
+        snprintf(r->token_id, sizeof(r->token_id), "%s", token_id);
+    m.ptr = r;
+    if (!control_post_core(ctl, a->core, &m)) {
+        auth_perms_unref(perms);
+        free(r);
+    }
+}
+
+/* The source address of a peer ("1.2.3.4:5678", "[::1]:5678"), without its port. */
+static void peer_ip(const char *peer, char *ip, size_t len)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+
+    if (n >= len)
+        n = len - 1;
+    memcpy(ip, peer, n);
+    ip[n] = '\0';
+}
+
+static struct penalty *penalty_find(struct control_auth *st, const char *ip, bool create, uint64_t now)
+{
+    uint32_t h = 2166136261u;
+    struct penalty *victim = NULL;
+
+    for (const char *p = ip; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    /* A probe window of 8: the entry, else a free or forgotten one, else the stalest. */
+    for (unsigned i = 0; i < 8; i++) {
+        struct penalty *e = &st->pen[(h + i) % AUTH_PENALTY_SLOTS];
+
+        if (e->ip[0] != '\0' && strcmp(e->ip, ip) == 0) {
+            if (now > e->last_ns + AUTH_FORGET_NS)
+                e->fails = 0;
+            return e;
+        }
+        if (victim == NULL || e->ip[0] == '\0' || (victim->ip[0] != '\0' && e->last_ns < victim->last_ns))
+            victim = e;
+    }
+    if (!create)
+        return NULL;
+    snprintf(victim->ip, sizeof(victim->ip), "%s", ip);
+    victim->fails = 0;
+    victim->last_ns = now;
+    return victim;
+}
+
+static uint64_t penalty_due(struct control_auth *st, const char *peer, uint64_t now)
+{
+    char ip[48];
+    struct penalty *e;
+    uint64_t d;
+
+    peer_ip(peer, ip, sizeof(ip));
+    e = penalty_find(st, ip, false, now);
+    if (e == NULL || e->fails < AUTH_FREE_FAILS)
+        return 0;
+    d = e->fails - AUTH_FREE_FAILS >= 7 ? AUTH_DELAY_MAX_NS : AUTH_DELAY_MIN_NS << (e->fails - AUTH_FREE_FAILS);
+    if (d > AUTH_DELAY_MAX_NS)
+        d = AUTH_DELAY_MAX_NS;
+    return e->last_ns + d > now ? e->last_ns + d : 0;
+}
+
+static void fail(struct control *ctl, const struct auth_ask *a, const char *user, const char *why)
+{
+    uint64_t now = uring_now_ns();
+    char ip[48];
+    struct penalty *e;
+
+    peer_ip(a->peer, ip, sizeof(ip));
+    e = penalty_find(ctl->auth, ip, true, now);
+    e->fails++;
+    e->last_ns = now;
+    atomic_fetch_add_explicit(&ctl->pub_auth_failures, 1, memory_order_relaxed);
+    log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s user=%s: authentication failed: %s (failure %u from %s)",
+             a->client_id, a->peer, user != NULL && user[0] ? user : "-", why, e->fails, ip);
+    answer(ctl, a, TRPC_E_AUTH_FAILED,
+           a->kind == AUTH_KIND_NONE && a->user[0] == '\0' && a->token[0] == '\0' ? missing_msg : failed_msg, NULL, NULL);
+}
+
+static void succeed(struct control *ctl, const struct auth_ask *a, const char *user, const json_t *rec, const char *token_id)
+{
+    struct auth_perms *perms = NULL;
+    char why[AUTH_ERR_MAX];
+    char ip[48];
+    struct penalty *e;
+    int ret;
+
+    ret = auth_perms_compile(user, rec, ctl->cfg.limits.max_topic, &perms, why, sizeof(why));
+    if (ret != 0) {
+        log_error(LOG_NO_CORE, "auth: user %s: its stored record is refused: %s", user, why);
+        fail(ctl, a, user, "its stored record is damaged");
+        return;
+    }
+    peer_ip(a->peer, ip, sizeof(ip));
+    e = penalty_find(ctl->auth, ip, false, uring_now_ns());
+    if (e != NULL)
+        e->fails = 0;
+    atomic_fetch_add_explicit(&ctl->pub_auth_logins, 1, memory_order_relaxed);
+    answer(ctl, a, 0, NULL, perms, token_id);
+}
+
+/* ---- store lookups ----------------------------------------------------------------------------- */
+
+int control_auth_load(struct control *ctl, const char *ns, const char *key, json_t **out)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int ret = store_get(ctl->store, ns, key, &val, &len);
+
+    *out = NULL;
+    if (ret != 0)
+        return ret;
+    *out = json_loadb(val, len, 0, NULL);
+    free(val);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        log_error(LOG_NO_CORE, "auth: the store's %s record %s is not a JSON object", ns, key);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static bool store_failed(struct control *ctl, const struct auth_ask *a, int ret)
+{
+    if (ret == 0 || ret == -ENOENT || ret == -EBADMSG || ret == -EINVAL)
+        return false;
+    log_error(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s: the user store cannot be read: %s", a->client_id, a->peer,
+              store_last_error(ctl->store));
+    answer(ctl, a, TRPC_E_UNAVAILABLE, "the user store is unreachable: try again", NULL, NULL);
+    return true;
+}
+
+/* The user record behind a token or a certificate: 0 with *user and *rec, or the failure was
+ * answered (true). */
+static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec, char *id)
+{
+    char hash[65];
+    json_t *t = NULL;
+    const char *u, *h;
+    json_int_t expires;
+    int ret;
+
+    if (auth_token_parse(a->token, strlen(a->token), id, hash) != 0) {
+        fail(ctl, a, NULL, "not a token");
+        return true;
+    }
+    ret = control_auth_load(ctl, AUTH_NS_TOKENS, id, &t);
+    if (store_failed(ctl, a, ret))
+        return true;
+    if (ret != 0) {
+        fail(ctl, a, NULL, "no such token");
+        return true;
+    }
+    u = json_string_value(json_object_get(t, "user"));
+    h = json_string_value(json_object_get(t, "hash"));
+    expires = json_integer_value(json_object_get(t, "expires"));
+    if (u == NULL || h == NULL || !auth_digest_equal(h, hash)) {
+        json_decref(t);
+        fail(ctl, a, NULL, "wrong token secret");
+        return true;
+    }
+    snprintf(user, AUTH_NAME_MAX + 1, "%s", u);
+    json_decref(t);
+    if (expires > 0 && (int64_t)(core_realtime_ns() / 1000000000) >= expires) {
+        fail(ctl, a, user, "the token expired");
+        return true;
+    }
+    ret = control_auth_load(ctl, AUTH_NS_USERS, user, rec);
+    if (store_failed(ctl, a, ret))
+        return true;
+    if (ret != 0) {
+        fail(ctl, a, user, "the token's user no longer exists");
+        return true;
+    }
+    return false;
+}
+
+static bool by_cert(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec)
+{
+    json_t *c = NULL;
+    const char *u;
+    int ret = control_auth_load(ctl, AUTH_NS_CERTS, a->subject, &c);
+
+    if (store_failed(ctl, a, ret))
+        return true;
+    u = ret == 0 ? json_string_value(json_object_get(c, "user")) : NULL;
+    if (u == NULL) {
+        json_decref(c);
+        fail(ctl, a, NULL, "no user has this client certificate");
+        return true;
+    }
+    snprintf(user, AUTH_NAME_MAX + 1, "%s", u);
+    json_decref(c);
+    ret = control_auth_load(ctl, AUTH_NS_USERS, user, rec);
+    if (store_failed(ctl, a, ret))
+        return true;
+    if (ret != 0) {
+        fail(ctl, a, user, "the certificate's user no longer exists");
+        return true;
+    }
+    return false;
+}
+
+/* ---- the password worker ----------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    struct control *ctl = arg;
+    struct control_auth *st = ctl->auth;
+
+    /* Hashing takes whatever CPU is left: under load, logins wait (and, past auth-queue, are
+     * told to try again) rather than the established clients' cores losing their share. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AUTH_WORKER_NICE) != 0)
+        log_warn(LOG_NO_CORE, "auth: cannot lower the password worker's priority: %s", strerror(errno));
+
+    for (;;) {
+        struct uring_xmsg m = {.type = CONTROL_AUTH_DONE};
+        struct auth_job *j;
+        int ret;
+
+        pthread_mutex_lock(&st->mu);
+        while (st->count == 0 && !st->stop)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->stop) {
+            pthread_mutex_unlock(&st->mu);
+            return NULL;
+        }
+        j = st->queue[st->head];
+        st->head = (st->head + 1) % st->cap;
+        st->count--;
+        pthread_mutex_unlock(&st->mu);
+
+        if (j->encoded == NULL) {
+            auth_verify_dummy(j->ask->password, j->ask->pw_len);
+            j->result = -EACCES;
+        } else {
+            j->result = auth_verify_password(j->encoded, j->ask->password, j->ask->pw_len);
+            if (j->result == 0 && auth_needs_rehash(j->encoded) &&
+                auth_hash_password(j->ask->password, j->ask->pw_len, j->rehash, sizeof(j->rehash)) != 0)
+                j->rehash[0] = '\0';
+        }
+        OPENSSL_cleanse(j->ask->password, sizeof(j->ask->password));
+        m.ptr = j;
+        /* The control thread's mailbox is full only under a flood: wait for room, not forever
+         * (control_post refuses once the broker stops). */
+        while ((ret = control_post(ctl->b, &m)) == -EAGAIN)
+            usleep(1000);
+        if (ret != 0)
+            job_free(j); /* the broker stops: the session goes with its core */
+    }
+}
+
+/* Queues j for the worker: false when the queue is full (j stays the caller's). */
+static bool worker_push(struct control_auth *st, struct auth_job *j)
+{
+    bool ok;
+
+    pthread_mutex_lock(&st->mu);
+    ok = st->count < st->cap;
+    if (ok) {
+        st->queue[(st->head + st->count) % st->cap] = j;
+        st->count++;
+        pthread_cond_signal(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return ok;
+}
+
+static void by_password(struct control *ctl, struct auth_ask *a)
+{
+    struct auth_job *j = calloc(1, sizeof(*j));
+    char why[AUTH_ERR_MAX];
+    const char *hash;
+    int ret;
+
+    if (j == NULL) {
+        answer(ctl, a, TRPC_E_UNAVAILABLE, "the broker is out of memory: try again", NULL, NULL);
+        auth_ask_free(a);
+        return;
+    }
+    j->ask = a;
+    snprintf(j->user, sizeof(j->user), "%s", a->user);
+    ret = auth_name_check(a->user, why, sizeof(why)) != 0 ? -ENOENT : control_auth_load(ctl, AUTH_NS_USERS, a->user, &j->rec);
+    if (store_failed(ctl, a, ret)) {
+        job_free(j);
+        return;
+    }
+    hash = ret == 0 ? json_string_value(json_object_get(j->rec, "hash")) : NULL;
+    if (ret != 0)
+        j->why = "no such user";
+    else if (hash == NULL)
+        j->why = "the user has no password (token or certificate only)";
+    else if (!auth_user_enabled(j->rec))
+        j->why = "the user is disabled";
+    else if ((j->encoded = strdup(hash)) == NULL)
+        j->why = "out of memory";
+    if (!worker_push(ctl->auth, j)) {
+        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
+        log_warn(LOG_NO_CORE,
+                 "auth: client_id=%" PRIu64 " peer=%s: %u password logins already wait (auth-queue): refused, try again",
+                 a->client_id, a->peer, ctl->auth->cap);
+        answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
+        job_free(j);
+    }
+}
+
+/* The worker's verdict. A stored hash with parameters below today's is replaced, if nobody
+ * changed the password meanwhile. */
+static void password_done(struct control *ctl, struct auth_job *j)
+{
+    const json_t *h;
+
+    if (j->why != NULL || j->result != 0) {
+        fail(ctl, j->ask, j->user, j->why != NULL ? j->why : j->result == -EACCES ? "wrong password" : "unreadable hash");
+        job_free(j);
+        return;
+    }
+    if (j->rehash[0] != '\0') {
+        json_t *cur = NULL;
+
+        if (control_auth_load(ctl, AUTH_NS_USERS, j->user, &cur) == 0 && (h = json_object_get(cur, "hash")) != NULL &&
+            strcmp(json_string_value(h), j->encoded) == 0) {
+            char *doc;
+
+            json_object_set_new(cur, "hash", json_string(j->rehash));
+            doc = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
+            if (doc != NULL && store_put(ctl->store, AUTH_NS_USERS, j->user, doc, strlen(doc)) == 0)
+                log_info(LOG_NO_CORE, "auth: user %s: password rehashed with today's parameters", j->user);
+            free(doc);
+        }
+        json_decref(cur);
+        OPENSSL_cleanse(j->rehash, sizeof(j->rehash));
+    }
+    succeed(ctl, j->ask, j->user, j->rec, NULL);
+    job_free(j);
+}
+
+/* ---- CONNECTs ---------------------------------------------------------------------------------- */
+
+static void authenticate(struct control *ctl, struct auth_ask *a)
+{
+    char user[AUTH_NAME_MAX + 1] = "", id[AUTH_TOKEN_ID_LEN + 1] = "";
+    json_t *rec = NULL;
+
+    switch (a->kind) {
+    case AUTH_KIND_PASSWORD:
+        by_password(ctl, a); /* takes a */
+        return;
+    case AUTH_KIND_TOKEN:
+        if (by_token(ctl, a, user, &rec, id))
+            goto out;
+        break;
+    case AUTH_KIND_CERT:
+        if (by_cert(ctl, a, user, &rec))
+            goto out;
+        break;
+    case AUTH_KIND_NONE:
+    default:
+        fail(ctl, a, a->user, "no credentials (a user and password, a token, or a client certificate)");
+        goto out;
+    }
+    if (!auth_user_enabled(rec))
+        fail(ctl, a, user, "the user is disabled");
+    else
+        succeed(ctl, a, user, rec, id[0] ? id : NULL);
+out:
+    json_decref(rec);
+    auth_ask_free(a);
+}
+
+void control_auth_ask(struct control *ctl, struct auth_ask *a)
+{
+    struct control_auth *st = ctl->auth;
+    uint64_t now = uring_now_ns(), due = penalty_due(st, a->peer, now);
+    struct delayed *d;
+
+    if (due == 0) {
+        authenticate(ctl, a);
+        return;
+    }
+    if (st->ndelayed >= AUTH_DELAYED_MAX || (d = malloc(sizeof(*d))) == NULL) {
+        answer(ctl, a, TRPC_E_UNAVAILABLE, "too many failed logins: try again later", NULL, NULL);
+        auth_ask_free(a);
+        return;
+    }
+    d->due_ns = due;
+    d->ask = a;
+    d->next = st->delayed;
+    st->delayed = d;
+    st->ndelayed++;
+}
+
+void control_auth_done(struct control *ctl, void *job)
+{
+    password_done(ctl, job);
+}
+
+void control_auth_discard(uint32_t type, void *ptr)
+{
+    if (type == CONTROL_AUTH)
+        auth_ask_free(ptr);
+    else
+        job_free(ptr);
+}
+
+void control_auth_tick(struct control *ctl, uint64_t now)
+{
+    struct control_auth *st = ctl->auth;
+    struct delayed **pp = &st->delayed;
+
+    while (*pp != NULL) {
+        struct delayed *d = *pp;
+
+        if (d->due_ns > now) {
+            pp = &d->next;
+            continue;
+        }
+        *pp = d->next;
+        st->ndelayed--;
+        authenticate(ctl, d->ask);
+        free(d);
+    }
+}
+
+/* ---- changes ----------------------------------------------------------------------------------- */
+
+static void post_all(struct control *ctl, const char *user, const char *token_id, struct auth_perms *perms)
+{
+    for (unsigned i = 0; i < ctl->b->ncores; i++) {
+        struct auth_update *u = calloc(1, sizeof(*u));
+        struct uring_xmsg m = {.type = ADMIN_MB_AUTH_USER};
+
+        if (u == NULL) {
+            log_error(LOG_NO_CORE, "auth: out of memory telling core %u of a change to %s", i, user != NULL ? user : token_id);
+            continue;
+        }
+        snprintf(u->user, sizeof(u->user), "%s", user != NULL ? user : "");
+        snprintf(u->token_id, sizeof(u->token_id), "%s", token_id != NULL ? token_id : "");
+        u->perms = auth_perms_ref(perms);
+        m.ptr = u;
+        if (!control_post_core(ctl, i, &m)) {
+            auth_perms_unref(u->perms);
+            free(u);
+        }
+    }
+}
+
+void control_auth_user_changed(struct control *ctl, const char *user)
+{
+    struct auth_perms *perms = NULL;
+    char why[AUTH_ERR_MAX];
+    json_t *rec = NULL;
+    int ret = control_auth_load(ctl, AUTH_NS_USERS, user, &rec);
+
+    if (ret != 0 && ret != -ENOENT) {
+        log_error(LOG_NO_CORE, "auth: user %s changed, but cannot be read: %s", user, store_last_error(ctl->store));
+        return;
+    }
+    if (ret == 0 && auth_user_enabled(rec) &&
+        auth_perms_compile(user, rec, ctl->cfg.limits.max_topic, &perms, why, sizeof(why)) != 0)
+        log_error(LOG_NO_CORE, "auth: user %s: its record is refused (%s): its sessions close", user, why);
+    post_all(ctl, user, NULL, perms);
+    auth_perms_unref(perms);
+    json_decref(rec);
+}
+
+void control_auth_token_revoked(struct control *ctl, const char *id)
+{
+    post_all(ctl, NULL, id, NULL);
+}
+
+int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen)
+{
+    char id[AUTH_TOKEN_ID_LEN + 1], hash[65];
+    const char *user, *h;
+    json_t *t = NULL, *u = NULL, *role;
+    json_int_t expires;
+    size_t i;
+    int ret;
+
+    if (bearer[0] == '\0') {
+        snprintf(why, whylen, "authentication is on: send Authorization: Bearer <token of an admin>");
+        return -EACCES;
+    }
+    snprintf(why, whylen, "the bearer token is not valid");
+    if (auth_token_parse(bearer, strlen(bearer), id, hash) != 0)
+        return -EACCES;
+    ret = control_auth_load(ctl, AUTH_NS_TOKENS, id, &t);
+    if (ret != 0)
+        goto out;
+    user = json_string_value(json_object_get(t, "user"));
+    h = json_string_value(json_object_get(t, "hash"));
+    expires = json_integer_value(json_object_get(t, "expires"));
+    if (user == NULL || h == NULL || !auth_digest_equal(h, hash) ||
+        (expires > 0 && (int64_t)(core_realtime_ns() / 1000000000) >= expires)) {
+        ret = -EACCES;
+        goto out;
+    }
+    ret = control_auth_load(ctl, AUTH_NS_USERS, user, &u);
+    if (ret != 0 || !auth_user_enabled(u)) {
+        ret = ret == 0 ? -EACCES : ret;
+        goto out;
+    }
+    ret = -EPERM;
+    json_array_foreach(json_object_get(u, "roles"), i,
+                       role) if (json_is_string(role) && strcmp(json_string_value(role), "admin") == 0) ret = 0;
+    if (ret == -EPERM)
+        snprintf(why, whylen, "user %s is not an admin", user);
+out:
+    if (ret != 0 && ret != -EACCES && ret != -EPERM) {
+        snprintf(why, whylen, "the user store cannot be read: %s", store_last_error(ctl->store));
+        ret = ret == -ENOENT || ret == -EBADMSG ? -EACCES : -EAGAIN;
+        if (ret == -EACCES)
+            snprintf(why, whylen, "the bearer token is not valid");
+    }
+    if (ret != 0)
+        log_warn(LOG_NO_CORE, "auth: dashboard API call refused: %s", why);
+    json_decref(t);
+    json_decref(u);
+    return ret;
+}
+
+/* ---- life -------------------------------------------------------------------------------------- */
+
+int control_auth_init(struct control *ctl)
+{
+    struct control_auth *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return -ENOMEM;
+    st->cap = ctl->cfg.auth_queue > 0 ? ctl->cfg.auth_queue : 1;
+    st->queue = calloc(st->cap, sizeof(*st->queue));
+    if (st->queue == NULL) {
+        free(st);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    ctl->auth = st;
+    return 0;
+}
+
+int control_auth_start(struct control *ctl)
+{
+    int ret = pthread_create(&ctl->auth->worker, NULL, worker_main, ctl);
+
+    if (ret != 0)
+        return -ret;
+    pthread_setname_np(ctl->auth->worker, "trpc-auth");
+    ctl->auth->worker_started = true;
+    return 0;
+}
+
+void control_auth_stop(struct control *ctl)
+{
+    struct control_auth *st = ctl->auth;
+
+    if (st == NULL || !st->worker_started)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->stop = true;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->worker, NULL);
+    st->worker_started = false;
+}
+
+void control_auth_free(struct control *ctl)
+{
+    struct control_auth *st = ctl->auth;
+
+    if (st == NULL)
+        return;
+    control_auth_stop(ctl);
+    while (st->count > 0) {
+        job_free(st->queue[st->head]);
+        st->head = (st->head + 1) % st->cap;
+        st->count--;
+    }
+    while (st->delayed != NULL) {
+        struct delayed *d = st->delayed;
+
+        st->delayed = d->next;
+        auth_ask_free(d->ask);
+        free(d);
+    }
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st->queue);
+    free(st);
+    ctl->auth = NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * prompt: passwords from the terminal or standard input (prompt.h).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "src/prompt.h"
+
+/* One line from fd, without its newline: length, or -EINVAL when longer than outlen - 1. */
+static int read_line(int fd, char *out, size_t outlen)
+{
+    size_t n = 0;
+    bool over = false;
+    char ch;
+
+    for (;;) {
+        ssize_t r = read(fd, &ch, 1);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (n == 0 && !over)
+                return -EIO;
+            break;
+        }
+        if (ch == '\n')
+            break;
+        if (n + 1 < outlen)
+            out[n++] = ch;
+        else
+            over = true;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    return over ? -EINVAL : (int)n;
+}
+
+static int ask(int tty, const char *label, char *out, size_t outlen)
+{
+    struct termios old, quiet;
+    bool restore = false;
+    int ret;
+
+    if (tcgetattr(tty, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        restore = tcsetattr(tty, TCSAFLUSH, &quiet) == 0;
+    }
+    dprintf(tty, "%s: ", label);
+    ret = read_line(tty, out, outlen);
+    if (restore)
+        tcsetattr(tty, TCSAFLUSH, &old);
+    return ret;
+}
+
+int prompt_password(const char *label, bool confirm, char *out, size_t outlen)
+{
+    char again[1025];
+    int tty = -1, ret;
+
+    if (isatty(STDIN_FILENO))
+        tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (tty < 0) {
+        ret = read_line(STDIN_FILENO, out, outlen);
+        goto check;
+    }
+    ret = ask(tty, label, out, outlen);
+    if (ret > 0 && confirm) {
+        char l2[128];
+        int r2;
+
+        snprintf(l2, sizeof(l2), "%s (again)", label);
+        r2 = ask(tty, l2, again, sizeof(again) < outlen ? sizeof(again) : outlen);
+        if (r2 != ret || strcmp(again, out) != 0) {
+            fprintf(stderr, "the two passwords differ\n");
+            ret = -EINVAL;
+        }
+        OPENSSL_cleanse(again, sizeof(again));
+    }
+    close(tty);
+check:
+    if (ret == -EINVAL && tty < 0)
+        fprintf(stderr, "password longer than %zu bytes\n", outlen - 1);
+    else if (ret == 0) {
+        fprintf(stderr, "empty password\n");
+        ret = -EINVAL;
+    } else if (ret == -EIO)
+        fprintf(stderr, "no password: standard input is empty\n");
+    if (ret < 0)
+        OPENSSL_cleanse(out, outlen);
+    return ret;
+}
