@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "dashboard/internal.h"
 #include "src/admin_api.h"
@@ -59,6 +60,8 @@ static void call_free(struct http_call *c)
     struct http_rbox *box = c->box;
 
     free(c->reply);
+    OPENSSL_cleanse(c->doc, c->call.len); /* a password, for user.add */
+    OPENSSL_cleanse(c->call.bearer, sizeof(c->call.bearer));
     free(c);
     rbox_put(box);
 }

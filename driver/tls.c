@@ -758,12 +758,49 @@ const char *tls_conn_cipher(const struct tls_conn *t)
     return c != NULL ? c : "";
 }
 
-const char *tls_conn_peer_subject(struct tls_conn *t)
+int tls_conn_peer_name(struct tls_conn *t, char *buf, size_t len)
 {
     X509 *peer = SSL_get0_peer_certificate(t->ssl);
+    BIO *bio;
+    int n, ret = -ENOENT;
 
-    t->subject[0] = '\0';
-    if (peer != NULL)
-        X509_NAME_oneline(X509_get_subject_name(peer), t->subject, sizeof(t->subject));
+    buf[0] = '\0';
+    if (peer == NULL)
+        return -ENOENT;
+    bio = BIO_new(BIO_s_mem());
+    /* RFC 2253 escapes what would let one name pass for another ("CN=a/O=b" in one field). */
+    if (bio == NULL || X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) < 0) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    n = BIO_read(bio, buf, (int)len);
+    if (n <= 0)
+        ret = -ENOENT;
+    else if ((size_t)n >= len || BIO_pending(bio) > 0)
+        ret = -ENAMETOOLONG;
+    else {
+        buf[n] = '\0';
+        ret = memchr(buf, '\0', (size_t)n) != NULL ? -EINVAL : 0;
+    }
+out:
+    BIO_free(bio);
+    if (ret != 0)
+        buf[0] = '\0';
+    return ret;
+}
+
+const char *tls_conn_peer_subject(struct tls_conn *t)
+{
+    /* For logs: the name authentication matches, cut to the buffer when it is longer. */
+    if (tls_conn_peer_name(t, t->subject, sizeof(t->subject)) == -ENAMETOOLONG) {
+        X509 *peer = SSL_get0_peer_certificate(t->ssl);
+        BIO *bio = BIO_new(BIO_s_mem());
+        int n = 0;
+
+        if (bio != NULL && peer != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0)
+            n = BIO_read(bio, t->subject, (int)sizeof(t->subject) - 1);
+        t->subject[n > 0 ? n : 0] = '\0';
+        BIO_free(bio);
+    }
     return t->subject;
 }

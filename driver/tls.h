@@ -110,9 +110,14 @@ const char *tls_conn_ktls_why(const struct tls_conn *t);
 
 /* After a -EPROTO: what failed, in words ("the server's certificate: certificate has expired"). */
 const char *tls_conn_error(const struct tls_conn *t);
-/* Once done: "TLSv1.3", the cipher's name, and the peer certificate's subject ("" when none). */
+/* Once done: "TLSv1.3", the cipher's name, and the peer certificate's subject, RFC 2253 ("" when
+ * none; cut short when longer than its buffer). */
 const char *tls_conn_version(const struct tls_conn *t);
 const char *tls_conn_cipher(const struct tls_conn *t);
 const char *tls_conn_peer_subject(struct tls_conn *t);
+/* The peer certificate's subject in RFC 2253 form ("CN=svc,O=acme"), the one authentication
+ * matches: 0, -ENOENT (no certificate), -ENAMETOOLONG (not whole in len bytes), -EINVAL (a NUL
+ * in it), -ENOMEM; buf holds "" on failure. */
+int tls_conn_peer_name(struct tls_conn *t, char *buf, size_t len);
 
 #endif

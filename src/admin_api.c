@@ -656,7 +656,6 @@ void admin_api_call(struct control *ctl, struct admin_call *call)
         char why[128];
         int ret = control_auth_bearer(ctl, call->bearer, why, sizeof(why));
 
-        OPENSSL_cleanse(call->bearer, sizeof(call->bearer));
         if (ret != 0) {
             admin_api_fail(ctl, call,
                            ret == -EPERM    ? "FORBIDDEN"

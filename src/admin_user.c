@@ -27,11 +27,10 @@
 #include "src/log.h"
 #include "src/store.h"
 
-#define PASSWORD_MIN 8
-#define LABEL_MAX    64                        /* a token's name */
-#define TTL_MAX_S    (100ll * 365 * 24 * 3600) /* a token's lifetime at most: a century */
-#define TOKEN_TRIES  3                         /* ids drawn before giving up on a free one */
-#define STORE_CODE   "STORE_UNAVAILABLE"
+#define LABEL_MAX   64                        /* a token's name */
+#define TTL_MAX_S   (100ll * 365 * 24 * 3600) /* a token's lifetime at most: a century */
+#define TOKEN_TRIES 3                         /* ids drawn before giving up on a free one */
+#define STORE_CODE  "STORE_UNAVAILABLE"
 
 static const char *const op_keys[3] = {"publish", "subscribe", "request"};
 
@@ -313,8 +312,8 @@ static bool hash_into(struct control *ctl, struct admin_call *call, json_t *rec,
     size_t len = json_string_length(pw);
     int ret;
 
-    if (!json_is_string(pw) || len < PASSWORD_MIN || len > AUTH_PASSWORD_MAX || strlen(json_string_value(pw)) != len) {
-        admin_api_fail(ctl, call, "BAD_REQUEST", "password: a string of %d to %d bytes, without NUL", PASSWORD_MIN,
+    if (!json_is_string(pw) || len < AUTH_PASSWORD_MIN || len > AUTH_PASSWORD_MAX || strlen(json_string_value(pw)) != len) {
+        admin_api_fail(ctl, call, "BAD_REQUEST", "password: a string of %d to %d bytes, without NUL", AUTH_PASSWORD_MIN,
                        AUTH_PASSWORD_MAX);
         return false;
     }

@@ -7,7 +7,7 @@
  *      "roles": ["admin"], "enabled": true,
  *      "publish": {"allow": [patterns], "deny": [patterns]}, "subscribe": {...}, "request": {...},
  *      "groups": [names or "*"],        (absent: any queue group or durable consumer)
- *      "cert": "CN=svc,O=acme"}         (optional: the client certificate subject that is this user)
+ *      "cert": "CN=svc,O=acme"}         (optional: the client certificate subject, RFC 2253, that is this user)
  *   namespace "tokens", key the token's id:
  *     {"user": NAME, "name": LABEL, "hash": "<SHA-256 of the secret, hex>", "expires": UNIX_S (0: never),
  *      "created": UNIX_S}
@@ -40,6 +40,7 @@
 #define AUTH_NS_CERTS  "certs"
 
 #define AUTH_NAME_MAX     64 /* a user name: 1 to 64 bytes of [A-Za-z0-9._@-] */
+#define AUTH_PASSWORD_MIN 8
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_HASH_MAX     160  /* an encoded Argon2id hash */
 #define AUTH_PATTERNS_MAX 1024 /* per list */

@@ -26,19 +26,41 @@
 #define CONTROL_TICK_MS  100
 #define CONTROL_RETRY_NS (1000 * 1000000ull) /* a reply a core's mailbox refused is tried this long */
 
-/* Posts msg to core `core`, or keeps it to try again each round until deadline_ns (then the
- * message is freed). False: out of memory, msg->ptr still the caller's. */
+/* Whether a message to core waits in the retry list: then later ones wait behind it, so that a
+ * core gets the control thread's messages in the order they were sent (a token revoked after a
+ * login's answer must not overtake it). */
+static bool retries_for(const struct control *ctl, unsigned core)
+{
+    for (const struct control_retry *t = ctl->retries; t != NULL; t = t->next)
+        if (t->core == core)
+            return true;
+    return false;
+}
+
+static void discard(struct control *ctl, struct uring_xmsg *msg)
+{
+    if (msg->type < BROKER_MBOX_TYPES && ctl->b->mbox_handlers[msg->type].discard != NULL)
+        ctl->b->mbox_handlers[msg->type].discard(ctl->b, msg); /* what it holds (permissions) */
+    else
+        free(msg->ptr);
+}
+
+/* Posts msg to core `core`, or keeps it, at the end of the retry list, to try again each round
+ * until deadline_ns (then the message is discarded). False: out of memory, msg->ptr still the
+ * caller's. */
 static bool post_or_retry(struct control *ctl, unsigned core, const struct uring_xmsg *msg, uint64_t deadline_ns)
 {
-    struct control_retry *t;
+    struct control_retry *t, **pp = &ctl->retries;
 
-    if (core_post(ctl->b, core, msg) == 0)
+    if (!retries_for(ctl, core) && core_post(ctl->b, core, msg) == 0)
         return true;
     t = malloc(sizeof(*t));
     if (t == NULL)
         return false;
-    *t = (struct control_retry){.next = ctl->retries, .core = core, .deadline_ns = deadline_ns, .msg = *msg};
-    ctl->retries = t;
+    *t = (struct control_retry){.core = core, .deadline_ns = deadline_ns, .msg = *msg};
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = t;
     return true;
 }
 
@@ -68,20 +90,26 @@ void control_reply(struct control *ctl, unsigned core, uint64_t token, char *doc
         free(r);
 }
 
+/* In list order; a core whose mailbox refused one gets no later one this round (order kept). */
 static void retries_run(struct control *ctl, uint64_t now)
 {
+    uint64_t blocked[BROKER_CORES_MAX / 64] = {0};
     struct control_retry **pp = &ctl->retries;
 
     while (*pp != NULL) {
         struct control_retry *t = *pp;
-        int ret = core_post(ctl->b, t->core, &t->msg);
+        uint64_t bit = 1ull << (t->core % 64);
+        int ret = -EAGAIN;
 
+        if (!(blocked[t->core / 64] & bit))
+            ret = core_post(ctl->b, t->core, &t->msg);
         if (ret != 0 && now < t->deadline_ns) {
+            blocked[t->core / 64] |= bit;
             pp = &t->next;
             continue;
         }
         if (ret != 0)
-            free(t->msg.ptr); /* the requester gets TIMEOUT from its own deadline */
+            discard(ctl, &t->msg); /* a request's requester gets TIMEOUT from its own deadline */
         *pp = t->next;
         free(t);
     }
@@ -399,7 +427,7 @@ void control_free(struct broker *b)
         struct control_retry *t = ctl->retries;
 
         ctl->retries = t->next;
-        free(t->msg.ptr);
+        discard(ctl, &t->msg);
         free(t);
     }
     admin_stream_free(ctl);

@@ -12,9 +12,13 @@
  * Every failure gets the same answer (AUTH_FAILED "authentication failed") and, for a password,
  * the same work: an unknown user is hashed against a dummy, so that neither the answer nor its
  * time tells which names exist. The log says why, with the peer; the password never appears.
- * A source address that keeps failing waits: from its AUTH_FREE_FAILS-th failure on, its next
- * attempt is answered only after a delay that doubles with each failure, up to AUTH_DELAY_MAX_NS,
- * and forgotten after AUTH_FORGET_NS without failures.
+ * Guessing is slowed on two keys: an address and a user name from it (AUTH_FREE_FAILS failures
+ * free), and the address alone (AUTH_FREE_FAILS_ADDR: one spraying many names). Past them, its
+ * next attempt is answered only after a delay that doubles with each failure, up to
+ * AUTH_DELAY_MAX_NS; a key is forgotten after AUTH_FORGET_NS without failures, and a success
+ * clears only its own (address, user) key, so that logging in with one's own account does not
+ * reset the count of guesses at others. One address has at most a quarter of auth-queue password
+ * logins waiting, so that it cannot shut the others out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,13 +40,15 @@
 #include "src/log.h"
 #include "src/store.h"
 
-#define AUTH_DELAYED_MAX   1024
-#define AUTH_WORKER_NICE   19
-#define AUTH_PENALTY_SLOTS 4096 /* source addresses remembered */
-#define AUTH_FREE_FAILS    3
-#define AUTH_DELAY_MIN_NS  (100 * 1000000ull)
-#define AUTH_DELAY_MAX_NS  (10 * 1000000000ull)
-#define AUTH_FORGET_NS     (600 * 1000000000ull)
+#define AUTH_DELAYED_MAX     1024
+#define AUTH_WORKER_NICE     19
+#define AUTH_PENALTY_SLOTS   4096 /* source addresses remembered */
+#define AUTH_FREE_FAILS      3
+#define AUTH_FREE_FAILS_ADDR 10
+#define PENALTY_KEY_MAX      (48 + 1 + AUTH_NAME_MAX + 1) /* "ADDR USER" */
+#define AUTH_DELAY_MIN_NS    (100 * 1000000ull)
+#define AUTH_DELAY_MAX_NS    (10 * 1000000000ull)
+#define AUTH_FORGET_NS       (600 * 1000000000ull)
 
 /* What every client whose credentials fail is told: the same words whatever failed. */
 static const char failed_msg[] = "bad credentials";
@@ -60,8 +66,9 @@ struct auth_job {
 };
 
 struct penalty {
-    char ip[48]; /* "" free */
+    char key[PENALTY_KEY_MAX]; /* "ADDR" or "ADDR USER"; "" free */
     uint32_t fails;
+    uint32_t inflight; /* ADDR: password logins with the worker */
     uint64_t last_ns;
 };
 
@@ -140,62 +147,95 @@ static void peer_ip(const char *peer, char *ip, size_t len)
     ip[n] = '\0';
 }
 
-static struct penalty *penalty_find(struct control_auth *st, const char *ip, bool create, uint64_t now)
+static struct penalty *penalty_find(struct control_auth *st, const char *key, bool create, uint64_t now)
 {
     uint32_t h = 2166136261u;
     struct penalty *victim = NULL;
 
-    for (const char *p = ip; *p; p++)
+    for (const char *p = key; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    /* A probe window of 8: the entry, else a free or forgotten one, else the stalest. */
+    /* A probe window of 8: the entry, else a free one, else the stalest with no login waiting. */
     for (unsigned i = 0; i < 8; i++) {
         struct penalty *e = &st->pen[(h + i) % AUTH_PENALTY_SLOTS];
 
-        if (e->ip[0] != '\0' && strcmp(e->ip, ip) == 0) {
+        if (e->key[0] != '\0' && strcmp(e->key, key) == 0) {
             if (now > e->last_ns + AUTH_FORGET_NS)
                 e->fails = 0;
             return e;
         }
-        if (victim == NULL || e->ip[0] == '\0' || (victim->ip[0] != '\0' && e->last_ns < victim->last_ns))
+        if (e->inflight == 0 && (victim == NULL || e->key[0] == '\0' || (victim->key[0] != '\0' && e->last_ns < victim->last_ns)))
             victim = e;
     }
-    if (!create)
+    if (!create || victim == NULL)
         return NULL;
-    snprintf(victim->ip, sizeof(victim->ip), "%s", ip);
+    snprintf(victim->key, sizeof(victim->key), "%s", key);
     victim->fails = 0;
     victim->last_ns = now;
     return victim;
 }
 
-static uint64_t penalty_due(struct control_auth *st, const char *peer, uint64_t now)
+/* The keys of an attempt: its address, and its address with the user it names ("" for none). */
+static void penalty_keys(const struct auth_ask *a, char *addr, size_t alen, char *pair, size_t plen)
 {
-    char ip[48];
-    struct penalty *e;
+    peer_ip(a->peer, addr, alen);
+    snprintf(pair, plen, "%s %s", addr, a->kind == AUTH_KIND_PASSWORD ? a->user : "");
+}
+
+static uint64_t due_of(struct control_auth *st, const char *key, uint32_t free_fails, uint64_t now)
+{
+    struct penalty *e = penalty_find(st, key, false, now);
     uint64_t d;
 
-    peer_ip(peer, ip, sizeof(ip));
-    e = penalty_find(st, ip, false, now);
-    if (e == NULL || e->fails < AUTH_FREE_FAILS)
+    if (e == NULL || e->fails < free_fails)
         return 0;
-    d = e->fails - AUTH_FREE_FAILS >= 7 ? AUTH_DELAY_MAX_NS : AUTH_DELAY_MIN_NS << (e->fails - AUTH_FREE_FAILS);
+    d = e->fails - free_fails >= 7 ? AUTH_DELAY_MAX_NS : AUTH_DELAY_MIN_NS << (e->fails - free_fails);
     if (d > AUTH_DELAY_MAX_NS)
         d = AUTH_DELAY_MAX_NS;
     return e->last_ns + d > now ? e->last_ns + d : 0;
 }
 
+static uint64_t penalty_due(struct control_auth *st, const struct auth_ask *a, uint64_t now)
+{
+    char addr[48], pair[PENALTY_KEY_MAX];
+    uint64_t d1, d2;
+
+    penalty_keys(a, addr, sizeof(addr), pair, sizeof(pair));
+    d1 = due_of(st, addr, AUTH_FREE_FAILS_ADDR, now);
+    d2 = due_of(st, pair, AUTH_FREE_FAILS, now);
+    return d1 > d2 ? d1 : d2;
+}
+
+/* A name from a client, fit for a log line: what is not printable ASCII becomes '?'. */
+static const char *printable(const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (; in != NULL && in[n] != '\0' && n + 1 < len; n++)
+        out[n] = in[n] > 0x20 && in[n] < 0x7f ? in[n] : '?';
+    out[n] = '\0';
+    return n > 0 ? out : "-";
+}
+
 static void fail(struct control *ctl, const struct auth_ask *a, const char *user, const char *why)
 {
     uint64_t now = uring_now_ns();
-    char ip[48];
-    struct penalty *e;
+    char addr[48], pair[PENALTY_KEY_MAX], shown[AUTH_NAME_MAX + 1];
+    struct penalty *e, *ep;
 
-    peer_ip(a->peer, ip, sizeof(ip));
-    e = penalty_find(ctl->auth, ip, true, now);
-    e->fails++;
-    e->last_ns = now;
+    penalty_keys(a, addr, sizeof(addr), pair, sizeof(pair));
+    e = penalty_find(ctl->auth, addr, true, now);
+    ep = penalty_find(ctl->auth, pair, true, now);
+    if (e != NULL) {
+        e->fails++;
+        e->last_ns = now;
+    }
+    if (ep != NULL) {
+        ep->fails++;
+        ep->last_ns = now;
+    }
     atomic_fetch_add_explicit(&ctl->pub_auth_failures, 1, memory_order_relaxed);
     log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s user=%s: authentication failed: %s (failure %u from %s)",
-             a->client_id, a->peer, user != NULL && user[0] ? user : "-", why, e->fails, ip);
+             a->client_id, a->peer, printable(user, shown, sizeof(shown)), why, e != NULL ? e->fails : 0, addr);
     answer(ctl, a, TRPC_E_AUTH_FAILED,
            a->kind == AUTH_KIND_NONE && a->user[0] == '\0' && a->token[0] == '\0' ? missing_msg : failed_msg, NULL, NULL);
 }
@@ -203,8 +243,7 @@ static void fail(struct control *ctl, const struct auth_ask *a, const char *user
 static void succeed(struct control *ctl, const struct auth_ask *a, const char *user, const json_t *rec, const char *token_id)
 {
     struct auth_perms *perms = NULL;
-    char why[AUTH_ERR_MAX];
-    char ip[48];
+    char why[AUTH_ERR_MAX], addr[48], pair[PENALTY_KEY_MAX];
     struct penalty *e;
     int ret;
 
@@ -214,12 +253,35 @@ static void succeed(struct control *ctl, const struct auth_ask *a, const char *u
         fail(ctl, a, user, "its stored record is damaged");
         return;
     }
-    peer_ip(a->peer, ip, sizeof(ip));
-    e = penalty_find(ctl->auth, ip, false, uring_now_ns());
+    penalty_keys(a, addr, sizeof(addr), pair, sizeof(pair));
+    e = penalty_find(ctl->auth, pair, false, uring_now_ns());
     if (e != NULL)
         e->fails = 0;
     atomic_fetch_add_explicit(&ctl->pub_auth_logins, 1, memory_order_relaxed);
     answer(ctl, a, 0, NULL, perms, token_id);
+}
+
+/* An address's password logins with the worker: +1 when one is queued (false: it has its share
+ * already), -1 when it is done. */
+static bool inflight_add(struct control *ctl, const struct auth_ask *a, int d)
+{
+    uint32_t share = ctl->auth->cap / 4 > 0 ? ctl->auth->cap / 4 : 1;
+    char addr[48];
+    struct penalty *e;
+
+    peer_ip(a->peer, addr, sizeof(addr));
+    e = penalty_find(ctl->auth, addr, d > 0, uring_now_ns());
+    if (e == NULL)
+        return true; /* no room to count it: let it through, the queue bounds it */
+    if (d < 0) {
+        if (e->inflight > 0)
+            e->inflight--;
+        return true;
+    }
+    if (e->inflight >= share)
+        return false;
+    e->inflight++;
+    return true;
 }
 
 /* ---- store lookups ----------------------------------------------------------------------------- */
@@ -318,8 +380,11 @@ static bool by_cert(struct control *ctl, const struct auth_ask *a, char *user, j
     ret = control_auth_load(ctl, AUTH_NS_USERS, user, rec);
     if (store_failed(ctl, a, ret))
         return true;
-    if (ret != 0) {
-        fail(ctl, a, user, "the certificate's user no longer exists");
+    /* The mapping is an index; the user's own record says which certificate is it (a mapping
+     * left behind by a user deleted and made again must not log in as the new one). */
+    u = ret == 0 ? json_string_value(json_object_get(*rec, "cert")) : NULL;
+    if (u == NULL || strcmp(u, a->subject) != 0) {
+        fail(ctl, a, user, ret != 0 ? "the certificate's user no longer exists" : "the user does not claim this certificate");
         return true;
     }
     return false;
@@ -418,7 +483,15 @@ static void by_password(struct control *ctl, struct auth_ask *a)
         j->why = "the user is disabled";
     else if ((j->encoded = strdup(hash)) == NULL)
         j->why = "out of memory";
-    if (!worker_push(ctl->auth, j)) {
+    if (!inflight_add(ctl, a, 1)) {
+        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
+        log_warn(LOG_NO_CORE,
+                 "auth: client_id=%" PRIu64 " peer=%s: this address has its share of password logins waiting: refused, try again",
+                 a->client_id, a->peer);
+        answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
+        job_free(j);
+    } else if (!worker_push(ctl->auth, j)) {
+        inflight_add(ctl, a, -1);
         atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
         log_warn(LOG_NO_CORE,
                  "auth: client_id=%" PRIu64 " peer=%s: %u password logins already wait (auth-queue): refused, try again",
@@ -428,34 +501,47 @@ static void by_password(struct control *ctl, struct auth_ask *a)
     }
 }
 
-/* The worker's verdict. A stored hash with parameters below today's is replaced, if nobody
- * changed the password meanwhile. */
+/* The worker's verdict, on the record as it is now: one changed while the hash ran (disabled,
+ * deleted, a new password, other permissions) decides, not the copy read before. A stored hash
+ * with parameters below today's is replaced. */
 static void password_done(struct control *ctl, struct auth_job *j)
 {
-    const json_t *h;
+    const char *h;
+    json_t *cur = NULL;
+    int ret;
 
+    inflight_add(ctl, j->ask, -1);
     if (j->why != NULL || j->result != 0) {
         fail(ctl, j->ask, j->user, j->why != NULL ? j->why : j->result == -EACCES ? "wrong password" : "unreadable hash");
         job_free(j);
         return;
     }
-    if (j->rehash[0] != '\0') {
-        json_t *cur = NULL;
-
-        if (control_auth_load(ctl, AUTH_NS_USERS, j->user, &cur) == 0 && (h = json_object_get(cur, "hash")) != NULL &&
-            strcmp(json_string_value(h), j->encoded) == 0) {
-            char *doc;
-
-            json_object_set_new(cur, "hash", json_string(j->rehash));
-            doc = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
-            if (doc != NULL && store_put(ctl->store, AUTH_NS_USERS, j->user, doc, strlen(doc)) == 0)
-                log_info(LOG_NO_CORE, "auth: user %s: password rehashed with today's parameters", j->user);
-            free(doc);
-        }
+    ret = control_auth_load(ctl, AUTH_NS_USERS, j->user, &cur);
+    if (store_failed(ctl, j->ask, ret)) {
+        job_free(j);
+        return;
+    }
+    h = json_string_value(json_object_get(cur, "hash"));
+    if (ret != 0 || h == NULL || strcmp(h, j->encoded) != 0 || !auth_user_enabled(cur)) {
+        fail(ctl, j->ask, j->user, "the user changed while its password was checked");
         json_decref(cur);
+        job_free(j);
+        return;
+    }
+    if (j->rehash[0] != '\0') {
+        json_t *next = json_deep_copy(cur);
+        char *doc = NULL;
+
+        if (next != NULL && json_object_set_new(next, "hash", json_string(j->rehash)) == 0)
+            doc = json_dumps(next, JSON_COMPACT | JSON_SORT_KEYS);
+        if (doc != NULL && store_put(ctl->store, AUTH_NS_USERS, j->user, doc, strlen(doc)) == 0)
+            log_info(LOG_NO_CORE, "auth: user %s: password rehashed with today's parameters", j->user);
+        free(doc);
+        json_decref(next);
         OPENSSL_cleanse(j->rehash, sizeof(j->rehash));
     }
-    succeed(ctl, j->ask, j->user, j->rec, NULL);
+    succeed(ctl, j->ask, j->user, cur, NULL);
+    json_decref(cur);
     job_free(j);
 }
 
@@ -495,7 +581,7 @@ out:
 void control_auth_ask(struct control *ctl, struct auth_ask *a)
 {
     struct control_auth *st = ctl->auth;
-    uint64_t now = uring_now_ns(), due = penalty_due(st, a->peer, now);
+    uint64_t now = uring_now_ns(), due = penalty_due(st, a, now);
     struct delayed *d;
 
     if (due == 0) {

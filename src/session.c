@@ -241,7 +241,7 @@ static void do_sub(struct session *s, const struct wire_frame *f)
         session_send_err(s, f->id, broker_err_wire(ret), false, why);
         return;
     }
-    if (s->perms != NULL && !session_auth_sub(s, f))
+    if (s->perms != NULL && !session_auth_sub(s, f, &p))
         return;
     if (group_sub(s, f, &p))
         return; /* :durable: a consumer group's member */

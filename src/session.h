@@ -127,9 +127,11 @@ void session_connack(struct session *s);
  * full: the caller refuses the client). */
 int session_auth_begin(struct session *s, const struct wire_frame *f);
 /* With permissions (s->perms): whether the session may do f (a PUB, a SUB with its group or
- * durable name, a REQ); when not, it has been told (ERR or REP ERROR PERMISSION_DENIED). */
+ * durable name and its dead-letter topic (p, its policy), a REQ); when not, it has been told (ERR
+ * or REP ERROR PERMISSION_DENIED). */
+struct policy;
 bool session_auth_pub(struct session *s, const struct wire_frame *f);
-bool session_auth_sub(struct session *s, const struct wire_frame *f);
+bool session_auth_sub(struct session *s, const struct wire_frame *f, const struct policy *p);
 bool session_auth_req(struct session *s, const struct wire_frame *f);
 /* Main thread, before core_start_all: the mailbox handlers. 0 or -errno. */
 struct broker;

@@ -23,6 +23,7 @@
 #include "src/control.h"
 #include "src/core.h"
 #include "src/log.h"
+#include "src/policy.h"
 #include "src/session.h"
 #include "src/stls.h"
 
@@ -67,8 +68,12 @@ int session_auth_begin(struct session *s, const struct wire_frame *f)
             a->pw_len = h.val_len;
         }
     }
-    if (s->tls != NULL)
-        stls_peer_subject(s, a->subject, sizeof(a->subject));
+    if (s->tls != NULL) {
+        int ret = stls_peer_subject(s, a->subject, sizeof(a->subject));
+
+        if (ret != 0 && ret != -ENOENT)
+            bad = true; /* a subject cut short must not match a shorter one */
+    }
     /* What cannot be a credential still goes to the control thread: it fails there like any
      * wrong one (same answer, same delay, logged and counted). */
     if (bad)
@@ -129,27 +134,36 @@ static void answer_discard(struct broker *b, const struct uring_xmsg *m)
  * no pattern on this core) keeps its place until it is made again (docs/security.md). */
 static void recheck_subs(struct session *s)
 {
-    for (;;) {
-        uint32_t pos = 0;
-        struct rsub *r;
-        char msg[320];
-        uint64_t sid;
+    uint32_t pos = 0, n = 0, cap = s->subs.count;
+    uint64_t *sids;
+    struct rsub *r;
 
-        while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL)
-            if (!auth_perms_allow(s->perms, AUTH_SUBSCRIBE, r->text, r->pattern_len) ||
-                (r->group_len > 0 && !auth_perms_allow_group(s->perms, r->group, r->group_len)))
-                break;
-        if (r == NULL)
-            return;
-        sid = r->sid;
-        snprintf(msg, sizeof(msg), "subscription to %.*s withdrawn: permission revoked", (int)r->pattern_len, r->text);
-        if (route_unsub(s, sid) != 0)
-            return; /* cannot happen: it is there; never loop on it */
-        log_info(s->core->id, "client_id=%llu user %s: %s", (unsigned long long)s->client_id, s->perms->user, msg);
-        session_send_err(s, sid, TRPC_E_PERMISSION_DENIED, false, msg);
-        if (s->state == SESS_CLOSING)
-            return;
+    if (cap == 0)
+        return;
+    /* One pass to find them (the map must not change under idmap_next), one to withdraw. */
+    sids = malloc(cap * sizeof(*sids));
+    if (sids == NULL) {
+        log_error(s->core->id, "client_id=%llu: out of memory checking its subscriptions against new permissions",
+                  (unsigned long long)s->client_id);
+        return;
     }
+    while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL && n < cap)
+        if (!auth_perms_allow(s->perms, AUTH_SUBSCRIBE, r->text, r->pattern_len) ||
+            (r->group_len > 0 && !auth_perms_allow_group(s->perms, r->group, r->group_len)))
+            sids[n++] = r->sid;
+    for (uint32_t i = 0; i < n && s->state != SESS_CLOSING; i++) {
+        char msg[320];
+
+        r = idmap_get(&s->subs, sids[i]);
+        if (r == NULL)
+            continue;
+        snprintf(msg, sizeof(msg), "subscription to %.*s withdrawn: permission revoked", (int)r->pattern_len, r->text);
+        if (route_unsub(s, sids[i]) != 0)
+            continue;
+        log_info(s->core->id, "client_id=%llu user %s: %s", (unsigned long long)s->client_id, s->perms->user, msg);
+        session_send_err(s, sids[i], TRPC_E_PERMISSION_DENIED, false, msg);
+    }
+    free(sids);
 }
 
 static void update_in(struct core *c, const struct uring_xmsg *m)
@@ -200,13 +214,19 @@ static void update_discard(struct broker *b, const struct uring_xmsg *m)
 static void log_denied(struct session *s, const char *what, const char *topic, size_t len)
 {
     uint64_t now = uring_now_ns();
+    char shown[128];
+    size_t n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
 
     if (now < s->denied_log_ns + DENIED_LOG_NS) {
         s->denied_unlogged++;
         return;
     }
-    log_warn(s->core->id, "client_id=%llu user %s: %s %.*s denied%s", (unsigned long long)s->client_id, s->perms->user, what,
-             (int)len, topic, s->denied_unlogged > 0 ? " (and earlier refusals not logged)" : "");
+    /* A group name comes unchecked from the client: nothing it sends may forge a log line. */
+    for (size_t i = 0; i < n; i++)
+        shown[i] = topic[i] > 0x20 && topic[i] < 0x7f ? topic[i] : '?';
+    shown[n] = '\0';
+    log_warn(s->core->id, "client_id=%llu user %s: %s %s%s denied%s", (unsigned long long)s->client_id, s->perms->user, what, shown,
+             n < len ? "..." : "", s->denied_unlogged > 0 ? " (and earlier refusals not logged)" : "");
     s->denied_log_ns = now;
     s->denied_unlogged = 0;
 }
@@ -228,13 +248,19 @@ bool session_auth_pub(struct session *s, const struct wire_frame *f)
     return false;
 }
 
-bool session_auth_sub(struct session *s, const struct wire_frame *f)
+bool session_auth_sub(struct session *s, const struct wire_frame *f, const struct policy *p)
 {
     static const char *const keys[] = {":group", ":durable"};
     struct wire_header h;
 
     if (!auth_perms_allow(s->perms, AUTH_SUBSCRIBE, f->topic, f->topic_len)) {
         deny(s, f->id, "subscribe to", f->topic, f->topic_len);
+        return false;
+    }
+    /* Dead letters are published for it (and a stream made for them when none covers them):
+     * only where the user may publish. */
+    if (p->dlq != NULL && !auth_cache_allow(s->acache, s->perms, AUTH_PUBLISH, p->dlq, p->dlq_len)) {
+        deny(s, f->id, "dead letters to", p->dlq, p->dlq_len);
         return false;
     }
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

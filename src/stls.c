@@ -464,10 +464,11 @@ void stls_describe(struct session *s, char *buf, size_t len)
         snprintf(buf, len, "%s %s", tls_conn_version(s->tls), path_name(s->tls));
 }
 
-void stls_peer_subject(struct session *s, char *buf, size_t len)
+int stls_peer_subject(struct session *s, char *buf, size_t len)
 {
     /* A certificate the CA did not sign fails the handshake: one that is here was verified. */
-    snprintf(buf, len, "%s", s->tls != NULL && s->tls_done ? tls_conn_peer_subject(s->tls) : "");
+    buf[0] = '\0';
+    return s->tls != NULL && s->tls_done ? tls_conn_peer_name(s->tls, buf, len) : -ENOENT;
 }
 
 static int stls_core_init(struct core *c)

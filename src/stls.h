@@ -62,8 +62,9 @@ size_t stls_out_slack(uint64_t max_output_bytes);
 /* What the admin API says of a session's TLS: "" when plaintext, else its version and path
  * ("TLSv1.3 user"). */
 void stls_describe(struct session *s, char *buf, size_t len);
-/* The subject of the client certificate the handshake verified ("/CN=svc/O=acme"), "" when none. */
-void stls_peer_subject(struct session *s, char *buf, size_t len);
+/* The subject of the client certificate the handshake verified, RFC 2253 ("CN=svc,O=acme"): as
+ * tls_conn_peer_name (0, -ENOENT when none, -ENAMETOOLONG, ...). */
+int stls_peer_subject(struct session *s, char *buf, size_t len);
 
 extern const struct core_module stls_module;
 

@@ -284,6 +284,11 @@ static int set_password(struct user_cmd *cmd, json_t *rec, const char *label)
     len = prompt_password(prompt, true, pw, sizeof(pw));
     if (len < 0)
         return len;
+    if (len < AUTH_PASSWORD_MIN) {
+        OPENSSL_cleanse(pw, sizeof(pw));
+        fprintf(stderr, PROG ": a password has at least %d bytes\n", AUTH_PASSWORD_MIN);
+        return -EINVAL;
+    }
     ret = auth_hash_password(pw, (size_t)len, hash, sizeof(hash));
     OPENSSL_cleanse(pw, sizeof(pw));
     if (ret != 0) {

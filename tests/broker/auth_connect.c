@@ -146,7 +146,7 @@ int main(void)
     struct tc c;
     json_t *j;
 
-    plan(46);
+    plan(48);
     snprintf(dir, sizeof(dir), "%s/trpc-auth-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -167,7 +167,7 @@ int main(void)
        "the log says why, with the peer");
 
     f = itest_login(&c, &b, "alice", ALICE_PW, NULL);
-    ok(f.type == WIRE_CONNACK, "alice logs in with her password (after 4 failures from this address: delayed, not refused)");
+    ok(f.type == WIRE_CONNACK, "alice logs in with her password (after 4 failures from this address)");
     ok(broker_proc_log_count(&b, "user alice: password rehashed") == 1, "her hash, made with old parameters, is rehashed");
 
     /* publish: orders.> but orders.secret */
@@ -186,6 +186,18 @@ int main(void)
     ok(sub_denied(&c, 6, ">", NULL), "SUB >: denied");
     ok(sub_ok(&c, 7, "inbox.alice", "workers"), "SUB in queue group workers: allowed");
     ok(sub_denied(&c, 8, "inbox.alice", "thieves"), "SUB in queue group thieves: denied, naming it");
+    /* a dead-letter topic is published to: it needs publish permission */
+    {
+        struct wire_header h = {"trpc-dlq", 8, 12, (const uint8_t *)"billing.dead"};
+        struct wire_out o = {.type = WIRE_SUB, .id = 9, .topic = "orders.*", .topic_len = 8, .headers = &h, .header_count = 1};
+
+        ok(tc_send(&c, &o) == 0 && denied(&c, 9, "billing.dead"),
+           "SUB with trpc-dlq billing.dead: denied, she may not publish there");
+        h.val = (const uint8_t *)"orders.dead.x";
+        h.val_len = 13;
+        o.id = 10;
+        ok(tc_send(&c, &o) == 0 && quiet(&c), "with trpc-dlq orders.dead.x (not a topic it matches): allowed");
+    }
     /* request */
     ok(req_code(&c, 100, "svc.echo") == TRPC_E_NO_RESPONDERS, "REQ svc.echo: allowed (no responder: NO_RESPONDERS)");
     ok(req_code(&c, 101, "svc.other") == TRPC_E_PERMISSION_DENIED, "REQ svc.other: REP ERROR PERMISSION_DENIED");

@@ -15,7 +15,7 @@
 #include "tests/broker/itest_auth.h"
 #include "tests/tls/certs.h"
 
-#define SVC_SUBJECT "/CN=trpc-test-client"
+#define SVC_SUBJECT "CN=trpc-test-client"
 #define ALICE_PW    "tls-password-123"
 
 static void put(struct store *s, const char *ns, const char *key, json_t *rec)
