@@ -65,8 +65,8 @@ EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 # Smoke tests of the perf scripts, about a second of load each (tests/perf/smoke.sh is their shared
 # part): compare.sh against nats-server, record.sh under perf, callgrind.sh under valgrind, and the
 # idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
-TESTS += tests/perf/durable_compare.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
-EXTRA_DIST += tests/perf/durable_compare.sh tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh
+TESTS += tests/perf/durable_compare.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh
+EXTRA_DIST += tests/perf/durable_compare.sh tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh
 
 # tests/perf/mem_back.sh: an idle broker gives back the memory of 50,000 subscriptions once their
 # connections closed (a memory bound, waited for at most 10 s).
