@@ -42,7 +42,8 @@
 
 #define AUTH_DELAYED_MAX     1024
 #define AUTH_WORKER_NICE     19
-#define AUTH_PENALTY_SLOTS   4096 /* source addresses remembered */
+#define AUTH_WAIT_MAX_NS     (3000 * 1000000ull) /* a login that waited longer is told to try again */
+#define AUTH_PENALTY_SLOTS   4096                /* source addresses remembered */
 #define AUTH_FREE_FAILS      3
 #define AUTH_FREE_FAILS_ADDR 10
 #define PENALTY_KEY_MAX      (48 + 1 + AUTH_NAME_MAX + 1) /* "ADDR USER" */
@@ -61,7 +62,8 @@ struct auth_job {
     json_t *rec;
     char user[AUTH_NAME_MAX + 1];
     const char *why; /* when it fails before the hash: for the log */
-    int result;      /* the worker's: 0, -EACCES, ... */
+    int result;      /* the worker's: 0, -EACCES, ..., -ETIMEDOUT: waited too long, not hashed */
+    uint64_t queued_ns;
     char rehash[AUTH_HASH_MAX];
 };
 
@@ -397,8 +399,9 @@ static void *worker_main(void *arg)
     struct control *ctl = arg;
     struct control_auth *st = ctl->auth;
 
-    /* Hashing takes whatever CPU is left: under load, logins wait (and, past auth-queue, are
-     * told to try again) rather than the established clients' cores losing their share. */
+    /* Hashing takes the CPU that is left (nice 19; not SCHED_IDLE, which a busy machine would
+     * starve): under load, logins wait, and past AUTH_WAIT_MAX_NS or auth-queue are told to try
+     * again, rather than the established clients' cores losing their share. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AUTH_WORKER_NICE) != 0)
         log_warn(LOG_NO_CORE, "auth: cannot lower the password worker's priority: %s", strerror(errno));
 
@@ -419,7 +422,11 @@ static void *worker_main(void *arg)
         st->count--;
         pthread_mutex_unlock(&st->mu);
 
-        if (j->encoded == NULL) {
+        /* Its client has likely given up (libtrpc waits 2 s for CONNACK by default): hashing for
+         * nobody would only lengthen the wait of those behind it. */
+        if (uring_now_ns() > j->queued_ns + AUTH_WAIT_MAX_NS) {
+            j->result = -ETIMEDOUT;
+        } else if (j->encoded == NULL) {
             auth_verify_dummy(j->ask->password, j->ask->pw_len);
             j->result = -EACCES;
         } else {
@@ -447,6 +454,7 @@ static bool worker_push(struct control_auth *st, struct auth_job *j)
     pthread_mutex_lock(&st->mu);
     ok = st->count < st->cap;
     if (ok) {
+        j->queued_ns = uring_now_ns();
         st->queue[(st->head + st->count) % st->cap] = j;
         st->count++;
         pthread_cond_signal(&st->cv);
@@ -511,6 +519,14 @@ static void password_done(struct control *ctl, struct auth_job *j)
     int ret;
 
     inflight_add(ctl, j->ask, -1);
+    if (j->result == -ETIMEDOUT) {
+        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
+        log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s: waited %llu ms for the password worker: refused, try again",
+                 j->ask->client_id, j->ask->peer, (unsigned long long)(AUTH_WAIT_MAX_NS / 1000000));
+        answer(ctl, j->ask, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
+        job_free(j);
+        return;
+    }
     if (j->why != NULL || j->result != 0) {
         fail(ctl, j->ask, j->user, j->why != NULL ? j->why : j->result == -EACCES ? "wrong password" : "unreadable hash");
         job_free(j);

@@ -158,6 +158,7 @@ int main(void)
     ok(!in_redis(&r, ALICE_PW) && !in_redis(&r, token + AUTH_TOKEN_LEN - 43), "no password or token secret in Redis");
 
     redis_proc_kill(&r);
+    tc_close(&a1); /* closed by the broker already: a new connection in its place */
     f = itest_login(&a1, &b1, "keeper", ALICE_PW, NULL);
     ok(itest_is_err(&f, TRPC_E_UNAVAILABLE, true) && memmem(f.payload, f.payload_len, "user store is unreachable", 25) != NULL,
        "Redis down: a CONNECT gets UNAVAILABLE, the user store is unreachable");
