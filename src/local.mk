@@ -89,7 +89,7 @@ tests_broker_config_args_LDADD = src/libtrpcbroker.la
 # Integration tests: a real broker process on loopback (tests/harness) and a raw wire client
 # (tests/broker/tclient.c) that can send anything, malformed frames included.
 noinst_LTLIBRARIES += tests/broker/libtclient.la
-tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h \
+tests_broker_libtclient_la_SOURCES = tests/broker/tclient.c tests/broker/tclient.h tests/broker/itest.h tests/broker/itest_admin.h tests/broker/itest_auth.h \
 	tests/broker/itest_group.h
 tests_broker_libtclient_la_LIBADD = driver/libtrpctls.la
 TESTS_BROKER_LIBS = tests/broker/libtclient.la tests/harness/libharness.la driver/libtrpcwire.la -lpthread
