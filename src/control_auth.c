@@ -210,12 +210,7 @@ static uint64_t penalty_due(struct control_auth *st, const struct auth_ask *a, u
 /* A name from a client, fit for a log line: what is not printable ASCII becomes '?'. */
 static const char *printable(const char *in, char *out, size_t len)
 {
-    size_t n = 0;
-
-    for (; in != NULL && in[n] != '\0' && n + 1 < len; n++)
-        out[n] = in[n] > 0x20 && in[n] < 0x7f ? in[n] : '?';
-    out[n] = '\0';
-    return n > 0 ? out : "-";
+    return in != NULL && log_printable(out, len, in, strlen(in)) > 0 ? out : "-";
 }
 
 static void fail(struct control *ctl, const struct auth_ask *a, const char *user, const char *why)
@@ -318,9 +313,10 @@ static bool store_failed(struct control *ctl, const struct auth_ask *a, int ret)
     return true;
 }
 
-/* The user record behind a token or a certificate: 0 with *user and *rec, or the failure was
- * answered (true). */
-static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec, char *id)
+/* The user record behind a token (a client's :token, the dashboard's bearer): 0 with user
+ * (AUTH_NAME_MAX + 1 bytes) and *rec; -EACCES with why (user filled once the token names one);
+ * or the store's error. */
+static int token_user(struct control *ctl, const char *tok, char *id, char *user, json_t **rec, const char **why)
 {
     char hash[65];
     json_t *t = NULL;
@@ -328,39 +324,47 @@ static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, 
     json_int_t expires;
     int ret;
 
-    if (auth_token_parse(a->token, strlen(a->token), id, hash) != 0) {
-        fail(ctl, a, NULL, "not a token");
-        return true;
-    }
+    *rec = NULL;
+    user[0] = '\0';
+    *why = "not a token";
+    if (auth_token_parse(tok, strlen(tok), id, hash) != 0)
+        return -EACCES;
     ret = control_auth_load(ctl, AUTH_NS_TOKENS, id, &t);
-    if (store_failed(ctl, a, ret))
-        return true;
-    if (ret != 0) {
-        fail(ctl, a, NULL, "no such token");
-        return true;
-    }
+    *why = "no such token";
+    if (ret == -ENOENT || ret == -EBADMSG || ret == -EINVAL)
+        return -EACCES;
+    if (ret != 0)
+        return ret;
     u = json_string_value(json_object_get(t, "user"));
     h = json_string_value(json_object_get(t, "hash"));
     expires = json_integer_value(json_object_get(t, "expires"));
-    if (u == NULL || h == NULL || !auth_digest_equal(h, hash)) {
-        json_decref(t);
-        fail(ctl, a, NULL, "wrong token secret");
-        return true;
+    ret = -EACCES;
+    *why = "wrong token secret";
+    if (u != NULL && h != NULL && auth_digest_equal(h, hash)) {
+        snprintf(user, AUTH_NAME_MAX + 1, "%s", u);
+        *why = "the token expired";
+        ret = expires > 0 && (int64_t)(core_realtime_ns() / 1000000000) >= expires ? -EACCES : 0;
     }
-    snprintf(user, AUTH_NAME_MAX + 1, "%s", u);
     json_decref(t);
-    if (expires > 0 && (int64_t)(core_realtime_ns() / 1000000000) >= expires) {
-        fail(ctl, a, user, "the token expired");
-        return true;
-    }
+    if (ret != 0)
+        return ret;
     ret = control_auth_load(ctl, AUTH_NS_USERS, user, rec);
-    if (store_failed(ctl, a, ret))
-        return true;
-    if (ret != 0) {
-        fail(ctl, a, user, "the token's user no longer exists");
-        return true;
-    }
-    return false;
+    *why = "the token's user no longer exists";
+    return ret == -ENOENT || ret == -EBADMSG || ret == -EINVAL ? -EACCES : ret;
+}
+
+/* The user record behind a token or a certificate: false with *user and *rec, or the failure was
+ * answered (true). */
+static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec, char *id)
+{
+    const char *why;
+    int ret = token_user(ctl, a->token, id, user, rec, &why);
+
+    if (ret == -EACCES)
+        fail(ctl, a, user[0] != '\0' ? user : NULL, why);
+    else if (ret != 0 && !store_failed(ctl, a, ret))
+        fail(ctl, a, NULL, "the token cannot be read"); /* store_failed takes every error token_user returns */
+    return ret != 0;
 }
 
 static bool by_cert(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec)
@@ -695,53 +699,42 @@ void control_auth_token_revoked(struct control *ctl, const char *id)
     post_all(ctl, NULL, id, NULL);
 }
 
+static bool is_admin(const json_t *rec)
+{
+    json_t *role;
+    size_t i;
+
+    json_array_foreach(json_object_get(rec, "roles"), i,
+                       role) if (json_is_string(role) && strcmp(json_string_value(role), "admin") == 0) return true;
+    return false;
+}
+
 int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen)
 {
-    char id[AUTH_TOKEN_ID_LEN + 1], hash[65];
-    const char *user, *h;
-    json_t *t = NULL, *u = NULL, *role;
-    json_int_t expires;
-    size_t i;
+    char id[AUTH_TOKEN_ID_LEN + 1], user[AUTH_NAME_MAX + 1];
+    const char *reason;
+    json_t *u = NULL;
     int ret;
 
     if (bearer[0] == '\0') {
         snprintf(why, whylen, "authentication is on: send Authorization: Bearer <token of an admin>");
         return -EACCES;
     }
-    snprintf(why, whylen, "the bearer token is not valid");
-    if (auth_token_parse(bearer, strlen(bearer), id, hash) != 0)
-        return -EACCES;
-    ret = control_auth_load(ctl, AUTH_NS_TOKENS, id, &t);
-    if (ret != 0)
-        goto out;
-    user = json_string_value(json_object_get(t, "user"));
-    h = json_string_value(json_object_get(t, "hash"));
-    expires = json_integer_value(json_object_get(t, "expires"));
-    if (user == NULL || h == NULL || !auth_digest_equal(h, hash) ||
-        (expires > 0 && (int64_t)(core_realtime_ns() / 1000000000) >= expires)) {
+    ret = token_user(ctl, bearer, id, user, &u, &reason);
+    if (ret == 0 && !auth_user_enabled(u))
         ret = -EACCES;
-        goto out;
-    }
-    ret = control_auth_load(ctl, AUTH_NS_USERS, user, &u);
-    if (ret != 0 || !auth_user_enabled(u)) {
-        ret = ret == 0 ? -EACCES : ret;
-        goto out;
-    }
-    ret = -EPERM;
-    json_array_foreach(json_object_get(u, "roles"), i,
-                       role) if (json_is_string(role) && strcmp(json_string_value(role), "admin") == 0) ret = 0;
-    if (ret == -EPERM)
+    else if (ret == 0 && !is_admin(u))
+        ret = -EPERM;
+    if (ret == -EACCES)
+        snprintf(why, whylen, "the bearer token is not valid");
+    else if (ret == -EPERM)
         snprintf(why, whylen, "user %s is not an admin", user);
-out:
-    if (ret != 0 && ret != -EACCES && ret != -EPERM) {
+    else if (ret != 0) {
         snprintf(why, whylen, "the user store cannot be read: %s", store_last_error(ctl->store));
-        ret = ret == -ENOENT || ret == -EBADMSG ? -EACCES : -EAGAIN;
-        if (ret == -EACCES)
-            snprintf(why, whylen, "the bearer token is not valid");
+        ret = -EAGAIN;
     }
     if (ret != 0)
         log_warn(LOG_NO_CORE, "auth: dashboard API call refused: %s", why);
-    json_decref(t);
     json_decref(u);
     return ret;
 }

@@ -21,6 +21,17 @@ bool log_enabled(int level)
     return level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
+size_t log_printable(char *out, size_t outlen, const void *in, size_t inlen)
+{
+    const unsigned char *b = in;
+    size_t n = inlen < outlen - 1 ? inlen : outlen - 1;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = b[i] > 0x20 && b[i] < 0x7f ? (char)b[i] : '?';
+    out[n] = '\0';
+    return n;
+}
+
 static void vlog(int level, int core, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];

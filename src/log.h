@@ -17,6 +17,10 @@ void log_set_level(int level);
 bool log_enabled(int level);
 
 __attribute__((format(printf, 3, 4))) void log_line(int level, int core, const char *fmt, ...);
+/* Bytes a client sent (a name, a header's value), fit for a log line: what is not printable ASCII
+ * becomes '?', so that nothing forges a line. At most outlen - 1 of them; out is NUL-terminated.
+ * Returns how many were written. */
+size_t log_printable(char *out, size_t outlen, const void *in, size_t inlen);
 /* An INFO line written whatever the level: start-up facts (version, io_uring tier, the address
  * listened on, which tools read for the port) and the final counters. */
 __attribute__((format(printf, 2, 3))) void log_always(int core, const char *fmt, ...);

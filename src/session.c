@@ -161,14 +161,9 @@ void session_send_pong(struct session *s, uint64_t id)
 static void copy_name(struct session *s, const struct wire_frame *f)
 {
     struct wire_header h;
-    size_t n;
 
-    if (!wire_header_find(f, ":name", 5, &h))
-        return;
-    n = h.val_len < sizeof(s->name) - 1 ? h.val_len : sizeof(s->name) - 1;
-    for (size_t i = 0; i < n; i++)
-        s->name[i] = h.val[i] > 0x20 && h.val[i] < 0x7f ? (char)h.val[i] : '?';
-    s->name[n] = '\0';
+    if (wire_header_find(f, ":name", 5, &h))
+        log_printable(s->name, sizeof(s->name), h.val, h.val_len);
 }
 
 void session_connack(struct session *s)

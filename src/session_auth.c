@@ -215,16 +215,14 @@ static void log_denied(struct session *s, const char *what, const char *topic, s
 {
     uint64_t now = uring_now_ns();
     char shown[128];
-    size_t n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
+    size_t n;
 
     if (now < s->denied_log_ns + DENIED_LOG_NS) {
         s->denied_unlogged++;
         return;
     }
-    /* A group name comes unchecked from the client: nothing it sends may forge a log line. */
-    for (size_t i = 0; i < n; i++)
-        shown[i] = topic[i] > 0x20 && topic[i] < 0x7f ? topic[i] : '?';
-    shown[n] = '\0';
+    /* A group name comes unchecked from the client. */
+    n = log_printable(shown, sizeof(shown), topic, len);
     log_warn(s->core->id, "client_id=%llu user %s: %s %s%s denied%s", (unsigned long long)s->client_id, s->perms->user, what, shown,
              n < len ? "..." : "", s->denied_unlogged > 0 ? " (and earlier refusals not logged)" : "");
     s->denied_log_ns = now;
