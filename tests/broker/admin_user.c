@@ -18,23 +18,6 @@
 #define PW1 "correct-horse-1"
 #define PW2 "battery-staple-2"
 
-static const char *code_of(json_t *j)
-{
-    const char *code = "";
-
-    if (j != NULL && json_is_false(json_object_get(j, "ok")))
-        json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
-    return code;
-}
-
-static void expect_code(struct tc *c, const char *verb, const char *doc, const char *code, const char *what)
-{
-    json_t *j = itest_admin(c, verb, doc);
-
-    ok(strcmp(code_of(j), code) == 0, "%s: %s (got '%s')", what, code, code_of(j));
-    json_decref(j);
-}
-
 /* The reply's "user", taken from the reply (NULL when the call failed). */
 static json_t *user_of(struct tc *c, const char *verb, const char *doc)
 {
@@ -134,34 +117,34 @@ int main(void)
        "a creation time, no tokens");
     ok(u != NULL && !shows(u, "argon2") && !shows(u, "hash") && !shows(u, PW1), "the reply shows neither hash nor password");
     json_decref(u);
-    expect_code(&a, "user.add", "{\"name\": \"alice\", \"password\": \"" PW2 "\"}", "EXISTS", "user.add of alice again");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"colour\": \"red\"}", "BAD_REQUEST", "user.add with an unknown member");
-    expect_code(&a, "user.add", "{\"name\": \"bad name\"}", "BAD_REQUEST", "user.add of a name with a blank");
-    expect_code(&a, "user.add", "{\"name\": \"\"}", "BAD_REQUEST", "user.add of an empty name");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"password\": \"short\"}", "BAD_REQUEST", "a password of 5 bytes");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"password\": 12345678}", "BAD_REQUEST", "a password that is a number");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"publish\": {\"allow\": [\"a..b\"]}}", "BAD_REQUEST", "a bad pattern");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"publish\": {\"permit\": [\"a\"]}}", "BAD_REQUEST",
-                "a list other than allow and deny");
-    expect_code(&a, "user.add", "{\"name\": \"dan\", \"roles\": [\"root\"]}", "BAD_REQUEST", "a role that does not exist");
-    expect_code(&a, "user.get", "{\"name\": \"dan\"}", "NOT_FOUND", "none of them added dan");
+    itest_expect_code(&a, "user.add", "{\"name\": \"alice\", \"password\": \"" PW2 "\"}", "EXISTS", "user.add of alice again");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"colour\": \"red\"}", "BAD_REQUEST", "user.add with an unknown member");
+    itest_expect_code(&a, "user.add", "{\"name\": \"bad name\"}", "BAD_REQUEST", "user.add of a name with a blank");
+    itest_expect_code(&a, "user.add", "{\"name\": \"\"}", "BAD_REQUEST", "user.add of an empty name");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"password\": \"short\"}", "BAD_REQUEST", "a password of 5 bytes");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"password\": 12345678}", "BAD_REQUEST", "a password that is a number");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"publish\": {\"allow\": [\"a..b\"]}}", "BAD_REQUEST", "a bad pattern");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"publish\": {\"permit\": [\"a\"]}}", "BAD_REQUEST",
+                      "a list other than allow and deny");
+    itest_expect_code(&a, "user.add", "{\"name\": \"dan\", \"roles\": [\"root\"]}", "BAD_REQUEST", "a role that does not exist");
+    itest_expect_code(&a, "user.get", "{\"name\": \"dan\"}", "NOT_FOUND", "none of them added dan");
 
     u = user_of(&a, "user.add", "{\"name\": \"bob\", \"cert\": \"CN=bob,O=acme\"}");
     ok(u != NULL && json_is_false(json_object_get(u, "password")) &&
            strcmp(json_string_value(json_object_get(u, "cert")), "CN=bob,O=acme") == 0 && json_object_get(u, "groups") == NULL,
        "user.add bob: no password, a certificate subject, no list of groups");
     json_decref(u);
-    expect_code(&a, "user.add", "{\"name\": \"carl\", \"cert\": \"CN=bob,O=acme\"}", "EXISTS",
-                "user.add of another user with bob's certificate subject");
+    itest_expect_code(&a, "user.add", "{\"name\": \"carl\", \"cert\": \"CN=bob,O=acme\"}", "EXISTS",
+                      "user.add of another user with bob's certificate subject");
 
     /* user.get and user.list */
     u = user_of(&a, "user.get", "{\"name\": \"alice\"}");
     ok(u != NULL && list_is(u, "publish", "allow", "[\"orders.>\"]") && !shows(u, "argon2") && !shows(u, "hash"),
        "user.get alice: her lists, no hash");
     json_decref(u);
-    expect_code(&a, "user.get", "{\"name\": \"nobody\"}", "NOT_FOUND", "user.get of no such user");
-    expect_code(&a, "user.get", "{\"name\": \"alice\", \"x\": 1}", "BAD_REQUEST", "user.get with an unknown member");
-    expect_code(&a, "user.get", "{\"name\": \"a/b\"}", "BAD_REQUEST", "user.get of a bad name");
+    itest_expect_code(&a, "user.get", "{\"name\": \"nobody\"}", "NOT_FOUND", "user.get of no such user");
+    itest_expect_code(&a, "user.get", "{\"name\": \"alice\", \"x\": 1}", "BAD_REQUEST", "user.get with an unknown member");
+    itest_expect_code(&a, "user.get", "{\"name\": \"a/b\"}", "BAD_REQUEST", "user.get of a bad name");
     ok(itest_admin_ok(&a, "user.list", "{}", &j), "user.list");
     {
         json_t *l = json_object_get(j, "users"), *x = json_array_get(l, 0), *y = json_array_get(l, 1);
@@ -175,15 +158,17 @@ int main(void)
         ok(!shows(j, "argon2") && !shows(j, "hash"), "no hash in the list");
     }
     json_decref(j);
-    expect_code(&a, "user.list", "{\"name\": \"alice\"}", "BAD_REQUEST", "user.list takes {}");
+    itest_expect_code(&a, "user.list", "{\"name\": \"alice\"}", "BAD_REQUEST", "user.list takes {}");
 
     /* user.passwd */
     u = user_of(&a, "user.passwd", "{\"name\": \"alice\", \"password\": \"" PW2 "\"}");
     ok(u != NULL && json_is_true(json_object_get(u, "password")) && !shows(u, PW2), "user.passwd alice");
     json_decref(u);
-    expect_code(&a, "user.passwd", "{\"name\": \"alice\", \"password\": \"1234567\"}", "BAD_REQUEST", "a password of 7 bytes");
-    expect_code(&a, "user.passwd", "{\"name\": \"nobody\", \"password\": \"" PW2 "\"}", "NOT_FOUND", "user.passwd of no such user");
-    expect_code(&a, "user.passwd", "{\"name\": \"alice\"}", "BAD_REQUEST", "user.passwd without a password");
+    itest_expect_code(&a, "user.passwd", "{\"name\": \"alice\", \"password\": \"1234567\"}", "BAD_REQUEST",
+                      "a password of 7 bytes");
+    itest_expect_code(&a, "user.passwd", "{\"name\": \"nobody\", \"password\": \"" PW2 "\"}", "NOT_FOUND",
+                      "user.passwd of no such user");
+    itest_expect_code(&a, "user.passwd", "{\"name\": \"alice\"}", "BAD_REQUEST", "user.passwd without a password");
 
     /* user.grant and user.revoke */
     u = user_of(&a, "user.grant", "{\"name\": \"alice\", \"op\": \"publish\", \"allow\": [\"refunds.>\", \"orders.>\"]}");
@@ -212,16 +197,18 @@ int main(void)
     u = user_of(&a, "user.revoke", "{\"name\": \"bob\", \"groups\": [\"*\"]}");
     ok(list_is(u, "groups", NULL, "[\"billing\"]"), "revoke '*': billing only");
     json_decref(u);
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"role\": \"root\"}", "BAD_REQUEST", "grant a role that does not exist");
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"delete\", \"allow\": [\"a\"]}", "BAD_REQUEST", "grant op delete");
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\"}", "BAD_REQUEST", "grant an op without patterns");
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [\"a\"], \"role\": \"admin\"}",
-                "BAD_REQUEST", "grant an op and a role at once");
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [\"a.>.b\"]}", "BAD_REQUEST",
-                "grant a bad pattern");
-    expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [1]}", "BAD_REQUEST",
-                "grant a pattern that is a number");
-    expect_code(&a, "user.revoke", "{\"name\": \"nobody\", \"role\": \"admin\"}", "NOT_FOUND", "revoke from no such user");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"role\": \"root\"}", "BAD_REQUEST",
+                      "grant a role that does not exist");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"delete\", \"allow\": [\"a\"]}", "BAD_REQUEST",
+                      "grant op delete");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\"}", "BAD_REQUEST", "grant an op without patterns");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [\"a\"], \"role\": \"admin\"}",
+                      "BAD_REQUEST", "grant an op and a role at once");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [\"a.>.b\"]}", "BAD_REQUEST",
+                      "grant a bad pattern");
+    itest_expect_code(&a, "user.grant", "{\"name\": \"bob\", \"op\": \"publish\", \"allow\": [1]}", "BAD_REQUEST",
+                      "grant a pattern that is a number");
+    itest_expect_code(&a, "user.revoke", "{\"name\": \"nobody\", \"role\": \"admin\"}", "NOT_FOUND", "revoke from no such user");
 
     /* user.enable and user.disable */
     u = user_of(&a, "user.disable", "{\"name\": \"alice\"}");
@@ -230,7 +217,7 @@ int main(void)
     u = user_of(&a, "user.enable", "{\"name\": \"alice\"}");
     ok(json_is_true(json_object_get(u, "enabled")), "user.enable alice");
     json_decref(u);
-    expect_code(&a, "user.disable", "{\"name\": \"nobody\"}", "NOT_FOUND", "user.disable of no such user");
+    itest_expect_code(&a, "user.disable", "{\"name\": \"nobody\"}", "NOT_FOUND", "user.disable of no such user");
 
     /* Tokens */
     ok(itest_admin_ok(&a, "token.add", "{\"user\": \"alice\", \"name\": \"ci\", \"ttl_s\": 3600}", &j), "token.add for alice");
@@ -251,9 +238,10 @@ int main(void)
     snprintf(id2, sizeof(id2), "%s",
              json_string_value(json_object_get(j, "id")) ? json_string_value(json_object_get(j, "id")) : "?");
     json_decref(j);
-    expect_code(&a, "token.add", "{\"user\": \"nobody\"}", "NOT_FOUND", "token.add for no such user");
-    expect_code(&a, "token.add", "{\"user\": \"alice\", \"ttl_s\": 0}", "BAD_REQUEST", "ttl_s 0");
-    expect_code(&a, "token.add", "{\"user\": \"alice\", \"secret\": \"x\"}", "BAD_REQUEST", "token.add with an unknown member");
+    itest_expect_code(&a, "token.add", "{\"user\": \"nobody\"}", "NOT_FOUND", "token.add for no such user");
+    itest_expect_code(&a, "token.add", "{\"user\": \"alice\", \"ttl_s\": 0}", "BAD_REQUEST", "ttl_s 0");
+    itest_expect_code(&a, "token.add", "{\"user\": \"alice\", \"secret\": \"x\"}", "BAD_REQUEST",
+                      "token.add with an unknown member");
     ok(itest_admin_ok(&a, "token.list", "{}", &j), "token.list");
     ok(json_array_size(json_object_get(j, "tokens")) == 2 && !shows(j, tok1 + 22) && !shows(j, "hash") &&
            strcmp(json_string_value(json_object_get(json_array_get(json_object_get(j, "tokens"), 0), "user")), "alice") == 0,
@@ -262,7 +250,7 @@ int main(void)
     ok(itest_admin_ok(&a, "token.list", "{\"user\": \"bob\"}", &j) && json_array_size(json_object_get(j, "tokens")) == 0,
        "token.list of bob: none");
     json_decref(j);
-    expect_code(&a, "token.list", "{\"user\": \"nobody\"}", "NOT_FOUND", "token.list of no such user");
+    itest_expect_code(&a, "token.list", "{\"user\": \"nobody\"}", "NOT_FOUND", "token.list of no such user");
     u = user_of(&a, "user.get", "{\"name\": \"alice\"}");
     ok(json_array_size(json_object_get(u, "tokens")) == 2 && !shows(u, tok1 + 22),
        "user.get lists alice's tokens, not their secrets");
@@ -271,8 +259,8 @@ int main(void)
     ok(itest_admin_ok(&a, "token.del", doc, &j) && strcmp(json_string_value(json_object_get(j, "user")), "alice") == 0,
        "token.del of the first");
     json_decref(j);
-    expect_code(&a, "token.del", doc, "NOT_FOUND", "token.del of it again");
-    expect_code(&a, "token.del", "{\"id\": \"nothex\"}", "BAD_REQUEST", "token.del of an id that is not one");
+    itest_expect_code(&a, "token.del", doc, "NOT_FOUND", "token.del of it again");
+    itest_expect_code(&a, "token.del", "{\"id\": \"nothex\"}", "BAD_REQUEST", "token.del of an id that is not one");
 
     /* Secrets at rest and in the log. */
     snprintf(path, sizeof(path), "%s/store", b.data_dir);
@@ -293,10 +281,10 @@ int main(void)
     ok(itest_admin_ok(&a, "user.del", "{\"name\": \"alice\"}", &j) && json_integer_value(json_object_get(j, "tokens")) == 1,
        "user.del alice, with her token");
     json_decref(j);
-    expect_code(&a, "user.get", "{\"name\": \"alice\"}", "NOT_FOUND", "alice is gone");
+    itest_expect_code(&a, "user.get", "{\"name\": \"alice\"}", "NOT_FOUND", "alice is gone");
     ok(itest_admin_ok(&a, "token.list", "{}", &j) && json_array_size(json_object_get(j, "tokens")) == 0, "and so are her tokens");
     json_decref(j);
-    expect_code(&a, "user.del", "{\"name\": \"alice\"}", "NOT_FOUND", "user.del of her again");
+    itest_expect_code(&a, "user.del", "{\"name\": \"alice\"}", "NOT_FOUND", "user.del of her again");
     ok(itest_admin_ok(&a, "user.del", "{\"name\": \"bob\"}", NULL), "user.del bob");
     ok(itest_admin_ok(&a, "user.add", "{\"name\": \"carl\", \"cert\": \"CN=bob,O=acme\"}", NULL),
        "bob's certificate subject is free for another user");
@@ -309,7 +297,7 @@ int main(void)
     u = user_of(&a, "user.get", "{\"name\": \"carl\"}");
     ok(u != NULL && strcmp(json_string_value(json_object_get(u, "cert")), "CN=bob,O=acme") == 0, "carl is still there");
     json_decref(u);
-    expect_code(&a, "user.add", "{\"name\": \"bob\", \"cert\": \"CN=bob,O=acme\"}", "EXISTS", "and still has the subject");
+    itest_expect_code(&a, "user.add", "{\"name\": \"bob\", \"cert\": \"CN=bob,O=acme\"}", "EXISTS", "and still has the subject");
     tc_close(&a);
     itest_stop(&b);
     return done_testing();

@@ -28,16 +28,6 @@
 
 static char dir[256];
 
-static void put(struct store *s, const char *ns, const char *key, json_t *rec)
-{
-    char *doc = json_dumps(rec, JSON_COMPACT);
-
-    if (doc == NULL || store_put(s, ns, key, doc, strlen(doc)) != 0)
-        BAIL_OUT("cannot write %s/%s", ns, key);
-    free(doc);
-    json_decref(rec);
-}
-
 /* Users as `trpc-broker user add` and the admin API write them; alice's hash has parameters
  * below today's (and is quick to make). */
 static void seed(char *token, char *expired)
@@ -50,22 +40,24 @@ static void seed(char *token, char *expired)
         BAIL_OUT("store: %s", err);
     if (auth_hash_password_with(ALICE_PW, strlen(ALICE_PW), 1, 64, 1, hash, sizeof(hash)) != 0)
         BAIL_OUT("hash");
-    put(s, AUTH_NS_USERS, "alice",
-        json_pack("{s:s, s:{s:[s], s:[s]}, s:{s:[s,s,s], s:[s]}, s:{s:[s]}, s:[s]}", "hash", hash, "publish", "allow", "orders.>",
-                  "deny", "orders.secret", "subscribe", "allow", "orders.*", "events.>", "inbox.alice", "deny", "events.private",
-                  "request", "allow", "svc.echo", "groups", "workers"));
+    itest_store_put(s, AUTH_NS_USERS, "alice",
+                    json_pack("{s:s, s:{s:[s], s:[s]}, s:{s:[s,s,s], s:[s]}, s:{s:[s]}, s:[s]}", "hash", hash, "publish", "allow",
+                              "orders.>", "deny", "orders.secret", "subscribe", "allow", "orders.*", "events.>", "inbox.alice",
+                              "deny", "events.private", "request", "allow", "svc.echo", "groups", "workers"));
     if (auth_hash_password(ROOT_PW, strlen(ROOT_PW), hash, sizeof(hash)) != 0)
         BAIL_OUT("hash");
-    put(s, AUTH_NS_USERS, "root",
-        json_pack("{s:s, s:[s], s:{s:[s]}, s:{s:[s]}, s:{s:[s]}}", "hash", hash, "roles", "admin", "publish", "allow", ">",
-                  "subscribe", "allow", ">", "request", "allow", ">"));
-    put(s, AUTH_NS_USERS, "bob", json_pack("{s:s, s:b}", "hash", hash, "enabled", 0));
+    itest_store_put(s, AUTH_NS_USERS, "root",
+                    json_pack("{s:s, s:[s], s:{s:[s]}, s:{s:[s]}, s:{s:[s]}}", "hash", hash, "roles", "admin", "publish", "allow",
+                              ">", "subscribe", "allow", ">", "request", "allow", ">"));
+    itest_store_put(s, AUTH_NS_USERS, "bob", json_pack("{s:s, s:b}", "hash", hash, "enabled", 0));
     if (auth_token_new(token, id, th) != 0)
         BAIL_OUT("token");
-    put(s, AUTH_NS_TOKENS, id, json_pack("{s:s, s:s, s:s, s:i}", "user", "alice", "name", "ci", "hash", th, "expires", 0));
+    itest_store_put(s, AUTH_NS_TOKENS, id,
+                    json_pack("{s:s, s:s, s:s, s:i}", "user", "alice", "name", "ci", "hash", th, "expires", 0));
     if (auth_token_new(expired, id, th) != 0)
         BAIL_OUT("token");
-    put(s, AUTH_NS_TOKENS, id,
+    itest_store_put(
+        s, AUTH_NS_TOKENS, id,
         json_pack("{s:s, s:s, s:s, s:I}", "user", "alice", "name", "old", "hash", th, "expires", (json_int_t)time(NULL) - 10));
     store_close(s);
 }

@@ -23,21 +23,11 @@
 
 static struct store *st;
 
-static void put(const char *ns, const char *key, json_t *rec)
-{
-    char *doc = json_dumps(rec, JSON_COMPACT);
-
-    if (doc == NULL || store_put(st, ns, key, doc, strlen(doc)) != 0)
-        BAIL_OUT("cannot write %s/%s: %s", ns, key, store_last_error(st));
-    free(doc);
-    json_decref(rec);
-}
-
 static void put_alice(const char *hash, const char *extra)
 {
-    put(AUTH_NS_USERS, "alice",
-        json_pack("{s:s, s:{s:[s,s*]}, s:{s:[s,s*]}}", "hash", hash, "publish", "allow", "a.>", extra, "subscribe", "allow", "a.>",
-                  extra));
+    itest_store_put(st, AUTH_NS_USERS, "alice",
+                    json_pack("{s:s, s:{s:[s,s*]}, s:{s:[s,s*]}}", "hash", hash, "publish", "allow", "a.>", extra, "subscribe",
+                              "allow", "a.>", extra));
 }
 
 /* Milliseconds until pub_ok (want) or pub_denied (!want) holds on c, polled; -1 after 3 s. */
@@ -119,8 +109,9 @@ int main(void)
     if (auth_hash_password(ALICE_PW, strlen(ALICE_PW), hash, sizeof(hash)) != 0 || auth_token_new(token, id, th) != 0)
         BAIL_OUT("hash, token");
     put_alice(hash, NULL);
-    put(AUTH_NS_USERS, "keeper", json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", "k.>"));
-    put(AUTH_NS_TOKENS, id, json_pack("{s:s, s:s, s:s, s:i}", "user", "alice", "name", "t", "hash", th, "expires", 0));
+    itest_store_put(st, AUTH_NS_USERS, "keeper", json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", "k.>"));
+    itest_store_put(st, AUTH_NS_TOKENS, id,
+                    json_pack("{s:s, s:s, s:s, s:i}", "user", "alice", "name", "t", "hash", th, "expires", 0));
     {
         const char *args[] = {"--auth", "--store", r.url, "--cores", "2", NULL};
 

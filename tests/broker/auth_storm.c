@@ -20,26 +20,15 @@
 static void seed(const char *dir, char *token)
 {
     struct store_opts o = {.data_dir = dir};
-    char err[STORE_ERR_MAX], hash[AUTH_HASH_MAX], id[AUTH_TOKEN_ID_LEN + 1], th[65], *doc;
+    char err[STORE_ERR_MAX], hash[AUTH_HASH_MAX], id[AUTH_TOKEN_ID_LEN + 1], th[65];
     struct store *s;
-    json_t *u, *t;
 
     if (store_open(&o, &s, err, sizeof(err)) != 0)
         BAIL_OUT("store: %s", err);
     if (auth_hash_password(PW, strlen(PW), hash, sizeof(hash)) != 0 || auth_token_new(token, id, th) != 0)
         BAIL_OUT("hash, token");
-    u = json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", ">");
-    t = json_pack("{s:s, s:s, s:s, s:i}", "user", "u", "name", "t", "hash", th, "expires", 0);
-    doc = json_dumps(u, JSON_COMPACT);
-    if (doc == NULL || store_put(s, AUTH_NS_USERS, "u", doc, strlen(doc)) != 0)
-        BAIL_OUT("put");
-    free(doc);
-    doc = json_dumps(t, JSON_COMPACT);
-    if (doc == NULL || store_put(s, AUTH_NS_TOKENS, id, doc, strlen(doc)) != 0)
-        BAIL_OUT("put");
-    free(doc);
-    json_decref(u);
-    json_decref(t);
+    itest_store_put(s, AUTH_NS_USERS, "u", json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", ">"));
+    itest_store_put(s, AUTH_NS_TOKENS, id, json_pack("{s:s, s:s, s:s, s:i}", "user", "u", "name", "t", "hash", th, "expires", 0));
     store_close(s);
 }
 

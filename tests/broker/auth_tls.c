@@ -18,16 +18,6 @@
 #define SVC_SUBJECT "CN=trpc-test-client"
 #define ALICE_PW    "tls-password-123"
 
-static void put(struct store *s, const char *ns, const char *key, json_t *rec)
-{
-    char *doc = json_dumps(rec, JSON_COMPACT);
-
-    if (doc == NULL || store_put(s, ns, key, doc, strlen(doc)) != 0)
-        BAIL_OUT("cannot write %s/%s", ns, key);
-    free(doc);
-    json_decref(rec);
-}
-
 static void seed(const char *dir, bool claim_cert)
 {
     struct store_opts o = {.data_dir = dir};
@@ -38,10 +28,10 @@ static void seed(const char *dir, bool claim_cert)
         BAIL_OUT("store: %s", err);
     if (auth_hash_password(ALICE_PW, strlen(ALICE_PW), hash, sizeof(hash)) != 0)
         BAIL_OUT("hash");
-    put(s, AUTH_NS_USERS, "alice", json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", "alice.>"));
-    put(s, AUTH_NS_USERS, "svc", json_pack("{s:s, s:{s:[s]}}", "cert", SVC_SUBJECT, "publish", "allow", "svc.>"));
+    itest_store_put(s, AUTH_NS_USERS, "alice", json_pack("{s:s, s:{s:[s]}}", "hash", hash, "publish", "allow", "alice.>"));
+    itest_store_put(s, AUTH_NS_USERS, "svc", json_pack("{s:s, s:{s:[s]}}", "cert", SVC_SUBJECT, "publish", "allow", "svc.>"));
     if (claim_cert)
-        put(s, AUTH_NS_CERTS, SVC_SUBJECT, json_pack("{s:s}", "user", "svc"));
+        itest_store_put(s, AUTH_NS_CERTS, SVC_SUBJECT, json_pack("{s:s}", "user", "svc"));
     store_close(s);
 }
 

@@ -53,4 +53,23 @@ static inline bool itest_admin_ok(struct tc *c, const char *verb, const char *do
     return good;
 }
 
+/* The error code of a failed call's reply ("" when it succeeded or did not come). */
+static inline const char *itest_admin_code(json_t *j)
+{
+    const char *code = "";
+
+    if (j != NULL && json_is_false(json_object_get(j, "ok")))
+        json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
+    return code;
+}
+
+/* One TAP point: the call fails with code. */
+static inline void itest_expect_code(struct tc *c, const char *verb, const char *doc, const char *code, const char *what)
+{
+    json_t *j = itest_admin(c, verb, doc);
+
+    ok(strcmp(itest_admin_code(j), code) == 0, "%s: %s (got '%s')", what, code, itest_admin_code(j));
+    json_decref(j);
+}
+
 #endif

@@ -4,10 +4,24 @@
 #ifndef TRPC_TESTS_BROKER_ITEST_AUTH_H
 #define TRPC_TESTS_BROKER_ITEST_AUTH_H
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "src/store.h"
 #include "tests/broker/itest.h"
+
+/* Writes a record as the admin API would (rec is taken), or bails out. */
+static inline void itest_store_put(struct store *s, const char *ns, const char *key, json_t *rec)
+{
+    char *doc = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+
+    if (doc == NULL || store_put(s, ns, key, doc, strlen(doc)) != 0)
+        BAIL_OUT("cannot write %s/%s: %s", ns, key, store_last_error(s));
+    free(doc);
+    json_decref(rec);
+}
 
 /* CONNECT with credentials on an open connection: the answer (CONNACK or ERR), type 0 when none. */
 static inline struct wire_frame itest_login_on(struct tc *c, const char *user, const char *pw, const char *token)

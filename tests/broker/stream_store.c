@@ -17,23 +17,6 @@
 
 #define N 200 /* PUBs with ACK_REQ per burst */
 
-static const char *code_of(json_t *j)
-{
-    const char *code = "";
-
-    if (j != NULL && json_is_false(json_object_get(j, "ok")))
-        json_unpack(json_object_get(j, "error"), "{s:s}", "code", &code);
-    return code;
-}
-
-static void expect_code(struct tc *c, const char *verb, const char *doc, const char *code, const char *what)
-{
-    json_t *j = itest_admin(c, verb, doc);
-
-    ok(strcmp(code_of(j), code) == 0, "%s: %s (got '%s')", what, code, code_of(j));
-    json_decref(j);
-}
-
 /* A stream's figure from stream.info, or -1. */
 static long long info_num(struct tc *c, const char *name, const char *field)
 {
@@ -122,18 +105,18 @@ int main(void)
            json_is_false(json_object_get(j, "created")),
        "the same definition again is accepted, not created twice");
     json_decref(j);
-    expect_code(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.*\"]}", "STREAM_EXISTS",
-                "another definition under the name");
-    expect_code(&a, "stream.add", "{\"name\": \"o2\", \"subjects\": [\"*.new\"]}", "SUBJECTS_OVERLAP",
-                "a subject overlapping another stream's");
-    expect_code(&a, "stream.add", "{\"name\": \"a b\", \"subjects\": [\"x\"]}", "BAD_REQUEST", "a name with a blank");
-    expect_code(&a, "stream.add", "{\"name\": \"adm\", \"subjects\": [\"$trpc.admin.>\"]}", "BAD_REQUEST",
-                "a subject under $trpc.");
-    expect_code(&a, "stream.add", "{\"name\": \"w\", \"subjects\": [\"a.>.b\"]}", "BAD_REQUEST", "a bad pattern");
-    expect_code(&a, "stream.add", "{\"name\": \"w\", \"subjects\": [\"a.b\", \"a.*\"]}", "BAD_REQUEST",
-                "two subjects of one stream that overlap");
-    expect_code(&a, "stream.add", "{\"name\": \"w\"}", "BAD_REQUEST", "no subjects");
-    expect_code(&a, "stream.info", "{\"name\": \"nope\"}", "NOT_FOUND", "info of no such stream");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"orders\", \"subjects\": [\"orders.*\"]}", "STREAM_EXISTS",
+                      "another definition under the name");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"o2\", \"subjects\": [\"*.new\"]}", "SUBJECTS_OVERLAP",
+                      "a subject overlapping another stream's");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"a b\", \"subjects\": [\"x\"]}", "BAD_REQUEST", "a name with a blank");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"adm\", \"subjects\": [\"$trpc.admin.>\"]}", "BAD_REQUEST",
+                      "a subject under $trpc.");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"w\", \"subjects\": [\"a.>.b\"]}", "BAD_REQUEST", "a bad pattern");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"w\", \"subjects\": [\"a.b\", \"a.*\"]}", "BAD_REQUEST",
+                      "two subjects of one stream that overlap");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"w\"}", "BAD_REQUEST", "no subjects");
+    itest_expect_code(&a, "stream.info", "{\"name\": \"nope\"}", "NOT_FOUND", "info of no such stream");
 
     /* Storing, from both cores (one of them owns the stream). */
     itest_connect(&sub, &b, 0);
@@ -184,8 +167,8 @@ int main(void)
            "and its header");
     }
     json_decref(j);
-    expect_code(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 9999}", "NOT_FOUND", "a sequence not stored yet");
-    expect_code(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 0}", "BAD_REQUEST", "sequence 0");
+    itest_expect_code(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 9999}", "NOT_FOUND", "a sequence not stored yet");
+    itest_expect_code(&a, "stream.get", "{\"name\": \"orders\", \"seq\": 0}", "BAD_REQUEST", "sequence 0");
 
     /* Limits. */
     ok(itest_admin_ok(&a, "stream.add", "{\"name\": \"small\", \"subjects\": [\"small.*\"], \"max_msg_size\": 4}", NULL),
@@ -196,8 +179,8 @@ int main(void)
     pub_ack_send(&c1, 9, "small.a", "1234");
     f = answer_of(&c1, 9);
     ok(f.type == WIRE_PUBACK && f.seq == 1, "4 bytes: stored as its first");
-    expect_code(&a, "stream.add", "{\"name\": \"big\", \"subjects\": [\"big\"], \"max_msg_size\": 999999999}", "BAD_REQUEST",
-                "max_msg_size above max-frame");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"big\", \"subjects\": [\"big\"], \"max_msg_size\": 999999999}", "BAD_REQUEST",
+                      "max_msg_size above max-frame");
 
     ok(itest_admin_ok(&a, "stream.list", "{}", &j) && json_array_size(json_object_get(j, "streams")) == 2,
        "stream.list: two streams");
@@ -240,8 +223,8 @@ int main(void)
     ok(exists(path), "the stream's log is in the data directory");
     ok(itest_admin_ok(&a, "stream.delete", "{\"name\": \"orders\"}", NULL), "stream.delete");
     ok(!exists(path), "its directory is gone");
-    expect_code(&a, "stream.info", "{\"name\": \"orders\"}", "NOT_FOUND", "info after delete");
-    expect_code(&a, "stream.delete", "{\"name\": \"orders\"}", "NOT_FOUND", "delete twice");
+    itest_expect_code(&a, "stream.info", "{\"name\": \"orders\"}", "NOT_FOUND", "info after delete");
+    itest_expect_code(&a, "stream.delete", "{\"name\": \"orders\"}", "NOT_FOUND", "delete twice");
     pub_ack_send(&c1, 11, "orders.eu", "z");
     f = answer_of(&c1, 11);
     ok(f.type == WIRE_PUBACK && f.seq == 0, "a PUB on its topics is no longer stored");
@@ -251,8 +234,8 @@ int main(void)
     pub_ack_send(&a, 12, "orders.eu", "z");
     f = answer_of(&a, 12);
     ok(f.type == WIRE_PUBACK && f.seq == 1, "from sequence 1");
-    expect_code(&a, "stream.add", "{\"name\": \"o3\", \"subjects\": [\"*.new\"]}", "SUBJECTS_OVERLAP",
-                "a subject overlapping it is refused again");
+    itest_expect_code(&a, "stream.add", "{\"name\": \"o3\", \"subjects\": [\"*.new\"]}", "SUBJECTS_OVERLAP",
+                      "a subject overlapping it is refused again");
 
     tc_close(&a);
     tc_close(&c1);
