@@ -9,12 +9,16 @@
  * answer is dropped. At most HTTP_CALLS_MAX calls are out at once, so what the box can hold is
  * bounded by the HTTP thread and not by its peers.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,7 +41,11 @@ struct http_call {
     char *reply;                /* from the control thread; NULL: the broker stopped first */
     size_t reply_len;
     http_api_fn *fn; /* the HTTP thread's own call (no request): gets the reply */
-    uint8_t doc[];   /* the body, copied: h2o's buffer may move */
+    uint64_t arg;    /* fn's */
+    /* A request's own handling of a reply (login's cookie, the event stream's start); NULL: the
+     * reply is the response. */
+    void (*req_fn)(struct http_call *c, h2o_req_t *req);
+    uint8_t doc[]; /* the body, copied: h2o's buffer may move */
 };
 
 static void rbox_put(struct http_rbox *box)
@@ -62,6 +70,7 @@ static void call_free(struct http_call *c)
     free(c->reply);
     OPENSSL_cleanse(c->doc, c->call.len); /* a password, for user.add */
     OPENSSL_cleanse(c->call.bearer, sizeof(c->call.bearer));
+    OPENSSL_cleanse(c->call.session, sizeof(c->call.session));
     free(c);
     rbox_put(box);
 }
@@ -125,6 +134,7 @@ static int reply_status(const char *doc, size_t len, const char **reason)
         {"STORE_UNAVAILABLE", 503, "Service Unavailable"},
         {"UNAUTHORIZED", 401, "Unauthorized"},
         {"FORBIDDEN", 403, "Forbidden"},
+        {"CSRF", 403, "Forbidden"},
     };
     json_t *root = json_loadb(doc, len, 0, NULL);
     const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
@@ -165,17 +175,26 @@ static void detach(struct http_call *c)
     c->req = NULL;
 }
 
-static void answer(struct http_call *c)
+/* An admin reply as the response: its status by its error code. */
+static void respond_reply(h2o_req_t *req, const char *reply, size_t len)
 {
     const char *reason = NULL;
+    int status = reply_status(reply, len, &reason);
+
+    if (status == 401)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"trpc\""));
+    http_respond(req, status, reason, "application/json", reply, len);
+}
+
+static void answer(struct http_call *c)
+{
     h2o_req_t *req;
-    int status;
 
     assert(c->h->calls > 0);
     c->h->calls--;
     out_remove(c->h, c);
     if (c->fn != NULL) {
-        c->fn(c->h, c->reply, c->reply_len);
+        c->fn(c->h, c->arg, c->reply, c->reply_len);
         return;
     }
     req = c->req;
@@ -186,12 +205,10 @@ static void answer(struct http_call *c)
         http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
     else if (c->reply == NULL)
         http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "the broker could not answer (out of memory)");
-    else {
-        status = reply_status(c->reply, c->reply_len, &reason);
-        if (status == 401)
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"trpc\""));
-        http_respond(req, status, reason, "application/json", c->reply, c->reply_len);
-    }
+    else if (c->req_fn != NULL)
+        c->req_fn(c, req);
+    else
+        respond_reply(req, c->reply, c->reply_len);
 }
 
 static void rbox_readable(h2o_socket_t *sock, const char *err)
@@ -277,16 +294,6 @@ void http_api_free(struct http *h)
     rbox_put(box);
 }
 
-void http_api_session(struct http *h, h2o_req_t *req)
-{
-    char body[128];
-    /* auth: whether the API needs a bearer token (the page's login is still to come). */
-    int n = snprintf(body, sizeof(body), "{\"ok\": true, \"csrf\": \"%s\", \"auth\": %s, \"user\": null}", h->csrf,
-                     h->b->cfg.auth ? "true" : "false");
-
-    http_respond(req, 200, "OK", "application/json", body, (size_t)n);
-}
-
 static bool header_is(h2o_req_t *req, const h2o_token_t *token, const char *want, size_t wantlen, bool prefix)
 {
     ssize_t i = h2o_find_header(&req->headers, token, -1);
@@ -300,42 +307,106 @@ static bool header_is(h2o_req_t *req, const h2o_token_t *token, const char *want
     return v.len == wantlen && h2o_lcstris(v.base, wantlen, want, wantlen);
 }
 
-/* The CSRF token of the session, compared in constant time. */
+/* This run's CSRF token (the login's, and every change's without authentication or with a
+ * bearer), compared in constant time. */
 static bool csrf_ok(struct http *h, h2o_req_t *req)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
-    unsigned char diff = 0;
     h2o_iovec_t v;
 
     if (i < 0)
         return false;
     v = req->headers.entries[i].value;
-    if (v.len != HTTP_CSRF_HEX)
-        return false;
-    for (size_t k = 0; k < HTTP_CSRF_HEX; k++)
-        diff |= (unsigned char)(v.base[k] ^ h->csrf[k]);
-    return diff == 0;
+    return v.len == HTTP_CSRF_HEX && CRYPTO_memcmp(v.base, h->csrf, HTTP_CSRF_HEX) == 0;
 }
 
-/* "Authorization: Bearer <token>" into out ("" when absent or too long for any token). */
-static void bearer_copy(h2o_req_t *req, char *out, size_t len)
+static void csrf_copy(h2o_req_t *req, char *out, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-csrf-token"), -1);
+
+    out[0] = '\0';
+    if (i >= 0 && req->headers.entries[i].value.len < len) {
+        memcpy(out, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+        out[req->headers.entries[i].value.len] = '\0';
+    }
+}
+
+static bool is_hex(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* The value of the session cookie among the request's Cookie headers ("" when none is well
+ * formed). */
+static void session_copy(h2o_req_t *req, char *out)
+{
+    static const char name[] = HTTP_COOKIE "=";
+    const size_t nlen = sizeof(name) - 1;
+
+    out[0] = '\0';
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0;) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+
+        for (size_t k = 0; k + nlen + ADMIN_SESSION_HEX <= v.len; k++) {
+            const char *p = v.base + k, *end;
+
+            if ((k > 0 && p[-1] != ' ' && p[-1] != ';') || memcmp(p, name, nlen) != 0)
+                continue;
+            p += nlen;
+            end = p + ADMIN_SESSION_HEX;
+            if (is_hex(p, ADMIN_SESSION_HEX) && (end == v.base + v.len || *end == ';')) {
+                memcpy(out, p, ADMIN_SESSION_HEX);
+                out[ADMIN_SESSION_HEX] = '\0';
+                return;
+            }
+        }
+    }
+}
+
+void http_cred_get(h2o_req_t *req, struct http_cred *cred)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     h2o_iovec_t v;
 
-    out[0] = '\0';
+    session_copy(req, cred->session);
+    cred->bearer[0] = '\0';
     if (i < 0)
         return;
     v = req->headers.entries[i].value;
-    if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")) || v.len - 7 >= len)
+    if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")) || v.len - 7 >= sizeof(cred->bearer))
         return;
-    memcpy(out, v.base + 7, v.len - 7);
-    out[v.len - 7] = '\0';
+    memcpy(cred->bearer, v.base + 7, v.len - 7);
+    cred->bearer[v.len - 7] = '\0';
+}
+
+static void peer_copy(h2o_req_t *req, char *out, size_t len)
+{
+    struct sockaddr_storage ss = {0};
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+
+            inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+            port = ntohs(v4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+
+            inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+            port = ntohs(v6->sin6_port);
+        }
+    }
+    snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
 static bool verb_ok(h2o_iovec_t verb)
 {
-    if (verb.len == 0 || verb.len >= ADMIN_VERB_MAX)
+    if (verb.len == 0 || verb.len >= ADMIN_VERB_MAX || h2o_memis(verb.base, verb.len < 8 ? verb.len : 8, H2O_STRLIT("session.")))
         return false;
     for (size_t i = 0; i < verb.len; i++) {
         char ch = verb.base[i];
@@ -368,6 +439,13 @@ static struct http_call *call_new(struct http *h, h2o_iovec_t verb, const uint8_
     return c;
 }
 
+static void call_cred(struct http_call *c, const struct http_cred *cred)
+{
+    c->call.http = true;
+    memcpy(c->call.session, cred->session, sizeof(c->call.session));
+    memcpy(c->call.bearer, cred->bearer, sizeof(c->call.bearer));
+}
+
 /* Hands c to the control thread: 0, or -ESHUTDOWN or -EAGAIN (c is freed). */
 static int call_post(struct http *h, struct http_call *c)
 {
@@ -387,10 +465,170 @@ static int call_post(struct http *h, struct http_call *c)
     return 0;
 }
 
-void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
+/* Sends req's call of verb (the body, or doc when not NULL) to the control thread, as an HTTP API
+ * call with req's credentials; the reply answers req (through req_fn when not NULL). */
+static void forward(struct http *h, h2o_req_t *req, const char *verb, const char *doc,
+                    void (*req_fn)(struct http_call *, h2o_req_t *))
 {
+    h2o_iovec_t body = doc != NULL ? h2o_iovec_init(doc, strlen(doc)) : req->entity;
+    struct http_cred cred;
     struct http_call *c;
     int ret;
+
+    if (h->draining || h->rbox == NULL) {
+        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+        return;
+    }
+    if (h->calls >= HTTP_CALLS_MAX) {
+        http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
+        return;
+    }
+    c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)body.base, body.len);
+    if (c == NULL) {
+        http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
+        return;
+    }
+    http_cred_get(req, &cred);
+    call_cred(c, &cred);
+    OPENSSL_cleanse(&cred, sizeof(cred));
+    csrf_copy(req, c->call.csrf, sizeof(c->call.csrf));
+    peer_copy(req, c->call.peer, sizeof(c->call.peer));
+    c->req_fn = req_fn;
+    c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
+    *c->owner = c;
+    c->req = req;
+    ret = call_post(h, c);
+    if (ret == -ESHUTDOWN)
+        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    else if (ret != 0)
+        http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+}
+
+/* ---- the session ------------------------------------------------------------------------------- */
+
+static void cookie_set(h2o_req_t *req, const char *value, bool clear)
+{
+    bool https = req->scheme == &H2O_URL_SCHEME_HTTPS;
+    h2o_iovec_t v = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(HTTP_COOKIE "=")), h2o_iovec_init(value, strlen(value)),
+                               clear ? h2o_iovec_init(H2O_STRLIT("; Max-Age=0")) : h2o_iovec_init(H2O_STRLIT("")),
+                               h2o_iovec_init(H2O_STRLIT("; Path=/; HttpOnly; SameSite=Strict")),
+                               https ? h2o_iovec_init(H2O_STRLIT("; Secure")) : h2o_iovec_init(H2O_STRLIT("")));
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, v.base, v.len);
+}
+
+/* A reply document rewritten (f edits it) into the response; the reply as it is when it is not
+ * a success. */
+static void respond_edited(struct http_call *c, h2o_req_t *req, void (*f)(struct http_call *, h2o_req_t *, json_t *))
+{
+    json_t *doc = json_loadb(c->reply, c->reply_len, 0, NULL);
+    char *text;
+
+    if (!json_is_true(json_object_get(doc, "ok"))) {
+        json_decref(doc);
+        respond_reply(req, c->reply, c->reply_len);
+        return;
+    }
+    f(c, req, doc);
+    text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text == NULL) {
+        http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
+        return;
+    }
+    http_respond(req, 200, "OK", "application/json", text, strlen(text));
+    OPENSSL_cleanse(text, strlen(text));
+    free(text);
+}
+
+/* The session's secret goes into the cookie, and only there. */
+static void login_edit(struct http_call *c, h2o_req_t *req, json_t *doc)
+{
+    const char *secret = json_string_value(json_object_get(doc, "session"));
+
+    (void)c;
+    if (secret != NULL) {
+        cookie_set(req, secret, false);
+        OPENSSL_cleanse((char *)secret, strlen(secret));
+    }
+    json_object_del(doc, "session");
+}
+
+static void login_in(struct http_call *c, h2o_req_t *req)
+{
+    respond_edited(c, req, login_edit);
+}
+
+static void logout_edit(struct http_call *c, h2o_req_t *req, json_t *doc)
+{
+    (void)doc;
+    cookie_set(req, "", true);
+    if (c->call.session[0] != '\0')
+        http_events_end_session(c->h, c->call.session);
+}
+
+static void logout_in(struct http_call *c, h2o_req_t *req)
+{
+    respond_edited(c, req, logout_edit);
+}
+
+/* Nobody logged in: the page gets this run's token, for its login. */
+static void session_edit(struct http_call *c, h2o_req_t *req, json_t *doc)
+{
+    (void)req;
+    if (!json_is_string(json_object_get(doc, "csrf")))
+        json_object_set_new(doc, "csrf", json_string(c->h->csrf));
+}
+
+static void session_in(struct http_call *c, h2o_req_t *req)
+{
+    respond_edited(c, req, session_edit);
+}
+
+void http_api_session(struct http *h, h2o_req_t *req)
+{
+    char body[128];
+    int n;
+
+    if (h->b->cfg.auth) {
+        forward(h, req, "session.get", "{}", session_in);
+        return;
+    }
+    n = snprintf(body, sizeof(body), "{\"ok\": true, \"csrf\": \"%s\", \"auth\": false, \"user\": null}", h->csrf);
+    http_respond(req, 200, "OK", "application/json", body, (size_t)n);
+}
+
+static void events_in(struct http_call *c, h2o_req_t *req)
+{
+    struct http_cred cred;
+
+    if (reply_status(c->reply, c->reply_len, &(const char *){NULL}) != 200) {
+        respond_reply(req, c->reply, c->reply_len);
+        return;
+    }
+    memcpy(cred.session, c->call.session, sizeof(cred.session));
+    memcpy(cred.bearer, c->call.bearer, sizeof(cred.bearer));
+    http_events_serve(c->h, req, &cred);
+    OPENSSL_cleanse(&cred, sizeof(cred));
+}
+
+void http_api_events(struct http *h, h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+        http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "the event stream takes GET");
+        return;
+    }
+    forward(h, req, "session.check", "{}", events_in);
+}
+
+/* ---- calls ------------------------------------------------------------------------------------- */
+
+void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
+{
+    void (*req_fn)(struct http_call *, h2o_req_t *) = NULL;
+    char name[ADMIN_VERB_MAX];
+    bool bearer;
 
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
@@ -401,37 +639,27 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 415, "Unsupported Media Type", "BAD_REQUEST", "the body must be application/json");
         return;
     }
-    if (!csrf_ok(h, req)) {
-        http_respond_json(req, 403, "Forbidden", "CSRF", "missing or wrong X-CSRF-Token (GET /api/session gives it)");
-        return;
-    }
-    if (!verb_ok(verb)) {
+    if (h2o_memis(verb.base, verb.len, H2O_STRLIT("login"))) {
+        snprintf(name, sizeof(name), "session.login");
+        req_fn = login_in;
+    } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("logout"))) {
+        snprintf(name, sizeof(name), "session.logout");
+        req_fn = logout_in;
+    } else if (verb_ok(verb)) {
+        memcpy(name, verb.base, verb.len);
+        name[verb.len] = '\0';
+    } else {
         http_respond_json(req, 404, "Not Found", "UNKNOWN_VERB", "no such admin verb");
         return;
     }
-    if (h->draining || h->rbox == NULL) {
-        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
+    /* A logged-in page's calls carry its session's own token, checked with the session on the
+     * control thread; the rest (no authentication, a bearer, the login) carry this run's. */
+    bearer = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) >= 0;
+    if ((!h->b->cfg.auth || bearer || req_fn == login_in) && !csrf_ok(h, req)) {
+        http_respond_json(req, 403, "Forbidden", "CSRF", "missing or wrong X-CSRF-Token (GET /api/session gives it)");
         return;
     }
-    if (h->calls >= HTTP_CALLS_MAX) {
-        http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
-        return;
-    }
-    c = call_new(h, verb, (const uint8_t *)req->entity.base, req->entity.len);
-    if (c == NULL) {
-        http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
-        return;
-    }
-    c->call.http = true;
-    bearer_copy(req, c->call.bearer, sizeof(c->call.bearer));
-    c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
-    *c->owner = c;
-    c->req = req;
-    ret = call_post(h, c);
-    if (ret == -ESHUTDOWN)
-        http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
-    else if (ret != 0)
-        http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+    forward(h, req, name, NULL, req_fn);
 }
 
 void http_api_stop(struct http *h)
@@ -446,10 +674,10 @@ void http_api_stop(struct http *h)
     h->out = NULL;
 }
 
-int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn)
+int http_api_internal(struct http *h, const char *verb, const char *doc, const struct http_cred *cred, http_api_fn *fn,
+                      uint64_t arg)
 {
     struct http_call *c;
-    int ret;
 
     if (h->draining || h->rbox == NULL)
         return -ESHUTDOWN;
@@ -458,7 +686,9 @@ int http_api_internal(struct http *h, const char *verb, const char *doc, http_ap
     c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)doc, strlen(doc));
     if (c == NULL)
         return -ENOMEM;
+    if (cred != NULL)
+        call_cred(c, cred);
     c->fn = fn;
-    ret = call_post(h, c);
-    return ret;
+    c->arg = arg;
+    return call_post(h, c);
 }

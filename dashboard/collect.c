@@ -39,12 +39,13 @@ static void collect_end(struct http *h, bool complete)
     c->running = false;
 }
 
-static void groups_in(struct http *h, const char *reply, size_t len)
+static void groups_in(struct http *h, uint64_t arg, const char *reply, size_t len)
 {
     struct http_collect *c = &h->collect;
     json_t *doc = reply != NULL ? json_loadb(reply, len, 0, NULL) : NULL;
     json_t *st = json_array_get(c->pending, c->next - 1);
 
+    (void)arg;
     if (reply == NULL) {
         json_decref(doc);
         collect_end(h, false);
@@ -74,18 +75,19 @@ static void collect_next(struct http *h)
     req = json_pack("{s:O}", "stream", json_object_get(st, "name"));
     text = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
-    ret = text != NULL ? http_api_internal(h, "group.list", text, groups_in) : -ENOMEM;
+    ret = text != NULL ? http_api_internal(h, "group.list", text, NULL, groups_in, 0) : -ENOMEM;
     free(text);
     if (ret != 0)
         collect_end(h, false); /* tried again next period */
 }
 
-static void streams_in(struct http *h, const char *reply, size_t len)
+static void streams_in(struct http *h, uint64_t arg, const char *reply, size_t len)
 {
     struct http_collect *c = &h->collect;
     json_t *doc = reply != NULL ? json_loadb(reply, len, 0, NULL) : NULL;
     json_t *streams = json_object_get(doc, "streams");
 
+    (void)arg;
     if (!json_is_array(streams)) {
         json_decref(doc);
         collect_end(h, false);
@@ -104,7 +106,7 @@ void http_collect_tick(struct http *h, uint64_t now_ns)
     if (c->running || now_ns < c->next_ns)
         return;
     c->next_ns = now_ns + (uint64_t)HTTP_COLLECT_MS * 1000000;
-    if (http_api_internal(h, "stream.list", "{}", streams_in) == 0)
+    if (http_api_internal(h, "stream.list", "{}", NULL, streams_in, 0) == 0)
         c->running = true;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "dashboard/internal.h"
 #include "src/control.h"
@@ -30,6 +31,11 @@ struct http_sse {
     bool closing; /* send the end once the one in flight is done */
     char *buf, *waiting;
     size_t buf_len, waiting_len;
+    /* Authentication on: who opened it, asked about again every HTTP_RECHECK_MS (a logout, a
+     * user disabled or no longer an admin ends it). */
+    bool checked, checking;
+    struct http_cred cred;
+    uint64_t id, next_check_ns;
 };
 
 /* The rows of BROKER_STATS_MAP, learnt once from broker_stats_foreach. */
@@ -68,8 +74,9 @@ static double rate(uint64_t now, uint64_t before, double secs)
 
 static json_t *point_json(const struct http_point *p)
 {
-    return json_pack("{sIsfsfsfsfsfsI}", "t", (json_int_t)p->t_ms, "msgs_in", p->msgs_in, "msgs_out", p->msgs_out, "requests",
-                     p->requests, "bytes_in", p->bytes_in, "bytes_out", p->bytes_out, "connections", (json_int_t)p->connections);
+    return json_pack("{sIsfsfsfsfsfsIsf}", "t", (json_int_t)p->t_ms, "msgs_in", p->msgs_in, "msgs_out", p->msgs_out, "requests",
+                     p->requests, "bytes_in", p->bytes_in, "bytes_out", p->bytes_out, "connections", (json_int_t)p->connections,
+                     "auth_failures", p->auth_failures);
 }
 
 /* ---- streams ----------------------------------------------------------------------------------- */
@@ -87,6 +94,7 @@ static void sse_free(struct http_sse *s)
     }
     free(s->buf);
     free(s->waiting);
+    OPENSSL_cleanse(&s->cred, sizeof(s->cred));
     free(s);
 }
 
@@ -186,7 +194,7 @@ static char *history_text(const struct http *h, size_t *len)
     return text;
 }
 
-void http_events_serve(struct http *h, h2o_req_t *req)
+void http_events_serve(struct http *h, h2o_req_t *req, const struct http_cred *cred)
 {
     struct http_sse *s;
     char *text;
@@ -212,6 +220,12 @@ void http_events_serve(struct http *h, h2o_req_t *req)
     s->gen.proceed = sse_proceed;
     s->gen.stop = sse_stop;
     s->h = h;
+    s->id = ++h->sse_ids;
+    if (cred != NULL) {
+        s->checked = true;
+        s->cred = *cred;
+        s->next_check_ns = uring_now_ns() + (uint64_t)HTTP_RECHECK_MS * 1000000;
+    }
     s->req = req;
     s->next = h->sse;
     h->sse = s;
@@ -236,19 +250,69 @@ void http_events_serve(struct http *h, h2o_req_t *req)
     sse_push(s, text, len);
 }
 
+/* Ends s: at once, or at the proceed of the send in flight (s is freed either way). */
+static void sse_end(struct http_sse *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    free(s->waiting);
+    s->waiting = NULL;
+    if (!s->sending)
+        sse_send(s);
+}
+
 void http_events_stop(struct http *h)
 {
     struct http_sse *next;
 
     for (struct http_sse *s = h->sse; s != NULL; s = next) {
         next = s->next;
-        if (s->closing)
+        sse_end(s);
+    }
+}
+
+void http_events_end_session(struct http *h, const char *session)
+{
+    struct http_sse *next;
+
+    for (struct http_sse *s = h->sse; s != NULL; s = next) {
+        next = s->next;
+        if (s->checked && strcmp(s->cred.session, session) == 0)
+            sse_end(s);
+    }
+}
+
+/* The control thread's word on stream id's session: one no longer valid ends it; a store that
+ * cannot be read, or a broker stopping, does not. */
+static void recheck_in(struct http *h, uint64_t id, const char *reply, size_t len)
+{
+    json_t *doc = reply != NULL ? json_loadb(reply, len, 0, NULL) : NULL;
+    const char *code = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+    struct http_sse *s = h->sse;
+
+    while (s != NULL && s->id != id)
+        s = s->next;
+    if (s != NULL) {
+        s->checking = false;
+        s->next_check_ns = uring_now_ns() + (uint64_t)HTTP_RECHECK_MS * 1000000;
+        if (code != NULL && (strcmp(code, "UNAUTHORIZED") == 0 || strcmp(code, "FORBIDDEN") == 0))
+            sse_end(s);
+    }
+    json_decref(doc);
+}
+
+static void recheck(struct http *h, uint64_t now)
+{
+    struct http_sse *next;
+
+    for (struct http_sse *s = h->sse; s != NULL; s = next) {
+        next = s->next;
+        if (!s->checked || s->checking || s->closing || now < s->next_check_ns)
             continue;
-        s->closing = true;
-        free(s->waiting);
-        s->waiting = NULL;
-        if (!s->sending)
-            sse_send(s); /* ends it (and frees s); one in flight ends at its proceed */
+        /* Busy (HTTP_CALLS_MAX out): next round. */
+        if (http_api_internal(h, "session.check", "{}", &s->cred, recheck_in, s->id) == 0)
+            s->checking = true;
     }
 }
 
@@ -261,6 +325,7 @@ static json_t *sample_json(struct http *h, const struct rows *r, double secs, ui
     bool store_up = ctl != NULL && atomic_load_explicit(&ctl->pub_store_up, memory_order_relaxed);
     uint64_t up_ms = ctl != NULL ? (uring_now_ns() - ctl->started_mono_ns) / 1000000 : 0;
     struct http_point *p = &h->history[h->hist_head];
+    uint64_t auth_failures = ctl != NULL ? atomic_load_explicit(&ctl->pub_auth_failures, memory_order_relaxed) : 0;
 
     for (size_t i = 0; i < r->n; i++) {
         json_object_set_new(totals, r->name[i], json_integer((json_int_t)r->v[i]));
@@ -294,7 +359,9 @@ static json_t *sample_json(struct http *h, const struct rows *r, double secs, ui
         .bytes_in = json_real_value(json_object_get(rates, "bytes_in")),
         .bytes_out = json_real_value(json_object_get(rates, "bytes_out")),
         .connections = (uint64_t)json_integer_value(json_object_get(totals, "connections")),
+        .auth_failures = h->last_ns != 0 ? rate(auth_failures, h->last_auth_failures, secs) : 0,
     };
+    h->last_auth_failures = auth_failures;
     h->hist_head = (h->hist_head + 1) % HTTP_HISTORY;
     if (h->hist_len < HTTP_HISTORY)
         h->hist_len++;
@@ -335,6 +402,7 @@ void http_events_tick(struct http *h)
 {
     uint64_t now = uring_now_ns();
 
+    recheck(h, now);
     if (now < h->next_sample_ns)
         return;
     sample(h, now);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -30,6 +29,7 @@
 #include "dashboard/http.h"
 #include "dashboard/internal.h"
 #include "src/admin.h"
+#include "src/auth.h"
 #include "src/control.h"
 #include "src/core.h"
 #include "src/log.h"
@@ -194,16 +194,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                 http_respond_json(req, 405, "Method Not Allowed", "BAD_REQUEST", "the session takes GET");
             }
         } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("events"))) {
-            /* A stream's token would have to be checked on the control thread before it starts:
-             * until the dashboard's login lands, the event stream is off when clients log in. */
-            if (h->b->cfg.auth) {
-                h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                               H2O_STRLIT("Bearer realm=\"trpc\""));
-                http_respond_json(req, 401, "Unauthorized", "UNAUTHORIZED",
-                                  "authentication is on: the event stream needs the dashboard's login, not there yet");
-            } else {
-                http_events_serve(h, req);
-            }
+            if (h->b->cfg.auth)
+                http_api_events(h, req); /* after the control thread's word on its session */
+            else
+                http_events_serve(h, req, NULL);
         } else {
             http_api_call(h, req, verb);
         }
@@ -334,21 +328,11 @@ static int listen_on(const struct config *c, unsigned *port, char *err, size_t e
     return fd;
 }
 
-/* The token every change through the API must carry (X-CSRF-Token): one per run of the broker,
- * readable only by pages of this origin (GET /api/session). */
+/* The token the login, and without authentication every change, must carry (X-CSRF-Token): one
+ * per run of the broker, readable only by pages of this origin (GET /api/session). */
 static int csrf_make(struct http *h)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[HTTP_CSRF_HEX / 2];
-
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-        return -EIO;
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        h->csrf[2 * i] = hex[raw[i] >> 4];
-        h->csrf[2 * i + 1] = hex[raw[i] & 15];
-    }
-    h->csrf[HTTP_CSRF_HEX] = '\0';
-    return 0;
+    return auth_random_hex(h->csrf, HTTP_CSRF_HEX / 2);
 }
 
 static void http_free(struct http *h)

@@ -16,6 +16,7 @@
 #include <h2o.h>
 #include <jansson.h>
 
+#include "src/admin_api.h"
 #include "src/stats.h"
 
 #define HTTP_CONNS_MAX  64  /* connections at once (each may buffer a request of ~420 KiB) */
@@ -23,13 +24,22 @@
 #define HTTP_SSE_MAX    16  /* event streams at once: more get 503 */
 #define HTTP_HISTORY    300 /* one-second points kept for a new event stream's chart */
 #define HTTP_CORES_MAX  256 /* cores the sampler follows */
-#define HTTP_CSRF_HEX   32
+#define HTTP_CSRF_HEX   ADMIN_CSRF_HEX
+#define HTTP_COOKIE     "trpc_session" /* the dashboard's login session */
+#define HTTP_RECHECK_MS 5000           /* an event stream's session is checked again this often */
 #define HTTP_SAMPLE_MS  1000
 #define HTTP_COLLECT_MS 5000 /* streams and groups for /metrics (collect.c) */
 
 struct broker;
 struct http;
 struct http_call;
+
+/* Who a request says it is, with authentication on: the dashboard's session cookie, or a bearer
+ * token (tools). Empty strings when absent. */
+struct http_cred {
+    char session[ADMIN_SESSION_HEX + 1];
+    char bearer[96];
+};
 
 /* Answers of the control thread, handed back to the HTTP thread. Shared by both and by every call
  * in flight (refs), so that whichever of the HTTP thread and the last answer goes last frees it:
@@ -45,7 +55,7 @@ struct http_rbox {
 /* One second's point of the overview chart. */
 struct http_point {
     uint64_t t_ms; /* CLOCK_REALTIME */
-    double msgs_in, msgs_out, requests, bytes_in, bytes_out;
+    double msgs_in, msgs_out, requests, bytes_in, bytes_out, auth_failures;
     uint64_t connections;
 };
 
@@ -101,6 +111,7 @@ struct http {
     uint64_t next_sample_ns;
     uint64_t last_ns;                      /* monotonic time of the last sample; 0: none yet */
     uint64_t last_rows[BROKER_STATS_ROWS]; /* BROKER_STATS_MAP's rows at the last sample */
+    uint64_t last_auth_failures;           /* the control thread's count at the last sample */
     struct broker_stats *last_core;        /* [ncores] */
     uint64_t *last_cpu_ns;                 /* [ncores] */
     struct http_point history[HTTP_HISTORY];
@@ -109,6 +120,7 @@ struct http {
     size_t snapshot_len;
     struct http_sse *sse; /* open event streams */
     unsigned nsse;
+    uint64_t sse_ids; /* the last stream's id (a recheck's answer finds its stream by it) */
 
     struct http_collect collect;
 };
@@ -117,25 +129,34 @@ struct http {
 void http_respond(h2o_req_t *req, int status, const char *reason, const char *type, const char *body, size_t len);
 void http_respond_json(h2o_req_t *req, int status, const char *reason, const char *code, const char *message);
 
-/* api.c: /api/session and POST /api/<verb>. */
-typedef void http_api_fn(struct http *h, const char *reply, size_t len); /* reply NULL: the broker stops */
+/* api.c: /api/session, /api/login, /api/logout and POST /api/<verb>. */
+typedef void http_api_fn(struct http *h, uint64_t arg, const char *reply, size_t len); /* reply NULL: the broker stops */
 int http_api_init(struct http *h);
 void http_api_free(struct http *h);
 void http_api_session(struct http *h, h2o_req_t *req);
 void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb);
-/* The HTTP thread's own admin call (verb and its document): fn gets the reply on this thread.
- * 0, or -EBUSY (HTTP_CALLS_MAX out), -ENOMEM, -EAGAIN (the control thread's queue is full),
- * -ESHUTDOWN; fn is not called then. */
+/* GET /api/events with authentication on: the stream starts once the control thread says the
+ * request's session (or bearer) is an admin's. */
+void http_api_events(struct http *h, h2o_req_t *req);
+/* The request's session cookie and bearer token. */
+void http_cred_get(h2o_req_t *req, struct http_cred *cred);
 /* Stopping: every request still waiting for the control thread is answered SHUTTING_DOWN now,
  * since the control thread has stopped reading its mailbox. */
 void http_api_stop(struct http *h);
-int http_api_internal(struct http *h, const char *verb, const char *doc, http_api_fn *fn);
+/* The HTTP thread's own admin call (verb and its document; cred, when not NULL, makes it a call
+ * of the HTTP API, checked as such): fn gets arg and the reply on this thread. 0, or -EBUSY
+ * (HTTP_CALLS_MAX out), -ENOMEM, -EAGAIN (the control thread's queue is full), -ESHUTDOWN; fn is
+ * not called then. */
+int http_api_internal(struct http *h, const char *verb, const char *doc, const struct http_cred *cred, http_api_fn *fn,
+                      uint64_t arg);
 
 /* events.c: the one-second sampler and GET /api/events. */
 int http_events_init(struct http *h);
 void http_events_tick(struct http *h); /* after each round of the loop: samples when due */
-void http_events_serve(struct http *h, h2o_req_t *req);
-void http_events_stop(struct http *h); /* ends every stream (draining) */
+/* cred: who opened it (authentication on), checked again every HTTP_RECHECK_MS; NULL: no check. */
+void http_events_serve(struct http *h, h2o_req_t *req, const struct http_cred *cred);
+void http_events_stop(struct http *h);                             /* ends every stream (draining) */
+void http_events_end_session(struct http *h, const char *session); /* its streams (logout) */
 void http_events_free(struct http *h);
 
 /* collect.c */

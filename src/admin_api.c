@@ -645,6 +645,10 @@ void admin_api_call(struct control *ctl, struct admin_call *call)
     json_error_t err;
     json_t *req;
 
+    if (call->http && strncmp(call->verb, "session.", 8) == 0) {
+        control_dash_call(ctl, call); /* the dashboard's login, its own checks */
+        return;
+    }
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (strcmp(call->verb, verbs[i].name) == 0)
             v = &verbs[i];
@@ -652,19 +656,8 @@ void admin_api_call(struct control *ctl, struct admin_call *call)
         admin_api_fail(ctl, call, "UNKNOWN_VERB", "no admin verb '%s'", call->verb);
         return;
     }
-    if (call->http && ctl->cfg.auth) {
-        char why[128];
-        int ret = control_auth_bearer(ctl, call->bearer, why, sizeof(why));
-
-        if (ret != 0) {
-            admin_api_fail(ctl, call,
-                           ret == -EPERM    ? "FORBIDDEN"
-                           : ret == -EAGAIN ? "STORE_UNAVAILABLE"
-                                            : "UNAUTHORIZED",
-                           "%s", why);
-            return;
-        }
-    }
+    if (call->http && ctl->cfg.auth && !control_dash_allowed(ctl, call, true))
+        return; /* answered */
     if (call->too_large) {
         admin_api_fail(ctl, call, "BAD_REQUEST", "request document larger than %u bytes", ADMIN_DOC_MAX);
         return;

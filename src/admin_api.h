@@ -18,7 +18,9 @@
 
 #define ADMIN_LIST_DEFAULT 1000
 #define ADMIN_LIST_MAX     10000
-#define ADMIN_SETTINGS_MAX 32         /* settings changed by one settings.set */
+#define ADMIN_SETTINGS_MAX 32 /* settings changed by one settings.set */
+#define ADMIN_SESSION_HEX  64 /* the dashboard's session cookie: 32 random bytes */
+#define ADMIN_CSRF_HEX     32
 #define ADMIN_REPLY_MAX    (4u << 20) /* a list reply's document at most (admin_api.c, reply_budget) */
 
 struct control;
@@ -35,6 +37,11 @@ struct admin_call {
      * admin (a client's REQ was checked on its core; the broker's own calls need nothing). */
     bool http;
     char bearer[96];
+    /* Or the dashboard's login session (control_dash.c): its cookie, the X-CSRF-Token the request
+     * carried (checked there: the session's own), and the peer, for the login's guessing delays. */
+    char session[ADMIN_SESSION_HEX + 1];
+    char csrf[ADMIN_CSRF_HEX + 1];
+    char peer[64];
     void (*done)(struct control *ctl, struct admin_call *call, char *reply, size_t len);
 };
 

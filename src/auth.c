@@ -148,7 +148,7 @@ static void hex(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int sha256_hex(const char *s, size_t len, char *out)
+int auth_sha256_hex(const char *s, size_t len, char *out)
 {
     uint8_t md[32];
     unsigned mdlen = 0;
@@ -156,6 +156,17 @@ static int sha256_hex(const char *s, size_t len, char *out)
     if (EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
         return -EIO;
     hex(md, sizeof(md), out);
+    return 0;
+}
+
+int auth_random_hex(char *out, size_t nbytes)
+{
+    uint8_t raw[64];
+
+    if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1)
+        return -EIO;
+    hex(raw, nbytes, out);
+    OPENSSL_cleanse(raw, nbytes);
     return 0;
 }
 
@@ -190,7 +201,7 @@ int auth_token_new(char *out, char *id, char *hash_hex)
     hex(rid, sizeof(rid), id);
     b64url(secret, sizeof(secret), s64);
     snprintf(out, AUTH_TOKEN_LEN + 1, AUTH_TOKEN_PREFIX "%s_%s", id, s64);
-    ret = sha256_hex(s64, strlen(s64), hash_hex);
+    ret = auth_sha256_hex(s64, strlen(s64), hash_hex);
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
     OPENSSL_cleanse(s64, sizeof(s64));
@@ -217,7 +228,7 @@ int auth_token_parse(const char *tok, size_t len, char *id, char *hash_hex)
         if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
             return -EINVAL;
     }
-    return sha256_hex(tok + pre + AUTH_TOKEN_ID_LEN + 1, len - pre - AUTH_TOKEN_ID_LEN - 1, hash_hex);
+    return auth_sha256_hex(tok + pre + AUTH_TOKEN_ID_LEN + 1, len - pre - AUTH_TOKEN_ID_LEN - 1, hash_hex);
 }
 
 bool auth_digest_equal(const char *a, const char *b)
@@ -351,6 +362,19 @@ int auth_user_check(const json_t *user, size_t max_topic, char *why, size_t whyl
 bool auth_user_enabled(const json_t *user)
 {
     return !json_is_false(json_object_get(user, "enabled"));
+}
+
+bool auth_user_admin(const json_t *user)
+{
+    json_t *role;
+    size_t i;
+
+    json_array_foreach(json_object_get(user, "roles"), i, role)
+    {
+        if (json_is_string(role) && strcmp(json_string_value(role), "admin") == 0)
+            return true;
+    }
+    return false;
 }
 
 /* ---- permissions ------------------------------------------------------------------------------- */

@@ -84,6 +84,10 @@ int auth_token_new(char *out, char *id, char *hash_hex);
 /* Splits a presented token: 0 with id (AUTH_TOKEN_ID_LEN + 1) and the secret's SHA-256 hex (65),
  * or -EINVAL when it is not one. */
 int auth_token_parse(const char *tok, size_t len, char *id, char *hash_hex);
+/* The SHA-256 of s[0, len) in hex (65 bytes): 0 or -EIO. */
+int auth_sha256_hex(const char *s, size_t len, char *out);
+/* nbytes (at most 64) random bytes in hex (2 * nbytes + 1 bytes), from OpenSSL's CSPRNG: 0 or -EIO. */
+int auth_random_hex(char *out, size_t nbytes);
 /* Constant-time comparison of two hex digests of the same length. */
 bool auth_digest_equal(const char *a, const char *b);
 
@@ -94,6 +98,8 @@ bool auth_digest_equal(const char *a, const char *b);
 int auth_user_check(const json_t *user, size_t max_topic, char *why, size_t whylen);
 /* Whether the record's "enabled" is not false. */
 bool auth_user_enabled(const json_t *user);
+/* Whether the record's roles hold "admin". */
+bool auth_user_admin(const json_t *user);
 
 /* ---- permissions ------------------------------------------------------------------------------- */
 
@@ -152,6 +158,8 @@ bool auth_cache_allow(struct auth_cache *c, const struct auth_perms *p, enum aut
 enum auth_kind { AUTH_KIND_NONE, AUTH_KIND_PASSWORD, AUTH_KIND_TOKEN, AUTH_KIND_CERT };
 
 /* A CONNECT to authenticate (CONTROL_AUTH, malloc'd by the session's core). */
+struct admin_call;
+
 struct auth_ask {
     unsigned core;
     uint32_t slot, gen;
@@ -163,6 +171,9 @@ struct auth_ask {
     char subject[256]; /* the verified client certificate's, "" when none */
     uint16_t pw_len;
     char password[AUTH_PASSWORD_MAX];
+    /* The dashboard's login (control_dash.c) instead of a session's CONNECT: answered there, and
+     * by auth_ask_free with no reply when the ask goes unanswered (the broker stops). */
+    struct admin_call *call;
 };
 /* Wipes the secrets it holds and frees it. */
 void auth_ask_free(struct auth_ask *a);

@@ -95,6 +95,7 @@ struct control {
     bool streams_changing;
     /* Authentication (control_auth.c), and its counters for /metrics. */
     struct control_auth *auth;
+    struct control_dash *dash; /* the dashboard's login sessions (control_dash.c); NULL: none yet */
     _Atomic uint64_t pub_auth_logins, pub_auth_failures, pub_auth_busy;
     /* Dead-letter streams to make (admin_dlq_stream.c): waiting, and one under way. */
     struct admin_dlq_job *dlq_jobs;
@@ -151,10 +152,25 @@ int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size
  * JSON object: damaged, logged), or the store's error. */
 struct json_t;
 int control_auth_load(struct control *ctl, const char *ns, const char *key, struct json_t **out);
+struct auth_ask;
+struct admin_call;
+struct auth_perms;
+/* control_dash.c: the dashboard's logins. The session.* verbs of the HTTP API (login, logout,
+ * get, check); whether a call's session is an admin's and its X-CSRF-Token the session's (csrf):
+ * 0, -EACCES (none, expired, ended), -EPROTO (CSRF), -EAGAIN (the store cannot be read), why says
+ * which; the verdict of a login's password (auth_ask.call), perms taken. */
+void control_dash_call(struct control *ctl, struct admin_call *call);
+int control_dash_check(struct control *ctl, const struct admin_call *call, bool csrf, char *why, size_t whylen);
+/* An HTTP API call with authentication on: whether its bearer token, or else its session (and
+ * then its CSRF token, when csrf), is an admin's; false: call was answered with the error. */
+bool control_dash_allowed(struct control *ctl, struct admin_call *call, bool csrf);
+void control_dash_login_done(struct control *ctl, struct admin_call *call, const struct auth_ask *a, int code, const char *msg,
+                             struct auth_perms *perms);
+void control_dash_free(struct control *ctl);
+
 /* The control thread's plumbing: CONTROL_AUTH (a taken), CONTROL_AUTH_DONE, a message nobody will
  * handle, each round of the loop; init before control_start's thread, start with it, stop
  * after it (the password worker posts to its mailbox), free in control_free. */
-struct auth_ask;
 void control_auth_ask(struct control *ctl, struct auth_ask *a);
 void control_auth_done(struct control *ctl, void *job);
 void control_auth_discard(uint32_t type, void *ptr);

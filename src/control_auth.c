@@ -34,6 +34,7 @@
 #include <openssl/crypto.h>
 
 #include "src/admin.h"
+#include "src/admin_api.h"
 #include "src/auth.h"
 #include "src/control.h"
 #include "src/core.h"
@@ -97,6 +98,8 @@ void auth_ask_free(struct auth_ask *a)
 {
     if (a == NULL)
         return;
+    if (a->call != NULL)
+        a->call->done(NULL, a->call, NULL, 0); /* unanswered: the broker stops */
     OPENSSL_cleanse(a->password, sizeof(a->password));
     OPENSSL_cleanse(a->token, sizeof(a->token));
     free(a);
@@ -112,12 +115,20 @@ static void job_free(struct auth_job *j)
 
 /* ---- answers ----------------------------------------------------------------------------------- */
 
-static void answer(struct control *ctl, const struct auth_ask *a, int code, const char *msg, struct auth_perms *perms,
+static void answer(struct control *ctl, struct auth_ask *a, int code, const char *msg, struct auth_perms *perms,
                    const char *token_id)
 {
-    struct auth_answer *r = calloc(1, sizeof(*r));
     struct uring_xmsg m = {.type = ADMIN_MB_AUTH};
+    struct auth_answer *r;
 
+    if (a->call != NULL) {
+        struct admin_call *call = a->call;
+
+        a->call = NULL;
+        control_dash_login_done(ctl, call, a, code, msg, perms);
+        return;
+    }
+    r = calloc(1, sizeof(*r));
     if (r == NULL) {
         auth_perms_unref(perms);
         log_error(LOG_NO_CORE, "auth: out of memory answering client_id=%" PRIu64, a->client_id);
@@ -213,7 +224,7 @@ static const char *printable(const char *in, char *out, size_t len)
     return in != NULL && log_printable(out, len, in, strlen(in)) > 0 ? out : "-";
 }
 
-static void fail(struct control *ctl, const struct auth_ask *a, const char *user, const char *why)
+static void fail(struct control *ctl, struct auth_ask *a, const char *user, const char *why)
 {
     uint64_t now = uring_now_ns();
     char addr[48], pair[PENALTY_KEY_MAX], shown[AUTH_NAME_MAX + 1];
@@ -237,7 +248,7 @@ static void fail(struct control *ctl, const struct auth_ask *a, const char *user
            a->kind == AUTH_KIND_NONE && a->user[0] == '\0' && a->token[0] == '\0' ? missing_msg : failed_msg, NULL, NULL);
 }
 
-static void succeed(struct control *ctl, const struct auth_ask *a, const char *user, const json_t *rec, const char *token_id)
+static void succeed(struct control *ctl, struct auth_ask *a, const char *user, const json_t *rec, const char *token_id)
 {
     struct auth_perms *perms = NULL;
     char why[AUTH_ERR_MAX], addr[48], pair[PENALTY_KEY_MAX];
@@ -303,7 +314,7 @@ int control_auth_load(struct control *ctl, const char *ns, const char *key, json
     return 0;
 }
 
-static bool store_failed(struct control *ctl, const struct auth_ask *a, int ret)
+static bool store_failed(struct control *ctl, struct auth_ask *a, int ret)
 {
     if (ret == 0 || ret == -ENOENT || ret == -EBADMSG || ret == -EINVAL)
         return false;
@@ -355,7 +366,7 @@ static int token_user(struct control *ctl, const char *tok, char *id, char *user
 
 /* The user record behind a token or a certificate: false with *user and *rec, or the failure was
  * answered (true). */
-static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec, char *id)
+static bool by_token(struct control *ctl, struct auth_ask *a, char *user, json_t **rec, char *id)
 {
     const char *why;
     int ret = token_user(ctl, a->token, id, user, rec, &why);
@@ -367,7 +378,7 @@ static bool by_token(struct control *ctl, const struct auth_ask *a, char *user, 
     return ret != 0;
 }
 
-static bool by_cert(struct control *ctl, const struct auth_ask *a, char *user, json_t **rec)
+static bool by_cert(struct control *ctl, struct auth_ask *a, char *user, json_t **rec)
 {
     json_t *c = NULL;
     const char *u;
@@ -699,16 +710,6 @@ void control_auth_token_revoked(struct control *ctl, const char *id)
     post_all(ctl, NULL, id, NULL);
 }
 
-static bool is_admin(const json_t *rec)
-{
-    json_t *role;
-    size_t i;
-
-    json_array_foreach(json_object_get(rec, "roles"), i,
-                       role) if (json_is_string(role) && strcmp(json_string_value(role), "admin") == 0) return true;
-    return false;
-}
-
 int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen)
 {
     char id[AUTH_TOKEN_ID_LEN + 1], user[AUTH_NAME_MAX + 1];
@@ -723,7 +724,7 @@ int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size
     ret = token_user(ctl, bearer, id, user, &u, &reason);
     if (ret == 0 && !auth_user_enabled(u))
         ret = -EACCES;
-    else if (ret == 0 && !is_admin(u))
+    else if (ret == 0 && !auth_user_admin(u))
         ret = -EPERM;
     if (ret == -EACCES)
         snprintf(why, whylen, "the bearer token is not valid");
@@ -803,6 +804,7 @@ void control_auth_free(struct control *ctl)
         auth_ask_free(d->ask);
         free(d);
     }
+    control_dash_free(ctl);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st->queue);

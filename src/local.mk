@@ -42,6 +42,7 @@ src_libtrpcd_la_SOURCES = \
 	src/control.c \
 	src/control_store.c \
 	src/control_auth.c \
+	src/control_dash.c \
 	src/core.h \
 	src/core.c \
 	src/direct.h \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The dashboard over HTTPS (issue 20): a broker with a TLS listener serves its HTTP side with the
-# same certificate, its log says https://, the pages, the API (Origin https://) and /metrics answer
-# a client that checks the chain and the name, plaintext HTTP to that port is refused at once, and
+# same certificate, its log says https://, the pages, the login (its cookie Secure), the API (Origin
+# https://) and /metrics answer a client that checks the chain and the name, plaintext HTTP to that port is refused at once, and
 # a certificate reload (SIGHUP) reaches it while a reload that fails leaves it as it was. Needs
 # curl and openssl (certificates from tests/tls/mkcerts.sh).
 . "$top_srcdir/tests/ctl/lib.sh"
@@ -23,7 +23,10 @@ sh "$SRC/tests/tls/mkcerts.sh" "$TMP/certs" >/dev/null 2>&1 || { echo "Bail out!
 C=$TMP/certs
 # The broker reads the files where they are at each reload: copies that the test can swap.
 cp "$C/server.pem" "$TMP/cert.pem" && cp "$C/server.key" "$TMP/key.pem"
-BROKER_ARGS="--cores 2 --http 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert $TMP/cert.pem --tls-key $TMP/key.pem"
+mkdir -p "$TMP/data"
+printf 'admin-password-1\n' | "$TRPC_BROKER" user add root --role admin --data-dir "$TMP/data" >"$TMP/add.out" 2>&1 ||
+    { echo "Bail out! trpc-broker user add failed"; diag_file "$TMP/add.out"; exit 99; }
+BROKER_ARGS="--cores 2 --auth --data-dir $TMP/data --http 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert $TMP/cert.pem --tls-key $TMP/key.pem"
 if ! trpc_broker_start "$TMP/broker.log" 2>"$TMP/start.err"; then
     echo "Bail out! broker did not start"
     diag_file "$TMP/start.err"
@@ -50,12 +53,17 @@ get m /metrics && [ "$(code m)" = 200 ] && grep -q '^trpc_build_info' "$TMP/m.bo
 ok $? "/metrics over HTTPS"
 get s /api/session && [ "$(code s)" = 200 ]
 ok $? "/api/session over HTTPS"
-CSRF=$(sed -n 's/.*"csrf": "\([0-9a-f]*\)".*/\1/p' "$TMP/s.body")
+CSRF=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' "$TMP/s.body")
+get login /api/login -X POST -H "Content-Type: application/json" -H "X-CSRF-Token: $CSRF" -H "Origin: https://localhost:$HP" \
+    -c "$TMP/jar" -d '{"user": "root", "password": "admin-password-1"}' && [ "$(code login)" = 200 ] &&
+    grep -qi '^set-cookie: trpc_session=.*; HttpOnly; SameSite=Strict; Secure' "$TMP/login.head"
+ok $? "the login over HTTPS: its cookie is Secure"
+CSRF=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' "$TMP/login.body")
 get info /api/server.info -X POST -H "Content-Type: application/json" -H "X-CSRF-Token: $CSRF" \
-    -H "Origin: https://localhost:$HP" -d '{}' && [ "$(code info)" = 200 ]
+    -H "Origin: https://localhost:$HP" -b "$TMP/jar" -d '{}' && [ "$(code info)" = 200 ]
 ok $? "an admin call from the page's own origin, https://localhost:$HP"
 get cross /api/server.info -X POST -H "Content-Type: application/json" -H "X-CSRF-Token: $CSRF" \
-    -H "Origin: http://localhost:$HP" -d '{}' && [ "$(code cross)" = 403 ]
+    -H "Origin: http://localhost:$HP" -b "$TMP/jar" -d '{}' && [ "$(code cross)" = 403 ]
 ok $? "the same origin with http:// instead of https://: 403"
 
 t0=$(date +%s)
