@@ -365,8 +365,8 @@ static json_t *sample_json(struct http *h, const struct rows *r, double secs, ui
     h->hist_head = (h->hist_head + 1) % HTTP_HISTORY;
     if (h->hist_len < HTTP_HISTORY)
         h->hist_len++;
-    return json_pack("{sIsIsbsososo}", "t", (json_int_t)now_ms, "uptime_ms", (json_int_t)up_ms, "store_up", store_up, "totals",
-                     totals, "rates", rates, "cores", cores);
+    return json_pack("{sIsIsbsfsososo}", "t", (json_int_t)now_ms, "uptime_ms", (json_int_t)up_ms, "store_up", store_up,
+                     "auth_failures", p->auth_failures, "totals", totals, "rates", rates, "cores", cores);
 }
 
 static void sample(struct http *h, uint64_t now_ns)

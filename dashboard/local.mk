@@ -18,12 +18,14 @@ dashboard_www_files = \
 	dashboard/www/dlq.js \
 	dashboard/www/favicon.svg \
 	dashboard/www/index.html \
+	dashboard/www/login.js \
 	dashboard/www/overview.js \
 	dashboard/www/settings.js \
 	dashboard/www/streams.js \
 	dashboard/www/style.css \
 	dashboard/www/topics.js \
-	dashboard/www/ui.js
+	dashboard/www/ui.js \
+	dashboard/www/users.js
 EXTRA_DIST += dashboard/embed.sh $(dashboard_www_files)
 CLEANFILES += dashboard/www.c
 

@@ -216,15 +216,23 @@ class ApiError extends Error {
 }
 
 const errText = e => (e && e.code ? `${e.code}: ${e.message}` : String((e && e.message) || e));
-
-let csrfPromise = null;
 const API_TIMEOUT_MS = 45000;
 
-/* The CSRF token of GET /api/session, fetched once (again only when the broker refuses it,
- * e.g. after a restart gave it a new one). */
-function csrfToken(renew) {
-  if (!csrfPromise || renew) {
-    csrfPromise = (async () => {
+/* ---------------------------------------------------------------- session */
+
+/* What GET /api/session says: whether the broker runs with authentication (auth; null while
+ * unknown), who is logged in (user, null before a login) and the CSRF token every POST carries
+ * (csrf: the session's, or before a login the one the login POST carries). */
+const Session = {auth: null, user: null, csrf: null};
+let sessionPromise = null;
+let sessionGen = 0;          /* bumped by a login and a session's end: older answers are stale */
+
+/* GET /api/session, once (again when renew: after a refused CSRF token, a 401, a logout).
+ * Resolves to Session, updated. */
+function loadSession(renew) {
+  if (!sessionPromise || renew) {
+    const gen = sessionGen;
+    const p = (async () => {
       let r;
       try {
         r = await fetch('/api/session', {cache: 'no-store', credentials: 'same-origin'});
@@ -236,49 +244,118 @@ function csrfToken(renew) {
         const er = (d && d.error) || {};
         throw new ApiError(er.code || 'SESSION', er.message || `GET /api/session: HTTP ${r.status}`, r.status);
       }
-      return d.csrf;
+      if (gen !== sessionGen) return Session;    /* a login or logout happened meanwhile */
+      Session.auth = d.auth === true;
+      Session.user = typeof d.user === 'string' && d.user !== '' ? d.user : null;
+      Session.csrf = d.csrf;
+      return Session;
     })();
-    csrfPromise.catch(() => { csrfPromise = null; });
+    sessionPromise = p;
+    p.catch(() => { if (sessionPromise === p) sessionPromise = null; });
   }
-  return csrfPromise;
+  return sessionPromise;
 }
 
-/* Every admin verb goes through here: POST /api/<verb> with the request document. Resolves to
- * the reply document ({"ok":true,...}); throws an ApiError with the reply's error.code and
- * error.message otherwise. */
-async function api(verb, doc, isRetry) {
-  const csrf = await csrfToken();
-  let r;
-  /* the broker answers within seconds (BUSY after 2 s, a redrive within 30 s): do not wait forever */
+/* The CSRF token for a POST */
+const csrfToken = async renew => (await loadSession(renew)).csrf;
+
+/* POST path with the JSON document doc and the CSRF token: {r, d}, d the reply document or null
+ * when the body is not JSON. Throws an ApiError when there is no answer. */
+async function postJson(path, doc, csrf, what) {
   const abort = new AbortController();
+  /* the broker answers within seconds (BUSY after 2 s, a redrive within 30 s): do not wait forever */
   const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
+  let r;
   try {
-    r = await fetch('/api/' + verb, {
+    r = await fetch(path, {
       method: 'POST',
       headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
       body: JSON.stringify(doc || {}),
+      credentials: 'same-origin',
       signal: abort.signal,
     });
   } catch (e) {
     throw abort.signal.aborted
-      ? new ApiError('TIMEOUT', `${verb}: no answer from the dashboard in ${API_TIMEOUT_MS / 1000} s`, 0)
-      : new ApiError('NETWORK', `${verb}: dashboard unreachable (${e.message})`, 0);
+      ? new ApiError('TIMEOUT', `${what}: no answer from the dashboard in ${API_TIMEOUT_MS / 1000} s`, 0)
+      : new ApiError('NETWORK', `${what}: dashboard unreachable (${e.message})`, 0);
   } finally {
     clearTimeout(timer);
   }
   const d = await r.json().catch(() => null);
-  if (!d || typeof d !== 'object') {
-    throw new ApiError('HTTP_' + r.status, `${verb}: HTTP ${r.status} ${r.statusText}`.trim(), r.status);
+  return {r, d: d && typeof d === 'object' ? d : null};
+}
+
+/* Every admin verb goes through here: POST /api/<verb> with the request document. Resolves to
+ * the reply document ({"ok":true,...}); throws an ApiError with the reply's error.code and
+ * error.message otherwise. A 401 (the session ended: expired, its user disabled, logged out
+ * elsewhere) brings back the login form; a refused CSRF token is fetched again, once. */
+async function api(verb, doc, isRetry) {
+  const csrf = await csrfToken();
+  const {r, d} = await postJson('/api/' + verb, doc, csrf, verb);
+  const e = (d && d.error) || {};
+  if (r.status === 401) {
+    sessionEnded(e.message || 'the session ended');
+    throw new ApiError(e.code || 'UNAUTHORIZED', e.message || `${verb}: not logged in (HTTP 401)`, 401);
   }
+  if (!d) throw new ApiError('HTTP_' + r.status, `${verb}: HTTP ${r.status} ${r.statusText}`.trim(), r.status);
   if (d.ok !== true) {
-    const e = d.error || {};
     if (e.code === 'CSRF' && !isRetry) {
-      await csrfToken(true);
+      const s = await loadSession(true);
+      if (s.auth && !s.user) {
+        sessionEnded('the session ended');
+        throw new ApiError('UNAUTHORIZED', `${verb}: the session ended: log in again`, 401);
+      }
       return api(verb, doc, true);
     }
     throw new ApiError(e.code || 'ERROR', e.message || `${verb} failed (HTTP ${r.status})`, r.status);
   }
   return d;
+}
+
+/* POST /api/login: resolves once logged in (Session updated); throws an ApiError with the
+ * broker's code and message otherwise (UNAUTHORIZED "bad credentials", FORBIDDEN, BUSY, ...). */
+async function login(user, password) {
+  for (let retry = false; ; retry = true) {
+    const csrf = Session.csrf && !Session.user ? Session.csrf : await csrfToken(true);
+    const {r, d} = await postJson('/api/login', {user, password}, csrf, 'login');
+    if (d && d.ok === true && typeof d.csrf === 'string') {
+      sessionGen++;
+      Session.auth = true;
+      Session.user = typeof d.user === 'string' ? d.user : user;
+      Session.csrf = d.csrf;
+      sessionPromise = Promise.resolve(Session);
+      return Session;
+    }
+    const e = (d && d.error) || {};
+    if (e.code === 'CSRF' && !retry) {
+      await loadSession(true);
+      continue;
+    }
+    throw new ApiError(e.code || 'HTTP_' + r.status, e.message || `login: HTTP ${r.status} ${r.statusText}`.trim(), r.status);
+  }
+}
+
+/* POST /api/logout, then the login form */
+async function logout(button) {
+  if (button) button.disabled = true;
+  try {
+    for (let retry = false; ; retry = true) {
+      const {r, d} = await postJson('/api/logout', {}, Session.csrf || await csrfToken(), 'logout');
+      const e = (d && d.error) || {};
+      if (r.status === 401 || (d && d.ok === true)) break;    /* 401: it had ended already */
+      if (e.code === 'CSRF' && !retry) {
+        await loadSession(true);
+        if (!Session.user) break;
+        continue;
+      }
+      throw new ApiError(e.code || 'HTTP_' + r.status, e.message || `logout: HTTP ${r.status}`, r.status);
+    }
+    sessionEnded(null, 'Logged out.');
+  } catch (e) {
+    toastError(e, 'Log out');
+  } finally {
+    if (button) button.disabled = false;
+  }
 }
 
 /* ---------------------------------------------------------------- toasts */
@@ -317,9 +394,11 @@ async function act(btn, fn, okMsg) {
 
 const pages = {};
 let currentPage = null;
+let appRunning = false;      /* the pages, their refresh and the event stream run (not the login form) */
 const REFRESH_MS = 2500;
 
-/* page: {title, init(section), show(arg), hide(), refresh(): Promise} */
+/* page: {title, init(section), show(arg), hide(), refresh(): Promise, authOnly (only when the
+ * broker runs with authentication: the nav entry is hidden otherwise)} */
 function registerPage(name, page) {
   page.name = name;
   pages[name] = page;
@@ -338,9 +417,10 @@ function parseHash() {
 const pageLink = (name, arg) => '#/' + name + (arg != null ? '/' + encodeURIComponent(arg) : '');
 
 function route() {
+  if (!appRunning) return;    /* the login form: the page is shown again after the login */
   const {name, arg} = parseHash();
   const page = pages[name];
-  if (!page) {
+  if (!page || (page.authOnly && Session.auth === false)) {
     location.replace('#/overview');
     return;
   }
@@ -366,7 +446,7 @@ let refreshing = false, refreshAgain = false;
 /* Refresh the visible page now (and then every REFRESH_MS while it stays visible). */
 async function refreshNow() {
   const page = currentPage;
-  if (!page || !page.refresh || document.visibilityState !== 'visible') return;
+  if (!appRunning || !page || !page.refresh || document.visibilityState !== 'visible') return;
   if (refreshing) {
     refreshAgain = true;
     return;
@@ -407,7 +487,7 @@ const Live = {
   snap: null, snapAt: 0,       /* last snapshot event and when it came (local clock) */
   open: false, everOpen: false,
   win: [],                     /* [{t, totals}] of the last minute, for "rose in the last minute" */
-  handlers: {history: [], snapshot: [], info: []},
+  handlers: {history: [], snapshot: [], info: [], session: []},
   on(ev, fn) { this.handlers[ev].push(fn); },
   emit(ev, d) {
     for (const fn of this.handlers[ev]) {
@@ -435,12 +515,16 @@ function addToWindow(s) {
 }
 
 let eventSource = null;
+let eventRetry = null;
 
 function startEvents() {
-  if (typeof EventSource === 'undefined') return;
+  clearTimeout(eventRetry);
+  eventRetry = null;
+  if (typeof EventSource === 'undefined' || !appRunning || eventSource) return;
   const es = new EventSource('/api/events');
   eventSource = es;
   es.addEventListener('open', () => {
+    if (eventSource !== es) return;
     const reopened = Live.everOpen;
     Live.open = true;
     Live.everOpen = true;
@@ -449,18 +533,27 @@ function startEvents() {
     if (reopened) loadInfo();
   });
   es.addEventListener('error', () => {
-    if (es.readyState === EventSource.OPEN) return;
+    if (eventSource !== es || es.readyState === EventSource.OPEN) return;
     Live.open = false;
     updateHealth();
+    /* with authentication the broker ends the stream when the session ends, and answers 401
+     * to the reconnection: ask /api/session whether the login is still there */
+    if (Session.auth) checkSession();
     /* CLOSED (a non-200 answer, say while the broker restarts): EventSource gives up, so retry */
-    if (es.readyState === EventSource.CLOSED && eventSource === es) setTimeout(startEvents, 3000);
+    if (es.readyState === EventSource.CLOSED) {
+      es.close();
+      eventSource = null;
+      eventRetry = setTimeout(startEvents, 3000);
+    }
   });
   es.addEventListener('history', ev => {
+    if (eventSource !== es) return;
     let d;
     try { d = JSON.parse(ev.data); } catch { return; }
     Live.emit('history', Array.isArray(d.points) ? d.points : []);
   });
   es.addEventListener('snapshot', ev => {
+    if (eventSource !== es) return;
     let s;
     try { s = JSON.parse(ev.data); } catch { return; }
     if (!s || typeof s !== 'object') return;
@@ -472,6 +565,20 @@ function startEvents() {
     updateHealth();
     updateHeader();
   });
+}
+
+function stopEvents() {
+  clearTimeout(eventRetry);
+  eventRetry = null;
+  if (eventSource) {
+    const es = eventSource;
+    eventSource = null;
+    es.close();
+  }
+  Live.open = false;
+  Live.everOpen = false;
+  Live.snap = null;
+  Live.win = [];
 }
 
 function updateHealth() {
@@ -510,7 +617,7 @@ function updateHealth() {
 /* ---------------------------------------------------------------- header */
 
 async function loadInfo() {
-  if (document.visibilityState !== 'visible' && Live.info) return;
+  if (!appRunning || (document.visibilityState !== 'visible' && Live.info)) return;
   try {
     Live.info = await api('server.info');
     Live.infoAt = Date.now();
@@ -545,6 +652,76 @@ function updateHeader() {
   }
 }
 
+/* ---------------------------------------------------------------- login state */
+
+/* 'off' (no authentication, or not known yet), 'login' (the login form) or 'in' (logged in) */
+const authState = () => (Session.auth ? (Session.user ? 'in' : 'login') : 'off');
+
+/* Shows what Session says: the login form, or the pages (started when they were not running),
+ * the user's name and Log out in the header, the nav entries for authentication. */
+function applySession() {
+  const st = authState();
+  document.body.dataset.auth = st;
+  setText($('#hdr-user-name'), Session.user || '');
+  $('#hdr-user').hidden = st !== 'in';
+  for (const a of document.querySelectorAll('nav.tabs a[data-page]')) {
+    const page = pages[a.dataset.page];
+    if (page && page.authOnly) a.hidden = !Session.auth;
+  }
+  if (st === 'login') {
+    stopApp();
+    LoginForm.show();
+  } else {
+    LoginForm.hide();
+    startApp();
+  }
+  Live.emit('session', Session);
+}
+
+function startApp() {
+  if (appRunning) return;
+  appRunning = true;
+  updateHealth();
+  startEvents();
+  loadInfo();
+  if (!location.hash) location.replace('#/overview');
+  route();
+}
+
+function stopApp() {
+  if (!appRunning) return;
+  appRunning = false;
+  stopEvents();
+  updateHealth();
+  /* a form left open would sit over the login form */
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
+}
+
+/* The session ended (a 401, a logout): the login form, with note (or the reason why) above it.
+ * The page in the address stays, so the login goes back to it. */
+function sessionEnded(why, note) {
+  Session.auth = true;    /* a 401: authentication is on (now) */
+  const was = Session.user;
+  sessionGen++;
+  Session.user = null;
+  if (was != null || appRunning) {
+    LoginForm.note(note || (why ? `Your session ended (${why}): log in again.` : 'Your session ended: log in again.'));
+  }
+  applySession();
+  /* the token for the login POST (and whether authentication is still on) */
+  loadSession(true).then(applySession, () => {});
+}
+
+let checking = null;
+
+/* Asks /api/session whether the login still holds (the event stream broke) */
+function checkSession() {
+  if (checking || !Session.user) return;
+  checking = loadSession(true)
+    .then(s => { if (s.auth && !s.user) sessionEnded(null); else if (!s.auth) applySession(); }, () => {})
+    .finally(() => { setTimeout(() => { checking = null; }, 2000); });
+}
+
 /* ---------------------------------------------------------------- charts */
 
 const chartsAvailable = () => typeof Chart !== 'undefined';
@@ -560,7 +737,7 @@ function chartBox(id, label, cls) {
 
 /* ---------------------------------------------------------------- boot */
 
-function boot() {
+async function boot() {
   if (chartsAvailable()) {
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.font.size = 11;
@@ -576,6 +753,7 @@ function boot() {
     page.errorBanner = h('div', {class: 'banner banner-error', role: 'alert', hidden: true});
     section.insertBefore(page.errorBanner, section.children[1] || null);
   }
+  $('#logout').addEventListener('click', ev => logout(ev.currentTarget));
   window.addEventListener('hashchange', route);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {
@@ -587,10 +765,14 @@ function boot() {
   setInterval(() => { updateHealth(); updateHeader(); refreshTimes(); }, 1000);
   setInterval(loadInfo, 15000);
   updateHealth();
-  startEvents();
-  loadInfo();
-  if (!location.hash) location.replace('#/overview');
-  route();
+  /* the login form or the pages; a broker out of reach: the pages, which say so (and a 401
+   * brings the login form once it answers) */
+  try {
+    await loadSession();
+  } catch (e) {
+    console.warn('GET /api/session: ' + errText(e));
+  }
+  applySession();
 }
 
 document.addEventListener('DOMContentLoaded', boot);

@@ -1,6 +1,8 @@
 'use strict';
 /* Overview: number tiles, live rate charts (from the SSE `history`, then each `snapshot`), the
- * cores, the problem counters and the broker/store facts. No polling: it lives on /api/events. */
+ * cores, the problem counters and the broker/store facts. No polling: it lives on /api/events.
+ * With authentication on, one more tile: failed logins per second, with a sparkline of the last
+ * five minutes (each one-second point's auth_failures). */
 
 (() => {
   const MAX_POINTS = 300;
@@ -13,8 +15,24 @@
     {key: 'bytes_in', label: 'bytes in/s', color: '#0e7490'},
     {key: 'bytes_out', label: 'bytes out/s', color: '#ea580c'},
   ];
-  const points = {};
+  const points = {auth_failures: []};
   for (const s of RATE_SERIES.concat(BYTE_SERIES)) points[s.key] = [];
+
+  /* failed logins in the last ms of the points (each point: per second over one second) */
+  function failuresIn(ms) {
+    const arr = points.auth_failures;
+    if (!arr.length) return 0;
+    const from = arr[arr.length - 1].x - ms;
+    let n = 0;
+    for (let i = arr.length - 1; i >= 0 && arr[i].x > from; i--) n += arr[i].y;
+    return Math.round(n);
+  }
+
+  /* a snapshot's one-second point: its rates, and auth_failures (at the top, or among the rates) */
+  function snapPoint(s) {
+    const r = s.rates || {};
+    return {...r, auth_failures: isNum(s.auth_failures) ? s.auth_failures : r.auth_failures};
+  }
 
   const TILES = [
     {id: 'msgs-in', label: 'msgs in/s', value: s => fmtNum(s.rates.msgs_in),
@@ -30,12 +48,50 @@
     {id: 'drops', label: 'drops', value: s => fmtInt(s.totals.drops),
       sub: s => `${fmtRate(s.rates.drops)} · +${fmtInt(Live.lastMinute('drops'))} last minute`,
       warn: s => Live.lastMinute('drops') > 0 || Number(s.rates.drops) > 0},
+    {id: 'auth-failures', label: 'failed logins/s', authOnly: true, spark: 'auth_failures',
+      value: s => fmtNum(snapPoint(s).auth_failures),
+      sub: () => `+${fmtInt(failuresIn(60000))} last minute`,
+      title: () => `${fmtInt(failuresIn(300000))} failed logins (clients' and this dashboard's) in the last 5 minutes`,
+      warn: () => failuresIn(60000) > 0},
   ];
 
   let visible = false, dirty = false;
   const charts = [];
   const tileEls = {};
-  let coreTable, problemTable, brokerBox, coreNote, acceptedEl;
+  let coreTable, problemTable, brokerBox, coreNote, acceptedEl, tilesEl;
+
+  /* A sparkline of points[key] on a small canvas (no Chart.js needed): the last five minutes */
+  function drawSpark(canvas, key) {
+    const ctx = canvas.getContext && canvas.getContext('2d');
+    if (!ctx) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, ht = canvas.clientHeight;
+    if (!w || !ht) return;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(ht * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(ht * dpr);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, ht);
+    const arr = points[key];
+    if (arr.length < 2) return;
+    const x1 = arr[arr.length - 1].x, x0 = Math.max(arr[0].x, x1 - 300000);
+    const max = Math.max(1, ...arr.map(p => p.y));
+    const px = x => ((Math.max(x, x0) - x0) / (x1 - x0)) * (w - 2) + 1;
+    const py = y => ht - 1 - (y / max) * (ht - 3);
+    ctx.beginPath();
+    arr.forEach((p, i) => (i ? ctx.lineTo(px(p.x), py(p.y)) : ctx.moveTo(px(p.x), py(p.y))));
+    ctx.strokeStyle = getComputedStyle(canvas).color;
+    ctx.lineWidth = 1.4;
+    ctx.stroke();
+  }
+
+  /* The tiles for authentication shown only when the broker runs with it */
+  function showAuthTiles() {
+    const on = Session.auth === true;
+    for (const t of TILES) if (t.authOnly) tileEls[t.id].tile.hidden = !on;
+    tilesEl.classList.toggle('tiles-auth', on);
+  }
 
   function pushPoint(t, src) {
     if (!isNum(t)) return;
@@ -135,9 +191,12 @@
     s = {...s, rates: s.rates || {}, totals: s.totals || {}};
     for (const t of TILES) {
       const e = tileEls[t.id];
+      if (e.tile.hidden) continue;
       setText(e.value, t.value(s));
       setText(e.sub, t.sub(s));
       e.tile.classList.toggle('tile-warn', !!(t.warn && t.warn(s)));
+      if (t.title) setTitle(e.tile, t.title(s));
+      if (e.spark) drawSpark(e.spark, t.spark);
     }
     const cores = Array.isArray(s.cores) ? s.cores : [];
     const maxConn = Math.max(1, ...cores.map(c => Number(c.connections) || 0));
@@ -173,12 +232,14 @@
     title: 'Overview',
     init(section) {
       const tiles = h('div', {class: 'tiles'});
+      tilesEl = tiles;
       for (const t of TILES) {
         const value = h('div', {class: 'tile-value', testid: 'tile-' + t.id, text: DASH});
         const sub = h('div', {class: 'tile-sub', text: ' '});
-        const tile = h('div', {class: 'tile', role: 'group', 'aria-label': t.label},
-          h('div', {class: 'tile-label', text: t.label}), value, sub);
-        tileEls[t.id] = {tile, value, sub};
+        const spark = t.spark ? h('canvas', {class: 'tile-spark', 'aria-hidden': 'true'}) : null;
+        const tile = h('div', {class: 'tile' + (spark ? ' tile-has-spark' : ''), role: 'group', 'aria-label': t.label, hidden: t.authOnly || null},
+          h('div', {class: 'tile-label', text: t.label}), h('div', {class: 'tile-main'}, value, spark), sub);
+        tileEls[t.id] = {tile, value, sub, spark};
         tiles.append(tile);
       }
       const rate = chartBox('rate-chart', 'Message and request rates per second, last 5 minutes', 'chart-lg');
@@ -232,7 +293,7 @@
         if (visible) redrawCharts(); else dirty = true;
       });
       Live.on('snapshot', s => {
-        pushPoint(s.t, s.rates || {});
+        pushPoint(s.t, snapPoint(s));
         if (visible) {
           redrawCharts();
           renderSnapshot(s);
@@ -241,9 +302,15 @@
         }
       });
       Live.on('info', renderInfo);
+      Live.on('session', () => {
+        showAuthTiles();
+        if (visible && Live.snap) renderSnapshot(Live.snap);
+      });
+      Live.on('history', () => { if (visible && Live.snap) renderSnapshot(Live.snap); });
     },
     show() {
       visible = true;
+      showAuthTiles();
       if (Live.snap) renderSnapshot(Live.snap);
       renderInfo(Live.info);
       if (dirty) redrawCharts();

@@ -301,9 +301,10 @@ function badge(text, state, title) {
   return h('span', {class: 'badge badge-' + (state || 'muted'), text, title: title || null});
 }
 
-/* A modal form. fields: [{name, label, type: text|number|select|textarea, value, placeholder,
- * help, options: [[value, label]], required, readonly}] or {section: 'Title', note}. onSubmit(values)
- * may throw: its message is shown in the dialog, which stays open; it closes once onSubmit resolves. */
+/* A modal form. fields: [{name, label, type: text|number|password|select|textarea|checkbox, value,
+ * placeholder, help, options: [[value, label]], required, readonly, testid, autocomplete, rows}] or
+ * {section: 'Title', note}. onSubmit(values) (a checkbox's value: true or false) may throw: its
+ * message is shown in the dialog, which stays open; it closes once onSubmit resolves. */
 function formDialog({title, intro, fields, submit = 'Save', danger = false, onSubmit, testid}) {
   const dlg = h('dialog', {class: 'dialog', 'aria-labelledby': 'dlg-title', testid});
   const err = h('div', {class: 'banner banner-error', role: 'alert', hidden: true});
@@ -318,14 +319,17 @@ function formDialog({title, intro, fields, submit = 'Save', danger = false, onSu
     const id = `dlg-f-${++n}`;
     let input;
     if (f.type === 'select') {
-      input = h('select', {id, class: 'input', name: f.name},
+      input = h('select', {id, class: 'input', name: f.name, testid: f.testid},
         f.options.map(([v, l]) => h('option', {value: v, text: l, selected: String(f.value) === v ? true : null})));
     } else if (f.type === 'textarea') {
-      input = h('textarea', {id, class: 'input', name: f.name, rows: 3, placeholder: f.placeholder || null, value: f.value == null ? '' : String(f.value)});
+      input = h('textarea', {id, class: 'input', name: f.name, rows: f.rows || 3, placeholder: f.placeholder || null,
+        value: f.value == null ? '' : String(f.value), testid: f.testid, spellcheck: 'false'});
+    } else if (f.type === 'checkbox') {
+      input = h('input', {id, class: 'checkbox', name: f.name, type: 'checkbox', checked: !!f.value, testid: f.testid});
     } else {
       input = h('input', {id, class: 'input', name: f.name, type: f.type || 'text', placeholder: f.placeholder || null,
         value: f.value == null ? '' : String(f.value), required: f.required || null, readonly: f.readonly || null,
-        autocomplete: 'off', spellcheck: 'false', min: f.type === 'number' ? '0' : null});
+        autocomplete: f.autocomplete || 'off', spellcheck: 'false', min: f.type === 'number' ? '0' : null, testid: f.testid});
     }
     inputs[f.name] = input;
     body.push(h('div', {class: 'form-row'},
@@ -344,7 +348,7 @@ function formDialog({title, intro, fields, submit = 'Save', danger = false, onSu
   form.addEventListener('submit', async ev => {
     ev.preventDefault();
     const values = {};
-    for (const [k, el] of Object.entries(inputs)) values[k] = el.value;
+    for (const [k, el] of Object.entries(inputs)) values[k] = el.type === 'checkbox' ? el.checked : el.value;
     err.hidden = true;
     ok.disabled = true;
     try {

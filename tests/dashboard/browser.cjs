@@ -2,11 +2,17 @@
 /* The dashboard in a real browser (run by tests/dashboard/browser.sh, which starts the broker, makes
  * two dead letters with examples/durable and holds one idle client open): headless chromium driven
  * by playwright-core clicks through the pages as a person would, and trpcctl says whether the
- * broker did what the page claims. Prints one "ok - ..." or "not ok - ..." line per check and
- * "# ..." comments; browser.sh numbers them. A failed step is reported and the next one runs.
+ * broker did what the page claims. Then the same against a second broker, with authentication on
+ * (a browser context of its own, so cookies of its own): the login form, a wrong password, the
+ * login, the Users page (a user added, disabled and enabled, a token made), a session ended
+ * elsewhere, Log out, and a user who is no admin refused. Prints one "ok - ..." or "not ok - ..."
+ * line per check and "# ..." comments; browser.sh numbers them. A failed step is reported and the
+ * next one runs.
  *
  * Environment: DASH_URL (http://127.0.0.1:PORT/), TRPC_URL, TRPC_CTL, TRPC_BENCH, TRPC_DURABLE,
- * SHOTS (the screenshot directory), TRPC_NODE_MODULES (where playwright-core is), TRPC_CHROMIUM. */
+ * SHOTS (the screenshot directory), TRPC_NODE_MODULES (where playwright-core is), TRPC_CHROMIUM;
+ * for the broker with authentication AUTH_DASH_URL, AUTH_TRPC_URL and AUTH_ADMIN_PW (the password
+ * of its admin alice). */
 
 const {execFile} = require('child_process');
 const path = require('path');
@@ -33,10 +39,12 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 const children = new Set();    /* the programs running now, killed if the run is cut short */
 
-/* Runs a program; resolves to {code, stdout, stderr} whatever its exit status. */
-function run(file, args, timeoutMs = 15000) {
+/* Runs a program (extraEnv: variables added to its environment); resolves to {code, stdout,
+ * stderr} whatever its exit status. */
+function run(file, args, timeoutMs = 15000, extraEnv = null) {
   return new Promise(resolve => {
-    const child = execFile(file, args, {timeout: timeoutMs, killSignal: 'SIGKILL'}, (err, stdout, stderr) => {
+    const opts = {timeout: timeoutMs, killSignal: 'SIGKILL', env: extraEnv ? {...process.env, ...extraEnv} : process.env};
+    const child = execFile(file, args, opts, (err, stdout, stderr) => {
       children.delete(child);
       resolve({code: err ? (err.code ?? err.signal) : 0, stdout, stderr});
     });
@@ -50,6 +58,16 @@ async function ctl(...args) {
   let d = null;
   try { d = JSON.parse(r.stdout); } catch { /* below */ }
   if (!d || d.ok !== true) throw new Error(`trpcctl ${args.join(' ')}: exit ${r.code} ${r.stdout}${r.stderr}`);
+  return d;
+}
+
+/* trpcctl --json ARGS against the broker with authentication, logged in as its admin alice. */
+async function ctlAuth(...args) {
+  const r = await run(env.TRPC_CTL, ['--url', env.AUTH_TRPC_URL, '--user', 'alice', '--json', ...args], 15000,
+    {TRPC_PASSWORD: env.AUTH_ADMIN_PW});
+  let d = null;
+  try { d = JSON.parse(r.stdout); } catch { /* below */ }
+  if (!d || d.ok !== true) throw new Error(`trpcctl --user alice ${args.join(' ')}: exit ${r.code} ${r.stdout}${r.stderr}`);
   return d;
 }
 
@@ -77,8 +95,32 @@ const tid = id => `[data-testid="${id}"]`;
 
 let browser, page;
 const problems = [];          /* page errors and console errors, over the whole run */
-const expected4xx = [];       /* URL endings of API calls the test makes fail on purpose */
+const expected4xx = [];       /* URL endings (or {re, status}) of API calls the test makes fail on purpose */
 const dialogs = [];           /* the confirm() questions, accepted */
+
+/* A console error about an HTTP answer that the test asked for */
+function expectedFailure(text, url) {
+  const m = /status of (4\d\d)/.exec(text);
+  if (!m) return false;
+  return expected4xx.some(e => (typeof e === 'string' ? url.endsWith(e) :
+    e.re.test(url) && (!e.status || e.status === Number(m[1]))));
+}
+
+/* Collects a page's errors and console errors, and accepts its confirm() questions */
+function watch(p) {
+  p.setDefaultTimeout(8000);
+  p.on('pageerror', e => problems.push(`page error: ${e.message}`));
+  p.on('console', msg => {
+    if (msg.type() !== 'error') return;
+    const url = msg.location().url || '';
+    if (expectedFailure(msg.text(), url)) return;
+    problems.push(`console error: ${msg.text()} (${url})`);
+  });
+  p.on('dialog', d => {
+    dialogs.push(d.message());
+    d.accept();
+  });
+}
 
 async function shot(name) {
   /* from the top: a page scrolled down (the streams page scrolls to its detail) would draw the
@@ -122,6 +164,8 @@ async function overview() {
   ok(!!filled, `overview: the tiles and the header fill in (connections ${filled && filled.conns}, ` +
     `${await page.textContent('#hdr-version')})`);
   ok(problems.length === 0, `overview: loads with no page or console error (${problems.length})`);
+  ok(!(await page.isVisible(tid('nav-users'))) && !(await page.isVisible(tid('logout'))) && !(await page.isVisible(tid('login-user'))),
+    'overview: without authentication, no login form, no Log out and no Users page');
 }
 
 async function rateChart() {
@@ -299,6 +343,174 @@ async function settings() {
   await shot('settings');
 }
 
+/* ------------------------------------------------------------------ with authentication */
+
+const BOB_PW = `bob-pw-${process.pid}-Spruce`;
+
+const loginShown = () => page.locator(tid('login-user')).waitFor({state: 'visible', timeout: 8000});
+
+/* Fills the login form and submits it */
+async function logIn(user, password) {
+  await page.fill(tid('login-user'), user);
+  await page.fill(tid('login-password'), password);
+  await page.click(tid('login-submit'));
+}
+
+/* The login form's error once shown: {text, code} */
+async function loginError() {
+  const err = page.locator(`${tid('login-error')}:not([hidden])`);
+  await err.waitFor({timeout: 8000});
+  return {text: (await err.textContent()).trim(), code: await err.getAttribute('data-code')};
+}
+
+async function authLoginForm() {
+  await page.goto(env.AUTH_DASH_URL);
+  await loginShown();
+  const pagesHidden = !(await page.isVisible('nav.tabs')) && !(await page.isVisible('#main')) && !(await page.isVisible(tid('logout')));
+  ok(pagesHidden && await page.isVisible(tid('login-password')) && await page.isVisible(tid('login-submit')),
+    'auth: the login form is shown instead of the pages');
+  await shot('login');
+
+  expected4xx.push('/api/login');
+  await logIn('alice', 'not-the-password');
+  const e = await loginError();
+  ok(/bad credentials/.test(e.text) && e.code === 'UNAUTHORIZED' && await page.isVisible(tid('login-user')),
+    `auth: a wrong password is refused in the form (${e.code}: "${e.text}")`);
+}
+
+async function authLogin() {
+  await logIn('alice', env.AUTH_ADMIN_PW);
+  await page.waitForSelector(`${tid('health')}[data-state="ok"]`, {timeout: 10000});
+  const filled = await until(async () => {
+    const conns = await page.textContent(tid('tile-connections'));
+    const version = await page.textContent('#hdr-version');
+    return Number.isFinite(shown(conns)) && /^v\d/.test(version) ? {conns, version} : null;
+  });
+  const user = (await page.textContent(tid('hdr-user'))).trim();
+  ok(user === 'alice' && !!filled && await page.isVisible(tid('logout')) && !(await page.isVisible(tid('login-user'))),
+    `auth: alice logs in: the overview loads over the event stream, "${user}" and Log out in the header`);
+
+  /* a CONNECT with a wrong password: a failed login the tile counts */
+  const bad = await run(env.TRPC_CTL, ['--url', env.AUTH_TRPC_URL, '--user', 'alice', 'server', 'info'], 15000,
+    {TRPC_PASSWORD: 'wrong-password'});
+  const tile = page.locator(tid('tile-auth-failures'));
+  const sub = page.locator(`.tile:has(${tid('tile-auth-failures')}) .tile-sub`);
+  const counted = await tile.isVisible() && await until(async () => /^\+[1-9]/.test(await sub.textContent()), 6000, 300);
+  ok(counted, `overview: the failed logins tile (authentication on) counts trpcctl's refused login ` +
+    `(exit ${bad.code}; tile ${await tile.textContent()}/s, "${await sub.textContent()}")`);
+  if (!counted) {
+    /* where the live points should carry it: the snapshot (at its top or among its rates) */
+    diag('the last snapshot: ' + await page.evaluate(() => {
+      const s = Live.snap;
+      if (!s) return 'none';
+      return `keys ${Object.keys(s).join(' ')}; auth_failures ${s.auth_failures}; rates.auth_failures ${(s.rates || {}).auth_failures}`;
+    }));
+  }
+}
+
+async function authUsers() {
+  await goPage('users');
+  const alice = page.locator(`${tid('user-row')}[data-name="alice"]`);
+  await alice.waitFor({timeout: 6000});
+  const aliceText = await alice.textContent();
+  ok(/admin/.test(aliceText) && /enabled/.test(aliceText), `users: the Users page lists alice, admin and enabled`);
+
+  await page.click(tid('user-add'));
+  const dlg = page.locator(tid('user-add-dialog'));
+  await dlg.waitFor();
+  await page.fill(tid('add-user-name'), 'bob');
+  await page.fill(tid('add-user-password'), BOB_PW);
+  await page.fill(tid('add-user-password2'), BOB_PW);
+  const adminBox = await page.isChecked(tid('add-user-admin'));
+  await page.fill(tid('add-user-subscribe'), 'orders.*');
+  await dlg.locator(tid('dialog-submit')).click();
+  await dlg.waitFor({state: 'detached', timeout: 8000});
+  const bob = page.locator(`${tid('user-row')}[data-name="bob"]`);
+  await bob.waitFor({timeout: 6000});
+  const u = (await ctlAuth('user', 'show', 'bob')).user;
+  ok(!adminBox && !u.roles.includes('admin') && u.enabled === true && u.password === true &&
+    u.subscribe.allow.includes('orders.*'),
+  `users: bob, added through the dialog, is listed; trpcctl user show bob: roles [${u.roles}], enabled ${u.enabled}, ` +
+    `password ${u.password}, subscribe ${u.subscribe.allow}`);
+  const summary = await bob.locator('td.perm-summary').textContent();
+  diag(`bob's row: ${(await bob.textContent()).replace(/\s+/g, ' ')}`);
+
+  const asked = dialogs.length;
+  await bob.locator(tid('user-toggle')).click();
+  await bob.locator(`${tid('user-enabled')}[data-enabled="false"]`).waitFor({timeout: 8000});
+  const off = (await ctlAuth('user', 'show', 'bob')).user.enabled;
+  ok(dialogs.length === asked + 1 && /Disable user bob/.test(dialogs[asked]) && off === false,
+    `users: Disable asks first, then bob shows disabled; trpcctl: enabled ${off}`);
+  await bob.locator(tid('user-toggle')).click();
+  await bob.locator(`${tid('user-enabled')}[data-enabled="true"]`).waitFor({timeout: 8000});
+  const on = (await ctlAuth('user', 'show', 'bob')).user.enabled;
+  ok(dialogs.length === asked + 1 && on === true, `users: Enable (no question) makes bob enabled again; trpcctl: enabled ${on}`);
+
+  await bob.locator('td').first().click();
+  const detail = page.locator(`${tid('user-detail')}:not([hidden])`);
+  await detail.locator(tid('token-add')).click();
+  const tdlg = page.locator(tid('token-add-dialog'));
+  await page.fill(tid('token-name'), 'ci');
+  await page.fill(tid('token-ttl'), '30d');
+  await tdlg.locator(tid('dialog-submit')).click();
+  const secret = page.locator(tid('token-secret'));
+  await secret.waitFor({timeout: 8000});
+  const token = await secret.inputValue();
+  const m = /^trpc_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/.exec(token);
+  ok(!!m, `users: New token shows the token once, to copy (trpc_<id>_<secret>: ${m ? 'trpc_' + m[1] + '_…' : 'not one'})`);
+  await page.click(tid('token-done'));
+  await page.locator(tid('token-dialog')).waitFor({state: 'detached'});
+  const id = m ? m[1] : 'none';
+  const row = detail.locator(`${tid('token-row')}[data-id="${id}"]`);
+  await row.waitFor({timeout: 8000});
+  const tokens = (await ctlAuth('token', 'list', 'bob')).tokens;
+  const t = tokens.find(x => x.id === id);
+  ok(!!t && t.name === 'ci' && !!t.expires && (await row.textContent()).includes('ci'),
+    `users: the token is listed in bob's panel; trpcctl token list bob: ${tokens.map(x => `${x.id} ${x.name} expires ${x.expires}`).join(', ')}`);
+  ok(!(await page.content()).includes(token), 'users: the token is nowhere in the page once its dialog is closed');
+  diag(`bob's permissions in the table: ${summary}`);
+  await shot('users');
+}
+
+async function authSessionEnded() {
+  /* the session ends elsewhere (here: its logout by hand, with the page's cookie): the next call
+   * or the event stream gets 401, the login form comes back; the login returns to the page */
+  const hash = await page.evaluate(() => location.hash);
+  expected4xx.push({re: /\/api\/(events|[a-z]+\.[a-z]+)$/, status: 401});
+  const r = await page.evaluate(async () => {
+    const s = await (await fetch('/api/session', {cache: 'no-store'})).json();
+    const l = await fetch('/api/logout', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf}, body: '{}'});
+    return {user: s.user, status: l.status};
+  });
+  await loginShown();
+  const note = await page.textContent(tid('login-note'));
+  ok(r.status === 200, `auth: the session ended elsewhere (POST /api/logout for ${r.user}: HTTP ${r.status}) brings back ` +
+    `the login form ("${note.trim()}")`);
+  await logIn('alice', env.AUTH_ADMIN_PW);
+  await page.waitForSelector(`#page-users:not([hidden]) ${tid('user-row')}[data-name="bob"]`, {timeout: 8000});
+  const back = await page.evaluate(() => location.hash);
+  ok(back === hash && await page.isVisible(`${tid('user-detail')}`) && !(await page.isVisible(tid('login-user'))),
+    `auth: logging in again returns to the page the user was on (${back})`);
+}
+
+async function authLogout() {
+  await page.click(tid('logout'));
+  await loginShown();
+  const s = await page.evaluate(async () => ({
+    session: await (await fetch('/api/session', {cache: 'no-store'})).json(),
+    stream: typeof eventSource === 'undefined' ? 'undefined' : eventSource === null ? 'closed' : 'open',
+  }));
+  ok(s.session.user === null && s.session.auth === true && s.stream === 'closed' && !(await page.isVisible('nav.tabs')),
+    `auth: Log out brings back the login form; /api/session: user ${s.session.user}; the event stream ${s.stream}`);
+}
+
+async function authNoAdmin() {
+  await logIn('bob', BOB_PW);
+  const e = await loginError();
+  ok(e.code === 'FORBIDDEN' && await page.isVisible(tid('login-user')) && !(await page.isVisible('nav.tabs')),
+    `auth: bob (no admin) is refused in the form (${e.code}: "${e.text}")`);
+}
+
 /* Cut short (the deadline, or browser.sh's timeout or trap): the programs, then the browser. */
 async function abort(why) {
   ok(false, why);
@@ -318,18 +530,7 @@ async function main() {
       '--disable-component-update', '--disable-sync'],
   });
   page = await browser.newPage({viewport: {width: 1280, height: 800}});
-  page.setDefaultTimeout(8000);
-  page.on('pageerror', e => problems.push(`page error: ${e.message}`));
-  page.on('console', msg => {
-    if (msg.type() !== 'error') return;
-    const url = msg.location().url || '';
-    if (/status of 4\d\d/.test(msg.text()) && expected4xx.some(e => url.endsWith(e))) return;
-    problems.push(`console error: ${msg.text()} (${url})`);
-  });
-  page.on('dialog', d => {
-    dialogs.push(d.message());
-    d.accept();
-  });
+  watch(page);
 
   await step('overview', overview);
   await step('rate chart', rateChart);
@@ -338,6 +539,21 @@ async function main() {
   await step('streams', streams);
   await step('dlq', dlq);
   await step('settings', settings);
+
+  /* the broker with authentication, in a context of its own (its own cookies) */
+  if (env.AUTH_DASH_URL) {
+    const ctx = await browser.newContext({viewport: {width: 1280, height: 800}});
+    page = await ctx.newPage();
+    watch(page);
+    await step('login form', authLoginForm);
+    await step('login', authLogin);
+    await step('users', authUsers);
+    await step('session ended', authSessionEnded);
+    await step('logout', authLogout);
+    await step('no admin', authNoAdmin);
+  } else {
+    ok(true, 'authentication # SKIP no AUTH_DASH_URL');
+  }
 
   ok(problems.length === 0, `no page error and no console error over the whole run (${problems.length})`);
   for (const p of problems) diag(p);

@@ -6,7 +6,13 @@
 # or console error and turns healthy, that the msgs in/s tile and the rate chart follow trpc-bench
 # up and down, that the topics, clients and streams pages list what is there, that Kick, Redrive
 # and a setting's Save and Reset do what trpcctl then sees (a message redriven is delivered to its
-# group again), and that a bad value is refused with an error toast. Screenshots of every page go
+# group again), and that a bad value is refused with an error toast. Then, against a second broker
+# with authentication on (--auth, its first admin alice made offline with trpc-broker user add):
+# the login form instead of the pages, a wrong password refused ("bad credentials"), alice's login
+# (the overview, her name in the header, the failed logins tile), the Users page (alice listed;
+# bob added through its dialog, disabled and enabled again, a token made for him; trpcctl sees
+# each), a session ended elsewhere bringing the login form back and the login returning to the
+# page, Log out, and bob (no admin) refused. Screenshots of every page (and of the login form) go
 # to $top_builddir/tests/dashboard/screenshots/.
 #
 # Needs node, chromium (TRPC_CHROMIUM, default /usr/bin/chromium) and playwright-core, installed
@@ -42,13 +48,14 @@ command -v node >/dev/null || missing "node not installed"
 # shellcheck source=../../perf/server.sh disable=SC1091
 . "$SRC/perf/server.sh"
 SHOTS=$BUILD/tests/dashboard/screenshots
-TRPC_PID='' IDLE_PID='' NODE_PID=''
+TRPC_PID='' IDLE_PID='' NODE_PID='' AUTH_PID=''
 # shellcheck disable=SC2317 # run by the EXIT trap
 stop_all() {
     for p in $NODE_PID $IDLE_PID; do
         kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     [ -n "$TRPC_PID" ] && server_stop "$TRPC_PID" 5
+    [ -n "$AUTH_PID" ] && server_stop "$AUTH_PID" 5
     trpc_data_dirs_remove
     rm -rf "$TMP"
 }
@@ -82,11 +89,39 @@ done
 [ $i -lt 50 ]
 ok $? "trpc-bench idle holds one connection with one subscription"
 
+# The second broker, with authentication: its first admin made offline, as an operator would.
+ADMIN_PW="alice-pw-$$-Larch"
+AUTH_DATA=$TMP/auth-data
+mkdir -p "$AUTH_DATA"
+if printf '%s\n' "$ADMIN_PW" | "$TRPC_BROKER" user add alice --role admin --data-dir "$AUTH_DATA" >"$TMP/useradd.out" 2>&1; then
+    ok 0 "trpc-broker user add alice --role admin, the password on standard input"
+else
+    ok 1 "trpc-broker user add alice --role admin, the password on standard input"
+    diag_file "$TMP/useradd.out"
+fi
+MAIN_PID=$TRPC_PID MAIN_URL=$TRPC_URL MAIN_HTTP_PORT=$TRPC_HTTP_PORT
+# shellcheck disable=SC2034 # read by trpc_broker_start
+BROKER_ARGS="--cores 1 --auth --data-dir $AUTH_DATA"
+if ! trpc_broker_start "$TMP/auth-broker.log" 2>"$TMP/auth-start.err"; then
+    echo "Bail out! the broker with --auth did not start"
+    diag_file "$TMP/auth-start.err"
+    exit 99
+fi
+AUTH_PID=$TRPC_PID AUTH_URL=$TRPC_URL AUTH_HTTP_PORT=$TRPC_HTTP_PORT
+TRPC_PID=$MAIN_PID TRPC_URL=$MAIN_URL TRPC_HTTP_PORT=$MAIN_HTTP_PORT
+session=$(node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => console.log(t), e => console.log(String(e)))' \
+    "http://127.0.0.1:$AUTH_HTTP_PORT/api/session" 2>&1)
+case $session in
+*'"auth":'*true*) ok 0 "a broker with --auth on one core, its dashboard on port $AUTH_HTTP_PORT" ;;
+*) ok 1 "a broker with --auth on one core, its dashboard on port $AUTH_HTTP_PORT (GET /api/session: $session)" ;;
+esac
+
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 start=$(date +%s)
 DASH_URL="http://127.0.0.1:$TRPC_HTTP_PORT/" TRPC_URL=$TRPC_URL TRPC_CTL=$CTL TRPC_BENCH=$BENCH \
     TRPC_DURABLE=$DURABLE SHOTS=$SHOTS TRPC_NODE_MODULES=$NODE_MODULES TRPC_CHROMIUM=$CHROMIUM \
+    AUTH_DASH_URL="http://127.0.0.1:$AUTH_HTTP_PORT/" AUTH_TRPC_URL=$AUTH_URL AUTH_ADMIN_PW=$ADMIN_PW \
     timeout -k 5 100 node "$SRC/tests/dashboard/browser.cjs" >"$TMP/browser.out" 2>"$TMP/browser.err" &
 NODE_PID=$!
 wait "$NODE_PID"
@@ -106,7 +141,7 @@ ok $? "the browser run ends well (exit $rc, $(($(date +%s) - start)) s)"
 [ -s "$TMP/browser.err" ] && diag_file "$TMP/browser.err"
 
 n=0 absent=
-for p in overview topics clients streams dlq settings; do
+for p in overview topics clients streams dlq settings login users; do
     if [ -s "$SHOTS/$p.png" ]; then n=$((n + 1)); else absent="$absent $p"; fi
 done
 [ -z "$absent" ]
@@ -118,5 +153,12 @@ IDLE_PID=
 server_stop "$TRPC_PID"
 TRPC_PID=
 grep -E ' (ERROR|WARN) |Sanitizer|runtime error' "$TMP/broker.log" | diag_file /dev/stdin
+server_stop "$AUTH_PID"
+AUTH_PID=
+# The broker with authentication logs one line per change and per refused login: shown for a
+# failure's diagnosis, and never a password or a token's secret.
+grep -E ' (ERROR|WARN) |Sanitizer|runtime error|user|token|login' "$TMP/auth-broker.log" | tail -n 40 | diag_file /dev/stdin
+! grep -qF -e "$ADMIN_PW" -e "bob-pw-" "$TMP/auth-broker.log"
+ok $? "no password in the log of the broker with --auth"
 
 done_testing
