@@ -12,6 +12,7 @@
 #include "perf/bench.h"
 #include "perf/hist.h"
 #include "perf/idle.h"
+#include "perf/storm.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -727,6 +728,7 @@ static void help(const struct bench_backend *be, FILE *out)
             "    %1$s durable [--url URL] [--subs M] [--size B] [--inflight K] [--duration S]\n"
             "    %1$s connect [--url URL] [--pubs N] [--pause MS] [--duration S]\n"
             "    %1$s idle    [--url URL] [--conns N] [--hold S] [--subscribe] [--server-pid PID] ...\n"
+            "    %1$s storm   [--url URL] [--conns N] [--pause MS] [--duration S]   (trpc-bench only)\n"
             "\n"
             "DESCRIPTION\n"
             "    pubsub: N publisher connections publish B-byte messages on one topic as fast as the window\n"
@@ -750,6 +752,9 @@ static void help(const struct bench_backend *be, FILE *out)
             "\n"
             "    idle: N connections held open without traffic, and the server's memory meanwhile; it\n"
             "    speaks the wire protocol itself and has its own options (%1$s idle --help).\n"
+            "\n"
+            "    storm: a login storm from one thread (raw sockets, as idle): N slots each connect, log in,\n"
+            "    close and wait MS, counting how each CONNECT was answered (%1$s storm --help).\n"
             "\n"
             "    Every payload of 8 bytes or more carries its send time; latency is send to receive (reply\n"
             "    for requests), recorded in a log-linear histogram with 3 significant digits.\n"
@@ -912,7 +917,8 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
     else if (w && !strcmp(w, "connect"))
         a->workload = W_CONNECT;
     else {
-        fprintf(stderr, "%s: name a workload: pubsub, request, durable, connect, or idle as the first argument (see --help)\n",
+        fprintf(stderr,
+                "%s: name a workload: pubsub, request, durable, connect, idle, or storm as the first argument (see --help)\n",
                 be->prog);
         return 2;
     }
@@ -1009,6 +1015,9 @@ int bench_main(const struct bench_backend *be, int argc, char **argv)
     /* idle speaks the wire protocol itself (perf/idle.h) and has its own options. */
     if (argc > 1 && strcmp(argv[1], "idle") == 0)
         return idle_main(be->prog, be->url_default, argc, argv);
+    /* storm too, with one thread for a login storm (perf/storm.h). */
+    if (argc > 1 && strcmp(argv[1], "storm") == 0 && strcmp(be->system, "TRPC") == 0)
+        return storm_main(be->prog, be->url_default, argc, argv);
     int rc = parse_args(be, argc, argv, &a);
     if (rc != 0)
         return rc;

@@ -1,8 +1,8 @@
 # perf/: the latency histogram, the loopback limits tool, trpc-bench (installed) and nats-bench
 # (only when configure found the NATS C client). perf/wal-bench is built by wal/local.mk.
 PERF_HIST = perf/hist.c perf/hist.h
-# The idle workload speaks the wire protocols itself: the codec comes from libtrpcwire.
-PERF_IDLE = perf/idle.c perf/idle_proto.c perf/idle.h
+# The idle and storm workloads speak the wire protocols themselves: the codec comes from libtrpcwire.
+PERF_IDLE = perf/idle.c perf/idle_proto.c perf/idle.h perf/storm.c perf/storm.h
 
 bin_PROGRAMS += perf/trpc-bench
 perf_trpc_bench_SOURCES = perf/trpc-bench.c perf/bench.c perf/bench.h $(PERF_HIST) $(PERF_IDLE)
@@ -65,8 +65,8 @@ EXTRA_DIST += tests/perf/bench_smoke.sh tests/perf/flamegraph.sh
 # Smoke tests of the perf scripts, about a second of load each (tests/perf/smoke.sh is their shared
 # part): compare.sh against nats-server, record.sh under perf, callgrind.sh under valgrind, and the
 # idle workload with perf/idle.sh. Each skips (1..0 # SKIP) when a tool it needs is missing.
-TESTS += tests/perf/durable_compare.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh
-EXTRA_DIST += tests/perf/durable_compare.sh tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh
+TESTS += tests/perf/durable_compare.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh tests/perf/storm.sh
+EXTRA_DIST += tests/perf/durable_compare.sh tests/perf/smoke.sh tests/perf/compare.sh tests/perf/record.sh tests/perf/callgrind.sh tests/perf/idle.sh tests/perf/ab.sh tests/perf/auth.sh tests/perf/storm.sh
 
 # tests/perf/mem_back.sh: an idle broker gives back the memory of 50,000 subscriptions once their
 # connections closed (a memory bound, waited for at most 10 s).
