@@ -20,6 +20,7 @@
  * reset the count of guesses at others. One address has at most a quarter of auth-queue password
  * logins waiting, so that it cannot shut the others out.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -92,6 +93,8 @@ struct control_auth {
     struct penalty pen[AUTH_PENALTY_SLOTS];
     struct delayed *delayed;
     unsigned ndelayed;
+    uint64_t busy_logged_ns; /* busy's last line */
+    uint64_t busy_quiet;     /* refusals since, not logged */
 };
 
 void auth_ask_free(struct auth_ask *a)
@@ -478,14 +481,60 @@ static bool worker_push(struct control_auth *st, struct auth_job *j)
     return ok;
 }
 
+/* A password login refused for want of room: counted, answered "try again", and logged at most
+ * once a second (a storm would otherwise write a line per attempt). */
+static void busy(struct control *ctl, struct auth_ask *a, const char *why)
+{
+    struct control_auth *st = ctl->auth;
+    uint64_t now = uring_now_ns();
+
+    atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
+    if (now >= st->busy_logged_ns + 1000000000ull) {
+        log_warn(LOG_NO_CORE,
+                 "auth: client_id=%" PRIu64 " peer=%s: %s: refused, try again (%" PRIu64 " more refused since the last line)",
+                 a->client_id, a->peer, why, st->busy_quiet);
+        st->busy_logged_ns = now;
+        st->busy_quiet = 0;
+    } else {
+        st->busy_quiet++;
+    }
+    answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
+}
+
+static bool worker_room(struct control_auth *st)
+{
+    bool room;
+
+    pthread_mutex_lock(&st->mu);
+    room = st->count < st->cap;
+    pthread_mutex_unlock(&st->mu);
+    return room;
+}
+
 static void by_password(struct control *ctl, struct auth_ask *a)
 {
-    struct auth_job *j = calloc(1, sizeof(*j));
+    struct auth_job *j;
     char why[AUTH_ERR_MAX];
     const char *hash;
+    bool pushed;
     int ret;
 
+    /* Room first, the store after: a storm's excess costs a look at two counters, not a read. The
+     * control thread alone adds to the ring, so room seen here is still there at the push. */
+    if (!inflight_add(ctl, a, 1)) {
+        busy(ctl, a, "this address has its share of password logins waiting");
+        auth_ask_free(a);
+        return;
+    }
+    if (!worker_room(ctl->auth)) {
+        inflight_add(ctl, a, -1);
+        busy(ctl, a, "auth-queue password logins already wait");
+        auth_ask_free(a);
+        return;
+    }
+    j = calloc(1, sizeof(*j));
     if (j == NULL) {
+        inflight_add(ctl, a, -1);
         answer(ctl, a, TRPC_E_UNAVAILABLE, "the broker is out of memory: try again", NULL, NULL);
         auth_ask_free(a);
         return;
@@ -494,6 +543,7 @@ static void by_password(struct control *ctl, struct auth_ask *a)
     snprintf(j->user, sizeof(j->user), "%s", a->user);
     ret = auth_name_check(a->user, why, sizeof(why)) != 0 ? -ENOENT : control_auth_load(ctl, AUTH_NS_USERS, a->user, &j->rec);
     if (store_failed(ctl, a, ret)) {
+        inflight_add(ctl, a, -1);
         job_free(j);
         return;
     }
@@ -506,22 +556,9 @@ static void by_password(struct control *ctl, struct auth_ask *a)
         j->why = "the user is disabled";
     else if ((j->encoded = strdup(hash)) == NULL)
         j->why = "out of memory";
-    if (!inflight_add(ctl, a, 1)) {
-        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
-        log_warn(LOG_NO_CORE,
-                 "auth: client_id=%" PRIu64 " peer=%s: this address has its share of password logins waiting: refused, try again",
-                 a->client_id, a->peer);
-        answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
-        job_free(j);
-    } else if (!worker_push(ctl->auth, j)) {
-        inflight_add(ctl, a, -1);
-        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
-        log_warn(LOG_NO_CORE,
-                 "auth: client_id=%" PRIu64 " peer=%s: %u password logins already wait (auth-queue): refused, try again",
-                 a->client_id, a->peer, ctl->auth->cap);
-        answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
-        job_free(j);
-    }
+    pushed = worker_push(ctl->auth, j);
+    assert(pushed); /* the ring had room a moment ago, and only this thread fills it */
+    (void)pushed;
 }
 
 /* The worker's verdict, on the record as it is now: one changed while the hash ran (disabled,
@@ -535,10 +572,7 @@ static void password_done(struct control *ctl, struct auth_job *j)
 
     inflight_add(ctl, j->ask, -1);
     if (j->result == -ETIMEDOUT) {
-        atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
-        log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s: waited %llu ms for the password worker: refused, try again",
-                 j->ask->client_id, j->ask->peer, (unsigned long long)(AUTH_WAIT_MAX_NS / 1000000));
-        answer(ctl, j->ask, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
+        busy(ctl, j->ask, "waited 3 s (AUTH_WAIT_MAX_NS) for the password worker");
         job_free(j);
         return;
     }
