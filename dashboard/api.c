@@ -13,10 +13,10 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -63,19 +63,25 @@ static void rbox_put(struct http_rbox *box)
     free(box);
 }
 
+static void login_in(struct http_call *c, h2o_req_t *req);
+
 static void call_free(struct http_call *c)
 {
     struct http_rbox *box = c->box;
 
+    if (c->reply != NULL && c->req_fn == login_in)
+        OPENSSL_cleanse(c->reply, c->reply_len); /* the session's secret */
     free(c->reply);
     OPENSSL_cleanse(c->doc, c->call.len); /* a password, for user.add */
     OPENSSL_cleanse(c->call.bearer, sizeof(c->call.bearer));
     OPENSSL_cleanse(c->call.session, sizeof(c->call.session));
+    OPENSSL_cleanse(c->call.csrf, sizeof(c->call.csrf));
     free(c);
     rbox_put(box);
 }
 
-/* Control thread (or control_free's thread once it stopped): the answer, or NULL. */
+/* Control thread, or the password worker's or control_free's thread while the broker stops: the
+ * answer, or NULL. The box's mutex is what they share with the HTTP thread. */
 static void call_done(struct control *ctl, struct admin_call *call, char *reply, size_t len)
 {
     struct http_call *c = (struct http_call *)call;
@@ -135,6 +141,7 @@ static int reply_status(const char *doc, size_t len, const char **reason)
         {"UNAUTHORIZED", 401, "Unauthorized"},
         {"FORBIDDEN", 403, "Forbidden"},
         {"CSRF", 403, "Forbidden"},
+        {"SHUTTING_DOWN", 503, "Service Unavailable"},
     };
     json_t *root = json_loadb(doc, len, 0, NULL);
     const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
@@ -192,6 +199,10 @@ static void answer(struct http_call *c)
 
     assert(c->h->calls > 0);
     c->h->calls--;
+    if (c->req_fn == login_in) {
+        assert(c->h->logins > 0);
+        c->h->logins--;
+    }
     out_remove(c->h, c);
     if (c->fn != NULL) {
         c->fn(c->h, c->arg, c->reply, c->reply_len);
@@ -339,23 +350,22 @@ static bool is_hex(const char *p, size_t n)
     return true;
 }
 
-/* The value of the session cookie among the request's Cookie headers ("" when none is well
- * formed). */
-static void session_copy(h2o_req_t *req, char *out)
+/* The value of this server's session cookie (h->cookie) among the request's Cookie headers (""
+ * when none is well formed). */
+static void session_copy(const struct http *h, h2o_req_t *req, char *out)
 {
-    static const char name[] = HTTP_COOKIE "=";
-    const size_t nlen = sizeof(name) - 1;
+    const size_t nlen = strlen(h->cookie);
 
     out[0] = '\0';
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0;) {
         h2o_iovec_t v = req->headers.entries[i].value;
 
-        for (size_t k = 0; k + nlen + ADMIN_SESSION_HEX <= v.len; k++) {
+        for (size_t k = 0; k + nlen + 1 + ADMIN_SESSION_HEX <= v.len; k++) {
             const char *p = v.base + k, *end;
 
-            if ((k > 0 && p[-1] != ' ' && p[-1] != ';') || memcmp(p, name, nlen) != 0)
+            if ((k > 0 && p[-1] != ' ' && p[-1] != ';') || memcmp(p, h->cookie, nlen) != 0 || p[nlen] != '=')
                 continue;
-            p += nlen;
+            p += nlen + 1;
             end = p + ADMIN_SESSION_HEX;
             if (is_hex(p, ADMIN_SESSION_HEX) && (end == v.base + v.len || *end == ';')) {
                 memcpy(out, p, ADMIN_SESSION_HEX);
@@ -366,12 +376,12 @@ static void session_copy(h2o_req_t *req, char *out)
     }
 }
 
-void http_cred_get(h2o_req_t *req, struct http_cred *cred)
+void http_cred_get(const struct http *h, h2o_req_t *req, struct http_cred *cred)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     h2o_iovec_t v;
 
-    session_copy(req, cred->session);
+    session_copy(h, req, cred->session);
     cred->bearer[0] = '\0';
     if (i < 0)
         return;
@@ -406,7 +416,7 @@ static void peer_copy(h2o_req_t *req, char *out, size_t len)
 
 static bool verb_ok(h2o_iovec_t verb)
 {
-    if (verb.len == 0 || verb.len >= ADMIN_VERB_MAX || h2o_memis(verb.base, verb.len < 8 ? verb.len : 8, H2O_STRLIT("session.")))
+    if (verb.len == 0 || verb.len >= ADMIN_VERB_MAX || (verb.len >= 8 && memcmp(verb.base, "session.", 8) == 0))
         return false;
     for (size_t i = 0; i < verb.len; i++) {
         char ch = verb.base[i];
@@ -466,8 +476,9 @@ static int call_post(struct http *h, struct http_call *c)
 }
 
 /* Sends req's call of verb (the body, or doc when not NULL) to the control thread, as an HTTP API
- * call with req's credentials; the reply answers req (through req_fn when not NULL). */
-static void forward(struct http *h, h2o_req_t *req, const char *verb, const char *doc,
+ * call with req's credentials; the reply answers req (through req_fn when not NULL). False: req
+ * was answered with the error at once. */
+static bool forward(struct http *h, h2o_req_t *req, const char *verb, const char *doc,
                     void (*req_fn)(struct http_call *, h2o_req_t *))
 {
     h2o_iovec_t body = doc != NULL ? h2o_iovec_init(doc, strlen(doc)) : req->entity;
@@ -477,18 +488,18 @@ static void forward(struct http *h, h2o_req_t *req, const char *verb, const char
 
     if (h->draining || h->rbox == NULL) {
         http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
-        return;
+        return false;
     }
     if (h->calls >= HTTP_CALLS_MAX) {
         http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
-        return;
+        return false;
     }
     c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)body.base, body.len);
     if (c == NULL) {
         http_respond_json(req, 500, "Internal Server Error", "INTERNAL", "out of memory");
-        return;
+        return false;
     }
-    http_cred_get(req, &cred);
+    http_cred_get(h, req, &cred);
     call_cred(c, &cred);
     OPENSSL_cleanse(&cred, sizeof(cred));
     csrf_copy(req, c->call.csrf, sizeof(c->call.csrf));
@@ -502,14 +513,16 @@ static void forward(struct http *h, h2o_req_t *req, const char *verb, const char
         http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
     else if (ret != 0)
         http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+    return ret == 0;
 }
 
 /* ---- the session ------------------------------------------------------------------------------- */
 
-static void cookie_set(h2o_req_t *req, const char *value, bool clear)
+static void cookie_set(const struct http *h, h2o_req_t *req, const char *value, bool clear)
 {
     bool https = req->scheme == &H2O_URL_SCHEME_HTTPS;
-    h2o_iovec_t v = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(HTTP_COOKIE "=")), h2o_iovec_init(value, strlen(value)),
+    h2o_iovec_t v = h2o_concat(&req->pool, h2o_iovec_init(h->cookie, strlen(h->cookie)), h2o_iovec_init(H2O_STRLIT("=")),
+                               h2o_iovec_init(value, strlen(value)),
                                clear ? h2o_iovec_init(H2O_STRLIT("; Max-Age=0")) : h2o_iovec_init(H2O_STRLIT("")),
                                h2o_iovec_init(H2O_STRLIT("; Path=/; HttpOnly; SameSite=Strict")),
                                https ? h2o_iovec_init(H2O_STRLIT("; Secure")) : h2o_iovec_init(H2O_STRLIT("")));
@@ -548,7 +561,7 @@ static void login_edit(struct http_call *c, h2o_req_t *req, json_t *doc)
 
     (void)c;
     if (secret != NULL) {
-        cookie_set(req, secret, false);
+        cookie_set(c->h, req, secret, false);
         OPENSSL_cleanse((char *)secret, strlen(secret));
     }
     json_object_del(doc, "session");
@@ -562,7 +575,7 @@ static void login_in(struct http_call *c, h2o_req_t *req)
 static void logout_edit(struct http_call *c, h2o_req_t *req, json_t *doc)
 {
     (void)doc;
-    cookie_set(req, "", true);
+    cookie_set(c->h, req, "", true);
     if (c->call.session[0] != '\0')
         http_events_end_session(c->h, c->call.session);
 }
@@ -600,9 +613,10 @@ void http_api_session(struct http *h, h2o_req_t *req)
 
 static void events_in(struct http_call *c, h2o_req_t *req)
 {
+    const char *reason;
     struct http_cred cred;
 
-    if (reply_status(c->reply, c->reply_len, &(const char *){NULL}) != 200) {
+    if (reply_status(c->reply, c->reply_len, &reason) != 200) {
         respond_reply(req, c->reply, c->reply_len);
         return;
     }
@@ -640,6 +654,13 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         return;
     }
     if (h2o_memis(verb.base, verb.len, H2O_STRLIT("login"))) {
+        /* A login may wait seconds (the guessing delays, the hashing worker's queue): a few at
+         * most hold the calls' slots, so that a guesser cannot take them all from the API. */
+        if (h->logins >= HTTP_LOGINS_MAX) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+            http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many logins at once: try again");
+            return;
+        }
         snprintf(name, sizeof(name), "session.login");
         req_fn = login_in;
     } else if (h2o_memis(verb.base, verb.len, H2O_STRLIT("logout"))) {
@@ -659,7 +680,8 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         http_respond_json(req, 403, "Forbidden", "CSRF", "missing or wrong X-CSRF-Token (GET /api/session gives it)");
         return;
     }
-    forward(h, req, name, NULL, req_fn);
+    if (forward(h, req, name, NULL, req_fn) && req_fn == login_in)
+        h->logins++;
 }
 
 void http_api_stop(struct http *h)

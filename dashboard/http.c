@@ -416,6 +416,7 @@ int http_start(struct broker *b, char *err, size_t errlen)
         http_free(h);
         return ret;
     }
+    snprintf(h->cookie, sizeof(h->cookie), "%strpc_session_%u", h->accept_ctx.ssl_ctx != NULL ? "__Host-" : "", port);
     ret = pthread_create(&h->thread, NULL, http_main, h);
     if (ret != 0) {
         snprintf(err, errlen, "http: cannot start its thread: %s", strerror(ret));

@@ -3,7 +3,7 @@
  * server speaks TLS too, with the same certificate and key (tls-cert, tls-key), so that the
  * dashboard's pages and its API never cross a network in clear where the broker's own traffic
  * does not. h2o runs the handshake (h2o_accept with an SSL_CTX). Client certificates are not asked
- * for: whoever uses the dashboard logs in (once authentication exists), whatever tls-client-cert
+ * for: whoever uses the dashboard logs in (with auth on), whatever tls-client-cert
  * says for the broker's clients. TLS 1.2 and 1.3, OpenSSL's default ciphers.
  *
  * A reload of the broker's certificates (SIGHUP, tls.reload) reaches this context too: the HTTP

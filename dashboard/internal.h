@@ -25,8 +25,8 @@
 #define HTTP_HISTORY    300 /* one-second points kept for a new event stream's chart */
 #define HTTP_CORES_MAX  256 /* cores the sampler follows */
 #define HTTP_CSRF_HEX   ADMIN_CSRF_HEX
-#define HTTP_COOKIE     "trpc_session" /* the dashboard's login session */
-#define HTTP_RECHECK_MS 5000           /* an event stream's session is checked again this often */
+#define HTTP_LOGINS_MAX 4    /* logins waiting for the control thread at once, of HTTP_CALLS_MAX */
+#define HTTP_RECHECK_MS 5000 /* an event stream's session is checked again this often */
 #define HTTP_SAMPLE_MS  1000
 #define HTTP_COLLECT_MS 5000 /* streams and groups for /metrics (collect.c) */
 
@@ -96,7 +96,11 @@ struct http {
     /* api.c */
     struct http_rbox *rbox;
     h2o_socket_t *rbox_sock;
-    unsigned calls;        /* in flight */
+    unsigned calls;  /* in flight */
+    unsigned logins; /* of them, logins */
+    /* The session cookie's name: the port in it, since browsers share a host's cookies across its
+     * ports (two brokers, or any other service there); __Host- over HTTPS. */
+    char cookie[40];
     struct http_call *out; /* those a request waits for */
 
     uint64_t tls_gen; /* https.c: stls's generation of accept_ctx.ssl_ctx */
@@ -139,7 +143,7 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb);
  * request's session (or bearer) is an admin's. */
 void http_api_events(struct http *h, h2o_req_t *req);
 /* The request's session cookie and bearer token. */
-void http_cred_get(h2o_req_t *req, struct http_cred *cred);
+void http_cred_get(const struct http *h, h2o_req_t *req, struct http_cred *cred);
 /* Stopping: every request still waiting for the control thread is answered SHUTTING_DOWN now,
  * since the control thread has stopped reading its mailbox. */
 void http_api_stop(struct http *h);

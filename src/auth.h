@@ -172,8 +172,12 @@ struct auth_ask {
     uint16_t pw_len;
     char password[AUTH_PASSWORD_MAX];
     /* The dashboard's login (control_dash.c) instead of a session's CONNECT: answered there, and
-     * by auth_ask_free with no reply when the ask goes unanswered (the broker stops). */
+     * by auth_ask_free with SHUTTING_DOWN when the ask goes unanswered (the broker stops). With the
+     * answer: the SHA-256 hex of the password hash it was checked against, and whether a failure
+     * was the store's. */
     struct admin_call *call;
+    char hash_print[65];
+    bool store_down;
 };
 /* Wipes the secrets it holds and frees it. */
 void auth_ask_free(struct auth_ask *a);

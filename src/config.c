@@ -608,8 +608,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                     c->tls_listen_host);
     if (!config_host_is_loopback(c->listen_host) && !c->auth && !c->insecure)
         return fail(err, errlen, "listen %s is not a loopback address: it needs auth (and TLS), or --insecure", c->listen_host);
-    if (c->http_host[0] != '\0' && !config_host_is_loopback(c->http_host) && !c->insecure)
-        return fail(err, errlen, "http %s is not a loopback address: it needs TLS and authentication, or --insecure", c->http_host);
+    /* The dashboard's login sends a password: beyond loopback, only over HTTPS (the broker's TLS
+     * listener's certificate) and only with authentication on. */
+    if (c->http_host[0] != '\0' && !config_host_is_loopback(c->http_host) && !c->insecure &&
+        (c->tls_listen_host[0] == '\0' || !c->auth))
+        return fail(err, errlen, "http %s is not a loopback address: it needs TLS (tls-listen) and auth, or --insecure",
+                    c->http_host);
     assert(wire_limits_valid(&c->limits));
     return 0;
 }

@@ -101,8 +101,8 @@ void auth_ask_free(struct auth_ask *a)
 {
     if (a == NULL)
         return;
-    if (a->call != NULL)
-        a->call->done(NULL, a->call, NULL, 0); /* unanswered: the broker stops */
+    if (a->call != NULL) /* unanswered: the broker stops (admin_api_fail does not need ctl) */
+        admin_api_fail(NULL, a->call, "SHUTTING_DOWN", "the broker is stopping");
     OPENSSL_cleanse(a->password, sizeof(a->password));
     OPENSSL_cleanse(a->token, sizeof(a->token));
     free(a);
@@ -245,8 +245,12 @@ static void fail(struct control *ctl, struct auth_ask *a, const char *user, cons
         ep->last_ns = now;
     }
     atomic_fetch_add_explicit(&ctl->pub_auth_failures, 1, memory_order_relaxed);
-    log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s user=%s: authentication failed: %s (failure %u from %s)",
-             a->client_id, a->peer, printable(user, shown, sizeof(shown)), why, e != NULL ? e->fails : 0, addr);
+    if (a->call != NULL)
+        log_warn(LOG_NO_CORE, "auth: dashboard login peer=%s user=%s: authentication failed: %s (failure %u from %s)", a->peer,
+                 printable(user, shown, sizeof(shown)), why, e != NULL ? e->fails : 0, addr);
+    else
+        log_warn(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s user=%s: authentication failed: %s (failure %u from %s)",
+                 a->client_id, a->peer, printable(user, shown, sizeof(shown)), why, e != NULL ? e->fails : 0, addr);
     answer(ctl, a, TRPC_E_AUTH_FAILED,
            a->kind == AUTH_KIND_NONE && a->user[0] == '\0' && a->token[0] == '\0' ? missing_msg : failed_msg, NULL, NULL);
 }
@@ -269,6 +273,13 @@ static void succeed(struct control *ctl, struct auth_ask *a, const char *user, c
     if (e != NULL)
         e->fails = 0;
     atomic_fetch_add_explicit(&ctl->pub_auth_logins, 1, memory_order_relaxed);
+    if (a->call != NULL) {
+        /* The dashboard's session is bound to the hash this login was checked against. */
+        const char *hash = json_string_value(json_object_get(rec, "hash"));
+
+        if (hash == NULL || auth_sha256_hex(hash, strlen(hash), a->hash_print) != 0)
+            a->hash_print[0] = '\0';
+    }
     answer(ctl, a, 0, NULL, perms, token_id);
 }
 
@@ -323,6 +334,7 @@ static bool store_failed(struct control *ctl, struct auth_ask *a, int ret)
         return false;
     log_error(LOG_NO_CORE, "auth: client_id=%" PRIu64 " peer=%s: the user store cannot be read: %s", a->client_id, a->peer,
               store_last_error(ctl->store));
+    a->store_down = true;
     answer(ctl, a, TRPC_E_UNAVAILABLE, "the user store is unreachable: try again", NULL, NULL);
     return true;
 }

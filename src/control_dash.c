@@ -103,8 +103,11 @@ static int still_valid(struct control *ctl, struct dash_session *s, char *why, s
         ended = "the user is disabled";
     else if (!auth_user_admin(rec))
         ended = "the user is no longer an admin";
-    else if (pw_print(rec, pw), !auth_digest_equal(pw, s->pw))
-        ended = "the user's password changed";
+    else {
+        pw_print(rec, pw);
+        if (!auth_digest_equal(pw, s->pw))
+            ended = "the user's password changed";
+    }
     json_decref(rec);
     if (ended == NULL)
         return 0;
@@ -114,10 +117,13 @@ static int still_valid(struct control *ctl, struct dash_session *s, char *why, s
     return -EACCES;
 }
 
-int control_dash_check(struct control *ctl, const struct admin_call *call, bool csrf, char *why, size_t whylen)
+/* control_dash_check, with the session in *out when it is valid. */
+static int check(struct control *ctl, const struct admin_call *call, bool csrf, char *why, size_t whylen, struct dash_session **out)
 {
-    struct dash_session *s;
+    struct dash_session *s = NULL;
     int ret;
+
+    *out = NULL;
 
     if (call->session[0] == '\0') {
         snprintf(why, whylen, "authentication is on: log in (POST /api/login) or send Authorization: Bearer <token of an admin>");
@@ -133,9 +139,18 @@ int control_dash_check(struct control *ctl, const struct admin_call *call, bool 
         return -EPROTO;
     }
     ret = still_valid(ctl, s, why, whylen);
-    if (ret == 0)
+    if (ret == 0) {
         s->used_ns = uring_now_ns();
+        *out = s;
+    }
     return ret;
+}
+
+int control_dash_check(struct control *ctl, const struct admin_call *call, bool csrf, char *why, size_t whylen)
+{
+    struct dash_session *s = NULL;
+
+    return check(ctl, call, csrf, why, whylen, &s);
 }
 
 /* The reply's error for a check's failure. */
@@ -213,36 +228,40 @@ static struct dash_session *slot(struct control_dash *d)
 
 static void login_ok(struct control *ctl, struct admin_call *call, const struct auth_ask *a, const char *user)
 {
-    char secret[ADMIN_SESSION_HEX + 1], why[AUTH_ERR_MAX];
+    char secret[ADMIN_SESSION_HEX + 1];
     struct dash_session *s, fresh = {0};
-    json_t *rec = NULL;
-    int ret;
+    json_t *doc;
 
     if (ctl->dash == NULL && (ctl->dash = calloc(1, sizeof(*ctl->dash))) == NULL) {
         admin_api_fail(ctl, call, "INTERNAL", "out of memory");
         return;
     }
-    ret = control_auth_load(ctl, AUTH_NS_USERS, user, &rec);
-    if (ret != 0) {
-        snprintf(why, sizeof(why), "%s", ret == -ENOENT ? "the user no longer exists" : store_last_error(ctl->store));
-        json_decref(rec);
-        admin_api_fail(ctl, call, ret == -ENOENT ? "UNAUTHORIZED" : "STORE_UNAVAILABLE", "%s", why);
-        return;
-    }
     snprintf(fresh.user, sizeof(fresh.user), "%s", user);
-    pw_print(rec, fresh.pw);
-    json_decref(rec);
+    memcpy(fresh.pw, a->hash_print, sizeof(fresh.pw));
     if (auth_random_hex(secret, ADMIN_SESSION_HEX / 2) != 0 || auth_random_hex(fresh.csrf, ADMIN_CSRF_HEX / 2) != 0 ||
         auth_sha256_hex(secret, ADMIN_SESSION_HEX, fresh.id) != 0) {
         admin_api_fail(ctl, call, "INTERNAL", "no random bytes for a session");
         goto out;
     }
+    /* The browser's session before this login, if any, ends: a login never keeps two. */
+    s = find(ctl, call);
+    if (s != NULL)
+        drop(s);
     fresh.born_ns = fresh.used_ns = uring_now_ns();
     s = slot(ctl->dash);
     *s = fresh;
     log_info(LOG_NO_CORE, "dashboard: user %s logged in from %s", user, a->peer);
-    /* "session" is the cookie's: dashboard/api.c takes it out of the body. */
-    admin_api_reply(ctl, call, json_pack("{sbssssss}", "ok", 1, "user", user, "csrf", s->csrf, "session", secret));
+    /* "session" is the cookie's: dashboard/api.c takes it out of the body. A reference of our own
+     * lets jansson's copy of it be wiped once the reply is written. */
+    doc = json_pack("{sbssssss}", "ok", 1, "user", user, "csrf", s->csrf, "session", secret);
+    admin_api_reply(ctl, call, json_incref(doc));
+    if (doc != NULL) {
+        const char *copy = json_string_value(json_object_get(doc, "session"));
+
+        if (copy != NULL)
+            OPENSSL_cleanse((char *)copy, strlen(copy));
+        json_decref(doc);
+    }
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
     OPENSSL_cleanse(&fresh, sizeof(fresh));
@@ -254,11 +273,13 @@ void control_dash_login_done(struct control *ctl, struct admin_call *call, const
     if (code == TRPC_E_AUTH_FAILED)
         admin_api_fail(ctl, call, "UNAUTHORIZED", "%s", msg);
     else if (code != 0)
-        admin_api_fail(ctl, call, strstr(msg, "store") != NULL ? "STORE_UNAVAILABLE" : "BUSY", "%s", msg);
+        admin_api_fail(ctl, call, a->store_down ? "STORE_UNAVAILABLE" : "BUSY", "%s", msg);
     else if (!perms->admin) {
         log_warn(LOG_NO_CORE, "dashboard: user %s logged in from %s, but is not an admin: refused", perms->user, a->peer);
         admin_api_fail(ctl, call, "FORBIDDEN", "user %s is not an admin: the dashboard needs the admin role", perms->user);
-    } else
+    } else if (a->hash_print[0] == '\0')
+        admin_api_fail(ctl, call, "INTERNAL", "the password hash cannot be fingerprinted");
+    else
         login_ok(ctl, call, a, perms->user);
     auth_perms_unref(perms);
 }
@@ -269,7 +290,7 @@ void control_dash_call(struct control *ctl, struct admin_call *call)
 {
     const char *verb = call->verb + strlen("session.");
     char why[AUTH_ERR_MAX];
-    struct dash_session *s;
+    struct dash_session *s = NULL;
     int ret;
 
     if (!ctl->cfg.auth && strcmp(verb, "get") != 0) {
@@ -290,8 +311,7 @@ void control_dash_call(struct control *ctl, struct admin_call *call)
         admin_api_reply(ctl, call, json_pack("{sb}", "ok", 1));
     } else if (strcmp(verb, "get") == 0) {
         /* Who is logged in, for the page: nobody is an answer, not an error. */
-        ret = ctl->cfg.auth ? control_dash_check(ctl, call, false, why, sizeof(why)) : -EACCES;
-        s = ret == 0 ? find(ctl, call) : NULL;
+        ret = ctl->cfg.auth ? check(ctl, call, false, why, sizeof(why), &s) : -EACCES;
         if (ret == -EAGAIN)
             check_fail(ctl, call, ret, why);
         else if (s != NULL)

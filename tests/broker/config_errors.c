@@ -107,6 +107,21 @@ int main(void)
            config_validate(&c, err, sizeof(err)) == 0,
        "a non-loopback plaintext listener with auth too");
     config_defaults(&c);
+    ok((config_parse(&c, "http = 0.0.0.0:8250\nauth = true\n", 32, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "needs TLS") != NULL,
+       "a non-loopback dashboard with auth but no TLS is refused: %s", err);
+    config_defaults(&c);
+    ok((config_parse(&c, "http = 0.0.0.0:8250\ntls-listen = 127.0.0.1:4251\ntls-cert = s.pem\n", 65, "f", err, sizeof(err)) < 0 ||
+        config_validate(&c, err, sizeof(err)) < 0) &&
+           strstr(err, "and auth") != NULL,
+       "a non-loopback dashboard over HTTPS without auth is refused: %s", err);
+    config_defaults(&c);
+    ok(config_parse(&c, "http = 0.0.0.0:8250\ntls-listen = 127.0.0.1:4251\ntls-cert = s.pem\nauth = true\n", 77, "f", err,
+                    sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0,
+       "a non-loopback dashboard over HTTPS with auth is accepted");
+    config_defaults(&c);
     ok(config_parse(&c, "auth-queue = 0\n", 15, "f", err, sizeof(err)) < 0 && strstr(err, "auth-queue") != NULL,
        "auth-queue 0 is refused");
     config_defaults(&c);

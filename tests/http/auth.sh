@@ -98,10 +98,10 @@ req direct POST /api/session.login -H "$J" -H "$RUN_X" -d '{"user": "root", "pas
 ok $? "the session verbs are not admin verbs of their own: 404"
 
 login root root root-password-1 && [ "$(code root)" = 200 ] && [ "$(jget root 'd["user"]')" = root ] &&
-    grep -i '^set-cookie: trpc_session=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict' "$TMP/root.head" >/dev/null &&
+    grep -i "^set-cookie: trpc_session_$HP=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict" "$TMP/root.head" >/dev/null &&
     [ "$(jget root '"session" in d')" = False ]
 ok $? "the admin's login: 200, an HttpOnly SameSite=Strict cookie, its secret not in the body"
-SECRET=$(sed -n 's/^[Ss]et-[Cc]ookie: trpc_session=\([0-9a-f]*\);.*/\1/p' "$TMP/root.head")
+SECRET=$(sed -n "s/^[Ss]et-[Cc]ookie: trpc_session_$HP=\([0-9a-f]*\);.*/\1/p" "$TMP/root.head")
 SX="X-CSRF-Token: $(jget root 'd["csrf"]')"
 req me GET /api/session -b "$TMP/jar" && [ "$(jget me 'd["user"]')" = root ] && [ "X-CSRF-Token: $(jget me 'd["csrf"]')" = "$SX" ] &&
     [ "$SX" != "$RUN_X" ]
@@ -112,7 +112,7 @@ req runx POST /api/server.info -H "$J" -H "$RUN_X" -b "$TMP/jar" -d '{}' && [ "$
     [ "$(jget runx 'd["error"]["code"]')" = CSRF ] && req nox POST /api/server.info -H "$J" -b "$TMP/jar" -d '{}' &&
     [ "$(code nox)" = 403 ]
 ok $? "the session with this run's token, or none: 403 CSRF"
-req forged POST /api/server.info -H "$J" -H "$SX" -H "Cookie: trpc_session=$(printf '%064d' 0)" -d '{}' && [ "$(code forged)" = 401 ]
+req forged POST /api/server.info -H "$J" -H "$SX" -H "Cookie: trpc_session_$HP=$(printf '%064d' 0)" -d '{}' && [ "$(code forged)" = 401 ]
 ok $? "a session cookie the broker did not make: 401"
 
 # The logout ends the session's event stream at once (curl would otherwise wait its 20 s).
@@ -121,7 +121,7 @@ STREAM=$!
 i=0
 while [ $i -lt 50 ] && ! grep -q '^event: history' "$TMP/stream.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 req logout POST /api/logout -H "$J" -H "$SX" -b "$TMP/jar" -d '{}' && [ "$(code logout)" = 200 ] &&
-    grep -qi '^set-cookie: trpc_session=; Max-Age=0' "$TMP/logout.head"
+    grep -qi "^set-cookie: trpc_session_$HP=; Max-Age=0" "$TMP/logout.head"
 ok $? "the logout: 200, the cookie cleared"
 i=0
 while [ $i -lt 50 ] && kill -0 "$STREAM" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
@@ -129,7 +129,7 @@ while [ $i -lt 50 ] && kill -0 "$STREAM" 2>/dev/null; do sleep 0.1; i=$((i + 1))
 ok $? "the logout ends the session's event stream"
 kill "$STREAM" 2>/dev/null
 wait "$STREAM" 2>/dev/null
-req after POST /api/server.info -H "$J" -H "$SX" -H "Cookie: trpc_session=$SECRET" -d '{}' && [ "$(code after)" = 401 ]
+req after POST /api/server.info -H "$J" -H "$SX" -H "Cookie: trpc_session_$HP=$SECRET" -d '{}' && [ "$(code after)" = 401 ]
 ok $? "the session's cookie after the logout: 401"
 
 # A user disabled: the session ends at its next call, its event stream within seconds.
@@ -156,12 +156,12 @@ TRPC_TOKEN=$ADMIN "$TRPCCTL" --url "$TRPC_URL" user enable ops >"$TMP/enable.out
     login ops2 ops ops-password-1 ops.jar && [ "$(code ops2)" = 200 ]
 ok $? "enabled again, the user logs in again"
 OX="X-CSRF-Token: $(jget ops2 'd["csrf"]')"
-OS=$(sed -n 's/^[Ss]et-[Cc]ookie: trpc_session=\([0-9a-f]*\);.*/\1/p' "$TMP/ops2.head")
-req c1 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: theme=dark; trpc_session=$OS; lang=en" -d '{}' &&
-    req c2 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: xtrpc_session=$OS" -d '{}' &&
-    req c3 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: trpc_session=${OS}0" -d '{}' &&
-    req c4 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: trpc_session=$(printf '%04000d' 0)" -d '{}' &&
-    req c5 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: a=1" -H "Cookie: trpc_session=$OS" -d '{}' &&
+OS=$(sed -n "s/^[Ss]et-[Cc]ookie: trpc_session_$HP=\([0-9a-f]*\);.*/\1/p" "$TMP/ops2.head")
+req c1 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: theme=dark; trpc_session_$HP=$OS; lang=en" -d '{}' &&
+    req c2 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: xtrpc_session_$HP=$OS" -d '{}' &&
+    req c3 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: trpc_session_$HP=${OS}0" -d '{}' &&
+    req c4 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: trpc_session_$HP=$(printf '%04000d' 0)" -d '{}' &&
+    req c5 POST /api/server.info -H "$J" -H "$OX" -H "Cookie: a=1" -H "Cookie: trpc_session_$HP=$OS" -d '{}' &&
     [ "$(code c1)$(code c2)$(code c3)$(code c4)$(code c5)" = 200401401401200 ]
 ok $? "the session cookie among others, in a second Cookie header; not under another name, longer, or 4000 bytes long"
 printf 'ops-password-2\n' | TRPC_TOKEN=$ADMIN "$TRPCCTL" --url "$TRPC_URL" user passwd ops >"$TMP/passwd.out" 2>&1 &&
@@ -175,6 +175,28 @@ req fails GET /metrics && grep -q '^trpc_auth_failures_total 2$' "$TMP/fails.bod
 ok $? "the dashboard's failed logins are counted and logged with the peer"
 ! grep -q "root-password-1\|viewer-password-1\|ops-password-[12]\|$SECRET\|${ADMIN#trpc_????????????????_}" "$TMP/broker.log"
 ok $? "no password, token secret or session secret in the broker's log"
+# Logins held by the guessing delays take at most a few of the calls' slots: past the address's
+# free failures, six logins at once leave two refused at once (503 with Retry-After) and the API
+# answering meanwhile.
+for i in 1 2 3 4 5 6 7 8 9 10 11; do login "guess$i" "guesser$i" wrong-password-1; done
+HELD=
+for i in 1 2 3 4 5 6; do
+    login "held$i" guesser wrong-password-1 &
+    HELD="$HELD $!"
+done
+sleep 0.1
+req during POST /api/server.info -H "$J" -H "$RUN_X" -H "Authorization: Bearer $ADMIN" -d '{}'
+for p in $HELD; do wait "$p"; done
+busy=0 refused=0
+for i in 1 2 3 4 5 6; do
+    case $(code "held$i") in
+    503) grep -qi '^retry-after: 1' "$TMP/held$i.head" && busy=$((busy + 1)) ;;
+    401) refused=$((refused + 1)) ;;
+    esac
+done
+[ "$busy" -ge 2 ] && [ $((busy + refused)) -eq 6 ] && [ "$(code during)" = 200 ]
+ok $? "six delayed logins at once: $busy refused at once with Retry-After, $refused answered, the API served meanwhile"
+
 kill "$TRPC_PID" && wait "$TRPC_PID"
 ok $? "the broker stops cleanly"
 TRPC_PID=

@@ -56,8 +56,8 @@ ok $? "/api/session over HTTPS"
 CSRF=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' "$TMP/s.body")
 get login /api/login -X POST -H "Content-Type: application/json" -H "X-CSRF-Token: $CSRF" -H "Origin: https://localhost:$HP" \
     -c "$TMP/jar" -d '{"user": "root", "password": "admin-password-1"}' && [ "$(code login)" = 200 ] &&
-    grep -qi '^set-cookie: trpc_session=.*; HttpOnly; SameSite=Strict; Secure' "$TMP/login.head"
-ok $? "the login over HTTPS: its cookie is Secure"
+    grep -qi "^set-cookie: __Host-trpc_session_$HP=.*; HttpOnly; SameSite=Strict; Secure" "$TMP/login.head"
+ok $? "the login over HTTPS: its cookie is Secure, and __Host- (this host only, no Domain)"
 CSRF=$(sed -n 's/.*"csrf":"\([0-9a-f]*\)".*/\1/p' "$TMP/login.body")
 get info /api/server.info -X POST -H "Content-Type: application/json" -H "X-CSRF-Token: $CSRF" \
     -H "Origin: https://localhost:$HP" -b "$TMP/jar" -d '{}' && [ "$(code info)" = 200 ]
