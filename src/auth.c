@@ -3,9 +3,11 @@
  */
 #include <argon2.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -96,24 +98,139 @@ static int parse_params(const char *enc, uint32_t *t, uint32_t *m, uint32_t *p)
     return 0;
 }
 
-int auth_verify_password(const char *encoded, const char *pw, size_t len)
+/* ---- Argon2's memory, kept by the thread that hashes ------------------------------------------ */
+
+/* The broker's malloc serves anything above a few MiB from a fresh mmap (main.c's fixed
+ * thresholds): 19 MiB per hash is then ~4,900 page faults and as many zeroed pages, more work
+ * than the hash and all of it in the kernel. A thread that hashes one login after another (the
+ * password worker, auth_hash_keep) reuses one block instead, and gives it back when it goes idle.
+ * Argon2 wipes the block after each hash (its clear_internal_memory). */
+static __thread uint8_t *kept;
+static __thread size_t kept_len;
+static __thread bool keeping;
+
+static int mem_get(uint8_t **memory, size_t bytes)
+{
+    if (!keeping) {
+        *memory = malloc(bytes);
+        return *memory != NULL ? ARGON2_OK : ARGON2_MEMORY_ALLOCATION_ERROR;
+    }
+    if (kept_len < bytes) {
+        free(kept);
+        kept = malloc(bytes);
+        kept_len = kept != NULL ? bytes : 0;
+    }
+    *memory = kept;
+    return kept != NULL ? ARGON2_OK : ARGON2_MEMORY_ALLOCATION_ERROR;
+}
+
+static void mem_put(uint8_t *memory, size_t bytes)
+{
+    (void)bytes;
+    if (memory != kept)
+        free(memory);
+}
+
+void auth_hash_keep(bool on)
+{
+    keeping = on;
+    if (!on) {
+        free(kept);
+        kept = NULL;
+        kept_len = 0;
+    }
+}
+
+/* Standard base64 without padding, as Argon2's encoding has it: the length, or -1. */
+static ssize_t b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    uint32_t acc = 0;
+    size_t o = 0;
+    int bits = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        const char ch = in[i];
+        int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
+                : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+                : ch >= '0' && ch <= '9' ? ch - '0' + 52
+                : ch == '+'              ? 62
+                : ch == '/'              ? 63
+                                         : -1;
+
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return bits < 6 && (acc & ((1u << bits) - 1)) == 0 ? (ssize_t)o : -1; /* no stray bits */
+}
+
+/* "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH" into its parts: 0 or -EINVAL. */
+static int decode_hash(const char *enc, argon2_context *ctx, uint8_t *salt, uint8_t *hash, size_t *hash_len)
 {
     uint32_t t, m, p;
+    const char *s, *dollar;
+    ssize_t n;
+
+    if (parse_params(enc, &t, &m, &p) != 0 || strncmp(enc, "$argon2id$v=19$", 15) != 0)
+        return -EINVAL;
+    s = strchr(enc + 15, '$') + 1; /* parse_params saw it */
+    dollar = strchr(s, '$');
+    if (dollar == NULL || (n = b64_decode(s, (size_t)(dollar - s), salt, 64)) < ARGON2_MIN_SALT_LENGTH)
+        return -EINVAL;
+    ctx->salt = salt;
+    ctx->saltlen = (uint32_t)n;
+    n = b64_decode(dollar + 1, strlen(dollar + 1), hash, 64);
+    if (n < ARGON2_MIN_OUTLEN)
+        return -EINVAL;
+    *hash_len = (size_t)n;
+    ctx->t_cost = t;
+    ctx->m_cost = m;
+    ctx->lanes = ctx->threads = p;
+    ctx->version = ARGON2_VERSION_13;
+    return 0;
+}
+
+/* Argon2id of pw with ctx's parameters and salt into out[0, outlen), on mem_get's memory. */
+static int argon_run(argon2_context *ctx, const char *pw, size_t len, uint8_t *out, size_t outlen)
+{
+    ctx->out = out;
+    ctx->outlen = (uint32_t)outlen;
+    ctx->pwd = (uint8_t *)(uintptr_t)pw; /* not written: ARGON2_FLAG_CLEAR_PASSWORD is off */
+    ctx->pwdlen = (uint32_t)len;
+    ctx->allocate_cbk = mem_get;
+    ctx->free_cbk = mem_put;
+    ctx->flags = ARGON2_DEFAULT_FLAGS;
+    return argon2_ctx(ctx, Argon2_id);
+}
+
+int auth_verify_password(const char *encoded, const char *pw, size_t len)
+{
+    argon2_context ctx = {0};
+    uint8_t salt[64], want[64], got[64];
+    size_t want_len;
     int ret;
 
-    if (encoded == NULL || parse_params(encoded, &t, &m, &p) != 0)
+    if (encoded == NULL || decode_hash(encoded, &ctx, salt, want, &want_len) != 0)
         return -EINVAL;
     if (len > AUTH_PASSWORD_MAX) {
         auth_verify_dummy(pw, 0); /* as long as a wrong one */
         return -EACCES;
     }
-    /* argon2_verify compares the digests in constant time (argon2_compare). */
-    ret = argon2id_verify(encoded, pw, len);
+    ret = argon_run(&ctx, pw, len, got, want_len);
     if (ret == ARGON2_OK)
-        return 0;
-    if (ret == ARGON2_VERIFY_MISMATCH)
-        return -EACCES;
-    return ret == ARGON2_MEMORY_ALLOCATION_ERROR ? -ENOMEM : -EINVAL;
+        ret = CRYPTO_memcmp(got, want, want_len) == 0 ? 0 : -EACCES;
+    else
+        ret = ret == ARGON2_MEMORY_ALLOCATION_ERROR ? -ENOMEM : -EINVAL;
+    OPENSSL_cleanse(got, sizeof(got));
+    OPENSSL_cleanse(want, sizeof(want));
+    return ret;
 }
 
 bool auth_needs_rehash(const char *encoded)
@@ -128,10 +245,16 @@ bool auth_needs_rehash(const char *encoded)
 void auth_verify_dummy(const char *pw, size_t len)
 {
     static const uint8_t salt[SALT_LEN] = "trpc-no-such-u";
+    argon2_context ctx = {.salt = (uint8_t *)(uintptr_t)salt,
+                          .saltlen = sizeof(salt),
+                          .t_cost = AUTH_ARGON2_T,
+                          .m_cost = AUTH_ARGON2_M_KIB,
+                          .lanes = AUTH_ARGON2_P,
+                          .threads = AUTH_ARGON2_P,
+                          .version = ARGON2_VERSION_13};
     uint8_t digest[DIGEST_LEN];
 
-    (void)argon2id_hash_raw(AUTH_ARGON2_T, AUTH_ARGON2_M_KIB, AUTH_ARGON2_P, pw, len > AUTH_PASSWORD_MAX ? 0 : len, salt,
-                            sizeof(salt), digest, sizeof(digest));
+    (void)argon_run(&ctx, pw, len > AUTH_PASSWORD_MAX ? 0 : len, digest, sizeof(digest));
     OPENSSL_cleanse(digest, sizeof(digest));
 }
 

@@ -77,6 +77,10 @@ bool auth_needs_rehash(const char *encoded);
 /* The same work as a verification that fails, for a user that does not exist: an unknown name
  * and a wrong password take the same time. */
 void auth_verify_dummy(const char *pw, size_t len);
+/* Whether the calling thread keeps Argon2's memory (19 MiB) between verifications, rather than
+ * allocating it for each: on for a thread that verifies one login after another, off (which
+ * frees it) when it goes idle. */
+void auth_hash_keep(bool on);
 
 /* A new token: out gets the token as the client presents it (AUTH_TOKEN_LEN + 1 bytes), id its id
  * (AUTH_TOKEN_ID_LEN + 1), hash the SHA-256 hex of its secret (65). 0 or -EIO. */

@@ -441,12 +441,20 @@ static void *worker_main(void *arg)
         int ret;
 
         pthread_mutex_lock(&st->mu);
+        if (st->count == 0) {
+            /* Idle: Argon2's 19 MiB go back until the next login (a storm keeps them). */
+            pthread_mutex_unlock(&st->mu);
+            auth_hash_keep(false);
+            pthread_mutex_lock(&st->mu);
+        }
         while (st->count == 0 && !st->stop)
             pthread_cond_wait(&st->cv, &st->mu);
         if (st->stop) {
             pthread_mutex_unlock(&st->mu);
+            auth_hash_keep(false);
             return NULL;
         }
+        auth_hash_keep(true);
         j = st->queue[st->head];
         st->head = (st->head + 1) % st->cap;
         st->count--;

@@ -1,6 +1,7 @@
 /* Users, passwords, tokens and permissions (src/auth.c) without a broker: hashes that verify and
  * refuse, tokens that parse back, user records checked field by field, compiled permissions
  * against the rules of auth.h, and the session cache giving the same verdicts as the scan. */
+#include <argon2.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -62,6 +63,36 @@ static void test_passwords(void)
           "parameters without salt and digest: -EINVAL");
     memset(long_pw, 'x', sizeof(long_pw));
     ok_eq(auth_verify_password(h1, long_pw, AUTH_PASSWORD_MAX + 1), -EACCES, "a password over AUTH_PASSWORD_MAX: -EACCES");
+    {
+        /* The verification decodes the hash itself (to run Argon2 on memory it keeps): any hash
+         * libargon2 encodes must verify, whatever its salt and digest lengths and lanes. */
+        static const uint8_t salt[32] = "a salt of thirty-two bytes long";
+        char other[256], bad[256];
+        size_t n;
+
+        ok(argon2id_hash_encoded(1, 64, 2, PW, strlen(PW), salt, sizeof(salt), 64, other, sizeof(other)) == ARGON2_OK,
+           "libargon2 encodes a hash with a 32-byte salt, a 64-byte digest and 2 lanes");
+        ok_eq(auth_verify_password(other, PW, strlen(PW)), 0, "it verifies");
+        ok_eq(auth_verify_password(other, "wrong", 5), -EACCES, "and refuses a wrong password");
+        auth_hash_keep(true);
+        ok(auth_verify_password(other, PW, strlen(PW)) == 0 && auth_verify_password(h1, PW, strlen(PW)) == 0 &&
+               auth_verify_password(other, PW, strlen(PW)) == 0 && auth_verify_password(h1, "wrong", 5) == -EACCES,
+           "with the memory kept between verifications (two sizes, in turn)");
+        auth_hash_keep(false);
+        snprintf(bad, sizeof(bad), "%s", h1);
+        n = strlen(bad);
+        bad[n - 1] = bad[n - 1] == 'A' ? 'Q' : 'A'; /* the digest's last byte changes */
+        ok_eq(auth_verify_password(bad, PW, strlen(PW)), -EACCES, "a digest changed: -EACCES");
+        bad[n - 1] = 'B'; /* bits beyond the digest's 32 bytes */
+        ok_eq(auth_verify_password(bad, PW, strlen(PW)), -EINVAL, "base64 with stray bits: -EINVAL");
+        snprintf(bad, sizeof(bad), "%s", h1);
+        bad[13] = '6'; /* v=16 */
+        ok_eq(auth_verify_password(bad, PW, strlen(PW)), -EINVAL, "another Argon2 version: -EINVAL");
+        ok_eq(auth_verify_password("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaGhhc2hoYXNo", PW, strlen(PW)), -EINVAL,
+              "a salt below 8 bytes: -EINVAL");
+        ok_eq(auth_verify_password("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo!", PW, strlen(PW)), -EINVAL,
+              "a character that is not base64: -EINVAL");
+    }
 
     ok_eq(auth_hash_password_with(PW, strlen(PW), 0, M_SMALL, P_SMALL, tiny, sizeof(tiny)), -EINVAL, "t=0 refused");
     ok_eq(auth_hash_password_with(PW, strlen(PW), 1, M_SMALL, 0, h2, sizeof(h2)), -EINVAL, "p=0 refused");
