@@ -8,15 +8,7 @@
 
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
-. "$SRC/perf/server.sh"
-TRPC_PID=
-# shellcheck disable=SC2317 # run by the EXIT trap
-stop_all() {
-    if [ -n "$TRPC_PID" ]; then kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null; fi
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 PW_ALICE=alice-pass-1
 PW_ALICE2=alice-pass-2

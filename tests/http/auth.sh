@@ -15,14 +15,7 @@ TRPCCTL=${TRPCCTL:-$BUILD/ctl/trpcctl}
 if [ ! -x "$TRPC_BROKER" ] || [ ! -x "$TRPCCTL" ]; then echo "1..0 # SKIP broker or trpcctl not built"; exit 0; fi
 command -v curl >/dev/null || { echo "1..0 # SKIP curl not installed"; exit 0; }
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 not installed"; exit 0; }
-. "$SRC/perf/server.sh"
-TRPC_PID=
-stop_all() {
-    [ -n "$TRPC_PID" ] && kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 DATA=$TMP/data
 mkdir -p "$DATA"

@@ -12,14 +12,7 @@ TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
 command -v curl >/dev/null || { echo "1..0 # SKIP curl not installed"; exit 0; }
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 not installed"; exit 0; }
-. "$SRC/perf/server.sh"
-TRPC_PID=
-stop_all() {
-    [ -n "$TRPC_PID" ] && kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 BROKER_ARGS="--cores 2 --http 127.0.0.1:0"
 if ! trpc_broker_start "$TMP/broker.log" 2>"$TMP/start.err"; then

@@ -9,14 +9,7 @@
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
 command -v curl >/dev/null || { echo "1..0 # SKIP curl not installed"; exit 0; }
-. "$SRC/perf/server.sh"
-TRPC_PID=
-stop_all() {
-    [ -n "$TRPC_PID" ] && kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 # http_port LOG: the port of the log's "dashboard on http://127.0.0.1:PORT/" line, waiting up to 10 s.
 http_port() {

@@ -10,14 +10,7 @@ TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
 command -v curl >/dev/null || { echo "1..0 # SKIP curl not installed"; exit 0; }
 command -v openssl >/dev/null || { echo "1..0 # SKIP openssl not installed"; exit 0; }
-. "$SRC/perf/server.sh"
-TRPC_PID=
-stop_all() {
-    [ -n "$TRPC_PID" ] && kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 sh "$SRC/tests/tls/mkcerts.sh" "$TMP/certs" >/dev/null 2>&1 || { echo "Bail out! mkcerts.sh failed"; exit 99; }
 C=$TMP/certs

@@ -7,14 +7,7 @@
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 BENCH=$BUILD/perf/trpc-bench
 if [ ! -x "$TRPC_BROKER" ] || [ ! -x "$BENCH" ]; then echo "1..0 # SKIP broker or trpc-bench not built"; exit 0; fi
-. "$SRC/perf/server.sh"
-TRPC_PID=
-stop_all() {
-    [ -n "$TRPC_PID" ] && kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null
-    trpc_data_dirs_remove
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+broker_test_setup
 
 mkdir -p "$TMP/data"
 printf 'storm-password-1\n' | "$TRPC_BROKER" user add bench --data-dir "$TMP/data" >"$TMP/add.out" 2>&1
