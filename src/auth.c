@@ -487,6 +487,14 @@ bool auth_user_enabled(const json_t *user)
     return !json_is_false(json_object_get(user, "enabled"));
 }
 
+void auth_hash_print(const json_t *user, char *out)
+{
+    const char *hash = json_string_value(json_object_get(user, "hash"));
+
+    if (hash == NULL || auth_sha256_hex(hash, strlen(hash), out) != 0)
+        out[0] = '\0';
+}
+
 bool auth_user_admin(const json_t *user)
 {
     json_t *role;

@@ -102,6 +102,9 @@ bool auth_digest_equal(const char *a, const char *b);
 int auth_user_check(const json_t *user, size_t max_topic, char *why, size_t whylen);
 /* Whether the record's "enabled" is not false. */
 bool auth_user_enabled(const json_t *user);
+/* The SHA-256 hex (65 bytes) of the record's password hash, "" when it has none: what a session
+ * remembers to notice a new password without keeping the hash. */
+void auth_hash_print(const json_t *user, char *out);
 /* Whether the record's roles hold "admin". */
 bool auth_user_admin(const json_t *user);
 

@@ -273,13 +273,8 @@ static void succeed(struct control *ctl, struct auth_ask *a, const char *user, c
     if (e != NULL)
         e->fails = 0;
     atomic_fetch_add_explicit(&ctl->pub_auth_logins, 1, memory_order_relaxed);
-    if (a->call != NULL) {
-        /* The dashboard's session is bound to the hash this login was checked against. */
-        const char *hash = json_string_value(json_object_get(rec, "hash"));
-
-        if (hash == NULL || auth_sha256_hex(hash, strlen(hash), a->hash_print) != 0)
-            a->hash_print[0] = '\0';
-    }
+    if (a->call != NULL) /* the dashboard's session is bound to the hash this login was checked against */
+        auth_hash_print(rec, a->hash_print);
     answer(ctl, a, 0, NULL, perms, token_id);
 }
 

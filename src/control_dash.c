@@ -75,14 +75,12 @@ static struct dash_session *find(struct control *ctl, const struct admin_call *c
     return NULL;
 }
 
-/* The fingerprint of rec's password hash into pw (65 bytes; "" for none). */
-static void pw_print(const json_t *rec, char *pw)
-{
-    const char *hash = json_string_value(json_object_get(rec, "hash"));
+static const char csrf_msg[] = "missing or wrong X-CSRF-Token (GET /api/session gives the session's)";
 
-    pw[0] = '\0';
-    if (hash != NULL && auth_sha256_hex(hash, strlen(hash), pw) != 0)
-        pw[0] = '\0';
+/* Whether call carries s's CSRF token (compared in constant time). */
+static bool csrf_ok(const struct admin_call *call, const struct dash_session *s)
+{
+    return strlen(call->csrf) == ADMIN_CSRF_HEX && CRYPTO_memcmp(call->csrf, s->csrf, ADMIN_CSRF_HEX) == 0;
 }
 
 /* Whether s's user may still use the dashboard: 0, -EACCES (s dropped), or -EAGAIN. */
@@ -104,7 +102,7 @@ static int still_valid(struct control *ctl, struct dash_session *s, char *why, s
     else if (!auth_user_admin(rec))
         ended = "the user is no longer an admin";
     else {
-        pw_print(rec, pw);
+        auth_hash_print(rec, pw);
         if (!auth_digest_equal(pw, s->pw))
             ended = "the user's password changed";
     }
@@ -120,11 +118,10 @@ static int still_valid(struct control *ctl, struct dash_session *s, char *why, s
 /* control_dash_check, with the session in *out when it is valid. */
 static int check(struct control *ctl, const struct admin_call *call, bool csrf, char *why, size_t whylen, struct dash_session **out)
 {
-    struct dash_session *s = NULL;
+    struct dash_session *s;
     int ret;
 
     *out = NULL;
-
     if (call->session[0] == '\0') {
         snprintf(why, whylen, "authentication is on: log in (POST /api/login) or send Authorization: Bearer <token of an admin>");
         return -EACCES;
@@ -134,8 +131,8 @@ static int check(struct control *ctl, const struct admin_call *call, bool csrf, 
         snprintf(why, whylen, "not logged in, or the session ended: log in again");
         return -EACCES;
     }
-    if (csrf && (strlen(call->csrf) != ADMIN_CSRF_HEX || CRYPTO_memcmp(call->csrf, s->csrf, ADMIN_CSRF_HEX) != 0)) {
-        snprintf(why, whylen, "missing or wrong X-CSRF-Token (GET /api/session gives the session's)");
+    if (csrf && !csrf_ok(call, s)) {
+        snprintf(why, whylen, "%s", csrf_msg);
         return -EPROTO;
     }
     ret = still_valid(ctl, s, why, whylen);
@@ -300,8 +297,8 @@ void control_dash_call(struct control *ctl, struct admin_call *call)
     } else if (strcmp(verb, "logout") == 0) {
         /* A session already gone is logged out all the same; a live one needs its CSRF token. */
         s = find(ctl, call);
-        if (s != NULL && (strlen(call->csrf) != ADMIN_CSRF_HEX || CRYPTO_memcmp(call->csrf, s->csrf, ADMIN_CSRF_HEX) != 0)) {
-            check_fail(ctl, call, -EPROTO, "missing or wrong X-CSRF-Token (GET /api/session gives the session's)");
+        if (s != NULL && !csrf_ok(call, s)) {
+            check_fail(ctl, call, -EPROTO, csrf_msg);
             return;
         }
         if (s != NULL) {
