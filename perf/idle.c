@@ -444,8 +444,7 @@ static void close_all(struct idle *s)
     }
 }
 
-/* scheme://HOST[:PORT] or scheme://[V6]:PORT, resolved once. */
-static int resolve(struct idle *s, const char *url)
+int idle_resolve(const char *url, uint16_t port_default, struct sockaddr_storage *addr, socklen_t *addrlen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     char host[256], port[8];
@@ -467,7 +466,7 @@ static int resolve(struct idle *s, const char *url)
         return EAI_NONAME;
     memcpy(host, h, hl);
     host[hl] = '\0';
-    snprintf(port, sizeof(port), "%u", (unsigned)s->p->port_default);
+    snprintf(port, sizeof(port), "%u", (unsigned)port_default);
     if (colon && (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port)))
         return EAI_SERVICE;
     if (colon)
@@ -475,8 +474,8 @@ static int resolve(struct idle *s, const char *url)
     rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0)
         return rc;
-    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
-    s->addrlen = res->ai_addrlen;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *addrlen = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }
@@ -768,7 +767,7 @@ int idle_main(const char *prog, const char *url_default, int argc, char **argv)
     s->p = idle_proto_for(a.url);
     s->a = &a;
     s->ep = -1;
-    rc = resolve(s, a.url);
+    rc = idle_resolve(a.url, s->p->port_default, &s->addr, &s->addrlen);
     if (rc != 0) {
         fprintf(stderr, "%s: idle: %s: %s\n", prog, a.url, gai_strerror(rc));
         rc = 1;

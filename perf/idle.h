@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* Received bytes a connection keeps between reads: a whole small frame, or the start of a line. */
@@ -65,6 +66,9 @@ extern const struct idle_proto idle_nats;
 
 /* The protocol for url's scheme, or NULL. */
 const struct idle_proto *idle_proto_for(const char *url);
+/* scheme://HOST[:PORT] or scheme://[V6]:PORT (a scheme idle_proto_for knows), resolved once into
+ * addr: 0, or getaddrinfo's error (gai_strerror). */
+int idle_resolve(const char *url, uint16_t port_default, struct sockaddr_storage *addr, socklen_t *addrlen);
 
 /* Parses argv (argv[1] is "idle"), runs the workload and prints the result line. Returns the exit
  * status: 0 when every connection was established and held, 1 when not, 2 for bad usage. */

@@ -169,40 +169,6 @@ static void slot_event(struct storm *s, const struct epoll_event *e, uint64_t no
     }
 }
 
-static int resolve(struct storm *s, const char *url)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char host[256], port[16] = "4250";
-    const char *p = strstr(url, "://"), *colon;
-    size_t hl;
-
-    p = p != NULL ? p + 3 : url;
-    colon = strrchr(p, ':');
-    if (p[0] == '[') {
-        const char *close = strchr(p, ']');
-
-        if (close == NULL)
-            return -1;
-        hl = (size_t)(close - p - 1);
-        p++;
-        colon = close[1] == ':' ? close + 1 : NULL;
-    } else {
-        hl = colon != NULL ? (size_t)(colon - p) : strlen(p);
-    }
-    if (hl == 0 || hl >= sizeof(host))
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (colon != NULL)
-        snprintf(port, sizeof(port), "%s", colon + 1);
-    if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
-        return -1;
-    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
-    s->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 static void help(const char *prog, const char *url_default)
 {
     printf("usage: %1$s storm [--url URL] [--conns N] [--pause MS] [--duration S] [--quiet]\n"
@@ -292,8 +258,13 @@ int storm_main(const char *prog, const char *url_default, int argc, char **argv)
 
     if (ret >= 0)
         return ret;
-    if (resolve(&s, url) != 0) {
-        fprintf(stderr, "%s storm: cannot resolve %s\n", prog, url);
+    if (idle_proto_for(url) != &idle_trpc) {
+        fprintf(stderr, "%s storm: --url must start with trpc:// (got '%s')\n", prog, url);
+        return 2;
+    }
+    ret = idle_resolve(url, idle_trpc.port_default, &s.addr, &s.addrlen);
+    if (ret != 0) {
+        fprintf(stderr, "%s storm: %s: %s\n", prog, url, gai_strerror(ret));
         return 2;
     }
     n = hello_encode(s.hello, sizeof(s.hello));
