@@ -123,26 +123,6 @@ static void req_gone(void *p)
 /* The HTTP status of an admin reply: 200 for ok, else by its error code. */
 static int reply_status(const char *doc, size_t len, const char **reason)
 {
-    static const struct {
-        const char *code;
-        int status;
-        const char *reason;
-    } map[] = {
-        {"BAD_REQUEST", 400, "Bad Request"},
-        {"UNKNOWN_VERB", 404, "Not Found"},
-        {"NOT_FOUND", 404, "Not Found"},
-        {"NOT_LIVE", 409, "Conflict"},
-        {"STREAM_EXISTS", 409, "Conflict"},
-        {"SUBJECTS_OVERLAP", 409, "Conflict"},
-        {"LIMIT", 409, "Conflict"},
-        {"INVALID_VALUE", 422, "Unprocessable Entity"},
-        {"BUSY", 503, "Service Unavailable"},
-        {"STORE_UNAVAILABLE", 503, "Service Unavailable"},
-        {"UNAUTHORIZED", 401, "Unauthorized"},
-        {"FORBIDDEN", 403, "Forbidden"},
-        {"CSRF", 403, "Forbidden"},
-        {"SHUTTING_DOWN", 503, "Service Unavailable"},
-    };
     json_t *root = json_loadb(doc, len, 0, NULL);
     const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
     int status = 500;
@@ -152,12 +132,7 @@ static int reply_status(const char *doc, size_t len, const char **reason)
         status = 200;
         *reason = "OK";
     } else if (code != NULL) {
-        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-            if (strcmp(code, map[i].code) == 0) {
-                status = map[i].status;
-                *reason = map[i].reason;
-            }
-        }
+        status = admin_api_error_status(code, reason);
     }
     json_decref(root);
     return status;

@@ -47,11 +47,43 @@ void admin_api_reply(struct control *ctl, struct admin_call *call, json_t *doc)
     call->done(ctl, call, s, strlen(s));
 }
 
+static const struct {
+    const char *code;
+    int status;
+    const char *reason;
+} errors[] = {
+#define XX(code, status, reason) {#code, status, reason},
+    ADMIN_API_ERRORS(XX)
+#undef XX
+};
+
+static int error_find(const char *code)
+{
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+        if (strcmp(code, errors[i].code) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool admin_api_error_known(const char *code)
+{
+    return error_find(code) >= 0;
+}
+
+int admin_api_error_status(const char *code, const char **reason)
+{
+    int i = error_find(code);
+
+    *reason = i >= 0 ? errors[i].reason : "Internal Server Error";
+    return i >= 0 ? errors[i].status : 500;
+}
+
 void admin_api_fail(struct control *ctl, struct admin_call *call, const char *code, const char *fmt, ...)
 {
     char msg[ERR_MSG_MAX];
     va_list ap;
 
+    assert(admin_api_error_known(code));
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);

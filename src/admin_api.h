@@ -25,6 +25,33 @@
 
 struct control;
 
+/* Every error code a reply may carry (docs/admin-api.md lists them all), with its HTTP status on
+ * the dashboard's API (dashboard/api.c). admin_api_fail asserts that its code is one of these, so
+ * a new code cannot reach a client undocumented or unmapped. CSRF is the HTTP layer's own. */
+#define ADMIN_API_ERRORS(XX)                                                                                                       \
+    XX(BAD_REQUEST, 400, "Bad Request")                                                                                            \
+    XX(UNKNOWN_VERB, 404, "Not Found")                                                                                             \
+    XX(NOT_FOUND, 404, "Not Found")                                                                                                \
+    XX(EXISTS, 409, "Conflict")                                                                                                    \
+    XX(STREAM_EXISTS, 409, "Conflict")                                                                                             \
+    XX(GROUP_EXISTS, 409, "Conflict")                                                                                              \
+    XX(SUBJECTS_OVERLAP, 409, "Conflict")                                                                                          \
+    XX(LIMIT, 409, "Conflict")                                                                                                     \
+    XX(NOT_LIVE, 409, "Conflict")                                                                                                  \
+    XX(INVALID_VALUE, 422, "Unprocessable Entity")                                                                                 \
+    XX(UNAUTHORIZED, 401, "Unauthorized")                                                                                          \
+    XX(FORBIDDEN, 403, "Forbidden")                                                                                                \
+    XX(CSRF, 403, "Forbidden")                                                                                                     \
+    XX(BUSY, 503, "Service Unavailable")                                                                                           \
+    XX(STORE_UNAVAILABLE, 503, "Service Unavailable")                                                                              \
+    XX(SHUTTING_DOWN, 503, "Service Unavailable")                                                                                  \
+    XX(STORAGE_FAILED, 500, "Internal Server Error")                                                                               \
+    XX(INTERNAL, 500, "Internal Server Error")
+
+/* Whether code is one of ADMIN_API_ERRORS; its HTTP status and reason when it is (else 500). */
+bool admin_api_error_known(const char *code);
+int admin_api_error_status(const char *code, const char **reason);
+
 /* One call: a verb ("<area>.<verb>") and its document in, one reply document out. done gets
  * the reply (malloc'd, the callee's to free) exactly once, possibly after admin_api_call has
  * returned (verbs that ask the cores); the call must stay valid until then. */

@@ -7,6 +7,9 @@ TESTS_WIRE_LIBS = driver/libtrpcwire.la
 check_PROGRAMS += tests/errors/codes
 tests_errors_codes_LDADD = $(TESTS_WIRE_LIBS)
 check_PROGRAMS += tests/errors/broker_space
+# The admin API's error codes: one list, documented (tests/errors/admin_codes.sh).
+TESTS += tests/errors/admin_codes.sh
+EXTRA_DIST += tests/errors/admin_codes.sh
 
 # tests/wire/: the frame codec against docs/protocol.md (driver/wire.c, driver/wire_reader.c).
 noinst_HEADERS += tests/wire/frames.h

@@ -104,6 +104,15 @@ ok $? "settings.set over HTTP is in force for trpcctl too"
 req live POST /api/settings.set -H "$J" -H "$X" -d '{"name": "listen", "value": "127.0.0.1:1"}' && [ "$(code live)" = 409 ] &&
     [ "$(jget live 'd["error"]["code"]')" = NOT_LIVE ]
 ok $? "a setting that is not live: 409 NOT_LIVE"
+req st1 POST /api/stream.add -H "$J" -H "$X" -d '{"name": "conflict", "subjects": ["conflict.a"]}' && [ "$(code st1)" = 200 ] &&
+    req st2 POST /api/stream.add -H "$J" -H "$X" -d '{"name": "conflict", "subjects": ["conflict.b"]}' &&
+    [ "$(code st2)" = 409 ] && [ "$(jget st2 'd["error"]["code"]')" = STREAM_EXISTS ] &&
+    req gr1 POST /api/group.add -H "$J" -H "$X" -d '{"stream": "conflict", "name": "g", "max_deliveries": 3}' &&
+    [ "$(code gr1)" = 200 ] &&
+    req gr2 POST /api/group.add -H "$J" -H "$X" -d '{"stream": "conflict", "name": "g", "max_deliveries": 4}' &&
+    [ "$(code gr2)" = 409 ] && [ "$(jget gr2 'd["error"]["code"]')" = GROUP_EXISTS ] &&
+    req std POST /api/stream.delete -H "$J" -H "$X" -d '{"name": "conflict"}' && [ "$(code std)" = 200 ]
+ok $? "a stream, then a group, declared again otherwise: 409 STREAM_EXISTS and GROUP_EXISTS"
 req inval POST /api/settings.set -H "$J" -H "$X" -d '{"name": "keepalive", "value": "soon"}' && [ "$(code inval)" = 422 ]
 ok $? "a value the setting refuses: 422 INVALID_VALUE"
 req reset POST /api/settings.reset -H "$J" -H "$X" -d '{"name": "keepalive"}' && [ "$(code reset)" = 200 ]
