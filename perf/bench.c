@@ -43,6 +43,7 @@ enum workload { W_PUBSUB, W_REQUEST, W_DURABLE, W_CONNECT };
 
 const char *bench_tls_ca;
 enum bench_tls_offload bench_tls_offload;
+unsigned bench_connect_timeout_ms;
 
 struct args {
     enum workload workload;
@@ -766,6 +767,9 @@ static void help(const struct bench_backend *be, FILE *out)
             "                       who encrypts what a TLS connection sends: the kernel where it has TLS\n"
             "                       (kernel TLS), else the library (auto, the default); the kernel or the\n"
             "                       connection fails (kernel); the library always (user). TRPC only\n"
+            "    --connect-timeout MS\n"
+            "                       how long a connection's set-up (TCP, TLS, CONNECT) may take (default:\n"
+            "                       the client library's, 2000 for TRPC and NATS, 5000 for Redis)\n"
             "    --pubs N           publisher connections, one thread each (default 1, at most %4$d)\n"
             "    --subs M           subscriber connections (default 1, at most %4$d)\n"
             "    --group G          subscribers join queue group G (default: none, every one gets all);\n"
@@ -833,6 +837,7 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"pause", required_argument, NULL, 'P'},
         {"tls-ca", required_argument, NULL, 'T'},
         {"tls-offload", required_argument, NULL, 'O'},
+        {"connect-timeout", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -863,6 +868,9 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'T':
             bench_tls_ca = optarg;
+            break;
+        case 'C':
+            good = parse_ulong(optarg, 1, 3600000, &v), bench_connect_timeout_ms = (unsigned)v;
             break;
         case 'O':
             if (!strcmp(optarg, "auto"))

@@ -27,6 +27,9 @@ extern const char *bench_tls_ca;
  * library's default. Set before any connect, read by the backend's connect. */
 enum bench_tls_offload { BENCH_TLS_OFFLOAD_DEFAULT, BENCH_TLS_OFFLOAD_AUTO, BENCH_TLS_OFFLOAD_KERNEL, BENCH_TLS_OFFLOAD_USER };
 extern enum bench_tls_offload bench_tls_offload;
+/* --connect-timeout MS: how long a connect (with its TLS handshake and CONNECT) may take; 0: not
+ * given, the client library's default. Set before any connect, read by the backends' connect. */
+extern unsigned bench_connect_timeout_ms;
 
 struct bench_backend {
     const char *prog;        /* "trpc-bench" */

@@ -66,6 +66,8 @@ static int nb_connect(void **out, const char *url, const char *name, bool inline
         s = natsOptions_SetName(o, name);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(o, true);
+    if (s == NATS_OK && bench_connect_timeout_ms != 0)
+        s = natsOptions_SetTimeout(o, (int64_t)bench_connect_timeout_ms);
     if (s == NATS_OK && bench_tls_ca != NULL)
         s = natsOptions_SetSecure(o, true);
     if (s == NATS_OK && bench_tls_ca != NULL)

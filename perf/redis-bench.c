@@ -78,7 +78,8 @@ static int rb_connect(void **out, const char *url, const char *name, bool inline
     memcpy(k->host, hp, (size_t)(colon - hp));
     k->port = atoi(colon + 1);
     snprintf(k->name, sizeof(k->name), "%s", name);
-    k->rc = redisConnectWithTimeout(k->host, k->port, (struct timeval){.tv_sec = 5});
+    unsigned ms = bench_connect_timeout_ms != 0 ? bench_connect_timeout_ms : 5000;
+    k->rc = redisConnectWithTimeout(k->host, k->port, (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000});
     if (k->rc == NULL || k->rc->err) {
         last_text = k->rc != NULL ? "cannot connect" : "out of memory";
         if (k->rc != NULL)

@@ -46,6 +46,8 @@ static int tb_connect(void **out, const char *url, const char *name, bool inline
         rc = trpc_options_set_tls_offload(o, bench_tls_offload == BENCH_TLS_OFFLOAD_KERNEL ? TRPC_TLS_OFFLOAD_KERNEL
                                              : bench_tls_offload == BENCH_TLS_OFFLOAD_USER ? TRPC_TLS_OFFLOAD_USER
                                                                                            : TRPC_TLS_OFFLOAD_AUTO);
+    if (rc == 0 && bench_connect_timeout_ms != 0)
+        rc = trpc_options_set_connect_timeout(o, (int)bench_connect_timeout_ms);
     /* Credentials from the environment, never the command line (ps shows it). */
     if (rc == 0 && getenv("TRPC_TOKEN") != NULL)
         rc = trpc_options_set_token(o, getenv("TRPC_TOKEN"));

@@ -10,7 +10,7 @@ set -u
 
 # The TLS paths clients.list gives for the connections there are now ("TLSv1.3 kernel-tx"...).
 paths() {
-    trpcctl --url trpc://127.0.0.1:$port --json clients ls | tr ',' '\n' |
+    trpcctl --url trpc://127.0.0.1:$port --timeout $connect_ms --json clients ls | tr ',' '\n' |
         sed -n 's/.*"tls": *"\([^"]*\)".*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -44,12 +44,20 @@ run() {
     fi
     check 0 "$label: the broker starts ($*)"
     tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) de0=$(tls_stat TlsDecryptError)
-    trpc-bench pubsub --url "$url" --tls-ca /t/ca.pem --tls-offload user --duration 3 --quiet >/tmp/bg.log 2>&1 &
+    trpc-bench pubsub --url "$url" --tls-ca /t/ca.pem --tls-offload user --connect-timeout $connect_ms --duration 3 \
+        --quiet >/tmp/bg.log 2>&1 &
     bg=$!
-    sleep 1.5
-    got=$(paths)
+    # The path, read while the run goes on (its connections may take a while to be set up here).
+    got=
+    while kill -0 $bg 2>/dev/null; do
+        sleep 0.5
+        got=$(paths)
+        [ "$got" = "$want" ] && break
+    done
     wait $bg
-    check $? "$label: a pub/sub run of 3 s"
+    rc=$?
+    check $rc "$label: a pub/sub run of 3 s"
+    [ $rc -eq 0 ] || { cat /tmp/bg.log; grep -v " DEBUG " /tmp/broker.log | tail -n 20; }
     [ "$got" = "$want" ]
     check $? "$label: clients.list says \"tls\": \"$want\" for each TLS connection (\"$got\")"
     bench pubsub --size 256

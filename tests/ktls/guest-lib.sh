@@ -13,6 +13,9 @@ fails=0      # checks that failed
 pid=         # the broker's
 label=       # what the checks of a run are named after (the sourcing script's run sets it)
 offload=auto # trpc-bench's --tls-offload (the same)
+# Emulated (TCG) and sharing the host with other tests, a handshake can take seconds: the clients'
+# connect timeouts (libtrpc's default is 2 s) are a generous 30 s here.
+connect_ms=30000
 
 check() { # check STATUS DESCRIPTION
     if [ "$1" -eq 0 ]; then
@@ -57,7 +60,8 @@ stop_broker() {
 # bench WORKLOAD ARGS...: a trpc-bench run over TLS with --tls-offload $offload that must deliver
 # something and lose nothing; its check is named after $label.
 bench() {
-    out=$(trpc-bench "$@" --url "$url" --tls-ca /t/ca.pem --tls-offload "$offload" --duration 1 --quiet 2>&1)
+    out=$(trpc-bench "$@" --url "$url" --tls-ca /t/ca.pem --tls-offload "$offload" --connect-timeout $connect_ms \
+        --duration 1 --quiet 2>&1)
     rc=$?
     res=$(echo "$out" | grep '^result ')
     echo "$res"
