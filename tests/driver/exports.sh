@@ -21,10 +21,10 @@ if [ -z "$bad" ] && grep -q '^trpc_connect$' "$tmp/syms"; then
 else
     echo "not ok 1 - foreign symbols exported: $bad"
 fi
-if objdump -p "$lib" | grep -q 'SONAME.*libtrpc\.so\.0'; then
-    echo "ok 2 - soname libtrpc.so.0"
+if objdump -p "$lib" | grep -q 'SONAME.*libtrpc\.so\.1'; then
+    echo "ok 2 - soname libtrpc.so.1"
 else
-    echo "not ok 2 - soname is not libtrpc.so.0"
+    echo "not ok 2 - soname is not libtrpc.so.1"
 fi
 
 n=3
