@@ -131,6 +131,8 @@ struct dsub {
     uint64_t token;
     struct dwait *wait; /* not joined yet: its dead-letter stream is being made */
     char name[GROUP_NAME_MAX + 1];
+    uint16_t pattern_len;
+    char pattern[]; /* the SUB's: new permissions are checked against it (group_sub_next) */
 };
 
 /* ---- the owner's state ------------------------------------------------------------------------ */
@@ -1639,12 +1641,42 @@ bool group_has_sub(const struct session *s, uint64_t sid)
     return idmap_get(&s->dsubs, sid) != NULL;
 }
 
+static void sub_view(const struct dsub *ds, struct group_sub_view *v)
+{
+    v->pattern = ds->pattern;
+    v->pattern_len = ds->pattern_len;
+    v->name = ds->name;
+}
+
+bool group_sub_next(const struct session *s, uint32_t *pos, struct group_sub_view *v)
+{
+    uint64_t sid;
+    const struct dsub *ds = idmap_next(&s->dsubs, pos, &sid);
+
+    if (ds == NULL)
+        return false;
+    v->sid = sid;
+    sub_view(ds, v);
+    return true;
+}
+
+bool group_sub_get(const struct session *s, uint64_t sid, struct group_sub_view *v)
+{
+    const struct dsub *ds = idmap_get(&s->dsubs, sid);
+
+    if (ds == NULL)
+        return false;
+    v->sid = sid;
+    sub_view(ds, v);
+    return true;
+}
+
 /* Keeps f in a subscription that waits for the control thread to make a stream for its
  * dead-letter topic (ADMIN_MB_DLQ_STREAM, group_dlq_stream_in). */
 static void wait_for_dlq(struct session *s, const struct wire_frame *f, const struct policy *p, const struct wire_header *d)
 {
     struct core *c = s->core;
-    struct dsub *ds = calloc(1, sizeof(*ds));
+    struct dsub *ds = calloc(1, sizeof(*ds) + f->topic_len);
     struct dwait *w = malloc(sizeof(*w) + f->topic_len + f->hdr_len);
     struct admin_dlq_ask *a = malloc(sizeof(*a) + p->dlq_len);
     struct uring_xmsg m = {.type = CONTROL_DLQ_STREAM, .ptr = a};
@@ -1664,6 +1696,8 @@ static void wait_for_dlq(struct session *s, const struct wire_frame *f, const st
     ds->token = ++c->group.next_token;
     ds->wait = w;
     memcpy(ds->name, d->val, d->val_len);
+    ds->pattern_len = f->topic_len;
+    memcpy(ds->pattern, f->topic, f->topic_len);
     *a = (struct admin_dlq_ask){
         .core = c->id, .slot = s->slot, .gen = s->gen, .sid = f->id, .token = ds->token, .topic_len = p->dlq_len};
     memcpy(a->topic, p->dlq, p->dlq_len);
@@ -1774,7 +1808,7 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
         session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, why);
         return true;
     }
-    ds = calloc(1, sizeof(*ds));
+    ds = calloc(1, sizeof(*ds) + f->topic_len);
     j = malloc(sizeof(*j) + f->topic_len + p->dlq_len);
     if (ds == NULL || j == NULL || idmap_put(&s->dsubs, f->id, ds) != 0) {
         free(ds);
@@ -1787,6 +1821,8 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
     ds->token = ++c->group.next_token;
     memcpy(ds->name, d.val, d.val_len);
     ds->name[d.val_len] = '\0';
+    ds->pattern_len = f->topic_len;
+    memcpy(ds->pattern, f->topic, f->topic_len);
     *j = (struct gjoin){.stream_id = e->id,
                         .mcore = c->id,
                         .slot = s->slot,

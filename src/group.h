@@ -99,6 +99,20 @@ void group_dlq_stream_in(struct core *c, const struct uring_xmsg *msg);
 int group_unsub(struct session *s, uint64_t sid);
 /* Whether sid names a durable subscription of s (route.c's duplicate check). */
 bool group_has_sub(const struct session *s, uint64_t sid);
+/* One durable subscription of s as its SUB made it (joined, or waiting for its dead-letter
+ * stream), for a check against new permissions (session_auth.c). Pointers into s's own copy:
+ * valid until the subscription ends. */
+struct group_sub_view {
+    uint64_t sid;
+    const char *pattern;
+    size_t pattern_len;
+    const char *name; /* the group's, NUL-terminated */
+};
+/* The durable subscription after *pos (0: the first) into v: false when none is left, v then
+ * untouched. s->dsubs must not change between calls (collect, then unsubscribe). */
+bool group_sub_next(const struct session *s, uint32_t *pos, struct group_sub_view *v);
+/* The durable subscription sid of s into v: false when it has none, v then untouched. */
+bool group_sub_get(const struct session *s, uint64_t sid, struct group_sub_view *v);
 /* ACK or NACK from a client. */
 void group_settle(struct session *s, const struct wire_frame *f);
 

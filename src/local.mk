@@ -121,7 +121,9 @@ BROKER_ITESTS = \
 	tests/broker/auth_connect \
 	tests/broker/auth_tls \
 	tests/broker/auth_redis \
-	tests/broker/auth_storm
+	tests/broker/auth_storm \
+	tests/broker/auth_durable \
+	tests/broker/auth_wait
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -144,6 +146,10 @@ tests_broker_auth_redis_CFLAGS = $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(AM_CFLAGS
 tests_broker_auth_redis_LDADD = $(TESTS_BROKER_LIBS) tests/store/libredisproc.la src/libtrpcd.la $(HIREDIS_LIBS) $(JANSSON_LIBS)
 tests_broker_auth_storm_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_auth_storm_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
+tests_broker_auth_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_durable_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
+tests_broker_auth_wait_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_auth_wait_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
 tests_broker_auth_tls_CFLAGS = $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(AM_CFLAGS)
 tests_broker_auth_tls_LDADD = $(TESTS_BROKER_LIBS) src/libtrpcd.la $(JANSSON_LIBS)
 tests_broker_dlq_stream_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)

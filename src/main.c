@@ -98,7 +98,10 @@ static int parse_args(struct broker *b, int argc, char **argv)
     switch (action) {
     case CONFIG_HELP:
         printf("usage: trpc-broker [--listen HOST:PORT] [--cores N] [--config FILE] [OPTION VALUE]...\n"
-               "       trpc-broker --help | --version | --print-config\n\noptions:\n");
+               "       trpc-broker --help | --version | --print-config\n"
+               "       trpc-broker user add|passwd|del|list [NAME] [OPTION VALUE]...\n"
+               "                   the users in the store, with no broker running (trpc-broker user --help)\n"
+               "\noptions:\n");
         config_print_help(stdout);
         return 0;
     case CONFIG_VERSION:

@@ -22,6 +22,7 @@
 #include "src/auth.h"
 #include "src/control.h"
 #include "src/core.h"
+#include "src/group.h"
 #include "src/log.h"
 #include "src/policy.h"
 #include "src/session.h"
@@ -129,41 +130,66 @@ static void answer_discard(struct broker *b, const struct uring_xmsg *m)
     free(a);
 }
 
+struct withdrawn {
+    uint64_t sid;
+    bool durable;
+};
+
+static bool sub_allowed(const struct session *s, const char *pattern, size_t len, const char *group, size_t group_len)
+{
+    return auth_perms_allow(s->perms, AUTH_SUBSCRIBE, pattern, len) &&
+           (group_len == 0 || auth_perms_allow_group(s->perms, group, group_len));
+}
+
 /* Subscriptions the new permissions no longer allow are withdrawn, each with a non-fatal ERR on
- * its id: otherwise a revoked SUB would keep delivering. A durable subscription (group.c keeps
- * no pattern on this core) keeps its place until it is made again (docs/security.md). */
+ * its id: otherwise a revoked SUB would keep delivering. A durable one is withdrawn as its UNSUB
+ * would be: what its member had in flight goes back to the group for the others, so a revoke
+ * loses no message. */
 static void recheck_subs(struct session *s)
 {
-    uint32_t pos = 0, n = 0, cap = s->subs.count;
-    uint64_t *sids;
+    uint32_t pos = 0, n = 0, cap = s->subs.count + s->dsubs.count;
+    struct group_sub_view v;
+    struct withdrawn *w;
     struct rsub *r;
 
     if (cap == 0)
         return;
-    /* One pass to find them (the map must not change under idmap_next), one to withdraw. */
-    sids = malloc(cap * sizeof(*sids));
-    if (sids == NULL) {
+    /* One pass to find them (the maps must not change under idmap_next), one to withdraw. */
+    w = malloc(cap * sizeof(*w));
+    if (w == NULL) {
         log_error(s->core->id, "client_id=%llu: out of memory checking its subscriptions against new permissions",
                   (unsigned long long)s->client_id);
         return;
     }
     while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL && n < cap)
-        if (!auth_perms_allow(s->perms, AUTH_SUBSCRIBE, r->text, r->pattern_len) ||
-            (r->group_len > 0 && !auth_perms_allow_group(s->perms, r->group, r->group_len)))
-            sids[n++] = r->sid;
+        if (!sub_allowed(s, r->text, r->pattern_len, r->group, r->group_len))
+            w[n++] = (struct withdrawn){.sid = r->sid};
+    pos = 0;
+    while (n < cap && group_sub_next(s, &pos, &v))
+        if (!sub_allowed(s, v.pattern, v.pattern_len, v.name, strlen(v.name)))
+            w[n++] = (struct withdrawn){.sid = v.sid, .durable = true};
     for (uint32_t i = 0; i < n && s->state != SESS_CLOSING; i++) {
-        char msg[320];
+        char msg[400];
 
-        r = idmap_get(&s->subs, sids[i]);
-        if (r == NULL)
-            continue;
-        snprintf(msg, sizeof(msg), "subscription to %.*s withdrawn: permission revoked", (int)r->pattern_len, r->text);
-        if (route_unsub(s, sids[i]) != 0)
-            continue;
+        if (w[i].durable) {
+            if (!group_sub_get(s, w[i].sid, &v))
+                continue;
+            snprintf(msg, sizeof(msg), "subscription to %.*s (durable consumer %s) withdrawn: permission revoked",
+                     (int)v.pattern_len, v.pattern, v.name);
+            if (group_unsub(s, w[i].sid) != 0)
+                continue;
+        } else {
+            r = idmap_get(&s->subs, w[i].sid);
+            if (r == NULL)
+                continue;
+            snprintf(msg, sizeof(msg), "subscription to %.*s withdrawn: permission revoked", (int)r->pattern_len, r->text);
+            if (route_unsub(s, w[i].sid) != 0)
+                continue;
+        }
         log_info(s->core->id, "client_id=%llu user %s: %s", (unsigned long long)s->client_id, s->perms->user, msg);
-        session_send_err(s, sids[i], TRPC_E_PERMISSION_DENIED, false, msg);
+        session_send_err(s, w[i].sid, TRPC_E_PERMISSION_DENIED, false, msg);
     }
-    free(sids);
+    free(w);
 }
 
 static void update_in(struct core *c, const struct uring_xmsg *m)

@@ -72,8 +72,9 @@ int main(void)
            strncmp(out, "trpc-broker " PACKAGE_VERSION "\n", strlen("trpc-broker " PACKAGE_VERSION "\n")) == 0,
        "--version prints the version");
     ok(broker_proc_run((const char *[]){"--help", NULL}, out, sizeof(out), err, sizeof(err)) == 0 &&
-           strstr(out, "usage: trpc-broker") != NULL,
-       "--help prints usage");
+           strstr(out, "usage: trpc-broker") != NULL && strstr(out, "trpc-broker user add|passwd|del|list") != NULL &&
+           strstr(out, "trpc-broker user --help") != NULL,
+       "--help prints usage, the user subcommand included");
     ok(broker_proc_run((const char *[]){"--print-config", "--cores", "3", NULL}, out, sizeof(out), err, sizeof(err)) == 0 &&
            strstr(out, "cores = 3\n") != NULL,
        "--print-config prints the settings with the flags applied");
