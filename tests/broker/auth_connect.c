@@ -261,12 +261,6 @@ int main(void)
     ok(!in_files(store_dir, ALICE_PW) && !in_files(store_dir, ROOT_PW), "nor in the store's files");
     ok(!in_files(store_dir, token + AUTH_TOKEN_LEN - 43), "nor a token's secret");
     itest_stop(&b);
-    {
-        char cmd[300];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            diag("cannot remove %s", dir);
-    }
+    itest_rm_dir(dir);
     return done_testing();
 }

@@ -227,12 +227,6 @@ int main(void)
     tc_close(&carol);
     tc_close(&adm);
     itest_stop(&b);
-    {
-        char cmd[320];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            diag("cannot remove %s", dir);
-    }
+    itest_rm_dir(dir);
     return done_testing();
 }

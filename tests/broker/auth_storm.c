@@ -86,12 +86,6 @@ int main(void)
        "those beyond the queue are refused at once, and logged at most once a second (%d lines for %u)", lines, busy);
     tc_close(&keep);
     itest_stop(&b);
-    {
-        char cmd[320];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            diag("cannot remove %s", dir);
-    }
+    itest_rm_dir(dir);
     return done_testing();
 }

@@ -76,12 +76,8 @@ static void start(struct broker_proc *b, char *dir, size_t len, bool claim_cert)
 
 static void stop(struct broker_proc *b, const char *dir)
 {
-    char cmd[320];
-
     itest_stop(b);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        diag("cannot remove %s", dir);
+    itest_rm_dir(dir);
 }
 
 int main(void)

@@ -131,12 +131,6 @@ int main(void)
     ok(f.type == WIRE_CONNACK, "then the right password logs in: the worker is not stuck");
     tc_close(&ok_c);
     itest_stop(&b);
-    {
-        char cmd[320];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            diag("cannot remove %s", dir);
-    }
+    itest_rm_dir(dir);
     return done_testing();
 }

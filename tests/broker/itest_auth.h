@@ -12,6 +12,16 @@
 #include "src/store.h"
 #include "tests/broker/itest.h"
 
+/* Removes a test's data directory (made by mkdtemp), saying so when it cannot. */
+static inline void itest_rm_dir(const char *dir)
+{
+    char cmd[320];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        diag("cannot remove %s", dir);
+}
+
 /* Writes a record as the admin API would (rec is taken), or bails out. */
 static inline void itest_store_put(struct store *s, const char *ns, const char *key, json_t *rec)
 {
