@@ -97,6 +97,7 @@ struct control {
     struct control_auth *auth;
     struct control_dash *dash; /* the dashboard's login sessions (control_dash.c); NULL: none yet */
     _Atomic uint64_t pub_auth_logins, pub_auth_failures, pub_auth_busy;
+    _Atomic uint64_t pub_auth_rest_ns; /* the password worker's rests on a busy machine (pace_rest) */
     /* Dead-letter streams to make (admin_dlq_stream.c): waiting, and one under way. */
     struct admin_dlq_job *dlq_jobs;
     bool dlq_running;

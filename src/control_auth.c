@@ -45,7 +45,10 @@
 #define AUTH_DELAYED_MAX     1024
 #define AUTH_WORKER_NICE     19
 #define AUTH_WAIT_MAX_NS     (3000 * 1000000ull) /* a login that waited longer is told to try again */
-#define AUTH_PENALTY_SLOTS   4096                /* source addresses remembered */
+#define AUTH_BUSY_SPARE_CPUS 0.5                 /* less to spare than this: the machine is busy */
+#define AUTH_BUSY_SHARE_PCT  25                  /* of one CPU, the hashing worker's most when busy */
+#define AUTH_REST_MAX_NS     (1000 * 1000000ull)
+#define AUTH_PENALTY_SLOTS   4096 /* source addresses remembered */
 #define AUTH_FREE_FAILS      3
 #define AUTH_FREE_FAILS_ADDR 10
 #define PENALTY_KEY_MAX      (48 + 1 + AUTH_NAME_MAX + 1) /* "ADDR USER" */
@@ -95,6 +98,11 @@ struct control_auth {
     unsigned ndelayed;
     uint64_t busy_logged_ns; /* busy's last line */
     uint64_t busy_quiet;     /* refusals since, not logged */
+    /* The worker's own: /proc/stat's idle and total ticks, the time and its own CPU time at its
+     * last look (pace_rest). */
+    unsigned long long pace_idle, pace_total;
+    uint64_t pace_ns, pace_own_ns;
+    unsigned ncpu;
 };
 
 void auth_ask_free(struct auth_ask *a)
@@ -419,20 +427,85 @@ static bool by_cert(struct control *ctl, struct auth_ask *a, char *user, json_t 
 
 /* ---- the password worker ----------------------------------------------------------------------- */
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The CPU the worker could have had without taking it from anyone since the last look: what the
+ * machine left idle (/proc/stat's first line: idle and iowait against all ticks) and what the
+ * worker itself used, in CPUs; -1 when unknown. */
+static double spare_cpus(struct control_auth *st)
+{
+    uint64_t now = uring_now_ns(), own = thread_cpu_ns();
+    unsigned long long v[8], idle, total = 0;
+    double cpus = -1;
+    FILE *f = fopen("/proc/stat", "re");
+
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            total += v[i];
+        idle = v[3] + v[4];
+        if (st->pace_total != 0 && total > st->pace_total && idle >= st->pace_idle && now > st->pace_ns)
+            cpus = (double)(idle - st->pace_idle) / (double)(total - st->pace_total) * st->ncpu +
+                   (double)(own - st->pace_own_ns) / (double)(now - st->pace_ns);
+        st->pace_idle = idle;
+        st->pace_total = total;
+        st->pace_ns = now;
+        st->pace_own_ns = own;
+    }
+    fclose(f);
+    return cpus;
+}
+
+/* After a hash that took cpu_ns of CPU: where the machine had not half a CPU to spare, rest so
+ * that hashing takes at most AUTH_BUSY_SHARE_PCT of one CPU. Nice 19 alone is not enough: each
+ * hash runs ~60 ms through 19 MiB, and what it evicts from the caches the cores pay for; logins
+ * wait instead, and past AUTH_WAIT_MAX_NS are told to try again. A stop ends the rest. */
+static void pace_rest(struct control *ctl, uint64_t cpu_ns)
+{
+    struct control_auth *st = ctl->auth;
+    double spare = spare_cpus(st);
+    uint64_t rest_ns = cpu_ns * (100 - AUTH_BUSY_SHARE_PCT) / AUTH_BUSY_SHARE_PCT;
+    struct timespec until;
+    uint64_t t0;
+
+    if (spare < 0 || spare >= AUTH_BUSY_SPARE_CPUS || rest_ns == 0)
+        return;
+    if (rest_ns > AUTH_REST_MAX_NS)
+        rest_ns = AUTH_REST_MAX_NS;
+    t0 = uring_now_ns();
+    clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
+    until.tv_sec += (time_t)((until.tv_nsec + rest_ns) / 1000000000ull);
+    until.tv_nsec = (long)((until.tv_nsec + rest_ns) % 1000000000ull);
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop && pthread_cond_timedwait(&st->cv, &st->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&st->mu);
+    atomic_fetch_add_explicit(&ctl->pub_auth_rest_ns, uring_now_ns() - t0, memory_order_relaxed);
+}
+
 static void *worker_main(void *arg)
 {
     struct control *ctl = arg;
     struct control_auth *st = ctl->auth;
 
-    /* Hashing takes the CPU that is left (nice 19; not SCHED_IDLE, which a busy machine would
-     * starve): under load, logins wait, and past AUTH_WAIT_MAX_NS or auth-queue are told to try
-     * again, rather than the established clients' cores losing their share. */
+    /* Hashing takes the CPU that is left (nice 19, and pace_rest; not SCHED_IDLE, which a busy
+     * machine would starve): under load, logins wait, and past AUTH_WAIT_MAX_NS or auth-queue are
+     * told to try again, rather than the established clients' cores losing their share. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AUTH_WORKER_NICE) != 0)
         log_warn(LOG_NO_CORE, "auth: cannot lower the password worker's priority: %s", strerror(errno));
+    st->ncpu = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
     for (;;) {
         struct uring_xmsg m = {.type = CONTROL_AUTH_DONE};
         struct auth_job *j;
+        uint64_t cpu0;
         int ret;
 
         pthread_mutex_lock(&st->mu);
@@ -442,8 +515,11 @@ static void *worker_main(void *arg)
             auth_hash_keep(false);
             pthread_mutex_lock(&st->mu);
         }
-        while (st->count == 0 && !st->stop)
-            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->count == 0) {
+            while (st->count == 0 && !st->stop)
+                pthread_cond_wait(&st->cv, &st->mu);
+            (void)spare_cpus(st); /* what the machine does now, not since the last login */
+        }
         if (st->stop) {
             pthread_mutex_unlock(&st->mu);
             auth_hash_keep(false);
@@ -457,6 +533,7 @@ static void *worker_main(void *arg)
 
         /* Its client has likely given up (libtrpc waits 2 s for CONNACK by default): hashing for
          * nobody would only lengthen the wait of those behind it. */
+        cpu0 = thread_cpu_ns();
         if (uring_now_ns() > j->queued_ns + AUTH_WAIT_MAX_NS) {
             j->result = -ETIMEDOUT;
         } else if (j->encoded == NULL) {
@@ -476,6 +553,7 @@ static void *worker_main(void *arg)
             usleep(1000);
         if (ret != 0)
             job_free(j); /* the broker stops: the session goes with its core */
+        pace_rest(ctl, thread_cpu_ns() - cpu0);
     }
 }
 

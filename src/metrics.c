@@ -133,10 +133,13 @@ int metrics_write(const struct broker *b, FILE *out)
                 "# HELP trpc_auth_failures_total CONNECTs refused AUTH_FAILED.\n# TYPE trpc_auth_failures_total counter\n"
                 "trpc_auth_failures_total %llu\n"
                 "# HELP trpc_auth_busy_total Password CONNECTs refused because too many waited for the password worker.\n"
-                "# TYPE trpc_auth_busy_total counter\ntrpc_auth_busy_total %llu\n",
+                "# TYPE trpc_auth_busy_total counter\ntrpc_auth_busy_total %llu\n"
+                "# HELP trpc_auth_rest_seconds_total Time the password worker rested, the machine having no CPU to spare.\n"
+                "# TYPE trpc_auth_rest_seconds_total counter\ntrpc_auth_rest_seconds_total %.3f\n",
                 (unsigned long long)atomic_load_explicit(&ctl->pub_auth_logins, memory_order_relaxed),
                 (unsigned long long)atomic_load_explicit(&ctl->pub_auth_failures, memory_order_relaxed),
-                (unsigned long long)atomic_load_explicit(&ctl->pub_auth_busy, memory_order_relaxed));
+                (unsigned long long)atomic_load_explicit(&ctl->pub_auth_busy, memory_order_relaxed),
+                (double)atomic_load_explicit(&ctl->pub_auth_rest_ns, memory_order_relaxed) / 1e9);
     }
     memset(&one, 0, sizeof(one));
     broker_stats_foreach(&one, family, &f);

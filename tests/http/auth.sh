@@ -168,6 +168,24 @@ req fails GET /metrics && grep -q '^trpc_auth_failures_total 2$' "$TMP/fails.bod
 ok $? "the dashboard's failed logins are counted and logged with the peer"
 ! grep -q "root-password-1\|viewer-password-1\|ops-password-[12]\|$SECRET\|${ADMIN#trpc_????????????????_}" "$TMP/broker.log"
 ok $? "no password, token secret or session secret in the broker's log"
+# A machine with no CPU to spare: the password worker rests after each hash (pace_rest). Spinners
+# at nice 10 on every CPU for the time of three logins.
+SPIN=
+for _ in $(seq "$(nproc)"); do
+    nice -n 10 timeout 60 sh -c 'while :; do :; done' &
+    SPIN="$SPIN $!"
+done
+login busy1 root root-password-1 busy.jar && login busy2 root root-password-1 busy.jar &&
+    login busy3 root root-password-1 busy.jar
+rc=$?
+# shellcheck disable=SC2086
+kill $SPIN 2>/dev/null
+for p in $SPIN; do wait "$p" 2>/dev/null; done
+req rest GET /metrics
+rest=$(sed -n 's/^trpc_auth_rest_seconds_total \(.*\)$/\1/p' "$TMP/rest.body")
+[ $rc -eq 0 ] && [ "$(code busy3)" = 200 ] && awk -v r="${rest:-0}" 'BEGIN { exit !(r > 0) }'
+ok $? "with every CPU busy, the password worker rests between hashes (${rest:-?} s in all)"
+
 # Logins held by the guessing delays take at most a few of the calls' slots: past the address's
 # free failures, six logins at once leave two refused at once (503 with Retry-After) and the API
 # answering meanwhile.
