@@ -437,7 +437,8 @@ static uint64_t thread_cpu_ns(void)
 
 /* The CPU the worker could have had without taking it from anyone since the last look: what the
  * machine left idle (/proc/stat's first line: idle and iowait against all ticks) and what the
- * worker itself used, in CPUs; -1 when unknown. */
+ * worker itself used, in CPUs; -1 when unknown. The whole machine's: a broker confined to some
+ * CPUs (affinity, a cgroup quota) sees the others' idle time as its own. */
 static double spare_cpus(struct control_auth *st)
 {
     uint64_t now = uring_now_ns(), own = thread_cpu_ns();
@@ -480,7 +481,7 @@ static void pace_rest(struct control *ctl, uint64_t cpu_ns)
     if (rest_ns > AUTH_REST_MAX_NS)
         rest_ns = AUTH_REST_MAX_NS;
     t0 = uring_now_ns();
-    clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
+    clock_gettime(CLOCK_MONOTONIC, &until); /* the condition variable's clock */
     until.tv_sec += (time_t)((until.tv_nsec + rest_ns) / 1000000000ull);
     until.tv_nsec = (long)((until.tv_nsec + rest_ns) % 1000000000ull);
     pthread_mutex_lock(&st->mu);
@@ -506,6 +507,7 @@ static void *worker_main(void *arg)
         struct uring_xmsg m = {.type = CONTROL_AUTH_DONE};
         struct auth_job *j;
         uint64_t cpu0;
+        bool woke;
         int ret;
 
         pthread_mutex_lock(&st->mu);
@@ -515,10 +517,10 @@ static void *worker_main(void *arg)
             auth_hash_keep(false);
             pthread_mutex_lock(&st->mu);
         }
-        if (st->count == 0) {
-            while (st->count == 0 && !st->stop)
-                pthread_cond_wait(&st->cv, &st->mu);
-            (void)spare_cpus(st); /* what the machine does now, not since the last login */
+        woke = false;
+        while (st->count == 0 && !st->stop) {
+            pthread_cond_wait(&st->cv, &st->mu);
+            woke = true;
         }
         if (st->stop) {
             pthread_mutex_unlock(&st->mu);
@@ -530,6 +532,8 @@ static void *worker_main(void *arg)
         st->head = (st->head + 1) % st->cap;
         st->count--;
         pthread_mutex_unlock(&st->mu);
+        if (woke)
+            (void)spare_cpus(st); /* what the machine does now, not since the last login */
 
         /* Its client has likely given up (libtrpc waits 2 s for CONNACK by default): hashing for
          * nobody would only lengthen the wait of those behind it. */
@@ -872,6 +876,7 @@ int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size
 int control_auth_init(struct control *ctl)
 {
     struct control_auth *st = calloc(1, sizeof(*st));
+    pthread_condattr_t ca;
 
     if (st == NULL)
         return -ENOMEM;
@@ -882,7 +887,11 @@ int control_auth_init(struct control *ctl)
         return -ENOMEM;
     }
     pthread_mutex_init(&st->mu, NULL);
-    pthread_cond_init(&st->cv, NULL);
+    /* pace_rest's deadline: a wall clock set back must not stretch a rest. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->cv, &ca);
+    pthread_condattr_destroy(&ca);
     ctl->auth = st;
     return 0;
 }
