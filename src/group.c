@@ -131,8 +131,8 @@ struct dsub {
     uint64_t token;
     struct dwait *wait; /* not joined yet: its dead-letter stream is being made */
     char name[GROUP_NAME_MAX + 1];
-    uint16_t pattern_len;
-    char pattern[]; /* the SUB's: new permissions are checked against it (group_sub_next) */
+    uint16_t pattern_len, dlq_len;
+    char pattern[]; /* the SUB's, then its dead-letter topic: new permissions are checked against them */
 };
 
 /* ---- the owner's state ------------------------------------------------------------------------ */
@@ -1641,10 +1641,22 @@ bool group_has_sub(const struct session *s, uint64_t sid)
     return idmap_get(&s->dsubs, sid) != NULL;
 }
 
+/* ds was allocated with room for f's pattern and p's dead-letter topic after it. */
+static void sub_keep(struct dsub *ds, const struct wire_frame *f, const struct policy *p)
+{
+    ds->pattern_len = f->topic_len;
+    memcpy(ds->pattern, f->topic, f->topic_len);
+    ds->dlq_len = p->dlq != NULL ? p->dlq_len : 0;
+    if (ds->dlq_len > 0)
+        memcpy(ds->pattern + f->topic_len, p->dlq, p->dlq_len);
+}
+
 static void sub_view(const struct dsub *ds, struct group_sub_view *v)
 {
     v->pattern = ds->pattern;
     v->pattern_len = ds->pattern_len;
+    v->dlq = ds->pattern + ds->pattern_len;
+    v->dlq_len = ds->dlq_len;
     v->name = ds->name;
 }
 
@@ -1676,7 +1688,7 @@ bool group_sub_get(const struct session *s, uint64_t sid, struct group_sub_view 
 static void wait_for_dlq(struct session *s, const struct wire_frame *f, const struct policy *p, const struct wire_header *d)
 {
     struct core *c = s->core;
-    struct dsub *ds = calloc(1, sizeof(*ds) + f->topic_len);
+    struct dsub *ds = calloc(1, sizeof(*ds) + f->topic_len + p->dlq_len);
     struct dwait *w = malloc(sizeof(*w) + f->topic_len + f->hdr_len);
     struct admin_dlq_ask *a = malloc(sizeof(*a) + p->dlq_len);
     struct uring_xmsg m = {.type = CONTROL_DLQ_STREAM, .ptr = a};
@@ -1696,8 +1708,7 @@ static void wait_for_dlq(struct session *s, const struct wire_frame *f, const st
     ds->token = ++c->group.next_token;
     ds->wait = w;
     memcpy(ds->name, d->val, d->val_len);
-    ds->pattern_len = f->topic_len;
-    memcpy(ds->pattern, f->topic, f->topic_len);
+    sub_keep(ds, f, p);
     *a = (struct admin_dlq_ask){
         .core = c->id, .slot = s->slot, .gen = s->gen, .sid = f->id, .token = ds->token, .topic_len = p->dlq_len};
     memcpy(a->topic, p->dlq, p->dlq_len);
@@ -1808,7 +1819,7 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
         session_send_err(s, f->id, TRPC_E_UNAVAILABLE, false, why);
         return true;
     }
-    ds = calloc(1, sizeof(*ds) + f->topic_len);
+    ds = calloc(1, sizeof(*ds) + f->topic_len + p->dlq_len);
     j = malloc(sizeof(*j) + f->topic_len + p->dlq_len);
     if (ds == NULL || j == NULL || idmap_put(&s->dsubs, f->id, ds) != 0) {
         free(ds);
@@ -1821,8 +1832,7 @@ static bool join(struct session *s, const struct wire_frame *f, const struct pol
     ds->token = ++c->group.next_token;
     memcpy(ds->name, d.val, d.val_len);
     ds->name[d.val_len] = '\0';
-    ds->pattern_len = f->topic_len;
-    memcpy(ds->pattern, f->topic, f->topic_len);
+    sub_keep(ds, f, p);
     *j = (struct gjoin){.stream_id = e->id,
                         .mcore = c->id,
                         .slot = s->slot,

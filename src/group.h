@@ -106,6 +106,8 @@ struct group_sub_view {
     uint64_t sid;
     const char *pattern;
     size_t pattern_len;
+    const char *dlq; /* the dead-letter topic its SUB named (dlq_len 0: none) */
+    size_t dlq_len;
     const char *name; /* the group's, NUL-terminated */
 };
 /* The durable subscription after *pos (0: the first) into v: false when none is left, v then

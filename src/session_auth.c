@@ -166,7 +166,8 @@ static void recheck_subs(struct session *s)
             w[n++] = (struct withdrawn){.sid = r->sid};
     pos = 0;
     while (n < cap && group_sub_next(s, &pos, &v))
-        if (!sub_allowed(s, v.pattern, v.pattern_len, v.name, strlen(v.name)))
+        if (!sub_allowed(s, v.pattern, v.pattern_len, v.name, strlen(v.name)) ||
+            (v.dlq_len > 0 && !auth_perms_allow(s->perms, AUTH_PUBLISH, v.dlq, v.dlq_len)))
             w[n++] = (struct withdrawn){.sid = v.sid, .durable = true};
     for (uint32_t i = 0; i < n && s->state != SESS_CLOSING; i++) {
         char msg[400];

@@ -4,7 +4,8 @@
  * its pattern is revoked. Her subscription is withdrawn (ERR PERMISSION_DENIED "withdrawn" on its
  * id, not fatal), what she held goes to carol, redelivered, and carol gets everything after:
  * nothing is lost. Her durable subscriptions the new permissions still allow keep delivering; one
- * whose group is then revoked from her list is withdrawn the same way.
+ * whose group is then revoked from her list is withdrawn the same way, and so is one whose
+ * dead-letter topic she may no longer publish to.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -37,8 +38,8 @@ static void seed(const char *dir)
                     json_pack("{s:s, s:[s], s:{s:[s]}, s:{s:[s]}, s:{s:[s]}}", "hash", hash, "roles", "admin", "publish", "allow",
                               ">", "subscribe", "allow", ">", "request", "allow", ">"));
     itest_store_put(s, AUTH_NS_USERS, "alice",
-                    json_pack("{s:s, s:{s:[s,s]}, s:[s,s,s]}", "hash", hash, "subscribe", "allow", "orders.>", "refunds.>",
-                              "groups", "billing", "ledger", "audit"));
+                    json_pack("{s:s, s:{s:[s,s]}, s:{s:[s]}, s:[s,s,s,s]}", "hash", hash, "subscribe", "allow", "orders.>",
+                              "refunds.>", "publish", "allow", "dlq.refunds", "groups", "billing", "ledger", "audit", "claims"));
     itest_store_put(s, AUTH_NS_USERS, "carol",
                     json_pack("{s:s, s:{s:[s]}, s:[s]}", "hash", hash, "subscribe", "allow", "orders.>", "groups", "billing"));
     store_close(s);
@@ -103,7 +104,7 @@ int main(void)
     unsigned seen[FIRST + LATER + 1] = {0};
     bool all = true;
 
-    plan(15);
+    plan(17);
     snprintf(dir, sizeof(dir), "%s/trpc-auth-durable-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)
         BAIL_OUT("mkdtemp");
@@ -222,6 +223,30 @@ int main(void)
     pub_ack(&adm, 101, "refunds.2", "r2");
     f = next_msg(&alice, 5000);
     ok(f.type == WIRE_MSG && f.id == 2 && f.seq == 2 && quiet(&alice), "ledger's goes on: refunds.2 on it alone");
+    settle(&alice, WIRE_ACK, 2, 2, 0);
+
+    /* A durable SUB whose dead letters go to dlq.refunds (a stream made for them): withdrawn once
+     * she may no longer publish there. */
+    {
+        const char *const kv[] = {"trpc-dlq=dlq.refunds", NULL};
+        unsigned on2 = 0, on4 = 0;
+
+        /* claims starts at the stream's first message: refunds.1 to .3 on it, .3 on ledger. */
+        sub_durable(&alice, 4, "refunds.>", "claims", 0, kv);
+        pub_ack(&adm, 102, "refunds.3", "r3");
+        for (int k = 0; k < 4; k++) {
+            f = next_msg(&alice, 5000);
+            if (f.type != WIRE_MSG)
+                break;
+            on2 += f.id == 2;
+            on4 += f.id == 4;
+            settle(&alice, WIRE_ACK, f.id, f.seq, 0);
+        }
+        ok(on2 == 1 && on4 == 3, "her durable SUB in claims, dead letters to dlq.refunds, delivers (%u and %u)", on4, on2);
+        ok(itest_admin_ok(&adm, "user.revoke", "{\"name\": \"alice\", \"op\": \"publish\", \"allow\": [\"dlq.refunds\"]}", NULL) &&
+               withdrawn(&alice, 4, "claims") && quiet(&alice),
+           "root revokes her publish dlq.refunds: that durable SUB is withdrawn, the others stay");
+    }
 
     tc_close(&alice);
     tc_close(&carol);
