@@ -480,10 +480,9 @@ static void pace_rest(struct control *ctl, uint64_t cpu_ns)
         return;
     if (rest_ns > AUTH_REST_MAX_NS)
         rest_ns = AUTH_REST_MAX_NS;
-    t0 = uring_now_ns();
-    clock_gettime(CLOCK_MONOTONIC, &until); /* the condition variable's clock */
-    until.tv_sec += (time_t)((until.tv_nsec + rest_ns) / 1000000000ull);
-    until.tv_nsec = (long)((until.tv_nsec + rest_ns) % 1000000000ull);
+    t0 = uring_now_ns(); /* CLOCK_MONOTONIC, the condition variable's clock */
+    until.tv_sec = (time_t)((t0 + rest_ns) / 1000000000ull);
+    until.tv_nsec = (long)((t0 + rest_ns) % 1000000000ull);
     pthread_mutex_lock(&st->mu);
     while (!st->stop && pthread_cond_timedwait(&st->cv, &st->mu, &until) != ETIMEDOUT)
         ;
