@@ -41,6 +41,7 @@ URING_TESTS = \
 	tests/uring/out-pool-idle \
 	tests/uring/send-zc \
 	tests/uring/timer-order \
+	tests/uring/timer-cancel-late \
 	tests/uring/deadline-order \
 	tests/uring/deadline-cancel \
 	tests/uring/deadline-nested \
@@ -82,6 +83,8 @@ tests_uring_out_pool_idle_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_out_pool_idle_LDADD = $(TESTS_URING_LIBS)
 tests_uring_timer_order_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_timer_order_LDADD = $(TESTS_URING_LIBS)
+tests_uring_timer_cancel_late_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_timer_cancel_late_LDADD = $(TESTS_URING_LIBS)
 tests_uring_deadline_order_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_deadline_order_LDADD = $(TESTS_URING_LIBS)
 tests_uring_deadline_cancel_CFLAGS = $(TESTS_URING_CFLAGS)

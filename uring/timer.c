@@ -15,7 +15,9 @@ static void timer_done(struct uring_loop *loop, struct uring_op *op, int res, un
     (void)flags;
     URING_ASSERT(t->_armed);
     t->_armed = false;
-    t->cb(t, res == -ETIME ? 0 : res);
+    /* A cancel wins even where the time came first (its CQE was already on its way): the owner
+     * that cancelled has moved on, and must not be called as if nothing happened. */
+    t->cb(t, t->_cancelled ? -ECANCELED : res == -ETIME ? 0 : res);
 }
 
 static int arm(struct uring_loop *loop, struct uring_timer *t, uint64_t ns, unsigned tflags, uring_timer_cb *cb)
@@ -35,6 +37,7 @@ static int arm(struct uring_loop *loop, struct uring_timer *t, uint64_t ns, unsi
     t->_ts.tv_sec = (long long)(ns / 1000000000ULL);
     t->_ts.tv_nsec = (long long)(ns % 1000000000ULL);
     t->_armed = true;
+    t->_cancelled = false;
     io_uring_prep_timeout(sqe, &t->_ts, 0, tflags);
     return 0;
 }
@@ -60,6 +63,7 @@ int uring_timer_cancel(struct uring_timer *t)
     if (sqe == NULL)
         return -EBUSY;
     io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&t->_op, 0);
+    t->_cancelled = true;
     return 0;
 }
 

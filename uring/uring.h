@@ -278,6 +278,7 @@ struct uring_timer {
     uring_timer_cb *cb;
     void *data;
     bool _armed;
+    bool _cancelled; /* uring_timer_cancel() took: the callback gets -ECANCELED */
 };
 
 /* after_ns counts from the timer's submission (the loop's next submit, normally within the same
@@ -285,7 +286,8 @@ struct uring_timer {
 int uring_timer_start(struct uring_loop *loop, struct uring_timer *t, uint64_t after_ns, uring_timer_cb *cb);
 /* deadline_ns on uring_now_ns()'s clock. */
 int uring_timer_start_at(struct uring_loop *loop, struct uring_timer *t, uint64_t deadline_ns, uring_timer_cb *cb);
-/* -ENOENT if not armed. The callback still runs once (with -ECANCELED, or 0 if it fired first). */
+/* -ENOENT if not armed, -EBUSY without an SQE (still armed). Otherwise the callback still runs
+ * once, with -ECANCELED, even where the time came before the cancel could reach the kernel. */
 int uring_timer_cancel(struct uring_timer *t);
 bool uring_timer_is_armed(const struct uring_timer *t);
 
