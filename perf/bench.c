@@ -34,9 +34,8 @@
 #define MAX_INFLIGHT    65536
 #define WINDOW_BYTES    (4u << 20) /* auto window: this many payload bytes ahead ... */
 #define WINDOW_MSGS_MAX 10000u     /* ... and at most this many messages */
-#define REQUEST_TIMEOUT 5000
-#define DRAIN_IDLE_MS   1000
-#define DRAIN_MAX_MS    10000
+#define REPLY_TIMEOUT   5000       /* default --reply-timeout */
+#define DRAIN_IDLE_MS   1000       /* default --drain-timeout; the drain ends after 10 of them in all */
 #define GROUP_DEFAULT   "bench"
 
 enum workload { W_PUBSUB, W_REQUEST, W_DURABLE, W_CONNECT };
@@ -57,6 +56,8 @@ struct args {
     bool inline_cb;    /* --inline */
     bool keep;         /* --keep: the durable workload leaves its stream */
     unsigned pause_ms; /* --pause: connect, each thread waits this long between attempts */
+    unsigned reply_ms; /* --reply-timeout: a reply, a flush's PONG, a PUBACK */
+    unsigned drain_ms; /* --drain-timeout: after the load, the longest wait for the next delivery */
 };
 
 /* One receiving side: a subscriber (pubsub) or a responder (request). */
@@ -238,7 +239,7 @@ static void live_wait(struct run *r, const char *what, uint64_t start)
 /* Waits until `done` says everything expected arrived, or nothing arrived for a while. */
 static void drain(struct run *r, bool (*done)(struct run *))
 {
-    uint64_t start = now_ns(), last = delivered_total(r), last_change = start;
+    uint64_t start = now_ns(), last = delivered_total(r), last_change = start, idle = (uint64_t)r->a->drain_ms * 1000000;
     while (!done(r)) {
         sleep_us(1000);
         uint64_t t = now_ns(), got = delivered_total(r);
@@ -246,7 +247,7 @@ static void drain(struct run *r, bool (*done)(struct run *))
             last = got;
             last_change = t;
         }
-        if (t - last_change > (uint64_t)DRAIN_IDLE_MS * 1000000 || t - start > (uint64_t)DRAIN_MAX_MS * 1000000)
+        if (t - last_change > idle || t - start > 10 * idle)
             break;
     }
 }
@@ -279,7 +280,7 @@ static int peers_open(struct run *r, unsigned n, const char *role)
         else
             rc = r->be->serve(p->conn, r->topic, r->a->group ? r->a->group : GROUP_DEFAULT, on_served, p);
         if (rc == 0)
-            rc = r->be->flush(p->conn, REQUEST_TIMEOUT);
+            rc = r->be->flush(p->conn, r->a->reply_ms);
         if (rc != 0) {
             fprintf(stderr, "%s: %s on %s: %s\n", r->be->prog, role, r->topic, r->be->strerror(rc));
             return rc;
@@ -436,7 +437,7 @@ static int run_pubsub(struct run *r)
     if (started < r->a->pubs)
         set_error(r, -EAGAIN);
     for (unsigned i = 0; i < r->a->pubs; i++)
-        r->be->flush(pubs[i].conn, REQUEST_TIMEOUT);
+        r->be->flush(pubs[i].conn, r->a->reply_ms);
     drain(r, pubsub_done);
     peers_close(r, &all);
     rc = atomic_load(&r->error);
@@ -457,7 +458,7 @@ static void request_issue(struct run *r, char *buf)
 {
     stamp(buf, r->a->size);
     atomic_fetch_add(&r->sent, 1);
-    int rc = r->be->request(r->req.conn, r->topic, buf, r->a->size, REQUEST_TIMEOUT, on_reply, r);
+    int rc = r->be->request(r->req.conn, r->topic, buf, r->a->size, r->a->reply_ms, on_reply, r);
     if (rc != 0) {
         atomic_fetch_sub(&r->sent, 1);
         atomic_fetch_sub(&r->inflight, 1);
@@ -577,7 +578,7 @@ static void durable_issue(struct dslot *s)
     stamp(s->buf, r->a->size);
     s->t0 = now_ns();
     atomic_fetch_add(&r->sent, 1);
-    int rc = r->be->publish_acked(r->req.conn, r->topic, s->buf, r->a->size, REQUEST_TIMEOUT, on_stored, s);
+    int rc = r->be->publish_acked(r->req.conn, r->topic, s->buf, r->a->size, r->a->reply_ms, on_stored, s);
     if (rc != 0) {
         atomic_fetch_sub(&r->sent, 1);
         atomic_fetch_sub(&r->inflight, 1);
@@ -675,7 +676,7 @@ static int run_durable(struct run *r)
             rc = r->be->subscribe_durable(p->conn, r->topic, DURABLE_GROUP, on_msg, p);
         }
         if (rc == 0)
-            rc = r->be->flush(p->conn, REQUEST_TIMEOUT);
+            rc = r->be->flush(p->conn, r->a->reply_ms);
         if (rc != 0)
             fprintf(stderr, "%s: consumer on %s: %s\n", r->be->prog, r->topic, r->be->strerror(rc));
     }
@@ -770,6 +771,13 @@ static void help(const struct bench_backend *be, FILE *out)
             "    --connect-timeout MS\n"
             "                       how long a connection's set-up (TCP, TLS, CONNECT) may take (default:\n"
             "                       the client library's, 2000 for TRPC and NATS, 5000 for Redis)\n"
+            "    --reply-timeout MS how long a request waits for its reply, a flush for the server's answer and\n"
+            "                       a durable publish for its PUBACK (default %8$u); one that does not come in\n"
+            "                       time fails the run or, for requests, is counted\n"
+            "    --drain-timeout MS after the load, how long the bench waits for the next of the messages still\n"
+            "                       on their way before it counts the rest as lost (default %9$u; the drain\n"
+            "                       ends after 10 times that in all). Raise both on a slow or starved machine\n"
+            "                       (an emulated one, say), where a stall is not a loss\n"
             "    --pubs N           publisher connections, one thread each (default 1, at most %4$d)\n"
             "    --subs M           subscriber connections (default 1, at most %4$d)\n"
             "    --group G          subscribers join queue group G (default: none, every one gets all);\n"
@@ -799,7 +807,8 @@ static void help(const struct bench_backend *be, FILE *out)
             "\n"
             "EXIT STATUS\n"
             "    0 done, 1 the run failed (connect, subscribe, publish error), 2 bad usage, 3 unsupported.\n",
-            be->prog, be->system, be->url_default, MAX_CLIENTS, MAX_INFLIGHT, WINDOW_BYTES >> 10, WINDOW_MSGS_MAX);
+            be->prog, be->system, be->url_default, MAX_CLIENTS, MAX_INFLIGHT, WINDOW_BYTES >> 10, WINDOW_MSGS_MAX, REPLY_TIMEOUT,
+            DRAIN_IDLE_MS);
 }
 
 static bool parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -838,12 +847,22 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
         {"tls-ca", required_argument, NULL, 'T'},
         {"tls-offload", required_argument, NULL, 'O'},
         {"connect-timeout", required_argument, NULL, 'C'},
+        {"reply-timeout", required_argument, NULL, 'R'},
+        {"drain-timeout", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     unsigned long v = 0;
     int c, idx = 0;
-    *a = (struct args){.url = be->url_default, .pubs = 1, .subs = 1, .responders = 1, .inflight = 1, .size = 256, .duration_s = 5};
+    *a = (struct args){.url = be->url_default,
+                       .pubs = 1,
+                       .subs = 1,
+                       .responders = 1,
+                       .inflight = 1,
+                       .size = 256,
+                       .duration_s = 5,
+                       .reply_ms = REPLY_TIMEOUT,
+                       .drain_ms = DRAIN_IDLE_MS};
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         bool good = true;
         char *end = NULL;
@@ -871,6 +890,12 @@ static int parse_args(const struct bench_backend *be, int argc, char **argv, str
             break;
         case 'C':
             good = parse_ulong(optarg, 1, 3600000, &v), bench_connect_timeout_ms = (unsigned)v;
+            break;
+        case 'R':
+            good = parse_ulong(optarg, 1, 3600000, &v), a->reply_ms = (unsigned)v;
+            break;
+        case 'D':
+            good = parse_ulong(optarg, 1, 360000, &v), a->drain_ms = (unsigned)v;
             break;
         case 'O':
             if (!strcmp(optarg, "auto"))

@@ -44,8 +44,8 @@ run() {
     fi
     check 0 "$label: the broker starts ($*)"
     tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) de0=$(tls_stat TlsDecryptError)
-    trpc-bench pubsub --url "$url" --tls-ca /t/ca.pem --tls-offload user --connect-timeout $connect_ms --duration 3 \
-        --quiet >/tmp/bg.log 2>&1 &
+    # shellcheck disable=SC2086 # $bench_waits: options and their values
+    trpc-bench pubsub --url "$url" --tls-ca /t/ca.pem --tls-offload user $bench_waits --duration 3 --quiet >/tmp/bg.log 2>&1 &
     bg=$!
     # The path, read while the run goes on (its connections may take a while to be set up here).
     got=
@@ -56,7 +56,9 @@ run() {
     done
     wait $bg
     rc=$?
-    check $rc "$label: a pub/sub run of 3 s"
+    why=
+    [ $rc -eq 0 ] || why=" (exit status $rc: $(tail -n 1 /tmp/bg.log))"
+    check $rc "$label: a pub/sub run of 3 s$why"
     [ $rc -eq 0 ] || { cat /tmp/bg.log; grep -v " DEBUG " /tmp/broker.log | tail -n 20; }
     [ "$got" = "$want" ]
     check $? "$label: clients.list says \"tls\": \"$want\" for each TLS connection (\"$got\")"
