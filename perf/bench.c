@@ -85,6 +85,7 @@ struct run {
     _Atomic uint64_t inflight, errors;
     _Atomic int reply_err; /* the first failed reply's code */
     char *cb_payload;
+    char cores[4 * MAX_CONNECTORS]; /* the result line's " cores=...", or "" (cores_note) */
 };
 
 struct publisher {
@@ -364,6 +365,37 @@ static void print_latency(const struct hist *h)
         printf(" max_us=-");
 }
 
+/* One core list: each connection's server core, comma-separated ("?" where it cannot be told). */
+static void cores_list(struct run *r, size_t *off, void *const *conns, size_t stride, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        void *conn = *(void *const *)(const void *)((const char *)conns + i * stride);
+        int core = r->be->core(conn);
+        int w = core >= 0 ? snprintf(r->cores + *off, sizeof(r->cores) - *off, "%s%d", i ? "," : "", core)
+                          : snprintf(r->cores + *off, sizeof(r->cores) - *off, "%s?", i ? "," : "");
+        if (w > 0 && (size_t)w < sizeof(r->cores) - *off)
+            *off += (size_t)w;
+    }
+}
+
+/* " cores=A/B" for the result line, where the backend can tell which server core took each
+ * connection: A the publishers' (the requester's), B the subscribers' (responders'). The placement
+ * decides much of a small-message run on a machine with few CPUs (docs/performance.md). */
+static void cores_note(struct run *r, void *const *a, size_t a_stride, unsigned na)
+{
+    size_t off;
+
+    r->cores[0] = '\0';
+    if (r->be->core == NULL)
+        return;
+    off = (size_t)snprintf(r->cores, sizeof(r->cores), " cores=");
+    cores_list(r, &off, a, a_stride, na);
+    if (off < sizeof(r->cores) - 1)
+        r->cores[off++] = '/';
+    r->cores[off] = '\0';
+    cores_list(r, &off, &r->peers[0].conn, sizeof(r->peers[0]), r->npeers);
+}
+
 static int pubs_open(struct run *r, struct publisher *pubs)
 {
     for (unsigned i = 0; i < r->a->pubs; i++) {
@@ -406,8 +438,8 @@ static void pubsub_report(struct run *r, uint64_t start, uint64_t pub_end, const
     printf("result workload=pubsub size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
            a->size, rate, mbps, sent, got, loss);
     print_latency(all);
-    printf(" pub_per_s=%.0f pubs=%u subs=%u group=%s window=%lu callbacks=%s system=%s\n", (double)sent / pub_secs, a->pubs,
-           a->subs, a->group ? a->group : "-", r->window, a->inline_cb ? "inline" : "thread", r->be->system);
+    printf(" pub_per_s=%.0f pubs=%u subs=%u group=%s window=%lu%s callbacks=%s system=%s\n", (double)sent / pub_secs, a->pubs,
+           a->subs, a->group ? a->group : "-", r->window, r->cores, a->inline_cb ? "inline" : "thread", r->be->system);
 }
 
 static int run_pubsub(struct run *r)
@@ -424,6 +456,7 @@ static int run_pubsub(struct run *r)
         rc = pubs_open(r, pubs);
     if (rc != 0)
         goto out_close;
+    cores_note(r, &pubs[0].conn, sizeof(pubs[0]), r->a->pubs);
     uint64_t start = now_ns();
     for (; started < r->a->pubs; started++)
         if (pthread_create(&pubs[started].thread, NULL, publisher_main, &pubs[started]) != 0)
@@ -510,7 +543,7 @@ static void request_report(struct run *r, uint64_t start, const struct hist *lat
     printf("result workload=request size=%zu msgs_per_s=%.0f mb_per_s=%.2f sent=%" PRIu64 " delivered=%" PRIu64 " loss=%" PRIu64,
            a->size, rate, mbps, sent, got, sent - got);
     print_latency(lat);
-    printf(" responders=%u inflight=%u share=%s callbacks=%s system=%s\n", a->responders, a->inflight, share,
+    printf(" responders=%u inflight=%u share=%s%s callbacks=%s system=%s\n", a->responders, a->inflight, share, r->cores,
            a->inline_cb ? "inline" : "thread", r->be->system);
 }
 
@@ -526,6 +559,8 @@ static int run_request(struct run *r)
         rc = r->be->connect(&r->req.conn, a->url, "bench-requester", a->inline_cb);
         if (rc != 0)
             fprintf(stderr, "%s: connect %s: %s\n", r->be->prog, a->url, r->be->strerror(rc));
+        else
+            cores_note(r, &r->req.conn, sizeof(r->req), 1);
     }
     if (rc != 0)
         goto out_free;
@@ -802,7 +837,9 @@ static void help(const struct bench_backend *be, FILE *out)
             "    On a terminal, a live rate line on stderr once a second. On stdout a summary, then as the\n"
             "    last line: result workload=W size=B msgs_per_s= mb_per_s= sent= delivered= loss= p50_us=\n"
             "    p90_us= p99_us= p999_us= max_us= followed by the workload's parameters (pubsub: pub_per_s,\n"
-            "    pubs, subs, group, window; request: responders, inflight, share as percentages joined by /).\n"
+            "    pubs, subs, group, window; request: responders, inflight, share as percentages joined by /),\n"
+            "    where the server tells (TRPC) cores=A/B: the server core of each publisher (the requester)\n"
+            "    and of each subscriber (responder) connection, comma-separated; then callbacks and system.\n"
             "    MB is 10^6 bytes; msgs_per_s counts deliveries (replies for request).\n"
             "\n"
             "EXIT STATUS\n"

@@ -64,6 +64,8 @@ struct bench_backend {
     int (*stream_delete)(void *conn, const char *name);
     int (*publish_acked)(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn, void *ud);
     int (*subscribe_durable)(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud);
+    /* The server core that took the connection, or -1; NULL where the server does not tell. */
+    int (*core)(void *conn);
 };
 
 /* Parses argv (workload first), runs it and prints the result line. Returns the exit status. */

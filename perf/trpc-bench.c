@@ -147,6 +147,15 @@ static int tb_request(void *conn, const char *topic, const void *data, size_t le
     return trpc_request_async(k->c, topic, data, len, timeout_ms, on_reply, k);
 }
 
+/* The broker puts its core, plus one, in the top 16 bits of the CONNACK's client id. */
+static int tb_core(void *conn)
+{
+    struct conn *k = conn;
+    uint64_t id = trpc_client_id(k->c);
+
+    return id >> 48 != 0 ? (int)(id >> 48) - 1 : -1;
+}
+
 static int tb_flush(void *conn, int timeout_ms)
 {
     struct conn *k = conn;
@@ -280,6 +289,7 @@ int main(int argc, char **argv)
         .stream_delete = tb_stream_delete,
         .publish_acked = tb_publish_acked,
         .subscribe_durable = tb_subscribe_durable,
+        .core = tb_core,
     };
     return bench_main(&trpc, argc, argv);
 }
