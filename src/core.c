@@ -549,6 +549,8 @@ int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cos
 
     assert(dst != c->id);
     assert(dst < c->b->ncores);
+    if (msg->type != X_PUB && route_batch_pending(c, dst))
+        route_batch_push(c, dst); /* its copies came first */
     if (c->direct.stage[dst].staged)
         direct_unstage(c, dst); /* it came first */
     o->pushed_at = c->loop.stats.iterations;
@@ -590,6 +592,8 @@ int core_try_push(struct core *c, unsigned dst, struct uring_xmsg *msg)
     assert(dst != c->id);
     assert(dst < c->b->ncores);
     msg->u32 = 0;
+    if (route_batch_pending(c, dst))
+        route_batch_push(c, dst);
     if (c->direct.stage[dst].staged)
         direct_unstage(c, dst);
     if (o->head != NULL || uring_xchan_push(o->ch, msg) != 0)
@@ -603,7 +607,7 @@ bool core_out_quiet(struct core *c, unsigned dst)
 {
     struct xout *o = &c->out[dst];
 
-    return o->head == NULL && uring_xchan_quiet(o->ch);
+    return o->head == NULL && !route_batch_pending(c, dst) && uring_xchan_quiet(o->ch);
 }
 
 static void xmsg_discard(const struct broker *b, const struct uring_xmsg *msg)

@@ -38,7 +38,9 @@ int direct_stage(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t 
     struct direct_stage *st = &c->direct.stage[dst];
 
     assert(msg->type < X_NTYPES && c->b->xtypes[msg->type].unstage != NULL);
-    if (!c->cfg.direct_sends || c->stopping || st->staged || c->out[dst].pushed_at == c->loop.stats.iterations)
+    /* PUB copies batched for dst go with it, and before it (core_push). */
+    if (!c->cfg.direct_sends || c->stopping || st->staged || c->out[dst].pushed_at == c->loop.stats.iterations ||
+        route_batch_pending(c, dst))
         return core_push(c, dst, msg, cost);
     st->staged = true;
     st->cost = cost;

@@ -385,20 +385,24 @@ static int route_scratch(struct core *c)
     c->route.rplain = calloc(c->b->ncores, sizeof(*c->route.rplain));
     c->route.tv = calloc(c->b->ncores, sizeof(*c->route.tv));
     c->route.xr = calloc(c->b->ncores, sizeof(*c->route.xr));
-    if (c->route.rplain == NULL || c->route.tv == NULL || c->route.xr == NULL) {
+    c->route.xb = calloc(c->b->ncores, sizeof(*c->route.xb));
+    if (c->route.rplain == NULL || c->route.tv == NULL || c->route.xr == NULL || c->route.xb == NULL) {
         free(c->route.rplain);
         free(c->route.tv);
         free(c->route.xr);
+        free(c->route.xb);
         c->route.rplain = NULL;
         c->route.tv = NULL;
         c->route.xr = NULL;
+        c->route.xb = NULL;
         return -ENOMEM;
     }
     return 0;
 }
 
 _Static_assert(sizeof(struct xfree) <= ((size_t)1 << BROKER_RECYCLE_SHIFT), "a returned block holds its link");
-_Static_assert(BROKER_RECYCLE_NCLS <= UINT8_MAX, "xpub.cls holds a class");
+_Static_assert(BROKER_RECYCLE_NCLS <= UINT8_MAX, "xpubs.cls holds a class");
+_Static_assert(sizeof(struct xpub) % 8 == 0 && sizeof(struct xpubs) % 8 == 0, "copies stay 8-byte aligned in a batch");
 _Static_assert(BROKER_RECYCLE_BYTES <= UINT32_MAX, "core.xr_cached holds the bound");
 _Static_assert(BROKER_RECYCLE_LARGE_BYTES <= UINT32_MAX, "core.xr_cached_large holds the bound");
 
@@ -448,32 +452,36 @@ static uint32_t *cached_bytes(struct core *c, unsigned cls, uint32_t *bound)
     return class_large(cls) ? &c->route.xr_cached_large : &c->route.xr_cached;
 }
 
-/* A block for a copy to core d: a recycled one of its class when we have one. *cap: its size. */
-static struct xpub *xpub_alloc(struct core *c, unsigned d, size_t size, size_t *cap)
+/* A block for copies to core d: a recycled one of its class when we have one. */
+static struct xpubs *xpubs_alloc(struct core *c, unsigned d, size_t size)
 {
     unsigned cls = size_class(size);
     struct xrecycle *r = &c->route.xr[d];
-    struct xpub *x;
+    size_t cap = cls < BROKER_RECYCLE_NCLS ? class_size(cls) : size;
+    struct xpubs *x;
 
-    *cap = cls < BROKER_RECYCLE_NCLS ? class_size(cls) : size;
     if (cls < BROKER_RECYCLE_NCLS && r->free[cls] != NULL) {
         struct xfree *b = r->free[cls];
         uint32_t bound;
 
         r->free[cls] = b->next;
-        *cached_bytes(c, cls, &bound) -= (uint32_t)*cap;
+        *cached_bytes(c, cls, &bound) -= (uint32_t)cap;
         c->route.xr_active = true;
         STAT_ADD(c->st, xblk_reused, 1);
-        x = (struct xpub *)(void *)b;
+        x = (struct xpubs *)(void *)b;
     } else {
-        x = malloc(*cap);
+        x = malloc(cap);
         if (cls < BROKER_RECYCLE_NCLS)
             STAT_ADD(c->st, xblk_alloc, 1);
         else
             STAT_ADD(c->st, xblk_oversize, 1);
     }
-    if (x != NULL)
+    if (x != NULL) {
         x->cls = (uint8_t)cls;
+        x->n = 0;
+        x->used = sizeof(*x);
+        x->cap = (uint32_t)cap;
+    }
     return x;
 }
 
@@ -509,7 +517,7 @@ static void recycle_in(struct core *c, unsigned d, struct xfree *b)
 
 /* We are done with a copy from core src: hand its block back, a batch at a time (by count, or by
  * bytes so that a receiver of large copies holds at most about a MiB per source). */
-static void recycle_out(struct core *c, unsigned src, struct xpub *x)
+static void recycle_out(struct core *c, unsigned src, struct xpubs *x)
 {
     uint8_t cls = x->cls;
     struct xrecycle *r;
@@ -603,18 +611,62 @@ static void route_trim(struct core *c)
     }
 }
 
+/* Bytes of a copy in a batch, padded so that the next one is aligned. */
+static size_t xpub_size(uint32_t ntargets, uint32_t body_len)
+{
+    return (sizeof(struct xpub) + ntargets * sizeof(struct xtarget) + body_len + 7) & ~(size_t)7;
+}
+
+void route_batch_push(struct core *c, unsigned dst)
+{
+    struct xpubs *b = c->route.xb != NULL ? c->route.xb[dst].b : NULL;
+    struct uring_xmsg m = {.type = X_PUB};
+
+    if (b == NULL)
+        return;
+    c->route.xb[dst].b = NULL;
+    m.ptr = b;
+    if (core_push(c, dst, &m, b->cap) != 0) {
+        STAT_ADD(c->st, drops, b->n);
+        free(b);
+    }
+}
+
+bool route_batch_pending(const struct core *c, unsigned dst)
+{
+    return c->route.xb != NULL && c->route.xb[dst].b != NULL;
+}
+
+/*
+ * The copies for core d of one loop iteration share a block: one channel message, one wake-up and
+ * one block to recycle for many small PUBs, where a message each made the cross-core path cost
+ * several times the delivery (docs/performance.md). The batch goes at the iteration's end
+ * (route_flush), when it is full, or before any other message for d (core_push), so the channel
+ * still carries everything in the order it was made.
+ */
 static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)
 {
     struct tvec *t = &c->route.tv[d];
-    size_t size = sizeof(struct xpub) + t->n * sizeof(struct xtarget) + body_len;
-    size_t cap;
-    struct xpub *x = xpub_alloc(c, d, size, &cap);
-    struct uring_xmsg m = {.type = X_PUB};
+    size_t need = xpub_size(t->n, body_len);
+    struct xpubs *b = c->route.xb[d].b;
+    struct xpub *x;
 
-    if (x == NULL) {
-        STAT_ADD(c->st, drops, 1);
-        return;
+    if (b != NULL && b->used + need > b->cap) {
+        route_batch_push(c, d);
+        b = NULL;
     }
+    if (b == NULL) {
+        /* A message staged for d before this copy was made goes first. */
+        if (c->direct.stage[d].staged)
+            direct_unstage(c, d);
+        b = xpubs_alloc(c, d, sizeof(*b) + need > BROKER_XBATCH_BYTES ? sizeof(*b) + need : BROKER_XBATCH_BYTES);
+        if (b == NULL) {
+            STAT_ADD(c->st, drops, 1);
+            return;
+        }
+        c->route.xb[d].b = b;
+    }
+    x = (struct xpub *)(void *)((uint8_t *)b + b->used);
     x->rematch = c->route.rplain[d];
     x->ntargets = t->n;
     x->topic_len = f->topic_len;
@@ -622,13 +674,16 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
     x->body_len = body_len;
     if (t->n > 0)
         memcpy(x->targets, t->v, t->n * sizeof(struct xtarget));
-    x->body = (uint8_t *)(x->targets + t->n);
-    memcpy(x->body, body, body_len);
-    m.ptr = x;
-    if (core_push(c, d, &m, (uint32_t)cap) != 0) {
-        free(x);
-        STAT_ADD(c->st, drops, 1);
-    }
+    memcpy(x->targets + t->n, body, body_len);
+    b->used += (uint32_t)need;
+    b->n++;
+}
+
+/* End of an iteration: every batch goes. */
+static void route_flush(struct core *c)
+{
+    for (unsigned d = 0; c->route.xb != NULL && d < c->b->ncores; d++)
+        route_batch_push(c, d);
 }
 
 void route_pub(struct session *s, const struct wire_frame *f)
@@ -690,9 +745,10 @@ void route_pub(struct session *s, const struct wire_frame *f)
 }
 
 /* A copy from another core: its chosen group members here, and our own plain subscriptions. */
-static void recv_pub(struct core *c, struct xpub *x)
+static void recv_pub(struct core *c, const struct xpub *x)
 {
-    const char *topic = (const char *)x->body;
+    const uint8_t *body = (const uint8_t *)(x->targets + x->ntargets);
+    const char *topic = (const char *)body;
 
     if (x->rematch) {
         size_t n = route_match(c, topic, x->topic_len);
@@ -701,7 +757,7 @@ static void recv_pub(struct core *c, struct xpub *x)
             struct rsub *r = c->route.match[i];
 
             if (r->owner == c->id && r->group_len == 0)
-                deliver(r, x->topic_len, x->hdr_len, x->body, x->body_len);
+                deliver(r, x->topic_len, x->hdr_len, body, x->body_len);
         }
     }
     for (uint32_t i = 0; i < x->ntargets; i++) {
@@ -709,7 +765,7 @@ static void recv_pub(struct core *c, struct xpub *x)
         struct rsub *r = s != NULL ? idmap_get(&s->subs, x->targets[i].sid) : NULL;
 
         if (r != NULL)
-            deliver(r, x->topic_len, x->hdr_len, x->body, x->body_len);
+            deliver(r, x->topic_len, x->hdr_len, body, x->body_len);
         else
             STAT_ADD(c->st, drops, 1); /* the member left while the copy travelled */
     }
@@ -809,8 +865,17 @@ static void ack_in(struct core *c, unsigned src, const struct uring_xmsg *m)
 
 static void pub_in(struct core *c, unsigned src, const struct uring_xmsg *m)
 {
-    recv_pub(c, m->ptr);
-    recycle_out(c, src, m->ptr);
+    struct xpubs *b = m->ptr;
+    size_t off = sizeof(*b);
+
+    for (uint32_t i = 0; i < b->n; i++) {
+        const struct xpub *x = (const struct xpub *)(const void *)((const uint8_t *)b + off);
+
+        assert(off + xpub_size(x->ntargets, x->body_len) <= b->used);
+        recv_pub(c, x);
+        off += xpub_size(x->ntargets, x->body_len);
+    }
+    recycle_out(c, src, b);
 }
 
 static void recycle_msg_in(struct core *c, unsigned src, const struct uring_xmsg *m)
@@ -858,9 +923,11 @@ static void route_fini(struct core *c)
         for (unsigned cls = 0; cls < BROKER_RECYCLE_NCLS; cls++)
             free_chain(c->route.xr[d].free[cls]);
         free_chain(c->route.xr[d].ret);
+        free(c->route.xb[d].b);
     }
     free(c->route.tv);
     free(c->route.xr);
+    free(c->route.xb);
     free(c->route.rplain);
     free(c->route.gm);
     free(c->route.match);
@@ -884,5 +951,6 @@ const struct core_module route_module = {
     .session_gone = route_session_gone,
     .sweep = route_recycle_trim,
     .trim = route_trim,
+    .flush = route_flush,
     .fini = route_fini,
 };

@@ -27,6 +27,7 @@
 #define BROKER_RECYCLE_LARGE_BYTES (16u << 20) /* large blocks likewise (about 200 copies of 64 KiB + header) */
 #define BROKER_RECYCLE_BATCH       32          /* consumed blocks a core gathers before returning them */
 #define BROKER_RECYCLE_BATCH_BYTES (1u << 20)  /* or fewer, once they add up to this many bytes */
+#define BROKER_XBATCH_BYTES        (16u << 10) /* a batch of PUB copies for one core: its block (larger copies: alone) */
 
 struct core;
 struct core_module;
@@ -101,6 +102,7 @@ struct route_core {
     bool *rplain;             /* [ncores]: a remote plain subscription matched */
     struct tvec *tv;          /* [ncores]: group members chosen on that core */
     struct xrecycle *xr;      /* [ncores]: PUB copy blocks recycled with that core */
+    struct xbatch *xb;        /* [ncores]: PUB copies for that core, pushed at the iteration's end */
     uint32_t xr_cached;       /* bytes of small classes in every xr[].free, at most BROKER_RECYCLE_BYTES */
     uint32_t xr_cached_large; /* and of large ones, at most BROKER_RECYCLE_LARGE_BYTES */
     bool xr_active;           /* a block was taken or handed back since the last sweep */
@@ -126,15 +128,28 @@ struct xunsub {
     uint64_t sid;
 };
 
+/* One PUB copy in a batch: its targets, then its body, padded to 8 bytes. */
 struct xpub {
     bool rematch; /* deliver to the receiving core's plain subscriptions too */
-    uint8_t cls;  /* size class of the block, BROKER_RECYCLE_NCLS: malloc'd to size, freed */
-    uint32_t ntargets;
     uint16_t topic_len;
+    uint32_t ntargets;
     uint32_t hdr_len;
     uint32_t body_len; /* frame bytes from offset 32 */
-    uint8_t *body;
     struct xtarget targets[];
+};
+
+/* The PUB copies for one core in a loop iteration (X_PUB), one after another from recs. */
+struct xpubs {
+    uint8_t cls;   /* size class of the block, BROKER_RECYCLE_NCLS: malloc'd to size, freed */
+    uint32_t n;    /* copies */
+    uint32_t used; /* bytes of the block in use, this header included */
+    uint32_t cap;  /* the block's size */
+    uint64_t recs[];
+};
+
+/* The batch of copies for one core that is being filled (route.c). */
+struct xbatch {
+    struct xpubs *b;
 };
 
 extern const struct core_module route_module;
@@ -148,5 +163,10 @@ void route_pub(struct session *s, const struct wire_frame *f);
 void route_hold_pong(struct session *s, uint64_t id);
 /* Collects the subscriptions matching topic into c->route.match; returns how many. */
 size_t route_match(struct core *c, const char *topic, size_t len);
+/* Pushes the batch of PUB copies for dst, if there is one: core.c, before any other message for
+ * dst, so that the channel keeps the order in which they were made. */
+void route_batch_push(struct core *c, unsigned dst);
+/* Whether PUB copies for dst wait in a batch. */
+bool route_batch_pending(const struct core *c, unsigned dst);
 
 #endif
