@@ -40,6 +40,7 @@ struct option {
 static const char *const peer_names[] = {"none", "optional", "required", NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const offload_names[] = {"auto", "kernel", "user", NULL};
+static const char *const steering_names[] = {"auto", "least-conns", "cpu", "hash", NULL};
 
 /* K_ENUM: each field's values, NULL-terminated. */
 static const struct {
@@ -50,6 +51,7 @@ static const struct {
     {offsetof(struct config, tls_min_version), version_names},
     {offsetof(struct config, tls_max_version), version_names},
     {offsetof(struct config, tls_offload), offload_names},
+    {offsetof(struct config, steering), steering_names},
 };
 
 static const char *const *enum_names(size_t off)
@@ -92,6 +94,10 @@ static const struct option options[] = {
      "password logins waiting to be hashed at most; more are refused with UNAVAILABLE (try again)", false},
     {"insecure", K_BOOL, FIELD(insecure), 0, 1, "allow a non-loopback address without TLS and authentication", false},
     {"cores", K_UINT, FIELD(cores), 0, 1024, "core threads, one io_uring each; 0: one per online CPU", false},
+    {"steering", K_ENUM, FIELD(steering), 0, 0,
+     "which core a new connection goes to: hash (the kernel's), least-conns (eBPF: the core with the fewest; needs CAP_BPF), "
+     "cpu (the core of the CPU that received it), or auto (least-conns, else cpu)",
+     false},
     {"data-dir", K_STR, FIELD(data_dir), 0, 0, "directory of the write-ahead log and the embedded store", false},
     {"log-level", K_LOG, FIELD(log_level), 0, 0, "error, warn, info or debug", true},
     {"max-frame", K_SIZE, FIELD(limits.max_frame), 56, WIRE_FRAME_MAX_CEILING, "largest frame a client may send", false},
@@ -148,6 +154,7 @@ void config_defaults(struct config *c)
     c->http_port = CONFIG_DEFAULT_HTTP_PORT;
     c->tls_max_version = CONFIG_TLS_1_3;
     c->tls_handshake_timeout_ms = 10000;
+    c->steering = CONFIG_STEERING_HASH; /* least-conns measured no better on 2 CPUs: docs/performance.md */
     snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/trpc");
     c->log_level = CONFIG_LOG_INFO;
     wire_limits_default(&c->limits);

@@ -34,6 +34,7 @@ enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONF
 enum config_tls_peer { CONFIG_TLS_PEER_NONE, CONFIG_TLS_PEER_OPTIONAL, CONFIG_TLS_PEER_REQUIRED };
 enum config_tls_version { CONFIG_TLS_1_2, CONFIG_TLS_1_3 };
 enum config_tls_offload { CONFIG_TLS_OFFLOAD_AUTO, CONFIG_TLS_OFFLOAD_KERNEL, CONFIG_TLS_OFFLOAD_USER };
+enum config_steering { CONFIG_STEERING_AUTO, CONFIG_STEERING_LEAST_CONNS, CONFIG_STEERING_CPU, CONFIG_STEERING_HASH };
 
 struct config {
     char listen_host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 address */
@@ -55,6 +56,7 @@ struct config {
     unsigned auth_queue; /* password logins waiting for the hashing thread at most */
     bool insecure;       /* allow a non-loopback listener without TLS and authentication */
     unsigned cores;      /* 0: one per online CPU */
+    int steering;        /* enum config_steering: src/steer.h */
     char data_dir[CONFIG_PATH_MAX];
     int log_level; /* enum config_log_level */
     struct wire_limits limits;

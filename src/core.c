@@ -45,6 +45,7 @@
 #include "src/core.h"
 #include "src/log.h"
 #include "src/session.h"
+#include "src/steer.h"
 
 #define LISTEN_BACKLOG 4096
 #define XRETRY_NS      1000000 /* a full channel is tried again after 1 ms */
@@ -54,7 +55,7 @@ static void core_maybe_stop(struct core *c);
 
 /* The modules, in the order their hooks run. */
 static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module, &stream_module,
-                                                    &group_module, &stls_module,    &auth_module};
+                                                    &group_module, &stls_module,    &auth_module,  &steer_module};
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */
@@ -222,6 +223,7 @@ static void on_accept(struct uring_listener *l, int fd)
     c->slots[slot] = s;
     c->nsessions++;
     blist_add_tail(&c->lru, &s->node);
+    MODULES_CALL(session_new, s);
     STAT_ADD(c->st, accepted, 1);
     STAT_ADD(c->st, connections, 1);
     log_info(c->id, "accepted fd=%d peer=%s client_id=%llu%s", fd, s->peer, (unsigned long long)s->client_id, tls ? " (TLS)" : "");
@@ -1030,7 +1032,7 @@ static int wire_channels(struct broker *b)
     return 0;
 }
 
-int core_start_all(struct broker *b)
+static int start_all(struct broker *b, char *err, size_t errlen)
 {
     unsigned n = b->ncores;
     int ret;
@@ -1073,6 +1075,9 @@ int core_start_all(struct broker *b)
     ret = open_listeners(b);
     if (ret != 0)
         return ret;
+    ret = steer_init(b, err, errlen);
+    if (ret != 0)
+        return ret;
     if (pthread_barrier_init(&b->barrier, NULL, n + 1) != 0 || pthread_barrier_init(&b->stop_barrier, NULL, n) != 0)
         return -ENOMEM;
     for (unsigned i = 0; i < n; i++) {
@@ -1096,6 +1101,17 @@ int core_start_all(struct broker *b)
     pthread_barrier_wait(&b->barrier);
     if (ret == 0)
         pthread_barrier_wait(&b->barrier); /* the cores' start hooks are done */
+    return ret;
+}
+
+int core_start_all(struct broker *b, char *err, size_t errlen)
+{
+    int ret;
+
+    err[0] = '\0';
+    ret = start_all(b, err, errlen);
+    if (ret != 0 && err[0] == '\0')
+        snprintf(err, errlen, "%s", strerror(-ret));
     return ret;
 }
 

@@ -135,6 +135,7 @@ struct core_module {
     int (*init)(struct core *c);
     void (*start)(struct core *c);
     bool (*busy)(struct core *c);
+    void (*session_new)(struct session *s); /* accepted, counted in nsessions */
     void (*session_gone)(struct session *s);
     bool (*session_stop)(struct session *s);
     void (*sub_gone)(struct core *c, struct rsub *r, bool conn_gone);
@@ -254,6 +255,7 @@ struct broker {
     unsigned port;
     unsigned tls_port;       /* 0: no TLS listener */
     struct stls_server *tls; /* stls.c: the TLS listener's context; NULL when none */
+    struct steer *steer;     /* steer.c: what picks a new connection's core */
     struct core **cores;
     struct uring_xchan *chans;       /* [src * ncores + dst] */
     struct xbytes *xbytes;           /* [src * ncores + dst] */
@@ -278,7 +280,8 @@ struct broker {
 };
 
 /* ---- the main thread ---- */
-int core_start_all(struct broker *b);
+/* 0, or -errno with why in err. */
+int core_start_all(struct broker *b, char *err, size_t errlen);
 void core_wake_all(struct broker *b);
 void core_join_all(struct broker *b);
 /* Before core_start_all: messages of `type` (1 .. BROKER_MBOX_TYPES - 1) posted to a core's

@@ -66,10 +66,12 @@ src_libtrpcd_la_SOURCES = \
 	src/stream_def.c \
 	src/stream_dlq.c \
 	src/stls.h \
-	src/stls.c
+	src/stls.c \
+	src/steer.h \
+	src/steer.c
 # h2o's pkg-config file does not say which loop its headers are for: this library is the evloop one.
-src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
-src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) $(ARGON2_LIBS) $(OPENSSL_LIBS) -lpthread
+src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENSSL_CFLAGS) $(ARGON2_CFLAGS) $(BPF_CFLAGS) -DH2O_USE_LIBUV=0 $(AM_CFLAGS)
+src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) $(ARGON2_LIBS) $(OPENSSL_LIBS) $(BPF_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
 src_trpc_broker_SOURCES = src/main.c
@@ -123,7 +125,8 @@ BROKER_ITESTS = \
 	tests/broker/auth_redis \
 	tests/broker/auth_storm \
 	tests/broker/auth_durable \
-	tests/broker/auth_wait
+	tests/broker/auth_wait \
+	tests/broker/steering
 check_PROGRAMS += $(BROKER_ITESTS)
 TSAN_TESTS += $(BROKER_ITESTS)
 tests_broker_cli_LDADD = $(TESTS_BROKER_LIBS)
@@ -137,6 +140,9 @@ tests_broker_auth_unit_LDADD = src/libtrpcd.la $(JANSSON_LIBS)
 # trpc-broker user (src/user_cli.c) on an embedded store, and on Redis when redis-server is there.
 TESTS += tests/broker/user_cli.sh
 EXTRA_DIST += tests/broker/user_cli.sh
+# Steering without CAP_BPF: the fallback and the refusal (setpriv drops the capability).
+TESTS += tests/broker/steering_nocap.sh
+EXTRA_DIST += tests/broker/steering_nocap.sh
 tests_broker_stream_store_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_group_delivery_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
@@ -166,6 +172,7 @@ tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_steering_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_shutdown_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_clients_1000_LDADD = $(TESTS_BROKER_LIBS)

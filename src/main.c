@@ -19,6 +19,7 @@
 #include "src/log.h"
 #include "src/user_cli.h"
 #include "src/session.h"
+#include "src/steer.h"
 
 /*
  * glibc raises its mmap and trim thresholds as the program frees large blocks (up to 32 and 64
@@ -82,6 +83,7 @@ static void free_broker(struct broker *b)
     free(b->cores);
     free(b->stats);
     stls_free(b);
+    steer_free(b);
     free(b);
 }
 
@@ -199,12 +201,10 @@ int main(int argc, char **argv)
     if (ret != 0) {
         snprintf(err, sizeof(err), "%s", strerror(-ret));
     } else if ((ret = stls_init(b, err, sizeof(err))) == 0 && (ret = control_init(b, err, sizeof(err))) == 0) {
-        ret = core_start_all(b);
-        if (ret == 0)
-            ret = control_start(b);
-        if (ret != 0)
+        ret = core_start_all(b, err, sizeof(err));
+        if (ret == 0 && (ret = control_start(b)) != 0)
             snprintf(err, sizeof(err), "%s", strerror(-ret));
-        else
+        if (ret == 0)
             ret = http_start(b, err, sizeof(err));
     }
     if (ret != 0) {

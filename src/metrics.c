@@ -11,6 +11,7 @@
 #include "src/core.h"
 #include "src/metrics.h"
 #include "src/request.h"
+#include "src/steer.h"
 
 /* Every row's value, in BROKER_STATS_MAP's order, for one core. */
 struct row_values {
@@ -114,6 +115,10 @@ int metrics_write(const struct broker *b, FILE *out)
             "trpc_build_info{version=\"%s\"} 1\n",
             PACKAGE_VERSION);
     fprintf(out, "# HELP trpc_cores Core threads, one io_uring each.\n# TYPE trpc_cores gauge\ntrpc_cores %u\n", b->ncores);
+    fprintf(out,
+            "# HELP trpc_steering_info What picks the core of a new connection (option steering; auto: what it found).\n"
+            "# TYPE trpc_steering_info gauge\ntrpc_steering_info{kind=\"%s\"} 1\n",
+            steer_kind_name(steer_kind(b)));
     if (ctl != NULL) {
         fprintf(out,
                 "# HELP trpc_start_time_seconds When the broker started, in seconds since the epoch.\n"
