@@ -47,10 +47,8 @@ static const struct {
     size_t off;
     const char *const *names;
 } enums[] = {
-    {offsetof(struct config, tls_client_cert), peer_names},
-    {offsetof(struct config, tls_min_version), version_names},
-    {offsetof(struct config, tls_max_version), version_names},
-    {offsetof(struct config, tls_offload), offload_names},
+    {offsetof(struct config, tls_client_cert), peer_names},    {offsetof(struct config, tls_min_version), version_names},
+    {offsetof(struct config, tls_max_version), version_names}, {offsetof(struct config, tls_offload), offload_names},
     {offsetof(struct config, steering), steering_names},
 };
 

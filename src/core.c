@@ -55,7 +55,7 @@ static void core_maybe_stop(struct core *c);
 
 /* The modules, in the order their hooks run. */
 static const struct core_module *const modules[] = {&route_module, &request_module, &direct_module, &stream_module,
-                                                    &group_module, &stls_module,    &auth_module,  &steer_module};
+                                                    &group_module, &stls_module,    &auth_module,   &steer_module};
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 /* Runs every module's `hook` that is not NULL, in table order. */

@@ -28,10 +28,10 @@
 struct steer {
     enum steer_kind kind;
     unsigned ncores;
-    int counts_fd;                  /* least-conns: one array element, a u32 per core */
-    _Atomic uint32_t *counts;       /* ... mapped here; core i writes counts[i] */
-    size_t counts_len;              /* the mapping's length */
-    int sockarray_fd[NGROUPS];      /* least-conns: socket i of the group is core i's */
+    int counts_fd;             /* least-conns: one array element, a u32 per core */
+    _Atomic uint32_t *counts;  /* ... mapped here; core i writes counts[i] */
+    size_t counts_len;         /* the mapping's length */
+    int sockarray_fd[NGROUPS]; /* least-conns: socket i of the group is core i's */
     int prog_fd[NGROUPS];
 };
 
@@ -145,8 +145,8 @@ static int load_least_conns(struct steer *st, unsigned group, const int *fds, ch
     if (prog == NULL)
         return -ENOMEM;
     snprintf(name, sizeof(name), "trpc_sock%u", group);
-    st->sockarray_fd[group] = bpf_map_create(BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, name, sizeof(uint32_t), sizeof(uint64_t),
-                                             st->ncores, NULL);
+    st->sockarray_fd[group] =
+        bpf_map_create(BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, name, sizeof(uint32_t), sizeof(uint64_t), st->ncores, NULL);
     if (st->sockarray_fd[group] < 0) {
         ret = -errno;
         snprintf(err, errlen, "no eBPF map for the sockets (%s)", strerror(errno));
