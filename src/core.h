@@ -71,7 +71,7 @@ enum xtype {
     X_UNSUB,    /* route.c. ptr: struct xunsub */
     X_GONE,     /* route.c. ptr: struct xunsub (sid 0): a connection closed */
     X_ACK,      /* route.c. u64: broadcast seq applied */
-    X_PUB,      /* route.c. ptr: struct xpub */
+    X_PUB,      /* route.c. ptr: struct xpubs, the PUB copies for this core of one loop iteration */
     X_RECYCLE,  /* route.c. ptr: struct xfree chain: PUB copy blocks the sender allocated, handed back */
     X_REQ,      /* request.c. ptr: struct xreq */
     X_REP,      /* request.c. ptr: struct xrep */

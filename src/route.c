@@ -642,7 +642,10 @@ bool route_batch_pending(const struct core *c, unsigned dst)
  * one block to recycle for many small PUBs, where a message each made the cross-core path cost
  * several times the delivery (docs/performance.md). The batch goes at the iteration's end
  * (route_flush), when it is full, or before any other message for d (core_push), so the channel
- * still carries everything in the order it was made.
+ * still carries everything in the order it was made. A batch starts in the smallest block its
+ * first copy fits, and each one that fills within the iteration doubles the next, up to
+ * BROKER_XBATCH_BYTES: a lone copy costs no more memory, nor more of the bytes bound between two
+ * cores, than it did on its own.
  */
 static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len)
 {
@@ -652,14 +655,19 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
     struct xpub *x;
 
     if (b != NULL && b->used + need > b->cap) {
+        uint32_t grow = b->cap < BROKER_XBATCH_BYTES / 2 ? 2 * b->cap : BROKER_XBATCH_BYTES;
+
         route_batch_push(c, d);
+        c->route.xb[d].grow = grow;
         b = NULL;
     }
     if (b == NULL) {
+        size_t size = sizeof(*b) + need;
+
         /* A message staged for d before this copy was made goes first. */
         if (c->direct.stage[d].staged)
             direct_unstage(c, d);
-        b = xpubs_alloc(c, d, sizeof(*b) + need > BROKER_XBATCH_BYTES ? sizeof(*b) + need : BROKER_XBATCH_BYTES);
+        b = xpubs_alloc(c, d, size > c->route.xb[d].grow ? size : c->route.xb[d].grow);
         if (b == NULL) {
             STAT_ADD(c->st, drops, 1);
             return;
@@ -679,11 +687,13 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
     b->n++;
 }
 
-/* End of an iteration: every batch goes. */
+/* End of an iteration: every batch goes, and the next one starts small again. */
 static void route_flush(struct core *c)
 {
-    for (unsigned d = 0; c->route.xb != NULL && d < c->b->ncores; d++)
+    for (unsigned d = 0; c->route.xb != NULL && d < c->b->ncores; d++) {
         route_batch_push(c, d);
+        c->route.xb[d].grow = 0;
+    }
 }
 
 void route_pub(struct session *s, const struct wire_frame *f)

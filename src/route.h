@@ -27,7 +27,7 @@
 #define BROKER_RECYCLE_LARGE_BYTES (16u << 20) /* large blocks likewise (about 200 copies of 64 KiB + header) */
 #define BROKER_RECYCLE_BATCH       32          /* consumed blocks a core gathers before returning them */
 #define BROKER_RECYCLE_BATCH_BYTES (1u << 20)  /* or fewer, once they add up to this many bytes */
-#define BROKER_XBATCH_BYTES        (16u << 10) /* a batch of PUB copies for one core: its block (larger copies: alone) */
+#define BROKER_XBATCH_BYTES        (16u << 10) /* a batch of PUB copies for one core: its largest block */
 
 struct core;
 struct core_module;
@@ -150,6 +150,7 @@ struct xpubs {
 /* The batch of copies for one core that is being filled (route.c). */
 struct xbatch {
     struct xpubs *b;
+    uint32_t grow; /* the next block's size at least: doubled each time one fills in an iteration */
 };
 
 extern const struct core_module route_module;

@@ -50,9 +50,9 @@ struct broker;
     XX(CORE, request_timeouts, COUNTER, LINE, "requests answered with TIMEOUT")                                                    \
     XX(CORE, xmsgs, COUNTER, LINE, "cross-core messages pushed")                                                                   \
     XX(CORE, xbacklog, COUNTER, LINE, "cross-core messages that waited for a full channel")                                        \
-    XX(CORE, xblk_reused, COUNTER, LINE, "PUB copies made in a block handed back by their receiver")                               \
-    XX(CORE, xblk_alloc, COUNTER, LINE, "PUB copies made in a new block of a size class")                                          \
-    XX(CORE, xblk_oversize, COUNTER, LINE, "PUB copies above the largest class: malloc'd, freed by the receiver")                  \
+    XX(CORE, xblk_reused, COUNTER, LINE, "blocks of PUB copies taken from those handed back by their receiver")                    \
+    XX(CORE, xblk_alloc, COUNTER, LINE, "blocks of PUB copies allocated anew, of a size class")                                    \
+    XX(CORE, xblk_oversize, COUNTER, LINE, "blocks of PUB copies above the largest class: malloc'd, freed by the receiver")        \
     XX(CORE, xblk_trimmed, COUNTER, LINE, "cached blocks freed because the core was idle for a sweep")                             \
     XX(CORE, xblk_large_peak, PEAK, LINE, "most bytes of large blocks one core cached at once")                                    \
     XX(CORE, direct_sends, COUNTER, LINE, "frames a core wrote straight to another core's connection")                             \

@@ -2,8 +2,8 @@
 # Connection steering where the eBPF program cannot load: the broker run without CAP_BPF and
 # CAP_SYS_ADMIN (setpriv drops them from its bounding set). With steering auto it says why it has
 # no least-conns, steers by cpu instead (its log and /metrics say so), and serves; with steering
-# least-conns it refuses to start, saying why. tests/broker/steering (C) shows where connections
-# land with each policy.
+# least-conns it refuses to start, saying why; so does steering cpu with more cores than CPUs.
+# tests/broker/steering (C) shows where connections land with each policy.
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
 SRC=$(cd "$top_srcdir" && pwd)
@@ -61,7 +61,13 @@ else
 fi
 
 # shellcheck disable=SC2086 # $nocap: the command and its options
-expect 1 "cannot start: steering least-conns: no eBPF map for the connection counts (Operation not permitted: CAP_BPF is needed)" \
+expect 1 "cannot start: steering least-conns: no eBPF map .*(Operation not permitted: CAP_BPF is needed)" \
     "steering least-conns without CAP_BPF: the broker refuses to start, saying why" -- \
     timeout 20 $nocap "$TRPC_BROKER" --listen 127.0.0.1:0 --http off --data-dir "$TMP/data" --cores 2 --steering least-conns
+# cpu steering with more cores than CPUs would leave the cores past the CPU count without a
+# connection: refused, and auto takes the hash instead.
+more=$(($(nproc) + 1))
+expect 1 "cannot start: steering cpu: more cores ($more) than CPUs" \
+    "steering cpu with $more cores on $(nproc) CPUs: the broker refuses to start, saying why" -- \
+    timeout 20 "$TRPC_BROKER" --listen 127.0.0.1:0 --http off --data-dir "$TMP/data" --cores "$more" --steering cpu
 done_testing
