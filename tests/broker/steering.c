@@ -7,6 +7,8 @@
  *    spread over all 4. Skipped without CAP_BPF (or CAP_SYS_ADMIN): the broker then refuses to
  *    start, which tests/broker/steering_nocap.sh shows with the capabilities dropped. With one of
  *    them, a broker that does not start is a failure.
+ *  - least-conns with 16 cores (the program is generated per core: 16 blocks of instructions):
+ *    16 connections made in turn land one on each core.
  *  - cpu: a connection made from a thread pinned to CPU k lands on core k (as many cores as CPUs).
  *  - hash: the broker says so, and 32 connections do not all land on one core.
  */
@@ -111,6 +113,31 @@ static void least_conns(void)
     itest_stop(&b);
 }
 
+static void least_conns_16(void)
+{
+    static const char *const args[] = {"--cores", "16", "--steering", "least-conns", NULL};
+    static struct tc c[16];
+    struct broker_proc b;
+    unsigned count[16], once = 0;
+
+    if (!may_bpf()) {
+        skip(2, "steering least-conns: needs CAP_BPF");
+        return;
+    }
+    itest_start(&b, args);
+    if (!wait_logged(&b, "closed client_id=", 1))
+        BAIL_OUT("the broker did not log the readiness probe's close");
+    for (unsigned i = 0; i < 16; i++)
+        itest_connect(&c[i], &b, 0);
+    per_core(c, 16, count, 16);
+    for (unsigned k = 0; k < 16; k++)
+        once += count[k] == 1;
+    ok(once == 16, "least-conns, 16 cores: 16 connections made in turn land one on each (%u cores have exactly one)", once);
+    for (unsigned i = 0; i < 16; i++)
+        tc_close(&c[i]);
+    itest_stop(&b);
+}
+
 static void cpu(void)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -169,6 +196,7 @@ static void hash(void)
 int main(void)
 {
     least_conns();
+    least_conns_16();
     cpu();
     hash();
     return done_testing();
