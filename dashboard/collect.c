@@ -193,42 +193,59 @@ static void write_groups(FILE *f, const json_t *streams)
     }
 }
 
-/* The log's durability latency: wal.h's log2 buckets, bucket i ending at 2^(i+1) us. */
-static void write_wal(FILE *f, const json_t *streams)
+/* One of a log's latency histograms (wal.h's log2 buckets, bucket i ending at 2^(i+1) us) for
+ * every stream: metric, from the stream's wal document's KEY_log2 and KEY_sum. The count is the
+ * buckets' total, so that +Inf never falls behind a bucket. */
+static void write_wal_hist(FILE *f, const json_t *streams, const char *metric, const char *help, const char *key)
 {
+    char log2_key[32], sum_key[32];
     size_t i;
     json_t *st;
 
-    fputs("# HELP trpc_wal_sync_duration_seconds Time for a stream's log to make a batch durable (the O_DSYNC write, "
-          "or write and fdatasync).\n# TYPE trpc_wal_sync_duration_seconds histogram\n",
-          f);
+    snprintf(log2_key, sizeof(log2_key), "%s_log2", key);
+    snprintf(sum_key, sizeof(sum_key), "%s_sum", key);
+    fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", metric, help, metric);
     json_array_foreach(streams, i, st)
     {
         const json_t *wal = json_object_get(st, "wal");
-        const json_t *hist = json_object_get(wal, "sync_us_log2");
+        const json_t *hist = json_object_get(wal, log2_key);
         const char *name = json_string_value(json_object_get(st, "name"));
-        uint64_t cum = 0;
+        uint64_t cum = 0, total = 0;
 
         if (!json_is_array(hist))
             continue;
+        for (size_t b = 0; b < json_array_size(hist); b++) {
+            json_int_t v = json_integer_value(json_array_get(hist, b));
+
+            total += v > 0 ? (uint64_t)v : 0;
+        }
         for (size_t b = 0; b < WAL_BUCKETS_SHOWN && b < WAL_HIST_BUCKETS; b++) {
             json_int_t v = json_integer_value(json_array_get(hist, b));
 
             cum += v > 0 ? (uint64_t)v : 0;
-            fputs("trpc_wal_sync_duration_seconds_bucket{stream=\"", f);
+            fprintf(f, "%s_bucket{stream=\"", metric);
             metrics_label_value(f, name);
             fprintf(f, "\",le=\"%g\"} %llu\n", (double)(2ull << b) / 1e6, (unsigned long long)cum);
         }
-        fputs("trpc_wal_sync_duration_seconds_bucket{stream=\"", f);
+        fprintf(f, "%s_bucket{stream=\"", metric);
         metrics_label_value(f, name);
-        fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)num(wal, "batches"));
-        fputs("trpc_wal_sync_duration_seconds_sum{stream=\"", f);
+        fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)total);
+        fprintf(f, "%s_sum{stream=\"", metric);
         metrics_label_value(f, name);
-        fprintf(f, "\"} %.6f\n", (double)num(wal, "sync_us_sum") / 1e6);
-        fputs("trpc_wal_sync_duration_seconds_count{stream=\"", f);
+        fprintf(f, "\"} %.6f\n", (double)num(wal, sum_key) / 1e6);
+        fprintf(f, "%s_count{stream=\"", metric);
         metrics_label_value(f, name);
-        fprintf(f, "\"} %llu\n", (unsigned long long)num(wal, "batches"));
+        fprintf(f, "\"} %llu\n", (unsigned long long)total);
     }
+}
+
+static void write_wal(FILE *f, const json_t *streams)
+{
+    write_wal_hist(f, streams, "trpc_wal_sync_duration_seconds",
+                   "Time for a stream's log to make a batch durable once written: its O_DSYNC write, or its fdatasync.", "sync_us");
+    write_wal_hist(f, streams, "trpc_wal_write_duration_seconds",
+                   "Time for a stream's log to write a batch (with O_DSYNC the same as its sync, else the part before fdatasync).",
+                   "write_us");
 }
 
 void http_collect_metrics(const struct http *h, FILE *f)

@@ -1107,6 +1107,8 @@ static void info_of(const struct stream *st, struct stream_info *in)
         in->wal_batches = ws.batches;
         memcpy(in->wal_sync_us, ws.fsync_us_hist, sizeof(in->wal_sync_us));
         in->wal_sync_us_sum = ws.fsync_us_sum;
+        memcpy(in->wal_write_us, ws.write_us_hist, sizeof(in->wal_write_us));
+        in->wal_write_us_sum = ws.write_us_sum;
     }
     snprintf(in->recovery, sizeof(in->recovery), "%s", st->recovery);
 }

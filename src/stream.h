@@ -144,6 +144,8 @@ struct stream_info {
      * batches that took [2^i, 2^(i+1)) microseconds, bucket 0 those under 2 */
     uint64_t wal_sync_us[WAL_HIST_BUCKETS];
     uint64_t wal_sync_us_sum;
+    uint64_t wal_write_us[WAL_HIST_BUCKETS]; /* the same for their writes (wal.h's write_us_hist) */
+    uint64_t wal_write_us_sum;
     char recovery[256]; /* what opening the log found, "" when nothing was wrong */
 };
 

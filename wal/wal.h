@@ -134,6 +134,10 @@ struct wal_stats {
     uint64_t fsync_us_hist[WAL_HIST_BUCKETS];
     uint64_t fsync_us_max;
     uint64_t fsync_us_sum;
+    /* Write latency, the same buckets: from a batch's start to its last write's completion. With
+     * O_DSYNC that is its durability; with fdatasync, the part before the sync. */
+    uint64_t write_us_hist[WAL_HIST_BUCKETS];
+    uint64_t write_us_sum;
     bool direct;  /* O_DIRECT in use */
     bool durable; /* false on tmpfs and other memory-backed filesystems */
     bool fixed;   /* buffers registered with the ring */

@@ -248,7 +248,8 @@ static void seal(struct wal *w)
     pump(w);
 }
 
-static void record_latency(struct wal *w, const struct wal_buf *b)
+/* Microseconds since b started, into a log2 histogram (bucket 0: under 2 us) and its sum. */
+static uint64_t record_latency(const struct wal_buf *b, uint64_t *hist, uint64_t *sum)
 {
     struct timespec now;
     int64_t ns;
@@ -262,8 +263,16 @@ static void record_latency(struct wal *w, const struct wal_buf *b)
         bucket = 63 - __builtin_clzll(us);
     if (bucket >= WAL_HIST_BUCKETS)
         bucket = WAL_HIST_BUCKETS - 1;
-    w->st.fsync_us_hist[bucket]++;
-    w->st.fsync_us_sum += us;
+    hist[bucket]++;
+    *sum += us;
+    return us;
+}
+
+/* The batch is durable now: its write (O_DSYNC) or its fdatasync completed. */
+static void record_durable(struct wal *w, const struct wal_buf *b)
+{
+    uint64_t us = record_latency(b, w->st.fsync_us_hist, &w->st.fsync_us_sum);
+
     if (us > w->st.fsync_us_max)
         w->st.fsync_us_max = us;
 }
@@ -313,7 +322,7 @@ static void buf_cqe(struct wal *w, struct wal_buf *b, uint32_t op, int res)
             return;
         }
         b->synced = true;
-        record_latency(w, b);
+        record_durable(w, b);
         return;
     }
     res = fault(w, WAL_FAULT_WRITE_CQE, res);
@@ -329,8 +338,11 @@ static void buf_cqe(struct wal *w, struct wal_buf *b, uint32_t op, int res)
     else
         b->body_done += (uint32_t)res;
     w->st.bytes_written += (uint64_t)res;
-    if (writes_done(b) && !w->opt.fdatasync)
-        record_latency(w, b);
+    if (!writes_done(b))
+        return;
+    record_latency(b, w->st.write_us_hist, &w->st.write_us_sum);
+    if (!w->opt.fdatasync)
+        record_durable(w, b);
 }
 
 bool wal_handle_cqe(struct wal *w, const struct io_uring_cqe *cqe)

@@ -212,10 +212,12 @@ if [ -x "$BUILD/perf/trpc-bench" ]; then
     wait "$bench"
     synced=$(sed -n 's/^trpc_wal_sync_duration_seconds_count{stream="bench"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
     inf=$(sed -n 's/^trpc_wal_sync_duration_seconds_bucket{stream="bench",le="+Inf"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
+    written=$(sed -n 's/^trpc_wal_write_duration_seconds_count{stream="bench"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
     [ -n "$stored" ] && [ "$stored" -gt 0 ] && [ -n "$synced" ] && [ "$synced" -gt 0 ] && [ "$inf" = "$synced" ] &&
+        [ -n "$written" ] && [ "$written" -ge "$synced" ] &&
         grep -q '^trpc_group_delivered_total{stream="bench",group="[^"]*"} [0-9]' "$TMP/sm.body" &&
         grep -q '^trpc_stream_metrics_age_seconds [0-9]' "$TMP/sm.body"
-    ok $? "/metrics: a stream's figures, its log's sync latency and its group's ($stored stored, $synced batches synced)"
+    ok $? "/metrics: a stream's figures, its log's sync and write latencies and its group's ($stored stored, $synced batches synced, $written written)"
     if command -v promtool >/dev/null; then
         promtool check metrics <"$TMP/sm.body" >"$TMP/sm.promtool" 2>&1 && [ ! -s "$TMP/sm.promtool" ]
         ok $? "promtool check metrics with streams and groups: no error and no warning"
