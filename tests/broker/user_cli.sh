@@ -14,6 +14,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/trpc-user-cli.XXXXXX") || exit 99
 . "$SRC/tests/tap.sh"
 # shellcheck source=perf/server.sh
 . "$SRC/perf/server.sh"
+# shellcheck source=tests/redis.sh
+. "$SRC/tests/redis.sh"
 
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
@@ -134,16 +136,7 @@ fi
 
 # Redis: a server of our own on a free loopback port, stopped by its PID.
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
-    RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    mkdir "$TMP/redis"
-    redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --save '' --appendonly no --daemonize no \
-        --logfile "$TMP/redis/redis.log" &
-    REDIS_PID=$!
-    i=0
-    while [ $i -lt 100 ] && [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" != PONG ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
+    redis_start "$TMP/redis"
     rcli() { redis-cli -p "$RPORT" --raw "$@"; }
     STORE=redis://127.0.0.1:$RPORT
     run "add rita to the Redis store" -- user add rita --store "$STORE" --publish 'x.>' <"$TMP/pw1"

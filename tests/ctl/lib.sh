@@ -17,12 +17,15 @@ unset TRPC_URL
 broker_test_setup() {
     # shellcheck source=../../perf/server.sh disable=SC1091
     . "$SRC/perf/server.sh"
+    # shellcheck source=../redis.sh disable=SC1091
+    . "$SRC/tests/redis.sh"
     TRPC_PID=
     trap broker_test_stop EXIT
 }
 # shellcheck disable=SC2317 # run by the EXIT trap
 broker_test_stop() {
     if [ -n "$TRPC_PID" ]; then kill -9 "$TRPC_PID" 2>/dev/null && wait "$TRPC_PID" 2>/dev/null; fi
+    if [ -n "${REDIS_PID:-}" ]; then kill -9 "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null; fi
     trpc_data_dirs_remove
     rm -rf "$TMP"
 }

@@ -215,7 +215,10 @@ if [ -x "$BUILD/perf/trpc-bench" ]; then
     written=$(sed -n 's/^trpc_wal_write_duration_seconds_count{stream="bench"} \([0-9]*\)$/\1/p' "$TMP/sm.body")
     [ -n "$stored" ] && [ "$stored" -gt 0 ] && [ -n "$synced" ] && [ "$synced" -gt 0 ] && [ "$inf" = "$synced" ] &&
         [ -n "$written" ] && [ "$written" -ge "$synced" ] &&
-        grep -q '^trpc_group_delivered_total{stream="bench",group="[^"]*"} [0-9]' "$TMP/sm.body" &&
+        (for family in members lag pending inflight delivered_total redelivered_total acked_total dead_lettered_total \
+            termed_total; do
+            grep -q "^trpc_group_$family{stream=\"bench\",group=\"[^\"]*\"} [0-9]" "$TMP/sm.body" || exit 1
+        done) &&
         grep -q '^trpc_stream_metrics_age_seconds [0-9]' "$TMP/sm.body"
     ok $? "/metrics: a stream's figures, its log's sync and write latencies and its group's ($stored stored, $synced batches synced, $written written)"
     if command -v promtool >/dev/null; then

@@ -157,6 +157,35 @@ wait "$holder" 2>/dev/null
 ok $? "SIGTERM with a keep-alive HTTP connection open: a clean stop (exit $rc)"
 diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 
+# The store down: /readyz still answers 200 (a broker whose store is down routes) but says so, and
+# /metrics has trpc_store_up 0 and the outage counted.
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    redis_start "$TMP/redis"
+    BROKER_ARGS="--cores 1 --http 127.0.0.1:0 --store redis://127.0.0.1:$RPORT"
+    trpc_broker_start "$TMP/rbroker.log" 2>"$TMP/rbroker.err"
+    HP=$(http_port "$TMP/rbroker.log")
+    get ru /readyz && [ "$(cat "$TMP/ru.code")" = 200 ] && grep -qx "store up" "$TMP/ru.body"
+    ok $? "/readyz on a Redis store: 200, store up"
+    server_stop "$REDIS_PID"
+    REDIS_PID=
+    i=0
+    while [ $i -lt 100 ] && ! { get rd /readyz && grep -qx "store down" "$TMP/rd.body"; }; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(cat "$TMP/rd.code")" = 200 ] && grep -qx ready "$TMP/rd.body" && grep -qx "store down" "$TMP/rd.body"
+    ok $? "/readyz once Redis is gone: 200, ready, store down ($(tr '\n' ' ' <"$TMP/rd.body"))"
+    get md /metrics && grep -q '^trpc_store_up 0$' "$TMP/md.body" && grep -q '^trpc_store_outages_total [1-9]' "$TMP/md.body"
+    ok $? "/metrics: trpc_store_up 0, the outage counted ($(grep '^trpc_store_outages_total' "$TMP/md.body"))"
+    server_stop "$TRPC_PID"
+    TRPC_PID=
+else
+    for what in "store up" "store down" "trpc_store_up 0"; do
+        tap_n=$((tap_n + 1))
+        echo "ok $tap_n # SKIP $what: redis-server or redis-cli not installed"
+    done
+fi
+
 # http off: no line, no port.
 BROKER_ARGS="--cores 1 --http off"
 trpc_broker_start "$TMP/off.log" 2>"$TMP/off.err"
