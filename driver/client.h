@@ -129,8 +129,8 @@ struct trpc_sub {
     trpc_msg_cb *cb;
     void *ud;
     atomic_uint refs;
-    bool alive;   /* under the owning dispatcher's lock */
-    bool removed; /* under c->lock: trpc_unsubscribe() ran */
+    atomic_bool alive; /* cleared by trpc__disp_retire_sub (dispatch.c) */
+    bool removed;      /* under c->lock: trpc_unsubscribe() ran */
     unsigned disp;
 };
 
@@ -182,14 +182,14 @@ struct trpc__disp {
     bool has_thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;      /* work queued, or stop */
-    pthread_cond_t idle_cond; /* a callback returned */
+    pthread_cond_t idle_cond; /* a MSG callback returned while a retire waited (waiters) */
     struct trpc__node *head, *tail;
-    unsigned msg_count;
-    bool stop;
+    atomic_uint msg_count; /* MSGs queued or taken and not yet handed to their callback */
+    atomic_bool stop;      /* set under lock */
     bool overflowing;
-    bool in_cb;        /* a callback runs now, on running_tid */
-    trpc_sub *running; /* sub whose callback runs now, if any */
-    pthread_t running_tid;
+    _Atomic(trpc_sub *) running; /* sub whose callback runs now, if any */
+    atomic_uint waiters;         /* trpc__disp_retire_sub calls waiting for running to change */
+    struct trpc__node *rest;     /* the dispatcher thread's: what it took and has not run yet */
     /* The I/O side's batch for this thread (c->batching): MSGs of one receive, queued together
      * under one lock and one wake-up. Touched by the I/O side only, without the lock. */
     struct trpc__node *bhead, *btail;

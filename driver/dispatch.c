@@ -32,70 +32,100 @@ static void disp_destroy(struct trpc__disp *d)
     pthread_cond_destroy(&d->idle_cond);
 }
 
-/* Runs one node's callback; d->lock is held on entry and on return, never during the call. */
+/* The callbacks running on this thread, innermost first: a callback may run another client's
+ * (trpc_client_process of an external-loop client), and trpc__on_callback_thread and
+ * trpc__disp_retire_sub must see the outer ones too. Read without a lock: only this thread
+ * touches its list. */
+struct cb_frame {
+    const struct trpc__disp *d;
+    const trpc_sub *sub; /* a MSG's subscription, else NULL */
+    struct cb_frame *outer;
+};
+static __thread struct cb_frame *cb_top;
+
+static void cb_enter(struct cb_frame *f, const struct trpc__disp *d, const trpc_sub *sub)
+{
+    f->d = d;
+    f->sub = sub;
+    f->outer = cb_top;
+    cb_top = f;
+}
+
+static void cb_leave(struct cb_frame *f)
+{
+    assert(cb_top == f);
+    cb_top = f->outer;
+}
+
+/* After a MSG node: a trpc__disp_retire_sub that saw its sub running waits for this. */
+static void msg_done(struct trpc__disp *d)
+{
+    atomic_store(&d->running, NULL); /* this store, then the load of waiters: see retire_sub */
+    if (atomic_load(&d->waiters) != 0) {
+        pthread_mutex_lock(&d->lock);
+        pthread_cond_broadcast(&d->idle_cond);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+/*
+ * Runs one node's callback, without d->lock. A MSG's subscription is published in d->running
+ * before its alive flag is read, and trpc__disp_retire_sub clears alive before it reads running:
+ * either the callback is skipped or the retire sees it running and waits, so no lock is taken per
+ * message. Every one of these accesses (and those of waiters) must stay sequentially consistent.
+ */
 static void run_node(struct trpc__disp *d, struct trpc__node *n)
 {
     trpc_client *c = d->c;
+    struct cb_frame f;
 
-    d->in_cb = true;
-    d->running_tid = pthread_self();
     switch (n->kind) {
     case TRPC__NODE_MSG: {
         trpc_msg *m = (trpc_msg *)n;
         trpc_sub *sub = m->sub;
 
-        if (!sub->alive) {
-            d->in_cb = false;
-            pthread_mutex_unlock(&d->lock);
+        atomic_store(&d->running, sub);
+        if (atomic_load(&sub->alive)) {
+            cb_enter(&f, d, sub);
+            sub->cb(c, sub, m, sub->ud); /* m is the callee's now: sub is our local's */
+            cb_leave(&f);
+        } else {
             trpc_msg_free(m);
-            trpc__sub_put(sub);
-            pthread_mutex_lock(&d->lock);
-            return;
         }
-        d->running = sub;
-        pthread_mutex_unlock(&d->lock);
-        sub->cb(c, sub, m, sub->ud); /* m is the callee's now: sub is our local's */
-        pthread_mutex_lock(&d->lock);
-        d->running = NULL;
-        d->in_cb = false;
-        pthread_cond_broadcast(&d->idle_cond);
-        pthread_mutex_unlock(&d->lock);
+        msg_done(d);
         trpc__sub_put(sub); /* may free it: after running no longer names it */
-        pthread_mutex_lock(&d->lock);
         return;
     }
     case TRPC__NODE_REPLY: {
         struct trpc__pending *p = (struct trpc__pending *)n;
 
-        pthread_mutex_unlock(&d->lock);
+        cb_enter(&f, d, NULL);
         if (p->pcb != NULL)
             p->pcb(c, p->err, p->seq, p->ud);
         else
             p->cb(c, p->err, p->reply, p->ud);
+        cb_leave(&f);
         free(p);
-        break;
+        return;
     }
     case TRPC__NODE_STATE:
     case TRPC__NODE_ERROR: {
         struct trpc__event *e = (struct trpc__event *)n;
 
-        pthread_mutex_unlock(&d->lock);
+        cb_enter(&f, d, NULL);
         if (n->kind == TRPC__NODE_STATE)
             c->opts.state_cb(c, e->state, c->opts.state_ud);
         else
             c->opts.error_cb(c, e->sub, e->err, e->text, c->opts.error_ud);
+        cb_leave(&f);
         if (e->sub != NULL)
             trpc__sub_put(e->sub);
         free(e);
-        break;
+        return;
     }
     default:
         assert(!"unknown dispatch node");
     }
-    pthread_mutex_lock(&d->lock);
-    d->running = NULL;
-    d->in_cb = false;
-    pthread_cond_broadcast(&d->idle_cond);
 }
 
 /* The dispatcher this thread runs, for trpc__disp_caller_idle(). */
@@ -108,12 +138,40 @@ bool trpc__disp_caller_idle(const trpc_client *c)
 
     if (d == NULL || d->c != c)
         return false;
+    if (d->rest != NULL)
+        return false;
     pthread_mutex_lock(&d->lock);
     idle = d->head == NULL;
     pthread_mutex_unlock(&d->lock);
     return idle;
 }
 
+/* Runs what the thread took from its queue. Each MSG leaves msg_count as it is handed to its
+ * callback, as it did when taken one at a time, so that a long batch does not hold the queue's
+ * room. Once the client closes, messages not run yet are dropped (reply and state callbacks still
+ * run). */
+static void run_taken(struct trpc__disp *d, struct trpc__node *n)
+{
+    for (; n != NULL; n = d->rest) {
+        d->rest = n->next;
+        if (n->kind != TRPC__NODE_MSG) {
+            run_node(d, n);
+            continue;
+        }
+        atomic_fetch_sub_explicit(&d->msg_count, 1, memory_order_relaxed);
+        if (atomic_load_explicit(&d->stop, memory_order_relaxed)) {
+            trpc_sub *sub = ((trpc_msg *)n)->sub;
+
+            trpc_msg_free((trpc_msg *)n);
+            trpc__sub_put(sub);
+            continue;
+        }
+        run_node(d, n);
+    }
+}
+
+/* Takes the whole queue under one lock and runs it without: one lock round per batch, not two per
+ * message. */
 static void *disp_main(void *arg)
 {
     struct trpc__disp *d = arg;
@@ -123,30 +181,17 @@ static void *disp_main(void *arg)
     for (;;) {
         struct trpc__node *n;
 
-        while (d->head == NULL && !d->stop)
+        while (d->head == NULL && !atomic_load_explicit(&d->stop, memory_order_relaxed))
             pthread_cond_wait(&d->cond, &d->lock);
         n = d->head;
         if (n == NULL)
             break;
-        d->head = n->next;
-        if (d->head == NULL)
-            d->tail = NULL;
-        if (n->kind == TRPC__NODE_MSG) {
-            assert(d->msg_count > 0);
-            d->msg_count--;
-            if (d->msg_count == 0)
-                d->overflowing = false;
-            if (d->stop) { /* closing: messages not yet dispatched are dropped */
-                trpc_sub *sub = ((trpc_msg *)n)->sub;
-
-                pthread_mutex_unlock(&d->lock);
-                trpc_msg_free((trpc_msg *)n);
-                trpc__sub_put(sub);
-                pthread_mutex_lock(&d->lock);
-                continue;
-            }
-        }
-        run_node(d, n);
+        d->head = d->tail = NULL;
+        pthread_mutex_unlock(&d->lock);
+        run_taken(d, n);
+        pthread_mutex_lock(&d->lock);
+        if (atomic_load_explicit(&d->msg_count, memory_order_relaxed) == 0)
+            d->overflowing = false;
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -184,7 +229,7 @@ void trpc__disp_stop(trpc_client *c)
 
     for (i = 0; i < c->disp_count; i++) {
         pthread_mutex_lock(&c->disp[i].lock);
-        c->disp[i].stop = true;
+        atomic_store(&c->disp[i].stop, true);
         pthread_cond_signal(&c->disp[i].cond);
         pthread_mutex_unlock(&c->disp[i].lock);
     }
@@ -249,7 +294,7 @@ static void drop_msgs(trpc_client *c, struct trpc__node *n, bool overflow)
 static void batch_splice(trpc_client *c, struct trpc__disp *d)
 {
     struct trpc__node *first = d->bhead, *cut = NULL, *last;
-    unsigned n = d->bcount, room;
+    unsigned n = d->bcount, room, count;
     bool overflow = false, wake = false;
 
     d->bhead = d->btail = NULL;
@@ -257,7 +302,8 @@ static void batch_splice(trpc_client *c, struct trpc__disp *d)
     if (n == 0)
         return;
     pthread_mutex_lock(&d->lock);
-    room = d->msg_count < TRPC__DISPATCH_QUEUE ? TRPC__DISPATCH_QUEUE - d->msg_count : 0;
+    count = atomic_load_explicit(&d->msg_count, memory_order_relaxed);
+    room = count < TRPC__DISPATCH_QUEUE ? TRPC__DISPATCH_QUEUE - count : 0;
     if (room < n) {
         overflow = !d->overflowing;
         d->overflowing = true;
@@ -275,7 +321,7 @@ static void batch_splice(trpc_client *c, struct trpc__disp *d)
         else
             d->head = first;
         d->tail = last;
-        d->msg_count += n;
+        atomic_fetch_add_explicit(&d->msg_count, n, memory_order_relaxed);
     } else {
         cut = first;
     }
@@ -299,11 +345,12 @@ static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 
     if (c->batching)
         trpc__deliver_flush(c);
-    pthread_mutex_lock(&d->lock);
-    if (c->disp_count == 0)
+    if (c->disp_count == 0) {
         run_node(d, n);
-    else
-        wake = push(d, n);
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    wake = push(d, n);
     pthread_mutex_unlock(&d->lock);
     if (wake)
         pthread_cond_signal(&d->cond);
@@ -332,11 +379,11 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         return;
     }
     pthread_mutex_lock(&d->lock);
-    if (d->msg_count >= TRPC__DISPATCH_QUEUE) {
+    if (atomic_load_explicit(&d->msg_count, memory_order_relaxed) >= TRPC__DISPATCH_QUEUE) {
         overflow = !d->overflowing;
         d->overflowing = true;
     } else {
-        d->msg_count++;
+        atomic_fetch_add_explicit(&d->msg_count, 1, memory_order_relaxed);
         wake = push(d, &m->node);
         m = NULL;
     }
@@ -386,25 +433,19 @@ void trpc__notify_error(trpc_client *c, trpc_sub *sub, int err, const char *text
         notify(c, TRPC__NODE_ERROR, 0, sub, err, text);
 }
 
-static bool in_cb_of(struct trpc__disp *d)
+bool trpc__on_callback_thread(const trpc_client *c)
 {
-    bool mine;
-
-    pthread_mutex_lock(&d->lock);
-    mine = d->in_cb && pthread_equal(d->running_tid, pthread_self());
-    pthread_mutex_unlock(&d->lock);
-    return mine;
+    for (const struct cb_frame *f = cb_top; f != NULL; f = f->outer)
+        if (f->d->c == c)
+            return true;
+    return false;
 }
 
-bool trpc__on_callback_thread(const trpc_client *cc)
+/* Whether this thread is inside a callback of sub run by d. */
+static bool running_here(const struct trpc__disp *d, const trpc_sub *sub)
 {
-    trpc_client *c = (trpc_client *)cc;
-    unsigned i;
-
-    if (in_cb_of(&c->inline_disp))
-        return true;
-    for (i = 0; i < c->disp_count; i++)
-        if (in_cb_of(&c->disp[i]))
+    for (const struct cb_frame *f = cb_top; f != NULL; f = f->outer)
+        if (f->d == d && f->sub == sub)
             return true;
     return false;
 }
@@ -415,8 +456,10 @@ void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub)
     struct trpc__disp *d = disp_of(c, sub->disp);
 
     pthread_mutex_lock(&d->lock);
-    sub->alive = false;
-    while (d->running == sub && !pthread_equal(d->running_tid, pthread_self()))
+    atomic_fetch_add(&d->waiters, 1);
+    atomic_store(&sub->alive, false);
+    while (atomic_load(&d->running) == sub && !running_here(d, sub))
         pthread_cond_wait(&d->idle_cond, &d->lock);
+    atomic_fetch_sub(&d->waiters, 1);
     pthread_mutex_unlock(&d->lock);
 }

@@ -7,11 +7,14 @@
  *
  * Blocks come from a per-client cache by size class: the I/O side allocates every message and
  * the application frees it on another thread, a pattern that costs malloc an arena hop and, for
- * large blocks, heap growth and page faults per message. trpc_msg_free() pushes the block back
- * on its client's list under a mutex, as long as the client's cached bytes stay under
- * CACHE_BYTES; beyond that, or for a block above the largest class, it is freed. Each block out
- * holds a reference on the cache, so a message freed after trpc_close() finds the cache still
- * there (closed: the block is freed), and the last of the client and its messages frees it.
+ * large blocks, heap growth and page faults per message. trpc_msg_free() pushes the block on its
+ * class's list of blocks given back (a compare-and-swap, from any thread), as long as the
+ * client's cached bytes stay under CACHE_BYTES; beyond that, or for a block above the largest
+ * class, it is freed. The I/O side, the only one that allocates, takes the whole list at once
+ * (an exchange) onto a list of its own and allocates from there: no lock on either side, and no
+ * lock-free pop, whose ABA problem an exchange does not have. Each block out holds a reference on
+ * the cache, so a message freed after trpc_close() finds the cache still there (closed: the block
+ * is freed), and the last of the client and its messages frees it.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -31,12 +34,12 @@ struct cache_block {
 };
 
 struct trpc__msg_cache {
-    pthread_mutex_t lock;
-    struct cache_block *free[CACHE_CLASSES]; /* under lock */
-    size_t bytes;                            /* under lock: cached blocks' sizes */
-    uint64_t recycled;                       /* under lock: blocks handed out again */
-    bool closed;                             /* under lock: the client is gone */
-    atomic_uint refs;                        /* the client's, plus one per block out */
+    struct cache_block *mine[CACHE_CLASSES];           /* the I/O side's, taken from back */
+    _Atomic(struct cache_block *) back[CACHE_CLASSES]; /* given back by trpc_msg_free */
+    atomic_size_t bytes;                               /* both lists' blocks' sizes */
+    uint64_t recycled;                                 /* the I/O side's: blocks handed out again */
+    atomic_bool closed;                                /* the client is gone */
+    atomic_uint refs;                                  /* the client's, plus one per block out */
 };
 
 static size_t class_size(unsigned i)
@@ -57,6 +60,16 @@ static unsigned class_of(size_t size)
     return i;
 }
 
+static void free_list(struct cache_block *b)
+{
+    while (b != NULL) {
+        struct cache_block *next = b->next;
+
+        free(b);
+        b = next;
+    }
+}
+
 static void cache_put(struct trpc__msg_cache *mc)
 {
     unsigned i;
@@ -64,14 +77,9 @@ static void cache_put(struct trpc__msg_cache *mc)
     if (atomic_fetch_sub_explicit(&mc->refs, 1, memory_order_acq_rel) != 1)
         return;
     for (i = 0; i < CACHE_CLASSES; i++) {
-        while (mc->free[i] != NULL) {
-            struct cache_block *b = mc->free[i];
-
-            mc->free[i] = b->next;
-            free(b);
-        }
+        free_list(mc->mine[i]);
+        free_list(atomic_load_explicit(&mc->back[i], memory_order_acquire));
     }
-    pthread_mutex_destroy(&mc->lock);
     free(mc);
 }
 
@@ -85,7 +93,6 @@ static struct trpc__msg_cache *cache_get(trpc_client *c)
     mc = calloc(1, sizeof(*mc));
     if (mc == NULL)
         return NULL;
-    pthread_mutex_init(&mc->lock, NULL);
     atomic_init(&mc->refs, 1);
     c->msg_cache = mc;
     return mc;
@@ -94,26 +101,18 @@ static struct trpc__msg_cache *cache_get(trpc_client *c)
 void trpc__msg_cache_close(trpc_client *c)
 {
     struct trpc__msg_cache *mc = c->msg_cache;
-    struct cache_block *drop = NULL, *b;
     unsigned i;
 
     if (mc == NULL)
         return;
-    c->msg_cache = NULL;
-    pthread_mutex_lock(&mc->lock);
-    mc->closed = true;
+    c->msg_cache = NULL; /* the I/O side is gone: mine is ours */
+    atomic_store(&mc->closed, true);
     for (i = 0; i < CACHE_CLASSES; i++) {
-        while ((b = mc->free[i]) != NULL) {
-            mc->free[i] = b->next;
-            b->next = drop;
-            drop = b;
-        }
-    }
-    mc->bytes = 0;
-    pthread_mutex_unlock(&mc->lock);
-    while ((b = drop) != NULL) {
-        drop = b->next;
-        free(b);
+        free_list(mc->mine[i]);
+        mc->mine[i] = NULL;
+        /* A block given back from here on is either freed (closed) or, pushed by a free that
+         * looked before we closed, freed with the cache by cache_put. */
+        free_list(atomic_exchange_explicit(&mc->back[i], NULL, memory_order_acquire));
     }
     cache_put(mc);
 }
@@ -129,15 +128,14 @@ static void *msg_alloc(trpc_client *c, size_t total, struct trpc__msg_cache **mc
     *cls = 0;
     if (mc == NULL || i == CACHE_CLASSES)
         return malloc(total);
-    pthread_mutex_lock(&mc->lock);
-    b = mc->free[i];
+    b = mc->mine[i];
+    if (b == NULL)
+        b = atomic_exchange_explicit(&mc->back[i], NULL, memory_order_acquire);
     if (b != NULL) {
-        mc->free[i] = b->next;
-        mc->bytes -= class_size(i);
+        mc->mine[i] = b->next;
+        atomic_fetch_sub_explicit(&mc->bytes, class_size(i), memory_order_relaxed);
         mc->recycled++;
-    }
-    pthread_mutex_unlock(&mc->lock);
-    if (b == NULL && (b = malloc(class_size(i))) == NULL)
+    } else if ((b = malloc(class_size(i))) == NULL)
         return NULL;
     atomic_fetch_add_explicit(&mc->refs, 1, memory_order_relaxed);
     *mcp = mc;
@@ -214,16 +212,17 @@ void trpc_msg_free(trpc_msg *m)
     }
     i = m->cache_class;
     size = class_size(i);
-    pthread_mutex_lock(&mc->lock);
-    if (!mc->closed && mc->bytes + size <= CACHE_BYTES) {
-        b = (struct cache_block *)(void *)m;
-        b->next = mc->free[i];
-        mc->free[i] = b;
-        mc->bytes += size;
-        m = NULL;
+    b = (struct cache_block *)(void *)m;
+    if (atomic_load_explicit(&mc->closed, memory_order_relaxed)) {
+        free(b);
+    } else if (atomic_fetch_add_explicit(&mc->bytes, size, memory_order_relaxed) + size > CACHE_BYTES) {
+        atomic_fetch_sub_explicit(&mc->bytes, size, memory_order_relaxed);
+        free(b);
+    } else {
+        b->next = atomic_load_explicit(&mc->back[i], memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&mc->back[i], &b->next, b, memory_order_release, memory_order_relaxed))
+            continue;
     }
-    pthread_mutex_unlock(&mc->lock);
-    free(m);
     cache_put(mc);
 }
 

@@ -216,7 +216,7 @@ static int subscribe(trpc_client *c, const char *pattern, const char *key, const
     sub->window = window;
     sub->cb = cb;
     sub->ud = ud;
-    sub->alive = true;
+    atomic_init(&sub->alive, true);
     atomic_init(&sub->refs, 1); /* the owner's */
     sub->id = atomic_fetch_add(&c->id_next, 1);
     sub->disp = (unsigned)sub->id;
