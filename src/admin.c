@@ -136,6 +136,7 @@ static void clients_in(struct core *c, const struct uring_xmsg *m)
             .bytes_in = s->bytes_in,
             .bytes_out = s->bytes_out,
             .pending_output = uring_conn_out_queued(&s->conn),
+            .keepalive_ms = s->keepalive_ms,
             .connected_at = s->connected_at,
         };
         memcpy(v[n].name, s->name, sizeof(v[n].name));

@@ -107,6 +107,7 @@ struct admin_client {
     uint32_t subscriptions;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t pending_output;
+    uint32_t keepalive_ms; /* what its CONNACK announced (a change of the setting reaches new sessions) */
     uint64_t connected_at; /* CLOCK_REALTIME, ns */
     char tls[48];          /* "": plaintext; else "TLSv1.3 user" (version and where the records are made) */
 };

@@ -452,11 +452,12 @@ static json_t *client_doc(const void *item)
     char since[32];
 
     admin_api_rfc3339(a->connected_at, since, sizeof(since));
-    return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o}", "id", (json_int_t)a->id, "name",
+    return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o}", "id", (json_int_t)a->id, "name",
                      admin_api_text(a->name), "peer", a->peer, "core", (int)a->core, "subscriptions", (json_int_t)a->subscriptions,
                      "msgs_in", (json_int_t)a->msgs_in, "msgs_out", (json_int_t)a->msgs_out, "bytes_in", (json_int_t)a->bytes_in,
-                     "bytes_out", (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output, "connected_since",
-                     since, "tls", a->tls[0] != '\0' ? json_string(a->tls) : json_null());
+                     "bytes_out", (json_int_t)a->bytes_out, "pending_output", (json_int_t)a->pending_output, "keepalive_ms",
+                     (json_int_t)a->keepalive_ms, "connected_since", since, "tls",
+                     a->tls[0] != '\0' ? json_string(a->tls) : json_null());
 }
 
 static json_t *sub_doc(const void *item)

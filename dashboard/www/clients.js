@@ -18,13 +18,14 @@
   const FIELD_LABEL = {
     id: 'id', name: 'name', peer: 'peer', core: 'core', tls: 'TLS', subscriptions: 'subscriptions',
     msgs_in: 'msgs in', msgs_out: 'msgs out', bytes_in: 'bytes in', bytes_out: 'bytes out',
-    pending_output: 'pending output', connected_since: 'connected since',
+    pending_output: 'pending output', keepalive_ms: 'keepalive', connected_since: 'connected since',
   };
 
   function fmtField(k, v) {
     if (v == null) return k === 'tls' ? 'plaintext' : DASH;
     if (k === 'connected_since') return h('span', null, timeEl(v), ` · ${v}`);
     if (k.startsWith('bytes_') || k === 'pending_output') return [fmtBytes(v), `${fmtInt(v)} bytes`];
+    if (k === 'keepalive_ms') return v === 0 ? 'none' : `${fmtInt(v)} ms`;
     if (k === 'name' && v === '') return '(none)';
     if (typeof v === 'number') return k === 'id' ? String(v) : fmtInt(v);
     if (typeof v === 'object') return JSON.stringify(v);

@@ -329,6 +329,12 @@ async function settings() {
   await page.click(tid('save-keepalive'));
   await toastText('ok', 'keepalive = 17s');
   ok(await keepalive() === '17s', 'settings: Save sets keepalive to 17s; trpcctl settings get keepalive says 17s');
+  /* Applied, not only stored: the connection trpcctl lists clients over started after the change,
+   * and its CONNACK announced 17 s (each trpcctl is gone once it answered: the one listed is it). */
+  const ctlClient = async () => (await ctl('clients', 'ls')).clients.find(c => c.name === 'trpcctl') || {};
+  const applied = await ctlClient();
+  ok(applied.keepalive_ms === 17000,
+    `settings: a client connecting after Save is told keepalive 17000 ms (trpcctl's connection: ${applied.keepalive_ms})`);
 
   expected4xx.push('/api/settings.set');
   await input.fill('soon');
@@ -340,6 +346,8 @@ async function settings() {
   await toastText('ok', 'keepalive reset');
   const now = await keepalive();
   ok(now === was && await input.inputValue() === was, `settings: Reset gives keepalive back ${was} (trpcctl: ${now})`);
+  const after = await ctlClient();
+  ok(after.keepalive_ms !== 17000, `settings: a client connecting after Reset is told ${after.keepalive_ms} ms again`);
   await shot('settings');
 }
 
