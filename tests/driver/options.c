@@ -8,7 +8,10 @@ int main(void)
     trpc_client *c = (trpc_client *)0x1;
     int err;
 
-    plan(47);
+    plan(48);
+    /* config.h's PACKAGE_VERSION is AC_INIT's: the header must not keep a version of its own. */
+    ok(strcmp(TRPC_VERSION_STRING, PACKAGE_VERSION) == 0, "TRPC_VERSION_STRING %s is AC_INIT's %s", TRPC_VERSION_STRING,
+       PACKAGE_VERSION);
     ok_eq(trpc_options_create(NULL), -TRPC_E_INVALID_ARGUMENT, "create with NULL out");
     ok(trpc_last_error()[0] != '\0', "last error says why");
     ok_eq(trpc_options_create(&o), 0, "create");
