@@ -11,7 +11,8 @@
 #
 # Binaries: BUILD (default: the current directory, an out-of-tree build) holds src/trpc-broker,
 # perf/trpc-bench, perf/nats-bench and perf/nats-go-bench/nats-go-bench; TRPC_BROKER, TRPC_BENCH,
-# NATS_BENCH, NATS_GO_BENCH and NATS_SERVER override each one.
+# NATS_BENCH, NATS_GO_BENCH and NATS_SERVER override each one; perf/redis-bench and redis-server
+# too (REDIS_BENCH, REDIS_SERVER).
 
 BUILD=${BUILD:-.}
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
@@ -19,6 +20,8 @@ TRPC_BENCH=${TRPC_BENCH:-$BUILD/perf/trpc-bench}
 NATS_BENCH=${NATS_BENCH:-$BUILD/perf/nats-bench}
 NATS_GO_BENCH=${NATS_GO_BENCH:-$BUILD/perf/nats-go-bench/nats-go-bench}
 NATS_SERVER=${NATS_SERVER:-nats-server}
+REDIS_BENCH=${REDIS_BENCH:-$BUILD/perf/redis-bench}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
 BROKER_ARGS=${BROKER_ARGS:-}
 
 PERF_WORK=$(mktemp -d "${TMPDIR:-/tmp}/trpc-perf.XXXXXX")
@@ -102,6 +105,13 @@ start_nats() {
     need_exec "$NATS_SERVER" "Debian package nats-server"
     nats_server_start "$PERF_WORK/nats.log" || die "nats-server did not start"
     PERF_PIDS="$PERF_PIDS $NATS_PID"
+}
+
+# start_redis: starts redis-server and sets REDIS_URL, REDIS_PID.
+start_redis() {
+    need_exec "$REDIS_SERVER" "Debian package redis-server"
+    redis_server_start "$PERF_WORK/redis.log" || die "redis-server did not start"
+    PERF_PIDS="$PERF_PIDS $REDIS_PID"
 }
 
 # field LINE NAME: the value of NAME=... in a result line.

@@ -1,14 +1,16 @@
 #!/bin/bash
-# perf/compare.sh: TRPC against nats-server on the same workloads, in the same run.
+# perf/compare.sh: TRPC against nats-server and Redis on the same workloads, in the same run.
 #
 #   cd BUILD && /path/to/perf/compare.sh [-t] [-d SECONDS] [-r RUNS] [-o RESULTS] [WORKLOAD...]
 #
-# Starts trpc-broker and nats-server on free loopback ports, then for each workload runs
-# trpc-bench, nats-bench (the NATS C client) and, when it was built, nats-go-bench (nats.go, the
-# Go client, usually the faster of the two) in turn (A B C A B C ...), RUNS times each (default 3,
-# at least 3), SECONDS each (default 5). Prints, per workload and metric, the median and min-max
-# of each and the ratios TRPC/NATS of the medians (for *_us metrics lower is better), against each
-# client and against the better of the two. Every result line goes to
+# Starts trpc-broker, nats-server and, when redis-server is installed and perf/redis-bench built,
+# redis-server on free loopback ports, then for each workload runs trpc-bench, nats-bench (the
+# NATS C client), nats-go-bench when it was built (nats.go, the Go client, usually the faster of
+# the two) and redis-bench (hiredis) in turn (A B C D A B C D ...), RUNS times each (default 3, at
+# least 3), SECONDS each (default 5). Prints, per workload and metric, the median and min-max of
+# each and the ratios of TRPC's median to each peer's (for *_us metrics lower is better) and to
+# the best peer's. Redis (PUBLISH and SUBSCRIBE) takes part in the pub/sub workloads, not in the
+# request ones (it has no request/reply) nor over TLS (-t). Every result line goes to
 # RESULTS (default compare-results.txt). Workloads (default all): pub16 pub256 pub4k pub64k fan4
 # req1 req64 (see perf/common.sh). Environment: see perf/common.sh; LOOPBACK=path/to/perf/loopback
 # also records the machine's raw loopback limits first. Memory per idle connection is measured by
@@ -44,6 +46,13 @@ if [ -x "$NATS_GO_BENCH" ]; then
 else
     echo "${0##*/}: no $NATS_GO_BENCH (golang-go and golang-github-nats-io-go-nats-dev, then reconfigure): nats.go left out" >&2
 fi
+if [ -n "$TLS" ]; then
+    :
+elif [ -x "$REDIS_BENCH" ] && command -v "$REDIS_SERVER" >/dev/null 2>&1; then
+    SYSTEMS="$SYSTEMS redis"
+else
+    echo "${0##*/}: no $REDIS_BENCH or no $REDIS_SERVER (libhiredis-dev and redis-server, then reconfigure): Redis left out" >&2
+fi
 
 if [ -n "$TLS" ]; then
     sh "$(dirname "$0")/../tests/tls/mkcerts.sh" "$PERF_WORK/certs" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
@@ -54,6 +63,7 @@ if [ -n "$TLS" ]; then
 fi
 start_trpc
 start_nats
+case " $SYSTEMS " in *" redis "*) start_redis ;; esac
 if [ -n "$TLS" ]; then
     [ -n "$TRPC_TLS_URL" ] || die "the broker logged no TLS port"
     TRPC_PLAIN_URL=$TRPC_URL
@@ -61,7 +71,8 @@ if [ -n "$TLS" ]; then
     SYSTEMS="$SYSTEMS trpcplain"
 fi
 : >"$RESULTS"
-echo "# trpc $TRPC_URL ($("$TRPC_BROKER" --version 2>&1 | head -n1)), nats $NATS_URL ($("$NATS_SERVER" --version 2>&1))" | tee -a "$RESULTS"
+echo "# trpc $TRPC_URL ($("$TRPC_BROKER" --version 2>&1 | head -n1)), nats $NATS_URL ($("$NATS_SERVER" --version 2>&1))${REDIS_URL:+, redis $REDIS_URL ($("$REDIS_SERVER" --version 2>&1))}" |
+    tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), $DURATION s x $RUNS runs" |
     tee -a "$RESULTS"
 if [ -n "${LOOPBACK:-}" ]; then
@@ -73,6 +84,7 @@ run() {
     local bench=$TRPC_BENCH url=$TRPC_URL line
     if [ "$1" = nats ]; then bench=$NATS_BENCH url=$NATS_URL; fi
     if [ "$1" = natsgo ]; then bench=$NATS_GO_BENCH url=$NATS_URL; fi
+    if [ "$1" = redis ]; then bench=$REDIS_BENCH url=$REDIS_URL; fi
     if [ "$1" = trpcplain ]; then url=$TRPC_PLAIN_URL; fi
     # shellcheck disable=SC2046,SC2086
     line=$("$bench" $(workload_args "$2") --url "$url" ${TLS_CA_ARGS:-} --duration "$DURATION" --quiet | tail -n1) || true
@@ -86,7 +98,10 @@ run() {
 for w in $WORKLOADS; do
     for i in $(seq "$RUNS"); do
         [ -t 2 ] && printf '\r\033[K%s run %d/%d ' "$w" "$i" "$RUNS" >&2
-        for s in $SYSTEMS; do run "$s" "$w"; done
+        for s in $SYSTEMS; do
+            case $s:$w in redis:req*) continue ;; esac # Redis has no request/reply
+            run "$s" "$w"
+        done
     done
 done
 [ -t 2 ] && printf '\r\033[K' >&2
@@ -110,21 +125,24 @@ stat() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b}'; }
 lower() { case $1 in *_us) return 0 ;; esac; return 1; }
-printf '\n%-8s %-11s %28s %28s %28s %9s %9s %9s\n' workload metric "TRPC median (min-max)" "NATS median (min-max)" \
-    "NATS-go median (min-max)" TRPC/NATS TRPC/go TRPC/best
+# better METRIC A B: whether A beats B (the lower latency, or the higher rate); "-" never does.
+better() {
+    [ "$2" != - ] && { [ "$3" = - ] || { lower "$1" && awk -v a="$2" -v b="$3" 'BEGIN {exit !(a < b)}'; } ||
+        { ! lower "$1" && awk -v a="$2" -v b="$3" 'BEGIN {exit !(a > b)}'; }; }
+}
+printf '\n%-8s %-11s %28s %28s %28s %28s %9s %9s %9s %9s\n' workload metric "TRPC median (min-max)" "NATS median (min-max)" \
+    "NATS-go median (min-max)" "Redis median (min-max)" TRPC/NATS TRPC/go TRPC/redis TRPC/best
 for w in $WORKLOADS; do
     for m in $(metrics "$w"); do
         read -r tm tlo thi < <(stat TRPC "$w" "$m")
         read -r nm nlo nhi < <(stat NATS "$w" "$m")
         read -r gm glo ghi < <(stat NATS-go "$w" "$m")
-        # The better peer: the higher rate, or the lower latency.
+        read -r rm rlo rhi < <(stat Redis "$w" "$m")
         best=$nm
-        if [ "$gm" != - ] && { [ "$nm" = - ] || { lower "$m" && awk -v g="$gm" -v n="$nm" 'BEGIN {exit !(g < n)}'; } ||
-            { ! lower "$m" && awk -v g="$gm" -v n="$nm" 'BEGIN {exit !(g > n)}'; }; }; then
-            best=$gm
-        fi
-        printf '%-8s %-11s %28s %28s %28s %9s %9s %9s\n' "$w" "$m" "$tm ($tlo-$thi)" "$nm ($nlo-$nhi)" "$gm ($glo-$ghi)" \
-            "$(ratio "$tm" "$nm")" "$(ratio "$tm" "$gm")" "$(ratio "$tm" "$best")"
+        if better "$m" "$gm" "$best"; then best=$gm; fi
+        if better "$m" "$rm" "$best"; then best=$rm; fi
+        printf '%-8s %-11s %28s %28s %28s %28s %9s %9s %9s %9s\n' "$w" "$m" "$tm ($tlo-$thi)" "$nm ($nlo-$nhi)" "$gm ($glo-$ghi)" \
+            "$rm ($rlo-$rhi)" "$(ratio "$tm" "$nm")" "$(ratio "$tm" "$gm")" "$(ratio "$tm" "$rm")" "$(ratio "$tm" "$best")"
     done
 done
 if [ -n "$TLS" ]; then

@@ -1,10 +1,15 @@
 /*
- * redis-bench: the bench's durable workload (perf/bench.c) on Redis streams, to compare TRPC's
- * streams with Redis's append-only file (appendfsync always: fsync before a write is answered;
- * everysec: once a second). A publish is XADD, pipelined: each connection's I/O thread sends every
- * queued XADD in one write and reads their answers in order, so that many are in flight as with
- * TRPC's PUBACKs. A consumer is a member of a Redis consumer group (XREADGROUP ... >, COUNT 512),
- * acknowledging each batch with one XACK. Only the durable workload: the others are unsupported.
+ * redis-bench: the bench's workloads (perf/bench.c) on Redis.
+ *
+ * durable: Redis streams, to compare TRPC's streams with Redis's append-only file (appendfsync
+ * always: fsync before a write is answered; everysec: once a second). A publish is XADD,
+ * pipelined: each connection's I/O thread sends every queued XADD in one write and reads their
+ * answers in order, so that many are in flight as with TRPC's PUBACKs. A consumer is a member of a
+ * Redis consumer group (XREADGROUP ... >, COUNT 512), acknowledging each batch with one XACK.
+ *
+ * pubsub: PUBLISH, pipelined the same way, and SUBSCRIBE, each subscriber connection read by a
+ * thread of its own. Redis's pub/sub has no queue groups and Redis no request/reply: --group and
+ * the request workload are unsupported.
  */
 #include "perf/bench.h"
 
@@ -15,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define BATCH_MAX 4096
@@ -38,10 +44,12 @@ struct conn {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
-    /* publisher: what waits to be sent, in order */
+    /* publisher: what waits to be sent, in order; channel: PUBLISH there (pubsub), else XADD */
     struct pub *q;
     size_t nq, capq;
     char key[128];
+    char channel[256];
+    bool subscriber; /* its I/O thread reads SUBSCRIBE's messages */
     /* consumer */
     char group[64], name[64];
     bench_msg_fn *msg_fn;
@@ -99,6 +107,8 @@ static void stop_thread(struct conn *k)
 {
     if (!k->running)
         return;
+    if (k->subscriber) /* it waits in a read: end the read */
+        shutdown(k->rc->fd, SHUT_RDWR);
     pthread_mutex_lock(&k->lock);
     k->stop = true;
     pthread_cond_signal(&k->cond);
@@ -146,32 +156,35 @@ static void *pub_thread(void *arg)
         memmove(k->q, k->q + n, (k->nq - n) * sizeof(*k->q));
         k->nq -= n;
         pthread_mutex_unlock(&k->lock);
-        for (size_t i = 0; i < n; i++)
-            redisAppendCommand(k->rc, "XADD %s * d %b", k->key, batch[i].data, batch[i].len);
         for (size_t i = 0; i < n; i++) {
+            if (k->channel[0] != '\0')
+                redisAppendCommand(k->rc, "PUBLISH %s %b", k->channel, batch[i].data, batch[i].len);
+            else
+                redisAppendCommand(k->rc, "XADD %s * d %b", k->key, batch[i].data, batch[i].len);
+        }
+        for (size_t i = 0; i < n; i++) {
+            int want = k->channel[0] != '\0' ? REDIS_REPLY_INTEGER : REDIS_REPLY_STRING;
             redisReply *r = NULL;
             int err = 0;
 
-            if (redisGetReply(k->rc, (void **)&r) != REDIS_OK || r == NULL || r->type != REDIS_REPLY_STRING)
+            if (redisGetReply(k->rc, (void **)&r) != REDIS_OK || r == NULL || r->type != want)
                 err = fail_reply(k->rc, r); /* frees r */
             else
                 freeReplyObject(r);
             free(batch[i].data);
-            batch[i].fn(batch[i].ud, err, NULL, 0);
+            if (batch[i].fn != NULL)
+                batch[i].fn(batch[i].ud, err, NULL, 0);
         }
     }
     free(batch);
     return NULL;
 }
 
-static int rb_publish_acked(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn,
-                            void *ud)
+/* Queues a copy of data for the connection's I/O thread, started on the first. */
+static int enqueue(struct conn *k, const void *data, size_t len, bench_reply_fn *fn, void *ud)
 {
-    struct conn *k = conn;
     struct pub p = {.fn = fn, .ud = ud, .len = len, .data = malloc(len ? len : 1)};
 
-    (void)topic;
-    (void)timeout_ms;
     if (p.data == NULL)
         return -RB_ERR_NOMEM;
     memcpy(p.data, data, len);
@@ -200,6 +213,67 @@ static int rb_publish_acked(void *conn, const char *topic, const void *data, siz
     pthread_cond_signal(&k->cond);
     pthread_mutex_unlock(&k->lock);
     return 0;
+}
+
+static int rb_publish_acked(void *conn, const char *topic, const void *data, size_t len, int timeout_ms, bench_reply_fn *fn,
+                            void *ud)
+{
+    (void)topic;
+    (void)timeout_ms;
+    return enqueue(conn, data, len, fn, ud);
+}
+
+/* A plain publish: PUBLISH, nothing waits for its answer (the count of receivers). */
+static int rb_publish(void *conn, const char *topic, const void *data, size_t len)
+{
+    struct conn *k = conn;
+
+    if (k->channel[0] == '\0')
+        snprintf(k->channel, sizeof(k->channel), "%s", topic);
+    if (strcmp(k->channel, topic) != 0) {
+        last_text = "redis-bench publishes on one channel per connection";
+        return -RB_ERR_UNSUPPORTED;
+    }
+    return enqueue(k, data, len, NULL, NULL);
+}
+
+/* ---- pub/sub ---------------------------------------------------------------------------------- */
+
+/* Reads the messages SUBSCRIBE brings until the connection is shut down. */
+static void *sub_thread(void *arg)
+{
+    struct conn *k = arg;
+    redisReply *r;
+
+    while (redisGetReply(k->rc, (void **)&r) == REDIS_OK && r != NULL) {
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+            strcmp(r->element[0]->str, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING)
+            k->msg_fn(k->msg_ud, r->element[2]->str, r->element[2]->len);
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+static int rb_subscribe(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud)
+{
+    struct conn *k = conn;
+    redisReply *r;
+
+    if (group != NULL) {
+        last_text = "Redis pub/sub has no queue groups";
+        return -RB_ERR_UNSUPPORTED;
+    }
+    r = redisCommand(k->rc, "SUBSCRIBE %s", topic);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return fail_reply(k->rc, r);
+    freeReplyObject(r);
+    /* An idle subscriber is no lost server: the read waits as long as the run does. */
+    redisSetTimeout(k->rc, (struct timeval){0});
+    k->msg_fn = fn;
+    k->msg_ud = ud;
+    k->subscriber = true;
+    k->running = pthread_create(&k->thread, NULL, sub_thread, k) == 0;
+    return k->running ? 0 : -RB_ERR_NOMEM;
 }
 
 /* ---- streams and consumers -------------------------------------------------------------------- */
@@ -302,25 +376,13 @@ static int rb_subscribe_durable(void *conn, const char *topic, const char *group
 
 static int rb_unsupported(void)
 {
-    last_text = "redis-bench runs the durable workload only";
+    last_text = "Redis has no request/reply";
     return -RB_ERR_UNSUPPORTED;
-}
-
-static int rb_subscribe(void *conn, const char *topic, const char *group, bench_msg_fn *fn, void *ud)
-{
-    (void)conn, (void)topic, (void)group, (void)fn, (void)ud;
-    return rb_unsupported();
 }
 
 static int rb_serve(void *conn, const char *topic, const char *group, bench_served_fn *fn, void *ud)
 {
     (void)conn, (void)topic, (void)group, (void)fn, (void)ud;
-    return rb_unsupported();
-}
-
-static int rb_publish(void *conn, const char *topic, const void *data, size_t len)
-{
-    (void)conn, (void)topic, (void)data, (void)len;
     return rb_unsupported();
 }
 

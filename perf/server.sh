@@ -27,6 +27,10 @@
 #   nats_server_start LOG
 #       The same for $NATS_SERVER -a 127.0.0.1 -p -1 $NATS_ARGS; sets NATS_PID, NATS_PORT and
 #       NATS_URL (tls://localhost:PORT when NATS_ARGS names --tls).
+#   redis_server_start LOG
+#       $REDIS_SERVER (default redis-server) on a port free at the moment (Redis cannot report one
+#       the kernel picked; python3 finds it), saving nothing, its log LOG, until it logs that it is
+#       ready; sets REDIS_PID, REDIS_PORT and REDIS_URL (redis://127.0.0.1:PORT).
 #   server_stop PID [SECONDS]
 #       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it, and removes the
 #       data directory trpc_broker_start made for it.
@@ -195,6 +199,18 @@ trpc_broker_start() {
     TRPC_TLS_URL=
     _tls_port=$(sed -n 's/.*TLS on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$_log" | head -n1)
     if [ -n "$_tls_port" ]; then TRPC_TLS_URL=trpcs://localhost:$_tls_port; fi
+}
+
+redis_server_start() {
+    REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+        return 1
+    "${REDIS_SERVER:-redis-server}" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+        --dir "$(dirname "$1")" --logfile "$1" &
+    REDIS_PID=$!
+    [ -n "${PERF_PIDS_LOG:-}" ] && echo "$REDIS_PID redis-server" >>"$PERF_PIDS_LOG"
+    _server_port "$REDIS_PID" "$1" "s/.*Ready to accept connections.*/$REDIS_PORT/p" >/dev/null ||
+        { _server_failed "$REDIS_PID" "$1"; return 1; }
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 }
 
 nats_server_start() {

@@ -1,7 +1,7 @@
 # tests/: one behaviour per program (TAP), grouped by module. Test programs link the objects under
 # test statically; helpers live in tests/tap.h.
 noinst_HEADERS += tests/tap.h
-EXTRA_DIST += tests/tap.sh tests/redis.sh
+EXTRA_DIST += tests/tap.sh
 TESTS_WIRE_LIBS = driver/libtrpcwire.la
 
 check_PROGRAMS += tests/errors/codes

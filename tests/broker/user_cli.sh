@@ -14,8 +14,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/trpc-user-cli.XXXXXX") || exit 99
 . "$SRC/tests/tap.sh"
 # shellcheck source=perf/server.sh
 . "$SRC/perf/server.sh"
-# shellcheck source=tests/redis.sh
-. "$SRC/tests/redis.sh"
 
 TRPC_BROKER=${TRPC_BROKER:-$BUILD/src/trpc-broker}
 [ -x "$TRPC_BROKER" ] || { echo "1..0 # SKIP $TRPC_BROKER not built"; exit 0; }
@@ -136,9 +134,9 @@ fi
 
 # Redis: a server of our own on a free loopback port, stopped by its PID.
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
-    redis_start "$TMP/redis"
-    rcli() { redis-cli -p "$RPORT" --raw "$@"; }
-    STORE=redis://127.0.0.1:$RPORT
+    redis_server_start "$TMP/redis.log" || { echo "Bail out! redis-server did not start"; exit 99; }
+    rcli() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
+    STORE=$REDIS_URL
     run "add rita to the Redis store" -- user add rita --store "$STORE" --publish 'x.>' <"$TMP/pw1"
     [ "$(rcli hexists trpc:users rita)" = 1 ] && rcli hget trpc:users rita | grep -q -F "\"hash\":\"\$argon2id\$v=19\$"
     ok $? "the users hash trpc:users holds rita, with an Argon2id hash"

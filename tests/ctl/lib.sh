@@ -17,8 +17,6 @@ unset TRPC_URL
 broker_test_setup() {
     # shellcheck source=../../perf/server.sh disable=SC1091
     . "$SRC/perf/server.sh"
-    # shellcheck source=../redis.sh disable=SC1091
-    . "$SRC/tests/redis.sh"
     TRPC_PID=
     trap broker_test_stop EXIT
 }

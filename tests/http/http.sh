@@ -160,8 +160,8 @@ diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 # The store down: /readyz still answers 200 (a broker whose store is down routes) but says so, and
 # /metrics has trpc_store_up 0 and the outage counted.
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
-    redis_start "$TMP/redis"
-    BROKER_ARGS="--cores 1 --http 127.0.0.1:0 --store redis://127.0.0.1:$RPORT"
+    redis_server_start "$TMP/redis.log" || { echo "Bail out! redis-server did not start"; exit 99; }
+    BROKER_ARGS="--cores 1 --http 127.0.0.1:0 --store $REDIS_URL"
     trpc_broker_start "$TMP/rbroker.log" 2>"$TMP/rbroker.err"
     HP=$(http_port "$TMP/rbroker.log")
     get ru /readyz && [ "$(cat "$TMP/ru.code")" = 200 ] && grep -qx "store up" "$TMP/ru.body"
