@@ -204,6 +204,7 @@ trpc_broker_start() {
 redis_server_start() {
     REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
         return 1
+    : >"$1" # read before Redis opens it
     "${REDIS_SERVER:-redis-server}" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
         --dir "$(dirname "$1")" --logfile "$1" &
     REDIS_PID=$!
