@@ -118,6 +118,8 @@ static const struct option options[] = {
      "a core writes a request or reply straight to a connection of another core when that one has nothing queued", false},
     {"request-metrics", K_LIST, FIELD(request_metrics), 0, 0,
      "topic patterns (comma-separated, at most 16) whose requests /metrics times apart; the rest are timed together", false},
+    {"request-contracts", K_LIST, FIELD(request_contracts), 0, 0,
+     ".trpc contract files (comma-separated) whose rpc topics /metrics times apart too (with request-metrics, at most 16)", false},
     {"store", K_STR, FIELD(store), 0, 0, "where settings are kept: file: (files in data-dir) or redis://HOST:PORT[/DB]", false},
     {"store-prefix", K_STR, FIELD(store_prefix), 0, 0, "Redis store: the start of every key", false},
     {"store-timeout", K_MS, FIELD(store_timeout_ms), 0, 600000, "how long a start waits for the store to answer", false},

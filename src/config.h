@@ -73,6 +73,10 @@ struct config {
     bool direct_sends;          /* a core may write a request or reply to another core's idle connection */
     /* Comma-separated topic patterns, each its own label of the request latency histogram. */
     char request_metrics[CONFIG_PATH_MAX];
+    char request_contracts[CONFIG_PATH_MAX]; /* .trpc files whose rpc topics are request classes too */
+    /* Not an option: the rpc topics of request_contracts, comma-separated, read once at start
+     * (trpc-broker's main, src/contracts.c); the cores' request classes follow request_metrics'. */
+    char contract_topics[CONFIG_PATH_MAX];
     char store[CONFIG_PATH_MAX];       /* "": the embedded store in data_dir; redis://HOST:PORT[/DB] */
     char config_file[CONFIG_PATH_MAX]; /* the --config file read last ("": none), for its stream lines */
     char store_prefix[CONFIG_PREFIX_MAX];

@@ -74,9 +74,9 @@ src_libtrpcd_la_CFLAGS = $(URING_CFLAGS) $(JANSSON_CFLAGS) $(H2O_CFLAGS) $(OPENS
 src_libtrpcd_la_LIBADD = src/libtrpcbroker.la src/libtrpcstore.la src/libtrpcwalsrc.la uring/libtrpcuring.la driver/libtrpctls.la $(JANSSON_LIBS) $(H2O_LIBS) $(ARGON2_LIBS) $(OPENSSL_LIBS) $(BPF_LIBS) -lpthread
 
 bin_PROGRAMS += src/trpc-broker
-src_trpc_broker_SOURCES = src/main.c
+src_trpc_broker_SOURCES = src/main.c src/contracts.h src/contracts.c
 src_trpc_broker_CFLAGS = $(URING_CFLAGS) $(AM_CFLAGS)
-src_trpc_broker_LDADD = src/libtrpcd.la
+src_trpc_broker_LDADD = src/libtrpcd.la $(GEN_LIBS)
 dist_man_MANS += src/trpc-broker.8
 
 check_PROGRAMS += tests/broker/trie_match tests/broker/trie_churn tests/broker/trie_deep

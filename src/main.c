@@ -14,6 +14,7 @@
 
 #include "src/admin.h"
 #include "src/control.h"
+#include "src/contracts.h"
 #include "src/core.h"
 #include "dashboard/http.h"
 #include "src/log.h"
@@ -87,6 +88,30 @@ static void free_broker(struct broker *b)
     free(b);
 }
 
+/* request-contracts: their rpc topics into cfg->contract_topics, beside request-metrics' patterns
+ * (at most CONFIG_REQUEST_CLASSES_MAX together). -1 to run, else the exit status. */
+static int contract_classes(struct config *cfg)
+{
+    char err[CONFIG_ERR_MAX];
+    int n, configured;
+
+    if (cfg->request_contracts[0] == '\0')
+        return -1;
+    n = contracts_rpc_topics(cfg->request_contracts, cfg->request_metrics, cfg->contract_topics, sizeof(cfg->contract_topics), err,
+                             sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "trpc-broker: %s\n", err);
+        return 2;
+    }
+    configured = config_request_classes(cfg->request_metrics, NULL, NULL, err, sizeof(err));
+    if (configured + n > CONFIG_REQUEST_CLASSES_MAX) {
+        fprintf(stderr, "trpc-broker: request-metrics (%d patterns) and request-contracts (%d rpc topics): more than %d together\n",
+                configured, n, CONFIG_REQUEST_CLASSES_MAX);
+        return 2;
+    }
+    return -1;
+}
+
 static int parse_args(struct broker *b, int argc, char **argv)
 {
     char err[CONFIG_ERR_MAX];
@@ -113,7 +138,7 @@ static int parse_args(struct broker *b, int argc, char **argv)
         config_print(&b->cfg, stdout);
         return 0;
     case CONFIG_RUN:
-        break;
+        return contract_classes(&b->cfg);
     }
     return -1;
 }

@@ -80,18 +80,22 @@ const uint64_t request_hist_bounds_ns[REQ_HIST_BUCKETS - 1] = {
     50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
 };
 
+/* request-metrics' patterns, then the rpc topics of request-contracts (main checked their number). */
 static int classes_init(struct core *c)
 {
-    const char *list = c->cfg.request_metrics;
-    int n;
+    const char *list = c->cfg.request_metrics, *more = c->cfg.contract_topics;
+    size_t len = strlen(list) + 1;
+    int n, m;
 
-    c->req.class_list = malloc(strlen(list) + 1);
+    c->req.class_list = malloc(len + strlen(more) + 1);
     if (c->req.class_list == NULL)
         return -ENOMEM;
     n = config_request_classes(list, c->req.class_list, &c->req.class_pat[1], NULL, 0);
     assert(n >= 0 && n < REQ_CLASSES_MAX); /* config_validate checked the list */
+    m = config_request_classes(more, c->req.class_list + len, &c->req.class_pat[1 + n], NULL, 0);
+    assert(m >= 0 && n + m < REQ_CLASSES_MAX);
     c->req.class_pat[0] = "(other)";
-    c->req.nclasses = (unsigned)n + 1;
+    c->req.nclasses = (unsigned)(n + m) + 1;
     c->req.hist = calloc(c->req.nclasses, sizeof(*c->req.hist));
     return c->req.hist != NULL ? 0 : -ENOMEM;
 }

@@ -5,7 +5,8 @@
 # which it also watches through a consumer group of its own. Every call is answered, both instances take calls, the typed error
 # reaches the client with its code and text, and each event is handled by exactly one instance.
 # Then durable Refund calls made while no instance runs wait in their stream, and an instance
-# started afterwards serves each once.
+# started afterwards serves each once. The broker reads the contract too (request-contracts), so
+# /metrics times the Charge calls under their own topic.
 . "$top_srcdir/tests/gen/lib.sh"
 
 broker=${TRPC_BROKER:-$BUILD/src/trpc-broker}
@@ -34,7 +35,8 @@ wait_for() {
 # A data directory of its own, removed with $TMP: never the default /var/lib/trpc; and an HTTP port
 # the kernel picks, never the default 8250 that another test's broker may hold.
 mkdir "$TMP/data" || exit 99
-"$broker" --listen 127.0.0.1:0 --data-dir "$TMP/data" --http 127.0.0.1:0 2>"$TMP/broker.log" &
+"$broker" --listen 127.0.0.1:0 --data-dir "$TMP/data" --http 127.0.0.1:0 \
+    --request-contracts "$SRC/examples/shop/shop.trpc" 2>"$TMP/broker.log" &
 bpid=$!
 wait_for "$TMP/broker.log" "listening on 127\.0\.0\.1:" 1 || { echo "Bail out! broker did not start"; diag_file "$TMP/broker.log"; exit 99; }
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$TMP/broker.log" | head -1)
@@ -111,8 +113,36 @@ diag_file "$TMP/s3.out"
 for p in $pids; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 pids=
 
+# The contract's rpc topics are request classes of their own: the Charge calls counted there.
+if command -v curl >/dev/null 2>&1; then
+    hp=$(sed -n 's|.*dashboard on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$TMP/broker.log" | head -n1)
+    curl -s -m 10 "http://127.0.0.1:$hp/metrics" >"$TMP/metrics"
+    charged=$(sed -n 's/^trpc_request_duration_seconds_count{topic="shop\.billing\.charge"} \([0-9]*\)$/\1/p' "$TMP/metrics")
+    [ -n "$charged" ] && [ "$charged" -ge $((2 * count)) ] && grep -q '^trpc_request_duration_seconds_count{topic="shop\.billing\.refund"} ' "$TMP/metrics"
+    ok $? "/metrics: the contract's rpcs timed under their topics (${charged:-no} Charge calls, Refund listed)"
+else
+    ok 0 "# SKIP curl not installed"
+fi
+
 kill -TERM $bpid
 wait $bpid
 ok $? "the broker stops cleanly"
 bpid=
+
+# What request-contracts refuses, before anything starts: a contract with an error (trpc-gen's own
+# line), one that cannot be read, and more request classes than 16 together.
+printf 'package p;\nservice S { rpc X(Nope) returns (Nope); }\n' >"$TMP/bad.trpc"
+"$broker" --data-dir "$TMP/data" --request-contracts "$TMP/bad.trpc" >/dev/null 2>"$TMP/bad.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "^trpc-broker: request-contracts: .*bad.trpc:2:[0-9]*: error: undefined type 'Nope'" "$TMP/bad.err"
+ok $? "a contract with an error stops the start: exit $rc, $(head -n1 "$TMP/bad.err")"
+"$broker" --data-dir "$TMP/data" --request-contracts "$TMP/none.trpc" >/dev/null 2>"$TMP/none.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "^trpc-broker: request-contracts: .*cannot read.*none.trpc" "$TMP/none.err"
+ok $? "so does one that cannot be read: exit $rc, $(head -n1 "$TMP/none.err")"
+"$broker" --data-dir "$TMP/data" --request-metrics a,b,c,d,e,f,g,h,i,j,k,l,m,n,o \
+    --request-contracts "$SRC/examples/shop/shop.trpc" >/dev/null 2>"$TMP/many.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "request-metrics (15 patterns) and request-contracts (2 rpc topics): more than 16 together" "$TMP/many.err"
+ok $? "and more than 16 request classes together: exit $rc, $(head -n1 "$TMP/many.err")"
 done_testing
