@@ -67,7 +67,8 @@ static void request_latency(const struct broker *b, FILE *out)
 {
     const struct request_core *rq = &b->cores[0]->req;
 
-    fputs("# HELP trpc_request_duration_seconds From a request's arrival to its reply's, by request-metrics pattern.\n"
+    fputs("# HELP trpc_request_duration_seconds From a request's arrival to its reply's, by request-metrics pattern or "
+          "request-contracts rpc topic.\n"
           "# TYPE trpc_request_duration_seconds histogram\n",
           out);
     for (unsigned k = 0; k < rq->nclasses; k++) {

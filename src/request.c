@@ -84,6 +84,7 @@ const uint64_t request_hist_bounds_ns[REQ_HIST_BUCKETS - 1] = {
 static int classes_init(struct core *c)
 {
     const char *list = c->cfg.request_metrics, *more = c->cfg.contract_topics;
+    const char *more_pat[CONFIG_REQUEST_CLASSES_MAX];
     size_t len = strlen(list) + 1;
     int n, m;
 
@@ -92,8 +93,12 @@ static int classes_init(struct core *c)
         return -ENOMEM;
     n = config_request_classes(list, c->req.class_list, &c->req.class_pat[1], NULL, 0);
     assert(n >= 0 && n < REQ_CLASSES_MAX); /* config_validate checked the list */
-    m = config_request_classes(more, c->req.class_list + len, &c->req.class_pat[1 + n], NULL, 0);
-    assert(m >= 0 && n + m < REQ_CLASSES_MAX);
+    m = config_request_classes(more, c->req.class_list + len, more_pat, NULL, 0);
+    if (m < 0)
+        m = 0;
+    if (m > REQ_CLASSES_MAX - 1 - n) /* main refuses more: never past class_pat */
+        m = REQ_CLASSES_MAX - 1 - n;
+    memcpy(&c->req.class_pat[1 + n], more_pat, (size_t)m * sizeof(*more_pat));
     c->req.class_pat[0] = "(other)";
     c->req.nclasses = (unsigned)(n + m) + 1;
     c->req.hist = calloc(c->req.nclasses, sizeof(*c->req.hist));

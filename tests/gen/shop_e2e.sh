@@ -132,17 +132,23 @@ bpid=
 # What request-contracts refuses, before anything starts: a contract with an error (trpc-gen's own
 # line), one that cannot be read, and more request classes than 16 together.
 printf 'package p;\nservice S { rpc X(Nope) returns (Nope); }\n' >"$TMP/bad.trpc"
-"$broker" --data-dir "$TMP/data" --request-contracts "$TMP/bad.trpc" >/dev/null 2>"$TMP/bad.err"
+# (Each with ports of its own and a time limit: one that started after all must not hang the run.)
+refuse() { timeout 20 "$broker" --listen 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$TMP/data" "$@" >/dev/null; }
+refuse --request-contracts "$TMP/bad.trpc" 2>"$TMP/bad.err"
 rc=$?
 [ $rc -eq 2 ] && grep -q "^trpc-broker: request-contracts: .*bad.trpc:2:[0-9]*: error: undefined type 'Nope'" "$TMP/bad.err"
 ok $? "a contract with an error stops the start: exit $rc, $(head -n1 "$TMP/bad.err")"
-"$broker" --data-dir "$TMP/data" --request-contracts "$TMP/none.trpc" >/dev/null 2>"$TMP/none.err"
+refuse --request-contracts "$TMP/none.trpc" 2>"$TMP/none.err"
 rc=$?
 [ $rc -eq 2 ] && grep -q "^trpc-broker: request-contracts: .*cannot read.*none.trpc" "$TMP/none.err"
 ok $? "so does one that cannot be read: exit $rc, $(head -n1 "$TMP/none.err")"
-"$broker" --data-dir "$TMP/data" --request-metrics a,b,c,d,e,f,g,h,i,j,k,l,m,n,o \
-    --request-contracts "$SRC/examples/shop/shop.trpc" >/dev/null 2>"$TMP/many.err"
+refuse --request-metrics a,b,c,d,e,f,g,h,i,j,k,l,m,n,o --request-contracts "$SRC/examples/shop/shop.trpc" 2>"$TMP/many.err"
 rc=$?
 [ $rc -eq 2 ] && grep -q "request-metrics (15 patterns) and request-contracts (2 rpc topics): more than 16 together" "$TMP/many.err"
 ok $? "and more than 16 request classes together: exit $rc, $(head -n1 "$TMP/many.err")"
+printf 'package p;\nmessage M { string s = 1; }\nservice S { rpc X(M) returns (M) { topic = "a,b.c"; } }\n' >"$TMP/comma.trpc"
+refuse --request-contracts "$TMP/comma.trpc" 2>"$TMP/comma.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "comma.trpc has an rpc topic with a ','" "$TMP/comma.err"
+ok $? "and an rpc topic with a comma, which trpc-gen takes but a list of classes cannot: exit $rc"
 done_testing
