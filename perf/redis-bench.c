@@ -49,7 +49,8 @@ struct conn {
     size_t nq, capq;
     char key[128];
     char channel[256];
-    bool subscriber; /* its I/O thread reads SUBSCRIBE's messages */
+    bool subscriber;       /* its I/O thread reads SUBSCRIBE's messages */
+    atomic_bool unsubbing; /* rb_close ends that read: no loss to report */
     /* consumer */
     char group[64], name[64];
     bench_msg_fn *msg_fn;
@@ -57,15 +58,18 @@ struct conn {
 };
 
 static const char *last_text = "";
+static pthread_mutex_t text_lock = PTHREAD_MUTEX_INITIALIZER; /* publishers fail on threads of their own */
 
 static int fail_reply(redisContext *rc, redisReply *r)
 {
     static char text[256]; /* the first failure's: the bench stops at it */
 
+    pthread_mutex_lock(&text_lock);
     if (last_text[0] == '\0') {
         snprintf(text, sizeof(text), "%s", r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : rc->errstr);
         last_text = text;
     }
+    pthread_mutex_unlock(&text_lock);
     if (r != NULL)
         freeReplyObject(r);
     return -RB_ERR_REDIS;
@@ -107,8 +111,10 @@ static void stop_thread(struct conn *k)
 {
     if (!k->running)
         return;
-    if (k->subscriber) /* it waits in a read: end the read */
+    if (k->subscriber) { /* it waits in a read: end the read */
+        atomic_store(&k->unsubbing, true);
         shutdown(k->rc->fd, SHUT_RDWR);
+    }
     pthread_mutex_lock(&k->lock);
     k->stop = true;
     pthread_cond_signal(&k->cond);
@@ -239,7 +245,9 @@ static int rb_publish(void *conn, const char *topic, const void *data, size_t le
 
 /* ---- pub/sub ---------------------------------------------------------------------------------- */
 
-/* Reads the messages SUBSCRIBE brings until the connection is shut down. */
+/* Reads the messages SUBSCRIBE brings until the connection is shut down. Redis drops a
+ * subscriber that falls behind its output buffer limit (client-output-buffer-limit pubsub): said
+ * on stderr, so that the loss the bench then reports has its reason. */
 static void *sub_thread(void *arg)
 {
     struct conn *k = arg;
@@ -251,6 +259,9 @@ static void *sub_thread(void *arg)
             k->msg_fn(k->msg_ud, r->element[2]->str, r->element[2]->len);
         freeReplyObject(r);
     }
+    if (!atomic_load(&k->unsubbing))
+        fprintf(stderr, "redis-bench: subscriber %s lost its connection: %s\n", k->name,
+                k->rc->errstr[0] != '\0' ? k->rc->errstr : "closed by the server");
     return NULL;
 }
 

@@ -29,8 +29,9 @@
 #       NATS_URL (tls://localhost:PORT when NATS_ARGS names --tls).
 #   redis_server_start LOG
 #       $REDIS_SERVER (default redis-server) on a port free at the moment (Redis cannot report one
-#       the kernel picked; python3 finds it), saving nothing, its log LOG, until it logs that it is
-#       ready; sets REDIS_PID, REDIS_PORT and REDIS_URL (redis://127.0.0.1:PORT).
+#       the kernel picked; python3 finds it, and a port taken in between is tried again, three
+#       times in all), saving nothing, its log LOG, until it logs that it is ready; sets REDIS_PID,
+#       REDIS_PORT and REDIS_URL (redis://127.0.0.1:PORT).
 #   server_stop PID [SECONDS]
 #       SIGTERM, up to SECONDS (default 10) for it to exit, then SIGKILL; reaps it, and removes the
 #       data directory trpc_broker_start made for it.
@@ -202,16 +203,21 @@ trpc_broker_start() {
 }
 
 redis_server_start() {
-    REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
-        return 1
-    : >"$1" # read before Redis opens it
-    "${REDIS_SERVER:-redis-server}" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-        --dir "$(dirname "$1")" --logfile "$1" &
-    REDIS_PID=$!
-    [ -n "${PERF_PIDS_LOG:-}" ] && echo "$REDIS_PID redis-server" >>"$PERF_PIDS_LOG"
-    _server_port "$REDIS_PID" "$1" "s/.*Ready to accept connections.*/$REDIS_PORT/p" >/dev/null ||
-        { _server_failed "$REDIS_PID" "$1"; return 1; }
-    REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    for _try in 1 2 3; do # the port was free when python looked; another may take it before Redis
+        REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+            return 1
+        : >"$1" # read before Redis opens it
+        "${REDIS_SERVER:-redis-server}" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+            --dir "$(dirname "$1")" --logfile "$1" &
+        REDIS_PID=$!
+        [ -n "${PERF_PIDS_LOG:-}" ] && echo "$REDIS_PID redis-server" >>"$PERF_PIDS_LOG"
+        if _server_port "$REDIS_PID" "$1" "s/.*Ready to accept connections.*/$REDIS_PORT/p" >/dev/null; then
+            REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+            return 0
+        fi
+        [ "$_try" = 3 ] && { _server_failed "$REDIS_PID" "$1"; return 1; }
+        server_stop "$REDIS_PID" 2
+    done
 }
 
 nats_server_start() {

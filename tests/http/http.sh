@@ -159,7 +159,7 @@ diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 
 # The store down: /readyz still answers 200 (a broker whose store is down routes) but says so, and
 # /metrics has trpc_store_up 0 and the outage counted.
-if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+if command -v redis-server >/dev/null 2>&1; then
     redis_server_start "$TMP/redis.log" || { echo "Bail out! redis-server did not start"; exit 99; }
     BROKER_ARGS="--cores 1 --http 127.0.0.1:0 --store $REDIS_URL"
     trpc_broker_start "$TMP/rbroker.log" 2>"$TMP/rbroker.err"
@@ -182,7 +182,7 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>
 else
     for what in "store up" "store down" "trpc_store_up 0"; do
         tap_n=$((tap_n + 1))
-        echo "ok $tap_n # SKIP $what: redis-server or redis-cli not installed"
+        echo "ok $tap_n # SKIP $what: redis-server not installed"
     done
 fi
 
