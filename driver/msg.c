@@ -17,7 +17,6 @@
  * is freed), and the last of the client and its messages frees it.
  */
 #include <assert.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
