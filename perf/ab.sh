@@ -15,7 +15,8 @@
 # trpc-bench) compare two client library builds instead: name the same broker twice.
 # WATCH_B=1 measures what watching costs: during each B run the broker's dashboard is open (a
 # client reads /api/events, as the page does) and /metrics is scraped every second (name the same
-# broker twice). BROKER_ARGS_B adds broker arguments for B alone, and BENCH_ENV_B (NAME=VALUE
+# broker twice; BROKER_ARGS="--steering least-conns" holds the placement fixed, which otherwise
+# moves req1 more than watching does). BROKER_ARGS_B adds broker arguments for B alone, and BENCH_ENV_B (NAME=VALUE
 # words) environment for B's bench: perf/auth.sh compares a broker that authenticates with one
 # that does not. DURING_B, a bash command, runs in the background through each B run (killed
 # after: let its last command exec).
@@ -60,10 +61,17 @@ run() {
         [ -n "$TRPC_HTTP_PORT" ] || die "WATCH_B: the broker serves no HTTP"
         curl -s -N -o "$PERF_WORK/events.out" "http://127.0.0.1:$TRPC_HTTP_PORT/api/events" &
         watchers="$watchers $!"
-        while :; do
-            curl -s -o /dev/null "http://127.0.0.1:$TRPC_HTTP_PORT/metrics"
-            sleep 1
-        done &
+        # One scraper on one kept-alive connection, as Prometheus scrapes: a curl and a sleep
+        # forked every second cost the latency-bound workloads more than the broker's answer did.
+        python3 -c 'import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+while True:
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit("metrics: HTTP %d" % r.status)
+    time.sleep(1)' "$TRPC_HTTP_PORT" &
         watchers="$watchers $!"
     fi
     if [ "$label" = B ] && [ -n "${DURING_B:-}" ]; then
