@@ -277,6 +277,8 @@ struct trpc_client {
     struct wire_reader reader;
     bool reader_live;
     bool batching;             /* the I/O side is handling one receive's frames: MSGs wait in each dispatcher's batch */
+    trpc_sub *batch_sub;       /* I/O side: the subscription of the batch's last MSG (sub.c) */
+    unsigned batch_owed;       /* references its MSGs after the first took without adding them yet */
     int64_t phase_deadline_ms; /* WAIT: next attempt; CONNECTING/HANDSHAKE: give up */
     int64_t last_send_ms;
     int64_t last_recv_ms;
@@ -352,8 +354,12 @@ void trpc__disp_retire_sub(trpc_client *c, trpc_sub *sub);
 
 /* sub.c */
 trpc_sub *trpc__sub_find(trpc_client *c, uint64_t id); /* takes a reference */
+trpc_sub *trpc__sub_find_batched(trpc_client *c, uint64_t id);
+void trpc__sub_batch_end(trpc_client *c);
+void trpc__sub_batch_drop(trpc_client *c, trpc_sub *sub);
 void trpc__sub_ref(trpc_sub *sub);
 void trpc__sub_put(trpc_sub *sub);
+void trpc__sub_put_n(trpc_sub *sub, unsigned n);
 void trpc__resubscribe_locked(trpc_client *c);
 void trpc__subs_free(trpc_client *c);
 

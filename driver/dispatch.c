@@ -73,8 +73,9 @@ static void msg_done(struct trpc__disp *d)
  * before its alive flag is read, and trpc__disp_retire_sub clears alive before it reads running:
  * either the callback is skipped or the retire sees it running and waits, so no lock is taken per
  * message. Every one of these accesses (and those of waiters) must stay sequentially consistent.
+ * A MSG's reference to its subscription is the caller's to drop.
  */
-static void run_node(struct trpc__disp *d, struct trpc__node *n)
+static void run_node_keep(struct trpc__disp *d, struct trpc__node *n)
 {
     trpc_client *c = d->c;
     struct cb_frame f;
@@ -92,8 +93,7 @@ static void run_node(struct trpc__disp *d, struct trpc__node *n)
         } else {
             trpc_msg_free(m);
         }
-        msg_done(d);
-        trpc__sub_put(sub); /* may free it: after running no longer names it */
+        msg_done(d); /* the sub's reference may go after this: running no longer names it */
         return;
     }
     case TRPC__NODE_REPLY: {
@@ -128,6 +128,15 @@ static void run_node(struct trpc__disp *d, struct trpc__node *n)
     }
 }
 
+static void run_node(struct trpc__disp *d, struct trpc__node *n)
+{
+    trpc_sub *sub = n->kind == TRPC__NODE_MSG ? ((trpc_msg *)n)->sub : NULL;
+
+    run_node_keep(d, n);
+    if (sub != NULL)
+        trpc__sub_put(sub);
+}
+
 /* The dispatcher this thread runs, for trpc__disp_caller_idle(). */
 static __thread struct trpc__disp *this_disp;
 
@@ -149,25 +158,38 @@ bool trpc__disp_caller_idle(const trpc_client *c)
 /* Runs what the thread took from its queue. Each MSG leaves msg_count as it is handed to its
  * callback, as it did when taken one at a time, so that a long batch does not hold the queue's
  * room. Once the client closes, messages not run yet are dropped (reply and state callbacks still
- * run). */
+ * run). Consecutive MSGs of one subscription drop their references as one subtraction: see
+ * trpc__sub_find_batched for why. */
 static void run_taken(struct trpc__disp *d, struct trpc__node *n)
 {
+    trpc_sub *held = NULL; /* the references of the last MSGs run, not dropped yet */
+    unsigned held_n = 0;
+
     for (; n != NULL; n = d->rest) {
+        trpc_sub *sub;
+
         d->rest = n->next;
         if (n->kind != TRPC__NODE_MSG) {
             run_node(d, n);
             continue;
         }
+        sub = ((trpc_msg *)n)->sub;
+        if (sub != held) {
+            if (held_n != 0)
+                trpc__sub_put_n(held, held_n);
+            held = sub;
+            held_n = 0;
+        }
+        held_n++;
         atomic_fetch_sub_explicit(&d->msg_count, 1, memory_order_relaxed);
         if (atomic_load_explicit(&d->stop, memory_order_relaxed)) {
-            trpc_sub *sub = ((trpc_msg *)n)->sub;
-
             trpc_msg_free((trpc_msg *)n);
-            trpc__sub_put(sub);
             continue;
         }
-        run_node(d, n);
+        run_node_keep(d, n);
     }
+    if (held_n != 0)
+        trpc__sub_put_n(held, held_n);
 }
 
 /* Takes the whole queue under one lock and runs it without: one lock round per batch, not two per
@@ -297,6 +319,7 @@ static void batch_splice(trpc_client *c, struct trpc__disp *d)
     unsigned n = d->bcount, room, count;
     bool overflow = false, wake = false;
 
+    trpc__sub_batch_end(c);
     d->bhead = d->btail = NULL;
     d->bcount = 0;
     if (n == 0)

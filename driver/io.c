@@ -751,7 +751,7 @@ static void on_rep(trpc_client *c, const struct wire_frame *f)
 
 static void on_msg(trpc_client *c, const struct wire_frame *f)
 {
-    trpc_sub *sub = trpc__sub_find(c, f->id);
+    trpc_sub *sub = c->batching ? trpc__sub_find_batched(c, f->id) : trpc__sub_find(c, f->id);
     trpc_msg *m;
 
     if (sub == NULL) {
@@ -767,7 +767,10 @@ static void on_msg(trpc_client *c, const struct wire_frame *f)
     m = trpc__msg_from_frame(c, f);
     if (m == NULL) {
         trpc__notify_error(c, sub, -TRPC_E_NO_MEMORY, "message dropped: out of memory");
-        trpc__sub_put(sub);
+        if (c->batching)
+            trpc__sub_batch_drop(c, sub);
+        else
+            trpc__sub_put(sub);
         return;
     }
     m->sub = sub; /* with sub_find's reference, dropped once dispatched */

@@ -83,8 +83,7 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
     err = trpc__buf_reserve(&c->fill, (size_t)n);
     if (err)
         return trpc__fail(err, "send buffer: out of memory");
-    n = wire_encode(c->fill.data + c->fill.len, c->fill.cap - c->fill.len, o);
-    assert(n > 0);
+    wire_encode_sized(c->fill.data + c->fill.len, c->fill.cap - c->fill.len, o, (size_t)n);
     c->fill.len += (size_t)n;
     if (c->send_idle) {
         c->send_idle = false;

@@ -31,6 +31,51 @@ trpc_sub *trpc__sub_find(trpc_client *c, uint64_t id)
     return s;
 }
 
+/*
+ * trpc__sub_find for a MSG while c->batching. Consecutive MSGs of one subscription in a receive
+ * take their references as one add when the batch goes to its dispatcher (trpc__sub_batch_end),
+ * not one each: the count shares a line with what the dispatcher reads, and every add and drop
+ * moved it between the I/O thread's CPU and the dispatcher's. The first MSG's own reference keeps
+ * the subscription alive until then. A subscription being retired is looked up again, so that a
+ * request to it still hears NO_RESPONDERS at once.
+ */
+trpc_sub *trpc__sub_find_batched(trpc_client *c, uint64_t id)
+{
+    trpc_sub *s = c->batch_sub;
+
+    assert(c->batching);
+    if (s != NULL && s->id == id && atomic_load_explicit(&s->alive, memory_order_relaxed)) {
+        c->batch_owed++;
+        return s;
+    }
+    trpc__sub_batch_end(c);
+    s = trpc__sub_find(c, id);
+    c->batch_sub = s;
+    return s;
+}
+
+/* Before a batch is queued: its MSGs' references are added, and the next lookup is a real one
+ * (once queued, the first MSG may run and drop the reference that kept the subscription). */
+void trpc__sub_batch_end(trpc_client *c)
+{
+    if (c->batch_owed != 0)
+        atomic_fetch_add(&c->batch_sub->refs, c->batch_owed);
+    c->batch_sub = NULL;
+    c->batch_owed = 0;
+}
+
+/* Gives back the reference trpc__sub_find_batched gave for a MSG that will not be queued. */
+void trpc__sub_batch_drop(trpc_client *c, trpc_sub *sub)
+{
+    if (sub == c->batch_sub && c->batch_owed != 0) {
+        c->batch_owed--;
+        return;
+    }
+    if (sub == c->batch_sub)
+        c->batch_sub = NULL; /* its only reference goes now */
+    trpc__sub_put(sub);
+}
+
 void trpc__sub_ref(trpc_sub *sub)
 {
     unsigned old = atomic_fetch_add(&sub->refs, 1);
@@ -48,11 +93,16 @@ static void sub_free(trpc_sub *sub)
 
 void trpc__sub_put(trpc_sub *sub)
 {
-    trpc_client *c = sub->c;
-    unsigned old = atomic_fetch_sub(&sub->refs, 1);
+    trpc__sub_put_n(sub, 1);
+}
 
-    assert(old > 0);
-    if (old != 1)
+void trpc__sub_put_n(trpc_sub *sub, unsigned n)
+{
+    trpc_client *c = sub->c;
+    unsigned old = atomic_fetch_sub(&sub->refs, n);
+
+    assert(old >= n);
+    if (old != n)
         return;
     pthread_mutex_lock(&c->lock);
     if (sub->prev_all != NULL)
@@ -302,6 +352,10 @@ static bool sub_end(trpc_sub *sub)
         pthread_mutex_unlock(&c->lock);
         return false;
     }
+    /* Before the unlink: trpc__sub_find_batched, which skips the table for the MSGs after the
+     * first of a receive, must stop where trpc__sub_find does (trpc__disp_retire_sub clears it
+     * again for its own ordering). */
+    atomic_store(&sub->alive, false);
     sub_unlink_locked(c, sub);
     if (c->state == TRPC_STATE_CONNECTED) {
         struct wire_out o = {.type = WIRE_UNSUB, .id = sub->id};

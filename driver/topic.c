@@ -19,11 +19,6 @@
 
 #include "driver/topic.h"
 
-static bool is_forbidden(unsigned char c)
-{
-    return c <= 0x20 || c == 0x7f;
-}
-
 static bool is_wildcard(unsigned char c)
 {
     return c == '*' || c == '>';
@@ -62,26 +57,46 @@ static int check_closed_token(const char *s, size_t len, size_t start, size_t en
     return 0;
 }
 
+/* Byte classes for check(): one table load per byte where the rules above take four compares.
+ * Every topic of every frame passes here (the client's encoder and decoder, the broker's). */
+enum { B_PLAIN, B_DOT, B_BAD, B_WILD };
+static const unsigned char byte_class[256] = {
+    [0 ... 0x20] = B_BAD, ['.'] = B_DOT, ['*'] = B_WILD, ['>'] = B_WILD, [0x7f] = B_BAD,
+};
+
 static int check(const char *s, size_t len, bool pattern)
 {
-    size_t start = 0; /* first byte of the current token */
+    size_t start = 0;      /* first byte of the current token */
+    bool wild_tok = false; /* the current token starts with a wildcard byte */
     size_t i;
     int err;
 
     assert(s != NULL || len == 0);
     if (len == 0)
         return -TRPC_E_BAD_TOPIC;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c == '.') {
+    for (i = 0;; i++) {
+        if (!wild_tok)
+            while (i < len && byte_class[(unsigned char)s[i]] == B_PLAIN)
+                i++;
+        if (i == len)
+            break;
+        switch (byte_class[(unsigned char)s[i]]) {
+        case B_DOT:
             err = check_closed_token(s, len, start, i, pattern);
             if (err != 0)
                 return err;
             start = i + 1;
-        } else if (is_forbidden(c)) {
+            wild_tok = false;
+            break;
+        case B_BAD:
             return -TRPC_E_BAD_TOPIC;
-        } else if (i != start && (is_wildcard(c) || is_wildcard((unsigned char)s[start]))) {
+        case B_WILD:
+            if (i != start)
+                return -TRPC_E_BAD_WILDCARD;
+            wild_tok = true;
+            break;
+        default: /* a byte after a wildcard in one token */
+            assert(wild_tok && i != start);
             return -TRPC_E_BAD_WILDCARD;
         }
     }

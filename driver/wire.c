@@ -430,19 +430,11 @@ void wire_put_fixed(uint8_t out[WIRE_FIXED_LEN], uint8_t type, uint8_t flags, ui
     put64(out + 24, seq);
 }
 
-ssize_t wire_encode(uint8_t *buf, size_t cap, const struct wire_out *o)
+/* Writes o, checked, whose frame is total bytes with a header block of hl. */
+static void encode_checked(uint8_t *buf, const struct wire_out *o, uint64_t hl, uint64_t total)
 {
-    uint64_t hl, total;
     uint8_t *p;
     size_t i;
-    int err;
-
-    err = out_check(o, &hl);
-    if (err)
-        return err;
-    total = WIRE_FIXED_LEN + o->topic_len + hl + o->payload_len;
-    if (total > cap)
-        return -TRPC_E_NO_SPACE;
 
     wire_put_fixed(buf, o->type, o->flags, (uint32_t)total, (uint16_t)o->topic_len, (uint32_t)hl, o->aux, o->id, o->seq);
     p = buf + WIRE_FIXED_LEN;
@@ -462,7 +454,29 @@ ssize_t wire_encode(uint8_t *buf, size_t cap, const struct wire_out *o)
         memcpy(p, o->payload, o->payload_len);
     p += o->payload_len;
     assert((uint64_t)(p - buf) == total);
+}
+
+ssize_t wire_encode(uint8_t *buf, size_t cap, const struct wire_out *o)
+{
+    uint64_t hl, total;
+    int err;
+
+    err = out_check(o, &hl);
+    if (err)
+        return err;
+    total = WIRE_FIXED_LEN + o->topic_len + hl + o->payload_len;
+    if (total > cap)
+        return -TRPC_E_NO_SPACE;
+    encode_checked(buf, o, hl, total);
     return (ssize_t)total;
+}
+
+void wire_encode_sized(uint8_t *buf, size_t cap, const struct wire_out *o, size_t len)
+{
+    uint64_t fixed = WIRE_FIXED_LEN + (uint64_t)o->topic_len + o->payload_len;
+
+    assert(len >= fixed && len <= cap);
+    encode_checked(buf, o, len - fixed, len);
 }
 
 int wire_negotiate(uint32_t client_aux, uint16_t server_min, uint16_t server_max)

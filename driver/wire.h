@@ -180,6 +180,13 @@ ssize_t wire_encoded_len(const struct wire_out *o);
 ssize_t wire_encode(uint8_t *buf, size_t cap, const struct wire_out *o);
 
 /*
+ * Encodes o, for which wire_encoded_len(o) just returned len (>= 0), into buf[0..cap), cap >= len,
+ * without checking o again: a publish paid for the topic's and the header keys' checks twice. len
+ * is trusted (asserted only): a len from another o writes a corrupt frame.
+ */
+void wire_encode_sized(uint8_t *buf, size_t cap, const struct wire_out *o, size_t len);
+
+/*
  * Writes only the 32-byte fixed header for a frame whose topic, header block and payload are
  * already encoded elsewhere (broker fan-out: MSG header + bytes 32.. of the received PUB). The
  * caller guarantees 32 + topic_len + hdr_len <= length (asserted).

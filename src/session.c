@@ -63,8 +63,7 @@ static int encode_and_write(struct session *s, const struct wire_out *o, bool bo
         if (buf == NULL)
             return -ENOMEM;
     }
-    len = wire_encode(buf, (size_t)len, o);
-    assert(len > 0);
+    wire_encode_sized(buf, (size_t)len, o, (size_t)len);
     ret = bounded ? session_write2(s, buf, (size_t)len, NULL, 0) : write_raw(s, buf, (size_t)len, NULL, 0);
     if (buf != stack)
         free(buf);

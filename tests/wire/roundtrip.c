@@ -215,6 +215,9 @@ static void roundtrip(const char *name, const struct wire_out *o)
     check_frame(name, &f, o, buf, len, hdr_len);
     check_headers(name, &f, o, buf);
     ok_eq(wire_decode(buf, len - 1, &lim, &f), 0, "%s: one byte short decodes as need more", name);
+    memset(buf, 0x5a, len);
+    wire_encode_sized(buf, len, o, len);
+    ok(memcmp(buf, ref, len) == 0, "%s: wire_encode_sized writes the same bytes", name);
 
     memset(shortbuf, 0xa5, len - 1);
     ok_eq(wire_encode(shortbuf, len - 1, o), -TRPC_E_NO_SPACE, "%s: one byte short is NO_SPACE", name);
