@@ -255,7 +255,27 @@ static int topic_check(uint8_t type, const char *t, size_t len)
     return 0;
 }
 
+static bool memo_has(const struct wire_topic_memo *m, uint8_t type, const char *t, size_t len)
+{
+    return m != NULL && m->len == len && m->rule == rules[type].topic && memcmp(m->topic, t, len) == 0;
+}
+
+static void memo_set(struct wire_topic_memo *m, uint8_t type, const char *t, size_t len)
+{
+    if (m == NULL || len > sizeof(m->topic))
+        return;
+    m->len = (uint8_t)len;
+    m->rule = rules[type].topic;
+    memcpy(m->topic, t, len);
+}
+
 ssize_t wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_frame *f)
+{
+    return wire_decode_memo(buf, len, lim, f, NULL);
+}
+
+ssize_t wire_decode_memo(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_frame *f,
+                         struct wire_topic_memo *memo)
 {
     struct wire_frame d;
     ssize_t n;
@@ -289,10 +309,11 @@ ssize_t wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *li
     d.payload = d.payload_len ? buf + WIRE_FIXED_LEN + d.topic_len + d.hdr_len : NULL;
     d.header_count = 0;
 
-    if (d.topic_len) {
+    if (d.topic_len && !memo_has(memo, d.type, d.topic, d.topic_len)) {
         err = topic_check(d.type, d.topic, d.topic_len);
         if (err)
             return err;
+        memo_set(memo, d.type, d.topic, d.topic_len);
     }
     if (d.hdr_len) {
         err = headers_check(d.headers, d.hdr_len, lim->max_headers, &d.header_count);

@@ -141,6 +141,19 @@ ssize_t wire_check_fixed(const uint8_t *buf, const struct wire_limits *lim);
  */
 ssize_t wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_frame *f);
 
+/* The last topic a stream's decoder found valid, and under which rule (literal or pattern): a
+ * connection's frames mostly repeat a few topics, and comparing one is cheaper than checking it. */
+#define WIRE_TOPIC_MEMO 32
+struct wire_topic_memo {
+    uint8_t len; /* 0: none */
+    uint8_t rule;
+    char topic[WIRE_TOPIC_MEMO];
+};
+
+/* wire_decode, skipping the topic check when the topic and its rule are memo's (then updated). */
+ssize_t wire_decode_memo(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_frame *f,
+                         struct wire_topic_memo *memo);
+
 /*
  * Iterates the header block of a frame that wire_decode accepted. *pos starts at 0. Returns 1
  * and fills *h for the next entry, 0 at the end of the block.
@@ -245,6 +258,7 @@ struct wire_reader {
     uint32_t _asm_len;
     uint32_t _spare; /* frames decoded in place since the reassembly buffer was last needed */
     int _error;      /* sticky: once a stream is malformed it stays so */
+    struct wire_topic_memo _memo;
 };
 
 /* lim must be valid (wire_limits_valid, asserted). */

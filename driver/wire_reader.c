@@ -122,7 +122,7 @@ static int next_straddling(struct wire_reader *r, struct wire_frame *f)
     asm_take(r, (uint32_t)n);
     if (r->_asm_len < (uint32_t)n)
         return 0;
-    n = wire_decode(r->_asm, r->_asm_len, &r->lim, f);
+    n = wire_decode_memo(r->_asm, r->_asm_len, &r->lim, f, &r->_memo);
     assert(n != 0);
     if (n < 0)
         return fail(r, (int)n);
@@ -145,7 +145,7 @@ int wire_reader_next(struct wire_reader *r, struct wire_frame *f)
     if (r->_off == r->_chunk_len)
         return 0;
 
-    n = wire_decode(r->_chunk + r->_off, r->_chunk_len - r->_off, &r->lim, f);
+    n = wire_decode_memo(r->_chunk + r->_off, r->_chunk_len - r->_off, &r->lim, f, &r->_memo);
     if (n > 0) {
         r->_off += (size_t)n;
         if (r->_asm != NULL)
