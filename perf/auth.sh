@@ -18,7 +18,9 @@
 #      The storm comes from one thread over raw sockets, so that what it costs is the broker's;
 #      STORM=connect makes it 300 libtrpc clients instead (trpc-bench connect), each with its
 #      own I/O thread, which cost the machine a sixth of its CPU by themselves.
-# Every run is printed; ab.sh prints the medians and each pair's ratio.
+# Every run is printed; ab.sh prints the medians and each pair's ratio. BROKER_ARGS goes to every
+# broker: BROKER_ARGS="--steering least-conns" puts the publisher and the subscriber on two cores
+# in every run, so that A and B do not draw different placements (which move pub16 by a third).
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -49,7 +51,7 @@ echo "# perf/auth.sh: $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), $DURATION
 # A token for bench (logins with a password would put a 19 MiB hash per connection into the
 # broker's CPU and page faults, which ab.sh counts per message).
 # shellcheck disable=SC2119 # start_trpc takes no arguments here
-BROKER_ARGS="--auth --data-dir $DATA" start_trpc
+BROKER_ARGS="${BROKER_ARGS:-} --auth --data-dir $DATA" start_trpc
 TOKEN=$(TRPC_PASSWORD=$ROOT_PW "$TRPCCTL" --url "$TRPC_URL" --user root token add bench --name perf | awk '$1 == "token" {print $2}')
 [ -n "$TOKEN" ] || die "trpcctl token add gave no token"
 
@@ -74,6 +76,6 @@ if [ "${STORM:-storm}" = connect ]; then
 else
     STORM_CMD="storm --url \$TRPC_URL --conns 300 --pause 1000 --duration 600 --quiet"
 fi
-TRPC_TOKEN=$TOKEN BROKER_ARGS="--auth --data-dir $DATA" \
+TRPC_TOKEN=$TOKEN BROKER_ARGS="${BROKER_ARGS:-} --auth --data-dir $DATA" \
     DURING_B="sleep 0.3; exec env -u TRPC_TOKEN TRPC_USER=bench TRPC_PASSWORD=$PW $TRPC_BENCH $STORM_CMD" \
     "$AB" -d "$DURATION" -r "$RUNS" -o "$PERF_WORK/ab-storm.txt" "$TRPC_BROKER" "$TRPC_BROKER" pub16 | tee -a "$OUT"

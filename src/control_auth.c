@@ -46,7 +46,7 @@
 #define AUTH_WORKER_NICE     19
 #define AUTH_WAIT_MAX_NS     (3000 * 1000000ull) /* a login that waited longer is told to try again */
 #define AUTH_BUSY_SPARE_CPUS 0.5                 /* less to spare than this: the machine is busy */
-#define AUTH_BUSY_SHARE_PCT  25                  /* of one CPU, the hashing worker's most when busy */
+#define AUTH_BUSY_SHARE_PCT  10                  /* of one CPU, the hashing worker's most when busy */
 #define AUTH_REST_MAX_NS     (1000 * 1000000ull)
 #define AUTH_PENALTY_SLOTS   4096 /* source addresses remembered */
 #define AUTH_FREE_FAILS      3
