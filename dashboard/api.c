@@ -158,6 +158,14 @@ static void detach(struct http_call *c)
 }
 
 /* An admin reply as the response: its status by its error code. */
+/* 503 BUSY, whoever said it (the HTTP thread's bounds, the control thread's, a login that waited
+ * 3 s for the password worker): one answer a client can retry on, after a second. */
+static void respond_busy(h2o_req_t *req, const char *text)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    http_respond_json(req, 503, "Service Unavailable", "BUSY", text);
+}
+
 static void respond_reply(h2o_req_t *req, const char *reply, size_t len)
 {
     const char *reason = NULL;
@@ -165,6 +173,8 @@ static void respond_reply(h2o_req_t *req, const char *reply, size_t len)
 
     if (status == 401)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"trpc\""));
+    if (status == 503)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     http_respond(req, status, reason, "application/json", reply, len);
 }
 
@@ -466,7 +476,7 @@ static bool forward(struct http *h, h2o_req_t *req, const char *verb, const char
         return false;
     }
     if (h->calls >= HTTP_CALLS_MAX) {
-        http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many admin calls at once: try again");
+        respond_busy(req, "too many admin calls at once: try again");
         return false;
     }
     c = call_new(h, h2o_iovec_init(verb, strlen(verb)), (const uint8_t *)body.base, body.len);
@@ -487,7 +497,7 @@ static bool forward(struct http *h, h2o_req_t *req, const char *verb, const char
     if (ret == -ESHUTDOWN)
         http_respond_json(req, 503, "Service Unavailable", "SHUTTING_DOWN", "the broker is stopping");
     else if (ret != 0)
-        http_respond_json(req, 503, "Service Unavailable", "BUSY", "the control thread's queue is full: try again");
+        respond_busy(req, "the control thread's queue is full: try again");
     return ret == 0;
 }
 
@@ -632,8 +642,7 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
         /* A login may wait seconds (the guessing delays, the hashing worker's queue): a few at
          * most hold the calls' slots, so that a guesser cannot take them all from the API. */
         if (h->logins >= HTTP_LOGINS_MAX) {
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
-            http_respond_json(req, 503, "Service Unavailable", "BUSY", "too many logins at once: try again");
+            respond_busy(req, "too many logins at once: try again");
             return;
         }
         snprintf(name, sizeof(name), "session.login");

@@ -257,7 +257,7 @@ static int topic_check(uint8_t type, const char *t, size_t len)
 
 static bool memo_has(const struct wire_topic_memo *m, uint8_t type, const char *t, size_t len)
 {
-    return m != NULL && m->len == len && m->rule == rules[type].topic && memcmp(m->topic, t, len) == 0;
+    return m != NULL && m->len == len && len <= sizeof(m->topic) && m->rule == rules[type].topic && memcmp(m->topic, t, len) == 0;
 }
 
 static void memo_set(struct wire_topic_memo *m, uint8_t type, const char *t, size_t len)

@@ -150,7 +150,8 @@ struct wire_topic_memo {
     char topic[WIRE_TOPIC_MEMO];
 };
 
-/* wire_decode, skipping the topic check when the topic and its rule are memo's (then updated). */
+/* wire_decode, skipping the topic check when the topic and its rule are memo's (then updated);
+ * memo starts zeroed. */
 ssize_t wire_decode_memo(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_frame *f,
                          struct wire_topic_memo *memo);
 

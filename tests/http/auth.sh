@@ -194,7 +194,8 @@ ok $? "with every CPU busy, the password worker rests between hashes (${rest0:-?
 
 # Logins held by the guessing delays take at most a few of the calls' slots: past the address's
 # free failures, six logins at once leave two refused at once (503 with Retry-After) and the API
-# answering meanwhile.
+# answering meanwhile. On a busy machine one of the four let through may wait 3 s for the password
+# worker and get the same 503.
 for i in 1 2 3 4 5 6 7 8 9 10 11; do login "guess$i" "guesser$i" wrong-password-1; done
 HELD=
 for i in 1 2 3 4 5 6; do
@@ -212,7 +213,7 @@ for i in 1 2 3 4 5 6; do
     esac
 done
 [ "$busy" -ge 2 ] && [ $((busy + refused)) -eq 6 ] && [ "$(code during)" = 200 ]
-ok $? "six delayed logins at once: $busy refused at once with Retry-After, $refused answered, the API served meanwhile"
+ok $? "six delayed logins at once: $busy refused with Retry-After, $refused answered, the API served meanwhile"
 
 kill "$TRPC_PID" && wait "$TRPC_PID"
 ok $? "the broker stops cleanly"

@@ -290,14 +290,25 @@ echo "$me: booting $(basename "$kdir") ($(cat "$kdir/release" 2>/dev/null || ech
 start=$(date +%s.%N)
 # No -accel: TCG, unless the machine has KVM. -cpu max gives RDRAND (getrandom is ready at once);
 # -net none skips the iPXE ROM; panic=-1 and -no-reboot end QEMU if /init dies.
-accel=()
-[ -w /dev/kvm ] && accel=(-accel kvm -accel tcg)
-set +e
-timeout "$timeout_s" "$qemu" ${accel[@]+"${accel[@]}"} -cpu max -m 1024 -smp 2 -nodefaults -no-reboot \
-    -display none -net none -serial "file:$work/guest.log" -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 panic=-1 quiet" </dev/null >"$work/qemu.log" 2>&1
-qrc=$?
-set -e
+boot() {
+    set +e
+    timeout "$timeout_s" "$qemu" "$@" -cpu max -m 1024 -smp 2 -nodefaults -no-reboot \
+        -display none -net none -serial "file:$work/guest.log" -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
+        -append "console=ttyS0 panic=-1 quiet" </dev/null >"$work/qemu.log" 2>&1
+    qrc=$?
+    set -e
+}
+if [ -w /dev/kvm ]; then
+    boot -accel kvm
+    # A nested KVM may refuse what -cpu max asks (QEMU aborts on an MSR it cannot set, before the
+    # guest runs a line): then software emulation, as on a machine without KVM.
+    if [ "$qrc" != 0 ] && [ "$qrc" != 124 ] && ! grep -q 'KTLS-VM: /init' "$work/guest.log" 2>/dev/null; then
+        echo "$me: QEMU with KVM failed (status $qrc: $(head -c 200 "$work/qemu.log" | tr '\n' ' ')); again without KVM" >&2
+        boot
+    fi
+else
+    boot
+fi
 end=$(date +%s.%N)
 
 # The console log without \r and terminal escape sequences.
