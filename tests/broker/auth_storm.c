@@ -1,9 +1,9 @@
 /*
  * A storm of password CONNECTs (issue 19): the queue of logins waiting for the hashing thread is
  * bounded (--auth-queue 16 here, and one address gets a quarter of it); those beyond it are
- * answered at once with UNAVAILABLE "try again", the others log in (or, on a busy machine, are told
- * to try again once they waited 3 s), none is left without an answer, and a client already connected is served throughout. The refusals are logged, a line a
- * second at most.
+ * answered at once with UNAVAILABLE "try again", the others log in (or, on a busy machine, are
+ * told to try again once they waited 3 s), none is left without an answer, and a client already
+ * connected is served throughout. The refusals are logged, a line a second at most.
  */
 #include <jansson.h>
 #include <poll.h>
