@@ -156,6 +156,7 @@ struct auth_cache_entry {
 };
 struct auth_cache {
     struct auth_cache_entry e[AUTH_CACHE_SLOTS];
+    uint8_t last; /* the slot of the last lookup: a publisher mostly repeats one topic */
 };
 /* auth_perms_allow through the cache (c NULL: no cache). Literal topics only (PUBLISH, REQUEST). */
 bool auth_cache_allow(struct auth_cache *c, const struct auth_perms *p, enum auth_op op, const char *topic, size_t len);
