@@ -157,7 +157,6 @@ static void detach(struct http_call *c)
     c->req = NULL;
 }
 
-/* An admin reply as the response: its status by its error code. */
 /* 503 BUSY, whoever said it (the HTTP thread's bounds, the control thread's, a login that waited
  * 3 s for the password worker): one answer a client can retry on, after a second. */
 static void respond_busy(h2o_req_t *req, const char *text)
@@ -166,6 +165,7 @@ static void respond_busy(h2o_req_t *req, const char *text)
     http_respond_json(req, 503, "Service Unavailable", "BUSY", text);
 }
 
+/* An admin reply as the response: its status by its error code. */
 static void respond_reply(h2o_req_t *req, const char *reply, size_t len)
 {
     const char *reason = NULL;

@@ -16,9 +16,9 @@
 # WATCH_B=1 measures what watching costs: during each B run the broker's dashboard is open (a
 # client reads /api/events, as the page does) and /metrics is scraped every second (name the same
 # broker twice; BROKER_ARGS="--steering least-conns" holds the placement fixed, which otherwise
-# moves req1 more than watching does). BROKER_ARGS_B adds broker arguments for B alone, and BENCH_ENV_B (NAME=VALUE
-# words) environment for B's bench: perf/auth.sh compares a broker that authenticates with one
-# that does not. DURING_B, a bash command, runs in the background through each B run (killed
+# moves req1 more than watching does). BROKER_ARGS_B adds broker arguments for B alone, and
+# BENCH_ENV_B (NAME=VALUE words) environment for B's bench: perf/auth.sh compares a broker that
+# authenticates with one that does not. DURING_B, a bash command, runs in the background through each B run (killed
 # after: let its last command exec).
 set -eu
 . "$(dirname "$0")/common.sh"

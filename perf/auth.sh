@@ -51,7 +51,7 @@ echo "# perf/auth.sh: $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), $DURATION
 # A token for bench (logins with a password would put a 19 MiB hash per connection into the
 # broker's CPU and page faults, which ab.sh counts per message).
 # shellcheck disable=SC2119 # start_trpc takes no arguments here
-BROKER_ARGS="${BROKER_ARGS:-} --auth --data-dir $DATA" start_trpc
+BROKER_ARGS="$BROKER_ARGS --auth --data-dir $DATA" start_trpc
 TOKEN=$(TRPC_PASSWORD=$ROOT_PW "$TRPCCTL" --url "$TRPC_URL" --user root token add bench --name perf | awk '$1 == "token" {print $2}')
 [ -n "$TOKEN" ] || die "trpcctl token add gave no token"
 
@@ -76,6 +76,6 @@ if [ "${STORM:-storm}" = connect ]; then
 else
     STORM_CMD="storm --url \$TRPC_URL --conns 300 --pause 1000 --duration 600 --quiet"
 fi
-TRPC_TOKEN=$TOKEN BROKER_ARGS="${BROKER_ARGS:-} --auth --data-dir $DATA" \
+TRPC_TOKEN=$TOKEN BROKER_ARGS="$BROKER_ARGS --auth --data-dir $DATA" \
     DURING_B="sleep 0.3; exec env -u TRPC_TOKEN TRPC_USER=bench TRPC_PASSWORD=$PW $TRPC_BENCH $STORM_CMD" \
     "$AB" -d "$DURATION" -r "$RUNS" -o "$PERF_WORK/ab-storm.txt" "$TRPC_BROKER" "$TRPC_BROKER" pub16 | tee -a "$OUT"
