@@ -11,6 +11,7 @@
  * SQEs count as "in flight" from uring_loop_sqe() until a CQE without IORING_CQE_F_MORE.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "uring/compat.h"
@@ -52,6 +53,21 @@ static int ring_setup(struct uring_loop *loop, unsigned sq, unsigned cq, unsigne
     return ret;
 }
 
+/*
+ * Loops given no probe result share one per process: the kernel's features do not change under us,
+ * and probing makes and tears down a ring, buffer rings and a socket pair. Loops starting together
+ * in several threads each probing at once also defeated ThreadSanitizer, which cannot see
+ * liburing's own mmap() and munmap(): one thread's probe ring unmapped and another thread's ring
+ * mapped at the same address read as a data race between the two threads.
+ */
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static struct uring_features probed;
+
+static void probe_process(void)
+{
+    uring_probe(&probed);
+}
+
 int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
 {
     struct uring_loop_opts o = {0};
@@ -67,16 +83,14 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     o.out_cache_bytes = o.out_cache_bytes ? o.out_cache_bytes : DEFAULT_OUT_CACHE;
     if (o.buf_count > 32768 || (o.buf_count & (o.buf_count - 1)) != 0)
         return -EINVAL;
-    /* A process with several loops probes once and passes the result to each. */
     if (o.features != NULL) {
         f = *o.features;
-        if (f.tier < URING_TIER_0)
-            return -ENOSYS;
     } else {
-        ret = uring_probe(&f);
-        if (ret < 0)
-            return ret;
+        pthread_once(&probe_once, probe_process);
+        f = probed;
     }
+    if (f.tier < URING_TIER_0)
+        return -ENOSYS;
     memset(loop, 0, sizeof(*loop));
     ulist_init(&loop->_flush);
     ulist_init(&loop->_nobuf);

@@ -131,7 +131,7 @@ struct uring_loop_opts {
     unsigned flags;                        /* URING_LOOP_* */
     size_t zc_threshold;                   /* uring_conn_write_ref() payloads of at least this size use SEND_ZC; 0: never */
     size_t out_cache_bytes;                /* drained output chunks kept for reuse; 16 MiB, 1 MiB once idle (send.c) */
-    const struct uring_features *features; /* a uring_probe() result to use; NULL: probe here */
+    const struct uring_features *features; /* a uring_probe() result to use; NULL: probe once per process */
 };
 
 /* Counters this loop writes (URING_STAT_ADD: relaxed atomic stores) and other threads may read
