@@ -242,6 +242,18 @@ static int take_ciphertext(trpc_client *c)
     return 0;
 }
 
+/* The sink of a batch's records: straight into c->tls_out, which no send is reading then. */
+static int sink_tls_out(void *arg, const void *data, size_t len)
+{
+    trpc_client *c = arg;
+
+    if (trpc__buf_reserve(&c->tls_out, len) != 0)
+        return -ENOMEM;
+    memcpy(c->tls_out.data + c->tls_out.len, data, len);
+    c->tls_out.len += len;
+    return 0;
+}
+
 /*
  * send_kick over TLS: once c->tls_out is sent, the next piece of plaintext (CONNECT before
  * CONNACK, batches after) is encrypted into it together with whatever TLS has to say itself
@@ -266,7 +278,11 @@ static void send_kick_tls(trpc_client *c)
         if (err == 0 && plain != NULL) {
             size_t n = plain->len - plain->off < TLS_CHUNK ? plain->len - plain->off : TLS_CHUNK;
 
+            /* Records made here go to tls_out as made; those made while a send reads tls_out
+             * (a reply to the broker's key update, an alert) wait in the engine. */
+            tls_conn_set_sink(c->tls, sink_tls_out, c);
             err = tls_conn_write(c->tls, plain->data + plain->off, n);
+            tls_conn_set_sink(c->tls, NULL, NULL);
             if (err == -EPROTO) {
                 fail_tls(c);
                 return;
@@ -880,7 +896,8 @@ static bool recv_tls(trpc_client *c, size_t len)
         return false;
     }
     c->tls_heard = true;
-    if (tls_conn_feed(c->tls, c->rbuf, len) != 0) {
+    /* Read where it is: on_recv takes back what was not read before the next recv (unlend). */
+    if (tls_conn_lend(c->tls, c->rbuf, len) != 0) {
         conn_down(c, -TRPC_E_NO_MEMORY, "TLS: out of memory");
         return false;
     }
@@ -981,10 +998,16 @@ static void on_recv(trpc_client *c, int res)
     /* The MSGs of this receive go to their dispatchers together, after it (dispatch.c). */
     c->batching = c->disp_count > 0;
     /* Kernel TLS receive once the handshake is done: plaintext, as over TCP. */
-    if (c->tls != NULL && !(ktls_rx(c) && c->phase != TRPC__PH_TLS))
+    if (c->tls != NULL && !(ktls_rx(c) && c->phase != TRPC__PH_TLS)) {
         good = recv_tls(c, (size_t)res);
-    else
+        /* (A connection that went down has no tls_conn left, or a new one with nothing lent.) */
+        if (c->tls != NULL && tls_conn_unlend(c->tls) != 0 && good) {
+            conn_down(c, -TRPC_E_NO_MEMORY, "TLS: out of memory");
+            good = false;
+        }
+    } else {
         good = take_frames(c, c->rbuf, (size_t)res);
+    }
     c->batching = false;
     trpc__deliver_flush(c);
     if (good)

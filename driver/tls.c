@@ -1,8 +1,11 @@
 /*
  * tls: OpenSSL over two memory BIOs per connection (driver/tls.h). The read BIO holds ciphertext
  * fed in and not yet decrypted, the write BIO ciphertext made and not yet taken; both are drained
- * by the caller after every call, so neither grows beyond what the caller lets in.
+ * by the caller after every call, so neither grows beyond what the caller lets in. OpenSSL sees
+ * BIOs of ours in front of them (rb, wb): they read lent ciphertext in place and hand records to a
+ * sink, so that neither passes through a memory BIO on the way, and they switch kernel TLS on.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -30,10 +33,16 @@ struct tls_ctx {
 
 struct tls_conn {
     SSL *ssl;
-    BIO *in, *out; /* owned by ssl; out by wb when there is one */
-    BIO *wb;       /* kernel TLS: the write BIO OpenSSL sees, in front of out */
-    BIO *rb;       /* kernel TLS receive wanted: the read BIO OpenSSL sees, in front of in */
-    int fd;        /* kernel TLS: the socket, once tls_conn_set_socket() gave it */
+    BIO *in, *out;             /* ours; OpenSSL reads and writes them through rb and wb */
+    BIO *wb;                   /* the write BIO OpenSSL sees (owned by ssl): out, a sink, or the kernel */
+    BIO *rb;                   /* the read BIO OpenSSL sees (owned by ssl): in, then what is lent */
+    const unsigned char *lent; /* tls_conn_lend()'s bytes not read yet, lent_len of them */
+    size_t lent_len;
+    int (*sink)(void *arg, const void *data, size_t len);
+    void *sink_arg;
+    int sink_err; /* what the sink failed with: the connection is done */
+    bool want_rx; /* tls_conn_want_ktls_rx() */
+    int fd;       /* kernel TLS: the socket, once tls_conn_set_socket() gave it */
     bool (*idle)(void *arg);
     void *idle_arg;
     unsigned ktls;     /* TLS_KTLS_* installed */
@@ -218,7 +227,7 @@ void tls_ctx_free(struct tls_ctx *x)
 /* ---- kernel TLS ------------------------------------------------------------------------------- */
 
 /*
- * With kernel TLS wanted, OpenSSL writes through wb, a BIO of ours in front of the memory BIO.
+ * With kernel TLS wanted, OpenSSL's writes through wb also switch the kernel on.
  * libssl switches the kernel on by BIO controls alone (OpenSSL 3.0: ssl/t1_enc.c, tls13_enc.c): it
  * flushes its write BIO, then asks it to install the send keys. From then on the kernel encrypts
  * every byte written to the socket, so none written before may still be waiting: a flush sends the
@@ -323,7 +332,7 @@ static int ktls_install(struct tls_conn *t, struct tls_crypto_info *ci, int dir)
     len = crypto_info_len(t, ci);
     if (len == 0)
         return 0;
-    if (tx ? BIO_ctrl_pending(t->out) > 0 || !sock_idle(t) : BIO_ctrl_pending(t->in) > 0) {
+    if (tx ? BIO_ctrl_pending(t->out) > 0 || !sock_idle(t) : BIO_ctrl_pending(t->in) > 0 || t->lent_len > 0) {
         snprintf(t->ktls_why, sizeof(t->ktls_why), "%s",
                  tx ? "handshake bytes were still on their way when the keys came"
                     : "received bytes were waiting when the receive keys came");
@@ -344,6 +353,15 @@ static int wb_write(BIO *b, const char *data, int len)
     BIO_clear_retry_flags(b);
     if (t->ktls & TLS_KTLS_TX)
         return send_record(t, data, len);
+    if (t->sink != NULL) {
+        int err = t->sink_err != 0 || len <= 0 ? t->sink_err : t->sink(t->sink_arg, data, (size_t)len);
+
+        if (err != 0) {
+            t->sink_err = err;
+            return -1;
+        }
+        return len;
+    }
     return BIO_write(t->out, data, len);
 }
 
@@ -374,15 +392,23 @@ static long wb_ctrl(BIO *b, int cmd, long num, void *ptr)
     }
 }
 
+/* What was fed and not read comes before what is lent, which came after it. */
 static int rb_read(BIO *b, char *buf, int len)
 {
     struct tls_conn *t = BIO_get_data(b);
     int n;
 
     BIO_clear_retry_flags(b);
-    n = BIO_read(t->in, buf, len);
-    if (n <= 0 && BIO_should_retry(t->in))
-        BIO_set_retry_read(b);
+    if (t->lent_len == 0 || len <= 0 || BIO_ctrl_pending(t->in) > 0) {
+        n = BIO_read(t->in, buf, len);
+        if (n <= 0 && BIO_should_retry(t->in))
+            BIO_set_retry_read(b);
+        return n;
+    }
+    n = t->lent_len < (size_t)len ? (int)t->lent_len : len;
+    memcpy(buf, t->lent, (size_t)n);
+    t->lent += n;
+    t->lent_len -= (size_t)n;
     return n;
 }
 
@@ -400,11 +426,11 @@ static long rb_ctrl(BIO *b, int cmd, long num, void *ptr)
 
     switch (cmd) {
     case CTRL_SET_KTLS:
-        return num == 0 ? ktls_install(t, ptr, TLS_RX) : 0;
+        return num == 0 && t->want_rx ? ktls_install(t, ptr, TLS_RX) : 0;
     case BIO_CTRL_GET_KTLS_RECV:
         return (t->ktls & TLS_KTLS_RX) != 0;
     case BIO_CTRL_PENDING:
-        return (long)BIO_ctrl_pending(t->in);
+        return (long)(BIO_ctrl_pending(t->in) + t->lent_len);
     default:
         return 0;
     }
@@ -431,8 +457,8 @@ static BIO_METHOD *make_method(const char *name, int (*wr)(BIO *, const char *, 
 
 static void make_methods(void)
 {
-    wb_method = make_method("trpc kernel TLS write", wb_write, NULL, wb_ctrl);
-    rb_method = make_method("trpc kernel TLS read", NULL, rb_read, rb_ctrl);
+    wb_method = make_method("trpc TLS write", wb_write, NULL, wb_ctrl);
+    rb_method = make_method("trpc TLS read", NULL, rb_read, rb_ctrl);
 }
 
 /* A BIO of method m standing for t, in front of one of its memory BIOs; NULL without memory. */
@@ -449,7 +475,7 @@ static BIO *bio_new(struct tls_conn *t, BIO_METHOD *const *m)
 
 bool tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), void *arg)
 {
-    if (t->wb == NULL)
+    if (!(SSL_get_options(t->ssl) & SSL_OP_ENABLE_KTLS))
         return false; /* kernel TLS not asked for */
     /* The upper layer protocol first, as OpenSSL's socket BIO does: without the tls module it
      * fails at once (ENOENT), and the connection is user space from the start. Where it failed so
@@ -474,13 +500,9 @@ bool tls_conn_set_socket(struct tls_conn *t, int fd, bool (*idle)(void *arg), vo
 
 void tls_conn_want_ktls_rx(struct tls_conn *t)
 {
-    BIO *rb;
-
-    if (t->fd < 0 || t->rb != NULL || (rb = bio_new(t, &rb_method)) == NULL)
-        return;        /* without it, receiving simply stays in user space */
-    BIO_up_ref(t->in); /* SSL_set0_rbio frees the BIO it replaces: in stays t's too */
-    SSL_set0_rbio(t->ssl, rb);
-    t->rb = rb;
+    if (t->fd < 0 || t->want_rx)
+        return;
+    t->want_rx = true;
     /* OpenSSL then takes all that was fed into its own buffer, so that the records behind the
      * peer's ChangeCipherSpec are there, counted, when the receive keys come (ktls_install). */
     SSL_set_read_ahead(t->ssl, 1);
@@ -577,19 +599,17 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
     snprintf(t->ktls_why, sizeof(t->ktls_why), "%s", ktls ? "no socket given" : "not asked for");
     t->in = BIO_new(BIO_s_mem());
     t->out = BIO_new(BIO_s_mem());
-    if (ktls)
-        t->wb = bio_new(t, &wb_method);
-    if (t->in == NULL || t->out == NULL || (ktls && t->wb == NULL)) {
-        BIO_free(t->in);
-        BIO_free(t->out);
+    t->rb = bio_new(t, &rb_method);
+    t->wb = bio_new(t, &wb_method);
+    if (t->in == NULL || t->out == NULL || t->rb == NULL || t->wb == NULL) {
+        BIO_free(t->rb);
         BIO_free(t->wb);
-        t->out = NULL;
         goto out_nomem;
     }
     /* An empty read BIO means "more to come", not the end. */
     BIO_set_mem_eof_return(t->in, -1);
     BIO_set_mem_eof_return(t->out, -1);
-    SSL_set_bio(t->ssl, t->in, t->wb != NULL ? t->wb : t->out); /* the SSL owns them from here */
+    SSL_set_bio(t->ssl, t->rb, t->wb); /* the SSL owns them from here */
     t->role = SSL_is_server(t->ssl) ? TLS_SERVER : TLS_CLIENT;
     if (t->role == TLS_CLIENT && server_name != NULL) {
         bool is_ip = inet_pton(AF_INET, server_name, ip) == 1 || inet_pton(AF_INET6, server_name, ip) == 1;
@@ -608,9 +628,9 @@ int tls_conn_new(struct tls_ctx *x, const char *server_name, struct tls_conn **o
 
 out_nomem:
     ERR_clear_error();
-    SSL_free(t->ssl); /* and in and wb, or in and out, once set */
-    if (t->wb != NULL)
-        BIO_free(t->out);
+    SSL_free(t->ssl); /* and rb and wb, once set */
+    BIO_free(t->in);
+    BIO_free(t->out);
     free(t);
     return -ENOMEM;
 }
@@ -619,24 +639,25 @@ void tls_conn_free(struct tls_conn *t)
 {
     if (t == NULL)
         return;
-    SSL_free(t->ssl); /* and its BIOs */
-    if (t->wb != NULL)
-        BIO_free(t->out);
-    if (t->rb != NULL)
-        BIO_free(t->in);
+    SSL_free(t->ssl); /* and rb and wb */
+    BIO_free(t->out);
+    BIO_free(t->in);
     free(t);
 }
 
-int tls_conn_feed(struct tls_conn *t, const void *data, size_t len)
+static int received(struct tls_conn *t, const void *data, size_t len)
 {
-    const char *p = data;
-
     if (t->ktls & TLS_KTLS_RX)
         return -EINVAL; /* the kernel decrypts: these bytes are plaintext */
     if (len > 0 && !t->fed) {
         t->fed = true;
-        t->first = (uint8_t)p[0];
+        t->first = *(const uint8_t *)data;
     }
+    return 0;
+}
+
+static int copy_in(struct tls_conn *t, const char *p, size_t len)
+{
     while (len > 0) {
         int n = BIO_write(t->in, p, len > INT_MAX ? INT_MAX : (int)len);
 
@@ -648,6 +669,46 @@ int tls_conn_feed(struct tls_conn *t, const void *data, size_t len)
     return 0;
 }
 
+int tls_conn_unlend(struct tls_conn *t)
+{
+    const char *p = (const char *)t->lent;
+    size_t len = t->lent_len;
+
+    t->lent = NULL;
+    t->lent_len = 0;
+    return copy_in(t, p, len);
+}
+
+/* What is still lent came first: it goes in before anything newer. */
+int tls_conn_feed(struct tls_conn *t, const void *data, size_t len)
+{
+    int ret = received(t, data, len);
+
+    if (ret == 0)
+        ret = tls_conn_unlend(t);
+    return ret != 0 ? ret : copy_in(t, data, len);
+}
+
+int tls_conn_lend(struct tls_conn *t, const void *data, size_t len)
+{
+    int ret = received(t, data, len);
+
+    if (ret == 0)
+        ret = tls_conn_unlend(t);
+    if (ret == 0) {
+        t->lent = data;
+        t->lent_len = len;
+    }
+    return ret;
+}
+
+void tls_conn_set_sink(struct tls_conn *t, int (*sink)(void *arg, const void *data, size_t len), void *arg)
+{
+    assert(sink == NULL || (BIO_ctrl_pending(t->out) == 0 && !(t->ktls & TLS_KTLS_TX)));
+    t->sink = sink;
+    t->sink_arg = arg;
+}
+
 /* Records why ret (an SSL call's result) failed: -EPROTO, or 0 when it only wants more input. */
 static int failure(struct tls_conn *t, int ret)
 {
@@ -656,6 +717,11 @@ static int failure(struct tls_conn *t, int ret)
     long v;
     char why[160];
 
+    if (t->sink_err != 0) {
+        t->failed = true;
+        snprintf(t->err, sizeof(t->err), "sending: %s", strerror(-t->sink_err));
+        return -EPROTO;
+    }
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) /* a memory BIO never blocks a write */
         return 0;
     t->failed = true;
@@ -714,8 +780,11 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
         ERR_clear_error();
         n = SSL_write(t->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
         /* WANT_READ: a post-handshake message is being read; call again, with the same data. */
-        if (n <= 0)
-            return failure(t, n) == 0 ? -EAGAIN : -EPROTO;
+        if (n <= 0) {
+            int f = failure(t, n);
+
+            return t->sink_err != 0 ? t->sink_err : f == 0 ? -EAGAIN : -EPROTO;
+        }
         p += n;
         len -= (size_t)n;
     }

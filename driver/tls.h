@@ -56,6 +56,12 @@ void tls_conn_free(struct tls_conn *t);
 
 /* Ciphertext received: copied in. 0 or -ENOMEM. */
 int tls_conn_feed(struct tls_conn *t, const void *data, size_t len);
+/* Ciphertext received, lent: OpenSSL reads it where it is, saving the copy, until
+ * tls_conn_unlend(), which copies in what it did not read; call it before the bytes' buffer is
+ * used again (a later feed or lend does it first, too). 0, or -EINVAL and -ENOMEM as
+ * tls_conn_feed. Unlend: 0 or -ENOMEM. */
+int tls_conn_lend(struct tls_conn *t, const void *data, size_t len);
+int tls_conn_unlend(struct tls_conn *t);
 /* Moves the handshake on with what was fed: 1 done (now and ever after), 0 not yet (send what is
  * pending, feed what comes), -EPROTO failed (tls_conn_error says why; send what is pending: it
  * may hold an alert for the peer, then close). */
@@ -72,6 +78,11 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
 size_t tls_conn_pending(const struct tls_conn *t);
 /* Moves up to cap bytes of it into buf: how many. */
 size_t tls_conn_take(struct tls_conn *t, void *buf, size_t cap);
+/* From now on the ciphertext goes to sink as OpenSSL makes it (tls_conn_pending stays 0), saving
+ * the copy through memory: set it once nothing is pending, never under kernel TLS sending; NULL
+ * sends it to tls_conn_take again. A sink returns 0, or a negative errno that fails the
+ * connection (the write or read that made the bytes returns it, or -EPROTO). */
+void tls_conn_set_sink(struct tls_conn *t, int (*sink)(void *arg, const void *data, size_t len), void *arg);
 /* Queues a close_notify (take it and send it before closing). Under kernel TLS it goes out at
  * once, if idle says nothing of the caller's is on its way. */
 void tls_conn_close_notify(struct tls_conn *t);

@@ -2,7 +2,7 @@
 # perf/ab.sh: two trpc-broker binaries on one workload, alternating A B A B, with the broker's CPU
 # time and page faults per delivered message.
 #
-#   cd BUILD && /path/to/perf/ab.sh [-d SECONDS] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD
+#   cd BUILD && /path/to/perf/ab.sh [-t] [-d SECONDS] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD
 #
 # Each run starts a fresh broker on a free loopback port, runs trpc-bench once (the same bench
 # binary for A and B: BUILD/perf/trpc-bench or TRPC_BENCH), and reads /proc/PID/stat of the broker
@@ -18,7 +18,8 @@
 # broker twice; BROKER_ARGS="--steering least-conns" holds the placement fixed, which otherwise
 # moves req1 more than watching does). BROKER_ARGS_B adds broker arguments for B alone, and
 # BENCH_ENV_B (NAME=VALUE words) environment for B's bench: perf/auth.sh compares a broker that
-# authenticates with one that does not. DURING_B, a bash command, runs in the background through each B run (killed
+# authenticates with one that does not. -t: over TLS, as perf/compare.sh -t (the test certificates
+# of tests/tls/mkcerts.sh; both brokers get a TLS listener and the bench checks them). DURING_B, a bash command, runs in the background through each B run (killed
 # after: let its last command exec).
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -26,6 +27,11 @@ set -eu
 DURATION=3
 RUNS=5
 OUT=ab-results.txt
+TLS=
+if [ "${1:-}" = -t ]; then
+    TLS=1
+    shift
+fi
 common_opts d:r:o: "$@"
 shift "$SHIFT"
 RESULTS=$OUT
@@ -39,6 +45,12 @@ need_exec "$BENCH_A" "build it, or set BUILD, TRPC_BENCH or BENCH_A"
 need_exec "$BENCH_B" "build it, or set BUILD, TRPC_BENCH or BENCH_B"
 need_exec python3 "Debian package python3"
 workload_args "$WORKLOAD" >/dev/null || die "unknown workload $WORKLOAD"
+BENCH_TLS=
+if [ -n "$TLS" ]; then
+    sh "$(dirname "$0")/../tests/tls/mkcerts.sh" "$PERF_WORK/certs" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
+    BROKER_ARGS="$BROKER_ARGS --tls-listen 127.0.0.1:0 --tls-cert $PERF_WORK/certs/server.pem --tls-key $PERF_WORK/certs/server.key"
+    BENCH_TLS="--tls-ca $PERF_WORK/certs/ca.pem"
+fi
 
 # stat_of PID: "cpu_ticks minflt" of a running process (fields after the command name).
 stat_of() {
@@ -78,6 +90,10 @@ while True:
         TRPC_URL=$TRPC_URL bash -c "$DURING_B" >/dev/null 2>&1 &
         watchers="$watchers $!"
     fi
+    if [ -n "$TLS" ]; then
+        [ -n "$TRPC_TLS_URL" ] || die "the broker logged no TLS port"
+        TRPC_URL=$TRPC_TLS_URL
+    fi
     read -r b0 f0 < <(stat_of "$TRPC_PID")
     # shellcheck disable=SC2046
     # shellcheck disable=SC2086 # benv: NAME=VALUE words
@@ -86,7 +102,7 @@ r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 last = (r.stdout.strip().splitlines() or [""])[-1]
 print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
-        "$bench_bin" $(workload_args "$WORKLOAD") --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
+        "$bench_bin" $(workload_args "$WORKLOAD") $BENCH_TLS --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
     read -r b1 f1 < <(stat_of "$TRPC_PID")
     if [ -n "$watchers" ]; then
         # shellcheck disable=SC2086 # the PIDs, word-split on purpose
@@ -115,7 +131,7 @@ print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f benc
 
 : >"$RESULTS"
 BROKER_ARGS_A=$BROKER_ARGS
-echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B${WATCH_B:+ (B watched: /api/events open, /metrics each second)}, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
+echo "# A $BROKER_A with $BENCH_A, B $BROKER_B with $BENCH_B${WATCH_B:+ (B watched: /api/events open, /metrics each second)}${TLS:+, over TLS}, workload $WORKLOAD ($(workload_args "$WORKLOAD")), $DURATION s x $RUNS pairs" | tee -a "$RESULTS"
 echo "# $(nproc) CPUs, $(uname -sr), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
 for _ in $(seq "$RUNS"); do
     run A "$BROKER_A" "$BENCH_A"

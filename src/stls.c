@@ -165,6 +165,28 @@ static int take_out(struct session *s)
     return 0;
 }
 
+/* The sink of a user-space TLS connection once its handshake is done: records go straight into
+ * the connection's raw output as OpenSSL makes them. */
+static int sink_out(void *arg, const void *data, size_t len)
+{
+    struct session *s = arg;
+    const char *p = data;
+
+    while (len > 0) {
+        size_t room, n;
+        void *dst = uring_conn_raw_reserve(&s->conn, &room);
+
+        if (dst == NULL)
+            return -ENOMEM;
+        n = room < len ? room : len;
+        memcpy(dst, p, n);
+        uring_conn_raw_commit(&s->conn, n);
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
 /*
  * Once the engine failed (a bad record was read: its alert is queued already) the plaintext can
  * never go: it is dropped, so that the alert still leaves and the session closes as it began to.
@@ -353,6 +375,8 @@ static void handshake_step(struct session *s)
         uring_conn_set_filter(&s->conn, &ktls_filter);
         STAT_ADD(c->st, tls_kernel, 1);
     } else {
+        if (tls_conn_pending(s->tls) == 0) /* take_out above took it all */
+            tls_conn_set_sink(s->tls, sink_out, s);
         STAT_ADD(c->st, tls_user, 1);
     }
     subject = tls_conn_peer_subject(s->tls);
@@ -423,19 +447,24 @@ void stls_on_recv(struct session *s, const void *data, size_t len, unsigned bid)
         s->tls_fed = true;
         s->tls_first = *(const uint8_t *)data;
     }
-    ret = tls_conn_feed(s->tls, data, len);
-    uring_buf_put(&c->loop, bid);
+    /* Read where the ring put them; what is not read by the end is copied in before the buffer
+     * goes back. */
+    ret = tls_conn_lend(s->tls, data, len);
     if (ret != 0) {
-        session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
+        /* -EINVAL: plaintext the kernel decrypted, which session_on_recv parses itself. */
+        uring_buf_put(&c->loop, bid);
+        session_fail(s, 0, TRPC_E_INTERNAL, ret == -ENOMEM ? "out of memory" : "TLS: ciphertext fed after kernel TLS receive");
         return;
     }
-    if (!s->tls_done) {
+    if (!s->tls_done)
         handshake_step(s);
-        if (!s->tls_done || s->state == SESS_CLOSING)
-            return;
-    }
     /* While paused, bytes wait in the engine, bounded by the few buffers a cancelled recv brings. */
-    stls_drain(s);
+    if (s->tls_done && s->state != SESS_CLOSING)
+        stls_drain(s);
+    ret = tls_conn_unlend(s->tls);
+    uring_buf_put(&c->loop, bid);
+    if (ret != 0 && s->state != SESS_CLOSING)
+        session_fail(s, 0, TRPC_E_INTERNAL, "out of memory");
 }
 
 size_t stls_out_slack(uint64_t max_output_bytes)

@@ -40,6 +40,9 @@ logged() { grep -c -- "$1" /tmp/broker.log; }
 # not speak); ARGS after the common ones. Its handshake deadline is the clients' connect timeout.
 start_broker() {
     n=$((n + 1))
+    # The last broker's log goes first: the redirection below truncates it only once the child
+    # runs, and its "listening" line would otherwise pass for this broker's.
+    rm -f /tmp/broker.log
     trpc-broker --listen 127.0.0.1:$port --tls-listen 127.0.0.1:$tport --tls-cert /t/server.pem \
         --tls-key /t/server.key --tls-handshake-timeout "${connect_ms}ms" --http 127.0.0.1:8250 --data-dir "/tmp/data$n" \
         --cores 2 --log-level debug "$@" >/tmp/broker.log 2>&1 &

@@ -3,7 +3,8 @@
  * a client and a server engine in one process, their bytes carried between them in pieces of
  * every size. TLS 1.2 and 1.3, with and without client certificates; every failure with its
  * words (unknown CA, expired, wrong host, no client certificate, plaintext); 1 MiB each way in
- * records that straddle the pieces; a clean close; bad settings.
+ * records that straddle the pieces; a clean close; bad settings. Records handed to a sink as made,
+ * and ciphertext lent (read in place), fed and lent again in between, with plaintext left unread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -120,6 +121,74 @@ static bool through(struct tls_conn *a, struct tls_conn *b, size_t len, size_t p
     return good;
 }
 
+/* A sink that keeps what it is given, or fails with fail. */
+struct sunk {
+    unsigned char *data;
+    size_t len, cap;
+    int fail, calls;
+};
+
+static int sink_keep(void *arg, const void *data, size_t len)
+{
+    struct sunk *k = arg;
+
+    k->calls++;
+    if (k->fail != 0)
+        return k->fail;
+    if (k->len + len > k->cap) {
+        k->cap = (k->len + len) * 2;
+        k->data = realloc(k->data, k->cap);
+        if (k->data == NULL)
+            BAIL_OUT("memory");
+    }
+    memcpy(k->data + k->len, data, len);
+    k->len += len;
+    return 0;
+}
+
+/*
+ * len bytes from a, whose records go to a sink, to b in pieces of piece bytes: lent and taken back
+ * with part of them unread, lent while the last lend is still out, or fed in between; plaintext is
+ * read a little after each piece and the rest at the end. True when all came intact, in order.
+ */
+static bool lent_through(struct tls_conn *a, struct tls_conn *b, size_t len, size_t piece)
+{
+    unsigned char *out = malloc(len), *in = malloc(len);
+    struct sunk k = {0};
+    size_t got = 0, i = 0;
+    ssize_t r = 0;
+    bool good = true;
+
+    if (out == NULL || in == NULL)
+        BAIL_OUT("memory");
+    for (size_t j = 0; j < len; j++)
+        out[j] = (unsigned char)(j * 31 + 3);
+    tls_conn_set_sink(a, sink_keep, &k);
+    if (tls_conn_write(a, out, len) != 0 || tls_conn_pending(a) != 0)
+        good = false;
+    for (size_t off = 0; good && off < k.len; off += piece, i++) {
+        size_t n = k.len - off < piece ? k.len - off : piece;
+
+        if (i % 3 == 2)
+            good = tls_conn_feed(b, k.data + off, n) == 0;
+        else
+            good = tls_conn_lend(b, k.data + off, n) == 0;
+        for (int reads = 0; good && reads < 2 && (r = tls_conn_read(b, in + got, len - got < 700 ? len - got : 700)) > 0; reads++)
+            got += (size_t)r;
+        if (r < 0 || (i % 3 == 0 && tls_conn_unlend(b) != 0))
+            good = false;
+    }
+    if (good && tls_conn_unlend(b) != 0)
+        good = false;
+    while (good && got < len && (r = tls_conn_read(b, in + got, len - got)) > 0)
+        got += (size_t)r;
+    good = good && got == len && memcmp(in, out, len) == 0;
+    free(k.data);
+    free(out);
+    free(in);
+    return good;
+}
+
 int main(void)
 {
     char cmd[256], err[256];
@@ -130,7 +199,9 @@ int main(void)
     static const char connect_frame[] = "\x01\x00\x00\x00\x30\x00\x00\x00 a TRPC CONNECT frame, say";
     static const char err_frame[] = "\x0b\x00\x00\x00 an ERR frame";
 
-    plan(33);
+    struct sunk failing = {.fail = -ENOMEM};
+
+    plan(36);
     certs_make();
     server.cert_file = cert_path("server.pem");
     server.key_file = cert_path("server.key");
@@ -147,6 +218,14 @@ int main(void)
     tls_conn_close_notify(p.c);
     carry(p.c, p.s, 4096);
     ok(tls_conn_read(p.s, cmd, sizeof(cmd)) == -EPIPE, "a close_notify reads as -EPIPE");
+    pair_free(&p);
+    p = pair_of(&server, &client, "localhost");
+    ok(shake(&p, 4096) && lent_through(p.c, p.s, 1 << 20, 5000) && lent_through(p.s, p.c, 300000, 7),
+       "records to a sink, lent back in pieces of 5000 and 7 bytes, fed between lends, plaintext left unread: intact");
+    tls_conn_set_sink(p.c, sink_keep, &failing);
+    ok(tls_conn_write(p.c, "x", 1) == -ENOMEM && failing.calls == 1, "a sink that fails: the write returns its error");
+    ok(tls_conn_write(p.c, "x", 1) == -EPROTO && strstr(tls_conn_error(p.c), "Cannot allocate memory") != NULL,
+       "and the connection is done: %s", tls_conn_error(p.c));
     pair_free(&p);
     p = pair_of(&server, &client, "127.0.0.1");
     ok(shake(&p, 1), "checked for 127.0.0.1 (an IP SAN), the handshake carried one byte at a time");
