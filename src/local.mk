@@ -100,6 +100,7 @@ BROKER_ITESTS = \
 	tests/broker/cli \
 	tests/broker/session_rules \
 	tests/broker/wildcards \
+	tests/broker/route_memo \
 	tests/broker/pubsub_order \
 	tests/broker/sub_cleanup \
 	tests/broker/queue_group \
@@ -167,6 +168,7 @@ tests_broker_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_broker_request_durable_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_route_memo_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pubsub_order_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)

@@ -385,6 +385,8 @@ static struct rsub *pick_responder(struct core *c, size_t n)
     for (size_t i = 0; i < n; i++)
         if (c->route.match[i]->group_len > 0)
             c->route.match[k++] = c->route.match[i];
+    if (k < n)
+        route_match_forget(c); /* the matches are not all there any more */
     if (k == 0)
         return NULL;
     if (k == 1)

@@ -301,13 +301,28 @@ static void collect(void *entry, void *ctx)
 
 size_t route_match(struct core *c, const char *topic, size_t len)
 {
+    struct route_core *rt = &c->route;
+    uint64_t gen = trie_generation(rt->trie);
     size_t visits;
 
-    c->route.nmatch = 0;
-    visits = trie_match(c->route.trie, topic, len, collect, c);
-    if (visits != c->route.nmatch)
-        STAT_ADD(c->st, drops, visits - c->route.nmatch);
-    return c->route.nmatch;
+    if (len == rt->memo_len && gen == rt->memo_gen && memcmp(topic, rt->memo_topic, len) == 0)
+        return rt->nmatch;
+    rt->nmatch = 0;
+    visits = trie_match(rt->trie, topic, len, collect, c);
+    rt->memo_len = 0;
+    if (visits != rt->nmatch) {
+        STAT_ADD(c->st, drops, visits - rt->nmatch);
+    } else if (len <= sizeof(rt->memo_topic)) {
+        memcpy(rt->memo_topic, topic, len);
+        rt->memo_len = (uint16_t)len;
+        rt->memo_gen = gen;
+    }
+    return rt->nmatch;
+}
+
+void route_match_forget(struct core *c)
+{
+    c->route.memo_len = 0;
 }
 
 /* To a subscription of a session of this core. */
@@ -596,6 +611,7 @@ static void route_trim(struct core *c)
         free(c->route.match);
         c->route.match = NULL;
         c->route.match_cap = 0;
+        route_match_forget(c);
     }
     if (c->route.gm_cap > 256) {
         free(c->route.gm);

@@ -29,6 +29,8 @@
 #define BROKER_RECYCLE_BATCH_BYTES (1u << 20)  /* or fewer, once they add up to this many bytes */
 #define BROKER_XBATCH_BYTES        (16u << 10) /* a batch of PUB copies for one core: its largest block */
 
+#define ROUTE_MEMO_TOPIC 64 /* the longest topic route_match remembers */
+
 struct core;
 struct core_module;
 struct session;
@@ -97,6 +99,11 @@ struct route_core {
     struct trie *trie;
     struct rsub **match; /* route_match results */
     size_t nmatch, match_cap;
+    /* The topic match holds the results of, while the trie's generation is memo_gen: a publisher
+     * repeating a topic pays a compare, not a walk. memo_len 0: none. */
+    uint16_t memo_len;
+    uint64_t memo_gen;
+    char memo_topic[ROUTE_MEMO_TOPIC];
     struct rsub **gm; /* group members among them */
     size_t ngm, gm_cap;
     bool *rplain;             /* [ncores]: a remote plain subscription matched */
@@ -164,6 +171,8 @@ void route_pub(struct session *s, const struct wire_frame *f);
 void route_hold_pong(struct session *s, uint64_t id);
 /* Collects the subscriptions matching topic into c->route.match; returns how many. */
 size_t route_match(struct core *c, const char *topic, size_t len);
+/* For a caller that changes c->route.match: the next route_match walks the trie again. */
+void route_match_forget(struct core *c);
 /* Pushes the batch of PUB copies for dst, if there is one: core.c, before any other message for
  * dst, so that the channel keeps the order in which they were made. */
 void route_batch_push(struct core *c, unsigned dst);

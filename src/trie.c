@@ -47,6 +47,7 @@ struct trie {
     struct node *root;
     size_t count;
     size_t nodes;
+    uint64_t gen; /* inserts and removals: what trie_match finds changes only with it */
     size_t max_topic;
     struct pending *stack; /* trie_match's work stack, sized once for the longest topic */
     size_t stack_cap;
@@ -328,6 +329,7 @@ int trie_insert(struct trie *t, const char *pattern, size_t len, void *entry)
         return err;
     }
     t->count++;
+    t->gen++;
     return 0;
 }
 
@@ -356,6 +358,7 @@ int trie_remove(struct trie *t, const char *pattern, size_t len, void *entry)
     }
     assert(t->count > 0);
     t->count--;
+    t->gen++;
     prune(t, n);
     return 0;
 }
@@ -433,6 +436,11 @@ size_t trie_match(struct trie *t, const char *topic, size_t len, trie_visit_fn v
         walk(&w, p.n, p.pos);
     }
     return w.visits;
+}
+
+uint64_t trie_generation(const struct trie *t)
+{
+    return t->gen;
 }
 
 size_t trie_count(const struct trie *t)

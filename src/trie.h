@@ -15,6 +15,7 @@
 #define TRPC_SRC_TRIE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct trie;
 
@@ -45,6 +46,10 @@ int trie_remove(struct trie *t, const char *pattern, size_t len, void *entry);
  */
 typedef void (*trie_visit_fn)(void *entry, void *ctx);
 size_t trie_match(struct trie *t, const char *topic, size_t len, trie_visit_fn visit, void *ctx);
+
+/* Changes with every insert and removal that took, and only then: a caller may keep what
+ * trie_match visited for a topic as long as this stays the same. */
+uint64_t trie_generation(const struct trie *t);
 
 /* Number of (pattern, entry) pairs stored. */
 size_t trie_count(const struct trie *t);

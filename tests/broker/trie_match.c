@@ -94,6 +94,18 @@ int main(void)
     }
     ok(all, "2000 generated topics agree with topic_match");
     ok_eq(trie_insert(t, patterns[5], strlen(patterns[5]), (void *)(intptr_t)5), -EEXIST, "same pattern and entry twice is EEXIST");
+    {
+        uint64_t g = trie_generation(t);
+
+        check_topic(t, "a.b");
+        ok(trie_generation(t) == g && trie_remove(t, "a.b", 3, (void *)(intptr_t)-1) == -ENOENT && trie_generation(t) == g,
+           "matching, a refused insert and a failed removal leave the generation as it was");
+        ok(trie_remove(t, patterns[5], strlen(patterns[5]), (void *)(intptr_t)5) == 0 && trie_generation(t) != g,
+           "a removal changes it");
+        g = trie_generation(t);
+        ok(trie_insert(t, patterns[5], strlen(patterns[5]), (void *)(intptr_t)5) == 0 && trie_generation(t) != g,
+           "and so does an insert");
+    }
     trie_free(t);
     return done_testing();
 }
