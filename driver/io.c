@@ -344,8 +344,18 @@ static void send_tls_now(trpc_client *c)
     uint8_t buf[1024];
     size_t n;
 
-    if (c->send_armed || c->fd < 0 || c->tls_out.off < c->tls_out.len || ktls_tx(c))
+    if (c->send_armed || c->fd < 0 || ktls_tx(c))
         return;
+    /* A batch's write that failed left its records in tls_out, with the alert behind them (the
+     * sink puts it there): they go first, or nothing does. */
+    if (c->tls_out.off < c->tls_out.len) {
+        ssize_t r = send(c->fd, c->tls_out.data + c->tls_out.off, c->tls_out.len - c->tls_out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (r > 0)
+            c->tls_out.off += (size_t)r;
+        if (c->tls_out.off < c->tls_out.len)
+            return;
+    }
     n = tls_conn_take(c->tls, buf, sizeof(buf));
     if (n > 0)
         (void)send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);

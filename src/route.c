@@ -305,7 +305,7 @@ size_t route_match(struct core *c, const char *topic, size_t len)
     uint64_t gen = trie_generation(rt->trie);
     size_t visits;
 
-    if (len == rt->memo_len && gen == rt->memo_gen && memcmp(topic, rt->memo_topic, len) == 0)
+    if (len == rt->memo_len && len > 0 && gen == rt->memo_gen && memcmp(topic, rt->memo_topic, len) == 0)
         return rt->nmatch;
     rt->nmatch = 0;
     visits = trie_match(rt->trie, topic, len, collect, c);

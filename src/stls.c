@@ -166,7 +166,8 @@ static int take_out(struct session *s)
 }
 
 /* The sink of a user-space TLS connection once its handshake is done: records go straight into
- * the connection's raw output as OpenSSL makes them. */
+ * the connection's raw output as OpenSSL makes them. A failure (out of memory) may leave part of a
+ * record there; the connection fails with it at once (filter_encode's error closes it now). */
 static int sink_out(void *arg, const void *data, size_t len)
 {
     struct session *s = arg;
