@@ -58,14 +58,20 @@ static int ring_setup(struct uring_loop *loop, unsigned sq, unsigned cq, unsigne
  * and probing makes and tears down a ring, buffer rings and a socket pair. Loops starting together
  * in several threads each probing at once also defeated ThreadSanitizer, which cannot see
  * liburing's own mmap() and munmap(): one thread's probe ring unmapped and another thread's ring
- * mapped at the same address read as a data race between the two threads.
+ * mapped at the same address read as a data race between the two threads. A probe that failed is
+ * not kept: it may have failed for want of a file descriptor or locked memory, which come back.
  */
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uring_features probed;
+static bool probed_ok;
 
-static void probe_process(void)
+static void probe_shared(struct uring_features *f)
 {
-    uring_probe(&probed);
+    pthread_mutex_lock(&probe_lock);
+    if (!probed_ok)
+        probed_ok = uring_probe(&probed) >= 0;
+    *f = probed;
+    pthread_mutex_unlock(&probe_lock);
 }
 
 int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
@@ -86,8 +92,7 @@ int uring_loop_init(struct uring_loop *loop, const struct uring_loop_opts *opts)
     if (o.features != NULL) {
         f = *o.features;
     } else {
-        pthread_once(&probe_once, probe_process);
-        f = probed;
+        probe_shared(&f);
     }
     if (f.tier < URING_TIER_0)
         return -ENOSYS;
