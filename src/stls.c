@@ -166,26 +166,13 @@ static int take_out(struct session *s)
 }
 
 /* The sink of a user-space TLS connection once its handshake is done: records go straight into
- * the connection's raw output as OpenSSL makes them. A failure (out of memory) may leave part of a
- * record there; the connection fails with it at once (filter_encode's error closes it now). */
+ * the connection's raw output as OpenSSL makes them. A record goes whole or not at all; a failure
+ * (out of memory, the connection closing now) fails the connection (filter_encode's error). */
 static int sink_out(void *arg, const void *data, size_t len)
 {
     struct session *s = arg;
-    const char *p = data;
 
-    while (len > 0) {
-        size_t room, n;
-        void *dst = uring_conn_raw_reserve(&s->conn, &room);
-
-        if (dst == NULL)
-            return -ENOMEM;
-        n = room < len ? room : len;
-        memcpy(dst, p, n);
-        uring_conn_raw_commit(&s->conn, n);
-        p += n;
-        len -= n;
-    }
-    return 0;
+    return uring_conn_write_raw(&s->conn, data, len);
 }
 
 /*
