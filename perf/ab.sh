@@ -19,8 +19,9 @@
 # moves req1 more than watching does). BROKER_ARGS_B adds broker arguments for B alone, and
 # BENCH_ENV_B (NAME=VALUE words) environment for B's bench: perf/auth.sh compares a broker that
 # authenticates with one that does not. -t: over TLS, as perf/compare.sh -t (the test certificates
-# of tests/tls/mkcerts.sh; both brokers get a TLS listener and the bench checks them). DURING_B, a bash command, runs in the background through each B run (killed
-# after: let its last command exec).
+# of tests/tls/mkcerts.sh; both brokers get a TLS listener and the bench checks them). DURING_B, a
+# bash command, runs in the background through each B run (killed after: let its last command
+# exec).
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -45,12 +46,8 @@ need_exec "$BENCH_A" "build it, or set BUILD, TRPC_BENCH or BENCH_A"
 need_exec "$BENCH_B" "build it, or set BUILD, TRPC_BENCH or BENCH_B"
 need_exec python3 "Debian package python3"
 workload_args "$WORKLOAD" >/dev/null || die "unknown workload $WORKLOAD"
-BENCH_TLS=
-if [ -n "$TLS" ]; then
-    sh "$(dirname "$0")/../tests/tls/mkcerts.sh" "$PERF_WORK/certs" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
-    BROKER_ARGS="$BROKER_ARGS --tls-listen 127.0.0.1:0 --tls-cert $PERF_WORK/certs/server.pem --tls-key $PERF_WORK/certs/server.key"
-    BENCH_TLS="--tls-ca $PERF_WORK/certs/ca.pem"
-fi
+TLS_CA_ARGS=
+[ -z "$TLS" ] || tls_certs
 
 # stat_of PID: "cpu_ticks minflt" of a running process (fields after the command name).
 stat_of() {
@@ -102,7 +99,7 @@ r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 last = (r.stdout.strip().splitlines() or [""])[-1]
 print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
-        "$bench_bin" $(workload_args "$WORKLOAD") $BENCH_TLS --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
+        "$bench_bin" $(workload_args "$WORKLOAD") $TLS_CA_ARGS --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
     read -r b1 f1 < <(stat_of "$TRPC_PID")
     if [ -n "$watchers" ]; then
         # shellcheck disable=SC2086 # the PIDs, word-split on purpose

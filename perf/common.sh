@@ -100,6 +100,15 @@ start_trpc() {
     PERF_PIDS="$PERF_PIDS $TRPC_PID"
 }
 
+# tls_certs: the test certificates of tests/tls/mkcerts.sh in CERTS; the broker started next gets a
+# TLS listener with them (BROKER_ARGS, then TRPC_TLS_URL), and TLS_CA_ARGS has a bench check them.
+tls_certs() {
+    CERTS=$PERF_WORK/certs
+    sh "$(dirname "${BASH_SOURCE[0]}")/../tests/tls/mkcerts.sh" "$CERTS" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
+    BROKER_ARGS="$BROKER_ARGS --tls-listen 127.0.0.1:0 --tls-cert $CERTS/server.pem --tls-key $CERTS/server.key"
+    TLS_CA_ARGS="--tls-ca $CERTS/ca.pem"
+}
+
 # start_nats: starts nats-server and sets NATS_URL, NATS_PID.
 start_nats() {
     need_exec "$NATS_SERVER" "Debian package nats-server"

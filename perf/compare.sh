@@ -55,11 +55,8 @@ else
 fi
 
 if [ -n "$TLS" ]; then
-    sh "$(dirname "$0")/../tests/tls/mkcerts.sh" "$PERF_WORK/certs" >/dev/null 2>&1 || die "tests/tls/mkcerts.sh failed"
-    CERTS=$PERF_WORK/certs
-    BROKER_ARGS="$BROKER_ARGS --tls-listen 127.0.0.1:0 --tls-cert $CERTS/server.pem --tls-key $CERTS/server.key"
+    tls_certs
     NATS_ARGS="${NATS_ARGS:-} --tls --tlscert $CERTS/server.pem --tlskey $CERTS/server.key"
-    TLS_CA_ARGS="--tls-ca $CERTS/ca.pem"
 fi
 start_trpc
 start_nats
