@@ -36,7 +36,7 @@ fi
 common_opts d:r:o: "$@"
 shift "$SHIFT"
 RESULTS=$OUT
-[ $# -eq 3 ] || die "usage: ab.sh [-d S] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD"
+[ $# -eq 3 ] || die "usage: ab.sh [-t] [-d S] [-r RUNS] [-o RESULTS] BROKER_A BROKER_B WORKLOAD"
 [ "$RUNS" -ge 3 ] || die "-r: at least 3 pairs"
 BROKER_A=$1 BROKER_B=$2 WORKLOAD=$3
 need_exec "$BROKER_A" "broker A"
