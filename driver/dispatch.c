@@ -238,6 +238,7 @@ int trpc__disp_start(trpc_client *c)
             trpc__disp_stop(c);
             return trpc__fail(-TRPC_E_NO_MEMORY, "dispatcher: cannot start a thread");
         }
+        pthread_setname_np(c->disp[i].tid, "trpc-dispatch");
         c->disp[i].has_thread = true;
         c->disp_count = i + 1;
     }

@@ -377,6 +377,7 @@ int control_start(struct broker *b)
     ret = pthread_create(&ctl->thread, NULL, control_main, ctl);
     if (ret != 0)
         return -ret; /* control_free cleans up */
+    pthread_setname_np(ctl->thread, "trpc-control");
     ctl->started = true;
     return control_auth_start(ctl);
 }

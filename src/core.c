@@ -1085,6 +1085,9 @@ static int start_all(struct broker *b, char *err, size_t errlen)
             log_error(LOG_NO_CORE, "cannot start core thread %u", i);
             exit(1); /* the threads already started wait at a barrier sized for all of them */
         }
+        char name[16];
+        snprintf(name, sizeof(name), "trpc-core%u", i % BROKER_CORES_MAX); /* for top -H, perf and pidstat */
+        pthread_setname_np(b->cores[i]->thread, name);
     }
     b->started = true;
     pthread_barrier_wait(&b->barrier);

@@ -1,5 +1,7 @@
 /* With 4 dispatcher threads, each subscription's messages still arrive in publish order, and
- * different subscriptions run on the threads in parallel. */
+ * different subscriptions run on the threads in parallel. The threads carry their names. */
+#include <dirent.h>
+
 #include "tests/driver/helpers.h"
 
 #define SUBS 4
@@ -12,6 +14,33 @@ struct seq {
 
 static struct seq seqs[SUBS];
 static struct inbox got = INBOX_INIT;
+
+/* How many of this process's threads are called name. */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], comm[32] = "";
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        if (fgets(comm, sizeof(comm), f) != NULL && strcmp(comm, name) == 0)
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
 
 static void ordered_cb(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
 {
@@ -37,6 +66,8 @@ int main(void)
     ok_eq(trpc_options_set_dispatch(o, TRPC_DISPATCH_THREAD, 4), 0, "4 dispatcher threads");
     c = connect_or_bail(&b, o);
     trpc_options_destroy(o);
+    ok_eq(threads_named("trpc-dispatch\n"), 4, "4 threads named trpc-dispatch");
+    ok_eq(threads_named("trpc-io\n"), 1, "1 thread named trpc-io");
     for (k = 0; k < SUBS; k++) {
         char topic[32];
         snprintf(topic, sizeof(topic), "ord.%d", k);

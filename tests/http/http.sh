@@ -136,6 +136,12 @@ tid=$(grep -l '^trpc-http$' /proc/"$TRPC_PID"/task/*/comm 2>/dev/null | head -n1
 nice=$(sed 's/.*) //' /proc/"$TRPC_PID"/task/"$tid"/stat 2>/dev/null | awk '{ print $17 }')
 [ -n "$tid" ] && [ "$nice" = 10 ]
 ok $? "the http thread runs at nice 10 (thread $tid, nice $nice)"
+names=$(cat /proc/"$TRPC_PID"/task/*/comm 2>/dev/null | sort | tr '\n' ' ')
+case $names in
+*trpc-control*trpc-core0*trpc-core1*trpc-http*) true ;;
+*) false ;;
+esac
+ok $? "the broker's threads carry their names ($names)"
 
 # A clean stop with an HTTP connection open (the sanitizer builds check that nothing leaks).
 python3 -c 'import socket, sys, time

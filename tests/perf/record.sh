@@ -30,10 +30,10 @@ grep -q "^# trpc-broker during 'pubsub --size 256' for 1 s; event [a-z-]*, call 
 check $? "report.txt: header, perf report by self time and with children"
 valid_svg rec/flame.svg
 check $? "flame.svg is well-formed XML with an <svg> root"
-# The root frame holds every sample; the broker's core threads are one frame under it (its HTTP
-# thread, trpc-http, may have samples of its own: trpc-broker alone need not be 100%).
-grep -q '<title>all ([0-9]* samples, 100.00%)</title>' rec/flame.svg && grep -q '<title>trpc-broker ([0-9]* samples, ' rec/flame.svg
-check $? "flame.svg has the root frame with its sample count, and the broker's threads under it"
+# The root frame holds every sample; each of the broker's threads is a frame under it, by name
+# (trpc-core0, trpc-core1, ..., and trpc-http or trpc-control when they had samples).
+grep -q '<title>all ([0-9]* samples, 100.00%)</title>' rec/flame.svg && grep -q '<title>trpc-core[0-9]* ([0-9]* samples, ' rec/flame.svg
+check $? "flame.svg has the root frame with its sample count, and the broker's core threads under it"
 [ "$(servers_started trpc-broker)" -eq 1 ]
 check $? "one trpc-broker started"
 [ "$(servers_started perf)" -eq 1 ] && servers_left
