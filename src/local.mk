@@ -113,6 +113,7 @@ BROKER_ITESTS = \
 	tests/broker/output_burst \
 	tests/broker/malformed \
 	tests/broker/sigterm_flush \
+	tests/broker/readyz_stopping \
 	tests/broker/pong_order \
 	tests/broker/stream_store \
 	tests/broker/admin_user \
@@ -182,6 +183,7 @@ tests_broker_slow_consumer_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_output_burst_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_malformed_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_sigterm_flush_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_readyz_stopping_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pong_order_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_tls_listener_LDADD = $(TESTS_BROKER_LIBS)
 # pong_order with the paused connection over TLS.

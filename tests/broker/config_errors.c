@@ -122,6 +122,14 @@ int main(void)
            config_validate(&c, err, sizeof(err)) == 0,
        "a non-loopback dashboard over HTTPS with auth is accepted");
     config_defaults(&c);
+    ok(config_parse(&c, "http = 0.0.0.0:8250\ninsecure = true\n", 36, "f", err, sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0 && strcmp(c.http_host, "0.0.0.0") == 0,
+       "a non-loopback dashboard without TLS or auth is accepted with insecure");
+    config_defaults(&c);
+    ok(c.http_port == 8250 && config_parse(&c, "http =\n", 7, "f", err, sizeof(err)) == 0 &&
+           config_validate(&c, err, sizeof(err)) == 0 && c.http_host[0] == '\0' && c.http_port == 0,
+       "http with an empty value turns the dashboard off");
+    config_defaults(&c);
     ok(config_parse(&c, "auth-queue = 0\n", 15, "f", err, sizeof(err)) < 0 && strstr(err, "auth-queue") != NULL,
        "auth-queue 0 is refused");
     config_defaults(&c);

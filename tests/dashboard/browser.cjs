@@ -185,10 +185,16 @@ async function rateChart() {
   let benchDone = false;
   const bench = run(env.TRPC_BENCH, ['pubsub', '--url', env.TRPC_URL, '--size', '16', '--duration', '5'], 30000)
     .finally(() => { benchDone = true; });
-  let tileMax = 0, chartMax = 0, redrawn = false;
+  let tileMax = 0, chartMax = 0, redrawn = false, coreRows = 0, cpuMax = 0;
+  /* the Cores table: its rows' CPU column ("37 %") */
+  const coreCpu = () => page.evaluate(() => [...document.querySelectorAll('table[aria-label="Cores"] tbody tr:not(.empty)')]
+    .map(tr => parseFloat(tr.children[1].textContent)));
   while (!benchDone) {
     await sleep(300);
     tileMax = Math.max(tileMax, (await tile()) || 0);
+    const cpu = await coreCpu();
+    coreRows = Math.max(coreRows, cpu.length);
+    cpuMax = Math.max(cpuMax, ...cpu.filter(Number.isFinite));
     if (haveChart) {
       const c = await chart();
       for (const [x, y] of c.pts) if (x > t0) chartMax = Math.max(chartMax, y);
@@ -201,6 +207,7 @@ async function rateChart() {
   ok(b.code === 0, 'trpc-bench pubsub ran for 5 s');
   ok(before < 100 && tileMax > 1000,
     `overview: the msgs in/s tile rises while trpc-bench runs (${before}/s before, at most ${tileMax}/s during)`);
+  ok(coreRows === 2 && cpuMax >= 5, `overview: the Cores table has a row per core, whose CPU rises under load (at most ${cpuMax} %)`);
   if (haveChart) {
     ok(chartMax > 1000 && redrawn,
       `overview: the rate chart takes the new points (at most ${Math.round(chartMax)}/s) and redraws`);
@@ -257,6 +264,22 @@ async function streams() {
   await g.waitFor({timeout: 6000});
   const title = await page.textContent(`${tid('stream-detail')} .detail-title`);
   ok(title.trim() === 'orders', `streams: stream orders selected, its consumer group billing listed`);
+
+  /* the group's figures as the page shows them (by column heading) against trpcctl's */
+  const cols = {lag: 'lag', pending: 'pending', 'in flight': 'inflight', delivered: 'delivered', redelivered: 'redelivered', dead: 'dead'};
+  let seen = '';
+  const same = await until(async () => {
+    const cells = await page.evaluate(() => {
+      const tr = document.querySelector('[data-testid="group-row"][data-name="billing"]');
+      if (!tr) return null;
+      const heads = [...tr.closest('table').querySelectorAll('thead th')].map(th => th.textContent.trim());
+      return Object.fromEntries([...tr.children].map((td, i) => [heads[i], td.textContent.trim()]));
+    });
+    const g = (await ctl('group', 'info', 'orders', 'billing')).group;
+    seen = Object.entries(cols).map(([c, k]) => `${c} ${cells ? cells[c] : '?'}/${g[k]}`).join(', ');
+    return !!cells && Object.entries(cols).every(([c, k]) => shown(cells[c]) === Number(g[k]));
+  }, 6000, 300);
+  ok(same && /redelivered [1-9]/.test(seen), `streams: group billing's figures on the page are the broker's (page/trpcctl: ${seen})`);
   await shot('streams');
 }
 
@@ -314,6 +337,31 @@ async function dlq() {
   ok(!!again && again.payload === m.payload && billing2.delivered > billing1.delivered,
     `dlq: group billing delivers the copy to a member again (dead again as seq ${again && again.seq}, ` +
     `delivered ${billing1.delivered} -> ${billing2.delivered})`);
+}
+
+/* Purge: one dead letter from its panel, then the rest with Purge all (each asks first). */
+async function dlqPurge() {
+  const dead = (await ctl('dlq', 'ls', 'orders-dead')).messages;
+  if (dead.length < 2) throw new Error(`orders-dead holds ${dead.length} dead letters, not 2 or more`);
+  const m = dead[0];
+  const row = page.locator(`${tid('dlq-row')}[data-seq="${m.seq}"]`);
+  await row.waitFor({timeout: 8000});
+  await row.click();
+  const asked = dialogs.length;
+  await page.click(`${tid('dlq-detail')} ${tid('purge-message')}`);
+  await row.waitFor({state: 'detached', timeout: 8000});
+  const left = (await ctl('dlq', 'ls', 'orders-dead')).messages;
+  ok(dialogs.length === asked + 1 && /Purge dead letter/.test(dialogs[asked]) && !left.some(x => x.seq === m.seq) &&
+    left.length === dead.length - 1,
+  `dlq: Purge in a dead letter's panel asks first, the row goes, and trpcctl dlq ls no longer lists ${m.seq} (${left.length} left)`);
+
+  await page.click(tid('purge-all'));
+  const none = await until(async () => (await ctl('dlq', 'ls', 'orders-dead')).messages.length === 0, 8000, 200);
+  await page.locator(tid('dlq-row')).first().waitFor({state: 'detached', timeout: 8000});
+  const rtext = (await page.textContent(tid('dlq-result'))).trim();
+  ok(dialogs.length === asked + 2 && /Purge every dead letter/.test(dialogs[asked + 1]) && none &&
+    rtext === `Purge: ${left.length} purged, 0 failed, 0 skipped`,
+  `dlq: Purge all asks first, then empties the list ("${rtext}") and trpcctl dlq ls`);
 }
 
 async function settings() {
@@ -554,6 +602,7 @@ async function main() {
   await step('clients', clients);
   await step('streams', streams);
   await step('dlq', dlq);
+  await step('dlq purge', dlqPurge);
   await step('settings', settings);
 
   /* the broker with authentication, in a context of its own (its own cookies) */

@@ -4,9 +4,10 @@
 # this file), against a broker on two cores with two dead letters (examples/durable) and one idle
 # client with one subscription (trpc-bench idle). It checks that the overview loads without a page
 # or console error and turns healthy, that the msgs in/s tile and the rate chart follow trpc-bench
-# up and down, that the topics, clients and streams pages list what is there, that Kick, Redrive
-# and a setting's Save and Reset do what trpcctl then sees (a message redriven is delivered to its
-# group again), and that a bad value is refused with an error toast. Then, against a second broker
+# up and down, that the topics, clients and streams pages list what is there (a consumer group's
+# lag, pending, in flight, delivered, redelivered and dead as trpcctl gives them), that Kick,
+# Redrive, Purge, Purge all and a setting's Save and Reset do what trpcctl then sees (a message
+# redriven is delivered to its group again), and that a bad value is refused with an error toast. Then, against a second broker
 # with authentication on (--auth, its first admin alice made offline with trpc-broker user add):
 # the login form instead of the pages, a wrong password refused ("bad credentials"), alice's login
 # (the overview, her name in the header, the failed logins tile), the Users page (alice listed;
@@ -16,8 +17,8 @@
 # to $top_builddir/tests/dashboard/screenshots/.
 #
 # Needs node, chromium (TRPC_CHROMIUM, default /usr/bin/chromium) and playwright-core, installed
-# as .ci/run does: npm install --prefix /var/cache/trpc-ci/node playwright-core@1.65.2 (or
-# TRPC_NODE_MODULES=DIR/node_modules). Without them it skips, unless TRPC_REQUIRE_BROWSER=1 (CI).
+# as .ci/run does: npm install --prefix /var/cache/trpc-ci/node playwright-core@1.65.2 (1.49.1 on
+# a Node.js older than 20; or TRPC_NODE_MODULES=DIR/node_modules). Without them it skips, unless TRPC_REQUIRE_BROWSER=1 (CI).
 : "${top_srcdir:=.}"
 # shellcheck source=../ctl/lib.sh disable=SC1091
 . "$top_srcdir/tests/ctl/lib.sh"

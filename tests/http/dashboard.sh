@@ -140,6 +140,10 @@ req get GET /api/server.info && [ "$(code get)" = 405 ] && grep -qi '^allow: POS
 ok $? "GET on a verb: 405, Allow: POST"
 req put PUT / -d x && [ "$(code put)" = 405 ]
 ok $? "PUT on a page: 405"
+req psession POST /api/session -H "$J" -H "$X" -d '{}' && [ "$(code psession)" = 405 ] &&
+    req pevents POST /api/events -H "$J" -H "$X" -d '{}' && [ "$(code pevents)" = 405 ] &&
+    req devents DELETE /api/events && [ "$(code devents)" = 405 ]
+ok $? "POST on /api/session, POST and DELETE on /api/events: 405"
 req badjson POST /api/server.info -H "$J" -H "$X" -d '{"a": ' && [ "$(code badjson)" = 400 ] &&
     jget badjson 'd["error"]["message"]' | grep -q "not JSON"
 ok $? "bad JSON: 400 BAD_REQUEST saying where"

@@ -94,6 +94,21 @@ if [ -x "$BUILD/perf/trpc-bench" ]; then
     promtool_clean "$TMP/m3.body" "with the histograms filled"
 fi
 
+# A request on a topic no pattern names is timed under the one "(other)" label.
+if [ -x "$BUILD/examples/echo/echo-service" ]; then
+    "$BUILD/examples/echo/echo-service" "$TRPC_URL" e1 >"$TMP/echo.out" 2>&1 &
+    echo_pid=$!
+    i=0
+    while [ $i -lt 50 ] && ! grep -q '^ready' "$TMP/echo.out"; do sleep 0.1; i=$((i + 1)); done
+    "$BUILD/examples/echo/echo-client" "$TRPC_URL" 7 >"$TMP/echoc.out" 2>&1
+    kill -TERM "$echo_pid" 2>/dev/null
+    wait "$echo_pid" 2>/dev/null
+    get m4 /metrics
+    grep -q '^trpc_request_duration_seconds_count{topic="(other)"} 7$' "$TMP/m4.body" &&
+        grep -q '^trpc_request_duration_seconds_count{topic="shop\.>"} 0$' "$TMP/m4.body"
+    ok $? "requests on topic echo, named by no pattern, are timed under (other): $(grep '^trpc_request_duration_seconds_count{topic="(other)"}' "$TMP/m4.body")"
+fi
+
 get post /metrics -X POST -d x && [ "$(cat "$TMP/post.code")" = 405 ] && grep -qi '^allow: GET, HEAD' "$TMP/post.head"
 ok $? "POST: 405 with Allow"
 get nope /nope && [ "$(cat "$TMP/nope.code")" = 404 ]

@@ -1,0 +1,89 @@
+/*
+ * /readyz while the broker stops: 200 "ready" before SIGTERM, 503 "stopping" while its cores still
+ * give a subscriber that does not read its 2 s (so that an orchestrator sends no one new), and a
+ * clean exit after. The subscriber's unread output is larger than the loopback socket buffers can
+ * hold, so the broker has something left to send when the signal comes.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/broker/itest.h"
+
+#define PAYLOAD (64u << 10)
+#define COUNT   640 /* 40 MiB: more than both sockets' buffers, less than max-output-bytes */
+
+/* GET /readyz: the status code, the body in body (size n); -1 when there is no answer. */
+static int readyz(unsigned port, char *body, size_t n)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    const char *req = "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    struct timeval tv = {.tv_sec = 2};
+    char buf[4096];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
+    size_t got = 0;
+    ssize_t r;
+    char *at;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+        goto out;
+    while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+        got += (size_t)r;
+    buf[got] = '\0';
+    if (sscanf(buf, "HTTP/1.1 %d", &code) != 1)
+        code = -1;
+    at = strstr(buf, "\r\n\r\n");
+    snprintf(body, n, "%s", at != NULL ? at + 4 : "");
+out:
+    close(fd);
+    return code;
+}
+
+int main(void)
+{
+    static const char *const args[] = {"--cores", "1", NULL};
+    static uint8_t payload[PAYLOAD];
+    struct broker_proc b;
+    struct tc sub, pub;
+    char body[256] = "";
+    int code, st, tries = 0;
+
+    plan(4);
+    itest_start(&b, args);
+    if (b.http_port == 0) {
+        printf("Bail out! the broker serves no HTTP\n");
+        return 1;
+    }
+    code = readyz(b.http_port, body, sizeof(body));
+    ok(code == 200 && strstr(body, "ready\nstore up") != NULL, "/readyz before SIGTERM: %d ready", code);
+
+    itest_connect(&sub, &b, 0);
+    itest_connect(&pub, &b, 0);
+    tc_sub(&sub, 1, "t", NULL);
+    tc_sync(&sub, NULL);
+    for (unsigned i = 0; i < COUNT; i++)
+        tc_pub(&pub, "t", payload, sizeof(payload));
+    tc_sync(&pub, NULL); /* one core: every MSG is in the subscriber's output now */
+    ok(kill(b.pid, SIGTERM) == 0, "SIGTERM with %u MiB unread by a subscriber", COUNT * PAYLOAD >> 20);
+    /* The cores wait up to 2 s for the subscriber; ask until the answer says stopping. */
+    do {
+        code = readyz(b.http_port, body, sizeof(body));
+        if (code == 503)
+            break;
+        usleep(20000);
+    } while (++tries < 100 && code == 200);
+    ok(code == 503 && strstr(body, "stopping\nstore up") != NULL, "/readyz while the cores stop: %d stopping (after %d tries)",
+       code, tries);
+    tc_close(&sub);
+    st = broker_proc_signal_wait(&b, SIGTERM, 20000);
+    ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker exits 0 (status %d)", st);
+    tc_close(&pub);
+    broker_proc_stop(&b);
+    return done_testing();
+}
