@@ -7,7 +7,7 @@ need_build
 # The script does the same under a sanitized broker, only slower; the plain build's run covers it.
 sanitized && skip_all "sanitized build: the plain build runs this script"
 
-echo "1..8"
+echo "1..10"
 cd "$SMOKE_WORK" || exit 99
 "$PERF/ab.sh" -d 0.5 -r 3 -o results.txt "$BUILD/src/trpc-broker" "$BUILD/src/trpc-broker" pub256 >out.txt 2>err.txt
 check $? "ab.sh exits 0"
@@ -31,4 +31,10 @@ check $? "ab.sh with BENCH_A and BENCH_B on req1i exits 0"
 grep -q "^# A .* with $BUILD/perf/trpc-bench, B .* with $BUILD/perf/trpc-bench, workload req1i" results2.txt &&
     [ "$(grep -c '^ab=[AB] result workload=request .*callbacks=inline' results2.txt)" -eq 6 ] && grep -q '^p50_us ' out2.txt
 check $? "req1i: both benches named, 6 inline runs, a p50 row"
-[ "$fails" -eq 0 ] || { show err.txt out.txt results.txt err2.txt out2.txt results2.txt; exit 1; }
+# WATCH_B: each B run with the dashboard's event stream open and /metrics scraped.
+WATCH_B=1 "$PERF/ab.sh" -d 1 -r 3 -o results3.txt "$BUILD/src/trpc-broker" "$BUILD/src/trpc-broker" req1 >out3.txt 2>err3.txt
+check $? "ab.sh with WATCH_B=1 on req1 exits 0"
+grep -q '^# A .* (B watched: /api/events open, /metrics each second), workload req1' results3.txt &&
+    [ "$(grep -c '^ab=[AB] result workload=request ' results3.txt)" -eq 6 ] && [ ! -s err3.txt ]
+check $? "req1 watched: the header says so, 6 runs, and every B run read a snapshot and scraped /metrics"
+[ "$fails" -eq 0 ] || { show err.txt out.txt results.txt err2.txt out2.txt results2.txt err3.txt out3.txt results3.txt; exit 1; }
