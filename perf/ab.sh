@@ -10,7 +10,8 @@
 # shared machine than rates, which the other runs' load moves by 2x. The bench's own CPU and
 # faults per message (from its rusage) show when the client, not the broker, is the limit.
 # RUNS pairs (default 5, at least 3), SECONDS each (default 3). Prints every run, then per metric
-# the median of A and B, the ratio B/A of the medians and every pair's ratio. Workloads: those of
+# the median of A and B, the ratio B/A of the medians and every pair's ratio, and where the runs
+# drew different placements (trpc-bench's cores=), the rate's ratio within each. Workloads: those of
 # perf/compare.sh. BROKER_ARGS applies to both brokers. BENCH_A and BENCH_B (default: the one
 # trpc-bench) compare two client library builds instead: name the same broker twice.
 # WATCH_B=1 measures what watching costs: during each B run the broker's dashboard is open (a
@@ -153,4 +154,18 @@ for m in metrics:
     ma, mb = statistics.median(a), statistics.median(b)
     pairs = " ".join("%.2f" % (y / x) if x else "-" for x, y in zip(a, b))
     print("%-19s %14.3f %14.3f %7s  %s" % (m, ma, mb, "%.2f" % (mb / ma) if ma else "-", pairs))
+# The rate by placement: connections all on one broker core, or across cores (cores=P/S, from
+# trpc-bench). Under hash steering A and B draw placements independently, and the placements' rates
+# differ by more than most effects: compare like with like.
+def placement(r):
+    c = set(r.get("cores", "").replace("/", ",").split(","))
+    return None if not c or "" in c or "?" in c else "one core" if len(c) == 1 else "across cores"
+seen = sorted({placement(r) for side in runs.values() for r in side} - {None})
+if len(seen) > 1:
+    print("\nmsgs_per_s by placement: A runs, B runs, B/A of the medians")
+    for p in seen:
+        a = [float(r["msgs_per_s"]) for r in runs["A"] if placement(r) == p]
+        b = [float(r["msgs_per_s"]) for r in runs["B"] if placement(r) == p]
+        ratio = "%.2f" % (statistics.median(b) / statistics.median(a)) if a and b else "-"
+        print("%-19s %14d %14d %7s" % (p, len(a), len(b), ratio))
 PY
