@@ -797,23 +797,33 @@ void config_print_help(FILE *out)
     }
 }
 
+bool config_list_next(const char **p, const char **s, const char **e)
+{
+    while (**p != '\0') {
+        const char *a = *p, *b = strchr(a, ',');
+
+        if (b == NULL)
+            b = a + strlen(a);
+        *p = *b == ',' ? b + 1 : b;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (a < b) {
+            *s = a;
+            *e = b;
+            return true;
+        }
+    }
+    return false;
+}
+
 int config_request_classes(const char *list, char *buf, const char **pats, char *err, size_t errlen)
 {
     size_t n = 0, at = 0;
-    const char *p = list;
+    const char *p = list, *s, *e;
 
-    while (*p != '\0') {
-        const char *s = p, *e = strchr(p, ',');
-
-        if (e == NULL)
-            e = p + strlen(p);
-        p = *e == ',' ? e + 1 : e;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (s == e)
-            continue;
+    while (config_list_next(&p, &s, &e)) {
         if (n == CONFIG_REQUEST_CLASSES_MAX)
             return fail(err, errlen, "request-metrics: more than %d patterns", CONFIG_REQUEST_CLASSES_MAX);
         if (topic_check_pattern(s, (size_t)(e - s)) != 0)

@@ -104,6 +104,10 @@ int config_each_stream(const char *path, int (*fn)(void *arg, const char *where,
 #define CONFIG_REQUEST_CLASSES_MAX 16
 int config_request_classes(const char *list, char *buf, const char **pats, char *err, size_t errlen);
 
+/* The next item of a comma-separated list at *p: true with [*s, *e) its text, blanks trimmed, and
+ * *p moved past it; false at the end. Empty items are skipped. */
+bool config_list_next(const char **p, const char **s, const char **e);
+
 /* Whether host (an address or localhost) is in the loopback range. */
 bool config_host_is_loopback(const char *host);
 /* Checks relations between options (limits consistent, non-loopback listener needs --insecure). */

@@ -11,26 +11,17 @@
 #include <string.h>
 
 #include "gen/gen.h"
+#include "src/config.h"
 
 /* Whether name is one of the comma-separated entries of list (spaces around entries ignored). */
 static bool listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
+    const char *s, *e;
 
-    while (*list != '\0') {
-        const char *e = strchr(list, ',');
-        const char *s = list;
-
-        if (e == NULL)
-            e = list + strlen(list);
-        list = *e == ',' ? e + 1 : e;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
+    while (config_list_next(&list, &s, &e))
         if ((size_t)(e - s) == n && memcmp(s, name, n) == 0)
             return true;
-    }
     return false;
 }
 
@@ -76,7 +67,8 @@ static int collect(const struct gen_ctx *g, const char *skip, char *out, size_t 
 
 int contracts_rpc_topics(const char *files, const char *skip, char *out, size_t outlen, char *err, size_t errlen)
 {
-    char *copy = strdup(files), *save = NULL, *path;
+    char *copy = strdup(files), *path;
+    const char *p = files, *s, *e;
     int count = 0, ret = 0;
 
     if (copy == NULL || outlen == 0) {
@@ -85,18 +77,14 @@ int contracts_rpc_topics(const char *files, const char *skip, char *out, size_t 
         return -EINVAL;
     }
     out[0] = '\0';
-    for (path = strtok_r(copy, ",", &save); path != NULL && ret == 0; path = strtok_r(NULL, ",", &save)) {
+    while (ret == 0 && config_list_next(&p, &s, &e)) {
         char *diag = NULL;
         size_t diag_len = 0;
         FILE *f;
         struct gen_ctx g;
 
-        while (*path == ' ' || *path == '\t')
-            path++;
-        for (char *e = path + strlen(path); e > path && (e[-1] == ' ' || e[-1] == '\t');)
-            *--e = '\0';
-        if (*path == '\0')
-            continue;
+        path = copy + (s - files); /* the same item in the copy, ended there */
+        copy[e - files] = '\0';
         f = open_memstream(&diag, &diag_len);
         if (f == NULL) {
             snprintf(err, errlen, "request-contracts: out of memory");

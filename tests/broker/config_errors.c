@@ -145,5 +145,19 @@ int main(void)
         config_validate(&c, err, sizeof(err)) < 0) &&
            strstr(err, "share a port") != NULL,
        "TLS on the plaintext listener's port is refused: %s", err);
+    {
+        /* The list walk behind request-metrics and request-contracts: blanks trimmed, empty items skipped. */
+        const char *lists[] = {"", " , ,\t", "a", " a , b\t,, c ,", "one two,x"};
+        const char *want[] = {"", "", "a|", "a|b|c|", "one two|x|"};
+
+        for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+            const char *p = lists[i], *s, *e;
+            char got[64] = "";
+
+            while (config_list_next(&p, &s, &e))
+                snprintf(got + strlen(got), sizeof(got) - strlen(got), "%.*s|", (int)(e - s), s);
+            ok(strcmp(got, want[i]) == 0 && *p == '\0', "config_list_next over '%s': %s", lists[i], got);
+        }
+    }
     return done_testing();
 }
