@@ -162,7 +162,7 @@ def placement(r):
     return None if not c or "" in c or "?" in c else "one core" if len(c) == 1 else "across cores"
 seen = sorted({placement(r) for side in runs.values() for r in side} - {None})
 if len(seen) > 1:
-    print("\nmsgs_per_s by placement: A runs, B runs, B/A of the medians")
+    print("\nplacement           A runs, B runs and B/A of the msgs_per_s medians")
     for p in seen:
         a = [float(r["msgs_per_s"]) for r in runs["A"] if placement(r) == p]
         b = [float(r["msgs_per_s"]) for r in runs["B"] if placement(r) == p]
