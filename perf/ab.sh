@@ -8,7 +8,9 @@
 # binary for A and B: BUILD/perf/trpc-bench or TRPC_BENCH), and reads /proc/PID/stat of the broker
 # before and after: CPU seconds and minor page faults per delivered message are far less noisy on a
 # shared machine than rates, which the other runs' load moves by 2x. The bench's own CPU and
-# faults per message (from its rusage) show when the client, not the broker, is the limit.
+# faults per message (from its rusage) show when the client, not the broker, is the limit; context
+# switches per thousand messages of each, how much each slept and was preempted; and
+# broker_threads the CPU seconds of each of the broker's threads by name (trpc-core0, trpc-auth...).
 # RUNS pairs (default 5, at least 3), SECONDS each (default 3). Prints every run, then per metric
 # the median of A and B, the ratio B/A of the medians and every pair's ratio, and where the runs
 # drew different placements (trpc-bench's cores=), the rate's ratio within each. Workloads: those of
@@ -55,9 +57,18 @@ stat_of() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13, $8}'
 }
 
+# threads_of PID: the CPU seconds of each of a process's threads that used any, by name
+# ("trpc-core0:1.52,trpc-auth:0.21"); the broker is fresh for each run, so this is the run's.
+threads_of() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        sed 's/^[0-9]* (\(.*\)) \(.*\)/\1 \2/' "$t/stat" 2>/dev/null
+    done | awk -v hz="$(getconf CLK_TCK)" '{ s = ($13 + $14) / hz; if (s > 0) out = out (out ? "," : "") $1 ":" sprintf("%.2f", s) } END { print out }'
+}
+
 # run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 run() {
-    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench watchers benv=
+    local label=$1 bench_bin=$3 line b0 f0 b1 f1 bench watchers threads csw benv=
     if [ "$label" = B ]; then
         benv=${BENCH_ENV_B:-}
         # shellcheck disable=SC2119 # start_trpc takes no arguments here
@@ -99,9 +110,11 @@ while True:
 r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 last = (r.stdout.strip().splitlines() or [""])[-1]
-print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt))' \
+print(last, "bench_cpu_s=%.3f bench_minflt=%d bench_csw=%d" % (u.ru_utime + u.ru_stime, u.ru_minflt, u.ru_nvcsw + u.ru_nivcsw))' \
         "$bench_bin" $(workload_args "$WORKLOAD") $TLS_CA_ARGS --url "$TRPC_URL" --duration "$DURATION" --quiet) || true
     read -r b1 f1 < <(stat_of "$TRPC_PID")
+    threads=$(threads_of "$TRPC_PID")
+    csw=$(cat /proc/"$TRPC_PID"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }')
     if [ -n "$watchers" ]; then
         # shellcheck disable=SC2086 # the PIDs, word-split on purpose
         kill $watchers 2>/dev/null || true
@@ -121,10 +134,11 @@ print(last, "bench_cpu_s=%.3f bench_minflt=%d" % (u.ru_utime + u.ru_stime, u.ru_
 f = dict(kv.split("=", 1) for kv in sys.argv[1].split() if "=" in kv)
 d = max(int(f.get("delivered", 0)), 1)
 tck = int(sys.argv[2])
-print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f bench_flt_per_msg=%.4f" % (
+print("broker_us_per_msg=%.3f broker_flt_per_msg=%.4f bench_us_per_msg=%.3f bench_flt_per_msg=%.4f broker_csw_per_kmsg=%.3f bench_csw_per_kmsg=%.3f" % (
     1e6 * (int(sys.argv[4]) - int(sys.argv[3])) / tck / d, (int(sys.argv[6]) - int(sys.argv[5])) / d,
-    1e6 * float(f["bench_cpu_s"]) / d, int(f["bench_minflt"]) / d))' "$line" "$(getconf CLK_TCK)" "$b0" "$b1" "$f0" "$f1")
-    echo "ab=$label $line $bench" | tee -a "$RESULTS"
+    1e6 * float(f["bench_cpu_s"]) / d, int(f["bench_minflt"]) / d, 1e3 * int(sys.argv[7]) / d, 1e3 * int(f["bench_csw"]) / d))' \
+        "$line" "$(getconf CLK_TCK)" "$b0" "$b1" "$f0" "$f1" "$csw")
+    echo "ab=$label $line $bench broker_threads=${threads:--}" | tee -a "$RESULTS"
 }
 
 : >"$RESULTS"
@@ -144,7 +158,8 @@ for line in open(sys.argv[1]):
         continue
     f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     runs[f["ab"]].append(f)
-metrics = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us", "broker_us_per_msg", "broker_flt_per_msg", "bench_us_per_msg", "bench_flt_per_msg"]
+metrics = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us", "broker_us_per_msg", "broker_flt_per_msg", "bench_us_per_msg", "bench_flt_per_msg",
+           "broker_csw_per_kmsg", "bench_csw_per_kmsg"]
 print("\n%-19s %14s %14s %7s  %s" % ("metric", "A median", "B median", "B/A", "pairs B/A"))
 for m in metrics:
     a = [float(r[m]) for r in runs["A"] if m in r]
