@@ -45,7 +45,7 @@
 #define AUTH_DELAYED_MAX     1024
 #define AUTH_WORKER_NICE     19
 #define AUTH_WAIT_MAX_NS     (3000 * 1000000ull) /* a login that waited longer is told to try again */
-#define AUTH_BUSY_SPARE_CPUS 1.0                 /* less to spare than this: the machine is busy */
+#define AUTH_BUSY_SPARE_CPUS 1.0                 /* less to spare than this: busy (half on one CPU) */
 #define AUTH_BUSY_SHARE_PCT  10                  /* of one CPU, the hashing worker's most when busy */
 #define AUTH_REST_MAX_NS     (1000 * 1000000ull)
 #define AUTH_PENALTY_SLOTS   4096 /* source addresses remembered */
@@ -468,10 +468,10 @@ static double spare_cpus(struct control_auth *st)
  * that hashing takes at most AUTH_BUSY_SHARE_PCT of one CPU. Nice 19 alone is not enough: each
  * hash runs ~60 ms through 19 MiB, and what it evicts from the caches the cores pay for; logins
  * wait instead, and past AUTH_WAIT_MAX_NS are told to try again. A stop ends the rest. Busy is
- * less than a whole CPU to spare: a saturated pipeline such as a 16 B publisher and its subscriber
- * leaves a third of a CPU idle while its threads wait on each other, and a hash in that time is
- * paid by the next wake-up (with half a CPU as the mark, hashing ran unpaced beside it, at a fifth
- * of a CPU). */
+ * less than a whole CPU to spare (half of a machine's only one): a saturated pipeline such as a
+ * 16 B publisher and its subscriber leaves a third of a CPU idle while its threads wait on each
+ * other, and a hash in that time is paid by the next wake-up (with half a CPU as the mark,
+ * hashing ran unpaced beside it, at a fifth of a CPU). */
 static void pace_rest(struct control *ctl, uint64_t cpu_ns)
 {
     struct control_auth *st = ctl->auth;
@@ -480,7 +480,8 @@ static void pace_rest(struct control *ctl, uint64_t cpu_ns)
     struct timespec until;
     uint64_t t0;
 
-    if (spare < 0 || spare >= AUTH_BUSY_SPARE_CPUS || rest_ns == 0)
+    /* On a machine of one CPU, a whole one spare would mean that nothing but the worker runs. */
+    if (spare < 0 || spare >= (st->ncpu > 1 ? AUTH_BUSY_SPARE_CPUS : AUTH_BUSY_SPARE_CPUS / 2) || rest_ns == 0)
         return;
     if (rest_ns > AUTH_REST_MAX_NS)
         rest_ns = AUTH_REST_MAX_NS;
