@@ -259,6 +259,7 @@ static void *http_main(void *arg)
 {
     struct http *h = arg;
 
+    pthread_setname_np(pthread_self(), "trpc-http"); /* for top -H and the tests' look at its nice value */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HTTP_NICE) != 0)
         log_warn(LOG_NO_CORE, "http: cannot lower the thread's priority: %s", strerror(errno));
     while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
@@ -425,7 +426,6 @@ int http_start(struct broker *b, char *err, size_t errlen)
     }
     h->started = true;
     pthread_detach(h->thread);
-    pthread_setname_np(h->thread, "trpc-http"); /* for top -H and the tests' look at its nice value */
     b->http = h;
     log_always(LOG_NO_CORE,
                strchr(c->http_host, ':') ? "dashboard on %s://[%s]:%u/ (and /metrics, /healthz, /readyz)"

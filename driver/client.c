@@ -127,7 +127,6 @@ int trpc_connect(trpc_client **out, const char *urls, const trpc_options *opts)
             err = trpc__fail(-TRPC_E_NO_MEMORY, "trpc_connect: cannot start the I/O thread");
             goto out_disp_stop;
         }
-        pthread_setname_np(c->io_tid, "trpc-io"); /* an application's top -H tells ours apart */
         pthread_mutex_lock(&c->lock);
         c->io_go = true;
         pthread_cond_broadcast(&c->cond);

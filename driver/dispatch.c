@@ -198,6 +198,7 @@ static void *disp_main(void *arg)
 {
     struct trpc__disp *d = arg;
 
+    pthread_setname_np(pthread_self(), "trpc-dispatch");
     this_disp = d;
     pthread_mutex_lock(&d->lock);
     for (;;) {
@@ -238,7 +239,6 @@ int trpc__disp_start(trpc_client *c)
             trpc__disp_stop(c);
             return trpc__fail(-TRPC_E_NO_MEMORY, "dispatcher: cannot start a thread");
         }
-        pthread_setname_np(c->disp[i].tid, "trpc-dispatch");
         c->disp[i].has_thread = true;
         c->disp_count = i + 1;
     }

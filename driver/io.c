@@ -1210,6 +1210,7 @@ void *trpc__io_thread(void *arg)
 {
     trpc_client *c = arg;
 
+    pthread_setname_np(pthread_self(), "trpc-io"); /* an application's top -H tells ours apart */
     /* Wait until trpc_connect has stored io_tid: callbacks compare against it. */
     pthread_mutex_lock(&c->lock);
     while (!c->io_go)

@@ -160,6 +160,8 @@ static void *publisher_main(void *arg)
     struct publisher *p = arg;
     struct run *r = p->r;
     char *payload = calloc(1, r->a->size ? r->a->size : 1);
+
+    pthread_setname_np(pthread_self(), "bench-pub");
     if (!payload) {
         set_error(r, -ENOMEM);
         return NULL;
@@ -461,7 +463,6 @@ static int run_pubsub(struct run *r)
     for (; started < r->a->pubs; started++) {
         if (pthread_create(&pubs[started].thread, NULL, publisher_main, &pubs[started]) != 0)
             break;
-        pthread_setname_np(pubs[started].thread, "bench-pub");
     }
     if (started == r->a->pubs)
         live_wait(r, "pubsub", start);

@@ -48,10 +48,12 @@ tail -n1 "$OUT/bench.txt"
 
 {
     echo "# trpc-broker during '$ARGS' for $DURATION s; event $EVENT, call graph $CALLGRAPH"
-    perf report -i "$OUT/perf.data" --stdio --no-children --percent-limit 0.5 2>/dev/null
+    # By function across the threads: perf's default also sorts by thread name, which would split
+    # each function over trpc-core0, trpc-core1, ... (the flame graph keeps a frame per thread).
+    perf report -i "$OUT/perf.data" --stdio --no-children --sort dso,sym --percent-limit 0.5 2>/dev/null
     echo
     echo "# with children"
-    perf report -i "$OUT/perf.data" --stdio --children --percent-limit 2 -g none 2>/dev/null
+    perf report -i "$OUT/perf.data" --stdio --children --sort dso,sym --percent-limit 2 -g none 2>/dev/null
 } >"$OUT/report.txt"
 perf script -i "$OUT/perf.data" 2>/dev/null | python3 "$(dirname "$0")/flamegraph.py" --title "trpc-broker: $WORKLOAD ($ARGS)" >"$OUT/flame.svg"
 echo "wrote $OUT/report.txt and $OUT/flame.svg"

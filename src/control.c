@@ -303,6 +303,7 @@ static void *control_main(void *arg)
                             {.fd = uring_mbox_fd(&ctl->mbox), .events = POLLIN},
                             {.fd = control_store_fd(ctl), .events = POLLIN}};
 
+    pthread_setname_np(pthread_self(), "trpc-control");
     for (;;) {
         uint64_t now;
 
@@ -377,7 +378,6 @@ int control_start(struct broker *b)
     ret = pthread_create(&ctl->thread, NULL, control_main, ctl);
     if (ret != 0)
         return -ret; /* control_free cleans up */
-    pthread_setname_np(ctl->thread, "trpc-control");
     ctl->started = true;
     return control_auth_start(ctl);
 }

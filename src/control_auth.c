@@ -500,6 +500,7 @@ static void *worker_main(void *arg)
     struct control *ctl = arg;
     struct control_auth *st = ctl->auth;
 
+    pthread_setname_np(pthread_self(), "trpc-auth");
     /* Hashing takes the CPU that is left (nice 19, and pace_rest; not SCHED_IDLE, which a busy
      * machine would starve): under load, logins wait, and past AUTH_WAIT_MAX_NS or auth-queue are
      * told to try again, rather than the established clients' cores losing their share. */
@@ -906,7 +907,6 @@ int control_auth_start(struct control *ctl)
 
     if (ret != 0)
         return -ret;
-    pthread_setname_np(ctl->auth->worker, "trpc-auth");
     ctl->auth->worker_started = true;
     return 0;
 }

@@ -910,8 +910,13 @@ static void *core_main(void *arg)
     struct core *c = arg;
     struct broker *b = c->b;
     bool loop_ok = false;
+    char name[16];
     int ret;
 
+    /* For top -H, perf and pidstat. The modulo only bounds the text for -Wformat-truncation: ids
+     * are below BROKER_CORES_MAX. */
+    snprintf(name, sizeof(name), "trpc-core%u", c->id % BROKER_CORES_MAX);
+    pthread_setname_np(pthread_self(), name);
     pin(c);
     c->init_err = core_init(c);
     loop_ok = c->init_err == 0;
@@ -1085,9 +1090,6 @@ static int start_all(struct broker *b, char *err, size_t errlen)
             log_error(LOG_NO_CORE, "cannot start core thread %u", i);
             exit(1); /* the threads already started wait at a barrier sized for all of them */
         }
-        char name[16];
-        snprintf(name, sizeof(name), "trpc-core%u", i % BROKER_CORES_MAX); /* for top -H, perf and pidstat */
-        pthread_setname_np(b->cores[i]->thread, name);
     }
     b->started = true;
     pthread_barrier_wait(&b->barrier);

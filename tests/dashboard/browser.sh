@@ -18,7 +18,7 @@
 #
 # Needs node, chromium (TRPC_CHROMIUM, default /usr/bin/chromium) and playwright-core, installed
 # as .ci/run does: npm install --prefix /var/cache/trpc-ci/node playwright-core@1.65.2 (1.49.1 on
-# a Node.js older than 20; or TRPC_NODE_MODULES=DIR/node_modules). Without them it skips, unless TRPC_REQUIRE_BROWSER=1 (CI).
+# a Node.js older than 20, such as Debian 12's; or TRPC_NODE_MODULES=DIR/node_modules). Without them it skips, unless TRPC_REQUIRE_BROWSER=1 (CI).
 : "${top_srcdir:=.}"
 # shellcheck source=../ctl/lib.sh disable=SC1091
 . "$top_srcdir/tests/ctl/lib.sh"

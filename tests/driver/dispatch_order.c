@@ -66,6 +66,9 @@ int main(void)
     ok_eq(trpc_options_set_dispatch(o, TRPC_DISPATCH_THREAD, 4), 0, "4 dispatcher threads");
     c = connect_or_bail(&b, o);
     trpc_options_destroy(o);
+    /* Each thread names itself as it starts, which may be after trpc_connect returns. */
+    for (i = 0; i < 500 && (threads_named("trpc-dispatch\n") != 4 || threads_named("trpc-io\n") != 1); i++)
+        usleep(10000);
     ok_eq(threads_named("trpc-dispatch\n"), 4, "4 threads named trpc-dispatch");
     ok_eq(threads_named("trpc-io\n"), 1, "1 thread named trpc-io");
     for (k = 0; k < SUBS; k++) {
