@@ -66,13 +66,13 @@ threads_of() {
     done | awk -v hz="$(getconf CLK_TCK)" '{ s = ($13 + $14) / hz; if (s > 0) out = out (out ? "," : "") $1 ":" sprintf("%.2f", s) } END { print out }'
 }
 
-# run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 # csw_of PID: "voluntary nonvoluntary" context switches of all of a process's threads.
 csw_of() {
     cat /proc/"$1"/task/*/status 2>/dev/null |
         awk '/^voluntary_ctxt_switches:/ { v += $2 } /^nonvoluntary_ctxt_switches:/ { n += $2 } END { print v + 0, n + 0 }'
 }
 
+# run LABEL BROKER BENCH: one BENCH run against a fresh BROKER; one line to RESULTS.
 run() {
     local label=$1 bench_bin=$3 line b0 f0 b1 f1 v0 n0 v1 n1 bench watchers threads benv=
     if [ "$label" = B ]; then

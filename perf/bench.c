@@ -460,10 +460,9 @@ static int run_pubsub(struct run *r)
         goto out_close;
     cores_note(r, &pubs[0].conn, sizeof(pubs[0]), r->a->pubs);
     uint64_t start = now_ns();
-    for (; started < r->a->pubs; started++) {
+    for (; started < r->a->pubs; started++)
         if (pthread_create(&pubs[started].thread, NULL, publisher_main, &pubs[started]) != 0)
             break;
-    }
     if (started == r->a->pubs)
         live_wait(r, "pubsub", start);
     atomic_store(&r->stop, true);

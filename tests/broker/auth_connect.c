@@ -100,24 +100,11 @@ static bool in_files(const char *path, const char *needle)
 /* A counter of /metrics, or -1. */
 static long long metric(const struct broker_proc *b, const char *name)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->http_port)};
     static char buf[1 << 20];
-    const char *req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    size_t n = 0;
     char want[128], *at;
-    ssize_t r;
 
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        if (fd >= 0)
-            close(fd);
+    if (broker_proc_http_get(b, "/metrics", buf, sizeof(buf)) != 200)
         return -1;
-    }
-    while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    buf[n] = '\0';
     snprintf(want, sizeof(want), "\n%s ", name);
     at = strstr(buf, want);
     return at != NULL ? atoll(at + strlen(want)) : -1;

@@ -4,8 +4,6 @@
  * clean exit after. The subscriber's receive buffer is fixed small (no autotuning, whatever the
  * sysctls allow), so most of its 40 MiB is still the broker's to send when the signal comes.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -25,43 +23,13 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* GET /readyz: the status code, the body in body (size n); -1 when there is no answer. */
-static int readyz(unsigned port, char *body, size_t n)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    const char *req = "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    struct timeval tv = {.tv_sec = 2};
-    char buf[4096];
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
-    size_t got = 0;
-    ssize_t r;
-    char *at;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write(fd, req, strlen(req)) != (ssize_t)strlen(req))
-        goto out;
-    while (got < sizeof(buf) - 1 && (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    if (sscanf(buf, "HTTP/1.1 %d", &code) != 1)
-        code = -1;
-    at = strstr(buf, "\r\n\r\n");
-    snprintf(body, n, "%s", at != NULL ? at + 4 : "");
-out:
-    close(fd);
-    return code;
-}
-
 int main(void)
 {
     static const char *const args[] = {"--cores", "1", NULL};
     static uint8_t payload[PAYLOAD];
     struct broker_proc b;
     struct tc sub, pub;
-    char body[256] = "";
+    char body[4096] = "";
     int code, st, rcvbuf = RCVBUF;
     uint64_t deadline;
 
@@ -71,7 +39,7 @@ int main(void)
         printf("Bail out! the broker serves no HTTP\n");
         return 1;
     }
-    code = readyz(b.http_port, body, sizeof(body));
+    code = broker_proc_http_get(&b, "/readyz", body, sizeof(body));
     ok(code == 200 && strstr(body, "ready\nstore up") != NULL, "/readyz before SIGTERM: %d ready", code);
 
     itest_connect(&sub, &b, 0);
@@ -86,7 +54,7 @@ int main(void)
     /* The cores wait up to 2 s for the subscriber once the control thread has stopped, which may
      * take a while under a sanitizer: ask until the answer is no longer 200 (or 15 s pass). */
     deadline = now_ms() + 15000;
-    while ((code = readyz(b.http_port, body, sizeof(body))) == 200 && now_ms() < deadline)
+    while ((code = broker_proc_http_get(&b, "/readyz", body, sizeof(body))) == 200 && now_ms() < deadline)
         usleep(20000);
     ok(code == 503 && strstr(body, "stopping\nstore up") != NULL, "/readyz while the cores stop: %d stopping", code);
     tc_close(&sub);

@@ -268,6 +268,40 @@ int broker_proc_connect(const struct broker_proc *b)
     return fd;
 }
 
+int broker_proc_http_get(const struct broker_proc *b, const char *path, char *body, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->http_port)};
+    struct timeval tv = {.tv_sec = 2};
+    char req[512], head[64];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1, reqlen;
+    size_t got = 0;
+    ssize_t r;
+    char *at;
+
+    body[0] = '\0';
+    if (fd == -1)
+        return -1;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    reqlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, req, (size_t)reqlen) == reqlen) {
+        /* The whole answer goes into body, then the body is moved to its start. */
+        while (got < len - 1 && (r = read(fd, body + got, len - 1 - got)) > 0)
+            got += (size_t)r;
+        body[got] = '\0';
+        snprintf(head, sizeof(head), "%s", body);
+        if (sscanf(head, "HTTP/1.1 %d", &code) != 1)
+            code = -1;
+        at = strstr(body, "\r\n\r\n");
+        if (at != NULL)
+            memmove(body, at + 4, strlen(at + 4) + 1);
+        else
+            body[0] = '\0';
+    }
+    close(fd);
+    return code;
+}
+
 static int spawn(struct broker_proc *b, const char *listen)
 {
     char path[1024];

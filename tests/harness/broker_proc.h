@@ -92,4 +92,9 @@ int broker_proc_run(const char *const *args, char *out, size_t outlen, char *err
 /* A TCP connection to the broker (blocking fd, TCP_NODELAY), or a negative errno. */
 int broker_proc_connect(const struct broker_proc *b);
 
+/* GET path from the broker's HTTP server (Connection: close, 2 s to answer): the status code, with
+ * the body NUL-terminated in body; -1 when nothing answered. body is read into whole first, so len
+ * must hold the headers too (a few hundred bytes), or the body comes back empty or cut. */
+int broker_proc_http_get(const struct broker_proc *b, const char *path, char *body, size_t len);
+
 #endif
