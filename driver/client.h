@@ -227,6 +227,7 @@ struct trpc_client {
     struct trpc__buf fill;             /* frames queued by application threads */
     size_t out_unsent;                 /* bytes of c->out not sent yet (updated as each send returns), for the send_buffer bound */
     bool send_idle;                    /* the I/O side has nothing to send: an append must wake it */
+    struct wire_topic_memo out_memo;   /* the last topic an append found valid */
     int direct_fd;                     /* the open session's socket for direct sends, -1 when there is none */
     uint64_t ping_next;                /* flush PING ids */
     struct trpc__flush_wait *flushing; /* trpc_flush calls waiting for their PONG */

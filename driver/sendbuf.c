@@ -66,7 +66,7 @@ void trpc__wake(trpc_client *c)
  */
 int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, bool *wake)
 {
-    ssize_t n = wire_encoded_len(o);
+    ssize_t n = wire_encoded_len_memo(o, &c->out_memo);
     size_t unsent;
     int err;
 

@@ -386,7 +386,7 @@ static int header_key_check(const struct wire_header *h)
  * (docs/protocol.md section 8), so that a frame with several faults gets the same code from both.
  * Sets *hdr_len.
  */
-static int out_check(const struct wire_out *o, uint64_t *hdr_len)
+static int out_check(const struct wire_out *o, uint64_t *hdr_len, struct wire_topic_memo *memo)
 {
     uint64_t hl = 0, total;
     size_t i;
@@ -410,10 +410,11 @@ static int out_check(const struct wire_out *o, uint64_t *hdr_len)
     err = ids_check(o->type, o->flags, o->aux, o->id, o->seq);
     if (err)
         return err;
-    if (o->topic_len) {
+    if (o->topic_len && !memo_has(memo, o->type, o->topic, o->topic_len)) {
         err = topic_check(o->type, o->topic, o->topic_len);
         if (err)
             return err;
+        memo_set(memo, o->type, o->topic, o->topic_len);
     }
     for (i = 0; i < o->header_count; i++) {
         err = header_key_check(&o->headers[i]);
@@ -428,8 +429,13 @@ static int out_check(const struct wire_out *o, uint64_t *hdr_len)
 
 ssize_t wire_encoded_len(const struct wire_out *o)
 {
+    return wire_encoded_len_memo(o, NULL);
+}
+
+ssize_t wire_encoded_len_memo(const struct wire_out *o, struct wire_topic_memo *memo)
+{
     uint64_t hl;
-    int err = out_check(o, &hl);
+    int err = out_check(o, &hl, memo);
 
     if (err)
         return err;
@@ -482,7 +488,7 @@ ssize_t wire_encode(uint8_t *buf, size_t cap, const struct wire_out *o)
     uint64_t hl, total;
     int err;
 
-    err = out_check(o, &hl);
+    err = out_check(o, &hl, NULL);
     if (err)
         return err;
     total = WIRE_FIXED_LEN + o->topic_len + hl + o->payload_len;

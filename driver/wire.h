@@ -184,6 +184,9 @@ struct wire_out {
 
 /* Bytes wire_encode needs for o, or -TRPC_E_* when o cannot be encoded within the ceilings. */
 ssize_t wire_encoded_len(const struct wire_out *o);
+/* The same, skipping the topic check when the topic and its rule are memo's (then updated): a
+ * publisher mostly repeats one topic. memo starts zeroed. */
+ssize_t wire_encoded_len_memo(const struct wire_out *o, struct wire_topic_memo *memo);
 
 /*
  * Encodes o into buf[0..cap). Returns the frame length, or -TRPC_E_NO_SPACE when cap is too

@@ -147,15 +147,42 @@ static void frame_size_first(void)
     ok_eq(wire_encode(out, sizeof(out), &o), -TRPC_E_FRAME_TOO_LARGE, "frame size before type: wire_encode gives FRAME_TOO_LARGE");
 }
 
+/*
+ * A publisher's memo (wire_encoded_len_memo) skips the check of the topic it last found valid,
+ * under the same rule only: a pattern a SUB made valid is still no PUB topic, an invalid topic
+ * never enters it, and a topic too long for it is checked each time.
+ */
+static void memo_rules(void)
+{
+    const struct wire_out sub = {.type = WIRE_SUB, .id = 1, TOPIC("a.*")}, pub_wild = {.type = WIRE_PUB, TOPIC("a.*")};
+    const struct wire_out pub = {.type = WIRE_PUB, TOPIC("a.b")}, pub_bad = {.type = WIRE_PUB, TOPIC("a..b")};
+    const struct wire_out pub_long = {.type = WIRE_PUB, TOPIC("a.bcdefghijklmnopqrstuvwxyz.0123456789")};
+    const struct wire_out pub_long_bad = {.type = WIRE_PUB, TOPIC("a.bcdefghijklmnopqrstuvwxyz.0123456789.*")};
+    struct wire_topic_memo m = {0};
+
+    ok(wire_encoded_len_memo(&sub, &m) > 0 && m.len == 3, "memo: a SUB's valid pattern is remembered");
+    ok_eq(wire_encoded_len_memo(&pub_wild, &m), -TRPC_E_WILDCARD_NOT_ALLOWED, "memo: the same pattern as a PUB topic is refused");
+    ok(wire_encoded_len_memo(&pub, &m) > 0 && m.len == 3 && memcmp(m.topic, "a.b", 3) == 0, "memo: a PUB topic replaces it");
+    ok(wire_encoded_len_memo(&pub, &m) > 0, "memo: the remembered topic passes again");
+    ok_eq(wire_encoded_len_memo(&pub_bad, &m), -TRPC_E_BAD_TOPIC, "memo: an invalid topic is refused");
+    ok(m.len == 3 && memcmp(m.topic, "a.b", 3) == 0, "memo: an invalid topic is not remembered");
+    ok(wire_encoded_len_memo(&pub_long, &m) > 0 && m.len == 3, "memo: a topic longer than the memo passes and is not kept");
+    ok_eq(wire_encoded_len_memo(&pub_long_bad, &m), -TRPC_E_WILDCARD_NOT_ALLOWED, "memo: a long topic is checked each time");
+}
+
 static void check(const struct ecase *c)
 {
     static uint8_t hdr[1024], raw[2048], out[2048];
+    struct wire_topic_memo m = {0};
     struct wire_limits lim;
     struct wire_frame f;
     ssize_t got = wire_encode(out, sizeof(out), &c->o);
     size_t n;
 
     ok_eq(got, -c->code, "%s: wire_encode gives %s", c->what, trpc_err_name(c->code));
+    /* The second call finds the topic in the memo when the first found it valid. */
+    ok_eq(wire_encoded_len_memo(&c->o, &m), -c->code, "%s: wire_encoded_len_memo gives %s", c->what, trpc_err_name(c->code));
+    ok_eq(wire_encoded_len_memo(&c->o, &m), -c->code, "%s: and again through its memo", c->what);
     n = fr_from_out(raw, &c->o, hdr);
     wire_limits_default(&lim);
     ok_eq(wire_decode(raw, n, &lim, &f), -c->code, "%s: wire_decode of the same bytes gives %s", c->what, trpc_err_name(c->code));
@@ -171,5 +198,6 @@ int main(void)
     for (i = 0; i < sizeof(header_order) / sizeof(header_order[0]); i++)
         check(&header_order[i]);
     frame_size_first();
+    memo_rules();
     return done_testing();
 }
