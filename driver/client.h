@@ -48,6 +48,8 @@
 #define TRPC__DEFAULT_TLS_PORT  "4251" /* trpcs:// */
 #define TRPC__PATH_MAX          4096   /* a TLS file name, in bytes */
 #define TRPC__SENDBUF_MIN       (64u << 10)
+#define TRPC__HOLD_BYTES        (32u << 10) /* a stream of publishes goes out in batches of this much... */
+#define TRPC__HOLD_US           100         /* ...or after this long (io.c, swap_batch) */
 
 struct trpc_options {
     char *name;
@@ -228,6 +230,8 @@ struct trpc_client {
     size_t out_unsent;                 /* bytes of c->out not sent yet (updated as each send returns), for the send_buffer bound */
     bool send_idle;                    /* the I/O side has nothing to send: an append must wake it */
     struct wire_topic_memo out_memo;   /* the last topic an append found valid */
+    bool fill_urgent;                  /* fill holds a frame someone waits for: no hold */
+    bool holding;                      /* the I/O side holds fill back: an append that ends the hold wakes it */
     int direct_fd;                     /* the open session's socket for direct sends, -1 when there is none */
     uint64_t ping_next;                /* flush PING ids */
     struct trpc__flush_wait *flushing; /* trpc_flush calls waiting for their PONG */
@@ -267,8 +271,10 @@ struct trpc_client {
     bool send_armed;
     bool tick_armed;
     bool wake_armed;
+    bool hold_armed;   /* the hold's timeout is in flight */
     bool wait_in_poll; /* sleep in poll(2), not io_uring_enter (valgrind: io.c) */
     struct __kernel_timespec tick_ts;
+    struct __kernel_timespec hold_ts;
     struct __kernel_timespec connect_ts;
     struct sockaddr_storage addr;
     socklen_t addr_len;

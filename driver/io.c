@@ -3,8 +3,9 @@
  *
  * At most these operations are in flight: one recv into c->rbuf (fed to a wire_reader), one send
  * (from c->hs before CONNACK, from c->out after), one read of the wake eventfd, one timeout (the
- * tick: keepalive, request deadlines, reconnect backoff, handshake deadline) and, while
- * connecting, one connect with a linked timeout. A connection is torn down by shutdown(2), which
+ * tick: keepalive, request deadlines, reconnect backoff, handshake deadline), one more while
+ * publishes are held for a batch (swap_batch) and, while connecting, one connect with a linked
+ * timeout. A connection is torn down by shutdown(2), which
  * completes its recv and send; the descriptor is closed only once no operation refers to it, so
  * no completion from an old connection is ever mistaken for one of the new.
  *
@@ -59,6 +60,7 @@ enum {
     UD_CONNECT,
     UD_LINK_TIMEOUT,
     UD_CANCEL,
+    UD_HOLD,
 };
 
 #define TLS_CHUNK         (256u << 10) /* plaintext encrypted per send */
@@ -111,6 +113,8 @@ int trpc__io_init(trpc_client *c)
     c->phase = TRPC__PH_WAIT;
     c->tick_ts.tv_sec = 0;
     c->tick_ts.tv_nsec = TRPC__TICK_MS * 1000000L;
+    c->hold_ts.tv_sec = 0;
+    c->hold_ts.tv_nsec = TRPC__HOLD_US * 1000L;
     c->rng = (unsigned)trpc__now_ms() ^ (unsigned)(uintptr_t)c;
     c->wait_in_poll = under_valgrind();
     return 0;
@@ -164,9 +168,31 @@ static void arm_send(trpc_client *c, struct trpc__buf *b)
     c->last_send_ms = trpc__now_ms();
 }
 
-/* c->out is all sent: swaps in what the application queued meanwhile. False when nothing was (the
- * I/O side is idle now: the next append wakes it). */
-static bool swap_batch(trpc_client *c)
+/* The hold's end, TRPC__HOLD_US from now; one timeout at a time (a hold that ended early by an
+ * append leaves its timeout to expire: its completion only kicks a send). */
+static void arm_hold(trpc_client *c)
+{
+    struct io_uring_sqe *sqe;
+
+    if (c->hold_armed)
+        return;
+    sqe = get_sqe(c);
+    io_uring_prep_timeout(sqe, &c->hold_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, UD_HOLD);
+    c->hold_armed = true;
+}
+
+/*
+ * c->out is all sent: swaps in what the application queued meanwhile. False when nothing was (the
+ * I/O side is idle now: the next append wakes it), or when hold says the last batch just went and
+ * what came meanwhile is only publishes, less than TRPC__HOLD_BYTES: a publisher is streaming, and
+ * sending each send's worth as it comes made a send, a broker receive and a wake-up per few dozen
+ * small messages at every hop (docs/performance.md, "Publishes held for a batch"). They wait until
+ * TRPC__HOLD_BYTES are there (the append that gets there wakes us) or TRPC__HOLD_US passed.
+ * Anything someone waits for (a request, a reply, an ack, a PING of trpc_flush, an acknowledged
+ * publish) ends the hold at once; a lone publish after a quiet spell is sent at once.
+ */
+static bool swap_batch(trpc_client *c, bool hold)
 {
     struct trpc__buf tmp;
 
@@ -178,6 +204,15 @@ static bool swap_batch(trpc_client *c)
         pthread_mutex_unlock(&c->lock);
         return false;
     }
+    if (hold && !c->fill_urgent && c->fill.len - c->fill.off < TRPC__HOLD_BYTES) {
+        c->holding = true;
+        c->out_unsent = 0;
+        pthread_mutex_unlock(&c->lock);
+        arm_hold(c);
+        return false;
+    }
+    c->holding = false;
+    c->fill_urgent = false;
     tmp = c->fill;
     c->fill = c->out;
     c->out = tmp;
@@ -260,7 +295,7 @@ static int sink_tls_out(void *arg, const void *data, size_t len)
  * (handshake flights, post-handshake messages), which goes first. out_unsent counts the batch's
  * plaintext not encrypted yet plus the ciphertext not sent.
  */
-static void send_kick_tls(trpc_client *c)
+static void send_kick_tls(trpc_client *c, bool hold)
 {
     struct trpc__buf *plain = NULL;
     int err;
@@ -272,7 +307,7 @@ static void send_kick_tls(trpc_client *c)
         c->tls_out.off = c->tls_out.len = 0;
         if (c->phase == TRPC__PH_HANDSHAKE && c->hs.off < c->hs.len)
             plain = &c->hs;
-        else if (c->phase == TRPC__PH_OPEN && (c->out.off < c->out.len || swap_batch(c)))
+        else if (c->phase == TRPC__PH_OPEN && (c->out.off < c->out.len || swap_batch(c, hold)))
             plain = &c->out;
         err = take_ciphertext(c);
         if (err == 0 && plain != NULL) {
@@ -311,13 +346,14 @@ static void send_kick_tls(trpc_client *c)
         arm_send(c, &c->tls_out);
 }
 
-/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches. */
-static void send_kick(trpc_client *c)
+/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches; hold:
+ * right after a send completed (swap_batch). */
+static void kick(trpc_client *c, bool hold)
 {
     if (c->send_armed || c->fd < 0)
         return;
     if (c->tls != NULL && !ktls_tx(c)) {
-        send_kick_tls(c);
+        send_kick_tls(c, hold);
         return;
     }
     if (c->phase == TRPC__PH_HANDSHAKE) {
@@ -331,8 +367,13 @@ static void send_kick(trpc_client *c)
         arm_send(c, &c->out);
         return;
     }
-    if (swap_batch(c))
+    if (swap_batch(c, hold))
         arm_send(c, &c->out);
+}
+
+static void send_kick(trpc_client *c)
+{
+    kick(c, false);
 }
 
 /* What TLS has for the broker, sent at once if no send is in flight, without waiting and without
@@ -541,6 +582,7 @@ static void session_lost(trpc_client *c)
     c->conn_gen++;
     c->client_id = 0;
     c->send_idle = false;
+    c->holding = false;
     c->direct_fd = -1; /* before the socket is closed: drain_check closes it after this */
     c->out_unsent = 0;
     /* A frame cut by a short direct send never reached the broker whole: send it again whole. */
@@ -1054,7 +1096,7 @@ static void on_send(trpc_client *c, int res)
         c->out_unsent = c->out.len - c->out.off + b->len - b->off;
         pthread_mutex_unlock(&c->lock);
     }
-    send_kick(c);
+    kick(c, b == &c->out || b == &c->tls_out);
 }
 
 static void on_connect(trpc_client *c, int res)
@@ -1138,6 +1180,10 @@ static void handle_cqe(trpc_client *c, uint64_t ud, int res)
     case UD_TICK:
         c->tick_armed = false;
         on_tick(c);
+        break;
+    case UD_HOLD:
+        c->hold_armed = false;
+        send_kick(c);
         break;
     default: /* link timeouts and cancels: their target reports the outcome */
         break;

@@ -5,7 +5,8 @@
  * c->fill with its own c->out when its send completes, so a burst of publishes goes out in one
  * send and nothing is allocated per message (the buffers only grow, by doubling, up to the
  * send_buffer bound). The eventfd is written only when the I/O side said it had nothing to send
- * (c->send_idle): under load publishes cost no system call.
+ * (c->send_idle), or when it holds a stream of publishes back for a larger batch (c->holding, io.c
+ * swap_batch) and an append ends the hold: under load publishes cost no system call.
  *
  * Direct sends. Waking the I/O thread to send one frame costs a thread wake-up (tens of
  * microseconds on a virtual machine), and a request/reply round trip used to pay two of them, one
@@ -85,8 +86,13 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
         return trpc__fail(err, "send buffer: out of memory");
     wire_encode_sized(c->fill.data + c->fill.len, c->fill.cap - c->fill.len, o, (size_t)n);
     c->fill.len += (size_t)n;
+    if (o->type != WIRE_PUB || (o->flags & WIRE_F_ACK_REQ))
+        c->fill_urgent = true;
     if (c->send_idle) {
         c->send_idle = false;
+        *wake = true;
+    } else if (c->holding && (c->fill_urgent || c->fill.len - c->fill.off >= TRPC__HOLD_BYTES)) {
+        c->holding = false;
         *wake = true;
     }
     return 0;

@@ -227,6 +227,7 @@ void trpc__resubscribe_locked(trpc_client *c)
     memmove(c->fill.data + tmp.len, c->fill.data, c->fill.len);
     memcpy(c->fill.data, tmp.data, tmp.len);
     c->fill.len += tmp.len;
+    c->fill_urgent = true;
 out_free_tmp:
     trpc__buf_free(&tmp);
 }

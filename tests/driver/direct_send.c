@@ -4,7 +4,7 @@
  * or a dispatcher thread with an empty queue); otherwise it is queued and the I/O thread woken,
  * as before. A send the kernel takes only in part leaves the rest in fill from fill.off on, for
  * the I/O thread, with not a byte lost or doubled. The socket is one end of a socketpair whose
- * other end the test reads.
+ * other end the test reads. And which appends wake an I/O side that holds a stream of publishes.
  */
 #include "driver/lasterr.c"
 #include "driver/sendbuf.c"
@@ -70,6 +70,56 @@ static bool submit(const struct wire_out *o, bool waiter, int *err)
 
     *err = trpc__enqueue_direct_locked(&cl, o, waiter, &wake);
     return wake;
+}
+
+/* The I/O side holds a stream of publishes back (io.c, swap_batch), with no session to send on
+ * directly: fill is empty and nothing is urgent yet. */
+static void hold(void)
+{
+    reset(-1);
+    cl.send_idle = false;
+    cl.holding = true;
+    cl.fill_urgent = false;
+}
+
+/*
+ * While the I/O side holds a stream back, publishes below TRPC__HOLD_BYTES join it without a
+ * wake-up; the append that reaches TRPC__HOLD_BYTES, or any frame someone waits for, wakes the
+ * I/O thread, once.
+ */
+static void held_stream(void)
+{
+    static const uint8_t payload[100];
+    const struct {
+        const char *what;
+        struct wire_out o;
+    } urgent[] = {
+        {"a PING (trpc_flush)", {.type = WIRE_PING}},
+        {"a REQ", {.type = WIRE_REQ, .id = 1, .topic = "t", .topic_len = 1}},
+        {"an acknowledged PUB", {.type = WIRE_PUB, .flags = WIRE_F_ACK_REQ, .id = 1, .topic = "t", .topic_len = 1}},
+        {"an ACK", {.type = WIRE_ACK, .id = 1, .seq = 1}},
+    };
+    struct wire_out o = pub(payload, sizeof(payload));
+    size_t flen = (size_t)wire_encoded_len(&o), n = 0;
+    bool wake = false;
+    int err = 0;
+
+    hold();
+    while (!wake && err == 0 && cl.fill.len < 2 * TRPC__HOLD_BYTES) {
+        wake = submit(&o, false, &err);
+        n++;
+    }
+    ok(wake && cl.fill.len >= TRPC__HOLD_BYTES && cl.fill.len - flen < TRPC__HOLD_BYTES,
+       "held stream: the publish that reaches HOLD_BYTES wakes the I/O thread, none before (%zu publishes)", n);
+    ok(!cl.holding && !cl.fill_urgent, "held stream: that ends the hold");
+    ok(!submit(&o, false, &err), "held stream: the next publish does not wake it again");
+    for (size_t i = 0; i < sizeof(urgent) / sizeof(urgent[0]); i++) {
+        hold();
+        wake = submit(&o, false, &err);
+        ok(!wake && cl.fill.len == flen, "held stream: a publish waits in fill, without a wake-up");
+        wake = submit(&urgent[i].o, false, &err);
+        ok(err == 0 && wake && !cl.holding && cl.fill_urgent, "held stream: %s ends the hold at once", urgent[i].what);
+    }
 }
 
 int main(void)
@@ -170,6 +220,7 @@ int main(void)
     wake = submit(&o, true, &err);
     ok(err == 0 && wake && cl.fill.len == (size_t)flen && cl.fill.off == 0, "EPIPE: the frame stays queued for the I/O thread");
 
+    held_stream();
     close(sv[0]);
     trpc__buf_free(&cl.fill);
     return done_testing();
