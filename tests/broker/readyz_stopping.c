@@ -6,7 +6,6 @@
  */
 #include <signal.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/broker/itest.h"
@@ -14,14 +13,6 @@
 #define PAYLOAD (64u << 10)
 #define COUNT   640 /* 40 MiB: more than both sockets' buffers, less than max-output-bytes */
 #define RCVBUF  (64 << 10)
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int main(void)
 {
@@ -31,7 +22,7 @@ int main(void)
     struct tc sub, pub;
     char body[4096] = "";
     int code, st, rcvbuf = RCVBUF;
-    uint64_t deadline;
+    long long deadline;
 
     plan(4);
     itest_start(&b, args);
@@ -53,8 +44,8 @@ int main(void)
     ok(kill(b.pid, SIGTERM) == 0, "SIGTERM with %u MiB unread by a subscriber", COUNT * PAYLOAD >> 20);
     /* The cores wait up to 2 s for the subscriber once the control thread has stopped, which may
      * take a while under a sanitizer: ask until the answer is no longer 200 (or 15 s pass). */
-    deadline = now_ms() + 15000;
-    while ((code = broker_proc_http_get(&b, "/readyz", body, sizeof(body))) == 200 && now_ms() < deadline)
+    deadline = broker_proc_now_ms() + 15000;
+    while ((code = broker_proc_http_get(&b, "/readyz", body, sizeof(body))) == 200 && broker_proc_now_ms() < deadline)
         usleep(20000);
     ok(code == 503 && strstr(body, "stopping\nstore up") != NULL, "/readyz while the cores stop: %d stopping", code);
     tc_close(&sub);

@@ -34,7 +34,7 @@ struct made_dir {
 };
 static struct made_dir made_dirs[MAX_DATA_DIRS];
 
-static long long now_ms(void)
+long long broker_proc_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -354,7 +354,7 @@ static int spawn(struct broker_proc *b, const char *listen)
  * HTTP server starts (or a killed broker's ring still holds its listener a moment). */
 static int wait_ready(struct broker_proc *b)
 {
-    long long deadline = now_ms() + START_TIMEOUT_MS;
+    long long deadline = broker_proc_now_ms() + START_TIMEOUT_MS;
     bool http = args_http_on(b);
 
     b->http_port = 0;
@@ -382,7 +382,7 @@ static int wait_ready(struct broker_proc *b)
                     return 0;
             }
         }
-        if (now_ms() >= deadline)
+        if (broker_proc_now_ms() >= deadline)
             break;
         sleep_ms(POLL_MS);
     }
@@ -455,7 +455,7 @@ int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms)
     if (!b->pid)
         return -ESRCH;
     kill(b->pid, sig);
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = broker_proc_now_ms() + timeout_ms;
     int st;
     for (;;) {
         pid_t r = waitpid(b->pid, &st, WNOHANG);
@@ -463,7 +463,7 @@ int broker_proc_signal_wait(struct broker_proc *b, int sig, int timeout_ms)
             break;
         if (r == -1 && errno != EINTR)
             return -errno;
-        if (now_ms() >= deadline) {
+        if (broker_proc_now_ms() >= deadline) {
             fprintf(stderr, "# broker_proc: no exit %d ms after signal %d; killing\n", timeout_ms, sig);
             broker_proc_kill(b);
             dump_log(b);

@@ -97,4 +97,7 @@ int broker_proc_connect(const struct broker_proc *b);
  * must hold the headers too (a few hundred bytes), or the body comes back empty or cut. */
 int broker_proc_http_get(const struct broker_proc *b, const char *path, char *body, size_t len);
 
+/* CLOCK_MONOTONIC in milliseconds, for a test's deadlines. */
+long long broker_proc_now_ms(void);
+
 #endif
