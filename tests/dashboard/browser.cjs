@@ -186,9 +186,12 @@ async function rateChart() {
   const bench = run(env.TRPC_BENCH, ['pubsub', '--url', env.TRPC_URL, '--size', '16', '--duration', '5'], 30000)
     .finally(() => { benchDone = true; });
   let tileMax = 0, chartMax = 0, redrawn = false, coreRows = 0, cpuMax = 0;
-  /* the Cores table: its rows' CPU column ("37 %") */
-  const coreCpu = () => page.evaluate(() => [...document.querySelectorAll('table[aria-label="Cores"] tbody tr:not(.empty)')]
-    .map(tr => parseFloat(tr.children[1].textContent)));
+  /* the Cores table: its rows' CPU column ("37 %"), found by its heading */
+  const coreCpu = () => page.evaluate(() => {
+    const table = document.querySelector('table[aria-label="Cores"]');
+    const col = table ? [...table.querySelectorAll('thead th')].findIndex(th => th.textContent.trim() === 'CPU') : -1;
+    return col < 0 ? [] : [...table.querySelectorAll('tbody tr:not(.empty)')].map(tr => parseFloat(tr.children[col].textContent));
+  });
   while (!benchDone) {
     await sleep(300);
     tileMax = Math.max(tileMax, (await tile()) || 0);
