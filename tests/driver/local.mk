@@ -48,11 +48,13 @@ DRIVER_TESTS = \
 	tests/driver/request_durable \
 	tests/driver/crash_groups \
 	tests/driver/nested_callback \
-	tests/driver/sub_batch
+	tests/driver/sub_batch \
+	tests/driver/publish_hold
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_nested_callback_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_sub_batch_LDADD = $(TESTS_DRIVER_LIBS)
+tests_driver_publish_hold_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_crash_groups_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_crash_groups_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_request_durable_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
