@@ -333,6 +333,13 @@ int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool w
 void trpc__wake(trpc_client *c);
 void trpc__keep_only_pubs(struct trpc__buf *b);
 
+/* Where a held stream goes out (io.c, swap_batch): TRPC__HOLD_BYTES, or half the send_buffer bound
+ * where that is less, so that a publisher never meets BUFFER_FULL while the I/O side waits for more. */
+static inline size_t trpc__hold_bytes(const trpc_client *c)
+{
+    return c->opts.send_buffer / 2 < TRPC__HOLD_BYTES ? c->opts.send_buffer / 2 : TRPC__HOLD_BYTES;
+}
+
 /* pending.c */
 /* A PUBACK for id: completes its publish with the sequence. */
 void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq);

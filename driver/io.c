@@ -185,10 +185,10 @@ static void arm_hold(trpc_client *c)
 /*
  * c->out is all sent: swaps in what the application queued meanwhile. False when nothing was (the
  * I/O side is idle now: the next append wakes it), or when hold says the last batch just went and
- * what came meanwhile is only publishes, less than TRPC__HOLD_BYTES: a publisher is streaming, and
+ * what came meanwhile is only publishes, less than trpc__hold_bytes(): a publisher is streaming, and
  * sending each send's worth as it comes made a send, a broker receive and a wake-up per few dozen
  * small messages at every hop (docs/performance.md, "Publishes held for a batch"). They wait until
- * TRPC__HOLD_BYTES are there (the append that gets there wakes us) or TRPC__HOLD_US passed.
+ * that much is there (the append that gets there wakes us) or TRPC__HOLD_US passed.
  * Anything someone waits for (a request, a reply, an ack, a PING of trpc_flush, an acknowledged
  * publish) ends the hold at once; a lone publish after a quiet spell is sent at once.
  */
@@ -204,7 +204,7 @@ static bool swap_batch(trpc_client *c, bool hold)
         pthread_mutex_unlock(&c->lock);
         return false;
     }
-    if (hold && !c->fill_urgent && c->fill.len - c->fill.off < TRPC__HOLD_BYTES) {
+    if (hold && !c->fill_urgent && c->fill.len - c->fill.off < trpc__hold_bytes(c)) {
         c->holding = true;
         c->out_unsent = 0;
         pthread_mutex_unlock(&c->lock);

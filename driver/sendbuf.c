@@ -91,7 +91,7 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
     if (c->send_idle) {
         c->send_idle = false;
         *wake = true;
-    } else if (c->holding && (c->fill_urgent || c->fill.len - c->fill.off >= TRPC__HOLD_BYTES)) {
+    } else if (c->holding && (c->fill_urgent || c->fill.len - c->fill.off >= trpc__hold_bytes(c))) {
         c->holding = false;
         *wake = true;
     }

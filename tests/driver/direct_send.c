@@ -113,6 +113,13 @@ static void held_stream(void)
        "held stream: the publish that reaches HOLD_BYTES wakes the I/O thread, none before (%zu publishes)", n);
     ok(!cl.holding && !cl.fill_urgent, "held stream: that ends the hold");
     ok(!submit(&o, false, &err), "held stream: the next publish does not wake it again");
+    cl.opts.send_buffer = 8192;
+    hold();
+    for (wake = false, n = 0; !wake && err == 0 && cl.fill.len < cl.opts.send_buffer; n++)
+        wake = submit(&o, false, &err);
+    ok(err == 0 && wake && cl.fill.len >= 4096 && cl.fill.len - flen < 4096,
+       "held stream under an 8 KiB send_buffer: woken at half the bound, before BUFFER_FULL (%zu publishes)", n);
+    cl.opts.send_buffer = 8u << 20;
     for (size_t i = 0; i < sizeof(urgent) / sizeof(urgent[0]); i++) {
         hold();
         wake = submit(&o, false, &err);
