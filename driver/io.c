@@ -66,6 +66,13 @@ enum {
 #define TLS_CHUNK         (256u << 10) /* plaintext encrypted per send */
 #define TLS_CLOSE_WAIT_MS 200          /* a clean close waits this long for sends in flight before close_notify */
 
+/* What a kick does about holding publishes back (swap_batch). */
+enum hold {
+    HOLD_KEEP,  /* any other kick: a hold in force stays, none starts */
+    HOLD_START, /* a batch's send just completed: a stream may be held */
+    HOLD_END,   /* the hold's timeout: send what is there */
+};
+
 static void conn_down(trpc_client *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void on_connected(trpc_client *c);
 
@@ -190,9 +197,10 @@ static void arm_hold(trpc_client *c)
  * small messages at every hop (docs/performance.md, "Publishes held for a batch"). They wait until
  * that much is there (the append that gets there wakes us) or TRPC__HOLD_US passed.
  * Anything someone waits for (a request, a reply, an ack, a PING of trpc_flush, an acknowledged
- * publish) ends the hold at once; a lone publish after a quiet spell is sent at once.
+ * publish) ends the hold at once; a lone publish after a quiet spell is sent at once. Other kicks
+ * (a TLS receive's) leave a hold in force.
  */
-static bool swap_batch(trpc_client *c, bool hold)
+static bool swap_batch(trpc_client *c, enum hold hold)
 {
     struct trpc__buf tmp;
 
@@ -200,11 +208,14 @@ static bool swap_batch(trpc_client *c, bool hold)
     pthread_mutex_lock(&c->lock);
     if (c->fill.len == 0) {
         c->send_idle = true;
+        c->holding = false;
         c->out_unsent = 0;
         pthread_mutex_unlock(&c->lock);
         return false;
     }
-    if (hold && !c->fill_urgent && c->fill.len - c->fill.off < trpc__hold_bytes(c)) {
+    if (hold == HOLD_END)
+        c->holding = false;
+    if ((hold == HOLD_START || c->holding) && !c->fill_urgent && c->fill.len - c->fill.off < trpc__hold_bytes(c)) {
         c->holding = true;
         c->out_unsent = 0;
         pthread_mutex_unlock(&c->lock);
@@ -295,7 +306,7 @@ static int sink_tls_out(void *arg, const void *data, size_t len)
  * (handshake flights, post-handshake messages), which goes first. out_unsent counts the batch's
  * plaintext not encrypted yet plus the ciphertext not sent.
  */
-static void send_kick_tls(trpc_client *c, bool hold)
+static void send_kick_tls(trpc_client *c, enum hold hold)
 {
     struct trpc__buf *plain = NULL;
     int err;
@@ -346,9 +357,8 @@ static void send_kick_tls(trpc_client *c, bool hold)
         arm_send(c, &c->tls_out);
 }
 
-/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches; hold:
- * right after a send completed (swap_batch). */
-static void kick(trpc_client *c, bool hold)
+/* Starts the next send if none is in flight: the handshake alone, then swapped-in batches. */
+static void kick(trpc_client *c, enum hold hold)
 {
     if (c->send_armed || c->fd < 0)
         return;
@@ -373,7 +383,7 @@ static void kick(trpc_client *c, bool hold)
 
 static void send_kick(trpc_client *c)
 {
-    kick(c, false);
+    kick(c, HOLD_KEEP);
 }
 
 /* What TLS has for the broker, sent at once if no send is in flight, without waiting and without
@@ -1096,7 +1106,7 @@ static void on_send(trpc_client *c, int res)
         c->out_unsent = c->out.len - c->out.off + b->len - b->off;
         pthread_mutex_unlock(&c->lock);
     }
-    kick(c, b == &c->out || b == &c->tls_out);
+    kick(c, b == &c->out || b == &c->tls_out ? HOLD_START : HOLD_KEEP);
 }
 
 static void on_connect(trpc_client *c, int res)
@@ -1183,7 +1193,7 @@ static void handle_cqe(trpc_client *c, uint64_t ud, int res)
         break;
     case UD_HOLD:
         c->hold_armed = false;
-        send_kick(c);
+        kick(c, HOLD_END);
         break;
     default: /* link timeouts and cancels: their target reports the outcome */
         break;

@@ -2,7 +2,8 @@
  * Publishes held for a batch (driver/io.c, swap_batch): a stream that stops without a flush still
  * arrives whole and in order (the hold's timeout sends its tail), a request made right behind a
  * stream is answered, and a publish after a quiet spell arrives on its own. Every wait is a bound
- * on liveness, not a timing: a tail stuck in a hold fails it.
+ * on liveness, not a timing: a tail stuck in a hold fails it. The broker runs without keepalive,
+ * whose PING would end a stuck hold too (after 30 s, within a generous bound).
  */
 #include "tests/driver/helpers.h"
 
@@ -46,6 +47,7 @@ static void stream(trpc_client *pub, int first, int n)
 
 int main(void)
 {
+    static const char *const args[] = {"--keepalive", "0", NULL};
     struct broker_proc b;
     trpc_client *pub, *sub_c;
     trpc_sub *s, *echo;
@@ -54,7 +56,7 @@ int main(void)
     bool all;
 
     alarm(120);
-    broker_up(&b, NULL);
+    broker_up(&b, args);
     sub_c = connect_or_bail(&b, NULL);
     pub = connect_or_bail(&b, NULL);
     ok_eq(trpc_subscribe(sub_c, "hold.t", count_cb, NULL, &s), 0, "subscribe hold.t");
@@ -63,7 +65,7 @@ int main(void)
 
     stream(pub, 0, STREAM);
     want = STREAM;
-    all = wait_for(got_n, &want, 30000);
+    all = wait_for(got_n, &want, 10000);
     ok(all, "a stream of %d publishes that stops without a flush arrives whole (%d)", STREAM, atomic_load(&got));
 
     stream(pub, STREAM, BURST);
@@ -71,7 +73,7 @@ int main(void)
        "a request right behind a stream is answered");
     trpc_msg_free(reply);
     want = STREAM + BURST;
-    all = wait_for(got_n, &want, 30000);
+    all = wait_for(got_n, &want, 10000);
     ok(all, "and the stream before it arrives whole (%d of %d)", atomic_load(&got), want);
 
     usleep(50 * 1000);
