@@ -5,9 +5,9 @@
  * (from c->hs before CONNACK, from c->out after), one read of the wake eventfd, one timeout (the
  * tick: keepalive, request deadlines, reconnect backoff, handshake deadline), one more while
  * publishes are held for a batch (swap_batch) and, while connecting, one connect with a linked
- * timeout. A connection is torn down by shutdown(2), which
- * completes its recv and send; the descriptor is closed only once no operation refers to it, so
- * no completion from an old connection is ever mistaken for one of the new.
+ * timeout. A connection is torn down by shutdown(2), which completes its recv and send; the
+ * descriptor is closed only once no operation refers to it, so no completion from an old
+ * connection is ever mistaken for one of the new.
  *
  * TLS (trpcs://) sits between the socket and the frames, in memory (driver/tls.h): once TCP is up
  * the TLS handshake runs first (phase TLS, its flights sent from c->tls_out), then CONNECT goes in
@@ -198,7 +198,7 @@ static void arm_hold(trpc_client *c)
  * that much is there (the append that gets there wakes us) or TRPC__HOLD_US passed.
  * Anything someone waits for (a request, a reply, an ack, a PING of trpc_flush, an acknowledged
  * publish) ends the hold at once; a lone publish after a quiet spell is sent at once. Other kicks
- * (a TLS receive's) leave a hold in force.
+ * leave a hold in force.
  */
 static bool swap_batch(trpc_client *c, enum hold hold)
 {

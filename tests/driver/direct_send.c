@@ -4,7 +4,8 @@
  * or a dispatcher thread with an empty queue); otherwise it is queued and the I/O thread woken,
  * as before. A send the kernel takes only in part leaves the rest in fill from fill.off on, for
  * the I/O thread, with not a byte lost or doubled. The socket is one end of a socketpair whose
- * other end the test reads. And which appends wake an I/O side that holds a stream of publishes.
+ * other end the test reads. It also checks which appends wake an I/O side that holds a stream of
+ * publishes back.
  */
 #include "driver/lasterr.c"
 #include "driver/sendbuf.c"
