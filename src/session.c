@@ -36,10 +36,8 @@ const uint8_t *frame_body(const struct wire_frame *f)
 /* Raw write that only the uring bound (max_output_bytes + reserve) limits. */
 static int write_raw(struct session *s, const void *a, size_t alen, const void *b, size_t blen)
 {
-    int ret = uring_conn_write(&s->conn, a, alen);
+    int ret = uring_conn_write2(&s->conn, a, alen, b, blen);
 
-    if (ret == 0 && blen > 0)
-        ret = uring_conn_write(&s->conn, b, blen);
     if (ret == 0)
         s->bytes_out += alen + blen;
     if (ret != 0 && ret != -EPIPE && ret != -ENOBUFS) {

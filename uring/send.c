@@ -498,11 +498,9 @@ static int chain_reserve(struct uring_loop *loop, struct uring_chunk **head, str
     return 0;
 }
 
-static int chain_append(struct uring_loop *loop, struct uring_chunk **head, struct uring_chunk **tail, const unsigned char *p,
-                        size_t len)
+/* Copies into room chain_reserve made: the tail moves on as chunks fill. */
+static void chain_copy(struct uring_chunk **tail, const unsigned char *p, size_t len)
 {
-    if (chain_reserve(loop, head, tail, len) != 0)
-        return -ENOMEM;
     while (len > 0) {
         size_t take = CHUNK_CAP - (*tail)->len < len ? CHUNK_CAP - (*tail)->len : len;
 
@@ -513,21 +511,34 @@ static int chain_append(struct uring_loop *loop, struct uring_chunk **head, stru
         if (len > 0)
             *tail = (*tail)->next;
     }
+}
+
+static int chain_append(struct uring_loop *loop, struct uring_chunk **head, struct uring_chunk **tail, const unsigned char *p,
+                        size_t len)
+{
+    if (chain_reserve(loop, head, tail, len) != 0)
+        return -ENOMEM;
+    chain_copy(tail, p, len);
     return 0;
 }
 
-/* Appends to the copied bytes (the wire's, or the filter's), unbounded (the caller checked). */
-static int out_append(struct uring_conn *c, const unsigned char *p, size_t len)
+/* Appends a then b to the copied bytes (the wire's, or the filter's), unbounded (the caller
+ * checked); all or nothing. */
+static int out_append(struct uring_conn *c, const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
 {
-    if (encodes(c)) {
-        if (chain_append(c->loop, &c->_plain_head, &c->_plain_tail, p, len) != 0)
-            return -ENOMEM;
-        c->_plain_len += len;
-    } else {
-        if (chain_append(c->loop, &c->_head, &c->_tail, p, len) != 0)
-            return -ENOMEM;
-        c->_out_len += len;
-    }
+    struct uring_chunk **head = encodes(c) ? &c->_plain_head : &c->_head;
+    struct uring_chunk **tail = encodes(c) ? &c->_plain_tail : &c->_tail;
+
+    if (chain_reserve(c->loop, head, tail, alen + blen) != 0)
+        return -ENOMEM;
+    /* A chain that was empty starts at the chunk chain_reserve linked. */
+    chain_copy(tail, a, alen);
+    if (blen > 0)
+        chain_copy(tail, b, blen);
+    if (encodes(c))
+        c->_plain_len += alen + blen;
+    else
+        c->_out_len += alen + blen;
     if (!(c->_state & CONN_SEND_INFLIGHT))
         uring__conn_queue_flush(c);
     return 0;
@@ -550,7 +561,7 @@ int uring__send_prepend(struct uring_conn *c, const void *data, size_t len)
     c->_head = NULL;
     c->_tail = NULL;
     c->_out_len = 0;
-    if (out_append(c, data, len) != 0) {
+    if (out_append(c, data, len, NULL, 0) != 0) {
         c->_head = head;
         c->_tail = tail;
         c->_out_len = queued;
@@ -566,21 +577,28 @@ int uring__send_prepend(struct uring_conn *c, const void *data, size_t len)
     return 0;
 }
 
-int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
+int uring_conn_write2(struct uring_conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
+    size_t len = alen + blen, queued;
     int ret;
 
     if (c->_state & (CONN_CLOSING | CONN_CLOSED))
         return -EPIPE;
     if (len == 0)
         return 0; /* nothing to send: the gate stays as it is */
-    if (uring_conn_out_queued(c) > c->_out_max || len > c->_out_max - uring_conn_out_queued(c))
+    queued = uring_conn_out_queued(c);
+    if (queued > c->_out_max || len > c->_out_max - queued)
         return -ENOBUFS;
     uring__gate_hold(c);
-    ret = out_append(c, data, len);
+    ret = out_append(c, a, alen, b, blen);
     if (ret != 0)
         uring__gate_release(c);
     return ret;
+}
+
+int uring_conn_write(struct uring_conn *c, const void *data, size_t len)
+{
+    return uring_conn_write2(c, data, len, NULL, 0);
 }
 
 /* SEND_ZC costs more than a copy where nothing is offloaded: loopback, and Unix sockets (which

@@ -460,6 +460,9 @@ void uring_conn_set_out_max(struct uring_conn *conn, size_t out_max);
  * send), or nothing: -ENOBUFS when it would pass out_max (the caller decides: a slow consumer is
  * cut), -EPIPE once closing, -ENOMEM. */
 int uring_conn_write(struct uring_conn *conn, const void *data, size_t len);
+/* The same for a[0, alen) then b[0, blen), both or neither: a frame's header and body with one
+ * bound check, gate hold and chunk reservation instead of two of each. */
+int uring_conn_write2(struct uring_conn *conn, const void *a, size_t alen, const void *b, size_t blen);
 /* Sends data[0, len) in order with this connection's other writes. Where SEND_ZC applies (T1,
  * len >= zc_threshold, a peer that is not loopback or a Unix socket, a free slot) the payload is
  * referenced, not copied: returns URING_WRITE_HELD and release(arg, err) follows once the kernel

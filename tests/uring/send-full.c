@@ -1,7 +1,8 @@
 /* Over a Unix socketpair with a small send buffer, where the kernel takes part of a send (TCP on
- * loopback takes a whole 64 KiB send into one skb). A peer that does not read: writes queue up to the connection's byte bound, the
- * write that would pass it is refused whole with -ENOBUFS ("full"), short sends resume where they stopped, and the peer later
- * receives exactly the accepted bytes, in order, before the flushing close. */
+ * loopback takes a whole 64 KiB send into one skb). A peer that does not read: writes queue up to
+ * the connection's byte bound, the write that would pass it is refused whole with -ENOBUFS
+ * ("full"; a two-piece uring_conn_write2 too), short sends resume where they stopped, and the peer
+ * later receives exactly the accepted bytes, in order, before the flushing close. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -33,7 +34,15 @@ static void tick(struct uring_timer *t, int res)
 
         for (size_t i = 0; i < CHUNK; i++)
             chunk[i] = th_pattern(s->accepted_bytes + i);
-        ret = uring_conn_write(&s->p.conn, chunk, CHUNK);
+        /* Every other write in two pieces (uring_conn_write2), split where the stream has it, so
+         * that the split meets the output's chunk boundaries at every offset. */
+        if (n % 2 == 0) {
+            size_t cut = s->accepted_bytes % (CHUNK + 1);
+
+            ret = uring_conn_write2(&s->p.conn, chunk, cut, chunk + cut, CHUNK - cut);
+        } else {
+            ret = uring_conn_write(&s->p.conn, chunk, CHUNK);
+        }
         if (ret != 0) {
             s->full_ret = ret;
             s->queued_at_full = uring_conn_out_queued(&s->p.conn);
