@@ -73,6 +73,8 @@ enum xtype {
     X_ACK,      /* route.c. u64: broadcast seq applied */
     X_PUB,      /* route.c. ptr: struct xpubs, the PUB copies for this core of one loop iteration */
     X_RECYCLE,  /* route.c. ptr: struct xfree chain: PUB copy blocks the sender allocated, handed back */
+    X_FRAMES,   /* route_direct.c. ptr: struct xframes: MSG frames for one connection, to queue as they are */
+    X_DCOUNT,   /* route_direct.c. ptr: struct xdcounts: deliveries written directly, for the counters */
     X_REQ,      /* request.c. ptr: struct xreq */
     X_REP,      /* request.c. ptr: struct xrep */
     X_REP_FAIL, /* request.c. u64: token; the responder vanished before the request reached it */

@@ -97,6 +97,13 @@ int direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const
     return 0;
 }
 
+bool direct_gate_idle(struct core *c, unsigned dst, uint32_t slot, uint32_t gen)
+{
+    struct core *d = c->b->cores[dst];
+
+    return slot < d->direct.ngates && uring_gate_idle(&d->direct.gates[slot], gen);
+}
+
 /* X_GATE: the owner's side of a short direct send. */
 static void gate_poll(struct core *c, unsigned src, const struct uring_xmsg *m)
 {

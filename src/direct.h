@@ -66,6 +66,9 @@ bool direct_ok(struct core *c, unsigned dst, size_t len);
  * owner, told with X_GATE. Returns 0 once sent (whole or in part), or a negative errno with
  * nothing sent: push the message instead. */
 int direct_send(struct core *c, unsigned dst, uint32_t slot, uint32_t gen, const struct iovec *iov, unsigned n);
+/* Whether connection (dst, slot, gen) has a gate a direct send could take now (a hint:
+ * direct_send decides). */
+bool direct_gate_idle(struct core *c, unsigned dst, uint32_t slot, uint32_t gen);
 /* The session becomes open: other cores may write to it directly (if direct sends are on). */
 void direct_gate_open(struct session *s);
 

@@ -57,6 +57,7 @@ src_libtrpcd_la_SOURCES = \
 	src/request.c \
 	src/route.h \
 	src/route.c \
+	src/route_direct.c \
 	src/session.h \
 	src/session.c \
 	src/session_auth.c \
@@ -102,6 +103,7 @@ BROKER_ITESTS = \
 	tests/broker/wildcards \
 	tests/broker/route_memo \
 	tests/broker/pubsub_order \
+	tests/broker/pub_direct \
 	tests/broker/sub_cleanup \
 	tests/broker/queue_group \
 	tests/broker/reqrep \
@@ -171,6 +173,8 @@ tests_broker_session_rules_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_wildcards_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_route_memo_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_pubsub_order_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_pub_direct_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_broker_pub_direct_LDADD = $(TESTS_BROKER_LIBS) $(JANSSON_LIBS)
 tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)

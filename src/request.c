@@ -808,6 +808,7 @@ static bool xreq_direct(struct core *c, unsigned dst, const struct xreq *x)
         return false;
     STAT_ADD(c->st, msgs_out, 1);
     STAT_ADD(c->st, bytes_out, WIRE_FIXED_LEN + x->body_len);
+    route_direct_owe(c, dst, x->target.slot, x->target.gen, x->target.sid, 1, WIRE_FIXED_LEN + x->body_len);
     return true;
 }
 
@@ -842,6 +843,7 @@ static bool xrep_direct(struct core *c, unsigned dst, struct xrep *x)
     put_reply(hdr, p, x->flags, x->aux, x->hdr_len, x->body_len);
     /* A reply is not a MSG: msgs_out does not count it, whichever way it goes. */
     if (direct_send(c, dst, p->req_slot, p->req_gen, iov, x->body_len > 0 ? 2 : 1) == 0) {
+        route_direct_owe(c, dst, p->req_slot, p->req_gen, 0, 0, WIRE_FIXED_LEN + x->body_len);
         latency_add(c, p, now); /* in this core's histograms: the entry's core may write its own */
         reap_push(rc, p);       /* the last touch of the entry */
         free(x);

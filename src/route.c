@@ -15,7 +15,8 @@
  *   - every other core with a matching plain subscription or a chosen member gets ONE copy of the
  *     message (struct xpub): the chosen members by name, plus a flag telling it to deliver to its
  *     own plain subscriptions, which it finds by matching its own trie (authoritative for its own
- *     sessions).
+ *     sessions); or, when that core sleeps, the MSG frames themselves, written from here
+ *     (route_direct.c).
  * Channels are FIFO per pair of cores, so messages of one publisher keep their order everywhere.
  *
  * Copies were malloc'd per message on one core and freed on another, where they landed in the
@@ -393,7 +394,7 @@ static int tv_push(struct tvec *t, const struct rsub *r)
     return 0;
 }
 
-static int route_scratch(struct core *c)
+int route_scratch(struct core *c)
 {
     if (c->route.rplain != NULL)
         return 0;
@@ -401,15 +402,18 @@ static int route_scratch(struct core *c)
     c->route.tv = calloc(c->b->ncores, sizeof(*c->route.tv));
     c->route.xr = calloc(c->b->ncores, sizeof(*c->route.xr));
     c->route.xb = calloc(c->b->ncores, sizeof(*c->route.xb));
-    if (c->route.rplain == NULL || c->route.tv == NULL || c->route.xr == NULL || c->route.xb == NULL) {
+    c->route.xd = calloc(c->b->ncores, sizeof(*c->route.xd));
+    if (c->route.rplain == NULL || c->route.tv == NULL || c->route.xr == NULL || c->route.xb == NULL || c->route.xd == NULL) {
         free(c->route.rplain);
         free(c->route.tv);
         free(c->route.xr);
         free(c->route.xb);
+        free(c->route.xd);
         c->route.rplain = NULL;
         c->route.tv = NULL;
         c->route.xr = NULL;
         c->route.xb = NULL;
+        c->route.xd = NULL;
         return -ENOMEM;
     }
     return 0;
@@ -601,6 +605,7 @@ static void route_recycle_trim(struct core *c)
  * burst. */
 static void route_trim(struct core *c)
 {
+    route_direct_trim(c);
     if (c->route.pong_count == 0 && c->route.pong_cap > 0) {
         free(c->route.pongs);
         c->route.pongs = NULL;
@@ -635,9 +640,12 @@ static size_t xpub_size(uint32_t ntargets, uint32_t body_len)
 
 void route_batch_push(struct core *c, unsigned dst)
 {
-    struct xpubs *b = c->route.xb != NULL ? c->route.xb[dst].b : NULL;
+    struct xpubs *b;
     struct uring_xmsg m = {.type = X_PUB};
 
+    if (route_direct_pending(c, dst))
+        route_direct_push(c, dst); /* an iteration has frames or a batch for dst, never both */
+    b = c->route.xb != NULL ? c->route.xb[dst].b : NULL;
     if (b == NULL)
         return;
     c->route.xb[dst].b = NULL;
@@ -650,7 +658,7 @@ void route_batch_push(struct core *c, unsigned dst)
 
 bool route_batch_pending(const struct core *c, unsigned dst)
 {
-    return c->route.xb != NULL && c->route.xb[dst].b != NULL;
+    return c->route.xb != NULL && (c->route.xb[dst].b != NULL || route_direct_pending(c, dst));
 }
 
 /*
@@ -691,7 +699,7 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
         c->route.xb[d].b = b;
     }
     x = (struct xpub *)(void *)((uint8_t *)b + b->used);
-    x->rematch = c->route.rplain[d];
+    x->rematch = c->route.rplain[d] > 0;
     x->ntargets = t->n;
     x->topic_len = f->topic_len;
     x->hdr_len = f->hdr_len;
@@ -703,10 +711,12 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
     b->n++;
 }
 
-/* End of an iteration: every batch goes, and the next one starts small again. */
+/* End of an iteration: every batch goes (or its frames), and the next one starts small again. */
 static void route_flush(struct core *c)
 {
     for (unsigned d = 0; c->route.xb != NULL && d < c->b->ncores; d++) {
+        if (route_direct_pending(c, d))
+            route_direct_flush(c, d);
         route_batch_push(c, d);
         c->route.xb[d].grow = 0;
     }
@@ -738,7 +748,7 @@ void route_pub(struct session *s, const struct wire_frame *f)
         } else if (r->owner == c->id) {
             deliver(r, f->topic_len, f->hdr_len, body, body_len);
         } else {
-            c->route.rplain[r->owner] = true;
+            c->route.rplain[r->owner]++;
             remote = true;
         }
     }
@@ -763,9 +773,9 @@ void route_pub(struct session *s, const struct wire_frame *f)
     if (!remote)
         return;
     for (unsigned d = 0; d < c->b->ncores; d++) {
-        if (c->route.rplain[d] || c->route.tv[d].n > 0)
+        if ((c->route.rplain[d] > 0 || c->route.tv[d].n > 0) && !route_direct_copy(c, d, f, body, body_len, n))
             send_copy(c, d, f, body, body_len);
-        c->route.rplain[d] = false;
+        c->route.rplain[d] = 0;
         c->route.tv[d].n = 0;
     }
 }
@@ -916,6 +926,12 @@ static void recycle_discard(const struct uring_xmsg *m)
 
 /* ---- the module -------------------------------------------------------------------------------- */
 
+static void route_sweep(struct core *c)
+{
+    route_direct_sweep(c);
+    route_recycle_trim(c);
+}
+
 static int route_init(struct core *c)
 {
     c->route.trie = trie_new(c->cfg.limits.max_topic);
@@ -951,6 +967,7 @@ static void route_fini(struct core *c)
         free_chain(c->route.xr[d].ret);
         free(c->route.xb[d].b);
     }
+    route_direct_fini(c);
     free(c->route.tv);
     free(c->route.xr);
     free(c->route.xb);
@@ -964,9 +981,14 @@ static void route_fini(struct core *c)
 }
 
 static const struct core_xtype route_xtypes[] = {
-    {.type = X_SUB, .on_msg = sub_in},    {.type = X_UNSUB, .on_msg = unsub_in},
-    {.type = X_GONE, .on_msg = unsub_in}, {.type = X_ACK, .on_msg = ack_in},
-    {.type = X_PUB, .on_msg = pub_in},    {.type = X_RECYCLE, .on_msg = recycle_msg_in, .discard = recycle_discard},
+    {.type = X_SUB, .on_msg = sub_in},
+    {.type = X_UNSUB, .on_msg = unsub_in},
+    {.type = X_GONE, .on_msg = unsub_in},
+    {.type = X_ACK, .on_msg = ack_in},
+    {.type = X_PUB, .on_msg = pub_in},
+    {.type = X_RECYCLE, .on_msg = recycle_msg_in, .discard = recycle_discard},
+    {.type = X_FRAMES, .on_msg = route_direct_frames_in},
+    {.type = X_DCOUNT, .on_msg = route_direct_counts_in},
 };
 
 const struct core_module route_module = {
@@ -975,8 +997,9 @@ const struct core_module route_module = {
     .nxtypes = sizeof(route_xtypes) / sizeof(route_xtypes[0]),
     .init = route_init,
     .session_gone = route_session_gone,
-    .sweep = route_recycle_trim,
+    .sweep = route_sweep,
     .trim = route_trim,
     .flush = route_flush,
+    .stop = route_direct_stop,
     .fini = route_fini,
 };

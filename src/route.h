@@ -16,6 +16,7 @@
 #include "driver/wire.h"
 #include "src/blist.h"
 #include "src/idmap.h"
+#include "uring/uring.h"
 
 #define BROKER_GROUP_MAX           255
 #define BROKER_PONGS_MAX           8 /* PONGs held per connection until its subscriptions reached every core */
@@ -35,6 +36,7 @@ struct core;
 struct core_module;
 struct session;
 struct trie;
+struct uring_xmsg;
 
 /*
  * A subscription as one core's trie holds it. Every core has its own copy of every subscription
@@ -94,6 +96,51 @@ struct pong_wait {
     uint64_t seq; /* broadcasts of this core that must have been applied everywhere */
 };
 
+/* Direct publishes (route_direct.c): MSG frames a core writes itself to another core's connections. */
+#define ROUTE_DIRECT_CONNS      4            /* connections of one other core, per loop iteration */
+#define ROUTE_DIRECT_SIDS       4            /* subscriptions of each such connection */
+#define ROUTE_DIRECT_BYTES      (64u << 10)  /* frames per connection and write (a short write's rest: at most this) */
+#define ROUTE_DIRECT_MIN_CAP    4096u        /* a frame buffer's first size */
+#define ROUTE_DIRECT_COUNTS     16           /* subscriptions whose delivery counts a core owes another */
+#define ROUTE_DIRECT_COUNT_NS   100000000ull /* owed counts reach their core after this (a timer) */
+#define ROUTE_DIRECT_BUSY_ITERS 8            /* a core that has not waited in this many iterations hands copies over */
+
+/* MSG frames for one connection of another core, in stream order, and how many went to each of
+ * its subscriptions. Handed over as X_FRAMES when they cannot be written directly. */
+struct xframes {
+    uint32_t slot, gen;
+    uint32_t len, cap; /* bytes in data, and its size */
+    uint32_t nsids;
+    uint32_t n[ROUTE_DIRECT_SIDS];     /* frames for each subscription */
+    uint32_t bytes[ROUTE_DIRECT_SIDS]; /* and their bytes */
+    uint64_t sid[ROUTE_DIRECT_SIDS];
+    uint8_t data[];
+};
+
+/* Deliveries written directly, for the counters of the subscription's own core (X_DCOUNT). */
+struct xdcount {
+    uint32_t slot, gen;
+    uint64_t sid;
+    uint64_t delivered; /* for the subscription's counter */
+    uint64_t msgs;      /* for the connection's msgs_out (MSGs, requests) */
+    uint64_t bytes;     /* for its bytes_out (replies too) */
+};
+
+struct xdcounts {
+    uint32_t n;
+    struct xdcount v[ROUTE_DIRECT_COUNTS];
+};
+
+/* Direct publishes to one other core. */
+struct xdirect {
+    uint64_t decided; /* the loop iteration `on` was decided in */
+    bool on;          /* this iteration's copies for the core are frames here */
+    uint8_t nconns;
+    struct xframes *conn[ROUTE_DIRECT_CONNS]; /* [nconns) in use; the rest kept for reuse or NULL */
+    bool active;                              /* frames were made since the last sweep */
+    struct xdcounts counts;
+};
+
 /* One core's routing state (struct core.route). */
 struct route_core {
     struct trie *trie;
@@ -106,10 +153,12 @@ struct route_core {
     char memo_topic[ROUTE_MEMO_TOPIC];
     struct rsub **gm; /* group members among them */
     size_t ngm, gm_cap;
-    bool *rplain;             /* [ncores]: a remote plain subscription matched */
+    uint32_t *rplain;         /* [ncores]: remote plain subscriptions matched there */
     struct tvec *tv;          /* [ncores]: group members chosen on that core */
     struct xrecycle *xr;      /* [ncores]: PUB copy blocks recycled with that core */
     struct xbatch *xb;        /* [ncores]: PUB copies for that core, pushed at the iteration's end */
+    struct xdirect *xd;       /* [ncores]: or frames written to its connections from here (route_direct.c) */
+    struct uring_timer owed;  /* armed while any xd[].counts are owed */
     uint32_t xr_cached;       /* bytes of small classes in every xr[].free, at most BROKER_RECYCLE_BYTES */
     uint32_t xr_cached_large; /* and of large ones, at most BROKER_RECYCLE_LARGE_BYTES */
     bool xr_active;           /* a block was taken or handed back since the last sweep */
@@ -176,7 +225,27 @@ void route_match_forget(struct core *c);
 /* Pushes the batch of PUB copies for dst, if there is one: core.c, before any other message for
  * dst, so that the channel keeps the order in which they were made. */
 void route_batch_push(struct core *c, unsigned dst);
-/* Whether PUB copies for dst wait in a batch. */
+/* Whether PUB copies for dst wait in a batch, or frames for its connections (route_direct.c). */
 bool route_batch_pending(const struct core *c, unsigned dst);
+
+/* route_direct.c, for route.c. route_direct_copy: the copy of f for core d as frames for d's
+ * connections, written from here at the iteration's end; false: send a copy instead (n: the
+ * matches in c->route.match, of which d's plain ones are targets when c->route.rplain[d]). */
+bool route_direct_copy(struct core *c, unsigned d, const struct wire_frame *f, const uint8_t *body, uint32_t body_len, size_t n);
+bool route_direct_pending(const struct core *c, unsigned d);
+/* The frames for d are pushed (something else goes to d now, which they must precede). */
+void route_direct_push(struct core *c, unsigned d);
+void route_direct_flush(struct core *c, unsigned d);
+void route_direct_sweep(struct core *c); /* buffers unused since the last sweep are freed */
+void route_direct_stop(struct core *c);
+/* Counts owed to core d for connection (slot, gen) after a direct request (sid: its
+ * subscription, msgs 1) or reply (msgs 0) was written to it. */
+void route_direct_owe(struct core *c, unsigned d, uint32_t slot, uint32_t gen, uint64_t sid, uint64_t msgs, uint64_t bytes);
+/* route.c: the per-destination scratch (rplain, tv, xr, xb, xd), once. 0 or -ENOMEM. */
+int route_scratch(struct core *c);
+void route_direct_trim(struct core *c);
+void route_direct_fini(struct core *c);
+void route_direct_frames_in(struct core *c, unsigned src, const struct uring_xmsg *m);
+void route_direct_counts_in(struct core *c, unsigned src, const struct uring_xmsg *m);
 
 #endif

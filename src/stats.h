@@ -55,8 +55,12 @@ struct broker;
     XX(CORE, xblk_oversize, COUNTER, LINE, "blocks of PUB copies above the largest class: malloc'd, freed by the receiver")        \
     XX(CORE, xblk_trimmed, COUNTER, LINE, "cached blocks freed because the core was idle for a sweep")                             \
     XX(CORE, xblk_large_peak, PEAK, LINE, "most bytes of large blocks one core cached at once")                                    \
-    XX(CORE, direct_sends, COUNTER, LINE, "frames a core wrote straight to another core's connection")                             \
+    XX(CORE, direct_sends, COUNTER, LINE,                                                                                          \
+       "writes a core made straight to another core's connection (a request, a reply, a batch of MSGs)")                           \
     XX(CORE, direct_rests, COUNTER, LINE, "direct sends the socket took only part of: the owner sent the rest")                    \
+    XX(CORE, direct_pubs, COUNTER, LINE, "MSG frames of PUBs a core wrote straight to another core's subscribers")                 \
+    XX(CORE, direct_pub_handoffs, COUNTER, LINE,                                                                                   \
+       "MSG frames of PUBs for another core's connection handed to that core (it was busy)")                                       \
     XX(CORE, direct_handbacks, COUNTER, LINE, "replies claimed by the responder's core but written by the requester's (busy)")     \
     XX(CORE, heap_trims, COUNTER, LINE, "malloc_trim calls by the sweep once a core freed much and went quiet")                    \
     XX(CORE, buf_releases, COUNTER, LINE, "receive buffer pages given back by the sweep (uring_loop_bufs_release)")                \

@@ -101,6 +101,11 @@ int uring_gate_send(struct uring_gate *g, uint32_t gen, const struct iovec *iov,
     return URING_GATE_REST;
 }
 
+bool uring_gate_idle(const struct uring_gate *g, uint32_t gen)
+{
+    return atomic_load_explicit(&g->_word, memory_order_relaxed) == gate_word(gen, GATE_IDLE);
+}
+
 /* ---- the owner's side ------------------------------------------------------------------------- */
 
 static inline void cpu_relax(void)

@@ -276,9 +276,15 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     /* A callback of the flush phase (an on_close) may have stopped the loop: then waiting could
      * block for good with nothing in flight. */
     if (wait && !loop->_stop) {
+        uint64_t t0 = uring_now_ns();
+
         atomic_store_explicit(&loop->_asleep, true, memory_order_relaxed);
         ret = submit_and_wait(loop);
         atomic_store_explicit(&loop->_asleep, false, memory_order_relaxed);
+        /* With DEFER_TASKRUN completions may wait as task work, which the CQ does not show before
+         * the call: only the time tells a wait that blocked from one that found work. */
+        if (uring_now_ns() - t0 >= URING_SLEEP_NS)
+            loop->_slept_at = loop->stats.iterations;
     } else {
         ret = io_uring_submit_and_get_events(&loop->ring);
     }
@@ -318,6 +324,11 @@ int uring_loop_run(struct uring_loop *loop)
     uring__conn_flush(loop);
     io_uring_submit(&loop->ring);
     return 0;
+}
+
+bool uring_loop_slept_within(const struct uring_loop *loop, uint64_t n)
+{
+    return loop->stats.iterations - loop->_slept_at <= n;
 }
 
 bool uring_loop_asleep(const struct uring_loop *loop)

@@ -195,6 +195,7 @@ struct uring_loop {
     unsigned _chunks_held;                            /* chunks connections hold (queued output) */
     uint64_t _chunks_trim_ns;                         /* when the cache shrinks if no output appears until then; 0: not due */
     struct uring_source *_sources[URING_SOURCES_MAX]; /* slot id - 1 (loop.c) */
+    uint64_t _slept_at;                               /* the last iteration whose wait blocked (uring_loop_slept_within) */
     /* Set while the thread waits in io_uring_enter: other threads read it (uring_loop_asleep). */
     _Alignas(64) _Atomic bool _asleep;
 };
@@ -215,6 +216,12 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait);
 /* Any thread: whether the loop's thread is (about to be) blocked waiting for completions, so that
  * handing it work costs a wake-up. A hint, stale by the time it is read. */
 bool uring_loop_asleep(const struct uring_loop *loop);
+
+#define URING_SLEEP_NS 5000 /* a wait this long blocked: a wait that finds work returns in about 1 us */
+
+/* The loop's thread: whether one of its last n iterations waited for completions (a wait of
+ * URING_SLEEP_NS or more), that is, whether the loop had time to spare lately. */
+bool uring_loop_slept_within(const struct uring_loop *loop, uint64_t n);
 
 /* Makes uring_loop_run() return after the current iteration. */
 void uring_loop_stop(struct uring_loop *loop);
@@ -574,6 +581,10 @@ struct uring_gate {
     uint32_t _rest_len;
     unsigned char *_rest; /* a short foreign send's unsent bytes; NULL with _rest_len > 0: lost */
 };
+
+/* Any thread: whether a foreign send to the connection of generation gen would find the gate
+ * idle now: a hint, which the owner may change at any time (uring_gate_send decides). */
+bool uring_gate_idle(const struct uring_gate *g, uint32_t gen);
 
 #define URING_GATE_SENT 0 /* uring_gate_send(): all of it went */
 #define URING_GATE_REST 1 /* part of it went; have the owner call uring_conn_gate_poll() */

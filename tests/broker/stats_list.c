@@ -9,7 +9,7 @@
 static const char line_keys[] =
     "accepted refused msgs_in bytes_in msgs_out bytes_out drops slow_consumers protocol_errors "
     "idle_timeouts requests request_timeouts xmsgs xbacklog xblk_reused xblk_alloc xblk_oversize "
-    "xblk_trimmed xblk_large_peak direct_sends direct_rests direct_handbacks heap_trims "
+    "xblk_trimmed xblk_large_peak direct_sends direct_rests direct_pubs direct_pub_handoffs direct_handbacks heap_trims "
     "buf_releases buf_release_errors gate_waits gate_defers tls_user tls_kernel tls_handshakes tls_failures "
     "tls_timeouts rx_pauses enobufs iterations cqes";
 

@@ -87,6 +87,7 @@ int main(void)
     char *big;
     json_t *j, *c;
     int err, cores_seen = 0;
+    bool counted = false;
 
     broker_up(&b, args);
     admin = connect_or_bail(&b, NULL);
@@ -214,20 +215,29 @@ int main(void)
         ok(found, "caf\\xe9.> as caf\\ufffd.>");
     }
     json_decref(j);
-    j = call_s("subs.list", "{}");
-    ok(is_ok(j) && json_integer_value(json_object_get(j, "total")) >= 4, "subs.list lists the subscriptions");
-    {
+    /* Deliveries another core wrote straight to the connection reach its counter within 100 ms
+     * (docs/admin-api.md, subs.list). */
+    for (int tries = 0; tries < 30; tries++) {
         json_t *it;
         size_t i;
-        bool found = false;
 
+        if (tries > 0) {
+            json_decref(j);
+            usleep(100000);
+        }
+        j = call_s("subs.list", "{}");
+        counted = false;
         json_array_foreach(json_object_get(j, "subscriptions"), i, it)
         {
             if (strcmp(json_string_value(json_object_get(it, "pattern")), "work.0") == 0)
-                found = json_is_string(json_object_get(it, "group")) && json_integer_value(json_object_get(it, "delivered")) >= 80;
+                counted =
+                    json_is_string(json_object_get(it, "group")) && json_integer_value(json_object_get(it, "delivered")) >= 80;
         }
-        ok(found, "work.0 with its group and 80 deliveries");
+        if (counted)
+            break;
     }
+    ok(is_ok(j) && json_integer_value(json_object_get(j, "total")) >= 4, "subs.list lists the subscriptions");
+    ok(counted, "work.0 with its group and 80 deliveries");
     json_decref(j);
 
     /* clients.kick */
