@@ -97,11 +97,11 @@ struct pong_wait {
 };
 
 /* Direct publishes (route_direct.c): MSG frames a core writes itself to another core's connections. */
-#define ROUTE_DIRECT_CONNS      4            /* connections of one other core, per loop iteration */
-#define ROUTE_DIRECT_SIDS       4            /* subscriptions of each such connection */
-#define ROUTE_DIRECT_BYTES      (64u << 10)  /* frames per connection and write (a short write's rest: at most this) */
-#define ROUTE_DIRECT_MIN_CAP    4096u        /* a frame buffer's first size */
-#define ROUTE_DIRECT_COUNTS     16           /* subscriptions whose delivery counts a core owes another */
+#define ROUTE_DIRECT_CONNS      4             /* connections of one other core, per loop iteration */
+#define ROUTE_DIRECT_SIDS       4             /* subscriptions of each such connection */
+#define ROUTE_DIRECT_BYTES      (1024u << 10) /* frames per connection and write, as the owner's sends; at most max-output-bytes / 4 */
+#define ROUTE_DIRECT_MIN_CAP    4096u         /* a frame buffer's first size */
+#define ROUTE_DIRECT_COUNTS     16            /* subscriptions whose delivery counts a core owes another */
 #define ROUTE_DIRECT_COUNT_NS   100000000ull /* owed counts reach their core after this (a timer) */
 #define ROUTE_DIRECT_BUSY_ITERS 8            /* a core that has not waited in this many iterations hands copies over */
 

@@ -15,7 +15,8 @@
  * batch of copies (route.c). A copy is all frames or one copy, never part of each. Anything else
  * pushed to that core in the iteration pushes the frames first (X_FRAMES, which the owner queues
  * as they are), and so does a copy that does not fit (more than ROUTE_DIRECT_CONNS connections, a
- * connection with more than ROUTE_DIRECT_SIDS matching subscriptions, ROUTE_DIRECT_BYTES); the
+ * connection with more than ROUTE_DIRECT_SIDS matching subscriptions, a message larger than a
+ * write may be: direct_bytes()); the
  * rest of the iteration's copies for that core then go in a batch behind them, so the channel
  * order holds. At the iteration's end each connection's frames are written if the core still
  * sleeps and the gate is idle (the owner has nothing queued or in flight), else pushed.
@@ -87,10 +88,19 @@ static struct xframes *frames_grow(struct xframes *f, uint32_t need)
     return g;
 }
 
+/* A connection's frames per write: as much as the owner sends at once, but a short write's rest
+ * (the owner's from then on) passes max-output-bytes by a quarter of it at most. */
+static uint64_t direct_bytes(const struct core *c)
+{
+    uint64_t quarter = c->cfg.max_output_bytes / 4;
+
+    return quarter < ROUTE_DIRECT_BYTES ? quarter : ROUTE_DIRECT_BYTES;
+}
+
 /*
  * Where target (slot, gen, sid) goes among x's connections, made room for one more frame of flen
  * bytes on top of `want` (the bytes this copy puts there already); -E2BIG if the connection's
- * frames would pass ROUTE_DIRECT_BYTES, -ENOSPC for any other reason it does not fit. want[]
+ * frames would pass direct_bytes(), -ENOSPC for any other reason it does not fit. want[]
  * and *nconns cover the connections this copy opened (committed only once every target fits).
  */
 static int plan(struct core *c, unsigned d, unsigned *nconns, uint32_t *want, uint32_t slot, uint32_t gen, uint64_t sid,
@@ -120,7 +130,7 @@ static int plan(struct core *c, unsigned d, unsigned *nconns, uint32_t *want, ui
         (*nconns)++;
     }
     f = x->conn[i];
-    if ((uint64_t)f->len + want[i] + flen > ROUTE_DIRECT_BYTES)
+    if ((uint64_t)f->len + want[i] + flen > direct_bytes(c))
         return -E2BIG;
     f = frames_grow(f, f->len + want[i] + flen);
     if (f == NULL)

@@ -24,7 +24,7 @@
 #define SLOW_LEN    8192
 #define FAN_CONNS   6
 #define FAN_MSGS    500
-#define BIG_LEN     (300 * 1024)
+#define BIG_LEN     (1100 * 1024) /* above ROUTE_DIRECT_BYTES */
 
 static uint8_t payload[BIG_LEN];
 
@@ -256,8 +256,8 @@ static void counters(struct tc *adm, const struct tc *sub, uint64_t want, uint64
 
 static void run(bool direct)
 {
-    static const char *const on[] = {"--cores", "2", NULL};
-    static const char *const off[] = {"--cores", "2", "--direct-sends=false", NULL};
+    static const char *const on[] = {"--cores", "2", "--max-frame", "2m", NULL};
+    static const char *const off[] = {"--cores", "2", "--max-frame", "2m", "--direct-sends=false", NULL};
     struct broker_proc b;
     struct tc pub, sub, adm;
     struct wire_frame f;
@@ -312,10 +312,54 @@ static void run(bool direct)
     broker_proc_stop(&b);
 }
 
+/*
+ * With max-output-bytes 256k a connection's frames are written 64 KiB at a time: a receive of more
+ * than that writes what it made mid-iteration and goes on with new frames. Paced so that the
+ * subscriber never has more queued than the bound.
+ */
+static void run_small_writes(void)
+{
+    static const char *const args[] = {"--cores", "2", "--max-output-bytes", "256k", "--max-frame", "64k", NULL};
+    struct broker_proc b;
+    struct tc pub, sub;
+    unsigned good = 0;
+    int st;
+
+    diag("max-output-bytes 256k");
+    itest_start(&b, args);
+    itest_connect_on(&pub, &b, 0);
+    itest_connect_on(&sub, &b, 1);
+    tc_sub(&sub, 1, "d.>", NULL);
+    tc_sub(&sub, 2, "d.x", NULL);
+    tc_sync(&sub, NULL);
+    for (uint32_t blk = 0; blk < 20; blk++) {
+        cork(&pub, 1);
+        for (uint32_t i = blk * 100; i < (blk + 1) * 100; i++)
+            tc_pub(&pub, "d.x", payload, make(i, 300));
+        cork(&pub, 0);
+        for (uint32_t i = blk * 100; i < (blk + 1) * 100; i++) {
+            struct wire_frame f = itest_next(&sub, TC_TIMEOUT_MS);
+            bool a = f.type == WIRE_MSG && f.id == 1 && index_of(&f) == i && f.payload_len == make(i, 300);
+
+            f = itest_next(&sub, TC_TIMEOUT_MS);
+            good += a && f.type == WIRE_MSG && f.id == 2 && index_of(&f) == i && f.payload_len == make(i, 300);
+        }
+    }
+    ok_eq(good, 2000, "2000 messages of 300-1000 bytes in blocks of 100, both subscriptions, in order");
+    tc_close(&pub);
+    tc_close(&sub);
+    st = broker_proc_signal_wait(&b, SIGTERM, 20000);
+    ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "broker exits 0 on SIGTERM (status %d)", st);
+    ok(broker_proc_log_count(&b, "direct_pubs=0 ") == 0 && broker_proc_log_count(&b, "slow_consumers=0 ") == 1,
+       "written directly, and nobody was cut off");
+    broker_proc_stop(&b);
+}
+
 int main(void)
 {
-    plan(30);
+    plan(33);
     run(true);
     run(false);
+    run_small_writes();
     return done_testing();
 }
