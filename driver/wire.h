@@ -211,6 +211,12 @@ void wire_encode_sized(uint8_t *buf, size_t cap, const struct wire_out *o, size_
 void wire_put_fixed(uint8_t out[WIRE_FIXED_LEN], uint8_t type, uint8_t flags, uint32_t length, uint16_t topic_len, uint32_t hdr_len,
                     uint32_t aux, uint64_t id, uint64_t seq);
 
+/* The length field of a fixed header (bytes 0..3, little-endian) as it stands: unchecked. */
+static inline uint32_t wire_frame_length(const uint8_t hdr[WIRE_FIXED_LEN])
+{
+    return (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+}
+
 /* CONNECT: aux = (max_version << 16) | min_version. */
 static inline uint32_t wire_versions(uint16_t min_version, uint16_t max_version)
 {

@@ -714,6 +714,8 @@ static void send_copy(struct core *c, unsigned d, const struct wire_frame *f, co
 /* End of an iteration: every batch goes (or its frames), and the next one starts small again. */
 static void route_flush(struct core *c)
 {
+    if (c->route.owed_unarmed)
+        route_direct_rearm(c);
     for (unsigned d = 0; c->route.xb != NULL && d < c->b->ncores; d++) {
         if (route_direct_pending(c, d))
             route_direct_flush(c, d);

@@ -159,6 +159,7 @@ struct route_core {
     struct xbatch *xb;        /* [ncores]: PUB copies for that core, pushed at the iteration's end */
     struct xdirect *xd;       /* [ncores]: or frames written to its connections from here (route_direct.c) */
     struct uring_timer owed;  /* armed while any xd[].counts are owed */
+    bool owed_unarmed;        /* counts are owed but the timer could not start: route_flush retries */
     uint32_t xr_cached;       /* bytes of small classes in every xr[].free, at most BROKER_RECYCLE_BYTES */
     uint32_t xr_cached_large; /* and of large ones, at most BROKER_RECYCLE_LARGE_BYTES */
     bool xr_active;           /* a block was taken or handed back since the last sweep */
@@ -238,6 +239,8 @@ void route_direct_push(struct core *c, unsigned d);
 void route_direct_flush(struct core *c, unsigned d);
 void route_direct_sweep(struct core *c); /* buffers unused since the last sweep are freed */
 void route_direct_stop(struct core *c);
+/* route_flush, each iteration: the owed counts' timer, if it could not start before. */
+void route_direct_rearm(struct core *c);
 /* Counts owed to core d for connection (slot, gen) after a direct request (sid: its
  * subscription, msgs 1) or reply (msgs 0) was written to it. */
 void route_direct_owe(struct core *c, unsigned d, uint32_t slot, uint32_t gen, uint64_t sid, uint64_t msgs, uint64_t bytes);

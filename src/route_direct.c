@@ -26,7 +26,7 @@
  * (request.c); libtrpc drops it. Delivery counters (per subscription, per connection) belong to
  * the subscriber's core: the counts are owed to it and go in one X_DCOUNT per destination core
  * when a timer of ROUTE_DIRECT_COUNT_NS started by the first of them fires, or sooner once
- * ROUTE_DIRECT_COUNTS subscriptions are owed. Direct requests and replies (request.c) owe theirs
+ * ROUTE_DIRECT_COUNTS subscriptions are owed to one core. Direct requests and replies (request.c) owe theirs
  * the same way.
  */
 #include <assert.h>
@@ -245,7 +245,7 @@ static void owed_done(struct uring_timer *t, int res)
 {
     struct core *c = (struct core *)(void *)((char *)t - offsetof(struct core, route.owed));
 
-    if (res != 0)
+    if (res != 0 || c->timers_idle)
         return; /* stopping: counters only */
     for (unsigned d = 0; d < c->b->ncores; d++)
         if (c->route.xd[d].counts.n > 0)
@@ -273,8 +273,15 @@ static void owe_one(struct core *c, unsigned d, const struct xdcount *v)
     x->counts.v[j].bytes += v->bytes;
     /* One push per destination and period at most, whatever the rate: the counts lag by up to
      * ROUTE_DIRECT_COUNT_NS, and the sleeping core wakes ten times a second, not per write. */
-    if (!uring_timer_is_armed(&c->route.owed) && !c->stopping)
-        uring_timer_start(&c->loop, &c->route.owed, ROUTE_DIRECT_COUNT_NS, owed_done);
+    route_direct_rearm(c);
+}
+
+void route_direct_rearm(struct core *c)
+{
+    if (uring_timer_is_armed(&c->route.owed) || c->stopping)
+        return;
+    /* Without an SQE now, the next iteration's flush tries again. */
+    c->route.owed_unarmed = uring_timer_start(&c->loop, &c->route.owed, ROUTE_DIRECT_COUNT_NS, owed_done) != 0;
 }
 
 static void owe(struct core *c, unsigned d, const struct xframes *f)
@@ -419,6 +426,27 @@ static void credit(struct session *s, uint64_t sid, uint64_t delivered, uint64_t
     s->bytes_out += bytes;
 }
 
+/* The frames whole; frame by frame where they pass this core's max-output-bytes on their own (a
+ * setting lowered while they were made under the old one), so that only a connection that really
+ * has too much queued is cut. Each frame is at most max-frame, which the bound is not below. */
+static int frames_write(struct session *s, const struct xframes *f)
+{
+    uint32_t off = 0;
+    int ret = 0;
+
+    if (f->len <= s->core->cfg.max_output_bytes)
+        return session_write2(s, f->data, f->len, NULL, 0);
+    while (ret == 0 && off + WIRE_FIXED_LEN <= f->len) {
+        const uint8_t *p = f->data + off;
+        uint32_t len = wire_frame_length(p);
+
+        assert(len >= WIRE_FIXED_LEN && len <= f->len - off); /* made by route_direct_copy */
+        ret = session_write2(s, p, len, NULL, 0);
+        off += len;
+    }
+    return ret;
+}
+
 void route_direct_frames_in(struct core *c, unsigned src, const struct uring_xmsg *m)
 {
     struct xframes *f = m->ptr;
@@ -426,7 +454,7 @@ void route_direct_frames_in(struct core *c, unsigned src, const struct uring_xms
     uint32_t msgs = frames_msgs(f);
 
     (void)src;
-    if (s == NULL || s->state != SESS_OPEN || session_write2(s, f->data, f->len, NULL, 0) != 0) {
+    if (s == NULL || s->state != SESS_OPEN || frames_write(s, f) != 0) {
         STAT_ADD(c->st, drops, msgs);
     } else {
         for (uint32_t k = 0; k < f->nsids; k++)
