@@ -16,9 +16,8 @@
  * pushed to that core in the iteration pushes the frames first (X_FRAMES, which the owner queues
  * as they are), and so does a copy that does not fit (more than ROUTE_DIRECT_CONNS connections, a
  * connection with more than ROUTE_DIRECT_SIDS matching subscriptions, a message larger than a
- * write may be: direct_bytes()); the
- * rest of the iteration's copies for that core then go in a batch behind them, so the channel
- * order holds. At the iteration's end each connection's frames are written if the core still
+ * write may be: direct_bytes()); the rest of the iteration's copies for that core then go in a
+ * batch behind them, so the channel order holds. At the iteration's end each connection's frames are written if the core still
  * sleeps and the gate is idle (the owner has nothing queued or in flight), else pushed.
  *
  * Frames are made from this core's replica, so an UNSUB on its way here is not seen: the
@@ -26,12 +25,12 @@
  * (request.c); libtrpc drops it. Delivery counters (per subscription, per connection) belong to
  * the subscriber's core: the counts are owed to it and go in one X_DCOUNT per destination core
  * when a timer of ROUTE_DIRECT_COUNT_NS started by the first of them fires, or sooner once
- * ROUTE_DIRECT_COUNTS subscriptions are owed to one core. Direct requests and replies (request.c) owe theirs
- * the same way.
+ * ROUTE_DIRECT_COUNTS subscriptions are owed to one core. Direct requests and replies
+ * (request.c) owe theirs the same way.
  */
 #include <assert.h>
-#include <stddef.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +41,15 @@
 
 _Static_assert(ROUTE_DIRECT_CONNS <= UINT8_MAX, "xdirect.nconns holds the count");
 
+/* Whether this core may start frames for d now (nothing made for d yet). */
+static bool may_write(struct core *c, unsigned d)
+{
+    assert(c->route.xd[d].nconns == 0);
+    return !c->direct.stage[d].staged && c->route.xb[d].b == NULL && uring_loop_slept_within(&c->loop, ROUTE_DIRECT_BUSY_ITERS) &&
+           direct_ok(c, d, 0);
+}
+
+/* The choice for d, made at the iteration's first copy for it. */
 static bool direct_on(struct core *c, unsigned d)
 {
     struct xdirect *x = &c->route.xd[d];
@@ -49,9 +57,7 @@ static bool direct_on(struct core *c, unsigned d)
 
     if (x->decided != it) {
         x->decided = it;
-        assert(x->nconns == 0);
-        x->on = !c->direct.stage[d].staged && c->route.xb[d].b == NULL &&
-                uring_loop_slept_within(&c->loop, ROUTE_DIRECT_BUSY_ITERS) && direct_ok(c, d, 0);
+        x->on = may_write(c, d);
     }
     return x->on;
 }
@@ -207,11 +213,10 @@ bool route_direct_copy(struct core *c, unsigned d, const struct wire_frame *f, c
         /* A long iteration (a core that was preempted reads much at once): what it has made so
          * far goes now, and the copy starts the next frames if the core may still write them. */
         route_direct_flush(c, d);
-        x->decided = c->loop.stats.iterations - 1;
-        if (direct_on(c, d))
-            ret = plan_copy(c, d, WIRE_FIXED_LEN + body_len, n, ci, si, &nt);
-        else
+        x->on = may_write(c, d);
+        if (!x->on)
             return false;
+        ret = plan_copy(c, d, WIRE_FIXED_LEN + body_len, n, ci, si, &nt);
     }
     if (ret != 0) {
         /* Sids this copy added have n 0: X_FRAMES and the counts skip them. */

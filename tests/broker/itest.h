@@ -57,6 +57,23 @@ static inline void itest_connect_on(struct tc *c, const struct broker_proc *b, u
     exit(1);
 }
 
+/* itest_connect_on with a small receive buffer (tc_connect_rcvbuf): a reader the broker's
+ * output backs up against. */
+static inline void itest_connect_rcvbuf_on(struct tc *c, const struct broker_proc *b, int rcvbuf, unsigned core)
+{
+    for (int i = 0; i < 200; i++) {
+        if (tc_connect_rcvbuf(c, b, rcvbuf) != 0) {
+            printf("Bail out! cannot connect with a receive buffer of %d\n", rcvbuf);
+            exit(1);
+        }
+        if (c->core == core)
+            return;
+        tc_close(c);
+    }
+    printf("Bail out! no connection landed on core %u in 200 tries\n", core);
+    exit(1);
+}
+
 /* The next frame, or a frame of type 0 when none came. */
 static inline struct wire_frame itest_next(struct tc *c, int timeout_ms)
 {

@@ -152,15 +152,7 @@ static void slow_reader(const struct broker_proc *b, struct tc *pub)
     struct tc slow;
     unsigned good;
 
-    for (int i = 0; i < 200; i++) {
-        if (tc_connect_rcvbuf(&slow, b, 4096) != 0)
-            BAIL_OUT("connect with a small receive buffer");
-        if (slow.core == 1)
-            break;
-        tc_close(&slow);
-    }
-    if (slow.core != 1)
-        BAIL_OUT("no small-buffer connection on core 1");
+    itest_connect_rcvbuf_on(&slow, b, 4096, 1);
     tc_sub(&slow, 7, "slow", NULL);
     tc_sync(&slow, NULL);
     for (uint32_t i = 0; i < SLOW_MSGS; i++)
@@ -282,7 +274,7 @@ static void run(bool direct)
     delivered += CORKED;
     counters(&adm, &sub, delivered, ROUNDS + CORKED);
 
-    /* Larger than a connection's frames may grow in an iteration: one copy, as before. */
+    /* Larger than one direct write may be: one copy, as before. */
     tc_pub(&pub, "d.x", payload, BIG_LEN);
     f = itest_next(&sub, TC_TIMEOUT_MS);
     st = f.type == WIRE_MSG && f.payload_len == BIG_LEN;

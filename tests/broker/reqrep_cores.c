@@ -23,19 +23,6 @@ static uint64_t take_request(struct tc *resp)
     return f.type == WIRE_MSG && (f.flags & WIRE_F_REQUEST) ? f.seq : 0;
 }
 
-/* A connection on core 0 with a small receive buffer (tc_connect_rcvbuf). */
-static void connect_small_on0(struct tc *c, const struct broker_proc *b)
-{
-    for (int i = 0; i < 200; i++) {
-        if (tc_connect_rcvbuf(c, b, 4096) != 0)
-            BAIL_OUT("connect with a small receive buffer");
-        if (c->core == 0)
-            return;
-        tc_close(c);
-    }
-    BAIL_OUT("no connection landed on core 0 in 200 tries");
-}
-
 /* The requester's output is megabytes behind (a flood it does not read yet) when the reply comes:
  * the reply waits behind the flood and arrives whole after it. The responder's core claims the
  * entry and, the connection being busy, hands the reply back to the requester's core; it claims
@@ -53,7 +40,7 @@ static void backed_up_requester(const struct broker_proc *b, struct tc *resp, st
         uint64_t tok;
 
         tries++;
-        connect_small_on0(&slow, b);
+        itest_connect_rcvbuf_on(&slow, b, 4096, 0);
         tc_sub(&slow, 9, "flood", NULL);
         tc_sync(&slow, NULL);
         for (int i = 0; i < FLOOD_MSGS; i++)
