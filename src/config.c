@@ -115,7 +115,7 @@ static const struct option options[] = {
     {"send-zc-threshold", K_SIZE, FIELD(send_zc_threshold), 0, WIRE_FRAME_MAX_CEILING,
      "payloads from this size go out with zero-copy send to non-loopback peers; 0: never", false},
     {"direct-sends", K_BOOL, FIELD(direct_sends), 0, 1,
-     "a core writes a request or reply straight to a connection of another core when that one has nothing queued", false},
+     "a core writes requests, replies and published messages straight to another core's connection that has nothing queued", false},
     {"request-metrics", K_LIST, FIELD(request_metrics), 0, 0,
      "topic patterns (comma-separated, at most 16) whose requests /metrics times apart; the rest are timed together", false},
     {"request-contracts", K_LIST, FIELD(request_contracts), 0, 0,
