@@ -122,10 +122,10 @@ static json_t *ok_doc(void)
  * 0x7f, and jansson refuses invalid UTF-8): each byte of an invalid sequence becomes U+FFFD, so
  * the entry is listed, changed, rather than lost.
  */
-json_t *admin_api_text(const char *s)
+json_t *admin_api_textn(const char *s, size_t n)
 {
-    json_t *j = json_string(s);
-    size_t n = strlen(s), at = 0;
+    json_t *j = json_stringn(s, n);
+    size_t at = 0;
     char *clean;
 
     if (j != NULL)
@@ -163,10 +163,22 @@ json_t *admin_api_text(const char *s)
         at += len;
         i += len;
     }
-    clean[at] = '\0';
-    j = json_string(clean);
+    j = json_stringn(clean, at);
     free(clean);
     return j;
+}
+
+bool admin_api_utf8(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+
+    json_decref(j);
+    return j != NULL;
+}
+
+json_t *admin_api_text(const char *s)
+{
+    return admin_api_textn(s, strlen(s));
 }
 
 /* Appends item to list; false (and the reply should say INTERNAL) when either is missing. */

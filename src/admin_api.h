@@ -91,6 +91,10 @@ __attribute__((format(printf, 4, 5))) void admin_api_fail(struct control *ctl, s
  * not NULL, added), INTERNAL for -ENOMEM, else STORAGE_FAILED with the log's error. */
 void admin_api_fail_stream(struct control *ctl, struct admin_call *call, const char *stream, int err, const char *busy_hint);
 json_t *admin_api_text(const char *s);
+/* admin_api_text of the n bytes at s (a topic, which has no NUL to end it). */
+json_t *admin_api_textn(const char *s, size_t n);
+/* Whether s[0, n) is UTF-8 that JSON can carry as it is. */
+bool admin_api_utf8(const char *s, size_t n);
 void admin_api_rfc3339(uint64_t ns, char *buf, size_t len);
 
 /* admin_stream.c: the stream verbs, and the streams of the store at start-up (control_init). */

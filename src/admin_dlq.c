@@ -78,8 +78,8 @@ static json_t *message_doc(const struct stream_msg *m)
     admin_api_rfc3339(m->time_ns, when, sizeof(when));
     text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
     doc = json_pack("{s:I, s:s, s:o, s:I, s:s?, s:o}", "seq", (json_int_t)m->seq, "time", when, "topic",
-                    json_stringn((const char *)m->body, m->topic_len), "size", (json_int_t)plen, "payload_base64", b64, "payload",
-                    text != NULL ? text : json_null());
+                    admin_api_textn((const char *)m->body, m->topic_len), "size", (json_int_t)plen, "payload_base64", b64,
+                    "payload", text != NULL ? text : json_null());
     free(b64);
     for (size_t i = 0; doc != NULL && i < sizeof(from) / sizeof(from[0]); i++)
         json_object_set_new(doc, from[i][0], header_value(headers, from[i][1]));

@@ -110,6 +110,12 @@ void admin_dlq_stream(struct control *ctl, const char *topic, size_t len, admin_
         fn(ctl, arg, NULL, have);
         return;
     }
+    /* A stream's subjects are JSON text in its definition: bytes that are not UTF-8 cannot be one
+     * (a pattern may still cover them, as covering() just looked for). */
+    if (!admin_api_utf8(topic, len)) {
+        fn(ctl, arg, "BAD_REQUEST", "not UTF-8, so no stream can be made for it: declare one whose pattern covers it");
+        return;
+    }
     for (; *pp != NULL; pp = &(*pp)->next)
         n++;
     j = n < DLQ_JOBS_MAX ? calloc(1, sizeof(*j) + len) : NULL;

@@ -791,7 +791,7 @@ static void get_done(struct control *ctl, void *arg, struct admin_part **parts, 
     b64 = admin_stream_base64(payload, plen);
     text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
     doc = json_pack("{s:b, s:s, s:I, s:s, s:o, s:o, s:I, s:s?, s:o}", "ok", 1, "stream", p->def.name, "seq", (json_int_t)m->seq,
-                    "time", when, "topic", json_stringn((const char *)m->body, m->topic_len), "headers",
+                    "time", when, "topic", admin_api_textn((const char *)m->body, m->topic_len), "headers",
                     admin_stream_headers(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64,
                     "payload", text != NULL ? text : json_null());
     free(b64);

@@ -11,6 +11,7 @@ DRIVER_TESTS = \
 	tests/driver/request_errors \
 	tests/driver/admin_api \
 	tests/driver/admin_busy \
+	tests/driver/admin_bytes \
 	tests/driver/settings_file \
 	tests/driver/admin_pages \
 	tests/driver/settings_redis \
@@ -94,6 +95,8 @@ tests_driver_request_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_request_errors_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_admin_api_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_api_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_admin_bytes_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_admin_bytes_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_admin_pages_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_pages_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_file_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
