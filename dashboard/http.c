@@ -223,9 +223,36 @@ static void conn_closed(void *data)
     c->h->conns--;
 }
 
+/* Whether a and b are the same host (the port aside). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return true;
+}
+
+/* Whether the peer of a new connection holds HTTP_CONNS_PEER already: a client that opens and
+ * holds connections (each may idle for HTTP_IDLE_MS) must not shut out /healthz and the rest. */
+static bool peer_full(const struct http *h, const struct sockaddr_storage *peer)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < HTTP_CONNS_MAX; i++)
+        if (h->slots[i].sock != NULL && same_host(&h->slots[i].peer, peer))
+            n++;
+    return n >= HTTP_CONNS_PEER;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct http *h = listener->data;
+    struct sockaddr_storage peer = {0};
     h2o_socket_t *sock;
 
     if (err != NULL)
@@ -243,9 +270,25 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_close(sock);
         return;
     }
+    if (h2o_socket_getpeername(sock, (struct sockaddr *)&peer) == 0)
+        peer.ss_family = AF_UNSPEC;
+    if (peer_full(h, &peer)) {
+        char name[INET6_ADDRSTRLEN] = "?";
+
+        if (h->refused_peer++ == 0) {
+            if (peer.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&peer)->sin_addr, name, sizeof(name));
+            else if (peer.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&peer)->sin6_addr, name, sizeof(name));
+            log_warn(LOG_NO_CORE, "http: %s holds %d connections: more from one address are closed at once (logged once)", name,
+                     HTTP_CONNS_PEER);
+        }
+        h2o_socket_close(sock);
+        return;
+    }
     for (unsigned i = 0; i < HTTP_CONNS_MAX; i++) {
         if (h->slots[i].sock == NULL) {
-            h->slots[i] = (struct http_conn){.h = h, .sock = sock};
+            h->slots[i] = (struct http_conn){.h = h, .sock = sock, .peer = peer};
             h->conns++;
             sock->on_close.cb = conn_closed;
             sock->on_close.data = &h->slots[i];

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <h2o.h>
@@ -20,6 +21,7 @@
 #include "src/stats.h"
 
 #define HTTP_CONNS_MAX  64  /* connections at once (each may buffer a request of ~420 KiB) */
+#define HTTP_CONNS_PEER 16  /* of them, from one address: one client cannot take every slot */
 #define HTTP_CALLS_MAX  32  /* admin calls waiting for the control thread at once: more get BUSY */
 #define HTTP_SSE_MAX    16  /* event streams at once: more get 503 */
 #define HTTP_HISTORY    300 /* one-second points kept for a new event stream's chart */
@@ -73,7 +75,8 @@ struct http_collect {
 
 struct http_conn {
     struct http *h;
-    h2o_socket_t *sock; /* NULL: a free slot */
+    h2o_socket_t *sock;           /* NULL: a free slot */
+    struct sockaddr_storage peer; /* its port aside, what HTTP_CONNS_PEER counts by */
 };
 
 struct http {
@@ -85,10 +88,11 @@ struct http {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
-    unsigned conns;     /* open now, counted by on_accept and conn_closed */
-    uint64_t refused;   /* closed at accept for HTTP_CONNS_MAX */
-    bool draining;      /* stopping: new connections are closed at once */
-    atomic_bool parked; /* the thread is done with h2o for good (http_main) */
+    unsigned conns;        /* open now, counted by on_accept and conn_closed */
+    uint64_t refused;      /* closed at accept for HTTP_CONNS_MAX */
+    uint64_t refused_peer; /* closed at accept for HTTP_CONNS_PEER */
+    bool draining;         /* stopping: new connections are closed at once */
+    atomic_bool parked;    /* the thread is done with h2o for good (http_main) */
     unsigned port;
     struct http_conn slots[HTTP_CONNS_MAX];
     char csrf[HTTP_CSRF_HEX + 1];
