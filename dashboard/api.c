@@ -40,8 +40,9 @@ struct http_call {
     h2o_req_t *req;             /* NULL once h2o disposed of it */
     char *reply;                /* from the control thread; NULL: the broker stopped first */
     size_t reply_len;
-    http_api_fn *fn; /* the HTTP thread's own call (no request): gets the reply */
-    uint64_t arg;    /* fn's */
+    struct sockaddr_storage from; /* the request's peer (HTTP_LOGINS_PEER) */
+    http_api_fn *fn;              /* the HTTP thread's own call (no request): gets the reply */
+    uint64_t arg;                 /* fn's */
     /* A request's own handling of a reply (login's cookie, the event stream's start); NULL: the
      * reply is the response. */
     void (*req_fn)(struct http_call *c, h2o_req_t *req);
@@ -489,6 +490,7 @@ static bool forward(struct http *h, h2o_req_t *req, const char *verb, const char
     OPENSSL_cleanse(&cred, sizeof(cred));
     csrf_copy(req, c->call.csrf, sizeof(c->call.csrf));
     peer_copy(req, c->call.peer, sizeof(c->call.peer));
+    req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&c->from);
     c->req_fn = req_fn;
     c->owner = h2o_mem_alloc_shared(&req->pool, sizeof(*c->owner), req_gone);
     *c->owner = c;
@@ -623,6 +625,20 @@ void http_api_events(struct http *h, h2o_req_t *req)
 
 /* ---- calls ------------------------------------------------------------------------------------- */
 
+/* Logins from req's peer waiting for the control thread. */
+static unsigned logins_from(const struct http *h, h2o_req_t *req)
+{
+    struct sockaddr_storage ss = {0};
+    unsigned n = 0;
+
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return 0;
+    for (const struct http_call *c = h->out; c != NULL; c = c->out_next)
+        if (c->req_fn == login_in && http_same_host(&c->from, &ss))
+            n++;
+    return n;
+}
+
 void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
 {
     void (*req_fn)(struct http_call *, h2o_req_t *) = NULL;
@@ -640,9 +656,14 @@ void http_api_call(struct http *h, h2o_req_t *req, h2o_iovec_t verb)
     }
     if (h2o_memis(verb.base, verb.len, H2O_STRLIT("login"))) {
         /* A login may wait seconds (the guessing delays, the hashing worker's queue): a few at
-         * most hold the calls' slots, so that a guesser cannot take them all from the API. */
+         * most hold the calls' slots, so that a guesser cannot take them all from the API, and
+         * fewer from one address, so that one guesser cannot keep everyone else from logging in. */
         if (h->logins >= HTTP_LOGINS_MAX) {
             respond_busy(req, "too many logins at once: try again");
+            return;
+        }
+        if (logins_from(h, req) >= HTTP_LOGINS_PEER) {
+            respond_busy(req, "too many logins at once from this address: try again");
             return;
         }
         snprintf(name, sizeof(name), "session.login");

@@ -223,8 +223,7 @@ static void conn_closed(void *data)
     c->h->conns--;
 }
 
-/* Whether a and b are the same host (the port aside). */
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool http_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (a->ss_family != b->ss_family)
         return false;
@@ -244,7 +243,7 @@ static bool peer_full(const struct http *h, const struct sockaddr_storage *peer)
     unsigned n = 0;
 
     for (unsigned i = 0; i < HTTP_CONNS_MAX; i++)
-        if (h->slots[i].sock != NULL && same_host(&h->slots[i].peer, peer))
+        if (h->slots[i].sock != NULL && http_same_host(&h->slots[i].peer, peer))
             n++;
     return n >= HTTP_CONNS_PEER;
 }

@@ -20,17 +20,18 @@
 #include "src/admin_api.h"
 #include "src/stats.h"
 
-#define HTTP_CONNS_MAX  64  /* connections at once (each may buffer a request of ~420 KiB) */
-#define HTTP_CONNS_PEER 16  /* of them, from one address: one client cannot take every slot */
-#define HTTP_CALLS_MAX  32  /* admin calls waiting for the control thread at once: more get BUSY */
-#define HTTP_SSE_MAX    16  /* event streams at once: more get 503 */
-#define HTTP_HISTORY    300 /* one-second points kept for a new event stream's chart */
-#define HTTP_CORES_MAX  256 /* cores the sampler follows */
-#define HTTP_CSRF_HEX   ADMIN_CSRF_HEX
-#define HTTP_LOGINS_MAX 4    /* logins waiting for the control thread at once, of HTTP_CALLS_MAX */
-#define HTTP_RECHECK_MS 5000 /* an event stream's session is checked again this often */
-#define HTTP_SAMPLE_MS  1000
-#define HTTP_COLLECT_MS 5000 /* streams and groups for /metrics (collect.c) */
+#define HTTP_CONNS_MAX   64  /* connections at once (each may buffer a request of ~420 KiB) */
+#define HTTP_CONNS_PEER  16  /* of them, from one address: one client cannot take every slot */
+#define HTTP_CALLS_MAX   32  /* admin calls waiting for the control thread at once: more get BUSY */
+#define HTTP_SSE_MAX     16  /* event streams at once: more get 503 */
+#define HTTP_HISTORY     300 /* one-second points kept for a new event stream's chart */
+#define HTTP_CORES_MAX   256 /* cores the sampler follows */
+#define HTTP_CSRF_HEX    ADMIN_CSRF_HEX
+#define HTTP_LOGINS_MAX  4    /* logins waiting for the control thread at once, of HTTP_CALLS_MAX */
+#define HTTP_LOGINS_PEER 2    /* of them, from one address */
+#define HTTP_RECHECK_MS  5000 /* an event stream's session is checked again this often */
+#define HTTP_SAMPLE_MS   1000
+#define HTTP_COLLECT_MS  5000 /* streams and groups for /metrics (collect.c) */
 
 struct broker;
 struct http;
@@ -136,6 +137,8 @@ struct http {
 /* http.c */
 void http_respond(h2o_req_t *req, int status, const char *reason, const char *type, const char *body, size_t len);
 void http_respond_json(h2o_req_t *req, int status, const char *reason, const char *code, const char *message);
+/* Whether a and b are the same host (the port aside). */
+bool http_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 /* api.c: /api/session, /api/login, /api/logout and POST /api/<verb>. */
 typedef void http_api_fn(struct http *h, uint64_t arg, const char *reply, size_t len); /* reply NULL: the broker stops */
