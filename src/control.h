@@ -147,8 +147,9 @@ void control_auth_user_changed(struct control *ctl, const char *user);
 void control_auth_token_revoked(struct control *ctl, const char *id);
 /* Whether bearer is the token of an enabled admin (the dashboard's API): 0, -EACCES (no such
  * token, expired, its user gone or disabled), -EPERM (not an admin), -EAGAIN (the store cannot
- * be read); why says which. */
-int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen);
+ * be read); why says which. An unknown token from peer counts as an authentication failure;
+ * refusals are logged at most once a second. */
+int control_auth_bearer(struct control *ctl, const char *bearer, const char *peer, char *why, size_t whylen);
 /* A record of the store as a JSON object (*out, NULL on failure): 0, -ENOENT, -EBADMSG (not a
  * JSON object: damaged, logged), or the store's error. */
 struct json_t;

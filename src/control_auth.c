@@ -96,8 +96,10 @@ struct control_auth {
     struct penalty pen[AUTH_PENALTY_SLOTS];
     struct delayed *delayed;
     unsigned ndelayed;
-    uint64_t busy_logged_ns; /* busy's last line */
-    uint64_t busy_quiet;     /* refusals since, not logged */
+    uint64_t busy_logged_ns;   /* busy's last line */
+    uint64_t busy_quiet;       /* refusals since, not logged */
+    uint64_t bearer_logged_ns; /* control_auth_bearer's last line */
+    uint64_t bearer_quiet;     /* refusals since, not logged */
     /* The worker's own: /proc/stat's idle and total ticks, the time and its own CPU time at its
      * last look (pace_rest). */
     unsigned long long pace_idle, pace_total;
@@ -846,8 +848,10 @@ void control_auth_token_revoked(struct control *ctl, const char *id)
     post_all(ctl, NULL, id, NULL);
 }
 
-int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size_t whylen)
+int control_auth_bearer(struct control *ctl, const char *bearer, const char *peer, char *why, size_t whylen)
 {
+    struct control_auth *st = ctl->auth;
+    uint64_t now;
     char id[AUTH_TOKEN_ID_LEN + 1], user[AUTH_NAME_MAX + 1];
     const char *reason;
     json_t *u = NULL;
@@ -870,8 +874,19 @@ int control_auth_bearer(struct control *ctl, const char *bearer, char *why, size
         snprintf(why, whylen, "the user store cannot be read: %s", store_last_error(ctl->store));
         ret = -EAGAIN;
     }
-    if (ret != 0)
-        log_warn(LOG_NO_CORE, "auth: dashboard API call refused: %s", why);
+    if (ret == -EACCES) /* not -EPERM: an admin's token of a user who is not one did authenticate */
+        atomic_fetch_add_explicit(&ctl->pub_auth_failures, 1, memory_order_relaxed);
+    /* A line per refusal would let anyone with this run's CSRF token (GET /api/session) write the
+     * log as fast as it can ask: once a second, with the count of the rest. */
+    now = uring_now_ns();
+    if (ret != 0 && now >= st->bearer_logged_ns + 1000000000ull) {
+        log_warn(LOG_NO_CORE, "auth: dashboard API call peer=%s refused: %s (%" PRIu64 " more refused since the last line)", peer,
+                 why, st->bearer_quiet);
+        st->bearer_logged_ns = now;
+        st->bearer_quiet = 0;
+    } else if (ret != 0) {
+        st->bearer_quiet++;
+    }
     json_decref(u);
     return ret;
 }

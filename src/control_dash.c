@@ -164,7 +164,7 @@ static void check_fail(struct control *ctl, struct admin_call *call, int ret, co
 bool control_dash_allowed(struct control *ctl, struct admin_call *call, bool csrf)
 {
     char why[AUTH_ERR_MAX];
-    int ret = call->bearer[0] != '\0' ? control_auth_bearer(ctl, call->bearer, why, sizeof(why))
+    int ret = call->bearer[0] != '\0' ? control_auth_bearer(ctl, call->bearer, call->peer, why, sizeof(why))
                                       : control_dash_check(ctl, call, csrf, why, sizeof(why));
 
     if (ret != 0)

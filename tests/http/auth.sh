@@ -66,8 +66,9 @@ ok $? "the event stream with an admin's token: 200 and the history"
 req events_none GET /api/events && [ "$(code events_none)" = 401 ] && [ "$(jget events_none 'd["error"]["code"]')" = UNAUTHORIZED ]
 ok $? "the event stream without a login: 401"
 req metrics GET /metrics && [ "$(code metrics)" = 200 ] && grep -q '^trpc_auth_logins_total [1-9]' "$TMP/metrics.body" &&
-    grep -q '^trpc_auth_failures_total 0$' "$TMP/metrics.body"
-ok $? "/metrics stays open and counts the logins"
+    grep -q '^trpc_auth_failures_total 1$' "$TMP/metrics.body" &&
+    grep -q 'auth: dashboard API call peer=127.0.0.1:[0-9]* refused: the bearer token is not valid' "$TMP/broker.log"
+ok $? "/metrics stays open and counts the logins, and the unknown token as a failure, logged with its peer"
 
 # ---- the dashboard's login
 RUN_X=$X
@@ -163,7 +164,7 @@ printf 'ops-password-2\n' | TRPC_TOKEN=$ADMIN "$TRPCCTL" --url "$TRPC_URL" user 
 ok $? "a new password ends the session: 401"
 diag_file "$TMP/passwd.out"
 
-req fails GET /metrics && grep -q '^trpc_auth_failures_total 2$' "$TMP/fails.body" &&
+req fails GET /metrics && grep -q '^trpc_auth_failures_total 3$' "$TMP/fails.body" &&
     [ "$(grep -c 'authentication failed' "$TMP/broker.log")" = 2 ] && grep -q 'peer=127.0.0.1:[0-9]* user=nobody' "$TMP/broker.log"
 ok $? "the dashboard's failed logins are counted and logged with the peer"
 ! grep -q "root-password-1\|viewer-password-1\|ops-password-[12]\|$SECRET\|${ADMIN#trpc_????????????????_}" "$TMP/broker.log"
@@ -219,6 +220,23 @@ for i in 1 2 3 4 5 6; do
 done
 [ "$busy" -ge 4 ] && [ $((busy + refused)) -eq 6 ] && [ "$(code during)" = 200 ] && [ "$(code other)" = 200 ]
 ok $? "six delayed logins at once: $busy refused with Retry-After, $refused answered, the API served meanwhile, another address's login $(code other)"
+
+# Unknown tokens as fast as curl asks: each refused and counted, the log written once a second.
+lines0=$(grep -c 'auth: dashboard API call peer=' "$TMP/broker.log")
+req f0 GET /metrics
+f0=$(sed -n 's/^trpc_auth_failures_total \(.*\)$/\1/p' "$TMP/f0.body")
+start=$(date +%s)
+n=0
+for i in $(seq 40); do
+    req "flood" POST /api/server.info -H "$J" -H "$X" -H "Authorization: Bearer trpc_$(printf %016d "$i")_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" -d '{}' &&
+        [ "$(code flood)" = 401 ] && n=$((n + 1))
+done
+secs=$(($(date +%s) - start + 1))
+req f1 GET /metrics
+f1=$(sed -n 's/^trpc_auth_failures_total \(.*\)$/\1/p' "$TMP/f1.body")
+lines=$(($(grep -c 'auth: dashboard API call peer=' "$TMP/broker.log") - lines0))
+[ "$n" -eq 40 ] && [ "$((f1 - f0))" -eq 40 ] && [ "$lines" -le "$secs" ] && [ "$lines" -lt 40 ] && grep -q 'more refused since the last line' "$TMP/broker.log"
+ok $? "40 unknown tokens: $n refused, $((f1 - f0)) failures counted, $lines lines logged in ${secs} s"
 
 kill "$TRPC_PID" && wait "$TRPC_PID"
 ok $? "the broker stops cleanly"
