@@ -1702,6 +1702,8 @@ static struct stream_table *table_clone(const struct stream_table *t)
             d[i].subjects[j] = (char *)t->e[i].subj[j];
         d[i].max_msg_size = t->e[i].max_msg_size;
         d[i].lim = t->e[i].lim;
+        /* Its dlq points into t, which stream_table_make copies into the new table's strings. */
+        d[i].defaults = t->e[i].defaults;
         defs[i] = &d[i];
         ids[i] = t->e[i].id;
     }

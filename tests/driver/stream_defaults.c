@@ -4,7 +4,8 @@
  * declared with the stream fill what group.add and a SUB leave out; what they say wins; the
  * defaults are checked as group.add checks them (and the dead-letter topic must leave the stream);
  * declaring again compares them; stream.edit changes them for groups made afterwards; a SUB with
- * no headers joins a group made with them; they survive kill -9.
+ * no headers joins a group made with them; they survive kill -9, and a SUB without headers
+ * after the restart still makes its group with them.
  */
 #include <stdlib.h>
 
@@ -67,7 +68,7 @@ int main(void)
     json_t *j, *st;
     char code[64];
 
-    plan(16);
+    plan(20);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
 
@@ -146,15 +147,37 @@ int main(void)
        "a group made afterwards has the new defaults, one made before its own");
     json_decref(j);
 
-    /* Stored with the stream. */
+    j = adminc_call(c, "stream.edit",
+                    "{\"name\": \"jobs\", \"subjects\": [\"jobs.>\"], \"max_deliveries\": 9, \"ack_wait_ms\": 7000, "
+                    "\"dlq\": \"jobs_dead.all\"}");
+    ok(adminc_ok(j), "stream.edit: max_deliveries 9, ack wait 7000, the dead-letter topic again");
+    json_decref(j);
+
+    /* Stored with the stream, and in every core's table after a restart: a SUB with no headers
+     * makes its group with them (two connections, which may land on either core). */
     trpc_close(c);
     if (broker_proc_kill(&b) != 0 || broker_proc_restart(&b) != 0)
         BAIL_OUT("restart");
     c = connect_or_bail(&b, NULL);
     st = adminc_stream(c, "jobs");
-    ok(adminc_int(st, "max_deliveries") == 9 && json_is_null(json_object_get(st, "backoff")),
+    ok(adminc_int(st, "max_deliveries") == 9 && adminc_int(st, "ack_wait_ms") == 7000 &&
+           json_is_null(json_object_get(st, "backoff")) && text_is(st, "dlq", "jobs_dead.all"),
        "after kill -9: the defaults as edited");
     json_decref(st);
+    j = adminc_call(c, "group.delete", "{\"stream\": \"jobs\", \"name\": \"later\"}");
+    ok(adminc_ok(j), "group.delete later (a stream has at most 6 groups)");
+    json_decref(j);
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+
+        m = connect_or_bail(&b, NULL);
+        snprintf(name, sizeof(name), "after%d", i);
+        if (trpc_subscribe_durable(m, "jobs.>", name, 8, NULL, 0, on_msg, NULL, &sub) != 0 || trpc_flush(m, 5000) != 0)
+            BAIL_OUT("subscribe: %s", trpc_last_error());
+        ok(policy_is(c, name, 9, 7000, NULL, "jobs_dead.all"), "after kill -9, a SUB without headers (connection %d): the defaults",
+           i);
+        trpc_close(m);
+    }
     trpc_close(c);
     broker_proc_stop(&b);
     return done_testing();
