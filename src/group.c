@@ -1264,6 +1264,9 @@ static struct group *create(struct stream *st, const char *name, const char *fil
         free(k);
         started(st, g, seq, w);
     } else if (ret < 0) {
+        if (ret != -EMFILE)
+            log_warn(c->id, "stream %s: consumer group %s: its start time could not be looked up: %s", st->name, name,
+                     strerror(-ret));
         free(k);
         group_free(g);
         *err = ret == -ENOMEM ? -ENOMEM : -EAGAIN;
@@ -1368,7 +1371,7 @@ static void join_in(struct core *c, struct gjoin *j)
             refuse(c, j->mcore, j->slot, j->gen, j->sid, j->token,
                    err == -ENOSPC ? TRPC_E_TOO_MANY_SUBSCRIPTIONS : TRPC_E_UNAVAILABLE, true,
                    err == -ENOSPC   ? "a stream has at most " GROUPS_PER_STREAM_TEXT " consumer groups"
-                   : err == -EAGAIN ? "the stream has as many readers as it may; subscribe again"
+                   : err == -EAGAIN ? "the stream cannot be read now (as many readers as it may, or a failed read); subscribe again"
                                     : "out of memory");
             return;
         }

@@ -1498,8 +1498,9 @@ static void seek_end(struct sseek *k, int err, uint64_t seq)
     free(k);
 }
 
-/* Reads on to the first message stored at or after k->ns (the durable end: the next sequence). */
-static void seek_step(struct sseek *k)
+/* Reads on to the first message stored at or after k->ns (the durable end: the next sequence).
+ * Returns 1 with *seq, 0 while a read is in flight (seek_ready goes on), or -errno. */
+static int seek_scan(struct sseek *k, uint64_t *seq)
 {
     struct wal_record r;
     uint64_t t;
@@ -1510,27 +1511,35 @@ static void seek_step(struct sseek *k)
             continue;
         memcpy(&t, r.data, 8);
         if (t >= k->ns) {
-            seek_end(k, 0, r.seq);
-            return;
+            *seq = r.seq;
+            return 1;
         }
     }
     if (ret == -EAGAIN)
-        return; /* seek_ready goes on */
-    if (ret == 0)
-        seek_end(k, 0, wal_durable_seq(k->st->w) + 1);
-    else
-        seek_end(k, ret == -ENOENT ? -EAGAIN : ret, 0); /* -ENOENT: retention removed what it was reading */
+        return 0;
+    if (ret == 0) {
+        *seq = wal_durable_seq(k->st->w) + 1;
+        return 1;
+    }
+    assert(ret < 0);
+    return ret == -ENOENT ? -EAGAIN : ret; /* -ENOENT: retention removed what it was reading */
 }
 
 static void seek_ready(void *arg, struct wal_iter *it)
 {
+    struct sseek *k = arg;
+    uint64_t seq = 0;
+    int ret;
+
     (void)it;
-    seek_step(arg);
+    ret = seek_scan(k, &seq);
+    if (ret != 0)
+        seek_end(k, ret < 0 ? ret : 0, seq);
 }
 
 int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq)
 {
-    uint64_t from = stream_first_kept(st);
+    uint64_t from = stream_first_kept(st), found = 0;
     struct sseek *k;
     uint32_t i;
     int ret;
@@ -1556,9 +1565,18 @@ int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *a
         free(k);
         return ret;
     }
-    st->gets++; /* the stream stays open until the answer */
-    seek_step(k);
-    return 0;
+    /* The first step runs here, and what it settles is returned, not called back: fn is only
+     * ever called later, so the caller's objects are still its own when this returns. */
+    ret = seek_scan(k, &found);
+    if (ret == 0) {
+        st->gets++; /* the stream stays open until the answer */
+        return 0;
+    }
+    wal_iter_close(k->it);
+    free(k);
+    if (ret == 1)
+        *seq = found;
+    return ret;
 }
 
 /* Removes every durable message: the floor moves past the log's durable end and the chunks go, but

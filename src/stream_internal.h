@@ -114,9 +114,10 @@ static inline uint64_t stream_first_kept(const struct stream *st)
     return st->floor > first ? st->floor : first;
 }
 /* Finds the first message stored at or after CLOCK_REALTIME ns: 1 with *seq set when known at
- * once (the next sequence when every message is older), 0 when fn(arg, 0, seq) is called (perhaps before this returns)
- * (or fn(arg, -errno, 0): -EAGAIN, retention removed what it read), or -errno (-EMFILE: as many
- * readers as the log allows). The stream stays open until fn has been called. */
+ * once (the next sequence when every message is older), or -errno (-EMFILE: as many readers as
+ * the log allows; -EAGAIN: retention removed what it read; a failed read), fn never called then;
+ * or 0: fn(arg, 0, seq) or fn(arg, -errno, 0) is called later, never before this returns. The
+ * stream stays open until fn has been called. */
 typedef void stream_seek_fn(void *arg, int err, uint64_t seq);
 int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq);
 /* Whether message seq was deleted (readers skip it). */

@@ -36,6 +36,7 @@ DRIVER_TESTS = \
 	tests/driver/durable_sub \
 	tests/driver/group_compact \
 	tests/driver/group_admin \
+	tests/driver/group_start_emfile \
 	tests/driver/stream_defaults \
 	tests/driver/dlq_redrive \
 	tests/driver/stream_edit \
@@ -72,6 +73,8 @@ tests_driver_group_compact_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_compact_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_group_admin_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_group_admin_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_group_start_emfile_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_group_start_emfile_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_defaults_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_defaults_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_dlq_redrive_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
