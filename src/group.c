@@ -151,7 +151,8 @@ struct gpend {
     uint64_t seq;
     uint32_t count; /* deliveries so far */
     enum pstate state;
-    uint32_t mid; /* FLY: to whom */
+    bool dead_fly; /* DEAD: its dead letter is on its way to the dead-letter stream (no timer) */
+    uint32_t mid;  /* FLY: to whom */
     const char *reason;
     uint64_t first_ns, last_ns; /* CLOCK_REALTIME of the first and the last delivery */
     uint64_t last_client;
@@ -930,7 +931,8 @@ static void on_deadline(struct uring_tset *s, struct uring_deadline *d)
     } else if (p->state == P_WAIT) {
         ready_push(g, p, false);
     } else if (p->state == P_DEAD) {
-        dead_letter(g, p); /* its publish failed: again */
+        assert(!p->dead_fly); /* armed only while no dead letter of it is on its way */
+        dead_letter(g, p);    /* its publish failed: again */
     }
     pump(g);
 }
@@ -942,6 +944,9 @@ static void on_deadline(struct uring_tset *s, struct uring_deadline *d)
 static void dead_later(struct group *g, struct gpend *p)
 {
     p->state = P_DEAD;
+    p->dead_fly = false;
+    /* Whatever armed it before (an ack wait, a retry) is superseded by this retry. */
+    uring_tset_cancel(&g->st->c->group.tset, &p->dl);
     if (uring_tset_add(&g->st->c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) != 0)
         g->dead_retry = true; /* group_flush tries again */
 }
@@ -1029,6 +1034,9 @@ static void dead_letter(struct group *g, struct gpend *p)
     sp->dups = NULL;
     sp->len = STREAM_REC_HEAD + ntl + nhl + (body - tl - hl);
     sp->cost = (uint32_t)sizeof(*sp) + sp->len;
+    /* Set before it goes: its answer may come back from stream_take before that returns. The
+     * retry sweep leaves such an entry alone; only the answer decides what happens to it. */
+    p->dead_fly = true;
     if (e->owner == c->id) {
         stream_take(c, sp);
         return;
@@ -1046,7 +1054,8 @@ void group_dead_stored(struct core *c, struct spub *sp)
     struct group *g = st != NULL ? group_by_id(st, sp->dead_group) : NULL;
     struct gpend *p = g != NULL ? idmap_get(&g->pend, sp->dead_seq) : NULL;
 
-    if (p != NULL && p->state == P_DEAD) {
+    if (p != NULL && p->state == P_DEAD && p->dead_fly) {
+        p->dead_fly = false;
         if (sp->err == 0) {
             g->dead++;
             retire(g, p, GREC_TERM);
@@ -2215,7 +2224,7 @@ void group_flush(struct stream *st)
 
             g->dead_retry = false;
             while ((p = idmap_next(&g->pend, &pos, NULL)) != NULL) {
-                if (p->state == P_DEAD && !uring_deadline_is_pending(&p->dl) &&
+                if (p->state == P_DEAD && !p->dead_fly && !uring_deadline_is_pending(&p->dl) &&
                     uring_tset_add(&st->c->group.tset, &p->dl, uring_now_ns() + (uint64_t)DEAD_RETRY_MS * 1000000, on_deadline) !=
                         0)
                     g->dead_retry = true;
