@@ -712,6 +712,8 @@ static void dedup_remember(struct stream *st, struct spub *sp, uint64_t hash)
  * PUBs until reopen() has it open again. */
 static void log_failed(struct stream *st, int err)
 {
+    assert(err < 0);
+    assert(err != -EAGAIN); /* pump() would read it as busy buffers and never refuse (wal__fail maps it) */
     if (st->err == 0) {
         log_error(st->c->id, "stream %s: log failed: %s; PUBs are refused until it is open again", st->name, strerror(-err));
         /* reopen_ms is still up from a reopen that did not last (no append durable since): a disk

@@ -157,8 +157,9 @@ int wal_open(const struct wal_options *opt, struct io_uring *ring, struct wal **
 /*
  * Queues a record of len bytes (0 <= len <= wal_max_record(w)) and returns its sequence in *seq. cb
  * fires once the record is durable or failed. Returns -EAGAIN when every batch buffer is busy (poll
- * and retry), -EMSGSIZE when len is too large, or the log's sticky error after a failure. type is the
- * caller's (0 and 0xffff are reserved).
+ * and retry), -EMSGSIZE when len is too large, or the log's sticky error after a failure (never
+ * -EAGAIN: a failure that was EAGAIN is kept as -EIO; callbacks get the same). type is the caller's
+ * (0 and 0xffff are reserved).
  */
 int wal_append(struct wal *w, uint16_t type, const void *data, uint32_t len, wal_append_cb *cb, void *arg, uint64_t *seq);
 

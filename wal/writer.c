@@ -72,12 +72,14 @@ void wal__fail(struct wal *w, int err)
     assert(err < 0);
     if (w->err)
         return;
-    w->err = err;
+    /* wal_append's -EAGAIN means "the buffers are busy: call again". A failure that happens to be
+     * EAGAIN (flock's EWOULDBLOCK, a CQE) must not read as that, or a caller waits for ever. */
+    w->err = err == -EAGAIN ? -EIO : err;
     wal__log(w, WAL_LOG_ERR, "I/O error %d: log failed, unacknowledged appends dropped", err);
     w->completing = true;
     for (uint32_t k = 0; k < w->ninflight; k++)
-        wal__complete(buf_at(w, k), err);
-    wal__complete(&w->bufs[w->fill], err);
+        wal__complete(buf_at(w, k), w->err);
+    wal__complete(&w->bufs[w->fill], w->err);
     w->completing = false;
 }
 

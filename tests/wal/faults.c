@@ -1,8 +1,8 @@
 /*
  * Faults on the submit/complete path, injected through the WAL's fault hook (which rewrites a CQE's
  * result, or fails a submission): EIO on a write, ENOSPC on an fdatasync, a failed submission, short
- * writes. The error reaches every append not yet durable and every later append; nothing is
- * acknowledged that was not durable; after reopening, every acknowledged record is intact. An aligned
+ * writes, an EAGAIN (kept as EIO, never as wal_append's "buffers busy"). The error reaches every append not yet durable and every
+ * later append; nothing is acknowledged that was not durable; after reopening, every acknowledged record is intact. An aligned
  * short write is continued (and a misaligned one too, when writes are buffered).
  */
 #include "tests/wal/walt.h"
@@ -107,6 +107,8 @@ int main(void)
             scenario(&cm, m, "EIO on the 3rd write", (struct fault){WAL_FAULT_WRITE_CQE, 3, -EIO, 0}, -EIO);
             scenario(&cm, m, "ENOSPC on the 2nd write", (struct fault){WAL_FAULT_WRITE_CQE, 2, -ENOSPC, 0}, -ENOSPC);
             scenario(&cm, m, "failed 5th submission", (struct fault){WAL_FAULT_SUBMIT, 5, -EBUSY, 0}, -EBUSY);
+            /* Sticky as -EIO: -EAGAIN from wal_append would say "buffers busy, call again". */
+            scenario(&cm, m, "EAGAIN on the 2nd write", (struct fault){WAL_FAULT_WRITE_CQE, 2, -EAGAIN, 0}, -EIO);
             scenario(&cm, m, "zero-byte write", (struct fault){WAL_FAULT_WRITE_CQE, 2, 0, 0}, -EIO);
             scenario(&cm, m, "short aligned write", (struct fault){WAL_FAULT_WRITE_CQE, 2, 4096, 0}, 0);
             scenario(&cm, m, "short misaligned write", (struct fault){WAL_FAULT_WRITE_CQE, 2, 100, 0}, c.no_direct ? 0 : -EIO);
