@@ -1059,6 +1059,15 @@ void group_dead_stored(struct core *c, struct spub *sp)
         if (sp->err == 0) {
             g->dead++;
             retire(g, p, GREC_TERM);
+        } else if (sp->err == TRPC_E_MESSAGE_TOO_LARGE) {
+            /* The trpc-dlq-* headers took it past what the dead-letter stream's log holds: no retry
+             * can store it, so it goes as one with no dead-letter topic does, logged once. */
+            log_warn(c->id,
+                     "stream %s group %s: message %" PRIu64 " failed %u deliveries (%s) and its dead letter (%u bytes with the "
+                     "trpc-dlq-* headers) is too large for the dead-letter stream: dropped",
+                     st->name, g->name, p->seq, p->count, p->reason ? p->reason : "-", sp->len - STREAM_REC_HEAD);
+            g->dead++;
+            retire(g, p, GREC_TERM);
         } else {
             log_warn(c->id, "stream %s group %s: dead letter of message %" PRIu64 " not stored (%s); trying again", st->name,
                      g->name, p->seq, trpc_err_name(sp->err));

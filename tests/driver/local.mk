@@ -39,6 +39,7 @@ DRIVER_TESTS = \
 	tests/driver/group_start_emfile \
 	tests/driver/stream_defaults \
 	tests/driver/dlq_redrive \
+	tests/driver/dlq_too_large \
 	tests/driver/stream_edit \
 	tests/driver/stream_declare \
 	tests/driver/config_streams \
@@ -79,6 +80,8 @@ tests_driver_stream_defaults_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_defaults_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_dlq_redrive_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_dlq_redrive_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_dlq_too_large_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_dlq_too_large_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_edit_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_edit_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_declare_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
