@@ -234,14 +234,39 @@ static void gpolicy_of(const struct policy *p, struct gpolicy *g)
 
 /* ---- the group log ------------------------------------------------------------------------------ */
 
+/* A group record was not stored: said once per failure of the log, not once per record. */
+static void glog_lost(struct stream *st, int err)
+{
+    assert(err < 0);
+    if (err == -ECANCELED)
+        return; /* closed with it pending: the log's failure was counted, or the stream goes */
+    if (err == -EMSGSIZE) {
+        log_error(st->c->id, "stream %s: a group record too large for the group log was dropped", st->name);
+        return;
+    }
+    st->glog_dropped++;
+    if (st->gw_err != 0)
+        return;
+    st->gw_err = err;
+    st->greopen_ms = st->greopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->greopen_ms * 2;
+    if (st->greopen_ms > STREAM_REOPEN_MAX_MS)
+        st->greopen_ms = STREAM_REOPEN_MAX_MS;
+    st->greopen_ns = uring_now_ns() + (uint64_t)st->greopen_ms * 1000000;
+    log_error(st->c->id,
+              "stream %s: group log write failed: %s; groups go on, their records are dropped until it is open again (a restart "
+              "may deliver again)",
+              st->name, strerror(-err));
+}
+
 static void glog_noop(void *arg, uint64_t seq, int res)
 {
     struct stream *st = arg;
 
     (void)seq;
-    if (res < 0 && st->err == 0)
-        log_error(st->c->id, "stream %s: group log write failed: %s; groups go on, a restart may deliver again", st->name,
-                  strerror(-res));
+    if (res < 0)
+        glog_lost(st, res);
+    else if (st->gw_err == 0)
+        st->greopen_ms = 0; /* the log works: a later failure waits the least again */
 }
 
 static void glog_truncated(void *arg, int res)
@@ -342,6 +367,7 @@ static int glog(struct stream *st, uint16_t type, const void *data, uint32_t len
     int ret = -EAGAIN;
 
     if (st->gw == NULL) {
+        st->glog_dropped += st->gw_err != 0; /* failed, and not open again yet */
         group_wait_post(w, -EIO);
         return 0;
     }
@@ -2100,26 +2126,32 @@ static void replay_del(struct stream *st, const struct wal_record *r)
     }
 }
 
-int group_open_all(struct stream *st)
+/* Opens the group log of st into st->gw (dir: its directory, for messages): 0 or -errno. */
+static int glog_open(struct stream *st, char *dir, size_t dir_len)
 {
     struct core *c = st->c;
     struct wal_options o = {0};
-    struct wal_record r;
-    struct wal_iter *it;
-    char dir[CONFIG_PATH_MAX + 128];
-    int ret;
 
-    snprintf(dir, sizeof(dir), "%s/streams/%s/groups", c->cfg.data_dir, st->name);
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        ret = -errno;
-        goto fail;
-    }
+    snprintf(dir, dir_len, "%s/streams/%s/groups", c->cfg.data_dir, st->name);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return -errno;
     o.dir = dir;
     o.segment_bytes = GLOG_SEGMENT_BYTES;
     o.buffer_bytes = GLOG_BUFFER_BYTES;
     o.log = stream_wal_log;
     o.log_arg = st;
-    ret = wal_set_open(&c->stream.wals, &o, NULL, &st->gw, &st->gslot);
+    return wal_set_open(&c->stream.wals, &o, NULL, &st->gw, &st->gslot);
+}
+
+int group_open_all(struct stream *st)
+{
+    struct core *c = st->c;
+    struct wal_record r;
+    struct wal_iter *it;
+    char dir[CONFIG_PATH_MAX + 128];
+    int ret;
+
+    ret = glog_open(st, dir, sizeof(dir));
     if (ret != 0)
         goto fail;
     ret = wal_iter_open(st->gw, 0, &it);
@@ -2219,8 +2251,77 @@ bool group_log_pending(struct stream *st)
     return st->grec_head != NULL && st->gw != NULL;
 }
 
+/* The log open again: what it missed is written as a whole. Groups deleted meanwhile get their
+ * GREC_DEL (every id below next_gid that no group has: one for an id never used, or deleted long
+ * ago, changes nothing at a replay), then every group its snapshot, which replaces at a replay
+ * whatever its earlier records say; once they are durable, the segments before them go, as after
+ * a compaction. A group whose start is still being looked up has recorded nothing yet. */
+static void glog_rewrite(struct stream *st)
+{
+    unsigned mark = MARK_FIRST, last = st->ngroups;
+    int ret = 0;
+
+    for (unsigned i = 0; i < st->ngroups; i++)
+        if (!st->groups[i]->starting)
+            last = i;
+    st->glog_bytes = 0;
+    st->snap_bytes = 0;
+    st->compacting = last < st->ngroups; /* glog_compacted clears it */
+    for (uint32_t id = 0; ret == 0 && id < st->next_gid; id++) {
+        if (group_by_id(st, id) != NULL)
+            continue;
+        ret = glog(st, GREC_DEL, &id, sizeof(id), NULL, 0, mark, NULL);
+        mark = 0;
+    }
+    for (unsigned i = 0; ret == 0 && i <= last && i < st->ngroups; i++) {
+        if (st->groups[i]->starting)
+            continue;
+        ret = log_snapshot(st->groups[i], mark | (i == last ? MARK_LAST : 0), NULL);
+        mark = 0;
+    }
+    if (ret != 0) {
+        st->compacting = false;
+        log_warn(st->c->id, "stream %s: writing the groups to their reopened log: %s; a restart may deliver again", st->name,
+                 strerror(-ret));
+    }
+}
+
+/* A failed group log is closed once nothing of it is on the ring, and opened again (recovery cuts
+ * a torn tail); the records it dropped meanwhile are made good by glog_rewrite. */
+static void glog_reopen(struct stream *st)
+{
+    struct core *c = st->c;
+    char dir[CONFIG_PATH_MAX + 128];
+    int ret;
+
+    if (st->gw_err == 0 || st->closing || c->stopping || uring_now_ns() < st->greopen_ns)
+        return;
+    if (st->gw != NULL) {
+        glog_drain(st); /* the failed log refuses them all: dropped, their waits told */
+        assert(st->grec_head == NULL);
+        if (wal_set_close(&c->stream.wals, st->gslot) != 0)
+            return; /* requests still on the ring: the next turn */
+        st->gw = NULL;
+    }
+    ret = glog_open(st, dir, sizeof(dir));
+    if (ret != 0) {
+        st->gw = NULL;
+        st->greopen_ms = st->greopen_ms * 2 > STREAM_REOPEN_MAX_MS ? STREAM_REOPEN_MAX_MS : st->greopen_ms * 2;
+        st->greopen_ns = uring_now_ns() + (uint64_t)st->greopen_ms * 1000000;
+        log_warn(c->id, "stream %s: cannot open its group log in %s again: %s; tried again in %u ms", st->name, dir, strerror(-ret),
+                 st->greopen_ms);
+        return;
+    }
+    log_info(c->id, "stream %s: its group log is open again (%" PRIu64 " records were dropped): writing every group's state",
+             st->name, st->glog_dropped);
+    st->gw_err = 0;
+    st->glog_dropped = 0;
+    glog_rewrite(st);
+}
+
 void group_flush(struct stream *st)
 {
+    glog_reopen(st);
     if (st->grec_head != NULL && st->gw != NULL)
         glog_drain(st);
     glog_compact(st);

@@ -1266,10 +1266,10 @@ static void reopen(struct stream *st)
     st->reopen_ms = st->reopen_ms == 0 ? STREAM_REOPEN_MIN_MS : st->reopen_ms * 2;
     if (st->reopen_ms > STREAM_REOPEN_MAX_MS)
         st->reopen_ms = STREAM_REOPEN_MAX_MS;
-    if (st->gw == NULL)
+    if (st->gw == NULL && st->gw_err == 0)
         group_open_all(st);
     else
-        group_stream_grew(st);
+        group_stream_grew(st); /* a group log being reopened (group_flush) keeps its groups */
 }
 
 static void stream_free(struct stream *st)

@@ -97,6 +97,13 @@ struct stream {
      * the first record of the one being written (the log is truncated before it once durable). */
     uint64_t glog_bytes, snap_bytes, compact_from, compactions;
     bool compacting;
+    /* The group log failed (its error, sticky in the WAL): records are dropped until group_flush
+     * has closed it, opened it again and written every group's state (gw NULL meanwhile when the
+     * open failed). Tried again after greopen_ms, doubling like the stream log's reopen. */
+    int gw_err;
+    uint64_t greopen_ns;
+    uint32_t greopen_ms;
+    uint64_t glog_dropped; /* records dropped since it failed */
     struct group **groups;
     unsigned ngroups, groups_cap;
     uint32_t next_gid;

@@ -47,6 +47,7 @@ DRIVER_TESTS = \
 	tests/driver/stream_limits \
 	tests/driver/publish_dedup \
 	tests/driver/stream_disk_full \
+	tests/driver/group_log_full \
 	tests/driver/durable_term \
 	tests/driver/request_durable \
 	tests/driver/crash_groups \
@@ -66,6 +67,8 @@ tests_driver_durable_term_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_durable_term_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_disk_full_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_stream_disk_full_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_group_log_full_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_group_log_full_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_publish_dedup_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_publish_dedup_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_stream_limits_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
