@@ -6,50 +6,17 @@
  * written at once, so that what was acknowledged meanwhile and after stays acknowledged across
  * kill -9. Needs root (mount); skipped without it.
  */
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
 
 #include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
+#include "tests/driver/tmpfs.h"
 
 #define MAX_PUBS 200000 /* the group log (1 MiB segments) needs another long before */
 #define FAILED   "group log write failed"
 #define REOPENED "its group log is open again"
 
-static char mnt[] = "/tmp/trpc-gfull-XXXXXX";
-static char filler[sizeof(mnt) + 16];
-static bool mounted;
 static atomic_int acks;
-
-static void cleanup(void)
-{
-    if (mounted)
-        umount2(mnt, MNT_DETACH);
-    rmdir(mnt);
-}
-
-/* Fills the filesystem up: 0 or -errno. */
-static int fill(void)
-{
-    static char block[1 << 16];
-    int fd, ret = 0;
-
-    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return -errno;
-    for (;;) {
-        if (write(fd, block, sizeof(block)) < 0) {
-            ret = errno == ENOSPC ? 0 : -errno;
-            break;
-        }
-    }
-    while (ret == 0 && write(fd, block, 1) == 1) /* the last bytes of the last block */
-        ;
-    close(fd);
-    return ret;
-}
 
 static void on_msg(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
 {
@@ -99,19 +66,8 @@ int main(void)
     int i, npub = 0, err = 0;
     uint64_t seq = 0;
 
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP mounting a tmpfs needs root\n");
+    if (!tmpfs_setup("64m"))
         return 0;
-    }
-    if (mkdtemp(mnt) == NULL || mount("tmpfs", mnt, "tmpfs", 0, "size=64m") != 0) {
-        printf("1..0 # SKIP cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
-        rmdir(mnt);
-        return 0;
-    }
-    mounted = true;
-    atexit(cleanup);
-    snprintf(filler, sizeof(filler), "%s/filler", mnt);
-    setenv("TMPDIR", mnt, 1); /* the broker's data directory goes there */
     plan(8);
     broker_up(&b, (const char *[]){"--cores", "1", NULL});
     c = connect_or_bail(&b, NULL);
@@ -119,7 +75,7 @@ int main(void)
     m = connect_or_bail(&b, NULL);
     if (trpc_subscribe_durable(m, "jobs.>", "work", 256, NULL, 0, on_msg, NULL, &sub) != 0 || trpc_flush(m, 5000) != 0)
         BAIL_OUT("subscribe: %s", trpc_last_error());
-    ok(fill() == 0, "the disk filled up");
+    ok(tmpfs_fill(0) == 0, "the disk filled up");
 
     failed = (struct seen){&b, FAILED, 1};
     while (npub < MAX_PUBS && err == 0 && !logged(&failed)) {
@@ -137,7 +93,7 @@ int main(void)
     ok(err == 0 && trpc_flush(c, 10000) == 0 && wait_for(all_acked, &npub, 20000), "2000 more acknowledged meanwhile");
     ok(broker_proc_log_count(&b, FAILED) == 1, "the failure is logged once (%d)", broker_proc_log_count(&b, FAILED));
 
-    unlink(filler);
+    tmpfs_empty();
     reopened = (struct seen){&b, REOPENED, 1};
     ok(wait_for(logged, &reopened, 60000), "with room again the group log is opened again by itself");
     for (i = 0; i < 100 && err == 0; i++, npub++)

@@ -1,5 +1,5 @@
 # tests/driver/: libtrpc against a real trpc-broker (tests/harness). One behaviour per program.
-noinst_HEADERS += tests/driver/helpers.h tests/driver/adminc.h
+noinst_HEADERS += tests/driver/helpers.h tests/driver/adminc.h tests/driver/tmpfs.h
 TESTS_DRIVER_LIBS = driver/libtrpc.la tests/harness/libharness.la -lpthread
 
 DRIVER_TESTS = \

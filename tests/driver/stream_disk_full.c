@@ -5,47 +5,13 @@
  * is removed the stream stores again by itself; every acknowledged message is there, also after
  * kill -9 and a restart. Needs root (mount); skipped without it.
  */
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
 
 #include "tests/driver/adminc.h"
 #include "tests/driver/helpers.h"
+#include "tests/driver/tmpfs.h"
 
 #define MAX_PUBS 1200
-
-static char mnt[] = "/tmp/trpc-full-XXXXXX";
-static char filler[sizeof(mnt) + 16];
-static bool mounted;
-
-static void cleanup(void)
-{
-    if (mounted)
-        umount2(mnt, MNT_DETACH);
-    rmdir(mnt);
-}
-
-/* Fills the filesystem up to its last `leave` bytes: 0 or -errno. */
-static int fill(long long leave)
-{
-    static char block[1 << 16];
-    struct statvfs sv;
-    long long room;
-    int fd, ret = 0;
-
-    if (statvfs(mnt, &sv) != 0)
-        return -errno;
-    room = (long long)sv.f_bavail * (long long)sv.f_frsize - leave;
-    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return -errno;
-    for (; room > 0 && ret == 0; room -= (long long)sizeof(block))
-        if (write(fd, block, room < (long long)sizeof(block) ? (size_t)room : sizeof(block)) < 0)
-            ret = errno == ENOSPC ? 0 : -errno;
-    close(fd);
-    return ret;
-}
 
 static struct inbox other = INBOX_INIT;
 
@@ -61,19 +27,8 @@ int main(void)
     uint64_t seq = 0;
 
     memset(payload, 'p', sizeof(payload)); /* text: stream.get's JSON shows it */
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP mounting a tmpfs needs root\n");
+    if (!tmpfs_setup("48m"))
         return 0;
-    }
-    if (mkdtemp(mnt) == NULL || mount("tmpfs", mnt, "tmpfs", 0, "size=48m") != 0) {
-        printf("1..0 # SKIP cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
-        rmdir(mnt);
-        return 0;
-    }
-    mounted = true;
-    atexit(cleanup);
-    snprintf(filler, sizeof(filler), "%s/filler", mnt);
-    setenv("TMPDIR", mnt, 1); /* the broker's data directory goes there */
     plan(11);
     broker_up(&b, (const char *[]){"--cores", "2", NULL});
     c = connect_or_bail(&b, NULL);
@@ -81,7 +36,7 @@ int main(void)
     if (trpc_subscribe(c, "other.>", inbox_cb, &other, &sub) != 0)
         BAIL_OUT("subscribe: %s", trpc_last_error());
     trpc_flush(c, 5000);
-    ok(fill(1 << 20) == 0, "the disk filled up to its last MiB");
+    ok(tmpfs_fill(1 << 20) == 0, "the disk filled up to its last MiB");
 
     for (i = 0; i < MAX_PUBS; i++) {
         err = trpc_publish_sync(c, "big.x", NULL, 0, payload, sizeof(payload), 10000, &seq);
@@ -100,7 +55,7 @@ int main(void)
     ok(trpc_publish(c, "other.x", "alive", 5) == 0 && inbox_wait(&other, 1, 5000) == 1,
        "pub/sub on another topic goes on meanwhile");
 
-    unlink(filler);
+    tmpfs_empty();
     for (i = 0; i < 100; i++) {
         err = trpc_publish_sync(c, "big.x", NULL, 0, "back", 4, 10000, &seq);
         if (err == 0)
