@@ -775,18 +775,34 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     send_kick(c);
 }
 
+/*
+ * The error a broker's code stands for (the aux of an ERR, or of a REP with WIRE_F_ERROR). Codes
+ * from TRPC_E_INVALID_ARGUMENT (900) up are the library's own and never travel (errors.h), and
+ * one above INT_MAX would turn into a positive return: a broker that sends one breaks the
+ * protocol, and every caller hears PROTOCOL instead. Codes below 900 that this library does not
+ * know pass as they are: a newer broker may have more.
+ */
+static int broker_err(uint32_t aux)
+{
+    if (aux == 0 || aux >= TRPC_E_INVALID_ARGUMENT)
+        return -TRPC_E_PROTOCOL;
+    return -(int)aux;
+}
+
 static void on_err(trpc_client *c, const struct wire_frame *f)
 {
-    char text[200];
-    int err = -(int)f->aux;
+    char text[200], code[48] = "";
+    int err = broker_err(f->aux);
     trpc_sub *sub = NULL;
 
+    if (err == -TRPC_E_PROTOCOL && f->aux != TRPC_E_PROTOCOL)
+        snprintf(code, sizeof(code), " (the broker sent error code %u)", f->aux);
     /* The code's text, then the broker's details when it sent any ("broker: " is added for a
      * fatal one), so that each reads once. */
     if (f->payload_len > 0)
-        snprintf(text, sizeof(text), "%s: %.*s", trpc_strerror(err), (int)f->payload_len, (const char *)f->payload);
+        snprintf(text, sizeof(text), "%s%s: %.*s", trpc_strerror(err), code, (int)f->payload_len, (const char *)f->payload);
     else
-        snprintf(text, sizeof(text), "%s", trpc_strerror(err));
+        snprintf(text, sizeof(text), "%s%s", trpc_strerror(err), code);
     if (f->flags & WIRE_F_FATAL || c->phase == TRPC__PH_HANDSHAKE) {
         conn_down(c, err, "broker: %s", text);
         return;
@@ -811,10 +827,10 @@ static void on_rep(trpc_client *c, const struct wire_frame *f)
 
     if (f->flags & WIRE_F_ERROR) {
         if (f->payload_len > 0) { /* the broker's reason (a stream refused a durable request) */
-            trpc__pend_refused(c, f->id, -(int)f->aux, (const char *)f->payload, f->payload_len);
+            trpc__pend_refused(c, f->id, broker_err(f->aux), (const char *)f->payload, f->payload_len);
             return;
         }
-        err = -(int)f->aux;
+        err = broker_err(f->aux);
     } else {
         m = trpc__msg_from_frame(c, f);
         if (m == NULL)
@@ -953,7 +969,7 @@ static bool recv_tls(trpc_client *c, size_t len)
     if (!c->tls_heard && wire_decode(c->rbuf, len, &lim, &f) > 0 && f.type == WIRE_ERR) {
         /* A plaintext broker's refusal of our ClientHello: its words say more than the engine's. */
         conn_down(c, -TRPC_E_TLS, "TLS with %.100s:%s: not TLS: the broker answered in plaintext TRPC: %s: %.*s", c->url->host,
-                  c->url->port, trpc_strerror(-(int)f.aux), (int)(f.payload_len < 200 ? f.payload_len : 200),
+                  c->url->port, trpc_strerror(broker_err(f.aux)), (int)(f.payload_len < 200 ? f.payload_len : 200),
                   f.payload != NULL ? (const char *)f.payload : "");
         return false;
     }
