@@ -168,6 +168,7 @@ struct trpc__pending {
     int64_t deadline_ms;
     trpc_reply_cb *cb;   /* a request's; NULL with pcb NULL: synchronous, the waiter sleeps on cond */
     trpc_puback_cb *pcb; /* an acknowledged publish's */
+    bool publish;        /* an acknowledged publish, answered by PUBACK; else a request, answered by REP */
     void *ud;
     uint64_t seq; /* PUBACK: the stream sequence */
     pthread_cond_t cond;
@@ -340,14 +341,23 @@ static inline size_t trpc__hold_bytes(const trpc_client *c)
     return c->opts.send_buffer / 2 < TRPC__HOLD_BYTES ? c->opts.send_buffer / 2 : TRPC__HOLD_BYTES;
 }
 
-/* pending.c */
+/* pending.c. Requests and acknowledged publishes share one id space: an answer of the wrong kind
+ * (a PUBACK naming a request, a REP naming a publish) leaves the entry pending, is freed, and the
+ * error callback hears PROTOCOL. */
+enum trpc__answer {
+    TRPC__ANSWER_ANY,    /* an ERR: refuses either kind */
+    TRPC__ANSWER_REP,    /* answers a request */
+    TRPC__ANSWER_PUBACK, /* answers an acknowledged publish */
+};
 /* A PUBACK for id: completes its publish with the sequence. */
 void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq);
 void trpc__pend_insert(trpc_client *c, struct trpc__pending *p);
 bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p);
+/* A REP for id: completes its request with err and reply (freed when nothing takes it). */
 void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply);
-/* An ERR for a pending entry: err with the broker's text why[0, len). */
-void trpc__pend_refused(trpc_client *c, uint64_t id, int err, const char *why, size_t len);
+/* A refusal (an ERR, or a REP with WIRE_F_ERROR and a text: as) for a pending entry: err with the
+ * broker's text why[0, len). */
+void trpc__pend_refused(trpc_client *c, uint64_t id, enum trpc__answer as, int err, const char *why, size_t len);
 void trpc__pend_fail_all(trpc_client *c, int err);
 void trpc__pend_expire(trpc_client *c, int64_t now_ms);
 

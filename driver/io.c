@@ -811,7 +811,7 @@ static void on_err(trpc_client *c, const struct wire_frame *f)
         sub = trpc__sub_find(c, f->id);
         if (sub == NULL) {
             /* a REQ or an acknowledged PUB the broker refused */
-            trpc__pend_refused(c, f->id, err, (const char *)f->payload, f->payload_len);
+            trpc__pend_refused(c, f->id, TRPC__ANSWER_ANY, err, (const char *)f->payload, f->payload_len);
             return;
         }
     }
@@ -827,7 +827,7 @@ static void on_rep(trpc_client *c, const struct wire_frame *f)
 
     if (f->flags & WIRE_F_ERROR) {
         if (f->payload_len > 0) { /* the broker's reason (a stream refused a durable request) */
-            trpc__pend_refused(c, f->id, broker_err(f->aux), (const char *)f->payload, f->payload_len);
+            trpc__pend_refused(c, f->id, TRPC__ANSWER_REP, broker_err(f->aux), (const char *)f->payload, f->payload_len);
             return;
         }
         err = broker_err(f->aux);

@@ -58,16 +58,32 @@ bool trpc__pend_remove(trpc_client *c, struct trpc__pending *p)
     return pend_unlink(c, p);
 }
 
-static struct trpc__pending *pend_take(trpc_client *c, uint64_t id)
+/* Unlinks and returns the entry id names, if as answers it; *wrong: one is there, of the other kind. */
+static struct trpc__pending *pend_take(trpc_client *c, uint64_t id, enum trpc__answer as, bool *wrong)
 {
     struct trpc__pending *p;
 
+    *wrong = false;
     for (p = c->pend_buckets[bucket(id)]; p != NULL; p = p->bnext)
         if (p->id == id)
             break;
-    if (p != NULL)
-        pend_unlink(c, p);
+    if (p == NULL)
+        return NULL;
+    if ((as == TRPC__ANSWER_REP && p->publish) || (as == TRPC__ANSWER_PUBACK && !p->publish)) {
+        *wrong = true;
+        return NULL;
+    }
+    pend_unlink(c, p);
     return p;
+}
+
+static void wrong_kind(trpc_client *c, uint64_t id, enum trpc__answer as)
+{
+    char text[128];
+
+    snprintf(text, sizeof(text), "the broker answered %s %llu with a %s: ignored", as == TRPC__ANSWER_REP ? "publish" : "request",
+             (unsigned long long)id, as == TRPC__ANSWER_REP ? "REP" : "PUBACK");
+    trpc__notify_error(c, NULL, -TRPC_E_PROTOCOL, text);
 }
 
 /*
@@ -89,26 +105,29 @@ static bool finish_locked(struct trpc__pending *p, int err, trpc_msg *reply)
 void trpc__pend_complete(trpc_client *c, uint64_t id, int err, trpc_msg *reply)
 {
     struct trpc__pending *p;
-    bool async = false;
+    bool async = false, wrong;
 
     pthread_mutex_lock(&c->pend_lock);
-    p = pend_take(c, id);
+    p = pend_take(c, id, TRPC__ANSWER_REP, &wrong);
     if (p != NULL)
         async = finish_locked(p, err, reply);
     pthread_mutex_unlock(&c->pend_lock);
     if (p == NULL)
-        trpc_msg_free(reply); /* a late reply to a request we gave up on */
+        trpc_msg_free(reply); /* a late reply to a request we gave up on, or not a request's */
     else if (async)
         trpc__deliver_reply(c, p);
+    if (wrong)
+        wrong_kind(c, id, TRPC__ANSWER_REP);
 }
 
-void trpc__pend_refused(trpc_client *c, uint64_t id, int err, const char *why, size_t len)
+void trpc__pend_refused(trpc_client *c, uint64_t id, enum trpc__answer as, int err, const char *why, size_t len)
 {
     struct trpc__pending *p;
-    bool async = false;
+    bool async = false, wrong;
 
+    assert(as != TRPC__ANSWER_PUBACK);
     pthread_mutex_lock(&c->pend_lock);
-    p = pend_take(c, id);
+    p = pend_take(c, id, as, &wrong);
     if (p != NULL) {
         snprintf(p->why, sizeof(p->why), "%.*s", (int)(len < sizeof(p->why) ? len : sizeof(p->why) - 1), why);
         async = finish_locked(p, err, NULL);
@@ -116,15 +135,17 @@ void trpc__pend_refused(trpc_client *c, uint64_t id, int err, const char *why, s
     pthread_mutex_unlock(&c->pend_lock);
     if (async)
         trpc__deliver_reply(c, p);
+    if (wrong)
+        wrong_kind(c, id, as);
 }
 
 void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq)
 {
     struct trpc__pending *p;
-    bool async = false;
+    bool async = false, wrong;
 
     pthread_mutex_lock(&c->pend_lock);
-    p = pend_take(c, id);
+    p = pend_take(c, id, TRPC__ANSWER_PUBACK, &wrong);
     if (p != NULL) {
         p->seq = seq;
         async = finish_locked(p, 0, NULL);
@@ -132,6 +153,8 @@ void trpc__pend_acked(trpc_client *c, uint64_t id, uint64_t seq)
     pthread_mutex_unlock(&c->pend_lock);
     if (async)
         trpc__deliver_reply(c, p);
+    if (wrong)
+        wrong_kind(c, id, TRPC__ANSWER_PUBACK);
 }
 
 /* Completes every entry (expired ones only when now_ms >= 0) with err. */

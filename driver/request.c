@@ -82,6 +82,7 @@ static int publish_start(trpc_client *c, const char *topic, const trpc_header *h
 
     if (c == NULL || timeout_ms < 0)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync: NULL client or negative timeout");
+    p->publish = true;
     return pending_start(c, &o, "trpc_publish_sync", topic, headers, header_count, data, len,
                          timeout_ms ? timeout_ms : TRPC__DEFAULT_PUBACK_MS, p);
 }
