@@ -333,6 +333,8 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
 int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool waiter, bool *wake);
 void trpc__wake(trpc_client *c);
 void trpc__keep_only_pubs(struct trpc__buf *b);
+/* After CONNACK: drops the buffered frames lim refuses; returns how many. */
+size_t trpc__drop_over_limits(struct trpc__buf *b, const struct wire_limits *lim);
 
 /* Where a held stream goes out (io.c, swap_batch): TRPC__HOLD_BYTES, or half the send_buffer bound
  * where that is less, so that a publisher never meets BUFFER_FULL while the I/O side waits for more. */

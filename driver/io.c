@@ -741,6 +741,8 @@ static void on_connected(trpc_client *c)
 static void on_connack(trpc_client *c, const struct wire_frame *f)
 {
     struct wire_connack ca;
+    struct wire_limits lim;
+    size_t dropped;
     int err = wire_connack_get(f->payload, f->payload_len, &ca);
 
     if (err) {
@@ -751,17 +753,26 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
         conn_down(c, -TRPC_E_UNSUPPORTED_VERSION, "CONNACK chose protocol version %u", f->aux);
         return;
     }
+    /* Limits no broker may announce: under them even the frames the library must send (UNSUB,
+     * PING, PONG) would be refused by the encoder, silently. */
+    lim = (struct wire_limits){ca.max_frame, ca.max_header_bytes, ca.max_topic, ca.max_headers};
+    if (!wire_limits_valid(&lim)) {
+        conn_down(c, -TRPC_E_PROTOCOL, "CONNACK announced invalid limits: max_frame %u, max_header_bytes %u, max_topic %u",
+                  ca.max_frame, ca.max_header_bytes, (unsigned)ca.max_topic);
+        return;
+    }
     c->keepalive_ms = ca.keepalive_ms;
     c->phase = TRPC__PH_OPEN;
     c->ever_connected = true;
     c->attempts = 0;
     pthread_mutex_lock(&c->lock);
     c->version = (uint8_t)f->aux;
-    c->limits.max_frame = ca.max_frame;
-    c->limits.max_header_bytes = ca.max_header_bytes;
-    c->limits.max_topic = ca.max_topic;
-    c->limits.max_headers = ca.max_headers;
+    c->limits = lim;
     c->client_id = ca.client_id;
+    /* Publishes buffered under an earlier broker's limits: one above this broker's would end the
+     * session (the broker refuses it as fatal) at every attempt. They go, and the application hears
+     * how many. */
+    dropped = trpc__drop_over_limits(&c->fill, &lim);
     c->conn_gen++;
     c->state = TRPC_STATE_CONNECTED;
     c->first_done = true;
@@ -771,6 +782,13 @@ static void on_connack(trpc_client *c, const struct wire_frame *f)
     c->direct_fd = c->tls == NULL || ktls_tx(c) ? c->fd : -1;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    if (dropped > 0) {
+        char text[160];
+
+        snprintf(text, sizeof(text), "%zu buffered publishes dropped: above the broker's limits (max_frame %u, max_topic %u)",
+                 dropped, lim.max_frame, (unsigned)lim.max_topic);
+        trpc__notify_error(c, NULL, -TRPC_E_FRAME_TOO_LARGE, text);
+    }
     trpc__notify_state(c, TRPC_STATE_CONNECTED);
     send_kick(c);
 }

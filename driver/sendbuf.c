@@ -156,3 +156,34 @@ void trpc__keep_only_pubs(struct trpc__buf *b)
     assert(rd == b->len);
     b->len = wr;
 }
+
+/*
+ * Drops the frames of b (whole ones, from fill.off 0: what a lost session left, and what was
+ * appended while reconnecting) that lim refuses: frames above max_frame, topics above max_topic, header blocks
+ * above max_header_bytes or max_headers. Returns how many went.
+ */
+size_t trpc__drop_over_limits(struct trpc__buf *b, const struct wire_limits *lim)
+{
+    size_t rd = 0, wr = 0, dropped = 0;
+
+    assert(b->off == 0);
+    while (rd + WIRE_FIXED_LEN <= b->len) {
+        const uint8_t *f = b->data + rd;
+        uint32_t len = (uint32_t)f[0] | (uint32_t)f[1] << 8 | (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24;
+        struct wire_frame fr;
+
+        assert(len >= WIRE_FIXED_LEN);
+        assert(rd + len <= b->len);
+        if (wire_decode(b->data + rd, len, lim, &fr) == (ssize_t)len) {
+            if (wr != rd)
+                memmove(b->data + wr, b->data + rd, len);
+            wr += len;
+        } else {
+            dropped++;
+        }
+        rd += len;
+    }
+    assert(rd == b->len);
+    b->len = wr;
+    return dropped;
+}

@@ -55,7 +55,8 @@ DRIVER_TESTS = \
 	tests/driver/sub_batch \
 	tests/driver/publish_hold \
 	tests/driver/broker_codes \
-	tests/driver/answer_kind
+	tests/driver/answer_kind \
+	tests/driver/connack_limits
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_nested_callback_LDADD = $(TESTS_DRIVER_LIBS)
@@ -136,6 +137,7 @@ tests_driver_sub_destroy_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_flush_own_pong_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_broker_codes_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_answer_kind_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
+tests_driver_connack_limits_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
