@@ -180,6 +180,15 @@ void trpc_close(trpc_client *c)
     client_free(c);
 }
 
+/* Whether the caller is the I/O side: the I/O thread, or a callback it runs inline (TRPC_DISPATCH_IO
+ * or the external loop, which has no I/O thread). A call that waits for the I/O side would wait
+ * for itself there. */
+bool trpc__on_io_side(const trpc_client *c)
+{
+    return (c->has_io_thread && pthread_equal(pthread_self(), c->io_tid)) ||
+           ((c->opts.external || c->opts.dispatch == TRPC_DISPATCH_IO) && trpc__on_callback_thread(c));
+}
+
 int trpc_flush(trpc_client *c, int timeout_ms)
 {
     struct wire_out o = {.type = WIRE_PING};
@@ -192,8 +201,9 @@ int trpc_flush(trpc_client *c, int timeout_ms)
     trpc__clear_error();
     if (c == NULL || timeout_ms < 0)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_flush: NULL client or negative timeout");
-    if (c->has_io_thread && pthread_equal(pthread_self(), c->io_tid))
-        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_flush on the I/O thread would wait for itself");
+    if (trpc__on_io_side(c))
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT,
+                          "trpc_flush on the I/O side (its thread, or an inline callback) would wait for itself");
     trpc__deadline_ts(&ts, timeout_ms);
     pthread_mutex_lock(&c->lock);
     if (c->state != TRPC_STATE_CONNECTED) {

@@ -398,6 +398,7 @@ bool trpc__msg_reply_token(const trpc_msg *m, uint64_t *token, uint64_t *secret)
 void trpc__msg_cache_close(trpc_client *c);
 
 /* client.c */
+bool trpc__on_io_side(const trpc_client *c);
 void trpc__deadline_ts(struct timespec *ts, int64_t timeout_ms);
 void trpc__cond_init(pthread_cond_t *cond);
 /*

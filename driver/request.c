@@ -104,12 +104,6 @@ static void pending_wait(trpc_client *c, struct trpc__pending *p)
     pthread_mutex_unlock(&c->pend_lock);
 }
 
-static bool on_io_side(const trpc_client *c)
-{
-    return (c->has_io_thread && pthread_equal(pthread_self(), c->io_tid)) ||
-           ((c->opts.external || c->opts.dispatch == TRPC_DISPATCH_IO) && trpc__on_callback_thread(c));
-}
-
 static int request_sync(trpc_client *c, const char *topic, const trpc_header *headers, size_t header_count, const void *data,
                         size_t len, int timeout_ms, uint8_t flags, trpc_msg **reply)
 {
@@ -119,7 +113,7 @@ static int request_sync(trpc_client *c, const char *topic, const trpc_header *he
     trpc__clear_error();
     if (c == NULL || reply == NULL)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request: NULL argument");
-    if (on_io_side(c))
+    if (trpc__on_io_side(c))
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request would wait for its own I/O thread: use trpc_request_async");
     memset(&p, 0, sizeof(p));
     trpc__cond_init(&p.cond);
@@ -196,7 +190,7 @@ int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *head
     trpc__clear_error();
     if (c == NULL)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync: NULL client");
-    if (on_io_side(c))
+    if (trpc__on_io_side(c))
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync would wait for its own I/O thread: use trpc_publish_async");
     memset(&p, 0, sizeof(p));
     trpc__cond_init(&p.cond);

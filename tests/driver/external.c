@@ -1,6 +1,6 @@
 /* External-loop mode: no library threads; the application polls trpc_client_fd() and calls
  * trpc_client_process(). Publish, subscribe and an async request work, and callbacks run inside
- * trpc_client_process() on the calling thread. */
+ * trpc_client_process() on the calling thread, where a synchronous request or a flush is refused. */
 #include <poll.h>
 
 #include "tests/driver/helpers.h"
@@ -19,6 +19,9 @@ static void on_msg(trpc_client *c, trpc_sub *sub, trpc_msg *m, void *ud)
         /* A synchronous request here would wait for this very loop: refused. */
         if (trpc_request(c, "ext.echo", "x", 1, 100, &r) != -TRPC_E_INVALID_ARGUMENT)
             wrong_thread += 100;
+        /* So would a flush (it used to wait its whole timeout, then fail with TIMEOUT). */
+        if (trpc_flush(c, 2000) != -TRPC_E_INVALID_ARGUMENT)
+            wrong_thread += 1000;
         trpc_respond(m, trpc_msg_data(m), trpc_msg_len(m));
         trpc_msg_free(m);
         return;
@@ -83,7 +86,7 @@ int main(void)
     ok_eq(trpc_request_async(c, "ext.echo", "ping", 4, 5000, on_reply, NULL), 0, "async request");
     ok(spin(c, got_reply, 10000), "its reply came");
     ok_eq(reply_err, 0, "successfully");
-    ok_eq(wrong_thread, 0, "callbacks ran on the loop thread, and a sync request there was refused");
+    ok_eq(wrong_thread, 0, "callbacks ran on the loop thread, and a sync request and a flush there were refused");
     ok_eq(trpc_client_fd(c), fd, "the descriptor is stable");
     {
         struct inbox last = INBOX_INIT;
