@@ -367,10 +367,44 @@ int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t h
 }
 
 /*
- * Queues a prepared PUB or REQ. A publish may be buffered while reconnecting (it goes out on the
- * next session); a request needs a session now, since its reply could only come from this one.
+ * Queues o with p in the pending table; c->lock is held and the session open. The entry goes in,
+ * and out again when the frame cannot be queued, under one hold of pend_lock: no completer (its
+ * answer, the session's loss, its deadline) sees it in between, so an asynchronous entry is never
+ * touched here once another thread may have completed and freed it. The loss of the session cannot
+ * slip in either: it changes the state under c->lock before it fails the table.
  */
-int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session, bool waiter)
+static int pend_enqueue_locked(trpc_client *c, const struct wire_out *o, const char *fn, struct trpc__pending *p, bool *wake)
+{
+    bool direct = trpc__direct_allowed(c, p->cb == NULL && p->pcb == NULL);
+    int err;
+
+    pthread_mutex_lock(&c->pend_lock);
+    if (c->pend_count >= c->opts.max_pending) {
+        pthread_mutex_unlock(&c->pend_lock);
+        return trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%s: %u requests and publishes pending already (max_pending)", fn,
+                          c->opts.max_pending);
+    }
+    trpc__pend_insert(c, p);
+    err = trpc__enqueue_locked(c, o, false, wake);
+    if (err != 0) {
+        bool removed = trpc__pend_remove(c, p);
+
+        assert(removed); /* pend_lock held since the insert: nobody else took it */
+        (void)removed;
+    }
+    pthread_mutex_unlock(&c->pend_lock);
+    /* From here on p may be answered, and an asynchronous p freed, at any time. */
+    if (err == 0 && direct)
+        trpc__send_direct_locked(c, wake);
+    return err;
+}
+
+/*
+ * Queues a prepared PUB or REQ. A publish may be buffered while reconnecting (it goes out on the
+ * next session); a request, or a publish waiting for its PUBACK, needs a session now, since its
+ * answer could only come from this one.
+ */
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, struct trpc__pending *p)
 {
     bool wake = false;
     int err;
@@ -378,12 +412,14 @@ int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, con
     pthread_mutex_lock(&c->lock);
     if (c->state == TRPC_STATE_CLOSED)
         err = trpc__fail(-TRPC_E_CLOSED, "%s: client is closed", fn);
-    else if (need_session && c->state != TRPC_STATE_CONNECTED)
+    else if (p != NULL && c->state != TRPC_STATE_CONNECTED)
         err = trpc__fail(-TRPC_E_CONNECTION_LOST, "%s: not connected", fn);
     else
         err = trpc__check_limits_locked(c, o, hdr_bytes);
-    if (err == 0)
-        err = trpc__enqueue_direct_locked(c, o, waiter, &wake);
+    if (err == 0 && p == NULL)
+        err = trpc__enqueue_direct_locked(c, o, false, &wake);
+    else if (err == 0)
+        err = pend_enqueue_locked(c, o, fn, p, &wake);
     pthread_mutex_unlock(&c->lock);
     if (wake)
         trpc__wake(c);
@@ -403,7 +439,7 @@ int trpc_publish_msg(trpc_client *c, const char *topic, const trpc_header *heade
     err = trpc__out_prepare(&o, &hs, "trpc_publish", topic, headers, header_count, data, len);
     if (err)
         goto out_release;
-    err = trpc__submit(c, &o, hs.bytes, "trpc_publish", false, false);
+    err = trpc__submit(c, &o, hs.bytes, "trpc_publish", NULL);
 out_release:
     trpc__hdrs_release(&hs);
     return err;

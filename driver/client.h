@@ -331,6 +331,10 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
 /* trpc__enqueue_locked, then a direct send where it applies; waiter: the caller sleeps until a
  * reply (a synchronous request). */
 int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool waiter, bool *wake);
+/* Its two halves, for a caller with more to do between them: whether the frame about to be
+ * appended may go directly (asked before trpc__enqueue_locked), and the send of c->fill after it. */
+bool trpc__direct_allowed(const trpc_client *c, bool waiter);
+void trpc__send_direct_locked(trpc_client *c, bool *wake);
 void trpc__wake(trpc_client *c);
 void trpc__keep_only_pubs(struct trpc__buf *b);
 /* After CONNACK: drops the buffered frames lim refuses; returns how many. */
@@ -418,7 +422,9 @@ void trpc__hdrs_release(struct trpc__hdrs *hs);
 int trpc__out_prepare(struct wire_out *o, struct trpc__hdrs *hs, const char *fn, const char *topic, const trpc_header *headers,
                       size_t header_count, const void *data, size_t len);
 int trpc__check_limits_locked(trpc_client *c, const struct wire_out *o, size_t hdr_bytes);
-int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, bool need_session, bool waiter);
+/* Queues a prepared PUB (p NULL), or a REQ or acknowledged PUB with p, its pending entry (id and
+ * deadline set); on an error p is not in the table and was never seen by another thread. */
+int trpc__submit(trpc_client *c, const struct wire_out *o, size_t hdr_bytes, const char *fn, struct trpc__pending *p);
 
 /* io.c */
 int trpc__io_init(trpc_client *c);

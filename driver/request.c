@@ -16,12 +16,11 @@
 #include "driver/client.h"
 
 /* Sends o (a REQ, or a PUB with ACK_REQ) under a new id with p in the pending table until its
- * answer, or its local deadline deadline_ms from now. */
+ * answer, or its local deadline deadline_ms from now. On an error p was never in the table. */
 static int pending_start(trpc_client *c, struct wire_out *o, const char *fn, const char *topic, const trpc_header *headers,
                          size_t header_count, const void *data, size_t len, int64_t deadline_ms, struct trpc__pending *p)
 {
     struct trpc__hdrs hs;
-    bool removed;
     int err;
 
     err = trpc__out_prepare(o, &hs, fn, topic, headers, header_count, data, len);
@@ -29,25 +28,7 @@ static int pending_start(trpc_client *c, struct wire_out *o, const char *fn, con
         goto out_release;
     o->id = p->id = atomic_fetch_add(&c->id_next, 1);
     p->deadline_ms = trpc__now_ms() + deadline_ms;
-
-    pthread_mutex_lock(&c->pend_lock);
-    if (c->pend_count >= c->opts.max_pending) {
-        pthread_mutex_unlock(&c->pend_lock);
-        err = trpc__fail(-TRPC_E_TOO_MANY_REQUESTS, "%u requests and publishes pending already (max_pending)", c->opts.max_pending);
-        goto out_release;
-    }
-    trpc__pend_insert(c, p);
-    pthread_mutex_unlock(&c->pend_lock);
-
-    err = trpc__submit(c, o, hs.bytes, fn, true, p->cb == NULL && p->pcb == NULL);
-    if (err) {
-        pthread_mutex_lock(&c->pend_lock);
-        removed = trpc__pend_remove(c, p);
-        pthread_mutex_unlock(&c->pend_lock);
-        /* Not in the table: a connection loss completed it meanwhile, and that outcome stands. */
-        if (!removed)
-            err = 0;
-    }
+    err = trpc__submit(c, o, hs.bytes, fn, p);
 out_release:
     trpc__hdrs_release(&hs);
     return err;

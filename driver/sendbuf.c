@@ -98,7 +98,7 @@ int trpc__enqueue_locked(trpc_client *c, const struct wire_out *o, bool force, b
     return 0;
 }
 
-static bool direct_allowed(const trpc_client *c, bool waiter)
+bool trpc__direct_allowed(const trpc_client *c, bool waiter)
 {
     if (c->direct_fd < 0 || !c->send_idle || c->fill.len != 0)
         return false;
@@ -109,13 +109,19 @@ static bool direct_allowed(const trpc_client *c, bool waiter)
 
 int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool waiter, bool *wake)
 {
-    bool direct = direct_allowed(c, waiter);
-    ssize_t n;
+    bool direct = trpc__direct_allowed(c, waiter);
     int err;
 
     err = trpc__enqueue_locked(c, o, false, wake);
-    if (err != 0 || !direct)
-        return err;
+    if (err == 0 && direct)
+        trpc__send_direct_locked(c, wake);
+    return err;
+}
+
+void trpc__send_direct_locked(trpc_client *c, bool *wake)
+{
+    ssize_t n;
+
     assert(*wake);
     assert(c->fill.off == 0);
     n = send(c->direct_fd, c->fill.data, c->fill.len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -123,13 +129,12 @@ int trpc__enqueue_direct_locked(trpc_client *c, const struct wire_out *o, bool w
         c->fill.len = 0;
         c->send_idle = true;
         *wake = false;
-        return 0;
+        return;
     }
     /* A short send, EAGAIN, or an error the I/O thread will meet on the socket too: it takes over
      * from the first byte not sent. */
     if (n > 0)
         c->fill.off = (size_t)n;
-    return 0;
 }
 
 /*
