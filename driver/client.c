@@ -175,9 +175,31 @@ void trpc_close(trpc_client *c)
     } else {
         trpc__io_shutdown(c);
     }
+    /* Everything pending failed with CLOSED when the I/O side stopped, and every trpc_flush was
+     * woken: the calls still inside are on their way out, but touch c's locks as they go. */
+    pthread_mutex_lock(&c->lock);
+    while (c->api_sleepers > 0)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
     trpc__disp_stop(c);
     trpc__io_fini(c);
     client_free(c);
+}
+
+void trpc__api_enter(trpc_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->api_sleepers++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void trpc__api_leave(trpc_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    assert(c->api_sleepers > 0);
+    if (--c->api_sleepers == 0)
+        pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Whether the caller is the I/O side: the I/O thread, or a callback it runs inline (TRPC_DISPATCH_IO
@@ -213,9 +235,11 @@ int trpc_flush(trpc_client *c, int timeout_ms)
     }
     o.id = ++c->ping_next;
     w.id = o.id;
+    c->api_sleepers++; /* from here on trpc_close waits for this call to leave */
     gen = c->conn_gen;
     err = trpc__enqueue_locked(c, &o, true, &wake);
     if (err != 0) {
+        c->api_sleepers--;
         pthread_mutex_unlock(&c->lock);
         return err;
     }
@@ -237,6 +261,8 @@ int trpc_flush(trpc_client *c, int timeout_ms)
     for (pp = &c->flushing; *pp != &w; pp = &(*pp)->next)
         assert(*pp != NULL);
     *pp = w.next;
+    if (--c->api_sleepers == 0)
+        pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     return err;
 }

@@ -236,6 +236,7 @@ struct trpc_client {
     int direct_fd;                     /* the open session's socket for direct sends, -1 when there is none */
     uint64_t ping_next;                /* flush PING ids */
     struct trpc__flush_wait *flushing; /* trpc_flush calls waiting for their PONG */
+    unsigned api_sleepers;             /* calls that may sleep in the client (trpc__api_enter): trpc_close waits for them */
     uint64_t conn_gen;                 /* bumps on every session open and loss */
     uint64_t client_id;
     struct wire_limits limits;
@@ -403,6 +404,11 @@ void trpc__msg_cache_close(trpc_client *c);
 
 /* client.c */
 bool trpc__on_io_side(const trpc_client *c);
+/* Around a call that may sleep inside the client (a synchronous request or publish): trpc_close,
+ * once it failed everything, waits for such calls to leave before it frees c. Nothing may touch c
+ * after trpc__api_leave. */
+void trpc__api_enter(trpc_client *c);
+void trpc__api_leave(trpc_client *c);
 void trpc__deadline_ts(struct timespec *ts, int64_t timeout_ms);
 void trpc__cond_init(pthread_cond_t *cond);
 /*

@@ -98,9 +98,10 @@ static int request_sync(trpc_client *c, const char *topic, const trpc_header *he
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_request would wait for its own I/O thread: use trpc_request_async");
     memset(&p, 0, sizeof(p));
     trpc__cond_init(&p.cond);
+    trpc__api_enter(c);
     err = request_start(c, topic, headers, header_count, data, len, timeout_ms, flags, &p);
     if (err)
-        goto out_destroy_cond;
+        goto out_leave;
     pending_wait(c, &p);
     err = p.err;
     if (err == 0 || err == -TRPC_E_RESPONDER_ERROR)
@@ -109,7 +110,8 @@ static int request_sync(trpc_client *c, const char *topic, const trpc_header *he
         trpc_msg_free(p.reply);
     if (err)
         trpc__fail(err, "request on '%s': %s%s%s", topic, trpc_strerror(err), p.why[0] ? ": " : "", p.why);
-out_destroy_cond:
+out_leave:
+    trpc__api_leave(c);
     pthread_cond_destroy(&p.cond);
     return err;
 }
@@ -175,6 +177,7 @@ int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *head
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "trpc_publish_sync would wait for its own I/O thread: use trpc_publish_async");
     memset(&p, 0, sizeof(p));
     trpc__cond_init(&p.cond);
+    trpc__api_enter(c);
     err = publish_start(c, topic, headers, header_count, data, len, timeout_ms, &p);
     if (err == 0) {
         pending_wait(c, &p);
@@ -184,6 +187,7 @@ int trpc_publish_sync(trpc_client *c, const char *topic, const trpc_header *head
         else if (seq != NULL)
             *seq = p.seq;
     }
+    trpc__api_leave(c);
     pthread_cond_destroy(&p.cond);
     return err;
 }
