@@ -41,9 +41,9 @@
 #define TRPC__DISPATCH_QUEUE    65536u /* messages waiting per dispatcher thread */
 #define TRPC__PEND_BUCKETS      4096u
 #define TRPC__SUB_BUCKETS       256u
-#define TRPC__LOCAL_GRACE_MS    500 /* the broker times requests out; we only back it up */
-#define TRPC__DEFAULT_REQ_MS    30000
-#define TRPC__DEFAULT_PUBACK_MS 5000 /* a publish waits this long for its PUBACK unless told */
+#define TRPC__LOCAL_GRACE_MS    500     /* the broker times requests out; we only back it up */
+#define TRPC__DEFAULT_REQ_MS    3600000 /* timeout 0: the longest request-timeout a broker accepts (request.c) */
+#define TRPC__DEFAULT_PUBACK_MS 5000    /* a publish waits this long for its PUBACK unless told */
 #define TRPC__DEFAULT_PORT      "4250"
 #define TRPC__DEFAULT_TLS_PORT  "4251" /* trpcs:// */
 #define TRPC__PATH_MAX          4096   /* a TLS file name, in bytes */

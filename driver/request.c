@@ -51,8 +51,12 @@ static int request_start(trpc_client *c, const char *topic, const trpc_header *h
                               "trpc_request_durable: the broker speaks protocol version %u, durable requests need 3", version);
     }
     o.aux = (uint32_t)timeout_ms;
+    /* In 64 bits: INT_MAX plus the grace overflowed an int, into a deadline already past. Timeout
+     * 0 is the broker's request-timeout, which the CONNACK does not tell: the local deadline must
+     * not cut the longest a broker accepts short (src/config.c); a broker gone silent is found by
+     * the keepalive long before. */
     return pending_start(c, &o, "trpc_request", topic, headers, header_count, data, len,
-                         (timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS, p);
+                         (int64_t)(timeout_ms ? timeout_ms : TRPC__DEFAULT_REQ_MS) + TRPC__LOCAL_GRACE_MS, p);
 }
 
 /* The broker never times a PUB out: the local deadline is the only one. */

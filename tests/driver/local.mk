@@ -58,7 +58,8 @@ DRIVER_TESTS = \
 	tests/driver/answer_kind \
 	tests/driver/connack_limits \
 	tests/driver/async_loss \
-	tests/driver/close_waiters
+	tests/driver/close_waiters \
+	tests/driver/request_deadline
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_nested_callback_LDADD = $(TESTS_DRIVER_LIBS)
@@ -142,6 +143,7 @@ tests_driver_answer_kind_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_connack_limits_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_async_loss_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_close_waiters_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
+tests_driver_request_deadline_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
