@@ -68,6 +68,24 @@ static void msg_done(struct trpc__disp *d)
     }
 }
 
+/* A request whose subscription ended while it waited in the queue: its requester hears
+ * NO_RESPONDERS now, as when the I/O side finds no subscription (io.c, on_msg), instead of at its
+ * deadline. Only on the connection it came on: the broker forgot it with that one. */
+static void decline_request(trpc_client *c, const trpc_msg *m)
+{
+    struct wire_out o = {.type = WIRE_REP, .flags = WIRE_F_ERROR, .aux = TRPC_E_NO_RESPONDERS, .seq = m->seq};
+    bool wake = false;
+
+    if (!(m->flags & WIRE_F_REQUEST) || m->seq == 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (c->state == TRPC_STATE_CONNECTED && c->conn_gen == m->conn_gen)
+        (void)trpc__enqueue_locked(c, &o, true, &wake); /* the library's own frame: past the bound */
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        trpc__wake(c);
+}
+
 /*
  * Runs one node's callback, without d->lock. A MSG's subscription is published in d->running
  * before its alive flag is read, and trpc__disp_retire_sub clears alive before it reads running:
@@ -91,6 +109,7 @@ static void run_node_keep(struct trpc__disp *d, struct trpc__node *n)
             sub->cb(c, sub, m, sub->ud); /* m is the callee's now: sub is our local's */
             cb_leave(&f);
         } else {
+            decline_request(c, m);
             trpc_msg_free(m);
         }
         msg_done(d); /* the sub's reference may go after this: running no longer names it */
