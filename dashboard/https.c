@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "dashboard/internal.h"
+#include "driver/tls.h"
 #include "src/core.h"
 #include "src/log.h"
 #include "src/stls.h"
@@ -37,12 +38,17 @@ static SSL_CTX *ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
     const char *key = cfg->tls_key[0] != '\0' ? cfg->tls_key : cfg->tls_cert;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    struct tls_config tc;
 
     if (ctx == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* The TLS listener's versions and ciphers: an operator who hardens them means this port too,
+     * which carries passwords and tokens. */
+    stls_tls_config(cfg, &tc);
+    if (tls_ctx_versions(ctx, &tc, err, errlen) != 0)
+        goto fail;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
         ssl_reason("tls-cert", cfg->tls_cert, err, errlen);

@@ -90,7 +90,7 @@ static int readable(char *err, size_t errlen, const char *what, const char *file
     return ret;
 }
 
-static int versions(SSL_CTX *s, const struct tls_config *cfg, char *err, size_t errlen)
+int tls_ctx_versions(SSL_CTX *s, const struct tls_config *cfg, char *err, size_t errlen)
 {
     int lo = cfg->min_version != 0 ? cfg->min_version : TLS1_2_VERSION;
     int hi = cfg->max_version != 0 ? cfg->max_version : TLS1_3_VERSION;
@@ -202,7 +202,7 @@ int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out, char *err, s
          * record of its own through the kernel after the keys went in. */
         SSL_CTX_set_num_tickets(x->ssl, 0);
     }
-    ret = versions(x->ssl, cfg, err, errlen);
+    ret = tls_ctx_versions(x->ssl, cfg, err, errlen);
     if (ret == 0)
         ret = identity(x->ssl, cfg, err, errlen);
     if (ret == 0)

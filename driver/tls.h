@@ -39,6 +39,7 @@ struct tls_config {
     bool ktls;                    /* ask OpenSSL for kernel TLS (SSL_OP_ENABLE_KTLS) */
 };
 
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct tls_ctx;
 struct tls_conn;
 
@@ -47,6 +48,9 @@ struct tls_conn;
 int tls_ctx_new(const struct tls_config *cfg, struct tls_ctx **out, char *err, size_t errlen);
 /* Drops the caller's reference; connections made from it keep theirs. NULL: nothing. */
 void tls_ctx_free(struct tls_ctx *x);
+/* Applies cfg's versions, ciphers and TLS 1.3 suites to s (the rules of tls_ctx_new, for a
+ * context made elsewhere: the dashboard's HTTPS): 0, or -EINVAL with the setting in err. */
+int tls_ctx_versions(struct ssl_ctx_st *s, const struct tls_config *cfg, char *err, size_t errlen);
 
 /* A connection of context x. A client's server_name (a host name or an IP address, may be NULL
  * only with insecure_skip_verify) is checked against the server's certificate and sent as SNI

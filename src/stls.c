@@ -29,7 +29,7 @@ struct stls_server {
     _Atomic uint64_t gen; /* reloads that took: the HTTP thread follows them (stls_generation) */
 };
 
-static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
+void stls_tls_config(const struct config *cfg, struct tls_config *tc)
 {
     static const enum tls_peer_cert peer[] = {
         [CONFIG_TLS_PEER_NONE] = TLS_PEER_NONE,
@@ -37,7 +37,7 @@ static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, s
         [CONFIG_TLS_PEER_REQUIRED] = TLS_PEER_REQUIRED,
     };
     static const int version[] = {[CONFIG_TLS_1_2] = TLS1_2_VERSION, [CONFIG_TLS_1_3] = TLS1_3_VERSION};
-    struct tls_config tc = {
+    *tc = (struct tls_config){
         .role = TLS_SERVER,
         .cert_file = cfg->tls_cert,
         .key_file = cfg->tls_key[0] != '\0' ? cfg->tls_key : NULL,
@@ -49,7 +49,13 @@ static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, s
         .max_version = version[cfg->tls_max_version],
         .ktls = cfg->tls_offload != CONFIG_TLS_OFFLOAD_USER,
     };
+}
 
+static int make_ctx(const struct config *cfg, struct tls_ctx **out, char *err, size_t errlen)
+{
+    struct tls_config tc;
+
+    stls_tls_config(cfg, &tc);
     return tls_ctx_new(&tc, out, err, errlen);
 }
 

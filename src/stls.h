@@ -24,8 +24,10 @@
 #include "src/blist.h"
 
 struct broker;
+struct config;
 struct core;
 struct session;
+struct tls_config;
 
 #define STLS_PLAIN_BYTES 16384 /* a TLS record's plaintext at most */
 
@@ -42,6 +44,8 @@ void stls_free(struct broker *b);
  * the old one. 0, or with err set and the old context kept: -ESRCH (no TLS listener), or
  * tls_ctx_new's -EINVAL, -ENOENT, -ENOMEM. */
 int stls_reload(struct broker *b, char *err, size_t errlen);
+/* The TLS listener's settings in cfg, as driver/tls.h takes them (their strings are cfg's). */
+void stls_tls_config(const struct config *cfg, struct tls_config *tc);
 /* Any thread: whether the broker has a TLS listener; how many reloads took since the start. */
 bool stls_enabled(const struct broker *b);
 uint64_t stls_generation(const struct broker *b);

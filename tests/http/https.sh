@@ -95,4 +95,20 @@ grep -q "stopped" "$TMP/broker.log"
 ok $? "a clean stop"
 diag_file "$TMP/broker.log" | grep -i "error\|leak\|sanitizer" || true
 
+# The listener's TLS versions and suites hold on the dashboard's port too: it carries passwords.
+BROKER_ARGS="--cores 1 --data-dir $TMP/data2 --http 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert $C/server.pem --tls-key $C/server.key --tls-min-version 1.3 --tls-ciphersuites TLS_AES_256_GCM_SHA384"
+mkdir -p "$TMP/data2"
+trpc_broker_start "$TMP/broker2.log" 2>"$TMP/start2.err"
+HP=$TRPC_HTTP_PORT
+get v13 /healthz --tlsv1.3 && [ "$(code v13)" = 200 ]
+v13=$?
+get v12 /healthz --tlsv1.2 --tls-max 1.2
+v12=$(code v12)
+get aes128 /healthz --tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256
+aes128=$(code aes128)
+[ "$v13" -eq 0 ] && [ "$v12" = 000 ] && [ "$aes128" = 000 ]
+ok $? "tls-min-version 1.3 and tls-ciphersuites on the HTTPS side: TLS 1.3 served, TLS 1.2 ($v12) and another suite ($aes128) refused"
+server_stop "$TRPC_PID"
+TRPC_PID=
+
 done_testing
