@@ -52,6 +52,9 @@ struct tls_conn {
     bool fed;      /* first_byte is set */
     uint8_t first; /* the first byte the peer sent: a TLS record starts with 22 (or 21, an alert) */
     bool failed;
+    bool refused;     /* send_record refused a record and said why in err */
+    bool established; /* tls_conn_handshake said done (SSL_is_init_finished is not, while a
+                       * post-handshake message is handled) */
     char err[TLS_ERR_MAX];
     char subject[TLS_ERR_MAX];
 };
@@ -281,6 +284,16 @@ static int send_record(struct tls_conn *t, const char *data, int len)
 
     if (!sock_idle(t))
         return -1; /* it would pass bytes of the caller's still waiting */
+    /* After the handshake a handshake record of ours is a KeyUpdate (TLS 1.3, when the peer asks
+     * for one; renegotiation is off): OpenSSL 3.0 would send it, then seal with the new key, which
+     * the kernel never gets, and every later record would fail the peer's MAC. Better ended, and
+     * said why. */
+    if (t->ctrl_type == SSL3_RT_HANDSHAKE && t->established) {
+        t->refused = true;
+        snprintf(t->err, sizeof(t->err), "%s asked for a key update, which this kernel's TLS cannot make: the connection ends",
+                 t->role == TLS_CLIENT ? "the server" : "the client");
+        return -1;
+    }
     if (t->ctrl_type != 0) {
         struct cmsghdr *cm;
 
@@ -722,6 +735,11 @@ static int failure(struct tls_conn *t, int ret)
         snprintf(t->err, sizeof(t->err), "sending: %s", strerror(-t->sink_err));
         return -EPROTO;
     }
+    if (t->refused) {
+        t->failed = true;
+        ERR_clear_error();
+        return -EPROTO;
+    }
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) /* a memory BIO never blocks a write */
         return 0;
     t->failed = true;
@@ -742,11 +760,16 @@ int tls_conn_handshake(struct tls_conn *t)
 
     if (t->failed)
         return -EPROTO;
-    if (SSL_is_init_finished(t->ssl))
+    if (SSL_is_init_finished(t->ssl)) {
+        t->established = true;
         return 1;
+    }
     ERR_clear_error();
     ret = SSL_do_handshake(t->ssl);
-    return ret == 1 ? 1 : failure(t, ret);
+    if (ret != 1)
+        return failure(t, ret);
+    t->established = true;
+    return 1;
 }
 
 ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t cap)

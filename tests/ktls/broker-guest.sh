@@ -109,6 +109,20 @@ if start_broker --tls-offload kernel --tls-max-version 1.2; then
 else
     check 1 "$label: the broker starts"
 fi
+# A TLS 1.3 client that asks for key updates (s_client's K, twice: OpenSSL answers the first at the
+# second). The broker sends under kernel TLS, which does not take new keys here: it ends the
+# connection and says why, instead of sealing with a key the kernel never got.
+label="TLS 1.3 key update, tls-offload kernel"
+if start_broker --tls-offload kernel; then
+    { sleep 1; printf 'K\n'; sleep 1; printf 'K\n'; sleep 2; } | s_client -msg
+    grep -q "asked for a key update, which this kernel's TLS cannot make" /tmp/broker.log
+    check $? "$label: the broker ends the connection, saying why"
+    grep -m1 "key update" /tmp/broker.log || grep "KeyUpdate\|Alert" /tmp/s_client.log
+    stop_broker
+    check $? "$label: the broker exits 0 on SIGTERM"
+else
+    check 1 "$label: the broker starts"
+fi
 echo "--- /proc/net/tls_stat"
 cat /proc/net/tls_stat
 exit $((fails > 0))
