@@ -105,6 +105,8 @@ static const struct option options[] = {
     {"max-connections", K_UINT, FIELD(max_connections), 1, 1000000, "connections at most, over all cores", true},
     {"max-subscriptions", K_UINT, FIELD(max_subscriptions), 1, 1000000, "subscriptions per connection at most", true},
     {"max-pending-requests", K_UINT, FIELD(max_pending_requests), 1, 10000000, "requests in flight per core at most", false},
+    {"max-pending-requests-per-client", K_UINT, FIELD(max_pending_requests_per_client), 0, 10000000,
+     "requests in flight per connection at most (at most max-pending-requests); 0: a quarter of max-pending-requests", true},
     {"max-output-bytes", K_SIZE, FIELD(max_output_bytes), 65536, UINT64_C(1) << 32,
      "output queued per connection before it is cut off as a slow consumer", true},
     {"keepalive", K_MS, FIELD(keepalive_ms), 0, 3600000, "clients ping after this much silence; 0: no keepalive", true},
@@ -584,6 +586,9 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return fail(err, errlen, "recv-buffers (%u) must be a power of two", c->recv_buffers);
     if (c->request_timeout_ms > c->max_request_timeout_ms)
         return fail(err, errlen, "request-timeout exceeds max-request-timeout");
+    if (c->max_pending_requests_per_client > c->max_pending_requests)
+        return fail(err, errlen, "max-pending-requests-per-client (%u) exceeds max-pending-requests (%u)",
+                    c->max_pending_requests_per_client, c->max_pending_requests);
     /* Below it, a subscriber could never be sent the largest message a publisher may send. */
     if (c->max_output_bytes < c->limits.max_frame)
         return fail(err, errlen, "max-output-bytes (%" PRIu64 ") is below max-frame (%u)", c->max_output_bytes,

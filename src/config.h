@@ -61,9 +61,10 @@ struct config {
     int log_level; /* enum config_log_level */
     struct wire_limits limits;
     unsigned max_connections;
-    unsigned max_subscriptions;    /* per connection */
-    unsigned max_pending_requests; /* per core */
-    uint64_t max_output_bytes;     /* per connection: a slow consumer past this is cut off */
+    unsigned max_subscriptions;               /* per connection */
+    unsigned max_pending_requests;            /* per core */
+    unsigned max_pending_requests_per_client; /* per connection; 0: a quarter of max_pending_requests */
+    uint64_t max_output_bytes;                /* per connection: a slow consumer past this is cut off */
     unsigned keepalive_ms;
     unsigned request_timeout_ms; /* for a REQ whose timeout is 0 */
     unsigned max_request_timeout_ms;

@@ -108,6 +108,7 @@ BROKER_ITESTS = \
 	tests/broker/queue_group \
 	tests/broker/reqrep \
 	tests/broker/reqrep_cores \
+	tests/broker/reqrep_client_limit \
 	tests/broker/reqrep_churn \
 	tests/broker/reqrep_shutdown \
 	tests/broker/clients_1000 \
@@ -179,6 +180,7 @@ tests_broker_sub_cleanup_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_client_limit_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_steering_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_shutdown_LDADD = $(TESTS_BROKER_LIBS)

@@ -73,6 +73,18 @@ static uint32_t pending_cap(const struct core *c)
     return cap < BROKER_PENDING_CEIL ? cap : BROKER_PENDING_CEIL;
 }
 
+/* One connection's share of the table. Without it a client that never answers requests made to
+ * itself (it may be its own responder) fills the table, and every other client of the core is
+ * refused until the deadlines pass. */
+static uint32_t client_cap(const struct core *c)
+{
+    uint32_t cap = c->cfg.max_pending_requests_per_client;
+
+    if (cap == 0)
+        cap = c->cfg.max_pending_requests / 4;
+    return cap > 0 ? cap : 1;
+}
+
 /* Upper bounds of the latency buckets, as Prometheus's defaults but from 100 us: a broker on one
  * machine answers in tens of microseconds. */
 const uint64_t request_hist_bounds_ns[REQ_HIST_BUCKETS - 1] = {
@@ -276,6 +288,10 @@ static void release(struct core *c, struct preq *p)
     uring_tset_cancel(&c->req.deadlines, &p->deadline);
     atomic_store_explicit(&p->claim, PREQ_FREE, memory_order_relaxed);
     blist_del(&p->req_node);
+    if (s != NULL) {
+        assert(s->nrequests > 0);
+        s->nrequests--;
+    }
     blist_del(&p->resp_node);
     if (p->resp != NULL)
         p->resp->outstanding--;
@@ -319,11 +335,21 @@ static int lost_code(const struct core *c)
     return atomic_load_explicit(&c->b->stopping, memory_order_acquire) ? TRPC_E_SHUTTING_DOWN : TRPC_E_RESPONDER_LOST;
 }
 
-static void rep_error(struct session *s, uint64_t id, int code)
+/* why: the broker's reason (payload), or NULL. */
+static void rep_error_why(struct session *s, uint64_t id, int code, const char *why)
 {
     struct wire_out o = {.type = WIRE_REP, .flags = WIRE_F_ERROR, .aux = (uint32_t)code, .id = id};
 
+    if (why != NULL) {
+        o.payload = why;
+        o.payload_len = strlen(why);
+    }
     session_send(s, &o);
+}
+
+static void rep_error(struct session *s, uint64_t id, int code)
+{
+    rep_error_why(s, id, code, NULL);
 }
 
 static struct preq *entry_new(struct core *c)
@@ -350,15 +376,23 @@ static struct preq *entry_new(struct core *c)
 
 /* A new entry for request corr_id of s on topic (NULL: the broker's own, no latency class), on the
  * requester's list and with its deadline set; the caller names the responder and publishes the
- * claim word. NULL: the table is full, and the requester got REP ERROR TOO_MANY_REQUESTS. */
+ * claim word. NULL: s holds its share of the table already, or the table is full, and the
+ * requester got REP ERROR TOO_MANY_REQUESTS saying which. */
 static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t timeout_ms, const char *topic, size_t topic_len)
 {
     struct core *c = s->core;
-    struct preq *p = entry_new(c);
+    struct preq *p;
     int ret;
 
+    if (s->nrequests >= client_cap(c)) {
+        rep_error_why(s, corr_id, TRPC_E_TOO_MANY_REQUESTS,
+                      "this connection's pending requests are at their limit (max-pending-requests-per-client)");
+        return NULL;
+    }
+    p = entry_new(c);
     if (p == NULL) {
-        rep_error(s, corr_id, TRPC_E_TOO_MANY_REQUESTS);
+        rep_error_why(s, corr_id, TRPC_E_TOO_MANY_REQUESTS,
+                      "the broker core's pending requests are at their limit (max-pending-requests)");
         return NULL;
     }
     STAT_ADD(c->st, requests, 1);
@@ -367,6 +401,7 @@ static struct preq *entry_open(struct session *s, uint64_t corr_id, uint32_t tim
     p->req_slot = s->slot;
     p->req_gen = s->gen;
     blist_add_tail(&s->requests, &p->req_node);
+    s->nrequests++;
     p->opened_ns = uring_now_ns();
     p->klass = topic != NULL && c->req.nclasses > 1 ? topic_class(c, topic, topic_len) : 0;
     ret = uring_tset_add(&c->req.deadlines, &p->deadline, p->opened_ns + (uint64_t)timeout_ms * 1000000, deadline_due);
@@ -707,8 +742,10 @@ static void request_requester_gone(struct session *s)
             /* Claimed: its X_REP releases it; the reply finds the connection gone. */
             blist_del(&p->req_node);
             p->requester = NULL;
+            s->nrequests--;
         }
     }
+    assert(s->nrequests == 0);
 }
 
 /*

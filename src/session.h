@@ -91,6 +91,7 @@ struct session {
     uint32_t denied_unlogged;
     /* request.c */
     struct blist requests; /* pending requests it made (struct preq.req_node) */
+    unsigned nrequests;    /* on that list: max_pending_requests_per_client at most */
     bool stop_wait;        /* shutting down: its ERR waits for the replies other cores claimed */
 };
 

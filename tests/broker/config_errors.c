@@ -69,6 +69,12 @@ int main(void)
     c.request_timeout_ms = c.max_request_timeout_ms + 1;
     ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "request-timeout") != NULL, "default timeout above the cap");
     config_defaults(&c);
+    c.max_pending_requests_per_client = c.max_pending_requests + 1;
+    ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "max-pending-requests-per-client") != NULL,
+       "a connection's share of pending requests above the core's table");
+    c.max_pending_requests_per_client = c.max_pending_requests;
+    ok(config_validate(&c, err, sizeof(err)) == 0, "and equal to it is fine");
+    config_defaults(&c);
     c.max_output_bytes = c.limits.max_frame - 1;
     ok(config_validate(&c, err, sizeof(err)) < 0 && strstr(err, "max-output-bytes") != NULL, "output bound below the frame size");
     config_defaults(&c);

@@ -26,7 +26,9 @@ static bool is_rep(const struct wire_frame *f, uint64_t id, uint8_t flags, uint3
 
 int main(void)
 {
-    static const char *const args[] = {"--cores", "1", "--max-pending-requests", "4", NULL};
+    /* One connection may fill the table here: the per-connection share is reqrep_client_limit's. */
+    static const char *const args[] = {"--cores", "1", "--max-pending-requests", "4", "--max-pending-requests-per-client",
+                                       "4",       NULL};
     struct broker_proc b;
     struct tc req, resp, other;
     struct wire_frame f;
