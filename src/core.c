@@ -733,6 +733,11 @@ void core_sub_gone(struct core *c, struct rsub *r, bool conn_gone)
     MODULES_CALL(sub_gone, c, r, conn_gone);
 }
 
+void core_conn_gone(struct core *c, unsigned core, uint32_t slot, uint32_t gen)
+{
+    MODULES_CALL(conn_gone, c, core, slot, gen);
+}
+
 /*
  * Every session gets its ERR SHUTTING_DOWN, but first the modules finish what the sessions wait
  * for (request.c answers each pending request: one REP per accepted REQ) and may hold a

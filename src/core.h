@@ -121,6 +121,9 @@ struct core_xtype {
  *                 core_stop_release() for it (or the session closes)
  *   sub_gone      a subscription left this core's replica (route.c, core_sub_gone); conn_gone:
  *                 because its connection closed. The rsub is freed after the hooks
+ *   conn_gone     a connection of core `core` (slot, gen) closed that had a queue-group
+ *                 subscription (route.c: on its core, and on the others at its X_GONE), after the
+ *                 sub_gone hooks for the subscriptions it still had
  *   flush         the end of every loop iteration, before the doorbells ring
  *   sweep         every sweep of the core (sweep_period_ns)
  *   trim          a quiet core gives memory back: drop caches and scratch grown by a burst
@@ -141,6 +144,7 @@ struct core_module {
     void (*session_gone)(struct session *s);
     bool (*session_stop)(struct session *s);
     void (*sub_gone)(struct core *c, struct rsub *r, bool conn_gone);
+    void (*conn_gone)(struct core *c, unsigned core, uint32_t slot, uint32_t gen);
     void (*flush)(struct core *c);
     void (*sweep)(struct core *c);
     void (*trim)(struct core *c);
@@ -309,6 +313,8 @@ void core_stop_release(struct session *s);
 void core_idle(struct core *c);
 /* Runs the modules' sub_gone hooks. */
 void core_sub_gone(struct core *c, struct rsub *r, bool conn_gone);
+/* Runs the modules' conn_gone hooks. */
+void core_conn_gone(struct core *c, unsigned core, uint32_t slot, uint32_t gen);
 /* Pushes msg to core dst (not c), waiting in a backlog when the channel is full. cost > 0 marks a
  * droppable message (a PUB copy, a reply) of that many bytes: refused when the bytes between the
  * two cores would pass BROKER_XBYTES_MAX; the receiver gives the cost back (msg->u32 carries it).

@@ -109,6 +109,7 @@ BROKER_ITESTS = \
 	tests/broker/reqrep \
 	tests/broker/reqrep_cores \
 	tests/broker/reqrep_client_limit \
+	tests/broker/reqrep_unsub_lost \
 	tests/broker/reqrep_churn \
 	tests/broker/reqrep_shutdown \
 	tests/broker/clients_1000 \
@@ -181,6 +182,7 @@ tests_broker_queue_group_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_client_limit_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_unsub_lost_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_steering_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_shutdown_LDADD = $(TESTS_BROKER_LIBS)

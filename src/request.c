@@ -157,6 +157,7 @@ static int request_init(struct core *c)
     c->req.preq_cap = cap;
     c->req.stop_timer.data = c;
     c->req.npreq = 1; /* slot 0 is never used: a token is never 0, the reap stack ends at 0 */
+    blist_init(&c->req.orphans);
     atomic_init(&c->req.reap, 0);
     return 0;
 }
@@ -820,9 +821,35 @@ static void request_responder_gone(struct core *c, struct rsub *r, bool conn_gon
         if (conn_gone && entry_take(p)) {
             finish(c, p, WIRE_F_ERROR, (uint32_t)lost_code(c), 0, NULL, 0);
         } else {
-            /* Unsubscribed, still connected: it may still answer. */
+            /* Claimed (its reply is on its way), or unsubscribed and still connected: it may
+             * still answer, and if it closes first request_conn_gone finds the entry. */
             blist_del(&p->resp_node);
+            if (!conn_gone)
+                blist_add_tail(&c->req.orphans, &p->resp_node);
             p->resp = NULL;
+        }
+    }
+}
+
+/* A responder connection closed: the requests it got on a subscription it has since dropped fail
+ * as if it had closed with the subscription (docs/protocol.md 7, step 4). The list holds only
+ * such entries, so a close costs nothing while there are none. */
+static void request_conn_gone(struct core *c, unsigned core, uint32_t slot, uint32_t gen)
+{
+    struct blist *n, *next;
+
+    for (n = c->req.orphans.next; n != &c->req.orphans; n = next) {
+        struct preq *p = blist_entry(n, struct preq, resp_node);
+
+        next = n->next;
+        assert(p->used);
+        assert(p->resp == NULL);
+        if (p->resp_core != core || p->resp_slot != slot || p->resp_gen != gen)
+            continue;
+        if (entry_take(p)) {
+            finish(c, p, WIRE_F_ERROR, (uint32_t)lost_code(c), 0, NULL, 0);
+        } else {
+            blist_del(&p->resp_node); /* claimed: its reply is on its way, its X_REP releases it */
         }
     }
 }
@@ -935,6 +962,7 @@ const struct core_module request_module = {
     .session_gone = request_requester_gone,
     .session_stop = request_requester_stop,
     .sub_gone = request_responder_gone,
+    .conn_gone = request_conn_gone,
     .sweep = request_reap,
     .stop = request_stop,
     .fini = request_fini,

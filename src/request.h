@@ -73,6 +73,9 @@ struct request_core {
     _Alignas(64) _Atomic uint32_t reap; /* claimed entries whose reply went: a stack of preq indices, 0 ends */
     struct uring_tset deadlines;        /* the entries' deadlines */
     unsigned pending;
+    /* Entries whose responder unsubscribed but may still answer (on resp_node): its close fails
+     * them (conn_gone), although no replica of its subscriptions is left to say so. */
+    struct blist orphans;
     /* Shutdown: sessions whose ERR waits for claimed replies, and the timer that polls for them. */
     unsigned stop_waits;
     uint64_t stop_began_ns;

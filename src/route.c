@@ -220,6 +220,7 @@ int route_sub(struct session *s, const struct wire_frame *f)
     if (r == NULL)
         return -ENOMEM;
     r->sess = s;
+    s->responder = s->responder || grouped;
     ret = idmap_put(&s->subs, f->id, r);
     if (ret != 0) {
         free(r);
@@ -273,12 +274,16 @@ static void route_session_gone(struct session *s)
     uint32_t pos = 0;
     struct rsub *r;
 
-    if (s->subs.count == 0)
+    /* A responder that unsubscribed may still hold requests delivered before (it may answer
+     * them): every core hears of its close, to fail them with RESPONDER_LOST. */
+    if (s->subs.count == 0 && !s->responder)
         return;
     STAT_SUB(c->st, subscriptions, s->subs.count);
     while ((r = idmap_next(&s->subs, &pos, NULL)) != NULL)
         delete_rsub(c, r, true);
     idmap_free(&s->subs);
+    if (s->responder)
+        core_conn_gone(c, c->id, s->slot, s->gen);
     broadcast(c, X_GONE, &x, sizeof(x));
 }
 
@@ -858,6 +863,8 @@ static void recv_unsub(struct core *c, unsigned src, const struct xunsub *x, boo
     struct rconn *rc = idmap_get(&c->route.rconns, key);
     struct rsub *r;
 
+    if (gone)
+        core_conn_gone(c, src, x->slot, x->gen); /* also when its last subscription went before */
     if (rc == NULL || rc->gen != x->gen)
         return;
     if (gone) {

@@ -69,6 +69,7 @@ struct session {
     struct blist rx_node; /* route: core->route.rx_resume while waiting to read again */
     /* route.c */
     struct idmap subs; /* sid -> struct rsub (this core's copy) */
+    bool responder;    /* has had a queue-group subscription: requests may wait for its replies */
     /* group.c */
     struct idmap dsubs; /* sid -> its durable subscription (consumer group membership) */
     unsigned pongs_held;
