@@ -316,9 +316,9 @@ void core_sub_gone(struct core *c, struct rsub *r, bool conn_gone);
 /* Runs the modules' conn_gone hooks. */
 void core_conn_gone(struct core *c, unsigned core, uint32_t slot, uint32_t gen);
 /* Pushes msg to core dst (not c), waiting in a backlog when the channel is full. cost > 0 marks a
- * droppable message (a PUB copy, a reply) of that many bytes: refused when the bytes between the
+ * droppable message (a PUB copy, a request, a reply) of that many bytes: refused when the bytes between the
  * two cores would pass BROKER_XBYTES_MAX; the receiver gives the cost back (msg->u32 carries it).
- * cost 0: a message that must arrive (subscription updates, requests, bounded by other limits).
+ * cost 0: a message that must arrive (subscription updates, bounded by other limits).
  * A message staged for dst (direct_stage) leaves first. Returns 0 or -ENOBUFS (not sent; msg.ptr
  * still the caller's). */
 int core_push(struct core *c, unsigned dst, struct uring_xmsg *msg, uint32_t cost);

@@ -110,6 +110,7 @@ BROKER_ITESTS = \
 	tests/broker/reqrep_cores \
 	tests/broker/reqrep_client_limit \
 	tests/broker/reqrep_unsub_lost \
+	tests/broker/reqrep_xbytes \
 	tests/broker/reqrep_churn \
 	tests/broker/reqrep_shutdown \
 	tests/broker/clients_1000 \
@@ -183,6 +184,7 @@ tests_broker_reqrep_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_cores_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_client_limit_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_unsub_lost_LDADD = $(TESTS_BROKER_LIBS)
+tests_broker_reqrep_xbytes_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_steering_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_churn_LDADD = $(TESTS_BROKER_LIBS)
 tests_broker_reqrep_shutdown_LDADD = $(TESTS_BROKER_LIBS)

@@ -66,6 +66,8 @@
 #define RESP_SYSTEM       UINT32_MAX       /* resp_core: the broker answers (admin API) */
 #define RESP_ANY          (UINT32_MAX - 1) /* resp_core: a stored durable request, answered from anywhere */
 
+static const char xreq_refused[] = "request refused: the responder's core is too far behind, try again later";
+
 static uint32_t pending_cap(const struct core *c)
 {
     uint32_t cap = c->cfg.max_pending_requests;
@@ -564,9 +566,12 @@ void request_req(struct session *s, const struct wire_frame *f)
     x->body_len = body_len;
     memcpy(x->body, body, body_len);
     m.ptr = x;
-    if (direct_stage(c, r->owner, &m, 0) != 0) {
+    /* Droppable as a reply is: each X_REQ holds a copy of its frame, and the pending table alone
+     * would let max-pending-requests of them wait for a busy core. Refused, the requester hears
+     * so at once rather than at its deadline. */
+    if (direct_stage(c, r->owner, &m, (uint32_t)(sizeof(*x) + body_len)) != 0) {
         free(x);
-        finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
+        finish(c, p, WIRE_F_ERROR, TRPC_E_UNAVAILABLE, 0, (const uint8_t *)xreq_refused, sizeof(xreq_refused) - 1);
     }
 }
 
@@ -937,7 +942,7 @@ static void unstage(struct core *c, unsigned dst, struct uring_xmsg *m, uint32_t
         struct preq *p = entry_of(c, ((struct xreq *)m->ptr)->token);
 
         if (p != NULL && entry_take(p))
-            finish(c, p, WIRE_F_ERROR, TRPC_E_INTERNAL, 0, NULL, 0);
+            finish(c, p, WIRE_F_ERROR, TRPC_E_UNAVAILABLE, 0, (const uint8_t *)xreq_refused, sizeof(xreq_refused) - 1);
     } else {
         const struct xrep *x = m->ptr;
         struct session *s = core_session(c, x->slot, x->gen);
