@@ -140,6 +140,7 @@ void uring__conn_maybe_finish(struct uring_conn *c)
         close(c->fd);
     c->fd = -1;
     c->_state = CONN_CLOSED;
+    c->loop->_closes++;
     c->_cbs->on_close(c, c->_err);
 }
 

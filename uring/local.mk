@@ -49,6 +49,7 @@ URING_TESTS = \
 	tests/uring/deadline-stop \
 	tests/uring/deadline-heap \
 	tests/uring/xcore-pingpong \
+	tests/uring/close-bell \
 	tests/uring/xcore-full \
 	tests/uring/xcore-drain \
 	tests/uring/mbox-mpsc \
@@ -97,6 +98,8 @@ tests_uring_deadline_stop_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_deadline_stop_LDADD = $(TESTS_URING_LIBS)
 tests_uring_deadline_heap_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_deadline_heap_LDADD = $(TESTS_URING_LIBS)
+tests_uring_close_bell_CFLAGS = $(TESTS_URING_CFLAGS)
+tests_uring_close_bell_LDADD = $(TESTS_URING_LIBS)
 tests_uring_xcore_pingpong_CFLAGS = $(TESTS_URING_CFLAGS)
 tests_uring_xcore_pingpong_LDADD = $(TESTS_URING_LIBS)
 tests_uring_shutdown_inflight_CFLAGS = $(TESTS_URING_CFLAGS)

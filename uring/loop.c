@@ -2,7 +2,7 @@
  * The loop: one ring per core thread, created in that thread. One iteration:
  *   1. flush: ring xchan doorbells, take back gates whose foreign sender has left, start the
  *      sends queued this iteration, re-arm recvs that waited for buffers (uring__xchan_ring_bells,
- *      uring__conn_flush)
+ *      uring__conn_flush), and again while connections closed in it (flush_phase)
  *   2. submit and wait for at least one CQE (io_uring_submit_and_wait; with DEFER_TASKRUN this
  *      is also where the kernel runs our task work), for at most GATE_RETRY_NS while a connection
  *      waits for its gate: a foreign sender's release posts no CQE here
@@ -258,6 +258,33 @@ static int submit_and_wait(struct uring_loop *loop)
     return io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
 }
 
+/*
+ * The flush phase. A connection that ends with nothing in flight has its on_close called from
+ * uring__conn_flush, after the doorbells rang and the sources flushed: what it pushes to another
+ * loop, appends to a log or stages would wait for this loop's next completion, which may be far
+ * off. So the phase goes round again while connections closed in it, a bounded number of times;
+ * false when it stopped at the bound with closes still coming (the caller then does not wait).
+ */
+#define FLUSH_ROUNDS_MAX 8
+
+static bool flush_phase(struct uring_loop *loop)
+{
+    for (unsigned round = 0; round < FLUSH_ROUNDS_MAX; round++) {
+        uint64_t closes = loop->_closes;
+
+        if (loop->on_flush != NULL)
+            loop->on_flush(loop);
+        sources_flush(loop);
+        uring__xchan_ring_bells(loop);
+        if (loop->_bufs_refill)
+            uring__bufring_refill(loop);
+        uring__conn_flush(loop);
+        if (loop->_closes == closes)
+            return true;
+    }
+    return false;
+}
+
 int uring_loop_run_once(struct uring_loop *loop, bool wait)
 {
     struct io_uring_cqe *cqe;
@@ -265,13 +292,8 @@ int uring_loop_run_once(struct uring_loop *loop, bool wait)
     int ret;
 
     URING_STAT_ADD(loop, iterations, 1);
-    if (loop->on_flush != NULL)
-        loop->on_flush(loop);
-    sources_flush(loop);
-    uring__xchan_ring_bells(loop);
-    if (loop->_bufs_refill)
-        uring__bufring_refill(loop);
-    uring__conn_flush(loop);
+    if (!flush_phase(loop))
+        wait = false;
     uring__send_pool_trim(loop);
     /* A callback of the flush phase (an on_close) may have stopped the loop: then waiting could
      * block for good with nothing in flight. */
@@ -317,11 +339,7 @@ int uring_loop_run(struct uring_loop *loop)
             return ret;
     }
     /* What the last callbacks queued (doorbells, sends) still goes out. */
-    if (loop->on_flush != NULL)
-        loop->on_flush(loop);
-    sources_flush(loop);
-    uring__xchan_ring_bells(loop);
-    uring__conn_flush(loop);
+    flush_phase(loop);
     io_uring_submit(&loop->ring);
     return 0;
 }

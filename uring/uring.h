@@ -196,6 +196,7 @@ struct uring_loop {
     uint64_t _chunks_trim_ns;                         /* when the cache shrinks if no output appears until then; 0: not due */
     struct uring_source *_sources[URING_SOURCES_MAX]; /* slot id - 1 (loop.c) */
     uint64_t _slept_at;                               /* the last iteration whose wait blocked (uring_loop_slept_within) */
+    uint64_t _closes;                                 /* on_close calls so far (loop.c's flush phase) */
     /* Set while the thread waits in io_uring_enter: other threads read it (uring_loop_asleep). */
     _Alignas(64) _Atomic bool _asleep;
 };
