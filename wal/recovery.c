@@ -140,9 +140,10 @@ static uint64_t last_nonzero_end(const struct image *im, uint64_t off)
 /*
  * Writes the zeroed bytes [off, end) of the image back. With O_DIRECT when the log uses it: dirty page
  * cache under the writer's direct writes can fail their page cache invalidation, which the kernel
- * reports as EIO on the next sync. Direct zeros need no sync of their own: until a new batch lands
- * here a crash leaves the same tail to cut again, and the first batch's sync flushes the device cache
- * they sit in. Buffered zeros are synced here.
+ * reports as EIO on the next sync. Both are synced here: the writer's O_DSYNC overwrites of blocks
+ * already allocated go out as FUA writes, which make only themselves durable, not a device cache
+ * the zeros may still sit in; a power loss after new batches landed could then bring back, beyond
+ * them, records of a batch that was cut (once per open, so the cost does not matter).
  */
 static int zero_tail(struct wal *w, uint32_t idx, const struct image *im, uint64_t off, uint64_t end)
 {
@@ -154,6 +155,8 @@ static int zero_tail(struct wal *w, uint32_t idx, const struct image *im, uint64
         if (fd < 0)
             return fd;
         ret = wal__pwrite_full(fd, im->mem + start, stop - start, start);
+        if (ret == 0 && fdatasync(fd) == -1)
+            ret = -errno;
     } else {
         fd = wal__seg_open_wr_buffered(w, idx);
         if (fd < 0)
