@@ -48,6 +48,9 @@ void ctl_table_free(struct ctl_table *t);
 /* s with control characters replaced as in a cell, cut at max_chars (>= 3); malloc'ed, NULL if out
  * of memory. */
 char *ctl_printable(const char *s, size_t max_chars);
+/* s made printable as a cell is, for a name in a line of text: kept in *hold (the caller frees it
+ * once the line is out); "?" when out of memory. */
+const char *ctl_pr(char **hold, const char *s);
 
 /* ---- verbs (verbs.c) --------------------------------------------------------------------------- */
 

@@ -611,21 +611,14 @@ static int grant_check(const struct ctl_verb *v, const struct ctl_args *a)
     return -1;
 }
 
-/* Whether s is UTF-8 (the JSON of a request carries nothing else). */
+/* Whether s is UTF-8 as jansson takes it (the JSON of a request carries nothing else): its rule,
+ * not one of ours that might let through what it refuses (surrogates, overlong forms). */
 static bool utf8(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    json_t *j = json_string(s);
 
-    while (*p != 0) {
-        int more = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
-
-        if (more < 0 || (more == 1 && *p < 0xc2))
-            return false;
-        for (p++; more > 0; more--, p++)
-            if ((*p & 0xc0) != 0x80)
-                return false;
-    }
-    return true;
+    json_decref(j);
+    return j != NULL;
 }
 
 /* Who trpcctl logs in as: --user with $TRPC_PASSWORD or one asked for (into pw), --token, or
@@ -722,6 +715,18 @@ int main(int argc, char **argv)
     argc -= optind + 1;
     argv += optind + 1;
     optind = 0;
+    /* Every argument of the verb goes into the request's JSON: one that is not UTF-8 is named
+     * here, rather than failing the document later for a reason it would not tell. */
+    for (int i = 1; i < argc; i++) {
+        if (!utf8(argv[i])) {
+            char *shown = ctl_printable(argv[i], CTL_CELL_MAX_CHARS);
+
+            status =
+                usage_error(v, "%s %s: argument %d ('%s') is not UTF-8 text", v->area, v->verb, i, shown != NULL ? shown : "?");
+            free(shown);
+            return status;
+        }
+    }
     status = parse_opts(argc, argv, v, &o, &a);
     if (status >= 0)
         return status;

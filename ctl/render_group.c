@@ -39,6 +39,7 @@ int ctl_render_group_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 /* group info, add, reset and rm: one group, as key-value rows, after a line saying what was done. */
 int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL, *hold2 = NULL;
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
     static const char *const nums[] = {"members",        "next_seq",    "lag",         "pending", "inflight", "waiting",
                                        "lost",           "delivered",   "redelivered", "acked",   "dead",     "termed",
@@ -68,9 +69,16 @@ int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc)
         return rc;
     if (created >= 0)
-        fprintf(out, "%s consumer group %s of stream %s\n", created ? "created" : "already had", name, stream);
+        fprintf(out, "%s consumer group %s of stream %s\n", created ? "created" : "already had", ctl_pr(&hold, name),
+                ctl_pr(&hold2, stream));
+    free(hold);
+    free(hold2);
+    hold = hold2 = NULL;
     if (dropped >= 0)
-        fprintf(out, "reset consumer group %s of stream %s: %lld messages not settled dropped\n", name, stream, (long long)dropped);
+        fprintf(out, "reset consumer group %s of stream %s: %lld messages not settled dropped\n", ctl_pr(&hold, name),
+                ctl_pr(&hold2, stream), (long long)dropped);
+    free(hold);
+    free(hold2);
     ctl_table_init(&t, 2, cols);
     t.no_head = true;
     {
@@ -108,6 +116,7 @@ int ctl_render_group_info(json_t *doc, FILE *out, char *err, size_t errlen)
 
 int ctl_render_group_rm(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL, *hold2 = NULL;
     const char *stream, *name;
     json_int_t pending = 0, members = 0;
     json_t *g;
@@ -117,8 +126,10 @@ int ctl_render_group_rm(json_t *doc, FILE *out, char *err, size_t errlen)
         rc = READ(g, "group", {"name", K_STR, &name, false}, {"pending", K_INT, &pending, false},
                   {"members", K_INT, &members, false});
     if (rc == 0)
-        fprintf(out, "deleted consumer group %s of stream %s (%lld members, %lld messages not settled)\n", name, stream,
-                (long long)members, (long long)pending);
+        fprintf(out, "deleted consumer group %s of stream %s (%lld members, %lld messages not settled)\n", ctl_pr(&hold, name),
+                ctl_pr(&hold2, stream), (long long)members, (long long)pending);
+    free(hold);
+    free(hold2);
     return rc;
 }
 
@@ -165,6 +176,7 @@ int ctl_render_dlq_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 /* dlq.redrive's reply, and dlq.purge's (its count is "purged"). */
 int ctl_render_dlq_redrive(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL;
     json_int_t redriven = -1, purged = -1, failed, skipped;
     const char *stream, *why = NULL;
     int rc =
@@ -176,8 +188,10 @@ int ctl_render_dlq_redrive(json_t *doc, FILE *out, char *err, size_t errlen)
         rc = -EPROTO;
     }
     if (rc == 0) {
-        fprintf(out, "stream %s: %lld %s, %lld failed, %lld skipped\n", stream, (long long)(purged < 0 ? redriven : purged),
-                purged < 0 ? "redriven" : "purged", (long long)failed, (long long)skipped);
+        fprintf(out, "stream %s: %lld %s, %lld failed, %lld skipped\n", ctl_pr(&hold, stream),
+                (long long)(purged < 0 ? redriven : purged), purged < 0 ? "redriven" : "purged", (long long)failed,
+                (long long)skipped);
+        free(hold);
         if (why != NULL) {
             char *p = ctl_printable(why, 200);
 

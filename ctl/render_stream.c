@@ -67,6 +67,7 @@ int ctl_render_stream_ls(json_t *doc, FILE *out, char *err, size_t errlen)
 /* stream info and stream add: one stream, as key-value rows. */
 int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL, *hold2 = NULL;
     static const char *const cols[] = {"KEY:l", "VALUE:l"};
     /* The first two always there; the others absent from a broker that predates them. */
     static const char *const nums[] = {"core",       "max_msg_size", "messages",        "bytes",     "first_seq", "last_seq",
@@ -110,9 +111,11 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc)
         return rc;
     if (json_object_get(doc, "created") != NULL)
-        fprintf(out, "%s stream %s\n", created_now ? "created" : "already had", name);
+        fprintf(out, "%s stream %s\n", created_now ? "created" : "already had", ctl_pr(&hold, name));
     if (json_object_get(doc, "updated") != NULL)
-        fprintf(out, updated ? "updated stream %s\n" : "stream %s unchanged: the same definition\n", name);
+        fprintf(out, updated ? "updated stream %s\n" : "stream %s unchanged: the same definition\n", ctl_pr(&hold2, name));
+    free(hold);
+    free(hold2);
     ctl_fmt_time(created, t_created, sizeof(t_created));
     ctl_table_init(&t, 2, cols);
     t.no_head = true;
@@ -161,6 +164,7 @@ int ctl_render_stream_info(json_t *doc, FILE *out, char *err, size_t errlen)
 
 int ctl_render_stream_purge(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL;
     json_int_t purged = 0;
     const char *name;
     json_t *st;
@@ -169,17 +173,20 @@ int ctl_render_stream_purge(json_t *doc, FILE *out, char *err, size_t errlen)
     if (rc == 0)
         rc = READ(st, "stream", {"name", K_STR, &name, false});
     if (rc == 0)
-        fprintf(out, "purged stream %s: %lld messages removed\n", name, (long long)purged);
+        fprintf(out, "purged stream %s: %lld messages removed\n", ctl_pr(&hold, name), (long long)purged);
+    free(hold);
     return rc;
 }
 
 int ctl_render_stream_rm(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL;
     const char *name;
     int rc = READ(doc, "", {"name", K_STR, &name, false});
 
     if (rc == 0)
-        fprintf(out, "deleted stream %s\n", name);
+        fprintf(out, "deleted stream %s\n", ctl_pr(&hold, name));
+    free(hold);
     return rc;
 }
 
@@ -187,6 +194,7 @@ int ctl_render_stream_rm(json_t *doc, FILE *out, char *err, size_t errlen)
  * UTF-8 (made printable), else its size and base64. */
 int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
 {
+    char *hold = NULL;
     const char *stream, *time, *topic, *b64, *text = NULL;
     json_int_t seq, size;
     json_t *headers, *h;
@@ -201,8 +209,9 @@ int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
         return rc;
     ctl_fmt_time(time, t_time, sizeof(t_time));
     p = ctl_printable(topic, 4096);
-    fprintf(out, "stream %s seq %lld at %s on %s\n", stream, (long long)seq, t_time, p != NULL ? p : "?");
+    fprintf(out, "stream %s seq %lld at %s on %s\n", ctl_pr(&hold, stream), (long long)seq, t_time, p != NULL ? p : "?");
     free(p);
+    free(hold);
     json_array_foreach(headers, i, h)
     {
         const char *key, *val = NULL;
@@ -222,7 +231,9 @@ int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
         fprintf(out, "\n%s\n", p != NULL ? p : "?");
         free(p);
     } else {
-        fprintf(out, "\n(%lld bytes, not UTF-8; base64:)\n%s\n", (long long)size, b64);
+        p = ctl_printable(b64, (size_t)-1 / 2);
+        fprintf(out, "\n(%lld bytes, not UTF-8; base64:)\n%s\n", (long long)size, p != NULL ? p : "?");
+        free(p);
     }
     return 0;
 }

@@ -140,6 +140,12 @@ char *ctl_printable(const char *s, size_t max_chars)
     return cell_dup(s, max_chars, &w);
 }
 
+const char *ctl_pr(char **hold, const char *s)
+{
+    *hold = ctl_printable(s, CTL_CELL_MAX_CHARS);
+    return *hold != NULL ? *hold : "?";
+}
+
 void ctl_table_print(const struct ctl_table *t, FILE *out)
 {
     for (size_t c = 0; c < t->ncols && !t->no_head; c++) {

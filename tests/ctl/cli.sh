@@ -50,6 +50,10 @@ expect 2 "^trpcctl: --discard: 'maybe' is neither old nor new$" "stream add --di
     "$CTL" stream add orders 'orders.>' --discard maybe
 expect 2 "^trpcctl: --max-msgs is an option of stream add$" "--max-msgs on stream ls" -- "$CTL" stream ls --max-msgs 5
 expect 2 "^trpcctl: stream get: missing arguments$" "stream get without a sequence" -- "$CTL" stream get orders
+expect 2 ") is not UTF-8 text$" "a name that is not UTF-8" -- \
+    "$CTL" stream info "$(printf 'or\377ders')"
+expect 2 ") is not UTF-8 text$" "an option's value that is not UTF-8 (a surrogate)" -- \
+    "$CTL" group add orders billing --dlq "$(printf 'dead.\355\240\200')"
 
 expect 2 "^trpcctl: no command given$" "no command" -- "$CTL"
 expect 2 "^Try 'trpcctl --help' for more information.$" "a usage error says where help is" -- "$CTL"

@@ -275,6 +275,15 @@ int main(void)
         ctl_fmt_time(*bad, buf, sizeof(buf));
         ok(same_text(buf, *bad), "'%s' is not RFC 3339: shown as sent", *bad);
     }
+    /* Names in the lines around the tables are made printable as cells are: a broker's reply
+     * cannot move the cursor or set the terminal's title. */
+    check("stream", "rm", "{\"ok\": true, \"name\": \"or\\u001b[2J\\u001b]0;pwned\\u0007ders\"}",
+          "deleted stream or?[2J?]0;pwned?ders\n", "control characters in a stream's name become '?'");
+    check("stream", "purge", "{\"ok\": true, \"purged\": 2, \"stream\": {\"name\": \"a\\u001bb\"}}",
+          "purged stream a?b: 2 messages removed\n", "and in purge's line");
+    check("group", "rm",
+          "{\"ok\": true, \"stream\": \"s\\u0007\", \"group\": {\"name\": \"g\\u001b\", \"pending\": 0, \"members\": 0}}",
+          "deleted consumer group g? of stream s? (0 members, 0 messages not settled)\n", "and in group rm's");
     ctl_fmt_duration(250, buf, sizeof(buf));
     ok(same_text(buf, "250ms"), "durations below a second in ms");
     ctl_fmt_duration(245000, buf, sizeof(buf));
