@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <termios.h>
@@ -13,7 +14,7 @@
 
 #include "src/prompt.h"
 
-/* One line from fd, without its newline: length, or -EINVAL when longer than outlen - 1. */
+/* One line from fd, without its newline: length, or -E2BIG when longer than outlen - 1. */
 static int read_line(int fd, char *out, size_t outlen)
 {
     size_t n = 0;
@@ -40,25 +41,51 @@ static int read_line(int fd, char *out, size_t outlen)
     if (n > 0 && out[n - 1] == '\r')
         n--;
     out[n] = '\0';
-    return over ? -EINVAL : (int)n;
+    return over ? -E2BIG : (int)n;
+}
+
+/* While echo is off: a signal that ends the process (Ctrl-C, a kill) turns it back on first, or
+ * the shell would be left silent. */
+static const int quiet_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+static int quiet_tty = -1;
+static struct termios quiet_old;
+
+static void quiet_restore(int sig)
+{
+    int saved = errno;
+
+    tcsetattr(quiet_tty, TCSAFLUSH, &quiet_old);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    errno = saved;
 }
 
 static int ask(int tty, const char *label, char *out, size_t outlen)
 {
-    struct termios old, quiet;
+    struct sigaction act = {.sa_handler = quiet_restore}, prev[sizeof(quiet_signals) / sizeof(quiet_signals[0])];
+    struct termios quiet;
     bool restore = false;
     int ret;
 
-    if (tcgetattr(tty, &old) == 0) {
-        quiet = old;
+    if (tcgetattr(tty, &quiet_old) == 0) {
+        quiet_tty = tty;
+        sigemptyset(&act.sa_mask);
+        for (size_t i = 0; i < sizeof(quiet_signals) / sizeof(quiet_signals[0]); i++)
+            sigaction(quiet_signals[i], &act, &prev[i]);
+        quiet = quiet_old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
         restore = tcsetattr(tty, TCSAFLUSH, &quiet) == 0;
     }
     dprintf(tty, "%s: ", label);
     ret = read_line(tty, out, outlen);
-    if (restore)
-        tcsetattr(tty, TCSAFLUSH, &old);
+    if (quiet_tty >= 0) {
+        if (restore)
+            tcsetattr(tty, TCSAFLUSH, &quiet_old);
+        for (size_t i = 0; i < sizeof(quiet_signals) / sizeof(quiet_signals[0]); i++)
+            sigaction(quiet_signals[i], &prev[i], NULL);
+        quiet_tty = -1;
+    }
     return ret;
 }
 
@@ -80,7 +107,9 @@ int prompt_password(const char *label, bool confirm, char *out, size_t outlen)
 
         snprintf(l2, sizeof(l2), "%s (again)", label);
         r2 = ask(tty, l2, again, sizeof(again) < outlen ? sizeof(again) : outlen);
-        if (r2 != ret || strcmp(again, out) != 0) {
+        if (r2 < 0) {
+            ret = r2; /* too long: said below */
+        } else if (r2 != ret || strcmp(again, out) != 0) {
             fprintf(stderr, "the two passwords differ\n");
             ret = -EINVAL;
         }
@@ -88,9 +117,10 @@ int prompt_password(const char *label, bool confirm, char *out, size_t outlen)
     }
     close(tty);
 check:
-    if (ret == -EINVAL && tty < 0)
+    if (ret == -E2BIG) {
         fprintf(stderr, "password longer than %zu bytes\n", outlen - 1);
-    else if (ret == 0) {
+        ret = -EINVAL;
+    } else if (ret == 0) {
         fprintf(stderr, "empty password\n");
         ret = -EINVAL;
     } else if (ret == -EIO)

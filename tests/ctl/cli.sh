@@ -90,4 +90,55 @@ expect 1 "^trpcctl: cannot connect to trpc://127.0.0.1:1: connection refused$" "
 expect 1 "^trpcctl: cannot connect to trpc://127.0.0.1:1: connection refused$" "--url wins over TRPC_URL" -- \
     env TRPC_URL=trpc://127.0.0.1:2 "$CTL" subs ls --url trpc://127.0.0.1:1
 expect 1 "^trpcctl: cannot connect to nope://x: " "a URL that is not trpc://" -- "$CTL" --url nope://x server info
+
+# The password prompt on a terminal (a pseudo-terminal here): echo off while it asks; Ctrl-C ends
+# trpcctl with the echo back on; a password too long is refused, saying so.
+pty_prompt() { # KEYS (a Python bytes literal): prints the echo while asking, the echo after, how it ended, its output
+    python3 - "$CTL" "$1" <<'PY'
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], [sys.argv[1], "--url", "trpc://127.0.0.1:1", "user", "passwd", "alice"])
+out, during, after, end = b"", "?", "?", time.time() + 20
+while time.time() < end:
+    if not select.select([fd], [], [], 0.2)[0]:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if during == "?" and b"new password of alice: " in out:
+        time.sleep(0.2)
+        during = "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
+        os.write(fd, eval(sys.argv[2]))
+        for _ in range(50):
+            time.sleep(0.1)
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                after = "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
+                pid = 0
+                break
+        while select.select([fd], [], [], 0.5)[0]:  # what it said before it ended
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+        break
+status = "running" if pid else "ended"
+print(during, after, status, out.decode(errors="replace").replace("\r\n", "|"))
+if pid:
+    os.kill(pid, 9)
+PY
+}
+r=$(pty_prompt 'b"secret\x03"')
+case $r in "off on ended"*) true ;; *) false ;; esac
+ok $? "the prompt on a terminal: echo off while asking, Ctrl-C ends trpcctl with the echo on again ($r)"
+r=$(pty_prompt 'b"x" * 1100 + b"\n"')
+case $r in "off on ended"*"password longer than 1024 bytes"*) true ;; *) false ;; esac
+ok $? "a password too long typed on a terminal is refused, saying so ($r)"
 done_testing
