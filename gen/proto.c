@@ -6,7 +6,7 @@
  *
  *   package shop;
  *
- *   import "common.proto";      only files whose types a field uses
+ *   import "common.proto";      only files whose types a field or a method uses
  *
  *   enum ... { ... }            in contract order, then the messages
  *   message ... { ... }
@@ -55,14 +55,25 @@ static void write_type(FILE *f, const struct gen_unit *u, const struct gen_typer
         fprintf(f, ".%s.%s", t->unit->pkg, name);
 }
 
+/* Whether u needs dep's .proto: a field's type, or a method's argument, result or payload. The
+ * methods count although no service reaches the .proto: X.trpc.h names their types, and only the
+ * import makes X.pb-c.h include dep's .pb-c.h. */
 static bool unit_uses(const struct gen_unit *u, const struct gen_unit *dep)
 {
     const struct gen_message *m;
     const struct gen_field *fd;
+    const struct gen_service *s;
+    const struct gen_method *mt;
 
+    if (dep == u)
+        return false;
     for (m = u->messages; m != NULL; m = m->next)
         for (fd = m->fields; fd != NULL; fd = fd->next)
-            if (fd->type.unit == dep && dep != u)
+            if (fd->type.unit == dep)
+                return true;
+    for (s = u->services; s != NULL; s = s->next)
+        for (mt = s->methods; mt != NULL; mt = mt->next)
+            if (mt->req.unit == dep || (mt->kind == GEN_RPC && mt->resp.unit == dep))
                 return true;
     return false;
 }

@@ -5,7 +5,8 @@
  * -Werror and the project's extra warnings, with the configured compiler and with clang; all
  * headers together compile as C++ with g++ -Wall -Wextra -Werror; a program using every kind of
  * stub correctly compiles; and programs that pass a wrong message type or put a handler of the
- * wrong kind in the handler table do not.
+ * wrong kind in the handler table do not. Contracts at the edges of the language (edges[]) compile
+ * too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,24 @@ static const struct {
      "    return shop_billing_placed_publish(c, &r);\n}\n"},
 };
 
+/*
+ * Contracts at the edges of the language, each with the defect it once had: trpc-gen must compile
+ * them into C that compiles as the project builds (-std=gnu11 -Wall -Wextra -Werror). The first
+ * file is the one named on the command line; the others are what it imports.
+ */
+static const struct {
+    const char *what;
+    const char *files[3][2]; /* file name, contents */
+} edges[] = {
+    {"an imported type used only in an rpc gets its import",
+     {{"shop.trpc", "package shop; import \"common.trpc\"; message Receipt { bool ok = 1; }\n"
+                    "service Billing { rpc Charge(common.Order) returns (Receipt); }\n"},
+      {"common.trpc", "package common; message Order { string id = 1; }\n"}}},
+    {"a same-package split file whose types only methods use",
+     {{"a.trpc", "package p; import \"b.trpc\"; service S { rpc Get(Req) returns (Rep); event Seen(Req); }\n"},
+      {"b.trpc", "package p; message Req { string id = 1; } message Rep { bool ok = 1; }\n"}}},
+};
+
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
     char cmd[8192];
@@ -105,6 +124,23 @@ static void write_file(const char *dir, const char *name, const char *head, cons
     fclose(f);
 }
 
+/* Writes edges[i]'s contracts into their own directory under tmp, runs trpc-gen on the first and
+ * compiles every .c it wrote. */
+static int build_edge(const char *tmp, const char *abs_build, const char *inc, size_t i)
+{
+    char dir[4200];
+    size_t j;
+
+    snprintf(dir, sizeof(dir), "%s/edge%zu", tmp, i);
+    if (run("mkdir -p %s", dir) != 0)
+        return -1;
+    for (j = 0; j < 3 && edges[i].files[j][0] != NULL; j++)
+        write_file(dir, edges[i].files[j][0], "", edges[i].files[j][1]);
+    return run("cd %s && %s/gen/trpc-gen -o . %s >&2 && for f in *.c; do %s -std=gnu11 -Wall -Wextra -Werror -I. %s -c $f -o "
+               "$f.o >&2 || exit 1; done",
+               dir, abs_build, edges[i].files[0][0], GEN_TEST_CC, inc);
+}
+
 int main(void)
 {
     const char *src = getenv("top_srcdir"), *build = getenv("top_builddir");
@@ -119,7 +155,7 @@ int main(void)
     if (realpath(build, abs_build) == NULL || realpath(src, abs_src) == NULL || mkdtemp(tmp) == NULL)
         BAIL_OUT("cannot set up a scratch directory");
     snprintf(inc, sizeof(inc), "-I%s/gen/include -I%s/driver/include -I%s %s", abs_src, abs_src, tmp, GEN_TEST_PROTOBUF_CFLAGS);
-    plan(15);
+    plan(15 + (int)(sizeof(edges) / sizeof(edges[0])));
     ok(run("%s/gen/trpc-gen -o %s %s/examples/shop/shop.trpc %s/tests/gen/good/store.trpc %s/tests/gen/good/features.trpc >&2",
            abs_build, tmp, abs_src, abs_src, abs_src) == 0,
        "trpc-gen writes the stubs of shop, store and features");
@@ -156,6 +192,8 @@ int main(void)
        "both files start with the DO NOT EDIT line");
     ok(run("grep -q 'Charges the order.s amount; the caller waits up to two seconds.' %s/shop.trpc.h", tmp) == 0,
        "the contract's doc comments are in the header");
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+        ok(build_edge(tmp, abs_build, inc, i) == 0, "compiles: %s", edges[i].what);
     ok(run("rm -rf %s", tmp) == 0, "scratch directory removed");
     return done_testing();
 }
