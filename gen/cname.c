@@ -9,8 +9,10 @@
  * meet protobuf-c's: service Inventory, method GetItem  ->  acme_store_inventory_get_item.
  *
  * gen_check_c_names() rejects contracts whose methods would generate one C name twice (method
- * ChargeAsync beside Charge, whose async call is charge_async), and services without methods,
- * whose handler table would be an empty struct (not C, and of different sizes in C and C++).
+ * ChargeAsync beside Charge, whose async call is charge_async; or ChargeCleanup beside rpc Charge,
+ * whose handler table member on_charge_cleanup would be the one's handler and the other's
+ * cleanup), and services without methods, whose handler table would be an empty struct (not C,
+ * and of different sizes in C and C++).
  */
 #include <assert.h>
 #include <ctype.h>
@@ -192,13 +194,20 @@ static void collect_service(struct gen_ctx *c, struct cnames *t, const struct ge
         size_t n = m->kind == GEN_RPC ? sizeof(rpc_suffixes) / sizeof(rpc_suffixes[0])
                                       : sizeof(event_suffixes) / sizeof(event_suffixes[0]);
         size_t lb = strlen(sl) + 2 * strlen(m->name) + 2, ub = lb;
-        char *lower = gen_alloc(&c->arena, lb), *upper = gen_alloc(&c->arena, ub);
+        size_t mb = strlen(sl) + 2 * strlen(m->name) + sizeof("_handlers.on_");
+        char *lower = gen_alloc(&c->arena, lb), *upper = gen_alloc(&c->arena, ub), *member = gen_alloc(&c->arena, mb);
 
         snprintf(lower, lb, "%s_%s", sl, gen_c_word(&c->arena, m->name, false));
         snprintf(upper, ub, "%s_%s", su, gen_c_word(&c->arena, m->name, true));
         who.m = m;
         for (i = 0; i < n; i++)
             add_name(&c->arena, t, sfx[i][0] == '\0' || islower((unsigned char)sfx[i][1]) ? lower : upper, sfx[i], &who);
+        /* Members of the handler table, where rpc Charge's optional on_charge_cleanup is also rpc
+         * or event ChargeCleanup's handler. The '.' keeps them apart from global names. */
+        snprintf(member, mb, "%s_handlers.on_%s", sl, gen_c_word(&c->arena, m->name, false));
+        add_name(&c->arena, t, member, "", &who);
+        if (m->kind == GEN_RPC)
+            add_name(&c->arena, t, member, "_cleanup", &who);
     }
 }
 
@@ -258,6 +267,13 @@ int gen_check_c_names(struct gen_ctx *c)
 
         if (reported(dups, firsts, i))
             continue;
+        if (strchr(dup->name, '.') != NULL) {
+            gen_error_at(&c->diag, &dup->u->src, loc->line, loc->col,
+                         "%s would generate the member '%s' of struct %.*s, as %s (%s:%d) does", describe(&c->arena, dup),
+                         strchr(dup->name, '.') + 1, (int)(strchr(dup->name, '.') - dup->name), dup->name,
+                         describe(&c->arena, first), first->u->src.path, (first->m != NULL ? first->m->loc : first->s->loc).line);
+            continue;
+        }
         gen_error_at(&c->diag, &dup->u->src, loc->line, loc->col, "%s would generate the C name '%s', as %s (%s:%d) does",
                      describe(&c->arena, dup), dup->name, describe(&c->arena, first), first->u->src.path,
                      (first->m != NULL ? first->m->loc : first->s->loc).line);
