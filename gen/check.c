@@ -8,8 +8,9 @@
  *
  * Besides protobuf's own rules, names that generated C code could not tell apart are rejected:
  * types, services and fields whose names differ only in case or underscores (protobuf-c lower-
- * cases names into function names), fields named after C or C++ keywords, a field named "base"
- * (every protobuf-c struct has one) and a field n_X beside a repeated field X (protobuf-c's count).
+ * cases names into function names), fields named after C or C++ keywords or predefined macros, a
+ * field named "base" (every protobuf-c struct has one) and a field n_X beside a repeated field X
+ * (protobuf-c's count); field names are compared as protobuf-c spells them, in lower case.
  * All tables are hashed, so checking is linear in the size of the input.
  */
 #include <assert.h>
@@ -290,16 +291,44 @@ static const char *const c_keywords[] = {
     "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
     "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "requires",
     "restrict", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch",
-    "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned",
-    "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+    "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "typeof", "typeof_unqual",
+    "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
 };
 /* clang-format on */
 
+/* Sorted for bsearch: lower-case object-like macros that gcc -std=gnu11 predefines (linux, unix;
+ * i386 on 32-bit x86) or that headers a program includes beside the stubs define (<errno.h>,
+ * <stdnoreturn.h>, <complex.h>, <signal.h>, <sys/stat.h>). A member of that name is replaced by
+ * the macro's expansion. */
+static const char *const c_macros[] = {
+    "complex",    "errno",        "i386",     "imaginary", "linux",    "noreturn",
+    "sa_handler", "sa_sigaction", "st_atime", "st_ctime",  "st_mtime", "unix",
+};
+
+static bool in_list(const char *const *list, size_t n, const char *name)
+{
+    return bsearch(&name, list, n, sizeof(list[0]), cmp_str) != NULL;
+}
+
 static bool is_c_keyword(const char *name)
 {
-    size_t n = sizeof(c_keywords) / sizeof(c_keywords[0]);
+    return in_list(c_keywords, sizeof(c_keywords) / sizeof(c_keywords[0]), name);
+}
 
-    return bsearch(&name, c_keywords, n, sizeof(c_keywords[0]), cmp_str) != NULL;
+static bool is_c_macro(const char *name)
+{
+    return in_list(c_macros, sizeof(c_macros) / sizeof(c_macros[0]), name);
+}
+
+/* A field's member name as protoc-c writes it: lower case (its FieldName); it then appends '_' to
+ * the C++ keywords of its own list, which the checker refuses anyway. */
+static const char *c_member(struct checker *k, const char *name)
+{
+    char *out = gen_strndup(k->a, name, strlen(name)), *p;
+
+    for (p = out; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return out;
 }
 
 static void check_field_number(struct checker *k, struct symtab *numbers, struct gen_field *f)
@@ -325,14 +354,26 @@ static void check_field_number(struct checker *k, struct symtab *numbers, struct
 static void check_field_name(struct checker *k, struct symtab *names, struct gen_field *f)
 {
     struct sym s = {fold(k, f->name), f->name, SYM_OTHER, f, f->name_loc, k->u};
+    const char *member = c_member(k, f->name);
+    /* the lower-casing, when that is what makes the name a problem */
+    const char *as = strcmp(member, f->name) != 0 ? fmt(k, " once protobuf-c lower-cases it to '%s'", member) : "";
     const struct sym *old;
 
-    if (is_c_keyword(f->name)) {
-        ERR(k, f->name_loc, "field name '%s' is a C or C++ keyword", f->name);
+    if (is_c_keyword(member)) {
+        ERR(k, f->name_loc, "field name '%s' is a C or C++ keyword%s", f->name, as);
         return;
     }
-    if (strcmp(f->name, "base") == 0) {
-        ERR(k, f->name_loc, "field name 'base' is reserved (protobuf-c structs use it)");
+    if (strcmp(member, "base") == 0) {
+        ERR(k, f->name_loc, "field name '%s' is reserved%s (protobuf-c structs use %s)", f->name, as,
+            *as != '\0' ? "'base'" : "it");
+        return;
+    }
+    if (is_c_macro(member)) {
+        ERR(k, f->name_loc, "field name '%s' is a macro the C compiler or a standard header defines%s", f->name, as);
+        return;
+    }
+    if (strncmp(member, "__", 2) == 0) {
+        ERR(k, f->name_loc, "field name '%s' starts with '__', which C reserves for the compiler", f->name);
         return;
     }
     old = sym_add(k->a, names, &s);
