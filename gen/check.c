@@ -464,6 +464,12 @@ static void check_enum(struct checker *k, struct gen_enum *e)
         struct sym s = {NULL, v->name, SYM_OTHER, v, v->loc, k->u};
         const struct sym *old;
 
+        /* protoc reads these words at the start of an enum's statement as an option or a
+         * reserved range, whatever follows */
+        if (strcmp(v->name, "option") == 0 || strcmp(v->name, "reserved") == 0) {
+            ERR(k, v->loc, "enum value name '%s' is a word protobuf's grammar reserves inside an enum", v->name);
+            continue;
+        }
         if (v->number < INT32_MIN || v->number > INT32_MAX) {
             ERR(k, v->num_loc, "enum value must be between %d and %d", INT32_MIN, INT32_MAX);
             continue;

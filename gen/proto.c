@@ -12,9 +12,11 @@
  *   message ... { ... }
  *
  * Services are not written: protoc-c would emit its own RPC glue, and trpc-gen's stubs replace it.
- * Types from another package are written fully qualified (".common.Money") so protobuf's scope
- * rules cannot pick a different one. Doc comments are copied as // lines. The output depends on
- * nothing but the unit, so two runs write the same bytes.
+ * Types are written fully qualified (".common.Money", and ".shop.Order" in package shop too):
+ * protobuf's scope rules cannot pick a different one, and a type named like a word of the proto
+ * grammar (message optional, reserved, oneof, ...) is not read as that word at the start of a
+ * field. Doc comments are copied as // lines. The output depends on nothing but the unit, so two
+ * runs write the same bytes.
  */
 #include <assert.h>
 #include <errno.h>
@@ -39,7 +41,7 @@ static void write_doc(FILE *f, const char *doc, const char *indent)
     }
 }
 
-static void write_type(FILE *f, const struct gen_unit *u, const struct gen_typeref *t)
+static void write_type(FILE *f, const struct gen_typeref *t)
 {
     const char *name;
 
@@ -49,10 +51,7 @@ static void write_type(FILE *f, const struct gen_unit *u, const struct gen_typer
     }
     assert(t->unit != NULL);
     name = t->msg != NULL ? t->msg->name : t->en->name;
-    if (strcmp(t->unit->pkg, u->pkg) == 0)
-        fputs(name, f);
-    else
-        fprintf(f, ".%s.%s", t->unit->pkg, name);
+    fprintf(f, ".%s.%s", t->unit->pkg, name);
 }
 
 /* Whether u needs dep's .proto: a field's type, or a method's argument, result or payload. The
@@ -109,7 +108,7 @@ static void write_enum(FILE *f, const struct gen_enum *e)
     fputs("}\n", f);
 }
 
-static void write_message(FILE *f, const struct gen_unit *u, const struct gen_message *m)
+static void write_message(FILE *f, const struct gen_message *m)
 {
     const struct gen_field *fd;
 
@@ -120,7 +119,7 @@ static void write_message(FILE *f, const struct gen_unit *u, const struct gen_me
     for (fd = m->fields; fd != NULL; fd = fd->next) {
         write_doc(f, fd->doc, "  ");
         fputs(fd->repeated ? "  repeated " : "  ", f);
-        write_type(f, u, &fd->type);
+        write_type(f, &fd->type);
         fprintf(f, " %s = %llu;\n", fd->name, (unsigned long long)fd->number);
     }
     fputs("}\n", f);
@@ -140,6 +139,6 @@ int gen_proto_write(FILE *f, const struct gen_unit *u)
     for (e = u->enums; e != NULL; e = e->next)
         write_enum(f, e);
     for (m = u->messages; m != NULL; m = m->next)
-        write_message(f, u, m);
+        write_message(f, m);
     return ferror(f) ? -EIO : 0;
 }

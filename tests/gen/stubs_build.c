@@ -95,6 +95,14 @@ static const struct {
     {"a same-package split file whose types only methods use",
      {{"a.trpc", "package p; import \"b.trpc\"; service S { rpc Get(Req) returns (Rep); event Seen(Req); }\n"},
       {"b.trpc", "package p; message Req { string id = 1; } message Rep { bool ok = 1; }\n"}}},
+    {"types named like words of the proto grammar",
+     {{"k.trpc", "package k; message optional { int32 a = 1; } message required { int32 a = 1; }\n"
+                 "message oneof { int32 a = 1; } message reserved { int32 a = 1; } message option { int32 a = 1; }\n"
+                 "message extend { int32 a = 1; } message group { int32 a = 1; } message extensions { int32 a = 1; }\n"
+                 "message map { int32 a = 1; } enum stream { S0 = 0; }\n"
+                 "message W { optional a = 1; required b = 2; oneof c = 3; reserved d = 4; option e = 5; extend f = 6;\n"
+                 "  group g = 7; extensions h = 8; map i = 9; repeated optional j = 10; stream k = 11; }\n"
+                 "service S { rpc Get(optional) returns (W); }\n"}}},
 };
 
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
