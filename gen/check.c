@@ -511,6 +511,35 @@ static void check_method(struct checker *k, struct symtab *names, struct gen_ser
     }
 }
 
+/* The service's group names (gen/emit.c writes them) must fit the broker: the queue group
+ * package.service in lower case, and for durable methods the consumer group, the same with '_'
+ * for '.'. Both have one length. */
+static void check_groups(struct checker *k, const struct gen_service *s)
+{
+    size_t n = strlen(k->u->pkg) + 1 + strlen(s->name);
+    const struct gen_method *m;
+    char *g = (char *)fmt(k, "%s.%s", k->u->pkg, s->name), *p;
+
+    for (p = g; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (n > GEN_MAX_QUEUE_GROUP) {
+        ERR(k, s->loc,
+            "the queue group '%s' of service %s is %zu bytes, over the broker's limit of %d: shorten the package or service name",
+            gen_escape(k->a, g, n), s->name, n, GEN_MAX_QUEUE_GROUP);
+        return;
+    }
+    for (m = s->methods; m != NULL && !m->durable; m = m->next)
+        ;
+    if (m == NULL || n <= GEN_MAX_DURABLE_GROUP)
+        return;
+    for (p = g; *p != '\0'; p++)
+        *p = *p == '.' ? '_' : *p;
+    ERR(k, s->loc,
+        "the consumer group '%s' of service %s (for durable %s %s) is %zu bytes, over the broker's limit of %d: shorten the "
+        "package or service name",
+        gen_escape(k->a, g, n), s->name, m->kind == GEN_RPC ? "rpc" : "event", m->name, n, GEN_MAX_DURABLE_GROUP);
+}
+
 static void check_unit(struct checker *k)
 {
     struct gen_message *m;
@@ -527,6 +556,8 @@ static void check_unit(struct checker *k)
 
         for (mt = s->methods; mt != NULL && !gen_diag_full(&k->c->diag); mt = mt->next)
             check_method(k, &names, s, mt);
+        if (k->u->pkg != NULL && !gen_diag_full(&k->c->diag))
+            check_groups(k, s);
     }
 }
 

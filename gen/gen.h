@@ -27,15 +27,20 @@
 #include <stdio.h>
 
 enum {
-    GEN_MAX_ERRORS = 20,             /* diagnostics printed per run before giving up */
-    GEN_MAX_FILE_BYTES = 1 << 20,    /* largest contract file */
-    GEN_MAX_TOKEN = 256,             /* longest token (identifier, number, string) in bytes */
-    GEN_MAX_IDENT = 64,              /* longest identifier */
-    GEN_MAX_DOC = 4096,              /* a doc comment is cut at this many bytes */
-    GEN_MAX_IMPORT_DEPTH = 16,       /* import nesting */
-    GEN_MAX_UNITS = 64,              /* contract files per run */
-    GEN_MAX_CALL_ARGS = 4,           /* arguments of exponential(...) and friends */
-    GEN_MAX_FIELD_NUMBER = 536870911 /* 2^29 - 1, protobuf's limit */
+    GEN_MAX_ERRORS = 20,              /* diagnostics printed per run before giving up */
+    GEN_MAX_FILE_BYTES = 1 << 20,     /* largest contract file */
+    GEN_MAX_TOKEN = 256,              /* longest token (identifier, number, string) in bytes */
+    GEN_MAX_IDENT = 64,               /* longest identifier */
+    GEN_MAX_DOC = 4096,               /* a doc comment is cut at this many bytes */
+    GEN_MAX_IMPORT_DEPTH = 16,        /* import nesting */
+    GEN_MAX_UNITS = 64,               /* contract files per run */
+    GEN_MAX_CALL_ARGS = 4,            /* arguments of exponential(...) and friends */
+    GEN_MAX_FIELD_NUMBER = 536870911, /* 2^29 - 1, protobuf's limit */
+    /* Names derived from a contract must fit the broker's default limits; these mirror the broker's
+     * own (src/route.h, src/group.h), which gen does not include. Topics use the wire's
+     * WIRE_DEFAULT_MAX_TOPIC (driver/wire.h). */
+    GEN_MAX_QUEUE_GROUP = 255, /* a queue group, BROKER_GROUP_MAX */
+    GEN_MAX_DURABLE_GROUP = 64 /* a consumer group, GROUP_NAME_MAX and trpc_subscribe_durable() */
 };
 
 /* ---- memory ---------------------------------------------------------------------------- */

@@ -10,7 +10,8 @@
  *                                                              factor 1.0 .. 100.0; max >= initial
  *   dlq            = "a.b.dead"                    event       literal topic, not the event's own
  *
- * A method without a topic option gets package.service.method in lower case.
+ * A method without a topic option gets package.service.method in lower case, which must fit the
+ * broker's default max_topic.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "driver/topic.h"
+#include "driver/wire.h"
 #include "gen/gen.h"
 
 enum opt_id { OPT_TOPIC, OPT_TIMEOUT, OPT_DURABLE, OPT_MAX_DELIVERIES, OPT_BACKOFF, OPT_DLQ, OPT_COUNT };
@@ -228,6 +230,10 @@ static void check_one(struct opt_ctx *o, const struct gen_option *opt, enum opt_
     }
 }
 
+/* An explicit topic or dlq is a string, which the lexer keeps within GEN_MAX_TOKEN bytes: only
+ * default topics can be too long for the broker. */
+_Static_assert(GEN_MAX_TOKEN <= WIRE_DEFAULT_MAX_TOPIC, "a topic string always fits the broker's max_topic");
+
 static const char *default_topic(struct gen_arena *a, const struct gen_unit *u, const struct gen_service *s,
                                  const struct gen_method *m)
 {
@@ -270,8 +276,15 @@ void gen_check_options(struct gen_diag *diag, struct gen_arena *a, const struct 
             dlq = opt;
         check_one(&o, opt, (enum opt_id)id);
     }
-    if (m->topic == NULL && u->pkg != NULL)
+    if (m->topic == NULL && u->pkg != NULL) {
         m->topic = default_topic(a, u, s, m);
+        if (strlen(m->topic) > WIRE_DEFAULT_MAX_TOPIC)
+            err_at(&o, m->loc,
+                   "the default topic '%s' of %s %s.%s is %zu bytes, over the broker's limit of %u (max_topic): set a shorter "
+                   "one with the option topic = \"...\"",
+                   gen_escape(a, m->topic, strlen(m->topic)), m->kind == GEN_RPC ? "rpc" : "event", s->name, m->name,
+                   strlen(m->topic), WIRE_DEFAULT_MAX_TOPIC);
+    }
     if (dlq != NULL && m->dlq != NULL && m->topic != NULL && strcmp(m->dlq, m->topic) == 0)
         err_at(&o, dlq->value.loc, "dlq topic must differ from the event's topic");
 }
