@@ -262,19 +262,20 @@ static void put_defines(struct emitter *e, const char **names, const char **valu
 }
 
 /* A C string literal of s. Topics may hold any byte from 0x21 to 0x7e but '.', '*' and '>', so
- * quotes and backslashes are escaped; bytes from 0x80 (UTF-8) pass through as they are. */
+ * quotes and backslashes are escaped, and '?' too, so that no "??/" or other trigraph forms (C11
+ * reads them, gnu11 warns); bytes from 0x80 (UTF-8) pass through as they are. */
 static const char *literal(struct emitter *e, const char *s)
 {
     size_t n = 0, i;
     char *buf;
 
     for (i = 0; s[i] != '\0'; i++)
-        n += (s[i] == '"' || s[i] == '\\') ? 2 : 1;
+        n += (s[i] == '"' || s[i] == '\\' || s[i] == '?') ? 2 : 1;
     buf = gen_alloc(&e->a, n + 3);
     n = 0;
     buf[n++] = '"';
     for (i = 0; s[i] != '\0'; i++) {
-        if (s[i] == '"' || s[i] == '\\')
+        if (s[i] == '"' || s[i] == '\\' || s[i] == '?')
             buf[n++] = '\\';
         buf[n++] = s[i];
     }

@@ -15,7 +15,7 @@
  * Types are written fully qualified (".common.Money", and ".shop.Order" in package shop too):
  * protobuf's scope rules cannot pick a different one, and a type named like a word of the proto
  * grammar (message optional, reserved, oneof, ...) is not read as that word at the start of a
- * field. Doc comments are copied as // lines. The output depends on nothing but the unit, so two
+ * field. Doc comments are copied as // lines, "??" broken up. The output depends on nothing but the unit, so two
  * runs write the same bytes.
  */
 #include <assert.h>
@@ -24,9 +24,12 @@
 
 #include "gen/gen.h"
 
+/* protoc-c copies these comments into X.pb-c.h, where "??/" at the end of a line would be a
+ * trigraph continuing the comment (an error under -Werror=trigraphs), so "??" is written "? ?". */
 static void write_doc(FILE *f, const char *doc, const char *indent)
 {
     const char *p = doc;
+    size_t i;
 
     if (doc == NULL)
         return;
@@ -34,7 +37,13 @@ static void write_doc(FILE *f, const char *doc, const char *indent)
         const char *nl = strchr(p, '\n');
         size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
 
-        fprintf(f, "%s//%s%.*s\n", indent, n > 0 ? " " : "", (int)n, p);
+        fprintf(f, "%s//%s", indent, n > 0 ? " " : "");
+        for (i = 0; i < n; i++) {
+            fputc(p[i], f);
+            if (i + 1 < n && p[i] == '?' && p[i + 1] == '?')
+                fputc(' ', f);
+        }
+        fputc('\n', f);
         p += n;
         if (*p == '\n')
             p++;

@@ -103,6 +103,26 @@ static const struct {
                  "message W { optional a = 1; required b = 2; oneof c = 3; reserved d = 4; option e = 5; extend f = 6;\n"
                  "  group g = 7; extensions h = 8; map i = 9; repeated optional j = 10; stream k = 11; }\n"
                  "service S { rpc Get(optional) returns (W); }\n"}}},
+    {"'?\?' in topics and doc comments forms no trigraph",
+     {{"tri.trpc", "package tri;\n"
+                   "// A doc ending in a trigraph?\?/\n"
+                   "message M {\n"
+                   "  // the id?\?/\n"
+                   "  string id = 1;\n"
+                   "  // a mode?\?/\n"
+                   "  Mode mode = 2;\n"
+                   "}\n"
+                   "// modes?\?/\n"
+                   "enum Mode {\n"
+                   "  // none?\?/\n"
+                   "  MODE_NONE = 0;\n"
+                   "}\n"
+                   "// a service?\?/\n"
+                   "service S {\n"
+                   "  // a call?\?/\n"
+                   "  rpc Get(M) returns (M) { topic = \"t.a?\?/\"; }\n"
+                   "  event Seen(M) { topic = \"t.b?\?=\"; max_deliveries = 2; dlq = \"t.c?\?/\"; }\n"
+                   "}\n"}}},
 };
 
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
