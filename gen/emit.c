@@ -457,12 +457,26 @@ static void header_server(struct emitter *e, const struct gen_service *s, const 
     put_list(e, 0, fmt(e, "void %s_stop", pre), p.stop, NARGS(p.stop), ";");
 }
 
+/* The header guard: TRPC_GEN_ and the stem, escaped one to one so that two stems never share a
+ * guard (a-b and a_b, A and a): letters (case kept) and digits as they are, '_' as "__", any other
+ * byte as '_' and two hex digits. Then _TRPC_H, which no escaped stem can be mistaken for. */
 static const char *guard(struct emitter *e)
 {
-    char *g = (char *)fmt(e, "TRPC_GEN_%s_TRPC_H", e->u->stem), *p;
+    const char *stem = e->u->stem;
+    char *g = gen_alloc(&e->a, 3 * strlen(stem) + sizeof("TRPC_GEN__TRPC_H")), *p = g;
 
-    for (p = g; *p != '\0'; p++)
-        *p = (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) ? *p : '_';
+    p += sprintf(p, "TRPC_GEN_");
+    for (; *stem != '\0'; stem++) {
+        unsigned char ch = (unsigned char)*stem;
+
+        if (isalnum(ch))
+            *p++ = (char)ch;
+        else if (ch == '_')
+            p += sprintf(p, "__");
+        else
+            p += sprintf(p, "_%02X", ch);
+    }
+    sprintf(p, "_TRPC_H");
     return g;
 }
 

@@ -82,11 +82,12 @@ static const struct {
 /*
  * Contracts at the edges of the language, each with the defect it once had: trpc-gen must compile
  * them into C that compiles as the project builds (-std=gnu11 -Wall -Wextra -Werror). The first
- * file is the one named on the command line; the others are what it imports.
+ * file is the one named on the command line; the others are what it imports, or C files compiled
+ * with the generated ones.
  */
 static const struct {
     const char *what;
-    const char *files[3][2]; /* file name, contents */
+    const char *files[4][2]; /* file name, contents */
 } edges[] = {
     {"an imported type used only in an rpc gets its import",
      {{"shop.trpc", "package shop; import \"common.trpc\"; message Receipt { bool ok = 1; }\n"
@@ -123,6 +124,12 @@ static const struct {
                    "  rpc Get(M) returns (M) { topic = \"t.a?\?/\"; }\n"
                    "  event Seen(M) { topic = \"t.b?\?=\"; max_deliveries = 2; dlq = \"t.c?\?/\"; }\n"
                    "}\n"}}},
+    {"a-b.trpc and a_b.trpc have headers with their own guards",
+     {{"x.trpc", "package x; import \"a-b.trpc\"; import \"a_b.trpc\"; message X { p1.M m = 1; p2.M n = 2; }\n"},
+      {"a-b.trpc", "package p1; message M { int32 a = 1; } service S { rpc Get(M) returns (M); }\n"},
+      {"a_b.trpc", "package p2; message M { int32 a = 1; } service S { rpc Get(M) returns (M); }\n"},
+      {"both.c", "#include \"a-b.trpc.h\"\n#include \"a_b.trpc.h\"\n"
+                 "const char *groups[] = {P1_S_GROUP, P2_S_GROUP};\n"}}},
 };
 
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
@@ -162,7 +169,7 @@ static int build_edge(const char *tmp, const char *abs_build, const char *inc, s
     snprintf(dir, sizeof(dir), "%s/edge%zu", tmp, i);
     if (run("mkdir -p %s", dir) != 0)
         return -1;
-    for (j = 0; j < 3 && edges[i].files[j][0] != NULL; j++)
+    for (j = 0; j < 4 && edges[i].files[j][0] != NULL; j++)
         write_file(dir, edges[i].files[j][0], "", edges[i].files[j][1]);
     return run("cd %s && %s/gen/trpc-gen -o . %s >&2 && for f in *.c; do %s -std=gnu11 -Wall -Wextra -Werror -I. %s -c $f -o "
                "$f.o >&2 || exit 1; done",
