@@ -156,6 +156,27 @@ static void declare(struct checker *k, enum sym_kind kind, void *ptr, const char
         ERR(k, loc, "name '%s' differs from '%s' (%s) only in case or underscores", name, old->name, where(k, old));
 }
 
+/* protoc-c drops the underscores of a package component when it camel-cases it (ToCamel), so a
+ * component of underscores only vanishes from protobuf-c's names (_ gives Doneget, not _Doneget)
+ * while the stubs' own spelling keeps it: refused. */
+static void check_package(struct checker *k)
+{
+    const char *p = k->u->pkg;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, "."), i;
+
+        for (i = 0; i < n && p[i] == '_'; i++)
+            ;
+        if (i == n) {
+            ERR(k, k->u->pkg_loc, "package component '%.*s' is made of underscores only, which protobuf-c drops from its names",
+                (int)n, p);
+            return;
+        }
+        p += n + (p[n] == '.');
+    }
+}
+
 static void declare_unit(struct checker *k)
 {
     struct gen_unit *u = k->u;
@@ -166,6 +187,8 @@ static void declare_unit(struct checker *k)
 
     if (u->pkg == NULL)
         gen_error_at(&k->c->diag, &u->src, 1, 1, "missing package declaration");
+    else
+        check_package(k);
     for (m = u->messages; m != NULL; m = m->next)
         declare(k, SYM_MESSAGE, m, m->name, m->loc, true);
     for (e = u->enums; e != NULL; e = e->next) {
