@@ -428,7 +428,10 @@ static void header_server(struct emitter *e, const struct gen_service *s, const 
             count++; /* served through the queue group and the consumer group */
         if (m->kind == GEN_RPC) {
             put_doc(e, 4,
-                    fmt(e, "Optional: runs after on_%s's reply was sent, to free what on_%s put into *resp.", n.member, n.member));
+                    fmt(e,
+                        "Optional: runs after on_%s's reply was sent, to free what on_%s put into *resp; only after\n"
+                        "TRPC_STUB_OK: a handler that fails frees what it put there before it returns.",
+                        n.member, n.member));
             put_decl(e, 4, "void", fmt(e, "(*on_%s_cleanup)(void *ud, %s *resp)", n.member, n.resp_t));
         }
         count++;
