@@ -21,7 +21,7 @@
 #include "src/stats.h"
 
 #define HTTP_CONNS_MAX   64  /* connections at once (each may buffer a request of ~420 KiB) */
-#define HTTP_CONNS_PEER  16  /* of them, from one address: one client cannot take every slot */
+#define HTTP_CONNS_PEER  32  /* of them, from one address: one client cannot take every slot */
 #define HTTP_CALLS_MAX   32  /* admin calls waiting for the control thread at once: more get BUSY */
 #define HTTP_SSE_MAX     16  /* event streams at once: more get 503 */
 #define HTTP_HISTORY     300 /* one-second points kept for a new event stream's chart */

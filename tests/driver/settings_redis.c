@@ -22,7 +22,7 @@ static const struct {
     const char *name, *value;
 } changes[] = {
     {"log-level", "warn"}, {"max-connections", "5000"}, {"max-subscriptions", "500"},   {"max-output-bytes", "32m"},
-    {"keepalive", "12s"},  {"request-timeout", "3s"},   {"max-request-timeout", "90s"},
+    {"keepalive", "12s"},  {"request-timeout", "3s"},   {"max-request-timeout", "90s"}, {"max-pending-requests-per-client", "100"},
 };
 #define NCHANGES (sizeof(changes) / sizeof(changes[0]))
 

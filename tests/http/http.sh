@@ -135,7 +135,7 @@ n=0
 for i in $(seq 100); do get seq /healthz && [ "$(cat "$TMP/seq.code")" = 200 ] && n=$((n + 1)); done
 [ "$n" -eq 100 ]
 ok $? "after 100 connections at once, 100 requests in turn all served ($n)"
-# One address holding connections gets 16 of the 64: another address is still served, and the
+# One address holding connections gets 32 of the 64: another address is still served, and the
 # holder's next connection is closed at once (the accept queue keeps the order).
 python3 -c 'import socket, sys, time
 socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5) for _ in range(70)]
@@ -150,7 +150,7 @@ get same /healthz
 same=$(cat "$TMP/same.code")
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
-[ "$other" = 200 ] && [ "$same" = 000 ] && grep -q "http: 127.0.0.1 holds 16 connections" "$TMP/broker.log"
+[ "$other" = 200 ] && [ "$same" = 000 ] && grep -q "http: 127.0.0.1 holds 32 connections" "$TMP/broker.log"
 ok $? "70 connections held from 127.0.0.1: 127.0.0.2 is served ($other), 127.0.0.1's next is closed ($same)"
 python3 -c 'import socket, sys
 for junk in (b"\x00\xff" * 5000, b"GET /metrics HTTP/9.9\r\n\r\n", b"\r\n" * 3000):
