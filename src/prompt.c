@@ -45,8 +45,9 @@ static int read_line(int fd, char *out, size_t outlen)
 }
 
 /* While echo is off: a signal that ends the process (Ctrl-C, a kill) turns it back on first, or
- * the shell would be left silent. */
-static const int quiet_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+ * the shell would be left silent. Not SIGTSTP: a process stopped at the prompt must find the echo
+ * still off when it goes on (the shell keeps its own terminal modes meanwhile). */
+static const int quiet_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 static int quiet_tty = -1;
 static struct termios quiet_old;
 
