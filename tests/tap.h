@@ -28,6 +28,9 @@ __attribute__((format(printf, 4, 5))) static inline int ok_at(int cond, const ch
 {
     va_list ap;
 
+    /* One line at a time: a diag() from another thread (a library callback) must not land in the
+     * middle of it, where TAP would lose the result. */
+    flockfile(stdout);
     tap_run_++;
     if (!cond)
         tap_failed_++;
@@ -39,6 +42,7 @@ __attribute__((format(printf, 4, 5))) static inline int ok_at(int cond, const ch
     if (!cond)
         printf("#   failed at %s:%d\n", file, line);
     fflush(stdout);
+    funlockfile(stdout);
     return cond;
 }
 
@@ -56,11 +60,13 @@ __attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, .
 {
     va_list ap;
 
+    flockfile(stdout);
     printf("# ");
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
     printf("\n");
+    funlockfile(stdout);
 }
 
 /* n checks that cannot run here, each reported as TAP's "ok N # SKIP why". */
