@@ -44,47 +44,62 @@ static int read_line(int fd, char *out, size_t outlen)
     return over ? -E2BIG : (int)n;
 }
 
-/* While echo is off: a signal that ends the process (Ctrl-C, a kill) turns it back on first, or
- * the shell would be left silent. Not SIGTSTP: a process stopped at the prompt must find the echo
- * still off when it goes on (the shell keeps its own terminal modes meanwhile). */
-static const int quiet_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+/* While echo is off, the signals that end or stop the process turn it back on first, or the
+ * shell would be left silent; one that stopped it (Ctrl-Z) turns it off again once the process
+ * goes on, as readpassphrase(3) does, since bash puts back its own modes meanwhile. A signal the
+ * process ignores (SIGHUP under nohup) stays ignored. */
+static const int quiet_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+#define QUIET_NSIGNALS (sizeof(quiet_signals) / sizeof(quiet_signals[0]))
 static int quiet_tty = -1;
-static struct termios quiet_old;
+static struct termios quiet_old, quiet_off;
+static struct sigaction quiet_act;
 
-static void quiet_restore(int sig)
+static void quiet_signal(int sig)
 {
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
     int saved = errno;
+    sigset_t set;
 
     tcsetattr(quiet_tty, TCSAFLUSH, &quiet_old);
-    signal(sig, SIG_DFL);
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    /* Unblocked, so that it acts now, inside the handler: a stop returns here on SIGCONT. */
+    sigemptyset(&set);
+    sigaddset(&set, sig);
     raise(sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    sigaction(sig, &quiet_act, NULL);
+    tcsetattr(quiet_tty, TCSAFLUSH, &quiet_off);
     errno = saved;
 }
 
 static int ask(int tty, const char *label, char *out, size_t outlen)
 {
-    struct sigaction act = {.sa_handler = quiet_restore}, prev[sizeof(quiet_signals) / sizeof(quiet_signals[0])];
-    struct termios quiet;
+    struct sigaction prev[QUIET_NSIGNALS];
+    bool mine[QUIET_NSIGNALS] = {false};
     bool restore = false;
     int ret;
 
     if (tcgetattr(tty, &quiet_old) == 0) {
         quiet_tty = tty;
-        sigemptyset(&act.sa_mask);
-        for (size_t i = 0; i < sizeof(quiet_signals) / sizeof(quiet_signals[0]); i++)
-            sigaction(quiet_signals[i], &act, &prev[i]);
-        quiet = quiet_old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        quiet.c_lflag |= ECHONL;
-        restore = tcsetattr(tty, TCSAFLUSH, &quiet) == 0;
+        quiet_off = quiet_old;
+        quiet_off.c_lflag &= ~(tcflag_t)ECHO;
+        quiet_off.c_lflag |= ECHONL;
+        quiet_act = (struct sigaction){.sa_handler = quiet_signal};
+        sigemptyset(&quiet_act.sa_mask);
+        for (size_t i = 0; i < QUIET_NSIGNALS; i++)
+            mine[i] = sigaction(quiet_signals[i], NULL, &prev[i]) == 0 && prev[i].sa_handler != SIG_IGN &&
+                      sigaction(quiet_signals[i], &quiet_act, NULL) == 0;
+        restore = tcsetattr(tty, TCSAFLUSH, &quiet_off) == 0;
     }
     dprintf(tty, "%s: ", label);
     ret = read_line(tty, out, outlen);
     if (quiet_tty >= 0) {
         if (restore)
             tcsetattr(tty, TCSAFLUSH, &quiet_old);
-        for (size_t i = 0; i < sizeof(quiet_signals) / sizeof(quiet_signals[0]); i++)
-            sigaction(quiet_signals[i], &prev[i], NULL);
+        for (size_t i = 0; i < QUIET_NSIGNALS; i++)
+            if (mine[i])
+                sigaction(quiet_signals[i], &prev[i], NULL);
         quiet_tty = -1;
     }
     return ret;
