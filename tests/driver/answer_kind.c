@@ -54,16 +54,6 @@ static void send_or_bail(struct wire_peer *p, const struct wire_out *o)
         BAIL_OUT("send %s", wire_type_name(o->type));
 }
 
-/* Answers PINGs (trpc_close's flush) until the client goes. */
-static void *pong_thread(void *arg)
-{
-    struct wire_frame f;
-
-    while (wire_peer_next(arg, WIRE_CONNECT, 10000, &f) == 1)
-        ;
-    return NULL;
-}
-
 int main(void)
 {
     struct wire_peer p;
@@ -131,7 +121,7 @@ int main(void)
     pthread_join(pub.th, NULL);
     ok_eq(pub.rc, -TRPC_E_PERMISSION_DENIED, "an ERR still refuses a publish");
 
-    pthread_create(&th, NULL, pong_thread, &p);
+    pthread_create(&th, NULL, wire_peer_pong_thread, &p);
     trpc_close(c);
     pthread_join(th, NULL);
     ok_eq(atomic_load(&protocol_errors), 3, "the error callback heard PROTOCOL for each wrong answer");

@@ -75,16 +75,6 @@ static int refused_request(struct wire_peer *p, trpc_client *c, uint32_t code, c
     return r.rc;
 }
 
-/* Answers PINGs (trpc_close's flush) until the client goes. */
-static void *pong_thread(void *arg)
-{
-    struct wire_frame f;
-
-    while (wire_peer_next(arg, WIRE_CONNECT, 10000, &f) == 1)
-        ;
-    return NULL;
-}
-
 struct refuser {
     struct wire_peer *p;
     int rc;
@@ -149,7 +139,7 @@ int main(void)
     pthread_join(fl.th, NULL);
     if (fl.rc != 0)
         BAIL_OUT("flush: %d", fl.rc);
-    pthread_create(&th, NULL, pong_thread, &p);
+    pthread_create(&th, NULL, wire_peer_pong_thread, &p);
     trpc_close(c);
     pthread_join(th, NULL);
     ok_eq(atomic_load(&cb_err), -TRPC_E_PROTOCOL, "ERR with code %u: the error callback hears PROTOCOL", BIG_CODE);

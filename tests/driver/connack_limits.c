@@ -77,16 +77,6 @@ static void on_error(trpc_client *c, trpc_sub *sub, int err, const char *text, v
         atomic_fetch_add(&too_large, 1);
 }
 
-/* Answers PINGs (trpc_close's flush) until the client goes. */
-static void *pong_thread(void *arg)
-{
-    struct wire_frame f;
-
-    while (wire_peer_next(arg, WIRE_CONNECT, 10000, &f) == 1)
-        ;
-    return NULL;
-}
-
 int main(void)
 {
     static uint8_t big[2000];
@@ -130,7 +120,7 @@ int main(void)
     ok(trpc_client_state(c) == TRPC_STATE_CONNECTED, "and the session stays up");
     ok_eq(trpc_publish(c, "big", big, sizeof(big)), -TRPC_E_FRAME_TOO_LARGE, "a new publish above it is refused at once");
 
-    pthread_create(&th, NULL, pong_thread, &p);
+    pthread_create(&th, NULL, wire_peer_pong_thread, &p);
     trpc_close(c);
     pthread_join(th, NULL);
     ok_eq(atomic_load(&too_large), 1, "the error callback heard of the dropped publish");

@@ -27,16 +27,6 @@ static void *request_thread(void *arg)
     return NULL;
 }
 
-/* Answers PINGs (trpc_close's flush) until the client goes. */
-static void *pong_thread(void *arg)
-{
-    struct wire_frame f;
-
-    while (wire_peer_next(arg, WIRE_CONNECT, 10000, &f) == 1)
-        ;
-    return NULL;
-}
-
 int main(void)
 {
     struct wire_peer p;
@@ -72,7 +62,7 @@ int main(void)
     ok(r.reply != NULL && trpc_msg_len(r.reply) == 2, "and gets it");
     trpc_msg_free(r.reply);
 
-    pthread_create(&th, NULL, pong_thread, &p);
+    pthread_create(&th, NULL, wire_peer_pong_thread, &p);
     trpc_close(c);
     pthread_join(th, NULL);
     wire_peer_close(&p);

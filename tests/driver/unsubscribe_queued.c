@@ -76,16 +76,6 @@ static void *flush_thread(void *arg)
     return NULL;
 }
 
-/* Answers PINGs (trpc_close's flush) until the client goes. */
-static void *pong_thread(void *arg)
-{
-    struct wire_frame f;
-
-    while (wire_peer_next(arg, WIRE_CONNECT, 10000, &f) == 1)
-        ;
-    return NULL;
-}
-
 static void send_or_bail(struct wire_peer *p, const struct wire_out *o)
 {
     if (wire_peer_send(p, o) != 0)
@@ -165,7 +155,7 @@ int main(void)
 
     trpc_sub_destroy(sa);
     trpc_sub_destroy(sb);
-    pthread_create(&th, NULL, pong_thread, &p);
+    pthread_create(&th, NULL, wire_peer_pong_thread, &p);
     trpc_close(c);
     pthread_join(th, NULL);
     wire_peer_close(&p);
