@@ -99,36 +99,38 @@ import os, pty, select, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[1], [sys.argv[1], "--url", "trpc://127.0.0.1:1", "user", "passwd", "alice"])
-out, during, after, end = b"", "?", "?", time.time() + 20
-while time.time() < end:
-    if not select.select([fd], [], [], 0.2)[0]:
-        continue
+
+
+def read_some(wait):  # what the terminal has within wait seconds: b"" if nothing, None once it closed
+    if not select.select([fd], [], [], wait)[0]:
+        return b""
     try:
-        data = os.read(fd, 4096)
+        return os.read(fd, 4096) or None
     except OSError:
-        break
-    if not data:
+        return None
+
+
+def echo():
+    return "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
+
+
+out, during, after, end = b"", "?", "?", time.time() + 20
+while time.time() < end and b"new password of alice: " not in out:
+    data = read_some(0.2)
+    if data is None:
         break
     out += data
-    if during == "?" and b"new password of alice: " in out:
-        time.sleep(0.2)
-        during = "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
-        os.write(fd, eval(sys.argv[2]))
-        for _ in range(50):
-            time.sleep(0.1)
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
-                after = "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
-                pid = 0
-                break
-        while select.select([fd], [], [], 0.5)[0]:  # what it said before it ended
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            out += data
-        break
+if b"new password of alice: " in out:
+    time.sleep(0.2)
+    during = echo()
+    os.write(fd, eval(sys.argv[2]))
+    for _ in range(50):
+        time.sleep(0.1)
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            after, pid = echo(), 0
+            break
+    while data := read_some(0.5):  # what it said before it ended
+        out += data
 status = "running" if pid else "ended"
 print(during, after, status, out.decode(errors="replace").replace("\r\n", "|"))
 if pid:
