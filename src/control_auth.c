@@ -85,6 +85,27 @@ struct delayed {
     struct auth_ask *ask;
 };
 
+/* A line logged at most once a second, with the count of those held back since the last. */
+struct line_limit {
+    uint64_t logged_ns;
+    uint64_t quiet;
+};
+
+/* Whether a line goes now; *held is how many did not since the last that went. */
+static bool line_due(struct line_limit *l, uint64_t *held)
+{
+    uint64_t now = uring_now_ns();
+
+    if (now < l->logged_ns + 1000000000ull) {
+        l->quiet++;
+        return false;
+    }
+    *held = l->quiet;
+    l->logged_ns = now;
+    l->quiet = 0;
+    return true;
+}
+
 struct control_auth {
     pthread_t worker;
     bool worker_started;
@@ -96,10 +117,8 @@ struct control_auth {
     struct penalty pen[AUTH_PENALTY_SLOTS];
     struct delayed *delayed;
     unsigned ndelayed;
-    uint64_t busy_logged_ns;   /* busy's last line */
-    uint64_t busy_quiet;       /* refusals since, not logged */
-    uint64_t bearer_logged_ns; /* control_auth_bearer's last line */
-    uint64_t bearer_quiet;     /* refusals since, not logged */
+    struct line_limit busy_lines;   /* busy's */
+    struct line_limit bearer_lines; /* control_auth_bearer's */
     /* The worker's own: /proc/stat's idle and total ticks, the time and its own CPU time at its
      * last look (pace_rest). */
     unsigned long long pace_idle, pace_total;
@@ -589,19 +608,13 @@ static bool worker_push(struct control_auth *st, struct auth_job *j)
  * once a second (a storm would otherwise write a line per attempt). */
 static void busy(struct control *ctl, struct auth_ask *a, const char *why)
 {
-    struct control_auth *st = ctl->auth;
-    uint64_t now = uring_now_ns();
+    uint64_t held;
 
     atomic_fetch_add_explicit(&ctl->pub_auth_busy, 1, memory_order_relaxed);
-    if (now >= st->busy_logged_ns + 1000000000ull) {
+    if (line_due(&ctl->auth->busy_lines, &held))
         log_warn(LOG_NO_CORE,
                  "auth: client_id=%" PRIu64 " peer=%s: %s: refused, try again (%" PRIu64 " more refused since the last line)",
-                 a->client_id, a->peer, why, st->busy_quiet);
-        st->busy_logged_ns = now;
-        st->busy_quiet = 0;
-    } else {
-        st->busy_quiet++;
-    }
+                 a->client_id, a->peer, why, held);
     answer(ctl, a, TRPC_E_UNAVAILABLE, "too many logins at once: try again", NULL, NULL);
 }
 
@@ -850,8 +863,7 @@ void control_auth_token_revoked(struct control *ctl, const char *id)
 
 int control_auth_bearer(struct control *ctl, const char *bearer, const char *peer, char *why, size_t whylen)
 {
-    struct control_auth *st = ctl->auth;
-    uint64_t now;
+    uint64_t held;
     char id[AUTH_TOKEN_ID_LEN + 1], user[AUTH_NAME_MAX + 1];
     const char *reason;
     json_t *u = NULL;
@@ -878,15 +890,9 @@ int control_auth_bearer(struct control *ctl, const char *bearer, const char *pee
         atomic_fetch_add_explicit(&ctl->pub_auth_failures, 1, memory_order_relaxed);
     /* A line per refusal would let anyone with this run's CSRF token (GET /api/session) write the
      * log as fast as it can ask: once a second, with the count of the rest. */
-    now = uring_now_ns();
-    if (ret != 0 && now >= st->bearer_logged_ns + 1000000000ull) {
+    if (ret != 0 && line_due(&ctl->auth->bearer_lines, &held))
         log_warn(LOG_NO_CORE, "auth: dashboard API call peer=%s refused: %s (%" PRIu64 " more refused since the last line)", peer,
-                 why, st->bearer_quiet);
-        st->bearer_logged_ns = now;
-        st->bearer_quiet = 0;
-    } else if (ret != 0) {
-        st->bearer_quiet++;
-    }
+                 why, held);
     json_decref(u);
     return ret;
 }
