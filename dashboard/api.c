@@ -381,22 +381,16 @@ void http_cred_get(const struct http *h, h2o_req_t *req, struct http_cred *cred)
 static void peer_copy(h2o_req_t *req, char *out, size_t len)
 {
     struct sockaddr_storage ss = {0};
-    char ip[INET6_ADDRSTRLEN] = "?";
+    char ip[INET6_ADDRSTRLEN];
     unsigned port = 0;
 
-    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0) {
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
-
-            inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
-            port = ntohs(v4->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
-
-            inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
-            port = ntohs(v6->sin6_port);
-        }
-    }
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        ss.ss_family = AF_UNSPEC;
+    http_host_text(&ss, ip, sizeof(ip));
+    if (ss.ss_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port);
     snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 

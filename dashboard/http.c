@@ -223,6 +223,16 @@ static void conn_closed(void *data)
     c->h->conns--;
 }
 
+void http_host_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    const void *addr = ss->ss_family == AF_INET    ? (const void *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr
+                       : ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr
+                                                   : NULL;
+
+    if (addr == NULL || inet_ntop(ss->ss_family, addr, buf, (socklen_t)len) == NULL)
+        snprintf(buf, len, "?");
+}
+
 bool http_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (a->ss_family != b->ss_family)
@@ -272,13 +282,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (h2o_socket_getpeername(sock, (struct sockaddr *)&peer) == 0)
         peer.ss_family = AF_UNSPEC;
     if (peer_full(h, &peer)) {
-        char name[INET6_ADDRSTRLEN] = "?";
+        char name[INET6_ADDRSTRLEN];
 
         if (h->refused_peer++ == 0) {
-            if (peer.ss_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&peer)->sin_addr, name, sizeof(name));
-            else if (peer.ss_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&peer)->sin6_addr, name, sizeof(name));
+            http_host_text(&peer, name, sizeof(name));
             log_warn(LOG_NO_CORE, "http: %s holds %d connections: more from one address are closed at once (logged once)", name,
                      HTTP_CONNS_PEER);
         }

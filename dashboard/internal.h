@@ -139,6 +139,8 @@ void http_respond(h2o_req_t *req, int status, const char *reason, const char *ty
 void http_respond_json(h2o_req_t *req, int status, const char *reason, const char *code, const char *message);
 /* Whether a and b are the same host (the port aside). */
 bool http_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* ss's address as text ("?" for a family other than IPv4 and IPv6). */
+void http_host_text(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 /* api.c: /api/session, /api/login, /api/logout and POST /api/<verb>. */
 typedef void http_api_fn(struct http *h, uint64_t arg, const char *reply, size_t len); /* reply NULL: the broker stops */
