@@ -93,11 +93,14 @@ expect 1 "^trpcctl: cannot connect to nope://x: " "a URL that is not trpc://" --
 
 # The password prompt on a terminal (a pseudo-terminal here): echo off while it asks; Ctrl-C ends
 # trpcctl with the echo back on; a password too long is refused, saying so.
+# SIGINT as a user's shell leaves it (default), whatever this script inherited (a job started
+# with & by a non-interactive shell has it ignored); IGNORE_INT=1 ignores it.
 pty_prompt() { # KEYS (a Python bytes literal): prints the echo while asking, the echo after, how it ended, its output
-    python3 - "$CTL" "$1" <<'PY'
-import os, pty, select, sys, termios, time
+    python3 - "$CTL" "$1" "${IGNORE_INT:-0}" <<'PY'
+import os, pty, select, signal, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
+    signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[3] == "1" else signal.SIG_DFL)
     os.execvp(sys.argv[1], [sys.argv[1], "--url", "trpc://127.0.0.1:1", "user", "passwd", "alice"])
 
 
@@ -129,6 +132,8 @@ if b"new password of alice: " in out:
         if os.waitpid(pid, os.WNOHANG) != (0, 0):
             after, pid = echo(), 0
             break
+    else:
+        after = echo()
     while data := read_some(0.5):  # what it said before it ended
         out += data
 status = "running" if pid else "ended"
@@ -140,6 +145,9 @@ PY
 r=$(pty_prompt 'b"secret\x03"')
 case $r in "off on ended"*) true ;; *) false ;; esac
 ok $? "the prompt on a terminal: echo off while asking, Ctrl-C ends trpcctl with the echo on again ($r)"
+r=$(IGNORE_INT=1 pty_prompt 'b"secret\x03"')
+case $r in "off off running"*) true ;; *) false ;; esac
+ok $? "a trpcctl that ignores SIGINT (started so) keeps asking after Ctrl-C, the echo still off ($r)"
 r=$(pty_prompt 'b"x" * 1100 + b"\n"')
 case $r in "off on ended"*"password longer than 1024 bytes"*) true ;; *) false ;; esac
 ok $? "a password too long typed on a terminal is refused, saying so ($r)"
