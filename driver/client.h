@@ -38,7 +38,8 @@
 #define TRPC__MAX_URLS          16
 #define TRPC__RECV_BYTES        (64u << 10)
 #define TRPC__TICK_MS           50
-#define TRPC__DISPATCH_QUEUE    65536u /* messages waiting per dispatcher thread */
+#define TRPC__DISPATCH_QUEUE    65536u             /* messages waiting per dispatcher thread; their bytes: opts.dispatch_bytes */
+#define TRPC__DISPATCH_BYTES    ((size_t)64 << 20) /* the default of opts.dispatch_bytes */
 #define TRPC__PEND_BUCKETS      4096u
 #define TRPC__SUB_BUCKETS       256u
 #define TRPC__LOCAL_GRACE_MS    500     /* the broker times requests out; we only back it up */
@@ -63,6 +64,7 @@ struct trpc_options {
     int reconnect_initial_ms;
     int reconnect_max_ms;
     size_t send_buffer;
+    size_t dispatch_bytes; /* bytes of messages waiting per dispatcher thread (dispatch.c) */
     unsigned max_pending;
     trpc_dispatch dispatch;
     unsigned dispatch_threads;
@@ -187,8 +189,9 @@ struct trpc__disp {
     pthread_cond_t cond;      /* work queued, or stop */
     pthread_cond_t idle_cond; /* a MSG callback returned while a retire waited (waiters) */
     struct trpc__node *head, *tail;
-    atomic_uint msg_count; /* MSGs queued or taken and not yet handed to their callback */
-    atomic_bool stop;      /* set under lock */
+    atomic_uint msg_count;   /* MSGs queued or taken and not yet handed to their callback */
+    atomic_size_t msg_bytes; /* and their sizes (trpc__msg_bytes), for the dispatch_bytes bound */
+    atomic_bool stop;        /* set under lock */
     bool overflowing;
     _Atomic(trpc_sub *) running; /* sub whose callback runs now, if any */
     atomic_uint waiters;         /* trpc__disp_retire_sub calls waiting for running to change */
@@ -197,6 +200,7 @@ struct trpc__disp {
      * under one lock and one wake-up. Touched by the I/O side only, without the lock. */
     struct trpc__node *bhead, *btail;
     unsigned bcount;
+    size_t bbytes;
 };
 
 enum trpc__phase {
@@ -395,6 +399,12 @@ void trpc__resubscribe_locked(trpc_client *c);
 void trpc__subs_free(trpc_client *c);
 
 /* msg.c */
+/* What a received message holds, counted against the dispatch_bytes bound: its one block as
+ * trpc__msg_from_frame sized it (struct, topic, header block, payload and their terminators). */
+static inline size_t trpc__msg_bytes(const trpc_msg *m)
+{
+    return (size_t)(m->data - (const uint8_t *)m) + m->len + 1;
+}
 trpc_msg *trpc__msg_from_frame(trpc_client *c, const struct wire_frame *f);
 /* A durable request stored by the broker (a consumer group's MSG with :trpc-reply): true, with its
  * reply token and secret. */

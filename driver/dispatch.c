@@ -2,8 +2,11 @@
  * dispatch: where callbacks run.
  *
  * TRPC_DISPATCH_THREAD: N dispatcher threads, each with one queue. A subscription always maps to
- * the same thread (per-subscription order holds). Message queues are bounded: when one is full
- * the message is dropped and the error callback hears SLOW_CONSUMER once per overflow. Reply
+ * the same thread (per-subscription order holds). Message queues are bounded in messages
+ * (TRPC__DISPATCH_QUEUE) and in bytes (opts.dispatch_bytes: a message's one block, counted from
+ * its queueing until it is handed to its callback), since the broker decides both how many
+ * messages come and how large each is: when a message would pass either bound it is dropped and
+ * the error callback hears SLOW_CONSUMER once per overflow. Reply
  * completions are never dropped ("called exactly once"); they need no bound of their own since
  * each is a pending request, and those are bounded by max_pending.
  *
@@ -200,6 +203,9 @@ static void run_taken(struct trpc__disp *d, struct trpc__node *n)
             held_n = 0;
         }
         held_n++;
+        /* The same line as msg_count, which this thread owns already: the byte bound costs no
+         * lock and no cache miss of its own. */
+        atomic_fetch_sub_explicit(&d->msg_bytes, trpc__msg_bytes((trpc_msg *)n), memory_order_relaxed);
         atomic_fetch_sub_explicit(&d->msg_count, 1, memory_order_relaxed);
         if (atomic_load_explicit(&d->stop, memory_order_relaxed)) {
             trpc_msg_free((trpc_msg *)n);
@@ -232,8 +238,11 @@ static void *disp_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         run_taken(d, n);
         pthread_mutex_lock(&d->lock);
-        if (atomic_load_explicit(&d->msg_count, memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&d->msg_count, memory_order_relaxed) == 0) {
+            /* Both leave on this thread, and both grow under the lock we hold. */
+            assert(atomic_load_explicit(&d->msg_bytes, memory_order_relaxed) == 0);
             d->overflowing = false;
+        }
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -311,9 +320,29 @@ static bool push(struct trpc__disp *d, struct trpc__node *n)
     return was_empty;
 }
 
-/* Drops msgs that found their dispatcher's queue full; overflow: the first of an overflow. */
-static void drop_msgs(trpc_client *c, struct trpc__node *n, bool overflow)
+/*
+ * Whether one more message of size fits a queue holding count messages of bytes. A message larger
+ * than the byte bound alone still goes to an empty queue: refused there, it could never be
+ * delivered, and the queue then holds that one message only.
+ */
+static bool fits(const trpc_client *c, unsigned count, size_t bytes, size_t size)
 {
+    size_t bound = c->opts.dispatch_bytes;
+
+    if (count >= TRPC__DISPATCH_QUEUE)
+        return false;
+    return bytes == 0 || (bytes <= bound && size <= bound - bytes);
+}
+
+/* Drops msgs that found their dispatcher's queue full; overflow: the first of an overflow, which
+ * the error callback hears about with what the queue held then (count messages of bytes). */
+static void drop_msgs(trpc_client *c, struct trpc__node *n, bool overflow, unsigned count, size_t bytes)
+{
+    char text[200];
+
+    if (overflow)
+        snprintf(text, sizeof(text), "dispatch queue full: messages dropped (%u messages and %zu bytes waiting, bounds %u and %zu)",
+                 count, bytes, TRPC__DISPATCH_QUEUE, c->opts.dispatch_bytes);
     while (n != NULL) {
         trpc_msg *m = (trpc_msg *)n;
         trpc_sub *sub = m->sub;
@@ -321,42 +350,56 @@ static void drop_msgs(trpc_client *c, struct trpc__node *n, bool overflow)
         n = n->next;
         trpc_msg_free(m);
         if (overflow)
-            trpc__notify_error(c, sub, -TRPC_E_SLOW_CONSUMER, "dispatch queue full: messages dropped");
+            trpc__notify_error(c, sub, -TRPC_E_SLOW_CONSUMER, text);
         overflow = false;
         trpc__sub_put(sub);
     }
 }
 
 /*
- * Queues the batch of d (count MSGs from first to last) as far as the bound lets it: one lock and
- * at most one wake-up for all of them, where one each cost a lock, a futex wake and the
- * dispatcher's own lock round per message. What does not fit is dropped, as it would have been one
- * at a time: the earliest fit, the rest do not.
+ * Queues the batch of d (bcount MSGs of bbytes, from bhead to btail) as far as the bounds let it:
+ * one lock and at most one wake-up for all of them, where one each cost a lock, a futex wake and
+ * the dispatcher's own lock round per message. What does not fit is dropped, as it would have been
+ * one at a time: the earliest fit, the rest do not. A batch that fits whole is not walked.
  */
 static void batch_splice(trpc_client *c, struct trpc__disp *d)
 {
-    struct trpc__node *first = d->bhead, *cut = NULL, *last;
-    unsigned n = d->bcount, room, count;
+    struct trpc__node *first = d->bhead, *last = d->btail, *cut = NULL;
+    unsigned n = d->bcount, count;
+    size_t nbytes = d->bbytes, bytes;
     bool overflow = false, wake = false;
 
     trpc__sub_batch_end(c);
     d->bhead = d->btail = NULL;
     d->bcount = 0;
+    d->bbytes = 0;
     if (n == 0)
         return;
     pthread_mutex_lock(&d->lock);
     count = atomic_load_explicit(&d->msg_count, memory_order_relaxed);
-    room = count < TRPC__DISPATCH_QUEUE ? TRPC__DISPATCH_QUEUE - count : 0;
-    if (room < n) {
+    bytes = atomic_load_explicit(&d->msg_bytes, memory_order_relaxed);
+    if (count + n > TRPC__DISPATCH_QUEUE || (bytes + nbytes > c->opts.dispatch_bytes && !(bytes == 0 && n == 1))) {
+        /* Not all of it: up to the first message that does not fit. */
+        unsigned took = 0;
+        size_t took_bytes = 0;
+
+        last = NULL;
+        for (struct trpc__node *p = first; p != NULL; p = p->next) {
+            size_t size = trpc__msg_bytes((trpc_msg *)p);
+
+            if (!fits(c, count + took, bytes + took_bytes, size))
+                break;
+            took++;
+            took_bytes += size;
+            last = p;
+        }
         overflow = !d->overflowing;
         d->overflowing = true;
-        n = room;
+        n = took;
+        nbytes = took_bytes;
+        cut = last != NULL ? last->next : first;
     }
     if (n > 0) {
-        last = first;
-        for (unsigned i = 1; i < n; i++)
-            last = last->next;
-        cut = last->next;
         last->next = NULL;
         wake = d->head == NULL;
         if (d->tail)
@@ -365,13 +408,12 @@ static void batch_splice(trpc_client *c, struct trpc__disp *d)
             d->head = first;
         d->tail = last;
         atomic_fetch_add_explicit(&d->msg_count, n, memory_order_relaxed);
-    } else {
-        cut = first;
+        atomic_fetch_add_explicit(&d->msg_bytes, nbytes, memory_order_relaxed);
     }
     pthread_mutex_unlock(&d->lock);
     if (wake)
         pthread_cond_signal(&d->cond);
-    drop_msgs(c, cut, overflow);
+    drop_msgs(c, cut, overflow, count + n, bytes + nbytes);
 }
 
 void trpc__deliver_flush(trpc_client *c)
@@ -402,7 +444,9 @@ static void hand_over(trpc_client *c, unsigned idx, struct trpc__node *n)
 void trpc__deliver(trpc_client *c, trpc_msg *m)
 {
     struct trpc__disp *d = disp_of(c, m->sub->disp);
+    size_t size = trpc__msg_bytes(m), bytes;
     bool overflow = false, wake = false;
+    unsigned count;
 
     if (c->disp_count == 0) {
         hand_over(c, 0, &m->node);
@@ -415,6 +459,7 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         else
             d->bhead = &m->node;
         d->btail = &m->node;
+        d->bbytes += size;
         /* A receive holds at most TRPC__RECV_BYTES of frames, so a batch stays far below the
          * queue's bound; past it, this one goes now. */
         if (++d->bcount >= TRPC__DISPATCH_QUEUE / 4)
@@ -422,11 +467,14 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         return;
     }
     pthread_mutex_lock(&d->lock);
-    if (atomic_load_explicit(&d->msg_count, memory_order_relaxed) >= TRPC__DISPATCH_QUEUE) {
+    count = atomic_load_explicit(&d->msg_count, memory_order_relaxed);
+    bytes = atomic_load_explicit(&d->msg_bytes, memory_order_relaxed);
+    if (!fits(c, count, bytes, size)) {
         overflow = !d->overflowing;
         d->overflowing = true;
     } else {
         atomic_fetch_add_explicit(&d->msg_count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->msg_bytes, size, memory_order_relaxed);
         wake = push(d, &m->node);
         m = NULL;
     }
@@ -435,7 +483,7 @@ void trpc__deliver(trpc_client *c, trpc_msg *m)
         pthread_cond_signal(&d->cond);
     if (m != NULL) {
         m->node.next = NULL;
-        drop_msgs(c, &m->node, overflow);
+        drop_msgs(c, &m->node, overflow, count, bytes);
     }
 }
 

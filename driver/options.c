@@ -17,6 +17,7 @@ void trpc__options_defaults(struct trpc_options *o)
     o->reconnect_initial_ms = 50;
     o->reconnect_max_ms = 2000;
     o->send_buffer = 8u << 20;
+    o->dispatch_bytes = TRPC__DISPATCH_BYTES;
     o->max_pending = 65536;
     o->dispatch = TRPC_DISPATCH_THREAD;
     o->dispatch_threads = 1;
@@ -146,6 +147,15 @@ int trpc_options_set_send_buffer(trpc_options *o, size_t bytes)
     if (bytes < 4096)
         return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "send buffer below 4096 bytes");
     o->send_buffer = bytes;
+    return 0;
+}
+
+int trpc_options_set_dispatch_bytes(trpc_options *o, size_t bytes)
+{
+    CHECK_OPTS(o);
+    if (bytes < 4096)
+        return trpc__fail(-TRPC_E_INVALID_ARGUMENT, "dispatch_bytes below 4096 bytes");
+    o->dispatch_bytes = bytes;
     return 0;
 }
 

@@ -18,6 +18,7 @@ TRPC_MAN_LINKS = \
 	driver/man/trpc_options_set_connect_timeout.3 \
 	driver/man/trpc_options_set_reconnect.3 \
 	driver/man/trpc_options_set_send_buffer.3 \
+	driver/man/trpc_options_set_dispatch_bytes.3 \
 	driver/man/trpc_options_set_max_pending.3 \
 	driver/man/trpc_options_set_dispatch.3 \
 	driver/man/trpc_options_set_external_loop.3 \

@@ -60,7 +60,8 @@ DRIVER_TESTS = \
 	tests/driver/async_loss \
 	tests/driver/close_waiters \
 	tests/driver/request_deadline \
-	tests/driver/unsubscribe_queued
+	tests/driver/unsubscribe_queued \
+	tests/driver/dispatch_bytes
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_nested_callback_LDADD = $(TESTS_DRIVER_LIBS)
@@ -146,6 +147,7 @@ tests_driver_async_loss_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_close_waiters_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_request_deadline_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_unsubscribe_queued_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
+tests_driver_dispatch_bytes_LDADD = $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh

@@ -109,6 +109,14 @@ int trpc_options_set_reconnect(trpc_options *o, int max_attempts, int initial_ms
 /* Bytes of frames buffered for sending (connected or not), not yet taken by the socket. A publish
  * that would pass it fails with -TRPC_E_BUFFER_FULL at once; it never blocks. Default 8 MiB. */
 int trpc_options_set_send_buffer(trpc_options *o, size_t bytes);
+/* Bytes of received messages each dispatcher thread holds for callbacks that have not taken them
+ * yet (as well as at most 65536 messages). A message that would pass either bound is dropped, and
+ * the error callback hears -TRPC_E_SLOW_CONSUMER (with the subscription) once per overflow, until
+ * the thread has caught up; a message larger than the bound alone still goes to an empty queue.
+ * A message counts from its arrival until it is handed to its callback. Not used with
+ * TRPC_DISPATCH_IO or an external loop (callbacks run as messages arrive). Default 64 MiB, at
+ * least 4096. */
+int trpc_options_set_dispatch_bytes(trpc_options *o, size_t bytes);
 /* Requests pending at once per client; more fail with -TRPC_E_TOO_MANY_REQUESTS. Default 65536. */
 int trpc_options_set_max_pending(trpc_options *o, unsigned max_pending);
 /* Callback placement: TRPC_DISPATCH_THREAD with `threads` dispatcher threads (1..64; messages of
