@@ -274,6 +274,7 @@ struct trpc_client {
     int fd;
     unsigned ops_inflight; /* ops on fd: connect, recv, send */
     bool recv_armed;
+    bool recv_paused; /* OPEN, no recv armed: the library's own frames hold the send buffer past its bound (io.c) */
     bool send_armed;
     bool tick_armed;
     bool wake_armed;

@@ -152,6 +152,7 @@ static void arm_recv(trpc_client *c)
     struct io_uring_sqe *sqe;
 
     assert(!c->recv_armed);
+    assert(!c->recv_paused);
     assert(c->fd >= 0);
     sqe = get_sqe(c);
     io_uring_prep_recv(sqe, c->fd, c->rbuf, TRPC__RECV_BYTES, 0);
@@ -173,6 +174,34 @@ static void arm_send(trpc_client *c, struct trpc__buf *b)
     c->send_armed = true;
     c->ops_inflight++;
     c->last_send_ms = trpc__now_ms();
+}
+
+/*
+ * Frames of the library's own making (PONG, NO_RESPONDERS) pass the send_buffer bound, so that
+ * publishers cannot keep them out; but a broker that sends PINGs and reads nothing would then grow
+ * the buffer without end. So while what is unsent is past the bound (only such frames take it
+ * there) the next recv waits: the broker's frames wait in the socket, and the broker sees its
+ * output back up, as it would for a client that reads slowly. on_send arms the recv again once the
+ * socket took enough. Only once open: CONNECT is sent from c->hs, and CONNACK must be read.
+ */
+static bool send_backlogged(trpc_client *c)
+{
+    size_t unsent;
+
+    pthread_mutex_lock(&c->lock);
+    unsent = c->fill.len - c->fill.off + c->out_unsent;
+    pthread_mutex_unlock(&c->lock);
+    return unsent > c->opts.send_buffer;
+}
+
+static void recv_next(trpc_client *c)
+{
+    assert(!c->recv_paused);
+    if (c->phase == TRPC__PH_OPEN && send_backlogged(c)) {
+        c->recv_paused = true;
+        return;
+    }
+    arm_recv(c);
 }
 
 /* The hold's end, TRPC__HOLD_US from now; one timeout at a time (a hold that ended early by an
@@ -579,6 +608,7 @@ static void drain_check(trpc_client *c)
     c->reader_live = false;
     c->out.off = c->out.len = 0;
     c->hs.off = c->hs.len = 0;
+    c->recv_paused = false;
     after_drain(c);
 }
 
@@ -1107,7 +1137,7 @@ static void on_recv(trpc_client *c, int res)
     c->batching = false;
     trpc__deliver_flush(c);
     if (good)
-        arm_recv(c);
+        recv_next(c);
 }
 
 static void on_send(trpc_client *c, int res)
@@ -1143,6 +1173,10 @@ static void on_send(trpc_client *c, int res)
     /* Not over user-space TLS: its I/O thread encrypts each batch, and holding the stream only
      * stopped that work from overlapping the publisher's (TLS pub256 0.96 in docs/performance.md). */
     kick(c, b == &c->out ? HOLD_START : HOLD_KEEP);
+    if (c->recv_paused && c->phase == TRPC__PH_OPEN && !send_backlogged(c)) {
+        c->recv_paused = false;
+        arm_recv(c);
+    }
 }
 
 static void on_connect(trpc_client *c, int res)
@@ -1189,7 +1223,12 @@ static void on_tick(trpc_client *c)
         break;
     case TRPC__PH_OPEN:
         if (c->keepalive_ms && now - c->last_recv_ms > 2 * (int64_t)c->keepalive_ms + 1000) {
-            conn_down(c, -TRPC_E_CONNECTION_LOST, "broker silent for %lld ms", (long long)(now - c->last_recv_ms));
+            if (c->recv_paused) /* not silent: we stopped reading, as it stopped reading us */
+                conn_down(c, -TRPC_E_CONNECTION_LOST,
+                          "broker read nothing for %lld ms: receiving paused, send buffer past its bound",
+                          (long long)(now - c->last_recv_ms));
+            else
+                conn_down(c, -TRPC_E_CONNECTION_LOST, "broker silent for %lld ms", (long long)(now - c->last_recv_ms));
             break;
         }
         /* PING when we sent nothing (the broker's idle rule), and when we heard nothing, so that a
