@@ -191,18 +191,20 @@ int ctl_render_stream_rm(json_t *doc, FILE *out, char *err, size_t errlen)
 }
 
 /* A stored message: its place, its headers one per line, then the payload as text when it is
- * UTF-8 (made printable), else its size and base64. */
+ * UTF-8 (made printable), else its size and base64; or its size when the broker left it out. */
 int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
 {
     char *hold = NULL;
-    const char *stream, *time, *topic, *b64, *text = NULL;
+    const char *stream, *time, *topic, *b64 = NULL, *text = NULL;
     json_int_t seq, size;
     json_t *headers, *h;
     char t_time[64];
     size_t i;
+    int omitted = 0, hdr_omitted = 0;
     int rc = READ(doc, "", {"stream", K_STR, &stream, false}, {"seq", K_INT, &seq, false}, {"time", K_STR, &time, false},
                   {"topic", K_STR, &topic, false}, {"headers", K_ARRAY, &headers, false}, {"size", K_INT, &size, false},
-                  {"payload_base64", K_STR, &b64, false}, {"payload", K_STR_OR_NULL, &text, false});
+                  {"payload_base64", K_STR_OR_NULL, &b64, false}, {"payload", K_STR_OR_NULL, &text, false},
+                  {"payload_omitted", K_BOOL, &omitted, true}, {"headers_omitted", K_BOOL, &hdr_omitted, true});
     char *p;
 
     if (rc)
@@ -226,7 +228,11 @@ int ctl_render_stream_get(json_t *doc, FILE *out, char *err, size_t errlen)
         free(k);
         free(v);
     }
-    if (text != NULL) {
+    if (hdr_omitted)
+        fprintf(out, "(headers left out: too large for one reply)\n");
+    if (omitted || b64 == NULL) {
+        fprintf(out, "\n(%lld bytes left out: the reply may hold half of max-output-bytes at most)\n", (long long)size);
+    } else if (text != NULL) {
         p = ctl_printable(text, (size_t)-1 / 2);
         fprintf(out, "\n%s\n", p != NULL ? p : "?");
         free(p);

@@ -481,22 +481,26 @@ static json_t *sub_doc(const void *item)
                      (json_int_t)s->delivered);
 }
 
-/* The bytes a list reply may hold: half what the requester's connection may have queued (more and
- * it would be cut off as a slow consumer by its own answer), at most ADMIN_REPLY_MAX. */
-static size_t reply_budget(const struct control *ctl)
+size_t admin_api_reply_budget(const struct control *ctl)
 {
     uint64_t half = ctl->cfg.max_output_bytes / 2;
 
+    assert(half > 0);
     return half < ADMIN_REPLY_MAX ? (size_t)half : ADMIN_REPLY_MAX;
+}
+
+size_t admin_api_doc_len(const json_t *doc)
+{
+    return doc != NULL ? json_dumpb(doc, NULL, 0, JSON_COMPACT) + 1 : 0;
 }
 
 /* The reply to a list: the cores' items gathered and sorted, then the page asked for, each item
  * as item_doc makes it, under `member`; the page ends early, after at least one item, where the
- * next would take the document past reply_budget (the caller pages on from offset + items). */
+ * next would take the document past admin_api_reply_budget (the caller pages on from offset + items). */
 static void list_done(struct control *ctl, struct pending *p, struct admin_part **parts, unsigned n, int err, size_t size,
                       int (*cmp)(const void *, const void *), json_t *(*item_doc)(const void *), const char *member)
 {
-    size_t total = 0, bytes = 256, budget = reply_budget(ctl), want = 0;
+    size_t total = 0, bytes = 256, budget = admin_api_reply_budget(ctl), want = 0;
     bool nomem = false;
     char *all;
     json_t *doc, *list;
@@ -508,7 +512,7 @@ static void list_done(struct control *ctl, struct pending *p, struct admin_part 
     list = json_array();
     for (size_t i = 0; all != NULL && list != NULL && i < page_len(total, p); i++) {
         json_t *item = item_doc(all + ((size_t)p->offset + i) * size);
-        size_t len = item != NULL ? json_dumpb(item, NULL, 0, JSON_COMPACT) + 1 : 0;
+        size_t len = admin_api_doc_len(item);
 
         if (i > 0 && bytes + len > budget) {
             json_decref(item);

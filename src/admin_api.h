@@ -21,9 +21,10 @@
 #define ADMIN_SETTINGS_MAX 32 /* settings changed by one settings.set */
 #define ADMIN_SESSION_HEX  64 /* the dashboard's session cookie: 32 random bytes */
 #define ADMIN_CSRF_HEX     32
-#define ADMIN_REPLY_MAX    (4u << 20) /* a list reply's document at most (admin_api.c, reply_budget) */
+#define ADMIN_REPLY_MAX    (4u << 20) /* a reply's document at most (admin_api_reply_budget) */
 
 struct control;
+struct stream_msg;
 
 /* Every error code a reply may carry (docs/admin-api.md lists them all), with its HTTP status on
  * the dashboard's API (dashboard/api.c). admin_api_fail asserts that its code is one of these, so
@@ -96,6 +97,12 @@ json_t *admin_api_textn(const char *s, size_t n);
 /* Whether s[0, n) is UTF-8 that JSON can carry as it is. */
 bool admin_api_utf8(const char *s, size_t n);
 void admin_api_rfc3339(uint64_t ns, char *buf, size_t len);
+/* The bytes a reply's document may take: half the max-output-bytes in force (more and the requester
+ * would be cut off as a slow consumer by its own answer), at most ADMIN_REPLY_MAX. The lists page
+ * by it; stream.get and dlq.list leave a message's body out rather than pass it. */
+size_t admin_api_reply_budget(const struct control *ctl);
+/* The bytes doc takes in a reply (compact, and a separator); 0 for NULL. */
+size_t admin_api_doc_len(const json_t *doc);
 
 /* admin_stream.c: the stream verbs, and the streams of the store at start-up (control_init). */
 void admin_stream_add(struct control *ctl, struct admin_call *call, json_t *req);
@@ -109,6 +116,14 @@ void admin_stream_purge(struct control *ctl, struct admin_call *call, json_t *re
  * and bytes as base64 (malloc'd). */
 json_t *admin_stream_headers(const uint8_t *h, uint32_t len);
 char *admin_stream_base64(const uint8_t *in, size_t len);
+/* A stored message as stream.get and dlq.list show it (seq, time, topic, headers, size, payload,
+ * payload_base64, payload_omitted, headers_omitted), or NULL (out of memory). */
+json_t *admin_stream_msg_doc(const struct stream_msg *m);
+/* Makes a document holding such a message fit in room bytes: the payload is left out (payload and
+ * payload_base64 null, payload_omitted true), then, if that is not enough, the headers too (an empty
+ * list, headers_omitted true). Returns the document's length after (admin_api_doc_len), which is
+ * above room only when topic and metadata alone are. */
+size_t admin_stream_fit(json_t *doc, size_t room);
 /* admin_dlq.c: the dead-letter verbs. */
 void admin_dlq_list(struct control *ctl, struct admin_call *call, json_t *req);
 void admin_dlq_redrive(struct control *ctl, struct admin_call *call, json_t *req);

@@ -70,31 +70,54 @@ static json_t *message_doc(const struct stream_msg *m)
                                           {"last_client", "trpc-dlq-last-client"},
                                           {"first_delivery", "trpc-dlq-first-delivery"},
                                           {"last_delivery", "trpc-dlq-last-delivery"}};
-    const uint8_t *payload = m->body + m->topic_len + m->hdr_len;
-    uint32_t plen = m->len - m->topic_len - m->hdr_len;
-    json_t *headers = admin_stream_headers(m->body + m->topic_len, m->hdr_len), *doc, *text;
-    char when[40], *b64 = admin_stream_base64(payload, plen);
+    json_t *doc = admin_stream_msg_doc(m), *headers = json_object_get(doc, "headers");
 
-    admin_api_rfc3339(m->time_ns, when, sizeof(when));
-    text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
-    doc = json_pack("{s:I, s:s, s:o, s:I, s:s?, s:o}", "seq", (json_int_t)m->seq, "time", when, "topic",
-                    admin_api_textn((const char *)m->body, m->topic_len), "size", (json_int_t)plen, "payload_base64", b64,
-                    "payload", text != NULL ? text : json_null());
-    free(b64);
     for (size_t i = 0; doc != NULL && i < sizeof(from) / sizeof(from[0]); i++)
         json_object_set_new(doc, from[i][0], header_value(headers, from[i][1]));
-    if (doc != NULL)
-        json_object_set_new(doc, "headers", headers);
-    else
-        json_decref(headers);
     return doc;
+}
+
+/* The list of res's messages under "messages" of doc, each taking doc past budget only when it is
+ * the first (then without its body: admin_stream_fit): a list cut short says where the next call
+ * goes on, as a cut by the core's STREAM_DLQ_LIST_BYTES does. -ENOMEM, or 0. */
+static int list_fill(json_t *doc, const struct stream_dlq_result *res, size_t budget)
+{
+    json_t *list = json_array();
+    /* next_seq and more may grow: room for the longest of each */
+    size_t bytes = admin_api_doc_len(doc) + sizeof("\"messages\":[],") + 40;
+
+    if (list == NULL)
+        return -ENOMEM;
+    for (size_t at = 0, i = 0; i < res->count; i++) {
+        const struct stream_msg *m = (const struct stream_msg *)(const void *)(res->msgs + at);
+        json_t *item = message_doc(m);
+        size_t len = admin_api_doc_len(item);
+
+        if (item == NULL) {
+            json_decref(list);
+            return -ENOMEM;
+        }
+        if (i > 0 && bytes + len > budget) {
+            json_decref(item);
+            json_object_set_new(doc, "next_seq", json_integer((json_int_t)m->seq));
+            json_object_set_new(doc, "more", json_true());
+            break;
+        }
+        if (i == 0 && bytes + len > budget)
+            len = admin_stream_fit(item, budget > bytes ? budget - bytes : 0);
+        bytes += len;
+        json_array_append_new(list, item);
+        at += (sizeof(*m) + m->len + 7) & ~(size_t)7;
+    }
+    json_object_set_new(doc, "messages", list);
+    return 0;
 }
 
 static void done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
 {
     struct dpend *p = arg;
     const struct stream_dlq_result *res;
-    json_t *doc, *list;
+    json_t *doc;
 
     if (err == 0 && (n < 1 || parts[0] == NULL))
         err = -ETIMEDOUT;
@@ -109,14 +132,10 @@ static void done(struct control *ctl, void *arg, struct admin_part **parts, unsi
         doc = json_pack("{s:b, s:s, s:I, s:b}", "ok", 1, "stream", p->stream, "next_seq", (json_int_t)res->next_seq, "more",
                         res->more);
         if (doc != NULL && p->req.op == STREAM_DLQ_LIST) {
-            list = json_array();
-            for (size_t at = 0, i = 0; list != NULL && i < res->count; i++) {
-                const struct stream_msg *m = (const struct stream_msg *)(const void *)(res->msgs + at);
-
-                json_array_append_new(list, message_doc(m));
-                at += (sizeof(*m) + m->len + 7) & ~(size_t)7;
+            if (list_fill(doc, res, admin_api_reply_budget(ctl)) != 0) {
+                json_decref(doc);
+                doc = NULL;
             }
-            json_object_set_new(doc, "messages", list);
         } else if (doc != NULL) {
             if (p->req.op == STREAM_DLQ_PURGE)
                 json_object_set_new(doc, "purged", json_integer((json_int_t)res->purged));

@@ -10,6 +10,7 @@
  *
  * One change at a time (ctl->streams_changing): another meanwhile is answered BUSY.
  */
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -764,14 +765,54 @@ char *admin_stream_base64(const uint8_t *in, size_t len)
     return out;
 }
 
+json_t *admin_stream_msg_doc(const struct stream_msg *m)
+{
+    const uint8_t *payload = m->body + m->topic_len + m->hdr_len;
+    uint32_t plen = m->len - m->topic_len - m->hdr_len;
+    char when[40], *b64;
+    json_t *doc, *text;
+
+    assert(m->len >= (uint32_t)m->topic_len + m->hdr_len);
+    admin_api_rfc3339(m->time_ns, when, sizeof(when));
+    b64 = admin_stream_base64(payload, plen);
+    text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
+    doc = json_pack("{s:I, s:s, s:o, s:o, s:I, s:s?, s:o, s:b, s:b}", "seq", (json_int_t)m->seq, "time", when, "topic",
+                    admin_api_textn((const char *)m->body, m->topic_len), "headers",
+                    admin_stream_headers(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64,
+                    "payload", text != NULL ? text : json_null(), "payload_omitted", 0, "headers_omitted", 0);
+    /* s:s? took a NULL b64 (out of memory) for null: the message would look empty */
+    if (b64 == NULL) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    free(b64);
+    return doc;
+}
+
+size_t admin_stream_fit(json_t *doc, size_t room)
+{
+    size_t len = admin_api_doc_len(doc);
+
+    /* The body goes first: what an operator looks for (where it came from, when, why it failed) is
+     * in the rest, and the size says what was left out. */
+    if (len > room) {
+        json_object_set_new(doc, "payload_base64", json_null());
+        json_object_set_new(doc, "payload", json_null());
+        json_object_set_new(doc, "payload_omitted", json_true());
+        len = admin_api_doc_len(doc);
+    }
+    if (len > room) { /* a header block larger than the budget (max-header-bytes allows it) */
+        json_object_set_new(doc, "headers", json_array());
+        json_object_set_new(doc, "headers_omitted", json_true());
+        len = admin_api_doc_len(doc);
+    }
+    return len;
+}
+
 static void get_done(struct control *ctl, void *arg, struct admin_part **parts, unsigned n, int err)
 {
     struct spend *p = arg;
-    const struct stream_msg *m;
-    char when[40], *b64;
-    const uint8_t *payload;
-    uint32_t plen;
-    json_t *doc, *text;
+    json_t *doc;
 
     err = parts_err(parts, n, err);
     if (err != 0) {
@@ -784,17 +825,22 @@ static void get_done(struct control *ctl, void *arg, struct admin_part **parts, 
         spend_free(p);
         return;
     }
-    m = parts[0]->items;
-    payload = m->body + m->topic_len + m->hdr_len;
-    plen = m->len - m->topic_len - m->hdr_len;
-    admin_api_rfc3339(m->time_ns, when, sizeof(when));
-    b64 = admin_stream_base64(payload, plen);
-    text = json_stringn((const char *)payload, plen); /* NULL unless UTF-8 */
-    doc = json_pack("{s:b, s:s, s:I, s:s, s:o, s:o, s:I, s:s?, s:o}", "ok", 1, "stream", p->def.name, "seq", (json_int_t)m->seq,
-                    "time", when, "topic", admin_api_textn((const char *)m->body, m->topic_len), "headers",
-                    admin_stream_headers(m->body + m->topic_len, m->hdr_len), "size", (json_int_t)plen, "payload_base64", b64,
-                    "payload", text != NULL ? text : json_null());
-    free(b64);
+    doc = admin_stream_msg_doc(parts[0]->items);
+    if (doc != NULL) {
+        /* "ok" and "stream" first, as the verb always answered */
+        json_t *head = json_pack("{s:b, s:s}", "ok", 1, "stream", p->def.name);
+
+        if (head != NULL && json_object_update(head, doc) == 0) {
+            json_decref(doc);
+            doc = head;
+        } else {
+            json_decref(head);
+            json_decref(doc);
+            doc = NULL;
+        }
+    }
+    if (doc != NULL)
+        admin_stream_fit(doc, admin_api_reply_budget(ctl));
     admin_api_reply(ctl, p->w.call, doc);
     spend_free(p);
 }

@@ -431,6 +431,8 @@ function prettyText(text) {
 
 /* A payload viewer: text (pretty JSON) when UTF-8, else hex, with a switch */
 function payloadView(b64, size) {
+  if (b64 == null) /* the broker left it out: the reply would have passed half of max-output-bytes */
+    return h('p', {class: 'muted small', testid: 'payload', text: `${fmtBytes(size || 0)} left out: too large for one reply (half of max-output-bytes)`});
   const {bytes, text, bad} = decodePayload(b64);
   const pre = h('pre', {class: 'payload', testid: 'payload', tabindex: '0'});
   const modes = text != null ? ['text', 'hex', 'base64'] : ['hex', 'base64'];

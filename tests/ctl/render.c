@@ -229,6 +229,13 @@ int main(void)
           "(2 bytes, not UTF-8; base64:)\n"
           "//8=\n",
           "a payload that is not UTF-8: base64");
+    check("stream", "get",
+          "{\"ok\": true, \"stream\": \"s\", \"seq\": 1, \"time\": \"2026-12-05T05:00:01Z\", \"topic\": \"t\", \"headers\": [], "
+          "\"size\": 900000, \"payload_base64\": null, \"payload\": null, \"payload_omitted\": true, \"headers_omitted\": false}",
+          "stream s seq 1 at 2026-12-05T05:00:01+00:00 on t\n"
+          "\n"
+          "(900000 bytes left out: the reply may hold half of max-output-bytes at most)\n",
+          "a payload too large for the reply: its size");
     check(
         "group", "ls",
         "{\"ok\": true, \"stream\": \"orders\", \"groups\": [{\"name\": \"billing\", \"pattern\": \"orders.>\", \"members\": 2, "

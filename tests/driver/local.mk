@@ -14,6 +14,7 @@ DRIVER_TESTS = \
 	tests/driver/admin_bytes \
 	tests/driver/settings_file \
 	tests/driver/admin_pages \
+	tests/driver/admin_budget \
 	tests/driver/settings_redis \
 	tests/driver/request_shutdown \
 	tests/driver/request_large \
@@ -117,6 +118,8 @@ tests_driver_admin_bytes_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_bytes_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_admin_pages_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_admin_pages_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
+tests_driver_admin_budget_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
+tests_driver_admin_budget_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_file_CFLAGS = $(JANSSON_CFLAGS) $(AM_CFLAGS)
 tests_driver_settings_file_LDADD = $(TESTS_DRIVER_LIBS) $(JANSSON_LIBS)
 tests_driver_settings_redis_CFLAGS = $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(AM_CFLAGS)
