@@ -37,7 +37,8 @@ enum {
     GEN_MAX_CALL_ARGS = 4,            /* arguments of exponential(...) and friends */
     GEN_MAX_FIELD_NUMBER = 536870911, /* 2^29 - 1, protobuf's limit */
     /* Names derived from a contract must fit the broker's default limits; these mirror the broker's
-     * own (src/route.h, src/group.h), which gen does not include. Topics use the wire's
+     * own (src/route.h, src/group.h), which gen does not include: tests/gen/limits, which sees
+     * both, holds them equal at compile time. Topics use the wire's
      * WIRE_DEFAULT_MAX_TOPIC (driver/wire.h). */
     GEN_MAX_QUEUE_GROUP = 255, /* a queue group, BROKER_GROUP_MAX */
     GEN_MAX_DURABLE_GROUP = 64 /* a consumer group, GROUP_NAME_MAX and trpc_subscribe_durable() */

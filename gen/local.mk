@@ -49,6 +49,9 @@ tests_gen_stubs_build_CPPFLAGS = $(tests_gen_protoc_build_CPPFLAGS)
 check_PROGRAMS += tests/gen/lex_doc
 tests_gen_lex_doc_LDADD = $(GEN_LIBS)
 
+# gen's copies of the broker's name limits, held equal at compile time (it sees both headers).
+check_PROGRAMS += tests/gen/limits
+
 # The fuzz target (tests/fuzz/fuzz_gen.c) replays its corpus in every build through the shared
 # tests/fuzz/replay.c; tests/fuzz/local.mk already distributes tests/fuzz/corpus.
 check_PROGRAMS += tests/gen/replay_gen
