@@ -180,7 +180,7 @@ struct group {
     unsigned nmembers, members_cap, rr;
     uint32_t next_mid;
     struct wal_iter *it;
-    bool want;       /* pump at the next flush: grown, iterator failed, timer set full */
+    bool want;       /* pump at the next flush: grown, iterator failed or found the SQ full, timer set full */
     bool dead_retry; /* a dead letter waits for a retry the timer set had no room for */
     uint64_t pend_bytes;
     bool pumping;
@@ -765,6 +765,12 @@ static bool read_next(struct group *g)
     ret = wal_iter_next(g->it, &r);
     if (ret == -EAGAIN || ret == 0)
         return false; /* iter_ready, or group_stream_grew, goes on */
+    if (ret == -EBUSY) {
+        /* The SQ is full and no read was placed (so no iter_ready): the same iterator reads on at
+         * the next flush, once the loop has submitted. Not a failure: nothing to log. */
+        g->want = true;
+        return false;
+    }
     if (ret < 0) {
         if (ret != -ENOENT) /* -ENOENT: retention removed the segment ahead; the reopen jumps past it */
             log_warn(st->c->id, "stream %s group %s: reading the stream: %s; trying again", st->name, g->name, strerror(-ret));

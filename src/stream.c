@@ -1396,6 +1396,7 @@ static void groups_in(struct core *c, const struct uring_xmsg *m)
 }
 
 struct sget {
+    struct stream_stall stall; /* first: stream_stall */
     struct stream *st;
     uint64_t query, seq;
     struct wal_iter *it;
@@ -1420,6 +1421,10 @@ static void get_step(struct sget *g)
 
     if (ret == -EAGAIN)
         return;
+    if (ret == -EBUSY) { /* the SQ is full: the next iteration, once it was submitted */
+        stream_stall(g->st, &g->stall);
+        return;
+    }
     if (ret < 0) {
         get_end(g, ret == -ENOENT ? 0 : ret, NULL); /* -ENOENT: truncated meanwhile */
         return;
@@ -1449,6 +1454,11 @@ static void get_ready(void *arg, struct wal_iter *it)
     get_step(arg);
 }
 
+static void get_unstall(struct stream_stall *s)
+{
+    get_step((struct sget *)(void *)s);
+}
+
 static void get_in(struct core *c, const struct uring_xmsg *m)
 {
     struct stream_req *r = m->ptr;
@@ -1468,6 +1478,7 @@ static void get_in(struct core *c, const struct uring_xmsg *m)
         free(r);
         return;
     }
+    g->stall.step = get_unstall;
     g->st = st;
     g->query = r->query;
     g->seq = r->seq;
@@ -1483,6 +1494,7 @@ static void get_in(struct core *c, const struct uring_xmsg *m)
 }
 
 struct sseek {
+    struct stream_stall stall; /* first: stream_stall */
     struct stream *st;
     uint64_t ns;
     stream_seek_fn *fn;
@@ -1501,7 +1513,8 @@ static void seek_end(struct sseek *k, int err, uint64_t seq)
 }
 
 /* Reads on to the first message stored at or after k->ns (the durable end: the next sequence).
- * Returns 1 with *seq, 0 while a read is in flight (seek_ready goes on), or -errno. */
+ * Returns 1 with *seq, 0 while a read is in flight or the SQ was full (seek_ready, or the next
+ * flush, goes on), or -errno. */
 static int seek_scan(struct sseek *k, uint64_t *seq)
 {
     struct wal_record r;
@@ -1519,6 +1532,10 @@ static int seek_scan(struct sseek *k, uint64_t *seq)
     }
     if (ret == -EAGAIN)
         return 0;
+    if (ret == -EBUSY) {
+        stream_stall(k->st, &k->stall);
+        return 0;
+    }
     if (ret == 0) {
         *seq = wal_durable_seq(k->st->w) + 1;
         return 1;
@@ -1537,6 +1554,11 @@ static void seek_ready(void *arg, struct wal_iter *it)
     ret = seek_scan(k, &seq);
     if (ret != 0)
         seek_end(k, ret < 0 ? ret : 0, seq);
+}
+
+static void seek_unstall(struct stream_stall *s)
+{
+    seek_ready(s, NULL);
 }
 
 int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq)
@@ -1561,7 +1583,7 @@ int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *a
     k = calloc(1, sizeof(*k));
     if (k == NULL)
         return -ENOMEM;
-    *k = (struct sseek){.st = st, .ns = ns, .fn = fn, .arg = arg};
+    *k = (struct sseek){.stall.step = seek_unstall, .st = st, .ns = ns, .fn = fn, .arg = arg};
     ret = wal_iter_open_async(st->w, from, seek_ready, k, &k->it);
     if (ret != 0) {
         free(k);
@@ -1569,11 +1591,11 @@ int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *a
     }
     /* The first step runs here, and what it settles is returned, not called back: fn is only
      * ever called later, so the caller's objects are still its own when this returns. */
+    st->gets++; /* the stream stays open until the answer (a scan that stalled counts already) */
     ret = seek_scan(k, &found);
-    if (ret == 0) {
-        st->gets++; /* the stream stays open until the answer */
+    if (ret == 0)
         return 0;
-    }
+    st->gets--;
     wal_iter_close(k->it);
     free(k);
     if (ret == 1)
@@ -1794,6 +1816,31 @@ static void age_arm(struct core *c)
         log_warn(c->id, "streams: cannot arm the max_age timer; tried again at the next turn");
 }
 
+void stream_stall(struct stream *st, struct stream_stall *s)
+{
+    assert(st->gets > 0);
+    assert(s->step != NULL);
+    assert(!s->queued);
+    s->queued = true;
+    s->next = st->stalled;
+    st->stalled = s;
+}
+
+/* Steps the stalled readers again; one that finds the SQ full still waits for the next flush. */
+static void unstall(struct stream *st)
+{
+    struct stream_stall *s = st->stalled;
+
+    st->stalled = NULL; /* taken whole: a step that stalls again joins a new list */
+    while (s != NULL) {
+        struct stream_stall *next = s->next;
+
+        s->queued = false;
+        s->step(s); /* may end the reader, freeing s */
+        s = next;
+    }
+}
+
 static void flush(struct core *c)
 {
     struct stream_core *sc = &c->stream;
@@ -1802,6 +1849,8 @@ static void flush(struct core *c)
     for (unsigned i = 0; i < sc->nown; i++) {
         struct stream *st = sc->own[i];
 
+        if (st->stalled != NULL)
+            unstall(st);
         if (st->wait_head != NULL)
             pump(st);
         interest_trim(st);
@@ -1833,6 +1882,7 @@ static bool busy(struct core *c)
     for (unsigned i = 0; i < sc->nown; i++) {
         refuse_waiting(sc->own[i], TRPC_E_SHUTTING_DOWN, NULL);
         pending |= group_log_pending(sc->own[i]);
+        pending |= sc->own[i]->stalled != NULL; /* no read on the ring: wal_set_busy cannot see them */
     }
     return pending || wal_set_busy(&sc->wals);
 }

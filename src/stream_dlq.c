@@ -24,6 +24,7 @@
 #define DLQ_INFLIGHT 64
 
 struct dlq_job {
+    struct stream_stall stall; /* first: stream_stall */
     struct stream *st;
     struct stream_dlq_req req;
     struct wal_iter *it;
@@ -225,6 +226,11 @@ static void ready(void *arg, struct wal_iter *it)
     step(arg);
 }
 
+static void unstall(struct stream_stall *s)
+{
+    step((struct dlq_job *)(void *)s);
+}
+
 /* Reads on while there is room: ends the job at the end, the count or the last sequence. */
 static void step(struct dlq_job *j)
 {
@@ -232,7 +238,7 @@ static void step(struct dlq_job *j)
     struct wal_record r;
     int ret;
 
-    if (j->stepping)
+    if (j->stepping || j->stall.queued) /* a redriven copy's answer while the SQ was full: the flush goes on */
         return;
     j->stepping = true;
     while (!j->done && !j->read_done && j->inflight < DLQ_INFLIGHT) {
@@ -249,6 +255,11 @@ static void step(struct dlq_job *j)
         if (ret == -EAGAIN) {
             j->stepping = false;
             return; /* ready goes on */
+        }
+        if (ret == -EBUSY) { /* the SQ is full: no read placed, the next flush goes on */
+            j->stepping = false;
+            stream_stall(st, &j->stall);
+            return;
         }
         if (ret < 0) {
             j->stepping = false;
@@ -354,6 +365,7 @@ void stream_dlq_in(struct core *c, const struct uring_xmsg *m)
         free(j);
         return;
     }
+    j->stall.step = unstall;
     st->gets++;
     step(j);
 }

@@ -17,6 +17,16 @@ struct dlq_job;
 struct group;
 struct grec;
 
+/* An admin read of a stream (stream.get, the time seek, the dead-letter verbs) whose wal_iter_next
+ * found the ring's SQ full (-EBUSY: no read placed, so no ready callback will come). It waits on
+ * its stream's list and the flush of the next loop iteration steps it again: by then the loop has
+ * submitted what filled the SQ. The first member of the reader's state (step gets it back). */
+struct stream_stall {
+    struct stream_stall *next;
+    void (*step)(struct stream_stall *s);
+    bool queued; /* on the list: the reader's other paths leave stepping it to the flush */
+};
+
 /* A PUB for a stream, from the publisher's core to the owner and back as its answer. A dead letter
  * (group.c) is one too, published by the owner of the group's stream: its answer goes to
  * group_dead_stored() on that core rather than to a session. */
@@ -59,6 +69,7 @@ struct stream {
     bool closing;
     uint64_t close_query;
     unsigned gets;                      /* reads in flight (STREAM_MB_GET) */
+    struct stream_stall *stalled;       /* of them, those waiting for room in the SQ (stream_stall) */
     struct spub *wait_head, *wait_tail; /* not taken by the log yet (it said -EAGAIN) */
     struct spub *fly_head, *fly_tail;   /* appended, in sequence order, until durable */
     uint64_t pending_bytes, npending;
@@ -127,6 +138,9 @@ static inline uint64_t stream_first_kept(const struct stream *st)
  * stream stays open until fn has been called. */
 typedef void stream_seek_fn(void *arg, int err, uint64_t seq);
 int stream_seek_time(struct stream *st, uint64_t ns, stream_seek_fn *fn, void *arg, uint64_t *seq);
+/* Steps s again at the next flush (its reader's wal_iter_next said -EBUSY). The reader counts in
+ * gets meanwhile, so the stream stays open for it. */
+void stream_stall(struct stream *st, struct stream_stall *s);
 /* Whether message seq was deleted (readers skip it). */
 bool stream_is_deleted(const struct stream *st, uint64_t seq);
 /* Deletes message seq of bytes (topic, headers, payload): a tombstone in the log. 0 or -errno

@@ -120,3 +120,6 @@ tests_wal_loop_echo_LDADD = src/libtrpcwalsrc.la $(TESTS_WAL_LIBS) -lpthread
 check_PROGRAMS += tests/wal/iter-async
 tests_wal_iter_async_CFLAGS = $(TESTS_WAL_CFLAGS)
 tests_wal_iter_async_LDADD = $(TESTS_WAL_LIBS)
+check_PROGRAMS += tests/wal/iter-sq-full
+tests_wal_iter_sq_full_CFLAGS = $(TESTS_WAL_CFLAGS)
+tests_wal_iter_sq_full_LDADD = $(TESTS_WAL_LIBS)

@@ -227,7 +227,9 @@ void wal_iter_close(struct wal_iter *it);
  * placed: the ring's owner submits it as usual); once its CQE has been handled (wal_handle_cqe, on a
  * loop through its source), ready(arg, it) fires (may be NULL) and the next call goes on. ready may
  * call wal_iter_next and wal_iter_close; it must not call wal_close. A failed read is returned by the
- * next call and every later one. At most WAL_ITER_ASYNC_MAX are open at a time (-EMFILE beyond).
+ * next call and every later one. -EBUSY: the ring's SQ stayed full even after a submit, so no read
+ * was placed and ready will not fire for it; the iterator is unchanged, and the caller calls again
+ * later (its loop's next iteration). At most WAL_ITER_ASYNC_MAX are open at a time (-EMFILE beyond).
  * Opening a segment is an openat(2) on the caller's thread (metadata only, no data read).
  */
 #define WAL_ITER_ASYNC_MAX 8
