@@ -983,8 +983,29 @@ static void dead_later(struct group *g, struct gpend *p)
         g->dead_retry = true; /* group_flush tries again */
 }
 
-/* Publishes p on the group's dead-letter topic, its payload and headers as they were and headers
- * saying where it came from and why; the original is retired once that is stored
+/*
+ * The publisher's headers of block [h, h + len) into out, but for the trpc-dlq-* ones: those are
+ * the broker's to write, and a publisher's (or a first death's, on a redriven copy) would stand
+ * before them and be taken for them (dlq.list, redrive). Returns the bytes written, at most len.
+ */
+static uint32_t own_headers(uint8_t *out, const uint8_t *h, uint32_t len)
+{
+    static const char prefix[] = "trpc-dlq-";
+    struct wire_header e;
+    uint32_t pos = 0, at = 0, n = 0;
+
+    while (wire_header_block_next(h, len, &pos, &e) == 1) {
+        if (!(e.key_len >= sizeof(prefix) - 1 && memcmp(e.key, prefix, sizeof(prefix) - 1) == 0)) {
+            memcpy(out + n, h + at, pos - at); /* the entry as it is stored */
+            n += pos - at;
+        }
+        at = pos;
+    }
+    return n;
+}
+
+/* Publishes p on the group's dead-letter topic, its payload and headers as they were (but for
+ * trpc-dlq-* ones) and headers saying where it came from and why; the original is retired once that is stored
  * (group_dead_stored). Without a dead-letter topic, or a stream for it, it is dropped (logged). */
 static void dead_letter(struct group *g, struct gpend *p)
 {
@@ -993,7 +1014,7 @@ static void dead_letter(struct group *g, struct gpend *p)
     const struct stream_entry *e = g->dlq != NULL ? stream_table_match(c->stream.table, g->dlq, g->dlq_len) : NULL;
     struct stream_rec_head h = {0};
     uint16_t tl, ntl = g->dlq_len;
-    uint32_t hl, nhl, body, extra_max;
+    uint32_t hl, kept, nhl, body, extra_max;
     char num[3][24], first[40], last[40];
     struct uring_xmsg x = {.type = X_SPUB};
     struct spub *sp;
@@ -1024,27 +1045,27 @@ static void dead_letter(struct group *g, struct gpend *p)
     p->state = P_DEAD;
     out = sp->rec + STREAM_REC_HEAD;
     memcpy(out, g->dlq, ntl);
-    memcpy(out + ntl, p->rec + STREAM_REC_HEAD + tl, hl); /* the publisher's headers */
+    kept = own_headers(out + ntl, p->rec + STREAM_REC_HEAD + tl, hl);
     snprintf(num[0], sizeof(num[0]), "%" PRIu64, p->seq);
     snprintf(num[1], sizeof(num[1]), "%u", p->count);
     snprintf(num[2], sizeof(num[2]), "%" PRIu64, p->last_client);
     admin_api_rfc3339(p->first_ns, first, sizeof(first));
     admin_api_rfc3339(p->last_ns, last, sizeof(last));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-topic", (const char *)p->rec + STREAM_REC_HEAD, tl);
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-stream", st->name, strlen(st->name));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-seq", num[0], strlen(num[0]));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-group", g->name, strlen(g->name));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-deliveries", num[1], strlen(num[1]));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-reason", p->reason ? p->reason : "-",
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-topic", (const char *)p->rec + STREAM_REC_HEAD, tl);
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-stream", st->name, strlen(st->name));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-seq", num[0], strlen(num[0]));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-group", g->name, strlen(g->name));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-deliveries", num[1], strlen(num[1]));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-reason", p->reason ? p->reason : "-",
                                strlen(p->reason ? p->reason : "-"));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-first-delivery", first, strlen(first));
-    extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-last-delivery", last, strlen(last));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-last-client", num[2], strlen(num[2]));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-first-delivery", first, strlen(first));
+    extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-last-delivery", last, strlen(last));
     if (p->term != NULL)
-        extra += stream_put_header(out + ntl + hl + extra, "trpc-dlq-term-reason", p->term, strlen(p->term));
+        extra += stream_put_header(out + ntl + kept + extra, "trpc-dlq-term-reason", p->term, strlen(p->term));
     assert(extra <= extra_max);
-    memcpy(out + ntl + hl + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
-    nhl = hl + (uint32_t)extra;
+    memcpy(out + ntl + kept + extra, p->rec + STREAM_REC_HEAD + tl + hl, body - tl - hl);
+    nhl = kept + (uint32_t)extra;
     /* A durable request stays one, deadline and all: redriven late, it is dropped, not run. */
     stream_rec_head_put(sp->rec, core_realtime_ns(), ntl, h.flags & STREAM_MSG_REQUEST, nhl);
     sp->next = NULL;

@@ -162,11 +162,15 @@ int main(void)
     usleep(100000);
     for (int k = 1; k <= N; k++) {
         char key[2] = {(char)('0' + k % 10), 0}, body[8];
-        trpc_header h[] = {{"x-key", key, 1}};
+        /* Forged trpc-dlq-* headers: the broker's own must win (listed, and redriven by). */
+        trpc_header h[] = {{"x-key", key, 1},
+                           {"trpc-dlq-topic", "forged.x", 8},
+                           {"trpc-dlq-reason", "forged", 6},
+                           {"trpc-dlq-term-reason", "forged", 6}};
         uint64_t seq;
 
         snprintf(body, sizeof(body), "m%d", k);
-        if (trpc_publish_sync(c, "orders.x", h, 1, body, strlen(body), 5000, &seq) != 0)
+        if (trpc_publish_sync(c, "orders.x", h, 4, body, strlen(body), 5000, &seq) != 0)
             BAIL_OUT("publish: %s", trpc_last_error());
     }
     w.c = c;
@@ -188,7 +192,7 @@ int main(void)
            json_is_array(json_object_get(e, "headers")),
        "each with its origin topic, stream, group, deliveries, topic and payload");
     {
-        int nack = 0, term = 0, term_reason = 0;
+        int nack = 0, term = 0, term_reason = 0, forged = 0;
 
         json_array_foreach(list, i, e)
         {
@@ -198,8 +202,10 @@ int main(void)
             nack += r != NULL && strcmp(r, "nack") == 0;
             term += r != NULL && strcmp(r, "term") == 0;
             term_reason += t != NULL && strcmp(t, "bad input") == 0;
+            forged += t != NULL && strcmp(t, "forged") == 0;
         }
-        ok(nack == N / 2 && term == N / 2 && term_reason == N / 2, "reasons: %d nack, %d term with \"bad input\"", nack, term);
+        ok(nack == N / 2 && term == N / 2 && term_reason == N / 2 && forged == 0,
+           "reasons: %d nack, %d term with \"bad input\", none the publisher's forged ones (%d)", nack, term, forged);
     }
     json_decref(j);
     j = call_ok(c, "dlq.list", "{\"stream\": \"dead\", \"reason\": \"term\"}");
