@@ -179,10 +179,13 @@ static void arm_send(trpc_client *c, struct trpc__buf *b)
 /*
  * Frames of the library's own making (PONG, NO_RESPONDERS) pass the send_buffer bound, so that
  * publishers cannot keep them out; but a broker that sends PINGs and reads nothing would then grow
- * the buffer without end. So while what is unsent is past the bound (only such frames take it
- * there) the next recv waits: the broker's frames wait in the socket, and the broker sees its
- * output back up, as it would for a client that reads slowly. on_send arms the recv again once the
- * socket took enough. Only once open: CONNECT is sent from c->hs, and CONNACK must be read.
+ * the buffer without end. So while what is unsent is past the bound (such frames take it there,
+ * and over TLS a record's overhead may for a moment) the next recv waits: the broker's frames wait
+ * in the socket, and the broker sees its output back up, as it would for a client that reads
+ * slowly. Only while a send is in flight, since its on_send is what arms the recv again: over
+ * user-space TLS a send may wait for a recv instead (OpenSSL reading a post-handshake message),
+ * and pausing then would stop both for good. Only once open: CONNECT is sent from c->hs, and
+ * CONNACK must be read.
  */
 static bool send_backlogged(trpc_client *c)
 {
@@ -197,7 +200,7 @@ static bool send_backlogged(trpc_client *c)
 static void recv_next(trpc_client *c)
 {
     assert(!c->recv_paused);
-    if (c->phase == TRPC__PH_OPEN && send_backlogged(c)) {
+    if (c->phase == TRPC__PH_OPEN && c->send_armed && send_backlogged(c)) {
         c->recv_paused = true;
         return;
     }
@@ -1173,7 +1176,7 @@ static void on_send(trpc_client *c, int res)
     /* Not over user-space TLS: its I/O thread encrypts each batch, and holding the stream only
      * stopped that work from overlapping the publisher's (TLS pub256 0.96 in docs/performance.md). */
     kick(c, b == &c->out ? HOLD_START : HOLD_KEEP);
-    if (c->recv_paused && c->phase == TRPC__PH_OPEN && !send_backlogged(c)) {
+    if (c->recv_paused && c->phase == TRPC__PH_OPEN && (!c->send_armed || !send_backlogged(c))) {
         c->recv_paused = false;
         arm_recv(c);
     }
