@@ -767,7 +767,8 @@ static bool read_next(struct group *g)
         return false; /* iter_ready, or group_stream_grew, goes on */
     if (ret == -EBUSY) {
         /* The SQ is full and no read was placed (so no iter_ready): the same iterator reads on at
-         * the next flush, once the loop has submitted. Not a failure: nothing to log. */
+         * the next flush (once a loop turn, the turn's submit making room). Not a failure:
+         * nothing to log. */
         g->want = true;
         return false;
     }

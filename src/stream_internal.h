@@ -19,8 +19,9 @@ struct grec;
 
 /* An admin read of a stream (stream.get, the time seek, the dead-letter verbs) whose wal_iter_next
  * found the ring's SQ full (-EBUSY: no read placed, so no ready callback will come). It waits on
- * its stream's list and the flush of the next loop iteration steps it again: by then the loop has
- * submitted what filled the SQ. The first member of the reader's state (step gets it back). */
+ * its stream's list and the flush of the next loop iteration steps it again, once a turn: one that
+ * finds the SQ still full waits for the turn after, when the loop's submit and wait came between.
+ * The first member of the reader's state (step gets it back). */
 struct stream_stall {
     struct stream_stall *next;
     void (*step)(struct stream_stall *s);
