@@ -40,6 +40,7 @@
 #define TRPC__TICK_MS           50
 #define TRPC__DISPATCH_QUEUE    65536u             /* messages waiting per dispatcher thread; their bytes: opts.dispatch_bytes */
 #define TRPC__DISPATCH_BYTES    ((size_t)64 << 20) /* the default of opts.dispatch_bytes */
+#define TRPC__ERROR_EVENTS      1024u              /* error events waiting for the error callback */
 #define TRPC__PEND_BUCKETS      4096u
 #define TRPC__SUB_BUCKETS       256u
 #define TRPC__LOCAL_GRACE_MS    500     /* the broker times requests out; we only back it up */
@@ -261,6 +262,8 @@ struct trpc_client {
     struct trpc__disp *disp;
     unsigned disp_count;
     struct trpc__disp inline_disp; /* TRPC_DISPATCH_IO and external loop: runs on the I/O side */
+    atomic_uint error_events;      /* error events waiting for the error callback (dispatch.c) */
+    atomic_uint errors_dropped;    /* and those dropped past TRPC__ERROR_EVENTS, told with the next */
 
     /* I/O side only (the I/O thread, or the caller of trpc_client_process). */
     struct io_uring ring;

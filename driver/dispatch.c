@@ -135,10 +135,18 @@ static void run_node_keep(struct trpc__disp *d, struct trpc__node *n)
         struct trpc__event *e = (struct trpc__event *)n;
 
         cb_enter(&f, d, NULL);
-        if (n->kind == TRPC__NODE_STATE)
+        if (n->kind == TRPC__NODE_STATE) {
             c->opts.state_cb(c, e->state, c->opts.state_ud);
-        else
-            c->opts.error_cb(c, e->sub, e->err, e->text, c->opts.error_ud);
+        } else {
+            unsigned dropped = atomic_exchange(&c->errors_dropped, 0);
+            char text[sizeof(e->text) + 96];
+
+            atomic_fetch_sub(&c->error_events, 1);
+            if (dropped > 0) /* dropped since the last to run: this one waited before them */
+                snprintf(text, sizeof(text), "%s (and %u more dropped: the error callback was %u behind)", e->text, dropped,
+                         TRPC__ERROR_EVENTS);
+            c->opts.error_cb(c, e->sub, e->err, dropped > 0 ? text : e->text, c->opts.error_ud);
+        }
         cb_leave(&f);
         if (e->sub != NULL)
             trpc__sub_put(e->sub);
@@ -494,12 +502,24 @@ void trpc__deliver_reply(trpc_client *c, struct trpc__pending *p)
     hand_over(c, (unsigned)p->id, &p->node);
 }
 
+/* Error events are bounded, since the broker decides how many come (an ERR frame each): past
+ * TRPC__ERROR_EVENTS waiting, one is dropped and counted, and the next to run says how many. State
+ * events need no bound: one per connection change, which reconnect backoff paces. */
 static void notify(trpc_client *c, int kind, trpc_state st, trpc_sub *sub, int err, const char *text)
 {
-    struct trpc__event *e = calloc(1, sizeof(*e));
+    struct trpc__event *e;
 
-    if (e == NULL)
+    if (kind == TRPC__NODE_ERROR && atomic_fetch_add(&c->error_events, 1) >= TRPC__ERROR_EVENTS) {
+        atomic_fetch_sub(&c->error_events, 1);
+        atomic_fetch_add(&c->errors_dropped, 1);
+        return;
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        if (kind == TRPC__NODE_ERROR)
+            atomic_fetch_sub(&c->error_events, 1);
         return; /* a notification is best effort; nothing waits for it */
+    }
     if (sub != NULL)
         trpc__sub_ref(sub); /* the caller holds one, so it is alive */
     e->node.kind = kind;

@@ -63,7 +63,8 @@ DRIVER_TESTS = \
 	tests/driver/request_deadline \
 	tests/driver/unsubscribe_queued \
 	tests/driver/dispatch_bytes \
-	tests/driver/pong_backpressure
+	tests/driver/pong_backpressure \
+	tests/driver/error_flood
 check_PROGRAMS += $(DRIVER_TESTS)
 tests_driver_options_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_nested_callback_LDADD = $(TESTS_DRIVER_LIBS)
@@ -153,6 +154,7 @@ tests_driver_request_deadline_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_unsubscribe_queued_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 tests_driver_dispatch_bytes_LDADD = $(TESTS_DRIVER_LIBS)
 tests_driver_pong_backpressure_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
+tests_driver_error_flood_LDADD = driver/libtrpcwire.la $(TESTS_DRIVER_LIBS)
 
 # Shell tests: the exported symbols and headers, and the examples against a real broker.
 TESTS += tests/driver/exports.sh tests/driver/examples.sh tests/driver/valgrind.sh
