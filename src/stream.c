@@ -1421,7 +1421,7 @@ static void get_step(struct sget *g)
 
     if (ret == -EAGAIN)
         return;
-    if (ret == -EBUSY) { /* the SQ is full: the next iteration, once it was submitted */
+    if (ret == -EBUSY) { /* the SQ is full: the next loop turn's flush steps it again */
         stream_stall(g->st, &g->stall);
         return;
     }
